@@ -1,0 +1,33 @@
+# Two entry points on a fresh machine with only Python 3.11 and make:
+#   make demo   -- the main job, end to end
+#   make test   -- the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# One stamp per extra set, so editing pyproject.toml reinstalls and nothing else does.
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.core
+	$(PY) examples/demo.py
+
+test: $(VENV)/.test
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.core
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

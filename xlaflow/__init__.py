@@ -1,0 +1,96 @@
+"""xlaflow: the TensorFlow 2 / Keras programming model, compiled by XLA through JAX.
+
+This file is the whole public surface: re-exports only, no logic.
+"""
+
+from jax import Array as Tensor  # noqa: F401  (tensors are jax.Arrays; no wrapper class)
+from jax.numpy import (  # TF and jnp agree on these names: the jnp functions themselves
+    abs as abs,
+    add as add,
+    divide as divide,
+    equal as equal,
+    exp as exp,
+    floor as floor,
+    greater as greater,
+    less as less,
+    log as log,
+    maximum as maximum,
+    minimum as minimum,
+    multiply as multiply,
+    round as round,
+    sign as sign,
+    sin as sin,
+    cos as cos,
+    sqrt as sqrt,
+    square as square,
+    subtract as subtract,
+    tanh as tanh,
+    where as where,
+    zeros_like as zeros_like,
+    ones_like as ones_like,
+)
+
+from xlaflow import autograph as autograph
+from xlaflow import config as config
+from xlaflow.function import Function as Function
+from xlaflow.function import RetracingWarning as RetracingWarning
+from xlaflow.function import function as function
+from xlaflow.module import Module as Module
+from xlaflow.ops import (
+    argmax as argmax,
+    argmin as argmin,
+    cast as cast,
+    clip_by_value as clip_by_value,
+    concat as concat,
+    expand_dims as expand_dims,
+    fill as fill,
+    identity as identity,
+    matmul as matmul,
+    one_hot as one_hot,
+    ones as ones,
+    print as print,
+    range as range,
+    rank as rank,
+    reduce_all as reduce_all,
+    reduce_any as reduce_any,
+    reduce_max as reduce_max,
+    reduce_mean as reduce_mean,
+    reduce_min as reduce_min,
+    reduce_prod as reduce_prod,
+    reduce_sum as reduce_sum,
+    reshape as reshape,
+    shape as shape,
+    size as size,
+    squeeze as squeeze,
+    stack as stack,
+    transpose as transpose,
+    zeros as zeros,
+)
+from xlaflow.tensors import (
+    TensorSpec as TensorSpec,
+    as_dtype as as_dtype,
+    bfloat16 as bfloat16,
+    bool as bool,
+    complex64 as complex64,
+    complex128 as complex128,
+    constant as constant,
+    convert_to_tensor as convert_to_tensor,
+    double as double,
+    float16 as float16,
+    float32 as float32,
+    float64 as float64,
+    half as half,
+    int8 as int8,
+    int16 as int16,
+    int32 as int32,
+    int64 as int64,
+    uint8 as uint8,
+    uint16 as uint16,
+    uint32 as uint32,
+    uint64 as uint64,
+)
+from xlaflow.variables import Variable as Variable
+
+__version__ = "0.1.0.dev0"
+
+config._init_compilation_cache()

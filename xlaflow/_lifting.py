@@ -1,0 +1,101 @@
+"""The state-lifting context: what a Variable read or assignment means while xf.function traces.
+
+Outside any context a Variable is a plain mutable cell. While `xf.function` traces, a
+`LiftContext` maps each Variable to the traced value that stands for it; reads return that
+value and assignments rebind it, so the traced program stays pure and the new values are
+written back to the cells only after the compiled call returns.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_local = threading.local()
+
+
+def current():
+    """The innermost active LiftContext of this thread, or None when running eagerly."""
+    return getattr(_local, "ctx", None)
+
+
+class Retrace(BaseException):
+    """Internal: the trace reached Variables it was not given; trace again with `variables`.
+
+    A BaseException so that a user's `except Exception` inside the traced code cannot
+    swallow it.
+    """
+
+    def __init__(self, variables, assigned=None):
+        super().__init__("xlaflow internal: retrace with more Variables")
+        self.variables = variables
+        self.assigned = assigned
+
+
+class NeedsEagerInit(BaseException):
+    """Internal: a Variable was created from a traced value; rerun under compile-time eval."""
+
+
+class LiftContext:
+    """Maps Variables to their values inside one trace and records what the trace did.
+
+    `known` are the Variables the compiled function receives as inputs, paired with the
+    traced values standing for them. A Variable reached but not known is recorded in
+    `missing`: its concrete value is used so the trace can finish, and the caller traces
+    again with it as an input.
+    """
+
+    def __init__(self, known, values, *, allow_create, eager_init, fn_name):
+        self.values = {id(v): x for v, x in zip(known, values)}
+        self.variables = {id(v): v for v in known}
+        self.missing = {}
+        self.assigned = {}
+        self.created = []
+        self.touched = set()
+        self.allow_create = allow_create
+        self.eager_init = eager_init
+        self.fn_name = fn_name
+
+    def read(self, var):
+        key = id(var)
+        self.touched.add(key)
+        try:
+            return self.values[key]
+        except KeyError:
+            self._add_missing(var)
+            return self.values[key]
+
+    def write(self, var, value):
+        key = id(var)
+        self.touched.add(key)
+        if key not in self.variables:
+            self._add_missing(var)
+        self.values[key] = value
+        self.assigned[key] = var
+
+    def _add_missing(self, var):
+        key = id(var)
+        self.missing[key] = var
+        self.variables[key] = var
+        self.values[key] = var._value
+
+    def on_create(self, var):
+        """Called by Variable.__init__ inside a trace; enforces TF's first-trace-only rule."""
+        if not self.allow_create:
+            raise ValueError(
+                f"xf.function {self.fn_name!r} created a Variable ({var.name!r}) on a trace "
+                "other than its first. Variables may only be created on the first trace, as "
+                "in TensorFlow. Create it once outside the function, or guard the creation:\n"
+                "    if self.v is None:\n"
+                "        self.v = xf.Variable(...)"
+            )
+        self.created.append(var)
+        self._add_missing(var)
+
+    def __enter__(self):
+        self._outer = current()
+        _local.ctx = self
+        return self
+
+    def __exit__(self, *exc):
+        _local.ctx = self._outer
+        return False

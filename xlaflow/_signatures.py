@@ -1,0 +1,175 @@
+"""How xf.function sees its arguments: static vs traced leaves, input_signature, retrace causes."""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.tensors import TensorSpec
+from xlaflow.variables import Variable
+
+ARRAY_TYPES = (jax.Array, np.ndarray, np.generic)
+PY_SCALARS = (int, float, complex, bool)
+
+
+class Dynamic:
+    """Marks a traced leaf in an argument template (its value arrives at call time)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<traced>"
+
+
+DYNAMIC = Dynamic()
+
+
+class Static:
+    """Wraps an argument named in `static_argnames`: it is hashed and never traced."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __hash__(self):
+        return hash((type(self.value), self.value))
+
+    def __eq__(self, other):
+        return (isinstance(other, Static) and type(other.value) is type(self.value)
+                and other.value == self.value)
+
+
+def is_leaf(x):
+    return isinstance(x, (Variable, Static))
+
+
+def static_key_part(leaf):
+    """What a static leaf contributes to the cache key: its type and value, or identity."""
+    if isinstance(leaf, Variable):
+        return leaf.ref()
+    if isinstance(leaf, Static):
+        return leaf
+    return (leaf.__class__, leaf)
+
+
+def unwrap(leaf):
+    return leaf.value if isinstance(leaf, Static) else leaf
+
+
+def parameter_names(fn):
+    """Names of the positional parameters, for messages; () when not introspectable."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return (), False
+    names = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                       p.POSITIONAL_OR_KEYWORD))
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+    return names, varargs
+
+
+def leaf_paths(treedef, param_names):
+    """A readable name for every leaf of the flattened (args, kwargs) pair."""
+    placeholder = jax.tree_util.tree_unflatten(treedef, [0] * treedef.num_leaves)
+    paths, _ = zip(*jax.tree_util.tree_flatten_with_path(placeholder)[0]) if \
+        treedef.num_leaves else ((), None)
+    return [_path_name(path, param_names) for path in paths]
+
+
+def _path_name(path, param_names):
+    top, rest = path[0].idx, path[1:]
+    if top == 0:
+        index = rest[0].idx
+        name = param_names[index] if index < len(param_names) else f"args[{index}]"
+    else:
+        name = str(rest[0].key)
+    return name + "".join(str(k) for k in rest[1:])
+
+
+def describe_leaf(leaf):
+    if isinstance(leaf, Variable):
+        return f"Variable {leaf.name!r}"
+    if hasattr(leaf, "shape") and hasattr(leaf, "dtype") and not isinstance(leaf, Static):
+        return f"{jnp.dtype(leaf.dtype).name}{list(leaf.shape)}"
+    text = repr(unwrap(leaf))
+    return "Python value " + (text if len(text) <= 60 else text[:57] + "...")
+
+
+def retrace_cause(old, new):
+    """Name the arguments that differ between two traces' {path: description} maps."""
+    if old.keys() != new.keys():
+        return (f"the argument structure changed: {sorted(old)} -> {sorted(new)}")
+    changed = [f"argument '{k}': {old[k]} -> {new[k]}" for k in new if old[k] != new[k]]
+    return "; ".join(changed) if changed else "the same arguments (a new Variable was reached)"
+
+
+# -- input_signature ----------------------------------------------------------------------
+
+def normalize_input_signature(signature):
+    if signature is None:
+        return None
+    leaves = jax.tree_util.tree_leaves(signature, is_leaf=lambda s: isinstance(s, TensorSpec))
+    for spec in leaves:
+        if not isinstance(spec, TensorSpec):
+            raise TypeError(f"xf.function: input_signature must contain xf.TensorSpec objects; "
+                            f"received {type(spec).__name__}: {spec!r}")
+    return tuple(signature)
+
+
+def apply_input_signature(fn_name, specs, param_names, args, kwargs):
+    """Checks the call against `specs` and converts Python values; returns positional args."""
+    args = list(args)
+    for name, value in kwargs.items():
+        if name not in param_names or param_names.index(name) < len(args):
+            raise TypeError(f"xf.function {fn_name!r}: unexpected keyword argument {name!r} "
+                            "for a function with an input_signature")
+        index = param_names.index(name)
+        args.extend([_MISSING] * (index + 1 - len(args)))
+        args[index] = value
+    if len(args) != len(specs) or any(a is _MISSING for a in args):
+        raise TypeError(f"xf.function {fn_name!r} has an input_signature of {len(specs)} "
+                        f"inputs; received {sum(a is not _MISSING for a in args)} arguments")
+    out = []
+    for index, (spec, arg) in enumerate(zip(specs, args)):
+        name = param_names[index] if index < len(param_names) else f"args[{index}]"
+        out.append(_conform(fn_name, name, spec, arg))
+    return tuple(out), {}
+
+
+_MISSING = object()
+
+
+def _conform(fn_name, name, spec, arg):
+    if isinstance(spec, TensorSpec):
+        return _conform_leaf(fn_name, name, spec, arg)
+    is_spec = lambda s: isinstance(s, TensorSpec)  # noqa: E731
+    spec_leaves, spec_tree = jax.tree_util.tree_flatten(spec, is_leaf=is_spec)
+    arg_leaves, arg_tree = jax.tree_util.tree_flatten(arg, is_leaf=is_leaf)
+    if spec_tree != arg_tree:
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' does not match the "
+                        f"input_signature structure: expected {spec_tree}, received {arg_tree}")
+    return jax.tree_util.tree_unflatten(
+        arg_tree, [_conform_leaf(fn_name, f"{name}[{i}]", s, a)
+                   for i, (s, a) in enumerate(zip(spec_leaves, arg_leaves))])
+
+
+def _conform_leaf(fn_name, name, spec, arg):
+    if isinstance(arg, Variable):
+        arg = arg.value
+    if not hasattr(arg, "dtype"):
+        try:
+            arg = jnp.asarray(arg, dtype=spec.dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected a tensor "
+                            f"matching {spec}; received {arg!r}") from e
+    if jnp.dtype(arg.dtype) != spec.dtype:
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected dtype "
+                        f"{spec.dtype.name} ({spec}); received {jnp.dtype(arg.dtype).name}")
+    if not spec.shape_compatible(tuple(arg.shape)):
+        raise ValueError(f"xf.function {fn_name!r}: argument '{name}' expected shape "
+                         f"{spec.shape} ({spec}); received {tuple(arg.shape)}")
+    return arg

@@ -1,0 +1,125 @@
+"""Global switches, each readable from an environment variable and settable at run time.
+
+| flag                       | environment variable                  | default |
+|----------------------------|---------------------------------------|---------|
+| run_functions_eagerly      | XLAFLOW_RUN_FUNCTIONS_EAGERLY         | False   |
+| autograph                  | XLAFLOW_AUTOGRAPH                     | True    |
+| traceback_filtering        | XLAFLOW_TRACEBACK_FILTERING           | True    |
+| retrace_warning_threshold  | XLAFLOW_RETRACE_WARNING_THRESHOLD     | 5       |
+| compilation_cache_dir      | XLAFLOW_COMPILATION_CACHE_DIR         | ~/.cache/xlaflow/jax-compilation |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import jax
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _env_bool(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"environment variable {name}={raw!r}: expected one of "
+                     f"{sorted(_TRUE | _FALSE)}")
+
+
+class _Flags:
+    """Plain attributes, so the xf.function call path reads a flag in one lookup."""
+
+    def __init__(self):
+        self.run_functions_eagerly = _env_bool("XLAFLOW_RUN_FUNCTIONS_EAGERLY", False)
+        self.autograph = _env_bool("XLAFLOW_AUTOGRAPH", True)
+        self.traceback_filtering = _env_bool("XLAFLOW_TRACEBACK_FILTERING", True)
+        self.retrace_warning_threshold = int(
+            os.environ.get("XLAFLOW_RETRACE_WARNING_THRESHOLD", "5"))
+
+
+flags = _Flags()
+_NAMES = tuple(vars(flags))
+
+
+def update(name, value):
+    """Set a flag by name (see the module table)."""
+    if name not in _NAMES:
+        raise KeyError(f"xf.config.update: unknown flag {name!r}; known flags: {_NAMES}")
+    current = getattr(flags, name)
+    setattr(flags, name, type(current)(value))
+
+
+def read(name):
+    """The current value of a flag."""
+    if name not in _NAMES:
+        raise KeyError(f"xf.config.read: unknown flag {name!r}; known flags: {_NAMES}")
+    return getattr(flags, name)
+
+
+@contextlib.contextmanager
+def override(**values):
+    """Temporarily set flags: `with xf.config.override(run_functions_eagerly=True): ...`."""
+    old = {name: read(name) for name in values}
+    try:
+        for name, value in values.items():
+            update(name, value)
+        yield
+    finally:
+        for name, value in old.items():
+            update(name, value)
+
+
+def run_functions_eagerly(run_eagerly):
+    """Run every xf.function as plain Python (for debugging with print and pdb); False
+    restores compilation."""
+    flags.run_functions_eagerly = bool(run_eagerly)
+
+
+def functions_run_eagerly():
+    """Whether xf.functions currently run eagerly."""
+    return flags.run_functions_eagerly
+
+
+# -- persistent compilation cache -------------------------------------------------------
+
+def _default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "xlaflow", "jax-compilation")
+
+
+def enable_compilation_cache(path=None, min_compile_time_secs=0.0):
+    """Keep compiled XLA programs on disk so the next run of a script skips compilation.
+
+    xlaflow calls this at import with the directory from XLAFLOW_COMPILATION_CACHE_DIR (or
+    ~/.cache/xlaflow/jax-compilation); set that variable to "off" to disable it. Programs that
+    compile faster than `min_compile_time_secs` are not stored.
+    """
+    path = _default_cache_dir() if path is None else os.fspath(path)
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))
+    return path
+
+
+def compilation_cache_dir():
+    """The directory of the persistent compilation cache, or None when it is off."""
+    return jax.config.jax_compilation_cache_dir
+
+
+def _init_compilation_cache():
+    if jax.config.jax_compilation_cache_dir is not None:
+        return  # the user configured JAX directly (JAX_COMPILATION_CACHE_DIR): respect it
+    raw = os.environ.get("XLAFLOW_COMPILATION_CACHE_DIR")
+    if raw is not None and raw.strip().lower() in _FALSE | {"", "none"}:
+        return
+    try:
+        enable_compilation_cache(raw or None)
+    except OSError:
+        # An unwritable home directory must not make `import xlaflow` fail.
+        return

@@ -1,0 +1,382 @@
+"""xf.function: trace a Python function with its Variables lifted to inputs, compile with jax.jit.
+
+Each distinct static part of the arguments (Python values, structure, Variables passed in)
+gets one `jax.jit` of a pure function `(variable_values, traced_leaves) -> (outputs,
+new_variable_values)`; JAX's own dispatch then handles shapes and dtypes in C++, so a cache
+hit costs one dict lookup plus reading and writing the Variables' cells.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import warnings
+import weakref
+
+import jax
+
+from xlaflow import _lifting, _signatures, _tracebacks
+from xlaflow._reachable import reachable_variables
+from xlaflow._signatures import DYNAMIC, Static
+from xlaflow.concrete import ConcreteFunction
+from xlaflow.config import flags
+from xlaflow.variables import Variable
+
+_ARRAYS = _signatures.ARRAY_TYPES
+_MAX_ROUNDS = 8
+
+
+class RetracingWarning(UserWarning):
+    """An xf.function was traced more often than `retrace_warning_threshold`."""
+
+
+class _Entry:
+    """One static argument pattern: its template, lifted Variables and jitted function."""
+
+    __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "donated_leaves",
+                 "touched", "signatures")
+
+    def __init__(self, template, treedef, variables, donated_leaves):
+        self.template = template
+        self.treedef = treedef
+        self.variables = variables
+        self.assigned = None
+        self.jitted = None
+        self.donated_leaves = donated_leaves
+        self.touched = None  # the Variables the last trace actually read or assigned
+        self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
+
+
+class Function:
+    """A Python function compiled by XLA on each new argument signature (TF's tf.function).
+
+    Create it with `@xf.function` or `xf.function(fn, ...)`; see `function` for options.
+    """
+
+    def __init__(self, python_function, *, input_signature=None, autograph=True,
+                 jit_compile=True, reduce_retracing=False, static_argnames=None,
+                 donate_argnums=()):
+        functools.update_wrapper(self, python_function, updated=())
+        self._python_function = python_function
+        self._options = dict(input_signature=input_signature, autograph=autograph,
+                             jit_compile=jit_compile, reduce_retracing=reduce_retracing,
+                             static_argnames=static_argnames, donate_argnums=donate_argnums)
+        self._name = getattr(python_function, "__name__", type(python_function).__name__)
+        self._input_signature = _signatures.normalize_input_signature(input_signature)
+        self._autograph = autograph
+        self._jit_compile = jit_compile is not False
+        self._reduce_retracing = reduce_retracing
+        self._param_names, _ = _signatures.parameter_names(python_function)
+        static_argnames = (static_argnames,) if isinstance(static_argnames, str) else \
+            tuple(static_argnames or ())
+        self._static_names = frozenset(static_argnames)
+        self._static_positions = frozenset(
+            i for i, n in enumerate(self._param_names) if n in self._static_names)
+        self._donate_argnums = tuple(sorted({donate_argnums} if isinstance(donate_argnums, int)
+                                            else set(donate_argnums)))
+        self._cache = {}
+        self._bound = {}
+        self._traceable = None
+        self._trace_count = 0
+        self._last_trace = None
+        self._creation_open = True
+        self._guess = None
+
+    # -- public surface ------------------------------------------------------------------
+    @property
+    def python_function(self):
+        """The original Python function."""
+        return self._python_function
+
+    @property
+    def tracing_count(self):
+        """How many times this function has been traced (one per compiled signature)."""
+        return self._trace_count
+
+    def experimental_get_tracing_count(self):
+        """TF's name for `tracing_count`."""
+        return self._trace_count
+
+    def get_concrete_function(self, *args, **kwargs):
+        """Trace for these arguments and return the program: `.jaxpr`, `.as_text()`, ..."""
+        key, template, treedef, dyn = self._split(args, kwargs)
+        entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
+        entry, traced = self._resolve(
+            entry, key, dyn, lambda e, vals: e.jitted.trace(vals, *self._dyn_args(e, dyn)))
+        return ConcreteFunction(self, entry, traced)
+
+    def lower(self, *args, **kwargs):
+        """The `jax.stages.Lowered` program for these arguments (as `jax.jit(f).lower`)."""
+        return self.get_concrete_function(*args, **kwargs).lowered
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        slot = self._bound.get(id(instance))
+        if slot is not None and slot[0]() is instance:
+            return slot[1]
+        bound = Function(types.MethodType(self._python_function, instance), **self._options)
+        key = id(instance)
+        try:
+            ref = weakref.ref(instance, lambda _, k=key, d=self._bound: d.pop(k, None))
+        except TypeError:  # not weak-referenceable: keep it alive with its compiled code
+            ref = (lambda obj: lambda: obj)(instance)
+        self._bound[key] = (ref, bound)
+        return bound
+
+    def __repr__(self):
+        return f"<xf.function {self._name} traces={self._trace_count}>"
+
+    # -- calling -------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if flags.run_functions_eagerly or not self._jit_compile:
+            return self._python_function(*args, **kwargs)
+        if _lifting.current() is not None:
+            # Called while another xf.function traces: inline into that trace, whose
+            # context already lifts every Variable this function touches.
+            return self._get_traceable()(*args, **kwargs)
+        key, template, treedef, dyn = self._split(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._entry_for(key, template, treedef, dyn)
+        values = [v._value for v in entry.variables]
+        try:
+            if entry.donated_leaves is None:
+                out, new = entry.jitted(values, dyn)
+            else:
+                out, new = entry.jitted(values, *self._dyn_args(entry, dyn))
+        except (_lifting.Retrace, _lifting.NeedsEagerInit) as pending:
+            entry, (out, new) = self._resolve(
+                entry, key, dyn, lambda e, vals: e.jitted(vals, *self._dyn_args(e, dyn)),
+                pending)
+        except Exception as exc:
+            raise _tracebacks.filter_frames(exc) from exc.__cause__
+        if new and isinstance(new[0], jax.core.Tracer):
+            raise TypeError(
+                f"xf.function {self._name!r} assigns Variable {entry.assigned[0].name!r} but "
+                "was called inside a plain JAX transformation (jax.jit/grad/vmap), where the "
+                "assignment cannot persist. Call it from an xf.function instead.")
+        for var, value in zip(entry.assigned, new):
+            var._value = value
+        return out
+
+    def _dyn_args(self, entry, dyn):
+        if entry.donated_leaves is None:
+            return (dyn,)
+        donated = [x for x, d in zip(dyn, entry.donated_leaves) if d]
+        kept = [x for x, d in zip(dyn, entry.donated_leaves) if not d]
+        return donated, kept
+
+    def _split(self, args, kwargs):
+        """Cache key, leaf template, treedef and traced leaves for one call's arguments."""
+        if self._input_signature is not None:
+            args, kwargs = _signatures.apply_input_signature(
+                self._name, self._input_signature, self._param_names, args, kwargs)
+        if self._static_names:
+            args = tuple(Static(a) if i in self._static_positions else a
+                         for i, a in enumerate(args))
+            kwargs = {k: Static(v) if k in self._static_names else v for k, v in kwargs.items()}
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs),
+                                                     is_leaf=_signatures.is_leaf)
+        template, parts, dyn = [], [], []
+        scalars = _signatures.PY_SCALARS if self._reduce_retracing else ()
+        for leaf in leaves:
+            if isinstance(leaf, _ARRAYS) or isinstance(leaf, scalars):
+                dyn.append(leaf)
+                template.append(DYNAMIC)
+                parts.append(DYNAMIC)
+            else:
+                template.append(leaf)
+                parts.append(_signatures.static_key_part(leaf))
+        key = (treedef, tuple(parts))
+        try:
+            hash(key)
+        except TypeError:
+            self._raise_unhashable(treedef, template)
+        return key, template, treedef, dyn
+
+    def _raise_unhashable(self, treedef, template):
+        names = _signatures.leaf_paths(treedef, self._param_names)
+        for name, leaf in zip(names, template):
+            try:
+                hash(_signatures.static_key_part(leaf))
+            except TypeError:
+                raise TypeError(
+                    f"xf.function {self._name!r}: argument '{name}' of type "
+                    f"{type(leaf).__name__} is not hashable. Non-tensor arguments are static "
+                    "(compiled into the program and used as cache keys): pass a tensor, a "
+                    "tuple, or a hashable object.") from None
+
+    # -- tracing -------------------------------------------------------------------------
+    def _get_traceable(self):
+        if self._traceable is None:
+            fn = self._python_function
+            if self._autograph and flags.autograph:
+                from xlaflow.autograph import api  # the converter is loaded on first trace
+                fn = api.convert(fn)
+            self._traceable = fn
+        return self._traceable
+
+    def _entry_for(self, key, template, treedef, dyn):
+        if self._guess is None:
+            self._guess = reachable_variables(
+                self._python_function, [x for x in template if x is not DYNAMIC])
+        return self._make_entry(key, template, treedef, list(self._guess))
+
+    def _make_entry(self, key, template, treedef, variables):
+        donated = None
+        if self._donate_argnums:
+            donated = _donated_mask(treedef, template, self._donate_argnums)
+        entry = _Entry(template, treedef, variables, donated)
+        entry.jitted = jax.jit(self._pure(entry, eager_init=False),
+                               donate_argnums=(1,) if donated is not None else ())
+        self._cache[key] = entry
+        return entry
+
+    def _resolve(self, entry, key, dyn, run, pending=None):
+        """Run `run(entry, values)`, tracing again while the trace reaches new Variables.
+
+        `pending` is the internal signal a first attempt already raised, if any.
+        """
+        for _ in range(_MAX_ROUNDS):
+            values = [v._value for v in entry.variables]
+            try:
+                if pending is not None:
+                    signal, pending = pending, None
+                    raise signal
+                return entry, run(entry, values)
+            except _lifting.Retrace as again:
+                entry = self._rebuild(entry, key, again)
+            except _lifting.NeedsEagerInit:
+                try:
+                    jax.eval_shape(self._pure(entry, eager_init=True), values,
+                                   *self._dyn_args(entry, dyn))
+                except _lifting.Retrace as again:
+                    entry = self._rebuild(entry, key, again)
+            except Exception as exc:
+                raise _tracebacks.filter_frames(exc) from exc.__cause__
+        raise RuntimeError(f"xf.function {self._name!r}: the set of Variables it touches "
+                           f"kept changing over {_MAX_ROUNDS} traces")
+
+    def _rebuild(self, entry, key, again):
+        variables = list({id(v): v for v in [*entry.variables, *again.variables]}.values())
+        self._guess = variables
+        rebuilt = self._make_entry(key, entry.template, entry.treedef, variables)
+        rebuilt.assigned = again.assigned
+        return rebuilt
+
+    def _pure(self, entry, eager_init):
+        fn = self._get_traceable()
+
+        def pure(values, *dyn_parts):
+            dyn = _merge_dyn(entry, dyn_parts)
+            it = iter(dyn)
+            leaves = [next(it) if x is DYNAMIC else _signatures.unwrap(x) for x in entry.template]
+            args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
+            ctx = _lifting.LiftContext(entry.variables, values, allow_create=self._creation_open,
+                                       eager_init=eager_init, fn_name=self._name)
+            try:
+                with ctx:
+                    if eager_init:
+                        with jax.ensure_compile_time_eval():
+                            out = fn(*args, **kwargs)
+                    else:
+                        out = fn(*args, **kwargs)
+                    out = jax.tree_util.tree_map(_read_variable, out,
+                                                 is_leaf=lambda x: isinstance(x, Variable))
+            except (_lifting.Retrace, _lifting.NeedsEagerInit):
+                raise
+            except Exception as exc:
+                raise _tracebacks.annotate_trace_error(exc, self._name)
+            self._creation_open = False
+            if ctx.missing or eager_init:
+                raise _lifting.Retrace([*entry.variables, *ctx.missing.values()])
+            assigned = list(ctx.assigned.values())
+            if entry.assigned is None:
+                entry.assigned = assigned
+            elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
+                raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
+            entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
+            self._record_trace(entry, dyn)
+            return out, tuple(ctx.values[id(v)] for v in entry.assigned)
+
+        pure.__name__ = self._name  # names the XLA module jit_<function name>
+        return pure
+
+    def _record_trace(self, entry, dyn):
+        avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
+        if avals in entry.signatures:
+            return  # the same program traced again (get_concrete_function after a call)
+        entry.signatures.add(avals)
+        self._trace_count += 1
+        it = iter(dyn)
+        leaves = [next(it) if x is DYNAMIC else x for x in entry.template]
+        names = _signatures.leaf_paths(entry.treedef, self._param_names)
+        trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}
+        previous, self._last_trace = self._last_trace, trace
+        threshold = flags.retrace_warning_threshold
+        if previous is not None and threshold >= 0 and self._trace_count > threshold:
+            warnings.warn(
+                f"xf.function {self._name!r} has been traced {self._trace_count} times "
+                f"(warning threshold {threshold}); the last retrace was caused by "
+                f"{_signatures.retrace_cause(previous, trace)}. Tensors retrace on new shapes "
+                "or dtypes and Python values on every new value: pass numbers as tensors "
+                "(xf.constant), fix shapes with input_signature=..., or use "
+                "reduce_retracing=True.", RetracingWarning, stacklevel=2)
+
+
+def _read_variable(x):
+    return x.value if isinstance(x, Variable) else x
+
+
+def _union(a, b):
+    return list({id(v): v for v in [*a, *b]}.values())
+
+
+def _merge_dyn(entry, dyn_parts):
+    if entry.donated_leaves is None:
+        return dyn_parts[0]
+    donated, kept = iter(dyn_parts[0]), iter(dyn_parts[1])
+    return [next(donated) if d else next(kept) for d in entry.donated_leaves]
+
+
+def _donated_mask(treedef, template, donate_argnums):
+    """For each traced leaf, whether it comes from a positional argument being donated."""
+    args_def = treedef.children()[0]
+    counts = [c.num_leaves for c in args_def.children()]
+    owner = [i for i, n in enumerate(counts) for _ in range(n)]
+    owner += [-1] * (len(template) - len(owner))
+    return [owner[i] in donate_argnums for i, x in enumerate(template) if x is DYNAMIC]
+
+
+def function(func=None, *, input_signature=None, autograph=True, jit_compile=True,
+             reduce_retracing=False, static_argnames=None, donate_argnums=()):
+    """Compile a Python function with XLA, lifting the Variables it touches (TF's tf.function).
+
+    Tensors are traced by shape and dtype; Python values, strings and other objects are
+    static, so a new value traces again. Variables reached by closure, globals, `self` or
+    arguments become inputs of the compiled program and their assignments persist.
+
+    Args:
+      input_signature: sequence of `xf.TensorSpec` fixing the accepted arguments.
+      autograph: convert Python control flow on tensors (see `xf.autograph`).
+      jit_compile: False runs the function eagerly, op by op (xlaflow has no non-XLA graph
+        executor).
+      reduce_retracing: trace Python numbers as tensors instead of static values.
+      static_argnames: arguments always treated as static, even arrays (must be hashable).
+      donate_argnums: positional arguments whose buffers XLA may reuse for outputs.
+
+    >>> v = Variable(0.0)
+    >>> @function
+    ... def bump(x):
+    ...     v.assign_add(x)
+    ...     return v.value * 2
+    >>> float(bump(1.5)), float(v.value)
+    (3.0, 1.5)
+    """
+    options = dict(input_signature=input_signature, autograph=autograph,
+                   jit_compile=jit_compile, reduce_retracing=reduce_retracing,
+                   static_argnames=static_argnames, donate_argnums=donate_argnums)
+    if func is None:
+        return lambda f: Function(f, **options)
+    return Function(func, **options)

@@ -1,0 +1,214 @@
+"""TF-named operations where jax.numpy's name or signature differs; run-time `print`.
+
+These are thin aliases so ported TF code keeps its spelling. Where TF and jnp agree on the
+name (exp, sqrt, maximum, ...) `xlaflow` re-exports the jnp function itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import _lifting
+from xlaflow.tensors import as_dtype, int32
+
+
+def _axis(axis):
+    # TF accepts lists for axes; jnp wants an int or a tuple.
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
+    """Sum over `axis` (all axes when None)."""
+    return jnp.sum(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
+    """Mean over `axis` (all axes when None)."""
+    return jnp.mean(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
+    """Maximum over `axis` (all axes when None)."""
+    return jnp.max(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
+    """Minimum over `axis` (all axes when None)."""
+    return jnp.min(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
+    """Product over `axis` (all axes when None)."""
+    return jnp.prod(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
+    """Logical or over `axis` (all axes when None)."""
+    return jnp.any(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
+    """Logical and over `axis` (all axes when None)."""
+    return jnp.all(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
+           name=None):
+    """Matrix product of the last two axes, optionally transposing/adjointing either side."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    if transpose_a or adjoint_a:
+        a = jnp.swapaxes(a, -1, -2)
+        a = jnp.conj(a) if adjoint_a else a
+    if transpose_b or adjoint_b:
+        b = jnp.swapaxes(b, -1, -2)
+        b = jnp.conj(b) if adjoint_b else b
+    return jnp.matmul(a, b)
+
+
+def cast(x, dtype, name=None):
+    """Convert to `dtype` (float to int truncates toward zero, as in TF)."""
+    return jnp.asarray(x).astype(as_dtype(dtype))
+
+
+def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
+    """`range(limit)` or `range(start, limit, delta)` as a 1-D tensor (TF's tf.range)."""
+    if limit is None:
+        start, limit = 0, start
+    return jnp.arange(start, limit, delta, dtype=None if dtype is None else as_dtype(dtype))
+
+
+def shape(input, out_type=int32, name=None):  # noqa: A002
+    """The static shape as an integer tensor (shapes are always static under XLA)."""
+    return jnp.asarray(jnp.shape(input), dtype=as_dtype(out_type))
+
+
+def rank(input, name=None):  # noqa: A002
+    """Number of dimensions as an int32 scalar tensor."""
+    return jnp.asarray(jnp.ndim(input), dtype=int32)
+
+
+def size(input, out_type=int32, name=None):  # noqa: A002
+    """Number of elements as an integer scalar tensor."""
+    return jnp.asarray(jnp.size(input), dtype=as_dtype(out_type))
+
+
+def reshape(tensor, shape, name=None):
+    """Reshape; one dimension may be -1. `shape` must be static (a list, tuple or array)."""
+    return jnp.reshape(tensor, tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+
+
+def concat(values, axis, name=None):
+    """Concatenate a list of tensors along `axis`."""
+    return jnp.concatenate(values, axis=axis)
+
+
+def stack(values, axis=0, name=None):
+    """Stack a list of same-shaped tensors along a new `axis`."""
+    return jnp.stack(values, axis=axis)
+
+
+def squeeze(input, axis=None, name=None):  # noqa: A002
+    """Remove size-1 dimensions (only those in `axis` when given)."""
+    return jnp.squeeze(input, axis=_axis(axis))
+
+
+def expand_dims(input, axis, name=None):  # noqa: A002
+    """Insert a size-1 dimension at `axis`."""
+    return jnp.expand_dims(input, axis)
+
+
+def transpose(a, perm=None, conjugate=False, name=None):
+    """Permute dimensions (reverse them when `perm` is None)."""
+    out = jnp.transpose(a, perm)
+    return jnp.conj(out) if conjugate else out
+
+
+def zeros(shape, dtype="float32", name=None):
+    """A tensor of zeros; TF's default dtype is float32."""
+    return jnp.zeros(shape, as_dtype(dtype))
+
+
+def ones(shape, dtype="float32", name=None):
+    """A tensor of ones; TF's default dtype is float32."""
+    return jnp.ones(shape, as_dtype(dtype))
+
+
+def fill(dims, value, name=None):
+    """A tensor of shape `dims` filled with `value`."""
+    return jnp.full(tuple(dims), value)
+
+
+def identity(input, name=None):  # noqa: A002
+    """Returns its input as a tensor."""
+    return jnp.asarray(input)
+
+
+def argmax(input, axis=None, output_type=int32, name=None):  # noqa: A002
+    """Index of the maximum along `axis` (default 0, as in TF).
+
+    TF's default output type is int64; without `jax_enable_x64` JAX has no int64, so the
+    default here is int32.
+    """
+    return jnp.argmax(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
+
+
+def argmin(input, axis=None, output_type=int32, name=None):  # noqa: A002
+    """Index of the minimum along `axis` (default 0, as in TF); int32 by default."""
+    return jnp.argmin(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
+
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    """Clamp every element into [clip_value_min, clip_value_max]."""
+    return jnp.clip(t, clip_value_min, clip_value_max)
+
+
+def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype="float32",
+            name=None):
+    """One-hot encoding of integer `indices` with `depth` classes along `axis`."""
+    hot = jax.nn.one_hot(indices, depth, axis=axis, dtype=as_dtype(dtype))
+    if on_value == 1.0 and off_value == 0.0:
+        return hot
+    return jnp.where(hot == 1, on_value, off_value).astype(as_dtype(dtype))
+
+
+def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa: A001
+    """Print tensors when the computation runs (TF's `tf.print`), not when it is traced.
+
+    Eagerly it prints at once; inside `xf.function` or any JAX transformation it prints on
+    every execution through `jax.debug.callback`. `summarize` is the number of leading and
+    trailing elements shown per axis (-1 prints everything).
+    """
+    stream = sys.stdout if output_stream is None else output_stream
+    leaves, treedef = jax.tree_util.tree_flatten(list(inputs))
+    arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
+
+    def emit(*values):
+        shown = list(leaves)
+        for i, value in zip(arrays, values):
+            shown[i] = _format(np.asarray(value), summarize)
+        parts = [x if isinstance(x, str) else _format(x, summarize) if isinstance(
+            x, (np.ndarray, np.generic)) else x for x in shown]
+        out = jax.tree_util.tree_unflatten(treedef, parts)
+        builtins.print(*out, sep=sep, end=end, file=stream, flush=True)
+
+    traced = _lifting.current() is not None or any(
+        isinstance(leaves[i], jax.core.Tracer) for i in arrays)
+    if traced:
+        jax.debug.callback(emit, *[leaves[i] for i in arrays])
+    else:
+        emit(*[leaves[i] for i in arrays])
+
+
+def _format(value, summarize):
+    if isinstance(value, str):
+        return value
+    if value.ndim == 0:
+        return str(value)
+    threshold = sys.maxsize if summarize < 0 else 2 * summarize
+    edge = 3 if summarize < 0 else summarize
+    return np.array2string(value, threshold=threshold, edgeitems=edge, separator=" ")

@@ -1,0 +1,143 @@
+"""Tensors are jax.Arrays: TF-named dtypes, constant, convert_to_tensor and TensorSpec."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.variables import Variable
+
+# TF's dtype names, as numpy dtype objects: `x.dtype == xf.float32` holds for jax arrays.
+bool = jnp.dtype("bool")  # noqa: A001  (TF's name shadows the builtin inside this module only)
+int8 = jnp.dtype("int8")
+int16 = jnp.dtype("int16")
+int32 = jnp.dtype("int32")
+int64 = jnp.dtype("int64")
+uint8 = jnp.dtype("uint8")
+uint16 = jnp.dtype("uint16")
+uint32 = jnp.dtype("uint32")
+uint64 = jnp.dtype("uint64")
+float16 = jnp.dtype("float16")
+bfloat16 = jnp.dtype(jnp.bfloat16)
+float32 = jnp.dtype("float32")
+float64 = jnp.dtype("float64")
+complex64 = jnp.dtype("complex64")
+complex128 = jnp.dtype("complex128")
+half = float16
+double = float64
+
+Tensor = jax.Array
+
+
+def as_dtype(dtype):
+    """Normalize a dtype given as a name, numpy/jnp type or dtype to a numpy dtype."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return bfloat16
+    return jnp.dtype(dtype)
+
+
+def _default_dtype(value):
+    # TF's defaults for Python values: float32 and int32, strongly typed.
+    return jnp.asarray(value).dtype
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    """A tensor from a Python value, NumPy array or tensor (TF's `tf.constant`).
+
+    With `shape`, a scalar is broadcast to it and a value with the same number of elements
+    is reshaped to it, as in TF.
+
+    >>> constant(1.0, shape=(2,)).tolist()
+    [1.0, 1.0]
+    """
+    del name  # jax arrays carry no names
+    if isinstance(value, Variable):
+        value = value.value
+    if dtype is None:
+        dtype = jnp.dtype(value.dtype) if hasattr(value, "dtype") else _default_dtype(value)
+    out = jnp.asarray(value, dtype=as_dtype(dtype))
+    if shape is None:
+        return out
+    shape = tuple(int(d) for d in shape)
+    if out.size == 1:
+        return jnp.broadcast_to(out.reshape(()), shape)
+    if out.size == math.prod(shape):
+        return out.reshape(shape)
+    raise ValueError(
+        f"xf.constant: argument 'shape' is {shape} ({math.prod(shape)} elements) but 'value' "
+        f"has shape {out.shape} ({out.size} elements); give a scalar or a value with the same "
+        "number of elements."
+    )
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """Converts Python values, NumPy arrays and Variables to a jax.Array (TF's name).
+
+    A value that already has a dtype is never silently cast: a different `dtype` is an error,
+    as in TF. `dtype_hint` is used only for Python values.
+    """
+    del name
+    if isinstance(value, Variable):
+        value = value.value
+    if hasattr(value, "dtype"):
+        have = jnp.dtype(value.dtype)
+        if dtype is not None and as_dtype(dtype) != have:
+            raise TypeError(
+                f"xf.convert_to_tensor: requested dtype {as_dtype(dtype)} for a value of dtype "
+                f"{have}; use xf.cast to change dtypes."
+            )
+        return value if isinstance(value, jax.Array) else jnp.asarray(value)
+    wanted = dtype if dtype is not None else dtype_hint
+    return jnp.asarray(value, dtype=as_dtype(wanted) if wanted is not None else
+                       _default_dtype(value))
+
+
+class TensorSpec:
+    """Shape and dtype of a tensor; `None` dimensions accept any size.
+
+    Used in `xf.function(input_signature=[...])` to fix what a function accepts.
+
+    >>> TensorSpec([None, 3]).is_compatible_with(jnp.zeros((8, 3)))
+    True
+    """
+
+    __slots__ = ("shape", "dtype", "name")
+
+    def __init__(self, shape, dtype=float32, name=None):
+        self.shape = None if shape is None else tuple(None if d is None else int(d)
+                                                      for d in shape)
+        self.dtype = as_dtype(dtype)
+        self.name = name
+
+    @classmethod
+    def from_tensor(cls, tensor, name=None):
+        return cls(np.shape(tensor), tensor.dtype, name)
+
+    def is_compatible_with(self, other):
+        """True if `other` (a TensorSpec or an array) fits this spec's shape and dtype."""
+        shape = other.shape if other.shape is not None else None
+        if jnp.dtype(other.dtype) != self.dtype:
+            return False
+        return self.shape_compatible(shape)
+
+    def shape_compatible(self, shape):
+        if self.shape is None or shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(
+            want is None or have is None or want == have for want, have in zip(self.shape, shape))
+
+    def __eq__(self, other):
+        return (isinstance(other, TensorSpec) and self.shape == other.shape
+                and self.dtype == other.dtype and self.name == other.name)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype, self.name))
+
+    def __repr__(self):
+        shape = "None" if self.shape is None else "(" + ", ".join(
+            "None" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1
+                                                                    else "") + ")"
+        return f"TensorSpec(shape={shape}, dtype={self.dtype.name}, name={self.name!r})"

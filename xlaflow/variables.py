@@ -1,0 +1,302 @@
+"""Variable: a mutable cell holding a jax.Array, lifted into xf.function traces as an input."""
+
+from __future__ import annotations
+
+import operator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import _lifting
+
+
+def _is_tracer(x):
+    return isinstance(x, jax.core.Tracer)
+
+
+def _initial_array(initial_value, dtype, ctx):
+    if callable(initial_value) and not isinstance(initial_value, (Variable, jax.Array)):
+        # A callable initializer is evaluated now, outside any trace, as in TF.
+        with jax.ensure_compile_time_eval():
+            initial_value = initial_value()
+    if isinstance(initial_value, Variable):
+        initial_value = initial_value.value
+    if _is_tracer(initial_value):
+        if ctx is None or ctx.eager_init:
+            raise ValueError(
+                "xf.Variable's initial value depends on a traced value (a function input or a "
+                "value computed from one). Variables are created once, outside the compiled "
+                "program: compute the initial value from constants, or create the Variable "
+                "outside the function and assign to it inside."
+            )
+        raise _lifting.NeedsEagerInit()
+    if dtype is not None:
+        dtype = jnp.dtype(dtype)
+    elif not hasattr(initial_value, "dtype"):
+        # Python numbers and lists: TF's defaults (float32, int32), never weakly typed.
+        dtype = jnp.asarray(initial_value).dtype
+    else:
+        dtype = jnp.dtype(initial_value.dtype)
+    return jnp.asarray(initial_value, dtype=dtype)
+
+
+class Variable:
+    """A mutable, named cell holding a `jax.Array`.
+
+    Reads and `assign*` work eagerly; inside `xf.function` they are lifted into the compiled
+    program as inputs and outputs, so assignments persist after the call exactly as in eager
+    mode.
+
+    >>> v = Variable([1.0, 2.0], name="v")
+    >>> _ = v.assign_add([1.0, 1.0])
+    >>> v.numpy()
+    array([2., 3.], dtype=float32)
+    """
+
+    __slots__ = ("_value", "_trainable", "_name", "__weakref__")
+    __array_priority__ = 200
+
+    def __init__(self, initial_value, trainable=True, name=None, dtype=None):
+        ctx = _lifting.current()
+        self._value = _initial_array(initial_value, dtype, ctx)
+        self._trainable = bool(trainable)
+        self._name = "Variable" if name is None else str(name)
+        if ctx is not None:
+            ctx.on_create(self)
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def value(self):
+        """The current value: the cell's array eagerly, the traced value inside xf.function."""
+        ctx = _lifting.current()
+        return self._value if ctx is None else ctx.read(self)
+
+    def read_value(self):
+        """The current value (TF name for `.value`)."""
+        return self.value
+
+    def numpy(self):
+        """The current value as a NumPy array; only outside compiled code, as in TF."""
+        value = self.value
+        if _is_tracer(value):
+            raise TypeError(
+                f"Variable {self._name!r}.numpy() was called inside a compiled xf.function, "
+                "where values are not known yet. Use xf.print(v) to print at run time, or "
+                "return the value from the function."
+            )
+        return np.asarray(value)
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def size(self):
+        return self._value.size
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    def ref(self):
+        """A hashable reference to this Variable (Variables compare elementwise, as in TF2)."""
+        return _Ref(self)
+
+    # -- writing -------------------------------------------------------------------------
+    def assign(self, value, read_value=True):
+        """Set the value; its shape and dtype must match the Variable's. Returns self."""
+        new = self._checked(value, "assign")
+        ctx = _lifting.current()
+        if ctx is None:
+            if _is_tracer(new):
+                raise _escaped_tracer_error(self)
+            self._value = new
+        else:
+            ctx.write(self, new)
+        return self if read_value else None
+
+    def assign_add(self, delta, read_value=True):
+        """Add `delta` to the value in place. Returns self."""
+        return self.assign(self.value + self._checked(delta, "assign_add"), read_value)
+
+    def assign_sub(self, delta, read_value=True):
+        """Subtract `delta` from the value in place. Returns self."""
+        return self.assign(self.value - self._checked(delta, "assign_sub"), read_value)
+
+    def _checked(self, value, method):
+        if isinstance(value, Variable):
+            value = value.value
+        if not hasattr(value, "dtype"):
+            # Python numbers and lists take the Variable's dtype, as TF converts them.
+            value = jnp.asarray(value, dtype=self.dtype)
+        elif jnp.dtype(value.dtype) != self.dtype:
+            raise TypeError(
+                f"Variable {self._name!r}.{method}: expected dtype {self.dtype}, received "
+                f"{jnp.dtype(value.dtype)}. Cast first: xf.cast(value, {self.dtype.name!r})."
+            )
+        if tuple(value.shape) != self.shape:
+            raise ValueError(
+                f"Variable {self._name!r}.{method}: expected shape {self.shape}, received "
+                f"{tuple(value.shape)}."
+            )
+        if getattr(value, "weak_type", False) or isinstance(value, np.ndarray):
+            # Keep the stored value strongly typed and on device, so compiled signatures
+            # never flip between weak and strong types.
+            value = jax.lax.convert_element_type(value, self.dtype)
+        return value
+
+    # -- array protocols -----------------------------------------------------------------
+    def __jax_array__(self):
+        return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.numpy(), dtype=dtype)
+
+    def __repr__(self):
+        value = self.value
+        shown = "<traced>" if _is_tracer(value) else np.array2string(np.asarray(value))
+        return (f"<xf.Variable {self._name!r} shape={self.shape} dtype={self.dtype.name} "
+                f"numpy={shown}>")
+
+    def __hash__(self):
+        raise TypeError("Variable is unhashable (== is elementwise, as in TF2). "
+                        "Use v.ref() or id(v) as a key.")
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __index__(self):
+        return operator.index(self.value)
+
+    def __len__(self):
+        return len(self._value)
+
+    def __iter__(self):
+        return iter(self.value)
+
+    def __getitem__(self, idx):
+        return self.value[idx]
+
+    def __neg__(self):
+        return -self.value
+
+    def __pos__(self):
+        return self.value
+
+    def __abs__(self):
+        return abs(self.value)
+
+    def __invert__(self):
+        return ~self.value
+
+    def astype(self, dtype):
+        return self.value.astype(dtype)
+
+    @property
+    def T(self):
+        return self.value.T
+
+
+def _binary(op):
+    def forward(self, other):
+        if isinstance(other, Variable):
+            other = other.value
+        return op(self.value, other)
+
+    def reflected(self, other):
+        return op(other, self.value)
+
+    return forward, reflected
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+              "and", "or", "xor", "lshift", "rshift"):
+    _op = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
+    _fwd, _ref = _binary(_op)
+    setattr(Variable, f"__{_name}__", _fwd)
+    setattr(Variable, f"__r{_name}__", _ref)
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(Variable, f"__{_name}__", _binary(getattr(operator, _name))[0])
+
+
+class _Ref:
+    """Hashable identity wrapper returned by Variable.ref()."""
+
+    __slots__ = ("_var",)
+
+    def __init__(self, var):
+        self._var = var
+
+    def deref(self):
+        return self._var
+
+    def __hash__(self):
+        return id(self._var)
+
+    def __eq__(self, other):
+        return isinstance(other, _Ref) and other._var is self._var
+
+
+class _DetachedVariable(Variable):
+    """A Variable rebuilt by a JAX transformation from its value leaf (see the pytree below).
+
+    It carries a value (often a tracer of that transformation) but is not the user's cell:
+    reading it never consults the lifting context and assigning to it is an error.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self):
+        return self._value
+
+    def assign(self, value, read_value=True):
+        raise TypeError(
+            f"Cannot assign to Variable {self._name!r} inside a JAX transformation "
+            "(jax.jit/grad/vmap flattened it to its value). Use xf.function, which "
+            "writes assignments back, or return the new value."
+        )
+
+
+def _flatten(var):
+    return (var.value,), (var._name, var._trainable)
+
+
+def _unflatten(aux, children):
+    out = object.__new__(_DetachedVariable)
+    out._value = children[0]
+    out._name, out._trainable = aux
+    return out
+
+
+# A Variable is a pytree with one leaf, its value: jnp functions (which run under jax.jit)
+# and jax.tree_util see the array, which is what JAX 0.10 asks of array-like objects.
+jax.tree_util.register_pytree_node(Variable, _flatten, _unflatten)
+jax.tree_util.register_pytree_node(_DetachedVariable, _flatten, _unflatten)
+
+
+def _escaped_tracer_error(var):
+    return TypeError(
+        f"Cannot assign a traced value to Variable {var.name!r} outside an xf.function: "
+        "inside a plain jax.jit/grad/vmap the assignment could not persist. Decorate the "
+        "function with @xf.function, or return the new value and assign it outside."
+    )
