@@ -118,35 +118,57 @@ class Variable:
     # -- writing -------------------------------------------------------------------------
     def assign(self, value, read_value=True):
         """Set the value; its shape and dtype must match the Variable's. Returns self."""
-        new = self._checked(value, "assign")
-        ctx = _lifting.current()
-        if ctx is None:
-            if _is_tracer(new):
-                raise _escaped_tracer_error(self)
-            self._value = new
-        else:
-            ctx.write(self, new)
-        return self if read_value else None
+        return self._assign_checked(value, "assign", read_value)
 
     def assign_add(self, delta, read_value=True):
-        """Add `delta` to the value in place. Returns self."""
-        return self.assign(self.value + self._checked(delta, "assign_add"), read_value)
+        """Add `delta` (broadcastable to the Variable's shape) in place. Returns self."""
+        return self._assign_checked(self.value + self._delta(delta, "assign_add"),
+                                    "assign_add", read_value)
 
     def assign_sub(self, delta, read_value=True):
-        """Subtract `delta` from the value in place. Returns self."""
-        return self.assign(self.value - self._checked(delta, "assign_sub"), read_value)
+        """Subtract `delta` (broadcastable to the Variable's shape) in place. Returns self."""
+        return self._assign_checked(self.value - self._delta(delta, "assign_sub"),
+                                    "assign_sub", read_value)
 
-    def _checked(self, value, method):
+    def _delta(self, delta, method):
+        delta = self._typed(delta, method)
+        shape = tuple(delta.shape)
+        if len(shape) > len(self.shape) or any(
+                d not in (1, s) for d, s in zip(shape[::-1], self.shape[::-1])):
+            raise ValueError(
+                f"Variable {self._name!r}.{method}: expected a delta broadcastable to shape "
+                f"{self.shape}, received shape {shape}."
+            )
+        if len(shape) < len(self.shape):
+            delta = jnp.broadcast_to(delta, self.shape)
+        return delta
+
+    def _assign_checked(self, value, method, read_value):
+        new = self._checked(value, method)
+        ctx = _lifting.current()
+        if ctx is not None:
+            ctx.write(self, new)
+        elif _is_tracer(new):
+            raise _escaped_tracer_error(self)
+        else:
+            self._value = new
+        return self if read_value else None
+
+    def _typed(self, value, method):
         if isinstance(value, Variable):
             value = value.value
         if not hasattr(value, "dtype"):
-            # Python numbers and lists take the Variable's dtype, as TF converts them.
-            value = jnp.asarray(value, dtype=self.dtype)
-        elif jnp.dtype(value.dtype) != self.dtype:
+            return jnp.asarray(value, dtype=self.dtype)
+        if jnp.dtype(value.dtype) != self.dtype:
             raise TypeError(
                 f"Variable {self._name!r}.{method}: expected dtype {self.dtype}, received "
                 f"{jnp.dtype(value.dtype)}. Cast first: xf.cast(value, {self.dtype.name!r})."
             )
+        return value
+
+    def _checked(self, value, method):
+        # Python numbers and lists take the Variable's dtype, as TF converts them.
+        value = self._typed(value, method)
         if tuple(value.shape) != self.shape:
             raise ValueError(
                 f"Variable {self._name!r}.{method}: expected shape {self.shape}, received "

@@ -1,0 +1,240 @@
+"""xf.function tracing: retrace rules, input_signature, introspection, errors, warnings."""
+
+import traceback
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def counting(**options):
+    traces = []
+
+    @xf.function(**options)
+    def f(x, n=1):
+        traces.append(1)  # Python side effects run at trace time only
+        return x * n
+
+    return f, traces
+
+
+def test_same_shapes_trace_once_new_shapes_and_dtypes_retrace():
+    f, traces = counting()
+    f(jnp.ones(3))
+    f(jnp.zeros(3))
+    f(np.ones(3, np.float32))
+    assert f.tracing_count == 1 and len(traces) == 1
+    f(jnp.ones(4))
+    assert f.tracing_count == 2
+    f(jnp.ones(3, jnp.int32))
+    assert f.tracing_count == 3 == f.experimental_get_tracing_count() == len(traces)
+    f(jnp.ones(4))
+    assert f.tracing_count == 3
+
+
+def test_python_values_are_static_and_retrace_per_value():
+    f, _ = counting()
+    assert float(f(jnp.float32(2.0), 3)) == 6.0
+    assert float(f(jnp.float32(2.0), 3)) == 6.0
+    assert f.tracing_count == 1
+    assert float(f(jnp.float32(2.0), 4)) == 8.0
+    assert float(f(jnp.float32(2.0), n=4)) == 8.0
+    assert f.tracing_count == 3  # a keyword is a different call structure
+    f(jnp.float32(2.0), 4.0)
+    assert f.tracing_count == 4  # 4.0 is not 4: types are part of the key
+    f(jnp.float32(2.0), True)
+    assert f.tracing_count == 5
+
+
+def test_strings_tuples_and_none_are_static():
+    @xf.function
+    def f(x, mode, shape, extra=None):
+        out = x.reshape(shape)
+        return out * 2 if mode == "double" else out
+
+    x = jnp.arange(6.0)
+    np.testing.assert_array_equal(f(x, "double", (2, 3)), np.arange(6.0).reshape(2, 3) * 2)
+    np.testing.assert_array_equal(f(x, "same", (3, 2)), np.arange(6.0).reshape(3, 2))
+    f(x, "same", (3, 2))
+    assert f.tracing_count == 2
+
+
+def test_reduce_retracing_traces_python_numbers():
+    f, _ = counting(reduce_retracing=True)
+    for n in range(5):
+        assert float(f(jnp.float32(2.0), n)) == 2.0 * n
+    assert f.tracing_count == 1
+
+
+def test_static_argnames_forces_static():
+    @xf.function(static_argnames="n", reduce_retracing=True)
+    def f(x, n):
+        return x * n if n > 1 else x  # Python `if` on n needs a static value
+
+    assert float(f(jnp.float32(3.0), 2)) == 6.0
+    assert float(f(jnp.float32(3.0), n=1)) == 3.0
+    assert f.tracing_count == 2
+
+
+def test_unhashable_static_argument_names_the_argument():
+    @xf.function
+    def f(x, options):
+        return x
+
+    with pytest.raises(TypeError, match="argument 'options' of type set is not hashable"):
+        f(jnp.ones(1), {1, 2})
+
+
+def test_input_signature_accepts_matching_and_converts_python_values():
+    @xf.function(input_signature=[xf.TensorSpec([None, 2], xf.float32),
+                                  xf.TensorSpec([], xf.int32)])
+    def f(x, k):
+        return x * k.astype(x.dtype)
+
+    np.testing.assert_array_equal(f(jnp.ones((3, 2)), 2), np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(f(jnp.ones((5, 2)), k=3), np.full((5, 2), 3.0))
+    np.testing.assert_array_equal(f([[1.0, 1.0]], jnp.int32(4)), [[4.0, 4.0]])
+    assert f.tracing_count == 3  # XLA specializes each concrete batch size
+
+
+def test_input_signature_errors_name_the_argument():
+    @xf.function(input_signature=[xf.TensorSpec([None, 2], xf.float32)])
+    def f(images):
+        return images
+
+    with pytest.raises(ValueError, match=r"argument 'images' expected shape \(None, 2\).*"
+                                         r"received \(3, 3\)"):
+        f(jnp.ones((3, 3)))
+    with pytest.raises(TypeError, match="argument 'images' expected dtype float32.*received "
+                                        "int32"):
+        f(jnp.ones((3, 2), jnp.int32))
+    with pytest.raises(TypeError, match="input_signature of 1 inputs; received 2 arguments"):
+        f(jnp.ones((3, 2)), jnp.ones(1))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'other'"):
+        f(other=jnp.ones((3, 2)))
+    with pytest.raises(TypeError, match="must contain xf.TensorSpec"):
+        xf.function(lambda x: x, input_signature=[(2, 3)])
+    assert f.tracing_count == 0
+
+
+def test_input_signature_nested_structure():
+    @xf.function(input_signature=[{"a": xf.TensorSpec([2]), "b": xf.TensorSpec([2])}])
+    def f(d):
+        return d["a"] + d["b"]
+
+    np.testing.assert_array_equal(f({"a": jnp.ones(2), "b": jnp.ones(2)}), [2.0, 2.0])
+    with pytest.raises(TypeError, match="does not match the input_signature structure"):
+        f({"a": jnp.ones(2)})
+
+
+def test_retrace_warning_names_the_changed_argument():
+    xf.config.update("retrace_warning_threshold", 2)
+
+    @xf.function
+    def f(x, scale):
+        return x * scale
+
+    f(jnp.ones(2), 1.0)
+    f(jnp.ones(2), 2.0)
+    with pytest.warns(xf.RetracingWarning, match=r"traced 3 times.*argument 'scale': "
+                                                 r"Python value 2.0 -> Python value 3.0"):
+        f(jnp.ones(2), 3.0)
+    with pytest.warns(xf.RetracingWarning, match=r"argument 'x': float32\[2\] -> float32\[5\]"):
+        f(jnp.ones(5), 3.0)
+
+
+def test_no_retrace_warning_below_threshold():
+    f, _ = counting()
+    for n in range(5):  # default threshold 5: five traces are fine (filterwarnings=error)
+        f(jnp.ones(2), n)
+    assert f.tracing_count == 5
+
+
+def test_get_concrete_function_exposes_jaxpr_and_stablehlo():
+    v = xf.Variable(2.0, name="scale")
+
+    @xf.function
+    def scaled_sin(x):
+        return jnp.sin(x) * v
+
+    cf = scaled_sin.get_concrete_function(jnp.ones(3))
+    eqns = [str(e.primitive) for e in cf.jaxpr.jaxpr.eqns]
+    assert "sin" in eqns and "mul" in eqns
+    text = cf.as_text()
+    assert "module @jit_scaled_sin" in text and "stablehlo.sine" in text
+    assert "HloModule" in cf.as_text(dialect="hlo")
+    assert [var.name for var in cf.variables] == ["scale"]
+    np.testing.assert_allclose(cf(jnp.ones(3)), np.sin(np.ones(3)) * 2, rtol=1e-6)
+    assert scaled_sin.tracing_count == 1
+    scaled_sin(jnp.ones(3))
+    assert scaled_sin.tracing_count == 1  # the concrete function's trace is reused
+    assert "stablehlo.sine" in scaled_sin.lower(jnp.ones(3)).as_text()
+
+
+def test_python_function_is_the_original():
+    def g(x):
+        return x
+
+    f = xf.function(g)
+    assert f.python_function is g and f.__name__ == "g" and f.__wrapped__ is g
+
+
+def test_trace_error_points_at_user_line():
+    @xf.function
+    def broken(x):
+        y = x + 1
+        return y @ jnp.ones((7, 7))  # shape mismatch: the user's line
+
+    with pytest.raises(TypeError) as info:
+        broken(jnp.ones(3))
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert frames[-1].name == "broken" and "jnp.ones((7, 7))" in frames[-1].line
+    # Only the call boundary itself remains of xlaflow's (and none of JAX's) frames.
+    assert [f.name for f in frames if "/xlaflow/" in f.filename] == ["__call__"]
+    assert not any("/jax/" in f.filename for f in frames)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "in user code" in notes and "y @ jnp.ones((7, 7))" in notes
+
+
+def test_traceback_filtering_can_be_turned_off():
+    xf.config.update("traceback_filtering", False)
+
+    @xf.function
+    def broken(x):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom") as info:
+        broken(jnp.ones(1))
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert any(f.filename.endswith("xlaflow/function.py") for f in frames)
+
+
+def test_print_runs_at_trace_time_xf_print_at_run_time(capsys):
+    @xf.function
+    def f(x):
+        print("tracing")
+        xf.print("running", x)
+        return x
+
+    for i in range(3):
+        f(jnp.int32(i))
+    jax.effects_barrier()
+    out = capsys.readouterr().out
+    assert out.count("tracing") == 1
+    assert [line for line in out.splitlines() if line.startswith("running")] == [
+        "running 0", "running 1", "running 2"]
+
+
+def test_first_call_traces_once_when_variables_are_reachable(capsys):
+    v = xf.Variable(1.0)
+
+    @xf.function
+    def f(x):
+        print("tracing")
+        return x + v
+
+    f(jnp.float32(1.0))
+    assert capsys.readouterr().out.count("tracing") == 1

@@ -1,0 +1,106 @@
+"""TF-named ops against NumPy as the oracle."""
+
+import io
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+
+
+@pytest.mark.parametrize("xf_op, np_op", [
+    (xf.reduce_sum, np.sum), (xf.reduce_mean, np.mean), (xf.reduce_max, np.max),
+    (xf.reduce_min, np.min), (xf.reduce_prod, np.prod)])
+@pytest.mark.parametrize("axis", [None, 0, -1, [0, 2]])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions(xf_op, np_op, axis, keepdims):
+    np_axis = tuple(axis) if isinstance(axis, list) else axis
+    np.testing.assert_allclose(xf_op(X, axis=axis, keepdims=keepdims),
+                               np_op(X, axis=np_axis, keepdims=keepdims), rtol=1e-5)
+
+
+def test_boolean_reductions():
+    b = X > 0
+    np.testing.assert_array_equal(xf.reduce_any(b, axis=1), b.any(axis=1))
+    np.testing.assert_array_equal(xf.reduce_all(b, axis=[0, 1]), b.all(axis=(0, 1)))
+
+
+@pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_transposes(ta, tb):
+    a = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    b = RNG.normal(size=(2, 4, 5)).astype(np.float32)
+    a_in = np.swapaxes(a, -1, -2) if ta else a
+    b_in = np.swapaxes(b, -1, -2) if tb else b
+    np.testing.assert_allclose(xf.matmul(a_in, b_in, transpose_a=ta, transpose_b=tb), a @ b,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_adjoint():
+    a = (RNG.normal(size=(3, 3)) + 1j * RNG.normal(size=(3, 3))).astype(np.complex64)
+    np.testing.assert_allclose(xf.matmul(a, a, adjoint_a=True), a.conj().T @ a, rtol=1e-5)
+
+
+def test_cast_truncates_toward_zero():
+    np.testing.assert_array_equal(xf.cast(jnp.array([1.7, -1.7]), xf.int32), [1, -1])
+    assert xf.cast(jnp.array([1, 0]), "bool").dtype == np.bool_
+
+
+def test_range_shape_rank_size():
+    np.testing.assert_array_equal(xf.range(5), np.arange(5))
+    np.testing.assert_array_equal(xf.range(1, 10, 3), np.arange(1, 10, 3))
+    assert xf.range(3, dtype=xf.float32).dtype == np.float32
+    np.testing.assert_array_equal(xf.shape(X), [3, 4, 5])
+    assert xf.shape(X).dtype == np.int32
+    assert int(xf.rank(X)) == 3 and int(xf.size(X)) == 60
+
+
+def test_shape_manipulation():
+    np.testing.assert_array_equal(xf.reshape(X, [-1, 5]), X.reshape(-1, 5))
+    np.testing.assert_array_equal(xf.reshape(X, jnp.array([12, 5])), X.reshape(12, 5))
+    np.testing.assert_array_equal(xf.concat([X, X], axis=1), np.concatenate([X, X], 1))
+    np.testing.assert_array_equal(xf.stack([X, X], axis=-1), np.stack([X, X], -1))
+    np.testing.assert_array_equal(xf.squeeze(X[:, :1], axis=[1]), X[:, 0])
+    np.testing.assert_array_equal(xf.expand_dims(X, 1), X[:, None])
+    np.testing.assert_array_equal(xf.transpose(X), X.T)
+    np.testing.assert_array_equal(xf.transpose(X, perm=[1, 0, 2]), X.transpose(1, 0, 2))
+
+
+def test_creation_and_selection():
+    assert xf.zeros((2, 3)).dtype == np.float32
+    np.testing.assert_array_equal(xf.ones([2], dtype=xf.int32), [1, 1])
+    np.testing.assert_array_equal(xf.fill([2, 2], 9), np.full((2, 2), 9))
+    np.testing.assert_array_equal(xf.argmax(X), X.argmax(0))
+    np.testing.assert_array_equal(xf.argmin(X, axis=2), X.argmin(2))
+    np.testing.assert_array_equal(xf.clip_by_value(X, -0.5, 0.5), np.clip(X, -0.5, 0.5))
+    np.testing.assert_array_equal(xf.one_hot([0, 2], 3), np.eye(3, dtype=np.float32)[[0, 2]])
+    np.testing.assert_array_equal(xf.one_hot([1], 3, on_value=5.0, off_value=-1.0),
+                                  [[-1.0, 5.0, -1.0]])
+
+
+def test_print_eager_and_compiled(capsys):
+    xf.print("x =", jnp.array([1, 2, 3]))
+    assert capsys.readouterr().out == "x = [1 2 3]\n"
+
+    @xf.function
+    def f(x):
+        xf.print("value", x, sep="|")
+        return x + 1
+
+    f(jnp.array(1.0))
+    f(jnp.array(2.0))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == "value|1.0\nvalue|2.0\n"
+
+
+def test_print_summarizes_and_streams():
+    stream = io.StringIO()
+    xf.print(jnp.arange(100), output_stream=stream)
+    assert stream.getvalue() == "[ 0  1  2 ... 97 98 99]\n"
+    stream = io.StringIO()
+    xf.print(jnp.arange(8), output_stream=stream, summarize=-1)
+    assert stream.getvalue() == "[0 1 2 3 4 5 6 7]\n"

@@ -1,0 +1,70 @@
+"""Tensors: TF dtype names, constant, convert_to_tensor, TensorSpec."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def test_tensor_is_jax_array():
+    assert xf.Tensor is jax.Array
+    assert isinstance(xf.constant([1, 2]), jax.Array)
+
+
+@pytest.mark.parametrize("value, dtype", [(1.0, np.float32), (3, np.int32), (True, np.bool_),
+                                          ([1.5, 2.5], np.float32), ([[1, 2]], np.int32)])
+def test_constant_defaults_follow_tf(value, dtype):
+    out = xf.constant(value)
+    assert out.dtype == dtype
+    assert not out.weak_type
+    np.testing.assert_array_equal(out, np.asarray(value, dtype))
+
+
+def test_constant_dtype_and_shape():
+    np.testing.assert_array_equal(xf.constant(7, dtype=xf.float32, shape=(2, 3)),
+                                  np.full((2, 3), 7.0, np.float32))
+    np.testing.assert_array_equal(xf.constant([1, 2, 3, 4], shape=[2, 2]),
+                                  np.array([[1, 2], [3, 4]]))
+    assert xf.constant(1, dtype="bfloat16").dtype == jnp.bfloat16
+
+
+def test_constant_bad_shape_names_argument():
+    with pytest.raises(ValueError, match=r"'shape' is \(4,\).*value' has shape \(3,\)"):
+        xf.constant([1, 2, 3], shape=(4,))
+
+
+def test_dtype_names_compare_with_array_dtypes():
+    assert jnp.zeros(2).dtype == xf.float32
+    assert jnp.zeros(2, jnp.int32).dtype == xf.int32
+    assert xf.as_dtype("float16") == xf.float16 == xf.half
+    assert xf.bfloat16 == jnp.dtype(jnp.bfloat16)
+
+
+def test_convert_to_tensor():
+    v = xf.Variable([1.0, 2.0])
+    out = xf.convert_to_tensor(v)
+    assert isinstance(out, jax.Array)
+    np.testing.assert_array_equal(out, [1.0, 2.0])
+    assert xf.convert_to_tensor(3, dtype_hint=xf.float32).dtype == xf.float32
+    assert xf.convert_to_tensor(np.arange(3, dtype=np.int32)).dtype == np.int32
+    x = jnp.ones(2)
+    assert xf.convert_to_tensor(x) is x
+    with pytest.raises(TypeError, match="requested dtype int32 for a value of dtype float32"):
+        xf.convert_to_tensor(x, dtype=xf.int32)
+
+
+def test_tensor_spec():
+    spec = xf.TensorSpec([None, 3], xf.float32, name="x")
+    assert spec.is_compatible_with(jnp.zeros((5, 3)))
+    assert not spec.is_compatible_with(jnp.zeros((5, 4)))
+    assert not spec.is_compatible_with(jnp.zeros((5, 3), jnp.int32))
+    assert not spec.is_compatible_with(jnp.zeros((3,)))
+    assert xf.TensorSpec(None).is_compatible_with(jnp.zeros((1, 2, 3)))
+    assert spec == xf.TensorSpec((None, 3), "float32", "x")
+    assert hash(spec) == hash(xf.TensorSpec((None, 3), "float32", "x"))
+    assert repr(spec) == "TensorSpec(shape=(None, 3), dtype=float32, name='x')"
+    assert repr(xf.TensorSpec([2])) == "TensorSpec(shape=(2,), dtype=float32, name=None)"
+    assert xf.TensorSpec.from_tensor(jnp.zeros((2, 2), jnp.int32)) == xf.TensorSpec(
+        (2, 2), xf.int32)

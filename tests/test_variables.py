@@ -1,0 +1,157 @@
+"""Variable: a mutable cell; checked assignment; accepted by jnp, numpy and jax.tree_util."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def test_creation_defaults():
+    v = xf.Variable(1.0)
+    assert v.dtype == np.float32 and v.shape == () and v.name == "Variable" and v.trainable
+    assert not v.value.weak_type
+    w = xf.Variable([1, 2], trainable=False, name="w", dtype=xf.float32)
+    assert w.dtype == np.float32 and w.shape == (2,) and w.name == "w" and not w.trainable
+    assert xf.Variable(lambda: jnp.ones((2, 2))).shape == (2, 2)
+    assert xf.Variable(w).dtype == np.float32
+
+
+def test_value_read_value_numpy():
+    v = xf.Variable([1.0, 2.0])
+    assert isinstance(v.value, jax.Array)
+    np.testing.assert_array_equal(v.read_value(), [1.0, 2.0])
+    out = v.numpy()
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, [1.0, 2.0])
+
+
+def test_assign_family():
+    v = xf.Variable([1.0, 2.0])
+    assert v.assign([3.0, 4.0]) is v
+    np.testing.assert_array_equal(v.numpy(), [3.0, 4.0])
+    v.assign_add(jnp.array([1.0, 1.0]))
+    np.testing.assert_array_equal(v.numpy(), [4.0, 5.0])
+    v.assign_sub(0.5 * jnp.ones(2))
+    np.testing.assert_array_equal(v.numpy(), [3.5, 4.5])
+    assert v.assign_add(1.0, read_value=False) is None
+    np.testing.assert_array_equal(v.numpy(), [4.5, 5.5])
+    v.assign(np.array([0.0, 0.0], np.float32))
+    assert isinstance(v.value, jax.Array) and not v.value.weak_type
+
+
+def test_assign_shape_mismatch_names_variable_and_leaves_value():
+    v = xf.Variable(jnp.zeros(3), name="bias")
+    with pytest.raises(ValueError, match=r"'bias'.assign: expected shape \(3,\), received \(4,\)"):
+        v.assign(jnp.zeros(4))
+    with pytest.raises(ValueError, match=r"'bias'.assign_add: expected a delta broadcastable"):
+        v.assign_add(jnp.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"'bias'.assign_sub: expected a delta broadcastable"):
+        v.assign_sub(jnp.zeros(2))
+    np.testing.assert_array_equal(v.numpy(), np.zeros(3))
+
+
+def test_assign_dtype_mismatch_names_variable():
+    v = xf.Variable(jnp.zeros(2), name="w")
+    with pytest.raises(TypeError, match=r"'w'.assign: expected dtype float32, received int32"):
+        v.assign(jnp.zeros(2, jnp.int32))
+    np.testing.assert_array_equal(v.numpy(), np.zeros(2))
+
+
+def test_operators_match_numpy():
+    a = np.array([1.0, 2.0, 3.0], np.float32)
+    v = xf.Variable(a)
+    np.testing.assert_allclose(v + 1, a + 1)
+    np.testing.assert_allclose(1 + v, 1 + a)
+    np.testing.assert_allclose(v - v, a - a)
+    np.testing.assert_allclose(2 - v, 2 - a)
+    np.testing.assert_allclose(v * v, a * a)
+    np.testing.assert_allclose(v / 2, a / 2)
+    np.testing.assert_allclose(6 / v, 6 / a)
+    np.testing.assert_allclose(v ** 2, a ** 2)
+    np.testing.assert_allclose(2 ** v, 2 ** a)
+    np.testing.assert_allclose(v // 2, a // 2)
+    np.testing.assert_allclose(v % 2, a % 2)
+    np.testing.assert_allclose(-v, -a)
+    np.testing.assert_allclose(abs(-v), a)
+    np.testing.assert_allclose(v @ v, a @ a)
+    np.testing.assert_array_equal(v > 1.5, a > 1.5)
+    np.testing.assert_array_equal(v <= 2, a <= 2)
+    np.testing.assert_array_equal(v == a, np.ones(3, bool))
+    np.testing.assert_array_equal(v != 2, a != 2)
+    np.testing.assert_allclose(v[1:], a[1:])
+    assert float(xf.Variable(2.5)) == 2.5 and int(xf.Variable(3)) == 3
+    assert len(v) == 3 and [float(x) for x in v] == [1.0, 2.0, 3.0]
+    ints = xf.Variable(np.array([6, 3], np.int32))
+    np.testing.assert_array_equal(ints & 2, [2, 2])
+    np.testing.assert_array_equal(ints << 1, [12, 6])
+
+
+def test_jnp_functions_accept_a_variable():
+    a = np.array([[1.0, -2.0], [3.0, 4.0]], np.float32)
+    v = xf.Variable(a)
+    np.testing.assert_allclose(jnp.sin(v), np.sin(a), rtol=1e-6)
+    np.testing.assert_allclose(jnp.sum(v), a.sum())
+    np.testing.assert_allclose(jnp.mean(v, axis=0), a.mean(0))
+    np.testing.assert_allclose(jnp.dot(v, v), a @ a)
+    np.testing.assert_allclose(jnp.matmul(jnp.ones((1, 2)), v), np.ones((1, 2)) @ a)
+    np.testing.assert_allclose(jnp.maximum(v, 0.0), np.maximum(a, 0))
+    np.testing.assert_allclose(jnp.where(v > 0, v, 0.0), np.where(a > 0, a, 0))
+    np.testing.assert_allclose(jnp.stack([v, v]), np.stack([a, a]))
+    np.testing.assert_allclose(jax.nn.relu(v), np.maximum(a, 0))
+    np.testing.assert_allclose(jnp.ones((2, 2)) + v, 1 + a)
+    np.testing.assert_allclose(jnp.asarray(v), a)
+
+
+def test_numpy_accepts_a_variable():
+    a = np.array([0.5, 1.5], np.float32)
+    v = xf.Variable(a)
+    np.testing.assert_allclose(np.sin(v), np.sin(a), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(v), a)
+    assert np.asarray(v, dtype=np.float64).dtype == np.float64
+
+
+def test_variables_are_unhashable_but_have_refs():
+    v = xf.Variable(1.0)
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(v)
+    table = {v.ref(): "v"}
+    assert table[v.ref()] == "v" and v.ref().deref() is v
+    assert v.ref() != xf.Variable(1.0).ref()
+
+
+def test_pytree_leaf_is_the_value_and_jax_jit_sees_the_array():
+    v = xf.Variable(jnp.arange(3.0), name="v")
+    leaves = jax.tree_util.tree_leaves({"a": v})
+    assert len(leaves) == 1 and isinstance(leaves[0], jax.Array)
+    np.testing.assert_array_equal(jax.jit(lambda w: w * 2)(v), [0.0, 2.0, 4.0])
+    doubled = jax.tree_util.tree_map(lambda x: x * 2, v)
+    assert doubled is not v and doubled.name == "v"
+    np.testing.assert_array_equal(doubled.numpy(), [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(v.numpy(), [0.0, 1.0, 2.0])
+
+
+def test_assigning_inside_plain_jax_jit_is_a_clear_error():
+    v = xf.Variable(jnp.zeros(2), name="state")
+
+    @jax.jit
+    def f(x):
+        v.assign(x)
+        return x
+
+    with pytest.raises(TypeError, match="Cannot assign a traced value to Variable 'state'"):
+        f(jnp.ones(2))
+    np.testing.assert_array_equal(v.numpy(), np.zeros(2))
+
+    @jax.jit
+    def g(w):
+        w.assign(w.value + 1)
+
+    with pytest.raises(TypeError, match="Cannot assign to Variable 'state' inside a JAX"):
+        g(v)
+
+
+def test_repr():
+    assert repr(xf.Variable([1.0, 2.0], name="v")) == (
+        "<xf.Variable 'v' shape=(2,) dtype=float32 numpy=[1. 2.]>")
