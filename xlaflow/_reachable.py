@@ -53,11 +53,13 @@ def _function_roots(fn):
 
 
 def _global_names(code):
-    names = set(code.co_names)
+    # Ordered, not a set: the order of lifted inputs must not vary with string hashing, or
+    # the same program would miss the persistent compilation cache on the next run.
+    names = dict.fromkeys(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
+            names.update(dict.fromkeys(_global_names(const)))
+    return list(names)
 
 
 def _collect(obj, found, seen, budget, depth):

@@ -115,8 +115,8 @@ def compilation_cache_dir():
 def _init_compilation_cache():
     if jax.config.jax_compilation_cache_dir is not None:
         return  # the user configured JAX directly (JAX_COMPILATION_CACHE_DIR): respect it
-    raw = os.environ.get("XLAFLOW_COMPILATION_CACHE_DIR")
-    if raw is not None and raw.strip().lower() in _FALSE | {"", "none"}:
+    raw = os.environ.get("XLAFLOW_COMPILATION_CACHE_DIR", "").strip()
+    if raw.lower() in _FALSE | {"none"}:
         return
     try:
         enable_compilation_cache(raw or None)

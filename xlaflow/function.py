@@ -81,6 +81,7 @@ class Function:
         self._last_trace = None
         self._creation_open = True
         self._guess = None
+        self._plain = self._input_signature is None and not self._static_names
 
     # -- public surface ------------------------------------------------------------------
     @property
@@ -135,10 +136,21 @@ class Function:
             # Called while another xf.function traces: inline into that trace, whose
             # context already lifts every Variable this function touches.
             return self._get_traceable()(*args, **kwargs)
-        key, template, treedef, dyn = self._split(args, kwargs)
-        entry = self._cache.get(key)
+        entry = None
+        if not kwargs and self._plain:
+            # Fast path: positional jax.Arrays only. JAX's dispatch checks their shapes and
+            # dtypes; the key is just their count.
+            for arg in args:
+                if type(arg) is not _array_type:
+                    break
+            else:
+                key, dyn = len(args), args
+                entry = self._cache.get(key)
         if entry is None:
-            entry = self._entry_for(key, template, treedef, dyn)
+            key, template, treedef, dyn = self._split(args, kwargs)
+            entry = self._cache.get(key)
+            if entry is None:
+                entry = self._entry_for(key, template, treedef, dyn)
         values = [v._value for v in entry.variables]
         try:
             if entry.donated_leaves is None:
@@ -188,12 +200,14 @@ class Function:
             else:
                 template.append(leaf)
                 parts.append(_signatures.static_key_part(leaf))
+        if len(dyn) == len(args) and not kwargs and treedef == _positional_treedef(len(args)):
+            return len(args), template, treedef, tuple(dyn)  # the fast path's key
         key = (treedef, tuple(parts))
         try:
             hash(key)
         except TypeError:
             self._raise_unhashable(treedef, template)
-        return key, template, treedef, dyn
+        return key, template, treedef, tuple(dyn)
 
     def _raise_unhashable(self, treedef, template):
         names = _signatures.leaf_paths(treedef, self._param_names)
@@ -218,6 +232,9 @@ class Function:
         return self._traceable
 
     def _entry_for(self, key, template, treedef, dyn):
+        global _array_type
+        if _array_type is None:
+            _array_type = type(jax.numpy.zeros(()))
         if self._guess is None:
             self._guess = reachable_variables(
                 self._python_function, [x for x in template if x is not DYNAMIC])
@@ -323,6 +340,14 @@ class Function:
                 "or dtypes and Python values on every new value: pass numbers as tensors "
                 "(xf.constant), fix shapes with input_signature=..., or use "
                 "reduce_retracing=True.", RetracingWarning, stacklevel=2)
+
+
+_array_type = None  # jax's concrete array class, learned on the first trace
+
+
+@functools.lru_cache(maxsize=16)
+def _positional_treedef(n):
+    return jax.tree_util.tree_structure((tuple(range(n)), {}))
 
 
 def _read_variable(x):
