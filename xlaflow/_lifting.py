@@ -51,6 +51,7 @@ class LiftContext:
         self.assigned = {}
         self.created = []
         self.touched = set()
+        self.write_log = []  # every write in order, so AutoGraph can see what a block wrote
         self.allow_create = allow_create
         self.eager_init = eager_init
         self.fn_name = fn_name
@@ -71,6 +72,7 @@ class LiftContext:
             self._add_missing(var)
         self.values[key] = value
         self.assigned[key] = var
+        self.write_log.append(var)
 
     def _add_missing(self, var):
         key = id(var)

@@ -1,22 +1,53 @@
-"""The entry point xf.function calls to convert a Python function before tracing it.
-
-The source-to-source converter (tensor-dependent if/while/for to lax control flow) is the
-subject of the AutoGraph issue. Until it lands, `convert` returns functions unchanged, so
-Python control flow on tensors raises JAX's concretization error at trace time; everything
-else about xf.function already goes through this hook.
-"""
+"""AutoGraph's public entry points and the hook xf.function calls before tracing."""
 
 from __future__ import annotations
 
-_DO_NOT_CONVERT = "__xlaflow_do_not_convert__"
+import types
+
+from xlaflow.autograph import conversion
+from xlaflow.autograph.operators.calls import DO_NOT_CONVERT, converted_call, should_convert
+from xlaflow.autograph.pyct.parsing import ConversionError
 
 
 def do_not_convert(fn):
     """Mark `fn` so AutoGraph never rewrites it; it is called as written."""
-    setattr(fn, _DO_NOT_CONVERT, True)
+    setattr(getattr(fn, "__func__", fn), DO_NOT_CONVERT, True)
     return fn
 
 
 def convert(fn):
-    """The function xf.function should trace in place of `fn` (unchanged for now)."""
-    return fn
+    """What xf.function traces in place of `fn`: its converted form when it is user code."""
+    if isinstance(fn, types.MethodType):
+        inner = convert(fn.__func__)
+        return fn if inner is fn.__func__ else types.MethodType(inner, fn.__self__)
+    if isinstance(fn, types.FunctionType):
+        return conversion.convert(fn) if should_convert(fn) else fn
+    return lambda *args, **kwargs: converted_call(fn, args, kwargs)
+
+
+def to_graph(fn):
+    """The converted, un-jitted version of `fn`: Python control flow on traced values
+    becomes lax control flow. It runs eagerly and under jax.jit alike."""
+    target = getattr(fn, "python_function", fn)
+    if isinstance(target, types.MethodType):
+        return types.MethodType(to_graph(target.__func__), target.__self__)
+    if not isinstance(target, types.FunctionType):
+        raise TypeError(f"to_graph expects a function or method; received {type(fn).__name__}")
+    return conversion.convert(target)
+
+
+def to_code(fn):
+    """The source code AutoGraph generates for `fn`, as text."""
+    target = getattr(fn, "python_function", fn)
+    target = getattr(target, "__func__", target)
+    return conversion.compiled(target).source
+
+
+def conversion_seconds(fn):
+    """How long converting `fn` took (parse + transform + compile), in seconds."""
+    target = getattr(getattr(fn, "python_function", fn), "__func__", fn)
+    return conversion.compiled(target).seconds
+
+
+__all__ = ["ConversionError", "convert", "conversion_seconds", "do_not_convert", "to_code",
+           "to_graph"]

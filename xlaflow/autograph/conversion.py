@@ -1,0 +1,108 @@
+"""Convert one function: parse, run the converters in order, compile with its own closure.
+
+The compiled code is cached per code object, so converting the same function again (or
+another closure of the same `def`) never re-parses; each function object gets its own
+instance bound to its globals, defaults and closure cells (live, not copied).
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+import types
+import weakref
+
+from xlaflow.autograph import operators
+from xlaflow.autograph.converters import (asserts, break_continue, calls, canonical,
+                                          control_flow, lists, logical, returns)
+from xlaflow.autograph.operators.calls import CONVERTED
+from xlaflow.autograph.pyct import naming, parsing
+
+_FACTORY = "__xf_autograph_factory"
+_AG_CELL = types.CellType(operators)
+
+
+class Compiled:
+    """The converted code of one `def` and what produced it."""
+
+    __slots__ = ("code", "source", "seconds")
+
+    def __init__(self, code, source, seconds):
+        self.code, self.source, self.seconds = code, source, seconds
+
+
+_by_code = {}
+_by_function = weakref.WeakKeyDictionary()
+
+
+def transform(node):
+    """The converter pipeline over a parsed `def` (order matters: see each module)."""
+    namer = naming.Namer(node)
+    node = canonical.transform(node)
+    node = asserts.transform(node)
+    node = lists.transform(node)
+    node = break_continue.transform(node, namer)
+    node = returns.transform(node, namer)
+    node = calls.transform(node)
+    node = control_flow.transform(node, namer)
+    node = logical.transform(node)
+    return node
+
+
+def compiled(fn):
+    """The converted code for `fn`'s code object (converted once, then cached)."""
+    code = fn.__code__
+    entry = _by_code.get(code)
+    if entry is not None:
+        return entry
+    start = time.perf_counter()
+    node = parsing.parse_function(fn)
+    is_lambda = node.name == "<lambda>"
+    if is_lambda:
+        node.name = "__xf_lambda"
+    node = transform(node)
+    factory = ast.FunctionDef(
+        name=_FACTORY, args=ast.arguments(
+            posonlyargs=[], args=[ast.arg(arg=n) for n in ("ag__", *code.co_freevars)],
+            vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+        body=[node, ast.Return(value=ast.Name(id=node.name, ctx=ast.Load()))],
+        decorator_list=[], returns=None, type_params=[])
+    ast.copy_location(factory, node)
+    module = ast.fix_missing_locations(ast.Module(body=[factory], type_ignores=[]))
+    try:
+        module_code = compile(module, code.co_filename, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise parsing.ConversionError(
+            f"AutoGraph cannot convert {fn.__qualname__!r}: {e.msg} (line {e.lineno}). "
+            "Opt out with @xf.autograph.do_not_convert.") from e
+    factory_code = _child(module_code, _FACTORY)
+    inner = _child(factory_code, node.name).replace(co_name=code.co_name,
+                                                     co_qualname=code.co_qualname)
+    if is_lambda:
+        node.name = "<lambda>"
+    entry = Compiled(inner, ast.unparse(node), time.perf_counter() - start)
+    _by_code[code] = entry
+    return entry
+
+
+def _child(code, name):
+    return next(c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == name)
+
+
+def convert(fn):
+    """The converted function for the plain Python function `fn` (cached per function)."""
+    converted = _by_function.get(fn)
+    if converted is not None:
+        return converted
+    entry = compiled(fn)
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    closure = tuple(_AG_CELL if name == "ag__" else cells[name] for name in entry.code.co_freevars)
+    converted = types.FunctionType(entry.code, fn.__globals__, fn.__name__, fn.__defaults__,
+                                   closure)
+    converted.__kwdefaults__ = fn.__kwdefaults__
+    converted.__dict__.update(fn.__dict__)
+    converted.__doc__, converted.__qualname__ = fn.__doc__, fn.__qualname__
+    converted.__module__, converted.__wrapped__ = fn.__module__, fn
+    setattr(converted, CONVERTED, True)
+    _by_function[fn] = converted
+    return converted

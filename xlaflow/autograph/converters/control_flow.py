@@ -1,0 +1,215 @@
+"""`if`/`while`/`for` -> calls to ag__.if_stmt/while_stmt/for_stmt with the block as functions.
+
+Each block becomes a local function that rebinds the names it writes (`nonlocal`), plus
+`get_state`/`set_state` functions over those names, so the run-time operator can either
+just call the block (Python condition) or hand it to lax.cond/while_loop/scan (traced
+condition). State names are ordered outputs-first: for an `if`, the names read after it;
+for a loop, the names live at its head (carried from one iteration to the next). The rest
+are temporaries, reset around each traced branch or iteration but never outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+
+from xlaflow.autograph.pyct import analysis, templates
+
+_IF = """
+def if_body():
+    global globals_
+    nonlocal names
+    body
+def else_body():
+    global globals_
+    nonlocal names
+    orelse
+def get_state():
+    return state
+def set_state(vars_):
+    global globals_
+    nonlocal names
+    set_body
+ag__.if_stmt(test, if_body, else_body, get_state, set_state, symbols, n_out)
+"""
+
+_WHILE = """
+def loop_test():
+    return test
+def loop_body():
+    global globals_
+    nonlocal names
+    body
+def get_state():
+    return state
+def set_state(vars_):
+    global globals_
+    nonlocal names
+    set_body
+ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out)
+"""
+
+_FOR = """
+def loop_body(itr):
+    global globals_
+    nonlocal names
+    target = itr
+    body
+def get_state():
+    return state
+def set_state(vars_):
+    global globals_
+    nonlocal names
+    set_body
+ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out)
+"""
+
+
+class _Scope:
+    """One user function being converted: its parameters and global/nonlocal names."""
+
+    def __init__(self, node):
+        args = node.args
+        self.params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                       args.vararg, args.kwarg] if a is not None}
+        self.globals, self.nonlocals = set(), set()
+        for child in analysis.own_statements(node.body):
+            if isinstance(child, ast.Global):
+                self.globals.update(child.names)
+            elif isinstance(child, ast.Nonlocal):
+                self.nonlocals.update(child.names)
+        self.undefined = {}  # names that need an Undefined binding at function entry
+        self.bound = set(self.params)  # names bound by the top-level statements seen so far
+        self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
+
+
+class _ControlFlow(ast.NodeTransformer):
+    def __init__(self, namer):
+        self.namer = namer
+        self.scopes = []
+
+    def visit_FunctionDef(self, node):
+        analysis.annotate_liveness(node.body)
+        scope = _Scope(node)
+        self.scopes.append(scope)
+        body = []
+        for stmt in node.body:
+            body.extend(_as_list(self.visit(stmt)))
+            if not isinstance(stmt, (ast.If, ast.While, ast.For, ast.With, ast.Try)):
+                scope.bound |= set(analysis.writes([stmt])[0])
+        node.body = body
+        self.scopes.pop()
+        if scope.undefined:
+            inits = []
+            for name in scope.undefined:
+                inits += templates.replace("name = ag__.Undefined(label)", node, name=name,
+                                           label=ast.Constant(value=name))
+            node.body = inits + node.body
+        return node
+
+    def visit_Lambda(self, node):
+        return node  # lambdas hold expressions only; logical.py converts them
+
+    # -- state -----------------------------------------------------------------------------
+    def _state(self, stmts, live, origin):
+        """Template replacements for a block's state: symbols (outputs first), their
+        loads/stores, and the nonlocal/global declarations."""
+        scope = self.scopes[-1]
+        self._vars_name = self.namer.new("vars_")
+        names, composites = analysis.writes(stmts)
+        outputs = [n for n in names if n in live] + list(composites)
+        temps = [n for n in names if n not in live]
+        symbols = outputs + temps
+        for name in names:
+            # `nonlocal` needs a binding in the function, and get_state must be able to read
+            # the name on every path: bind it to Undefined at entry unless a top-level
+            # statement before this one already did.
+            if name not in scope.bound and name not in scope.globals \
+                    and name not in scope.nonlocals:
+                scope.undefined[name] = None
+        local_names = [n for n in names if n not in scope.globals]
+        global_names = [n for n in names if n in scope.globals]
+        loads = [self._load(s, composites, origin) for s in symbols]
+        stores = [self._store(s, composites) for s in symbols]
+        state = ast.Tuple(elts=loads, ctx=ast.Load())
+        if stores:
+            set_body = [ast.copy_location(ast.Assign(
+                targets=[ast.Tuple(elts=stores, ctx=ast.Store())],
+                value=ast.Name(id=self._vars_name, ctx=ast.Load())), origin)]
+        else:
+            set_body = [ast.copy_location(ast.Pass(), origin)]
+        labels = [("global:" + s) if s in scope.globals else ("return:" + s)
+                  if s == scope.retval else s for s in symbols]
+        replacements = dict(
+            names=local_names, globals_=global_names, state=state, set_body=set_body,
+            symbols=ast.Tuple(elts=[ast.Constant(value=s) for s in labels], ctx=ast.Load()),
+            n_out=ast.Constant(value=len(outputs)), vars_=self._vars_name)
+        return replacements
+
+    @staticmethod
+    def _load(symbol, composites, origin):
+        if symbol not in composites:
+            return ast.Name(id=symbol, ctx=ast.Load())
+        return templates.replace_expr("ag__.ldu(lambda: target, label)", origin,
+                                      target=composites[symbol],
+                                      label=ast.Constant(value=symbol))
+
+    @staticmethod
+    def _store(symbol, composites):
+        if symbol not in composites:
+            return ast.Name(id=symbol, ctx=ast.Store())
+        target = copy.deepcopy(composites[symbol])
+        target.ctx = ast.Store()
+        return target
+
+    def _names(self, kind):
+        return {k: self.namer.new(k) for k in kind}
+
+    # -- statements ------------------------------------------------------------------------
+    def visit_If(self, node):
+        live = node.xf_live_out
+        replacements = self._state(node.body + node.orelse, live, node)
+        node.body = _visit_block(self, node.body)
+        node.orelse = _visit_block(self, node.orelse)
+        fresh = self._names(("if_body", "else_body", "get_state", "set_state"))
+        return templates.replace(_IF, node, test=node.test, body=node.body, orelse=node.orelse,
+                                 **fresh, **replacements)
+
+    def visit_While(self, node):
+        live = node.xf_live_head
+        replacements = self._state(node.body, live, node)
+        node.body = _visit_block(self, node.body)
+        test = node.test
+        for flag in reversed(getattr(node, "xf_stop_flags", [])):
+            test = templates.replace_expr("not flag and test", node, flag=flag, test=test)
+        fresh = self._names(("loop_test", "loop_body", "get_state", "set_state"))
+        return templates.replace(_WHILE, node, test=test, body=node.body, **fresh,
+                                 **replacements)
+
+    def visit_For(self, node):
+        live = node.xf_live_head
+        replacements = self._state([ast.Assign(targets=[node.target], value=ast.Constant(0)),
+                                    *node.body], live, node)
+        node.body = _visit_block(self, node.body)
+        flags = getattr(node, "xf_stop_flags", [])
+        if flags:
+            test = " and ".join(f"not {flag}" for flag in flags)
+            extra_test = templates.replace_expr(f"lambda: {test}", node)
+        else:
+            extra_test = ast.Constant(value=None)
+        fresh = self._names(("loop_body", "get_state", "set_state", "itr"))
+        return templates.replace(_FOR, node, iterable=node.iter, target=node.target,
+                                 extra_test=extra_test, body=node.body, **fresh,
+                                 **replacements)
+
+
+def _visit_block(visitor, stmts):
+    return [s for stmt in stmts for s in _as_list(visitor.visit(stmt))]
+
+
+def _as_list(result):
+    return result if isinstance(result, list) else [result]
+
+
+def transform(node, namer):
+    return _ControlFlow(namer).visit(node)

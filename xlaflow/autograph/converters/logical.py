@@ -1,0 +1,39 @@
+"""`and`/`or`/`not` and `a if c else b` -> ag__ operators that stay lazy like Python and
+become XLA select/cond when a traced tensor decides."""
+
+from __future__ import annotations
+
+import ast
+
+from xlaflow.autograph.pyct import templates
+
+
+class _Logical(ast.NodeTransformer):
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        op = "and_" if isinstance(node.op, ast.And) else "or_"
+        first, *rest = node.values
+        lazies = [ast.copy_location(ast.Lambda(args=_no_args(), body=v), v) for v in rest]
+        call = templates.replace_expr(f"ag__.{op}(first)", node, first=first)
+        call.args.extend(lazies)
+        return call
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            return templates.replace_expr("ag__.not_(x)", node, x=node.operand)
+        return node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return templates.replace_expr("ag__.if_exp(test, lambda: body, lambda: orelse)", node,
+                                      test=node.test, body=node.body, orelse=node.orelse)
+
+
+def _no_args():
+    return ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                         kwarg=None, defaults=[])
+
+
+def transform(node):
+    return _Logical().visit(node)

@@ -1,0 +1,102 @@
+"""`return` inside if/loops -> `do_return`/`retval_` flags and guards, one exit at the end.
+
+When one branch of an `if` always returns, the statements after the `if` move into the
+other branch instead of behind a guard: the common `if c: return a` / `return b` shape then
+becomes a plain two-branch conditional whose branches both define the return value.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from xlaflow.autograph.pyct import blocks, templates
+
+_NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try)
+
+
+def _always_returns(stmts):
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (ast.Return, ast.Raise)):
+        return True
+    return isinstance(last, ast.If) and _always_returns(last.body) and \
+        _always_returns(last.orelse)
+
+
+def _needs_conversion(body):
+    return any(isinstance(s, _NESTED) and blocks.contains([s], ast.Return, through_loops=True)
+               for s in body)
+
+
+class _Returns:
+    def __init__(self, do_return, retval):
+        self.flag, self.retval = do_return, retval
+
+    def on_return(self, node):
+        value = node.value if node.value is not None else ast.Constant(value=None)
+        return templates.replace("flag = True\nretval = value", node, flag=self.flag,
+                                 retval=self.retval, value=value)
+
+    def block(self, stmts):
+        out = []
+        for i, stmt in enumerate(stmts):
+            rest = stmts[i + 1:]
+            if isinstance(stmt, ast.Return):
+                out.extend(self.on_return(stmt))
+                return out
+            if isinstance(stmt, ast.If) and rest and (_always_returns(stmt.body)
+                                                     or _always_returns(stmt.orelse)):
+                # Fold what follows into the branch that does not return.
+                if _always_returns(stmt.body):
+                    stmt.orelse = stmt.orelse + rest
+                else:
+                    stmt.body = stmt.body + rest
+                out.append(self.statement(stmt))
+                return out
+            may_return = blocks.contains([stmt], ast.Return, through_loops=True)
+            out.append(self.statement(stmt) if may_return else stmt)
+            if may_return and rest:
+                out.extend(templates.replace("if not flag:\n    rest", rest[0], flag=self.flag,
+                                             rest=self.block(rest)))
+                return out
+        return out
+
+    def statement(self, stmt):
+        loop_returns = isinstance(stmt, (ast.For, ast.While)) and blocks.contains(
+            stmt.body, ast.Return, through_loops=True)
+        for field in ("body", "orelse", "finalbody"):
+            sub = getattr(stmt, field, None)
+            if isinstance(sub, list) and sub:
+                setattr(stmt, field, self.block(sub) or [ast.copy_location(ast.Pass(), stmt)])
+        for handler in getattr(stmt, "handlers", []):
+            handler.body = self.block(handler.body) or [ast.Pass()]
+        if loop_returns:
+            stmt.xf_stop_flags = [*getattr(stmt, "xf_stop_flags", []), self.flag]
+        return stmt
+
+
+class _Functions(ast.NodeTransformer):
+    def __init__(self, namer):
+        self.namer = namer
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)  # nested functions have their own returns
+        if not _needs_conversion(node.body):
+            return node
+        flag, retval = self.namer.new("do_return"), self.namer.new("retval_")
+        always = _always_returns(node.body)
+        converter = _Returns(flag, retval)
+        body = converter.block(node.body)
+        head = templates.replace("flag = False\nretval = ag__.UndefinedReturnValue()", node,
+                                 flag=flag, retval=retval)
+        tail = templates.replace("return ag__.return_value(retval, flag, always)",
+                                 node.body[-1], retval=retval, flag=flag,
+                                 always=ast.Constant(value=always))
+        node.body = head + body + tail
+        node.xf_retval = retval
+        return node
+
+
+def transform(node, namer):
+    return _Functions(namer).visit(node)

@@ -1,0 +1,87 @@
+"""`converted_call`: every call in converted code; converts user functions on first call.
+
+Library code (jax, numpy, the standard library, installed packages, xlaflow itself,
+generated code such as dataclass `__init__`) and anything marked
+`@xf.autograph.do_not_convert` runs as written; so do generators, whose `yield` cannot move
+into XLA control flow.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import os
+import sysconfig
+import types
+
+import jax
+import numpy as np
+
+from xlaflow.autograph.operators.py_builtins import OVERRIDES
+
+DO_NOT_CONVERT = "__xlaflow_do_not_convert__"
+CONVERTED = "__xlaflow_converted__"
+_NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _library_dirs():
+    import xlaflow
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths |= {os.path.dirname(m.__file__) for m in (jax, np, xlaflow)}
+    return tuple(sorted({os.path.realpath(p) + os.sep for p in paths}))
+
+
+_LIBRARY = None
+
+
+def is_user_code(code):
+    """Whether `code` belongs to the user's program (not a library, not generated)."""
+    global _LIBRARY
+    filename = code.co_filename
+    if filename.startswith("<"):
+        return bool(linecache.getlines(filename))  # notebook cells have their source here
+    if _LIBRARY is None:
+        _LIBRARY = _library_dirs()
+    return not os.path.realpath(filename).startswith(_LIBRARY)
+
+
+def should_convert(fn):
+    """Whether the plain function `fn` is user code that AutoGraph should convert."""
+    if getattr(fn, DO_NOT_CONVERT, False) or getattr(fn, CONVERTED, False):
+        return False
+    code = fn.__code__
+    return not (code.co_flags & _NOT_PLAIN) and is_user_code(code)
+
+
+def convertible(f):
+    """The converted form of callable `f`, or None when `f` is to be called as it is."""
+    if isinstance(f, types.MethodType):
+        fn, owner = f.__func__, f.__self__
+    elif isinstance(f, types.FunctionType):
+        fn, owner = f, None
+    elif not isinstance(f, type) and isinstance(getattr(type(f), "__call__", None),
+                                                types.FunctionType):
+        if hasattr(f, "python_function"):  # an xf.function: it inlines itself when traced
+            return None
+        fn, owner = type(f).__call__, f
+    else:
+        return None
+    if not isinstance(fn, types.FunctionType) or not should_convert(fn):
+        return None
+    from xlaflow.autograph import conversion
+    converted = conversion.convert(fn)
+    return converted if owner is None else types.MethodType(converted, owner)
+
+
+def converted_call(f, args, kwargs):
+    """Call `f(*args, **kwargs)`, converting `f` first when it is user code."""
+    if kwargs is None:
+        kwargs = {}
+    try:
+        override = OVERRIDES.get(f)
+    except TypeError:  # unhashable callables are never builtins
+        override = None
+    if override is not None:
+        return override(*args, **kwargs)
+    target = convertible(f)
+    return f(*args, **kwargs) if target is None else target(*args, **kwargs)

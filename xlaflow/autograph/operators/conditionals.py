@@ -1,0 +1,145 @@
+"""`if` statements and conditional expressions: Python branch, or lax.cond when traced."""
+
+from __future__ import annotations
+
+import jax
+
+from xlaflow.autograph.operators import state as st
+from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+
+_RETRIES = 4
+
+
+def if_stmt(cond, body, orelse, get_state, set_state, names, n_out):
+    """Run `body` or `orelse`; when `cond` is traced, both become branches of lax.cond."""
+    if not is_traced(cond):
+        if cond:
+            body()
+        else:
+            orelse()
+        return
+    tensor_if(cond, body, orelse, get_state, set_state, names, n_out, caller())
+
+
+def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
+    st.check_globals(names[:n_out], "if statement", where)
+    pred = scalar_predicate(cond, "`if`", where)
+    init = get_state()
+    variables = st.Variables()
+    seen = {}
+    plan = _Plan()
+    for _ in range(_RETRIES):
+        branches = [_branch(fn, label, init, get_state, set_state, names, n_out, variables,
+                            seen, plan, where) for fn, label in ((body, "true"),
+                                                                 (orelse, "false"))]
+        try:
+            outs, var_outs = jax.lax.cond(pred, *branches)
+            break
+        except st.MoreVariables as more:
+            variables.add(more.variables)
+            set_state(init)
+        except TypeError:
+            set_state(init)
+            if len(seen) < 2 or not plan.reconcile(seen, names[:n_out], where):
+                raise
+    set_state(tuple(outs) + tuple(init[n_out:]))
+    variables.commit(var_outs)
+
+
+class _Plan:
+    """How to make the two branches' outputs agree: promote weakly typed numbers, and give
+    a return value missing on one path a placeholder (the `do_return` flag says it is
+    unused there)."""
+
+    def __init__(self):
+        self.dtypes = None
+        self.fills = {}
+
+    def apply(self, outs):
+        outs = list(outs)
+        for i, spec in self.fills.items():
+            if st.is_return_value(outs[i]):
+                outs[i] = st.zeros_like_spec(spec)
+        return st.cast_to(tuple(outs), self.dtypes)
+
+    def reconcile(self, seen, names, where):
+        """Update the plan from both branches' outputs; False if nothing could change."""
+        before = (self.dtypes, dict(self.fills))
+        dtypes = []
+        for i, name in enumerate(names):
+            a, b = seen["true"][i], seen["false"][i]
+            if st.is_return_name(name) and st.is_return_value(a) != st.is_return_value(b):
+                self.fills[i] = b if st.is_return_value(a) else a
+                dtypes.append(None)
+                continue
+            try:
+                dtypes.append(st.promoted(a, b))
+            except st.Mismatch:
+                raise _mismatch(name, a, b, where) from None
+        self.dtypes = tuple(dtypes)
+        return (self.dtypes, self.fills) != before
+
+
+def _mismatch(name, a, b, where):
+    if st.is_return_name(name):
+        return TypeError(
+            f"{where}: the function returns {st.describe(a)} on one path of this tensor `if` "
+            f"and {st.describe(b)} on the other. Every path through a tensor-dependent branch "
+            "must return a value of the same structure, shape and dtype.")
+    return TypeError(
+        f"{where}: '{st.display(name)}' is {st.describe(a)} in the true branch of this tensor "
+        f"`if` but {st.describe(b)} in the false branch. A value that leaves a "
+        "tensor-dependent `if` must have the same structure, shape and dtype on both "
+        "branches; give it a value of the same kind in both.")
+
+
+def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen, plan,
+            where):
+    def run():
+        set_state(init)
+        mark = variables.mark()
+        try:
+            fn()
+            state = get_state()
+            outs = tuple(st.to_lax(v, n, "`if`", where) for v, n in zip(state[:n_out], names))
+            var_outs = variables.finish(mark)
+        except BaseException:
+            if mark is not None:
+                variables.restore(mark)
+            raise
+        seen[label] = outs
+        return plan.apply(outs), var_outs
+
+    return run
+
+
+def if_exp(cond, if_true, if_false):
+    """`a if cond else b`, lazily; a traced `cond` selects with lax.cond."""
+    if not is_traced(cond):
+        return if_true() if cond else if_false()
+    where = caller()
+    pred = scalar_predicate(cond, "conditional expression", where)
+    seen = {}
+
+    def branch(fn, label, dtypes):
+        def run():
+            out = st.to_lax(fn(), "<expression>", "conditional expression", where)
+            seen[label] = out
+            return st.cast_to(out, dtypes)
+        return run
+
+    try:
+        return jax.lax.cond(pred, branch(if_true, "true", None), branch(if_false, "false", None))
+    except TypeError:
+        if len(seen) < 2:
+            raise
+        try:
+            common = st.promoted(seen["true"], seen["false"])
+        except st.Mismatch:
+            raise TypeError(
+                f"{where}: the two values of this conditional expression differ: "
+                f"{st.describe(seen['true'])} if true, {st.describe(seen['false'])} if false; "
+                "a tensor-dependent choice needs values of the same structure and shape."
+            ) from None
+        return jax.lax.cond(pred, branch(if_true, "true", common),
+                            branch(if_false, "false", common))

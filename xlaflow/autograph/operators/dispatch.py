@@ -1,0 +1,31 @@
+"""Whether a value decides control flow at trace time (Python) or at run time (XLA)."""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+
+
+def is_traced(value):
+    """A traced array: its value is known only when the compiled program runs."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def caller():
+    """'file:line' of the converted statement calling an operator (two frames up)."""
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def scalar_predicate(value, what, where):
+    """A traced condition as the scalar bool that lax.cond/while_loop needs."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(
+            f"{where}: the condition of this {what} is a tensor of shape {jnp.shape(value)}; "
+            "a tensor condition must be a scalar. Reduce it (jnp.any(c) / jnp.all(c)), or use "
+            "jnp.where(c, a, b) to select elementwise.")
+    if jnp.result_type(value) != jnp.bool_:
+        value = value != 0
+    return value

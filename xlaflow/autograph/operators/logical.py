@@ -1,0 +1,59 @@
+"""`and`, `or`, `not` with Python's value semantics; a traced operand selects at run time.
+
+Operands stay lazy (unevaluated) while the operands before them are Python values; once a
+traced value decides, the remaining operands are evaluated and combined with a select.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+
+
+def and_(first, *rest):
+    """`first and rest[0]() and ...`."""
+    value = first
+    for operand in rest:
+        if is_traced(value):
+            value = _select(value, operand(), when_true_take_other=True)
+        elif not value:
+            return value
+        else:
+            value = operand()
+    return value
+
+
+def or_(first, *rest):
+    """`first or rest[0]() or ...`."""
+    value = first
+    for operand in rest:
+        if is_traced(value):
+            value = _select(value, operand(), when_true_take_other=False)
+        elif value:
+            return value
+        else:
+            value = operand()
+    return value
+
+
+def _select(value, other, when_true_take_other):
+    # `a and b` is b when a is truthy, else a; `a or b` is a when a is truthy, else b.
+    pred = scalar_predicate(value, "`and`/`or` operand", caller())
+    if _is_bool(value) and _is_bool(other):
+        return (jnp.logical_and if when_true_take_other else jnp.logical_or)(value, other)
+    dtype = jnp.result_type(value, other)
+    value, other = jnp.asarray(value, dtype), jnp.asarray(other, dtype)
+    return jnp.where(pred, other, value) if when_true_take_other else \
+        jnp.where(pred, value, other)
+
+
+def _is_bool(x):
+    return isinstance(x, bool) or (hasattr(x, "dtype") and jnp.result_type(x) == jnp.bool_)
+
+
+def not_(value):
+    """`not value`; a traced value gives a traced bool (elementwise for arrays, as jnp)."""
+    if is_traced(value):
+        return jnp.logical_not(value)
+    return not value

@@ -1,0 +1,391 @@
+"""`while` and `for`: Python iteration, or lax.while_loop / fori_loop / scan when traced.
+
+A loop stays in Python while its condition and iterable are Python values; a traced
+condition, a `range` with a traced bound, or a traced iterable makes it one XLA loop whose
+carry is the loop's live state (see converters/control_flow.py) plus the Variables it
+assigns. Without an early exit the loop lowers to exactly what one would write by hand:
+`fori_loop` for ranges, `scan` over a tensor's leading axis, `while_loop` otherwise.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import _runtime_checks
+from xlaflow.autograph.operators import state as st
+from xlaflow.autograph.operators.conditionals import tensor_if
+from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+from xlaflow.autograph.operators.lists import Accumulator
+from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
+
+_RETRIES = 4
+
+
+class TensorRange:
+    """`range(...)` with a traced bound: only a `for` loop can iterate it (as a lax loop)."""
+
+    def __init__(self, start, stop, step):
+        self.start, self.stop, self.step = start, stop, step
+
+    def __iter__(self):
+        raise TypeError("range() with a tensor bound can only drive a `for` loop in converted "
+                        "code; use jnp.arange(n) for a tensor of indices.")
+
+
+class TensorEnumerate:
+    """`enumerate(tensor)`: a `for` loop scans (index, row) pairs."""
+
+    def __init__(self, tensor, start):
+        self.tensor, self.start = tensor, start
+
+    def __iter__(self):
+        return iter(enumerate(self.tensor, self.start))
+
+
+class TensorZip:
+    """`zip(...)` over tensors: a `for` loop scans them together, to the shortest length."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def __iter__(self):
+        return iter(zip(*self.tensors))
+
+
+def while_stmt(test, body, get_state, set_state, names, n_out):
+    """`while test(): body()`, switching to lax.while_loop once the test is traced."""
+    while True:
+        cond = test()
+        if is_traced(cond):
+            loop = _Loop(get_state, set_state, names, n_out, "while loop", caller())
+            loop.run(lambda: _while(loop, test, body))
+            return
+        if not cond:
+            return
+        body()
+
+
+def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out):
+    """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false."""
+    if isinstance(iterable, TensorRange):
+        loop = _Loop(get_state, set_state, names, n_out, "for loop", caller())
+        loop.run(lambda: _range(loop, iterable, extra_test, body))
+        return
+    if isinstance(iterable, (TensorEnumerate, TensorZip)) or is_traced(iterable):
+        loop = _Loop(get_state, set_state, names, n_out, "for loop", caller())
+        loop.run(lambda: _scan(loop, iterable, extra_test, body))
+        return
+    where = None
+    for itr in iterable:
+        if extra_test is not None:
+            go = extra_test()
+            if is_traced(go):
+                # A tensor decided to stop early: the remaining Python iterations each run
+                # under a lax.cond on that decision.
+                where = where or caller()
+                tensor_if(go, lambda itr=itr: body(itr), lambda: None, get_state, set_state,
+                          names, n_out, where)
+                continue
+            if not go:
+                break
+        body(itr)
+
+
+class _Loop:
+    """One traced loop: converts its state to a carry and back, and tracks what it assigns."""
+
+    def __init__(self, get_state, set_state, names, n_out, what, where):
+        self.get_state, self.set_state = get_state, set_state
+        self.names, self.what, self.where = names[:n_out], what, where
+        st.check_globals(self.names, what, where)
+        self.init = get_state()
+        self.carried, self.temps = list(self.init[:n_out]), tuple(self.init[n_out:])
+        self.lists = {i for i, v in enumerate(self.carried) if isinstance(v, list)}
+        self.variables = st.Variables()
+        self.undefined = [i for i, v in enumerate(self.carried)
+                          if isinstance(v, (Undefined, UndefinedReturnValue))]
+        self.last_out = None
+
+    def run(self, drive):
+        for _ in range(_RETRIES):
+            mark = self.variables.mark()
+            try:
+                drive()
+                return
+            except st.MoreVariables as more:
+                self._reset(mark)
+                self.variables.add(more.variables)
+            except TypeError as error:
+                self._reset(mark)
+                self._explain(error)
+                raise
+        raise RuntimeError(f"{self.where}: the Variables this {self.what} assigns kept "
+                           "changing while it was traced")
+
+    def _reset(self, mark):
+        if mark is not None:
+            self.variables.restore(mark)
+        self.set_state(self.init)
+
+    # -- carry ------------------------------------------------------------------------------
+    def init_carry(self, probe_args=()):
+        if self.undefined:
+            self._fill_undefined(probe_args)
+        values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
+                       for i, (v, n) in enumerate(zip(self.carried, self.names)))
+        return values, self.variables.values()
+
+    def enter(self, carry):
+        values, var_values = carry
+        state = list(values)
+        for i in self.lists:
+            state[i] = Accumulator(st.display(self.names[i]))
+        self.set_state(tuple(state) + self.temps)
+        self.variables.install(var_values)
+
+    def leave(self, mark, stacking):
+        state = self.get_state()[:len(self.names)]
+        values, appended = [], []
+        for i, (value, name) in enumerate(zip(state, self.names)):
+            if i in self.lists:
+                appended.append(self._appended(value, name, stacking))
+                values.append(None)
+            else:
+                values.append(st.to_lax(value, name, self.what, self.where))
+        self.last_out = values
+        return (tuple(values), self.variables.finish(mark)), tuple(appended)
+
+    def _appended(self, value, name, stacking):
+        if not isinstance(value, Accumulator):
+            raise TypeError(f"{self.where}: list '{st.display(name)}' is rebound inside this "
+                            f"tensor {self.what}; only .append() is supported on it there.")
+        if value.items and not stacking:
+            raise TypeError(
+                f"{self.where}: appending to list '{st.display(name)}' in a loop whose number "
+                "of iterations depends on a tensor (a while loop, range() with a tensor bound, "
+                "or a loop with break/return) is not supported: the list's length would only "
+                "be known at run time. Preallocate an array and write into it "
+                "(buf = buf.at[i].set(value)), or loop over a tensor (for row in x:), which "
+                "stacks what is appended.")
+        return tuple(value.items)
+
+    def exit(self, carry, stacked=None):
+        values, var_values = carry
+        state = list(values)
+        for k, i in enumerate(sorted(self.lists)):
+            items = list(self.carried[i])
+            if stacked is not None and stacked[k]:
+                per_step = stacked[k]
+                for j in range(per_step[0].shape[0]):
+                    items.extend(s[j] for s in per_step)
+            state[i] = items
+        self.set_state(tuple(state) + self.temps)
+        self.variables.commit(var_values)
+
+    def iterate(self, body, mark_args):
+        """Trace one pass of the body from a carry; returns (new carry, appended)."""
+        mark = self.variables.mark()
+        try:
+            body(*mark_args)
+            return self.leave(mark, self.stacking)
+        except BaseException:
+            if mark is not None:
+                self.variables.restore(mark)
+            raise
+
+    stacking = False
+
+    # -- loops that run zero times ----------------------------------------------------------
+    def _fill_undefined(self, probe_args):
+        """Give names first assigned inside the loop a typed placeholder, from one abstract
+        pass of the body, and check at run time that the loop ran before they are used."""
+        defined = {i: v for i, v in enumerate(self.carried) if i not in self.undefined}
+
+        def probe(values, var_values, *args):
+            state = list(self.carried)
+            for (i, _), value in zip(sorted(defined.items()), values):
+                state[i] = value if i not in self.lists else Accumulator("probe")
+            self.set_state(tuple(state) + self.temps)
+            self.variables.install(var_values)
+            mark = self.variables.mark()
+            try:
+                self.probe_body(*args)
+                out = self.get_state()
+            finally:
+                if mark is not None:
+                    self.variables.restore(mark)
+            return [st.to_lax(out[i], self.names[i], self.what, self.where)
+                    for i in self.undefined]
+
+        inputs = tuple(None if i in self.lists else st.to_lax(v, self.names[i], self.what,
+                                                                self.where)
+                       for i, v in sorted(defined.items()))
+        shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
+        self.set_state(self.init)
+        for i, shape in zip(self.undefined, shapes):
+            self.carried[i] = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                                     shape)
+        self.needs_ran_check = [st.display(self.names[i]) for i in self.undefined
+                                if not isinstance(self.init[i], UndefinedReturnValue)]
+
+    needs_ran_check = ()
+
+    def check_ran(self, ran):
+        if not self.needs_ran_check:
+            return
+        names = ", ".join(f"'{n}'" for n in self.needs_ran_check)
+        where = self.where
+        _runtime_checks.check(ran, lambda token: ValueError(
+            f"{where}: {names} is first assigned inside this loop, which ran zero times, so it "
+            f"has no value after the loop {token}. Assign it before the loop."))
+
+    def _explain(self, error):
+        """Re-raise a carry mismatch from lax as a message naming the variable."""
+        if self.last_out is None:
+            return
+        for i, (before, after) in enumerate(zip(self.carried, self.last_out)):
+            if i in self.lists or isinstance(before, (Undefined, UndefinedReturnValue)):
+                continue
+            before = st.to_lax(before, self.names[i], self.what, self.where)
+            if not _agree(before, after):
+                raise TypeError(
+                    f"{self.where}: '{st.display(self.names[i])}' is {st.describe(before)} "
+                    f"before this tensor {self.what} but {st.describe(after)} after one "
+                    "iteration. A loop-carried value must keep its structure, shape and dtype; "
+                    "initialize it with the shape and dtype the loop gives it.") from error
+
+
+def _agree(before, after):
+    try:
+        st.promoted(before, after)
+        return True
+    except st.Mismatch:
+        return _weak_promotable(before, after)
+
+
+def _weak_promotable(before, after):
+    leaves_b, tree_b = jax.tree_util.tree_flatten(before)
+    leaves_a, tree_a = jax.tree_util.tree_flatten(after)
+    return tree_a == tree_b and all(
+        jnp.shape(b) == jnp.shape(a) and getattr(b, "weak_type", False)
+        for b, a in zip(leaves_b, leaves_a))
+
+
+# -- drivers ------------------------------------------------------------------------------
+
+def _while(loop, test, body):
+    loop.probe_body = body
+    init = loop.init_carry()
+    ran_needed = bool(loop.needs_ran_check)
+
+    def cond_fun(carry):
+        loop.enter(carry[0])
+        return scalar_predicate(test(), "while loop", loop.where)
+
+    def body_fun(carry):
+        loop.enter(carry[0])
+        new, _ = loop.iterate(body, ())
+        return (new, True) if ran_needed else (new,)
+
+    carry = (init, jnp.asarray(False)) if ran_needed else (init,)
+    out = jax.lax.while_loop(cond_fun, body_fun, carry)
+    if ran_needed:
+        loop.check_ran(out[1])
+    loop.exit(out[0])
+
+
+def _range(loop, rng, extra_test, body):
+    start, stop, step = rng.start, rng.stop, rng.step
+    loop.probe_body = body
+    init = loop.init_carry((jnp.asarray(start),))
+    ran_needed = bool(loop.needs_ran_check)
+    if extra_test is None and not is_traced(step):
+        def step_fn(k, carry):
+            loop.enter(carry[0])
+            i = k if step == 1 else start + k * step
+            new, _ = loop.iterate(body, (i,))
+            return (new, True) if ran_needed else (new,)
+
+        carry = (init, jnp.asarray(False)) if ran_needed else (init,)
+        if step == 1:
+            out = jax.lax.fori_loop(start, stop, step_fn, carry)
+        else:
+            trips = jnp.maximum(0, (stop - start + step - (1 if step > 0 else -1)) // step)
+            out = jax.lax.fori_loop(0, trips, step_fn, carry)
+    else:
+        def cond_fun(carry):
+            i, inner = carry[0], carry[1]
+            loop.enter(inner)
+            more = jnp.where(step > 0, i < stop, i > stop)
+            return jnp.logical_and(more, scalar_predicate(extra_test(), "for loop", loop.where)
+                                   ) if extra_test is not None else more
+
+        def body_fun(carry):
+            i, inner = carry[0], carry[1]
+            loop.enter(inner)
+            new, _ = loop.iterate(body, (i,))
+            return (i + step, new, True) if ran_needed else (i + step, new)
+
+        first = jnp.asarray(start)
+        carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
+        out = jax.lax.while_loop(cond_fun, body_fun, carry)
+        out = out[1:]
+    if ran_needed:
+        loop.check_ran(out[1])
+    loop.exit(out[0])
+
+
+def _scan_inputs(iterable):
+    """(xs, length, build iterate) for a traced tensor, enumerate or zip over tensors."""
+    if isinstance(iterable, TensorEnumerate):
+        xs = jnp.asarray(iterable.tensor)
+        n = xs.shape[0]
+        return (jnp.arange(n) + iterable.start, xs), n, tuple
+    if isinstance(iterable, TensorZip):
+        tensors = [jnp.asarray(t) for t in iterable.tensors]
+        n = min(t.shape[0] for t in tensors)
+        return tuple(t if t.shape[0] == n else t[:n] for t in tensors), n, tuple
+    if jnp.ndim(iterable) == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return iterable, iterable.shape[0], lambda x: x
+
+
+def _scan(loop, iterable, extra_test, body):
+    xs, n, make = _scan_inputs(iterable)
+    first = jax.tree_util.tree_map(lambda x: x[0], xs) if n else None
+    loop.probe_body = lambda x: body(make(x))
+    init = loop.init_carry((first,) if n else ())
+    ran_needed = bool(loop.needs_ran_check)
+    if extra_test is None:
+        loop.stacking = True
+
+        def step_fn(carry, x):
+            loop.enter(carry[0])
+            new, appended = loop.iterate(lambda: body(make(x)), ())
+            return ((new, True) if ran_needed else (new,)), appended
+
+        carry = (init, jnp.asarray(False)) if ran_needed else (init,)
+        out, stacked = jax.lax.scan(step_fn, carry, xs)
+        if ran_needed:
+            loop.check_ran(out[1])
+        loop.exit(out[0], stacked)
+        return
+
+    def cond_fun(carry):
+        loop.enter(carry[1])
+        return jnp.logical_and(carry[0] < n, scalar_predicate(extra_test(), "for loop",
+                                                             loop.where))
+
+    def body_fun(carry):
+        i = carry[0]
+        loop.enter(carry[1])
+        x = jax.tree_util.tree_map(lambda t: t[i], xs)
+        new, _ = loop.iterate(lambda: body(make(x)), ())
+        return (i + 1, new, True) if ran_needed else (i + 1, new)
+
+    carry = (jnp.asarray(0), init, jnp.asarray(False)) if ran_needed else (jnp.asarray(0), init)
+    out = jax.lax.while_loop(cond_fun, body_fun, carry)
+    if ran_needed:
+        loop.check_ran(out[2])
+    loop.exit(out[1])

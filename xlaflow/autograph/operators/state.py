@@ -1,0 +1,176 @@
+"""The state of a traced branch or loop body: values that may cross into XLA control flow.
+
+Names become arrays (Python numbers are converted, weakly typed); anything else is an error
+that names the variable. Variables assigned inside the block are tracked through the
+lifting context so their new values leave the block as outputs instead of leaking tracers.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import _lifting
+from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
+from xlaflow.variables import Variable
+
+_NUMBERS = (bool, int, float, complex, np.number, np.bool_)
+
+
+class MoreVariables(BaseException):
+    """Internal: a traced block assigned Variables it was not carrying; run it again."""
+
+    def __init__(self, variables):
+        super().__init__("xlaflow internal: carry more Variables")
+        self.variables = variables
+
+
+def display(name):
+    return name.split(":", 1)[-1]
+
+
+def is_return_name(name):
+    return name.startswith("return:")
+
+
+def zeros_like_spec(spec):
+    """A placeholder value of the structure, shapes and dtypes in `spec`."""
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(jnp.shape(s), s.dtype), spec)
+
+
+def check_globals(names, what, where):
+    for name in names:
+        if name.startswith("global:"):
+            raise SyntaxError(
+                f"{where}: global '{display(name)}' is rebound inside a {what} that depends on "
+                "a tensor; XLA control flow cannot assign Python globals. Keep the value in an "
+                "xf.Variable and call .assign() on it, or return it from the function.")
+
+
+def to_lax(value, name, what, where):
+    """`value` as a pytree of arrays, or an error naming the variable."""
+
+    def leaf(x):
+        if isinstance(x, (jax.Array, np.ndarray)) or isinstance(x, _NUMBERS):
+            return x if isinstance(x, jax.Array) else jnp.asarray(x)
+        if isinstance(x, Undefined):
+            raise NameError(f"{where}: '{display(name)}' has no value on one path through "
+                            f"this {what}")
+        raise TypeError(
+            f"{where}: '{display(name)}' holds a {type(x).__name__} ({_short(x)}) when it "
+            f"leaves this {what}, which depends on a tensor. Only tensors, numbers and "
+            "tuples/lists/dicts of them can flow through XLA control flow; compute the Python "
+            "value outside the tensor-dependent block.")
+
+    return jax.tree_util.tree_map(leaf, value, is_leaf=lambda x: isinstance(x, (
+        Undefined, Variable)))
+
+
+def _short(x):
+    text = repr(x)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe(value):
+    leaves, tree = jax.tree_util.tree_flatten(value)
+    parts = [f"{jnp.dtype(x.dtype).name}{list(jnp.shape(x))}" if hasattr(x, "dtype")
+             else type(x).__name__ for x in leaves]
+    if tree == jax.tree_util.tree_structure(0):
+        return parts[0]
+    return f"{tree} of {', '.join(parts)}" if parts else str(tree)
+
+
+class Mismatch(Exception):
+    """Two values that no dtype promotion can make agree."""
+
+
+def promoted(a, b):
+    """Per-leaf common dtypes (None where already equal) making `a` and `b` agree.
+
+    Raises Mismatch when structure or shapes differ, or dtypes differ with neither weakly
+    typed (a Python number).
+    """
+    la, ta = jax.tree_util.tree_flatten(a)
+    lb, tb = jax.tree_util.tree_flatten(b)
+    if ta != tb:
+        raise Mismatch()
+    out = []
+    for x, y in zip(la, lb):
+        if jnp.shape(x) != jnp.shape(y):
+            raise Mismatch()
+        if jnp.dtype(x.dtype) == jnp.dtype(y.dtype):
+            out.append(None)
+            continue
+        if not (getattr(x, "weak_type", False) or getattr(y, "weak_type", False)):
+            raise Mismatch()
+        out.append(jnp.result_type(x, y))
+    return jax.tree_util.tree_unflatten(ta, out)
+
+
+def cast_to(value, dtypes):
+    if dtypes is None:
+        return value
+    return jax.tree_util.tree_map(
+        lambda x, d: x if d is None else jax.lax.convert_element_type(x, d), value, dtypes,
+        is_leaf=lambda x: x is None)
+
+
+class Variables:
+    """Variables a traced block assigns, carried as extra state of the lax construct."""
+
+    def __init__(self):
+        self.ctx = _lifting.current()
+        self.carried = []
+
+    def add(self, variables):
+        known = {id(v) for v in self.carried}
+        self.carried += [v for v in variables if id(v) not in known]
+
+    def values(self):
+        return tuple(self.ctx.read(v) for v in self.carried) if self.ctx else ()
+
+    def mark(self):
+        if self.ctx is None:
+            return None
+        return len(self.ctx.write_log), dict(self.ctx.values)
+
+    def install(self, values):
+        """Make the carried Variables read as `values` (the block's inputs)."""
+        for var, value in zip(self.carried, values):
+            self.ctx.values[id(var)] = value
+
+    def finish(self, mark):
+        """After tracing the block once: its carried values out, and the context restored.
+
+        Raises MoreVariables when the block assigned a Variable that is not carried yet.
+        """
+        if self.ctx is None:
+            return ()
+        start, before = mark
+        written = list({id(v): v for v in self.ctx.write_log[start:]}.values())
+        out = tuple(self.ctx.values[id(v)] for v in self.carried)
+        for var in written + self.carried:
+            self.ctx.values[id(var)] = before.get(id(var), var._value)
+        del self.ctx.write_log[start:]
+        known = {id(v) for v in self.carried}
+        new = [v for v in written if id(v) not in known]
+        if new:
+            raise MoreVariables(new)
+        return out
+
+    def restore(self, mark):
+        if self.ctx is not None:
+            start, before = mark
+            for var in self.ctx.write_log[start:] + self.carried:
+                self.ctx.values[id(var)] = before.get(id(var), var._value)
+            del self.ctx.write_log[start:]
+
+    def commit(self, values):
+        """Assign the construct's outputs to the carried Variables."""
+        for var, value in zip(self.carried, values):
+            self.ctx.write(var, value)
+
+
+def is_return_value(value):
+    return isinstance(value, UndefinedReturnValue)

@@ -1,0 +1,82 @@
+"""Placeholders for names that have no value yet on some path, and their loads."""
+
+from __future__ import annotations
+
+
+class UndefinedVariableError(NameError):
+    """A converted function used a name that no path assigned before this point."""
+
+
+class Undefined:
+    """The value of `name` before any assignment reached it (Python would raise
+    UnboundLocalError). Any use raises UndefinedVariableError naming the variable."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"<undefined {self.name}>"
+
+    def _fail(self, *args, **kwargs):
+        raise UndefinedVariableError(
+            f"local variable '{self.name}' is used before any assignment reached it "
+            "(it is assigned only on some paths before this point)")
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        self._fail()
+
+    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __index__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __pow__ = _fail
+    __matmul__ = __rmatmul__ = __neg__ = __lt__ = __le__ = __gt__ = __ge__ = _fail
+    __float__ = __int__ = __array__ = __jax_array__ = _fail
+
+
+class UndefinedReturnValue:
+    """`retval_` before a `return` ran: the function falls off its end (returns None)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<no return value>"
+
+
+def ldu(load, name):
+    """Load a composite symbol (`self.x`, `d['k']`), or Undefined if it does not exist yet."""
+    try:
+        return load()
+    except (NameError, AttributeError, KeyError, IndexError):
+        return Undefined(name)
+
+
+def return_value(value, returned, always_returns):
+    """The function's result: None when no `return` ran (as Python).
+
+    A traced `returned` flag means a tensor decided whether a `return` ran; unless every
+    path of the function ends in a `return`, some path would fall off the end (returning
+    None) while others return a tensor, which a compiled function cannot do.
+    """
+    import jax
+    if isinstance(returned, jax.core.Tracer) and not always_returns:
+        raise TypeError(
+            "the function returns a value on some tensor-dependent paths but reaches its end "
+            "without `return` (returning None) on others. Add a final `return` so every path "
+            "returns a value of the same kind.")
+    return None if isinstance(value, UndefinedReturnValue) else value
+
+
+def _register_pytrees():
+    import jax
+
+    # An empty pytree: a return value that is missing on both paths of a tensor `if` passes
+    # through lax.cond untouched; missing on one path only is a structure mismatch that the
+    # conditional reports by name.
+    jax.tree_util.register_pytree_node(UndefinedReturnValue, lambda x: ((), None),
+                                       lambda aux, children: UndefinedReturnValue())
+
+
+_register_pytrees()

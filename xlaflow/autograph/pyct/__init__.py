@@ -1,0 +1,1 @@
+"""Python code tools for AutoGraph: parsing, templates, naming and static analysis (stdlib ast)."""

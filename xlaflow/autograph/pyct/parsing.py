@@ -1,0 +1,97 @@
+"""Source of a function as an AST whose line numbers are the original file's.
+
+Functions (and methods, nested functions, decorated functions) are parsed from
+`inspect.getsource`; a lambda is rebuilt as a `def` from its code object's signature and the
+exact source span of its body (Python 3.11 code positions), so several lambdas on one line
+are told apart.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import textwrap
+
+
+class ConversionError(Exception):
+    """AutoGraph could not convert a function; the message says why and what to do."""
+
+
+_NO_SOURCE = (
+    "AutoGraph cannot convert {name!r}: {why}. Define it in a file or notebook cell, or opt "
+    "out with xf.function(..., autograph=False) or @xf.autograph.do_not_convert."
+)
+
+
+def parse_function(fn):
+    """The `ast.FunctionDef` of `fn`, with line numbers of `fn`'s own source file."""
+    code = fn.__code__
+    if code.co_name == "<lambda>":
+        return _parse_lambda(fn)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as e:
+        raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
+                                                why="its source code is not available")) from e
+    source = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
+                                                why=f"its source does not parse ({e.msg})")) from e
+    node = tree.body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != code.co_name:
+        raise ConversionError(_NO_SOURCE.format(
+            name=fn.__qualname__, why="its source does not start with its `def`"))
+    if isinstance(node, ast.AsyncFunctionDef):
+        raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
+                                                why="async functions cannot be compiled"))
+    ast.increment_lineno(tree, first - 1)
+    node.decorator_list = []  # already applied to the function we were given
+    return node
+
+
+def _parse_lambda(fn):
+    code = fn.__code__
+    positions = [p for p in code.co_positions() if p[0] is not None and p[2] is not None]
+    if not positions:
+        raise ConversionError(_NO_SOURCE.format(name="<lambda>",
+                                                why="its source positions are not available"))
+    start = min((p[0], p[2]) for p in positions)
+    end = max((p[1], p[3]) for p in positions)
+    lines = [linecache.getline(code.co_filename, n) for n in range(start[0], end[0] + 1)]
+    if not all(lines):
+        raise ConversionError(_NO_SOURCE.format(name="<lambda>",
+                                                why="its source code is not available"))
+    lines[-1] = lines[-1][:end[1]]
+    lines[0] = lines[0][start[1]:]
+    text = "".join(lines)
+    try:
+        body = ast.parse("(" + text + ")", mode="eval").body
+    except SyntaxError as e:
+        raise ConversionError(_NO_SOURCE.format(
+            name="<lambda>", why=f"its body could not be isolated ({e.msg})")) from e
+    ast.increment_lineno(body, start[0] - 1)
+    node = ast.FunctionDef(name="<lambda>", args=_arguments(code), body=[ast.Return(value=body)],
+                           decorator_list=[], returns=None, type_comment=None, type_params=[])
+    ast.copy_location(node, body)
+    ast.copy_location(node.body[0], body)
+    ast.fix_missing_locations(node)
+    return node
+
+
+def _arguments(code):
+    names = code.co_varnames
+    flags = code.co_flags
+    n_pos, n_posonly, n_kw = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
+    args = [ast.arg(arg=n) for n in names[:n_pos]]
+    kwonly = [ast.arg(arg=n) for n in names[n_pos:n_pos + n_kw]]
+    index = n_pos + n_kw
+    vararg = kwarg = None
+    if flags & inspect.CO_VARARGS:
+        vararg, index = ast.arg(arg=names[index]), index + 1
+    if flags & inspect.CO_VARKEYWORDS:
+        kwarg = ast.arg(arg=names[index])
+    return ast.arguments(posonlyargs=args[:n_posonly], args=args[n_posonly:], vararg=vararg,
+                         kwonlyargs=kwonly, kw_defaults=[None] * n_kw, kwarg=kwarg, defaults=[])
