@@ -51,6 +51,7 @@ class LiftContext:
         self.assigned = {}
         self.created = []
         self.touched = set()
+        self.check_tokens = []  # run-time checks (asserts) this trace contains
         self.write_log = []  # every write in order, so AutoGraph can see what a block wrote
         self.allow_create = allow_create
         self.eager_init = eager_init

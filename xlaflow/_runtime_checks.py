@@ -1,43 +1,51 @@
-"""Checks that fail while a compiled program runs, re-raised as the user's exception.
+"""Checks that fail while a compiled program runs (converted `assert`, loops that ran zero
+times), raised as the user's exception.
 
-A failing check raises inside a `jax.debug.callback`, which JAX reports as a
-JaxRuntimeError; xf.function finds the check's token in that error and raises the original
-exception (an AssertionError with the user's message, say) in its place.
+Inside xf.function a failing check only records its exception; xf.function waits for the
+program's results and raises it before writing back any Variable. Outside xf.function
+(AutoGraph code under a plain jax.jit) the check raises inside its callback, which JAX
+reports as a JaxRuntimeError carrying the same message.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 
 import jax
 
+from xlaflow import _lifting
+
 _lock = threading.Lock()
 _failed = {}
 _tokens = itertools.count(1)
-_TOKEN = re.compile(r"\[xlaflow check (\d+)\]")
 
 
 def check(ok, make_error):
-    """At run time, raise `make_error(token_text)` unless the scalar `ok` is true."""
+    """At run time, fail with `make_error()` unless the scalar `ok` is true."""
+    ctx = _lifting.current()
+    if ctx is None:
+        def raising(value):
+            if not bool(value):
+                raise make_error()
+
+        jax.debug.callback(raising, ok)
+        return
     token = next(_tokens)
-    label = f"[xlaflow check {token}]"
+    ctx.check_tokens.append(token)
 
-    def callback(value):
+    def recording(value):
         if not bool(value):
-            error = make_error(label)
             with _lock:
-                _failed[token] = error
-            raise error
+                _failed[token] = make_error()
 
-    jax.debug.callback(callback, ok)
+    jax.debug.callback(recording, ok)
 
 
-def original_error(runtime_error):
-    """The exception a failed check raised, if `runtime_error` came from one."""
-    match = _TOKEN.search(str(runtime_error))
-    if match is None:
-        return None
+def raise_failed(tokens):
+    """Raise the first exception recorded by the checks `tokens` (forgetting the others)."""
+    jax.effects_barrier()
     with _lock:
-        return _failed.pop(int(match.group(1)), None)
+        errors = [_failed.pop(t) for t in tokens if t in _failed]
+    if errors:
+        raise errors[0]

@@ -15,7 +15,7 @@ import weakref
 
 import jax
 
-from xlaflow import _lifting, _signatures, _tracebacks
+from xlaflow import _lifting, _runtime_checks, _signatures, _tracebacks
 from xlaflow._reachable import reachable_variables
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow.concrete import ConcreteFunction
@@ -34,7 +34,7 @@ class _Entry:
     """One static argument pattern: its template, lifted Variables and jitted function."""
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "donated_leaves",
-                 "touched", "signatures")
+                 "touched", "signatures", "check_tokens")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -45,6 +45,7 @@ class _Entry:
         self.donated_leaves = donated_leaves
         self.touched = None  # the Variables the last trace actually read or assigned
         self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
+        self.check_tokens = []  # run-time checks: wait for results so failures raise here
 
 
 class Function:
@@ -163,6 +164,9 @@ class Function:
                 pending)
         except Exception as exc:
             raise _tracebacks.filter_frames(exc) from exc.__cause__
+        if entry.check_tokens:
+            jax.block_until_ready((out, new))
+            _runtime_checks.raise_failed(entry.check_tokens)
         if new and isinstance(new[0], jax.core.Tracer):
             raise TypeError(
                 f"xf.function {self._name!r} assigns Variable {entry.assigned[0].name!r} but "
@@ -314,6 +318,7 @@ class Function:
             elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
                 raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
             entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
+            entry.check_tokens.extend(ctx.check_tokens)
             self._record_trace(entry, dyn)
             return out, tuple(ctx.values[id(v)] for v in entry.assigned)
 

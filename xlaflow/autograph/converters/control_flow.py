@@ -117,8 +117,9 @@ class _ControlFlow(ast.NodeTransformer):
         scope = self.scopes[-1]
         self._vars_name = self.namer.new("vars_")
         names, composites = analysis.writes(stmts)
-        outputs = [n for n in names if n in live] + list(composites)
-        temps = [n for n in names if n not in live]
+        # Globals and attributes are visible outside the function: always outputs.
+        outputs = [n for n in names if n in live or n in scope.globals] + list(composites)
+        temps = [n for n in names if n not in outputs]
         symbols = outputs + temps
         for name in names:
             # `nonlocal` needs a binding in the function, and get_state must be able to read

@@ -19,6 +19,5 @@ def assert_stmt(test, message):
     text = message()
     shown = "" if text is None else str(text)
     ok = jnp.all(test)
-    _runtime_checks.check(ok, lambda token: AssertionError(
-        f"{shown} ({where}) {token}".strip() if shown else f"assertion failed at {where} "
-        f"{token}"))
+    _runtime_checks.check(ok, lambda: AssertionError(
+        f"{shown} ({where})" if shown else f"assertion failed at {where}"))

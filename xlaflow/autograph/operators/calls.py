@@ -50,6 +50,8 @@ def should_convert(fn):
     if getattr(fn, DO_NOT_CONVERT, False) or getattr(fn, CONVERTED, False):
         return False
     code = fn.__code__
+    if "ag__" in code.co_freevars:
+        return False  # defined inside converted code: converted with its parent already
     return not (code.co_flags & _NOT_PLAIN) and is_user_code(code)
 
 

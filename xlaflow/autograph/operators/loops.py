@@ -129,9 +129,11 @@ class _Loop:
         self.set_state(self.init)
 
     # -- carry ------------------------------------------------------------------------------
-    def init_carry(self, probe_args=()):
+    def init_carry(self, probe_args=tuple):
+        """The loop's initial carry; `probe_args()` gives the body's arguments for the
+        abstract pass that types names first assigned inside the loop."""
         if self.undefined:
-            self._fill_undefined(probe_args)
+            self._fill_undefined(probe_args())
         values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
                        for i, (v, n) in enumerate(zip(self.carried, self.names)))
         return values, self.variables.values()
@@ -236,9 +238,9 @@ class _Loop:
             return
         names = ", ".join(f"'{n}'" for n in self.needs_ran_check)
         where = self.where
-        _runtime_checks.check(ran, lambda token: ValueError(
+        _runtime_checks.check(ran, lambda: ValueError(
             f"{where}: {names} is first assigned inside this loop, which ran zero times, so it "
-            f"has no value after the loop {token}. Assign it before the loop."))
+            "has no value after the loop. Assign it before the loop."))
 
     def _explain(self, error):
         """Re-raise a carry mismatch from lax as a message naming the variable."""
@@ -298,7 +300,7 @@ def _while(loop, test, body):
 def _range(loop, rng, extra_test, body):
     start, stop, step = rng.start, rng.stop, rng.step
     loop.probe_body = body
-    init = loop.init_carry((jnp.asarray(start),))
+    init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)
     if extra_test is None and not is_traced(step):
         def step_fn(k, carry):
@@ -353,9 +355,10 @@ def _scan_inputs(iterable):
 
 def _scan(loop, iterable, extra_test, body):
     xs, n, make = _scan_inputs(iterable)
-    first = jax.tree_util.tree_map(lambda x: x[0], xs) if n else None
+    if n == 0:
+        return  # statically empty: the body never runs and the state stays as it is
     loop.probe_body = lambda x: body(make(x))
-    init = loop.init_carry((first,) if n else ())
+    init = loop.init_carry(lambda: (jax.tree_util.tree_map(lambda x: x[0], xs),))
     ran_needed = bool(loop.needs_ran_check)
     if extra_test is None:
         loop.stacking = True

@@ -30,7 +30,8 @@ def parse_function(fn):
     if code.co_name == "<lambda>":
         return _parse_lambda(fn)
     try:
-        lines, first = inspect.getsourcelines(fn)
+        # From the code object: inspect would follow __wrapped__ to a decorated original.
+        lines, first = inspect.getsourcelines(code)
     except (OSError, TypeError) as e:
         raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
                                                 why="its source code is not available")) from e
@@ -54,7 +55,8 @@ def parse_function(fn):
 
 def _parse_lambda(fn):
     code = fn.__code__
-    positions = [p for p in code.co_positions() if p[0] is not None and p[2] is not None]
+    # Zero-width positions belong to the lambda's entry/exit instructions, not its body.
+    positions = [p for p in code.co_positions() if None not in p and (p[1], p[3]) > (p[0], p[2])]
     if not positions:
         raise ConversionError(_NO_SOURCE.format(name="<lambda>",
                                                 why="its source positions are not available"))

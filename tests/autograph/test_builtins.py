@@ -1,0 +1,76 @@
+"""Python builtins on tensors behave as on numbers; comprehensions; print."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def numeric_builtins(x, y):
+    return (abs(x), max(x, y), min(x, y), max([x, y, 1.5]), int(x * 3), float(x),
+            bool(x), len(jnp.zeros((4, 2))))
+
+
+def reductions(v):
+    return max(v), min(v), sum(v)
+
+
+def comprehension(x):
+    squares = [row * row for row in x]
+    return sum(s.sum() for s in squares)
+
+
+@pytest.mark.parametrize("x, y", [(-2.7, 1.0), (3.2, 5.5)])
+def test_numeric_builtins(agree, x, y):
+    agree(numeric_builtins, np.float32(x), np.float32(y))
+
+
+def test_reductions_over_a_vector(agree):
+    agree(reductions, np.float32([3.0, -1.0, 7.0]))
+
+
+def test_comprehensions_over_tensors(agree):
+    agree(comprehension, np.arange(6, dtype=np.float32).reshape(3, 2))
+
+
+def test_print_of_tensors_runs_at_run_time(capsys):
+    @xf.function
+    def f(x):
+        print("value:", x)
+        print("traced once")
+        return x
+
+    f(jnp.float32(1.0))
+    f(jnp.float32(2.0))
+    jax.effects_barrier()
+    out = capsys.readouterr().out
+    assert out.count("traced once") == 1
+    assert "value: 1.0" in out and "value: 2.0" in out
+
+
+def test_assert_on_tensor_checks_at_run_time():
+    v = xf.Variable(0.0)
+
+    @xf.function
+    def f(x):
+        assert x > 0, "x must be positive"
+        v.assign(x)
+        return x * 2
+
+    assert float(f(jnp.float32(2.0))) == 4.0
+    with pytest.raises(AssertionError, match=r"x must be positive \(.*test_builtins.py:\d+\)"):
+        f(jnp.float32(-1.0))
+    assert float(v.numpy()) == 2.0  # the failed call wrote nothing back
+    assert f.tracing_count == 1
+
+
+def test_assert_on_python_value_is_plain_python():
+    @xf.function
+    def f(x, n):
+        assert n > 0, "n must be positive"
+        return x * n
+
+    with pytest.raises(AssertionError, match="n must be positive"):
+        f(jnp.float32(1.0), -1)

@@ -1,0 +1,95 @@
+"""`return` anywhere: in branches, in loops, several returns."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def early_exit(x):
+    if x > 10:
+        return x * 2
+    if x < 0:
+        return -x
+    return x + 1
+
+
+def search(x, target):
+    for i in range(x.shape[0]):
+        if x[i] == target:
+            return i
+    return -1
+
+
+def search_while(x, target):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] == target:
+            return i * 10
+        i += 1
+    return -1
+
+
+def nested_loop_return(x):
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if x[i, j] < 0:
+                return i * 100 + j
+    return -1
+
+
+def tensor_range_return(n):
+    total = 0
+    for i in range(n):
+        total += i
+        if total > 10:
+            return total
+    return -total
+
+
+@pytest.mark.parametrize("x", [-5.0, 3.0, 20.0])
+def test_several_returns(agree, x):
+    agree(early_exit, np.float32(x))
+
+
+@pytest.mark.parametrize("target", [3.0, 9.0])
+def test_return_inside_python_range_loop(agree, target):
+    agree(search, np.float32([1, 2, 3, 4]), np.float32(target))
+
+
+@pytest.mark.parametrize("target", [3.0, 9.0])
+def test_return_inside_tensor_while(agree, target):
+    agree(search_while, np.float32([1, 2, 3, 4]), np.float32(target))
+
+
+@pytest.mark.parametrize("x", [[[1.0, 2.0], [3.0, -4.0]], [[1.0, 1.0], [1.0, 1.0]]])
+def test_return_inside_nested_loops(agree, x):
+    agree(nested_loop_return, np.float32(x))
+
+
+@pytest.mark.parametrize("n", [0, 3, 8])
+def test_return_inside_tensor_range(agree, n):
+    agree(tensor_range_return, np.int32(n))
+
+
+def test_missing_return_on_a_tensor_path_is_an_error():
+    @xf.function
+    def f(x):
+        if x > 0:
+            return x
+
+    with pytest.raises(TypeError, match="returns a value on some tensor-dependent paths but "
+                                        "reaches its end"):
+        f(jnp.float32(1.0))
+
+
+def test_returns_of_different_shapes_name_the_line():
+    @xf.function
+    def f(x):
+        if x.sum() > 0:
+            return jnp.ones(2)
+        return jnp.ones(3)
+
+    with pytest.raises(TypeError, match=r"test_returns.py:\d+: .*float32\[2\].*float32\[3\]"):
+        f(jnp.ones(2))
