@@ -76,17 +76,32 @@ def test_conditional_expression(agree, x):
 
 def test_tensor_if_lowers_to_cond_and_python_if_does_not():
     @xf.function
-    def f(x, flag):
+    def f(x, w, flag):
         if flag:  # a Python value: decided at trace time
             x = x + 1
-        if x.sum() > 0:  # a tensor: lax.cond
-            x = x * 2
+        if x.sum() > 0:  # a tensor, and an expensive branch: lax.cond
+            x = x @ w
         return x
 
-    eqns = [e.primitive.name for e in f.get_concrete_function(jnp.ones(2), True).jaxpr.eqns]
+    w = jnp.eye(2) * 2
+    eqns = [e.primitive.name for e in f.get_concrete_function(jnp.ones(2), w, True).jaxpr.eqns]
     assert eqns.count("cond") == 1
-    np.testing.assert_array_equal(f(jnp.ones(2), True), [4.0, 4.0])
-    np.testing.assert_array_equal(f(jnp.ones(2), False), [2.0, 2.0])
+    np.testing.assert_array_equal(f(jnp.ones(2), w, True), [4.0, 4.0])
+    np.testing.assert_array_equal(f(jnp.ones(2), w, False), [2.0, 2.0])
+    np.testing.assert_array_equal(f(-jnp.ones(2), w, False), [-1.0, -1.0])
+
+
+def test_only_the_taken_branch_prints(capsys):
+    @xf.function
+    def f(x):
+        if x > 0:
+            xf.print("positive")
+        return x
+
+    f(jnp.float32(-1.0))
+    f(jnp.float32(1.0))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == "positive\n"  # only the taken branch ran
 
 
 def test_python_number_branches_promote():
@@ -204,3 +219,23 @@ def test_global_rebinding_in_tensor_if_is_an_error():
 
     with pytest.raises(SyntaxError, match="global 'COUNTER' is rebound .* xf.Variable"):
         f(jnp.float32(1.0))
+
+
+def test_conditional_expression_promotes_python_numbers():
+    @xf.function
+    def f(x):
+        return 1 if x > 0 else 2.5
+
+    assert float(f(jnp.float32(1.0))) == 1.0 and float(f(jnp.float32(-1.0))) == 2.5
+
+
+def test_missing_return_value_on_one_path_of_a_loop_body():
+    @xf.function
+    def f(x):
+        for i in range(3):
+            if x[i] > 0:
+                return i, x[i]
+        return -1, x[0]
+
+    i, v = f(jnp.float32([-1.0, 2.0, 3.0]))
+    assert int(i) == 1 and float(v) == 2.0

@@ -70,7 +70,7 @@ class _Plan:
             a, b = seen["true"][i], seen["false"][i]
             if st.is_return_name(name) and st.is_return_value(a) != st.is_return_value(b):
                 self.fills[i] = b if st.is_return_value(a) else a
-                dtypes.append(None)
+                dtypes.append([])
                 continue
             try:
                 dtypes.append(st.promoted(a, b))
@@ -125,7 +125,7 @@ def if_exp(cond, if_true, if_false):
         def run():
             out = st.to_lax(fn(), "<expression>", "conditional expression", where)
             seen[label] = out
-            return st.cast_to(out, dtypes)
+            return st.cast_to((out,), dtypes)[0]
         return run
 
     try:
@@ -134,7 +134,7 @@ def if_exp(cond, if_true, if_false):
         if len(seen) < 2:
             raise
         try:
-            common = st.promoted(seen["true"], seen["false"])
+            common = [st.promoted(seen["true"], seen["false"])]
         except st.Mismatch:
             raise TypeError(
                 f"{where}: the two values of this conditional expression differ: "

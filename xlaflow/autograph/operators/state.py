@@ -86,7 +86,7 @@ class Mismatch(Exception):
 
 
 def promoted(a, b):
-    """Per-leaf common dtypes (None where already equal) making `a` and `b` agree.
+    """Per-leaf common dtypes (None where already equal) that make `a` and `b` agree.
 
     Raises Mismatch when structure or shapes differ, or dtypes differ with neither weakly
     typed (a Python number).
@@ -101,19 +101,26 @@ def promoted(a, b):
             raise Mismatch()
         if jnp.dtype(x.dtype) == jnp.dtype(y.dtype):
             out.append(None)
-            continue
-        if not (getattr(x, "weak_type", False) or getattr(y, "weak_type", False)):
+        elif getattr(x, "weak_type", False) or getattr(y, "weak_type", False):
+            out.append(jnp.result_type(x, y))
+        else:
             raise Mismatch()
-        out.append(jnp.result_type(x, y))
-    return jax.tree_util.tree_unflatten(ta, out)
+    return out
 
 
-def cast_to(value, dtypes):
+def cast_to(values, dtypes):
+    """Cast each value's leaves to the per-leaf dtypes `promoted` gave (None: unchanged)."""
     if dtypes is None:
-        return value
-    return jax.tree_util.tree_map(
-        lambda x, d: x if d is None else jax.lax.convert_element_type(x, d), value, dtypes,
-        is_leaf=lambda x: x is None)
+        return values
+    out = []
+    for value, leaf_dtypes in zip(values, dtypes):
+        if leaf_dtypes:
+            leaves, tree = jax.tree_util.tree_flatten(value)
+            value = jax.tree_util.tree_unflatten(tree, [
+                x if d is None else jax.lax.convert_element_type(x, d)
+                for x, d in zip(leaves, leaf_dtypes)])
+        out.append(value)
+    return tuple(out)
 
 
 class Variables:

@@ -1,0 +1,165 @@
+"""AutoGraph against hand-written lax, measured in the same process.
+
+For each function: conversion time (parse + transform + compile of the Python source),
+first call (convert + trace + XLA compile + run) and steady-state run time, each next to
+the hand-written `lax` version (trace + compile, and run). Prints medians and ratios.
+Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from jax import lax  # noqa: E402
+
+import xlaflow as xf  # noqa: E402
+from xlaflow.autograph import conversion  # noqa: E402
+
+FIRST_CALL_REPEATS = 5
+STEADY_ROUNDS = 15
+STEADY_CALLS = 200
+
+
+# -- nested loops with break -------------------------------------------------------------
+
+def ag_nested_break(x, limit):
+    total = 0.0
+    for row in x:
+        for v in row:
+            if total > limit:
+                break
+            total += v
+        total = total * 0.5
+    return total
+
+
+def lax_nested_break(x, limit):
+    def outer(total, row):
+        def cond(carry):
+            j, t, stop = carry
+            return jnp.logical_and(j < row.shape[0], jnp.logical_not(stop))
+
+        def body(carry):
+            j, t, _ = carry
+            stop = t > limit
+            return j + 1, jnp.where(stop, t, t + row[j]), stop
+
+        _, total, _ = lax.while_loop(cond, body, (0, total, False))
+        return total * 0.5, None
+
+    return lax.scan(outer, jnp.float32(0.0), x)[0]
+
+
+# -- while loop with early return --------------------------------------------------------
+
+def ag_search(x, target):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > target:
+            return i
+        i += 1
+    return -1
+
+
+def lax_search(x, target):
+    def cond(carry):
+        i, found = carry
+        return jnp.logical_and(i < x.shape[0], found < 0)
+
+    def body(carry):
+        i, found = carry
+        return i + 1, jnp.where(x[i] > target, i, found)
+
+    return lax.while_loop(cond, body, (0, -1))[1]
+
+
+# -- scan-like accumulation (an RNN) ----------------------------------------------------
+
+def ag_rnn(xs, w):
+    h = jnp.zeros(w.shape[0])
+    outs = []
+    for x in xs:
+        h = jnp.tanh(w @ h + x)
+        outs.append(h)
+    return jnp.stack(outs)
+
+
+def lax_rnn(xs, w):
+    def step(h, x):
+        h = jnp.tanh(w @ h + x)
+        return h, h
+
+    return lax.scan(step, jnp.zeros(w.shape[0]), xs)[1]
+
+
+def cases():
+    key = jax.random.PRNGKey(0)
+    grid = jax.random.normal(key, (64, 64))
+    line = jnp.arange(4096, dtype=jnp.float32)
+    seq = jax.random.normal(key, (256, 64))
+    w = jax.random.normal(key, (64, 64)) * 0.1
+    return [("nested loops + break", ag_nested_break, lax_nested_break, (grid, jnp.float32(50.0))),
+            ("while + early return", ag_search, lax_search, (line, jnp.float32(3000.0))),
+            ("scan accumulation", ag_rnn, lax_rnn, (seq, w))]
+
+
+def first_call(fn, args, convert):
+    if convert:
+        conversion._by_code.pop(fn.__code__, None)
+        conversion._by_function.pop(fn, None)
+        compiled = xf.function(fn)
+    else:
+        compiled = jax.jit(lambda *a: fn(*a))
+    jax.block_until_ready(args)
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    return time.perf_counter() - start, compiled
+
+
+def steady(compiled, args):
+    start = time.perf_counter()
+    for _ in range(STEADY_CALLS):
+        out = compiled(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / STEADY_CALLS
+
+
+def main():
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); medians")
+    header = (f"{'function':24s} {'convert':>9s} {'first call':>21s} {'ratio':>6s} "
+              f"{'steady state':>21s} {'ratio':>6s}")
+    print(header)
+    print(f"{'':24s} {'ms':>9s} {'autograph / lax ms':>21s} {'':>6s} {'autograph / lax us':>21s}")
+    for name, ag_fn, lax_fn, args in cases():
+        ag_first, lax_first, convert = [], [], []
+        for _ in range(FIRST_CALL_REPEATS):
+            t, ag_compiled = first_call(ag_fn, args, convert=True)
+            ag_first.append(t)
+            convert.append(xf.autograph.conversion_seconds(ag_fn))
+            t, lax_compiled = first_call(lax_fn, args, convert=False)
+            lax_first.append(t)
+        for a, b in zip(jax.tree_util.tree_leaves(ag_compiled(*args)),
+                        jax.tree_util.tree_leaves(lax_compiled(*args))):
+            assert jnp.allclose(a, b, rtol=1e-5, atol=1e-5), (name, a, b)
+        ag_run, lax_run = [], []
+        for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits both
+            ag_run.append(steady(ag_compiled, args))
+            lax_run.append(steady(lax_compiled, args))
+        med = statistics.median
+        print(f"{name:24s} {med(convert) * 1e3:9.2f} {med(ag_first) * 1e3:10.1f} /"
+              f"{med(lax_first) * 1e3:9.1f} {med(ag_first) / med(lax_first):6.2f} "
+              f"{med(ag_run) * 1e6:10.1f} /{med(lax_run) * 1e6:9.1f} "
+              f"{med(ag_run) / med(lax_run):6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
