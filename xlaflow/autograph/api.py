@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 
 from xlaflow.autograph import conversion
@@ -21,6 +22,11 @@ def convert(fn):
         inner = convert(fn.__func__)
         return fn if inner is fn.__func__ else types.MethodType(inner, fn.__self__)
     if isinstance(fn, types.FunctionType):
+        if fn.__code__.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
+            raise ConversionError(
+                f"xf.function cannot compile the generator {fn.__qualname__!r}: `yield` has no "
+                "XLA equivalent. Return a tensor (stack the values you would yield), or "
+                "iterate the generator in Python and compile the per-item work.")
         return conversion.convert(fn) if should_convert(fn) else fn
     return lambda *args, **kwargs: converted_call(fn, args, kwargs)
 

@@ -30,7 +30,7 @@ def set_state(vars_):
     global globals_
     nonlocal names
     set_body
-ag__.if_stmt(test, if_body, else_body, get_state, set_state, symbols, n_out)
+ag__.if_stmt(test, if_body, else_body, get_state, set_state, symbols, n_out, unsupported)
 """
 
 _WHILE = """
@@ -46,7 +46,7 @@ def set_state(vars_):
     global globals_
     nonlocal names
     set_body
-ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out)
+ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out, unsupported)
 """
 
 _FOR = """
@@ -61,7 +61,8 @@ def set_state(vars_):
     global globals_
     nonlocal names
     set_body
-ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out)
+ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out,
+              unsupported)
 """
 
 
@@ -141,10 +142,15 @@ class _ControlFlow(ast.NodeTransformer):
             set_body = [ast.copy_location(ast.Pass(), origin)]
         labels = [("global:" + s) if s in scope.globals else ("return:" + s)
                   if s == scope.retval else s for s in symbols]
+        # Constructs that cannot become XLA control flow: named, so the run-time operator
+        # can refuse them if (and only if) a tensor decides this block.
+        unsupported = [f"`try` at line {child.lineno}" for child in
+                       analysis.own_statements(stmts) if isinstance(child, ast.Try)]
         replacements = dict(
             names=local_names, globals_=global_names, state=state, set_body=set_body,
             symbols=ast.Tuple(elts=[ast.Constant(value=s) for s in labels], ctx=ast.Load()),
-            n_out=ast.Constant(value=len(outputs)), vars_=self._vars_name)
+            n_out=ast.Constant(value=len(outputs)), vars_=self._vars_name,
+            unsupported=ast.Constant(value=tuple(unsupported)))
         return replacements
 
     @staticmethod

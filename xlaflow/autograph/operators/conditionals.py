@@ -10,7 +10,7 @@ from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predi
 _RETRIES = 4
 
 
-def if_stmt(cond, body, orelse, get_state, set_state, names, n_out):
+def if_stmt(cond, body, orelse, get_state, set_state, names, n_out, unsupported=()):
     """Run `body` or `orelse`; when `cond` is traced, both become branches of lax.cond."""
     if not is_traced(cond):
         if cond:
@@ -18,7 +18,9 @@ def if_stmt(cond, body, orelse, get_state, set_state, names, n_out):
         else:
             orelse()
         return
-    tensor_if(cond, body, orelse, get_state, set_state, names, n_out, caller())
+    where = caller()
+    st.check_supported(unsupported, "`if`", where)
+    tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where)
 
 
 def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):

@@ -53,12 +53,14 @@ class TensorZip:
         return iter(zip(*self.tensors))
 
 
-def while_stmt(test, body, get_state, set_state, names, n_out):
+def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=()):
     """`while test(): body()`, switching to lax.while_loop once the test is traced."""
     while True:
         cond = test()
         if is_traced(cond):
-            loop = _Loop(get_state, set_state, names, n_out, "while loop", caller())
+            where = caller()
+            st.check_supported(unsupported, "while loop", where)
+            loop = _Loop(get_state, set_state, names, n_out, "while loop", where)
             loop.run(lambda: _while(loop, test, body))
             return
         if not cond:
@@ -66,15 +68,16 @@ def while_stmt(test, body, get_state, set_state, names, n_out):
         body()
 
 
-def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out):
+def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, unsupported=()):
     """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false."""
-    if isinstance(iterable, TensorRange):
-        loop = _Loop(get_state, set_state, names, n_out, "for loop", caller())
-        loop.run(lambda: _range(loop, iterable, extra_test, body))
-        return
-    if isinstance(iterable, (TensorEnumerate, TensorZip)) or is_traced(iterable):
-        loop = _Loop(get_state, set_state, names, n_out, "for loop", caller())
-        loop.run(lambda: _scan(loop, iterable, extra_test, body))
+    tensor_range = isinstance(iterable, TensorRange)
+    if tensor_range or isinstance(iterable, (TensorEnumerate, TensorZip)) or is_traced(
+            iterable):
+        where = caller()
+        st.check_supported(unsupported, "for loop", where)
+        loop = _Loop(get_state, set_state, names, n_out, "for loop", where)
+        drive = _range if tensor_range else _scan
+        loop.run(lambda: drive(loop, iterable, extra_test, body))
         return
     where = None
     for itr in iterable:

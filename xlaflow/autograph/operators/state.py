@@ -48,6 +48,15 @@ def check_globals(names, what, where):
                 "xf.Variable and call .assign() on it, or return it from the function.")
 
 
+def check_supported(unsupported, what, where):
+    if unsupported:
+        raise NotImplementedError(
+            f"{where}: {', '.join(unsupported)} is inside a {what} that depends on a tensor. "
+            "XLA control flow cannot catch errors raised while the program runs; move the "
+            "`try` outside the tensor-dependent block, and check values with `assert` or "
+            "select them with jnp.where instead.")
+
+
 def to_lax(value, name, what, where):
     """`value` as a pytree of arrays, or an error naming the variable."""
 

@@ -1,0 +1,99 @@
+"""Errors users can act on: unsupported constructs, generators, and where they point."""
+
+import linecache
+
+import jax.numpy as jnp
+import pytest
+
+import xlaflow as xf
+
+
+def test_try_inside_tensor_block_is_refused_with_alternative():
+    @xf.function
+    def f(x):
+        while x < 10:
+            try:
+                x = x * 2
+            except ValueError:
+                x = x + 1
+        return x
+
+    with pytest.raises(NotImplementedError, match=r"test_errors.py:\d+: `try` at line \d+ is "
+                                                  r"inside a while loop that depends on a "
+                                                  r"tensor.*jnp.where"):
+        f(jnp.float32(1.0))
+
+
+def test_try_inside_python_block_runs_as_python():
+    @xf.function
+    def f(x, scale_a):
+        table = {"a": scale_a}
+        for key in ("a", "b"):  # a Python loop: the `try` runs at trace time, as in Python
+            try:
+                x = x * table[key]
+            except KeyError:
+                x = x + 1
+        return x
+
+    assert float(f(jnp.float32(2.0), jnp.float32(3.0))) == 7.0
+
+
+def test_generator_function_cannot_be_compiled():
+    def gen(x):
+        yield x
+
+    with pytest.raises(xf.autograph.ConversionError, match="generator 'test_generator_function"
+                                                           ".*`yield` has no XLA equivalent"):
+        xf.function(gen)(jnp.ones(1))
+
+
+def test_loop_carried_error_names_line_and_variable():
+    @xf.function
+    def f(n):
+        state = jnp.zeros(2)
+        for i in range(n):
+            state = jnp.zeros(3)
+        return state
+
+    with pytest.raises(TypeError, match=r"test_errors.py:\d+: 'state' is float32\[2\] before"):
+        f(jnp.int32(2))
+
+
+def test_function_from_a_notebook_cell_converts():
+    source = "def cell_fn(x):\n    if x > 0:\n        return x * 3\n    return -x\n"
+    filename = "<ipython-input-7-abcdef>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {}
+    exec(compile(source, filename, "exec"), namespace)
+    f = xf.function(namespace["cell_fn"])
+    assert float(f(jnp.float32(2.0))) == 6.0 and float(f(jnp.float32(-2.0))) == 2.0
+    assert "ag__.if_stmt" in xf.autograph.to_code(namespace["cell_fn"])
+
+
+def test_temporaries_are_not_loop_state():
+    @xf.function
+    def f(x, n):
+        acc = jnp.zeros(3)
+        i = 0
+        while i < n:
+            tmp = x * i  # written before read in each iteration, dead after the loop
+            acc = acc + tmp
+            i += 1
+        return acc
+
+    jaxpr = f.get_concrete_function(jnp.ones(3), jnp.int32(2)).jaxpr
+    loop = next(e for e in jaxpr.eqns if e.primitive.name == "while")
+    carried = [v.aval for v in loop.outvars]
+    assert len(carried) == 2  # acc and i; `tmp` is not carried
+    assert float(f(jnp.ones(3), jnp.int32(3))[0]) == 3.0
+
+
+def test_undefined_python_path_names_the_variable():
+    def f(flag):
+        if flag:
+            value = 1
+        return value  # noqa: F821
+
+    assert xf.autograph.to_graph(f)(True) == 1
+    with pytest.raises(NameError, match="'value' is used before any assignment"):
+        xf.autograph.to_graph(f)(False) + 1
