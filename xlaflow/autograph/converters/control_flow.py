@@ -15,52 +15,37 @@ import copy
 
 from xlaflow.autograph.pyct import analysis, templates
 
-_IF = """
-def if_body():
+# Every converted block: functions that rebind the block's names (declared here), and the
+# get_state/set_state pair the run-time operator uses to read and reset them.
+_DECLARE = """
     global globals_
     nonlocal names
-    body
-def else_body():
-    global globals_
-    nonlocal names
-    orelse
+"""
+_STATE = """
 def get_state():
     return state
-def set_state(vars_):
-    global globals_
-    nonlocal names
-    set_body
+def set_state(vars_):""" + _DECLARE + """    set_body
+"""
+
+_IF = """
+def if_body():""" + _DECLARE + """    body
+def else_body():""" + _DECLARE + """    orelse
+""" + _STATE + """
 ag__.if_stmt(test, if_body, else_body, get_state, set_state, symbols, n_out, unsupported)
 """
 
 _WHILE = """
 def loop_test():
     return test
-def loop_body():
-    global globals_
-    nonlocal names
-    body
-def get_state():
-    return state
-def set_state(vars_):
-    global globals_
-    nonlocal names
-    set_body
+def loop_body():""" + _DECLARE + """    body
+""" + _STATE + """
 ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out, unsupported)
 """
 
 _FOR = """
-def loop_body(itr):
-    global globals_
-    nonlocal names
-    target = itr
+def loop_body(itr):""" + _DECLARE + """    target = itr
     body
-def get_state():
-    return state
-def set_state(vars_):
-    global globals_
-    nonlocal names
-    set_body
+""" + _STATE + """
 ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out,
               unsupported)
 """
