@@ -36,6 +36,8 @@ from xlaflow.function import Function as Function
 from xlaflow.function import RetracingWarning as RetracingWarning
 from xlaflow.function import function as function
 from xlaflow.module import Module as Module
+from xlaflow.tape import grad as grad
+from xlaflow.tape import value_and_grad as value_and_grad
 from xlaflow.ops import (
     argmax as argmax,
     argmin as argmin,
@@ -94,3 +96,12 @@ from xlaflow.variables import Variable as Variable
 __version__ = "0.1.0.dev0"
 
 config._init_compilation_cache()
+
+
+def __getattr__(name):
+    # xf.keras pulls in optax and the layer library: loaded on first use, so that
+    # `import xlaflow` stays fast for code that only uses xf.function and Variables.
+    if name == "keras":
+        import importlib
+        return importlib.import_module("xlaflow.keras")
+    raise AttributeError(f"module 'xlaflow' has no attribute {name!r}")

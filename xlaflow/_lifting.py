@@ -102,3 +102,47 @@ class LiftContext:
     def __exit__(self, *exc):
         _local.ctx = self._outer
         return False
+
+
+class OverrideContext:
+    """Binds some Variables to given values (e.g. the tracers of jax.grad) on top of the
+    enclosing context; other reads fall through to it (or to the cells, eagerly).
+
+    Assignments stay here, so a transformation can return them as outputs rather than
+    leaking its tracers into the enclosing context.
+    """
+
+    def __init__(self, variables, values):
+        self.parent = current()
+        self.values = {id(v): x for v, x in zip(variables, values)}
+        self.variables = {id(v): v for v in variables}
+        self.assigned = {}
+        self.write_log = []
+        self.check_tokens = self.parent.check_tokens if self.parent is not None else []
+        self.eager_init = self.parent.eager_init if self.parent is not None else False
+
+    def read(self, var):
+        key = id(var)
+        if key in self.values:
+            return self.values[key]
+        return var._value if self.parent is None else self.parent.read(var)
+
+    def write(self, var, value):
+        key = id(var)
+        self.values[key] = value
+        self.variables[key] = var
+        self.assigned[key] = var
+        self.write_log.append(var)
+
+    def on_create(self, var):
+        if self.parent is not None:
+            self.parent.on_create(var)
+
+    def __enter__(self):
+        self._outer = current()
+        _local.ctx = self
+        return self
+
+    def __exit__(self, *exc):
+        _local.ctx = self._outer
+        return False

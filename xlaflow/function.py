@@ -56,12 +56,14 @@ class Function:
 
     def __init__(self, python_function, *, input_signature=None, autograph=True,
                  jit_compile=True, reduce_retracing=False, static_argnames=None,
-                 donate_argnums=()):
+                 donate_argnums=(), donate_variables=False):
         functools.update_wrapper(self, python_function, updated=())
         self._python_function = python_function
         self._options = dict(input_signature=input_signature, autograph=autograph,
                              jit_compile=jit_compile, reduce_retracing=reduce_retracing,
-                             static_argnames=static_argnames, donate_argnums=donate_argnums)
+                             static_argnames=static_argnames, donate_argnums=donate_argnums,
+                             donate_variables=donate_variables)
+        self._donate_variables = bool(donate_variables)
         self._name = getattr(python_function, "__name__", type(python_function).__name__)
         self._input_signature = _signatures.normalize_input_signature(input_signature)
         self._autograph = autograph
@@ -153,6 +155,8 @@ class Function:
             if entry is None:
                 entry = self._entry_for(key, template, treedef, dyn)
         values = [v._value for v in entry.variables]
+        if self._donate_variables:
+            values = _distinct_buffers(values)
         try:
             if entry.donated_leaves is None:
                 out, new = entry.jitted(values, dyn)
@@ -249,8 +253,8 @@ class Function:
         if self._donate_argnums:
             donated = _donated_mask(treedef, template, self._donate_argnums)
         entry = _Entry(template, treedef, variables, donated)
-        entry.jitted = jax.jit(self._pure(entry, eager_init=False),
-                               donate_argnums=(1,) if donated is not None else ())
+        donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
+        entry.jitted = jax.jit(self._pure(entry, eager_init=False), donate_argnums=donate)
         self._cache[key] = entry
         return entry
 
@@ -261,6 +265,8 @@ class Function:
         """
         for _ in range(_MAX_ROUNDS):
             values = [v._value for v in entry.variables]
+            if self._donate_variables:
+                values = _distinct_buffers(values)
             try:
                 if pending is not None:
                     signal, pending = pending, None
@@ -312,7 +318,10 @@ class Function:
             self._creation_open = False
             if ctx.missing or eager_init:
                 raise _lifting.Retrace([*entry.variables, *ctx.missing.values()])
-            assigned = list(ctx.assigned.values())
+            # Donated Variable buffers are consumed by the call: every lifted Variable then
+            # gets its value back (unchanged ones alias their input, at no cost).
+            assigned = list(entry.variables) if self._donate_variables else list(
+                ctx.assigned.values())
             if entry.assigned is None:
                 entry.assigned = assigned
             elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
@@ -355,6 +364,18 @@ def _positional_treedef(n):
     return jax.tree_util.tree_structure((tuple(range(n)), {}))
 
 
+def _distinct_buffers(values):
+    """Donation consumes each buffer once: copy any array that two Variables share."""
+    seen = set()
+    out = []
+    for value in values:
+        if id(value) in seen:
+            value = value.copy()
+        seen.add(id(value))
+        out.append(value)
+    return out
+
+
 def _read_variable(x):
     return x.value if isinstance(x, Variable) else x
 
@@ -380,7 +401,8 @@ def _donated_mask(treedef, template, donate_argnums):
 
 
 def function(func=None, *, input_signature=None, autograph=True, jit_compile=True,
-             reduce_retracing=False, static_argnames=None, donate_argnums=()):
+             reduce_retracing=False, static_argnames=None, donate_argnums=(),
+             donate_variables=False):
     """Compile a Python function with XLA, lifting the Variables it touches (TF's tf.function).
 
     Tensors are traced by shape and dtype; Python values, strings and other objects are
@@ -395,6 +417,9 @@ def function(func=None, *, input_signature=None, autograph=True, jit_compile=Tru
       reduce_retracing: trace Python numbers as tensors instead of static values.
       static_argnames: arguments always treated as static, even arrays (must be hashable).
       donate_argnums: positional arguments whose buffers XLA may reuse for outputs.
+      donate_variables: let XLA update the lifted Variables in place (a training step then
+        allocates no new weight buffers); arrays read earlier from those Variables
+        (`v.value`) become invalid after the call.
 
     >>> v = Variable(0.0)
     >>> @function
@@ -406,7 +431,8 @@ def function(func=None, *, input_signature=None, autograph=True, jit_compile=Tru
     """
     options = dict(input_signature=input_signature, autograph=autograph,
                    jit_compile=jit_compile, reduce_retracing=reduce_retracing,
-                   static_argnames=static_argnames, donate_argnums=donate_argnums)
+                   static_argnames=static_argnames, donate_argnums=donate_argnums,
+                   donate_variables=donate_variables)
     if func is None:
         return lambda f: Function(f, **options)
     return Function(func, **options)

@@ -347,10 +347,11 @@ def _scan_inputs(iterable):
         xs = jnp.asarray(iterable.tensor)
         n = xs.shape[0]
         return (jnp.arange(n) + iterable.start, xs), n, tuple
-    if isinstance(iterable, TensorZip):
-        tensors = [jnp.asarray(t) for t in iterable.tensors]
-        n = min(t.shape[0] for t in tensors)
-        return tuple(t if t.shape[0] == n else t[:n] for t in tensors), n, tuple
+    if isinstance(iterable, TensorZip):  # each zipped part may be a pytree of tensors
+        parts = [jax.tree_util.tree_map(jnp.asarray, t) for t in iterable.tensors]
+        n = min(leaf.shape[0] for t in parts for leaf in jax.tree_util.tree_leaves(t))
+        return tuple(jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], t)
+                     for t in parts), n, tuple
     if jnp.ndim(iterable) == 0:
         raise TypeError("iteration over a 0-d tensor")
     return iterable, iterable.shape[0], lambda x: x

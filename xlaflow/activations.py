@@ -1,0 +1,95 @@
+"""Activation functions by Keras name (`'relu'`, `'softmax'`, ...), resolved with `get`."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def linear(x):
+    return x
+
+
+def relu(x):
+    return jax.nn.relu(x)
+
+
+def relu6(x):
+    return jax.nn.relu6(x)
+
+
+def sigmoid(x):
+    return jax.nn.sigmoid(x)
+
+
+def tanh(x):
+    return jnp.tanh(x)
+
+
+def softmax(x, axis=-1):
+    return jax.nn.softmax(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return jax.nn.log_softmax(x, axis=axis)
+
+
+def elu(x, alpha=1.0):
+    return jax.nn.elu(x, alpha)
+
+
+def selu(x):
+    return jax.nn.selu(x)
+
+
+def gelu(x, approximate=False):
+    return jax.nn.gelu(x, approximate=approximate)
+
+
+def silu(x):
+    return jax.nn.silu(x)
+
+
+def softplus(x):
+    return jax.nn.softplus(x)
+
+
+def softsign(x):
+    return jax.nn.soft_sign(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return jax.nn.leaky_relu(x, negative_slope)
+
+
+def exponential(x):
+    return jnp.exp(x)
+
+
+swish = silu
+
+_BY_NAME = {f.__name__: f for f in (linear, relu, relu6, sigmoid, tanh, softmax, log_softmax,
+                                    elu, selu, gelu, silu, softplus, softsign, leaky_relu,
+                                    exponential)}
+_BY_NAME["swish"] = silu
+
+
+def get(identifier):
+    """The activation for a name, a callable (returned as is) or None (linear)."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise ValueError(f"Unknown activation {identifier!r}; expected one of "
+                     f"{sorted(_BY_NAME)} or a callable")
+
+
+def serialize(activation):
+    """The Keras name of an activation (for get_config)."""
+    for name, fn in _BY_NAME.items():
+        if fn is activation:
+            return name
+    raise ValueError(f"activation {activation!r} has no Keras name; register the layer with "
+                     "a custom get_config to save it")

@@ -1,0 +1,176 @@
+"""Weight initializers by Keras name and as objects: `Initializer()(shape, dtype, key)`."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+class Initializer:
+    """Callable `(shape, dtype, key) -> array`; configs round-trip through get_config."""
+
+    def __call__(self, shape, dtype, key):
+        raise NotImplementedError(f"{type(self).__name__} must define __call__")
+
+    def get_config(self):
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype, key):
+        return jnp.zeros(shape, dtype)
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype, key):
+        return jnp.ones(shape, dtype)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype, key):
+        return jnp.full(shape, self.value, dtype)
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype, key):
+        return self.mean + self.stddev * jax.random.normal(key, shape, dtype)
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = minval, maxval, seed
+
+    def __call__(self, shape, dtype, key):
+        return jax.random.uniform(key, shape, dtype, self.minval, self.maxval)
+
+
+class TruncatedNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype, key):
+        return self.mean + self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape,
+                                                                      dtype)
+
+
+def _fans(shape):
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class VarianceScaling(Initializer):
+    """Keras' VarianceScaling: scale / fan, with a normal, truncated normal or uniform."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"VarianceScaling: mode must be fan_in, fan_out or fan_avg; "
+                             f"received {mode!r}")
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError("VarianceScaling: distribution must be truncated_normal, "
+                             f"untruncated_normal or uniform; received {distribution!r}")
+        self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+
+    def __call__(self, shape, dtype, key):
+        fan_in, fan_out = _fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[
+            self.mode]
+        variance = self.scale / max(1.0, fan)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return jax.random.uniform(key, shape, dtype, -limit, limit)
+        if self.distribution == "untruncated_normal":
+            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+        # 0.8796... is the stddev of a unit normal truncated to [-2, 2].
+        return math.sqrt(variance) / 0.87962566103423978 * jax.random.truncated_normal(
+            key, -2.0, 2.0, shape, dtype)
+
+
+class GlorotUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class GlorotNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+_BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+            "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
+            "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
+            "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
+            "lecun_normal": LecunNormal}
+
+
+def get(identifier):
+    """An Initializer from a name, an Initializer, a `{class_name, config}` dict or a
+    callable `(shape, dtype, key)`."""
+    if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(
+            identifier, type)):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"Unknown initializer {identifier!r}; expected one of "
+                     f"{sorted(_BY_NAME)}, an Initializer or a callable")
+
+
+def serialize(initializer):
+    for name, cls in _BY_NAME.items():
+        if type(initializer) is cls:
+            return {"class_name": name, "config": initializer.get_config()}
+    raise ValueError(f"initializer {initializer!r} cannot be serialized")
+
+
+def deserialize(config):
+    cls = _BY_NAME.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"Unknown initializer in config: {config!r}")
+    return cls.from_config(config.get("config", {}))

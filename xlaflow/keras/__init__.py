@@ -1,0 +1,15 @@
+"""xf.keras: the tf.keras namespace on xlaflow (layers, models, losses, metrics, ...)."""
+
+from xlaflow.keras import activations as activations
+from xlaflow.keras import backend as backend
+from xlaflow.keras import callbacks as callbacks
+from xlaflow.keras import initializers as initializers
+from xlaflow.keras import layers as layers
+from xlaflow.keras import losses as losses
+from xlaflow.keras import metrics as metrics
+from xlaflow.keras import models as models
+from xlaflow.keras import optimizers as optimizers
+from xlaflow.keras import utils as utils
+from xlaflow.models import Model as Model
+from xlaflow.models import Sequential as Sequential
+from xlaflow.layers import Input as Input

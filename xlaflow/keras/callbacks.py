@@ -1,0 +1,5 @@
+"""xf.keras.callbacks."""
+
+from xlaflow.callbacks import (  # noqa: F401
+    Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
+    ReduceLROnPlateau, TerminateOnNaN)

@@ -1,0 +1,22 @@
+"""xf.keras.utils."""
+
+import numpy as np
+
+from xlaflow.random import set_global_seed
+
+
+def set_random_seed(seed):
+    """Seed Python's, NumPy's and xlaflow's random streams (Keras' set_random_seed)."""
+    import random
+    random.seed(seed)
+    np.random.seed(seed)
+    set_global_seed(seed)
+
+
+def to_categorical(y, num_classes=None, dtype="float32"):
+    """One-hot encode integer labels (NumPy, as Keras)."""
+    y = np.asarray(y, dtype="int64").reshape(-1)
+    num_classes = int(num_classes if num_classes is not None else y.max() + 1)
+    out = np.zeros((y.size, num_classes), dtype=dtype)
+    out[np.arange(y.size), y] = 1
+    return out

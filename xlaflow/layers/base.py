@@ -1,0 +1,231 @@
+"""Layer: a Module with lazy `build(input_shape)`, `call(inputs)` and Keras-style weights.
+
+Weights are xf.Variables created by `add_weight`, so a layer works eagerly, inside
+xf.function, under `xf.value_and_grad` and inside `fit` with one mechanism: the lifting
+context decides what a weight read means.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import inspect
+import re
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import initializers as initializers_lib
+from xlaflow import random as random_lib
+from xlaflow.module import Module
+from xlaflow.variables import Variable
+
+_name_counts = collections.Counter()
+
+
+def unique_name(base):
+    """'dense', then 'dense_1', 'dense_2', ... (Keras naming); reset by clear_session."""
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session():
+    """Forget layer-name counters (Keras' clear_session)."""
+    _name_counts.clear()
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts(call, argument):
+    try:
+        params = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return False
+    return argument in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _shapes(inputs):
+    """The input's shape tuple, or the structure of shape tuples for several inputs."""
+    return jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs)
+
+
+class Layer(Module):
+    """Base of all layers: subclass it and define `build(input_shape)` and `call(inputs)`.
+
+    Args:
+      trainable: whether the layer's weights are updated by training.
+      name: unique by default ('dense', 'dense_1', ...).
+      dtype: the dtype of weights and computation (default float32).
+      input_shape: shape of one example (without the batch), for the first layer of a
+        Sequential model.
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments "
+                            f"{sorted(kwargs)}")
+        super().__init__(name=name if name is not None else unique_name(
+            _snake_case(type(self).__name__)))
+        self._trainable = bool(trainable)
+        self.dtype = jnp.dtype(dtype or "float32")
+        self.built = False
+        self._own_weights = []
+        if input_shape is not None:
+            batch_input_shape = (None, *tuple(input_shape))
+        self._batch_input_shape = None if batch_input_shape is None else tuple(
+            batch_input_shape)
+
+    # -- weights ---------------------------------------------------------------------------
+    def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
+                   trainable=True, regularizer=None, constraint=None):
+        """Create a weight (an xf.Variable named '<layer>/<name>') initialized now."""
+        if regularizer is not None or constraint is not None:
+            raise NotImplementedError(
+                f"{self.name}: weight regularizers and constraints are not supported yet; add "
+                "the penalty to the loss in a custom training step instead")
+        init = initializers_lib.get(initializer)
+        seed = getattr(init, "seed", None)
+        with jax.ensure_compile_time_eval():
+            key = jax.random.PRNGKey(seed) if seed is not None else random_lib.next_key()
+            value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
+        weight = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
+        self._own_weights.append(weight)
+        return weight
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze or unfreeze this layer and every layer inside it, as Keras does."""
+        self._trainable = bool(value)
+        for layer in self.submodules:
+            if isinstance(layer, Layer):
+                layer._trainable = bool(value)
+
+    def _weight_owners(self):
+        """(weight, owning layer) for every add_weight weight, in creation/attribute order.
+
+        Other Variables a layer holds (random seed states) are `variables` but not weights:
+        they are lifted and checkpointed, not trained, counted or set by set_weights.
+        """
+        owners = {}
+        for layer in (self, *self.submodules):
+            if isinstance(layer, Layer):
+                for weight in layer._own_weights:
+                    owners.setdefault(id(weight), (weight, layer))
+        return list(owners.values())
+
+    @property
+    def trainable_weights(self):
+        return [w for w, layer in self._weight_owners() if w.trainable and layer.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w, layer in self._weight_owners()
+                if not (w.trainable and layer.trainable)]
+
+    @property
+    def weights(self):
+        """Trainable weights first, then the others (Keras' order)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [v for v in self.variables if id(v) not in trainable]
+
+    def get_weights(self):
+        """The weights' values as NumPy arrays."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Assign NumPy/jax arrays to the weights, in `weights` order; checks first."""
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"{self.name}.set_weights: expected {len(own)} arrays, received "
+                             f"{len(weights)}")
+        for w, value in zip(own, weights):
+            if tuple(jnp.shape(value)) != w.shape:
+                raise ValueError(f"{self.name}.set_weights: weight {w.name!r} has shape "
+                                 f"{w.shape}, received {tuple(jnp.shape(value))}")
+        for w, value in zip(own, weights):
+            w.assign(jnp.asarray(value, w.dtype))
+
+    def count_params(self):
+        return sum(int(w.size) for w in self.weights)
+
+    # -- building and calling ----------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of `input_shape` (called once, on first use)."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs)")
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if not self.built:
+            self._check_input_shape(inputs)
+            self.build(_shapes(inputs))
+            self.built = True
+        call = self._traced_call(inputs)
+        if _accepts(type(self).call, "training"):
+            kwargs["training"] = training
+        return call(inputs, *args, **kwargs)
+
+    def _traced_call(self, inputs):
+        """`call`, converted by AutoGraph when a user-defined call runs on traced values."""
+        if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(inputs)):
+            return self.call
+        from xlaflow.autograph import api
+        from xlaflow.config import flags
+        return api.convert(self.call) if flags.autograph else self.call
+
+    def _check_input_shape(self, inputs):
+        if self._batch_input_shape is None:
+            return
+        shape = tuple(jnp.shape(inputs))
+        want = self._batch_input_shape
+        if len(shape) != len(want) or any(w is not None and w != s
+                                          for w, s in zip(want, shape)):
+            raise ValueError(f"Input to {self.name!r} has shape {shape}, but the layer was "
+                             f"declared with input shape {want} (None is the batch)")
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape` (None dims allowed), found by tracing `call`."""
+        batch_placeholder = 2
+        dummy = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct(tuple(batch_placeholder if d is None else d
+                                                 for d in s), self.dtype),
+            input_shape, is_leaf=lambda s: isinstance(s, tuple))
+        out = jax.eval_shape(lambda x: self(x), dummy)
+        return jax.tree_util.tree_map(
+            lambda o: (None, *o.shape[1:]) if input_shape and input_shape[0] is None
+            else tuple(o.shape), out)
+
+    # -- configuration -----------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments that rebuild this layer (without its weights)."""
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+

@@ -1,0 +1,135 @@
+"""Core layers: Input/InputLayer, Dense, Flatten, Reshape, Activation, Dropout."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import activations as activations_lib
+from xlaflow import initializers as initializers_lib
+from xlaflow.layers.base import Layer
+from xlaflow.random import SeedGenerator
+
+
+class InputLayer(Layer):
+    """Declares the model's input shape (without the batch); passes inputs through."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+        if shape is None and "input_shape" in kwargs:
+            shape = kwargs.pop("input_shape")
+        if shape is None and "batch_input_shape" not in kwargs:
+            raise ValueError("InputLayer needs `shape` (the shape of one example)")
+        if shape is not None:
+            kwargs["batch_input_shape"] = (batch_size, *tuple(shape))
+        super().__init__(name=name, dtype=dtype, **kwargs)
+
+    def call(self, inputs):
+        return inputs
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):  # noqa: N802 (Keras' name)
+    """An InputLayer for `Sequential([Input(shape), ...])` (the functional API's Input
+    tensor comes with the functional Model)."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+
+
+class Dense(Layer):
+    """`activation(inputs @ kernel + bias)` over the last axis."""
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"Dense: units must be a positive integer; received {units!r}")
+        self.units = int(units)
+        self.activation = activations_lib.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_lib.get(kernel_initializer)
+        self.bias_initializer = initializers_lib.get(bias_initializer)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), initializer=self.bias_initializer) \
+            if self.use_bias else None
+        self.built = True
+
+    def call(self, inputs):
+        outputs = jnp.matmul(inputs, self.kernel.value)
+        if self.bias is not None:
+            outputs = outputs + self.bias.value
+        return self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations_lib.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
+                "bias_initializer": initializers_lib.serialize(self.bias_initializer)}
+
+
+class Flatten(Layer):
+    """Flattens everything but the batch axis."""
+
+    def call(self, inputs):
+        return jnp.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))
+
+
+class Reshape(Layer):
+    """Reshapes each example to `target_shape` (one dimension may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, inputs):
+        return jnp.reshape(inputs, (inputs.shape[0], *self.target_shape))
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Activation(Layer):
+    """Applies an activation function by name or callable."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations_lib.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "activation": activations_lib.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zeroes a `rate` fraction of inputs in training (scaling the rest by 1/(1-rate)).
+
+    Its random key is a Variable (see xf.random.SeedGenerator): reproducible given `seed`,
+    fresh at every step under jit, and unchanged in inference.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= float(rate) < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1); received {rate!r}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self.seed_generator = SeedGenerator(seed, name=f"{self.name}/seed_generator")
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0:
+            return inputs
+        shape = inputs.shape if self.noise_shape is None else tuple(
+            s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        keep = jax.random.bernoulli(self.seed_generator.next(), 1.0 - self.rate, shape)
+        return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}

@@ -1,0 +1,177 @@
+"""Keras losses: functions (per-example values) and Loss objects (reduced, weighted)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+_EPSILON = 1e-7  # Keras clips probabilities away from 0 and 1 by this much
+
+
+def _probabilities(y_pred, from_logits, axis):
+    if from_logits:
+        return jax.nn.log_softmax(y_pred, axis=axis)
+    y_pred = y_pred / jnp.sum(y_pred, axis=axis, keepdims=True)
+    return jnp.log(jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
+    """-log p[label] per example; `y_true` holds integer class indices."""
+    log_p = _probabilities(y_pred, from_logits, axis)
+    labels = jnp.asarray(y_true).astype(jnp.int32)
+    if labels.ndim == log_p.ndim:  # (batch, 1) labels, as Keras accepts
+        labels = jnp.squeeze(labels, axis)
+    picked = jnp.take_along_axis(log_p, jnp.expand_dims(labels, axis), axis=axis)
+    return -jnp.squeeze(picked, axis)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
+                             axis=-1):
+    """-sum(y_true * log p) per example; `y_true` is one-hot (or soft) labels."""
+    y_true = jnp.asarray(y_true, y_pred.dtype)
+    if label_smoothing:
+        classes = y_true.shape[axis]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+    return -jnp.sum(y_true * _probabilities(y_pred, from_logits, axis), axis=axis)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Mean over the last axis of the elementwise binary cross-entropy."""
+    y_true = jnp.asarray(y_true, y_pred.dtype)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        values = jnp.maximum(y_pred, 0) - y_pred * y_true + jnp.log1p(jnp.exp(-jnp.abs(y_pred)))
+    else:
+        p = jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        values = -(y_true * jnp.log(p) + (1.0 - y_true) * jnp.log(1.0 - p))
+    return jnp.mean(values, axis=axis)
+
+
+def mean_squared_error(y_true, y_pred):
+    return jnp.mean(jnp.square(y_pred - jnp.asarray(y_true, y_pred.dtype)), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    return jnp.mean(jnp.abs(y_pred - jnp.asarray(y_true, y_pred.dtype)), axis=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    error = y_pred - jnp.asarray(y_true, y_pred.dtype)
+    small = jnp.abs(error) <= delta
+    values = jnp.where(small, 0.5 * jnp.square(error), delta * (jnp.abs(error) - 0.5 * delta))
+    return jnp.mean(values, axis=-1)
+
+
+class Loss:
+    """A loss function with its options, reduced over the batch ('sum_over_batch_size':
+    the weighted sum divided by the number of values; 'sum'; or 'none')."""
+
+    fn = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, **options):
+        if reduction not in ("sum_over_batch_size", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'sum_over_batch_size',"
+                             f" 'sum' or 'none'; received {reduction!r}")
+        self.reduction = reduction
+        self.name = name or _snake(type(self).__name__)
+        self.options = options
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **self.options)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        values = self.call(y_true, y_pred)
+        if sample_weight is not None:
+            weight = jnp.asarray(sample_weight, values.dtype)
+            values = values * jnp.reshape(weight, weight.shape + (1,) * (values.ndim -
+                                                                         weight.ndim))
+        if self.reduction == "none":
+            return values
+        total = jnp.sum(values)
+        return total if self.reduction == "sum" else total / max(values.size, 1)
+
+    def get_config(self):
+        return {"reduction": self.reduction, "name": self.name, **self.options}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _snake(name):
+    import re
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class SparseCategoricalCrossentropy(Loss):
+    fn = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits)
+
+
+class CategoricalCrossentropy(Loss):
+    fn = staticmethod(categorical_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+
+
+class BinaryCrossentropy(Loss):
+    fn = staticmethod(binary_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+
+
+class MeanSquaredError(Loss):
+    fn = staticmethod(mean_squared_error)
+
+
+class MeanAbsoluteError(Loss):
+    fn = staticmethod(mean_absolute_error)
+
+
+class Huber(Loss):
+    fn = staticmethod(huber)
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name, delta=delta)
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+}
+_FUNCTIONS = {sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+              categorical_crossentropy: CategoricalCrossentropy,
+              binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
+              mean_absolute_error: MeanAbsoluteError, huber: Huber}
+
+
+def get(identifier):
+    """A Loss object from a name, a Loss, one of this module's functions, or any callable
+    `(y_true, y_pred) -> per-example values`."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"Unknown loss {identifier!r}; expected one of "
+                             f"{sorted(_BY_NAME)}, a Loss or a callable")
+        return _BY_NAME[identifier]()
+    if identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    if callable(identifier):
+        wrapped = Loss(name=getattr(identifier, "__name__", "loss"))
+        wrapped.call = identifier
+        return wrapped
+    raise ValueError(f"Unknown loss {identifier!r}")

@@ -1,0 +1,202 @@
+"""Keras metrics: stateful objects whose state is Variables (update_state/result/reset).
+
+Because the state is Variables, `update_state` works eagerly, inside xf.function and inside
+fit's compiled step alike, without a separate functional metric API.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from xlaflow import losses as losses_lib
+from xlaflow.module import Module
+from xlaflow.variables import Variable
+
+
+class Metric(Module):
+    """Base class: subclasses create Variables in __init__ and define update_state/result."""
+
+    def __init__(self, name=None, dtype="float32"):
+        super().__init__(name=name or losses_lib._snake(type(self).__name__))
+        self.dtype = jnp.dtype(dtype)
+
+    def add_variable(self, name, shape=(), dtype=None, initial=0):
+        return Variable(jnp.full(shape, initial, dtype or self.dtype), trainable=False,
+                        name=f"{self.name}/{name}")
+
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define update_state")
+
+    def result(self):
+        raise NotImplementedError(f"{type(self).__name__} must define result")
+
+    def reset_state(self):
+        for v in self.variables:
+            v.assign(jnp.zeros(v.shape, v.dtype))
+
+    def __call__(self, *args, **kwargs):
+        """Update with one batch and return the result (as Keras' metric call)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype.name}
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values it is given."""
+
+    def __init__(self, name="mean", dtype="float32"):
+        super().__init__(name, dtype)
+        self.total = self.add_variable("total")
+        self.count = self.add_variable("count")
+
+    def update_state(self, values, sample_weight=None):
+        values = jnp.asarray(values, self.dtype)
+        if sample_weight is None:
+            self.total.assign_add(jnp.sum(values))
+            self.count.assign_add(jnp.asarray(values.size, self.dtype))
+            return
+        weight = jnp.broadcast_to(jnp.reshape(jnp.asarray(sample_weight, self.dtype),
+                                              jnp.shape(sample_weight) + (1,) * (
+                                                  values.ndim - jnp.ndim(sample_weight))),
+                                  values.shape)
+        self.total.assign_add(jnp.sum(values * weight))
+        self.count.assign_add(jnp.sum(weight))
+
+    def result(self):
+        return self.total.value / jnp.maximum(self.count.value, 1e-12)
+
+
+class MeanMetricWrapper(Mean):
+    """Mean of `fn(y_true, y_pred)` over all examples seen."""
+
+    def __init__(self, fn, name=None, dtype="float32", **options):
+        super().__init__(name or fn.__name__, dtype)
+        self.fn, self.options = fn, options
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self.fn(y_true, y_pred, **self.options), sample_weight)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    labels = jnp.asarray(y_true)
+    if labels.ndim == y_pred.ndim:
+        labels = jnp.squeeze(labels, -1)
+    return (jnp.argmax(y_pred, axis=-1) == labels.astype(jnp.int32)).astype(jnp.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    return (jnp.argmax(y_pred, -1) == jnp.argmax(y_true, -1)).astype(jnp.float32)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    predicted = (y_pred > threshold).astype(jnp.float32)
+    return jnp.mean((predicted == jnp.asarray(y_true, jnp.float32)).astype(jnp.float32), -1)
+
+
+def accuracy(y_true, y_pred):
+    return (jnp.asarray(y_true) == y_pred).astype(jnp.float32)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name="sparse_categorical_accuracy", dtype="float32"):
+        super().__init__(sparse_categorical_accuracy, name, dtype)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name="categorical_accuracy", dtype="float32"):
+        super().__init__(categorical_accuracy, name, dtype)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    def __init__(self, name="binary_accuracy", dtype="float32", threshold=0.5):
+        super().__init__(binary_accuracy, name, dtype, threshold=threshold)
+
+
+class Accuracy(MeanMetricWrapper):
+    def __init__(self, name="accuracy", dtype="float32"):
+        super().__init__(accuracy, name, dtype)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name="mean_squared_error", dtype="float32"):
+        super().__init__(losses_lib.mean_squared_error, name, dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name="mean_absolute_error", dtype="float32"):
+        super().__init__(losses_lib.mean_absolute_error, name, dtype)
+
+
+class _Confusion(Metric):
+    """True/false positive and false negative counts at a threshold (binary or per class
+    one-vs-rest, summed)."""
+
+    def __init__(self, thresholds=0.5, name=None, dtype="float32"):
+        super().__init__(name, dtype)
+        self.thresholds = float(thresholds)
+        self.true_positives = self.add_variable("true_positives")
+        self.false_positives = self.add_variable("false_positives")
+        self.false_negatives = self.add_variable("false_negatives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = jnp.asarray(y_true, self.dtype) > 0.5
+        predicted = y_pred > self.thresholds
+        weight = 1.0 if sample_weight is None else jnp.reshape(
+            jnp.asarray(sample_weight, self.dtype),
+            jnp.shape(sample_weight) + (1,) * (jnp.ndim(y_pred) - jnp.ndim(sample_weight)))
+        self.true_positives.assign_add(jnp.sum(weight * (truth & predicted)))
+        self.false_positives.assign_add(jnp.sum(weight * (~truth & predicted)))
+        self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))
+
+
+class Precision(_Confusion):
+    def __init__(self, thresholds=0.5, name="precision", dtype="float32"):
+        super().__init__(thresholds, name, dtype)
+
+    def result(self):
+        tp = self.true_positives.value
+        return tp / jnp.maximum(tp + self.false_positives.value, 1e-12)
+
+
+class Recall(_Confusion):
+    def __init__(self, thresholds=0.5, name="recall", dtype="float32"):
+        super().__init__(thresholds, name, dtype)
+
+    def result(self):
+        tp = self.true_positives.value
+        return tp / jnp.maximum(tp + self.false_negatives.value, 1e-12)
+
+
+_BY_NAME = {
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "precision": Precision, "recall": Recall,
+}
+
+_ACCURACY_FOR_LOSS = {
+    losses_lib.SparseCategoricalCrossentropy: SparseCategoricalAccuracy,
+    losses_lib.CategoricalCrossentropy: CategoricalAccuracy,
+    losses_lib.BinaryCrossentropy: BinaryAccuracy,
+}
+
+
+def get(identifier, loss=None):
+    """A Metric from a name, a Metric or a function; 'accuracy'/'acc' picks the accuracy that
+    matches `loss` (sparse categorical, categorical or binary), as Keras does."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if identifier in ("accuracy", "acc"):
+        cls = _ACCURACY_FOR_LOSS.get(type(loss), Accuracy)
+        return cls(name="accuracy")
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"Unknown metric {identifier!r}; expected one of "
+                             f"{sorted(_BY_NAME) + ['accuracy']}, a Metric or a function")
+        return _BY_NAME[identifier]()
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise ValueError(f"Unknown metric {identifier!r}")

@@ -1,0 +1,172 @@
+"""Model: a Layer you can compile, fit, evaluate and predict with (Keras' training API)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.function import function
+from xlaflow.layers.base import Layer
+from xlaflow.training import data as data_lib
+from xlaflow.training import fit_loop
+from xlaflow.training.trainer import Trainer
+
+
+def _spec(x):
+    """Abstract inputs: float64 becomes float32, as the data pipeline does."""
+    def one(a):
+        dtype = jnp.float32 if np.dtype(a.dtype) == np.float64 else a.dtype
+        return jax.ShapeDtypeStruct(np.shape(a), dtype)
+    return jax.tree_util.tree_map(one, x)
+
+
+class Model(Layer):
+    """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise NotImplementedError(
+                "the functional API Model(inputs, outputs) is not available yet; build the "
+                "model with xf.keras.Sequential([...]) or subclass xf.keras.Model")
+        super().__init__(**kwargs)
+        self.trainer = None
+        self.stop_training = False
+        self.history = None
+        self._build_input_shape = None
+        self._predict_fn = None
+
+    # -- compile and train -------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile=True):
+        """Choose the optimizer, loss and metrics (names or objects) for fit/evaluate."""
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotImplementedError("loss_weights and weighted_metrics come with "
+                                      "multi-output functional models; weight examples "
+                                      "with fit(sample_weight=...)")
+        self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
+                               run_eagerly, jit_compile)
+
+    @property
+    def optimizer(self):
+        return None if self.trainer is None else self.trainer.optimizer
+
+    @property
+    def metrics(self):
+        return [] if self.trainer is None else [self.trainer.loss_tracker,
+                                                *self.trainer.metrics]
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def fit(self, x=None, y=None, **kwargs):
+        """Train for `epochs` over `x`/`y` (arrays, dicts of arrays, or an iterable of
+        batches); returns a History."""
+        return fit_loop.fit(self, x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """Loss and metrics over `x`/`y`: a scalar, a list, or a dict (return_dict=True)."""
+        return fit_loop.evaluate(self, x, y, **kwargs)
+
+    def predict(self, x, **kwargs):
+        """The model's outputs for `x`, batch by batch, as NumPy arrays."""
+        return fit_loop.predict(self, x, **kwargs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
+                       return_dict=False):
+        trainer = self._require_compiled("train_on_batch")
+        x, y, sample_weight = data_lib.ArrayBatches(x, y, sample_weight, batch_size=len(
+            jax.tree_util.tree_leaves(x)[0])).first_batch()
+        self._prepare(x)
+        trainer.check_labels(y)
+        if reset_metrics:
+            trainer.reset_metrics()
+        return self._result(trainer.train_step(x, y, sample_weight), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
+                      return_dict=False):
+        trainer = self._require_compiled("test_on_batch")
+        self._prepare(x)
+        if reset_metrics:
+            trainer.reset_metrics()
+        return self._result(trainer.test_step(x, y, sample_weight), return_dict)
+
+    def predict_on_batch(self, x):
+        self._prepare(x)
+        return jax.tree_util.tree_map(np.asarray, self._predict_function()(x))
+
+    @staticmethod
+    def _result(logs, return_dict):
+        logs = {k: float(v) for k, v in logs.items()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _require_compiled(self, what):
+        if self.trainer is None:
+            raise RuntimeError(f"call compile(optimizer=..., loss=...) before {what}()")
+        return self.trainer
+
+    def _predict_function(self):
+        if self._predict_fn is None:
+            self._predict_fn = function(lambda x: self(x, training=False))
+        return self._predict_fn
+
+    # -- shapes ------------------------------------------------------------------------------
+    def _prepare(self, x):
+        """Build the model for inputs like `x` (once), else check `x` fits it."""
+        if self._build_input_shape is None:
+            self._check_declared(x)
+            jax.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
+            self._build_input_shape = jax.tree_util.tree_map(
+                lambda a: (None, *np.shape(a)[1:]), x)
+        else:
+            self._check_inputs(x)
+
+    def _check_declared(self, x):
+        declared = self._declared_input_shape()
+        if declared is not None:
+            self._compare(x, declared)
+
+    def _declared_input_shape(self):
+        return self._batch_input_shape
+
+    def _check_inputs(self, x):
+        self._compare(x, self._build_input_shape)
+
+    def _compare(self, x, expected):
+        got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
+        flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
+        flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
+        if len(flat_got) != len(flat_want):
+            raise ValueError(f"{self.name} expects {len(flat_want)} input(s); received "
+                             f"{len(flat_got)}")
+        for have, want in zip(flat_got, flat_want):
+            if len(have) != len(want) or any(w is not None and w != h
+                                             for w, h in zip(want[1:], have[1:])):
+                raise ValueError(f"Input of {self.name!r} has shape {have}, but the model "
+                                 f"expects {tuple(want)} (None is the batch)")
+
+    def output_units(self):
+        """The size of the output's last axis (for label checks)."""
+        spec = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct((1, *s[1:]), jnp.float32), self._build_input_shape,
+            is_leaf=lambda s: isinstance(s, tuple))
+        out = jax.eval_shape(lambda inputs: self(inputs, training=False), spec)
+        return int(jax.tree_util.tree_leaves(out)[0].shape[-1])
+
+    def summary(self, print_fn=None):
+        """Print a Keras-like table: layer (type), output shape, parameters, totals."""
+        from xlaflow.models.summary import summary_lines
+        for line in summary_lines(self):
+            (print_fn or print)(line)
+
+    def save(self, filepath, *args, **kwargs):
+        raise NotImplementedError(
+            "model.save (the SavedModel-style export) comes with the saving issue; until then "
+            "save the values of model.get_weights() and restore them with set_weights()")
+
+    save_weights = save

@@ -1,0 +1,57 @@
+"""Sequential: a stack of layers, each feeding the next."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.layers.base import Layer
+from xlaflow.layers.core import InputLayer
+from xlaflow.models.model import Model
+
+
+class Sequential(Model):
+    """`Sequential([Flatten(input_shape=(28, 28)), Dense(10)])`; built at once when the first
+    layer declares its input shape, otherwise on first use."""
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__(name=name, trainable=trainable)
+        self._layers = []
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (building the model when the input shape becomes known)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer; received {type(layer).__name__}")
+        self._layers.append(layer)
+        self._build_input_shape = None
+        declared = self._declared_input_shape()
+        if declared is not None:
+            spec = jax.ShapeDtypeStruct((1, *declared[1:]), jnp.float32)
+            self._prepare(spec)
+
+    def pop(self):
+        layer = self._layers.pop()
+        self._build_input_shape = None
+        return layer
+
+    @property
+    def layers(self):
+        """The layers, without an InputLayer (as Keras lists them)."""
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    def _declared_input_shape(self):
+        if self._layers and self._layers[0]._batch_input_shape is not None:
+            return self._layers[0]._batch_input_shape
+        return self._batch_input_shape
+
+    def call(self, inputs, training=None):
+        for layer in self._layers:
+            inputs = layer(inputs, training=training)
+        return inputs
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self._layers]}

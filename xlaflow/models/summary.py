@@ -1,0 +1,54 @@
+"""The text of Model.summary(): one row per layer, then parameter totals."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.layers.base import Layer
+
+
+def _layer_rows(model):
+    """(name, type, output shape, params) for each layer, tracing shapes when known."""
+    layers = getattr(model, "layers", None)
+    if layers is None:
+        layers = [m for m in model.submodules if isinstance(m, Layer)]
+    shape = model._build_input_shape
+    rows = []
+    if shape is not None and hasattr(model, "_layers"):
+        spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
+        for layer in model._layers:
+            spec = jax.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)
+            if layer in layers:
+                rows.append((layer, str((None, *spec.shape[1:]))))
+    else:
+        rows = [(layer, "?" if not layer.built else "multiple") for layer in layers]
+    return [(layer.name, type(layer).__name__, out, layer.count_params()) for layer, out in rows]
+
+
+def _bytes(count):
+    size = count * 4
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"
+        size /= 1024
+    return f"{size:.2f} GB"
+
+
+def summary_lines(model):
+    rows = _layer_rows(model)
+    width = (30, 26, 12)
+    line = "─" * sum(width)
+    out = [f'Model: "{model.name}"', line,
+           f"{'Layer (type)':<{width[0]}}{'Output Shape':<{width[1]}}{'Param #':>{width[2]}}",
+           line]
+    for name, kind, shape, params in rows:
+        out.append(f"{f'{name} ({kind})':<{width[0]}}{shape:<{width[1]}}{params:>{width[2]},}")
+    out.append(line)
+    trainable = sum(int(w.size) for w in model.trainable_weights)
+    total = sum(int(w.size) for w in model.weights)
+    out += [f" Total params: {total:,} ({_bytes(total)})",
+            f" Trainable params: {trainable:,} ({_bytes(trainable)})",
+            f" Non-trainable params: {total - trainable:,} ({_bytes(total - trainable)})",
+            line]
+    return out

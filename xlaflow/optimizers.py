@@ -1,0 +1,193 @@
+"""Keras-named optimizers on optax: `Adam(learning_rate=...)`, `apply_gradients(...)`.
+
+Each optimizer wraps an optax GradientTransformation that scales gradients (Adam's moments,
+RMSprop, momentum); xlaflow then applies clipping, the learning rate and decoupled weight
+decay. The optax state lives in Variables created by `build`, and the learning rate is a
+Variable too, so changing it (ReduceLROnPlateau) never retraces the training step.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from xlaflow.module import Module
+from xlaflow.variables import Variable
+
+
+class Optimizer(Module):
+    """Base class: subclasses give `transform()`, the optax scaling without learning rate.
+
+    Args:
+      learning_rate: a float or a schedule `step -> rate` (optax schedules work).
+      weight_decay: decoupled weight decay (AdamW style), applied as `lr * wd * weight`.
+      clipnorm: clip each gradient to this norm; clipvalue: clip elementwise;
+      global_clipnorm: clip all gradients together to this global norm.
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None):
+        super().__init__(name=name or type(self).__name__.lower())
+        if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("Pass at most one of clipnorm, clipvalue and global_clipnorm")
+        self._schedule = learning_rate if callable(learning_rate) else None
+        self._learning_rate = None if self._schedule else Variable(
+            jnp.float32(learning_rate), trainable=False, name=f"{self.name}/learning_rate")
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, \
+            global_clipnorm
+        self.iterations = Variable(jnp.int32(0), trainable=False, name=f"{self.name}/iterations")
+        self._transform = self.transform()
+        self._state = None  # Variables holding the optax state, created by build()
+        self._state_tree = None
+        self._built_for = None
+
+    def transform(self):
+        raise NotImplementedError(f"{type(self).__name__} must define transform()")
+
+    @property
+    def learning_rate(self):
+        """The current learning rate (a schedule is evaluated at `iterations`)."""
+        if self._schedule is not None:
+            return jnp.asarray(self._schedule(self.iterations.value), jnp.float32)
+        return self._learning_rate.value
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if self._schedule is not None:
+            raise TypeError(f"{self.name}: the learning rate follows a schedule; it cannot be "
+                            "set")
+        self._learning_rate.assign(jnp.float32(value))
+
+    def build(self, variables):
+        """Create the optimizer state for `variables` (done by the first apply)."""
+        values = [v.value for v in variables]
+        with jax.ensure_compile_time_eval():
+            state = self._transform.init(values)
+        leaves, self._state_tree = jax.tree_util.tree_flatten(state)
+        self._state = [Variable(leaf, trainable=False, name=f"{self.name}/state_{i}")
+                       for i, leaf in enumerate(leaves)]
+        self._built_for = [id(v) for v in variables]
+
+    @property
+    def variables(self):
+        extra = [] if self._learning_rate is None else [self._learning_rate]
+        return tuple([self.iterations, *extra, *(self._state or [])])
+
+    def apply_gradients(self, grads_and_vars):
+        """Update each Variable from its gradient (pairs `(grad, variable)`, as Keras)."""
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads, variables):
+        """Update `variables` from `grads` (same order); returns the new iteration count."""
+        grads, variables = list(grads), list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"{self.name}.apply: {len(grads)} gradients for "
+                             f"{len(variables)} variables")
+        for g, v in zip(grads, variables):
+            if tuple(jnp.shape(g)) != v.shape:
+                raise ValueError(f"{self.name}: gradient for {v.name!r} has shape "
+                                 f"{tuple(jnp.shape(g))}, the variable {v.shape}")
+        if self._state is None:
+            self.build(variables)
+        elif self._built_for != [id(v) for v in variables]:
+            raise ValueError(f"{self.name} was built for a different list of variables; use "
+                             "one optimizer per list of variables, in the same order")
+        grads = self._clip([jnp.asarray(g, v.dtype) for g, v in zip(grads, variables)])
+        values = [v.value for v in variables]
+        state = jax.tree_util.tree_unflatten(self._state_tree, [s.value for s in self._state])
+        updates, state = self._transform.update(grads, state, values)
+        lr = self.learning_rate
+        for var, update, value in zip(variables, updates, values):
+            step = -lr * update
+            if self.weight_decay:
+                step = step - lr * self.weight_decay * value
+            var.assign(value + step.astype(var.dtype))
+        for holder, leaf in zip(self._state, jax.tree_util.tree_leaves(state)):
+            holder.assign(leaf)
+        return self.iterations.assign_add(1)
+
+    def _clip(self, grads):
+        if self.clipvalue is not None:
+            return [jnp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.clipnorm is not None:
+            return [g * jnp.minimum(1.0, self.clipnorm / jnp.maximum(jnp.linalg.norm(g), 1e-12))
+                    for g in grads]
+        if self.global_clipnorm is not None:
+            norm = optax.global_norm(grads)
+            return [g * jnp.minimum(1.0, self.global_clipnorm / jnp.maximum(norm, 1e-12))
+                    for g in grads]
+        return grads
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": None if self._schedule else float(
+            self._learning_rate.numpy()), "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm}
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        self.momentum, self.nesterov = momentum, nesterov
+        super().__init__(learning_rate, **kwargs)
+
+    def transform(self):
+        if not self.momentum:
+            return optax.identity()
+        return optax.trace(decay=self.momentum, nesterov=self.nesterov)
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+        super().__init__(learning_rate, **kwargs)
+
+    def transform(self):
+        scale = optax.scale_by_amsgrad if self.amsgrad else optax.scale_by_adam
+        return scale(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon)
+
+
+class AdamW(Adam):
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+
+
+class RMSprop(Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+                 centered=False, **kwargs):
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+        super().__init__(learning_rate, **kwargs)
+
+    def transform(self):
+        scale = (optax.scale_by_stddev if self.centered else optax.scale_by_rms)(
+            decay=self.rho, eps=self.epsilon, eps_in_sqrt=False)
+        if self.momentum:
+            return optax.chain(scale, optax.trace(decay=self.momentum))
+        return scale
+
+
+class Adagrad(Optimizer):
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 **kwargs):
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+        super().__init__(learning_rate, **kwargs)
+
+    def transform(self):
+        return optax.scale_by_rss(initial_accumulator_value=self.initial_accumulator_value,
+                                  eps=self.epsilon)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+
+def get(identifier):
+    """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad') or object."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)} "
+                     "or an Optimizer")

@@ -1,0 +1,182 @@
+"""What fit/evaluate/predict iterate: batches from arrays, dicts of arrays, or iterables.
+
+Arrays are checked up front (lengths, finite sizes) so bad input fails before any weight
+changes, shuffled by one permutation per epoch and cut into contiguous slices; iterables
+(generators, lists of batches, datasets) are passed through batch by batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _is_array(x):
+    return isinstance(x, (np.ndarray, jax.Array)) or (
+        hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__"))
+
+
+def is_array_data(x):
+    """Arrays, or dicts/lists/tuples of arrays (named or several inputs)."""
+    leaves = jax.tree_util.tree_leaves(x)
+    return bool(leaves) and all(_is_array(leaf) for leaf in leaves)
+
+
+def _as_host(x):
+    """NumPy arrays for slicing; float64 becomes float32 (TF/Keras' default float)."""
+    def convert(a):
+        a = np.asarray(a)
+        return a.astype(np.float32) if a.dtype == np.float64 else a
+    return jax.tree_util.tree_map(convert, x)
+
+
+def _length(x, what):
+    lengths = {int(np.shape(leaf)[0]) if np.ndim(leaf) else None
+               for leaf in jax.tree_util.tree_leaves(x)}
+    if None in lengths:
+        raise ValueError(f"{what}: every array needs a leading batch dimension; received a "
+                         "scalar")
+    if len(lengths) > 1:
+        raise ValueError(f"{what}: arrays have different lengths {sorted(lengths)}; all must "
+                         "have the same number of examples")
+    return lengths.pop()
+
+
+class ArrayBatches:
+    """Batches of (x, y, sample_weight) from in-memory arrays."""
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, seed=None):
+        if batch_size is None or int(batch_size) <= 0:
+            raise ValueError(f"batch_size must be a positive integer; received {batch_size!r}")
+        self.x, self.y, self.sample_weight = _as_host(x), _as_host(y), _as_host(sample_weight)
+        self.size = _length(self.x, "x")
+        for name, value in (("y", self.y), ("sample_weight", self.sample_weight)):
+            if value is not None and _length(value, name) != self.size:
+                raise ValueError(f"x has {self.size} examples but {name} has "
+                                 f"{_length(value, name)}; they must match")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.steps = math.ceil(self.size / self.batch_size)
+
+    def split(self, fraction):
+        """(training part, validation part): the last `fraction` of the examples, unshuffled,
+        as Keras' validation_split."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation_split must be in (0, 1); received {fraction}")
+        cut = int(self.size * (1 - fraction))
+        if cut == 0 or cut == self.size:
+            raise ValueError(f"validation_split={fraction} leaves an empty split of "
+                             f"{self.size} examples")
+        head = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+            lambda a: a[:cut], v)
+        tail = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+            lambda a: a[cut:], v)
+        return (ArrayBatches(head(self.x), head(self.y), head(self.sample_weight),
+                             self.batch_size, self.shuffle, self.seed),
+                ArrayBatches(tail(self.x), tail(self.y), tail(self.sample_weight),
+                             self.batch_size, False))
+
+    def epoch(self, index=0):
+        """An iterator over one epoch's batches (a fresh permutation when shuffling)."""
+        x, y, w = self.x, self.y, self.sample_weight
+        if self.shuffle:
+            seed = None if self.seed is None else self.seed + index
+            order = np.random.default_rng(seed).permutation(self.size)
+            take = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+                lambda a: a[order], v)
+            x, y, w = take(x), take(y), take(w)
+        for start in range(0, self.size, self.batch_size):
+            piece = slice(start, start + self.batch_size)
+            cut = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+                lambda a: a[piece], v)
+            yield cut(x), cut(y), cut(w)
+
+    def blocks(self, index, n):
+        """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
+        steps_per_execution), then the remaining batches one by one."""
+        batches = list(self.epoch(index))
+        full = [b for b in batches if _length(b[0], "x") == self.batch_size]
+        rest = batches[len(full):]
+        whole = len(full) // n * n
+        for start in range(0, whole, n):
+            group = full[start:start + n]
+            yield True, tuple(
+                None if column[0] is None else jax.tree_util.tree_map(
+                    lambda *parts: np.stack(parts), *column) for column in zip(*group))
+        for batch in full[whole:] + rest:
+            yield False, batch
+
+    def first_batch(self):
+        return next(self.epoch())
+
+
+class IterableBatches:
+    """Batches from an iterable of `x`, `(x, y)` or `(x, y, sample_weight)` items."""
+
+    def __init__(self, iterable, steps=None):
+        self.iterable = iterable
+        self.steps = steps
+        self._iterator = None
+        self._peeked = None
+
+    def _normalize(self, item):
+        if isinstance(item, tuple):
+            if len(item) == 1:
+                return item[0], None, None
+            if len(item) == 2:
+                return item[0], item[1], None
+            if len(item) == 3:
+                return item
+            raise ValueError(f"a batch must be x, (x, y) or (x, y, sample_weight); received a "
+                             f"tuple of {len(item)}")
+        return item, None, None
+
+    def epoch(self, index=0):
+        if self._peeked is not None:
+            first, self._peeked = self._peeked, None
+            yield first
+            produced = 1
+        else:
+            produced = 0
+        if self._iterator is None or self.steps is None:
+            self._iterator = iter(self.iterable)
+        while self.steps is None or produced < self.steps:
+            try:
+                item = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                return
+            produced += 1
+            yield self._normalize(item)
+
+    def blocks(self, index, n):
+        for batch in self.epoch(index):
+            yield False, batch
+
+    def first_batch(self):
+        if self._peeked is None:
+            self._iterator = iter(self.iterable)
+            self._peeked = self._normalize(next(self._iterator))
+        return self._peeked
+
+
+def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
+          seed=None):
+    """ArrayBatches for array data, IterableBatches for anything iterable."""
+    if is_array_data(x):
+        return ArrayBatches(x, y, sample_weight, batch_size or 32, shuffle, seed)
+    if y is not None or sample_weight is not None:
+        raise ValueError("when x is an iterable of batches, y and sample_weight must come "
+                         "inside its items, not as separate arguments")
+    if not hasattr(x, "__iter__"):
+        raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
+                        f"batches; received {type(x).__name__}")
+    return IterableBatches(x, steps)
+
+
+def to_device(batch):
+    return jax.tree_util.tree_map(jnp.asarray, batch)

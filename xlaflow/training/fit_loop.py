@@ -1,0 +1,139 @@
+"""The Python loops of fit, evaluate and predict: batches in, compiled steps, callbacks out."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from xlaflow import callbacks as callbacks_lib
+from xlaflow.training import data as data_lib
+from xlaflow.training.progress import Progbar
+from xlaflow.training.trainer import host_logs
+
+
+def _verbosity(verbose):
+    return 1 if verbose == "auto" else int(verbose)
+
+
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+        validation_batch_size=None, validation_freq=1):
+    trainer = model._require_compiled("fit")
+    if class_weight is not None:
+        raise NotImplementedError("class_weight is not supported yet; pass per-example "
+                                  "weights with sample_weight=")
+    data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+    val = None
+    if validation_split:
+        if not isinstance(data, data_lib.ArrayBatches):
+            raise ValueError("validation_split needs array inputs; pass validation_data= "
+                             "for iterables of batches")
+        data, val = data.split(validation_split)
+    elif validation_data is not None:
+        parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
+        val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
+                             steps=validation_steps)
+    first = data.first_batch()
+    model._prepare(first[0])
+    trainer.check_labels(getattr(data, "y", None))
+    if val is not None and isinstance(val, data_lib.ArrayBatches):
+        model._check_inputs(val.first_batch()[0])
+        trainer.check_labels(val.y)
+
+    history = callbacks_lib.History()
+    verbose = _verbosity(verbose)
+    steps = steps_per_epoch or data.steps
+    cbs = callbacks_lib.CallbackList([history, *(callbacks or [])], model,
+                                     {"epochs": epochs, "steps": steps, "verbose": verbose})
+    model.stop_training = False
+    model.history = history
+    cbs.on_train_begin()
+    spe = trainer.steps_per_execution
+    for epoch in range(initial_epoch, epochs):
+        trainer.reset_metrics()
+        cbs.on_epoch_begin(epoch)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        bar = Progbar(steps, verbose)
+        step, logs = 0, {}
+        batches = data.blocks(epoch, spe) if spe > 1 else ((False, b) for b in data.epoch(epoch))
+        for is_block, batch in batches:
+            if cbs.wants("on_train_batch_begin"):
+                cbs.on_train_batch_begin(step)
+            logs = (trainer.train_block if is_block else trainer.train_step)(*batch)
+            step += spe if is_block else 1
+            if cbs.wants("on_train_batch_end"):
+                cbs.on_train_batch_end(step - 1, logs)
+            bar.update(step, logs)
+            if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
+                break
+        if step == 0:
+            raise ValueError("fit ran out of data: the input produced no batches this epoch "
+                             "(a generator can only be iterated once; pass a re-iterable or "
+                             "set steps_per_epoch)")
+        epoch_logs = host_logs(logs)
+        if val is not None and (epoch + 1) % validation_freq == 0:
+            val_logs = _evaluate_batches(model, val, 0, None)
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        bar.update(step, epoch_logs, final=True)
+        cbs.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()
+    return history
+
+
+def _evaluate_batches(model, data, verbose, callbacks):
+    trainer = model.trainer
+    trainer.reset_metrics()
+    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.steps})
+    cbs.on_test_begin()
+    bar = Progbar(data.steps, verbose)
+    step, logs = 0, None
+    for x, y, w in data.epoch():
+        if cbs.wants("on_test_batch_begin"):
+            cbs.on_test_batch_begin(step)
+        logs = trainer.test_step(x, y, w)
+        step += 1
+        if cbs.wants("on_test_batch_end"):
+            cbs.on_test_batch_end(step - 1, logs)
+        bar.update(step, logs)
+    if logs is None:
+        raise ValueError("evaluate received no batches")
+    result = host_logs(logs)
+    bar.update(step, result, final=True)
+    cbs.on_test_end(result)
+    return result
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+             steps=None, callbacks=None, return_dict=False):
+    trainer = model._require_compiled("evaluate")
+    data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
+    model._prepare(data.first_batch()[0])
+    trainer.check_labels(getattr(data, "y", None))
+    result = _evaluate_batches(model, data, _verbosity(verbose), callbacks)
+    if return_dict:
+        return result
+    values = list(result.values())
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+    data = data_lib.adapt(x, None, None, batch_size, False, steps)
+    model._prepare(data.first_batch()[0])
+    step_fn = model._predict_function()
+    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.steps})
+    cbs.on_predict_begin()
+    outputs = []
+    for step, (xb, _, _) in enumerate(data.epoch()):
+        out = step_fn(xb)
+        outputs.append(out)
+        if cbs.wants("on_predict_batch_end"):
+            cbs.on_predict_batch_end(step, {"outputs": out})
+    cbs.on_predict_end()
+    if not outputs:
+        raise ValueError("predict received no batches")
+    return jax.tree_util.tree_map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
+                                  *outputs)

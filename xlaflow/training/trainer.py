@@ -1,0 +1,143 @@
+"""The compiled steps behind compile/fit/evaluate/predict and the loops that drive them.
+
+A training step is Python over Variables — forward pass, `xf.value_and_grad` over the
+trainable weights, optimizer update, metric updates — compiled by xf.function into one XLA
+computation. With `steps_per_execution=N` the same body runs inside a tensor `for` loop over
+N stacked batches, which AutoGraph's operator lowers to one `lax.scan`. Logs stay on the
+device; the progress bar and epoch-end callbacks read them when they need them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import losses as losses_lib
+from xlaflow import metrics as metrics_lib
+from xlaflow import optimizers as optimizers_lib
+from xlaflow.autograph.operators import loops
+from xlaflow.function import function
+from xlaflow.tape import value_and_grad
+
+
+def _flat_metrics(metrics):
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        raise NotImplementedError("per-output metrics (a dict) come with multi-output "
+                                  "functional models; pass a list of metrics")
+    return list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+
+
+class Trainer:
+    """What `Model.compile` sets up: loss, optimizer, metrics and the compiled steps."""
+
+    def __init__(self, model, optimizer, loss, metrics, steps_per_execution, run_eagerly,
+                 jit_compile):
+        self.model = model
+        self.optimizer = optimizers_lib.get(optimizer)
+        self.loss = None if loss is None else losses_lib.get(loss)
+        self.loss_tracker = metrics_lib.Mean(name="loss")
+        self.metrics = [metrics_lib.get(m, self.loss) for m in _flat_metrics(metrics)]
+        if int(steps_per_execution) < 1:
+            raise ValueError(f"steps_per_execution must be >= 1; received "
+                             f"{steps_per_execution!r}")
+        self.steps_per_execution = int(steps_per_execution)
+        compile_fn = (lambda f: f) if run_eagerly or jit_compile is False else functools.partial(
+            function, donate_variables=True)
+        self._compiled_train_step = compile_fn(self._train_step)
+        self._compiled_train_block = compile_fn(self._train_block)
+        self._compiled_test_step = compile_fn(self._test_step)
+
+    # Compiled steps return the metric results as a tuple (a dict would come back from jit
+    # with sorted keys); these wrappers name them in Keras' order, loss first.
+    def train_step(self, x, y, sample_weight):
+        return self.named(self._compiled_train_step(x, y, sample_weight))
+
+    def train_block(self, xs, ys, sample_weights):
+        return self.named(self._compiled_train_block(xs, ys, sample_weights))
+
+    def test_step(self, x, y, sample_weight):
+        return self.named(self._compiled_test_step(x, y, sample_weight))
+
+    def named(self, values):
+        return dict(zip((m.name for m in (self.loss_tracker, *self.metrics)), values))
+
+    # -- the compiled bodies ---------------------------------------------------------------
+    def _loss(self, y, y_pred, sample_weight):
+        if self.loss is None:
+            raise ValueError("compile() was given no loss; pass loss=... to train or "
+                             "evaluate")
+        return self.loss(y, y_pred, sample_weight)
+
+    def _train_body(self, x, y, sample_weight):
+        model = self.model
+        weights = model.trainable_variables
+
+        def forward():
+            y_pred = model(x, training=True)
+            return self._loss(y, y_pred, sample_weight), y_pred
+
+        (loss, y_pred), grads = value_and_grad(forward, wrt=weights, has_aux=True)()
+        self.optimizer.apply(grads, weights)
+        self._update_metrics(loss, y, y_pred, sample_weight)
+
+    def _update_metrics(self, loss, y, y_pred, sample_weight):
+        batch = jax.tree_util.tree_leaves(y_pred)[0].shape[0]
+        # Weighting each batch's mean loss by its size makes the epoch value the mean over
+        # examples, however the last batch is cut.
+        self.loss_tracker.update_state(loss, sample_weight=jnp.float32(batch))
+        for metric in self.metrics:
+            metric.update_state(y, y_pred, sample_weight)
+
+    def logs(self):
+        return tuple(m.result() for m in (self.loss_tracker, *self.metrics))
+
+    def _train_step(self, x, y, sample_weight):
+        self._train_body(x, y, sample_weight)
+        return self.logs()
+
+    def _train_block(self, xs, ys, sample_weights):
+        parts = [p for p in (xs, ys, sample_weights) if p is not None]
+        has_y, has_w = ys is not None, sample_weights is not None
+
+        def body(item):
+            item = list(item)
+            x = item.pop(0)
+            y = item.pop(0) if has_y else None
+            w = item.pop(0) if has_w else None
+            self._train_body(x, y, w)
+
+        loops.for_stmt(loops.TensorZip(parts), None, body, lambda: (), lambda state: None,
+                       (), 0)
+        return self.logs()
+
+    def _test_step(self, x, y, sample_weight):
+        y_pred = self.model(x, training=False)
+        self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
+        return self.logs()
+
+    def reset_metrics(self):
+        for metric in (self.loss_tracker, *self.metrics):
+            metric.reset_state()
+
+    # -- input checks (before any weight changes) ----------------------------------------
+    def check_labels(self, y):
+        """Sparse categorical labels must index the model's outputs."""
+        if not isinstance(self.loss, losses_lib.SparseCategoricalCrossentropy) or y is None \
+                or not isinstance(y, np.ndarray) or y.size == 0:
+            return
+        units = self.model.output_units()
+        low, high = float(np.min(y)), float(np.max(y))
+        if low < 0 or high >= units or not np.all(np.equal(np.mod(y, 1), 0)):
+            raise ValueError(
+                f"sparse_categorical_crossentropy needs integer labels in [0, {units}) for a "
+                f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
+
+
+def host_logs(logs):
+    """Epoch-end logs as Python floats (one device-to-host copy per epoch)."""
+    return {k: float(v) for k, v in jax.device_get(logs).items()}
