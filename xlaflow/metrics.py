@@ -57,10 +57,10 @@ class Mean(Metric):
             self.total.assign_add(jnp.sum(values))
             self.count.assign_add(jnp.asarray(values.size, self.dtype))
             return
-        weight = jnp.broadcast_to(jnp.reshape(jnp.asarray(sample_weight, self.dtype),
-                                              jnp.shape(sample_weight) + (1,) * (
-                                                  values.ndim - jnp.ndim(sample_weight))),
-                                  values.shape)
+        weight = jnp.asarray(sample_weight, self.dtype)
+        weight = jnp.broadcast_to(
+            jnp.reshape(weight, weight.shape + (1,) * (values.ndim - weight.ndim)),
+            values.shape)
         self.total.assign_add(jnp.sum(values * weight))
         self.count.assign_add(jnp.sum(weight))
 
@@ -143,9 +143,10 @@ class _Confusion(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth = jnp.asarray(y_true, self.dtype) > 0.5
         predicted = y_pred > self.thresholds
-        weight = 1.0 if sample_weight is None else jnp.reshape(
-            jnp.asarray(sample_weight, self.dtype),
-            jnp.shape(sample_weight) + (1,) * (jnp.ndim(y_pred) - jnp.ndim(sample_weight)))
+        weight = 1.0
+        if sample_weight is not None:
+            weight = jnp.asarray(sample_weight, self.dtype)
+            weight = jnp.reshape(weight, weight.shape + (1,) * (jnp.ndim(y_pred) - weight.ndim))
         self.true_positives.assign_add(jnp.sum(weight * (truth & predicted)))
         self.false_positives.assign_add(jnp.sum(weight * (~truth & predicted)))
         self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))

@@ -20,9 +20,17 @@ def _is_array(x):
 
 
 def is_array_data(x):
-    """Arrays, or dicts/lists/tuples of arrays (named or several inputs)."""
-    leaves = jax.tree_util.tree_leaves(x)
-    return bool(leaves) and all(_is_array(leaf) for leaf in leaves)
+    """An array, or a dict/list/tuple of arrays (named or several inputs). A list of tuples
+    is an iterable of batches instead."""
+    if _is_array(x):
+        return True
+    if isinstance(x, dict):
+        values = list(x.values())
+    elif isinstance(x, (list, tuple)):
+        values = list(x)
+    else:
+        return False
+    return bool(values) and all(_is_array(v) for v in values)
 
 
 def _as_host(x):

@@ -44,7 +44,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     history = callbacks_lib.History()
     verbose = _verbosity(verbose)
     steps = steps_per_epoch or data.steps
-    cbs = callbacks_lib.CallbackList([history, *(callbacks or [])], model,
+    cbs = callbacks_lib.CallbackList([*(callbacks or []), history], model,
                                      {"epochs": epochs, "steps": steps, "verbose": verbose})
     model.stop_training = False
     model.history = history

@@ -140,4 +140,5 @@ class Trainer:
 
 def host_logs(logs):
     """Epoch-end logs as Python floats (one device-to-host copy per epoch)."""
-    return {k: float(v) for k, v in jax.device_get(logs).items()}
+    values = jax.device_get(list(logs.values()))  # a list: a dict would come back sorted
+    return {k: float(v) for k, v in zip(logs, values)}

@@ -1,0 +1,89 @@
+"""Losses and metrics against NumPy formulas."""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from xlaflow.keras import losses, metrics
+
+RNG = np.random.default_rng(1)
+LOGITS = RNG.normal(size=(6, 4)).astype(np.float32)
+PROBS = np.exp(LOGITS) / np.exp(LOGITS).sum(-1, keepdims=True)
+LABELS = RNG.integers(0, 4, 6)
+ONE_HOT = np.eye(4, dtype=np.float32)[LABELS]
+
+
+def test_sparse_and_categorical_crossentropy():
+    expected = -np.log(PROBS[np.arange(6), LABELS]).mean()
+    np.testing.assert_allclose(losses.SparseCategoricalCrossentropy()(LABELS, PROBS), expected,
+                               rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.SparseCategoricalCrossentropy(from_logits=True)(LABELS, LOGITS), expected,
+        rtol=1e-5)
+    np.testing.assert_allclose(losses.get("categorical_crossentropy")(ONE_HOT, PROBS), expected,
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.sparse_categorical_crossentropy(LABELS[:, None], PROBS),
+                               -np.log(PROBS[np.arange(6), LABELS]), rtol=1e-5)
+
+
+def test_binary_crossentropy_mse_mae_huber():
+    y = RNG.integers(0, 2, (5, 3)).astype(np.float32)
+    p = RNG.uniform(0.05, 0.95, (5, 3)).astype(np.float32)
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+    np.testing.assert_allclose(losses.BinaryCrossentropy()(y, p), bce, rtol=1e-5)
+    logits = np.log(p / (1 - p))
+    np.testing.assert_allclose(losses.BinaryCrossentropy(from_logits=True)(y, logits), bce,
+                               rtol=1e-4)
+    np.testing.assert_allclose(losses.get("mse")(y, p), ((y - p) ** 2).mean(), rtol=1e-6)
+    np.testing.assert_allclose(losses.get("mae")(y, p), np.abs(y - p).mean(), rtol=1e-6)
+    err = np.array([[0.5, 2.0]], np.float32)
+    np.testing.assert_allclose(losses.Huber(delta=1.0)(np.zeros_like(err), err),
+                               np.mean([0.125, 1.5]), rtol=1e-6)
+
+
+def test_sample_weight_and_reductions():
+    w = np.array([1, 0, 2, 0, 1, 1], np.float32)
+    per = -np.log(PROBS[np.arange(6), LABELS])
+    np.testing.assert_allclose(losses.SparseCategoricalCrossentropy()(LABELS, PROBS, w),
+                               (per * w).sum() / 6, rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.SparseCategoricalCrossentropy(reduction="sum")(LABELS, PROBS), per.sum(),
+        rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.SparseCategoricalCrossentropy(reduction="none")(LABELS, PROBS), per, rtol=1e-5)
+    with pytest.raises(ValueError, match="reduction must be"):
+        losses.MeanSquaredError(reduction="mean")
+
+
+def test_accuracy_metrics_accumulate_and_reset():
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(LABELS[:3], PROBS[:3])
+    m.update_state(LABELS[3:], PROBS[3:])
+    np.testing.assert_allclose(m.result(), (PROBS.argmax(-1) == LABELS).mean(), rtol=1e-6)
+    m.reset_state()
+    assert float(m.count.numpy()) == 0.0
+    assert isinstance(xf.metrics.get("accuracy", losses.get("categorical_crossentropy")),
+                      metrics.CategoricalAccuracy)
+    assert isinstance(xf.metrics.get("acc", losses.get("binary_crossentropy")),
+                      metrics.BinaryAccuracy)
+
+
+def test_mean_with_weights_and_precision_recall():
+    mean = metrics.Mean()
+    mean.update_state([1.0, 3.0], sample_weight=[1.0, 3.0])
+    np.testing.assert_allclose(mean.result(), 2.5)
+    y = np.array([1, 0, 1, 1, 0], np.float32)
+    p = np.array([0.9, 0.8, 0.2, 0.7, 0.1], np.float32)
+    precision, recall = metrics.Precision(), metrics.Recall()
+    precision.update_state(y, p)
+    recall.update_state(y, p)
+    np.testing.assert_allclose(precision.result(), 2 / 3, rtol=1e-6)
+    np.testing.assert_allclose(recall.result(), 2 / 3, rtol=1e-6)
+
+
+def test_metric_update_inside_xf_function():
+    m = metrics.Mean()
+    step = xf.function(lambda v: m.update_state(v))
+    for v in (1.0, 2.0, 6.0):
+        step(np.float32(v))
+    np.testing.assert_allclose(m.result(), 3.0)

@@ -1,0 +1,213 @@
+"""compile/fit/evaluate/predict against a hand-written JAX + optax loop, and their errors."""
+
+import csv
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import xlaflow as xf
+from xlaflow.keras import callbacks, layers, models
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(100, 6)).astype(np.float32)
+Y = (X[:, :3].sum(-1) > 0).astype(np.int32) + (X[:, 3] > 1).astype(np.int32)
+
+
+def mlp(**compile_options):
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=compile_options.pop("optimizer", xf.keras.optimizers.Adam(0.01)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  **compile_options)
+    return model
+
+
+def hand_written(weights, epochs, batch_size):
+    """The same model and updates in plain JAX + optax, over the same batches."""
+    params = [jnp.asarray(w) for w in weights]
+    tx = optax.adam(0.01, eps=1e-7)
+    state = tx.init(params)
+
+    def loss_fn(p, x, y):
+        h = jax.nn.relu(x @ p[0] + p[1])
+        probs = jax.nn.softmax(h @ p[2] + p[3])
+        log_p = jnp.log(jnp.clip(probs / probs.sum(-1, keepdims=True), 1e-7, 1 - 1e-7))
+        return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], 1))
+
+    for _ in range(epochs):
+        for i in range(0, len(X), batch_size):
+            grads = jax.grad(loss_fn)(params, X[i:i + batch_size], Y[i:i + batch_size])
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_fit_matches_hand_written_jax_optax_loop():
+    model = mlp()
+    start = model.get_weights()
+    history = model.fit(X, Y, epochs=3, batch_size=16, shuffle=False, verbose=0)
+    expected = hand_written(start, 3, 16)
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+    assert set(history.history) == {"loss", "accuracy"} and len(history.history["loss"]) == 3
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_steps_per_execution_gives_the_same_weights():
+    a, b = mlp(), mlp(steps_per_execution=4)
+    b.set_weights(a.get_weights())
+    a.fit(X, Y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    b.fit(X, Y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    block = b.trainer._compiled_train_block
+    eqns = {e.primitive.name for e in block.get_concrete_function(
+        np.zeros((4, 8, 6), np.float32), np.zeros((4, 8), np.int32), None).jaxpr.eqns}
+    assert "scan" in eqns
+
+
+def test_partial_last_batch_compiles_once_not_every_epoch():
+    model = mlp()
+    model.fit(X, Y, epochs=1, batch_size=32, verbose=0)  # 3 full batches and one of 4
+    traces = model.trainer._compiled_train_step.tracing_count
+    model.fit(X, Y, epochs=3, batch_size=32, verbose=0)
+    assert traces == 2 and model.trainer._compiled_train_step.tracing_count == traces
+
+
+def test_evaluate_and_predict():
+    model = mlp()
+    model.fit(X, Y, epochs=2, batch_size=10, verbose=0)
+    loss, accuracy = model.evaluate(X, Y, batch_size=7, verbose=0)
+    probs = np.asarray(model(X))
+    expected_loss = -np.log(np.clip(probs[np.arange(100), Y], 1e-7, 1)).mean()
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-4)
+    np.testing.assert_allclose(accuracy, (probs.argmax(-1) == Y).mean(), rtol=1e-6)
+    np.testing.assert_allclose(model.predict(X, batch_size=33, verbose=0), probs, rtol=1e-5,
+                               atol=1e-6)
+    assert model.evaluate(X, Y, verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
+    assert model.metrics_names == ["loss", "accuracy"]
+
+
+def test_on_batch_methods():
+    model = mlp()
+    loss, acc = model.train_on_batch(X[:20], Y[:20])
+    assert np.isfinite(loss) and 0 <= acc <= 1
+    assert model.test_on_batch(X[:20], Y[:20], return_dict=True).keys() == {"loss", "accuracy"}
+    assert model.predict_on_batch(X[:5]).shape == (5, 3)
+
+
+def test_validation_split_and_data():
+    model = mlp()
+    h = model.fit(X, Y, epochs=2, validation_split=0.2, verbose=0)
+    assert {"val_loss", "val_accuracy"} <= set(h.history)
+    h = model.fit(X, Y, epochs=1, validation_data=(X[:10], Y[:10]), verbose=0)
+    np.testing.assert_allclose(h.history["val_loss"][0], model.evaluate(X[:10], Y[:10],
+                                                                        verbose=0)[0],
+                               rtol=1e-5)
+
+
+def test_iterable_of_batches():
+    model = mlp()
+    batches = [(X[i:i + 25], Y[i:i + 25]) for i in range(0, 100, 25)]
+    history = model.fit(batches, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    generator = ((X[i:i + 25], Y[i:i + 25]) for i in range(0, 100, 25))
+    model.fit(generator, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("x, y, message", [
+    (X[:, :5], Y, r"has shape \(32, 5\), but the model expects \(None, 6\)"),
+    (X[:, :, None], Y, r"has shape \(32, 6, 1\), but the model expects \(None, 6\)"),
+    (X, Y[:90], "x has 100 examples but y has 90"),
+    (X, Y + 5, r"labels in \[0, 3\) .* received labels in \[5, 7\]"),
+])
+def test_bad_inputs_fail_before_any_weight_changes(x, y, message):
+    model = mlp()
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, epochs=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_before_compile_is_an_error():
+    model = models.Sequential([layers.Dense(2)])
+    with pytest.raises(RuntimeError, match=r"call compile\(optimizer=..., loss=...\) before "
+                                           r"fit\(\)"):
+        model.fit(X, Y)
+
+
+def test_callbacks(tmp_path):
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.0))  # no progress: the loss stays flat
+    seen = []
+    stop = callbacks.EarlyStopping(monitor="loss", patience=1)
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=1)
+    logger = callbacks.CSVLogger(tmp_path / "log.csv")
+    lam = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    history = model.fit(X, Y, epochs=10, verbose=0, shuffle=False,
+                        callbacks=[stop, plateau, logger, lam])
+    assert stop.stopped_epoch == 1 and len(history.history["loss"]) == 2 and seen == [0, 1]
+    assert history.history["learning_rate"][-1] == 0.0
+    with open(tmp_path / "log.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][0] == "epoch" and len(rows) == 3
+
+
+def test_reduce_lr_changes_rate_without_retracing():
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.1))
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10)
+    model.fit(X, Y, epochs=3, batch_size=50, verbose=0, callbacks=[plateau])
+    # The first epoch sets the reference; each of the next two reduces the rate.
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** 2)
+    assert model.trainer._compiled_train_step.tracing_count == 1
+
+
+def test_terminate_on_nan():
+    model = mlp()
+    history = model.fit(np.full_like(X, np.nan), Y, epochs=5, batch_size=10, verbose=0,
+                        callbacks=[callbacks.TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1 and model.stop_training
+
+
+def test_subclassed_model_with_python_control_flow():
+    class Gated(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(8, activation="relu")
+            self.out = layers.Dense(3, activation="softmax")
+
+        def call(self, inputs, training=None):
+            h = self.hidden(inputs)
+            if jnp.mean(h) > 100.0:  # a tensor condition: AutoGraph makes it lax.cond
+                h = h * 0.0
+            return self.out(h)
+
+    model = Gated()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(X, Y, epochs=3, batch_size=20, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert len(model.trainable_weights) == 4
+
+
+def test_summary_and_weights_round_trip(capsys):
+    model = mlp()
+    model.summary()
+    text = capsys.readouterr().out
+    assert "(None, 8)" in text and "Total params: 83" in text
+    clone = mlp()
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(X, verbose=0), model.predict(X, verbose=0))
+    with pytest.raises(NotImplementedError, match="saving issue"):
+        model.save("somewhere")
+
+
+def test_progress_bar_output(capsys):
+    model = mlp()
+    model.fit(X, Y, epochs=1, batch_size=50, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "2/2 [==============================]" in out
+    assert "loss:" in out and "accuracy:" in out
