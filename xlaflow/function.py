@@ -14,6 +14,7 @@ import warnings
 import weakref
 
 import jax
+import numpy as np
 
 from xlaflow import _lifting, _runtime_checks, _signatures, _tracebacks
 from xlaflow._reachable import reachable_variables
@@ -141,10 +142,10 @@ class Function:
             return self._get_traceable()(*args, **kwargs)
         entry = None
         if not kwargs and self._plain:
-            # Fast path: positional jax.Arrays only. JAX's dispatch checks their shapes and
-            # dtypes; the key is just their count.
+            # Fast path: positional arrays only (jax or NumPy). JAX's dispatch checks their
+            # shapes and dtypes; the key is just their count.
             for arg in args:
-                if type(arg) is not _array_type:
+                if type(arg) is not _array_type and type(arg) is not np.ndarray:
                     break
             else:
                 key, dyn = len(args), args

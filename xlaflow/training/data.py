@@ -53,6 +53,14 @@ def _length(x, what):
     return lengths.pop()
 
 
+def _cut(value, piece):
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):  # the common case, without a pytree walk
+        return value[piece]
+    return jax.tree_util.tree_map(lambda a: a[piece], value)
+
+
 class ArrayBatches:
     """Batches of (x, y, sample_weight) from in-memory arrays."""
 
@@ -99,9 +107,7 @@ class ArrayBatches:
             x, y, w = take(x), take(y), take(w)
         for start in range(0, self.size, self.batch_size):
             piece = slice(start, start + self.batch_size)
-            cut = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
-                lambda a: a[piece], v)
-            yield cut(x), cut(y), cut(w)
+            yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
     def blocks(self, index, n):
         """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for

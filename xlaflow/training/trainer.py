@@ -54,14 +54,16 @@ class Trainer:
 
     # Compiled steps return the metric results as a tuple (a dict would come back from jit
     # with sorted keys); these wrappers name them in Keras' order, loss first.
+    # Arguments that are None are left out, so that a call with arrays only takes
+    # xf.function's fast path.
     def train_step(self, x, y, sample_weight):
-        return self.named(self._compiled_train_step(x, y, sample_weight))
+        return self.named(self._compiled_train_step(*_given(x, y, sample_weight)))
 
     def train_block(self, xs, ys, sample_weights):
-        return self.named(self._compiled_train_block(xs, ys, sample_weights))
+        return self.named(self._compiled_train_block(*_given(xs, ys, sample_weights)))
 
     def test_step(self, x, y, sample_weight):
-        return self.named(self._compiled_test_step(x, y, sample_weight))
+        return self.named(self._compiled_test_step(*_given(x, y, sample_weight)))
 
     def named(self, values):
         return dict(zip((m.name for m in (self.loss_tracker, *self.metrics)), values))
@@ -96,11 +98,11 @@ class Trainer:
     def logs(self):
         return tuple(m.result() for m in (self.loss_tracker, *self.metrics))
 
-    def _train_step(self, x, y, sample_weight):
+    def _train_step(self, x, y=None, sample_weight=None):
         self._train_body(x, y, sample_weight)
         return self.logs()
 
-    def _train_block(self, xs, ys, sample_weights):
+    def _train_block(self, xs, ys=None, sample_weights=None):
         parts = [p for p in (xs, ys, sample_weights) if p is not None]
         has_y, has_w = ys is not None, sample_weights is not None
 
@@ -115,7 +117,7 @@ class Trainer:
                        (), 0)
         return self.logs()
 
-    def _test_step(self, x, y, sample_weight):
+    def _test_step(self, x, y=None, sample_weight=None):
         y_pred = self.model(x, training=False)
         self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
         return self.logs()
@@ -136,6 +138,14 @@ class Trainer:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels in [0, {units}) for a "
                 f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
+
+
+def _given(*args):
+    """The arguments up to the last one that is not None."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    return args
 
 
 def host_logs(logs):
