@@ -13,7 +13,7 @@ $(PY):
 
 # One stamp per extra set, so editing pyproject.toml reinstalls and nothing else does.
 $(VENV)/.core: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[datasets]"
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(PY)

@@ -211,3 +211,10 @@ def test_progress_bar_output(capsys):
     out = capsys.readouterr().out
     assert "Epoch 1/1" in out and "2/2 [==============================]" in out
     assert "loss:" in out and "accuracy:" in out
+
+
+def test_verbose_2_prints_one_line_per_epoch(capsys):
+    model = mlp()
+    model.fit(X, Y, epochs=2, batch_size=50, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "loss:" in line]
+    assert len(lines) == 2 and lines[0].startswith("2/2 [")

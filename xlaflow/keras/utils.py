@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from xlaflow.datasets.download import get_file  # noqa: F401
 from xlaflow.random import set_global_seed
 
 

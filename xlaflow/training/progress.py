@@ -20,7 +20,8 @@ def format_logs(values):
 
 
 class Progbar:
-    """`step/steps [=====>....] - ETA: 3s - loss: 0.2 - accuracy: 0.9`."""
+    """`step/steps [=====>....] - ETA: 3s - loss: 0.2 - accuracy: 0.9`; verbose=2 prints
+    only the final line of each epoch."""
 
     def __init__(self, target, verbose=1, interval=0.2, stream=None, width=30):
         self.target, self.verbose, self.interval, self.width = target, verbose, interval, width
@@ -32,13 +33,13 @@ class Progbar:
     def update(self, step, logs, final=False):
         """Called after each step with the logs (device values); draws when due."""
         now = time.perf_counter()
-        if self.verbose != 1 or not (final or (self.dynamic and now - self.last_draw >=
-                                               self.interval)):
+        if not self.verbose or (self.verbose == 2 and not final) or not (
+                final or (self.dynamic and now - self.last_draw >= self.interval)):
             return
         self.last_draw = now
         values = {k: float(v) for k, v in logs.items()}  # the only device-to-host copy
         line = self._line(step, values, now - self.start, final)
-        if self.dynamic:
+        if self.dynamic and self.verbose == 1:
             self.stream.write("\r" + line + ("\n" if final else ""))
         else:
             self.stream.write(line + "\n")

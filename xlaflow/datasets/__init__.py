@@ -1,0 +1,1 @@
+"""Datasets: MNIST (downloaded, verified, cached) and an offline handwritten-digits set."""
