@@ -1,6 +1,8 @@
 """Keras layers (exposed as xf.keras.layers)."""
 
 from xlaflow.layers.base import Layer as Layer
+from xlaflow.layers.conv import Conv1D as Conv1D
+from xlaflow.layers.conv import Conv2D as Conv2D
 from xlaflow.layers.core import Activation as Activation
 from xlaflow.layers.core import Dense as Dense
 from xlaflow.layers.core import Dropout as Dropout
@@ -8,4 +10,11 @@ from xlaflow.layers.core import Flatten as Flatten
 from xlaflow.layers.core import Input as Input
 from xlaflow.layers.core import InputLayer as InputLayer
 from xlaflow.layers.core import Reshape as Reshape
-
+from xlaflow.layers.embedding import Embedding as Embedding
+from xlaflow.layers.merging import Add as Add
+from xlaflow.layers.merging import Concatenate as Concatenate
+from xlaflow.layers.normalization import BatchNormalization as BatchNormalization
+from xlaflow.layers.normalization import LayerNormalization as LayerNormalization
+from xlaflow.layers.pooling import AveragePooling2D as AveragePooling2D
+from xlaflow.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
+from xlaflow.layers.pooling import MaxPooling2D as MaxPooling2D
