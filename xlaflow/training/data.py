@@ -98,6 +98,34 @@ class ArrayBatches:
 
     def epoch(self, index=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling)."""
+        x, y, w = self._ordered(index)
+        for start in range(0, self.size, self.batch_size):
+            piece = slice(start, start + self.batch_size)
+            yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
+
+    def blocks(self, index, n):
+        """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
+        steps_per_execution), then the remaining batches one by one. A group is a reshaped
+        contiguous slice: no copy beyond the epoch's shuffle."""
+        x, y, w = self._ordered(index)
+        group = n * self.batch_size
+        whole = self.size // group * group
+
+        def stacked(value, start):
+            if value is None:
+                return None
+            return jax.tree_util.tree_map(
+                lambda a: a[start:start + group].reshape(n, self.batch_size, *a.shape[1:]),
+                value)
+
+        for start in range(0, whole, group):
+            yield True, (stacked(x, start), stacked(y, start), stacked(w, start))
+        for start in range(whole, self.size, self.batch_size):
+            piece = slice(start, start + self.batch_size)
+            yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
+
+    def _ordered(self, index):
+        """The arrays in this epoch's order (a fresh permutation when shuffling)."""
         x, y, w = self.x, self.y, self.sample_weight
         if self.shuffle:
             seed = None if self.seed is None else self.seed + index
@@ -105,24 +133,7 @@ class ArrayBatches:
             take = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
                 lambda a: a[order], v)
             x, y, w = take(x), take(y), take(w)
-        for start in range(0, self.size, self.batch_size):
-            piece = slice(start, start + self.batch_size)
-            yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
-
-    def blocks(self, index, n):
-        """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
-        steps_per_execution), then the remaining batches one by one."""
-        batches = list(self.epoch(index))
-        full = [b for b in batches if _length(b[0], "x") == self.batch_size]
-        rest = batches[len(full):]
-        whole = len(full) // n * n
-        for start in range(0, whole, n):
-            group = full[start:start + n]
-            yield True, tuple(
-                None if column[0] is None else jax.tree_util.tree_map(
-                    lambda *parts: np.stack(parts), *column) for column in zip(*group))
-        for batch in full[whole:] + rest:
-            yield False, batch
+        return x, y, w
 
     def first_batch(self):
         return next(self.epoch())

@@ -46,6 +46,7 @@ class Trainer:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
         self.steps_per_execution = int(steps_per_execution)
+        self.block_strategy = _block_strategy(model)
         compile_fn = (lambda f: f) if run_eagerly or jit_compile is False else functools.partial(
             function, donate_variables=True)
         self._compiled_train_step = compile_fn(self._train_step)
@@ -138,6 +139,15 @@ class Trainer:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels in [0, {units}) for a "
                 f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
+
+
+def _block_strategy(model):
+    """How to run steps_per_execution: one lax.scan over the steps, or one compiled step
+    at a time. On XLA:CPU a scan over convolution steps runs ~5x slower than the step loop
+    (measured in benchmarks/fit_bench.py), so CPU models with convolutions loop."""
+    from xlaflow.layers.conv import _Conv
+    has_conv = any(isinstance(m, _Conv) for m in (model, *model.submodules))
+    return "loop" if has_conv and jax.default_backend() == "cpu" else "scan"
 
 
 def _given(*args):
