@@ -7,7 +7,6 @@ from xlaflow.layers.core import Activation as Activation
 from xlaflow.layers.core import Dense as Dense
 from xlaflow.layers.core import Dropout as Dropout
 from xlaflow.layers.core import Flatten as Flatten
-from xlaflow.layers.core import Input as Input
 from xlaflow.layers.core import InputLayer as InputLayer
 from xlaflow.layers.core import Reshape as Reshape
 from xlaflow.layers.embedding import Embedding as Embedding
@@ -18,3 +17,5 @@ from xlaflow.layers.normalization import LayerNormalization as LayerNormalizatio
 from xlaflow.layers.pooling import AveragePooling2D as AveragePooling2D
 from xlaflow.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
 from xlaflow.layers.pooling import MaxPooling2D as MaxPooling2D
+from xlaflow.layers.symbolic import Input as Input
+from xlaflow.layers.symbolic import SymbolicTensor as SymbolicTensor

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
+from xlaflow.layers import symbolic
 from xlaflow.module import Module
 from xlaflow.variables import Variable
 
@@ -175,6 +176,8 @@ class Layer(Module):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs)")
 
     def __call__(self, inputs, *args, training=None, **kwargs):
+        if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
+            return symbolic.symbolic_call(self, inputs, args, kwargs)
         if not self.built:
             self._check_input_shape(inputs)
             self.build(_shapes(inputs))

@@ -1,4 +1,4 @@
-"""Core layers: Input/InputLayer, Dense, Flatten, Reshape, Activation, Dropout."""
+"""Core layers: InputLayer, Dense, Flatten, Reshape, Activation, Dropout."""
 
 from __future__ import annotations
 
@@ -27,12 +27,6 @@ class InputLayer(Layer):
 
     def call(self, inputs):
         return inputs
-
-
-def Input(shape=None, batch_size=None, dtype=None, name=None):  # noqa: N802 (Keras' name)
-    """An InputLayer for `Sequential([Input(shape), ...])` (the functional API's Input
-    tensor comes with the functional Model)."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
 
 
 class Dense(Layer):

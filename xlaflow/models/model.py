@@ -8,6 +8,8 @@ import numpy as np
 
 from xlaflow.function import function
 from xlaflow.layers.base import Layer
+from xlaflow.layers.symbolic import is_symbolic
+from xlaflow.models.functional import Graph
 from xlaflow.training import data as data_lib
 from xlaflow.training import fit_loop
 from xlaflow.training.trainer import Trainer
@@ -24,29 +26,50 @@ def _spec(x):
 class Model(Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
-    def __init__(self, *args, **kwargs):
-        if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise NotImplementedError(
-                "the functional API Model(inputs, outputs) is not available yet; build the "
-                "model with xf.keras.Sequential([...]) or subclass xf.keras.Model")
-        super().__init__(**kwargs)
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
         self.trainer = None
         self.stop_training = False
         self.history = None
         self._build_input_shape = None
         self._predict_fn = None
+        self._graph = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("a functional Model needs both inputs= and outputs=")
+            self._graph = Graph(inputs, outputs)
+            self._graph_layers = self._graph.layers  # owned: their weights are the model's
+            self._build_input_shape = jax.tree_util.tree_map(
+                lambda t: t.shape, inputs, is_leaf=is_symbolic)
+            self.built = True
+
+    def call(self, inputs, training=None):
+        if self._graph is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define call(self, inputs), or be built "
+                "functionally: Model(inputs=Input(...), outputs=...)")
+        return self._graph.run(inputs, training)
+
+    @property
+    def layers(self):
+        if self._graph is not None:
+            return list(self._graph.layers)
+        return [m for m in vars(self).values() if isinstance(m, Layer)]
+
+    @property
+    def output_names(self):
+        return self._graph.output_names() if self._graph is not None else [self.name]
 
     # -- compile and train -------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile=True):
         """Choose the optimizer, loss and metrics (names or objects) for fit/evaluate."""
-        if loss_weights is not None or weighted_metrics is not None:
-            raise NotImplementedError("loss_weights and weighted_metrics come with "
-                                      "multi-output functional models; weight examples "
-                                      "with fit(sample_weight=...)")
+        if weighted_metrics is not None:
+            raise NotImplementedError("weighted_metrics is not supported yet; metrics use "
+                                      "fit's sample_weight already")
         self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
-                               run_eagerly, jit_compile)
+                               run_eagerly, jit_compile, loss_weights)
 
     @property
     def optimizer(self):
@@ -151,7 +174,7 @@ class Model(Layer):
                                  f"expects {tuple(want)} (None is the batch)")
 
     def output_units(self):
-        """The size of the output's last axis (for label checks)."""
+        """The size of the (first) output's last axis (for label checks)."""
         spec = jax.tree_util.tree_map(
             lambda s: jax.ShapeDtypeStruct((1, *s[1:]), jnp.float32), self._build_input_shape,
             is_leaf=lambda s: isinstance(s, tuple))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import InputLayer
+from xlaflow.layers.symbolic import SymbolicTensor
 from xlaflow.models.model import Model
 
 
@@ -22,6 +23,8 @@ class Sequential(Model):
 
     def add(self, layer):
         """Append a layer (building the model when the input shape becomes known)."""
+        if isinstance(layer, SymbolicTensor):  # Sequential([Input((28, 28)), ...])
+            layer = InputLayer(batch_input_shape=layer.shape)
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer; received {type(layer).__name__}")
         self._layers.append(layer)

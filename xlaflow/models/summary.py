@@ -15,7 +15,13 @@ def _layer_rows(model):
         layers = [m for m in model.submodules if isinstance(m, Layer)]
     shape = model._build_input_shape
     rows = []
-    if shape is not None and hasattr(model, "_layers"):
+    graph = getattr(model, "_graph", None)
+    if graph is not None:
+        for node in graph.nodes:
+            outs = jax.tree_util.tree_leaves(node.outputs, is_leaf=lambda t: hasattr(t, "node"))
+            text = ", ".join(str(t.shape) for t in outs)
+            rows.append((node.layer, text))
+    elif shape is not None and hasattr(model, "_layers"):
         spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
         for layer in model._layers:
             spec = jax.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)

@@ -36,12 +36,14 @@ class Trainer:
     """What `Model.compile` sets up: loss, optimizer, metrics and the compiled steps."""
 
     def __init__(self, model, optimizer, loss, metrics, steps_per_execution, run_eagerly,
-                 jit_compile):
+                 jit_compile, loss_weights=None):
         self.model = model
         self.optimizer = optimizers_lib.get(optimizer)
-        self.loss = None if loss is None else losses_lib.get(loss)
+        self.loss = _losses(loss)
+        self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
-        self.metrics = [metrics_lib.get(m, self.loss) for m in _flat_metrics(metrics)]
+        first_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
+        self.metrics = [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)]
         if int(steps_per_execution) < 1:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
@@ -74,7 +76,10 @@ class Trainer:
         if self.loss is None:
             raise ValueError("compile() was given no loss; pass loss=... to train or "
                              "evaluate")
-        return self.loss(y, y_pred, sample_weight)
+        if not isinstance(y_pred, (list, tuple, dict)):
+            return self.loss(y, y_pred, sample_weight)
+        return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
+                                  self.model.output_names)
 
     def _train_body(self, x, y, sample_weight):
         model = self.model
@@ -89,6 +94,10 @@ class Trainer:
         self._update_metrics(loss, y, y_pred, sample_weight)
 
     def _update_metrics(self, loss, y, y_pred, sample_weight):
+        if self.metrics and isinstance(y_pred, (list, tuple, dict)):
+            raise NotImplementedError(
+                "metrics for multi-output models are not supported yet; compile without "
+                "metrics= and score the outputs of predict()")
         batch = jax.tree_util.tree_leaves(y_pred)[0].shape[0]
         # Weighting each batch's mean loss by its size makes the epoch value the mean over
         # examples, however the last batch is cut.
@@ -139,6 +148,48 @@ class Trainer:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels in [0, {units}) for a "
                 f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
+
+
+def _losses(loss):
+    """A Loss, or a list/dict of them (one per output)."""
+    if loss is None:
+        return None
+    if isinstance(loss, (list, tuple)):
+        return [losses_lib.get(item) for item in loss]
+    if isinstance(loss, dict):
+        return {key: losses_lib.get(item) for key, item in loss.items()}
+    return losses_lib.get(loss)
+
+
+def _multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
+    """Weighted sum of each output's loss; one loss given applies to every output."""
+    if isinstance(y_pred, dict):
+        keys = list(y_pred)
+        preds = [y_pred[k] for k in keys]
+        truths = [y[k] for k in keys] if isinstance(y, dict) else list(y)
+    else:
+        keys = list(names)
+        preds = list(y_pred)
+        truths = [y[k] for k in keys] if isinstance(y, dict) else list(y)
+    if len(truths) != len(preds):
+        raise ValueError(f"the model has {len(preds)} outputs but y has {len(truths)} parts")
+
+    def pick(table, index, key, default):
+        if table is None:
+            return default
+        if isinstance(table, dict):
+            if key not in table:
+                raise KeyError(f"no entry for output {key!r} in {sorted(table)}")
+            return table[key]
+        if isinstance(table, (list, tuple)):
+            return table[index]
+        return table
+
+    total = 0.0
+    for index, (key, truth, pred) in enumerate(zip(keys, truths, preds)):
+        fn = pick(loss, index, key, None)
+        total = total + pick(weights, index, key, 1.0) * fn(truth, pred, sample_weight)
+    return total
 
 
 def _block_strategy(model):

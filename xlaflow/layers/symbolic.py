@@ -1,0 +1,66 @@
+"""Symbolic tensors for the functional API: `Input(...)`, and layers called on them.
+
+A layer called on symbolic tensors builds itself and infers its output with jax.eval_shape,
+recording the call as a node; models/functional.py turns the recorded nodes into a Model.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+class SymbolicTensor:
+    """A placeholder for a tensor in a functional graph: shape (None = batch) and dtype."""
+
+    def __init__(self, shape, dtype, node=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = jnp.dtype(dtype)
+        self.node = node
+        self.name = name
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} name={self.name}>"
+
+
+class Node:
+    """One layer call in the graph: the layer, its symbolic inputs and extra arguments."""
+
+    def __init__(self, layer, inputs, args, kwargs, outputs):
+        self.layer, self.inputs, self.args, self.kwargs = layer, inputs, args, kwargs
+        self.outputs = outputs
+
+
+def is_symbolic(x):
+    return isinstance(x, SymbolicTensor)
+
+
+def has_symbolic(inputs):
+    return any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
+        inputs, is_leaf=is_symbolic))
+
+
+def Input(shape, batch_size=None, dtype="float32", name=None):  # noqa: N802 (Keras' name)
+    """A symbolic input of one example's `shape` (the batch dimension is added)."""
+    return SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name or "input")
+
+
+def symbolic_call(layer, inputs, args, kwargs):
+    """Record `layer(inputs, ...)` in the graph and return its symbolic outputs."""
+    def concrete(t):
+        return jax.ShapeDtypeStruct(tuple(2 if d is None else d for d in t.shape), t.dtype)
+
+    spec = jax.tree_util.tree_map(concrete, inputs, is_leaf=is_symbolic)
+    kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+    out = jax.eval_shape(lambda x: layer(x, *args, **kwargs), spec)
+    batch = jax.tree_util.tree_leaves(inputs, is_leaf=is_symbolic)[0].shape[0]
+    outputs = jax.tree_util.tree_map(
+        lambda o: SymbolicTensor((batch, *o.shape[1:]), o.dtype, None, layer.name), out)
+    node = Node(layer, inputs, args, kwargs, outputs)
+    for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
+        leaf.node = node
+    return outputs
