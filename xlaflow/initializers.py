@@ -141,7 +141,22 @@ class LecunNormal(VarianceScaling):
         return {"seed": self.seed}
 
 
-_BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+class Orthogonal(Initializer):
+    """A (scaled) orthogonal matrix from the QR decomposition of a normal one."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = gain, seed
+
+    def __call__(self, shape, dtype, key):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q, r = jnp.linalg.qr(flat)
+        q = q * jnp.sign(jnp.diag(r))
+        q = q if rows >= cols else q.T
+        return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+
+_BY_NAME = {"zeros": Zeros, "orthogonal": Orthogonal, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
             "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,

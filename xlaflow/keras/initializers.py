@@ -2,4 +2,4 @@
 
 from xlaflow.initializers import (  # noqa: F401
     Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, LecunNormal,
-    Ones, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros, get)
+    Ones, Orthogonal, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros, get)

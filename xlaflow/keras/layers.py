@@ -1,6 +1,6 @@
 """xf.keras.layers."""
 
 from xlaflow.layers import (  # noqa: F401
-    Activation, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Dense,
-    Dropout, Embedding, Flatten, GlobalAveragePooling2D, Input, InputLayer, Layer,
-    LayerNormalization, MaxPooling2D, Reshape)
+    GRU, LSTM, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
+    Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling2D, Input, InputLayer, Layer,
+    LayerNormalization, MaxPooling2D, MultiHeadAttention, Reshape)

@@ -1,5 +1,6 @@
 """Keras layers (exposed as xf.keras.layers)."""
 
+from xlaflow.layers.attention import MultiHeadAttention as MultiHeadAttention
 from xlaflow.layers.base import Layer as Layer
 from xlaflow.layers.conv import Conv1D as Conv1D
 from xlaflow.layers.conv import Conv2D as Conv2D
@@ -17,5 +18,7 @@ from xlaflow.layers.normalization import LayerNormalization as LayerNormalizatio
 from xlaflow.layers.pooling import AveragePooling2D as AveragePooling2D
 from xlaflow.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
 from xlaflow.layers.pooling import MaxPooling2D as MaxPooling2D
+from xlaflow.layers.recurrent import GRU as GRU
+from xlaflow.layers.recurrent import LSTM as LSTM
 from xlaflow.layers.symbolic import Input as Input
 from xlaflow.layers.symbolic import SymbolicTensor as SymbolicTensor

@@ -1,0 +1,138 @@
+"""Recurrent layers LSTM and GRU: one lax.scan over time (Keras' gate layouts)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import activations as activations_lib
+from xlaflow import initializers as initializers_lib
+from xlaflow.layers.base import Layer
+
+
+class _Recurrent(Layer):
+    gates = None
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", return_sequences=False, return_state=False,
+                 go_backwards=False, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = activations_lib.get(activation)
+        self.recurrent_activation = activations_lib.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_lib.get(kernel_initializer)
+        self.recurrent_initializer = initializers_lib.get(recurrent_initializer)
+        self.bias_initializer = initializers_lib.get(bias_initializer)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards = bool(go_backwards)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name} expects inputs of shape (batch, time, features); "
+                             f"received {input_shape}")
+        width = self.gates * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], width),
+                                      initializer=self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
+                                                initializer=self.recurrent_initializer)
+        self.bias = self.add_weight("bias", self._bias_shape(), initializer=self._bias_init()) \
+            if self.use_bias else None
+        self.built = True
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def call(self, inputs, initial_state=None):
+        batch = inputs.shape[0]
+        states = self._initial_states(batch, inputs.dtype) if initial_state is None else \
+            tuple(initial_state)
+        # The input projection of every step at once, outside the scan.
+        projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
+        if self.go_backwards:
+            projected = projected[::-1]
+        recurrent = self.recurrent_kernel.value
+        bias = None if self.bias is None else self.bias.value
+
+        def step(carry, x_t):
+            new = self._step(x_t, carry, recurrent, bias)
+            return new, new[0]
+
+        final, outputs = jax.lax.scan(step, states, projected)
+        out = jnp.swapaxes(outputs, 0, 1) if self.return_sequences else final[0]
+        return [out, *final] if self.return_state else out
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations_lib.serialize(self.activation),
+                "recurrent_activation": activations_lib.serialize(self.recurrent_activation),
+                "use_bias": self.use_bias, "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards}
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory; gates in Keras' order (input, forget, cell, output)."""
+
+    gates = 4
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        units, base = self.units, self.bias_initializer
+
+        def init(shape, dtype, key):
+            bias = base(shape, dtype, key)
+            return bias.at[units:2 * units].set(1.0)  # the forget gate starts open
+        return init
+
+    def _initial_states(self, batch, dtype):
+        zeros = jnp.zeros((batch, self.units), dtype)
+        return zeros, zeros
+
+    def _step(self, x_t, states, recurrent, bias):
+        h, c = states
+        z = x_t + h @ recurrent
+        if bias is not None:
+            z = z + bias
+        i, f, g, o = jnp.split(z, 4, axis=-1)
+        c = self.recurrent_activation(f) * c + self.recurrent_activation(i) * self.activation(g)
+        h = self.recurrent_activation(o) * self.activation(c)
+        return h, c
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit with Keras' default reset_after=True (update, reset, candidate)."""
+
+    gates = 3
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        if not reset_after:
+            raise NotImplementedError("GRU(reset_after=False) is not supported; the default "
+                                      "reset_after=True layout is")
+        super().__init__(units, **kwargs)
+
+    def _bias_shape(self):
+        return (2, self.gates * self.units)  # input and recurrent biases
+
+    def _initial_states(self, batch, dtype):
+        return (jnp.zeros((batch, self.units), dtype),)
+
+    def _step(self, x_t, states, recurrent, bias):
+        (h,) = states
+        inner = h @ recurrent
+        if bias is not None:
+            x_t, inner = x_t + bias[0], inner + bias[1]
+        xz, xr, xh = jnp.split(x_t, 3, axis=-1)
+        hz, hr, hh = jnp.split(inner, 3, axis=-1)
+        z = self.recurrent_activation(xz + hz)
+        r = self.recurrent_activation(xr + hr)
+        candidate = self.activation(xh + r * hh)
+        return (z * h + (1 - z) * candidate,)
