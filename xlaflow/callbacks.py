@@ -253,3 +253,55 @@ class CSVLogger(Callback):
                 writer.writerow(["epoch", *self.keys])
             writer.writerow([epoch, *[np.asarray(logs.get(k, "")).item()
                                       if k in logs else "" for k in self.keys]])
+
+
+class TensorBoard(Callback):
+    """Write epoch (and optionally every-N-batch) scalars for TensorBoard under `log_dir`
+    (train/ and validation/ runs), with tensorboardX's event-file writer (no TensorFlow).
+
+    `update_freq='epoch'` writes at epoch ends only; an integer N also writes the training
+    logs every N batches (each such write waits for that step's values).
+    """
+
+    def __init__(self, log_dir="logs", update_freq="epoch"):
+        super().__init__()
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError as e:
+            raise ImportError("TensorBoard needs tensorboardX: pip install "
+                              "'xlaflow[tensorboard]'") from e
+        if update_freq != "epoch" and (not isinstance(update_freq, int) or update_freq < 1):
+            raise ValueError(f"update_freq must be 'epoch' or a positive int; received "
+                             f"{update_freq!r}")
+        self.log_dir, self.update_freq = os.fspath(log_dir), update_freq
+        self._writers = {}
+        self._batches = 0
+        if update_freq != "epoch":
+            self.on_train_batch_end = self._batch_end
+
+    def _writer(self, run):
+        if run not in self._writers:
+            from tensorboardX import SummaryWriter
+            self._writers[run] = SummaryWriter(os.path.join(self.log_dir, run))
+        return self._writers[run]
+
+    def on_train_begin(self, logs=None):
+        self._batches = 0
+
+    def _batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches % self.update_freq == 0:
+            for key, value in (logs or {}).items():
+                self._writer("train").add_scalar(f"batch_{key}", float(value), self._batches)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._writer(run).add_scalar(f"epoch_{name}", float(value), epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}

@@ -218,3 +218,43 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     model.fit(X, Y, epochs=2, batch_size=50, verbose=2)
     lines = [line for line in capsys.readouterr().out.splitlines() if "loss:" in line]
     assert len(lines) == 2 and lines[0].startswith("2/2 [")
+
+
+def test_class_weight_scales_each_examples_loss():
+    a, b = mlp(), mlp()
+    b.set_weights(a.get_weights())
+    weights = {0: 1.0, 1: 3.0, 2: 0.5}
+    a.fit(X, Y, epochs=1, batch_size=20, shuffle=False, verbose=0, class_weight=weights)
+    b.fit(X, Y, epochs=1, batch_size=20, shuffle=False, verbose=0,
+          sample_weight=np.asarray([weights[int(c)] for c in Y], np.float32))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"class_weight has no weight for classes \[2\]"):
+        mlp().fit(X, Y, epochs=1, verbose=0, class_weight={0: 1.0, 1: 1.0})
+
+
+def test_tensorboard_writes_readable_event_files(tmp_path):
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    model = mlp()
+    model.fit(X, Y, epochs=2, batch_size=50, verbose=0, validation_split=0.2,
+              callbacks=[callbacks.TensorBoard(tmp_path / "logs", update_freq=1)])
+    scalars = {}
+    for run in ("train", "validation"):
+        folder = tmp_path / "logs" / run
+        for path in folder.iterdir():
+            data = path.read_bytes()
+            offset = 0
+            while offset < len(data):  # TFRecord framing: length, crc, payload, crc
+                (length,) = struct.unpack("<Q", data[offset:offset + 8])
+                event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+                offset += 16 + length
+                for value in event.summary.value:
+                    scalars.setdefault((run, value.tag), []).append(value.simple_value)
+    assert len(scalars[("train", "epoch_loss")]) == 2
+    assert len(scalars[("validation", "epoch_accuracy")]) == 2
+    assert len(scalars[("train", "batch_loss")]) == 4  # 2 batches per epoch, 2 epochs
+    np.testing.assert_allclose(scalars[("train", "epoch_loss")][-1],
+                               model.history.history["loss"][-1], rtol=1e-5)

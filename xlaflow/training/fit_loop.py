@@ -21,8 +21,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_batch_size=None, validation_freq=1):
     trainer = model._require_compiled("fit")
     if class_weight is not None:
-        raise NotImplementedError("class_weight is not supported yet; pass per-example "
-                                  "weights with sample_weight=")
+        sample_weight = _class_sample_weight(y, sample_weight, class_weight)
     data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
     val = None
     if validation_split:
@@ -82,6 +81,21 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             break
     cbs.on_train_end()
     return history
+
+
+def _class_sample_weight(y, sample_weight, class_weight):
+    """Per-example weights from a `{class: weight}` map (labels, or one-hot rows)."""
+    if not isinstance(y, np.ndarray) and not isinstance(y, jax.Array):
+        raise NotImplementedError("class_weight needs y as an array; for iterables of "
+                                  "batches, put per-example weights in the batches")
+    labels = np.asarray(y)
+    labels = labels.argmax(-1) if labels.ndim > 1 and labels.shape[-1] > 1 else \
+        labels.reshape(len(labels))
+    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"class_weight has no weight for classes {missing}")
+    weights = np.asarray([class_weight[int(c)] for c in labels], np.float32)
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32)
 
 
 def _evaluate_batches(model, data, verbose, callbacks):
