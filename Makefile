@@ -26,8 +26,12 @@ demo: $(VENV)/.core
 test: $(VENV)/.test
 	$(PY) -m pytest -n 2 -q
 
-bench: $(VENV)/.core
-	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+$(VENV)/.bench: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
