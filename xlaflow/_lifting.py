@@ -35,7 +35,20 @@ class NeedsEagerInit(BaseException):
     """Internal: a Variable was created from a traced value; rerun under compile-time eval."""
 
 
-class LiftContext:
+class _Scoped:
+    """Entering makes the context current for this thread; leaving restores the outer one."""
+
+    def __enter__(self):
+        self._outer = current()
+        _local.ctx = self
+        return self
+
+    def __exit__(self, *exc):
+        _local.ctx = self._outer
+        return False
+
+
+class LiftContext(_Scoped):
     """Maps Variables to their values inside one trace and records what the trace did.
 
     `known` are the Variables the compiled function receives as inputs, paired with the
@@ -94,17 +107,9 @@ class LiftContext:
         self.created.append(var)
         self._add_missing(var)
 
-    def __enter__(self):
-        self._outer = current()
-        _local.ctx = self
-        return self
-
-    def __exit__(self, *exc):
-        _local.ctx = self._outer
-        return False
 
 
-class OverrideContext:
+class OverrideContext(_Scoped):
     """Binds some Variables to given values (e.g. the tracers of jax.grad) on top of the
     enclosing context; other reads fall through to it (or to the cells, eagerly).
 
@@ -137,12 +142,3 @@ class OverrideContext:
     def on_create(self, var):
         if self.parent is not None:
             self.parent.on_create(var)
-
-    def __enter__(self):
-        self._outer = current()
-        _local.ctx = self
-        return self
-
-    def __exit__(self, *exc):
-        _local.ctx = self._outer
-        return False
