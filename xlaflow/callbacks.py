@@ -154,7 +154,10 @@ class LambdaCallback(Callback):
                      on_train_batch_end=on_train_batch_end)
         for name, fn in hooks.items():
             if fn is not None:
-                setattr(self, name, fn)
+                # Keras calls these with (epoch or batch, logs) or (logs); logs may be absent.
+                arity = 1 if name in ("on_train_begin", "on_train_end") else 2
+                setattr(self, name, lambda *args, fn=fn, arity=arity, **kwargs: fn(
+                    *(list(args) + [kwargs.get("logs")] * (arity - len(args)))))
 
 
 class TerminateOnNaN(Callback):

@@ -170,12 +170,56 @@ class Recall(_Confusion):
         return tp / jnp.maximum(tp + self.false_negatives.value, 1e-12)
 
 
+class AUC(Metric):
+    """Area under the ROC curve, from true/false positive counts at `num_thresholds`
+    evenly spaced thresholds in [0, 1] (trapezoidal rule), as Keras' default AUC."""
+
+    def __init__(self, num_thresholds=200, curve="ROC", name="auc", dtype="float32"):
+        super().__init__(name, dtype)
+        if curve != "ROC":
+            raise NotImplementedError(f"AUC(curve={curve!r}) is not supported; curve='ROC' is")
+        if num_thresholds < 2:
+            raise ValueError(f"AUC: num_thresholds must be >= 2; received {num_thresholds}")
+        epsilon = 1e-7  # Keras nudges the end thresholds so 0 and 1 predictions count
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thresholds = jnp.asarray([-epsilon, *inner, 1.0 + epsilon], jnp.float32)
+        shape = (num_thresholds,)
+        self.true_positives = self.add_variable("true_positives", shape)
+        self.false_positives = self.add_variable("false_positives", shape)
+        self.true_negatives = self.add_variable("true_negatives", shape)
+        self.false_negatives = self.add_variable("false_negatives", shape)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = jnp.asarray(y_pred, self.dtype)
+        truth = jnp.reshape(jnp.asarray(y_true, self.dtype) > 0.5, (-1,))
+        scores = jnp.reshape(y_pred, (-1,))
+        if sample_weight is None:
+            weight = jnp.ones_like(scores)
+        else:  # one weight per example, spread over its predictions
+            w = jnp.asarray(sample_weight, self.dtype)
+            w = jnp.reshape(w, w.shape + (1,) * (y_pred.ndim - w.ndim))
+            weight = jnp.reshape(jnp.broadcast_to(w, y_pred.shape), (-1,))
+        above = scores[None, :] > self.thresholds[:, None]
+        pos, neg = truth[None, :], ~truth[None, :]
+        self.true_positives.assign_add(jnp.sum(weight * (above & pos), axis=1))
+        self.false_positives.assign_add(jnp.sum(weight * (above & neg), axis=1))
+        self.true_negatives.assign_add(jnp.sum(weight * (~above & neg), axis=1))
+        self.false_negatives.assign_add(jnp.sum(weight * (~above & pos), axis=1))
+
+    def result(self):
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tpr = tp / jnp.maximum(tp + self.false_negatives.value, 1e-12)
+        fpr = fp / jnp.maximum(fp + self.true_negatives.value, 1e-12)
+        # Thresholds rise, so the rates fall: integrate TPR over FPR from right to left.
+        return jnp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+
+
 _BY_NAME = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-    "precision": Precision, "recall": Recall,
+    "precision": Precision, "recall": Recall, "auc": AUC,
 }
 
 _ACCURACY_FOR_LOSS = {

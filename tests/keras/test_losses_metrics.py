@@ -87,3 +87,19 @@ def test_metric_update_inside_xf_function():
     for v in (1.0, 2.0, 6.0):
         step(np.float32(v))
     np.testing.assert_allclose(m.result(), 3.0)
+
+
+def test_auc_matches_the_rank_statistic():
+    y = RNG.integers(0, 2, 500)
+    scores = np.clip(y * 0.3 + RNG.uniform(0, 0.7, 500), 0, 1).astype(np.float32)
+    pos, neg = scores[y == 1], scores[y == 0]
+    # The probability that a positive outranks a negative (ties count half): the exact AUC.
+    exact = ((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+    auc = metrics.AUC(num_thresholds=2000)
+    auc.update_state(y[:250], scores[:250])
+    auc.update_state(y[250:], scores[250:])
+    np.testing.assert_allclose(auc.result(), exact, atol=2e-3)
+    weighted = metrics.AUC(num_thresholds=2000)
+    weighted.update_state(y, scores, sample_weight=np.full(500, 2.0, np.float32))
+    np.testing.assert_allclose(weighted.result(), auc.result(), rtol=1e-5)
+    assert isinstance(xf.metrics.get("auc"), metrics.AUC)

@@ -258,3 +258,15 @@ def test_tensorboard_writes_readable_event_files(tmp_path):
     assert len(scalars[("train", "batch_loss")]) == 4  # 2 batches per epoch, 2 epochs
     np.testing.assert_allclose(scalars[("train", "epoch_loss")][-1],
                                model.history.history["loss"][-1], rtol=1e-5)
+
+
+def test_learning_rate_scheduler_sets_the_rate_each_epoch():
+    model = mlp(optimizer=xf.keras.optimizers.SGD(1.0))
+    rates = []
+    history = model.fit(X, Y, epochs=3, batch_size=50, verbose=0, callbacks=[
+        callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1)),
+        callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: rates.append(
+            float(model.optimizer.learning_rate)))])
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], rates, rtol=1e-6)
+    assert model.trainer._compiled_train_step.tracing_count == 1

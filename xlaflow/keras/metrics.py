@@ -1,6 +1,6 @@
 """xf.keras.metrics."""
 
 from xlaflow.metrics import (  # noqa: F401
-    Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, MeanAbsoluteError,
+    AUC, Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, MeanAbsoluteError,
     MeanMetricWrapper, MeanSquaredError, Metric, Precision, Recall, SparseCategoricalAccuracy,
     binary_accuracy, categorical_accuracy, get, sparse_categorical_accuracy)
