@@ -35,6 +35,7 @@ from xlaflow import config as config
 from xlaflow.function import Function as Function
 from xlaflow.function import RetracingWarning as RetracingWarning
 from xlaflow.function import function as function
+from xlaflow.gradient_tape import GradientTape as GradientTape
 from xlaflow.module import Module as Module
 from xlaflow.tape import grad as grad
 from xlaflow.tape import value_and_grad as value_and_grad

@@ -135,7 +135,9 @@ class Function:
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if flags.run_functions_eagerly or not self._jit_compile:
-            return self._python_function(*args, **kwargs)
+            # Eagerly, converted code keeps Python semantics (its values are concrete) and
+            # still hands `with tape:` blocks to their tape.
+            return self._get_traceable()(*args, **kwargs)
         if _lifting.current() is not None:
             # Called while another xf.function traces: inline into that trace, whose
             # context already lifts every Variable this function touches.

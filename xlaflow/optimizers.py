@@ -8,6 +8,8 @@ Variable too, so changing it (ReduceLROnPlateau) never retraces the training ste
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -77,7 +79,12 @@ class Optimizer(Module):
 
     def apply_gradients(self, grads_and_vars):
         """Update each Variable from its gradient (pairs `(grad, variable)`, as Keras)."""
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        pairs = list(grads_and_vars)
+        missing = [v.name for g, v in pairs if g is None]
+        if missing:
+            warnings.warn(f"{self.name}: gradients do not exist for variables {missing} when "
+                          "minimizing the loss; they are left unchanged", stacklevel=2)
+        pairs = [(g, v) for g, v in pairs if g is not None]
         return self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def apply(self, grads, variables):

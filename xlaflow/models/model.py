@@ -23,6 +23,12 @@ def _spec(x):
     return jax.tree_util.tree_map(one, x)
 
 
+def _unpack(data):
+    if isinstance(data, tuple):
+        return (*data, None, None)[:3]
+    return data, None, None
+
+
 class Model(Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
@@ -70,6 +76,17 @@ class Model(Layer):
                                       "fit's sample_weight already")
         self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
                                run_eagerly, jit_compile, loss_weights)
+
+    def train_step(self, data):
+        """One training step on a batch `data` = x, (x, y) or (x, y, sample_weight); returns
+        the metric results. Override it (with an xf.GradientTape) to customize fit."""
+        x, y, sample_weight = _unpack(data)
+        self._require_compiled("train_step")._train_body(x, y, sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        """The compiled loss of `y_pred` against `y` (Keras' Model.compute_loss)."""
+        return self._require_compiled("compute_loss")._loss(y, y_pred, sample_weight)
 
     @property
     def optimizer(self):

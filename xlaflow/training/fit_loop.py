@@ -48,7 +48,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model.stop_training = False
     model.history = history
     cbs.on_train_begin()
-    spe = trainer.steps_per_execution if trainer.block_strategy == "scan" else 1
+    spe = trainer.steps_per_execution if trainer.block_strategy == "scan" and not \
+        trainer.custom_train_step else 1
     for epoch in range(initial_epoch, epochs):
         trainer.reset_metrics()
         cbs.on_epoch_begin(epoch)

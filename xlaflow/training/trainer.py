@@ -51,7 +51,14 @@ class Trainer:
         self.block_strategy = _block_strategy(model)
         compile_fn = (lambda f: f) if run_eagerly or jit_compile is False else functools.partial(
             function, donate_variables=True)
-        self._compiled_train_step = compile_fn(self._train_step)
+        self.custom_train_step = _overrides(model, "train_step")
+        if self.custom_train_step:
+            from xlaflow.autograph import api
+            user_step = api.convert(model.train_step)  # its `with tape:` needs AutoGraph
+            self._compiled_train_step = compile_fn(
+                lambda x, y=None, sample_weight=None: user_step(_pack(x, y, sample_weight)))
+        else:
+            self._compiled_train_step = compile_fn(self._train_step)
         self._compiled_train_block = compile_fn(self._train_block)
         self._compiled_test_step = compile_fn(self._test_step)
 
@@ -60,7 +67,8 @@ class Trainer:
     # Arguments that are None are left out, so that a call with arrays only takes
     # xf.function's fast path.
     def train_step(self, x, y, sample_weight):
-        return self.named(self._compiled_train_step(*_given(x, y, sample_weight)))
+        logs = self._compiled_train_step(*_given(x, y, sample_weight))
+        return logs if self.custom_train_step else self.named(logs)
 
     def train_block(self, xs, ys, sample_weights):
         return self.named(self._compiled_train_block(*_given(xs, ys, sample_weights)))
@@ -199,6 +207,18 @@ def _block_strategy(model):
     from xlaflow.layers.conv import _Conv
     has_conv = any(isinstance(m, _Conv) for m in (model, *model.submodules))
     return "loop" if has_conv and jax.default_backend() == "cpu" else "scan"
+
+
+def _overrides(model, method):
+    from xlaflow.models.model import Model
+    return getattr(type(model), method) is not getattr(Model, method)
+
+
+def _pack(x, y, sample_weight):
+    """Keras' `data` for train_step: x, (x, y) or (x, y, sample_weight)."""
+    if y is None and sample_weight is None:
+        return x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 
 def _given(*args):

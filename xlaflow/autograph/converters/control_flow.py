@@ -178,6 +178,41 @@ class _ControlFlow(ast.NodeTransformer):
         return templates.replace(_WHILE, node, test=test, body=node.body, **fresh,
                                  **replacements)
 
+    def visit_With(self, node):
+        node = _split_with(node)
+        item = node.items[0]
+        stmts = node.body if item.optional_vars is None else [
+            ast.Assign(targets=[item.optional_vars], value=ast.Constant(0)), *node.body]
+        replacements = self._state(stmts, _with_live(node), node)
+        reads = self._reads(node)
+        node.body = _visit_block(self, node.body)
+        fresh = self._names(("with_body", "get_state", "set_state", "itr", "get_reads",
+                             "set_reads", "read_vars"))
+        target = item.optional_vars if item.optional_vars is not None else ast.Name(
+            id=self.namer.new("unused"), ctx=ast.Store())
+        read_store = [ast.Name(id=r, ctx=ast.Store()) for r in reads]
+        read_body = [ast.copy_location(ast.Assign(
+            targets=[ast.Tuple(elts=read_store, ctx=ast.Store())],
+            value=ast.Name(id=fresh["read_vars"], ctx=ast.Load())), node)] if reads else \
+            [ast.copy_location(ast.Pass(), node)]
+        return templates.replace(
+            _WITH, node, manager=item.context_expr, target=target, body=node.body,
+            reads=ast.Tuple(elts=[ast.Name(id=r, ctx=ast.Load()) for r in reads],
+                            ctx=ast.Load()),
+            read_names=reads, read_body=read_body,
+            read_symbols=ast.Tuple(elts=[ast.Constant(value=r) for r in reads],
+                                   ctx=ast.Load()),
+            **fresh, **replacements)
+
+    def _reads(self, node):
+        """Local names the block reads (a tape may rebind a watched one to its primal)."""
+        scope = self.scopes[-1]
+        local = scope.bound | set(scope.undefined)
+        found = set()
+        for stmt in node.body:
+            found |= analysis.reads(stmt)
+        return sorted(n for n in found if n in local and n not in scope.globals)
+
     def visit_For(self, node):
         live = node.xf_live_head
         replacements = self._state([ast.Assign(targets=[node.target], value=ast.Constant(0)),
@@ -193,6 +228,36 @@ class _ControlFlow(ast.NodeTransformer):
         return templates.replace(_FOR, node, iterable=node.iter, target=node.target,
                                  extra_test=extra_test, body=node.body, **fresh,
                                  **replacements)
+
+
+_WITH = """
+def with_body(itr):""" + _DECLARE + """    target = itr
+    body
+""" + _STATE + """
+def get_reads():
+    return reads
+def set_reads(read_vars):
+    nonlocal read_names
+    read_body
+ag__.with_stmt(manager, with_body, get_state, set_state, symbols, n_out, get_reads, set_reads,
+               read_symbols)
+"""
+
+
+def _split_with(node):
+    """`with a as x, b as y: body` -> `with a as x: with b as y: body`."""
+    if len(node.items) == 1:
+        return node
+    inner = ast.copy_location(ast.With(items=node.items[1:], body=node.body), node)
+    return ast.copy_location(ast.With(items=node.items[:1], body=[_split_with(inner)]), node)
+
+
+def _with_live(node):
+    """Everything a with-block writes is an output: its state must survive the manager."""
+    names, _ = analysis.writes(node.body)
+    return set(names) | {n.id for n in ast.walk(node.items[0].optional_vars)
+                         if isinstance(n, ast.Name)} if node.items[0].optional_vars else set(
+        names)
 
 
 def _visit_block(visitor, stmts):

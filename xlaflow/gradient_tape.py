@@ -1,0 +1,250 @@
+"""xf.GradientTape: TF's tape, as a rewrite of the `with tape:` block into a function.
+
+AutoGraph hands the block to the tape as a function (see autograph/operators/contexts.py).
+The tape first runs it abstractly to learn which trainable Variables it reads and which
+tensors it watches, then runs it once under `jax.vjp` with those as inputs: the block's
+results come out as ordinary values and the pullback stays on the tape, so
+`tape.gradient(loss, variables)` is one vector-Jacobian product — all inside the enclosing
+xf.function's single XLA computation.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import _lifting
+from xlaflow.variables import Variable
+
+_EAGER = (
+    "xf.GradientTape records a block by converting it into a function, which needs the code "
+    "around it to be compiled. Put the step in an xf.function:\n"
+    "    @xf.function\n"
+    "    def train_step(x, y): ...  # the `with xf.GradientTape() as tape:` block goes here\n"
+    "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
+
+
+class _Reads(_lifting.OverrideContext):
+    """Records the Variables a block reads (for the tape's abstract first pass)."""
+
+    def __init__(self):
+        super().__init__((), ())
+        self.read_order = {}
+
+    def read(self, var):
+        self.read_order.setdefault(id(var), var)
+        return super().read(var)
+
+
+def _is_array(x):
+    return isinstance(x, (jax.Array, jnp.ndarray)) and not isinstance(x, Variable)
+
+
+class GradientTape:
+    """Record a block and differentiate its results (TF's tf.GradientTape).
+
+    Args:
+      persistent: allow several gradient()/jacobian() calls (one forward pass).
+      watch_accessed_variables: watch every trainable Variable the block reads.
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._watched = []
+        self._record = None
+        self._used = False
+        self._recording = False
+
+    # A plain `with` (code AutoGraph did not convert) cannot be recorded.
+    def __enter__(self):
+        raise RuntimeError(_EAGER)
+
+    def __exit__(self, *exc):
+        return False
+
+    def watch(self, tensor):
+        """Differentiate with respect to `tensor` (defined before the `with` block) too."""
+        if not self._recording:
+            raise RuntimeError("tape.watch() must be called inside the tape's `with` block")
+        for leaf in jax.tree_util.tree_leaves(tensor, is_leaf=lambda x: isinstance(x, Variable)):
+            if not any(leaf is w for w in self._watched):
+                self._watched.append(leaf)
+
+    def stop_recording(self):
+        """A context whose computations are not differentiated (their values are kept)."""
+        return _StopRecording()
+
+    def reset(self):
+        self._record, self._used, self._watched = None, False, []
+
+    def watched_variables(self):
+        return tuple(self._record[2]) if self._record else ()
+
+    # -- recording -------------------------------------------------------------------------
+    def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
+        init, reads = get_state(), get_reads()
+        self._watched = []
+        variables, watched_slots = self._discover(body, init, set_state, reads, set_reads,
+                                                  read_names)
+        captured = {}
+
+        def forward(var_values, watched_values):
+            local = list(reads)
+            for slot, value in zip(watched_slots, watched_values):
+                local[slot] = value
+            set_reads(tuple(local))
+            set_state(init)
+            with _lifting.OverrideContext(variables, var_values) as scope:
+                self._recording = True
+                try:
+                    body(self)
+                finally:
+                    self._recording = False
+            state = get_state()
+            leaves, tree = jax.tree_util.tree_flatten(
+                state, is_leaf=lambda x: isinstance(x, Variable))
+            arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
+            written = [v for k, v in scope.assigned.items()
+                       if not any(v is w for w in variables)]
+            captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written)
+            return ([leaves[i] for i in arrays],
+                    [scope.values[id(v)] for v in written])
+
+        primals = ([v.value for v in variables], [reads[s] for s in watched_slots])
+        outputs, pullback = jax.vjp(forward, *primals)
+        array_out, written_values = outputs
+        leaves = list(captured["leaves"])
+        for i, value in zip(captured["arrays"], array_out):
+            leaves[i] = value
+        set_reads(reads)
+        set_state(jax.tree_util.tree_unflatten(captured["tree"], leaves))
+        for var, value in zip(captured["written"], written_values):
+            var.assign(jax.lax.stop_gradient(value))
+        watched_objects = [reads[s] for s in watched_slots]
+        self._record = (pullback, outputs, variables, watched_objects)
+        self._used = False
+
+    def _discover(self, body, init, set_state, reads, set_reads, read_names):
+        """One abstract pass: the trainable Variables read and the watched read slots."""
+        probe = _Reads()
+
+        def run():
+            with probe:
+                self._recording = True
+                try:
+                    body(self)
+                finally:
+                    self._recording = False
+            return 0
+
+        try:
+            jax.eval_shape(run)
+        finally:
+            set_state(init)
+            set_reads(reads)
+        variables = [v for v in probe.read_order.values() if v.trainable] \
+            if self.watch_accessed_variables else []
+        slots = []
+        for tensor in self._watched:
+            slot = next((i for i, r in enumerate(reads) if r is tensor), None)
+            if slot is None:
+                if isinstance(tensor, Variable):
+                    if not any(tensor is v for v in variables):
+                        variables.append(tensor)
+                    continue
+                raise ValueError(
+                    "tape.watch() needs a tensor held by a local variable defined before the "
+                    "`with` block (one of " + ", ".join(read_names) + "); compute it before "
+                    "the block")
+            slots.append(slot)
+        self._watched = []
+        return variables, slots
+
+    # -- gradients -------------------------------------------------------------------------
+    def _use(self):
+        if self._record is None:
+            raise RuntimeError("tape.gradient() needs a recorded `with tape:` block first")
+        if self._used and not self.persistent:
+            raise RuntimeError("A non-persistent GradientTape computes one set of gradients; "
+                               "create it with GradientTape(persistent=True) to call "
+                               "gradient() several times")
+        self._used = True
+        return self._record
+
+    def _output_index(self, outputs, tensor):
+        index = next((i for i, o in enumerate(outputs) if o is tensor), None)
+        if index is None:
+            raise ValueError("tape.gradient(target, ...): the target was not computed inside "
+                             "the tape's `with` block (compute the loss inside it)")
+        return index
+
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
+        """d(sum of `target`)/d`sources`, structured like `sources` (None where a source
+        does not affect the target, or zeros with unconnected_gradients='zero')."""
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError("unconnected_gradients must be 'none' or 'zero'; received "
+                             f"{unconnected_gradients!r}")
+        pullback, (array_out, written), variables, watched = self._use()
+        seeds = jax.tree_util.tree_leaves(output_gradients) if output_gradients is not None \
+            else None
+        cotangent = [jnp.zeros_like(o) for o in array_out]
+        for n, t in enumerate(jax.tree_util.tree_leaves(target)):
+            index = self._output_index(array_out, t)
+            seed = jnp.ones_like(t) if seeds is None else jnp.asarray(seeds[n], t.dtype)
+            cotangent[index] = cotangent[index] + seed
+        var_grads, watched_grads = pullback((cotangent, [jnp.zeros_like(w) for w in written]))
+        return self._arrange(sources, variables, watched, var_grads, watched_grads,
+                             unconnected_gradients)
+
+    def _arrange(self, sources, variables, watched, var_grads, watched_grads, unconnected):
+        def pick(source):
+            for v, g in zip(variables, var_grads):
+                if source is v:
+                    return g
+            for w, g in zip(watched, watched_grads):
+                if source is w:
+                    return g
+            if unconnected == "zero":
+                return jnp.zeros(jnp.shape(source), getattr(source, "dtype", jnp.float32))
+            return None
+
+        return jax.tree_util.tree_map(pick, sources, is_leaf=lambda x: isinstance(x, Variable))
+
+    def jacobian(self, target, sources, unconnected_gradients="none"):
+        """d`target`/d`sources`: shape target.shape + source.shape for each source (one
+        vector-Jacobian product per element of the target, vectorized with vmap)."""
+        pullback, (array_out, written), variables, watched = self._use()
+        index = self._output_index(array_out, target)
+        out = array_out[index]
+        basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size, *out.shape))
+
+        def row(seed):
+            cotangent = [jnp.zeros_like(o) for o in array_out]
+            cotangent[index] = seed
+            return pullback((cotangent, [jnp.zeros_like(w) for w in written]))
+
+        var_rows, watched_rows = jax.vmap(row)(basis)
+        reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
+        return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
+                             [reshape(g) for g in watched_rows], unconnected_gradients)
+
+    def batch_jacobian(self, target, source, unconnected_gradients="none"):
+        raise NotImplementedError("batch_jacobian is not supported yet; use tape.jacobian() "
+                                  "and take the per-example diagonal blocks")
+
+
+class _StopRecording:
+    """`with tape.stop_recording():` — the block's results are constants for the tape."""
+
+    def __enter__(self):
+        raise RuntimeError(_EAGER)
+
+    def __exit__(self, *exc):
+        return False
+
+    def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
+        body(None)
+        set_state(jax.tree_util.tree_map(
+            lambda x: jax.lax.stop_gradient(x) if _is_array(x) else x, get_state(),
+            is_leaf=lambda x: isinstance(x, Variable)))
