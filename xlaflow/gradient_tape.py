@@ -11,7 +11,9 @@ xf.function's single XLA computation.
 from __future__ import annotations
 
 import jax
+import jax.extend
 import jax.numpy as jnp
+from jax.extend.core import Var
 
 from xlaflow import _lifting
 from xlaflow.variables import Variable
@@ -112,7 +114,13 @@ class GradientTape:
                     [scope.values[id(v)] for v in written])
 
         primals = ([v.value for v in variables], [reads[s] for s in watched_slots])
-        outputs, pullback = jax.vjp(forward, *primals)
+        # Trace the block once into a jaxpr: replaying it under jax.vjp needs no second run
+        # of the Python code, and its data flow says which sources each result depends on.
+        closed, out_shape = jax.make_jaxpr(forward, return_shape=True)(*primals)
+        out_tree = jax.tree_util.tree_structure(out_shape)
+        replay = jax.extend.core.jaxpr_as_fun(closed)
+        outputs, pullback = jax.vjp(lambda *args: jax.tree_util.tree_unflatten(
+            out_tree, replay(*jax.tree_util.tree_leaves(args))), *primals)
         array_out, written_values = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
@@ -123,6 +131,7 @@ class GradientTape:
             var.assign(jax.lax.stop_gradient(value))
         watched_objects = [reads[s] for s in watched_slots]
         self._record = (pullback, outputs, variables, watched_objects)
+        self._depends = _dependencies(closed.jaxpr)
         self._used = False
 
     def _discover(self, body, init, set_state, reads, set_reads, read_names):
@@ -189,21 +198,26 @@ class GradientTape:
         seeds = jax.tree_util.tree_leaves(output_gradients) if output_gradients is not None \
             else None
         cotangent = [jnp.zeros_like(o) for o in array_out]
+        connected = set()
         for n, t in enumerate(jax.tree_util.tree_leaves(target)):
             index = self._output_index(array_out, t)
+            connected |= self._depends[index]
             seed = jnp.ones_like(t) if seeds is None else jnp.asarray(seeds[n], t.dtype)
             cotangent[index] = cotangent[index] + seed
         var_grads, watched_grads = pullback((cotangent, [jnp.zeros_like(w) for w in written]))
         return self._arrange(sources, variables, watched, var_grads, watched_grads,
-                             unconnected_gradients)
+                             unconnected_gradients, connected)
 
-    def _arrange(self, sources, variables, watched, var_grads, watched_grads, unconnected):
+    def _arrange(self, sources, variables, watched, var_grads, watched_grads, unconnected,
+                 connected):
+        """Gradients in `sources`' structure; None (or zeros) for a source the target does
+        not depend on, as TF."""
         def pick(source):
-            for v, g in zip(variables, var_grads):
-                if source is v:
+            for i, (v, g) in enumerate(zip(variables, var_grads)):
+                if source is v and i in connected:
                     return g
-            for w, g in zip(watched, watched_grads):
-                if source is w:
+            for j, (w, g) in enumerate(zip(watched, watched_grads)):
+                if source is w and len(variables) + j in connected:
                     return g
             if unconnected == "zero":
                 return jnp.zeros(jnp.shape(source), getattr(source, "dtype", jnp.float32))
@@ -227,11 +241,27 @@ class GradientTape:
         var_rows, watched_rows = jax.vmap(row)(basis)
         reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
         return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
-                             [reshape(g) for g in watched_rows], unconnected_gradients)
+                             [reshape(g) for g in watched_rows], unconnected_gradients,
+                             self._depends[index])
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
         raise NotImplementedError("batch_jacobian is not supported yet; use tape.jacobian() "
                                   "and take the per-example diagonal blocks")
+
+
+def _dependencies(jaxpr):
+    """For each output of `jaxpr`, the input positions it depends on (an equation's outputs
+    depend on all its inputs: conservative inside loops and branches)."""
+    depends = {v: {i} for i, v in enumerate(jaxpr.invars)}
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "stop_gradient":
+            inputs = set()
+        else:
+            inputs = set().union(*(depends.get(v, set()) for v in eqn.invars
+                                   if isinstance(v, Var)))
+        for out in eqn.outvars:
+            depends[out] = inputs
+    return [depends.get(v, set()) if isinstance(v, Var) else set() for v in jaxpr.outvars]
 
 
 class _StopRecording:

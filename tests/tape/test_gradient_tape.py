@@ -113,6 +113,20 @@ def test_unconnected_sources_and_structures():
     assert float(as_list[1]) == 0.0
 
 
+def test_read_but_unconnected_variable_gets_none():
+    a, b = xf.Variable(2.0, name="a"), xf.Variable(3.0, name="b")
+
+    @xf.function
+    def f():
+        with xf.GradientTape(persistent=True) as tape:
+            first = a * a
+            second = b * 2.0  # b is read in the block, but `first` does not depend on it
+        return tape.gradient(first, [a, b]), tape.gradient(second, [a, b])
+
+    (ga, gb), (ha, hb) = f()
+    assert float(ga) == 4.0 and gb is None and ha is None and float(hb) == 2.0
+
+
 def test_stop_recording_and_jacobian():
     w = xf.Variable(jnp.array([1.0, 2.0, 3.0]))
 
