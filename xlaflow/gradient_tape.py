@@ -245,8 +245,13 @@ class GradientTape:
                              self._depends[index])
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
-        raise NotImplementedError("batch_jacobian is not supported yet; use tape.jacobian() "
-                                  "and take the per-example diagonal blocks")
+        """Per-example jacobians (batch, *target[1:], *source[1:]) for a target whose rows
+        each depend only on the same row of `source`: the diagonal blocks of jacobian()."""
+        full = self.jacobian(target, source, unconnected_gradients)
+        if full is None:
+            return None
+        rest = jnp.ndim(target) - 1
+        return jnp.moveaxis(jnp.diagonal(full, axis1=0, axis2=1 + rest), -1, 0)
 
 
 def _dependencies(jaxpr):

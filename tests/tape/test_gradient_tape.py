@@ -232,3 +232,18 @@ def test_metrics_persist_in_custom_loops():
     evaluate(X[:10], Y[:10])
     evaluate(X[10:20], Y[10:20])
     assert float(metric.count.numpy()) == 20.0 and float(metric.result()) == 1.0
+
+
+def test_batch_jacobian_matches_vmapped_jacfwd():
+    w = jnp.asarray(RNG.normal(size=(3, 2)).astype(np.float32))
+
+    @xf.function
+    def f(x):
+        with xf.GradientTape() as tape:
+            tape.watch(x)
+            y = jnp.tanh(x @ w)
+        return tape.batch_jacobian(y, x)
+
+    x = jnp.asarray(RNG.normal(size=(4, 3)).astype(np.float32))
+    expect = jax.vmap(jax.jacfwd(lambda row: jnp.tanh(row @ w)))(x)
+    np.testing.assert_allclose(f(x), expect, rtol=1e-5, atol=1e-6)
