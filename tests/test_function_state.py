@@ -330,3 +330,20 @@ def test_donated_arguments():
     y = jnp.ones(1000)
     np.testing.assert_array_equal(f(x, y), np.full(1000, 2.0))
     assert x.is_deleted() and not y.is_deleted()
+
+
+def test_each_signature_lifts_only_what_it_reaches():
+    modules = []
+    for i in range(3):
+        m = xf.Module()
+        m.w = xf.Variable(float(i), name=f"w{i}")
+        modules.append(m)
+
+    @xf.function
+    def read(m, x):
+        return m.w * x
+
+    for i, m in enumerate(modules):
+        assert float(read(m, jnp.float32(2.0))) == 2.0 * i
+    sizes = [len(entry.variables) for entry in read._cache.values()]
+    assert sizes == [1, 1, 1] and read.tracing_count == 3

@@ -150,6 +150,8 @@ def test_assigning_inside_plain_jax_jit_is_a_clear_error():
 
     with pytest.raises(TypeError, match="Cannot assign to Variable 'state' inside a JAX"):
         g(v)
+    with pytest.raises(TypeError, match="Cannot assign_add to Variable 'state' inside a JAX"):
+        jax.jit(lambda w: w.assign_add(1.0))(v)
 
 
 def test_repr():

@@ -62,7 +62,6 @@ class LiftContext(_Scoped):
         self.variables = {id(v): v for v in known}
         self.missing = {}
         self.assigned = {}
-        self.created = []
         self.touched = set()
         self.check_tokens = []  # run-time checks (asserts) this trace contains
         self.write_log = []  # every write in order, so AutoGraph can see what a block wrote
@@ -104,7 +103,6 @@ class LiftContext(_Scoped):
                 "    if self.v is None:\n"
                 "        self.v = xf.Variable(...)"
             )
-        self.created.append(var)
         self._add_missing(var)
 
 

@@ -18,11 +18,12 @@ _SKIP = (type, types.ModuleType, types.BuiltinFunctionType, str, bytes, int, flo
 
 
 def reachable_variables(fn, extra_roots=()):
-    """Variables reachable from `fn`'s self, closure, referenced globals and defaults."""
+    """Variables reachable from `fn`'s self, closure, referenced globals and defaults (fn may
+    be None), and from `extra_roots`."""
     found = {}
     budget = [_MAX_VISITS]
     seen = set()
-    for root in _function_roots(fn):
+    for root in _function_roots(fn) if fn is not None else ():
         _collect(root, found, seen, budget, _MAX_DEPTH)
     for root in extra_roots:
         _collect(root, found, seen, budget, _MAX_DEPTH)

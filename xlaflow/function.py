@@ -84,7 +84,8 @@ class Function:
         self._trace_count = 0
         self._last_trace = None
         self._creation_open = True
-        self._guess = None
+        self._guess = None  # Variables the function itself reaches (not its arguments)
+        self._learned = []  # Variables traces reached that no guess foresaw
         self._plain = self._input_signature is None and not self._static_names
 
     # -- public surface ------------------------------------------------------------------
@@ -246,10 +247,13 @@ class Function:
         global _array_type
         if _array_type is None:
             _array_type = type(jax.numpy.zeros(()))
+        # This signature's guess: what the function reaches (closure, globals, self), what
+        # its static arguments own, and what earlier traces found that neither showed.
         if self._guess is None:
-            self._guess = reachable_variables(
-                self._python_function, [x for x in template if x is not DYNAMIC])
-        return self._make_entry(key, template, treedef, list(self._guess))
+            self._guess = reachable_variables(self._python_function)
+        arguments = reachable_variables(None, [x for x in template if x is not DYNAMIC])
+        variables = {id(v): v for v in [*self._guess, *arguments, *self._learned]}
+        return self._make_entry(key, template, treedef, list(variables.values()))
 
     def _make_entry(self, key, template, treedef, variables):
         donated = None
@@ -290,7 +294,8 @@ class Function:
 
     def _rebuild(self, entry, key, again):
         variables = list({id(v): v for v in [*entry.variables, *again.variables]}.values())
-        self._guess = variables
+        known = {id(v) for v in entry.variables}
+        self._learned += [v for v in again.variables if id(v) not in known]
         rebuilt = self._make_entry(key, entry.template, entry.treedef, variables)
         rebuilt.assigned = again.assigned
         return rebuilt

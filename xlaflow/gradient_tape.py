@@ -107,8 +107,7 @@ class GradientTape:
             leaves, tree = jax.tree_util.tree_flatten(
                 state, is_leaf=lambda x: isinstance(x, Variable))
             arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
-            written = [v for k, v in scope.assigned.items()
-                       if not any(v is w for w in variables)]
+            written = list(scope.assigned.values())  # watched ones included: they persist
             captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written)
             return ([leaves[i] for i in arrays],
                     [scope.values[id(v)] for v in written])

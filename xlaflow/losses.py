@@ -15,6 +15,18 @@ def _probabilities(y_pred, from_logits, axis):
     return jnp.log(jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON))
 
 
+def align_ranks(y_true, y_pred):
+    """Labels of rank n-1 against predictions of rank n with a last axis of 1 (or the other
+    way round) line up, as Keras squeezes or expands them, instead of broadcasting to an
+    (n, n) matrix."""
+    y_true = jnp.asarray(y_true)
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_pred = jnp.squeeze(y_pred, -1)
+    elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
+        y_true = jnp.squeeze(y_true, -1)
+    return y_true, y_pred
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """-log p[label] per example; `y_true` holds integer class indices."""
     log_p = _probabilities(y_pred, from_logits, axis)
@@ -37,7 +49,10 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Mean over the last axis of the elementwise binary cross-entropy."""
-    y_true = jnp.asarray(y_true, y_pred.dtype)
+    y_true, y_pred = align_ranks(y_true, y_pred)
+    y_true = y_true.astype(y_pred.dtype)
+    if y_pred.ndim == 1:  # one value per example
+        y_true, y_pred = y_true[:, None], y_pred[:, None]
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -48,16 +63,22 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return jnp.mean(values, axis=axis)
 
 
+def _error(y_true, y_pred):
+    y_true, y_pred = align_ranks(y_true, y_pred)
+    error = y_pred - y_true.astype(y_pred.dtype)
+    return error if error.ndim > 1 else error[:, None]  # per example, over its last axis
+
+
 def mean_squared_error(y_true, y_pred):
-    return jnp.mean(jnp.square(y_pred - jnp.asarray(y_true, y_pred.dtype)), axis=-1)
+    return jnp.mean(jnp.square(_error(y_true, y_pred)), axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
-    return jnp.mean(jnp.abs(y_pred - jnp.asarray(y_true, y_pred.dtype)), axis=-1)
+    return jnp.mean(jnp.abs(_error(y_true, y_pred)), axis=-1)
 
 
 def huber(y_true, y_pred, delta=1.0):
-    error = y_pred - jnp.asarray(y_true, y_pred.dtype)
+    error = _error(y_true, y_pred)
     small = jnp.abs(error) <= delta
     values = jnp.where(small, 0.5 * jnp.square(error), delta * (jnp.abs(error) - 0.5 * delta))
     return jnp.mean(values, axis=-1)

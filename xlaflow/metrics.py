@@ -91,12 +91,15 @@ def categorical_accuracy(y_true, y_pred):
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Per element (as Keras 3), so batches of any size weigh by their examples."""
+    y_true, y_pred = losses_lib.align_ranks(y_true, y_pred)
     predicted = (y_pred > threshold).astype(jnp.float32)
-    return jnp.mean((predicted == jnp.asarray(y_true, jnp.float32)).astype(jnp.float32), -1)
+    return (predicted == y_true.astype(jnp.float32)).astype(jnp.float32)
 
 
 def accuracy(y_true, y_pred):
-    return (jnp.asarray(y_true) == y_pred).astype(jnp.float32)
+    y_true, y_pred = losses_lib.align_ranks(y_true, y_pred)
+    return (y_true == y_pred).astype(jnp.float32)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):

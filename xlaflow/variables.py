@@ -291,9 +291,10 @@ class _DetachedVariable(Variable):
     def value(self):
         return self._value
 
-    def assign(self, value, read_value=True):
+    def _assign_checked(self, value, method, read_value):
+        # assign, assign_add and assign_sub all end here.
         raise TypeError(
-            f"Cannot assign to Variable {self._name!r} inside a JAX transformation "
+            f"Cannot {method} to Variable {self._name!r} inside a JAX transformation "
             "(jax.jit/grad/vmap flattened it to its value). Use xf.function, which "
             "writes assignments back, or return the new value."
         )

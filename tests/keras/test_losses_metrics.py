@@ -103,3 +103,20 @@ def test_auc_matches_the_rank_statistic():
     weighted.update_state(y, scores, sample_weight=np.full(500, 2.0, np.float32))
     np.testing.assert_allclose(weighted.result(), auc.result(), rtol=1e-5)
     assert isinstance(xf.metrics.get("auc"), metrics.AUC)
+
+
+def test_labels_of_rank_n_minus_1_line_up_with_single_unit_outputs():
+    y = np.array([1.0, 0.0, 1.0], np.float32)
+    exact = y[:, None]
+    np.testing.assert_allclose(losses.get("mse")(y, exact), 0.0, atol=1e-7)
+    np.testing.assert_allclose(losses.get("mae")(y, exact + 0.5), 0.5, rtol=1e-6)
+    p = np.array([[0.9], [0.2], [0.7]], np.float32)
+    bce = -np.mean(y * np.log(p[:, 0]) + (1 - y) * np.log(1 - p[:, 0]))
+    np.testing.assert_allclose(losses.get("binary_crossentropy")(y, p), bce, rtol=1e-5)
+    np.testing.assert_allclose(losses.get("binary_crossentropy")(y[:, None], p[:, 0]), bce,
+                               rtol=1e-5)
+    m = metrics.BinaryAccuracy()
+    m.update_state(y, p)
+    np.testing.assert_allclose(m.result(), 1.0)
+    m.update_state(np.array([1.0]), np.array([[0.1]]), sample_weight=np.array([2.0]))
+    np.testing.assert_allclose(m.result(), 3 / 5)  # examples weigh, not batches

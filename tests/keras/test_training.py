@@ -270,3 +270,16 @@ def test_learning_rate_scheduler_sets_the_rate_each_epoch():
     np.testing.assert_allclose(rates, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
     np.testing.assert_allclose(history.history["learning_rate"], rates, rtol=1e-6)
     assert model.trainer._compiled_train_step.tracing_count == 1
+
+
+def test_list_of_batches_is_read_once_per_epoch():
+    model = mlp()
+    batches = [(X[i:i + 25], Y[i:i + 25]) for i in range(0, 100, 25)]
+    assert model.evaluate(batches, verbose=0)[0] == pytest.approx(
+        model.evaluate(X, Y, batch_size=25, verbose=0)[0], rel=1e-5)
+
+
+def test_steps_per_epoch_with_steps_per_execution():
+    model = mlp(steps_per_execution=2)
+    model.fit(X, Y, epochs=1, batch_size=10, steps_per_epoch=3, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 3

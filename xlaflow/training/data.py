@@ -70,9 +70,10 @@ class ArrayBatches:
         self.x, self.y, self.sample_weight = _as_host(x), _as_host(y), _as_host(sample_weight)
         self.size = _length(self.x, "x")
         for name, value in (("y", self.y), ("sample_weight", self.sample_weight)):
-            if value is not None and _length(value, name) != self.size:
-                raise ValueError(f"x has {self.size} examples but {name} has "
-                                 f"{_length(value, name)}; they must match")
+            length = None if value is None else _length(value, name)
+            if length is not None and length != self.size:
+                raise ValueError(f"x has {self.size} examples but {name} has {length}; they "
+                                 "must match")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.seed = seed
@@ -103,13 +104,14 @@ class ArrayBatches:
             piece = slice(start, start + self.batch_size)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
-    def blocks(self, index, n):
+    def blocks(self, index, n, steps=None):
         """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
-        steps_per_execution), then the remaining batches one by one. A group is a reshaped
-        contiguous slice: no copy beyond the epoch's shuffle."""
+        steps_per_execution), then the remaining batches one by one, `steps` batches at
+        most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle."""
         x, y, w = self._ordered(index)
         group = n * self.batch_size
-        whole = self.size // group * group
+        size = self.size if steps is None else min(self.size, steps * self.batch_size)
+        whole = size // group * group
 
         def stacked(value, start):
             if value is None:
@@ -120,7 +122,7 @@ class ArrayBatches:
 
         for start in range(0, whole, group):
             yield True, (stacked(x, start), stacked(y, start), stacked(w, start))
-        for start in range(whole, self.size, self.batch_size):
+        for start in range(whole, size, self.batch_size):
             piece = slice(start, start + self.batch_size)
             yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
 
@@ -161,13 +163,14 @@ class IterableBatches:
         return item, None, None
 
     def epoch(self, index=0):
-        if self._peeked is not None:
+        """One epoch: a fresh pass over a re-iterable (lists, datasets), or, with `steps`,
+        the next `steps` items of a continuing iterator (as Keras reads generators)."""
+        produced = 0
+        if self._peeked is not None:  # first_batch() started this pass: continue it
             first, self._peeked = self._peeked, None
-            yield first
             produced = 1
-        else:
-            produced = 0
-        if self._iterator is None or self.steps is None:
+            yield first
+        elif self._iterator is None or self.steps is None:
             self._iterator = iter(self.iterable)
         while self.steps is None or produced < self.steps:
             try:
@@ -178,7 +181,7 @@ class IterableBatches:
             produced += 1
             yield self._normalize(item)
 
-    def blocks(self, index, n):
+    def blocks(self, index, n, steps=None):
         for batch in self.epoch(index):
             yield False, batch
 

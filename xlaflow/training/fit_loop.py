@@ -57,7 +57,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             print(f"Epoch {epoch + 1}/{epochs}")
         bar = Progbar(steps, verbose)
         step, logs = 0, {}
-        batches = data.blocks(epoch, spe) if spe > 1 else ((False, b) for b in data.epoch(epoch))
+        batches = data.blocks(epoch, spe, steps_per_epoch) if spe > 1 else (
+            (False, b) for b in data.epoch(epoch))
         for is_block, batch in batches:
             if cbs.wants("on_train_batch_begin"):
                 cbs.on_train_batch_begin(step)

@@ -255,9 +255,9 @@ def _split_with(node):
 def _with_live(node):
     """Everything a with-block writes is an output: its state must survive the manager."""
     names, _ = analysis.writes(node.body)
-    return set(names) | {n.id for n in ast.walk(node.items[0].optional_vars)
-                         if isinstance(n, ast.Name)} if node.items[0].optional_vars else set(
-        names)
+    target = node.items[0].optional_vars
+    bound = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target else set()
+    return set(names) | bound
 
 
 def _visit_block(visitor, stmts):

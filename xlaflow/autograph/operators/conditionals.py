@@ -44,6 +44,9 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
             set_state(init)
             if len(seen) < 2 or not plan.reconcile(seen, names[:n_out], where):
                 raise
+    else:
+        raise RuntimeError(f"{where}: the Variables or value types this tensor `if` produces "
+                           f"kept changing over {_RETRIES} traces")
     set_state(tuple(outs) + tuple(init[n_out:]))
     variables.commit(var_outs)
 

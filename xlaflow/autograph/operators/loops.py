@@ -181,9 +181,11 @@ class _Loop:
         for k, i in enumerate(sorted(self.lists)):
             items = list(self.carried[i])
             if stacked is not None and stacked[k]:
-                per_step = stacked[k]
-                for j in range(per_step[0].shape[0]):
-                    items.extend(s[j] for s in per_step)
+                per_step = stacked[k]  # one stacked pytree per append in the body
+                length = jax.tree_util.tree_leaves(per_step)[0].shape[0]
+                for j in range(length):
+                    items.extend(jax.tree_util.tree_map(lambda a, j=j: a[j], s)
+                                 for s in per_step)
             state[i] = items
         self.set_state(tuple(state) + self.temps)
         self.variables.commit(var_values)
@@ -212,8 +214,8 @@ class _Loop:
             for (i, _), value in zip(sorted(defined.items()), values):
                 state[i] = value if i not in self.lists else Accumulator("probe")
             self.set_state(tuple(state) + self.temps)
+            mark = self.variables.mark()  # before install: the probe's values must not stay
             self.variables.install(var_values)
-            mark = self.variables.mark()
             try:
                 self.probe_body(*args)
                 out = self.get_state()

@@ -163,12 +163,10 @@ class Variables:
         """
         if self.ctx is None:
             return ()
-        start, before = mark
+        start, _ = mark
         written = list({id(v): v for v in self.ctx.write_log[start:]}.values())
-        out = tuple(self.ctx.values[id(v)] for v in self.carried)
-        for var in written + self.carried:
-            self.ctx.values[id(var)] = before.get(id(var), var._value)
-        del self.ctx.write_log[start:]
+        out = tuple(self.ctx.read(v) for v in self.carried)
+        self.restore(mark)
         known = {id(v) for v in self.carried}
         new = [v for v in written if id(v) not in known]
         if new:
@@ -176,10 +174,15 @@ class Variables:
         return out
 
     def restore(self, mark):
+        """Undo what the block did to the context since `mark`. A Variable the context did
+        not hold then is forgotten again, so reads fall through to the enclosing context."""
         if self.ctx is not None:
             start, before = mark
             for var in self.ctx.write_log[start:] + self.carried:
-                self.ctx.values[id(var)] = before.get(id(var), var._value)
+                if id(var) in before:
+                    self.ctx.values[id(var)] = before[id(var)]
+                else:
+                    self.ctx.values.pop(id(var), None)
             del self.ctx.write_log[start:]
 
     def commit(self, values):
