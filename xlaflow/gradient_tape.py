@@ -57,6 +57,10 @@ class GradientTape:
         self._record = None
         self._used = False
         self._recording = False
+        self._phase = None  # "discover" or "forward" while the block runs
+        self._current_reads = ()
+        self._intermediates = []  # watched tensors computed inside the block
+        self._eps, self._eps_objects = [], []
 
     # A plain `with` (code AutoGraph did not convert) cannot be recorded.
     def __enter__(self):
@@ -66,12 +70,28 @@ class GradientTape:
         return False
 
     def watch(self, tensor):
-        """Differentiate with respect to `tensor` (defined before the `with` block) too."""
+        """Differentiate with respect to `tensor` too (in converted code a tensor computed
+        inside the block works as well: see _xf_watch)."""
         if not self._recording:
             raise RuntimeError("tape.watch() must be called inside the tape's `with` block")
         for leaf in jax.tree_util.tree_leaves(tensor, is_leaf=lambda x: isinstance(x, Variable)):
             if not any(leaf is w for w in self._watched):
                 self._watched.append(leaf)
+
+    def _xf_watch(self, value):
+        """`name = ag__.watch(tape, name)` (AutoGraph's form of `tape.watch(name)`): a tensor
+        computed inside the block is rebound to itself plus a zero input, whose gradient is
+        the gradient with respect to that tensor."""
+        if isinstance(value, Variable) or self._phase is None or any(
+                value is r for r in self._current_reads):
+            self.watch(value)
+            return value
+        if self._phase == "discover":
+            self._intermediates.append(jax.ShapeDtypeStruct(jnp.shape(value), value.dtype))
+            return value
+        shifted = value + self._eps[len(self._eps_objects)]
+        self._eps_objects.append(shifted)
+        return shifted
 
     def stop_recording(self):
         """A context whose computations are not differentiated (their values are kept)."""
@@ -86,33 +106,41 @@ class GradientTape:
     # -- recording -------------------------------------------------------------------------
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
         init, reads = get_state(), get_reads()
-        self._watched = []
+        self._watched, self._intermediates = [], []
         variables, watched_slots = self._discover(body, init, set_state, reads, set_reads,
                                                   read_names)
         captured = {}
 
-        def forward(var_values, watched_values):
+        def forward(var_values, watched_values, eps_values):
             local = list(reads)
             for slot, value in zip(watched_slots, watched_values):
                 local[slot] = value
-            set_reads(tuple(local))
             set_state(init)
+            set_reads(tuple(local))  # after set_state: a watched name may also be written
+            self._current_reads = tuple(local)
+            self._eps, self._eps_objects = list(eps_values), []
             with _lifting.OverrideContext(variables, var_values) as scope:
-                self._recording = True
+                self._recording, self._phase = True, "forward"
                 try:
                     body(self)
                 finally:
-                    self._recording = False
+                    self._recording, self._phase = False, None
             state = get_state()
             leaves, tree = jax.tree_util.tree_flatten(
                 state, is_leaf=lambda x: isinstance(x, Variable))
             arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
             written = list(scope.assigned.values())  # watched ones included: they persist
-            captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written)
+            # Where each watched intermediate ends up among the array outputs (None when the
+            # block does not keep it in a local that outlives it).
+            eps_out = [next((n for n, i in enumerate(arrays) if leaves[i] is obj), None)
+                       for obj in self._eps_objects]
+            captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written,
+                            eps_out=eps_out)
             return ([leaves[i] for i in arrays],
                     [scope.values[id(v)] for v in written])
 
-        primals = ([v.value for v in variables], [reads[s] for s in watched_slots])
+        primals = ([v.value for v in variables], [reads[s] for s in watched_slots],
+                   [jnp.zeros(spec.shape, spec.dtype) for spec in self._intermediates])
         # Trace the block once into a jaxpr: replaying it under jax.vjp needs no second run
         # of the Python code, and its data flow says which sources each result depends on.
         closed, out_shape = jax.make_jaxpr(forward, return_shape=True)(*primals)
@@ -128,7 +156,8 @@ class GradientTape:
         set_state(jax.tree_util.tree_unflatten(captured["tree"], leaves))
         for var, value in zip(captured["written"], written_values):
             var.assign(jax.lax.stop_gradient(value))
-        watched_objects = [reads[s] for s in watched_slots]
+        watched_objects = [reads[s] for s in watched_slots] + [
+            None if n is None else array_out[n] for n in captured["eps_out"]]
         self._record = (pullback, outputs, variables, watched_objects)
         self._depends = _dependencies(closed.jaxpr)
         self._used = False
@@ -138,12 +167,13 @@ class GradientTape:
         probe = _Reads()
 
         def run():
+            self._current_reads = reads
             with probe:
-                self._recording = True
+                self._recording, self._phase = True, "discover"
                 try:
                     body(self)
                 finally:
-                    self._recording = False
+                    self._recording, self._phase = False, None
             return 0
 
         try:
@@ -162,9 +192,9 @@ class GradientTape:
                         variables.append(tensor)
                     continue
                 raise ValueError(
-                    "tape.watch() needs a tensor held by a local variable defined before the "
-                    "`with` block (one of " + ", ".join(read_names) + "); compute it before "
-                    "the block")
+                    "tape.watch() needs a tensor held by a local variable of the function "
+                    "(`tape.watch(y)`, with y assigned before or inside the block); assign "
+                    "the expression to a name first")
             slots.append(slot)
         self._watched = []
         return variables, slots
@@ -203,7 +233,9 @@ class GradientTape:
             connected |= self._depends[index]
             seed = jnp.ones_like(t) if seeds is None else jnp.asarray(seeds[n], t.dtype)
             cotangent[index] = cotangent[index] + seed
-        var_grads, watched_grads = pullback((cotangent, [jnp.zeros_like(w) for w in written]))
+        var_grads, slot_grads, eps_grads = pullback(
+            (cotangent, [jnp.zeros_like(w) for w in written]))
+        watched_grads = [*slot_grads, *eps_grads]
         return self._arrange(sources, variables, watched, var_grads, watched_grads,
                              unconnected_gradients, connected)
 
@@ -216,7 +248,7 @@ class GradientTape:
                 if source is v and i in connected:
                     return g
             for j, (w, g) in enumerate(zip(watched, watched_grads)):
-                if source is w and len(variables) + j in connected:
+                if w is not None and source is w and len(variables) + j in connected:
                     return g
             if unconnected == "zero":
                 return jnp.zeros(jnp.shape(source), getattr(source, "dtype", jnp.float32))
@@ -237,7 +269,8 @@ class GradientTape:
             cotangent[index] = seed
             return pullback((cotangent, [jnp.zeros_like(w) for w in written]))
 
-        var_rows, watched_rows = jax.vmap(row)(basis)
+        var_rows, slot_rows, eps_rows = jax.vmap(row)(basis)
+        watched_rows = [*slot_rows, *eps_rows]
         reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
         return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
                              [reshape(g) for g in watched_rows], unconnected_gradients,

@@ -247,3 +247,17 @@ def test_batch_jacobian_matches_vmapped_jacfwd():
     x = jnp.asarray(RNG.normal(size=(4, 3)).astype(np.float32))
     expect = jax.vmap(jax.jacfwd(lambda row: jnp.tanh(row @ w)))(x)
     np.testing.assert_allclose(f(x), expect, rtol=1e-5, atol=1e-6)
+
+
+def test_watch_a_tensor_computed_inside_the_block():
+    @xf.function
+    def f(x):
+        with xf.GradientTape(persistent=True) as tape:
+            y = x * 3.0
+            tape.watch(y)
+            z = y ** 2 + jnp.sin(x)
+        return tape.gradient(z, y), tape.gradient(z, x)
+
+    dz_dy, dz_dx = f(jnp.float32(2.0))
+    np.testing.assert_allclose(dz_dy, 2 * 6.0, rtol=1e-6)  # d(y^2)/dy at y = 6
+    assert dz_dx is None  # x itself was not watched

@@ -14,7 +14,7 @@ import weakref
 
 from xlaflow.autograph import operators
 from xlaflow.autograph.converters import (asserts, break_continue, calls, canonical,
-                                          control_flow, lists, logical, returns)
+                                          control_flow, lists, logical, returns, watches)
 from xlaflow.autograph.operators.calls import CONVERTED
 from xlaflow.autograph.pyct import naming, parsing
 
@@ -41,6 +41,7 @@ def transform(node):
     node = canonical.transform(node)
     node = asserts.transform(node)
     node = lists.transform(node)
+    node = watches.transform(node)
     node = break_continue.transform(node, namer)
     node = returns.transform(node, namer)
     node = calls.transform(node)

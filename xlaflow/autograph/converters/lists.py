@@ -38,7 +38,8 @@ class _Lists(ast.NodeTransformer):
         return node
 
 
-def _local_names(node):
+def local_names(node):
+    """Parameters and names the function assigns (not declared global/nonlocal)."""
     args = node.args
     names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
                              args.kwarg] if a is not None}
@@ -51,6 +52,6 @@ def _local_names(node):
 
 
 def transform(node):
-    visitor = _Lists(_local_names(node))
+    visitor = _Lists(local_names(node))
     node.body = [visitor.visit(stmt) for stmt in node.body]
     return node

@@ -25,3 +25,12 @@ def with_stmt(manager, body, get_state, set_state, names, n_out, get_reads, set_
             raise
     else:
         exit_(manager, None, None, None)
+
+
+def watch(owner, value):
+    """`owner.watch(value)`, returning what the name should hold afterwards."""
+    hook = getattr(type(owner), "_xf_watch", None)
+    if hook is not None:
+        return hook(owner, value)
+    owner.watch(value)
+    return value
