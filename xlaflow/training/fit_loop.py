@@ -50,6 +50,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     cbs.on_train_begin()
     spe = trainer.steps_per_execution if trainer.block_strategy == "scan" and not \
         trainer.custom_train_step else 1
+    # Decided once: the per-step loop below runs thousands of times per epoch.
+    batch_begin = cbs.wants("on_train_batch_begin")
+    batch_end = cbs.wants("on_train_batch_end")
+    step_fn, block_fn = trainer.raw_train_step, trainer.raw_train_block
     for epoch in range(initial_epoch, epochs):
         trainer.reset_metrics()
         cbs.on_epoch_begin(epoch)
@@ -60,15 +64,17 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         batches = data.blocks(epoch, spe, steps_per_epoch) if spe > 1 else (
             (False, b) for b in data.epoch(epoch))
         for is_block, batch in batches:
-            if cbs.wants("on_train_batch_begin"):
+            if batch_begin:
                 cbs.on_train_batch_begin(step)
-            logs = (trainer.train_block if is_block else trainer.train_step)(*batch)
+            raw = (block_fn if is_block else step_fn)(*batch)
             step += spe if is_block else 1
-            if cbs.wants("on_train_batch_end"):
-                cbs.on_train_batch_end(step - 1, logs)
-            bar.update(step, logs)
+            if batch_end:
+                cbs.on_train_batch_end(step - 1, trainer.named(raw))
+            if verbose == 1:
+                bar.update(step, raw, names=trainer.named)
             if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
                 break
+        logs = trainer.named(raw) if step else {}
         if step == 0:
             raise ValueError("fit ran out of data: the input produced no batches this epoch "
                              "(a generator can only be iterated once; pass a re-iterable or "

@@ -30,13 +30,16 @@ class Progbar:
         self.start = time.perf_counter()
         self.last_draw = 0.0
 
-    def update(self, step, logs, final=False):
-        """Called after each step with the logs (device values); draws when due."""
+    def update(self, step, logs, final=False, names=None):
+        """Called after each step with the logs (device values); draws when due. `names`
+        turns raw step results into named logs, only when a line is drawn."""
         now = time.perf_counter()
         if not self.verbose or (self.verbose == 2 and not final) or not (
                 final or (self.dynamic and now - self.last_draw >= self.interval)):
             return
         self.last_draw = now
+        if names is not None:
+            logs = names(logs)
         values = {k: float(v) for k, v in logs.items()}  # the only device-to-host copy
         line = self._line(step, values, now - self.start, final)
         if self.dynamic and self.verbose == 1:

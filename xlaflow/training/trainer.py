@@ -67,16 +67,22 @@ class Trainer:
     # Arguments that are None are left out, so that a call with arrays only takes
     # xf.function's fast path.
     def train_step(self, x, y, sample_weight):
-        logs = self._compiled_train_step(*_given(x, y, sample_weight))
-        return logs if self.custom_train_step else self.named(logs)
+        return self.named(self.raw_train_step(x, y, sample_weight))
 
-    def train_block(self, xs, ys, sample_weights):
-        return self.named(self._compiled_train_block(*_given(xs, ys, sample_weights)))
+    def raw_train_step(self, x, y, sample_weight):
+        """The step's results as the compiled function returns them (see `named`)."""
+        return self._compiled_train_step(*_given(x, y, sample_weight))
+
+    def raw_train_block(self, xs, ys, sample_weights):
+        return self._compiled_train_block(*_given(xs, ys, sample_weights))
 
     def test_step(self, x, y, sample_weight):
         return self.named(self._compiled_test_step(*_given(x, y, sample_weight)))
 
     def named(self, values):
+        """Logs in Keras' order; a custom train_step's dict is already named."""
+        if isinstance(values, dict):
+            return values
         return dict(zip((m.name for m in (self.loss_tracker, *self.metrics)), values))
 
     # -- the compiled bodies ---------------------------------------------------------------
