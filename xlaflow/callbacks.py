@@ -308,3 +308,61 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+class ModelCheckpoint(Callback):
+    """Save the weights every epoch (or every `save_freq` batches), optionally only when
+    `monitor` improves. `filepath` may hold `{epoch}` and log keys, e.g.
+    'ckpt/{epoch:02d}-{val_loss:.2f}'. Full-model checkpoints need model.save, which comes
+    with the saving issue: pass save_weights_only=True."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None):
+        super().__init__()
+        if not save_weights_only:
+            raise NotImplementedError(
+                "ModelCheckpoint(save_weights_only=False) needs model.save, which comes with "
+                "the saving issue; pass save_weights_only=True to checkpoint the weights")
+        if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"save_freq must be 'epoch' or a positive int; received "
+                             f"{save_freq!r}")
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_freq = save_best_only, save_freq
+        self.mode = _monitor_mode(monitor, mode)
+        self.best = initial_value_threshold
+        self._batches, self._epoch = 0, 0
+        if save_freq != "epoch":
+            self.on_train_batch_end = self._batch_end
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _save(self, epoch, logs):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                raise KeyError(f"ModelCheckpoint: metric {self.monitor!r} is not in the logs "
+                               f"{sorted(logs)}")
+            if not self._improved(float(value)):
+                return
+            self.best = float(value)
+        path = self.filepath.format(epoch=epoch + 1, **{k: float(v) for k, v in logs.items()})
+        self.model.save_weights(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved weights to {path}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self._batches % self.save_freq == 0:
+            self._save(self._epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, logs)

@@ -2,4 +2,4 @@
 
 from xlaflow.callbacks import (  # noqa: F401
     Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-    ReduceLROnPlateau, TensorBoard, TerminateOnNaN)
+    ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN)

@@ -207,6 +207,14 @@ class Model(Layer):
     def save(self, filepath, *args, **kwargs):
         raise NotImplementedError(
             "model.save (the SavedModel-style export) comes with the saving issue; until then "
-            "save the values of model.get_weights() and restore them with set_weights()")
+            "save the weights with model.save_weights(path) and rebuild the model in Python")
 
-    save_weights = save
+    def save_weights(self, filepath, overwrite=True):
+        """Write the weights to an orbax checkpoint directory (atomically)."""
+        from xlaflow.saving import weights
+        weights.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights written by save_weights into this (built) model."""
+        from xlaflow.saving import weights
+        weights.load_weights(self, filepath)
