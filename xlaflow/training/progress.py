@@ -57,7 +57,8 @@ class Progbar:
             head = f"{step}"
         if final or not self.target:
             per_step = elapsed / max(step, 1)
-            timing = f"{elapsed:.0f}s {per_step * 1e3:.0f}ms/step"
+            unit = f"{per_step * 1e3:.0f}ms" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us"
+            timing = f"{elapsed:.0f}s {unit}/step"
         else:
             timing = f"ETA: {elapsed / max(step, 1) * (self.target - step):.0f}s"
         logs = format_logs(values)
