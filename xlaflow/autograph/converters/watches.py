@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.converters.lists import local_names
-from xlaflow.autograph.pyct import templates
+from xlaflow.autograph.pyct import rebinding, templates
 
 
-class _Watches(ast.NodeTransformer):
-    def __init__(self, names):
-        self.names = names
-
-    def visit_Expr(self, node):
-        call = node.value
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "watch" and len(call.args) == 1 and not call.keywords
-                and isinstance(call.args[0], ast.Name) and call.args[0].id in self.names):
-            return templates.replace("target = ag__.watch(owner, target)", node,
-                                     target=call.args[0].id, owner=call.func.value)
-        return node
-
-    def visit_FunctionDef(self, node):
-        return transform(node)
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_Lambda(self, node):
-        return node
+class _Watches(rebinding.Rebinder):
+    def rewrite(self, node, names):
+        call = rebinding.single_argument_call(node, "watch")
+        if call is None or not isinstance(call.args[0], ast.Name) or \
+                call.args[0].id not in names:
+            return None
+        return templates.replace("target = ag__.watch(owner, target)", node,
+                                 target=call.args[0].id, owner=call.func.value)
 
 
-def transform(node):
-    visitor = _Watches(local_names(node))
-    node.body = [visitor.visit(stmt) for stmt in node.body]
-    return node
+transform = _Watches.transform
