@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -344,9 +345,11 @@ class ModelCheckpoint(Callback):
         logs = logs or {}
         if self.save_best_only:
             value = logs.get(self.monitor)
-            if value is None:
-                raise KeyError(f"ModelCheckpoint: metric {self.monitor!r} is not in the logs "
-                               f"{sorted(logs)}")
+            if value is None:  # as Keras: warn and skip (batch logs have no val_* metrics)
+                warnings.warn(f"ModelCheckpoint: metric {self.monitor!r} is not in the logs "
+                              f"{sorted(logs)}; skipping this checkpoint", RuntimeWarning,
+                              stacklevel=2)
+                return
             if not self._improved(float(value)):
                 return
             self.best = float(value)

@@ -86,6 +86,9 @@ class GradientTape:
                 value is r for r in self._current_reads):
             self.watch(value)
             return value
+        if not hasattr(value, "dtype"):
+            raise TypeError(f"tape.watch() needs a tensor; received {type(value).__name__} "
+                            f"{value!r} (make it one with xf.constant)")
         if self._phase == "discover":
             self._intermediates.append(jax.ShapeDtypeStruct(jnp.shape(value), value.dtype))
             return value
@@ -113,8 +116,9 @@ class GradientTape:
 
         def forward(var_values, watched_values, eps_values):
             local = list(reads)
-            for slot, value in zip(watched_slots, watched_values):
-                local[slot] = value
+            for group, value in zip(watched_slots, watched_values):
+                for slot in group:  # every local holding the watched tensor sees the primal
+                    local[slot] = value
             set_state(init)
             set_reads(tuple(local))  # after set_state: a watched name may also be written
             self._current_reads = tuple(local)
@@ -139,7 +143,7 @@ class GradientTape:
             return ([leaves[i] for i in arrays],
                     [scope.values[id(v)] for v in written])
 
-        primals = ([v.value for v in variables], [reads[s] for s in watched_slots],
+        primals = ([v.value for v in variables], [reads[g[0]] for g in watched_slots],
                    [jnp.zeros(spec.shape, spec.dtype) for spec in self._intermediates])
         # Trace the block once into a jaxpr: replaying it under jax.vjp needs no second run
         # of the Python code, and its data flow says which sources each result depends on.
@@ -156,7 +160,7 @@ class GradientTape:
         set_state(jax.tree_util.tree_unflatten(captured["tree"], leaves))
         for var, value in zip(captured["written"], written_values):
             var.assign(jax.lax.stop_gradient(value))
-        watched_objects = [reads[s] for s in watched_slots] + [
+        watched_objects = [reads[g[0]] for g in watched_slots] + [
             None if n is None else array_out[n] for n in captured["eps_out"]]
         self._record = (pullback, outputs, variables, watched_objects)
         self._depends = _dependencies(closed.jaxpr)
@@ -183,21 +187,21 @@ class GradientTape:
             set_reads(reads)
         variables = [v for v in probe.read_order.values() if v.trainable] \
             if self.watch_accessed_variables else []
-        slots = []
+        groups = []  # per watched tensor: every read slot holding that very object
         for tensor in self._watched:
-            slot = next((i for i, r in enumerate(reads) if r is tensor), None)
-            if slot is None:
-                if isinstance(tensor, Variable):
-                    if not any(tensor is v for v in variables):
-                        variables.append(tensor)
-                    continue
+            if isinstance(tensor, Variable):  # watched as a Variable, never as a slot
+                if not any(tensor is v for v in variables):
+                    variables.append(tensor)
+                continue
+            group = [i for i, r in enumerate(reads) if r is tensor]
+            if not group:
                 raise ValueError(
                     "tape.watch() needs a tensor held by a local variable of the function "
                     "(`tape.watch(y)`, with y assigned before or inside the block); assign "
                     "the expression to a name first")
-            slots.append(slot)
+            groups.append(group)
         self._watched = []
-        return variables, slots
+        return variables, groups
 
     # -- gradients -------------------------------------------------------------------------
     def _use(self):
@@ -214,7 +218,9 @@ class GradientTape:
         index = next((i for i, o in enumerate(outputs) if o is tensor), None)
         if index is None:
             raise ValueError("tape.gradient(target, ...): the target was not computed inside "
-                             "the tape's `with` block (compute the loss inside it)")
+                             "the tape's `with` block (compute the loss inside it; for a "
+                             "tape nested in another tape's block, call its gradient() "
+                             "inside the outer block)")
         return index
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
@@ -240,7 +246,7 @@ class GradientTape:
                              unconnected_gradients, connected)
 
     def _arrange(self, sources, variables, watched, var_grads, watched_grads, unconnected,
-                 connected):
+                 connected, prefix=()):
         """Gradients in `sources`' structure; None (or zeros) for a source the target does
         not depend on, as TF."""
         def pick(source):
@@ -250,8 +256,9 @@ class GradientTape:
             for j, (w, g) in enumerate(zip(watched, watched_grads)):
                 if w is not None and source is w and len(variables) + j in connected:
                     return g
-            if unconnected == "zero":
-                return jnp.zeros(jnp.shape(source), getattr(source, "dtype", jnp.float32))
+            if unconnected == "zero":  # prefix: the target's shape, for jacobians
+                return jnp.zeros((*prefix, *jnp.shape(source)),
+                                 getattr(source, "dtype", jnp.float32))
             return None
 
         return jax.tree_util.tree_map(pick, sources, is_leaf=lambda x: isinstance(x, Variable))
@@ -274,7 +281,7 @@ class GradientTape:
         reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
         return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
                              [reshape(g) for g in watched_rows], unconnected_gradients,
-                             self._depends[index])
+                             self._depends[index], out.shape)
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
         """Per-example jacobians (batch, *target[1:], *source[1:]) for a target whose rows

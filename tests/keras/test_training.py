@@ -283,3 +283,41 @@ def test_steps_per_epoch_with_steps_per_execution():
     model = mlp(steps_per_execution=2)
     model.fit(X, Y, epochs=1, batch_size=10, steps_per_epoch=3, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 3
+
+
+def test_shuffled_fits_are_reproducible_after_set_random_seed():
+    results = []
+    for _ in range(2):
+        xf.keras.utils.set_random_seed(3)
+        model = mlp()
+        model.fit(X, Y, epochs=2, batch_size=16, shuffle=True, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_validation_steps_reads_the_same_batches_each_epoch():
+    seen = []
+
+    class Recording:
+        def __iter__(self):
+            for i in range(0, 100, 10):
+                seen.append(i)
+                yield X[i:i + 10], Y[i:i + 10]
+
+    model = mlp()
+    model.fit(X, Y, epochs=3, verbose=0, validation_data=Recording(), validation_steps=2)
+    assert seen == [0, 10] * 3
+
+
+def test_list_batches_and_nested_list_inputs():
+    model = mlp()
+    model.fit(([X[i:i + 25], Y[i:i + 25]] for i in range(0, 100, 25)), epochs=1, verbose=0)
+    model.fit(X.tolist(), Y, epochs=1, verbose=0)
+
+
+def test_model_checkpoint_skips_missing_metric_with_a_warning(tmp_path):
+    model = mlp()
+    with pytest.warns(RuntimeWarning, match="metric 'val_loss' is not in the logs"):
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint(
+            str(tmp_path / "best"), save_best_only=True, save_weights_only=True)])

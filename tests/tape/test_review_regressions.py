@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import xlaflow as xf
 
@@ -66,3 +67,64 @@ def test_appending_tuples_in_a_tensor_loop():
     out = f(jnp.arange(6.0).reshape(3, 2))
     assert len(out) == 3
     np.testing.assert_allclose(out[1][1], [4.0, 6.0])
+
+
+def test_watching_a_variable_through_a_local_name():
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def f(x):
+        v = w
+        with xf.GradientTape() as tape:
+            tape.watch(v)
+            y = v * x
+        g = tape.gradient(y, v)
+        v.assign_sub(0.1 * g)
+        return g
+
+    assert float(f(jnp.float32(3.0))) == 3.0
+    assert float(w.numpy()) == pytest.approx(1.7)
+
+
+def test_watched_tensor_held_by_two_locals():
+    @xf.function
+    def f(x):
+        h = x
+        with xf.GradientTape() as tape:
+            tape.watch(x)
+            y = h * 3.0 + x
+        return tape.gradient(y, x)
+
+    assert float(f(jnp.float32(1.0))) == 4.0
+
+
+def test_tape_inside_a_tensor_loop():
+    w = xf.Variable(1.0)
+
+    @xf.function
+    def f(xs):
+        for x in xs:
+            with xf.GradientTape() as tape:
+                loss = (w * x - 1.0) ** 2
+            w.assign_sub(0.1 * tape.gradient(loss, w))
+        return w.value
+
+    xs = jnp.ones(5) * 2.0
+    expect = 1.0
+    for _ in range(5):
+        expect -= 0.1 * 2 * (expect * 2.0 - 1.0) * 2.0
+    np.testing.assert_allclose(f(xs), expect, rtol=1e-5)
+
+
+def test_jacobian_zero_for_unconnected_sources_has_the_right_shape():
+    w = xf.Variable(jnp.ones(3))
+    b = xf.Variable(jnp.ones(2))
+
+    @xf.function
+    def f(x):
+        with xf.GradientTape() as tape:
+            y = w * x
+        return tape.jacobian(y, [w, b], unconnected_gradients="zero")
+
+    jw, jb = f(jnp.float32(2.0))
+    assert jw.shape == (3, 3) and jb.shape == (3, 2) and float(jnp.abs(jb).sum()) == 0.0

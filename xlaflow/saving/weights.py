@@ -30,6 +30,8 @@ def save_weights(model, filepath, overwrite=True):
     path = os.path.abspath(os.fspath(filepath))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"save_weights: {path} is a file; weights are a directory")
     if not model.weights:
         raise ValueError(f"save_weights: {model.name} has no weights yet; build it first "
                          "(call it on data, or give the first layer input_shape=)")
@@ -50,10 +52,20 @@ def save_weights(model, filepath, overwrite=True):
             shutil.rmtree(partial, ignore_errors=True)
 
 
+def _complete(path):
+    """`path`, or the previous checkpoint if a save died between its two renames."""
+    if os.path.exists(path):
+        return path
+    parent, name = os.path.split(path)
+    olds = [n for n in os.listdir(parent or ".") if n.startswith(name + ".old-")] \
+        if os.path.isdir(parent or ".") else []
+    return os.path.join(parent, olds[0]) if len(olds) == 1 else path
+
+
 def load_weights(model, filepath):
     """Assign the weights saved by save_weights; everything is checked before any
     assignment, and a missing or mismatched weight is named."""
-    path = os.path.abspath(os.fspath(filepath))
+    path = _complete(os.path.abspath(os.fspath(filepath)))
     if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
         raise FileNotFoundError(f"load_weights: {path} is not a complete weights checkpoint "
                                 "(expected the directory save_weights writes)")

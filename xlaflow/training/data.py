@@ -144,13 +144,16 @@ class ArrayBatches:
 class IterableBatches:
     """Batches from an iterable of `x`, `(x, y)` or `(x, y, sample_weight)` items."""
 
-    def __init__(self, iterable, steps=None):
+    def __init__(self, iterable, steps=None, resume=True):
         self.iterable = iterable
         self.steps = steps
+        self.resume = resume  # continue the iterator across epochs (training), or restart
         self._iterator = None
         self._peeked = None
 
     def _normalize(self, item):
+        if isinstance(item, list) and len(item) in (2, 3):
+            item = tuple(item)  # Keras reads [x, y] and [x, y, w] batches as tuples
         if isinstance(item, tuple):
             if len(item) == 1:
                 return item[0], None, None
@@ -170,7 +173,7 @@ class IterableBatches:
             first, self._peeked = self._peeked, None
             produced = 1
             yield first
-        elif self._iterator is None or self.steps is None:
+        elif self._iterator is None or self.steps is None or not self.resume:
             self._iterator = iter(self.iterable)
         while self.steps is None or produced < self.steps:
             try:
@@ -193,9 +196,16 @@ class IterableBatches:
 
 
 def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
-          seed=None):
+          seed=None, resume=True):
     """ArrayBatches for array data, IterableBatches for anything iterable."""
+    if y is not None and not is_array_data(x) and isinstance(x, (list, dict)):
+        # Nested lists (or dicts of lists) with separate labels are array data, as in Keras.
+        x = {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
     if is_array_data(x):
+        if shuffle and seed is None:
+            # One base seed per fit from NumPy's global stream: set_random_seed makes the
+            # shuffles reproducible, and every epoch still gets its own permutation.
+            seed = int(np.random.randint(2 ** 31 - 1))
         return ArrayBatches(x, y, sample_weight, batch_size or 32, shuffle, seed)
     if y is not None or sample_weight is not None:
         raise ValueError("when x is an iterable of batches, y and sample_weight must come "
@@ -203,7 +213,7 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
     if not hasattr(x, "__iter__"):
         raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
                         f"batches; received {type(x).__name__}")
-    return IterableBatches(x, steps)
+    return IterableBatches(x, steps, resume)
 
 
 def to_device(batch):

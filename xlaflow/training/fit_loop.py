@@ -32,7 +32,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     elif validation_data is not None:
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
-                             steps=validation_steps)
+                             steps=validation_steps, resume=False)
     first = data.first_batch()
     model._prepare(first[0])
     trainer.check_labels(getattr(data, "y", None))

@@ -2,7 +2,9 @@
 
 Rebinding lets a gradient tape watch a tensor computed inside its own block: the tape
 returns the tensor plus a zero input it can differentiate with respect to (see
-xf.GradientTape._xf_watch). For any other object `ag__.watch` just calls `.watch(y)`.
+xf.GradientTape._xf_watch). For any other object `ag__.watch` just calls `.watch(y)` and
+keeps `y`; the rebinding still makes `y` state of an enclosing tensor loop, where it must
+then hold a tensor.
 """
 
 from __future__ import annotations

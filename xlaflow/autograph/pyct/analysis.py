@@ -238,6 +238,9 @@ def _stmt(stmt, live_out, loop):
         items = set()
         for item in stmt.items:
             items |= reads(item.context_expr)
+            if item.optional_vars is not None:  # `as name` binds name before the block
+                inner = inner - {n.id for n in ast.walk(item.optional_vars)
+                                 if isinstance(n, ast.Name)}
         return inner | items
     if isinstance(stmt, ast.Try):
         after = _block(stmt.finalbody, live_out, loop) | live_out
