@@ -135,13 +135,12 @@ class Function:
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if flags.run_functions_eagerly or not self._jit_compile:
+        if flags.run_functions_eagerly or not self._jit_compile or \
+                _lifting.current() is not None:
             # Eagerly, converted code keeps Python semantics (its values are concrete) and
-            # still hands `with tape:` blocks to their tape.
-            return self._get_traceable()(*args, **kwargs)
-        if _lifting.current() is not None:
-            # Called while another xf.function traces: inline into that trace, whose
-            # context already lifts every Variable this function touches.
+            # still hands `with tape:` blocks to their tape. Called while another
+            # xf.function traces, it inlines into that trace, whose context already lifts
+            # every Variable this function touches.
             return self._get_traceable()(*args, **kwargs)
         entry = None
         if not kwargs and self._plain:
@@ -158,9 +157,7 @@ class Function:
             entry = self._cache.get(key)
             if entry is None:
                 entry = self._entry_for(key, template, treedef, dyn)
-        values = [v._value for v in entry.variables]
-        if self._donate_variables:
-            values = _distinct_buffers(values)
+        values = self._values(entry)
         try:
             if entry.donated_leaves is None:
                 out, new = entry.jitted(values, dyn)
@@ -183,6 +180,11 @@ class Function:
         for var, value in zip(entry.assigned, new):
             var._value = value
         return out
+
+    def _values(self, entry):
+        """The lifted Variables' current values, as the compiled call takes them."""
+        values = [v._value for v in entry.variables]
+        return _distinct_buffers(values) if self._donate_variables else values
 
     def _dyn_args(self, entry, dyn):
         if entry.donated_leaves is None:
@@ -271,9 +273,7 @@ class Function:
         `pending` is the internal signal a first attempt already raised, if any.
         """
         for _ in range(_MAX_ROUNDS):
-            values = [v._value for v in entry.variables]
-            if self._donate_variables:
-                values = _distinct_buffers(values)
+            values = self._values(entry)
             try:
                 if pending is not None:
                     signal, pending = pending, None

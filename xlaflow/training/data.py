@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -214,7 +213,3 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
         raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
                         f"batches; received {type(x).__name__}")
     return IterableBatches(x, steps, resume)
-
-
-def to_device(batch):
-    return jax.tree_util.tree_map(jnp.asarray, batch)
