@@ -93,3 +93,11 @@ def serialize(activation):
             return name
     raise ValueError(f"activation {activation!r} has no Keras name; register the layer with "
                      "a custom get_config to save it")
+
+
+def deserialize(name):
+    """The activation `serialize` named (configs hold activations by name, as Keras 3)."""
+    if not isinstance(name, str) or name not in _BY_NAME:
+        raise ValueError(f"Unknown activation {name!r} in config; expected one of "
+                         f"{sorted(_BY_NAME)}")
+    return _BY_NAME[name]

@@ -6,6 +6,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Initializer:
@@ -38,6 +39,10 @@ class Constant(Initializer):
 
     def __call__(self, shape, dtype, key):
         return jnp.full(shape, self.value, dtype)
+
+    def get_config(self):
+        # A NumPy/jax scalar (or array) is not JSON; its Python value fills the same way.
+        return {"value": np.asarray(self.value).tolist()}
 
 
 class RandomNormal(Initializer):
@@ -156,11 +161,13 @@ class Orthogonal(Initializer):
         return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
 
 
-_BY_NAME = {"zeros": Zeros, "orthogonal": Orthogonal, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+_BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
             "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
-            "lecun_normal": LecunNormal}
+            "lecun_normal": LecunNormal, "orthogonal": Orthogonal}
+# Configs name the class as Keras does ("GlorotUniform"); the snake-case aliases still load.
+_BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 
 def get(identifier):
@@ -178,14 +185,19 @@ def get(identifier):
 
 
 def serialize(initializer):
-    for name, cls in _BY_NAME.items():
-        if type(initializer) is cls:
-            return {"class_name": name, "config": initializer.get_config()}
-    raise ValueError(f"initializer {initializer!r} cannot be serialized")
+    """`{"class_name": <Keras class name>, "config": {...}}` for a built-in initializer."""
+    cls = _BY_CLASS_NAME.get(type(initializer).__name__)
+    if cls is None or type(initializer) is not cls:
+        raise ValueError(f"initializer {initializer!r} is not a built-in Initializer and "
+                         "cannot be serialized; pass a built-in one (or its name)")
+    return {"class_name": cls.__name__, "config": initializer.get_config()}
 
 
 def deserialize(config):
-    cls = _BY_NAME.get(config.get("class_name"))
+    """The initializer of a `serialize` dict (class_name may also be a snake-case alias)."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _BY_CLASS_NAME.get(name) or _BY_NAME.get(name)
     if cls is None:
-        raise ValueError(f"Unknown initializer in config: {config!r}")
+        raise ValueError(f"Unknown initializer in config: {config!r}; expected class_name "
+                         f"one of {sorted(_BY_CLASS_NAME)}")
     return cls.from_config(config.get("config", {}))

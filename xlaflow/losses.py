@@ -189,6 +189,8 @@ def get(identifier):
             raise ValueError(f"Unknown loss {identifier!r}; expected one of "
                              f"{sorted(_BY_NAME)}, a Loss or a callable")
         return _BY_NAME[identifier]()
+    if isinstance(identifier, dict):  # before the _FUNCTIONS lookup: a dict is unhashable
+        return deserialize(identifier)
     if identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
     if callable(identifier):
@@ -196,3 +198,29 @@ def get(identifier):
         wrapped.call = identifier
         return wrapped
     raise ValueError(f"Unknown loss {identifier!r}")
+
+
+_BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
+
+
+def serialize(loss):
+    """`{"class_name": <Keras class name>, "config": get_config()}` of a built-in Loss (or of
+    the Loss that `get` makes from a built-in name or function)."""
+    if isinstance(loss, str) or (callable(loss) and loss in _FUNCTIONS):
+        loss = get(loss)
+    if type(loss) not in _BY_CLASS_NAME.values():
+        # A wrapped user function (get(fn)) or a subclass: its code is not in the config.
+        fn = getattr(loss, "call", loss) if type(loss) is Loss else loss
+        raise ValueError(f"loss {fn!r} is not a built-in Loss and cannot be serialized; "
+                         f"expected one of {sorted(_BY_CLASS_NAME)}")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config):
+    """The Loss of a `serialize` dict (class_name may also be a name `get` accepts)."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _BY_CLASS_NAME.get(name) or _BY_NAME.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown loss in config: {config!r}; expected class_name one of "
+                         f"{sorted(_BY_CLASS_NAME)}")
+    return cls.from_config(config.get("config", {}))

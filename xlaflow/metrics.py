@@ -42,6 +42,10 @@ class Metric(Module):
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype.name}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
 
 class Mean(Metric):
     """The (weighted) mean of the values it is given."""
@@ -77,6 +81,22 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         super().update_state(self.fn(y_true, y_pred, **self.options), sample_weight)
+
+    def get_config(self):
+        config = {**super().get_config(), **self.options}
+        if type(self) is MeanMetricWrapper:  # subclasses pass their function themselves
+            config["fn"] = _function_name(self.fn)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        if cls is MeanMetricWrapper:
+            functions = _builtin_functions()
+            if config.get("fn") not in functions:
+                raise ValueError(f"MeanMetricWrapper config: fn must name one of "
+                                 f"{sorted(functions)}; received {config.get('fn')!r}")
+            config = {**config, "fn": functions[config["fn"]]}
+        return cls(**config)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
@@ -138,7 +158,7 @@ class _Confusion(Metric):
 
     def __init__(self, thresholds=0.5, name=None, dtype="float32"):
         super().__init__(name, dtype)
-        self.thresholds = float(thresholds)
+        self.thresholds = float(thresholds)  # one threshold; Keras' list form is not supported
         self.true_positives = self.add_variable("true_positives")
         self.false_positives = self.add_variable("false_positives")
         self.false_negatives = self.add_variable("false_negatives")
@@ -153,6 +173,9 @@ class _Confusion(Metric):
         self.true_positives.assign_add(jnp.sum(weight * (truth & predicted)))
         self.false_positives.assign_add(jnp.sum(weight * (~truth & predicted)))
         self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.thresholds}
 
 
 class Precision(_Confusion):
@@ -183,6 +206,7 @@ class AUC(Metric):
             raise NotImplementedError(f"AUC(curve={curve!r}) is not supported; curve='ROC' is")
         if num_thresholds < 2:
             raise ValueError(f"AUC: num_thresholds must be >= 2; received {num_thresholds}")
+        self.num_thresholds, self.curve = int(num_thresholds), curve
         epsilon = 1e-7  # Keras nudges the end thresholds so 0 and 1 predictions count
         inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
         self.thresholds = jnp.asarray([-epsilon, *inner, 1.0 + epsilon], jnp.float32)
@@ -216,6 +240,10 @@ class AUC(Metric):
         # Thresholds rise, so the rates fall: integrate TPR over FPR from right to left.
         return jnp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
 
+    def get_config(self):
+        return {**super().get_config(), "num_thresholds": self.num_thresholds,
+                "curve": self.curve}
+
 
 _BY_NAME = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
@@ -245,6 +273,47 @@ def get(identifier, loss=None):
             raise ValueError(f"Unknown metric {identifier!r}; expected one of "
                              f"{sorted(_BY_NAME) + ['accuracy']}, a Metric or a function")
         return _BY_NAME[identifier]()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Unknown metric {identifier!r}")
+
+
+_BY_CLASS_NAME = {cls.__name__: cls for cls in (
+    Mean, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+    Accuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+
+
+def _builtin_functions():
+    """The functions a MeanMetricWrapper config may name: this module's and the losses'."""
+    functions = (sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, accuracy,
+                 *losses_lib._FUNCTIONS)
+    return {fn.__name__: fn for fn in functions}
+
+
+def _function_name(fn):
+    name = getattr(fn, "__name__", None)
+    if _builtin_functions().get(name) is not fn:
+        raise ValueError(f"metric function {fn!r} is not a built-in metric or loss function "
+                         f"and cannot be serialized; expected one of "
+                         f"{sorted(_builtin_functions())}")
+    return name
+
+
+def serialize(metric):
+    """`{"class_name": <Keras class name>, "config": get_config()}` of a built-in Metric."""
+    if type(metric) not in _BY_CLASS_NAME.values():
+        raise ValueError(f"metric {metric!r} is not a built-in Metric and cannot be "
+                         f"serialized; expected one of {sorted(_BY_CLASS_NAME)}")
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(config):
+    """The Metric of a `serialize` dict."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _BY_CLASS_NAME.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown metric in config: {config!r}; expected class_name one of "
+                         f"{sorted(_BY_CLASS_NAME)}")
+    return cls.from_config(config.get("config", {}))

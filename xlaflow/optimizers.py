@@ -22,7 +22,8 @@ class Optimizer(Module):
     """Base class: subclasses give `transform()`, the optax scaling without learning rate.
 
     Args:
-      learning_rate: a float or a schedule `step -> rate` (optax schedules work).
+      learning_rate: a float or a schedule `step -> rate` (optax schedules work; only a
+        LearningRateSchedule below, or its serialized dict, survives get_config).
       weight_decay: decoupled weight decay (AdamW style), applied as `lr * wd * weight`.
       clipnorm: clip each gradient to this norm; clipvalue: clip elementwise;
       global_clipnorm: clip all gradients together to this global norm.
@@ -33,12 +34,15 @@ class Optimizer(Module):
         super().__init__(name=name or type(self).__name__.lower())
         if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Pass at most one of clipnorm, clipvalue and global_clipnorm")
+        if isinstance(learning_rate, dict):  # a serialized schedule, from get_config
+            learning_rate = deserialize_schedule(learning_rate)
         self._schedule = learning_rate if callable(learning_rate) else None
         self._learning_rate = None if self._schedule else Variable(
             jnp.float32(learning_rate), trainable=False, name=f"{self.name}/learning_rate")
-        self.weight_decay = weight_decay
-        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, \
-            global_clipnorm
+        # Python floats, so get_config is JSON whatever number type the caller passed.
+        self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            None if x is None else float(x)
+            for x in (weight_decay, clipnorm, clipvalue, global_clipnorm))
         self.iterations = Variable(jnp.int32(0), trainable=False, name=f"{self.name}/iterations")
         self._transform = self.transform()
         self._state = None  # Variables holding the optax state, created by build()
@@ -75,7 +79,7 @@ class Optimizer(Module):
     @property
     def variables(self):
         extra = [] if self._learning_rate is None else [self._learning_rate]
-        return tuple([self.iterations, *extra, *(self._state or [])])
+        return (self.iterations, *extra, *(self._state or []))
 
     def apply_gradients(self, grads_and_vars):
         """Update each Variable from its gradient (pairs `(grad, variable)`, as Keras)."""
@@ -123,22 +127,32 @@ class Optimizer(Module):
             return [g * jnp.minimum(1.0, self.clipnorm / jnp.maximum(jnp.linalg.norm(g), 1e-12))
                     for g in grads]
         if self.global_clipnorm is not None:
-            norm = optax.global_norm(grads)
+            # By hand: optax.global_norm is deprecated (a DeprecationWarning at every step).
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
             return [g * jnp.minimum(1.0, self.global_clipnorm / jnp.maximum(norm, 1e-12))
                     for g in grads]
         return grads
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": None if self._schedule else float(
-            self._learning_rate.numpy()), "weight_decay": self.weight_decay,
-            "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-            "global_clipnorm": self.global_clipnorm}
+        """The constructor arguments (JSON); a schedule as its `{class_name, config}`."""
+        learning_rate = serialize_schedule(self._schedule) if self._schedule else float(
+            self._learning_rate.numpy())
+        return {"name": self.name, "learning_rate": learning_rate,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
-        self.momentum, self.nesterov = momentum, nesterov
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
         super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def transform(self):
         if not self.momentum:
@@ -149,8 +163,13 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
         super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
     def transform(self):
         scale = optax.scale_by_amsgrad if self.amsgrad else optax.scale_by_adam
@@ -165,8 +184,13 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, **kwargs):
-        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
         super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
 
     def transform(self):
         scale = (optax.scale_by_stddev if self.centered else optax.scale_by_rms)(
@@ -179,22 +203,125 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  **kwargs):
-        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
         super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
 
     def transform(self):
         return optax.scale_by_rss(initial_accumulator_value=self.initial_accumulator_value,
                                   eps=self.epsilon)
 
 
+class LearningRateSchedule:
+    """A serializable schedule `step -> learning rate` (Keras' class); optax's schedule
+    functions work as learning rates too, but a saved optimizer needs one of these."""
+
+    def __call__(self, step):
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(step)")
+
+    def get_config(self):
+        raise NotImplementedError(f"{type(self).__name__} must define get_config()")
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if staircase)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
+            int(decay_steps)
+        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
+
+    def __call__(self, step):
+        progress = jnp.asarray(step, jnp.float32) / self.decay_steps
+        if self.staircase:
+            progress = jnp.floor(progress)
+        return self.initial_learning_rate * self.decay_rate ** progress
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """`values[0]` up to step `boundaries[0]` (inclusive), `values[1]` up to
+    `boundaries[1]`, ..., `values[-1]` after the last boundary (as Keras)."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"PiecewiseConstantDecay: values needs one more entry than "
+                             f"boundaries; received {len(boundaries)} boundaries and values "
+                             f"{values!r}")
+        self.boundaries, self.values = [int(b) for b in boundaries], [float(v) for v in values]
+        self.name = name
+
+    def __call__(self, step):
+        index = jnp.sum(jnp.asarray(step) > jnp.asarray(self.boundaries))
+        return jnp.asarray(self.values, jnp.float32)[index]
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay)}
+
+
+def serialize_schedule(schedule):
+    """`{"class_name", "config"}` of a built-in LearningRateSchedule."""
+    if type(schedule) not in _SCHEDULES.values():
+        raise ValueError(f"learning_rate schedule {schedule!r} cannot be serialized: only "
+                         f"the built-in schedules {sorted(_SCHEDULES)} can (an optax schedule "
+                         "function or a custom callable cannot)")
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize_schedule(config):
+    cls = _SCHEDULES.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"Unknown learning_rate schedule in config: {config!r}; expected "
+                         f"class_name one of {sorted(_SCHEDULES)}")
+    return cls.from_config(config.get("config", {}))
+
+
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
+def serialize(optimizer):
+    """`{"class_name": <Keras class name>, "config": get_config()}` of a built-in optimizer."""
+    if type(optimizer) not in _BY_NAME.values():
+        raise ValueError(f"optimizer {optimizer!r} is not a built-in optimizer and cannot be "
+                         f"serialized; expected one of {sorted(_BY_NAME)}")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config):
+    """The optimizer of a `serialize` dict (class_name 'Adam' or 'adam')."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _BY_NAME.get(name.lower()) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"Unknown optimizer in config: {config!r}; expected class_name one "
+                         f"of {sorted(c.__name__ for c in _BY_NAME.values())}")
+    return cls.from_config(config.get("config", {}))
+
+
 def get(identifier):
-    """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad') or object."""
+    """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad'), a
+    `serialize` dict or an Optimizer."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)} "
-                     "or an Optimizer")
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)}, "
+                     "a serialized optimizer dict or an Optimizer")

@@ -3,4 +3,5 @@
 from xlaflow.metrics import (  # noqa: F401
     AUC, Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, MeanAbsoluteError,
     MeanMetricWrapper, MeanSquaredError, Metric, Precision, Recall, SparseCategoricalAccuracy,
-    binary_accuracy, categorical_accuracy, get, sparse_categorical_accuracy)
+    binary_accuracy, categorical_accuracy, deserialize, get, serialize,
+    sparse_categorical_accuracy)

@@ -3,4 +3,4 @@
 import optax.schedules as schedules  # noqa: F401
 
 from xlaflow.optimizers import (  # noqa: F401
-    SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get)
+    SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, deserialize, get, serialize)

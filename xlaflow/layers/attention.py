@@ -23,9 +23,10 @@ class MultiHeadAttention(Layer):
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
         self.dropout, self.use_bias = float(dropout), bool(use_bias)
-        self.output_size = output_shape
+        self.output_size = _output_size(output_shape)
         self.kernel_initializer = initializers_lib.get(kernel_initializer)
         self.bias_initializer = initializers_lib.get(bias_initializer)
+        self.seed = seed
         self.seed_generator = SeedGenerator(seed, name=f"{self.name}/seed_generator") \
             if self.dropout else None
         self.projections = None
@@ -86,4 +87,20 @@ class MultiHeadAttention(Layer):
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout,
-                "use_bias": self.use_bias, "output_shape": self.output_size}
+                "use_bias": self.use_bias, "output_shape": self.output_size,
+                "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
+                "bias_initializer": initializers_lib.serialize(self.bias_initializer),
+                "seed": self.seed}
+
+
+def _output_size(output_shape):
+    """The output's feature size: None (the query's), an int, or a 1-tuple as Keras allows;
+    the projection has one output axis, so longer shapes are refused here, not at build."""
+    if output_shape is None:
+        return None
+    if not isinstance(output_shape, (list, tuple)):
+        return int(output_shape)
+    if len(output_shape) == 1:
+        return int(output_shape[0])
+    raise NotImplementedError(f"MultiHeadAttention: output_shape must be an int or a 1-tuple; "
+                              f"received {output_shape!r}")

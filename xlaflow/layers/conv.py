@@ -77,7 +77,8 @@ class _Conv(Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "padding": self.padding, "data_format": "channels_last",
+                "dilation_rate": list(self.dilation_rate),
                 "activation": activations_lib.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),

@@ -32,4 +32,7 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim}
+                "output_dim": self.output_dim,
+                "embeddings_initializer": initializers_lib.serialize(
+                    self.embeddings_initializer),
+                "mask_zero": False}

@@ -16,6 +16,11 @@ def _axes(axis, rank, name):
     return normalized
 
 
+def _axis_argument(axis):
+    """An int, or a list of ints: what JSON gives back, so a config round-trips unchanged."""
+    return int(axis) if isinstance(axis, int) else [int(a) for a in axis]
+
+
 class BatchNormalization(Layer):
     """Normalize with the batch's statistics in training (updating moving averages) and
     with the moving averages in inference; a frozen layer always uses the latter."""
@@ -25,7 +30,8 @@ class BatchNormalization(Layer):
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.axis = _axis_argument(axis)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.initializers = [initializers_lib.get(i) for i in (
             beta_initializer, gamma_initializer, moving_mean_initializer,
@@ -69,8 +75,12 @@ class BatchNormalization(Layer):
         return out
 
     def get_config(self):
+        names = ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
+                 "moving_variance_initializer")
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                **{name: initializers_lib.serialize(init)
+                   for name, init in zip(names, self.initializers)}}
 
 
 class LayerNormalization(Layer):
@@ -79,7 +89,7 @@ class LayerNormalization(Layer):
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
-        self.axis, self.epsilon = axis, float(epsilon)
+        self.axis, self.epsilon = _axis_argument(axis), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers_lib.get(beta_initializer)
         self.gamma_initializer = initializers_lib.get(gamma_initializer)
@@ -108,4 +118,6 @@ class LayerNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers_lib.serialize(self.beta_initializer),
+                "gamma_initializer": initializers_lib.serialize(self.gamma_initializer)}

@@ -24,7 +24,8 @@ class _Pooling2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+                "strides": list(self.strides), "padding": self.padding,
+                "data_format": "channels_last"}
 
 
 class MaxPooling2D(_Pooling2D):
@@ -58,4 +59,5 @@ class GlobalAveragePooling2D(Layer):
         return jnp.mean(inputs, axis=(1, 2), keepdims=self.keepdims)
 
     def get_config(self):
-        return {**super().get_config(), "keepdims": self.keepdims}
+        return {**super().get_config(), "data_format": "channels_last",
+                "keepdims": self.keepdims}

@@ -70,7 +70,11 @@ class _Recurrent(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations_lib.serialize(self.activation),
                 "recurrent_activation": activations_lib.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias, "return_sequences": self.return_sequences,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers_lib.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers_lib.serialize(self.bias_initializer),
+                "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards}
 
 
@@ -92,6 +96,9 @@ class LSTM(_Recurrent):
             bias = base(shape, dtype, key)
             return bias.at[units:2 * units].set(1.0)  # the forget gate starts open
         return init
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
     def _initial_states(self, batch, dtype):
         zeros = jnp.zeros((batch, self.units), dtype)
@@ -118,6 +125,9 @@ class GRU(_Recurrent):
             raise NotImplementedError("GRU(reset_after=False) is not supported; the default "
                                       "reset_after=True layout is")
         super().__init__(units, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": True}  # the only layout supported
 
     def _bias_shape(self):
         return (2, self.gates * self.units)  # input and recurrent biases
