@@ -99,10 +99,14 @@ __version__ = "0.1.0.dev0"
 config._init_compilation_cache()
 
 
+_LAZY = ("keras", "saved_model", "train")
+
+
 def __getattr__(name):
-    # xf.keras pulls in optax and the layer library: loaded on first use, so that
-    # `import xlaflow` stays fast for code that only uses xf.function and Variables.
-    if name == "keras":
+    # xf.keras pulls in optax and the layer library, xf.saved_model and xf.train orbax:
+    # loaded on first use, so that `import xlaflow` stays fast for code that only uses
+    # xf.function and Variables.
+    if name in _LAZY:
         import importlib
-        return importlib.import_module("xlaflow.keras")
+        return importlib.import_module(f"xlaflow.{name}")
     raise AttributeError(f"module 'xlaflow' has no attribute {name!r}")

@@ -111,6 +111,21 @@ class Function:
             entry, key, dyn, lambda e, vals: e.jitted.trace(vals, *self._dyn_args(e, dyn)))
         return ConcreteFunction(self, entry, traced)
 
+    def _pure_program(self, *args):
+        """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
+        traced program on the Variables' values and the flat argument leaves and returns
+        the outputs only. Variables are discovered (and created) first, on `args`."""
+        key, template, treedef, dyn = self._split(args, {})
+        entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
+        entry, _ = self._resolve(entry, key, dyn, lambda e, vals: jax.eval_shape(
+            e.jitted, vals, *self._dyn_args(e, dyn)))
+        body = self._pure(entry, eager_init=False)
+
+        def pure(values, leaves):
+            return body(values, *self._dyn_args(entry, tuple(leaves)))[0]
+
+        return pure, list(entry.variables), list(entry.touched or ())
+
     def lower(self, *args, **kwargs):
         """The `jax.stages.Lowered` program for these arguments (as `jax.jit(f).lower`)."""
         return self.get_concrete_function(*args, **kwargs).lowered

@@ -44,8 +44,37 @@ def test_mismatches_are_named_and_change_nothing(tmp_path):
         other.load_weights(tmp_path / "w")
     for a, b in zip(before, other.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(FileNotFoundError, match="is not a complete weights checkpoint"):
+    with pytest.raises(FileNotFoundError, match="nothing does not exist"):
         other.load_weights(tmp_path / "nothing")
+
+
+def _data_files(path):
+    return [os.path.join(parent, n) for parent, _, names in os.walk(path) for n in names
+            if os.sep + "d" + os.sep in os.path.join(parent, n) + os.sep]
+
+
+def test_tampered_or_partial_weights_are_refused_by_file(tmp_path):
+    from xlaflow.saving.atomic import CorruptSaveError
+    build().save_weights(tmp_path / "w")
+    other = build()
+    before = other.get_weights()
+    victim = sorted(_data_files(tmp_path / "w"))[0]
+    with open(victim, "r+b") as f:  # flip one byte of the stored arrays
+        byte = f.read(1)
+        f.seek(0)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    rel = os.path.relpath(victim, tmp_path / "w")
+    with pytest.raises(CorruptSaveError, match=f"{rel}.*SHA-256"):
+        other.load_weights(tmp_path / "w")
+    with open(victim, "r+b") as f:
+        f.truncate(1)
+    with pytest.raises(CorruptSaveError, match=f"{rel} has 1 bytes"):
+        other.load_weights(tmp_path / "w")
+    os.remove(tmp_path / "w" / "xlaflow_weights.json")
+    with pytest.raises(CorruptSaveError, match="no xlaflow_weights.json: it is incomplete"):
+        other.load_weights(tmp_path / "w")
+    for a, b in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_model_checkpoint_each_epoch_and_best_only(tmp_path):

@@ -10,6 +10,7 @@ from xlaflow.keras import losses as losses
 from xlaflow.keras import metrics as metrics
 from xlaflow.keras import models as models
 from xlaflow.keras import optimizers as optimizers
+from xlaflow.keras import saving as saving
 from xlaflow.keras import utils as utils
 from xlaflow.models import Model as Model
 from xlaflow.models import Sequential as Sequential

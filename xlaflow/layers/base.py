@@ -55,6 +55,13 @@ def _shapes(inputs):
     return jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs)
 
 
+def _user_class_without_config(cls):
+    """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
+    its config is then its constructor arguments, captured when it was made."""
+    owner = next(c for c in cls.__mro__ if "get_config" in vars(c))
+    return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
+
+
 class Layer(Module):
     """Base of all layers: subclass it and define `build(input_shape)` and `call(inputs)`.
 
@@ -65,6 +72,12 @@ class Layer(Module):
       input_shape: shape of one example (without the batch), for the first layer of a
         Sequential model.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # The constructor arguments, for get_config of subclasses that define none.
+        layer = super().__new__(cls)
+        layer._xf_init_args = (args, kwargs)
+        return layer
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
@@ -223,11 +236,16 @@ class Layer(Module):
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
+        if _user_class_without_config(type(self)):
+            from xlaflow.saving import serialization
+            return serialization.auto_config(self, config)
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """Rebuild from get_config's dict (saved Keras objects inside it are revived)."""
+        from xlaflow.saving import serialization
+        return cls(**serialization.revive_arguments(config))
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -46,7 +46,10 @@ def has_symbolic(inputs):
 
 def Input(shape, batch_size=None, dtype="float32", name=None):  # noqa: N802 (Keras' name)
     """A symbolic input of one example's `shape` (the batch dimension is added)."""
-    return SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name or "input")
+    if name is None:  # unique, as Keras: exported signatures name their inputs after them
+        from xlaflow.layers.base import unique_name
+        name = unique_name("input_layer")
+    return SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name)
 
 
 def symbolic_call(layer, inputs, args, kwargs):

@@ -61,3 +61,77 @@ class Graph:
             return list(self.outputs)
         leaves = jax.tree_util.tree_leaves(self.outputs, is_leaf=is_symbolic)
         return [t.node.layer.name for t in leaves]
+
+
+# -- configuration: the graph as JSON ----------------------------------------------------
+def _encode(tree, ref):
+    """JSON for a tree of symbolic tensors and constants; `ref(tensor)` names a tensor."""
+    if is_symbolic(tree):
+        return {"ref": ref(tree)}
+    if isinstance(tree, tuple):
+        return {"tuple": [_encode(t, ref) for t in tree]}
+    if isinstance(tree, list):
+        return {"list": [_encode(t, ref) for t in tree]}
+    if isinstance(tree, dict):
+        if not all(isinstance(k, str) for k in tree):
+            raise ValueError(f"a functional model's dict keys must be strings to be saved; "
+                             f"received {sorted(map(repr, tree))}")
+        return {"dict": {k: _encode(v, ref) for k, v in tree.items()}}
+    if tree is None or isinstance(tree, (str, int, float, bool)):
+        return {"value": tree}
+    raise ValueError(f"a functional model passes {tree!r} ({type(tree).__name__}) to a layer; "
+                     "only tensors, Python numbers and strings can be saved")
+
+
+def _decode(data, lookup):
+    (kind, value), = data.items()
+    if kind == "ref":
+        return lookup(value)
+    if kind in ("tuple", "list"):
+        items = [_decode(v, lookup) for v in value]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {k: _decode(v, lookup) for k, v in value.items()}
+    return value
+
+
+def graph_config(graph):
+    """The layers, inputs, calls and outputs of `graph` as JSON-ready data."""
+    from xlaflow.saving.serialization import serialize_keras_object
+    layer_index = {id(layer): i for i, layer in enumerate(graph.layers)}
+    inputs = jax.tree_util.tree_leaves(graph.inputs, is_leaf=is_symbolic)
+    names = {id(t): ["input", i] for i, t in enumerate(inputs)}
+    nodes = []
+    for n, node in enumerate(graph.nodes):
+        ref = lambda t: names[id(t)]  # noqa: E731
+        nodes.append({"layer": layer_index[id(node.layer)], "inputs": _encode(node.inputs, ref),
+                      "args": _encode(list(node.args), ref),
+                      "kwargs": _encode(dict(node.kwargs), ref)})
+        for k, out in enumerate(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic)):
+            names[id(out)] = ["node", n, k]
+    return {"layers": [serialize_keras_object(layer) for layer in graph.layers],
+            "inputs": [{"shape": list(t.shape), "dtype": t.dtype.name, "name": t.name}
+                       for t in inputs],
+            "input_structure": _encode(graph.inputs, lambda t: names[id(t)]),
+            "nodes": nodes,
+            "outputs": _encode(graph.outputs, lambda t: names[id(t)])}
+
+
+def graph_from_config(config):
+    """(inputs, outputs): the symbolic graph rebuilt by calling fresh layers again."""
+    from xlaflow.layers.symbolic import Input
+    from xlaflow.saving.serialization import deserialize_keras_object
+    layers = [deserialize_keras_object(c) for c in config["layers"]]
+    inputs = [Input(tuple(spec["shape"][1:]), batch_size=spec["shape"][0],
+                    dtype=spec["dtype"], name=spec["name"]) for spec in config["inputs"]]
+    outputs = []
+
+    def lookup(ref):
+        return inputs[ref[1]] if ref[0] == "input" else outputs[ref[1]][ref[2]]
+
+    for node in config["nodes"]:
+        out = layers[node["layer"]](_decode(node["inputs"], lookup),
+                                    *_decode(node["args"], lookup),
+                                    **_decode(node["kwargs"], lookup))
+        outputs.append(jax.tree_util.tree_leaves(out, is_leaf=is_symbolic))
+    return _decode(config["input_structure"], lookup), _decode(config["outputs"], lookup)

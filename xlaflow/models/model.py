@@ -38,6 +38,7 @@ class Model(Layer):
         self.stop_training = False
         self.history = None
         self._build_input_shape = None
+        self._build_input_dtype = None
         self._predict_fn = None
         self._graph = None
         if inputs is not None or outputs is not None:
@@ -47,6 +48,8 @@ class Model(Layer):
             self._graph_layers = self._graph.layers  # owned: their weights are the model's
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda t: t.shape, inputs, is_leaf=is_symbolic)
+            self._build_input_dtype = jax.tree_util.tree_map(
+                lambda t: t.dtype.name, inputs, is_leaf=is_symbolic)
             self.built = True
 
     def call(self, inputs, training=None):
@@ -76,6 +79,11 @@ class Model(Layer):
                                       "fit's sample_weight already")
         self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
                                run_eagerly, jit_compile, loss_weights)
+        # On the trainer, not the model: Module.variables walks the model's dicts, and
+        # metric objects in here would make their Variables look like the model's.
+        self.trainer.compile_config = dict(
+            loss=loss, metrics=metrics, loss_weights=loss_weights, run_eagerly=run_eagerly,
+            jit_compile=jit_compile, steps_per_execution=steps_per_execution)
 
     def train_step(self, data):
         """One training step on a batch `data` = x, (x, y) or (x, y, sample_weight); returns
@@ -163,6 +171,8 @@ class Model(Layer):
             jax.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
+            self._build_input_dtype = jax.tree_util.tree_map(
+                lambda a: np.dtype(a.dtype).name, _spec(x))
         else:
             self._check_inputs(x)
 
@@ -204,10 +214,39 @@ class Model(Layer):
         for line in summary_lines(self):
             (print_fn or print)(line)
 
-    def save(self, filepath, *args, **kwargs):
-        raise NotImplementedError(
-            "model.save (the SavedModel-style export) comes with the saving issue; until then "
-            "save the weights with model.save_weights(path) and rebuild the model in Python")
+    # -- configuration and saving --------------------------------------------------------
+    def get_config(self):
+        if self._graph is not None:
+            from xlaflow.models.functional import graph_config
+            return {"name": self.name, "trainable": self.trainable,
+                    **graph_config(self._graph)}
+        return super().get_config()
+
+    @classmethod
+    def from_config(cls, config):
+        if "nodes" in config and "layers" in config:  # a functional model
+            from xlaflow.models.functional import graph_from_config
+            inputs, outputs = graph_from_config(config)
+            return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
+                       trainable=config.get("trainable", True))
+        return super().from_config(config)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True, platforms=None):
+        """Write the model to the directory `filepath`: architecture, weights, optimizer
+        state, compile config and a `serving_default` export (see xf.saved_model)."""
+        from xlaflow.saving import keras_model
+        keras_model.save_model(self, filepath, overwrite=overwrite,
+                               include_optimizer=include_optimizer, platforms=platforms)
+
+    def export(self, filepath, platforms=None):
+        """Only the serving export of this model (Keras 3's `model.export`)."""
+        from xlaflow.saving import export
+        export.save(self, filepath, platforms=platforms)
+
+    def _serving_function(self):
+        """An xf.function of the model's flat inputs (named) returning named outputs."""
+        from xlaflow.models import signature
+        return signature.serving_function(self)
 
     def save_weights(self, filepath, overwrite=True):
         """Write the weights to an orbax checkpoint directory (atomically)."""

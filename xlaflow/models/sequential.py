@@ -55,6 +55,12 @@ class Sequential(Model):
         return inputs
 
     def get_config(self):
+        from xlaflow.saving.serialization import serialize_keras_object
         return {"name": self.name, "trainable": self.trainable,
-                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                           for layer in self._layers]}
+                "layers": [serialize_keras_object(layer) for layer in self._layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        from xlaflow.saving.serialization import deserialize_keras_object
+        return cls([deserialize_keras_object(layer) for layer in config["layers"]],
+                   name=config.get("name"), trainable=config.get("trainable", True))

@@ -1,0 +1,187 @@
+"""xf.saved_model.save / load: jax.export programs with a symbolic batch, sealed directories,
+loading in a fresh interpreter that never imports the model's code, and the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from xlaflow.saved_model import CorruptSaveError, InputError
+
+
+class Affine(xf.Module):
+    """y = relu-or-negated(x @ w + b): AutoGraph turns the `if` on a tensor into lax.cond."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = xf.Variable(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+        self.b = xf.Variable(np.float32([0.5, -0.5, 0.0]))
+        self.unused = xf.Variable(np.zeros(1000, np.float32))
+
+    @xf.function(input_signature=[xf.TensorSpec([None, 4], xf.float32, name="x")])
+    def serve(self, x):
+        y = x @ self.w + self.b
+        if xf.reduce_sum(x) > 0:
+            y = jnp.maximum(y, 0.0)
+        else:
+            y = -y
+        return {"y": y, "total": xf.reduce_sum(y, axis=1)}
+
+
+def oracle(module, x):
+    y = x @ module.w.numpy() + module.b.numpy()
+    y = np.maximum(y, 0) if x.sum() > 0 else -y
+    return {"y": y, "total": y.sum(1)}
+
+
+def test_symbolic_batch_runs_for_1_7_and_64(tmp_path):
+    module = Affine()
+    xf.saved_model.save(module, tmp_path / "e")  # default platforms: cpu, cuda and tpu
+    loaded = xf.saved_model.load(tmp_path / "e")
+    signature = loaded.signatures["serving_default"]
+    assert signature.platforms == ("cpu", "cuda", "tpu")
+    assert signature.inputs == [{"name": "x", "dtype": "float32", "shape": [None, 4]}]
+    assert sorted(signature.output_names) == ["total", "y"]
+    for n in (1, 7, 64):
+        for sign in (1, -1):
+            x = sign * np.abs(np.random.default_rng(n).normal(size=(n, 4))).astype(np.float32)
+            out = signature(x=x)
+            want = oracle(module, x)
+            for key in want:
+                np.testing.assert_allclose(out[key], want[key], rtol=1e-5, atol=1e-6)
+    # only the Variables the program reads are stored: not the unused 1000 floats
+    with open(tmp_path / "e" / "signatures.json") as f:
+        assert [v["shape"] for v in json.load(f)["variables"]] == [[4, 3], [3]]
+
+
+def test_bad_inputs_are_named(tmp_path):
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
+    with pytest.raises(InputError, match=r"input 'x' .* shape \[None, 4\]; received \[2, 5\]"):
+        signature(x=np.zeros((2, 5), np.float32))
+    with pytest.raises(InputError, match="input 'x' must be float32; received complex64"):
+        signature(x=np.zeros((2, 4), np.complex64))
+    with pytest.raises(InputError, match=r"missing \['x'\], unknown \['z'\]"):
+        signature(z=np.zeros((2, 4), np.float32))
+    np.testing.assert_allclose(signature(np.ones((2, 4)))["total"].shape, (2,))  # f64 cast
+
+
+def test_signature_errors_at_save(tmp_path):
+    with pytest.raises(TypeError, match="must be an xf.function with an input_signature"):
+        xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=xf.function(lambda x: x))
+
+    @xf.function(input_signature=[xf.TensorSpec([None, 3], xf.float32)])
+    def needs_static_batch(x):
+        return jnp.reshape(x, (int(x.shape[0]) * 3,))
+
+    with pytest.raises(ValueError, match="could not be exported .* symbolic None dimensions"):
+        xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=needs_static_batch,
+                            platforms=["cpu"])
+    assert not os.path.exists(tmp_path / "e")
+    assert os.listdir(tmp_path) == []  # no partial sibling left behind
+
+
+def _tamper(path, mode):
+    if mode == "flip":
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x01
+            f.seek(0)
+            f.write(data)
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize("target", ["signatures/0.jaxexport", "signatures.json", "variables"])
+@pytest.mark.parametrize("mode", ["flip", "truncate"])
+def test_tampered_or_truncated_exports_are_refused(tmp_path, target, mode):
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    path = tmp_path / "e" / target
+    if target == "variables":
+        path = next(os.path.join(p, n) for p, _, ns in os.walk(path) for n in ns
+                    if os.sep + "d" + os.sep in os.path.join(p, n))
+    _tamper(path, mode)
+    rel = os.path.relpath(path, tmp_path / "e")
+    with pytest.raises(CorruptSaveError, match=rel.replace(".", r"\.")):
+        xf.saved_model.load(tmp_path / "e")
+
+
+def test_a_failed_save_keeps_the_previous_export(tmp_path, monkeypatch):
+    module = Affine()
+    xf.saved_model.save(module, tmp_path / "e", platforms=["cpu"])
+    from xlaflow.saving import arrays
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(arrays, "save_arrays", crash)
+    module.w.assign(module.w * 2)
+    with pytest.raises(OSError, match="disk full"):
+        xf.saved_model.save(module, tmp_path / "e", platforms=["cpu"])
+    assert os.listdir(tmp_path) == ["e"]
+    monkeypatch.undo()
+    x = np.ones((2, 4), np.float32)
+    old = xf.saved_model.load(tmp_path / "e").signatures["serving_default"](x=x)["y"]
+    np.testing.assert_allclose(old * 2 - 2 * module.b.numpy() * (old > 0) + module.b.numpy()
+                               * (old > 0) * 1, old * 2 - module.b.numpy() * (old > 0),
+                               rtol=1e-6)  # the stored weights are the old ones
+    np.testing.assert_allclose(old, oracle(Affine(), x)["y"], rtol=1e-6)
+
+
+FRESH = """
+import sys, numpy as np
+import xlaflow as xf
+loaded = xf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+out = loaded.signatures["serving_default"](x)
+np.save(sys.argv[3], np.asarray(out[sorted(out)[0]]))
+imported = sorted(m for m in sys.modules if m.startswith(("xlaflow.keras", "xlaflow.layers",
+                  "xlaflow.models", "xlaflow.training", "optax", "tests")))
+print("IMPORTED", imported)
+"""
+
+
+def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
+    model = xf.keras.Sequential([xf.keras.layers.Dense(5, activation="relu", input_shape=(4,)),
+                                 xf.keras.layers.Dense(3)])
+    model.save(tmp_path / "m", platforms=["cpu"])
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "fresh.py").write_text(FRESH)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
+    done = subprocess.run([sys.executable, str(tmp_path / "fresh.py"), str(tmp_path / "m"),
+                           str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "IMPORTED []" in done.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+def test_cli_show_and_run(tmp_path):
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    cli = [sys.executable, "-m", "xlaflow.cli", "saved_model"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
+    show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "e"), "--signature_def",
+                           "serving_default"], capture_output=True, text=True, env=env)
+    assert show.returncode == 0, show.stderr
+    assert "inputs['x'] tensor_info:\n      dtype: DT_FLOAT\n      shape: (-1, 4)" in show.stdout
+    assert "outputs['total'] tensor_info:\n      dtype: DT_FLOAT\n      shape: (-1,)" in \
+        show.stdout
+    x = np.full((2, 4), 0.5, np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
+                          f"x={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), oracle(Affine(), x)["y"],
+                               rtol=1e-6)
+    bad = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
+                          f"q={tmp_path / 'x.npy'}"], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "unknown ['q']" in bad.stderr

@@ -1,0 +1,82 @@
+"""A model's serving signature: its call as an xf.function of named inputs that returns
+named outputs, with the batch dimension left free (what model.save exports).
+
+Names follow TF's Keras SavedModels: functional inputs keep their Input names and outputs
+their layers' names; a Sequential's input is `<first layer>_input` and its output its last
+layer's name; a subclassed model takes `inputs` (or `input_<i>`) and returns `output_<i>`.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from xlaflow.function import function
+from xlaflow.layers.core import InputLayer
+from xlaflow.layers.symbolic import is_symbolic
+from xlaflow.tensors import TensorSpec
+
+
+def _is_shape(s):
+    return isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
+
+
+def _unique(names):
+    seen, out = {}, []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(name if count == 0 else f"{name}_{count}")
+    return out
+
+
+def _input_names(model, shapes, count):
+    if model._graph is not None:
+        return [t.name for t in jax.tree_util.tree_leaves(model._graph.inputs,
+                                                          is_leaf=is_symbolic)]
+    layers = getattr(model, "_layers", None)
+    if layers:
+        return [layers[0].name if isinstance(layers[0], InputLayer) else
+                f"{layers[0].name}_input"]
+    if count == 1:
+        return ["inputs"]
+    if isinstance(shapes, dict):
+        return [str(k) for k in sorted(shapes)]  # jax flattens dicts in sorted key order
+    return [f"input_{i}" for i in range(count)]
+
+
+def _output_names(model, count):
+    if model._graph is not None:
+        names = model.output_names
+    elif getattr(model, "_layers", None):
+        names = [model._layers[-1].name] if count == 1 else []
+    else:
+        names = []
+    if len(names) != count:
+        names = [f"output_{i}" for i in range(count)]
+    return _unique(names)
+
+
+def serving_function(model):
+    """The model's `serving_default`: an xf.function with an input_signature."""
+    shapes = model._build_input_shape
+    if shapes is None:
+        raise ValueError(f"{model.name} is not built: call it on data (or fit/predict), or "
+                         "declare its input shape (input_shape= on the first layer, or "
+                         "xf.keras.Input), before saving or exporting it")
+    flat_shapes, tree = jax.tree_util.tree_flatten(shapes, is_leaf=_is_shape)
+    dtypes = model._build_input_dtype
+    flat_dtypes = jax.tree_util.tree_leaves(dtypes) if dtypes is not None else \
+        ["float32"] * len(flat_shapes)
+    names = _input_names(model, shapes, len(flat_shapes))
+    specs = [TensorSpec(shape, dtype, name)
+             for shape, dtype, name in zip(flat_shapes, flat_dtypes, names)]
+
+    def serve(*flat):
+        outputs = model(jax.tree_util.tree_unflatten(tree, list(flat)), training=False)
+        if isinstance(outputs, dict):
+            return outputs
+        leaves = jax.tree_util.tree_leaves(outputs)
+        return dict(zip(_output_names(model, len(leaves)), leaves))
+
+    serve.__name__ = f"{model.name}_serving_default"
+    return function(serve, input_signature=specs, autograph=False)

@@ -1,0 +1,142 @@
+"""Directories that are complete or absent: write to a temporary sibling, seal it with a
+manifest of every file's size and SHA-256, then rename it into place.
+
+A reader trusts a directory only through its manifest, so a crash mid-save, a copy that
+is still arriving (a model pushed to a bucket file by file) or a flipped byte is refused
+with an error naming the file, instead of loading and failing later at inference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+
+_CHUNK = 1 << 22
+
+
+class CorruptSaveError(ValueError):
+    """A saved directory is partial, tampered with, or not the kind the reader expected."""
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(root):
+    for parent, _, names in os.walk(root):
+        for name in names:
+            full = os.path.join(parent, name)
+            yield os.path.relpath(full, root).replace(os.sep, "/"), full
+
+
+def write_json(path, data):
+    """Write JSON to `path` through a temporary name, so readers never see half of it."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_directory(path, fill, *, manifest, header, overwrite=True, what="save"):
+    """Create the directory `path` by calling `fill(tmp_dir)`, then seal and rename it.
+
+    `manifest` is the name of the sealing file, `header` the fields it starts with (the
+    format name and version). An existing `path` is replaced only when `overwrite`.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path):
+        if not overwrite:
+            raise FileExistsError(f"{what}: {path} exists and overwrite=False")
+        if not os.path.isdir(path):
+            raise FileExistsError(f"{what}: {path} is a file; this format is a directory")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    partial = f"{path}.partial-{uuid.uuid4().hex[:8]}"
+    os.mkdir(partial)
+    try:
+        fill(partial)
+        files = {rel: {"bytes": os.path.getsize(full), "sha256": sha256_file(full)}
+                 for rel, full in sorted(_files(partial))}
+        write_json(os.path.join(partial, manifest), {**header, "files": files})
+        _replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+    return path
+
+
+def _replace(new, path):
+    # Two renames: a crash between them leaves `path.old-*`, which complete() finds.
+    if os.path.exists(path):
+        old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(path, old)
+        os.replace(new, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, path)
+
+
+def complete(path):
+    """`path`, or the previous directory if a save died between its two renames."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path):
+        return path
+    parent, name = os.path.split(path)
+    olds = [n for n in os.listdir(parent) if n.startswith(name + ".old-")] \
+        if os.path.isdir(parent) else []
+    return os.path.join(parent, olds[0]) if len(olds) == 1 else path
+
+
+def verify_directory(path, *, manifest, format_name, max_version, what="load"):
+    """Check `path` against its manifest (every file present, same size and SHA-256) and
+    return the manifest's contents. Raises CorruptSaveError naming the first bad file."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{what}: {path} does not exist or is not a directory")
+    sealed = os.path.join(path, manifest)
+    if not os.path.isfile(sealed):
+        raise CorruptSaveError(
+            f"{what}: {path} has no {manifest}: it is incomplete (a save or copy still in "
+            "progress, or one that died) or was not written by xlaflow")
+    try:
+        with open(sealed, encoding="utf-8") as f:
+            header = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise CorruptSaveError(f"{what}: {sealed} is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != format_name:
+        raise CorruptSaveError(f"{what}: {sealed} does not describe a {format_name!r} "
+                               f"directory (format={_get(header, 'format')!r})")
+    version = header.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= max_version:
+        raise CorruptSaveError(f"{what}: {sealed} has format_version {version!r}; this "
+                               f"xlaflow reads versions 1 to {max_version} (upgrade xlaflow)")
+    files = header.get("files")
+    if not isinstance(files, dict):
+        raise CorruptSaveError(f"{what}: {sealed} lists no files")
+    for rel, expected in files.items():
+        full = os.path.normpath(os.path.join(path, rel))
+        if os.path.commonpath([full, os.path.abspath(path)]) != os.path.abspath(path):
+            raise CorruptSaveError(f"{what}: {sealed} names a file outside the directory: "
+                                   f"{rel!r}")
+        if not os.path.isfile(full):
+            raise CorruptSaveError(f"{what}: {path} is missing {rel} (listed in {manifest})")
+        size = os.path.getsize(full)
+        if size != expected.get("bytes"):
+            raise CorruptSaveError(f"{what}: {path}/{rel} has {size} bytes; {manifest} "
+                                   f"records {expected.get('bytes')} (truncated or replaced)")
+        if sha256_file(full) != expected.get("sha256"):
+            raise CorruptSaveError(f"{what}: {path}/{rel} does not match its SHA-256 in "
+                                   f"{manifest} (modified after saving)")
+    return header
+
+
+def _get(mapping, key):
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -1,0 +1,218 @@
+"""xf.saved_model.save: xf.functions with input signatures, serialized by jax.export.
+
+Each signature becomes StableHLO for every requested platform, taking the Variables'
+values as arguments (never baked-in constants) and a `None` dimension as a symbolic one:
+all leading `None`s share the symbol `batch`, any other `None` gets its own. The values
+go once into an orbax directory beside the programs. The format is in docs/saved_model.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import jax
+import numpy as np
+
+from xlaflow.saving import arrays, atomic
+from xlaflow.tensors import TensorSpec
+
+FORMAT, FORMAT_VERSION, MANIFEST = "xlaflow.saved_model", 1, "xlaflow_export.json"
+SIGNATURES_FILE, VARIABLES_DIR = "signatures.json", "variables"
+DEFAULT_PLATFORMS = ("cpu", "cuda", "tpu")
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class Lowered:
+    """One exported signature: its jax.export program and its named inputs and outputs."""
+
+    def __init__(self, name, exported, inputs, outputs, variables):
+        self.name, self.exported = name, exported
+        self.inputs, self.outputs, self.variables = inputs, outputs, variables
+
+
+def save(obj, export_dir, signatures=None, options=None, *, platforms=None, overwrite=True):
+    """Export `signatures` (an xf.function with an input_signature, or a dict of them
+    keyed by signature name) of `obj` to the directory `export_dir`, atomically.
+
+    Without `signatures`, a Keras model exports its call, and any other object its only
+    xf.function with an input_signature. `platforms` defaults to cpu, cuda and tpu, so
+    one artifact serves anywhere.
+    """
+    if options is not None:
+        raise NotImplementedError("saved_model.save(options=...) is not supported; the "
+                                  "export always holds every signature's variables")
+    lowered = lower_all(collect_signatures(obj, signatures), platforms)
+    return write(export_dir, lowered, overwrite=overwrite)
+
+
+def collect_signatures(obj, signatures):
+    """{name: xf.Function} from `signatures`, or found on `obj` as TF does."""
+    from xlaflow.function import Function
+    if signatures is None:
+        serving = getattr(obj, "_serving_function", None)
+        if callable(serving):
+            return {DEFAULT_SIGNATURE: serving()}
+        found = {name: getattr(obj, name) for name in dir(type(obj))
+                 if isinstance(getattr(type(obj), name, None), Function)}
+        found = {n: f for n, f in found.items() if f._input_signature is not None}
+        if len(found) != 1:
+            raise ValueError(
+                f"saved_model.save: pass signatures=; {type(obj).__name__} has "
+                f"{len(found)} xf.functions with an input_signature ({sorted(found)}), and "
+                "only exactly one is taken as the default signature")
+        signatures = next(iter(found.values()))
+    if not isinstance(signatures, dict):
+        signatures = {DEFAULT_SIGNATURE: signatures}
+    for name, fn in signatures.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"saved_model.save: signature names must be non-empty strings; "
+                             f"received {name!r}")
+        if not isinstance(fn, Function) or fn._input_signature is None:
+            raise TypeError(
+                f"saved_model.save: signature {name!r} must be an xf.function with an "
+                f"input_signature (e.g. xf.function(f, input_signature=[xf.TensorSpec("
+                f"[None, 3], xf.float32)])); received {type(fn).__name__}")
+    return signatures
+
+
+def lower_all(signatures, platforms=None):
+    platforms = tuple(platforms or DEFAULT_PLATFORMS)
+    return [lower(name, fn, platforms) for name, fn in signatures.items()]
+
+
+def _input_specs(fn):
+    """Flat (name, TensorSpec) pairs of an input_signature, named by spec or parameter."""
+    names, used = [], set()
+    for index, spec in enumerate(fn._input_signature):
+        base = fn._param_names[index] if index < len(fn._param_names) else f"input_{index}"
+        leaves = jax.tree_util.tree_leaves_with_path(
+            spec, is_leaf=lambda s: isinstance(s, TensorSpec))
+        for path, leaf in leaves:
+            name = leaf.name or (base + "".join(f"_{_key(k)}" for k in path))
+            name = re.sub(r"\W", "_", name)
+            if name in used:
+                raise ValueError(f"saved_model.save: two inputs of {fn.__name__!r} are both "
+                                 f"named {name!r}; give the TensorSpecs distinct names")
+            used.add(name)
+            names.append((name, leaf))
+    return names
+
+
+def _key(k):
+    return getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
+
+
+def _symbolic_leaves(named_specs):
+    scope = jax.export.SymbolicScope()
+    out = []
+    for position, (name, spec) in enumerate(named_specs):
+        if spec.shape is None:
+            raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
+                             "its TensorSpec a shape (None for the sizes that vary)")
+        dims = ["batch" if axis == 0 and d is None else f"{name}_{axis}" if d is None
+                else str(d) for axis, d in enumerate(spec.shape)]
+        shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
+        out.append(jax.ShapeDtypeStruct(shape, spec.dtype))
+    return out
+
+
+def _concrete_leaves(named_specs):
+    return [np.zeros(tuple(1 if d is None else d for d in spec.shape), spec.dtype)
+            for _, spec in named_specs]
+
+
+def _describe(shape, dtype, name):
+    return {"name": name, "dtype": np.dtype(dtype).name,
+            "shape": [int(d) if isinstance(d, (int, np.integer)) else None for d in shape]}
+
+
+def lower(name, fn, platforms):
+    """Serialize one signature for `platforms` with jax.export."""
+    named = _input_specs(fn)
+    leaves = _concrete_leaves(named)
+    tree = jax.tree_util.tree_structure(tuple(fn._input_signature),
+                                        is_leaf=lambda s: isinstance(s, TensorSpec))
+    args = jax.tree_util.tree_unflatten(tree, leaves)
+    pure, variables, touched = fn._pure_program(*args)
+    touched_ids = {id(v) for v in touched}
+    kept = [v for v in variables if id(v) in touched_ids]
+
+    def program(kept_values, flat_inputs):
+        by_id = dict(zip((id(v) for v in kept), kept_values))
+        # Untouched Variables are never read: a placeholder keeps them out of the artifact.
+        values = [by_id.get(id(v), jax.numpy.zeros(v.shape, v.dtype)) for v in variables]
+        return pure(values, flat_inputs)
+
+    def flat_program(kept_values, flat_inputs):
+        return jax.tree_util.tree_leaves(program(kept_values, flat_inputs))
+
+    var_specs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in kept]
+    try:
+        exported = jax.export.export(jax.jit(flat_program), platforms=platforms)(
+            var_specs, _symbolic_leaves(named))
+        paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
+            jax.eval_shape(program, var_specs, leaves))[0]]
+    except Exception as exc:
+        raise ValueError(
+            f"saved_model.save: signature {name!r} ({fn.__name__}) could not be exported for "
+            f"{', '.join(platforms)} with symbolic None dimensions: {exc}. Code that needs "
+            "a fixed size (a Python loop over the batch, a reshape to a literal size) fails "
+            "here: give those dimensions a size in the input_signature.") from exc
+    outputs = [_describe(aval.shape, aval.dtype, _output_name(path, i, len(paths)))
+               for i, (path, aval) in enumerate(zip(paths, exported.out_avals))]
+    inputs = [_describe(spec.shape, spec.dtype, n) for n, spec in named]
+    return Lowered(name, exported, inputs, outputs, kept)
+
+
+def _output_name(path, index, count):
+    """A dict output keeps its keys (joined by '/'); anything else is output_<i>, as TF."""
+    keys = [str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey)]
+    if keys and len(keys) == len(path):
+        return "/".join(keys)
+    return f"output_{index}"
+
+
+def write(export_dir, lowered, *, overwrite=True, extra_variables=(), fill_extra=None,
+          header=None):
+    """Write the programs, their Variables (plus `extra_variables`) and the signature
+    description; `fill_extra(tmp_dir, keys)` adds more files before the directory is sealed
+    (`keys` maps id(Variable) to its key in variables/)."""
+    variables = {}
+    for item in lowered:
+        for v in item.variables:
+            variables.setdefault(id(v), v)
+    for v in extra_variables:
+        variables.setdefault(id(v), v)
+    keys = {vid: f"v{i:04d}" for i, vid in enumerate(variables)}
+    description = {
+        "signatures": {item.name: {
+            "method_name": PREDICT_METHOD,
+            "file": f"signatures/{i}.jaxexport",
+            "platforms": list(item.exported.platforms),
+            "inputs": item.inputs, "outputs": item.outputs,
+            "variables": [keys[id(v)] for v in item.variables]}
+            for i, item in enumerate(lowered)},
+        "variables": [{"key": keys[vid], "name": v.name, "dtype": np.dtype(v.dtype).name,
+                       "shape": list(v.shape), "trainable": bool(v.trainable)}
+                      for vid, v in variables.items()]}
+
+    def fill(tmp):
+        os.mkdir(os.path.join(tmp, "signatures"))
+        for i, item in enumerate(lowered):
+            with open(os.path.join(tmp, "signatures", f"{i}.jaxexport"), "wb") as f:
+                f.write(item.exported.serialize())
+        if variables:
+            arrays.save_arrays(os.path.join(tmp, VARIABLES_DIR),
+                               {keys[vid]: v.value for vid, v in variables.items()})
+        atomic.write_json(os.path.join(tmp, SIGNATURES_FILE), description)
+        if fill_extra is not None:
+            fill_extra(tmp, keys)
+
+    import xlaflow
+    return atomic.write_directory(
+        export_dir, fill, manifest=MANIFEST, overwrite=overwrite, what="saved_model.save",
+        header={"format": FORMAT, "format_version": FORMAT_VERSION,
+                "xlaflow_version": xlaflow.__version__, "jax_version": jax.__version__,
+                **(header or {})})

@@ -1,0 +1,187 @@
+"""model.save / load_model: a serving export plus what Keras needs to rebuild the model.
+
+The directory is an xf.saved_model export (so the server and `xf.saved_model.load` read
+it without the model's code) with a `keras/` part: the architecture and compile config
+(`keras/model.json`) and the optimizer state (`keras/optimizer/`, orbax). The weights are
+stored once, in the export's `variables/`, and `keras/model.json` lists their keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+import warnings
+
+import numpy as np
+
+from xlaflow.saving import arrays, atomic, export, serialization
+
+KERAS_DIR, MODEL_FILE, OPTIMIZER_DIR = "keras", "model.json", "optimizer"
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True, platforms=None):
+    """Write `model` to the directory `filepath` (see the module docstring)."""
+    lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
+                               platforms)
+    variables = list(model.variables)
+    architecture = serialization.serialize_keras_object(model)
+    json.dumps(architecture)  # fails here, before anything is written, if not JSON
+    compile_config = _compile_config(model)
+    optimizer = model.optimizer if include_optimizer and compile_config is not None else None
+    opt_vars = list(optimizer.variables) if optimizer is not None else []
+
+    def fill(tmp, keys):
+        os.mkdir(os.path.join(tmp, KERAS_DIR))
+        description = {
+            "model": architecture,
+            "build_input_shape": _encode_shapes(model._build_input_shape),
+            "build_input_dtype": model._build_input_dtype,
+            "variables": [keys[id(v)] for v in variables],
+            "compile_config": compile_config,
+            "optimizer_variables": [{"key": f"o{i:04d}", "name": v.name,
+                                     "shape": list(v.shape), "dtype": np.dtype(v.dtype).name}
+                                    for i, v in enumerate(opt_vars)],
+            "optimizer_built": bool(optimizer is not None and optimizer._state is not None)}
+        if opt_vars:
+            arrays.save_arrays(os.path.join(tmp, KERAS_DIR, OPTIMIZER_DIR),
+                               {f"o{i:04d}": v.value for i, v in enumerate(opt_vars)})
+        atomic.write_json(os.path.join(tmp, KERAS_DIR, MODEL_FILE), description)
+
+    return export.write(filepath, lowered, overwrite=overwrite, extra_variables=variables,
+                        fill_extra=fill, header={"keras_model": True})
+
+
+def _compile_config(model):
+    config = getattr(model.trainer, "compile_config", None)
+    if config is None:
+        return None
+    try:
+        return {"optimizer": serialization.serialize_keras_object(model.optimizer),
+                **{k: _serialize_value(v) for k, v in config.items()}}
+    except ValueError as exc:
+        warnings.warn(f"{model.name}: the compile config cannot be saved ({exc}); "
+                      "load_model will return an uncompiled model", UserWarning, stacklevel=3)
+        return None
+
+
+def _serialize_value(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_serialize_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _serialize_value(v) for k, v in value.items()}
+    if isinstance(value, types.FunctionType):
+        from xlaflow import losses, metrics
+        for module in (losses, metrics):
+            if getattr(module, value.__name__, None) is value:
+                return value.__name__
+        raise ValueError(f"the function {value.__qualname__} is not a built-in loss or "
+                         "metric; wrap it in a registered Loss/Metric subclass")
+    return serialization.serialize_keras_object(value)
+
+
+def _deserialize_value(value, custom_objects):
+    if serialization.is_serialized_object(value):
+        return serialization.deserialize_keras_object(value, custom_objects)
+    if isinstance(value, list):
+        return [_deserialize_value(v, custom_objects) for v in value]
+    if isinstance(value, dict):
+        return {k: _deserialize_value(v, custom_objects) for k, v in value.items()}
+    return value
+
+
+def _encode_shapes(tree):
+    if isinstance(tree, tuple) and all(d is None or isinstance(d, int) for d in tree):
+        return {"shape": list(tree)}
+    if isinstance(tree, dict):
+        return {"dict": {k: _encode_shapes(v) for k, v in tree.items()}}
+    if isinstance(tree, (list, tuple)):
+        return {type(tree).__name__: [_encode_shapes(v) for v in tree]}
+    raise ValueError(f"unexpected input shape structure {tree!r}")
+
+
+def _decode_shapes(data, dtypes):
+    """A tree of jax.ShapeDtypeStruct with batch size 1, from the saved shapes/dtypes."""
+    import jax
+    (kind, value), = data.items()
+    if kind == "shape":
+        return jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in value),
+                                    np.dtype(dtypes or "float32"))
+    if kind == "dict":
+        return {k: _decode_shapes(v, dtypes and dtypes[k]) for k, v in value.items()}
+    items = [_decode_shapes(v, dtypes and dtypes[i]) for i, v in enumerate(value)]
+    return tuple(items) if kind == "tuple" else items
+
+
+def _read(path):
+    file = os.path.join(path, KERAS_DIR, MODEL_FILE)
+    if not os.path.isfile(file):
+        raise ValueError(f"load_model: {path} is an export without a Keras model (written by "
+                         "xf.saved_model.save or model.export); run it with "
+                         "xf.saved_model.load(path) instead")
+    try:
+        with open(file, encoding="utf-8") as f:
+            description = json.load(f)
+        description["model"], description["variables"]  # noqa: B018 (presence check)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise atomic.CorruptSaveError(f"load_model: {file} is malformed ({exc!r})") from None
+    with open(os.path.join(path, export.SIGNATURES_FILE), encoding="utf-8") as f:
+        stored = {v["key"]: v for v in json.load(f)["variables"]}
+    return description, stored
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """Rebuild the model saved by `model.save(filepath)`: same architecture, weights and
+    (when `compile`) compile config and optimizer state. Classes not built into xlaflow
+    must be registered (`@register_serializable`) or passed in `custom_objects`."""
+    path = atomic.complete(filepath)
+    atomic.verify_directory(path, manifest=export.MANIFEST, format_name=export.FORMAT,
+                            max_version=export.FORMAT_VERSION, what="load_model")
+    description, stored = _read(path)
+    model = serialization.deserialize_keras_object(description["model"], custom_objects)
+    if description.get("build_input_shape") and model._build_input_shape is None:
+        model._prepare(_decode_shapes(description["build_input_shape"],
+                                      description.get("build_input_dtype")))
+    variables = list(model.variables)
+    keys = description["variables"]
+    _check_match(model.name, variables, [stored[k] for k in keys], "weights")
+    values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR),
+                                   {k: (stored[k]["shape"], stored[k]["dtype"]) for k in keys})
+    for key, variable in zip(keys, variables):
+        variable.assign(values[key])
+    config = description.get("compile_config")
+    if compile and config is not None:
+        _compile(model, config, custom_objects, path, description)
+    return model
+
+
+def _compile(model, config, custom_objects, path, description):
+    config = _deserialize_value(dict(config), custom_objects)
+    model.compile(**config)
+    opt_specs = description.get("optimizer_variables") or []
+    if not opt_specs:
+        return
+    optimizer = model.optimizer
+    if description.get("optimizer_built"):
+        optimizer.build(model.trainable_weights)
+    variables = list(optimizer.variables)
+    _check_match(f"{model.name}'s optimizer", variables, opt_specs, "optimizer variables")
+    values = arrays.restore_arrays(os.path.join(path, KERAS_DIR, OPTIMIZER_DIR),
+                                   {s["key"]: (s["shape"], s["dtype"]) for s in opt_specs})
+    for spec, variable in zip(opt_specs, variables):
+        variable.assign(values[spec["key"]])
+
+
+def _check_match(owner, variables, specs, what):
+    """Every shape and dtype checked before any assignment."""
+    if len(variables) != len(specs):
+        raise ValueError(f"load_model: {owner} has {len(variables)} {what} after rebuilding; "
+                         f"the saved model has {len(specs)} (did the class change?)")
+    for variable, spec in zip(variables, specs):
+        if list(variable.shape) != list(spec["shape"]) or \
+                np.dtype(variable.dtype) != np.dtype(spec["dtype"]):
+            raise ValueError(f"load_model: {variable.name} is {np.dtype(variable.dtype).name}"
+                             f"{list(variable.shape)} after rebuilding {owner}; the saved "
+                             f"{spec.get('name')} is {spec['dtype']}{list(spec['shape'])}")

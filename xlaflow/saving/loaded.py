@@ -1,0 +1,177 @@
+"""xf.saved_model.load: run an export's signatures without the code that made it.
+
+Reads only JSON, jax.export's serialized StableHLO and the orbax arrays, after checking
+every file against the manifest; nothing is unpickled and no Python from the directory
+runs. The model server loads exports through this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+from xlaflow.saving import arrays, atomic, export
+
+
+class InputError(ValueError):
+    """A call's inputs do not fit the signature (names, dtypes or shapes)."""
+
+
+class Signature:
+    """One exported function: call it with named inputs, get a dict of named outputs.
+
+    `inputs`/`outputs` describe the tensors: {"name", "dtype", "shape"} with None for a
+    size that varies (every leading None is the one shared `batch` size).
+    """
+
+    def __init__(self, name, description, exported, values):
+        self.name = name
+        self.method_name = description["method_name"]
+        self.inputs = description["inputs"]
+        self.outputs = description["outputs"]
+        self.platforms = tuple(description["platforms"])
+        self.exported = exported
+        self._values = values
+        self._call = jax.jit(exported.call)
+
+    @property
+    def input_names(self):
+        return [spec["name"] for spec in self.inputs]
+
+    @property
+    def output_names(self):
+        return [spec["name"] for spec in self.outputs]
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            if len(args) > len(self.inputs) or set(self.input_names[:len(args)]) & set(kwargs):
+                raise TypeError(f"signature {self.name!r} takes the inputs "
+                                f"{self.input_names}; received {len(args)} positional and "
+                                f"{sorted(kwargs)}")
+            kwargs.update(zip(self.input_names, args))
+        outputs = self.call_flat(self.prepare(kwargs))
+        return dict(zip(self.output_names, outputs))
+
+    def prepare(self, inputs):
+        """The inputs as arrays in signature order, checked against the signature: every
+        name present and known, dtypes castable without changing kind, shapes fitting."""
+        missing = [n for n in self.input_names if n not in inputs]
+        unknown = sorted(set(inputs) - set(self.input_names))
+        if missing or unknown:
+            raise InputError(f"signature {self.name!r} takes inputs {self.input_names}; "
+                             f"missing {missing}, unknown {unknown}")
+        out, batch = [], None
+        for spec in self.inputs:
+            value = _as_array(spec, inputs[spec["name"]])
+            want = spec["shape"]
+            if value.ndim != len(want) or any(w is not None and w != h
+                                              for w, h in zip(want, value.shape)):
+                raise InputError(
+                    f"input {spec['name']!r} of signature {self.name!r} must have shape "
+                    f"{_shape_text(want)}; received {list(value.shape)}")
+            if want and want[0] is None:
+                if batch is not None and value.shape[0] != batch[1]:
+                    raise InputError(
+                        f"inputs {batch[0]!r} and {spec['name']!r} must share the batch "
+                        f"size; received {batch[1]} and {value.shape[0]}")
+                batch = batch or (spec["name"], value.shape[0])
+            out.append(value)
+        return out
+
+    def compiled_programs(self):
+        """How many input shapes this signature has been compiled for (a server watches it
+        to show that traffic causes no compilation after warm-up)."""
+        return self._call._cache_size()
+
+    def call_flat(self, inputs):
+        """Run on checked inputs (from `prepare`); returns the outputs in order."""
+        return self._call(self._values, list(inputs))
+
+    def __repr__(self):
+        ins = ", ".join(f"{s['name']}: {s['dtype']}{_shape_text(s['shape'])}"
+                        for s in self.inputs)
+        return f"<Signature {self.name}({ins}) -> {self.output_names}>"
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def _as_array(spec, value):
+    dtype = np.dtype(spec["dtype"])
+    array = value if isinstance(value, (np.ndarray, jax.Array)) else np.asarray(value)
+    if array.dtype != dtype:
+        same_kind = np.can_cast(array.dtype, dtype, "same_kind") and not (
+            array.dtype.kind == "f" and dtype.kind in "iub")
+        if not same_kind:
+            raise InputError(f"input {spec['name']!r} must be {dtype.name}; received "
+                             f"{array.dtype.name}")
+        array = np.asarray(array).astype(dtype)
+    return array
+
+
+class LoadedModel:
+    """What `xf.saved_model.load` returns: `.signatures[name](**inputs)`, `.variables`
+    (name -> array) and `.metadata` (the manifest's header: format version, versions)."""
+
+    def __init__(self, path, metadata, signatures, variables):
+        self.path, self.metadata = path, metadata
+        self.signatures = signatures
+        self.variables = variables
+
+    def __repr__(self):
+        return f"<LoadedModel {self.path} signatures={sorted(self.signatures)}>"
+
+
+def _read_description(path):
+    try:
+        with open(os.path.join(path, export.SIGNATURES_FILE), encoding="utf-8") as f:
+            description = json.load(f)
+        signatures, variables = description["signatures"], description["variables"]
+        for meta in signatures.values():
+            for key in ("file", "inputs", "outputs", "variables", "platforms", "method_name"):
+                meta[key]  # noqa: B018 (presence check)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise atomic.CorruptSaveError(
+            f"saved_model.load: {path}/{export.SIGNATURES_FILE} is malformed ({exc!r})") from None
+    return signatures, variables
+
+
+def load(export_dir, *, device=None):
+    """Load the export at `export_dir` (checked against its manifest) for `device`
+    (default: the first device of JAX's default backend)."""
+    path = atomic.complete(export_dir)
+    header = atomic.verify_directory(path, manifest=export.MANIFEST, format_name=export.FORMAT,
+                                     max_version=export.FORMAT_VERSION,
+                                     what="saved_model.load")
+    described, variables = _read_description(path)
+    device = device or jax.devices()[0]
+    specs = {v["key"]: (v["shape"], v["dtype"]) for v in variables}
+    values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR), specs, device) \
+        if specs else {}
+    signatures = {}
+    for name, meta in described.items():
+        if device.platform not in meta["platforms"]:
+            raise ValueError(f"saved_model.load: signature {name!r} was exported for "
+                             f"{meta['platforms']}, not for this device's platform "
+                             f"{device.platform!r}; export again with platforms=")
+        file = os.path.normpath(os.path.join(path, meta["file"]))
+        if os.path.relpath(file, path).replace(os.sep, "/") not in header["files"]:
+            raise atomic.CorruptSaveError(f"saved_model.load: signature {name!r} names "
+                                          f"{meta['file']!r}, which the manifest does not list")
+        with open(file, "rb") as f:
+            blob = f.read()
+        try:
+            exported = jax.export.deserialize(bytearray(blob))
+        except Exception as exc:
+            raise atomic.CorruptSaveError(f"saved_model.load: {meta['file']} is not a "
+                                          f"jax.export artifact ({exc})") from None
+        signatures[name] = Signature(name, meta, exported, [values[k] for k in meta["variables"]])
+    by_name = {}
+    for v in variables:  # Variable names need not be unique: later ones get a suffix
+        name = v["name"] if v["name"] not in by_name else f"{v['name']}_{v['key']}"
+        by_name[name] = values[v["key"]]
+    return LoadedModel(path, header, signatures, by_name)
