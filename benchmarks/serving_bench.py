@@ -1,0 +1,142 @@
+"""`xlaflow serve` on an exported MNIST model, driven from a separate process.
+
+For 1, 8 and 32 concurrent keep-alive clients (each request one 28x28 instance, TF Serving
+REST row format) it prints requests/s and p50/p99 latency without and with batching, next
+to the limit: the same exported function called in-process on batches of 32. Loopback only,
+each run bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SECONDS = float(os.environ.get("SERVING_BENCH_SECONDS", 4))
+CLIENTS = (1, 8, 32)
+
+
+def export_model(base):
+    import xlaflow as xf
+    from xlaflow.keras import layers, models
+    model = models.Sequential([layers.Flatten(input_shape=(28, 28)),
+                               layers.Dense(128, activation="relu"),
+                               layers.Dense(10, activation="softmax")])
+    model.export(os.path.join(base, "1"), platforms=["cpu"])
+    return xf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
+
+
+def in_process_limit(signature, batch=32, seconds=2.0):
+    x = np.random.default_rng(0).random((batch, 28, 28), np.float32)
+    arrays = signature.prepare({signature.input_names[0]: x})
+    for _ in range(10):
+        np.asarray(signature.call_flat(arrays)[0])
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        np.asarray(signature.call_flat(arrays)[0])
+        count += batch
+    return count / (time.perf_counter() - start)
+
+
+async def _client(port, body, deadline, latencies):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = (f"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        data = await reader.readexactly(length)
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(data.decode())
+        latencies.append(time.perf_counter() - start)
+    writer.close()
+
+
+async def _drive(port, clients, seconds):
+    x = np.random.default_rng(1).random((1, 28, 28)).round(4).tolist()
+    body = json.dumps({"instances": x}).encode()
+    latencies = []
+    await asyncio.gather(*[_client(port, body, time.perf_counter() + 0.5, [])
+                           for _ in range(clients)])  # warm connections and caches
+    start = time.perf_counter()
+    await asyncio.gather(*[_client(port, body, start + seconds, latencies)
+                           for _ in range(clients)])
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
+            "p99": latencies[int(len(latencies) * 0.99)] * 1e3}
+
+
+def drive_main():
+    """Runs in the client process: `serving_bench.py drive PORT`."""
+    port = int(sys.argv[2])
+    results = {c: asyncio.run(_drive(port, c, SECONDS)) for c in CLIENTS}
+    print(json.dumps(results))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_server(base, port, batching, workdir):
+    flags = [sys.executable, "-m", "xlaflow.cli", "serve", "--model_name=mnist",
+             f"--model_base_path={base}", f"--rest_api_port={port}"]
+    if batching:
+        path = os.path.join(workdir, "batching.txt")
+        with open(path, "w") as f:
+            f.write("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 1000 }\n"
+                    "max_enqueued_batches { value: 64 }\nnum_batch_threads { value: 2 }\n")
+        flags += ["--enable_batching", f"--batching_parameters_file={path}"]
+    server = subprocess.Popen(flags, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    import urllib.request
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/mnist/ready"):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="xf-serving-bench-")
+    base = os.path.join(workdir, "mnist")
+    limit = in_process_limit(export_model(base))
+    print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s")
+    print(f"{'':10s}{'clients':>8s}{'req/s':>10s}{'p50 ms':>9s}{'p99 ms':>9s}{'of limit':>10s}")
+    for batching in (False, True):
+        port = free_port()
+        server = run_server(base, port, batching, workdir)
+        try:
+            out = subprocess.run([sys.executable, __file__, "drive", str(port)],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
+        finally:
+            server.terminate()
+            server.wait(30)
+        for clients, r in json.loads(out.stdout.strip().splitlines()[-1]).items():
+            print(f"{'batching' if batching else 'direct':10s}{clients:>8s}{r['rps']:10,.0f}"
+                  f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps'] / limit:9.1%}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "drive":
+        drive_main()
+    else:
+        main()

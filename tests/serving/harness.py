@@ -1,0 +1,113 @@
+"""Real `xlaflow serve` processes on 127.0.0.1 for the tests: exports, start/stop, HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import xlaflow as xf
+
+
+class Scale(xf.Module):
+    """y = x * w + version: each version answers differently, so tests see which one ran."""
+
+    def __init__(self, version):
+        super().__init__()
+        self.w = xf.Variable(np.float32([1.0, 2.0, 3.0]))
+        self.version = float(version)
+
+    @xf.function(input_signature=[xf.TensorSpec([None, 3], xf.float32, name="x")])
+    def serve(self, x):
+        return {"y": x * self.w + self.version}
+
+
+def export(base, version):
+    """Export version `version` of the toy model to `base/<version>` (atomically)."""
+    xf.saved_model.save(Scale(version), os.path.join(base, str(version)), platforms=["cpu"])
+
+
+def expected(x, version):
+    return np.asarray(x, np.float32) * np.float32([1, 2, 3]) + np.float32(version)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *flags, cwd=None):
+        self.port = free_port()
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
+        self.log = open(os.path.join(cwd, f"server-{self.port}.log"), "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "xlaflow.cli", "serve", f"--rest_api_port={self.port}",
+             "--file_system_poll_wait_seconds=0.2", *flags],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        self.wait(lambda: self.get("/v2/health/live")[0] == 200, "the server to start")
+
+    def request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            data = response.read()
+            return response.status, data, dict(response.getheaders())
+        finally:
+            connection.close()
+
+    def get(self, path):
+        try:
+            status, data, _ = self.request("GET", path)
+        except OSError:
+            return None, None
+        return status, data
+
+    def json(self, method, path, body=None):
+        status, data, _ = self.request(method, path, body)
+        return status, json.loads(data) if data else None
+
+    def wait(self, condition, what, timeout=90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited ({self.process.returncode}) while "
+                                     f"waiting for {what}:\n{self.read_log()}")
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.read_log()}")
+
+    def states(self, model):
+        status, body = self.json("GET", f"/v1/models/{model}")
+        if status != 200:
+            return {}
+        return {int(v["version"]): v["state"] for v in body["model_version_status"]}
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()[-4000:]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+        # uvicorn re-raises SIGTERM after its graceful shutdown, as a process killed by it
+        return 0 if self.process.returncode == -signal.SIGTERM else self.process.returncode

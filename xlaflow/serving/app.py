@@ -1,0 +1,273 @@
+"""The HTTP side: an ASGI app speaking TF Serving's REST API, the Open Inference Protocol
+(KServe v2) and Prometheus, on one port, for uvicorn to run.
+
+Routing follows TF Serving's regexes (case-insensitive; anything else under /v1/ is a
+400 "Malformed request"). Every client mistake becomes a 4xx `{"error": ...}`; the body
+limit is checked on Content-Length before reading and counted while reading. Model calls
+run off the event loop (a thread pool, or the batch scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import urllib.parse
+
+import numpy as np
+
+from xlaflow.saving.loaded import InputError
+from xlaflow.serving import rest_codec, v2_codec
+from xlaflow.serving.errors import ServingError, error_body, http_status
+
+_I = re.IGNORECASE
+_V1_POST = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
+                      r":(classify|regress|predict)", _I)
+_V1_GET = re.compile(r"/v1/models(?:/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?)?"
+                     r"(/metadata)?", _I)
+_V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?", _I)
+_JSON = [(b"content-type", b"application/json")]
+
+
+class _Reply(Exception):
+    def __init__(self, status, body=b"", headers=None):
+        self.status, self.body, self.headers = status, body, headers or _JSON
+
+
+def _error(exc):
+    return _Reply(http_status(exc.code), error_body(exc.message))
+
+
+class App:
+    """The ASGI application. `manager` resolves versions; `scheduler` batches (or None)."""
+
+    def __init__(self, manager, *, metrics=None, registry=None, monitoring_path=None,
+                 scheduler=None, executor=None, max_body_bytes=256 << 20, timeout_s=30.0,
+                 cors=False, on_scrape=None):
+        self.manager, self.metrics, self.registry = manager, metrics, registry
+        self.monitoring_path = monitoring_path
+        self.scheduler, self.executor = scheduler, executor
+        self.max_body_bytes, self.timeout_s, self.cors = max_body_bytes, timeout_s, cors
+        self.on_scrape = on_scrape
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        # Match on the raw path, then percent-decode the names (TF's order): %2F in a model
+        # name stays inside the name instead of becoming a path separator.
+        raw = scope.get("raw_path")
+        method = scope["method"]
+        path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+        headers = dict(scope["headers"])
+        try:
+            status, body, extra = await self._route(method, path, headers, receive)
+        except _Reply as reply:
+            status, body, extra = reply.status, reply.body, reply.headers
+        if self.cors and path.startswith("/v1/"):
+            extra = [*extra, (b"access-control-allow-origin", b"*"),
+                     (b"access-control-allow-methods", b"POST, GET"),
+                     (b"access-control-allow-headers", b"Content-Type")]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*extra, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _body(self, headers, receive):
+        declared = headers.get(b"content-length")
+        if declared is not None and int(declared) > self.max_body_bytes:
+            raise _Reply(413, error_body(f"request body of {int(declared)} bytes exceeds the "
+                                         f"limit of {self.max_body_bytes} bytes"),
+                         [*_JSON, (b"connection", b"close")])
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _Reply(413, error_body(f"request body exceeds the limit of "
+                                             f"{self.max_body_bytes} bytes"),
+                             [*_JSON, (b"connection", b"close")])
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _route(self, method, path, headers, receive):
+        if path == self.monitoring_path and method == "GET" and self.registry is not None:
+            if self.on_scrape is not None:
+                self.on_scrape()
+            return 200, self.registry.render().encode(), [
+                (b"content-type", b"text/plain; version=0.0.4")]
+        if path.lower().startswith("/v1/"):
+            return await self._v1(method, path, headers, receive)
+        if path.lower() == "/v2" or path.lower().startswith("/v2/"):
+            return await self._v2(method, path, headers, receive)
+        raise _Reply(404, error_body(f"Not found: {method} {path}"))
+
+    # -- TF Serving REST ------------------------------------------------------------------
+    async def _v1(self, method, path, headers, receive):
+        if method == "OPTIONS" and self.cors:
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if re.match(r"https?://", origin):
+                return 200, b"", _JSON
+        post = _V1_POST.fullmatch(path) if method == "POST" else None
+        get = _V1_GET.fullmatch(path) if method == "GET" else None
+        if post is None and get is None:
+            raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
+        if get is not None:
+            name, version, label, metadata = get.groups()
+            if name is None:
+                raise _Reply(400, error_body("Missing model name in request."))
+            name, label = _unquote(name), label and _unquote(label)
+            try:
+                if metadata:
+                    return 200, self._metadata(name, version, label), _JSON
+                return 200, rest_codec.status_response(
+                    self.manager.status(name, version, label)), _JSON
+            except ServingError as exc:
+                raise _error(exc) from None
+        name, version, label, verb = post.groups()
+        name, label = _unquote(name), label and _unquote(label)
+        body = await self._body(headers, receive)
+        start = time.perf_counter()
+        try:
+            reply = await self._predict(name, version, label, verb.lower(), body)
+        except ServingError as exc:
+            self._count(name, exc.code)
+            raise _error(exc) from None
+        self._count(name, "OK")
+        if self.metrics is not None:
+            self.metrics.request_latency.labels(model_name=name, API=verb.lower(),
+                                                entrypoint="REST").observe(
+                (time.perf_counter() - start) * 1e6)
+        return 200, reply, _JSON
+
+    def _metadata(self, name, version, label):
+        with self.manager.acquire(name, version, label) as servable:
+            described = {n: _describe(s) for n, s in servable.signatures.items()}
+            return rest_codec.metadata_response(name, servable.version, described)
+
+    async def _predict(self, name, version, label, verb, body):
+        with self.manager.acquire(name, version, label) as servable:
+            described = {n: _describe(s) for n, s in servable.signatures.items()}
+            if verb != "predict":
+                raise ServingError("INVALID_ARGUMENT", f"signature of model {name!r} does "
+                                   f"not support {verb}: xlaflow exports predict signatures")
+            sig_name, inputs, row_format = rest_codec.parse_predict_request(body, described)
+            signature = servable.signatures[sig_name]
+            outputs = await self._run(name, servable, signature, inputs, "predict")
+            return rest_codec.encode_predict_response(
+                dict(zip(signature.output_names, outputs)), signature.output_names, row_format)
+
+    async def _run(self, name, servable, signature, inputs, api):
+        try:
+            arrays = signature.prepare(inputs)
+        except InputError as exc:
+            raise ServingError("INVALID_ARGUMENT", str(exc)) from None
+        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        batched = self.scheduler is not None and arrays and all(
+            s["shape"] and s["shape"][0] is None for s in signature.inputs)
+        if batched:
+            future = asyncio.wrap_future(self.scheduler.submit(
+                (name, servable.version, signature.name), signature.call_flat, arrays, name))
+        else:
+            future = loop.run_in_executor(self.executor, lambda: [
+                np.asarray(o) for o in signature.call_flat(arrays)])
+        try:
+            outputs = await asyncio.wait_for(future, self.timeout_s)
+        except asyncio.TimeoutError:
+            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+        except ServingError:
+            raise
+        except Exception as exc:  # the runtime refused the inputs: still the client's
+            raise ServingError("INVALID_ARGUMENT", f"{type(exc).__name__}: {exc}") from None
+        if self.metrics is not None:
+            self.metrics.runtime_latency.labels(model_name=name, API=api, runtime="XLA") \
+                .observe((time.perf_counter() - start) * 1e6)
+        return outputs
+
+    def _count(self, name, status):
+        if self.metrics is not None:
+            self.metrics.request_count.labels(model_name=name, status=status).inc()
+
+    # -- Open Inference Protocol ----------------------------------------------------------
+    async def _v2(self, method, path, headers, receive):
+        lower = path.lower().rstrip("/")
+        if method == "GET" and lower == "/v2":
+            return 200, json.dumps(v2_codec.server_metadata()).encode(), _JSON
+        if method == "GET" and lower == "/v2/health/live":
+            return 200, b"", _JSON
+        if method == "GET" and lower == "/v2/health/ready":
+            ready = all(self.manager.is_ready(m) for m in self.manager.models())
+            if ready:
+                return 200, b"", _JSON
+            raise _Reply(400, error_body("not all models are ready"))
+        match = _V2_MODEL.fullmatch(path)
+        if match is None:
+            raise _Reply(404 if method == "GET" else 400,
+                         error_body(f"Malformed request: {method} {path}"))
+        name, version, verb = _unquote(match.group(1)), match.group(2), \
+            (match.group(3) or "").lower()
+        try:
+            if verb == "/ready" and method == "GET":
+                if self.manager.is_ready(name, version):
+                    return 200, b"", _JSON
+                raise ServingError("NOT_FOUND", f"model {name!r} version {version or 'latest'} "
+                                   "is not ready")
+            if verb == "" and method == "GET":
+                with self.manager.acquire(name, version) as servable:
+                    versions = [str(v) for v, state, _, _ in self.manager.status(name)
+                                if state == "AVAILABLE"]
+                    signature = servable.signatures.get("serving_default") or next(
+                        iter(servable.signatures.values()))
+                    return 200, json.dumps(v2_codec.model_metadata(
+                        name, versions, _describe(signature))).encode(), _JSON
+            if verb == "/infer" and method == "POST":
+                return await self._infer(name, version, headers, receive)
+        except ServingError as exc:
+            if verb == "/infer":
+                self._count(name, exc.code)
+            raise _error(exc) from None
+        raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
+
+    async def _infer(self, name, version, headers, receive):
+        body = await self._body(headers, receive)
+        header_length = headers.get(b"inference-header-content-length")
+        if header_length is not None:
+            if not header_length.strip().isdigit():
+                raise ServingError("INVALID_ARGUMENT", "Inference-Header-Content-Length must "
+                                   f"be a byte count; received {header_length[:40]!r}")
+            header_length = int(header_length)
+        if headers.get(b"content-encoding", b"identity") not in (b"identity", b""):
+            raise ServingError("UNIMPLEMENTED", "compressed request bodies are not supported")
+        start = time.perf_counter()
+        with self.manager.acquire(name, version) as servable:
+            signature = servable.signatures.get("serving_default") or next(
+                iter(servable.signatures.values()))
+            request_id, inputs, requested, binary = v2_codec.parse_infer_request(
+                body, header_length, _describe(signature))
+            outputs = await self._run(name, servable, signature, inputs, "predict")
+            reply, extra = v2_codec.encode_infer_response(
+                name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
+                signature.output_names, requested, binary)
+        self._count(name, "OK")
+        if self.metrics is not None:
+            self.metrics.request_latency.labels(model_name=name, API="predict",
+                                                entrypoint="REST").observe(
+                (time.perf_counter() - start) * 1e6)
+        return 200, reply, [(k.lower().encode(), str(v).encode()) for k, v in extra.items()] \
+            or _JSON
+
+
+def _unquote(text):
+    return urllib.parse.unquote(text)
+
+
+def _describe(signature):
+    return {"method_name": signature.method_name, "inputs": signature.inputs,
+            "outputs": signature.outputs}

@@ -1,0 +1,201 @@
+"""`xlaflow serve`: flags as tensorflow_model_server spells them, the polling loop that
+feeds the manager, and uvicorn running the app until SIGTERM (in-flight requests finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+
+from xlaflow.serving import config as config_lib
+from xlaflow.serving import source
+from xlaflow.serving.manager import Manager
+
+log = logging.getLogger("xlaflow.serving")
+
+
+def _bool(text):
+    if str(text).lower() in ("1", "true", "yes"):
+        return True
+    if str(text).lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="xlaflow serve", description=__doc__.splitlines()[0])
+    add = p.add_argument
+    add("--model_name", default="default")
+    add("--model_base_path", default=None)
+    add("--model_config_file", default=None)
+    add("--model_config_file_poll_wait_seconds", type=float, default=0)
+    add("--rest_api_port", type=int, default=8501)
+    add("--rest_api_host", default="127.0.0.1")
+    add("--rest_api_timeout_in_ms", type=int, default=30000)
+    add("--rest_api_max_body_bytes", type=int, default=256 << 20)
+    add("--rest_api_enable_cors_support", type=_bool, default=False)
+    add("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1))
+    add("--file_system_poll_wait_seconds", type=float, default=1)
+    add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    add("--batching_parameters_file", default=None)
+    add("--monitoring_config_file", default=None)
+    add("--max_num_load_retries", type=int, default=5)
+    add("--load_retry_interval_micros", type=int, default=60_000_000)
+    add("--allow_version_labels_for_unavailable_models", type=_bool, default=False)
+    add("--enable_model_warmup", type=_bool, default=True)
+    add("--version_transition_policy", choices=("availability", "resource"),
+        default="availability")
+    return p
+
+
+class Server:
+    """The pieces wired together; `start()` loads in the background, `run()` serves."""
+
+    def __init__(self, args):
+        self.args = args
+        if args.batching_parameters_file and not args.enable_batching:
+            raise SystemExit("error: --batching_parameters_file needs --enable_batching")
+        self.batching = None
+        if args.enable_batching:
+            self.batching = config_lib.BatchingParameters.from_file(
+                args.batching_parameters_file) if args.batching_parameters_file else \
+                config_lib.BatchingParameters()
+        self.monitoring = config_lib.MonitoringConfig.from_file(
+            args.monitoring_config_file) if args.monitoring_config_file else None
+        self.models = self._read_config()
+        from xlaflow.serving import metrics as metrics_lib
+        self.registry = metrics_lib.Registry()
+        self.metrics = metrics_lib.server_metrics(self.registry)
+        self.compiled = metrics_lib.Gauge(
+            ":xlaflow:serving:compiled_programs", "XLA programs compiled for the loaded "
+            "versions' signatures (constant after warm-up when batching pads)",
+            ["model_name"], registry=self.registry)
+        self.manager = Manager(self._load, max_load_retries=args.max_num_load_retries,
+                               retry_interval_s=args.load_retry_interval_micros / 1e6,
+                               transition=args.version_transition_policy,
+                               metrics=self.metrics)
+        self._apply(self.models, first=True)
+        self.stop = threading.Event()
+
+    def _read_config(self):
+        if self.args.model_config_file:
+            return config_lib.ModelServerConfig.from_file(self.args.model_config_file)
+        return config_lib.ModelServerConfig.from_flags(self.args.model_name,
+                                                       self.args.model_base_path)
+
+    def _apply(self, config, first=False):
+        names = [m.name for m in config.models]
+        self.manager.keep_models(names)
+        for name in self.manager.models():
+            if name not in names:
+                self.manager.remove_model(name)
+        for model in config.models:
+            self.manager.add_model(model.name)
+            try:
+                self.manager.set_labels(model.name, model.version_labels, allow_unavailable=(
+                    first or self.args.allow_version_labels_for_unavailable_models))
+            except Exception as exc:
+                log.error("model %s: version labels not applied: %s", model.name, exc)
+        self.models = config
+
+    def _batch_sizes(self):
+        if self.batching is None:
+            return (1,)
+        return tuple(sorted({self.batching.padded_size(n)
+                             for n in range(1, self.batching.max_batch_size + 1)}))
+
+    def _load(self, name, version, path):
+        from xlaflow.serving.loader import load_servable
+        return load_servable(name, version, path, self._batch_sizes(),
+                             warmup=self.args.enable_model_warmup)
+
+    def poll_once(self):
+        for model in self.models.models:
+            try:
+                found = source.list_versions(model.base_path)
+            except OSError as exc:  # a missing base path is not "no versions": keep all
+                log.error("model %s: cannot list %s: %s", model.name, model.base_path, exc)
+                continue
+            if not found:
+                log.warning("model %s: no version directories (integer names) in %s",
+                            model.name, model.base_path)
+            self.manager.set_aspired(model.name, source.aspired_versions(
+                model.version_policy, found))
+
+    def _loop(self):
+        poll = self.args.file_system_poll_wait_seconds
+        config_poll = self.args.model_config_file_poll_wait_seconds
+        next_poll = next_config = 0.0
+        first = True
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if self.args.model_config_file and config_poll > 0 and now >= next_config:
+                next_config = now + config_poll
+                try:
+                    self._apply(config_lib.ModelServerConfig.from_file(
+                        self.args.model_config_file))
+                except Exception as exc:
+                    log.error("model config not reloaded: %s", exc)
+            if first or (poll > 0 and now >= next_poll):
+                next_poll = now + max(poll, 0)
+                self.poll_once()
+                first = False
+            while self.manager.step():
+                if self.stop.is_set():
+                    return
+            self.stop.wait(0.05)
+
+    def start(self):
+        threading.Thread(target=self._loop, name="xlaflow-manager", daemon=True).start()
+
+    def app(self):
+        from xlaflow.serving.app import App
+        from xlaflow.serving.batching import BatchScheduler
+        scheduler = BatchScheduler(self.batching, self.metrics) if self.batching else None
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.args.rest_api_num_threads, thread_name_prefix="xlaflow-run")
+        monitoring = self.monitoring.path if self.monitoring and self.monitoring.enable \
+            else None
+        return App(self.manager, metrics=self.metrics, registry=self.registry,
+                   on_scrape=self._count_compiled,
+                   monitoring_path=monitoring, scheduler=scheduler, executor=executor,
+                   max_body_bytes=self.args.rest_api_max_body_bytes,
+                   timeout_s=self.args.rest_api_timeout_in_ms / 1000,
+                   cors=self.args.rest_api_enable_cors_support)
+
+    def _count_compiled(self):
+        totals = {}
+        for name, servable in self.manager.servables():
+            totals[name] = totals.get(name, 0) + sum(
+                s.compiled_programs() for s in servable.signatures.values())
+        for name, total in totals.items():
+            self.compiled.labels(model_name=name).set(total)
+
+    def run(self):
+        import uvicorn  # the ASGI server: HTTP/1.1 keep-alive, TCP_NODELAY, graceful stop
+        self.start()
+        config = uvicorn.Config(self.app(), host=self.args.rest_api_host,
+                                port=self.args.rest_api_port, log_level="warning",
+                                backlog=2048, timeout_graceful_shutdown=30,
+                                access_log=False, lifespan="on")
+        uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, finish in-flight
+        self.stop.set()
+
+
+def main(argv=None):
+    # The server's own log at INFO; libraries (orbax logs every restore) at WARNING.
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    args = parser().parse_args(argv)
+    try:
+        server = Server(args)
+    except config_lib.ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    log.info("serving on http://%s:%d", args.rest_api_host, args.rest_api_port)
+    server.run()
+    return 0
