@@ -222,3 +222,80 @@ def _metric(server, name):
         if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+CONFIG = """
+model_config_list {
+  config {
+    name: 'toy'
+    base_path: '%s'
+    model_platform: 'xlaflow'
+    model_version_policy { specific { versions: 1 versions: 2 } }
+    version_labels { key: 'stable' value: 1 }
+  }
+  config { name: "other", base_path: "%s", model_version_policy { all {} } }
+}
+"""
+
+
+def test_config_file_several_models_policies_and_labels(tmp_path):
+    toy, other = str(tmp_path / "toy"), str(tmp_path / "other")
+    for base, version in ((toy, 1), (toy, 2), (toy, 3), (other, 5), (other, 6)):
+        export(base, version)
+    (tmp_path / "models.config").write_text(CONFIG % (toy, other))
+    server = Server(f"--model_config_file={tmp_path / 'models.config'}", cwd=str(tmp_path))
+    try:
+        server.wait(lambda: server.states("toy") == {2: "AVAILABLE", 1: "AVAILABLE"} and
+                    server.states("other") == {6: "AVAILABLE", 5: "AVAILABLE"}, "all loads")
+        ok_predict(server, version=2)  # latest of the specific versions, never 3
+        ok_predict(server, version=1, path="/v1/models/toy/labels/stable:predict")
+        ok_predict(server, version=5, path="/v1/models/other/versions/5:predict")
+        status, body = server.json("GET", "/v1/models/toy/labels/stable")
+        assert status == 200 and body["model_version_status"][0]["version"] == "1"
+    finally:
+        server.stop()
+
+
+def test_a_config_with_an_unknown_field_stops_the_server_at_once(tmp_path):
+    (tmp_path / "models.config").write_text(
+        "model_config_list { config { name: 'a' base_path: '/x' colour: 'red' } }\n")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "xlaflow.cli", "serve",
+                           f"--model_config_file={tmp_path / 'models.config'}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "colour" in done.stderr and "line 1" in done.stderr
+
+
+def test_an_emptied_base_path_keeps_the_last_versions_serving(served):
+    server, base = served
+    shutil.rmtree(os.path.join(base, "1"))  # the files stay open: the servable is loaded
+    import time
+    time.sleep(1.0)  # several polls
+    assert server.states("toy") == {1: "AVAILABLE"}
+    ok_predict(server)
+
+
+def test_full_batch_queue_answers_503_and_sigterm_finishes_in_flight_requests(tmp_path):
+    base = str(tmp_path / "toy")
+    export(base, 1)
+    (tmp_path / "batching.txt").write_text(
+        "max_batch_size { value: 2 }\nbatch_timeout_micros { value: 1500000 }\n"
+        "max_enqueued_batches { value: 1 }\nallowed_batch_sizes: 2\n")
+    server = Server("--model_name=toy", f"--model_base_path={base}", "--enable_batching",
+                    f"--batching_parameters_file={tmp_path / 'batching.txt'}",
+                    cwd=str(tmp_path))
+    server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
+    first = []
+    waiting = threading.Thread(target=lambda: first.append(server.json(
+        "POST", "/v1/models/toy:predict", {"instances": [X[0]]})))
+    waiting.start()  # one row waits 1.5 s for a second; the bound is one batch of two rows
+    import time
+    time.sleep(0.5)
+    status, body = server.json("POST", "/v1/models/toy:predict", {"instances": X})
+    assert status == 503 and "queue to which this task was submitted is full" in body["error"]
+    assert server.stop() == 0  # SIGTERM while the first request waits in its batch
+    waiting.join()
+    assert first[0][0] == 200
+    np.testing.assert_array_equal(np.float32(first[0][1]["predictions"]),
+                                  expected([X[0]], 1))

@@ -31,7 +31,8 @@ class _Task:
 class _Queue:
     def __init__(self, scheduler, key, run, model_name):
         self.scheduler, self.key, self.run, self.model_name = scheduler, key, run, model_name
-        self.tasks, self.rows = [], 0
+        self.tasks, self.rows = [], 0  # rows waiting to be taken into a batch
+        self.pending = 0  # rows accepted and not yet answered: what the bound limits
         self.wakeup = threading.Condition()
         self.thread = threading.Thread(target=self._dispatch, daemon=True,
                                        name=f"xlaflow-batch-{model_name}")
@@ -40,11 +41,12 @@ class _Queue:
     def put(self, task):
         params = self.scheduler.params
         with self.wakeup:
-            if self.rows + task.rows > params.max_enqueued_batches * params.max_batch_size:
+            if self.pending + task.rows > params.max_enqueued_batches * params.max_batch_size:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
                                    "task was submitted is full")
             self.tasks.append(task)
             self.rows += task.rows
+            self.pending += task.rows
             self.wakeup.notify()
 
     def _take(self):
@@ -109,6 +111,13 @@ class BatchScheduler:
 
     def execute(self, queue, batch):
         rows = sum(t.rows for t in batch)
+        try:
+            self._execute(queue, batch, rows)
+        finally:
+            with queue.wakeup:
+                queue.pending -= rows
+
+    def _execute(self, queue, batch, rows):
         size = self.params.padded_size(rows)
         try:
             inputs = []

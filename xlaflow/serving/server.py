@@ -47,6 +47,7 @@ def parser():
     add("--load_retry_interval_micros", type=int, default=60_000_000)
     add("--allow_version_labels_for_unavailable_models", type=_bool, default=False)
     add("--enable_model_warmup", type=_bool, default=True)
+    add("--servable_versions_always_present", type=_bool, default=True)
     add("--version_transition_policy", choices=("availability", "resource"),
         default="availability")
     return p
@@ -123,6 +124,8 @@ class Server:
             if not found:
                 log.warning("model %s: no version directories (integer names) in %s",
                             model.name, model.base_path)
+                if self.args.servable_versions_always_present:
+                    continue  # an emptied directory is more often a mistake than a wish
             self.manager.set_aspired(model.name, source.aspired_versions(
                 model.version_policy, found))
 
