@@ -1,5 +1,15 @@
 """xf.keras.callbacks."""
 
 from xlaflow.callbacks import (  # noqa: F401
-    Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-    ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN)
+    BackupAndRestore,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TensorBoard,
+    TerminateOnNaN,
+)

@@ -7,6 +7,7 @@ changes, shuffled by one permutation per epoch and cut into contiguous slices; i
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -96,21 +97,25 @@ class ArrayBatches:
                 ArrayBatches(tail(self.x), tail(self.y), tail(self.sample_weight),
                              self.batch_size, False))
 
-    def epoch(self, index=0):
-        """An iterator over one epoch's batches (a fresh permutation when shuffling)."""
+    def epoch(self, index=0, start=0):
+        """An iterator over one epoch's batches (a fresh permutation when shuffling), from
+        batch `start` on (a resumed fit skips the batches it already trained on)."""
         x, y, w = self._ordered(index)
-        for start in range(0, self.size, self.batch_size):
-            piece = slice(start, start + self.batch_size)
+        for begin in range(start * self.batch_size, self.size, self.batch_size):
+            piece = slice(begin, begin + self.batch_size)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
-    def blocks(self, index, n, steps=None):
+    def blocks(self, index, n, steps=None, start=0):
         """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
         steps_per_execution), then the remaining batches one by one, `steps` batches at
-        most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle."""
+        most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle.
+        Groups count from batch `start`, so a fit resumed at a group's end groups the rest
+        of the epoch as the uninterrupted fit did."""
         x, y, w = self._ordered(index)
         group = n * self.batch_size
         size = self.size if steps is None else min(self.size, steps * self.batch_size)
-        whole = size // group * group
+        first = min(start * self.batch_size, size)
+        whole = first + (size - first) // group * group
 
         def stacked(value, start):
             if value is None:
@@ -119,10 +124,10 @@ class ArrayBatches:
                 lambda a: a[start:start + group].reshape(n, self.batch_size, *a.shape[1:]),
                 value)
 
-        for start in range(0, whole, group):
-            yield True, (stacked(x, start), stacked(y, start), stacked(w, start))
-        for start in range(whole, size, self.batch_size):
-            piece = slice(start, start + self.batch_size)
+        for begin in range(first, whole, group):
+            yield True, (stacked(x, begin), stacked(y, begin), stacked(w, begin))
+        for begin in range(whole, size, self.batch_size):
+            piece = slice(begin, begin + self.batch_size)
             yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
 
     def _ordered(self, index):
@@ -164,9 +169,14 @@ class IterableBatches:
                              f"tuple of {len(item)}")
         return item, None, None
 
-    def epoch(self, index=0):
+    def epoch(self, index=0, start=0):
         """One epoch: a fresh pass over a re-iterable (lists, datasets), or, with `steps`,
-        the next `steps` items of a continuing iterator (as Keras reads generators)."""
+        the next `steps` items of a continuing iterator (as Keras reads generators). The
+        first `start` items are read and dropped (a resumed fit): exact for a re-iterable,
+        while a generator's position before the interruption cannot be recovered."""
+        return itertools.islice(self._pass(), start, None)
+
+    def _pass(self):
         produced = 0
         if self._peeked is not None:  # first_batch() started this pass: continue it
             first, self._peeked = self._peeked, None
@@ -183,8 +193,8 @@ class IterableBatches:
             produced += 1
             yield self._normalize(item)
 
-    def blocks(self, index, n, steps=None):
-        for batch in self.epoch(index):
+    def blocks(self, index, n, steps=None, start=0):
+        for batch in self.epoch(index, start):
             yield False, batch
 
     def first_batch(self):

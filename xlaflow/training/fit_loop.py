@@ -15,6 +15,26 @@ def _verbosity(verbose):
     return 1 if verbose == "auto" else int(verbose)
 
 
+class FitState:
+    """Where a running fit is: `epoch`, and `step`, the batches done in that epoch (both
+    counted before the hooks that follow them run), plus the shuffle's base seed. fit sets
+    `model._fit_state` to it; a callback that backs the loop up (BackupAndRestore) reads it,
+    and may set all three in `on_train_begin` to resume an interrupted fit exactly."""
+
+    def __init__(self, epoch, data):
+        self.epoch, self.step, self._data = epoch, 0, data
+
+    @property
+    def shuffle_seed(self):
+        """The per-fit base seed of the shuffle (epoch e uses seed + e), or None."""
+        return getattr(self._data, "seed", None)
+
+    @shuffle_seed.setter
+    def shuffle_seed(self, seed):
+        if isinstance(self._data, data_lib.ArrayBatches):
+            self._data.seed = seed
+
+
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -47,38 +67,61 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                      {"epochs": epochs, "steps": steps, "verbose": verbose})
     model.stop_training = False
     model.history = history
-    cbs.on_train_begin()
+    state = model._fit_state = FitState(initial_epoch, data)
+    try:
+        cbs.on_train_begin()
+        _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validation_freq,
+                verbose, cbs, state)
+    finally:
+        model._fit_state = None
+    cbs.on_train_end()
+    return history
+
+
+def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validation_freq,
+            verbose, cbs, state):
     spe = trainer.steps_per_execution if trainer.block_strategy == "scan" and not \
         trainer.custom_train_step else 1
     # Decided once: the per-step loop below runs thousands of times per epoch.
     batch_begin = cbs.wants("on_train_batch_begin")
     batch_end = cbs.wants("on_train_batch_end")
     step_fn, block_fn = trainer.raw_train_step, trainer.raw_train_block
-    for epoch in range(initial_epoch, epochs):
-        trainer.reset_metrics()
+    resumed = state.step  # batches of the first epoch already trained (a restored backup)
+    for epoch in range(state.epoch, epochs):
+        state.epoch, state.step = epoch, resumed
+        if not resumed:  # a resumed epoch keeps its restored metric accumulators
+            trainer.reset_metrics()
         cbs.on_epoch_begin(epoch)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         bar = Progbar(steps, verbose)
-        step, logs = 0, {}
-        batches = data.blocks(epoch, spe, steps_per_epoch) if spe > 1 else (
-            (False, b) for b in data.epoch(epoch))
+        step, raw = resumed, None
+        if steps and resumed >= steps:
+            batches = ()  # interrupted after its last batch: only the epoch's end is left
+        elif spe > 1:
+            batches = data.blocks(epoch, spe, steps_per_epoch, resumed)
+        else:
+            batches = ((False, b) for b in data.epoch(epoch, resumed))
+        resumed = 0
         for is_block, batch in batches:
             if batch_begin:
                 cbs.on_train_batch_begin(step)
             raw = (block_fn if is_block else step_fn)(*batch)
             step += spe if is_block else 1
+            state.step = step
             if batch_end:
                 cbs.on_train_batch_end(step - 1, trainer.named(raw))
             if verbose == 1:
                 bar.update(step, raw, names=trainer.named)
             if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
                 break
-        logs = trainer.named(raw) if step else {}
         if step == 0:
             raise ValueError("fit ran out of data: the input produced no batches this epoch "
                              "(a generator can only be iterated once; pass a re-iterable or "
                              "set steps_per_epoch)")
+        # A resumed epoch with no batch left reports its restored metrics.
+        logs = trainer.named(raw) if raw is not None else {
+            m.name: m.result() for m in model.metrics}
         epoch_logs = host_logs(logs)
         if val is not None and (epoch + 1) % validation_freq == 0:
             val_logs = _evaluate_batches(model, val, 0, None)
@@ -87,8 +130,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cbs.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
-    cbs.on_train_end()
-    return history
 
 
 def _class_sample_weight(y, sample_weight, class_weight):

@@ -1,0 +1,139 @@
+"""CheckpointManager (tf.train.CheckpointManager) over orbax's, and latest_checkpoint.
+
+Each step directory is a checkpoint in checkpoint.py's format. Saves are asynchronous:
+`save` returns once the values are copied to the host and orbax writes them in the
+background; whatever reads the directory (or the process's exit through `close`) first
+waits for the pending save, then seals it. A damaged checkpoint is moved aside on restore,
+so that orbax neither restores it nor counts it as the latest step (which would make it
+skip the next save of that number).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+
+from xlaflow.saving.checkpoint import Checkpoint, CheckpointIntegrityError, _ocp, _save_args, seal
+
+
+class CheckpointManager:
+    """Numbered checkpoints of one Checkpoint in `directory`, keeping the newest
+    `max_to_keep` (None: all) and every `keep_period`-th.
+
+    `save_interval_steps` follows orbax: the first save, then checkpoint numbers that are
+    multiples of it; a number not above the latest is skipped too (`save` returns None).
+    `restore_or_initialize` restores the newest good checkpoint, falling back past damaged
+    ones with a warning. Set `async_save=False` to write each save before `save` returns.
+    """
+
+    def __init__(self, checkpoint, directory, max_to_keep=5, save_interval_steps=1,
+                 keep_period=None, init_fn=None, async_save=True):
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"CheckpointManager: checkpoint must be an xf.train.Checkpoint; "
+                            f"received {type(checkpoint).__name__}")
+        if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep < 1):
+            raise ValueError(f"CheckpointManager: max_to_keep must be a positive int or None; "
+                             f"received {max_to_keep!r}")
+        if not isinstance(save_interval_steps, int) or save_interval_steps < 1:
+            raise ValueError(f"CheckpointManager: save_interval_steps must be a positive int; "
+                             f"received {save_interval_steps!r}")
+        ocp = _ocp()
+        self._checkpoint, self._init_fn = checkpoint, init_fn
+        self._directory = os.path.abspath(os.fspath(directory))
+        self._unsealed = []  # steps this manager saved that orbax may still be writing
+        self._manager = ocp.CheckpointManager(
+            self._directory, item_names=("state", "digest"),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
+                keep_period=keep_period, enable_async_checkpointing=async_save, create=True))
+
+    @property
+    def directory(self):
+        return self._directory
+
+    def _path(self, step):
+        return os.path.join(self._directory, str(step))
+
+    def wait_until_finished(self):
+        """Block until the pending save is written (and sealed)."""
+        self._manager.wait_until_finished()
+        # Only after orbax's wait: its finalize also deletes the steps past max_to_keep.
+        for step in self._unsealed:
+            if os.path.isdir(self._path(step)):
+                seal(self._path(step))
+        self._unsealed = []
+
+    def _steps(self):
+        self.wait_until_finished()
+        return sorted(self._manager.all_steps())
+
+    @property
+    def checkpoints(self):
+        """Paths of the kept checkpoints, oldest first."""
+        return [self._path(s) for s in self._steps()]
+
+    @property
+    def latest_checkpoint(self):
+        steps = self._steps()
+        return self._path(steps[-1]) if steps else None
+
+    def save(self, checkpoint_number=None, check_interval=True):
+        """Save as step `checkpoint_number` (default: the latest + 1); returns its path, or
+        None when the interval (or an existing newer step) skips it."""
+        latest = self._manager.latest_step()
+        step = (latest or 0) + 1 if checkpoint_number is None else int(checkpoint_number)
+        if check_interval and not self._manager.should_save(step):
+            return None
+        self.wait_until_finished()  # orbax would wait anyway; this seals the previous save
+        if step in self._manager.all_steps():
+            raise ValueError(f"CheckpointManager.save: checkpoint {self._path(step)} already "
+                             "exists; pass a new checkpoint_number")
+        self._checkpoint.save_counter += 1
+        tree, manifest = self._checkpoint._snapshot()
+        saved = self._manager.save(step, args=_save_args(_ocp(), tree, manifest),
+                                   force=not check_interval)
+        if not saved:
+            return None
+        self._unsealed.append(step)
+        return self._path(step)
+
+    def restore_or_initialize(self):
+        """Restore the newest good checkpoint and return its path; a damaged one is moved
+        aside (`corrupt-<step>-*`, kept for inspection) with a warning and the one before
+        it is tried. With no checkpoint, call `init_fn` (if given) and return None."""
+        for step in reversed(self._steps()):
+            path = self._path(step)
+            try:
+                self._checkpoint.restore(path)
+                return path
+            except CheckpointIntegrityError as exc:
+                aside = os.path.join(self._directory, f"corrupt-{step}-{uuid.uuid4().hex[:8]}")
+                os.replace(path, aside)
+                self._manager.reload()
+                warnings.warn(f"{exc}\nMoved it to {aside}; falling back to the previous "
+                              "checkpoint.", RuntimeWarning, stacklevel=2)
+        if self._init_fn is not None:
+            self._init_fn()
+        return None
+
+    def close(self):
+        """Finish (and seal) any pending save and release orbax's resources."""
+        self.wait_until_finished()
+        self._manager.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def latest_checkpoint(directory):
+    """The path of the newest complete checkpoint a CheckpointManager wrote in `directory`,
+    or None (TF's tf.train.latest_checkpoint)."""
+    directory = os.path.abspath(os.fspath(directory))
+    if not os.path.isdir(directory):
+        return None
+    steps = _ocp().step.checkpoint_steps(directory)
+    return os.path.join(directory, str(max(steps))) if steps else None
