@@ -87,5 +87,13 @@ def test_model_checkpoint_each_epoch_and_best_only(tmp_path):
     copy = build()
     copy.load_weights(tmp_path / "e03")
     np.testing.assert_array_equal(copy.predict(X, verbose=0), model.predict(X, verbose=0))
-    with pytest.raises(NotImplementedError, match="pass save_weights_only=True"):
-        callbacks.ModelCheckpoint(str(tmp_path / "m"))
+
+
+def test_model_checkpoint_saves_the_whole_model(tmp_path):
+    model = build()
+    model.fit(X, Y, epochs=2, batch_size=10, verbose=0, callbacks=[
+        callbacks.ModelCheckpoint(str(tmp_path / "m{epoch}"), platforms=["cpu"])])
+    assert sorted(os.listdir(tmp_path)) == ["m1", "m2"]
+    loaded = models.load_model(tmp_path / "m2")
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())

@@ -1,15 +1,14 @@
 """xf.keras.callbacks."""
 
 from xlaflow.callbacks import (  # noqa: F401
-    BackupAndRestore,
     Callback,
     CSVLogger,
     EarlyStopping,
     History,
     LambdaCallback,
     LearningRateScheduler,
-    ModelCheckpoint,
     ReduceLROnPlateau,
     TensorBoard,
     TerminateOnNaN,
 )
+from xlaflow.checkpoint_callbacks import BackupAndRestore, ModelCheckpoint  # noqa: F401
