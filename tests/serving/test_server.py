@@ -299,3 +299,42 @@ def test_full_batch_queue_answers_503_and_sigterm_finishes_in_flight_requests(tm
     assert first[0][0] == 200
     np.testing.assert_array_equal(np.float32(first[0][1]["predictions"]),
                                   expected([X[0]], 1))
+
+
+TRITON_CLIENT = """
+import sys, numpy as np
+import tritonclient.http as httpclient
+client = httpclient.InferenceServerClient(url=sys.argv[1])
+assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("toy")
+assert client.get_model_metadata("toy")["inputs"] == [
+    {"name": "x", "datatype": "FP32", "shape": [-1, 3]}]
+x = np.float32([[1, 2, 3], [4, 5, 6]])
+binary = httpclient.InferInput("x", [2, 3], "FP32")
+binary.set_data_from_numpy(x)                       # the client's default: binary tensors
+as_json = httpclient.InferInput("x", [2, 3], "FP32")
+as_json.set_data_from_numpy(x, binary_data=False)
+outputs = [client.infer("toy", [binary]).as_numpy("y"),
+           client.infer("toy", [as_json], request_id="r7", outputs=[
+               httpclient.InferRequestedOutput("y", binary_data=False)]).as_numpy("y"),
+           client.infer("toy", [binary], model_version="1", outputs=[
+               httpclient.InferRequestedOutput("y", binary_data=True)]).as_numpy("y")]
+try:
+    client.get_model_metadata("nope")
+    raise SystemExit("an unknown model was found")
+except httpclient.InferenceServerException as exc:
+    assert exc.status() == "404", exc.status()
+np.save(sys.argv[2], np.stack(outputs))
+"""
+
+
+def test_an_unchanged_tritonclient_works(served, tmp_path):
+    import subprocess
+    import sys
+    server, _ = served
+    (tmp_path / "client.py").write_text(TRITON_CLIENT)
+    done = subprocess.run([sys.executable, str(tmp_path / "client.py"),
+                           f"127.0.0.1:{server.port}", str(tmp_path / "out.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for out in np.load(tmp_path / "out.npy"):
+        np.testing.assert_array_equal(out, expected([[1, 2, 3], [4, 5, 6]], 1))
