@@ -173,8 +173,8 @@ class App:
         batched = self.scheduler is not None and arrays and all(
             s["shape"] and s["shape"][0] is None for s in signature.inputs)
         if batched:
-            future = asyncio.wrap_future(self.scheduler.submit(
-                (name, servable.version, signature.name), signature.call_flat, arrays, name))
+            future = self.scheduler.run((name, servable.version, signature.name),
+                                        signature.call_flat, arrays, name)
         else:
             future = loop.run_in_executor(self.executor, lambda: [
                 np.asarray(o) for o in signature.call_flat(arrays)])

@@ -1,16 +1,18 @@
 """Server-side batching: concurrent requests for one signature run as one padded batch.
 
-Requests queue per (model, version, signature). A dispatcher takes rows until
-`max_batch_size` or until the oldest request has waited `batch_timeout_micros`, pads the
-batch to an allowed size (so XLA sees a few shapes, compiled at warm-up, and never
-recompiles under load), runs it on a shared pool and hands each request its rows. A full
-queue answers UNAVAILABLE at once instead of growing without bound.
+Requests queue per (model, version, signature) on the server's event loop. A dispatcher
+takes rows until `max_batch_size` or until the oldest request has waited
+`batch_timeout_micros`, pads the batch to an allowed size (so XLA sees a few shapes,
+compiled at warm-up, and never recompiles under load) and runs it on the batch threads;
+while they are all busy, the next batch keeps filling. Requests wait as asyncio futures, so
+a batch costs one hand-off to a thread and back, not one per request. Rows accepted and
+not yet answered are bounded: beyond the bound a request gets UNAVAILABLE at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import threading
 import time
 
 import numpy as np
@@ -19,79 +21,133 @@ from xlaflow.serving.errors import ServingError
 
 
 class _Task:
-    __slots__ = ("inputs", "rows", "future", "enqueued", "shapes")
+    __slots__ = ("enqueued", "future", "inputs", "rows", "run", "shapes")
 
-    def __init__(self, inputs, rows):
-        self.inputs, self.rows = inputs, rows
-        self.future = concurrent.futures.Future()
+    def __init__(self, run, inputs, rows, future):
+        # `run` travels with the task, not the queue: an idle queue must not keep an
+        # unloaded version's programs alive.
+        self.run, self.inputs, self.rows, self.future = run, inputs, rows, future
         self.enqueued = time.perf_counter()
         self.shapes = tuple((a.shape[1:], a.dtype) for a in inputs)
 
 
 class _Queue:
-    def __init__(self, scheduler, key, run, model_name):
-        self.scheduler, self.key, self.run, self.model_name = scheduler, key, run, model_name
-        self.tasks, self.rows = [], 0  # rows waiting to be taken into a batch
-        self.pending = 0  # rows accepted and not yet answered: what the bound limits
-        self.wakeup = threading.Condition()
-        self.thread = threading.Thread(target=self._dispatch, daemon=True,
-                                       name=f"xlaflow-batch-{model_name}")
-        self.thread.start()
+    def __init__(self, scheduler, model_name):
+        self.scheduler, self.model_name = scheduler, model_name
+        self.tasks, self.rows, self.pending = [], 0, 0  # pending: accepted, not answered
+        self.arrived = asyncio.Event()
+        self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
     def put(self, task):
         params = self.scheduler.params
-        with self.wakeup:
-            if self.pending + task.rows > params.max_enqueued_batches * params.max_batch_size:
-                raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
-                                   "task was submitted is full")
-            self.tasks.append(task)
-            self.rows += task.rows
-            self.pending += task.rows
-            self.wakeup.notify()
+        if self.pending + task.rows > params.max_enqueued_batches * params.max_batch_size:
+            raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
+                               "task was submitted is full")
+        self.tasks.append(task)
+        self.rows += task.rows
+        self.pending += task.rows
+        self.arrived.set()
 
-    def _take(self):
-        """Wait for a batch's worth of rows (or the timeout) and remove it from the queue."""
+    async def _take(self):
+        """Wait for a batch's worth of rows (or the timeout); remove it from the queue."""
         params = self.scheduler.params
-        timeout = params.batch_timeout_micros / 1e6
-        with self.wakeup:
-            while not self.tasks:
-                if self.scheduler.closed:
-                    return None
-                self.wakeup.wait(0.5)
-            deadline = self.tasks[0].enqueued + timeout
-            while self.rows < params.max_batch_size and time.perf_counter() < deadline:
-                self.wakeup.wait(max(deadline - time.perf_counter(), 0))
-            first = self.tasks[0].shapes
-            batch, rows, rest = [], 0, []
-            for task in self.tasks:
-                if rows + task.rows <= params.max_batch_size and task.shapes == first:
-                    batch.append(task)
-                    rows += task.rows
-                else:
-                    rest.append(task)
-            self.tasks, self.rows = rest, self.rows - rows
-            return batch
+        while not self.tasks:
+            self.arrived.clear()
+            await self.arrived.wait()
+        deadline = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6
+        while self.rows < params.max_batch_size:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), left)
+            except asyncio.TimeoutError:
+                break
+        first = self.tasks[0].shapes
+        batch, rows, rest = [], 0, []
+        for task in self.tasks:
+            if rows + task.rows <= params.max_batch_size and task.shapes == first:
+                batch.append(task)
+                rows += task.rows
+            else:
+                rest.append(task)
+        self.tasks, self.rows = rest, self.rows - rows
+        return batch
 
-    def _dispatch(self):
+    async def _dispatch(self):
+        slots = self.scheduler.slots
         while True:
-            batch = self._take()
-            if batch is None:
-                return
-            self.scheduler.pool.submit(self.scheduler.execute, self, batch)
+            batch = await self._take()
+            await slots.acquire()  # while every batch thread is busy, the next batch grows
+            asyncio.get_running_loop().create_task(self._execute(batch))
+
+    async def _execute(self, batch):
+        rows = sum(t.rows for t in batch)
+        size = self.scheduler.params.padded_size(rows)
+        now = time.perf_counter()
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self.scheduler.pool, _compute, batch[0].run, batch, rows, size)
+        except Exception as exc:  # every request of the batch gets the error
+            for task in batch:
+                if not task.future.done():
+                    task.future.set_exception(exc)
+            return
+        finally:
+            self.scheduler.slots.release()
+            self.pending -= rows
+        start = 0
+        for task in batch:
+            if not task.future.done():  # a request that timed out is gone
+                task.future.set_result([o[start:start + task.rows] for o in outputs])
+            start += task.rows
+        metrics = self.scheduler.metrics
+        if metrics is not None:
+            name = self.model_name
+            metrics.processed_batch_size.labels(model_name=name).observe(size)
+            metrics.padding_size.labels(model_name=name).observe(size - rows)
+            metrics.wrapped_run_count.labels(model_name=name).inc()
+            for task in batch:
+                metrics.queuing_latency.labels(model_name=name).observe(
+                    (now - task.enqueued) * 1e6)
+
+
+def _compute(run, batch, rows, size):
+    """On a batch thread: concatenate, pad with copies of a real row, run, fetch."""
+    inputs = []
+    for i in range(len(batch[0].inputs)):
+        parts = [t.inputs[i] for t in batch]
+        if size > rows:
+            parts.append(np.repeat(parts[0][:1], size - rows, axis=0))
+        inputs.append(np.concatenate(parts) if len(parts) > 1 else parts[0])
+    outputs = [np.asarray(o) for o in run(inputs)]
+    if any(o.ndim == 0 or o.shape[0] != size for o in outputs):
+        raise ServingError("INVALID_ARGUMENT", "an output has no batch dimension, so batched "
+                           "requests cannot be split; serve this model without batching")
+    return outputs
 
 
 class BatchScheduler:
-    """`submit(key, run, inputs, model_name)` -> a Future of that request's outputs."""
+    """`await scheduler.run(key, run, inputs, model_name)`: that request's outputs, computed
+    in a batch with whatever else arrived for `key` meanwhile. Lives on one event loop."""
 
     def __init__(self, params, metrics=None):
         self.params, self.metrics = params, metrics
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=params.num_batch_threads, thread_name_prefix="xlaflow-batch-run")
-        self.queues, self.lock, self.closed = {}, threading.Lock(), False
+            max_workers=params.num_batch_threads, thread_name_prefix="xlaflow-batch")
+        self.queues = {}
+        self._slots = None
 
-    def submit(self, key, run, inputs, model_name):
-        """Queue one request: `inputs` are arrays sharing a leading batch dimension, `run`
-        maps a list of batched arrays to a list of batched outputs."""
+    @property
+    def slots(self):
+        if self._slots is None:  # created on the loop that uses it
+            self._slots = asyncio.Semaphore(self.params.num_batch_threads)
+        return self._slots
+
+    async def run(self, key, run, inputs, model_name):
+        """Queue one request: `inputs` share a leading batch dimension; `run` maps a list
+        of batched arrays to a list of batched outputs."""
         rows = int(inputs[0].shape[0]) if inputs and inputs[0].ndim else 0
         if rows < 1 or any(a.ndim == 0 or a.shape[0] != rows for a in inputs):
             raise ServingError("INVALID_ARGUMENT", "batching needs every input to have the "
@@ -99,54 +155,14 @@ class BatchScheduler:
         if rows > self.params.max_batch_size:
             raise ServingError("INVALID_ARGUMENT", f"Task size {rows} is larger than maximum "
                                f"input batch size {self.params.max_batch_size}")
-        with self.lock:
-            queue = self.queues.get(key)
-            if queue is None:
-                queue = self.queues[key] = _Queue(self, key, run, model_name)
-        task = _Task(inputs, rows)
-        queue.put(task)
+        queue = self.queues.get(key)
+        if queue is None:
+            queue = self.queues[key] = _Queue(self, model_name)
+        future = asyncio.get_running_loop().create_future()
+        queue.put(_Task(run, inputs, rows, future))
         if self.metrics is not None:
             self.metrics.input_batch_size.labels(model_name=model_name).observe(rows)
-        return task.future
-
-    def execute(self, queue, batch):
-        rows = sum(t.rows for t in batch)
-        try:
-            self._execute(queue, batch, rows)
-        finally:
-            with queue.wakeup:
-                queue.pending -= rows
-
-    def _execute(self, queue, batch, rows):
-        size = self.params.padded_size(rows)
-        try:
-            inputs = []
-            for i in range(len(batch[0].inputs)):
-                parts = [t.inputs[i] for t in batch]
-                if size > rows:  # padding rows are copies of real data, cut off below
-                    parts.append(np.repeat(parts[0][:1], size - rows, axis=0))
-                inputs.append(np.concatenate(parts) if len(parts) > 1 else parts[0])
-            outputs = [np.asarray(o) for o in queue.run(inputs)]
-            if any(o.ndim == 0 or o.shape[0] != size for o in outputs):
-                raise ServingError("INVALID_ARGUMENT", "an output has no batch dimension, so "
-                                   "batched requests cannot be split; disable batching")
-        except Exception as exc:  # every request of the batch gets the error
-            for task in batch:
-                task.future.set_exception(exc)
-            return
-        start = 0
-        now = time.perf_counter()
-        for task in batch:
-            task.future.set_result([o[start:start + task.rows] for o in outputs])
-            start += task.rows
-        if self.metrics is not None:
-            m, name = self.metrics, queue.model_name
-            m.processed_batch_size.labels(model_name=name).observe(size)
-            m.padding_size.labels(model_name=name).observe(size - rows)
-            m.wrapped_run_count.labels(model_name=name).inc()
-            for task in batch:
-                m.queuing_latency.labels(model_name=name).observe((now - task.enqueued) * 1e6)
+        return await future
 
     def close(self):
-        self.closed = True
         self.pool.shutdown(wait=True)
