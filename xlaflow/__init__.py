@@ -93,13 +93,14 @@ from xlaflow.tensors import (
     uint64 as uint64,
 )
 from xlaflow.variables import Variable as Variable
+from xlaflow.distribute.placement import device as device
 
 __version__ = "0.1.0.dev0"
 
 config._init_compilation_cache()
 
 
-_LAZY = ("keras", "saved_model", "train")
+_LAZY = ("keras", "saved_model", "train", "distribute")
 
 
 def __getattr__(name):

@@ -123,3 +123,12 @@ def _init_compilation_cache():
     except OSError:
         # An unwritable home directory must not make `import xlaflow` fail.
         return
+
+
+def list_physical_devices(device_type=None):
+    """TF's device listing: `PhysicalDevice(name, device_type, device)` per device."""
+    from xlaflow.distribute.placement import list_physical_devices as listing
+    return listing(device_type)
+
+
+list_logical_devices = list_physical_devices  # JAX has no logical/physical split

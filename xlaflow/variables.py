@@ -15,6 +15,9 @@ def _is_tracer(x):
     return isinstance(x, jax.core.Tracer)
 
 
+_placement = None  # set by a distribution strategy's scope: where new Variables live
+
+
 def _initial_array(initial_value, dtype, ctx):
     if callable(initial_value) and not isinstance(initial_value, (Variable, jax.Array)):
         # A callable initializer is evaluated now, outside any trace, as in TF.
@@ -60,6 +63,9 @@ class Variable:
     def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         ctx = _lifting.current()
         self._value = _initial_array(initial_value, dtype, ctx)
+        if _placement is not None and ctx is None and not _is_tracer(self._value):
+            with jax.ensure_compile_time_eval():  # also when created during a shape trace
+                self._value = _placement(self._value)
         self._trainable = bool(trainable)
         self._name = "Variable" if name is None else str(name)
         if ctx is not None:
@@ -151,6 +157,9 @@ class Variable:
         elif _is_tracer(new):
             raise _escaped_tracer_error(self)
         else:
+            old = getattr(self._value, "sharding", None)
+            if isinstance(old, jax.sharding.NamedSharding) and new.sharding != old:
+                new = jax.device_put(new, old)  # a replicated Variable stays replicated
             self._value = new
         return self if read_value else None
 

@@ -41,6 +41,8 @@ class Model(Layer):
         self._build_input_dtype = None
         self._predict_fn = None
         self._graph = None
+        from xlaflow.distribute import strategy as strategy_lib
+        self._distribute_strategy = strategy_lib.current()
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError("a functional Model needs both inputs= and outputs=")
@@ -79,6 +81,7 @@ class Model(Layer):
                                       "fit's sample_weight already")
         self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
                                run_eagerly, jit_compile, loss_weights)
+        self._predict_fn = None  # rebuilt for the strategy compile found
         # On the trainer, not the model: Module.variables walks the model's dicts, and
         # metric objects in here would make their Variables look like the model's.
         self.trainer.compile_config = dict(
@@ -160,7 +163,11 @@ class Model(Layer):
 
     def _predict_function(self):
         if self._predict_fn is None:
-            self._predict_fn = function(lambda x: self(x, training=False))
+            compiled = function(lambda x: self(x, training=False))
+            strategy = self.trainer.strategy if self.trainer is not None else \
+                self._distribute_strategy
+            self._predict_fn = compiled if strategy is None else (
+                lambda x: compiled(strategy.distribute_batch(x)))
         return self._predict_fn
 
     # -- shapes ------------------------------------------------------------------------------

@@ -35,6 +35,22 @@ class FitState:
             self._data.seed = seed
 
 
+def _check_even_batches(strategy, *sources):
+    """Under a strategy every array batch, the last one included, must split evenly over
+    the replicas: checked before the first step changes anything."""
+    if strategy is None:
+        return
+    replicas = strategy.num_replicas_in_sync
+    for data in sources:
+        if isinstance(data, data_lib.ArrayBatches):
+            sizes = {data.batch_size, data.size % data.batch_size or data.batch_size}
+            if any(size % replicas for size in sizes):
+                raise ValueError(
+                    f"batches of {sorted(sizes)} examples cannot be split evenly over "
+                    f"{replicas} replicas; use a batch size and a number of examples that "
+                    f"are multiples of {replicas}")
+
+
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -53,6 +69,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
                              steps=validation_steps, resume=False)
+    _check_even_batches(trainer.strategy, data, val)
     first = data.first_batch()
     model._prepare(first[0])
     trainer.check_labels(getattr(data, "y", None))
@@ -62,7 +79,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
 
     history = callbacks_lib.History()
     verbose = _verbosity(verbose)
-    steps = steps_per_epoch or data.steps
+    steps = steps_per_epoch or data.epoch_steps
     cbs = callbacks_lib.CallbackList([*(callbacks or []), history], model,
                                      {"epochs": epochs, "steps": steps, "verbose": verbose})
     model.stop_training = False
@@ -150,9 +167,9 @@ def _class_sample_weight(y, sample_weight, class_weight):
 def _evaluate_batches(model, data, verbose, callbacks):
     trainer = model.trainer
     trainer.reset_metrics()
-    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.steps})
+    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
     cbs.on_test_begin()
-    bar = Progbar(data.steps, verbose)
+    bar = Progbar(data.epoch_steps, verbose)
     step, logs = 0, None
     for x, y, w in data.epoch():
         if cbs.wants("on_test_batch_begin"):
@@ -187,7 +204,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     data = data_lib.adapt(x, None, None, batch_size, False, steps)
     model._prepare(data.first_batch()[0])
     step_fn = model._predict_function()
-    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.steps})
+    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
     cbs.on_predict_begin()
     outputs = []
     for step, (xb, _, _) in enumerate(data.epoch()):

@@ -39,6 +39,9 @@ class Trainer:
                  jit_compile, loss_weights=None):
         self.model = model
         self.optimizer = optimizers_lib.get(optimizer)
+        from xlaflow.distribute import strategy as strategy_lib
+        # TF trains with the strategy the model was created or compiled under.
+        self.strategy = strategy_lib.current() or getattr(model, "_distribute_strategy", None)
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
@@ -71,13 +74,22 @@ class Trainer:
 
     def raw_train_step(self, x, y, sample_weight):
         """The step's results as the compiled function returns them (see `named`)."""
-        return self._compiled_train_step(*_given(x, y, sample_weight))
+        return self._compiled_train_step(*self._distribute(_given(x, y, sample_weight)))
 
     def raw_train_block(self, xs, ys, sample_weights):
-        return self._compiled_train_block(*_given(xs, ys, sample_weights))
+        # a block stacks steps on axis 0: the batch axis to shard is axis 1
+        return self._compiled_train_block(*self._distribute(
+            _given(xs, ys, sample_weights), axis=1))
 
     def test_step(self, x, y, sample_weight):
-        return self.named(self._compiled_test_step(*_given(x, y, sample_weight)))
+        return self.named(self._compiled_test_step(*self._distribute(
+            _given(x, y, sample_weight))))
+
+    def _distribute(self, args, axis=0):
+        """Under a distribution strategy, each global batch sharded over its devices."""
+        if self.strategy is None:
+            return args
+        return self.strategy.distribute_batch(args, axis)
 
     def named(self, values):
         """Logs in Keras' order; a custom train_step's dict is already named."""
