@@ -78,6 +78,7 @@ class ArrayBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.steps = math.ceil(self.size / self.batch_size)
+        self.epoch_steps = self.steps
 
     def split(self, fraction):
         """(training part, validation part): the last `fraction` of the examples, unshuffled,
@@ -150,7 +151,7 @@ class IterableBatches:
 
     def __init__(self, iterable, steps=None, resume=True):
         self.iterable = iterable
-        self.steps = steps
+        self.steps = self.epoch_steps = steps
         self.resume = resume  # continue the iterator across epochs (training), or restart
         self._iterator = None
         self._peeked = None
@@ -183,7 +184,7 @@ class IterableBatches:
             produced = 1
             yield first
         elif self._iterator is None or self.steps is None or not self.resume:
-            self._iterator = iter(self.iterable)
+            self._iterator = self._new_iterator()
         while self.steps is None or produced < self.steps:
             try:
                 item = next(self._iterator)
@@ -199,9 +200,39 @@ class IterableBatches:
 
     def first_batch(self):
         if self._peeked is None:
-            self._iterator = iter(self.iterable)
+            self._iterator = self._new_iterator()
             self._peeked = self._normalize(next(self._iterator))
         return self._peeked
+
+    def _new_iterator(self):
+        close = getattr(self._iterator, "close", None)
+        if close is not None:  # a pass left unfinished: stop its prefetch thread
+            close()
+        return iter(self.iterable)
+
+
+class DatasetBatches(IterableBatches):
+    """An xf.data.Dataset: a pass per epoch (or `steps` batches of a repeating one), put on
+    the device `prefetch` batches ahead by a background thread (training/prefetch.py)."""
+
+    def __init__(self, dataset, steps=None, resume=True, prefetch=2):
+        cardinality = int(dataset.cardinality())
+        if steps is None and cardinality == -1:
+            raise ValueError("the dataset repeats forever: pass steps_per_epoch (and "
+                             "validation_steps) to say how many batches make an epoch")
+        super().__init__(dataset, steps, resume)
+        self.epoch_steps = steps if steps is not None else (
+            cardinality if cardinality >= 0 else None)
+        self.prefetch = prefetch
+
+    def _new_iterator(self):
+        from xlaflow.training.prefetch import DevicePrefetcher
+        super()._new_iterator()
+        return DevicePrefetcher(self.iterable, self.prefetch)
+
+
+def _is_dataset(x):
+    return type(x).__module__.startswith("xlaflow.data") and hasattr(x, "cardinality")
 
 
 def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
@@ -219,6 +250,8 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
     if y is not None or sample_weight is not None:
         raise ValueError("when x is an iterable of batches, y and sample_weight must come "
                          "inside its items, not as separate arguments")
+    if _is_dataset(x):
+        return DatasetBatches(x, steps, resume)
     if not hasattr(x, "__iter__"):
         raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
                         f"batches; received {type(x).__name__}")

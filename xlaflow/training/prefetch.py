@@ -1,0 +1,89 @@
+"""Device prefetch: a background thread pulls batches from the host pipeline and puts them
+on the device `size` batches ahead, so input preparation and the host-to-device copy overlap
+the running training step instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import jax
+
+_END = object()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+class DevicePrefetcher:
+    """An iterator over `iterable` whose items are already on the device (`jax.device_put`
+    with `sharding`, default: the default device). `produced` counts the items the thread
+    has taken from `iterable`, for tests and diagnostics. Close it (or exhaust it) to stop
+    the thread."""
+
+    def __init__(self, iterable, size=2, sharding=None):
+        if size < 1:
+            raise ValueError(f"prefetch size must be >= 1; received {size}")
+        self._source = iter(iterable)
+        self._queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._sharding = sharding
+        self.produced = 0
+        self._done = False
+        self._thread = threading.Thread(target=self._fill, name="xlaflow-prefetch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self):
+        try:
+            for item in self._source:
+                self.produced += 1
+                if not self._put(jax.device_put(item, self._sharding)):
+                    return
+        except BaseException as exc:  # re-raised in the consumer, where it belongs
+            self._put(_Failure(exc))
+            return
+        self._put(_END)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END or isinstance(item, _Failure):
+            self._done = True
+            self._thread.join()
+            if isinstance(item, _Failure):
+                raise item.error
+            raise StopIteration
+        return item
+
+    def close(self):
+        """Stop the thread and drop what it prepared."""
+        self._stop.set()
+        self._done = True
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join()
+
+    def __del__(self):
+        self._stop.set()
