@@ -16,6 +16,8 @@ def _is_tracer(x):
 
 
 _placement = None  # set by a distribution strategy's scope: where new Variables live
+_autocast = None  # set while a mixed-precision layer's call runs: read float32 as this
+_FLOAT32 = jnp.dtype("float32")
 
 
 def _initial_array(initial_value, dtype, ctx):
@@ -76,7 +78,10 @@ class Variable:
     def value(self):
         """The current value: the cell's array eagerly, the traced value inside xf.function."""
         ctx = _lifting.current()
-        return self._value if ctx is None else ctx.read(self)
+        value = self._value if ctx is None else ctx.read(self)
+        if _autocast is not None and value.dtype == _FLOAT32:
+            return value.astype(_autocast)
+        return value
 
     def read_value(self):
         """The current value (TF name for `.value`)."""
@@ -168,6 +173,10 @@ class Variable:
             value = value.value
         if not hasattr(value, "dtype"):
             return jnp.asarray(value, dtype=self.dtype)
+        if _autocast is not None and jnp.dtype(value.dtype) != self.dtype and \
+                jnp.issubdtype(value.dtype, jnp.floating) and \
+                jnp.issubdtype(self.dtype, jnp.floating):
+            return value.astype(self.dtype)  # a mixed-precision layer writing its state
         if jnp.dtype(value.dtype) != self.dtype:
             raise TypeError(
                 f"Variable {self._name!r}.{method}: expected dtype {self.dtype}, received "

@@ -9,6 +9,7 @@ from xlaflow.keras import layers as layers
 from xlaflow.keras import losses as losses
 from xlaflow.keras import metrics as metrics
 from xlaflow.keras import models as models
+from xlaflow.keras import mixed_precision as mixed_precision
 from xlaflow.keras import optimizers as optimizers
 from xlaflow.keras import saving as saving
 from xlaflow.keras import utils as utils

@@ -16,9 +16,11 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
+from xlaflow import mixed_precision
 from xlaflow import random as random_lib
 from xlaflow.layers import symbolic
 from xlaflow.module import Module
+from xlaflow import variables as variables_lib
 from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
@@ -55,11 +57,35 @@ def _shapes(inputs):
     return jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs)
 
 
+_FLOAT32 = jnp.dtype("float32")
+
+
+def _cast_floating(x, dtype):
+    dt = getattr(x, "dtype", None)
+    if dt is not None and dt != dtype and jnp.issubdtype(dt, jnp.floating):
+        return x.astype(dtype)
+    return x
+
+
 def _user_class_without_config(cls):
     """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
     its config is then its constructor arguments, captured when it was made."""
     owner = next(c for c in cls.__mro__ if "get_config" in vars(c))
     return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
+
+
+class _InitArgs:
+    """`(args, kwargs)` a layer was made with. Not a tuple: `Module.variables` walks tuples,
+    and the layers among the arguments must count only through the attributes holding them
+    (in attribute order, the same after load_model; a popped layer must drop out)."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args, kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __iter__(self):
+        return iter((self.args, self.kwargs))
 
 
 class Layer(Module):
@@ -76,7 +102,7 @@ class Layer(Module):
     def __new__(cls, *args, **kwargs):
         # The constructor arguments, for get_config of subclasses that define none.
         layer = super().__new__(cls)
-        layer._xf_init_args = (args, kwargs)
+        layer._xf_init_args = _InitArgs(args, kwargs)
         return layer
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
@@ -87,7 +113,8 @@ class Layer(Module):
         super().__init__(name=name if name is not None else unique_name(
             _snake_case(type(self).__name__)))
         self._trainable = bool(trainable)
-        self.dtype = jnp.dtype(dtype or "float32")
+        self._dtype_policy = mixed_precision.policy_for(dtype)
+        self.dtype = self._dtype_policy.variable_dtype
         self.built = False
         self._own_weights = []
         if input_shape is not None:
@@ -115,6 +142,14 @@ class Layer(Module):
     @property
     def trainable(self):
         return self._trainable
+
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @property
+    def compute_dtype(self):
+        return self._dtype_policy.compute_dtype
 
     @trainable.setter
     def trainable(self, value):
@@ -198,7 +233,15 @@ class Layer(Module):
         call = self._traced_call(inputs)
         if _accepts(type(self).call, "training"):
             kwargs["training"] = training
-        return call(inputs, *args, **kwargs)
+        policy = self._dtype_policy
+        autocast = policy.compute_dtype if policy.is_mixed else None
+        if autocast is None and policy.compute_dtype == _FLOAT32 and \
+                variables_lib._autocast is None:
+            return call(inputs, *args, **kwargs)  # the common case: nothing to cast
+        inputs = jax.tree_util.tree_map(lambda x: _cast_floating(x, policy.compute_dtype),
+                                        inputs)
+        with mixed_precision.autocast(autocast):
+            return call(inputs, *args, **kwargs)
 
     def _traced_call(self, inputs):
         """`call`, converted by AutoGraph when a user-defined call runs on traced values."""
@@ -233,7 +276,8 @@ class Layer(Module):
     # -- configuration -----------------------------------------------------------------------
     def get_config(self):
         """The constructor arguments that rebuild this layer (without its weights)."""
-        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": self._dtype_policy.name}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         if _user_class_without_config(type(self)):

@@ -17,7 +17,9 @@ import numpy as np
 
 from xlaflow import losses as losses_lib
 from xlaflow import metrics as metrics_lib
+from xlaflow import mixed_precision
 from xlaflow import optimizers as optimizers_lib
+from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.autograph.operators import loops
 from xlaflow.function import function
 from xlaflow.tape import value_and_grad
@@ -39,6 +41,10 @@ class Trainer:
                  jit_compile, loss_weights=None):
         self.model = model
         self.optimizer = optimizers_lib.get(optimizer)
+        if mixed_precision.global_policy().compute_dtype == jnp.float16 and \
+                not isinstance(self.optimizer, LossScaleOptimizer):
+            # float16 gradients underflow without it (Keras wraps the optimizer the same way)
+            self.optimizer = LossScaleOptimizer(self.optimizer)
         from xlaflow.distribute import strategy as strategy_lib
         # TF trains with the strategy the model was created or compiled under.
         self.strategy = strategy_lib.current() or getattr(model, "_distribute_strategy", None)
@@ -111,12 +117,15 @@ class Trainer:
         model = self.model
         weights = model.trainable_variables
 
-        def forward():
-            y_pred = model(x, training=True)
-            return self._loss(y, y_pred, sample_weight), y_pred
+        scaled = isinstance(self.optimizer, LossScaleOptimizer)
 
-        (loss, y_pred), grads = value_and_grad(forward, wrt=weights, has_aux=True)()
-        self.optimizer.apply(grads, weights)
+        def forward():
+            y_pred = _float32(model(x, training=True))
+            loss = self._loss(y, y_pred, sample_weight)
+            return (self.optimizer.scale_loss(loss) if scaled else loss), (loss, y_pred)
+
+        (_, (loss, y_pred)), grads = value_and_grad(forward, wrt=weights, has_aux=True)()
+        self.optimizer.apply(grads, weights)  # a LossScaleOptimizer unscales, may skip
         self._update_metrics(loss, y, y_pred, sample_weight)
 
     def _update_metrics(self, loss, y, y_pred, sample_weight):
@@ -154,7 +163,7 @@ class Trainer:
         return self.logs()
 
     def _test_step(self, x, y=None, sample_weight=None):
-        y_pred = self.model(x, training=False)
+        y_pred = _float32(self.model(x, training=False))
         self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
         return self.logs()
 
@@ -237,6 +246,13 @@ def _pack(x, y, sample_weight):
     if y is None and sample_weight is None:
         return x
     return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def _float32(y_pred):
+    """Losses and metrics in float32 whatever the model computes in (mixed precision)."""
+    return jax.tree_util.tree_map(
+        lambda t: t.astype(jnp.float32) if jnp.issubdtype(t.dtype, jnp.floating) and
+        t.dtype != jnp.float32 else t, y_pred)
 
 
 def _given(*args):

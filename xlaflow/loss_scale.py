@@ -1,0 +1,79 @@
+"""Dynamic loss scaling for float16 training (Keras' LossScaleOptimizer).
+
+The loss is multiplied by `scale` before differentiation so small float16 gradients do
+not flush to zero; `apply` divides the gradients back, and when any is not finite it
+skips the update (every Variable keeps its value) and halves the scale. After
+`dynamic_growth_steps` finite steps in a row the scale doubles. All of it is array
+arithmetic, so it compiles into the training step without host round trips.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.module import Module
+from xlaflow.variables import Variable
+
+
+class LossScaleOptimizer(Module):
+    """Wraps an optimizer: `scale_loss(loss)` before taking gradients, then `apply`."""
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000,
+                 name=None):
+        super().__init__(name=name or f"loss_scale_{inner_optimizer.name}")
+        self.inner_optimizer = inner_optimizer
+        self.dynamic_growth_steps = int(dynamic_growth_steps)
+        self.scale = Variable(jnp.float32(initial_scale), trainable=False,
+                              name=f"{self.name}/scale")
+        self.good_steps = Variable(jnp.int32(0), trainable=False,
+                                   name=f"{self.name}/good_steps")
+
+    def __getattr__(self, name):  # learning_rate, iterations, get_config, ...
+        if name == "inner_optimizer":
+            raise AttributeError(name)
+        return getattr(self.inner_optimizer, name)
+
+    @property
+    def variables(self):
+        return (self.scale, self.good_steps, *self.inner_optimizer.variables)
+
+    def scale_loss(self, loss):
+        return loss * self.scale.value.astype(loss.dtype)
+
+    def apply_gradients(self, grads_and_vars):
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads, variables):
+        """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""
+        variables = list(variables)
+        inv = 1.0 / self.scale.value
+        grads = [jnp.asarray(g, jnp.float32) * inv for g in grads]
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in grads]))
+        grads = [jnp.where(finite, g, jnp.zeros_like(g)) for g in grads]
+        if self.inner_optimizer._state is None:
+            self.inner_optimizer.build(variables)
+        state = [*variables, *self.inner_optimizer.variables]
+        before = [v.value for v in state]
+        self.inner_optimizer.apply(grads, variables)
+        for v, old in zip(state, before):  # a skipped step leaves everything as it was
+            v.assign(jnp.where(finite, v.value, old))
+        grown = self.good_steps.value + 1 >= self.dynamic_growth_steps
+        self.scale.assign(jnp.where(finite, jnp.where(grown, self.scale.value * 2.0,
+                                                      self.scale.value),
+                                    jnp.maximum(self.scale.value / 2.0, 1.0)))
+        self.good_steps.assign(jnp.where(finite & ~grown, self.good_steps.value + 1, 0))
+        return self.inner_optimizer.iterations.value
+
+    def get_config(self):
+        from xlaflow.saving.serialization import serialize_keras_object
+        return {"inner_optimizer": serialize_keras_object(self.inner_optimizer),
+                "initial_scale": float(jax.device_get(self.scale.value)),
+                "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        from xlaflow.saving.serialization import deserialize_keras_object
+        return cls(deserialize_keras_object(config["inner_optimizer"]),
+                   config["initial_scale"], config["dynamic_growth_steps"])
