@@ -24,14 +24,16 @@ class Sequential(Model):
     def add(self, layer):
         """Append a layer (building the model when the input shape becomes known)."""
         if isinstance(layer, SymbolicTensor):  # Sequential([Input((28, 28)), ...])
-            layer = InputLayer(batch_input_shape=layer.shape)
+            layer = InputLayer(batch_input_shape=layer.shape, dtype=layer.dtype)
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer; received {type(layer).__name__}")
         self._layers.append(layer)
         self._build_input_shape = None
         declared = self._declared_input_shape()
-        if declared is not None:
-            spec = jax.ShapeDtypeStruct((1, *declared[1:]), jnp.float32)
+        if declared is not None:  # an InputLayer also declares the dtype (int token ids)
+            first = self._layers[0]
+            dtype = first.dtype if isinstance(first, InputLayer) else jnp.float32
+            spec = jax.ShapeDtypeStruct((1, *declared[1:]), dtype)
             self._prepare(spec)
 
     def pop(self):

@@ -122,6 +122,9 @@ def verify_directory(path, *, manifest, format_name, max_version, what="load"):
     if not isinstance(files, dict):
         raise CorruptSaveError(f"{what}: {sealed} lists no files")
     for rel, expected in files.items():
+        if not isinstance(expected, dict):
+            raise CorruptSaveError(f"{what}: {sealed} records {rel!r} as {expected!r}, not "
+                                   "as {\"bytes\": ..., \"sha256\": ...}")
         full = os.path.normpath(os.path.join(path, rel))
         if os.path.commonpath([full, os.path.abspath(path)]) != os.path.abspath(path):
             raise CorruptSaveError(f"{what}: {sealed} names a file outside the directory: "

@@ -127,8 +127,17 @@ def _read(path):
         description["model"], description["variables"]  # noqa: B018 (presence check)
     except (ValueError, KeyError, TypeError) as exc:
         raise atomic.CorruptSaveError(f"load_model: {file} is malformed ({exc!r})") from None
-    with open(os.path.join(path, export.SIGNATURES_FILE), encoding="utf-8") as f:
-        stored = {v["key"]: v for v in json.load(f)["variables"]}
+    try:
+        with open(os.path.join(path, export.SIGNATURES_FILE), encoding="utf-8") as f:
+            stored = {v["key"]: v for v in json.load(f)["variables"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise atomic.CorruptSaveError(f"load_model: {path}/{export.SIGNATURES_FILE} is "
+                                      f"malformed ({exc!r})") from None
+    keys = description["variables"]
+    unknown = [k for k in keys if k not in stored] if isinstance(keys, list) else keys
+    if unknown or not isinstance(keys, list):
+        raise atomic.CorruptSaveError(f"load_model: {file} lists variables {unknown!r} that "
+                                      f"{export.SIGNATURES_FILE} does not hold")
     return description, stored
 
 

@@ -131,10 +131,15 @@ def _read_description(path):
         with open(os.path.join(path, export.SIGNATURES_FILE), encoding="utf-8") as f:
             description = json.load(f)
         signatures, variables = description["signatures"], description["variables"]
-        for meta in signatures.values():
+        keys = {v["key"] for v in variables}
+        for name, meta in signatures.items():
             for key in ("file", "inputs", "outputs", "variables", "platforms", "method_name"):
                 meta[key]  # noqa: B018 (presence check)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            unknown = [k for k in meta["variables"] if k not in keys]
+            if unknown:
+                raise ValueError(f"signature {name!r} takes variables {unknown} that "
+                                 "'variables' does not list")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise atomic.CorruptSaveError(
             f"saved_model.load: {path}/{export.SIGNATURES_FILE} is malformed ({exc!r})") from None
     return signatures, variables

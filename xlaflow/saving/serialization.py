@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import re
 import threading
 
 _REGISTERED = {}  # "package>Name" -> class or function
@@ -77,15 +78,20 @@ def get_registered_object(name, custom_objects=None, module=None):
     if name in _REGISTERED:
         return _REGISTERED[name]
     if ">" not in name:
-        if isinstance(module, str) and module.startswith("xlaflow."):
+        if isinstance(module, str) and _XLAFLOW_MODULE.fullmatch(module):
             try:  # only xlaflow's own modules are ever imported by name from a config
                 found = getattr(importlib.import_module(module), name, None)
             except ImportError:
                 found = None
-            if inspect.isclass(found):
+            # ... and only classes defined in xlaflow, not ones its modules import
+            if inspect.isclass(found) and found.__module__.startswith("xlaflow."):
                 return found
         return _builtins().get(name)
     return None
+
+
+# `xlaflow.<identifier>...`, no dunder parts (`xlaflow.__init__` would run the package again)
+_XLAFLOW_MODULE = re.compile(r"xlaflow(?:\.(?!__)[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def serialize_keras_object(obj):
@@ -107,9 +113,9 @@ def is_serialized_object(value):
 
 def deserialize_keras_object(config, custom_objects=None):
     """Rebuild an object from `serialize_keras_object`'s dict."""
-    if not is_serialized_object(config):
+    if not is_serialized_object(config) or not isinstance(config["registered_name"], str):
         raise ValueError(f"not a serialized Keras object (expected class_name, "
-                         f"registered_name and config): {config!r}")
+                         f"registered_name (a string) and config): {config!r}")
     cls = get_registered_object(config["registered_name"], custom_objects,
                                 config.get("module"))
     if cls is None:

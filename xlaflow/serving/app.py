@@ -244,7 +244,8 @@ class App:
                                    f"be a byte count; received {header_length[:40]!r}")
             header_length = int(header_length)
         if headers.get(b"content-encoding", b"identity") not in (b"identity", b""):
-            raise ServingError("UNIMPLEMENTED", "compressed request bodies are not supported")
+            raise ServingError("INVALID_ARGUMENT", "compressed request bodies (Content-Encoding "
+                               f"{headers[b'content-encoding'][:40]!r}) are not supported")
         start = time.perf_counter()
         with self.manager.acquire(name, version) as servable:
             signature = servable.signatures.get("serving_default") or next(

@@ -38,24 +38,27 @@ class _Queue:
         self.arrived = asyncio.Event()
         self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
-    def put(self, task):
+    def put(self, tasks):
+        """Queue the tasks of one request, all or none."""
         params = self.scheduler.params
-        if self.pending + task.rows > params.max_enqueued_batches * params.max_batch_size:
+        rows = sum(task.rows for task in tasks)
+        if self.pending + rows > params.max_enqueued_batches * params.max_batch_size:
             raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
                                "task was submitted is full")
-        self.tasks.append(task)
-        self.rows += task.rows
-        self.pending += task.rows
+        self.tasks.extend(tasks)
+        self.rows += rows
+        self.pending += rows
         self.arrived.set()
 
     async def _take(self):
         """Wait for a batch's worth of rows (or the timeout); remove it from the queue."""
         params = self.scheduler.params
+        limit = params.execution_batch_size  # max_batch_size unless large batches split
         while not self.tasks:
             self.arrived.clear()
             await self.arrived.wait()
         deadline = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6
-        while self.rows < params.max_batch_size:
+        while self.rows < limit:
             left = deadline - time.perf_counter()
             if left <= 0:
                 break
@@ -67,7 +70,7 @@ class _Queue:
         first = self.tasks[0].shapes
         batch, rows, rest = [], 0, []
         for task in self.tasks:
-            if rows + task.rows <= params.max_batch_size and task.shapes == first:
+            if rows + task.rows <= limit and task.shapes == first:
                 batch.append(task)
                 rows += task.rows
             else:
@@ -81,6 +84,9 @@ class _Queue:
             batch = await self._take()
             await slots.acquire()  # while every batch thread is busy, the next batch grows
             asyncio.get_running_loop().create_task(self._execute(batch))
+            # Not held while waiting for the next batch: an idle queue of an unloaded
+            # version would keep its last tasks' programs and weights alive.
+            batch = None
 
     async def _execute(self, batch):
         rows = sum(t.rows for t in batch)
@@ -158,11 +164,19 @@ class BatchScheduler:
         queue = self.queues.get(key)
         if queue is None:
             queue = self.queues[key] = _Queue(self, model_name)
-        future = asyncio.get_running_loop().create_future()
-        queue.put(_Task(run, inputs, rows, future))
+        # enable_large_batch_splitting: a request larger than one run takes several tasks
+        limit = self.params.execution_batch_size
+        loop = asyncio.get_running_loop()
+        tasks = [_Task(run, [a[start:start + limit] for a in inputs],
+                       min(limit, rows - start), loop.create_future())
+                 for start in range(0, rows, limit)]
+        queue.put(tasks)
         if self.metrics is not None:
             self.metrics.input_batch_size.labels(model_name=model_name).observe(rows)
-        return await future
+        if len(tasks) == 1:
+            return await tasks[0].future
+        parts = await asyncio.gather(*(task.future for task in tasks))
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
 
     def close(self):
         self.pool.shutdown(wait=True)

@@ -105,6 +105,10 @@ class Manager:
                     # left the aspired set and came back: a fresh start, as TF
                     model.versions[number] = _Version(number, aspired[number])
                     continue
+                if not wanted and version.state == "START":
+                    # never loaded (a retry was pending) and no longer wanted: its load is
+                    # cancelled, so that coming back later starts afresh
+                    version.state = "END"
                 version.aspired = wanted
             for number, path in aspired.items():
                 model.versions.setdefault(number, _Version(number, path))

@@ -106,8 +106,8 @@ class Server:
     def _batch_sizes(self):
         if self.batching is None:
             return (1,)
-        return tuple(sorted({self.batching.padded_size(n)
-                             for n in range(1, self.batching.max_batch_size + 1)}))
+        return tuple(sorted({self.batching.padded_size(n)  # every size one run can take
+                             for n in range(1, self.batching.execution_batch_size + 1)}))
 
     def _load(self, name, version, path):
         from xlaflow.serving.loader import load_servable

@@ -1,0 +1,121 @@
+"""Regressions found in review, in process (no server subprocess): what the batch queues
+keep alive, large-batch splitting, and compressed v2 bodies."""
+
+import asyncio
+import gc
+import types
+import weakref
+
+import numpy as np
+
+from tests.serving.harness import expected, export
+from xlaflow.serving.app import App
+from xlaflow.serving.batching import BatchScheduler
+from xlaflow.serving.config import BatchingParameters
+from xlaflow.serving.loader import load_servable
+from xlaflow.serving.manager import Manager
+from xlaflow.serving.server import Server
+
+
+def test_an_idle_batch_queue_keeps_no_unloaded_program_alive(tmp_path):
+    export(str(tmp_path), 1)
+    servable = load_servable("toy", 1, str(tmp_path / "1"))
+    signature = servable.signatures["serving_default"]
+    alive = weakref.ref(signature)
+    x = np.float32([[1, 2, 3]])
+
+    async def main():
+        nonlocal servable, signature
+        scheduler = BatchScheduler(BatchingParameters(max_batch_size=4, num_batch_threads=1))
+        out = await scheduler.run(("toy", 1, signature.name), signature.call_flat, [x], "toy")
+        np.testing.assert_array_equal(out[0], expected(x, 1))
+        servable = signature = out = None  # the version is unloaded; its queue stays
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+        gc.collect()
+        assert alive() is None, "the idle queue still holds the unloaded signature"
+        scheduler.close()
+
+    asyncio.run(main())
+
+
+def _double(inputs):
+    return [inputs[0] * 2]
+
+
+def test_large_batch_splitting_runs_and_warms_up():
+    params = BatchingParameters(max_batch_size=16, enable_large_batch_splitting=True,
+                                max_execution_batch_size=4, num_batch_threads=2)
+    # Warm-up sizes are the sizes a run can take: before, the load failed on size 5.
+    assert Server._batch_sizes(types.SimpleNamespace(batching=params)) == (1, 2, 4)
+    seen = []
+
+    def run(inputs):
+        seen.append(inputs[0].shape[0])
+        return _double(inputs)
+
+    async def main():
+        scheduler = BatchScheduler(params)
+        big = np.arange(30, dtype=np.float32).reshape(10, 3)
+        small = [np.full((3, 3), i, np.float32) for i in range(4)]
+        outs = await asyncio.wait_for(asyncio.gather(
+            scheduler.run("k", run, [big], "m"),
+            *(scheduler.run("k", run, [s], "m") for s in small)), 10)
+        np.testing.assert_array_equal(outs[0][0], big * 2)
+        for s, out in zip(small, outs[1:]):
+            np.testing.assert_array_equal(out[0], s * 2)
+        assert max(seen) <= 4
+        assert scheduler.queues["k"].pending == 0
+        scheduler.close()
+
+    asyncio.run(main())
+
+
+def test_a_compressed_v2_body_is_a_400():
+    app = App(Manager(lambda *a: None))
+
+    async def main():
+        start = {}
+
+        async def send(message):
+            start.setdefault("status", message.get("status"))
+
+        body = b'{"inputs": []}'
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        scope = {"type": "http", "method": "POST", "path": "/v2/models/m/infer",
+                 "raw_path": b"/v2/models/m/infer",
+                 "headers": [(b"content-length", str(len(body)).encode()),
+                             (b"content-encoding", b"gzip")]}
+        await app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send)
+        return start["status"]
+
+    assert asyncio.run(main()) == 400  # spec 3.2: decode, or answer 400
+
+
+def test_a_version_waiting_to_retry_that_leaves_and_comes_back_starts_afresh():
+    failing = {4}
+
+    class Loaded:
+        warmup_seconds = 0.0
+
+    def load(name, version, path):
+        if version in failing:
+            raise ValueError(f"version {version} is not there yet")
+        return Loaded()
+
+    manager = Manager(load, max_load_retries=3, retry_interval_s=3600)
+    manager.keep_models(["m"])
+    manager.add_model("m")
+
+    def settle(aspired):
+        manager.set_aspired("m", {v: f"/m/{v}" for v in aspired})
+        while manager.step():
+            pass
+        return {v: state for v, state, _, _ in manager.status("m")}
+
+    assert settle([1]) == {1: "AVAILABLE"}
+    assert settle([4]) == {4: "START", 1: "AVAILABLE"}  # its retry is an hour away
+    # v5 replaces it: v4 will not be loaded any more, so it must not look pending
+    assert settle([5]) == {5: "AVAILABLE", 4: "END", 1: "END"}
+    failing.clear()  # v4 is complete now and aspired again: loaded at once, as a new one
+    assert settle([4, 5]) == {5: "AVAILABLE", 4: "AVAILABLE", 1: "END"}
