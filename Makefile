@@ -12,16 +12,19 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # One stamp per extra set, so editing pyproject.toml reinstalls and nothing else does.
-$(VENV)/.core: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[datasets]"
+# The demo trains (datasets: the offline digits) and serves (serving: uvicorn).
+$(VENV)/.demo: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[datasets,serving]"
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(VENV)/.core
-	$(PY) examples/demo.py
+# make demo DEMO_FAST=1: one epoch on a subset, for a quick end-to-end check.
+DEMO_FAST ?=
+demo: $(VENV)/.demo
+	DEMO_FAST=$(DEMO_FAST) $(PY) examples/demo.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest -n 2 -q
