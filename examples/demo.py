@@ -41,7 +41,7 @@ def load_digits():
         data = tf.keras.datasets.mnist.load_data(timeout=10)
         print("data: MNIST (cached or downloaded)")
         return data
-    except OSError as e:
+    except (OSError, ValueError) as e:  # offline, or a cached file that fails its hash
         print(f"data: MNIST unavailable ({e.__cause__ or e}); using the offline handwritten "
               "digits (scikit-learn's set in MNIST's 28x28 format)")
         return tf.keras.datasets.digits.load_data()

@@ -185,3 +185,19 @@ def test_cli_show_and_run(tmp_path):
     bad = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
                           f"q={tmp_path / 'x.npy'}"], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "unknown ['q']" in bad.stderr
+
+
+def test_empty_signatures_are_refused_and_output_names_are_unique(tmp_path):
+    with pytest.raises(ValueError, match="signatures is empty"):
+        xf.saved_model.save(xf.Module(), tmp_path / "e", signatures={})
+
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.float32)])
+    def clash(x):
+        return {"output_1": x + 1, "z": [x, x * 2]}  # dict key and list leaves
+
+    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=clash, platforms=["cpu"])
+    signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
+    assert len(set(signature.output_names)) == 3
+    out = signature(np.float32([1.0, 2.0]))
+    assert sorted(np.asarray(v).tolist() for v in out.values()) == [[1.0, 2.0], [2.0, 3.0],
+                                                                    [2.0, 4.0]]

@@ -7,11 +7,13 @@ import types
 import weakref
 
 import numpy as np
+import pytest
 
 from tests.serving.harness import expected, export
 from xlaflow.serving.app import App
 from xlaflow.serving.batching import BatchScheduler
 from xlaflow.serving.config import BatchingParameters
+from xlaflow.serving.errors import ServingError
 from xlaflow.serving.loader import load_servable
 from xlaflow.serving.manager import Manager
 from xlaflow.serving.server import Server
@@ -119,3 +121,21 @@ def test_a_version_waiting_to_retry_that_leaves_and_comes_back_starts_afresh():
     assert settle([5]) == {5: "AVAILABLE", 4: "END", 1: "END"}
     failing.clear()  # v4 is complete now and aspired again: loaded at once, as a new one
     assert settle([4, 5]) == {5: "AVAILABLE", 4: "AVAILABLE", 1: "END"}
+
+
+def test_refused_labels_keep_the_previous_ones():
+    class Loaded:
+        warmup_seconds = 0.0
+
+    manager = Manager(lambda name, version, path: Loaded(), max_load_retries=0)
+    manager.keep_models(["m"])
+    manager.add_model("m")
+    manager.set_aspired("m", {1: "/m/1"})
+    while manager.step():
+        pass
+    manager.set_labels("m", {"stable": 1})
+    with pytest.raises(ServingError, match="label 'canary' cannot point at version 9"):
+        manager.set_labels("m", {"stable": 1, "canary": 9})
+    manager.add_model("m")  # a config reload re-adds the model: its labels stay
+    with manager.acquire("m", label="stable") as servable:
+        assert isinstance(servable, Loaded)

@@ -65,6 +65,9 @@ def collect_signatures(obj, signatures):
         signatures = next(iter(found.values()))
     if not isinstance(signatures, dict):
         signatures = {DEFAULT_SIGNATURE: signatures}
+    if not signatures:
+        raise ValueError("saved_model.save: signatures is empty; an export needs at least "
+                         "one signature to serve")
     for name, fn in signatures.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"saved_model.save: signature names must be non-empty strings; "
@@ -160,10 +163,23 @@ def lower(name, fn, platforms):
             f"{', '.join(platforms)} with symbolic None dimensions: {exc}. Code that needs "
             "a fixed size (a Python loop over the batch, a reshape to a literal size) fails "
             "here: give those dimensions a size in the input_signature.") from exc
-    outputs = [_describe(aval.shape, aval.dtype, _output_name(path, i, len(paths)))
-               for i, (path, aval) in enumerate(zip(paths, exported.out_avals))]
+    names = _unique([_output_name(path, i, len(paths)) for i, path in enumerate(paths)])
+    outputs = [_describe(aval.shape, aval.dtype, name)
+               for name, aval in zip(names, exported.out_avals)]
     inputs = [_describe(spec.shape, spec.dtype, n) for n, spec in named]
     return Lowered(name, exported, inputs, outputs, kept)
+
+
+def _unique(names):
+    """Names made distinct with a _<n> suffix: a signature's outputs are looked up by name."""
+    seen, out = set(), []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            candidate, n = f"{name}_{n}", n + 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def _output_name(path, index, count):

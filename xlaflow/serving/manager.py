@@ -68,10 +68,11 @@ class Manager:
         self._lock = threading.Condition()
 
     # -- configuration and aspired versions -----------------------------------------------
-    def add_model(self, name, labels=None):
+    def add_model(self, name):
+        """Track `name` (labels are set by set_labels, which keeps the old ones when it
+        refuses a new set)."""
         with self._lock:
-            model = self._models.setdefault(name, _Model(name, labels))
-            model.labels = dict(labels or {})
+            self._models.setdefault(name, _Model(name, None))
 
     def remove_model(self, name):
         """Unaspire every version; the model disappears once they are unloaded."""

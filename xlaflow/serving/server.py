@@ -132,7 +132,10 @@ class Server:
     def _loop(self):
         poll = self.args.file_system_poll_wait_seconds
         config_poll = self.args.model_config_file_poll_wait_seconds
-        next_poll = next_config = 0.0
+        next_poll = 0.0
+        # the config was just read at startup: the first re-read waits a full period, so
+        # it cannot refuse labels before any version had a chance to load
+        next_config = time.monotonic() + config_poll
         first = True
         while not self.stop.is_set():
             now = time.monotonic()
