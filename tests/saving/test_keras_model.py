@@ -118,7 +118,7 @@ def test_config_is_plain_json_and_weights_are_stored_once(tmp_path):
 
 def test_errors_before_anything_is_written(tmp_path):
     unbuilt = models.Sequential([layers.Dense(2)])
-    with pytest.raises(ValueError, match="is not built"):
+    with pytest.raises(ValueError, match="does not know its input shape"):
         unbuilt.save(tmp_path / "m")
     assert not os.listdir(tmp_path)
 
@@ -153,3 +153,14 @@ def test_compile_config_keeps_losses_and_metrics_apart(tmp_path):
     assert type(loaded.metrics[1]) is xf.keras.metrics.MeanSquaredError
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert loaded.evaluate(X, Y, verbose=0) == model.evaluate(X, Y, verbose=0)
+
+
+def test_model_build_gives_a_subclassed_model_its_input_shape(tmp_path):
+    model = Tagger(units=3)
+    model(SEQ[:2])  # a direct call builds the layers but does not fix the input shape
+    with pytest.raises(ValueError, match=r"call model.build\(\(None, ...\)\)"):
+        model.save(tmp_path / "m", platforms=["cpu"])
+    model.build((None, 5, 6))
+    model.save(tmp_path / "m", platforms=["cpu"])
+    np.testing.assert_array_equal(models.load_model(tmp_path / "m").predict(SEQ, verbose=0),
+                                  model.predict(SEQ, verbose=0))

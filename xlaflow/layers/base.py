@@ -220,6 +220,9 @@ class Layer(Module):
         """Create the weights for inputs of `input_shape` (called once, on first use)."""
         self.built = True
 
+    def _build_on_call(self, input_shape):
+        self.build(input_shape)
+
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs)")
 
@@ -228,7 +231,7 @@ class Layer(Module):
             return symbolic.symbolic_call(self, inputs, args, kwargs)
         if not self.built:
             self._check_input_shape(inputs)
-            self.build(_shapes(inputs))
+            self._build_on_call(_shapes(inputs))
             self.built = True
         call = self._traced_call(inputs)
         if _accepts(type(self).call, "training"):

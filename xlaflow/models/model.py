@@ -171,6 +171,26 @@ class Model(Layer):
         return self._predict_fn
 
     # -- shapes ------------------------------------------------------------------------------
+    def _build_on_call(self, input_shape):
+        # A first call builds the layers as it runs; only an explicit model.build (or a
+        # user's own build) fixes the input shape.
+        if type(self).build is not Model.build:
+            self.build(input_shape)
+
+    def build(self, input_shape):
+        """Create the weights for inputs of `input_shape` (None for the batch), as Keras'
+        `model.build((None, 8))`; a list/dict of shapes for several inputs."""
+        if self._graph is not None or self._build_input_shape is not None:
+            self.built = True
+            return
+        is_shape = lambda s: isinstance(s, (tuple, list)) and all(  # noqa: E731
+            d is None or isinstance(d, int) for d in s)
+        spec = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in s),
+                                           jnp.float32), input_shape, is_leaf=is_shape)
+        self._prepare(spec)
+        self.built = True
+
     def _prepare(self, x):
         """Build the model for inputs like `x` (once), else check `x` fits it."""
         if self._build_input_shape is None:

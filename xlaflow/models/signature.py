@@ -60,9 +60,10 @@ def serving_function(model):
     """The model's `serving_default`: an xf.function with an input_signature."""
     shapes = model._build_input_shape
     if shapes is None:
-        raise ValueError(f"{model.name} is not built: call it on data (or fit/predict), or "
-                         "declare its input shape (input_shape= on the first layer, or "
-                         "xf.keras.Input), before saving or exporting it")
+        raise ValueError(f"{model.name} does not know its input shape: saving needs it to "
+                         "export the serving signature. Run fit/predict/evaluate on data, "
+                         "call model.build((None, ...)), or declare it (input_shape= on "
+                         "the first layer, or xf.keras.Input)")
     flat_shapes, tree = jax.tree_util.tree_flatten(shapes, is_leaf=_is_shape)
     dtypes = model._build_input_dtype
     flat_dtypes = jax.tree_util.tree_leaves(dtypes) if dtypes is not None else \
