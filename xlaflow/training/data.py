@@ -232,7 +232,8 @@ class DatasetBatches(IterableBatches):
 
 
 def _is_dataset(x):
-    return type(x).__module__.startswith("xlaflow.data") and hasattr(x, "cardinality")
+    from xlaflow.data import Dataset  # cheap: the pipeline is NumPy-only
+    return isinstance(x, Dataset)
 
 
 def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,

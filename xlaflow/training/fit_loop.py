@@ -7,6 +7,7 @@ import numpy as np
 
 from xlaflow import callbacks as callbacks_lib
 from xlaflow.training import data as data_lib
+from xlaflow.training.prefetch import DevicePrefetcher
 from xlaflow.training.progress import Progbar
 from xlaflow.training.trainer import host_logs
 
@@ -95,6 +96,29 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
+def _place_batch(item):
+    is_block, batch = item
+    return is_block, jax.device_put(batch)
+
+
+def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_begin,
+                 batch_end, verbose, bar, trainer, state, steps_per_epoch):
+    """The per-step loop of one epoch; returns (steps done, the last step's results)."""
+    for is_block, batch in batches:
+        if batch_begin:
+            cbs.on_train_batch_begin(step)
+        raw = (block_fn if is_block else step_fn)(*batch)
+        step += spe if is_block else 1
+        state.step = step
+        if batch_end:
+            cbs.on_train_batch_end(step - 1, trainer.named(raw))
+        if verbose == 1:
+            bar.update(step, raw, names=trainer.named)
+        if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
+            break
+    return step, raw
+
+
 def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validation_freq,
             verbose, cbs, state):
     spe = trainer.steps_per_execution if trainer.block_strategy == "scan" and not \
@@ -120,18 +144,16 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         else:
             batches = ((False, b) for b in data.epoch(epoch, resumed))
         resumed = 0
-        for is_block, batch in batches:
-            if batch_begin:
-                cbs.on_train_batch_begin(step)
-            raw = (block_fn if is_block else step_fn)(*batch)
-            step += spe if is_block else 1
-            state.step = step
-            if batch_end:
-                cbs.on_train_batch_end(step - 1, trainer.named(raw))
-            if verbose == 1:
-                bar.update(step, raw, names=trainer.named)
-            if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
-                break
+        if isinstance(data, data_lib.ArrayBatches) and trainer.strategy is None:
+            # slicing and the host-to-device copy of the next batches overlap this step
+            batches = DevicePrefetcher(batches, 2, place=_place_batch)
+        try:
+            step, raw = _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn,
+                                     batch_begin, batch_end, verbose, bar, trainer, state,
+                                     steps_per_epoch)
+        finally:
+            if isinstance(batches, DevicePrefetcher):
+                batches.close()
         if step == 0:
             raise ValueError("fit ran out of data: the input produced no batches this epoch "
                              "(a generator can only be iterated once; pass a re-iterable or "

@@ -26,13 +26,15 @@ class DevicePrefetcher:
     has taken from `iterable`, for tests and diagnostics. Close it (or exhaust it) to stop
     the thread."""
 
-    def __init__(self, iterable, size=2, sharding=None):
+    def __init__(self, iterable, size=2, sharding=None, place=None):
         if size < 1:
             raise ValueError(f"prefetch size must be >= 1; received {size}")
         self._source = iter(iterable)
         self._queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
         self._sharding = sharding
+        # `place(item)` puts an item on the device (default: device_put of all of it)
+        self._place = place or (lambda item: jax.device_put(item, sharding))
         self.produced = 0
         self._done = False
         self._thread = threading.Thread(target=self._fill, name="xlaflow-prefetch",
@@ -52,7 +54,7 @@ class DevicePrefetcher:
         try:
             for item in self._source:
                 self.produced += 1
-                if not self._put(jax.device_put(item, self._sharding)):
+                if not self._put(self._place(item)):
                     return
         except BaseException as exc:  # re-raised in the consumer, where it belongs
             self._put(_Failure(exc))

@@ -1,0 +1,88 @@
+"""fit/evaluate/predict on xf.data Datasets: same result as arrays in the same order,
+batches prefetched to the device ahead of the step, repeating datasets with steps."""
+
+import time
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from xlaflow.keras import callbacks, layers, models
+
+RNG = np.random.default_rng(5)
+X = RNG.normal(size=(96, 6)).astype(np.float32)
+Y = (X[:, 0] > X[:, 1]).astype(np.int32)
+
+
+def build():
+    xf.random.set_global_seed(11)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(6,)),
+                               layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def test_fit_on_a_dataset_equals_fit_on_the_same_arrays():
+    on_arrays, on_dataset = build(), build()
+    on_arrays.fit(X, Y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    dataset = xf.data.Dataset.from_tensor_slices((X, Y)).batch(16).prefetch(2)
+    history = on_dataset.fit(dataset, epochs=3, verbose=0,
+                             validation_data=xf.data.Dataset.from_tensor_slices(
+                                 (X[:32], Y[:32])).batch(8))
+    for a, b in zip(on_arrays.get_weights(), on_dataset.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert "val_loss" in history.history
+    np.testing.assert_allclose(on_dataset.evaluate(dataset, verbose=0),
+                               on_arrays.evaluate(X, Y, batch_size=16, verbose=0), rtol=1e-6)
+    features = xf.data.Dataset.from_tensor_slices(X).batch(32)
+    np.testing.assert_array_equal(on_dataset.predict(features, verbose=0),
+                                  on_arrays.predict(X, verbose=0))
+
+
+def test_a_repeating_dataset_needs_steps_per_epoch():
+    model = build()
+    forever = xf.data.Dataset.from_tensor_slices((X, Y)).shuffle(96, seed=0).batch(16) \
+        .repeat()
+    with pytest.raises(ValueError, match="repeats forever: pass steps_per_epoch"):
+        model.fit(forever, epochs=1, verbose=0)
+    history = model.fit(forever, epochs=2, steps_per_epoch=4, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert int(model.optimizer.iterations.numpy()) == 8
+
+
+def test_prefetch_prepares_batches_while_the_step_runs():
+    produced = []
+
+    def slow_identity(x, y):
+        produced.append(1)
+        time.sleep(0.002)
+        return x, y
+
+    dataset = xf.data.Dataset.from_tensor_slices((X, Y)).map(slow_identity).batch(16)
+    ahead = []
+
+    def record(batch, logs):
+        # while batch `batch` is being consumed, the pipeline has already made more
+        deadline = time.monotonic() + 2.0
+        while len(produced) < 16 * (batch + 2) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        ahead.append(len(produced) - 16 * (batch + 1))
+
+    model = build()
+    model.fit(dataset, epochs=1, verbose=0,
+              callbacks=[callbacks.LambdaCallback(on_train_batch_begin=record)])
+    assert all(a >= 16 for a in ahead[:-1]), ahead  # at least one batch ahead of the step
+
+
+def test_iterating_a_dataset_inside_a_compiled_function_is_explained():
+    dataset = xf.data.Dataset.range(4)
+
+    @xf.function
+    def total(x):
+        for element in dataset:
+            x = x + element
+        return x
+
+    with pytest.raises(TypeError, match="Input pipelines run on the host, in Python"):
+        total(xf.constant(0))

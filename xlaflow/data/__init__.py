@@ -1,0 +1,9 @@
+"""xf.data: TF's tf.data input pipelines on the host -- `Dataset` of NumPy elements.
+
+Pipelines run in Python beside the compiled step, never inside it: iterate a dataset and
+call the step on each batch. Re-exports only.
+"""
+
+from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset"]

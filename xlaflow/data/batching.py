@@ -1,0 +1,251 @@
+"""batch, padded_batch and unbatch: consecutive elements stacked along a new first axis.
+
+Stacking needs equal shapes, so this is where sizes that vary between elements surface:
+batch names the offending element, padded_batch pads, unbatch splits back.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from xlaflow.data import structure
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, upstream
+from xlaflow.tensors import TensorSpec
+
+
+def _batch_size(value, what):
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"Dataset.{what}: batch_size must be >= 1; received {value}")
+    return value
+
+
+def _chunks(it, size, drop_remainder):
+    """(index of the first element, list of elements) for each batch of a pass."""
+    start = 0
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk or (drop_remainder and len(chunk) < size):
+            return
+        yield start, chunk
+        start += len(chunk)
+
+
+def _columns(chunk, start, what):
+    """Per component, its values across the chunk, in `flatten`'s order.
+
+    Stages upstream keep the elements of a pass alike (map and flat_map check each output,
+    from_generator conforms it), so only the leaf counts are compared here; `_explain`
+    finds the culprit when stacking fails.
+    """
+    first = chunk[0]
+    if structure.is_flat_tuple(first):
+        flat = chunk  # flat tuples, the common `(x, y)`: already one list per element
+        alike = all(structure.is_flat_tuple(e) and len(e) == len(first) for e in chunk)
+    else:
+        flat = [structure.flatten(e) for e in chunk]
+        alike = all(len(leaves) == len(flat[0]) for leaves in flat)
+    if not alike:
+        _explain(chunk, start, what)
+    return list(zip(*flat))
+
+
+def _explain(chunk, start, what):
+    """Raise the error that names the first element unlike the batch's first."""
+    first = chunk[0]
+    for j, element in enumerate(chunk[1:], 1):
+        if structure.signature(element) != structure.signature(first):
+            raise TypeError(
+                f"Dataset.{what}: element {start + j} has structure "
+                f"{structure.describe(element)} but element {start} has "
+                f"{structure.describe(first)}")
+    for path, arrays in zip(structure.paths(first), zip(*map(structure.flatten, chunk))):
+        for j, a in enumerate(arrays[1:], 1):
+            if not structure.same_dtype(a.dtype, arrays[0].dtype):
+                raise TypeError(
+                    f"Dataset.{what}: element {start + j}{structure.where(path)} has dtype "
+                    f"{a.dtype.name} but element {start}'s has {arrays[0].dtype.name}")
+            if what == "batch" and np.shape(a) != np.shape(arrays[0]):
+                raise ValueError(
+                    f"Dataset.batch: element {start + j}{structure.where(path)} has shape "
+                    f"{np.shape(a)} but element {start}'s (first of its batch) has "
+                    f"{np.shape(arrays[0])}; batch needs equal shapes: use padded_batch to pad "
+                    "them")
+
+
+def _batched_cardinality(n, size, drop_remainder):
+    if n in (INFINITE_CARDINALITY, UNKNOWN_CARDINALITY):
+        return n
+    return n // size if drop_remainder else -(-n // size)
+
+
+class Batch(Dataset):
+    """`Dataset.batch`: leaves of `batch_size` consecutive elements stacked on a new axis."""
+
+    def __init__(self, dataset, batch_size, drop_remainder=False):
+        self._input = dataset
+        self._size = _batch_size(batch_size, "batch")
+        self._drop = bool(drop_remainder)
+
+    def _iterate(self):
+        rows = self._input._rows()
+        if rows is not None:  # rows of arrays: one fancy-indexing per array and batch
+            source, indices = rows
+            for _, chunk in _chunks(indices(), self._size, self._drop):
+                yield source.gather(np.array(chunk, dtype=np.intp))
+            return
+        with upstream(self._input) as it:
+            for start, chunk in _chunks(it, self._size, self._drop):
+                columns = _columns(chunk, start, "batch")
+                try:
+                    # np.array stacks equal-shaped arrays several times faster than np.stack
+                    leaves = [np.array(column) for column in columns]
+                except ValueError:  # unequal shapes: say which element, then NumPy's words
+                    _explain(chunk, start, "batch")
+                    raise
+                if any(leaf.shape[1:] != np.shape(column[0])
+                       for leaf, column in zip(leaves, columns)):
+                    _explain(chunk, start, "batch")  # e.g. ragged object arrays
+                    raise ValueError(f"Dataset.batch: cannot stack the batch of elements "
+                                     f"{start}..{start + len(chunk) - 1}")
+                yield structure.pack_as(chunk[0], leaves)
+
+    def _infer_spec(self):
+        return structure.with_leading(self._input.element_spec,
+                                      self._size if self._drop else None)
+
+    def _cardinality(self):
+        return _batched_cardinality(self._input._cardinality(), self._size, self._drop)
+
+
+def _padded_shape(shape, spec, path):
+    if shape is None:
+        return None if spec.shape is None else (None,) * len(spec.shape)
+    dims = tuple(None if d is None or int(d) == -1 else int(d) for d in shape)
+    if spec.shape is not None and len(dims) != len(spec.shape):
+        raise ValueError(f"Dataset.padded_batch: padded_shapes{structure.where(path)} is "
+                         f"{tuple(shape)} (rank {len(dims)}) but the elements have rank "
+                         f"{len(spec.shape)} ({spec})")
+    return dims
+
+
+def _padding_value(value, spec, path):
+    if value is None:  # TF's default: zero, or the empty string for strings
+        return np.zeros((), spec.dtype)[()]
+    if hasattr(value, "dtype") and not structure.same_dtype(value.dtype, spec.dtype):
+        raise TypeError(f"Dataset.padded_batch: padding_values{structure.where(path)} has dtype "
+                        f"{np.dtype(value.dtype).name} but the component is {spec.dtype.name}")
+    value = np.asarray(value, dtype=spec.dtype)
+    if value.shape != ():
+        raise ValueError(f"Dataset.padded_batch: padding_values{structure.where(path)} must be "
+                         f"a scalar; received shape {value.shape}")
+    return value[()]
+
+
+class PaddedBatch(Dataset):
+    """`Dataset.padded_batch`: batches padded at the end of each dimension.
+
+    A dimension given in `padded_shapes` pads to that size (a larger element is an error
+    naming it); any other (None, -1, or no padded_shapes) pads to the batch's largest. In
+    element_spec those others are None: their size may change from batch to batch.
+    """
+
+    def __init__(self, dataset, batch_size, padded_shapes=None, padding_values=None,
+                 drop_remainder=False):
+        self._input = dataset
+        self._size = _batch_size(batch_size, "padded_batch")
+        self._drop = bool(drop_remainder)
+        spec = dataset.element_spec  # the per-component arguments follow its structure
+        specs = structure.flatten(spec)
+        names = structure.paths(spec)
+        shapes = [None] * len(specs) if padded_shapes is None else structure.flatten_up_to(
+            spec, padded_shapes, "Dataset.padded_batch: padded_shapes")
+        if padding_values is None or not isinstance(padding_values, (tuple, dict)):
+            values = [padding_values] * len(specs)  # one value for every component, as TF
+        else:
+            values = structure.flatten_up_to(spec, padding_values,
+                                             "Dataset.padded_batch: padding_values")
+        self._shapes = [_padded_shape(s, c, p) for s, c, p in zip(shapes, specs, names)]
+        self._values = [_padding_value(v, c, p) for v, c, p in zip(values, specs, names)]
+        self._spec = structure.pack_as(spec, [
+            TensorSpec(None if dims is None else (self._size if self._drop else None,) + dims,
+                       c.dtype) for dims, c in zip(self._shapes, specs)])
+
+    def _pad(self, path, arrays, dims, value, start):
+        rank = np.ndim(arrays[0])
+        for j, a in enumerate(arrays):
+            if np.ndim(a) != rank or (dims is not None and len(dims) != np.ndim(a)):
+                raise ValueError(
+                    f"Dataset.padded_batch: element {start + j}{structure.where(path)} has "
+                    f"shape {np.shape(a)}; every element must have rank "
+                    f"{rank if dims is None else len(dims)}")
+        largest = np.max([np.shape(a) for a in arrays], axis=0) if rank else ()
+        target = []
+        for axis in range(rank):
+            want = None if dims is None else dims[axis]
+            if want is None:
+                target.append(int(largest[axis]))
+                continue
+            for j, a in enumerate(arrays):
+                if np.shape(a)[axis] > want:
+                    raise ValueError(
+                        f"Dataset.padded_batch: element {start + j}{structure.where(path)} "
+                        f"has shape {np.shape(a)}, larger than padded_shapes "
+                        f"{tuple(dims)} in dimension {axis}")
+            target.append(want)
+        dtype = np.result_type(*arrays)  # strings: the widest of the batch
+        out = np.full((len(arrays), *target), value, dtype=dtype)
+        for j, a in enumerate(arrays):
+            out[(j, *(slice(0, d) for d in np.shape(a)))] = a
+        return out
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            for start, chunk in _chunks(it, self._size, self._drop):
+                columns = _columns(chunk, start, "padded_batch")
+                paths = structure.paths(chunk[0])
+                yield structure.pack_as(chunk[0], [
+                    self._pad(*args, start) for args in zip(paths, columns, self._shapes,
+                                                            self._values)])
+
+    def _cardinality(self):
+        return _batched_cardinality(self._input._cardinality(), self._size, self._drop)
+
+
+class Unbatch(Dataset):
+    """`Dataset.unbatch`: each element split along its first dimension (shared by all its
+    components) into that many elements."""
+
+    def __init__(self, dataset):
+        self._input = dataset
+        for path, spec in zip(structure.paths(dataset.element_spec),
+                              structure.flatten(dataset.element_spec)):
+            if spec.shape == ():
+                raise ValueError(f"Dataset.unbatch: component{structure.where(path)} is a "
+                                 "scalar; unbatch needs a first dimension to split")
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            for index, element in enumerate(it):
+                leaves = structure.flatten(element)
+                sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
+                if None in sizes or len(set(sizes)) != 1:
+                    listed = ", ".join(f"{p or 'element'}: {np.shape(leaf)}" for p, leaf in
+                                       zip(structure.paths(element), leaves))
+                    raise ValueError(f"Dataset.unbatch: element {index}'s components must "
+                                     f"share their first dimension; received {listed}")
+                for i in range(sizes[0]):
+                    yield structure.pack_as(element, [leaf[i] for leaf in leaves])
+
+    def _infer_spec(self):
+        return structure.map_structure(
+            lambda s: TensorSpec(None if s.shape is None else s.shape[1:], s.dtype),
+            self._input.element_spec)
+
+    def _cardinality(self):
+        # Only an infinite or empty input has a certain answer: the other first dimensions
+        # are known for sure only by reading the elements (map's spec shows the first).
+        n = self._input._cardinality()
+        return n if n in (INFINITE_CARDINALITY, 0) else UNKNOWN_CARDINALITY

@@ -1,0 +1,318 @@
+"""`Dataset`: TF's tf.data on the host -- an immutable, re-iterable pipeline of NumPy elements.
+
+Input pipelines run in Python beside the compiled step (as tf.data runs beside a TF graph):
+each `iter()` is a fresh pass, and nothing here touches XLA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+AUTOTUNE = -1
+INFINITE_CARDINALITY = -1
+UNKNOWN_CARDINALITY = -2
+
+# Set while `element_spec` is inferred by running a pass up to its first element (map's
+# spec comes from its first output): stateful stages (shuffle's epoch counter) must not
+# count such a peek as an iteration.
+peeking = contextvars.ContextVar("xf_data_peeking", default=False)
+
+
+class Cardinality(int):
+    """A Python int; `.numpy()` too, because TF code writes `ds.cardinality().numpy()`."""
+
+    def numpy(self):
+        return int(self)
+
+
+def _trace_state_clean():
+    # No public JAX API answers "is a trace active?"; jax._src.core.trace_state_clean does
+    # (jax.core no longer re-exports it) and costs a thread-local read. Should a future JAX
+    # drop it, iteration stays allowed rather than failing everywhere.
+    try:
+        from jax._src.core import trace_state_clean
+    except ImportError:
+        return True
+    return trace_state_clean()
+
+
+def _check_host(what):
+    if not _trace_state_clean():
+        raise TypeError(
+            f"xf.data.Dataset.{what}: a dataset cannot be iterated inside a traced function "
+            "(xf.function, jax.jit, jax.grad...). Input pipelines run on the host, in Python: "
+            "iterate the dataset in Python and call the compiled step on each batch:\n\n"
+            "    for x, y in dataset:\n"
+            "        train_step(x, y)\n")
+
+
+@contextlib.contextmanager
+def upstream(dataset):
+    """A pass over `dataset` that is closed on exit, however the consumer leaves.
+
+    Closing promptly matters: a prefetch or parallel map upstream stops its threads when
+    its generator closes, and an exception's traceback could otherwise keep it alive.
+    """
+    it = dataset._iterate()
+    try:
+        yield it
+    finally:
+        it.close()
+
+
+class Iterator:
+    """One pass over a Dataset (TF's iterator): `next()`, `get_next()`, `close()`.
+
+    After the last element every `next()` raises StopIteration. `close()` (or dropping the
+    iterator) stops any background threads of the pass.
+    """
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        self._gen = dataset._iterate()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._gen)
+
+    def get_next(self):
+        return next(self._gen)
+
+    def close(self):
+        self._gen.close()
+
+    @property
+    def element_spec(self):
+        return self._dataset.element_spec
+
+
+class Dataset:
+    """A pipeline of elements: nested tuples/dicts of NumPy arrays (TF's `tf.data.Dataset`).
+
+    Build one from a source (`from_tensor_slices`, `from_generator`, `range`, ...), chain
+    transformations (each returns a new Dataset), and iterate it in Python:
+
+    >>> ds = Dataset.range(10).map(lambda x: x * 2).batch(4)
+    >>> [b.tolist() for b in ds]
+    [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+    >>> int(ds.cardinality())
+    3
+    """
+
+    INFINITE_CARDINALITY = INFINITE_CARDINALITY
+    UNKNOWN_CARDINALITY = UNKNOWN_CARDINALITY
+
+    _spec = None  # the element_spec, once known
+
+    # --- what a stage implements ----------------------------------------------------------
+
+    def _iterate(self):
+        """A generator over the elements of one fresh pass."""
+        raise NotImplementedError
+
+    def _infer_spec(self):
+        raise NotImplementedError
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
+
+    def _rows(self):
+        """`(source, indices)` when every element is a row of a `from_tensor_slices` source:
+        `indices()` gives one pass's row numbers, `source.gather(rows)` a batch of them.
+
+        `batch` then gathers a whole batch with one NumPy indexing per array instead of
+        stacking elements one by one (the same values, several times faster). None here:
+        stages that compute elements opt out.
+        """
+
+    # --- inspection -----------------------------------------------------------------------
+
+    @property
+    def element_spec(self):
+        """The structure of TensorSpecs that describes each element."""
+        if self._spec is None:
+            self._spec = self._infer_spec()
+        return self._spec
+
+    def cardinality(self):
+        """The number of elements, or INFINITE_CARDINALITY (-1) / UNKNOWN_CARDINALITY (-2)."""
+        return Cardinality(self._cardinality())
+
+    def __len__(self):
+        n = self._cardinality()
+        if n == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if n == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return n
+
+    def __bool__(self):
+        return True  # as TF: a dataset is truthy even when its length is unknown
+
+    def __repr__(self):
+        spec = "<inferred on first use>" if self._spec is None else self._spec
+        return f"<{type(self).__name__} element_spec={spec}>"
+
+    # --- iteration ------------------------------------------------------------------------
+
+    def __iter__(self):
+        _check_host("__iter__")
+        return Iterator(self)
+
+    def as_numpy_iterator(self):
+        """An iterator of NumPy elements (elements already are NumPy here)."""
+        _check_host("as_numpy_iterator")
+        return Iterator(self)
+
+    def reduce(self, initial_state, reduce_func):
+        """`reduce_func(state, element)` folded over the elements, from `initial_state`."""
+        _check_host("reduce")
+        state = initial_state
+        with upstream(self) as it:
+            for element in it:
+                state = reduce_func(state, element)
+        return state
+
+    # --- sources --------------------------------------------------------------------------
+
+    @staticmethod
+    def from_tensor_slices(tensors):
+        """One element per index of the leaves' first dimension (shared by all leaves)."""
+        from xlaflow.data.sources import TensorSlices
+        return TensorSlices(tensors)
+
+    @staticmethod
+    def from_tensors(tensors):
+        """A dataset of exactly one element, `tensors`."""
+        from xlaflow.data.sources import Tensors
+        return Tensors(tensors)
+
+    @staticmethod
+    def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                       output_signature=None):
+        """Elements from `generator(*args)`, each checked against `output_signature`."""
+        from xlaflow.data.sources import Generator
+        return Generator(generator, output_signature, args, output_types, output_shapes)
+
+    @staticmethod
+    def range(*args, output_type=None):
+        """`range(stop)` / `range(start, stop[, step])` as int64 scalars."""
+        from xlaflow.data.sources import Range
+        return Range(*args, output_type=output_type)
+
+    @staticmethod
+    def zip(*datasets, **kwargs):
+        """Elements of several datasets side by side, until the shortest ends.
+
+        `Dataset.zip((a, b))`, `Dataset.zip(a, b)` and `Dataset.zip({'x': a, 'y': b})`.
+        """
+        from xlaflow.data.transforms import Zip
+        kwargs.pop("name", None)
+        if "datasets" in kwargs:  # TF's keyword
+            datasets = (kwargs.pop("datasets"),) + datasets
+        if kwargs or not datasets:
+            raise TypeError(f"Dataset.zip: give datasets; unexpected arguments {sorted(kwargs)}")
+        return Zip(datasets[0] if len(datasets) == 1 else tuple(datasets))
+
+    # --- transformations ------------------------------------------------------------------
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
+        """`map_func` applied to each element (a tuple element is passed as positional args).
+
+        With `num_parallel_calls` (an int or AUTOTUNE) calls run on a thread pool, at most
+        that many in flight; the output order is kept unless `deterministic=False`.
+        element_spec is the first output's (exact shapes); every output must share its
+        structure, dtypes and ranks -- sizes may vary (see `padded_batch`).
+        """
+        from xlaflow.data.mapping import Map
+        return Map(self, map_func, num_parallel_calls, deterministic)
+
+    def filter(self, predicate, name=None):
+        """The elements for which `predicate` returns a scalar True."""
+        from xlaflow.data.mapping import Filter
+        return Filter(self, predicate)
+
+    def flat_map(self, map_func, name=None):
+        """The elements of the datasets `map_func` returns, one dataset after another."""
+        from xlaflow.data.mapping import FlatMap
+        return FlatMap(self, map_func)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
+        """Elements drawn at random from a buffer of `buffer_size` (TF's algorithm)."""
+        from xlaflow.data.shuffle import Shuffle
+        return Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
+
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None):
+        """Consecutive elements stacked into batches of `batch_size` (the last may be short)."""
+        from xlaflow.data.batching import Batch
+        return Batch(self, batch_size, drop_remainder)
+
+    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
+                     drop_remainder=False, name=None):
+        """Batches whose components are padded to a common shape (the batch's largest or
+        `padded_shapes`) with `padding_values` (0 by default)."""
+        from xlaflow.data.batching import PaddedBatch
+        return PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
+
+    def unbatch(self, name=None):
+        """Splits each element along its first dimension into elements (undoes batch)."""
+        from xlaflow.data.batching import Unbatch
+        return Unbatch(self)
+
+    def repeat(self, count=None, name=None):
+        """The dataset `count` times over (forever when None or -1)."""
+        from xlaflow.data.transforms import Repeat
+        return Repeat(self, count)
+
+    def take(self, count, name=None):
+        """The first `count` elements (all of them when -1)."""
+        from xlaflow.data.transforms import Take
+        return Take(self, count)
+
+    def skip(self, count, name=None):
+        """All but the first `count` elements (none when -1)."""
+        from xlaflow.data.transforms import Skip
+        return Skip(self, count)
+
+    def cache(self, filename="", name=None):
+        """Records the first complete pass in memory; later passes replay it."""
+        from xlaflow.data.transforms import Cache
+        return Cache(self, filename)
+
+    def prefetch(self, buffer_size, name=None):
+        """Produces up to `buffer_size` elements ahead on a background thread."""
+        from xlaflow.data.prefetch import Prefetch
+        return Prefetch(self, buffer_size)
+
+    def concatenate(self, dataset, name=None):
+        """This dataset's elements, then `dataset`'s (the structures must match)."""
+        from xlaflow.data.transforms import Concatenate
+        return Concatenate(self, dataset)
+
+    def enumerate(self, start=0, name=None):
+        """`(index, element)` pairs, the index an int64 counting from `start`."""
+        from xlaflow.data.transforms import Enumerate
+        return Enumerate(self, start)
+
+    def apply(self, transformation_func):
+        """`transformation_func(self)`, for chaining custom transformations."""
+        return transformation_func(self)
+
+
+def peek_first(dataset_iterate):
+    """The first element of a pass (None if the pass is empty), without counting as an
+    iteration for stateful stages (see `peeking`)."""
+    token = peeking.set(True)
+    try:
+        gen = dataset_iterate()
+        try:
+            return next(gen, None)
+        finally:
+            gen.close()
+    finally:
+        peeking.reset(token)
+

@@ -1,0 +1,221 @@
+"""map, filter and flat_map: a user function per element, serially or on a thread pool.
+
+The function runs in Python on NumPy values (no tracing), so its output structure is only
+known by running it: the first output fixes it and every later output is checked.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+import numpy as np
+
+from xlaflow.data import structure
+from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
+
+
+def call(fn, element):
+    # As TF: an exact tuple is spread into positional arguments; a dict, a namedtuple or a
+    # single array is passed as one argument.
+    return fn(*element) if type(element) is tuple else fn(element)
+
+
+def _note(error, what, index):
+    # The user's exception keeps its type (code may catch it); the note says where it hit.
+    error.add_note(f"(raised by the function of Dataset.{what} on element {index})")
+    return error
+
+
+def parallelism(num_parallel_calls):
+    if num_parallel_calls == AUTOTUNE:
+        # Threads help when the function releases the GIL (NumPy, I/O, decoding); one per
+        # core is what TF's autotuner converges to for CPU-bound work.
+        return os.cpu_count() or 1
+    n = int(num_parallel_calls)
+    if n < 1:
+        raise ValueError(f"num_parallel_calls must be a positive int or AUTOTUNE; "
+                         f"received {num_parallel_calls}")
+    return n
+
+
+class Map(Dataset):
+    """`Dataset.map`: the function's outputs, in input order (unless deterministic=False).
+
+    element_spec is the spec of the first output, shapes exact. Later outputs must have the
+    same structure, dtypes and ranks (an error names the element otherwise) but their sizes
+    may differ -- a data-dependent shape, which TF would report as None; `batch` then
+    reports the mismatch and `padded_batch` pads it.
+    """
+
+    def __init__(self, dataset, fn, num_parallel_calls, deterministic):
+        if not callable(fn):
+            raise TypeError(f"Dataset.map: map_func must be callable; received "
+                            f"{type(fn).__name__}")
+        self._input = dataset
+        self._fn = fn
+        self._workers = None if num_parallel_calls is None else parallelism(num_parallel_calls)
+        self._deterministic = deterministic is not False  # None means TF's default: ordered
+
+    def _apply(self, element, index):
+        try:
+            out = call(self._fn, element)
+        except Exception as e:  # noqa: BLE001  (re-raised unchanged, with a note)
+            raise _note(e, "map", index)
+        if out is None:
+            raise TypeError(f"Dataset.map: the function returned None for element {index}; "
+                            "it must return arrays (or a tuple/dict of them)")
+        if isinstance(out, list):
+            out = tuple(out)  # as TF: a returned list is a tuple of components
+        try:
+            return structure.normalize(out)
+        except TypeError as e:
+            raise TypeError(f"Dataset.map: element {index}: the function returned "
+                            f"{structure.describe(out)}: {e}") from None
+
+    def _checked(self, out, template, index):
+        if template is None:
+            return structure.Template(out)  # the first output fixes what the others must be
+        template.check(out, "Dataset.map", index)
+        return template
+
+    def _iterate(self):
+        return self._serial() if self._workers is None else self._parallel()
+
+    def _serial(self):
+        template = None
+        with upstream(self._input) as it:
+            for index, element in enumerate(it):
+                out = self._apply(element, index)
+                template = self._checked(out, template, index)
+                yield out
+
+    def _parallel(self):
+        # The input is read on the consumer's thread (stages need not be thread-safe); only
+        # calls of the function go to the pool, at most `workers` submitted and not yet
+        # consumed, so a slow consumer bounds the work done ahead.
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="xf.data.map")
+        pending = collections.deque()
+        template = None
+        try:
+            with upstream(self._input) as it:
+                source = enumerate(it)
+
+                def submit():
+                    item = next(source, None)
+                    if item is not None:
+                        pending.append((item[0], pool.submit(self._apply, item[1], item[0])))
+
+                for _ in range(self._workers):
+                    submit()
+                while pending:
+                    if self._deterministic:
+                        index, future = pending.popleft()
+                    else:  # whichever finished first; ties go to the earliest input
+                        done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
+                        pick = next(k for k, (_, f) in enumerate(pending) if f in done)
+                        index, future = pending[pick]
+                        del pending[pick]
+                    submit()  # refill before blocking, so the pool stays busy
+                    out = future.result()
+                    template = self._checked(out, template, index)
+                    yield out
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _infer_spec(self):
+        first = peek_first(self._serial)
+        if first is None:
+            # An empty input gives no output to look at: like TF's tracing on the input
+            # spec, run the function once on zeros (unknown sizes taken as 0).
+            zeros = structure.map_structure(
+                lambda s: np.zeros([d or 0 for d in s.shape or ()], s.dtype)[()],
+                self._input.element_spec)
+            try:
+                first = self._apply(zeros, 0)
+            except Exception as e:
+                raise ValueError("Dataset.map: cannot infer element_spec: the input is empty "
+                                 "and the function fails on zeros of its spec") from e
+        return structure.spec_of(first)
+
+    def _cardinality(self):
+        return self._input._cardinality()
+
+
+class Filter(Dataset):
+    """`Dataset.filter`: the elements whose predicate is a scalar True."""
+
+    def __init__(self, dataset, predicate):
+        if not callable(predicate):
+            raise TypeError("Dataset.filter: predicate must be callable")
+        self._input = dataset
+        self._predicate = predicate
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            for index, element in enumerate(it):
+                try:
+                    keep = call(self._predicate, element)
+                except Exception as e:  # noqa: BLE001  (re-raised, with a note)
+                    raise _note(e, "filter", index)
+                flag = np.asarray(keep)
+                if flag.shape != () or flag.dtype != np.bool_:
+                    raise TypeError(
+                        f"Dataset.filter: the predicate must return a scalar bool; for element "
+                        f"{index} it returned dtype {flag.dtype.name} with shape {flag.shape}")
+                if flag:
+                    yield element
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY  # as TF: how many pass is known only by running it
+
+
+class FlatMap(Dataset):
+    """`Dataset.flat_map`: the function maps each element to a Dataset; their elements follow
+    one another."""
+
+    def __init__(self, dataset, fn):
+        self._input = dataset
+        self._fn = fn
+
+    def _inner(self, element, index):
+        try:
+            inner = call(self._fn, element)
+        except Exception as e:  # noqa: BLE001  (re-raised, with a note)
+            raise _note(e, "flat_map", index)
+        if not isinstance(inner, Dataset):
+            raise TypeError(f"Dataset.flat_map: the function must return a Dataset; for "
+                            f"element {index} it returned {type(inner).__name__}")
+        return inner
+
+    def _iterate(self):
+        # The inner datasets' elements must all look alike (batch relies on it); an error
+        # names the input element whose dataset differs.
+        template = None
+        with upstream(self._input) as it:
+            for index, element in enumerate(it):
+                with upstream(self._inner(element, index)) as inner:
+                    for out in inner:
+                        if template is None:
+                            template = structure.Template(out)
+                        else:
+                            template.check(out, "Dataset.flat_map", index)
+                        yield out
+
+    def _infer_spec(self):
+        def first_inner():
+            with upstream(self._input) as it:
+                for element in it:
+                    yield self._inner(element, 0)
+                    return
+        inner = peek_first(first_inner)
+        if inner is None:
+            raise ValueError("Dataset.flat_map: cannot infer element_spec of an empty input")
+        return inner.element_spec
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY

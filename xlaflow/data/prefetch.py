@@ -1,0 +1,119 @@
+"""`Dataset.prefetch`: a background thread runs the input pipeline ahead of the consumer.
+
+While the training step computes on the accelerator, the host prepares the next batches;
+a bounded buffer caps the memory and the work done ahead.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import threading
+
+from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
+
+# What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
+# prepared (double buffering); TF's autotuner rarely settles much higher for host input.
+AUTOTUNE_BUFFER = 2
+
+_ELEMENT, _END, _ERROR = "element", "end", "error"
+
+
+class _Channel:
+    """A bounded FIFO from one producer thread to one consumer; closing wakes both."""
+
+    def __init__(self, capacity):
+        self._items = collections.deque()
+        self._capacity = capacity
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def wait_for_room(self):
+        """Block until a slot is free; False once the consumer has closed the channel."""
+        with self._cond:
+            while len(self._items) >= self._capacity and not self._closed:
+                self._cond.wait()
+            return not self._closed
+
+    def put(self, kind, value=None):
+        with self._cond:
+            self._items.append((kind, value))
+            self._cond.notify_all()
+
+    def get(self):
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            item = self._items.popleft()
+            self._cond.notify_all()  # the producer may be waiting for this slot
+            return item
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._items.clear()  # drop buffered elements now, not when the thread is gone
+            self._cond.notify_all()
+
+
+class Prefetch(Dataset):
+    """Up to `buffer_size` elements produced ahead on a thread (`buffer_size` 0: none).
+
+    Lifecycle of one pass: the thread starts at the first `next()`, waits for a free slot
+    before producing each element (so it is never more than `buffer_size` ahead), and ends
+    at the end of the input, at an error (re-raised by the consumer's next `next()`, in
+    order after the elements before it), or when the consumer's iterator is closed or
+    dropped -- which then joins it, after the element in progress, if any, completes.
+    """
+
+    def __init__(self, dataset, buffer_size):
+        buffer_size = int(buffer_size)
+        if buffer_size == AUTOTUNE:
+            buffer_size = AUTOTUNE_BUFFER
+        if buffer_size < 0:
+            raise ValueError(f"Dataset.prefetch: buffer_size must be >= 0 or AUTOTUNE; "
+                             f"received {buffer_size}")
+        self._input = dataset
+        self._size = buffer_size
+
+    def _produce(self, channel):
+        try:
+            with upstream(self._input) as it:
+                while channel.wait_for_room():
+                    try:
+                        element = next(it)
+                    except StopIteration:
+                        channel.put(_END)
+                        return
+                    channel.put(_ELEMENT, element)
+        except BaseException as e:  # noqa: BLE001  (the consumer re-raises it)
+            channel.put(_ERROR, e)
+
+    def _iterate(self):
+        if self._size == 0:
+            with upstream(self._input) as it:
+                yield from it
+            return
+        channel = _Channel(self._size)
+        # The thread runs in a copy of this context, so that context-scoped settings (an
+        # element_spec peek in progress) hold for the stages it runs.
+        thread = threading.Thread(target=contextvars.copy_context().run,
+                                  args=(self._produce, channel), name="xf.data.prefetch",
+                                  daemon=True)  # never keeps the interpreter from exiting
+        thread.start()
+        try:
+            while True:
+                kind, value = channel.get()
+                if kind == _END:
+                    return
+                if kind == _ERROR:
+                    raise value
+                yield value
+        finally:
+            channel.close()
+            thread.join()
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        return self._input._cardinality()

@@ -1,0 +1,90 @@
+"""`Dataset.shuffle`: TF's buffer algorithm, deterministic given the seed.
+
+A buffer of `buffer_size` elements is filled; each output is a random buffer slot, which
+the next input element then takes. A buffer as large as the dataset is a uniform shuffle.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from xlaflow.data.dataset import Dataset, peeking, upstream
+
+_END = object()
+
+
+def _uniforms(rng):
+    # Drawn in blocks: one Generator call per element would cost more than the shuffle.
+    while True:
+        yield from rng.random(1024).tolist()
+
+
+class Shuffle(Dataset):
+    """Shuffled elements; each pass (epoch) a different order unless reshuffling is off.
+
+    Seeding: an explicit `seed` fixes everything. Without one, a seed is drawn once, when
+    the dataset is built, from NumPy's global generator -- so `np.random.seed` (and
+    `xf.keras.utils.set_random_seed`) make it reproducible, as fit's own shuffling is.
+    Pass k uses a generator seeded by (seed, k): the k-th order is a function of the seed
+    alone, and with `reshuffle_each_iteration=False` every pass uses pass 0's order.
+    """
+
+    def __init__(self, dataset, buffer_size, seed=None, reshuffle_each_iteration=True):
+        buffer_size = int(buffer_size)
+        if buffer_size < 1:
+            raise ValueError(f"Dataset.shuffle: buffer_size must be >= 1; received "
+                             f"{buffer_size}")
+        self._input = dataset
+        self._buffer_size = buffer_size
+        self._seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else int(seed)
+        self._reshuffle = bool(reshuffle_each_iteration)
+        self._passes = 0
+        self._lock = threading.Lock()
+
+    def _pass_index(self):
+        if not self._reshuffle:
+            return 0
+        if peeking.get():
+            return self._passes  # an element_spec peek is not an epoch: count nothing
+        with self._lock:
+            index, self._passes = self._passes, self._passes + 1
+        return index
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            yield from self._shuffled(it)
+
+    def _rows(self):
+        # Shuffling row numbers gives the order shuffling the rows would: batch can gather.
+        rows = self._input._rows()
+        if rows is None:
+            return None
+        source, indices = rows
+        return source, lambda: self._shuffled(indices())
+
+    def _shuffled(self, it):
+        """One pass of the buffer algorithm over the iterator `it`."""
+        uniform = _uniforms(np.random.default_rng([self._seed, self._pass_index()]))
+        buffer = []
+        for element in it:
+            buffer.append(element)
+            if len(buffer) == self._buffer_size:
+                break
+        while buffer:
+            slot = min(int(next(uniform) * len(buffer)), len(buffer) - 1)
+            yield buffer[slot]
+            # Refill after the yield: the input is read no further ahead than TF's.
+            element = next(it, _END)
+            if element is _END:
+                buffer[slot] = buffer[-1]
+                buffer.pop()
+            else:
+                buffer[slot] = element
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        return self._input._cardinality()

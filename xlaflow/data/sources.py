@@ -1,0 +1,148 @@
+"""Dataset sources: slices of arrays, a single element, a Python generator, an integer range.
+
+Sources fix the element structure and spec that every later stage builds on, so they
+validate their input up front and name what is wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xlaflow.data import structure
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.tensors import TensorSpec, as_dtype
+
+
+def _read_only(leaf):
+    # Elements are views of the given arrays (no copy of a large training set); a read-only
+    # view makes an in-place edit by a consumer fail instead of silently changing the data
+    # every later pass sees, as TF's immutable tensors would. The caller's array stays
+    # writable.
+    if isinstance(leaf, np.ndarray):
+        leaf = leaf.view()
+        leaf.flags.writeable = False
+    return leaf
+
+
+class TensorSlices(Dataset):
+    """`from_tensor_slices`: element i is every leaf's row i."""
+
+    def __init__(self, tensors):
+        element = structure.normalize(tensors)
+        self._structure = element
+        self._leaves = [_read_only(leaf) for leaf in structure.flatten(element)]
+        if not self._leaves:
+            raise ValueError("Dataset.from_tensor_slices: the structure has no arrays")
+        names = structure.paths(element)
+        for path, leaf in zip(names, self._leaves):
+            if np.ndim(leaf) == 0:
+                raise ValueError(
+                    f"Dataset.from_tensor_slices: component {path or '(the value)'} is a "
+                    "scalar; slicing needs at least one dimension (use from_tensors for a "
+                    "single element)")
+        lengths = [leaf.shape[0] for leaf in self._leaves]
+        if len(set(lengths)) > 1:
+            listed = ", ".join(f"{p}: {n}" for p, n in zip(names, lengths))
+            raise ValueError(
+                "Dataset.from_tensor_slices: all components must have the same size in their "
+                f"first dimension; received {listed}")
+        self._n = lengths[0]
+        self._spec = structure.pack_as(
+            element, [TensorSpec(leaf.shape[1:], leaf.dtype) for leaf in self._leaves])
+
+    def _iterate(self):
+        leaves = self._leaves
+        if len(leaves) == 1 and not isinstance(self._structure, (tuple, dict)):
+            yield from iter(leaves[0])  # the common single-array case, without repacking
+            return
+        pack = structure.packer(self._structure)
+        for i in range(self._n):
+            yield pack([leaf[i] for leaf in leaves])
+
+    def _cardinality(self):
+        return self._n
+
+    def _rows(self):
+        return self, lambda: iter(range(self._n))
+
+    def gather(self, rows):
+        """The batch of elements at `rows` (an integer array), stacked."""
+        return structure.pack_as(self._structure, [leaf[rows] for leaf in self._leaves])
+
+
+class Tensors(Dataset):
+    """`from_tensors`: the whole value as a single element."""
+
+    def __init__(self, tensors):
+        element = structure.normalize(tensors)
+        self._element = structure.pack_as(
+            element, [_read_only(leaf) for leaf in structure.flatten(element)])
+        self._spec = structure.spec_of(element)
+
+    def _iterate(self):
+        yield self._element
+
+    def _cardinality(self):
+        return 1
+
+
+class Generator(Dataset):
+    """`from_generator`: each pass calls `generator(*args)` afresh and checks what it yields."""
+
+    def __init__(self, generator, output_signature, args, output_types, output_shapes):
+        if not callable(generator):
+            raise TypeError(
+                "Dataset.from_generator: `generator` must be a callable that returns an "
+                f"iterator (the generator function, not a {type(generator).__name__} object), "
+                "so that every pass over the dataset can start anew")
+        if output_signature is None:
+            if output_types is None:
+                raise TypeError("Dataset.from_generator: give output_signature, a structure "
+                                "of xf.TensorSpec describing each element")
+            # TF's older form: dtypes, and optionally shapes, as parallel structures.
+            shapes = output_shapes if output_shapes is not None else structure.map_structure(
+                lambda _: None, output_types)
+            output_signature = structure.pack_as(output_types, [
+                TensorSpec(shape, dtype) for dtype, shape in zip(
+                    structure.flatten(output_types),
+                    structure.flatten_up_to(output_types, shapes, "output_shapes"))])
+        if not structure.is_spec_structure(output_signature):
+            raise TypeError("Dataset.from_generator: output_signature must be a (nested) "
+                            "structure of xf.TensorSpec; received "
+                            f"{structure.describe(output_signature)}")
+        self._generator = generator
+        self._args = tuple(args) if args is not None else ()
+        self._spec = output_signature
+
+    def _iterate(self):
+        source = self._generator(*self._args)
+        try:
+            for index, value in enumerate(source):
+                yield structure.conform(value, self._spec, "Dataset.from_generator", index)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
+
+
+class Range(Dataset):
+    """`Dataset.range`: integers as scalars of `output_type` (int64 by default)."""
+
+    def __init__(self, *args, output_type=None):
+        if not 1 <= len(args) <= 3:
+            raise TypeError(f"Dataset.range takes 1 to 3 arguments (start, stop, step); "
+                            f"received {len(args)}")
+        self._range = range(*(int(a) for a in args))
+        self._dtype = as_dtype(output_type if output_type is not None else "int64")
+        self._spec = TensorSpec((), self._dtype)
+
+    def _iterate(self):
+        make = self._dtype.type
+        for value in self._range:
+            yield make(value)
+
+    def _cardinality(self):
+        return len(self._range)

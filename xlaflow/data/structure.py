@@ -1,0 +1,315 @@
+"""Element structures: nested tuples/dicts of NumPy leaves, their TensorSpecs, and the checks.
+
+Every transformation needs the same few operations (flatten, rebuild, infer a spec, compare
+two elements) with error messages that name the component and the element index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xlaflow.tensors import TensorSpec
+
+# As in tf.data's own `nest`: tuples (namedtuples included) and dicts are structure, and
+# everything else -- lists included -- is a leaf that becomes one array.
+_NODES = (tuple, dict)
+
+
+def sorted_keys(d):
+    # Sorted like TF's nest, so that {'a', 'b'} built in either order is the same structure.
+    try:
+        return sorted(d)
+    except TypeError:
+        return list(d)
+
+
+def _children(node):
+    if isinstance(node, dict):
+        return [(f"[{k!r}]", node[k]) for k in sorted_keys(node)]
+    return [(f"[{i}]", v) for i, v in enumerate(node)]
+
+
+def is_flat_tuple(x):
+    # The common element `(x, y)`: a plain tuple of leaves, handled without recursion.
+    return type(x) is tuple and not any(isinstance(c, _NODES) for c in x)
+
+
+def flatten(x):
+    """The leaves of `x`, in the canonical order (dict keys sorted)."""
+    # Runs once per element per stage: the flat tuple `(x, y)` takes the short way.
+    if is_flat_tuple(x):
+        return list(x)
+    if isinstance(x, dict):
+        return [leaf for k in sorted_keys(x) for leaf in flatten(x[k])]
+    if isinstance(x, tuple):
+        return [leaf for child in x for leaf in flatten(child)]
+    return [x]
+
+
+def paths(x, prefix=""):
+    """The path of each leaf (e.g. `[0]['image']`), in `flatten`'s order."""
+    if not isinstance(x, _NODES):
+        return [prefix]
+    out = []
+    for key, child in _children(x):
+        out.extend(paths(child, prefix + key))
+    return out
+
+
+def pack_as(structure, leaves):
+    """Rebuild `structure`'s shape (its types and key order) around `leaves`."""
+    return packer(structure)(leaves)
+
+
+def packer(structure):
+    """`pack_as(structure, ...)` as a function, for stages that pack every element alike."""
+    if is_flat_tuple(structure):
+        return tuple
+    if not isinstance(structure, _NODES):
+        return lambda leaves: next(iter(leaves))
+    return lambda leaves: _build(structure, iter(leaves))
+
+
+def _build(node, it):
+    if isinstance(node, dict):
+        # Values go in sorted-key order (as flattened) but keep the node's key order.
+        values = {k: _build(node[k], it) for k in sorted_keys(node)}
+        return type(node)((k, values[k]) for k in node)
+    if isinstance(node, tuple):
+        items = [_build(child, it) for child in node]
+        return type(node)(*items) if hasattr(node, "_fields") else type(node)(items)
+    return next(it)
+
+
+def signature(x):
+    """A hashable description of `x`'s structure (leaves elided): equal iff same structure."""
+    if isinstance(x, dict):
+        return ("dict", tuple((k, signature(x[k])) for k in sorted_keys(x)))
+    if isinstance(x, tuple):
+        return (type(x).__name__ if hasattr(x, "_fields") else "tuple",
+                tuple(signature(c) for c in x))
+    return "*"
+
+
+def map_structure(fn, *structures):
+    """`fn` applied leafwise over structures that share the first one's structure."""
+    return pack_as(structures[0], [fn(*leaves) for leaves in zip(*map(flatten, structures))])
+
+
+def flatten_up_to(shallow, value, what):
+    """`value`'s subtrees at each leaf position of `shallow` (a structure of specs).
+
+    For per-component arguments (padded_shapes, padding_values) whose own leaves may be
+    tuples -- `((None,), ())` is two shapes, not structure.
+    """
+    if isinstance(shallow, dict):
+        if not isinstance(value, dict) or set(value) != set(shallow):
+            raise TypeError(f"{what} must have the elements' structure "
+                            f"{describe(shallow)}; received {value!r}")
+        return [v for k in sorted_keys(shallow)
+                for v in flatten_up_to(shallow[k], value[k], what)]
+    if isinstance(shallow, tuple):
+        if not isinstance(value, (tuple, list)) or len(value) != len(shallow):
+            raise TypeError(f"{what} must have the elements' structure "
+                            f"{describe(shallow)}; received {value!r}")
+        return [v for s, x in zip(shallow, value) for v in flatten_up_to(s, x, what)]
+    return [value]
+
+
+def where(path):
+    """`path` phrased for an error message ("" is the element itself)."""
+    return f" component {path}" if path else ""
+
+
+# --- leaves -------------------------------------------------------------------------------
+
+def _python_number(x):
+    while isinstance(x, list) and x:
+        x = x[0]
+    return type(x) in (int, float)  # exact types: np.float64 subclasses float but is typed
+
+
+def to_numpy(x):
+    """A leaf as a NumPy array (rank >= 1) or NumPy scalar (rank 0), never a jax array.
+
+    Python numbers follow TF's defaults (int32 when it fits, float32); anything with a
+    dtype (NumPy, jax arrays) keeps it. Only host memory is touched: no XLA computation.
+    """
+    if isinstance(x, np.generic):
+        return x
+    if isinstance(x, np.ndarray):
+        return x[()] if x.ndim == 0 else x
+    if x is None:
+        raise TypeError("None is not a valid dataset component")
+    arr = np.asarray(x)
+    if not hasattr(x, "dtype") and _python_number(x):
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif arr.dtype == np.int64 and (arr.size == 0 or (
+                arr.min() >= np.iinfo(np.int32).min and arr.max() <= np.iinfo(np.int32).max)):
+            arr = arr.astype(np.int32)  # TF keeps int64 only for values that need it
+    return arr[()] if arr.ndim == 0 else arr
+
+
+def normalize(element):
+    """An element with every leaf converted by `to_numpy`."""
+    if is_flat_tuple(element):
+        return tuple(map(to_numpy, element))
+    return pack_as(element, [to_numpy(leaf) for leaf in flatten(element)])
+
+
+def _kind(dtype):
+    return "i" if dtype.kind == "u" else dtype.kind  # signed and unsigned: one kind
+
+
+def same_dtype(a, b):
+    a, b = np.dtype(a), np.dtype(b)
+    # Strings of different widths (<U3, <U7) are one dtype for TF (tf.string).
+    return a == b or (a.kind == b.kind and a.kind in "USO")
+
+
+# --- specs --------------------------------------------------------------------------------
+
+def spec_of(element):
+    """The TensorSpec structure that exactly describes `element`."""
+    return map_structure(lambda leaf: TensorSpec(np.shape(leaf), leaf.dtype), element)
+
+
+def is_spec_structure(x):
+    return all(isinstance(leaf, TensorSpec) for leaf in flatten(x))
+
+
+def most_specific_common(a, b):
+    """The spec that both `a` and `b` satisfy (dims that differ become None), or None."""
+    if signature(a) != signature(b):
+        return None
+    out = []
+    for sa, sb in zip(flatten(a), flatten(b)):
+        if not same_dtype(sa.dtype, sb.dtype):
+            return None
+        if sa.shape is None or sb.shape is None or len(sa.shape) != len(sb.shape):
+            shape = None
+        else:
+            shape = [da if da == db else None for da, db in zip(sa.shape, sb.shape)]
+        out.append(TensorSpec(shape, sa.dtype))
+    return pack_as(a, out)
+
+
+def with_leading(spec, dim):
+    """`spec` with a new leading dimension `dim` (None for unknown) on every component."""
+    return map_structure(
+        lambda s: TensorSpec(None if s.shape is None else (dim,) + s.shape, s.dtype), spec)
+
+
+def describe(x):
+    """A short rendering of an element's or spec's structure for error messages."""
+    def leaf(v):
+        if isinstance(v, TensorSpec):
+            return repr(v)
+        if isinstance(v, (np.ndarray, np.generic)):
+            return f"<{v.dtype.name} {v.shape}>"
+        return getattr(v, "__name__", type(v).__name__)
+    return repr(pack_as(x, [_Raw(leaf(v)) for v in flatten(x)]))
+
+
+class _Raw(str):
+    def __repr__(self):
+        return str(self)
+
+
+def check_like(element, reference, what, index):
+    """Raise unless `element` has `reference`'s structure, dtypes and ranks (sizes may vary).
+
+    Used where the first element of a pass fixes what the others must look like (map).
+    """
+    if signature(element) != signature(reference):
+        raise TypeError(
+            f"{what}: element {index} has structure {describe(element)} but the first element "
+            f"had {describe(reference)}; every element must have the same structure")
+    for path, have, want in zip(paths(element), flatten(element), flatten(reference)):
+        if not same_dtype(have.dtype, want.dtype):
+            raise TypeError(
+                f"{what}: element {index}{where(path)} has dtype {np.dtype(have.dtype).name} "
+                f"but the first element's has {np.dtype(want.dtype).name}; every element must "
+                "have the same dtypes (cast inside the function)")
+        if np.ndim(have) != np.ndim(want):
+            raise ValueError(
+                f"{what}: element {index}{where(path)} has shape {np.shape(have)} (rank "
+                f"{np.ndim(have)}) but the first element's has shape {np.shape(want)} (rank "
+                f"{np.ndim(want)}); ranks must agree, only sizes may vary")
+
+
+def conform(value, spec, what, index):
+    """`value` converted to `spec`'s structure and dtypes, or an error naming `index`.
+
+    Used for generator output: Python values take the spec's dtype (as TF converts them);
+    arrays may be cast only within their kind (float64 -> float32), never across kinds.
+    """
+    def walk(v, s, path):
+        if isinstance(s, dict):
+            if not isinstance(v, dict) or set(v) != set(s):
+                raise _mismatch(v, s, path)
+            return type(s)((k, walk(v[k], s[k], f"{path}[{k!r}]")) for k in s)
+        if isinstance(s, tuple):
+            # A list yielded where the signature has a tuple is read as that tuple.
+            if not isinstance(v, (tuple, list)) or len(v) != len(s):
+                raise _mismatch(v, s, path)
+            items = [walk(c, cs, f"{path}[{i}]") for i, (c, cs) in enumerate(zip(v, s))]
+            return type(s)(*items) if hasattr(s, "_fields") else tuple(items)
+        return leaf(v, s, path)
+
+    def leaf(v, s, path):
+        if isinstance(v, _NODES):
+            raise _mismatch(v, s, path)
+        if hasattr(v, "dtype") or s.dtype.kind in "USO":
+            # Strings keep their own width; typed values keep their dtype unless it is the
+            # same kind (float64 -> float32 as TF casts), never across kinds (float -> int
+            # would truncate silently).
+            arr = np.asarray(v)
+            if not same_dtype(arr.dtype, s.dtype):
+                if _kind(arr.dtype) != _kind(s.dtype):
+                    raise TypeError(
+                        f"{what}: element {index}{where(path)} has dtype {arr.dtype.name} "
+                        f"where the signature expects {s.dtype.name}: {s}")
+                arr = arr.astype(s.dtype)
+        else:
+            try:
+                arr = np.asarray(v, dtype=s.dtype)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"{what}: element {index}{where(path)} ({v!r:.60}) cannot be "
+                                f"converted to {s.dtype.name}: {s}") from e
+        if not s.shape_compatible(arr.shape):
+            raise ValueError(
+                f"{what}: element {index}{where(path)} has shape {arr.shape} where the "
+                f"signature expects {s} (None dimensions accept any size)")
+        return arr[()] if arr.ndim == 0 else arr
+
+    def _mismatch(v, s, path):
+        return TypeError(
+            f"{what}: element {index}{where(path)} does not match the signature's structure: "
+            f"expected {describe(s)}, received {type(v).__name__} {v!r:.80}")
+
+    return walk(value, spec, "")
+
+
+class Template:
+    """The first element of a pass, against which the others are checked (`check_like`)
+    with a fast path: one dtype and rank comparison per leaf when all is well."""
+
+    def __init__(self, first):
+        self._first = first
+        self._flat = is_flat_tuple(first)
+        self._signature = signature(first)
+        self._leaves = [(leaf.dtype, np.ndim(leaf)) for leaf in flatten(first)]
+
+    def check(self, element, what, index):
+        if self._flat:
+            alike = is_flat_tuple(element) and len(element) == len(self._leaves)
+            leaves = element
+        else:
+            leaves = flatten(element)
+            alike = len(leaves) == len(self._leaves) and signature(element) == self._signature
+        if alike and all(leaf.dtype == dtype and leaf.ndim == ndim
+                         for leaf, (dtype, ndim) in zip(leaves, self._leaves)):
+            return
+        check_like(element, self._first, what, index)  # raises, naming what differs

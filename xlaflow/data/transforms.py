@@ -1,0 +1,253 @@
+"""Order-keeping transformations: repeat, take, skip, cache, zip, concatenate, enumerate.
+
+None of these look inside elements; they only choose which elements pass and in what
+sequence, so each is a short generator plus TF's cardinality rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+
+import numpy as np
+
+from xlaflow.data import structure
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, upstream
+from xlaflow.tensors import TensorSpec
+
+_UNSIZED = (INFINITE_CARDINALITY, UNKNOWN_CARDINALITY)
+
+
+def _count(value, what):
+    value = int(value)
+    if value < -1:
+        raise ValueError(f"Dataset.{what}: count must be >= -1 (-1 meaning all); "
+                         f"received {value}")
+    return value
+
+
+@contextlib.contextmanager
+def _closing(it):
+    # Passes are generators (closed to stop their threads) or, for row indices, plain
+    # iterators with nothing to close.
+    try:
+        yield it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+class Repeat(Dataset):
+    """`Dataset.repeat`: fresh passes over the input, `count` times or forever."""
+
+    def __init__(self, dataset, count):
+        self._input = dataset
+        self._count = -1 if count is None else _count(count, "repeat")
+
+    def _iterate(self):
+        return self._repeat(self._input._iterate)
+
+    def _rows(self):
+        rows = self._input._rows()
+        return None if rows is None else (rows[0], lambda: self._repeat(rows[1]))
+
+    def _repeat(self, start_pass):
+        passes = itertools.count() if self._count == -1 else range(self._count)
+        for _ in passes:
+            produced = False
+            with _closing(start_pass()) as it:
+                for element in it:
+                    produced = True
+                    yield element
+            if not produced:
+                return  # as TF: repeating an empty dataset ends instead of spinning forever
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        n = self._input._cardinality()
+        if self._count == 0 or n == 0:
+            return 0
+        if n in _UNSIZED:
+            return n
+        return INFINITE_CARDINALITY if self._count == -1 else n * self._count
+
+
+class Take(Dataset):
+    """`Dataset.take`: at most the first `count` elements (-1: all)."""
+
+    def __init__(self, dataset, count):
+        self._input = dataset
+        self._count = _count(count, "take")
+
+    def _iterate(self):
+        if self._count == 0:
+            return  # do not even start the input (a generator source would run for nothing)
+        with upstream(self._input) as it:
+            yield from (it if self._count == -1 else itertools.islice(it, self._count))
+
+    def _rows(self):
+        rows = self._input._rows()
+        if rows is None or self._count == -1:
+            return rows
+        return rows[0], lambda: itertools.islice(rows[1](), self._count)
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        n = self._input._cardinality()
+        if self._count == -1 or n == UNKNOWN_CARDINALITY:
+            return n
+        return self._count if n == INFINITE_CARDINALITY else min(n, self._count)
+
+
+class Skip(Dataset):
+    """`Dataset.skip`: all but the first `count` elements (-1: none)."""
+
+    def __init__(self, dataset, count):
+        self._input = dataset
+        self._count = _count(count, "skip")
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            if self._count == -1:
+                for _ in it:
+                    pass
+                return
+            yield from itertools.islice(it, self._count, None)
+
+    def _rows(self):
+        rows = self._input._rows()
+        if rows is None or self._count == -1:
+            return None
+        return rows[0], lambda: itertools.islice(rows[1](), self._count, None)
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        n = self._input._cardinality()
+        if n in _UNSIZED:
+            return n
+        return 0 if self._count == -1 else max(0, n - self._count)
+
+
+class Cache(Dataset):
+    """`Dataset.cache`: the first complete pass is recorded in memory, later passes replay it.
+
+    Only a pass that reaches the end is kept: one abandoned midway (a `take`, a `break`)
+    would otherwise freeze a truncated dataset. Until one completes, passes read the input.
+    """
+
+    def __init__(self, dataset, filename=""):
+        if filename:
+            raise NotImplementedError(
+                "Dataset.cache(filename): only the in-memory cache is implemented; call "
+                "cache() without a filename")
+        self._input = dataset
+        self._recorded = None
+        self._lock = threading.Lock()
+
+    def _iterate(self):
+        recorded = self._recorded
+        if recorded is not None:
+            yield from recorded
+            return
+        elements = []
+        with upstream(self._input) as it:
+            for element in it:
+                elements.append(element)
+                yield element
+        with self._lock:  # two concurrent first passes: the first to finish is kept
+            if self._recorded is None:
+                self._recorded = elements
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        return self._input._cardinality()
+
+
+class Zip(Dataset):
+    """`Dataset.zip`: a structure (tuple/dict) of datasets gives that structure of elements,
+    one from each, until the shortest ends."""
+
+    def __init__(self, datasets):
+        leaves = structure.flatten(datasets)
+        bad = [type(d).__name__ for d in leaves if not isinstance(d, Dataset)]
+        if bad or not leaves:
+            raise TypeError(f"Dataset.zip: expects a tuple or dict of Datasets; found "
+                            f"{', '.join(bad) or 'none'}")
+        self._structure = datasets
+        self._inputs = leaves
+
+    def _iterate(self):
+        with contextlib.ExitStack() as stack:
+            its = [stack.enter_context(upstream(d)) for d in self._inputs]
+            for elements in zip(*its):
+                yield structure.pack_as(self._structure, elements)
+
+    def _infer_spec(self):
+        return structure.pack_as(self._structure, [d.element_spec for d in self._inputs])
+
+    def _cardinality(self):
+        counts = [d._cardinality() for d in self._inputs]
+        if UNKNOWN_CARDINALITY in counts:
+            return UNKNOWN_CARDINALITY
+        finite = [n for n in counts if n != INFINITE_CARDINALITY]
+        return min(finite) if finite else INFINITE_CARDINALITY
+
+
+class Concatenate(Dataset):
+    """`Dataset.concatenate`: one dataset's elements, then the other's."""
+
+    def __init__(self, first, second):
+        if not isinstance(second, Dataset):
+            raise TypeError(f"Dataset.concatenate: expects a Dataset; received "
+                            f"{type(second).__name__}")
+        # Checked now, as TF checks at construction; sizes that differ become None.
+        spec = structure.most_specific_common(first.element_spec, second.element_spec)
+        if spec is None:
+            raise TypeError(
+                "Dataset.concatenate: the datasets' elements must have the same structure and "
+                f"dtypes; received {structure.describe(first.element_spec)} and "
+                f"{structure.describe(second.element_spec)}")
+        self._inputs = (first, second)
+        self._spec = spec
+
+    def _iterate(self):
+        for dataset in self._inputs:
+            with upstream(dataset) as it:
+                yield from it
+
+    def _cardinality(self):
+        a, b = (d._cardinality() for d in self._inputs)
+        if INFINITE_CARDINALITY in (a, b):
+            return INFINITE_CARDINALITY
+        if UNKNOWN_CARDINALITY in (a, b):
+            return UNKNOWN_CARDINALITY
+        return a + b
+
+
+class Enumerate(Dataset):
+    """`Dataset.enumerate`: `(index, element)` with an int64 index from `start`."""
+
+    def __init__(self, dataset, start=0):
+        self._input = dataset
+        self._start = int(start)
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            for index, element in enumerate(it, self._start):
+                yield np.int64(index), element
+
+    def _infer_spec(self):
+        return TensorSpec((), np.int64), self._input.element_spec
+
+    def _cardinality(self):
+        return self._input._cardinality()
