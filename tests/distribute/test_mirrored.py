@@ -7,6 +7,7 @@ import pytest
 
 import xlaflow as xf
 from xlaflow.keras import layers, models
+from xlaflow.training import data as data_lib
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 8)).astype(np.float32)
@@ -109,3 +110,28 @@ def test_custom_loop_with_distributed_dataset():
               for b in strategy.experimental_distribute_dataset(batches)]
     assert all(np.isfinite(float(v)) for v in losses)
     assert float(losses[-1]) < float(losses[0])
+
+
+def test_dataset_batches_arrive_sharded():
+    strategy = xf.distribute.MirroredStrategy()
+    with strategy.scope():
+        model = build()
+    seen = []
+
+    class Spy(xf.keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    dataset = xf.data.Dataset.from_tensor_slices((X, Y)).batch(16)
+    data = data_lib.adapt(dataset)
+    data.place = strategy.distribute_batch
+    iterator = data._new_iterator()
+    x, y = next(iterator)
+    iterator.close()
+    assert x.sharding.spec == jax.sharding.PartitionSpec("batch")
+    single = build()
+    single.fit(dataset, epochs=1, verbose=0)
+    model.fit(dataset, epochs=1, verbose=0, callbacks=[Spy()])
+    assert seen == [0, 1, 2, 3]
+    for a, b in zip(single.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

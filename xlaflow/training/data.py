@@ -224,11 +224,12 @@ class DatasetBatches(IterableBatches):
         self.epoch_steps = steps if steps is not None else (
             cardinality if cardinality >= 0 else None)
         self.prefetch = prefetch
+        self.place = None  # fit sets it under a strategy: batches arrive already sharded
 
     def _new_iterator(self):
         from xlaflow.training.prefetch import DevicePrefetcher
         super()._new_iterator()
-        return DevicePrefetcher(self.iterable, self.prefetch)
+        return DevicePrefetcher(self.iterable, self.prefetch, place=self.place)
 
 
 def _is_dataset(x):

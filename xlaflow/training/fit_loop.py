@@ -71,6 +71,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
                              steps=validation_steps, resume=False)
     _check_even_batches(trainer.strategy, data, val)
+    if trainer.strategy is not None and isinstance(data, data_lib.DatasetBatches):
+        data.place = trainer.strategy.distribute_batch
     first = data.first_batch()
     model._prepare(first[0])
     trainer.check_labels(getattr(data, "y", None))
@@ -96,9 +98,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
-def _place_batch(item):
-    is_block, batch = item
-    return is_block, jax.device_put(batch)
+def _placer(strategy):
+    """How the prefetch thread puts (is_block, batch) on the device: sharded over the
+    strategy's devices when there is one (a block's batch axis is 1)."""
+    if strategy is None:
+        return lambda item: (item[0], jax.device_put(item[1]))
+    return lambda item: (item[0], strategy.distribute_batch(item[1], 1 if item[0] else 0))
 
 
 def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_begin,
@@ -144,9 +149,9 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         else:
             batches = ((False, b) for b in data.epoch(epoch, resumed))
         resumed = 0
-        if isinstance(data, data_lib.ArrayBatches) and trainer.strategy is None:
+        if isinstance(data, data_lib.ArrayBatches):
             # slicing and the host-to-device copy of the next batches overlap this step
-            batches = DevicePrefetcher(batches, 2, place=_place_batch)
+            batches = DevicePrefetcher(batches, 2, place=_placer(trainer.strategy))
         try:
             step, raw = _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn,
                                      batch_begin, batch_end, verbose, bar, trainer, state,
