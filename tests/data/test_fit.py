@@ -86,3 +86,14 @@ def test_iterating_a_dataset_inside_a_compiled_function_is_explained():
 
     with pytest.raises(TypeError, match="Input pipelines run on the host, in Python"):
         total(xf.constant(0))
+
+
+def test_fit_takes_a_grain_dataset_like_any_iterable_of_batches():
+    grain = pytest.importorskip("grain")  # the optional package (in the test extra)
+    source = grain.MapDataset.source(list(range(96))).map(
+        lambda i: (X[i], Y[i])).batch(16)
+    on_grain, on_arrays = build(), build()
+    on_grain.fit(source, epochs=2, verbose=0)
+    on_arrays.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(on_grain.get_weights(), on_arrays.get_weights()):
+        np.testing.assert_array_equal(a, b)
