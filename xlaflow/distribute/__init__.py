@@ -1,5 +1,13 @@
-"""xf.distribute: TF's distribution strategies on JAX meshes (see strategy.py)."""
+"""xf.distribute: TF's distribution strategies on JAX meshes (see strategy.py,
+multihost.py for several processes, layout.py for model parallelism)."""
 
+from xlaflow.distribute.layout import LayoutMap as LayoutMap
+from xlaflow.distribute.layout import ModelParallelStrategy as ModelParallelStrategy
+from xlaflow.distribute.layout import make_mesh as make_mesh
+from xlaflow.distribute.multihost import (
+    MultiWorkerMirroredStrategy as MultiWorkerMirroredStrategy,
+)
+from xlaflow.distribute.multihost import TPUStrategy as TPUStrategy
 from xlaflow.distribute.strategy import InputContext as InputContext
 from xlaflow.distribute.strategy import MirroredStrategy as MirroredStrategy
 from xlaflow.distribute.strategy import ReduceOp as ReduceOp

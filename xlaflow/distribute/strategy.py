@@ -1,10 +1,15 @@
 """Data parallelism as TF spells it, on JAX's SPMD compiler: MirroredStrategy.
 
-A strategy is a 1-D `jax.sharding.Mesh` over its devices with the axis 'batch'. Variables
-created in `strategy.scope()` are replicated over it; each global batch is sharded along
-its first axis; XLA inserts the gradient all-reduce. `strategy.run(fn, args)` is therefore
-one program over the global batch (not one call per replica): its results are already
-global, and `strategy.reduce(op, value, axis=None)` returns them unchanged.
+A strategy is a `jax.sharding.Mesh` over its devices with a batch axis ('batch'). Variables
+created in `strategy.scope()` are replicated over it (or laid out by a LayoutMap, see
+layout.py); each global batch is sharded along its first axis; XLA inserts the gradient
+all-reduce. `strategy.run(fn, args)` is therefore one program over the global batch (not one
+call per replica): its results are already global, and `strategy.reduce(op, value,
+axis=None)` returns them unchanged.
+
+When the mesh spans several processes (multihost.py), each process feeds only its own
+shard of every global batch and reads back replicated values whole and batch-sharded
+values as its own rows (`to_host`); `gather` collects every process's rows.
 """
 
 from __future__ import annotations
@@ -40,24 +45,48 @@ def current():
 
 
 class Strategy:
-    """Base of the strategies: a mesh, a scope, and batch/variable shardings."""
+    """Base of the strategies: a mesh, a scope, and batch/variable shardings.
 
-    def __init__(self, devices):
-        self.devices = list(devices)
-        if not self.devices:
-            raise ValueError("a strategy needs at least one device")
-        self.mesh = Mesh(np.array(self.devices), ("batch",))
-        self.replicated = NamedSharding(self.mesh, PartitionSpec())
-        self.batch_sharding = NamedSharding(self.mesh, PartitionSpec("batch"))
+    Give either `devices` (a 1-D mesh with the axis 'batch') or a ready `mesh` whose
+    `batch_axis` the batches are split over; `layout_map` places matching Variables."""
+
+    def __init__(self, devices=None, *, mesh=None, batch_axis="batch", layout_map=None):
+        if mesh is None:
+            devices = list(devices or ())
+            if not devices:
+                raise ValueError("a strategy needs at least one device; received none")
+            mesh = Mesh(np.array(devices), ("batch",))
+        if batch_axis not in mesh.axis_names:
+            raise ValueError(f"batch_axis must be one of the mesh's axes {mesh.axis_names}; "
+                             f"received {batch_axis!r}")
+        self.mesh, self.batch_axis, self.layout_map = mesh, batch_axis, layout_map
+        self.devices = list(mesh.devices.flat)
+        self.replicated = NamedSharding(mesh, PartitionSpec())
+        self.batch_sharding = NamedSharding(mesh, PartitionSpec(batch_axis))
+        me = jax.process_index()
+        self.multiprocess = any(d.process_index != me for d in self.devices)
+        # How many slices of the batch this process's devices hold: its batch must split
+        # into that many (1-D mesh: its local device count).
+        batch_dim = mesh.axis_names.index(batch_axis)
+        self._local_batch_slices = len({idx[batch_dim] for idx, d in np.ndenumerate(
+            mesh.devices) if d.process_index == me})
 
     @property
     def num_replicas_in_sync(self):
-        return len(self.devices)
+        """Data-parallel replicas over all processes: the size of the batch axis."""
+        return self.mesh.shape[self.batch_axis]
+
+    @property
+    def batch_divisor(self):
+        """What every batch this process feeds must be a multiple of: num_replicas_in_sync
+        with one process; with several, the slices of the batch axis on its own devices."""
+        return self._local_batch_slices if self.multiprocess else self.num_replicas_in_sync
 
     @contextlib.contextmanager
     def scope(self):
-        """Variables created inside are replicated on this strategy's devices, and models
-        created or compiled inside train with it."""
+        """Variables created inside are placed on this strategy's mesh (replicated unless
+        the layout map says otherwise), and models created or compiled inside train with
+        it."""
         from xlaflow import variables
         _stack.append(self)
         previous, variables._placement = variables._placement, self._place_variable
@@ -67,37 +96,73 @@ class Strategy:
             variables._placement = previous
             _stack.pop()
 
-    def _place_variable(self, value):
-        return jax.device_put(value, self.replicated)
+    # -- variables ----------------------------------------------------------------------
+    def _place_variable(self, value, name=None):
+        """`value` put on the mesh: with the layout map's spec for the Variable's name, else
+        kept where it is when already on this mesh (optimizer slots derived from sharded
+        weights), else replicated. Across processes, process 0's value wins (as in TF)."""
+        spec = self.layout_map.spec_for(name, np.shape(value)) if self.layout_map else None
+        if spec is None and isinstance(value, jax.Array) and isinstance(
+                value.sharding, NamedSharding) and value.sharding.mesh == self.mesh:
+            return value
+        sharding = self.replicated if spec is None else NamedSharding(self.mesh, spec)
+        if not self.multiprocess:
+            return jax.device_put(value, sharding)
+        from xlaflow.distribute import multihost
+        return multihost.place_from_process_zero(value, sharding)
 
     # -- batches ------------------------------------------------------------------------
     def distribute_batch(self, batch, axis=0):
         """`batch` (any structure of arrays sharing a leading batch size) sharded along
-        `axis` over the devices. The size must be a multiple of num_replicas_in_sync."""
-        spec = PartitionSpec(*([None] * axis), "batch")
+        `axis` over the batch axis. One process: the global batch, whose size must be a
+        multiple of num_replicas_in_sync. Several: this process's own shard of it (leaves
+        without that axis are replicated: every process must pass the same value)."""
+        spec = PartitionSpec(*([None] * axis), self.batch_axis)
         sharding = NamedSharding(self.mesh, spec)
-        replicas = self.num_replicas_in_sync
 
         def place(leaf):
+            if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+                return leaf  # already a global array over the processes
             shape = np.shape(leaf)
             if len(shape) <= axis:
-                return jax.device_put(leaf, self.replicated)
-            if shape[axis] % replicas:
-                raise ValueError(
-                    f"a global batch of {shape[axis]} examples cannot be split evenly over "
-                    f"{replicas} replicas; use a batch size that is a multiple of "
-                    f"{replicas} (and drop_remainder=True, or a dataset size that divides)")
-            return jax.device_put(leaf, sharding)
+                return self._put(leaf, self.replicated)
+            self._check_even(shape[axis])
+            return self._put(leaf, sharding)
 
         return jax.tree_util.tree_map(place, batch)
 
+    def _put(self, leaf, sharding):
+        if not self.multiprocess:
+            return jax.device_put(leaf, sharding)
+        # Each process holds its own rows; JAX stitches them into one global array.
+        return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+
+    def _check_even(self, size):
+        if not self.multiprocess:
+            if size % self.num_replicas_in_sync:
+                replicas = self.num_replicas_in_sync
+                raise ValueError(
+                    f"a global batch of {size} examples cannot be split evenly over "
+                    f"{replicas} replicas; use a batch size that is a multiple of "
+                    f"{replicas} (and drop_remainder=True, or a dataset size that divides)")
+        elif size % self.batch_divisor:
+            local = self.batch_divisor
+            raise ValueError(
+                f"process {jax.process_index()}'s batch of {size} examples cannot be split "
+                f"evenly over its {local} local replicas; each process feeds its own shard "
+                f"of the global batch, so its batch size must be a multiple of {local}")
+
     def experimental_distribute_dataset(self, dataset):
-        """Iterate `dataset`'s global batches already sharded over the devices."""
+        """Iterate `dataset`'s batches already sharded over the devices (several processes:
+        each iterates its own dataset, which yields its shard of each global batch)."""
         return _Distributed(self, dataset)
 
     def distribute_datasets_from_function(self, dataset_fn):
-        """TF's per-input-pipeline form; one process here, so one pipeline, sharded."""
-        return _Distributed(self, dataset_fn(InputContext(1, 0, self.num_replicas_in_sync)))
+        """TF's per-input-pipeline form: one pipeline per process, told its index."""
+        processes = jax.process_count() if self.multiprocess else 1
+        index = jax.process_index() if self.multiprocess else 0
+        context = InputContext(processes, index, self.num_replicas_in_sync)
+        return _Distributed(self, dataset_fn(context))
 
     # -- running ------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None):
@@ -114,6 +179,25 @@ class Strategy:
             return value
         op = jax.numpy.sum if reduce_op == ReduceOp.SUM else jax.numpy.mean
         return jax.tree_util.tree_map(lambda v: op(v, axis=axis), value)
+
+    # -- reading back -------------------------------------------------------------------
+    def to_host(self, value):
+        """NumPy values of `value` (a structure of arrays) as this process sees them:
+        replicated arrays whole; arrays sharded over processes as this process's part
+        (for outputs of a distributed batch: the rows of the examples it fed, in order)."""
+        if not self.multiprocess:
+            return jax.tree_util.tree_map(np.asarray, value)
+        from xlaflow.distribute import multihost
+        return jax.tree_util.tree_map(multihost.host_local, value)
+
+    def gather(self, value, axis=0):
+        """TF's `strategy.gather`: every process's part concatenated along `axis`, on every
+        process. A global array comes back whole; a host-local one (e.g. `to_host`'s
+        rows) is joined with the other processes' in process order."""
+        if not self.multiprocess:
+            return jax.tree_util.tree_map(np.asarray, value)
+        from xlaflow.distribute import multihost
+        return jax.tree_util.tree_map(lambda v: multihost.allgather(v, axis), value)
 
 
 class _Distributed:
@@ -171,6 +255,12 @@ class _DefaultStrategy(Strategy):
 
     def distribute_batch(self, batch, axis=0):
         return batch
+
+    def to_host(self, value):
+        return jax.tree_util.tree_map(np.asarray, value)
+
+    def gather(self, value, axis=0):
+        return jax.tree_util.tree_map(np.asarray, value)
 
     def __getattr__(self, name):
         raise AttributeError(f"the default strategy has no {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,8 +168,13 @@ class Model(Layer):
             compiled = function(lambda x: self(x, training=False))
             strategy = self.trainer.strategy if self.trainer is not None else \
                 self._distribute_strategy
-            self._predict_fn = compiled if strategy is None else (
-                lambda x: compiled(strategy.distribute_batch(x)))
+            if strategy is None:
+                self._predict_fn = compiled
+            elif getattr(strategy, "multiprocess", False):  # each process gets its own rows
+                self._predict_fn = lambda x: strategy.to_host(
+                    compiled(strategy.distribute_batch(x)))
+            else:
+                self._predict_fn = lambda x: compiled(strategy.distribute_batch(x))
         return self._predict_fn
 
     # -- shapes ------------------------------------------------------------------------------
@@ -195,7 +202,11 @@ class Model(Layer):
         """Build the model for inputs like `x` (once), else check `x` fits it."""
         if self._build_input_shape is None:
             self._check_declared(x)
-            jax.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
+            strategy = self.trainer.strategy if self.trainer is not None else \
+                self._distribute_strategy
+            # weights built now belong to the strategy, as in TF where fit enters its scope
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+                jax.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
             self._build_input_dtype = jax.tree_util.tree_map(

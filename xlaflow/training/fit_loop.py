@@ -41,7 +41,7 @@ def _check_even_batches(strategy, *sources):
     the replicas: checked before the first step changes anything."""
     if strategy is None:
         return
-    replicas = strategy.num_replicas_in_sync
+    replicas = strategy.batch_divisor  # with several processes: this process's share
     for data in sources:
         if isinstance(data, data_lib.ArrayBatches):
             sizes = {data.batch_size, data.size % data.batch_size or data.batch_size}
