@@ -1,0 +1,1 @@
+"""The Trainer behind compile/fit/evaluate/predict: compiled steps, loops, data, progress."""
