@@ -3,6 +3,11 @@
 import numpy as np
 
 from xlaflow.datasets.download import get_file  # noqa: F401
+from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on first call
+    model_to_dot,
+    plot_history,
+    plot_model,
+)
 from xlaflow.random import set_global_seed
 
 

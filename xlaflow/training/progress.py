@@ -1,18 +1,55 @@
 """Keras-style progress display for fit/evaluate/predict.
 
-The line is redrawn in place (a terminal, or a Jupyter output cell, which honours carriage
-returns) at most every `interval` seconds, and only then are the metric values copied from
-the device: a step never waits for the host because of the display.
+The line is redrawn in place at most every `interval` seconds, and only then are the metric
+values copied from the device: a step never waits for the host because of the display.
+Where it is drawn:
+
+- in a Jupyter kernel (writing to its stdout): one display per bar, made with
+  `IPython.display.display(..., display_id=True)` and updated in place, so the cell (and
+  the saved notebook) holds one line per epoch, not one per redraw;
+- on a terminal: the line is rewritten after a carriage return;
+- anywhere else (a pipe, a log file, CI): only the final line, once per epoch.
 """
 
 from __future__ import annotations
 
+import html
 import sys
 import time
 
 
+def in_notebook():
+    """True inside a Jupyter (IPython) kernel: a terminal IPython has no `kernel`."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _interactive(stream):
-    return "ipykernel" in sys.modules or (hasattr(stream, "isatty") and stream.isatty())
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class _NotebookLine:
+    """One display in a Jupyter output area, replaced by each `draw`: text/plain for
+    consoles and saved notebooks, text/html (<pre>, so the bar keeps its width) for the
+    notebook front ends."""
+
+    def __init__(self):
+        self.handle = None
+
+    def draw(self, line):
+        from IPython.display import display
+        bundle = {"text/plain": line,
+                  "text/html": f"<pre style='margin: 0'>{html.escape(line)}</pre>"}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
 
 
 def format_logs(values):
@@ -26,7 +63,11 @@ class Progbar:
     def __init__(self, target, verbose=1, interval=0.2, stream=None, width=30):
         self.target, self.verbose, self.interval, self.width = target, verbose, interval, width
         self.stream = stream or sys.stdout
-        self.dynamic = _interactive(self.stream)
+        # A notebook display only for the kernel's own stdout: a stream passed in (a file,
+        # a StringIO) gets text, as everywhere else.
+        self.notebook = _NotebookLine() if self.stream is sys.stdout and in_notebook() \
+            else None
+        self.dynamic = self.notebook is not None or _interactive(self.stream)
         self.start = time.perf_counter()
         self.last_draw = 0.0
 
@@ -42,6 +83,9 @@ class Progbar:
             logs = names(logs)
         values = {k: float(v) for k, v in logs.items()}  # the only device-to-host copy
         line = self._line(step, values, now - self.start, final)
+        if self.notebook is not None and self.verbose == 1:
+            self.notebook.draw(line)
+            return
         if self.dynamic and self.verbose == 1:
             self.stream.write("\r" + line + ("\n" if final else ""))
         else:
