@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from tests.serving.harness import Server
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # serving.md and distribution.md have their own tests (tests/test_docs.py, tests/distribute/).
 FILES = [ROOT / "README.md", ROOT / "docs" / "autograph.md", ROOT / "docs" / "saved_model.md"]
@@ -37,3 +39,36 @@ def test_python_blocks_run_and_print_what_they_promise(path, tmp_path):
     lines = iter(done.stdout.splitlines())
     for promise in PROMISE.findall(code):
         assert any(line.strip() == promise.strip() for line in lines), (promise, done.stdout)
+
+
+@pytest.mark.slow
+def test_readme_shell_block_runs(tmp_path):
+    """The README's save/show/serve/curl block, after its Python blocks made models/."""
+    readme = FILES[0].read_text()
+    code = "\n".join(PYTHON.findall(readme))
+    (tmp_path / "program.py").write_text(OFFLINE_MNIST + code)
+    env = {**os.environ, "XLAFLOW_COMPILATION_CACHE_DIR": "off", "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "program.py"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=240)
+    shell = re.search(r"^```sh\n(xlaflow saved_model show.*?)^```", readme,
+                      re.DOTALL | re.MULTILINE).group(1)
+    lines = [line for line in re.sub(r"\\\n\s*", " ", shell).splitlines() if line.strip()]
+    show = lines[0].split()
+    done = subprocess.run([sys.executable, "-m", "xlaflow.cli", *show[1:]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "dtype: DT_FLOAT" in done.stdout, done.stderr
+    serve = lines[1].rstrip("&").replace("$PWD", str(tmp_path)).split()[2:]
+    server = Server(*[f for f in serve if not f.startswith("--rest_api_port")],
+                    cwd=str(tmp_path))
+    try:
+        server.wait(lambda: server.states("mnist").get(1) == "AVAILABLE", "the model")
+        for line in lines[2:]:
+            line = line.split("   #")[0].replace("localhost:8501", f"127.0.0.1:{server.port}")
+            path = f"{os.path.dirname(sys.executable)}{os.pathsep}{env.get('PATH', '')}"
+            done = subprocess.run(line, shell=True, cwd=tmp_path, env={**env, "PATH": path},
+                                  timeout=60,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0 and '"error"' not in done.stdout, (line, done.stdout)
+            assert "model_version_status" in done.stdout or "predictions" in done.stdout
+    finally:
+        server.stop()
