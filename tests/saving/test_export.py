@@ -201,3 +201,15 @@ def test_empty_signatures_are_refused_and_output_names_are_unique(tmp_path):
     out = signature(np.float32([1.0, 2.0]))
     assert sorted(np.asarray(v).tolist() for v in out.values()) == [[1.0, 2.0], [2.0, 3.0],
                                                                     [2.0, 4.0]]
+
+
+def test_inputs_are_described_with_the_dtypes_the_program_takes(tmp_path):
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.int64, name="ids")])
+    def double(ids):
+        return {"y": ids * 2}
+
+    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=double, platforms=["cpu"])
+    signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
+    taken = np.dtype(signature.exported.in_avals[0].dtype).name
+    assert signature.inputs[0]["dtype"] == taken  # int32 without jax_enable_x64
+    np.testing.assert_array_equal(signature(ids=np.arange(3))["y"], [0, 2, 4])

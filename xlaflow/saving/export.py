@@ -166,7 +166,9 @@ def lower(name, fn, platforms):
     names = _unique([_output_name(path, i, len(paths)) for i, path in enumerate(paths)])
     outputs = [_describe(aval.shape, aval.dtype, name)
                for name, aval in zip(names, exported.out_avals)]
-    inputs = [_describe(spec.shape, spec.dtype, n) for n, spec in named]
+    # dtypes as the program takes them (int64 is int32 unless JAX runs with x64)
+    taken = exported.in_avals[len(kept):]
+    inputs = [_describe(spec.shape, aval.dtype, n) for (n, spec), aval in zip(named, taken)]
     return Lowered(name, exported, inputs, outputs, kept)
 
 
