@@ -6,6 +6,7 @@
 | autograph                  | XLAFLOW_AUTOGRAPH                     | True    |
 | traceback_filtering        | XLAFLOW_TRACEBACK_FILTERING           | True    |
 | retrace_warning_threshold  | XLAFLOW_RETRACE_WARNING_THRESHOLD     | 5       |
+| device_prefetch            | XLAFLOW_DEVICE_PREFETCH               | auto (on for GPU/TPU) |
 | compilation_cache_dir      | XLAFLOW_COMPILATION_CACHE_DIR         | ~/.cache/xlaflow/jax-compilation |
 """
 
@@ -41,6 +42,10 @@ class _Flags:
         self.traceback_filtering = _env_bool("XLAFLOW_TRACEBACK_FILTERING", True)
         self.retrace_warning_threshold = int(
             os.environ.get("XLAFLOW_RETRACE_WARNING_THRESHOLD", "5"))
+        # 'auto': a background thread puts dataset batches on the device ahead of the step
+        # on GPU/TPU; on CPU (nothing to copy, cores shared with the step) it costs more
+        # than it hides. 'on' / 'off' force it.
+        self.device_prefetch = os.environ.get("XLAFLOW_DEVICE_PREFETCH", "auto")
 
 
 flags = _Flags()
@@ -73,6 +78,14 @@ def override(**values):
     finally:
         for name, value in old.items():
             update(name, value)
+
+
+def device_prefetch_enabled():
+    """Whether fit prefetches dataset batches to the device (the device_prefetch flag)."""
+    mode = str(flags.device_prefetch).lower()
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"device_prefetch must be 'auto', 'on' or 'off'; received {mode!r}")
+    return mode == "on" or (mode == "auto" and jax.default_backend() != "cpu")
 
 
 def run_functions_eagerly(run_eagerly):

@@ -70,8 +70,9 @@ def test_prefetch_prepares_batches_while_the_step_runs():
         ahead.append(len(produced) - 16 * (batch + 1))
 
     model = build()
-    model.fit(dataset, epochs=1, verbose=0,
-              callbacks=[callbacks.LambdaCallback(on_train_batch_begin=record)])
+    with xf.config.override(device_prefetch="on"):  # 'auto' leaves it off on CPU
+        model.fit(dataset, epochs=1, verbose=0,
+                  callbacks=[callbacks.LambdaCallback(on_train_batch_begin=record)])
     assert all(a >= 16 for a in ahead[:-1]), ahead  # at least one batch ahead of the step
 
 

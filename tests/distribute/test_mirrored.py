@@ -125,7 +125,8 @@ def test_dataset_batches_arrive_sharded():
     dataset = xf.data.Dataset.from_tensor_slices((X, Y)).batch(16)
     data = data_lib.adapt(dataset)
     data.place = strategy.distribute_batch
-    iterator = data._new_iterator()
+    with xf.config.override(device_prefetch="on"):
+        iterator = data._new_iterator()
     x, y = next(iterator)
     iterator.close()
     assert x.sharding.spec == jax.sharding.PartitionSpec("batch")

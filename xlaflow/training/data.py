@@ -227,8 +227,11 @@ class DatasetBatches(IterableBatches):
         self.place = None  # fit sets it under a strategy: batches arrive already sharded
 
     def _new_iterator(self):
+        from xlaflow.config import device_prefetch_enabled
         from xlaflow.training.prefetch import DevicePrefetcher
         super()._new_iterator()
+        if not device_prefetch_enabled():
+            return iter(self.iterable)
         return DevicePrefetcher(self.iterable, self.prefetch, place=self.place)
 
 
