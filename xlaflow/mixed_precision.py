@@ -77,9 +77,10 @@ def policy_for(dtype):
 @contextlib.contextmanager
 def autocast(dtype):
     """Read float32 Variables as `dtype` inside the block (None: no casting)."""
-    previous = variables._autocast
-    variables._autocast = None if dtype is None else jnp.dtype(dtype)
+    state = variables._autocast  # per thread
+    previous = state.dtype
+    state.dtype = None if dtype is None else jnp.dtype(dtype)
     try:
         yield
     finally:
-        variables._autocast = previous
+        state.dtype = previous

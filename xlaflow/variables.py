@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,16 @@ def _is_tracer(x):
 
 
 _placement = None  # set by a distribution strategy's scope: where new Variables live
-_autocast = None  # set while a mixed-precision layer's call runs: read float32 as this
+
+
+class _Autocast(threading.local):
+    # Set while a mixed-precision layer's call runs: read float32 as `dtype`. Per thread:
+    # a layer running in a data-pipeline or server thread must not cast the reads of
+    # another thread (an optimizer update being traced there).
+    dtype = None
+
+
+_autocast = _Autocast()
 _FLOAT32 = jnp.dtype("float32")
 
 
@@ -77,11 +87,16 @@ class Variable:
     @property
     def value(self):
         """The current value: the cell's array eagerly, the traced value inside xf.function."""
-        ctx = _lifting.current()
-        value = self._value if ctx is None else ctx.read(self)
-        if _autocast is not None and value.dtype == _FLOAT32:
-            return value.astype(_autocast)
+        value = self._stored()
+        autocast = _autocast.dtype
+        if autocast is not None and value.dtype == _FLOAT32:
+            return value.astype(autocast)
         return value
+
+    def _stored(self):
+        # The value in the Variable's own dtype (never autocast): what updates build on.
+        ctx = _lifting.current()
+        return self._value if ctx is None else ctx.read(self)
 
     def read_value(self):
         """The current value (TF name for `.value`)."""
@@ -133,12 +148,12 @@ class Variable:
 
     def assign_add(self, delta, read_value=True):
         """Add `delta` (broadcastable to the Variable's shape) in place. Returns self."""
-        return self._assign_checked(self.value + self._delta(delta, "assign_add"),
+        return self._assign_checked(self._stored() + self._delta(delta, "assign_add"),
                                     "assign_add", read_value)
 
     def assign_sub(self, delta, read_value=True):
         """Subtract `delta` (broadcastable to the Variable's shape) in place. Returns self."""
-        return self._assign_checked(self.value - self._delta(delta, "assign_sub"),
+        return self._assign_checked(self._stored() - self._delta(delta, "assign_sub"),
                                     "assign_sub", read_value)
 
     def _delta(self, delta, method):
@@ -173,7 +188,7 @@ class Variable:
             value = value.value
         if not hasattr(value, "dtype"):
             return jnp.asarray(value, dtype=self.dtype)
-        if _autocast is not None and jnp.dtype(value.dtype) != self.dtype and \
+        if _autocast.dtype is not None and jnp.dtype(value.dtype) != self.dtype and \
                 jnp.issubdtype(value.dtype, jnp.floating) and \
                 jnp.issubdtype(self.dtype, jnp.floating):
             return value.astype(self.dtype)  # a mixed-precision layer writing its state

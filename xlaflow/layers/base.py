@@ -239,7 +239,7 @@ class Layer(Module):
         policy = self._dtype_policy
         autocast = policy.compute_dtype if policy.is_mixed else None
         if autocast is None and policy.compute_dtype == _FLOAT32 and \
-                variables_lib._autocast is None:
+                variables_lib._autocast.dtype is None:
             return call(inputs, *args, **kwargs)  # the common case: nothing to cast
         inputs = jax.tree_util.tree_map(lambda x: _cast_floating(x, policy.compute_dtype),
                                         inputs)

@@ -145,6 +145,9 @@ class ArrayBatches:
     def first_batch(self):
         return next(self.epoch())
 
+    def close(self):
+        pass  # slices of arrays: no pass to stop
+
 
 class IterableBatches:
     """Batches from an iterable of `x`, `(x, y)` or `(x, y, sample_weight)` items."""
@@ -205,10 +208,18 @@ class IterableBatches:
         return self._peeked
 
     def _new_iterator(self):
-        close = getattr(self._iterator, "close", None)
-        if close is not None:  # a pass left unfinished: stop its prefetch thread
-            close()
+        self.close()
         return iter(self.iterable)
+
+    def close(self):
+        """Stop a pass left unfinished (its prefetch threads); fit/evaluate/predict call it
+        when they return, as a continuing iterator (`steps`) is never exhausted."""
+        iterator, self._iterator, self._peeked = self._iterator, None, None
+        close = getattr(iterator, "close", None)
+        # Only an iterator made here (a Dataset pass, a DevicePrefetcher): a generator given
+        # as the data is its own iterator, and the caller may go on reading it.
+        if close is not None and iterator is not self.iterable:
+            close()
 
 
 class DatasetBatches(IterableBatches):
@@ -229,7 +240,7 @@ class DatasetBatches(IterableBatches):
     def _new_iterator(self):
         from xlaflow.config import device_prefetch_enabled
         from xlaflow.training.prefetch import DevicePrefetcher
-        super()._new_iterator()
+        self.close()
         if not device_prefetch_enabled():
             return iter(self.iterable)
         return DevicePrefetcher(self.iterable, self.prefetch, place=self.place)

@@ -93,6 +93,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 verbose, cbs, state)
     finally:
         model._fit_state = None
+        data.close()  # a continuing pass (steps_per_epoch) keeps a prefetch thread
+        if val is not None:
+            val.close()
     cbs.on_train_end()
     return history
 
@@ -205,9 +208,12 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
              steps=None, callbacks=None, return_dict=False):
     trainer = model._require_compiled("evaluate")
     data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
-    model._prepare(data.first_batch()[0])
-    trainer.check_labels(getattr(data, "y", None))
-    result = _evaluate_batches(model, data, _verbosity(verbose), callbacks)
+    try:
+        model._prepare(data.first_batch()[0])
+        trainer.check_labels(getattr(data, "y", None))
+        result = _evaluate_batches(model, data, _verbosity(verbose), callbacks)
+    finally:
+        data.close()
     if return_dict:
         return result
     values = list(result.values())
@@ -216,17 +222,20 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
     data = data_lib.adapt(x, None, None, batch_size, False, steps)
-    model._prepare(data.first_batch()[0])
-    step_fn = model._predict_function()
-    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
-    cbs.on_predict_begin()
-    outputs = []
-    for step, (xb, _, _) in enumerate(data.epoch()):
-        out = step_fn(xb)
-        outputs.append(out)
-        if cbs.wants("on_predict_batch_end"):
-            cbs.on_predict_batch_end(step, {"outputs": out})
-    cbs.on_predict_end()
+    try:
+        model._prepare(data.first_batch()[0])
+        step_fn = model._predict_function()
+        cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
+        cbs.on_predict_begin()
+        outputs = []
+        for step, (xb, _, _) in enumerate(data.epoch()):
+            out = step_fn(xb)
+            outputs.append(out)
+            if cbs.wants("on_predict_batch_end"):
+                cbs.on_predict_batch_end(step, {"outputs": out})
+        cbs.on_predict_end()
+    finally:
+        data.close()
     if not outputs:
         raise ValueError("predict received no batches")
     return jax.tree_util.tree_map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]),

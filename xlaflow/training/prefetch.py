@@ -52,14 +52,24 @@ class DevicePrefetcher:
 
     def _fill(self):
         try:
+            self._produce()
+        except BaseException as exc:  # re-raised in the consumer, where it belongs
+            self._put(_Failure(exc))
+        else:
+            self._put(_END)
+
+    def _produce(self):
+        try:
             for item in self._source:
                 self.produced += 1
                 if not self._put(self._place(item)):
                     return
-        except BaseException as exc:  # re-raised in the consumer, where it belongs
-            self._put(_Failure(exc))
-            return
-        self._put(_END)
+        finally:
+            # Closed here, on the thread that runs it (a generator cannot be closed from
+            # another thread while it runs): a Dataset pass stops its own threads now.
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
 
     def __iter__(self):
         return self

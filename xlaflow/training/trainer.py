@@ -41,7 +41,8 @@ class Trainer:
                  jit_compile, loss_weights=None):
         self.model = model
         self.optimizer = optimizers_lib.get(optimizer)
-        if mixed_precision.global_policy().compute_dtype == jnp.float16 and \
+        policy = getattr(model, "dtype_policy", None) or mixed_precision.global_policy()
+        if policy.compute_dtype == jnp.float16 and \
                 not isinstance(self.optimizer, LossScaleOptimizer):
             # float16 gradients underflow without it (Keras wraps the optimizer the same way)
             self.optimizer = LossScaleOptimizer(self.optimizer)
