@@ -41,15 +41,28 @@ class LossScaleOptimizer(Module):
     def scale_loss(self, loss):
         return loss * self.scale.value.astype(loss.dtype)
 
+    def get_scaled_loss(self, loss):
+        """TF2's name for scale_loss."""
+        return self.scale_loss(loss)
+
+    def get_unscaled_gradients(self, grads):
+        raise NotImplementedError(
+            "LossScaleOptimizer follows Keras 3: pass the gradients of the scaled loss "
+            "straight to apply_gradients, which unscales them (and skips non-finite steps); "
+            "unscaling them first would divide them twice")
+
     def apply_gradients(self, grads_and_vars):
         pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         return self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def apply(self, grads, variables):
         """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""
-        variables = list(variables)
+        variables, grads = list(variables), list(grads)
+        if not grads:
+            raise ValueError(f"{self.name}.apply: no gradients to apply")
         inv = 1.0 / self.scale.value
-        grads = [jnp.asarray(g, jnp.float32) * inv for g in grads]
+        grads = [(jnp.asarray(g, jnp.float32) * inv).astype(v.dtype)
+                 for g, v in zip(grads, variables)]
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in grads]))
         grads = [jnp.where(finite, g, jnp.zeros_like(g)) for g in grads]
         if self.inner_optimizer._state is None:
