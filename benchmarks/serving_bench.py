@@ -79,10 +79,17 @@ async def _drive(port, clients, seconds):
 
 
 def drive_main():
-    """Runs in the client process: `serving_bench.py drive PORT`."""
-    port = int(sys.argv[2])
-    results = {c: asyncio.run(_drive(port, c, SECONDS)) for c in CLIENTS}
-    print(json.dumps(results))
+    """Runs in the client process: `serving_bench.py drive PORT CLIENTS`."""
+    port, clients = int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(asyncio.run(_drive(port, clients, SECONDS))))
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc), to see what the server
+    itself spends per request when the load generator shares the machine."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -119,20 +126,29 @@ def main():
     base = os.path.join(workdir, "mnist")
     limit = in_process_limit(export_model(base))
     print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s")
-    print(f"{'':10s}{'clients':>8s}{'req/s':>10s}{'p50 ms':>9s}{'p99 ms':>9s}{'of limit':>10s}")
+    print(f"{'':10s}{'clients':>8s}{'req/s':>10s}{'p50 ms':>9s}{'p99 ms':>9s}{'of limit':>10s}"
+          f"{'server µs/req':>15s}{'1-core req/s':>14s}")
     for batching in (False, True):
         port = free_port()
         server = run_server(base, port, batching, workdir)
         try:
-            out = subprocess.run([sys.executable, __file__, "drive", str(port)],
-                                 capture_output=True, text=True, check=True,
-                                 env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
+            for clients in CLIENTS:
+                before = cpu_seconds(server.pid)
+                out = subprocess.run([sys.executable, __file__, "drive", str(port),
+                                      str(clients)], capture_output=True, text=True,
+                                     check=True,
+                                     env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
+                spent = cpu_seconds(server.pid) - before
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                # the warm-up half second is served too: count its requests as the rate's
+                served = r["rps"] * (SECONDS + 0.5)
+                per_request = spent / served
+                print(f"{'batching' if batching else 'direct':10s}{clients:8d}{r['rps']:10,.0f}"
+                      f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps'] / limit:9.1%}"
+                      f"{per_request * 1e6:15,.0f}{1 / per_request:14,.0f}")
         finally:
             server.terminate()
             server.wait(30)
-        for clients, r in json.loads(out.stdout.strip().splitlines()[-1]).items():
-            print(f"{'batching' if batching else 'direct':10s}{clients:>8s}{r['rps']:10,.0f}"
-                  f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps'] / limit:9.1%}")
 
 
 if __name__ == "__main__":
