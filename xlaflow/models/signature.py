@@ -13,20 +13,12 @@ import jax
 from xlaflow.function import function
 from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import is_symbolic
+from xlaflow.saving.export import unique_names
 from xlaflow.tensors import TensorSpec
 
 
 def _is_shape(s):
     return isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
-
-
-def _unique(names):
-    seen, out = {}, []
-    for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        out.append(name if count == 0 else f"{name}_{count}")
-    return out
 
 
 def _input_names(model, shapes, count):
@@ -53,7 +45,7 @@ def _output_names(model, count):
         names = []
     if len(names) != count:
         names = [f"output_{i}" for i in range(count)]
-    return _unique(names)
+    return unique_names(names)
 
 
 def serving_function(model):

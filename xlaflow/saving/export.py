@@ -163,7 +163,7 @@ def lower(name, fn, platforms):
             f"{', '.join(platforms)} with symbolic None dimensions: {exc}. Code that needs "
             "a fixed size (a Python loop over the batch, a reshape to a literal size) fails "
             "here: give those dimensions a size in the input_signature.") from exc
-    names = _unique([_output_name(path, i, len(paths)) for i, path in enumerate(paths)])
+    names = unique_names([_output_name(path, i, len(paths)) for i, path in enumerate(paths)])
     outputs = [_describe(aval.shape, aval.dtype, name)
                for name, aval in zip(names, exported.out_avals)]
     # dtypes as the program takes them (int64 is int32 unless JAX runs with x64)
@@ -172,7 +172,7 @@ def lower(name, fn, platforms):
     return Lowered(name, exported, inputs, outputs, kept)
 
 
-def _unique(names):
+def unique_names(names):
     """Names made distinct with a _<n> suffix: a signature's outputs are looked up by name."""
     seen, out = set(), []
     for name in names:
