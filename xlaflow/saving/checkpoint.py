@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import uuid
 
@@ -31,6 +30,7 @@ import jax
 import numpy as np
 
 from xlaflow.optimizers import Optimizer
+from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
 FORMAT, FORMAT_VERSION = "xlaflow.checkpoint", 1
@@ -53,11 +53,6 @@ def _digest(array):
     return h.hexdigest()
 
 
-def _key(index, name):
-    tail = name.split("/", 1)[-1]  # without the owner's (layer's) unique name
-    return f"{index:04d}_{re.sub(r'[^A-Za-z0-9_.-]', '.', tail)}"
-
-
 def _variables(obj, prefix=""):
     """{key: Variable} of a Variable, a Module (anything with `.variables`) or a list/dict
     of those."""
@@ -69,7 +64,7 @@ def _variables(obj, prefix=""):
         for sub, item in items:
             found.update(_variables(item, f"{prefix}{sub}-"))
         return found
-    return {prefix + _key(i, v.name): v for i, v in enumerate(obj.variables)}
+    return {prefix + position_key(i, v.name): v for i, v in enumerate(obj.variables)}
 
 
 def _check_trackable(name, obj):
@@ -204,7 +199,7 @@ class Checkpoint:
                 opt.build(weights)
                 built.append(True)
             opt._state[j].assign(value)
-        return {_key(offset + j, f"{opt.name}/state_{j}"): _Slot(
+        return {position_key(offset + j, f"{opt.name}/state_{j}"): _Slot(
             leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}")
             for j, leaf in enumerate(leaves)}
 

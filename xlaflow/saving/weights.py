@@ -9,6 +9,7 @@ with a manifest (saving/atomic.py), so a partial or modified one is refused by n
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -17,9 +18,15 @@ from xlaflow.saving import arrays, atomic
 FORMAT, FORMAT_VERSION, MANIFEST = "xlaflow.weights", 1, "xlaflow_weights.json"
 
 
+def position_key(index, name):
+    """'0003_kernel': the position and the name without its owner's (layer's) unique
+    name, so a freshly built copy of a model (new layer names) matches (checkpoints too)."""
+    tail = name.split("/", 1)[-1]
+    return f"{index:04d}_{re.sub(r'[^A-Za-z0-9_.-]', '.', tail)}"
+
+
 def _keys(model):
-    return [f"{i:04d}_{w.name.split('/', 1)[-1].replace('/', '.')}"
-            for i, w in enumerate(model.weights)]
+    return [position_key(i, w.name) for i, w in enumerate(model.weights)]
 
 
 def save_weights(model, filepath, overwrite=True):
