@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from xlaflow.data import Dataset
+from xlaflow.data import AUTOTUNE, Dataset
 
 
 class Ahead:
@@ -122,3 +122,31 @@ def test_element_spec_through_prefetch_and_parallel_map():
 def test_prefetch_zero_and_autotune_are_plain_passes():
     for size in (0, -1):
         assert [int(v) for v in Dataset.range(4).prefetch(size)] == [0, 1, 2, 3]
+
+
+def _prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == "xf.data.prefetch"]
+
+
+def test_autotune_starts_a_thread_only_when_producing_is_slow():
+    import time as _time
+
+    def slow(x):
+        _time.sleep(0.003)
+        return x
+
+    slow_producer = Dataset.range(40).map(slow).prefetch(AUTOTUNE)
+    seen = []
+    for i, _ in enumerate(slow_producer):
+        if i == 20:
+            seen.append(len(_prefetch_threads()))
+    assert seen == [1]  # the probe found producing slow: a thread took over
+
+    cheap = Dataset.range(40).prefetch(AUTOTUNE)
+    seen = []
+    for i, _ in enumerate(cheap):
+        _time.sleep(0.002)  # a slow consumer: the thread would hide nothing
+        if i == 20:
+            seen.append(len(_prefetch_threads()))
+    assert seen == [0]
+    assert list(cheap) == list(range(40))

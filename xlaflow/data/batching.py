@@ -93,7 +93,14 @@ class Batch(Dataset):
         rows = self._input._rows()
         if rows is not None:  # rows of arrays: one fancy-indexing per array and batch
             source, indices = rows
-            for _, chunk in _chunks(indices(), self._size, self._drop):
+            order = indices()
+            array = getattr(order, "array", None)  # a whole pass's order, known up front
+            if array is not None:
+                end = len(array) - len(array) % self._size if self._drop else len(array)
+                for begin in range(0, end, self._size):
+                    yield source.gather(array[begin:begin + self._size])
+                return
+            for _, chunk in _chunks(order, self._size, self._drop):
                 yield source.gather(np.array(chunk, dtype=np.intp))
             return
         with upstream(self._input) as it:

@@ -21,6 +21,21 @@ def _uniforms(rng):
         yield from rng.random(1024).tolist()
 
 
+class RowOrder:
+    """One pass's row numbers: an iterator like any pass, whose `array` lets `batch` slice
+    whole batches out of it instead of collecting them element by element."""
+
+    def __init__(self, rows):
+        self.array = np.asarray(rows, dtype=np.intp)
+        self._it = iter(rows)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+
 class Shuffle(Dataset):
     """Shuffled elements; each pass (epoch) a different order unless reshuffling is off.
 
@@ -62,7 +77,32 @@ class Shuffle(Dataset):
         if rows is None:
             return None
         source, indices = rows
-        return source, lambda: self._shuffled(indices())
+        if self._input._cardinality() < 0:  # endless or unknown: shuffle as they come
+            return source, lambda: self._shuffled(indices())
+        return source, lambda: RowOrder(self._shuffled_list(list(indices())))
+
+    def _shuffled_list(self, items):
+        """`_shuffled` over a known list of row numbers, in one tight loop: the same order
+        (the same uniforms, one per output), several times faster than the generator."""
+        uniforms = np.random.default_rng([self._seed, self._pass_index()]).random(
+            len(items)).tolist()
+        total = len(items)
+        size = min(self._buffer_size, total)
+        buffer, pos, out = items[:size], size, []
+        append = out.append
+        for u in uniforms:  # per element; kept to plain list and int operations
+            n = len(buffer)
+            slot = int(u * n)
+            if slot == n:  # u * n can round up to n
+                slot -= 1
+            append(buffer[slot])
+            if pos < total:
+                buffer[slot] = items[pos]
+                pos += 1
+            else:
+                buffer[slot] = buffer[-1]
+                buffer.pop()
+        return out
 
     def _shuffled(self, it):
         """One pass of the buffer algorithm over the iterator `it`."""

@@ -53,6 +53,11 @@ def _length(x, what):
     return lengths.pop()
 
 
+def _rows(order, begin, count):
+    """The rows of one batch: a slice in order, or its part of the epoch's permutation."""
+    return slice(begin, begin + count) if order is None else order[begin:begin + count]
+
+
 def _cut(value, piece):
     if value is None:
         return None
@@ -101,9 +106,10 @@ class ArrayBatches:
     def epoch(self, index=0, start=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling), from
         batch `start` on (a resumed fit skips the batches it already trained on)."""
-        x, y, w = self._ordered(index)
+        x, y, w = self.x, self.y, self.sample_weight
+        order = self._order(index)
         for begin in range(start * self.batch_size, self.size, self.batch_size):
-            piece = slice(begin, begin + self.batch_size)
+            piece = _rows(order, begin, self.batch_size)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
     def blocks(self, index, n, steps=None, start=0):
@@ -112,7 +118,8 @@ class ArrayBatches:
         most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle.
         Groups count from batch `start`, so a fit resumed at a group's end groups the rest
         of the epoch as the uninterrupted fit did."""
-        x, y, w = self._ordered(index)
+        x, y, w = self.x, self.y, self.sample_weight
+        order = self._order(index)
         group = n * self.batch_size
         size = self.size if steps is None else min(self.size, steps * self.batch_size)
         first = min(start * self.batch_size, size)
@@ -121,26 +128,23 @@ class ArrayBatches:
         def stacked(value, start):
             if value is None:
                 return None
+            rows = _rows(order, start, group)
             return jax.tree_util.tree_map(
-                lambda a: a[start:start + group].reshape(n, self.batch_size, *a.shape[1:]),
-                value)
+                lambda a: a[rows].reshape(n, self.batch_size, *a.shape[1:]), value)
 
         for begin in range(first, whole, group):
             yield True, (stacked(x, begin), stacked(y, begin), stacked(w, begin))
         for begin in range(whole, size, self.batch_size):
-            piece = slice(begin, begin + self.batch_size)
+            piece = _rows(order, begin, self.batch_size)
             yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
 
-    def _ordered(self, index):
-        """The arrays in this epoch's order (a fresh permutation when shuffling)."""
-        x, y, w = self.x, self.y, self.sample_weight
-        if self.shuffle:
-            seed = None if self.seed is None else self.seed + index
-            order = np.random.default_rng(seed).permutation(self.size)
-            take = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
-                lambda a: a[order], v)
-            x, y, w = take(x), take(y), take(w)
-        return x, y, w
+    def _order(self, index):
+        """This epoch's permutation when shuffling, else None. Each batch gathers its own
+        rows with it: no copy of the whole arrays per epoch."""
+        if not self.shuffle:
+            return None
+        seed = None if self.seed is None else self.seed + index
+        return np.random.default_rng(seed).permutation(self.size)
 
     def first_batch(self):
         return next(self.epoch())
