@@ -81,6 +81,7 @@ class Server:
                                metrics=self.metrics)
         self._apply(self.models, first=True)
         self.stop = threading.Event()
+        self._scheduler = None  # the batch scheduler app() makes, closed after serving
 
     def _read_config(self):
         if self.args.model_config_file:
@@ -162,6 +163,7 @@ class Server:
         from xlaflow.serving.app import App
         from xlaflow.serving.batching import BatchScheduler
         scheduler = BatchScheduler(self.batching, self.metrics) if self.batching else None
+        self._scheduler = scheduler
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.args.rest_api_num_threads, thread_name_prefix="xlaflow-run")
         monitoring = self.monitoring.path if self.monitoring and self.monitoring.enable \
@@ -190,6 +192,8 @@ class Server:
                                 access_log=False, lifespan="on")
         uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, finish in-flight
         self.stop.set()
+        if self._scheduler is not None:
+            self._scheduler.close()
 
 
 def main(argv=None):

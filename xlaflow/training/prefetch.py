@@ -21,21 +21,17 @@ class _Failure:
 
 
 class DevicePrefetcher:
-    """An iterator over `iterable` whose items are already on the device (`jax.device_put`
-    with `sharding`, default: the default device). `produced` counts the items the thread
-    has taken from `iterable`, for tests and diagnostics. Close it (or exhaust it) to stop
-    the thread."""
+    """An iterator over `iterable` whose items are already on the device: `place(item)`
+    (default `jax.device_put`) runs on the thread. Close it (or exhaust it) to stop the
+    thread."""
 
-    def __init__(self, iterable, size=2, sharding=None, place=None):
+    def __init__(self, iterable, size=2, place=None):
         if size < 1:
             raise ValueError(f"prefetch size must be >= 1; received {size}")
         self._source = iter(iterable)
         self._queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
-        self._sharding = sharding
-        # `place(item)` puts an item on the device (default: device_put of all of it)
-        self._place = place or (lambda item: jax.device_put(item, sharding))
-        self.produced = 0
+        self._place = place or jax.device_put
         self._done = False
         self._thread = threading.Thread(target=self._fill, name="xlaflow-prefetch",
                                         daemon=True)
@@ -61,7 +57,6 @@ class DevicePrefetcher:
     def _produce(self):
         try:
             for item in self._source:
-                self.produced += 1
                 if not self._put(self._place(item)):
                     return
         finally:
@@ -96,6 +91,3 @@ class DevicePrefetcher:
             except queue.Empty:
                 break
         self._thread.join()
-
-    def __del__(self):
-        self._stop.set()
