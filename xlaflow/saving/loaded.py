@@ -33,6 +33,9 @@ class Signature:
         self.inputs = description["inputs"]
         self.outputs = description["outputs"]
         self.platforms = tuple(description["platforms"])
+        # what the wire codecs read: built once, not per request
+        self.description = {"method_name": self.method_name, "inputs": self.inputs,
+                            "outputs": self.outputs}
         self.exported = exported
         self._values = values
         self._call = jax.jit(exported.call)

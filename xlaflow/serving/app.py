@@ -148,12 +148,12 @@ class App:
 
     def _metadata(self, name, version, label):
         with self.manager.acquire(name, version, label) as servable:
-            described = {n: _describe(s) for n, s in servable.signatures.items()}
+            described = servable.described
             return rest_codec.metadata_response(name, servable.version, described)
 
     async def _predict(self, name, version, label, verb, body):
         with self.manager.acquire(name, version, label) as servable:
-            described = {n: _describe(s) for n, s in servable.signatures.items()}
+            described = servable.described
             if verb != "predict":
                 raise ServingError("INVALID_ARGUMENT", f"signature of model {name!r} does "
                                    f"not support {verb}: xlaflow exports predict signatures")
@@ -226,7 +226,7 @@ class App:
                     signature = servable.signatures.get("serving_default") or next(
                         iter(servable.signatures.values()))
                     return 200, json.dumps(v2_codec.model_metadata(
-                        name, versions, _describe(signature))).encode(), _JSON
+                        name, versions, signature.description)).encode(), _JSON
             if verb == "/infer" and method == "POST":
                 return await self._infer(name, version, headers, receive)
         except ServingError as exc:
@@ -251,7 +251,7 @@ class App:
             signature = servable.signatures.get("serving_default") or next(
                 iter(servable.signatures.values()))
             request_id, inputs, requested, binary = v2_codec.parse_infer_request(
-                body, header_length, _describe(signature))
+                body, header_length, signature.description)
             outputs = await self._run(name, servable, signature, inputs, "predict")
             reply, extra = v2_codec.encode_infer_response(
                 name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
@@ -267,8 +267,3 @@ class App:
 
 def _unquote(text):
     return urllib.parse.unquote(text)
-
-
-def _describe(signature):
-    return {"method_name": signature.method_name, "inputs": signature.inputs,
-            "outputs": signature.outputs}

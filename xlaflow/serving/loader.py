@@ -21,6 +21,7 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self.model = model
         self.signatures = model.signatures
+        self.described = {n: s.description for n, s in model.signatures.items()}
         self.warmup_seconds = warmup_seconds
 
 
