@@ -2,7 +2,8 @@
 
 For each function: conversion time (parse + transform + compile of the Python source),
 first call (convert + trace + XLA compile + run) and steady-state run time, each next to
-the hand-written `lax` version (trace + compile, and run). Prints medians and ratios.
+the hand-written `lax` version (trace + compile, and run). Prints medians and ratios; the
+last column is the converted program under plain jax.jit, without xf.function's dispatch.
 Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
 """
 
@@ -135,7 +136,7 @@ def steady(compiled, args):
 def main():
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); medians")
     header = (f"{'function':24s} {'convert':>9s} {'first call':>21s} {'ratio':>6s} "
-              f"{'steady state':>21s} {'ratio':>6s}")
+              f"{'steady state':>21s} {'ratio':>6s} {'program':>8s}")
     print(header)
     print(f"{'':24s} {'ms':>9s} {'autograph / lax ms':>21s} {'':>6s} {'autograph / lax us':>21s}")
     for name, ag_fn, lax_fn, args in cases():
@@ -149,15 +150,20 @@ def main():
         for a, b in zip(jax.tree_util.tree_leaves(ag_compiled(*args)),
                         jax.tree_util.tree_leaves(lax_compiled(*args))):
             assert jnp.allclose(a, b, rtol=1e-5, atol=1e-5), (name, a, b)
-        ag_run, lax_run = [], []
-        for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits both
+        # The converted program alone, under plain jax.jit: separates what AutoGraph emits
+        # from xf.function's per-call dispatch.
+        program = jax.jit(xf.autograph.to_graph(ag_fn))
+        jax.block_until_ready(program(*args))
+        ag_run, lax_run, program_run = [], [], []
+        for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits all three
             ag_run.append(steady(ag_compiled, args))
             lax_run.append(steady(lax_compiled, args))
+            program_run.append(steady(program, args))
         med = statistics.median
         print(f"{name:24s} {med(convert) * 1e3:9.2f} {med(ag_first) * 1e3:10.1f} /"
               f"{med(lax_first) * 1e3:9.1f} {med(ag_first) / med(lax_first):6.2f} "
               f"{med(ag_run) * 1e6:10.1f} /{med(lax_run) * 1e6:9.1f} "
-              f"{med(ag_run) / med(lax_run):6.2f}")
+              f"{med(ag_run) / med(lax_run):6.2f} {med(program_run) / med(lax_run):8.2f}")
     return 0
 
 

@@ -67,6 +67,13 @@ class _Scope:
         self.undefined = {}  # names that need an Undefined binding at function entry
         self.bound = set(self.params)  # names bound by the top-level statements seen so far
         self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
+        self.flag = getattr(node, "xf_return_flag", None)
+        # Names something may read after the function returns (nonlocals, and names nested
+        # functions close over): never treated as dead once the function has returned.
+        self.shared = set(self.nonlocals) | {
+            n.id for inner in ast.walk(node) if inner is not node and isinstance(
+                inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            for n in ast.walk(inner) if isinstance(n, ast.Name)}
 
 
 class _ControlFlow(ast.NodeTransformer):
@@ -97,9 +104,14 @@ class _ControlFlow(ast.NodeTransformer):
         return node  # lambdas hold expressions only; logical.py converts them
 
     # -- state -----------------------------------------------------------------------------
-    def _state(self, stmts, live, origin):
+    def _state(self, stmts, live, origin, returns_pending=False):
         """Template replacements for a block's state: symbols (outputs first), their
-        loads/stores, and the nonlocal/global declarations."""
+        loads/stores, and the nonlocal/global declarations.
+
+        `returns_pending`: the block only runs while the function has not returned (an `if`
+        that is not a return guard); its labels then mark the return flag and the names
+        nothing reads after a return, for operators/speculation.py.
+        """
         scope = self.scopes[-1]
         self._vars_name = self.namer.new("vars_")
         names, composites = analysis.writes(stmts)
@@ -125,8 +137,7 @@ class _ControlFlow(ast.NodeTransformer):
                 value=ast.Name(id=self._vars_name, ctx=ast.Load())), origin)]
         else:
             set_body = [ast.copy_location(ast.Pass(), origin)]
-        labels = [("global:" + s) if s in scope.globals else ("return:" + s)
-                  if s == scope.retval else s for s in symbols]
+        labels = [self._label(s, scope, returns_pending) for s in symbols]
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
         unsupported = [f"`try` at line {child.lineno}" for child in
@@ -137,6 +148,18 @@ class _ControlFlow(ast.NodeTransformer):
             n_out=ast.Constant(value=len(outputs)), vars_=self._vars_name,
             unsupported=ast.Constant(value=tuple(unsupported)))
         return replacements
+
+    @staticmethod
+    def _label(symbol, scope, returns_pending):
+        if symbol in scope.globals:
+            return "global:" + symbol
+        if symbol == scope.retval:
+            return "return:" + symbol
+        if returns_pending and symbol == scope.flag:
+            return "flag:" + symbol
+        if symbol in scope.shared:
+            return "shared:" + symbol
+        return symbol
 
     @staticmethod
     def _load(symbol, composites, origin):
@@ -160,7 +183,8 @@ class _ControlFlow(ast.NodeTransformer):
     # -- statements ------------------------------------------------------------------------
     def visit_If(self, node):
         live = node.xf_live_out
-        replacements = self._state(node.body + node.orelse, live, node)
+        replacements = self._state(node.body + node.orelse, live, node,
+                                   returns_pending=not getattr(node, "xf_return_guard", False))
         node.body = _visit_block(self, node.body)
         node.orelse = _visit_block(self, node.orelse)
         fresh = self._names(("if_body", "else_body", "get_state", "set_state"))

@@ -57,8 +57,10 @@ class _Returns:
             may_return = blocks.contains([stmt], ast.Return, through_loops=True)
             out.append(self.statement(stmt) if may_return else stmt)
             if may_return and rest:
-                out.extend(templates.replace("if not flag:\n    rest", rest[0], flag=self.flag,
-                                             rest=self.block(rest)))
+                guard = templates.replace("if not flag:\n    rest", rest[0], flag=self.flag,
+                                          rest=self.block(rest))
+                guard[0].xf_return_guard = True  # the one statement that runs after a return
+                out.extend(guard)
                 return out
         return out
 
@@ -94,7 +96,7 @@ class _Functions(ast.NodeTransformer):
                                  node.body[-1], retval=retval, flag=flag,
                                  always=ast.Constant(value=always))
         node.body = head + body + tail
-        node.xf_retval = retval
+        node.xf_retval, node.xf_return_flag = retval, flag
         return node
 
 

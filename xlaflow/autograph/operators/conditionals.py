@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
+from xlaflow.autograph.operators import speculation
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
 
@@ -35,7 +37,11 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
                             seen, plan, where) for fn, label in ((body, "true"),
                                                                  (orelse, "false"))]
         try:
-            outs, var_outs = jax.lax.cond(pred, *branches)
+            if any(name.startswith("flag:") for name in names[:n_out]):
+                outs, var_outs = speculation.cond(pred, *branches,
+                                                  roles=lambda shape: _roles(shape, names))
+            else:
+                outs, var_outs = jax.lax.cond(pred, *branches)
             break
         except st.MoreVariables as more:
             variables.add(more.variables)
@@ -49,6 +55,18 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
                            f"kept changing over {_RETRIES} traces")
     set_state(tuple(outs) + tuple(init[n_out:]))
     variables.commit(var_outs)
+
+
+def _roles(shape, names):
+    """Each output leaf's role for speculation.cond, from the state names' labels."""
+    outs, var_outs = shape
+    roles = []
+    for value, name in zip(outs, names):
+        kind = name.rpartition(":")[0]
+        role = {"flag": speculation.FLAG, "return": speculation.RETURN}.get(kind) or (
+            speculation.LOCAL if not kind and name.isidentifier() else speculation.STATE)
+        roles += [role] * len(jax.tree_util.tree_leaves(value))
+    return roles + [speculation.STATE] * len(jax.tree_util.tree_leaves(var_outs))
 
 
 class _Plan:
@@ -74,7 +92,9 @@ class _Plan:
         for i, name in enumerate(names):
             a, b = seen["true"][i], seen["false"][i]
             if st.is_return_name(name) and st.is_return_value(a) != st.is_return_value(b):
-                self.fills[i] = b if st.is_return_value(a) else a
+                self.fills[i] = jax.tree_util.tree_map(  # types only: values are tracers
+                    lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype),
+                    b if st.is_return_value(a) else a)
                 dtypes.append([])
                 continue
             try:

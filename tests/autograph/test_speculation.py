@@ -1,0 +1,177 @@
+"""A tensor `if` that returns from a loop runs both sides in line, where that is safe.
+
+Oracle: the same Python function run on NumPy values. The structural tests check that the
+bookkeeping branch left no lax.cond in the loop body, and that anything with effects,
+floating-point work or shared state still goes through an exact lax.cond.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+from hypothesis.extra import numpy as hnp
+from jax.extend.core import jaxprs_in_params
+
+import xlaflow as xf
+
+
+def search_while(x, target):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > target:
+            return i
+        i += 1
+    return -1
+
+
+def search_for(x, target):
+    for i in range(x.shape[0]):
+        if x[i] > target:
+            return i * 10
+    return -1
+
+
+def weighted_until_negative(xs):
+    acc = 0.0
+    for x in xs:
+        if x < 0:
+            return acc
+        acc = acc + jnp.sqrt(x)
+    return acc
+
+
+def scaled_first_above(x, target):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > target:
+            return x[i] * 2.0  # floating-point work: stays inside a lax.cond
+        i += 1
+    return -1.0
+
+
+class Steps:
+    pass
+
+
+def count_steps(box, x, target):
+    box.steps = 0
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > target:
+            return i
+        box.steps += 1
+        i += 1
+    return -1
+
+
+def shared_counter(x, target):
+    steps = 0
+
+    def find():
+        nonlocal steps
+        i = 0
+        while i < x.shape[0]:
+            if x[i] > target:
+                return i
+            steps += 1
+            i += 1
+        return -1
+
+    found = find()
+    return found, steps
+
+
+def primitives(jaxpr):
+    names = []
+    for eqn in jaxpr.eqns:
+        names.append(eqn.primitive.name)
+        for sub in jaxprs_in_params(eqn.params):
+            names += primitives(sub)
+    return names
+
+
+def loop_body(fn, *args):
+    jaxpr = jax.make_jaxpr(xf.autograph.to_graph(fn))(*args).jaxpr
+    loop = next(e for e in jaxpr.eqns if e.primitive.name == "while")
+    return primitives(loop.params["body_jaxpr"].jaxpr)
+
+
+vectors = hnp.arrays(np.float32, hs.integers(1, 12),
+                     elements=hs.floats(-50, 50, width=32, allow_nan=False))
+targets = hs.floats(-60, 60, width=32, allow_nan=False).map(np.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(vectors, targets)
+def test_search_agrees_with_python(x, target):
+    compiled = xf.function(search_while)
+    assert int(compiled(jnp.asarray(x), jnp.float32(target))) == search_while(x, target)
+    for_loop = xf.function(search_for)
+    assert int(for_loop(jnp.asarray(x), jnp.float32(target))) == search_for(x, target)
+
+
+def test_return_bookkeeping_leaves_no_cond_in_the_loop():
+    x, target = jnp.arange(8.0), jnp.float32(5.0)
+    body = loop_body(search_while, x, target)
+    assert "cond" not in body and "select_n" not in body[-3:]
+    assert int(xf.function(search_while)(x, target)) == 6
+
+
+def test_floating_point_return_value_stays_in_a_cond():
+    x = jnp.asarray([1.0, 7.0, 3.0])
+    assert "cond" in loop_body(scaled_first_above, x, jnp.float32(5.0))
+    assert float(xf.function(scaled_first_above)(x, jnp.float32(5.0))) == 14.0
+    assert float(xf.function(scaled_first_above)(x, jnp.float32(9.0))) == -1.0
+
+
+def test_float_work_after_the_return_is_not_speculated():
+    xs = jnp.asarray([1.0, 4.0, -1.0, 9.0])
+    fn = xf.autograph.to_graph(weighted_until_negative)
+    assert float(jax.jit(fn)(xs)) == 3.0
+    # Forward-mode derivative: d/dx sqrt(x) = 1 / (2 sqrt(x)) up to the first negative.
+    np.testing.assert_allclose(jax.jacfwd(fn)(xs), [0.5, 0.25, 0.0, 0.0])
+
+
+def test_attribute_state_after_the_return_stays_exact():
+    fn = xf.autograph.to_graph(count_steps)
+
+    def run(x, target):
+        box = Steps()
+        found = fn(box, x, target)
+        return found, box.steps
+
+    x = np.float32([1, 2, 8, 3])
+    for target in (0.5, 5.0, 10.0):
+        box = Steps()
+        expected = (count_steps(box, x, target), box.steps)
+        got = jax.jit(run)(jnp.asarray(x), jnp.float32(target))
+        assert tuple(int(v) for v in got) == expected
+
+
+def test_names_a_closure_shares_stay_exact():
+    x = np.float32([1, 2, 8, 3])
+    for target in (0.5, 5.0, 10.0):
+        got = xf.function(shared_counter)(jnp.asarray(x), jnp.float32(target))
+        assert tuple(int(v) for v in got) == shared_counter(x, target)
+
+
+def test_effects_in_the_returning_branch_run_once():
+    calls = []
+
+    def note(i):
+        calls.append(int(i))
+
+    def first_above(x, target):
+        i = 0
+        while i < x.shape[0]:
+            if x[i] > target:
+                jax.debug.callback(note, i)
+                return i
+            i += 1
+        return -1
+
+    x = jnp.asarray([1.0, 7.0, 3.0, 9.0])
+    assert int(xf.function(first_above)(x, jnp.float32(5.0))) == 1
+    jax.effects_barrier()
+    assert calls == [1]

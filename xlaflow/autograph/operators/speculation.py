@@ -1,0 +1,195 @@
+"""An `if` that may return from a loop body runs both sides in line instead of a lax.cond.
+
+In `while ...: if found: return i` / `i += 1` the branch only does bookkeeping, yet as a
+lax.cond XLA:CPU runs it as separate kernels around a branch (1.7x the hand-written loop).
+A statement that is not a return guard only runs while the function has not returned, so
+when one branch sets the return flag (R) and the other leaves it (C): the flag becomes the
+predicate, the return value is R's (unread unless the flag is set) and plain local names
+are C's (unread once the function has returned). The loop counter then stays `i + 1`,
+which XLA keeps as a simple induction variable. Anything else that leaves the `if`
+(attributes, Variables, names a closure shares) is selected exactly.
+
+This is only done when every equation that would then run unconditionally is free of
+effects, has no sub-programs and makes no floating-point value (so an untaken side cannot
+poison a gradient: jnp.where's NaN pitfall); otherwise the branches become a lax.cond.
+Without a return flag the `if` stays a lax.cond: measured, a select feeding a later
+lax.cond (a `break` flag) runs slower on XLA:CPU than the conditional it replaces.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.core import Literal, jaxprs_in_params
+
+# Beyond this many equations a side is not "bookkeeping" any more.
+_MAX_EQNS = 12
+# Elements selected in line; larger values go through lax.cond.
+_MAX_SELECTED = 4096
+
+FLAG, RETURN, LOCAL, STATE = "flag", "return", "local", "state"
+
+
+def cond(pred, true_fn, false_fn, roles=None):
+    """lax.cond(pred, true_fn, false_fn), or both sides in line and selected when cheap.
+
+    `roles(outputs)`, given the branches' output pytree (of shapes), lists each leaf's role:
+    FLAG, RETURN, LOCAL or STATE (the default; exact conditional semantics).
+    """
+    sides = [jax.make_jaxpr(fn, return_shape=True)() for fn in (true_fn, false_fn)]
+    (t_jaxpr, t_shape), (f_jaxpr, f_shape) = sides
+    tree = jax.tree_util.tree_structure(t_shape)
+    avals = _common_avals(t_jaxpr.out_avals, f_jaxpr.out_avals)
+    if tree == jax.tree_util.tree_structure(f_shape) and avals is not None:
+        leaf_roles = roles(t_shape) if roles else [STATE] * len(avals)
+        picks = _plan(t_jaxpr, f_jaxpr, leaf_roles)
+        if picks is not None:
+            return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks,
+                                                           avals))
+    return jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
+                        lambda: _replay(f_jaxpr, f_shape))
+
+
+def _common_avals(a, b):
+    """The outputs' types, as lax.cond would give them: a weakly typed number meeting a
+    strongly typed one of the same dtype becomes strong. None if they differ otherwise."""
+    if len(a) != len(b) or any(x.strip_weak_type() != y.strip_weak_type()
+                               for x, y in zip(a, b)):
+        return None
+    return [x if x == y else x.strip_weak_type() for x, y in zip(a, b)]
+
+
+def _replay(closed, shape):
+    out = jax.core.eval_jaxpr(closed.jaxpr, closed.consts)
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), out)
+
+
+def _literal_key(value):
+    value = np.asarray(value)
+    return ("lit", value.dtype.str, value.tobytes())
+
+
+_TRUE = _literal_key(True)
+
+
+def _source(closed, var):
+    """What an output is without running anything: a literal's dtype and bytes, the
+    identity of a captured value, or None when an equation computes it."""
+    if isinstance(var, Literal):
+        return _literal_key(var.val)
+    if var in closed.jaxpr.constvars:
+        const = closed.consts[closed.jaxpr.constvars.index(var)]
+        if not isinstance(const, jax.core.Tracer) and jnp.ndim(const) == 0:
+            return _literal_key(const)
+        return ("const", id(const))
+    return None
+
+
+def _plan(t_jaxpr, f_jaxpr, roles):
+    """Per output: 'same', 'true', 'false', 'pred', 'not pred' or 'select'; None when some
+    equation that would run is not safe to run unconditionally."""
+    t_out, f_out = t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars
+    sources = [(_source(t_jaxpr, a), _source(f_jaxpr, b)) for a, b in zip(t_out, f_out)]
+    flags = [i for i, role in enumerate(roles) if role == FLAG]
+    returning = None  # the branch that sets the return flag, if the other leaves it
+    if len(flags) == 1:
+        t_src, f_src = sources[flags[0]]
+        if t_src == _TRUE and f_src is not None and f_src != _TRUE:
+            returning = "true"
+        elif f_src == _TRUE and t_src is not None and t_src != _TRUE:
+            returning = "false"
+    if returning is None:
+        return None  # plain bookkeeping stays a lax.cond (see the module docstring)
+    picks, selected = [], 0
+    for i, role in enumerate(roles):
+        t_src, f_src = sources[i]
+        if returning and role == FLAG:
+            picks.append("pred" if returning == "true" else "not pred")
+        elif returning and role == RETURN:
+            picks.append(returning)
+        elif returning and role == LOCAL:
+            picks.append("false" if returning == "true" else "true")
+        elif t_src is not None and t_src == f_src:
+            picks.append("same")
+        else:
+            picks.append("select")
+            selected += t_jaxpr.out_avals[i].size
+    if selected > _MAX_SELECTED:
+        return None
+    needed_t = [v for v, p in zip(t_out, picks) if p in ("true", "same", "select")]
+    needed_f = [v for v, p in zip(f_out, picks) if p in ("false", "select")]
+    if not (_speculable(t_jaxpr, needed_t) and _speculable(f_jaxpr, needed_f)):
+        return None
+    return picks
+
+
+def _live_eqns(jaxpr, outvars):
+    needed = {v for v in outvars if not isinstance(v, Literal)}
+    live = []
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in needed for v in eqn.outvars):
+            live.append(eqn)
+            needed |= {v for v in eqn.invars if not isinstance(v, Literal)}
+    return live[::-1]
+
+
+def _speculable(closed, outvars):
+    if closed.effects:  # a print or callback must run exactly when its branch does
+        return False
+    live = _live_eqns(closed.jaxpr, outvars)
+    return len(live) <= _MAX_EQNS and all(
+        not list(jaxprs_in_params(eqn.params)) and
+        not any(jnp.issubdtype(v.aval.dtype, jnp.inexact) for v in eqn.outvars)
+        for eqn in live)
+
+
+def _evaluate(closed, outvars):
+    env = dict(zip(closed.jaxpr.constvars, closed.consts))
+
+    def read(v):
+        return v.val if isinstance(v, Literal) else env[v]
+
+    for eqn in _live_eqns(closed.jaxpr, outvars):
+        out = eqn.primitive.bind(*map(read, eqn.invars), **eqn.params)
+        env.update(zip(eqn.outvars, out if eqn.primitive.multiple_results else [out]))
+    return read
+
+
+def _run(pred, t_jaxpr, f_jaxpr, picks, avals):
+    t_out, f_out = t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars
+    t_vals = _evaluate(t_jaxpr, [v for v, p in zip(t_out, picks)
+                                 if p in ("true", "same", "select")])
+    f_vals = _evaluate(f_jaxpr, [v for v, p in zip(f_out, picks) if p in ("false", "select")])
+    out = []
+    for a, b, aval, pick in zip(t_out, f_out, avals, picks):
+        if pick in ("true", "same"):
+            value = t_vals(a)
+        elif pick == "false":
+            value = f_vals(b)
+        elif pick in ("pred", "not pred"):
+            value = pred if pick == "pred" else jnp.logical_not(pred)
+            value = jax.lax.convert_element_type(value, aval.dtype)
+        else:
+            p = jnp.broadcast_to(pred, aval.shape) if aval.shape else pred
+            value = jax.lax.select(p, _typed(t_vals(a), aval), _typed(f_vals(b), aval))
+        out.append(_typed(value, aval))
+    return out
+
+
+def _typed(value, aval):
+    if not isinstance(value, jax.Array):
+        return _constant(value, aval)
+    if getattr(value, "weak_type", False) and not aval.weak_type:
+        return jax.lax.convert_element_type(value, aval.dtype)
+    return value
+
+
+def _constant(value, aval):
+    """A literal output as an array with the branch's dtype and weak type: a weakly typed
+    constant (a Python number in the user's code) must stay weak, or a loop carrying it
+    would see its dtype change."""
+    value = np.asarray(value)
+    if aval.weak_type:
+        return jnp.asarray(value.item())
+    return jnp.asarray(value, aval.dtype)
