@@ -2,6 +2,7 @@
 keep alive, large-batch splitting, and compressed v2 bodies."""
 
 import asyncio
+import dataclasses
 import gc
 import types
 import weakref
@@ -139,3 +140,37 @@ def test_refused_labels_keep_the_previous_ones():
     manager.add_model("m")  # a config reload re-adds the model: its labels stay
     with manager.acquire("m", label="stable") as servable:
         assert isinstance(servable, Loaded)
+
+
+def test_a_full_batch_goes_straight_to_a_batch_thread_but_keeps_the_queue_rules():
+    params = BatchingParameters(max_batch_size=4, batch_timeout_micros=200_000,
+                                max_enqueued_batches=1, num_batch_threads=1)
+    seen = []
+
+    def run(inputs):
+        seen.append(inputs[0][:, 0].tolist())
+        return _double(inputs)
+
+    async def main():
+        scheduler = BatchScheduler(params)
+        full = np.arange(12, dtype=np.float32).reshape(4, 3)
+        out = await scheduler.run("k", run, [full], "m")
+        np.testing.assert_array_equal(out[0], full * 2)
+        # A second full request while the first is unanswered exceeds the queue's bound.
+        first = asyncio.ensure_future(scheduler.run("k", run, [full], "m"))
+        await asyncio.sleep(0)
+        with pytest.raises(ServingError, match="queue .* is full"):
+            await scheduler.run("k", run, [full + 1], "m")
+        await first
+        assert scheduler.queues["k"].pending == 0
+        scheduler.close()
+        # Behind a queued request a full one waits its turn instead of overtaking it.
+        roomy = BatchScheduler(dataclasses.replace(params, max_enqueued_batches=2))
+        one = np.full((1, 3), 100, np.float32)
+        seen.clear()
+        await asyncio.gather(roomy.run("k", run, [one], "m"), roomy.run("k", run, [full], "m"))
+        assert seen[0][0] == 100 and seen[1] == [0, 3, 6, 9]
+        assert roomy.queues["k"].pending == 0
+        roomy.close()
+
+    asyncio.run(main())

@@ -38,17 +38,30 @@ class _Queue:
         self.arrived = asyncio.Event()
         self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
-    def put(self, tasks):
-        """Queue the tasks of one request, all or none."""
+    def admit(self, rows):
+        """Count `rows` as accepted and unanswered, or refuse them when the queue is full."""
         params = self.scheduler.params
-        rows = sum(task.rows for task in tasks)
         if self.pending + rows > params.max_enqueued_batches * params.max_batch_size:
             raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
                                "task was submitted is full")
+        self.pending += rows
+
+    def put(self, tasks):
+        """Queue the tasks of one request, all or none."""
+        rows = sum(task.rows for task in tasks)
+        self.admit(rows)
         self.tasks.extend(tasks)
         self.rows += rows
-        self.pending += rows
         self.arrived.set()
+
+    async def run_alone(self, task):
+        """A task that fills a batch by itself, with nothing queued before it: nothing could
+        join it, so it goes straight to the batch threads' queue. Not through the slots:
+        measured, handing full batches over one slot at a time costs 65 µs of event-loop
+        work per request, where the pool's own queue keeps its threads busy."""
+        self.admit(task.rows)
+        await self._execute([task], slot=False)  # sets the task's result
+        return await task.future
 
     async def _take(self):
         """Wait for a batch's worth of rows (or the timeout); remove it from the queue."""
@@ -88,7 +101,7 @@ class _Queue:
             # version would keep its last tasks' programs and weights alive.
             batch = None
 
-    async def _execute(self, batch):
+    async def _execute(self, batch, slot=True):
         rows = sum(t.rows for t in batch)
         size = self.scheduler.params.padded_size(rows)
         now = time.perf_counter()
@@ -101,7 +114,8 @@ class _Queue:
                     task.future.set_exception(exc)
             return
         finally:
-            self.scheduler.slots.release()
+            if slot:
+                self.scheduler.slots.release()
             self.pending -= rows
         start = 0
         for task in batch:
@@ -170,9 +184,11 @@ class BatchScheduler:
         tasks = [_Task(run, [a[start:start + limit] for a in inputs],
                        min(limit, rows - start), loop.create_future())
                  for start in range(0, rows, limit)]
-        queue.put(tasks)
         if self.metrics is not None:
             self.metrics.input_batch_size.labels(model_name=model_name).observe(rows)
+        if len(tasks) == 1 and rows == limit and not queue.tasks:
+            return await queue.run_alone(tasks[0])
+        queue.put(tasks)
         if len(tasks) == 1:
             return await tasks[0].future
         parts = await asyncio.gather(*(task.future for task in tasks))
