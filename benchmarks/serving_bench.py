@@ -1,9 +1,10 @@
 """`xlaflow serve` on an exported MNIST model, driven from a separate process.
 
-For 1, 8 and 32 concurrent keep-alive clients (each request one 28x28 instance, TF Serving
-REST row format) it prints requests/s and p50/p99 latency without and with batching, next
-to the limit: the same exported function called in-process on batches of 32. Loopback only,
-each run bounded in time.
+For 1, 8 and 32 concurrent keep-alive clients it prints requests/s, predictions/s and
+p50/p99 latency without and with batching, next to the limit: the same exported function
+called in-process on batches of 32. Two kinds of request: one 28x28 instance in TF Serving's
+REST row format, and 32 instances as KServe v2 binary tensors (a client that batches, as
+tritonclient does). Loopback only, each run bounded in time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 SECONDS = float(os.environ.get("SERVING_BENCH_SECONDS", 4))
 CLIENTS = (1, 8, 32)
+BATCHED = 32  # instances per request in the second run: a client that batches itself
 
 
 def export_model(base):
@@ -45,11 +47,31 @@ def in_process_limit(signature, batch=32, seconds=2.0):
     return count / (time.perf_counter() - start)
 
 
-async def _client(port, body, deadline, latencies):
+def _rest_request(instances):
+    """TF Serving REST, row format: what most clients send."""
+    x = np.random.default_rng(1).random((instances, 28, 28)).round(4).tolist()
+    body = json.dumps({"instances": x}).encode()
+    return (f"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+def _v2_binary_request(instances, input_name):
+    """KServe v2 with Triton's binary tensor extension (what tritonclient sends): a JSON
+    header, then the raw float32 bytes; the answer comes back binary too."""
+    x = np.random.default_rng(1).random((instances, 28, 28), np.float32)
+    header = json.dumps({"inputs": [{"name": input_name, "shape": list(x.shape),
+                                     "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}],
+                         "parameters": {"binary_data_output": True}}).encode()
+    body = header + x.tobytes()
+    return (f"POST /v2/models/mnist/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n"
+            f"Inference-Header-Content-Length: {len(header)}\r\n\r\n").encode() + body
+
+
+async def _client(port, request, deadline, latencies):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = (f"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-               ).encode() + body
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         writer.write(request)
@@ -63,14 +85,12 @@ async def _client(port, body, deadline, latencies):
     writer.close()
 
 
-async def _drive(port, clients, seconds):
-    x = np.random.default_rng(1).random((1, 28, 28)).round(4).tolist()
-    body = json.dumps({"instances": x}).encode()
+async def _drive(port, clients, seconds, request):
     latencies = []
-    await asyncio.gather(*[_client(port, body, time.perf_counter() + 0.5, [])
+    await asyncio.gather(*[_client(port, request, time.perf_counter() + 0.5, [])
                            for _ in range(clients)])  # warm connections and caches
     start = time.perf_counter()
-    await asyncio.gather(*[_client(port, body, start + seconds, latencies)
+    await asyncio.gather(*[_client(port, request, start + seconds, latencies)
                            for _ in range(clients)])
     elapsed = time.perf_counter() - start
     latencies.sort()
@@ -79,9 +99,20 @@ async def _drive(port, clients, seconds):
 
 
 def drive_main():
-    """Runs in the client process: `serving_bench.py drive PORT CLIENTS`."""
+    """Runs in the client process: `serving_bench.py drive PORT CLIENTS [INSTANCES INPUT]`;
+    with INSTANCES, each request carries that many as v2 binary tensors."""
     port, clients = int(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps(asyncio.run(_drive(port, clients, SECONDS))))
+    request = _v2_binary_request(int(sys.argv[4]), sys.argv[5]) if len(sys.argv) > 4 else \
+        _rest_request(1)
+    cpu = time.process_time()
+    try:  # uvloop (installed with the server's uvicorn[standard]) keeps the client lean
+        import uvloop
+        result = uvloop.run(_drive(port, clients, SECONDS, request))
+    except ImportError:
+        result = asyncio.run(_drive(port, clients, SECONDS, request))
+    # the load generator's own CPU per request: it shares the machine's two cores
+    result["client_us"] = (time.process_time() - cpu) / (result["rps"] * (SECONDS + 0.5)) * 1e6
+    print(json.dumps(result))
 
 
 def cpu_seconds(pid):
@@ -124,28 +155,37 @@ def run_server(base, port, batching, workdir):
 def main():
     workdir = tempfile.mkdtemp(prefix="xf-serving-bench-")
     base = os.path.join(workdir, "mnist")
-    limit = in_process_limit(export_model(base))
+    signature = export_model(base)
+    limit = in_process_limit(signature)
     print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s")
-    print(f"{'':10s}{'clients':>8s}{'req/s':>10s}{'p50 ms':>9s}{'p99 ms':>9s}{'of limit':>10s}"
-          f"{'server µs/req':>15s}{'1-core req/s':>14s}")
+    runs = [("1 instance per request, TF REST JSON", ())]
+    runs.append((f"{BATCHED} instances per request, KServe v2 binary tensors",
+                 (str(BATCHED), signature.input_names[0])))
     for batching in (False, True):
         port = free_port()
         server = run_server(base, port, batching, workdir)
         try:
-            for clients in CLIENTS:
-                before = cpu_seconds(server.pid)
-                out = subprocess.run([sys.executable, __file__, "drive", str(port),
-                                      str(clients)], capture_output=True, text=True,
-                                     check=True,
-                                     env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
-                spent = cpu_seconds(server.pid) - before
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                # the warm-up half second is served too: count its requests as the rate's
-                served = r["rps"] * (SECONDS + 0.5)
-                per_request = spent / served
-                print(f"{'batching' if batching else 'direct':10s}{clients:8d}{r['rps']:10,.0f}"
-                      f"{r['p50']:9.2f}{r['p99']:9.2f}{r['rps'] / limit:9.1%}"
-                      f"{per_request * 1e6:15,.0f}{1 / per_request:14,.0f}")
+            for title, extra in runs:
+                instances = int(extra[0]) if extra else 1
+                print(f"\n{'batching' if batching else 'direct'}, {title}")
+                print(f"{'clients':>8s}{'req/s':>10s}{'pred/s':>10s}{'p50 ms':>9s}"
+                      f"{'p99 ms':>9s}{'of limit':>10s}{'server µs/req':>15s}"
+                      f"{'1-core req/s':>14s}{'client µs/req':>15s}")
+                for clients in CLIENTS:
+                    before = cpu_seconds(server.pid)
+                    out = subprocess.run(
+                        [sys.executable, __file__, "drive", str(port), str(clients), *extra],
+                        capture_output=True, text=True, check=True,
+                        env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
+                    spent = cpu_seconds(server.pid) - before
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    # the warm-up half second is served too: count its requests as the rate's
+                    per_request = spent / (r["rps"] * (SECONDS + 0.5))
+                    predictions = r["rps"] * instances
+                    print(f"{clients:8d}{r['rps']:10,.0f}{predictions:10,.0f}{r['p50']:9.2f}"
+                          f"{r['p99']:9.2f}{predictions / limit:9.1%}"
+                          f"{per_request * 1e6:15,.0f}{1 / per_request:14,.0f}"
+                          f"{r['client_us']:15,.0f}")
         finally:
             server.terminate()
             server.wait(30)
