@@ -88,6 +88,7 @@ class Function:
         self._guess = None  # Variables the function itself reaches (not its arguments)
         self._learned = []  # Variables traces reached that no guess foresaw
         self._plain = self._input_signature is None and not self._static_names
+        self._fast = self._plain and self._jit_compile  # __call__'s fast path may apply
 
     # -- public surface ------------------------------------------------------------------
     @property
@@ -154,8 +155,8 @@ class Function:
         # The fast path (positional jax/NumPy arrays, a cached signature, compiled mode)
         # does as little Python as it can: JAX's C++ dispatch checks shapes and dtypes, the
         # key is just the argument count. It is most of the cost of a small function.
-        if not kwargs and self._plain and self._jit_compile and \
-                not flags.run_functions_eagerly and getattr(_LIFTING, "ctx", None) is None:
+        if self._fast and not kwargs and not flags.run_functions_eagerly and \
+                getattr(_LIFTING, "ctx", None) is None:
             entry = self._cache.get(len(args))
             if entry is not None and entry.donated_leaves is None:
                 for arg in args:
@@ -172,7 +173,9 @@ class Function:
                     except Exception as exc:
                         raise _tracebacks.filter_frames(exc) from exc.__cause__
                     else:
-                        return self._finish(entry, out, new)
+                        if new or entry.check_tokens:
+                            return self._finish(entry, out, new)
+                        return out
         if flags.run_functions_eagerly or not self._jit_compile or \
                 _lifting.current() is not None:
             # Eagerly, converted code keeps Python semantics (its values are concrete) and
