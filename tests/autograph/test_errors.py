@@ -1,6 +1,7 @@
 """Errors users can act on: unsupported constructs, generators, and where they point."""
 
 import linecache
+import traceback
 
 import jax.numpy as jnp
 import pytest
@@ -97,3 +98,23 @@ def test_undefined_python_path_names_the_variable():
     assert xf.autograph.to_graph(f)(True) == 1
     with pytest.raises(NameError, match="'value' is used before any assignment"):
         xf.autograph.to_graph(f)(False) + 1
+
+
+def test_error_in_a_tensor_loop_points_at_the_loop_and_the_failing_line():
+    def grow(x, n):
+        i = 0
+        while i < n:  # the outer frame
+            x = x + jnp.ones((7, 7))  # the failing line
+            i += 1
+            x = x * 2
+        return x
+
+    with pytest.raises(ValueError) as info:
+        xf.function(grow)(jnp.ones(3), jnp.int32(2))
+    frames = [(f.name, linecache.getline(f.filename, f.lineno).strip())
+              for f in traceback.extract_tb(info.value.__traceback__)]
+    user = [text for name, text in frames if name in ("grow", "loop_body")]
+    assert user[-2:] == ["while i < n:  # the outer frame",
+                         "x = x + jnp.ones((7, 7))  # the failing line"], frames
+    note = "\n".join(getattr(info.value, "__notes__", []))
+    assert "while i < n:" in note and "x = x * 2" not in note

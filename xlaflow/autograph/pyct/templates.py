@@ -72,13 +72,27 @@ def _with_ctx(node, ctx):
 
 
 def _locate(tree, origin):
-    line = getattr(origin, "lineno", None) or 1
+    line, end_line, col, end_col = _span(origin)
     for child in ast.walk(tree):
         if "lineno" in child._attributes:
-            child.lineno = line
-            child.end_lineno = getattr(origin, "end_lineno", None) or line
-            child.col_offset = getattr(origin, "col_offset", 0)
-            child.end_col_offset = getattr(origin, "end_col_offset", None) or 0
+            child.lineno, child.end_lineno = line, end_line
+            child.col_offset, child.end_col_offset = col, end_col
+
+
+def _span(origin):
+    """Where generated code for `origin` claims to be. A compound statement claims only its
+    header line: CPython reports a call spanning several lines at the line where its callee
+    expression ends, so `ag__.while_stmt(...)` spanning the whole loop showed the loop's
+    last line in tracebacks instead of the `while`."""
+    line = getattr(origin, "lineno", None) or 1
+    col = getattr(origin, "col_offset", 0)
+    if not hasattr(origin, "body"):
+        return (line, getattr(origin, "end_lineno", None) or line, col,
+                getattr(origin, "end_col_offset", None) or 0)
+    heads = [getattr(origin, "test", None), getattr(origin, "iter", None),
+             *(item.context_expr for item in getattr(origin, "items", []))]
+    ends = [h.end_col_offset for h in heads if h is not None and h.end_lineno == line]
+    return line, line, col, max(ends, default=col + 1)
 
 
 def replace(template, origin, **replacements):
