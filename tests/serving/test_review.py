@@ -174,3 +174,23 @@ def test_a_full_batch_goes_straight_to_a_batch_thread_but_keeps_the_queue_rules(
         roomy.close()
 
     asyncio.run(main())
+
+
+def test_idle_batch_queues_are_dropped_when_another_is_made(monkeypatch):
+    from xlaflow.serving import batching
+    monkeypatch.setattr(batching, "IDLE_QUEUE_SECONDS", 0.0)
+    x = np.ones((1, 3), np.float32)
+
+    async def main():
+        scheduler = BatchScheduler(BatchingParameters(max_batch_size=4, num_batch_threads=1))
+        await scheduler.run(("m", 1, "s"), _double, [x], "m")
+        old = scheduler.queues[("m", 1, "s")].dispatcher
+        out = await scheduler.run(("m", 2, "s"), _double, [x], "m")  # version 2 arrives
+        np.testing.assert_array_equal(out[0], x * 2)
+        await asyncio.sleep(0)
+        assert list(scheduler.queues) == [("m", 2, "s")] and old.cancelled()
+        out = await scheduler.run(("m", 1, "s"), _double, [x + 1], "m")  # made again
+        np.testing.assert_array_equal(out[0], (x + 1) * 2)
+        scheduler.close()
+
+    asyncio.run(main())

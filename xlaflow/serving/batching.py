@@ -6,7 +6,9 @@ takes rows until `max_batch_size` or until the oldest request has waited
 compiled at warm-up, and never recompiles under load) and runs it on the batch threads;
 while they are all busy, the next batch keeps filling. Requests wait as asyncio futures, so
 a batch costs one hand-off to a thread and back, not one per request. Rows accepted and
-not yet answered are bounded: beyond the bound a request gets UNAVAILABLE at once.
+not yet answered are bounded: beyond the bound a request gets UNAVAILABLE at once. A queue
+idle for IDLE_QUEUE_SECONDS is dropped when another is created, so versions that come and
+go leave no dispatchers behind; the next request for it makes a new one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 import numpy as np
 
 from xlaflow.serving.errors import ServingError
+
+IDLE_QUEUE_SECONDS = 60.0
 
 
 class _Task:
@@ -35,6 +39,7 @@ class _Queue:
     def __init__(self, scheduler, model_name):
         self.scheduler, self.model_name = scheduler, model_name
         self.tasks, self.rows, self.pending = [], 0, 0  # pending: accepted, not answered
+        self.last_used = time.monotonic()
         self.arrived = asyncio.Event()
         self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
@@ -45,6 +50,10 @@ class _Queue:
             raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
                                "task was submitted is full")
         self.pending += rows
+        self.last_used = time.monotonic()
+
+    def idle_since(self, moment):
+        return self.pending == 0 and not self.tasks and self.last_used < moment
 
     def put(self, tasks):
         """Queue the tasks of one request, all or none."""
@@ -177,6 +186,7 @@ class BatchScheduler:
                                f"input batch size {self.params.max_batch_size}")
         queue = self.queues.get(key)
         if queue is None:
+            self._drop_idle_queues()
             queue = self.queues[key] = _Queue(self, model_name)
         # enable_large_batch_splitting: a request larger than one run takes several tasks
         limit = self.params.execution_batch_size
@@ -193,6 +203,13 @@ class BatchScheduler:
             return await tasks[0].future
         parts = await asyncio.gather(*(task.future for task in tasks))
         return [np.concatenate(outputs) for outputs in zip(*parts)]
+
+    def _drop_idle_queues(self):
+        moment = time.monotonic() - IDLE_QUEUE_SECONDS
+        for key, queue in list(self.queues.items()):
+            if queue.idle_since(moment):
+                queue.dispatcher.cancel()  # it waits for arrivals: nothing is in flight
+                del self.queues[key]
 
     def close(self):
         self.pool.shutdown(wait=True)
