@@ -211,3 +211,13 @@ def test_source_unavailable_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert "source code is not available" in out and "autograph=False" in out
+
+
+def test_append_at_the_top_level_of_a_function_converts():
+    # The rewritten statement used to be left as a nested list in the function body.
+    def collect(x):
+        items = [x]
+        items.append(x * 2)
+        return jnp.stack(items)
+
+    np.testing.assert_allclose(xf.function(collect)(jnp.ones(2)), [[1, 1], [2, 2]])

@@ -47,7 +47,11 @@ class Rebinder(ast.NodeTransformer):
     @classmethod
     def transform(cls, node):
         visitor = cls(local_names(node))
-        node.body = [visitor.visit(stmt) for stmt in node.body]
+        body = []
+        for stmt in node.body:  # a rewritten statement may come back as a list of them
+            new = visitor.visit(stmt)
+            body.extend(new if isinstance(new, list) else [new])
+        node.body = body
         return node
 
     def visit_Expr(self, node):
