@@ -219,6 +219,26 @@ def test_list_append_in_tensor_loop_stacks():
     np.testing.assert_allclose(f(jnp.asarray(x)), expect)
 
 
+def test_accumulated_list_stays_a_list_after_the_loop():
+    @xf.function
+    def f(x):
+        outs = []
+        for row in x:
+            outs.append(row * 2)
+        first = jnp.array(outs)  # the untouched list: the loop's stacked array
+        outs.append(x[0])  # changed: stacking it again must see the new item
+        outs[0] = outs[0] + 100
+        return first, jnp.stack(outs), len(outs)
+
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    first, again, n = f(jnp.asarray(x))
+    np.testing.assert_allclose(first, x * 2)
+    expect = np.concatenate([x * 2, x[:1]])
+    expect[0] += 100
+    np.testing.assert_allclose(again, expect)
+    assert n == 4
+
+
 def test_list_append_in_while_loop_is_a_clear_error():
     @xf.function
     def f(n):

@@ -131,3 +131,25 @@ def test_results_agree_with_hand_written():
     np.testing.assert_allclose(xf.function(ag_scan)(X), lax_scan(X))
     np.testing.assert_allclose(xf.function(ag_while)(X, N), lax_while(X, N))
     np.testing.assert_allclose(xf.function(ag_cond)(X), lax_cond(X))
+
+
+def ag_accumulate(x):
+    acc = jnp.zeros(3)
+    outs = []
+    for row in x:
+        acc = acc + row
+        outs.append(acc)
+    return jnp.stack(outs)
+
+
+def lax_accumulate(x):
+    def step(acc, row):
+        acc = acc + row
+        return acc, acc
+    return lax.scan(step, jnp.zeros(3), x)[1]
+
+
+def test_stacking_an_accumulated_list_is_the_scan_output():
+    # Not one slice per iteration re-stacked: the list's stacked array itself.
+    assert converted(ag_accumulate, X) == hand(lax_accumulate, X)
+    np.testing.assert_allclose(xf.function(ag_accumulate)(X), lax_accumulate(X))

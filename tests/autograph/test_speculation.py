@@ -97,9 +97,12 @@ def loop_body(fn, *args):
     return primitives(loop.params["body_jaxpr"].jaxpr)
 
 
-vectors = hnp.arrays(np.float32, hs.integers(1, 12),
-                     elements=hs.floats(-50, 50, width=32, allow_nan=False))
-targets = hs.floats(-60, 60, width=32, allow_nan=False).map(np.float32)
+# No subnormals: XLA:CPU flushes them to zero, so 4e-45 > 0 is False there and True in
+# NumPy, a difference of the backend, not of the conversion.
+vectors = hnp.arrays(np.float32, hs.integers(1, 12), elements=hs.floats(
+    -50, 50, width=32, allow_nan=False, allow_subnormal=False))
+targets = hs.floats(-60, 60, width=32, allow_nan=False,
+                    allow_subnormal=False).map(np.float32)
 
 
 @settings(max_examples=30, deadline=None)

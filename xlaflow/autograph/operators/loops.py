@@ -16,7 +16,7 @@ from xlaflow import _runtime_checks
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.conditionals import tensor_if
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
-from xlaflow.autograph.operators.lists import Accumulator
+from xlaflow.autograph.operators.lists import Accumulator, loop_items
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 
 _RETRIES = 4
@@ -179,14 +179,10 @@ class _Loop:
         values, var_values = carry
         state = list(values)
         for k, i in enumerate(sorted(self.lists)):
-            items = list(self.carried[i])
             if stacked is not None and stacked[k]:
-                per_step = stacked[k]  # one stacked pytree per append in the body
-                length = jax.tree_util.tree_leaves(per_step)[0].shape[0]
-                for j in range(length):
-                    items.extend(jax.tree_util.tree_map(lambda a, j=j: a[j], s)
-                                 for s in per_step)
-            state[i] = items
+                state[i] = loop_items(self.carried[i], stacked[k])
+            else:
+                state[i] = list(self.carried[i])
         self.set_state(tuple(state) + self.temps)
         self.variables.commit(var_values)
 

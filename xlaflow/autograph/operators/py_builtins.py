@@ -11,6 +11,7 @@ import functools
 
 import jax.numpy as jnp
 
+from xlaflow.autograph.operators import lists
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.loops import TensorEnumerate, TensorRange, TensorZip
 
@@ -98,4 +99,5 @@ OVERRIDES = {
     builtins.range: range_, builtins.enumerate: enumerate_, builtins.zip: zip_,
     builtins.int: int_, builtins.float: float_, builtins.bool: bool_, builtins.max: max_,
     builtins.min: min_, builtins.sum: sum_, builtins.print: print_,
+    **lists.OVERRIDES,
 }
