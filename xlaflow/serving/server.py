@@ -189,7 +189,10 @@ class Server:
         config = uvicorn.Config(self.app(), host=self.args.rest_api_host,
                                 port=self.args.rest_api_port, log_level="warning",
                                 backlog=2048, timeout_graceful_shutdown=30,
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on",
+                                # Nothing here reads client addresses: skip rewriting them
+                                # from X-Forwarded-* on every request.
+                                proxy_headers=False)
         uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, finish in-flight
         self.stop.set()
         if self._scheduler is not None:
