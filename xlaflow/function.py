@@ -16,7 +16,7 @@ import weakref
 import jax
 import numpy as np
 
-from xlaflow import _lifting, _runtime_checks, _signatures, _tracebacks
+from xlaflow import _donation, _lifting, _runtime_checks, _signatures, _tracebacks
 from xlaflow._reachable import reachable_variables
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow.concrete import ConcreteFunction
@@ -224,14 +224,11 @@ class Function:
     def _values(self, entry):
         """The lifted Variables' current values, as the compiled call takes them."""
         values = [v._value for v in entry.variables]
-        return _distinct_buffers(values) if self._donate_variables else values
+        return _donation.distinct_buffers(values) if self._donate_variables else values
 
-    def _dyn_args(self, entry, dyn):
-        if entry.donated_leaves is None:
-            return (dyn,)
-        donated = [x for x, d in zip(dyn, entry.donated_leaves) if d]
-        kept = [x for x, d in zip(dyn, entry.donated_leaves) if not d]
-        return donated, kept
+    @staticmethod
+    def _dyn_args(entry, dyn):
+        return _donation.split(entry.donated_leaves, dyn)
 
     def _split(self, args, kwargs):
         """Cache key, leaf template, treedef and traced leaves for one call's arguments."""
@@ -300,7 +297,7 @@ class Function:
     def _make_entry(self, key, template, treedef, variables):
         donated = None
         if self._donate_argnums:
-            donated = _donated_mask(treedef, template, self._donate_argnums)
+            donated = _donation.mask(treedef, template, self._donate_argnums)
         entry = _Entry(template, treedef, variables, donated)
         donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
         entry.jitted = jax.jit(self._pure(entry, eager_init=False), donate_argnums=donate)
@@ -344,7 +341,7 @@ class Function:
         fn = self._get_traceable()
 
         def pure(values, *dyn_parts):
-            dyn = _merge_dyn(entry, dyn_parts)
+            dyn = _donation.merge(entry.donated_leaves, dyn_parts)
             it = iter(dyn)
             leaves = [next(it) if x is DYNAMIC else _signatures.unwrap(x) for x in entry.template]
             args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
@@ -412,40 +409,12 @@ def _positional_treedef(n):
     return jax.tree_util.tree_structure((tuple(range(n)), {}))
 
 
-def _distinct_buffers(values):
-    """Donation consumes each buffer once: copy any array that two Variables share."""
-    seen = set()
-    out = []
-    for value in values:
-        if id(value) in seen:
-            value = value.copy()
-        seen.add(id(value))
-        out.append(value)
-    return out
-
-
 def _read_variable(x):
     return x.value if isinstance(x, Variable) else x
 
 
 def _union(a, b):
     return list({id(v): v for v in [*a, *b]}.values())
-
-
-def _merge_dyn(entry, dyn_parts):
-    if entry.donated_leaves is None:
-        return dyn_parts[0]
-    donated, kept = iter(dyn_parts[0]), iter(dyn_parts[1])
-    return [next(donated) if d else next(kept) for d in entry.donated_leaves]
-
-
-def _donated_mask(treedef, template, donate_argnums):
-    """For each traced leaf, whether it comes from a positional argument being donated."""
-    args_def = treedef.children()[0]
-    counts = [c.num_leaves for c in args_def.children()]
-    owner = [i for i, n in enumerate(counts) for _ in range(n)]
-    owner += [-1] * (len(template) - len(owner))
-    return [owner[i] in donate_argnums for i, x in enumerate(template) if x is DYNAMIC]
 
 
 def function(func=None, *, input_signature=None, autograph=True, jit_compile=True,
