@@ -239,3 +239,25 @@ def test_missing_return_value_on_one_path_of_a_loop_body():
 
     i, v = f(jnp.float32([-1.0, 2.0, 3.0]))
     assert int(i) == 1 and float(v) == 2.0
+
+
+def read_through_closures(x, xs):
+    k = 0
+    scaled = lambda: k * 10  # noqa: E731 - reads k when called, after the branch
+    if x > 0:
+        k = 5
+    else:
+        k = 7
+    j = 0
+
+    def last():
+        return j
+
+    for v in xs:
+        j = v * 3
+    return scaled(), last()
+
+
+@pytest.mark.parametrize("x", [1, -1])
+def test_names_read_only_through_a_closure_leave_the_branch_and_the_loop(agree, x):
+    agree(read_through_closures, np.int32(x), np.int32([1, 2]))

@@ -178,3 +178,44 @@ def test_effects_in_the_returning_branch_run_once():
     assert int(xf.function(first_above)(x, jnp.float32(5.0))) == 1
     jax.effects_barrier()
     assert calls == [1]
+
+
+def finally_reads_after_return(x):
+    k = 0
+    try:
+        i = 0
+        while i < x.shape[0]:
+            if x[i] > 0:
+                k = 1000
+                return -1
+            k = k + 1
+            i += 1
+    finally:
+        return k  # noqa: B012 - the finally's return wins, as Python says
+
+
+def generator_reads_after_return(x, sink):
+    k = 0
+    sink.append(k for _ in range(1))  # reads k when consumed, after the return
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > 0:
+            k = 1000
+            return i
+        k = k + 1
+        i += 1
+    return -1
+
+
+def consume_generator(x):
+    sink = []
+    found = generator_reads_after_return(x, sink)
+    return found, next(sink[0])
+
+
+def test_finally_and_generators_see_the_values_at_the_return():
+    for x in (np.int32([0, 5, 0]), np.int32([0, 0, 0])):
+        assert int(xf.function(finally_reads_after_return)(jnp.asarray(x))) == \
+            finally_reads_after_return(x)
+        got = xf.function(consume_generator)(jnp.asarray(x))
+        assert tuple(int(v) for v in got) == consume_generator(x)

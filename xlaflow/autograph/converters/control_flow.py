@@ -68,12 +68,20 @@ class _Scope:
         self.bound = set(self.params)  # names bound by the top-level statements seen so far
         self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
         self.flag = getattr(node, "xf_return_flag", None)
-        # Names something may read after the function returns (nonlocals, and names nested
-        # functions close over): never treated as dead once the function has returned.
-        self.shared = set(self.nonlocals) | {
-            n.id for inner in ast.walk(node) if inner is not node and isinstance(
-                inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-            for n in ast.walk(inner) if isinstance(n, ast.Name)}
+        # Names read other than where liveness sees them: by nested functions, lambdas and
+        # generator expressions (whenever they run), by `finally` blocks (after a return),
+        # and nonlocals (by the enclosing function). Always carried out of blocks that
+        # assign them, and never treated as dead once the function has returned.
+        self.shared = set(self.nonlocals) | _late_reads(node)
+
+
+def _late_reads(node):
+    lazy = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
+    blocks_ = [inner for inner in ast.walk(node) if inner is not node and isinstance(
+        inner, lazy)]
+    blocks_ += [stmt for t in ast.walk(node) if isinstance(t, ast.Try)
+                for stmt in t.finalbody]
+    return {n.id for block in blocks_ for n in ast.walk(block) if isinstance(n, ast.Name)}
 
 
 class _ControlFlow(ast.NodeTransformer):
@@ -116,7 +124,8 @@ class _ControlFlow(ast.NodeTransformer):
         self._vars_name = self.namer.new("vars_")
         names, composites = analysis.writes(stmts)
         # Globals and attributes are visible outside the function: always outputs.
-        outputs = [n for n in names if n in live or n in scope.globals] + list(composites)
+        outputs = [n for n in names if n in live or n in scope.globals or n in scope.shared
+                   ] + list(composites)
         temps = [n for n in names if n not in outputs]
         symbols = outputs + temps
         for name in names:
