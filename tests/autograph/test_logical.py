@@ -67,3 +67,24 @@ def test_python_left_operand_short_circuits():
     assert calls == []
     f(jnp.ones(1), True)
     assert calls == [1]
+
+
+def walrus_operands(x):
+    b = 0
+    flag = True and (b := 7)
+    y = (z := 2) if flag else (z := 3)
+    return x + b + y + z
+
+
+def walrus_on_tensor(x):
+    return (z := x * 2) if x > 0 else (z := x * 3)
+
+
+def test_walrus_in_lazy_operands_binds_in_the_function(agree):
+    agree(walrus_operands, np.float32(1.0))
+
+
+def test_walrus_in_a_tensor_decided_operand_is_refused_with_what_to_write():
+    with pytest.raises(NotImplementedError, match=r"test_logical.py:\d+: .*`:=`.*assign the "
+                                                  r"name in a statement before"):
+        xf.function(walrus_on_tensor)(jnp.float32(1.0))

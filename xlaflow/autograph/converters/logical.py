@@ -8,9 +8,19 @@ import ast
 from xlaflow.autograph.pyct import templates
 
 
+def _binds(node):
+    """Whether `node` contains a walrus: wrapped in a lambda it would bind there instead."""
+    return any(isinstance(n, ast.NamedExpr) for n in ast.walk(node))
+
+
 class _Logical(ast.NodeTransformer):
+    # An operand with `:=` stays plain Python (a lambda would bind the name inside itself);
+    # its truth tests then refuse a tensor with an error saying what to write instead.
     def visit_BoolOp(self, node):
         self.generic_visit(node)
+        if any(_binds(v) for v in node.values[1:]):
+            node.values[:-1] = [_python_test(v) for v in node.values[:-1]]
+            return node
         op = "and_" if isinstance(node.op, ast.And) else "or_"
         first, *rest = node.values
         lazies = [ast.copy_location(ast.Lambda(args=_no_args(), body=v), v) for v in rest]
@@ -26,8 +36,15 @@ class _Logical(ast.NodeTransformer):
 
     def visit_IfExp(self, node):
         self.generic_visit(node)
+        if _binds(node.body) or _binds(node.orelse):
+            node.test = _python_test(node.test)
+            return node
         return templates.replace_expr("ag__.if_exp(test, lambda: body, lambda: orelse)", node,
                                       test=node.test, body=node.body, orelse=node.orelse)
+
+
+def _python_test(expr):
+    return templates.replace_expr("ag__.python_test(x)", expr, x=expr)
 
 
 def _no_args():

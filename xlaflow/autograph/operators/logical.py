@@ -57,3 +57,14 @@ def not_(value):
     if is_traced(value):
         return jnp.logical_not(value)
     return not value
+
+
+def python_test(value):
+    """A truth test that must stay in Python (its expression binds a name with `:=`)."""
+    if is_traced(value):
+        raise NotImplementedError(
+            f"{caller()}: this `and`/`or`/conditional expression assigns a name with `:=` in "
+            "an operand evaluated only sometimes, and a tensor decides which. Both operands "
+            "would have to run; assign the name in a statement before the expression, or use "
+            "an `if` statement.")
+    return value
