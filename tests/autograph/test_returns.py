@@ -93,3 +93,18 @@ def test_returns_of_different_shapes_name_the_line():
 
     with pytest.raises(TypeError, match=r"test_returns.py:\d+: .*float32\[2\].*float32\[3\]"):
         f(jnp.ones(2))
+
+
+def first_positive_forever(x):
+    i = 0
+    while True:  # leaves only by return
+        if x[i] > 0:
+            return i
+        i += 1
+        if i >= x.shape[0]:
+            return -1
+
+
+@pytest.mark.parametrize("x", [[0, 5, 0], [0, 0, 0]])
+def test_while_true_left_only_by_returns(agree, x):
+    agree(first_positive_forever, np.float32(x))

@@ -20,6 +20,10 @@ def _always_returns(stmts):
     last = stmts[-1]
     if isinstance(last, (ast.Return, ast.Raise)):
         return True
+    if isinstance(last, ast.While) and isinstance(last.test, ast.Constant) and \
+            last.test.value and not blocks.contains(last.body, ast.Break) and \
+            not getattr(last, "xf_stop_flags", None):  # breaks are flags by now
+        return True  # `while True:` without a break leaves only by return or raise
     return isinstance(last, ast.If) and _always_returns(last.body) and \
         _always_returns(last.orelse)
 
