@@ -74,3 +74,14 @@ def test_assert_on_python_value_is_plain_python():
 
     with pytest.raises(AssertionError, match="n must be positive"):
         f(jnp.float32(1.0), -1)
+
+
+def zip_list_and_tensor(x):
+    total = 0
+    for k, v in zip([1, 2, 3], x):
+        total = total + k * v
+    return total
+
+
+def test_zip_of_a_python_list_and_a_tensor(agree):
+    agree(zip_list_and_tensor, np.int32([1, 5, 2, 7]))

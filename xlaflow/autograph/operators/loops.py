@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import _runtime_checks
 from xlaflow.autograph.operators import state as st
@@ -346,7 +347,10 @@ def _scan_inputs(iterable):
         n = xs.shape[0]
         return (jnp.arange(n) + iterable.start, xs), n, tuple
     if isinstance(iterable, TensorZip):  # each zipped part may be a pytree of tensors
-        parts = [jax.tree_util.tree_map(jnp.asarray, t) for t in iterable.tensors]
+        # A Python list or tuple of numbers is one sequence, not a pytree of scalars.
+        parts = [jnp.asarray(t) if isinstance(t, (list, tuple)) and all(
+            isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in t)
+            else jax.tree_util.tree_map(jnp.asarray, t) for t in iterable.tensors]
         n = min(leaf.shape[0] for t in parts for leaf in jax.tree_util.tree_leaves(t))
         return tuple(jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], t)
                      for t in parts), n, tuple
