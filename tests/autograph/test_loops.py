@@ -281,3 +281,36 @@ def test_loops_lower_to_lax_primitives():
     assert "scan" in uses(row_sums, jnp.ones((3, 2)))
     assert "while" in uses(triangle, jnp.int32(3))  # fori_loop with a traced bound
     assert not {"while", "scan"} & uses(python_list_unrolls, jnp.ones(2))
+
+
+def append_on_both_branches(x):
+    out = []
+    for i in range(3):  # Python loop: each tensor `if` appends one item on either side
+        if x[i] > 0:
+            out.append(x[i])
+        else:
+            out.append(-x[i] * 10)
+    rows = []
+    for v in x:  # a scan: the branch's item is the iteration's item
+        if v > 0:
+            rows.append(v)
+        else:
+            rows.append(v * 2)
+    return jnp.stack(out), len(rows), jnp.stack(rows)
+
+
+def test_append_inside_tensor_branches(agree):
+    agree(append_on_both_branches, np.float32([1, -5, 2]))
+
+
+def test_append_on_one_branch_of_a_scan_body_says_what_to_write():
+    @xf.function
+    def f(x):
+        rows = []
+        for v in x:
+            if v > 0:
+                rows.append(v)
+        return jnp.stack(rows)
+
+    with pytest.raises(TypeError, match="'rows'"):
+        f(jnp.float32([1, -5, 2]))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from xlaflow.autograph.operators import speculation
 from xlaflow.autograph.operators import state as st
+from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
 
 _RETRIES = 4
@@ -53,8 +54,22 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
     else:
         raise RuntimeError(f"{where}: the Variables or value types this tensor `if` produces "
                            f"kept changing over {_RETRIES} traces")
-    set_state(tuple(outs) + tuple(init[n_out:]))
+    set_state(tuple(Accumulator(v.name, v.items + list(o)) if isinstance(v, Accumulator)
+                    else o for v, o in zip(init, outs)) + tuple(init[n_out:]))
     variables.commit(var_outs)
+
+
+def _fork(value):
+    """A branch's own copy of a list it may append to (the other branch must not see the
+    item); a loop's Accumulator forks so that the items each branch appends leave the `if`
+    as its outputs."""
+    if type(value) is list:
+        return list(value)
+    return value.fork() if isinstance(value, Accumulator) else value
+
+
+def _leaving(value):
+    return value.appended() if isinstance(value, Accumulator) else value
 
 
 def _roles(shape, names):
@@ -121,12 +136,13 @@ def _mismatch(name, a, b, where):
 def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen, plan,
             where):
     def run():
-        set_state(init)
+        set_state(tuple(_fork(v) for v in init))
         mark = variables.mark()
         try:
             fn()
             state = get_state()
-            outs = tuple(st.to_lax(v, n, "`if`", where) for v, n in zip(state[:n_out], names))
+            outs = tuple(st.to_lax(_leaving(v), n, "`if`", where)
+                         for v, n in zip(state[:n_out], names))
             var_outs = variables.finish(mark)
         except BaseException:
             if mark is not None:

@@ -10,11 +10,19 @@ class Accumulator:
     """Stands in for a list inside a traced loop body: it only collects appended values,
     which the loop stacks along its iterations and turns back into list items afterwards."""
 
-    __slots__ = ("name", "items")
+    __slots__ = ("base", "items", "name")
 
-    def __init__(self, name):
+    def __init__(self, name, items=()):
         self.name = name
-        self.items = []
+        self.items = list(items)
+        self.base = len(self.items)
+
+    def fork(self):
+        """A copy for one branch of a tensor `if`: what it appends is `appended()`."""
+        return Accumulator(self.name, self.items)
+
+    def appended(self):
+        return self.items[self.base:]
 
     def _fail(self, *args, **kwargs):
         raise TypeError(

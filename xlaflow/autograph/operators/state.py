@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting
+from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 from xlaflow.variables import Variable
 
@@ -66,6 +67,12 @@ def to_lax(value, name, what, where):
         if isinstance(x, Undefined):
             raise NameError(f"{where}: '{display(name)}' has no value on one path through "
                             f"this {what}")
+        if isinstance(x, Accumulator):
+            raise TypeError(
+                f"{where}: list '{display(name)}' is appended to inside this {what}, within "
+                "a loop over a tensor. Such a loop stacks one item per append per iteration, "
+                "so every iteration must append the same items: append unconditionally, "
+                "choosing the value with jnp.where (or `a if c else b`).")
         raise TypeError(
             f"{where}: '{display(name)}' holds a {type(x).__name__} ({_short(x)}) when it "
             f"leaves this {what}, which depends on a tensor. Only tensors, numbers and "
@@ -73,7 +80,7 @@ def to_lax(value, name, what, where):
             "value outside the tensor-dependent block.")
 
     return jax.tree_util.tree_map(leaf, value, is_leaf=lambda x: isinstance(x, (
-        Undefined, Variable)))
+        Undefined, Variable, Accumulator)))
 
 
 def _short(x):
