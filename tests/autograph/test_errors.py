@@ -118,3 +118,18 @@ def test_error_in_a_tensor_loop_points_at_the_loop_and_the_failing_line():
                          "x = x + jnp.ones((7, 7))  # the failing line"], frames
     note = "\n".join(getattr(info.value, "__notes__", []))
     assert "while i < n:" in note and "x = x * 2" not in note
+
+
+def test_raise_in_a_tensor_branch_explains_that_both_branches_are_traced():
+    def positive_only(x):
+        if x > 0:
+            y = x
+        else:
+            raise ValueError("x must be positive")
+        return y
+
+    with pytest.raises(ValueError, match="x must be positive") as info:
+        xf.function(positive_only)(jnp.float32(1.0))
+    notes = "\n".join(info.value.__notes__)
+    assert "tracing the false branch of the tensor-dependent `if`" in notes
+    assert "with `assert`" in notes

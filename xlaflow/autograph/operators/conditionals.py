@@ -139,7 +139,11 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
         set_state(tuple(_fork(v) for v in init))
         mark = variables.mark()
         try:
-            fn()
+            try:
+                fn()
+            except Exception as exc:
+                _note_traced_branch(exc, label, where)
+                raise
             state = get_state()
             outs = tuple(st.to_lax(_leaving(v), n, "`if`", where)
                          for v, n in zip(state[:n_out], names))
@@ -152,6 +156,15 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
         return plan.apply(outs), var_outs
 
     return run
+
+
+def _note_traced_branch(exc, label, where):
+    note = (f"(raised while tracing the {label} branch of the tensor-dependent `if` at "
+            f"{where}: both branches are traced for every input, so an error or `raise` in "
+            "either one happens whatever the condition's value; check values at run time "
+            "with `assert`)")
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
 
 
 def if_exp(cond, if_true, if_false):
