@@ -133,3 +133,31 @@ def test_raise_in_a_tensor_branch_explains_that_both_branches_are_traced():
     notes = "\n".join(info.value.__notes__)
     assert "tracing the false branch of the tensor-dependent `if`" in notes
     assert "with `assert`" in notes
+
+
+def test_a_computed_key_write_in_a_tensor_block_is_refused_with_alternatives():
+    def fill(x):
+        d = {"a": 0, "b": 0}
+        for k in ["a", "b"]:
+            if x > 0:
+                d[k] = 1
+            else:
+                d[k] = 2
+        return d["a"], d["b"]
+
+    with pytest.raises(NotImplementedError, match=r"`d\[k\] = \.\.\.` at line \d+ \(a "
+                                                  r"subscript with a computed key\).* an `if`"
+                                                  r".*constant key"):
+        xf.function(fill)(jnp.int32(1))
+
+    def local_table(x):
+        if x > 0:  # a dict made inside the branch is the branch's own: fine
+            table = {}
+            for k in ["a", "b"]:
+                table[k] = x * 2
+            y = table["a"] + table["b"]
+        else:
+            y = x
+        return y
+
+    assert int(xf.function(local_table)(jnp.int32(3))) == 12

@@ -75,6 +75,26 @@ class _Scope:
         self.shared = set(self.nonlocals) | _late_reads(node)
 
 
+def _computed_key_writes(stmts, names):
+    """`d[k] = v` with a computed key on a container from outside the block: not state
+    AutoGraph can carry, so each traced branch or iteration would overwrite it in turn."""
+    found = []
+    for stmt in analysis.own_statements(stmts):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if \
+            isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) else []
+        for target in targets:
+            for node in ast.walk(target):
+                root = node
+                while isinstance(root, (ast.Subscript, ast.Attribute)):
+                    root = root.value
+                if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and \
+                        analysis.composite_name(node) is None and \
+                        isinstance(root, ast.Name) and root.id not in names:
+                    found.append(f"`{ast.unparse(node)} = ...` at line {stmt.lineno} "
+                                 "(a subscript with a computed key)")
+    return found
+
+
 def _late_reads(node):
     lazy = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
     blocks_ = [inner for inner in ast.walk(node) if inner is not node and isinstance(
@@ -151,6 +171,7 @@ class _ControlFlow(ast.NodeTransformer):
         # can refuse them if (and only if) a tensor decides this block.
         unsupported = [f"`try` at line {child.lineno}" for child in
                        analysis.own_statements(stmts) if isinstance(child, ast.Try)]
+        unsupported += _computed_key_writes(stmts, names)
         replacements = dict(
             names=local_names, globals_=global_names, state=state, set_body=set_body,
             symbols=ast.Tuple(elts=[ast.Constant(value=s) for s in labels], ctx=ast.Load()),

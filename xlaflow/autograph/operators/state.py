@@ -50,12 +50,22 @@ def check_globals(names, what, where):
 
 
 def check_supported(unsupported, what, where):
-    if unsupported:
-        raise NotImplementedError(
-            f"{where}: {', '.join(unsupported)} is inside a {what} that depends on a tensor. "
-            "XLA control flow cannot catch errors raised while the program runs; move the "
-            "`try` outside the tensor-dependent block, and check values with `assert` or "
-            "select them with jnp.where instead.")
+    if not unsupported:
+        return
+    advice = []
+    if any(u.startswith("`try`") for u in unsupported):
+        advice.append("XLA control flow cannot catch errors raised while the program runs; "
+                      "move the `try` outside the tensor-dependent block, and check values "
+                      "with `assert` or select them with jnp.where instead.")
+    if any("computed key" in u for u in unsupported):
+        advice.append("Every branch and iteration of it is traced once, so a write to a "
+                      "computed key would just keep the last traced value; use a constant "
+                      "key (d['a']) or keep the values in an array and update it with "
+                      "x.at[i].set(v).")
+    article = "an" if what.strip("`")[0] in "aeiou" else "a"
+    raise NotImplementedError(
+        f"{where}: {', '.join(unsupported)} is inside {article} {what} that depends on a "
+        "tensor. " + " ".join(advice))
 
 
 def to_lax(value, name, what, where):
