@@ -120,6 +120,13 @@ def test_int_bool_and_lossy_values():
     assert fails({"inputs": [True, 1]}, bools).endswith("not of expected type: bool")
     assert fails({"inputs": [1e39]}) == \
         "Cannot convert JSON value: 1e+39 to float without loss of precision."
+    # An integer too big for a half, and a literal too big for any double: not infinity.
+    halves = signatures([spec("h", "float16", [None])])
+    assert fails({"inputs": [70000, 2]}, halves) == \
+        "Cannot convert JSON value: 70000 to half without loss of precision."
+    with pytest.raises(ServingError, match="Number too big to be stored in double"):
+        parse_predict_request(b'{"inputs": [1e400]}', signatures([spec("x", "float32",
+                                                                        [None])]))
 
 
 def test_ragged_rows():

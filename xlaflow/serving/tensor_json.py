@@ -124,7 +124,7 @@ def load_json(body: bytes):
         except (_orjson.JSONDecodeError, TypeError):
             pass
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         reason = next((r for p, r in _REASONS if exc.msg.startswith(p)), exc.msg)
         if not text.strip():
@@ -133,6 +133,15 @@ def load_json(body: bytes):
         raise _bad(f"JSON Parse error: {reason} at offset: {offset}") from None
     except (ValueError, RecursionError) as exc:  # int too long, nesting too deep
         raise _bad(f"JSON Parse error: {exc}") from None
+
+
+def _finite_float(text):
+    """A JSON number; one beyond a double's range (1e400) is an error, as in RapidJSON,
+    not infinity: only the NaN/Infinity tokens make non-finite values."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("Number too big to be stored in double.")
+    return value
 
 
 # -- JSON -> array internals -------------------------------------------------------------------
@@ -166,8 +175,8 @@ def _fast(value, dt, maybe_bools):
         return raw.astype(dt, copy=False)
     with np.errstate(over="ignore", invalid="ignore"):
         array = raw.astype(dt, copy=False)
-    if kind == "f" and np.isinf(array).any() and (np.isinf(array) & np.isfinite(raw)).any():
-        return None  # a finite value beyond the dtype's range: TF's lossy-conversion error
+    if np.isinf(array).any() and (np.isinf(array) & np.isfinite(raw)).any():
+        return None  # a finite value (or integer) beyond the dtype's range: TF's lossy error
     return array
 
 
