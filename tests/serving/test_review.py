@@ -4,6 +4,7 @@ keep alive, large-batch splitting, and compressed v2 bodies."""
 import asyncio
 import dataclasses
 import gc
+import json
 import types
 import weakref
 
@@ -194,3 +195,45 @@ def test_idle_batch_queues_are_dropped_when_another_is_made(monkeypatch):
         scheduler.close()
 
     asyncio.run(main())
+
+
+def test_a_large_body_is_parsed_off_the_event_loop_under_the_deadline(monkeypatch):
+    import concurrent.futures
+    import contextlib
+    import threading
+
+    from xlaflow.serving import app as app_module
+    release = threading.Event()
+
+    def slow_parse(body, described):  # stands in for parsing a huge JSON body
+        release.wait(30)
+        raise AssertionError("the reply must not wait for the parse")
+
+    monkeypatch.setattr(app_module.rest_codec, "parse_predict_request", slow_parse)
+    servable = types.SimpleNamespace(described={}, signatures={})
+    manager = types.SimpleNamespace(acquire=lambda *a: contextlib.nullcontext(servable))
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    app = App(manager, executor=pool, timeout_s=0.05)
+    body = b" " * app_module.OFF_LOOP_BYTES
+
+    async def main():
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict",
+                 "raw_path": b"/v1/models/m:predict",
+                 "headers": [(b"content-length", str(len(body)).encode())]}
+        tick = asyncio.create_task(asyncio.sleep(0.01))  # the loop keeps running meanwhile
+        await asyncio.wait_for(app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send), 10)
+        assert tick.done()
+        return sent[0]["status"], json.loads(sent[1]["body"])["error"]
+
+    try:
+        assert asyncio.run(main()) == (504, "Deadline Exceeded")
+        assert not release.is_set()
+    finally:
+        release.set()
+        pool.shutdown(wait=True)

@@ -5,6 +5,7 @@ hot swap under load, corrupt versions, batching and bad input (each followed by 
 import json
 import os
 import shutil
+import socket
 import threading
 
 import numpy as np
@@ -118,16 +119,36 @@ def test_bad_input_gets_a_4xx_and_the_server_keeps_serving(served, case):
 def test_oversized_body_is_refused_before_reading(tmp_path):
     base = str(tmp_path / "toy")
     export(base, 1)
+    (tmp_path / "monitoring.txt").write_text(
+        'prometheus_config { enable: true, path: "/metrics" }\n')
     server = Server("--model_name=toy", f"--model_base_path={base}",
-                    "--rest_api_max_body_bytes=1000", cwd=str(tmp_path))
+                    "--rest_api_max_body_bytes=1000",
+                    f"--monitoring_config_file={tmp_path / 'monitoring.txt'}", cwd=str(tmp_path))
     try:
         server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
         status, data, _ = server.request("POST", "/v1/models/toy:predict",
                                          b'{"instances": [' + b"[1,2,3]," * 400 + b"[1,2,3]]}")
         assert status == 413 and "exceeds the limit" in json.loads(data)["error"]
+        # A client that sends all of a large body before reading still gets the 413 (a
+        # lingering close), not a connection reset.
+        for _ in range(3):
+            head = _send_all_then_read(server.port, "/v1/models/toy:predict", 16 << 20)
+            assert head.startswith(b"HTTP/1.1 413"), head
+        assert _metric(server, ':tensorflow:serving:request_count{model_name="toy",'
+                               'status="RESOURCE_EXHAUSTED"}') == 4
         ok_predict(server)
     finally:
         server.stop()
+
+
+def _send_all_then_read(port, path, size):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {size}\r\n\r\n".encode())
+        chunk = b"0" * (1 << 20)
+        for _ in range(size // len(chunk)):
+            conn.sendall(chunk)
+        return conn.recv(65536)
 
 
 def test_versions_come_and_go_and_a_corrupt_one_never_replaces_the_serving_one(served):
@@ -232,6 +253,7 @@ model_config_list {
     model_platform: 'xlaflow'
     model_version_policy { specific { versions: 1 versions: 2 } }
     version_labels { key: 'stable' value: 1 }
+    version_labels { key: 'ghost' value: 42 }
   }
   config { name: "other", base_path: "%s", model_version_policy { all {} } }
 }
@@ -242,11 +264,19 @@ def test_config_file_several_models_policies_and_labels(tmp_path):
     toy, other = str(tmp_path / "toy"), str(tmp_path / "other")
     for base, version in ((toy, 1), (toy, 2), (toy, 3), (other, 5), (other, 6)):
         export(base, version)
+    # Only names that are whole ASCII integers are versions.
+    for odd in ("\uff18", "7\n"):
+        shutil.copytree(os.path.join(other, "5"), os.path.join(other, odd))
     (tmp_path / "models.config").write_text(CONFIG % (toy, other))
     server = Server(f"--model_config_file={tmp_path / 'models.config'}", cwd=str(tmp_path))
     try:
         server.wait(lambda: server.states("toy") == {2: "AVAILABLE", 1: "AVAILABLE"} and
                     server.states("other") == {6: "AVAILABLE", 5: "AVAILABLE"}, "all loads")
+        # A startup label naming a version that is not there is refused and logged.
+        status, body = server.json("POST", "/v1/models/toy/labels/ghost:predict",
+                                   {"instances": X})
+        assert status == 400 and "Unrecognized servable version label: ghost" in body["error"]
+        assert "label 'ghost' names version 42" in server.read_log()
         ok_predict(server, version=2)  # latest of the specific versions, never 3
         ok_predict(server, version=1, path="/v1/models/toy/labels/stable:predict")
         ok_predict(server, version=5, path="/v1/models/other/versions/5:predict")

@@ -30,9 +30,31 @@ _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?"
 _JSON = [(b"content-type", b"application/json")]
 
 
+# How long a refused request's body is still read (and dropped) before the connection
+# closes; nginx lingers for up to 30 s, 5 s between reads.
+LINGER_SECONDS = 5.0
+# Requests and replies from this size up are parsed and encoded on a thread (measured: a
+# 1 MiB JSON body takes ~11 ms just to parse, long enough to stall every other connection).
+OFF_LOOP_BYTES = 1 << 20
+
+
 class _Reply(Exception):
-    def __init__(self, status, body=b"", headers=None):
+    def __init__(self, status, body=b"", headers=None, linger=False):
         self.status, self.body, self.headers = status, body, headers or _JSON
+        self.linger = linger
+
+
+async def _drain(receive, seconds):
+    """Read and drop request body messages until the body ends, the client leaves, or
+    `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), left)
+        except asyncio.TimeoutError:
+            return
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
 
 
 def _error(exc):
@@ -65,33 +87,44 @@ class App:
         method = scope["method"]
         path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
         headers = dict(scope["headers"])
+        linger = False
         try:
             status, body, extra = await self._route(method, path, headers, receive)
         except _Reply as reply:
-            status, body, extra = reply.status, reply.body, reply.headers
+            status, body, extra, linger = reply.status, reply.body, reply.headers, reply.linger
         if self.cors and path.startswith("/v1/"):
             extra = [*extra, (b"access-control-allow-origin", b"*"),
                      (b"access-control-allow-methods", b"POST, GET"),
                      (b"access-control-allow-headers", b"Content-Type")]
         await send({"type": "http.response.start", "status": status,
                     "headers": [*extra, (b"content-length", str(len(body)).encode())]})
+        if linger:
+            # Lingering close: the whole answer goes out, but the response stays open (so
+            # the connection does) while what the client is still sending is read and
+            # dropped; closing on unread data would reset the connection before the client
+            # read the 413.
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await _drain(receive, LINGER_SECONDS)
+            body = b""
         await send({"type": "http.response.body", "body": body})
 
-    async def _body(self, headers, receive):
+    async def _body(self, headers, receive, name):
         declared = headers.get(b"content-length")
         if declared is not None and int(declared) > self.max_body_bytes:
+            self._count(name, "RESOURCE_EXHAUSTED")
             raise _Reply(413, error_body(f"request body of {int(declared)} bytes exceeds the "
                                          f"limit of {self.max_body_bytes} bytes"),
-                         [*_JSON, (b"connection", b"close")])
+                         [*_JSON, (b"connection", b"close")], linger=True)
         chunks, size = [], 0
         while True:
             message = await receive()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
+                self._count(name, "RESOURCE_EXHAUSTED")
                 raise _Reply(413, error_body(f"request body exceeds the limit of "
                                              f"{self.max_body_bytes} bytes"),
-                             [*_JSON, (b"connection", b"close")])
+                             [*_JSON, (b"connection", b"close")], linger=True)
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
@@ -132,10 +165,11 @@ class App:
                 raise _error(exc) from None
         name, version, label, verb = post.groups()
         name, label = _unquote(name), label and _unquote(label)
-        body = await self._body(headers, receive)
+        deadline = time.monotonic() + self.timeout_s
+        body = await self._body(headers, receive, name)
         start = time.perf_counter()
         try:
-            reply = await self._predict(name, version, label, verb.lower(), body)
+            reply = await self._predict(name, version, label, verb.lower(), body, deadline)
         except ServingError as exc:
             self._count(name, exc.code)
             raise _error(exc) from None
@@ -151,19 +185,34 @@ class App:
             described = servable.described
             return rest_codec.metadata_response(name, servable.version, described)
 
-    async def _predict(self, name, version, label, verb, body):
+    async def _codec(self, deadline, size, fn, *args):
+        """`fn(*args)` (parsing or encoding a message of `size` bytes): on the event loop
+        when small; a large one runs on a thread, so other connections (health checks
+        included) keep being served, and it counts against the request's deadline."""
+        if size < OFF_LOOP_BYTES:
+            return fn(*args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, fn, *args),
+                                          deadline - time.monotonic())
+        except asyncio.TimeoutError:
+            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+
+    async def _predict(self, name, version, label, verb, body, deadline):
         with self.manager.acquire(name, version, label) as servable:
             described = servable.described
             if verb != "predict":
                 raise ServingError("INVALID_ARGUMENT", f"signature of model {name!r} does "
                                    f"not support {verb}: xlaflow exports predict signatures")
-            sig_name, inputs, row_format = rest_codec.parse_predict_request(body, described)
+            sig_name, inputs, row_format = await self._codec(
+                deadline, len(body), rest_codec.parse_predict_request, body, described)
             signature = servable.signatures[sig_name]
-            outputs = await self._run(name, servable, signature, inputs, "predict")
-            return rest_codec.encode_predict_response(
+            outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
+            return await self._codec(
+                deadline, sum(o.nbytes for o in outputs), rest_codec.encode_predict_response,
                 dict(zip(signature.output_names, outputs)), signature.output_names, row_format)
 
-    async def _run(self, name, servable, signature, inputs, api):
+    async def _run(self, name, servable, signature, inputs, api, deadline):
         try:
             arrays = signature.prepare(inputs)
         except InputError as exc:
@@ -179,7 +228,7 @@ class App:
             future = loop.run_in_executor(self.executor, lambda: [
                 np.asarray(o) for o in signature.call_flat(arrays)])
         try:
-            outputs = await asyncio.wait_for(future, self.timeout_s)
+            outputs = await asyncio.wait_for(future, deadline - time.monotonic())
         except asyncio.TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
         except ServingError:
@@ -236,7 +285,8 @@ class App:
         raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
 
     async def _infer(self, name, version, headers, receive):
-        body = await self._body(headers, receive)
+        deadline = time.monotonic() + self.timeout_s
+        body = await self._body(headers, receive, name)
         header_length = headers.get(b"inference-header-content-length")
         if header_length is not None:
             if not header_length.strip().isdigit():
@@ -250,10 +300,12 @@ class App:
         with self.manager.acquire(name, version) as servable:
             signature = servable.signatures.get("serving_default") or next(
                 iter(servable.signatures.values()))
-            request_id, inputs, requested, binary = v2_codec.parse_infer_request(
-                body, header_length, signature.description)
-            outputs = await self._run(name, servable, signature, inputs, "predict")
-            reply, extra = v2_codec.encode_infer_response(
+            request_id, inputs, requested, binary = await self._codec(
+                deadline, len(body), v2_codec.parse_infer_request, body, header_length,
+                signature.description)
+            outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
+            reply, extra = await self._codec(
+                deadline, sum(o.nbytes for o in outputs), v2_codec.encode_infer_response,
                 name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
                 signature.output_names, requested, binary)
         self._count(name, "OK")

@@ -94,6 +94,11 @@ class Manager:
                         "which is not AVAILABLE yet"))
             model.labels = dict(labels)
 
+    def aspired_versions(self, name):
+        """The versions the policy currently wants loaded for model `name`."""
+        with self._lock:
+            return {v.version for v in self._models[name].versions.values() if v.aspired}
+
     def set_aspired(self, name, aspired):
         """The full set of versions ({version: path}) the policy wants now."""
         with self._lock:

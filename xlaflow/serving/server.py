@@ -104,6 +104,26 @@ class Server:
                 log.error("model %s: version labels not applied: %s", model.name, exc)
         self.models = config
 
+    def _check_startup_labels(self):
+        """At startup labels are set before any version has loaded, so they are checked
+        against what the first poll will load instead: a label naming a version that is not
+        on disk or not served by the policy is dropped, with an error in the log (TF refuses
+        such a config), unless --allow_version_labels_for_unavailable_models."""
+        if self.args.allow_version_labels_for_unavailable_models:
+            return
+        for model in self.models.models:
+            aspired = self.manager.aspired_versions(model.name)
+            bad = {k: v for k, v in model.version_labels.items() if v not in aspired}
+            if not bad:
+                continue
+            for label, version in bad.items():
+                log.error("model %s: label %r names version %d, which is not on disk or not "
+                          "served by the version policy; the label is not applied (see "
+                          "--allow_version_labels_for_unavailable_models)", model.name, label,
+                          version)
+            self.manager.set_labels(model.name, {k: v for k, v in model.version_labels.items()
+                                                 if k not in bad}, allow_unavailable=True)
+
     def _batch_sizes(self):
         if self.batching is None:
             return (1,)
@@ -150,6 +170,8 @@ class Server:
             if first or (poll > 0 and now >= next_poll):
                 next_poll = now + max(poll, 0)
                 self.poll_once()
+                if first:
+                    self._check_startup_labels()
                 first = False
             while self.manager.step():
                 if self.stop.is_set():

@@ -13,7 +13,7 @@ import re
 
 log = logging.getLogger("xlaflow.serving")
 
-_INT64 = re.compile(r"^\d{1,19}$")
+_INT64 = re.compile(r"[0-9]{1,19}")  # ASCII digits, the whole name (fullmatch)
 
 
 def list_versions(base_path):
@@ -25,7 +25,7 @@ def list_versions(base_path):
     found = {}
     with os.scandir(base_path) as entries:
         for entry in entries:
-            if not _INT64.match(entry.name) or not entry.is_dir():
+            if not _INT64.fullmatch(entry.name) or not entry.is_dir():
                 continue
             version = int(entry.name)
             if version >= 2 ** 63:
