@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import gc
 import json
+import threading
 import types
 import weakref
 
@@ -200,7 +201,6 @@ def test_idle_batch_queues_are_dropped_when_another_is_made(monkeypatch):
 def test_a_large_body_is_parsed_off_the_event_loop_under_the_deadline(monkeypatch):
     import concurrent.futures
     import contextlib
-    import threading
 
     from xlaflow.serving import app as app_module
     release = threading.Event()
@@ -237,3 +237,39 @@ def test_a_large_body_is_parsed_off_the_event_loop_under_the_deadline(monkeypatc
     finally:
         release.set()
         pool.shutdown(wait=True)
+
+
+def test_an_unload_waiting_for_requests_does_not_hold_up_the_manager():
+    class Loaded:
+        warmup_seconds = 0.0
+
+    manager = Manager(lambda name, version, path: Loaded(), max_load_retries=0)
+    manager.keep_models(["m", "n"])
+    for name in ("m", "n"):
+        manager.add_model(name)
+
+    def states(name):
+        return {v: state for v, state, _, _ in manager.status(name)}
+
+    manager.set_aspired("m", {1: "/m/1"})
+    while manager.step():
+        pass
+    handle = manager.acquire("m")  # a request in flight on version 1
+    handle.__enter__()
+    manager.set_aspired("m", {2: "/m/2"})
+    manager.set_aspired("n", {7: "/n/7"})
+    def settle():
+        while manager.step():
+            pass
+
+    worker = threading.Thread(target=settle, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the manager waits for the in-flight request"
+    assert states("m") == {2: "AVAILABLE", 1: "UNLOADING"}
+    assert states("n") == {7: "AVAILABLE"}  # another model's load was not held up
+    fresh = manager.acquire("m")  # new requests go to version 2
+    assert fresh._version.version == 2
+    fresh.__exit__(None, None, None)
+    handle.__exit__(None, None, None)  # the last request on version 1 finishes it
+    assert states("m") == {2: "AVAILABLE", 1: "END"}

@@ -4,8 +4,8 @@ the last serving version, and hands out ref-counted handles to AVAILABLE version
 TF Serving's availability-preserving rule, one action per step: unload the lowest
 ready-but-unaspired version when some aspired version is ready (or none is aspired, or
 several unaspired ones are ready); otherwise load the highest aspired version not loaded.
-A version being unloaded first stops taking new requests (UNLOADING), then waits for its
-in-flight ones; a failed load is retried, then ends in END with its error, and never
+A version being unloaded first stops taking new requests (UNLOADING); the last of its
+in-flight requests to finish completes the unload, so the manager never waits; a failed load is retried, then ends in END with its error, and never
 replaces the version that is serving.
 """
 
@@ -22,13 +22,14 @@ log = logging.getLogger("xlaflow.serving")
 
 class _Version:
     __slots__ = ("version", "path", "state", "error_code", "error_message", "servable",
-                 "refs", "attempts", "next_try", "aspired")
+                 "refs", "attempts", "next_try", "aspired", "unload_of")
 
     def __init__(self, version, path):
         self.version, self.path = version, path
         self.state, self.error_code, self.error_message = "START", "OK", ""
         self.servable, self.refs, self.attempts, self.next_try = None, 0, 0, 0.0
         self.aspired = True
+        self.unload_of = None  # the model, while an unload waits for in-flight requests
 
 
 class _Model:
@@ -191,11 +192,17 @@ class Manager:
             self._unload(model, version)
 
     def _unload(self, model, version):
+        """Unload now, or, while requests are still in flight on the version (they finish
+        on the version they started on), let the last one's release do it: the manager
+        thread goes on polling and loading other versions meanwhile."""
         with self._lock:
-            while version.refs:  # in-flight requests finish on the version they started on
-                self._lock.wait()
-            version.servable = None
-            version.state = "END"
+            if version.refs:
+                version.unload_of = model
+                return
+            version.servable, version.state = None, "END"
+        self._unloaded(model, version)
+
+    def _unloaded(self, model, version):
         self._count_loaded(model)
         log.info("model %s version %d unloaded", model.name, version.version)
 
@@ -231,10 +238,15 @@ class Manager:
             return Handle(self, found)
 
     def _release(self, version):
+        model = None
         with self._lock:
             version.refs -= 1
             if not version.refs:
-                self._lock.notify_all()
+                model, version.unload_of = version.unload_of, None
+                if model is not None:
+                    version.servable, version.state = None, "END"
+        if model is not None:
+            self._unloaded(model, version)
 
     def status(self, name, version=None, label=None):
         """[(version, state, error_code, error_message)], newest first (TF's GetModelStatus)."""
