@@ -22,6 +22,7 @@ from xlaflow.serving.tensor_json import (
     array_from_json,
     array_to_json,
     check_shape,
+    dumps_arrays,
     load_json,
     np_dtype,
     tensor_specs,
@@ -141,7 +142,7 @@ def _from_columns(inputs, specs, maybe_bools):
 
 # -- predict response --------------------------------------------------------------------------
 def encode_predict_response(outputs: dict, output_order: list, row_format: bool) -> bytes:
-    """`{"predictions": ...}` (row request) or `{"outputs": ...}` (columnar) as bytes.
+    """`{"predictions":...}` (row request) or `{"outputs":...}` (columnar) as compact JSON.
 
     One output drops its name; several give per-row objects (row) or a name -> tensor map."""
     if not output_order:
@@ -156,15 +157,21 @@ def encode_predict_response(outputs: dict, output_order: list, row_format: bool)
                 raise _bad(f"Tensor name: {name} has inconsistent batch size: "
                            f"{array.shape[0]} expecting: {batch}")
             batch = array.shape[0]
+    key = "predictions" if row_format else "outputs"
+    fast = dumps_arrays({key: _payload(arrays, row_format)}, arrays.values())
+    if fast is not None:
+        return fast
     values = {name: array_to_json(array, name.endswith("_bytes") and array.dtype.kind in "OS")
               for name, array in arrays.items()}
+    return json.dumps({key: _payload(values, row_format)}, separators=(",", ":")).encode()
+
+
+def _payload(values, row_format):
     if len(values) == 1:
-        payload = next(iter(values.values()))
-    elif row_format:
-        payload = [dict(zip(values, row)) for row in zip(*values.values())]
-    else:
-        payload = values
-    return json.dumps({"predictions" if row_format else "outputs": payload}).encode()
+        return next(iter(values.values()))
+    if row_format:
+        return [dict(zip(values, row)) for row in zip(*values.values())]
+    return values
 
 
 # -- status and metadata -----------------------------------------------------------------------
