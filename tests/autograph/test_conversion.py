@@ -221,3 +221,13 @@ def test_append_at_the_top_level_of_a_function_converts():
         return jnp.stack(items)
 
     np.testing.assert_allclose(xf.function(collect)(jnp.ones(2)), [[1, 1], [2, 2]])
+
+
+def doubled(x, depth):
+    if depth == 0:
+        return x
+    return doubled(x, depth - 1) * 2  # calls itself by its global name
+
+
+def test_a_recursive_function_converts():
+    assert float(xf.function(doubled)(jnp.float32(3.0), 2)) == doubled(3.0, 2) == 12.0

@@ -314,3 +314,46 @@ def test_append_on_one_branch_of_a_scan_body_says_what_to_write():
 
     with pytest.raises(TypeError, match="'rows'"):
         f(jnp.float32([1, -5, 2]))
+
+
+def sum_until_negative(x):
+    total = 0.0
+    for v in x:
+        total += v
+        if v < 0:
+            break  # the last statement: only the loop's stop test reads the flag
+    return total
+
+
+def sum_positive_prefix(x):
+    total = 0.0
+    for v in x:
+        if v > 0:
+            total += v
+        else:
+            break
+    return total
+
+
+@pytest.mark.parametrize("x", [[1, -2, 3], [1, 2, -3, 4, 5], [1, 2, 3], [-1]])
+def test_a_break_at_the_end_of_a_tensor_loop_body_stops_it(agree, x):
+    agree(sum_until_negative, np.float32(x))
+    agree(sum_positive_prefix, np.float32(x))
+
+
+def inner_while_that_may_not_run(x, z):
+    total = 0.0
+    for v in x:
+        total += v
+        n = 0
+        while n < z.shape[0]:  # a Python test: False for an empty z
+            total += z[n]
+            n += 1
+            if total > 5:
+                return total
+    return total
+
+
+@pytest.mark.parametrize("z", [[], [1.0, 2.0]])
+def test_a_python_tested_while_with_a_return_inside_a_tensor_loop(agree, z):
+    agree(inner_while_that_may_not_run, np.float32([1, 2]), np.float32(z))

@@ -58,9 +58,10 @@ def compiled(fn):
         return entry
     start = time.perf_counter()
     node = parsing.parse_function(fn)
-    is_lambda = node.name == "<lambda>"
-    if is_lambda:
-        node.name = "__xf_lambda"
+    shown = node.name
+    # Defined in the factory under another name: the function's own name inside its body
+    # (a recursive call) must stay a global lookup, as in the original, not a closure.
+    node.name = "__xf_converted"
     node = transform(node)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(
@@ -79,8 +80,7 @@ def compiled(fn):
     factory_code = _child(module_code, _FACTORY)
     inner = _child(factory_code, node.name).replace(co_name=code.co_name,
                                                      co_qualname=code.co_qualname)
-    if is_lambda:
-        node.name = "<lambda>"
+    node.name = shown
     entry = Compiled(inner, ast.unparse(node), time.perf_counter() - start)
     _by_code[code] = entry
     return entry

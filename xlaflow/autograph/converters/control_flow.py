@@ -39,7 +39,8 @@ def loop_test():
     return test
 def loop_body():""" + _DECLARE + """    body
 """ + _STATE + """
-ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out, unsupported)
+ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out, unsupported,
+                extra_test)
 """
 
 _FOR = """
@@ -226,11 +227,18 @@ class _ControlFlow(ast.NodeTransformer):
         replacements = self._state(node.body, live, node)
         node.body = _visit_block(self, node.body)
         test = node.test
-        for flag in reversed(getattr(node, "xf_stop_flags", [])):
-            test = templates.replace_expr("not flag and test", node, flag=flag, test=test)
+        flags = getattr(node, "xf_stop_flags", [])
+        extra_test = ast.Constant(value=None)
+        if flags and isinstance(test, ast.Constant) and test.value:
+            # `while True:` left by break/return: the flags are the whole test
+            for flag in reversed(flags):
+                test = templates.replace_expr("not flag and test", node, flag=flag, test=test)
+        elif flags:
+            extra_test = templates.replace_expr(
+                "lambda: " + " and ".join(f"not {flag}" for flag in flags), node)
         fresh = self._names(("loop_test", "loop_body", "get_state", "set_state"))
-        return templates.replace(_WHILE, node, test=test, body=node.body, **fresh,
-                                 **replacements)
+        return templates.replace(_WHILE, node, test=test, body=node.body,
+                                 extra_test=extra_test, **fresh, **replacements)
 
     def visit_With(self, node):
         node = _split_with(node)

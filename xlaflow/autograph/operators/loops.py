@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _runtime_checks
+from xlaflow.autograph.operators import logical
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.conditionals import tensor_if
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
@@ -54,17 +55,28 @@ class TensorZip:
         return iter(zip(*self.tensors))
 
 
-def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=()):
-    """`while test(): body()`, switching to lax.while_loop once the test is traced."""
+def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
+               extra_test=None):
+    """`while test(): body()`, switching to lax.while_loop once the test is traced.
+
+    `extra_test` (the loop's break/return flags, or None) is checked apart from the user's
+    test, so that a Python test that is False ends the loop in Python even while a flag
+    is traced (a loop that never runs is not traced); once either is traced, one XLA loop
+    tests both."""
     while True:
+        go = True if extra_test is None else extra_test()
+        if not is_traced(go) and not go:
+            return
         cond = test()
-        if is_traced(cond):
+        if not is_traced(cond) and not cond:
+            return
+        if is_traced(cond) or is_traced(go):
             where = caller()
             st.check_supported(unsupported, "while loop", where)
             loop = _Loop(get_state, set_state, names, n_out, "while loop", where)
-            loop.run(lambda: _while(loop, test, body))
-            return
-        if not cond:
+            both = test if extra_test is None else \
+                (lambda: logical.and_(extra_test(), test))
+            loop.run(lambda: _while(loop, both, body))
             return
         body()
 

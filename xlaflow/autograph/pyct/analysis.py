@@ -256,8 +256,14 @@ def _stmt(stmt, live_out, loop):
     return (live_out - _kills(stmt)) | frozenset(_uses(stmt))
 
 
+def _stop_flags(stmt):
+    """The break/return flags the converted loop's test will read (set by the break and
+    return converters, which run before this analysis)."""
+    return frozenset(getattr(stmt, "xf_stop_flags", ()))
+
+
 def _while(stmt, live_out, loop):
-    test = frozenset(reads(stmt.test))
+    test = frozenset(reads(stmt.test)) | _stop_flags(stmt)
     head = test | live_out
     while True:
         body = _block(stmt.body, head, _Loop(live_out, head))
@@ -272,11 +278,11 @@ def _while(stmt, live_out, loop):
 def _for(stmt, live_out, loop):
     target = frozenset(n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name))
     exit_live = _block(stmt.orelse, live_out, loop)
-    head = exit_live
+    head = exit_live | _stop_flags(stmt)
     while True:
         body = _block(stmt.body, head, _Loop(live_out, head))
         target_reads = frozenset(reads(stmt.target))
-        new = exit_live | (body - target) | target_reads
+        new = exit_live | _stop_flags(stmt) | (body - target) | target_reads
         if new == head:
             break
         head = new
