@@ -85,3 +85,18 @@ def zip_list_and_tensor(x):
 
 def test_zip_of_a_python_list_and_a_tensor(agree):
     agree(zip_list_and_tensor, np.int32([1, 5, 2, 7]))
+
+
+def nested_zip_enumerate(x, y):
+    total = 0
+    for (i, a), b in zip(enumerate(x), y):
+        total = total + i * a + b
+    for a, (b, c) in zip(x, zip(y, x)):
+        total = total + a * b - c
+    for i, (a, b) in enumerate(zip(x, y), 1):
+        total = total + i * (a - b)
+    return total
+
+
+def test_zip_and_enumerate_nest_over_tensors(agree):
+    agree(nested_zip_enumerate, np.int32([1, 5, 2, 7]), np.int32([3, 1, 4]))

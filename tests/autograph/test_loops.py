@@ -357,3 +357,28 @@ def inner_while_that_may_not_run(x, z):
 @pytest.mark.parametrize("z", [[], [1.0, 2.0]])
 def test_a_python_tested_while_with_a_return_inside_a_tensor_loop(agree, z):
     agree(inner_while_that_may_not_run, np.float32([1, 2]), np.float32(z))
+
+
+def appended_list_returned(x):
+    out = []
+    for v in x:
+        out.append(v * 2)
+    return out, {"items": out}
+
+
+def test_a_list_a_tensor_loop_appended_to_can_be_returned(agree):
+    agree(appended_list_returned, np.float32([1, 2, 3]))
+
+
+def constant_key_updates(x):
+    last = [0.0, 0.0]
+    grid = {(0, 1): 0.0}
+    for v in x:
+        if v > 0:
+            last[-1] += v
+            grid[0, 1] += v * 2
+    return last[-1], grid[0, 1]
+
+
+def test_constant_negative_and_tuple_keys_are_loop_state(agree):
+    agree(constant_key_updates, np.float32([1, -2, 3]))

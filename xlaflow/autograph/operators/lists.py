@@ -63,6 +63,11 @@ class LoopItems(list):
         return self._stacked() if intact else None
 
 
+# A pytree like a list (returned from a function, passed to jax), rebuilt as a plain list.
+jax.tree_util.register_pytree_node(LoopItems, lambda items: (list(items), None),
+                                   lambda _, children: list(children))
+
+
 def loop_items(before, per_step):
     """The list after a tensor loop: items from `before` the loop, then each iteration's
     appends (`per_step`: one stacked pytree per append in the body)."""

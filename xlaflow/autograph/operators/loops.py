@@ -353,22 +353,30 @@ def _range(loop, rng, extra_test, body):
 
 
 def _scan_inputs(iterable):
-    """(xs, length, build iterate) for a traced tensor, enumerate or zip over tensors."""
-    if isinstance(iterable, TensorEnumerate):
-        xs = jnp.asarray(iterable.tensor)
-        n = xs.shape[0]
-        return (jnp.arange(n) + iterable.start, xs), n, tuple
-    if isinstance(iterable, TensorZip):  # each zipped part may be a pytree of tensors
-        # A Python list or tuple of numbers is one sequence, not a pytree of scalars.
-        parts = [jnp.asarray(t) if isinstance(t, (list, tuple)) and all(
-            isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in t)
-            else jax.tree_util.tree_map(jnp.asarray, t) for t in iterable.tensors]
-        n = min(leaf.shape[0] for t in parts for leaf in jax.tree_util.tree_leaves(t))
-        return tuple(jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], t)
-                     for t in parts), n, tuple
-    if jnp.ndim(iterable) == 0:
-        raise TypeError("iteration over a 0-d tensor")
-    return iterable, iterable.shape[0], lambda x: x
+    """(xs, length, build iterate) for a traced tensor, or enumerate/zip over tensors (nested
+    in each other as deep as the user wrote them)."""
+    if not isinstance(iterable, (TensorEnumerate, TensorZip)):
+        if jnp.ndim(iterable) == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iterable, iterable.shape[0], lambda x: x
+    xs = _scannable(iterable)
+    n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(xs))
+    return jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], xs), n, tuple
+
+
+def _scannable(part):
+    """A pytree of arrays whose leading axes a scan walks together, for one iterable."""
+    if isinstance(part, TensorEnumerate):
+        inner = _scannable(part.tensor)
+        n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(inner))
+        return (jnp.arange(n) + part.start, inner)
+    if isinstance(part, TensorZip):
+        return tuple(_scannable(t) for t in part.tensors)
+    # A Python list or tuple of numbers is one sequence, not a pytree of scalars.
+    if isinstance(part, (list, tuple)) and all(
+            isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in part):
+        return jnp.asarray(part)
+    return jax.tree_util.tree_map(jnp.asarray, part)
 
 
 def _scan(loop, iterable, extra_test, body):

@@ -29,13 +29,14 @@ def range_(*args):
 
 
 def enumerate_(iterable, start=0):
-    if is_traced(iterable):
+    if is_traced(iterable) or isinstance(iterable, (TensorEnumerate, TensorZip)):
         return TensorEnumerate(iterable, start)
     return builtins.enumerate(iterable, start)
 
 
 def zip_(*iterables, strict=False):
-    if iterables and _any_traced(iterables):
+    if iterables and (_any_traced(iterables) or any(
+            isinstance(i, (TensorEnumerate, TensorZip)) for i in iterables)):
         return TensorZip(iterables)
     return builtins.zip(*iterables, strict=strict)
 

@@ -32,15 +32,19 @@ def own_statements(stmts):
 
 
 def composite_name(node):
-    """'self.count' or "d['k']" for an attribute chain / constant subscript of a name."""
+    """'self.count', "d['k']" or 'l[-1]' for an attribute chain / constant subscript."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
         base = composite_name(node.value)
         return None if base is None else f"{base}.{node.attr}"
-    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+    if isinstance(node, ast.Subscript):
+        try:  # a constant key: 'k', -1, (0, 1)
+            key = ast.literal_eval(node.slice)
+        except (ValueError, TypeError, SyntaxError):
+            return None
         base = composite_name(node.value)
-        return None if base is None else f"{base}[{node.slice.value!r}]"
+        return None if base is None else f"{base}[{key!r}]"
     return None
 
 
