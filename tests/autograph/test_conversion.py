@@ -231,3 +231,54 @@ def doubled(x, depth):
 
 def test_a_recursive_function_converts():
     assert float(xf.function(doubled)(jnp.float32(3.0), 2)) == doubled(3.0, 2) == 12.0
+
+
+def grow(x, y, scale=1.0):
+    while x < y:
+        x = x + scale
+    return x
+
+
+def test_functools_partial_of_user_code_converts():
+    step = functools.partial(grow, scale=2.0)
+
+    def use(x, y):
+        return step(x, y)
+
+    assert float(xf.function(use)(jnp.float32(1.0), jnp.float32(10.0))) == 11.0
+    assert float(xf.function(step)(jnp.float32(1.0), jnp.float32(10.0))) == 11.0
+
+
+def delete_names(x):
+    total = 0.0
+    for v in x:
+        tmp = v * 3
+        if tmp > 1:
+            total += tmp
+        del tmp
+    tmp = 1.0
+    del tmp
+    if x.sum() > 0:
+        tmp = 2.0
+    else:
+        tmp = 3.0
+    return total + tmp
+
+
+def test_del_inside_and_before_tensor_blocks(agree):
+    agree(delete_names, np.float32([1, -1, 2]))
+
+
+def count_range(a, b, c):
+    k = 0
+    for _ in range(a, b, c):
+        k += 1
+    return k
+
+
+def test_a_zero_range_step_raises_like_python():
+    with pytest.raises(ValueError, match="must not be zero"):
+        xf.function(count_range)(jnp.int32(0), jnp.int32(3), 0)
+    with pytest.raises(ValueError, match="must not be zero"):
+        xf.function(count_range)(jnp.int32(0), jnp.int32(3), jnp.int32(0))
+    assert int(xf.function(count_range)(jnp.int32(0), jnp.int32(7), jnp.int32(2))) == 4

@@ -88,3 +88,14 @@ def test_walrus_in_a_tensor_decided_operand_is_refused_with_what_to_write():
     with pytest.raises(NotImplementedError, match=r"test_logical.py:\d+: .*`:=`.*assign the "
                                                   r"name in a statement before"):
         xf.function(walrus_on_tensor)(jnp.float32(1.0))
+
+
+def in_band(x, lo):
+    if lo < x < 2:  # a chained comparison on a tensor
+        return 1.0
+    return 0.0
+
+
+@pytest.mark.parametrize("x", [-1.0, 1.0, 3.0])
+def test_chained_comparison_on_tensors(agree, x):
+    agree(in_band, np.float32(x), 0)

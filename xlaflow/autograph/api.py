@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 
@@ -18,6 +19,9 @@ def do_not_convert(fn):
 
 def convert(fn):
     """What xf.function traces in place of `fn`: its converted form when it is user code."""
+    if isinstance(fn, functools.partial):
+        inner = convert(fn.func)
+        return fn if inner is fn.func else functools.partial(inner, *fn.args, **fn.keywords)
     if isinstance(fn, types.MethodType):
         inner = convert(fn.__func__)
         return fn if inner is fn.__func__ else types.MethodType(inner, fn.__self__)

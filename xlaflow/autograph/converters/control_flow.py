@@ -129,6 +129,24 @@ class _ControlFlow(ast.NodeTransformer):
             node.body = inits + node.body
         return node
 
+    def visit_Delete(self, node):
+        # `del x` would unbind the shared cell that branch and loop functions read their
+        # state from (NameError in get_state); x becomes Undefined instead, which raises
+        # on any later use as reading a deleted name does.
+        scope = self.scopes[-1] if self.scopes else None
+        if scope is None:
+            return node
+        names = [t for t in node.targets if isinstance(t, ast.Name)
+                 and t.id not in scope.globals and t.id not in scope.nonlocals]
+        if not names:
+            return node
+        out = [templates.replace("name = ag__.Undefined(label)", node, name=t.id,
+                                 label=ast.Constant(value=t.id))[0] for t in names]
+        rest = [t for t in node.targets if t not in names]
+        if rest:
+            out.append(ast.copy_location(ast.Delete(targets=rest), node))
+        return out
+
     def visit_Lambda(self, node):
         return node  # lambdas hold expressions only; logical.py converts them
 

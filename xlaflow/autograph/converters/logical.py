@@ -4,6 +4,7 @@ become XLA select/cond when a traced tensor decides."""
 from __future__ import annotations
 
 import ast
+import copy
 
 from xlaflow.autograph.pyct import templates
 
@@ -28,6 +29,21 @@ class _Logical(ast.NodeTransformer):
         call.args.extend(lazies)
         return call
 
+    def visit_Compare(self, node):
+        # `a < b < c` tests `a < b` for truth in Python: as `(a < b) and (b < c)` a tensor
+        # comparison combines lazily instead. Middle operands are repeated, so only names,
+        # constants and attribute chains qualify (evaluating them twice changes nothing).
+        self.generic_visit(node)
+        if len(node.ops) < 2 or not all(_plain(c) for c in node.comparators[:-1]):
+            return node
+        operands = [node.left, *node.comparators]
+        pairs = [ast.copy_location(ast.Compare(left=copy.deepcopy(operands[i]), ops=[op],
+                                               comparators=[copy.deepcopy(operands[i + 1])]),
+                                   node)
+                 for i, op in enumerate(node.ops)]
+        return self.visit_BoolOp(ast.copy_location(ast.BoolOp(op=ast.And(), values=pairs),
+                                                   node))
+
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
         if isinstance(node.op, ast.Not):
@@ -41,6 +57,11 @@ class _Logical(ast.NodeTransformer):
             return node
         return templates.replace_expr("ag__.if_exp(test, lambda: body, lambda: orelse)", node,
                                       test=node.test, body=node.body, orelse=node.orelse)
+
+
+def _plain(node):
+    return isinstance(node, (ast.Name, ast.Constant)) or (
+        isinstance(node, ast.Attribute) and _plain(node.value))
 
 
 def _python_test(expr):

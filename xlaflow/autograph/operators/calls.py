@@ -8,6 +8,7 @@ into XLA control flow.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import linecache
 import os
@@ -57,6 +58,9 @@ def should_convert(fn):
 
 def convertible(f):
     """The converted form of callable `f`, or None when `f` is to be called as it is."""
+    if isinstance(f, functools.partial):
+        inner = convertible(f.func)
+        return None if inner is None else functools.partial(inner, *f.args, **f.keywords)
     if isinstance(f, types.MethodType):
         fn, owner = f.__func__, f.__self__
     elif isinstance(f, types.FunctionType):

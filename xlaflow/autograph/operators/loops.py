@@ -313,6 +313,8 @@ def _while(loop, test, body):
 
 def _range(loop, rng, extra_test, body):
     start, stop, step = rng.start, rng.stop, rng.step
+    if is_traced(step):  # Python raises for a zero step; a traced one is checked at run time
+        _runtime_checks.check(step != 0, lambda: ValueError("range() arg 3 must not be zero"))
     loop.probe_body = body
     init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)

@@ -25,6 +25,8 @@ def range_(*args):
     if not _any_traced(args):
         return builtins.range(*args)
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    if not is_traced(step) and step == 0:
+        raise ValueError("range() arg 3 must not be zero")
     return TensorRange(start, stop, step)
 
 
