@@ -273,3 +273,83 @@ def test_an_unload_waiting_for_requests_does_not_hold_up_the_manager():
     fresh.__exit__(None, None, None)
     handle.__exit__(None, None, None)  # the last request on version 1 finishes it
     assert states("m") == {2: "AVAILABLE", 1: "END"}
+
+
+def test_a_version_wanted_again_while_it_unloads_is_loaded_again():
+    class Loaded:
+        warmup_seconds = 0.0
+
+    manager = Manager(lambda name, version, path: Loaded(), max_load_retries=0)
+    manager.keep_models(["m"])
+    manager.add_model("m")
+    manager.set_aspired("m", {1: "/m/1"})
+    while manager.step():
+        pass
+    handle = manager.acquire("m")
+    handle.__enter__()  # a request in flight keeps version 1 UNLOADING
+    manager.set_aspired("m", {})
+    while manager.step():
+        pass
+    assert [s for _, s, _, _ in manager.status("m")] == ["UNLOADING"]
+    manager.set_aspired("m", {1: "/m/1"})  # the config puts it back meanwhile
+    handle.__exit__(None, None, None)
+    while manager.step():
+        pass
+    assert [s for _, s, _, _ in manager.status("m")] == ["AVAILABLE"]
+
+
+def test_a_request_that_gave_up_leaves_the_batch_queue():
+    params = BatchingParameters(max_batch_size=8, batch_timeout_micros=2_000_000,
+                                num_batch_threads=1, max_enqueued_batches=1)
+    runs = []
+
+    def run(inputs):
+        runs.append(inputs[0].shape[0])
+        return _double(inputs)
+
+    async def main():
+        scheduler = BatchScheduler(params)
+        with pytest.raises(asyncio.TimeoutError):  # its deadline passes while it waits
+            await asyncio.wait_for(scheduler.run("k", run, [np.ones((1, 3), np.float32)],
+                                                 "m"), 0.2)
+        queue = scheduler.queues["k"]
+        assert queue.tasks == [] and queue.pending == 0
+        # The queue holds 8 rows: without the dropped one, 8 more fit.
+        full = np.arange(24, dtype=np.float32).reshape(8, 3)
+        out = await asyncio.wait_for(scheduler.run("k", run, [full], "m"), 10)
+        np.testing.assert_array_equal(out[0], full * 2)
+        assert runs == [8]  # the expired row was never computed
+        scheduler.close()
+
+    asyncio.run(main())
+
+
+def test_a_stalled_body_gets_the_deadline_and_a_disconnect_is_not_a_client_error():
+    from xlaflow.serving import metrics as metrics_lib
+    registry = metrics_lib.Registry()
+    app = App(types.SimpleNamespace(), metrics=metrics_lib.server_metrics(registry),
+              registry=registry, timeout_s=0.05)
+    scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict",
+             "raw_path": b"/v1/models/m:predict", "headers": [(b"content-length", b"100")]}
+
+    async def call(receive):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        await asyncio.wait_for(app(scope, receive, send), 10)
+        return sent[0]["status"]
+
+    async def stalled():
+        await asyncio.Event().wait()  # sent the headers, then nothing
+
+    async def gone():
+        return {"type": "http.disconnect"}
+
+    assert asyncio.run(call(stalled)) == 504
+    asyncio.run(call(gone))
+    text = registry.render()
+    assert 'model_name="m",status="DEADLINE_EXCEEDED"} 1' in text
+    assert 'model_name="m",status="CANCELLED"} 1' in text
+    assert "INVALID_ARGUMENT" not in text

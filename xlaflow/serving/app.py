@@ -33,9 +33,13 @@ _JSON = [(b"content-type", b"application/json")]
 # How long a refused request's body is still read (and dropped) before the connection
 # closes; nginx lingers for up to 30 s, 5 s between reads.
 LINGER_SECONDS = 5.0
-# Requests and replies from this size up are parsed and encoded on a thread (measured: a
-# 1 MiB JSON body takes ~11 ms just to parse, long enough to stall every other connection).
-OFF_LOOP_BYTES = 1 << 20
+# Requests and replies from this many JSON bytes up are parsed and encoded on a thread
+# (measured: 1 MiB of JSON takes ~11 ms just to parse, a 3 MB reply ~160 ms to write with
+# NaNs in it, stalling every other connection); below it the hand-off costs more than it
+# saves.
+OFF_LOOP_BYTES = 256 << 10
+# Bytes of JSON text per output value, to estimate a reply's size before writing it.
+_JSON_BYTES_PER_VALUE = 12
 
 
 class _Reply(Exception):
@@ -108,7 +112,7 @@ class App:
             body = b""
         await send({"type": "http.response.body", "body": body})
 
-    async def _body(self, headers, receive, name):
+    async def _body(self, headers, receive, name, deadline):
         declared = headers.get(b"content-length")
         if declared is not None and int(declared) > self.max_body_bytes:
             self._count(name, "RESOURCE_EXHAUSTED")
@@ -117,7 +121,14 @@ class App:
                          [*_JSON, (b"connection", b"close")], linger=True)
         chunks, size = [], 0
         while True:
-            message = await receive()
+            try:  # a client that stalls mid-body gets the deadline like any other request
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                self._count(name, "DEADLINE_EXCEEDED")
+                raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
+            if message["type"] == "http.disconnect":  # the client left: nobody to answer
+                self._count(name, "CANCELLED")
+                raise _Reply(499, error_body("the client closed the connection"))
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
@@ -166,7 +177,7 @@ class App:
         name, version, label, verb = post.groups()
         name, label = _unquote(name), label and _unquote(label)
         deadline = time.monotonic() + self.timeout_s
-        body = await self._body(headers, receive, name)
+        body = await self._body(headers, receive, name, deadline)
         start = time.perf_counter()
         try:
             reply = await self._predict(name, version, label, verb.lower(), body, deadline)
@@ -209,7 +220,7 @@ class App:
             signature = servable.signatures[sig_name]
             outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
             return await self._codec(
-                deadline, sum(o.nbytes for o in outputs), rest_codec.encode_predict_response,
+                deadline, _reply_bytes(outputs), rest_codec.encode_predict_response,
                 dict(zip(signature.output_names, outputs)), signature.output_names, row_format)
 
     async def _run(self, name, servable, signature, inputs, api, deadline):
@@ -286,7 +297,7 @@ class App:
 
     async def _infer(self, name, version, headers, receive):
         deadline = time.monotonic() + self.timeout_s
-        body = await self._body(headers, receive, name)
+        body = await self._body(headers, receive, name, deadline)
         header_length = headers.get(b"inference-header-content-length")
         if header_length is not None:
             if not header_length.strip().isdigit():
@@ -305,7 +316,7 @@ class App:
                 signature.description)
             outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
             reply, extra = await self._codec(
-                deadline, sum(o.nbytes for o in outputs), v2_codec.encode_infer_response,
+                deadline, _reply_bytes(outputs), v2_codec.encode_infer_response,
                 name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
                 signature.output_names, requested, binary)
         self._count(name, "OK")
@@ -315,6 +326,10 @@ class App:
                 (time.perf_counter() - start) * 1e6)
         return 200, reply, [(k.lower().encode(), str(v).encode()) for k, v in extra.items()] \
             or _JSON
+
+
+def _reply_bytes(outputs):
+    return sum(np.size(o) for o in outputs) * _JSON_BYTES_PER_VALUE
 
 
 def _unquote(text):

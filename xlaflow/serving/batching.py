@@ -61,7 +61,17 @@ class _Queue:
         self.admit(rows)
         self.tasks.extend(tasks)
         self.rows += rows
+        for task in tasks:
+            task.future.add_done_callback(lambda future, task=task: self._drop(task))
         self.arrived.set()
+
+    def _drop(self, task):
+        """A queued task whose request gave up (its deadline passed, the client left) leaves
+        the queue: it is not computed and no longer counts toward the queue's bound."""
+        if task.future.cancelled() and task in self.tasks:
+            self.tasks.remove(task)
+            self.rows -= task.rows
+            self.pending -= task.rows
 
     async def run_alone(self, task):
         """A task that fills a batch by itself, with nothing queued before it: nothing could
@@ -76,18 +86,21 @@ class _Queue:
         """Wait for a batch's worth of rows (or the timeout); remove it from the queue."""
         params = self.scheduler.params
         limit = params.execution_batch_size  # max_batch_size unless large batches split
-        while not self.tasks:
-            self.arrived.clear()
-            await self.arrived.wait()
-        deadline = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6
-        while self.rows < limit:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                break
-            self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), left)
-            except asyncio.TimeoutError:
+        while True:
+            while not self.tasks:
+                self.arrived.clear()
+                await self.arrived.wait()
+            deadline = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6
+            while self.rows < limit and self.tasks:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                self.arrived.clear()
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    break
+            if self.tasks:  # (requests that gave up meanwhile may have emptied it)
                 break
         first = self.tasks[0].shapes
         batch, rows, rest = [], 0, []

@@ -199,8 +199,15 @@ class Manager:
             if version.refs:
                 version.unload_of = model
                 return
-            version.servable, version.state = None, "END"
+            self._end_locked(model, version)
         self._unloaded(model, version)
+
+    @staticmethod
+    def _end_locked(model, version):
+        version.servable, version.state = None, "END"
+        if version.aspired and model.versions.get(version.version) is version:
+            # wanted again while it was unloading (a config put it back): load it afresh
+            model.versions[version.version] = _Version(version.version, version.path)
 
     def _unloaded(self, model, version):
         self._count_loaded(model)
@@ -244,7 +251,7 @@ class Manager:
             if not version.refs:
                 model, version.unload_of = version.unload_of, None
                 if model is not None:
-                    version.servable, version.state = None, "END"
+                    self._end_locked(model, version)
         if model is not None:
             self._unloaded(model, version)
 
