@@ -100,3 +100,46 @@ def nested_zip_enumerate(x, y):
 
 def test_zip_and_enumerate_nest_over_tensors(agree):
     agree(nested_zip_enumerate, np.int32([1, 5, 2, 7]), np.int32([3, 1, 4]))
+
+
+def range_compositions(x, n):
+    total = 0.0
+    for i in reversed(range(n)):
+        total = total * 10.0 + x[i]
+    for j, i in enumerate(range(1, n), 5):
+        total = total + x[i] * j
+    for i, e in zip(range(n), x):
+        total = total + e * i
+    for v in reversed(x):
+        total = total * 2 + v
+    return total
+
+
+@pytest.mark.parametrize("n", [0, 2, 3])
+def test_reversed_enumerate_and_zip_of_a_tensor_range(agree, n):
+    agree(range_compositions, np.float32([1, 2, 3]), np.int32(n))
+
+
+def any_all_sorted(x):
+    hits = 0
+    if any(x > 0):
+        hits += 1
+    if all([x[0] > 0, x[1] > 0]):
+        hits += 10
+    if all(x > -5):
+        hits += 100
+    return hits, jnp.stack(sorted(x)), jnp.stack(sorted(x, reverse=True))
+
+
+@pytest.mark.parametrize("x", [[3, -2, 1], [1, 2, 3], [-1, -2, -9]])
+def test_any_all_and_sorted_on_tensors(agree, x):
+    agree(any_all_sorted, np.float32(x))
+
+
+def test_any_over_rows_is_ambiguous_as_in_python():
+    with pytest.raises(ValueError, match=r"any\(\) over a tensor of shape \(2, 2\)"):
+        xf.function(lambda_free_any)(jnp.ones((2, 2)))
+
+
+def lambda_free_any(x):
+    return any(x > 0)

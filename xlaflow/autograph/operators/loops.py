@@ -25,10 +25,25 @@ _RETRIES = 4
 
 
 class TensorRange:
-    """`range(...)` with a traced bound: only a `for` loop can iterate it (as a lax loop)."""
+    """`range(...)` with a traced bound: only a `for` loop can iterate it (as a lax loop).
 
-    def __init__(self, start, stop, step):
-        self.start, self.stop, self.step = start, stop, step
+    `item` maps the counter to what the loop target receives: reversed(), enumerate() and
+    zip() over such a range are TensorRanges over 0..n-1 whose item builds the element."""
+
+    def __init__(self, start, stop, step, item=None):
+        self.start, self.stop, self.step, self.item = start, stop, step, item
+
+    def trips(self):
+        """How many values the range has (traced when a bound is)."""
+        start, stop, step = self.start, self.stop, self.step
+        if not any(is_traced(v) for v in (start, stop, step)):
+            return len(range(start, stop, step))
+        return jnp.maximum(0, (stop - start + step - jnp.sign(step)) // step)
+
+    def element(self, k):
+        """The k-th value (a traced k is fine)."""
+        value = self.start + k * self.step
+        return value if self.item is None else self.item(value)
 
     def __iter__(self):
         raise TypeError("range() with a tensor bound can only drive a `for` loop in converted "
@@ -315,6 +330,8 @@ def _range(loop, rng, extra_test, body):
     start, stop, step = rng.start, rng.stop, rng.step
     if is_traced(step):  # Python raises for a zero step; a traced one is checked at run time
         _runtime_checks.check(step != 0, lambda: ValueError("range() arg 3 must not be zero"))
+    if rng.item is not None:
+        body = (lambda run: lambda i: run(rng.item(i)))(body)
     loop.probe_body = body
     init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)

@@ -31,16 +31,91 @@ def range_(*args):
 
 
 def enumerate_(iterable, start=0):
+    if isinstance(iterable, TensorRange):
+        return TensorRange(0, iterable.trips(), 1,
+                           lambda k: (start + k, iterable.element(k)))
     if is_traced(iterable) or isinstance(iterable, (TensorEnumerate, TensorZip)):
         return TensorEnumerate(iterable, start)
     return builtins.enumerate(iterable, start)
 
 
 def zip_(*iterables, strict=False):
+    if any(isinstance(i, TensorRange) for i in iterables):
+        return _zip_ranges(iterables)
     if iterables and (_any_traced(iterables) or any(
             isinstance(i, (TensorEnumerate, TensorZip)) for i in iterables)):
         return TensorZip(iterables)
     return builtins.zip(*iterables, strict=strict)
+
+
+def _zip_ranges(iterables):
+    """zip() with a range of traced length: a loop over the shortest length whose item is
+    the tuple of each part's k-th element."""
+    lengths, getters = [], []
+    for part in iterables:
+        if isinstance(part, TensorRange):
+            lengths.append(part.trips())
+            getters.append(part.element)
+        elif isinstance(part, (TensorEnumerate, TensorZip)):
+            raise NotImplementedError(
+                "zip() of a range with a tensor bound and an enumerate()/zip() over tensors "
+                "is not supported; index the tensors with the range's counter instead.")
+        else:
+            array = jnp.asarray(part)
+            lengths.append(array.shape[0])
+            getters.append(lambda k, a=array: a[k])
+    n = functools.reduce(jnp.minimum, lengths)
+    return TensorRange(0, n, 1, lambda k: tuple(get(k) for get in getters))
+
+
+def _truths(iterable, what):
+    """The truth values any()/all() would test, as one bool array, or None for Python."""
+    if is_traced(iterable):
+        values = jnp.asarray(iterable)
+    elif isinstance(iterable, (list, tuple)) and _any_traced(iterable):
+        values = jnp.stack([jnp.asarray(v) for v in iterable])
+    else:
+        return None
+    if values.ndim != 1:  # Python would test the truth of whole rows: ambiguous
+        raise ValueError(f"{what}() over a tensor of shape {values.shape} tests the truth of "
+                         "each row, which is ambiguous for rows of several elements; use "
+                         f"jnp.{what}(x) or jnp.{what}(x, axis=...)")
+    return values.astype(bool)
+
+
+def any_(iterable):
+    """any(): over a 1-D tensor or a list holding scalar tensors, one jnp.any."""
+    truths = _truths(iterable, "any")
+    return builtins.any(iterable) if truths is None else jnp.any(truths)
+
+
+def all_(iterable):
+    """all(): over a 1-D tensor or a list holding scalar tensors, one jnp.all."""
+    truths = _truths(iterable, "all")
+    return builtins.all(iterable) if truths is None else jnp.all(truths)
+
+
+def sorted_(iterable, *, key=None, reverse=False):
+    """sorted() of a tensor: its rows sorted (jnp.sort along the first axis; 1-D tensors
+    only, as Python would compare rows of higher ones), as a list like Python's."""
+    if is_traced(iterable) and key is None:
+        if jnp.ndim(iterable) != 1:
+            raise TypeError(f"sorted() of a tensor of shape {jnp.shape(iterable)}: only 1-D "
+                            "tensors (rows are numbers) can be sorted this way; use jnp.sort "
+                            "with an axis.")
+        ordered = jnp.sort(iterable)
+        return list(ordered[::-1] if reverse else ordered)
+    return builtins.sorted(iterable, key=key, reverse=reverse)
+
+
+def reversed_(sequence):
+    """reversed(): a traced range or tensor is walked backwards by the same XLA loop."""
+    if isinstance(sequence, TensorRange):
+        n = sequence.trips()
+        return TensorRange(0, n, 1, lambda k: sequence.element(n - 1 - k))
+    if is_traced(sequence):
+        return jnp.flip(sequence, 0)
+    return builtins.reversed(sequence)
 
 
 def int_(value=0, *args):
@@ -102,5 +177,7 @@ OVERRIDES = {
     builtins.range: range_, builtins.enumerate: enumerate_, builtins.zip: zip_,
     builtins.int: int_, builtins.float: float_, builtins.bool: bool_, builtins.max: max_,
     builtins.min: min_, builtins.sum: sum_, builtins.print: print_,
+    builtins.reversed: reversed_, builtins.any: any_, builtins.all: all_,
+    builtins.sorted: sorted_,
     **lists.OVERRIDES,
 }
