@@ -15,6 +15,7 @@ import re
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
 from xlaflow import initializers as initializers_lib
 from xlaflow import mixed_precision
 from xlaflow import random as random_lib
@@ -247,8 +248,12 @@ class Layer(Module):
             return call(inputs, *args, **kwargs)
 
     def _traced_call(self, inputs):
-        """`call`, converted by AutoGraph when a user-defined call runs on traced values."""
-        if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(inputs)):
+        """`call`, converted by AutoGraph when a user-defined call runs on traced values:
+        traced inputs, inside an xf.function trace (constant inputs, lifted weights), or
+        weights a GradientTape traces while running eagerly."""
+        if not (any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(inputs))
+                or _lifting.current() is not None
+                or any(isinstance(w.value, jax.core.Tracer) for w in self._own_weights)):
             return self.call
         from xlaflow.autograph import api
         from xlaflow.config import flags
