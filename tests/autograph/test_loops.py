@@ -382,3 +382,18 @@ def constant_key_updates(x):
 
 def test_constant_negative_and_tuple_keys_are_loop_state(agree):
     agree(constant_key_updates, np.float32([1, -2, 3]))
+
+
+def list_state(x):
+    pair = [x[0], [x[1], x[2]]]
+    while pair[0] < 20.0:  # a list rebuilt each iteration is state like a tuple
+        a, (b, c) = pair
+        pair = [a + b, [b + 1.0, c]]
+    acc = [x[0], x[1]]
+    for e in x:
+        acc = [acc[0] + e, acc[1] * 2.0]
+    return pair[0], pair[1][0], acc
+
+
+def test_lists_rebuilt_in_tensor_loops_are_state(agree):
+    agree(list_state, np.float32([1, 2, 3]))

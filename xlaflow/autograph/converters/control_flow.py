@@ -76,6 +76,19 @@ class _Scope:
         self.shared = set(self.nonlocals) | _late_reads(node)
 
 
+def _appended_names(stmts):
+    """Names the block appends to (`x.append(v)`, rewritten to `x = ag__.list_append(x, v)`
+    by the lists converter): a tensor loop stacks those; other lists are plain state."""
+    found = set()
+    for stmt in analysis.own_statements(stmts):
+        call = getattr(stmt, "value", None)
+        if isinstance(stmt, ast.Assign) and isinstance(call, ast.Call) and isinstance(
+                call.func, ast.Attribute) and call.func.attr == "list_append" and \
+                isinstance(call.func.value, ast.Name) and call.func.value.id == "ag__":
+            found.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    return found
+
+
 def _computed_key_writes(stmts, names):
     """`d[k] = v` with a computed key on a container from outside the block: not state
     AutoGraph can carry, so each traced branch or iteration would overwrite it in turn."""
@@ -185,7 +198,9 @@ class _ControlFlow(ast.NodeTransformer):
                 value=ast.Name(id=self._vars_name, ctx=ast.Load())), origin)]
         else:
             set_body = [ast.copy_location(ast.Pass(), origin)]
-        labels = [self._label(s, scope, returns_pending) for s in symbols]
+        appended = _appended_names(stmts)
+        labels = ["append:" + s if s in appended else self._label(s, scope, returns_pending)
+                  for s in symbols]
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
         unsupported = [f"`try` at line {child.lineno}" for child in

@@ -132,7 +132,10 @@ class _Loop:
         st.check_globals(self.names, what, where)
         self.init = get_state()
         self.carried, self.temps = list(self.init[:n_out]), tuple(self.init[n_out:])
-        self.lists = {i for i, v in enumerate(self.carried) if isinstance(v, list)}
+        # Lists the body appends to are stacked per iteration; other lists are state like
+        # tuples (rebuilt each iteration, `st = [a + b, b]`).
+        self.lists = {i for i, v in enumerate(self.carried)
+                      if isinstance(v, list) and self.names[i].startswith("append:")}
         self.variables = st.Variables()
         self.undefined = [i for i, v in enumerate(self.carried)
                           if isinstance(v, (Undefined, UndefinedReturnValue))]
