@@ -68,6 +68,7 @@ class LiftContext(_Scoped):
         self.allow_create = allow_create
         self.eager_init = eager_init
         self.fn_name = fn_name
+        self.shape_only = False  # set by eval_shape: a shape pass, not a compiled trace
 
     def read(self, var):
         key = id(var)
@@ -140,3 +141,26 @@ class OverrideContext(_Scoped):
     def on_create(self, var):
         if self.parent is not None:
             self.parent.on_create(var)
+
+
+def eval_shape(fn, *specs):
+    """jax.eval_shape(fn, *specs) for code that may read, assign and create Variables (a
+    model built by tracing `call`): reads see the cells, assignments are dropped (only
+    shapes are wanted), and a Variable created from a traced value (`xf.Variable(
+    jnp.zeros(...))` in `build`) is made by rerunning with compile-time evaluation, as
+    xf.function does."""
+    import jax
+
+    for eager_init in (False, True):
+        ctx = LiftContext([], [], allow_create=True, eager_init=eager_init,
+                          fn_name=getattr(fn, "__name__", "build"))
+        ctx.shape_only = True  # Variables made here are real: placed as outside a trace
+        try:
+            with ctx:
+                if not eager_init:
+                    return jax.eval_shape(fn, *specs)
+                with jax.ensure_compile_time_eval():
+                    return jax.eval_shape(fn, *specs)
+        except NeedsEagerInit:
+            continue
+    raise AssertionError("unreachable: the compile-time pass cannot ask for itself")

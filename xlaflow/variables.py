@@ -77,7 +77,8 @@ class Variable:
         self._value = _initial_array(initial_value, dtype, ctx)
         self._trainable = bool(trainable)
         self._name = "Variable" if name is None else str(name)
-        if _placement is not None and ctx is None and not _is_tracer(self._value):
+        if _placement is not None and (ctx is None or getattr(ctx, "shape_only", False)) \
+                and not _is_tracer(self._value):
             with jax.ensure_compile_time_eval():  # also when created during a shape trace
                 self._value = _placement(self._value, self._name)
         if ctx is not None:

@@ -276,7 +276,7 @@ class Layer(Module):
             lambda s: jax.ShapeDtypeStruct(tuple(batch_placeholder if d is None else d
                                                  for d in s), self.dtype),
             input_shape, is_leaf=lambda s: isinstance(s, tuple))
-        out = jax.eval_shape(lambda x: self(x), dummy)
+        out = _lifting.eval_shape(lambda x: self(x), dummy)
         return jax.tree_util.tree_map(
             lambda o: (None, *o.shape[1:]) if input_shape and input_shape[0] is None
             else tuple(o.shape), out)

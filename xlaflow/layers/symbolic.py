@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
+
 
 class SymbolicTensor:
     """A placeholder for a tensor in a functional graph: shape (None = batch) and dtype."""
@@ -59,7 +61,7 @@ def symbolic_call(layer, inputs, args, kwargs):
 
     spec = jax.tree_util.tree_map(concrete, inputs, is_leaf=is_symbolic)
     kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-    out = jax.eval_shape(lambda x: layer(x, *args, **kwargs), spec)
+    out = _lifting.eval_shape(lambda x: layer(x, *args, **kwargs), spec)
     batch = jax.tree_util.tree_leaves(inputs, is_leaf=is_symbolic)[0].shape[0]
     outputs = jax.tree_util.tree_map(
         lambda o: SymbolicTensor((batch, *o.shape[1:]), o.dtype, None, layer.name), out)

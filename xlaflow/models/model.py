@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _lifting
 from xlaflow.function import function
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
@@ -206,7 +207,7 @@ class Model(Layer):
                 self._distribute_strategy
             # weights built now belong to the strategy, as in TF where fit enters its scope
             with strategy.scope() if strategy is not None else contextlib.nullcontext():
-                jax.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
+                _lifting.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
             self._build_input_dtype = jax.tree_util.tree_map(
@@ -243,7 +244,7 @@ class Model(Layer):
         spec = jax.tree_util.tree_map(
             lambda s: jax.ShapeDtypeStruct((1, *s[1:]), jnp.float32), self._build_input_shape,
             is_leaf=lambda s: isinstance(s, tuple))
-        out = jax.eval_shape(lambda inputs: self(inputs, training=False), spec)
+        out = _lifting.eval_shape(lambda inputs: self(inputs, training=False), spec)
         return int(jax.tree_util.tree_leaves(out)[0].shape[-1])
 
     def summary(self, print_fn=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
 from xlaflow.layers.base import Layer
 
 
@@ -24,7 +25,7 @@ def _layer_rows(model):
     elif shape is not None and hasattr(model, "_layers"):
         spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
         for layer in model._layers:
-            spec = jax.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)
+            spec = _lifting.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)
             if layer in layers:
                 rows.append((layer, str((None, *spec.shape[1:]))))
     else:
