@@ -69,6 +69,7 @@ class LiftContext(_Scoped):
         self.eager_init = eager_init
         self.fn_name = fn_name
         self.shape_only = False  # set by eval_shape: a shape pass, not a compiled trace
+        self.created_log = []  # Variables created in this trace, in order
 
     def read(self, var):
         key = id(var)
@@ -104,6 +105,7 @@ class LiftContext(_Scoped):
                 "    if self.v is None:\n"
                 "        self.v = xf.Variable(...)"
             )
+        self.created_log.append(var)
         self._add_missing(var)
 
 

@@ -161,3 +161,17 @@ def test_a_computed_key_write_in_a_tensor_block_is_refused_with_alternatives():
         return y
 
     assert int(xf.function(local_table)(jnp.int32(3))) == 12
+
+
+def test_a_variable_created_in_a_tensor_branch_is_refused_clearly():
+    @xf.function
+    def make_in_branch(x):
+        if jnp.sum(x) > 0:
+            v = xf.Variable(jnp.zeros(3))
+            v.assign(x)
+            return v.value
+        return x
+
+    with pytest.raises(ValueError, match="a Variable is created inside a block that a tensor "
+                                         "decides"):
+        make_in_branch(jnp.float32([1, 2, 3]))

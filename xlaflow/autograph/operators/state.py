@@ -155,6 +155,9 @@ class Variables:
     def __init__(self):
         self.ctx = _lifting.current()
         self.carried = []
+        # The block created Variables on a trace (once is fine: an optimizer's first step
+        # inside a loop makes its slots; every trace making new ones is the error).
+        self.made_variables = False
 
     def add(self, variables):
         known = {id(v) for v in self.carried}
@@ -166,7 +169,8 @@ class Variables:
     def mark(self):
         if self.ctx is None:
             return None
-        return len(self.ctx.write_log), dict(self.ctx.values)
+        return (len(self.ctx.write_log), dict(self.ctx.values),
+                len(getattr(self.ctx, "created_log", ())))
 
     def install(self, values):
         """Make the carried Variables read as `values` (the block's inputs)."""
@@ -180,13 +184,23 @@ class Variables:
         """
         if self.ctx is None:
             return ()
-        start, _ = mark
+        start, _ = mark[:2]
         written = list({id(v): v for v in self.ctx.write_log[start:]}.values())
         out = tuple(self.ctx.read(v) for v in self.carried)
         self.restore(mark)
         known = {id(v) for v in self.carried}
         new = [v for v in written if id(v) not in known]
+        created = {id(v) for v in getattr(self.ctx, "created_log", ())[mark[2]:]} \
+            if len(mark) > 2 else set()
+        fresh = any(id(v) in created for v in new)
+        if fresh and self.made_variables:  # made again on the retrace: not guarded
+            raise ValueError(
+                "a Variable is created inside a block that a tensor decides (a tensor `if` "
+                "or loop): each trace of the block would make another one. Create it "
+                "before the block, e.g. on the first call with `if self.v is None:` "
+                "outside the tensor-dependent code.")
         if new:
+            self.made_variables = self.made_variables or fresh
             raise MoreVariables(new)
         return out
 
@@ -194,7 +208,7 @@ class Variables:
         """Undo what the block did to the context since `mark`. A Variable the context did
         not hold then is forgotten again, so reads fall through to the enclosing context."""
         if self.ctx is not None:
-            start, before = mark
+            start, before = mark[:2]
             for var in self.ctx.write_log[start:] + self.carried:
                 if id(var) in before:
                     self.ctx.values[id(var)] = before[id(var)]
