@@ -20,7 +20,7 @@ from xlaflow import metrics as metrics_lib
 from xlaflow import mixed_precision
 from xlaflow import optimizers as optimizers_lib
 from xlaflow.loss_scale import LossScaleOptimizer
-from xlaflow.autograph.operators import loops
+from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
 from xlaflow.tape import value_and_grad
 
@@ -159,7 +159,7 @@ class Trainer:
             w = item.pop(0) if has_w else None
             self._train_body(x, y, w)
 
-        loops.for_stmt(loops.TensorZip(parts), None, body, lambda: (), lambda state: None,
+        loops.for_stmt(iterables.TensorZip(parts), None, body, lambda: (), lambda state: None,
                        (), 0)
         return self.logs()
 

@@ -11,63 +11,22 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from xlaflow import _runtime_checks
 from xlaflow.autograph.operators import logical
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.conditionals import tensor_if
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+from xlaflow.autograph.operators.iterables import (
+    TensorEnumerate,
+    TensorRange,
+    TensorZip,
+    scan_inputs,
+)
 from xlaflow.autograph.operators.lists import Accumulator, loop_items
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 
 _RETRIES = 4
-
-
-class TensorRange:
-    """`range(...)` with a traced bound: only a `for` loop can iterate it (as a lax loop).
-
-    `item` maps the counter to what the loop target receives: reversed(), enumerate() and
-    zip() over such a range are TensorRanges over 0..n-1 whose item builds the element."""
-
-    def __init__(self, start, stop, step, item=None):
-        self.start, self.stop, self.step, self.item = start, stop, step, item
-
-    def trips(self):
-        """How many values the range has (traced when a bound is)."""
-        start, stop, step = self.start, self.stop, self.step
-        if not any(is_traced(v) for v in (start, stop, step)):
-            return len(range(start, stop, step))
-        return jnp.maximum(0, (stop - start + step - jnp.sign(step)) // step)
-
-    def element(self, k):
-        """The k-th value (a traced k is fine)."""
-        value = self.start + k * self.step
-        return value if self.item is None else self.item(value)
-
-    def __iter__(self):
-        raise TypeError("range() with a tensor bound can only drive a `for` loop in converted "
-                        "code; use jnp.arange(n) for a tensor of indices.")
-
-
-class TensorEnumerate:
-    """`enumerate(tensor)`: a `for` loop scans (index, row) pairs."""
-
-    def __init__(self, tensor, start):
-        self.tensor, self.start = tensor, start
-
-    def __iter__(self):
-        return iter(enumerate(self.tensor, self.start))
-
-
-class TensorZip:
-    """`zip(...)` over tensors: a `for` loop scans them together, to the shortest length."""
-
-    def __init__(self, tensors):
-        self.tensors = tensors
-
-    def __iter__(self):
-        return iter(zip(*self.tensors))
 
 
 def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
@@ -374,35 +333,8 @@ def _range(loop, rng, extra_test, body):
     loop.exit(out[0])
 
 
-def _scan_inputs(iterable):
-    """(xs, length, build iterate) for a traced tensor, or enumerate/zip over tensors (nested
-    in each other as deep as the user wrote them)."""
-    if not isinstance(iterable, (TensorEnumerate, TensorZip)):
-        if jnp.ndim(iterable) == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return iterable, iterable.shape[0], lambda x: x
-    xs = _scannable(iterable)
-    n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(xs))
-    return jax.tree_util.tree_map(lambda a: a if a.shape[0] == n else a[:n], xs), n, tuple
-
-
-def _scannable(part):
-    """A pytree of arrays whose leading axes a scan walks together, for one iterable."""
-    if isinstance(part, TensorEnumerate):
-        inner = _scannable(part.tensor)
-        n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(inner))
-        return (jnp.arange(n) + part.start, inner)
-    if isinstance(part, TensorZip):
-        return tuple(_scannable(t) for t in part.tensors)
-    # A Python list or tuple of numbers is one sequence, not a pytree of scalars.
-    if isinstance(part, (list, tuple)) and all(
-            isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in part):
-        return jnp.asarray(part)
-    return jax.tree_util.tree_map(jnp.asarray, part)
-
-
 def _scan(loop, iterable, extra_test, body):
-    xs, n, make = _scan_inputs(iterable)
+    xs, n, make = scan_inputs(iterable)
     if n == 0:
         return  # statically empty: the body never runs and the state stays as it is
     loop.probe_body = lambda x: body(make(x))

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from xlaflow.autograph.operators import lists
 from xlaflow.autograph.operators.dispatch import is_traced
-from xlaflow.autograph.operators.loops import TensorEnumerate, TensorRange, TensorZip
+from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
 
 
 def _any_traced(values):
