@@ -238,3 +238,30 @@ def test_first_call_traces_once_when_variables_are_reachable(capsys):
 
     f(jnp.float32(1.0))
     assert capsys.readouterr().out.count("tracing") == 1
+
+
+def test_an_assert_inside_a_users_jax_jit_raises_there_and_not_later():
+    @xf.function
+    def checked(x):
+        assert x > 0, "x must be positive"
+        return x + 1
+
+    with pytest.raises(Exception, match="x must be positive"):
+        jax.block_until_ready(jax.jit(checked)(jnp.float32(-1.0)))
+    assert float(checked(jnp.float32(3.0))) == 4.0  # nothing recorded is left over
+    with pytest.raises(AssertionError, match="x must be positive"):
+        checked(jnp.float32(-2.0))
+
+
+def test_python_floats_are_static_by_their_bits():
+    @xf.function
+    def divide(x, y):
+        return x / y
+
+    one = jnp.float32(1.0)
+    assert float(divide(one, 0.0)) == float("inf")
+    assert float(divide(one, -0.0)) == float("-inf")  # not the program traced for 0.0
+    nan = float("nan")
+    for _ in range(3):
+        divide(one, nan)
+    assert divide.tracing_count == 3  # 0.0, -0.0 and nan once

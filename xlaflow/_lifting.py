@@ -70,6 +70,7 @@ class LiftContext(_Scoped):
         self.fn_name = fn_name
         self.shape_only = False  # set by eval_shape: a shape pass, not a compiled trace
         self.created_log = []  # Variables created in this trace, in order
+        self.raise_checks = False  # traced for a caller's own JAX transformation
 
     def read(self, var):
         key = id(var)

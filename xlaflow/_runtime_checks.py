@@ -3,8 +3,9 @@ times), raised as the user's exception.
 
 Inside xf.function a failing check only records its exception; xf.function waits for the
 program's results and raises it before writing back any Variable. Outside xf.function
-(AutoGraph code under a plain jax.jit) the check raises inside its callback, which JAX
-reports as a JaxRuntimeError carrying the same message.
+(AutoGraph code under a plain jax.jit), and in an xf.function called inside a user's own
+jax.jit/vmap/grad (whose results xf.function never sees), the check raises inside its
+callback, which JAX reports as a JaxRuntimeError carrying the same message.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _tokens = itertools.count(1)
 def check(ok, make_error):
     """At run time, fail with `make_error()` unless the scalar `ok` is true."""
     ctx = _lifting.current()
-    if ctx is None:
+    if ctx is None or ctx.raise_checks:
         def raising(value):
             if not bool(value):
                 raise make_error()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import struct
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +54,8 @@ def static_key_part(leaf):
         return leaf.ref()
     if isinstance(leaf, Static):
         return leaf
+    if isinstance(leaf, float):  # 0.0 == -0.0 and nan != nan: key floats by their bits
+        return (leaf.__class__, struct.pack("<d", leaf))
     return (leaf.__class__, leaf)
 
 

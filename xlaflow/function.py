@@ -36,7 +36,7 @@ class _Entry:
     """One static argument pattern: its template, lifted Variables and jitted function."""
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "donated_leaves",
-                 "touched", "signatures", "check_tokens")
+                 "touched", "signatures", "check_tokens", "raise_checks")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -48,6 +48,7 @@ class _Entry:
         self.touched = None  # the Variables the last trace actually read or assigned
         self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
         self.check_tokens = []  # run-time checks: wait for results so failures raise here
+        self.raise_checks = False  # for calls inside a user's own JAX transformation
 
 
 class Function:
@@ -190,6 +191,10 @@ class Function:
 
     def _call_compiled(self, args, kwargs):
         key, template, treedef, dyn = self._split(args, kwargs)
+        if any(isinstance(x, jax.core.Tracer) for x in dyn):
+            # Inside the caller's jax.jit/vmap/grad: this call's results are only seen
+            # there, so its run-time checks must raise in the program, not be recorded.
+            key = (_UNDER_TRANSFORMATION, key)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._entry_for(key, template, treedef, dyn)
@@ -299,6 +304,8 @@ class Function:
         if self._donate_argnums:
             donated = _donation.mask(treedef, template, self._donate_argnums)
         entry = _Entry(template, treedef, variables, donated)
+        entry.raise_checks = isinstance(key, tuple) and bool(key) and \
+            key[0] is _UNDER_TRANSFORMATION
         donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
         entry.jitted = jax.jit(self._pure(entry, eager_init=False), donate_argnums=donate)
         self._cache[key] = entry
@@ -347,6 +354,7 @@ class Function:
             args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
             ctx = _lifting.LiftContext(entry.variables, values, allow_create=self._creation_open,
                                        eager_init=eager_init, fn_name=self._name)
+            ctx.raise_checks = entry.raise_checks
             try:
                 with ctx:
                     if eager_init:
@@ -402,6 +410,7 @@ class Function:
 
 
 _array_type = None  # jax's concrete array class, learned on the first trace
+_UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
 
 
 @functools.lru_cache(maxsize=16)
