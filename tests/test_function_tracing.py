@@ -265,3 +265,25 @@ def test_python_floats_are_static_by_their_bits():
     for _ in range(3):
         divide(one, nan)
     assert divide.tracing_count == 3  # 0.0, -0.0 and nan once
+
+
+def test_the_retracing_warning_points_at_the_users_call():
+    @xf.function
+    def scaled(x, factor):
+        return x * factor
+
+    with xf.config.override(retrace_warning_threshold=2):
+        with pytest.warns(xf.RetracingWarning) as caught:
+            for factor in range(4):
+                scaled(jnp.ones(2), factor)  # a new Python value each time: retraces
+    assert all(w.filename == __file__ for w in caught), [w.filename for w in caught]
+
+
+def test_an_unhashable_static_argument_is_named_with_its_own_type():
+    @xf.function(static_argnames="cfg")
+    def configured(x, cfg):
+        return x * cfg["a"]
+
+    with pytest.raises(TypeError, match=r"argument 'cfg' of type dict is not hashable.*"
+                                        r"static_argnames"):
+        configured(jnp.ones(2), cfg={"a": 2})

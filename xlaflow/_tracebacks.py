@@ -19,14 +19,16 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__)) + os.sep
 
 
-def _is_library_frame(filename):
+def is_library_frame(filename):
+    """Whether a frame of `filename` is xlaflow's or JAX's (not the user's)."""
+    filename = os.path.abspath(filename)
     return filename.startswith(_PACKAGE_DIR) or filename.startswith(_JAX_DIR)
 
 
 def _without_library_frames(tb):
     frames = []
     while tb is not None:
-        if not _is_library_frame(os.path.abspath(tb.tb_frame.f_code.co_filename)):
+        if not is_library_frame(tb.tb_frame.f_code.co_filename):
             frames.append(tb)
         tb = tb.tb_next
     rebuilt = None
@@ -39,7 +41,7 @@ def _user_lines(tb):
     lines = []
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not _is_library_frame(os.path.abspath(code.co_filename)):
+        if not is_library_frame(code.co_filename):
             text = linecache.getline(code.co_filename, tb.tb_lineno).strip()
             lines.append(f'    File "{code.co_filename}", line {tb.tb_lineno}, in '
                          f"{code.co_name}\n        {text}")

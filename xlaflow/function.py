@@ -9,6 +9,7 @@ hit costs one dict lookup plus reading and writing the Variables' cells.
 from __future__ import annotations
 
 import functools
+import sys
 import types
 import warnings
 import weakref
@@ -271,11 +272,14 @@ class Function:
             try:
                 hash(_signatures.static_key_part(leaf))
             except TypeError:
+                value = _signatures.unwrap(leaf)
+                advice = ("it is in static_argnames, so it must be hashable: pass a tuple, a "
+                          "frozen dataclass or another hashable value" if value is not leaf
+                          else "pass a tensor, a tuple, or a hashable object")
                 raise TypeError(
                     f"xf.function {self._name!r}: argument '{name}' of type "
-                    f"{type(leaf).__name__} is not hashable. Non-tensor arguments are static "
-                    "(compiled into the program and used as cache keys): pass a tensor, a "
-                    "tuple, or a hashable object.") from None
+                    f"{type(value).__name__} is not hashable. Non-tensor arguments are static "
+                    f"(compiled into the program and used as cache keys): {advice}.") from None
 
     # -- tracing -------------------------------------------------------------------------
     def _get_traceable(self):
@@ -406,11 +410,20 @@ class Function:
                 f"{_signatures.retrace_cause(previous, trace)}. Tensors retrace on new shapes "
                 "or dtypes and Python values on every new value: pass numbers as tensors "
                 "(xf.constant), fix shapes with input_signature=..., or use "
-                "reduce_retracing=True.", RetracingWarning, stacklevel=2)
+                "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
 
 
 _array_type = None  # jax's concrete array class, learned on the first trace
 _UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
+
+
+def _user_stacklevel():
+    """warnings.warn's stacklevel for its caller that names the user's line: the first frame
+    out of xlaflow and JAX (the warning is issued while JAX traces)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _tracebacks.is_library_frame(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @functools.lru_cache(maxsize=16)
