@@ -287,3 +287,34 @@ def test_an_unhashable_static_argument_is_named_with_its_own_type():
     with pytest.raises(TypeError, match=r"argument 'cfg' of type dict is not hashable.*"
                                         r"static_argnames"):
         configured(jnp.ones(2), cfg={"a": 2})
+
+
+def test_input_signature_converts_python_values_only_without_loss():
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.int32)])
+    def ints(a):
+        return a
+
+    assert ints([1, 2]).tolist() == [1, 2]
+    with pytest.raises(TypeError, match=r"argument 'a'.*float64 values do not fit"):
+        ints([1.5, 2.5])
+
+    @xf.function(input_signature=[xf.TensorSpec([], xf.bool)])
+    def flag(f):
+        return f
+
+    with pytest.raises(TypeError, match=r"argument 'f'.*numbers are not booleans"):
+        flag(2)
+
+    @xf.function(input_signature=[xf.TensorSpec([], xf.int8)])
+    def small(count):
+        return count
+
+    with pytest.raises(TypeError, match=r"argument 'count'.*outside int8's range"):
+        small(300)
+
+    @xf.function(reduce_retracing=True)
+    def add(x, n):
+        return x + n
+
+    with pytest.raises(OverflowError, match="argument 'n' is the Python int"):
+        add(jnp.ones(2, jnp.int32), 2 ** 40)

@@ -160,15 +160,38 @@ def _conform(fn_name, name, spec, arg):
                    for i, (s, a) in enumerate(zip(spec_leaves, arg_leaves))])
 
 
+def _python_to(fn_name, name, spec, value):
+    """A Python number or nested list as `spec`'s dtype, only when nothing is lost: TF
+    refuses 1.5 for an int32 spec and 2 for a bool one, and so do we."""
+    def refuse(why, cause=None):
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected a tensor "
+                        f"matching {spec}; received {value!r} ({why})") from cause
+
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        refuse("not a number or a nested list of numbers", e)
+    want = np.dtype(spec.dtype)
+    if raw.dtype.kind not in "biufc":
+        refuse(f"{raw.dtype.name} values")
+    if want.kind == "b" and raw.dtype.kind != "b":
+        refuse("numbers are not booleans")
+    if want.kind in "iu" and raw.dtype.kind not in "biu":
+        refuse(f"{raw.dtype.name} values do not fit an integer dtype exactly")
+    if want.kind in "iu" and raw.size and raw.dtype.kind != "b":
+        info = np.iinfo(want)
+        if raw.min() < info.min or raw.max() > info.max:
+            refuse(f"outside {want.name}'s range {info.min}..{info.max}")
+    if want.kind == "f" and raw.dtype.kind == "c":
+        refuse("complex values")
+    return jnp.asarray(raw, dtype=want)
+
+
 def _conform_leaf(fn_name, name, spec, arg):
     if isinstance(arg, Variable):
         arg = arg.value
     if not hasattr(arg, "dtype"):
-        try:
-            arg = jnp.asarray(arg, dtype=spec.dtype)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected a tensor "
-                            f"matching {spec}; received {arg!r}") from e
+        arg = _python_to(fn_name, name, spec, arg)
     if jnp.dtype(arg.dtype) != spec.dtype:
         raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected dtype "
                         f"{spec.dtype.name} ({spec}); received {jnp.dtype(arg.dtype).name}")

@@ -251,6 +251,9 @@ class Function:
         scalars = _signatures.PY_SCALARS if self._reduce_retracing else ()
         for leaf in leaves:
             if isinstance(leaf, _ARRAYS) or isinstance(leaf, scalars):
+                if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
+                        not jax.config.jax_enable_x64:
+                    self._raise_too_big(treedef, leaves, leaf)
                 dyn.append(leaf)
                 template.append(DYNAMIC)
                 parts.append(DYNAMIC)
@@ -265,6 +268,14 @@ class Function:
         except TypeError:
             self._raise_unhashable(treedef, template)
         return key, template, treedef, tuple(dyn)
+
+    def _raise_too_big(self, treedef, leaves, value):
+        name = next(n for n, leaf in zip(_signatures.leaf_paths(treedef, self._param_names),
+                                         leaves) if leaf is value)
+        raise OverflowError(
+            f"xf.function {self._name!r}: argument '{name}' is the Python int {value}, "
+            "which reduce_retracing passes as an int32 tensor, outside its range; pass an "
+            "int64 array with jax_enable_x64, or a float.")
 
     def _raise_unhashable(self, treedef, template):
         names = _signatures.leaf_paths(treedef, self._param_names)
@@ -414,7 +425,8 @@ class Function:
 
 
 _array_type = None  # jax's concrete array class, learned on the first trace
-_UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
+_UNDER_TRANSFORMATION = object()
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1  # cache-key marker: called inside a user's transformation
 
 
 def _user_stacklevel():
