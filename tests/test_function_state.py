@@ -347,3 +347,13 @@ def test_each_signature_lifts_only_what_it_reaches():
         assert float(read(m, jnp.float32(2.0))) == 2.0 * i
     sizes = [len(entry.variables) for entry in read._cache.values()]
     assert sizes == [1, 1, 1] and read.tracing_count == 3
+
+
+def test_an_argument_donated_by_keyword_is_donated():
+    @xf.function(donate_argnums=0)
+    def add(x, y):
+        return x + y
+
+    a, b = jnp.ones(3), jnp.ones(3)
+    np.testing.assert_array_equal(add(x=a, y=b), 2 * np.ones(3))
+    assert a.is_deleted()  # as jax.jit(donate_argnums=0) does for x=a

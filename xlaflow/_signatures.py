@@ -75,6 +75,50 @@ def parameter_names(fn):
     return names, varargs
 
 
+def positional_parameters(fn):
+    """The positional-or-keyword parameters of `fn` (None when they cannot be known or
+    `fn` takes *args: calls are then left as written)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return [p for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+def canonical_call(params, args, kwargs, strip_defaults=True):
+    """(args, kwargs) in one form for the cache: keyword arguments that name positional
+    parameters move into place (a skipped parameter takes its default), and trailing
+    arguments equal to their Python defaults are dropped (not with reduce_retracing,
+    where numbers are traced and f(x, 1) already shares f(x, 2)'s program). Anything unusual (a missing
+    required argument, an unknown keyword) is left for the call itself to report."""
+    if len(args) > len(params):
+        return args, kwargs
+    args, kwargs = list(args), dict(kwargs)
+    for param in params[len(args):]:
+        if param.name in kwargs:
+            args.append(kwargs.pop(param.name))
+        elif param.default is not param.empty and any(p.name in kwargs for p in params[
+                len(args):]):
+            args.append(param.default)
+        else:
+            break
+    while strip_defaults and args and len(args) <= len(params) and \
+            _is_default(args[-1], params[len(args) - 1].default):
+        args.pop()
+    return tuple(args), kwargs
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    if default is inspect.Parameter.empty or type(value) is not type(default) or \
+            not isinstance(value, (bool, int, float, str, type(None))):
+        return False
+    return static_key_part(value) == static_key_part(default)
+
+
 def leaf_paths(treedef, param_names):
     """A readable name for every leaf of the flattened (args, kwargs) pair."""
     placeholder = jax.tree_util.tree_unflatten(treedef, [0] * treedef.num_leaves)

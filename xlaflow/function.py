@@ -91,6 +91,11 @@ class Function:
         self._learned = []  # Variables traces reached that no guess foresaw
         self._plain = self._input_signature is None and not self._static_names
         self._fast = self._plain and self._jit_compile  # __call__'s fast path may apply
+        # f(x), f(x=x), f(x, 2.0) and f(x, y=2.0) for `def f(x, y=2.0)` are one call: the
+        # positional parameters, to bring keyword and default arguments to one form
+        self._positional = _signatures.positional_parameters(python_function)
+        self._required = sum(1 for p in self._positional or ()
+                             if p.default is p.empty)
 
     # -- public surface ------------------------------------------------------------------
     @property
@@ -241,6 +246,9 @@ class Function:
         if self._input_signature is not None:
             args, kwargs = _signatures.apply_input_signature(
                 self._name, self._input_signature, self._param_names, args, kwargs)
+        elif self._positional is not None and (kwargs or len(args) > self._required):
+            args, kwargs = _signatures.canonical_call(
+                self._positional, args, kwargs, strip_defaults=not self._reduce_retracing)
         if self._static_names:
             args = tuple(Static(a) if i in self._static_positions else a
                          for i, a in enumerate(args))
