@@ -170,9 +170,7 @@ class Function:
                     if type(arg) is not _array_type and type(arg) is not np.ndarray:
                         break
                 else:
-                    variables = entry.variables
-                    values = ([v._value for v in variables] if not self._donate_variables
-                              else self._values(entry)) if variables else variables
+                    values = self._values(entry) if entry.variables else _NO_VALUES
                     try:
                         out, new = entry.jitted(values, args)
                     except (_lifting.Retrace, _lifting.NeedsEagerInit):
@@ -434,6 +432,7 @@ class Function:
 
 _array_type = None  # jax's concrete array class, learned on the first trace
 _UNDER_TRANSFORMATION = object()
+_NO_VALUES = []  # what _values gives a function without Variables (never mutated)
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1  # cache-key marker: called inside a user's transformation
 
 

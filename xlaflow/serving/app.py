@@ -119,13 +119,17 @@ class App:
             raise _Reply(413, error_body(f"request body of {int(declared)} bytes exceeds the "
                                          f"limit of {self.max_body_bytes} bytes"),
                          [*_JSON, (b"connection", b"close")], linger=True)
+        try:  # a client that stalls mid-body gets the deadline like any other request
+            async with asyncio.timeout(deadline - time.monotonic()):
+                return await self._read_body(receive, name)
+        except TimeoutError:
+            self._count(name, "DEADLINE_EXCEEDED")
+            raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
+
+    async def _read_body(self, receive, name):
         chunks, size = [], 0
         while True:
-            try:  # a client that stalls mid-body gets the deadline like any other request
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
-                self._count(name, "DEADLINE_EXCEEDED")
-                raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
+            message = await receive()
             if message["type"] == "http.disconnect":  # the client left: nobody to answer
                 self._count(name, "CANCELLED")
                 raise _Reply(499, error_body("the client closed the connection"))

@@ -66,7 +66,7 @@ class Manager:
         self._metrics = metrics
         self._models = {}
         self._configured = frozenset()  # names still in the config: kept when empty
-        self._lock = threading.Condition()
+        self._lock = threading.RLock()
 
     # -- configuration and aspired versions -----------------------------------------------
     def add_model(self, name):

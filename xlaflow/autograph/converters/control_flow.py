@@ -111,11 +111,14 @@ def _computed_key_writes(stmts, names):
 
 def _late_reads(node):
     lazy = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
-    blocks_ = [inner for inner in ast.walk(node) if inner is not node and isinstance(
-        inner, lazy)]
-    blocks_ += [stmt for t in ast.walk(node) if isinstance(t, ast.Try)
-                for stmt in t.finalbody]
-    return {n.id for block in blocks_ for n in ast.walk(block) if isinstance(n, ast.Name)}
+    found = set()
+    for inner in ast.walk(node):
+        if inner is not node and isinstance(inner, lazy):
+            found |= analysis.reads(inner)  # a nested scope's free names
+        elif isinstance(inner, ast.Try):
+            for stmt in inner.finalbody:
+                found |= analysis.reads(stmt)
+    return found
 
 
 class _ControlFlow(ast.NodeTransformer):

@@ -293,7 +293,10 @@ def _range(loop, rng, extra_test, body):
     if is_traced(step):  # Python raises for a zero step; a traced one is checked at run time
         _runtime_checks.check(step != 0, lambda: ValueError("range() arg 3 must not be zero"))
     if rng.item is not None:
-        body = (lambda run: lambda i: run(rng.item(i)))(body)
+        run = body
+
+        def body(i):
+            run(rng.item(i))
     loop.probe_body = body
     init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)

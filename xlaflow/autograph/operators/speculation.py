@@ -31,19 +31,18 @@ _MAX_SELECTED = 4096
 FLAG, RETURN, LOCAL, STATE = "flag", "return", "local", "state"
 
 
-def cond(pred, true_fn, false_fn, roles=None):
+def cond(pred, true_fn, false_fn, roles):
     """lax.cond(pred, true_fn, false_fn), or both sides in line and selected when cheap.
 
     `roles(outputs)`, given the branches' output pytree (of shapes), lists each leaf's role:
-    FLAG, RETURN, LOCAL or STATE (the default; exact conditional semantics).
+    FLAG, RETURN, LOCAL or STATE (exact conditional semantics).
     """
     sides = [jax.make_jaxpr(fn, return_shape=True)() for fn in (true_fn, false_fn)]
     (t_jaxpr, t_shape), (f_jaxpr, f_shape) = sides
     tree = jax.tree_util.tree_structure(t_shape)
     avals = _common_avals(t_jaxpr.out_avals, f_jaxpr.out_avals)
     if tree == jax.tree_util.tree_structure(f_shape) and avals is not None:
-        leaf_roles = roles(t_shape) if roles else [STATE] * len(avals)
-        picks = _plan(t_jaxpr, f_jaxpr, leaf_roles)
+        picks = _plan(t_jaxpr, f_jaxpr, roles(t_shape))
         if picks is not None:
             return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks,
                                                            avals))
