@@ -62,6 +62,7 @@ def compiled(fn):
     # Defined in the factory under another name: the function's own name inside its body
     # (a recursive call) must stay a global lookup, as in the original, not a closure.
     node.name = "__xf_converted"
+    node.xf_name = shown  # for messages
     node = transform(node)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(

@@ -55,16 +55,21 @@ ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_
 class _Scope:
     """One user function being converted: its parameters and global/nonlocal names."""
 
-    def __init__(self, node):
-        args = node.args
-        self.params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                       args.vararg, args.kwarg] if a is not None}
-        self.globals, self.nonlocals = set(), set()
-        for child in analysis.own_statements(node.body):
-            if isinstance(child, ast.Global):
-                self.globals.update(child.names)
-            elif isinstance(child, ast.Nonlocal):
-                self.nonlocals.update(child.names)
+    def __init__(self, node, parent=None):
+        self.params = _parameters(node)
+        self.globals, self.nonlocals = _declared(node)
+        # Names of this function written by calling a nested function that rebinds them
+        # (`nonlocal total` in a helper): helper name -> names. A block that mentions the
+        # helper carries those names too. Helpers of enclosing functions count when this
+        # one shadows neither the helper nor the names; those names are then not bound
+        # here, like nonlocals.
+        locals_ = self.params | set(analysis.writes(node.body)[0])
+        own = _helper_rebinds(node, (locals_ - self.globals) | self.nonlocals)
+        inherited = {} if parent is None else {
+            helper: names - (locals_ - self.nonlocals)
+            for helper, names in parent.helpers.items() if helper not in locals_}
+        self.helpers = {**inherited, **own}
+        self.outer = set().union(*inherited.values()) - locals_
         self.undefined = {}  # names that need an Undefined binding at function entry
         self.bound = set(self.params)  # names bound by the top-level statements seen so far
         self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
@@ -74,6 +79,53 @@ class _Scope:
         # and nonlocals (by the enclosing function). Always carried out of blocks that
         # assign them, and never treated as dead once the function has returned.
         self.shared = set(self.nonlocals) | _late_reads(node)
+
+
+def _parameters(node):
+    args = node.args
+    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                            args.kwarg] if a is not None}
+
+
+def _declared(node):
+    """(globals, nonlocals) the function `node` declares."""
+    globals_, nonlocals = set(), set()
+    for child in analysis.own_statements(node.body):
+        if isinstance(child, ast.Global):
+            globals_.update(child.names)
+        elif isinstance(child, ast.Nonlocal):
+            nonlocals.update(child.names)
+    return globals_, nonlocals
+
+
+def _helper_rebinds(node, names):
+    """Nested functions of `node` that rebind some of its `names` with `nonlocal`, directly
+    or by calling one another: helper name -> the names."""
+    helpers, free = {}, {}
+    for child in analysis.own_statements(node.body):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            helpers[child.name] = _rebound_nonlocals(child) & names
+            free[child.name] = analysis.reads(child)
+    changed = True
+    while changed:  # a helper calling a helper rebinds what that one does
+        changed = False
+        for helper, reads in free.items():
+            for other in reads & helpers.keys():
+                if not helpers[other] <= helpers[helper]:
+                    helpers[helper] |= helpers[other]
+                    changed = True
+    return {helper: names for helper, names in helpers.items() if names}
+
+
+def _rebound_nonlocals(fn):
+    """Names `fn` (or a function nested in it) declares nonlocal and rebinds, from outside
+    `fn` itself."""
+    found = set()
+    for inner in ast.walk(fn):
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _, nonlocals = _declared(inner)
+            found |= nonlocals & set(analysis.writes(inner.body)[0])
+    return found - (set(analysis.writes(fn.body)[0]) - _declared(fn)[1]) - _parameters(fn)
 
 
 def _appended_names(stmts):
@@ -128,7 +180,8 @@ class _ControlFlow(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node):
         analysis.annotate_liveness(node.body)
-        scope = _Scope(node)
+        scope = _Scope(node, self.scopes[-1] if self.scopes else None)
+        rebound_globals = [n for n in analysis.writes(node.body)[0] if n in scope.globals]
         self.scopes.append(scope)
         body = []
         for stmt in node.body:
@@ -143,6 +196,11 @@ class _ControlFlow(ast.NodeTransformer):
                 inits += templates.replace("name = ag__.Undefined(label)", node, name=name,
                                            label=ast.Constant(value=name))
             node.body = inits + node.body
+        if rebound_globals:
+            node.body = templates.replace(
+                "ag__.check_global_writes(names, function)", node,
+                names=ast.Constant(value=tuple(rebound_globals)),
+                function=ast.Constant(value=getattr(node, "xf_name", node.name))) + node.body
         return node
 
     def visit_Delete(self, node):
@@ -178,9 +236,14 @@ class _ControlFlow(ast.NodeTransformer):
         scope = self.scopes[-1]
         self._vars_name = self.namer.new("vars_")
         names, composites = analysis.writes(stmts)
-        # Globals and attributes are visible outside the function: always outputs.
+        mentioned = set().union(*map(analysis.reads, stmts))
+        helped = [n for helper in sorted(mentioned & scope.helpers.keys())
+                  for n in sorted(scope.helpers[helper]) if n not in names]
+        names += list(dict.fromkeys(helped))
+        # Globals and attributes are visible outside the function: always outputs; so are
+        # names a called helper rebinds (the helper reads them, and so may the caller).
         outputs = [n for n in names if n in live or n in scope.globals or n in scope.shared
-                   ] + list(composites)
+                   or n in helped] + list(composites)
         temps = [n for n in names if n not in outputs]
         symbols = outputs + temps
         for name in names:
@@ -188,7 +251,7 @@ class _ControlFlow(ast.NodeTransformer):
             # the name on every path: bind it to Undefined at entry unless a top-level
             # statement before this one already did.
             if name not in scope.bound and name not in scope.globals \
-                    and name not in scope.nonlocals:
+                    and name not in scope.nonlocals and name not in scope.outer:
                 scope.undefined[name] = None
         local_names = [n for n in names if n not in scope.globals]
         global_names = [n for n in names if n in scope.globals]

@@ -140,7 +140,8 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
         mark = variables.mark()
         try:
             try:
-                fn()
+                with st.traced_block("if statement", where):
+                    fn()
             except Exception as exc:
                 _note_traced_branch(exc, label, where)
                 raise
@@ -177,7 +178,9 @@ def if_exp(cond, if_true, if_false):
 
     def branch(fn, label, dtypes):
         def run():
-            out = st.to_lax(fn(), "<expression>", "conditional expression", where)
+            with st.traced_block("conditional expression", where):
+                value = fn()
+            out = st.to_lax(value, "<expression>", "conditional expression", where)
             seen[label] = out
             return st.cast_to((out,), dtypes)[0]
         return run

@@ -180,7 +180,8 @@ class _Loop:
         """Trace one pass of the body from a carry; returns (new carry, appended)."""
         mark = self.variables.mark()
         try:
-            body(*mark_args)
+            with st.traced_block(self.what, self.where):
+                body(*mark_args)
             return self.leave(mark, self.stacking)
         except BaseException:
             if mark is not None:
@@ -203,7 +204,8 @@ class _Loop:
             mark = self.variables.mark()  # before install: the probe's values must not stay
             self.variables.install(var_values)
             try:
-                self.probe_body(*args)
+                with st.traced_block(self.what, self.where):
+                    self.probe_body(*args)
                 out = self.get_state()
             finally:
                 if mark is not None:

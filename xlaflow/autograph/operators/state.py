@@ -7,6 +7,9 @@ lifting context so their new values leave the block as outputs instead of leakin
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,10 +46,39 @@ def zeros_like_spec(spec):
 def check_globals(names, what, where):
     for name in names:
         if name.startswith("global:"):
-            raise SyntaxError(
-                f"{where}: global '{display(name)}' is rebound inside a {what} that depends on "
-                "a tensor; XLA control flow cannot assign Python globals. Keep the value in an "
-                "xf.Variable and call .assign() on it, or return it from the function.")
+            _raise_global(f"{where}: global '{display(name)}' is rebound", what)
+
+
+def _raise_global(subject, what):
+    article = "an" if what.strip("`")[0] in "aeiou" else "a"
+    raise SyntaxError(
+        f"{subject} inside {article} {what} that depends on a tensor; XLA control flow cannot "
+        "assign Python globals. Keep the value in an xf.Variable and call .assign() on it, "
+        "or return it from the function.")
+
+
+_tracing = threading.local()  # the tensor blocks whose branches or bodies are being traced
+
+
+@contextlib.contextmanager
+def traced_block(what, where):
+    """Marks the tracing of a tensor `if` branch or loop body, for check_global_writes."""
+    stack = _tracing.__dict__.setdefault("blocks", [])
+    stack.append((what, where))
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def check_global_writes(names, function):
+    """Called on entry to converted code that rebinds the globals `names`: refused while a
+    tensor block is traced, where the new value would be a tracer leaking out of it."""
+    stack = getattr(_tracing, "blocks", None)
+    if stack:
+        what, where = stack[-1]
+        _raise_global(f"{where}: global '{names[0]}' is rebound by {function}(), called",
+                      what)
 
 
 def check_supported(unsupported, what, where):

@@ -1,0 +1,161 @@
+"""Helper functions called inside tensor blocks that rebind their caller's names."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def accumulate_in_if(x):
+    total = 1.0
+
+    def add(v):
+        nonlocal total
+        total = total + v
+
+    if x > 0:
+        add(x)
+    else:
+        add(-2 * x)
+    return total
+
+
+def accumulate_in_loops(xs, n):
+    total = 0.0
+    count = 0
+
+    def add(v):
+        nonlocal total
+        total = total + v
+        bump()
+
+    def bump():  # reached only through add: add rebinds count too
+        nonlocal count
+        count = count + 1
+
+    for v in xs:
+        add(v * v)
+    i = 0
+    while i < n:
+        add(1.0)
+        i += 1
+    return total, count
+
+
+def sibling_scope_loop(xs):
+    seen = 0.0
+
+    def note(v):
+        nonlocal seen
+        seen = seen + v
+
+    def run():  # its loop calls a helper of the enclosing function
+        for v in xs:
+            if v > 0:
+                note(v)
+
+    run()
+    return seen
+
+
+def call_twice(fn, v):
+    fn(v)
+    fn(v)
+
+
+def helper_passed_as_argument(x):
+    total = 0.0
+
+    def add(v):
+        nonlocal total
+        total = total + v
+
+    if x > 1:
+        call_twice(add, x)
+    return total
+
+
+@pytest.mark.parametrize("x", [3.0, -1.5])
+def test_helper_rebinding_a_nonlocal_in_a_tensor_if(agree, x):
+    agree(accumulate_in_if, np.float32(x))
+
+
+@pytest.mark.parametrize("n", [0, 4])
+def test_helpers_rebinding_nonlocals_in_tensor_loops(agree, n):
+    agree(accumulate_in_loops, np.float32([1.0, -2.0, 3.0]), np.int32(n))
+
+
+def test_loop_in_a_nested_function_calls_a_helper_of_its_parent(agree):
+    agree(sibling_scope_loop, np.float32([1.0, -2.0, 3.0]))
+
+
+@pytest.mark.parametrize("x", [2.0, 0.5])
+def test_helper_passed_to_another_function_inside_a_tensor_if(agree, x):
+    agree(helper_passed_as_argument, np.float32(x))
+
+
+def test_a_helper_that_shadows_the_name_is_not_carried(agree):
+    def f(x):
+        total = 5.0
+
+        def add(v):
+            nonlocal total
+            total = total + v
+
+        def inner(y):
+            def add(v):  # a different helper: rebinds nothing of inner's
+                return v
+            if y > 0:
+                add(y)
+            return y
+
+        inner(x)
+        add(1.0)
+        return total
+
+    assert float(agree(f, np.float32(2.0))) == 6.0
+
+
+LAST = None
+
+
+def remember(v):
+    global LAST
+    LAST = v
+    return v
+
+
+@pytest.mark.parametrize("block", ["if", "loop", "expression"])
+def test_helper_rebinding_a_global_inside_a_tensor_block_is_an_error(block):
+    global LAST
+    LAST = None
+
+    @xf.function
+    def f(x):
+        if block == "if":
+            if x > 0:
+                remember(x)
+        elif block == "loop":
+            for v in x[None]:
+                remember(v)
+        else:
+            x = remember(x) if x > 0 else x
+        return x
+
+    with pytest.raises(SyntaxError, match=r"global 'LAST' is rebound by remember\(\), called "
+                                          r"inside an? .*xf.Variable") as info:
+        f(jnp.float32(1.0))
+    assert "test_helpers.py" in str(info.value)
+    assert LAST is None  # refused before anything leaked
+
+
+def test_helper_rebinding_a_global_outside_tensor_blocks_runs_as_python():
+    @xf.function
+    def f(x, flag):
+        if flag:  # a Python condition: the helper runs once, at trace time
+            remember("traced")
+        return x + 1
+
+    assert float(f(jnp.float32(1.0), True)) == 2.0
+    assert LAST == "traced"
