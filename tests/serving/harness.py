@@ -5,10 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -45,15 +47,33 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *flags, cwd=None):
-        self.port = free_port()
+    """`xlaflow serve *flags` on a free port; with `system_port`, on --rest_api_port=0 and
+    the port the server says in its log that it bound."""
+
+    def __init__(self, *flags, cwd=None, system_port=False):
+        self.port = 0 if system_port else free_port()
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
-        self.log = open(os.path.join(cwd, f"server-{self.port}.log"), "w")  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            "w", dir=cwd, prefix=f"server-{self.port}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "xlaflow.cli", "serve", f"--rest_api_port={self.port}",
              "--file_system_poll_wait_seconds=0.2", *flags],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        self.wait(lambda: self.get("/v2/health/live")[0] == 200, "the server to start")
+        try:
+            if system_port:
+                self.wait(self._logged_port, "the server to log the port it bound")
+            self.wait(lambda: self.get("/v2/health/live")[0] == 200, "the server to start")
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            self.log.close()
+            raise
+
+    def _logged_port(self):
+        found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", self.read_log())
+        if found:
+            self.port = int(found.group(1))
+        return found is not None
 
     def request(self, method, path, body=None, headers=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

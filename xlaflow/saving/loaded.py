@@ -16,6 +16,9 @@ import numpy as np
 from xlaflow.saving import arrays, atomic, export
 
 
+_WIDE_DTYPES = ("int64", "uint64", "float64", "complex128")
+
+
 class InputError(ValueError):
     """A call's inputs do not fit the signature (names, dtypes or shapes)."""
 
@@ -38,6 +41,8 @@ class Signature:
                             "outputs": self.outputs}
         self.exported = exported
         self._values = values
+        self._wide = [f"{s['dtype']} {s['name']!r}" for s in [*self.inputs, *self.outputs]
+                      if s["dtype"] in _WIDE_DTYPES]
         self._call = jax.jit(exported.call)
 
     @property
@@ -61,6 +66,11 @@ class Signature:
     def prepare(self, inputs):
         """The inputs as arrays in signature order, checked against the signature: every
         name present and known, dtypes castable without changing kind, shapes fitting."""
+        if self._wide and not jax.config.jax_enable_x64:
+            raise RuntimeError(
+                f"signature {self.name!r} has 64-bit tensors ({', '.join(self._wide)}), "
+                "which JAX cuts to 32 bits unless 64-bit mode is on: call "
+                "jax.config.update('jax_enable_x64', True) first (`xlaflow serve` does).")
         missing = [n for n in self.input_names if n not in inputs]
         unknown = sorted(set(inputs) - set(self.input_names))
         if missing or unknown:
@@ -75,6 +85,11 @@ class Signature:
                 raise InputError(
                     f"input {spec['name']!r} of signature {self.name!r} must have shape "
                     f"{_shape_text(want)}; received {list(value.shape)}")
+            if 0 in value.shape and any(w is None and h == 0 for w, h in zip(want, value.shape)):
+                raise InputError(  # jax.export's symbolic sizes are at least 1
+                    f"input {spec['name']!r} of signature {self.name!r} has shape "
+                    f"{list(value.shape)}; its sizes marked None in {_shape_text(want)} must "
+                    "be at least 1 (an empty batch has nothing to compute)")
             if want and want[0] is None:
                 if batch is not None and value.shape[0] != batch[1]:
                     raise InputError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import urllib.parse
@@ -28,6 +29,8 @@ _V1_GET = re.compile(r"/v1/models(?:/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+)
                      r"(/metadata)?", _I)
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?", _I)
 _JSON = [(b"content-type", b"application/json")]
+_INT64_MAX = 2 ** 63 - 1
+log = logging.getLogger("xlaflow.serving")
 
 
 # How long a refused request's body is still read (and dropped) before the connection
@@ -96,7 +99,11 @@ class App:
             status, body, extra = await self._route(method, path, headers, receive)
         except _Reply as reply:
             status, body, extra, linger = reply.status, reply.body, reply.headers, reply.linger
-        if self.cors and path.startswith("/v1/"):
+        except Exception as exc:  # a bug, not the client's: logged, answered in JSON
+            log.exception("internal error answering %s %s", method, path[:200])
+            status, body, extra = 500, error_body(
+                f"internal error: {type(exc).__name__}: {exc}"), _JSON
+        if self.cors and path[:4].lower() == "/v1/":
             extra = [*extra, (b"access-control-allow-origin", b"*"),
                      (b"access-control-allow-methods", b"POST, GET"),
                      (b"access-control-allow-headers", b"Content-Type")]
@@ -166,6 +173,9 @@ class App:
         get = _V1_GET.fullmatch(path) if method == "GET" else None
         if post is None and get is None:
             raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
+        version = (post or get).group(2)
+        if version is not None and int(version) > _INT64_MAX:  # TF parses it as an int64
+            raise _Reply(400, error_body(f"Failed to convert version: {version} to numeric."))
         if get is not None:
             name, version, label, metadata = get.groups()
             if name is None:
@@ -306,11 +316,13 @@ class App:
         if header_length is not None:
             if not header_length.strip().isdigit():
                 raise ServingError("INVALID_ARGUMENT", "Inference-Header-Content-Length must "
-                                   f"be a byte count; received {header_length[:40]!r}")
+                                   "be a byte count; received "
+                                   f"{header_length[:40].decode('latin-1')!r}")
             header_length = int(header_length)
         if headers.get(b"content-encoding", b"identity") not in (b"identity", b""):
             raise ServingError("INVALID_ARGUMENT", "compressed request bodies (Content-Encoding "
-                               f"{headers[b'content-encoding'][:40]!r}) are not supported")
+                               f"{headers[b'content-encoding'][:40].decode('latin-1')!r}) "
+                               "are not supported")
         start = time.perf_counter()
         with self.manager.acquire(name, version) as servable:
             signature = servable.signatures.get("serving_default") or next(

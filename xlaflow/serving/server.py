@@ -207,15 +207,22 @@ class Server:
 
     def run(self):
         import uvicorn  # the ASGI server: HTTP/1.1 keep-alive, TCP_NODELAY, graceful stop
+
+        from xlaflow.serving import http_protocol
         self.start()
+        timeout_s = self.args.rest_api_timeout_in_ms / 1000
         config = uvicorn.Config(self.app(), host=self.args.rest_api_host,
                                 port=self.args.rest_api_port, log_level="warning",
                                 backlog=2048, timeout_graceful_shutdown=30,
                                 access_log=False, lifespan="on",
+                                http=http_protocol.protocol(header_timeout_s=timeout_s),
                                 # Nothing here reads client addresses: skip rewriting them
                                 # from X-Forwarded-* on every request.
                                 proxy_headers=False)
-        uvicorn.Server(config).run()  # SIGTERM/SIGINT: stop accepting, finish in-flight
+        sock = config.bind_socket()  # bound here to log the port when 0 let the system pick
+        host, port = sock.getsockname()[:2]
+        log.info("serving on http://%s:%d", host if ":" not in host else f"[{host}]", port)
+        uvicorn.Server(config).run(sockets=[sock])  # SIGTERM/SIGINT: finish in-flight
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.close()
@@ -227,10 +234,13 @@ def main(argv=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     args = parser().parse_args(argv)
+    # Exports keep their dtypes, so 64-bit mode changes no float32 or int32 model; without
+    # it, JAX would cut int64/float64 inputs to 32 bits and such models could not load.
+    import jax
+    jax.config.update("jax_enable_x64", True)
     try:
         server = Server(args)
     except config_lib.ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
-    log.info("serving on http://%s:%d", args.rest_api_host, args.rest_api_port)
     server.run()
     return 0

@@ -85,7 +85,7 @@ def parse_infer_request(body: bytes, header_length, signature: dict) -> tuple:
             raise _bad(f"inference input '{name}' is given more than once")
         dtype, spec_shape = specs[name]
         expected, sent = datatype(dtype), entry.get("datatype")
-        if sent not in DATATYPES:
+        if not isinstance(sent, str) or sent not in DATATYPES:
             raise _bad(f"inference input '{name}' has an unknown datatype: {sent!r}")
         if sent != expected:
             raise _bad(f"inference input '{name}' has datatype {sent}, but the model "
@@ -145,8 +145,8 @@ def _flag(params, key, default):
 
 def _requested(doc, signature, binary_default):
     entries = doc.get("outputs")
-    if entries is None:  # every output, each as binary_data_output says
-        return None
+    if entries is None or entries == []:  # every output, as binary_data_output says
+        return None  # (an empty list asks for all of them too, as in Triton)
     if not isinstance(entries, list):
         raise _bad("'outputs' must be an array")
     known = {name for name, _, _ in tensor_specs(signature, "outputs")}

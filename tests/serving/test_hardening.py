@@ -1,0 +1,194 @@
+"""Review round 3: 64-bit models, request headers under a deadline, the bound port, and
+wire-format edge cases (in process where no server is needed)."""
+
+import asyncio
+import json
+import os
+import socket
+import time
+import types
+
+import jax
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from tests.serving.harness import Server, export
+from xlaflow.serving.app import App
+from xlaflow.serving.loader import load_servable
+
+
+class Wide(xf.Module):
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.int64, name="n"),
+                                  xf.TensorSpec([None], xf.float64, name="d")])
+    def serve(self, n, d):
+        return {"n3": n * 3, "half": d / 2}
+
+
+def _read_all(sock, limit_s):
+    sock.settimeout(limit_s)
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("hardening")
+    with jax.enable_x64(True):
+        xf.saved_model.save(Wide(), str(work / "wide" / "1"), platforms=["cpu"])
+    server = Server("--model_name=wide", f"--model_base_path={work / 'wide'}",
+                    "--rest_api_timeout_in_ms=1000", cwd=str(work), system_port=True)
+    server.wait(lambda: server.states("wide") == {1: "AVAILABLE"}, "the model to load")
+    yield server
+    assert server.stop() == 0
+
+
+def test_the_bound_port_is_logged_when_the_system_picks_it(server):
+    assert server.port != 0 and server.get("/v2/health/live")[0] == 200
+
+
+def test_a_model_with_64_bit_tensors_is_served_without_truncation(server):
+    big = 2 ** 40 + 1  # does not fit in 32 bits
+    status, body = server.json("POST", "/v1/models/wide:predict",
+                               {"inputs": {"n": [big, -3], "d": [1e300, 0.1]}})
+    assert status == 200, body
+    assert body["outputs"]["n3"] == [3 * big, -9]
+    assert body["outputs"]["half"] == [5e299, 0.05]
+    status, body = server.json("POST", "/v2/models/wide/infer", {"inputs": [
+        {"name": "n", "shape": [1], "datatype": "INT64", "data": [big]},
+        {"name": "d", "shape": [1], "datatype": "FP64", "data": [0.5]}]})
+    assert status == 200, body
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["n3"]["datatype"] == "INT64" and outputs["n3"]["data"] == [3 * big]
+
+
+def test_headers_that_do_not_arrive_in_time_get_a_408_and_the_connection_closes(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as slow:
+        slow.sendall(b"POST /v1/models/wide:predict HTTP/1.1\r\nHost: x\r\n")  # unfinished
+        start = time.monotonic()
+        reply = _read_all(slow, 10)
+    assert reply.startswith(b"HTTP/1.1 408 "), reply
+    assert b"did not arrive in time" in reply
+    assert 0.5 < time.monotonic() - start < 5
+    with socket.create_connection(("127.0.0.1", server.port)) as idle:  # sends nothing
+        assert _read_all(idle, 10).startswith(b"HTTP/1.1 408 ")
+    # a request whose headers come in pieces within the deadline is answered
+    with socket.create_connection(("127.0.0.1", server.port)) as steady:
+        for piece in (b"GET /v1/models/wide HTTP/1.1\r\n", b"Host: x\r\n",
+                      b"Connection: close\r\n\r\n"):
+            steady.sendall(piece)
+            time.sleep(0.2)
+        assert _read_all(steady, 10).startswith(b"HTTP/1.1 200 ")
+    assert server.get("/v1/models/wide")[0] == 200
+
+
+# -- in process -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def toy_app(tmp_path_factory):
+    base = tmp_path_factory.mktemp("toy")
+    export(str(base), 1)
+    servable = load_servable("toy", 1, str(base / "1"))
+
+    class OneModel:
+        def acquire(self, name, version=None, label=None):
+            import contextlib
+            if name != "toy":
+                from xlaflow.serving.errors import ServingError
+                raise ServingError("NOT_FOUND", f"Servable not found for request: {name}")
+            return contextlib.nullcontext(servable)
+
+    return App(OneModel(), cors=True)
+
+
+def _call(app, method, path, body=b"", headers=()):
+    async def main():
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+                 "headers": [(b"content-length", str(len(body)).encode()), *headers]}
+        await app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send)
+        return sent[0]["status"], dict(sent[0]["headers"]), b"".join(
+            m.get("body", b"") for m in sent[1:])
+
+    return asyncio.run(main())
+
+
+def _infer(app, request, headers=()):
+    status, _, body = _call(app, "POST", "/v2/models/toy/infer", json.dumps(request).encode(),
+                            headers)
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize("datatype", [["FP32"], {}, 3])
+def test_a_datatype_that_is_not_a_string_is_a_400(toy_app, datatype):
+    status, body = _infer(toy_app, {"inputs": [
+        {"name": "x", "shape": [1, 3], "datatype": datatype, "data": [1, 2, 3]}]})
+    assert status == 400 and "unknown datatype" in body["error"]
+
+
+def test_an_empty_list_of_requested_outputs_returns_them_all(toy_app):
+    status, body = _infer(toy_app, {"inputs": [
+        {"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}],
+        "outputs": []})
+    assert status == 200 and [o["name"] for o in body["outputs"]] == ["y"]
+    assert body["outputs"][0]["data"] == [2.0, 5.0, 10.0]
+
+
+def test_cors_headers_on_any_case_of_the_v1_prefix(toy_app):
+    for path in ("/v1/models/toy", "/V1/models/toy"):
+        _, headers, _ = _call(toy_app, "GET", path)
+        assert headers.get(b"access-control-allow-origin") == b"*", path
+
+
+def test_a_version_beyond_int64_is_a_400_as_in_tf(toy_app):
+    huge = "99999999999999999999"
+    status, _, body = _call(toy_app, "GET", f"/v1/models/toy/versions/{huge}")
+    assert status == 400
+    assert json.loads(body)["error"] == f"Failed to convert version: {huge} to numeric."
+
+
+def test_header_values_in_messages_are_text_not_bytes_reprs(toy_app):
+    status, body = _infer(toy_app, {"inputs": []},
+                          [(b"inference-header-content-length", b"abc")])
+    assert status == 400 and "received 'abc'" in body["error"], body
+    status, body = _infer(toy_app, {"inputs": []}, [(b"content-encoding", b"br")])
+    assert status == 400 and "Content-Encoding 'br'" in body["error"], body
+
+
+def test_an_empty_batch_is_a_400_naming_the_input(toy_app):
+    status, body = _infer(toy_app, {"inputs": [
+        {"name": "x", "shape": [0, 3], "datatype": "FP32", "data": []}]})
+    assert status == 400, body
+    assert "input 'x'" in body["error"] and "[0, 3]" in body["error"] and \
+        "at least 1" in body["error"], body
+
+
+def test_an_internal_error_is_answered_in_json_and_logged(toy_app, caplog):
+    broken = App(types.SimpleNamespace(), cors=False)  # no manager methods: a bug
+    status, headers, body = _call(broken, "GET", "/v1/models/toy")
+    assert status == 500 and headers[b"content-type"] == b"application/json"
+    assert json.loads(body)["error"].startswith("internal error: AttributeError")
+    assert "internal error answering GET /v1/models/toy" in caplog.text
+
+
+def test_a_64_bit_signature_outside_64_bit_mode_says_what_to_do(tmp_path):
+    path = str(tmp_path / "wide")
+    with jax.enable_x64(True):
+        xf.saved_model.save(Wide(), path, platforms=["cpu"])
+    signature = xf.saved_model.load(path).signatures["serving_default"]
+    assert not jax.config.jax_enable_x64
+    with pytest.raises(RuntimeError, match=r"int64 'n'.*jax_enable_x64"):
+        signature(n=np.int64([1]), d=np.float64([1.0]))
+    with jax.enable_x64(True):
+        out = signature(n=np.int64([2 ** 40]), d=np.float64([1.0]))
+    assert int(out["n3"][0]) == 3 * 2 ** 40
+    assert os.path.isdir(path)
