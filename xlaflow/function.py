@@ -36,8 +36,8 @@ class RetracingWarning(UserWarning):
 class _Entry:
     """One static argument pattern: its template, lifted Variables and jitted function."""
 
-    __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "donated_leaves",
-                 "touched", "signatures", "check_tokens", "raise_checks")
+    __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
+                 "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -45,6 +45,7 @@ class _Entry:
         self.variables = variables
         self.assigned = None
         self.jitted = None
+        self.direct = None  # without Variables or donation: jitted(*leaves) -> outputs
         self.donated_leaves = donated_leaves
         self.touched = None  # the Variables the last trace actually read or assigned
         self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
@@ -170,9 +171,11 @@ class Function:
                     if type(arg) is not _array_type and type(arg) is not np.ndarray:
                         break
                 else:
-                    values = self._values(entry) if entry.variables else _NO_VALUES
                     try:
-                        out, new = entry.jitted(values, args)
+                        if entry.direct is not None:
+                            out = entry.direct(*args)
+                            return self._finish(entry, out, ()) if entry.check_tokens else out
+                        out, new = entry.jitted(self._values(entry), args)
                     except (_lifting.Retrace, _lifting.NeedsEagerInit):
                         pass  # a trace for new shapes reached new Variables: slow path
                     except Exception as exc:
@@ -328,7 +331,12 @@ class Function:
         entry.raise_checks = isinstance(key, tuple) and bool(key) and \
             key[0] is _UNDER_TRANSFORMATION
         donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
-        entry.jitted = jax.jit(self._pure(entry, eager_init=False), donate_argnums=donate)
+        pure = self._pure(entry, eager_init=False)
+        if variables or donate:
+            entry.jitted = jax.jit(pure, donate_argnums=donate)
+        else:
+            entry.jitted = _Direct(pure)
+            entry.direct = entry.jitted.direct
         self._cache[key] = entry
         return entry
 
@@ -430,9 +438,30 @@ class Function:
                 "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
 
 
+class _Direct:
+    """The program of a signature that lifts no Variables, called as plain jax.jit is:
+    `direct(*leaves) -> outputs` skips flattening an empty value list and an empty tuple of
+    new values (0.3 µs of a 5 µs call). As a `jitted` it keeps the general convention."""
+
+    __slots__ = ("direct", "__weakref__")
+
+    def __init__(self, pure):
+        def direct(*leaves):
+            return pure(_NO_VALUES, leaves)[0]
+
+        direct.__name__ = pure.__name__  # names the XLA module
+        self.direct = jax.jit(direct)
+
+    def __call__(self, values, leaves):
+        return self.direct(*leaves), ()
+
+    def trace(self, values, leaves):
+        return self.direct.trace(*leaves)
+
+
 _array_type = None  # jax's concrete array class, learned on the first trace
 _UNDER_TRANSFORMATION = object()
-_NO_VALUES = []  # what _values gives a function without Variables (never mutated)
+_NO_VALUES = []  # the values a program without Variables takes (never mutated)
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1  # cache-key marker: called inside a user's transformation
 
 
