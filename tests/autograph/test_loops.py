@@ -219,6 +219,22 @@ def test_list_append_in_tensor_loop_stacks():
     np.testing.assert_allclose(f(jnp.asarray(x)), expect)
 
 
+def appends_through_aliases(x):
+    a = []
+    b = a
+    for v in x:
+        b.append(v * 2)
+    holder = {"vals": [x[0]]}
+    vals = holder["vals"]
+    for v in x:
+        vals.append(v)
+    return len(a), a[-1], len(holder["vals"]), holder["vals"][-1], a is b
+
+
+def test_a_list_appended_to_in_a_tensor_loop_is_the_same_object_after_it(agree):
+    agree(appends_through_aliases, np.float32([1.0, 2.0, 3.0]))
+
+
 def test_accumulated_list_stays_a_list_after_the_loop():
     @xf.function
     def f(x):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import jax
 import jax.numpy as jnp
 
@@ -46,47 +48,49 @@ def list_append(target, item):
     return target
 
 
-class LoopItems(list):
-    """A list a tensor loop appended to: its items, plus the stacked array they were cut
-    from. `jnp.stack(items)` (or jnp.array/asarray) on the untouched list returns that array
-    instead of re-stacking one slice per iteration, which left hundreds of slice equations
-    for XLA to fold away (compile time, not run time)."""
-
-    def __init__(self, items, stacked):
-        super().__init__(items)
-        self._snapshot, self._stacked = tuple(items), stacked
-
-    def stacked(self):
-        """The stacked array, or None once the list has been changed."""
-        intact = len(self) == len(self._snapshot) and all(
-            a is b for a, b in zip(self, self._snapshot))
-        return self._stacked() if intact else None
+# Lists a tensor loop appended to -> (their items then, the stacked array they were cut
+# from). `jnp.stack(items)` (or jnp.array/asarray) on such a list, still holding exactly
+# those items, returns that array instead of re-stacking one slice per iteration, which
+# left hundreds of slice equations for XLA to fold away (compile time, not run time).
+# Keyed by id: the user's list object itself gets the items, so every reference to it sees
+# them; the identity check of each item makes a reused id harmless. Bounded: entries hold
+# traced values of finished traces.
+_STACKED = collections.OrderedDict()
+_STACKED_MAX = 64
 
 
-# A pytree like a list (returned from a function, passed to jax), rebuilt as a plain list.
-jax.tree_util.register_pytree_node(LoopItems, lambda items: (list(items), None),
-                                   lambda _, children: list(children))
-
-
-def loop_items(before, per_step):
-    """The list after a tensor loop: items from `before` the loop, then each iteration's
-    appends (`per_step`: one stacked pytree per append in the body)."""
+def extend_from_loop(target, per_step):
+    """Append a tensor loop's items to the list `target` in place: each iteration's appends
+    (`per_step`: one stacked pytree per append in the body), in order."""
     rows = [_rows(s) for s in per_step]
-    items = list(before)
+    before = tuple(target)
     for step in zip(*rows):
-        items.extend(step)
+        target.extend(step)
     plain = all(isinstance(s, jax.Array) for s in per_step) and len(
         {(s.shape, s.dtype) for s in per_step}) == 1
     if not plain or not all(isinstance(x, jax.Array) and x.shape == per_step[0].shape[1:]
                             and x.dtype == per_step[0].dtype for x in before):
-        return items
+        return
 
     def stacked():
         rows = per_step[0] if len(per_step) == 1 else jnp.stack(per_step, axis=1).reshape(
             (-1,) + per_step[0].shape[1:])
         return jnp.concatenate([jnp.stack(before), rows]) if before else rows
 
-    return LoopItems(items, stacked)
+    _STACKED[id(target)] = (tuple(target), stacked)
+    _STACKED.move_to_end(id(target))
+    while len(_STACKED) > _STACKED_MAX:
+        _STACKED.popitem(last=False)
+
+
+def _stacked(obj):
+    """The stacked array `obj` was cut from, if it is a loop's list with its items intact."""
+    entry = _STACKED.get(id(obj)) if type(obj) is list else None
+    if entry is None:
+        return None
+    items, stacked = entry
+    intact = len(obj) == len(items) and all(a is b for a, b in zip(obj, items))
+    return stacked() if intact else None
 
 
 def _rows(tree):
@@ -102,15 +106,13 @@ def _rows(tree):
 
 
 def _stack(arrays, axis=0, out=None, *, dtype=None):
-    fast = arrays.stacked() if isinstance(arrays, LoopItems) and axis == 0 and \
-        out is None and dtype is None else None
+    fast = _stacked(arrays) if axis == 0 and out is None and dtype is None else None
     return fast if fast is not None else jnp.stack(arrays, axis=axis, out=out, dtype=dtype)
 
 
 def _array_like(function):
     def convert(obj, dtype=None, **kwargs):
-        fast = obj.stacked() if isinstance(obj, LoopItems) and dtype is None and \
-            not kwargs else None
+        fast = _stacked(obj) if dtype is None and not kwargs else None
         return fast if fast is not None else function(obj, dtype=dtype, **kwargs)
     return convert
 

@@ -23,7 +23,7 @@ from xlaflow.autograph.operators.iterables import (
     TensorZip,
     scan_inputs,
 )
-from xlaflow.autograph.operators.lists import Accumulator, loop_items
+from xlaflow.autograph.operators.lists import Accumulator, extend_from_loop
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 
 _RETRIES = 4
@@ -169,10 +169,9 @@ class _Loop:
         values, var_values = carry
         state = list(values)
         for k, i in enumerate(sorted(self.lists)):
+            state[i] = self.carried[i]  # the user's list: other references see its items
             if stacked is not None and stacked[k]:
-                state[i] = loop_items(self.carried[i], stacked[k])
-            else:
-                state[i] = list(self.carried[i])
+                extend_from_loop(state[i], stacked[k])
         self.set_state(tuple(state) + self.temps)
         self.variables.commit(var_values)
 
