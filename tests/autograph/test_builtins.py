@@ -143,3 +143,21 @@ def test_any_over_rows_is_ambiguous_as_in_python():
 
 def lambda_free_any(x):
     return any(x > 0)
+
+
+def zip_lists_of_other_things(a, b, x):
+    s = 0.0
+    for p, q in zip([a, b], x):  # a list of tensors: its elements, not their columns
+        s = s + (p[0] + p[1]) * q
+    for (_, v), q in zip({"a": 1, "b": 2}.items(), x):
+        s = s + v * q
+    for _, q in zip("ab", x):
+        s = s + q
+    for t, q in zip([(1, 2), (3, 4)], x):
+        s = s + t[1] * q
+    return s
+
+
+def test_zip_of_a_tensor_and_a_list_of_tensors_tuples_or_strings_runs_as_python(agree):
+    agree(zip_lists_of_other_things, np.float32([1, 2]), np.float32([3, 4]),
+          np.float32([1, 10]))

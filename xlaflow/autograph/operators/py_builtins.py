@@ -9,7 +9,9 @@ from __future__ import annotations
 import builtins
 import functools
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow.autograph.operators import lists
 from xlaflow.autograph.operators.dispatch import is_traced
@@ -43,9 +45,21 @@ def zip_(*iterables, strict=False):
     if any(isinstance(i, TensorRange) for i in iterables):
         return _zip_ranges(iterables)
     if iterables and (_any_traced(iterables) or any(
-            isinstance(i, (TensorEnumerate, TensorZip)) for i in iterables)):
+            isinstance(i, (TensorEnumerate, TensorZip)) for i in iterables)) and \
+            all(map(_scannable, iterables)):
         return TensorZip(iterables)
+    # With a list of other things (tensors, tuples, strings) or a dict, the loop runs in
+    # Python over the shortest part, tensors giving their rows: what Python does.
     return builtins.zip(*iterables, strict=strict)
+
+
+def _scannable(part):
+    """Whether a scan can walk `part` along its leading axis as zip() would."""
+    if is_traced(part) or isinstance(part, (TensorEnumerate, TensorZip, jax.Array,
+                                            np.ndarray)):
+        return True
+    return isinstance(part, (list, tuple)) and all(
+        isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in part)
 
 
 def _zip_ranges(iterables):
