@@ -35,8 +35,7 @@ ag__.if_stmt(test, if_body, else_body, get_state, set_state, symbols, n_out, uns
 """
 
 _WHILE = """
-def loop_test():
-    return test
+def loop_test():""" + _DECLARE + """    return test
 def loop_body():""" + _DECLARE + """    body
 """ + _STATE + """
 ag__.while_stmt(loop_test, loop_body, get_state, set_state, symbols, n_out, unsupported,
@@ -186,7 +185,7 @@ class _ControlFlow(ast.NodeTransformer):
         body = []
         for stmt in node.body:
             body.extend(_as_list(self.visit(stmt)))
-            if not isinstance(stmt, (ast.If, ast.While, ast.For, ast.With, ast.Try)):
+            if not isinstance(stmt, (ast.If, ast.While, ast.For, ast.With, ast.Try, ast.Match)):
                 scope.bound |= set(analysis.writes([stmt])[0])
         node.body = body
         self.scopes.pop()
@@ -323,7 +322,13 @@ class _ControlFlow(ast.NodeTransformer):
 
     def visit_While(self, node):
         live = node.xf_live_head
-        replacements = self._state(node.body, live, node)
+        # `while (y := f(n)) > 2:` binds y on every test: state of the loop like the body's
+        replacements = self._state([ast.Expr(value=node.test), *node.body], live, node)
+        walrus = [n for n in ast.walk(node.test) if isinstance(n, ast.NamedExpr)]
+        if walrus:  # XLA's loop condition cannot hand a value to the body
+            replacements["unsupported"] = ast.Constant(value=(
+                *replacements["unsupported"].value,
+                f"`:=` in the loop condition at line {walrus[0].lineno}"))
         node.body = _visit_block(self, node.body)
         test = node.test
         flags = getattr(node, "xf_stop_flags", [])

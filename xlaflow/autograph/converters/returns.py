@@ -11,7 +11,7 @@ import ast
 
 from xlaflow.autograph.pyct import blocks, templates
 
-_NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try)
+_NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
 
 
 def _always_returns(stmts):
@@ -24,8 +24,26 @@ def _always_returns(stmts):
             last.test.value and not blocks.contains(last.body, ast.Break) and \
             not getattr(last, "xf_stop_flags", None):  # breaks are flags by now
         return True  # `while True:` without a break leaves only by return or raise
+    if isinstance(last, ast.With):
+        return _always_returns(last.body)
+    if isinstance(last, ast.Try):
+        # the end is reached past `finally` when the body (then `else`) or a handler ends
+        return _always_returns(last.finalbody) or (
+            (_always_returns(last.body) or _always_returns(last.orelse)) and
+            all(_always_returns(h.body) for h in last.handlers))
+    if isinstance(last, ast.Match):
+        return bool(last.cases) and _irrefutable(last.cases[-1]) and all(
+            _always_returns(c.body) for c in last.cases)
     return isinstance(last, ast.If) and _always_returns(last.body) and \
         _always_returns(last.orelse)
+
+
+def _irrefutable(case):
+    """`case _:` or `case name:` without a guard: every subject matches."""
+    pattern = case.pattern
+    while isinstance(pattern, ast.MatchAs) and pattern.pattern is not None:
+        pattern = pattern.pattern
+    return case.guard is None and isinstance(pattern, ast.MatchAs)
 
 
 def _needs_conversion(body):
@@ -75,7 +93,7 @@ class _Returns:
             sub = getattr(stmt, field, None)
             if isinstance(sub, list) and sub:
                 setattr(stmt, field, self.block(sub) or [ast.copy_location(ast.Pass(), stmt)])
-        for handler in getattr(stmt, "handlers", []):
+        for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
             handler.body = self.block(handler.body) or [ast.Pass()]
         if loop_returns:
             stmt.xf_stop_flags = [*getattr(stmt, "xf_stop_flags", []), self.flag]

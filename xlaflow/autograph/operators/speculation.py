@@ -46,8 +46,18 @@ def cond(pred, true_fn, false_fn, roles):
         if picks is not None:
             return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks,
                                                            avals))
-    return jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
-                        lambda: _replay(f_jaxpr, f_shape))
+    out = jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
+                       lambda: _replay(f_jaxpr, f_shape))
+    if avals is None or tree != jax.tree_util.tree_structure(f_shape):
+        return out
+    # A return flag both sides set (the function returns on every path) is known at trace
+    # time: given as a Python bool, later code decides on it in Python.
+    leaves = jax.tree_util.tree_leaves(out)
+    for i, role in enumerate(roles(t_shape)):
+        if role == FLAG and _source(t_jaxpr, t_jaxpr.jaxpr.outvars[i]) == _TRUE == _source(
+                f_jaxpr, f_jaxpr.jaxpr.outvars[i]):
+            leaves[i] = True
+    return jax.tree_util.tree_unflatten(tree, leaves)
 
 
 def _common_avals(a, b):

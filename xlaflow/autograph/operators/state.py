@@ -94,6 +94,9 @@ def check_supported(unsupported, what, where):
                       "computed key would just keep the last traced value; use a constant "
                       "key (d['a']) or keep the values in an array and update it with "
                       "x.at[i].set(v).")
+    if any("`:=` in the loop condition" in u for u in unsupported):
+        advice.append("Assign the name before the loop and again at the end of its body, "
+                      "and test it: `y = f(n)` / `while y > 2: ...; y = f(n)`.")
     article = "an" if what.strip("`")[0] in "aeiou" else "a"
     raise NotImplementedError(
         f"{where}: {', '.join(unsupported)} is inside {article} {what} that depends on a "

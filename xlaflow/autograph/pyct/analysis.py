@@ -118,13 +118,40 @@ class _Writes(ast.NodeVisitor):
 
     visit_Nonlocal = visit_Global
 
+    def visit_MatchAs(self, node):  # `case (a, b):` and `case _ as x:` bind names
+        if node.name:
+            self.names[node.name] = None
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node):
+        if node.name:
+            self.names[node.name] = None
+
+    def visit_MatchMapping(self, node):
+        if node.rest:
+            self.names[node.rest] = None
+        self.generic_visit(node)
+
     def visit_Lambda(self, node):
         pass
 
     def visit_ListComp(self, node):
-        pass
+        # Its own names stay inside, but `:=` binds in the enclosing function (PEP 572).
+        for inner in _comprehension_nodes(node):
+            if isinstance(inner, ast.NamedExpr):
+                self._target(inner.target)
 
     visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp
+
+
+def _comprehension_nodes(node):
+    """The nodes of a comprehension, its nested comprehensions included (their `:=` also
+    binds in the enclosing function), but not lambdas or other scopes inside it."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        yield child
+        yield from _comprehension_nodes(child)
 
 
 def writes(stmts):
@@ -255,7 +282,10 @@ def _stmt(stmt, live_out, loop):
     if hasattr(ast, "Match") and isinstance(stmt, ast.Match):
         live = frozenset(reads(stmt.subject)) | live_out
         for case in stmt.cases:
-            live |= _block(case.body, live_out, loop) | frozenset(reads(case.pattern))
+            captured = set(writes([case.pattern])[0])
+            live |= (_block(case.body, live_out, loop) - captured) | frozenset(
+                reads(case.pattern)) | (frozenset(reads(case.guard)) - captured
+                                        if case.guard is not None else frozenset())
         return live
     return (live_out - _kills(stmt)) | frozenset(_uses(stmt))
 

@@ -61,5 +61,5 @@ def _rewrite_nested(stmt, kind, flag, on_jump, through_loops):
                 stmt, _LOOPS) or field == "orelse"):
             setattr(stmt, field, guard(block, kind, flag, on_jump, through_loops) or
                     [ast.copy_location(ast.Pass(), stmt)])
-    for handler in getattr(stmt, "handlers", []):
+    for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
         handler.body = guard(handler.body, kind, flag, on_jump, through_loops) or [ast.Pass()]
