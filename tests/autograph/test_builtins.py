@@ -161,3 +161,33 @@ def zip_lists_of_other_things(a, b, x):
 def test_zip_of_a_tensor_and_a_list_of_tensors_tuples_or_strings_runs_as_python(agree):
     agree(zip_lists_of_other_things, np.float32([1, 2]), np.float32([3, 4]),
           np.float32([1, 10]))
+
+
+def builtins_over_lists_and_generators(x):
+    a, b, c = x[0], x[1], x[2]
+    s = sorted([a, b, c])
+    r = sorted([a, 1.5, c], reverse=True)
+    return (s[0], s[2], r[0], any(v > 3 for v in x), all(v > 0 for v in x),
+            max(v for v in x), min(v * 2 for v in x))
+
+
+def test_sorted_any_all_max_min_over_lists_and_generators_of_tensors(agree):
+    agree(builtins_over_lists_and_generators, np.float32([3, 1, 4]))
+
+
+def membership(x):
+    out = 0
+    if x in (1, 2, 3):
+        out += 1
+    if x not in [5, "a"]:
+        out += 10
+    if 2 in jnp.arange(4) * x:
+        out += 100
+    if x in ("a", "b"):
+        out += 1000
+    return out
+
+
+@pytest.mark.parametrize("v", [2, 5, 7])
+def test_in_and_not_in_with_a_tensor(agree, v):
+    agree(membership, np.int32(v))

@@ -413,3 +413,49 @@ def list_state(x):
 
 def test_lists_rebuilt_in_tensor_loops_are_state(agree):
     agree(list_state, np.float32([1, 2, 3]))
+
+
+def range_sum_and_count(a, b, c):
+    s, n = 0, 0
+    for i in range(a, b, c):
+        s = s + i // 7
+        n += 1
+    return s, n
+
+
+def range_with_break(a, b, c):
+    n = 0
+    for _ in range(a, b, c):
+        if n > 100:
+            break
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("a, b, c", [
+    (-2 ** 31 + 5, 2 ** 31 - 1, 2 ** 30),  # the distance does not fit in int32
+    (2 ** 31 - 2500, 2 ** 31 - 1, 1000),  # i + step would overflow past the bound
+    (2 ** 31 - 1, -2 ** 31, -2 ** 31),
+    (10, -3, -4), (0, 10, 3), (5, 5, 1)])
+def test_tensor_ranges_near_the_limits_of_int32(agree, a, b, c):
+    args = np.int32(a), np.int32(b)
+    expect = range_sum_and_count(a, b, c)
+    got = xf.function(range_sum_and_count)(*map(jnp.asarray, args), c)
+    assert tuple(map(int, got)) == expect
+    agree(range_with_break, *args, np.int32(c))
+
+
+def test_tensor_range_bounds_of_other_integer_dtypes():
+    @xf.function
+    def f(a, b):
+        s = 0
+        for i in range(a, b):
+            s += i
+        for i in range(b):
+            s += i
+        return s
+
+    assert int(f(jnp.int16(2), jnp.uint8(7))) == sum(range(2, 7)) + sum(range(7))
+    with pytest.raises(TypeError, match="range.. takes integers; received a tensor of dtype "
+                                        "float32"):
+        f(jnp.float32(1), jnp.float32(3))

@@ -34,6 +34,12 @@ class _Logical(ast.NodeTransformer):
         # comparison combines lazily instead. Middle operands are repeated, so only names,
         # constants and attribute chains qualify (evaluating them twice changes nothing).
         self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+            # `x in (1, 2)` tests `x == 1` for truth in Python; ag__.in_ combines tensors
+            call = templates.replace_expr("ag__.in_(a, b)", node, a=node.left,
+                                          b=node.comparators[0])
+            return call if isinstance(node.ops[0], ast.In) else templates.replace_expr(
+                "ag__.not_(x)", node, x=call)
         if len(node.ops) < 2 or not all(_plain(c) for c in node.comparators[:-1]):
             return node
         operands = [node.left, *node.comparators]

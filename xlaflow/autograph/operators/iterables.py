@@ -20,11 +20,20 @@ class TensorRange:
         self.start, self.stop, self.step, self.item = start, stop, step, item
 
     def trips(self):
-        """How many values the range has (traced when a bound is)."""
+        """How many values the range has (traced when a bound is). Exact for any bounds of
+        the counter's type: the distance between them, which may not fit it, is taken as
+        the unsigned type of the same width."""
         start, stop, step = self.start, self.stop, self.step
         if not any(is_traced(v) for v in (start, stop, step)):
             return len(range(start, stop, step))
-        return jnp.maximum(0, (stop - start + step - jnp.sign(step)) // step)
+        dtype = jnp.result_type(start, stop, step)
+        unsigned = jnp.uint64 if jnp.dtype(dtype).itemsize == 8 else jnp.uint32
+        up = step > 0
+        span = jnp.where(up, stop - start, start - stop).astype(unsigned)
+        stride = jnp.asarray(abs(step), unsigned) if not is_traced(step) else \
+            jnp.where(up, step, -step).astype(unsigned)  # -(-2**31) wraps to 2**31: right
+        trips = jnp.where(jnp.where(up, stop > start, start > stop), (span - 1) // stride + 1, 0)
+        return trips.astype(dtype)
 
     def element(self, k):
         """The k-th value (a traced k is fine)."""

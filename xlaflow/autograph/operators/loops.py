@@ -312,23 +312,26 @@ def _range(loop, rng, extra_test, body):
         if step == 1:
             out = jax.lax.fori_loop(start, stop, step_fn, carry)
         else:
-            trips = jnp.maximum(0, (stop - start + step - (1 if step > 0 else -1)) // step)
-            out = jax.lax.fori_loop(0, trips, step_fn, carry)
+            out = jax.lax.fori_loop(0, rng.trips(), step_fn, carry)
     else:
+        # Counted by trips, not by testing the counter against `stop`: `i + step` could
+        # overflow the counter's type past a bound near its limit and never stop.
+        trips = rng.trips()
+
         def cond_fun(carry):
-            i, inner = carry[0], carry[1]
+            k, inner = carry[0], carry[1]
             loop.enter(inner)
-            more = jnp.where(step > 0, i < stop, i > stop)
+            more = k < trips
             return jnp.logical_and(more, scalar_predicate(extra_test(), "for loop", loop.where)
                                    ) if extra_test is not None else more
 
         def body_fun(carry):
-            i, inner = carry[0], carry[1]
+            k, inner = carry[0], carry[1]
             loop.enter(inner)
-            new, _ = loop.iterate(body, (i,))
-            return (i + step, new, True) if ran_needed else (i + step, new)
+            new, _ = loop.iterate(body, (start + k * step,))
+            return (k + 1, new, True) if ran_needed else (k + 1, new)
 
-        first = jnp.asarray(start)
+        first = jnp.zeros((), jnp.result_type(trips))
         carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
         out = jax.lax.while_loop(cond_fun, body_fun, carry)
         out = out[1:]

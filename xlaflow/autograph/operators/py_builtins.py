@@ -29,6 +29,13 @@ def range_(*args):
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
     if not is_traced(step) and step == 0:
         raise ValueError("range() arg 3 must not be zero")
+    dtype = jnp.result_type(start, stop, step)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"range() takes integers; received a tensor of dtype {dtype}")
+    # One counter type for every bound (lax loops need it), at least int32 as Python ints
+    dtype = jnp.promote_types(dtype, jnp.int32)
+    start, stop = (jnp.asarray(v, dtype) if is_traced(v) else v for v in (start, stop))
+    step = jnp.asarray(step, dtype) if is_traced(step) else step
     return TensorRange(start, stop, step)
 
 
@@ -82,6 +89,15 @@ def _zip_ranges(iterables):
     return TensorRange(0, n, 1, lambda k: tuple(get(k) for get in getters))
 
 
+def _materialized(iterable):
+    """A generator or other one-shot iterable as a list (a tensor inside it cannot be
+    tested in Python, so every item is needed); other values as they are."""
+    if is_traced(iterable) or isinstance(iterable, (list, tuple, str, bytes, dict, set,
+                                                    frozenset, range, np.ndarray, jax.Array)):
+        return iterable
+    return list(iterable) if iter(iterable) is iterable else iterable
+
+
 def _truths(iterable, what):
     """The truth values any()/all() would test, as one bool array, or None for Python."""
     if is_traced(iterable):
@@ -98,13 +114,15 @@ def _truths(iterable, what):
 
 
 def any_(iterable):
-    """any(): over a 1-D tensor or a list holding scalar tensors, one jnp.any."""
+    """any(): over a 1-D tensor, or a list or generator holding scalar tensors, one jnp.any."""
+    iterable = _materialized(iterable)
     truths = _truths(iterable, "any")
     return builtins.any(iterable) if truths is None else jnp.any(truths)
 
 
 def all_(iterable):
-    """all(): over a 1-D tensor or a list holding scalar tensors, one jnp.all."""
+    """all(): over a 1-D tensor, or a list or generator holding scalar tensors, one jnp.all."""
+    iterable = _materialized(iterable)
     truths = _truths(iterable, "all")
     return builtins.all(iterable) if truths is None else jnp.all(truths)
 
@@ -112,6 +130,10 @@ def all_(iterable):
 def sorted_(iterable, *, key=None, reverse=False):
     """sorted() of a tensor: its rows sorted (jnp.sort along the first axis; 1-D tensors
     only, as Python would compare rows of higher ones), as a list like Python's."""
+    iterable = _materialized(iterable)
+    if key is None and isinstance(iterable, (list, tuple)) and _any_traced(iterable) and all(
+            jnp.ndim(v) == 0 for v in iterable):  # numbers and scalar tensors
+        iterable = jnp.stack([jnp.asarray(v) for v in iterable])
     if is_traced(iterable) and key is None:
         if jnp.ndim(iterable) != 1:
             raise TypeError(f"sorted() of a tensor of shape {jnp.shape(iterable)}: only 1-D "
@@ -152,6 +174,8 @@ def bool_(value=False):
 
 def _extreme(python_fn, pairwise, reduce):
     def apply(*args, **kwargs):
+        if len(args) == 1:
+            args = (_materialized(args[0]),)
         one_sequence = len(args) == 1 and isinstance(args[0], (list, tuple))
         values = list(args[0]) if one_sequence else args
         if kwargs or not _any_traced(values):
@@ -176,6 +200,20 @@ def sum_(iterable, start=0):
     if is_traced(iterable):
         return jnp.sum(iterable, axis=0) + start
     return builtins.sum(iterable, start)
+
+
+def in_(item, container):
+    """`item in container`: a tensor compares with each element, combined with jnp.any."""
+    if is_traced(container):
+        return jnp.any(jnp.asarray(container) == item)  # what `in` means for NumPy arrays
+    if is_traced(item) and jnp.ndim(item) == 0 and isinstance(
+            container, (list, tuple, set, frozenset, range)):
+        numbers = [v for v in container if jnp.ndim(v) == 0 and not isinstance(
+            v, (str, bytes)) and np.asarray(v).dtype.kind in "biufc"]
+        if not numbers:
+            return False  # a number equals no string or other object
+        return jnp.any(jnp.stack([jnp.asarray(item == v) for v in numbers]))
+    return item in container
 
 
 def print_(*args, **kwargs):
