@@ -190,8 +190,8 @@ def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa:
     def emit(*values):
         shown = list(leaves)
         for i, value in zip(arrays, values):
-            shown[i] = _format(np.asarray(value), summarize)
-        parts = [x if isinstance(x, str) else _format(x, summarize) if isinstance(
+            shown[i] = _Shown(_format(np.asarray(value), summarize))
+        parts = [x if isinstance(x, str) else _Shown(_format(x, summarize)) if isinstance(
             x, (np.ndarray, np.generic)) else x for x in shown]
         out = jax.tree_util.tree_unflatten(treedef, parts)
         builtins.print(*out, sep=sep, end=end, file=stream, flush=True)
@@ -202,6 +202,13 @@ def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa:
         jax.debug.callback(emit, *[leaves[i] for i in arrays])
     else:
         emit(*[leaves[i] for i in arrays])
+
+
+class _Shown(str):
+    """A formatted tensor: inside a printed list or dict it shows as its text, unquoted."""
+
+    def __repr__(self):
+        return str(self)
 
 
 def _format(value, summarize):

@@ -191,3 +191,15 @@ def membership(x):
 @pytest.mark.parametrize("v", [2, 5, 7])
 def test_in_and_not_in_with_a_tensor(agree, v):
     agree(membership, np.int32(v))
+
+
+def test_print_of_lists_and_dicts_holding_tensors_shows_their_values(capsys):
+    @xf.function
+    def f(x):
+        print("got", [x, 1], {"a": x * 2}, (x,))
+        return x
+
+    f(jnp.int32(3))
+    f(jnp.int32(4))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == "got [3, 1] {'a': 6} (3,)\ngot [4, 1] {'a': 8} (4,)\n"

@@ -218,7 +218,7 @@ def in_(item, container):
 
 def print_(*args, **kwargs):
     """print(); with traced arguments it prints when the program runs (as xf.print)."""
-    if not _any_traced(args):
+    if not _any_traced(jax.tree_util.tree_leaves(args)):  # tensors inside lists count
         return builtins.print(*args, **kwargs)
     from xlaflow.ops import print as run_time_print
     return run_time_print(*args, output_stream=kwargs.get("file"),
