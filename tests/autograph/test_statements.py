@@ -138,3 +138,19 @@ def test_walrus_in_a_tensor_while_test_says_what_to_write():
     with pytest.raises(NotImplementedError, match=r"`:=` in the loop condition at line \d+ "
                                                   r"is inside a while loop .*while y > 2"):
         f(jnp.int32(5))
+
+
+def try_finally_in_a_tensor_loop(x):
+    s = 0.0
+    count = 0
+    for v in x:
+        try:
+            if v > 1:
+                s = s + v
+        finally:
+            count += 1
+    return s, count
+
+
+def test_try_finally_without_except_in_a_tensor_loop(agree):
+    agree(try_finally_in_a_tensor_loop, np.float32([1, 2, 3]))

@@ -268,8 +268,10 @@ class _ControlFlow(ast.NodeTransformer):
                   for s in symbols]
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
+        # (`try`/`finally` alone catches nothing: it runs in order while tracing, as in Python)
         unsupported = [f"`try` at line {child.lineno}" for child in
-                       analysis.own_statements(stmts) if isinstance(child, ast.Try)]
+                       analysis.own_statements(stmts) if isinstance(child, ast.Try)
+                       and child.handlers]
         unsupported += _computed_key_writes(stmts, names)
         replacements = dict(
             names=local_names, globals_=global_names, state=state, set_body=set_body,
