@@ -171,6 +171,14 @@ def test_lambdas_including_two_on_one_line():
     assert "if_exp" in xf.autograph.to_code(pick[1])
 
 
+def test_lambdas_whose_body_starts_or_ends_in_parentheses():
+    last = lambda v: -v if v > 0 else (v)  # noqa: E731
+    inner = lambda v: (lambda u: u * 2 if u > 0 else u)(v)  # noqa: E731
+    for x, want_last, want_inner in ((2.0, -2.0, 4.0), (-2.0, -2.0, -2.0)):
+        assert float(xf.function(last)(jnp.float32(x))) == want_last
+        assert float(xf.function(inner)(jnp.float32(x))) == want_inner
+
+
 def test_nested_function_defined_inside():
     def outer(x):
         def inner(y):

@@ -9,6 +9,7 @@ are told apart.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import textwrap
@@ -66,21 +67,50 @@ def _parse_lambda(fn):
     if not all(lines):
         raise ConversionError(_NO_SOURCE.format(name="<lambda>",
                                                 why="its source code is not available"))
-    lines[-1] = lines[-1][:end[1]]
-    lines[0] = lines[0][start[1]:]
-    text = "".join(lines)
-    try:
-        body = ast.parse("(" + text + ")", mode="eval").body
-    except SyntaxError as e:
-        raise ConversionError(_NO_SOURCE.format(
-            name="<lambda>", why=f"its body could not be isolated ({e.msg})")) from e
-    ast.increment_lineno(body, start[0] - 1)
+    body = _lambda_body_in_file(code.co_filename, start, end)
+    if body is None:  # the file no longer parses as it did: cut the body out by position
+        lines[-1] = lines[-1][:end[1]]
+        lines[0] = lines[0][start[1]:]
+        text = "".join(lines)
+        try:
+            body = ast.parse("(" + text + ")", mode="eval").body
+        except SyntaxError as e:
+            raise ConversionError(_NO_SOURCE.format(
+                name="<lambda>", why=f"its body could not be isolated ({e.msg})")) from e
+        ast.increment_lineno(body, start[0] - 1)
     node = ast.FunctionDef(name="<lambda>", args=_arguments(code), body=[ast.Return(value=body)],
                            decorator_list=[], returns=None, type_comment=None, type_params=[])
     ast.copy_location(node, body)
     ast.copy_location(node.body[0], body)
     ast.fix_missing_locations(node)
     return node
+
+
+def _lambda_body_in_file(filename, start, end):
+    """The body of the innermost lambda in the file whose source span holds the positions
+    `start`..`end` of its code. Parsing the whole source keeps parentheses that the code's
+    positions leave out (`lambda v: -v if v > 0 else (v)`)."""
+    tree = _parse_file(filename, "".join(linecache.getlines(filename)))
+    if tree is None:
+        return None
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Lambda):
+            body = node.body
+            if (body.lineno, body.col_offset) <= start and \
+                    (body.end_lineno, body.end_col_offset) >= end and (
+                    best is None or (body.lineno, body.col_offset) >= (
+                        best.lineno, best.col_offset)):
+                best = body
+    return best
+
+
+@functools.lru_cache(maxsize=8)  # a file's lambdas are usually converted one after another
+def _parse_file(filename, text):
+    try:
+        return ast.parse(text, filename)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _arguments(code):
