@@ -57,6 +57,11 @@ def annotate_trace_error(exc, fn_name):
     if lines and hasattr(exc, "add_note"):
         exc.add_note(f"xf.function {fn_name!r} failed while tracing, in user code:\n"
                      + "\n".join(lines[-3:]))
+    if isinstance(exc, RecursionError):
+        exc.add_note("A recursive call under a tensor `if` recurses while it is traced: "
+                     "both branches of a tensor-dependent `if` are traced, so a base case "
+                     "that a tensor decides never stops the tracing. Write the recursion as "
+                     "a loop, or decide the base case on a Python value.")
     try:
         exc._xlaflow_annotated = True
     except AttributeError:

@@ -175,3 +175,37 @@ def test_a_variable_created_in_a_tensor_branch_is_refused_clearly():
     with pytest.raises(ValueError, match="a Variable is created inside a block that a tensor "
                                          "decides"):
         make_in_branch(jnp.float32([1, 2, 3]))
+
+
+def test_a_non_scalar_and_operand_error_names_the_users_line():
+    @xf.function
+    def f(x):
+        return x and 1
+
+    with pytest.raises(ValueError, match=r"test_errors.py:\d+: the condition of this `and`/`or` "
+                                         r"operand is a tensor of shape \(2,\)"):
+        f(jnp.float32([1, 2]))
+
+
+def test_a_bool_carry_that_becomes_an_int_names_the_variable():
+    @xf.function
+    def f(x):
+        s = False
+        for _ in x:
+            s = s + 1
+        return s
+
+    with pytest.raises(TypeError, match=r"'s' is bool\[\] before this tensor for loop but "
+                                        r"int32\[\] after one iteration"):
+        f(jnp.float32([1, 2]))
+
+
+def test_recursion_with_a_tensor_base_case_says_why_it_does_not_stop():
+    def fact(n):
+        if n <= 1:
+            return 1
+        return n * fact(n - 1)
+
+    with pytest.raises(RecursionError) as info:
+        xf.function(fact)(jnp.int32(4))
+    assert any("Write the recursion as a loop" in note for note in info.value.__notes__)

@@ -13,9 +13,10 @@ def is_traced(value):
     return isinstance(value, jax.core.Tracer)
 
 
-def caller():
-    """'file:line' of the converted statement calling an operator (two frames up)."""
-    frame = sys._getframe(2)
+def caller(depth=2):
+    """'file:line' of the converted statement calling an operator (`depth` frames up from
+    the function that asks)."""
+    frame = sys._getframe(depth)
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 

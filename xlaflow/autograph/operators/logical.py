@@ -39,7 +39,7 @@ def or_(first, *rest):
 
 def _select(value, other, when_true_take_other):
     # `a and b` is b when a is truthy, else a; `a or b` is a when a is truthy, else b.
-    pred = scalar_predicate(value, "`and`/`or` operand", caller())
+    pred = scalar_predicate(value, "`and`/`or` operand", caller(3))  # user -> and_ -> here
     if _is_bool(value) and _is_bool(other):
         return (jnp.logical_and if when_true_take_other else jnp.logical_or)(value, other)
     dtype = jnp.result_type(value, other)

@@ -251,18 +251,15 @@ class _Loop:
 
 
 def _agree(before, after):
-    try:
-        st.promoted(before, after)
-        return True
-    except st.Mismatch:
-        return _weak_promotable(before, after)
-
-
-def _weak_promotable(before, after):
+    """Whether a lax loop takes `after` as the next carry for `before`: same structure and
+    shapes, and the same dtypes unless `before` is a weakly typed number, which lax
+    promotes (0 -> 0.5) unless it is a bool (False -> 1 is refused)."""
     leaves_b, tree_b = jax.tree_util.tree_flatten(before)
     leaves_a, tree_a = jax.tree_util.tree_flatten(after)
     return tree_a == tree_b and all(
-        jnp.shape(b) == jnp.shape(a) and getattr(b, "weak_type", False)
+        jnp.shape(b) == jnp.shape(a) and (
+            jnp.result_type(b) == jnp.result_type(a) or (
+                getattr(b, "weak_type", False) and jnp.result_type(b) != jnp.bool_))
         for b, a in zip(leaves_b, leaves_a))
 
 
