@@ -459,3 +459,20 @@ def test_tensor_range_bounds_of_other_integer_dtypes():
     with pytest.raises(TypeError, match="range.. takes integers; received a tensor of dtype "
                                         "float32"):
         f(jnp.float32(1), jnp.float32(3))
+
+
+def nested_loops_append_to_one_list(x):
+    out = [x[0, 0] * 0]
+    for row in x:
+        out.append(row[0] * 10)
+        for v in row:
+            out.append(v)
+            if v > 2:
+                out.append(v * 100)
+            else:
+                out.append(-v)
+    return jnp.stack(out) if isinstance(x, jax.Array) else np.stack(out)
+
+
+def test_nested_tensor_loops_append_to_one_list(agree):
+    agree(nested_loops_append_to_one_list, np.arange(6, dtype=np.float32).reshape(2, 3))

@@ -93,8 +93,11 @@ class _Loop:
         self.carried, self.temps = list(self.init[:n_out]), tuple(self.init[n_out:])
         # Lists the body appends to are stacked per iteration; other lists are state like
         # tuples (rebuilt each iteration, `st = [a + b, b]`).
+        # An enclosing tensor loop's Accumulator (nested loops appending to one list) is
+        # stacked here too, and its items handed on to that loop.
         self.lists = {i for i, v in enumerate(self.carried)
-                      if isinstance(v, list) and self.names[i].startswith("append:")}
+                      if isinstance(v, (list, Accumulator)) and
+                      self.names[i].startswith("append:")}
         self.variables = st.Variables()
         self.undefined = [i for i, v in enumerate(self.carried)
                           if isinstance(v, (Undefined, UndefinedReturnValue))]
@@ -171,7 +174,8 @@ class _Loop:
         for k, i in enumerate(sorted(self.lists)):
             state[i] = self.carried[i]  # the user's list: other references see its items
             if stacked is not None and stacked[k]:
-                extend_from_loop(state[i], stacked[k])
+                target = state[i].items if isinstance(state[i], Accumulator) else state[i]
+                extend_from_loop(target, stacked[k])
         self.set_state(tuple(state) + self.temps)
         self.variables.commit(var_values)
 
