@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from xlaflow.autograph.pyct import analysis, templates
+from xlaflow.autograph.pyct import analysis, scopes, templates
 
 # Every converted block: functions that rebind the block's names (declared here), and the
 # get_state/set_state pair the run-time operator uses to read and reset them.
@@ -51,82 +51,6 @@ ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_
 """
 
 
-class _Scope:
-    """One user function being converted: its parameters and global/nonlocal names."""
-
-    def __init__(self, node, parent=None):
-        self.params = _parameters(node)
-        self.globals, self.nonlocals = _declared(node)
-        # Names of this function written by calling a nested function that rebinds them
-        # (`nonlocal total` in a helper): helper name -> names. A block that mentions the
-        # helper carries those names too. Helpers of enclosing functions count when this
-        # one shadows neither the helper nor the names; those names are then not bound
-        # here, like nonlocals.
-        locals_ = self.params | set(analysis.writes(node.body)[0])
-        own = _helper_rebinds(node, (locals_ - self.globals) | self.nonlocals)
-        inherited = {} if parent is None else {
-            helper: names - (locals_ - self.nonlocals)
-            for helper, names in parent.helpers.items() if helper not in locals_}
-        self.helpers = {**inherited, **own}
-        self.outer = set().union(*inherited.values()) - locals_
-        self.undefined = {}  # names that need an Undefined binding at function entry
-        self.bound = set(self.params)  # names bound by the top-level statements seen so far
-        self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
-        self.flag = getattr(node, "xf_return_flag", None)
-        # Names read other than where liveness sees them: by nested functions, lambdas and
-        # generator expressions (whenever they run), by `finally` blocks (after a return),
-        # and nonlocals (by the enclosing function). Always carried out of blocks that
-        # assign them, and never treated as dead once the function has returned.
-        self.shared = set(self.nonlocals) | _late_reads(node)
-
-
-def _parameters(node):
-    args = node.args
-    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
-                            args.kwarg] if a is not None}
-
-
-def _declared(node):
-    """(globals, nonlocals) the function `node` declares."""
-    globals_, nonlocals = set(), set()
-    for child in analysis.own_statements(node.body):
-        if isinstance(child, ast.Global):
-            globals_.update(child.names)
-        elif isinstance(child, ast.Nonlocal):
-            nonlocals.update(child.names)
-    return globals_, nonlocals
-
-
-def _helper_rebinds(node, names):
-    """Nested functions of `node` that rebind some of its `names` with `nonlocal`, directly
-    or by calling one another: helper name -> the names."""
-    helpers, free = {}, {}
-    for child in analysis.own_statements(node.body):
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            helpers[child.name] = _rebound_nonlocals(child) & names
-            free[child.name] = analysis.reads(child)
-    changed = True
-    while changed:  # a helper calling a helper rebinds what that one does
-        changed = False
-        for helper, reads in free.items():
-            for other in reads & helpers.keys():
-                if not helpers[other] <= helpers[helper]:
-                    helpers[helper] |= helpers[other]
-                    changed = True
-    return {helper: names for helper, names in helpers.items() if names}
-
-
-def _rebound_nonlocals(fn):
-    """Names `fn` (or a function nested in it) declares nonlocal and rebinds, from outside
-    `fn` itself."""
-    found = set()
-    for inner in ast.walk(fn):
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            _, nonlocals = _declared(inner)
-            found |= nonlocals & set(analysis.writes(inner.body)[0])
-    return found - (set(analysis.writes(fn.body)[0]) - _declared(fn)[1]) - _parameters(fn)
-
-
 def _appended_names(stmts):
     """Names the block appends to (`x.append(v)`, rewritten to `x = ag__.list_append(x, v)`
     by the lists converter): a tensor loop stacks those; other lists are plain state."""
@@ -160,18 +84,6 @@ def _computed_key_writes(stmts, names):
     return found
 
 
-def _late_reads(node):
-    lazy = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
-    found = set()
-    for inner in ast.walk(node):
-        if inner is not node and isinstance(inner, lazy):
-            found |= analysis.reads(inner)  # a nested scope's free names
-        elif isinstance(inner, ast.Try):
-            for stmt in inner.finalbody:
-                found |= analysis.reads(stmt)
-    return found
-
-
 class _ControlFlow(ast.NodeTransformer):
     def __init__(self, namer):
         self.namer = namer
@@ -179,7 +91,7 @@ class _ControlFlow(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node):
         analysis.annotate_liveness(node.body)
-        scope = _Scope(node, self.scopes[-1] if self.scopes else None)
+        scope = scopes.Scope(node, self.scopes[-1] if self.scopes else None)
         rebound_globals = [n for n in analysis.writes(node.body)[0] if n in scope.globals]
         self.scopes.append(scope)
         body = []
