@@ -243,3 +243,29 @@ def _conform_leaf(fn_name, name, spec, arg):
         raise ValueError(f"xf.function {fn_name!r}: argument '{name}' expected shape "
                          f"{spec.shape} ({spec}); received {tuple(arg.shape)}")
     return arg
+
+
+def raise_int_overflow(fn_name, param_names, treedef, leaves, value):
+    """A Python int that reduce_retracing would pass as int32 does not fit: name it."""
+    name = next(n for n, leaf in zip(leaf_paths(treedef, param_names), leaves)
+                if leaf is value)
+    raise OverflowError(
+        f"xf.function {fn_name!r}: argument '{name}' is the Python int {value}, which "
+        "reduce_retracing passes as an int32 tensor, outside its range; pass an int64 array "
+        "with jax_enable_x64, or a float.")
+
+
+def raise_unhashable(fn_name, param_names, treedef, template):
+    """A static argument cannot be a cache key: name it and say what to pass instead."""
+    for name, leaf in zip(leaf_paths(treedef, param_names), template):
+        try:
+            hash(static_key_part(leaf))
+        except TypeError:
+            value = unwrap(leaf)
+            advice = ("it is in static_argnames, so it must be hashable: pass a tuple, a "
+                      "frozen dataclass or another hashable value" if value is not leaf
+                      else "pass a tensor, a tuple, or a hashable object")
+            raise TypeError(
+                f"xf.function {fn_name!r}: argument '{name}' of type {type(value).__name__} "
+                "is not hashable. Non-tensor arguments are static (compiled into the program "
+                f"and used as cache keys): {advice}.") from None

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from xlaflow import _donation, _lifting, _runtime_checks, _signatures, _tracebacks
+from xlaflow._entry import Direct, Entry
 from xlaflow._reachable import reachable_variables
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow.concrete import ConcreteFunction
@@ -31,26 +32,6 @@ _MAX_ROUNDS = 8
 
 class RetracingWarning(UserWarning):
     """An xf.function was traced more often than `retrace_warning_threshold`."""
-
-
-class _Entry:
-    """One static argument pattern: its template, lifted Variables and jitted function."""
-
-    __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
-                 "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks")
-
-    def __init__(self, template, treedef, variables, donated_leaves):
-        self.template = template
-        self.treedef = treedef
-        self.variables = variables
-        self.assigned = None
-        self.jitted = None
-        self.direct = None  # without Variables or donation: jitted(*leaves) -> outputs
-        self.donated_leaves = donated_leaves
-        self.touched = None  # the Variables the last trace actually read or assigned
-        self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
-        self.check_tokens = []  # run-time checks: wait for results so failures raise here
-        self.raise_checks = False  # for calls inside a user's own JAX transformation
 
 
 class Function:
@@ -262,7 +243,7 @@ class Function:
             if isinstance(leaf, _ARRAYS) or isinstance(leaf, scalars):
                 if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
                         not jax.config.jax_enable_x64:
-                    self._raise_too_big(treedef, leaves, leaf)
+                    _signatures.raise_int_overflow(self._name, self._param_names, treedef, leaves, leaf)
                 dyn.append(leaf)
                 template.append(DYNAMIC)
                 parts.append(DYNAMIC)
@@ -275,31 +256,8 @@ class Function:
         try:
             hash(key)
         except TypeError:
-            self._raise_unhashable(treedef, template)
+            _signatures.raise_unhashable(self._name, self._param_names, treedef, template)
         return key, template, treedef, tuple(dyn)
-
-    def _raise_too_big(self, treedef, leaves, value):
-        name = next(n for n, leaf in zip(_signatures.leaf_paths(treedef, self._param_names),
-                                         leaves) if leaf is value)
-        raise OverflowError(
-            f"xf.function {self._name!r}: argument '{name}' is the Python int {value}, "
-            "which reduce_retracing passes as an int32 tensor, outside its range; pass an "
-            "int64 array with jax_enable_x64, or a float.")
-
-    def _raise_unhashable(self, treedef, template):
-        names = _signatures.leaf_paths(treedef, self._param_names)
-        for name, leaf in zip(names, template):
-            try:
-                hash(_signatures.static_key_part(leaf))
-            except TypeError:
-                value = _signatures.unwrap(leaf)
-                advice = ("it is in static_argnames, so it must be hashable: pass a tuple, a "
-                          "frozen dataclass or another hashable value" if value is not leaf
-                          else "pass a tensor, a tuple, or a hashable object")
-                raise TypeError(
-                    f"xf.function {self._name!r}: argument '{name}' of type "
-                    f"{type(value).__name__} is not hashable. Non-tensor arguments are static "
-                    f"(compiled into the program and used as cache keys): {advice}.") from None
 
     # -- tracing -------------------------------------------------------------------------
     def _get_traceable(self):
@@ -327,7 +285,7 @@ class Function:
         donated = None
         if self._donate_argnums:
             donated = _donation.mask(treedef, template, self._donate_argnums)
-        entry = _Entry(template, treedef, variables, donated)
+        entry = Entry(template, treedef, variables, donated)
         entry.raise_checks = isinstance(key, tuple) and bool(key) and \
             key[0] is _UNDER_TRANSFORMATION
         donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
@@ -335,7 +293,7 @@ class Function:
         if variables or donate:
             entry.jitted = jax.jit(pure, donate_argnums=donate)
         else:
-            entry.jitted = _Direct(pure)
+            entry.jitted = Direct(pure)
             entry.direct = entry.jitted.direct
         self._cache[key] = entry
         return entry
@@ -438,31 +396,9 @@ class Function:
                 "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
 
 
-class _Direct:
-    """The program of a signature that lifts no Variables, called as plain jax.jit is:
-    `direct(*leaves) -> outputs` skips flattening an empty value list and an empty tuple of
-    new values (0.3 µs of a 5 µs call). As a `jitted` it keeps the general convention."""
-
-    __slots__ = ("direct", "__weakref__")
-
-    def __init__(self, pure):
-        def direct(*leaves):
-            return pure(_NO_VALUES, leaves)[0]
-
-        direct.__name__ = pure.__name__  # names the XLA module
-        self.direct = jax.jit(direct)
-
-    def __call__(self, values, leaves):
-        return self.direct(*leaves), ()
-
-    def trace(self, values, leaves):
-        return self.direct.trace(*leaves)
-
-
 _array_type = None  # jax's concrete array class, learned on the first trace
-_UNDER_TRANSFORMATION = object()
-_NO_VALUES = []  # the values a program without Variables takes (never mutated)
-_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1  # cache-key marker: called inside a user's transformation
+_UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
 def _user_stacklevel():
