@@ -86,6 +86,45 @@ def test_headers_that_do_not_arrive_in_time_get_a_408_and_the_connection_closes(
     assert server.get("/v1/models/wide")[0] == 200
 
 
+def test_stray_bytes_between_requests_or_a_trickled_unread_body_get_the_deadline(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as stray:
+        stray.sendall(b"GET /v1/models/wide HTTP/1.1\r\nHost: x\r\n\r\n")
+        stray.settimeout(10)
+        assert stray.recv(4096).startswith(b"HTTP/1.1 200 ")
+        stray.sendall(b"\r\n")  # begins no request, but cancels uvicorn's keep-alive timer
+        assert b"408 Request Timeout" in _read_all(stray, 10)
+    with socket.create_connection(("127.0.0.1", server.port)) as trickle:
+        trickle.sendall(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        trickle.settimeout(10)
+        assert trickle.recv(4096).startswith(b"HTTP/1.1 404 ")  # answered without the body
+        start = time.monotonic()
+        try:
+            while time.monotonic() - start < 8:
+                trickle.sendall(b"x")
+                time.sleep(0.2)
+        except OSError:
+            pass  # closed by the server
+        assert time.monotonic() - start < 5
+
+
+def test_a_port_in_use_ends_the_server_before_any_model_loads(tmp_path):
+    import subprocess
+    import sys
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        export(str(tmp_path / "toy"), 1)
+        done = subprocess.run(
+            [sys.executable, "-m", "xlaflow.cli", "serve", f"--rest_api_port={port}",
+             "--model_name=toy", f"--model_base_path={tmp_path / 'toy'}"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "address already in use" in done.stderr.lower()
+    assert "127.0.0.1" in done.stderr and "toy" not in done.stderr  # no load began
+
+
 # -- in process -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -154,6 +193,27 @@ def test_a_version_beyond_int64_is_a_400_as_in_tf(toy_app):
     status, _, body = _call(toy_app, "GET", f"/v1/models/toy/versions/{huge}")
     assert status == 400
     assert json.loads(body)["error"] == f"Failed to convert version: {huge} to numeric."
+    for path in (f"/v1/models/toy/versions/{'1' * 5000}", f"/v2/models/toy/versions/"
+                 f"{'9' * 5000}/ready", f"/v1/models/toy/versions/{'0' * 5000}1/metadata"):
+        status, _, body = _call(toy_app, "GET", path)
+        if path.endswith("metadata"):  # leading zeros: version 1, which this app has
+            assert status == 200, body
+            continue
+        assert status == 400 and b"Failed to convert version" in body, (path[:30], body)
+
+
+def test_a_websocket_upgrade_is_refused_not_crashed(toy_app):
+    sent = []
+
+    async def main():
+        async def send(message):
+            sent.append(message)
+
+        await toy_app({"type": "websocket", "path": "/v1/models/toy", "headers": []},
+                      lambda: asyncio.sleep(0, {"type": "websocket.connect"}), send)
+
+    asyncio.run(main())
+    assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
 def test_header_values_in_messages_are_text_not_bytes_reprs(toy_app):
@@ -184,11 +244,14 @@ def test_a_64_bit_signature_outside_64_bit_mode_says_what_to_do(tmp_path):
     path = str(tmp_path / "wide")
     with jax.enable_x64(True):
         xf.saved_model.save(Wide(), path, platforms=["cpu"])
-    signature = xf.saved_model.load(path).signatures["serving_default"]
     assert not jax.config.jax_enable_x64
-    with pytest.raises(RuntimeError, match=r"int64 'n'.*jax_enable_x64"):
-        signature(n=np.int64([1]), d=np.float64([1.0]))
+    with pytest.raises(ValueError, match=r"int64 'n' of signature 'serving_default'.*"
+                                         r"jax_enable_x64"):
+        xf.saved_model.load(path)
     with jax.enable_x64(True):
+        signature = xf.saved_model.load(path).signatures["serving_default"]
         out = signature(n=np.int64([2 ** 40]), d=np.float64([1.0]))
+    with pytest.raises(ValueError, match=r"signature 'serving_default' has 64-bit"):
+        signature(n=np.int64([1]), d=np.float64([1.0]))  # 64-bit mode is off again
     assert int(out["n3"][0]) == 3 * 2 ** 40
     assert os.path.isdir(path)

@@ -19,6 +19,15 @@ from xlaflow.saving import arrays, atomic, export
 _WIDE_DTYPES = ("int64", "uint64", "float64", "complex128")
 
 
+def _require_x64(what, wide):
+    if not jax.config.jax_enable_x64:
+        raise ValueError(
+            f"{what} has 64-bit tensors ({', '.join(wide[:4])}{', ...' if len(wide) > 4 else ''}"
+            "), which JAX cuts to 32 bits unless 64-bit mode is on: call "
+            "jax.config.update('jax_enable_x64', True) first (`xlaflow serve` and `xlaflow "
+            "saved_model run` do).")
+
+
 class InputError(ValueError):
     """A call's inputs do not fit the signature (names, dtypes or shapes)."""
 
@@ -66,11 +75,8 @@ class Signature:
     def prepare(self, inputs):
         """The inputs as arrays in signature order, checked against the signature: every
         name present and known, dtypes castable without changing kind, shapes fitting."""
-        if self._wide and not jax.config.jax_enable_x64:
-            raise RuntimeError(
-                f"signature {self.name!r} has 64-bit tensors ({', '.join(self._wide)}), "
-                "which JAX cuts to 32 bits unless 64-bit mode is on: call "
-                "jax.config.update('jax_enable_x64', True) first (`xlaflow serve` does).")
+        if self._wide:
+            _require_x64(f"signature {self.name!r}", self._wide)
         missing = [n for n in self.input_names if n not in inputs]
         unknown = sorted(set(inputs) - set(self.input_names))
         if missing or unknown:
@@ -171,6 +177,12 @@ def load(export_dir, *, device=None):
                                      max_version=export.FORMAT_VERSION,
                                      what="saved_model.load")
     described, variables = _read_description(path)
+    wide = [f"{v['dtype']} variable {v['name']!r}" for v in variables
+            if v["dtype"] in _WIDE_DTYPES] + [
+        f"{s['dtype']} {s['name']!r} of signature {name!r}" for name, meta in described.items()
+        for s in [*meta["inputs"], *meta["outputs"]] if s["dtype"] in _WIDE_DTYPES]
+    if wide:
+        _require_x64(f"saved_model.load: {path}", wide)
     device = device or jax.devices()[0]
     specs = {v["key"]: (v["shape"], v["dtype"]) for v in variables}
     values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR), specs, device) \

@@ -86,6 +86,9 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
+        if scope["type"] == "websocket":  # not served: refused (uvicorn answers 403)
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             return
         # Match on the raw path, then percent-decode the names (TF's order): %2F in a model
@@ -173,11 +176,9 @@ class App:
         get = _V1_GET.fullmatch(path) if method == "GET" else None
         if post is None and get is None:
             raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
-        version = (post or get).group(2)
-        if version is not None and int(version) > _INT64_MAX:  # TF parses it as an int64
-            raise _Reply(400, error_body(f"Failed to convert version: {version} to numeric."))
         if get is not None:
             name, version, label, metadata = get.groups()
+            version = _version(version)
             if name is None:
                 raise _Reply(400, error_body("Missing model name in request."))
             name, label = _unquote(name), label and _unquote(label)
@@ -189,6 +190,7 @@ class App:
             except ServingError as exc:
                 raise _error(exc) from None
         name, version, label, verb = post.groups()
+        version = _version(version)
         name, label = _unquote(name), label and _unquote(label)
         deadline = time.monotonic() + self.timeout_s
         body = await self._body(headers, receive, name, deadline)
@@ -287,6 +289,7 @@ class App:
                          error_body(f"Malformed request: {method} {path}"))
         name, version, verb = _unquote(match.group(1)), match.group(2), \
             (match.group(3) or "").lower()
+        version = _version(version)
         try:
             if verb == "/ready" and method == "GET":
                 if self.manager.is_ready(name, version):
@@ -346,6 +349,18 @@ class App:
 
 def _reply_bytes(outputs):
     return sum(np.size(o) for o in outputs) * _JSON_BYTES_PER_VALUE
+
+
+def _version(text):
+    """A version from a path, without leading zeros; one beyond int64 (TF parses it so) is
+    a 400, found before any int() of thousands of digits."""
+    if text is None:
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 19 or int(digits) > _INT64_MAX:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise _Reply(400, error_body(f"Failed to convert version: {shown} to numeric."))
+    return digits
 
 
 def _unquote(text):

@@ -4,8 +4,9 @@ uvicorn times out idle keep-alive connections but not a request's headers: a con
 that sends nothing, or sends its headers a byte at a time, is held forever, and enough of
 them use up the server's file descriptors (slowloris). Here every request must finish its
 headers within the deadline, counted from the connection's opening or the request's first
-byte; a late one gets `408 Request Timeout` and the connection closes. Body reads already
-have the app's deadline.
+byte; a late one gets `408 Request Timeout` and the connection closes. Bytes that arrive
+between requests, or after the answer to a request whose body was not read, start the same
+deadline. Bodies the app reads have its own deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ def protocol(header_timeout_s):
         def connection_made(self, transport):
             super().connection_made(transport)
             self._arm()
+
+        def data_received(self, data):
+            super().data_received(data)
+            # Bytes between requests that begin none (a stray CRLF), or the rest of a body
+            # the app answered without reading, cancel uvicorn's keep-alive timer: they
+            # must not hold the connection open either.
+            if self._header_timer is None and (
+                    self.cycle is None or self.cycle.response_complete) and \
+                    not self.transport.is_closing():
+                self._arm()
 
         def on_message_begin(self):
             super().on_message_begin()

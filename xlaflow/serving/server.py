@@ -209,7 +209,6 @@ class Server:
         import uvicorn  # the ASGI server: HTTP/1.1 keep-alive, TCP_NODELAY, graceful stop
 
         from xlaflow.serving import http_protocol
-        self.start()
         timeout_s = self.args.rest_api_timeout_in_ms / 1000
         config = uvicorn.Config(self.app(), host=self.args.rest_api_host,
                                 port=self.args.rest_api_port, log_level="warning",
@@ -219,13 +218,36 @@ class Server:
                                 # Nothing here reads client addresses: skip rewriting them
                                 # from X-Forwarded-* on every request.
                                 proxy_headers=False)
-        sock = config.bind_socket()  # bound here to log the port when 0 let the system pick
-        host, port = sock.getsockname()[:2]
-        log.info("serving on http://%s:%d", host if ":" not in host else f"[{host}]", port)
-        uvicorn.Server(config).run(sockets=[sock])  # SIGTERM/SIGINT: finish in-flight
+        _listening_class()(config, on_listening=self.start).run()  # SIGTERM: finish in-flight
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.close()
+
+
+def _listening_class():
+    import uvicorn
+
+    class Listening(uvicorn.Server):
+        """uvicorn's server, which logs the addresses it bound (the port, when 0 let the
+        system pick) and only then starts loading models: a port already in use ends the
+        process before any load runs."""
+
+        def __init__(self, config, on_listening):
+            super().__init__(config)
+            self.on_listening = on_listening
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.should_exit:
+                return
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    log.info("serving on http://%s:%d", f"[{host}]" if ":" in host else host,
+                             port)
+            self.on_listening()
+
+    return Listening
 
 
 def main(argv=None):
