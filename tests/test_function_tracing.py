@@ -35,6 +35,20 @@ def test_same_shapes_trace_once_new_shapes_and_dtypes_retrace():
     assert f.tracing_count == 3
 
 
+def test_positional_only_parameters_get_their_arguments():
+    def scaled(x, /, b=1.0, c=2.0):
+        return x * b * c
+
+    def keyed(s, /, k=1.0, *, m=3.0):
+        return s * k + m
+
+    f, g = xf.function(scaled), xf.function(keyed)
+    np.testing.assert_allclose(f(jnp.ones(2), 2.0), scaled(np.ones(2), 2.0))
+    np.testing.assert_allclose(f(jnp.ones(2), c=5.0), scaled(np.ones(2), c=5.0))
+    assert float(g(1.0)) == keyed(1.0)
+    assert float(g(jnp.float32(3.0), k=2.0, m=0.5)) == keyed(3.0, k=2.0, m=0.5)
+
+
 def test_python_values_are_static_and_retrace_per_value():
     f, _ = counting()
     assert float(f(jnp.float32(2.0), 3)) == 6.0

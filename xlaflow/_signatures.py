@@ -76,15 +76,15 @@ def parameter_names(fn):
 
 
 def positional_parameters(fn):
-    """The positional-or-keyword parameters of `fn` (None when they cannot be known or
-    `fn` takes *args: calls are then left as written)."""
+    """The parameters of `fn` that take positional arguments, positional-only included
+    (None when they cannot be known or `fn` takes *args: calls are then left as written)."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return None
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return None
-    return [p for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def canonical_call(params, args, kwargs, strip_defaults=True):
@@ -97,10 +97,11 @@ def canonical_call(params, args, kwargs, strip_defaults=True):
         return args, kwargs
     args, kwargs = list(args), dict(kwargs)
     for param in params[len(args):]:
-        if param.name in kwargs:
+        if param.name in kwargs and param.kind is param.POSITIONAL_OR_KEYWORD:
             args.append(kwargs.pop(param.name))
-        elif param.default is not param.empty and any(p.name in kwargs for p in params[
-                len(args):]):
+        elif param.default is not param.empty and any(
+                p.name in kwargs and p.kind is p.POSITIONAL_OR_KEYWORD
+                for p in params[len(args):]):
             args.append(param.default)
         else:
             break
