@@ -159,3 +159,36 @@ def test_helper_rebinding_a_global_outside_tensor_blocks_runs_as_python():
 
     assert float(f(jnp.float32(1.0), True)) == 2.0
     assert LAST == "traced"
+
+
+def late_read_through_a_rebinding_helper(x):
+    total = 0.0
+
+    def double():
+        nonlocal total
+        total = total * 2
+        return total
+
+    if x > 0:
+        total = x
+    return double()
+
+
+def late_read_next_to_a_comprehension_that_shadows(x):
+    total = 0.0
+
+    def show():
+        y = total + 1
+        _ = [total for total in range(2)]  # its own `total`
+        return y
+
+    if x > 0:
+        total = x
+    return show()
+
+
+@pytest.mark.parametrize("fn", [late_read_through_a_rebinding_helper,
+                                late_read_next_to_a_comprehension_that_shadows])
+@pytest.mark.parametrize("x", [3.0, -1.0])
+def test_names_a_nested_function_reads_leave_the_branch(agree, fn, x):
+    agree(fn, np.float32(x))

@@ -207,11 +207,33 @@ def _free_names(scope):
         for gen in scope.generators:
             binds |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
             body = [gen.iter, *gen.ifs, *body]
+    declared = set()  # nonlocal/global here: outer variables, not this scope's own
     for stmt in body:
-        for child in ast.walk(stmt):
+        for child in _in_scope(stmt):
             if isinstance(child, ast.Name):
                 (loads if isinstance(child.ctx, ast.Load) else binds).add(child.id)
-    return loads - binds
+            elif isinstance(child, (ast.Nonlocal, ast.Global)):
+                declared.update(child.names)
+            elif isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name):
+                loads.add(child.target.id)
+            elif isinstance(child, _SCOPES):  # its own names stay its own
+                loads |= _free_names(child)
+                if not isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                                          ast.GeneratorExp)):
+                    binds.add(child.name)
+    return loads - (binds - declared)
+
+
+def _in_scope(node):
+    """`node` and its descendants, stopping at nested scopes (yielded, not entered)."""
+    yield node
+    if isinstance(node, _SCOPES):
+        return
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _SCOPES):
+            yield child
+        else:
+            yield from _in_scope(child)
 
 
 def _kills(stmt):
