@@ -184,24 +184,56 @@ def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa:
     trailing elements shown per axis (-1 prints everything).
     """
     stream = sys.stdout if output_stream is None else output_stream
-    leaves, treedef = jax.tree_util.tree_flatten(list(inputs))
-    arrays = [i for i, x in enumerate(leaves) if isinstance(x, jax.Array)]
+    arrays = []
+    template = _gather(list(inputs), arrays)
 
     def emit(*values):
-        shown = list(leaves)
-        for i, value in zip(arrays, values):
-            shown[i] = _Shown(_format(np.asarray(value), summarize))
-        parts = [x if isinstance(x, str) else _Shown(_format(x, summarize)) if isinstance(
-            x, (np.ndarray, np.generic)) else x for x in shown]
-        out = jax.tree_util.tree_unflatten(treedef, parts)
-        builtins.print(*out, sep=sep, end=end, file=stream, flush=True)
+        shown = [_Shown(_format(np.asarray(v), summarize)) for v in values]
+        builtins.print(*_fill(template, shown, summarize), sep=sep, end=end, file=stream,
+                       flush=True)
 
     traced = _lifting.current() is not None or any(
-        isinstance(leaves[i], jax.core.Tracer) for i in arrays)
+        isinstance(a, jax.core.Tracer) for a in arrays)
     if traced:
-        jax.debug.callback(emit, *[leaves[i] for i in arrays])
+        jax.debug.callback(emit, *arrays)
     else:
-        emit(*[leaves[i] for i in arrays])
+        emit(*arrays)
+
+
+class _Slot:
+    """Where the k-th tensor goes back into a printed structure."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+
+def _gather(obj, arrays):
+    """`obj` with its tensors (inside lists, tuples and dicts, in order, keys as written)
+    moved to `arrays` and replaced by slots."""
+    if isinstance(obj, jax.Array):
+        arrays.append(obj)
+        return _Slot(len(arrays) - 1)
+    if type(obj) in (list, tuple) or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+        items = [_gather(v, arrays) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    if type(obj) is dict:
+        return {k: _gather(v, arrays) for k, v in obj.items()}
+    return obj
+
+
+def _fill(obj, shown, summarize):
+    if isinstance(obj, _Slot):
+        return shown[obj.k]
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return _Shown(_format(obj, summarize))
+    if type(obj) in (list, tuple) or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+        items = [_fill(v, shown, summarize) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
+    if type(obj) is dict:
+        return {k: _fill(v, shown, summarize) for k, v in obj.items()}
+    return obj
 
 
 class _Shown(str):

@@ -203,3 +203,47 @@ def test_print_of_lists_and_dicts_holding_tensors_shows_their_values(capsys):
     f(jnp.int32(4))
     jax.effects_barrier()
     assert capsys.readouterr().out == "got [3, 1] {'a': 6} (3,)\ngot [4, 1] {'a': 8} (4,)\n"
+
+
+def any_all_stop_like_python(x):
+    import itertools
+    found = any(i > 3 for i in itertools.count())  # stops at 4, as in Python
+    mixed = any(v > 0 for v in [1, None])  # stops before None
+    none_true = all(v for v in [x[0] > 0, 0, None])  # stops at 0
+    return found, mixed, none_true, any(v > 2 for v in x), all(v > 0 for v in x)
+
+
+def test_any_and_all_over_generators_stop_where_python_does(agree):
+    agree(any_all_stop_like_python, np.float32([1, 3]))
+
+
+def membership_with_tensors_on_either_side(x, y):
+    return (x in (y, 5), 2 in [x, y], x in np.array([1, 5, 7]), x in range(0, 100, 5),
+            7 in range(0, 100, 7), x not in range(3), x in ("a", None))
+
+
+@pytest.mark.parametrize("x, y", [(5, 2), (2, 9), (7, 7)])
+def test_in_with_tensor_elements_arrays_and_ranges(agree, x, y):
+    agree(membership_with_tensors_on_either_side, np.int32(x), np.int32(y))
+
+
+def test_x_in_a_huge_range_is_arithmetic_not_a_comparison_per_element():
+    @xf.function
+    def f(x, n):
+        return x in range(10 ** 9), x in range(n)
+
+    inside, below = f(jnp.int32(123456789), jnp.int32(5))
+    assert bool(inside) and not bool(below)
+    assert len(jax.make_jaxpr(xf.autograph.to_graph(f))(jnp.int32(1), jnp.int32(5)).eqns) < 40
+
+
+def test_print_keeps_dict_order_and_mixed_keys(capsys):
+    @xf.function
+    def f(x):
+        print("cfg:", {1: "one", "a": 2})
+        print("d", {"b": x, "a": 1})
+        return x
+
+    f(jnp.float32(1.5))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == "cfg: {1: 'one', 'a': 2}\nd {'b': 1.5, 'a': 1}\n"

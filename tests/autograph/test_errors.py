@@ -209,19 +209,3 @@ def test_recursion_with_a_tensor_base_case_says_why_it_does_not_stop():
     with pytest.raises(RecursionError) as info:
         xf.function(fact)(jnp.int32(4))
     assert any("Write the recursion as a loop" in note for note in info.value.__notes__)
-
-
-def test_appending_a_tensor_to_an_attribute_list_in_a_tensor_loop_says_what_to_write():
-    class Recorder:
-        def __init__(self):
-            self.history = []
-
-        @xf.function
-        def run(self, x):
-            for v in x:
-                self.history.append(v)
-            return x
-
-    with pytest.raises(TypeError, match=r"test_errors.py:\d+: .append\(\) of a tensor, inside a "
-                                        r"for loop .*self.history.extend\(items\)"):
-        Recorder().run(jnp.float32([1, 2]))

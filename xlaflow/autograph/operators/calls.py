@@ -19,7 +19,6 @@ import jax
 import numpy as np
 
 from xlaflow.autograph.operators.py_builtins import OVERRIDES
-from xlaflow.autograph.operators.state import check_list_mutation
 
 DO_NOT_CONVERT = "__xlaflow_do_not_convert__"
 CONVERTED = "__xlaflow_converted__"
@@ -90,7 +89,5 @@ def converted_call(f, args, kwargs):
         override = None
     if override is not None:
         return override(*args, **kwargs)
-    if type(f) is types.BuiltinMethodType:
-        check_list_mutation(f, args)
     target = convertible(f)
     return f(*args, **kwargs) if target is None else target(*args, **kwargs)

@@ -115,16 +115,32 @@ def _truths(iterable, what):
 
 def any_(iterable):
     """any(): over a 1-D tensor, or a list or generator holding scalar tensors, one jnp.any."""
-    iterable = _materialized(iterable)
-    truths = _truths(iterable, "any")
-    return builtins.any(iterable) if truths is None else jnp.any(truths)
+    return _any_all(iterable, "any", stop_on=True)
 
 
 def all_(iterable):
     """all(): over a 1-D tensor, or a list or generator holding scalar tensors, one jnp.all."""
-    iterable = _materialized(iterable)
-    truths = _truths(iterable, "all")
-    return builtins.all(iterable) if truths is None else jnp.all(truths)
+    return _any_all(iterable, "all", stop_on=False)
+
+
+def _any_all(iterable, what, stop_on):
+    truths = _truths(iterable, what)
+    if truths is not None:
+        return jnp.any(truths) if stop_on else jnp.all(truths)
+    if isinstance(iterable, (list, tuple)):
+        return builtins.any(iterable) if stop_on else builtins.all(iterable)
+    # A generator: Python values decide as Python does, stopping at the first that settles
+    # the answer; tensors are combined at run time.
+    traced = []
+    for value in iterable:
+        if is_traced(value):
+            traced.append(jnp.asarray(value))
+        elif bool(value) is stop_on:
+            return stop_on
+    if not traced:
+        return not stop_on
+    stacked = _truths(traced, what)
+    return jnp.any(stacked) if stop_on else jnp.all(stacked)
 
 
 def sorted_(iterable, *, key=None, reverse=False):
@@ -203,22 +219,54 @@ def sum_(iterable, start=0):
 
 
 def in_(item, container):
-    """`item in container`: a tensor compares with each element, combined with jnp.any."""
-    if is_traced(container):
+    """`item in container`: with tensors, the comparisons combined by jnp.any."""
+    if isinstance(container, (range, TensorRange)) and (
+            is_traced(item) or isinstance(container, TensorRange)):
+        return _in_range(item, container)
+    if is_traced(container) or (is_traced(item) and isinstance(container, (np.ndarray,
+                                                                             jax.Array))):
         return jnp.any(jnp.asarray(container) == item)  # what `in` means for NumPy arrays
-    if is_traced(item) and jnp.ndim(item) == 0 and isinstance(
-            container, (list, tuple, set, frozenset, range)):
-        numbers = [v for v in container if jnp.ndim(v) == 0 and not isinstance(
-            v, (str, bytes)) and np.asarray(v).dtype.kind in "biufc"]
-        if not numbers:
+    if isinstance(container, (list, tuple, set, frozenset)) and (is_traced(item) or any(
+            is_traced(v) for v in container)) and jnp.ndim(item) == 0:
+        numbers = [v for v in container if _number_like(v)]
+        if not _number_like(item) or not numbers:
             return False  # a number equals no string or other object
         return jnp.any(jnp.stack([jnp.asarray(item == v) for v in numbers]))
     return item in container
 
 
+def _number_like(value):
+    if is_traced(value) or isinstance(value, jax.Array):
+        return jnp.ndim(value) == 0
+    return isinstance(value, (bool, int, float, complex, np.number, np.bool_))
+
+
+def _in_range(item, rng):
+    """`x in range(...)` by arithmetic, as Python does: no comparison per element."""
+    start, stop, step = (rng.start, rng.stop, rng.step)
+    if not _number_like(item):
+        return False
+    offset = item - start
+    inside = jnp.where(step > 0, (item >= start) & (item < stop),
+                       (item <= start) & (item > stop))
+    whole = jnp.asarray(item) == jnp.floor(item) if jnp.issubdtype(
+        jnp.result_type(item), jnp.inexact) else True
+    return inside & whole & (offset % step == 0)
+
+
+def _holds_traced(obj):
+    if is_traced(obj):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return builtins.any(_holds_traced(v) for v in obj)
+    if type(obj) is dict:
+        return builtins.any(_holds_traced(v) for v in obj.values())
+    return False
+
+
 def print_(*args, **kwargs):
     """print(); with traced arguments it prints when the program runs (as xf.print)."""
-    if not _any_traced(jax.tree_util.tree_leaves(args)):  # tensors inside lists count
+    if not _holds_traced(args):  # tensors inside lists, tuples and dicts count
         return builtins.print(*args, **kwargs)
     from xlaflow.ops import print as run_time_print
     return run_time_print(*args, output_stream=kwargs.get("file"),

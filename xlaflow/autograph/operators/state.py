@@ -81,26 +81,6 @@ def check_global_writes(names, function):
                       what)
 
 
-def check_list_mutation(method, args):
-    """Refuses `self.items.append(tensor)` while a tensor block is traced: `name.append(x)`
-    on a local list is rewritten to be collected, so a list.append call reaching here is on
-    a list reached otherwise (an attribute, a dict entry), which would keep a tracer."""
-    owner = getattr(method, "__self__", None)
-    stack = getattr(_tracing, "blocks", None)
-    if not stack or type(owner) is not list or method.__name__ != "append" or \
-            not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(
-                args)):
-        return
-    what, where = stack[-1]
-    article = "an" if what.strip("`")[0] in "aeiou" else "a"
-    raise TypeError(
-        f"{where}: .append() of a tensor, inside {article} {what} that depends on a tensor, "
-        "to a list that is not a local name (only `name.append(x)` is collected, one item "
-        "per iteration): the traced value would leak out of the block. Append to a local "
-        "list (`items.append(v)`) and extend the other list with it after the block "
-        "(`self.history.extend(items)`).")
-
-
 def check_supported(unsupported, what, where):
     if not unsupported:
         return
