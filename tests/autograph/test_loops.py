@@ -476,3 +476,46 @@ def nested_loops_append_to_one_list(x):
 
 def test_nested_tensor_loops_append_to_one_list(agree):
     agree(nested_loops_append_to_one_list, np.arange(6, dtype=np.float32).reshape(2, 3))
+
+
+def break_in_the_widest_ranges(lo, hi):
+    n = 0
+    for _ in range(lo, hi):
+        if n >= 3:
+            break
+        n += 1
+    k = 0
+    for k, _ in enumerate(reversed(range(lo, hi, 2))):
+        if k >= 2:
+            break
+    return n, k
+
+
+def test_ranges_of_more_than_2_to_the_31_values_run_and_break(agree):
+    agree(break_in_the_widest_ranges, np.int32(-2 ** 31), np.int32(2 ** 31 - 1))
+
+
+def unsigned_ranges(a):
+    last, total = 0, 0
+    for i in range(a, a + 3):
+        last = i
+    for i in range(a - 2, a - 9, -3):
+        total = total + i % 7
+    return last, total
+
+
+def test_unsigned_bounds_beyond_int32_keep_their_values(agree):
+    agree(unsigned_ranges, np.uint32(3_000_000_000))
+
+
+def enumerate_reversed_and_zip_of_ranges(lo, hi):
+    out = 0
+    for k, i in enumerate(reversed(range(lo, hi, 2))):
+        out = out * 3 + i + k
+    for i, j in zip(range(lo, hi), range(hi, lo, -1)):
+        out = out + i * j
+    return out
+
+
+def test_enumerate_reversed_and_zip_of_tensor_ranges(agree):
+    agree(enumerate_reversed_and_zip_of_ranges, np.int32(-3), np.int32(6))

@@ -32,13 +32,25 @@ class TensorRange:
         span = jnp.where(up, stop - start, start - stop).astype(unsigned)
         stride = jnp.asarray(abs(step), unsigned) if not is_traced(step) else \
             jnp.where(up, step, -step).astype(unsigned)  # -(-2**31) wraps to 2**31: right
-        trips = jnp.where(jnp.where(up, stop > start, start > stop), (span - 1) // stride + 1, 0)
-        return trips.astype(dtype)
+        # unsigned: the count itself may pass the signed maximum
+        return jnp.where(jnp.where(up, stop > start, start > stop), (span - 1) // stride + 1, 0)
 
     def element(self, k):
-        """The k-th value (a traced k is fine)."""
-        value = self.start + k * self.step
+        """What the loop target gets for the k-th value."""
+        value = self.value(k)
         return value if self.item is None else self.item(value)
+
+    def value(self, k):
+        """The k-th value (a traced k is fine). Computed in the counter's type, whose
+        wrap-around gives the right value wherever the value itself fits."""
+        start, step = self.start, self.step
+        dtype = jnp.result_type(start, self.stop, step)
+        k = jnp.asarray(k).astype(dtype) if is_traced(k) else k
+        if not is_traced(step) and step < 0 and jnp.issubdtype(dtype, jnp.unsignedinteger):
+            value = start - k * -step  # an unsigned counter going down
+        else:
+            value = start + k * step
+        return value
 
     def __iter__(self):
         raise TypeError("range() with a tensor bound can only drive a `for` loop in converted "

@@ -305,7 +305,7 @@ def _range(loop, rng, extra_test, body):
     if extra_test is None and not is_traced(step):
         def step_fn(k, carry):
             loop.enter(carry[0])
-            i = k if step == 1 else start + k * step
+            i = k if step == 1 else rng.value(k)
             new, _ = loop.iterate(body, (i,))
             return (new, True) if ran_needed else (new,)
 
@@ -313,7 +313,8 @@ def _range(loop, rng, extra_test, body):
         if step == 1:
             out = jax.lax.fori_loop(start, stop, step_fn, carry)
         else:
-            out = jax.lax.fori_loop(0, rng.trips(), step_fn, carry)
+            trips = rng.trips()  # unsigned: it may pass the signed maximum
+            out = jax.lax.fori_loop(jnp.zeros((), trips.dtype), trips, step_fn, carry)
     else:
         # Counted by trips, not by testing the counter against `stop`: `i + step` could
         # overflow the counter's type past a bound near its limit and never stop.
@@ -329,7 +330,7 @@ def _range(loop, rng, extra_test, body):
         def body_fun(carry):
             k, inner = carry[0], carry[1]
             loop.enter(inner)
-            new, _ = loop.iterate(body, (start + k * step,))
+            new, _ = loop.iterate(body, (rng.value(k),))
             return (k + 1, new, True) if ran_needed else (k + 1, new)
 
         first = jnp.zeros((), jnp.result_type(trips))

@@ -29,20 +29,45 @@ def range_(*args):
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
     if not is_traced(step) and step == 0:
         raise ValueError("range() arg 3 must not be zero")
-    dtype = jnp.result_type(start, stop, step)
-    if not jnp.issubdtype(dtype, jnp.integer):
-        raise TypeError(f"range() takes integers; received a tensor of dtype {dtype}")
-    # One counter type for every bound (lax loops need it), at least int32 as Python ints
-    dtype = jnp.promote_types(dtype, jnp.int32)
-    start, stop = (jnp.asarray(v, dtype) if is_traced(v) else v for v in (start, stop))
+    dtype = _counter_dtype(start, stop, step)
+    # Python bounds stay weakly typed ints where that is the counter's type (the loop is
+    # then exactly a hand-written fori_loop); otherwise lax needs them typed like the rest.
+    plain = dtype == jnp.dtype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    start, stop = (v if plain and not is_traced(v) else jnp.asarray(v, dtype)
+                   for v in (start, stop))
     step = jnp.asarray(step, dtype) if is_traced(step) else step
     return TensorRange(start, stop, step)
 
 
+def _counter_dtype(start, stop, step):
+    """One integer type for every bound (lax loops need it): the tensors' type, at least 32
+    bits, unsigned only while the Python bounds are not negative, 64 bits (in 64-bit mode)
+    when a Python bound needs it."""
+    traced = [v for v in (start, stop, step) if is_traced(v)]
+    dtype = jnp.result_type(*traced)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"range() takes integers; received a tensor of dtype {dtype}")
+    python = [int(v) for v in (start, stop) if not is_traced(v)]
+    unsigned = jnp.issubdtype(dtype, jnp.unsignedinteger) and all(v >= 0 for v in python)
+    wide = jax.config.jax_enable_x64 and builtins.any(
+        not -2 ** 31 <= v < 2 ** 31 for v in python)
+    if unsigned:
+        return jnp.promote_types(dtype, jnp.uint64 if wide else jnp.uint32)
+    if jnp.issubdtype(dtype, jnp.unsignedinteger):  # with a negative Python bound
+        return jnp.dtype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    return jnp.promote_types(dtype, jnp.int64 if wide else jnp.int32)
+
+
+def _signed(k):
+    """A derived loop's (unsigned) counter as the int Python's enumerate() gives."""
+    return k.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+
+
 def enumerate_(iterable, start=0):
     if isinstance(iterable, TensorRange):
-        return TensorRange(0, iterable.trips(), 1,
-                           lambda k: (start + k, iterable.element(k)))
+        trips = iterable.trips()
+        return TensorRange(jnp.zeros((), trips.dtype), trips, 1,
+                           lambda k: (start + _signed(k), iterable.element(k)))
     if is_traced(iterable) or isinstance(iterable, (TensorEnumerate, TensorZip)):
         return TensorEnumerate(iterable, start)
     return builtins.enumerate(iterable, start)
@@ -75,7 +100,7 @@ def _zip_ranges(iterables):
     lengths, getters = [], []
     for part in iterables:
         if isinstance(part, TensorRange):
-            lengths.append(part.trips())
+            lengths.append(_signed(part.trips()))  # meets tensors' lengths (ints)
             getters.append(part.element)
         elif isinstance(part, (TensorEnumerate, TensorZip)):
             raise NotImplementedError(
@@ -164,7 +189,7 @@ def reversed_(sequence):
     """reversed(): a traced range or tensor is walked backwards by the same XLA loop."""
     if isinstance(sequence, TensorRange):
         n = sequence.trips()
-        return TensorRange(0, n, 1, lambda k: sequence.element(n - 1 - k))
+        return TensorRange(jnp.zeros((), n.dtype), n, 1, lambda k: sequence.element(n - 1 - k))
     if is_traced(sequence):
         return jnp.flip(sequence, 0)
     return builtins.reversed(sequence)
