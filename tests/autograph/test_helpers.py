@@ -143,8 +143,9 @@ def test_helper_rebinding_a_global_inside_a_tensor_block_is_an_error(block):
             x = remember(x) if x > 0 else x
         return x
 
-    with pytest.raises(SyntaxError, match=r"global 'LAST' is rebound by remember\(\), called "
-                                          r"inside an? .*xf.Variable") as info:
+    with pytest.raises(SyntaxError, match=r"global 'LAST' is rebound to a tensor by "
+                                          r"remember\(\), called inside an? .*xf.Variable") \
+            as info:
         f(jnp.float32(1.0))
     assert "test_helpers.py" in str(info.value)
     assert LAST is None  # refused before anything leaked
@@ -192,3 +193,33 @@ def late_read_next_to_a_comprehension_that_shadows(x):
 @pytest.mark.parametrize("x", [3.0, -1.0])
 def test_names_a_nested_function_reads_leave_the_branch(agree, fn, x):
     agree(fn, np.float32(x))
+
+
+DEBUG = False
+TRACES = 0
+
+
+def set_debug(flag):
+    global DEBUG
+    if flag:
+        DEBUG = True
+
+
+def count_trace():
+    global TRACES
+    TRACES += 1
+
+
+def test_helpers_rebinding_globals_to_python_values_in_tensor_blocks_run_as_python():
+    global TRACES
+    TRACES = 0
+
+    @xf.function
+    def f(x):
+        for v in x:
+            set_debug(False)  # rebinds nothing on this call
+            count_trace()  # a Python counter: once, while the body is traced
+        return x
+
+    f(jnp.float32([1.0, 2.0]))
+    assert DEBUG is False and TRACES == 1

@@ -51,6 +51,52 @@ ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_
 """
 
 
+def _check_global_writes(stmts, names, function):
+    """Each write of a global in `names` passes ag__.global_value, which refuses a tensor
+    while a tensor block (of a caller, say) is traced: `G = v` checks v before binding it;
+    other writes (`G += v`, `for G in ...`) check G right after."""
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(stmt)
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if isinstance(block, list) and block:
+                setattr(stmt, field, _check_global_writes(block, names, function))
+        for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
+            handler.body = _check_global_writes(handler.body, names, function)
+        targets = [stmt.target] if isinstance(stmt, (ast.For, ast.AsyncFor)) else [
+            i.optional_vars for i in stmt.items if i.optional_vars is not None] if isinstance(
+            stmt, (ast.With, ast.AsyncWith)) else None
+        if targets is not None:  # bound on entry to the body: checked there
+            written = sorted({n.id for t in targets for n in ast.walk(t)
+                              if isinstance(n, ast.Name)} & names)
+            stmt.body = [_global_check(n, function, stmt) for n in written] + stmt.body
+            out.append(stmt)
+            continue
+        if isinstance(stmt, (ast.If, ast.While, ast.Try, ast.Match)):
+            out.append(stmt)
+            continue
+        written = sorted(set(analysis.writes([stmt])[0]) & names)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
+                stmt.targets[0], ast.Name) and stmt.targets[0].id in names:
+            stmt.value = templates.replace_expr(
+                "ag__.global_value(name, value, function)", stmt, value=stmt.value,
+                name=ast.Constant(value=stmt.targets[0].id),
+                function=ast.Constant(value=function))
+            out.append(stmt)
+        else:
+            out += [stmt, *[_global_check(n, function, stmt) for n in written]]
+    return out
+
+
+def _global_check(name, function, origin):
+    return templates.replace("ag__.global_value(label, name, function)", origin,
+                             label=ast.Constant(value=name), name=name,
+                             function=ast.Constant(value=function))[0]
+
+
 def _appended_names(stmts):
     """Names the block appends to (`x.append(v)`, rewritten to `x = ag__.list_append(x, v)`
     by the lists converter): a tensor loop stacks those; other lists are plain state."""
@@ -92,7 +138,10 @@ class _ControlFlow(ast.NodeTransformer):
     def visit_FunctionDef(self, node):
         analysis.annotate_liveness(node.body)
         scope = scopes.Scope(node, self.scopes[-1] if self.scopes else None)
-        rebound_globals = [n for n in analysis.writes(node.body)[0] if n in scope.globals]
+        rebound_globals = {n for n in analysis.writes(node.body)[0] if n in scope.globals}
+        if rebound_globals:
+            node.body = _check_global_writes(node.body, rebound_globals,
+                                             getattr(node, "xf_name", node.name))
         self.scopes.append(scope)
         body = []
         for stmt in node.body:
@@ -107,11 +156,6 @@ class _ControlFlow(ast.NodeTransformer):
                 inits += templates.replace("name = ag__.Undefined(label)", node, name=name,
                                            label=ast.Constant(value=name))
             node.body = inits + node.body
-        if rebound_globals:
-            node.body = templates.replace(
-                "ag__.check_global_writes(names, function)", node,
-                names=ast.Constant(value=tuple(rebound_globals)),
-                function=ast.Constant(value=getattr(node, "xf_name", node.name))) + node.body
         return node
 
     def visit_Delete(self, node):

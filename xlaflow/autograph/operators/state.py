@@ -71,14 +71,24 @@ def traced_block(what, where):
         stack.pop()
 
 
-def check_global_writes(names, function):
-    """Called on entry to converted code that rebinds the globals `names`: refused while a
-    tensor block is traced, where the new value would be a tracer leaking out of it."""
+def global_value(name, value, function):
+    """`value`, about to become (or just made) the global `name` in converted code: refused
+    while a tensor block is traced if it holds a tensor, which would leak out of the block.
+    Python values (a trace counter, a flag) are stored as Python would, once per trace."""
     stack = getattr(_tracing, "blocks", None)
-    if stack:
+    if stack and _holds_tracer(value):
         what, where = stack[-1]
-        _raise_global(f"{where}: global '{names[0]}' is rebound by {function}(), called",
-                      what)
+        _raise_global(f"{where}: global '{name}' is rebound to a tensor by {function}(), "
+                      "called", what)
+    return value
+
+
+def _holds_tracer(value):
+    try:
+        leaves = jax.tree_util.tree_leaves(value)
+    except Exception:  # noqa: BLE001 - not a pytree JAX can walk (e.g. mixed dict keys)
+        leaves = [value]
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
 
 def check_supported(unsupported, what, where):
