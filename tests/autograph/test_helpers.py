@@ -223,3 +223,56 @@ def test_helpers_rebinding_globals_to_python_values_in_tensor_blocks_run_as_pyth
 
     f(jnp.float32([1.0, 2.0]))
     assert DEBUG is False and TRACES == 1
+
+
+def aliased_helper(x):
+    total = 0.0
+
+    def add(v):
+        nonlocal total
+        total = total + v
+
+    f = add
+    if x > 0:
+        f(x)
+    return total
+
+
+def helper_mentioned_before_its_name_is_bound(x):
+    def add(v):
+        nonlocal total
+        total = total + v
+
+    cb = None
+    if x > 0:
+        cb = add  # noqa: F841 - mentioned in a tensor block before `total` exists
+    total = 1.0
+    add(2.0)
+    return total
+
+
+@pytest.mark.parametrize("fn", [aliased_helper, helper_mentioned_before_its_name_is_bound])
+@pytest.mark.parametrize("x", [3.0, -1.0])
+def test_aliased_helpers_and_helpers_mentioned_early(agree, fn, x):
+    agree(fn, np.float32(x))
+
+
+def test_a_helper_rebinding_a_name_the_caller_shadows_says_what_to_do():
+    def outer(x):
+        total = 0.0
+
+        def add(v):
+            nonlocal total
+            total = total + v
+
+        def inner(y):
+            total = 100.0
+            if y > 0:
+                add(y)
+            return total
+
+        return inner(x), total
+
+    with pytest.raises(NotImplementedError, match=r"a use of add\(\), which rebinds the "
+                                                  r"enclosing function's 'total' .*another name"):
+        xf.function(outer)(jnp.float32(3.0))

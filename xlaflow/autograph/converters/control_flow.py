@@ -193,7 +193,9 @@ class _ControlFlow(ast.NodeTransformer):
         names, composites = analysis.writes(stmts)
         mentioned = set().union(*map(analysis.reads, stmts))
         helped = [n for helper in sorted(mentioned & scope.helpers.keys())
-                  for n in sorted(scope.helpers[helper]) if n not in names]
+                  for n in sorted(scope.helpers[helper]) if n not in names and (
+                      n in scope.params or n in scope.nonlocals or n in scope.outer or
+                      scope.first_write.get(n, origin.lineno) < origin.lineno)]
         names += list(dict.fromkeys(helped))
         # Globals and attributes are visible outside the function: always outputs; so are
         # names a called helper rebinds (the helper reads them, and so may the caller).
@@ -229,6 +231,10 @@ class _ControlFlow(ast.NodeTransformer):
                        analysis.own_statements(stmts) if isinstance(child, ast.Try)
                        and child.handlers]
         unsupported += _computed_key_writes(stmts, names)
+        unsupported += [f"a use of {helper}(), which rebinds the enclosing function's "
+                        f"{', '.join(map(repr, sorted(scope.shadowed[helper])))} (shadowed "
+                        "here by a local of the same name)"
+                        for helper in sorted(mentioned & scope.shadowed.keys())]
         replacements = dict(
             names=local_names, globals_=global_names, state=state, set_body=set_body,
             symbols=ast.Tuple(elts=[ast.Constant(value=s) for s in labels], ctx=ast.Load()),

@@ -107,6 +107,9 @@ def check_supported(unsupported, what, where):
     if any("`:=` in the loop condition" in u for u in unsupported):
         advice.append("Assign the name before the loop and again at the end of its body, "
                       "and test it: `y = f(n)` / `while y > 2: ...; y = f(n)`.")
+    if any("shadowed here" in u for u in unsupported):
+        advice.append("Give the local another name, so that the block can carry the "
+                      "enclosing function's variable the helper changes.")
     article = "an" if what.strip("`")[0] in "aeiou" else "a"
     raise NotImplementedError(
         f"{where}: {', '.join(unsupported)} is inside {article} {what} that depends on a "

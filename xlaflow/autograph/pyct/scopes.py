@@ -27,6 +27,19 @@ class Scope:
             for helper, names in parent.helpers.items() if helper not in locals_}
         self.helpers = {**inherited, **own}
         self.outer = set().union(*inherited.values()) - locals_
+        # Inherited helpers rebinding a name this function shadows: a tensor block here
+        # cannot carry the enclosing function's variable.
+        self.shadowed = {} if parent is None else {
+            helper: names & (locals_ - self.nonlocals)
+            for helper, names in parent.helpers.items()
+            if helper not in locals_ and names & (locals_ - self.nonlocals)}
+        # Where each name is first written: a helper's names are carried by a block only
+        # once they have been bound (before that, reading them would be a NameError).
+        self.first_write = {}
+        for child in analysis.own_statements(node.body):
+            for name in analysis.writes([child])[0]:
+                self.first_write[name] = min(self.first_write.get(name, child.lineno),
+                                             child.lineno)
         self.undefined = {}  # names that need an Undefined binding at function entry
         self.bound = set(self.params)  # names bound by the top-level statements seen so far
         self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
@@ -63,6 +76,13 @@ def _helper_rebinds(node, names):
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
             helpers[child.name] = _rebound_nonlocals(child) & names
             free[child.name] = analysis.reads(child)
+    for child in analysis.own_statements(node.body):  # `f = add`: f rebinds what add does
+        if isinstance(child, ast.Assign) and isinstance(child.value, ast.Name) and \
+                child.value.id in helpers:
+            for target in child.targets:
+                if isinstance(target, ast.Name) and target.id not in helpers:
+                    helpers[target.id] = set()
+                    free[target.id] = {child.value.id}
     changed = True
     while changed:  # a helper calling a helper rebinds what that one does
         changed = False
