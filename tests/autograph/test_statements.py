@@ -154,3 +154,50 @@ def try_finally_in_a_tensor_loop(x):
 
 def test_try_finally_without_except_in_a_tensor_loop(agree):
     agree(try_finally_in_a_tensor_loop, np.float32([1, 2, 3]))
+
+
+def return_in_with_then_assignment(x):
+    with contextlib.nullcontext():
+        if x > 0:
+            return x * 2
+        y = -x
+    return y + 1
+
+
+def return_in_case_then_assignment(x):
+    match "a":
+        case "a":
+            if x > 0:
+                return x
+            y = -x
+        case _:
+            y = x
+    return y + 1
+
+
+def return_in_nested_if_then_assignment(x):
+    if x > -10:
+        if x > 0:
+            return x * 2
+        y = x - 1
+    else:
+        y = x + 1
+    return y
+
+
+@pytest.mark.parametrize("fn", [return_in_with_then_assignment, return_in_case_then_assignment,
+                                return_in_nested_if_then_assignment])
+@pytest.mark.parametrize("x", [2.0, -2.0, -20.0])
+def test_names_a_returning_branch_leaves_unset_are_read_only_on_other_paths(agree, fn, x):
+    agree(fn, np.float32(x))
+
+
+def test_a_name_unset_on_a_path_that_does_not_return_is_still_an_error():
+    @xf.function
+    def f(x):
+        if x > 0:
+            y = 1.0
+        return y
+
+    with pytest.raises(NameError, match="'y' has no value on one path"):
+        f(jnp.float32(1.0))

@@ -9,6 +9,7 @@ from xlaflow.autograph.operators import speculation
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 
 _RETRIES = 4
 
@@ -106,7 +107,8 @@ class _Plan:
         dtypes = []
         for i, name in enumerate(names):
             a, b = seen["true"][i], seen["false"][i]
-            if st.is_return_name(name) and st.is_return_value(a) != st.is_return_value(b):
+            if (st.is_return_name(name) or _plain_local(name)) and \
+                    st.is_return_value(a) != st.is_return_value(b):
                 self.fills[i] = jax.tree_util.tree_map(  # types only: values are tracers
                     lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype),
                     b if st.is_return_value(a) else a)
@@ -118,6 +120,12 @@ class _Plan:
                 raise _mismatch(name, a, b, where) from None
         self.dtypes = tuple(dtypes)
         return (self.dtypes, self.fills) != before
+
+
+def _plain_local(name):
+    """A local name nothing reads once the function has returned (not read by a closure or
+    `finally`, not an attribute, not the return machinery)."""
+    return name.isidentifier()
 
 
 def _mismatch(name, a, b, where):
@@ -146,7 +154,13 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
                 _note_traced_branch(exc, label, where)
                 raise
             state = get_state()
-            outs = tuple(st.to_lax(_leaving(v), n, "`if`", where)
+            # A branch that returns need not define the plain locals the rest of the
+            # function reads: all of it runs only if the function has not returned. Such
+            # a name gets the other branch's type as a placeholder (see _Plan).
+            returned = any(n.startswith("flag:") and v is True
+                           for v, n in zip(state[:n_out], names))
+            outs = tuple(UndefinedReturnValue() if returned and isinstance(v, Undefined) and
+                         _plain_local(n) else st.to_lax(_leaving(v), n, "`if`", where)
                          for v, n in zip(state[:n_out], names))
             var_outs = variables.finish(mark)
         except BaseException:
