@@ -7,6 +7,7 @@ name (exp, sqrt, maximum, ...) `xlaflow` re-exports the jnp function itself.
 from __future__ import annotations
 
 import builtins
+import copy
 import sys
 
 import jax
@@ -210,29 +211,53 @@ class _Slot:
 
 
 def _gather(obj, arrays):
-    """`obj` with its tensors (inside lists, tuples and dicts, in order, keys as written)
-    moved to `arrays` and replaced by slots."""
+    """`obj` with its tensors moved to `arrays` (in order) and replaced by slots: lists,
+    tuples and dicts (subclasses too, keys as written) are walked directly, other pytrees
+    (dataclasses, flax structs) by JAX."""
     if isinstance(obj, jax.Array):
         arrays.append(obj)
         return _Slot(len(arrays) - 1)
-    if type(obj) in (list, tuple) or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
-        items = [_gather(v, arrays) for v in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
-    if type(obj) is dict:
-        return {k: _gather(v, arrays) for k, v in obj.items()}
-    return obj
+    if isinstance(obj, (list, tuple, dict)):
+        return _rebuild(obj, lambda v: _gather(v, arrays))
+    try:
+        leaves, treedef = jax.tree_util.tree_flatten(obj)
+    except Exception:  # noqa: BLE001 - not a pytree JAX can walk: printed as it is
+        return obj
+    if len(leaves) == 1 and leaves[0] is obj:
+        return obj
+    return _Tree(treedef, [_gather(leaf, arrays) for leaf in leaves])
+
+
+def _rebuild(obj, each):
+    """A list, tuple, namedtuple or dict like `obj` with `each` applied to its items."""
+    if isinstance(obj, dict):
+        out = copy.copy(obj)  # keeps the type (OrderedDict, defaultdict's factory, ...)
+        for key, value in obj.items():
+            out[key] = each(value)
+        return out
+    items = [each(v) for v in obj]
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*items)
+    return type(obj)(items) if type(obj) in (list, tuple) else items
+
+
+class _Tree:
+    __slots__ = ("treedef", "parts")
+
+    def __init__(self, treedef, parts):
+        self.treedef, self.parts = treedef, parts
 
 
 def _fill(obj, shown, summarize):
     if isinstance(obj, _Slot):
         return shown[obj.k]
+    if isinstance(obj, _Tree):
+        return jax.tree_util.tree_unflatten(obj.treedef, [
+            _fill(p, shown, summarize) for p in obj.parts])
     if isinstance(obj, (np.ndarray, np.generic)):
         return _Shown(_format(obj, summarize))
-    if type(obj) in (list, tuple) or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
-        items = [_fill(v, shown, summarize) for v in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
-    if type(obj) is dict:
-        return {k: _fill(v, shown, summarize) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, dict)):
+        return _rebuild(obj, lambda v: _fill(v, shown, summarize))
     return obj
 
 

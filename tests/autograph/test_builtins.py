@@ -247,3 +247,33 @@ def test_print_keeps_dict_order_and_mixed_keys(capsys):
     f(jnp.float32(1.5))
     jax.effects_barrier()
     assert capsys.readouterr().out == "cfg: {1: 'one', 'a': 2}\nd {'b': 1.5, 'a': 1}\n"
+
+
+def membership_of_narrow_and_unsigned_tensors(a, b, c):
+    return a in range(0, 200), b in range(-5, 5), c in range(10, 0, -2)
+
+
+def test_in_a_range_compares_as_python_ints(agree):
+    agree(membership_of_narrow_and_unsigned_tensors, np.int8(100), np.uint32(3), np.uint32(4))
+
+
+def membership_of_non_numbers(x):
+    return "a" in [x, "a"], None in (x, None), "b" in [x, "a"]
+
+
+def test_in_a_list_holding_a_tensor_finds_strings_and_none(agree):
+    agree(membership_of_non_numbers, np.float32(3.0))
+
+
+def test_print_of_ordered_dicts_defaultdicts_and_pytrees_shows_values(capsys):
+    import collections
+
+    @xf.function
+    def f(x):
+        print("od", collections.OrderedDict(a=x, b=1), collections.defaultdict(list, {"k": x}))
+        return x
+
+    f(jnp.float32(1.5))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == (
+        "od OrderedDict([('a', 1.5), ('b', 1)]) defaultdict(<class 'list'>, {'k': 1.5})\n")

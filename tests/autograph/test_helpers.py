@@ -276,3 +276,69 @@ def test_a_helper_rebinding_a_name_the_caller_shadows_says_what_to_do():
     with pytest.raises(NotImplementedError, match=r"a use of add\(\), which rebinds the "
                                                   r"enclosing function's 'total' .*another name"):
         xf.function(outer)(jnp.float32(3.0))
+
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+
+def box_it(v):
+    global LAST
+    LAST = Box(v)
+
+
+def add_to_last(v):
+    global LAST
+    LAST += v
+
+
+@pytest.mark.parametrize("helper", [box_it, add_to_last])
+def test_a_tensor_stored_in_a_global_by_any_write_is_refused_before_it_is_stored(helper):
+    global LAST
+    LAST = 0
+
+    @xf.function
+    def f(x):
+        if x > 0:
+            helper(x)
+        return x
+
+    with pytest.raises(SyntaxError, match="global 'LAST' is rebound to a tensor"):
+        f(jnp.float32(1.0))
+    assert LAST == 0
+
+
+def default_and_first_iterable_read_outside(x):
+    y = x
+    v = jnp.ones(2) * x
+    if x > 0:
+        y = x + 1
+        v = v * 2
+    return (lambda y=y: y * 2)() + sum([w for w in v])
+
+
+@pytest.mark.parametrize("x", [1.0, -1.0])
+def test_defaults_and_a_comprehensions_first_iterable_are_read_by_the_caller(agree, x):
+    agree(default_and_first_iterable_read_outside, np.float32(x))
+
+
+def alias_of_an_inherited_helper(x):
+    total = 0.0
+
+    def add(v):
+        nonlocal total
+        total = total + v
+
+    def outer():
+        f = add
+        if x > 0:
+            f(x)
+
+    outer()
+    return total
+
+
+@pytest.mark.parametrize("x", [3.0, -1.0])
+def test_an_alias_of_an_enclosing_functions_helper_is_carried(agree, x):
+    agree(alias_of_an_inherited_helper, np.float32(x))

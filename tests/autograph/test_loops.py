@@ -504,8 +504,24 @@ def unsigned_ranges(a):
     return last, total
 
 
-def test_unsigned_bounds_beyond_int32_keep_their_values(agree):
-    agree(unsigned_ranges, np.uint32(3_000_000_000))
+def test_unsigned_bounds_beyond_int32_keep_their_values_in_64_bit_mode():
+    with jax.enable_x64(True):
+        got = xf.function(unsigned_ranges)(jnp.uint32(3_000_000_000))
+    assert tuple(map(int, got)) == unsigned_ranges(3_000_000_000)
+
+
+def counts_down_from_the_end(x, n):
+    out = 0.0
+    below = 0
+    for i in range(n):
+        out = out + x[-i - 1]
+        if i - 1 < 0:
+            below += 1
+    return out, below
+
+
+def test_the_counter_of_an_unsigned_range_is_a_signed_int(agree):
+    agree(counts_down_from_the_end, np.arange(5, dtype=np.float32), np.uint32(5))
 
 
 def enumerate_reversed_and_zip_of_ranges(lo, hi):

@@ -75,10 +75,30 @@ def _check_global_writes(stmts, names, function):
             stmt.body = [_global_check(n, function, stmt) for n in written] + stmt.body
             out.append(stmt)
             continue
-        if isinstance(stmt, (ast.If, ast.While, ast.Try, ast.Match)):
+        if isinstance(stmt, (ast.If, ast.While, ast.Match)):
+            # `if (G := v):`: checked on entry to each branch (and after a while loop)
+            header = stmt.test if not isinstance(stmt, ast.Match) else stmt.subject
+            written = sorted({n.target.id for n in ast.walk(header)
+                              if isinstance(n, ast.NamedExpr)} & names)
+            checks = [_global_check(n, function, stmt) for n in written]
+            if checks:
+                for block in ([stmt.body, stmt.orelse] if not isinstance(stmt, ast.Match)
+                              else [c.body for c in stmt.cases]):
+                    block[:0] = checks
+            out += [stmt, *(checks if isinstance(stmt, ast.While) else [])]
+            continue
+        if isinstance(stmt, ast.Try):
             out.append(stmt)
             continue
         written = sorted(set(analysis.writes([stmt])[0]) & names)
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and \
+                stmt.target.id in names:  # checked before G is rebound
+            out += templates.replace(
+                "name = ag__.global_aug(label, op, name, value, function)", stmt,
+                name=stmt.target.id, label=ast.Constant(value=stmt.target.id),
+                op=ast.Constant(value="i" + _AUG_OPS[type(stmt.op)]), value=stmt.value,
+                function=ast.Constant(value=function))
+            continue
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
                 stmt.targets[0], ast.Name) and stmt.targets[0].id in names:
             stmt.value = templates.replace_expr(
@@ -89,6 +109,12 @@ def _check_global_writes(stmts, names, function):
         else:
             out += [stmt, *[_global_check(n, function, stmt) for n in written]]
     return out
+
+
+_AUG_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.MatMult: "matmul",
+            ast.Div: "truediv", ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow",
+            ast.LShift: "lshift", ast.RShift: "rshift", ast.BitOr: "or", ast.BitXor: "xor",
+            ast.BitAnd: "and"}
 
 
 def _global_check(name, function, origin):

@@ -16,6 +16,7 @@ import numpy as np
 from xlaflow.autograph.operators import lists
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
+from xlaflow.variables import Variable
 
 
 def _any_traced(values):
@@ -40,21 +41,20 @@ def range_(*args):
 
 
 def _counter_dtype(start, stop, step):
-    """One integer type for every bound (lax loops need it): the tensors' type, at least 32
-    bits, unsigned only while the Python bounds are not negative, 64 bits (in 64-bit mode)
-    when a Python bound needs it."""
+    """One signed integer type for every bound (lax loops need it; the loop variable is a
+    Python int, so `i - 1 < 0` must hold at 0): at least 32 bits, 64 in 64-bit mode when an
+    unsigned tensor or a Python bound needs it."""
     traced = [v for v in (start, stop, step) if is_traced(v)]
     dtype = jnp.result_type(*traced)
     if not jnp.issubdtype(dtype, jnp.integer):
         raise TypeError(f"range() takes integers; received a tensor of dtype {dtype}")
-    python = [int(v) for v in (start, stop) if not is_traced(v)]
-    unsigned = jnp.issubdtype(dtype, jnp.unsignedinteger) and all(v >= 0 for v in python)
-    wide = jax.config.jax_enable_x64 and builtins.any(
-        not -2 ** 31 <= v < 2 ** 31 for v in python)
-    if unsigned:
-        return jnp.promote_types(dtype, jnp.uint64 if wide else jnp.uint32)
-    if jnp.issubdtype(dtype, jnp.unsignedinteger):  # with a negative Python bound
-        return jnp.dtype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    x64 = jax.config.jax_enable_x64
+    python = [int(v) for v in (start, stop, step) if not is_traced(v)]
+    wide = x64 and (builtins.any(not -2 ** 31 <= v < 2 ** 31 for v in python) or (
+        jnp.issubdtype(dtype, jnp.unsignedinteger) and jnp.dtype(dtype).itemsize >= 4))
+    if jnp.issubdtype(dtype, jnp.unsignedinteger):
+        return jnp.dtype(jnp.int64 if wide or jnp.dtype(dtype).itemsize == 8 and x64
+                         else jnp.int32)
     return jnp.promote_types(dtype, jnp.int64 if wide else jnp.int32)
 
 
@@ -100,7 +100,7 @@ def _zip_ranges(iterables):
     lengths, getters = [], []
     for part in iterables:
         if isinstance(part, TensorRange):
-            lengths.append(_signed(part.trips()))  # meets tensors' lengths (ints)
+            lengths.append(part.trips())  # unsigned: tensors' lengths (>= 0) join it
             getters.append(part.element)
         elif isinstance(part, (TensorEnumerate, TensorZip)):
             raise NotImplementedError(
@@ -111,7 +111,8 @@ def _zip_ranges(iterables):
             lengths.append(array.shape[0])
             getters.append(lambda k, a=array: a[k])
     n = functools.reduce(jnp.minimum, lengths)
-    return TensorRange(0, n, 1, lambda k: tuple(get(k) for get in getters))
+    return TensorRange(jnp.zeros((), n.dtype), n, 1,
+                       lambda k: tuple(get(k) for get in getters))
 
 
 def _materialized(iterable):
@@ -158,6 +159,7 @@ def _any_all(iterable, what, stop_on):
     # the answer; tensors are combined at run time.
     traced = []
     for value in iterable:
+        value = _read(value)
         if is_traced(value):
             traced.append(jnp.asarray(value))
         elif bool(value) is stop_on:
@@ -245,6 +247,7 @@ def sum_(iterable, start=0):
 
 def in_(item, container):
     """`item in container`: with tensors, the comparisons combined by jnp.any."""
+    item = _read(item)
     if isinstance(container, (range, TensorRange)) and (
             is_traced(item) or isinstance(container, TensorRange)):
         return _in_range(item, container)
@@ -252,12 +255,22 @@ def in_(item, container):
                                                                              jax.Array))):
         return jnp.any(jnp.asarray(container) == item)  # what `in` means for NumPy arrays
     if isinstance(container, (list, tuple, set, frozenset)) and (is_traced(item) or any(
-            is_traced(v) for v in container)) and jnp.ndim(item) == 0:
-        numbers = [v for v in container if _number_like(v)]
-        if not _number_like(item) or not numbers:
-            return False  # a number equals no string or other object
-        return jnp.any(jnp.stack([jnp.asarray(item == v) for v in numbers]))
+            is_traced(_read(v)) for v in container)):
+        found = []
+        for v in container:  # Python's rule: identity, then ==, in order
+            v = _read(v)
+            if not (is_traced(v) or is_traced(item)):
+                if item is v or item == v:
+                    return True
+            elif _number_like(v) and _number_like(item):
+                found.append(jnp.asarray(item == v))
+            # a tensor equals no string, None or other object
+        return jnp.any(jnp.stack(found)) if found else False
     return item in container
+
+
+def _read(value):
+    return value.value if isinstance(value, Variable) else value
 
 
 def _number_like(value):
@@ -271,6 +284,9 @@ def _in_range(item, rng):
     start, stop, step = (rng.start, rng.stop, rng.step)
     if not _number_like(item):
         return False
+    item = jnp.asarray(item)
+    if jnp.issubdtype(item.dtype, jnp.integer):  # compare as Python ints would, not wrapped
+        item = item.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
     offset = item - start
     inside = jnp.where(step > 0, (item >= start) & (item < stop),
                        (item <= start) & (item > stop))
@@ -280,13 +296,18 @@ def _in_range(item, rng):
 
 
 def _holds_traced(obj):
+    """Whether `obj` holds a tensor: in lists, tuples and dicts (walked directly, so mixed
+    key types are fine) or in any other pytree."""
     if is_traced(obj):
         return True
     if isinstance(obj, (list, tuple)):
         return builtins.any(_holds_traced(v) for v in obj)
-    if type(obj) is dict:
+    if isinstance(obj, dict):
         return builtins.any(_holds_traced(v) for v in obj.values())
-    return False
+    try:
+        return builtins.any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves(obj))
+    except Exception:  # noqa: BLE001 - not a pytree JAX can walk
+        return False
 
 
 def print_(*args, **kwargs):

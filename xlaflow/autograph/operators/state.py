@@ -8,6 +8,7 @@ lifting context so their new values leave the block as outputs instead of leakin
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 
 import jax
@@ -83,12 +84,32 @@ def global_value(name, value, function):
     return value
 
 
-def _holds_tracer(value):
+def global_aug(name, op, current, value, function):
+    """`G op= value` for a global G in converted code: the in-place operator (list +=
+    extends), its result checked like global_value before G is rebound."""
+    return global_value(name, getattr(operator, op)(current, value), function)
+
+
+def _holds_tracer(value, depth=4):
+    """Whether `value` holds a tracer: in containers (walked directly), pytrees, or the
+    attributes of a plain object, a few levels deep."""
+    if isinstance(value, jax.core.Tracer):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_tracer(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tracer(v, depth - 1) for v in value.values())
     try:
         leaves = jax.tree_util.tree_leaves(value)
-    except Exception:  # noqa: BLE001 - not a pytree JAX can walk (e.g. mixed dict keys)
+    except Exception:  # noqa: BLE001 - not a pytree JAX can walk
         leaves = [value]
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+    if len(leaves) != 1 or leaves[0] is not value:
+        return any(_holds_tracer(leaf, depth - 1) for leaf in leaves)
+    attributes = getattr(value, "__dict__", None)
+    return isinstance(attributes, dict) and any(
+        _holds_tracer(v, depth - 1) for v in attributes.values())
 
 
 def check_supported(unsupported, what, where):

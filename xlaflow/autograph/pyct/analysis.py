@@ -185,8 +185,9 @@ def _walk_reads(node):
 
 
 def _free_names(scope):
-    """Names a nested scope reads from its surroundings (its loads minus its own binds)."""
-    loads, binds = set(), set()
+    """Names a nested scope reads from its surroundings (its loads minus its own binds, plus
+    what the surroundings evaluate for it: defaults, decorators, the first iterable)."""
+    loads, binds, outside = set(), set(), set()
     if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         args = scope.args
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
@@ -196,17 +197,18 @@ def _free_names(scope):
         if not isinstance(scope, ast.Lambda):
             outer += scope.decorator_list
         for expr in outer:
-            loads |= reads(expr)
+            outside |= reads(expr)
         body = scope.body if isinstance(scope.body, list) else [scope.body]
     elif isinstance(scope, ast.ClassDef):
         body = scope.body
         for expr in [*scope.bases, *scope.decorator_list]:
-            loads |= reads(expr)
-    else:  # comprehensions: generators bind their targets
+            outside |= reads(expr)
+    else:  # comprehensions: generators bind their targets; the first iterable is outside
         body = [scope.elt] if not isinstance(scope, ast.DictComp) else [scope.key, scope.value]
-        for gen in scope.generators:
+        outside |= reads(scope.generators[0].iter)
+        for i, gen in enumerate(scope.generators):
             binds |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
-            body = [gen.iter, *gen.ifs, *body]
+            body = [*([gen.iter] if i else []), *gen.ifs, *body]
     declared = set()  # nonlocal/global here: outer variables, not this scope's own
     for stmt in body:
         for child in _in_scope(stmt):
@@ -221,7 +223,7 @@ def _free_names(scope):
                 if not isinstance(child, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
                                           ast.GeneratorExp)):
                     binds.add(child.name)
-    return loads - (binds - declared)
+    return (loads - (binds - declared)) | outside
 
 
 def _in_scope(node):

@@ -26,13 +26,23 @@ class Scope:
             helper: names - (locals_ - self.nonlocals)
             for helper, names in parent.helpers.items() if helper not in locals_}
         self.helpers = {**inherited, **own}
+        for child in analysis.own_statements(node.body):  # `f = add` of an inherited add
+            if isinstance(child, ast.Assign) and isinstance(child.value, ast.Name) and \
+                    child.value.id in inherited:
+                for target in child.targets:
+                    if isinstance(target, ast.Name) and target.id not in own:
+                        self.helpers[target.id] = inherited[child.value.id]
         self.outer = set().union(*inherited.values()) - locals_
-        # Inherited helpers rebinding a name this function shadows: a tensor block here
-        # cannot carry the enclosing function's variable.
+        # Inherited helpers rebinding a name this function (or one it is nested in)
+        # shadows: a tensor block here cannot carry the enclosing function's variable.
         self.shadowed = {} if parent is None else {
-            helper: names & (locals_ - self.nonlocals)
-            for helper, names in parent.helpers.items()
-            if helper not in locals_ and names & (locals_ - self.nonlocals)}
+            helper: names for helper, names in parent.shadowed.items()
+            if helper not in locals_}
+        if parent is not None:
+            for helper, names in parent.helpers.items():
+                if helper not in locals_ and names & (locals_ - self.nonlocals):
+                    self.shadowed[helper] = self.shadowed.get(helper, set()) | (
+                        names & (locals_ - self.nonlocals))
         # Where each name is first written: a helper's names are carried by a block only
         # once they have been bound (before that, reading them would be a NameError).
         self.first_write = {}
