@@ -7,6 +7,7 @@ name (exp, sqrt, maximum, ...) `xlaflow` re-exports the jnp function itself.
 from __future__ import annotations
 
 import builtins
+import collections
 import copy
 import sys
 
@@ -214,18 +215,25 @@ def _gather(obj, arrays):
     """`obj` with its tensors moved to `arrays` (in order) and replaced by slots: lists,
     tuples and dicts (subclasses too, keys as written) are walked directly, other pytrees
     (dataclasses, flax structs) by JAX."""
+    from xlaflow.variables import Variable
+    if isinstance(obj, Variable):  # printed as its value, as tf.print does
+        obj = obj.value
     if isinstance(obj, jax.Array):
         arrays.append(obj)
         return _Slot(len(arrays) - 1)
-    if isinstance(obj, (list, tuple, dict)):
+    if type(obj) in _WALKED or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
         return _rebuild(obj, lambda v: _gather(v, arrays))
     try:
         leaves, treedef = jax.tree_util.tree_flatten(obj)
-    except Exception:  # noqa: BLE001 - not a pytree JAX can walk: printed as it is
-        return obj
-    if len(leaves) == 1 and leaves[0] is obj:
+        if len(leaves) == 1 and leaves[0] is obj:
+            return obj
+        jax.tree_util.tree_unflatten(treedef, [_Shown("")] * len(leaves))  # rebuildable?
+    except Exception:  # noqa: BLE001 - not a pytree that takes text leaves: as it is
         return obj
     return _Tree(treedef, [_gather(leaf, arrays) for leaf in leaves])
+
+
+_WALKED = (list, tuple, dict, collections.OrderedDict, collections.defaultdict)
 
 
 def _rebuild(obj, each):
@@ -238,7 +246,7 @@ def _rebuild(obj, each):
     items = [each(v) for v in obj]
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return type(obj)(*items)
-    return type(obj)(items) if type(obj) in (list, tuple) else items
+    return type(obj)(items)
 
 
 class _Tree:
@@ -256,7 +264,7 @@ def _fill(obj, shown, summarize):
             _fill(p, shown, summarize) for p in obj.parts])
     if isinstance(obj, (np.ndarray, np.generic)):
         return _Shown(_format(obj, summarize))
-    if isinstance(obj, (list, tuple, dict)):
+    if type(obj) in _WALKED or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
         return _rebuild(obj, lambda v: _fill(v, shown, summarize))
     return obj
 

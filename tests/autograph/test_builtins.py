@@ -277,3 +277,25 @@ def test_print_of_ordered_dicts_defaultdicts_and_pytrees_shows_values(capsys):
     jax.effects_barrier()
     assert capsys.readouterr().out == (
         "od OrderedDict([('a', 1.5), ('b', 1)]) defaultdict(<class 'list'>, {'k': 1.5})\n")
+
+
+def test_in_finds_a_tensor_by_identity_and_big_unsigned_values_are_not_in_small_ranges():
+    @xf.function
+    def f(x, u):
+        return x in [x, x + 1], u in range(-5, 5)
+
+    found, small = f(jnp.float32([1.0, 2.0]), jnp.uint32(2 ** 32 - 1))
+    assert bool(found) and not bool(small)
+
+
+def test_print_of_a_variable_shows_its_value(capsys):
+    v = xf.Variable(5.0)
+
+    @xf.function
+    def f(x):
+        print("v", v, [v], x)
+        return x
+
+    f(jnp.float32(3.0))
+    jax.effects_barrier()
+    assert capsys.readouterr().out == "v 5.0 [5.0] 3.0\n"

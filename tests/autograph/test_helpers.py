@@ -342,3 +342,48 @@ def alias_of_an_inherited_helper(x):
 @pytest.mark.parametrize("x", [3.0, -1.0])
 def test_an_alias_of_an_enclosing_functions_helper_is_carried(agree, x):
     agree(alias_of_an_inherited_helper, np.float32(x))
+
+
+class Model:
+    def __init__(self):
+        self.w = xf.Variable(2.0)
+
+
+def keep_model(model, v):
+    global LAST
+    LAST = model
+    return v * model.w
+
+
+def test_an_object_holding_a_variable_may_be_stored_in_a_global_from_a_tensor_branch():
+    model = Model()
+
+    @xf.function
+    def f(x):
+        if x > 0:
+            x = keep_model(model, x)
+        return x
+
+    assert float(f(jnp.float32(1.0))) == 2.0 and LAST is model
+
+
+def test_an_alias_of_a_helper_whose_name_is_shadowed_says_what_to_do():
+    def g(x, t):
+        total = x * 0
+
+        def add(v):
+            nonlocal total
+            total = total + v
+
+        def inner(t):
+            total = 100.0
+            f = add
+            for _ in range(t):
+                f(1.0)
+            return total
+
+        inner(t)
+        return total
+
+    with pytest.raises(NotImplementedError, match=r"a use of f\(\), which rebinds"):
+        xf.function(g)(jnp.float32(1.0), jnp.int32(3))

@@ -76,16 +76,11 @@ def _check_global_writes(stmts, names, function):
             out.append(stmt)
             continue
         if isinstance(stmt, (ast.If, ast.While, ast.Match)):
-            # `if (G := v):`: checked on entry to each branch (and after a while loop)
+            # `if (G := v):` binds G where the statement itself runs: checked after it
             header = stmt.test if not isinstance(stmt, ast.Match) else stmt.subject
             written = sorted({n.target.id for n in ast.walk(header)
                               if isinstance(n, ast.NamedExpr)} & names)
-            checks = [_global_check(n, function, stmt) for n in written]
-            if checks:
-                for block in ([stmt.body, stmt.orelse] if not isinstance(stmt, ast.Match)
-                              else [c.body for c in stmt.cases]):
-                    block[:0] = checks
-            out += [stmt, *(checks if isinstance(stmt, ast.While) else [])]
+            out += [stmt, *[_global_check(n, function, stmt) for n in written]]
             continue
         if isinstance(stmt, ast.Try):
             out.append(stmt)

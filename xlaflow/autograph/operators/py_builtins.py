@@ -128,8 +128,8 @@ def _truths(iterable, what):
     """The truth values any()/all() would test, as one bool array, or None for Python."""
     if is_traced(iterable):
         values = jnp.asarray(iterable)
-    elif isinstance(iterable, (list, tuple)) and _any_traced(iterable):
-        values = jnp.stack([jnp.asarray(v) for v in iterable])
+    elif isinstance(iterable, (list, tuple)) and _any_traced([_read(v) for v in iterable]):
+        values = jnp.stack([jnp.asarray(_read(v)) for v in iterable])
     else:
         return None
     if values.ndim != 1:  # Python would test the truth of whole rows: ambiguous
@@ -259,11 +259,15 @@ def in_(item, container):
         found = []
         for v in container:  # Python's rule: identity, then ==, in order
             v = _read(v)
+            if v is item:
+                return True
             if not (is_traced(v) or is_traced(item)):
-                if item is v or item == v:
+                if item == v:
                     return True
             elif _number_like(v) and _number_like(item):
                 found.append(jnp.asarray(item == v))
+            elif getattr(v, "ndim", 0) or getattr(item, "ndim", 0):  # arrays: ambiguous
+                return item in container  # Python's (and JAX's) error
             # a tensor equals no string, None or other object
         return jnp.any(jnp.stack(found)) if found else False
     return item in container
@@ -285,20 +289,24 @@ def _in_range(item, rng):
     if not _number_like(item):
         return False
     item = jnp.asarray(item)
+    fits = True
     if jnp.issubdtype(item.dtype, jnp.integer):  # compare as Python ints would, not wrapped
-        item = item.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+        signed = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+        if jnp.issubdtype(item.dtype, jnp.unsignedinteger):
+            fits = item <= jnp.asarray(jnp.iinfo(signed).max).astype(item.dtype)
+        item = item.astype(signed)
     offset = item - start
     inside = jnp.where(step > 0, (item >= start) & (item < stop),
                        (item <= start) & (item > stop))
     whole = jnp.asarray(item) == jnp.floor(item) if jnp.issubdtype(
         jnp.result_type(item), jnp.inexact) else True
-    return inside & whole & (offset % step == 0)
+    return inside & whole & (offset % step == 0) & fits
 
 
 def _holds_traced(obj):
     """Whether `obj` holds a tensor: in lists, tuples and dicts (walked directly, so mixed
     key types are fine) or in any other pytree."""
-    if is_traced(obj):
+    if is_traced(obj) or (isinstance(obj, Variable) and is_traced(obj.value)):
         return True
     if isinstance(obj, (list, tuple)):
         return builtins.any(_holds_traced(v) for v in obj)

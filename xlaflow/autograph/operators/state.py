@@ -86,7 +86,8 @@ def global_value(name, value, function):
 
 def global_aug(name, op, current, value, function):
     """`G op= value` for a global G in converted code: the in-place operator (list +=
-    extends), its result checked like global_value before G is rebound."""
+    extends), checked like global_value before anything changes."""
+    global_value(name, value, function)
     return global_value(name, getattr(operator, op)(current, value), function)
 
 
@@ -95,7 +96,7 @@ def _holds_tracer(value, depth=4):
     attributes of a plain object, a few levels deep."""
     if isinstance(value, jax.core.Tracer):
         return True
-    if depth == 0:
+    if depth == 0 or isinstance(value, Variable):  # a Variable's value is lifted, not leaked
         return False
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_holds_tracer(v, depth - 1) for v in value)

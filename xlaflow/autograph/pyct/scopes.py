@@ -26,12 +26,14 @@ class Scope:
             helper: names - (locals_ - self.nonlocals)
             for helper, names in parent.helpers.items() if helper not in locals_}
         self.helpers = {**inherited, **own}
-        for child in analysis.own_statements(node.body):  # `f = add` of an inherited add
+        aliases = []  # `f = add` of an inherited add: f rebinds (or shadows) what add does
+        for child in analysis.own_statements(node.body):
             if isinstance(child, ast.Assign) and isinstance(child.value, ast.Name) and \
                     child.value.id in inherited:
-                for target in child.targets:
-                    if isinstance(target, ast.Name) and target.id not in own:
-                        self.helpers[target.id] = inherited[child.value.id]
+                aliases += [(t.id, child.value.id) for t in child.targets
+                            if isinstance(t, ast.Name) and t.id not in own]
+        for alias, helper in aliases:
+            self.helpers[alias] = inherited[helper]
         self.outer = set().union(*inherited.values()) - locals_
         # Inherited helpers rebinding a name this function (or one it is nested in)
         # shadows: a tensor block here cannot carry the enclosing function's variable.
@@ -43,6 +45,9 @@ class Scope:
                 if helper not in locals_ and names & (locals_ - self.nonlocals):
                     self.shadowed[helper] = self.shadowed.get(helper, set()) | (
                         names & (locals_ - self.nonlocals))
+        for alias, helper in aliases:
+            if helper in self.shadowed:
+                self.shadowed[alias] = self.shadowed[helper]
         # Where each name is first written: a helper's names are carried by a block only
         # once they have been bound (before that, reading them would be a NameError).
         self.first_write = {}
