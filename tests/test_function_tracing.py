@@ -336,3 +336,13 @@ def test_input_signature_converts_python_values_only_without_loss():
 
     with pytest.raises(OverflowError, match="argument 'n' is the Python int"):
         add(jnp.ones(2, jnp.int32), 2 ** 40)
+
+
+def test_input_signature_does_not_fill_positional_only_parameters_from_keywords():
+    @xf.function(input_signature=[xf.TensorSpec([], xf.float32)])
+    def f(x, /):
+        return x * 2
+
+    assert float(f(1.5)) == 3.0
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        f(x=1.5)

@@ -168,11 +168,13 @@ def normalize_input_signature(signature):
     return tuple(signature)
 
 
-def apply_input_signature(fn_name, specs, param_names, args, kwargs):
-    """Checks the call against `specs` and converts Python values; returns positional args."""
+def apply_input_signature(fn_name, specs, param_names, args, kwargs, positional_only=()):
+    """Checks the call against `specs` and converts Python values; returns positional args.
+    `positional_only`: parameter names a keyword cannot fill."""
     args = list(args)
     for name, value in kwargs.items():
-        if name not in param_names or param_names.index(name) < len(args):
+        if name not in param_names or param_names.index(name) < len(args) or \
+                name in positional_only:
             raise TypeError(f"xf.function {fn_name!r}: unexpected keyword argument {name!r} "
                             "for a function with an input_signature")
         index = param_names.index(name)

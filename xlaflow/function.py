@@ -78,6 +78,8 @@ class Function:
         self._positional = _signatures.positional_parameters(python_function)
         self._required = sum(1 for p in self._positional or ()
                              if p.default is p.empty)
+        self._positional_only = frozenset(p.name for p in self._positional or ()
+                                          if p.kind is p.POSITIONAL_ONLY)
 
     # -- public surface ------------------------------------------------------------------
     @property
@@ -227,7 +229,8 @@ class Function:
         """Cache key, leaf template, treedef and traced leaves for one call's arguments."""
         if self._input_signature is not None:
             args, kwargs = _signatures.apply_input_signature(
-                self._name, self._input_signature, self._param_names, args, kwargs)
+                self._name, self._input_signature, self._param_names, args, kwargs,
+                self._positional_only)
         elif self._positional is not None and (kwargs or len(args) > self._required):
             args, kwargs = _signatures.canonical_call(
                 self._positional, args, kwargs, strip_defaults=not self._reduce_retracing)
