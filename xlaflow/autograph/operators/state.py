@@ -63,7 +63,7 @@ _tracing = threading.local()  # the tensor blocks whose branches or bodies are b
 
 @contextlib.contextmanager
 def traced_block(what, where):
-    """Marks the tracing of a tensor `if` branch or loop body, for check_global_writes."""
+    """Marks the tracing of a tensor `if` branch or loop body, for global_value."""
     stack = _tracing.__dict__.setdefault("blocks", [])
     stack.append((what, where))
     try:
