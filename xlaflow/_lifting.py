@@ -125,8 +125,13 @@ class OverrideContext(_Scoped):
         self.variables = {id(v): v for v in variables}
         self.assigned = {}
         self.write_log = []
-        self.check_tokens = self.parent.check_tokens if self.parent is not None else []
-        self.eager_init = self.parent.eager_init if self.parent is not None else False
+        parent = self.parent
+        self.check_tokens = parent.check_tokens if parent is not None else []
+        self.created_log = parent.created_log if parent is not None else []
+        self.eager_init = parent.eager_init if parent is not None else False
+        # With no xf.function around to collect run-time checks (an eager tape under
+        # jax.vjp), they must raise inside the program.
+        self.raise_checks = parent.raise_checks if parent is not None else True
 
     def read(self, var):
         key = id(var)

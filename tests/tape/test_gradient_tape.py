@@ -261,3 +261,18 @@ def test_watch_a_tensor_computed_inside_the_block():
     dz_dy, dz_dx = f(jnp.float32(2.0))
     np.testing.assert_allclose(dz_dy, 2 * 6.0, rtol=1e-6)  # d(y^2)/dy at y = 6
     assert dz_dx is None  # x itself was not watched
+
+
+def test_an_assert_inside_a_tape_inside_xf_function_checks_at_run_time():
+    v = xf.Variable(2.0)
+
+    @xf.function
+    def f(x):
+        with xf.GradientTape() as tape:
+            y = v * x
+            assert y > 0, "positive"
+        return tape.gradient(y, v)
+
+    assert float(f(jnp.float32(3.0))) == 3.0
+    with pytest.raises(AssertionError, match="positive"):
+        f(jnp.float32(-3.0))

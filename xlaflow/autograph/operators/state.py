@@ -239,8 +239,7 @@ class Variables:
     def mark(self):
         if self.ctx is None:
             return None
-        return (len(self.ctx.write_log), dict(self.ctx.values),
-                len(getattr(self.ctx, "created_log", ())))
+        return len(self.ctx.write_log), dict(self.ctx.values), len(self.ctx.created_log)
 
     def install(self, values):
         """Make the carried Variables read as `values` (the block's inputs)."""
@@ -254,14 +253,13 @@ class Variables:
         """
         if self.ctx is None:
             return ()
-        start, _ = mark[:2]
+        start, _, made = mark
         written = list({id(v): v for v in self.ctx.write_log[start:]}.values())
         out = tuple(self.ctx.read(v) for v in self.carried)
         self.restore(mark)
         known = {id(v) for v in self.carried}
         new = [v for v in written if id(v) not in known]
-        created = {id(v) for v in getattr(self.ctx, "created_log", ())[mark[2]:]} \
-            if len(mark) > 2 else set()
+        created = {id(v) for v in self.ctx.created_log[made:]}
         fresh = any(id(v) in created for v in new)
         if fresh and self.made_variables:  # made again on the retrace: not guarded
             raise ValueError(
@@ -278,7 +276,7 @@ class Variables:
         """Undo what the block did to the context since `mark`. A Variable the context did
         not hold then is forgotten again, so reads fall through to the enclosing context."""
         if self.ctx is not None:
-            start, before = mark[:2]
+            start, before, _ = mark
             for var in self.ctx.write_log[start:] + self.carried:
                 if id(var) in before:
                     self.ctx.values[id(var)] = before[id(var)]
