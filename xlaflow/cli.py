@@ -75,12 +75,8 @@ def _parse_inputs(text):
 
 
 def run(args):
-    import jax
-
     from xlaflow.saving import loaded
-    # Exports keep their dtypes: 64-bit mode changes no 32-bit model and lets int64/float64
-    # ones run with their full values (as `xlaflow serve` does).
-    jax.config.update("jax_enable_x64", True)
+    loaded.enable_x64()
     model = loaded.load(args.dir)
     if args.signature_def not in model.signatures:
         raise SystemExit(f"error: signature {args.signature_def!r} is not in {args.dir}; "

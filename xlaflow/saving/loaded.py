@@ -19,6 +19,18 @@ from xlaflow.saving import arrays, atomic, export
 _WIDE_DTYPES = ("int64", "uint64", "float64", "complex128")
 
 
+def enable_x64():
+    """64-bit mode for a process that only runs exports (`xlaflow serve`, `saved_model
+    run`): exports keep their dtypes, so no 32-bit model changes, and int64/float64 ones
+    run with their full values instead of failing to load."""
+    jax.config.update("jax_enable_x64", True)
+
+
+def _wide(specs, where=""):
+    """'int64 'n'' for each 64-bit tensor in `specs` (which JAX cuts without 64-bit mode)."""
+    return [f"{s['dtype']} {s['name']!r}{where}" for s in specs if s["dtype"] in _WIDE_DTYPES]
+
+
 def _require_x64(what, wide):
     if not jax.config.jax_enable_x64:
         raise ValueError(
@@ -50,8 +62,7 @@ class Signature:
                             "outputs": self.outputs}
         self.exported = exported
         self._values = values
-        self._wide = [f"{s['dtype']} {s['name']!r}" for s in [*self.inputs, *self.outputs]
-                      if s["dtype"] in _WIDE_DTYPES]
+        self._wide = _wide([*self.inputs, *self.outputs])
         self._call = jax.jit(exported.call)
 
     @property
@@ -177,10 +188,9 @@ def load(export_dir, *, device=None):
                                      max_version=export.FORMAT_VERSION,
                                      what="saved_model.load")
     described, variables = _read_description(path)
-    wide = [f"{v['dtype']} variable {v['name']!r}" for v in variables
-            if v["dtype"] in _WIDE_DTYPES] + [
-        f"{s['dtype']} {s['name']!r} of signature {name!r}" for name, meta in described.items()
-        for s in [*meta["inputs"], *meta["outputs"]] if s["dtype"] in _WIDE_DTYPES]
+    wide = [f"variable {w}" for w in _wide(variables)] + [
+        w for name, meta in described.items()
+        for w in _wide([*meta["inputs"], *meta["outputs"]], f" of signature {name!r}")]
     if wide:
         _require_x64(f"saved_model.load: {path}", wide)
     device = device or jax.devices()[0]

@@ -46,9 +46,10 @@ _JSON_BYTES_PER_VALUE = 12
 
 
 class _Reply(Exception):
-    def __init__(self, status, body=b"", headers=None, linger=False):
+    def __init__(self, status, body=b"", headers=None):
         self.status, self.body, self.headers = status, body, headers or _JSON
-        self.linger = linger
+        # A refused body (413) is read and dropped before the connection closes.
+        self.linger = status == 413
 
 
 async def _drain(receive, seconds):
@@ -125,16 +126,19 @@ class App:
     async def _body(self, headers, receive, name, deadline):
         declared = headers.get(b"content-length")
         if declared is not None and int(declared) > self.max_body_bytes:
-            self._count(name, "RESOURCE_EXHAUSTED")
-            raise _Reply(413, error_body(f"request body of {int(declared)} bytes exceeds the "
-                                         f"limit of {self.max_body_bytes} bytes"),
-                         [*_JSON, (b"connection", b"close")], linger=True)
+            self._too_large(name, f"request body of {int(declared)} bytes exceeds the limit "
+                                  f"of {self.max_body_bytes} bytes")
         try:  # a client that stalls mid-body gets the deadline like any other request
             async with asyncio.timeout(deadline - time.monotonic()):
                 return await self._read_body(receive, name)
         except TimeoutError:
             self._count(name, "DEADLINE_EXCEEDED")
             raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
+
+    def _too_large(self, name, message):
+        """413, answered with a lingering close (see __call__)."""
+        self._count(name, "RESOURCE_EXHAUSTED")
+        raise _Reply(413, error_body(message), [*_JSON, (b"connection", b"close")])
 
     async def _read_body(self, receive, name):
         chunks, size = [], 0
@@ -146,10 +150,8 @@ class App:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                self._count(name, "RESOURCE_EXHAUSTED")
-                raise _Reply(413, error_body(f"request body exceeds the limit of "
-                                             f"{self.max_body_bytes} bytes"),
-                             [*_JSON, (b"connection", b"close")], linger=True)
+                self._too_large(name, f"request body exceeds the limit of "
+                                      f"{self.max_body_bytes} bytes")
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)

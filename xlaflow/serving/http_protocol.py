@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol with a deadline on request headers.
+"""uvicorn, adapted: an HTTP protocol with a deadline on request headers, and a server
+that says which addresses it bound before models load.
 
 uvicorn times out idle keep-alive connections but not a request's headers: a connection
 that sends nothing, or sends its headers a byte at a time, is held forever, and enough of
@@ -11,9 +12,15 @@ deadline. Bodies the app reads have its own deadline.
 
 from __future__ import annotations
 
+import logging
+
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_BODY = b'{"error": "request headers did not arrive in time"}'
+from xlaflow.serving.errors import error_body
+
+log = logging.getLogger("xlaflow.serving")
+_BODY = error_body("request headers did not arrive in time")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                   b"content-length: " + str(len(_BODY)).encode() +
                   b"\r\nconnection: close\r\n\r\n" + _BODY)
@@ -24,6 +31,7 @@ def protocol(header_timeout_s):
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _header_timer = None
+        _in_headers = False  # a request has begun and its headers are not complete
 
         def connection_made(self, transport):
             super().connection_made(transport)
@@ -31,20 +39,21 @@ def protocol(header_timeout_s):
 
         def data_received(self, data):
             super().data_received(data)
-            # Bytes between requests that begin none (a stray CRLF), or the rest of a body
-            # the app answered without reading, cancel uvicorn's keep-alive timer: they
-            # must not hold the connection open either.
+            # Armed only when this chunk leaves headers unfinished, or when its bytes begin
+            # no request (a stray CRLF, the rest of a body the app answered without reading:
+            # they cancel uvicorn's keep-alive timer). A request that arrives whole arms
+            # nothing.
             if self._header_timer is None and (
-                    self.cycle is None or self.cycle.response_complete) and \
-                    not self.transport.is_closing():
+                    self._in_headers or self.cycle is None or self.cycle.response_complete) \
+                    and not self.transport.is_closing():
                 self._arm()
 
         def on_message_begin(self):
             super().on_message_begin()
-            if self._header_timer is None:
-                self._arm()
+            self._in_headers = True
 
         def on_headers_complete(self):
+            self._in_headers = False
             self._disarm()
             super().on_headers_complete()
 
@@ -71,3 +80,23 @@ def protocol(header_timeout_s):
             self.transport.close()
 
     return HeaderDeadlineProtocol
+
+
+class Listening(uvicorn.Server):
+    """uvicorn's server, which logs the addresses it bound (the port, when 0 let the system
+    pick) and only then calls `on_listening` (model loading): a port already in use ends
+    the process before any load runs."""
+
+    def __init__(self, config, on_listening):
+        super().__init__(config)
+        self.on_listening = on_listening
+
+    async def startup(self, sockets=None):
+        await super().startup(sockets=sockets)
+        if self.should_exit:
+            return
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                log.info("serving on http://%s:%d", f"[{host}]" if ":" in host else host, port)
+        self.on_listening()

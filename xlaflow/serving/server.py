@@ -58,6 +58,7 @@ class Server:
 
     def __init__(self, args):
         self.args = args
+        self.timeout_s = args.rest_api_timeout_in_ms / 1000
         if args.batching_parameters_file and not args.enable_batching:
             raise SystemExit("error: --batching_parameters_file needs --enable_batching")
         self.batching = None
@@ -194,7 +195,7 @@ class Server:
                    on_scrape=self._count_compiled,
                    monitoring_path=monitoring, scheduler=scheduler, executor=executor,
                    max_body_bytes=self.args.rest_api_max_body_bytes,
-                   timeout_s=self.args.rest_api_timeout_in_ms / 1000,
+                   timeout_s=self.timeout_s,
                    cors=self.args.rest_api_enable_cors_support)
 
     def _count_compiled(self):
@@ -209,45 +210,19 @@ class Server:
         import uvicorn  # the ASGI server: HTTP/1.1 keep-alive, TCP_NODELAY, graceful stop
 
         from xlaflow.serving import http_protocol
-        timeout_s = self.args.rest_api_timeout_in_ms / 1000
         config = uvicorn.Config(self.app(), host=self.args.rest_api_host,
                                 port=self.args.rest_api_port, log_level="warning",
                                 backlog=2048, timeout_graceful_shutdown=30,
                                 access_log=False, lifespan="on",
-                                http=http_protocol.protocol(header_timeout_s=timeout_s),
+                                http=http_protocol.protocol(header_timeout_s=self.timeout_s),
                                 # Nothing here reads client addresses: skip rewriting them
                                 # from X-Forwarded-* on every request.
                                 proxy_headers=False)
-        _listening_class()(config, on_listening=self.start).run()  # SIGTERM: finish in-flight
+        # SIGTERM/SIGINT: stop accepting, finish the requests in flight
+        http_protocol.Listening(config, on_listening=self.start).run()
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.close()
-
-
-def _listening_class():
-    import uvicorn
-
-    class Listening(uvicorn.Server):
-        """uvicorn's server, which logs the addresses it bound (the port, when 0 let the
-        system pick) and only then starts loading models: a port already in use ends the
-        process before any load runs."""
-
-        def __init__(self, config, on_listening):
-            super().__init__(config)
-            self.on_listening = on_listening
-
-        async def startup(self, sockets=None):
-            await super().startup(sockets=sockets)
-            if self.should_exit:
-                return
-            for server in self.servers:
-                for sock in server.sockets:
-                    host, port = sock.getsockname()[:2]
-                    log.info("serving on http://%s:%d", f"[{host}]" if ":" in host else host,
-                             port)
-            self.on_listening()
-
-    return Listening
 
 
 def main(argv=None):
@@ -256,10 +231,8 @@ def main(argv=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     args = parser().parse_args(argv)
-    # Exports keep their dtypes, so 64-bit mode changes no float32 or int32 model; without
-    # it, JAX would cut int64/float64 inputs to 32 bits and such models could not load.
-    import jax
-    jax.config.update("jax_enable_x64", True)
+    from xlaflow.saving import loaded
+    loaded.enable_x64()
     try:
         server = Server(args)
     except config_lib.ConfigError as exc:
