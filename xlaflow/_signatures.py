@@ -105,8 +105,7 @@ def canonical_call(params, args, kwargs, strip_defaults=True):
             args.append(param.default)
         else:
             break
-    while strip_defaults and args and len(args) <= len(params) and \
-            _is_default(args[-1], params[len(args) - 1].default):
+    while strip_defaults and args and _is_default(args[-1], params[len(args) - 1].default):
         args.pop()
     return tuple(args), kwargs
 

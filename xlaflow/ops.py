@@ -221,7 +221,7 @@ def _gather(obj, arrays):
     if isinstance(obj, jax.Array):
         arrays.append(obj)
         return _Slot(len(arrays) - 1)
-    if type(obj) in _WALKED or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+    if _walked(obj):
         return _rebuild(obj, lambda v: _gather(v, arrays))
     try:
         leaves, treedef = jax.tree_util.tree_flatten(obj)
@@ -234,6 +234,12 @@ def _gather(obj, arrays):
 
 
 _WALKED = (list, tuple, dict, collections.OrderedDict, collections.defaultdict)
+
+
+def _walked(obj):
+    """A container print walks itself (keeping order and key types): lists, tuples,
+    namedtuples and the dicts JAX knows."""
+    return type(obj) in _WALKED or (isinstance(obj, tuple) and hasattr(obj, "_fields"))
 
 
 def _rebuild(obj, each):
@@ -264,7 +270,7 @@ def _fill(obj, shown, summarize):
             _fill(p, shown, summarize) for p in obj.parts])
     if isinstance(obj, (np.ndarray, np.generic)):
         return _Shown(_format(obj, summarize))
-    if type(obj) in _WALKED or (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+    if _walked(obj):
         return _rebuild(obj, lambda v: _fill(v, shown, summarize))
     return obj
 

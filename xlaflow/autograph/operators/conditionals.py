@@ -39,7 +39,7 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
                             seen, plan, where) for fn, label in ((body, "true"),
                                                                  (orelse, "false"))]
         try:
-            if any(name.startswith("flag:") for name in names[:n_out]):
+            if any(map(st.is_flag_name, names[:n_out])):
                 outs, var_outs = speculation.cond(pred, *branches,
                                                   roles=lambda shape: _roles(shape, names))
             else:
@@ -80,7 +80,7 @@ def _roles(shape, names):
     for value, name in zip(outs, names):
         kind = name.rpartition(":")[0]
         role = {"flag": speculation.FLAG, "return": speculation.RETURN}.get(kind) or (
-            speculation.LOCAL if not kind and name.isidentifier() else speculation.STATE)
+            speculation.LOCAL if st.is_plain_local(name) else speculation.STATE)
         roles += [role] * len(jax.tree_util.tree_leaves(value))
     return roles + [speculation.STATE] * len(jax.tree_util.tree_leaves(var_outs))
 
@@ -107,7 +107,7 @@ class _Plan:
         dtypes = []
         for i, name in enumerate(names):
             a, b = seen["true"][i], seen["false"][i]
-            if (st.is_return_name(name) or _plain_local(name)) and \
+            if (st.is_return_name(name) or st.is_plain_local(name)) and \
                     st.is_return_value(a) != st.is_return_value(b):
                 self.fills[i] = jax.tree_util.tree_map(  # types only: values are tracers
                     lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype),
@@ -120,12 +120,6 @@ class _Plan:
                 raise _mismatch(name, a, b, where) from None
         self.dtypes = tuple(dtypes)
         return (self.dtypes, self.fills) != before
-
-
-def _plain_local(name):
-    """A local name nothing reads once the function has returned (not read by a closure or
-    `finally`, not an attribute, not the return machinery)."""
-    return name.isidentifier()
 
 
 def _mismatch(name, a, b, where):
@@ -157,10 +151,10 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
             # A branch that returns need not define the plain locals the rest of the
             # function reads: all of it runs only if the function has not returned. Such
             # a name gets the other branch's type as a placeholder (see _Plan).
-            returned = any(n.startswith("flag:") and v is True
+            returned = any(st.is_flag_name(n) and v is True
                            for v, n in zip(state[:n_out], names))
             outs = tuple(UndefinedReturnValue() if returned and isinstance(v, Undefined) and
-                         _plain_local(n) else st.to_lax(_leaving(v), n, "`if`", where)
+                         st.is_plain_local(n) else st.to_lax(_leaving(v), n, "`if`", where)
                          for v, n in zip(state[:n_out], names))
             var_outs = variables.finish(mark)
         except BaseException:

@@ -33,11 +33,16 @@ def range_(*args):
     dtype = _counter_dtype(start, stop, step)
     # Python bounds stay weakly typed ints where that is the counter's type (the loop is
     # then exactly a hand-written fori_loop); otherwise lax needs them typed like the rest.
-    plain = dtype == jnp.dtype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    plain = dtype == _default_int()
     start, stop = (v if plain and not is_traced(v) else jnp.asarray(v, dtype)
                    for v in (start, stop))
     step = jnp.asarray(step, dtype) if is_traced(step) else step
     return TensorRange(start, stop, step)
+
+
+def _default_int():
+    """The type of a Python int as JAX makes it: int64 in 64-bit mode, else int32."""
+    return jnp.dtype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
 
 
 def _counter_dtype(start, stop, step):
@@ -60,7 +65,7 @@ def _counter_dtype(start, stop, step):
 
 def _signed(k):
     """A derived loop's (unsigned) counter as the int Python's enumerate() gives."""
-    return k.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    return k.astype(_default_int())
 
 
 def enumerate_(iterable, start=0):
@@ -291,7 +296,7 @@ def _in_range(item, rng):
     item = jnp.asarray(item)
     fits = True
     if jnp.issubdtype(item.dtype, jnp.integer):  # compare as Python ints would, not wrapped
-        signed = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+        signed = _default_int()
         if jnp.issubdtype(item.dtype, jnp.unsignedinteger):
             fits = item <= jnp.asarray(jnp.iinfo(signed).max).astype(item.dtype)
         item = item.astype(signed)

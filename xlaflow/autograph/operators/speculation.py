@@ -41,19 +41,19 @@ def cond(pred, true_fn, false_fn, roles):
     (t_jaxpr, t_shape), (f_jaxpr, f_shape) = sides
     tree = jax.tree_util.tree_structure(t_shape)
     avals = _common_avals(t_jaxpr.out_avals, f_jaxpr.out_avals)
-    if tree == jax.tree_util.tree_structure(f_shape) and avals is not None:
-        picks = _plan(t_jaxpr, f_jaxpr, roles(t_shape))
-        if picks is not None:
-            return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks,
-                                                           avals))
+    if tree != jax.tree_util.tree_structure(f_shape) or avals is None:
+        return jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
+                            lambda: _replay(f_jaxpr, f_shape))  # lax.cond's own error
+    leaf_roles = roles(t_shape)
+    picks = _plan(t_jaxpr, f_jaxpr, leaf_roles)
+    if picks is not None:
+        return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks, avals))
     out = jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
                        lambda: _replay(f_jaxpr, f_shape))
-    if avals is None or tree != jax.tree_util.tree_structure(f_shape):
-        return out
     # A return flag both sides set (the function returns on every path) is known at trace
     # time: given as a Python bool, later code decides on it in Python.
     leaves = jax.tree_util.tree_leaves(out)
-    for i, role in enumerate(roles(t_shape)):
+    for i, role in enumerate(leaf_roles):
         if role == FLAG and _source(t_jaxpr, t_jaxpr.jaxpr.outvars[i]) == _TRUE == _source(
                 f_jaxpr, f_jaxpr.jaxpr.outvars[i]):
             leaves[i] = True

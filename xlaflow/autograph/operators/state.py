@@ -39,6 +39,17 @@ def is_return_name(name):
     return name.startswith("return:")
 
 
+def is_flag_name(name):
+    """The function's return flag, in a block that runs only while it has not returned."""
+    return name.startswith("flag:")
+
+
+def is_plain_local(name):
+    """A local name nothing reads once the function has returned (not read by a closure or
+    `finally`, not an attribute, not the return machinery): labels carry no prefix."""
+    return name.isidentifier()
+
+
 def zeros_like_spec(spec):
     """A placeholder value of the structure, shapes and dtypes in `spec`."""
     return jax.tree_util.tree_map(lambda s: jnp.zeros(jnp.shape(s), s.dtype), spec)
