@@ -96,6 +96,15 @@ def test_progbar_redraws_at_most_every_interval(fake_kernel):
     assert len(handle.shown) == 2  # the first step (due at once), then the final line
 
 
+def test_the_first_step_draws_on_a_machine_booted_moments_ago(fake_kernel, monkeypatch):
+    # perf_counter counts from boot: a fresh VM reads a few seconds
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: 5.0)
+    bar = progress.Progbar(10, verbose=1, interval=60.0)
+    bar.update(1, {"loss": 1.0})
+    [handle] = fake_kernel.handles
+    assert handle.shown[0]["text/plain"].startswith(" 1/10 [")
+
+
 def test_fit_in_a_kernel_one_display_per_epoch(fake_kernel, capsys):
     model = mlp()
     model.fit(X, Y, epochs=2, batch_size=50, verbose=1, validation_split=0.2)

@@ -14,6 +14,7 @@ Where it is drawn:
 from __future__ import annotations
 
 import html
+import math
 import sys
 import time
 
@@ -69,7 +70,9 @@ class Progbar:
             else None
         self.dynamic = self.notebook is not None or _interactive(self.stream)
         self.start = time.perf_counter()
-        self.last_draw = 0.0
+        # -inf, not 0: perf_counter counts from boot, so a machine up for less than
+        # `interval` seconds would otherwise skip the first draw.
+        self.last_draw = -math.inf
 
     def update(self, step, logs, final=False, names=None):
         """Called after each step with the logs (device values); draws when due. `names`
