@@ -29,13 +29,21 @@ BATCH_THREADS = int(os.environ.get("SERVING_BENCH_BATCH_THREADS", 8))
 BATCHED = 32  # instances per request in the second run: a client that batches itself
 
 
+def platform():
+    """The platform this run measures (the default backend's): export for it, serve on it."""
+    import jax
+
+    from xlaflow.saving.loaded import export_platform
+    return export_platform(jax.devices()[0])
+
+
 def export_model(base):
     import xlaflow as xf
     from xlaflow.keras import layers, models
     model = models.Sequential([layers.Flatten(input_shape=(28, 28)),
                                layers.Dense(128, activation="relu"),
                                layers.Dense(10, activation="softmax")])
-    model.export(os.path.join(base, "1"), platforms=["cpu"])
+    model.export(os.path.join(base, "1"), platforms=[platform()])
     return xf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
 
 
@@ -144,7 +152,7 @@ def run_server(base, port, batching, workdir):
                     f"num_batch_threads {{ value: {BATCH_THREADS} }}\n")
         flags += ["--enable_batching", f"--batching_parameters_file={path}"]
     server = subprocess.Popen(flags, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                              env={**os.environ, "JAX_PLATFORMS": platform()})
     import urllib.request
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -162,6 +170,7 @@ def main():
     base = os.path.join(workdir, "mnist")
     signature = export_model(base)
     limit = in_process_limit(signature)
+    print(f"platform: {platform()}")
     print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s")
     runs = [("1 instance per request, TF REST JSON", ())]
     runs.append((f"{BATCHED} instances per request, KServe v2 binary tensors",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.local_platform import HERE
 from xlaflow.keras import callbacks, layers, models
 
 RNG = np.random.default_rng(7)
@@ -92,7 +93,7 @@ def test_model_checkpoint_each_epoch_and_best_only(tmp_path):
 def test_model_checkpoint_saves_the_whole_model(tmp_path):
     model = build()
     model.fit(X, Y, epochs=2, batch_size=10, verbose=0, callbacks=[
-        callbacks.ModelCheckpoint(str(tmp_path / "m{epoch}"), platforms=["cpu"])])
+        callbacks.ModelCheckpoint(str(tmp_path / "m{epoch}"), platforms=HERE)])
     assert sorted(os.listdir(tmp_path)) == ["m1", "m2"]
     loaded = models.load_model(tmp_path / "m2")
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.local_platform import HERE
 from xlaflow.saved_model import CorruptSaveError, InputError
 
 
@@ -59,8 +60,17 @@ def test_symbolic_batch_runs_for_1_7_and_64(tmp_path):
         assert [v["shape"] for v in json.load(f)["variables"]] == [[4, 3], [3]]
 
 
+def test_an_export_for_another_platform_is_refused_naming_both(tmp_path):
+    other = "tpu" if HERE != ["tpu"] else "cpu"
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=[other])
+    with pytest.raises(ValueError, match=rf"exported for \['{other}'\], not for this "
+                       rf"device's platform '{HERE[0]}'; export again with "
+                       rf"platforms=\['{HERE[0]}'\]"):
+        xf.saved_model.load(tmp_path / "e")
+
+
 def test_bad_inputs_are_named(tmp_path):
-    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
     with pytest.raises(InputError, match=r"input 'x' .* shape \[None, 4\]; received \[2, 5\]"):
         signature(x=np.zeros((2, 5), np.float32))
@@ -81,7 +91,7 @@ def test_signature_errors_at_save(tmp_path):
 
     with pytest.raises(ValueError, match="could not be exported .* symbolic None dimensions"):
         xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=needs_static_batch,
-                            platforms=["cpu"])
+                            platforms=HERE)
     assert not os.path.exists(tmp_path / "e")
     assert os.listdir(tmp_path) == []  # no partial sibling left behind
 
@@ -101,7 +111,7 @@ def _tamper(path, mode):
 @pytest.mark.parametrize("target", ["signatures/0.jaxexport", "signatures.json", "variables"])
 @pytest.mark.parametrize("mode", ["flip", "truncate"])
 def test_tampered_or_truncated_exports_are_refused(tmp_path, target, mode):
-    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=HERE)
     path = tmp_path / "e" / target
     if target == "variables":
         path = next(os.path.join(p, n) for p, _, ns in os.walk(path) for n in ns
@@ -114,7 +124,7 @@ def test_tampered_or_truncated_exports_are_refused(tmp_path, target, mode):
 
 def test_a_failed_save_keeps_the_previous_export(tmp_path, monkeypatch):
     module = Affine()
-    xf.saved_model.save(module, tmp_path / "e", platforms=["cpu"])
+    xf.saved_model.save(module, tmp_path / "e", platforms=HERE)
     from xlaflow.saving import arrays
 
     def crash(*args, **kwargs):
@@ -123,7 +133,7 @@ def test_a_failed_save_keeps_the_previous_export(tmp_path, monkeypatch):
     monkeypatch.setattr(arrays, "save_arrays", crash)
     module.w.assign(module.w * 2)
     with pytest.raises(OSError, match="disk full"):
-        xf.saved_model.save(module, tmp_path / "e", platforms=["cpu"])
+        xf.saved_model.save(module, tmp_path / "e", platforms=HERE)
     assert os.listdir(tmp_path) == ["e"]
     monkeypatch.undo()
     x = np.ones((2, 4), np.float32)
@@ -150,7 +160,7 @@ print("IMPORTED", imported)
 def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
     model = xf.keras.Sequential([xf.keras.layers.Dense(5, activation="relu", input_shape=(4,)),
                                  xf.keras.layers.Dense(3)])
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     (tmp_path / "fresh.py").write_text(FRESH)
@@ -165,7 +175,7 @@ def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
 
 
 def test_cli_show_and_run(tmp_path):
-    xf.saved_model.save(Affine(), tmp_path / "e", platforms=["cpu"])
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=HERE)
     cli = [sys.executable, "-m", "xlaflow.cli", "saved_model"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
     show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "e"), "--signature_def",
@@ -195,7 +205,7 @@ def test_empty_signatures_are_refused_and_output_names_are_unique(tmp_path):
     def clash(x):
         return {"output_1": x + 1, "z": [x, x * 2]}  # dict key and list leaves
 
-    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=clash, platforms=["cpu"])
+    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=clash, platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
     assert len(set(signature.output_names)) == 3
     out = signature(np.float32([1.0, 2.0]))
@@ -208,7 +218,7 @@ def test_inputs_are_described_with_the_dtypes_the_program_takes(tmp_path):
     def double(ids):
         return {"y": ids * 2}
 
-    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=double, platforms=["cpu"])
+    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=double, platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
     taken = np.dtype(signature.exported.in_avals[0].dtype).name
     assert signature.inputs[0]["dtype"] == taken  # int32 without jax_enable_x64

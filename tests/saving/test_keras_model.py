@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.local_platform import HERE
 from xlaflow.keras import layers, models
 from xlaflow.keras.saving import register_serializable
 
@@ -62,7 +63,7 @@ def test_round_trip_predicts_the_same_bits_and_trains_on_identically(case, tmp_p
     model.compile(optimizer=xf.keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(x, Y, epochs=1, batch_size=16, verbose=0)
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     loaded = models.load_model(tmp_path / "m")
     assert type(loaded) is type(model)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
@@ -77,7 +78,7 @@ def test_round_trip_predicts_the_same_bits_and_trains_on_identically(case, tmp_p
 
 def test_the_saved_model_serves_without_keras(tmp_path):
     model = functional()
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
     assert signature.input_names == ["a", "b"]
     out = signature(a=X, b=X)[signature.output_names[0]]
@@ -94,7 +95,7 @@ def test_unregistered_classes_are_named_and_custom_objects_resolve_them(tmp_path
             return x * self.factor
 
     model = models.Sequential([layers.Dense(3, input_shape=(6,)), Scaled(3.0)])
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     with pytest.raises(ValueError, match=r"'Scaled'.*register_serializable.*custom_objects"):
         models.load_model(tmp_path / "m")
     loaded = models.load_model(tmp_path / "m", custom_objects={"Scaled": Scaled})
@@ -104,7 +105,7 @@ def test_unregistered_classes_are_named_and_custom_objects_resolve_them(tmp_path
 
 def test_config_is_plain_json_and_weights_are_stored_once(tmp_path):
     model = sequential()
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     with open(tmp_path / "m" / "keras" / "model.json") as f:
         described = json.load(f)
     assert described["model"]["class_name"] == "Sequential"
@@ -132,11 +133,11 @@ def test_errors_before_anything_is_written(tmp_path):
 
     model = models.Sequential([layers.Dense(2, input_shape=(6,)), Holder(lambda x: x * 2)])
     with pytest.raises(ValueError, match="argument 'fn' of type function cannot be saved"):
-        model.save(tmp_path / "m", platforms=["cpu"])
+        model.save(tmp_path / "m", platforms=HERE)
     assert not os.listdir(tmp_path)
     xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=xf.function(
         lambda x: {"y": x + 1}, input_signature=[xf.TensorSpec([None], xf.float32)]),
-        platforms=["cpu"])
+        platforms=HERE)
     with pytest.raises(ValueError, match="without a Keras model.*xf.saved_model.load"):
         models.load_model(tmp_path / "e")
 
@@ -147,7 +148,7 @@ def test_compile_config_keeps_losses_and_metrics_apart(tmp_path):
                   loss=xf.keras.losses.MeanSquaredError(),
                   metrics=[xf.keras.metrics.MeanSquaredError(), "mae"])
     model.fit(X, Y.astype(np.float32), epochs=1, batch_size=16, verbose=0)
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     loaded = models.load_model(tmp_path / "m")
     assert type(loaded.trainer.loss) is xf.keras.losses.MeanSquaredError
     assert type(loaded.metrics[1]) is xf.keras.metrics.MeanSquaredError
@@ -159,8 +160,8 @@ def test_model_build_gives_a_subclassed_model_its_input_shape(tmp_path):
     model = Tagger(units=3)
     model(SEQ[:2])  # a direct call builds the layers but does not fix the input shape
     with pytest.raises(ValueError, match=r"call model.build\(\(None, ...\)\)"):
-        model.save(tmp_path / "m", platforms=["cpu"])
+        model.save(tmp_path / "m", platforms=HERE)
     model.build((None, 5, 6))
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     np.testing.assert_array_equal(models.load_model(tmp_path / "m").predict(SEQ, verbose=0),
                                   model.predict(SEQ, verbose=0))

@@ -4,6 +4,7 @@ Sequential, and the dtype an Input gives a Sequential."""
 import numpy as np
 
 import xlaflow as xf
+from tests.local_platform import HERE
 from xlaflow.keras import layers, models
 from xlaflow.keras.saving import register_serializable
 
@@ -29,7 +30,7 @@ def test_keyword_arguments_in_another_order_do_not_swap_weights(tmp_path):
                            encoder=layers.Dense(4, activation="tanh", name="enc"))
     expected = model.predict(X, verbose=0)
     assert model.variables[0].name.startswith("enc")  # attribute order, not call order
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     loaded = models.load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), expected)
 
@@ -40,7 +41,7 @@ def test_a_popped_layer_leaves_the_model(tmp_path):
     model.add(layers.Dense(3))
     assert [w.shape for w in model.weights] == [(4, 5), (5,), (5, 3), (3,)]
     assert model.count_params() == 4 * 5 + 5 + 5 * 3 + 3
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     loaded = models.load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
 
@@ -50,7 +51,7 @@ def test_a_sequential_keeps_the_dtype_of_its_input(tmp_path):
                                layers.Flatten(), layers.Dense(2)])
     tokens = (np.arange(10, dtype=np.int32).reshape(2, 5) * 4)
     expected = model.predict(tokens, verbose=0)
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
     assert [s["dtype"] for s in signature.inputs] == ["int32"]
     loaded = models.load_model(tmp_path / "m")
@@ -91,7 +92,7 @@ def test_malformed_json_in_an_export_is_refused_by_name(tmp_path):
 
     from xlaflow.saved_model import CorruptSaveError
     model = models.Sequential([layers.Dense(2, input_shape=(4,))])
-    model.save(tmp_path / "m", platforms=["cpu"])
+    model.save(tmp_path / "m", platforms=HERE)
 
     bad = _resealed_copy(tmp_path / "m", tmp_path / "entry")
     with open(bad / "xlaflow_export.json") as f:

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import xlaflow as xf
+from tests.local_platform import HERE
 
 
 class Scale(xf.Module):
@@ -33,7 +34,7 @@ class Scale(xf.Module):
 
 def export(base, version):
     """Export version `version` of the toy model to `base/<version>` (atomically)."""
-    xf.saved_model.save(Scale(version), os.path.join(base, str(version)), platforms=["cpu"])
+    xf.saved_model.save(Scale(version), os.path.join(base, str(version)), platforms=HERE)
 
 
 def expected(x, version):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.local_platform import HERE
 from tests.serving.harness import Server, export
 from xlaflow.serving.app import App
 from xlaflow.serving.loader import load_servable
@@ -39,7 +40,7 @@ def _read_all(sock, limit_s):
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("hardening")
     with jax.enable_x64(True):
-        xf.saved_model.save(Wide(), str(work / "wide" / "1"), platforms=["cpu"])
+        xf.saved_model.save(Wide(), str(work / "wide" / "1"), platforms=HERE)
     server = Server("--model_name=wide", f"--model_base_path={work / 'wide'}",
                     "--rest_api_timeout_in_ms=1000", cwd=str(work), system_port=True)
     server.wait(lambda: server.states("wide") == {1: "AVAILABLE"}, "the model to load")
@@ -243,7 +244,7 @@ def test_an_internal_error_is_answered_in_json_and_logged(toy_app, caplog):
 def test_a_64_bit_signature_outside_64_bit_mode_says_what_to_do(tmp_path):
     path = str(tmp_path / "wide")
     with jax.enable_x64(True):
-        xf.saved_model.save(Wide(), path, platforms=["cpu"])
+        xf.saved_model.save(Wide(), path, platforms=HERE)
     assert not jax.config.jax_enable_x64
     with pytest.raises(ValueError, match=r"int64 'n' of signature 'serving_default'.*"
                                          r"jax_enable_x64"):

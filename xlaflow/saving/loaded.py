@@ -11,6 +11,7 @@ import json
 import os
 
 import jax
+import jax.extend.backend
 import numpy as np
 
 from xlaflow.saving import arrays, atomic, export
@@ -131,6 +132,15 @@ class Signature:
         return f"<Signature {self.name}({ins}) -> {self.output_names}>"
 
 
+def export_platform(device):
+    """The name jax.export gives `device`'s platform: a CUDA device says "gpu" but its
+    lowering is "cuda" (or "rocm"), the name of the backend that owns it."""
+    for name, client in jax.extend.backend.backends().items():
+        if client is device.client:
+            return name
+    return device.platform
+
+
 def _shape_text(shape):
     return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
 
@@ -198,11 +208,13 @@ def load(export_dir, *, device=None):
     values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR), specs, device) \
         if specs else {}
     signatures = {}
+    platform = export_platform(device)
     for name, meta in described.items():
-        if device.platform not in meta["platforms"]:
+        if platform not in meta["platforms"]:
             raise ValueError(f"saved_model.load: signature {name!r} was exported for "
                              f"{meta['platforms']}, not for this device's platform "
-                             f"{device.platform!r}; export again with platforms=")
+                             f"{platform!r}; export again with platforms=[{platform!r}] "
+                             "(or no platforms: cpu, cuda and tpu)")
         file = os.path.normpath(os.path.join(path, meta["file"]))
         if os.path.relpath(file, path).replace(os.sep, "/") not in header["files"]:
             raise atomic.CorruptSaveError(f"saved_model.load: signature {name!r} names "
