@@ -117,7 +117,9 @@ def _symbolic_leaves(named_specs):
         dims = ["batch" if axis == 0 and d is None else f"{name}_{axis}" if d is None
                 else str(d) for axis, d in enumerate(spec.shape)]
         shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
-        out.append(jax.ShapeDtypeStruct(shape, spec.dtype))
+        # The dtype the program takes (int64 is int32 without x64): newer JAX warns when
+        # an export is asked for a dtype it would truncate.
+        out.append(jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(spec.dtype)))
     return out
 
 
