@@ -84,3 +84,22 @@ def test_flags_read_environment():
     env["XLAFLOW_RUN_FUNCTIONS_EAGERLY"] = "maybe"
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "XLAFLOW_RUN_FUNCTIONS_EAGERLY='maybe'" in proc.stderr
+
+
+def test_tensor_float_32_switch_sets_the_precision_of_float32_matmuls():
+    def precisions():
+        concrete = xf.function(lambda a, b: a @ b).get_concrete_function(
+            xf.TensorSpec([2, 2], xf.float32), xf.TensorSpec([2, 2], xf.float32))
+        return {line.split("precision = ")[1].split("]")[0] + "]"
+                for line in concrete.as_text().splitlines() if "dot_general" in line}
+
+    was = xf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        xf.config.experimental.enable_tensor_float_32_execution(True)
+        assert xf.config.tensor_float_32_execution_enabled()
+        assert precisions() == {"[DEFAULT, DEFAULT]"}
+        xf.config.experimental.enable_tensor_float_32_execution(False)
+        assert not xf.config.tensor_float_32_execution_enabled()
+        assert precisions() == {"[HIGHEST, HIGHEST]"}
+    finally:
+        xf.config.enable_tensor_float_32_execution(was)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import types
 
 import jax
 
@@ -138,6 +139,20 @@ def _init_compilation_cache():
         return
 
 
+# -- TensorFloat-32 -----------------------------------------------------------------------
+
+def enable_tensor_float_32_execution(enabled):
+    """TF's switch. True (the default, as in TF) lets GPUs and TPUs run float32 matmuls and
+    convolutions at reduced internal precision (TensorFloat-32, bf16 passes), about 1e-3
+    relative; False asks XLA for full float32 everywhere. CPUs compute float32 either way."""
+    jax.config.update("jax_default_matmul_precision", None if enabled else "highest")
+
+
+def tensor_float_32_execution_enabled():
+    """Whether float32 matmuls may run at reduced precision on GPU/TPU (see above)."""
+    return jax.config.jax_default_matmul_precision not in ("highest", "float32")
+
+
 def list_physical_devices(device_type=None):
     """TF's device listing: `PhysicalDevice(name, device_type, device)` per device."""
     from xlaflow.distribute.placement import list_physical_devices as listing
@@ -145,3 +160,10 @@ def list_physical_devices(device_type=None):
 
 
 list_logical_devices = list_physical_devices  # JAX has no logical/physical split
+
+# TF keeps these under tf.config.experimental; the same names work here.
+experimental = types.SimpleNamespace(
+    enable_tensor_float_32_execution=enable_tensor_float_32_execution,
+    tensor_float_32_execution_enabled=tensor_float_32_execution_enabled,
+    list_physical_devices=list_physical_devices,
+    list_logical_devices=list_logical_devices)

@@ -275,8 +275,10 @@ def test_print_of_ordered_dicts_defaultdicts_and_pytrees_shows_values(capsys):
 
     f(jnp.float32(1.5))
     jax.effects_barrier()
-    assert capsys.readouterr().out == (
-        "od OrderedDict([('a', 1.5), ('b', 1)]) defaultdict(<class 'list'>, {'k': 1.5})\n")
+    # Python's own print of the same containers holding the values (3.12 changed
+    # OrderedDict's repr)
+    oracle = ("od", collections.OrderedDict(a=1.5, b=1), collections.defaultdict(list, {"k": 1.5}))
+    assert capsys.readouterr().out == " ".join(map(str, oracle)) + "\n"
 
 
 def test_in_finds_a_tensor_by_identity_and_big_unsigned_values_are_not_in_small_ranges():

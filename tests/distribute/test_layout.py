@@ -10,6 +10,8 @@ from jax.sharding import PartitionSpec as P
 import xlaflow as xf
 from xlaflow.keras import layers, models
 
+pytestmark = pytest.mark.two_devices
+
 RNG = np.random.default_rng(2)
 X = RNG.normal(size=(64, 8)).astype(np.float32)
 Y = (X[:, 0] + X[:, 3] > 0).astype(np.int32)

@@ -37,6 +37,7 @@ def test_devices_by_tf_names():
         xf.device("cpu:7")
 
 
+@pytest.mark.two_devices
 def test_fit_under_mirrored_strategy_matches_one_device():
     single = build()
     single.fit(X, Y, epochs=2, batch_size=16, shuffle=False, verbose=0)
@@ -55,6 +56,7 @@ def test_fit_under_mirrored_strategy_matches_one_device():
                        rtol=1e-5)
 
 
+@pytest.mark.two_devices
 def test_the_batch_is_sharded_inside_the_step():
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
@@ -76,6 +78,7 @@ def test_the_batch_is_sharded_inside_the_step():
     assert "mhlo.sharding" in lowered or "sharding" in lowered
 
 
+@pytest.mark.two_devices
 def test_uneven_batches_are_refused_before_training():
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():

@@ -220,6 +220,7 @@ def no_cluster_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.mark.two_devices
 def test_without_a_cluster_it_is_a_local_mirrored_strategy(no_cluster_env):
     strategy = xf.distribute.MultiWorkerMirroredStrategy()
     assert not strategy.multiprocess and strategy.num_replicas_in_sync == 2
