@@ -192,6 +192,35 @@ def test_get_concrete_function_exposes_jaxpr_and_stablehlo():
     assert "stablehlo.sine" in scaled_sin.lower(jnp.ones(3)).as_text()
 
 
+def test_get_concrete_function_takes_tensor_specs_as_tf_does():
+    v = xf.Variable(np.float32(3.0))
+
+    @xf.function
+    def affine(x, w, shift=None):
+        return x @ w * v + (0.0 if shift is None else shift["b"])
+
+    cf = affine.get_concrete_function(xf.TensorSpec([2, 3]), xf.TensorSpec([3, 4]),
+                                      shift={"b": jax.ShapeDtypeStruct((4,), jnp.float32)})
+    [aval] = cf.jaxpr.out_avals
+    assert aval.shape == (2, 4) and aval.dtype == jnp.float32
+    x, w, b = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32), np.arange(4.0)
+    np.testing.assert_allclose(affine(x, w, shift={"b": np.float32(b)}), x @ w * 3.0 + b)
+    assert affine.tracing_count == 1  # the call reused the spec's trace
+    assert affine.get_concrete_function(xf.TensorSpec([5, 3]), xf.TensorSpec([3, 4]),
+                                        ).jaxpr.out_avals[0].shape == (5, 4)
+
+    with pytest.raises(ValueError, match=r"affine.get_concrete_function: argument 0 is "
+                       r"TensorSpec\(shape=\(None, 3\).*give the None dimensions a size"):
+        affine.get_concrete_function(xf.TensorSpec([None, 3]), xf.TensorSpec([3, 4]))
+    with pytest.raises(ValueError, match=r"argument 'shift'\['b'\] is TensorSpec\(shape=None"):
+        affine.get_concrete_function(xf.TensorSpec([2, 3]), xf.TensorSpec([3, 4]),
+                                     shift={"b": xf.TensorSpec(None)})
+
+    signed = xf.function(input_signature=[xf.TensorSpec([4], xf.int32)])(lambda n: n * 2)
+    [aval] = signed.get_concrete_function().jaxpr.out_avals  # no arguments: the signature
+    assert aval.shape == (4,) and aval.dtype == jnp.int32
+
+
 def test_python_function_is_the_original():
     def g(x):
         return x

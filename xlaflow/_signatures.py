@@ -13,6 +13,8 @@ from xlaflow.tensors import TensorSpec
 from xlaflow.variables import Variable
 
 ARRAY_TYPES = (jax.Array, np.ndarray, np.generic)
+# Traced leaves: arrays, and the abstract shapes get_concrete_function traces for.
+TRACED_TYPES = (*ARRAY_TYPES, jax.ShapeDtypeStruct)
 PY_SCALARS = (int, float, complex, bool)
 
 
@@ -271,3 +273,23 @@ def raise_unhashable(fn_name, param_names, treedef, template):
                 f"xf.function {fn_name!r}: argument '{name}' of type {type(value).__name__} "
                 "is not hashable. Non-tensor arguments are static (compiled into the program "
                 f"and used as cache keys): {advice}.") from None
+
+
+def specs_as_shapes(name, args, kwargs):
+    """TF's `get_concrete_function(TensorSpec(...))`: each spec becomes the
+    jax.ShapeDtypeStruct it describes. A trace has fixed shapes, so every size must be
+    known; a spec with a None size is refused, naming the argument."""
+    def one(path, leaf):
+        if not isinstance(leaf, TensorSpec):
+            return leaf
+        if leaf.shape is None or None in leaf.shape:
+            where = path[1].idx if path[0].idx == 0 else repr(path[1].key)
+            raise ValueError(
+                f"{name}.get_concrete_function: argument {where}"
+                f"{jax.tree_util.keystr(path[2:])} is "
+                f"{leaf!r}; a trace needs every size, so give the None dimensions a size "
+                "(xf.saved_model.save exports a symbolic batch from an input_signature)")
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(
+        one, (args, kwargs), is_leaf=lambda x: isinstance(x, TensorSpec) or is_leaf(x))

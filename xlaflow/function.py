@@ -25,7 +25,7 @@ from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
 from xlaflow.variables import Variable
 
-_ARRAYS = _signatures.ARRAY_TYPES
+_TRACED = _signatures.TRACED_TYPES
 _LIFTING = _lifting._local  # read inline on the fast path: a call to current() costs 0.1 µs
 _MAX_ROUNDS = 8
 
@@ -97,7 +97,12 @@ class Function:
         return self._trace_count
 
     def get_concrete_function(self, *args, **kwargs):
-        """Trace for these arguments and return the program: `.jaxpr`, `.as_text()`, ..."""
+        """Trace for these arguments and return the program: `.jaxpr`, `.as_text()`, ...
+        As in TF, a TensorSpec (or jax.ShapeDtypeStruct) stands for a tensor of its shape,
+        and no arguments mean the input_signature."""
+        if not args and not kwargs and self._input_signature is not None:
+            args = tuple(self._input_signature)
+        args, kwargs = _signatures.specs_as_shapes(self._name, args, kwargs)
         key, template, treedef, dyn = self._split(args, kwargs)
         entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
         entry, traced = self._resolve(
@@ -243,7 +248,7 @@ class Function:
         template, parts, dyn = [], [], []
         scalars = _signatures.PY_SCALARS if self._reduce_retracing else ()
         for leaf in leaves:
-            if isinstance(leaf, _ARRAYS) or isinstance(leaf, scalars):
+            if isinstance(leaf, _TRACED) or isinstance(leaf, scalars):
                 if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
                         not jax.config.jax_enable_x64:
                     _signatures.raise_int_overflow(self._name, self._param_names, treedef, leaves, leaf)
