@@ -26,7 +26,8 @@ from xlaflow.autograph import conversion  # noqa: E402
 
 FIRST_CALL_REPEATS = 5
 STEADY_ROUNDS = 15
-STEADY_CALLS = 200
+STEADY_CALLS = 200  # at most; fewer where one call is slow (a GPU syncs on each loop test)
+ROUND_SECONDS = 0.02
 
 
 # -- nested loops with break -------------------------------------------------------------
@@ -125,12 +126,18 @@ def first_call(fn, args, convert):
     return time.perf_counter() - start, compiled
 
 
-def steady(compiled, args):
+def steady(compiled, args, calls):
     start = time.perf_counter()
-    for _ in range(STEADY_CALLS):
+    for _ in range(calls):
         out = compiled(*args)
     jax.block_until_ready(out)
-    return (time.perf_counter() - start) / STEADY_CALLS
+    return (time.perf_counter() - start) / calls
+
+
+def calls_per_round(compiled, args):
+    """Calls that fill ROUND_SECONDS, from 3 to STEADY_CALLS: the same count for all three."""
+    one = steady(compiled, args, 3)
+    return max(3, min(STEADY_CALLS, int(ROUND_SECONDS / one)))
 
 
 def main():
@@ -155,10 +162,11 @@ def main():
         program = jax.jit(xf.autograph.to_graph(ag_fn))
         jax.block_until_ready(program(*args))
         ag_run, lax_run, program_run = [], [], []
+        calls = calls_per_round(lax_compiled, args)
         for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits all three
-            ag_run.append(steady(ag_compiled, args))
-            lax_run.append(steady(lax_compiled, args))
-            program_run.append(steady(program, args))
+            ag_run.append(steady(ag_compiled, args, calls))
+            lax_run.append(steady(lax_compiled, args, calls))
+            program_run.append(steady(program, args, calls))
         med = statistics.median
         print(f"{name:24s} {med(convert) * 1e3:9.2f} {med(ag_first) * 1e3:10.1f} /"
               f"{med(lax_first) * 1e3:9.1f} {med(ag_first) / med(lax_first):6.2f} "
