@@ -6,3 +6,5 @@ import jax
 from xlaflow.saving.loaded import export_platform
 
 HERE = [export_platform(jax.devices()[0])]
+# For exports that this process and a server pinned to CPU (tests/serving/harness.py) load.
+WITH_CPU = sorted({"cpu", *HERE})

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import xlaflow as xf
-from tests.local_platform import HERE
+from tests.local_platform import WITH_CPU
 
 
 class Scale(xf.Module):
@@ -33,8 +33,9 @@ class Scale(xf.Module):
 
 
 def export(base, version):
-    """Export version `version` of the toy model to `base/<version>` (atomically)."""
-    xf.saved_model.save(Scale(version), os.path.join(base, str(version)), platforms=HERE)
+    """Export version `version` of the toy model to `base/<version>` (atomically), for CPU
+    (the test servers run there) and for this process's platform."""
+    xf.saved_model.save(Scale(version), os.path.join(base, str(version)), platforms=WITH_CPU)
 
 
 def expected(x, version):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
-from tests.local_platform import HERE
+from tests.local_platform import HERE, WITH_CPU
 from tests.serving.harness import Server, export
 from xlaflow.serving.app import App
 from xlaflow.serving.loader import load_servable
@@ -40,7 +40,7 @@ def _read_all(sock, limit_s):
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("hardening")
     with jax.enable_x64(True):
-        xf.saved_model.save(Wide(), str(work / "wide" / "1"), platforms=HERE)
+        xf.saved_model.save(Wide(), str(work / "wide" / "1"), platforms=WITH_CPU)
     server = Server("--model_name=wide", f"--model_base_path={work / 'wide'}",
                     "--rest_api_timeout_in_ms=1000", cwd=str(work), system_port=True)
     server.wait(lambda: server.states("wide") == {1: "AVAILABLE"}, "the model to load")
