@@ -10,6 +10,9 @@ xf.function's single XLA computation.
 
 from __future__ import annotations
 
+import linecache
+import sys
+
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -24,6 +27,31 @@ _EAGER = (
     "    @xf.function\n"
     "    def train_step(x, y): ...  # the `with xf.GradientTape() as tape:` block goes here\n"
     "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
+
+
+def _not_recorded(frame):
+    """Why a `with tape:` block ran as a plain `with` (unconverted code), for the error.
+    `frame` runs the block: outside any trace it is eager code; inside one, the function
+    holding the block was not converted, and its code says why where it can."""
+    if _lifting.current() is None:
+        return _EAGER
+    from xlaflow.autograph.operators.calls import is_user_code
+    code = frame.f_code
+    where = f"{code.co_name!r} ({code.co_filename}, line {frame.f_lineno})"
+    if code.co_filename.startswith("<") and not linecache.getlines(code.co_filename):
+        why = "its source cannot be read (code made by exec() or compile() from a string)"
+        fix = "define the step in a file or a notebook cell"
+    elif not is_user_code(code):
+        why = "it is library code (installed with Python or a package), called as is"
+        fix = "record the tape in your own code"
+    else:
+        why = ("it was opted out (xf.function(autograph=False), @xf.autograph."
+               "do_not_convert, or XLAFLOW_AUTOGRAPH=0)")
+        fix = "let AutoGraph convert it"
+    return (f"xf.GradientTape: the `with` block in {where} runs inside an xf.function, but "
+            f"AutoGraph did not convert {code.co_name!r}: {why}. The tape records blocks "
+            f"of converted code only: {fix}, or compute gradients functionally: "
+            "xf.value_and_grad(loss_fn, wrt=model)()")
 
 
 class _Reads(_lifting.OverrideContext):
@@ -64,7 +92,7 @@ class GradientTape:
 
     # A plain `with` (code AutoGraph did not convert) cannot be recorded.
     def __enter__(self):
-        raise RuntimeError(_EAGER)
+        raise RuntimeError(_not_recorded(sys._getframe(1)))
 
     def __exit__(self, *exc):
         return False
@@ -312,7 +340,7 @@ class _StopRecording:
     """`with tape.stop_recording():` — the block's results are constants for the tape."""
 
     def __enter__(self):
-        raise RuntimeError(_EAGER)
+        raise RuntimeError(_not_recorded(sys._getframe(1)))
 
     def __exit__(self, *exc):
         return False

@@ -166,6 +166,29 @@ def test_eager_tape_gives_the_fix():
             pass
 
 
+def test_a_tape_in_unconverted_code_inside_a_function_says_why():
+    w = xf.Variable(2.0)
+    namespace = {"xf": xf, "w": w}
+    exec("@xf.function\ndef from_string(x):\n    with xf.GradientTape() as tape:\n"
+         "        y = w * x\n    return tape.gradient(y, w)\n", namespace)
+    with pytest.raises(RuntimeError, match=r"block in 'from_string' \(<string>, line 3\) "
+                       r"runs inside an xf.function, but AutoGraph did not convert "
+                       r"'from_string': its source cannot be read .*exec\(\).*: define the "
+                       r"step in a file"):
+        namespace["from_string"](np.float32(3.0))
+
+    @xf.function(autograph=False)
+    def opted_out(x):
+        with xf.GradientTape() as tape:
+            y = w * x
+        return tape.gradient(y, w)
+
+    with pytest.raises(RuntimeError, match=r"did not convert 'opted_out': it was opted out "
+                       r"\(xf.function\(autograph=False\).*: let AutoGraph convert it"):
+        opted_out(np.float32(3.0))
+    assert float(w.numpy()) == 2.0
+
+
 def test_run_functions_eagerly_still_records():
     w = xf.Variable(3.0)
 
