@@ -256,3 +256,30 @@ def test_a_64_bit_signature_outside_64_bit_mode_says_what_to_do(tmp_path):
         signature(n=np.int64([1]), d=np.float64([1.0]))  # 64-bit mode is off again
     assert int(out["n3"][0]) == 3 * 2 ** 40
     assert os.path.isdir(path)
+
+
+def test_requests_for_made_up_model_names_share_one_metric_series(toy_app):
+    from xlaflow.serving.metrics import server_metrics
+
+    class Models:
+        def models(self):
+            return ["toy"]
+
+        def acquire(self, name, version=None, label=None):
+            return toy_app.manager.acquire(name, version, label)
+
+    metrics = server_metrics()
+    app = App(Models(), metrics=metrics, registry=metrics.registry)
+    for i in range(50):
+        status, _, _ = _call(app, "POST", f"/v1/models/made-up-{i}:predict",
+                             b'{"instances": [[1, 2, 3]]}')
+        assert status == 404
+    assert _call(app, "POST", "/v1/models/toy:predict", b'{"instances": [[1, 2, 3]]}')[0] == 200
+    assert _call(app, "POST", "/v1/models/toy:predict", b'{"instances": [[1, 2]]}')[0] == 400
+    text = metrics.registry.render()
+    counts = [line for line in text.splitlines()
+              if line.startswith(":tensorflow:serving:request_count{")]
+    assert sorted(counts) == sorted([
+        ':tensorflow:serving:request_count{model_name="<unknown>",status="NOT_FOUND"} 50',
+        ':tensorflow:serving:request_count{model_name="toy",status="OK"} 1',
+        ':tensorflow:serving:request_count{model_name="toy",status="INVALID_ARGUMENT"} 1'])

@@ -327,8 +327,8 @@ def test_a_request_that_gave_up_leaves_the_batch_queue():
 def test_a_stalled_body_gets_the_deadline_and_a_disconnect_is_not_a_client_error():
     from xlaflow.serving import metrics as metrics_lib
     registry = metrics_lib.Registry()
-    app = App(types.SimpleNamespace(), metrics=metrics_lib.server_metrics(registry),
-              registry=registry, timeout_s=0.05)
+    app = App(types.SimpleNamespace(models=lambda: ["m"]),
+              metrics=metrics_lib.server_metrics(registry), registry=registry, timeout_s=0.05)
     scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict",
              "raw_path": b"/v1/models/m:predict", "headers": [(b"content-length", b"100")]}
 

@@ -29,6 +29,8 @@ _V1_GET = re.compile(r"/v1/models(?:/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+)
                      r"(/metadata)?", _I)
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?", _I)
 _JSON = [(b"content-type", b"application/json")]
+# request_count's model_name for requests naming no model the server has
+UNKNOWN_MODEL = "<unknown>"
 _INT64_MAX = 2 ** 63 - 1
 log = logging.getLogger("xlaflow.serving")
 
@@ -270,8 +272,13 @@ class App:
         return outputs
 
     def _count(self, name, status):
-        if self.metrics is not None:
-            self.metrics.request_count.labels(model_name=name, status=status).inc()
+        if self.metrics is None:
+            return
+        if status != "OK" and name not in self.manager.models():
+            # One series for all names no model has: a series per made-up name would let
+            # clients grow the server's memory and every scrape without bound.
+            name = UNKNOWN_MODEL
+        self.metrics.request_count.labels(model_name=name, status=status).inc()
 
     # -- Open Inference Protocol ----------------------------------------------------------
     async def _v2(self, method, path, headers, receive):
