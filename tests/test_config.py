@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import pytest
 
 import xlaflow as xf
@@ -101,5 +102,9 @@ def test_tensor_float_32_switch_sets_the_precision_of_float32_matmuls():
         xf.config.experimental.enable_tensor_float_32_execution(False)
         assert not xf.config.tensor_float_32_execution_enabled()
         assert precisions() == {"[HIGHEST, HIGHEST]"}
+        for value, enabled in [("F32_F32_F32", False), ("BF16_BF16_F32_X9", False),
+                               ("TF32_TF32_F32", True), ("bfloat16", True), ("high", True)]:
+            with jax.default_matmul_precision(value):
+                assert xf.config.tensor_float_32_execution_enabled() is enabled, value
     finally:
         xf.config.enable_tensor_float_32_execution(was)

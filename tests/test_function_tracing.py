@@ -209,16 +209,33 @@ def test_get_concrete_function_takes_tensor_specs_as_tf_does():
     assert affine.get_concrete_function(xf.TensorSpec([5, 3]), xf.TensorSpec([3, 4]),
                                         ).jaxpr.out_avals[0].shape == (5, 4)
 
-    with pytest.raises(ValueError, match=r"affine.get_concrete_function: argument 0 is "
-                       r"TensorSpec\(shape=\(None, 3\).*give the None dimensions a size"):
-        affine.get_concrete_function(xf.TensorSpec([None, 3]), xf.TensorSpec([3, 4]))
-    with pytest.raises(ValueError, match=r"argument 'shift'\['b'\] is TensorSpec\(shape=None"):
+    # None sizes are symbolic, as in TF; a leading one is the batch, shared by the inputs
+    some = affine.get_concrete_function(xf.TensorSpec([None, 3]), xf.TensorSpec([3, 4]),
+                                        shift={"b": xf.TensorSpec([None, 4])})
+    [aval] = some.jaxpr.out_avals
+    assert str(aval.shape[0]) == "batch" and aval.shape[1] == 4
+    assert "tensor<?x4xf32>" in some.as_text()
+    with pytest.raises(ValueError, match=r"affine: this concrete function has symbolic sizes "
+                       r"\(\(batch, 3\).*sized TensorSpecs or arrays"):
+        some.compile()
+    with pytest.raises(ValueError, match=r"argument \"shift\['b'\]\" is TensorSpec\(shape="
+                       r"None.*unknown rank"):
         affine.get_concrete_function(xf.TensorSpec([2, 3]), xf.TensorSpec([3, 4]),
                                      shift={"b": xf.TensorSpec(None)})
+    # an abstract value cannot be called with: a clear error, not JAX's about `leaves[0]`
+    with pytest.raises(TypeError, match=r"affine\(\) argument 'x' is a jax.ShapeDtypeStruct"):
+        affine(jax.ShapeDtypeStruct((2, 3), jnp.float32), w)
 
-    signed = xf.function(input_signature=[xf.TensorSpec([4], xf.int32)])(lambda n: n * 2)
+    signed = xf.function(input_signature=[xf.TensorSpec([None], xf.int32)])(lambda n: n * 2)
     [aval] = signed.get_concrete_function().jaxpr.out_avals  # no arguments: the signature
-    assert aval.shape == (4,) and aval.dtype == jnp.int32
+    assert str(aval.shape[0]) == "batch" and aval.dtype == jnp.int32
+
+    # a static parameter's TensorSpec is a value, as in a call
+    zeros = xf.function(lambda x, spec: jnp.zeros(spec.shape[1:]) + x, static_argnames="spec")
+    zeros.get_concrete_function(xf.TensorSpec([2]), spec=xf.TensorSpec([None, 2]))
+    np.testing.assert_array_equal(zeros(np.ones(2, np.float32), spec=xf.TensorSpec([None, 2])),
+                                  [1.0, 1.0])
+    assert zeros.tracing_count == 1
 
 
 def test_python_function_is_the_original():

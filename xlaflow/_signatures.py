@@ -275,21 +275,39 @@ def raise_unhashable(fn_name, param_names, treedef, template):
                 f"and used as cache keys): {advice}.") from None
 
 
-def specs_as_shapes(name, args, kwargs):
+def specs_as_shapes(name, param_names, static, args, kwargs):
     """TF's `get_concrete_function(TensorSpec(...))`: each spec becomes the
-    jax.ShapeDtypeStruct it describes. A trace has fixed shapes, so every size must be
-    known; a spec with a None size is refused, naming the argument."""
+    jax.ShapeDtypeStruct it describes, its None sizes symbolic dimensions (a leading one is
+    `batch`, shared by the inputs as in an export), so the trace holds for any size.
+    Arguments of `static` parameters (positions and names) are values, left as they are."""
+    scope = jax.export.SymbolicScope()
+    count = [0]
+
     def one(path, leaf):
-        if not isinstance(leaf, TensorSpec):
+        if not isinstance(leaf, TensorSpec) or path[1] in static:
             return leaf
-        if leaf.shape is None or None in leaf.shape:
-            where = path[1].idx if path[0].idx == 0 else repr(path[1].key)
+        if leaf.shape is None:
             raise ValueError(
-                f"{name}.get_concrete_function: argument {where}"
-                f"{jax.tree_util.keystr(path[2:])} is "
-                f"{leaf!r}; a trace needs every size, so give the None dimensions a size "
-                "(xf.saved_model.save exports a symbolic batch from an input_signature)")
-        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+                f"{name}.get_concrete_function: argument {_path_name(path, param_names)!r} "
+                f"is {leaf!r}, of unknown rank; give its TensorSpec a shape (None for the "
+                "sizes that vary)")
+        count[0] += 1
+        dims = ["batch" if axis == 0 and d is None else f"d{count[0]}_{axis}" if d is None
+                else str(d) for axis, d in enumerate(leaf.shape)]
+        shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
+        return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(leaf.dtype))
 
     return jax.tree_util.tree_map_with_path(
         one, (args, kwargs), is_leaf=lambda x: isinstance(x, TensorSpec) or is_leaf(x))
+
+
+def refuse_abstract(name, param_names, treedef, template, dyn):
+    """A call with a jax.ShapeDtypeStruct (abstract, no values) is refused by name."""
+    it = iter(dyn)
+    leaves = [next(it) if x is DYNAMIC else x for x in template]
+    for leaf_name, leaf in zip(leaf_paths(treedef, param_names), leaves):
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            raise TypeError(
+                f"{name}() argument {leaf_name!r} is a jax.ShapeDtypeStruct ({leaf.shape}, "
+                f"{leaf.dtype}), which has no values; pass an array, or trace abstractly "
+                f"with {name}.get_concrete_function(...)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import jax
+
 
 class ConcreteFunction:
     """The program xf.function built for one argument signature.
@@ -12,10 +14,40 @@ class ConcreteFunction:
     Variables it reads as inputs; calling it runs the owning xf.function.
     """
 
-    def __init__(self, function, entry, traced):
+    def __init__(self, function, entry, traced, given=((), {})):
         self._function = function
         self._entry = entry
         self._traced = traced
+        self._given = given  # the (args, kwargs) it was asked for: specs, arrays, values
+
+    @property
+    def structured_input_signature(self):
+        """TF's `(args, kwargs)` of this trace: a TensorSpec for each tensor argument."""
+        from xlaflow.tensors import TensorSpec
+
+        def spec(x):
+            if isinstance(x, TensorSpec) or not hasattr(x, "shape") or not hasattr(x, "dtype"):
+                return x
+            return TensorSpec([d if isinstance(d, int) else None for d in x.shape], x.dtype)
+
+        return jax.tree_util.tree_map(spec, self._given,
+                                      is_leaf=lambda x: isinstance(x, TensorSpec))
+
+    def as_signature(self):
+        """The xf.function to export for this trace (`saved_model.save(signatures=cf)`, as
+        in TF): the owner if it has an input_signature, else one made from the specs."""
+        if self._function._input_signature is not None:
+            return self._function
+        args, kwargs = self.structured_input_signature
+        from xlaflow.tensors import TensorSpec
+        if kwargs or not all(isinstance(a, TensorSpec) for a in args):
+            raise TypeError(
+                f"{self._function.__name__}: a signature to export takes tensors only, "
+                "positionally; this concrete function was traced for "
+                f"{self.structured_input_signature}")
+        from xlaflow.function import Function
+        return Function(self._function.python_function,
+                        **{**self._function._options, "input_signature": list(args)})
 
     @property
     def jaxpr(self):
@@ -33,6 +65,14 @@ class ConcreteFunction:
 
     def compile(self):
         """The XLA executable (`jax.stages.Compiled`), e.g. for `.cost_analysis()`."""
+        symbolic = [a.shape for a in self.jaxpr.in_avals
+                    if not all(isinstance(d, int) for d in a.shape)]
+        if symbolic:
+            raise ValueError(
+                f"{self._function.__name__}: this concrete function has symbolic sizes "
+                f"({', '.join(map(str, symbolic))}, from None in its TensorSpecs) and XLA "
+                "compiles fixed sizes: get one with sized TensorSpecs or arrays, or export "
+                "it with xf.saved_model.save")
         return self.lowered.compile()
 
     @property

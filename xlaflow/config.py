@@ -148,9 +148,15 @@ def enable_tensor_float_32_execution(enabled):
     jax.config.update("jax_default_matmul_precision", None if enabled else "highest")
 
 
+# jax_default_matmul_precision values that compute float32 in full (or emulate it: the
+# X3/X6/X9 algorithms split each operand into several lower-precision passes).
+_FULL_FLOAT32 = {"highest", "float32", "F32_F32_F32", "F64_F64_F64", "TF32_TF32_F32_X3",
+                 "BF16_BF16_F32_X6", "BF16_BF16_F32_X9"}
+
+
 def tensor_float_32_execution_enabled():
     """Whether float32 matmuls may run at reduced precision on GPU/TPU (see above)."""
-    return jax.config.jax_default_matmul_precision not in ("highest", "float32")
+    return jax.config.jax_default_matmul_precision not in _FULL_FLOAT32
 
 
 def list_physical_devices(device_type=None):

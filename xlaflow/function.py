@@ -99,15 +99,19 @@ class Function:
     def get_concrete_function(self, *args, **kwargs):
         """Trace for these arguments and return the program: `.jaxpr`, `.as_text()`, ...
         As in TF, a TensorSpec (or jax.ShapeDtypeStruct) stands for a tensor of its shape,
-        and no arguments mean the input_signature."""
+        None sizes included, and no arguments mean the input_signature."""
         if not args and not kwargs and self._input_signature is not None:
             args = tuple(self._input_signature)
-        args, kwargs = _signatures.specs_as_shapes(self._name, args, kwargs)
+        given = (args, kwargs)
+        static = {jax.tree_util.SequenceKey(i) for i in self._static_positions} | {
+            jax.tree_util.DictKey(n) for n in self._static_names}
+        args, kwargs = _signatures.specs_as_shapes(self._name, self._param_names, static,
+                                                   args, kwargs)
         key, template, treedef, dyn = self._split(args, kwargs)
         entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
         entry, traced = self._resolve(
             entry, key, dyn, lambda e, vals: e.jitted.trace(vals, *self._dyn_args(e, dyn)))
-        return ConcreteFunction(self, entry, traced)
+        return ConcreteFunction(self, entry, traced, given)
 
     def _pure_program(self, *args):
         """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
@@ -186,6 +190,8 @@ class Function:
 
     def _call_compiled(self, args, kwargs):
         key, template, treedef, dyn = self._split(args, kwargs)
+        if any(type(x) is jax.ShapeDtypeStruct for x in dyn):
+            _signatures.refuse_abstract(self._name, self._param_names, treedef, template, dyn)
         if any(isinstance(x, jax.core.Tracer) for x in dyn):
             # Inside the caller's jax.jit/vmap/grad: this call's results are only seen
             # there, so its run-time checks must raise in the program, not be recorded.

@@ -69,6 +69,32 @@ def test_an_export_for_another_platform_is_refused_naming_both(tmp_path):
         xf.saved_model.load(tmp_path / "e")
 
 
+def test_a_concrete_function_is_a_signature_as_in_tf(tmp_path):
+    class Scaler(xf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = xf.Variable(np.float32([1.0, 2.0, 3.0]))
+
+        @xf.function
+        def serve(self, x, k=2.0):
+            return {"y": x * self.w * k}
+
+    module = Scaler()
+    concrete = module.serve.get_concrete_function(xf.TensorSpec([None, 3], name="x"))
+    assert concrete.structured_input_signature == ((xf.TensorSpec([None, 3], name="x"),), {})
+    xf.saved_model.save(module, tmp_path / "e", signatures=concrete, platforms=HERE)
+    signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
+    assert signature.inputs[0]["shape"] == [None, 3]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(signature(x=x)["y"], x * [1.0, 2.0, 3.0] * 2.0)
+
+    python_value = module.serve.get_concrete_function(xf.TensorSpec([2, 3]), k=3.0)
+    with pytest.raises(TypeError, match=r"a signature to export takes tensors only, "
+                       r"positionally; this concrete function was traced for "):
+        xf.saved_model.save(module, tmp_path / "f", signatures=python_value, platforms=HERE)
+    assert not (tmp_path / "f").exists()
+
+
 def test_bad_inputs_are_named(tmp_path):
     xf.saved_model.save(Affine(), tmp_path / "e", platforms=HERE)
     signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]

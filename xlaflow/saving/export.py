@@ -68,6 +68,9 @@ def collect_signatures(obj, signatures):
     if not signatures:
         raise ValueError("saved_model.save: signatures is empty; an export needs at least "
                          "one signature to serve")
+    from xlaflow.concrete import ConcreteFunction
+    signatures = {name: fn.as_signature() if isinstance(fn, ConcreteFunction) else fn
+                  for name, fn in signatures.items()}
     for name, fn in signatures.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"saved_model.save: signature names must be non-empty strings; "
