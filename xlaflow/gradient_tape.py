@@ -29,6 +29,37 @@ _EAGER = (
     "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
 
 
+# The logs of the tapes recording now: AutoGraph reports each loop it traces that XLA cannot
+# differentiate in reverse mode (a while_loop: a tensor test or tensor range bounds).
+_loop_logs = []
+_NO_REVERSE = "Reverse-mode differentiation does not work for lax.while_loop"
+
+
+def note_unbounded_loop(where):
+    """Called by AutoGraph where it traces a lax.while_loop (`where`: file and line)."""
+    for log in _loop_logs:
+        log.append(where)
+
+
+def _explained(pullback, loops):
+    """`pullback`, whose while-loop refusal names the loops in the block and what to write."""
+    def pull(cotangents):
+        try:
+            return pullback(cotangents)
+        except ValueError as exc:
+            if _NO_REVERSE not in str(exc):
+                raise
+            places = ", ".join(dict.fromkeys(loops)) or "a lax.while_loop in the block"
+            raise ValueError(
+                f"xf.GradientTape: the recorded block runs loops whose trip count a tensor "
+                f"decides ({places}), and XLA cannot differentiate those in reverse mode "
+                "(TF with jit_compile=True needs maximum_iterations for the same reason). "
+                "Loop over a Python range instead (`for i in range(N)` with an int N becomes "
+                "a lax.scan) and stop updating with an `if`, or differentiate in forward "
+                "mode (jax.jvp).") from exc
+    return pull
+
+
 def _not_recorded(frame):
     """Why a `with tape:` block ran as a plain `with` (unconverted code), for the error.
     `frame` runs the block: outside any trace it is eager code; inside one, the function
@@ -151,12 +182,15 @@ class GradientTape:
             set_reads(tuple(local))  # after set_state: a watched name may also be written
             self._current_reads = tuple(local)
             self._eps, self._eps_objects = list(eps_values), []
+            loops = []
+            _loop_logs.append(loops)
             with _lifting.OverrideContext(variables, var_values) as scope:
                 self._recording, self._phase = True, "forward"
                 try:
                     body(self)
                 finally:
                     self._recording, self._phase = False, None
+                    _loop_logs.remove(loops)
             state = get_state()
             leaves, tree = jax.tree_util.tree_flatten(
                 state, is_leaf=lambda x: isinstance(x, Variable))
@@ -167,7 +201,7 @@ class GradientTape:
             eps_out = [next((n for n, i in enumerate(arrays) if leaves[i] is obj), None)
                        for obj in self._eps_objects]
             captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written,
-                            eps_out=eps_out)
+                            eps_out=eps_out, loops=loops)
             return ([leaves[i] for i in arrays],
                     [scope.values[id(v)] for v in written])
 
@@ -190,7 +224,8 @@ class GradientTape:
             var.assign(jax.lax.stop_gradient(value))
         watched_objects = [reads[g[0]] for g in watched_slots] + [
             None if n is None else array_out[n] for n in captured["eps_out"]]
-        self._record = (pullback, outputs, variables, watched_objects)
+        self._record = (_explained(pullback, captured["loops"]), outputs, variables,
+                        watched_objects)
         self._depends = _dependencies(closed.jaxpr)
         self._used = False
 

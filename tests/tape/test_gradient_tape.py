@@ -299,3 +299,33 @@ def test_an_assert_inside_a_tape_inside_xf_function_checks_at_run_time():
     assert float(f(jnp.float32(3.0))) == 3.0
     with pytest.raises(AssertionError, match="positive"):
         f(jnp.float32(-3.0))
+
+
+def test_a_tensor_bounded_loop_in_the_block_is_named_when_reverse_mode_cannot_pass():
+    @xf.function
+    def doubling(x, n):
+        with xf.GradientTape() as tape:
+            tape.watch(x)
+            y = x
+            while y < 100.0:  # the line the error names
+                y = y * 2.0
+            for _ in range(n):
+                y = y + 1.0
+        return tape.gradient(y, x)
+
+    line = doubling.python_function.__code__.co_firstlineno + 5
+    with pytest.raises(ValueError, match=rf"trip count a tensor decides \(\S+test_gradient_tape"
+                       rf".py:{line}, \S+:{line + 2}\).*for i in range\(N\)"):
+        doubling(np.float32(3.0), np.int32(2))
+
+    @xf.function
+    def bounded(x):  # what the message suggests: a Python range and an `if`
+        with xf.GradientTape() as tape:
+            tape.watch(x)
+            y = x
+            for _ in range(20):
+                if y < 100.0:
+                    y = y * 2.0
+        return tape.gradient(y, x)
+
+    assert float(bounded(np.float32(3.0))) == 64.0  # 3 -> 192: six doublings

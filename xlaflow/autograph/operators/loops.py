@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _runtime_checks
+from xlaflow.gradient_tape import note_unbounded_loop
 from xlaflow.autograph.operators import logical
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.conditionals import tensor_if
@@ -284,6 +285,7 @@ def _while(loop, test, body):
         return (new, True) if ran_needed else (new,)
 
     carry = (init, jnp.asarray(False)) if ran_needed else (init,)
+    note_unbounded_loop(loop.where)
     out = jax.lax.while_loop(cond_fun, body_fun, carry)
     if ran_needed:
         loop.check_ran(out[1])
@@ -310,6 +312,8 @@ def _range(loop, rng, extra_test, body):
             return (new, True) if ran_needed else (new,)
 
         carry = (init, jnp.asarray(False)) if ran_needed else (init,)
+        if is_traced(start) or is_traced(stop):  # static bounds make fori_loop a scan
+            note_unbounded_loop(loop.where)
         if step == 1:
             out = jax.lax.fori_loop(start, stop, step_fn, carry)
         else:
@@ -335,6 +339,7 @@ def _range(loop, rng, extra_test, body):
 
         first = jnp.zeros((), jnp.result_type(trips))
         carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
+        note_unbounded_loop(loop.where)
         out = jax.lax.while_loop(cond_fun, body_fun, carry)
         out = out[1:]
     if ran_needed:
@@ -377,6 +382,7 @@ def _scan(loop, iterable, extra_test, body):
         return (i + 1, new, True) if ran_needed else (i + 1, new)
 
     carry = (jnp.asarray(0), init, jnp.asarray(False)) if ran_needed else (jnp.asarray(0), init)
+    note_unbounded_loop(loop.where)
     out = jax.lax.while_loop(cond_fun, body_fun, carry)
     if ran_needed:
         loop.check_ran(out[2])
