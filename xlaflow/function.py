@@ -9,9 +9,7 @@ hit costs one dict lookup plus reading and writing the Variables' cells.
 from __future__ import annotations
 
 import functools
-import sys
 import types
-import warnings
 import weakref
 
 import jax
@@ -20,6 +18,8 @@ import numpy as np
 from xlaflow import _donation, _lifting, _runtime_checks, _signatures, _tracebacks
 from xlaflow._entry import Direct, Entry
 from xlaflow._reachable import reachable_variables
+from xlaflow._retracing import RetracingWarning as RetracingWarning
+from xlaflow._retracing import TraceLog
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
@@ -28,10 +28,6 @@ from xlaflow.variables import Variable
 _TRACED = _signatures.TRACED_TYPES
 _LIFTING = _lifting._local  # read inline on the fast path: a call to current() costs 0.1 µs
 _MAX_ROUNDS = 8
-
-
-class RetracingWarning(UserWarning):
-    """An xf.function was traced more often than `retrace_warning_threshold`."""
 
 
 class Function:
@@ -66,8 +62,7 @@ class Function:
         self._cache = {}
         self._bound = {}
         self._traceable = None
-        self._trace_count = 0
-        self._last_trace = None
+        self._traces = TraceLog()
         self._creation_open = True
         self._guess = None  # Variables the function itself reaches (not its arguments)
         self._learned = []  # Variables traces reached that no guess foresaw
@@ -90,11 +85,11 @@ class Function:
     @property
     def tracing_count(self):
         """How many times this function has been traced (one per compiled signature)."""
-        return self._trace_count
+        return self._traces.count
 
     def experimental_get_tracing_count(self):
         """TF's name for `tracing_count`."""
-        return self._trace_count
+        return self._traces.count
 
     def get_concrete_function(self, *args, **kwargs):
         """Trace for these arguments and return the program: `.jaxpr`, `.as_text()`, ...
@@ -148,7 +143,7 @@ class Function:
         return bound
 
     def __repr__(self):
-        return f"<xf.function {self._name} traces={self._trace_count}>"
+        return f"<xf.function {self._name} traces={self._traces.count}>"
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -382,46 +377,16 @@ class Function:
                 raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
             entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
             entry.check_tokens.extend(ctx.check_tokens)
-            self._record_trace(entry, dyn)
+            self._traces.record(self._name, self._param_names, entry, dyn)
             return out, tuple(ctx.values[id(v)] for v in entry.assigned)
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
         return pure
 
-    def _record_trace(self, entry, dyn):
-        avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
-        if avals in entry.signatures:
-            return  # the same program traced again (get_concrete_function after a call)
-        entry.signatures.add(avals)
-        self._trace_count += 1
-        it = iter(dyn)
-        leaves = [next(it) if x is DYNAMIC else x for x in entry.template]
-        names = _signatures.leaf_paths(entry.treedef, self._param_names)
-        trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}
-        previous, self._last_trace = self._last_trace, trace
-        threshold = flags.retrace_warning_threshold
-        if previous is not None and threshold >= 0 and self._trace_count > threshold:
-            warnings.warn(
-                f"xf.function {self._name!r} has been traced {self._trace_count} times "
-                f"(warning threshold {threshold}); the last retrace was caused by "
-                f"{_signatures.retrace_cause(previous, trace)}. Tensors retrace on new shapes "
-                "or dtypes and Python values on every new value: pass numbers as tensors "
-                "(xf.constant), fix shapes with input_signature=..., or use "
-                "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
-
 
 _array_type = None  # jax's concrete array class, learned on the first trace
 _UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
-
-
-def _user_stacklevel():
-    """warnings.warn's stacklevel for its caller that names the user's line: the first frame
-    out of xlaflow and JAX (the warning is issued while JAX traces)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and _tracebacks.is_library_frame(frame.f_code.co_filename):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,56 @@
+"""How often an xf.function traced, and the warning that names why it traced again."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from xlaflow import _signatures, _tracebacks
+from xlaflow._signatures import DYNAMIC
+from xlaflow.config import flags
+
+
+class RetracingWarning(UserWarning):
+    """An xf.function was traced more often than `retrace_warning_threshold`."""
+
+
+class TraceLog:
+    """One function's trace count and its last trace's arguments, described leaf by leaf:
+    the next retrace is explained by what changed."""
+
+    __slots__ = ("count", "last")
+
+    def __init__(self):
+        self.count = 0
+        self.last = None
+
+    def record(self, name, param_names, entry, dyn):
+        """Count a trace of `entry` for traced leaves `dyn`; warn past the threshold."""
+        avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
+        if avals in entry.signatures:
+            return  # the same program traced again (get_concrete_function after a call)
+        entry.signatures.add(avals)
+        self.count += 1
+        it = iter(dyn)
+        leaves = [next(it) if x is DYNAMIC else x for x in entry.template]
+        names = _signatures.leaf_paths(entry.treedef, param_names)
+        trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}
+        previous, self.last = self.last, trace
+        threshold = flags.retrace_warning_threshold
+        if previous is not None and threshold >= 0 and self.count > threshold:
+            warnings.warn(
+                f"xf.function {name!r} has been traced {self.count} times "
+                f"(warning threshold {threshold}); the last retrace was caused by "
+                f"{_signatures.retrace_cause(previous, trace)}. Tensors retrace on new shapes "
+                "or dtypes and Python values on every new value: pass numbers as tensors "
+                "(xf.constant), fix shapes with input_signature=..., or use "
+                "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel():
+    """warnings.warn's stacklevel for its caller that names the user's line: the first frame
+    out of xlaflow and JAX (the warning is issued while JAX traces)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _tracebacks.is_library_frame(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
