@@ -98,3 +98,23 @@ def test_model_checkpoint_saves_the_whole_model(tmp_path):
     loaded = models.load_model(tmp_path / "m2")
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
+
+
+def test_weights_keep_layer_order_when_a_layer_is_frozen(tmp_path):
+    model = models.Sequential([layers.Dense(3, input_shape=(3,), name="d1"),
+                               layers.BatchNormalization(name="bn"), layers.Dense(3, name="d2")])
+    # Keras' order: layer by layer, each layer's weights as created, frozen or not
+    order = ["d1/kernel", "d1/bias", "bn/gamma", "bn/beta", "bn/moving_mean",
+             "bn/moving_variance", "d2/kernel", "d2/bias"]
+    assert [w.name for w in model.weights] == order
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    before, values = np.asarray(model(x)), model.get_weights()
+    model.save_weights(str(tmp_path / "w"))
+    model.layers[0].trainable = False
+    assert [w.name for w in model.weights] == order
+    model.set_weights(values)
+    np.testing.assert_array_equal(np.asarray(model(x)), before)
+    model.load_weights(str(tmp_path / "w"))
+    np.testing.assert_array_equal(np.asarray(model(x)), before)
+    assert [w.name for w in model.trainable_weights] == ["bn/gamma", "bn/beta", "d2/kernel",
+                                                         "d2/bias"]

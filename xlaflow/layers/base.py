@@ -184,8 +184,10 @@ class Layer(Module):
 
     @property
     def weights(self):
-        """Trainable weights first, then the others (Keras' order)."""
-        return self.trainable_weights + self.non_trainable_weights
+        """Layer by layer, each layer's weights in creation order (a Keras Model's order):
+        freezing a layer does not move its weights, so get_weights/set_weights and
+        save_weights positions stay valid across `trainable` changes."""
+        return [w for w, _ in self._weight_owners()]
 
     @property
     def trainable_variables(self):
