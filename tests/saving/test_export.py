@@ -249,3 +249,24 @@ def test_inputs_are_described_with_the_dtypes_the_program_takes(tmp_path):
     taken = np.dtype(signature.exported.in_avals[0].dtype).name
     assert signature.inputs[0]["dtype"] == taken  # int32 without jax_enable_x64
     np.testing.assert_array_equal(signature(ids=np.arange(3))["y"], [0, 2, 4])
+
+
+@pytest.mark.parametrize("save", ["save_weights", "save", "checkpoint"])
+def test_overwrite_never_deletes_a_folder_that_is_not_a_save(tmp_path, save):
+    from xlaflow.keras import layers, models
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse")
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "train.py").write_text("important")
+    write = {"save_weights": lambda p: model.save_weights(p),
+             "save": lambda p: model.save(p, platforms=HERE),
+             "checkpoint": lambda p: xf.train.Checkpoint(model=model).write(p)}[save]
+    with pytest.raises(FileExistsError, match=r"is not an xlaflow save \(it holds 2 entries, "
+                       r"e\.g\. 'data'\); refusing to replace it"):
+        write(str(project))
+    assert sorted(os.listdir(project)) == ["data", "train.py"]
+    assert (project / "train.py").read_text() == "important"
+    (tmp_path / "empty").mkdir()
+    write(str(tmp_path / "empty"))  # an empty folder, or an earlier save, is replaced
+    write(str(tmp_path / "empty"))

@@ -47,18 +47,36 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+# The sealing files of xlaflow's directory formats (export, weights, checkpoint): a
+# directory holding one is an earlier save, which a new save may replace.
+SEALS = ("xlaflow_export.json", "xlaflow_weights.json", "xlaflow_seal.json")
+
+
+def check_replaceable(path, what):
+    """Refuse to replace `path` unless it is an earlier save or an empty directory:
+    overwrite=True must never delete a folder of the user's own files."""
+    if not os.path.isdir(path):
+        raise FileExistsError(f"{what}: {path} is a file; this format is a directory")
+    entries = sorted(os.listdir(path))
+    if entries and not any(seal in entries for seal in SEALS):
+        raise FileExistsError(
+            f"{what}: {path} exists and is not an xlaflow save (it holds {len(entries)} "
+            f"entries, e.g. {entries[0]!r}); refusing to replace it. Save to a new path, "
+            "or delete it first.")
+
+
 def write_directory(path, fill, *, manifest, header, overwrite=True, what="save"):
     """Create the directory `path` by calling `fill(tmp_dir)`, then seal and rename it.
 
     `manifest` is the name of the sealing file, `header` the fields it starts with (the
-    format name and version). An existing `path` is replaced only when `overwrite`.
+    format name and version). An existing `path` is replaced only when `overwrite`, and
+    only if it is an earlier save or empty.
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path):
         if not overwrite:
             raise FileExistsError(f"{what}: {path} exists and overwrite=False")
-        if not os.path.isdir(path):
-            raise FileExistsError(f"{what}: {path} is a file; this format is a directory")
+        check_replaceable(path, what)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     partial = f"{path}.partial-{uuid.uuid4().hex[:8]}"
     os.mkdir(partial)

@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from xlaflow.optimizers import Optimizer
+from xlaflow.saving import atomic
 from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
@@ -212,6 +213,8 @@ class Checkpoint:
     def write(self, path):
         """Write the checkpoint directory `path` (replacing one that exists); returns it."""
         path = os.path.abspath(os.fspath(path))
+        if os.path.exists(path):
+            atomic.check_replaceable(path, "Checkpoint.write")
         tree, manifest = self._snapshot()
         ocp = _ocp()
         # Written and sealed under a temporary name, then renamed: `path` is complete or
