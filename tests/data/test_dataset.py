@@ -414,3 +414,26 @@ def test_namedtuples_strings_and_key_order_survive_the_pipeline():
     assert type(batch) is Pair and batch.text.tolist() == ["x", "xx", "xxx"]
     assert batch.n.tolist() == [0, 2, 4]
     assert list(next(iter(Dataset.from_tensor_slices({"z": [1], "a": [2]})))) == ["z", "a"]
+
+
+def test_a_generator_that_refills_one_buffer_yields_distinct_elements():
+    def refilling():
+        buffer = np.zeros(3, np.float32)
+        for i in range(4):
+            buffer[:] = i
+            yield buffer
+
+    ds = Dataset.from_generator(refilling, output_signature=xf.TensorSpec((3,), xf.float32))
+    expected = np.repeat(np.arange(4, dtype=np.float32)[:, None], 3, axis=1)
+    np.testing.assert_array_equal(np.stack(list(ds)), expected)
+    np.testing.assert_array_equal(next(iter(ds.batch(4))), expected)
+    np.testing.assert_array_equal(np.stack(list(ds.prefetch(3))), expected)
+
+
+def test_repeat_forever_is_infinite_even_over_an_unknown_length():
+    unknown = Dataset.range(5).filter(lambda v: v % 2 == 0)
+    assert int(unknown.cardinality()) == UNKNOWN_CARDINALITY
+    assert int(unknown.repeat().cardinality()) == INFINITE_CARDINALITY
+    assert int(unknown.repeat(2).cardinality()) == UNKNOWN_CARDINALITY
+    assert int(Dataset.range(0).repeat().cardinality()) == 0
+    assert [int(v) for v in unknown.repeat().take(5)] == [0, 2, 4, 0, 2]

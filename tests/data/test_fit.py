@@ -98,3 +98,21 @@ def test_fit_takes_a_grain_dataset_like_any_iterable_of_batches():
     on_arrays.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(on_grain.get_weights(), on_arrays.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("steps", [6, 3, 4])
+def test_steps_per_epoch_over_a_finite_dataset_never_runs_out(steps):
+    seen = []
+
+    class Count(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen[-1] += 1
+
+    dataset = xf.data.Dataset.from_tensor_slices((X, Y)).batch(16)  # 6 batches
+    build().fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0, callbacks=[Count()])
+    # Keras: steps == the length reads a new pass each epoch; fewer steps continue the pass,
+    # and an epoch that would start at its very end starts a new one
+    assert seen == {6: [6, 6, 6], 3: [3, 3, 3], 4: [4, 2, 4]}[steps]

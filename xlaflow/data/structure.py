@@ -266,6 +266,8 @@ def conform(value, spec, what, index):
             # same kind (float64 -> float32 as TF casts), never across kinds (float -> int
             # would truncate silently).
             arr = np.asarray(v)
+            if arr is v:  # the caller's own array (a generator may refill it): a snapshot
+                arr = arr.copy()
             if not same_dtype(arr.dtype, s.dtype):
                 if _kind(arr.dtype) != _kind(s.dtype):
                     raise TypeError(

@@ -71,9 +71,11 @@ class Repeat(Dataset):
         n = self._input._cardinality()
         if self._count == 0 or n == 0:
             return 0
+        if self._count == -1:  # as TF: forever, unless the input turns out empty
+            return INFINITE_CARDINALITY
         if n in _UNSIZED:
             return n
-        return INFINITE_CARDINALITY if self._count == -1 else n * self._count
+        return n * self._count
 
 
 class Take(Dataset):

@@ -7,6 +7,7 @@ changes, shuffled by one permutation per epoch and cut into contiguous slices; i
 
 from __future__ import annotations
 
+import collections.abc
 import itertools
 import math
 
@@ -192,11 +193,17 @@ class IterableBatches:
             yield first
         elif self._iterator is None or self.steps is None or not self.resume:
             self._iterator = self._new_iterator()
+        restart = not isinstance(self.iterable, collections.abc.Iterator)
         while self.steps is None or produced < self.steps:
             try:
                 item = next(self._iterator)
             except StopIteration:
                 self._iterator = None
+                if produced == 0 and restart:
+                    # A continued pass of a re-iterable (a dataset) that ended exactly at
+                    # the last epoch's end: this epoch starts a new pass, once.
+                    restart, self._iterator = False, self._new_iterator()
+                    continue
                 return
             produced += 1
             yield self._normalize(item)
@@ -235,7 +242,8 @@ class DatasetBatches(IterableBatches):
         if steps is None and cardinality == -1:
             raise ValueError("the dataset repeats forever: pass steps_per_epoch (and "
                              "validation_steps) to say how many batches make an epoch")
-        super().__init__(dataset, steps, resume)
+        # As Keras: a steps count equal to the dataset's length reads a new pass each epoch.
+        super().__init__(dataset, steps, resume and steps != cardinality)
         self.epoch_steps = steps if steps is not None else (
             cardinality if cardinality >= 0 else None)
         self.prefetch = prefetch
