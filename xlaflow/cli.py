@@ -34,6 +34,7 @@ def _signature_lines(signature):
 
 def show(args):
     from xlaflow.saving import loaded
+    loaded.enable_x64()  # an export with 64-bit tensors loads only in 64-bit mode
     model = loaded.load(args.dir)
     if args.signature_def:
         if args.signature_def not in model.signatures:

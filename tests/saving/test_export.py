@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import xlaflow as xf
-from tests.local_platform import HERE
+from tests.local_platform import HERE, WITH_CPU
 from xlaflow.saved_model import CorruptSaveError, InputError
 
 
@@ -107,6 +108,21 @@ def test_bad_inputs_are_named(tmp_path):
     np.testing.assert_allclose(signature(np.ones((2, 4)))["total"].shape, (2,))  # f64 cast
 
 
+def test_integers_that_do_not_fit_the_input_type_are_refused_not_wrapped(tmp_path):
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.int32, name="k")])
+    def double(k):
+        return {"y": k * 2}
+
+    xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=double, platforms=HERE)
+    signature = xf.saved_model.load(tmp_path / "e").signatures["serving_default"]
+    np.testing.assert_array_equal(signature(k=np.int64([3, -4]))["y"], [6, -8])  # they fit
+    with pytest.raises(InputError, match=r"input 'k' is int32 \(from -2147483648 to "
+                       r"2147483647\); received int64 values from 1 to 1099511627776"):
+        signature(k=np.int64([1, 2 ** 40]))
+    with pytest.raises(InputError, match=r"received uint32 values from 0 to 4294967295"):
+        signature(k=np.uint32([0, 2 ** 32 - 1]))
+
+
 def test_signature_errors_at_save(tmp_path):
     with pytest.raises(TypeError, match="must be an xf.function with an input_signature"):
         xf.saved_model.save(xf.Module(), tmp_path / "e", signatures=xf.function(lambda x: x))
@@ -186,7 +202,7 @@ print("IMPORTED", imported)
 def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
     model = xf.keras.Sequential([xf.keras.layers.Dense(5, activation="relu", input_shape=(4,)),
                                  xf.keras.layers.Dense(3)])
-    model.save(tmp_path / "m", platforms=HERE)
+    model.save(tmp_path / "m", platforms=WITH_CPU)  # the fresh interpreter runs on cpu
     x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     (tmp_path / "fresh.py").write_text(FRESH)
@@ -201,7 +217,7 @@ def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
 
 
 def test_cli_show_and_run(tmp_path):
-    xf.saved_model.save(Affine(), tmp_path / "e", platforms=HERE)
+    xf.saved_model.save(Affine(), tmp_path / "e", platforms=WITH_CPU)  # the CLI runs on cpu
     cli = [sys.executable, "-m", "xlaflow.cli", "saved_model"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
     show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "e"), "--signature_def",
@@ -221,6 +237,17 @@ def test_cli_show_and_run(tmp_path):
     bad = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
                           f"q={tmp_path / 'x.npy'}"], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "unknown ['q']" in bad.stderr
+
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.int64, name="ids")])
+    def wide(ids):
+        return {"y": ids * 2}
+
+    with jax.enable_x64(True):
+        xf.saved_model.save(xf.Module(), tmp_path / "w", signatures=wide, platforms=WITH_CPU)
+    show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "w"), "--all"],
+                          capture_output=True, text=True, env=env)
+    assert show.returncode == 0, show.stderr
+    assert "inputs['ids'] tensor_info:\n      dtype: DT_INT64" in show.stdout
 
 
 def test_empty_signatures_are_refused_and_output_names_are_unique(tmp_path):

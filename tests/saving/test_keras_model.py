@@ -165,3 +165,21 @@ def test_model_build_gives_a_subclassed_model_its_input_shape(tmp_path):
     model.save(tmp_path / "m", platforms=HERE)
     np.testing.assert_array_equal(models.load_model(tmp_path / "m").predict(SEQ, verbose=0),
                                   model.predict(SEQ, verbose=0))
+
+
+class Dense(layers.Dense):
+    """A user's own layer named like the built-in (not registered)."""
+
+    def call(self, x):
+        return super().call(x) * 100.0
+
+
+def test_a_user_class_named_like_a_built_in_is_not_loaded_as_the_built_in(tmp_path):
+    model = models.Sequential([Dense(3, input_shape=(5,))])
+    model.save(tmp_path / "m", platforms=HERE)
+    with pytest.raises(ValueError, match=r"names the class 'Dense', which is not known here"):
+        xf.keras.models.load_model(tmp_path / "m")
+    loaded = xf.keras.models.load_model(tmp_path / "m", custom_objects={"Dense": Dense})
+    x = np.ones((2, 5), np.float32)
+    assert type(loaded.layers[0]) is Dense
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))

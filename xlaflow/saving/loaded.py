@@ -154,8 +154,20 @@ def _as_array(spec, value):
         if not same_kind:
             raise InputError(f"input {spec['name']!r} must be {dtype.name}; received "
                              f"{array.dtype.name}")
+        if array.dtype.kind in "iu" and dtype.kind in "iu" and \
+                not np.can_cast(array.dtype, dtype, "safe"):
+            _check_range(spec["name"], np.asarray(array), dtype)
         array = np.asarray(array).astype(dtype)
     return array
+
+
+def _check_range(name, values, dtype):
+    """Integers narrowed to the input's type must fit: a cast would wrap them silently."""
+    info = np.iinfo(dtype)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        raise InputError(f"input {name!r} is {dtype.name} (from {info.min} to {info.max}); "
+                         f"received {values.dtype.name} values from {values.min()} to "
+                         f"{values.max()}")
 
 
 class LoadedModel:

@@ -86,7 +86,10 @@ def get_registered_object(name, custom_objects=None, module=None):
             # ... and only classes defined in xlaflow, not ones its modules import
             if inspect.isclass(found) and found.__module__.startswith("xlaflow."):
                 return found
-        return _builtins().get(name)
+        if module is None or (isinstance(module, str) and module.startswith("xlaflow.")):
+            return _builtins().get(name)
+        # A class of the user's own (module __main__, say) named like a built-in: the
+        # built-in would load as a different model, silently.
     return None
 
 
