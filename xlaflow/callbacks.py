@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -97,6 +98,16 @@ def _monitor_mode(monitor, mode):
     return mode
 
 
+def _monitored(callback, what, logs):
+    """The monitored value, or None with a warning when this epoch's logs lack it (as
+    Keras: no validation this epoch with validation_freq, or no validation data)."""
+    value = (logs or {}).get(callback.monitor)
+    if value is None:
+        warnings.warn(f"{what}: metric {callback.monitor!r} is not in this epoch's logs "
+                      f"{sorted(logs or {})}; skipping the epoch", RuntimeWarning, stacklevel=3)
+    return value
+
+
 class EarlyStopping(Callback):
     """Stop training when `monitor` has not improved by `min_delta` for `patience` epochs."""
 
@@ -121,10 +132,9 @@ class EarlyStopping(Callback):
         self.wait, self.best, self.best_weights, self.stopped_epoch = 0, self.baseline, None, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        value = _monitored(self, "EarlyStopping", logs)
         if value is None:
-            raise KeyError(f"EarlyStopping: metric {self.monitor!r} is not in the epoch logs "
-                           f"{sorted(logs or {})}")
+            return
         if epoch < self.start_from_epoch:
             return
         if self._improved(value, self.best):
@@ -206,10 +216,9 @@ class ReduceLROnPlateau(Callback):
         self.best, self.wait, self.cooldown_counter = None, 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        value = _monitored(self, "ReduceLROnPlateau", logs)
         if value is None:
-            raise KeyError(f"ReduceLROnPlateau: metric {self.monitor!r} is not in the epoch "
-                           f"logs {sorted(logs or {})}")
+            return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0

@@ -156,6 +156,19 @@ def test_callbacks(tmp_path):
     assert rows[0][0] == "epoch" and len(rows) == 3
 
 
+def test_a_monitored_metric_missing_this_epoch_warns_and_skips_as_keras():
+    model = mlp()
+    stop = callbacks.EarlyStopping(patience=0)  # monitors val_loss
+    plateau = callbacks.ReduceLROnPlateau(patience=0)
+    with pytest.warns(RuntimeWarning) as caught:
+        history = model.fit(X, Y, epochs=4, verbose=0, validation_split=0.25,
+                            validation_freq=2, callbacks=[stop, plateau])
+    assert sorted({str(w.message) for w in caught}) == [
+        f"{name}: metric 'val_loss' is not in this epoch's logs ['accuracy', 'loss']; "
+        "skipping the epoch" for name in ("EarlyStopping", "ReduceLROnPlateau")]
+    assert len(history.history["loss"]) >= 2  # epoch 0 (no val_loss) did not stop training
+
+
 def test_reduce_lr_changes_rate_without_retracing():
     model = mlp(optimizer=xf.keras.optimizers.SGD(0.1))
     plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10)
@@ -319,3 +332,42 @@ def test_model_checkpoint_skips_missing_metric_with_a_warning(tmp_path):
     with pytest.warns(RuntimeWarning, match="metric 'val_loss' is not in the logs"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint(
             str(tmp_path / "best"), save_best_only=True, save_weights_only=True)])
+
+
+class TrackedLoss(xf.keras.Model):
+    """TF2's 'customizing fit' model: its own loss tracker, listed by `metrics`."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+        self.loss_tracker = xf.keras.metrics.Mean(name="loss")
+
+    def call(self, x, training=None):
+        return self.dense(x)
+
+    def train_step(self, data):
+        x, y = data
+        with xf.GradientTape() as tape:
+            loss = xf.keras.losses.MeanSquaredError()(y, self(x, training=True))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+
+def test_a_models_own_metric_trackers_reset_each_epoch_as_in_keras():
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(32, 1)).astype(np.float32)
+    model = TrackedLoss()
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0))  # weights stay: losses repeat
+    seen = []
+    logger = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(
+        float(logs["loss"])))
+    model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, callbacks=[logger])
+    p = model.predict(x, verbose=0)
+    first, second = np.mean((p[:16] - y[:16]) ** 2), np.mean((p[16:] - y[16:]) ** 2)
+    np.testing.assert_allclose(seen, [first, (first + second) / 2] * 2, rtol=1e-5)

@@ -111,6 +111,16 @@ class Model(Layer):
         return [] if self.trainer is None else [self.trainer.loss_tracker,
                                                 *self.trainer.metrics]
 
+    def reset_metrics(self):
+        """Reset every metric of `metrics` (a subclass's own trackers included, as Keras
+        does at each epoch and evaluate) and the compiled ones."""
+        seen = set()
+        for metric in [*self.metrics, *([] if self.trainer is None else
+                                         [self.trainer.loss_tracker, *self.trainer.metrics])]:
+            if id(metric) not in seen:
+                seen.add(id(metric))
+                metric.reset_state()
+
     @property
     def metrics_names(self):
         return [m.name for m in self.metrics]
@@ -136,7 +146,7 @@ class Model(Layer):
         self._prepare(x)
         trainer.check_labels(y)
         if reset_metrics:
-            trainer.reset_metrics()
+            self.reset_metrics()
         return self._result(trainer.train_step(x, y, sample_weight), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
@@ -144,7 +154,7 @@ class Model(Layer):
         trainer = self._require_compiled("test_on_batch")
         self._prepare(x)
         if reset_metrics:
-            trainer.reset_metrics()
+            self.reset_metrics()
         return self._result(trainer.test_step(x, y, sample_weight), return_dict)
 
     def predict_on_batch(self, x):

@@ -130,7 +130,7 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
     for epoch in range(state.epoch, epochs):
         state.epoch, state.step = epoch, resumed
         if not resumed:  # a resumed epoch keeps its restored metric accumulators
-            trainer.reset_metrics()
+            model.reset_metrics()
         cbs.on_epoch_begin(epoch)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
@@ -183,7 +183,7 @@ def _class_sample_weight(y, sample_weight, class_weight):
 
 def _evaluate_batches(model, data, verbose, callbacks):
     trainer = model.trainer
-    trainer.reset_metrics()
+    model.reset_metrics()
     cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
     cbs.on_test_begin()
     bar = Progbar(data.epoch_steps, verbose)

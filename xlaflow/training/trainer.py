@@ -168,10 +168,6 @@ class Trainer:
         self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
         return self.logs()
 
-    def reset_metrics(self):
-        for metric in (self.loss_tracker, *self.metrics):
-            metric.reset_state()
-
     # -- input checks (before any weight changes) ----------------------------------------
     def check_labels(self, y):
         """Sparse categorical labels must index the model's outputs."""
