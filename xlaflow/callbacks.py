@@ -32,8 +32,16 @@ class Callback:
     def on_train_end(self, logs=None): pass  # noqa: E704
     def on_epoch_begin(self, epoch, logs=None): pass  # noqa: E704
     def on_epoch_end(self, epoch, logs=None): pass  # noqa: E704
-    def on_train_batch_begin(self, batch, logs=None): pass  # noqa: E704
-    def on_train_batch_end(self, batch, logs=None): pass  # noqa: E704
+    # Keras 2's names for the training batch hooks: the defaults forward to them.
+    def on_batch_begin(self, batch, logs=None): pass  # noqa: E704
+    def on_batch_end(self, batch, logs=None): pass  # noqa: E704
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
     def on_test_begin(self, logs=None): pass  # noqa: E704
     def on_test_end(self, logs=None): pass  # noqa: E704
     def on_test_batch_begin(self, batch, logs=None): pass  # noqa: E704
@@ -48,6 +56,14 @@ _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_beg
                 "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")
 
 
+_ALIASES = {"on_train_batch_begin": ("on_batch_begin",),
+            "on_train_batch_end": ("on_batch_end",)}
+
+
+def _overrides(cb, hook):
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+
+
 class CallbackList:
     """Dispatches each hook to every callback; batch hooks only to those that define them."""
 
@@ -56,9 +72,9 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
-        self._batch_users = {hook: [cb for cb in self.callbacks if hook in vars(cb) or
-                                    getattr(type(cb), hook) is not getattr(Callback, hook)]
-                             for hook in _BATCH_HOOKS}
+        self._batch_users = {hook: [cb for cb in self.callbacks if any(
+            _overrides(cb, name) for name in (hook, *_ALIASES.get(hook, ())))]
+            for hook in _BATCH_HOOKS}
 
     def wants(self, hook):
         return bool(self._batch_users.get(hook, self.callbacks))
@@ -156,12 +172,14 @@ class LambdaCallback(Callback):
     """A callback from functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None):
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 on_batch_begin=None, on_batch_end=None):
         super().__init__()
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
                      on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end)
+                     on_train_batch_end=on_train_batch_end,
+                     on_batch_begin=on_batch_begin, on_batch_end=on_batch_end)
         for name, fn in hooks.items():
             if fn is not None:
                 # Keras calls these with (epoch or batch, logs) or (logs); logs may be absent.

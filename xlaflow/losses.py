@@ -27,6 +27,14 @@ def align_ranks(y_true, y_pred):
     return y_true, y_pred
 
 
+def align_weight(weight, ndim):
+    """A sample weight shaped to broadcast over values of rank `ndim`: trailing size-1 axes
+    dropped (a (n, 1) weight for per-example values of shape (n,)), then axes added."""
+    while weight.ndim > ndim and weight.shape[-1] == 1:
+        weight = jnp.squeeze(weight, -1)
+    return jnp.reshape(weight, weight.shape + (1,) * (ndim - weight.ndim))
+
+
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """-log p[label] per example; `y_true` holds integer class indices."""
     log_p = _probabilities(y_pred, from_logits, axis)
@@ -104,9 +112,8 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         values = self.call(y_true, y_pred)
         if sample_weight is not None:
-            weight = jnp.asarray(sample_weight, values.dtype)
-            values = values * jnp.reshape(weight, weight.shape + (1,) * (values.ndim -
-                                                                         weight.ndim))
+            values = values * align_weight(jnp.asarray(sample_weight, values.dtype),
+                                           values.ndim)
         if self.reduction == "none":
             return values
         total = jnp.sum(values)

@@ -61,9 +61,8 @@ class Mean(Metric):
             self.total.assign_add(jnp.sum(values))
             self.count.assign_add(jnp.asarray(values.size, self.dtype))
             return
-        weight = jnp.asarray(sample_weight, self.dtype)
         weight = jnp.broadcast_to(
-            jnp.reshape(weight, weight.shape + (1,) * (values.ndim - weight.ndim)),
+            losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), values.ndim),
             values.shape)
         self.total.assign_add(jnp.sum(values * weight))
         self.count.assign_add(jnp.sum(weight))
@@ -168,8 +167,8 @@ class _Confusion(Metric):
         predicted = y_pred > self.thresholds
         weight = 1.0
         if sample_weight is not None:
-            weight = jnp.asarray(sample_weight, self.dtype)
-            weight = jnp.reshape(weight, weight.shape + (1,) * (jnp.ndim(y_pred) - weight.ndim))
+            weight = losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype),
+                                             jnp.ndim(y_pred))
         self.true_positives.assign_add(jnp.sum(weight * (truth & predicted)))
         self.false_positives.assign_add(jnp.sum(weight * (~truth & predicted)))
         self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))

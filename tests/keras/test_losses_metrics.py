@@ -120,3 +120,20 @@ def test_labels_of_rank_n_minus_1_line_up_with_single_unit_outputs():
     np.testing.assert_allclose(m.result(), 1.0)
     m.update_state(np.array([1.0]), np.array([[0.1]]), sample_weight=np.array([2.0]))
     np.testing.assert_allclose(m.result(), 3 / 5)  # examples weigh, not batches
+
+
+def test_a_column_of_sample_weights_weighs_each_example_once():
+    rng = np.random.default_rng(3)
+    y = (rng.random(6) > 0.5).astype(np.float32)
+    p = rng.uniform(0.05, 0.95, 6).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, 6).astype(np.float32)
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    np.testing.assert_allclose(
+        xf.keras.losses.BinaryCrossentropy()(y, p[:, None], sample_weight=w[:, None]),
+        np.sum(bce * w) / 6, rtol=1e-5)
+    np.testing.assert_allclose(
+        xf.keras.losses.MeanSquaredError()(y[:, None], p[:, None], sample_weight=w[:, None]),
+        np.sum((y - p) ** 2 * w) / 6, rtol=1e-5)
+    mean = xf.keras.metrics.Mean()
+    mean.update_state(p, sample_weight=w[:, None])
+    np.testing.assert_allclose(mean.result(), np.sum(p * w) / np.sum(w), rtol=1e-5)

@@ -371,3 +371,34 @@ def test_a_models_own_metric_trackers_reset_each_epoch_as_in_keras():
     p = model.predict(x, verbose=0)
     first, second = np.mean((p[:16] - y[:16]) ** 2), np.mean((p[16:] - y[16:]) ** 2)
     np.testing.assert_allclose(seen, [first, (first + second) / 2] * 2, rtol=1e-5)
+
+
+def test_class_weights_weigh_training_not_the_validation_split():
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.0))
+    history = model.fit(X, Y, epochs=1, verbose=0, validation_split=0.25, shuffle=False,
+                        class_weight={0: 10.0, 1: 10.0, 2: 10.0})
+    cut = int(len(X) * 0.75)
+    plain = model.evaluate(X[cut:], Y[cut:], verbose=0, return_dict=True)
+    np.testing.assert_allclose(history.history["val_loss"][0], plain["loss"], rtol=1e-5)
+    trained = model.evaluate(X[:cut], Y[:cut], verbose=0, return_dict=True)
+    np.testing.assert_allclose(history.history["loss"][0], 10 * trained["loss"], rtol=1e-4)
+
+
+def test_keras_2_batch_hook_names_are_called():
+    class Old(callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_batch_begin(self, batch, logs=None):
+            self.calls.append(("begin", batch))
+
+        def on_batch_end(self, batch, logs=None):
+            self.calls.append(("end", batch, sorted(logs)))
+
+    old, ends = Old(), []
+    lam = callbacks.LambdaCallback(on_batch_end=lambda batch, logs: ends.append(batch))
+    mlp().fit(X, Y, epochs=1, batch_size=50, verbose=0, callbacks=[old, lam])
+    assert old.calls == [("begin", 0), ("end", 0, ["accuracy", "loss"]),
+                         ("begin", 1), ("end", 1, ["accuracy", "loss"])]
+    assert ends == [0, 1]

@@ -86,9 +86,11 @@ class ArrayBatches:
         self.steps = math.ceil(self.size / self.batch_size)
         self.epoch_steps = self.steps
 
-    def split(self, fraction):
+    def split(self, fraction, validation_weight=None):
         """(training part, validation part): the last `fraction` of the examples, unshuffled,
-        as Keras' validation_split."""
+        as Keras' validation_split. The validation part weighs its examples by
+        `validation_weight` (per example, all rows) when given: class weights are for
+        training only."""
         if not 0 < fraction < 1:
             raise ValueError(f"validation_split must be in (0, 1); received {fraction}")
         cut = int(self.size * (1 - fraction))
@@ -101,8 +103,9 @@ class ArrayBatches:
             lambda a: a[cut:], v)
         return (ArrayBatches(head(self.x), head(self.y), head(self.sample_weight),
                              self.batch_size, self.shuffle, self.seed),
-                ArrayBatches(tail(self.x), tail(self.y), tail(self.sample_weight),
-                             self.batch_size, False))
+                ArrayBatches(tail(self.x), tail(self.y), tail(
+                    self.sample_weight if validation_weight is None else validation_weight),
+                    self.batch_size, False))
 
     def epoch(self, index=0, start=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling), from

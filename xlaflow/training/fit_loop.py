@@ -56,6 +56,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
         validation_batch_size=None, validation_freq=1):
     trainer = model._require_compiled("fit")
+    given_weight = sample_weight
     if class_weight is not None:
         sample_weight = _class_sample_weight(y, sample_weight, class_weight)
     data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
@@ -64,7 +65,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if not isinstance(data, data_lib.ArrayBatches):
             raise ValueError("validation_split needs array inputs; pass validation_data= "
                              "for iterables of batches")
-        data, val = data.split(validation_split)
+        # Keras weighs classes in training only: validation keeps the caller's weights
+        # (ones when none were given).
+        plain = None if class_weight is None else (
+            np.ones(data.size, np.float32) if given_weight is None else given_weight)
+        data, val = data.split(validation_split, plain)
     elif validation_data is not None:
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
