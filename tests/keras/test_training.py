@@ -402,3 +402,51 @@ def test_keras_2_batch_hook_names_are_called():
     assert old.calls == [("begin", 0), ("end", 0, ["accuracy", "loss"]),
                          ("begin", 1), ("end", 1, ["accuracy", "loss"])]
     assert ends == [0, 1]
+
+
+class Customized(xf.keras.Model):
+    """TF 2's 'customizing what happens in fit': train/test/predict steps of its own, with
+    compiled_loss and compiled_metrics."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+
+    def call(self, x, training=None):
+        return self.dense(x)
+
+    def train_step(self, data):
+        x, y = data
+        with xf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compiled_loss(y, y_pred, regularization_losses=[])
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self.compiled_metrics.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data
+        self.compiled_metrics.update_state(y, 2.0 * self(x, training=False))  # its own rule
+        return {m.name: m.result() for m in self.compiled_metrics.metrics}
+
+    def predict_step(self, data):
+        return self(data, training=False) + 100.0
+
+
+def test_custom_train_test_and_predict_steps_with_compiled_loss_and_metrics():
+    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(30, 1)).astype(np.float32)
+    model = Customized()
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"])
+    history = model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    p = np.asarray(model(x))
+    np.testing.assert_allclose(history.history["loss"], [np.mean((p - y) ** 2)], rtol=1e-5)
+    np.testing.assert_allclose(history.history["mean_absolute_error"],
+                               [np.mean(np.abs(p - y))], rtol=1e-5)
+    scores = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)  # test_step
+    assert list(scores) == ["mean_absolute_error"]
+    np.testing.assert_allclose(scores["mean_absolute_error"], np.mean(np.abs(2 * p - y)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), p + 100.0,
+                               rtol=1e-6)  # predict_step

@@ -13,6 +13,7 @@ from xlaflow.function import function
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
 from xlaflow.models.functional import Graph
+from xlaflow.training import compiled as compiled_lib
 from xlaflow.training import data as data_lib
 from xlaflow.training import fit_loop
 from xlaflow.training.trainer import Trainer
@@ -98,6 +99,29 @@ class Model(Layer):
         self._require_compiled("train_step")._train_body(x, y, sample_weight)
         return {m.name: m.result() for m in self.metrics}
 
+    def test_step(self, data):
+        """One evaluation step on a batch `data` (as train_step); returns the metric
+        results. Override it to customize evaluate and fit's validation."""
+        x, y, sample_weight = _unpack(data)
+        self._require_compiled("test_step")._test_body(x, y, sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def predict_step(self, data):
+        """The outputs for one batch `data` (x, or a tuple starting with x). Override it to
+        customize predict."""
+        x, _, _ = _unpack(data)
+        return self(x, training=False)
+
+    @property
+    def compiled_loss(self):
+        """Keras 2's view of the compiled loss, for a custom train_step."""
+        return compiled_lib.CompiledLoss(self._require_compiled("compiled_loss"))
+
+    @property
+    def compiled_metrics(self):
+        """Keras 2's view of the compiled metrics, for a custom train_step."""
+        return compiled_lib.CompiledMetrics(self._require_compiled("compiled_metrics"))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         """The compiled loss of `y_pred` against `y` (Keras' Model.compute_loss)."""
         return self._require_compiled("compute_loss")._loss(y, y_pred, sample_weight)
@@ -176,7 +200,12 @@ class Model(Layer):
 
     def _predict_function(self):
         if self._predict_fn is None:
-            compiled = function(lambda x: self(x, training=False))
+            if type(self).predict_step is not Model.predict_step:
+                from xlaflow.autograph import api
+                step = api.convert(self.predict_step)  # a user's step: AutoGraph, as fit's
+                compiled = function(lambda x: step(x))
+            else:
+                compiled = function(lambda x: self(x, training=False))
             strategy = self.trainer.strategy if self.trainer is not None else \
                 self._distribute_strategy
             if strategy is None:

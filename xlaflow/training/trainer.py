@@ -70,7 +70,13 @@ class Trainer:
         else:
             self._compiled_train_step = compile_fn(self._train_step)
         self._compiled_train_block = compile_fn(self._train_block)
-        self._compiled_test_step = compile_fn(self._test_step)
+        if _overrides(model, "test_step"):
+            from xlaflow.autograph import api
+            user_test = api.convert(model.test_step)
+            self._compiled_test_step = compile_fn(
+                lambda x, y=None, sample_weight=None: user_test(_pack(x, y, sample_weight)))
+        else:
+            self._compiled_test_step = compile_fn(self._test_step)
 
     # Compiled steps return the metric results as a tuple (a dict would come back from jit
     # with sorted keys); these wrappers name them in Keras' order, loss first.
@@ -163,9 +169,12 @@ class Trainer:
                        (), 0)
         return self.logs()
 
-    def _test_step(self, x, y=None, sample_weight=None):
+    def _test_body(self, x, y, sample_weight):
         y_pred = _float32(self.model(x, training=False))
         self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
+
+    def _test_step(self, x, y=None, sample_weight=None):
+        self._test_body(x, y, sample_weight)
         return self.logs()
 
     # -- input checks (before any weight changes) ----------------------------------------
