@@ -121,6 +121,26 @@ def accuracy(y_true, y_pred):
     return (y_true == y_pred).astype(jnp.float32)
 
 
+def accuracy_by_shape(y_true, y_pred):
+    """Keras 2's 'accuracy' where the loss does not say which: binary for one output per
+    example, sparse categorical for labels of lower rank (or one column against several),
+    categorical otherwise. Shapes are static, so the choice is made at trace time."""
+    rank_t, rank_p = jnp.ndim(y_true), jnp.ndim(y_pred)
+    if rank_p <= 1 or jnp.shape(y_pred)[-1] == 1:
+        return binary_accuracy(y_true, y_pred)
+    if rank_t < rank_p or jnp.shape(y_true)[-1] == 1:
+        return sparse_categorical_accuracy(y_true, y_pred)
+    return categorical_accuracy(y_true, y_pred)
+
+
+class ShapedAccuracy(MeanMetricWrapper):
+    """`metrics=['accuracy']` with a loss that is not a cross-entropy (see
+    accuracy_by_shape)."""
+
+    def __init__(self, name="accuracy", dtype="float32"):
+        super().__init__(accuracy_by_shape, name, dtype)
+
+
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     def __init__(self, name="sparse_categorical_accuracy", dtype="float32"):
         super().__init__(sparse_categorical_accuracy, name, dtype)
@@ -163,7 +183,9 @@ class _Confusion(Metric):
         self.false_negatives = self.add_variable("false_negatives")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        truth = jnp.asarray(y_true, self.dtype) > 0.5
+        # labels (n,) against a sigmoid's (n, 1): compared per example, not as an outer product
+        y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, self.dtype), y_pred)
+        truth = y_true > 0.5
         predicted = y_pred > self.thresholds
         weight = 1.0
         if sample_weight is not None:
@@ -265,13 +287,13 @@ def get(identifier, loss=None):
     if isinstance(identifier, Metric):
         return identifier
     if identifier in ("accuracy", "acc"):
-        cls = _ACCURACY_FOR_LOSS.get(type(loss), Accuracy)
-        return cls(name="accuracy")
+        cls = _ACCURACY_FOR_LOSS.get(type(loss), ShapedAccuracy)
+        return cls(name=identifier)
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
             raise ValueError(f"Unknown metric {identifier!r}; expected one of "
                              f"{sorted(_BY_NAME) + ['accuracy']}, a Metric or a function")
-        return _BY_NAME[identifier]()
+        return _BY_NAME[identifier](name=identifier)  # logged as named: 'mae', as Keras
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if callable(identifier):
@@ -281,13 +303,13 @@ def get(identifier, loss=None):
 
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (
     Mean, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
-    Accuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+    Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
 
 
 def _builtin_functions():
     """The functions a MeanMetricWrapper config may name: this module's and the losses'."""
     functions = (sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, accuracy,
-                 *losses_lib._FUNCTIONS)
+                 accuracy_by_shape, *losses_lib._FUNCTIONS)
     return {fn.__name__: fn for fn in functions}
 
 

@@ -343,6 +343,8 @@ METRICS = {
     "accuracy": (lambda: metrics.Accuracy(name="exact"), "regression"),
     "accuracy_for_loss": (lambda: metrics.get("accuracy", losses.BinaryCrossentropy()),
                           "binary"),
+    "accuracy_by_shape": (lambda: metrics.get("accuracy", losses.MeanSquaredError()),
+                          "sparse"),
     "mse": (lambda: metrics.get("mse"), "regression"),
     "mae": (lambda: metrics.MeanAbsoluteError(name="err"), "regression"),
     "precision": (lambda: metrics.Precision(thresholds=0.3), "binary"),

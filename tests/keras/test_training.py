@@ -442,11 +442,31 @@ def test_custom_train_test_and_predict_steps_with_compiled_loss_and_metrics():
     history = model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     p = np.asarray(model(x))
     np.testing.assert_allclose(history.history["loss"], [np.mean((p - y) ** 2)], rtol=1e-5)
-    np.testing.assert_allclose(history.history["mean_absolute_error"],
-                               [np.mean(np.abs(p - y))], rtol=1e-5)
+    np.testing.assert_allclose(history.history["mae"], [np.mean(np.abs(p - y))], rtol=1e-5)
     scores = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)  # test_step
-    assert list(scores) == ["mean_absolute_error"]
-    np.testing.assert_allclose(scores["mean_absolute_error"], np.mean(np.abs(2 * p - y)),
+    assert list(scores) == ["mae"]
+    np.testing.assert_allclose(scores["mae"], np.mean(np.abs(2 * p - y)),
                                rtol=1e-5)
     np.testing.assert_allclose(model.predict(x, batch_size=8, verbose=0), p + 100.0,
                                rtol=1e-6)  # predict_step
+
+
+def test_metric_names_and_accuracy_follow_keras():
+    x = np.random.default_rng(2).normal(size=(40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    model = models.Sequential([layers.Dense(1, activation="sigmoid", input_shape=(3,))])
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0), loss="mse",
+                  metrics=["accuracy", "mae", "acc", xf.keras.metrics.Precision(),
+                           xf.keras.metrics.Precision(thresholds=0.7)])
+    scores = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(scores) == ["loss", "accuracy", "mae", "acc", "precision", "precision_1"]
+    assert model.metrics_names == list(scores)
+    p = np.asarray(model(x))[:, 0]
+    # with a loss that is no cross-entropy, 'accuracy' follows the shapes: binary here
+    np.testing.assert_allclose(scores["accuracy"], np.mean((p > 0.5) == y), rtol=1e-6)
+    np.testing.assert_allclose(scores["acc"], scores["accuracy"])
+    np.testing.assert_allclose(scores["mae"], np.mean(np.abs(p - y)), rtol=1e-5)
+    hits = lambda t: np.sum((p > t) & (y == 1)) / max(np.sum(p > t), 1)  # noqa: E731
+    np.testing.assert_allclose([scores["precision"], scores["precision_1"]],
+                               [hits(0.5), hits(0.7)], rtol=1e-5)
+    assert len(model.evaluate(x, y, verbose=0)) == 6

@@ -53,7 +53,8 @@ class Trainer:
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
         first_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
-        self.metrics = [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)]
+        self.metrics = _unique_names(
+            [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)])
         if int(steps_per_execution) < 1:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
@@ -240,6 +241,20 @@ def _block_strategy(model):
     from xlaflow.layers.conv import _Conv
     has_conv = any(isinstance(m, _Conv) for m in (model, *model.submodules))
     return "loop" if has_conv and jax.default_backend() == "cpu" else "scan"
+
+
+def _unique_names(metrics):
+    """Metrics sharing a name get `_1`, `_2`, ... as in Keras: logs are keyed by name, and
+    two 'precision's would otherwise collapse into one entry."""
+    taken = {"loss"}
+    for metric in metrics:
+        name, n = metric.name, 0
+        while name in taken:
+            n += 1
+            name = f"{metric.name}_{n}"
+        taken.add(name)
+        metric._module_name = name
+    return metrics
 
 
 def _overrides(model, method):
