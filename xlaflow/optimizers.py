@@ -316,8 +316,9 @@ def deserialize(config):
 
 def get(identifier):
     """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad'), a
-    `serialize` dict or an Optimizer."""
-    if isinstance(identifier, Optimizer):
+    `serialize` dict, an Optimizer or a LossScaleOptimizer."""
+    from xlaflow.loss_scale import LossScaleOptimizer  # wraps an Optimizer: one too
+    if isinstance(identifier, (Optimizer, LossScaleOptimizer)):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()

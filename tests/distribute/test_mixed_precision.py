@@ -84,3 +84,26 @@ def test_tf2_unscaling_is_refused_with_the_keras3_way():
         opt.get_unscaled_gradients([jnp.ones(2)])
     with pytest.raises(ValueError, match="no gradients to apply"):
         opt.apply([], [])
+
+
+def test_a_mixed_float16_model_saves_loads_and_trains_on_identically(policy, tmp_path):
+    from tests.local_platform import HERE
+    policy("mixed_float16")
+    xf.random.set_global_seed(3)
+    model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(8,)),
+                               layers.Dense(2, activation="softmax", dtype="float32")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    model.save(tmp_path / "m", platforms=HERE)
+    policy("float32")  # a fresh process would load with the default policy
+    loaded = xf.keras.models.load_model(tmp_path / "m")
+    assert type(loaded.optimizer).__name__ == "LossScaleOptimizer"
+    np.testing.assert_array_equal(float(loaded.optimizer.scale.numpy()),
+                                  float(model.optimizer.scale.numpy()))
+    for m in (model, loaded):
+        m.fit(X, Y, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # the wrapper is also accepted as Keras documents it
+    model.compile(optimizer=mixed_precision.LossScaleOptimizer(xf.keras.optimizers.SGD(0.1)),
+                  loss="sparse_categorical_crossentropy")
