@@ -323,3 +323,26 @@ def test_backup_and_restore_survives_sigkill_bit_for_bit(tmp_path):
     assert want.files == got.files
     for key in want.files:
         np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_the_tf_resume_loop_with_latest_checkpoint(tmp_path):
+    """`ckpt.restore(tf.train.latest_checkpoint(dir))`: nothing on the first run, then the
+    last `save`."""
+    def run(step_value):
+        v = xf.Variable(0.0)
+        ckpt = xf.train.Checkpoint(v=v)
+        status = ckpt.restore(xf.train.latest_checkpoint(tmp_path))
+        restored = float(v.numpy())
+        v.assign(step_value)
+        ckpt.save(str(tmp_path / "ckpt"))
+        return restored, status
+
+    restored, status = run(1.0)
+    assert restored == 0.0
+    with pytest.raises(AssertionError, match="nothing was restored"):
+        status.assert_consumed()
+    assert run(2.0)[0] == 1.0
+    assert run(3.0)[0] == 2.0
+    # save_counter is restored with the rest, so the numbering continues (as in TF)
+    assert xf.train.latest_checkpoint(tmp_path) == str(tmp_path / "ckpt-3")
+    assert (tmp_path / "checkpoint").read_text() == 'model_checkpoint_path: "ckpt-3"\n'

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 
@@ -96,10 +97,13 @@ class _RestoreStatus:
     """What restore returns (TF's status object): restore is all-or-nothing per object, so
     only objects in the file that this Checkpoint does not track can be left unused."""
 
-    def __init__(self, unused, path):
-        self._unused, self._path = unused, path
+    def __init__(self, unused, path, restored=True):
+        self._unused, self._path, self._restored = unused, path, restored
 
     def assert_consumed(self):
+        if not self._restored:
+            raise AssertionError("nothing was restored: restore() was given None (no "
+                                 "checkpoint yet)")
         if self._unused:
             raise AssertionError(f"{self._path} holds objects this Checkpoint does not track: "
                                  f"{self._unused}")
@@ -206,9 +210,12 @@ class Checkpoint:
 
     # -- TF's API ---------------------------------------------------------------------------
     def save(self, file_prefix):
-        """Write `<file_prefix>-<n>` (n counts saves, as TF) and return that path."""
+        """Write `<file_prefix>-<n>` (n counts saves, as TF) and return that path; the
+        directory's `checkpoint` file then names it, for train.latest_checkpoint."""
         self.save_counter += 1
-        return self.write(f"{os.fspath(file_prefix)}-{self.save_counter}")
+        path = self.write(f"{os.fspath(file_prefix)}-{self.save_counter}")
+        record_latest(path)
+        return path
 
     def write(self, path):
         """Write the checkpoint directory `path` (replacing one that exists); returns it."""
@@ -240,6 +247,8 @@ class Checkpoint:
         CheckpointManager step). Shapes, dtypes and digests are all checked before any
         assignment: a mismatch raises ValueError naming the object, a damaged checkpoint
         CheckpointIntegrityError naming the directory, and nothing changes."""
+        if save_path is None:  # TF: latest_checkpoint found none, so nothing to restore
+            return _RestoreStatus([], None, restored=False)
         path = os.path.abspath(os.fspath(save_path))
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Checkpoint.restore: {path} is not a checkpoint "
@@ -369,6 +378,33 @@ def _item_files(path):
             for name in names:
                 full = os.path.join(parent, name)
                 yield os.path.relpath(full, path).replace(os.sep, "/"), full
+
+
+STATE_FILE = "checkpoint"  # TF's name: the directory's latest Checkpoint.save
+
+
+def record_latest(path):
+    """Name `path` (a Checkpoint.save result) as its directory's latest, in TF's text form
+    (`model_checkpoint_path: "ckpt-3"`), written atomically."""
+    directory, name = os.path.split(path)
+    state = os.path.join(directory, STATE_FILE)
+    tmp = f"{state}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f'model_checkpoint_path: "{name}"\n')
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, state)
+
+
+def recorded_latest(directory):
+    """The checkpoint its `checkpoint` file names, if that file and checkpoint exist."""
+    try:
+        with open(os.path.join(directory, STATE_FILE), encoding="utf-8") as f:
+            found = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', f.read(), re.M)
+    except OSError:
+        return None
+    path = os.path.join(directory, found.group(1)) if found else None
+    return path if path is not None and os.path.isdir(path) else None
 
 
 def seal(path):

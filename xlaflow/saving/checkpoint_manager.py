@@ -130,10 +130,14 @@ class CheckpointManager:
 
 
 def latest_checkpoint(directory):
-    """The path of the newest complete checkpoint a CheckpointManager wrote in `directory`,
-    or None (TF's tf.train.latest_checkpoint)."""
+    """The newest complete checkpoint in `directory`: the one Checkpoint.save last wrote
+    there, else a CheckpointManager's newest step; None if none (tf.train.latest_checkpoint)."""
     directory = os.path.abspath(os.fspath(directory))
     if not os.path.isdir(directory):
         return None
+    from xlaflow.saving.checkpoint import recorded_latest
+    recorded = recorded_latest(directory)  # Checkpoint.save's `<prefix>-<n>`
+    if recorded is not None:
+        return recorded
     steps = _ocp().step.checkpoint_steps(directory)
     return os.path.join(directory, str(max(steps))) if steps else None
