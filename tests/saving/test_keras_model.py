@@ -183,3 +183,32 @@ def test_a_user_class_named_like_a_built_in_is_not_loaded_as_the_built_in(tmp_pa
     x = np.ones((2, 5), np.float32)
     assert type(loaded.layers[0]) is Dense
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+
+
+@register_serializable(package="tests")
+def doubled_mse(y_true, y_pred):
+    return 2.0 * xf.keras.losses.mean_squared_error(y_true, y_pred)
+
+
+def plain_mae(y_true, y_pred):  # not registered: found through custom_objects
+    return xf.keras.losses.mean_absolute_error(y_true, y_pred)
+
+
+def test_a_users_loss_function_saves_by_name_and_training_continues(tmp_path):
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(32, 1)).astype(np.float32)
+    for loss, custom in ((doubled_mse, None), (plain_mae, {"plain_mae": plain_mae})):
+        model = models.Sequential([layers.Dense(1, input_shape=(4,))])
+        model.compile(optimizer="adam", loss=loss)
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        model.save(tmp_path / loss.__name__, platforms=HERE)
+        if custom is not None:
+            with pytest.raises(ValueError, match=r"compiled with the function 'plain_mae', "
+                               r"which is not known here"):
+                xf.keras.models.load_model(tmp_path / loss.__name__)
+        loaded = xf.keras.models.load_model(tmp_path / loss.__name__, custom_objects=custom)
+        assert loaded.optimizer is not None  # compiled, with its optimizer state
+        for m in (model, loaded):
+            m.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        for a, b in zip(model.get_weights(), loaded.get_weights()):
+            np.testing.assert_array_equal(a, b)

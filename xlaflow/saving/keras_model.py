@@ -77,12 +77,31 @@ def _serialize_value(value):
         for module in (losses, metrics):
             if getattr(module, value.__name__, None) is value:
                 return value.__name__
-        raise ValueError(f"the function {value.__qualname__} is not a built-in loss or "
-                         "metric; wrap it in a registered Loss/Metric subclass")
+        if value.__name__ == "<lambda>":
+            raise ValueError(f"the lambda {value.__qualname__} has no name to load it by; "
+                             "define it with def and register it")
+        # A user's function, by name as Keras saves it: load_model finds it registered
+        # (@register_serializable) or in custom_objects.
+        return {_FUNCTION: serialization.get_registered_name(value)}
     return serialization.serialize_keras_object(value)
 
 
+_FUNCTION = "xlaflow_function"
+
+
+def _function(name, custom_objects):
+    found = serialization.get_registered_object(name, custom_objects, module="")
+    if not callable(found):
+        raise ValueError(f"cannot compile the loaded model: it was compiled with the function "
+                         f"{name!r}, which is not known here. Import the module that defines "
+                         f"it, decorated with @xf.keras.saving.register_serializable(), or "
+                         f"pass custom_objects={{{name.split('>')[-1]!r}: ...}}")
+    return found
+
+
 def _deserialize_value(value, custom_objects):
+    if isinstance(value, dict) and set(value) == {_FUNCTION}:
+        return _function(value[_FUNCTION], custom_objects)
     if serialization.is_serialized_object(value):
         return serialization.deserialize_keras_object(value, custom_objects)
     if isinstance(value, list):
