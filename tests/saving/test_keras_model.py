@@ -212,3 +212,21 @@ def test_a_users_loss_function_saves_by_name_and_training_continues(tmp_path):
             m.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
         for a, b in zip(model.get_weights(), loaded.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_built_by_calling_it_saves_for_its_first_calls_inputs(tmp_path):
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    model = models.Sequential([layers.Dense(2)])
+    expected = np.asarray(model(x))  # built by the call, as in a custom training loop
+    model.save(tmp_path / "m", platforms=HERE)
+    loaded = xf.keras.models.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
+    signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
+    assert signature.inputs[0]["shape"] == [None, 3]
+    np.testing.assert_array_equal(next(iter(signature(x[:2]).values())), expected[:2])
+
+    ids = models.Sequential([layers.Embedding(10, 4), layers.Flatten()])
+    ids(np.int32([[1, 2], [3, 4]]))
+    ids.save(tmp_path / "ids", platforms=HERE)
+    described = xf.saved_model.load(tmp_path / "ids").signatures["serving_default"].inputs
+    assert described[0]["dtype"] == "int32" and described[0]["shape"] == [None, 2]

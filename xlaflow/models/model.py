@@ -43,6 +43,7 @@ class Model(Layer):
         self.history = None
         self._build_input_shape = None
         self._build_input_dtype = None
+        self._called_input = None  # (shapes, dtypes) of the first call, batch None
         self._predict_fn = None
         self._graph = None
         from xlaflow.distribute import strategy as strategy_lib
@@ -218,6 +219,22 @@ class Model(Layer):
         return self._predict_fn
 
     # -- shapes ------------------------------------------------------------------------------
+    def _check_input_shape(self, inputs):
+        super()._check_input_shape(inputs)
+        # As TF, the first call's inputs are remembered: a model built by calling it (a
+        # custom training loop) can then be saved, with these as its serving signature.
+        self._called_input = (
+            jax.tree_util.tree_map(lambda a: (None, *np.shape(a)[1:]), inputs),
+            jax.tree_util.tree_map(lambda a: np.dtype(getattr(a, "dtype", None) or
+                                                      np.asarray(a).dtype).name, inputs))
+
+    def _input_spec_to_save(self):
+        """(shapes, dtypes) the model is saved for: its built inputs, else its first call's
+        (None when it has neither)."""
+        if self._build_input_shape is not None:
+            return self._build_input_shape, self._build_input_dtype
+        return self._called_input or (None, None)
+
     def _build_on_call(self, input_shape):
         # A first call builds the layers as it runs; only an explicit model.build (or a
         # user's own build) fixes the input shape.

@@ -50,14 +50,13 @@ def _output_names(model, count):
 
 def serving_function(model):
     """The model's `serving_default`: an xf.function with an input_signature."""
-    shapes = model._build_input_shape
+    shapes, dtypes = model._input_spec_to_save()
     if shapes is None:
         raise ValueError(f"{model.name} does not know its input shape: saving needs it to "
-                         "export the serving signature. Run fit/predict/evaluate on data, "
-                         "call model.build((None, ...)), or declare it (input_shape= on "
+                         "export the serving signature. Call it or run fit/predict/evaluate "
+                         "on data, call model.build((None, ...)), or declare it (input_shape= on "
                          "the first layer, or xf.keras.Input)")
     flat_shapes, tree = jax.tree_util.tree_flatten(shapes, is_leaf=_is_shape)
-    dtypes = model._build_input_dtype
     flat_dtypes = jax.tree_util.tree_leaves(dtypes) if dtypes is not None else \
         ["float32"] * len(flat_shapes)
     names = _input_names(model, shapes, len(flat_shapes))

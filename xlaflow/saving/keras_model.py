@@ -35,8 +35,8 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, platform
         os.mkdir(os.path.join(tmp, KERAS_DIR))
         description = {
             "model": architecture,
-            "build_input_shape": _encode_shapes(model._build_input_shape),
-            "build_input_dtype": model._build_input_dtype,
+            "build_input_shape": _encode_shapes(model._input_spec_to_save()[0]),
+            "build_input_dtype": model._input_spec_to_save()[1],
             "variables": [keys[id(v)] for v in variables],
             "compile_config": compile_config,
             "optimizer_variables": [{"key": f"o{i:04d}", "name": v.name,
