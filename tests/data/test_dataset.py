@@ -437,3 +437,22 @@ def test_repeat_forever_is_infinite_even_over_an_unknown_length():
     assert int(unknown.repeat(2).cardinality()) == UNKNOWN_CARDINALITY
     assert int(Dataset.range(0).repeat().cardinality()) == 0
     assert [int(v) for v in unknown.repeat().take(5)] == [0, 2, 4, 0, 2]
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize("workers", [2, 8])
+def test_a_failing_input_raises_after_the_outputs_it_produced(workers, deterministic):
+    def source():
+        yield from range(5)
+        raise OSError("read failed")
+
+    src = Dataset.from_generator(source, output_signature=TensorSpec((), "int64"))
+    mapped = src.map(lambda v: v * 10, num_parallel_calls=workers,
+                     deterministic=deterministic)
+    got = []
+    with pytest.raises(OSError, match="read failed"):
+        for value in mapped:
+            got.append(int(value))
+    assert sorted(got) == [0, 10, 20, 30, 40]
+    if deterministic:
+        assert got == [0, 10, 20, 30, 40]

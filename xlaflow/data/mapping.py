@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -101,9 +101,21 @@ class Map(Dataset):
         try:
             with upstream(self._input) as it:
                 source = enumerate(it)
+                failed = [False]
 
                 def submit():
-                    item = next(source, None)
+                    if failed[0]:
+                        return
+                    try:
+                        item = next(source, None)
+                    except Exception as exc:
+                        # The input failed: raised in order, after the outputs of the
+                        # elements it produced before (as TF), not ahead of them.
+                        failed[0] = True
+                        future = Future()
+                        future.set_exception(exc)
+                        pending.append((None, future))
+                        return
                     if item is not None:
                         pending.append((item[0], pool.submit(self._apply, item[1], item[0])))
 
@@ -113,7 +125,9 @@ class Map(Dataset):
                     if self._deterministic:
                         index, future = pending.popleft()
                     else:  # whichever finished first; ties go to the earliest input
-                        done, _ = wait([f for _, f in pending], return_when=FIRST_COMPLETED)
+                        # (the input's own failure, last in line, only once nothing is left)
+                        done, _ = wait([f for i, f in pending if i is not None] or
+                                       [pending[0][1]], return_when=FIRST_COMPLETED)
                         pick = next(k for k, (_, f) in enumerate(pending) if f in done)
                         index, future = pending[pick]
                         del pending[pick]
