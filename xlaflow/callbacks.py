@@ -234,6 +234,8 @@ class ReduceLROnPlateau(Callback):
         self.best, self.wait, self.cooldown_counter = None, 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # the rate this epoch trained at, before any reduction (Keras)
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         value = _monitored(self, "ReduceLROnPlateau", logs)
         if value is None:
             return
@@ -256,8 +258,6 @@ class ReduceLROnPlateau(Callback):
                         print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
                               f"to {new}")
                 self.cooldown_counter, self.wait = self.cooldown, 0
-        if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 class CSVLogger(Callback):

@@ -164,8 +164,9 @@ def test_a_monitored_metric_missing_this_epoch_warns_and_skips_as_keras():
         history = model.fit(X, Y, epochs=4, verbose=0, validation_split=0.25,
                             validation_freq=2, callbacks=[stop, plateau])
     assert sorted({str(w.message) for w in caught}) == [
-        f"{name}: metric 'val_loss' is not in this epoch's logs ['accuracy', 'loss']; "
-        "skipping the epoch" for name in ("EarlyStopping", "ReduceLROnPlateau")]
+        f"{name}: metric 'val_loss' is not in this epoch's logs {keys}; skipping the epoch"
+        for name, keys in (("EarlyStopping", ['accuracy', 'loss']),  # the plateau: its rate
+                           ("ReduceLROnPlateau", ['accuracy', 'learning_rate', 'loss']))]
     assert len(history.history["loss"]) >= 2  # epoch 0 (no val_loss) did not stop training
 
 
@@ -470,3 +471,26 @@ def test_metric_names_and_accuracy_follow_keras():
     np.testing.assert_allclose([scores["precision"], scores["precision_1"]],
                                [hits(0.5), hits(0.7)], rtol=1e-5)
     assert len(model.evaluate(x, y, verbose=0)) == 6
+
+
+def test_loss_weights_of_one_output_validation_freq_lists_and_the_lr_log():
+    x = np.random.default_rng(4).normal(size=(16, 6)).astype(np.float32)
+    y = np.random.default_rng(5).integers(0, 3, 16)
+    weighted, plain = mlp(loss_weights=[3.0]), mlp()
+    plain.set_weights(weighted.get_weights())
+    np.testing.assert_allclose(weighted.evaluate(x, y, verbose=0)[0],
+                               3 * plain.evaluate(x, y, verbose=0)[0], rtol=1e-5)
+    seen = []
+    logger = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        "val_loss" in logs))
+    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                          min_delta=100)  # reduces after every epoch
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.1))
+    history = model.fit(x, y, epochs=3, verbose=0, validation_data=(x, y),
+                        validation_freq=[1, 3], callbacks=[logger, plateau])
+    assert seen == [True, False, True]
+    # each epoch logs the rate it trained at: the first sets the reference, the second
+    # reduces the rate for the third
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.1, 0.05], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"validation_freq must be a positive int or a list"):
+        model.fit(x, y, validation_freq=0, verbose=0)

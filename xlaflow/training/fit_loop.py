@@ -56,6 +56,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
         validation_batch_size=None, validation_freq=1):
     trainer = model._require_compiled("fit")
+    if not (isinstance(validation_freq, int) and validation_freq >= 1 or isinstance(
+            validation_freq, (list, tuple, set, range)) and all(
+            isinstance(e, int) for e in validation_freq)):
+        raise ValueError(f"validation_freq must be a positive int or a list of epochs "
+                         f"(1-based); received {validation_freq!r}")
     given_weight = sample_weight
     if class_weight is not None:
         sample_weight = _class_sample_weight(y, sample_weight, class_weight)
@@ -162,13 +167,20 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         logs = trainer.named(raw) if raw is not None else {
             m.name: m.result() for m in model.metrics}
         epoch_logs = host_logs(logs)
-        if val is not None and (epoch + 1) % validation_freq == 0:
+        if val is not None and _validates(epoch, validation_freq):
             val_logs = _evaluate_batches(model, val, 0, None)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         bar.update(step, epoch_logs, final=True)
         cbs.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
+
+
+def _validates(epoch, freq):
+    """Keras' validation_freq: every `freq` epochs, or the (1-based) epochs listed."""
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return epoch + 1 in freq
 
 
 def _class_sample_weight(y, sample_weight, class_weight):

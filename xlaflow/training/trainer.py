@@ -117,7 +117,7 @@ class Trainer:
             raise ValueError("compile() was given no loss; pass loss=... to train or "
                              "evaluate")
         if not isinstance(y_pred, (list, tuple, dict)):
-            return self.loss(y, y_pred, sample_weight)
+            return _single_weight(self.loss_weights) * self.loss(y, y_pred, sample_weight)
         return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
                                   self.model.output_names)
 
@@ -201,6 +201,20 @@ def _losses(loss):
     if isinstance(loss, dict):
         return {key: losses_lib.get(item) for key, item in loss.items()}
     return losses_lib.get(loss)
+
+
+def _single_weight(weights):
+    """A one-output model's loss weight: a number, or the one entry of a list or dict."""
+    if weights is None:
+        return 1.0
+    if isinstance(weights, dict):
+        weights = list(weights.values())
+    if isinstance(weights, (list, tuple)):
+        if len(weights) != 1:
+            raise ValueError(f"loss_weights has {len(weights)} entries for a model with one "
+                             "output")
+        return weights[0]
+    return weights
 
 
 def _multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
