@@ -118,3 +118,39 @@ def test_weights_keep_layer_order_when_a_layer_is_frozen(tmp_path):
     np.testing.assert_array_equal(np.asarray(model(x)), before)
     assert [w.name for w in model.trainable_weights] == ["bn/gamma", "bn/beta", "d2/kernel",
                                                          "d2/bias"]
+
+
+def test_crashes_between_the_two_renames_never_lose_the_last_save(tmp_path, monkeypatch):
+    model = build()
+    model.fit(X, Y, epochs=1, verbose=0)
+    path = str(tmp_path / "w")
+    real_replace = os.replace
+
+    def crash_on_the_second_rename():
+        def replace(src, dst):  # the old one is moved away, the new one never arrives
+            if os.fspath(dst) == path and ".partial-" in os.fspath(src):
+                raise OSError("power cut")
+            return real_replace(src, dst)
+        return replace
+
+    def crash_once(values):
+        model.set_weights(values)
+        monkeypatch.setattr(os, "replace", crash_on_the_second_rename())
+        with pytest.raises(OSError, match="power cut"):
+            model.save_weights(path)
+        monkeypatch.setattr(os, "replace", real_replace)
+
+    first = model.get_weights()
+    model.save_weights(path)
+    crash_once([w + 1 for w in first])  # the last good save is now `w.old-*`
+    fresh = build()
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), first):
+        np.testing.assert_array_equal(a, b)
+    model.set_weights([w + 2 for w in first])
+    model.save_weights(path)  # a good save cleans the leftover up
+    assert sorted(os.listdir(tmp_path)) == ["w"]
+    crash_once([w + 3 for w in first])
+    fresh.load_weights(path)
+    for a, b in zip(fresh.get_weights(), first):
+        np.testing.assert_array_equal(a, b + 2)

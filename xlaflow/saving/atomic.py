@@ -85,33 +85,42 @@ def write_directory(path, fill, *, manifest, header, overwrite=True, what="save"
         files = {rel: {"bytes": os.path.getsize(full), "sha256": sha256_file(full)}
                  for rel, full in sorted(_files(partial))}
         write_json(os.path.join(partial, manifest), {**header, "files": files})
-        _replace(partial, path)
+        replace_directory(partial, path)
     finally:
         if os.path.exists(partial):
             shutil.rmtree(partial, ignore_errors=True)
     return path
 
 
-def _replace(new, path):
-    # Two renames: a crash between them leaves `path.old-*`, which complete() finds.
+def replace_directory(new, path):
+    """Rename the finished directory `new` to `path`, replacing what is there. Two renames:
+    a crash between them leaves `path.old-*`, which complete() finds; once `path` is in
+    place, every such leftover of earlier crashes goes."""
     if os.path.exists(path):
         old = f"{path}.old-{uuid.uuid4().hex[:8]}"
         os.replace(path, old)
-        os.replace(new, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, path)
+    os.replace(new, path)
+    for stale in _leftovers(path):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+
+def _leftovers(path):
+    parent, name = os.path.split(path)
+    if not os.path.isdir(parent):
+        return []
+    return [os.path.join(parent, n) for n in os.listdir(parent)
+            if n.startswith(name + ".old-")]
 
 
 def complete(path):
-    """`path`, or the previous directory if a save died between its two renames."""
+    """`path`, or the previous directory if a save died between its two renames (the
+    newest, should several crashes have left some)."""
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path):
         return path
-    parent, name = os.path.split(path)
-    olds = [n for n in os.listdir(parent) if n.startswith(name + ".old-")] \
-        if os.path.isdir(parent) else []
-    return os.path.join(parent, olds[0]) if len(olds) == 1 else path
+    olds = _leftovers(path)
+    return max(olds, key=os.path.getmtime) if olds else path
 
 
 def verify_directory(path, *, manifest, format_name, max_version, what="load"):

@@ -231,13 +231,7 @@ class Checkpoint:
             with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
                 checkpointer.save(partial, args=_save_args(ocp, tree, manifest))
             seal(partial)
-            if os.path.exists(path):
-                old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(path, old)
-                os.replace(partial, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(partial, path)
+            atomic.replace_directory(partial, path)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return path
