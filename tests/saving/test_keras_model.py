@@ -229,3 +229,22 @@ def test_a_model_built_by_calling_it_saves_for_its_first_calls_inputs(tmp_path):
     ids.save(tmp_path / "ids", platforms=HERE)
     described = xf.saved_model.load(tmp_path / "ids").signatures["serving_default"].inputs
     assert described[0]["dtype"] == "int32" and described[0]["shape"] == [None, 2]
+
+
+def test_two_variable_length_inputs_the_model_adds_export_with_one_tied_length(tmp_path):
+    ids = xf.keras.Input((None, 4), name="ids")
+    segments = xf.keras.Input((None, 4), name="segments")
+    model = xf.keras.Model([ids, segments], layers.Dense(2)(layers.Add()([ids, segments])))
+    model.save(tmp_path / "m", platforms=HERE)  # independent lengths cannot be added
+    signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
+    assert [s["shape"] for s in signature.inputs] == [[None, None, 4], [None, None, 4]]
+    x = np.random.default_rng(0).normal(size=(2, 7, 4)).astype(np.float32)
+    np.testing.assert_allclose(next(iter(signature(ids=x, segments=x).values())),
+                               model.predict([x, x], verbose=0), rtol=1e-6)
+    with pytest.raises(xf.saved_model.InputError, match=r"inputs 'ids' and 'segments' of "
+                       r"signature 'serving_default' must share one size on axis 1 of 'ids' "
+                       r"and axis 1 of 'segments' .*; received 7 and 5"):
+        signature(ids=x, segments=x[:, :5])
+    with pytest.raises(xf.saved_model.InputError, match=r"must share the batch size; "
+                       r"received 2 and 1"):
+        signature(ids=x, segments=x[:1])

@@ -106,18 +106,27 @@ def _input_specs(fn):
     return names
 
 
+def _identifier(name):
+    """`name` as a symbolic dimension's prefix (letters, digits and _ only)."""
+    text = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return text if text[:1].isalpha() else f"in_{text}"
+
+
 def _key(k):
     return getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
 
 
-def _symbolic_leaves(named_specs):
+def _symbolic_leaves(named_specs, shared=False):
+    """One symbolic dimension per None size: `batch` for every leading one, and for the
+    others one per input and axis, or (`shared`) one per axis position across inputs."""
     scope = jax.export.SymbolicScope()
     out = []
     for position, (name, spec) in enumerate(named_specs):
         if spec.shape is None:
             raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
                              "its TensorSpec a shape (None for the sizes that vary)")
-        dims = ["batch" if axis == 0 and d is None else f"{name}_{axis}" if d is None
+        label = "axis" if shared else _identifier(name)
+        dims = ["batch" if axis == 0 and d is None else f"{label}_{axis}" if d is None
                 else str(d) for axis, d in enumerate(spec.shape)]
         shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
         # The dtype the program takes (int64 is int32 without x64): newer JAX warns when
@@ -157,9 +166,21 @@ def lower(name, fn, platforms):
         return jax.tree_util.tree_leaves(program(kept_values, flat_inputs))
 
     var_specs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in kept]
+
+    def export(shared):
+        return jax.export.export(jax.jit(flat_program), platforms=platforms)(
+            var_specs, _symbolic_leaves(named, shared))
+
     try:
-        exported = jax.export.export(jax.jit(flat_program), platforms=platforms)(
-            var_specs, _symbolic_leaves(named))
+        try:
+            exported = export(shared=False)
+        except Exception as independent:
+            # Inputs whose varying sizes the program combines (token ids + segment ids,
+            # added) need one size per axis across inputs; sizes independent otherwise.
+            try:
+                exported = export(shared=True)
+            except Exception:
+                raise independent from None
         paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
             jax.eval_shape(program, var_specs, leaves))[0]]
     except Exception as exc:

@@ -65,6 +65,11 @@ class Signature:
         self._values = values
         self._wide = _wide([*self.inputs, *self.outputs])
         self._call = jax.jit(exported.call)
+        # Each input's symbolic sizes by axis ('batch', 'axis_1', ...): inputs sharing one
+        # must agree on it, which prepare checks by name before jax.export would refuse.
+        avals = exported.in_avals[len(jax.tree_util.tree_leaves(values)):]
+        self._symbols = [{axis: str(d) for axis, d in enumerate(a.shape)
+                          if not isinstance(d, int)} for a in avals]
 
     @property
     def input_names(self):
@@ -108,14 +113,23 @@ class Signature:
                     f"input {spec['name']!r} of signature {self.name!r} has shape "
                     f"{list(value.shape)}; its sizes marked None in {_shape_text(want)} must "
                     "be at least 1 (an empty batch has nothing to compute)")
-            if want and want[0] is None:
-                if batch is not None and value.shape[0] != batch[1]:
-                    raise InputError(
-                        f"inputs {batch[0]!r} and {spec['name']!r} must share the batch "
-                        f"size; received {batch[1]} and {value.shape[0]}")
-                batch = batch or (spec["name"], value.shape[0])
             out.append(value)
+        self._check_shared_sizes(out)
         return out
+
+    def _check_shared_sizes(self, values):
+        seen = {}  # symbol -> (input name, axis, size)
+        for spec, symbols, value in zip(self.inputs, self._symbols, values):
+            for axis, symbol in symbols.items():
+                size = value.shape[axis]
+                first = seen.setdefault(symbol, (spec["name"], axis, size))
+                if first[2] != size:
+                    what = "the batch size" if symbol == "batch" else (
+                        f"one size on axis {first[1]} of {first[0]!r} and axis {axis} of "
+                        f"{spec['name']!r} (the exported program ties them)")
+                    raise InputError(
+                        f"inputs {first[0]!r} and {spec['name']!r} of signature "
+                        f"{self.name!r} must share {what}; received {first[2]} and {size}")
 
     def compiled_programs(self):
         """How many input shapes this signature has been compiled for (a server watches it
