@@ -15,6 +15,13 @@ import jax.numpy as jnp
 import optax
 
 from xlaflow.module import Module
+from xlaflow.schedules import (  # noqa: F401  (Keras' names, here as before)
+    ExponentialDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    deserialize_schedule,
+    serialize_schedule,
+)
 from xlaflow.variables import Variable
 
 
@@ -215,82 +222,6 @@ class Adagrad(Optimizer):
     def transform(self):
         return optax.scale_by_rss(initial_accumulator_value=self.initial_accumulator_value,
                                   eps=self.epsilon)
-
-
-class LearningRateSchedule:
-    """A serializable schedule `step -> learning rate` (Keras' class); optax's schedule
-    functions work as learning rates too, but a saved optimizer needs one of these."""
-
-    def __call__(self, step):
-        raise NotImplementedError(f"{type(self).__name__} must define __call__(step)")
-
-    def get_config(self):
-        raise NotImplementedError(f"{type(self).__name__} must define get_config()")
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-class ExponentialDecay(LearningRateSchedule):
-    """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if staircase)."""
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
-            int(decay_steps)
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
-    def __call__(self, step):
-        progress = jnp.asarray(step, jnp.float32) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return self.initial_learning_rate * self.decay_rate ** progress
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
-
-
-class PiecewiseConstantDecay(LearningRateSchedule):
-    """`values[0]` up to step `boundaries[0]` (inclusive), `values[1]` up to
-    `boundaries[1]`, ..., `values[-1]` after the last boundary (as Keras)."""
-
-    def __init__(self, boundaries, values, name="PiecewiseConstant"):
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(f"PiecewiseConstantDecay: values needs one more entry than "
-                             f"boundaries; received {len(boundaries)} boundaries and values "
-                             f"{values!r}")
-        self.boundaries, self.values = [int(b) for b in boundaries], [float(v) for v in values]
-        self.name = name
-
-    def __call__(self, step):
-        index = jnp.sum(jnp.asarray(step) > jnp.asarray(self.boundaries))
-        return jnp.asarray(self.values, jnp.float32)[index]
-
-    def get_config(self):
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
-
-
-_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay)}
-
-
-def serialize_schedule(schedule):
-    """`{"class_name", "config"}` of a built-in LearningRateSchedule."""
-    if type(schedule) not in _SCHEDULES.values():
-        raise ValueError(f"learning_rate schedule {schedule!r} cannot be serialized: only "
-                         f"the built-in schedules {sorted(_SCHEDULES)} can (an optax schedule "
-                         "function or a custom callable cannot)")
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
-
-
-def deserialize_schedule(config):
-    cls = _SCHEDULES.get(config.get("class_name"))
-    if cls is None:
-        raise ValueError(f"Unknown learning_rate schedule in config: {config!r}; expected "
-                         f"class_name one of {sorted(_SCHEDULES)}")
-    return cls.from_config(config.get("config", {}))
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

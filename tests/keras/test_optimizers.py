@@ -85,3 +85,29 @@ def test_bad_gradients_are_errors():
     v = xf.Variable(np.zeros(2, np.float32), name="v")
     with pytest.raises(ValueError, match=r"gradient for 'v' has shape \(3,\)"):
         optimizers.SGD().apply_gradients([(np.zeros(3, np.float32), v)])
+
+
+def test_keras_schedules_match_their_formulas_and_round_trip():
+    import math
+
+    from xlaflow.keras.optimizers import schedules
+    cases = [
+        (schedules.ExponentialDecay(0.1, 10, 0.5), lambda t: 0.1 * 0.5 ** (t / 10)),
+        (schedules.InverseTimeDecay(1.0, 10, 2.0, staircase=True),
+         lambda t: 1.0 / (1 + 2.0 * math.floor(t / 10))),
+        (schedules.PolynomialDecay(1.0, 10, 0.1, power=2.0),
+         lambda t: (1.0 - 0.1) * (1 - min(t, 10) / 10) ** 2 + 0.1),
+        (schedules.CosineDecay(1.0, 10, alpha=0.2),
+         lambda t: 0.8 * 0.5 * (1 + math.cos(math.pi * min(t, 10) / 10)) + 0.2),
+        (schedules.CosineDecay(0.0, 10, warmup_target=2.0, warmup_steps=4),
+         lambda t: 2.0 * t / 4 if t < 4 else
+         2.0 * 0.5 * (1 + math.cos(math.pi * min(t - 4, 10) / 10))),
+    ]
+    for schedule, formula in cases:
+        for step in (0, 3, 4, 7, 10, 13, 25):
+            np.testing.assert_allclose(float(schedule(step)), formula(step), rtol=1e-5,
+                                       atol=1e-7)
+        optimizer = optimizers.SGD(schedule)
+        clone = optimizers.deserialize(optimizers.serialize(optimizer))
+        assert type(clone._schedule) is type(schedule)
+        assert clone._schedule.get_config() == schedule.get_config()

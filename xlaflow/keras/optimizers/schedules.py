@@ -1,0 +1,6 @@
+"""xf.keras.optimizers.schedules: Keras' learning-rate schedules (xlaflow/schedules.py)."""
+
+from xlaflow.schedules import (  # noqa: F401
+    CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule,
+    PiecewiseConstantDecay, PolynomialDecay, deserialize_schedule as deserialize,
+    serialize_schedule as serialize)
