@@ -494,3 +494,29 @@ def test_loss_weights_of_one_output_validation_freq_lists_and_the_lr_log():
     np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.1, 0.05], rtol=1e-6)
     with pytest.raises(ValueError, match=r"validation_freq must be a positive int or a list"):
         model.fit(x, y, validation_freq=0, verbose=0)
+
+
+def test_fits_validation_calls_the_test_hooks_and_train_end_gets_the_last_logs():
+    calls = []
+
+    class Hooks(callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            calls.append("test_begin")
+
+        def on_test_batch_end(self, batch, logs=None):
+            calls.append(f"test_batch_{batch}")
+
+        def on_test_end(self, logs=None):
+            calls.append(("test_end", sorted(logs)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(f"epoch_end_{epoch}")
+
+        def on_train_end(self, logs=None):
+            calls.append(("train_end", sorted(logs)))
+
+    mlp().fit(X, Y, epochs=1, batch_size=50, verbose=0, validation_data=(X[:40], Y[:40]),
+              callbacks=[Hooks()])
+    assert calls == ["test_begin", "test_batch_0", ("test_end", ["accuracy", "loss"]),
+                     "epoch_end_0",
+                     ("train_end", ["accuracy", "loss", "val_accuracy", "val_loss"])]

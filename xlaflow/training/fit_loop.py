@@ -99,14 +99,14 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     state = model._fit_state = FitState(initial_epoch, data)
     try:
         cbs.on_train_begin()
-        _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validation_freq,
-                verbose, cbs, state)
+        last_logs = _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch,
+                            validation_freq, verbose, cbs, state)
     finally:
         model._fit_state = None
         data.close()  # a continuing pass (steps_per_epoch) keeps a prefetch thread
         if val is not None:
             val.close()
-    cbs.on_train_end()
+    cbs.on_train_end(last_logs)  # the last epoch's logs, as Keras
     return history
 
 
@@ -137,6 +137,7 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
     batch_end = cbs.wants("on_train_batch_end")
     step_fn, block_fn = trainer.raw_train_step, trainer.raw_train_block
     resumed = state.step  # batches of the first epoch already trained (a restored backup)
+    epoch_logs = None
     for epoch in range(state.epoch, epochs):
         state.epoch, state.step = epoch, resumed
         if not resumed:  # a resumed epoch keeps its restored metric accumulators
@@ -168,12 +169,13 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
             m.name: m.result() for m in model.metrics}
         epoch_logs = host_logs(logs)
         if val is not None and _validates(epoch, validation_freq):
-            val_logs = _evaluate_batches(model, val, 0, None)
+            val_logs = _evaluate_batches(model, val, 0, cbs)  # on_test_* hooks, as Keras
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         bar.update(step, epoch_logs, final=True)
         cbs.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
+    return epoch_logs
 
 
 def _validates(epoch, freq):
@@ -201,7 +203,8 @@ def _class_sample_weight(y, sample_weight, class_weight):
 def _evaluate_batches(model, data, verbose, callbacks):
     trainer = model.trainer
     model.reset_metrics()
-    cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
+    cbs = callbacks if isinstance(callbacks, callbacks_lib.CallbackList) else \
+        callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
     cbs.on_test_begin()
     bar = Progbar(data.epoch_steps, verbose)
     step, logs = 0, None
