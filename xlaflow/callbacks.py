@@ -145,21 +145,28 @@ class EarlyStopping(Callback):
         return value > reference + self.min_delta
 
     def on_train_begin(self, logs=None):
-        self.wait, self.best, self.best_weights, self.stopped_epoch = 0, self.baseline, None, 0
+        self.wait, self.best, self.best_weights, self.stopped_epoch = 0, None, None, 0
+        self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        # Keras 3's rule: the best epoch is tracked (and its weights kept) from the first
+        # one on, but the wait restarts only on an epoch that also beats the baseline.
         value = _monitored(self, "EarlyStopping", logs)
         if value is None:
             return
         if epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
         if self._improved(value, self.best):
-            self.best, self.wait = value, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:

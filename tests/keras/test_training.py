@@ -520,3 +520,23 @@ def test_fits_validation_calls_the_test_hooks_and_train_end_gets_the_last_logs()
     assert calls == ["test_begin", "test_batch_0", ("test_end", ["accuracy", "loss"]),
                      "epoch_end_0",
                      ("train_end", ["accuracy", "loss", "val_accuracy", "val_loss"])]
+
+
+def test_early_stopping_with_a_baseline_restores_the_best_epoch_as_keras():
+    scores = iter([3.0, 1.0, 2.0, 5.0, 5.0])
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.5))
+    kept = []
+
+    class Score(callbacks.Callback):  # a made-up monitored value, and each epoch's weights
+        def on_epoch_end(self, epoch, logs=None):
+            logs["score"] = next(scores)
+            kept.append(self.model.get_weights())
+
+    stop = callbacks.EarlyStopping(monitor="score", mode="min", baseline=0.5, patience=3,
+                                   restore_best_weights=True)
+    history = model.fit(X, Y, epochs=5, verbose=0, callbacks=[Score(), stop])
+    # no epoch beat the baseline: stopped after 3 epochs, with the best one's (epoch 1) weights
+    assert len(history.history["loss"]) == 3 and stop.stopped_epoch == 2
+    assert stop.best_epoch == 1
+    for a, b in zip(model.get_weights(), kept[1]):
+        np.testing.assert_array_equal(a, b)
