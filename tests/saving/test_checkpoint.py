@@ -346,3 +346,22 @@ def test_the_tf_resume_loop_with_latest_checkpoint(tmp_path):
     # save_counter is restored with the rest, so the numbering continues (as in TF)
     assert xf.train.latest_checkpoint(tmp_path) == str(tmp_path / "ckpt-3")
     assert (tmp_path / "checkpoint").read_text() == 'model_checkpoint_path: "ckpt-3"\n'
+
+
+def test_manager_takes_tfs_step_counter_and_checkpoint_interval(tmp_path):
+    step = xf.Variable(0, dtype=xf.int32)
+    ckpt = xf.train.Checkpoint(step=step)
+    manager = xf.train.CheckpointManager(ckpt, tmp_path, max_to_keep=None, async_save=False,
+                                         step_counter=step, checkpoint_interval=3,
+                                         keep_checkpoint_every_n_hours=1.0)
+    saved = []
+    for _ in range(8):
+        step.assign_add(1)
+        saved.append(manager.save() is not None)
+    assert saved == [True, False, False, True, False, False, True, False]  # steps 1, 4, 7
+    assert len(manager.checkpoints) == 3
+    with pytest.raises(ValueError, match="checkpoint_interval needs step_counter"):
+        xf.train.CheckpointManager(ckpt, tmp_path / "b", checkpoint_interval=2)
+    with pytest.raises(NotImplementedError, match="checkpoint_name is not supported"):
+        xf.train.CheckpointManager(ckpt, tmp_path / "c", checkpoint_name="model")
+    manager.close()

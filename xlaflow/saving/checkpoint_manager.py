@@ -10,6 +10,7 @@ skip the next save of that number).
 
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 import warnings
@@ -28,7 +29,21 @@ class CheckpointManager:
     """
 
     def __init__(self, checkpoint, directory, max_to_keep=5, save_interval_steps=1,
-                 keep_period=None, init_fn=None, async_save=True):
+                 keep_period=None, init_fn=None, async_save=True, *,
+                 keep_checkpoint_every_n_hours=None, checkpoint_name="ckpt",
+                 step_counter=None, checkpoint_interval=None):
+        # TF's keywords: keep_checkpoint_every_n_hours keeps one checkpoint per period
+        # beyond max_to_keep; with checkpoint_interval, save() skips until `step_counter`
+        # (a Variable or int-like) has advanced that many steps since the last save.
+        if checkpoint_name != "ckpt":
+            raise NotImplementedError(
+                "CheckpointManager: checkpoint_name is not supported: checkpoints are "
+                "numbered directories (<directory>/<n>); use one directory per name")
+        if checkpoint_interval is not None and step_counter is None:
+            raise ValueError("CheckpointManager: checkpoint_interval needs step_counter (as "
+                             "in TF)")
+        self._step_counter, self._interval = step_counter, checkpoint_interval
+        self._last_saved_step = None
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"CheckpointManager: checkpoint must be an xf.train.Checkpoint; "
                             f"received {type(checkpoint).__name__}")
@@ -46,7 +61,9 @@ class CheckpointManager:
             self._directory, item_names=("state", "digest"),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
-                keep_period=keep_period, enable_async_checkpointing=async_save, create=True))
+                keep_period=keep_period, enable_async_checkpointing=async_save, create=True,
+                keep_time_interval=None if keep_checkpoint_every_n_hours is None else
+                datetime.timedelta(hours=float(keep_checkpoint_every_n_hours))))
 
     @property
     def directory(self):
@@ -81,6 +98,11 @@ class CheckpointManager:
     def save(self, checkpoint_number=None, check_interval=True):
         """Save as step `checkpoint_number` (default: the latest + 1); returns its path, or
         None when the interval (or an existing newer step) skips it."""
+        if check_interval and self._interval is not None:
+            current = int(getattr(self._step_counter, "numpy", lambda: self._step_counter)())
+            if self._last_saved_step is not None and \
+                    current - self._last_saved_step < self._interval:
+                return None
         latest = self._manager.latest_step()
         step = (latest or 0) + 1 if checkpoint_number is None else int(checkpoint_number)
         if check_interval and not self._manager.should_save(step):
@@ -96,6 +118,9 @@ class CheckpointManager:
         if not saved:
             return None
         self._unsealed.append(step)
+        if self._step_counter is not None:
+            self._last_saved_step = int(getattr(self._step_counter, "numpy",
+                                                lambda: self._step_counter)())
         return self._path(step)
 
     def restore_or_initialize(self):
