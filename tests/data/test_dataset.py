@@ -456,3 +456,24 @@ def test_a_failing_input_raises_after_the_outputs_it_produced(workers, determini
     assert sorted(got) == [0, 10, 20, 30, 40]
     if deterministic:
         assert got == [0, 10, 20, 30, 40]
+
+
+def test_shard_take_while_and_get_single_element_as_tf():
+    ds = Dataset.range(10)
+    assert [int(v) for v in ds.shard(3, 1)] == [1, 4, 7]
+    assert [int(ds.shard(3, i).cardinality()) for i in range(3)] == [4, 3, 3]
+    assert int(Dataset.range(2).shard(3, 2).cardinality()) == 0
+    with pytest.raises(ValueError, match=r"index must be in \[0, 3\); received 3"):
+        ds.shard(3, 3)
+    assert [int(v) for v in ds.take_while(lambda v: v < 4)] == [0, 1, 2, 3]
+    assert int(ds.take_while(lambda v: v < 4).cardinality()) == UNKNOWN_CARDINALITY
+    assert int(Dataset.range(5).filter(lambda v: v == 3).get_single_element()) == 3
+    with pytest.raises(ValueError, match="more than one element"):
+        ds.get_single_element()
+    with pytest.raises(ValueError, match="is empty"):
+        ds.take(0).get_single_element()
+    with pytest.raises(NotImplementedError, match=r"Dataset.interleave is not implemented in "
+                       r"xlaflow; use flat_map"):
+        ds.interleave(lambda v: Dataset.range(v))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ds.nope  # noqa: B018

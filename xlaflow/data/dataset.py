@@ -302,6 +302,54 @@ class Dataset:
         """`transformation_func(self)`, for chaining custom transformations."""
         return transformation_func(self)
 
+    def shard(self, num_shards, index, name=None):
+        """Every `num_shards`-th element from element `index` on: one worker's part."""
+        from xlaflow.data.transforms import Shard
+        return Shard(self, num_shards, index)
+
+    def take_while(self, predicate, name=None):
+        """The elements up to the first for which `predicate` returns a scalar False."""
+        from xlaflow.data.mapping import TakeWhile
+        return TakeWhile(self, predicate)
+
+    def get_single_element(self, name=None):
+        """The dataset's one element; an error if it has none or several (as TF)."""
+        with contextlib.closing(iter(self)) as it:
+            first = next(it, _NONE)
+            if first is _NONE:
+                raise ValueError("Dataset.get_single_element: the dataset is empty")
+            if next(it, _NONE) is not _NONE:
+                raise ValueError("Dataset.get_single_element: the dataset has more than one "
+                                 "element")
+        return first
+
+    def __getattr__(self, name):
+        advice = _NOT_IMPLEMENTED.get(name)
+        if advice is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise NotImplementedError(f"Dataset.{name} is not implemented in xlaflow; {advice}")
+
+
+_NONE = object()
+
+# tf.data methods not provided here, with what to write instead.
+_NOT_IMPLEMENTED = {
+    "interleave": "use flat_map (cycle_length=1 interleaves one dataset at a time)",
+    "window": "use batch (windows with shift == size) or build the windows in a generator",
+    "scan": "carry the state in a Python generator (from_generator)",
+    "unique": "filter with a Python set in a generator (from_generator)",
+    "group_by_window": "group in a Python generator (from_generator), then batch",
+    "bucket_by_sequence_length": "sort or group by length in a generator, then padded_batch",
+    "rebatch": "unbatch().batch(new_size)",
+    "snapshot": "use cache()",
+    "ignore_errors": "catch the errors in the map function and filter the failures out",
+    "ragged_batch": "use padded_batch",
+    "with_options": "no tf.data.Options here: parallelism is set per map "
+                    "(num_parallel_calls) and prefetch",
+    "options": "no tf.data.Options here: parallelism is set per map (num_parallel_calls) "
+               "and prefetch",
+}
+
 
 def peek_first(dataset_iterate):
     """The first element of a pass (None if the pass is empty), without counting as an

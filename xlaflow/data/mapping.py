@@ -188,6 +188,40 @@ class Filter(Dataset):
         return UNKNOWN_CARDINALITY  # as TF: how many pass is known only by running it
 
 
+class TakeWhile(Dataset):
+    """`Dataset.take_while`: the elements up to (not including) the first whose predicate
+    is a scalar False."""
+
+    def __init__(self, dataset, predicate):
+        if not callable(predicate):
+            raise TypeError("Dataset.take_while: predicate must be callable")
+        self._input = dataset
+        self._predicate = predicate
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            for index, element in enumerate(it):
+                try:
+                    keep = call(self._predicate, element)
+                except Exception as e:  # noqa: BLE001  (re-raised, with a note)
+                    raise _note(e, "take_while", index)
+                flag = np.asarray(keep)
+                if flag.shape != () or flag.dtype != np.bool_:
+                    raise TypeError(
+                        f"Dataset.take_while: the predicate must return a scalar bool; for "
+                        f"element {index} it returned dtype {flag.dtype.name} with shape "
+                        f"{flag.shape}")
+                if not flag:
+                    return
+                yield element
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
+
+
 class FlatMap(Dataset):
     """`Dataset.flat_map`: the function maps each element to a Dataset; their elements follow
     one another."""

@@ -253,3 +253,30 @@ class Enumerate(Dataset):
 
     def _cardinality(self):
         return self._input._cardinality()
+
+
+class Shard(Dataset):
+    """`Dataset.shard`: every `num_shards`-th element, from element `index` on (one worker's
+    part of the input, as TF)."""
+
+    def __init__(self, dataset, num_shards, index):
+        num_shards, index = int(num_shards), int(index)
+        if num_shards < 1:
+            raise ValueError(f"Dataset.shard: num_shards must be >= 1; received {num_shards}")
+        if not 0 <= index < num_shards:
+            raise ValueError(f"Dataset.shard: index must be in [0, {num_shards}); received "
+                             f"{index}")
+        self._input, self._num, self._index = dataset, num_shards, index
+
+    def _iterate(self):
+        with upstream(self._input) as it:
+            yield from itertools.islice(it, self._index, None, self._num)
+
+    def _infer_spec(self):
+        return self._input.element_spec
+
+    def _cardinality(self):
+        n = self._input._cardinality()
+        if n in _UNSIZED:
+            return n
+        return max(0, (n - self._index + self._num - 1) // self._num)
