@@ -154,3 +154,11 @@ def test_crashes_between_the_two_renames_never_lose_the_last_save(tmp_path, monk
     fresh.load_weights(path)
     for a, b in zip(fresh.get_weights(), first):
         np.testing.assert_array_equal(a, b + 2)
+
+
+def test_load_weights_by_name_says_what_to_do_instead(tmp_path):
+    model = build()
+    model.save_weights(str(tmp_path / "w"))
+    with pytest.raises(NotImplementedError, match=r"by_name=..., skip_mismatch=...\) is not "
+                       r"implemented.*set_weights\(\) on the layers that match"):
+        model.load_weights(str(tmp_path / "w"), by_name=True)

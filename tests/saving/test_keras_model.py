@@ -248,3 +248,25 @@ def test_two_variable_length_inputs_the_model_adds_export_with_one_tied_length(t
     with pytest.raises(xf.saved_model.InputError, match=r"must share the batch size; "
                        r"received 2 and 1"):
         signature(ids=x, segments=x[:1])
+
+
+def test_a_save_landing_while_a_model_loads_is_never_mixed_into_it(tmp_path, monkeypatch):
+    from xlaflow.saving import arrays
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    relu = models.Sequential([layers.Dense(2, activation="relu", input_shape=(4,))])
+    tanh = models.Sequential([layers.Dense(2, activation="tanh", input_shape=(4,))])
+    relu.save(tmp_path / "m", platforms=HERE)
+    real = arrays.restore_arrays
+    landed = []
+
+    def restore_while_a_save_lands(*args, **kwargs):
+        if not landed:  # the first read: another process saves the tanh model right now
+            landed.append(True)
+            tanh.save(tmp_path / "m", platforms=HERE)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(arrays, "restore_arrays", restore_while_a_save_lands)
+    loaded = xf.keras.models.load_model(tmp_path / "m")
+    # read again from the start: all of the new save, not relu's config with tanh's weights
+    assert loaded.layers[0].get_config()["activation"] == "tanh"
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(tanh(x)))

@@ -348,7 +348,13 @@ class Model(Layer):
         from xlaflow.saving import weights
         weights.save_weights(self, filepath, overwrite)
 
-    def load_weights(self, filepath):
-        """Load weights written by save_weights into this (built) model."""
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
+        """Load weights written by save_weights into this (built) model: all of them, each
+        into the weight at its position (Keras' default)."""
+        if by_name or skip_mismatch:
+            raise NotImplementedError(
+                "load_weights(by_name=..., skip_mismatch=...) is not implemented: weights "
+                "load all together by position. For a partial load, read the other model's "
+                "get_weights() and set_weights() on the layers that match")
         from xlaflow.saving import weights
         weights.load_weights(self, filepath)

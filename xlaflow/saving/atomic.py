@@ -113,6 +113,27 @@ def _leftovers(path):
             if n.startswith(name + ".old-")]
 
 
+def read_stable(path, read, what):
+    """`read(directory)` for the save at `path`, made again if a save replaced the directory
+    meanwhile: a reader never mixes two saves (their files are read at different times)."""
+    for _ in range(3):
+        found = complete(path)
+        before = _identity(found)
+        result = read(found)
+        if before is not None and _identity(found) == before:
+            return result
+    raise RuntimeError(f"{what}: {path} kept being replaced by new saves while it was read; "
+                       "read it again once they stop")
+
+
+def _identity(path):
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def complete(path):
     """`path`, or the previous directory if a save died between its two renames (the
     newest, should several crashes have left some)."""

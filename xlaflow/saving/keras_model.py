@@ -164,7 +164,11 @@ def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild the model saved by `model.save(filepath)`: same architecture, weights and
     (when `compile`) compile config and optimizer state. Classes not built into xlaflow
     must be registered (`@register_serializable`) or passed in `custom_objects`."""
-    path = atomic.complete(filepath)
+    return atomic.read_stable(filepath, lambda path: _load_model(path, custom_objects, compile),
+                              "load_model")
+
+
+def _load_model(path, custom_objects, compile):
     atomic.verify_directory(path, manifest=export.MANIFEST, format_name=export.FORMAT,
                             max_version=export.FORMAT_VERSION, what="load_model")
     description, stored = _read(path)

@@ -219,7 +219,11 @@ def _read_description(path):
 def load(export_dir, *, device=None):
     """Load the export at `export_dir` (checked against its manifest) for `device`
     (default: the first device of JAX's default backend)."""
-    path = atomic.complete(export_dir)
+    return atomic.read_stable(export_dir, lambda path: _load(path, device),
+                              "saved_model.load")
+
+
+def _load(path, device):
     header = atomic.verify_directory(path, manifest=export.MANIFEST, format_name=export.FORMAT,
                                      max_version=export.FORMAT_VERSION,
                                      what="saved_model.load")

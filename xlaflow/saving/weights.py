@@ -44,7 +44,12 @@ def save_weights(model, filepath, overwrite=True):
 def load_weights(model, filepath):
     """Assign the weights saved by save_weights; everything is checked before any
     assignment, and a missing or mismatched weight is named."""
-    path = atomic.complete(filepath)
+    values = atomic.read_stable(filepath, lambda path: _read(model, path), "load_weights")
+    for key, weight in zip(_keys(model), model.weights):
+        weight.assign(np.asarray(values[key]).astype(weight.dtype, copy=False))
+
+
+def _read(model, path):
     atomic.verify_directory(path, manifest=MANIFEST, format_name=FORMAT,
                             max_version=FORMAT_VERSION, what="load_weights")
     if not model.weights:
@@ -60,6 +65,4 @@ def load_weights(model, filepath):
         if tuple(stored[key][0]) != weight.shape:
             raise ValueError(f"load_weights: {weight.name} has shape {weight.shape}, the "
                              f"checkpoint's {key} has {tuple(stored[key][0])}")
-    values = arrays.restore_arrays(os.path.join(path, "weights"), stored)
-    for key, weight in zip(keys, model.weights):
-        weight.assign(np.asarray(values[key]).astype(weight.dtype, copy=False))
+    return arrays.restore_arrays(os.path.join(path, "weights"), stored)
