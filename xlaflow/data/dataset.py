@@ -180,7 +180,11 @@ class Dataset:
 
     @staticmethod
     def from_tensor_slices(tensors):
-        """One element per index of the leaves' first dimension (shared by all leaves)."""
+        """One element per index of the leaves' first dimension (shared by all leaves).
+
+        Unlike TF, which copies them into tensors, NumPy arrays are not copied: elements
+        are read-only views, so a large training set is not held twice, and changing the
+        arrays afterwards changes what the dataset yields. Pass a copy to snapshot them."""
         from xlaflow.data.sources import TensorSlices
         return TensorSlices(tensors)
 
