@@ -14,7 +14,8 @@ from xlaflow.callbacks import Callback, _monitor_mode
 class ModelCheckpoint(Callback):
     """Save the model (`model.save`: architecture, weights, optimizer, export) or only its
     weights every epoch (or every `save_freq` batches), optionally only when `monitor`
-    improves. `filepath` may hold `{epoch}` and log keys: 'ckpt/{epoch:02d}-{val_loss:.2f}'.
+    improves. `filepath` may hold `{epoch}`, `{batch}` (with an int save_freq) and log keys:
+    'ckpt/{epoch:02d}-{val_loss:.2f}'.
     `platforms` picks what the full-model export is lowered for (model.save's default)."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -38,7 +39,7 @@ class ModelCheckpoint(Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
-    def _save(self, epoch, logs):
+    def _save(self, epoch, logs, batch=None):
         logs = logs or {}
         if self.save_best_only:
             value = logs.get(self.monitor)
@@ -50,7 +51,15 @@ class ModelCheckpoint(Callback):
             if not self._improved(float(value)):
                 return
             self.best = float(value)
-        path = self.filepath.format(epoch=epoch + 1, **{k: float(v) for k, v in logs.items()})
+        fields = {k: float(v) for k, v in logs.items()}
+        if batch is not None:  # Keras: `{batch}` with an int save_freq (1-based)
+            fields["batch"] = batch + 1
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **fields)
+        except KeyError as exc:
+            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {exc}, which is "
+                           f"not among epoch, batch (with an int save_freq) and the logs "
+                           f"{sorted(logs)}") from None
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -65,7 +74,7 @@ class ModelCheckpoint(Callback):
     def _batch_end(self, batch, logs=None):
         self._batches += 1
         if self._batches % self.save_freq == 0:
-            self._save(self._epoch, logs)
+            self._save(self._epoch, logs, batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":

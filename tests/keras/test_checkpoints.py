@@ -162,3 +162,14 @@ def test_load_weights_by_name_says_what_to_do_instead(tmp_path):
     with pytest.raises(NotImplementedError, match=r"by_name=..., skip_mismatch=...\) is not "
                        r"implemented.*set_weights\(\) on the layers that match"):
         model.load_weights(str(tmp_path / "w"), by_name=True)
+
+
+def test_model_checkpoint_names_files_by_epoch_and_batch(tmp_path):
+    model = build()
+    saver = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}-b{batch}"), save_freq=2,
+                                      save_weights_only=True)
+    model.fit(X, Y, epochs=2, batch_size=10, verbose=0, callbacks=[saver])  # 4 batches
+    assert sorted(os.listdir(tmp_path)) == ["e1-b2", "e1-b4", "e2-b2", "e2-b4"]
+    wrong = callbacks.ModelCheckpoint(str(tmp_path / "x{nope}"), save_weights_only=True)
+    with pytest.raises(KeyError, match=r"names 'nope', which is not among epoch, batch"):
+        model.fit(X, Y, epochs=1, batch_size=10, verbose=0, callbacks=[wrong])
