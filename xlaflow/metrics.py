@@ -175,9 +175,14 @@ class _Confusion(Metric):
     """True/false positive and false negative counts at a threshold (binary or per class
     one-vs-rest, summed)."""
 
-    def __init__(self, thresholds=0.5, name=None, dtype="float32"):
+    def __init__(self, thresholds=0.5, name=None, dtype="float32", top_k=None, class_id=None):
+        if isinstance(thresholds, (list, tuple)) or top_k is not None or class_id is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: a list of thresholds, top_k and class_id are not "
+                "implemented; use one metric per threshold, or slice the class column in a "
+                "MeanMetricWrapper function")
         super().__init__(name, dtype)
-        self.thresholds = float(thresholds)  # one threshold; Keras' list form is not supported
+        self.thresholds = float(thresholds)
         self.true_positives = self.add_variable("true_positives")
         self.false_positives = self.add_variable("false_positives")
         self.false_negatives = self.add_variable("false_negatives")
@@ -196,12 +201,14 @@ class _Confusion(Metric):
         self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))
 
     def get_config(self):
-        return {**super().get_config(), "thresholds": self.thresholds}
+        return {**super().get_config(), "thresholds": self.thresholds, "top_k": None,
+                "class_id": None}
 
 
 class Precision(_Confusion):
-    def __init__(self, thresholds=0.5, name="precision", dtype="float32"):
-        super().__init__(thresholds, name, dtype)
+    def __init__(self, thresholds=0.5, name="precision", dtype="float32", top_k=None,
+                 class_id=None):
+        super().__init__(thresholds, name, dtype, top_k, class_id)
 
     def result(self):
         tp = self.true_positives.value
@@ -209,8 +216,9 @@ class Precision(_Confusion):
 
 
 class Recall(_Confusion):
-    def __init__(self, thresholds=0.5, name="recall", dtype="float32"):
-        super().__init__(thresholds, name, dtype)
+    def __init__(self, thresholds=0.5, name="recall", dtype="float32", top_k=None,
+                 class_id=None):
+        super().__init__(thresholds, name, dtype, top_k, class_id)
 
     def result(self):
         tp = self.true_positives.value

@@ -137,3 +137,9 @@ def test_a_column_of_sample_weights_weighs_each_example_once():
     mean = xf.keras.metrics.Mean()
     mean.update_state(p, sample_weight=w[:, None])
     np.testing.assert_allclose(mean.result(), np.sum(p * w) / np.sum(w), rtol=1e-5)
+
+
+def test_precision_options_not_implemented_say_what_to_use():
+    for options in ({"thresholds": [0.3, 0.7]}, {"top_k": 2}, {"class_id": 1}):
+        with pytest.raises(NotImplementedError, match="use one metric per threshold"):
+            metrics.Recall(**options)
