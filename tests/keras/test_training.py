@@ -540,3 +540,20 @@ def test_early_stopping_with_a_baseline_restores_the_best_epoch_as_keras():
     assert stop.best_epoch == 1
     for a, b in zip(model.get_weights(), kept[1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_steps_per_epoch_on_arrays_continues_through_the_data_as_keras():
+    x = np.arange(50, dtype=np.float32)[:, None] / 10
+    y = np.zeros((50, 1), np.float32)
+    model = models.Sequential([layers.Dense(1, input_shape=(1,), kernel_initializer="ones")])
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0), loss="mse")
+    history = model.fit(x, y, epochs=4, batch_size=8, steps_per_epoch=3, shuffle=False,
+                        verbose=0)
+    # 7 batches per pass (the last of 2 rows); epochs take batches 0-2, 3-5, 6 0 1, 2-4
+    batches = [x[i:i + 8] for i in range(0, 50, 8)]
+
+    def epoch_loss(ids):
+        rows = np.concatenate([batches[i] for i in ids])
+        return np.mean(rows[:, 0] ** 2)
+    expected = [epoch_loss(ids) for ids in ([0, 1, 2], [3, 4, 5], [6, 0, 1], [2, 3, 4])]
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)

@@ -79,6 +79,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
                              steps=validation_steps, resume=False)
+    if steps_per_epoch is not None and isinstance(data, data_lib.ArrayBatches):
+        data.stream(steps_per_epoch)
     _check_even_batches(trainer.strategy, data, val)
     if trainer.strategy is not None and isinstance(data, data_lib.DatasetBatches):
         data.place = trainer.strategy.distribute_batch
