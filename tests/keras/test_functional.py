@@ -46,11 +46,15 @@ def test_multi_input_multi_output_training():
     assert history.history["loss"][-1] < history.history["loss"][0]
     reg, classes = model.predict([X, x_right], verbose=0)
     assert reg.shape == (64, 1) and classes.shape == (64, 2)
-    loss = model.evaluate([X, x_right], [y_reg, Y], verbose=0)
+    # as Keras: the total, then each output's own (unweighted) loss
+    assert model.metrics_names == ["loss", "regression_loss", "classes_loss"]
+    assert sorted(history.history) == ["classes_loss", "loss", "regression_loss"]
+    loss, reg_loss, class_loss = model.evaluate([X, x_right], [y_reg, Y], verbose=0)
     probs = np.asarray(classes)
-    expected = (np.mean((np.asarray(reg) - y_reg) ** 2) + 0.5 * np.mean(
-        -np.log(np.clip(probs[np.arange(64), Y], 1e-7, 1))))
-    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+    mse = np.mean((np.asarray(reg) - y_reg) ** 2)
+    crossentropy = np.mean(-np.log(np.clip(probs[np.arange(64), Y], 1e-7, 1)))
+    np.testing.assert_allclose([loss, reg_loss, class_loss],
+                               [mse + 0.5 * crossentropy, mse, crossentropy], rtol=1e-4)
 
 
 def test_dict_inputs_and_outputs():

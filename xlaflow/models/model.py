@@ -133,15 +133,14 @@ class Model(Layer):
 
     @property
     def metrics(self):
-        return [] if self.trainer is None else [self.trainer.loss_tracker,
-                                                *self.trainer.metrics]
+        return [] if self.trainer is None else list(self.trainer.trackers)
 
     def reset_metrics(self):
         """Reset every metric of `metrics` (a subclass's own trackers included, as Keras
         does at each epoch and evaluate) and the compiled ones."""
         seen = set()
         for metric in [*self.metrics, *([] if self.trainer is None else
-                                         [self.trainer.loss_tracker, *self.trainer.metrics])]:
+                                         self.trainer.trackers)]:
             if id(metric) not in seen:
                 seen.add(id(metric))
                 metric.reset_state()

@@ -52,9 +52,15 @@ class Trainer:
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
+        # As Keras, a functional model with several outputs also logs each output's own
+        # (unweighted) loss: '<output>_loss'.
+        names = model.output_names if getattr(model, "_graph", None) is not None else []
+        self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n in names} \
+            if len(names) > 1 and self.loss is not None else {}
         first_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
         self.metrics = _unique_names(
-            [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)])
+            [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)],
+            taken={"loss", *(m.name for m in self.output_losses.values())})
         if int(steps_per_execution) < 1:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
@@ -109,7 +115,7 @@ class Trainer:
         """Logs in Keras' order; a custom train_step's dict is already named."""
         if isinstance(values, dict):
             return values
-        return dict(zip((m.name for m in (self.loss_tracker, *self.metrics)), values))
+        return dict(zip((m.name for m in self.trackers), values))
 
     # -- the compiled bodies ---------------------------------------------------------------
     def _loss(self, y, y_pred, sample_weight):
@@ -119,7 +125,7 @@ class Trainer:
         if not isinstance(y_pred, (list, tuple, dict)):
             return _single_weight(self.loss_weights) * self.loss(y, y_pred, sample_weight)
         return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
-                                  self.model.output_names)
+                                  self.model.output_names)[0]
 
     def _train_body(self, x, y, sample_weight):
         model = self.model
@@ -145,11 +151,23 @@ class Trainer:
         # Weighting each batch's mean loss by its size makes the epoch value the mean over
         # examples, however the last batch is cut.
         self.loss_tracker.update_state(loss, sample_weight=jnp.float32(batch))
+        if self.output_losses and isinstance(y_pred, (list, tuple, dict)):
+            _, parts = _multi_output_loss(self.loss, None, y, y_pred, sample_weight,
+                                          self.model.output_names)
+            for key, value in parts.items():
+                if key in self.output_losses:
+                    self.output_losses[key].update_state(value,
+                                                         sample_weight=jnp.float32(batch))
         for metric in self.metrics:
             metric.update_state(y, y_pred, sample_weight)
 
+    @property
+    def trackers(self):
+        """The loss, each output's loss (several outputs) and the metrics, in log order."""
+        return [self.loss_tracker, *self.output_losses.values(), *self.metrics]
+
     def logs(self):
-        return tuple(m.result() for m in (self.loss_tracker, *self.metrics))
+        return tuple(m.result() for m in self.trackers)
 
     def _train_step(self, x, y=None, sample_weight=None):
         self._train_body(x, y, sample_weight)
@@ -241,11 +259,12 @@ def _multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
             return table[index]
         return table
 
-    total = 0.0
+    total, parts = 0.0, {}
     for index, (key, truth, pred) in enumerate(zip(keys, truths, preds)):
         fn = pick(loss, index, key, None)
-        total = total + pick(weights, index, key, 1.0) * fn(truth, pred, sample_weight)
-    return total
+        parts[key] = fn(truth, pred, sample_weight)
+        total = total + pick(weights, index, key, 1.0) * parts[key]
+    return total, parts
 
 
 def _block_strategy(model):
@@ -257,10 +276,10 @@ def _block_strategy(model):
     return "loop" if has_conv and jax.default_backend() == "cpu" else "scan"
 
 
-def _unique_names(metrics):
-    """Metrics sharing a name get `_1`, `_2`, ... as in Keras: logs are keyed by name, and
-    two 'precision's would otherwise collapse into one entry."""
-    taken = {"loss"}
+def _unique_names(metrics, taken):
+    """Metrics sharing a name (with each other or `taken`) get `_1`, `_2`, ... as in Keras:
+    logs are keyed by name, and two 'precision's would otherwise collapse into one entry."""
+    taken = set(taken)
     for metric in metrics:
         name, n = metric.name, 0
         while name in taken:
