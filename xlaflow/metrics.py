@@ -252,8 +252,7 @@ class AUC(Metric):
         if sample_weight is None:
             weight = jnp.ones_like(scores)
         else:  # one weight per example, spread over its predictions
-            w = jnp.asarray(sample_weight, self.dtype)
-            w = jnp.reshape(w, w.shape + (1,) * (y_pred.ndim - w.ndim))
+            w = losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), y_pred.ndim)
             weight = jnp.reshape(jnp.broadcast_to(w, y_pred.shape), (-1,))
         above = scores[None, :] > self.thresholds[:, None]
         pos, neg = truth[None, :], ~truth[None, :]

@@ -76,7 +76,11 @@ class CosineDecay(LearningRateSchedule):
 
     def __call__(self, step):
         step = jnp.asarray(step, jnp.float32)
-        peak = self.initial_learning_rate if self.warmup_target is None else self.warmup_target
+        if self.warmup_target is None:  # as Keras: no target, no warm-up (steps ignored)
+            done = jnp.minimum(step, self.decay_steps)
+            cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * done / self.decay_steps))
+            return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+        peak = self.warmup_target
         done = jnp.minimum(jnp.maximum(step - self.warmup_steps, 0.0), self.decay_steps)
         cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * done / self.decay_steps))
         decayed = peak * ((1.0 - self.alpha) * cosine + self.alpha)

@@ -173,3 +173,15 @@ def test_model_checkpoint_names_files_by_epoch_and_batch(tmp_path):
     wrong = callbacks.ModelCheckpoint(str(tmp_path / "x{nope}"), save_weights_only=True)
     with pytest.raises(KeyError, match=r"names 'nope', which is not among epoch, batch"):
         model.fit(X, Y, epochs=1, batch_size=10, verbose=0, callbacks=[wrong])
+
+
+def test_a_users_folder_named_like_a_leftover_is_never_deleted_or_loaded(tmp_path):
+    model = build()
+    (tmp_path / "w.old-version").mkdir()
+    (tmp_path / "w.old-version" / "notes.txt").write_text("mine")
+    with pytest.raises(FileNotFoundError):
+        model.load_weights(str(tmp_path / "w"))  # not a fallback: there is no save
+    model.save_weights(str(tmp_path / "w"))
+    model.save_weights(str(tmp_path / "w"))
+    assert sorted(os.listdir(tmp_path)) == ["w", "w.old-version"]
+    assert (tmp_path / "w.old-version" / "notes.txt").read_text() == "mine"

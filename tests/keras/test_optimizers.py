@@ -99,6 +99,8 @@ def test_keras_schedules_match_their_formulas_and_round_trip():
          lambda t: (1.0 - 0.1) * (1 - min(t, 10) / 10) ** 2 + 0.1),
         (schedules.CosineDecay(1.0, 10, alpha=0.2),
          lambda t: 0.8 * 0.5 * (1 + math.cos(math.pi * min(t, 10) / 10)) + 0.2),
+        (schedules.CosineDecay(1.0, 10, warmup_steps=4),  # no target: no warm-up (Keras)
+         lambda t: 0.5 * (1 + math.cos(math.pi * min(t, 10) / 10))),
         (schedules.CosineDecay(0.0, 10, warmup_target=2.0, warmup_steps=4),
          lambda t: 2.0 * t / 4 if t < 4 else
          2.0 * 0.5 * (1 + math.cos(math.pi * min(t - 4, 10) / 10))),

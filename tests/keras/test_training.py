@@ -420,7 +420,7 @@ class Customized(xf.keras.Model):
         x, y = data
         with xf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.compiled_loss(y, y_pred, regularization_losses=[])
+            loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self.compiled_metrics.update_state(y, y_pred)
@@ -557,3 +557,17 @@ def test_steps_per_epoch_on_arrays_continues_through_the_data_as_keras():
         return np.mean(rows[:, 0] ** 2)
     expected = [epoch_loss(ids) for ids in ([0, 1, 2], [3, 4, 5], [6, 0, 1], [2, 3, 4])]
     np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)
+
+
+def test_class_weights_with_a_column_or_list_of_sample_weights():
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.0))
+    weights = {0: 1.0, 1: 3.0, 2: 2.0}
+    column = np.linspace(0.5, 1.5, len(X)).astype(np.float32)
+    a = model.fit(X, Y, epochs=1, batch_size=16, shuffle=False, verbose=0,
+                  class_weight=weights, sample_weight=column[:, None]).history["loss"]
+    b = model.fit(X, Y, epochs=1, batch_size=16, shuffle=False, verbose=0,
+                  class_weight=weights, sample_weight=column).history["loss"]
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    c = model.fit(X, Y, epochs=1, batch_size=16, shuffle=False, verbose=0,
+                  class_weight=weights, sample_weight=list(column), validation_split=0.2)
+    assert "val_loss" in c.history

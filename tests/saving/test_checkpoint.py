@@ -360,6 +360,7 @@ def test_manager_takes_tfs_step_counter_and_checkpoint_interval(tmp_path):
         saved.append(manager.save() is not None)
     assert saved == [True, False, False, True, False, False, True, False]  # steps 1, 4, 7
     assert len(manager.checkpoints) == 3
+    assert xf.train.latest_checkpoint(tmp_path) == manager.latest_checkpoint
     with pytest.raises(ValueError, match="checkpoint_interval needs step_counter"):
         xf.train.CheckpointManager(ckpt, tmp_path / "b", checkpoint_interval=2)
     with pytest.raises(NotImplementedError, match="checkpoint_name is not supported"):

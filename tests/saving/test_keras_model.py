@@ -270,3 +270,22 @@ def test_a_save_landing_while_a_model_loads_is_never_mixed_into_it(tmp_path, mon
     # read again from the start: all of the new save, not relu's config with tanh's weights
     assert loaded.layers[0].get_config()["activation"] == "tanh"
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(tanh(x)))
+
+
+def test_a_save_that_breaks_a_load_midway_is_read_again_not_reported(tmp_path, monkeypatch):
+    from xlaflow.saving import arrays
+    x = np.ones((2, 4), np.float32)
+    small = models.Sequential([layers.Dense(2, input_shape=(4,))])
+    large = models.Sequential([layers.Dense(3, input_shape=(4,))])
+    small.save(tmp_path / "m", platforms=HERE)
+    real, landed = arrays.restore_arrays, []
+
+    def restore_while_a_save_lands(*args, **kwargs):
+        if not landed:  # the new save's arrays no longer fit what was being read
+            landed.append(True)
+            large.save(tmp_path / "m", platforms=HERE)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(arrays, "restore_arrays", restore_while_a_save_lands)
+    loaded = xf.keras.models.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(large(x)))

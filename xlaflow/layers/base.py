@@ -198,6 +198,18 @@ class Layer(Module):
         trainable = {id(w) for w in self.trainable_weights}
         return [v for v in self.variables if id(v) not in trainable]
 
+    @property
+    def losses(self):
+        """Keras' regularization losses of the layer and its sublayers: none here, since
+        weight regularizers and add_loss are refused when asked for (a custom train_step
+        passing `regularization_losses=self.losses` works unchanged)."""
+        return []
+
+    def add_loss(self, loss):
+        raise NotImplementedError(
+            f"{self.name}.add_loss is not implemented: return the extra term from call() "
+            "and add it to the loss in a custom train_step (or compute_loss)")
+
     def get_weights(self):
         """The weights' values as NumPy arrays."""
         return [w.numpy() for w in self.weights]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 
@@ -106,11 +107,19 @@ def replace_directory(new, path):
 
 
 def _leftovers(path):
+    """This code's own `path.old-<8 hex>` directories, each an earlier save (sealed): a
+    user's folder that merely starts with the name is never touched or loaded."""
     parent, name = os.path.split(path)
     if not os.path.isdir(parent):
         return []
-    return [os.path.join(parent, n) for n in os.listdir(parent)
-            if n.startswith(name + ".old-")]
+    own = re.compile(re.escape(name) + r"\.old-[0-9a-f]{8}")
+    found = []
+    for entry in os.listdir(parent):
+        full = os.path.join(parent, entry)
+        if own.fullmatch(entry) and not os.path.islink(full) and os.path.isdir(full) and \
+                any(os.path.isfile(os.path.join(full, seal)) for seal in SEALS):
+            found.append(full)
+    return found
 
 
 def read_stable(path, read, what):
@@ -119,8 +128,15 @@ def read_stable(path, read, what):
     for _ in range(3):
         found = complete(path)
         before = _identity(found)
-        result = read(found)
-        if before is not None and _identity(found) == before:
+        if before is None:
+            return read(found)  # nothing there: the reader says so
+        try:
+            result = read(found)
+        except Exception:
+            if _identity(found) == before:
+                raise  # the save itself is at fault, not a save landing meanwhile
+            continue
+        if _identity(found) == before:
             return result
     raise RuntimeError(f"{what}: {path} kept being replaced by new saves while it was read; "
                        "read it again once they stop")

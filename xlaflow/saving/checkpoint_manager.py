@@ -15,7 +15,8 @@ import os
 import uuid
 import warnings
 
-from xlaflow.saving.checkpoint import Checkpoint, CheckpointIntegrityError, _ocp, _save_args, seal
+from xlaflow.saving.checkpoint import (Checkpoint, CheckpointIntegrityError, _ocp, _save_args,
+                                       record_latest, seal)
 
 
 class CheckpointManager:
@@ -118,6 +119,7 @@ class CheckpointManager:
         if not saved:
             return None
         self._unsealed.append(step)
+        record_latest(self._path(step))  # latest_checkpoint(directory) finds it, as in TF
         if self._step_counter is not None:
             self._last_saved_step = int(getattr(self._step_counter, "numpy",
                                                 lambda: self._step_counter)())

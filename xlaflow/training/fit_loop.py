@@ -61,7 +61,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             isinstance(e, int) for e in validation_freq)):
         raise ValueError(f"validation_freq must be a positive int or a list of epochs "
                          f"(1-based); received {validation_freq!r}")
-    given_weight = sample_weight
+    given_weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
     if class_weight is not None:
         sample_weight = _class_sample_weight(y, sample_weight, class_weight)
     data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
@@ -199,7 +199,12 @@ def _class_sample_weight(y, sample_weight, class_weight):
     if missing:
         raise ValueError(f"class_weight has no weight for classes {missing}")
     weights = np.asarray([class_weight[int(c)] for c in labels], np.float32)
-    return weights if sample_weight is None else weights * np.asarray(sample_weight, np.float32)
+    if sample_weight is None:
+        return weights
+    given = np.asarray(sample_weight, np.float32)
+    while given.ndim > 1 and given.shape[-1] == 1:  # an (n, 1) column: one per example
+        given = given[..., 0]
+    return weights * given
 
 
 def _evaluate_batches(model, data, verbose, callbacks):
