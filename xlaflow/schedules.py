@@ -21,25 +21,31 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if staircase)."""
+class _RateDecay(LearningRateSchedule):
+    """A decay by `decay_rate` per `decay_steps` (a whole number of them if staircase)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+                 name=None):
         self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
             int(decay_steps)
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
+        self.decay_rate, self.staircase = float(decay_rate), bool(staircase)
+        self.name = name or type(self).__name__
 
-    def __call__(self, step):
+    def _progress(self, step):
         progress = jnp.asarray(step, jnp.float32) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return self.initial_learning_rate * self.decay_rate ** progress
+        return jnp.floor(progress) if self.staircase else progress
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
+    """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if staircase)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -96,26 +102,12 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """`initial_learning_rate / (1 + decay_rate * step / decay_steps)` (floored if
     staircase), as Keras."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="InverseTimeDecay"):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
-            int(decay_steps)
-        self.decay_rate, self.staircase, self.name = float(decay_rate), bool(staircase), name
-
     def __call__(self, step):
-        progress = jnp.asarray(step, jnp.float32) / self.decay_steps
-        if self.staircase:
-            progress = jnp.floor(progress)
-        return self.initial_learning_rate / (1.0 + self.decay_rate * progress)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 class PolynomialDecay(LearningRateSchedule):

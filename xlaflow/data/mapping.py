@@ -157,6 +157,19 @@ class Map(Dataset):
         return self._input._cardinality()
 
 
+def _holds(predicate, element, what, index):
+    """`predicate(element)`, which must be a scalar bool; errors name the element."""
+    try:
+        keep = call(predicate, element)
+    except Exception as e:  # noqa: BLE001  (re-raised, with a note)
+        raise _note(e, what, index)
+    flag = np.asarray(keep)
+    if flag.shape != () or flag.dtype != np.bool_:
+        raise TypeError(f"Dataset.{what}: the predicate must return a scalar bool; for element "
+                        f"{index} it returned dtype {flag.dtype.name} with shape {flag.shape}")
+    return bool(flag)
+
+
 class Filter(Dataset):
     """`Dataset.filter`: the elements whose predicate is a scalar True."""
 
@@ -169,16 +182,7 @@ class Filter(Dataset):
     def _iterate(self):
         with upstream(self._input) as it:
             for index, element in enumerate(it):
-                try:
-                    keep = call(self._predicate, element)
-                except Exception as e:  # noqa: BLE001  (re-raised, with a note)
-                    raise _note(e, "filter", index)
-                flag = np.asarray(keep)
-                if flag.shape != () or flag.dtype != np.bool_:
-                    raise TypeError(
-                        f"Dataset.filter: the predicate must return a scalar bool; for element "
-                        f"{index} it returned dtype {flag.dtype.name} with shape {flag.shape}")
-                if flag:
+                if _holds(self._predicate, element, "filter", index):
                     yield element
 
     def _infer_spec(self):
@@ -201,17 +205,7 @@ class TakeWhile(Dataset):
     def _iterate(self):
         with upstream(self._input) as it:
             for index, element in enumerate(it):
-                try:
-                    keep = call(self._predicate, element)
-                except Exception as e:  # noqa: BLE001  (re-raised, with a note)
-                    raise _note(e, "take_while", index)
-                flag = np.asarray(keep)
-                if flag.shape != () or flag.dtype != np.bool_:
-                    raise TypeError(
-                        f"Dataset.take_while: the predicate must return a scalar bool; for "
-                        f"element {index} it returned dtype {flag.dtype.name} with shape "
-                        f"{flag.shape}")
-                if not flag:
+                if not _holds(self._predicate, element, "take_while", index):
                     return
                 yield element
 
