@@ -39,10 +39,14 @@ def _files(root):
 
 def write_json(path, data):
     """Write JSON to `path` through a temporary name, so readers never see half of it."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=False, allow_nan=False) + "\n")
+
+
+def write_text(path, text):
+    """Write `text` to `path` through a temporary name (flushed to disk, then renamed)."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
-        f.write("\n")
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

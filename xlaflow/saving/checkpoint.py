@@ -358,14 +358,6 @@ def _read_state(ocp, checkpointer, path, stored):
     return values
 
 
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _item_files(path):
     for item in _SEALED_ITEMS:
         for parent, _, names in os.walk(os.path.join(path, item)):
@@ -381,13 +373,7 @@ def record_latest(path):
     """Name `path` (a Checkpoint.save result) as its directory's latest, in TF's text form
     (`model_checkpoint_path: "ckpt-3"`), written atomically."""
     directory, name = os.path.split(path)
-    state = os.path.join(directory, STATE_FILE)
-    tmp = f"{state}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f'model_checkpoint_path: "{name}"\n')
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, state)
+    atomic.write_text(os.path.join(directory, STATE_FILE), f'model_checkpoint_path: "{name}"\n')
 
 
 def recorded_latest(directory):
@@ -403,14 +389,9 @@ def recorded_latest(directory):
 
 def seal(path):
     """Record the size and SHA-256 of every item file of the finished checkpoint `path`."""
-    files = {rel: {"bytes": os.path.getsize(full), "sha256": _sha256_file(full)}
+    files = {rel: {"bytes": os.path.getsize(full), "sha256": atomic.sha256_file(full)}
              for rel, full in sorted(_item_files(path))}
-    tmp = os.path.join(path, f".{SEAL}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"format": FORMAT, "files": files}, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(path, SEAL))
+    atomic.write_json(os.path.join(path, SEAL), {"format": FORMAT, "files": files})
 
 
 def _verify_seal(path):
@@ -431,6 +412,6 @@ def _verify_seal(path):
         if os.path.getsize(full) != size:
             raise _integrity(path, f"{rel} has {os.path.getsize(full)} bytes, {SEAL} records "
                                    f"{size} (truncated or replaced)")
-        if _sha256_file(full) != sha:
+        if atomic.sha256_file(full) != sha:
             raise _integrity(path, f"{rel} does not match its SHA-256 in {SEAL} (modified "
                                    "after saving)")

@@ -119,13 +119,18 @@ class Trainer:
 
     # -- the compiled bodies ---------------------------------------------------------------
     def _loss(self, y, y_pred, sample_weight):
+        return self._loss_parts(y, y_pred, sample_weight)[0]
+
+    def _loss_parts(self, y, y_pred, sample_weight):
+        """(the compiled loss, {output name: its unweighted loss}), the parts only for a
+        model with several outputs (they are logged as '<output>_loss')."""
         if self.loss is None:
             raise ValueError("compile() was given no loss; pass loss=... to train or "
                              "evaluate")
         if not isinstance(y_pred, (list, tuple, dict)):
-            return _single_weight(self.loss_weights) * self.loss(y, y_pred, sample_weight)
+            return _single_weight(self.loss_weights) * self.loss(y, y_pred, sample_weight), {}
         return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
-                                  self.model.output_names)[0]
+                                  self.model.output_names)
 
     def _train_body(self, x, y, sample_weight):
         model = self.model
@@ -135,14 +140,15 @@ class Trainer:
 
         def forward():
             y_pred = _float32(model(x, training=True))
-            loss = self._loss(y, y_pred, sample_weight)
-            return (self.optimizer.scale_loss(loss) if scaled else loss), (loss, y_pred)
+            loss, parts = self._loss_parts(y, y_pred, sample_weight)
+            return (self.optimizer.scale_loss(loss) if scaled else loss), (loss, parts, y_pred)
 
-        (_, (loss, y_pred)), grads = value_and_grad(forward, wrt=weights, has_aux=True)()
+        (_, (loss, parts, y_pred)), grads = value_and_grad(forward, wrt=weights,
+                                                           has_aux=True)()
         self.optimizer.apply(grads, weights)  # a LossScaleOptimizer unscales, may skip
-        self._update_metrics(loss, y, y_pred, sample_weight)
+        self._update_metrics(loss, y, y_pred, sample_weight, parts)
 
-    def _update_metrics(self, loss, y, y_pred, sample_weight):
+    def _update_metrics(self, loss, y, y_pred, sample_weight, parts):
         if self.metrics and isinstance(y_pred, (list, tuple, dict)):
             raise NotImplementedError(
                 "metrics for multi-output models are not supported yet; compile without "
@@ -151,13 +157,9 @@ class Trainer:
         # Weighting each batch's mean loss by its size makes the epoch value the mean over
         # examples, however the last batch is cut.
         self.loss_tracker.update_state(loss, sample_weight=jnp.float32(batch))
-        if self.output_losses and isinstance(y_pred, (list, tuple, dict)):
-            _, parts = _multi_output_loss(self.loss, None, y, y_pred, sample_weight,
-                                          self.model.output_names)
-            for key, value in parts.items():
-                if key in self.output_losses:
-                    self.output_losses[key].update_state(value,
-                                                         sample_weight=jnp.float32(batch))
+        for key, value in parts.items():
+            if key in self.output_losses:
+                self.output_losses[key].update_state(value, sample_weight=jnp.float32(batch))
         for metric in self.metrics:
             metric.update_state(y, y_pred, sample_weight)
 
@@ -190,7 +192,8 @@ class Trainer:
 
     def _test_body(self, x, y, sample_weight):
         y_pred = _float32(self.model(x, training=False))
-        self._update_metrics(self._loss(y, y_pred, sample_weight), y, y_pred, sample_weight)
+        loss, parts = self._loss_parts(y, y_pred, sample_weight)
+        self._update_metrics(loss, y, y_pred, sample_weight, parts)
 
     def _test_step(self, x, y=None, sample_weight=None):
         self._test_body(x, y, sample_weight)
