@@ -190,7 +190,9 @@ class GradientTape:
                     body(self)
                 finally:
                     self._recording, self._phase = False, None
-                    _loop_logs.remove(loops)
+                    # by identity: list.remove compares by value, and nested tapes' logs
+                    # often hold the same entries
+                    del _loop_logs[next(i for i, log in enumerate(_loop_logs) if log is loops)]
             state = get_state()
             leaves, tree = jax.tree_util.tree_flatten(
                 state, is_leaf=lambda x: isinstance(x, Variable))
