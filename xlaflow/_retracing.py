@@ -6,7 +6,6 @@ import sys
 import warnings
 
 from xlaflow import _signatures, _tracebacks
-from xlaflow._signatures import DYNAMIC
 from xlaflow.config import flags
 
 
@@ -31,8 +30,7 @@ class TraceLog:
             return  # the same program traced again (get_concrete_function after a call)
         entry.signatures.add(avals)
         self.count += 1
-        it = iter(dyn)
-        leaves = [next(it) if x is DYNAMIC else x for x in entry.template]
+        leaves = _signatures.fill_template(entry.template, dyn)
         names = _signatures.leaf_paths(entry.treedef, param_names)
         trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}
         previous, self.last = self.last, trace

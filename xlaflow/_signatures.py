@@ -93,8 +93,9 @@ def canonical_call(params, args, kwargs, strip_defaults=True):
     """(args, kwargs) in one form for the cache: keyword arguments that name positional
     parameters move into place (a skipped parameter takes its default), and trailing
     arguments equal to their Python defaults are dropped (not with reduce_retracing,
-    where numbers are traced and f(x, 1) already shares f(x, 2)'s program). Anything unusual (a missing
-    required argument, an unknown keyword) is left for the call itself to report."""
+    where numbers are traced and f(x, 1) already shares f(x, 2)'s program). Anything
+    unusual (a missing required argument, an unknown keyword) is left for the call itself
+    to report."""
     if len(args) > len(params):
         return args, kwargs
     args, kwargs = list(args), dict(kwargs)
@@ -292,10 +293,7 @@ def specs_as_shapes(name, param_names, static, args, kwargs):
                 f"is {leaf!r}, of unknown rank; give its TensorSpec a shape (None for the "
                 "sizes that vary)")
         count[0] += 1
-        dims = ["batch" if axis == 0 and d is None else f"d{count[0]}_{axis}" if d is None
-                else str(d) for axis, d in enumerate(leaf.shape)]
-        shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
-        return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(leaf.dtype))
+        return symbolic_struct(leaf, f"d{count[0]}", scope)
 
     return jax.tree_util.tree_map_with_path(
         one, (args, kwargs), is_leaf=lambda x: isinstance(x, TensorSpec) or is_leaf(x))
@@ -303,11 +301,26 @@ def specs_as_shapes(name, param_names, static, args, kwargs):
 
 def refuse_abstract(name, param_names, treedef, template, dyn):
     """A call with a jax.ShapeDtypeStruct (abstract, no values) is refused by name."""
-    it = iter(dyn)
-    leaves = [next(it) if x is DYNAMIC else x for x in template]
-    for leaf_name, leaf in zip(leaf_paths(treedef, param_names), leaves):
+    for leaf_name, leaf in zip(leaf_paths(treedef, param_names), fill_template(template, dyn)):
         if isinstance(leaf, jax.ShapeDtypeStruct):
             raise TypeError(
                 f"{name}() argument {leaf_name!r} is a jax.ShapeDtypeStruct ({leaf.shape}, "
                 f"{leaf.dtype}), which has no values; pass an array, or trace abstractly "
                 f"with {name}.get_concrete_function(...)")
+
+
+def fill_template(template, dyn):
+    """A call's leaves: the template's static leaves with the traced ones (`dyn`, in order)
+    put back where it marks DYNAMIC."""
+    it = iter(dyn)
+    return [next(it) if x is DYNAMIC else x for x in template]
+
+
+def symbolic_struct(spec, label, scope):
+    """The jax.ShapeDtypeStruct a TensorSpec of known rank stands for: a leading None is
+    `batch` (shared by the inputs), another None `<label>_<axis>`, all in `scope`; the dtype
+    the program takes (int64 is int32 without x64: newer JAX warns when asked to truncate)."""
+    dims = ["batch" if axis == 0 and d is None else f"{label}_{axis}" if d is None
+            else str(d) for axis, d in enumerate(spec.shape)]
+    shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
+    return jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(spec.dtype))

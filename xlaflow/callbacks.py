@@ -156,8 +156,6 @@ class EarlyStopping(Callback):
             return
         if epoch < self.start_from_epoch:
             return
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
         self.wait += 1
         if self._improved(value, self.best):
             self.best, self.best_epoch = value, epoch

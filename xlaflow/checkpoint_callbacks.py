@@ -50,7 +50,7 @@ class ModelCheckpoint(Callback):
                 return
             if not self._improved(float(value)):
                 return
-        fields = {k: float(v) for k, v in logs.items()}
+        fields = {k: float(v) for k, v in logs.items()}  # the monitored value among them
         if batch is not None:  # Keras: `{batch}` with an int save_freq (1-based)
             fields["batch"] = batch + 1
         try:
@@ -64,7 +64,7 @@ class ModelCheckpoint(Callback):
         else:
             self.model.save(path, platforms=self.platforms)
         if self.save_best_only:  # only once saved: a failed save leaves the best unchanged
-            self.best = float(logs[self.monitor])
+            self.best = fields[self.monitor]
         if self.verbose:
             what = "weights" if self.save_weights_only else "model"
             print(f"Epoch {epoch + 1}: saved the {what} to {path}")

@@ -82,15 +82,13 @@ class CosineDecay(LearningRateSchedule):
 
     def __call__(self, step):
         step = jnp.asarray(step, jnp.float32)
-        if self.warmup_target is None:  # as Keras: no target, no warm-up (steps ignored)
-            done = jnp.minimum(step, self.decay_steps)
-            cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * done / self.decay_steps))
-            return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
-        peak = self.warmup_target
-        done = jnp.minimum(jnp.maximum(step - self.warmup_steps, 0.0), self.decay_steps)
+        # As Keras: no target, no warm-up (warmup_steps ignored)
+        warming = self.warmup_target is not None and self.warmup_steps > 0
+        peak = self.initial_learning_rate if self.warmup_target is None else self.warmup_target
+        done = jnp.clip(step - (self.warmup_steps if warming else 0), 0.0, self.decay_steps)
         cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * done / self.decay_steps))
         decayed = peak * ((1.0 - self.alpha) * cosine + self.alpha)
-        if self.warmup_steps <= 0:
+        if not warming:
             return decayed
         warm = self.initial_learning_rate + (peak - self.initial_learning_rate) * (
             step / self.warmup_steps)

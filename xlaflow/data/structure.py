@@ -266,14 +266,14 @@ def conform(value, spec, what, index):
             # same kind (float64 -> float32 as TF casts), never across kinds (float -> int
             # would truncate silently).
             arr = np.asarray(v)
-            if arr is v:  # the caller's own array (a generator may refill it): a snapshot
-                arr = arr.copy()
             if not same_dtype(arr.dtype, s.dtype):
                 if _kind(arr.dtype) != _kind(s.dtype):
                     raise TypeError(
                         f"{what}: element {index}{where(path)} has dtype {arr.dtype.name} "
                         f"where the signature expects {s.dtype.name}: {s}")
-                arr = arr.astype(s.dtype)
+                arr = arr.astype(s.dtype)  # a new array already
+            elif arr is v:  # the caller's own array (a generator may refill it): a snapshot
+                arr = arr.copy()
         else:
             try:
                 arr = np.asarray(v, dtype=s.dtype)

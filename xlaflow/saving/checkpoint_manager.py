@@ -15,8 +15,15 @@ import os
 import uuid
 import warnings
 
-from xlaflow.saving.checkpoint import (Checkpoint, CheckpointIntegrityError, _ocp, _save_args,
-                                       record_latest, seal)
+from xlaflow.saving.checkpoint import (
+    Checkpoint,
+    CheckpointIntegrityError,
+    _ocp,
+    _save_args,
+    record_latest,
+    recorded_latest,
+    seal,
+)
 
 
 class CheckpointManager:
@@ -99,11 +106,12 @@ class CheckpointManager:
     def save(self, checkpoint_number=None, check_interval=True):
         """Save as step `checkpoint_number` (default: the latest + 1); returns its path, or
         None when the interval (or an existing newer step) skips it."""
-        if check_interval and self._interval is not None:
-            current = int(getattr(self._step_counter, "numpy", lambda: self._step_counter)())
-            if self._last_saved_step is not None and \
-                    current - self._last_saved_step < self._interval:
-                return None
+        current = None if self._step_counter is None else int(
+            getattr(self._step_counter, "numpy", lambda: self._step_counter)())
+        if check_interval and self._interval is not None and \
+                self._last_saved_step is not None and \
+                current - self._last_saved_step < self._interval:
+            return None
         latest = self._manager.latest_step()
         step = (latest or 0) + 1 if checkpoint_number is None else int(checkpoint_number)
         if check_interval and not self._manager.should_save(step):
@@ -120,9 +128,8 @@ class CheckpointManager:
             return None
         self._unsealed.append(step)
         record_latest(self._path(step))  # latest_checkpoint(directory) finds it, as in TF
-        if self._step_counter is not None:
-            self._last_saved_step = int(getattr(self._step_counter, "numpy",
-                                                lambda: self._step_counter)())
+        if current is not None:
+            self._last_saved_step = current
         return self._path(step)
 
     def restore_or_initialize(self):
@@ -162,7 +169,6 @@ def latest_checkpoint(directory):
     directory = os.path.abspath(os.fspath(directory))
     if not os.path.isdir(directory):
         return None
-    from xlaflow.saving.checkpoint import recorded_latest
     recorded = recorded_latest(directory)  # Checkpoint.save's `<prefix>-<n>`
     if recorded is not None:
         return recorded

@@ -14,6 +14,7 @@ import re
 import jax
 import numpy as np
 
+from xlaflow._signatures import symbolic_struct
 from xlaflow.saving import arrays, atomic
 from xlaflow.tensors import TensorSpec
 
@@ -107,9 +108,9 @@ def _input_specs(fn):
 
 
 def _identifier(name):
-    """`name` as a symbolic dimension's prefix (letters, digits and _ only)."""
-    text = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    return text if text[:1].isalpha() else f"in_{text}"
+    """`name` (already letters, digits and _: see _input_specs) as a symbolic dimension's
+    prefix, which must start with a letter."""
+    return name if name[:1].isalpha() else f"in_{name}"
 
 
 def _key(k):
@@ -125,13 +126,7 @@ def _symbolic_leaves(named_specs, shared=False):
         if spec.shape is None:
             raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
                              "its TensorSpec a shape (None for the sizes that vary)")
-        label = "axis" if shared else _identifier(name)
-        dims = ["batch" if axis == 0 and d is None else f"{label}_{axis}" if d is None
-                else str(d) for axis, d in enumerate(spec.shape)]
-        shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()
-        # The dtype the program takes (int64 is int32 without x64): newer JAX warns when
-        # an export is asked for a dtype it would truncate.
-        out.append(jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(spec.dtype)))
+        out.append(symbolic_struct(spec, "axis" if shared else _identifier(name), scope))
     return out
 
 

@@ -30,13 +30,14 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, platform
     compile_config = _compile_config(model)
     optimizer = model.optimizer if include_optimizer and compile_config is not None else None
     opt_vars = list(optimizer.variables) if optimizer is not None else []
+    input_shapes, input_dtypes = model._input_spec_to_save()
 
     def fill(tmp, keys):
         os.mkdir(os.path.join(tmp, KERAS_DIR))
         description = {
             "model": architecture,
-            "build_input_shape": _encode_shapes(model._input_spec_to_save()[0]),
-            "build_input_dtype": model._input_spec_to_save()[1],
+            "build_input_shape": _encode_shapes(input_shapes),
+            "build_input_dtype": input_dtypes,
             "variables": [keys[id(v)] for v in variables],
             "compile_config": compile_config,
             "optimizer_variables": [{"key": f"o{i:04d}", "name": v.name,

@@ -70,6 +70,8 @@ class Signature:
         avals = exported.in_avals[len(jax.tree_util.tree_leaves(values)):]
         self._symbols = [{axis: str(d) for axis, d in enumerate(a.shape)
                           if not isinstance(d, int)} for a in avals]
+        uses = [symbol for symbols in self._symbols for symbol in symbols.values()]
+        self._ties = any(uses.count(symbol) > 1 for symbol in uses)  # else nothing to check
 
     @property
     def input_names(self):
@@ -99,7 +101,7 @@ class Signature:
         if missing or unknown:
             raise InputError(f"signature {self.name!r} takes inputs {self.input_names}; "
                              f"missing {missing}, unknown {unknown}")
-        out, batch = [], None
+        out = []
         for spec in self.inputs:
             value = _as_array(spec, inputs[spec["name"]])
             want = spec["shape"]
@@ -114,7 +116,8 @@ class Signature:
                     f"{list(value.shape)}; its sizes marked None in {_shape_text(want)} must "
                     "be at least 1 (an empty batch has nothing to compute)")
             out.append(value)
-        self._check_shared_sizes(out)
+        if self._ties:
+            self._check_shared_sizes(out)
         return out
 
     def _check_shared_sizes(self, values):
@@ -168,10 +171,11 @@ def _as_array(spec, value):
         if not same_kind:
             raise InputError(f"input {spec['name']!r} must be {dtype.name}; received "
                              f"{array.dtype.name}")
+        array = np.asarray(array)
         if array.dtype.kind in "iu" and dtype.kind in "iu" and \
                 not np.can_cast(array.dtype, dtype, "safe"):
-            _check_range(spec["name"], np.asarray(array), dtype)
-        array = np.asarray(array).astype(dtype)
+            _check_range(spec["name"], array, dtype)
+        array = array.astype(dtype)
     return array
 
 

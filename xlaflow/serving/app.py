@@ -180,9 +180,9 @@ class App:
         get = _V1_GET.fullmatch(path) if method == "GET" else None
         if post is None and get is None:
             raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
+        version = _version((post or get).group(2))
         if get is not None:
-            name, version, label, metadata = get.groups()
-            version = _version(version)
+            name, _, label, metadata = get.groups()
             if name is None:
                 raise _Reply(400, error_body("Missing model name in request."))
             name, label = _unquote(name), label and _unquote(label)
@@ -193,8 +193,7 @@ class App:
                     self.manager.status(name, version, label)), _JSON
             except ServingError as exc:
                 raise _error(exc) from None
-        name, version, label, verb = post.groups()
-        version = _version(version)
+        name, _, label, verb = post.groups()
         name, label = _unquote(name), label and _unquote(label)
         deadline = time.monotonic() + self.timeout_s
         body = await self._body(headers, receive, name, deadline)

@@ -3,7 +3,6 @@ written for TF 2 calls to use the loss and metrics given to compile()."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 
@@ -15,12 +14,10 @@ class CompiledLoss:
         self._trainer = trainer
 
     def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
-        trainer = self._trainer
-        loss = trainer._loss(y_true, y_pred, sample_weight)
+        loss = self._trainer._loss(y_true, y_pred, sample_weight)
         if regularization_losses:
             loss = loss + sum(jnp.sum(term) for term in regularization_losses)
-        batch = jax.tree_util.tree_leaves(y_pred)[0].shape[0]
-        trainer.loss_tracker.update_state(loss, sample_weight=jnp.float32(batch))
+        self._trainer.track_loss(loss, y_pred, {})
         return loss
 
     @property
@@ -36,8 +33,7 @@ class CompiledMetrics:
         self._trainer = trainer
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        for metric in self._trainer.metrics:
-            metric.update_state(y_true, y_pred, sample_weight)
+        self._trainer.update_compiled_metrics(y_true, y_pred, sample_weight)
 
     def reset_state(self):
         for metric in self._trainer.metrics:

@@ -84,15 +84,13 @@ class ArrayBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.steps = math.ceil(self.size / self.batch_size)
-        self.epoch_steps = self.steps
-        self.per_epoch = None  # with a steps_per_epoch: epochs cut one continuing stream
+        self.epoch_steps = self.steps  # != steps: epochs cut one stream (see `stream`)
 
     def stream(self, steps_per_epoch):
         """Epochs of `steps_per_epoch` batches cut from one stream of passes over the data
         (each pass shuffled anew), as Keras reads arrays when steps_per_epoch is given:
         epoch e starts where epoch e-1 stopped, not at the first batch again."""
-        if steps_per_epoch != self.steps:
-            self.per_epoch = self.epoch_steps = int(steps_per_epoch)
+        self.epoch_steps = int(steps_per_epoch)
 
     def split(self, fraction, validation_weight=None):
         """(training part, validation part): the last `fraction` of the examples, unshuffled,
@@ -118,25 +116,25 @@ class ArrayBatches:
     def epoch(self, index=0, start=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling), from
         batch `start` on (a resumed fit skips the batches it already trained on)."""
-        x, y, w = self.x, self.y, self.sample_weight
-        if self.per_epoch is not None:
+        if self.epoch_steps != self.steps:
             yield from self._streamed(index, start)
             return
+        x, y, w = self.x, self.y, self.sample_weight
         order = self._order(index)
         for begin in range(start * self.batch_size, self.size, self.batch_size):
             piece = _rows(order, begin, self.batch_size)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
     def _streamed(self, index, start):
-        """Epoch `index` of the stream: batches index*per_epoch + start ... of the passes
+        """Epoch `index` of the stream: batches index*epoch_steps + start ... of the passes
         laid end to end (a position, not a state: a resumed fit finds its place)."""
         x, y, w = self.x, self.y, self.sample_weight
-        orders = {}
-        for position in range(index * self.per_epoch + start, (index + 1) * self.per_epoch):
+        per_epoch, current, order = self.epoch_steps, None, None
+        for position in range(index * per_epoch + start, (index + 1) * per_epoch):
             sweep, batch = divmod(position, self.steps)
-            if sweep not in orders:
-                orders = {sweep: self._order(sweep)}
-            piece = _rows(orders[sweep], batch * self.batch_size, self.batch_size)
+            if sweep != current:
+                current, order = sweep, self._order(sweep)
+            piece = _rows(order, batch * self.batch_size, self.batch_size)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
     def blocks(self, index, n, steps=None, start=0):
@@ -145,7 +143,7 @@ class ArrayBatches:
         most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle.
         Groups count from batch `start`, so a fit resumed at a group's end groups the rest
         of the epoch as the uninterrupted fit did."""
-        if self.per_epoch is not None:  # a stream's batches cross passes: one at a time
+        if self.epoch_steps != self.steps:  # a stream's batches cross passes: one at a time
             for batch in self.epoch(index, start):
                 yield False, batch
             return

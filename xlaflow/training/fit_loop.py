@@ -63,7 +63,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                          f"(1-based); received {validation_freq!r}")
     given_weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
     if class_weight is not None:
-        sample_weight = _class_sample_weight(y, sample_weight, class_weight)
+        sample_weight = _class_sample_weight(y, given_weight, class_weight)
     data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
     val = None
     if validation_split:
@@ -201,7 +201,7 @@ def _class_sample_weight(y, sample_weight, class_weight):
     weights = np.asarray([class_weight[int(c)] for c in labels], np.float32)
     if sample_weight is None:
         return weights
-    given = np.asarray(sample_weight, np.float32)
+    given = sample_weight  # float32 already (fit converted it)
     while given.ndim > 1 and given.shape[-1] == 1:  # an (n, 1) column: one per example
         given = given[..., 0]
     return weights * given

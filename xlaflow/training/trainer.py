@@ -61,6 +61,10 @@ class Trainer:
         self.metrics = _unique_names(
             [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)],
             taken={"loss", *(m.name for m in self.output_losses.values())})
+        # The loss, each output's loss (several outputs) and the metrics, in log order:
+        # fixed here, read at every step that logs.
+        self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
+        self._log_names = tuple(m.name for m in self.trackers)
         if int(steps_per_execution) < 1:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
@@ -115,7 +119,7 @@ class Trainer:
         """Logs in Keras' order; a custom train_step's dict is already named."""
         if isinstance(values, dict):
             return values
-        return dict(zip((m.name for m in self.trackers), values))
+        return dict(zip(self._log_names, values))
 
     # -- the compiled bodies ---------------------------------------------------------------
     def _loss(self, y, y_pred, sample_weight):
@@ -153,20 +157,22 @@ class Trainer:
             raise NotImplementedError(
                 "metrics for multi-output models are not supported yet; compile without "
                 "metrics= and score the outputs of predict()")
-        batch = jax.tree_util.tree_leaves(y_pred)[0].shape[0]
+        self.track_loss(loss, y_pred, parts)
+        self.update_compiled_metrics(y, y_pred, sample_weight)
+
+    def track_loss(self, loss, y_pred, parts):
+        """Average `loss` (and each output's, `parts`) into the loss metrics."""
+        batch = jnp.float32(jax.tree_util.tree_leaves(y_pred)[0].shape[0])
         # Weighting each batch's mean loss by its size makes the epoch value the mean over
         # examples, however the last batch is cut.
-        self.loss_tracker.update_state(loss, sample_weight=jnp.float32(batch))
+        self.loss_tracker.update_state(loss, sample_weight=batch)
         for key, value in parts.items():
             if key in self.output_losses:
-                self.output_losses[key].update_state(value, sample_weight=jnp.float32(batch))
+                self.output_losses[key].update_state(value, sample_weight=batch)
+
+    def update_compiled_metrics(self, y, y_pred, sample_weight):
         for metric in self.metrics:
             metric.update_state(y, y_pred, sample_weight)
-
-    @property
-    def trackers(self):
-        """The loss, each output's loss (several outputs) and the metrics, in log order."""
-        return [self.loss_tracker, *self.output_losses.values(), *self.metrics]
 
     def logs(self):
         return tuple(m.result() for m in self.trackers)
