@@ -80,17 +80,17 @@ class Model(Layer):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile=True):
-        """Choose the optimizer, loss and metrics (names or objects) for fit/evaluate."""
-        if weighted_metrics is not None:
-            raise NotImplementedError("weighted_metrics is not supported yet; metrics use "
-                                      "fit's sample_weight already")
+        """Choose the optimizer, loss and metrics (names or objects) for fit/evaluate.
+
+        As in Keras, `metrics` ignore sample and class weights; `weighted_metrics` use them."""
         self.trainer = Trainer(self, optimizer, loss, metrics, steps_per_execution,
-                               run_eagerly, jit_compile, loss_weights)
+                               run_eagerly, jit_compile, loss_weights, weighted_metrics)
         self._predict_fn = None  # rebuilt for the strategy compile found
         # On the trainer, not the model: Module.variables walks the model's dicts, and
         # metric objects in here would make their Variables look like the model's.
         self.trainer.compile_config = dict(
-            loss=loss, metrics=metrics, loss_weights=loss_weights, run_eagerly=run_eagerly,
+            loss=loss, metrics=metrics, loss_weights=loss_weights,
+            weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
             jit_compile=jit_compile, steps_per_execution=steps_per_execution)
 
     def train_step(self, data):

@@ -38,7 +38,7 @@ class Trainer:
     """What `Model.compile` sets up: loss, optimizer, metrics and the compiled steps."""
 
     def __init__(self, model, optimizer, loss, metrics, steps_per_execution, run_eagerly,
-                 jit_compile, loss_weights=None):
+                 jit_compile, loss_weights=None, weighted_metrics=None):
         self.model = model
         self.optimizer = optimizers_lib.get(optimizer)
         policy = getattr(model, "dtype_policy", None) or mixed_precision.global_policy()
@@ -58,9 +58,16 @@ class Trainer:
         self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n in names} \
             if len(names) > 1 and self.loss is not None else {}
         first_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
+        unweighted = [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)]
+        weighted = [metrics_lib.get(m, first_loss) for m in _flat_metrics(weighted_metrics)]
+        for metric in weighted:
+            # Keras 2 tells a weighted metric from its unweighted twin by this prefix.
+            if any(m.name == metric.name for m in unweighted):
+                metric._module_name = f"weighted_{metric.name}"
         self.metrics = _unique_names(
-            [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)],
+            unweighted + weighted,
             taken={"loss", *(m.name for m in self.output_losses.values())})
+        self.weighted_metrics = tuple(weighted)
         # The loss, each output's loss (several outputs) and the metrics, in log order:
         # fixed here, read at every step that logs.
         self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
@@ -171,8 +178,10 @@ class Trainer:
                 self.output_losses[key].update_state(value, sample_weight=batch)
 
     def update_compiled_metrics(self, y, y_pred, sample_weight):
+        # Keras 2 semantics: sample (and class) weights reach weighted_metrics only.
         for metric in self.metrics:
-            metric.update_state(y, y_pred, sample_weight)
+            weighted = any(metric is m for m in self.weighted_metrics)
+            metric.update_state(y, y_pred, sample_weight if weighted else None)
 
     def logs(self):
         return tuple(m.result() for m in self.trackers)
