@@ -87,3 +87,23 @@ def test_functional_summary(capsys):
     out = capsys.readouterr().out
     assert "head (Dense)" in out and "(None, 3)" in out and "Total params: 43" in out
     assert len(model.layers) == 2 and len(jax.tree_util.tree_leaves(model.weights)) == 4
+
+
+def test_a_dict_keyed_by_input_names_feeds_a_list_input_model():
+    a, b = xf.keras.Input((3,), name="a"), xf.keras.Input((2,), name="b")
+    model = models.Model([a, b], layers.Dense(1)(layers.Concatenate()([a, b])))
+    xa, xb = X[:, :3], X[:, 3:]
+    kernel, bias = model.get_weights()
+    expected = np.concatenate([xa, xb], -1) @ kernel + bias
+    np.testing.assert_allclose(model({"b": xb, "a": xa}), expected, rtol=1e-5)
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0), loss="mse")
+    np.testing.assert_allclose(model.predict({"b": xb, "a": xa}, verbose=0), expected,
+                               rtol=1e-5)
+    labels = np.zeros((len(X), 1), np.float32)
+    data = xf.data.Dataset.from_tensor_slices(({"a": xa, "b": xb}, labels)).batch(16)
+    np.testing.assert_allclose(model.evaluate(data, verbose=0),
+                               np.mean(expected ** 2), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"named \['a', 'b'\].*no \['b'\]"):
+        model({"a": xa})
+    with pytest.warns(UserWarning, match=r"keys \['c'\] that name none"):
+        model({"a": xa, "b": xb, "c": xb})

@@ -3,6 +3,8 @@ run in dependency order on real values."""
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 
 from xlaflow.layers.symbolic import is_symbolic
@@ -41,8 +43,26 @@ class Graph:
             visit(tensor)
         self.layers = list({id(n.layer): n.layer for n in self.nodes}.values())
 
+    def arrange(self, inputs):
+        """`inputs` in the structure of the symbolic inputs: as in Keras, a dict keyed by the
+        Inputs' names also feeds a model built with a list (or one) of Inputs."""
+        if not isinstance(inputs, dict) or isinstance(self.inputs, dict):
+            return inputs
+        symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
+        names = [s.name for s in symbols]
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise ValueError(f"the model's inputs are named {names}; the dict of inputs has no "
+                             f"{missing} (received keys {sorted(map(str, inputs))})")
+        extra = sorted(str(k) for k in inputs if k not in names)
+        if extra:
+            warnings.warn(f"the dict of inputs has keys {extra} that name none of the model's "
+                          f"inputs {names}; they are ignored", UserWarning, stacklevel=4)
+        return tree.unflatten([inputs[n] for n in names])
+
     def run(self, inputs, training):
         """Evaluate the graph on real `inputs` (same structure as the symbolic inputs)."""
+        inputs = self.arrange(inputs)
         symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]

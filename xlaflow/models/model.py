@@ -246,7 +246,7 @@ class Model(Layer):
         if self._graph is not None or self._build_input_shape is not None:
             self.built = True
             return
-        is_shape = lambda s: isinstance(s, (tuple, list)) and all(  # noqa: E731
+        is_shape = lambda s: isinstance(s, (tuple, list)) and all(
             d is None or isinstance(d, int) for d in s)
         spec = jax.tree_util.tree_map(
             lambda s: jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in s),

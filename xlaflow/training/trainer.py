@@ -19,9 +19,9 @@ from xlaflow import losses as losses_lib
 from xlaflow import metrics as metrics_lib
 from xlaflow import mixed_precision
 from xlaflow import optimizers as optimizers_lib
-from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
+from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.tape import value_and_grad
 
 
