@@ -128,3 +128,23 @@ def test_a_config_imports_only_xlaflow_modules_and_takes_only_their_classes():
         assert get_registered_object("NoSuchClass", module=module) is None
     # a class that an xlaflow module merely imports is not an xlaflow class
     assert get_registered_object("Mesh", module="xlaflow.distribute.strategy") is None
+
+
+def test_saving_through_a_symlink_writes_into_its_target_and_keeps_the_link(tmp_path):
+    model = models.Sequential([layers.Dense(2, input_shape=(4,))])
+    real = tmp_path / "storage" / "model"
+    real.parent.mkdir()
+    link = tmp_path / "current"
+    link.symlink_to(real, target_is_directory=True)  # dangling until the first save
+    for _ in range(2):  # the first save creates the target, the second replaces it
+        model.save(link, platforms=HERE)
+        assert link.is_symlink() and real.is_dir()
+        np.testing.assert_allclose(models.load_model(link).predict(X, verbose=0),
+                                   model.predict(X, verbose=0), rtol=1e-6)
+        model.set_weights([w + 1.0 for w in model.get_weights()])
+    weights_link = tmp_path / "weights"
+    weights_link.symlink_to(tmp_path / "storage" / "w", target_is_directory=True)
+    model.save_weights(weights_link)
+    model.save_weights(weights_link)
+    assert weights_link.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "storage").iterdir()) == ["model", "w"]

@@ -43,7 +43,9 @@ def write_json(path, data):
 
 
 def write_text(path, text):
-    """Write `text` to `path` through a temporary name (flushed to disk, then renamed)."""
+    """Write `text` to `path` through a temporary name (flushed to disk, then renamed).
+    A symlink at `path` keeps pointing at the file, which gets the new text."""
+    path = os.path.realpath(path)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -82,15 +84,18 @@ def write_directory(path, fill, *, manifest, header, overwrite=True, what="save"
         if not overwrite:
             raise FileExistsError(f"{what}: {path} exists and overwrite=False")
         check_replaceable(path, what)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    partial = f"{path}.partial-{uuid.uuid4().hex[:8]}"
+    # A symlinked path (or parent) saves into the folder it points at, as TF does; the
+    # renames happen beside that folder, so the link itself stays.
+    target = os.path.realpath(path)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    partial = f"{target}.partial-{uuid.uuid4().hex[:8]}"
     os.mkdir(partial)
     try:
         fill(partial)
         files = {rel: {"bytes": os.path.getsize(full), "sha256": sha256_file(full)}
                  for rel, full in sorted(_files(partial))}
         write_json(os.path.join(partial, manifest), {**header, "files": files})
-        replace_directory(partial, path)
+        replace_directory(partial, target)
     finally:
         if os.path.exists(partial):
             shutil.rmtree(partial, ignore_errors=True)
