@@ -299,3 +299,28 @@ def test_a_save_that_breaks_a_load_midway_is_read_again_not_reported(tmp_path, m
         ValueError("broken")))
     with pytest.raises(ValueError, match="broken"):
         xf.keras.models.load_model(tmp_path / "m")
+
+
+@register_serializable(package="tests")
+class _FirstStep(xf.keras.layers.Layer):
+    def call(self, x):
+        return x[:, :1, :]
+
+
+def test_only_the_sizes_a_model_combines_are_tied_in_an_export(tmp_path):
+    ids = xf.keras.Input((None, 4), name="ids")
+    segments = xf.keras.Input((None, 4), name="segments")
+    extra = xf.keras.Input((None, 4), name="extra")  # its own length: pooled, not added
+    summed = layers.Add()([ids, segments])
+    pooled = _FirstStep()(layers.Dense(2)(extra))  # its length never meets the others'
+    model = xf.keras.Model([ids, segments, extra],
+                           layers.Add()([layers.Dense(2)(summed), pooled]))
+    model.save(tmp_path / "m", platforms=HERE)
+    signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
+    rng = np.random.default_rng(1)
+    x7, x3 = (rng.normal(size=(2, n, 4)).astype(np.float32) for n in (7, 3))
+    np.testing.assert_allclose(next(iter(signature(ids=x7, segments=x7, extra=x3).values())),
+                               model.predict([x7, x7, x3], verbose=0), rtol=1e-5)
+    with pytest.raises(xf.saved_model.InputError, match="axis 1 of 'ids' and axis 1 of "
+                       "'segments'"):
+        signature(ids=x7, segments=x3, extra=x3)

@@ -117,17 +117,37 @@ def _key(k):
     return getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
 
 
-def _symbolic_leaves(named_specs, shared=False):
-    """One symbolic dimension per None size: `batch` for every leading one, and for the
-    others one per input and axis, or (`shared`) one per axis position across inputs."""
+def _symbolic_leaves(named_specs, tied=None):
+    """One symbolic dimension per None size: `batch` for every leading one, the others
+    `<input>_<axis>`, renamed by `tied` (symbol -> the symbol it must equal)."""
     scope = jax.export.SymbolicScope()
     out = []
     for position, (name, spec) in enumerate(named_specs):
         if spec.shape is None:
             raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
                              "its TensorSpec a shape (None for the sizes that vary)")
-        out.append(symbolic_struct(spec, "axis" if shared else _identifier(name), scope))
+        out.append(symbolic_struct(spec, _identifier(name), scope, tied or {}))
     return out
+
+
+def _export_tying_sizes(export, named_specs):
+    """`export(leaves)` with independent sizes where the program allows. A program that
+    combines two inputs' varying sizes (token ids + segment ids, added) fails naming both
+    symbols; those are tied and the export tried again, until it succeeds."""
+    symbols = [f"{_identifier(name)}_{axis}" for name, spec in named_specs
+               for axis, d in enumerate(spec.shape or ()) if axis and d is None]
+    tied = {}
+    for _ in range(len(symbols)):
+        try:
+            return export(_symbolic_leaves(named_specs, tied))
+        except Exception as exc:  # noqa: BLE001 (jax raises several types for shape errors)
+            roots = {tied.get(s, s) for s in symbols
+                     if re.search(rf"\b{re.escape(tied.get(s, s))}\b", str(exc))}
+            if len(roots) < 2:
+                raise
+            keep = min(roots, key=symbols.index)
+            tied = {s: keep if tied.get(s, s) in roots else tied.get(s, s) for s in symbols}
+    return export(_symbolic_leaves(named_specs, tied))
 
 
 def _concrete_leaves(named_specs):
@@ -162,20 +182,11 @@ def lower(name, fn, platforms):
 
     var_specs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in kept]
 
-    def export(shared):
-        return jax.export.export(jax.jit(flat_program), platforms=platforms)(
-            var_specs, _symbolic_leaves(named, shared))
+    def export(leaves):
+        return jax.export.export(jax.jit(flat_program), platforms=platforms)(var_specs, leaves)
 
     try:
-        try:
-            exported = export(shared=False)
-        except Exception as independent:
-            # Inputs whose varying sizes the program combines (token ids + segment ids,
-            # added) need one size per axis across inputs; sizes independent otherwise.
-            try:
-                exported = export(shared=True)
-            except Exception:
-                raise independent from None
+        exported = _export_tying_sizes(export, named)
         paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
             jax.eval_shape(program, var_specs, leaves))[0]]
     except Exception as exc:
