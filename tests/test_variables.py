@@ -59,6 +59,25 @@ def test_assign_dtype_mismatch_names_variable():
     np.testing.assert_array_equal(v.numpy(), np.zeros(2))
 
 
+def test_numpy_values_take_the_variables_dtype_as_tf_converts_them():
+    kernel = xf.Variable(np.zeros((2, 2), np.float32), name="kernel")
+    kernel.assign(np.full((2, 2), 0.1))  # float64 NumPy: converted, as TF does
+    assert kernel.dtype == jnp.float32 and kernel.value.dtype == jnp.float32
+    np.testing.assert_allclose(kernel.numpy(), np.float32(0.1))
+    steps = xf.Variable(1, name="steps")
+    steps.assign_add(np.int64(2))
+    assert steps.numpy() == 3
+    for fraction in (2.7, 1.0, np.float32(2.0), np.array([0.5])[0]):
+        with pytest.raises(TypeError, match=r"'steps'.assign: cannot convert .* to the "
+                           r"Variable's dtype int32"):
+            steps.assign(fraction)
+    with pytest.raises(TypeError, match=r"'steps'.assign_add: cannot convert 1.5"):
+        steps.assign_add(1.5)
+    with pytest.raises(ValueError, match=r"values from 1099511627776 .* do not fit .* int32"):
+        steps.assign(2 ** 40)
+    assert steps.numpy() == 3
+
+
 def test_operators_match_numpy():
     a = np.array([1.0, 2.0, 3.0], np.float32)
     v = xf.Variable(a)

@@ -315,12 +315,18 @@ class GradientTape:
         """Gradients in `sources`' structure; None (or zeros) for a source the target does
         not depend on, as TF."""
         def pick(source):
+            if not jnp.issubdtype(getattr(source, "dtype", jnp.float32), jnp.inexact):
+                # TF: integer sources have no gradient (JAX would hand back float0 values).
+                return _unconnected(source)
             for i, (v, g) in enumerate(zip(variables, var_grads)):
                 if source is v and i in connected:
                     return g
             for j, (w, g) in enumerate(zip(watched, watched_grads)):
                 if w is not None and source is w and len(variables) + j in connected:
                     return g
+            return _unconnected(source)
+
+        def _unconnected(source):
             if unconnected == "zero":  # prefix: the target's shape, for jacobians
                 return jnp.zeros((*prefix, *jnp.shape(source)),
                                  getattr(source, "dtype", jnp.float32))

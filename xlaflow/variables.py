@@ -187,8 +187,8 @@ class Variable:
     def _typed(self, value, method):
         if isinstance(value, Variable):
             value = value.value
-        if not hasattr(value, "dtype"):
-            return jnp.asarray(value, dtype=self.dtype)
+        if not hasattr(value, "dtype") or isinstance(value, (np.ndarray, np.generic)):
+            return self._converted(value, method)
         if _autocast.dtype is not None and jnp.dtype(value.dtype) != self.dtype and \
                 jnp.issubdtype(value.dtype, jnp.floating) and \
                 jnp.issubdtype(self.dtype, jnp.floating):
@@ -199,6 +199,25 @@ class Variable:
                 f"{jnp.dtype(value.dtype)}. Cast first: xf.cast(value, {self.dtype.name!r})."
             )
         return value
+
+    def _converted(self, value, method):
+        """Python numbers, lists and NumPy arrays take the Variable's dtype, as TF's
+        convert_to_tensor(value, dtype) does; a fraction never becomes an integer."""
+        array = np.asarray(value)
+        if array.dtype == self.dtype:
+            return array
+        if array.dtype == object:
+            raise TypeError(f"Variable {self._name!r}.{method}: expected numbers of dtype "
+                            f"{self.dtype}; received {type(value).__name__} {value!r}")
+        target = np.dtype(self.dtype)
+        if target.kind in "biu" and array.dtype.kind not in "biu":
+            raise TypeError(f"Variable {self._name!r}.{method}: cannot convert {value!r} "
+                            f"({array.dtype}) to the Variable's dtype {target}")
+        if target.kind in "iu" and array.size and (
+                array.min() < np.iinfo(target).min or array.max() > np.iinfo(target).max):
+            raise ValueError(f"Variable {self._name!r}.{method}: values from {array.min()} to "
+                             f"{array.max()} do not fit the Variable's dtype {target}")
+        return array.astype(target)
 
     def _checked(self, value, method):
         # Python numbers and lists take the Variable's dtype, as TF converts them.

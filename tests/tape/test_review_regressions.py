@@ -128,3 +128,19 @@ def test_jacobian_zero_for_unconnected_sources_has_the_right_shape():
 
     jw, jb = f(jnp.float32(2.0))
     assert jw.shape == (3, 3) and jb.shape == (3, 2) and float(jnp.abs(jb).sum()) == 0.0
+
+
+def test_integer_sources_have_no_gradient_as_in_tf():
+    w, k = xf.Variable(2.0), xf.Variable(3)
+
+    @xf.function
+    def grads(n):
+        with xf.GradientTape(persistent=True) as tape:
+            tape.watch(n)
+            y = w * xf.cast(k, xf.float32) * xf.cast(n, xf.float32)
+        return tape.gradient(y, [w, k, n]), tape.gradient(y, [k, n],
+                                                        unconnected_gradients="zero")
+
+    (dw, dk, dn), (zk, zn) = grads(jnp.int32(4))
+    assert float(dw) == 12.0 and dk is None and dn is None
+    assert zk.dtype == jnp.int32 and int(zk) == 0 and zn.dtype == jnp.int32
