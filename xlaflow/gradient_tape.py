@@ -10,6 +10,7 @@ xf.function's single XLA computation.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import sys
 
@@ -213,9 +214,15 @@ class GradientTape:
         # of the Python code, and its data flow says which sources each result depends on.
         closed, out_shape = jax.make_jaxpr(forward, return_shape=True)(*primals)
         out_tree = jax.tree_util.tree_structure(out_shape)
-        replay = jax.extend.core.jaxpr_as_fun(closed)
-        outputs, pullback = jax.vjp(lambda *args: jax.tree_util.tree_unflatten(
-            out_tree, replay(*jax.tree_util.tree_leaves(args))), *primals)
+        # Every float result the block computes may be a source too (TF differentiates with
+        # respect to any tensor the tape saw computed): the replay adds a zero input where
+        # each is computed, and the pullback's gradient for that input is the gradient with
+        # respect to the result.
+        shifted = _computed_results(closed.jaxpr, len(captured["arrays"]))
+        outputs, pullback = jax.vjp(
+            lambda *args: jax.tree_util.tree_unflatten(out_tree, _replay(
+                closed, shifted, jax.tree_util.tree_leaves(args[:3]), args[3])),
+            *primals, [jnp.zeros(v.aval.shape, v.aval.dtype) for v in shifted])
         array_out, written_values = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
@@ -226,9 +233,13 @@ class GradientTape:
             var.assign(jax.lax.stop_gradient(value))
         watched_objects = [reads[g[0]] for g in watched_slots] + [
             None if n is None else array_out[n] for n in captured["eps_out"]]
+        # The results the shifts stand for, as the block's locals hold them now.
+        out_vars = closed.jaxpr.outvars[:len(array_out)]
+        watched_objects += [next(o for o, v in zip(array_out, out_vars) if v is var)
+                            for var in shifted]
         self._record = (_explained(pullback, captured["loops"]), outputs, variables,
                         watched_objects)
-        self._depends = _dependencies(closed.jaxpr)
+        self._depends = _dependencies(closed.jaxpr, shifted)
         self._used = False
 
     def _discover(self, body, init, set_state, reads, set_reads, read_names):
@@ -304,9 +315,9 @@ class GradientTape:
             connected |= self._depends[index]
             seed = jnp.ones_like(t) if seeds is None else jnp.asarray(seeds[n], t.dtype)
             cotangent[index] = cotangent[index] + seed
-        var_grads, slot_grads, eps_grads = pullback(
+        var_grads, slot_grads, eps_grads, result_grads = pullback(
             (cotangent, [jnp.zeros_like(w) for w in written]))
-        watched_grads = [*slot_grads, *eps_grads]
+        watched_grads = [*slot_grads, *eps_grads, *result_grads]
         return self._arrange(sources, variables, watched, var_grads, watched_grads,
                              unconnected_gradients, connected)
 
@@ -347,8 +358,8 @@ class GradientTape:
             cotangent[index] = seed
             return pullback((cotangent, [jnp.zeros_like(w) for w in written]))
 
-        var_rows, slot_rows, eps_rows = jax.vmap(row)(basis)
-        watched_rows = [*slot_rows, *eps_rows]
+        var_rows, slot_rows, eps_rows, result_rows = jax.vmap(row)(basis)
+        watched_rows = [*slot_rows, *eps_rows, *result_rows]
         reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
         return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
                              [reshape(g) for g in watched_rows], unconnected_gradients,
@@ -364,10 +375,49 @@ class GradientTape:
         return jnp.moveaxis(jnp.diagonal(full, axis1=0, axis2=1 + rest), -1, 0)
 
 
-def _dependencies(jaxpr):
+def _computed_results(jaxpr, count):
+    """The distinct variables among the first `count` outputs of `jaxpr` that an equation
+    computes (not inputs or constants passed through) with a float dtype."""
+    inputs = set(jaxpr.invars) | set(jaxpr.constvars)
+    found = []
+    for v in jaxpr.outvars[:count]:
+        if isinstance(v, Var) and v not in inputs and not any(v is f for f in found) and \
+                jnp.issubdtype(v.aval.dtype, jnp.inexact):
+            found.append(v)
+    return found
+
+
+def _replay(closed, shifted, args, shifts):
+    """Evaluate `closed` on `args`, adding `shifts[k]` to `shifted[k]` where it is computed
+    (jax.core's evaluation loop, plus the shifts)."""
+    jaxpr = closed.jaxpr
+    env = dict(zip(jaxpr.constvars, closed.consts))
+    env.update(zip(jaxpr.invars, args))
+    shift_of = {v: s for v, s in zip(shifted, shifts)}
+
+    def read(v):
+        return v.val if isinstance(v, jax.extend.core.Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        params = eqn.primitive.get_bind_params(eqn.params)
+        # Older JAX returns (subfuns, params); newer puts subfuns inside params.
+        subfuns, params = params if isinstance(params, tuple) else ((), params)
+        context = getattr(getattr(eqn, "ctx", None), "manager", None) or \
+            contextlib.nullcontext()
+        with context:
+            outs = eqn.primitive.bind(*subfuns, *map(read, eqn.invars), **params)
+        for v, out in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs]):
+            if not isinstance(v, jax.extend.core.DropVar):
+                env[v] = out + shift_of[v] if v in shift_of else out
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _dependencies(jaxpr, shifted=()):
     """For each output of `jaxpr`, the input positions it depends on (an equation's outputs
-    depend on all its inputs: conservative inside loops and branches)."""
+    depend on all its inputs: conservative inside loops and branches); the k-th `shifted`
+    variable counts as input position len(invars) + k."""
     depends = {v: {i} for i, v in enumerate(jaxpr.invars)}
+    position = {v: len(jaxpr.invars) + k for k, v in enumerate(shifted)}
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "stop_gradient":
             inputs = set()
@@ -375,7 +425,7 @@ def _dependencies(jaxpr):
             inputs = set().union(*(depends.get(v, set()) for v in eqn.invars
                                    if isinstance(v, Var)))
         for out in eqn.outvars:
-            depends[out] = inputs
+            depends[out] = inputs | {position[out]} if out in position else inputs
     return [depends.get(v, set()) if isinstance(v, Var) else set() for v in jaxpr.outvars]
 
 

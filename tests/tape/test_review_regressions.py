@@ -144,3 +144,29 @@ def test_integer_sources_have_no_gradient_as_in_tf():
     (dw, dk, dn), (zk, zn) = grads(jnp.int32(4))
     assert float(dw) == 12.0 and dk is None and dn is None
     assert zk.dtype == jnp.int32 and int(zk) == 0 and zn.dtype == jnp.int32
+
+
+def test_gradients_with_respect_to_results_computed_in_the_block():
+    # TF's autodiff guide: any tensor the tape saw computed can be a source.
+    w = xf.Variable(jnp.array([1.0, 2.0]))
+
+    @xf.function
+    def grads(x):
+        with xf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = x * x
+            z = y * y
+            h = w * x  # not watched: computed from a Variable
+            score = jnp.sum(jnp.tanh(h))
+        return (tape.gradient(z, y), tape.gradient(z, x), tape.gradient(y, y),
+                tape.gradient(x, y), tape.gradient(score, h), tape.jacobian(z, y))
+
+    x = jnp.array([3.0, -0.5])
+    dz_dy, dz_dx, dy_dy, dx_dy, dscore_dh, jac = grads(x)
+    np.testing.assert_allclose(dz_dy, 2 * x ** 2, rtol=1e-6)
+    np.testing.assert_allclose(dz_dx, 4 * x ** 3, rtol=1e-6)
+    np.testing.assert_allclose(dy_dy, np.ones(2))
+    assert dx_dy is None  # x does not depend on y
+    h = np.array([1.0, 2.0]) * np.asarray(x)
+    np.testing.assert_allclose(dscore_dh, 1 - np.tanh(h) ** 2, rtol=1e-4)
+    np.testing.assert_allclose(jac, np.diag(2 * np.asarray(x) ** 2), rtol=1e-6)
