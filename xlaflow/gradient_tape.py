@@ -98,6 +98,23 @@ class _Reads(_lifting.OverrideContext):
         return super().read(var)
 
 
+class _Recorded(_lifting.OverrideContext):
+    """The Variables of the block's differentiated run. As in TF, an assignment is not
+    differentiated: a later read of the Variable is differentiated with respect to the
+    Variable itself (its new value plus a zero that carries the Variable's gradient)."""
+
+    def __init__(self, variables, values):
+        super().__init__(variables, values)
+        self.sources = dict(self.values)
+
+    def write(self, var, value):
+        value = jax.lax.stop_gradient(value)
+        source = self.sources.get(id(var))
+        if source is not None:
+            value = value + (source - jax.lax.stop_gradient(source))
+        super().write(var, value)
+
+
 def _is_array(x):
     return isinstance(x, (jax.Array, jnp.ndarray)) and not isinstance(x, Variable)
 
@@ -185,7 +202,7 @@ class GradientTape:
             self._eps, self._eps_objects = list(eps_values), []
             loops = []
             _loop_logs.append(loops)
-            with _lifting.OverrideContext(variables, var_values) as scope:
+            with _Recorded(variables, var_values) as scope:
                 self._recording, self._phase = True, "forward"
                 try:
                     body(self)

@@ -170,3 +170,23 @@ def test_gradients_with_respect_to_results_computed_in_the_block():
     h = np.array([1.0, 2.0]) * np.asarray(x)
     np.testing.assert_allclose(dscore_dh, 1 - np.tanh(h) ** 2, rtol=1e-4)
     np.testing.assert_allclose(jac, np.diag(2 * np.asarray(x) ** 2), rtol=1e-6)
+
+
+def test_an_assignment_in_the_block_is_not_differentiated_as_in_tf():
+    w, u = xf.Variable(2.0), xf.Variable(1.0)
+
+    @xf.function
+    def grads(x):
+        with xf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            first = w * 1.0          # read before the assignment: d/dw = 1
+            w.assign(w * 3.0)        # not differentiated; w is 6 from here on
+            loss = first + w * w     # d/dw = 1 + 2 * 6
+            u.assign(x * 2.0)        # u = 2x, but the tape does not see through it
+            other = u * u
+        return tape.gradient(loss, w), tape.gradient(other, [x, u])
+
+    dw, (dx, du) = grads(jnp.float32(2.0))
+    assert float(dw) == 13.0
+    assert dx is None and float(du) == 8.0
+    assert float(w.numpy()) == 6.0 and float(u.numpy()) == 4.0
