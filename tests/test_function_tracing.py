@@ -392,3 +392,19 @@ def test_input_signature_does_not_fill_positional_only_parameters_from_keywords(
     assert float(f(1.5)) == 3.0
     with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
         f(x=1.5)
+
+
+def test_a_concrete_function_refuses_arguments_outside_its_specs():
+    @xf.function
+    def double(x, scale=1.0):
+        return x * 2 * scale
+
+    cf = double.get_concrete_function(xf.TensorSpec([None], xf.float32))
+    np.testing.assert_allclose(cf(np.ones(3, np.float32)), [2.0, 2.0, 2.0])
+    with pytest.raises(TypeError, match=r"argument 'x' expected TensorSpec\(shape=\(None,\), "
+                       r"dtype=float32.*received shape \(2, 2\) dtype float32"):
+        cf(np.ones((2, 2), np.float32))
+    with pytest.raises(TypeError, match=r"argument 'x' .*received shape \(2,\) dtype int32"):
+        cf(np.ones(2, np.int32))
+    with pytest.raises(TypeError, match=r"expected arguments .*received 2 positional"):
+        cf(np.ones(2, np.float32), 3.0)

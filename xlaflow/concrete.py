@@ -94,7 +94,39 @@ class ConcreteFunction:
         return self._function.python_function
 
     def __call__(self, *args, **kwargs):
+        self._check_call(args, kwargs)
         return self._function(*args, **kwargs)
+
+    def _check_call(self, args, kwargs):
+        """TF refuses a call that does not fit the concrete function's specs (rather than
+        tracing another program): check each tensor argument's shape and dtype."""
+        from xlaflow.tensors import TensorSpec
+        specs_args, specs_kwargs = self.structured_input_signature
+        names = list(getattr(self._function, "_param_names", ()))
+        given = [(names[i] if i < len(names) else f"#{i}", spec, value)
+                 for i, (spec, value) in enumerate(zip(specs_args, args))]
+        given += [(k, specs_kwargs[k], v) for k, v in kwargs.items() if k in specs_kwargs]
+        if len(args) != len(specs_args) or set(kwargs) != set(specs_kwargs):
+            raise TypeError(f"{self}: expected arguments {self.structured_input_signature}; "
+                            f"received {len(args)} positional and keywords {sorted(kwargs)}")
+        for label, spec, value in given:
+            specs = jax.tree_util.tree_leaves(spec, is_leaf=lambda x: isinstance(x, TensorSpec))
+            values = jax.tree_util.tree_leaves(value)
+            if len(specs) != len(values):
+                raise TypeError(f"{self}: expected argument {label!r} structured as "
+                                f"{spec}; received {value!r}")
+            for want, have in zip(specs, values):
+                if not isinstance(want, TensorSpec):
+                    continue
+                shape, dtype = jax.numpy.shape(have), jax.dtypes.canonicalize_dtype(
+                    jax.numpy.result_type(have))
+                if not want.shape_compatible(shape) or \
+                        dtype != jax.dtypes.canonicalize_dtype(want.dtype):
+                    raise TypeError(
+                        f"{self}: argument {label!r} expected {want}; received shape "
+                        f"{tuple(shape)} dtype {dtype.name}. A concrete function runs the "
+                        "signature it was traced for; call the xf.function itself to trace "
+                        "another")
 
     def __repr__(self):
         return (f"<ConcreteFunction {self._function.__name__} "
