@@ -158,13 +158,18 @@ def test_a_full_batch_goes_straight_to_a_batch_thread_but_keeps_the_queue_rules(
         full = np.arange(12, dtype=np.float32).reshape(4, 3)
         out = await scheduler.run("k", run, [full], "m")
         np.testing.assert_array_equal(out[0], full * 2)
-        # A second full request while the first is unanswered exceeds the queue's bound.
+        # The batch on the thread is not enqueued (TF's max_enqueued_batches): a second
+        # full request waits for the thread and fills the bound; a third is refused.
         first = asyncio.ensure_future(scheduler.run("k", run, [full], "m"))
         await asyncio.sleep(0)
+        second = asyncio.ensure_future(scheduler.run("k", run, [full + 1], "m"))
+        await asyncio.sleep(0)
+        assert scheduler.queues["k"].pending == 4
         with pytest.raises(ServingError, match="queue .* is full"):
-            await scheduler.run("k", run, [full + 1], "m")
+            await scheduler.run("k", run, [full + 2], "m")
+        np.testing.assert_array_equal((await second)[0], (full + 1) * 2)
         await first
-        assert scheduler.queues["k"].pending == 0
+        assert scheduler.queues["k"].pending == 0 and not scheduler.backlog
         scheduler.close()
         # Behind a queued request a full one waits its turn instead of overtaking it.
         roomy = BatchScheduler(dataclasses.replace(params, max_enqueued_batches=2))

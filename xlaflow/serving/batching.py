@@ -5,15 +5,21 @@ takes rows until `max_batch_size` or until the oldest request has waited
 `batch_timeout_micros`, pads the batch to an allowed size (so XLA sees a few shapes,
 compiled at warm-up, and never recompiles under load) and runs it on the batch threads;
 while they are all busy, the next batch keeps filling. Requests wait as asyncio futures, so
-a batch costs one hand-off to a thread and back, not one per request. Rows accepted and
-not yet answered are bounded: beyond the bound a request gets UNAVAILABLE at once. A queue
-idle for IDLE_QUEUE_SECONDS is dropped when another is created, so versions that come and
-go leave no dispatchers behind; the next request for it makes a new one.
+a batch costs one hand-off to a thread and back, not one per request.
+
+The queue's bound is TF's `max_enqueued_batches`: it counts the rows accepted and not yet
+being processed on a batch thread (queued, or in a formed batch waiting for a thread);
+beyond it a request gets UNAVAILABLE at once. A batch running on a thread no longer counts,
+and at most `num_batch_threads` batches run at once (the slots), so what is held in memory
+stays bounded. A queue idle for IDLE_QUEUE_SECONDS is dropped when another is created, so
+versions that come and go leave no dispatchers behind; the next request for it makes a new
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import time
 
@@ -35,16 +41,29 @@ class _Task:
         self.shapes = tuple((a.shape[1:], a.dtype) for a in inputs)
 
 
+class _Waiting:
+    """A full batch handed to the pool while every batch thread was busy: its rows count
+    toward its queue's bound until a finishing batch hands it that batch's slot."""
+
+    __slots__ = ("queue", "rows", "slot")
+
+    def __init__(self, queue, rows):
+        self.queue, self.rows, self.slot = queue, rows, False
+
+
 class _Queue:
     def __init__(self, scheduler, model_name):
         self.scheduler, self.model_name = scheduler, model_name
-        self.tasks, self.rows, self.pending = [], 0, 0  # pending: accepted, not answered
+        # pending: rows accepted and not yet being processed on a batch thread (TF's
+        # definition of what max_enqueued_batches bounds)
+        self.tasks, self.rows, self.pending = [], 0, 0
         self.last_used = time.monotonic()
         self.arrived = asyncio.Event()
         self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
     def admit(self, rows):
-        """Count `rows` as accepted and unanswered, or refuse them when the queue is full."""
+        """Count `rows` as waiting for a batch thread, or refuse them when the queue is
+        full."""
         params = self.scheduler.params
         if self.pending + rows > params.max_enqueued_batches * params.max_batch_size:
             raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this "
@@ -75,11 +94,21 @@ class _Queue:
 
     async def run_alone(self, task):
         """A task that fills a batch by itself, with nothing queued before it: nothing could
-        join it, so it goes straight to the batch threads' queue. Not through the slots:
-        measured, handing full batches over one slot at a time costs 65 µs of event-loop
-        work per request, where the pool's own queue keeps its threads busy."""
-        self.admit(task.rows)
-        await self._execute([task], slot=False)  # sets the task's result
+        join it, so it goes straight to the batch threads' queue. Not through the dispatcher:
+        measured, handing full batches over one at a time costs 65 µs of event-loop work per
+        request, where the pool's own queue keeps its threads busy. With a thread free it
+        takes a slot and starts at once, outside the bound; otherwise it waits in the pool's
+        queue and counts as enqueued until a finishing batch hands it a slot."""
+        slots = self.scheduler.slots
+        if slots.locked():
+            self.admit(task.rows)
+            waiting = _Waiting(self, task.rows)
+            self.scheduler.backlog.append(waiting)
+        else:
+            self.last_used = time.monotonic()
+            await slots.acquire()  # free, so this does not wait
+            waiting = None
+        self._start([task], task.rows, waiting)
         return await task.future
 
     async def _take(self):
@@ -118,27 +147,40 @@ class _Queue:
         while True:
             batch = await self._take()
             await slots.acquire()  # while every batch thread is busy, the next batch grows
-            asyncio.get_running_loop().create_task(self._execute(batch))
+            rows = sum(task.rows for task in batch)
+            self.pending -= rows  # on a thread now: no longer enqueued
+            self._start(batch, rows)
             # Not held while waiting for the next batch: an idle queue of an unloaded
             # version would keep its last tasks' programs and weights alive.
             batch = None
 
-    async def _execute(self, batch, slot=True):
-        rows = sum(t.rows for t in batch)
+    def _start(self, batch, rows, waiting=None):
+        """Hand `batch` to the batch threads; a callback answers its requests. No request
+        awaits the thread's future itself: one that gives up (its deadline) must not end
+        the batch's accounting while its thread still computes it."""
         size = self.scheduler.params.padded_size(rows)
         now = time.perf_counter()
-        try:
-            outputs = await asyncio.get_running_loop().run_in_executor(
-                self.scheduler.pool, _compute, batch[0].run, batch, rows, size)
-        except Exception as exc:  # every request of the batch gets the error
+        future = asyncio.get_running_loop().run_in_executor(
+            self.scheduler.pool, _compute, batch[0].run, batch, rows, size)
+        future.add_done_callback(
+            lambda future: self._finish(future, batch, rows, size, now, waiting))
+
+    def _finish(self, future, batch, rows, size, now, waiting):
+        if waiting is None or waiting.slot:
+            self.scheduler.thread_done()
+        else:  # finished before a slot was handed to it (completions seen out of order)
+            self.scheduler.backlog.remove(waiting)
+            self.pending -= rows
+        if future.cancelled():  # the loop is shutting down
+            for task in batch:
+                task.future.cancel()
+            return
+        if future.exception() is not None:  # every request of the batch gets the error
             for task in batch:
                 if not task.future.done():
-                    task.future.set_exception(exc)
+                    task.future.set_exception(future.exception())
             return
-        finally:
-            if slot:
-                self.scheduler.slots.release()
-            self.pending -= rows
+        outputs = future.result()
         start = 0
         for task in batch:
             if not task.future.done():  # a request that timed out is gone
@@ -180,12 +222,26 @@ class BatchScheduler:
             max_workers=params.num_batch_threads, thread_name_prefix="xlaflow-batch")
         self.queues = {}
         self._slots = None
+        # full batches waiting in the pool's queue for a thread, oldest first (the pool
+        # runs its queue in order, so the oldest is the one a freed thread takes)
+        self.backlog = collections.deque()
 
     @property
     def slots(self):
         if self._slots is None:  # created on the loop that uses it
             self._slots = asyncio.Semaphore(self.params.num_batch_threads)
         return self._slots
+
+    def thread_done(self):
+        """A batch holding a slot finished: its thread has taken the oldest batch waiting
+        in the pool's queue, which gets the slot and stops counting as enqueued; with none
+        waiting, the slot is freed."""
+        if self.backlog:
+            waiting = self.backlog.popleft()
+            waiting.slot = True
+            waiting.queue.pending -= waiting.rows
+        else:
+            self.slots.release()
 
     async def run(self, key, run, inputs, model_name):
         """Queue one request: `inputs` share a leading batch dimension; `run` maps a list

@@ -1,0 +1,75 @@
+"""Deviations from TF Serving found in review, each checked against a real `xlaflow serve`
+process."""
+
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from tests.local_platform import WITH_CPU
+from tests.serving.harness import Server
+
+pytestmark = pytest.mark.slow
+
+
+class Slow(xf.Module):
+    """y = x, after max(x[:, 0]) rounds of a 128x128 matmul (~0.1 ms each on CPU): a
+    request says how long its batch keeps a batch thread busy; warm-up (zeros) is quick."""
+
+    @xf.function(input_signature=[xf.TensorSpec([None, 3], xf.float32, name="x")])
+    def serve(self, x):
+        rounds = jnp.max(x[:, 0]).astype(jnp.int32)
+        m = jnp.full((128, 128), 1e-3, jnp.float32)
+        _, a = jax.lax.while_loop(lambda c: c[0] < rounds,
+                                  lambda c: (c[0] + 1, jnp.tanh(c[1] @ m)), (0, m))
+        return {"y": x + 0 * a[0, 0]}
+
+
+def _post_later(server, path, body, into):
+    """POST on a thread; `into` gets (status, reply, when it was answered)."""
+    def post():
+        status, reply = server.json("POST", path, body)
+        into.append((status, reply, time.monotonic()))
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    return thread
+
+
+def test_a_batch_running_on_a_thread_does_not_count_toward_max_enqueued_batches(tmp_path):
+    xf.saved_model.save(Slow(), str(tmp_path / "slow" / "1"), platforms=WITH_CPU)
+    (tmp_path / "batching.txt").write_text(
+        "max_batch_size { value: 8 }\nmax_enqueued_batches { value: 1 }\n"
+        "num_batch_threads { value: 1 }\n")
+    server = Server("--model_name=slow", f"--model_base_path={tmp_path / 'slow'}",
+                    "--enable_batching", f"--batching_parameters_file={tmp_path / 'batching.txt'}",
+                    cwd=str(tmp_path))
+    path = "/v1/models/slow:predict"
+    try:
+        server.wait(lambda: server.states("slow").get(1) == "AVAILABLE", "version 1")
+        start = time.monotonic()  # how fast rounds go here: the first batch takes ~4 s
+        assert server.json("POST", path, {"instances": [[2000.0, 0.0, 0.0]]})[0] == 200
+        rounds = min(2000 * 4.0 / (time.monotonic() - start), 1e6)
+        first, one, eight = [], [], []
+        threads = [_post_later(server, path, {"instances": [[rounds, 1.0, 2.0]] * 8}, first)]
+        time.sleep(0.5)
+        # TF: the batch on the thread is not enqueued, so the queue (one batch of 8 rows)
+        # takes 1 row, and refuses 8 more: whichever of the two comes second is refused.
+        threads.append(_post_later(server, path, {"instances": [[0.0, 5.0, 6.0]]}, one))
+        time.sleep(0.5)
+        threads.append(_post_later(server, path, {"instances": [[0.0, 1.0, 2.0]] * 8}, eight))
+        for thread in threads:
+            thread.join(120)
+        assert first[0][0] == 200 and sorted([one[0][0], eight[0][0]]) == [200, 503], \
+            (first, one, eight)
+        refused = one if one[0][0] == 503 else eight
+        assert "queue to which this task was submitted is full" in refused[0][1]["error"]
+        assert refused[0][2] < first[0][2], "the first batch ended before the queue filled"
+        if one[0][0] == 200:
+            np.testing.assert_array_equal(one[0][1]["predictions"], [[0.0, 5.0, 6.0]])
+    finally:
+        assert server.stop() == 0, server.read_log()
