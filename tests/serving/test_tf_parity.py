@@ -11,7 +11,7 @@ import pytest
 
 import xlaflow as xf
 from tests.local_platform import WITH_CPU
-from tests.serving.harness import Server
+from tests.serving.harness import Server, export
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +73,30 @@ def test_a_batch_running_on_a_thread_does_not_count_toward_max_enqueued_batches(
             np.testing.assert_array_equal(one[0][1]["predictions"], [[0.0, 5.0, 6.0]])
     finally:
         assert server.stop() == 0, server.read_log()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """TF's docker entrypoint passes --port=8500; --num_load_threads is a TF flag too."""
+    work = tmp_path_factory.mktemp("parity")
+    export(str(work / "toy"), 1)
+    server = Server("--model_name=toy", f"--model_base_path={work / 'toy'}", "--port=8500",
+                    "--num_load_threads=4", "--rest_api_max_body_bytes=100000",
+                    cwd=str(work))
+    server.wait(lambda: server.states("toy") == {1: "AVAILABLE"}, "version 1")
+    yield server
+    assert server.stop() == 0, server.read_log()
+
+
+def test_tf_docker_flags_are_accepted_and_grpc_is_said_to_be_absent(served):
+    assert "--port=8500 ignored: xlaflow serves no gRPC" in served.read_log()
+
+
+def test_num_load_threads_must_be_a_count():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "xlaflow.cli", "serve",
+                           "--num_load_threads=-2"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0 and \
+        "--num_load_threads: expected an integer >= 0; received '-2'" in done.stderr

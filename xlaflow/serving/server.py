@@ -26,6 +26,17 @@ def _bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
 
 
+def _count(text):
+    """A count of 0 or more (--num_load_threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; received {text!r}")
+    return value
+
+
 def parser():
     p = argparse.ArgumentParser(prog="xlaflow serve", description=__doc__.splitlines()[0])
     add = p.add_argument
@@ -34,6 +45,9 @@ def parser():
     add("--model_config_file", default=None)
     add("--model_config_file_poll_wait_seconds", type=float, default=0)
     add("--rest_api_port", type=int, default=8501)
+    # TF's gRPC port: accepted because TF's docker entrypoint passes --port=8500, but no
+    # gRPC is served (a warning says so at startup).
+    add("--port", type=int, default=None)
     add("--rest_api_host", default="127.0.0.1")
     add("--rest_api_timeout_in_ms", type=int, default=30000)
     add("--rest_api_max_body_bytes", type=int, default=256 << 20)
@@ -45,6 +59,8 @@ def parser():
     add("--monitoring_config_file", default=None)
     add("--max_num_load_retries", type=int, default=5)
     add("--load_retry_interval_micros", type=int, default=60_000_000)
+    # TF loads in parallel when > 0; here versions always load one at a time.
+    add("--num_load_threads", type=_count, default=0)
     add("--allow_version_labels_for_unavailable_models", type=_bool, default=False)
     add("--enable_model_warmup", type=_bool, default=True)
     add("--servable_versions_always_present", type=_bool, default=True)
@@ -58,6 +74,12 @@ class Server:
 
     def __init__(self, args):
         self.args = args
+        if args.port is not None:
+            log.warning("--port=%d ignored: xlaflow serves no gRPC; use REST or the v2 "
+                        "protocol on --rest_api_port", args.port)
+        if args.num_load_threads:
+            log.info("--num_load_threads=%d: versions still load one at a time",
+                     args.num_load_threads)
         self.timeout_s = args.rest_api_timeout_in_ms / 1000
         if args.batching_parameters_file and not args.enable_batching:
             raise SystemExit("error: --batching_parameters_file needs --enable_batching")
