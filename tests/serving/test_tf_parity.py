@@ -1,8 +1,11 @@
 """Deviations from TF Serving found in review, each checked against a real `xlaflow serve`
 process."""
 
+import gzip
+import json
 import threading
 import time
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -11,9 +14,11 @@ import pytest
 
 import xlaflow as xf
 from tests.local_platform import WITH_CPU
-from tests.serving.harness import Server, export
+from tests.serving.harness import Server, expected, export
 
 pytestmark = pytest.mark.slow
+
+X = [[1.0, 2.0, 3.0]]
 
 
 class Slow(xf.Module):
@@ -90,6 +95,50 @@ def served(tmp_path_factory):
 
 def test_tf_docker_flags_are_accepted_and_grpc_is_said_to_be_absent(served):
     assert "--port=8500 ignored: xlaflow serves no gRPC" in served.read_log()
+
+
+def _compressed(server, path, body, encoding):
+    status, data, _ = server.request("POST", path, body, {"Content-Encoding": encoding})
+    return status, json.loads(data)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "deflate", "gzip, identity"])
+def test_compressed_bodies_are_inflated_on_v1_and_v2(served, encoding):
+    def pack(text):
+        data = text.encode()
+        return zlib.compress(data) if encoding == "deflate" else gzip.compress(data)
+
+    status, body = _compressed(served, "/v1/models/toy:predict",
+                               pack(json.dumps({"instances": X})), encoding)
+    assert status == 200, body
+    np.testing.assert_array_equal(np.float32(body["predictions"]), expected(X, 1))
+    request = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": X[0]}]}
+    status, body = _compressed(served, "/v2/models/toy/infer", pack(json.dumps(request)),
+                               encoding)
+    assert status == 200, body
+    np.testing.assert_array_equal(np.float32(body["outputs"][0]["data"]),
+                                  expected(X, 1)[0])
+
+
+def test_bad_or_oversized_compressed_bodies_are_4xx(served):
+    path = "/v1/models/toy:predict"
+    bomb = gzip.compress(b" " * 1_000_000)  # 1 KB on the wire, 1 MB inflated
+    assert len(bomb) < 100_000
+    status, body = _compressed(served, path, bomb, "gzip")
+    assert status == 413 and "inflates (Content-Encoding: gzip) to more than the limit " \
+        "of 100000 bytes" in body["error"]
+    status, body = _compressed(served, path, gzip.compress(b"{}"), "br")
+    assert status == 400 and body["error"] == \
+        "Content-Encoding 'br' is not supported; expected gzip, deflate or identity"
+    status, body = _compressed(served, path, b"not gzip at all", "gzip")
+    assert status == 400 and "not valid gzip data" in body["error"]
+    status, body = _compressed(served, path, gzip.compress(b'{"instances": [[1]]}')[:-12],
+                               "gzip")
+    assert status == 400 and "truncated" in body["error"]
+    status, body = _compressed(served, "/v2/models/toy/infer", b"{}", "br")
+    assert status == 400 and "Content-Encoding 'br'" in body["error"]
+    status, body = served.json("POST", path, {"instances": X})  # still serving
+    assert status == 200
 
 
 def test_num_load_threads_must_be_a_count():
