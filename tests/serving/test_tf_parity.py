@@ -141,6 +141,19 @@ def test_bad_or_oversized_compressed_bodies_are_4xx(served):
     assert status == 200
 
 
+def test_a_negative_poll_wait_never_lists_the_base_path(tmp_path):
+    export(str(tmp_path / "toy"), 1)
+    server = Server("--model_name=toy", f"--model_base_path={tmp_path / 'toy'}",
+                    "--file_system_poll_wait_seconds=-1", cwd=str(tmp_path))
+    try:
+        time.sleep(3)  # a poll at startup would have loaded version 1 by now
+        assert server.json("GET", "/v1/models/toy") == (
+            404, {"error": "Could not find any versions of model toy"})
+        assert "the base paths are never listed" in server.read_log()
+    finally:
+        assert server.stop() == 0, server.read_log()
+
+
 def test_num_load_threads_must_be_a_count():
     import subprocess
     import sys

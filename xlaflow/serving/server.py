@@ -80,6 +80,10 @@ class Server:
         if args.num_load_threads:
             log.info("--num_load_threads=%d: versions still load one at a time",
                      args.num_load_threads)
+        if args.file_system_poll_wait_seconds < 0:
+            log.warning("--file_system_poll_wait_seconds=%g (< 0): the base paths are never "
+                        "listed, so no version loads (as in TF, meant for tests)",
+                        args.file_system_poll_wait_seconds)
         self.timeout_s = args.rest_api_timeout_in_ms / 1000
         if args.batching_parameters_file and not args.enable_batching:
             raise SystemExit("error: --batching_parameters_file needs --enable_batching")
@@ -190,12 +194,14 @@ class Server:
                         self.args.model_config_file))
                 except Exception as exc:
                     log.error("model config not reloaded: %s", exc)
-            if first or (poll > 0 and now >= next_poll):
+            # < 0: never listed, not even at startup (spec 2.4; TF turns the source's
+            # polling off); 0: once.
+            if (first and poll >= 0) or (poll > 0 and now >= next_poll):
                 next_poll = now + max(poll, 0)
                 self.poll_once()
                 if first:
                     self._check_startup_labels()
-                first = False
+            first = False
             while self.manager.step():
                 if self.stop.is_set():
                     return
