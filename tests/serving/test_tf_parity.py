@@ -141,6 +141,17 @@ def test_bad_or_oversized_compressed_bodies_are_4xx(served):
     assert status == 200
 
 
+def test_status_of_a_version_of_an_unknown_model_names_the_version(served):
+    assert served.json("GET", "/v1/models/nope/versions/3") == (
+        404, {"error": "Could not find version 3 of model nope"})
+    assert served.json("GET", "/v1/models/toy/versions/3") == (
+        404, {"error": "Could not find version 3 of model toy"})
+    assert served.json("GET", "/v1/models/nope") == (
+        404, {"error": "Could not find any versions of model nope"})
+    assert served.json("GET", "/v1/models/nope/labels/stable") == (
+        400, {"error": "Unrecognized servable version label: stable"})
+
+
 def test_a_negative_poll_wait_never_lists_the_base_path(tmp_path):
     export(str(tmp_path / "toy"), 1)
     server = Server("--model_name=toy", f"--model_base_path={tmp_path / 'toy'}",

@@ -257,20 +257,27 @@ class Manager:
 
     def status(self, name, version=None, label=None):
         """[(version, state, error_code, error_message)], newest first (TF's GetModelStatus)."""
+        # TF's order: a version or label asked for is looked up first, so an unknown model
+        # with a version is "Could not find version V of model M" and with a label an
+        # unrecognized label; only without either is it "any versions".
         with self._lock:
             model = self._models.get(name)
-            if model is None or not model.versions:
-                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
+            versions = model.versions if model is not None else {}
             if label is not None:
-                if label not in model.labels:
+                if model is None or label not in model.labels:
                     raise ServingError("INVALID_ARGUMENT",
                                        f"Unrecognized servable version label: {label}")
                 version = model.labels[label]
-            chosen = [model.versions.get(int(version))] if version is not None else \
-                sorted(model.versions.values(), key=lambda v: -v.version)
-            if chosen == [None]:
-                raise ServingError("NOT_FOUND",
-                                   f"Could not find version {version} of model {name}")
+            if version is not None:
+                found = versions.get(int(version))
+                if found is None:
+                    raise ServingError("NOT_FOUND",
+                                       f"Could not find version {version} of model {name}")
+                chosen = [found]
+            elif versions:
+                chosen = sorted(versions.values(), key=lambda v: -v.version)
+            else:
+                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
             return [(v.version, v.state, v.error_code, v.error_message) for v in chosen]
 
     def servables(self):
