@@ -152,6 +152,14 @@ def test_status_of_a_version_of_an_unknown_model_names_the_version(served):
         400, {"error": "Unrecognized servable version label: stable"})
 
 
+def test_head_on_the_v2_health_checks_answers_as_get(served):
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/toy/ready"):
+        status, data, _ = served.request("HEAD", path)
+        assert (status, data) == (200, b""), path
+    status, data, _ = served.request("HEAD", "/v2/models/nope/ready")
+    assert status == 404 and data == b""
+
+
 def test_a_negative_poll_wait_never_lists_the_base_path(tmp_path):
     export(str(tmp_path / "toy"), 1)
     server = Server("--model_name=toy", f"--model_base_path={tmp_path / 'toy'}",

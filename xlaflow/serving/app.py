@@ -307,9 +307,11 @@ class App:
         lower = path.lower().rstrip("/")
         if method == "GET" and lower == "/v2":
             return 200, json.dumps(v2_codec.server_metadata()).encode(), _JSON
-        if method == "GET" and lower == "/v2/health/live":
+        # The health checks answer HEAD as GET (uvicorn sends no body): probes use either.
+        get = method in ("GET", "HEAD")
+        if get and lower == "/v2/health/live":
             return 200, b"", _JSON
-        if method == "GET" and lower == "/v2/health/ready":
+        if get and lower == "/v2/health/ready":
             ready = all(self.manager.is_ready(m) for m in self.manager.models())
             if ready:
                 return 200, b"", _JSON
@@ -322,7 +324,7 @@ class App:
             (match.group(3) or "").lower()
         version = _version(version)
         try:
-            if verb == "/ready" and method == "GET":
+            if verb == "/ready" and get:
                 if self.manager.is_ready(name, version):
                     return 200, b"", _JSON
                 raise ServingError("NOT_FOUND", f"model {name!r} version {version or 'latest'} "
