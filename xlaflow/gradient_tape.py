@@ -115,6 +115,16 @@ class _Recorded(_lifting.OverrideContext):
         super().write(var, value)
 
 
+def _leaf_at(reads, slot, leaf):
+    return reads[slot] if leaf is None else jax.tree_util.tree_leaves(reads[slot])[leaf]
+
+
+def _with_leaf(tree, index, value):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    leaves[index] = value
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
 def _is_array(x):
     return isinstance(x, (jax.Array, jnp.ndarray)) and not isinstance(x, Variable)
 
@@ -178,6 +188,12 @@ class GradientTape:
         return _StopRecording()
 
     def reset(self):
+        """Forget the recorded block (TF's tape.reset())."""
+        if self._recording:
+            raise NotImplementedError(
+                "tape.reset() inside the tape's `with` block is not supported: end the "
+                "block there and record the rest with a new tape (`with xf.GradientTape() "
+                "as tape2:`), or call reset() after the block")
         self._record, self._used, self._watched = None, False, []
 
     def watched_variables(self):
@@ -194,8 +210,8 @@ class GradientTape:
         def forward(var_values, watched_values, eps_values):
             local = list(reads)
             for group, value in zip(watched_slots, watched_values):
-                for slot in group:  # every local holding the watched tensor sees the primal
-                    local[slot] = value
+                for slot, leaf in group:  # every local holding the watched tensor sees it
+                    local[slot] = value if leaf is None else _with_leaf(local[slot], leaf, value)
             set_state(init)
             set_reads(tuple(local))  # after set_state: a watched name may also be written
             self._current_reads = tuple(local)
@@ -225,7 +241,8 @@ class GradientTape:
             return ([leaves[i] for i in arrays],
                     [scope.values[id(v)] for v in written])
 
-        primals = ([v.value for v in variables], [reads[g[0]] for g in watched_slots],
+        watched_tensors = [_leaf_at(reads, *g[0]) for g in watched_slots]
+        primals = ([v.value for v in variables], watched_tensors,
                    [jnp.zeros(spec.shape, spec.dtype) for spec in self._intermediates])
         # Trace the block once into a jaxpr: replaying it under jax.vjp needs no second run
         # of the Python code, and its data flow says which sources each result depends on.
@@ -248,7 +265,7 @@ class GradientTape:
         set_state(jax.tree_util.tree_unflatten(captured["tree"], leaves))
         for var, value in zip(captured["written"], written_values):
             var.assign(jax.lax.stop_gradient(value))
-        watched_objects = [reads[g[0]] for g in watched_slots] + [
+        watched_objects = watched_tensors + [
             None if n is None else array_out[n] for n in captured["eps_out"]]
         # The results the shifts stand for, as the block's locals hold them now.
         out_vars = closed.jaxpr.outvars[:len(array_out)]
@@ -286,18 +303,27 @@ class GradientTape:
                 if not any(tensor is v for v in variables):
                     variables.append(tensor)
                 continue
-            group = [i for i, r in enumerate(reads) if r is tensor]
+            # Every local holding the tensor, or holding it inside a list/dict/tuple
+            # (`tape.watch(params)` with params a dict of tensors, as TF allows).
+            group = [(i, None) for i, r in enumerate(reads) if r is tensor] or [
+                (i, k) for i, r in enumerate(reads) if not _is_array(r)
+                for k, leaf in enumerate(jax.tree_util.tree_leaves(r)) if leaf is tensor]
             if not group:
                 raise ValueError(
                     "tape.watch() needs a tensor held by a local variable of the function "
-                    "(`tape.watch(y)`, with y assigned before or inside the block); assign "
-                    "the expression to a name first")
+                    "(`tape.watch(y)`, with y assigned before or inside the block, or a "
+                    "list/dict of them); assign the expression to a name first")
             groups.append(group)
         self._watched = []
         return variables, groups
 
     # -- gradients -------------------------------------------------------------------------
     def _use(self):
+        if self._recording:
+            raise NotImplementedError(
+                "tape.gradient()/jacobian() inside the tape's own `with` block is not "
+                "supported (the tape records the whole block first): call it after the "
+                "block, dedented; for higher-order gradients nest a second tape")
         if self._record is None:
             raise RuntimeError("tape.gradient() needs a recorded `with tape:` block first")
         if self._used and not self.persistent:

@@ -190,3 +190,41 @@ def test_an_assignment_in_the_block_is_not_differentiated_as_in_tf():
     assert float(dw) == 13.0
     assert dx is None and float(du) == 8.0
     assert float(w.numpy()) == 6.0 and float(u.numpy()) == 4.0
+
+
+def test_watch_takes_a_dict_of_tensors_as_tf_does():
+    @xf.function
+    def grads(params):
+        with xf.GradientTape() as tape:
+            tape.watch(params)
+            y = xf.reduce_sum(params["p"] * params["q"] ** 2)
+        return tape.gradient(y, params)
+
+    p, q = jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0])
+    got = grads({"p": p, "q": q})
+    np.testing.assert_allclose(got["p"], q ** 2)
+    np.testing.assert_allclose(got["q"], 2 * p * q)
+
+
+def test_reset_or_gradient_inside_the_block_name_what_to_do_instead():
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def resets():
+        with xf.GradientTape() as tape:
+            loss = w * w
+            tape.reset()
+        return loss
+
+    @xf.function
+    def early():
+        with xf.GradientTape(persistent=True) as tape:
+            y = w * w
+            grad = tape.gradient(y, w)
+        return grad
+
+    with pytest.raises(NotImplementedError, match=r"reset\(\) inside .* new tape"):
+        resets()
+    with pytest.raises(NotImplementedError, match=r"inside the tape's own `with` block .* "
+                       r"call it after the block"):
+        early()
