@@ -10,15 +10,14 @@ xf.function's single XLA computation.
 
 from __future__ import annotations
 
-import contextlib
 import linecache
 import sys
 
 import jax
 import jax.extend
 import jax.numpy as jnp
-from jax.extend.core import Var
 
+from xlaflow import _jaxpr_replay as _replay
 from xlaflow import _lifting
 from xlaflow.variables import Variable
 
@@ -252,9 +251,9 @@ class GradientTape:
         # respect to any tensor the tape saw computed): the replay adds a zero input where
         # each is computed, and the pullback's gradient for that input is the gradient with
         # respect to the result.
-        shifted = _computed_results(closed.jaxpr, len(captured["arrays"]))
+        shifted = _replay.computed_results(closed.jaxpr, len(captured["arrays"]))
         outputs, pullback = jax.vjp(
-            lambda *args: jax.tree_util.tree_unflatten(out_tree, _replay(
+            lambda *args: jax.tree_util.tree_unflatten(out_tree, _replay.replay(
                 closed, shifted, jax.tree_util.tree_leaves(args[:3]), args[3])),
             *primals, [jnp.zeros(v.aval.shape, v.aval.dtype) for v in shifted])
         array_out, written_values = outputs
@@ -273,7 +272,7 @@ class GradientTape:
                             for var in shifted]
         self._record = (_explained(pullback, captured["loops"]), outputs, variables,
                         watched_objects)
-        self._depends = _dependencies(closed.jaxpr, shifted)
+        self._depends = _replay.dependencies(closed.jaxpr, shifted)
         self._used = False
 
     def _discover(self, body, init, set_state, reads, set_reads, read_names):
@@ -416,60 +415,6 @@ class GradientTape:
             return None
         rest = jnp.ndim(target) - 1
         return jnp.moveaxis(jnp.diagonal(full, axis1=0, axis2=1 + rest), -1, 0)
-
-
-def _computed_results(jaxpr, count):
-    """The distinct variables among the first `count` outputs of `jaxpr` that an equation
-    computes (not inputs or constants passed through) with a float dtype."""
-    inputs = set(jaxpr.invars) | set(jaxpr.constvars)
-    found = []
-    for v in jaxpr.outvars[:count]:
-        if isinstance(v, Var) and v not in inputs and not any(v is f for f in found) and \
-                jnp.issubdtype(v.aval.dtype, jnp.inexact):
-            found.append(v)
-    return found
-
-
-def _replay(closed, shifted, args, shifts):
-    """Evaluate `closed` on `args`, adding `shifts[k]` to `shifted[k]` where it is computed
-    (jax.core's evaluation loop, plus the shifts)."""
-    jaxpr = closed.jaxpr
-    env = dict(zip(jaxpr.constvars, closed.consts))
-    env.update(zip(jaxpr.invars, args))
-    shift_of = {v: s for v, s in zip(shifted, shifts)}
-
-    def read(v):
-        return v.val if isinstance(v, jax.extend.core.Literal) else env[v]
-
-    for eqn in jaxpr.eqns:
-        params = eqn.primitive.get_bind_params(eqn.params)
-        # Older JAX returns (subfuns, params); newer puts subfuns inside params.
-        subfuns, params = params if isinstance(params, tuple) else ((), params)
-        context = getattr(getattr(eqn, "ctx", None), "manager", None) or \
-            contextlib.nullcontext()
-        with context:
-            outs = eqn.primitive.bind(*subfuns, *map(read, eqn.invars), **params)
-        for v, out in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs]):
-            if not isinstance(v, jax.extend.core.DropVar):
-                env[v] = out + shift_of[v] if v in shift_of else out
-    return [read(v) for v in jaxpr.outvars]
-
-
-def _dependencies(jaxpr, shifted=()):
-    """For each output of `jaxpr`, the input positions it depends on (an equation's outputs
-    depend on all its inputs: conservative inside loops and branches); the k-th `shifted`
-    variable counts as input position len(invars) + k."""
-    depends = {v: {i} for i, v in enumerate(jaxpr.invars)}
-    position = {v: len(jaxpr.invars) + k for k, v in enumerate(shifted)}
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "stop_gradient":
-            inputs = set()
-        else:
-            inputs = set().union(*(depends.get(v, set()) for v in eqn.invars
-                                   if isinstance(v, Var)))
-        for out in eqn.outvars:
-            depends[out] = inputs | {position[out]} if out in position else inputs
-    return [depends.get(v, set()) if isinstance(v, Var) else set() for v in jaxpr.outvars]
 
 
 class _StopRecording:
