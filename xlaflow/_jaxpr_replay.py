@@ -12,12 +12,12 @@ import jax.numpy as jnp
 from jax.extend.core import Var
 
 
-def computed_results(jaxpr, count):
-    """The distinct variables among the first `count` outputs of `jaxpr` that an equation
-    computes (not inputs or constants passed through) with a float dtype."""
+def computed_results(jaxpr, outvars):
+    """The distinct variables among `outvars` that an equation of `jaxpr` computes (not
+    inputs or constants passed through) with a float dtype."""
     inputs = set(jaxpr.invars) | set(jaxpr.constvars)
     found = []
-    for v in jaxpr.outvars[:count]:
+    for v in outvars:
         if isinstance(v, Var) and v not in inputs and not any(v is f for f in found) and \
                 jnp.issubdtype(v.aval.dtype, jnp.inexact):
             found.append(v)

@@ -85,43 +85,48 @@ def _not_recorded(frame):
             "xf.value_and_grad(loss_fn, wrt=model)()")
 
 
-class _Reads(_lifting.OverrideContext):
-    """Records the Variables a block reads (for the tape's abstract first pass)."""
+class _Recorded(_lifting.OverrideContext):
+    """The Variables of the recorded run. The first read of a Variable being differentiated
+    (trainable and read, or watched) is marked: its value plus zero, a result the tape can
+    differentiate with respect to. As in TF, an assignment is not differentiated: a later
+    read is differentiated with respect to the Variable itself (the new value plus a zero
+    that carries the mark's gradient)."""
 
-    def __init__(self):
+    def __init__(self, auto):
         super().__init__((), ())
-        self.read_order = {}
+        self.auto = auto  # watch_accessed_variables
+        self.explicit = set()  # ids of Variables passed to tape.watch
+        self.marks = {}  # id -> (Variable, marked value), in first-read order
+
+    def _differentiated(self, var):
+        return jnp.issubdtype(var.dtype, jnp.inexact) and (
+            (self.auto and var.trainable) or id(var) in self.explicit)
+
+    def _mark(self, var):
+        if id(var) not in self.marks:
+            self.marks[id(var)] = (var, super().read(var) + 0)
+        return self.marks[id(var)][1]
 
     def read(self, var):
-        self.read_order.setdefault(id(var), var)
-        return super().read(var)
-
-
-class _Recorded(_lifting.OverrideContext):
-    """The Variables of the block's differentiated run. As in TF, an assignment is not
-    differentiated: a later read of the Variable is differentiated with respect to the
-    Variable itself (its new value plus a zero that carries the Variable's gradient)."""
-
-    def __init__(self, variables, values):
-        super().__init__(variables, values)
-        self.sources = dict(self.values)
+        if id(var) in self.values or not self._differentiated(var):
+            return super().read(var)
+        return self._mark(var)
 
     def write(self, var, value):
         value = jax.lax.stop_gradient(value)
-        source = self.sources.get(id(var))
-        if source is not None:
-            value = value + (source - jax.lax.stop_gradient(source))
+        if self._differentiated(var):
+            mark = self._mark(var)
+            value = value + (mark - jax.lax.stop_gradient(mark))
         super().write(var, value)
 
 
-def _leaf_at(reads, slot, leaf):
-    return reads[slot] if leaf is None else jax.tree_util.tree_leaves(reads[slot])[leaf]
-
-
-def _with_leaf(tree, index, value):
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    leaves[index] = value
-    return jax.tree_util.tree_unflatten(treedef, leaves)
+def _substituted(tree, pairs):
+    """`tree` with each leaf that is the first of a pair replaced by the second."""
+    def swap(leaf):
+        return next((new for old, new in pairs if leaf is old), leaf)
+    if not any(leaf is old for leaf in jax.tree_util.tree_leaves(tree) for old, _ in pairs):
+        return tree
+    return jax.tree_util.tree_map(swap, tree)
 
 
 def _is_array(x):
@@ -139,14 +144,15 @@ class GradientTape:
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
-        self._watched = []
         self._record = None
         self._used = False
-        self._recording = False
-        self._phase = None  # "discover" or "forward" while the block runs
-        self._current_reads = ()
-        self._intermediates = []  # watched tensors computed inside the block
-        self._eps, self._eps_objects = [], []
+        self._scope = None  # the recorded run's Variables, while the block runs
+        self._watch_marks = []  # tensors marked by tape.watch in the running block
+        self._slots = None  # the running block's (get_reads, set_reads)
+
+    @property
+    def _recording(self):
+        return self._scope is not None
 
     # A plain `with` (code AutoGraph did not convert) cannot be recorded.
     def __enter__(self):
@@ -156,31 +162,48 @@ class GradientTape:
         return False
 
     def watch(self, tensor):
-        """Differentiate with respect to `tensor` too (in converted code a tensor computed
-        inside the block works as well: see _xf_watch)."""
+        """Differentiate with respect to `tensor` too: a Variable, or in converted code a
+        local name holding a tensor or a list/dict of them (see _xf_watch)."""
         if not self._recording:
             raise RuntimeError("tape.watch() must be called inside the tape's `with` block")
-        for leaf in jax.tree_util.tree_leaves(tensor, is_leaf=lambda x: isinstance(x, Variable)):
-            if not any(leaf is w for w in self._watched):
-                self._watched.append(leaf)
+        leaves = jax.tree_util.tree_leaves(tensor, is_leaf=lambda x: isinstance(x, Variable))
+        for leaf in leaves:
+            if not isinstance(leaf, Variable):
+                raise TypeError(
+                    "tape.watch() needs a Variable or a local name holding tensors "
+                    "(`y = expression; tape.watch(y)`): a watched tensor is rebound to a "
+                    "value the tape can differentiate, which only a name can hold")
+            self._scope.explicit.add(id(leaf))
 
     def _xf_watch(self, value):
-        """`name = ag__.watch(tape, name)` (AutoGraph's form of `tape.watch(name)`): a tensor
-        computed inside the block is rebound to itself plus a zero input, whose gradient is
-        the gradient with respect to that tensor."""
-        if isinstance(value, Variable) or self._phase is None or any(
-                value is r for r in self._current_reads):
-            self.watch(value)
-            return value
-        if not hasattr(value, "dtype"):
-            raise TypeError(f"tape.watch() needs a tensor; received {type(value).__name__} "
-                            f"{value!r} (make it one with xf.constant)")
-        if self._phase == "discover":
-            self._intermediates.append(jax.ShapeDtypeStruct(jnp.shape(value), value.dtype))
-            return value
-        shifted = value + self._eps[len(self._eps_objects)]
-        self._eps_objects.append(shifted)
-        return shifted
+        """`name = ag__.watch(tape, name)` (AutoGraph's form of `tape.watch(name)`): each
+        float tensor in `value` is rebound to itself plus zero, a result of the block the
+        tape differentiates with respect to (Variables are watched as they are)."""
+        if not self._recording:
+            raise RuntimeError("tape.watch() must be called inside the tape's `with` block")
+
+        def mark(leaf):
+            if isinstance(leaf, Variable):
+                self.watch(leaf)
+                return leaf
+            if not hasattr(leaf, "dtype"):
+                raise TypeError(f"tape.watch() needs a tensor; received {type(leaf).__name__} "
+                                f"{leaf!r} (make it one with xf.constant)")
+            if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+                return leaf  # integers have no gradient (TF gives None)
+            marked = jnp.asarray(leaf) + 0
+            self._watch_marks.append(marked)
+            substitutes.append((leaf, marked))
+            return marked
+
+        substitutes = []
+        value = jax.tree_util.tree_map(mark, value, is_leaf=lambda x: isinstance(x, Variable))
+        if substitutes and self._slots is not None:
+            # Every other local holding a watched tensor (`h = x` before the block) reads
+            # the marked one, as TF records any use of the watched tensor.
+            get_reads, set_reads = self._slots
+            set_reads(tuple(_substituted(r, substitutes) for r in get_reads()))
+        return value
 
     def stop_recording(self):
         """A context whose computations are not differentiated (their values are kept)."""
@@ -193,128 +216,72 @@ class GradientTape:
                 "tape.reset() inside the tape's `with` block is not supported: end the "
                 "block there and record the rest with a new tape (`with xf.GradientTape() "
                 "as tape2:`), or call reset() after the block")
-        self._record, self._used, self._watched = None, False, []
+        self._record, self._used = None, False
 
     def watched_variables(self):
+        if self._recording:
+            return tuple(var for var, _ in self._scope.marks.values())
         return tuple(self._record[2]) if self._record else ()
 
     # -- recording -------------------------------------------------------------------------
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
-        init, reads = get_state(), get_reads()
-        self._watched, self._intermediates = [], []
-        variables, watched_slots = self._discover(body, init, set_state, reads, set_reads,
-                                                  read_names)
+        """Run the block once, tracing it into a jaxpr; replay that under jax.vjp, adding a
+        zero input where each marked read, watched tensor and float result is computed: the
+        pullback's gradient for each input is the gradient with respect to that value."""
         captured = {}
+        reads = get_reads()
 
-        def forward(var_values, watched_values, eps_values):
-            local = list(reads)
-            for group, value in zip(watched_slots, watched_values):
-                for slot, leaf in group:  # every local holding the watched tensor sees it
-                    local[slot] = value if leaf is None else _with_leaf(local[slot], leaf, value)
-            set_state(init)
-            set_reads(tuple(local))  # after set_state: a watched name may also be written
-            self._current_reads = tuple(local)
-            self._eps, self._eps_objects = list(eps_values), []
+        def forward():
+            self._watch_marks, self._slots = [], (get_reads, set_reads)
             loops = []
             _loop_logs.append(loops)
-            with _Recorded(variables, var_values) as scope:
-                self._recording, self._phase = True, "forward"
+            with _Recorded(self.watch_accessed_variables) as scope:
+                self._scope = scope
                 try:
                     body(self)
                 finally:
-                    self._recording, self._phase = False, None
+                    self._scope, self._slots = None, None
                     # by identity: list.remove compares by value, and nested tapes' logs
                     # often hold the same entries
                     del _loop_logs[next(i for i, log in enumerate(_loop_logs) if log is loops)]
-            state = get_state()
             leaves, tree = jax.tree_util.tree_flatten(
-                state, is_leaf=lambda x: isinstance(x, Variable))
+                get_state(), is_leaf=lambda x: isinstance(x, Variable))
             arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
-            written = list(scope.assigned.values())  # watched ones included: they persist
-            # Where each watched intermediate ends up among the array outputs (None when the
-            # block does not keep it in a local that outlives it).
-            eps_out = [next((n for n, i in enumerate(arrays) if leaves[i] is obj), None)
-                       for obj in self._eps_objects]
+            written = list(scope.assigned.values())
+            marks = list(scope.marks.values())
             captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written,
-                            eps_out=eps_out, loops=loops)
-            return ([leaves[i] for i in arrays],
-                    [scope.values[id(v)] for v in written])
+                            loops=loops, variables=[var for var, _ in marks])
+            return ([leaves[i] for i in arrays], [scope.values[id(v)] for v in written],
+                    [mark for _, mark in marks], list(self._watch_marks))
 
-        watched_tensors = [_leaf_at(reads, *g[0]) for g in watched_slots]
-        primals = ([v.value for v in variables], watched_tensors,
-                   [jnp.zeros(spec.shape, spec.dtype) for spec in self._intermediates])
-        # Trace the block once into a jaxpr: replaying it under jax.vjp needs no second run
-        # of the Python code, and its data flow says which sources each result depends on.
-        closed, out_shape = jax.make_jaxpr(forward, return_shape=True)(*primals)
+        closed, out_shape = jax.make_jaxpr(forward, return_shape=True)()
         out_tree = jax.tree_util.tree_structure(out_shape)
-        # Every float result the block computes may be a source too (TF differentiates with
-        # respect to any tensor the tape saw computed): the replay adds a zero input where
-        # each is computed, and the pullback's gradient for that input is the gradient with
-        # respect to the result.
-        shifted = _replay.computed_results(closed.jaxpr, len(captured["arrays"]))
+        n_arrays, n_written = len(captured["arrays"]), len(captured["written"])
+        outvars = closed.jaxpr.outvars
+        marks = outvars[n_arrays + n_written:]  # marked reads, then watched tensors
+        shifted = _replay.computed_results(closed.jaxpr, marks + outvars[:n_arrays])
         outputs, pullback = jax.vjp(
-            lambda *args: jax.tree_util.tree_unflatten(out_tree, _replay.replay(
-                closed, shifted, jax.tree_util.tree_leaves(args[:3]), args[3])),
-            *primals, [jnp.zeros(v.aval.shape, v.aval.dtype) for v in shifted])
-        array_out, written_values = outputs
+            lambda shifts: jax.tree_util.tree_unflatten(
+                out_tree, _replay.replay(closed, shifted, [], shifts)),
+            [jnp.zeros(v.aval.shape, v.aval.dtype) for v in shifted])
+        array_out, written_values, _, _ = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
             leaves[i] = value
-        set_reads(reads)
+        set_reads(reads)  # locals the block only read hold what they held before it
         set_state(jax.tree_util.tree_unflatten(captured["tree"], leaves))
         for var, value in zip(captured["written"], written_values):
             var.assign(jax.lax.stop_gradient(value))
-        watched_objects = watched_tensors + [
-            None if n is None else array_out[n] for n in captured["eps_out"]]
-        # The results the shifts stand for, as the block's locals hold them now.
-        out_vars = closed.jaxpr.outvars[:len(array_out)]
-        watched_objects += [next(o for o, v in zip(array_out, out_vars) if v is var)
-                            for var in shifted]
+        position = {id(v): k for k, v in enumerate(shifted)}
+        variables = captured["variables"]
+        # Where each source's gradient is: a Variable's at its marked read, a tensor's at
+        # the result it is (the block's locals hold the replayed results).
+        by_variable = {id(var): position.get(id(marks[k])) for k, var in enumerate(variables)}
+        by_result = [position.get(id(v)) for v in outvars[:n_arrays]]
         self._record = (_explained(pullback, captured["loops"]), outputs, variables,
-                        watched_objects)
+                        by_variable, by_result)
         self._depends = _replay.dependencies(closed.jaxpr, shifted)
         self._used = False
-
-    def _discover(self, body, init, set_state, reads, set_reads, read_names):
-        """One abstract pass: the trainable Variables read and the watched read slots."""
-        probe = _Reads()
-
-        def run():
-            self._current_reads = reads
-            with probe:
-                self._recording, self._phase = True, "discover"
-                try:
-                    body(self)
-                finally:
-                    self._recording, self._phase = False, None
-            return 0
-
-        try:
-            jax.eval_shape(run)
-        finally:
-            set_state(init)
-            set_reads(reads)
-        variables = [v for v in probe.read_order.values() if v.trainable] \
-            if self.watch_accessed_variables else []
-        groups = []  # per watched tensor: every read slot holding that very object
-        for tensor in self._watched:
-            if isinstance(tensor, Variable):  # watched as a Variable, never as a slot
-                if not any(tensor is v for v in variables):
-                    variables.append(tensor)
-                continue
-            # Every local holding the tensor, or holding it inside a list/dict/tuple
-            # (`tape.watch(params)` with params a dict of tensors, as TF allows).
-            group = [(i, None) for i, r in enumerate(reads) if r is tensor] or [
-                (i, k) for i, r in enumerate(reads) if not _is_array(r)
-                for k, leaf in enumerate(jax.tree_util.tree_leaves(r)) if leaf is tensor]
-            if not group:
-                raise ValueError(
-                    "tape.watch() needs a tensor held by a local variable of the function "
-                    "(`tape.watch(y)`, with y assigned before or inside the block, or a "
-                    "list/dict of them); assign the expression to a name first")
-            groups.append(group)
-        self._watched = []
-        return variables, groups
 
     # -- gradients -------------------------------------------------------------------------
     def _use(self):
@@ -341,45 +308,49 @@ class GradientTape:
                              "inside the outer block)")
         return index
 
+    def _seeded(self, outputs, index_seeds):
+        """The cotangents for the recorded outputs: `index_seeds` on the array results."""
+        array_out, written, marks, watched = outputs
+        cotangent = [jnp.zeros_like(o) for o in array_out]
+        for index, seed in index_seeds:
+            cotangent[index] = cotangent[index] + seed
+        return (cotangent, [jnp.zeros_like(w) for w in written],
+                [jnp.zeros_like(m) for m in marks], [jnp.zeros_like(w) for w in watched])
+
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of `target`)/d`sources`, structured like `sources` (None where a source
         does not affect the target, or zeros with unconnected_gradients='zero')."""
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError("unconnected_gradients must be 'none' or 'zero'; received "
                              f"{unconnected_gradients!r}")
-        pullback, (array_out, written), variables, watched = self._use()
+        pullback, outputs, _, by_variable, by_result = self._use()
+        array_out = outputs[0]
         seeds = jax.tree_util.tree_leaves(output_gradients) if output_gradients is not None \
             else None
-        cotangent = [jnp.zeros_like(o) for o in array_out]
-        connected = set()
+        index_seeds, connected = [], set()
         for n, t in enumerate(jax.tree_util.tree_leaves(target)):
             index = self._output_index(array_out, t)
             connected |= self._depends[index]
-            seed = jnp.ones_like(t) if seeds is None else jnp.asarray(seeds[n], t.dtype)
-            cotangent[index] = cotangent[index] + seed
-        var_grads, slot_grads, eps_grads, result_grads = pullback(
-            (cotangent, [jnp.zeros_like(w) for w in written]))
-        watched_grads = [*slot_grads, *eps_grads, *result_grads]
-        return self._arrange(sources, variables, watched, var_grads, watched_grads,
+            index_seeds.append((index, jnp.ones_like(t) if seeds is None
+                                else jnp.asarray(seeds[n], t.dtype)))
+        (grads,) = pullback(self._seeded(outputs, index_seeds))
+        return self._arrange(sources, array_out, by_variable, by_result, grads,
                              unconnected_gradients, connected)
 
-    def _arrange(self, sources, variables, watched, var_grads, watched_grads, unconnected,
+    def _arrange(self, sources, array_out, by_variable, by_result, grads, unconnected,
                  connected, prefix=()):
         """Gradients in `sources`' structure; None (or zeros) for a source the target does
         not depend on, as TF."""
         def pick(source):
-            if not jnp.issubdtype(getattr(source, "dtype", jnp.float32), jnp.inexact):
-                # TF: integer sources have no gradient (JAX would hand back float0 values).
-                return _unconnected(source)
-            for i, (v, g) in enumerate(zip(variables, var_grads)):
-                if source is v and i in connected:
-                    return g
-            for j, (w, g) in enumerate(zip(watched, watched_grads)):
-                if w is not None and source is w and len(variables) + j in connected:
-                    return g
-            return _unconnected(source)
-
-        def _unconnected(source):
+            if jnp.issubdtype(getattr(source, "dtype", jnp.float32), jnp.inexact):
+                if isinstance(source, Variable):
+                    k = by_variable.get(id(source))
+                else:
+                    k = next((by_result[i] for i, o in enumerate(array_out) if o is source),
+                             None)
+                if k is not None and k in connected:
+                    return grads[k]
+            # TF: integer sources and sources the target does not use have no gradient
             if unconnected == "zero":  # prefix: the target's shape, for jacobians
                 return jnp.zeros((*prefix, *jnp.shape(source)),
                                  getattr(source, "dtype", jnp.float32))
@@ -390,22 +361,15 @@ class GradientTape:
     def jacobian(self, target, sources, unconnected_gradients="none"):
         """d`target`/d`sources`: shape target.shape + source.shape for each source (one
         vector-Jacobian product per element of the target, vectorized with vmap)."""
-        pullback, (array_out, written), variables, watched = self._use()
+        pullback, outputs, _, by_variable, by_result = self._use()
+        array_out = outputs[0]
         index = self._output_index(array_out, target)
         out = array_out[index]
         basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size, *out.shape))
-
-        def row(seed):
-            cotangent = [jnp.zeros_like(o) for o in array_out]
-            cotangent[index] = seed
-            return pullback((cotangent, [jnp.zeros_like(w) for w in written]))
-
-        var_rows, slot_rows, eps_rows, result_rows = jax.vmap(row)(basis)
-        watched_rows = [*slot_rows, *eps_rows, *result_rows]
-        reshape = lambda g: g.reshape((*out.shape, *g.shape[1:]))  # noqa: E731
-        return self._arrange(sources, variables, watched, [reshape(g) for g in var_rows],
-                             [reshape(g) for g in watched_rows], unconnected_gradients,
-                             self._depends[index], out.shape)
+        (rows,) = jax.vmap(lambda seed: pullback(self._seeded(outputs, [(index, seed)])))(basis)
+        rows = [g.reshape((*out.shape, *g.shape[1:])) for g in rows]
+        return self._arrange(sources, array_out, by_variable, by_result, rows,
+                             unconnected_gradients, self._depends[index], out.shape)
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):
         """Per-example jacobians (batch, *target[1:], *source[1:]) for a target whose rows

@@ -228,3 +228,22 @@ def test_reset_or_gradient_inside_the_block_name_what_to_do_instead():
     with pytest.raises(NotImplementedError, match=r"inside the tape's own `with` block .* "
                        r"call it after the block"):
         early()
+
+
+def test_the_block_runs_once_so_its_python_side_effects_happen_once():
+    w = xf.Variable(2.0)
+    seen = []
+
+    @xf.function
+    def step(xs):
+        outs = []  # made before the block, appended to inside it (an unrolled RNN)
+        with xf.GradientTape() as tape:
+            for t in range(3):
+                outs.append(w * xs[t])
+            seen.append("block")
+            loss = sum(outs)
+        return tape.gradient(loss, w), len(outs)
+
+    grad, count = step(jnp.array([1.0, 2.0, 3.0]))
+    assert float(grad) == 6.0 and int(count) == 3
+    assert seen == ["block"]  # one trace, one run of the block's Python
