@@ -8,7 +8,15 @@ import jax.numpy as jnp
 _EPSILON = 1e-7  # Keras clips probabilities away from 0 and 1 by this much
 
 
+def as_prediction(y_pred):
+    """`y_pred` as a floating array: Keras' documented examples pass Python lists, and
+    integer predictions are computed in floatx (float32), not wrapped in integers."""
+    y_pred = jnp.asarray(y_pred)
+    return y_pred if jnp.issubdtype(y_pred.dtype, jnp.inexact) else y_pred.astype(jnp.float32)
+
+
 def _probabilities(y_pred, from_logits, axis):
+    y_pred = as_prediction(y_pred)
     if from_logits:
         return jax.nn.log_softmax(y_pred, axis=axis)
     y_pred = y_pred / jnp.sum(y_pred, axis=axis, keepdims=True)
@@ -19,7 +27,7 @@ def align_ranks(y_true, y_pred):
     """Labels of rank n-1 against predictions of rank n with a last axis of 1 (or the other
     way round) line up, as Keras squeezes or expands them, instead of broadcasting to an
     (n, n) matrix."""
-    y_true = jnp.asarray(y_true)
+    y_true, y_pred = jnp.asarray(y_true), as_prediction(y_pred)
     if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
         y_pred = jnp.squeeze(y_pred, -1)
     elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
@@ -48,6 +56,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,
                              axis=-1):
     """-sum(y_true * log p) per example; `y_true` is one-hot (or soft) labels."""
+    y_pred = as_prediction(y_pred)
     y_true = jnp.asarray(y_true, y_pred.dtype)
     if label_smoothing:
         classes = y_true.shape[axis]

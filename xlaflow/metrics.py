@@ -79,6 +79,8 @@ class MeanMetricWrapper(Mean):
         self.fn, self.options = fn, options
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        # Lists as in Keras' documented examples become arrays before the function sees them.
+        y_true, y_pred = _array(y_true), _array(y_pred)
         super().update_state(self.fn(y_true, y_pred, **self.options), sample_weight)
 
     def get_config(self):
@@ -98,14 +100,21 @@ class MeanMetricWrapper(Mean):
         return cls(**config)
 
 
+def _array(value):
+    """An array of `value` (a list, a NumPy array, a number); a dict, as a user function on
+    several outputs may take, stays a dict."""
+    return value if isinstance(value, dict) else jnp.asarray(value)
+
+
 def sparse_categorical_accuracy(y_true, y_pred):
-    labels = jnp.asarray(y_true)
+    labels, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
     if labels.ndim == y_pred.ndim:
         labels = jnp.squeeze(labels, -1)
     return (jnp.argmax(y_pred, axis=-1) == labels.astype(jnp.int32)).astype(jnp.float32)
 
 
 def categorical_accuracy(y_true, y_pred):
+    y_true, y_pred = jnp.asarray(y_true), jnp.asarray(y_pred)
     return (jnp.argmax(y_pred, -1) == jnp.argmax(y_true, -1)).astype(jnp.float32)
 
 
@@ -189,7 +198,8 @@ class _Confusion(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         # labels (n,) against a sigmoid's (n, 1): compared per example, not as an outer product
-        y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, self.dtype), y_pred)
+        y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, self.dtype),
+                                                jnp.asarray(y_pred))
         truth = y_true > 0.5
         predicted = y_pred > self.thresholds
         weight = 1.0

@@ -1,0 +1,61 @@
+"""Fixes from a review of layers, losses, metrics and initializers against Keras 2.
+
+Oracles: the values Keras' own documentation prints for its examples (which pass Python
+lists), and NumPy recomputations of the same quantities.
+"""
+
+import numpy as np
+import pytest
+
+from xlaflow.keras import losses, metrics
+
+# -- losses and metrics take Python lists ------------------------------------------------------
+# (loss or metric, y_true, y_pred, the value Keras' documentation gives for this example)
+DOC_EXAMPLES = {
+    "BinaryCrossentropy": (losses.BinaryCrossentropy, [[0., 1.], [0., 0.]],
+                           [[.6, .4], [.4, .6]], 0.815),
+    "CategoricalCrossentropy": (losses.CategoricalCrossentropy, [[0, 1, 0], [0, 0, 1]],
+                                [[.05, .95, 0], [.1, .8, .1]], 1.177),
+    "SparseCategoricalCrossentropy": (losses.SparseCategoricalCrossentropy, [1, 2],
+                                      [[.05, .95, 0], [.1, .8, .1]], 1.177),
+    "MeanSquaredError": (losses.MeanSquaredError, [[0., 1.], [0., 0.]], [[1., 1.], [1., 0.]],
+                         0.5),
+    "Huber": (losses.Huber, [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], 0.155),
+    "BinaryAccuracy": (metrics.BinaryAccuracy, [[1], [1], [0], [0]],
+                       [[0.98], [1], [0], [0.6]], 0.75),
+    "SparseCategoricalAccuracy": (metrics.SparseCategoricalAccuracy, [[2], [1]],
+                                  [[0.1, 0.6, 0.3], [0.05, 0.95, 0]], 0.5),
+    "CategoricalAccuracy": (metrics.CategoricalAccuracy, [[0, 0, 1], [0, 1, 0]],
+                            [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], 0.5),
+    "Accuracy": (metrics.Accuracy, [[1], [2], [3], [4]], [[0], [2], [3], [4]], 0.75),
+    "Precision": (metrics.Precision, [0, 1, 1, 1], [1, 0, 1, 1], 2 / 3),
+    "Recall": (metrics.Recall, [0, 1, 1, 1], [1, 0, 1, 1], 2 / 3),
+    "MeanSquaredErrorMetric": (metrics.MeanSquaredError, [[0, 1], [0, 0]], [[1, 1], [0, 0]],
+                               0.25),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOC_EXAMPLES))
+def test_loss_and_metric_accept_python_lists_with_keras_documented_value(name):
+    cls, y_true, y_pred, expected = DOC_EXAMPLES[name]
+    np.testing.assert_allclose(float(cls()(y_true, y_pred)), expected, atol=1e-3)
+
+
+def test_loss_functions_on_lists_match_numpy():
+    y_true, y_pred = [[0., 1.], [0., 0.]], [[.6, .4], [.4, .6]]
+    t, p = np.array(y_true), np.array(y_pred)
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(-1)
+    np.testing.assert_allclose(losses.binary_crossentropy(y_true, y_pred), bce, rtol=1e-5)
+    np.testing.assert_allclose(losses.mean_squared_error(y_true, y_pred),
+                               ((p - t) ** 2).mean(-1), rtol=1e-6)
+    soft = [[.05, .95, 0], [.1, .8, .1]]
+    expected = -np.log(np.clip(np.array(soft), 1e-7, 1))[[0, 1], [1, 2]]
+    np.testing.assert_allclose(losses.categorical_crossentropy([[0, 1, 0], [0, 0, 1]], soft),
+                               expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.sparse_categorical_crossentropy([1, 2], soft), expected,
+                               rtol=1e-5)
+
+
+def test_integer_predictions_are_computed_in_float():
+    # [[0, 3]] vs [[2, 0]]: squared errors 4 and 9, mean 6.5 (an integer mean would give 6)
+    assert float(losses.MeanSquaredError()([[0, 3]], [[2, 0]])) == 6.5
