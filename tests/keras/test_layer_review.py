@@ -7,7 +7,7 @@ lists), and NumPy recomputations of the same quantities.
 import numpy as np
 import pytest
 
-from xlaflow.keras import losses, metrics
+from xlaflow.keras import layers, losses, metrics
 
 # -- losses and metrics take Python lists ------------------------------------------------------
 # (loss or metric, y_true, y_pred, the value Keras' documentation gives for this example)
@@ -59,3 +59,38 @@ def test_loss_functions_on_lists_match_numpy():
 def test_integer_predictions_are_computed_in_float():
     # [[0, 3]] vs [[2, 0]]: squared errors 4 and 9, mean 6.5 (an integer mean would give 6)
     assert float(losses.MeanSquaredError()([[0, 3]], [[2, 0]])) == 6.5
+
+
+# -- convolutions of integer inputs compute in float ------------------------------------------
+def _numpy_conv2d_valid(x, kernel):
+    """Cross-correlation, 'valid' padding, stride 1: (n, h, w, c) * (kh, kw, c, f)."""
+    kh, kw = kernel.shape[:2]
+    n, h, w, _ = x.shape
+    out = np.zeros((n, h - kh + 1, w - kw + 1, kernel.shape[-1]))
+    for i in range(out.shape[1]):
+        for j in range(out.shape[2]):
+            out[:, i, j] = np.tensordot(x[:, i:i + kh, j:j + kw], kernel, axes=3)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.bool_])
+def test_conv2d_of_integer_image_matches_numpy_in_float(dtype):
+    x = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3)).astype(dtype)
+    conv = layers.Conv2D(2, 3, bias_initializer="ones")
+    out = conv(x)
+    assert out.dtype == np.float32
+    kernel, bias = conv.get_weights()
+    np.testing.assert_allclose(out, _numpy_conv2d_valid(x.astype(np.float64), kernel) + bias,
+                               rtol=1e-4, atol=1e-3)
+
+
+def test_conv2d_uint8_with_ones_kernel_does_not_wrap():
+    out = layers.Conv2D(2, 3, kernel_initializer="ones", use_bias=False)(
+        np.full((1, 4, 4, 1), 100, np.uint8))
+    np.testing.assert_array_equal(out, np.full((1, 2, 2, 2), 900.0))  # 9 * 100, not 900 % 256
+
+
+def test_conv1d_and_lstm_of_integer_sequences_equal_the_float_ones():
+    x = np.random.default_rng(1).integers(0, 50, (2, 4, 3))
+    for layer in (layers.Conv1D(2, 2), layers.LSTM(2), layers.GRU(2)):
+        np.testing.assert_allclose(layer(x), layer(x.astype(np.float32)), rtol=1e-6)

@@ -68,6 +68,15 @@ def _cast_floating(x, dtype):
     return x
 
 
+def cast_integer_inputs(inputs, dtype):
+    """Integer or bool `inputs` (a uint8 image) cast to `dtype`, the layer's compute dtype:
+    for layers whose arithmetic would otherwise run in the input's integer type and wrap.
+    Floating inputs are left to the dtype policy (Layer.__call__)."""
+    if jnp.issubdtype(inputs.dtype, jnp.integer) or inputs.dtype == jnp.bool_:
+        return inputs.astype(dtype)
+    return inputs
+
+
 def _user_class_without_config(cls):
     """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
     its config is then its constructor arguments, captured when it was made."""

@@ -6,7 +6,7 @@ import jax
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers.base import Layer
+from xlaflow.layers.base import Layer, cast_integer_inputs
 
 
 def _tuple(value, rank, name):
@@ -66,6 +66,9 @@ class _Conv(Layer):
         self.built = True
 
     def call(self, inputs):
+        # The kernel is cast to the input's dtype below (a float16 input stays float16), so
+        # an integer input must first become the compute dtype, or the sums wrap.
+        inputs = cast_integer_inputs(inputs, self.compute_dtype)
         outputs = jax.lax.conv_general_dilated(
             inputs, self.kernel.value.astype(inputs.dtype), self.strides,
             self.padding.upper(), rhs_dilation=self.dilation_rate,

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers.base import Layer
+from xlaflow.layers.base import Layer, cast_integer_inputs
 
 
 class _Recurrent(Layer):
@@ -48,11 +48,12 @@ class _Recurrent(Layer):
         return self.bias_initializer
 
     def call(self, inputs, initial_state=None):
-        batch = inputs.shape[0]
-        states = self._initial_states(batch, inputs.dtype) if initial_state is None else \
-            tuple(initial_state)
+        # Integer sequences become the compute dtype: the scan's state must keep one dtype.
+        inputs = cast_integer_inputs(inputs, self.compute_dtype)
         # The input projection of every step at once, outside the scan.
         projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
+        states = self._initial_states(inputs.shape[0], projected.dtype) \
+            if initial_state is None else tuple(initial_state)
         if self.go_backwards:
             projected = projected[::-1]
         recurrent = self.recurrent_kernel.value
