@@ -94,3 +94,41 @@ def test_conv1d_and_lstm_of_integer_sequences_equal_the_float_ones():
     x = np.random.default_rng(1).integers(0, 50, (2, 4, 3))
     for layer in (layers.Conv1D(2, 2), layers.LSTM(2), layers.GRU(2)):
         np.testing.assert_allclose(layer(x), layer(x.astype(np.float32)), rtol=1e-6)
+
+
+# -- recurrent initial_state -------------------------------------------------------------------
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _numpy_gru(x, h, kernel, recurrent, bias):
+    """Keras' GRU (reset_after=True), step by step in float64."""
+    for t in range(x.shape[1]):
+        xz, xr, xh = np.split(x[:, t] @ kernel + bias[0], 3, axis=-1)
+        hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=-1)
+        z, r = _sigmoid(xz + hz), _sigmoid(xr + hr)
+        h = z * h + (1 - z) * np.tanh(xh + r * hh)
+    return h
+
+
+def test_gru_takes_a_bare_initial_state_array():
+    rng = np.random.default_rng(2)
+    x, h0 = rng.normal(size=(2, 3, 5)), rng.normal(size=(2, 4))
+    gru = layers.GRU(4, bias_initializer="random_normal")
+    out = gru(x.astype(np.float32), initial_state=h0)  # a float64 NumPy state
+    expected = _numpy_gru(x, h0, *(w.astype(np.float64) for w in gru.get_weights()))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(gru(x.astype(np.float32), initial_state=[h0]), out)
+
+
+def test_lstm_initial_state_of_the_wrong_count_or_shape_is_named():
+    x = np.zeros((2, 3, 5), np.float32)
+    lstm = layers.LSTM(4)
+    with pytest.raises(ValueError, match=r"initial_state must hold 2 state\(s\), \[h, c\].*"
+                                         r"received 1"):
+        lstm(x, initial_state=np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"\(2, 4\); received \(2, 3\)"):
+        lstm(x, initial_state=[np.zeros((2, 3)), np.zeros((2, 3))])
+    state = [np.ones((2, 4)), np.ones((2, 4))]
+    _, h, c = layers.LSTM(4, return_state=True)(x, initial_state=state)
+    assert h.shape == c.shape == (2, 4)

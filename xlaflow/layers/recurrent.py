@@ -52,8 +52,9 @@ class _Recurrent(Layer):
         inputs = cast_integer_inputs(inputs, self.compute_dtype)
         # The input projection of every step at once, outside the scan.
         projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
-        states = self._initial_states(inputs.shape[0], projected.dtype) \
-            if initial_state is None else tuple(initial_state)
+        states = self._initial_states(inputs.shape[0], projected.dtype)
+        if initial_state is not None:
+            states = self._given_states(initial_state, states)
         if self.go_backwards:
             projected = projected[::-1]
         recurrent = self.recurrent_kernel.value
@@ -66,6 +67,26 @@ class _Recurrent(Layer):
         final, outputs = jax.lax.scan(step, states, projected)
         out = jnp.swapaxes(outputs, 0, 1) if self.return_sequences else final[0]
         return [out, *final] if self.return_state else out
+
+    def _given_states(self, initial_state, zeros):
+        """`initial_state` as the tuple of states the scan carries, checked against `zeros`
+        (the default states): one bare array is the whole state of a one-state layer (GRU),
+        as Keras accepts; LSTM takes a list [h, c]."""
+        given = tuple(initial_state) if isinstance(initial_state, (list, tuple)) else \
+            (initial_state,)
+        if len(given) != len(zeros):
+            expected = "[h, c]" if len(zeros) == 2 else "h (an array or a 1-element list)"
+            raise ValueError(f"{self.name}: initial_state must hold {len(zeros)} state(s), "
+                             f"{expected}, each of shape (batch, units={self.units}); "
+                             f"received {len(given)}")
+        states = []
+        for state, zero in zip(given, zeros):
+            state = jnp.asarray(state)
+            if state.shape != zero.shape:
+                raise ValueError(f"{self.name}: each initial_state must have shape (batch, "
+                                 f"units) = {zero.shape}; received {state.shape}")
+            states.append(state.astype(zero.dtype))  # the scan's carry keeps one dtype
+        return tuple(states)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
