@@ -132,3 +132,19 @@ def test_lstm_initial_state_of_the_wrong_count_or_shape_is_named():
     state = [np.ones((2, 4)), np.ones((2, 4))]
     _, h, c = layers.LSTM(4, return_state=True)(x, initial_state=state)
     assert h.shape == c.shape == (2, 4)
+
+
+# -- MultiHeadAttention's scores -----------------------------------------------------------
+def test_attention_scores_are_the_softmax_before_dropout():
+    rng = np.random.default_rng(3)
+    query, value = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4))
+    query, value = query.astype(np.float32), value.astype(np.float32)
+    mha = layers.MultiHeadAttention(2, 3, dropout=0.5, seed=1)
+    _, scores = mha(query, value, return_attention_scores=True, training=True)
+    weights = {w.name.split("/", 1)[1]: np.asarray(w, np.float64) for w in mha.weights}
+    q = np.einsum("bqd,dhk->bqhk", query, weights["query/kernel"]) + weights["query/bias"]
+    k = np.einsum("bsd,dhk->bshk", value, weights["key/kernel"]) + weights["key/bias"]
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(3)
+    softmax = np.exp(logits - logits.max(-1, keepdims=True))
+    softmax /= softmax.sum(-1, keepdims=True)
+    np.testing.assert_allclose(scores, softmax, rtol=1e-4, atol=1e-6)

@@ -73,7 +73,7 @@ class MultiHeadAttention(Layer):
         if attention_mask is not None:
             mask = jnp.asarray(attention_mask, bool)[..., None, :, :]
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
-        weights = jax.nn.softmax(scores, axis=-1)
+        weights = probabilities = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
             keep = jax.random.bernoulli(self.seed_generator.next(), 1 - self.dropout,
                                         weights.shape)
@@ -82,7 +82,8 @@ class MultiHeadAttention(Layer):
         out = jnp.einsum("...qhd,hdo->...qo", context, self.output_kernel.value)
         if self.output_bias is not None:
             out = out + self.output_bias.value
-        return (out, weights) if return_attention_scores else out
+        # Keras 2 returns the softmax before dropout: the scores sum to 1 over the keys.
+        return (out, probabilities) if return_attention_scores else out
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
