@@ -184,14 +184,15 @@ class _Confusion(Metric):
     """True/false positive and false negative counts at a threshold (binary or per class
     one-vs-rest, summed)."""
 
-    def __init__(self, thresholds=0.5, name=None, dtype="float32", top_k=None, class_id=None):
+    def __init__(self, thresholds=None, name=None, dtype="float32", top_k=None, class_id=None):
         if isinstance(thresholds, (list, tuple)) or top_k is not None or class_id is not None:
             raise NotImplementedError(
                 f"{type(self).__name__}: a list of thresholds, top_k and class_id are not "
                 "implemented; use one metric per threshold, or slice the class column in a "
                 "MeanMetricWrapper function")
         super().__init__(name, dtype)
-        self.thresholds = float(thresholds)
+        self.init_thresholds = thresholds  # what get_config gives back, as Keras
+        self.thresholds = 0.5 if thresholds is None else float(thresholds)  # Keras' default
         self.true_positives = self.add_variable("true_positives")
         self.false_positives = self.add_variable("false_positives")
         self.false_negatives = self.add_variable("false_negatives")
@@ -211,12 +212,12 @@ class _Confusion(Metric):
         self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))
 
     def get_config(self):
-        return {**super().get_config(), "thresholds": self.thresholds, "top_k": None,
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": None,
                 "class_id": None}
 
 
 class Precision(_Confusion):
-    def __init__(self, thresholds=0.5, name="precision", dtype="float32", top_k=None,
+    def __init__(self, thresholds=None, name="precision", dtype="float32", top_k=None,
                  class_id=None):
         super().__init__(thresholds, name, dtype, top_k, class_id)
 
@@ -226,7 +227,7 @@ class Precision(_Confusion):
 
 
 class Recall(_Confusion):
-    def __init__(self, thresholds=0.5, name="recall", dtype="float32", top_k=None,
+    def __init__(self, thresholds=None, name="recall", dtype="float32", top_k=None,
                  class_id=None):
         super().__init__(thresholds, name, dtype, top_k, class_id)
 

@@ -148,3 +148,18 @@ def test_attention_scores_are_the_softmax_before_dropout():
     softmax = np.exp(logits - logits.max(-1, keepdims=True))
     softmax /= softmax.sum(-1, keepdims=True)
     np.testing.assert_allclose(scores, softmax, rtol=1e-4, atol=1e-6)
+
+
+# -- Precision/Recall thresholds=None -------------------------------------------------------
+@pytest.mark.parametrize("cls", [metrics.Precision, metrics.Recall])
+def test_precision_recall_thresholds_none_is_keras_default_half(cls):
+    rng = np.random.default_rng(4)
+    y_true, y_pred = rng.integers(0, 2, 50), rng.uniform(size=50).astype(np.float32)
+    metric = cls(thresholds=None)
+    predicted = y_pred > 0.5
+    tp = np.sum(predicted & (y_true == 1))
+    other = np.sum(predicted) if cls is metrics.Precision else np.sum(y_true == 1)
+    np.testing.assert_allclose(metric(y_true, y_pred), tp / other, rtol=1e-6)
+    assert metric.get_config()["thresholds"] is None  # as Keras' get_config
+    clone = cls.from_config(metric.get_config())
+    np.testing.assert_allclose(clone(y_true, y_pred), tp / other, rtol=1e-6)
