@@ -163,3 +163,53 @@ def test_precision_recall_thresholds_none_is_keras_default_half(cls):
     assert metric.get_config()["thresholds"] is None  # as Keras' get_config
     clone = cls.from_config(metric.get_config())
     np.testing.assert_allclose(clone(y_true, y_pred), tp / other, rtol=1e-6)
+
+
+# -- regularizer/constraint arguments: None accepted, others refused by name -----------------
+_DENSE_LIKE = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+               "kernel_constraint", "bias_constraint")
+_NORMALIZATION = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                  "gamma_constraint")
+# (constructor, the regularizer/constraint keys of Keras 2's get_config for that layer)
+PENALTY_LAYERS = {
+    "Dense": (lambda **kw: layers.Dense(2, **kw), _DENSE_LIKE),
+    "Conv1D": (lambda **kw: layers.Conv1D(2, 3, **kw), _DENSE_LIKE),
+    "Conv2D": (lambda **kw: layers.Conv2D(2, 3, **kw), _DENSE_LIKE),
+    "MultiHeadAttention": (lambda **kw: layers.MultiHeadAttention(2, 3, **kw), _DENSE_LIKE),
+    "Embedding": (lambda **kw: layers.Embedding(10, 2, **kw),
+                  ("embeddings_regularizer", "activity_regularizer", "embeddings_constraint")),
+    "LSTM": (lambda **kw: layers.LSTM(2, **kw),
+             ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+              "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+              "bias_constraint")),
+    "GRU": (lambda **kw: layers.GRU(2, **kw),
+            ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+             "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+             "bias_constraint")),
+    "BatchNormalization": (lambda **kw: layers.BatchNormalization(**kw), _NORMALIZATION),
+    "LayerNormalization": (lambda **kw: layers.LayerNormalization(**kw), _NORMALIZATION),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PENALTY_LAYERS))
+def test_regularizer_and_constraint_arguments_accept_none(name):
+    make, keys = PENALTY_LAYERS[name]
+    layer = make(**dict.fromkeys(keys))
+    config = layer.get_config()
+    assert {key: config[key] for key in keys} == dict.fromkeys(keys)
+    assert type(layer).from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("name", sorted(PENALTY_LAYERS))
+def test_regularizer_and_constraint_values_are_refused_with_the_alternative(name):
+    make, keys = PENALTY_LAYERS[name]
+    for key in keys:
+        instead = "after each step" if key.endswith("_constraint") else "add the penalty"
+        with pytest.raises(NotImplementedError, match=rf"{name}: {key}='l2'.*{instead}"):
+            make(**{key: "l2"})
+
+
+def test_every_layer_takes_activity_regularizer_none_as_keras_base_layer():
+    assert layers.Flatten(activity_regularizer=None).get_config()["name"].startswith("flatten")
+    with pytest.raises(NotImplementedError, match="activity_regularizer"):
+        layers.Flatten(activity_regularizer="l1")

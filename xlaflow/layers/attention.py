@@ -16,6 +16,9 @@ class MultiHeadAttention(Layer):
     """`layer(query, value, key=None, attention_mask=None)`: scaled dot-product attention
     over `num_heads` heads of size `key_dim`, projected back to the query's feature size."""
 
+    _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint")  # None only
+
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, **kwargs):

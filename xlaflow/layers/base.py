@@ -77,6 +77,23 @@ def cast_integer_inputs(inputs, dtype):
     return inputs
 
 
+def _refuse_penalty(layer, argument, value):
+    """NotImplementedError for a regularizer or constraint other than None, naming what to
+    write instead."""
+    if value is None:
+        return
+    if argument.endswith("_constraint"):
+        instead = ("apply the constraint after each step instead: in a custom train_step, "
+                   "after optimizer.apply_gradients, `w.assign(jnp.clip(w, lo, hi))` (or "
+                   "the projection you need) for the weight")
+    else:
+        instead = ("add the penalty to the loss in a custom train_step instead, e.g. "
+                   "`loss += 1e-4 * sum(jnp.sum(w ** 2) for w in self.trainable_weights)`")
+    raise NotImplementedError(f"{layer}: {argument}={value!r} is not supported (xlaflow has "
+                              f"no weight regularizers or constraints; None is accepted); "
+                              f"{instead}")
+
+
 def _user_class_without_config(cls):
     """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
     its config is then its constructor arguments, captured when it was made."""
@@ -107,7 +124,14 @@ class Layer(Module):
       dtype: the dtype of weights and computation (default float32).
       input_shape: shape of one example (without the batch), for the first layer of a
         Sequential model.
+      activity_regularizer: None only (see `_penalty_arguments`).
     """
+
+    # Keras' regularizer and constraint arguments of this layer's weights
+    # ('kernel_regularizer', ...). xlaflow has neither, so they are accepted as None (Keras'
+    # default, which code written for Keras passes explicitly), kept as None in get_config
+    # as Keras does, and refused with NotImplementedError otherwise.
+    _penalty_arguments = ()
 
     def __new__(cls, *args, **kwargs):
         # The constructor arguments, for get_config of subclasses that define none.
@@ -117,6 +141,9 @@ class Layer(Module):
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
+        # Keras' base Layer takes activity_regularizer for every layer.
+        for argument in ("activity_regularizer", *self._penalty_arguments):
+            _refuse_penalty(type(self).__name__, argument, kwargs.pop(argument, None))
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments "
                             f"{sorted(kwargs)}")
@@ -314,6 +341,7 @@ class Layer(Module):
         if _user_class_without_config(type(self)):
             from xlaflow.saving import serialization
             return serialization.auto_config(self, config)
+        config.update(dict.fromkeys(self._penalty_arguments))  # all None, as accepted
         return config
 
     @classmethod

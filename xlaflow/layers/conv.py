@@ -32,6 +32,8 @@ def _channels_last(data_format):
 
 
 class _Conv(Layer):
+    _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint")  # None only
     rank = None
     dimension_numbers = None
 

@@ -32,6 +32,9 @@ class InputLayer(Layer):
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` over the last axis."""
 
+    _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint")  # None only
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)

@@ -11,6 +11,9 @@ from xlaflow.layers.base import Layer
 class Embedding(Layer):
     """`embeddings[inputs]`: (batch, ...) int indices -> (batch, ..., output_dim)."""
 
+    _penalty_arguments = ("embeddings_regularizer", "activity_regularizer",
+                          "embeddings_constraint")  # None only
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  mask_zero=False, **kwargs):
         super().__init__(**kwargs)

@@ -25,6 +25,9 @@ class BatchNormalization(Layer):
     """Normalize with the batch's statistics in training (updating moving averages) and
     with the moving averages in inference; a frozen layer always uses the latter."""
 
+    _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint")  # None only
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -85,6 +88,9 @@ class BatchNormalization(Layer):
 
 class LayerNormalization(Layer):
     """Normalize each example over `axis` (the features), then scale and shift."""
+
+    _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint")  # None only
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):

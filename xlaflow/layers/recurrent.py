@@ -11,6 +11,9 @@ from xlaflow.layers.base import Layer, cast_integer_inputs
 
 
 class _Recurrent(Layer):
+    _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                          "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                          "bias_constraint")  # None only
     gates = None
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
