@@ -4,6 +4,7 @@ Oracles: the values Keras' own documentation prints for its examples (which pass
 lists), and NumPy recomputations of the same quantities.
 """
 
+import jax
 import numpy as np
 import pytest
 
@@ -213,3 +214,22 @@ def test_every_layer_takes_activity_regularizer_none_as_keras_base_layer():
     assert layers.Flatten(activity_regularizer=None).get_config()["name"].startswith("flatten")
     with pytest.raises(NotImplementedError, match="activity_regularizer"):
         layers.Flatten(activity_regularizer="l1")
+
+
+# -- Embedding indices out of range --------------------------------------------------------
+def test_embedding_concrete_out_of_range_indices_raise_naming_layer_and_values():
+    layer = layers.Embedding(10, 2, name="words")
+    indices = np.array([[3, 9, 0]])
+    np.testing.assert_array_equal(layer(indices), layer.get_weights()[0][indices])
+    with pytest.raises(ValueError, match=r"words: .*input_dim=10.*\[-1, 12\]"):
+        layer(np.array([[12, -1, 3]]))
+    with pytest.raises(ValueError, match=r"\[4294967296\]"):  # not wrapped to 0 by int32
+        layer(np.array([2 ** 32], np.int64))
+
+
+def test_embedding_traced_out_of_range_indices_give_nan_rows_negative_ones_included():
+    layer = layers.Embedding(10, 2)
+    out = jax.jit(layer)(np.array([[12, -1, 3]]))
+    table = layer.get_weights()[0]
+    assert np.isnan(out[0, :2]).all()  # -1 is not the last row
+    np.testing.assert_array_equal(out[0, 2], table[3])

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 
 
 class Embedding(Layer):
-    """`embeddings[inputs]`: (batch, ...) int indices -> (batch, ..., output_dim)."""
+    """`embeddings[inputs]`: (batch, ...) int indices -> (batch, ..., output_dim).
+
+    Indices must lie in [0, input_dim). Concrete (eager, NumPy) indices outside it raise a
+    ValueError, as TF does on CPU. Traced indices (inside xf.function, fit, predict) cannot be
+    checked without a host round trip: an index outside the range, negative ones included,
+    gives a row of NaN there, so a bad index shows up in the loss instead of reading another
+    row.
+    """
 
     _penalty_arguments = ("embeddings_regularizer", "activity_regularizer",
                           "embeddings_constraint")  # None only
@@ -31,7 +40,23 @@ class Embedding(Layer):
         self.built = True
 
     def call(self, inputs):
-        return jnp.take(self.embeddings.value, jnp.asarray(inputs).astype(jnp.int32), axis=0)
+        if not isinstance(inputs, jax.core.Tracer):
+            self._check_indices(np.asarray(inputs))
+        indices = jnp.asarray(inputs).astype(jnp.int32)
+        # A negative index would count from the end (-1: the last row); out of range instead,
+        # it is NaN-filled like the indices past the end.
+        indices = jnp.where(indices < 0, self.input_dim, indices)
+        return jnp.take(self.embeddings.value, indices, axis=0, mode="fill",
+                        fill_value=jnp.nan)
+
+    def _check_indices(self, indices):
+        # Checked before the int32 cast, which could wrap an int64 index into the range.
+        bad = indices[(indices < 0) | (indices >= self.input_dim)]
+        if bad.size:
+            shown = np.unique(bad)[:10].tolist()
+            raise ValueError(f"{self.name}: indices must be in [0, input_dim={self.input_dim})"
+                             f"; received out-of-range values {shown}"
+                             f"{' (and more)' if np.unique(bad).size > 10 else ''}")
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim,
