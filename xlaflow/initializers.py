@@ -168,20 +168,29 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal":
             "lecun_normal": LecunNormal, "orthogonal": Orthogonal}
 # Configs name the class as Keras does ("GlorotUniform"); the snake-case aliases still load.
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
+# Keras 2's short aliases, with its defaults: 'uniform' is RandomUniform(-0.05, 0.05),
+# 'normal' RandomNormal(0.0, 0.05) (Embedding's default is 'uniform').
+_ALIASES = {"uniform": RandomUniform, "normal": RandomNormal}
 
 
 def get(identifier):
-    """An Initializer from a name, an Initializer, a `{class_name, config}` dict or a
-    callable `(shape, dtype, key)`."""
-    if isinstance(identifier, Initializer) or (callable(identifier) and not isinstance(
-            identifier, type)):
+    """An Initializer from a name (snake case, a class name such as 'GlorotUniform', or
+    Keras 2's 'uniform'/'normal'), an Initializer or its class, a `{class_name, config}`
+    dict or a callable `(shape, dtype, key)`."""
+    if isinstance(identifier, type):  # a class, as Keras: made with its defaults
+        return identifier()
+    if isinstance(identifier, Initializer) or callable(identifier):
         return identifier
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier) or _BY_CLASS_NAME.get(identifier) or \
+            _ALIASES.get(identifier)
+        if cls is not None:
+            return cls()
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise ValueError(f"Unknown initializer {identifier!r}; expected one of "
-                     f"{sorted(_BY_NAME)}, an Initializer or a callable")
+                     f"{sorted(_BY_NAME) + sorted(_ALIASES)}, a class name such as "
+                     "'GlorotUniform', an Initializer or a callable")
 
 
 def serialize(initializer):

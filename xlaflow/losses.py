@@ -201,10 +201,12 @@ def get(identifier):
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
+        cls = _BY_NAME.get(identifier) or _BY_CLASS_NAME.get(identifier)  # Keras takes both
+        if cls is None:
             raise ValueError(f"Unknown loss {identifier!r}; expected one of "
-                             f"{sorted(_BY_NAME)}, a Loss or a callable")
-        return _BY_NAME[identifier]()
+                             f"{sorted(_BY_NAME)}, a class name such as "
+                             "'BinaryCrossentropy', a Loss or a callable")
+        return cls()
     if isinstance(identifier, dict):  # before the _FUNCTIONS lookup: a dict is unhashable
         return deserialize(identifier)
     if identifier in _FUNCTIONS:

@@ -308,9 +308,12 @@ def get(identifier, loss=None):
         cls = _ACCURACY_FOR_LOSS.get(type(loss), ShapedAccuracy)
         return cls(name=identifier)
     if isinstance(identifier, str):
+        if identifier in _BY_CLASS_NAME and identifier not in _NEED_ARGUMENTS:
+            return _BY_CLASS_NAME[identifier]()  # 'AUC' logs as 'auc', Keras' default name
         if identifier not in _BY_NAME:
             raise ValueError(f"Unknown metric {identifier!r}; expected one of "
-                             f"{sorted(_BY_NAME) + ['accuracy']}, a Metric or a function")
+                             f"{sorted(_BY_NAME) + ['accuracy']}, a class name such as "
+                             f"'AUC', a Metric or a function")
         return _BY_NAME[identifier](name=identifier)  # logged as named: 'mae', as Keras
     if isinstance(identifier, dict):
         return deserialize(identifier)
@@ -322,6 +325,11 @@ def get(identifier, loss=None):
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (
     Mean, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
     Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+
+
+# Class names `get` does not make from a string: a wrapper needs its function, and
+# ShapedAccuracy is what 'accuracy' becomes, not a Keras class.
+_NEED_ARGUMENTS = {"MeanMetricWrapper", "ShapedAccuracy"}
 
 
 def _builtin_functions():

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from xlaflow.keras import layers, losses, metrics
+from xlaflow.keras import initializers, layers, losses, metrics
 
 # -- losses and metrics take Python lists ------------------------------------------------------
 # (loss or metric, y_true, y_pred, the value Keras' documentation gives for this example)
@@ -233,3 +233,33 @@ def test_embedding_traced_out_of_range_indices_give_nan_rows_negative_ones_inclu
     table = layer.get_weights()[0]
     assert np.isnan(out[0, :2]).all()  # -1 is not the last row
     np.testing.assert_array_equal(out[0, 2], table[3])
+
+
+# -- get() by class name, by class, and Keras 2's aliases ------------------------------------
+def test_initializers_get_takes_class_names_classes_and_keras2_aliases():
+    for identifier in ("GlorotUniform", initializers.GlorotUniform, "glorot_uniform"):
+        assert type(initializers.get(identifier)) is initializers.GlorotUniform
+    assert type(initializers.get(initializers.HeNormal)) is initializers.HeNormal
+    uniform, normal = initializers.get("uniform"), initializers.get("normal")
+    assert type(uniform) is initializers.RandomUniform
+    assert (uniform.minval, uniform.maxval) == (-0.05, 0.05)  # Keras 2's defaults
+    assert type(normal) is initializers.RandomNormal
+    assert (normal.mean, normal.stddev) == (0.0, 0.05)
+    values = np.asarray(uniform((1000,), np.float32, jax.random.PRNGKey(0)))
+    assert -0.05 <= values.min() and values.max() <= 0.05 and values.std() > 0.02
+    with pytest.raises(ValueError, match="'nope'"):
+        initializers.get("nope")
+
+
+def test_metrics_and_losses_get_take_keras_class_names():
+    for name, cls, default_name in (("AUC", metrics.AUC, "auc"),
+                                    ("Precision", metrics.Precision, "precision"),
+                                    ("Recall", metrics.Recall, "recall"),
+                                    ("BinaryAccuracy", metrics.BinaryAccuracy,
+                                     "binary_accuracy")):
+        metric = metrics.get(name)
+        assert type(metric) is cls and metric.name == default_name
+    assert metrics.get("auc").name == "auc"  # snake-case names still log as given
+    assert type(losses.get("BinaryCrossentropy")) is losses.BinaryCrossentropy
+    with pytest.raises(ValueError, match="'MeanMetricWrapper'"):
+        metrics.get("MeanMetricWrapper")  # needs its function: not made from a name

@@ -30,9 +30,7 @@ class Embedding(Layer):
             raise NotImplementedError("Embedding(mask_zero=True): masking is not supported "
                                       "yet; pass sample weights that zero the padded steps")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
-        initializer = "random_uniform" if embeddings_initializer == "uniform" else \
-            embeddings_initializer
-        self.embeddings_initializer = initializers_lib.get(initializer)
+        self.embeddings_initializer = initializers_lib.get(embeddings_initializer)
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
