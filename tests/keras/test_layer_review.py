@@ -263,3 +263,10 @@ def test_metrics_and_losses_get_take_keras_class_names():
     assert type(losses.get("BinaryCrossentropy")) is losses.BinaryCrossentropy
     with pytest.raises(ValueError, match="'MeanMetricWrapper'"):
         metrics.get("MeanMetricWrapper")  # needs its function: not made from a name
+
+
+def test_average_pooling_of_a_uint8_image_averages_in_float():
+    image = np.full((1, 4, 4, 1), 200, np.uint8)
+    image[0, 0, 0, 0] = 100
+    out = np.asarray(layers.AveragePooling2D(2)(image))
+    np.testing.assert_allclose(out[0, :, :, 0], [[175.0, 200.0], [200.0, 200.0]])

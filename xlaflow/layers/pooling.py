@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from xlaflow.layers.base import Layer
+from xlaflow.layers.base import Layer, cast_integer_inputs
 from xlaflow.layers.conv import _channels_last, _padding, _tuple
 
 
@@ -39,6 +39,7 @@ class AveragePooling2D(_Pooling2D):
     """The mean of each window; with 'same' padding only real elements count (as Keras)."""
 
     def call(self, inputs):
+        inputs = cast_integer_inputs(inputs, self.compute_dtype)  # a uint8 sum would wrap
         total = self._window(inputs, 0.0, jax.lax.add)
         if self.padding == "valid":
             return total / (self.pool_size[0] * self.pool_size[1])
