@@ -202,10 +202,16 @@ def test_regularizer_and_constraint_arguments_accept_none(name):
 
 
 @pytest.mark.parametrize("name", sorted(PENALTY_LAYERS))
-def test_regularizer_and_constraint_values_are_refused_with_the_alternative(name):
+def test_constraint_and_activity_regularizer_values_are_refused_with_the_alternative(name):
     make, keys = PENALTY_LAYERS[name]
     for key in keys:
-        instead = "after each step" if key.endswith("_constraint") else "add the penalty"
+        if key.endswith("_constraint"):
+            instead = "after each step"
+        elif key == "activity_regularizer":
+            instead = "add it to the loss"
+        else:
+            assert make(**{key: "l2"}).get_config()[key]["class_name"] == "L2"  # supported
+            continue
         with pytest.raises(NotImplementedError, match=rf"{name}: {key}='l2'.*{instead}"):
             make(**{key: "l2"})
 

@@ -11,6 +11,7 @@ from xlaflow.keras import metrics as metrics
 from xlaflow.keras import models as models
 from xlaflow.keras import mixed_precision as mixed_precision
 from xlaflow.keras import optimizers as optimizers
+from xlaflow.keras import regularizers as regularizers
 from xlaflow.keras import saving as saving
 from xlaflow.keras import utils as utils
 from xlaflow.models import Model as Model

@@ -15,13 +15,13 @@ import re
 import jax
 import jax.numpy as jnp
 
-from xlaflow import _lifting
+from xlaflow import _lifting, mixed_precision
 from xlaflow import initializers as initializers_lib
-from xlaflow import mixed_precision
 from xlaflow import random as random_lib
+from xlaflow import regularizers as regularizers_lib
+from xlaflow import variables as variables_lib
 from xlaflow.layers import symbolic
 from xlaflow.module import Module
-from xlaflow import variables as variables_lib
 from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
@@ -77,9 +77,15 @@ def cast_integer_inputs(inputs, dtype):
     return inputs
 
 
+# Keras' argument names for weights not named '<weight>_regularizer'
+_REGULARIZER_ARGUMENT = {"recurrent_kernel": "recurrent_regularizer",
+                         "depthwise_kernel": "depthwise_regularizer",
+                         "pointwise_kernel": "pointwise_regularizer"}
+
+
 def _refuse_penalty(layer, argument, value):
-    """NotImplementedError for a regularizer or constraint other than None, naming what to
-    write instead."""
+    """NotImplementedError for a constraint or activity regularizer other than None, naming
+    what to write instead."""
     if value is None:
         return
     if argument.endswith("_constraint"):
@@ -87,11 +93,10 @@ def _refuse_penalty(layer, argument, value):
                    "after optimizer.apply_gradients, `w.assign(jnp.clip(w, lo, hi))` (or "
                    "the projection you need) for the weight")
     else:
-        instead = ("add the penalty to the loss in a custom train_step instead, e.g. "
-                   "`loss += 1e-4 * sum(jnp.sum(w ** 2) for w in self.trainable_weights)`")
-    raise NotImplementedError(f"{layer}: {argument}={value!r} is not supported (xlaflow has "
-                              f"no weight regularizers or constraints; None is accepted); "
-                              f"{instead}")
+        instead = ("return the layer's output penalty from call() and add it to the loss in "
+                   "a custom train_step, or use a weight regularizer (kernel_regularizer=)")
+    raise NotImplementedError(f"{layer}: {argument}={value!r} is not supported (None is "
+                              f"accepted); {instead}")
 
 
 def _user_class_without_config(cls):
@@ -141,9 +146,15 @@ class Layer(Module):
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
-        # Keras' base Layer takes activity_regularizer for every layer.
+        # Keras' base Layer takes activity_regularizer for every layer. Weight regularizers
+        # are kept for add_weight; constraints and activity regularizers are refused.
+        self._regularizers = {}
         for argument in ("activity_regularizer", *self._penalty_arguments):
-            _refuse_penalty(type(self).__name__, argument, kwargs.pop(argument, None))
+            value = kwargs.pop(argument, None)
+            if argument.endswith("_regularizer") and argument != "activity_regularizer":
+                self._regularizers[argument] = regularizers_lib.get(value)
+            else:
+                _refuse_penalty(type(self).__name__, argument, value)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments "
                             f"{sorted(kwargs)}")
@@ -154,6 +165,7 @@ class Layer(Module):
         self.dtype = self._dtype_policy.variable_dtype
         self.built = False
         self._own_weights = []
+        self._penalties = []  # (weight, regularizer): Keras' regularization losses
         if input_shape is not None:
             batch_input_shape = (None, *tuple(input_shape))
         self._batch_input_shape = None if batch_input_shape is None else tuple(
@@ -162,11 +174,14 @@ class Layer(Module):
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
                    trainable=True, regularizer=None, constraint=None):
-        """Create a weight (an xf.Variable named '<layer>/<name>') initialized now."""
-        if regularizer is not None or constraint is not None:
+        """Create a weight (an xf.Variable named '<layer>/<name>') initialized now. Its
+        regularizer (given, or the layer's `<name>_regularizer`) joins `losses`."""
+        if constraint is not None:
             raise NotImplementedError(
-                f"{self.name}: weight regularizers and constraints are not supported yet; add "
-                "the penalty to the loss in a custom training step instead")
+                f"{self.name}: weight constraints are not supported yet; in a custom "
+                "train_step, assign the projected value after optimizer.apply_gradients")
+        regularizer = regularizers_lib.get(regularizer) if regularizer is not None else \
+            self._regularizers.get(_REGULARIZER_ARGUMENT.get(name, f"{name}_regularizer"))
         init = initializers_lib.get(initializer)
         seed = getattr(init, "seed", None)
         with jax.ensure_compile_time_eval():
@@ -174,6 +189,8 @@ class Layer(Module):
             value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
         weight = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
         self._own_weights.append(weight)
+        if regularizer is not None:
+            self._penalties.append((weight, regularizer))
         return weight
 
     @property
@@ -236,10 +253,16 @@ class Layer(Module):
 
     @property
     def losses(self):
-        """Keras' regularization losses of the layer and its sublayers: none here, since
-        weight regularizers and add_loss are refused when asked for (a custom train_step
-        passing `regularization_losses=self.losses` works unchanged)."""
-        return []
+        """Keras' regularization losses of the layer and its sublayers: each regularized
+        weight's penalty on its current value (float32 scalars; fit adds their sum to the
+        loss, and a custom train_step passes `regularization_losses=self.losses`)."""
+        seen, found = set(), []
+        for layer in (self, *self.submodules):
+            for weight, regularizer in getattr(layer, "_penalties", ()):
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    found.append(jnp.asarray(regularizer(weight.value), jnp.float32))
+        return found
 
     def add_loss(self, loss):
         raise NotImplementedError(
@@ -341,7 +364,9 @@ class Layer(Module):
         if _user_class_without_config(type(self)):
             from xlaflow.saving import serialization
             return serialization.auto_config(self, config)
-        config.update(dict.fromkeys(self._penalty_arguments))  # all None, as accepted
+        config.update(dict.fromkeys(self._penalty_arguments))  # None where not given
+        config.update({argument: regularizers_lib.serialize(value)
+                       for argument, value in self._regularizers.items()})
         return config
 
     @classmethod

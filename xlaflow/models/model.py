@@ -124,8 +124,9 @@ class Model(Layer):
         return compiled_lib.CompiledMetrics(self._require_compiled("compiled_metrics"))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
-        """The compiled loss of `y_pred` against `y` (Keras' Model.compute_loss)."""
-        return self._require_compiled("compute_loss")._loss(y, y_pred, sample_weight)
+        """The compiled loss of `y_pred` against `y` plus the regularization losses
+        (Keras' Model.compute_loss)."""
+        return self._require_compiled("compute_loss").total_loss(y, y_pred, sample_weight)[0]
 
     @property
     def optimizer(self):

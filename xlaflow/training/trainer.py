@@ -132,6 +132,13 @@ class Trainer:
     def _loss(self, y, y_pred, sample_weight):
         return self._loss_parts(y, y_pred, sample_weight)[0]
 
+    def total_loss(self, y, y_pred, sample_weight):
+        """(the compiled loss plus the model's regularization losses, the parts), as Keras
+        2's train and test steps compute it."""
+        loss, parts = self._loss_parts(y, y_pred, sample_weight)
+        penalties = self.model.losses
+        return (loss + sum(penalties) if penalties else loss), parts
+
     def _loss_parts(self, y, y_pred, sample_weight):
         """(the compiled loss, {output name: its unweighted loss}), the parts only for a
         model with several outputs (they are logged as '<output>_loss')."""
@@ -151,7 +158,7 @@ class Trainer:
 
         def forward():
             y_pred = _float32(model(x, training=True))
-            loss, parts = self._loss_parts(y, y_pred, sample_weight)
+            loss, parts = self.total_loss(y, y_pred, sample_weight)
             return (self.optimizer.scale_loss(loss) if scaled else loss), (loss, parts, y_pred)
 
         (_, (loss, parts, y_pred)), grads = value_and_grad(forward, wrt=weights,
@@ -207,7 +214,7 @@ class Trainer:
 
     def _test_body(self, x, y, sample_weight):
         y_pred = _float32(self.model(x, training=False))
-        loss, parts = self._loss_parts(y, y_pred, sample_weight)
+        loss, parts = self.total_loss(y, y_pred, sample_weight)
         self._update_metrics(loss, y, y_pred, sample_weight, parts)
 
     def _test_step(self, x, y=None, sample_weight=None):

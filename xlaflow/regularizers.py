@@ -1,0 +1,108 @@
+"""Weight regularizers (Keras' tf.keras.regularizers): penalties on a weight's value that
+Model.losses collects and fit/evaluate add to the compiled loss."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+class Regularizer:
+    """A callable `weight -> scalar penalty`; subclasses define __call__ and get_config."""
+
+    def __call__(self, x):
+        return jnp.float32(0.0)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class L1L2(Regularizer):
+    """`l1 * sum(|x|) + l2 * sum(x**2)` (Keras' L1L2; no factor 1/2 on the square)."""
+
+    def __init__(self, l1=0.0, l2=0.0):
+        for name, value in (("l1", l1), ("l2", l2)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{type(self).__name__}: {name} must be a number >= 0; "
+                                 f"received {value!r}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, x):
+        x = jnp.asarray(x, jnp.float32)  # a float16 weight's penalty summed in float32
+        penalty = jnp.float32(0.0)
+        if self.l1:
+            penalty = penalty + self.l1 * jnp.sum(jnp.abs(x))
+        if self.l2:
+            penalty = penalty + self.l2 * jnp.sum(jnp.square(x))
+        return penalty
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.get_config().items())})"
+
+
+class L1(L1L2):
+    """`l1 * sum(|x|)`; Keras' default l1 is 0.01."""
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(L1L2):
+    """`l2 * sum(x**2)`; Keras' default l2 is 0.01."""
+
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+def l1_l2(l1=0.01, l2=0.01):
+    """Keras' `l1_l2` shortcut (both factors 0.01 by default, unlike the L1L2 class)."""
+    return L1L2(l1=l1, l2=l2)
+
+
+l1, l2 = L1, L2  # Keras' lower-case aliases
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": l1_l2, "L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+def get(identifier):
+    """A regularizer from None, a name ('l1', 'l2', 'l1_l2', a class name), a
+    `{class_name, config}` dict, a Regularizer or any callable `weight -> scalar`."""
+    if identifier is None or isinstance(identifier, Regularizer):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    if isinstance(identifier, dict) and identifier.get("class_name") in ("L1", "L2", "L1L2"):
+        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
+    if callable(identifier) and not isinstance(identifier, (str, dict, type)):
+        return identifier
+    raise ValueError(f"Unknown regularizer {identifier!r}; expected None, one of "
+                     f"{sorted(_BY_NAME)}, a {{class_name, config}} dict or a callable")
+
+
+def serialize(regularizer):
+    """`{"class_name", "config"}` for a built-in regularizer (None stays None). A user's
+    callable goes through xf.keras.saving (register it to save the model)."""
+    if regularizer is None:
+        return None
+    if type(regularizer) in (L1, L2, L1L2):
+        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    from xlaflow.saving import serialization
+    return serialization.serialize_keras_object(regularizer)
+
+
+def deserialize(config, custom_objects=None):
+    if isinstance(config, dict) and config.get("class_name") not in ("L1", "L2", "L1L2"):
+        from xlaflow.saving import serialization
+        return serialization.deserialize_keras_object(config, custom_objects)
+    return get(config)
