@@ -55,6 +55,9 @@ class Strategy:
             devices = list(devices or ())
             if not devices:
                 raise ValueError("a strategy needs at least one device; received none")
+            if len(set(devices)) != len(devices):
+                raise ValueError(f"a strategy's devices must be distinct (as TF: no "
+                                 f"duplicates allowed); received {devices}")
             mesh = Mesh(np.array(devices), ("batch",))
         if batch_axis not in mesh.axis_names:
             raise ValueError(f"batch_axis must be one of the mesh's axes {mesh.axis_names}; "
@@ -88,6 +91,10 @@ class Strategy:
         the layout map says otherwise), and models created or compiled inside train with
         it."""
         from xlaflow import variables
+        if _stack and _stack[-1] is not self:
+            raise ValueError(
+                "Mixing different strategies is not allowed: this strategy's scope was "
+                f"opened inside another's ({_stack[-1]!r}); close that scope first")
         _stack.append(self)
         previous, variables._placement = variables._placement, self._place_variable
         try:
@@ -137,6 +144,9 @@ class Strategy:
         # Each process holds its own rows; JAX stitches them into one global array.
         return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
 
+    def __repr__(self):
+        return f"{type(self).__name__}(devices={[str(d) for d in self.devices]})"
+
     def _check_even(self, size):
         if not self.multiprocess:
             if size % self.num_replicas_in_sync:
@@ -152,17 +162,21 @@ class Strategy:
                 f"evenly over its {local} local replicas; each process feeds its own shard "
                 f"of the global batch, so its batch size must be a multiple of {local}")
 
-    def experimental_distribute_dataset(self, dataset):
+    def experimental_distribute_dataset(self, dataset, options=None):
         """Iterate `dataset`'s batches already sharded over the devices (several processes:
         each iterates its own dataset, which yields its shard of each global batch)."""
+        _refuse_options(options)
         return _Distributed(self, dataset)
 
-    def distribute_datasets_from_function(self, dataset_fn):
-        """TF's per-input-pipeline form: one pipeline per process, told its index."""
+    def distribute_datasets_from_function(self, dataset_fn, options=None):
+        """TF's per-input-pipeline form: one pipeline per process, told its index. As in
+        TF the function batches by the per-replica size; each step joins one batch per
+        local replica (consecutive batches) into the process's part of the global batch."""
+        _refuse_options(options)
         processes = jax.process_count() if self.multiprocess else 1
         index = jax.process_index() if self.multiprocess else 0
         context = InputContext(processes, index, self.num_replicas_in_sync)
-        return _Distributed(self, dataset_fn(context))
+        return _Distributed(self, dataset_fn(context), join=self.batch_divisor)
 
     # -- running ------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None):
@@ -200,19 +214,58 @@ class Strategy:
         return jax.tree_util.tree_map(lambda v: multihost.allgather(v, axis), value)
 
 
+def _refuse_options(options):
+    if options is not None:
+        raise NotImplementedError(
+            "tf.distribute.InputOptions are not supported: batches are sharded along their "
+            "first axis over the strategy's batch axis, each process feeding its own rows; "
+            "pass options=None")
+
+
 class _Distributed:
-    def __init__(self, strategy, dataset):
-        self.strategy, self.dataset = strategy, dataset
+    """A distributed dataset: its batches placed on the strategy's devices, `join`
+    consecutive ones concatenated into each (per-replica batches, one per replica)."""
+
+    def __init__(self, strategy, dataset, join=1):
+        self.strategy, self.dataset, self.join = strategy, dataset, join
+
+    @property
+    def element_spec(self):
+        return self.dataset.element_spec
 
     def __iter__(self):
-        for batch in self.dataset:
-            yield self.strategy.distribute_batch(batch)
+        return _DistributedIterator(self)
+
+
+class _DistributedIterator:
+    def __init__(self, distributed):
+        self._distributed = distributed
+        self._batches = iter(distributed.dataset)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        group = []
+        for batch in self._batches:
+            group.append(batch)
+            if len(group) == self._distributed.join:
+                break
+        if not group:
+            raise StopIteration
+        batch = group[0] if len(group) == 1 else jax.tree_util.tree_map(
+            lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *group)
+        return self._distributed.strategy.distribute_batch(batch)
+
+    def get_next(self):
+        """TF's iterator.get_next(): the next distributed batch (StopIteration at the end)."""
+        return next(self)
 
 
 class InputContext:
     """What `distribute_datasets_from_function` tells the dataset function."""
 
-    def __init__(self, num_input_pipelines, input_pipeline_id, num_replicas_in_sync):
+    def __init__(self, num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1):
         self.num_input_pipelines = num_input_pipelines
         self.input_pipeline_id = input_pipeline_id
         self.num_replicas_in_sync = num_replicas_in_sync
@@ -238,6 +291,8 @@ class MirroredStrategy(Strategy):
 
 class _DefaultStrategy(Strategy):
     """What get_strategy() returns outside any scope: one device, nothing sharded."""
+
+    multiprocess = False
 
     def __init__(self):
         self._devices = None

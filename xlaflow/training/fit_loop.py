@@ -235,6 +235,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
              steps=None, callbacks=None, return_dict=False):
     trainer = model._require_compiled("evaluate")
     data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
+    _check_even_batches(trainer.strategy, data)
     try:
         model._prepare(data.first_batch()[0])
         trainer.check_labels(getattr(data, "y", None))
@@ -249,6 +250,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
     data = data_lib.adapt(x, None, None, batch_size, False, steps)
+    _check_even_batches(model.trainer.strategy if model.trainer is not None
+                        else model._distribute_strategy, data)
     try:
         model._prepare(data.first_batch()[0])
         step_fn = model._predict_function()

@@ -48,7 +48,13 @@ class Trainer:
             self.optimizer = LossScaleOptimizer(self.optimizer)
         from xlaflow.distribute import strategy as strategy_lib
         # TF trains with the strategy the model was created or compiled under.
-        self.strategy = strategy_lib.current() or getattr(model, "_distribute_strategy", None)
+        created_with = getattr(model, "_distribute_strategy", None)
+        self.strategy = strategy_lib.current() or created_with
+        if created_with is not None and self.strategy is not created_with:
+            raise ValueError(
+                f"{model.name} was created under {created_with!r} and is compiled under "
+                f"{self.strategy!r}: a model trains with the strategy it was created "
+                "under; compile it inside that strategy's scope (or outside any)")
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
