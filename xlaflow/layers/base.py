@@ -302,7 +302,7 @@ class Layer(Module):
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
-            return symbolic.symbolic_call(self, inputs, args, kwargs)
+            return symbolic.symbolic_call(self, inputs, args, kwargs, training)
         if not self.built:
             self._check_input_shape(inputs)
             self._build_on_call(_shapes(inputs))

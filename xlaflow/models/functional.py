@@ -31,9 +31,8 @@ class Graph:
             node = tensor.node
             if id(node) in seen:
                 return
-            for parent in jax.tree_util.tree_leaves(node.inputs, is_leaf=is_symbolic):
-                if is_symbolic(parent):
-                    visit(parent)
+            for parent in _symbols(node):  # keyword tensors (initial_state=) are parents too
+                visit(parent)
             seen.add(id(node))
             self.nodes.append(node)
 
@@ -67,10 +66,15 @@ class Graph:
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]
         env = {id(s): v for s, v in zip(symbols, values)}
+        def value(s):
+            return env[id(s)] if is_symbolic(s) else s
+
         for node in self.nodes:
-            args = jax.tree_util.tree_map(lambda s: env[id(s)] if is_symbolic(s) else s,
-                                          node.inputs, is_leaf=is_symbolic)
-            out = node.layer(args, *node.args, training=training, **node.kwargs)
+            inputs, args, kwargs = jax.tree_util.tree_map(
+                value, (node.inputs, node.args, node.kwargs), is_leaf=is_symbolic)
+            # An explicit training= in the graph (`bn(x, training=False)`) wins, as Keras 2
+            kwargs.setdefault("training", training)
+            out = node.layer(inputs, *args, **kwargs)
             for s, v in zip(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic),
                             jax.tree_util.tree_leaves(out)):
                 env[id(s)] = v
@@ -81,6 +85,13 @@ class Graph:
             return list(self.outputs)
         leaves = jax.tree_util.tree_leaves(self.outputs, is_leaf=is_symbolic)
         return [t.node.layer.name for t in leaves]
+
+
+def _symbols(node):
+    """The symbolic tensors a node reads: its inputs, then those among its arguments."""
+    leaves = jax.tree_util.tree_leaves((node.inputs, node.args, node.kwargs),
+                                       is_leaf=is_symbolic)
+    return [leaf for leaf in leaves if is_symbolic(leaf)]
 
 
 # -- configuration: the graph as JSON ----------------------------------------------------
