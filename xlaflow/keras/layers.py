@@ -3,4 +3,4 @@
 from xlaflow.layers import (  # noqa: F401
     GRU, LSTM, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
     Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling2D, Input, InputLayer, Layer,
-    LayerNormalization, MaxPooling2D, MultiHeadAttention, Reshape)
+    LayerNormalization, MaxPooling2D, MultiHeadAttention, Operator, Reshape)

@@ -29,6 +29,79 @@ class SymbolicTensor:
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} name={self.name}>"
 
+    # -- operators: recorded as nodes of an Operator layer (Keras 2's TFOpLambda) ------------
+    __array_ufunc__ = None  # NumPy then leaves `array * x` to x.__rmul__
+
+    def __add__(self, other):
+        return _operators().binary("add", self, other)
+
+    def __radd__(self, other):
+        return _operators().binary("add", self, other, reverse=True)
+
+    def __sub__(self, other):
+        return _operators().binary("subtract", self, other)
+
+    def __rsub__(self, other):
+        return _operators().binary("subtract", self, other, reverse=True)
+
+    def __mul__(self, other):
+        return _operators().binary("multiply", self, other)
+
+    def __rmul__(self, other):
+        return _operators().binary("multiply", self, other, reverse=True)
+
+    def __truediv__(self, other):
+        return _operators().binary("truediv", self, other)
+
+    def __rtruediv__(self, other):
+        return _operators().binary("truediv", self, other, reverse=True)
+
+    def __matmul__(self, other):
+        return _operators().binary("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return _operators().binary("matmul", self, other, reverse=True)
+
+    def __neg__(self):
+        return _operators().negative(self)
+
+    def __getitem__(self, key):
+        return _operators().getitem(self, key)
+
+    # -- what has no value while the graph is written: a clear error, not a wrong answer ----
+    def _no_value(self, what):
+        return TypeError(
+            f"{what} needs a value, and {self!r} is a symbolic tensor: it has none while the "
+            "functional graph is written. Compute with its operators (+ - * / @ and "
+            "indexing), a layer from xf.keras.layers, or your own Layer subclass whose "
+            "call() runs the jax/numpy code on real arrays")
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._no_value("converting to a NumPy array")
+
+    def __bool__(self):
+        raise self._no_value("bool() (an if, and, or, not)")
+
+    def __iter__(self):
+        raise self._no_value("iterating")
+
+    def __len__(self):
+        raise self._no_value("len()")
+
+    def __float__(self):
+        raise self._no_value("float()")
+
+    def __int__(self):
+        raise self._no_value("int()")
+
+    def __index__(self):
+        raise self._no_value("use as an index")
+
+
+def _operators():
+    from xlaflow.layers import operators  # operators.py builds on Layer, which imports us
+    return operators
+
 
 class Node:
     """One layer call in the graph: the layer, its symbolic inputs and extra arguments."""
