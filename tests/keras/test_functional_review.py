@@ -256,3 +256,40 @@ def test_what_has_no_value_raises_a_clear_type_error():
         x * np.ones((4, 3), np.float32)
     with pytest.raises(ValueError, match="w must be a vector or matrix"):
         x @ np.ones((2, 3, 2), np.float32)
+
+
+# -- Lambda: other jax.numpy code, saved by the function's name --------------------------------
+@xf.keras.saving.register_serializable(package="tests")
+def scaled_log1p(x, scale=1.0):
+    import jax.numpy as jnp
+    return scale * jnp.log1p(jnp.abs(x))
+
+
+def unregistered_square(x):
+    return x * x
+
+
+def test_lambda_layers_compute_and_save_by_function_name(tmp_path):
+    inputs = xf.keras.Input((4,))
+    hidden = layers.Lambda(scaled_log1p, arguments={"scale": 2.0})(inputs)
+    model = models.Model(inputs, layers.Dense(1)(layers.Lambda(unregistered_square)(hidden)))
+    kernel, bias = model.get_weights()
+    expected = (2.0 * np.log1p(np.abs(X))) ** 2 @ kernel + bias
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "m", platforms=HERE)
+    with pytest.raises(ValueError, match=r"'unregistered_square' is not known here.*"
+                                         r"custom_objects"):
+        models.load_model(tmp_path / "m")
+    loaded = models.load_model(tmp_path / "m",
+                               custom_objects={"unregistered_square": unregistered_square})
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_a_lambda_runs_but_refuses_to_save(tmp_path):
+    inputs = xf.keras.Input((4,))
+    model = models.Model(inputs, layers.Dense(1)(layers.Lambda(lambda x: x[:, :2] * 3)(inputs)))
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(model(X), X[:, :2] * 3 @ kernel + bias, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="has no name to load it by.*register_serializable"):
+        model.save(tmp_path / "m", platforms=HERE)
+    assert not (tmp_path / "m").exists()

@@ -2,7 +2,7 @@
 
 Keras 2 records them as TFOpLambda layers; here each is a node of an `Operator` layer that
 holds the operator's name and its constant operand or index, in JSON form, so a functional
-model that uses them saves and loads like any other.
+model that uses them saves and loads like any other. `Lambda` wraps other jax.numpy code.
 """
 
 from __future__ import annotations
@@ -190,3 +190,58 @@ def _keeps_batch(key, ndim):
         return consumed < ndim or _keeps_batch(key[1:], ndim)
     return isinstance(first, slice) and first.start in (None, 0) and first.stop is None \
         and first.step in (None, 1)
+
+
+class Lambda(Layer):
+    """`function(inputs, **arguments)` as a layer (Keras' Lambda): any jax.numpy code on the
+    real arrays. Its output shape is found by tracing `function`.
+
+    A model with a Lambda saves only when `function` can be found again by name: a `def`
+    function registered with @xf.keras.saving.register_serializable(), or passed to
+    load_model in custom_objects. A `lambda` has no such name: saving refuses it.
+    """
+
+    def __init__(self, function, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(function, str):  # from a config: the name it was saved under
+            function = _function_named(function)
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable; received {function!r} "
+                            f"({type(function).__name__})")
+        self.function = function
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self):
+        import json
+        import types
+
+        from xlaflow.saving import serialization
+        fn = self.function
+        if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
+            raise ValueError(
+                f"Lambda layer {self.name!r}: its function {fn!r} has no name to load it by. "
+                "Define it with def, decorate it with "
+                "@xf.keras.saving.register_serializable(), and pass it to Lambda")
+        try:
+            json.dumps(self.arguments)
+        except TypeError as exc:
+            raise ValueError(f"Lambda layer {self.name!r}: arguments must be JSON values "
+                             f"(numbers, strings, lists, dicts) to be saved; received "
+                             f"{self.arguments!r}") from exc
+        return {**super().get_config(), "function": serialization.get_registered_name(fn),
+                "arguments": self.arguments}
+
+
+def _function_named(name):
+    from xlaflow.saving import serialization
+    found = serialization.get_registered_object(name, module="")
+    if found is None:  # found but not callable: Lambda's own check names it
+        raise ValueError(
+            f"cannot load a Lambda layer: its function {name!r} is not known here. Import "
+            "the module that defines it, decorated with "
+            "@xf.keras.saving.register_serializable(), or pass "
+            f"custom_objects={{{name.split('>')[-1]!r}: ...}} to load_model")
+    return found

@@ -73,8 +73,8 @@ class SymbolicTensor:
         return TypeError(
             f"{what} needs a value, and {self!r} is a symbolic tensor: it has none while the "
             "functional graph is written. Compute with its operators (+ - * / @ and "
-            "indexing), a layer from xf.keras.layers, or your own Layer subclass whose "
-            "call() runs the jax/numpy code on real arrays")
+            "indexing), a layer from xf.keras.layers (xf.keras.layers.Lambda(fn) runs "
+            "fn's jax.numpy code on the real arrays), or your own Layer subclass")
 
     def __array__(self, dtype=None, copy=None):
         raise self._no_value("converting to a NumPy array")
