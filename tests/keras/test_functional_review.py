@@ -293,3 +293,17 @@ def test_a_lambda_runs_but_refuses_to_save(tmp_path):
     with pytest.raises(ValueError, match="has no name to load it by.*register_serializable"):
         model.save(tmp_path / "m", platforms=HERE)
     assert not (tmp_path / "m").exists()
+
+
+def test_operators_keep_float16_under_a_mixed_policy():
+    from xlaflow import mixed_precision
+    mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = xf.keras.Input((3,))
+        hidden = layers.Dense(4)(inputs)
+        model = models.Model(inputs, [hidden, 2 * hidden[:, :2] - 1])
+    finally:
+        mixed_precision.set_global_policy("float32")
+    hidden_value, out = model(X[:, :3])
+    assert hidden_value.dtype == out.dtype == np.float16  # no cast to float32 and back
+    np.testing.assert_array_equal(out, 2 * np.asarray(hidden_value)[:, :2] - 1)

@@ -12,6 +12,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 
 _BINARY = {"add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply,
@@ -34,9 +35,6 @@ class Operator(Layer):
     """
 
     def __init__(self, op, constant=None, reverse=False, key=None, **kwargs):
-        # float32, not the global policy: an operator casts nothing (Keras' TFOpLambda
-        # does not autocast), so `x * 2` keeps a float16 x in float16.
-        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if op not in (*_BINARY, *_UNARY, _GETITEM):
             raise ValueError(f"Operator: op must be one of {sorted((*_BINARY, *_UNARY))} or "
@@ -47,6 +45,14 @@ class Operator(Layer):
         self.key = key
         self._value = None if constant is None else _decode_constant(constant)
         self._index = None if key is None else decode_key(key)
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if symbolic.has_symbolic(inputs):
+            return super().__call__(inputs, *args, training=training, **kwargs)
+        # Straight to call: an operator casts nothing (Keras' TFOpLambda does not autocast),
+        # so under a mixed policy `x * 2` keeps a float16 x in float16.
+        self.built = True
+        return self.call(inputs, *args, **kwargs)
 
     def call(self, inputs):
         if self.op in _UNARY:
