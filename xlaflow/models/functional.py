@@ -66,6 +66,7 @@ class Graph:
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]
         env = {id(s): v for s, v in zip(symbols, values)}
+
         def value(s):
             return env[id(s)] if is_symbolic(s) else s
 
