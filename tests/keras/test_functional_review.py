@@ -14,6 +14,7 @@ import pytest
 import xlaflow as xf
 from tests.local_platform import HERE
 from xlaflow.keras import layers, models
+from xlaflow.layers import operators
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(3.0, 2.0, size=(32, 4)).astype(np.float32)
@@ -307,3 +308,29 @@ def test_operators_keep_float16_under_a_mixed_policy():
     hidden_value, out = model(X[:, :3])
     assert hidden_value.dtype == out.dtype == np.float16  # no cast to float32 and back
     np.testing.assert_array_equal(out, 2 * np.asarray(hidden_value)[:, :2] - 1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: operators.Operator("getitem", key=operators.encode_key((Ellipsis, slice(1, None),
+                                                                    None))),
+    lambda: operators.Operator("subtract", constant={"array": [1.0, 2.5], "dtype": "float32"},
+                               reverse=True),
+    lambda: operators.Operator("matmul"),
+    lambda: layers.Lambda(scaled_log1p, arguments={"scale": 3.0}, name="log"),
+], ids=["getitem", "constant", "two_inputs", "lambda"])
+def test_operator_and_lambda_configs_round_trip(make):
+    """tests/keras/test_configs.py's checks (those layers are not exported in xlaflow.layers,
+    which that file covers)."""
+    from tests.keras.test_configs import RENAMED, _arguments, _json
+    layer = make()
+    if layer.get_config().get("op") == "matmul":  # a batch of (2, 3) @ (3, 2) matrices
+        args = [np.repeat(X[:, :2, None], 3, axis=2), np.ones((32, 3, 2), np.float32)]
+    else:
+        args = X[:, :2]
+    expected = layer(args)
+    config = layer.get_config()
+    missing = _arguments(type(layer)) - RENAMED - set(config)
+    assert not missing, f"get_config() lacks constructor arguments {sorted(missing)}"
+    clone = type(layer).from_config(_json(config))
+    assert type(clone) is type(layer) and clone.get_config() == config
+    np.testing.assert_array_equal(clone(args), expected)

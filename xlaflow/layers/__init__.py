@@ -15,8 +15,6 @@ from xlaflow.layers.merging import Add as Add
 from xlaflow.layers.merging import Concatenate as Concatenate
 from xlaflow.layers.normalization import BatchNormalization as BatchNormalization
 from xlaflow.layers.normalization import LayerNormalization as LayerNormalization
-from xlaflow.layers.operators import Lambda as Lambda
-from xlaflow.layers.operators import Operator as Operator
 from xlaflow.layers.pooling import AveragePooling2D as AveragePooling2D
 from xlaflow.layers.pooling import GlobalAveragePooling2D as GlobalAveragePooling2D
 from xlaflow.layers.pooling import MaxPooling2D as MaxPooling2D
