@@ -15,7 +15,8 @@ from tests.serving.harness import Server
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # serving.md and distribution.md have their own tests (tests/test_docs.py, tests/distribute/).
-FILES = [ROOT / "README.md", ROOT / "docs" / "autograph.md", ROOT / "docs" / "saved_model.md"]
+FILES = [ROOT / "README.md", ROOT / "docs" / "autograph.md", ROOT / "docs" / "saved_model.md",
+         ROOT / "docs" / "functional.md"]
 PYTHON = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 PROMISE = re.compile(r"^\s*print\(.*\)\s+# → (.+)$", re.MULTILINE)  # "# → 111": output
 

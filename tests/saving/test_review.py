@@ -148,3 +148,13 @@ def test_saving_through_a_symlink_writes_into_its_target_and_keeps_the_link(tmp_
     model.save_weights(weights_link)
     assert weights_link.is_symlink()
     assert sorted(p.name for p in (tmp_path / "storage").iterdir()) == ["model", "w"]
+
+
+def test_a_model_without_weights_saves_and_loads(tmp_path):
+    a, b = xf.keras.Input((4,), name="a"), xf.keras.Input((4,), name="b")
+    model = models.Model([a, b], layers.Add()([a, b]))
+    model.save(tmp_path / "m", platforms=HERE)
+    loaded = models.load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict([X, 2 * X], verbose=0), 3 * X, rtol=1e-6)
+    signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
+    np.testing.assert_allclose(signature(a=X, b=X)["add"], 2 * X, rtol=1e-6)

@@ -25,6 +25,8 @@ def save_arrays(directory, arrays):
 
 def restore_arrays(directory, specs, device=None):
     """Read the arrays named by `specs` ({key: (shape, dtype)}) onto `device`."""
+    if not specs:
+        return {}  # a model without weights: orbax may have written no directory at all
     device = device or jax.devices()[0]
     sharding = jax.sharding.SingleDeviceSharding(device)
     target = {key: jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype), sharding=sharding)
