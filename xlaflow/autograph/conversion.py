@@ -35,8 +35,47 @@ _by_code = {}
 _by_function = weakref.WeakKeyDictionary()
 
 
+def _own_scope(node):
+    """The nodes of a def's own scope (nested defs, lambdas and classes left out)."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                  ast.ClassDef)):
+            yield child
+            yield from _own_scope(child)
+
+
+def _set_aside_generators(node, kept, root=True):
+    """Replace the bodies of nested generator defs by a marker: they run as Python (a
+    converted loop around `yield` would turn the loop body into the generator)."""
+    if not root and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_scope(node)):
+        key = f"__xf_generator_{len(kept)}"
+        kept[key], node.body = node.body, [ast.Expr(ast.Constant(key))]
+        return
+    for child in ast.iter_child_nodes(node):
+        _set_aside_generators(child, kept, root=False)
+
+
+def _restore_generators(node, kept):
+    for def_ in ast.walk(node):
+        if isinstance(def_, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for stmt in def_.body:
+                if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and \
+                        stmt.value.value in kept:
+                    def_.body = kept.pop(stmt.value.value)
+                    break
+
+
 def transform(node):
     """The converter pipeline over a parsed `def` (order matters: see each module)."""
+    generators = {}
+    _set_aside_generators(node, generators)
+    node = _transform(node)
+    _restore_generators(node, generators)
+    return node
+
+
+def _transform(node):
     namer = naming.Namer(node)
     node = canonical.transform(node)
     node = asserts.transform(node)

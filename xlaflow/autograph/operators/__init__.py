@@ -2,6 +2,7 @@
 
 from xlaflow.autograph.operators.asserts import assert_stmt as assert_stmt
 from xlaflow.autograph.operators.calls import converted_call as converted_call
+from xlaflow.autograph.operators.calls import merged_keywords as merged_keywords
 from xlaflow.autograph.operators.conditionals import if_exp as if_exp
 from xlaflow.autograph.operators.contexts import watch as watch
 from xlaflow.autograph.operators.contexts import with_stmt as with_stmt

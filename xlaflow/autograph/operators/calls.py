@@ -79,6 +79,21 @@ def convertible(f):
     return converted if owner is None else types.MethodType(converted, owner)
 
 
+def merged_keywords(name, parts):
+    """`f(k=c, **d)`'s keywords: the parts merged in order; a repeated keyword raises as
+    Python does."""
+    merged = {}
+    for part in parts:
+        if not hasattr(part, "keys"):
+            raise TypeError(f"{name}() argument after ** must be a mapping, not "
+                            f"{type(part).__name__}")
+        for key in part.keys():
+            if key in merged:
+                raise TypeError(f"{name}() got multiple values for keyword argument {key!r}")
+            merged[key] = part[key]
+    return merged
+
+
 def converted_call(f, args, kwargs):
     """Call `f(*args, **kwargs)`, converting `f` first when it is user code."""
     if kwargs is None:

@@ -32,11 +32,11 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
     pred = scalar_predicate(cond, "`if`", where)
     init = get_state()
     variables = st.Variables()
-    seen = {}
+    seen, kept = {}, {}
     plan = _Plan()
     for _ in range(_RETRIES):
         branches = [_branch(fn, label, init, get_state, set_state, names, n_out, variables,
-                            seen, plan, where) for fn, label in ((body, "true"),
+                            seen, plan, where, kept) for fn, label in ((body, "true"),
                                                                  (orelse, "false"))]
         try:
             if any(map(st.is_flag_name, names[:n_out])):
@@ -56,8 +56,17 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
         raise RuntimeError(f"{where}: the Variables or value types this tensor `if` produces "
                            f"kept changing over {_RETRIES} traces")
     set_state(tuple(Accumulator(v.name, v.items + list(o)) if isinstance(v, Accumulator)
-                    else o for v, o in zip(init, outs)) + tuple(init[n_out:]))
+                    else _in_place(v, o) if i in kept.get("true", ()) and
+                    i in kept.get("false", ()) else o
+                    for i, (v, o) in enumerate(zip(init, outs))) + tuple(init[n_out:]))
     variables.commit(var_outs)
+
+
+def _in_place(original, out):
+    """A list both branches only mutated (appended to, not rebound) keeps its identity, as
+    in Python: aliases and a caller's list see the items."""
+    original[:] = out
+    return original
 
 
 def _fork(value):
@@ -136,9 +145,10 @@ def _mismatch(name, a, b, where):
 
 
 def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen, plan,
-            where):
+            where, kept):
     def run():
-        set_state(tuple(_fork(v) for v in init))
+        forks = tuple(_fork(v) for v in init)
+        set_state(forks)
         mark = variables.mark()
         try:
             try:
@@ -148,6 +158,8 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
                 _note_traced_branch(exc, label, where)
                 raise
             state = get_state()
+            kept[label] = {i for i, (v, f) in enumerate(zip(state[:n_out], forks))
+                           if type(v) is list and v is f}
             # A branch that returns need not define the plain locals the rest of the
             # function reads: all of it runs only if the function has not returned. Such
             # a name gets the other branch's type as a placeholder (see _Plan).

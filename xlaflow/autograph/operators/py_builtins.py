@@ -80,14 +80,36 @@ def enumerate_(iterable, start=0):
 
 def zip_(*iterables, strict=False):
     if any(isinstance(i, TensorRange) for i in iterables):
+        if strict:
+            raise NotImplementedError(
+                "zip(..., strict=True) with a range whose bound is a tensor cannot check the "
+                "lengths while tracing; zip without strict and `assert` the lengths match")
         return _zip_ranges(iterables)
     if iterables and (_any_traced(iterables) or any(
             isinstance(i, (TensorEnumerate, TensorZip)) for i in iterables)) and \
             all(map(_scannable, iterables)):
+        if strict:
+            _check_strict([_static_length(i) for i in iterables])
         return TensorZip(iterables)
     # With a list of other things (tensors, tuples, strings) or a dict, the loop runs in
     # Python over the shortest part, tensors giving their rows: what Python does.
     return builtins.zip(*iterables, strict=strict)
+
+
+def _static_length(part):
+    if isinstance(part, (TensorEnumerate, TensorZip)):
+        return None  # nested: its own parts are checked where it was made, if strict
+    return len(part) if isinstance(part, (list, tuple)) else jnp.shape(part)[0]
+
+
+def _check_strict(lengths):
+    """Python's zip(strict=True) error, from the parts' static lengths."""
+    first = lengths[0]
+    for n, length in enumerate(lengths[1:], start=2):
+        if first is not None and length is not None and length != first:
+            which = "shorter" if length < first else "longer"
+            plural = "s 1-" + str(n - 1) if n > 2 else " 1"
+            raise ValueError(f"zip() argument {n} is {which} than argument{plural}")
 
 
 def _scannable(part):
