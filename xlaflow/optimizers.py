@@ -1,20 +1,19 @@
-"""Keras-named optimizers on optax: `Adam(learning_rate=...)`, `apply_gradients(...)`.
+"""Keras' optimizers: `Adam(learning_rate=...)`, `apply_gradients(...)`.
 
-Each optimizer wraps an optax GradientTransformation that scales gradients (Adam's moments,
-RMSprop, momentum); xlaflow then applies clipping, the learning rate and decoupled weight
-decay. The optax state lives in Variables created by `build`, and the learning rate is a
-Variable too, so changing it (ReduceLROnPlateau) never retraces the training step.
+Each class states Keras 2.11+'s update rule for one variable (its `update_step`), in
+jax.numpy; the shared machinery (None gradients, clipping, learning rate, weight decay, slot
+Variables keyed per variable) is xlaflow/optimizer_base.py. The learning rate is a Variable
+(or a schedule of `iterations`), so changing it (ReduceLROnPlateau) never retraces the
+training step, and momentum accumulates learning-rate-scaled steps as Keras': a new rate
+applies to new steps only.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import jax.numpy as jnp
-import optax
 
-from xlaflow.module import Module
+from xlaflow.optimizer_base import Optimizer, filter_empty_gradients  # noqa: F401
 from xlaflow.schedules import (  # noqa: F401  (Keras' names, here as before)
     ExponentialDecay,
     LearningRateSchedule,
@@ -22,192 +21,106 @@ from xlaflow.schedules import (  # noqa: F401  (Keras' names, here as before)
     deserialize_schedule,
     serialize_schedule,
 )
-from xlaflow.variables import Variable
-
-
-class Optimizer(Module):
-    """Base class: subclasses give `transform()`, the optax scaling without learning rate.
-
-    Args:
-      learning_rate: a float or a schedule `step -> rate` (optax schedules work; only a
-        LearningRateSchedule below, or its serialized dict, survives get_config).
-      weight_decay: decoupled weight decay (AdamW style), applied as `lr * wd * weight`.
-      clipnorm: clip each gradient to this norm; clipvalue: clip elementwise;
-      global_clipnorm: clip all gradients together to this global norm.
-    """
-
-    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
-        super().__init__(name=name or type(self).__name__.lower())
-        if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError("Pass at most one of clipnorm, clipvalue and global_clipnorm")
-        if isinstance(learning_rate, dict):  # a serialized schedule, from get_config
-            learning_rate = deserialize_schedule(learning_rate)
-        self._schedule = learning_rate if callable(learning_rate) else None
-        self._learning_rate = None if self._schedule else Variable(
-            jnp.float32(learning_rate), trainable=False, name=f"{self.name}/learning_rate")
-        # Python floats, so get_config is JSON whatever number type the caller passed.
-        self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm = (
-            None if x is None else float(x)
-            for x in (weight_decay, clipnorm, clipvalue, global_clipnorm))
-        self.iterations = Variable(jnp.int32(0), trainable=False, name=f"{self.name}/iterations")
-        self._transform = self.transform()
-        self._state = None  # Variables holding the optax state, created by build()
-        self._state_tree = None
-        self._built_for = None
-
-    def transform(self):
-        raise NotImplementedError(f"{type(self).__name__} must define transform()")
-
-    @property
-    def learning_rate(self):
-        """The current learning rate (a schedule is evaluated at `iterations`)."""
-        if self._schedule is not None:
-            return jnp.asarray(self._schedule(self.iterations.value), jnp.float32)
-        return self._learning_rate.value
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        if self._schedule is not None:
-            raise TypeError(f"{self.name}: the learning rate follows a schedule; it cannot be "
-                            "set")
-        self._learning_rate.assign(jnp.float32(value))
-
-    def build(self, variables):
-        """Create the optimizer state for `variables` (done by the first apply)."""
-        values = [v.value for v in variables]
-        with jax.ensure_compile_time_eval():
-            state = self._transform.init(values)
-        leaves, self._state_tree = jax.tree_util.tree_flatten(state)
-        self._state = [Variable(leaf, trainable=False, name=f"{self.name}/state_{i}")
-                       for i, leaf in enumerate(leaves)]
-        self._built_for = [id(v) for v in variables]
-
-    @property
-    def variables(self):
-        extra = [] if self._learning_rate is None else [self._learning_rate]
-        return (self.iterations, *extra, *(self._state or []))
-
-    def apply_gradients(self, grads_and_vars):
-        """Update each Variable from its gradient (pairs `(grad, variable)`, as Keras)."""
-        pairs = list(grads_and_vars)
-        missing = [v.name for g, v in pairs if g is None]
-        if missing:
-            warnings.warn(f"{self.name}: gradients do not exist for variables {missing} when "
-                          "minimizing the loss; they are left unchanged", stacklevel=2)
-        pairs = [(g, v) for g, v in pairs if g is not None]
-        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-    def apply(self, grads, variables):
-        """Update `variables` from `grads` (same order); returns the new iteration count."""
-        grads, variables = list(grads), list(variables)
-        if len(grads) != len(variables):
-            raise ValueError(f"{self.name}.apply: {len(grads)} gradients for "
-                             f"{len(variables)} variables")
-        for g, v in zip(grads, variables):
-            if tuple(jnp.shape(g)) != v.shape:
-                raise ValueError(f"{self.name}: gradient for {v.name!r} has shape "
-                                 f"{tuple(jnp.shape(g))}, the variable {v.shape}")
-        if self._state is None:
-            self.build(variables)
-        elif self._built_for != [id(v) for v in variables]:
-            raise ValueError(f"{self.name} was built for a different list of variables; use "
-                             "one optimizer per list of variables, in the same order")
-        grads = self._clip([jnp.asarray(g, v.dtype) for g, v in zip(grads, variables)])
-        values = [v.value for v in variables]
-        state = jax.tree_util.tree_unflatten(self._state_tree, [s.value for s in self._state])
-        updates, state = self._transform.update(grads, state, values)
-        lr = self.learning_rate
-        for var, update, value in zip(variables, updates, values):
-            step = -lr * update
-            if self.weight_decay:
-                step = step - lr * self.weight_decay * value
-            var.assign(value + step.astype(var.dtype))
-        for holder, leaf in zip(self._state, jax.tree_util.tree_leaves(state)):
-            holder.assign(leaf)
-        return self.iterations.assign_add(1)
-
-    def _clip(self, grads):
-        if self.clipvalue is not None:
-            return [jnp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        if self.clipnorm is not None:
-            return [g * jnp.minimum(1.0, self.clipnorm / jnp.maximum(jnp.linalg.norm(g), 1e-12))
-                    for g in grads]
-        if self.global_clipnorm is not None:
-            # By hand: optax.global_norm is deprecated (a DeprecationWarning at every step).
-            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
-            return [g * jnp.minimum(1.0, self.global_clipnorm / jnp.maximum(norm, 1e-12))
-                    for g in grads]
-        return grads
-
-    def get_config(self):
-        """The constructor arguments (JSON); a schedule as its `{class_name, config}`."""
-        learning_rate = serialize_schedule(self._schedule) if self._schedule else float(
-            self._learning_rate.numpy())
-        return {"name": self.name, "learning_rate": learning_rate,
-                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class SGD(Optimizer):
+    """`m = momentum * m - lr * g; w += m` (nesterov: `w += momentum * m - lr * g`);
+    without momentum `w -= lr * g` and no slot."""
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        if not 0.0 <= self.momentum <= 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1]; received {momentum}")
+        self.slot_names = ("m",) if self.momentum else ()
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def transform(self):
+    def update_step(self, grad, value, slots, lr, common):
         if not self.momentum:
-            return optax.identity()
-        return optax.trace(decay=self.momentum, nesterov=self.nesterov)
+            return value - lr * grad, ()
+        momentum = jnp.asarray(self.momentum, value.dtype)
+        m = momentum * slots[0] - lr * grad
+        step = momentum * m - lr * grad if self.nesterov else m
+        return value + step, (m,)
 
 
 class Adam(Optimizer):
+    """Keras' Adam: the bias correction folded into the rate, epsilon added after the root:
+    `lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); w -= lr_t * m / (sqrt(v) + eps)`; amsgrad
+    keeps `v_hat = max(v_hat, v)` of the raw v and divides by `sqrt(v_hat) + eps`."""
+
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.amsgrad = bool(amsgrad)
+        self.slot_names = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
-    def transform(self):
-        scale = optax.scale_by_amsgrad if self.amsgrad else optax.scale_by_adam
-        return scale(b1=self.beta_1, b2=self.beta_2, eps=self.epsilon)
+    def step_constants(self, lr, step):
+        return {"alpha": lr * jnp.sqrt(1.0 - self.beta_2 ** step) / (1.0 - self.beta_1 ** step)}
+
+    def update_step(self, grad, value, slots, lr, common):
+        m = slots[0] + (grad - slots[0]) * (1.0 - self.beta_1)
+        v = slots[1] + (jnp.square(grad) - slots[1]) * (1.0 - self.beta_2)
+        new_slots = (m, v)
+        if self.amsgrad:
+            v_hat = jnp.maximum(slots[2], v)
+            new_slots, v = (m, v, v_hat), v_hat
+        return value - m * common["alpha"] / (jnp.sqrt(v) + self.epsilon), new_slots
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay (`w -= lr * weight_decay * w` before each step)."""
+
     def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
 
 
 class RMSprop(Optimizer):
+    """Keras' RMSprop, epsilon inside the root: `v = rho * v + (1 - rho) * g^2;
+    inc = lr * g / sqrt(v + eps)` (centered: `sqrt(v - avg_g^2 + eps)`); `w -= inc`, or
+    with momentum `mom = momentum * mom + inc; w -= mom`."""
+
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, **kwargs):
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.centered = bool(centered)
+        self.slot_names = ("velocity", *(("momentum",) if self.momentum else ()),
+                           *(("average_gradient",) if self.centered else ()))
         super().__init__(learning_rate, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}
 
-    def transform(self):
-        scale = (optax.scale_by_stddev if self.centered else optax.scale_by_rms)(
-            decay=self.rho, eps=self.epsilon, eps_in_sqrt=False)
+    def update_step(self, grad, value, slots, lr, common):
+        slots = dict(zip(self.slot_names, slots))
+        velocity = self.rho * slots["velocity"] + (1.0 - self.rho) * jnp.square(grad)
+        new = {"velocity": velocity}
+        denominator = velocity + self.epsilon
+        if self.centered:
+            average = self.rho * slots["average_gradient"] + (1.0 - self.rho) * grad
+            new["average_gradient"] = average
+            denominator = denominator - jnp.square(average)
+        increment = lr * grad * jax.lax.rsqrt(denominator)
         if self.momentum:
-            return optax.chain(scale, optax.trace(decay=self.momentum))
-        return scale
+            increment = self.momentum * slots["momentum"] + increment
+            new["momentum"] = increment
+        return value - increment, tuple(new[k] for k in self.slot_names)
 
 
 class Adagrad(Optimizer):
+    """`acc += g^2; w -= lr * g / sqrt(acc + eps)`, acc starting at
+    initial_accumulator_value."""
+
+    slot_names = ("accumulator",)
+
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  **kwargs):
         self.initial_accumulator_value = float(initial_accumulator_value)
@@ -219,12 +132,77 @@ class Adagrad(Optimizer):
                 "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
 
-    def transform(self):
-        return optax.scale_by_rss(initial_accumulator_value=self.initial_accumulator_value,
-                                  eps=self.epsilon)
+    def init_slot(self, slot, value):
+        return jnp.full_like(value, self.initial_accumulator_value)
+
+    def update_step(self, grad, value, slots, lr, common):
+        accumulator = slots[0] + jnp.square(grad)
+        return value - lr * grad / jnp.sqrt(accumulator + self.epsilon), (accumulator,)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+class Adamax(Optimizer):
+    """Keras' Adamax: `m += (g - m) * (1 - b1); u = max(b2 * u, |g|);
+    w -= lr * m / ((1 - b1^t) * (u + eps))`."""
+
+    slot_names = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+    def step_constants(self, lr, step):
+        return {"correction": 1.0 - self.beta_1 ** step}
+
+    def update_step(self, grad, value, slots, lr, common):
+        m = slots[0] + (grad - slots[0]) * (1.0 - self.beta_1)
+        u = jnp.maximum(self.beta_2 * slots[1], jnp.abs(grad))
+        return value - lr * m / (common["correction"] * (u + self.epsilon)), (m, u)
+
+
+class Nadam(Optimizer):
+    """Keras' Nadam (momentum schedule `u_t = b1 * (1 - 0.5 * 0.96^t)`, its running product
+    a shared slot): `m_hat = u_{t+1} m / (1 - prod_{t+1}) + (1 - u_t) g / (1 - prod_t);
+    v_hat = v / (1 - b2^t); w -= lr * m_hat / (sqrt(v_hat) + eps)`."""
+
+    slot_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+    def global_slots(self):
+        return {"u_product": 1.0}
+
+    def step_constants(self, lr, step):
+        u_t = self.beta_1 * (1.0 - 0.5 * 0.96 ** step)
+        u_next = self.beta_1 * (1.0 - 0.5 * 0.96 ** (step + 1.0))
+        return {"u_t": u_t, "u_next": u_next, "beta_2_power": self.beta_2 ** step}
+
+    def update_step(self, grad, value, slots, lr, common):
+        u_t, u_next = common["u_t"], common["u_next"]
+        product = common["u_product"] * u_t
+        m = slots[0] + (grad - slots[0]) * (1.0 - self.beta_1)
+        v = slots[1] + (jnp.square(grad) - slots[1]) * (1.0 - self.beta_2)
+        m_hat = u_next * m / (1.0 - product * u_next) + (1.0 - u_t) * grad / (1.0 - product)
+        v_hat = v / (1.0 - common["beta_2_power"])
+        return value - m_hat * lr / (jnp.sqrt(v_hat) + self.epsilon), (m, v)
+
+    def update_globals(self, values, common):
+        return {"u_product": values["u_product"] * common["u_t"]}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adamax": Adamax, "nadam": Nadam}
 
 
 def serialize(optimizer):
@@ -246,8 +224,9 @@ def deserialize(config):
 
 
 def get(identifier):
-    """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad'), a
-    `serialize` dict, an Optimizer or a LossScaleOptimizer."""
+    """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad', 'adamax',
+    'nadam'), a `serialize` dict, an Optimizer class, an Optimizer or a
+    LossScaleOptimizer."""
     from xlaflow.loss_scale import LossScaleOptimizer  # wraps an Optimizer: one too
     if isinstance(identifier, (Optimizer, LossScaleOptimizer)):
         return identifier
@@ -255,5 +234,7 @@ def get(identifier):
         return _BY_NAME[identifier.lower()]()
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
     raise ValueError(f"Unknown optimizer {identifier!r}; expected one of {sorted(_BY_NAME)}, "
                      "a serialized optimizer dict or an Optimizer")

@@ -219,6 +219,9 @@ OPTIMIZERS = {
         ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5, staircase=True), momentum=0.5),
     "adam_piecewise": lambda: optimizers.Adam(
         PiecewiseConstantDecay(boundaries=[1, 2], values=[0.1, 0.05, 0.01])),
+    "adamax": lambda: optimizers.Adamax(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-5),
+    "nadam": lambda: optimizers.Nadam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-5,
+                                      clipnorm=1.0),
 }
 
 
@@ -253,8 +256,8 @@ def test_optimizer_round_trip_applies_the_same_updates(name):
 def test_optimizer_class_name_is_case_insensitive_and_unknown_is_clear():
     assert type(optimizers.deserialize({"class_name": "rmsprop", "config": {}})) is \
         optimizers.RMSprop
-    with pytest.raises(ValueError, match="Nadam"):
-        optimizers.get({"class_name": "Nadam", "config": {}})
+    with pytest.raises(ValueError, match="Ftrl"):
+        optimizers.get({"class_name": "Ftrl", "config": {}})
 
 
 def test_unserializable_schedule_is_named():
