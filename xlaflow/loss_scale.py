@@ -2,7 +2,8 @@
 
 The loss is multiplied by `scale` before differentiation so small float16 gradients do
 not flush to zero; `apply` divides the gradients back, and when any is not finite it
-skips the update (every Variable keeps its value) and halves the scale. After
+skips the update (every Variable and the optimizer state keep their values; `iterations`
+still counts the step, as Keras 2) and halves the scale. After
 `dynamic_growth_steps` finite steps in a row the scale doubles. All of it is array
 arithmetic, so it compiles into the training step without host round trips.
 """
@@ -51,9 +52,25 @@ class LossScaleOptimizer(Module):
             "straight to apply_gradients, which unscales them (and skips non-finite steps); "
             "unscaling them first would divide them twice")
 
-    def apply_gradients(self, grads_and_vars):
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
-        return self.apply([g for g, _ in pairs], [v for _, v in pairs])
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):  # callbacks set the rate on model.optimizer
+        self.inner_optimizer.learning_rate = value
+
+    lr = learning_rate
+
+    def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
+                        **kwargs):
+        from xlaflow.optimizer_base import filter_empty_gradients
+        grads, variables, every = filter_empty_gradients(self.name, grads_and_vars)
+        if not every:
+            return self.inner_optimizer.iterations
+        if self.inner_optimizer._state is None:
+            self.inner_optimizer.build(every)
+        return self.apply(grads, variables)
 
     def apply(self, grads, variables):
         """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""
@@ -67,10 +84,14 @@ class LossScaleOptimizer(Module):
         grads = [jnp.where(finite, g, jnp.zeros_like(g)) for g in grads]
         if self.inner_optimizer._state is None:
             self.inner_optimizer.build(variables)
-        state = [*variables, *self.inner_optimizer.variables]
+        # A skipped step leaves the variables and the optimizer state as they were, but
+        # still counts in `iterations` (Keras 2), so schedules stay aligned with the steps.
+        iterations = self.inner_optimizer.iterations
+        state = [*variables, *(v for v in self.inner_optimizer.variables
+                               if v is not iterations)]
         before = [v.value for v in state]
         self.inner_optimizer.apply(grads, variables)
-        for v, old in zip(state, before):  # a skipped step leaves everything as it was
+        for v, old in zip(state, before):
             v.assign(jnp.where(finite, v.value, old))
         grown = self.good_steps.value + 1 >= self.dynamic_growth_steps
         self.scale.assign(jnp.where(finite, jnp.where(grown, self.scale.value * 2.0,
