@@ -21,13 +21,25 @@ class LearningRateSchedule:
         return cls(**config)
 
 
+def _decay_steps(owner, decay_steps):
+    """decay_steps as given, not truncated (Keras divides by it: 2.5 steps is 2.5); > 0."""
+    if not float(decay_steps) > 0:
+        raise ValueError(f"{owner}: decay_steps must be positive; received {decay_steps!r}")
+    return _number(decay_steps)
+
+
+def _number(x):
+    """An int stays an int (JSON configs as given), anything else becomes a float."""
+    return x if isinstance(x, int) and not isinstance(x, bool) else float(x)
+
+
 class _RateDecay(LearningRateSchedule):
     """A decay by `decay_rate` per `decay_steps` (a whole number of them if staircase)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name=None):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
-            int(decay_steps)
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = _decay_steps(type(self).__name__, decay_steps)
         self.decay_rate, self.staircase = float(decay_rate), bool(staircase)
         self.name = name or type(self).__name__
 
@@ -57,11 +69,14 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise ValueError(f"PiecewiseConstantDecay: values needs one more entry than "
                              f"boundaries; received {len(boundaries)} boundaries and values "
                              f"{values!r}")
-        self.boundaries, self.values = [int(b) for b in boundaries], [float(v) for v in values]
+        # Not truncated: Keras compares the step with the boundaries as given.
+        self.boundaries, self.values = [_number(b) for b in boundaries], \
+            [float(v) for v in values]
         self.name = name
 
     def __call__(self, step):
-        index = jnp.sum(jnp.asarray(step) > jnp.asarray(self.boundaries))
+        index = jnp.sum(jnp.asarray(step, jnp.float32) > jnp.asarray(self.boundaries,
+                                                                      jnp.float32))
         return jnp.asarray(self.values, jnp.float32)[index]
 
     def get_config(self):
@@ -74,11 +89,11 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
-            int(decay_steps)
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = _decay_steps("CosineDecay", decay_steps)
         self.alpha, self.name = float(alpha), name
         self.warmup_target = None if warmup_target is None else float(warmup_target)
-        self.warmup_steps = int(warmup_steps)
+        self.warmup_steps = _number(warmup_steps)
 
     def __call__(self, step):
         step = jnp.asarray(step, jnp.float32)
@@ -114,8 +129,8 @@ class PolynomialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
                  power=1.0, cycle=False, name="PolynomialDecay"):
-        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), \
-            int(decay_steps)
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps = _decay_steps("PolynomialDecay", decay_steps)
         self.end_learning_rate, self.power = float(end_learning_rate), float(power)
         self.cycle, self.name = bool(cycle), name
 
