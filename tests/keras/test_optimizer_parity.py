@@ -361,3 +361,27 @@ def test_checkpoint_round_trip_continues_identically(make, tmp_path):
     copy.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), copy.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+# -- schedules: decay_steps and boundaries as given (not truncated) -------------------------
+def test_schedules_take_fractional_decay_steps_and_boundaries():
+    assert float(schedules.ExponentialDecay(1.0, 2.5, 0.5)(5)) == pytest.approx(0.25)
+    assert float(schedules.InverseTimeDecay(1.0, 2.5, 1.0)(5)) == pytest.approx(1 / 3)
+    np.testing.assert_allclose(float(schedules.PolynomialDecay(1.0, 2.5, 0.0)(1)), 0.6,
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(schedules.CosineDecay(1.0, 2.5)(1)),
+                               0.5 * (1 + np.cos(np.pi * 1 / 2.5)), rtol=1e-6)
+    piecewise = schedules.PiecewiseConstantDecay([2.5], [1.0, 0.5])
+    assert [float(piecewise(t)) for t in (2, 3)] == [1.0, 0.5]
+    assert piecewise.get_config()["boundaries"] == [2.5]
+    config = schedules.ExponentialDecay(1.0, 2.5, 0.5).get_config()
+    assert config["decay_steps"] == 2.5
+
+
+@pytest.mark.parametrize("make", [lambda: schedules.ExponentialDecay(1.0, 0, 0.5),
+                                  lambda: schedules.InverseTimeDecay(1.0, -1, 0.5),
+                                  lambda: schedules.CosineDecay(1.0, 0),
+                                  lambda: schedules.PolynomialDecay(1.0, 0.0)])
+def test_non_positive_decay_steps_is_an_error(make):
+    with pytest.raises(ValueError, match="decay_steps must be positive"):
+        make()
