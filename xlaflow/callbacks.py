@@ -64,6 +64,24 @@ def _overrides(cb, hook):
     return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
 
 
+class BatchCounter:
+    """Batches trained, counted from the batch indices the hooks receive (as Keras), so a
+    steps_per_execution block (one on_train_batch_end call, index of its last batch) counts
+    all of its batches."""
+
+    def __init__(self):
+        self.total, self._last = 0, -1
+
+    def new_epoch(self):
+        self._last = -1
+
+    def advance(self, batch):
+        """Count up to `batch` (an index within the epoch); returns the total."""
+        self.total += batch + 1 if batch <= self._last else batch - self._last
+        self._last = batch
+        return self.total
+
+
 class CallbackList:
     """Dispatches each hook to every callback; batch hooks only to those that define them."""
 
@@ -114,6 +132,12 @@ def _monitor_mode(monitor, mode):
     return mode
 
 
+def _worst(mode):
+    """The initial `best` (Keras): a first value improves on it unless it is NaN, and NaN
+    never improves (every comparison with it is False)."""
+    return math.inf if mode == "min" else -math.inf
+
+
 def _monitored(callback, what, logs):
     """The monitored value, or None with a warning when this epoch's logs lack it (as
     Keras: no validation this epoch with validation_freq, or no validation data)."""
@@ -138,14 +162,13 @@ class EarlyStopping(Callback):
         self.stopped_epoch = 0
 
     def _improved(self, value, reference):
-        if reference is None:
-            return True
         if self.mode == "min":
             return value < reference - self.min_delta
         return value > reference + self.min_delta
 
     def on_train_begin(self, logs=None):
-        self.wait, self.best, self.best_weights, self.stopped_epoch = 0, None, None, 0
+        self.wait, self.best, self.best_weights, self.stopped_epoch = 0, _worst(self.mode), \
+            None, 0
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -157,6 +180,9 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         self.wait += 1
+        if self.restore_best_weights and self.best_weights is None:
+            # Keras: the first epoch's weights, restored if no epoch ever improves (NaN)
+            self.best_weights = self.model.get_weights()
         if self._improved(value, self.best):
             self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
@@ -173,22 +199,28 @@ class EarlyStopping(Callback):
                 print(f"Epoch {epoch + 1}: early stopping")
 
 
-class LambdaCallback(Callback):
-    """A callback from functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`."""
+_NO_INDEX_HOOKS = ("on_train_begin", "on_train_end", "on_test_begin", "on_test_end",
+                   "on_predict_begin", "on_predict_end")
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 on_batch_begin=None, on_batch_end=None):
+
+class LambdaCallback(Callback):
+    """A callback from functions: `LambdaCallback(on_epoch_end=lambda epoch, logs: ...)`;
+    any hook of Callback may be given (as Keras: `on_test_end=lambda logs: ...`, ...)."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None,
+                 on_batch_end=None, on_train_begin=None, on_train_end=None, **kwargs):
         super().__init__()
         hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
-                     on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end,
-                     on_batch_begin=on_batch_begin, on_batch_end=on_batch_end)
+                     on_batch_begin=on_batch_begin, on_batch_end=on_batch_end, **kwargs)
+        unknown = sorted(name for name in hooks if not name.startswith("on_") or
+                         not callable(getattr(Callback, name, None)))
+        if unknown:
+            raise TypeError(f"LambdaCallback: {unknown} are not callback hooks")
         for name, fn in hooks.items():
             if fn is not None:
                 # Keras calls these with (epoch or batch, logs) or (logs); logs may be absent.
-                arity = 1 if name in ("on_train_begin", "on_train_end") else 2
+                arity = 1 if name in _NO_INDEX_HOOKS else 2
                 setattr(self, name, lambda *args, fn=fn, arity=arity, **kwargs: fn(
                     *(list(args) + [kwargs.get("logs")] * (arity - len(args)))))
 
@@ -203,70 +235,12 @@ class TerminateOnNaN(Callback):
             self.model.stop_training = True
 
 
-class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch start to `schedule(epoch, lr)`."""
-
-    def __init__(self, schedule, verbose=0):
-        super().__init__()
-        self.schedule, self.verbose = schedule, verbose
-
-    def on_epoch_begin(self, epoch, logs=None):
-        optimizer = self.model.optimizer
-        lr = float(self.schedule(epoch, float(optimizer.learning_rate)))
-        optimizer.learning_rate = lr
-        if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
-
-
-class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by `factor` after `patience` epochs without improvement."""
-
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
-        super().__init__()
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be < 1; received {factor}")
-        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, \
-            verbose
-        self.mode = _monitor_mode(monitor, mode)
-        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
-
-    def on_train_begin(self, logs=None):
-        self.best, self.wait, self.cooldown_counter = None, 0, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:  # the rate this epoch trained at, before any reduction (Keras)
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
-        value = _monitored(self, "ReduceLROnPlateau", logs)
-        if value is None:
-            return
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.wait = 0
-        better = self.best is None or (value < self.best - self.min_delta if self.mode == "min"
-                                       else value > self.best + self.min_delta)
-        if better:
-            self.best, self.wait = value, 0
-        elif self.cooldown_counter <= 0:
-            self.wait += 1
-            if self.wait >= self.patience:
-                optimizer = self.model.optimizer
-                old = float(optimizer.learning_rate)
-                new = max(old * self.factor, self.min_lr)
-                if new < old:
-                    optimizer.learning_rate = new
-                    if self.verbose:
-                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                              f"to {new}")
-                self.cooldown_counter, self.wait = self.cooldown, 0
+_RATE_KEYS = ("learning_rate", "lr")  # logged by the rate callbacks: no val_ column
 
 
 class CSVLogger(Callback):
-    """Append one CSV row of epoch logs per epoch to `filename`."""
+    """Append one CSV row of epoch logs per epoch to `filename` ('NA' for a value an epoch
+    lacks, such as val_* on epochs validation_freq skips)."""
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -281,13 +255,19 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            if self.params.get("do_validation") and not any(
+                    k.startswith("val_") for k in self.keys):
+                # validation_freq > 1: this epoch has no val_* keys yet; their columns
+                # come up front (as Keras), 'NA' where an epoch has no value.
+                self.keys = sorted([*self.keys, *(f"val_{k}" for k in self.keys
+                                                  if k not in _RATE_KEYS)])
         new_file = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
         with open(self.filename, "a", newline="") as handle:
             writer = csv.writer(handle, delimiter=self.separator)
             if new_file:
                 writer.writerow(["epoch", *self.keys])
-            writer.writerow([epoch, *[np.asarray(logs.get(k, "")).item()
-                                      if k in logs else "" for k in self.keys]])
+            writer.writerow([epoch, *[np.asarray(logs[k]).item() if k in logs else "NA"
+                                      for k in self.keys]])
 
 
 class TensorBoard(Callback):
@@ -310,7 +290,7 @@ class TensorBoard(Callback):
                              f"{update_freq!r}")
         self.log_dir, self.update_freq = os.fspath(log_dir), update_freq
         self._writers = {}
-        self._batches = 0
+        self._batches = BatchCounter()
         if update_freq != "epoch":
             self.on_train_batch_end = self._batch_end
 
@@ -321,13 +301,17 @@ class TensorBoard(Callback):
         return self._writers[run]
 
     def on_train_begin(self, logs=None):
-        self._batches = 0
+        self._batches = BatchCounter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches.new_epoch()
 
     def _batch_end(self, batch, logs=None):
-        self._batches += 1
-        if self._batches % self.update_freq == 0:
+        before = self._batches.total
+        done = self._batches.advance(batch)  # a steps_per_execution block: several
+        if before // self.update_freq != done // self.update_freq:
             for key, value in (logs or {}).items():
-                self._writer("train").add_scalar(f"batch_{key}", float(value), self._batches)
+                self._writer("train").add_scalar(f"batch_{key}", float(value), done)
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():

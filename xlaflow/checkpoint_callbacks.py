@@ -8,7 +8,7 @@ import shutil
 import uuid
 import warnings
 
-from xlaflow.callbacks import Callback, _monitor_mode
+from xlaflow.callbacks import BatchCounter, Callback, _monitor_mode, _worst
 
 
 class ModelCheckpoint(Callback):
@@ -29,14 +29,14 @@ class ModelCheckpoint(Callback):
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_freq = save_best_only, save_freq
         self.mode = _monitor_mode(monitor, mode)
-        self.best = initial_value_threshold
-        self._batches, self._epoch = 0, 0
+        # As Keras: the first value saves unless it is NaN (NaN never improves).
+        self.best = _worst(self.mode) if initial_value_threshold is None else \
+            float(initial_value_threshold)
+        self._batches, self._epoch, self._since_save = BatchCounter(), 0, 0
         if save_freq != "epoch":
             self.on_train_batch_end = self._batch_end
 
     def _improved(self, value):
-        if self.best is None:
-            return True
         return value < self.best if self.mode == "min" else value > self.best
 
     def _save(self, epoch, logs, batch=None):
@@ -71,10 +71,15 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._batches.new_epoch()
 
     def _batch_end(self, batch, logs=None):
-        self._batches += 1
-        if self._batches % self.save_freq == 0:
+        # Batches counted from the index (a steps_per_execution block is several); as
+        # Keras, a save every `save_freq` batches seen since the last save.
+        before = self._batches.total
+        self._since_save += self._batches.advance(batch) - before
+        if self._since_save >= self.save_freq:
+            self._since_save = 0
             self._save(self._epoch, logs, batch)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -170,7 +170,8 @@ def test_a_monitored_metric_missing_this_epoch_warns_and_skips_as_keras():
     assert sorted({str(w.message) for w in caught}) == [
         f"{name}: metric 'val_loss' is not in this epoch's logs {keys}; skipping the epoch"
         for name, keys in (("EarlyStopping", ['accuracy', 'loss']),  # the plateau: its rate
-                           ("ReduceLROnPlateau", ['accuracy', 'learning_rate', 'loss']))]
+                           ("ReduceLROnPlateau", ['accuracy', 'learning_rate', 'loss',
+                                                  'lr']))]
     assert len(history.history["loss"]) >= 2  # epoch 0 (no val_loss) did not stop training
 
 

@@ -95,7 +95,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     verbose = _verbosity(verbose)
     steps = steps_per_epoch or data.epoch_steps
     cbs = callbacks_lib.CallbackList([*(callbacks or []), history], model,
-                                     {"epochs": epochs, "steps": steps, "verbose": verbose})
+                                     {"epochs": epochs, "steps": steps, "verbose": verbose,
+                                      "do_validation": val is not None})
     model.stop_training = False
     model.history = history
     state = model._fit_state = FitState(initial_epoch, data)
