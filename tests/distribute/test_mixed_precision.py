@@ -58,7 +58,8 @@ def test_loss_scale_optimizer_skips_non_finite_steps_and_adapts_the_scale():
     np.testing.assert_allclose(w.numpy(), [0.5, 1.0])
     opt.apply([jnp.float32([np.inf, 0.0])], [w])  # overflow: skipped, scale halved
     np.testing.assert_allclose(w.numpy(), [0.5, 1.0])
-    assert float(opt.scale.numpy()) == 4.0 and int(opt.iterations.numpy()) == 1
+    # The skipped step still counts in iterations (Keras 2), so schedules stay aligned.
+    assert float(opt.scale.numpy()) == 4.0 and int(opt.iterations.numpy()) == 2
     opt.apply([jnp.float32([4.0, 4.0])], [w])
     opt.apply([jnp.float32([4.0, 4.0])], [w])  # two finite steps in a row: scale doubles
     np.testing.assert_allclose(w.numpy(), [-0.5, 0.0])

@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import xlaflow as xf
@@ -38,12 +37,16 @@ def test_custom_training_loop_matches_jax_optax():
         logits = jax.nn.relu(x @ p[0] + p[1]) @ p[2] + p[3]
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
 
-    tx = optax.adam(1e-2, eps=1e-7)
-    params, state = start, tx.init(start)
-    for i in range(0, 64, 16):
+    # Keras' Adam written out (optax.adam differs: it adds epsilon to the bias-corrected
+    # sqrt(v_hat)): lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); w -= lr_t m / (sqrt(v) + eps)
+    params = start
+    moments = [(jnp.zeros_like(p), jnp.zeros_like(p)) for p in params]
+    for t, i in enumerate(range(0, 64, 16), 1):
         grads = jax.grad(hand_loss)(params, X[i:i + 16], Y[i:i + 16])
-        updates, state = tx.update(grads, state, params)
-        params = optax.apply_updates(params, updates)
+        lr_t = 1e-2 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        moments = [(0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g)
+                   for (m, v), g in zip(moments, grads)]
+        params = [p - lr_t * m / (jnp.sqrt(v) + 1e-7) for p, (m, v) in zip(params, moments)]
     for got, want in zip(model.get_weights(), params):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     cf = train_step.get_concrete_function(X[:16], Y[:16])
