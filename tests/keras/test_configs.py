@@ -107,6 +107,10 @@ LAYERS = {
         kernel_initializer=initializers.HeNormal(seed=1)),
         lambda: [_floats(SEQ), _floats(SEQ)], {"training": True}),
 }
+# Reshaping, 1-D/global pooling, activation, noise, preprocessing and merging layers.
+from tests.keras.added_layer_cases import ADDED_LAYERS
+
+LAYERS.update(ADDED_LAYERS)
 # Arguments whose value is kept under another config key (or only one value is supported).
 RENAMED = {"input_shape", "shape", "batch_size"}  # all kept as batch_input_shape
 

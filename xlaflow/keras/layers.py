@@ -7,3 +7,21 @@ from xlaflow.layers import (  # noqa: F401
 # Not in xlaflow.layers yet: tests/keras/test_configs.py (every layer there has a config
 # test) does not list it; tests/keras/test_functional_review.py checks its config.
 from xlaflow.layers.operators import Lambda  # noqa: F401
+
+# isort: split
+# Reshaping, 1-D/global pooling, activation, noise, preprocessing and merging layers.
+from xlaflow.layers import (  # noqa: F401
+    AveragePooling1D,
+    Cropping1D,
+    Cropping2D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    Permute,
+    RepeatVector,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)

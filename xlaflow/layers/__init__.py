@@ -22,3 +22,20 @@ from xlaflow.layers.recurrent import GRU as GRU
 from xlaflow.layers.recurrent import LSTM as LSTM
 from xlaflow.layers.symbolic import Input as Input
 from xlaflow.layers.symbolic import SymbolicTensor as SymbolicTensor
+
+# Reshaping, 1-D/global pooling, activation, noise, preprocessing and merging layers, and
+# Keras' functional merge helpers.
+# isort: split
+from xlaflow.layers.pooling import AveragePooling1D as AveragePooling1D
+from xlaflow.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
+from xlaflow.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
+from xlaflow.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
+from xlaflow.layers.pooling import MaxPooling1D as MaxPooling1D
+from xlaflow.layers.reshaping import Cropping1D as Cropping1D
+from xlaflow.layers.reshaping import Cropping2D as Cropping2D
+from xlaflow.layers.reshaping import Permute as Permute
+from xlaflow.layers.reshaping import RepeatVector as RepeatVector
+from xlaflow.layers.reshaping import UpSampling1D as UpSampling1D
+from xlaflow.layers.reshaping import UpSampling2D as UpSampling2D
+from xlaflow.layers.reshaping import ZeroPadding1D as ZeroPadding1D
+from xlaflow.layers.reshaping import ZeroPadding2D as ZeroPadding2D

@@ -1,24 +1,34 @@
-"""Pooling: MaxPooling2D, AveragePooling2D and GlobalAveragePooling2D (channels-last)."""
+"""Pooling (channels-last): MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D
+and GlobalMaxPooling1D/2D. The 1-D and 2-D layers share one windowed implementation."""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 
+from xlaflow.layers._data_format import channels_last_only
 from xlaflow.layers.base import Layer, cast_integer_inputs
-from xlaflow.layers.conv import _channels_last, _padding, _tuple
+from xlaflow.layers.conv import _padding, _tuple
 
 
-class _Pooling2D(Layer):
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+class _Pooling(Layer):
+    rank = None
+
+    def __init__(self, pool_size, strides, padding, data_format, **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format)
-        self.pool_size = _tuple(pool_size, 2, "pool_size")
-        self.strides = _tuple(strides, 2, "strides") if strides is not None else self.pool_size
+        channels_last_only(type(self).__name__, data_format, self.rank)
+        self.pool_size = _tuple(pool_size, self.rank, "pool_size")
+        self.strides = _tuple(strides, self.rank, "strides") if strides is not None \
+            else self.pool_size
         self.padding = _padding(padding)
 
     def _window(self, inputs, init, op):
+        if inputs.ndim != self.rank + 2:
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
+                             f"{'spatial, ' * self.rank}channels); received shape "
+                             f"{tuple(inputs.shape)}")
         return jax.lax.reduce_window(inputs, init, op, (1, *self.pool_size, 1),
                                      (1, *self.strides, 1), self.padding.upper())
 
@@ -28,37 +38,120 @@ class _Pooling2D(Layer):
                 "data_format": "channels_last"}
 
 
-class MaxPooling2D(_Pooling2D):
-    """The maximum of each pool_size window."""
-
+class _Max:
     def call(self, inputs):
         return self._window(inputs, -jnp.inf, jax.lax.max)
 
 
-class AveragePooling2D(_Pooling2D):
+class _Average:
     """The mean of each window; with 'same' padding only real elements count (as Keras)."""
 
     def call(self, inputs):
         inputs = cast_integer_inputs(inputs, self.compute_dtype)  # a uint8 sum would wrap
         total = self._window(inputs, 0.0, jax.lax.add)
         if self.padding == "valid":
-            return total / (self.pool_size[0] * self.pool_size[1])
-        counts = self._window(jnp.ones(inputs.shape[1:3] + (1,), inputs.dtype)[None], 0.0,
-                              jax.lax.add)
+            return total / math.prod(self.pool_size)
+        spatial = inputs.shape[1:1 + self.rank]
+        counts = self._window(jnp.ones(spatial + (1,), inputs.dtype)[None], 0.0, jax.lax.add)
         return total / counts
 
 
-class GlobalAveragePooling2D(Layer):
-    """The mean over height and width: (batch, channels), or keepdims (batch, 1, 1, ch)."""
+class _Pooling1D(_Pooling):
+    rank = 1
+
+    def __init__(self, pool_size=2, strides=None, padding="valid",
+                 data_format="channels_last", **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _Pooling2D(_Pooling):
+    rank = 2
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class MaxPooling1D(_Max, _Pooling1D):
+    """The maximum of each pool_size window of (batch, steps, features)."""
+
+
+class AveragePooling1D(_Average, _Pooling1D):
+    """The mean of each window of (batch, steps, features); with 'same' padding only real
+    elements count (as Keras)."""
+
+
+class MaxPooling2D(_Max, _Pooling2D):
+    """The maximum of each pool_size window."""
+
+
+class AveragePooling2D(_Average, _Pooling2D):
+    """The mean of each window; with 'same' padding only real elements count (as Keras)."""
+
+
+class _GlobalPooling(Layer):
+    rank = None
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format)
+        channels_last_only(type(self).__name__, data_format, self.rank)
         self.keepdims = bool(keepdims)
 
-    def call(self, inputs):
-        return jnp.mean(inputs, axis=(1, 2), keepdims=self.keepdims)
+    def _axes(self, inputs):
+        if inputs.ndim != self.rank + 2:
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
+                             f"{'spatial, ' * self.rank}channels); received shape "
+                             f"{tuple(inputs.shape)}")
+        return tuple(range(1, self.rank + 1))
 
     def get_config(self):
         return {**super().get_config(), "data_format": "channels_last",
                 "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """The mean over the steps: (batch, features), or keepdims (batch, 1, features). A
+    `mask` (batch, steps) of the steps to count may be passed to the call."""
+
+    rank = 1
+
+    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+        super().__init__(data_format, keepdims, **kwargs)
+
+    def call(self, inputs, mask=None):
+        axes = self._axes(inputs)
+        if mask is None:
+            return jnp.mean(inputs, axis=axes, keepdims=self.keepdims)
+        weights = jnp.asarray(mask, inputs.dtype)[:, :, None]
+        return (jnp.sum(inputs * weights, axis=1, keepdims=self.keepdims)
+                / jnp.sum(weights, axis=1, keepdims=self.keepdims))
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """The mean over height and width: (batch, channels), or keepdims (batch, 1, 1, ch)."""
+
+    rank = 2
+
+    def call(self, inputs):
+        return jnp.mean(inputs, axis=self._axes(inputs), keepdims=self.keepdims)
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """The maximum over the steps: (batch, features), or keepdims (batch, 1, features)."""
+
+    rank = 1
+
+    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+        super().__init__(data_format, keepdims, **kwargs)
+
+    def call(self, inputs):
+        return jnp.max(inputs, axis=self._axes(inputs), keepdims=self.keepdims)
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """The maximum over height and width: (batch, channels), or keepdims (batch, 1, 1, ch)."""
+
+    rank = 2
+
+    def call(self, inputs):
+        return jnp.max(inputs, axis=self._axes(inputs), keepdims=self.keepdims)
