@@ -228,6 +228,7 @@ def test_unsupported_interpolation_names_the_supported_ones():
     (lambda: layers.GlobalAveragePooling1D(data_format="channels_first"), 1),
     (lambda: layers.GlobalMaxPooling1D(data_format="channels_first"), 1),
     (lambda: layers.GlobalMaxPooling2D(data_format="channels_first"), 2),
+    (lambda: layers.SpatialDropout2D(0.5, data_format="channels_first"), 2),
 ])
 def test_channels_first_is_refused_naming_the_permute(make, rank):
     permute = r"Permute\(\(2, 1\)\)" if rank == 1 else r"Permute\(\(2, 3, 1\)\)"

@@ -26,11 +26,21 @@ from xlaflow.layers.symbolic import SymbolicTensor as SymbolicTensor
 # Reshaping, 1-D/global pooling, activation, noise, preprocessing and merging layers, and
 # Keras' functional merge helpers.
 # isort: split
+from xlaflow.layers.activation_layers import ELU as ELU
+from xlaflow.layers.activation_layers import LeakyReLU as LeakyReLU
+from xlaflow.layers.activation_layers import PReLU as PReLU
+from xlaflow.layers.activation_layers import ReLU as ReLU
+from xlaflow.layers.activation_layers import Softmax as Softmax
+from xlaflow.layers.noise import GaussianDropout as GaussianDropout
+from xlaflow.layers.noise import GaussianNoise as GaussianNoise
+from xlaflow.layers.noise import SpatialDropout1D as SpatialDropout1D
+from xlaflow.layers.noise import SpatialDropout2D as SpatialDropout2D
 from xlaflow.layers.pooling import AveragePooling1D as AveragePooling1D
 from xlaflow.layers.pooling import GlobalAveragePooling1D as GlobalAveragePooling1D
 from xlaflow.layers.pooling import GlobalMaxPooling1D as GlobalMaxPooling1D
 from xlaflow.layers.pooling import GlobalMaxPooling2D as GlobalMaxPooling2D
 from xlaflow.layers.pooling import MaxPooling1D as MaxPooling1D
+from xlaflow.layers.preprocessing import Rescaling as Rescaling
 from xlaflow.layers.reshaping import Cropping1D as Cropping1D
 from xlaflow.layers.reshaping import Cropping2D as Cropping2D
 from xlaflow.layers.reshaping import Permute as Permute

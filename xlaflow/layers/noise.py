@@ -1,0 +1,125 @@
+"""Regularization noise, active only when called with training=True (identity otherwise):
+GaussianNoise, GaussianDropout, SpatialDropout1D and SpatialDropout2D.
+
+Their random keys come from a SeedGenerator Variable, as Dropout's: reproducible given
+`seed`, fresh at every step under jit and in fit, and unchanged in inference.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.layers._data_format import channels_last_only
+from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.core import Dropout
+from xlaflow.random import SeedGenerator
+
+
+def _check(layer, name, value, ok, expected):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not ok(value):
+        raise ValueError(f"{layer}: {name} must be {expected}; received {value!r}")
+    return float(value)
+
+
+class _Noise(Layer):
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = SeedGenerator(seed, name=f"{self.name}/seed_generator")
+
+    def call(self, inputs, training=None):
+        if not training or self._inactive():
+            return inputs
+        inputs = cast_integer_inputs(inputs, self.compute_dtype)
+        return self._noisy(inputs, self.seed_generator.next())
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+class GaussianNoise(_Noise):
+    """Adds zero-centered normal noise of standard deviation `stddev` in training."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.stddev = _check("GaussianNoise", "stddev", stddev, lambda s: s >= 0,
+                             "a number >= 0")
+
+    def _inactive(self):
+        return self.stddev == 0
+
+    def _noisy(self, inputs, key):
+        noise = jax.random.normal(key, inputs.shape, inputs.dtype)
+        return inputs + self.stddev * noise
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+class GaussianDropout(_Noise):
+    """Multiplies inputs by normal noise of mean 1 and standard deviation
+    sqrt(rate / (1 - rate)) in training."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.rate = _check("GaussianDropout", "rate", rate, lambda r: 0 <= r < 1,
+                           "a number in [0, 1)")
+
+    def _inactive(self):
+        return self.rate == 0
+
+    def _noisy(self, inputs, key):
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        return inputs * (1.0 + stddev * jax.random.normal(key, inputs.shape, inputs.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class _SpatialDropout(Dropout):
+    """Dropout of whole channels: one keep/drop draw per (example, channel), shared by all
+    the steps or pixels; kept channels are scaled by 1 / (1 - rate)."""
+
+    rank = None
+
+    def __init__(self, rate, noise_shape=None, **kwargs):
+        name = type(self).__name__
+        _check(name, "rate", rate, lambda r: 0 <= r < 1, "a number in [0, 1)")
+        if noise_shape is not None:  # Keras' config of a spatial dropout holds None
+            raise ValueError(f"{name}: noise_shape is fixed to (batch, {'1, ' * self.rank}"
+                             f"channels) and cannot be given; received {noise_shape!r}")
+        super().__init__(rate, **kwargs)
+
+    def call(self, inputs, training=None):
+        if inputs.ndim != self.rank + 2:
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
+                             f"{'spatial, ' * self.rank}channels); received shape "
+                             f"{tuple(inputs.shape)}")
+        if not training or self.rate == 0:
+            return inputs
+        shape = (inputs.shape[0],) + (1,) * self.rank + (inputs.shape[-1],)
+        keep = jax.random.bernoulli(self.seed_generator.next(), 1.0 - self.rate, shape)
+        return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole feature channels of (batch, steps, channels) in training."""
+
+    rank = 1
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole channels (feature maps) of (batch, height, width, channels) in training."""
+
+    rank = 2
+
+    def __init__(self, rate, data_format=None, **kwargs):
+        channels_last_only(type(self).__name__, data_format, 2)
+        super().__init__(rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": "channels_last"}
