@@ -57,4 +57,9 @@ ADDED_LAYERS = {
     "SpatialDropout2D": (lambda: layers.SpatialDropout2D(0.5, seed=7), _image,
                          {"training": True}),
     "Rescaling": (lambda: layers.Rescaling([0.5, 1.0, 2.0], offset=-1.0), _seq, {}),
+    "Subtract": (lambda: layers.Subtract(), _pair, {}),
+    "Multiply": (lambda: layers.Multiply(), _pair, {}),
+    "Average": (lambda: layers.Average(), _pair, {}),
+    "Maximum": (lambda: layers.Maximum(), _pair, {}),
+    "Minimum": (lambda: layers.Minimum(), _pair, {}),
 }

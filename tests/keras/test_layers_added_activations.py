@@ -207,3 +207,47 @@ def test_rescaling():
                                rtol=1e-6)
     assert layers.Rescaling(np.float32(0.5)).get_config()["scale"] == 0.5
 
+
+# -- merging ----------------------------------------------------------------------------------
+def test_merging_layers_match_numpy():
+    a, b, c = _floats(2, 3), _floats(2, 3), _floats(2, 3)
+    np.testing.assert_allclose(layers.Subtract()([a, b]), a - b, rtol=1e-6)
+    np.testing.assert_allclose(layers.Multiply()([a, b, c]), a * b * c, rtol=1e-6)
+    np.testing.assert_allclose(layers.Average()([a, b, c]), (a + b + c) / 3, rtol=1e-6)
+    np.testing.assert_array_equal(layers.Maximum()([a, b, c]), np.maximum(np.maximum(a, b), c))
+    np.testing.assert_array_equal(layers.Minimum()([a, b, c]), np.minimum(np.minimum(a, b), c))
+
+
+def test_merging_inputs_of_lower_rank_gain_axes_after_the_batch():
+    # as Keras 2: (batch, 3) meets (batch, 4, 3) as (batch, 1, 3)
+    small, big = _floats(2, 3), _floats(2, 4, 3)
+    np.testing.assert_allclose(layers.Add()([small, big]), small[:, None] + big, rtol=1e-6)
+    np.testing.assert_allclose(layers.Multiply()([big, small]), big * small[:, None], rtol=1e-6)
+    column = _floats(2, 1)  # a size-1 axis broadcasts
+    np.testing.assert_allclose(layers.Subtract()([small, column]), small - column, rtol=1e-6)
+
+
+def test_merging_errors():
+    a = _floats(2, 3)
+    with pytest.raises(ValueError, match=r"Subtract takes exactly 2 inputs; received 3"):
+        layers.Subtract()([a, a, a])
+    with pytest.raises(ValueError, match=r"inputs have incompatible shapes \[\(2, 3\), "
+                                         r"\(2, 4\)\] \(axis 1\)"):
+        layers.Maximum()([a, _floats(2, 4)])
+    with pytest.raises(ValueError, match="expects a list of at least 2 inputs"):
+        layers.Average()(a)
+
+
+def test_functional_merge_helpers_build_models():
+    left, right = xf.keras.Input((3,)), xf.keras.Input((3,))
+    outputs = [layers.add([left, right]), layers.subtract([left, right]),
+               layers.multiply([left, right]), layers.average([left, right]),
+               layers.maximum([left, right]), layers.minimum([left, right]),
+               layers.concatenate([left, right]), layers.concatenate([left, left, right], axis=1)]
+    model = models.Model([left, right], outputs)
+    a, b = _floats(2, 3), _floats(2, 3)
+    expect = [a + b, a - b, a * b, (a + b) / 2, np.maximum(a, b), np.minimum(a, b),
+              np.concatenate([a, b], -1), np.concatenate([a, a, b], 1)]
+    for out, want in zip(model([a, b]), expect, strict=True):
+        np.testing.assert_allclose(out, want, rtol=1e-6)
+    np.testing.assert_allclose(layers.add([a, b]), a + b, rtol=1e-6)  # eager tensors too

@@ -1,4 +1,5 @@
-"""Layers that merge a list of inputs: Add and Concatenate."""
+"""Layers that merge a list of inputs: Add, Subtract, Multiply, Average, Maximum, Minimum,
+Concatenate, and Keras' functional helpers (`add([a, b])`, `concatenate(...)`, ...)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,71 @@ def _check_list(layer, inputs):
                          f"{type(inputs).__name__}")
 
 
-class Add(Layer):
-    """The elementwise sum of its inputs."""
+class _Merge(Layer):
+    """An elementwise merge. As Keras 2, inputs of lower rank gain axes after the batch
+    (a (batch, n) input meets a (batch, k, n) one as (batch, 1, n)); the shapes must then
+    broadcast (equal, or 1) axis by axis."""
+
+    def _merge_function(self, inputs):
+        raise NotImplementedError
 
     def call(self, inputs):
         _check_list(self, inputs)
+        inputs = [jnp.asarray(x) for x in inputs]
+        rank = max(x.ndim for x in inputs)
+        inputs = [jnp.reshape(x, x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
+                  for x in inputs]
+        for axis in range(rank):
+            sizes = {x.shape[axis] for x in inputs} - {1}
+            if len(sizes) > 1:
+                raise ValueError(f"{self.name}: inputs have incompatible shapes "
+                                 f"{[tuple(x.shape) for x in inputs]} (axis {axis})")
+        return self._merge_function(inputs)
+
+
+class Add(_Merge):
+    """The elementwise sum of its inputs."""
+
+    def _merge_function(self, inputs):
         return functools.reduce(jnp.add, inputs)
+
+
+class Subtract(_Merge):
+    """`inputs[0] - inputs[1]`, for exactly two inputs."""
+
+    def _merge_function(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"{self.name}: Subtract takes exactly 2 inputs; received "
+                             f"{len(inputs)}")
+        return inputs[0] - inputs[1]
+
+
+class Multiply(_Merge):
+    """The elementwise product of its inputs."""
+
+    def _merge_function(self, inputs):
+        return functools.reduce(jnp.multiply, inputs)
+
+
+class Average(_Merge):
+    """The elementwise mean of its inputs."""
+
+    def _merge_function(self, inputs):
+        return functools.reduce(jnp.add, inputs) / len(inputs)
+
+
+class Maximum(_Merge):
+    """The elementwise maximum of its inputs."""
+
+    def _merge_function(self, inputs):
+        return functools.reduce(jnp.maximum, inputs)
+
+
+class Minimum(_Merge):
+    """The elementwise minimum of its inputs."""
+
+    def _merge_function(self, inputs):
+        return functools.reduce(jnp.minimum, inputs)
 
 
 class Concatenate(Layer):
@@ -36,3 +96,39 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+# Keras' functional interface: build the layer and call it on the list of inputs.
+def add(inputs, **kwargs):
+    """`Add(**kwargs)(inputs)`: the elementwise sum of a list of tensors."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """`Subtract(**kwargs)(inputs)`: `inputs[0] - inputs[1]`."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """`Multiply(**kwargs)(inputs)`: the elementwise product of a list of tensors."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """`Average(**kwargs)(inputs)`: the elementwise mean of a list of tensors."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """`Maximum(**kwargs)(inputs)`: the elementwise maximum of a list of tensors."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """`Minimum(**kwargs)(inputs)`: the elementwise minimum of a list of tensors."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """`Concatenate(axis=axis, **kwargs)(inputs)`: a list of tensors joined along `axis`."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
