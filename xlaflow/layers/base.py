@@ -40,8 +40,10 @@ def clear_session():
 
 
 def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    """Keras' to_snake_case: 'Conv2DTranspose' -> 'conv2d_transpose', 'SimpleRNN' ->
+    'simple_rnn', 'GlobalAveragePooling2D' -> 'global_average_pooling2d'."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 @functools.lru_cache(maxsize=None)
