@@ -15,6 +15,7 @@ import pytest
 
 import xlaflow.layers
 import xlaflow.metrics
+from tests.keras.test_layers_conv_rnn_models import CONFIG_CASES as CONV_RNN_CASES
 from xlaflow.keras import activations, initializers, layers, losses, metrics, optimizers
 from xlaflow.optimizers import ExponentialDecay, PiecewiseConstantDecay
 
@@ -111,6 +112,7 @@ LAYERS = {
 from tests.keras.added_layer_cases import ADDED_LAYERS
 
 LAYERS.update(ADDED_LAYERS)
+LAYERS.update(CONV_RNN_CASES)  # Conv*Transpose, Conv3D, separable, SimpleRNN, wrappers
 # Arguments whose value is kept under another config key (or only one value is supported).
 RENAMED = {"input_shape", "shape", "batch_size"}  # all kept as batch_input_shape
 

@@ -46,4 +46,13 @@ from xlaflow.layers import (  # noqa: F401
     minimum,
     multiply,
     subtract,
+
+# isort: split
+# Convolution additions
+from xlaflow.layers import (  # noqa: F401
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3D,
+    DepthwiseConv2D,
+    SeparableConv2D,
 )

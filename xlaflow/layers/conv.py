@@ -1,6 +1,10 @@
-"""Convolutions: Conv1D and Conv2D (channels-last), through lax.conv_general_dilated."""
+"""Convolutions Conv1D, Conv2D and Conv3D (channels-last), through lax.conv_general_dilated,
+and the argument handling the other convolution layers (conv_transpose.py, separable.py)
+share."""
 
 from __future__ import annotations
+
+import numbers
 
 import jax
 
@@ -18,7 +22,7 @@ def _tuple(value, rank, name):
 
 
 def _padding(padding):
-    padding = padding.lower()
+    padding = padding.lower() if isinstance(padding, str) else padding
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same'; received {padding!r}")
     return padding
@@ -31,40 +35,88 @@ def _channels_last(data_format):
             "input (jnp.moveaxis(x, 1, -1)) and use the default")
 
 
-class _Conv(Layer):
-    _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint")  # None only
-    rank = None
-    dimension_numbers = None
+def _positive(layer, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer; received {value!r}")
+    return int(value)
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+
+def _dimension_numbers(rank):
+    """('NWC', 'WIO', 'NWC') for rank 1, ('NHWC', 'HWIO', 'NHWC') for 2, ... for 3."""
+    spatial = "DHW"[-rank:] if rank > 1 else "W"
+    return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
+
+
+class _Conv(Layer):
+    """Base of every convolution layer (the trainer looks for it): the arguments they share (kernel_size, strides, padding, data_format,
+    dilation_rate, activation, use_bias, bias_initializer), the input-rank check and the
+    bias-then-activation epilogue."""
+
+    rank = None
+
+    def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
+                 **kwargs):
         super().__init__(**kwargs)
         _channels_last(data_format)
-        if int(filters) <= 0:
-            raise ValueError(f"{type(self).__name__}: filters must be positive; received "
-                             f"{filters!r}")
-        self.filters = int(filters)
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
         self.strides = _tuple(strides, self.rank, "strides")
         self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate")
         self.padding = _padding(padding)
         self.activation = activations_lib.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers_lib.get(kernel_initializer)
         self.bias_initializer = initializers_lib.get(bias_initializer)
 
-    def build(self, input_shape):
+    @property
+    def dimension_numbers(self):
+        return _dimension_numbers(self.rank)
+
+    def _check_rank(self, input_shape):
         if len(input_shape) != self.rank + 2:
             raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
                              f"{'spatial, ' * self.rank}channels); received shape "
                              f"{input_shape}")
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, input_shape[-1],
-                                                 self.filters),
+
+    def _add_bias(self, width):
+        self.bias = self.add_weight("bias", (width,), initializer=self.bias_initializer) \
+            if self.use_bias else None
+
+    def _finish(self, outputs):
+        if self.bias is not None:
+            outputs = outputs + self.bias.value
+        return self.activation(outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "data_format": "channels_last", "dilation_rate": list(self.dilation_rate),
+                "activation": activations_lib.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "bias_initializer": initializers_lib.serialize(self.bias_initializer)}
+
+
+class _FilterConv(_Conv):
+    _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint")  # None only
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.filters = _positive(type(self).__name__, "filters", filters)
+        self.kernel_initializer = initializers_lib.get(kernel_initializer)
+
+    def _kernel_shape(self, channels):
+        return (*self.kernel_size, channels, self.filters)
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        self.kernel = self.add_weight("kernel", self._kernel_shape(input_shape[-1]),
                                       initializer=self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,),
-                                    initializer=self.bias_initializer) if self.use_bias else None
+        self._add_bias(self.filters)
         self.built = True
 
     def call(self, inputs):
@@ -75,31 +127,27 @@ class _Conv(Layer):
             inputs, self.kernel.value.astype(inputs.dtype), self.strides,
             self.padding.upper(), rhs_dilation=self.dilation_rate,
             dimension_numbers=self.dimension_numbers)
-        if self.bias is not None:
-            outputs = outputs + self.bias.value
-        return self.activation(outputs)
+        return self._finish(outputs)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "data_format": "channels_last",
-                "dilation_rate": list(self.dilation_rate),
-                "activation": activations_lib.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
-                "bias_initializer": initializers_lib.serialize(self.bias_initializer)}
+                "kernel_initializer": initializers_lib.serialize(self.kernel_initializer)}
 
 
-class Conv1D(_Conv):
+class Conv1D(_FilterConv):
     """1-D convolution over (batch, steps, channels); kernel (width, in, filters)."""
 
     rank = 1
-    dimension_numbers = ("NWC", "WIO", "NWC")
 
 
-class Conv2D(_Conv):
+class Conv2D(_FilterConv):
     """2-D convolution over (batch, height, width, channels); kernel (h, w, in, filters)."""
 
     rank = 2
-    dimension_numbers = ("NHWC", "HWIO", "NHWC")
 
+
+class Conv3D(_FilterConv):
+    """3-D convolution over (batch, depth, height, width, channels); kernel
+    (d, h, w, in, filters)."""
+
+    rank = 3
