@@ -1,7 +1,7 @@
-"""The convolution additions (Conv1DTranspose, Conv2DTranspose, Conv3D, DepthwiseConv2D,
-SeparableConv2D) eagerly, in xf.function, in Sequential and functional models, through fit,
-model.save/load_model; and their config cases for tests/keras/test_configs.py's round
-trip."""
+"""The convolution and recurrent additions (Conv1DTranspose, Conv2DTranspose, Conv3D,
+DepthwiseConv2D, SeparableConv2D, SimpleRNN, Bidirectional, TimeDistributed) eagerly, in
+xf.function, in Sequential and functional models, through fit, model.save/load_model; and
+their config cases for tests/keras/test_configs.py's round trip."""
 
 import numpy as np
 import pytest
@@ -29,6 +29,10 @@ CASES = {
     "Conv3D": (lambda: layers.Conv3D(2, 2, padding="same", activation="relu"), VOLUME),
     "DepthwiseConv2D": (lambda: layers.DepthwiseConv2D(3, depth_multiplier=2), IMAGE),
     "SeparableConv2D": (lambda: layers.SeparableConv2D(4, 3, padding="same"), IMAGE),
+    "SimpleRNN": (lambda: layers.SimpleRNN(3, return_sequences=True), SEQ),
+    "Bidirectional": (lambda: layers.Bidirectional(layers.LSTM(2), merge_mode="ave"), SEQ),
+    "TimeDistributed": (lambda: layers.TimeDistributed(layers.Dense(3, activation="tanh")),
+                        SEQ),
 }
 
 
@@ -75,11 +79,23 @@ def test_functional_model_trains_saves_and_loads(name, tmp_path):
         np.testing.assert_array_equal(actual, expect)
 
 
+def test_sequential_with_input_shape_on_the_wrapper():
+    model = models.Sequential([
+        layers.Bidirectional(layers.SimpleRNN(4, return_sequences=True), input_shape=(5, 3)),
+        layers.TimeDistributed(layers.Dense(2)), layers.Flatten(), layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = _floats((8, 5, 3))
+    history = model.fit(x, x.sum((1, 2))[:, None], epochs=2, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert model.layers[0].count_params() == 2 * (3 * 4 + 4 * 4 + 4)
+
+
 def test_default_names_are_keras_snake_case():
     """Keras 2's to_snake_case, which also names the weights ('conv2d_transpose/kernel')."""
     expected = {"Conv2DTranspose": "conv2d_transpose", "Conv1DTranspose": "conv1d_transpose",
                 "Conv3D": "conv3d", "DepthwiseConv2D": "depthwise_conv2d",
-                "SeparableConv2D": "separable_conv2d",
+                "SeparableConv2D": "separable_conv2d", "SimpleRNN": "simple_rnn",
+                "Bidirectional": "bidirectional", "TimeDistributed": "time_distributed",
                 "Conv2D": "conv2d", "GlobalAveragePooling2D": "global_average_pooling2d"}
     assert {name: _snake_case(name) for name in expected} == expected
 
@@ -104,4 +120,14 @@ CONFIG_CASES = {
         3, 3, padding="same", dilation_rate=(2, 1), depth_multiplier=3, use_bias=False,
         pointwise_initializer=initializers.LecunNormal(seed=1),
         pointwise_regularizer="l2"), lambda: [_floats(IMAGE)], {}),
+    "SimpleRNN": (lambda: layers.SimpleRNN(
+        3, activation="relu", use_bias=False, return_sequences=True, return_state=True,
+        go_backwards=True, recurrent_initializer=initializers.Orthogonal(gain=0.5, seed=2),
+        recurrent_regularizer="l2"), lambda: [_floats(SEQ)], {}),
+    "Bidirectional": (lambda: layers.Bidirectional(
+        layers.GRU(3, return_sequences=True), merge_mode="mul",
+        backward_layer=layers.SimpleRNN(3, return_sequences=True, go_backwards=True),
+        trainable=False), lambda: [_floats(SEQ)], {}),
+    "TimeDistributed": (lambda: layers.TimeDistributed(layers.Dropout(0.5, seed=3)),
+                        lambda: [_floats(SEQ)], {"training": True}),
 }

@@ -48,11 +48,14 @@ from xlaflow.layers import (  # noqa: F401
     subtract,
 
 # isort: split
-# Convolution additions
+# Convolution and recurrent additions
 from xlaflow.layers import (  # noqa: F401
+    Bidirectional,
     Conv1DTranspose,
     Conv2DTranspose,
     Conv3D,
     DepthwiseConv2D,
     SeparableConv2D,
+    SimpleRNN,
+    TimeDistributed,
 )

@@ -1,6 +1,8 @@
-"""Recurrent layers LSTM and GRU: one lax.scan over time (Keras' gate layouts)."""
+"""Recurrent layers SimpleRNN, LSTM and GRU: one lax.scan over time (Keras' gate layouts)."""
 
 from __future__ import annotations
+
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -16,14 +18,16 @@ class _Recurrent(Layer):
                           "bias_constraint")  # None only
     gates = None
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+    def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+            raise ValueError(f"{type(self).__name__}: units must be a positive integer; "
+                             f"received {units!r}")
         self.units = int(units)
         self.activation = activations_lib.get(activation)
-        self.recurrent_activation = activations_lib.get(recurrent_activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers_lib.get(kernel_initializer)
         self.recurrent_initializer = initializers_lib.get(recurrent_initializer)
@@ -94,7 +98,6 @@ class _Recurrent(Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": activations_lib.serialize(self.activation),
-                "recurrent_activation": activations_lib.serialize(self.recurrent_activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers_lib.serialize(self.recurrent_initializer),
@@ -103,7 +106,36 @@ class _Recurrent(Layer):
                 "return_state": self.return_state, "go_backwards": self.go_backwards}
 
 
-class LSTM(_Recurrent):
+class _Gated(_Recurrent):
+    """A recurrent layer with gates, and their recurrent_activation."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations_lib.get(recurrent_activation)
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": activations_lib.serialize(
+            self.recurrent_activation)}
+
+
+class SimpleRNN(_Recurrent):
+    """Fully connected recurrence `h = activation(x_t @ kernel + h @ recurrent_kernel +
+    bias)`; kernel (features, units), recurrent_kernel (units, units), bias (units,)."""
+
+    gates = 1
+
+    def _initial_states(self, batch, dtype):
+        return (jnp.zeros((batch, self.units), dtype),)
+
+    def _step(self, x_t, states, recurrent, bias):
+        (h,) = states
+        z = x_t + h @ recurrent
+        if bias is not None:
+            z = z + bias
+        return (self.activation(z),)
+
+
+class LSTM(_Gated):
     """Long short-term memory; gates in Keras' order (input, forget, cell, output)."""
 
     gates = 4
@@ -140,7 +172,7 @@ class LSTM(_Recurrent):
         return h, c
 
 
-class GRU(_Recurrent):
+class GRU(_Gated):
     """Gated recurrent unit with Keras' default reset_after=True (update, reset, candidate)."""
 
     gates = 3

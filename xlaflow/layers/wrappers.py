@@ -1,0 +1,159 @@
+"""Layer wrappers: Bidirectional (a recurrent layer run forward and backward) and
+TimeDistributed (a layer applied to every time step)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.layers.base import Layer
+from xlaflow.saving import serialization
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _layer_argument(owner, argument, value, recurrent=False):
+    needs = ("a recurrent layer instance (SimpleRNN, LSTM, GRU)" if recurrent else
+             "a Layer instance")
+    if not isinstance(value, Layer) or (recurrent and not all(
+            hasattr(value, a) for a in ("go_backwards", "return_sequences", "return_state"))):
+        raise ValueError(f"{owner}: {argument} must be {needs}; received {value!r}")
+
+
+def _copy(layer, **changes):
+    """A new, unbuilt layer of `layer`'s class and config, with `changes` applied."""
+    return type(layer).from_config({**layer.get_config(), **changes})
+
+
+class Bidirectional(Layer):
+    """Runs `layer` over the sequence forward and a copy of it backward, and merges their
+    outputs (`merge_mode` 'concat' (default), 'sum', 'mul', 'ave', or None for the list
+    [forward, backward]). With return_sequences the backward outputs are put back in time
+    order; with return_state the result is [output(s), forward states..., backward
+    states...], and `initial_state` is the forward states then the backward ones.
+
+    As in Keras 2, `layer` itself is not used: its config makes the sublayers
+    `forward_layer` (named 'forward_<name>') and, unless `backward_layer` is given,
+    `backward_layer` (go_backwards flipped, named 'backward_<name>'). Weights: the forward
+    layer's, then the backward layer's."""
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        _layer_argument("Bidirectional", "layer", layer, recurrent=True)
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(f"Bidirectional: merge_mode must be one of {list(_MERGE_MODES)}; "
+                             f"received {merge_mode!r}")
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        # Configs, not the layers: holding `layer` would count its weights (if built) as ours.
+        self._layer_config = serialization.serialize_keras_object(layer)
+        self._backward_layer_config = None
+        self.forward_layer = _copy(layer, name=f"forward_{layer.name}")
+        if backward_layer is None:
+            self.backward_layer = _copy(layer, name=f"backward_{layer.name}",
+                                        go_backwards=not layer.go_backwards)
+        else:
+            _layer_argument("Bidirectional", "backward_layer", backward_layer, recurrent=True)
+            self._check_backward(layer, backward_layer)
+            self._backward_layer_config = serialization.serialize_keras_object(backward_layer)
+            backward_layer._module_name = f"backward_{backward_layer.name}"  # as Keras
+            self.backward_layer = backward_layer
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        if not self.trainable:
+            self.trainable = False  # freezes the sublayers too
+
+    @staticmethod
+    def _check_backward(layer, backward):
+        if backward.go_backwards == layer.go_backwards:
+            raise ValueError(
+                "Bidirectional: the forward layer and backward_layer must have different "
+                f"go_backwards; received go_backwards={layer.go_backwards} for both")
+        for attribute in ("return_sequences", "return_state"):
+            if getattr(backward, attribute) != getattr(layer, attribute):
+                raise ValueError(
+                    f"Bidirectional: the forward layer and backward_layer must have the same "
+                    f"{attribute}; received {getattr(layer, attribute)} (forward) and "
+                    f"{getattr(backward, attribute)} (backward)")
+
+    def build(self, input_shape):
+        for sublayer in (self.forward_layer, self.backward_layer):
+            if not sublayer.built:
+                sublayer._build_on_call(input_shape)
+                sublayer.built = True
+        self.built = True
+
+    def call(self, inputs, initial_state=None):
+        forward_state = backward_state = None
+        if initial_state is not None:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
+                [initial_state]
+            if not states or len(states) % 2:
+                raise ValueError(
+                    f"{self.name}: initial_state must list the forward layer's states then "
+                    f"the backward layer's (an even number); received {len(states)}")
+            forward_state, backward_state = states[:len(states) // 2], states[len(states) // 2:]
+        y = self.forward_layer(inputs, initial_state=forward_state)
+        y_rev = self.backward_layer(inputs, initial_state=backward_state)
+        states = []
+        if self.return_state:
+            states = [*y[1:], *y_rev[1:]]
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = jnp.flip(y_rev, axis=1)  # back in time order
+        if self.merge_mode == "concat":
+            output = jnp.concatenate([y, y_rev], axis=-1)
+        elif self.merge_mode == "sum":
+            output = y + y_rev
+        elif self.merge_mode == "ave":
+            output = (y + y_rev) / 2
+        elif self.merge_mode == "mul":
+            output = y * y_rev
+        else:
+            output = [y, y_rev]
+        if not self.return_state:
+            return output
+        return [*output, *states] if self.merge_mode is None else [output, *states]
+
+    def get_config(self):
+        return {**super().get_config(), "layer": self._layer_config,
+                "merge_mode": self.merge_mode, "backward_layer": self._backward_layer_config}
+
+
+class TimeDistributed(Layer):
+    """Applies `layer` to every time step of (batch, time, ...) inputs, with the same
+    weights: time is folded into the batch, (batch * time, ...), for one call of `layer`.
+    Its weights are `layer`'s."""
+
+    def __init__(self, layer, **kwargs):
+        _layer_argument("TimeDistributed", "layer", layer)
+        super().__init__(**kwargs)
+        self.layer = layer
+        if not self.trainable:
+            self.trainable = False  # freezes `layer` too
+
+    @staticmethod
+    def _folded(shape):
+        return (None if None in shape[:2] else shape[0] * shape[1], *shape[2:])
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(f"{self.name} expects inputs of rank 3 or more (batch, time, "
+                             f"...); received shape {input_shape}")
+        if not self.layer.built:
+            self.layer._build_on_call(self._folded(input_shape))
+            self.layer.built = True
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if inputs.ndim < 3:
+            raise ValueError(f"{self.name} expects inputs of rank 3 or more (batch, time, "
+                             f"...); received shape {inputs.shape}")
+        batch, steps = inputs.shape[:2]
+        outputs = self.layer(jnp.reshape(inputs, self._folded(inputs.shape)),
+                             training=training)
+        return jax.tree_util.tree_map(
+            lambda o: jnp.reshape(o, (batch, steps, *o.shape[1:])), outputs)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "layer": serialization.serialize_keras_object(self.layer)}
