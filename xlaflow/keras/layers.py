@@ -46,6 +46,7 @@ from xlaflow.layers import (  # noqa: F401
     minimum,
     multiply,
     subtract,
+)
 
 # isort: split
 # Convolution and recurrent additions
