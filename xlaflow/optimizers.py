@@ -46,21 +46,32 @@ class SGD(Optimizer):
         return value + step, (m,)
 
 
-class Adam(Optimizer):
+class _Moments(Optimizer):
+    """The Adam family's arguments: decay rates of the first and second moments, epsilon."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Adam(_Moments):
     """Keras' Adam: the bias correction folded into the rate, epsilon added after the root:
     `lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); w -= lr_t * m / (sqrt(v) + eps)`; amsgrad
     keeps `v_hat = max(v_hat, v)` of the raw v and divides by `sqrt(v_hat) + eps`."""
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.amsgrad = bool(amsgrad)
         self.slot_names = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
-        super().__init__(learning_rate, **kwargs)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
     def step_constants(self, lr, step):
         return {"alpha": lr * jnp.sqrt(1.0 - self.beta_2 ** step) / (1.0 - self.beta_1 ** step)}
@@ -140,20 +151,11 @@ class Adagrad(Optimizer):
         return value - lr * grad / jnp.sqrt(accumulator + self.epsilon), (accumulator,)
 
 
-class Adamax(Optimizer):
+class Adamax(_Moments):
     """Keras' Adamax: `m += (g - m) * (1 - b1); u = max(b2 * u, |g|);
     w -= lr * m / ((1 - b1^t) * (u + eps))`."""
 
     slot_names = ("m", "u")
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        super().__init__(learning_rate, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
 
     def step_constants(self, lr, step):
         return {"correction": 1.0 - self.beta_1 ** step}
@@ -164,21 +166,12 @@ class Adamax(Optimizer):
         return value - lr * m / (common["correction"] * (u + self.epsilon)), (m, u)
 
 
-class Nadam(Optimizer):
+class Nadam(_Moments):
     """Keras' Nadam (momentum schedule `u_t = b1 * (1 - 0.5 * 0.96^t)`, its running product
     a shared slot): `m_hat = u_{t+1} m / (1 - prod_{t+1}) + (1 - u_t) g / (1 - prod_t);
     v_hat = v / (1 - b2^t); w -= lr * m_hat / (sqrt(v_hat) + eps)`."""
 
     slot_names = ("m", "v")
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        super().__init__(learning_rate, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}
 
     def global_slots(self):
         return {"u_product": 1.0}
