@@ -406,5 +406,9 @@ def test_a_concrete_function_refuses_arguments_outside_its_specs():
         cf(np.ones((2, 2), np.float32))
     with pytest.raises(TypeError, match=r"argument 'x' .*received shape \(2,\) dtype int32"):
         cf(np.ones(2, np.int32))
-    with pytest.raises(TypeError, match=r"expected arguments .*received 2 positional"):
+    with pytest.raises(TypeError, match=r"argument 'scale' was traced with the Python value "
+                       r"1.0; received 3.0"):
         cf(np.ones(2, np.float32), 3.0)
+    np.testing.assert_allclose(cf(x=np.ones(2, np.float32)), [2.0, 2.0])  # by keyword, as TF
+    with pytest.raises(TypeError, match=r"expected arguments .*received 3 positional"):
+        cf(np.ones(2, np.float32), 1.0, 5)

@@ -81,10 +81,19 @@ def _collect(obj, found, seen, budget, depth):
     elif isinstance(obj, dict):
         for item in list(obj.values())[:1000]:
             _collect(item, found, seen, budget, depth - 1)
-    elif isinstance(obj, (types.FunctionType, types.MethodType)) or hasattr(
+    elif isinstance(obj, (types.FunctionType, types.MethodType)) or _has(
             obj, "python_function"):
         for root in _function_roots(obj):
             _collect(root, found, seen, budget, depth - 1)
-    elif hasattr(obj, "__dict__"):
+    elif _has(obj, "__dict__"):
         for item in list(vars(obj).values())[:1000]:
             _collect(item, found, seen, budget, depth - 1)
+
+
+def _has(obj, name):
+    """hasattr that treats any error as "no" (AutoGraph's placeholder for a local not yet
+    assigned raises its own error on every attribute)."""
+    try:
+        return hasattr(obj, name)
+    except Exception:  # noqa: BLE001
+        return False

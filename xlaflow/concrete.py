@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import jax
 
@@ -99,35 +100,60 @@ class ConcreteFunction:
 
     def _check_call(self, args, kwargs):
         """TF refuses a call that does not fit the concrete function's specs (rather than
-        tracing another program): check each tensor argument's shape and dtype."""
-        from xlaflow.tensors import TensorSpec
-        specs_args, specs_kwargs = self.structured_input_signature
-        names = list(getattr(self._function, "_param_names", ()))
-        given = [(names[i] if i < len(names) else f"#{i}", spec, value)
-                 for i, (spec, value) in enumerate(zip(specs_args, args))]
-        given += [(k, specs_kwargs[k], v) for k, v in kwargs.items() if k in specs_kwargs]
-        if len(args) != len(specs_args) or set(kwargs) != set(specs_kwargs):
+        tracing another program): each argument, bound to its parameter as Python binds
+        it, must fit its TensorSpec (shape and dtype) or equal the Python value traced."""
+        spec_args, spec_kwargs = self.structured_input_signature
+        try:
+            signature = inspect.signature(self._function.python_function)
+            traced = signature.bind_partial(*spec_args, **spec_kwargs).arguments
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except (TypeError, ValueError) as exc:
             raise TypeError(f"{self}: expected arguments {self.structured_input_signature}; "
-                            f"received {len(args)} positional and keywords {sorted(kwargs)}")
-        for label, spec, value in given:
-            specs = jax.tree_util.tree_leaves(spec, is_leaf=lambda x: isinstance(x, TensorSpec))
-            values = jax.tree_util.tree_leaves(value)
-            if len(specs) != len(values):
-                raise TypeError(f"{self}: expected argument {label!r} structured as "
-                                f"{spec}; received {value!r}")
-            for want, have in zip(specs, values):
-                if not isinstance(want, TensorSpec):
-                    continue
-                shape, dtype = jax.numpy.shape(have), jax.dtypes.canonicalize_dtype(
-                    jax.numpy.result_type(have))
-                if not want.shape_compatible(shape) or \
-                        dtype != jax.dtypes.canonicalize_dtype(want.dtype):
+                            f"received {len(args)} positional and keywords {sorted(kwargs)} "
+                            f"({exc})") from None
+        for name in dict.fromkeys([*traced, *given]):
+            default = signature.parameters[name].default
+            want, have = traced.get(name, default), given.get(name, default)
+            if want is inspect.Parameter.empty or have is inspect.Parameter.empty:
+                raise TypeError(f"{self}: argument {name!r} was traced as {want!r}; "
+                                f"received {have!r}")
+            self._check_argument(name, want, have)
+
+    def _check_argument(self, name, want, have):
+        from xlaflow.tensors import TensorSpec
+        specs = jax.tree_util.tree_leaves(want, is_leaf=lambda x: isinstance(x, TensorSpec))
+        values = jax.tree_util.tree_leaves(have)
+        if len(specs) != len(values):
+            raise TypeError(f"{self}: expected argument {name!r} structured as {want}; "
+                            f"received {have!r}")
+        for spec, value in zip(specs, values):
+            if not isinstance(spec, TensorSpec):
+                if not _same(spec, value):
                     raise TypeError(
-                        f"{self}: argument {label!r} expected {want}; received shape "
-                        f"{tuple(shape)} dtype {dtype.name}. A concrete function runs the "
-                        "signature it was traced for; call the xf.function itself to trace "
-                        "another")
+                        f"{self}: argument {name!r} was traced with the Python value "
+                        f"{spec!r}; received {value!r}. Python values are compiled into "
+                        "the program: call the xf.function itself to trace another")
+                continue
+            shape = jax.numpy.shape(value)
+            dtype = jax.dtypes.canonicalize_dtype(jax.numpy.result_type(value))
+            if not spec.shape_compatible(shape) or \
+                    dtype != jax.dtypes.canonicalize_dtype(spec.dtype):
+                raise TypeError(
+                    f"{self}: argument {name!r} expected {spec}; received shape "
+                    f"{tuple(shape)} dtype {dtype.name}. A concrete function runs the "
+                    "signature it was traced for; call the xf.function itself to trace "
+                    "another")
 
     def __repr__(self):
         return (f"<ConcreteFunction {self._function.__name__} "
                 f"variables={[v.name for v in self.variables]}>")
+
+
+def _same(traced, given):
+    """Whether a Python argument equals the value the trace used (arrays by identity)."""
+    if traced is given:
+        return True
+    try:
+        return bool(traced == given) and type(traced) is type(given)
+    except Exception:  # noqa: BLE001 (arrays and other values without a truth value)
+        return False

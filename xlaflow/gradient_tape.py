@@ -11,6 +11,7 @@ xf.function's single XLA computation.
 from __future__ import annotations
 
 import linecache
+import weakref
 import sys
 
 import jax
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 
 from xlaflow import _jaxpr_replay as _replay
 from xlaflow import _lifting
+from xlaflow._reachable import reachable_variables
 from xlaflow.variables import Variable
 
 _EAGER = (
@@ -86,38 +88,117 @@ def _not_recorded(frame):
 
 
 class _Recorded(_lifting.OverrideContext):
-    """The Variables of the recorded run. The first read of a Variable being differentiated
-    (trainable and read, or watched) is marked: its value plus zero, a result the tape can
+    """The Variables of the recorded run. Every float Variable the enclosing trace knows is
+    marked when the block starts (its value plus zero, made at the tape's own trace level,
+    so a first read inside a nested tape or a tensor `if` reaches it); a read of a Variable
+    being differentiated (trainable, or watched) returns its mark, a result the tape can
     differentiate with respect to. As in TF, an assignment is not differentiated: a later
-    read is differentiated with respect to the Variable itself (the new value plus a zero
-    that carries the mark's gradient)."""
+    read is differentiated with respect to the Variable itself."""
 
-    def __init__(self, auto):
+    def __init__(self, auto, guess):
         super().__init__((), ())
         self.auto = auto  # watch_accessed_variables
         self.explicit = set()  # ids of Variables passed to tape.watch
-        self.marks = {}  # id -> (Variable, marked value), in first-read order
+        # Inside an xf.function the enclosing trace knows every Variable; run eagerly,
+        # `guess()` (what the block can reach) stands in for it.
+        known = _known(self.parent) if self.parent is not None else \
+            [(var, var._value) for var in guess()]
+        self.premarked = {id(var): (var, value + 0) for var, value in known
+                          if jnp.issubdtype(var.dtype, jnp.inexact)}
+        self.used = {}  # id -> Variable: the differentiated ones the block read or wrote
+        self.level = jax.extend.core.get_opaque_trace_state()  # the block's own trace
 
     def _differentiated(self, var):
         return jnp.issubdtype(var.dtype, jnp.inexact) and (
             (self.auto and var.trainable) or id(var) in self.explicit)
 
-    def _mark(self, var):
-        if id(var) not in self.marks:
-            self.marks[id(var)] = (var, super().read(var) + 0)
-        return self.marks[id(var)][1]
+    def mark_of(self, var):
+        """The mark a differentiated `var` reads as here (None if the enclosing trace does
+        not know `var` yet: it traces again with it, and this trace reads it plainly)."""
+        if not self._differentiated(var):
+            return None
+        entry = self.premarked.get(id(var))
+        if entry is None:  # a Variable no enclosing trace knows (eager, or new to it)
+            if jax.extend.core.get_opaque_trace_state() != self.level:
+                if self.parent is None:
+                    raise RuntimeError(
+                        f"xf.GradientTape: {var.name!r} is first read inside a tensor "
+                        "`if` or loop of the block while functions run eagerly; read it "
+                        "once at the top of the block (or run the function compiled)")
+                return None  # the enclosing xf.function traces again, knowing it
+            entry = self.premarked[id(var)] = (var, super().read(var) + 0)
+        if id(var) not in self.used:
+            self.used[id(var)] = var
+            super().read(var)  # the enclosing trace records the read (kept in exports)
+        return entry[1]
 
     def read(self, var):
-        if id(var) in self.values or not self._differentiated(var):
-            return super().read(var)
-        return self._mark(var)
+        mark = None if id(var) in self.values else self.mark_of(var)
+        return super().read(var) if mark is None else mark
 
     def write(self, var, value):
         value = jax.lax.stop_gradient(value)
-        if self._differentiated(var):
-            mark = self._mark(var)
-            value = value + (mark - jax.lax.stop_gradient(mark))
+        mark = self.mark_of(var)
+        if mark is not None:
+            value = _carrying(value, mark)
         super().write(var, value)
+
+
+def _known(ctx):
+    """(Variable, current value) for every Variable the contexts from `ctx` outward know,
+    read without recording a read (an outer tape's differentiated ones as its marks)."""
+    found, chain = {}, []
+    while ctx is not None:
+        chain.append(ctx)
+        for key, var in getattr(ctx, "variables", {}).items():
+            found.setdefault(key, var)
+        if isinstance(ctx, _Recorded):
+            for key, (var, _) in ctx.premarked.items():
+                found.setdefault(key, var)
+        ctx = getattr(ctx, "parent", None)
+
+    def value(var):
+        for ctx in chain:
+            if id(var) in ctx.values:
+                return ctx.values[id(var)]
+            if isinstance(ctx, _Recorded) and ctx._differentiated(var) and \
+                    id(var) in ctx.premarked:
+                return ctx.premarked[id(var)][1]
+        return var._value
+
+    return [(var, value(var)) for var in found.values()]
+
+
+@jax.custom_jvp
+def _carrying(value, source):
+    """`value`, differentiated as if it were `source` (an assignment's new value carries
+    the Variable's own gradient; arithmetic would turn an infinite value into NaN)."""
+    return value
+
+
+@_carrying.defjvp
+def _carrying_jvp(primals, tangents):
+    return primals[0], tangents[1]
+
+
+# A watched tensor is rebound to its mark; every object standing for it (the mark, the
+# replayed result a local holds after the block) maps to the tensor first watched, so a
+# gradient with respect to any of them finds it, as TF's tensors keep their identity.
+_roots = {}  # id(object) -> (weak reference to it, the tensor it stands for)
+
+
+def _root(obj):
+    entry = _roots.get(id(obj))
+    return entry[1] if entry is not None and entry[0]() is obj else obj
+
+
+def _stand_for(obj, root):
+    key = id(obj)
+    try:
+        ref = weakref.ref(obj, lambda _, key=key: _roots.pop(key, None))
+    except TypeError:
+        return
+    _roots[key] = (ref, root)
 
 
 def _substituted(tree, pairs):
@@ -147,7 +228,7 @@ class GradientTape:
         self._record = None
         self._used = False
         self._scope = None  # the recorded run's Variables, while the block runs
-        self._watch_marks = []  # tensors marked by tape.watch in the running block
+        self._watch_marks, self._watch_roots = [], []  # tape.watch in the running block
         self._slots = None  # the running block's (get_reads, set_reads)
 
     @property
@@ -193,6 +274,8 @@ class GradientTape:
                 return leaf  # integers have no gradient (TF gives None)
             marked = jnp.asarray(leaf) + 0
             self._watch_marks.append(marked)
+            self._watch_roots.append(_root(leaf))
+            _stand_for(marked, _root(leaf))
             substitutes.append((leaf, marked))
             return marked
 
@@ -220,7 +303,7 @@ class GradientTape:
 
     def watched_variables(self):
         if self._recording:
-            return tuple(var for var, _ in self._scope.marks.values())
+            return tuple(self._scope.used.values())
         return tuple(self._record[2]) if self._record else ()
 
     # -- recording -------------------------------------------------------------------------
@@ -232,10 +315,16 @@ class GradientTape:
         reads = get_reads()
 
         def forward():
-            self._watch_marks, self._slots = [], (get_reads, set_reads)
+            self._watch_marks, self._watch_roots = [], []
+            self._slots = (get_reads, set_reads)
             loops = []
             _loop_logs.append(loops)
-            with _Recorded(self.watch_accessed_variables) as scope:
+            def guess():
+                from xlaflow.autograph.operators.variables import Undefined
+                return reachable_variables(body, [r for r in reads
+                                                  if not isinstance(r, Undefined)])
+
+            with _Recorded(self.watch_accessed_variables, guess) as scope:
                 self._scope = scope
                 try:
                     body(self)
@@ -248,11 +337,11 @@ class GradientTape:
                 get_state(), is_leaf=lambda x: isinstance(x, Variable))
             arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
             written = list(scope.assigned.values())
-            marks = list(scope.marks.values())
+            used = list(scope.used.values())
             captured.update(leaves=leaves, tree=tree, arrays=arrays, written=written,
-                            loops=loops, variables=[var for var, _ in marks])
+                            loops=loops, variables=used, roots=list(self._watch_roots))
             return ([leaves[i] for i in arrays], [scope.values[id(v)] for v in written],
-                    [mark for _, mark in marks], list(self._watch_marks))
+                    [scope.premarked[id(v)][1] for v in used], list(self._watch_marks))
 
         closed, out_shape = jax.make_jaxpr(forward, return_shape=True)()
         out_tree = jax.tree_util.tree_structure(out_shape)
@@ -273,13 +362,20 @@ class GradientTape:
         for var, value in zip(captured["written"], written_values):
             var.assign(jax.lax.stop_gradient(value))
         position = {id(v): k for k, v in enumerate(shifted)}
-        variables = captured["variables"]
-        # Where each source's gradient is: a Variable's at its marked read, a tensor's at
-        # the result it is (the block's locals hold the replayed results).
+        variables, roots = captured["variables"], captured["roots"]
+        watch_vars = marks[len(variables):]
+        # Where each source's gradient is: a Variable's at its marked read, a watched
+        # tensor's at its mark (found through the tensor first watched), any other tensor's
+        # at the result it is (the block's locals hold the replayed results).
         by_variable = {id(var): position.get(id(marks[k])) for k, var in enumerate(variables)}
+        by_root = [(root, position.get(id(v))) for root, v in zip(roots, watch_vars)]
         by_result = [position.get(id(v)) for v in outvars[:n_arrays]]
+        for value, var in zip(array_out, outvars[:n_arrays]):
+            for root, v in zip(roots, watch_vars):
+                if v is var:  # a local still holding the watched tensor after the block
+                    _stand_for(value, root)
         self._record = (_explained(pullback, captured["loops"]), outputs, variables,
-                        by_variable, by_result)
+                        by_variable, by_result, by_root)
         self._depends = _replay.dependencies(closed.jaxpr, shifted)
         self._used = False
 
@@ -323,7 +419,7 @@ class GradientTape:
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError("unconnected_gradients must be 'none' or 'zero'; received "
                              f"{unconnected_gradients!r}")
-        pullback, outputs, _, by_variable, by_result = self._use()
+        pullback, outputs, _, by_variable, by_result, by_root = self._use()
         array_out = outputs[0]
         seeds = jax.tree_util.tree_leaves(output_gradients) if output_gradients is not None \
             else None
@@ -334,11 +430,11 @@ class GradientTape:
             index_seeds.append((index, jnp.ones_like(t) if seeds is None
                                 else jnp.asarray(seeds[n], t.dtype)))
         (grads,) = pullback(self._seeded(outputs, index_seeds))
-        return self._arrange(sources, array_out, by_variable, by_result, grads,
+        return self._arrange(sources, array_out, by_variable, by_result, by_root, grads,
                              unconnected_gradients, connected)
 
-    def _arrange(self, sources, array_out, by_variable, by_result, grads, unconnected,
-                 connected, prefix=()):
+    def _arrange(self, sources, array_out, by_variable, by_result, by_root, grads,
+                 unconnected, connected, prefix=()):
         """Gradients in `sources`' structure; None (or zeros) for a source the target does
         not depend on, as TF."""
         def pick(source):
@@ -346,8 +442,11 @@ class GradientTape:
                 if isinstance(source, Variable):
                     k = by_variable.get(id(source))
                 else:
-                    k = next((by_result[i] for i, o in enumerate(array_out) if o is source),
-                             None)
+                    root = _root(source)
+                    k = next((k for r, k in by_root if r is root and k is not None), None)
+                    if k is None:
+                        k = next((by_result[i] for i, o in enumerate(array_out)
+                                  if o is source), None)
                 if k is not None and k in connected:
                     return grads[k]
             # TF: integer sources and sources the target does not use have no gradient
@@ -361,14 +460,14 @@ class GradientTape:
     def jacobian(self, target, sources, unconnected_gradients="none"):
         """d`target`/d`sources`: shape target.shape + source.shape for each source (one
         vector-Jacobian product per element of the target, vectorized with vmap)."""
-        pullback, outputs, _, by_variable, by_result = self._use()
+        pullback, outputs, _, by_variable, by_result, by_root = self._use()
         array_out = outputs[0]
         index = self._output_index(array_out, target)
         out = array_out[index]
         basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size, *out.shape))
         (rows,) = jax.vmap(lambda seed: pullback(self._seeded(outputs, [(index, seed)])))(basis)
         rows = [g.reshape((*out.shape, *g.shape[1:])) for g in rows]
-        return self._arrange(sources, array_out, by_variable, by_result, rows,
+        return self._arrange(sources, array_out, by_variable, by_result, by_root, rows,
                              unconnected_gradients, self._depends[index], out.shape)
 
     def batch_jacobian(self, target, source, unconnected_gradients="none"):

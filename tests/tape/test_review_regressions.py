@@ -1,5 +1,6 @@
 """Regressions found in review: state carried through traced blocks inside tapes."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -247,3 +248,116 @@ def test_the_block_runs_once_so_its_python_side_effects_happen_once():
     grad, count = step(jnp.array([1.0, 2.0, 3.0]))
     assert float(grad) == 6.0 and int(count) == 3
     assert seen == ["block"]  # one trace, one run of the block's Python
+
+
+def test_variables_first_read_in_a_nested_tape_or_a_tensor_branch_are_differentiated():
+    v = xf.Variable(2.0)
+
+    @xf.function
+    def hessian():
+        with xf.GradientTape() as outer:
+            with xf.GradientTape() as inner:
+                y = v ** 3
+            g = inner.gradient(y, v)
+        return g, outer.gradient(g, v)
+
+    @xf.function
+    def branch(c):
+        with xf.GradientTape() as tape:
+            if c > 0:
+                y = v * v
+            else:
+                y = v * 3.0
+        return tape.gradient(y, v)
+
+    g, h = hessian()
+    assert (float(g), float(h)) == (12.0, 12.0)  # 3v^2 and 6v at v = 2
+    assert float(branch(jnp.float32(1.0))) == 4.0 and float(branch(jnp.float32(-1.0))) == 3.0
+
+
+def test_gradient_penalty_of_a_critic_matches_jax():
+    # WGAN-GP: the outer tape differentiates a penalty built from the inner tape's input
+    # gradient with respect to the critic's weights.
+    from xlaflow.keras import layers, models
+    xf.random.set_global_seed(0)
+    critic = models.Sequential([layers.Dense(4, activation="tanh", input_shape=(3,)),
+                                layers.Dense(1)])
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)), jnp.float32)
+
+    @xf.function
+    def penalty_grads(x):
+        with xf.GradientTape() as outer:
+            with xf.GradientTape() as inner:
+                inner.watch(x)
+                score = critic(x)
+            slopes = jnp.sqrt(jnp.sum(inner.gradient(score, x) ** 2, axis=1))
+            penalty = jnp.mean((slopes - 1.0) ** 2)
+        return outer.gradient(penalty, critic.trainable_variables)
+
+    def reference(weights, x):
+        k1, b1, k2, b2 = weights
+
+        def score(row):
+            return (jnp.tanh(row @ k1 + b1) @ k2 + b2)[0]
+        slopes = jnp.linalg.norm(jax.vmap(jax.grad(score))(x), axis=1)
+        return jnp.mean((slopes - 1.0) ** 2)
+
+    expected = jax.grad(reference)([w.value for w in critic.trainable_variables], x)
+    *got, last_bias = penalty_grads(x)
+    assert last_bias is None  # the input gradient does not depend on it (TF: None)
+    np.testing.assert_allclose(expected[3], 0.0)
+    for g, want in zip(got, expected):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-6)
+
+
+def test_watched_tensors_keep_their_identity_across_tapes_and_helpers():
+    def watch_in_helper(tape, x):
+        tape.watch(x)
+
+    @xf.function
+    def grads(x):
+        sources = [x]
+        with xf.GradientTape(persistent=True) as first:
+            first.watch(x)
+            y = x * x
+        with xf.GradientTape() as second:
+            second.watch(x)
+            z = x * x * x
+        with xf.GradientTape() as third:
+            watch_in_helper(third, x)
+            w = 5.0 * x
+        return (first.gradient(y, x), second.gradient(z, x), first.gradient(y, sources),
+                third.gradient(w, x))
+
+    dy, dz, (dy_list,), dw = grads(jnp.float32(2.0))
+    assert (float(dy), float(dz), float(dy_list), float(dw)) == (4.0, 12.0, 4.0, 5.0)
+
+
+def test_an_infinite_variable_assigned_in_the_block_stays_finite_where_python_says():
+    best = xf.Variable(np.float32(np.inf))
+
+    @xf.function
+    def step(x):
+        with xf.GradientTape() as tape:
+            best.assign(jnp.minimum(best, x))
+            y = best * x
+        return tape.gradient(y, best), best.read_value()
+
+    grad, value = step(jnp.float32(3.0))
+    assert float(grad) == 3.0 and float(value) == 3.0
+
+
+def test_run_eagerly_a_variable_first_read_in_a_tensor_branch_is_differentiated():
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def grad(c):
+        with xf.GradientTape() as tape:
+            if c > 0:
+                y = w * w
+            else:
+                y = w * 1.0
+        return tape.gradient(y, w)
+
+    xf.config.run_functions_eagerly(True)
+    assert float(grad(jnp.float32(1.0))) == 4.0 and float(grad(jnp.float32(-1.0))) == 1.0
