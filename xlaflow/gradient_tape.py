@@ -11,7 +11,6 @@ xf.function's single XLA computation.
 from __future__ import annotations
 
 import linecache
-import weakref
 import sys
 
 import jax
@@ -20,6 +19,7 @@ import jax.numpy as jnp
 
 from xlaflow import _jaxpr_replay as _replay
 from xlaflow import _lifting
+from xlaflow import _tape_marks as _marks
 from xlaflow._reachable import reachable_variables
 from xlaflow.variables import Variable
 
@@ -85,120 +85,6 @@ def _not_recorded(frame):
             f"AutoGraph did not convert {code.co_name!r}: {why}. The tape records blocks "
             f"of converted code only: {fix}, or compute gradients functionally: "
             "xf.value_and_grad(loss_fn, wrt=model)()")
-
-
-class _Recorded(_lifting.OverrideContext):
-    """The Variables of the recorded run. Every float Variable the enclosing trace knows is
-    marked when the block starts (its value plus zero, made at the tape's own trace level,
-    so a first read inside a nested tape or a tensor `if` reaches it); a read of a Variable
-    being differentiated (trainable, or watched) returns its mark, a result the tape can
-    differentiate with respect to. As in TF, an assignment is not differentiated: a later
-    read is differentiated with respect to the Variable itself."""
-
-    def __init__(self, auto, guess):
-        super().__init__((), ())
-        self.auto = auto  # watch_accessed_variables
-        self.explicit = set()  # ids of Variables passed to tape.watch
-        # Inside an xf.function the enclosing trace knows every Variable; run eagerly,
-        # `guess()` (what the block can reach) stands in for it.
-        known = _known(self.parent) if self.parent is not None else \
-            [(var, var._value) for var in guess()]
-        self.premarked = {id(var): (var, value + 0) for var, value in known
-                          if jnp.issubdtype(var.dtype, jnp.inexact)}
-        self.used = {}  # id -> Variable: the differentiated ones the block read or wrote
-        self.level = jax.extend.core.get_opaque_trace_state()  # the block's own trace
-
-    def _differentiated(self, var):
-        return jnp.issubdtype(var.dtype, jnp.inexact) and (
-            (self.auto and var.trainable) or id(var) in self.explicit)
-
-    def mark_of(self, var):
-        """The mark a differentiated `var` reads as here (None if the enclosing trace does
-        not know `var` yet: it traces again with it, and this trace reads it plainly)."""
-        if not self._differentiated(var):
-            return None
-        entry = self.premarked.get(id(var))
-        if entry is None:  # a Variable no enclosing trace knows (eager, or new to it)
-            if jax.extend.core.get_opaque_trace_state() != self.level:
-                if self.parent is None:
-                    raise RuntimeError(
-                        f"xf.GradientTape: {var.name!r} is first read inside a tensor "
-                        "`if` or loop of the block while functions run eagerly; read it "
-                        "once at the top of the block (or run the function compiled)")
-                return None  # the enclosing xf.function traces again, knowing it
-            entry = self.premarked[id(var)] = (var, super().read(var) + 0)
-        if id(var) not in self.used:
-            self.used[id(var)] = var
-            super().read(var)  # the enclosing trace records the read (kept in exports)
-        return entry[1]
-
-    def read(self, var):
-        mark = None if id(var) in self.values else self.mark_of(var)
-        return super().read(var) if mark is None else mark
-
-    def write(self, var, value):
-        value = jax.lax.stop_gradient(value)
-        mark = self.mark_of(var)
-        if mark is not None:
-            value = _carrying(value, mark)
-        super().write(var, value)
-
-
-def _known(ctx):
-    """(Variable, current value) for every Variable the contexts from `ctx` outward know,
-    read without recording a read (an outer tape's differentiated ones as its marks)."""
-    found, chain = {}, []
-    while ctx is not None:
-        chain.append(ctx)
-        for key, var in getattr(ctx, "variables", {}).items():
-            found.setdefault(key, var)
-        if isinstance(ctx, _Recorded):
-            for key, (var, _) in ctx.premarked.items():
-                found.setdefault(key, var)
-        ctx = getattr(ctx, "parent", None)
-
-    def value(var):
-        for ctx in chain:
-            if id(var) in ctx.values:
-                return ctx.values[id(var)]
-            if isinstance(ctx, _Recorded) and ctx._differentiated(var) and \
-                    id(var) in ctx.premarked:
-                return ctx.premarked[id(var)][1]
-        return var._value
-
-    return [(var, value(var)) for var in found.values()]
-
-
-@jax.custom_jvp
-def _carrying(value, source):
-    """`value`, differentiated as if it were `source` (an assignment's new value carries
-    the Variable's own gradient; arithmetic would turn an infinite value into NaN)."""
-    return value
-
-
-@_carrying.defjvp
-def _carrying_jvp(primals, tangents):
-    return primals[0], tangents[1]
-
-
-# A watched tensor is rebound to its mark; every object standing for it (the mark, the
-# replayed result a local holds after the block) maps to the tensor first watched, so a
-# gradient with respect to any of them finds it, as TF's tensors keep their identity.
-_roots = {}  # id(object) -> (weak reference to it, the tensor it stands for)
-
-
-def _root(obj):
-    entry = _roots.get(id(obj))
-    return entry[1] if entry is not None and entry[0]() is obj else obj
-
-
-def _stand_for(obj, root):
-    key = id(obj)
-    try:
-        ref = weakref.ref(obj, lambda _, key=key: _roots.pop(key, None))
-    except TypeError:
-        return
-    _roots[key] = (ref, root)
 
 
 def _substituted(tree, pairs):
@@ -274,8 +160,8 @@ class GradientTape:
                 return leaf  # integers have no gradient (TF gives None)
             marked = jnp.asarray(leaf) + 0
             self._watch_marks.append(marked)
-            self._watch_roots.append(_root(leaf))
-            _stand_for(marked, _root(leaf))
+            self._watch_roots.append(_marks.root(leaf))
+            _marks.stand_for(marked, _marks.root(leaf))
             substitutes.append((leaf, marked))
             return marked
 
@@ -324,7 +210,7 @@ class GradientTape:
                 return reachable_variables(body, [r for r in reads
                                                   if not isinstance(r, Undefined)])
 
-            with _Recorded(self.watch_accessed_variables, guess) as scope:
+            with _marks.Recorded(self.watch_accessed_variables, guess) as scope:
                 self._scope = scope
                 try:
                     body(self)
@@ -373,7 +259,7 @@ class GradientTape:
         for value, var in zip(array_out, outvars[:n_arrays]):
             for root, v in zip(roots, watch_vars):
                 if v is var:  # a local still holding the watched tensor after the block
-                    _stand_for(value, root)
+                    _marks.stand_for(value, root)
         self._record = (_explained(pullback, captured["loops"]), outputs, variables,
                         by_variable, by_result, by_root)
         self._depends = _replay.dependencies(closed.jaxpr, shifted)
@@ -442,7 +328,7 @@ class GradientTape:
                 if isinstance(source, Variable):
                     k = by_variable.get(id(source))
                 else:
-                    root = _root(source)
+                    root = _marks.root(source)
                     k = next((k for r, k in by_root if r is root and k is not None), None)
                     if k is None:
                         k = next((by_result[i] for i, o in enumerate(array_out)
