@@ -14,7 +14,6 @@ import linecache
 import sys
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 
 from xlaflow import _jaxpr_replay as _replay
