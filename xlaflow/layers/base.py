@@ -346,15 +346,15 @@ class Layer(Module):
 
     def compute_output_shape(self, input_shape):
         """Output shape for `input_shape` (None dims allowed), found by tracing `call`."""
-        batch_placeholder = 2
-        dummy = jax.tree_util.tree_map(
-            lambda s: jax.ShapeDtypeStruct(tuple(batch_placeholder if d is None else d
-                                                 for d in s), self.dtype),
+        shapes, tree = jax.tree_util.tree_flatten(
             input_shape, is_leaf=lambda s: isinstance(s, tuple))
-        out = _lifting.eval_shape(lambda x: self(x), dummy)
+        out = symbolic.infer_shapes(
+            self, lambda *xs: self(tree.unflatten(list(xs))),
+            [(tuple(shape), self.dtype) for shape in shapes])
+        batch_unknown = bool(shapes) and shapes[0][0] is None
         return jax.tree_util.tree_map(
-            lambda o: (None, *o.shape[1:]) if input_shape and input_shape[0] is None
-            else tuple(o.shape), out)
+            lambda o: (None, *o[0][1:]) if batch_unknown else o[0], out,
+            is_leaf=symbolic._is_shape_dtype)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self):

@@ -139,9 +139,6 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
                                               is_leaf=is_symbolic)
     where = [i for i, leaf in enumerate(leaves) if is_symbolic(leaf)]
 
-    def concrete(t):
-        return jax.ShapeDtypeStruct(tuple(2 if d is None else d for d in t.shape), t.dtype)
-
     def call(*values):  # constants (flags, None, strings) stay Python values, not tracers
         filled = list(leaves)
         for i, value in zip(where, values):
@@ -150,10 +147,11 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
         return layer(x, *a, **k)
 
     call.__name__ = f"{layer.name}.call"
-    out = _lifting.eval_shape(call, *[concrete(leaves[i]) for i in where])
+    out = infer_shapes(layer, call, [(leaves[i].shape, leaves[i].dtype) for i in where])
     batch = leaves[where[0]].shape[0]
     outputs = jax.tree_util.tree_map(
-        lambda o: SymbolicTensor((batch, *o.shape[1:]), o.dtype, None, layer.name), out)
+        lambda o: SymbolicTensor((batch, *o[0][1:]), o[1], None, layer.name), out,
+        is_leaf=_is_shape_dtype)
     kwargs = dict(kwargs)
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
@@ -161,6 +159,41 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
         leaf.node = node
     return outputs
+
+
+# Two sizes stand in for a size given as None (a variable length): the layer is traced at
+# both, and an output size that differs between them is None. One small placeholder would
+# fail windows longer than it and report its own size as the output's.
+_VARYING = (32, 37)
+_BATCH = 2
+
+
+def _is_shape_dtype(x):
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple)
+
+
+def infer_shapes(layer, fn, specs):
+    """`fn`'s outputs as (shape, dtype) for inputs `specs` [(shape with None, dtype)]: None
+    where an output size follows an input size given as None (batch: a placeholder)."""
+    def traced(size):
+        return _lifting.eval_shape(fn, *[jax.ShapeDtypeStruct(
+            tuple((_BATCH if axis == 0 else size) if d is None else d
+                  for axis, d in enumerate(shape)), dtype) for shape, dtype in specs])
+
+    first = traced(_VARYING[0])
+    if not any(d is None for shape, _ in specs for d in shape[1:]):
+        return jax.tree_util.tree_map(lambda o: (tuple(o.shape), o.dtype), first)
+    try:
+        second = traced(_VARYING[1])
+    except Exception as exc:  # noqa: BLE001 (whatever the layer raises for the other size)
+        raise ValueError(
+            f"{layer.name}: cannot work out its output for inputs of shapes "
+            f"{[shape for shape, _ in specs]}, whose None sizes may vary: the layer "
+            "(its weights, or a reshape) needs those sizes. Give them in the Input shape."
+        ) from exc
+    return jax.tree_util.tree_map(
+        lambda a, b: (tuple(x if x == y else None for x, y in zip(a.shape, b.shape)),
+                      a.dtype), first, second)
 
 
 def _training_flag(layer, training):

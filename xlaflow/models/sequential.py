@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
+from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
@@ -33,8 +35,25 @@ class Sequential(Model):
         if declared is not None:  # an InputLayer also declares the dtype (int token ids)
             first = self._layers[0]
             dtype = first.dtype if isinstance(first, InputLayer) else jnp.float32
-            spec = jax.ShapeDtypeStruct((1, *declared[1:]), dtype)
-            self._prepare(spec)
+            self._build_declared(tuple(declared[1:]), dtype)
+
+    def _build_declared(self, dims, dtype):
+        """Build for the declared shape. A size given as None (a variable length) is built
+        at one placeholder size and checked at another: no weight may depend on it."""
+        sizes = symbolic._VARYING if None in dims else symbolic._VARYING[:1]
+        for n, size in enumerate(sizes):
+            spec = jax.ShapeDtypeStruct((1, *(size if d is None else d for d in dims)), dtype)
+            if n == 0:
+                self._prepare(spec)
+                continue
+            try:
+                _lifting.eval_shape(lambda x: self(x, training=False), spec)
+            except Exception as exc:
+                raise ValueError(
+                    f"{self.name}: the input shape {(None, *dims)} leaves sizes unknown "
+                    "(None) that a layer's weights or a reshape need; give them in "
+                    "input_shape") from exc
+        self._build_input_shape = (None, *dims)
 
     def pop(self):
         layer = self._layers.pop()
