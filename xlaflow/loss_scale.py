@@ -62,6 +62,20 @@ class LossScaleOptimizer(Module):
 
     lr = learning_rate
 
+    def minimize(self, loss, var_list, tape=None):
+        """Keras' minimize with loss scaling: `loss` a zero-argument callable, scaled before
+        it is differentiated; the step is unscaled and skipped when not finite."""
+        if tape is not None or not callable(loss):
+            raise NotImplementedError(
+                f"{self.name}.minimize with a tape: the loss must be scaled inside the tape's "
+                "block; pass `loss` as a zero-argument callable, or compute "
+                "tape.gradient(optimizer.scale_loss(loss), vars) and call apply_gradients")
+        var_list = list(var_list() if callable(var_list) else var_list)
+        from xlaflow.tape import value_and_grad
+        _, grads = value_and_grad(lambda: self.scale_loss(jnp.asarray(loss())),
+                                  wrt=var_list)()
+        return self.apply_gradients(zip(grads, var_list))
+
     def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
                         **kwargs):
         from xlaflow.optimizer_base import filter_empty_gradients

@@ -140,6 +140,10 @@ class Optimizer(Module):
         if self._schedule is not None:
             raise TypeError(f"{self.name}: the learning rate follows a schedule; it cannot be "
                             "set (create the optimizer with a float learning_rate to set it)")
+        if callable(value) and not hasattr(value, "__array__"):
+            raise TypeError(f"{self.name}: learning_rate was created as a number, a Variable "
+                            f"that compiled steps read; to follow {value!r}, create the "
+                            "optimizer with learning_rate=<the schedule>")
         self._learning_rate.assign(jnp.float32(value))
 
     lr = learning_rate  # Keras 2's alias
@@ -152,6 +156,8 @@ class Optimizer(Module):
     def build(self, variables):
         """Create the state for `variables` (done by the first apply). Slots are ordered
         as Keras' (the shared ones, then each slot for every variable in turn)."""
+        if self._state is not None:
+            return  # as Keras: built once (compiled steps hold the state Variables made then)
         variables = list(variables)
         with jax.ensure_compile_time_eval():
             shared, slots = self._init_state([v.value for v in variables])
@@ -175,8 +181,8 @@ class Optimizer(Module):
         if unknown:
             raise ValueError(
                 f"{self.name} was built for other variables and cannot update {unknown}: an "
-                "optimizer keeps state per variable from its first apply; build it with the "
-                f"full list first ({self.name}.build(all_variables)), or use a new optimizer")
+                "optimizer keeps state per variable from its first apply (or build); pass "
+                "every variable on the first call, or use a new optimizer for these")
         return [self._slots[id(v)] for v in variables]
 
     # -- applying ---------------------------------------------------------------------------
@@ -246,12 +252,13 @@ class Optimizer(Module):
         return self.iterations.assign_add(1)
 
     def _clip(self, grads):
-        if self.clipvalue is not None:
+        # As Keras, a bound of 0 or less means no clipping.
+        if self.clipvalue is not None and self.clipvalue > 0:
             return [jnp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        if self.clipnorm is not None:
+        if self.clipnorm is not None and self.clipnorm > 0:
             return [g * jnp.minimum(1.0, self.clipnorm / jnp.maximum(jnp.linalg.norm(g), 1e-12))
                     for g in grads]
-        if self.global_clipnorm is not None:
+        if self.global_clipnorm is not None and self.global_clipnorm > 0:
             # By hand: optax.global_norm is deprecated (a DeprecationWarning at every step).
             norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
             return [g * jnp.minimum(1.0, self.global_clipnorm / jnp.maximum(norm, 1e-12))

@@ -7,6 +7,7 @@ rate and adds epsilon after sqrt(v), and accumulates learning-rate-scaled steps 
 
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -385,3 +386,51 @@ def test_schedules_take_fractional_decay_steps_and_boundaries():
 def test_non_positive_decay_steps_is_an_error(make):
     with pytest.raises(ValueError, match="decay_steps must be positive"):
         make()
+
+
+def test_loss_scale_minimize_scales_and_skips_non_finite_steps():
+    from xlaflow.keras import mixed_precision
+    opt = mixed_precision.LossScaleOptimizer(xf.keras.optimizers.SGD(0.1), initial_scale=4.0)
+    z = xf.Variable(np.float32(1.0))
+    opt.minimize(lambda: z * jnp.float32(np.nan), [z])
+    assert float(z.numpy()) == 1.0 and float(opt.scale.numpy()) == 2.0  # skipped, halved
+    opt.minimize(lambda: z * 2.0, [z])
+    assert float(z.numpy()) == pytest.approx(0.8)  # 1 - 0.1 * 2, unscaled
+    with pytest.raises(NotImplementedError, match="scaled inside the tape"):
+        opt.minimize(z * 2.0, [z], tape=object())
+
+
+def test_build_twice_keeps_the_state_compiled_steps_use():
+    v = xf.Variable(np.zeros(2, np.float32))
+    opt = xf.keras.optimizers.SGD(0.1, momentum=0.9)
+
+    @xf.function
+    def step():
+        opt.apply_gradients([(jnp.ones(2), v)])
+
+    step()
+    step()
+    opt.build([v])  # Keras: a no-op once built
+    step()
+    m = 0.0
+    for _ in range(3):
+        m = 0.9 * m - 0.1
+    np.testing.assert_allclose(opt.variables[-1].numpy(), [m, m], rtol=1e-6)
+    np.testing.assert_allclose(v.numpy(), [-0.561, -0.561], rtol=1e-5)
+
+
+@pytest.mark.parametrize("bound", ["clipnorm", "clipvalue", "global_clipnorm"])
+def test_a_zero_clip_bound_means_no_clipping_as_keras(bound):
+    w = xf.Variable(np.zeros(2, np.float32))
+    xf.keras.optimizers.SGD(1.0, **{bound: 0.0}).apply_gradients(
+        [(np.ones(2, np.float32), w)])
+    np.testing.assert_allclose(w.numpy(), [-1.0, -1.0])
+
+
+def test_setting_a_schedule_on_a_number_rate_names_the_alternative():
+    opt = xf.keras.optimizers.Adam()
+    with pytest.raises(TypeError, match="create the optimizer with learning_rate=<the "
+                                        "schedule>"):
+        opt.learning_rate = xf.keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5)
+    opt.learning_rate = 0.5
+    assert float(opt.learning_rate.numpy()) == 0.5
