@@ -276,3 +276,14 @@ def test_average_pooling_of_a_uint8_image_averages_in_float():
     image[0, 0, 0, 0] = 100
     out = np.asarray(layers.AveragePooling2D(2)(image))
     np.testing.assert_allclose(out[0, :, :, 0], [[175.0, 200.0], [200.0, 200.0]])
+
+
+def test_keras_2_config_keys_at_their_defaults_are_accepted():
+    # Keras 2 writes these into every RNN/conv config; other values name the alternative.
+    layers.LSTM(2, dropout=0.0, recurrent_dropout=0.0, stateful=False, unroll=False,
+                time_major=False)
+    layers.Conv2D(2, 3, groups=1)
+    with pytest.raises(NotImplementedError, match=r"GRU: dropout=0.2 .*Dropout layer"):
+        layers.GRU(2, dropout=0.2)
+    with pytest.raises(NotImplementedError, match=r"Conv1D: groups=2"):
+        layers.Conv1D(4, 3, groups=2)

@@ -57,6 +57,11 @@ class _Conv(Layer):
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
                  **kwargs):
+        groups = kwargs.pop("groups", 1)  # in every Keras 2 conv config
+        if groups != 1:
+            raise NotImplementedError(
+                f"{type(self).__name__}: groups={groups!r} is not supported (1 is accepted); "
+                "split the channels and concatenate separate convolutions instead")
         super().__init__(**kwargs)
         _channels_last(data_format)
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")

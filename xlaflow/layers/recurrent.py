@@ -12,6 +12,23 @@ from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer, cast_integer_inputs
 
 
+# Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
+# accepted, other values refused with the alternative.
+_DEFAULT_ONLY = {"dropout": 0.0, "recurrent_dropout": 0.0, "stateful": False,
+                 "unroll": False, "time_major": False}
+
+
+def _refuse_unsupported(layer, kwargs):
+    for name, default in _DEFAULT_ONLY.items():
+        if name in kwargs:
+            value = kwargs.pop(name)
+            if value != default:
+                raise NotImplementedError(
+                    f"{layer}: {name}={value!r} is not supported ({default!r} is accepted); "
+                    "for dropout put a Dropout layer before or after the RNN; for state kept "
+                    "across batches pass initial_state and return_state=True")
+
+
 class _Recurrent(Layer):
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
@@ -22,6 +39,7 @@ class _Recurrent(Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, **kwargs):
+        _refuse_unsupported(type(self).__name__, kwargs)
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"{type(self).__name__}: units must be a positive integer; "
