@@ -316,13 +316,13 @@ def fill_template(template, dyn):
     return [next(it) if x is DYNAMIC else x for x in template]
 
 
-def symbolic_struct(spec, label, scope, tied=None):
+def symbolic_struct(spec, label, scope, tied=None, batch="batch"):
     """The jax.ShapeDtypeStruct a TensorSpec of known rank stands for: a leading None is
-    `batch` (shared by the inputs), another None `<label>_<axis>` (or the symbol `tied` maps
-    that name to), all in `scope`; the dtype the program takes (int64 is int32 without x64:
+    `batch` (by default shared by the inputs), another None `<label>_<axis>` (or the symbol
+    `tied` maps that name to), all in `scope`; the dtype the program takes (int64 is int32 without x64:
     newer JAX warns when asked to truncate)."""
     tied = tied or {}
-    dims = ["batch" if axis == 0 and d is None else
+    dims = [tied.get(batch, batch) if axis == 0 and d is None else
             tied.get(f"{label}_{axis}", f"{label}_{axis}") if d is None
             else str(d) for axis, d in enumerate(spec.shape)]
     shape = jax.export.symbolic_shape(",".join(dims), scope=scope) if dims else ()

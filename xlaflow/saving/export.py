@@ -8,6 +8,7 @@ go once into an orbax directory beside the programs. The format is in docs/saved
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
@@ -84,9 +85,12 @@ def collect_signatures(obj, signatures):
     return signatures
 
 
-def lower_all(signatures, platforms=None):
+def lower_all(signatures, platforms=None, shared_batch=False):
+    """Each signature lowered. As TF's TensorSpecs, leading None sizes of different inputs
+    are independent unless the program combines them; a Keras model's inputs share one
+    batch (`shared_batch`)."""
     platforms = tuple(platforms or DEFAULT_PLATFORMS)
-    return [lower(name, fn, platforms) for name, fn in signatures.items()]
+    return [lower(name, fn, platforms, shared_batch) for name, fn in signatures.items()]
 
 
 def _input_specs(fn):
@@ -117,37 +121,55 @@ def _key(k):
     return getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
 
 
-def _symbolic_leaves(named_specs, tied=None):
-    """One symbolic dimension per None size: `batch` for every leading one, the others
-    `<input>_<axis>`, renamed by `tied` (symbol -> the symbol it must equal)."""
+def _symbolic_leaves(named_specs, tied=None, shared_batch=True):
+    """One symbolic dimension per None size, `<input>_<axis>`, renamed by `tied` (symbol ->
+    the symbol it must equal). A leading one is `batch`: shared by every input when
+    `shared_batch` (a Keras model's inputs), else the first input's, the others' own."""
     scope = jax.export.SymbolicScope()
     out = []
     for position, (name, spec) in enumerate(named_specs):
         if spec.shape is None:
             raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
                              "its TensorSpec a shape (None for the sizes that vary)")
-        out.append(symbolic_struct(spec, _identifier(name), scope, tied or {}))
+        batch = "batch" if shared_batch or position == 0 else f"{_identifier(name)}_0"
+        out.append(symbolic_struct(spec, _identifier(name), scope, tied or {}, batch))
     return out
 
 
-def _export_tying_sizes(export, named_specs):
+def _clashing(message, names):
+    """The symbols `message` shows clashing: where two shapes it prints, of one rank, hold
+    different names at one axis (`(batch, ids_1, 4), (batch, segments_1, 4)`); else every
+    name it mentions."""
+    shapes = [tuple(part.strip() for part in inner.split(","))
+              for inner in re.findall(r"\(([^()]*)\)", message)]
+    found = {x for a, b in itertools.combinations(shapes, 2) if len(a) == len(b)
+             for pair in zip(a, b) if pair[0] != pair[1] and set(pair) <= names
+             for x in pair}
+    return found if len(found) >= 2 else {
+        name for name in names if re.search(rf"\b{re.escape(name)}\b", message)}
+
+
+def _export_tying_sizes(export, named_specs, shared_batch=True):
     """`export(leaves)` with independent sizes where the program allows. A program that
     combines two inputs' varying sizes (token ids + segment ids, added) fails naming both
-    symbols; those are tied and the export tried again, until it succeeds."""
-    symbols = [f"{_identifier(name)}_{axis}" for name, spec in named_specs
-               for axis, d in enumerate(spec.shape or ()) if axis and d is None]
+    symbols; those are tied (to `batch` when it is one of them) and the export tried
+    again, until it succeeds."""
+    symbols = [("batch" if shared_batch or position == 0 else f"{_identifier(name)}_0")
+               if axis == 0 else f"{_identifier(name)}_{axis}"
+               for position, (name, spec) in enumerate(named_specs)
+               for axis, d in enumerate(spec.shape or ()) if d is None]
+    symbols = list(dict.fromkeys(symbols))
     tied = {}
     for _ in range(len(symbols)):
         try:
-            return export(_symbolic_leaves(named_specs, tied))
+            return export(_symbolic_leaves(named_specs, tied, shared_batch))
         except Exception as exc:  # noqa: BLE001 (jax raises several types for shape errors)
-            roots = {tied.get(s, s) for s in symbols
-                     if re.search(rf"\b{re.escape(tied.get(s, s))}\b", str(exc))}
+            roots = _clashing(str(exc), {tied.get(s, s) for s in symbols})
             if len(roots) < 2:
                 raise
-            keep = min(roots, key=symbols.index)
+            keep = "batch" if "batch" in roots else min(roots, key=symbols.index)
             tied = {s: keep if tied.get(s, s) in roots else tied.get(s, s) for s in symbols}
-    return export(_symbolic_leaves(named_specs, tied))
+    return export(_symbolic_leaves(named_specs, tied, shared_batch))
 
 
 def _concrete_leaves(named_specs):
@@ -160,7 +182,7 @@ def _describe(shape, dtype, name):
             "shape": [int(d) if isinstance(d, (int, np.integer)) else None for d in shape]}
 
 
-def lower(name, fn, platforms):
+def lower(name, fn, platforms, shared_batch=False):
     """Serialize one signature for `platforms` with jax.export."""
     named = _input_specs(fn)
     leaves = _concrete_leaves(named)
@@ -186,7 +208,7 @@ def lower(name, fn, platforms):
         return jax.export.export(jax.jit(flat_program), platforms=platforms)(var_specs, leaves)
 
     try:
-        exported = _export_tying_sizes(export, named)
+        exported = _export_tying_sizes(export, named, shared_batch)
         paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
             jax.eval_shape(program, var_specs, leaves))[0]]
     except Exception as exc:

@@ -23,7 +23,7 @@ KERAS_DIR, MODEL_FILE, OPTIMIZER_DIR = "keras", "model.json", "optimizer"
 def save_model(model, filepath, overwrite=True, include_optimizer=True, platforms=None):
     """Write `model` to the directory `filepath` (see the module docstring)."""
     lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
-                               platforms)
+                               platforms, shared_batch=True)  # Keras: one batch
     variables = list(model.variables)
     architecture = serialization.serialize_keras_object(model)
     json.dumps(architecture)  # fails here, before anything is written, if not JSON

@@ -74,6 +74,12 @@ class Signature:
         self._ties = any(uses.count(symbol) > 1 for symbol in uses)  # else nothing to check
 
     @property
+    def shares_batch(self):
+        """Whether every input's leading size is the one shared `batch` (requests can then
+        be joined into one batch); independent leading sizes (TF signatures) cannot."""
+        return bool(self._symbols) and all(s.get(0) == "batch" for s in self._symbols)
+
+    @property
     def input_names(self):
         return [spec["name"] for spec in self.inputs]
 

@@ -272,8 +272,7 @@ class App:
             raise ServingError("INVALID_ARGUMENT", str(exc)) from None
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
-        batched = self.scheduler is not None and arrays and all(
-            s["shape"] and s["shape"][0] is None for s in signature.inputs)
+        batched = self.scheduler is not None and arrays and signature.shares_batch
         if batched:
             future = self.scheduler.run((name, servable.version, signature.name),
                                         signature.call_flat, arrays, name)

@@ -41,8 +41,7 @@ def load_servable(name, version, path, batch_sizes=(1,), warmup=True):
     start = time.perf_counter()
     if warmup:
         for signature in model.signatures.values():
-            batched = bool(signature.inputs) and all(
-                s["shape"] and s["shape"][0] is None for s in signature.inputs)
+            batched = signature.shares_batch
             for batch in (batch_sizes if batched else (1,)):
                 inputs = [_example(spec, batch) for spec in signature.inputs]
                 for out in signature.call_flat(inputs):
