@@ -176,3 +176,12 @@ def test_assigning_inside_plain_jax_jit_is_a_clear_error():
 def test_repr():
     assert repr(xf.Variable([1.0, 2.0], name="v")) == (
         "<xf.Variable 'v' shape=(2,) dtype=float32 numpy=[1. 2.]>")
+
+
+def test_bool_and_complex_values_are_not_converted_silently():
+    flag, count, scale = xf.Variable(True), xf.Variable(1), xf.Variable(1.0)
+    for variable, value in ((flag, 1), (count, True), (scale, np.complex64(1 + 2j))):
+        with pytest.raises(TypeError, match="cannot convert"):
+            variable.assign(value)
+    flag.assign(False)
+    assert not bool(flag.numpy()) and int(count.numpy()) == 1 and float(scale.numpy()) == 1.0

@@ -311,6 +311,8 @@ class GradientTape:
         index_seeds, connected = [], set()
         for n, t in enumerate(jax.tree_util.tree_leaves(target)):
             index = self._output_index(array_out, t)
+            if not jnp.issubdtype(jnp.result_type(t), jnp.inexact):
+                continue  # TF: an integer target has no gradient to give
             connected |= self._depends[index]
             index_seeds.append((index, jnp.ones_like(t) if seeds is None
                                 else jnp.asarray(seeds[n], t.dtype)))

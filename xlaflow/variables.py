@@ -210,6 +210,10 @@ class Variable:
             raise TypeError(f"Variable {self._name!r}.{method}: expected numbers of dtype "
                             f"{self.dtype}; received {type(value).__name__} {value!r}")
         target = np.dtype(self.dtype)
+        if (target.kind == "b") != (array.dtype.kind == "b") or (
+                array.dtype.kind == "c" and target.kind != "c"):
+            raise TypeError(f"Variable {self._name!r}.{method}: cannot convert {value!r} "
+                            f"({array.dtype}) to the Variable's dtype {target}")
         if target.kind in "biu" and array.dtype.kind not in "biu":
             raise TypeError(f"Variable {self._name!r}.{method}: cannot convert {value!r} "
                             f"({array.dtype}) to the Variable's dtype {target}")

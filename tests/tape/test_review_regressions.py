@@ -361,3 +361,15 @@ def test_run_eagerly_a_variable_first_read_in_a_tensor_branch_is_differentiated(
 
     xf.config.run_functions_eagerly(True)
     assert float(grad(jnp.float32(1.0))) == 4.0 and float(grad(jnp.float32(-1.0))) == 1.0
+
+
+def test_an_integer_target_has_no_gradient_as_in_tf():
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def grad():
+        with xf.GradientTape() as tape:
+            y = xf.cast(w * 3.0, xf.int32)
+        return tape.gradient(y, w)
+
+    assert grad() is None
