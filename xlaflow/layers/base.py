@@ -354,7 +354,7 @@ class Layer(Module):
         batch_unknown = bool(shapes) and shapes[0][0] is None
         return jax.tree_util.tree_map(
             lambda o: (None, *o[0][1:]) if batch_unknown else o[0], out,
-            is_leaf=symbolic._is_shape_dtype)
+            is_leaf=symbolic.is_shape_dtype)
 
     # -- configuration -----------------------------------------------------------------------
     def get_config(self):

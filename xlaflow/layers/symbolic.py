@@ -151,7 +151,7 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     batch = leaves[where[0]].shape[0]
     outputs = jax.tree_util.tree_map(
         lambda o: SymbolicTensor((batch, *o[0][1:]), o[1], None, layer.name), out,
-        is_leaf=_is_shape_dtype)
+        is_leaf=is_shape_dtype)
     kwargs = dict(kwargs)
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
@@ -164,11 +164,11 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
 # Two sizes stand in for a size given as None (a variable length): the layer is traced at
 # both, and an output size that differs between them is None. One small placeholder would
 # fail windows longer than it and report its own size as the output's.
-_VARYING = (32, 37)
+VARYING = (32, 37)
 _BATCH = 2
 
 
-def _is_shape_dtype(x):
+def is_shape_dtype(x):
     return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple)
 
 
@@ -180,11 +180,11 @@ def infer_shapes(layer, fn, specs):
             tuple((_BATCH if axis == 0 else size) if d is None else d
                   for axis, d in enumerate(shape)), dtype) for shape, dtype in specs])
 
-    first = traced(_VARYING[0])
+    first = traced(VARYING[0])
     if not any(d is None for shape, _ in specs for d in shape[1:]):
         return jax.tree_util.tree_map(lambda o: (tuple(o.shape), o.dtype), first)
     try:
-        second = traced(_VARYING[1])
+        second = traced(VARYING[1])
     except Exception as exc:  # noqa: BLE001 (whatever the layer raises for the other size)
         raise ValueError(
             f"{layer.name}: cannot work out its output for inputs of shapes "

@@ -10,6 +10,7 @@ import numpy as np
 
 from xlaflow import _lifting
 from xlaflow.function import function
+from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
 from xlaflow.models.functional import Graph
@@ -298,8 +299,9 @@ class Model(Layer):
     def output_units(self):
         """The size of the (first) output's last axis (for label checks)."""
         spec = jax.tree_util.tree_map(
-            lambda s: jax.ShapeDtypeStruct((1, *(32 if d is None else d for d in s[1:])),
-                                           jnp.float32), self._build_input_shape,
+            lambda s: jax.ShapeDtypeStruct(
+                (1, *(symbolic.VARYING[0] if d is None else d for d in s[1:])), jnp.float32),
+            self._build_input_shape,
             is_leaf=lambda s: isinstance(s, tuple))
         out = _lifting.eval_shape(lambda inputs: self(inputs, training=False), spec)
         return int(jax.tree_util.tree_leaves(out)[0].shape[-1])

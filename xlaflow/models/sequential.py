@@ -40,7 +40,7 @@ class Sequential(Model):
     def _build_declared(self, dims, dtype):
         """Build for the declared shape. A size given as None (a variable length) is built
         at one placeholder size and checked at another: no weight may depend on it."""
-        sizes = symbolic._VARYING if None in dims else symbolic._VARYING[:1]
+        sizes = symbolic.VARYING if None in dims else symbolic.VARYING[:1]
         for n, size in enumerate(sizes):
             spec = jax.ShapeDtypeStruct((1, *(size if d is None else d for d in dims)), dtype)
             if n == 0:

@@ -121,6 +121,11 @@ def _key(k):
     return getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))
 
 
+def _leading(name, position, shared_batch):
+    """The symbol of input `name`'s leading None size (at `position` among the inputs)."""
+    return "batch" if shared_batch or position == 0 else f"{_identifier(name)}_0"
+
+
 def _symbolic_leaves(named_specs, tied=None, shared_batch=True):
     """One symbolic dimension per None size, `<input>_<axis>`, renamed by `tied` (symbol ->
     the symbol it must equal). A leading one is `batch`: shared by every input when
@@ -131,8 +136,8 @@ def _symbolic_leaves(named_specs, tied=None, shared_batch=True):
         if spec.shape is None:
             raise ValueError(f"saved_model.save: input {name!r} has an unknown rank; give "
                              "its TensorSpec a shape (None for the sizes that vary)")
-        batch = "batch" if shared_batch or position == 0 else f"{_identifier(name)}_0"
-        out.append(symbolic_struct(spec, _identifier(name), scope, tied or {}, batch))
+        out.append(symbolic_struct(spec, _identifier(name), scope, tied or {},
+                                   _leading(name, position, shared_batch)))
     return out
 
 
@@ -154,8 +159,8 @@ def _export_tying_sizes(export, named_specs, shared_batch=True):
     combines two inputs' varying sizes (token ids + segment ids, added) fails naming both
     symbols; those are tied (to `batch` when it is one of them) and the export tried
     again, until it succeeds."""
-    symbols = [("batch" if shared_batch or position == 0 else f"{_identifier(name)}_0")
-               if axis == 0 else f"{_identifier(name)}_{axis}"
+    symbols = [_leading(name, position, shared_batch) if axis == 0
+               else f"{_identifier(name)}_{axis}"
                for position, (name, spec) in enumerate(named_specs)
                for axis, d in enumerate(spec.shape or ()) if d is None]
     symbols = list(dict.fromkeys(symbols))

@@ -73,7 +73,7 @@ class Trainer:
         self.metrics = _unique_names(
             unweighted + weighted,
             taken={"loss", *(m.name for m in self.output_losses.values())})
-        self.weighted_metrics = tuple(weighted)
+        self._weighted = {id(m) for m in weighted}  # the metrics sample weights reach
         # The loss, each output's loss (several outputs) and the metrics, in log order:
         # fixed here, read at every step that logs.
         self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
@@ -193,8 +193,8 @@ class Trainer:
     def update_compiled_metrics(self, y, y_pred, sample_weight):
         # Keras 2 semantics: sample (and class) weights reach weighted_metrics only.
         for metric in self.metrics:
-            weighted = any(metric is m for m in self.weighted_metrics)
-            metric.update_state(y, y_pred, sample_weight if weighted else None)
+            metric.update_state(y, y_pred,
+                                sample_weight if id(metric) in self._weighted else None)
 
     def logs(self):
         return tuple(m.result() for m in self.trackers)
