@@ -3,15 +3,24 @@
 When one branch of an `if` always returns, the statements after the `if` move into the
 other branch instead of behind a guard: the common `if c: return a` / `return b` shape then
 becomes a plain two-branch conditional whose branches both define the return value.
+
+A final `return e` after a statement that may return (a loop with an early `return`)
+becomes `retval = e if not do_return else retval` (`select_return`) rather than a guarded
+block: a select instead of a lax.cond when `e` is cheap, which XLA compiles faster.
 """
 
 from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.pyct import blocks, templates
+from xlaflow.autograph.pyct import analysis, blocks, templates
 
 _NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
+# Expressions that only read names and compute from them: they run no user code, so
+# evaluating one on a path that does not use it changes nothing.
+_PURE = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp,
+         ast.UnaryOp, ast.Compare, ast.Tuple, ast.expr_context, ast.operator, ast.unaryop,
+         ast.cmpop)
 
 
 def _always_returns(stmts):
@@ -51,17 +60,31 @@ def _needs_conversion(body):
                for s in body)
 
 
+def _pure(expr):
+    return all(isinstance(node, _PURE) for node in ast.walk(expr))
+
+
+def _binds(stmt):
+    """Names `stmt` binds on every path through it (only simple statements are counted)."""
+    if isinstance(stmt, (ast.Assign, ast.AugAssign)) or (
+            isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
+        return set(analysis.writes([stmt])[0])
+    return set()
+
+
 class _Returns:
-    def __init__(self, do_return, retval):
+    def __init__(self, do_return, retval, params, assigned):
         self.flag, self.retval = do_return, retval
+        self.params, self.assigned = params, assigned  # every name the function assigns
 
     def on_return(self, node):
         value = node.value if node.value is not None else ast.Constant(value=None)
         return templates.replace("flag = True\nretval = value", node, flag=self.flag,
                                  retval=self.retval, value=value)
 
-    def block(self, stmts):
+    def block(self, stmts, bound=None):
         out = []
+        bound = set(self.params if bound is None else bound)  # names bound on every path
         for i, stmt in enumerate(stmts):
             rest = stmts[i + 1:]
             if isinstance(stmt, ast.Return):
@@ -74,27 +97,49 @@ class _Returns:
                     stmt.orelse = stmt.orelse + rest
                 else:
                     stmt.body = stmt.body + rest
-                out.append(self.statement(stmt))
+                out.append(self.statement(stmt, bound))
                 return out
             may_return = blocks.contains([stmt], ast.Return, through_loops=True)
-            out.append(self.statement(stmt) if may_return else stmt)
+            out.append(self.statement(stmt, bound) if may_return else stmt)
+            bound |= _binds(stmt)
             if may_return and rest:
+                if self._selectable(rest, bound):
+                    out.extend(self._select(rest[0]))
+                    return out
                 guard = templates.replace("if not flag:\n    rest", rest[0], flag=self.flag,
-                                          rest=self.block(rest))
+                                          rest=self.block(rest, bound))
                 guard[0].xf_return_guard = True  # the one statement that runs after a return
                 out.extend(guard)
                 return out
         return out
 
-    def statement(self, stmt):
+    def _selectable(self, rest, bound):
+        """Whether `rest` is one `return e` that may be evaluated whether or not the
+        function has returned already: `e` runs no user code, and every name in it that
+        the function assigns has a value here on every path."""
+        if len(rest) != 1 or not isinstance(rest[0], ast.Return) or rest[0].value is None:
+            return False
+        value = rest[0].value
+        names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+        return _pure(value) and names & self.assigned <= bound
+
+    def _select(self, node):
+        out = templates.replace(
+            "retval = ag__.select_return(ag__.not_(flag), lambda: value, retval)\n"
+            "flag = True", node, flag=self.flag, retval=self.retval, value=node.value)
+        out[0].value.args[1].xf_called_at_once = True  # not a late read (pyct/scopes.py)
+        return out
+
+    def statement(self, stmt, bound):
         loop_returns = isinstance(stmt, (ast.For, ast.While)) and blocks.contains(
             stmt.body, ast.Return, through_loops=True)
         for field in ("body", "orelse", "finalbody"):
             sub = getattr(stmt, field, None)
             if isinstance(sub, list) and sub:
-                setattr(stmt, field, self.block(sub) or [ast.copy_location(ast.Pass(), stmt)])
+                setattr(stmt, field, self.block(sub, bound) or
+                        [ast.copy_location(ast.Pass(), stmt)])
         for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
-            handler.body = self.block(handler.body) or [ast.Pass()]
+            handler.body = self.block(handler.body, bound) or [ast.Pass()]
         if loop_returns:
             stmt.xf_stop_flags = [*getattr(stmt, "xf_stop_flags", []), self.flag]
         return stmt
@@ -110,7 +155,10 @@ class _Functions(ast.NodeTransformer):
             return node
         flag, retval = self.namer.new("do_return"), self.namer.new("retval_")
         always = _always_returns(node.body)
-        converter = _Returns(flag, retval)
+        args = node.args
+        params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                  args.vararg, args.kwarg] if a is not None}
+        converter = _Returns(flag, retval, params, set(analysis.writes(node.body)[0]))
         body = converter.block(node.body)
         head = templates.replace("flag = False\nretval = ag__.UndefinedReturnValue()", node,
                                  flag=flag, retval=retval)

@@ -7,6 +7,7 @@ from xlaflow.autograph.operators.conditionals import if_exp as if_exp
 from xlaflow.autograph.operators.contexts import watch as watch
 from xlaflow.autograph.operators.contexts import with_stmt as with_stmt
 from xlaflow.autograph.operators.conditionals import if_stmt as if_stmt
+from xlaflow.autograph.operators.conditionals import select_return as select_return
 from xlaflow.autograph.operators.lists import list_append as list_append
 from xlaflow.autograph.operators.py_builtins import in_ as in_
 from xlaflow.autograph.operators.logical import and_ as and_

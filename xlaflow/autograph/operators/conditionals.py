@@ -188,6 +188,36 @@ def _note_traced_branch(exc, label, where):
         exc.add_note(note)
 
 
+def select_return(cond, value, current):
+    """`value() if cond else current`, for the function's return value (converters/returns.py).
+
+    Traced, a cheap `value` (see speculation.cheap) is computed unconditionally and selected,
+    or taken as is when no return value was set before: the `do_return` flag then says
+    whether it is read. Anything else goes through a lax.cond.
+    """
+    if not is_traced(cond):
+        return value() if cond else current
+    closed, shape = jax.make_jaxpr(value, return_shape=True)()
+    undefined = isinstance(current, UndefinedReturnValue)
+    if speculation.cheap(closed):
+        computed = speculation.replay(closed, shape)
+        if undefined:
+            return computed
+        pairs = list(zip(jax.tree_util.tree_leaves(computed),
+                         jax.tree_util.tree_leaves(current)))
+        same = jax.tree_util.tree_structure(computed) == jax.tree_util.tree_structure(
+            current) and all(jnp.shape(a) == jnp.shape(b) and
+                             jnp.result_type(a) == jnp.result_type(b) for a, b in pairs)
+        if same:
+            pred = scalar_predicate(cond, "`return`", caller())
+            return jax.tree_util.tree_map(
+                lambda a, b: jax.lax.select(jnp.broadcast_to(pred, jnp.shape(a)), a, b),
+                computed, current)
+    if undefined:
+        current = st.zeros_like_spec(shape)
+    return if_exp(cond, value, lambda: current)
+
+
 def if_exp(cond, if_true, if_false):
     """`a if cond else b`, lazily; a traced `cond` selects with lax.cond."""
     if not is_traced(cond):

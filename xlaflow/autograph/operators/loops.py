@@ -68,19 +68,42 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, uns
         loop.run(lambda: drive(loop, iterable, extra_test, body))
         return
     where = None
-    for itr in iterable:
+    for k, itr in enumerate(iterable):
         if extra_test is not None:
             go = extra_test()
             if is_traced(go):
+                where = where or caller()
+                if type(iterable) is range and not unsupported and _rest_as_lax_loop(
+                        iterable[k:], extra_test, body, get_state, set_state, names, n_out,
+                        where):
+                    return
                 # A tensor decided to stop early: the remaining Python iterations each run
                 # under a lax.cond on that decision.
-                where = where or caller()
                 tensor_if(go, lambda itr=itr: body(itr), lambda: None, get_state, set_state,
                           names, n_out, where)
                 continue
             if not go:
                 break
         body(itr)
+
+
+def _rest_as_lax_loop(rest, extra_test, body, get_state, set_state, names, n_out, where):
+    """Run the rest of a Python `range` loop that a tensor may now stop (a `break` or
+    `return` under a tensor `if`) as one lax loop: unrolled, each iteration would be a
+    lax.cond of its own, and compile time would grow with the range's length. False, with
+    nothing changed, when the body needs its counter as a Python int (it is traced here):
+    the iterations are then unrolled."""
+    if len(rest) < 2:
+        return False
+    loop = _Loop(get_state, set_state, names, n_out, "for loop", where)
+    mark = loop.variables.mark()
+    try:
+        loop.run(lambda: _range(loop, TensorRange(rest.start, rest.stop, rest.step),
+                                extra_test, body))
+    except Exception:  # noqa: BLE001 - unrolled, the body raises again if it really fails
+        loop._reset(mark)
+        return False
+    return True
 
 
 class _Loop:

@@ -133,6 +133,16 @@ def _plan(t_jaxpr, f_jaxpr, roles):
     return picks
 
 
+def cheap(closed):
+    """Whether the traced computation `closed` may run where its result goes unused."""
+    return _speculable(closed, closed.jaxpr.outvars)
+
+
+def replay(closed, shape):
+    """Run the traced computation `closed`, whose outputs have the structure of `shape`."""
+    return _replay(closed, shape)
+
+
 def _live_eqns(jaxpr, outvars):
     needed = {v for v in outvars if not isinstance(v, Literal)}
     live = []

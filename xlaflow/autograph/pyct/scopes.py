@@ -124,7 +124,8 @@ def _late_reads(node):
     lazy = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
     found = set()
     for inner in ast.walk(node):
-        if inner is not node and isinstance(inner, lazy):
+        if inner is not node and isinstance(inner, lazy) and \
+                not getattr(inner, "xf_called_at_once", False):
             found |= analysis.reads(inner)  # a nested scope's free names
         elif isinstance(inner, ast.Try):
             for stmt in inner.finalbody:
