@@ -32,6 +32,7 @@ from jax.numpy import (  # TF and jnp agree on these names: the jnp functions th
 
 from xlaflow import autograph as autograph
 from xlaflow import config as config
+from xlaflow import nn as nn
 from xlaflow.function import Function as Function
 from xlaflow.function import RetracingWarning as RetracingWarning
 from xlaflow.function import function as function

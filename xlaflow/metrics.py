@@ -21,8 +21,11 @@ class Metric(Module):
         self.dtype = jnp.dtype(dtype)
 
     def add_variable(self, name, shape=(), dtype=None, initial=0):
-        return Variable(jnp.full(shape, initial, dtype or self.dtype), trainable=False,
-                        name=f"{self.name}/{name}")
+        from xlaflow.distribute import replica_run
+        variable = Variable(jnp.full(shape, initial, dtype or self.dtype), trainable=False,
+                            name=f"{self.name}/{name}")
+        # An accumulator: inside strategy.run the replicas' updates add up (TF's SUM).
+        return replica_run.mark_sum_on_read(variable)
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define update_state")

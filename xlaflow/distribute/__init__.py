@@ -12,5 +12,13 @@ from xlaflow.distribute.strategy import InputContext as InputContext
 from xlaflow.distribute.strategy import MirroredStrategy as MirroredStrategy
 from xlaflow.distribute.strategy import ReduceOp as ReduceOp
 from xlaflow.distribute.strategy import Strategy as Strategy
-from xlaflow.distribute.strategy import get_strategy as get_strategy
-from xlaflow.distribute.strategy import has_strategy as has_strategy
+from xlaflow.distribute.strategy import OneDeviceStrategy as OneDeviceStrategy
+from xlaflow.distribute.replica_context import ReplicaContext as ReplicaContext
+from xlaflow.distribute.replica_context import get_replica_context as get_replica_context
+from xlaflow.distribute.replica_context import get_strategy as get_strategy
+from xlaflow.distribute.replica_context import has_strategy as has_strategy
+from xlaflow.distribute.replica_context import (
+    in_cross_replica_context as in_cross_replica_context,
+)
+from xlaflow.distribute.values import PerReplica as PerReplica
+from xlaflow.distribute.values import ValueContext as ValueContext

@@ -3,9 +3,9 @@
 A strategy is a `jax.sharding.Mesh` over its devices with a batch axis ('batch'). Variables
 created in `strategy.scope()` are replicated over it (or laid out by a LayoutMap, see
 layout.py); each global batch is sharded along its first axis; XLA inserts the gradient
-all-reduce. `strategy.run(fn, args)` is therefore one program over the global batch (not one
-call per replica): its results are already global, and `strategy.reduce(op, value,
-axis=None)` returns them unchanged.
+all-reduce: `fit` and calls on distributed batches are one program over the global batch.
+`strategy.run(fn, args)` is TF's: `fn` once per replica (replica_run.py, a shard_map),
+returning PerReplica values (values.py) for `reduce` and `experimental_local_results`.
 
 When the mesh spans several processes (multihost.py), each process feeds only its own
 shard of every global batch and reads back replicated values whole and batch-sharded
@@ -180,19 +180,30 @@ class Strategy:
 
     # -- running ------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None):
-        """Run `fn` once over the global batch (SPMD: the compiler splits the work)."""
-        return fn(*args, **(kwargs or {}))
+        """TF's `strategy.run`: `fn` once per replica (see replica_run.py), returning
+        PerReplica values (plain values with one replica)."""
+        from xlaflow.distribute import replica_run
+        return replica_run.run(self, fn, args, kwargs or {})
 
     def reduce(self, reduce_op, value, axis=None):
-        """`value` reduced over `axis` (None: over replicas, which SPMD values already
-        are: returned unchanged)."""
-        if reduce_op not in (ReduceOp.SUM, ReduceOp.MEAN):
-            raise ValueError(f"reduce_op must be ReduceOp.SUM or ReduceOp.MEAN; received "
-                             f"{reduce_op!r}")
-        if axis is None:
-            return value
-        op = jax.numpy.sum if reduce_op == ReduceOp.SUM else jax.numpy.mean
-        return jax.tree_util.tree_map(lambda v: op(v, axis=axis), value)
+        """`value` (a structure of PerReplica values, as `run` returns) reduced over the
+        replicas, and first along `axis` when given."""
+        from xlaflow.distribute import replica_context, values
+        op = replica_context._reduce_op(reduce_op)
+        return jax.tree_util.tree_map(
+            lambda v: values.reduce(op, v, axis, self.num_replicas_in_sync), value,
+            is_leaf=values.is_per_replica)
+
+    def experimental_local_results(self, value):
+        """The components of `value` that this process holds, as a tuple (one per local
+        replica); a value that is not per-replica is its own only result."""
+        from xlaflow.distribute import values
+        return values.local_results(value)
+
+    def experimental_distribute_values_from_function(self, value_fn):
+        """A PerReplica value from `value_fn(ValueContext)`, called once per replica."""
+        from xlaflow.distribute import values
+        return values.from_function(self, value_fn)
 
     # -- reading back -------------------------------------------------------------------
     def to_host(self, value):
@@ -208,6 +219,9 @@ class Strategy:
         """TF's `strategy.gather`: every process's part concatenated along `axis`, on every
         process. A global array comes back whole; a host-local one (e.g. `to_host`'s
         rows) is joined with the other processes' in process order."""
+        from xlaflow.distribute import values
+        if isinstance(value, values.PerReplica):  # TF: the replicas' components, joined
+            return values.gather(value, axis)
         if not self.multiprocess:
             return jax.tree_util.tree_map(np.asarray, value)
         from xlaflow.distribute import multihost
@@ -289,6 +303,14 @@ class MirroredStrategy(Strategy):
                          else jax.local_devices())
 
 
+class OneDeviceStrategy(Strategy):
+    """TF's OneDeviceStrategy: one replica on `device` ('gpu:0', a jax Device): its
+    Variables and batches are placed there."""
+
+    def __init__(self, device):
+        super().__init__([placement.resolve(device)])
+
+
 class _DefaultStrategy(Strategy):
     """What get_strategy() returns outside any scope: one device, nothing sharded."""
 
@@ -310,6 +332,14 @@ class _DefaultStrategy(Strategy):
 
     def distribute_batch(self, batch, axis=0):
         return batch
+
+    def run(self, fn, args=(), kwargs=None):
+        """As TF's default strategy: `fn` called once, in the default replica context."""
+        return fn(*args, **(kwargs or {}))
+
+    def experimental_distribute_values_from_function(self, value_fn):
+        from xlaflow.distribute import values
+        return value_fn(values.ValueContext())
 
     def to_host(self, value):
         return jax.tree_util.tree_map(np.asarray, value)

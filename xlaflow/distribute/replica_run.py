@@ -1,0 +1,130 @@
+"""`strategy.run(fn, args)` as TF runs it: `fn` once per replica, results per replica.
+
+The replicas are one `jax.shard_map` over the strategy's batch axis. Array arguments are
+batches: each replica gets its slice of their first axis (a PerReplica argument: its own
+component); other arguments, and everything `fn` closes over, every replica sees whole.
+Variables are read as replicated values; what `fn` assigns comes back out of the
+shard_map and is written to the Variables by the enclosing xf.function (an eager call is
+compiled as one). A Variable assigned different values on different replicas is merged
+as TF merges on-read variables: metric accumulators by summing the replicas' updates,
+other non-trainable Variables (BatchNormalization's moving statistics) by their mean.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import jax
+import numpy as np
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec
+
+from xlaflow import _lifting
+from xlaflow.distribute import replica_context
+from xlaflow.distribute.values import PerReplica
+
+_SUM_ON_READ = weakref.WeakValueDictionary()  # id -> Variable (== is elementwise)
+
+
+def mark_sum_on_read(variable):
+    """Declare `variable` an accumulator (a metric's total or count): per-replica updates
+    inside `run` are summed, as TF's SUM-aggregated on-read variables are."""
+    _SUM_ON_READ[id(variable)] = variable
+    return variable
+
+
+def run(strategy, fn, args, kwargs):
+    from xlaflow.autograph import api as autograph
+    if _lifting.current() is None:
+        cache = strategy.__dict__.setdefault("_run_functions", {})
+        if fn not in cache:
+            from xlaflow.function import function
+            converted = autograph.convert(fn)
+            cache[fn] = function(
+                lambda a, k: run_traced(strategy, converted, a, k), autograph=False)
+        return cache[fn](tuple(args), dict(kwargs))
+    return run_traced(strategy, autograph.convert(fn), args, kwargs)
+
+
+def run_traced(strategy, fn, args, kwargs):
+    """`fn` per replica inside an enclosing trace (an xf.function's)."""
+    axis, replicas = strategy.batch_axis, strategy.num_replicas_in_sync
+    leaves, tree = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)),
+                                              is_leaf=lambda v: isinstance(v, PerReplica))
+    slots, inputs = [], []  # slots: for each leaf, (index into inputs, stacked) or None
+    for position, leaf in enumerate(leaves):
+        if isinstance(leaf, PerReplica):
+            slots.append((len(inputs), True))
+            inputs.append(leaf.stacked)
+        elif isinstance(leaf, (jax.Array, np.ndarray)) and jnp.ndim(leaf) >= 1:
+            if leaf.shape[0] % replicas:
+                raise ValueError(
+                    f"strategy.run: argument leaf {position} (shape {tuple(leaf.shape)}) "
+                    f"is split along its first axis over {replicas} replicas, which "
+                    f"{leaf.shape[0]} does not divide; pass a batch whose size is a "
+                    f"multiple of {replicas}, or close over a value every replica needs "
+                    f"whole instead of passing it")
+            slots.append((len(inputs), False))
+            inputs.append(leaf)
+        else:
+            slots.append(None)
+    found = {}  # what the trace of the body saw: outputs, writes, which writes vary
+
+    def body(parts, stacked_writes):
+        local = [leaf if slot is None else (parts[slot[0]][0] if slot[1] else parts[slot[0]])
+                 for leaf, slot in zip(leaves, slots)]
+        call_args, call_kwargs = jax.tree_util.tree_unflatten(tree, local)
+        overrides = _lifting.OverrideContext([], [])
+        # Checks inside one replica raise there: their tokens cannot leave the shard_map.
+        overrides.check_tokens, overrides.raise_checks = [], True
+        with overrides, replica_context.entered(
+                replica_context.ReplicaContext(strategy, axis)):
+            out = fn(*call_args, **call_kwargs)
+        out_leaves, found["out_tree"] = jax.tree_util.tree_flatten(out)
+        written = list(overrides.assigned.values())
+        new = [overrides.values[id(v)] for v in written]
+        found["written"] = written
+        # An accumulator's update counts once per replica even when every replica made
+        # the same one (a count of examples), so it always comes back per replica.
+        found["varying"] = [axis in jax.typeof(v).manual_axis_type.varying
+                            or _SUM_ON_READ.get(id(var)) is var
+                            for var, v in zip(written, new)]
+        writes = [v[None] if stacked_writes or vary else v
+                  for v, vary in zip(new, found["varying"])]
+        return [jnp.asarray(o)[None] for o in out_leaves], writes
+
+    def mapped(stacked_writes):
+        def out_specs():
+            # Only known after a first trace: replicated writes come back whole.
+            varying = found.get("varying")
+            writes = [PartitionSpec(axis) if stacked_writes or vary else PartitionSpec()
+                      for vary in (varying or [])]
+            return PartitionSpec(axis), writes if varying is not None else PartitionSpec(axis)
+        return jax.shard_map(lambda parts: body(parts, stacked_writes), mesh=strategy.mesh,
+                             in_specs=(PartitionSpec(axis),), out_specs=out_specs(),
+                             axis_names=frozenset({axis}))
+
+    # First pass (shapes only): learn what fn writes and which writes differ per replica.
+    jax.eval_shape(mapped(True), inputs)
+    outs, writes = mapped(False)(inputs)
+    for variable, value, vary in zip(found["written"], writes, found["varying"]):
+        variable.assign(_merge(variable, value) if vary else value)
+    stacked = [PerReplica(o) for o in outs]
+    if replicas == 1:  # as TF: one replica's results are plain values
+        stacked = [o.stacked[0] for o in stacked]
+    return jax.tree_util.tree_unflatten(found["out_tree"], stacked)
+
+
+def _merge(variable, stacked):
+    """One value for a Variable that each replica assigned differently (TF's on-read
+    aggregation); a trainable Variable must agree across replicas, as TF requires."""
+    if variable.trainable:
+        raise ValueError(
+            f"strategy.run: Variable {variable.name!r} is trainable and was assigned a "
+            "different value on each replica; TF requires an aggregation for that. Update "
+            "it from gradients (a GradientTape's gradients of replicated Variables are "
+            "summed over replicas) or from ReplicaContext.all_reduce(...) results")
+    if _SUM_ON_READ.get(id(variable)) is variable:
+        old = variable.value
+        return old + jnp.sum(stacked - old[None], axis=0).astype(old.dtype)
+    return jnp.mean(stacked, axis=0).astype(stacked.dtype)
