@@ -86,7 +86,8 @@ def run_traced(strategy, fn, args, kwargs):
         found["written"] = written
         # An accumulator's update counts once per replica even when every replica made
         # the same one (a count of examples), so it always comes back per replica.
-        found["varying"] = [axis in jax.typeof(v).manual_axis_type.varying
+        found["varying"] = [axis in getattr(jax.typeof(v), "manual_axis_type",
+                                            _NO_AXES).varying
                             or _SUM_ON_READ.get(id(var)) is var
                             for var, v in zip(written, new)]
         writes = [v[None] if stacked_writes or vary else v
@@ -104,7 +105,13 @@ def run_traced(strategy, fn, args, kwargs):
                              in_specs=(PartitionSpec(axis),), out_specs=out_specs(),
                              axis_names=frozenset({axis}))
 
-    # First pass (shapes only): learn what fn writes and which writes differ per replica.
+    # Shapes only, first under vmap (no manual mesh yet): Variables that fn creates (an
+    # optimizer's slots, on its first step) are made there, as TF makes them outside the
+    # replicas; then under shard_map, to learn which writes differ per replica.
+    jax.eval_shape(jax.vmap(lambda parts: body(parts, True), axis_name=axis,
+                            axis_size=replicas), [_per_replica(x, replicas, stacked)
+                                                  for x, (_, stacked) in zip(
+                                                      inputs, [s for s in slots if s])])
     jax.eval_shape(mapped(True), inputs)
     outs, writes = mapped(False)(inputs)
     for variable, value, vary in zip(found["written"], writes, found["varying"]):
@@ -113,6 +120,17 @@ def run_traced(strategy, fn, args, kwargs):
     if replicas == 1:  # as TF: one replica's results are plain values
         stacked = [o.stacked[0] for o in stacked]
     return jax.tree_util.tree_unflatten(found["out_tree"], stacked)
+
+
+class _NO_AXES:  # under vmap: no manual axes to ask about
+    varying = frozenset()
+
+
+def _per_replica(x, replicas, stacked):
+    """The shape of an input under vmap: a leading replica axis, then what one replica
+    gets inside the shard_map (its row of a stacked value, its rows of a batch)."""
+    rows = 1 if stacked else x.shape[0] // replicas
+    return jax.ShapeDtypeStruct((replicas, rows) + tuple(x.shape[1:]), x.dtype)
 
 
 def _merge(variable, stacked):
