@@ -21,6 +21,7 @@ import numpy as np
 from xlaflow.saving.loaded import InputError
 from xlaflow.serving import content_encoding, rest_codec, v2_codec
 from xlaflow.serving.errors import ServingError, error_body, http_status
+from xlaflow.serving.workers import Workers
 
 _I = re.IGNORECASE
 _V1_POST = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?"
@@ -244,10 +245,8 @@ class App:
         included) keep being served, and it counts against the request's deadline."""
         if size < OFF_LOOP_BYTES:
             return fn(*args)
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, fn, *args),
-                                          deadline - time.monotonic())
+            return await asyncio.wait_for(self._submit(fn, *args), deadline - time.monotonic())
         except asyncio.TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
 
@@ -271,14 +270,12 @@ class App:
         except InputError as exc:
             raise ServingError("INVALID_ARGUMENT", str(exc)) from None
         start = time.perf_counter()
-        loop = asyncio.get_running_loop()
         batched = self.scheduler is not None and arrays and signature.shares_batch
         if batched:
             future = self.scheduler.run((name, servable.version, signature.name),
                                         signature.call_flat, arrays, name)
         else:
-            future = loop.run_in_executor(self.executor, lambda: [
-                np.asarray(o) for o in signature.call_flat(arrays)])
+            future = self._submit(_call, signature, arrays)
         try:
             outputs = await asyncio.wait_for(future, deadline - time.monotonic())
         except asyncio.TimeoutError:
@@ -291,6 +288,13 @@ class App:
             self.metrics.runtime_latency.labels(model_name=name, API=api, runtime="XLA") \
                 .observe((time.perf_counter() - start) * 1e6)
         return outputs
+
+    def _submit(self, fn, *args):
+        """`fn(*args)` on a thread, as an asyncio future: through `Workers` when the server
+        made them (the cheap hand-off), else through a concurrent.futures executor."""
+        if isinstance(self.executor, Workers):
+            return self.executor.submit(fn, *args)
+        return asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def _count(self, name, status):
         if self.metrics is None:
@@ -373,6 +377,11 @@ class App:
                 (time.perf_counter() - start) * 1e6)
         return 200, reply, [(k.lower().encode(), str(v).encode()) for k, v in extra.items()] \
             or _JSON
+
+
+def _call(signature, arrays):
+    """On a worker thread: one unbatched model call, its outputs fetched to numpy."""
+    return [np.asarray(o) for o in signature.call_flat(arrays)]
 
 
 def _reply_bytes(outputs):

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import time
 
 import numpy as np
 
 from xlaflow.serving.errors import ServingError
+from xlaflow.serving.workers import Workers
 
 IDLE_QUEUE_SECONDS = 60.0
 
@@ -160,8 +160,7 @@ class _Queue:
         the batch's accounting while its thread still computes it."""
         size = self.scheduler.params.padded_size(rows)
         now = time.perf_counter()
-        future = asyncio.get_running_loop().run_in_executor(
-            self.scheduler.pool, _compute, batch[0].run, batch, rows, size)
+        future = self.scheduler.pool.submit(_compute, batch[0].run, batch, rows, size)
         future.add_done_callback(
             lambda future: self._finish(future, batch, rows, size, now, waiting))
 
@@ -218,8 +217,7 @@ class BatchScheduler:
 
     def __init__(self, params, metrics=None):
         self.params, self.metrics = params, metrics
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=params.num_batch_threads, thread_name_prefix="xlaflow-batch")
+        self.pool = Workers(params.num_batch_threads, name="xlaflow-batch")
         self.queues = {}
         self._slots = None
         # full batches waiting in the pool's queue for a thread, oldest first (the pool
@@ -281,4 +279,4 @@ class BatchScheduler:
                 del self.queues[key]
 
     def close(self):
-        self.pool.shutdown(wait=True)
+        self.pool.close()
