@@ -277,8 +277,13 @@ class App:
         else:
             future = self._submit(_call, signature, arrays)
         try:
-            outputs = await asyncio.wait_for(future, deadline - time.monotonic())
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: wait_for wraps the scheduler's coroutine in a
+            # task of its own, one more task and loop pass per request. On expiry this
+            # task is cancelled, which cancels what it awaits (a queued batch task leaves
+            # its queue).
+            async with asyncio.timeout(deadline - time.monotonic()):
+                outputs = await future
+        except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
         except ServingError:
             raise
@@ -401,4 +406,5 @@ def _version(text):
 
 
 def _unquote(text):
-    return urllib.parse.unquote(text)
+    # unquote costs ~5 µs even with nothing to decode: most names have no escapes
+    return urllib.parse.unquote(text) if "%" in text else text

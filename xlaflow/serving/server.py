@@ -5,6 +5,7 @@ feeds the manager, and uvicorn running the app until SIGTERM (in-flight requests
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import threading
@@ -159,8 +160,17 @@ class Server:
 
     def _load(self, name, version, path):
         from xlaflow.serving.loader import load_servable
-        return load_servable(name, version, path, self._batch_sizes(),
-                             warmup=self.args.enable_model_warmup)
+        servable = load_servable(name, version, path, self._batch_sizes(),
+                                 warmup=self.args.enable_model_warmup)
+        # What is alive now (jax, the loaded programs: ~135k objects with one MNIST model)
+        # lives about as long as the server: frozen, the collector stops walking it. A
+        # full collection over it took 50-230 ms under load, a pause every request in
+        # flight would see. Thawed and collected first, at load time (seconds of compiling
+        # anyway), so the cycles of versions unloaded since the last load are freed.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        return servable
 
     def poll_once(self):
         for model in self.models.models:

@@ -11,6 +11,11 @@ import math
 
 import numpy as np
 
+try:  # the serving extra; without it json.dumps writes the same documents
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 from xlaflow.serving.errors import ServingError
 from xlaflow.serving.tensor_json import (
     STRING_DTYPES,
@@ -40,10 +45,22 @@ def _bad(message):
 
 def datatype(dtype) -> str:
     """The v2 datatype name (FP32, BYTES, ...) of a numpy dtype or signature dtype name."""
+    # Looked up twice per request: numpy's dtype.name runs Python code (~5 µs), so each
+    # answer is kept (there are only as many keys as dtypes and dtype names in use).
+    try:
+        return _DATATYPES_SEEN[dtype]
+    except KeyError:
+        pass
     if isinstance(dtype, str) and dtype in STRING_DTYPES:
-        return "BYTES"
-    dt = np_dtype(dtype)
-    return "BYTES" if dt.kind in "OSU" else _BY_NUMPY.get(dt.name, "INVALID")
+        name = "BYTES"
+    else:
+        dt = np_dtype(dtype)
+        name = "BYTES" if dt.kind in "OSU" else _BY_NUMPY.get(dt.name, "INVALID")
+    _DATATYPES_SEEN[dtype] = name
+    return name
+
+
+_DATATYPES_SEEN = {}
 
 
 # -- inference request -------------------------------------------------------------------------
@@ -221,7 +238,10 @@ def encode_infer_response(model_name: str, version, request_id, outputs: dict,
     if request_id is not None:
         doc["id"] = request_id
     doc["outputs"] = entries
-    header = json.dumps(doc).encode()
+    # Only names, shapes and sizes when every output is binary: orjson writes those as
+    # json.dumps does, ~5x faster; values in JSON keep json.dumps (NaN, float formatting).
+    header = _orjson.dumps(doc) if _orjson is not None and len(blobs) == len(entries) \
+        else json.dumps(doc).encode()
     if not blobs:
         return header, {"Content-Type": "application/json"}
     return header + b"".join(blobs), {"Content-Type": "application/octet-stream",
