@@ -127,10 +127,13 @@ def drive_main():
     print(json.dumps(result))
 
 
-def cpu_seconds(pid):
+def cpu_seconds(pid, thread=None):
     """User + system CPU time of a process so far (Linux /proc), to see what the server
-    itself spends per request when the load generator shares the machine."""
-    with open(f"/proc/{pid}/stat") as f:
+    itself spends per request when the load generator shares the machine; with `thread`,
+    of that thread only (the main thread's id is the pid: the event loop, whose work is
+    serialized by the GIL and so bounds the request rate)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -184,14 +187,16 @@ def main():
                 print(f"\n{'batching' if batching else 'direct'}, {title}")
                 print(f"{'clients':>8s}{'req/s':>10s}{'pred/s':>10s}{'p50 ms':>9s}"
                       f"{'p99 ms':>9s}{'of limit':>10s}{'server µs/req':>15s}"
-                      f"{'1-core req/s':>14s}{'client µs/req':>15s}")
+                      f"{'1-core req/s':>14s}{'loop µs/req':>13s}{'client µs/req':>15s}")
                 for clients in CLIENTS:
                     before = cpu_seconds(server.pid)
+                    loop_before = cpu_seconds(server.pid, server.pid)
                     out = subprocess.run(
                         [sys.executable, __file__, "drive", str(port), str(clients), *extra],
                         capture_output=True, text=True, check=True,
                         env={**os.environ, "SERVING_BENCH_SECONDS": str(SECONDS)})
                     spent = cpu_seconds(server.pid) - before
+                    loop_spent = cpu_seconds(server.pid, server.pid) - loop_before
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     # the warm-up half second is served too: count its requests as the rate's
                     per_request = spent / (r["rps"] * (SECONDS + 0.5))
@@ -199,6 +204,7 @@ def main():
                     print(f"{clients:8d}{r['rps']:10,.0f}{predictions:10,.0f}{r['p50']:9.2f}"
                           f"{r['p99']:9.2f}{predictions / limit:9.1%}"
                           f"{per_request * 1e6:15,.0f}{1 / per_request:14,.0f}"
+                          f"{loop_spent / (r['rps'] * (SECONDS + 0.5)) * 1e6:13,.0f}"
                           f"{r['client_us']:15,.0f}")
         finally:
             server.terminate()
