@@ -151,13 +151,13 @@ def test_a_head_request_still_gets_its_head():
     # uvicorn writes no body for HEAD: the kept head must go out on its own
     _, transport = _sent(_start(7), {"type": "http.response.body", "body": b""},
                          method="HEAD")
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                b"content-length: 7\r\n\r\n"]
+    assert transport.writes == [(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: 7\r\n\r\n")]
 
 
 def test_a_closing_connection_gets_the_head_before_it_closes():
-    cycle, transport = _sent(_start(2), {"type": "http.response.body", "body": b"{}"},
-                             keep_alive=False)
-    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                                b"content-length: 2\r\nconnection: close\r\n\r\n{}"]
+    _, transport = _sent(_start(2), {"type": "http.response.body", "body": b"{}"},
+                         keep_alive=False)
+    assert transport.writes == [(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: 2\r\nconnection: close\r\n\r\n{}")]
     assert transport.closed
