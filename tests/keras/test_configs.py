@@ -113,6 +113,7 @@ from tests.keras.added_layer_cases import ADDED_LAYERS
 
 LAYERS.update(ADDED_LAYERS)
 LAYERS.update(CONV_RNN_CASES)  # Conv*Transpose, Conv3D, separable, SimpleRNN, wrappers
+LAYERS["Masking"] = (lambda: layers.Masking(mask_value=-1.0), lambda: [_floats(SEQ)], {})
 # Arguments whose value is kept under another config key (or only one value is supported).
 RENAMED = {"input_shape", "shape", "batch_size"}  # all kept as batch_input_shape
 

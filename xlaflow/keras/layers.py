@@ -60,3 +60,7 @@ from xlaflow.layers import (  # noqa: F401
     SimpleRNN,
     TimeDistributed,
 )
+
+# isort: split
+# Masking
+from xlaflow.layers import Masking  # noqa: F401

@@ -71,3 +71,6 @@ from xlaflow.layers.separable import DepthwiseConv2D as DepthwiseConv2D
 from xlaflow.layers.separable import SeparableConv2D as SeparableConv2D
 from xlaflow.layers.wrappers import Bidirectional as Bidirectional
 from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
+# isort: split
+# Masking
+from xlaflow.layers.masking import Masking as Masking

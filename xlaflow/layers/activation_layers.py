@@ -30,6 +30,8 @@ class ReLU(Layer):
     """Keras 2's ReLU: `min(x, max_value)` where x > threshold, else
     `negative_slope * (x - threshold)`."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.max_value = _number("ReLU", "max_value", max_value, 0, allow_none=True)
@@ -52,6 +54,8 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """`x` where x > 0, else `alpha * x` (Keras 2's default alpha is 0.3)."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     def __init__(self, alpha=0.3, **kwargs):
         super().__init__(**kwargs)
         self.alpha = _number("LeakyReLU", "alpha", alpha)
@@ -67,6 +71,8 @@ class PReLU(Layer):
     """Leaky ReLU with a learned slope: `x` where x > 0, else `alpha * x`, alpha a weight of
     the input's shape without the batch; `shared_axes` (1-based, as Keras: 1 is the first
     axis after the batch) share one slope, e.g. shared_axes=[1, 2] for images."""
+
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("alpha_regularizer", "alpha_constraint")  # regularizer; None
 
@@ -111,6 +117,8 @@ class PReLU(Layer):
 class ELU(Layer):
     """`x` where x > 0, else `alpha * (exp(x) - 1)`."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = _number("ELU", "alpha", alpha)
@@ -130,6 +138,8 @@ def _large_negative(dtype):
 class Softmax(Layer):
     """Softmax over `axis` (an int or a list of ints). A `mask` (1 keeps, 0 drops) may be
     passed to the call, as Keras 2: masked positions get ~zero probability."""
+
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -20,7 +20,7 @@ from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
 from xlaflow import variables as variables_lib
-from xlaflow.layers import symbolic
+from xlaflow.layers import keras_mask, symbolic
 from xlaflow.module import Module
 from xlaflow.variables import Variable
 
@@ -312,15 +312,20 @@ class Layer(Module):
         call = self._traced_call(inputs)
         if _accepts(type(self).call, "training"):
             kwargs["training"] = training
+        # Keras 2's masks: read before a cast makes new arrays, attached to the outputs
+        mask = keras_mask.input_mask(self, inputs, args, kwargs)
         policy = self._dtype_policy
         autocast = policy.compute_dtype if policy.is_mixed else None
         if autocast is None and policy.compute_dtype == _FLOAT32 and \
                 variables_lib._autocast.dtype is None:
-            return call(inputs, *args, **kwargs)  # the common case: nothing to cast
-        inputs = jax.tree_util.tree_map(lambda x: _cast_floating(x, policy.compute_dtype),
-                                        inputs)
-        with mixed_precision.autocast(autocast):
-            return call(inputs, *args, **kwargs)
+            outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
+        else:
+            cast = jax.tree_util.tree_map(lambda x: _cast_floating(x, policy.compute_dtype),
+                                          inputs)
+            with mixed_precision.autocast(autocast):
+                outputs = call(cast, *args, **kwargs)
+        keras_mask.attach_output_masks(self, inputs, outputs, mask)
+        return outputs
 
     def _traced_call(self, inputs):
         """`call`, converted by AutoGraph when a user-defined call runs on traced values:
@@ -343,6 +348,13 @@ class Layer(Module):
                                           for w, s in zip(want, shape)):
             raise ValueError(f"Input to {self.name!r} has shape {shape}, but the layer was "
                              f"declared with input shape {want} (None is the batch)")
+
+    # -- masks (Keras 2; see keras_mask.py) -------------------------------------------------
+    supports_masking = False  # True: the input mask goes on to the outputs; else dropped
+
+    def compute_mask(self, inputs, mask=None):
+        """The outputs' mask for `inputs` with `mask` (None: no mask), as Keras 2."""
+        return keras_mask.default_compute_mask(self, mask)
 
     def compute_output_shape(self, input_shape):
         """Output shape for `input_shape` (None dims allowed), found by tracing `call`."""

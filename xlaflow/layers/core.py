@@ -32,6 +32,8 @@ class InputLayer(Layer):
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` over the last axis."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                           "kernel_constraint", "bias_constraint")  # None only
 
@@ -91,6 +93,8 @@ class Reshape(Layer):
 class Activation(Layer):
     """Applies an activation function by name or callable."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations_lib.get(activation)
@@ -109,6 +113,8 @@ class Dropout(Layer):
     Its random key is a Variable (see xf.random.SeedGenerator): reproducible given `seed`,
     fresh at every step under jit, and unchanged in inference.
     """
+
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -12,6 +12,7 @@ from xlaflow.layers.base import Layer
 
 class Embedding(Layer):
     """`embeddings[inputs]`: (batch, ...) int indices -> (batch, ..., output_dim).
+    With `mask_zero=True`, index 0 is padding: the output's mask is `inputs != 0`.
 
     Indices must lie in [0, input_dim). Concrete (eager, NumPy) indices outside it raise a
     ValueError, as TF does on CPU. Traced indices (inside xf.function, fit, predict) cannot be
@@ -26,9 +27,7 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  mask_zero=False, **kwargs):
         super().__init__(**kwargs)
-        if mask_zero:
-            raise NotImplementedError("Embedding(mask_zero=True): masking is not supported "
-                                      "yet; pass sample weights that zero the padded steps")
+        self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers_lib.get(embeddings_initializer)
 
@@ -47,6 +46,13 @@ class Embedding(Layer):
         return jnp.take(self.embeddings.value, indices, axis=0, mode="fill",
                         fill_value=jnp.nan)
 
+    def compute_mask(self, inputs, mask=None):
+        """With mask_zero, index 0 is padding: the mask is `inputs != 0` (Keras 2); else
+        None."""
+        if not self.mask_zero:
+            return None
+        return jnp.not_equal(jnp.asarray(inputs), 0)
+
     def _check_indices(self, indices):
         # Checked before the int32 cast, which could wrap an int64 index into the range.
         bad = indices[(indices < 0) | (indices >= self.input_dim)]
@@ -61,4 +67,4 @@ class Embedding(Layer):
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers_lib.serialize(
                     self.embeddings_initializer),
-                "mask_zero": False}
+                "mask_zero": self.mask_zero}

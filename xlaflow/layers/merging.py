@@ -16,10 +16,31 @@ def _check_list(layer, inputs):
                          f"{type(inputs).__name__}")
 
 
+def _mask_list(layer, inputs, mask):
+    """The inputs' masks as a list (None: no input has one), checked as Keras 2 does."""
+    if mask is None:
+        return None
+    if not isinstance(mask, (list, tuple)) or not isinstance(inputs, (list, tuple)) or \
+            len(mask) != len(inputs):
+        raise ValueError(f"{layer.name}: mask must be a list with one entry (or None) per "
+                         f"input; received {mask!r}")
+    return None if all(m is None for m in mask) else list(mask)
+
+
 class _Merge(Layer):
     """An elementwise merge. As Keras 2, inputs of lower rank gain axes after the batch
     (a (batch, n) input meets a (batch, k, n) one as (batch, 1, n)); the shapes must then
-    broadcast (equal, or 1) axis by axis."""
+    broadcast (equal, or 1) axis by axis. The output's mask keeps what every input's mask
+    keeps (inputs without one keep everything)."""
+
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        masks = _mask_list(self, inputs, mask)
+        if masks is None:
+            return None
+        return functools.reduce(jnp.logical_and,
+                                [jnp.asarray(m, bool) for m in masks if m is not None])
 
     def _merge_function(self, inputs):
         raise NotImplementedError
@@ -84,7 +105,11 @@ class Minimum(_Merge):
 
 
 class Concatenate(Layer):
-    """Its inputs joined along `axis`."""
+    """Its inputs joined along `axis`. As Keras 2, the output's mask is the inputs' masks
+    (all-true for an input without one) joined along `axis`, then kept where every
+    feature is kept."""
+
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +118,22 @@ class Concatenate(Layer):
     def call(self, inputs):
         _check_list(self, inputs)
         return jnp.concatenate(list(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        masks = _mask_list(self, inputs, mask)
+        if masks is None:
+            return None
+        full = []
+        for x, m in zip(inputs, masks):
+            shape = tuple(jnp.shape(x))
+            if m is None:
+                full.append(jnp.ones(shape, bool))
+                continue
+            m = jnp.asarray(m, bool)
+            # A (batch, time) mask of a (batch, time, features) input covers its features.
+            m = jnp.reshape(m, m.shape + (1,) * (len(shape) - m.ndim))
+            full.append(jnp.broadcast_to(m, shape))
+        return jnp.all(jnp.concatenate(full, axis=self.axis), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

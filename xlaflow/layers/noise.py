@@ -26,6 +26,8 @@ def _check(layer, name, value, ok, expected):
 
 
 class _Noise(Layer):
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed

@@ -25,6 +25,8 @@ class BatchNormalization(Layer):
     """Normalize with the batch's statistics in training (updating moving averages) and
     with the moving averages in inference; a frozen layer always uses the latter."""
 
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
+
     _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint")  # None only
 
@@ -88,6 +90,8 @@ class BatchNormalization(Layer):
 
 class LayerNormalization(Layer):
     """Normalize each example over `axis` (the features), then scale and shift."""
+
+    supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint")  # None only

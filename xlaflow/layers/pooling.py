@@ -111,9 +111,11 @@ class _GlobalPooling(Layer):
 
 class GlobalAveragePooling1D(_GlobalPooling):
     """The mean over the steps: (batch, features), or keepdims (batch, 1, features). A
-    `mask` (batch, steps) of the steps to count may be passed to the call."""
+    `mask` (batch, steps) of the steps to count may be passed to the call (a model passes
+    the mask of its input, as Keras 2); the output has no mask."""
 
     rank = 1
+    supports_masking = True
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
         super().__init__(data_format, keepdims, **kwargs)
@@ -126,6 +128,9 @@ class GlobalAveragePooling1D(_GlobalPooling):
         return (jnp.sum(inputs * weights, axis=1, keepdims=self.keepdims)
                 / jnp.sum(weights, axis=1, keepdims=self.keepdims))
 
+    def compute_mask(self, inputs, mask=None):
+        return None  # the steps are averaged away
+
 
 class GlobalAveragePooling2D(_GlobalPooling):
     """The mean over height and width: (batch, channels), or keepdims (batch, 1, 1, ch)."""
@@ -137,7 +142,8 @@ class GlobalAveragePooling2D(_GlobalPooling):
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
-    """The maximum over the steps: (batch, features), or keepdims (batch, 1, features)."""
+    """The maximum over the steps: (batch, features), or keepdims (batch, 1, features).
+    As Keras 2, it does not support masking: masked steps count, and the mask stops."""
 
     rank = 1
 

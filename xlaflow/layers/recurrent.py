@@ -1,4 +1,9 @@
-"""Recurrent layers SimpleRNN, LSTM and GRU: one lax.scan over time (Keras' gate layouts)."""
+"""Recurrent layers SimpleRNN, LSTM and GRU: one lax.scan over time (Keras' gate layouts).
+
+With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed as
+`mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
+before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ def _refuse_unsupported(layer, kwargs):
 
 
 class _Recurrent(Layer):
+    supports_masking = True
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint")  # None only
@@ -40,6 +46,8 @@ class _Recurrent(Layer):
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, **kwargs):
         _refuse_unsupported(type(self).__name__, kwargs)
+        # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
+        self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"{type(self).__name__}: units must be a positive integer; "
@@ -72,26 +80,77 @@ class _Recurrent(Layer):
     def _bias_init(self):
         return self.bias_initializer
 
-    def call(self, inputs, initial_state=None):
+    def call(self, inputs, initial_state=None, mask=None):
         # Integer sequences become the compute dtype: the scan's state must keep one dtype.
         inputs = cast_integer_inputs(inputs, self.compute_dtype)
+        keep = None if mask is None else self._time_major_mask(mask, inputs.shape)
         # The input projection of every step at once, outside the scan.
         projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
         states = self._initial_states(inputs.shape[0], projected.dtype)
         if initial_state is not None:
             states = self._given_states(initial_state, states)
-        if self.go_backwards:
+        if self.go_backwards:  # as Keras 2, the mask is reversed with the steps
             projected = projected[::-1]
+            keep = None if keep is None else keep[::-1]
         recurrent = self.recurrent_kernel.value
         bias = None if self.bias is None else self.bias.value
 
-        def step(carry, x_t):
-            new = self._step(x_t, carry, recurrent, bias)
-            return new, new[0]
+        if keep is None:
+            def step(carry, x_t):
+                new = self._step(x_t, carry, recurrent, bias)
+                return new, new[0]
 
-        final, outputs = jax.lax.scan(step, states, projected)
-        out = jnp.swapaxes(outputs, 0, 1) if self.return_sequences else final[0]
+            final, outputs = jax.lax.scan(step, states, projected)
+        else:
+            final, outputs = jax.lax.scan(
+                self._masked_step(recurrent, bias, carry_output=initial_state is not None),
+                (states, jnp.zeros_like(states[0])), (projected, keep))
+            final = final[0]
+        if self.return_sequences:
+            out = jnp.swapaxes(outputs, 0, 1)
+        else:  # the output of the last step, which a masked step carries (or zeroes)
+            out = final[0] if keep is None else outputs[-1]
         return [out, *final] if self.return_state else out
+
+    def _masked_step(self, recurrent, bias, carry_output):
+        """The scan step with a mask: one select per state. The output (h) is then the
+        kept h itself, unless it must differ: zeros with zero_output_for_mask, or the
+        previous output (zeros at first) when an initial_state makes h start elsewhere."""
+        zero_output = self.zero_output_for_mask
+
+        def step(carry, xs):
+            states, previous = carry
+            x_t, keep_t = xs
+            new = self._step(x_t, states, recurrent, bias)
+            new = tuple(jnp.where(keep_t, n, s) for n, s in zip(new, states))
+            if zero_output:
+                out = jnp.where(keep_t, new[0], jnp.zeros_like(new[0]))
+            elif carry_output:
+                out = jnp.where(keep_t, new[0], previous)
+            else:
+                out = new[0]  # from zero states, the kept h is the previous output
+            return (new, out if carry_output else previous), out
+        return step
+
+    def _time_major_mask(self, mask, input_shape):
+        """`mask` (batch, time) as bools (time, batch, 1), checked against the inputs."""
+        if isinstance(mask, (list, tuple)):  # one mask per input: the sequence's is first
+            mask = mask[0]
+        mask = jnp.asarray(mask)
+        if tuple(mask.shape) != tuple(input_shape[:2]):
+            raise ValueError(f"{self.name}: mask must have shape (batch, time) = "
+                             f"{tuple(input_shape[:2])}; received {tuple(mask.shape)}")
+        return jnp.swapaxes(mask.astype(bool), 0, 1)[:, :, None]
+
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 2: the input mask goes on with return_sequences (not reversed for
+        go_backwards), else none; the returned states have none."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self._initial_states(1, jnp.float32))
+        return output_mask
 
     def _given_states(self, initial_state, zeros):
         """`initial_state` as the tuple of states the scan carries, checked against `zeros`
@@ -121,7 +180,8 @@ class _Recurrent(Layer):
                 "recurrent_initializer": initializers_lib.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
                 "return_sequences": self.return_sequences,
-                "return_state": self.return_state, "go_backwards": self.go_backwards}
+                "return_state": self.return_state, "go_backwards": self.go_backwards,
+                **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
 
 
 class _Gated(_Recurrent):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
 from xlaflow.saving import serialization
 
@@ -59,6 +60,9 @@ class Bidirectional(Layer):
             self.backward_layer = backward_layer
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        # As Keras 2: with a mask, merged sequences hold zeros at the masked steps.
+        for sublayer in (self.forward_layer, self.backward_layer):
+            sublayer.zero_output_for_mask = sublayer.return_sequences
         if not self.trainable:
             self.trainable = False  # freezes the sublayers too
 
@@ -82,7 +86,9 @@ class Bidirectional(Layer):
                 sublayer.built = True
         self.built = True
 
-    def call(self, inputs, initial_state=None):
+    supports_masking = True
+
+    def call(self, inputs, initial_state=None, mask=None):
         forward_state = backward_state = None
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
@@ -92,8 +98,8 @@ class Bidirectional(Layer):
                     f"{self.name}: initial_state must list the forward layer's states then "
                     f"the backward layer's (an even number); received {len(states)}")
             forward_state, backward_state = states[:len(states) // 2], states[len(states) // 2:]
-        y = self.forward_layer(inputs, initial_state=forward_state)
-        y_rev = self.backward_layer(inputs, initial_state=backward_state)
+        y = self.forward_layer(inputs, initial_state=forward_state, mask=mask)
+        y_rev = self.backward_layer(inputs, initial_state=backward_state, mask=mask)
         states = []
         if self.return_state:
             states = [*y[1:], *y_rev[1:]]
@@ -113,6 +119,18 @@ class Bidirectional(Layer):
         if not self.return_state:
             return output
         return [*output, *states] if self.merge_mode is None else [output, *states]
+
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 2: the input mask for each merged (or listed) sequence output, none
+        for a last output or the states."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        output_masks = [output_mask] * (2 if self.merge_mode is None else 1)
+        if not self.return_state:
+            return output_masks if self.merge_mode is None else output_mask
+        states = len(self.forward_layer._initial_states(1, jnp.float32))
+        return output_masks + [None] * (2 * states)
 
     def get_config(self):
         return {**super().get_config(), "layer": self._layer_config,
@@ -144,15 +162,38 @@ class TimeDistributed(Layer):
             self.layer.built = True
         self.built = True
 
-    def call(self, inputs, training=None):
+    supports_masking = True
+
+    def call(self, inputs, training=None, mask=None):
         if inputs.ndim < 3:
             raise ValueError(f"{self.name} expects inputs of rank 3 or more (batch, time, "
                              f"...); received shape {inputs.shape}")
         batch, steps = inputs.shape[:2]
+        kwargs = {}
+        if mask is not None and keras_mask.takes_mask(self.layer):  # folded as the inputs
+            kwargs["mask"] = jnp.reshape(jnp.asarray(mask), self._folded(jnp.shape(mask)))
         outputs = self.layer(jnp.reshape(inputs, self._folded(inputs.shape)),
-                             training=training)
+                             training=training, **kwargs)
         return jax.tree_util.tree_map(
             lambda o: jnp.reshape(o, (batch, steps, *o.shape[1:])), outputs)
+
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 2 in a model: the inner layer's mask of the folded steps, unfolded;
+        where it gives none (Dense), the input mask reduced to (batch, time)."""
+        batch, steps = inputs.shape[:2]
+        inner_mask = None if mask is None else jnp.reshape(
+            jnp.asarray(mask), self._folded(jnp.shape(mask)))
+        # A layer that does not support masking passes the steps' mask on (not Keras 2's
+        # TypeError), as TimeDistributed does in TF 2's eager Keras.
+        output_mask = self.layer.compute_mask(
+            jnp.reshape(inputs, self._folded(inputs.shape)), inner_mask) \
+            if keras_mask.computes_masks(self.layer) else None
+        if output_mask is not None:
+            return jnp.reshape(output_mask, (batch, steps, *output_mask.shape[1:]))
+        if mask is None:
+            return None
+        mask = jnp.asarray(mask)
+        return jnp.any(mask, axis=tuple(range(2, mask.ndim))) if mask.ndim > 2 else mask
 
     def get_config(self):
         return {**super().get_config(),

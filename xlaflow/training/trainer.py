@@ -22,6 +22,7 @@ from xlaflow import optimizers as optimizers_lib
 from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
 from xlaflow.loss_scale import LossScaleOptimizer
+from xlaflow.training import output_masks
 from xlaflow.tape import value_and_grad
 
 
@@ -152,7 +153,8 @@ class Trainer:
             raise ValueError("compile() was given no loss; pass loss=... to train or "
                              "evaluate")
         if not isinstance(y_pred, (list, tuple, dict)):
-            return _single_weight(self.loss_weights) * self.loss(y, y_pred, sample_weight), {}
+            return _single_weight(self.loss_weights) * self.loss(
+                y, y_pred, output_masks.apply_mask(y_pred, sample_weight)), {}
         return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
                                   self.model.output_names)
 
@@ -165,10 +167,12 @@ class Trainer:
         def forward():
             y_pred = _float32(model(x, training=True))
             loss, parts = self.total_loss(y, y_pred, sample_weight)
-            return (self.optimizer.scale_loss(loss) if scaled else loss), (loss, parts, y_pred)
+            return (self.optimizer.scale_loss(loss) if scaled else loss), (
+                loss, parts, y_pred, output_masks.masks_of(y_pred))
 
-        (_, (loss, parts, y_pred)), grads = value_and_grad(forward, wrt=weights,
-                                                           has_aux=True)()
+        (_, (loss, parts, y_pred, masks)), grads = value_and_grad(forward, wrt=weights,
+                                                                  has_aux=True)()
+        y_pred = output_masks.with_masks(y_pred, masks)  # the metrics weigh steps by them
         self.optimizer.apply(grads, weights)  # a LossScaleOptimizer unscales, may skip
         self._update_metrics(loss, y, y_pred, sample_weight, parts)
 
@@ -191,10 +195,12 @@ class Trainer:
                 self.output_losses[key].update_state(value, sample_weight=batch)
 
     def update_compiled_metrics(self, y, y_pred, sample_weight):
-        # Keras 2 semantics: sample (and class) weights reach weighted_metrics only.
+        # Keras 2 semantics: sample (and class) weights reach weighted_metrics only; the
+        # output's mask reaches every metric.
+        masked = output_masks.apply_mask(y_pred, sample_weight)
+        mask = output_masks.mask_weight(y_pred)
         for metric in self.metrics:
-            metric.update_state(y, y_pred,
-                                sample_weight if id(metric) in self._weighted else None)
+            metric.update_state(y, y_pred, masked if id(metric) in self._weighted else mask)
 
     def logs(self):
         return tuple(m.result() for m in self.trackers)
@@ -293,7 +299,7 @@ def _multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
     total, parts = 0.0, {}
     for index, (key, truth, pred) in enumerate(zip(keys, truths, preds)):
         fn = pick(loss, index, key, None)
-        parts[key] = fn(truth, pred, sample_weight)
+        parts[key] = fn(truth, pred, output_masks.apply_mask(pred, sample_weight))
         total = total + pick(weights, index, key, 1.0) * parts[key]
     return total, parts
 
@@ -336,8 +342,8 @@ def _pack(x, y, sample_weight):
 def _float32(y_pred):
     """Losses and metrics in float32 whatever the model computes in (mixed precision)."""
     return jax.tree_util.tree_map(
-        lambda t: t.astype(jnp.float32) if jnp.issubdtype(t.dtype, jnp.floating) and
-        t.dtype != jnp.float32 else t, y_pred)
+        lambda t: output_masks.keep_mask(t, t.astype(jnp.float32)) if jnp.issubdtype(
+            t.dtype, jnp.floating) and t.dtype != jnp.float32 else t, y_pred)
 
 
 def _given(*args):
