@@ -56,11 +56,8 @@ from xlaflow.layers import (  # noqa: F401
     Conv2DTranspose,
     Conv3D,
     DepthwiseConv2D,
+    Masking,
     SeparableConv2D,
     SimpleRNN,
     TimeDistributed,
 )
-
-# isort: split
-# Masking
-from xlaflow.layers import Masking  # noqa: F401

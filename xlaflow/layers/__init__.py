@@ -62,15 +62,14 @@ from xlaflow.layers.reshaping import UpSampling2D as UpSampling2D
 from xlaflow.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from xlaflow.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 # isort: split
-# Convolution and recurrent additions (conv_transpose, separable, wrappers, SimpleRNN)
+# Convolution and recurrent additions (conv_transpose, separable, wrappers, SimpleRNN,
+# Masking)
 from xlaflow.layers.conv import Conv3D as Conv3D
 from xlaflow.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
 from xlaflow.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
+from xlaflow.layers.masking import Masking as Masking
 from xlaflow.layers.recurrent import SimpleRNN as SimpleRNN
 from xlaflow.layers.separable import DepthwiseConv2D as DepthwiseConv2D
 from xlaflow.layers.separable import SeparableConv2D as SeparableConv2D
 from xlaflow.layers.wrappers import Bidirectional as Bidirectional
 from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
-# isort: split
-# Masking
-from xlaflow.layers.masking import Masking as Masking

@@ -71,7 +71,7 @@ def _pack(template, leaves):
     return build(template)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mask_position(call):
     """(call takes `mask`, index of `mask` among the arguments after `inputs` or None)."""
     try:
@@ -107,8 +107,13 @@ def takes_mask(layer):
 def computes_masks(layer):
     """Whether `layer` gives its outputs a mask: it supports masking or has its own
     compute_mask (Keras 2's `_supports_masking`)."""
-    from xlaflow.layers.base import Layer
-    return layer.supports_masking or type(layer).compute_mask is not Layer.compute_mask
+    return layer.supports_masking or _own_compute_mask(type(layer))
+
+
+@functools.cache
+def _own_compute_mask(cls):
+    from xlaflow.layers.base import Layer  # base.py imports this module
+    return cls.compute_mask is not Layer.compute_mask
 
 
 def input_mask(layer, inputs, args, kwargs):
@@ -141,8 +146,7 @@ def attach_output_masks(layer, inputs, outputs, mask):
     if getattr(layer, "_compute_output_and_mask_jointly", False) or \
             not computes_masks(layer):
         return
-    from xlaflow.layers.base import Layer
-    if mask is None and type(layer).compute_mask is Layer.compute_mask:
+    if mask is None and not _own_compute_mask(type(layer)):
         return  # passing None through: nothing to attach
     flat = _flat(outputs)
     if all(get_mask(x) is not None for x in flat):

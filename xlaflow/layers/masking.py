@@ -20,7 +20,7 @@ class Masking(Layer):
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         if isinstance(mask_value, bool) or not isinstance(mask_value, numbers.Number):
-            raise ValueError(f"Masking: mask_value must be a number; received "
+            raise TypeError(f"Masking: mask_value must be a number; received "
                              f"{mask_value!r}")
         self.mask_value = mask_value
 

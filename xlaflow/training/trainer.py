@@ -22,8 +22,8 @@ from xlaflow import optimizers as optimizers_lib
 from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
 from xlaflow.loss_scale import LossScaleOptimizer
-from xlaflow.training import output_masks
 from xlaflow.tape import value_and_grad
+from xlaflow.training import output_masks
 
 
 def _flat_metrics(metrics):
