@@ -20,6 +20,7 @@ from xlaflow import _jaxpr_replay as _replay
 from xlaflow import _lifting
 from xlaflow import _tape_marks as _marks
 from xlaflow._reachable import reachable_variables
+from xlaflow.gradient_flow import unconnected_mode
 from xlaflow.variables import Variable
 
 _EAGER = (
@@ -301,9 +302,7 @@ class GradientTape:
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of `target`)/d`sources`, structured like `sources` (None where a source
         does not affect the target, or zeros with unconnected_gradients='zero')."""
-        if unconnected_gradients not in ("none", "zero"):
-            raise ValueError("unconnected_gradients must be 'none' or 'zero'; received "
-                             f"{unconnected_gradients!r}")
+        unconnected_gradients = unconnected_mode(unconnected_gradients)
         pullback, outputs, _, by_variable, by_result, by_root = self._use()
         array_out = outputs[0]
         seeds = jax.tree_util.tree_leaves(output_gradients) if output_gradients is not None \
@@ -347,6 +346,7 @@ class GradientTape:
     def jacobian(self, target, sources, unconnected_gradients="none"):
         """d`target`/d`sources`: shape target.shape + source.shape for each source (one
         vector-Jacobian product per element of the target, vectorized with vmap)."""
+        unconnected_gradients = unconnected_mode(unconnected_gradients)
         pullback, outputs, _, by_variable, by_result, by_root = self._use()
         array_out = outputs[0]
         index = self._output_index(array_out, target)
