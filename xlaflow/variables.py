@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting
+from xlaflow import variable_policies as _policies
 
 
 def _is_tracer(x):
@@ -69,13 +70,21 @@ class Variable:
     array([2., 3.], dtype=float32)
     """
 
-    __slots__ = ("_value", "_trainable", "_name", "__weakref__")
+    __slots__ = ("_value", "_trainable", "_name", "_declared", "_constraint",
+                 "_synchronization", "_aggregation", "__weakref__")
     __array_priority__ = 200
 
-    def __init__(self, initial_value, trainable=True, name=None, dtype=None):
+    def __init__(self, initial_value, trainable=None, name=None, dtype=None, *,
+                 constraint=None, synchronization=_policies.VariableSynchronization.AUTO,
+                 aggregation=_policies.VariableAggregation.NONE, shape=None):
+        # trainable=None: True, except for ON_READ Variables (TF's rule)
+        (self._trainable, self._constraint, self._synchronization,
+         self._aggregation) = _policies.options(trainable, constraint, synchronization,
+                                                aggregation)
         ctx = _lifting.current()
-        self._value = _initial_array(initial_value, dtype, ctx)
-        self._trainable = bool(trainable)
+        value = _initial_array(initial_value, dtype, ctx)
+        self._declared = _policies.declared_shape(shape, value.shape)
+        self._value = value
         self._name = "Variable" if name is None else str(name)
         if _placement is not None and (ctx is None or getattr(ctx, "shape_only", False)) \
                 and not _is_tracer(self._value):
@@ -137,6 +146,13 @@ class Variable:
     @property
     def trainable(self):
         return self._trainable
+
+    # constraint: applied by Keras optimizers after each update; declared_shape: `shape=`
+    # (None: any size), `shape` is the current one; the others: see variable_policies.
+    constraint = property(operator.attrgetter("_constraint"))
+    synchronization = property(operator.attrgetter("_synchronization"))
+    aggregation = property(operator.attrgetter("_aggregation"))
+    declared_shape = property(operator.attrgetter("_declared"))
 
     def ref(self):
         """A hashable reference to this Variable (Variables compare elementwise, as in TF2)."""
@@ -226,10 +242,10 @@ class Variable:
     def _checked(self, value, method):
         # Python numbers and lists take the Variable's dtype, as TF converts them.
         value = self._typed(value, method)
-        if tuple(value.shape) != self.shape:
+        if not _policies.compatible(self._declared, tuple(value.shape)):
             raise ValueError(
-                f"Variable {self._name!r}.{method}: expected shape {self.shape}, received "
-                f"{tuple(value.shape)}."
+                f"Variable {self._name!r}.{method}: expected shape {self._declared}, "
+                f"received {tuple(value.shape)}."
             )
         if getattr(value, "weak_type", False) or isinstance(value, np.ndarray):
             # Keep the stored value strongly typed and on device, so compiled signatures
@@ -365,6 +381,9 @@ def _unflatten(aux, children):
     out = object.__new__(_DetachedVariable)
     out._value = children[0]
     out._name, out._trainable = aux
+    out._declared, out._constraint = tuple(getattr(out._value, "shape", ())), None
+    out._synchronization = _policies.VariableSynchronization.AUTO
+    out._aggregation = _policies.VariableAggregation.NONE
     return out
 
 
