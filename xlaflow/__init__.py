@@ -36,8 +36,12 @@ from xlaflow import nn as nn
 from xlaflow.function import Function as Function
 from xlaflow.function import RetracingWarning as RetracingWarning
 from xlaflow.function import function as function
+from xlaflow.custom_gradients import custom_gradient as custom_gradient
+from xlaflow.gradient_flow import UnconnectedGradients as UnconnectedGradients
+from xlaflow.gradient_flow import stop_gradient as stop_gradient
 from xlaflow.gradient_tape import GradientTape as GradientTape
 from xlaflow.module import Module as Module
+from xlaflow.recompute import recompute_grad as recompute_grad
 from xlaflow.tape import grad as grad
 from xlaflow.tape import value_and_grad as value_and_grad
 from xlaflow.ops import (
@@ -93,6 +97,8 @@ from xlaflow.tensors import (
     uint32 as uint32,
     uint64 as uint64,
 )
+from xlaflow.variable_policies import VariableAggregation as VariableAggregation
+from xlaflow.variable_policies import VariableSynchronization as VariableSynchronization
 from xlaflow.variables import Variable as Variable
 from xlaflow.distribute.placement import device as device
 
