@@ -270,3 +270,43 @@ def test_assignments_inside_persist_once():
 
     assert float(step(jnp.float32(1.0))) == 2.0
     assert float(counter.numpy()) == 1.0
+
+
+def test_higher_order_differentiates_grad_fn():
+    @xf.custom_gradient
+    def cube(x):
+        return x ** 3, lambda dy: 3.0 * x ** 2 * dy
+
+    @xf.function
+    def second(x):
+        with xf.GradientTape() as outer:
+            outer.watch(x)
+            with xf.GradientTape() as inner:
+                inner.watch(x)
+                y = cube(x)
+            g = inner.gradient(y, x)
+        return g, outer.gradient(g, x)
+
+    g, h = second(jnp.float32(2.0))
+    assert float(g) == 12.0 and float(h) == 12.0  # 3x^2 and 6x at 2
+    assert float(jax.grad(jax.grad(cube))(jnp.float32(2.0))) == 12.0
+
+
+def test_a_layer_built_inside_the_function_on_the_first_trace():
+    dense = layers.Dense(2)
+
+    @xf.custom_gradient
+    def f(x):
+        def grad(dy, variables=None):
+            return dy @ dense.kernel.value.T, [jnp.full(v.shape, 7.0) for v in variables]
+        return dense(x), grad
+
+    @xf.function
+    def step(x):
+        with xf.GradientTape() as tape:
+            y = jnp.sum(f(x))
+        return tape.gradient(y, dense.trainable_variables)
+
+    kernel_grad, bias_grad = step(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(kernel_grad, np.full((3, 2), 7.0))
+    np.testing.assert_array_equal(bias_grad, np.full((2,), 7.0))
