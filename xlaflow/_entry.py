@@ -11,7 +11,8 @@ class Entry:
     """One static argument pattern: its template, lifted Variables and jitted function."""
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
-                 "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks")
+                 "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks",
+                 "relaxed")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -25,6 +26,7 @@ class Entry:
         self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
         self.check_tokens = []  # run-time checks: wait for results so failures raise here
         self.raise_checks = False  # for calls inside a user's own JAX transformation
+        self.relaxed = None  # the _polymorphic.Relaxed dispatcher, for relaxed shapes
 
 
 class Direct:

@@ -23,9 +23,14 @@ class TraceLog:
         self.count = 0
         self.last = None
 
+    @staticmethod
+    def avals(dyn):
+        """What a trace is told apart by: each traced leaf's shape, dtype and weak type."""
+        return tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
+
     def record(self, name, param_names, entry, dyn):
         """Count a trace of `entry` for traced leaves `dyn`; warn past the threshold."""
-        avals = tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
+        avals = self.avals(dyn)
         if avals in entry.signatures:
             return  # the same program traced again (get_concrete_function after a call)
         entry.signatures.add(avals)
@@ -43,6 +48,22 @@ class TraceLog:
                 "or dtypes and Python values on every new value: pass numbers as tensors "
                 "(xf.constant), fix shapes with input_signature=..., or use "
                 "reduce_retracing=True.", RetracingWarning, stacklevel=_user_stacklevel())
+
+
+class RelaxedShapeWarning(RetracingWarning):
+    """An xf.function with None sizes (or reduce_retracing) traces per shape after all:
+    its code could not be traced with symbolic sizes."""
+
+
+def warn_per_shape(name, reason, from_signature):
+    """Say once that `name` traces per concrete shape, why, and how to avoid it."""
+    source = "its input_signature's None sizes" if from_signature else \
+        "the sizes reduce_retracing relaxed"
+    warnings.warn(
+        f"xf.function {name!r} is traced again for each new shape: {source} could not "
+        f"stay symbolic: {reason} Its Python code now runs once per shape, as it would "
+        "with fixed sizes (this RelaxedShapeWarning is given once per function).",
+        RelaxedShapeWarning, stacklevel=_user_stacklevel())
 
 
 def _user_stacklevel():

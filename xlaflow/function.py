@@ -15,11 +15,13 @@ import weakref
 import jax
 import numpy as np
 
-from xlaflow import _donation, _lifting, _runtime_checks, _signatures, _tracebacks
+from xlaflow import _donation, _lifting, _polymorphic, _runtime_checks, _shape_patterns
+from xlaflow import _signatures, _tracebacks
 from xlaflow._entry import Direct, Entry
 from xlaflow._reachable import reachable_variables
+from xlaflow._retracing import RelaxedShapeWarning as RelaxedShapeWarning
 from xlaflow._retracing import RetracingWarning as RetracingWarning
-from xlaflow._retracing import TraceLog
+from xlaflow._retracing import TraceLog, warn_per_shape
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
@@ -28,6 +30,9 @@ from xlaflow.variables import Variable
 _TRACED = _signatures.TRACED_TYPES
 _LIFTING = _lifting._local  # read inline on the fast path: a call to current() costs 0.1 µs
 _MAX_ROUNDS = 8
+# What a call catches from a trace: new Variables reached, one created, or (with
+# reduce_retracing) a new shape to generalise
+_SIGNALS = (_lifting.Retrace, _lifting.NeedsEagerInit, _polymorphic.Generalize)
 
 
 class Function:
@@ -51,6 +56,11 @@ class Function:
         self._autograph = autograph
         self._jit_compile = jit_compile is not False
         self._reduce_retracing = reduce_retracing
+        # None sizes in the input_signature: one symbolic trace serves every size (as TF);
+        # reduce_retracing without one: a retrace for new sizes makes them symbolic
+        self._relaxed_specs = _shape_patterns.signature_leaves(self._input_signature)
+        self._relax_retraces = bool(reduce_retracing) and self._input_signature is None
+        self._warned_per_shape = False
         self._param_names, _ = _signatures.parameter_names(python_function)
         static_argnames = (static_argnames,) if isinstance(static_argnames, str) else \
             tuple(static_argnames or ())
@@ -115,7 +125,7 @@ class Function:
         key, template, treedef, dyn = self._split(args, {})
         entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
         entry, _ = self._resolve(entry, key, dyn, lambda e, vals: jax.eval_shape(
-            e.jitted, vals, *self._dyn_args(e, dyn)))
+            e.relaxed.plain if e.relaxed else e.jitted, vals, *self._dyn_args(e, dyn)))
         body = self._pure(entry, eager_init=False)
 
         def pure(values, leaves):
@@ -163,7 +173,7 @@ class Function:
                             out = entry.direct(*args)
                             return self._finish(entry, out, ()) if entry.check_tokens else out
                         out, new = entry.jitted(self._values(entry), args)
-                    except (_lifting.Retrace, _lifting.NeedsEagerInit):
+                    except _SIGNALS:
                         pass  # a trace for new shapes reached new Variables: slow path
                     except Exception as exc:
                         raise _tracebacks.filter_frames(exc) from exc.__cause__
@@ -200,7 +210,7 @@ class Function:
                 out, new = entry.jitted(values, dyn)
             else:
                 out, new = entry.jitted(values, *self._dyn_args(entry, dyn))
-        except (_lifting.Retrace, _lifting.NeedsEagerInit) as pending:
+        except _SIGNALS as pending:
             entry, (out, new) = self._resolve(
                 entry, key, dyn, lambda e, vals: e.jitted(vals, *self._dyn_args(e, dyn)),
                 pending)
@@ -297,15 +307,39 @@ class Function:
         entry = Entry(template, treedef, variables, donated)
         entry.raise_checks = isinstance(key, tuple) and bool(key) and \
             key[0] is _UNDER_TRANSFORMATION
-        donate = ((0,) if self._donate_variables else ()) + ((1,) if donated is not None else ())
+        donate = self._donated_args(entry)
         pure = self._pure(entry, eager_init=False)
         if variables or donate:
             entry.jitted = jax.jit(pure, donate_argnums=donate)
         else:
             entry.jitted = Direct(pure)
             entry.direct = entry.jitted.direct
+        if self._relaxed_specs is not None and not entry.raise_checks:
+            self._relax(entry, "signature")
         self._cache[key] = entry
         return entry
+
+    def _donated_args(self, entry):
+        """The compiled call's donate_argnums: Variable values, and donated leaves."""
+        return ((0,) if self._donate_variables else ()) + (
+            (1,) if entry.donated_leaves is not None else ())
+
+    def _relax(self, entry, mode):
+        """Route `entry`'s calls through symbolic programs (see _polymorphic)."""
+        names = [n for n, x in zip(_signatures.leaf_paths(entry.treedef, self._param_names),
+                                   entry.template) if x is DYNAMIC]
+        relaxed = _polymorphic.Relaxed(
+            entry.jitted, mode=mode, specs=self._relaxed_specs, leaf_names=names,
+            donated_leaves=entry.donated_leaves, donate_argnums=self._donated_args(entry),
+            traced_avals=entry.signatures, fallback=self._per_shape)
+        entry.relaxed = entry.jitted = relaxed
+        if entry.direct is not None:
+            entry.direct = relaxed.direct
+
+    def _per_shape(self, reason):
+        if not self._warned_per_shape:
+            self._warned_per_shape = True
+            warn_per_shape(self._name, reason, self._relaxed_specs is not None)
 
     def _resolve(self, entry, key, dyn, run, pending=None):
         """Run `run(entry, values)`, tracing again while the trace reaches new Variables.
@@ -321,6 +355,8 @@ class Function:
                 return entry, run(entry, values)
             except _lifting.Retrace as again:
                 entry = self._rebuild(entry, key, again)
+            except _polymorphic.Generalize:
+                self._relax(entry, "retrace")
             except _lifting.NeedsEagerInit:
                 try:
                     jax.eval_shape(self._pure(entry, eager_init=True), values,
@@ -342,9 +378,13 @@ class Function:
 
     def _pure(self, entry, eager_init):
         fn = self._get_traceable()
+        relax = self._relax_retraces and not eager_init
 
         def pure(values, *dyn_parts):
             dyn = _donation.merge(entry.donated_leaves, dyn_parts)
+            if relax and entry.relaxed is None and entry.signatures and \
+                    TraceLog.avals(dyn) not in entry.signatures and not entry.raise_checks:
+                raise _polymorphic.Generalize()  # a new shape: jax.jit would trace it as is
             it = iter(dyn)
             leaves = [next(it) if x is DYNAMIC else _signatures.unwrap(x) for x in entry.template]
             args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
