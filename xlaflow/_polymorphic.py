@@ -12,9 +12,21 @@ from __future__ import annotations
 import jax
 from jax.extend.core import jaxpr_as_fun
 
-from xlaflow import _donation
+from xlaflow import _donation, _signatures
 from xlaflow import _shape_patterns as patterns
 from xlaflow._entry import NO_VALUES, Direct
+
+
+def install(entry, mode, specs, param_names, donate_argnums, fallback):
+    """Give `entry` a Relaxed dispatcher as its `jitted` (and `direct`); see Relaxed."""
+    names = [n for n, x in zip(_signatures.leaf_paths(entry.treedef, param_names),
+                               entry.template) if x is _signatures.DYNAMIC]
+    relaxed = Relaxed(entry.jitted, mode=mode, specs=specs, leaf_names=names,
+                      donated_leaves=entry.donated_leaves, donate_argnums=donate_argnums,
+                      traced_avals=entry.signatures, fallback=fallback)
+    entry.relaxed = entry.jitted = relaxed
+    if entry.direct is not None:
+        entry.direct = relaxed.direct
 
 
 class Generalize(BaseException):

@@ -3,7 +3,8 @@
 Each distinct static part of the arguments (Python values, structure, Variables passed in)
 gets one `jax.jit` of a pure function `(variable_values, traced_leaves) -> (outputs,
 new_variable_values)`; JAX's own dispatch then handles shapes and dtypes in C++, so a cache
-hit costs one dict lookup plus reading and writing the Variables' cells.
+hit costs one dict lookup plus reading and writing the Variables' cells. Relaxed shapes
+(None in an input_signature, reduce_retracing) go through _polymorphic's dispatcher.
 """
 
 from __future__ import annotations
@@ -326,15 +327,8 @@ class Function:
 
     def _relax(self, entry, mode):
         """Route `entry`'s calls through symbolic programs (see _polymorphic)."""
-        names = [n for n, x in zip(_signatures.leaf_paths(entry.treedef, self._param_names),
-                                   entry.template) if x is DYNAMIC]
-        relaxed = _polymorphic.Relaxed(
-            entry.jitted, mode=mode, specs=self._relaxed_specs, leaf_names=names,
-            donated_leaves=entry.donated_leaves, donate_argnums=self._donated_args(entry),
-            traced_avals=entry.signatures, fallback=self._per_shape)
-        entry.relaxed = entry.jitted = relaxed
-        if entry.direct is not None:
-            entry.direct = relaxed.direct
+        _polymorphic.install(entry, mode, self._relaxed_specs, self._param_names,
+                             self._donated_args(entry), self._per_shape)
 
     def _per_shape(self, reason):
         if not self._warned_per_shape:
@@ -383,8 +377,11 @@ class Function:
         def pure(values, *dyn_parts):
             dyn = _donation.merge(entry.donated_leaves, dyn_parts)
             if relax and entry.relaxed is None and entry.signatures and \
-                    TraceLog.avals(dyn) not in entry.signatures and not entry.raise_checks:
-                raise _polymorphic.Generalize()  # a new shape: jax.jit would trace it as is
+                    not entry.raise_checks:
+                avals = TraceLog.avals(dyn)
+                if avals not in entry.signatures and _shape_patterns.is_concrete(avals):
+                    raise _polymorphic.Generalize()  # a new shape, which jax.jit would
+                    # trace as it is: a dispatcher generalises it instead
             it = iter(dyn)
             leaves = [next(it) if x is DYNAMIC else _signatures.unwrap(x) for x in entry.template]
             args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
@@ -452,11 +449,20 @@ def function(func=None, *, input_signature=None, autograph=True, jit_compile=Tru
     arguments become inputs of the compiled program and their assignments persist.
 
     Args:
-      input_signature: sequence of `xf.TensorSpec` fixing the accepted arguments.
+      input_signature: sequence of `xf.TensorSpec` fixing the accepted arguments. As in
+        TF, None sizes are traced once, as symbolic sizes: the Python function runs once
+        and XLA compiles the one program per concrete shape (sizes equal at the first
+        call share a symbol; a call where they differ traces once more, untied; a size 0
+        gets a trace of its own). Code that cannot run on a symbolic size (a Python loop
+        or `if` on it, `int(x.shape[0])`) or that calls back into Python while it runs
+        (`xf.print`, converted asserts) is traced per shape instead, with one
+        `xf.RelaxedShapeWarning` naming the argument and axis.
       autograph: convert Python control flow on tensors (see `xf.autograph`).
       jit_compile: False runs the function eagerly, op by op (xlaflow has no non-XLA graph
         executor).
-      reduce_retracing: trace Python numbers as tensors instead of static values.
+      reduce_retracing: trace Python numbers as tensors instead of static values, and (as
+        TF) when a new shape retraces, generalise the sizes that differ from an earlier
+        trace of the same rank and dtype to symbolic ones, so that trace serves them all.
       static_argnames: arguments always treated as static, even arrays (must be hashable).
       donate_argnums: positional arguments whose buffers XLA may reuse for outputs.
       donate_variables: let XLA update the lifted Variables in place (a training step then
