@@ -175,7 +175,8 @@ class Function:
                             return self._finish(entry, out, ()) if entry.check_tokens else out
                         out, new = entry.jitted(self._values(entry), args)
                     except _SIGNALS:
-                        pass  # a trace for new shapes reached new Variables: slow path
+                        pass  # a trace for new shapes reached new Variables, or is to be
+                        # generalised (reduce_retracing): the slow path resolves it
                     except Exception as exc:
                         raise _tracebacks.filter_frames(exc) from exc.__cause__
                     else:
