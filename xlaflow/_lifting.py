@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import threading
 
-_local = threading.local()
+class _Local(threading.local):
+    # A class-level default: reading a missing attribute of a threading.local (getattr with
+    # a default) costs ~0.35 µs for the AttributeError; this read costs ~0.03 µs, and
+    # xf.function's fast path makes it on every call.
+    ctx = None
+
+
+_local = _Local()
 
 
 def current():
     """The innermost active LiftContext of this thread, or None when running eagerly."""
-    return getattr(_local, "ctx", None)
+    return _local.ctx
 
 
 class Retrace(BaseException):

@@ -162,7 +162,7 @@ class Function:
         # does as little Python as it can: JAX's C++ dispatch checks shapes and dtypes, the
         # key is just the argument count. It is most of the cost of a small function.
         if self._fast and not kwargs and not flags.run_functions_eagerly and \
-                getattr(_LIFTING, "ctx", None) is None:
+                _LIFTING.ctx is None:
             entry = self._cache.get(len(args))
             if entry is not None and entry.donated_leaves is None:
                 for arg in args:
