@@ -85,7 +85,8 @@ def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
 
 
 def shape(input, out_type=int32, name=None):  # noqa: A002
-    """The static shape as an integer tensor (shapes are always static under XLA)."""
+    """The shape as an integer tensor: constants, except sizes an `input_signature` leaves
+    None, which are traced symbolically and known when the program runs (TF's tf.shape)."""
     return jnp.asarray(jnp.shape(input), dtype=as_dtype(out_type))
 
 
