@@ -3,6 +3,7 @@
 from xlaflow.keras import activations as activations
 from xlaflow.keras import backend as backend
 from xlaflow.keras import callbacks as callbacks
+from xlaflow.keras import constraints as constraints
 from xlaflow.keras import datasets as datasets
 from xlaflow.keras import initializers as initializers
 from xlaflow.keras import layers as layers
