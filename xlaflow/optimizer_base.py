@@ -3,9 +3,10 @@
 Each optimizer (xlaflow/optimizers.py) states Keras' per-variable update rule; this class
 does what they share, as Keras 2.11+ does it: skipping None gradients, clipping, the learning
 rate (a Variable, or a schedule evaluated at `iterations`), decoupled weight decay applied
-before the update, and slot Variables keyed by the variable they belong to, so a later call
-may update any subset of the built variables, in any order. Changing the learning rate
-(ReduceLROnPlateau, LearningRateScheduler) assigns a Variable and never retraces a step.
+before the update, the variable's `constraint` applied right after it, and slot Variables
+keyed by the variable they belong to, so a later call may update any subset of the built
+variables, in any order. Changing the learning rate (ReduceLROnPlateau,
+LearningRateScheduler) assigns a Variable and never retraces a step.
 """
 
 from __future__ import annotations
@@ -244,7 +245,11 @@ class Optimizer(Module):
             new, new_slots = self.update_step(
                 grad, value, [h.value for h in holders], var_lr,
                 {k: cast(c) for k, c in common.items()})
-            var.assign(jnp.asarray(new).astype(dtype))
+            new = jnp.asarray(new).astype(dtype)
+            constraint = getattr(var, "constraint", None)
+            if constraint is not None:  # Keras: projected right after its update
+                new = _constrained(var, constraint, new)
+            var.assign(new)
             for holder, slot in zip(holders, new_slots):
                 holder.assign(jnp.asarray(slot).astype(holder.dtype))
         for key, value in self.update_globals(shared, common).items():
@@ -277,6 +282,16 @@ class Optimizer(Module):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _constrained(var, constraint, value):
+    """`constraint(value)` for the updated `var`, checked to keep its shape and cast to its
+    dtype (a constraint runs inside the compiled step, so it must be jnp code)."""
+    projected = jnp.asarray(constraint(value))
+    if projected.shape != value.shape:
+        raise ValueError(f"the constraint {constraint!r} of {var.name!r} returned shape "
+                         f"{projected.shape}; it must keep the variable's shape {value.shape}")
+    return projected.astype(value.dtype)
 
 
 def filter_empty_gradients(name, grads_and_vars):

@@ -166,7 +166,7 @@ def test_precision_recall_thresholds_none_is_keras_default_half(cls):
     np.testing.assert_allclose(clone(y_true, y_pred), tp / other, rtol=1e-6)
 
 
-# -- regularizer/constraint arguments: None accepted, others refused by name -----------------
+# -- regularizer/constraint arguments: None accepted, values kept in get_config -----------
 _DENSE_LIKE = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                "kernel_constraint", "bias_constraint")
 _NORMALIZATION = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
@@ -202,24 +202,19 @@ def test_regularizer_and_constraint_arguments_accept_none(name):
 
 
 @pytest.mark.parametrize("name", sorted(PENALTY_LAYERS))
-def test_constraint_and_activity_regularizer_values_are_refused_with_the_alternative(name):
+def test_regularizer_and_constraint_values_are_kept_in_the_config(name):
     make, keys = PENALTY_LAYERS[name]
     for key in keys:
-        if key.endswith("_constraint"):
-            instead = "after each step"
-        elif key == "activity_regularizer":
-            instead = "add it to the loss"
-        else:
-            assert make(**{key: "l2"}).get_config()[key]["class_name"] == "L2"  # supported
-            continue
-        with pytest.raises(NotImplementedError, match=rf"{name}: {key}='l2'.*{instead}"):
-            make(**{key: "l2"})
+        value, kind = ("max_norm", "MaxNorm") if key.endswith("_constraint") else ("l2", "L2")
+        config = make(**{key: value}).get_config()
+        assert config[key]["class_name"] == kind
+        assert type(make()).from_config(config).get_config()[key] == config[key]
 
 
-def test_every_layer_takes_activity_regularizer_none_as_keras_base_layer():
+def test_every_layer_takes_activity_regularizer_as_keras_base_layer():
     assert layers.Flatten(activity_regularizer=None).get_config()["name"].startswith("flatten")
-    with pytest.raises(NotImplementedError, match="activity_regularizer"):
-        layers.Flatten(activity_regularizer="l1")
+    config = layers.Flatten(activity_regularizer="l1").get_config()
+    assert config["activity_regularizer"] == {"class_name": "L1", "config": {"l1": 0.01}}
 
 
 # -- Embedding indices out of range --------------------------------------------------------

@@ -81,8 +81,8 @@ def test_simple_rnn_arguments():
     with pytest.raises(ValueError, match="SimpleRNN: units must be a positive integer; "
                                          "received 0"):
         layers.SimpleRNN(0)
-    with pytest.raises(NotImplementedError, match="recurrent_constraint"):
-        layers.SimpleRNN(2, recurrent_constraint="non_neg")
+    with pytest.raises(ValueError, match="SimpleRNN: recurrent_constraint: Unknown"):
+        layers.SimpleRNN(2, recurrent_constraint="l2")
     with pytest.raises(ValueError, match=r"initial_state must hold 1 state"):
         layers.SimpleRNN(2)(X, initial_state=[np.zeros((3, 2)), np.zeros((3, 2))])
 

@@ -74,7 +74,7 @@ class PReLU(Layer):
 
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
-    _penalty_arguments = ("alpha_regularizer", "alpha_constraint")  # regularizer; None
+    _penalty_arguments = ("alpha_regularizer", "alpha_constraint")
 
     def __init__(self, alpha_initializer="zeros", shared_axes=None, **kwargs):
         super().__init__(**kwargs)

@@ -17,7 +17,7 @@ class MultiHeadAttention(Layer):
     over `num_heads` heads of size `key_dim`, projected back to the query's feature size."""
 
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint")  # None only
+                          "kernel_constraint", "bias_constraint")
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",

@@ -16,13 +16,14 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _lifting, mixed_precision
+from xlaflow import constraints as constraints_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
 from xlaflow import variables as variables_lib
-from xlaflow.layers import keras_mask, symbolic
+from xlaflow.layers import activity, keras_mask, symbolic
+from xlaflow.layers.layer_weights import LayerWeight, weight_argument
 from xlaflow.module import Module
-from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
 
@@ -79,28 +80,6 @@ def cast_integer_inputs(inputs, dtype):
     return inputs
 
 
-# Keras' argument names for weights not named '<weight>_regularizer'
-_REGULARIZER_ARGUMENT = {"recurrent_kernel": "recurrent_regularizer",
-                         "depthwise_kernel": "depthwise_regularizer",
-                         "pointwise_kernel": "pointwise_regularizer"}
-
-
-def _refuse_penalty(layer, argument, value):
-    """NotImplementedError for a constraint or activity regularizer other than None, naming
-    what to write instead."""
-    if value is None:
-        return
-    if argument.endswith("_constraint"):
-        instead = ("apply the constraint after each step instead: in a custom train_step, "
-                   "after optimizer.apply_gradients, `w.assign(jnp.clip(w, lo, hi))` (or "
-                   "the projection you need) for the weight")
-    else:
-        instead = ("return the layer's output penalty from call() and add it to the loss in "
-                   "a custom train_step, or use a weight regularizer (kernel_regularizer=)")
-    raise NotImplementedError(f"{layer}: {argument}={value!r} is not supported (None is "
-                              f"accepted); {instead}")
-
-
 def _user_class_without_config(cls):
     """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
     its config is then its constructor arguments, captured when it was made."""
@@ -131,13 +110,13 @@ class Layer(Module):
       dtype: the dtype of weights and computation (default float32).
       input_shape: shape of one example (without the batch), for the first layer of a
         Sequential model.
-      activity_regularizer: None only (see `_penalty_arguments`).
+      activity_regularizer: a regularizer of the layer's outputs: its penalty, divided by
+        the batch size, joins `losses` (Keras 2).
     """
 
     # Keras' regularizer and constraint arguments of this layer's weights
-    # ('kernel_regularizer', ...). xlaflow has neither, so they are accepted as None (Keras'
-    # default, which code written for Keras passes explicitly), kept as None in get_config
-    # as Keras does, and refused with NotImplementedError otherwise.
+    # ('kernel_regularizer', 'kernel_constraint', ...): add_weight gives each weight its
+    # own, and get_config lists them all (None where not given), as Keras does.
     _penalty_arguments = ()
 
     def __new__(cls, *args, **kwargs):
@@ -149,14 +128,20 @@ class Layer(Module):
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
         # Keras' base Layer takes activity_regularizer for every layer. Weight regularizers
-        # are kept for add_weight; constraints and activity regularizers are refused.
-        self._regularizers = {}
-        for argument in ("activity_regularizer", *self._penalty_arguments):
+        # and constraints are kept for add_weight.
+        self._regularizers, self._constraints = {}, {}
+        self.activity_regularizer = regularizers_lib.get(kwargs.pop("activity_regularizer",
+                                                                    None))
+        self._activity_losses = []  # (trace, penalty) of the last call (layers/activity.py)
+        for argument in self._penalty_arguments:
             value = kwargs.pop(argument, None)
-            if argument.endswith("_regularizer") and argument != "activity_regularizer":
+            if argument.endswith("_constraint"):
+                try:
+                    self._constraints[argument] = constraints_lib.get(value)
+                except ValueError as exc:
+                    raise ValueError(f"{type(self).__name__}: {argument}: {exc}") from None
+            elif argument != "activity_regularizer":
                 self._regularizers[argument] = regularizers_lib.get(value)
-            else:
-                _refuse_penalty(type(self).__name__, argument, value)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments "
                             f"{sorted(kwargs)}")
@@ -177,19 +162,20 @@ class Layer(Module):
     def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
                    trainable=True, regularizer=None, constraint=None):
         """Create a weight (an xf.Variable named '<layer>/<name>') initialized now. Its
-        regularizer (given, or the layer's `<name>_regularizer`) joins `losses`."""
-        if constraint is not None:
-            raise NotImplementedError(
-                f"{self.name}: weight constraints are not supported yet; in a custom "
-                "train_step, assign the projected value after optimizer.apply_gradients")
+        regularizer (given, or the layer's `<name>_regularizer`) joins `losses`; its
+        constraint (given, or `<name>_constraint`) is `weight.constraint`, which the
+        optimizer applies after each update."""
         regularizer = regularizers_lib.get(regularizer) if regularizer is not None else \
-            self._regularizers.get(_REGULARIZER_ARGUMENT.get(name, f"{name}_regularizer"))
+            self._regularizers.get(weight_argument(name, "regularizer"))
+        constraint = constraints_lib.get(constraint) if constraint is not None else \
+            self._constraints.get(weight_argument(name, "constraint"))
         init = initializers_lib.get(initializer)
         seed = getattr(init, "seed", None)
         with jax.ensure_compile_time_eval():
             key = jax.random.PRNGKey(seed) if seed is not None else random_lib.next_key()
             value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
-        weight = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}")
+        weight = LayerWeight(value, trainable=trainable,
+                             name=f"{self.name}/{name or 'weight'}", constraint=constraint)
         self._own_weights.append(weight)
         if regularizer is not None:
             self._penalties.append((weight, regularizer))
@@ -256,14 +242,19 @@ class Layer(Module):
     @property
     def losses(self):
         """Keras' regularization losses of the layer and its sublayers: each regularized
-        weight's penalty on its current value (float32 scalars; fit adds their sum to the
-        loss, and a custom train_step passes `regularization_losses=self.losses`)."""
+        weight's penalty on its current value, then the activity penalties of the last
+        forward pass (float32 scalars; fit adds their sum to the loss, and a custom
+        train_step passes `regularization_losses=self.losses`)."""
         seen, found = set(), []
-        for layer in (self, *self.submodules):
+        layers = (self, *self.submodules)
+        for layer in layers:
             for weight, regularizer in getattr(layer, "_penalties", ()):
                 if id(weight) not in seen:
                     seen.add(id(weight))
                     found.append(jnp.asarray(regularizer(weight.value), jnp.float32))
+        for layer in layers:
+            if isinstance(layer, Layer):
+                found.extend(activity.current_losses(layer))
         return found
 
     def add_loss(self, loss):
@@ -305,6 +296,13 @@ class Layer(Module):
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
+        with activity.CallScope(self):  # the outermost call clears the activity losses
+            outputs = self._call_on_values(inputs, *args, training=training, **kwargs)
+        if self.activity_regularizer is not None:
+            activity.record(self, outputs)
+        return outputs
+
+    def _call_on_values(self, inputs, *args, training=None, **kwargs):
         if not self.built:
             self._check_input_shape(inputs)
             self._build_on_call(_shapes(inputs))
@@ -381,6 +379,12 @@ class Layer(Module):
         config.update(dict.fromkeys(self._penalty_arguments))  # None where not given
         config.update({argument: regularizers_lib.serialize(value)
                        for argument, value in self._regularizers.items()})
+        config.update({argument: constraints_lib.serialize(value)
+                       for argument, value in self._constraints.items()})
+        if self.activity_regularizer is not None or \
+                "activity_regularizer" in self._penalty_arguments:
+            config["activity_regularizer"] = regularizers_lib.serialize(
+                self.activity_regularizer)
         return config
 
     @classmethod

@@ -102,7 +102,7 @@ class _Conv(Layer):
 
 class _FilterConv(_Conv):
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint")  # None only
+                          "kernel_constraint", "bias_constraint")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True,

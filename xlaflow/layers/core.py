@@ -35,7 +35,7 @@ class Dense(Layer):
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint")  # None only
+                          "kernel_constraint", "bias_constraint")
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):

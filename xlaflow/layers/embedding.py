@@ -22,7 +22,7 @@ class Embedding(Layer):
     """
 
     _penalty_arguments = ("embeddings_regularizer", "activity_regularizer",
-                          "embeddings_constraint")  # None only
+                          "embeddings_constraint")
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
                  mask_zero=False, **kwargs):

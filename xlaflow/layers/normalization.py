@@ -28,7 +28,7 @@ class BatchNormalization(Layer):
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
-                          "gamma_constraint")  # None only
+                          "gamma_constraint")
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
@@ -94,7 +94,7 @@ class LayerNormalization(Layer):
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("beta_regularizer", "gamma_regularizer", "beta_constraint",
-                          "gamma_constraint")  # None only
+                          "gamma_constraint")
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):

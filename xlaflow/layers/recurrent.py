@@ -38,7 +38,7 @@ class _Recurrent(Layer):
     supports_masking = True
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                          "bias_constraint")  # None only
+                          "bias_constraint")
     gates = None
 
     def __init__(self, units, activation="tanh", use_bias=True,

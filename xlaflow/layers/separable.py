@@ -56,7 +56,7 @@ class DepthwiseConv2D(_Depthwise):
     (h, w, in, depth_multiplier), bias (in * depth_multiplier,)."""
 
     _penalty_arguments = ("depthwise_regularizer", "bias_regularizer", "activity_regularizer",
-                          "depthwise_constraint", "bias_constraint")  # constraints None only
+                          "depthwise_constraint", "bias_constraint")
 
     def build(self, input_shape):
         self._add_bias(self._add_depthwise_kernel(input_shape))
@@ -73,7 +73,7 @@ class SeparableConv2D(_Depthwise):
 
     _penalty_arguments = ("depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
                           "activity_regularizer", "depthwise_constraint",
-                          "pointwise_constraint", "bias_constraint")  # constraints None only
+                          "pointwise_constraint", "bias_constraint")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,

@@ -1,0 +1,69 @@
+"""Activity regularization (Keras 2's `activity_regularizer=`): a penalty on each output of a
+layer, divided by that output's batch size, that joins `layer.losses` until the next call.
+
+As in Keras, the outermost layer call clears the activity losses of the layer and every
+layer inside it, so `model.losses` holds those of the last forward pass only.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import get_opaque_trace_state
+
+_local = threading.local()  # .depth: how many Layer calls on values are running
+# The layers holding activity losses now (by id), so the outermost call has them to clear
+# and a model without activity regularizers never walks its sublayers.
+_holding = weakref.WeakValueDictionary()
+
+
+class CallScope:
+    """Entered around one Layer call on values; the outermost one clears the losses."""
+
+    __slots__ = ("layer",)
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        depth = getattr(_local, "depth", 0)
+        if depth == 0 and _holding:
+            _clear(self.layer)
+        _local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        _local.depth -= 1
+        return False
+
+
+def _clear(root):
+    inside = {id(root), *(id(m) for m in root.submodules)}
+    for key in [k for k in list(_holding.keys()) if k in inside]:
+        layer = _holding.pop(key, None)
+        if layer is not None:
+            layer._activity_losses = []
+
+
+def record(layer, outputs):
+    """Add `regularizer(output) / batch size` for each array in `outputs` (Keras 2's
+    `_handle_activity_regularization`), tagged with the trace that computed it."""
+    state = get_opaque_trace_state()
+    for output in jax.tree_util.tree_leaves(outputs):
+        penalty = jnp.asarray(layer.activity_regularizer(output), jnp.float32)
+        batch = jnp.shape(output)[0] if jnp.ndim(output) else 1
+        layer._activity_losses.append((state, penalty / batch))
+    _holding[id(layer)] = layer
+
+
+def current_losses(layer):
+    """The layer's activity losses computed in the trace running now (eagerly: the eager
+    ones). A penalty traced elsewhere (a shape pass, an earlier compiled step, a finished
+    GradientTape block) cannot be used here; the next forward pass replaces it."""
+    if not layer.__dict__.get("_activity_losses"):
+        return []
+    state = get_opaque_trace_state()
+    return [penalty for traced_in, penalty in layer._activity_losses if traced_in == state]
