@@ -257,3 +257,25 @@ def test_constraints_survive_save_and_load(tmp_path):
     w1, _ = _sgd_step(w, b)
     np.testing.assert_allclose(loaded.get_weights()[0], w1 * np.clip(_norms(w1, 0), 0, 0.3) /
                                (EPS + _norms(w1, 0)), rtol=1e-5, atol=1e-6)
+
+
+class _Clip(constraints.Constraint):
+    def __init__(self, bound=0.1):
+        self.bound = bound
+
+    def __call__(self, w):
+        return jnp.clip(w, -self.bound, self.bound)
+
+    def get_config(self):
+        return {"bound": self.bound}
+
+
+def test_a_user_constraint_class_trains_and_loads_with_custom_objects(tmp_path):
+    model = _model(_Clip(0.05))
+    model.save(tmp_path / "m", platforms=HERE)
+    loaded = models.load_model(tmp_path / "m", custom_objects={"_Clip": _Clip})
+    assert type(loaded.layers[0].kernel.constraint) is _Clip
+    w, b = loaded.get_weights()
+    loaded.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(loaded.get_weights()[0], np.clip(_sgd_step(w, b)[0], -0.05, 0.05),
+                               rtol=1e-5, atol=1e-6)
