@@ -22,8 +22,9 @@ from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
 from xlaflow import variables as variables_lib
 from xlaflow.layers import activity, keras_mask, symbolic
-from xlaflow.layers.layer_weights import LayerWeight, weight_argument
+from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module
+from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
 
@@ -174,8 +175,8 @@ class Layer(Module):
         with jax.ensure_compile_time_eval():
             key = jax.random.PRNGKey(seed) if seed is not None else random_lib.next_key()
             value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
-        weight = LayerWeight(value, trainable=trainable,
-                             name=f"{self.name}/{name or 'weight'}", constraint=constraint)
+        weight = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}",
+                          constraint=constraint)
         self._own_weights.append(weight)
         if regularizer is not None:
             self._penalties.append((weight, regularizer))
