@@ -11,6 +11,8 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow._keras_lookup import Lookup
+
 # Keras' backend.epsilon(): added to the norms in the denominators, as Keras does.
 EPSILON = 1e-7
 
@@ -169,37 +171,23 @@ _BY_NAME = {**{cls.__name__: cls for cls in _BUILTIN},
             "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
 
 
+_LOOKUP = Lookup("constraint", Constraint, _BUILTIN, _BY_NAME)
+
+
 def get(identifier):
     """A constraint from None, a name ('max_norm', 'non_neg', 'unit_norm', 'min_max_norm',
     'radial_constraint', a class name or a legacy alias), a `{class_name, config}` dict, a
     Constraint or any callable `weight value -> value`."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
-        return _BY_NAME[identifier["class_name"]].from_config(identifier.get("config", {}))
-    if callable(identifier) and not isinstance(identifier, (str, dict, type)):
-        return identifier
-    raise ValueError(f"Unknown constraint {identifier!r}; expected None, one of "
-                     f"{sorted(_BY_NAME)}, a {{class_name, config}} dict or a callable")
+    return _LOOKUP.get(identifier)
 
 
 def serialize(constraint):
     """`{"class_name", "config"}` for a built-in constraint (None stays None). A user's
     Constraint goes through xf.keras.saving (register it to save the model)."""
-    if constraint is None:
-        return None
-    if type(constraint) in _BUILTIN:
-        return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-    from xlaflow.saving import serialization
-    return serialization.serialize_keras_object(constraint)
+    return _LOOKUP.serialize(constraint)
 
 
 def deserialize(config, custom_objects=None):
     """The constraint `serialize` described (a name or dict of a built-in, or a registered
     or `custom_objects` class)."""
-    if isinstance(config, dict) and config.get("class_name") not in _BY_NAME:
-        from xlaflow.saving import serialization
-        return serialization.deserialize_keras_object(config, custom_objects)
-    return get(config)
+    return _LOOKUP.deserialize(config, custom_objects)

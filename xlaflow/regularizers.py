@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from xlaflow._keras_lookup import Lookup
+
 
 class Regularizer:
     """A callable `weight -> scalar penalty`; subclasses define __call__ and get_config."""
@@ -75,34 +77,22 @@ l1, l2 = L1, L2  # Keras' lower-case aliases
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": l1_l2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
+_LOOKUP = Lookup("regularizer", Regularizer, (L1, L2, L1L2), _BY_NAME)
+
+
 def get(identifier):
     """A regularizer from None, a name ('l1', 'l2', 'l1_l2', a class name), a
     `{class_name, config}` dict, a Regularizer or any callable `weight -> scalar`."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in ("L1", "L2", "L1L2"):
-        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
-    if callable(identifier) and not isinstance(identifier, (str, dict, type)):
-        return identifier
-    raise ValueError(f"Unknown regularizer {identifier!r}; expected None, one of "
-                     f"{sorted(_BY_NAME)}, a {{class_name, config}} dict or a callable")
+    return _LOOKUP.get(identifier)
 
 
 def serialize(regularizer):
     """`{"class_name", "config"}` for a built-in regularizer (None stays None). A user's
     callable goes through xf.keras.saving (register it to save the model)."""
-    if regularizer is None:
-        return None
-    if type(regularizer) in (L1, L2, L1L2):
-        return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-    from xlaflow.saving import serialization
-    return serialization.serialize_keras_object(regularizer)
+    return _LOOKUP.serialize(regularizer)
 
 
 def deserialize(config, custom_objects=None):
-    if isinstance(config, dict) and config.get("class_name") not in ("L1", "L2", "L1L2"):
-        from xlaflow.saving import serialization
-        return serialization.deserialize_keras_object(config, custom_objects)
-    return get(config)
+    """The regularizer `serialize` described (a name or dict of a built-in, or a registered
+    or `custom_objects` class)."""
+    return _LOOKUP.deserialize(config, custom_objects)
