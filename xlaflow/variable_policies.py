@@ -2,9 +2,10 @@
 constraint an optimizer applies after each update, and a declared shape with None dims.
 
 Under xlaflow a Variable is one global array that one SPMD program reads and writes, so
-there are no per-replica copies to synchronize or aggregate: both options are validated and
-stored (strategies and checkpoints can report them) and do not change what a read or an
-assignment computes, which is what TF computes when every replica assigns the same value.
+there are no per-replica copies to synchronize: both options are validated and stored.
+Aggregation matters only where replicas write different values, inside `strategy.run`,
+which combines them as TF does (distribute/replica_run.py); elsewhere every replica
+assigns the same value and it changes nothing, as in TF.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numbers
 
 
 class VariableAggregation(enum.Enum):
-    """How TF combines replicas' assignments (stored; see the module docstring)."""
+    """How TF combines replicas' differing assignments (inside strategy.run)."""
 
     NONE = 0
     SUM = 1

@@ -6,12 +6,15 @@ component); other arguments, and everything `fn` closes over, every replica sees
 Variables are read as replicated values; what `fn` assigns comes back out of the
 shard_map and is written to the Variables by the enclosing xf.function (an eager call is
 compiled as one). A Variable assigned different values on different replicas is merged
-as TF merges on-read variables: metric accumulators by summing the replicas' updates,
-other non-trainable Variables (BatchNormalization's moving statistics) by their mean.
+by the Variable's declared aggregation, as TF does: SUM adds up the replicas' updates
+(metric accumulators count as SUM), MEAN averages the values, ONLY_FIRST_REPLICA keeps
+replica 0's; undeclared non-trainable Variables (BatchNormalization's moving statistics)
+are averaged, undeclared trainable ones are refused.
 """
 
 from __future__ import annotations
 
+import collections
 import weakref
 
 import jax
@@ -22,8 +25,12 @@ from jax.sharding import PartitionSpec
 from xlaflow import _lifting
 from xlaflow.distribute import replica_context
 from xlaflow.distribute.values import PerReplica
+from xlaflow.variable_policies import VariableAggregation
 
 _SUM_ON_READ = weakref.WeakValueDictionary()  # id -> Variable (== is elementwise)
+# Eager run() compiles fn; the compiled programs of this many functions are kept (a
+# lambda made per call would otherwise keep every program and closure alive forever).
+_EAGER_CACHE_SIZE = 8
 
 
 def mark_sum_on_read(variable):
@@ -36,12 +43,16 @@ def mark_sum_on_read(variable):
 def run(strategy, fn, args, kwargs):
     from xlaflow.autograph import api as autograph
     if _lifting.current() is None:
-        cache = strategy.__dict__.setdefault("_run_functions", {})
-        if fn not in cache:
+        cache = strategy.__dict__.setdefault("_run_functions", collections.OrderedDict())
+        if fn in cache:
+            cache.move_to_end(fn)
+        else:
             from xlaflow.function import function
             converted = autograph.convert(fn)
             cache[fn] = function(
                 lambda a, k: run_traced(strategy, converted, a, k), autograph=False)
+            while len(cache) > _EAGER_CACHE_SIZE:
+                cache.popitem(last=False)
         return cache[fn](tuple(args), dict(kwargs))
     return run_traced(strategy, autograph.convert(fn), args, kwargs)
 
@@ -84,11 +95,11 @@ def run_traced(strategy, fn, args, kwargs):
         written = list(overrides.assigned.values())
         new = [overrides.values[id(v)] for v in written]
         found["written"] = written
-        # An accumulator's update counts once per replica even when every replica made
+        # A SUM Variable's update counts once per replica even when every replica made
         # the same one (a count of examples), so it always comes back per replica.
         found["varying"] = [axis in getattr(jax.typeof(v), "manual_axis_type",
                                             _NO_AXES).varying
-                            or _SUM_ON_READ.get(id(var)) is var
+                            or _aggregation(var) is VariableAggregation.SUM
                             for var, v in zip(written, new)]
         writes = [v[None] if stacked_writes or vary else v
                   for v, vary in zip(new, found["varying"])]
@@ -133,16 +144,27 @@ def _per_replica(x, replicas, stacked):
     return jax.ShapeDtypeStruct((replicas, rows) + tuple(x.shape[1:]), x.dtype)
 
 
+def _aggregation(variable):
+    """The Variable's declared aggregation; a marked accumulator's is SUM."""
+    if _SUM_ON_READ.get(id(variable)) is variable:
+        return VariableAggregation.SUM
+    return getattr(variable, "aggregation", VariableAggregation.NONE)
+
+
 def _merge(variable, stacked):
-    """One value for a Variable that each replica assigned differently (TF's on-read
-    aggregation); a trainable Variable must agree across replicas, as TF requires."""
-    if variable.trainable:
+    """One value for a Variable that each replica assigned differently, by its aggregation
+    (TF's rules); an undeclared trainable Variable must agree across replicas, as in TF."""
+    aggregation = _aggregation(variable)
+    old = variable.value
+    if aggregation is VariableAggregation.SUM:  # the replicas' updates, added up
+        return old + jnp.sum(stacked - old[None], axis=0).astype(old.dtype)
+    if aggregation is VariableAggregation.ONLY_FIRST_REPLICA:
+        return stacked[0]
+    if aggregation is VariableAggregation.NONE and variable.trainable:
         raise ValueError(
             f"strategy.run: Variable {variable.name!r} is trainable and was assigned a "
-            "different value on each replica; TF requires an aggregation for that. Update "
-            "it from gradients (a GradientTape's gradients of replicated Variables are "
-            "summed over replicas) or from ReplicaContext.all_reduce(...) results")
-    if _SUM_ON_READ.get(id(variable)) is variable:
-        old = variable.value
-        return old + jnp.sum(stacked - old[None], axis=0).astype(old.dtype)
-    return jnp.mean(stacked, axis=0).astype(stacked.dtype)
+            "different value on each replica; TF requires an aggregation for that. Create "
+            "it with aggregation=xf.VariableAggregation.MEAN (or SUM, ONLY_FIRST_REPLICA), "
+            "update it from gradients (a GradientTape's gradients of replicated Variables "
+            "are summed over replicas), or from ReplicaContext.all_reduce(...) results")
+    return jnp.mean(stacked, axis=0).astype(stacked.dtype)  # MEAN; NONE, non-trainable
