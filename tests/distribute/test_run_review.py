@@ -55,3 +55,10 @@ def test_eager_run_with_fresh_functions_keeps_a_bounded_cache():
     for _ in range(3):
         strategy.run(fn, args=(X,))
     assert strategy._run_functions[fn].experimental_get_tracing_count() == 1
+
+
+def test_a_per_replica_value_of_another_replica_count_is_refused_by_name():
+    strategy = xf.distribute.MirroredStrategy()
+    three = xf.distribute.PerReplica(np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="argument leaf 1 is a PerReplica value .*runs 2"):
+        strategy.run(lambda a, v: v * a, args=(2.0, three))

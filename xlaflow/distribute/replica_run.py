@@ -65,6 +65,13 @@ def run_traced(strategy, fn, args, kwargs):
     slots, inputs = [], []  # slots: for each leaf, (index into inputs, stacked) or None
     for position, leaf in enumerate(leaves):
         if isinstance(leaf, PerReplica):
+            if jnp.ndim(leaf.stacked) == 0 or leaf.stacked.shape[0] != replicas:
+                raise ValueError(
+                    f"strategy.run: argument leaf {position} is a PerReplica value whose "
+                    f"stacked components have shape {tuple(jnp.shape(leaf.stacked))} "
+                    f"(one row per replica); this strategy runs {replicas} "
+                    f"replicas: make it with this strategy's experimental_distribute_"
+                    f"values_from_function or take it from this strategy's run")
             slots.append((len(inputs), True))
             inputs.append(leaf.stacked)
         elif isinstance(leaf, (jax.Array, np.ndarray)) and jnp.ndim(leaf) >= 1:
