@@ -53,7 +53,7 @@ def custom_gradient(f=None):
     """Decorate `f(*args) -> (y, grad_fn)` so that its gradient is `grad_fn(upstream)`, as
     TF's tf.custom_gradient.
 
-    grad_fn takes one upstream gradient per output (one argument if y is a single tensor)
+    grad_fn takes one upstream gradient per flattened output (one if y is a single tensor)
     and returns one gradient per flattened positional argument (None for none). When `f`
     reads trainable Variables that are not arguments, grad_fn must accept `variables=None`
     and return `(input_grads, variable_grads)`, one gradient per Variable in `variables`.
@@ -142,7 +142,7 @@ def _call(f, args, kwargs):
             # grad_fn is traced now, where the values it closes over exist; its errors are
             # kept for the backward pass, where TF raises them (a grad_fn may refuse).
             backward = functools.partial(
-                _backward, grad_fn, name, y_tree, arg_leaves, traced, arg_vals,
+                _backward, grad_fn, name, arg_leaves, traced, arg_vals,
                 variables, found["read_values"])
             try:
                 closed = jax.make_jaxpr(backward)(
@@ -212,12 +212,13 @@ def _cotangents(primals, grads):
     return out
 
 
-def _backward(grad_fn, name, y_tree, arg_leaves, traced, arg_values, variables,
+def _backward(grad_fn, name, arg_leaves, traced, arg_values, variables,
               read_values, upstream):
     """grad_fn called as TF calls it, its gradients checked: one per traced argument, then
     one per Variable, each of its input's shape (zeros for None)."""
-    structured = jax.tree_util.tree_unflatten(y_tree, upstream)
-    spread = list(structured) if isinstance(structured, (list, tuple)) else [structured]
+    # As TF: one upstream gradient per flattened output (a nested or dict result too,
+    # dicts in sorted key order), not the result's structure.
+    spread = list(upstream)
     if variables:
         out = grad_fn(*spread, variables=variables)
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
