@@ -33,6 +33,8 @@ class VariableSynchronization(enum.Enum):
 
 
 def _member(enum_type, value, argument):
+    if value is None:  # TF's validation reads None as the default (AUTO, NONE)
+        return next(iter(enum_type))
     try:
         return enum_type(value)
     except ValueError:
