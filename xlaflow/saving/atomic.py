@@ -8,6 +8,7 @@ with an error naming the file, instead of loading and failing later at inference
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,11 +48,17 @@ def write_text(path, text):
     A symlink at `path` keeps pointing at the file, which gets the new text."""
     path = os.path.realpath(path)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk or an interrupt: the old file stays whole, and no temporary is left.
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 # The sealing files of xlaflow's directory formats (export, weights, checkpoint): a
@@ -106,10 +113,13 @@ def replace_directory(new, path):
     """Rename the finished directory `new` to `path`, replacing what is there. Two renames:
     a crash between them leaves `path.old-*`, which complete() finds; once `path` is in
     place, every such leftover of earlier crashes goes."""
+    old = None
     if os.path.exists(path):
         old = f"{path}.old-{uuid.uuid4().hex[:8]}"
         os.replace(path, old)
     os.replace(new, path)
+    if old is not None:  # ours, sealed or not (an empty folder the save replaced)
+        shutil.rmtree(old, ignore_errors=True)
     for stale in _leftovers(path):
         shutil.rmtree(stale, ignore_errors=True)
 
