@@ -20,6 +20,7 @@ Keys within an object are its Variables' positions and names without the owner's
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -70,6 +71,11 @@ def _variables(obj, prefix=""):
 
 
 def _check_trackable(name, obj):
+    if isinstance(obj, _PLAIN) and not _storable(np.asarray(obj).dtype):
+        # Refused now: orbax would fail only at save, deep in tensorstore, after logging.
+        raise TypeError(f"Checkpoint: {name} is an array of dtype {np.asarray(obj).dtype}; "
+                        "expected numbers or bools (strings and objects cannot be saved "
+                        "in a checkpoint)")
     if isinstance(obj, (*_PLAIN, Variable)) or hasattr(obj, "variables"):
         return
     if isinstance(obj, (list, tuple, dict)):
@@ -83,6 +89,11 @@ def _check_trackable(name, obj):
     raise TypeError(f"Checkpoint: {name} is a {type(obj).__name__}; expected a Module/Layer/"
                     "Model, an optimizer, a Variable, a list/dict of those, or an int, float "
                     "or array")
+
+
+def _storable(dtype):
+    # Numbers and bools, including JAX's extra floats (bfloat16: NumPy kind "V").
+    return dtype.kind in "biufc" or dtype.type.__module__ == "ml_dtypes"
 
 
 class _Slot:
@@ -213,7 +224,11 @@ class Checkpoint:
         """Write `<file_prefix>-<n>` (n counts saves, as TF) and return that path; the
         directory's `checkpoint` file then names it, for train.latest_checkpoint."""
         self.save_counter += 1
-        path = self.write(f"{os.fspath(file_prefix)}-{self.save_counter}")
+        try:
+            path = self.write(f"{os.fspath(file_prefix)}-{self.save_counter}")
+        except BaseException:
+            self.save_counter -= 1  # nothing was saved: the next save reuses the number
+            raise
         record_latest(path)
         return path
 
@@ -233,7 +248,11 @@ class Checkpoint:
             seal(partial)
             atomic.replace_directory(partial, path)
         finally:
-            shutil.rmtree(partial, ignore_errors=True)
+            # orbax writes into `partial.orbax-checkpoint-tmp*` first; a failed save
+            # leaves that behind too (the random suffix makes the pattern ours alone).
+            orbax_tmp = glob.glob(glob.escape(partial) + ".orbax-checkpoint-tmp*")
+            for leftover in [partial, *orbax_tmp]:
+                shutil.rmtree(leftover, ignore_errors=True)
         return path
 
     def restore(self, save_path):
