@@ -83,3 +83,46 @@ def test_a_failed_orbax_write_leaves_no_orbax_temporary_directory(tmp_path, monk
     with pytest.raises(Exception):  # noqa: B017 (whatever orbax raises)
         ckpt.write(tmp_path / "c")
     assert os.listdir(tmp_path) == []
+
+
+def test_restoring_a_directory_of_checkpoints_names_the_latest(tmp_path):
+    v = xf.Variable(np.arange(3, dtype=np.float32))
+    ckpt = train.Checkpoint(v=v)
+    ckpt.save(tmp_path / "ckpt")
+    latest = ckpt.save(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match=r"holds checkpoints, it is not one: pass one of them, "
+                                         r"e.g\. xf\.train\.latest_checkpoint\(.*\) = "
+                                         r".*ckpt-2"):
+        ckpt.restore(tmp_path)
+    assert latest.endswith("ckpt-2")
+
+
+@pytest.mark.parametrize("written, reader", [
+    ("save_weights", "load_model"), ("save_weights", "saved_model.load"),
+    ("save", "load_weights"), ("checkpoint", "load_weights"), ("checkpoint", "load_model")])
+def test_a_save_of_another_kind_is_named_with_its_reader(tmp_path, written, reader):
+    model = small_model()
+    path = tmp_path / "x"
+    if written == "checkpoint":
+        train.Checkpoint(model=model).write(path)
+    else:
+        getattr(model, written)(path)
+    expected = {"save_weights": r"model\.save_weights.*read it with model\.load_weights",
+                "save": r"model\.save or an export.*xf\.keras\.models\.load_model or "
+                        r"xf\.saved_model\.load",
+                "checkpoint": r"xf\.train\.Checkpoint.*Checkpoint\.restore"}[written]
+    with pytest.raises(atomic.CorruptSaveError, match=expected):
+        if reader == "load_model":
+            models.load_model(path)
+        elif reader == "saved_model.load":
+            xf.saved_model.load(path)
+        else:
+            small_model().load_weights(path)
+
+
+def test_checkpoint_saves_of_another_kind_are_named(tmp_path):
+    model = small_model()
+    model.save_weights(tmp_path / "w")
+    with pytest.raises(ValueError, match=r"model\.save_weights.*read it with "
+                                         r"model\.load_weights"):
+        train.Checkpoint(model=model).restore(tmp_path / "w")

@@ -64,6 +64,23 @@ def write_text(path, text):
 # The sealing files of xlaflow's directory formats (export, weights, checkpoint): a
 # directory holding one is an earlier save, which a new save may replace.
 SEALS = ("xlaflow_export.json", "xlaflow_weights.json", "xlaflow_seal.json")
+# What wrote each kind, and what reads it: named when a directory reaches the wrong reader.
+_KINDS = {
+    "xlaflow_export.json": "model.save or an export (xf.saved_model.save, model.export); "
+                           "read it with xf.keras.models.load_model or xf.saved_model.load",
+    "xlaflow_weights.json": "model.save_weights; read it with model.load_weights",
+    "xlaflow_seal.json": "xf.train.Checkpoint (write, save or a CheckpointManager); read "
+                         "it with Checkpoint.restore",
+}
+
+
+def other_kind(path, expected):
+    """How the xlaflow save at `path` was written and is read, when it is sealed by another
+    format than `expected` (a sealing file name); None otherwise."""
+    for seal, kind in _KINDS.items():
+        if seal != expected and os.path.isfile(os.path.join(path, seal)):
+            return kind
+    return None
 
 
 def check_replaceable(path, what):
@@ -186,6 +203,10 @@ def verify_directory(path, *, manifest, format_name, max_version, what="load"):
         raise FileNotFoundError(f"{what}: {path} does not exist or is not a directory")
     sealed = os.path.join(path, manifest)
     if not os.path.isfile(sealed):
+        kind = other_kind(path, manifest)
+        if kind is not None:
+            raise CorruptSaveError(f"{what}: {path} is not the kind of save {what} reads: it "
+                                   f"was written by {kind}")
         raise CorruptSaveError(
             f"{what}: {path} has no {manifest}: it is incomplete (a save or copy still in "
             "progress, or one that died) or was not written by xlaflow")

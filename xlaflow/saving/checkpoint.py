@@ -266,6 +266,7 @@ class Checkpoint:
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Checkpoint.restore: {path} is not a checkpoint "
                                     "directory (it does not exist)")
+        _check_is_checkpoint(path, "restore")
         _verify_seal(path)
         ocp = _ocp()
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
@@ -314,6 +315,28 @@ def _save_args(ocp, tree, manifest):
     if tree:
         items["state"] = ocp.args.StandardSave(tree)
     return ocp.args.Composite(**items)
+
+
+def _check_is_checkpoint(path, what):
+    """Refuse, by name, a directory that is not one checkpoint: a folder of them (the
+    `file_prefix`'s folder, a CheckpointManager's) or another kind of xlaflow save. One
+    that merely lost files goes on to the integrity checks, which call it damaged."""
+    if os.path.exists(os.path.join(path, SEAL)) or os.path.isdir(os.path.join(path, "digest")):
+        return
+    kind = atomic.other_kind(path, SEAL)
+    if kind is not None:
+        raise ValueError(f"Checkpoint.{what}: {path} is not a checkpoint: it was written by "
+                         f"{kind}")
+    inside = sorted(entry for entry in os.listdir(path) if os.path.isfile(
+        os.path.join(path, entry, SEAL)) or os.path.isdir(os.path.join(path, entry, "digest")))
+    if inside:
+        numbered = [e for e in inside if e.isdigit()]  # a CheckpointManager's steps
+        latest = recorded_latest(path) or (
+            os.path.join(path, max(numbered, key=int)) if numbered else None)
+        which = f"e.g. xf.train.latest_checkpoint({path!r}) = {latest}" if latest else \
+            f"it holds {inside[:4]}"
+        raise ValueError(f"Checkpoint.{what}: {path} holds checkpoints, it is not one: pass "
+                         f"one of them, {which}")
 
 
 def _integrity(path, problem):
