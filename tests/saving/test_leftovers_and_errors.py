@@ -126,3 +126,16 @@ def test_checkpoint_saves_of_another_kind_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"model\.save_weights.*read it with "
                                          r"model\.load_weights"):
         train.Checkpoint(model=model).restore(tmp_path / "w")
+
+
+def test_read_restores_what_write_wrote_without_the_save_counter(tmp_path):
+    v = xf.Variable(np.arange(3, dtype=np.float32))
+    ckpt = train.Checkpoint(v=v)
+    ckpt.save(tmp_path / "ckpt")
+    ckpt.save(tmp_path / "ckpt")  # save_counter 2 in what write stores next
+    path = ckpt.write(tmp_path / "w")
+    v.assign(np.zeros(3, np.float32))
+    fresh = train.Checkpoint(v=v)
+    fresh.read(path).assert_consumed()
+    np.testing.assert_array_equal(v.numpy(), np.arange(3, dtype=np.float32))
+    assert fresh.save_counter == 0  # as TF: read() leaves save_counter alone

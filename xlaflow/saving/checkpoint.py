@@ -260,13 +260,24 @@ class Checkpoint:
         CheckpointManager step). Shapes, dtypes and digests are all checked before any
         assignment: a mismatch raises ValueError naming the object, a damaged checkpoint
         CheckpointIntegrityError naming the directory, and nothing changes."""
+        return self._restore(save_path, "restore")
+
+    def read(self, save_path):
+        """Restore every tracked object from `save_path` as `restore` does, but leave
+        save_counter alone (TF's counterpart of `write`, which does not count saves)."""
+        counter = self.save_counter
+        status = self._restore(save_path, "read")
+        self.save_counter = counter
+        return status
+
+    def _restore(self, save_path, what):
         if save_path is None:  # TF: latest_checkpoint found none, so nothing to restore
             return _RestoreStatus([], None, restored=False)
         path = os.path.abspath(os.fspath(save_path))
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"Checkpoint.restore: {path} is not a checkpoint "
+            raise FileNotFoundError(f"Checkpoint.{what}: {path} is not a checkpoint "
                                     "directory (it does not exist)")
-        _check_is_checkpoint(path, "restore")
+        _check_is_checkpoint(path, what)
         _verify_seal(path)
         ocp = _ocp()
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
