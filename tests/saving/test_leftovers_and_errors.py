@@ -139,3 +139,14 @@ def test_read_restores_what_write_wrote_without_the_save_counter(tmp_path):
     fresh.read(path).assert_consumed()
     np.testing.assert_array_equal(v.numpy(), np.arange(3, dtype=np.float32))
     assert fresh.save_counter == 0  # as TF: read() leaves save_counter alone
+
+
+def test_a_manager_save_below_the_latest_warns_instead_of_silently_skipping(tmp_path):
+    v = xf.Variable(np.zeros(2, np.float32))
+    manager = train.CheckpointManager(train.Checkpoint(v=v), tmp_path, max_to_keep=3)
+    assert manager.save(checkpoint_number=5).endswith("5")
+    with pytest.warns(RuntimeWarning, match=r"checkpoint_number=3 is not above the latest "
+                                            r"checkpoint \(5\); nothing was saved"):
+        assert manager.save(checkpoint_number=3) is None
+    manager.close()
+    assert sorted(os.listdir(tmp_path)) == ["5", "checkpoint"]

@@ -115,6 +115,12 @@ class CheckpointManager:
         latest = self._manager.latest_step()
         step = (latest or 0) + 1 if checkpoint_number is None else int(checkpoint_number)
         if check_interval and not self._manager.should_save(step):
+            if checkpoint_number is not None and latest is not None and step <= latest:
+                # TF would write it; orbax numbers by step and cannot go back: say so.
+                warnings.warn(f"CheckpointManager.save: checkpoint_number={step} is not above "
+                              f"the latest checkpoint ({latest}); nothing was saved. Start a "
+                              "new directory, or restore the latest first and number on "
+                              "from it", RuntimeWarning, stacklevel=2)
             return None
         self.wait_until_finished()  # orbax would wait anyway; this seals the previous save
         if step in self._manager.all_steps():
