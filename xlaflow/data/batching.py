@@ -11,12 +11,18 @@ import itertools
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, upstream
+from xlaflow.data.dataset import (
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    integer_argument,
+    upstream,
+)
 from xlaflow.tensors import TensorSpec
 
 
 def _batch_size(value, what):
-    value = int(value)
+    value = integer_argument(value, what, "batch_size")
     if value < 1:
         raise ValueError(f"Dataset.{what}: batch_size must be >= 1; received {value}")
     return value

@@ -13,7 +13,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
+from xlaflow.data.dataset import (
+    AUTOTUNE,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    integer_argument,
+    peek_first,
+    upstream,
+)
 
 
 def call(fn, element):
@@ -33,7 +40,7 @@ def parallelism(num_parallel_calls):
         # Threads help when the function releases the GIL (NumPy, I/O, decoding); one per
         # core is what TF's autotuner converges to for CPU-bound work.
         return os.cpu_count() or 1
-    n = int(num_parallel_calls)
+    n = integer_argument(num_parallel_calls, "map", "num_parallel_calls")
     if n < 1:
         raise ValueError(f"num_parallel_calls must be a positive int or AUTOTUNE; "
                          f"received {num_parallel_calls}")

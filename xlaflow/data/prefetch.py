@@ -11,7 +11,7 @@ import contextvars
 import threading
 import time
 
-from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
+from xlaflow.data.dataset import AUTOTUNE, Dataset, integer_argument, upstream
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.
@@ -74,7 +74,7 @@ class Prefetch(Dataset):
     """
 
     def __init__(self, dataset, buffer_size):
-        buffer_size = int(buffer_size)
+        buffer_size = integer_argument(buffer_size, "prefetch", "buffer_size")
         self._auto = buffer_size == AUTOTUNE
         if buffer_size == AUTOTUNE:
             buffer_size = AUTOTUNE_BUFFER

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from xlaflow.data.dataset import Dataset, peeking, upstream
+from xlaflow.data.dataset import Dataset, integer_argument, peeking, upstream
 
 _END = object()
 
@@ -47,13 +47,14 @@ class Shuffle(Dataset):
     """
 
     def __init__(self, dataset, buffer_size, seed=None, reshuffle_each_iteration=True):
-        buffer_size = int(buffer_size)
+        buffer_size = integer_argument(buffer_size, "shuffle", "buffer_size")
         if buffer_size < 1:
             raise ValueError(f"Dataset.shuffle: buffer_size must be >= 1; received "
                              f"{buffer_size}")
         self._input = dataset
         self._buffer_size = buffer_size
-        self._seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else int(seed)
+        self._seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else \
+            integer_argument(seed, "shuffle", "seed")
         self._reshuffle = bool(reshuffle_each_iteration)
         self._passes = 0
         self._lock = threading.Lock()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, integer_argument
 from xlaflow.tensors import TensorSpec, as_dtype
 
 
@@ -135,7 +135,8 @@ class Range(Dataset):
         if not 1 <= len(args) <= 3:
             raise TypeError(f"Dataset.range takes 1 to 3 arguments (start, stop, step); "
                             f"received {len(args)}")
-        self._range = range(*(int(a) for a in args))
+        names = ("stop",) if len(args) == 1 else ("start", "stop", "step")
+        self._range = range(*(integer_argument(a, "range", n) for a, n in zip(args, names)))
         self._dtype = as_dtype(output_type if output_type is not None else "int64")
         self._spec = TensorSpec((), self._dtype)
 

@@ -13,14 +13,20 @@ import threading
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, upstream
+from xlaflow.data.dataset import (
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    integer_argument,
+    upstream,
+)
 from xlaflow.tensors import TensorSpec
 
 _UNSIZED = (INFINITE_CARDINALITY, UNKNOWN_CARDINALITY)
 
 
 def _count(value, what):
-    value = int(value)
+    value = integer_argument(value, what, "count")
     if value < -1:
         raise ValueError(f"Dataset.{what}: count must be >= -1 (-1 meaning all); "
                          f"received {value}")
@@ -241,7 +247,7 @@ class Enumerate(Dataset):
 
     def __init__(self, dataset, start=0):
         self._input = dataset
-        self._start = int(start)
+        self._start = integer_argument(start, "enumerate", "start")
 
     def _iterate(self):
         with upstream(self._input) as it:
@@ -260,7 +266,8 @@ class Shard(Dataset):
     part of the input, as TF)."""
 
     def __init__(self, dataset, num_shards, index):
-        num_shards, index = int(num_shards), int(index)
+        num_shards = integer_argument(num_shards, "shard", "num_shards")
+        index = integer_argument(index, "shard", "index")
         if num_shards < 1:
             raise ValueError(f"Dataset.shard: num_shards must be >= 1; received {num_shards}")
         if not 0 <= index < num_shards:
