@@ -12,7 +12,8 @@ Once orbax has finished, a seal (`xlaflow_seal.json`: size and SHA-256 of every 
 the two items) is added under a temporary name and renamed. Restore checks it first, so a
 truncated or flipped file is named before orbax reads it: a read that fails inside orbax
 leaves tensorstore callbacks firing on a closed event loop ("Event loop is closed" noise).
-A checkpoint whose process stopped before sealing it still has its array digests.
+A checkpoint whose process stopped before sealing it still has its array digests. Those
+checks and the files around the arrays are in checkpoint_files.py.
 
 Keys within an object are its Variables' positions and names without the owner's prefix
 (`0003_kernel`), so a freshly built copy of a model (with new unique layer names) restores.
@@ -21,10 +22,7 @@ Keys within an object are its Variables' positions and names without the owner's
 from __future__ import annotations
 
 import glob
-import hashlib
-import json
 import os
-import re
 import shutil
 import uuid
 
@@ -33,27 +31,27 @@ import numpy as np
 
 from xlaflow.optimizers import Optimizer
 from xlaflow.saving import atomic
+from xlaflow.saving.checkpoint_files import (
+    FORMAT,
+    FORMAT_VERSION,
+    _check_is_checkpoint,
+    _digest,
+    _read_manifest,
+    _read_state,
+    _verify_seal,
+    record_latest,
+    seal,
+)
+from xlaflow.saving.checkpoint_files import CheckpointIntegrityError  # noqa: F401 (xf.train's)
 from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
-FORMAT, FORMAT_VERSION = "xlaflow.checkpoint", 1
-SEAL, _SEALED_ITEMS = "xlaflow_seal.json", ("state", "digest")
 _PLAIN = (bool, int, float, np.ndarray, np.generic, jax.Array)
-
-
-class CheckpointIntegrityError(ValueError):
-    """A checkpoint is truncated, tampered with, or unreadable (TF's DataLossError)."""
 
 
 def _ocp():
     import orbax.checkpoint as ocp  # imported on use: a heavy dependency
     return ocp
-
-
-def _digest(array):
-    h = hashlib.sha256(f"{array.dtype.name}{list(array.shape)}".encode())
-    h.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-    return h.hexdigest()
 
 
 def _variables(obj, prefix=""):
@@ -326,145 +324,3 @@ def _save_args(ocp, tree, manifest):
     if tree:
         items["state"] = ocp.args.StandardSave(tree)
     return ocp.args.Composite(**items)
-
-
-def _check_is_checkpoint(path, what):
-    """Refuse, by name, a directory that is not one checkpoint: a folder of them (the
-    `file_prefix`'s folder, a CheckpointManager's) or another kind of xlaflow save. One
-    that merely lost files goes on to the integrity checks, which call it damaged."""
-    if os.path.exists(os.path.join(path, SEAL)) or os.path.isdir(os.path.join(path, "digest")):
-        return
-    kind = atomic.other_kind(path, SEAL)
-    if kind is not None:
-        raise ValueError(f"Checkpoint.{what}: {path} is not a checkpoint: it was written by "
-                         f"{kind}")
-    inside = sorted(entry for entry in os.listdir(path) if os.path.isfile(
-        os.path.join(path, entry, SEAL)) or os.path.isdir(os.path.join(path, entry, "digest")))
-    if inside:
-        numbered = [e for e in inside if e.isdigit()]  # a CheckpointManager's steps
-        latest = recorded_latest(path) or (
-            os.path.join(path, max(numbered, key=int)) if numbered else None)
-        which = f"e.g. xf.train.latest_checkpoint({path!r}) = {latest}" if latest else \
-            f"it holds {inside[:4]}"
-        raise ValueError(f"Checkpoint.{what}: {path} holds checkpoints, it is not one: pass "
-                         f"one of them, {which}")
-
-
-def _integrity(path, problem):
-    return CheckpointIntegrityError(f"checkpoint {path} is damaged and was not restored: "
-                                    f"{problem}")
-
-
-def _brief(exc):
-    """An orbax/tensorstore error in a line: without the JSON spec tensorstore appends."""
-    text = str(exc).split(" [tensorstore_spec", 1)[0]
-    return f"{type(exc).__name__}: {text[:400]}"
-
-
-def _read_manifest(ocp, checkpointer, path):
-    try:
-        manifest = checkpointer.restore(
-            path, args=ocp.args.Composite(digest=ocp.args.JsonRestore()))["digest"]
-    except Exception as exc:  # noqa: BLE001 (orbax and tensorstore raise many types)
-        raise _integrity(path, f"its digest item cannot be read ({_brief(exc)}); truncated, "
-                               "tampered with, or not written by xf.train.Checkpoint") from None
-    if not _well_formed(manifest):
-        raise _integrity(path, f"its digest item is not a well-formed {FORMAT!r} manifest")
-    if manifest.get("format_version") not in range(1, FORMAT_VERSION + 1):
-        raise _integrity(path, f"format_version {manifest.get('format_version')!r} is newer "
-                               f"than this xlaflow reads ({FORMAT_VERSION}); upgrade xlaflow")
-    return manifest
-
-
-def _well_formed(manifest):
-    """Whether every entry has a shape of sizes, a known dtype and a digest string."""
-    try:
-        for entries in manifest["objects"].values():
-            for entry in entries.values():
-                if not isinstance(entry["sha256"], str) or any(
-                        int(d) < 0 for d in entry["shape"]):
-                    return False
-                jax.numpy.dtype(entry["dtype"])
-        return manifest["format"] == FORMAT
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return False
-
-
-def _read_state(ocp, checkpointer, path, stored):
-    """Every stored array (as NumPy), each checked against its digest."""
-    target = {name: {key: np.zeros(e["shape"], jax.numpy.dtype(e["dtype"]))
-                     for key, e in entries.items()}
-              for name, entries in stored.items() if entries}
-    if not target:
-        return {}
-    try:
-        values = checkpointer.restore(path, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target)))["state"]
-    except Exception as exc:  # noqa: BLE001 (orbax and tensorstore raise many types)
-        raise _integrity(path, f"its state item cannot be read ({_brief(exc)})") from None
-    for name, entries in stored.items():
-        for key, entry in entries.items():
-            value = values.get(name, {}).get(key)
-            if value is None or _digest(np.asarray(value)) != entry["sha256"]:
-                raise _integrity(path, f"{name}.{key} does not match its SHA-256 in the "
-                                       "digest item (modified or truncated after saving)")
-    return values
-
-
-def _item_files(path):
-    for item in _SEALED_ITEMS:
-        for parent, _, names in os.walk(os.path.join(path, item)):
-            for name in names:
-                full = os.path.join(parent, name)
-                yield os.path.relpath(full, path).replace(os.sep, "/"), full
-
-
-STATE_FILE = "checkpoint"  # TF's name: the directory's latest Checkpoint.save
-
-
-def record_latest(path):
-    """Name `path` (a Checkpoint.save result) as its directory's latest, in TF's text form
-    (`model_checkpoint_path: "ckpt-3"`), written atomically."""
-    directory, name = os.path.split(path)
-    atomic.write_text(os.path.join(directory, STATE_FILE), f'model_checkpoint_path: "{name}"\n')
-
-
-def recorded_latest(directory):
-    """The checkpoint its `checkpoint` file names, if that file and checkpoint exist."""
-    try:
-        with open(os.path.join(directory, STATE_FILE), encoding="utf-8") as f:
-            found = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', f.read(), re.M)
-    except OSError:
-        return None
-    path = os.path.join(directory, found.group(1)) if found else None
-    return path if path is not None and os.path.isdir(path) else None
-
-
-def seal(path):
-    """Record the size and SHA-256 of every item file of the finished checkpoint `path`."""
-    files = {rel: {"bytes": os.path.getsize(full), "sha256": atomic.sha256_file(full)}
-             for rel, full in sorted(_item_files(path))}
-    atomic.write_json(os.path.join(path, SEAL), {"format": FORMAT, "files": files})
-
-
-def _verify_seal(path):
-    sealed = os.path.join(path, SEAL)
-    if not os.path.exists(sealed):
-        return  # its process stopped before sealing it: the array digests still check it
-    try:
-        with open(sealed, encoding="utf-8") as f:
-            files = json.load(f)["files"]
-        items = [(rel, e["bytes"], e["sha256"]) for rel, e in files.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise _integrity(path, f"its {SEAL} is unreadable ({type(exc).__name__}: {exc})") \
-            from None
-    for rel, size, sha in items:
-        full = os.path.join(path, *rel.split("/"))
-        if ".." in rel.split("/") or not os.path.isfile(full):
-            raise _integrity(path, f"{rel} (listed in {SEAL}) is missing")
-        if os.path.getsize(full) != size:
-            raise _integrity(path, f"{rel} has {os.path.getsize(full)} bytes, {SEAL} records "
-                                   f"{size} (truncated or replaced)")
-        if atomic.sha256_file(full) != sha:
-            raise _integrity(path, f"{rel} does not match its SHA-256 in {SEAL} (modified "
-                                   "after saving)")

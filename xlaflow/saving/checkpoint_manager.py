@@ -15,11 +15,9 @@ import os
 import uuid
 import warnings
 
-from xlaflow.saving.checkpoint import (
-    Checkpoint,
+from xlaflow.saving.checkpoint import Checkpoint, _ocp, _save_args
+from xlaflow.saving.checkpoint_files import (
     CheckpointIntegrityError,
-    _ocp,
-    _save_args,
     record_latest,
     recorded_latest,
     seal,
