@@ -116,7 +116,7 @@ def cases():
 def first_call(fn, args, convert):
     if convert:
         conversion._by_code.pop(fn.__code__, None)
-        conversion._by_function.pop(fn, None)
+        conversion.forget(fn)
         compiled = xf.function(fn)
     else:
         compiled = jax.jit(lambda *a: fn(*a))

@@ -290,3 +290,22 @@ def test_a_zero_range_step_raises_like_python():
     with pytest.raises(ValueError, match="must not be zero"):
         xf.function(count_range)(jnp.int32(0), jnp.int32(3), jnp.int32(0))
     assert int(xf.function(count_range)(jnp.int32(0), jnp.int32(7), jnp.int32(2))) == 4
+
+
+def test_a_converted_function_is_freed_with_its_original():
+    import gc
+    import weakref
+
+    from xlaflow.autograph import api
+
+    refs = []
+    for k in range(3):
+        offset = jnp.full(1000, float(k))
+        fn = lambda x, offset=offset: x + offset  # noqa: E731
+        converted = api.convert(fn)
+        assert api.convert(fn) is converted  # cached while the original lives
+        assert float(converted(1.0)[0]) == 1.0 + k
+        refs.append((weakref.ref(fn), weakref.ref(converted)))
+        del fn, converted, offset
+    gc.collect()
+    assert all(a() is None and b() is None for a, b in refs)

@@ -279,3 +279,10 @@ def test_a_user_constraint_class_trains_and_loads_with_custom_objects(tmp_path):
     loaded.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     np.testing.assert_allclose(loaded.get_weights()[0], np.clip(_sgd_step(w, b)[0], -0.05, 0.05),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_plain_variables_constraint_is_applied_by_the_optimizer():
+    # TF: an optimizer projects any Variable that has a constraint, not only layer weights
+    v = xf.Variable([2.0, -1.0], constraint=lambda w: jnp.clip(w, 0.0, 1.0))
+    xf.keras.optimizers.SGD(0.1).apply_gradients([(jnp.ones(2), v)])
+    np.testing.assert_allclose(v.numpy(), np.clip(np.array([2.0, -1.0]) - 0.1, 0.0, 1.0))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import time
 import types
-import weakref
 
 from xlaflow.autograph import operators
 from xlaflow.autograph.converters import (asserts, break_continue, calls, canonical,
@@ -32,7 +31,15 @@ class Compiled:
 
 
 _by_code = {}
-_by_function = weakref.WeakKeyDictionary()
+# The converted function is kept on the original (in its __dict__), so that the two are
+# freed together. A weak-key dictionary could not hold it: the converted function refers
+# back to its key (`__wrapped__`), so every lambda converted once stayed alive for good.
+_CONVERTED = "__xf_autograph_converted__"
+
+
+def forget(fn):
+    """Drop `fn`'s converted function (the benchmark converts afresh)."""
+    fn.__dict__.pop(_CONVERTED, None)
 
 
 def _own_scope(node):
@@ -132,8 +139,8 @@ def _child(code, name):
 
 def convert(fn):
     """The converted function for the plain Python function `fn` (cached per function)."""
-    converted = _by_function.get(fn)
-    if converted is not None:
+    converted = fn.__dict__.get(_CONVERTED)
+    if converted is not None and converted.__wrapped__ is fn:  # not one copied by wraps()
         return converted
     entry = compiled(fn)
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
@@ -141,9 +148,9 @@ def convert(fn):
     converted = types.FunctionType(entry.code, fn.__globals__, fn.__name__, fn.__defaults__,
                                    closure)
     converted.__kwdefaults__ = fn.__kwdefaults__
-    converted.__dict__.update(fn.__dict__)
+    converted.__dict__.update((k, v) for k, v in fn.__dict__.items() if k != _CONVERTED)
     converted.__doc__, converted.__qualname__ = fn.__doc__, fn.__qualname__
     converted.__module__, converted.__wrapped__ = fn.__module__, fn
     setattr(converted, CONVERTED, True)
-    _by_function[fn] = converted
+    fn.__dict__[_CONVERTED] = converted
     return converted
