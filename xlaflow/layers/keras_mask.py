@@ -9,6 +9,7 @@ another array can never read a stale mask.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import weakref
@@ -158,3 +159,25 @@ def attach_output_masks(layer, inputs, outputs, mask):
                          f"{len(flat)} output(s); return one per output (or None)")
     for x, m in zip(flat, flat_masks):
         set_mask(x, None if m is None else jnp.asarray(m))
+
+
+@contextlib.contextmanager
+def given(inputs, mask):
+    """A model's `call(inputs, mask=...)` (Keras 2): `mask` attached to the input arrays
+    while the model runs, as Keras sets `inputs._keras_mask`; afterwards the arrays carry
+    the masks they had before, so a later call without `mask=` is not masked."""
+    if mask is None:
+        yield
+        return
+    arrays, masks = _flat(inputs), _flat(mask)
+    if len(masks) != len(arrays):
+        raise ValueError(f"mask: {len(masks)} mask(s) for {len(arrays)} input(s); give one "
+                         "per input (None for an input without one)")
+    before = [get_mask(x) for x in arrays]
+    for x, m in zip(arrays, masks):
+        set_mask(x, None if m is None else jnp.asarray(m))
+    try:
+        yield
+    finally:
+        for x, m in zip(arrays, before):
+            set_mask(x, m)

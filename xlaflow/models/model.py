@@ -10,7 +10,7 @@ import numpy as np
 
 from xlaflow import _lifting
 from xlaflow.function import function
-from xlaflow.layers import symbolic
+from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
 from xlaflow.models.functional import Graph
@@ -60,12 +60,13 @@ class Model(Layer):
                 lambda t: t.dtype.name, inputs, is_leaf=is_symbolic)
             self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if self._graph is None:
             raise NotImplementedError(
                 f"{type(self).__name__} must define call(self, inputs), or be built "
                 "functionally: Model(inputs=Input(...), outputs=...)")
-        return self._graph.run(inputs, training)
+        with keras_mask.given(inputs, mask):
+            return self._graph.run(inputs, training)
 
     @property
     def layers(self):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _lifting
-from xlaflow.layers import symbolic
+from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
@@ -70,9 +70,10 @@ class Sequential(Model):
             return self._layers[0]._batch_input_shape
         return self._batch_input_shape
 
-    def call(self, inputs, training=None):
-        for layer in self._layers:
-            inputs = layer(inputs, training=training)
+    def call(self, inputs, training=None, mask=None):
+        with keras_mask.given(inputs, mask):
+            for layer in self._layers:
+                inputs = layer(inputs, training=training)
         return inputs
 
     def get_config(self):
