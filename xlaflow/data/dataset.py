@@ -331,6 +331,38 @@ class Dataset:
         from xlaflow.data.mapping import TakeWhile
         return TakeWhile(self, predicate)
 
+    def interleave(self, map_func, cycle_length=None, block_length=None,
+                   num_parallel_calls=None, deterministic=None, name=None):
+        """The elements of the datasets `map_func` returns, `block_length` at a time from
+        each of `cycle_length` open ones in turn (TF's order; None/AUTOTUNE opens 16)."""
+        from xlaflow.data.interleave import Interleave
+        return Interleave(self, map_func, cycle_length, block_length, num_parallel_calls,
+                          deterministic)
+
+    def window(self, size, shift=None, stride=1, drop_remainder=False, name=None):
+        """Windows of `size` elements `stride` apart, one starting every `shift` (default
+        `size`); each window is a Dataset (a structure of them for structured elements)."""
+        from xlaflow.data.windows import Window
+        return Window(self, size, shift, stride, drop_remainder)
+
+    def scan(self, initial_state, scan_func, name=None):
+        """The outputs of `scan_func(state, element) -> (new_state, output)`, the state
+        carried from element to element, from `initial_state` on every pass."""
+        from xlaflow.data.stateful import Scan
+        return Scan(self, initial_state, scan_func)
+
+    def unique(self, name=None):
+        """Each distinct element once, in order of first occurrence (int32, int64 or
+        string elements, as TF)."""
+        from xlaflow.data.stateful import Unique
+        return Unique(self)
+
+    def rebatch(self, batch_size, drop_remainder=False, name=None):
+        """The input batches' rows regrouped into batches of `batch_size` (a vector of
+        sizes is cycled through): `unbatch().batch(batch_size)` without the per-row work."""
+        from xlaflow.data.batching import Rebatch
+        return Rebatch(self, batch_size, drop_remainder)
+
     def get_single_element(self, name=None):
         """The dataset's one element; an error if it has none or several (as TF)."""
         with contextlib.closing(iter(self)) as it:
@@ -353,13 +385,8 @@ _NONE = object()
 
 # tf.data methods not provided here, with what to write instead.
 _NOT_IMPLEMENTED = {
-    "interleave": "use flat_map (cycle_length=1 interleaves one dataset at a time)",
-    "window": "use batch (windows with shift == size) or build the windows in a generator",
-    "scan": "carry the state in a Python generator (from_generator)",
-    "unique": "filter with a Python set in a generator (from_generator)",
     "group_by_window": "group in a Python generator (from_generator), then batch",
     "bucket_by_sequence_length": "sort or group by length in a generator, then padded_batch",
-    "rebatch": "unbatch().batch(new_size)",
     "snapshot": "use cache()",
     "ignore_errors": "catch the errors in the map function and filter the failures out",
     "ragged_batch": "use padded_batch",
