@@ -16,7 +16,8 @@ A checkpoint whose process stopped before sealing it still has its array digests
 checks and the files around the arrays are in checkpoint_files.py.
 
 Keys within an object are its Variables' positions and names without the owner's prefix
-(`0003_kernel`), so a freshly built copy of a model (with new unique layer names) restores.
+(`0003_kernel`), so a freshly built copy of a model (with new unique layer names) restores;
+a compiled model's node carries its optimizer too (`optimizer/...`, checkpoint_graph.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ from xlaflow.saving.checkpoint_files import (
     seal,
 )
 from xlaflow.saving.checkpoint_files import CheckpointIntegrityError  # noqa: F401 (xf.train's)
-from xlaflow.saving.weights import position_key
+from xlaflow.saving.checkpoint_graph import (
+    Expected,
+    RestoreStatus,
+    Slot,
+    expected,
+    saved_variables,
+)
 from xlaflow.variables import Variable
 
 _PLAIN = (bool, int, float, np.ndarray, np.generic, jax.Array)
@@ -52,20 +59,6 @@ _PLAIN = (bool, int, float, np.ndarray, np.generic, jax.Array)
 def _ocp():
     import orbax.checkpoint as ocp  # imported on use: a heavy dependency
     return ocp
-
-
-def _variables(obj, prefix=""):
-    """{key: Variable} of a Variable, a Module (anything with `.variables`) or a list/dict
-    of those."""
-    if isinstance(obj, Variable):
-        return {prefix + "value": obj}
-    if isinstance(obj, (list, tuple, dict)):
-        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-        found = {}
-        for sub, item in items:
-            found.update(_variables(item, f"{prefix}{sub}-"))
-        return found
-    return {prefix + position_key(i, v.name): v for i, v in enumerate(obj.variables)}
 
 
 def _check_trackable(name, obj):
@@ -94,45 +87,16 @@ def _storable(dtype):
     return dtype.kind in "biufc" or dtype.type.__module__ == "ml_dtypes"
 
 
-class _Slot:
-    """One array to restore: what it must look like, and how to assign it."""
-
-    def __init__(self, shape, dtype, assign, label):
-        self.shape, self.dtype, self.assign, self.label = tuple(shape), np.dtype(dtype), \
-            assign, label
-
-
-class _RestoreStatus:
-    """What restore returns (TF's status object): restore is all-or-nothing per object, so
-    only objects in the file that this Checkpoint does not track can be left unused."""
-
-    def __init__(self, unused, path, restored=True):
-        self._unused, self._path, self._restored = unused, path, restored
-
-    def assert_consumed(self):
-        if not self._restored:
-            raise AssertionError("nothing was restored: restore() was given None (no "
-                                 "checkpoint yet)")
-        if self._unused:
-            raise AssertionError(f"{self._path} holds objects this Checkpoint does not track: "
-                                 f"{self._unused}")
-        return self
-
-    def assert_existing_objects_matched(self):
-        return self
-
-    def expect_partial(self):
-        return self
-
-
 class Checkpoint:
     """`Checkpoint(model=..., optimizer=..., step=0, **more)`, like `tf.train.Checkpoint`.
 
     Objects are Modules/Layers/Models (their `variables`), optimizers (iterations, learning
     rate and optax state), Variables, lists/dicts of those, or plain ints, floats and arrays
-    (read back as attributes: `ckpt.step`). An optimizer that has not made its state yet
-    (its first apply does) is built on restore for the model that owns it in this
-    Checkpoint (`model.optimizer is optimizer`, else the one model tracked here).
+    (read back as attributes: `ckpt.step`). A compiled model carries its optimizer, as
+    in TF: `Checkpoint(model=model)` saves and restores the optimizer's state too. An
+    optimizer that has not made its state yet (its first apply does) is built on restore
+    for the model that owns it (`model.optimizer is optimizer`, else the one model tracked
+    here), exactly as its first training step would build it.
     """
 
     def __init__(self, **objects):
@@ -167,7 +131,7 @@ class Checkpoint:
                 arrays = {"value": np.array(obj, copy=True)}
             else:
                 arrays = {k: np.array(v.numpy(), copy=True)
-                          for k, v in _variables(obj).items()}
+                          for k, v in saved_variables(obj).items()}
             manifest[name] = {k: {"shape": list(a.shape), "dtype": a.dtype.name,
                                   "sha256": _digest(a)} for k, a in arrays.items()}
             if arrays:
@@ -175,23 +139,21 @@ class Checkpoint:
         return tree, {"format": FORMAT, "format_version": FORMAT_VERSION,
                       "save_counter": self.save_counter, "objects": manifest}
 
-    def _slots(self, name, obj, stored):
-        """{key: _Slot} the object expects; `stored` (the manifest's keys) decides whether
-        an optimizer without state yet must be built."""
+    def _expected(self, name, obj, stored):
+        """The Expected (checkpoint_graph.py) of object `name`, given its stored keys."""
         if isinstance(obj, _PLAIN):
             value, kind = np.asarray(obj), type(obj)
 
             def assign(v):  # a Python number comes back as the same type
                 self._objects[name] = kind(v) if kind in (bool, int, float) else v
-            return {"value": _Slot(value.shape, value.dtype, assign, name)}
-        slots = {k: _Slot(v.shape, v.dtype, v.assign, v.name)
-                 for k, v in _variables(obj).items()}
-        if isinstance(obj, Optimizer) and getattr(obj, "_state", None) is None \
-                and set(stored) - set(slots):
-            slots.update(self._unbuilt_optimizer_slots(name, obj, len(slots)))
-        return slots
+            want = Expected()
+            want.slots["value"] = Slot(value.shape, value.dtype, assign, name)
+            return want
+        return expected(name, obj, stored, lambda opt: self._owner(name, opt))
 
-    def _unbuilt_optimizer_slots(self, name, opt, offset):
+    def _owner(self, name, opt):
+        """The one model a top-level optimizer without state trains: `model.optimizer is
+        opt`, else the one model tracked here."""
         owners = [o for o in self._objects.values() if getattr(o, "optimizer", None) is opt]
         if not owners:
             owners = [o for o in self._objects.values() if hasattr(o, "trainable_variables")
@@ -202,20 +164,7 @@ class Checkpoint:
                 "creates it) and this Checkpoint does not say which model it trains; track "
                 "that one model in the same Checkpoint, or call "
                 f"{name}.build(model.trainable_variables) before restoring")
-        weights = list(owners[0].trainable_variables)
-        with jax.ensure_compile_time_eval():
-            leaves = jax.tree_util.tree_leaves(jax.eval_shape(
-                opt._transform.init, [w.value for w in weights]))
-        built = []
-
-        def assign_leaf(value, j):
-            if not built:  # the first leaf builds the state, as the first apply would
-                opt.build(weights)
-                built.append(True)
-            opt._state[j].assign(value)
-        return {position_key(offset + j, f"{opt.name}/state_{j}"): _Slot(
-            leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}")
-            for j, leaf in enumerate(leaves)}
+        return owners[0]
 
     # -- TF's API ---------------------------------------------------------------------------
     def save(self, file_prefix):
@@ -270,7 +219,7 @@ class Checkpoint:
 
     def _restore(self, save_path, what):
         if save_path is None:  # TF: latest_checkpoint found none, so nothing to restore
-            return _RestoreStatus([], None, restored=False)
+            return RestoreStatus(None, restored=False)
         path = os.path.abspath(os.fspath(save_path))
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Checkpoint.{what}: {path} is not a checkpoint "
@@ -281,25 +230,32 @@ class Checkpoint:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
             manifest = _read_manifest(ocp, checkpointer, path)
             stored = manifest["objects"]
-            slots = self._match(stored, path)
+            slots, unused, unbound = self._match(stored, path)
             values = _read_state(ocp, checkpointer, path, stored)
         for name, slot_map in slots.items():
             for key, slot in slot_map.items():
                 slot.assign(values[name][key])
         self.save_counter = int(manifest.get("save_counter", 0))
-        return _RestoreStatus(sorted(set(stored) - set(self._objects)), path)
+        return RestoreStatus(path, set(stored) - set(self._objects), unused, unbound)
 
     def _match(self, stored, path):
-        """{object: {key: _Slot}}, after checking the file holds exactly what each object
-        expects; every mismatch is reported at once."""
-        slots, problems = {}, []
+        """({object: {key: Slot}}, unused values, unbound optimizers), after checking the
+        file holds exactly what each object expects; every mismatch is reported at once."""
+        slots, problems, unused, unbound = {}, [], [], []
         for name, obj in self._objects.items():
             if name not in stored:
                 raise ValueError(f"Checkpoint.restore: {path} has no object {name!r}; it "
                                  f"holds {sorted(stored)}")
-            slots[name] = self._slots(name, obj, stored[name])
-            missing = sorted(set(slots[name]) - set(stored[name]))
-            extra = sorted(set(stored[name]) - set(slots[name]))
+            want = self._expected(name, obj, stored[name])
+            slots[name], have = want.slots, set(stored[name])
+            unbound += want.unbound
+            # A model's optimizer values with no optimizer here to take them: left unused,
+            # as TF leaves a checkpoint's values for objects the program lacks.
+            idle = [g for g in want.optional if not any(k.startswith(g) for k in slots[name])]
+            spare = {k for k in have - set(slots[name]) if any(k.startswith(g) for g in idle)}
+            unused += [f"{name}.{k}" for k in spare]
+            missing = sorted(set(slots[name]) - have)
+            extra = sorted(have - set(slots[name]) - spare)
             if missing or extra:
                 hint = " (it has no variables yet: build it first, e.g. call it on data)" \
                     if not slots[name] else ""
@@ -316,7 +272,7 @@ class Checkpoint:
         if problems:
             raise ValueError(f"Checkpoint.restore: {path} does not match the objects; "
                              "nothing was restored:\n  " + "\n  ".join(problems))
-        return slots
+        return slots, unused, unbound
 
 
 def _save_args(ocp, tree, manifest):

@@ -1,0 +1,181 @@
+"""What each object tracked by a Checkpoint saves and what a restore expects of it: its
+Variables, and for a compiled Keras model its optimizer too (TF's model -> optimizer edge).
+
+Keys within an object's node are stable across processes and freshly built copies:
+  `0003_kernel`                 the object's own Variables, by position and short name;
+  `optimizer/0000_iterations`   the Variables of a model's optimizer, in `optimizer.variables`
+                                order (iterations, learning rate, then the state, which a
+                                restore sizes before the optimizer has built it);
+  `<i>-...` / `<key>-...`       the same inside a tracked list or dict.
+A node's `optimizer/` group is optional on both sides, as TF's deferred matching: a
+checkpoint without it (older ones, or one of an uncompiled model) leaves the optimizer as it
+is, and one restored into a model without an optimizer leaves those values unused; the
+restore status says which (assert_consumed / assert_existing_objects_matched).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from xlaflow.optimizers import Optimizer
+from xlaflow.saving.weights import position_key
+from xlaflow.variables import Variable
+
+OPTIMIZER = "optimizer/"  # the key prefix of a model's optimizer within the model's node
+
+
+def _is_optimizer(obj):
+    # Duck-typed: a LossScaleOptimizer wraps an Optimizer without subclassing it.
+    return isinstance(obj, Optimizer) or (hasattr(obj, "apply_gradients")
+                                          and hasattr(obj, "iterations"))
+
+
+def model_optimizer(obj):
+    """The optimizer `obj` (a compiled Keras model) trains with, when the model's node must
+    carry it: not for optimizers themselves, nor when its Variables are already `obj`'s."""
+    if _is_optimizer(obj) or not hasattr(obj, "trainable_variables"):
+        return None
+    opt = getattr(obj, "optimizer", None)
+    if opt is None or not _is_optimizer(opt):
+        return None
+    own = {id(v) for v in obj.variables}
+    return None if any(id(v) in own for v in opt.variables) else opt
+
+
+def _walk(obj, prefix=""):
+    """(prefix, leaf) for every Variable or Module in `obj` (lists and dicts opened)."""
+    if isinstance(obj, (list, tuple, dict)):
+        for sub, item in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
+            yield from _walk(item, f"{prefix}{sub}-")
+    else:
+        yield prefix, obj
+
+
+def _own(prefix, leaf):
+    if isinstance(leaf, Variable):
+        return {prefix + "value": leaf}
+    return {prefix + position_key(i, v.name): v for i, v in enumerate(leaf.variables)}
+
+
+def saved_variables(obj):
+    """{key: Variable} that saving `obj` writes: its own and its model's optimizer's."""
+    found = {}
+    for prefix, leaf in _walk(obj):
+        found.update(_own(prefix, leaf))
+        opt = model_optimizer(leaf)
+        if opt is not None:
+            found.update(_own(prefix + OPTIMIZER, opt))
+    return found
+
+
+class Slot:
+    """One array to restore: what it must look like, and how to assign it."""
+
+    def __init__(self, shape, dtype, assign, label):
+        self.shape, self.dtype, self.assign, self.label = tuple(shape), np.dtype(dtype), \
+            assign, label
+
+
+def _slots_of(variables):
+    return {k: Slot(v.shape, v.dtype, v.assign, v.name) for k, v in variables.items()}
+
+
+class Expected:
+    """What restoring one tracked object needs: `slots` ({key: Slot}, each one required),
+    `optional` (key prefixes whose stored values are unused when nothing here takes them)
+    and `unbound` (optimizer groups of this object that the checkpoint has no values for)."""
+
+    def __init__(self):
+        self.slots, self.optional, self.unbound = {}, [], []
+
+
+def expected(name, obj, stored, owner_of):
+    """The Expected of object `name` given `stored` (its keys in the checkpoint).
+    `owner_of(opt)` names the model a top-level optimizer without state yet trains."""
+    want = Expected()
+    for prefix, leaf in _walk(obj):
+        own = _slots_of(_own(prefix, leaf))
+        if getattr(leaf, "_state", 0) is None and _is_optimizer(leaf):
+            keys = {k for k in stored if k.startswith(prefix) and OPTIMIZER not in
+                    k[len(prefix):]}
+            if keys - set(own):
+                own.update(unbuilt_slots(leaf, owner_of(leaf), prefix, len(own)))
+        want.slots.update(own)
+        if _is_optimizer(leaf) or not hasattr(leaf, "trainable_variables"):
+            continue
+        group = prefix + OPTIMIZER
+        want.optional.append(group)
+        opt = model_optimizer(leaf)
+        if opt is None:
+            continue
+        saved = {k for k in stored if k.startswith(group)}
+        if not saved:  # saved without an optimizer (or before models carried it)
+            want.unbound.append(f"{name}.{group.rstrip('/')}")
+            continue
+        slots = _slots_of(_own(group, opt))
+        if getattr(opt, "_state", 0) is None and saved - set(slots):
+            slots.update(unbuilt_slots(opt, leaf, group, len(slots)))
+        want.slots.update(slots)
+    return want
+
+
+def unbuilt_slots(opt, model, prefix, offset):
+    """{key: Slot} of the state `opt` has not built yet, as it will build it for `model`'s
+    trainable variables (as the first training step does); the first assignment builds it,
+    so a restore gives the state exactly the values the first step would then continue."""
+    weights = list(model.trainable_variables)
+    with jax.ensure_compile_time_eval():
+        leaves = jax.tree_util.tree_leaves(jax.eval_shape(
+            opt._transform.init, [w.value for w in weights]))
+    built = []
+
+    def assign_leaf(value, j):
+        if not built:  # the first leaf builds the state, as the first apply would
+            opt.build(weights)
+            built.append(True)
+        opt._state[j].assign(value)
+    return {prefix + position_key(offset + j, f"{opt.name}/state_{j}"): Slot(
+        leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}")
+        for j, leaf in enumerate(leaves)}
+
+
+class RestoreStatus:
+    """What restore returns (TF's status object). Restore is all-or-nothing per object; what
+    can be left over is objects (or a model's optimizer values) in the file that nothing
+    here takes, and optimizers here that the file has no values for."""
+
+    def __init__(self, path, untracked=(), unused=(), unbound=(), restored=True):
+        self._path, self._untracked = path, sorted(untracked)
+        self._unused, self._unbound, self._restored = sorted(unused), sorted(unbound), restored
+
+    def _check_restored(self):
+        if not self._restored:
+            raise AssertionError("nothing was restored: restore() was given None (no "
+                                 "checkpoint yet)")
+
+    def assert_consumed(self):
+        """Every value in the file was restored and every object here got its values."""
+        self.assert_existing_objects_matched()
+        if self._untracked:
+            raise AssertionError(f"{self._path} holds objects this Checkpoint does not track: "
+                                 f"{self._untracked}")
+        if self._unused:
+            raise AssertionError(f"{self._path} holds values this Checkpoint did not "
+                                 f"restore: {self._unused} (a model's optimizer values stay "
+                                 "unused when the restored model is not compiled)")
+        return self
+
+    def assert_existing_objects_matched(self):
+        """Every object here got its values (the file may hold more)."""
+        self._check_restored()
+        if self._unbound:
+            raise AssertionError(f"{self._path} has no values for {self._unbound}: the "
+                                 "checkpoint was saved without the model's optimizer (by an "
+                                 "uncompiled model, or before checkpoints carried it), so "
+                                 "the optimizer keeps its current state")
+        return self
+
+    def expect_partial(self):
+        """TF's: silences warnings about unrestored values (xlaflow gives none)."""
+        return self
