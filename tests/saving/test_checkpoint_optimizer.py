@@ -115,7 +115,14 @@ def test_separately_tracked_optimizer_and_model_only_restores_agree(tmp_path):
     train_steps(reference, BATCHES)
     model = build()
     train_steps(model, BATCHES[:2])
-    path = train.Checkpoint(model=model, optimizer=model.optimizer).save(tmp_path / "c")
+    path = train.Checkpoint(optimizer=model.optimizer, model=model).save(tmp_path / "c")
+    # Each array is written once: the model's optimizer entries name the optimizer's.
+    stored = manifest(path)
+    shared = {k: e["same_as"] for k, e in stored["model"].items() if "same_as" in e}
+    assert shared and all(k.startswith("optimizer/") for k in shared)
+    assert all(o == "optimizer" and k == key.removeprefix("optimizer/")
+               for key, (o, k) in shared.items())
+    assert sorted(shared) == sorted(k for k in stored["model"] if k.startswith("optimizer/"))
     # A file written with both restores into a Checkpoint of the model alone (TF finds the
     # optimizer through the model), and into one tracking both.
     for track_both in (False, True):
@@ -215,4 +222,41 @@ def test_model_checkpoint_full_model_resumes_the_optimizer(tmp_path):
     assert int(loaded.optimizer.iterations.numpy()) == 4
     loaded.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for got, want in zip(weights(loaded), weights(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_a_shared_entry_naming_a_missing_array_is_refused(tmp_path):
+    model = build()
+    train_steps(model, BATCHES[:1])
+    path = train.Checkpoint(optimizer=model.optimizer, model=model).save(tmp_path / "c")
+    file = os.path.join(path, "digest", "metadata")
+    with open(file) as f:
+        data = json.load(f)
+    data["objects"]["model"]["optimizer/0000_iterations"]["same_as"] = ["optimizer", "nope"]
+    with open(file, "w") as f:
+        json.dump(data, f)
+    os.remove(os.path.join(path, "xlaflow_seal.json"))  # as if it died before sealing
+    fresh = build(seed=1)
+    with pytest.raises(train.CheckpointIntegrityError, match=r"model.optimizer/0000_iterations "
+                                                             r"names \['optimizer', 'nope'\]"):
+        train.Checkpoint(model=fresh).restore(path)
+    assert int(fresh.optimizer.iterations.numpy()) == 0
+
+
+def test_an_older_backup_with_a_separate_optimizer_still_resumes_exactly(tmp_path):
+    # BackupAndRestore tracks `model` and `optimizer`; before models carried their
+    # optimizer, its file held the model's Variables alone and the optimizer beside them.
+    reference = build()
+    train_steps(reference, BATCHES)
+    model = build()
+    train_steps(model, BATCHES[:2])
+    bare = build(seed=3, compiled=False)
+    bare.set_weights(model.get_weights())
+    path = train.Checkpoint(model=bare, optimizer=model.optimizer).save(tmp_path / "old")
+    assert not any(k.startswith("optimizer/") for k in manifest(path)["model"])
+    fresh = build(seed=8)
+    # The optimizer gets its values as `optimizer`, so nothing is reported unbound.
+    train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(path).assert_consumed()
+    train_steps(fresh, BATCHES[2:])
+    for got, want in zip(weights(fresh), weights(reference)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

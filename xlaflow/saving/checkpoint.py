@@ -124,19 +124,31 @@ class Checkpoint:
     # -- what is saved ----------------------------------------------------------------------
     def _snapshot(self):
         """(state tree of host copies, manifest): taken now, so later steps cannot change
-        what an asynchronous save writes."""
-        tree, manifest = {}, {}
+        what an asynchronous save writes. A Variable reached twice (`model` and `optimizer=
+        model.optimizer`) is written once; its second entry names the first (`same_as`)."""
+        tree, manifest, first = {}, {}, {}
         for name, obj in self._objects.items():
+            arrays, shared = {}, {}
             if isinstance(obj, _PLAIN):
-                arrays = {"value": np.array(obj, copy=True)}
+                arrays["value"] = np.array(obj, copy=True)
             else:
-                arrays = {k: np.array(v.numpy(), copy=True)
-                          for k, v in saved_variables(obj).items()}
+                for key, var in saved_variables(obj).items():
+                    if id(var) in first:
+                        shared[key] = first[id(var)]
+                    else:
+                        first[id(var)] = [name, key]
+                        arrays[key] = np.array(var.numpy(), copy=True)
             manifest[name] = {k: {"shape": list(a.shape), "dtype": a.dtype.name,
                                   "sha256": _digest(a)} for k, a in arrays.items()}
+            for key, (owner, owner_key) in shared.items():
+                manifest[name][key] = {**manifest[owner][owner_key], "same_as": [owner,
+                                                                               owner_key]}
             if arrays:
                 tree[name] = arrays
-        return tree, {"format": FORMAT, "format_version": FORMAT_VERSION,
+        # Version 2 only when it has `same_as` entries: others stay readable by version 1.
+        version = FORMAT_VERSION if any("same_as" in e for entries in manifest.values()
+                                        for e in entries.values()) else 1
+        return tree, {"format": FORMAT, "format_version": version,
                       "save_counter": self.save_counter, "objects": manifest}
 
     def _expected(self, name, obj, stored):
@@ -241,7 +253,7 @@ class Checkpoint:
     def _match(self, stored, path):
         """({object: {key: Slot}}, unused values, unbound optimizers), after checking the
         file holds exactly what each object expects; every mismatch is reported at once."""
-        slots, problems, unused, unbound = {}, [], [], []
+        slots, problems, unused, unbound, bound = {}, [], [], [], []
         for name, obj in self._objects.items():
             if name not in stored:
                 raise ValueError(f"Checkpoint.restore: {path} has no object {name!r}; it "
@@ -249,6 +261,7 @@ class Checkpoint:
             want = self._expected(name, obj, stored[name])
             slots[name], have = want.slots, set(stored[name])
             unbound += want.unbound
+            bound += want.bound
             # A model's optimizer values with no optimizer here to take them: left unused,
             # as TF leaves a checkpoint's values for objects the program lacks.
             idle = [g for g in want.optional if not any(k.startswith(g) for k in slots[name])]
@@ -272,6 +285,9 @@ class Checkpoint:
         if problems:
             raise ValueError(f"Checkpoint.restore: {path} does not match the objects; "
                              "nothing was restored:\n  " + "\n  ".join(problems))
+        # An optimizer restored under another name here (`optimizer=model.optimizer` with
+        # a file from before models carried it) did get its values.
+        unbound = [label for label, opt in unbound if not any(opt is b for b in bound)]
         return slots, unused, unbound
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from xlaflow.saving import atomic
 
-FORMAT, FORMAT_VERSION = "xlaflow.checkpoint", 1
+# Version 2 adds `same_as` entries (a Variable written once, reached under two objects).
+FORMAT, FORMAT_VERSION = "xlaflow.checkpoint", 2
 SEAL, _SEALED_ITEMS = "xlaflow_seal.json", ("state", "digest")
 
 
@@ -94,24 +95,42 @@ def _well_formed(manifest):
 
 
 def _read_state(ocp, checkpointer, path, stored):
-    """Every stored array (as NumPy), each checked against its digest."""
+    """Every stored array (as NumPy), each checked against its digest; a `same_as` entry
+    gets the array of the entry it names."""
     target = {name: {key: np.zeros(e["shape"], jax.numpy.dtype(e["dtype"]))
-                     for key, e in entries.items()}
-              for name, entries in stored.items() if entries}
-    if not target:
-        return {}
-    try:
-        values = checkpointer.restore(path, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target)))["state"]
-    except Exception as exc:  # noqa: BLE001 (orbax and tensorstore raise many types)
-        raise _integrity(path, f"its state item cannot be read ({_brief(exc)})") from None
+                     for key, e in entries.items() if "same_as" not in e}
+              for name, entries in stored.items()}
+    target = {name: arrays for name, arrays in target.items() if arrays}
+    values = {}
+    if target:
+        try:
+            values = checkpointer.restore(path, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target)))["state"]
+        except Exception as exc:  # noqa: BLE001 (orbax and tensorstore raise many types)
+            raise _integrity(path, f"its state item cannot be read ({_brief(exc)})") from None
+    values = {name: dict(values.get(name, {})) for name in stored}
     for name, entries in stored.items():
         for key, entry in entries.items():
-            value = values.get(name, {}).get(key)
+            if "same_as" in entry:
+                owner, owner_key = _alias(path, name, key, entry["same_as"], stored)
+                values[name][key] = values[owner].get(owner_key)
+            value = values[name].get(key)
             if value is None or _digest(np.asarray(value)) != entry["sha256"]:
                 raise _integrity(path, f"{name}.{key} does not match its SHA-256 in the "
                                        "digest item (modified or truncated after saving)")
     return values
+
+
+def _alias(path, name, key, same_as, stored):
+    """(object, key) that a `same_as` entry names, checked to be a stored array."""
+    try:
+        owner, owner_key = same_as
+        if "same_as" not in stored[owner][owner_key]:
+            return owner, owner_key
+    except (KeyError, TypeError, ValueError):
+        pass
+    raise _integrity(path, f"{name}.{key} names {same_as!r} as its array, which the digest "
+                           "item does not hold")
 
 
 def _item_files(path):

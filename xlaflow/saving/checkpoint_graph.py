@@ -83,11 +83,12 @@ def _slots_of(variables):
 
 class Expected:
     """What restoring one tracked object needs: `slots` ({key: Slot}, each one required),
-    `optional` (key prefixes whose stored values are unused when nothing here takes them)
-    and `unbound` (optimizer groups of this object that the checkpoint has no values for)."""
+    `optional` (key prefixes whose stored values are unused when nothing here takes them),
+    `unbound` ([(label, optimizer)] of groups the checkpoint has no values for) and `bound`
+    (the optimizers it gives values; one bound elsewhere in the Checkpoint is not unbound)."""
 
     def __init__(self):
-        self.slots, self.optional, self.unbound = {}, [], []
+        self.slots, self.optional, self.unbound, self.bound = {}, [], [], []
 
 
 def expected(name, obj, stored, owner_of):
@@ -101,6 +102,8 @@ def expected(name, obj, stored, owner_of):
                     k[len(prefix):]}
             if keys - set(own):
                 own.update(unbuilt_slots(leaf, owner_of(leaf), prefix, len(own)))
+        if _is_optimizer(leaf):
+            want.bound.append(leaf)
         want.slots.update(own)
         if _is_optimizer(leaf) or not hasattr(leaf, "trainable_variables"):
             continue
@@ -111,8 +114,9 @@ def expected(name, obj, stored, owner_of):
             continue
         saved = {k for k in stored if k.startswith(group)}
         if not saved:  # saved without an optimizer (or before models carried it)
-            want.unbound.append(f"{name}.{group.rstrip('/')}")
+            want.unbound.append((f"{name}.{group.rstrip('/')}", opt))
             continue
+        want.bound.append(opt)
         slots = _slots_of(_own(group, opt))
         if getattr(opt, "_state", 0) is None and saved - set(slots):
             slots.update(unbuilt_slots(opt, leaf, group, len(slots)))
