@@ -45,7 +45,8 @@ class TensorRange:
         wrap-around gives the right value wherever the value itself fits."""
         start, step = self.start, self.step
         dtype = jnp.result_type(start, self.stop, step)
-        k = jnp.asarray(k).astype(dtype) if is_traced(k) else k
+        if is_traced(k) and jnp.result_type(k) != dtype:
+            k = k.astype(dtype)  # as is otherwise: a weakly typed counter stays weak
         if not is_traced(step) and step < 0 and jnp.issubdtype(dtype, jnp.unsignedinteger):
             value = start - k * -step  # an unsigned counter going down
         else:

@@ -360,7 +360,10 @@ def _range(loop, rng, extra_test, body):
             new, _ = loop.iterate(body, (rng.value(k),))
             return (k + 1, new, True) if ran_needed else (k + 1, new)
 
-        first = jnp.zeros((), jnp.result_type(trips))
+        # A Python range's values are Python ints: its counter is weakly typed, so that
+        # `int8_array * i` after the loop stays int8 as in Python.
+        first = jnp.asarray(0) if isinstance(trips, int) else jnp.zeros(
+            (), jnp.result_type(trips))
         carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
         note_unbounded_loop(loop.where)
         out = jax.lax.while_loop(cond_fun, body_fun, carry)
