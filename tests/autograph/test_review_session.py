@@ -26,3 +26,52 @@ def test_a_python_range_counter_stays_weakly_typed_after_a_tensor_break():
         got = xf.function(scaled_by_stop)(jnp.asarray(x), jnp.int8(t))
         assert got.dtype == expect.dtype == np.int8
         np.testing.assert_array_equal(np.asarray(got), expect)
+
+
+def scaled_search(w, x, t):
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc = acc + w * x[i]
+        if acc > t:
+            return acc * acc
+    return acc * 3.0
+
+
+def hand_written_search(w, x, t):
+    """The same search as a lax.scan that stops updating once it has returned."""
+    def step(carry, xi):
+        acc, done, ret = carry
+        new = acc + w * xi
+        hit = jnp.logical_and(jnp.logical_not(done), new > t)
+        return (jnp.where(done, acc, new), jnp.logical_or(done, hit),
+                jnp.where(hit, new * new, ret)), None
+
+    (acc, done, ret), _ = jax.lax.scan(step, (jnp.float32(0), False, jnp.float32(0)), x)
+    return jnp.where(done, ret, acc * 3.0)
+
+
+def test_gradient_through_an_early_exit_range_loop_and_its_trailing_return():
+    # Reverse mode cannot go through a lax.while_loop; the loop must stay differentiable.
+    x = jnp.float32([1, 2, 3, 4, 5, 6])
+    compiled = xf.function(scaled_search)
+    for w in (0.5, 1.0):
+        for t in (2.5, 7.0, 100.0):
+            args = (jnp.float32(w), x, jnp.float32(t))
+            expect = jax.grad(scaled_search)(*args)  # plain Python: JAX differentiates it
+            np.testing.assert_allclose(jax.grad(compiled)(*args), expect, rtol=1e-6)
+            np.testing.assert_allclose(jax.grad(hand_written_search)(*args), expect,
+                                       rtol=1e-6)
+            np.testing.assert_allclose(compiled(*args), scaled_search(*args), rtol=1e-6)
+
+
+def test_gradient_tape_through_an_early_exit_range_loop():
+    x = jnp.float32([1, 2, 3, 4, 5, 6])
+    v = xf.Variable(0.5)
+
+    @xf.function
+    def step():
+        with xf.GradientTape() as tape:
+            out = scaled_search(v, x, jnp.float32(7.0))
+        return tape.gradient(out, v)
+
+    np.testing.assert_allclose(step(), jax.grad(scaled_search)(0.5, x, 7.0), rtol=1e-6)

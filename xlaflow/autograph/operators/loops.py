@@ -90,7 +90,8 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, uns
 def _rest_as_lax_loop(rest, extra_test, body, get_state, set_state, names, n_out, where):
     """Run the rest of a Python `range` loop that a tensor may now stop (a `break` or
     `return` under a tensor `if`) as one lax loop: unrolled, each iteration would be a
-    lax.cond of its own, and compile time would grow with the range's length. False, with
+    lax.cond of its own, and compile time would grow with the range's length. A carry a
+    gradient may flow through makes it a scan over the rest (see _bounded_while). False, with
     nothing changed, when the body needs its counter as a Python int (it is traced here):
     the iterations are then unrolled."""
     if len(rest) < 2:
@@ -365,12 +366,31 @@ def _range(loop, rng, extra_test, body):
         first = jnp.asarray(0) if isinstance(trips, int) else jnp.zeros(
             (), jnp.result_type(trips))
         carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
-        note_unbounded_loop(loop.where)
-        out = jax.lax.while_loop(cond_fun, body_fun, carry)
+        if isinstance(trips, int) and _differentiable(init):
+            out = _bounded_while(trips, cond_fun, body_fun, carry)
+        else:
+            note_unbounded_loop(loop.where)
+            out = jax.lax.while_loop(cond_fun, body_fun, carry)
         out = out[1:]
     if ran_needed:
         loop.check_ran(out[1])
     loop.exit(out[0])
+
+
+def _differentiable(carry):
+    """Whether a gradient may flow through `carry` (it has a floating-point leaf)."""
+    return any(jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
+               for leaf in jax.tree_util.tree_leaves(carry))
+
+
+def _bounded_while(trips, cond_fun, body_fun, carry):
+    """lax.while_loop(cond_fun, body_fun, carry) that runs at most `trips` (a Python int)
+    times, as a scan whose steps run the body only while `cond_fun` holds: reverse mode
+    differentiates a scan but not a while loop (a Python range with a tensor `break`)."""
+    def step(carry, _):
+        return jax.lax.cond(cond_fun(carry), body_fun, lambda c: c, carry), None
+
+    return jax.lax.scan(step, carry, None, length=trips)[0]
 
 
 def _scan(loop, iterable, extra_test, body):
