@@ -75,3 +75,31 @@ def test_gradient_tape_through_an_early_exit_range_loop():
         return tape.gradient(out, v)
 
     np.testing.assert_allclose(step(), jax.grad(scaled_search)(0.5, x, 7.0), rtol=1e-6)
+
+
+NAMES = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "hhhhhhhh"]
+
+
+def test_a_counter_needed_as_a_python_int_is_tried_as_a_lax_loop_once():
+    # The body indexes a Python list with its counter, so the lax attempt fails and the
+    # iterations run unrolled. Its Python side effects run once per iteration, as in
+    # Python, plus once for the one failed attempt (not once more for every iteration).
+    seen = []
+
+    def weighted(x, t):
+        out = 0.0
+        for i in range(len(NAMES)):
+            seen.append(i)
+            if x[i] > t:
+                break
+            out += len(NAMES[i]) * x[i]
+        return out
+
+    x = np.float32([1, 2, 1, 3, 2, 1, 2, 9])
+    expect = weighted(x, np.float32(8))
+    python_runs = len(seen)
+    seen.clear()
+    np.testing.assert_allclose(xf.function(weighted)(jnp.asarray(x), jnp.float32(8)), expect)
+    concrete = [i for i in seen if isinstance(i, int)]
+    assert concrete == list(range(len(NAMES))) == list(range(python_runs))
+    assert len(seen) - len(concrete) <= 1

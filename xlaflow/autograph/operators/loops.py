@@ -67,16 +67,19 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, uns
         drive = _range if tensor_range else _scan
         loop.run(lambda: drive(loop, iterable, extra_test, body))
         return
-    where = None
+    where, tried = None, False
     for k, itr in enumerate(iterable):
         if extra_test is not None:
             go = extra_test()
             if is_traced(go):
                 where = where or caller()
-                if type(iterable) is range and not unsupported and _rest_as_lax_loop(
-                        iterable[k:], extra_test, body, get_state, set_state, names, n_out,
-                        where):
-                    return
+                # Tried once: a failed attempt ran the body's Python side effects (an append
+                # to a Python list) with a traced counter, and would again each iteration.
+                if not tried and type(iterable) is range and not unsupported:
+                    tried = True
+                    if _rest_as_lax_loop(iterable[k:], extra_test, body, get_state,
+                                         set_state, names, n_out, where):
+                        return
                 # A tensor decided to stop early: the remaining Python iterations each run
                 # under a lax.cond on that decision.
                 tensor_if(go, lambda itr=itr: body(itr), lambda: None, get_state, set_state,
