@@ -1,0 +1,201 @@
+"""One traced loop's state: the names and Variables a tensor loop carries, converted to a
+lax carry and back, with the checks that name a variable when its carry does not fit."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow import _runtime_checks
+from xlaflow.autograph.operators import state as st
+from xlaflow.autograph.operators.lists import Accumulator, extend_from_loop
+from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
+
+_RETRIES = 4
+
+
+class Loop:
+    """One traced loop: converts its state to a carry and back, and tracks what it assigns."""
+
+    def __init__(self, get_state, set_state, names, n_out, what, where):
+        self.get_state, self.set_state = get_state, set_state
+        self.names, self.what, self.where = names[:n_out], what, where
+        st.check_globals(self.names, what, where)
+        self.init = get_state()
+        self.carried, self.temps = list(self.init[:n_out]), tuple(self.init[n_out:])
+        # Lists the body appends to are stacked per iteration; other lists are state like
+        # tuples (rebuilt each iteration, `st = [a + b, b]`).
+        # An enclosing tensor loop's Accumulator (nested loops appending to one list) is
+        # stacked here too, and its items handed on to that loop.
+        self.lists = {i for i, v in enumerate(self.carried)
+                      if isinstance(v, (list, Accumulator)) and
+                      self.names[i].startswith("append:")}
+        self.variables = st.Variables()
+        self.undefined = [i for i, v in enumerate(self.carried)
+                          if isinstance(v, (Undefined, UndefinedReturnValue))]
+        self.last_out = None
+
+    def run(self, drive):
+        for _ in range(_RETRIES):
+            mark = self.variables.mark()
+            try:
+                drive()
+                return
+            except st.MoreVariables as more:
+                self._reset(mark)
+                self.variables.add(more.variables)
+            except TypeError as error:
+                self._reset(mark)
+                self._explain(error)
+                raise
+        raise RuntimeError(f"{self.where}: the Variables this {self.what} assigns kept "
+                           "changing while it was traced")
+
+    def _reset(self, mark):
+        if mark is not None:
+            self.variables.restore(mark)
+        self.set_state(self.init)
+
+    # -- carry ------------------------------------------------------------------------------
+    def init_carry(self, probe_args=tuple):
+        """The loop's initial carry; `probe_args()` gives the body's arguments for the
+        abstract pass that types names first assigned inside the loop."""
+        if self.undefined:
+            self._fill_undefined(probe_args())
+        values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
+                       for i, (v, n) in enumerate(zip(self.carried, self.names)))
+        return values, self.variables.values()
+
+    def enter(self, carry):
+        values, var_values = carry
+        state = list(values)
+        for i in self.lists:
+            state[i] = Accumulator(st.display(self.names[i]))
+        self.set_state(tuple(state) + self.temps)
+        self.variables.install(var_values)
+
+    def leave(self, mark, stacking):
+        state = self.get_state()[:len(self.names)]
+        values, appended = [], []
+        for i, (value, name) in enumerate(zip(state, self.names)):
+            if i in self.lists:
+                appended.append(self._appended(value, name, stacking))
+                values.append(None)
+            else:
+                values.append(st.to_lax(value, name, self.what, self.where))
+        self.last_out = values
+        return (tuple(values), self.variables.finish(mark)), tuple(appended)
+
+    def _appended(self, value, name, stacking):
+        if not isinstance(value, Accumulator):
+            raise TypeError(f"{self.where}: list '{st.display(name)}' is rebound inside this "
+                            f"tensor {self.what}; only .append() is supported on it there.")
+        if value.items and not stacking:
+            raise TypeError(
+                f"{self.where}: appending to list '{st.display(name)}' in a loop whose number "
+                "of iterations depends on a tensor (a while loop, range() with a tensor bound, "
+                "or a loop with break/return) is not supported: the list's length would only "
+                "be known at run time. Preallocate an array and write into it "
+                "(buf = buf.at[i].set(value)), or loop over a tensor (for row in x:), which "
+                "stacks what is appended.")
+        return tuple(value.items)
+
+    def exit(self, carry, stacked=None):
+        values, var_values = carry
+        state = list(values)
+        for k, i in enumerate(sorted(self.lists)):
+            state[i] = self.carried[i]  # the user's list: other references see its items
+            if stacked is not None and stacked[k]:
+                target = state[i].items if isinstance(state[i], Accumulator) else state[i]
+                extend_from_loop(target, stacked[k])
+        self.set_state(tuple(state) + self.temps)
+        self.variables.commit(var_values)
+
+    def iterate(self, body, mark_args):
+        """Trace one pass of the body from a carry; returns (new carry, appended)."""
+        mark = self.variables.mark()
+        try:
+            with st.traced_block(self.what, self.where):
+                body(*mark_args)
+            return self.leave(mark, self.stacking)
+        except BaseException:
+            if mark is not None:
+                self.variables.restore(mark)
+            raise
+
+    stacking = False
+
+    # -- loops that run zero times ----------------------------------------------------------
+    def _fill_undefined(self, probe_args):
+        """Give names first assigned inside the loop a typed placeholder, from one abstract
+        pass of the body, and check at run time that the loop ran before they are used."""
+        defined = {i: v for i, v in enumerate(self.carried) if i not in self.undefined}
+
+        def probe(values, var_values, *args):
+            state = list(self.carried)
+            for (i, _), value in zip(sorted(defined.items()), values):
+                state[i] = value if i not in self.lists else Accumulator("probe")
+            self.set_state(tuple(state) + self.temps)
+            mark = self.variables.mark()  # before install: the probe's values must not stay
+            self.variables.install(var_values)
+            try:
+                with st.traced_block(self.what, self.where):
+                    self.probe_body(*args)
+                out = self.get_state()
+            finally:
+                if mark is not None:
+                    self.variables.restore(mark)
+            return [st.to_lax(out[i], self.names[i], self.what, self.where)
+                    for i in self.undefined]
+
+        inputs = tuple(None if i in self.lists else st.to_lax(v, self.names[i], self.what,
+                                                                self.where)
+                       for i, v in sorted(defined.items()))
+        shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
+        self.set_state(self.init)
+        for i, shape in zip(self.undefined, shapes):
+            self.carried[i] = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                                     shape)
+        self.needs_ran_check = [st.display(self.names[i]) for i in self.undefined
+                                if not isinstance(self.init[i], UndefinedReturnValue)]
+
+    needs_ran_check = ()
+
+    def check_ran(self, ran):
+        if not self.needs_ran_check:
+            return
+        names = ", ".join(f"'{n}'" for n in self.needs_ran_check)
+        where = self.where
+        _runtime_checks.check(ran, lambda: ValueError(
+            f"{where}: {names} is first assigned inside this loop, which ran zero times, so it "
+            "has no value after the loop. Assign it before the loop."))
+
+    def _explain(self, error):
+        """Re-raise a carry mismatch from lax as a message naming the variable."""
+        if self.last_out is None:
+            return
+        for i, (before, after) in enumerate(zip(self.carried, self.last_out)):
+            if i in self.lists or isinstance(before, (Undefined, UndefinedReturnValue)):
+                continue
+            before = st.to_lax(before, self.names[i], self.what, self.where)
+            if not _agree(before, after):
+                raise TypeError(
+                    f"{self.where}: '{st.display(self.names[i])}' is {st.describe(before)} "
+                    f"before this tensor {self.what} but {st.describe(after)} after one "
+                    "iteration. A loop-carried value must keep its structure, shape and dtype; "
+                    "initialize it with the shape and dtype the loop gives it.") from error
+
+
+def _agree(before, after):
+    """Whether a lax loop takes `after` as the next carry for `before`: same structure and
+    shapes, and the same dtypes unless `before` is a weakly typed number, which lax
+    promotes (0 -> 0.5) unless it is a bool (False -> 1 is refused)."""
+    leaves_b, tree_b = jax.tree_util.tree_flatten(before)
+    leaves_a, tree_a = jax.tree_util.tree_flatten(after)
+    return tree_a == tree_b and all(
+        jnp.shape(b) == jnp.shape(a) and (
+            jnp.result_type(b) == jnp.result_type(a) or (
+                getattr(b, "weak_type", False) and jnp.result_type(b) != jnp.bool_))
+        for b, a in zip(leaves_b, leaves_a))
+
+
