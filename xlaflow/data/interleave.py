@@ -13,13 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from xlaflow.data import structure
 from xlaflow.data.dataset import (
     AUTOTUNE,
-    UNKNOWN_CARDINALITY,
-    Dataset,
     integer_argument,
-    peek_first,
     upstream,
 )
-from xlaflow.data.mapping import call
+from xlaflow.data.mapping import FlatMap
 
 # What cycle_length=None / AUTOTUNE means. TF takes the number of schedulable CPU cores,
 # so the same pipeline yields a different order on another machine; a fixed count keeps
@@ -89,15 +86,18 @@ class _Ahead:
         self._gen.close()
 
 
-class Interleave(Dataset):
+class Interleave(FlatMap):
     """`Dataset.interleave`: TF's deterministic order, with or without a pool.
 
     `cycle_length` inner datasets are open at once; `block_length` consecutive elements
     come from each in turn. An exhausted one is replaced by the next input element's when
     the cycle comes back to its slot. `cycle_length=1` is `flat_map`. With
     `num_parallel_calls` a pool of that many threads reads ahead; `deterministic=False`
-    then lets a ready inner dataset go before one still reading (as TF allows).
+    then lets a ready inner dataset go before one still reading (as TF allows). Inner
+    datasets are made, and element_spec found, as flat_map's.
     """
+
+    _method = "interleave"
 
     def __init__(self, dataset, fn, cycle_length, block_length, num_parallel_calls,
                  deterministic):
@@ -118,17 +118,6 @@ class Interleave(Dataset):
         self._deterministic = deterministic is not False  # None: TF's default, ordered
         self._input = dataset
         self._fn = fn
-
-    def _inner(self, element, index):
-        try:
-            inner = call(self._fn, element)
-        except Exception as e:  # re-raised unchanged, with a note
-            e.add_note(f"(raised by the function of Dataset.interleave on element {index})")
-            raise
-        if not isinstance(inner, Dataset):
-            raise TypeError(f"Dataset.interleave: the function must return a Dataset; for "
-                            f"element {index} it returned {type(inner).__name__}")
-        return inner
 
     def _iterate(self):
         if self._workers is None:
@@ -197,17 +186,3 @@ class Interleave(Dataset):
                 for slot in slots:
                     if slot is not None:
                         slot[0].close()
-
-    def _infer_spec(self):
-        def first_inner():
-            with upstream(self._input) as it:
-                for element in it:
-                    yield self._inner(element, 0)
-                    return
-        inner = peek_first(first_inner)
-        if inner is None:
-            raise ValueError("Dataset.interleave: cannot infer element_spec of an empty input")
-        return inner.element_spec
-
-    def _cardinality(self):
-        return UNKNOWN_CARDINALITY  # as TF: the inner datasets' sizes are known by running

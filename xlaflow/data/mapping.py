@@ -225,7 +225,9 @@ class TakeWhile(Dataset):
 
 class FlatMap(Dataset):
     """`Dataset.flat_map`: the function maps each element to a Dataset; their elements follow
-    one another."""
+    one another. (Interleave, in interleave.py, shares how inner datasets are made.)"""
+
+    _method = "flat_map"  # the Dataset method, for messages
 
     def __init__(self, dataset, fn):
         self._input = dataset
@@ -235,10 +237,10 @@ class FlatMap(Dataset):
         try:
             inner = call(self._fn, element)
         except Exception as e:  # noqa: BLE001  (re-raised, with a note)
-            raise _note(e, "flat_map", index)
+            raise _note(e, self._method, index)
         if not isinstance(inner, Dataset):
-            raise TypeError(f"Dataset.flat_map: the function must return a Dataset; for "
-                            f"element {index} it returned {type(inner).__name__}")
+            raise TypeError(f"Dataset.{self._method}: the function must return a Dataset; "
+                            f"for element {index} it returned {type(inner).__name__}")
         return inner
 
     def _iterate(self):
@@ -263,7 +265,8 @@ class FlatMap(Dataset):
                     return
         inner = peek_first(first_inner)
         if inner is None:
-            raise ValueError("Dataset.flat_map: cannot infer element_spec of an empty input")
+            raise ValueError(f"Dataset.{self._method}: cannot infer element_spec of an empty "
+                             "input")
         return inner.element_spec
 
     def _cardinality(self):
