@@ -18,6 +18,9 @@ class Metric(Module):
 
     def __init__(self, name=None, dtype="float32"):
         super().__init__(name=name or losses_lib._snake(type(self).__name__))
+        # compile() may rename the metric in its logs ('<output>_<name>', 'weighted_...');
+        # its config keeps this name, so that a saved model compiles to the same logs again
+        self._config_name = self.name
         self.dtype = jnp.dtype(dtype)
 
     def add_variable(self, name, shape=(), dtype=None, initial=0):
@@ -43,7 +46,7 @@ class Metric(Module):
         return self.result()
 
     def get_config(self):
-        return {"name": self.name, "dtype": self.dtype.name}
+        return {"name": getattr(self, "_config_name", self.name), "dtype": self.dtype.name}
 
     @classmethod
     def from_config(cls, config):

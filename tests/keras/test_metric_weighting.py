@@ -64,6 +64,7 @@ def test_weighted_metrics_survive_save_and_load(tmp_path):
     np.testing.assert_allclose(logs["mae"], errors.mean(), rtol=1e-5)
 
 
-def test_a_dict_of_weighted_metrics_is_refused_with_the_alternative():
-    with pytest.raises(NotImplementedError, match="pass a list of metrics"):
+def test_a_dict_of_weighted_metrics_naming_no_output_is_refused():
+    # as Keras 2: a dict is keyed by output name, and a key naming no output is an error
+    with pytest.raises(ValueError, match=r"keys \['out'\] that name no model output"):
         regressor(weighted_metrics={"out": ["mae"]})

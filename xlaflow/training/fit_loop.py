@@ -61,8 +61,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             isinstance(e, int) for e in validation_freq)):
         raise ValueError(f"validation_freq must be a positive int or a list of epochs "
                          f"(1-based); received {validation_freq!r}")
-    given_weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
+    given_weight = None
     if class_weight is not None:
+        if isinstance(y, dict) or isinstance(y, (list, tuple)) and y and all(
+                np.ndim(part) > 0 for part in y):  # one label array per output
+            raise ValueError("class_weight is only supported for models with a single "
+                             "output (as in Keras 2); for several outputs, pass "
+                             "sample_weight as a dict or list with one array per output")
+        given_weight = None if sample_weight is None else np.asarray(sample_weight,
+                                                                     np.float32)
         sample_weight = _class_sample_weight(y, given_weight, class_weight)
     data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
     val = None

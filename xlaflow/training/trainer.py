@@ -23,16 +23,7 @@ from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
 from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.tape import value_and_grad
-from xlaflow.training import output_masks
-
-
-def _flat_metrics(metrics):
-    if metrics is None:
-        return []
-    if isinstance(metrics, dict):
-        raise NotImplementedError("per-output metrics (a dict) come with multi-output "
-                                  "functional models; pass a list of metrics")
-    return list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+from xlaflow.training import output_masks, output_metrics, per_output
 
 
 class Trainer:
@@ -59,22 +50,20 @@ class Trainer:
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
-        # As Keras, a functional model with several outputs also logs each output's own
-        # (unweighted) loss: '<output>_loss'.
-        names = model.output_names if getattr(model, "_graph", None) is not None else []
-        self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n in names} \
-            if len(names) > 1 and self.loss is not None else {}
-        first_loss = self.loss if not isinstance(self.loss, (list, dict)) else None
-        unweighted = [metrics_lib.get(m, first_loss) for m in _flat_metrics(metrics)]
-        weighted = [metrics_lib.get(m, first_loss) for m in _flat_metrics(weighted_metrics)]
-        for metric in weighted:
-            # Keras 2 tells a weighted metric from its unweighted twin by this prefix.
-            if any(m.name == metric.name for m in unweighted):
-                metric._module_name = f"weighted_{metric.name}"
-        self.metrics = _unique_names(
-            unweighted + weighted,
+        self.output_names = _output_names(model, self.loss)
+        several = len(self.output_names) > 1
+        # Checked here, before any step: a dict naming no output is a typo.
+        losses = per_output.conform(self.loss, self.output_names, "loss") if several else []
+        if several:
+            per_output.conform(loss_weights, self.output_names, "loss_weights")
+        # As Keras, a model with several outputs also logs each output's own
+        # (unweighted) loss: '<output>_loss' (an output without a loss has none).
+        self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n, fn in zip(
+            self.output_names, losses) if fn is not None} if self.loss is not None else {}
+        self.compiled = output_metrics.OutputMetrics(
+            self.output_names, metrics, weighted_metrics, self.loss,
             taken={"loss", *(m.name for m in self.output_losses.values())})
-        self._weighted = {id(m) for m in weighted}  # the metrics sample weights reach
+        self.metrics = self.compiled.metrics
         # The loss, each output's loss (several outputs) and the metrics, in log order:
         # fixed here, read at every step that logs.
         self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
@@ -155,8 +144,9 @@ class Trainer:
         if not isinstance(y_pred, (list, tuple, dict)):
             return _single_weight(self.loss_weights) * self.loss(
                 y, y_pred, output_masks.apply_mask(y_pred, sample_weight)), {}
-        return _multi_output_loss(self.loss, self.loss_weights, y, y_pred, sample_weight,
-                                  self.model.output_names)
+        return per_output.multi_output_loss(
+            self.loss, self.loss_weights, y, y_pred, sample_weight,
+            per_output.names_of(y_pred, self.output_names))
 
     def _train_body(self, x, y, sample_weight):
         model = self.model
@@ -177,10 +167,6 @@ class Trainer:
         self._update_metrics(loss, y, y_pred, sample_weight, parts)
 
     def _update_metrics(self, loss, y, y_pred, sample_weight, parts):
-        if self.metrics and isinstance(y_pred, (list, tuple, dict)):
-            raise NotImplementedError(
-                "metrics for multi-output models are not supported yet; compile without "
-                "metrics= and score the outputs of predict()")
         self.track_loss(loss, y_pred, parts)
         self.update_compiled_metrics(y, y_pred, sample_weight)
 
@@ -195,12 +181,7 @@ class Trainer:
                 self.output_losses[key].update_state(value, sample_weight=batch)
 
     def update_compiled_metrics(self, y, y_pred, sample_weight):
-        # Keras 2 semantics: sample (and class) weights reach weighted_metrics only; the
-        # output's mask reaches every metric.
-        masked = output_masks.apply_mask(y_pred, sample_weight)
-        mask = output_masks.mask_weight(y_pred)
-        for metric in self.metrics:
-            metric.update_state(y, y_pred, masked if id(metric) in self._weighted else mask)
+        self.compiled.update(y, y_pred, sample_weight)
 
     def logs(self):
         return tuple(m.result() for m in self.trackers)
@@ -272,38 +253,6 @@ def _single_weight(weights):
     return weights
 
 
-def _multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
-    """Weighted sum of each output's loss; one loss given applies to every output."""
-    if isinstance(y_pred, dict):
-        keys = list(y_pred)
-        preds = [y_pred[k] for k in keys]
-        truths = [y[k] for k in keys] if isinstance(y, dict) else list(y)
-    else:
-        keys = list(names)
-        preds = list(y_pred)
-        truths = [y[k] for k in keys] if isinstance(y, dict) else list(y)
-    if len(truths) != len(preds):
-        raise ValueError(f"the model has {len(preds)} outputs but y has {len(truths)} parts")
-
-    def pick(table, index, key, default):
-        if table is None:
-            return default
-        if isinstance(table, dict):
-            if key not in table:
-                raise KeyError(f"no entry for output {key!r} in {sorted(table)}")
-            return table[key]
-        if isinstance(table, (list, tuple)):
-            return table[index]
-        return table
-
-    total, parts = 0.0, {}
-    for index, (key, truth, pred) in enumerate(zip(keys, truths, preds)):
-        fn = pick(loss, index, key, None)
-        parts[key] = fn(truth, pred, output_masks.apply_mask(pred, sample_weight))
-        total = total + pick(weights, index, key, 1.0) * parts[key]
-    return total, parts
-
-
 def _block_strategy(model):
     """How to run steps_per_execution: one lax.scan over the steps, or one compiled step
     at a time. On XLA:CPU a scan over convolution steps runs ~5x slower than the step loop
@@ -313,18 +262,17 @@ def _block_strategy(model):
     return "loop" if has_conv and jax.default_backend() == "cpu" else "scan"
 
 
-def _unique_names(metrics, taken):
-    """Metrics sharing a name (with each other or `taken`) get `_1`, `_2`, ... as in Keras:
-    logs are keyed by name, and two 'precision's would otherwise collapse into one entry."""
-    taken = set(taken)
-    for metric in metrics:
-        name, n = metric.name, 0
-        while name in taken:
-            n += 1
-            name = f"{metric.name}_{n}"
-        taken.add(name)
-        metric._module_name = name
-    return metrics
+def _output_names(model, loss):
+    """The names of the model's outputs at compile time: a functional model's output
+    layers; for another model, as many of Keras 2's 'output_1', ... as a list of losses
+    has entries (a dict of losses: its sorted keys), else the model's one output."""
+    if getattr(model, "_graph", None) is not None:
+        return list(model.output_names)
+    if isinstance(loss, dict):
+        return sorted(loss)
+    if isinstance(loss, (list, tuple)):
+        return per_output.pseudo_names(len(loss))
+    return [model.name]
 
 
 def _overrides(model, method):
