@@ -89,8 +89,8 @@ def test_lists_of_lists_weighted_metrics_by_name_and_per_output_sample_weights()
 
 
 def test_a_dict_of_metrics_leaves_other_outputs_without_and_loss_weights_by_name():
-    model = compile_frozen(two_heads(), metrics={"cls": ["accuracy", "sparse_categorical_"
-                                                          "accuracy"]},
+    both = ["accuracy", "sparse_categorical_accuracy"]
+    model = compile_frozen(two_heads(), metrics={"cls": both},
                            loss_weights={"cls": 0.25, "bin": 2.0})
     logs = model.evaluate(X, [Y_CLS, Y_BIN], batch_size=16, verbose=0, return_dict=True)
     assert list(logs) == ["loss", "cls_loss", "bin_loss", "cls_accuracy",
@@ -246,3 +246,14 @@ def test_per_output_metric_names_survive_save_and_load(tmp_path):
     assert list(after) == list(before)
     _, binary = predictions(model)
     np.testing.assert_allclose(after["bin_abs"], np.mean(np.abs(binary - Y_BIN)), rtol=1e-5)
+
+
+def test_a_serialized_metric_in_a_flat_list_applies_to_every_output():
+    config = xf.keras.metrics.serialize(xf.keras.metrics.MeanAbsoluteError(name="abs"))
+    model = compile_frozen(two_heads(), loss=["mse", "mse"], metrics=[config])
+    y_cls = np.eye(3, dtype=np.float32)[Y_CLS]
+    logs = model.evaluate(X, [y_cls, Y_BIN], verbose=0, return_dict=True)
+    cls, binary = predictions(model)
+    np.testing.assert_allclose([logs["cls_abs"], logs["bin_abs"]],
+                               [np.mean(np.abs(cls - y_cls)), np.mean(np.abs(binary - Y_BIN))],
+                               rtol=1e-5)

@@ -32,15 +32,18 @@ def _copy(metric, count):
             "(a list of lists, or a dict keyed by output name)") from error
 
 
+def _is_config(entry):
+    return isinstance(entry, dict) and "class_name" in entry
+
+
 def _per_output(metrics, names, what):
     """`metrics` (compile's argument) as one list per output."""
     if metrics is None:
         return [[] for _ in names]
+    if _is_config(metrics):
+        metrics = [metrics]  # one metric, as serialize() writes it
     if isinstance(metrics, dict) or isinstance(metrics, (list, tuple)) and any(
-            isinstance(m, (list, tuple, dict)) for m in metrics):
-        if not isinstance(metrics, dict) and any(isinstance(m, dict) for m in metrics):
-            raise ValueError(f"{what}: expected a list of metrics, a list of lists (one per "
-                             f"output) or a dict keyed by output name; received {metrics!r}")
+            isinstance(m, (list, tuple)) for m in metrics):
         return [_as_list(entry) for entry in per_output.conform(metrics, names, what)]
     flat = _as_list(metrics)
     if len(names) == 1:
