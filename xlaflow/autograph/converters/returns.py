@@ -16,8 +16,9 @@ import ast
 from xlaflow.autograph.pyct import analysis, blocks, templates
 
 _NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
-# Expressions that only read names and compute from them: they run no user code, so
-# evaluating one on a path that does not use it changes nothing.
+# Expressions that only read names and compute from them (no calls; an attribute or
+# subscript read may still run a property or __getitem__, at trace time): evaluating one on
+# a path that does not use it changes nothing the program computes.
 _PURE = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp,
          ast.UnaryOp, ast.Compare, ast.Tuple, ast.expr_context, ast.operator, ast.unaryop,
          ast.cmpop)

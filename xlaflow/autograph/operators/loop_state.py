@@ -42,16 +42,16 @@ class Loop:
                 drive()
                 return
             except st.MoreVariables as more:
-                self._reset(mark)
+                self.reset(mark)
                 self.variables.add(more.variables)
             except TypeError as error:
-                self._reset(mark)
+                self.reset(mark)
                 self._explain(error)
                 raise
         raise RuntimeError(f"{self.where}: the Variables this {self.what} assigns kept "
                            "changing while it was traced")
 
-    def _reset(self, mark):
+    def reset(self, mark):
         if mark is not None:
             self.variables.restore(mark)
         self.set_state(self.init)

@@ -102,7 +102,7 @@ def _rest_as_lax_loop(rest, extra_test, body, get_state, set_state, names, n_out
         loop.run(lambda: _range(loop, TensorRange(rest.start, rest.stop, rest.step),
                                 extra_test, body))
     except Exception:  # noqa: BLE001 - unrolled, the body raises again if it really fails
-        loop._reset(mark)
+        loop.reset(mark)
         return False
     return True
 
