@@ -62,7 +62,9 @@ class Variable:
 
     Reads and `assign*` work eagerly; inside `xf.function` they are lifted into the compiled
     program as inputs and outputs, so assignments persist after the call exactly as in eager
-    mode.
+    mode. `constraint` (a Keras optimizer applies it after each update), `shape` (None
+    sizes may change on assign), `synchronization` and `aggregation` are TF's
+    (variable_policies.py).
 
     >>> v = Variable([1.0, 2.0], name="v")
     >>> _ = v.assign_add([1.0, 1.0])
