@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-import numpy as np
-
 AUTOTUNE = -1
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
@@ -26,19 +24,6 @@ class Cardinality(int):
 
     def numpy(self):
         return int(self)
-
-
-def integer_argument(value, what, name):
-    """`value` as a Python int: ints, NumPy integers, integer 0-d arrays and eager tensors,
-    and floats without a fraction (1e4). Anything else raises, naming `Dataset.<what>`'s
-    argument: truncating `batch(len(x) / 10)` would change the batches in silence."""
-    array = np.asarray(value) if not isinstance(value, str) else None
-    if array is not None and array.shape == () and array.dtype.kind in "iub":
-        return int(array)
-    if array is not None and array.shape == () and array.dtype.kind == "f" and \
-            float(array).is_integer():
-        return int(array)
-    raise TypeError(f"Dataset.{what}: {name} must be an integer; received {value!r}")
 
 
 def _trace_state_clean():

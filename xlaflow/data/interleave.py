@@ -11,9 +11,9 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from xlaflow.data import structure
+from xlaflow.data.arguments import positive_argument
 from xlaflow.data.dataset import (
     AUTOTUNE,
-    integer_argument,
     upstream,
 )
 from xlaflow.data.mapping import FlatMap
@@ -24,19 +24,6 @@ from xlaflow.data.mapping import FlatMap
 AUTOTUNE_CYCLE_LENGTH = 16
 
 _END = object()
-
-
-def _positive(value, name, default):
-    """`value` as an int >= 1; None and AUTOTUNE give `default` (None: not accepted)."""
-    if value is None:
-        return default
-    value = integer_argument(value, "interleave", name)
-    if value == AUTOTUNE and default is not None:
-        return default
-    if value < 1:
-        raise ValueError(f"Dataset.interleave: {name} must be >= 1"
-                         f"{' or AUTOTUNE' if default is not None else ''}; received {value}")
-    return value
 
 
 class _Serial:
@@ -104,11 +91,13 @@ class Interleave(FlatMap):
         if not callable(fn):
             raise TypeError(f"Dataset.interleave: map_func must be callable; received "
                             f"{type(fn).__name__}")
-        self._cycle = _positive(cycle_length, "cycle_length", AUTOTUNE_CYCLE_LENGTH)
+        self._cycle = positive_argument(cycle_length, "interleave", "cycle_length",
+                                        AUTOTUNE_CYCLE_LENGTH)
         # TF 2's default block_length is None, meaning 1; AUTOTUNE is no block length.
-        self._block = 1 if block_length is None else _positive(block_length, "block_length",
-                                                               None)
-        workers = _positive(num_parallel_calls, "num_parallel_calls", self._cycle)
+        self._block = 1 if block_length is None else positive_argument(
+            block_length, "interleave", "block_length")
+        workers = positive_argument(num_parallel_calls, "interleave", "num_parallel_calls",
+                                    self._cycle)
         if num_parallel_calls is not None and cycle_length not in (None, AUTOTUNE) and \
                 workers > self._cycle:
             # As TF: more threads than open inner datasets would have nothing to read.

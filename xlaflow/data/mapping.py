@@ -13,11 +13,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import numpy as np
 
 from xlaflow.data import structure
+from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import (
     AUTOTUNE,
     UNKNOWN_CARDINALITY,
     Dataset,
-    integer_argument,
     peek_first,
     upstream,
 )

@@ -11,7 +11,8 @@ import contextvars
 import threading
 import time
 
-from xlaflow.data.dataset import AUTOTUNE, Dataset, integer_argument, upstream
+from xlaflow.data.arguments import integer_argument
+from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.

@@ -10,7 +10,8 @@ import threading
 
 import numpy as np
 
-from xlaflow.data.dataset import Dataset, integer_argument, peeking, upstream
+from xlaflow.data.arguments import integer_argument
+from xlaflow.data.dataset import Dataset, peeking, upstream
 
 _END = object()
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, integer_argument
+from xlaflow.data.arguments import integer_argument
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.tensors import TensorSpec, as_dtype
 
 

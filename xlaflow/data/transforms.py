@@ -13,11 +13,11 @@ import threading
 import numpy as np
 
 from xlaflow.data import structure
+from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
-    integer_argument,
     upstream,
 )
 from xlaflow.tensors import TensorSpec

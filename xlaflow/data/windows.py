@@ -10,11 +10,11 @@ from __future__ import annotations
 import collections
 
 from xlaflow.data import structure
+from xlaflow.data.arguments import positive_argument
 from xlaflow.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
-    integer_argument,
     upstream,
 )
 
@@ -52,13 +52,6 @@ class Elements(Dataset):
         return len(self._elements)
 
 
-def _positive(value, name):
-    value = integer_argument(value, "window", name)
-    if value < 1:
-        raise ValueError(f"Dataset.window: {name} must be >= 1; received {value}")
-    return value
-
-
 class Window(Dataset):
     """`Dataset.window(size, shift, stride, drop_remainder)`, TF's WindowDataset.
 
@@ -68,9 +61,10 @@ class Window(Dataset):
     """
 
     def __init__(self, dataset, size, shift=None, stride=1, drop_remainder=False):
-        self._size = _positive(size, "size")
-        self._shift = self._size if shift is None else _positive(shift, "shift")
-        self._stride = _positive(stride, "stride")
+        self._size = positive_argument(size, "window", "size")
+        self._shift = self._size if shift is None else positive_argument(shift, "window",
+                                                                          "shift")
+        self._stride = positive_argument(stride, "window", "stride")
         self._drop = bool(drop_remainder)
         self._input = dataset
 
