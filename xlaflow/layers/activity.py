@@ -14,7 +14,12 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
-_local = threading.local()  # .depth: how many Layer calls on values are running
+class _Depth(threading.local):
+    depth = 0  # how many Layer calls on values are running (a class default: read on every
+    # call, a missing attribute would cost an AttributeError each time, as _lifting notes)
+
+
+_local = _Depth()
 # The layers holding activity losses now (by id), so the outermost call has them to clear
 # and a model without activity regularizers never walks its sublayers.
 _holding = weakref.WeakValueDictionary()
@@ -29,7 +34,7 @@ class CallScope:
         self.layer = layer
 
     def __enter__(self):
-        depth = getattr(_local, "depth", 0)
+        depth = _local.depth
         if depth == 0 and _holding:
             _clear(self.layer)
         _local.depth = depth + 1

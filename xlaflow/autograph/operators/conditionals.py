@@ -215,7 +215,8 @@ def select_return(cond, value, current):
                 computed, current)
     if undefined:
         current = st.zeros_like_spec(shape)
-    return if_exp(cond, value, lambda: current)
+    # the trace made above, replayed: the user's expression is not run a second time
+    return if_exp(cond, lambda: speculation.replay(closed, shape), lambda: current)
 
 
 def if_exp(cond, if_true, if_false):
