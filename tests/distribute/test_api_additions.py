@@ -15,6 +15,7 @@ Y = (X[:, 0] > X[:, 1]).astype(np.int32)
 SUM, MEAN = xf.distribute.ReduceOp.SUM, xf.distribute.ReduceOp.MEAN
 
 
+@pytest.mark.two_devices
 def test_contexts_follow_tf():
     default = xf.distribute.get_replica_context()
     assert default is not None and default.num_replicas_in_sync == 1
@@ -100,6 +101,7 @@ def test_values_from_function_and_per_replica_arguments():
     assert strategy.experimental_local_results(3.0) == (3.0,)
 
 
+@pytest.mark.two_devices
 def test_one_device_strategy_and_the_default_strategy():
     strategy = xf.distribute.OneDeviceStrategy("cpu:1")
     assert strategy.num_replicas_in_sync == 1 and strategy.devices == [jax.devices()[1]]

@@ -21,10 +21,11 @@ from xlaflow.training.trainer import Trainer
 
 
 def _spec(x):
-    """Abstract inputs: float64 becomes float32, as the data pipeline does."""
+    """Abstract inputs: float64 becomes float32, as the data pipeline does, and other
+    64-bit types become what JAX makes of them (int64 ids are int32 without x64)."""
     def one(a):
         dtype = jnp.float32 if np.dtype(a.dtype) == np.float64 else a.dtype
-        return jax.ShapeDtypeStruct(np.shape(a), dtype)
+        return jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(dtype))
     return jax.tree_util.tree_map(one, x)
 
 
