@@ -14,7 +14,9 @@ def count_eqns(jaxpr):
     """Live equations in a jaxpr, including those of nested jaxprs (loop and branch bodies).
 
     Equations whose results nothing uses are not counted: XLA removes them, and deciding
-    whether a condition is a tensor leaves one such comparison behind.
+    whether a condition is a tensor leaves one such comparison behind. A choice by platform
+    (lax.platform_dependent) counts as the branch lowered for this machine's, as JAX lowers
+    only that one.
     """
     jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
     needed = {v for v in jaxpr.outvars if isinstance(v, Var)}
@@ -23,12 +25,25 @@ def count_eqns(jaxpr):
         if not (eqn.effects or any(v in needed for v in eqn.outvars)):
             continue
         needed |= {v for v in eqn.invars if isinstance(v, Var)}
+        if eqn.primitive.name == "platform_index":
+            continue
+        if eqn.params.get("branches_platforms"):
+            total += count_eqns(_lowered_branch(eqn.params))
+            continue
         total += 1
         for param in eqn.params.values():
             for sub in param if isinstance(param, (tuple, list)) else [param]:
                 if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
                     total += count_eqns(sub)
     return total
+
+
+def _lowered_branch(params):
+    platform = jax.devices()[0].platform
+    for branch, platforms in zip(params["branches"], params["branches_platforms"]):
+        if platforms is None or platform in platforms:
+            return branch
+    raise AssertionError(f"no branch for {platform}: {params['branches_platforms']}")
 
 
 def converted(fn, *args):

@@ -39,11 +39,8 @@ def tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where):
                             seen, plan, where, kept) for fn, label in ((body, "true"),
                                                                  (orelse, "false"))]
         try:
-            if any(map(st.is_flag_name, names[:n_out])):
-                outs, var_outs = speculation.cond(pred, *branches,
-                                                  roles=lambda shape: _roles(shape, names))
-            else:
-                outs, var_outs = jax.lax.cond(pred, *branches)
+            outs, var_outs = speculation.cond(pred, *branches,
+                                              roles=lambda shape: _roles(shape, names))
             break
         except st.MoreVariables as more:
             variables.add(more.variables)

@@ -1,0 +1,159 @@
+"""A cheap tensor `if` without a return selects on GPU/TPU and branches on XLA:CPU.
+
+Both programs are in the trace (lax.platform_dependent) and JAX lowers the one for the
+device. The select side is checked here on the CPU by making the CPU select too
+(`BRANCHING_PLATFORMS`): against plain Python on NumPy values, and its gradients against
+jax.grad of the hand-written lax.cond. The structural tests read the traced program.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+from hypothesis.extra import numpy as hnp
+from jax import lax
+
+import xlaflow as xf
+from xlaflow.autograph.operators import speculation
+
+
+@pytest.fixture
+def selecting(monkeypatch):
+    monkeypatch.setattr(speculation, "BRANCHING_PLATFORMS", ())
+
+
+def nested_break(x, limit):
+    total = 0.0
+    for row in x:
+        for v in row:
+            if total > limit:
+                break
+            total += v
+        total = total * 0.5
+    return total
+
+
+def clipped_steps(x, lo, hi):
+    y = x
+    steps = 0
+    for _ in range(3):
+        if y.sum() > hi:
+            y = y - 1.0
+            steps += 1
+        elif y.sum() < lo:
+            y = y * 2.0
+        else:
+            y = -y
+    return y, steps
+
+
+def piecewise(x):
+    if x > 1.0:
+        y = x * 3.0 + 1.0
+    else:
+        y = jnp.maximum(x, -x) * 2.0
+    return y
+
+
+def logs(x):
+    if x > 0:
+        y = jnp.log(x)  # not linear: stays a lax.cond on every platform
+    else:
+        y = x
+    return y
+
+
+def _platform_conds(jaxpr):
+    """(platform-dependent conds, lax.conds inside their default branch, inside cpu's)."""
+    found = [0, 0, 0]
+
+    def conds(j):
+        return sum(1 for e in j.eqns if e.primitive.name == "cond") + sum(
+            conds(s.jaxpr if hasattr(s, "jaxpr") else s)
+            for e in j.eqns for p in e.params.values()
+            for s in (p if isinstance(p, (tuple, list)) else [p])
+            if hasattr(s, "eqns") or hasattr(getattr(s, "jaxpr", None), "eqns"))
+
+    def walk(j):
+        for e in j.eqns:
+            platforms = e.params.get("branches_platforms")
+            if platforms:
+                found[0] += 1
+                for branch, names in zip(e.params["branches"], platforms):
+                    found[1 if names is None else 2] += conds(branch.jaxpr)
+            for p in e.params.values():
+                for s in p if isinstance(p, (tuple, list)) else [p]:
+                    sub = s.jaxpr if hasattr(s, "jaxpr") else s
+                    if hasattr(sub, "eqns"):
+                        walk(sub)
+    walk(jaxpr.jaxpr)
+    return tuple(found)
+
+
+GRID = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+
+
+def test_the_break_flag_and_guarded_sum_select_on_gpu_and_branch_on_cpu():
+    jaxpr = jax.make_jaxpr(xf.autograph.to_graph(nested_break))(GRID, jnp.float32(1.0))
+    platform_ifs, default_conds, cpu_conds = _platform_conds(jaxpr)
+    assert platform_ifs >= 2  # the `break` and the `total += v` it guards
+    assert default_conds == 0 and cpu_conds == platform_ifs
+
+
+def test_a_nonlinear_side_stays_a_cond_everywhere():
+    jaxpr = jax.make_jaxpr(xf.autograph.to_graph(logs))(jnp.float32(2.0))
+    assert _platform_conds(jaxpr)[0] == 0
+    assert any(e.primitive.name == "cond" for e in jaxpr.jaxpr.eqns)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hnp.arrays(np.float32, (4, 3), elements=hs.floats(-4, 4, width=32)),
+       hs.floats(-3, 6, width=32))
+def test_selected_nested_break_equals_python(x, limit):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
+        got = xf.function(nested_break)(x, np.float32(limit))
+    np.testing.assert_allclose(got, nested_break(x, np.float32(limit)), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hnp.arrays(np.float32, (3,), elements=hs.floats(-4, 4, width=32)),
+       hs.floats(-6, 0, width=32), hs.floats(0, 6, width=32))
+def test_selected_elif_chain_equals_python(x, lo, hi):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
+        y, steps = xf.function(clipped_steps)(x, np.float32(lo), np.float32(hi))
+    want_y, want_steps = clipped_steps(x, np.float32(lo), np.float32(hi))
+    np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-5)
+    assert int(steps) == want_steps
+
+
+@pytest.mark.parametrize("x", [-2.5, 0.3, 1.0, 4.0])
+def test_selected_gradients_equal_the_hand_written_cond(selecting, x):
+    def hand(x):
+        return lax.cond(x > 1.0, lambda: x * 3.0 + 1.0, lambda: jnp.maximum(x, -x) * 2.0)
+
+    got = jax.grad(xf.autograph.to_graph(piecewise))(jnp.float32(x))
+    np.testing.assert_allclose(got, jax.grad(hand)(jnp.float32(x)), rtol=1e-6)
+    np.testing.assert_allclose(xf.function(piecewise)(np.float32(x)), hand(jnp.float32(x)))
+
+
+def test_selected_variable_assignment_and_a_print_branch(selecting, capfd):
+    v = xf.Variable(0.0)
+
+    def assign(x):
+        if x > 0:
+            v.assign(x * 2.0)
+        else:
+            v.assign(-x)
+        if x > 10:
+            print("big", x)  # an effect: this `if` must stay a lax.cond
+        return v.read_value()
+
+    f = xf.function(assign)
+    assert float(f(np.float32(3.0))) == 6.0 and float(v.numpy()) == 6.0
+    assert float(f(np.float32(-4.0))) == 4.0
+    jax.effects_barrier()
+    assert "big" not in capfd.readouterr().out
