@@ -58,15 +58,20 @@ def cond(pred, true_fn, false_fn, roles):
     picks = _plan(t_jaxpr, f_jaxpr, leaf_roles)
     if picks is not None:
         return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks, avals))
-    branching = lambda: jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),  # noqa: E731
-                                     lambda: _replay(f_jaxpr, f_shape))
+
+    def branching():
+        return jax.lax.cond(pred, lambda: _replay(t_jaxpr, t_shape),
+                            lambda: _replay(f_jaxpr, f_shape))
+
+    def selecting():
+        return jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks, avals))
+
     picks = _select_all(t_jaxpr, f_jaxpr, leaf_roles)
     if picks is None:
         out = branching()
     else:
         out = jax.lax.platform_dependent(**dict.fromkeys(BRANCHING_PLATFORMS, branching),
-                                         default=lambda: (
-            jax.tree_util.tree_unflatten(tree, _run(pred, t_jaxpr, f_jaxpr, picks, avals))))
+                                         default=selecting)
     # A return flag both sides set (the function returns on every path) is known at trace
     # time: given as a Python bool, later code decides on it in Python.
     leaves = jax.tree_util.tree_leaves(out)
