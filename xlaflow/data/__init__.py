@@ -4,7 +4,10 @@ Pipelines run in Python beside the compiled step, never inside it: iterate a dat
 call the step on each batch. Re-exports only.
 """
 
+from xlaflow.data import experimental
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.options import Options, ThreadingOptions
 from xlaflow.data.windows import DatasetSpec
 
-__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec"]
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
+           "Options", "ThreadingOptions", "experimental"]

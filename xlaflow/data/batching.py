@@ -8,6 +8,7 @@ batch names the offending element, padded_batch pads, unbatch splits back.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 
 import numpy as np
@@ -21,6 +22,8 @@ from xlaflow.data.dataset import (
     upstream,
 )
 from xlaflow.tensors import TensorSpec
+
+_END = object()
 
 
 def _batch_size(value, what):
@@ -113,19 +116,48 @@ class Batch(Dataset):
             return
         with upstream(self._input) as it:
             for start, chunk in _chunks(it, self._size, self._drop):
-                columns = _columns(chunk, start, "batch")
-                try:
-                    # np.array stacks equal-shaped arrays several times faster than np.stack
-                    leaves = [np.array(column) for column in columns]
-                except ValueError:  # unequal shapes: say which element, then NumPy's words
-                    _explain(chunk, start, "batch")
-                    raise
-                if any(leaf.shape[1:] != np.shape(column[0])
-                       for leaf, column in zip(leaves, columns)):
-                    _explain(chunk, start, "batch")  # e.g. ragged object arrays
-                    raise ValueError(f"Dataset.batch: cannot stack the batch of elements "
-                                     f"{start}..{start + len(chunk) - 1}")
-                yield structure.pack_as(chunk[0], leaves)
+                yield self._stack(chunk, start)
+
+    def _iterate_or_fail(self):
+        # As TF's batch: an input error drops the batch being gathered (the elements read
+        # before it too) and the next batch starts after the failed element.
+        if self._input._rows() is not None:
+            yield from self._iterate()  # rows of arrays: nothing can fail
+            return
+        from xlaflow.data.errors import Failed
+        chunk, start = [], 0
+        with contextlib.closing(self._input._iterate_or_fail()) as it:
+            for element in itertools.chain(it, [_END]):
+                if element is not _END and type(element) is not Failed:
+                    chunk.append(element)
+                    if len(chunk) < self._size:
+                        continue
+                elif element is _END and (not chunk or self._drop):
+                    return
+                if type(element) is Failed:
+                    out = element
+                else:
+                    try:
+                        out = self._stack(chunk, start)
+                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                        out = Failed(e)
+                start += len(chunk)
+                chunk = []
+                yield out
+
+    def _stack(self, chunk, start):
+        columns = _columns(chunk, start, "batch")
+        try:
+            # np.array stacks equal-shaped arrays several times faster than np.stack
+            leaves = [np.array(column) for column in columns]
+        except ValueError:  # unequal shapes: say which element, then NumPy's words
+            _explain(chunk, start, "batch")
+            raise
+        if any(leaf.shape[1:] != np.shape(column[0]) for leaf, column in zip(leaves, columns)):
+            _explain(chunk, start, "batch")  # e.g. ragged object arrays
+            raise ValueError(f"Dataset.batch: cannot stack the batch of elements "
+                             f"{start}..{start + len(chunk) - 1}")
+        return structure.pack_as(chunk[0], leaves)
 
     def _infer_spec(self):
         return structure.with_leading(self._input.element_spec,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
+from xlaflow.data.iterator import Iterator, check_host
+
 AUTOTUNE = -1
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
@@ -26,27 +28,6 @@ class Cardinality(int):
         return int(self)
 
 
-def _trace_state_clean():
-    # No public JAX API answers "is a trace active?"; jax._src.core.trace_state_clean does
-    # (jax.core no longer re-exports it) and costs a thread-local read. Should a future JAX
-    # drop it, iteration stays allowed rather than failing everywhere.
-    try:
-        from jax._src.core import trace_state_clean
-    except ImportError:
-        return True
-    return trace_state_clean()
-
-
-def _check_host(what):
-    if not _trace_state_clean():
-        raise TypeError(
-            f"xf.data.Dataset.{what}: a dataset cannot be iterated inside a traced function "
-            "(xf.function, jax.jit, jax.grad...). Input pipelines run on the host, in Python: "
-            "iterate the dataset in Python and call the compiled step on each batch:\n\n"
-            "    for x, y in dataset:\n"
-            "        train_step(x, y)\n")
-
-
 @contextlib.contextmanager
 def upstream(dataset):
     """A pass over `dataset` that is closed on exit, however the consumer leaves.
@@ -59,34 +40,6 @@ def upstream(dataset):
         yield it
     finally:
         it.close()
-
-
-class Iterator:
-    """One pass over a Dataset (TF's iterator): `next()`, `get_next()`, `close()`.
-
-    After the last element every `next()` raises StopIteration. `close()` (or dropping the
-    iterator) stops any background threads of the pass.
-    """
-
-    def __init__(self, dataset):
-        self._dataset = dataset
-        self._gen = dataset._iterate()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self._gen)
-
-    def get_next(self):
-        return next(self._gen)
-
-    def close(self):
-        self._gen.close()
-
-    @property
-    def element_spec(self):
-        return self._dataset.element_spec
 
 
 class Dataset:
@@ -118,6 +71,11 @@ class Dataset:
 
     def _cardinality(self):
         return UNKNOWN_CARDINALITY
+
+    def _iterate_or_fail(self):
+        """A pass for ignore_errors: a failed element comes as `errors.Failed` (see there)."""
+        from xlaflow.data.errors import ended_by_error
+        return ended_by_error(self)
 
     def _rows(self):
         """`(source, indices)` when every element is a row of a `from_tensor_slices` source:
@@ -159,19 +117,19 @@ class Dataset:
     # --- iteration ------------------------------------------------------------------------
 
     def __iter__(self):
-        _check_host("__iter__")
+        check_host("__iter__")
         return Iterator(self)
 
     def as_numpy_iterator(self):
         """An iterator of NumPy elements (elements already are NumPy here)."""
-        _check_host("as_numpy_iterator")
+        check_host("as_numpy_iterator")
         return Iterator(self)
 
     def reduce(self, initial_state, reduce_func):
         """`reduce_func(state, element)` folded over the elements, from `initial_state`."""
-        _check_host("reduce")
+        check_host("reduce")
         state = initial_state
-        with upstream(self) as it:
+        with contextlib.closing(Iterator(self)) as it:  # a pass under the pipeline's options
             for element in it:
                 state = reduce_func(state, element)
         return state
@@ -348,6 +306,42 @@ class Dataset:
         from xlaflow.data.batching import Rebatch
         return Rebatch(self, batch_size, drop_remainder)
 
+    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
+                        name=None):
+        """Elements grouped by the int64 `key_func(element)` into windows of `window_size`
+        (or `window_size_func(key)`); each full window, then each partial one at the end
+        (by increasing key), becomes the elements of `reduce_func(key, window_dataset)`."""
+        from xlaflow.data.grouping import GroupByWindow
+        return GroupByWindow(self, key_func, reduce_func, window_size, window_size_func)
+
+    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
+                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
+                                  pad_to_bucket_boundary=False, no_padding=False,
+                                  drop_remainder=False, name=None):
+        """Elements batched with others of similar `element_length_func(element)`: bucket i
+        holds the lengths in [boundaries[i-1], boundaries[i]), batched (padded) by
+        `bucket_batch_sizes[i]` -- group_by_window, as TF builds it."""
+        from xlaflow.data.grouping import BucketBySequenceLength
+        return BucketBySequenceLength(self, element_length_func, bucket_boundaries,
+                                      bucket_batch_sizes, padded_shapes, padding_values,
+                                      pad_to_bucket_boundary, no_padding, drop_remainder)
+
+    def ignore_errors(self, log_warning=False, name=None):
+        """The elements less those whose production raised (in map, filter, batch, ...);
+        an error raised by a from_generator's generator ends the dataset (as TF)."""
+        from xlaflow.data.errors import IgnoreErrors
+        return IgnoreErrors(self, log_warning)
+
+    def with_options(self, options, name=None):
+        """This dataset with `options` (an xf.data.Options) set for the whole pipeline."""
+        from xlaflow.data.options import WithOptions
+        return WithOptions(self, options)
+
+    def options(self):
+        """The pipeline's Options: those of every with_options in it, merged (read-only)."""
+        from xlaflow.data.options import pipeline_options
+        return pipeline_options(self)
+
     def get_single_element(self, name=None):
         """The dataset's one element; an error if it has none or several (as TF)."""
         with contextlib.closing(iter(self)) as it:
@@ -370,15 +364,8 @@ _NONE = object()
 
 # tf.data methods not provided here, with what to write instead.
 _NOT_IMPLEMENTED = {
-    "group_by_window": "group in a Python generator (from_generator), then batch",
-    "bucket_by_sequence_length": "sort or group by length in a generator, then padded_batch",
     "snapshot": "use cache()",
-    "ignore_errors": "catch the errors in the map function and filter the failures out",
-    "ragged_batch": "use padded_batch",
-    "with_options": "no tf.data.Options here: parallelism is set per map "
-                    "(num_parallel_calls) and prefetch",
-    "options": "no tf.data.Options here: parallelism is set per map (num_parallel_calls) "
-               "and prefetch",
+    "ragged_batch": "there are no ragged tensors here: use padded_batch",
 }
 
 

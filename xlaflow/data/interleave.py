@@ -16,6 +16,7 @@ from xlaflow.data.dataset import (
     AUTOTUNE,
     upstream,
 )
+from xlaflow.data.iterator import deterministic, thread_count
 from xlaflow.data.mapping import FlatMap
 
 # What cycle_length=None / AUTOTUNE means. TF takes the number of schedulable CPU cores,
@@ -104,21 +105,24 @@ class Interleave(FlatMap):
             raise ValueError(f"Dataset.interleave: num_parallel_calls must be <= cycle_length "
                              f"({self._cycle}); received {workers}")
         self._workers = None if num_parallel_calls is None else workers
-        self._deterministic = deterministic is not False  # None: TF's default, ordered
+        # None: the pipeline's Options.deterministic decides, ordered by default (as TF).
+        self._deterministic = deterministic
         self._input = dataset
         self._fn = fn
 
     def _iterate(self):
         if self._workers is None:
-            yield from self._cycle_through(_Serial, eager=False)
+            yield from self._cycle_through(_Serial, eager=False, ordered=True)
             return
-        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="xf.data.interleave")
+        pool = ThreadPoolExecutor(thread_count(self._workers),
+                                  thread_name_prefix="xf.data.interleave")
         try:
-            yield from self._cycle_through(lambda dataset: _Ahead(pool, dataset), eager=True)
+            yield from self._cycle_through(lambda dataset: _Ahead(pool, dataset), eager=True,
+                                           ordered=deterministic(self._deterministic))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _cycle_through(self, open_inner, eager):
+    def _cycle_through(self, open_inner, eager, ordered):
         # TF's InterleaveDatasetOp::GetNextInternal, one slot per open inner dataset.
         #
         # `eager` (the pool) fills every slot at the start, in slot order, and refills a
@@ -151,7 +155,7 @@ class Interleave(FlatMap):
                         if not input_done:
                             fill(position)
                             continue
-                    elif not self._deterministic and not slot[0].ready() and any(
+                    elif not ordered and not slot[0].ready() and any(
                             s is not None and s[0].ready() for s in slots):
                         pass  # another inner dataset has an element ready: take it first
                     else:

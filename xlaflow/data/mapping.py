@@ -7,6 +7,7 @@ known by running it: the first output fixes it and every later output is checked
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -21,6 +22,8 @@ from xlaflow.data.dataset import (
     peek_first,
     upstream,
 )
+from xlaflow.data.errors import Failed
+from xlaflow.data.iterator import deterministic, thread_count
 
 
 def call(fn, element):
@@ -63,7 +66,8 @@ class Map(Dataset):
         self._input = dataset
         self._fn = fn
         self._workers = None if num_parallel_calls is None else parallelism(num_parallel_calls)
-        self._deterministic = deterministic is not False  # None means TF's default: ordered
+        # None: the pipeline's Options.deterministic decides, ordered by default (as TF).
+        self._deterministic = deterministic
 
     def _apply(self, element, index):
         try:
@@ -90,6 +94,23 @@ class Map(Dataset):
     def _iterate(self):
         return self._serial() if self._workers is None else self._parallel()
 
+    def _iterate_or_fail(self):
+        # A failed call is one Failed element; the pass goes on with the next input.
+        return self._serial_or_fail() if self._workers is None else self._parallel(True)
+
+    def _serial_or_fail(self):
+        template = None
+        with contextlib.closing(self._input._iterate_or_fail()) as it:
+            for index, element in enumerate(it):
+                if type(element) is not Failed:
+                    try:
+                        out = self._apply(element, index)
+                        template = self._checked(out, template, index)
+                        element = out
+                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                        element = Failed(e)
+                yield element
+
     def _serial(self):
         template = None
         with upstream(self._input) as it:
@@ -98,15 +119,18 @@ class Map(Dataset):
                 template = self._checked(out, template, index)
                 yield out
 
-    def _parallel(self):
+    def _parallel(self, tolerant=False):
         # The input is read on the consumer's thread (stages need not be thread-safe); only
         # calls of the function go to the pool, at most `workers` submitted and not yet
         # consumed, so a slow consumer bounds the work done ahead.
-        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="xf.data.map")
+        workers = thread_count(self._workers)
+        ordered = deterministic(self._deterministic)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="xf.data.map")
         pending = collections.deque()
         template = None
         try:
-            with upstream(self._input) as it:
+            with contextlib.closing(self._input._iterate_or_fail() if tolerant else
+                                    self._input._iterate()) as it:
                 source = enumerate(it)
                 failed = [False]
 
@@ -123,13 +147,17 @@ class Map(Dataset):
                         future.set_exception(exc)
                         pending.append((None, future))
                         return
-                    if item is not None:
+                    if item is not None and type(item[1]) is Failed:  # tolerant input
+                        future = Future()
+                        future.set_result(item[1])
+                        pending.append((item[0], future))
+                    elif item is not None:
                         pending.append((item[0], pool.submit(self._apply, item[1], item[0])))
 
-                for _ in range(self._workers):
+                for _ in range(workers):
                     submit()
                 while pending:
-                    if self._deterministic:
+                    if ordered:
                         index, future = pending.popleft()
                     else:  # whichever finished first; ties go to the earliest input
                         # (the input's own failure, last in line, only once nothing is left)
@@ -139,8 +167,14 @@ class Map(Dataset):
                         index, future = pending[pick]
                         del pending[pick]
                     submit()  # refill before blocking, so the pool stays busy
-                    out = future.result()
-                    template = self._checked(out, template, index)
+                    try:
+                        out = future.result()
+                        if type(out) is not Failed:
+                            template = self._checked(out, template, index)
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        out = Failed(e)  # handed to ignore_errors; the pass goes on
                     yield out
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -191,6 +225,17 @@ class Filter(Dataset):
             for index, element in enumerate(it):
                 if _holds(self._predicate, element, "filter", index):
                     yield element
+
+    def _iterate_or_fail(self):
+        with contextlib.closing(self._input._iterate_or_fail()) as it:
+            for index, element in enumerate(it):
+                if type(element) is not Failed:
+                    try:
+                        if not _holds(self._predicate, element, "filter", index):
+                            continue
+                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                        element = Failed(e)
+                yield element
 
     def _infer_spec(self):
         return self._input.element_spec

@@ -7,12 +7,13 @@ a bounded buffer caps the memory and the work done ahead.
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import threading
 import time
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
+from xlaflow.data.dataset import AUTOTUNE, Dataset
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.
@@ -99,7 +100,14 @@ class Prefetch(Dataset):
             channel.put(_ERROR, e)
 
     def _iterate(self):
-        with upstream(self._input) as it:
+        return self._prefetch(self._input._iterate())
+
+    def _iterate_or_fail(self):
+        # A Failed element is an element like another to the thread: it passes through.
+        return self._prefetch(self._input._iterate_or_fail())
+
+    def _prefetch(self, source):
+        with contextlib.closing(source) as it:
             if self._size == 0:
                 yield from it
                 return

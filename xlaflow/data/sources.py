@@ -125,6 +125,26 @@ class Generator(Dataset):
             if close is not None:
                 close()
 
+    def _iterate_or_fail(self):
+        # An element unlike the signature is dropped and the generator goes on; an error
+        # the generator raises finishes it, and so the pass (as in TF).
+        from xlaflow.data.errors import Failed
+        source = None
+        try:
+            source = iter(self._generator(*self._args))
+            for index, value in enumerate(source):
+                try:
+                    out = structure.conform(value, self._spec, "Dataset.from_generator", index)
+                except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                    out = Failed(e)
+                yield out
+        except Exception as e:  # noqa: BLE001  (the generator raised: it is finished)
+            yield Failed(e)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
     def _cardinality(self):
         return UNKNOWN_CARDINALITY
 

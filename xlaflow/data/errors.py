@@ -1,0 +1,91 @@
+"""`Dataset.ignore_errors` (TF's): the elements whose production raised are dropped.
+
+TF's iterators survive an error: the next GetNext goes on with the next input element. A
+Python generator is finished once it raises, so a stage that can go on provides
+`_iterate_or_fail`, a pass that yields a `Failed` in place of each failed element and
+carries on: map, filter, batch, from_generator, prefetch, with_options. Through any other
+stage an error ends the pass there (the elements before it are kept).
+
+A from_generator whose generator raises ends there too, in TF as here: the generator is
+finished (its next `next()` is StopIteration). An element it yields that does not match
+the signature is an error of the dataset, not of the generator: it is dropped and the
+generator goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from xlaflow.data import structure
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first
+
+_log = logging.getLogger("xlaflow.data")
+
+
+class Failed:
+    """Stands for an element whose production raised `error`, in a tolerant pass."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def ended_by_error(dataset):
+    """The default tolerant pass: `dataset`'s pass, an error ending it as one Failed."""
+    gen = dataset._iterate()
+    try:
+        while True:
+            try:
+                element = next(gen)
+            except StopIteration:
+                return
+            except Exception as error:  # noqa: BLE001  (handed to ignore_errors)
+                yield Failed(error)
+                return
+            yield element
+    finally:
+        gen.close()
+
+
+class IgnoreErrors(Dataset):
+    """`Dataset.ignore_errors(log_warning)`: the input's elements, less those whose
+    production raised an Exception (KeyboardInterrupt and the like still propagate); with
+    `log_warning`, each is logged to the `xlaflow.data` logger, as TF logs it."""
+
+    def __init__(self, dataset, log_warning=False):
+        if not isinstance(log_warning, bool):
+            raise TypeError(f"Dataset.ignore_errors: log_warning must be a bool; received "
+                            f"{log_warning!r}")
+        self._input = dataset
+        self._log = log_warning
+
+    def _iterate(self):
+        gen = self._input._iterate_or_fail()
+        try:
+            for element in gen:
+                if type(element) is Failed:
+                    if self._log:
+                        _log.warning("Dataset.ignore_errors: dropped an element: %s: %s",
+                                     type(element.error).__name__, element.error)
+                    continue
+                yield element
+        finally:
+            gen.close()
+
+    def _iterate_or_fail(self):
+        return self._iterate()  # nothing fails through it
+
+    def _infer_spec(self):
+        try:
+            return self._input.element_spec
+        except Exception:
+            # The input's spec comes from its first element (a map's first output), which
+            # may be one that fails: take the first that survives.
+            first = peek_first(self._iterate)
+            if first is None:
+                raise
+            return structure.spec_of(first)
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY  # as TF: how many survive is known only by running it

@@ -1,0 +1,40 @@
+"""xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
+and its `apply`-style forms of group_by_window, bucket_by_sequence_length, ignore_errors.
+Re-exports, and one-line wrappers calling the Dataset methods."""
+
+from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from xlaflow.data.options import (
+    AutoShardPolicy,
+    AutotuneAlgorithm,
+    AutotuneOptions,
+    DistributeOptions,
+    ExternalStatePolicy,
+    OptimizationOptions,
+    ThreadingOptions,
+)
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
+           "AutotuneAlgorithm", "AutotuneOptions", "DistributeOptions", "ExternalStatePolicy",
+           "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length",
+           "group_by_window", "ignore_errors"]
+
+
+def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
+    """For `dataset.apply(...)`: `Dataset.group_by_window` with these arguments."""
+    return lambda dataset: dataset.group_by_window(key_func, reduce_func, window_size,
+                                                   window_size_func)
+
+
+def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_batch_sizes,
+                              padded_shapes=None, padding_values=None,
+                              pad_to_bucket_boundary=False, no_padding=False,
+                              drop_remainder=False):
+    """For `dataset.apply(...)`: `Dataset.bucket_by_sequence_length` with these arguments."""
+    return lambda dataset: dataset.bucket_by_sequence_length(
+        element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
+        padding_values, pad_to_bucket_boundary, no_padding, drop_remainder)
+
+
+def ignore_errors(log_warning=False):
+    """For `dataset.apply(...)`: `Dataset.ignore_errors(log_warning)`."""
+    return lambda dataset: dataset.ignore_errors(log_warning)

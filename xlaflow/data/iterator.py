@@ -1,0 +1,95 @@
+"""`Iterator`, one pass over a Dataset, and the pipeline Options that hold during it.
+
+A pass runs with its dataset's merged `Options` in a context variable, so that stages
+deep in the pipeline (a parallel map's order and pool size) follow them, as TF applies a
+pipeline's options to every stage of it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+# The merged Options of the dataset being iterated (None: no Iterator is running one, or
+# it sets nothing that a stage reads). Stages read it when a pass starts, which happens
+# inside `Iterator.__next__`; prefetch's thread runs in a copy of the context.
+pass_options = contextvars.ContextVar("xf_data_pass_options", default=None)
+
+
+def _trace_state_clean():
+    # No public JAX API answers "is a trace active?"; jax._src.core.trace_state_clean does
+    # (jax.core no longer re-exports it) and costs a thread-local read. Should a future JAX
+    # drop it, iteration stays allowed rather than failing everywhere.
+    try:
+        from jax._src.core import trace_state_clean
+    except ImportError:
+        return True
+    return trace_state_clean()
+
+
+def check_host(what):
+    if not _trace_state_clean():
+        raise TypeError(
+            f"xf.data.Dataset.{what}: a dataset cannot be iterated inside a traced function "
+            "(xf.function, jax.jit, jax.grad...). Input pipelines run on the host, in Python: "
+            "iterate the dataset in Python and call the compiled step on each batch:\n\n"
+            "    for x, y in dataset:\n"
+            "        train_step(x, y)\n")
+
+
+def deterministic(argument):
+    """A parallel stage's order: its own `deterministic` argument, else the pipeline's
+    `Options.deterministic`, else True (TF's rule)."""
+    if argument is not None:
+        return bool(argument)
+    options = pass_options.get()
+    return options is None or options.deterministic is not False
+
+
+def thread_count(wanted):
+    """A parallel stage's pool size: `wanted`, capped by the pipeline's
+    `threading.private_threadpool_size` when that is set (> 0)."""
+    options = pass_options.get()
+    cap = None if options is None else options.threading.private_threadpool_size
+    return min(wanted, cap) if cap else wanted
+
+
+def _in_effect(options):
+    # Only the fields a stage reads make a pass set the context variable.
+    return options.deterministic is not None or bool(options.threading.private_threadpool_size)
+
+
+class Iterator:
+    """One pass over a Dataset (TF's iterator): `next()`, `get_next()`, `close()`.
+
+    After the last element every `next()` raises StopIteration. `close()` (or dropping the
+    iterator) stops any background threads of the pass.
+    """
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        options = dataset.options()
+        self._options = options if _in_effect(options) else None
+        self._gen = dataset._iterate()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._options is None:
+            return next(self._gen)
+        # Every resume runs the stages' generators: each must see the pass's options.
+        token = pass_options.set(self._options)
+        try:
+            return next(self._gen)
+        finally:
+            pass_options.reset(token)
+
+    def get_next(self):
+        return self.__next__()
+
+    def close(self):
+        self._gen.close()
+
+    @property
+    def element_spec(self):
+        return self._dataset.element_spec
