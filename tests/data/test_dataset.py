@@ -472,8 +472,8 @@ def test_shard_take_while_and_get_single_element_as_tf():
         ds.get_single_element()
     with pytest.raises(ValueError, match="is empty"):
         ds.take(0).get_single_element()
-    with pytest.raises(NotImplementedError, match=r"Dataset.group_by_window is not "
-                       r"implemented in xlaflow; group in a Python generator"):
-        ds.group_by_window(lambda v: v, lambda k, w: w, 2)
+    with pytest.raises(NotImplementedError, match=r"Dataset.snapshot is not "
+                       r"implemented in xlaflow; use cache\(\)"):
+        ds.snapshot("/tmp/snap")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ds.nope  # noqa: B018
