@@ -211,10 +211,7 @@ def test_a_subclassed_model_names_its_outputs_output_1_and_output_2():
     acc_cls, acc_bin = accuracies(*predictions(model))
     np.testing.assert_allclose([logs["output_1_accuracy"], logs["output_2_accuracy"]],
                                [acc_cls.mean(), acc_bin.mean()], rtol=1e-5)
-    single_loss = TwoOutputs()
-    single_loss.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-    with pytest.raises(NotImplementedError, match="functional Model"):
-        single_loss.evaluate(X, [Y_BIN, Y_BIN], verbose=0)
+    # one loss for both outputs: covered in tests/keras/test_training_single_loss.py
 
 
 def test_bad_structures_are_refused_at_compile_naming_the_argument():

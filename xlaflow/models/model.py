@@ -260,19 +260,23 @@ class Model(Layer):
 
     def _prepare(self, x):
         """Build the model for inputs like `x` (once), else check `x` fits it."""
+        out = None  # the outputs' shapes, when building finds them
         if self._build_input_shape is None:
             self._check_declared(x)
             strategy = self.trainer.strategy if self.trainer is not None else \
                 self._distribute_strategy
             # weights built now belong to the strategy, as in TF where fit enters its scope
             with strategy.scope() if strategy is not None else contextlib.nullcontext():
-                _lifting.eval_shape(lambda inputs: self(inputs, training=False), _spec(x))
+                out = _lifting.eval_shape(lambda inputs: self(inputs, training=False),
+                                          _spec(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
             self._build_input_dtype = jax.tree_util.tree_map(
                 lambda a: np.dtype(a.dtype).name, _spec(x))
         else:
             self._check_inputs(x)
+        if self.trainer is not None:  # a subclassed model's outputs, named once compiled
+            self.trainer.settle_outputs(x, out)
 
     def _check_declared(self, x):
         declared = self._declared_input_shape()

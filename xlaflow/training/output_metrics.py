@@ -94,10 +94,10 @@ class OutputMetrics:
         names = per_output.names_of(y_pred, self.names)
         if len(names) != len(self.names):
             raise NotImplementedError(
-                f"metrics were compiled for {len(self.names)} output(s) {self.names}, but the "
-                f"model returned {len(names)}: per-output metrics need a model whose outputs "
-                "are known at compile time (a functional Model(inputs, outputs)); for a "
-                "subclassed model, update the metrics in a custom train_step")
+                f"metrics were set up for {len(self.names)} output(s) {self.names}, but the "
+                f"model returned {len(names)}: per-output metrics need a model that returns "
+                "as many outputs at every step as at its first; for a model whose outputs "
+                "vary, update the metrics in a custom train_step")
         preds = per_output.outputs_of(y_pred, names)
         truths = per_output.labels_of(y, names)
         weights = per_output.conform(sample_weight, names, "sample_weight")

@@ -50,24 +50,12 @@ class Trainer:
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
-        self.output_names = _output_names(model, self.loss)
-        several = len(self.output_names) > 1
-        # Checked here, before any step: a dict naming no output is a typo.
-        losses = per_output.conform(self.loss, self.output_names, "loss") if several else []
-        if several:
-            per_output.conform(loss_weights, self.output_names, "loss_weights")
-        # As Keras, a model with several outputs also logs each output's own
-        # (unweighted) loss: '<output>_loss' (an output without a loss has none).
-        self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n, fn in zip(
-            self.output_names, losses) if fn is not None} if self.loss is not None else {}
-        self.compiled = output_metrics.OutputMetrics(
-            self.output_names, metrics, weighted_metrics, self.loss,
-            taken={"loss", *(m.name for m in self.output_losses.values())})
-        self.metrics = self.compiled.metrics
-        # The loss, each output's loss (several outputs) and the metrics, in log order:
-        # fixed here, read at every step that logs.
-        self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
-        self._log_names = tuple(m.name for m in self.trackers)
+        self._metric_args = (metrics, weighted_metrics)
+        # A subclassed model's outputs are unknown until it runs (Keras 2 builds its loss
+        # and metric containers from the first step's y_pred): settle_outputs finds them.
+        self._outputs_known = getattr(model, "_graph", None) is not None or isinstance(
+            self.loss, (list, tuple, dict))
+        self._per_output(_output_names(model, self.loss))
         if int(steps_per_execution) < 1:
             raise ValueError(f"steps_per_execution must be >= 1; received "
                              f"{steps_per_execution!r}")
@@ -91,6 +79,49 @@ class Trainer:
                 lambda x, y=None, sample_weight=None: user_test(_pack(x, y, sample_weight)))
         else:
             self._compiled_test_step = compile_fn(self._test_step)
+
+    def _per_output(self, names):
+        """The per-output loss trackers and metrics for outputs `names`, and the log order.
+        Structures are checked here, before any step: a dict naming no output is a typo."""
+        several = len(names) > 1
+        losses = per_output.conform(self.loss, names, "loss") if several else []
+        if several:
+            per_output.conform(self.loss_weights, names, "loss_weights")
+        self.output_names = names
+        # As Keras, a model with several outputs also logs each output's own
+        # (unweighted) loss: '<output>_loss' (an output without a loss has none).
+        self.output_losses = {n: metrics_lib.Mean(name=f"{n}_loss") for n, fn in zip(
+            names, losses) if fn is not None} if self.loss is not None else {}
+        self.compiled = output_metrics.OutputMetrics(
+            names, *self._metric_args, self.loss,
+            taken={"loss", *(m.name for m in self.output_losses.values())})
+        self.metrics = self.compiled.metrics
+        # The loss, each output's loss (several outputs) and the metrics, in log order:
+        # fixed here, read at every step that logs.
+        self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
+        self._log_names = tuple(m.name for m in self.trackers)
+
+    def settle_outputs(self, x, out=None):
+        """Name a subclassed model's outputs from what it returns (`out`, else its output
+        shapes for inputs like `x`) as Keras 2 does ('output_1', ... or a dict's sorted
+        keys), once, before the first step: one compiled loss then applies to each output
+        and is logged per output as '<output>_loss'."""
+        if self._outputs_known:
+            return
+        if out is None:
+            from xlaflow import _lifting
+            from xlaflow.models.model import _spec
+            out = _lifting.eval_shape(lambda inputs: self.model(inputs, training=False),
+                                      _spec(x))
+        if isinstance(out, dict):
+            names = sorted(out)  # as tf.nest flattens a dict
+        elif isinstance(out, (list, tuple)) and len(out) > 1:
+            names = per_output.pseudo_names(len(out))
+        else:
+            names = self.output_names  # one output: nothing to split
+        if names != self.output_names:
+            self._per_output(names)
+        self._outputs_known = True
 
     # Compiled steps return the metric results as a tuple (a dict would come back from jit
     # with sorted keys); these wrappers name them in Keras' order, loss first.
