@@ -96,6 +96,14 @@ def _substituted(tree, pairs):
     return jax.tree_util.tree_map(swap, tree)
 
 
+def _zeros(aval):
+    """Zeros of `aval`, varying over the same manual axes: inside strategy.run a replica's
+    own value gets a per-replica shift, whose gradient is then that replica's alone."""
+    zeros = jnp.zeros(aval.shape, aval.dtype)
+    axes = tuple(getattr(getattr(aval, "manual_axis_type", None), "varying", ()))
+    return jax.lax.pcast(zeros, axes, to="varying") if axes else zeros
+
+
 def _is_array(x):
     return isinstance(x, (jax.Array, jnp.ndarray)) and not isinstance(x, Variable)
 
@@ -238,7 +246,7 @@ class GradientTape:
         outputs, pullback = jax.vjp(
             lambda shifts: jax.tree_util.tree_unflatten(
                 out_tree, _replay.replay(closed, shifted, [], shifts)),
-            [jnp.zeros(v.aval.shape, v.aval.dtype) for v in shifted])
+            [_zeros(v.aval) for v in shifted])
         array_out, written_values, _, _ = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):

@@ -84,7 +84,12 @@ class LossScaleOptimizer(Module):
             return self.inner_optimizer.iterations
         if self.inner_optimizer._state is None:
             self.inner_optimizer.build(every)
-        return self.apply(grads, variables)
+        # Inside strategy.run, as TF: the replicas' gradients summed, then one update
+        # (experimental_aggregate_gradients is the legacy optimizers' name for the flag).
+        from xlaflow.distribute import replica_run
+        aggregate = not skip_gradients_aggregation and kwargs.get(
+            "experimental_aggregate_gradients", True)
+        return replica_run.apply_in_cross_replica(self.apply, grads, variables, aggregate)
 
     def apply(self, grads, variables):
         """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""

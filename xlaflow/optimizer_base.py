@@ -196,7 +196,12 @@ class Optimizer(Module):
             return self.iterations
         if self._state is None:  # as Keras: built for every variable passed, None or not
             self.build(every)
-        return self.apply(grads, variables)
+        # Inside strategy.run, as TF: the replicas' gradients summed, then one update
+        # (experimental_aggregate_gradients is the legacy optimizers' name for the flag).
+        from xlaflow.distribute import replica_run
+        aggregate = not skip_gradients_aggregation and kwargs.get(
+            "experimental_aggregate_gradients", True)
+        return replica_run.apply_in_cross_replica(self.apply, grads, variables, aggregate)
 
     def minimize(self, loss, var_list, tape=None):
         """Keras' minimize: `loss` a zero-argument callable (differentiated here), or a

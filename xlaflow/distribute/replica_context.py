@@ -49,10 +49,9 @@ def _reduce_op(reduce_op):
 class ReplicaContext:
     """The code of one replica: its id, the replica count, and all-reduce across them.
 
-    Gradients that a GradientTape takes inside `run` with respect to replicated Variables
-    come out already summed over the replicas (JAX transposes the implicit broadcast of a
-    replicated value into a psum), which is what TF's `apply_gradients` does to them:
-    apply them as they are, do not all-reduce them again."""
+    As in TF, gradients that a GradientTape takes inside `run` are this replica's own (each
+    replica reads its own copy of a Variable), and an optimizer's `apply_gradients` inside
+    `run` sums them over the replicas before its one update (see replica_run.py)."""
 
     def __init__(self, strategy, axis_name=None):
         self.strategy = strategy

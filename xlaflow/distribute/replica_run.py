@@ -3,9 +3,12 @@
 The replicas are one `jax.shard_map` over the strategy's batch axis. Array arguments are
 batches: each replica gets its slice of their first axis (a PerReplica argument: its own
 component); other arguments, and everything `fn` closes over, every replica sees whole.
-Variables are read as replicated values; what `fn` assigns comes back out of the
-shard_map and is written to the Variables by the enclosing xf.function (an eager call is
-compiled as one). A Variable assigned different values on different replicas is merged
+Each replica reads a float Variable as its own copy (as TF's MirroredVariable gives each
+replica its component), so gradients taken inside `fn` are that replica's own; an
+optimizer's `apply_gradients` inside `fn` sums them over the replicas and updates from the
+replicated values, once (`apply_in_cross_replica`). What `fn` assigns comes back out of
+the shard_map and is written to the Variables by the enclosing xf.function (an eager call
+is compiled as one). A Variable assigned different values on different replicas is merged
 by the Variable's declared aggregation, as TF does: SUM adds up the replicas' updates
 (metric accumulators count as SUM), MEAN averages the values, ONLY_FIRST_REPLICA keeps
 replica 0's; undeclared non-trainable Variables (BatchNormalization's moving statistics)
@@ -88,11 +91,12 @@ def run_traced(strategy, fn, args, kwargs):
             slots.append(None)
     found = {}  # what the trace of the body saw: outputs, writes, which writes vary
 
-    def body(parts, stacked_writes):
+    def body(parts, stacked_writes, manual=True):
         local = [leaf if slot is None else (parts[slot[0]][0] if slot[1] else parts[slot[0]])
                  for leaf, slot in zip(leaves, slots)]
         call_args, call_kwargs = jax.tree_util.tree_unflatten(tree, local)
-        overrides = _lifting.OverrideContext([], [])
+        # Under vmap (the shapes-only first pass) there is no manual axis to vary over.
+        overrides = _ReplicaVariables(axis if manual else None)
         # Checks inside one replica raise there: their tokens cannot leave the shard_map.
         overrides.check_tokens, overrides.raise_checks = [], True
         with overrides, replica_context.entered(
@@ -100,7 +104,7 @@ def run_traced(strategy, fn, args, kwargs):
             out = fn(*call_args, **call_kwargs)
         out_leaves, found["out_tree"] = jax.tree_util.tree_flatten(out)
         written = list(overrides.assigned.values())
-        new = [overrides.values[id(v)] for v in written]
+        new = [overrides.written_value(v) for v in written]
         found["written"] = written
         # A SUM Variable's update counts once per replica even when every replica made
         # the same one (a count of examples), so it always comes back per replica.
@@ -126,7 +130,7 @@ def run_traced(strategy, fn, args, kwargs):
     # Shapes only, first under vmap (no manual mesh yet): Variables that fn creates (an
     # optimizer's slots, on its first step) are made there, as TF makes them outside the
     # replicas; then under shard_map, to learn which writes differ per replica.
-    jax.eval_shape(jax.vmap(lambda parts: body(parts, True), axis_name=axis,
+    jax.eval_shape(jax.vmap(lambda parts: body(parts, True, False), axis_name=axis,
                             axis_size=replicas), [_per_replica(x, replicas, stacked)
                                                   for x, (_, stacked) in zip(
                                                       inputs, [s for s in slots if s])])
@@ -142,6 +146,81 @@ def run_traced(strategy, fn, args, kwargs):
 
 class _NO_AXES:  # under vmap: no manual axes to ask about
     varying = frozenset()
+
+
+def _varying(value, axis):
+    """`value` as a per-replica value (varying over `axis`): JAX then differentiates with
+    respect to each replica's copy instead of summing the gradient over the replicas."""
+    if axis is None or axis in getattr(jax.typeof(value), "manual_axis_type", _NO_AXES).varying:
+        return value
+    return jax.lax.pcast(value, axis, to="varying")
+
+
+def _is_float(var):
+    return jnp.issubdtype(var.dtype, jnp.inexact)
+
+
+class _ReplicaVariables(_lifting.OverrideContext):
+    """The Variables as one replica sees them. A float Variable reads as the replica's own
+    copy (a value varying over the replicas), so a GradientTape or xf.value_and_grad in
+    `fn` gives this replica's gradient, as TF does. Inside `cross_replica()` (an optimizer
+    applying all-reduced gradients) reads are the replicated values: the update is then
+    the same on every replica and is written once, as TF's merge_call writes it. With
+    `axis` None (a shapes-only pass under vmap) the values are left as they are."""
+
+    def __init__(self, axis):
+        super().__init__([], [])
+        self.axis = axis
+        self.cross = False
+        self.written = {}  # id -> the value assigned here, as it was assigned
+        # Copies made now, in `values`: a tape started in `fn` marks the Variables the
+        # enclosing trace knows from there, so its gradients are per replica too.
+        from xlaflow._tape_marks import _known
+        for var, value in _known(self.parent):
+            if _is_float(var):
+                self.values[id(var)] = _varying(value, axis)
+
+    def read(self, var):
+        key = id(var)
+        value = self.parent.read(var)  # the enclosing trace records the read
+        if self.cross:
+            return self.written.get(key, value)
+        if key in self.values:
+            return self.values[key]
+        return _varying(value, self.axis) if _is_float(var) else value
+
+    def write(self, var, value):
+        super().write(var, _varying(value, self.axis) if _is_float(var) else value)
+        self.written[id(var)] = value
+
+    def written_value(self, var):
+        return self.written[id(var)]
+
+
+def _replica_variables():
+    """The innermost running replica's view of the Variables, or None outside `run`."""
+    ctx = _lifting.current()
+    while ctx is not None and not isinstance(ctx, _ReplicaVariables):
+        ctx = getattr(ctx, "parent", None)
+    return ctx
+
+
+def apply_in_cross_replica(apply, grads, variables, aggregate=True):
+    """`apply(grads, variables)` as TF's `optimizer.apply_gradients` runs in a replica
+    context: the gradients summed over the replicas (unless `aggregate` is False, the
+    caller having all-reduced them), then one update from the replicated values. Outside
+    `strategy.run` it is `apply(grads, variables)`."""
+    view = _replica_variables()
+    if view is None or view.axis is None:
+        return apply(grads, variables)
+    if aggregate:
+        grads = [jax.lax.psum(_varying(jnp.asarray(g), view.axis), view.axis)
+                 for g in grads]
+    view.cross = True
+    try:
+        return apply(grads, variables)
+    finally:
+        view.cross = False
 
 
 def _per_replica(x, replicas, stacked):
@@ -172,6 +251,7 @@ def _merge(variable, stacked):
             f"strategy.run: Variable {variable.name!r} is trainable and was assigned a "
             "different value on each replica; TF requires an aggregation for that. Create "
             "it with aggregation=xf.VariableAggregation.MEAN (or SUM, ONLY_FIRST_REPLICA), "
-            "update it from gradients (a GradientTape's gradients of replicated Variables "
-            "are summed over replicas), or from ReplicaContext.all_reduce(...) results")
+            "update it with an optimizer's apply_gradients (which sums the replicas' "
+            "gradients), or assign it ReplicaContext.all_reduce(...) results computed "
+            "without reading it")
     return jnp.mean(stacked, axis=0).astype(stacked.dtype)  # MEAN; NONE, non-trainable
