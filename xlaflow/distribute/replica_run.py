@@ -3,6 +3,10 @@
 The replicas are one `jax.shard_map` over the strategy's batch axis. Array arguments are
 batches: each replica gets its slice of their first axis (a PerReplica argument: its own
 component); other arguments, and everything `fn` closes over, every replica sees whole.
+Porting note: TF splits only distributed values (a distributed dataset's elements,
+PerReplica) and hands a plain tensor argument whole to every replica; here a plain array
+with a first axis is split too, so pass a tensor every replica needs whole by closing
+over it (or as a Python scalar), not in `args`.
 Each replica reads a float Variable as its own copy (as TF's MirroredVariable gives each
 replica its component), so gradients taken inside `fn` are that replica's own; an
 optimizer's `apply_gradients` inside `fn` sums them over the replicas and updates from the
