@@ -1,4 +1,5 @@
-"""MultiHeadAttention (Keras' layout: per-head projection kernels and an output kernel)."""
+"""MultiHeadAttention (Keras' layout: per-head projection kernels and an output kernel),
+masked as tf.keras (TF >= 2.10): padding masks of its inputs, attention_mask, causal."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
+from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
 from xlaflow.random import SeedGenerator
 
 
 class MultiHeadAttention(Layer):
-    """`layer(query, value, key=None, attention_mask=None)`: scaled dot-product attention
-    over `num_heads` heads of size `key_dim`, projected back to the query's feature size."""
+    """`layer(query, value, key=None, attention_mask=None, use_causal_mask=False)`: scaled
+    dot-product attention over `num_heads` heads of size `key_dim`, projected back to the
+    query's feature size.
+
+    Masks as tf.keras (TF >= 2.10): a query attends to a key where every one of these
+    allows it (logical and): `attention_mask` (batch, T, S); the padding masks the query,
+    value and key carry (Embedding(mask_zero=True), Masking; the key's is the value's when
+    key is None); and with `use_causal_mask`, only keys at or before its own step. The
+    output carries the query's mask.
+    """
 
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
                           "kernel_constraint", "bias_constraint")
@@ -33,6 +43,9 @@ class MultiHeadAttention(Layer):
         self.seed_generator = SeedGenerator(seed, name=f"{self.name}/seed_generator") \
             if self.dropout else None
         self.projections = None
+
+    supports_masking = True  # compute_mask: the query's mask
+    _compute_output_and_mask_jointly = True  # call attaches it: the scores take no mask
 
     def build(self, input_shape):
         self.built = True  # the weights depend on value's shape too: made on first call
@@ -64,8 +77,17 @@ class MultiHeadAttention(Layer):
         return out if bias is None else out + bias.value
 
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
-             training=None):
+             training=None, use_causal_mask=False):
+        query_mask, value_mask = keras_mask.get_mask(query), keras_mask.get_mask(value)
+        key_mask = value_mask if key is None else keras_mask.get_mask(key)
         key = value if key is None else key
+        # Keras casts each projection's input to the compute dtype (float16 under
+        # mixed_float16); the base class casts only the first argument, the query
+        value, key = _cast_floating(value, self.compute_dtype), _cast_floating(
+            key, self.compute_dtype)
+        # checked before the first call creates the weights
+        allowed = self._allowed(query, value, key, attention_mask, use_causal_mask,
+                                (query_mask, value_mask, key_mask))
         if self.projections is None:
             with jax.ensure_compile_time_eval():
                 self._make_weights(query, value, key)
@@ -73,9 +95,13 @@ class MultiHeadAttention(Layer):
         k = self._project("key", key)
         v = self._project("value", value)
         scores = jnp.einsum("...qhd,...khd->...hqk", q, k)
-        if attention_mask is not None:
-            mask = jnp.asarray(attention_mask, bool)[..., None, :, :]
-            scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+        if allowed is not None:
+            # Keras' Softmax(mask) pushes masked logits to -1e9 (float16: its lowest value);
+            # replaced, not added, so a row with every key masked (a padded query) stays
+            # finite in float16 too: it averages all values, as Keras' row of equal logits.
+            low = jnp.finfo(jnp.float16).min if scores.dtype == jnp.float16 else -1e9
+            scores = jnp.where(allowed[..., None, :, :], scores,
+                               jnp.asarray(low, scores.dtype))
         weights = probabilities = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
             keep = jax.random.bernoulli(self.seed_generator.next(), 1 - self.dropout,
@@ -85,8 +111,53 @@ class MultiHeadAttention(Layer):
         out = jnp.einsum("...qhd,hdo->...qo", context, self.output_kernel.value)
         if self.output_bias is not None:
             out = out + self.output_bias.value
+        keras_mask.set_mask(out, query_mask)  # as Keras 2's compute_mask: the query's mask
         # Keras 2 returns the softmax before dropout: the scores sum to 1 over the keys.
         return (out, probabilities) if return_attention_scores else out
+
+    def compute_mask(self, query, mask=None):
+        """The output's mask: the query's (Keras 2 passes the first input's mask on)."""
+        return mask
+
+    def _allowed(self, query, value, key, attention_mask, use_causal_mask, masks):
+        """The (batch..., T, S) bool mask of the keys each query attends to, or None: the
+        logical and of the inputs' padding masks, `attention_mask` and the causal mask
+        (Keras 2's _compute_attention_mask). Shapes are checked against the inputs."""
+        if jnp.shape(key)[:-1] != jnp.shape(value)[:-1]:
+            raise ValueError(f"{self.name} (MultiHeadAttention): key and value must have the "
+                             f"same batch and sequence shape; received key "
+                             f"{tuple(jnp.shape(key))}, value {tuple(jnp.shape(value))}")
+        batch, steps = tuple(jnp.shape(query)[:-2]), jnp.shape(query)[-2]
+        keys = jnp.shape(value)[-2]
+        allowed = None
+        for name, x, mask, expand in (("query", query, masks[0], -1),
+                                      ("value", value, masks[1], -2),
+                                      ("key", key, masks[2], -2)):
+            if mask is None:
+                continue
+            want = tuple(jnp.shape(x)[:-1])
+            if tuple(jnp.shape(mask)) != want:
+                raise ValueError(
+                    f"{self.name} (MultiHeadAttention): the {name}'s mask must have the "
+                    f"{name}'s shape without its feature axis, {want}; received "
+                    f"{tuple(jnp.shape(mask))}")
+            allowed = _and(allowed, jnp.expand_dims(jnp.asarray(mask, bool), expand))
+        if use_causal_mask:
+            # a query at step i sees the keys at steps <= i (tf.linalg.band_part(-1, 0))
+            allowed = _and(allowed, jnp.tril(jnp.ones((steps, keys), bool)))
+        if attention_mask is not None:
+            want = (*batch, steps, keys)
+            shape = tuple(jnp.shape(attention_mask))
+            try:
+                fits = jnp.broadcast_shapes(shape, want) == want
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"{self.name} (MultiHeadAttention): attention_mask must have shape "
+                    f"(batch, T, S) = {want} (or one that broadcasts to it); received {shape}")
+            allowed = _and(allowed, jnp.asarray(attention_mask, bool))
+        return allowed
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
@@ -95,6 +166,16 @@ class MultiHeadAttention(Layer):
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
                 "seed": self.seed}
+
+
+def _cast_floating(x, dtype):
+    x = jnp.asarray(x)
+    return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+
+def _and(mask, other):
+    """`mask & other`, or `other` where there is no mask yet."""
+    return other if mask is None else mask & other
 
 
 def _output_size(output_shape):

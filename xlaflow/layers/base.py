@@ -72,6 +72,12 @@ def _cast_floating(x, dtype):
     return x
 
 
+def _keep_mask(old, new):
+    if new is not old:
+        keras_mask.set_mask(new, keras_mask.get_mask(old))
+    return new
+
+
 def cast_integer_inputs(inputs, dtype):
     """Integer or bool `inputs` (a uint8 image) cast to `dtype`, the layer's compute dtype:
     for layers whose arithmetic would otherwise run in the input's integer type and wrap.
@@ -319,8 +325,9 @@ class Layer(Module):
                 variables_lib._autocast.dtype is None:
             outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
         else:
-            cast = jax.tree_util.tree_map(lambda x: _cast_floating(x, policy.compute_dtype),
-                                          inputs)
+            # a cast input keeps its mask: a call that reads it (MultiHeadAttention) sees it
+            cast = jax.tree_util.tree_map(lambda x: _keep_mask(
+                x, _cast_floating(x, policy.compute_dtype)), inputs)
             with mixed_precision.autocast(autocast):
                 outputs = call(cast, *args, **kwargs)
         keras_mask.attach_output_masks(self, inputs, outputs, mask)

@@ -169,7 +169,9 @@ _BATCH = 2
 
 
 def is_shape_dtype(x):
-    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple)
+    # not a pair of outputs (MultiHeadAttention's (output, scores)): its second is a dtype
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple) and \
+        not isinstance(x[1], tuple)
 
 
 def infer_shapes(layer, fn, specs):
