@@ -149,16 +149,31 @@ def attach_output_masks(layer, inputs, outputs, mask):
         return
     if mask is None and not _own_compute_mask(type(layer)):
         return  # passing None through: nothing to attach
-    flat = _flat(outputs)
-    if all(get_mask(x) is not None for x in flat):
+    if all(get_mask(x) is not None for x in _flat(outputs)):
         return
-    masks = layer.compute_mask(inputs, mask)
+    attach_checked(layer, outputs, layer.compute_mask(inputs, mask))
+
+
+def attach_checked(layer, outputs, masks):
+    """Attach `masks` (one per output, or None) to `outputs`, each checked to cover the
+    leading axes of its output: (batch, time) for a (batch, time, features) output."""
+    flat = _flat(outputs)
     flat_masks = [None] * len(flat) if masks is None else _flat(masks)
     if len(flat_masks) != len(flat):
         raise ValueError(f"{layer.name}.compute_mask returned {len(flat_masks)} mask(s) for "
                          f"{len(flat)} output(s); return one per output (or None)")
-    for x, m in zip(flat, flat_masks):
-        set_mask(x, None if m is None else jnp.asarray(m))
+    for i, (x, m) in enumerate(zip(flat, flat_masks)):
+        if m is None:
+            set_mask(x, None)
+            continue
+        m = jnp.asarray(m)
+        shape = tuple(jnp.shape(x))
+        if m.ndim > len(shape) or tuple(m.shape) != shape[:m.ndim]:
+            raise ValueError(
+                f"{layer.name} ({type(layer).__name__}): the mask of output {i} must have "
+                f"the output's leading shape, {shape[:-1]} for an output of shape {shape}; "
+                f"received {tuple(m.shape)}")
+        set_mask(x, m)
 
 
 @contextlib.contextmanager

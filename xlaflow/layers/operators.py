@@ -12,7 +12,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow.layers import symbolic
+from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 
 _BINARY = {"add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply,
@@ -202,43 +202,88 @@ class Lambda(Layer):
     """`function(inputs, **arguments)` as a layer (Keras' Lambda): any jax.numpy code on the
     real arrays. Its output shape is found by tracing `function`.
 
-    A model with a Lambda saves only when `function` can be found again by name: a `def`
-    function registered with @xf.keras.saving.register_serializable(), or passed to
-    load_model in custom_objects. A `lambda` has no such name: saving refuses it.
+    Masks as tf.keras: `function` is given the input mask when it takes a `mask` argument
+    (and the training flag when it takes `training`). The output's mask is `mask(inputs,
+    input_mask)` when `mask` is callable, else `mask` itself: a fixed mask, or None (the
+    default), which drops the input's mask, as Keras 2 does.
+
+    A model with a Lambda saves only when `function` (and a callable `mask`) can be found
+    again by name: a `def` function registered with
+    @xf.keras.saving.register_serializable(), or passed to load_model in custom_objects. A
+    `lambda` has no such name: saving refuses it.
     """
 
-    def __init__(self, function, arguments=None, **kwargs):
+    _compute_output_and_mask_jointly = True  # call checks the mask against the output
+
+    def __init__(self, function, arguments=None, mask=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(function, str):  # from a config: the name it was saved under
             function = _function_named(function)
         if not callable(function):
             raise TypeError(f"Lambda: function must be callable; received {function!r} "
                             f"({type(function).__name__})")
+        if isinstance(mask, str):  # a callable mask, saved by its name
+            mask = _function_named(mask)
+        elif mask is not None and not callable(mask):
+            mask = jnp.asarray(mask, bool)  # a fixed mask (nonzero keeps a step)
         self.function = function
         self.arguments = dict(arguments or {})
+        self.mask = mask
+        self.supports_masking = mask is not None  # Keras 2: only with a mask of its own
+        params = _parameters(function)
+        self._passes_mask, self._passes_training = "mask" in params, "training" in params
 
-    def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+    def call(self, inputs, mask=None, training=None):
+        extra = dict(self.arguments)
+        if self._passes_mask:
+            extra["mask"] = mask
+        if self._passes_training:
+            extra["training"] = training
+        outputs = self.function(inputs, **extra)
+        masks = self.compute_mask(inputs, mask)
+        if masks is not None:
+            keras_mask.attach_checked(self, outputs, masks)
+        return outputs
+
+    def compute_mask(self, inputs, mask=None):
+        """`mask(inputs, mask)` for a callable `mask`, else the fixed mask (or None)."""
+        return self.mask(inputs, mask) if callable(self.mask) else self.mask
 
     def get_config(self):
         import json
         import types
 
         from xlaflow.saving import serialization
-        fn = self.function
-        if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
-            raise ValueError(
-                f"Lambda layer {self.name!r}: its function {fn!r} has no name to load it by. "
-                "Define it with def, decorate it with "
-                "@xf.keras.saving.register_serializable(), and pass it to Lambda")
+
+        def name_of(fn, what):
+            if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
+                raise ValueError(
+                    f"Lambda layer {self.name!r}: its {what} {fn!r} has no name to load it "
+                    "by. Define it with def, decorate it with "
+                    "@xf.keras.saving.register_serializable(), and pass it to Lambda")
+            return serialization.get_registered_name(fn)
         try:
             json.dumps(self.arguments)
         except TypeError as exc:
             raise ValueError(f"Lambda layer {self.name!r}: arguments must be JSON values "
                              f"(numbers, strings, lists, dicts) to be saved; received "
                              f"{self.arguments!r}") from exc
-        return {**super().get_config(), "function": serialization.get_registered_name(fn),
-                "arguments": self.arguments}
+        mask = self.mask
+        if callable(mask):
+            mask = name_of(mask, "mask function")
+        elif mask is not None:
+            mask = np.asarray(mask).tolist()  # a fixed mask: its booleans
+        return {**super().get_config(), "function": name_of(self.function, "function"),
+                "arguments": self.arguments, "mask": mask}
+
+
+def _parameters(function):
+    """The names `function` takes (empty when Python cannot tell, as for some builtins)."""
+    import inspect
+    try:
+        return set(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return set()
 
 
 def _function_named(name):
