@@ -17,13 +17,32 @@ def mask_weight(y_pred):
 
 def apply_mask(y_pred, sample_weight):
     """Keras 2's `apply_mask`: `sample_weight` times the mask of `y_pred`, the mask alone
-    when there are no sample weights, or `sample_weight` when there is no mask.
+    when there are no sample weights, or `sample_weight` when there is no mask; for the
+    metrics (a weighted mean: each masked step counts zero, in the sum and the count).
 
     Per-example weights (batch,) against a (batch, time) mask gain a time axis; a weight
-    of one more axis of size 1 loses it (Keras' squeeze_or_expand_dimensions). A masked
-    step then counts zero in the sum, and the 'sum_over_batch_size' reduction still
-    divides by every step, as Keras 2 does."""
+    of one more axis of size 1 loses it (Keras' squeeze_or_expand_dimensions)."""
+    return _times_mask(mask_weight(y_pred), sample_weight)
+
+
+def loss_weight(y_pred, sample_weight, reduction):
+    """The sample weights a compiled loss of `reduction` is given for the output `y_pred`:
+    the mask times `sample_weight` (apply_mask); for 'sum_over_batch_size' the mask is
+    scaled by (its size / its kept steps) first, so the loss, a sum divided by every step,
+    comes out as the weighted sum over the kept steps divided by their number.
+
+    That is newer tf.keras (Keras 2's losses_utils.apply_valid_mask, called in
+    Loss.__call__; in tf-keras and in keras before Keras 3, added early 2023): TF 2.11
+    and before divided by every step, masked ones included. Where Keras divides by zero
+    (every step masked: NaN), the loss here is 0."""
     mask = mask_weight(y_pred)
+    if mask is not None and reduction == "sum_over_batch_size":
+        kept = jnp.sum(mask)
+        mask = mask * jnp.where(kept > 0, mask.size / jnp.maximum(kept, 1.0), 0.0)
+    return _times_mask(mask, sample_weight)
+
+
+def _times_mask(mask, sample_weight):
     if mask is None:
         return sample_weight
     if sample_weight is None:
