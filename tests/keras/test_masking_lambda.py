@@ -26,7 +26,7 @@ def zero_the_padding(x, mask=None):
 
 @xf.keras.saving.register_serializable(package="tests")
 def without_the_first_step(inputs, mask):
-    return None if mask is None else mask.at[:, 0].set(False)
+    return mask.at[:, 0].set(False)
 
 
 def _pooled_model(lambda_layer):
@@ -72,6 +72,11 @@ def test_a_fixed_mask_is_the_output_mask_and_must_fit_the_output():
     np.testing.assert_array_equal(np.asarray(keras_mask.get_mask(out)), fixed)
     pooled = layers.GlobalAveragePooling1D()(out)
     np.testing.assert_allclose(np.asarray(pooled), _masked_mean(x + 1, fixed), rtol=1e-5)
+    # in a functional model too: the shape pass (a placeholder batch) does not check it
+    inputs = xf.keras.Input((T, F))
+    model = models.Model(inputs, layers.GlobalAveragePooling1D()(
+        layers.Lambda(lambda v: v + 1, mask=fixed)(inputs)))
+    np.testing.assert_allclose(np.asarray(model(x)), _masked_mean(x + 1, fixed), rtol=1e-5)
     bad = layers.Lambda(lambda v: v, mask=np.ones((B, T + 1), bool), name="fixed_bad")
     with pytest.raises(ValueError, match=r"fixed_bad \(Lambda\): the mask of output 0 must "
                                          r"have the output's leading shape, \(3, 5\) for an "

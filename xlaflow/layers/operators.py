@@ -12,6 +12,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _lifting
 from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 
@@ -240,6 +241,10 @@ class Lambda(Layer):
         if self._passes_training:
             extra["training"] = training
         outputs = self.function(inputs, **extra)
+        if getattr(_lifting.current(), "shape_only", False):
+            # a functional model's shape pass: placeholder sizes (a batch of 2) that a fixed
+            # mask would not fit, and no masks on its inputs: the real call makes the mask
+            return outputs
         masks = self.compute_mask(inputs, mask)
         if masks is not None:
             keras_mask.attach_checked(self, outputs, masks)
