@@ -77,14 +77,19 @@ def _error(exc):
 
 
 class App:
-    """The ASGI application. `manager` resolves versions; `scheduler` batches (or None)."""
+    """The ASGI application. `manager` resolves versions; `scheduler` batches (or None).
+
+    Unbatched model calls run on `model_executor` (default: `executor`, which also takes
+    large bodies' parsing and encoding): the server sizes it to the cores, see server.py.
+    """
 
     def __init__(self, manager, *, metrics=None, registry=None, monitoring_path=None,
-                 scheduler=None, executor=None, max_body_bytes=256 << 20, timeout_s=30.0,
-                 cors=False, on_scrape=None):
+                 scheduler=None, executor=None, model_executor=None, max_body_bytes=256 << 20,
+                 timeout_s=30.0, cors=False, on_scrape=None):
         self.manager, self.metrics, self.registry = manager, metrics, registry
         self.monitoring_path = monitoring_path
         self.scheduler, self.executor = scheduler, executor
+        self.model_executor = executor if model_executor is None else model_executor
         self.max_body_bytes, self.timeout_s, self.cors = max_body_bytes, timeout_s, cors
         self.on_scrape = on_scrape
 
@@ -246,7 +251,8 @@ class App:
         if size < OFF_LOOP_BYTES:
             return fn(*args)
         try:
-            return await asyncio.wait_for(self._submit(fn, *args), deadline - time.monotonic())
+            return await asyncio.wait_for(_submit(self.executor, fn, *args),
+                                          deadline - time.monotonic())
         except asyncio.TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
 
@@ -275,8 +281,8 @@ class App:
             future = self.scheduler.run((name, servable.version, signature.name),
                                         signature.call_flat, arrays, name)
         else:
-            future = self._submit(lambda: [np.asarray(o)
-                                           for o in signature.call_flat(arrays)])
+            future = _submit(self.model_executor, lambda: [
+                np.asarray(o) for o in signature.call_flat(arrays)])
         try:
             # not wait_for (one more task per request); expiry cancels what this awaits
             async with asyncio.timeout(deadline - time.monotonic()):
@@ -291,12 +297,6 @@ class App:
             self.metrics.runtime_latency.labels(model_name=name, API=api, runtime="XLA") \
                 .observe((time.perf_counter() - start) * 1e6)
         return outputs
-
-    def _submit(self, fn, *args):
-        """`fn(*args)` on a thread as an asyncio future (Workers, or any Executor)."""
-        if isinstance(self.executor, Workers):
-            return self.executor.submit(fn, *args)
-        return asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def _count(self, name, status):
         if self.metrics is None:
@@ -379,6 +379,14 @@ class App:
                 (time.perf_counter() - start) * 1e6)
         return 200, reply, [(k.lower().encode(), str(v).encode()) for k, v in extra.items()] \
             or _JSON
+
+
+def _submit(executor, fn, *args):
+    """`fn(*args)` on a thread of `executor` (Workers, or any Executor; None: asyncio's
+    default) as an asyncio future."""
+    if isinstance(executor, Workers):
+        return executor.submit(fn, *args)
+    return asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
 def _reply_bytes(outputs):

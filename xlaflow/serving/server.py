@@ -37,6 +37,26 @@ def _count(text):
     return value
 
 
+def _positive(text):
+    """A count of 1 or more (--rest_api_num_threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; received {text!r}")
+    return value
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity: a container's cpuset or
+    taskset), which can be fewer than the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
+
+
 def parser():
     p = argparse.ArgumentParser(prog="xlaflow serve", description=__doc__.splitlines()[0])
     add = p.add_argument
@@ -52,7 +72,11 @@ def parser():
     add("--rest_api_timeout_in_ms", type=int, default=30000)
     add("--rest_api_max_body_bytes", type=int, default=256 << 20)
     add("--rest_api_enable_cors_support", type=_bool, default=False)
-    add("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1))
+    # Threads for parsing and encoding large bodies off the event loop (TF: HTTP threads).
+    add("--rest_api_num_threads", type=_positive, default=4 * usable_cores())
+    # TF's pool for running graph ops; here, how many unbatched model calls run at once
+    # (0: one per usable core; see Server.app). With batching, num_batch_threads decides.
+    add("--tensorflow_inter_op_parallelism", type=_count, default=0)
     add("--file_system_poll_wait_seconds", type=float, default=1)
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     add("--batching_parameters_file", default=None)
@@ -109,7 +133,7 @@ class Server:
         self._apply(self.models, first=True)
         self.stop = threading.Event()
         self._scheduler = None  # the batch scheduler app() makes, closed after serving
-        self._workers = None  # and its threads for unbatched calls and large bodies
+        self._workers = None  # and its threads for large bodies and for unbatched calls
 
     def _read_config(self):
         if self.args.model_config_file:
@@ -226,12 +250,21 @@ class Server:
         scheduler = BatchScheduler(self.batching, self.metrics) if self.batching else None
         self._scheduler = scheduler
         from xlaflow.serving.workers import Workers
-        executor = self._workers = Workers(self.args.rest_api_num_threads, name="xlaflow-run")
+        executor = Workers(self.args.rest_api_num_threads, name="xlaflow-rest")
+        # Unbatched model calls, at most one per core at once: XLA:CPU runs a call on the
+        # thread that makes it, so more threads than cores only take turns for the cores
+        # and the GIL with the event loop. Measured on 2 cores, 32 clients sending 32-row
+        # v2 binary requests: 2 threads took 285-305 µs of server CPU per request where 8
+        # (the old 4 x cores) took 329-378, and served 56-96k predictions/s against 45-55k.
+        models = Workers(self.args.tensorflow_inter_op_parallelism or usable_cores(),
+                         name="xlaflow-run")
+        self._workers = (executor, models)
         monitoring = self.monitoring.path if self.monitoring and self.monitoring.enable \
             else None
         return App(self.manager, metrics=self.metrics, registry=self.registry,
                    on_scrape=self._count_compiled,
                    monitoring_path=monitoring, scheduler=scheduler, executor=executor,
+                   model_executor=models,
                    max_body_bytes=self.args.rest_api_max_body_bytes,
                    timeout_s=self.timeout_s,
                    cors=self.args.rest_api_enable_cors_support)
@@ -261,8 +294,8 @@ class Server:
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.close()
-        if self._workers is not None:
-            self._workers.close()
+        for workers in self._workers or ():
+            workers.close()
 
 
 def serve_synchronously():
