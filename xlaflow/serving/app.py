@@ -90,6 +90,7 @@ class App:
         self.monitoring_path = monitoring_path
         self.scheduler, self.executor = scheduler, executor
         self.model_executor = executor if model_executor is None else model_executor
+        self._served = {}  # model name -> its _Served metric children
         self.max_body_bytes, self.timeout_s, self.cors = max_body_bytes, timeout_s, cors
         self.on_scrape = on_scrape
 
@@ -140,12 +141,8 @@ class App:
         if declared is not None and int(declared) > self.max_body_bytes:
             self._too_large(name, f"request body of {int(declared)} bytes exceeds the limit "
                                   f"of {self.max_body_bytes} bytes")
-        try:  # a client that stalls mid-body gets the deadline like any other request
-            async with asyncio.timeout(deadline - time.monotonic()):
-                body = await self._read_body(receive, name)
-        except TimeoutError:
-            self._count(name, "DEADLINE_EXCEEDED")
-            raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
+        # (a client that stalls mid-body meets the request's deadline, set by the caller)
+        body = await self._read_body(receive, name)
         encoding = headers.get(b"content-encoding")
         return body if encoding is None else await self._inflate(body, encoding, name,
                                                                   deadline)
@@ -225,18 +222,21 @@ class App:
         name, _, label, verb = post.groups()
         name, label = _unquote(name), label and _unquote(label)
         deadline = time.monotonic() + self.timeout_s
-        body = await self._body(headers, receive, name, deadline)
-        start = time.perf_counter()
         try:
-            reply = await self._predict(name, version, label, verb.lower(), body, deadline)
+            # One timer per request over its body and its answer (not one for each): its
+            # expiry cancels whatever is awaited then.
+            async with asyncio.timeout(deadline - time.monotonic()):
+                body = await self._body(headers, receive, name, deadline)
+                start = time.perf_counter()
+                reply = await self._predict(name, version, label, verb.lower(), body,
+                                            deadline)
+        except TimeoutError:
+            self._count(name, "DEADLINE_EXCEEDED")
+            raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
         except ServingError as exc:
             self._count(name, exc.code)
             raise _error(exc) from None
-        self._count(name, "OK")
-        if self.metrics is not None:
-            self.metrics.request_latency.labels(model_name=name, API=verb.lower(),
-                                                entrypoint="REST").observe(
-                (time.perf_counter() - start) * 1e6)
+        self._served_ok(name, start)  # (only predict succeeds)
         return 200, reply, _JSON
 
     def _metadata(self, name, version, label):
@@ -265,12 +265,14 @@ class App:
             sig_name, inputs, row_format = await self._codec(
                 deadline, len(body), rest_codec.parse_predict_request, body, described)
             signature = servable.signatures[sig_name]
-            outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
+            outputs = await self._run(name, servable, signature, inputs, deadline)
             return await self._codec(
                 deadline, _reply_bytes(outputs), rest_codec.encode_predict_response,
                 dict(zip(signature.output_names, outputs)), signature.output_names, row_format)
 
-    async def _run(self, name, servable, signature, inputs, api, deadline):
+    async def _run(self, name, servable, signature, inputs, deadline):
+        """The outputs of a predict call, batched or on the model threads; the caller's
+        timer bounds the wait."""
         try:
             arrays = signature.prepare(inputs)
         except InputError as exc:
@@ -283,20 +285,30 @@ class App:
         else:
             future = _submit(self.model_executor, lambda: [
                 np.asarray(o) for o in signature.call_flat(arrays)])
-        try:
-            # not wait_for (one more task per request); expiry cancels what this awaits
-            async with asyncio.timeout(deadline - time.monotonic()):
-                outputs = await future
-        except TimeoutError:
-            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+        try:  # (the deadline's expiry cancels this await: a BaseException, not caught here)
+            outputs = await future
         except ServingError:
             raise
         except Exception as exc:  # the runtime refused the inputs: still the client's
             raise ServingError("INVALID_ARGUMENT", f"{type(exc).__name__}: {exc}") from None
         if self.metrics is not None:
-            self.metrics.runtime_latency.labels(model_name=name, API=api, runtime="XLA") \
-                .observe((time.perf_counter() - start) * 1e6)
+            self._series(name).runtime.observe((time.perf_counter() - start) * 1e6)
         return outputs
+
+    def _series(self, name):
+        """The metric children a successful predict of model `name` updates, looked up once
+        per model: .labels() builds and looks up a key, ~1 µs, several times a request."""
+        series = self._served.get(name)
+        if series is None:
+            series = self._served[name] = _Served(self.metrics, name)
+        return series
+
+    def _served_ok(self, name, start):
+        """Count a successful predict of model `name` that began at `start`."""
+        if self.metrics is not None:
+            series = self._series(name)
+            series.ok.inc()
+            series.latency.observe((time.perf_counter() - start) * 1e6)
 
     def _count(self, name, status):
         if self.metrics is None:
@@ -352,6 +364,13 @@ class App:
 
     async def _infer(self, name, version, headers, receive):
         deadline = time.monotonic() + self.timeout_s
+        try:  # one timer over the body and the answer, as in _v1
+            async with asyncio.timeout(deadline - time.monotonic()):
+                return await self._infer_by(name, version, headers, receive, deadline)
+        except TimeoutError:
+            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+
+    async def _infer_by(self, name, version, headers, receive, deadline):
         body = await self._body(headers, receive, name, deadline)
         header_length = headers.get(b"inference-header-content-length")
         if header_length is not None:
@@ -367,18 +386,27 @@ class App:
             request_id, inputs, requested, binary = await self._codec(
                 deadline, len(body), v2_codec.parse_infer_request, body, header_length,
                 signature.description)
-            outputs = await self._run(name, servable, signature, inputs, "predict", deadline)
+            outputs = await self._run(name, servable, signature, inputs, deadline)
             reply, extra = await self._codec(
                 deadline, _reply_bytes(outputs), v2_codec.encode_infer_response,
                 name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
                 signature.output_names, requested, binary)
-        self._count(name, "OK")
-        if self.metrics is not None:
-            self.metrics.request_latency.labels(model_name=name, API="predict",
-                                                entrypoint="REST").observe(
-                (time.perf_counter() - start) * 1e6)
+        self._served_ok(name, start)
         return 200, reply, [(k.lower().encode(), str(v).encode()) for k, v in extra.items()] \
             or _JSON
+
+
+class _Served:
+    """One model's metric children on the success path of predict (REST and v2 alike)."""
+
+    __slots__ = ("latency", "ok", "runtime")
+
+    def __init__(self, metrics, name):
+        self.ok = metrics.request_count.labels(model_name=name, status="OK")
+        self.latency = metrics.request_latency.labels(model_name=name, API="predict",
+                                                      entrypoint="REST")
+        self.runtime = metrics.runtime_latency.labels(model_name=name, API="predict",
+                                                      runtime="XLA")
 
 
 def _submit(executor, fn, *args):

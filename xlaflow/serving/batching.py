@@ -59,6 +59,9 @@ class _Queue:
         self.tasks, self.rows, self.pending = [], 0, 0
         self.last_used = time.monotonic()
         self.arrived = asyncio.Event()
+        # this model's metric children, looked up once (not .labels() five times a request)
+        self.series = None if scheduler.metrics is None else _Series(scheduler.metrics,
+                                                                     model_name)
         self.dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
 
     def admit(self, rows):
@@ -185,15 +188,26 @@ class _Queue:
             if not task.future.done():  # a request that timed out is gone
                 task.future.set_result([o[start:start + task.rows] for o in outputs])
             start += task.rows
-        metrics = self.scheduler.metrics
-        if metrics is not None:
-            name = self.model_name
-            metrics.processed_batch_size.labels(model_name=name).observe(size)
-            metrics.padding_size.labels(model_name=name).observe(size - rows)
-            metrics.wrapped_run_count.labels(model_name=name).inc()
+        series = self.series
+        if series is not None:
+            series.processed.observe(size)
+            series.padding.observe(size - rows)
+            series.runs.inc()
             for task in batch:
-                metrics.queuing_latency.labels(model_name=name).observe(
-                    (now - task.enqueued) * 1e6)
+                series.queuing.observe((now - task.enqueued) * 1e6)
+
+
+class _Series:
+    """One model's batching metric children."""
+
+    __slots__ = ("inputs", "padding", "processed", "queuing", "runs")
+
+    def __init__(self, metrics, name):
+        self.inputs = metrics.input_batch_size.labels(model_name=name)
+        self.processed = metrics.processed_batch_size.labels(model_name=name)
+        self.padding = metrics.padding_size.labels(model_name=name)
+        self.runs = metrics.wrapped_run_count.labels(model_name=name)
+        self.queuing = metrics.queuing_latency.labels(model_name=name)
 
 
 def _compute(run, batch, rows, size):
@@ -261,8 +275,8 @@ class BatchScheduler:
         tasks = [_Task(run, [a[start:start + limit] for a in inputs],
                        min(limit, rows - start), loop.create_future())
                  for start in range(0, rows, limit)]
-        if self.metrics is not None:
-            self.metrics.input_batch_size.labels(model_name=model_name).observe(rows)
+        if queue.series is not None:
+            queue.series.inputs.observe(rows)
         if len(tasks) == 1 and rows == limit and not queue.tasks:
             return await queue.run_alone(tasks[0])
         queue.put(tasks)
