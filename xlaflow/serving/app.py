@@ -2,9 +2,9 @@
 (KServe v2) and Prometheus, on one port, for uvicorn to run.
 
 Routing follows TF Serving's regexes (case-insensitive; anything else under /v1/ is a
-400 "Malformed request"). Every client mistake becomes a 4xx `{"error": ...}`; the body
-limit is checked on Content-Length before reading and counted while reading. Model calls
-run off the event loop (a thread pool, or the batch scheduler).
+400 "Malformed request"). Every client mistake becomes a 4xx `{"error": ...}`; bodies are
+read under their limit by request_body.py. Model calls run off the event loop (a thread
+pool, or the batch scheduler).
 """
 
 from __future__ import annotations
@@ -19,8 +19,13 @@ import urllib.parse
 import numpy as np
 
 from xlaflow.saving.loaded import InputError
-from xlaflow.serving import content_encoding, rest_codec, v2_codec
-from xlaflow.serving.errors import ServingError, error_body, http_status
+from xlaflow.serving import rest_codec, v2_codec
+from xlaflow.serving.errors import ServingError, error_body
+from xlaflow.serving.request_body import JSON as _JSON
+from xlaflow.serving.request_body import LINGER_SECONDS, BodyReading
+from xlaflow.serving.request_body import Reply as _Reply
+from xlaflow.serving.request_body import drain as _drain
+from xlaflow.serving.request_body import error_reply as _error
 from xlaflow.serving.workers import Workers
 
 _I = re.IGNORECASE
@@ -29,16 +34,11 @@ _V1_POST = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?
 _V1_GET = re.compile(r"/v1/models(?:/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?)?"
                      r"(/metadata)?", _I)
 _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/(\d+))?(/ready|/infer)?", _I)
-_JSON = [(b"content-type", b"application/json")]
 # request_count's model_name for requests naming no model the server has
 UNKNOWN_MODEL = "<unknown>"
 _INT64_MAX = 2 ** 63 - 1
 log = logging.getLogger("xlaflow.serving")
 
-
-# How long a refused request's body is still read (and dropped) before the connection
-# closes; nginx lingers for up to 30 s, 5 s between reads.
-LINGER_SECONDS = 5.0
 # Requests and replies from this many JSON bytes up are parsed and encoded on a thread
 # (measured: 1 MiB of JSON takes ~11 ms just to parse, a 3 MB reply ~160 ms to write with
 # NaNs in it, stalling every other connection); below it the hand-off costs more than it
@@ -46,37 +46,9 @@ LINGER_SECONDS = 5.0
 OFF_LOOP_BYTES = 256 << 10
 # Bytes of JSON text per output value, to estimate a reply's size before writing it.
 _JSON_BYTES_PER_VALUE = 12
-# A compressed body's inflated size, estimated as this many times its own (gzip reaches
-# ~1000x), to choose where it is inflated: from 4 KiB up on a thread; below, at most ~4 MiB
-# inflates on the event loop, a few ms.
-_INFLATION = 64
 
 
-class _Reply(Exception):
-    def __init__(self, status, body=b"", headers=None, linger=None):
-        self.status, self.body, self.headers = status, body, headers or _JSON
-        # A refused body (413) is read and dropped before the connection closes.
-        self.linger = status == 413 if linger is None else linger
-
-
-async def _drain(receive, seconds):
-    """Read and drop request body messages until the body ends, the client leaves, or
-    `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            message = await asyncio.wait_for(receive(), left)
-        except asyncio.TimeoutError:
-            return
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return
-
-
-def _error(exc):
-    return _Reply(http_status(exc.code), error_body(exc.message))
-
-
-class App:
+class App(BodyReading):
     """The ASGI application. `manager` resolves versions; `scheduler` batches (or None).
 
     Unbatched model calls run on `model_executor` (default: `executor`, which also takes
@@ -135,54 +107,6 @@ class App:
             await _drain(receive, LINGER_SECONDS)
             body = b""
         await send({"type": "http.response.body", "body": body})
-
-    async def _body(self, headers, receive, name, deadline):
-        declared = headers.get(b"content-length")
-        if declared is not None and int(declared) > self.max_body_bytes:
-            self._too_large(name, f"request body of {int(declared)} bytes exceeds the limit "
-                                  f"of {self.max_body_bytes} bytes")
-        # (a client that stalls mid-body meets the request's deadline, set by the caller)
-        body = await self._read_body(receive, name)
-        encoding = headers.get(b"content-encoding")
-        return body if encoding is None else await self._inflate(body, encoding, name,
-                                                                  deadline)
-
-    async def _inflate(self, body, encoding, name, deadline):
-        """The body with its Content-Encoding undone, at most max_body_bytes once inflated
-        (a 413 past it; the body was read whole, so the connection stays open)."""
-        try:
-            names = content_encoding.codings(encoding)
-            if not names:
-                return body
-            return await self._codec(deadline, len(body) * _INFLATION, content_encoding.decode,
-                                     body, names, self.max_body_bytes)
-        except content_encoding.TooLarge as exc:
-            self._count(name, "RESOURCE_EXHAUSTED")
-            raise _Reply(413, error_body(str(exc)), linger=False) from None
-        except ServingError as exc:
-            self._count(name, exc.code)
-            raise _error(exc) from None
-
-    def _too_large(self, name, message):
-        """413, answered with a lingering close (see __call__)."""
-        self._count(name, "RESOURCE_EXHAUSTED")
-        raise _Reply(413, error_body(message), [*_JSON, (b"connection", b"close")])
-
-    async def _read_body(self, receive, name):
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":  # the client left: nobody to answer
-                self._count(name, "CANCELLED")
-                raise _Reply(499, error_body("the client closed the connection"))
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                self._too_large(name, f"request body exceeds the limit of "
-                                      f"{self.max_body_bytes} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
 
     async def _route(self, method, path, headers, receive):
         if path == self.monitoring_path and method == "GET" and self.registry is not None:
