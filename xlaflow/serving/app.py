@@ -19,7 +19,7 @@ import urllib.parse
 import numpy as np
 
 from xlaflow.saving.loaded import InputError
-from xlaflow.serving import rest_codec, v2_codec
+from xlaflow.serving import padding, rest_codec, v2_codec
 from xlaflow.serving.errors import ServingError, error_body
 from xlaflow.serving.request_body import JSON as _JSON
 from xlaflow.serving.request_body import LINGER_SECONDS, BodyReading
@@ -57,12 +57,15 @@ class App(BodyReading):
 
     def __init__(self, manager, *, metrics=None, registry=None, monitoring_path=None,
                  scheduler=None, executor=None, model_executor=None, max_body_bytes=256 << 20,
-                 timeout_s=30.0, cors=False, on_scrape=None):
+                 timeout_s=30.0, cors=False, on_scrape=None, padding_limit=None):
         self.manager, self.metrics, self.registry = manager, metrics, registry
         self.monitoring_path = monitoring_path
         self.scheduler, self.executor = scheduler, executor
         self.model_executor = executor if model_executor is None else model_executor
         self._served = {}  # model name -> its _Served metric children
+        # unbatched calls: padded to powers of two up to this many rows (padding.py); None:
+        # run as sent
+        self.padding_limit = padding_limit
         self.max_body_bytes, self.timeout_s, self.cors = max_body_bytes, timeout_s, cors
         self.on_scrape = on_scrape
 
@@ -207,8 +210,8 @@ class App(BodyReading):
             future = self.scheduler.run((name, servable.version, signature.name),
                                         signature.call_flat, arrays, name)
         else:
-            future = _submit(self.model_executor, lambda: [
-                np.asarray(o) for o in signature.call_flat(arrays)])
+            future = _submit(self.model_executor, padding.call, signature, arrays,
+                             self.padding_limit)
         try:  # (the deadline's expiry cancels this await: a BaseException, not caught here)
             outputs = await future
         except ServingError:

@@ -77,6 +77,10 @@ def parser():
     # TF's pool for running graph ops; here, how many unbatched model calls run at once
     # (0: one per usable core; see Server.app). With batching, num_batch_threads decides.
     add("--tensorflow_inter_op_parallelism", type=_count, default=0)
+    # xlaflow's: unbatched calls pad their rows to the next power of two up to this many
+    # (larger requests run in parts), so XLA compiles a few programs per signature, not
+    # one per distinct request size; 0 runs every request at its own size (padding.py).
+    add("--unbatched_max_padded_batch_size", type=_count, default=1024)
     add("--file_system_poll_wait_seconds", type=float, default=1)
     add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     add("--batching_parameters_file", default=None)
@@ -265,6 +269,7 @@ class Server:
                    on_scrape=self._count_compiled,
                    monitoring_path=monitoring, scheduler=scheduler, executor=executor,
                    model_executor=models,
+                   padding_limit=self.args.unbatched_max_padded_batch_size or None,
                    max_body_bytes=self.args.rest_api_max_body_bytes,
                    timeout_s=self.timeout_s,
                    cors=self.args.rest_api_enable_cors_support)
