@@ -145,7 +145,7 @@ def _plan(t_jaxpr, f_jaxpr, roles):
             picks.append("same")
         else:
             picks.append("select")
-            selected += t_jaxpr.out_avals[i].size
+            selected += _elements(t_jaxpr.out_avals[i])
     if selected > _MAX_SELECTED:
         return None
     needed_t = [v for v, p in zip(t_out, picks) if p in ("true", "same", "select")]
@@ -164,13 +164,24 @@ def _select_all(t_jaxpr, f_jaxpr, roles):
     picks = ["same" if _source(t_jaxpr, a) is not None and
              _source(t_jaxpr, a) == _source(f_jaxpr, b) else "select"
              for a, b in zip(t_out, f_out)]
-    if sum(v.aval.size for v, p in zip(t_out, picks) if p == "select") > _MAX_SELECTED:
+    if sum(_elements(v.aval) for v, p in zip(t_out, picks) if p == "select") > _MAX_SELECTED:
         return None
     needed_f = [v for v, p in zip(f_out, picks) if p == "select"]
     if not (_speculable(t_jaxpr, t_out, linear_floats=True) and
             _speculable(f_jaxpr, needed_f, linear_floats=True)):
         return None
     return picks
+
+
+def _elements(aval):
+    """How many elements a value has; a shape with a symbolic dimension (an export's
+    batch) counts as too many to select in line."""
+    size = 1
+    for d in aval.shape:
+        if not isinstance(d, int):
+            return _MAX_SELECTED + 1
+        size *= d
+    return size
 
 
 def cheap(closed):
