@@ -4,10 +4,13 @@ In `while ...: if found: return i` / `i += 1` the branch only does bookkeeping, 
 lax.cond XLA:CPU runs it as separate kernels around a branch (1.7x the hand-written loop).
 A statement that is not a return guard only runs while the function has not returned, so
 when one branch sets the return flag (R) and the other leaves it (C): the flag becomes the
-predicate, the return value is R's (unread unless the flag is set) and plain local names
-are C's (unread once the function has returned). The loop counter then stays `i + 1`,
-which XLA keeps as a simple induction variable. Anything else that leaves the `if`
-(attributes, Variables, names a closure shares) is selected exactly.
+predicate, the return value is selected between R's and the one before, and plain local
+names are C's (unread once the function has returned). The loop counter then stays
+`i + 1`, which XLA keeps as a simple induction variable. Anything else that leaves the
+`if` (attributes, Variables, names a closure shares) is selected exactly. Taking R's
+return value as is would also be right (it is unread unless the flag is set), but that is
+a copy in the loop: on an H100 the search loop ran at 1.20x the hand-written one with the
+copy and 0.94x with the select; XLA:CPU runs the two alike.
 
 This is only done when every equation that would then run unconditionally is free of
 effects, has no sub-programs and makes no floating-point value (so an untaken side cannot
@@ -137,8 +140,11 @@ def _plan(t_jaxpr, f_jaxpr, roles):
         t_src, f_src = sources[i]
         if returning and role == FLAG:
             picks.append("pred" if returning == "true" else "not pred")
+        elif returning and role == RETURN and _elements(t_jaxpr.out_avals[i]) > _MAX_SELECTED:
+            picks.append(returning)  # a large value: taken as is, unread unless returned
         elif returning and role == RETURN:
-            picks.append(returning)
+            picks.append("select")
+            selected += _elements(t_jaxpr.out_avals[i])
         elif returning and role == LOCAL:
             picks.append("false" if returning == "true" else "true")
         elif t_src is not None and t_src == f_src:
