@@ -157,3 +157,46 @@ def test_selected_variable_assignment_and_a_print_branch(selecting, capfd):
     assert float(f(np.float32(-4.0))) == 4.0
     jax.effects_barrier()
     assert "big" not in capfd.readouterr().out
+
+
+def cube_below(x):
+    if x > 0.0:
+        y = x + 1.0
+    else:
+        y = (x * x) * x  # x * x overflows for a large x (float16: 300), on the untaken side
+    return y
+
+
+@pytest.mark.parametrize("dtype, x", [(jnp.float16, 300.0), (jnp.float32, 1e20)])
+def test_a_product_that_overflows_on_the_untaken_side_keeps_the_gradient_finite(
+        selecting, dtype, x):
+    # d/dx of (x*x)*x holds the product x*x: an untaken side that overflows there must not
+    # reach the gradient (0 * inf is NaN) -- lax.cond's gradient, as tf.cond's, is 1.
+    def hand(x):
+        return lax.cond(x > 0.0, lambda: x + 1.0, lambda: (x * x) * x)
+
+    got = jax.jit(jax.grad(xf.autograph.to_graph(cube_below)))(dtype(x))
+    want = jax.jit(jax.grad(hand))(dtype(x))
+    assert float(want) == 1.0
+    assert float(got) == 1.0
+
+
+def scaled_product(x, w):
+    if x > 0.0:
+        y = x * 2.0
+    else:
+        y = x * w * 3.0  # a product of the inputs, then a scaling: selected, gradients finite
+    return y
+
+
+@pytest.mark.parametrize("x", [-1.5, 2.0])
+def test_a_product_of_inputs_still_selects_with_the_conds_gradient(selecting, x):
+    def hand(x, w):
+        return lax.cond(x > 0.0, lambda: x * 2.0, lambda: x * w * 3.0)
+
+    args = (jnp.float32(x), jnp.float32(0.7))
+    jaxpr = jax.make_jaxpr(xf.autograph.to_graph(scaled_product))(*args)
+    assert _platform_conds(jaxpr)[:2] == (1, 0)  # selected, no lax.cond left
+    got = jax.jit(jax.grad(xf.autograph.to_graph(scaled_product), argnums=(0, 1)))(*args)
+    want = jax.grad(hand, argnums=(0, 1))(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -21,9 +21,9 @@ keeps the lax.cond (measured, a select feeding a later lax.cond, a `break` flag,
 slower there), while a GPU or TPU selects, as a conditional there reads its predicate back
 to the host: on an H100 the nested loops + break benchmark took 1.80x the hand-written
 loop with two lax.cond per step and 1.08x with selects. Such a side may make floating-point
-values, by linear operations only (add, mul, max, slicing...), whose gradient is finite
-wherever the inputs are: no log, division or square root of a value the untaken side
-could make infinite.
+values, by linear operations only (add, max, slicing..., and products of its inputs or by
+a known number), whose gradient is finite wherever the inputs are: no log, division or
+square root, and no product with a value the side computes (it could overflow to inf).
 """
 
 from __future__ import annotations
@@ -210,8 +210,9 @@ def _live_eqns(jaxpr, outvars):
     return live[::-1]
 
 
-# Operations whose derivative is bounded wherever their inputs are finite: their values
-# may be computed on an untaken side without poisoning a gradient (module docstring).
+# Operations whose partial derivatives are constants (or 0/1 picks): their values may be
+# computed on an untaken side without poisoning a gradient (module docstring). A `mul`
+# also, when _bounded_product allows it.
 _LINEAR = frozenset({
     "add", "add_any", "sub", "neg", "mul", "max", "min", "abs", "select_n",
     "convert_element_type", "reshape", "squeeze", "expand_dims", "broadcast_in_dim",
@@ -222,11 +223,35 @@ def _speculable(closed, outvars, linear_floats=False):
     if closed.effects:  # a print or callback must run exactly when its branch does
         return False
     live = _live_eqns(closed.jaxpr, outvars)
+    computed = {v for eqn in live for v in eqn.outvars}
     return len(live) <= _MAX_EQNS and all(
         not list(jaxprs_in_params(eqn.params)) and
-        (linear_floats and eqn.primitive.name in _LINEAR or
+        (linear_floats and eqn.primitive.name in _LINEAR and (
+            eqn.primitive.name != "mul" or _bounded_product(closed, eqn, computed)) or
          not any(jnp.issubdtype(v.aval.dtype, jnp.inexact) for v in eqn.outvars))
         for eqn in live)
+
+
+def _bounded_product(closed, eqn, computed):
+    """Whether a `mul`'s partial derivatives (each the other factor) are finite wherever
+    the side's inputs are: a factor is a finite known number (a scaling), or neither factor
+    is computed on the side. A computed factor may overflow to inf ((x * x) * x in
+    float16), and the untaken side's zero cotangent times inf is NaN."""
+    if any(_finite_constant(closed, v) for v in eqn.invars):
+        return True
+    return not any(v in computed for v in eqn.invars)
+
+
+def _finite_constant(closed, var):
+    if isinstance(var, Literal):
+        value = var.val
+    elif var in closed.jaxpr.constvars:
+        value = closed.consts[closed.jaxpr.constvars.index(var)]
+        if isinstance(value, jax.core.Tracer):
+            return False  # a traced input: its gradient is wanted, and is the other factor
+    else:
+        return False
+    return bool(np.all(np.isfinite(np.asarray(value))))
 
 
 def _evaluate(closed, outvars):
