@@ -72,12 +72,6 @@ def _cast_floating(x, dtype):
     return x
 
 
-def _keep_mask(old, new):
-    if new is not old:
-        keras_mask.set_mask(new, keras_mask.get_mask(old))
-    return new
-
-
 def cast_integer_inputs(inputs, dtype):
     """Integer or bool `inputs` (a uint8 image) cast to `dtype`, the layer's compute dtype:
     for layers whose arithmetic would otherwise run in the input's integer type and wrap.
@@ -326,7 +320,7 @@ class Layer(Module):
             outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
         else:
             # a cast input keeps its mask: a call that reads it (MultiHeadAttention) sees it
-            cast = jax.tree_util.tree_map(lambda x: _keep_mask(
+            cast = jax.tree_util.tree_map(lambda x: keras_mask.keep_mask(
                 x, _cast_floating(x, policy.compute_dtype)), inputs)
             with mixed_precision.autocast(autocast):
                 outputs = call(cast, *args, **kwargs)

@@ -139,6 +139,14 @@ def input_mask(layer, inputs, args, kwargs):
     return masks
 
 
+def keep_mask(old, new):
+    """`new` (a cast or copy of `old`) carries `old`'s mask: a cast input or output keeps
+    what a later reader (MultiHeadAttention, a masked loss) needs."""
+    if new is not old:
+        set_mask(new, get_mask(old))
+    return new
+
+
 def attach_output_masks(layer, inputs, outputs, mask):
     """Attach `layer.compute_mask(inputs, mask)` to `outputs` (Keras 2's
     `_set_mask_metadata`). A layer that does not support masking leaves its outputs as

@@ -55,13 +55,6 @@ def _times_mask(mask, sample_weight):
     return weight * mask
 
 
-def keep_mask(old, new):
-    """`new` (a cast of the output `old`) carries `old`'s mask."""
-    if new is not old:
-        keras_mask.set_mask(new, keras_mask.get_mask(old))
-    return new
-
-
 def masks_of(y_pred):
     """The masks of the outputs' leaves (None where none): to carry them through a
     transformation (value_and_grad's aux) that returns new arrays."""

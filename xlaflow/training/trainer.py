@@ -21,6 +21,7 @@ from xlaflow import mixed_precision
 from xlaflow import optimizers as optimizers_lib
 from xlaflow.autograph.operators import iterables, loops
 from xlaflow.function import function
+from xlaflow.layers import keras_mask
 from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.tape import value_and_grad
 from xlaflow.training import output_masks, output_metrics, per_output
@@ -322,7 +323,7 @@ def _pack(x, y, sample_weight):
 def _float32(y_pred):
     """Losses and metrics in float32 whatever the model computes in (mixed precision)."""
     return jax.tree_util.tree_map(
-        lambda t: output_masks.keep_mask(t, t.astype(jnp.float32)) if jnp.issubdtype(
+        lambda t: keras_mask.keep_mask(t, t.astype(jnp.float32)) if jnp.issubdtype(
             t.dtype, jnp.floating) and t.dtype != jnp.float32 else t, y_pred)
 
 
