@@ -78,18 +78,14 @@ class LossScaleOptimizer(Module):
 
     def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
                         **kwargs):
-        from xlaflow.optimizer_base import filter_empty_gradients
+        from xlaflow.optimizer_base import apply_in_replicas, filter_empty_gradients
         grads, variables, every = filter_empty_gradients(self.name, grads_and_vars)
         if not every:
             return self.inner_optimizer.iterations
         if self.inner_optimizer._state is None:
             self.inner_optimizer.build(every)
-        # Inside strategy.run, as TF: the replicas' gradients summed, then one update
-        # (experimental_aggregate_gradients is the legacy optimizers' name for the flag).
-        from xlaflow.distribute import replica_run
-        aggregate = not skip_gradients_aggregation and kwargs.get(
-            "experimental_aggregate_gradients", True)
-        return replica_run.apply_in_cross_replica(self.apply, grads, variables, aggregate)
+        return apply_in_replicas(self.apply, grads, variables, skip_gradients_aggregation,
+                                 kwargs)
 
     def apply(self, grads, variables):
         """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""

@@ -196,12 +196,8 @@ class Optimizer(Module):
             return self.iterations
         if self._state is None:  # as Keras: built for every variable passed, None or not
             self.build(every)
-        # Inside strategy.run, as TF: the replicas' gradients summed, then one update
-        # (experimental_aggregate_gradients is the legacy optimizers' name for the flag).
-        from xlaflow.distribute import replica_run
-        aggregate = not skip_gradients_aggregation and kwargs.get(
-            "experimental_aggregate_gradients", True)
-        return replica_run.apply_in_cross_replica(self.apply, grads, variables, aggregate)
+        return apply_in_replicas(self.apply, grads, variables, skip_gradients_aggregation,
+                                 kwargs)
 
     def minimize(self, loss, var_list, tape=None):
         """Keras' minimize: `loss` a zero-argument callable (differentiated here), or a
@@ -315,3 +311,13 @@ def filter_empty_gradients(name, grads_and_vars):
                       "minimizing the loss; they are left unchanged", stacklevel=3)
     pairs = [(g, v) for g, v in pairs if g is not None]
     return [g for g, _ in pairs], [v for _, v in pairs], every
+
+
+def apply_in_replicas(apply, grads, variables, skip_gradients_aggregation, kwargs):
+    """`apply(grads, variables)` for apply_gradients: inside strategy.run, as TF, the
+    replicas' gradients summed (unless skip_gradients_aggregation, or the legacy
+    optimizers' experimental_aggregate_gradients=False), then one update."""
+    from xlaflow.distribute import replica_run
+    aggregate = not skip_gradients_aggregation and kwargs.get(
+        "experimental_aggregate_gradients", True)
+    return replica_run.apply_in_cross_replica(apply, grads, variables, aggregate)
