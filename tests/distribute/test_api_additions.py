@@ -15,6 +15,12 @@ Y = (X[:, 0] > X[:, 1]).astype(np.int32)
 SUM, MEAN = xf.distribute.ReduceOp.SUM, xf.distribute.ReduceOp.MEAN
 
 
+def distributed(strategy, *arrays):
+    """The arrays as one batch of a distributed dataset (each replica gets its rows)."""
+    dataset = xf.data.Dataset.from_tensor_slices(arrays).batch(len(arrays[0]))
+    return next(iter(strategy.experimental_distribute_dataset(dataset)))
+
+
 @pytest.mark.two_devices
 def test_contexts_follow_tf():
     default = xf.distribute.get_replica_context()
@@ -56,7 +62,8 @@ def test_run_splits_batches_and_all_reduces():
         return {"local": local, "sum": context.all_reduce(SUM, local),
                 "mean": context.all_reduce(MEAN, local), "rows": batch}
 
-    out = strategy.run(fn, args=(strategy.distribute_batch(x), scale))
+    (batch,) = distributed(strategy, x)
+    out = strategy.run(fn, args=(batch, scale))
     halves = [x[:3].sum(0) * 2, x[3:].sum(0) * 2]  # replica r gets rows 3r .. 3r+2
     local = strategy.experimental_local_results(out["local"])
     for got, want in zip(local, halves):
@@ -79,8 +86,9 @@ def test_run_splits_batches_and_all_reduces():
     assert float(strategy.reduce(MEAN, xf.constant(1.0), axis=None)) == 1.0
     with pytest.raises(ValueError, match="reduce_op must be"):
         strategy.reduce("max", out["local"], axis=None)
-    with pytest.raises(ValueError, match="argument leaf 0 .*shape \\(5, 3\\).*2 replicas"):
-        strategy.run(fn, args=(x[:5], scale))
+    with pytest.raises(ValueError, match="batch of 5 examples cannot be split evenly "
+                                         "over 2 replicas"):
+        distributed(strategy, x[:5])
 
 
 @pytest.mark.two_devices
@@ -150,7 +158,7 @@ def test_loss_scaling_inside_and_outside_run():
         return (xf.nn.compute_average_loss(per_example),
                 xf.nn.scale_regularization_loss(xf.constant(4.0)))
 
-    average, regularization = strategy.run(fn, args=(losses,))
+    average, regularization = strategy.run(fn, args=distributed(strategy, losses))
     # each replica divides its sum by 2 rows * 2 replicas: the replicas' sum is the mean
     assert [float(v) for v in strategy.experimental_local_results(average)] == \
         pytest.approx([3.0 / 4, 9.0 / 4])
@@ -263,12 +271,13 @@ def test_variable_writes_inside_run():
         counter.assign_add(1)                         # the same on every replica
         return stat.read_value()
 
-    out = strategy.run(update, args=(x,))
+    out = strategy.run(update, args=distributed(strategy, x))
     np.testing.assert_allclose(stat.numpy(), x.mean(0), rtol=1e-6)
     assert int(counter.numpy()) == 1
     np.testing.assert_allclose(strategy.experimental_local_results(out)[1], x[2:].mean(0),
                                rtol=1e-6)
     before = weight.numpy().copy()
     with pytest.raises(ValueError, match="trainable and was assigned a different value"):
-        strategy.run(lambda b: weight.assign(xf.reduce_sum(b, axis=0)), args=(x,))
+        strategy.run(lambda b: weight.assign(xf.reduce_sum(b, axis=0)),
+                     args=distributed(strategy, x))
     np.testing.assert_array_equal(weight.numpy(), before)

@@ -71,7 +71,9 @@ def test_the_batch_is_sharded_inside_the_step():
     batch = strategy.distribute_batch(X[:16])
     assert batch.sharding.spec == jax.sharding.PartitionSpec("batch")
     assert [s.data.shape for s in batch.addressable_shards] == [(8, 8), (8, 8)]
-    out = strategy.run(step, args=(batch,))
+    (per_replica,) = next(iter(strategy.experimental_distribute_dataset(
+        xf.data.Dataset.from_tensor_slices((X[:16],)).batch(16))))
+    out = strategy.run(step, args=(per_replica,))  # each replica: its 8 rows
     np.testing.assert_allclose(strategy.reduce(xf.distribute.ReduceOp.SUM, out, axis=None),
                                (X[:16] @ np.ones((8, 2))).sum(), rtol=1e-5)
     lowered = step.get_concrete_function(batch).as_text()

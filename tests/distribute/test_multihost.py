@@ -92,8 +92,17 @@ batches = strategy.distribute_datasets_from_function(
     lambda ctx: context.append(ctx) or [(x[:LOCAL], np.float32(2.0))])
 (xb, scale), = list(batches)
 assert (context[0].num_input_pipelines, context[0].input_pipeline_id) == (2, pid)
-assert xb.shape == (2 * LOCAL, 8) and scale.sharding.is_fully_replicated
-assert float(strategy.to_host(scale)) == 2.0
+# xb is distributed (this process's replica: its own rows); scale has no batch axis
+mine_xb, = strategy.experimental_local_results(xb)
+np.testing.assert_array_equal(np.asarray(mine_xb), x[:LOCAL])
+assert scale.sharding.is_fully_replicated and float(strategy.to_host(scale)) == 2.0
+# run splits only the distributed batch: the plain array goes whole to both replicas
+doubled, whole = strategy.run(lambda b, s, w: (b * s, w + 0.0),
+                              args=(xb, scale, np.arange(3.0, dtype=np.float32)))
+both = np.concatenate([X[local_rows(p)][:LOCAL] for p in (0, 1)])
+np.testing.assert_allclose(strategy.gather(doubled, axis=0), both * 2.0)
+np.testing.assert_array_equal(np.asarray(strategy.experimental_local_results(whole)[0]),
+                              np.arange(3.0))
 predicted = model.predict(x, batch_size=LOCAL, verbose=0)  # this process's rows
 np.savez(out, *model.get_weights(), loss=np.float32(history.history["loss"]),
          evaluated=np.float32(evaluated), mine=mine, everyone=everyone, predicted=predicted,

@@ -1,6 +1,6 @@
 """Gradients inside strategy.run, as TF's MirroredStrategy: each replica's tape gives its own
-gradient (checked against jax.grad on its slice), and apply_gradients inside run sums the
-replicas' gradients and applies the sum exactly once."""
+gradient (checked against jax.grad on its slice of a distributed batch), and
+apply_gradients inside run sums the replicas' gradients and applies the sum exactly once."""
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,12 @@ def oracle_grads(w, b):
             for r in range(2)]
 
 
+def distributed(strategy, *arrays):
+    """The arrays as one batch of a distributed dataset: replica r gets rows 4r .. 4r+3."""
+    dataset = xf.data.Dataset.from_tensor_slices(arrays).batch(len(arrays[0]))
+    return next(iter(strategy.experimental_distribute_dataset(dataset)))
+
+
 def setup(optimizer=None):
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
@@ -45,7 +51,7 @@ def test_tape_gradients_inside_run_are_each_replicas_own():
             loss = loss_fn(w, b, x, y)
         return tape.gradient(loss, [w, b])
 
-    grads = strategy.run(step, args=(X, Y))
+    grads = strategy.run(step, args=distributed(strategy, X, Y))
     local_w = strategy.experimental_local_results(grads[0])
     local_b = strategy.experimental_local_results(grads[1])
     for r, (gw, gb) in enumerate(oracle_grads(W0, B0)):
@@ -63,7 +69,7 @@ def test_value_and_grad_inside_run_is_per_replica_too():
         return strategy.run(lambda xs, ys: xf.value_and_grad(
             lambda: loss_fn(w, b, xs, ys), wrt=[w, b])()[1], args=(x, y))
 
-    grads = step(X, Y)
+    grads = step(*distributed(strategy, X, Y))
     for r, (gw, gb) in enumerate(oracle_grads(W0, B0)):
         np.testing.assert_allclose(strategy.experimental_local_results(grads[0])[r], gw,
                                    rtol=1e-5, atol=1e-6)
@@ -84,7 +90,7 @@ def test_apply_gradients_inside_run_applies_the_sum_once():
             return grads
         return strategy.run(step, args=(x, y))
 
-    grads = train(X, Y)
+    grads = train(*distributed(strategy, X, Y))
     (gw0, gb0), (gw1, gb1) = oracle_grads(W0, B0)
     np.testing.assert_allclose(w.numpy(), W0 - 0.5 * (gw0 + gw1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.numpy(), B0 - 0.5 * (gb0 + gb1), rtol=1e-5, atol=1e-6)
@@ -94,7 +100,7 @@ def test_apply_gradients_inside_run_applies_the_sum_once():
                                rtol=1e-5, atol=1e-6)
     # a second step starts from the updated weights: the sum of the new gradients
     w1, b1 = w.numpy(), b.numpy()
-    train(X, Y)
+    train(*distributed(strategy, X, Y))
     (gw0, gb0), (gw1, gb1) = oracle_grads(w1, b1)
     np.testing.assert_allclose(w.numpy(), w1 - 0.5 * (gw0 + gw1), rtol=1e-5, atol=1e-6)
     assert int(opt.iterations.numpy()) == 2
@@ -109,7 +115,7 @@ def test_adam_inside_run_matches_adam_on_the_summed_gradient():
         opt.apply_gradients(zip(tape.gradient(loss, [w, b]), [w, b]))
         return loss
 
-    strategy.run(step, args=(X, Y))
+    strategy.run(step, args=distributed(strategy, X, Y))
     (gw0, gb0), (gw1, gb1) = oracle_grads(W0, B0)
     for got, start, g in ((w, W0, gw0 + gw1), (b, B0, gb0 + gb1)):
         g = np.asarray(g, np.float64)
@@ -130,7 +136,7 @@ def test_gradients_all_reduced_by_hand_are_not_summed_again():
         opt.apply_gradients(zip(summed, [w, b]), skip_gradients_aggregation=True)
         return loss
 
-    strategy.run(step, args=(X, Y))
+    strategy.run(step, args=distributed(strategy, X, Y))
     (gw0, _), (gw1, _) = oracle_grads(W0, B0)
     np.testing.assert_allclose(w.numpy(), W0 - 0.5 * (gw0 + gw1), rtol=1e-5, atol=1e-6)
 
@@ -147,7 +153,7 @@ def test_loss_scale_optimizer_inside_run_applies_the_unscaled_sum_once():
         opt.apply_gradients(zip(tape.gradient(scaled, [w, b]), [w, b]))
         return loss
 
-    strategy.run(step, args=(X, Y))
+    strategy.run(step, args=distributed(strategy, X, Y))
     (gw0, gb0), (gw1, gb1) = oracle_grads(W0, B0)
     np.testing.assert_allclose(w.numpy(), W0 - 0.5 * (gw0 + gw1), rtol=1e-4, atol=1e-5)
 

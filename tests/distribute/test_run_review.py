@@ -12,6 +12,12 @@ A, SYNC = xf.VariableAggregation, xf.VariableSynchronization
 X = np.arange(8, dtype=np.float32).reshape(4, 2)  # replica 0: rows 0-1, replica 1: 2-3
 
 
+def distributed(strategy, x):
+    """`x` as one batch of a distributed dataset: each replica gets its two rows."""
+    return next(iter(strategy.experimental_distribute_dataset(
+        xf.data.Dataset.from_tensor_slices(x).batch(len(x)))))
+
+
 def test_declared_aggregation_combines_the_replicas_writes_as_tf():
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
@@ -28,7 +34,7 @@ def test_declared_aggregation_combines_the_replicas_writes_as_tf():
         mean.assign(xf.reduce_sum(batch, axis=0))  # trainable, but declared MEAN
         return batch
 
-    strategy.run(fn, args=(X,))
+    strategy.run(fn, args=(distributed(strategy, X),))
     halves = [X[:2].sum(0), X[2:].sum(0)]
     assert float(total.numpy()) == pytest.approx(1.0 + X.sum())
     assert float(count.numpy()) == 2.0
@@ -41,19 +47,21 @@ def test_undeclared_trainable_write_is_still_refused_with_the_fix_named():
     with strategy.scope():
         weight = xf.Variable(np.zeros(2, np.float32))
     with pytest.raises(ValueError, match="aggregation="):
-        strategy.run(lambda b: weight.assign(xf.reduce_sum(b, axis=0)), args=(X,))
+        strategy.run(lambda b: weight.assign(xf.reduce_sum(b, axis=0)),
+                     args=(distributed(strategy, X),))
     np.testing.assert_array_equal(weight.numpy(), np.zeros(2))
 
 
 def test_eager_run_with_fresh_functions_keeps_a_bounded_cache():
     strategy = xf.distribute.MirroredStrategy()
+    batch = distributed(strategy, X)
     for k in range(12):
-        out = strategy.run(lambda b, k=k: b * k, args=(X,))  # a new function each call
+        out = strategy.run(lambda b, k=k: b * k, args=(batch,))  # a new function each call
         np.testing.assert_allclose(strategy.gather(out, axis=0), X * k)
     assert len(strategy._run_functions) <= 8  # not one compiled program per call forever
     fn = lambda b: b + 1  # noqa: E731 - one function reused: compiled once
     for _ in range(3):
-        strategy.run(fn, args=(X,))
+        strategy.run(fn, args=(batch,))
     assert strategy._run_functions[fn].experimental_get_tracing_count() == 1
 
 

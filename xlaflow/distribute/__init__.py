@@ -8,7 +8,7 @@ from xlaflow.distribute.multihost import (
     MultiWorkerMirroredStrategy as MultiWorkerMirroredStrategy,
 )
 from xlaflow.distribute.multihost import TPUStrategy as TPUStrategy
-from xlaflow.distribute.strategy import InputContext as InputContext
+from xlaflow.distribute.input import InputContext as InputContext
 from xlaflow.distribute.strategy import MirroredStrategy as MirroredStrategy
 from xlaflow.distribute.strategy import ReduceOp as ReduceOp
 from xlaflow.distribute.strategy import Strategy as Strategy

@@ -1,12 +1,11 @@
 """`strategy.run(fn, args)` as TF runs it: `fn` once per replica, results per replica.
 
-The replicas are one `jax.shard_map` over the strategy's batch axis. Array arguments are
-batches: each replica gets its slice of their first axis (a PerReplica argument: its own
-component); other arguments, and everything `fn` closes over, every replica sees whole.
-Porting note: TF splits only distributed values (a distributed dataset's elements,
-PerReplica) and hands a plain tensor argument whole to every replica; here a plain array
-with a first axis is split too, so pass a tensor every replica needs whole by closing
-over it (or as a Python scalar), not in `args`.
+The replicas are one `jax.shard_map` over the strategy's batch axis. As in TF, only
+distributed values are split: a distributed dataset's batch (PerReplicaBatch) gives each
+replica its block of rows, a PerReplica value (from `run`, or
+`experimental_distribute_values_from_function`) its own component. Every other argument
+(tensors, NumPy arrays, Python values), and everything `fn` closes over, goes whole to
+every replica.
 Each replica reads a float Variable as its own copy (as TF's MirroredVariable gives each
 replica its component), so gradients taken inside `fn` are that replica's own; an
 optimizer's `apply_gradients` inside `fn` sums them over the replicas and updates from the
@@ -25,13 +24,12 @@ import collections
 import weakref
 
 import jax
-import numpy as np
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec
 
 from xlaflow import _lifting
 from xlaflow.distribute import replica_context
-from xlaflow.distribute.values import PerReplica
+from xlaflow.distribute.values import PerReplica, PerReplicaBatch
 from xlaflow.variable_policies import VariableAggregation
 
 _SUM_ON_READ = weakref.WeakValueDictionary()  # id -> Variable (== is elementwise)
@@ -71,7 +69,18 @@ def run_traced(strategy, fn, args, kwargs):
                                               is_leaf=lambda v: isinstance(v, PerReplica))
     slots, inputs = [], []  # slots: for each leaf, (index into inputs, stacked) or None
     for position, leaf in enumerate(leaves):
-        if isinstance(leaf, PerReplica):
+        if isinstance(leaf, PerReplicaBatch):
+            # A distributed dataset's batch: each replica gets its block of rows.
+            if leaf.num_replicas != replicas or jnp.ndim(leaf.batch) == 0 \
+                    or leaf.batch.shape[0] % replicas:
+                raise ValueError(
+                    f"strategy.run: argument leaf {position} is a distributed batch of "
+                    f"shape {tuple(jnp.shape(leaf.batch))} over {leaf.num_replicas} "
+                    f"replicas; this strategy runs {replicas} replicas: iterate this "
+                    f"strategy's experimental_distribute_dataset for its batches")
+            slots.append((len(inputs), False))
+            inputs.append(leaf.batch)
+        elif isinstance(leaf, PerReplica):
             if jnp.ndim(leaf.stacked) == 0 or leaf.stacked.shape[0] != replicas:
                 raise ValueError(
                     f"strategy.run: argument leaf {position} is a PerReplica value whose "
@@ -81,17 +90,8 @@ def run_traced(strategy, fn, args, kwargs):
                     f"values_from_function or take it from this strategy's run")
             slots.append((len(inputs), True))
             inputs.append(leaf.stacked)
-        elif isinstance(leaf, (jax.Array, np.ndarray)) and jnp.ndim(leaf) >= 1:
-            if leaf.shape[0] % replicas:
-                raise ValueError(
-                    f"strategy.run: argument leaf {position} (shape {tuple(leaf.shape)}) "
-                    f"is split along its first axis over {replicas} replicas, which "
-                    f"{leaf.shape[0]} does not divide; pass a batch whose size is a "
-                    f"multiple of {replicas}, or close over a value every replica needs "
-                    f"whole instead of passing it")
-            slots.append((len(inputs), False))
-            inputs.append(leaf)
         else:
+            # As TF: a value that is not distributed goes whole to every replica.
             slots.append(None)
     found = {}  # what the trace of the body saw: outputs, writes, which writes vary
 

@@ -20,7 +20,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from xlaflow.distribute import input as input_lib
 from xlaflow.distribute import placement
+from xlaflow.distribute.input import InputContext
 
 _stack = []
 
@@ -166,7 +168,7 @@ class Strategy:
         """Iterate `dataset`'s batches already sharded over the devices (several processes:
         each iterates its own dataset, which yields its shard of each global batch)."""
         _refuse_options(options)
-        return _Distributed(self, dataset)
+        return input_lib.DistributedDataset(self, dataset)
 
     def distribute_datasets_from_function(self, dataset_fn, options=None):
         """TF's per-input-pipeline form: one pipeline per process, told its index. As in
@@ -176,7 +178,8 @@ class Strategy:
         processes = jax.process_count() if self.multiprocess else 1
         index = jax.process_index() if self.multiprocess else 0
         context = InputContext(processes, index, self.num_replicas_in_sync)
-        return _Distributed(self, dataset_fn(context), join=self.batch_divisor)
+        return input_lib.DistributedDataset(self, dataset_fn(context),
+                                            join=self.batch_divisor)
 
     # -- running ------------------------------------------------------------------------
     def run(self, fn, args=(), kwargs=None):
@@ -221,7 +224,11 @@ class Strategy:
         rows) is joined with the other processes' in process order."""
         from xlaflow.distribute import values
         if isinstance(value, values.PerReplica):  # TF: the replicas' components, joined
-            return values.gather(value, axis)
+            joined = values.gather(value, axis)
+            if not self.multiprocess:
+                return joined
+            from xlaflow.distribute import multihost
+            return multihost.allgather(joined, axis)
         if not self.multiprocess:
             return jax.tree_util.tree_map(np.asarray, value)
         from xlaflow.distribute import multihost
@@ -234,61 +241,6 @@ def _refuse_options(options):
             "tf.distribute.InputOptions are not supported: batches are sharded along their "
             "first axis over the strategy's batch axis, each process feeding its own rows; "
             "pass options=None")
-
-
-class _Distributed:
-    """A distributed dataset: its batches placed on the strategy's devices, `join`
-    consecutive ones concatenated into each (per-replica batches, one per replica)."""
-
-    def __init__(self, strategy, dataset, join=1):
-        self.strategy, self.dataset, self.join = strategy, dataset, join
-
-    @property
-    def element_spec(self):
-        return self.dataset.element_spec
-
-    def __iter__(self):
-        return _DistributedIterator(self)
-
-
-class _DistributedIterator:
-    def __init__(self, distributed):
-        self._distributed = distributed
-        self._batches = iter(distributed.dataset)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        group = []
-        for batch in self._batches:
-            group.append(batch)
-            if len(group) == self._distributed.join:
-                break
-        if not group:
-            raise StopIteration
-        batch = group[0] if len(group) == 1 else jax.tree_util.tree_map(
-            lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *group)
-        return self._distributed.strategy.distribute_batch(batch)
-
-    def get_next(self):
-        """TF's iterator.get_next(): the next distributed batch (StopIteration at the end)."""
-        return next(self)
-
-
-class InputContext:
-    """What `distribute_datasets_from_function` tells the dataset function."""
-
-    def __init__(self, num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1):
-        self.num_input_pipelines = num_input_pipelines
-        self.input_pipeline_id = input_pipeline_id
-        self.num_replicas_in_sync = num_replicas_in_sync
-
-    def get_per_replica_batch_size(self, global_batch_size):
-        if global_batch_size % self.num_replicas_in_sync:
-            raise ValueError(f"global batch size {global_batch_size} is not divisible by "
-                             f"{self.num_replicas_in_sync} replicas")
-        return global_batch_size // self.num_replicas_in_sync
 
 
 class MirroredStrategy(Strategy):

@@ -2,7 +2,9 @@
 
 The components are stacked along a new leading axis into one array sharded over the
 strategy's batch axis (replica r's value lives on replica r's devices), so a PerReplica
-passes through xf.function and jax transformations as a pytree of one array.
+passes through xf.function and jax transformations as a pytree of one array. A
+distributed dataset's batches are PerReplicaBatch values: the global batch itself,
+sharded along its first axis, replica r's component being its r-th block of rows.
 """
 
 from __future__ import annotations
@@ -35,6 +37,30 @@ class PerReplica:
         return f"PerReplica({{{', '.join(f'{r}: {v}' for r, v in enumerate(self.values))}}})"
 
 
+@jax.tree_util.register_pytree_node_class
+class PerReplicaBatch(PerReplica):
+    """A distributed dataset's batch as TF's PerReplica: the global batch, one array
+    sharded along its first axis over the replicas; replica r's component is its r-th
+    block of rows (the shard already on its devices), so nothing is copied to split it."""
+
+    def __init__(self, batch, num_replicas):
+        self.batch, self.num_replicas = batch, num_replicas
+
+    @property
+    def stacked(self):
+        """The components stacked on a new leading axis, as PerReplica holds them."""
+        shape = tuple(self.batch.shape)
+        return jnp.reshape(self.batch,
+                           (self.num_replicas, shape[0] // self.num_replicas) + shape[1:])
+
+    def tree_flatten(self):
+        return (self.batch,), self.num_replicas
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(children[0], aux)
+
+
 def is_per_replica(value):
     return isinstance(value, PerReplica)
 
@@ -44,6 +70,8 @@ def local_results(value):
     (replica order); a value that is not per-replica is its own single result."""
     if not isinstance(value, PerReplica):
         return (value,)
+    if isinstance(value, PerReplicaBatch):
+        return _batch_components(value)
     stacked = value.stacked
     if isinstance(stacked, jax.Array) and not isinstance(stacked, jax.core.Tracer) \
             and not stacked.is_fully_addressable:
@@ -51,6 +79,24 @@ def local_results(value):
         shards = {s.index[0].start: s.data[0] for s in stacked.addressable_shards}
         return tuple(shards[r] for r in sorted(shards))
     return value.values
+
+
+def _batch_components(value):
+    """A PerReplicaBatch's components held by this process: the shards of the global
+    batch, one per replica (on a mesh with a model axis several devices hold the same
+    rows: one of them stands for the replica)."""
+    batch = value.batch
+    rows = batch.shape[0] // value.num_replicas
+    if isinstance(batch, jax.Array) and not isinstance(batch, jax.core.Tracer):
+        shards = {s.index[0].start or 0: s.data for s in batch.addressable_shards}
+        if all(data.shape[0] == rows for data in shards.values()):
+            return tuple(shards[start] for start in sorted(shards))
+        if not batch.is_fully_addressable:
+            raise ValueError(
+                f"experimental_local_results: a distributed batch of {batch.shape[0]} rows "
+                f"over {value.num_replicas} replicas must be sharded in blocks of {rows} "
+                f"rows; received shards of {sorted({d.shape[0] for d in shards.values()})}")
+    return tuple(batch[r * rows:(r + 1) * rows] for r in range(value.num_replicas))
 
 
 def reduce(reduce_op, value, axis, num_replicas):
@@ -91,6 +137,8 @@ def _axis(axis, ndim):
 def gather(value, axis):
     """TF's `strategy.gather` of a per-replica value: its components concatenated along
     `axis`, replica 0 first."""
+    if isinstance(value, PerReplicaBatch) and _axis(axis, jnp.ndim(value.batch)) == 0:
+        return value.batch  # the components are its blocks of rows, in replica order
     stacked = value.stacked
     axis = _axis(axis, stacked.ndim - 1)
     moved = jnp.moveaxis(stacked, 0, axis)  # (..., replicas, rows, ...) -> join the two

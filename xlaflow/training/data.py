@@ -308,6 +308,10 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
                          "inside its items, not as separate arguments")
     if _is_dataset(x):
         return DatasetBatches(x, steps, resume)
+    from xlaflow.distribute import input as distributed_input
+    if isinstance(x, (distributed_input.DistributedDataset,
+                      distributed_input.DistributedIterator)):
+        x = x.global_batches()  # Keras reads a distributed dataset's global batches
     if not hasattr(x, "__iter__"):
         raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
                         f"batches; received {type(x).__name__}")
