@@ -5,7 +5,9 @@ created in `strategy.scope()` are replicated over it (or laid out by a LayoutMap
 layout.py); each global batch is sharded along its first axis; XLA inserts the gradient
 all-reduce: `fit` and calls on distributed batches are one program over the global batch.
 `strategy.run(fn, args)` is TF's: `fn` once per replica (replica_run.py, a shard_map),
-returning PerReplica values (values.py) for `reduce` and `experimental_local_results`.
+each replica getting its component of distributed arguments (a distributed dataset's
+batches, input.py) and every other argument whole; it returns PerReplica values
+(values.py) for `reduce` and `experimental_local_results`.
 
 When the mesh spans several processes (multihost.py), each process feeds only its own
 shard of every global batch and reads back replicated values whole and batch-sharded
@@ -125,7 +127,10 @@ class Strategy:
         """`batch` (any structure of arrays sharing a leading batch size) sharded along
         `axis` over the batch axis. One process: the global batch, whose size must be a
         multiple of num_replicas_in_sync. Several: this process's own shard of it (leaves
-        without that axis are replicated: every process must pass the same value)."""
+        without that axis are replicated: every process must pass the same value).
+        The result is plain global arrays, for one SPMD program over the global batch
+        (fit's steps): `run` gives them whole to every replica; iterate a distributed
+        dataset for batches that `run` splits."""
         spec = PartitionSpec(*([None] * axis), self.batch_axis)
         sharding = NamedSharding(self.mesh, spec)
 
@@ -165,8 +170,9 @@ class Strategy:
                 f"of the global batch, so its batch size must be a multiple of {local}")
 
     def experimental_distribute_dataset(self, dataset, options=None):
-        """Iterate `dataset`'s batches already sharded over the devices (several processes:
-        each iterates its own dataset, which yields its shard of each global batch)."""
+        """Iterate `dataset`'s batches as distributed values (input.py): sharded over the
+        replicas, which `run` splits (several processes: each iterates its own dataset,
+        which yields its shard of each global batch)."""
         _refuse_options(options)
         return input_lib.DistributedDataset(self, dataset)
 

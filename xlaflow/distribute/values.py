@@ -33,6 +33,14 @@ class PerReplica:
     def tree_unflatten(cls, aux, children):
         return cls(children[0])
 
+    def __array__(self, dtype=None, copy=None):
+        # As in TF, a distributed value is not one tensor: say what to do instead of
+        # letting NumPy make an object array of it.
+        raise TypeError(
+            "a PerReplica value has one component per replica and is not one array; pass "
+            "it to strategy.run (each replica gets its component), or read it with "
+            "strategy.experimental_local_results, strategy.gather or strategy.reduce")
+
     def __repr__(self):
         return f"PerReplica({{{', '.join(f'{r}: {v}' for r, v in enumerate(self.values))}}})"
 
