@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow.training import output_masks
+
 _EPSILON = 1e-7  # Keras clips probabilities away from 0 and 1 by this much
 
 
@@ -103,7 +105,11 @@ def huber(y_true, y_pred, delta=1.0):
 
 class Loss:
     """A loss function with its options, reduced over the batch ('sum_over_batch_size':
-    the weighted sum divided by the number of values; 'sum'; or 'none')."""
+    the weighted sum divided by the number of values; 'sum'; or 'none').
+
+    A prediction that carries a Keras mask (a model output after Embedding(mask_zero=True)
+    or Masking) weighs each step by it, as tf.keras 2.12+ does in Loss.__call__: masked
+    steps count nothing, and 'sum_over_batch_size' divides by the kept steps only."""
 
     fn = None
 
@@ -120,6 +126,9 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         values = self.call(y_true, y_pred)
+        # the mask is read from y_pred itself: `call` returns new arrays, which carry none
+        sample_weight = output_masks.valid_mask_weight(values, y_pred, sample_weight,
+                                                       self.reduction)
         if sample_weight is not None:
             values = values * align_weight(jnp.asarray(sample_weight, values.dtype),
                                            values.ndim)

@@ -25,18 +25,30 @@ def apply_mask(y_pred, sample_weight):
     return _times_mask(mask_weight(y_pred), sample_weight)
 
 
-def loss_weight(y_pred, sample_weight, reduction):
-    """The sample weights a compiled loss of `reduction` is given for the output `y_pred`:
-    the mask times `sample_weight` (apply_mask); for 'sum_over_batch_size' the mask is
-    scaled by (its size / its kept steps) first, so the loss, a sum divided by every step,
-    comes out as the weighted sum over the kept steps divided by their number.
+def valid_mask_weight(values, y_pred, sample_weight, reduction):
+    """The sample weights a Loss of `reduction` weighs its per-step `values` by, for the
+    output `y_pred` (Keras 2's Loss.__call__ with losses_utils.apply_valid_mask): the
+    mask of `y_pred` times `sample_weight`; for 'sum_over_batch_size' the mask is scaled
+    by (its size / its kept steps) first, so the loss, a sum divided by every value, comes
+    out as the weighted sum over the kept steps divided by their number.
 
-    That is newer tf.keras (Keras 2's losses_utils.apply_valid_mask, called in
-    Loss.__call__; in tf-keras and in keras before Keras 3, added early 2023): TF 2.11
+    Newer tf.keras (in tf-keras and in keras before Keras 3, added early 2023): TF 2.11
     and before divided by every step, masked ones included. Where Keras divides by zero
-    (every step masked: NaN), the loss here is 0."""
+    (every step masked: NaN), the weights here are 0, and so is the loss. A mask weighs
+    only values it lines up with: (batch, time) values, or values with more axes after
+    those; a mask with more steps than the values (a loss that reduced over time) is an
+    error, as in Keras."""
     mask = mask_weight(y_pred)
-    if mask is not None and reduction == "sum_over_batch_size":
+    if mask is None:
+        return sample_weight
+    shape = tuple(jnp.shape(values))
+    if mask.ndim > len(shape) or tuple(mask.shape) != shape[:mask.ndim]:
+        raise ValueError(
+            f"y_pred carries a mask of shape {tuple(mask.shape)} that does not line up with "
+            f"the loss values of shape {shape}: a masked loss must keep the masked axes "
+            "(one value per step); reduce over the steps after the loss, or drop the mask "
+            "before it")
+    if reduction == "sum_over_batch_size":
         kept = jnp.sum(mask)
         mask = mask * jnp.where(kept > 0, mask.size / jnp.maximum(kept, 1.0), 0.0)
     return _times_mask(mask, sample_weight)

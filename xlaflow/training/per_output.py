@@ -82,7 +82,7 @@ def multi_output_loss(loss, weights, y, y_pred, sample_weight, names):
                                                      sample_weights):
         if fn is None or truth is None:
             continue
-        parts[name] = fn(truth, pred, output_masks.loss_weight(pred, weight, fn.reduction))
+        parts[name] = fn(truth, pred, output_masks.apply_mask(pred, weight))
         total = total + (1.0 if factor is None else factor) * parts[name]
     if not parts:
         raise ValueError(f"no output of {list(names)} has both a loss and labels")

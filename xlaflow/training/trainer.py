@@ -175,8 +175,7 @@ class Trainer:
                              "evaluate")
         if not isinstance(y_pred, (list, tuple, dict)):
             return _single_weight(self.loss_weights) * self.loss(
-                y, y_pred, output_masks.loss_weight(y_pred, sample_weight,
-                                                    self.loss.reduction)), {}
+                y, y_pred, output_masks.apply_mask(y_pred, sample_weight)), {}
         return per_output.multi_output_loss(
             self.loss, self.loss_weights, y, y_pred, sample_weight,
             per_output.names_of(y_pred, self.output_names))
