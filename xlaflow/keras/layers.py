@@ -6,7 +6,7 @@ from xlaflow.layers import (  # noqa: F401
     LayerNormalization, MaxPooling2D, MultiHeadAttention, Reshape)
 # Not in xlaflow.layers yet: tests/keras/test_configs.py (every layer there has a config
 # test) does not list it; tests/keras/test_functional_review.py checks its config.
-from xlaflow.layers.operators import Lambda  # noqa: F401
+from xlaflow.layers.lambda_layer import Lambda  # noqa: F401
 
 # isort: split
 # Reshaping, 1-D/global pooling, activation, noise, preprocessing and merging layers.

@@ -2,7 +2,8 @@
 
 Keras 2 records them as TFOpLambda layers; here each is a node of an `Operator` layer that
 holds the operator's name and its constant operand or index, in JSON form, so a functional
-model that uses them saves and loads like any other. `Lambda` wraps other jax.numpy code.
+model that uses them saves and loads like any other. `Lambda` (lambda_layer.py) wraps other
+jax.numpy code.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import numbers
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _lifting
-from xlaflow.layers import keras_mask, symbolic
+from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 
 _BINARY = {"add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply,
@@ -197,107 +197,3 @@ def _keeps_batch(key, ndim):
         return consumed < ndim or _keeps_batch(key[1:], ndim)
     return isinstance(first, slice) and first.start in (None, 0) and first.stop is None \
         and first.step in (None, 1)
-
-
-class Lambda(Layer):
-    """`function(inputs, **arguments)` as a layer (Keras' Lambda): any jax.numpy code on the
-    real arrays. Its output shape is found by tracing `function`.
-
-    Masks as tf.keras: `function` is given the input mask when it takes a `mask` argument
-    (and the training flag when it takes `training`). The output's mask is `mask(inputs,
-    input_mask)` when `mask` is callable, else `mask` itself: a fixed mask, or None (the
-    default), which drops the input's mask, as Keras 2 does.
-
-    A model with a Lambda saves only when `function` (and a callable `mask`) can be found
-    again by name: a `def` function registered with
-    @xf.keras.saving.register_serializable(), or passed to load_model in custom_objects. A
-    `lambda` has no such name: saving refuses it.
-    """
-
-    _compute_output_and_mask_jointly = True  # call checks the mask against the output
-
-    def __init__(self, function, arguments=None, mask=None, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(function, str):  # from a config: the name it was saved under
-            function = _function_named(function)
-        if not callable(function):
-            raise TypeError(f"Lambda: function must be callable; received {function!r} "
-                            f"({type(function).__name__})")
-        if isinstance(mask, str):  # a callable mask, saved by its name
-            mask = _function_named(mask)
-        elif mask is not None and not callable(mask):
-            mask = jnp.asarray(mask, bool)  # a fixed mask (nonzero keeps a step)
-        self.function = function
-        self.arguments = dict(arguments or {})
-        self.mask = mask
-        self.supports_masking = mask is not None  # Keras 2: only with a mask of its own
-        params = _parameters(function)
-        self._passes_mask, self._passes_training = "mask" in params, "training" in params
-
-    def call(self, inputs, mask=None, training=None):
-        extra = dict(self.arguments)
-        if self._passes_mask:
-            extra["mask"] = mask
-        if self._passes_training:
-            extra["training"] = training
-        outputs = self.function(inputs, **extra)
-        if getattr(_lifting.current(), "shape_only", False):
-            # a functional model's shape pass: placeholder sizes (a batch of 2) that a fixed
-            # mask would not fit, and no masks on its inputs: the real call makes the mask
-            return outputs
-        masks = self.compute_mask(inputs, mask)
-        if masks is not None:
-            keras_mask.attach_checked(self, outputs, masks)
-        return outputs
-
-    def compute_mask(self, inputs, mask=None):
-        """`mask(inputs, mask)` for a callable `mask`, else the fixed mask (or None)."""
-        return self.mask(inputs, mask) if callable(self.mask) else self.mask
-
-    def get_config(self):
-        import json
-        import types
-
-        from xlaflow.saving import serialization
-
-        def name_of(fn, what):
-            if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
-                raise ValueError(
-                    f"Lambda layer {self.name!r}: its {what} {fn!r} has no name to load it "
-                    "by. Define it with def, decorate it with "
-                    "@xf.keras.saving.register_serializable(), and pass it to Lambda")
-            return serialization.get_registered_name(fn)
-        try:
-            json.dumps(self.arguments)
-        except TypeError as exc:
-            raise ValueError(f"Lambda layer {self.name!r}: arguments must be JSON values "
-                             f"(numbers, strings, lists, dicts) to be saved; received "
-                             f"{self.arguments!r}") from exc
-        mask = self.mask
-        if callable(mask):
-            mask = name_of(mask, "mask function")
-        elif mask is not None:
-            mask = np.asarray(mask).tolist()  # a fixed mask: its booleans
-        return {**super().get_config(), "function": name_of(self.function, "function"),
-                "arguments": self.arguments, "mask": mask}
-
-
-def _parameters(function):
-    """The names `function` takes (empty when Python cannot tell, as for some builtins)."""
-    import inspect
-    try:
-        return set(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
-def _function_named(name):
-    from xlaflow.saving import serialization
-    found = serialization.get_registered_object(name, module="")
-    if found is None:  # found but not callable: Lambda's own check names it
-        raise ValueError(
-            f"cannot load a Lambda layer: its function {name!r} is not known here. Import "
-            "the module that defines it, decorated with "
-            "@xf.keras.saving.register_serializable(), or pass "
-            f"custom_objects={{{name.split('>')[-1]!r}: ...}} to load_model")
-    return found
