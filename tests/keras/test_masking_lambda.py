@@ -20,7 +20,7 @@ IDS = np.where(MASK, RNG.integers(1, 9, (B, T)), 0).astype(np.int32)
 
 @xf.keras.saving.register_serializable(package="tests")
 def zero_the_padding(x, mask=None):
-    # None while a functional model traces its shapes: those carry no masks yet
+    # None when the input carries no mask (a functional graph gives one while it is written)
     return x if mask is None else x * jnp.asarray(mask, x.dtype)[..., None]
 
 

@@ -78,13 +78,14 @@ class Lambda(Layer):
         if self._passes_training:
             extra["training"] = training
         outputs = self.function(inputs, **extra)
+        masks = self.compute_mask(inputs, mask)
         if getattr(_lifting.current(), "shape_only", False):
-            # a functional model's shape pass: placeholder sizes (a batch of 2) that a fixed
-            # mask would not fit, and no masks on its inputs: the real call makes the mask
+            # a functional model's shape pass, on placeholder sizes (a batch of 2): the
+            # graph's outputs get the masks' shapes; the real call checks them
+            _attach_stand_ins(outputs, masks)
             return outputs
         if self._output_shape is not None:
             _check_outputs(self, outputs, self.compute_output_shape(_shapes_of(inputs)))
-        masks = self.compute_mask(inputs, mask)
         if masks is not None:
             keras_mask.attach_checked(self, outputs, masks)
         return outputs
@@ -222,6 +223,23 @@ def _fit_symbolic(layer, outputs, declared):
                              f"varies), but output_shape declares {want}")
         x.shape = (x.shape[0], *(g if g is not None else w
                                  for g, w in zip(x.shape[1:], want[1:])))
+
+
+def _attach_stand_ins(outputs, masks):
+    """In the shape pass, each output gets its mask, or for a mask of another size (a fixed
+    mask for the real batch, not the placeholder one) a stand-in of the output's leading
+    shape: only the shapes come out of that pass. A mask of more axes than its output is
+    left off, for the real call to refuse."""
+    flat = keras_mask._flat(outputs)
+    flat_masks = [None] * len(flat) if masks is None else keras_mask._flat(masks)
+    if len(flat_masks) != len(flat):
+        return  # the real call names the miscount
+    for x, mask in zip(flat, flat_masks):
+        if mask is None or jnp.ndim(mask) > jnp.ndim(x):
+            continue
+        lead = tuple(jnp.shape(x))[:jnp.ndim(mask)]
+        keras_mask.set_mask(x, mask if tuple(jnp.shape(mask)) == lead else
+                            jnp.ones(lead, bool))
 
 
 def _parameters(function):

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting
+from xlaflow.layers import keras_mask
 
 
 class SymbolicTensor:
@@ -28,6 +29,12 @@ class SymbolicTensor:
 
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} name={self.name}>"
+
+    @property
+    def _keras_mask(self):
+        """The symbolic mask the graph gives this tensor (Keras 2's KerasTensor._keras_mask):
+        a boolean SymbolicTensor of its leading shape, or None."""
+        return keras_mask.get_mask(self)
 
     # -- operators: recorded as nodes of an Operator layer (Keras 2's TFOpLambda) ------------
     __array_ufunc__ = None  # NumPy then leaves `array * x` to x.__rmul__
@@ -134,24 +141,39 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     Symbolic tensors may sit anywhere in the arguments (`MultiHeadAttention()(q, v,
     attention_mask=m)`, `LSTM()(x, initial_state=[h, c])`): each becomes a shape spec for
     the shape inference and a dependency of the node. An explicit `training` is recorded:
-    as in Keras 2, it then wins over the training flag the model is run with."""
+    as in Keras 2, it then wins over the training flag the model is run with.
+
+    Masks as Keras 2 builds a functional graph: the symbolic masks of the inputs are given
+    to the shape pass, so `call(mask=...)` sees a mask of the right shape, and the masks
+    the layer attaches to its outputs become theirs. The graph records no masks: a real run
+    computes them again from the real inputs."""
     leaves, tree = jax.tree_util.tree_flatten((inputs, tuple(args), dict(kwargs)),
                                               is_leaf=is_symbolic)
     where = [i for i, leaf in enumerate(leaves) if is_symbolic(leaf)]
+    masked = [i for i in where if keras_mask.get_mask(leaves[i]) is not None]
 
     def call(*values):  # constants (flags, None, strings) stay Python values, not tracers
         filled = list(leaves)
         for i, value in zip(where, values):
             filled[i] = value
+        for i, mask in zip(masked, values[len(where):]):
+            keras_mask.set_mask(filled[i], mask)
         x, a, k = tree.unflatten(filled)
-        return layer(x, *a, **k)
+        out = layer(x, *a, **k)
+        return out, [keras_mask.get_mask(o) for o in jax.tree_util.tree_leaves(out)]
 
     call.__name__ = f"{layer.name}.call"
-    out = infer_shapes(layer, call, [(leaves[i].shape, leaves[i].dtype) for i in where])
+    specs = [(leaves[i].shape, leaves[i].dtype) for i in where]
+    specs += [(keras_mask.get_mask(leaves[i]).shape, jnp.bool_) for i in masked]
+    out, masks = infer_shapes(layer, call, specs)
     batch = leaves[where[0]].shape[0]
     outputs = jax.tree_util.tree_map(
         lambda o: SymbolicTensor((batch, *o[0][1:]), o[1], None, layer.name), out,
         is_leaf=is_shape_dtype)
+    for leaf, mask in zip(jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic), masks):
+        if mask is not None:
+            keras_mask.set_mask(leaf, SymbolicTensor((batch, *mask[0][1:]), jnp.bool_, None,
+                                                     f"{layer.name}_mask"))
     kwargs = dict(kwargs)
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
