@@ -131,3 +131,18 @@ def test_output_shape_saves_in_the_config(output_shape, want):
         assert config["output_shape"] == "tests>flat_shape"
     with pytest.raises(ValueError, match="its output_shape function .* has no name"):
         layers.Lambda(scaled_flat, lambda s: s).get_config()
+
+
+def test_a_model_with_a_declared_output_shape_saves_and_loads(tmp_path):
+    """Export traces the batch as a symbolic size: the callable gets it and the check lets
+    it match."""
+    from tests.local_platform import HERE
+    inputs = xf.keras.Input((T, F))
+    flat = layers.Lambda(scaled_flat, flat_shape, arguments={"scale": 0.5})(inputs)
+    model = models.Model(inputs, layers.Dense(1)(flat))
+    model.save(tmp_path / "m", platforms=HERE)
+    loaded = models.load_model(tmp_path / "m")
+    x = RNG.normal(size=(B, T, F)).astype(np.float32)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               0.5 * x.reshape(B, -1) @ kernel + bias, rtol=1e-5, atol=1e-6)

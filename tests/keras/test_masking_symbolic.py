@@ -103,3 +103,20 @@ def test_the_masked_output_trains_with_the_kept_steps_only():
     se = ((pred - y) ** 2)[..., 0]
     np.testing.assert_allclose(model.evaluate(IDS, y, verbose=0),
                                (se * MASK).sum() / MASK.sum(), rtol=1e-5)
+
+
+@xf.keras.saving.register_serializable(package="tests")
+def masked_mean_over_time(x, mask):
+    weights = jnp.asarray(mask, x.dtype)[..., None]
+    return jnp.sum(x * weights, axis=1) / jnp.sum(weights, axis=1)
+
+
+def test_a_graph_whose_lambda_always_reads_the_mask_saves_and_loads(tmp_path):
+    from tests.local_platform import HERE
+    inputs = xf.keras.Input((T,), dtype="int32")
+    embedded = layers.Embedding(9, F, mask_zero=True)(inputs)
+    model = models.Model(inputs, layers.Lambda(masked_mean_over_time)(embedded))
+    model.save(tmp_path / "m", platforms=HERE)  # rebuilt and exported: masks given again
+    loaded = models.load_model(tmp_path / "m")
+    want = _masked_mean(model.get_weights()[0][IDS], MASK)
+    np.testing.assert_allclose(loaded.predict(IDS, verbose=0), want, rtol=1e-5, atol=1e-6)

@@ -144,8 +144,14 @@ class Lambda(Layer):
 
 # -- output_shape: a shape, a list of shapes, or a callable ---------------------------------
 def _is_size(d):
-    return d is None or (isinstance(d, (numbers.Integral, np.integer)) and
-                         not isinstance(d, (bool, np.bool_)) and d >= 0)
+    return d is None or _is_symbolic_size(d) or (
+        isinstance(d, (numbers.Integral, np.integer)) and
+        not isinstance(d, (bool, np.bool_)) and d >= 0)
+
+
+def _is_symbolic_size(d):
+    # a size that export traces symbolically (`batch`): a callable output_shape sees it
+    return jax.export.is_symbolic_dim(d)
 
 
 def _as_shapes(value):
@@ -154,7 +160,7 @@ def _as_shapes(value):
     if not isinstance(value, (list, tuple)):
         return None
     if all(_is_size(d) for d in value):
-        return tuple(None if d is None else int(d) for d in value)
+        return tuple(d if d is None or _is_symbolic_size(d) else int(d) for d in value)
     shapes = [_as_shapes(item) for item in value]
     if not shapes or any(s is None or isinstance(s, list) for s in shapes):
         return None
@@ -192,8 +198,10 @@ def _first_shape(input_shape):
 
 
 def _fits(got, want):
+    """Whether shape `got` is `want`, where None and a symbolic size match any size."""
     return len(got) == len(want) and all(
-        g is None or w is None or g == w for g, w in zip(got, want))
+        g is None or w is None or _is_symbolic_size(g) or _is_symbolic_size(w) or g == w
+        for g, w in zip(got, want))
 
 
 def _pairs(layer, outputs, declared):
