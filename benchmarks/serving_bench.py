@@ -47,7 +47,7 @@ def export_model(base):
     return xf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
 
 
-def in_process_limit(signature, batch=32, seconds=2.0):
+def in_process_limit(signature, batch=32, seconds=0.5):
     x = np.random.default_rng(0).random((batch, 28, 28), np.float32)
     arrays = signature.prepare({signature.input_names[0]: x})
     for _ in range(10):
@@ -57,6 +57,14 @@ def in_process_limit(signature, batch=32, seconds=2.0):
         np.asarray(signature.call_flat(arrays)[0])
         count += batch
     return count / (time.perf_counter() - start)
+
+
+def best_limit(signature, rounds=6):
+    """The best of several short measurements, and the worst: on this shared machine one
+    2 s measurement moved between 177,000 and 314,000 predictions/s within minutes, and
+    the ratios are taken against the best (the harder target)."""
+    rates = [in_process_limit(signature) for _ in range(rounds)]
+    return max(rates), min(rates)
 
 
 def _rest_request(instances):
@@ -172,9 +180,10 @@ def main():
     workdir = tempfile.mkdtemp(prefix="xf-serving-bench-")
     base = os.path.join(workdir, "mnist")
     signature = export_model(base)
-    limit = in_process_limit(signature)
+    limit, worst = best_limit(signature)
     print(f"platform: {platform()}")
-    print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s")
+    print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s "
+          f"(best of 6 half-second runs; worst {worst:,.0f})")
     runs = [("1 instance per request, TF REST JSON", ())]
     runs.append((f"{BATCHED} instances per request, KServe v2 binary tensors",
                  (str(BATCHED), signature.input_names[0])))
