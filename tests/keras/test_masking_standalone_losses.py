@@ -12,16 +12,9 @@ import pytest
 import xlaflow as xf
 from xlaflow.keras import layers, losses, models
 
+from tests.keras.test_masking_losses import CLASSES, IDS, LABELS, MASK, B, F, T, _log_softmax
+
 RNG = np.random.default_rng(29)
-B, T, F, CLASSES = 3, 6, 4, 5
-MASK = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]], bool)
-IDS = np.where(MASK, RNG.integers(1, 9, (B, T)), 0).astype(np.int32)
-LABELS = RNG.integers(0, CLASSES, (B, T)).astype(np.int32)
-
-
-def _log_softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
 def _tagger():

@@ -14,6 +14,7 @@ import pytest
 
 import xlaflow as xf
 from tests.local_platform import HERE, WITH_CPU
+from tests.serving.asgi import asgi_call
 from tests.serving.harness import Server, export
 from xlaflow.serving.app import App
 from xlaflow.serving.loader import load_servable
@@ -146,20 +147,7 @@ def toy_app(tmp_path_factory):
 
 
 def _call(app, method, path, body=b"", headers=()):
-    async def main():
-        sent = []
-
-        async def send(message):
-            sent.append(message)
-
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
-                 "headers": [(b"content-length", str(len(body)).encode()), *headers]}
-        await app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send)
-        return sent[0]["status"], dict(sent[0]["headers"]), b"".join(
-            m.get("body", b"") for m in sent[1:])
-
-    return asyncio.run(main())
+    return asyncio.run(asgi_call(app, method, path, body, headers))
 
 
 def _infer(app, request, headers=()):

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.serving.asgi import asgi_call
 from tests.serving.harness import expected, export
 from xlaflow.serving.app import App
 from xlaflow.serving.loader import load_servable
@@ -63,18 +64,9 @@ def test_unbatched_calls_run_on_the_model_pool_at_most_its_size_at_once(toy, thr
     rows = [[[i, 2.0 * i, -1.0]] for i in range(6)]
 
     async def predict(row):
-        sent = []
-
-        async def send(message):
-            sent.append(message)
-
-        body = json.dumps({"instances": row}).encode()
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        scope = {"type": "http", "method": "POST", "path": "/v1/models/toy:predict",
-                 "raw_path": b"/v1/models/toy:predict",
-                 "headers": [(b"content-length", str(len(body)).encode())]}
-        await app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send)
-        return sent[0]["status"], json.loads(sent[1]["body"])
+        status, _, body = await asgi_call(app, "POST", "/v1/models/toy:predict",
+                                          json.dumps({"instances": row}).encode())
+        return status, json.loads(body)
 
     async def main():
         return await asyncio.gather(*(predict(row) for row in rows))

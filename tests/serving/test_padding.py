@@ -12,6 +12,7 @@ import pytest
 
 import xlaflow as xf
 from tests.local_platform import WITH_CPU
+from tests.serving.asgi import asgi_call
 from tests.serving.harness import expected, export
 from xlaflow.serving import padding
 from xlaflow.serving.app import App
@@ -37,19 +38,10 @@ def _serve(servable, rows_list, limit):
     app = App(manager, executor=workers, padding_limit=limit)
 
     async def predict(rows):
-        sent = []
-
-        async def send(message):
-            sent.append(message)
-
-        body = json.dumps({"instances": rows}).encode()
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict",
-                 "raw_path": b"/v1/models/m:predict",
-                 "headers": [(b"content-length", str(len(body)).encode())]}
-        await app(scope, lambda: asyncio.sleep(0, messages.pop(0)), send)
-        assert sent[0]["status"] == 200, sent[1]["body"]
-        return json.loads(sent[1]["body"])["predictions"]
+        status, _, body = await asgi_call(app, "POST", "/v1/models/m:predict",
+                                          json.dumps({"instances": rows}).encode())
+        assert status == 200, body
+        return json.loads(body)["predictions"]
 
     async def main():
         return [await predict(rows) for rows in rows_list]
