@@ -113,3 +113,24 @@ def test_a_loss_that_reduces_over_the_masked_steps_is_refused():
     with pytest.raises(ValueError, match=r"y_pred carries a mask of shape \(3, 6\) that does "
                                          r"not line up with the loss values of shape \(3,\)"):
         losses.MeanSquaredError()(np.zeros((B, T), np.float32), out)
+
+
+class _MeanSquare(losses.Loss):
+    """A custom Loss whose call already reduces to one scalar (a common tf.keras pattern)."""
+
+    def call(self, y_true, y_pred):
+        return xf.reduce_mean(xf.square(y_true - y_pred))
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum"])
+def test_a_scalar_loss_on_a_masked_output_is_weighed_as_keras_broadcasts_it(reduction):
+    # tf.keras 2.12+ multiplies the scalar by the (batch, time) weights and reduces them:
+    # 'sum_over_batch_size' gives the scalar itself (the weights average to 1 over the kept
+    # steps' rescaling), 'sum' the scalar times the kept steps. Not an error.
+    model = _tagger()
+    out = model(IDS)
+    target = RNG.normal(size=np.shape(out)).astype(np.float32)
+    scalar = np.mean((target.astype(np.float64) - np.asarray(out, np.float64)) ** 2)
+    want = scalar if reduction == "sum_over_batch_size" else scalar * MASK.sum()
+    got = _MeanSquare(reduction=reduction)(target, out)
+    np.testing.assert_allclose(float(got), want, rtol=1e-5)

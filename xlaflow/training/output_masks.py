@@ -37,12 +37,14 @@ def valid_mask_weight(values, y_pred, sample_weight, reduction):
     (every step masked: NaN), the weights here are 0, and so is the loss. A mask weighs
     only values it lines up with: (batch, time) values, or values with more axes after
     those; a mask with more steps than the values (a loss that reduced over time) is an
-    error, as in Keras."""
+    error, as in Keras, except one scalar value, which Keras broadcasts over the weights."""
     mask = mask_weight(y_pred)
     if mask is None:
         return sample_weight
     shape = tuple(jnp.shape(values))
-    if mask.ndim > len(shape) or tuple(mask.shape) != shape[:mask.ndim]:
+    # a scalar (a custom Loss.call that reduced already) broadcasts over the weights, as in
+    # Keras' compute_weighted_loss: 'sum_over_batch_size' then gives the scalar back
+    if shape and (mask.ndim > len(shape) or tuple(mask.shape) != shape[:mask.ndim]):
         raise ValueError(
             f"y_pred carries a mask of shape {tuple(mask.shape)} that does not line up with "
             f"the loss values of shape {shape}: a masked loss must keep the masked axes "
