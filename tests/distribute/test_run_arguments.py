@@ -144,3 +144,14 @@ def test_fit_reads_a_distributed_dataset_and_its_iterator_as_global_batches():
         model.fit(data, epochs=1, verbose=0)
         for got, want in zip(model.get_weights(), weights):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_gather_takes_a_structure_of_per_replica_values():
+    # TF's strategy.gather takes a nested structure of distributed values (what run
+    # returns for a tuple): each is joined along the axis, replica 0 first.
+    strategy = xf.distribute.MirroredStrategy()
+    x, labels = first_batch(strategy, (X, LABELS))
+    doubled, same = strategy.run(lambda a, b: (a * 2.0, b), args=(x, labels))
+    got = strategy.gather({"doubled": doubled, "labels": same}, axis=0)
+    np.testing.assert_allclose(np.asarray(got["doubled"]), X * 2.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(got["labels"]), LABELS)

@@ -229,6 +229,13 @@ class Strategy:
         process. A global array comes back whole; a host-local one (e.g. `to_host`'s
         rows) is joined with the other processes' in process order."""
         from xlaflow.distribute import values
+        # TF takes a structure of values: each PerReplica in it is one leaf (flattening it
+        # would hand its stacked components, not their join, to the host copy)
+        return jax.tree_util.tree_map(lambda v: self._gather_one(v, axis), value,
+                                      is_leaf=values.is_per_replica)
+
+    def _gather_one(self, value, axis):
+        from xlaflow.distribute import values
         if isinstance(value, values.PerReplica):  # TF: the replicas' components, joined
             joined = values.gather(value, axis)
             if not self.multiprocess:
@@ -236,9 +243,9 @@ class Strategy:
             from xlaflow.distribute import multihost
             return multihost.allgather(joined, axis)
         if not self.multiprocess:
-            return jax.tree_util.tree_map(np.asarray, value)
+            return np.asarray(value)
         from xlaflow.distribute import multihost
-        return jax.tree_util.tree_map(lambda v: multihost.allgather(v, axis), value)
+        return multihost.allgather(value, axis)
 
 
 def _refuse_options(options):
