@@ -225,3 +225,28 @@ def test_finally_and_generators_see_the_values_at_the_return():
             finally_reads_after_return(x)
         got = xf.function(consume_generator)(jnp.asarray(x))
         assert tuple(int(v) for v in got) == consume_generator(x)
+
+
+def first_long_row(box, rows, target):
+    box.seen = rows[0, :2000] * 0
+    i = 0
+    while i < rows.shape[0]:
+        if rows[i, 0] > target:
+            return rows[i]  # 3,000 elements, beside the 2,000 of box.seen selected exactly:
+        box.seen = rows[i, :2000]  # over the select budget together, so it is taken as is
+        i += 1
+    return rows[0] * 0
+
+
+def test_a_return_value_over_the_select_budget_is_taken_as_is_without_a_cond():
+    rows = jnp.arange(4 * 3000, dtype=jnp.int32).reshape(4, 3000)  # integer work only
+    fn = xf.autograph.to_graph(first_long_row)
+    jaxpr = jax.make_jaxpr(lambda r, t: fn(Steps(), r, t))(rows, jnp.int32(6500)).jaxpr
+    loop = next(e for e in jaxpr.eqns if e.primitive.name == "while")
+    assert "cond" not in primitives(loop.params["body_jaxpr"].jaxpr)
+    for target in (6500, 10 ** 9):
+        box, python_box = Steps(), Steps()
+        got = jax.jit(lambda r, t: (fn(box, r, t), box.seen))(rows, jnp.int32(target))
+        want = first_long_row(python_box, np.asarray(rows), np.int32(target))
+        np.testing.assert_array_equal(got[0], want)
+        np.testing.assert_array_equal(got[1], python_box.seen)

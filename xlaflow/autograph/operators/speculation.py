@@ -140,11 +140,8 @@ def _plan(t_jaxpr, f_jaxpr, roles):
         t_src, f_src = sources[i]
         if returning and role == FLAG:
             picks.append("pred" if returning == "true" else "not pred")
-        elif returning and role == RETURN and _elements(t_jaxpr.out_avals[i]) > _MAX_SELECTED:
-            picks.append(returning)  # a large value: taken as is, unread unless returned
         elif returning and role == RETURN:
-            picks.append("select")
-            selected += _elements(t_jaxpr.out_avals[i])
+            picks.append(RETURN)  # decided below, with what the other selects leave
         elif returning and role == LOCAL:
             picks.append("false" if returning == "true" else "true")
         elif t_src is not None and t_src == f_src:
@@ -154,6 +151,13 @@ def _plan(t_jaxpr, f_jaxpr, roles):
             selected += _elements(t_jaxpr.out_avals[i])
     if selected > _MAX_SELECTED:
         return None
+    for i, pick in enumerate(picks):
+        if pick == RETURN:  # selected if it fits what the other selects leave; else taken
+            size = _elements(t_jaxpr.out_avals[i])  # as is (unread unless returned)
+            if selected + size <= _MAX_SELECTED:
+                picks[i], selected = "select", selected + size
+            else:
+                picks[i] = returning
     needed_t = [v for v, p in zip(t_out, picks) if p in ("true", "same", "select")]
     needed_f = [v for v, p in zip(f_out, picks) if p in ("false", "select")]
     if not (_speculable(t_jaxpr, needed_t) and _speculable(f_jaxpr, needed_f)):
