@@ -5,6 +5,7 @@ gets one `jax.jit` of a pure function `(variable_values, traced_leaves) -> (outp
 new_variable_values)`; JAX's own dispatch then handles shapes and dtypes in C++, so a cache
 hit costs one dict lookup plus reading and writing the Variables' cells. Relaxed shapes
 (None in an input_signature, reduce_retracing) go through _polymorphic's dispatcher.
+This module is the call path and the cache; _tracing builds and retraces the programs.
 """
 
 from __future__ import annotations
@@ -18,25 +19,23 @@ import numpy as np
 
 from xlaflow import _donation, _lifting, _polymorphic, _runtime_checks, _shape_patterns
 from xlaflow import _signatures, _tracebacks
-from xlaflow._entry import Direct, Entry
 from xlaflow._reachable import reachable_variables
 from xlaflow._retracing import RelaxedShapeWarning as RelaxedShapeWarning
 from xlaflow._retracing import RetracingWarning as RetracingWarning
-from xlaflow._retracing import TraceLog, warn_per_shape
+from xlaflow._retracing import TraceLog
 from xlaflow._signatures import DYNAMIC, Static
+from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing
 from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
-from xlaflow.variables import Variable
 
 _TRACED = _signatures.TRACED_TYPES
 _LIFTING = _lifting._local  # read inline on the fast path: a call to current() costs 0.1 µs
-_MAX_ROUNDS = 8
 # What a call catches from a trace: new Variables reached, one created, or (with
 # reduce_retracing) a new shape to generalise
 _SIGNALS = (_lifting.Retrace, _lifting.NeedsEagerInit, _polymorphic.Generalize)
 
 
-class Function:
+class Function(Tracing):
     """A Python function compiled by XLA on each new argument signature (TF's tf.function).
 
     Create it with `@xf.function` or `xf.function(fn, ...)`; see `function` for options.
@@ -202,7 +201,7 @@ class Function:
         if any(isinstance(x, jax.core.Tracer) for x in dyn):
             # Inside the caller's jax.jit/vmap/grad: this call's results are only seen
             # there, so its run-time checks must raise in the program, not be recorded.
-            key = (_UNDER_TRANSFORMATION, key)
+            key = (UNDER_TRANSFORMATION, key)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._entry_for(key, template, treedef, dyn)
@@ -280,16 +279,7 @@ class Function:
             _signatures.raise_unhashable(self._name, self._param_names, treedef, template)
         return key, template, treedef, tuple(dyn)
 
-    # -- tracing -------------------------------------------------------------------------
-    def _get_traceable(self):
-        if self._traceable is None:
-            fn = self._python_function
-            if self._autograph and flags.autograph:
-                from xlaflow.autograph import api  # the converter is loaded on first trace
-                fn = api.convert(fn)
-            self._traceable = fn
-        return self._traceable
-
+    # -- cache misses --------------------------------------------------------------------
     def _entry_for(self, key, template, treedef, dyn):
         global _array_type
         if _array_type is None:
@@ -302,142 +292,14 @@ class Function:
         variables = {id(v): v for v in [*self._guess, *arguments, *self._learned]}
         return self._make_entry(key, template, treedef, list(variables.values()))
 
-    def _make_entry(self, key, template, treedef, variables):
-        donated = None
-        if self._donate_argnums:
-            donated = _donation.mask(treedef, template, self._donate_argnums)
-        entry = Entry(template, treedef, variables, donated)
-        entry.raise_checks = isinstance(key, tuple) and bool(key) and \
-            key[0] is _UNDER_TRANSFORMATION
-        donate = self._donated_args(entry)
-        pure = self._pure(entry, eager_init=False)
-        if variables or donate:
-            entry.jitted = jax.jit(pure, donate_argnums=donate)
-        else:
-            entry.jitted = Direct(pure)
-            entry.direct = entry.jitted.direct
-        if self._relaxed_specs is not None and not entry.raise_checks:
-            self._relax(entry, "signature")
-        self._cache[key] = entry
-        return entry
-
-    def _donated_args(self, entry):
-        """The compiled call's donate_argnums: Variable values, and donated leaves."""
-        return ((0,) if self._donate_variables else ()) + (
-            (1,) if entry.donated_leaves is not None else ())
-
-    def _relax(self, entry, mode):
-        """Route `entry`'s calls through symbolic programs (see _polymorphic)."""
-        _polymorphic.install(entry, mode, self._relaxed_specs, self._param_names,
-                             self._donated_args(entry), self._per_shape)
-
-    def _per_shape(self, reason):
-        if not self._warned_per_shape:
-            self._warned_per_shape = True
-            warn_per_shape(self._name, reason, self._relaxed_specs is not None)
-
-    def _resolve(self, entry, key, dyn, run, pending=None):
-        """Run `run(entry, values)`, tracing again while the trace reaches new Variables.
-
-        `pending` is the internal signal a first attempt already raised, if any.
-        """
-        for _ in range(_MAX_ROUNDS):
-            values = self._values(entry)
-            try:
-                if pending is not None:
-                    signal, pending = pending, None
-                    raise signal
-                return entry, run(entry, values)
-            except _lifting.Retrace as again:
-                entry = self._rebuild(entry, key, again)
-            except _polymorphic.Generalize:
-                self._relax(entry, "retrace")
-            except _lifting.NeedsEagerInit:
-                try:
-                    jax.eval_shape(self._pure(entry, eager_init=True), values,
-                                   *self._dyn_args(entry, dyn))
-                except _lifting.Retrace as again:
-                    entry = self._rebuild(entry, key, again)
-            except Exception as exc:
-                raise _tracebacks.filter_frames(exc) from exc.__cause__
-        raise RuntimeError(f"xf.function {self._name!r}: the set of Variables it touches "
-                           f"kept changing over {_MAX_ROUNDS} traces")
-
-    def _rebuild(self, entry, key, again):
-        variables = list({id(v): v for v in [*entry.variables, *again.variables]}.values())
-        known = {id(v) for v in entry.variables}
-        self._learned += [v for v in again.variables if id(v) not in known]
-        rebuilt = self._make_entry(key, entry.template, entry.treedef, variables)
-        rebuilt.assigned = again.assigned
-        return rebuilt
-
-    def _pure(self, entry, eager_init):
-        fn = self._get_traceable()
-        relax = self._relax_retraces and not eager_init
-
-        def pure(values, *dyn_parts):
-            dyn = _donation.merge(entry.donated_leaves, dyn_parts)
-            if relax and entry.relaxed is None and entry.signatures and \
-                    not entry.raise_checks:
-                avals = TraceLog.avals(dyn)
-                if avals not in entry.signatures and _shape_patterns.is_concrete(avals):
-                    raise _polymorphic.Generalize()  # a new shape, which jax.jit would
-                    # trace as it is: a dispatcher generalises it instead
-            it = iter(dyn)
-            leaves = [next(it) if x is DYNAMIC else _signatures.unwrap(x) for x in entry.template]
-            args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
-            ctx = _lifting.LiftContext(entry.variables, values, allow_create=self._creation_open,
-                                       eager_init=eager_init, fn_name=self._name)
-            ctx.raise_checks = entry.raise_checks
-            try:
-                with ctx:
-                    if eager_init:
-                        with jax.ensure_compile_time_eval():
-                            out = fn(*args, **kwargs)
-                    else:
-                        out = fn(*args, **kwargs)
-                    out = jax.tree_util.tree_map(_read_variable, out,
-                                                 is_leaf=lambda x: isinstance(x, Variable))
-            except (_lifting.Retrace, _lifting.NeedsEagerInit):
-                raise
-            except Exception as exc:
-                raise _tracebacks.annotate_trace_error(exc, self._name)
-            self._creation_open = False
-            if ctx.missing or eager_init:
-                raise _lifting.Retrace([*entry.variables, *ctx.missing.values()])
-            # Donated Variable buffers are consumed by the call: every lifted Variable then
-            # gets its value back (unchanged ones alias their input, at no cost).
-            assigned = list(entry.variables) if self._donate_variables else list(
-                ctx.assigned.values())
-            if entry.assigned is None:
-                entry.assigned = assigned
-            elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
-                raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
-            entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
-            entry.check_tokens.extend(ctx.check_tokens)
-            self._traces.record(self._name, self._param_names, entry, dyn)
-            return out, tuple(ctx.values[id(v)] for v in entry.assigned)
-
-        pure.__name__ = self._name  # names the XLA module jit_<function name>
-        return pure
-
 
 _array_type = None  # jax's concrete array class, learned on the first trace
-_UNDER_TRANSFORMATION = object()  # cache-key marker: called inside a user's transformation
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
 @functools.lru_cache(maxsize=16)
 def _positional_treedef(n):
     return jax.tree_util.tree_structure((tuple(range(n)), {}))
-
-
-def _read_variable(x):
-    return x.value if isinstance(x, Variable) else x
-
-
-def _union(a, b):
-    return list({id(v): v for v in [*a, *b]}.values())
 
 
 def function(func=None, *, input_signature=None, autograph=True, jit_compile=True,
@@ -470,6 +332,7 @@ def function(func=None, *, input_signature=None, autograph=True, jit_compile=Tru
         allocates no new weight buffers); arrays read earlier from those Variables
         (`v.value`) become invalid after the call.
 
+    >>> from xlaflow.variables import Variable
     >>> v = Variable(0.0)
     >>> @function
     ... def bump(x):
