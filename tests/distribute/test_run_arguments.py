@@ -155,3 +155,19 @@ def test_gather_takes_a_structure_of_per_replica_values():
     got = strategy.gather({"doubled": doubled, "labels": same}, axis=0)
     np.testing.assert_allclose(np.asarray(got["doubled"]), X * 2.0, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(got["labels"]), LABELS)
+
+
+def test_local_results_of_a_structure_give_one_structure_per_replica():
+    # TF's experimental_local_results maps over a nested structure: replica r's result is
+    # the structure with each distributed value's r-th component, other leaves as they are.
+    strategy = xf.distribute.MirroredStrategy()
+    x, _ = first_batch(strategy, (X, LABELS))
+    out = strategy.run(lambda a: (a * 2.0, {"rows": a.shape[0]}), args=(x,))
+    results = strategy.experimental_local_results((out, "tag"))
+    half = X.shape[0] // 2
+    assert len(results) == 2
+    for r, ((doubled, extra), tag) in enumerate(results):
+        np.testing.assert_allclose(np.asarray(doubled), X[r * half:(r + 1) * half] * 2.0,
+                                   rtol=1e-6)
+        assert int(np.asarray(extra["rows"])) == half and tag == "tag"
+    assert strategy.experimental_local_results(3.0) == (3.0,)

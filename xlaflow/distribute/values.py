@@ -75,9 +75,22 @@ def is_per_replica(value):
 
 def local_results(value):
     """TF's `experimental_local_results`: the components this process holds, as a tuple
-    (replica order); a value that is not per-replica is its own single result."""
+    (replica order); a structure holding per-replica values gives one structure per replica
+    (each with that replica's components, other leaves as they are), as TF's does; a value
+    that holds none is its own single result."""
     if not isinstance(value, PerReplica):
-        return (value,)
+        leaves, tree = jax.tree_util.tree_flatten(value, is_leaf=is_per_replica)
+        parts = [local_results(x) if is_per_replica(x) else None for x in leaves]
+        counts = {len(p) for p in parts if p is not None}
+        if not counts:
+            return (value,)
+        if len(counts) > 1:
+            raise ValueError(f"experimental_local_results: the per-replica values in this "
+                             f"structure have different numbers of local results: "
+                             f"{sorted(counts)}")
+        return tuple(jax.tree_util.tree_unflatten(
+            tree, [x if p is None else p[r] for x, p in zip(leaves, parts)])
+            for r in range(counts.pop()))
     if isinstance(value, PerReplicaBatch):
         return _batch_components(value)
     stacked = value.stacked
