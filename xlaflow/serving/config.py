@@ -11,7 +11,7 @@ import dataclasses
 import os
 from typing import NamedTuple
 
-from . import textproto
+from . import padding, textproto
 
 __all__ = ["DEFAULT_METRICS_PATH", "BatchingParameters", "ConfigError", "ModelConfig",
            "ModelServerConfig", "MonitoringConfig", "VersionPolicy"]
@@ -392,7 +392,7 @@ class BatchingParameters(_TextConfig):
             raise ValueError(f"batch of {n} rows is outside 1..{limit}")
         if self.allowed_batch_sizes:
             return self.allowed_batch_sizes[bisect.bisect_left(self.allowed_batch_sizes, n)]
-        return min(1 << (n - 1).bit_length(), limit)
+        return padding.padded_size(n, limit)
 
     @classmethod
     def from_text(cls, text, source_name="<string>"):

@@ -138,11 +138,11 @@ def _plan(t_jaxpr, f_jaxpr, roles):
     picks, selected = [], 0
     for i, role in enumerate(roles):
         t_src, f_src = sources[i]
-        if returning and role == FLAG:
+        if role == FLAG:
             picks.append("pred" if returning == "true" else "not pred")
-        elif returning and role == RETURN:
+        elif role == RETURN:
             picks.append(RETURN)  # decided below, with what the other selects leave
-        elif returning and role == LOCAL:
+        elif role == LOCAL:
             picks.append("false" if returning == "true" else "true")
         elif t_src is not None and t_src == f_src:
             picks.append("same")
@@ -171,9 +171,9 @@ def _select_all(t_jaxpr, f_jaxpr, roles):
     if FLAG in roles:
         return None
     t_out, f_out = t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars
-    picks = ["same" if _source(t_jaxpr, a) is not None and
-             _source(t_jaxpr, a) == _source(f_jaxpr, b) else "select"
-             for a, b in zip(t_out, f_out)]
+    sources = [(_source(t_jaxpr, a), _source(f_jaxpr, b)) for a, b in zip(t_out, f_out)]
+    picks = ["same" if t_src is not None and t_src == f_src else "select"
+             for t_src, f_src in sources]
     if sum(_elements(v.aval) for v, p in zip(t_out, picks) if p == "select") > _MAX_SELECTED:
         return None
     needed_f = [v for v, p in zip(f_out, picks) if p == "select"]
