@@ -28,9 +28,10 @@ def nested_break(x, limit):
     total = 0.0
     for row in x:
         for v in row:
+            w = v * 2.0  # before the `if`: the break stays a flag (see loop_exits.py)
             if total > limit:
                 break
-            total += v
+            total += w
         total = total * 0.5
     return total
 

@@ -101,7 +101,8 @@ def test_trailing_return_after_a_returning_loop_is_a_select():
     def search(x, target):
         i = 0
         while i < x.shape[0]:
-            if x[i] > target:
+            v = x[i]  # keeps the return a flag (loop_exits.py would hoist a leading `if`)
+            if v > target:
                 return i
             i += 1
         return -1

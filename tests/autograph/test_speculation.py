@@ -19,7 +19,8 @@ import xlaflow as xf
 def search_while(x, target):
     i = 0
     while i < x.shape[0]:
-        if x[i] > target:
+        v = x[i]  # the `if` is not the body's first statement: a return flag is kept
+        if v > target:
             return i
         i += 1
     return -1
@@ -44,8 +45,9 @@ def weighted_until_negative(xs):
 def scaled_first_above(x, target):
     i = 0
     while i < x.shape[0]:
-        if x[i] > target:
-            return x[i] * 2.0  # floating-point work: stays inside a lax.cond
+        v = x[i]
+        if v > target:
+            return v * 2.0  # floating-point work: stays inside a lax.cond
         i += 1
     return -1.0
 

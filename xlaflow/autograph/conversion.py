@@ -13,7 +13,8 @@ import types
 
 from xlaflow.autograph import operators
 from xlaflow.autograph.converters import (asserts, break_continue, calls, canonical,
-                                          control_flow, lists, logical, returns, watches)
+                                          control_flow, lists, logical, loop_exits, returns,
+                                          watches)
 from xlaflow.autograph.operators.calls import CONVERTED
 from xlaflow.autograph.pyct import naming, parsing
 
@@ -88,6 +89,7 @@ def _transform(node):
     node = asserts.transform(node)
     node = lists.transform(node)
     node = watches.transform(node)
+    node = loop_exits.transform(node)
     node = break_continue.transform(node, namer)
     node = returns.transform(node, namer)
     node = calls.transform(node)

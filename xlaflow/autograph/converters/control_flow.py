@@ -369,10 +369,13 @@ class _ControlFlow(ast.NodeTransformer):
         replacements = self._state([ast.Assign(targets=[node.target], value=ast.Constant(0)),
                                     *node.body], live, node)
         node.body = _visit_block(self, node.body)
-        flags = getattr(node, "xf_stop_flags", [])
-        if flags:
-            test = " and ".join(f"not {flag}" for flag in flags)
-            extra_test = templates.replace_expr(f"lambda: {test}", node)
+        # break/return flags, then exits hoisted from the body's top (loop_exits.py)
+        stops = {f"xf_stop_{i}": test for i, test in enumerate(
+            getattr(node, "xf_stop_tests", []))}
+        terms = [f"not {flag}" for flag in getattr(node, "xf_stop_flags", [])] + \
+            [f"not {name}" for name in stops]
+        if terms:
+            extra_test = templates.replace_expr("lambda: " + " and ".join(terms), node, **stops)
         else:
             extra_test = ast.Constant(value=None)
         fresh = self._names(("loop_body", "get_state", "set_state", "itr"))

@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.pyct import analysis, blocks, templates
+from xlaflow.autograph.pyct import analysis, blocks, purity, templates
 
 _NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
-# Expressions that only read names and compute from them (no calls; an attribute or
-# subscript read may still run a property or __getitem__, at trace time): evaluating one on
-# a path that does not use it changes nothing the program computes.
-_PURE = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp,
-         ast.UnaryOp, ast.Compare, ast.Tuple, ast.expr_context, ast.operator, ast.unaryop,
-         ast.cmpop)
 
 
 def _always_returns(stmts):
@@ -61,18 +55,6 @@ def _needs_conversion(body):
                for s in body)
 
 
-def _pure(expr):
-    return all(isinstance(node, _PURE) for node in ast.walk(expr))
-
-
-def _binds(stmt):
-    """Names `stmt` binds on every path through it (only simple statements are counted)."""
-    if isinstance(stmt, (ast.Assign, ast.AugAssign)) or (
-            isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
-        return set(analysis.writes([stmt])[0])
-    return set()
-
-
 class _Returns:
     def __init__(self, do_return, retval, params, assigned):
         self.flag, self.retval = do_return, retval
@@ -102,7 +84,7 @@ class _Returns:
                 return out
             may_return = blocks.contains([stmt], ast.Return, through_loops=True)
             out.append(self.statement(stmt, bound) if may_return else stmt)
-            bound |= _binds(stmt)
+            bound |= analysis.always_binds(stmt)
             if may_return and rest:
                 if self._selectable(rest, bound):
                     out.extend(self._select(rest[0]))
@@ -122,7 +104,7 @@ class _Returns:
             return False
         value = rest[0].value
         names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-        return _pure(value) and names & self.assigned <= bound
+        return purity.pure(value) and names & self.assigned <= bound
 
     def _select(self, node):
         out = templates.replace(

@@ -162,6 +162,14 @@ def writes(stmts):
     return list(visitor.names), visitor.composites
 
 
+def always_binds(stmt):
+    """Names `stmt` binds on every path through it (only simple statements are counted)."""
+    if isinstance(stmt, (ast.Assign, ast.AugAssign)) or (
+            isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
+        return set(writes([stmt])[0])
+    return set()
+
+
 def reads(node):
     """Names `node` reads, including the free names of lambdas, comprehensions and defs."""
     found = set()
@@ -315,9 +323,12 @@ def _stmt(stmt, live_out, loop):
 
 
 def _stop_flags(stmt):
-    """The break/return flags the converted loop's test will read (set by the break and
-    return converters, which run before this analysis)."""
-    return frozenset(getattr(stmt, "xf_stop_flags", ()))
+    """What the converted loop's extra test reads: the break/return flags and the exit
+    tests hoisted out of its body (set by converters that run before this analysis)."""
+    names = set(getattr(stmt, "xf_stop_flags", ()))
+    for test in getattr(stmt, "xf_stop_tests", ()):
+        names |= reads(test)
+    return frozenset(names)
 
 
 def _while(stmt, live_out, loop):

@@ -1,0 +1,146 @@
+"""An exit at the top of a loop body (`if c: break` / `if c: return e`) joins the loop's test.
+
+    while i < n:                    while i < n and not x[i] > t:
+        if x[i] > t:                    i += 1
+            return i        ->      if i < n:
+        i += 1                          return i
+
+The hand-written lax loop tests `c` in its condition too; kept as a jump, `c` would become
+a break or return flag, one more loop carry (and a return value carried beside it) that
+XLA reads and writes on every iteration. The rewrite needs `c` pure (tested on a state
+where the loop test may be false, as a traced `and` evaluates both sides) and bound
+before the loop; after a `while` that left early, the loop test (pure, re-evaluated) tells
+that `c` ended it. A `for` loop gets `c` as an extra test (`xf_stop_tests`) checked before
+its next element is bound, so only a `break` with no statements before it and a test that
+does not read the loop's target qualify there. Runs before the break/return converters.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from xlaflow.autograph.pyct import analysis, blocks, purity, templates
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+class _LoopExits:
+    def __init__(self, fn):
+        self.fn = fn
+        self.shadowed = set(analysis.writes(fn.body)[0])  # a local `len` is not the builtin
+        self.declared = {name for stmt in analysis.own_statements(fn.body)
+                         if isinstance(stmt, (ast.Global, ast.Nonlocal)) for name in stmt.names}
+
+    def _pure(self, expr):
+        return purity.pure(expr, boolops=True, calls=purity.BUILTINS, shadowed=self.shadowed)
+
+    def block(self, stmts, bound):
+        out, bound = [], set(bound)
+        for stmt in stmts:
+            if isinstance(stmt, _SCOPES):
+                _convert(stmt)  # its own scope: its own names
+                out.append(stmt)
+                continue
+            for field in ("body", "orelse", "finalbody"):
+                sub = getattr(stmt, field, None)
+                if isinstance(sub, list) and sub:
+                    inner = bound | _target_names(stmt) if field == "body" else bound
+                    setattr(stmt, field, self.block(sub, inner))
+            for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
+                handler.body = self.block(handler.body, bound)
+            if isinstance(stmt, ast.While):
+                out.extend(self._while(stmt, bound))
+            elif isinstance(stmt, ast.For):
+                out.append(self._for(stmt, bound))
+            else:
+                out.append(stmt)
+            bound |= analysis.always_binds(stmt)
+        return out
+
+    def _guard(self, loop, bound):
+        """(the `if`, statements before the jump, jump) of an exit heading `loop`'s body."""
+        first = loop.body[0]
+        if not isinstance(first, ast.If) or first.orelse or not first.body:
+            return None
+        *before, jump = first.body
+        if not isinstance(jump, (ast.Break, ast.Return)) or \
+                blocks.contains(before, (ast.Break, ast.Continue)) or \
+                not self._pure(first.test):
+            return None
+        written = set(analysis.writes(loop.body)[0])
+        if isinstance(loop, ast.For):
+            written |= _target_names(loop)
+        if (analysis.reads(first.test) & written) - bound:
+            return None  # may read a name the loop creates: tested before it exists
+        return first, before, jump
+
+    def _while(self, loop, bound):
+        guard = self._guard(loop, bound)
+        if guard is None:
+            return [loop]
+        first, before, jump = guard
+        cond = first.test
+        rest = loop.body[1:]
+        simple = isinstance(jump, ast.Break) and not before and not loop.orelse
+        if not simple and not (self._pure(loop.test) and
+                               not blocks.contains(rest, ast.Break)):
+            return [loop]  # cannot tell afterwards whether `cond` ended the loop
+        test = loop.test
+        loop.test = ast.copy_location(ast.BoolOp(op=ast.And(), values=[
+            test, ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=cond), cond)]), test)
+        loop.body = rest or [ast.copy_location(ast.Pass(), loop)]
+        if simple:
+            return [loop]
+        exit_ = before + ([jump] if isinstance(jump, ast.Return) else [])
+        orelse, loop.orelse = loop.orelse, []
+        if isinstance(test, ast.Constant) and test.value and not orelse:
+            return [loop, *exit_]  # `while True:` ends only by `cond`
+        after = ast.copy_location(ast.If(test=test, body=exit_ or [ast.Pass()],
+                                         orelse=orelse), first)
+        return [loop, ast.fix_missing_locations(after)]
+
+    def _for(self, loop, bound):
+        guard = self._guard(loop, bound)
+        if guard is None or loop.orelse:
+            return loop
+        first, before, jump = guard
+        cond, target = first.test, _target_names(loop)
+        if before or not isinstance(jump, ast.Break) or analysis.reads(cond) & target or \
+                not _plain_target(loop.target) or target & self.declared or \
+                self._reads_outside(loop) & target:
+            return loop  # the loop would stop before binding the element it stopped on
+        loop.body = loop.body[1:] or [ast.copy_location(ast.Pass(), loop)]
+        loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), cond]
+        return loop
+
+    def _reads_outside(self, loop):
+        """Names the function reads outside `loop`'s body (its test and iterable included)."""
+        body, loop.body = loop.body, []
+        try:
+            return set().union(*(analysis.reads(stmt) for stmt in self.fn.body))
+        finally:
+            loop.body = body
+
+
+def _plain_target(target):
+    """Only local names: an attribute or subscript target is seen outside the loop."""
+    return all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.expr_context))
+               for n in ast.walk(target))
+
+
+def _target_names(stmt):
+    if not isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return set()
+    return {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
+
+
+def _convert(fn):
+    args = fn.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                              args.kwarg] if a is not None}
+    fn.body = _LoopExits(fn).block(fn.body, params)
+
+
+def transform(node):
+    _convert(node)
+    return node
