@@ -2,8 +2,10 @@
 
 For each function: conversion time (parse + transform + compile of the Python source),
 first call (convert + trace + XLA compile + run) and steady-state run time, each next to
-the hand-written `lax` version (trace + compile, and run). Prints medians and ratios; the
-last column is the converted program under plain jax.jit, without xf.function's dispatch.
+the hand-written `lax` version (trace + compile, and run). The hand-written loops are the
+tightest a JAX user writes: an early exit is tested in the loop's cond, not carried as a
+flag. Prints medians and ratios; the last column is the converted program under plain
+jax.jit, without xf.function's per-call dispatch (a fixed ~0.7 µs on the 2-core CPU).
 Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
 """
 
@@ -44,17 +46,17 @@ def ag_nested_break(x, limit):
 
 
 def lax_nested_break(x, limit):
+    # The tightest hand-written form: the break's condition is tested in the loop's cond.
     def outer(total, row):
         def cond(carry):
-            j, t, stop = carry
-            return jnp.logical_and(j < row.shape[0], jnp.logical_not(stop))
+            j, t = carry
+            return jnp.logical_and(j < row.shape[0], jnp.logical_not(t > limit))
 
         def body(carry):
-            j, t, _ = carry
-            stop = t > limit
-            return j + 1, jnp.where(stop, t, t + row[j]), stop
+            j, t = carry
+            return j + 1, t + row[j]
 
-        _, total, _ = lax.while_loop(cond, body, (0, total, False))
+        _, total = lax.while_loop(cond, body, (0, total))
         return total * 0.5, None
 
     return lax.scan(outer, jnp.float32(0.0), x)[0]
@@ -72,15 +74,13 @@ def ag_search(x, target):
 
 
 def lax_search(x, target):
-    def cond(carry):
-        i, found = carry
-        return jnp.logical_and(i < x.shape[0], found < 0)
+    # The tightest hand-written form: the counter is the only carry; the loop stops on the
+    # first element above the target, and its final value says whether there was one.
+    def cond(i):
+        return jnp.logical_and(i < x.shape[0], jnp.logical_not(x[i] > target))
 
-    def body(carry):
-        i, found = carry
-        return i + 1, jnp.where(x[i] > target, i, found)
-
-    return lax.while_loop(cond, body, (0, -1))[1]
+    i = lax.while_loop(cond, lambda i: i + 1, 0)
+    return jnp.where(i < x.shape[0], i, -1)
 
 
 # -- scan-like accumulation (an RNN) ----------------------------------------------------
