@@ -29,17 +29,25 @@ class Cardinality(int):
 
 
 @contextlib.contextmanager
-def upstream(dataset):
-    """A pass over `dataset` that is closed on exit, however the consumer leaves.
+def closing(it):
+    """`it`, closed on exit when it has a `close` (a generator pass, a user's generator);
+    a plain iterator (a list's, row numbers) has nothing to close."""
+    try:
+        yield it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def upstream(dataset, tolerant=False):
+    """A pass over `dataset` that is closed on exit, however the consumer leaves; with
+    `tolerant`, the ignore_errors pass (failed elements come as `errors.Failed`).
 
     Closing promptly matters: a prefetch or parallel map upstream stops its threads when
     its generator closes, and an exception's traceback could otherwise keep it alive.
     """
-    it = dataset._iterate()
-    try:
-        yield it
-    finally:
-        it.close()
+    return closing(dataset._iterate_or_fail() if tolerant else dataset._iterate())
 
 
 class Dataset:
@@ -73,7 +81,10 @@ class Dataset:
         return UNKNOWN_CARDINALITY
 
     def _iterate_or_fail(self):
-        """A pass for ignore_errors: a failed element comes as `errors.Failed` (see there)."""
+        """A pass for ignore_errors: a failed element comes as `errors.Failed` (see there).
+
+        This default, for sources, ends the pass at an error; every stage with an input
+        overrides it (ignore_errors refuses a pipeline holding one that does not)."""
         from xlaflow.data.errors import ended_by_error
         return ended_by_error(self)
 
@@ -222,7 +233,7 @@ class Dataset:
 
     def unbatch(self, name=None):
         """Splits each element along its first dimension into elements (undoes batch)."""
-        from xlaflow.data.batching import Unbatch
+        from xlaflow.data.unbatching import Unbatch
         return Unbatch(self)
 
     def repeat(self, count=None, name=None):
@@ -303,7 +314,7 @@ class Dataset:
     def rebatch(self, batch_size, drop_remainder=False, name=None):
         """The input batches' rows regrouped into batches of `batch_size` (a vector of
         sizes is cycled through): `unbatch().batch(batch_size)` without the per-row work."""
-        from xlaflow.data.batching import Rebatch
+        from xlaflow.data.unbatching import Rebatch
         return Rebatch(self, batch_size, drop_remainder)
 
     def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,

@@ -10,7 +10,8 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing
+from xlaflow.data.errors import Failed
 from xlaflow.tensors import TensorSpec, as_dtype
 
 
@@ -116,34 +117,30 @@ class Generator(Dataset):
         self._spec = output_signature
 
     def _iterate(self):
-        source = self._generator(*self._args)
-        try:
-            for index, value in enumerate(source):
-                yield structure.conform(value, self._spec, "Dataset.from_generator", index)
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
+        return self._pass(tolerant=False)
 
     def _iterate_or_fail(self):
-        # An element unlike the signature is dropped and the generator goes on; an error
-        # the generator raises finishes it, and so the pass (as in TF).
-        from xlaflow.data.errors import Failed
-        source = None
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
+        # Tolerant (ignore_errors): an element unlike the signature is dropped and the
+        # generator goes on; an error the generator raises finishes it, and so the pass
+        # (as in TF). The generator is closed before that error is handed on.
         try:
-            source = iter(self._generator(*self._args))
-            for index, value in enumerate(source):
-                try:
-                    out = structure.conform(value, self._spec, "Dataset.from_generator", index)
-                except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
-                    out = Failed(e)
-                yield out
-        except Exception as e:  # noqa: BLE001  (the generator raised: it is finished)
+            with closing(iter(self._generator(*self._args))) as source:
+                for index, value in enumerate(source):
+                    try:
+                        out = structure.conform(value, self._spec, "Dataset.from_generator",
+                                                index)
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        out = Failed(e)
+                    yield out
+        except Exception as e:
+            if not tolerant:
+                raise
             yield Failed(e)
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
 
     def _cardinality(self):
         return UNKNOWN_CARDINALITY
