@@ -77,12 +77,10 @@ def test_a_generator_that_raises_ends_the_dataset():
         list(shaped)
 
 
-def test_empty_all_failing_and_stages_that_cannot_go_on():
+def test_empty_and_all_failing():
+    # (Every other stage: test_ignore_errors_stages.py.)
     assert list(Dataset.range(0).map(_f).ignore_errors()) == []
     assert list(Dataset.from_tensor_slices(np.array([0, 3, 4])).map(_f).ignore_errors()) == []
-    # Through a stage without a tolerant pass (take) an error ends the pass there.
-    assert [int(v) for v in Dataset.range(12).map(_f).skip(1).ignore_errors()] == []
-    assert [int(v) for v in Dataset.range(1, 12).map(_f).skip(1).ignore_errors()] == [20]
 
 
 def test_element_spec_skips_a_failing_first_element():

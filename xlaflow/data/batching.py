@@ -1,14 +1,13 @@
-"""batch, padded_batch, unbatch and rebatch: consecutive elements stacked along a new
-first axis, or split off it.
+"""batch and padded_batch: consecutive elements stacked along a new first axis (unbatch
+and rebatch, which split them off it, are in unbatching.py).
 
 Stacking needs equal shapes, so this is where sizes that vary between elements surface:
-batch names the offending element, padded_batch pads, unbatch splits back.
+batch names the offending element, padded_batch pads. Under ignore_errors a failed element
+loses the batch it interrupts, as TF's (its elements were gathered in the failed GetNext).
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import itertools
 
 import numpy as np
@@ -21,6 +20,7 @@ from xlaflow.data.dataset import (
     Dataset,
     upstream,
 )
+from xlaflow.data.errors import Failed
 from xlaflow.tensors import TensorSpec
 
 _END = object()
@@ -42,6 +42,35 @@ def _chunks(it, size, drop_remainder):
             return
         yield start, chunk
         start += len(chunk)
+
+
+def _tolerant_batches(dataset, make, size, drop_remainder):
+    """A tolerant pass of batches of `dataset`, `make(chunk, start)` building each.
+
+    As TF's batch: a failed element is passed on in place of the batch being gathered (the
+    elements read before it are lost) and the next batch starts after it; a batch that
+    cannot be built (unequal shapes) fails alone.
+    """
+    chunk, start = [], 0
+    with upstream(dataset, tolerant=True) as it:
+        for element in itertools.chain(it, [_END]):
+            if type(element) is Failed:
+                start += len(chunk)
+                chunk = []
+                yield element
+                continue
+            if element is not _END:
+                chunk.append(element)
+                if len(chunk) < size:
+                    continue
+            elif not chunk or (drop_remainder and len(chunk) < size):
+                return  # the end
+            try:
+                yield make(chunk, start)
+            except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                yield Failed(e)
+            start += len(chunk)
+            chunk = []
 
 
 def _columns(chunk, start, what):
@@ -119,31 +148,9 @@ class Batch(Dataset):
                 yield self._stack(chunk, start)
 
     def _iterate_or_fail(self):
-        # As TF's batch: an input error drops the batch being gathered (the elements read
-        # before it too) and the next batch starts after the failed element.
         if self._input._rows() is not None:
-            yield from self._iterate()  # rows of arrays: nothing can fail
-            return
-        from xlaflow.data.errors import Failed
-        chunk, start = [], 0
-        with contextlib.closing(self._input._iterate_or_fail()) as it:
-            for element in itertools.chain(it, [_END]):
-                if element is not _END and type(element) is not Failed:
-                    chunk.append(element)
-                    if len(chunk) < self._size:
-                        continue
-                elif element is _END and (not chunk or self._drop):
-                    return
-                if type(element) is Failed:
-                    out = element
-                else:
-                    try:
-                        out = self._stack(chunk, start)
-                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
-                        out = Failed(e)
-                start += len(chunk)
-                chunk = []
-                yield out
+            return self._iterate()  # rows of arrays: nothing can fail
+        return _tolerant_batches(self._input, self._stack, self._size, self._drop)
 
     def _stack(self, chunk, start):
         columns = _columns(chunk, start, "batch")
@@ -251,135 +258,17 @@ class PaddedBatch(Dataset):
     def _iterate(self):
         with upstream(self._input) as it:
             for start, chunk in _chunks(it, self._size, self._drop):
-                columns = _columns(chunk, start, "padded_batch")
-                paths = structure.paths(chunk[0])
-                yield structure.pack_as(chunk[0], [
-                    self._pad(*args, start) for args in zip(paths, columns, self._shapes,
-                                                            self._values)])
+                yield self._padded(chunk, start)
+
+    def _iterate_or_fail(self):
+        return _tolerant_batches(self._input, self._padded, self._size, self._drop)
+
+    def _padded(self, chunk, start):
+        columns = _columns(chunk, start, "padded_batch")
+        paths = structure.paths(chunk[0])
+        return structure.pack_as(chunk[0], [
+            self._pad(*args, start) for args in zip(paths, columns, self._shapes,
+                                                    self._values)])
 
     def _cardinality(self):
         return _batched_cardinality(self._input._cardinality(), self._size, self._drop)
-
-
-def _no_scalars(spec, what):
-    for path, component in zip(structure.paths(spec), structure.flatten(spec)):
-        if component.shape == ():
-            raise ValueError(f"Dataset.{what}: component{structure.where(path)} is a scalar; "
-                             f"{what} needs a first dimension to split")
-
-
-def _split(element, index, what):
-    """`element`'s leaves and their shared first dimension (an error names the sizes)."""
-    leaves = structure.flatten(element)
-    sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
-    if None in sizes or len(set(sizes)) != 1:
-        listed = ", ".join(f"{p or 'element'}: {np.shape(leaf)}" for p, leaf in
-                           zip(structure.paths(element), leaves))
-        raise ValueError(f"Dataset.{what}: element {index}'s components must share their "
-                         f"first dimension; received {listed}")
-    return leaves, sizes[0]
-
-
-def _unbatched(spec):
-    return structure.map_structure(
-        lambda s: TensorSpec(None if s.shape is None else s.shape[1:], s.dtype), spec)
-
-
-def _split_cardinality(n):
-    # Only an infinite or empty input has a certain answer: the other first dimensions
-    # are known for sure only by reading the elements (map's spec shows the first).
-    return n if n in (INFINITE_CARDINALITY, 0) else UNKNOWN_CARDINALITY
-
-
-class Unbatch(Dataset):
-    """`Dataset.unbatch`: each element split along its first dimension (shared by all its
-    components) into that many elements."""
-
-    def __init__(self, dataset):
-        self._input = dataset
-        _no_scalars(dataset.element_spec, "unbatch")
-
-    def _iterate(self):
-        with upstream(self._input) as it:
-            for index, element in enumerate(it):
-                leaves, size = _split(element, index, "unbatch")
-                for i in range(size):
-                    yield structure.pack_as(element, [leaf[i] for leaf in leaves])
-
-    def _infer_spec(self):
-        return _unbatched(self._input.element_spec)
-
-    def _cardinality(self):
-        return _split_cardinality(self._input._cardinality())
-
-
-def _batch_sizes(value):
-    """rebatch's batch_size: one size or a vector of sizes, each >= 1."""
-    array = None if isinstance(value, str) else np.asarray(value)
-    if array is not None and array.ndim == 1 and array.size:
-        sizes = [integer_argument(v, "rebatch", "batch_size") for v in array]
-    elif array is not None and array.ndim == 1:
-        raise ValueError("Dataset.rebatch: batch_size must not be an empty vector")
-    else:
-        sizes = [integer_argument(value, "rebatch", "batch_size")]
-    if min(sizes) < 1:
-        raise ValueError(f"Dataset.rebatch: batch_size must be >= 1 (each of them); "
-                         f"received {value!r}")
-    return sizes
-
-
-class Rebatch(Dataset):
-    """`Dataset.rebatch`: the rows of the input batches regrouped into batches of
-    `batch_size` (a vector of sizes is cycled through), as `unbatch().batch(...)` would.
-
-    Rows are sliced out of the input batches and concatenated, never split one by one.
-    """
-
-    def __init__(self, dataset, batch_size, drop_remainder=False):
-        self._sizes = _batch_sizes(batch_size)
-        self._drop = bool(drop_remainder)
-        _no_scalars(dataset.element_spec, "rebatch")
-        self._input = dataset
-        known = self._drop and len(set(self._sizes)) == 1  # TF's rule for a static size
-        self._spec = structure.with_leading(_unbatched(dataset.element_spec),
-                                            self._sizes[0] if known else None)
-
-    def _iterate(self):
-        pieces = collections.deque()  # [leaves, rows already taken] of the input batches
-        sizes = itertools.cycle(self._sizes)
-        need, have, first = next(sizes), 0, None
-        with upstream(self._input) as it:
-            for index, element in enumerate(it):
-                leaves, size = _split(element, index, "rebatch")
-                first = element if first is None else first
-                if size:
-                    pieces.append([leaves, 0])
-                    have += size
-                while have >= need:
-                    yield structure.pack_as(first, self._take(pieces, need))
-                    have, need = have - need, next(sizes)
-        if have and not self._drop:
-            yield structure.pack_as(first, self._take(pieces, have))
-
-    @staticmethod
-    def _take(pieces, count):
-        parts = []
-        while count:
-            piece = pieces[0]
-            leaves, start = piece
-            rows = min(count, np.shape(leaves[0])[0] - start)
-            parts.append([leaf[start:start + rows] for leaf in leaves])
-            piece[1] += rows
-            if piece[1] == np.shape(leaves[0])[0]:
-                pieces.popleft()
-            count -= rows
-        if len(parts) == 1:
-            return parts[0]
-        try:
-            return [np.concatenate(column) for column in zip(*parts)]
-        except ValueError as e:
-            raise ValueError(f"Dataset.rebatch: the input batches' rows differ in shape, so "
-                             f"they cannot be regrouped: {e}") from None
-
-    def _cardinality(self):
-        return _split_cardinality(self._input._cardinality())

@@ -1,10 +1,12 @@
 """`Dataset.ignore_errors` (TF's): the elements whose production raised are dropped.
 
 TF's iterators survive an error: the next GetNext goes on with the next input element. A
-Python generator is finished once it raises, so a stage that can go on provides
-`_iterate_or_fail`, a pass that yields a `Failed` in place of each failed element and
-carries on: map, filter, batch, from_generator, prefetch, with_options. Through any other
-stage an error ends the pass there (the elements before it are kept).
+Python generator is finished once it raises, so every stage provides `_iterate_or_fail`,
+a pass that yields a `Failed` in place of each failed element and carries on. A stage
+that only chooses or reorders elements (take, skip, shard, shuffle, interleave...) treats
+a failed element as absent, as TF's do (its error is returned before the stage counts it);
+batch-like stages lose the batch it interrupts; window and zip keep positions (a window
+or zipped element holding a failed element fails). Each stage's docstring says which.
 
 A from_generator whose generator raises ends there too, in TF as here: the generator is
 finished (its next `next()` is StopIteration). An element it yields that does not match
@@ -18,6 +20,7 @@ import logging
 
 from xlaflow.data import structure
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first
+from xlaflow.data.options import _inputs_of
 
 _log = logging.getLogger("xlaflow.data")
 
@@ -32,7 +35,7 @@ class Failed:
 
 
 def ended_by_error(dataset):
-    """The default tolerant pass: `dataset`'s pass, an error ending it as one Failed."""
+    """A source's tolerant pass: `dataset`'s pass, an error ending it as one Failed."""
     gen = dataset._iterate()
     try:
         while True:
@@ -48,6 +51,23 @@ def ended_by_error(dataset):
         gen.close()
 
 
+def _check_tolerant(dataset):
+    """Refuse, when ignore_errors is applied, a pipeline with a stage that has no tolerant
+    pass: the default one would end the pass at the first error, silently."""
+    seen, todo = set(), [dataset]
+    while todo:
+        stage = todo.pop()
+        if id(stage) in seen:
+            continue
+        seen.add(id(stage))
+        inputs = _inputs_of(stage)
+        if inputs and type(stage)._iterate_or_fail is Dataset._iterate_or_fail:
+            raise NotImplementedError(
+                f"Dataset.ignore_errors: the stage {type(stage).__name__} cannot drop a failed "
+                "element and go on; apply ignore_errors() before that stage instead")
+        todo.extend(inputs)
+
+
 class IgnoreErrors(Dataset):
     """`Dataset.ignore_errors(log_warning)`: the input's elements, less those whose
     production raised an Exception (KeyboardInterrupt and the like still propagate); with
@@ -57,6 +77,7 @@ class IgnoreErrors(Dataset):
         if not isinstance(log_warning, bool):
             raise TypeError(f"Dataset.ignore_errors: log_warning must be a bool; received "
                             f"{log_warning!r}")
+        _check_tolerant(dataset)
         self._input = dataset
         self._log = log_warning
 

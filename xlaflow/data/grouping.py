@@ -4,6 +4,11 @@ per-key windows, each window reduced to a dataset by a function (TF's GroupByWin
 Order (TF's GroupByWindowDatasetOp): a window is reduced, and its dataset's elements
 yielded, as soon as it holds its key's window size; at the end of the input the partial
 windows left are reduced in increasing key order (TF keeps them in a std::map).
+
+Under ignore_errors an element whose production, key or window size failed is dropped
+before it joins a window; a window whose reduce_func fails is dropped whole (TF would keep
+the full window and grow it past its size); a failed element of a reduced dataset is
+dropped, that dataset going on.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument, positive_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
-from xlaflow.data.mapping import call
-from xlaflow.data.windows import Elements
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing, peek_first, upstream
+from xlaflow.data.errors import Failed
+from xlaflow.data.mapping import call, checked
+from xlaflow.data.windows import Elements, input_spec
 
 
 def _integer_scalar(value, what, where):
@@ -87,14 +93,23 @@ class GroupByWindow(Dataset):
                              f"{where}; a window size must be >= 1")
         return size
 
-    def _windows(self):
-        """(key, elements) of each window, in TF's order."""
+    def _windows(self, tolerant=False):
+        """(key, elements) of each window, in TF's order (and, tolerant, each Failed)."""
         groups, sizes = {}, {}
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
-                key = self._key(element, index)
-                if key not in sizes:
-                    sizes[key] = self._window_size(key)
+                if type(element) is Failed:
+                    yield element
+                    continue
+                try:
+                    key = self._key(element, index)
+                    if key not in sizes:
+                        sizes[key] = self._window_size(key)
+                except Exception as e:
+                    if not tolerant:
+                        raise
+                    yield Failed(e)
+                    continue
                 group = groups.setdefault(key, [])
                 group.append(element)
                 if len(group) == sizes[key]:
@@ -103,9 +118,11 @@ class GroupByWindow(Dataset):
         for key in sorted(groups):
             yield key, groups[key]
 
-    def _reduce(self, key, elements):
+    def _reduce(self, key, elements, tolerant=False):
         where = f"for key {key}"
-        window = Elements(elements, self._input.element_spec)
+        spec = input_spec(self._input, elements[0], tolerant) if elements else \
+            self._input.element_spec
+        window = Elements(elements, spec)
         out = _called(self._reduce_func, (np.int64(key), window),
                       f"{self._method}: reduce_func", where)
         if not isinstance(out, Dataset):
@@ -114,15 +131,35 @@ class GroupByWindow(Dataset):
         return out
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         template = None  # every reduced dataset's elements must look alike (batch relies on it)
-        for key, elements in self._windows():
-            with upstream(self._reduce(key, elements)) as inner:
-                for out in inner:
-                    if template is None:
-                        template = structure.Template(out)
-                    else:
-                        template.check(out, f"Dataset.{self._method}", key)
-                    yield out
+        with closing(self._windows(tolerant)) as windows:
+            for window in windows:
+                if type(window) is Failed:
+                    yield window
+                    continue
+                try:
+                    reduced = self._reduce(*window, tolerant)
+                except Exception as e:
+                    if not tolerant:
+                        raise
+                    yield Failed(e)
+                    continue
+                with upstream(reduced, tolerant) as inner:
+                    for out in inner:
+                        try:
+                            template = checked(out, template, f"Dataset.{self._method}",
+                                               window[0])
+                        except Exception as e:
+                            if not tolerant:
+                                raise
+                            out = Failed(e)
+                        yield out
 
     def _infer_spec(self):
         first = peek_first(self._windows)

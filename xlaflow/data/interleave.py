@@ -3,6 +3,9 @@
 
 The order is TF's InterleaveDataset's, computed by one loop on the consumer's thread. The
 pool only reads each open inner dataset's next element ahead, so it cannot change it.
+Under ignore_errors a failure takes no place in that order, as in TF's: a failed input
+element (or call of the function) leaves its slot to the next input element, and a failed
+inner element does not count towards its block.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
-from xlaflow.data import structure
 from xlaflow.data.arguments import positive_argument
 from xlaflow.data.dataset import (
     AUTOTUNE,
     upstream,
 )
+from xlaflow.data.errors import Failed
 from xlaflow.data.iterator import deterministic, thread_count
-from xlaflow.data.mapping import FlatMap
+from xlaflow.data.mapping import FlatMap, checked
 
 # What cycle_length=None / AUTOTUNE means. TF takes the number of schedulable CPU cores,
 # so the same pipeline yields a different order on another machine; a fixed count keeps
@@ -30,8 +33,8 @@ _END = object()
 class _Serial:
     """An open inner dataset read on the consumer's thread."""
 
-    def __init__(self, dataset):
-        self._gen = dataset._iterate()
+    def __init__(self, dataset, tolerant):
+        self._gen = dataset._iterate_or_fail() if tolerant else dataset._iterate()
 
     def ready(self):
         return True
@@ -50,9 +53,9 @@ class _Ahead:
     time), so the pool reads up to one element ahead for each open dataset.
     """
 
-    def __init__(self, pool, dataset):
+    def __init__(self, pool, dataset, tolerant):
         self._pool = pool
-        self._gen = dataset._iterate()
+        self._gen = dataset._iterate_or_fail() if tolerant else dataset._iterate()
         self._future = pool.submit(self._read)
 
     def _read(self):
@@ -110,19 +113,21 @@ class Interleave(FlatMap):
         self._input = dataset
         self._fn = fn
 
-    def _iterate(self):
+    def _pass(self, tolerant):
         if self._workers is None:
-            yield from self._cycle_through(_Serial, eager=False, ordered=True)
+            yield from self._cycle_through(lambda dataset: _Serial(dataset, tolerant),
+                                           eager=False, ordered=True, tolerant=tolerant)
             return
         pool = ThreadPoolExecutor(thread_count(self._workers),
                                   thread_name_prefix="xf.data.interleave")
         try:
-            yield from self._cycle_through(lambda dataset: _Ahead(pool, dataset), eager=True,
+            yield from self._cycle_through(lambda dataset: _Ahead(pool, dataset, tolerant),
+                                           eager=True, tolerant=tolerant,
                                            ordered=deterministic(self._deterministic))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _cycle_through(self, open_inner, eager, ordered):
+    def _cycle_through(self, open_inner, eager, ordered, tolerant):
         # TF's InterleaveDatasetOp::GetNextInternal, one slot per open inner dataset.
         #
         # `eager` (the pool) fills every slot at the start, in slot order, and refills a
@@ -136,24 +141,35 @@ class Interleave(FlatMap):
         template = None
 
         def fill(slot_index):
+            # Opens the next input element's inner dataset in the slot, unless the input
+            # is done; the failures met on the way are yielded (tolerant passes only).
             nonlocal input_done, opened
-            element = next(it, _END)
-            if element is _END:
-                input_done = True
-            else:
-                slots[slot_index] = (open_inner(self._inner(element, opened)), opened)
-                opened += 1
+            while True:
+                element = next(it, _END)
+                if element is _END:
+                    input_done = True
+                    return
+                index, opened = opened, opened + 1
+                if type(element) is not Failed:
+                    try:
+                        slots[slot_index] = (open_inner(self._inner(element, index)), index)
+                        return
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        element = Failed(e)
+                yield element
 
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             try:
                 for slot_index in range(self._cycle if eager else 0):
                     if not input_done:
-                        fill(slot_index)
+                        yield from fill(slot_index)
                 while not input_done or any(slots):
                     slot = slots[position]
                     if slot is None:
                         if not input_done:
-                            fill(position)
+                            yield from fill(position)
                             continue
                     elif not ordered and not slot[0].ready() and any(
                             s is not None and s[0].ready() for s in slots):
@@ -161,11 +177,16 @@ class Interleave(FlatMap):
                     else:
                         out = slot[0].next()
                         if out is not _END:
-                            if template is None:
-                                template = structure.Template(out)
-                            else:
-                                template.check(out, "Dataset.interleave", slot[1])
+                            try:
+                                template = checked(out, template, "Dataset.interleave",
+                                                   slot[1])
+                            except Exception as e:
+                                if not tolerant:
+                                    raise
+                                out = Failed(e)
                             yield out
+                            if type(out) is Failed:
+                                continue  # not counted: the slot goes on with its block
                             block += 1
                             if block < self._block:
                                 continue
@@ -173,7 +194,7 @@ class Interleave(FlatMap):
                             slots[position] = None
                             slot[0].close()
                             if eager and not input_done:
-                                fill(position)
+                                yield from fill(position)
                     position, block = (position + 1) % self._cycle, 0
             finally:
                 for slot in slots:

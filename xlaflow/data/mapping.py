@@ -139,7 +139,7 @@ class Map(Dataset):
                         return
                     try:
                         item = next(source, None)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001  (re-raised by the consumer)
                         # The input failed: raised in order, after the outputs of the
                         # elements it produced before (as TF), not ahead of them.
                         failed[0] = True
@@ -180,7 +180,14 @@ class Map(Dataset):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _infer_spec(self):
-        first = peek_first(self._serial)
+        try:
+            first = peek_first(self._serial)
+        except Exception as e:
+            e.add_note("(while inferring the element_spec of Dataset.map from its first "
+                       "output; over a first element that fails, apply ignore_errors() to "
+                       "the map before a stage that needs the spec when built, such as "
+                       "padded_batch, unbatch or concatenate)")
+            raise
         if first is None:
             # An empty input gives no output to look at: like TF's tracing on the input
             # spec, run the function once on zeros (unknown sizes taken as 0).
@@ -196,6 +203,17 @@ class Map(Dataset):
 
     def _cardinality(self):
         return self._input._cardinality()
+
+
+def checked(element, template, what, index):
+    """The Template of a pass's elements: made from its first, which later ones must
+    match (an error names the element `index` otherwise). A Failed is left unchecked."""
+    if type(element) is Failed:
+        return template
+    if template is None:
+        return structure.Template(element)
+    template.check(element, what, index)
+    return template
 
 
 def _holds(predicate, element, what, index):
@@ -261,6 +279,18 @@ class TakeWhile(Dataset):
                     return
                 yield element
 
+    def _iterate_or_fail(self):
+        # A failed predicate drops its element and the pass goes on (as TF's).
+        with upstream(self._input, tolerant=True) as it:
+            for index, element in enumerate(it):
+                if type(element) is not Failed:
+                    try:
+                        if not _holds(self._predicate, element, "take_while", index):
+                            return
+                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                        element = Failed(e)
+                yield element
+
     def _infer_spec(self):
         return self._input.element_spec
 
@@ -289,17 +319,37 @@ class FlatMap(Dataset):
         return inner
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         # The inner datasets' elements must all look alike (batch relies on it); an error
-        # names the input element whose dataset differs.
+        # names the input element whose dataset differs. Tolerant, as TF's flat_map: a
+        # failed input element, or a failed call of the function, opens no inner dataset,
+        # and a failed inner element is dropped, the inner dataset going on.
         template = None
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
-                with upstream(self._inner(element, index)) as inner:
+                if type(element) is Failed:
+                    yield element
+                    continue
+                try:
+                    inner_dataset = self._inner(element, index)
+                except Exception as e:
+                    if not tolerant:
+                        raise
+                    yield Failed(e)
+                    continue
+                with upstream(inner_dataset, tolerant) as inner:
                     for out in inner:
-                        if template is None:
-                            template = structure.Template(out)
-                        else:
-                            template.check(out, "Dataset.flat_map", index)
+                        try:
+                            template = checked(out, template, "Dataset.flat_map", index)
+                        except Exception as e:
+                            if not tolerant:
+                                raise
+                            out = Failed(e)
                         yield out
 
     def _infer_spec(self):

@@ -2,6 +2,9 @@
 
 A buffer of `buffer_size` elements is filled; each output is a random buffer slot, which
 the next input element then takes. A buffer as large as the dataset is a uniform shuffle.
+Under ignore_errors a failed element is passed on as it is read, taking no slot and no
+random draw (TF's fill returns its error): the others come in the order shuffling them
+alone would give.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import Dataset, peeking, upstream
+from xlaflow.data.errors import Failed
 
 _END = object()
 
@@ -73,6 +77,10 @@ class Shuffle(Dataset):
         with upstream(self._input) as it:
             yield from self._shuffled(it)
 
+    def _iterate_or_fail(self):
+        with upstream(self._input, tolerant=True) as it:
+            yield from self._shuffled(it)
+
     def _rows(self):
         # Shuffling row numbers gives the order shuffling the rows would: batch can gather.
         rows = self._input._rows()
@@ -111,6 +119,9 @@ class Shuffle(Dataset):
         uniform = _uniforms(np.random.default_rng([self._seed, self._pass_index()]))
         buffer = []
         for element in it:
+            if type(element) is Failed:
+                yield element
+                continue
             buffer.append(element)
             if len(buffer) == self._buffer_size:
                 break
@@ -119,6 +130,9 @@ class Shuffle(Dataset):
             yield buffer[slot]
             # Refill after the yield: the input is read no further ahead than TF's.
             element = next(it, _END)
+            while type(element) is Failed:
+                yield element
+                element = next(it, _END)
             if element is _END:
                 buffer[slot] = buffer[-1]
                 buffer.pop()

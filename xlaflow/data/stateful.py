@@ -10,6 +10,8 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
+from xlaflow.data.errors import Failed
+from xlaflow.data.mapping import checked
 from xlaflow.tensors import TensorSpec
 
 
@@ -20,7 +22,8 @@ class Scan(Dataset):
     The new state must keep the initial state's structure and dtypes (TF's rule; a Python
     number is taken in the state's dtype); its shapes may change. The element is passed as
     one argument, a tuple element included (TF calls `scan_func(state, element)`). Outputs
-    are checked like map's: the first fixes structure, dtypes and ranks.
+    are checked like map's: the first fixes structure, dtypes and ranks. Under
+    ignore_errors a failed element, or a failed call, leaves the state as it was (TF's).
     """
 
     def __init__(self, dataset, initial_state, scan_func):
@@ -77,16 +80,26 @@ class Scan(Dataset):
         return new_state, out
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         state = self._initial
         template = None
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
-                state, out = self._step(state, element, index)
-                if template is None:
-                    template = structure.Template(out)
-                else:
-                    template.check(out, "Dataset.scan", index)
-                yield out
+                if type(element) is not Failed:
+                    try:
+                        new_state, out = self._step(state, element, index)
+                        template = checked(out, template, "Dataset.scan", index)
+                        state, element = new_state, out
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        element = Failed(e)
+                yield element
 
     def _infer_spec(self):
         first = peek_first(self._iterate)
@@ -125,9 +138,18 @@ class Unique(Dataset):
         self._spec = spec
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         seen = set()
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             for element in it:
+                if type(element) is Failed:
+                    yield element  # as TF's unique: passed on, and nothing is seen
+                    continue
                 key = (np.shape(element), tuple(np.ravel(element).tolist()))
                 if key not in seen:
                     seen.add(key)

@@ -1,13 +1,16 @@
 """Order-keeping transformations: repeat, take, skip, cache, zip, concatenate, enumerate.
 
 None of these look inside elements; they only choose which elements pass and in what
-sequence, so each is a short generator plus TF's cardinality rule.
+sequence, so each is a short generator plus TF's cardinality rule. Under ignore_errors a
+failed element (`Failed`) is passed on at once and not counted, as TF's kernels return the
+input's error before counting it; zip and enumerate keep positions instead (see there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
 
 import numpy as np
@@ -18,8 +21,10 @@ from xlaflow.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
+    closing,
     upstream,
 )
+from xlaflow.data.errors import Failed
 from xlaflow.tensors import TensorSpec
 
 _UNSIZED = (INFINITE_CARDINALITY, UNKNOWN_CARDINALITY)
@@ -33,18 +38,6 @@ def _count(value, what):
     return value
 
 
-@contextlib.contextmanager
-def _closing(it):
-    # Passes are generators (closed to stop their threads) or, for row indices, plain
-    # iterators with nothing to close.
-    try:
-        yield it
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-
-
 class Repeat(Dataset):
     """`Dataset.repeat`: fresh passes over the input, `count` times or forever."""
 
@@ -55,6 +48,9 @@ class Repeat(Dataset):
     def _iterate(self):
         return self._repeat(self._input._iterate)
 
+    def _iterate_or_fail(self):
+        return self._repeat(self._input._iterate_or_fail)
+
     def _rows(self):
         rows = self._input._rows()
         return None if rows is None else (rows[0], lambda: self._repeat(rows[1]))
@@ -63,12 +59,14 @@ class Repeat(Dataset):
         passes = itertools.count() if self._count == -1 else range(self._count)
         for _ in passes:
             produced = False
-            with _closing(start_pass()) as it:
+            with closing(start_pass()) as it:
                 for element in it:
-                    produced = True
+                    produced = produced or type(element) is not Failed
                     yield element
             if not produced:
-                return  # as TF: repeating an empty dataset ends instead of spinning forever
+                # As TF: repeating an empty dataset (or one whose every element fails,
+                # under ignore_errors) ends instead of spinning forever.
+                return
 
     def _infer_spec(self):
         return self._input.element_spec
@@ -96,6 +94,18 @@ class Take(Dataset):
             return  # do not even start the input (a generator source would run for nothing)
         with upstream(self._input) as it:
             yield from (it if self._count == -1 else itertools.islice(it, self._count))
+
+    def _iterate_or_fail(self):
+        if self._count == 0:
+            return
+        left = math.inf if self._count == -1 else self._count
+        with upstream(self._input, tolerant=True) as it:
+            for element in it:
+                yield element
+                if type(element) is not Failed:
+                    left -= 1
+                    if not left:
+                        return  # read no further than the last element taken
 
     def _rows(self):
         rows = self._input._rows()
@@ -127,6 +137,17 @@ class Skip(Dataset):
                     pass
                 return
             yield from itertools.islice(it, self._count, None)
+
+    def _iterate_or_fail(self):
+        left = math.inf if self._count == -1 else self._count
+        with upstream(self._input, tolerant=True) as it:
+            for element in it:
+                if type(element) is Failed:
+                    yield element
+                elif left:
+                    left -= 1
+                else:
+                    yield element
 
     def _rows(self):
         rows = self._input._rows()
@@ -161,14 +182,23 @@ class Cache(Dataset):
         self._lock = threading.Lock()
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
+        # A tolerant pass records the elements that did not fail (as TF's cache, which
+        # stores what its input returns): later passes replay them, without the errors.
         recorded = self._recorded
         if recorded is not None:
             yield from recorded
             return
         elements = []
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             for element in it:
-                elements.append(element)
+                if type(element) is not Failed:
+                    elements.append(element)
                 yield element
         with self._lock:  # two concurrent first passes: the first to finish is kept
             if self._recorded is None:
@@ -195,10 +225,21 @@ class Zip(Dataset):
         self._inputs = leaves
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
+        # Tolerant: every input advances by one element each time, and a zipped element
+        # with a failed component fails whole, so the inputs stay aligned. (TF's kernel
+        # returns the first failing input's error before reading the later inputs, which
+        # would pair elements of different positions from then on.)
         with contextlib.ExitStack() as stack:
-            its = [stack.enter_context(upstream(d)) for d in self._inputs]
+            its = [stack.enter_context(upstream(d, tolerant)) for d in self._inputs]
             for elements in zip(*its):
-                yield structure.pack_as(self._structure, elements)
+                failed = [e for e in elements if type(e) is Failed] if tolerant else ()
+                yield failed[0] if failed else structure.pack_as(self._structure, elements)
 
     def _infer_spec(self):
         return structure.pack_as(self._structure, [d.element_spec for d in self._inputs])
@@ -229,8 +270,14 @@ class Concatenate(Dataset):
         self._spec = spec
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         for dataset in self._inputs:
-            with upstream(dataset) as it:
+            with upstream(dataset, tolerant) as it:
                 yield from it
 
     def _cardinality(self):
@@ -253,6 +300,13 @@ class Enumerate(Dataset):
         with upstream(self._input) as it:
             for index, element in enumerate(it, self._start):
                 yield np.int64(index), element
+
+    def _iterate_or_fail(self):
+        # A failed element keeps its index, as TF's enumerate (a zip with a range, which
+        # reads the range first) uses one up for it.
+        with upstream(self._input, tolerant=True) as it:
+            for index, element in enumerate(it, self._start):
+                yield element if type(element) is Failed else (np.int64(index), element)
 
     def _infer_spec(self):
         return TensorSpec((), np.int64), self._input.element_spec
@@ -278,6 +332,19 @@ class Shard(Dataset):
     def _iterate(self):
         with upstream(self._input) as it:
             yield from itertools.islice(it, self._index, None, self._num)
+
+    def _iterate_or_fail(self):
+        # A failed element takes no position (TF counts an element once read without
+        # error); every one is passed on, so each shard's ignore_errors sees all of them.
+        position = 0
+        with upstream(self._input, tolerant=True) as it:
+            for element in it:
+                if type(element) is Failed:
+                    yield element
+                    continue
+                if position % self._num == self._index:
+                    yield element
+                position += 1
 
     def _infer_spec(self):
         return self._input.element_spec

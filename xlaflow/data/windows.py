@@ -17,6 +17,7 @@ from xlaflow.data.dataset import (
     Dataset,
     upstream,
 )
+from xlaflow.data.errors import Failed
 
 
 class DatasetSpec:
@@ -52,12 +53,26 @@ class Elements(Dataset):
         return len(self._elements)
 
 
+def input_spec(dataset, element, tolerant):
+    """`dataset.element_spec`, for a window of its elements; in a tolerant pass, when that
+    fails (a map's spec is its first output's, which may be one that failed), the spec of
+    `element`, a surviving one, stands in -- as ignore_errors infers its own."""
+    try:
+        return dataset.element_spec
+    except Exception:
+        if not tolerant:
+            raise
+        return structure.spec_of(element)
+
+
 class Window(Dataset):
     """`Dataset.window(size, shift, stride, drop_remainder)`, TF's WindowDataset.
 
     Window k holds the elements at `k*shift + i*stride` for i < size. Without
     `drop_remainder`, the windows that start before the end but run past it are kept,
-    shorter; with it, only full windows.
+    shorter; with it, only full windows. Under ignore_errors a failed element keeps its
+    position, as in TF's (which buffers each input's status): every window that holds it
+    fails, and the others are unchanged.
     """
 
     def __init__(self, dataset, size, shift=None, stride=1, drop_remainder=False):
@@ -69,12 +84,18 @@ class Window(Dataset):
         self._input = dataset
 
     def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         # TF's algorithm: a buffer holds the span of the next window; after each window
         # the buffer drops `shift` elements (reading and discarding past it if needed).
         span = (self._size - 1) * self._stride + 1
-        specs = structure.flatten(self._input.element_spec)
+        specs = None
         buffer = collections.deque()
-        with upstream(self._input) as it:
+        with upstream(self._input, tolerant) as it:
             input_done = False
             while True:
                 while not input_done and len(buffer) < span:
@@ -86,9 +107,16 @@ class Window(Dataset):
                 if not buffer or (self._drop and len(buffer) < span):
                     return
                 picked = [buffer[i] for i in range(0, len(buffer), self._stride)]
-                columns = zip(*map(structure.flatten, picked))
-                yield structure.pack_as(picked[0], [
-                    Elements(list(column), spec) for column, spec in zip(columns, specs)])
+                failed = [e for e in picked if type(e) is Failed] if tolerant else ()
+                if failed:
+                    yield failed[0]
+                else:
+                    if specs is None:
+                        specs = structure.flatten(input_spec(self._input, picked[0],
+                                                             tolerant))
+                    columns = zip(*map(structure.flatten, picked))
+                    yield structure.pack_as(picked[0], [
+                        Elements(list(column), spec) for column, spec in zip(columns, specs)])
                 if self._shift >= len(buffer):
                     for _ in range(self._shift - len(buffer)):
                         if input_done or next(it, _END) is _END:
