@@ -5,6 +5,7 @@ is worked out by hand from the failing positions."""
 import numpy as np
 import pytest
 
+from tests.data.plain import as_lists
 from xlaflow.data import Dataset
 
 BAD = {0, 3, 4, 9}
@@ -25,15 +26,9 @@ def _fails_at(*positions, then=lambda v: v):
     return fn
 
 
-def _plain(element):
-    if isinstance(element, tuple):
-        return tuple(_plain(v) for v in element)
-    return np.asarray(element).tolist()
-
-
 def ints(ds):
-    """`ds.ignore_errors()`'s elements as plain Python values (tuples kept)."""
-    return [_plain(e) for e in ds.ignore_errors()]
+    """`ds.ignore_errors()`'s elements as plain Python values."""
+    return as_lists(ds.ignore_errors())
 
 
 def test_take_skip_shard_take_while_count_only_what_did_not_fail():
