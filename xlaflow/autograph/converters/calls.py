@@ -55,6 +55,13 @@ class _Calls(ast.NodeTransformer):
                                       func=node.func, args=args, kwargs=kwargs)
         return call
 
+    def visit_For(self, node):
+        self.generic_visit(node)
+        # Exit tests loop_exits.py hoisted out of the body live beside the tree, not in it.
+        if hasattr(node, "xf_stop_tests"):
+            node.xf_stop_tests = [self.visit(test) for test in node.xf_stop_tests]
+        return node
+
     def visit_FunctionDef(self, node):
         # Decorators of nested functions run as written (they build the function object).
         node.body = [self.visit(s) for s in node.body]
