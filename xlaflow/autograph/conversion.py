@@ -111,6 +111,8 @@ def compiled(fn):
     # (a recursive call) must stay a global lookup, as in the original, not a closure.
     node.name = "__xf_converted"
     node.xf_name = shown  # for messages
+    # Names the body may read from its closure or module rather than from builtins
+    node.xf_outer_names = frozenset(code.co_freevars) | frozenset(fn.__globals__)
     node = transform(node)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(

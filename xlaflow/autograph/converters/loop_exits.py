@@ -12,22 +12,28 @@ where the loop test may be false, as a traced `and` evaluates both sides) and bo
 before the loop; after a `while` that left early, the loop test (pure, re-evaluated) tells
 that `c` ended it. A `for` loop gets `c` as an extra test (`xf_stop_tests`) checked before
 its next element is bound, so only a `break` with no statements before it and a test that
-does not read the loop's target qualify there. Runs before the break/return converters.
+does not read the loop's target qualify there, where nothing reads the target once the loop
+has stopped (code after it, closures its body makes) and binding it cannot fail (a name, or
+names unpacking `enumerate`/`zip`). Runs before the break/return converters.
 """
 
 from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.pyct import analysis, blocks, purity, templates
+from xlaflow.autograph.pyct import analysis, blocks, purity
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 class _LoopExits:
-    def __init__(self, fn):
+    def __init__(self, fn, outer):
         self.fn = fn
-        self.shadowed = set(analysis.writes(fn.body)[0])  # a local `len` is not the builtin
+        # A `len` the function binds, takes as a parameter, or finds in an enclosing
+        # function, its closure or its module is not the builtin (conversion.py tells the
+        # last two).
+        self.shadowed = set(analysis.writes(fn.body)[0]) | _parameters(fn) | set(outer) | \
+            set(getattr(fn, "xf_outer_names", ()))
         self.declared = {name for stmt in analysis.own_statements(fn.body)
                          if isinstance(stmt, (ast.Global, ast.Nonlocal)) for name in stmt.names}
 
@@ -38,7 +44,7 @@ class _LoopExits:
         out, bound = [], set(bound)
         for stmt in stmts:
             if isinstance(stmt, _SCOPES):
-                _convert(stmt)  # its own scope: its own names
+                _convert(stmt, self.shadowed)  # its own scope: its own names
                 out.append(stmt)
                 continue
             for field in ("body", "orelse", "finalbody"):
@@ -106,26 +112,58 @@ class _LoopExits:
         first, before, jump = guard
         cond, target = first.test, _target_names(loop)
         if before or not isinstance(jump, ast.Break) or analysis.reads(cond) & target or \
-                not _plain_target(loop.target) or target & self.declared or \
-                self._reads_outside(loop) & target:
+                not self._binds_safely(loop) or target & self.declared or \
+                self._read_later(loop) & target:
             return loop  # the loop would stop before binding the element it stopped on
         loop.body = loop.body[1:] or [ast.copy_location(ast.Pass(), loop)]
         loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), cond]
         return loop
 
-    def _reads_outside(self, loop):
-        """Names the function reads outside `loop`'s body (its test and iterable included)."""
+    def _read_later(self, loop):
+        """Names that may be read once `loop` has stopped: outside its body (its test and
+        iterable included), and by functions and generators its body makes (late)."""
         body, loop.body = loop.body, []
         try:
-            return set().union(*(analysis.reads(stmt) for stmt in self.fn.body))
+            found = set().union(*(_reads(stmt) for stmt in self.fn.body))
         finally:
             loop.body = body
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, _LATE):
+                    found |= _reads(node)
+        return found
+
+    def _binds_safely(self, loop):
+        """Whether binding the target cannot fail, so not binding the element it stops on
+        skips no error: local names only (an attribute or subscript target is seen outside
+        the loop), and a tuple of names only over what `enumerate` and `zip` give."""
+        target = loop.target
+        if isinstance(target, ast.Name):
+            return True
+        if not isinstance(target, (ast.Tuple, ast.List)) or \
+                not all(isinstance(n, ast.Name) for n in target.elts):
+            return False
+        it = loop.iter
+        if not isinstance(it, ast.Call) or not isinstance(it.func, ast.Name) or \
+                it.func.id in self.shadowed or \
+                any(isinstance(a, ast.Starred) for a in it.args) or \
+                any(k.arg is None for k in it.keywords):
+            return False
+        width = {"enumerate": 2, "zip": len(it.args)}.get(it.func.id)
+        return width == len(target.elts)
 
 
-def _plain_target(target):
-    """Only local names: an attribute or subscript target is seen outside the loop."""
-    return all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.expr_context))
-               for n in ast.walk(target))
+_LATE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
+
+
+def _reads(node):
+    """analysis.reads, plus what the exit tests already hoisted out of loops in `node` read
+    (they live beside the tree until the control-flow converter puts them back)."""
+    found = analysis.reads(node)
+    for inner in ast.walk(node):
+        for test in getattr(inner, "xf_stop_tests", ()):
+            found |= analysis.reads(test)
+    return found
 
 
 def _target_names(stmt):
@@ -134,11 +172,14 @@ def _target_names(stmt):
     return {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
 
 
-def _convert(fn):
+def _parameters(fn):
     args = fn.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
-                              args.kwarg] if a is not None}
-    fn.body = _LoopExits(fn).block(fn.body, params)
+    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                            args.kwarg] if a is not None}
+
+
+def _convert(fn, outer=frozenset()):
+    fn.body = _LoopExits(fn, outer).block(fn.body, _parameters(fn))
 
 
 def transform(node):
