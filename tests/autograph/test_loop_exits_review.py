@@ -5,6 +5,9 @@ Oracle: the original function run by Python (on NumPy or Python values), and for
 runs the same function compiled by xf.function on jnp arrays.
 """
 
+import inspect
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -244,3 +247,49 @@ def test_hoisted_exits_agree_with_python_drawn(x, limit):
     got = xf.function(hoisted_mix)(jnp.asarray(x), jnp.asarray(limit))
     np.testing.assert_allclose(np.asarray(got, dtype=np.float32),
                                np.asarray(expect, dtype=np.float32))
+
+
+# -- errors: a moved test still names its own statement and line ---------------------------
+
+def _line_of(fn, text):
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def vector_exit_while(x, t):
+    i = 0
+    while i < 3:
+        if x > t:  # a vector: the `if` cannot take it
+            break
+        i += 1
+    return i
+
+
+def vector_exit_for(x, t):
+    i = 0
+    for _ in x:
+        if x > t:  # a vector: the `if` cannot take it
+            break
+        i += 1
+    return i
+
+
+def vector_while_test(x, t):
+    i = 0
+    while x > t:  # a vector: the loop cannot take it
+        if i > 3:
+            break
+        x = x - 1.0
+        i += 1
+    return x
+
+
+@pytest.mark.parametrize("fn, text, what", [
+    (vector_exit_while, "if x > t", "`if`"),
+    (vector_exit_for, "if x > t", "`if`"),
+    (vector_while_test, "while x > t", "while loop"),
+])
+def test_a_non_scalar_moved_test_names_its_own_line(fn, text, what):
+    where = f"test_loop_exits_review.py:{_line_of(fn, text)}: the condition of this {what} "
+    with pytest.raises(ValueError, match=re.escape(where) + r"is a tensor of shape \(3,\)"):
+        xf.function(fn)(jnp.ones(3) * 5, jnp.float32(1.0))

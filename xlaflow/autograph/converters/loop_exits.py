@@ -20,6 +20,7 @@ names unpacking `enumerate`/`zip`). Runs before the break/return converters.
 from __future__ import annotations
 
 import ast
+import copy
 
 from xlaflow.autograph.pyct import analysis, blocks, purity
 
@@ -93,7 +94,9 @@ class _LoopExits:
             return [loop]  # cannot tell afterwards whether `cond` ended the loop
         test = loop.test
         loop.test = ast.copy_location(ast.BoolOp(op=ast.And(), values=[
-            test, ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=cond), cond)]), test)
+            _scalar(copy.deepcopy(test), "while loop"),  # `test` may be tested again below
+            ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=_scalar(cond, "`if`")),
+                              cond)]), test)
         loop.body = rest or [ast.copy_location(ast.Pass(), loop)]
         if simple:
             return [loop]
@@ -116,7 +119,7 @@ class _LoopExits:
                 self._read_later(loop) & target:
             return loop  # the loop would stop before binding the element it stopped on
         loop.body = loop.body[1:] or [ast.copy_location(ast.Pass(), loop)]
-        loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), cond]
+        loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), _scalar(cond, "`if`")]
         return loop
 
     def _read_later(self, loop):
@@ -151,6 +154,15 @@ class _LoopExits:
             return False
         width = {"enumerate": 2, "zip": len(it.args)}.get(it.func.id)
         return width == len(target.elts)
+
+
+def _scalar(test, what):
+    """`test`, which a traced run requires to be a scalar with an error naming `what` at
+    its own line (joined to a loop's test, it would name the loop's)."""
+    check = ast.Attribute(value=ast.Name(id="ag__", ctx=ast.Load()), attr="scalar_test",
+                          ctx=ast.Load())
+    return ast.fix_missing_locations(ast.copy_location(
+        ast.Call(func=check, args=[test, ast.Constant(value=what)], keywords=[]), test))
 
 
 _LATE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)

@@ -14,6 +14,7 @@ from xlaflow.autograph.operators.logical import and_ as and_
 from xlaflow.autograph.operators.logical import not_ as not_
 from xlaflow.autograph.operators.logical import or_ as or_
 from xlaflow.autograph.operators.logical import python_test as python_test
+from xlaflow.autograph.operators.logical import scalar_test as scalar_test
 from xlaflow.autograph.operators.loops import for_stmt as for_stmt
 from xlaflow.autograph.operators.loops import while_stmt as while_stmt
 from xlaflow.autograph.operators.state import global_aug as global_aug

@@ -59,6 +59,14 @@ def not_(value):
     return not value
 
 
+def scalar_test(value, what):
+    """A truth test moved out of its statement (converters/loop_exits.py): a traced one must
+    be a scalar, and the error names `what` at the test's own line, as the statement would."""
+    if is_traced(value):
+        return scalar_predicate(value, what, caller())
+    return value
+
+
 def python_test(value):
     """A truth test that must stay in Python (its expression binds a name with `:=`)."""
     if is_traced(value):
