@@ -190,6 +190,31 @@ def test_nested_function_defined_inside():
     assert float(xf.function(outer)(jnp.float32(3.0))) == 4.0
 
 
+def test_lambdas_made_by_an_indented_converted_function():
+    # The lambda's code comes from the converted function, whose columns must be the file's
+    # for the lambda's own source to be found when it is converted in turn.
+    scale = 3.0
+
+    def inner(x):
+        f = lambda y: y * scale if y > 0 else -y  # noqa: E731
+        fs = [lambda y, k=k: y * scale + k for k in range(2)]
+        return f(x) + fs[1](x)
+
+    for x in (2.0, -2.0):
+        assert float(xf.function(inner)(jnp.float32(x))) == inner(x)
+
+
+def test_an_indented_function_with_a_string_at_column_zero():
+    def described(x):
+        note = """a note
+whose second line starts at column 0"""
+        if x > 0:
+            x = x * len(note)
+        return x
+
+    assert float(xf.function(described)(jnp.float32(1.0))) == described(1.0)
+
+
 def test_runtime_error_points_at_original_line():
     def broken(x):
         if x > 0:

@@ -12,7 +12,6 @@ import ast
 import functools
 import inspect
 import linecache
-import textwrap
 
 
 class ConversionError(Exception):
@@ -36,12 +35,20 @@ def parse_function(fn):
     except (OSError, TypeError) as e:
         raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
                                                 why="its source code is not available")) from e
-    source = textwrap.dedent("".join(lines))
+    # An indented def (a method, a nested function) is parsed as the body of an `if`, not
+    # dedented: its columns stay the file's, which a lambda inside it is found by once the
+    # converted code runs (see _parse_lambda), and a string's continuation lines at column
+    # 0 do not stop a dedent.
+    indented = lines[0][:1].isspace()
+    source = "".join(lines)
     try:
-        tree = ast.parse(source)
+        tree = ast.parse("if 1:\n" + source if indented else source)
     except SyntaxError as e:
         raise ConversionError(_NO_SOURCE.format(name=fn.__qualname__,
                                                 why=f"its source does not parse ({e.msg})")) from e
+    if indented:
+        first -= 1  # the added `if 1:` line
+        tree.body = tree.body[0].body
     node = tree.body[0]
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != code.co_name:
         raise ConversionError(_NO_SOURCE.format(
