@@ -209,3 +209,33 @@ def test_recursion_with_a_tensor_base_case_says_why_it_does_not_stop():
     with pytest.raises(RecursionError) as info:
         xf.function(fact)(jnp.int32(4))
     assert any("Write the recursion as a loop" in note for note in info.value.__notes__)
+
+
+def test_returning_or_passing_an_unassigned_name_raises_as_python():
+    import numpy as np
+
+    def last_of(x):
+        i = 0
+        while i < x.shape[0]:
+            last = x[i]
+            i += 1
+        return last
+
+    def shown(x, seen):
+        if x > 0:
+            y = 1
+        seen.append(y)  # a call's argument is read too
+        return 0
+
+    empty = np.zeros(0)
+    with pytest.raises(UnboundLocalError):
+        last_of(empty)  # the oracle: Python itself
+    with pytest.raises(UnboundLocalError, match="'last'"):
+        xf.autograph.to_graph(last_of)(empty)
+    assert xf.autograph.to_graph(last_of)(np.arange(3.0)) == 2.0
+    with pytest.raises(UnboundLocalError):
+        shown(-1, [])
+    seen = []
+    with pytest.raises(UnboundLocalError, match="'y'"):
+        xf.autograph.to_graph(shown)(-1, seen)
+    assert seen == []

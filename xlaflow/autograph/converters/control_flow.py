@@ -151,6 +151,16 @@ def _computed_key_writes(stmts, names):
     return found
 
 
+def _check_returned(stmts, names):
+    """`return e` where `e` reads a name that may hold its Undefined placeholder becomes
+    `return ag__.defined(e)`: Python raises for returning an unassigned name (any other use
+    of the placeholder raises by itself)."""
+    for stmt in analysis.own_statements(stmts):
+        if isinstance(stmt, ast.Return) and stmt.value is not None and \
+                analysis.reads(stmt.value) & names:
+            stmt.value = templates.replace_expr("ag__.defined(value)", stmt, value=stmt.value)
+
+
 class _ControlFlow(ast.NodeTransformer):
     def __init__(self, namer):
         self.namer = namer
@@ -177,6 +187,7 @@ class _ControlFlow(ast.NodeTransformer):
                 inits += templates.replace("name = ag__.Undefined(label)", node, name=name,
                                            label=ast.Constant(value=name))
             node.body = inits + node.body
+            _check_returned(node.body, set(scope.undefined))
         return node
 
     def visit_Delete(self, node):

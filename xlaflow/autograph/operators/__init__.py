@@ -21,5 +21,6 @@ from xlaflow.autograph.operators.state import global_aug as global_aug
 from xlaflow.autograph.operators.state import global_value as global_value
 from xlaflow.autograph.operators.variables import Undefined as Undefined
 from xlaflow.autograph.operators.variables import UndefinedReturnValue as UndefinedReturnValue
+from xlaflow.autograph.operators.variables import defined as defined
 from xlaflow.autograph.operators.variables import ldu as ldu
 from xlaflow.autograph.operators.variables import return_value as return_value

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from xlaflow.autograph.operators.py_builtins import OVERRIDES
+from xlaflow.autograph.operators.variables import check_defined
 
 DO_NOT_CONVERT = "__xlaflow_do_not_convert__"
 CONVERTED = "__xlaflow_converted__"
@@ -98,6 +99,9 @@ def converted_call(f, args, kwargs):
     """Call `f(*args, **kwargs)`, converting `f` first when it is user code."""
     if kwargs is None:
         kwargs = {}
+    else:
+        check_defined(kwargs.values())
+    check_defined(args)
     try:
         override = OVERRIDES.get(f)
     except TypeError:  # unhashable callables are never builtins

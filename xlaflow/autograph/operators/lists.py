@@ -7,6 +7,8 @@ import collections
 import jax
 import jax.numpy as jnp
 
+from xlaflow.autograph.operators.variables import check_defined
+
 
 class Accumulator:
     """Stands in for a list inside a traced loop body: it only collects appended values,
@@ -41,6 +43,7 @@ class Accumulator:
 
 def list_append(target, item):
     """Append `item` to `target` and return it (the converted `target.append(item)`)."""
+    check_defined((item,))
     if isinstance(target, Accumulator):
         target.items.append(item)
         return target

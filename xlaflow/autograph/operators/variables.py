@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-class UndefinedVariableError(NameError):
-    """A converted function used a name that no path assigned before this point."""
+class UndefinedVariableError(UnboundLocalError):
+    """A converted function used a name that no path assigned before this point (Python's
+    UnboundLocalError, which `except NameError` catches too)."""
 
 
 class Undefined:
@@ -36,6 +37,14 @@ class Undefined:
     __float__ = __int__ = __array__ = __jax_array__ = _fail
 
 
+def check_defined(values):
+    """Raise for the first Undefined among `values` (a call's arguments): passing a name
+    reads it, as returning it does."""
+    for value in values:
+        if type(value) is Undefined:
+            value._fail()
+
+
 class UndefinedReturnValue:
     """`retval_` before a `return` ran: the function falls off its end (returns None)."""
 
@@ -43,6 +52,14 @@ class UndefinedReturnValue:
 
     def __repr__(self):
         return "<no return value>"
+
+
+def defined(value):
+    """`value`, a returned one that may hold an Undefined: raise for it, as Python raises
+    for returning a name no path assigned."""
+    import jax
+    check_defined(jax.tree_util.tree_leaves(value))
+    return value
 
 
 def ldu(load, name):
@@ -66,7 +83,7 @@ def return_value(value, returned, always_returns):
             "the function returns a value on some tensor-dependent paths but reaches its end "
             "without `return` (returning None) on others. Add a final `return` so every path "
             "returns a value of the same kind.")
-    return None if isinstance(value, UndefinedReturnValue) else value
+    return None if isinstance(value, UndefinedReturnValue) else defined(value)
 
 
 def _register_pytrees():
