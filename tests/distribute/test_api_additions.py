@@ -281,3 +281,19 @@ def test_variable_writes_inside_run():
         strategy.run(lambda b: weight.assign(xf.reduce_sum(b, axis=0)),
                      args=distributed(strategy, x))
     np.testing.assert_array_equal(weight.numpy(), before)
+
+
+@pytest.mark.two_devices
+def test_a_distributed_batch_used_as_one_array_says_what_to_do():
+    strategy = xf.distribute.MirroredStrategy()
+    with strategy.scope():
+        model = models.Sequential([layers.Dense(2, input_shape=(8,))])
+    (batch,) = distributed(strategy, X[:8])
+    with pytest.raises(TypeError, match="PerReplicaBatch value .* strategy.run"):
+        model(batch)  # outside strategy.run
+    with pytest.raises(TypeError, match="experimental_local_results"):
+        jax.numpy.asarray(batch)
+    # inside run each replica gets its rows: the oracle is the model on the plain array
+    out = strategy.run(lambda rows: model(rows), args=(batch,))
+    np.testing.assert_allclose(np.concatenate(strategy.experimental_local_results(out)),
+                               np.asarray(model(X[:8])), rtol=1e-5, atol=1e-6)

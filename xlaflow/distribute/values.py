@@ -35,11 +35,15 @@ class PerReplica:
 
     def __array__(self, dtype=None, copy=None):
         # As in TF, a distributed value is not one tensor: say what to do instead of
-        # letting NumPy make an object array of it.
+        # letting NumPy make an object array of it, or jax.numpy refuse it by type (a
+        # model called on a distributed batch outside strategy.run lands here).
         raise TypeError(
-            "a PerReplica value has one component per replica and is not one array; pass "
-            "it to strategy.run (each replica gets its component), or read it with "
-            "strategy.experimental_local_results, strategy.gather or strategy.reduce")
+            f"a {type(self).__name__} value has one component per replica and is not one "
+            "array; pass it to strategy.run (each replica gets its component), or read it "
+            "with strategy.experimental_local_results, strategy.gather or strategy.reduce")
+
+    def __jax_array__(self):
+        self.__array__()
 
     def __repr__(self):
         return f"PerReplica({{{', '.join(f'{r}: {v}' for r, v in enumerate(self.values))}}})"
