@@ -12,6 +12,11 @@ deadline. Bodies the app reads have its own deadline.
 uvicorn also writes a response's status line and headers, then its body, as two socket
 writes; on loopback each write wakes the client, and the first one alone was ~13% of the
 event loop's time under load. Here they leave in one write (see `_OneWriteCycle`).
+
+And uvicorn copies a request body twice on the event loop (each chunk into a bytearray,
+then out of it in receive()) and wakes the app for every chunk. Here chunks are kept as
+they arrive and the app is woken once the body is complete, or once HIGH_WATER_LIMIT bytes
+wait (reading pauses then, as in uvicorn); a body that arrived in one chunk is not copied.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from xlaflow.serving.errors import error_body
@@ -43,6 +49,15 @@ def protocol(header_timeout_s):
 
         def data_received(self, data):
             super().data_received(data)
+            # The app is woken when its body is complete (on_message_complete), or when
+            # more than HIGH_WATER_LIMIT bytes of an unfinished one wait: then reading pauses
+            # until the app takes them, bounding the memory. (uvicorn pauses on any body
+            # that large, finished too: two more system calls per large request.)
+            cycle = self.cycle
+            if type(cycle) is _OneWriteCycle and cycle.buffered > HIGH_WATER_LIMIT \
+                    and cycle.more_body and not cycle.response_complete:
+                self.flow.pause_reading()
+                cycle.message_event.set()
             # Armed only when this chunk leaves headers unfinished, or when its bytes begin
             # no request (a stray CRLF, the rest of a body the app answered without reading:
             # they cancel uvicorn's keep-alive timer). A request that arrives whole arms
@@ -63,6 +78,17 @@ def protocol(header_timeout_s):
             # uvicorn makes the cycle (and schedules, not yet runs, its task) just above
             if type(self.cycle) is RequestResponseCycle:
                 self.cycle.__class__ = _OneWriteCycle
+                self.cycle.chunks, self.cycle.buffered = [], 0
+
+        def on_body(self, body):
+            cycle = self.cycle
+            if type(cycle) is not _OneWriteCycle:
+                return super().on_body(body)
+            if cycle.response_complete or (self.parser.should_upgrade() and
+                                           self._should_upgrade()):
+                return  # (as uvicorn: a body the app answered without reading is dropped)
+            cycle.chunks.append(body)
+            cycle.buffered += len(body)
 
         def connection_lost(self, exc):
             self._disarm()
@@ -129,9 +155,29 @@ class _Prepend:
 class _OneWriteCycle(RequestResponseCycle):
     """uvicorn's request cycle, whose response head waits for the first body message to
     leave in the same write. The app sends that message right after the head, so nothing
-    is delayed; a HEAD answer (no body written) or an error path flushes the head alone."""
+    is delayed; a HEAD answer (no body written) or an error path flushes the head alone.
+    The request body is kept as a list of chunks (`chunks`, `buffered` bytes in all),
+    handed to the app joined once per receive()."""
 
     _head = None
+    chunks, buffered = (), 0  # (set per request by the protocol's on_headers_complete)
+
+    async def receive(self):
+        # uvicorn's receive(), but the body leaves as one bytes object, joined only when it
+        # came in several chunks
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks, self.buffered = [], 0
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
 
     async def send(self, message):
         if message["type"] == "http.response.start" and not self.response_started:
