@@ -3,6 +3,7 @@ a client leaving mid-body, 100-continue (a real server on 127.0.0.1); and, in pr
 the protocol pauses reading and wakes the app (uvicorn's HIGH_WATER_LIMIT flow control)."""
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -238,7 +239,7 @@ def test_an_unfinished_body_past_the_high_water_mark_pauses_reading_until_read()
     head = len(request) - size
     third = head + HIGH_WATER_LIMIT // 2 + 1
     cuts = [0, third, 2 * third - head, len(request) - 10, len(request)]
-    events, received = _feeding([request[a:b] for a, b in zip(cuts, cuts[1:])])
+    events, received = _feeding([request[a:b] for a, b in itertools.pairwise(cuts)])
     # the second piece takes the waiting bytes past the mark: reading pauses, the app takes
     # them and so resumes reading; the rest waits for the end of the body
     first = 2 * third - 2 * head
