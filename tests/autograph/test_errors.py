@@ -239,3 +239,52 @@ def test_returning_or_passing_an_unassigned_name_raises_as_python():
     with pytest.raises(UnboundLocalError, match="'y'"):
         xf.autograph.to_graph(shown)(-1, seen)
     assert seen == []
+
+
+def test_a_returned_dict_with_mixed_key_types_is_returned_as_python_does():
+    # jax's pytree flattening sorts dict keys; the check for an unassigned name must not.
+    def keyed(c):
+        if c > 0:
+            return {1: c, "x": 2}
+        return {1: c, "x": 3}
+
+    assert xf.autograph.to_graph(keyed)(1) == keyed(1) == {1: 1, "x": 2}
+    assert xf.autograph.to_graph(keyed)(0) == keyed(0) == {1: 0, "x": 3}
+
+
+def test_an_unassigned_name_in_a_returned_container_raises_as_python():
+    def packed(c):
+        if c > 0:
+            y = 1
+        return {"k": [1, (2, y)]}
+
+    with pytest.raises(UnboundLocalError):
+        packed(0)  # the oracle: Python itself
+    with pytest.raises(UnboundLocalError, match="'y'"):
+        xf.autograph.to_graph(packed)(0)
+
+
+def test_the_first_unassigned_argument_is_named_as_python_evaluates_them():
+    # Positional arguments are evaluated before keyword ones: Python names `x`, not `y`.
+    def call(c, seen):
+        if c > 0:
+            x = 1
+            y = 2
+        seen.extend([x], key=y)
+
+    with pytest.raises(UnboundLocalError, match="'x'"):
+        call(0, [])  # the oracle: Python itself
+    with pytest.raises(UnboundLocalError, match="'x'"):
+        xf.autograph.to_graph(call)(0, [])
+
+
+def test_a_returned_list_that_holds_itself_is_returned():
+    def looped(c):
+        if c > 0:
+            out = [c]
+            out.append(out)
+            return out
+        return [c]
+
+    out = xf.autograph.to_graph(looped)(1)
+    assert out[0] == 1 and out[1] is out

@@ -97,11 +97,11 @@ def merged_keywords(name, parts):
 
 def converted_call(f, args, kwargs):
     """Call `f(*args, **kwargs)`, converting `f` first when it is user code."""
+    check_defined(args)  # before the keywords: Python evaluates the positional ones first
     if kwargs is None:
         kwargs = {}
     else:
         check_defined(kwargs.values())
-    check_defined(args)
     try:
         override = OVERRIDES.get(f)
     except TypeError:  # unhashable callables are never builtins

@@ -38,11 +38,24 @@ class Undefined:
 
 
 def check_defined(values):
-    """Raise for the first Undefined among `values` (a call's arguments): passing a name
-    reads it, as returning it does."""
-    for value in values:
-        if type(value) is Undefined:
+    """Raise for the first Undefined among `values` (a call's arguments), also inside the
+    lists, tuples, dicts and sets they hold: passing a name reads it, as returning it does."""
+    # Only Python's own containers: one built around the name in the same expression
+    # (`[x]`, `{"k": x}`) is where Python raised. Not jax's pytree flattening, which sorts
+    # dict keys (failing on mixed key types); `seen` stops at a list that holds itself.
+    todo, seen = [iter(values)], set()
+    while todo:
+        value = next(todo[-1], _DONE)
+        if value is _DONE:
+            todo.pop()
+        elif type(value) is Undefined:
             value._fail()
+        elif isinstance(value, (list, tuple, set, frozenset, dict)) and id(value) not in seen:
+            seen.add(id(value))
+            todo.append(iter(value.values() if isinstance(value, dict) else value))
+
+
+_DONE = object()
 
 
 class UndefinedReturnValue:
@@ -57,8 +70,7 @@ class UndefinedReturnValue:
 def defined(value):
     """`value`, a returned one that may hold an Undefined: raise for it, as Python raises
     for returning a name no path assigned."""
-    import jax
-    check_defined(jax.tree_util.tree_leaves(value))
+    check_defined((value,))
     return value
 
 
