@@ -270,7 +270,7 @@ def test_the_first_unassigned_argument_is_named_as_python_evaluates_them():
         if c > 0:
             x = 1
             y = 2
-        seen.extend([x], key=y)
+        seen.extend(x, key=y)
 
     with pytest.raises(UnboundLocalError, match="'x'"):
         call(0, [])  # the oracle: Python itself

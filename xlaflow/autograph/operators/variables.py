@@ -38,12 +38,20 @@ class Undefined:
 
 
 def check_defined(values):
-    """Raise for the first Undefined among `values` (a call's arguments), also inside the
-    lists, tuples, dicts and sets they hold: passing a name reads it, as returning it does."""
-    # Only Python's own containers: one built around the name in the same expression
-    # (`[x]`, `{"k": x}`) is where Python raised. Not jax's pytree flattening, which sorts
-    # dict keys (failing on mixed key types); `seen` stops at a list that holds itself.
-    todo, seen = [iter(values)], set()
+    """Raise for the first Undefined among `values` (a call's arguments): passing a name
+    reads it. Only the arguments themselves: walking the containers a call is handed would
+    cost every call their size (a placeholder inside one raises when it is used)."""
+    for value in values:
+        if type(value) is Undefined:
+            value._fail()
+
+
+def _check_defined_within(value):
+    """Raise for the first Undefined in `value` or the lists, tuples, dicts and sets it
+    holds (a returned value: `return {"k": [y]}` reads y)."""
+    # Python's own containers, not jax's pytree flattening, which sorts dict keys (failing
+    # on mixed key types); `seen` stops at a list that holds itself.
+    todo, seen = [iter((value,))], set()
     while todo:
         value = next(todo[-1], _DONE)
         if value is _DONE:
@@ -70,7 +78,7 @@ class UndefinedReturnValue:
 def defined(value):
     """`value`, a returned one that may hold an Undefined: raise for it, as Python raises
     for returning a name no path assigned."""
-    check_defined((value,))
+    _check_defined_within(value)
     return value
 
 
