@@ -232,9 +232,9 @@ class Zip(Dataset):
 
     def _pass(self, tolerant):
         # Tolerant: every input advances by one element each time, and a zipped element
-        # with a failed component fails whole, so the inputs stay aligned. (TF's kernel
-        # returns the first failing input's error before reading the later inputs, which
-        # would pair elements of different positions from then on.)
+        # with a failed component fails whole, so the inputs stay aligned (an input left
+        # unread after another's error would pair elements of different positions from
+        # then on).
         with contextlib.ExitStack() as stack:
             its = [stack.enter_context(upstream(d, tolerant)) for d in self._inputs]
             for elements in zip(*its):
