@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 
+from xlaflow.autograph.converters import global_writes
 from xlaflow.autograph.pyct import analysis, scopes, templates
 
 # Every converted block: functions that rebind the block's names (declared here), and the
@@ -49,73 +50,6 @@ def loop_body(itr):""" + _DECLARE + """    target = itr
 ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out,
               unsupported)
 """
-
-
-def _check_global_writes(stmts, names, function):
-    """Each write of a global in `names` passes ag__.global_value, which refuses a tensor
-    while a tensor block (of a caller, say) is traced: `G = v` checks v before binding it;
-    other writes (`G += v`, `for G in ...`) check G right after."""
-    out = []
-    for stmt in stmts:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.append(stmt)
-            continue
-        for field in ("body", "orelse", "finalbody"):
-            block = getattr(stmt, field, None)
-            if isinstance(block, list) and block:
-                setattr(stmt, field, _check_global_writes(block, names, function))
-        for handler in [*getattr(stmt, "handlers", []), *getattr(stmt, "cases", [])]:
-            handler.body = _check_global_writes(handler.body, names, function)
-        targets = [stmt.target] if isinstance(stmt, (ast.For, ast.AsyncFor)) else [
-            i.optional_vars for i in stmt.items if i.optional_vars is not None] if isinstance(
-            stmt, (ast.With, ast.AsyncWith)) else None
-        if targets is not None:  # bound on entry to the body: checked there
-            written = sorted({n.id for t in targets for n in ast.walk(t)
-                              if isinstance(n, ast.Name)} & names)
-            stmt.body = [_global_check(n, function, stmt) for n in written] + stmt.body
-            out.append(stmt)
-            continue
-        if isinstance(stmt, (ast.If, ast.While, ast.Match)):
-            # `if (G := v):` binds G where the statement itself runs: checked after it
-            header = stmt.test if not isinstance(stmt, ast.Match) else stmt.subject
-            written = sorted({n.target.id for n in ast.walk(header)
-                              if isinstance(n, ast.NamedExpr)} & names)
-            out += [stmt, *[_global_check(n, function, stmt) for n in written]]
-            continue
-        if isinstance(stmt, ast.Try):
-            out.append(stmt)
-            continue
-        written = sorted(set(analysis.writes([stmt])[0]) & names)
-        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and \
-                stmt.target.id in names:  # checked before G is rebound
-            out += templates.replace(
-                "name = ag__.global_aug(label, op, name, value, function)", stmt,
-                name=stmt.target.id, label=ast.Constant(value=stmt.target.id),
-                op=ast.Constant(value="i" + _AUG_OPS[type(stmt.op)]), value=stmt.value,
-                function=ast.Constant(value=function))
-            continue
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(
-                stmt.targets[0], ast.Name) and stmt.targets[0].id in names:
-            stmt.value = templates.replace_expr(
-                "ag__.global_value(name, value, function)", stmt, value=stmt.value,
-                name=ast.Constant(value=stmt.targets[0].id),
-                function=ast.Constant(value=function))
-            out.append(stmt)
-        else:
-            out += [stmt, *[_global_check(n, function, stmt) for n in written]]
-    return out
-
-
-_AUG_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.MatMult: "matmul",
-            ast.Div: "truediv", ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow",
-            ast.LShift: "lshift", ast.RShift: "rshift", ast.BitOr: "or", ast.BitXor: "xor",
-            ast.BitAnd: "and"}
-
-
-def _global_check(name, function, origin):
-    return templates.replace("ag__.global_value(label, name, function)", origin,
-                             label=ast.Constant(value=name), name=name,
-                             function=ast.Constant(value=function))[0]
 
 
 def _appended_names(stmts):
@@ -171,7 +105,7 @@ class _ControlFlow(ast.NodeTransformer):
         scope = scopes.Scope(node, self.scopes[-1] if self.scopes else None)
         rebound_globals = {n for n in analysis.writes(node.body)[0] if n in scope.globals}
         if rebound_globals:
-            node.body = _check_global_writes(node.body, rebound_globals,
+            node.body = global_writes.checked(node.body, rebound_globals,
                                              getattr(node, "xf_name", node.name))
         self.scopes.append(scope)
         body = []
