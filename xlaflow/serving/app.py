@@ -148,15 +148,13 @@ class App(BodyReading):
                 raise _error(exc) from None
         name, _, label, verb = post.groups()
         name, label = _unquote(name), label and _unquote(label)
-        deadline = time.monotonic() + self.timeout_s
         try:
             # One timer per request over its body and its answer (not one for each): its
-            # expiry cancels whatever is awaited then.
-            async with asyncio.timeout(deadline - time.monotonic()):
-                body = await self._body(headers, receive, name, deadline)
+            # expiry cancels whatever is awaited then, a thread's parse included.
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._body(headers, receive, name)
                 start = time.perf_counter()
-                reply = await self._predict(name, version, label, verb.lower(), body,
-                                            deadline)
+                reply = await self._predict(name, version, label, verb.lower(), body)
         except TimeoutError:
             self._count(name, "DEADLINE_EXCEEDED")
             raise _error(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")) from None
@@ -171,33 +169,29 @@ class App(BodyReading):
             described = servable.described
             return rest_codec.metadata_response(name, servable.version, described)
 
-    async def _codec(self, deadline, size, fn, *args):
+    async def _codec(self, size, fn, *args):
         """`fn(*args)` (parsing or encoding a message of `size` bytes): on the event loop
         when small; a large one runs on a thread, so other connections (health checks
-        included) keep being served, and it counts against the request's deadline."""
+        included) keep being served. The request's timer (its caller's) bounds the wait."""
         if size < OFF_LOOP_BYTES:
             return fn(*args)
-        try:
-            return await asyncio.wait_for(_submit(self.executor, fn, *args),
-                                          deadline - time.monotonic())
-        except asyncio.TimeoutError:
-            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+        return await _submit(self.executor, fn, *args)
 
-    async def _predict(self, name, version, label, verb, body, deadline):
+    async def _predict(self, name, version, label, verb, body):
         with self.manager.acquire(name, version, label) as servable:
             described = servable.described
             if verb != "predict":
                 raise ServingError("INVALID_ARGUMENT", f"signature of model {name!r} does "
                                    f"not support {verb}: xlaflow exports predict signatures")
             sig_name, inputs, row_format = await self._codec(
-                deadline, len(body), rest_codec.parse_predict_request, body, described)
+                len(body), rest_codec.parse_predict_request, body, described)
             signature = servable.signatures[sig_name]
-            outputs = await self._run(name, servable, signature, inputs, deadline)
+            outputs = await self._run(name, servable, signature, inputs)
             return await self._codec(
-                deadline, _reply_bytes(outputs), rest_codec.encode_predict_response,
+                _reply_bytes(outputs), rest_codec.encode_predict_response,
                 dict(zip(signature.output_names, outputs)), signature.output_names, row_format)
 
-    async def _run(self, name, servable, signature, inputs, deadline):
+    async def _run(self, name, servable, signature, inputs):
         """The outputs of a predict call, batched or on the model threads; the caller's
         timer bounds the wait."""
         try:
@@ -290,15 +284,14 @@ class App(BodyReading):
         raise _Reply(400, error_body(f"Malformed request: {method} {path}"))
 
     async def _infer(self, name, version, headers, receive):
-        deadline = time.monotonic() + self.timeout_s
         try:  # one timer over the body and the answer, as in _v1
-            async with asyncio.timeout(deadline - time.monotonic()):
-                return await self._infer_by(name, version, headers, receive, deadline)
+            async with asyncio.timeout(self.timeout_s):
+                return await self._infer_by(name, version, headers, receive)
         except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
 
-    async def _infer_by(self, name, version, headers, receive, deadline):
-        body = await self._body(headers, receive, name, deadline)
+    async def _infer_by(self, name, version, headers, receive):
+        body = await self._body(headers, receive, name)
         header_length = headers.get(b"inference-header-content-length")
         if header_length is not None:
             if not header_length.strip().isdigit():
@@ -311,11 +304,11 @@ class App(BodyReading):
             signature = servable.signatures.get("serving_default") or next(
                 iter(servable.signatures.values()))
             request_id, inputs, requested, binary = await self._codec(
-                deadline, len(body), v2_codec.parse_infer_request, body, header_length,
+                len(body), v2_codec.parse_infer_request, body, header_length,
                 signature.description)
-            outputs = await self._run(name, servable, signature, inputs, deadline)
+            outputs = await self._run(name, servable, signature, inputs)
             reply, extra = await self._codec(
-                deadline, _reply_bytes(outputs), v2_codec.encode_infer_response,
+                _reply_bytes(outputs), v2_codec.encode_infer_response,
                 name, servable.version, request_id, dict(zip(signature.output_names, outputs)),
                 signature.output_names, requested, binary)
         self._served_ok(name, start)

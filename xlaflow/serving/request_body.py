@@ -49,9 +49,9 @@ async def drain(receive, seconds):
 
 class BodyReading:
     """The App's body reading: needs `max_body_bytes`, `_count(name, status)` (request_count)
-    and `_codec(deadline, size, fn, *args)` (work that may go to a thread)."""
+    and `_codec(size, fn, *args)` (work that may go to a thread)."""
 
-    async def _body(self, headers, receive, name, deadline):
+    async def _body(self, headers, receive, name):
         declared = headers.get(b"content-length")
         if declared is not None and int(declared) > self.max_body_bytes:
             self._too_large(name, f"request body of {int(declared)} bytes exceeds the limit "
@@ -59,17 +59,16 @@ class BodyReading:
         # (a client that stalls mid-body meets the request's deadline, set by the caller)
         body = await self._read_body(receive, name)
         encoding = headers.get(b"content-encoding")
-        return body if encoding is None else await self._inflate(body, encoding, name,
-                                                                  deadline)
+        return body if encoding is None else await self._inflate(body, encoding, name)
 
-    async def _inflate(self, body, encoding, name, deadline):
+    async def _inflate(self, body, encoding, name):
         """The body with its Content-Encoding undone, at most max_body_bytes once inflated
         (a 413 past it; the body was read whole, so the connection stays open)."""
         try:
             names = content_encoding.codings(encoding)
             if not names:
                 return body
-            return await self._codec(deadline, len(body) * INFLATION, content_encoding.decode,
+            return await self._codec(len(body) * INFLATION, content_encoding.decode,
                                      body, names, self.max_body_bytes)
         except content_encoding.TooLarge as exc:
             self._count(name, "RESOURCE_EXHAUSTED")

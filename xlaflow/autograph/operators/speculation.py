@@ -137,20 +137,16 @@ def _plan(t_jaxpr, f_jaxpr, roles):
         return None  # plain bookkeeping stays a lax.cond (see the module docstring)
     picks, selected = [], 0
     for i, role in enumerate(roles):
-        t_src, f_src = sources[i]
         if role == FLAG:
             picks.append("pred" if returning == "true" else "not pred")
         elif role == RETURN:
             picks.append(RETURN)  # decided below, with what the other selects leave
         elif role == LOCAL:
             picks.append("false" if returning == "true" else "true")
-        elif t_src is not None and t_src == f_src:
-            picks.append("same")
         else:
-            picks.append("select")
-            selected += _elements(t_jaxpr.out_avals[i])
-    if selected > _MAX_SELECTED:
-        return None
+            picks.append(_same_or_select(*sources[i]))
+            if picks[-1] == "select":
+                selected += _elements(t_jaxpr.out_avals[i])
     for i, pick in enumerate(picks):
         if pick == RETURN:  # selected if it fits what the other selects leave; else taken
             size = _elements(t_jaxpr.out_avals[i])  # as is (unread unless returned)
@@ -158,11 +154,7 @@ def _plan(t_jaxpr, f_jaxpr, roles):
                 picks[i], selected = "select", selected + size
             else:
                 picks[i] = returning
-    needed_t = [v for v, p in zip(t_out, picks) if p in ("true", "same", "select")]
-    needed_f = [v for v, p in zip(f_out, picks) if p in ("false", "select")]
-    if not (_speculable(t_jaxpr, needed_t) and _speculable(f_jaxpr, needed_f)):
-        return None
-    return picks
+    return _checked(t_jaxpr, f_jaxpr, picks)
 
 
 def _select_all(t_jaxpr, f_jaxpr, roles):
@@ -170,15 +162,26 @@ def _select_all(t_jaxpr, f_jaxpr, roles):
     where selecting beats branching; None when a side is not cheap and safe to run."""
     if FLAG in roles:
         return None
+    picks = [_same_or_select(_source(t_jaxpr, a), _source(f_jaxpr, b))
+             for a, b in zip(t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars)]
+    return _checked(t_jaxpr, f_jaxpr, picks, linear_floats=True)
+
+
+def _same_or_select(t_src, f_src):
+    return "same" if t_src is not None and t_src == f_src else "select"
+
+
+def _checked(t_jaxpr, f_jaxpr, picks, linear_floats=False):
+    """`picks`, or None when they select too many elements or a side would run an
+    equation that is not safe to run unconditionally."""
     t_out, f_out = t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars
-    sources = [(_source(t_jaxpr, a), _source(f_jaxpr, b)) for a, b in zip(t_out, f_out)]
-    picks = ["same" if t_src is not None and t_src == f_src else "select"
-             for t_src, f_src in sources]
-    if sum(_elements(v.aval) for v, p in zip(t_out, picks) if p == "select") > _MAX_SELECTED:
+    if sum(_elements(v.aval) for v, p in zip(t_out, picks) if p == "select") > \
+            _MAX_SELECTED:
         return None
-    needed_f = [v for v, p in zip(f_out, picks) if p == "select"]
-    if not (_speculable(t_jaxpr, t_out, linear_floats=True) and
-            _speculable(f_jaxpr, needed_f, linear_floats=True)):
+    needed_t = [v for v, p in zip(t_out, picks) if p in ("true", "same", "select")]
+    needed_f = [v for v, p in zip(f_out, picks) if p in ("false", "select")]
+    if not (_speculable(t_jaxpr, needed_t, linear_floats) and
+            _speculable(f_jaxpr, needed_f, linear_floats)):
         return None
     return picks
 
