@@ -55,9 +55,9 @@ class DistributedDataset:
 class DistributedIterator:
     """TF's DistributedIterator: `next` (or `get_next()`) gives the next distributed batch."""
 
-    def __init__(self, distributed):
+    def __init__(self, distributed, batches=None):
         self._distributed = distributed
-        self._batches = iter(distributed.dataset)
+        self._batches = iter(distributed.dataset) if batches is None else batches
 
     def __iter__(self):
         return self
@@ -89,7 +89,4 @@ class DistributedIterator:
 
     def global_batches(self):
         """The rest of this iterator's batches as plain global arrays (for Keras fit)."""
-        plain = DistributedIterator.__new__(DistributedIterator)
-        plain._distributed = self._distributed.global_batches()
-        plain._batches = self._batches
-        return plain
+        return DistributedIterator(self._distributed.global_batches(), self._batches)

@@ -237,13 +237,11 @@ class Strategy:
     def _gather_one(self, value, axis):
         from xlaflow.distribute import values
         if isinstance(value, values.PerReplica):  # TF: the replicas' components, joined
-            joined = values.gather(value, axis)
-            if not self.multiprocess:
-                return joined
-            from xlaflow.distribute import multihost
-            return multihost.allgather(joined, axis)
-        if not self.multiprocess:
+            value = values.gather(value, axis)
+        elif not self.multiprocess:
             return np.asarray(value)
+        if not self.multiprocess:
+            return value
         from xlaflow.distribute import multihost
         return multihost.allgather(value, axis)
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers import keras_mask
-from xlaflow.layers.base import Layer
+from xlaflow.layers.base import Layer, _cast_floating
 from xlaflow.random import SeedGenerator
 
 
@@ -79,12 +79,14 @@ class MultiHeadAttention(Layer):
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
              training=None, use_causal_mask=False):
         query_mask, value_mask = keras_mask.get_mask(query), keras_mask.get_mask(value)
-        key_mask = value_mask if key is None else keras_mask.get_mask(key)
-        key = value if key is None else key
         # Keras casts each projection's input to the compute dtype (float16 under
         # mixed_float16); the base class casts only the first argument, the query
-        value, key = _cast_floating(value, self.compute_dtype), _cast_floating(
-            key, self.compute_dtype)
+        value = _cast_floating(jnp.asarray(value), self.compute_dtype)
+        if key is None:  # the value is the key: its mask is applied once, as the value's
+            key, key_mask = value, None
+        else:
+            key_mask = keras_mask.get_mask(key)  # (read before the cast makes a new array)
+            key = _cast_floating(jnp.asarray(key), self.compute_dtype)
         # checked before the first call creates the weights
         allowed = self._allowed(query, value, key, attention_mask, use_causal_mask,
                                 (query_mask, value_mask, key_mask))
@@ -166,11 +168,6 @@ class MultiHeadAttention(Layer):
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
                 "seed": self.seed}
-
-
-def _cast_floating(x, dtype):
-    x = jnp.asarray(x)
-    return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
 
 
 def _and(mask, other):
