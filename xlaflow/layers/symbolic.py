@@ -6,6 +6,8 @@ recording the call as a node; models/functional.py turns the recorded nodes into
 
 from __future__ import annotations
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -190,10 +192,16 @@ VARYING = (32, 37)
 _BATCH = 2
 
 
+class ShapeDtype(typing.NamedTuple):
+    """One output's (shape, dtype) as infer_shapes gives it: its own type, so that a layer
+    returning a pair of outputs (MultiHeadAttention's (output, scores)) is not taken for one."""
+
+    shape: tuple
+    dtype: object
+
+
 def is_shape_dtype(x):
-    # not a pair of outputs (MultiHeadAttention's (output, scores)): its second is a dtype
-    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple) and \
-        not isinstance(x[1], tuple)
+    return isinstance(x, ShapeDtype)
 
 
 def infer_shapes(layer, fn, specs):
@@ -206,7 +214,7 @@ def infer_shapes(layer, fn, specs):
 
     first = traced(VARYING[0])
     if not any(d is None for shape, _ in specs for d in shape[1:]):
-        return jax.tree_util.tree_map(lambda o: (tuple(o.shape), o.dtype), first)
+        return jax.tree_util.tree_map(lambda o: ShapeDtype(tuple(o.shape), o.dtype), first)
     try:
         second = traced(VARYING[1])
     except Exception as exc:  # noqa: BLE001 (whatever the layer raises for the other size)
@@ -216,8 +224,8 @@ def infer_shapes(layer, fn, specs):
             "(its weights, or a reshape) needs those sizes. Give them in the Input shape."
         ) from exc
     return jax.tree_util.tree_map(
-        lambda a, b: (tuple(x if x == y else None for x, y in zip(a.shape, b.shape)),
-                      a.dtype), first, second)
+        lambda a, b: ShapeDtype(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)),
+                                a.dtype), first, second)
 
 
 def _training_flag(layer, training):
