@@ -13,6 +13,8 @@ dropped, that dataset going on.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from xlaflow.data import structure
@@ -171,6 +173,8 @@ class GroupByWindow(Dataset):
         return UNKNOWN_CARDINALITY  # as TF: the windows depend on the keys
 
 
+# TF's outer bucket bounds: the first bucket starts at int32's minimum, the last ends at its max.
+_INT32 = np.iinfo(np.int32)
 _FILL = object()  # a padded dimension TF fills with None: the bucket's boundary - 1 or longest
 
 
@@ -233,13 +237,15 @@ class BucketBySequenceLength(GroupByWindow):
     def _bucket(self, *element):
         length = _integer_scalar(self._length_func(*element), f"{self._method}: "
                                  "element_length_func", "for an element")
-        low = [np.iinfo(np.int32).min] + self._boundaries
-        high = self._boundaries + [np.iinfo(np.int32).max]
-        for bucket, (lo, hi) in enumerate(zip(low, high)):
-            if lo <= length < hi:
-                return bucket
-        raise ValueError(f"Dataset.{self._method}: element length {length} is in no bucket "
-                         f"(lengths must be < {np.iinfo(np.int32).max})")
+        # Bucket i is [boundaries[i-1], boundaries[i]): with the boundaries sorted, the one
+        # bucket that can hold `length` is the number of boundaries <= it (equal boundaries
+        # make empty buckets, never chosen); only the first and last are clipped to int32.
+        bucket = bisect.bisect_right(self._boundaries, length)
+        if not ((bucket > 0 or length >= _INT32.min) and
+                (bucket < len(self._boundaries) or length < _INT32.max)):
+            raise ValueError(f"Dataset.{self._method}: element length {length} is in no bucket "
+                             f"(lengths must be < {_INT32.max})")
+        return bucket
 
     def _window(self, bucket):
         return self._sizes[int(bucket)]
