@@ -85,12 +85,6 @@ class Map(Dataset):
             raise TypeError(f"Dataset.map: element {index}: the function returned "
                             f"{structure.describe(out)}: {e}") from None
 
-    def _checked(self, out, template, index):
-        if template is None:
-            return structure.Template(out)  # the first output fixes what the others must be
-        template.check(out, "Dataset.map", index)
-        return template
-
     def _iterate(self):
         return self._serial() if self._workers is None else self._parallel()
 
@@ -105,7 +99,7 @@ class Map(Dataset):
                 if type(element) is not Failed:
                     try:
                         out = self._apply(element, index)
-                        template = self._checked(out, template, index)
+                        template = checked(out, template, "Dataset.map", index)
                         element = out
                     except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
                         element = Failed(e)
@@ -116,7 +110,7 @@ class Map(Dataset):
         with upstream(self._input) as it:
             for index, element in enumerate(it):
                 out = self._apply(element, index)
-                template = self._checked(out, template, index)
+                template = checked(out, template, "Dataset.map", index)
                 yield out
 
     def _parallel(self, tolerant=False):
@@ -169,8 +163,7 @@ class Map(Dataset):
                     submit()  # refill before blocking, so the pool stays busy
                     try:
                         out = future.result()
-                        if type(out) is not Failed:
-                            template = self._checked(out, template, index)
+                        template = checked(out, template, "Dataset.map", index)
                     except Exception as e:
                         if not tolerant:
                             raise
