@@ -40,14 +40,19 @@ def closing(it):
             close()
 
 
+def open_pass(dataset, tolerant=False):
+    """A fresh pass over `dataset`: with `tolerant`, the ignore_errors pass (a failed
+    element comes as `errors.Failed`), else the plain one. The caller closes it."""
+    return dataset._iterate_or_fail() if tolerant else dataset._iterate()
+
+
 def upstream(dataset, tolerant=False):
-    """A pass over `dataset` that is closed on exit, however the consumer leaves; with
-    `tolerant`, the ignore_errors pass (failed elements come as `errors.Failed`).
+    """`open_pass(dataset, tolerant)`, closed on exit however the consumer leaves.
 
     Closing promptly matters: a prefetch or parallel map upstream stops its threads when
     its generator closes, and an exception's traceback could otherwise keep it alive.
     """
-    return closing(dataset._iterate_or_fail() if tolerant else dataset._iterate())
+    return closing(open_pass(dataset, tolerant))
 
 
 class Dataset:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing, peek_first, upstream
 from xlaflow.data.options import _inputs_of
 
 _log = logging.getLogger("xlaflow.data")
@@ -36,8 +36,7 @@ class Failed:
 
 def ended_by_error(dataset):
     """A source's tolerant pass: `dataset`'s pass, an error ending it as one Failed."""
-    gen = dataset._iterate()
-    try:
+    with closing(dataset._iterate()) as gen:
         while True:
             try:
                 element = next(gen)
@@ -47,8 +46,6 @@ def ended_by_error(dataset):
                 yield Failed(error)
                 return
             yield element
-    finally:
-        gen.close()
 
 
 def _check_tolerant(dataset):
@@ -82,17 +79,14 @@ class IgnoreErrors(Dataset):
         self._log = log_warning
 
     def _iterate(self):
-        gen = self._input._iterate_or_fail()
-        try:
-            for element in gen:
+        with upstream(self._input, tolerant=True) as it:
+            for element in it:
                 if type(element) is Failed:
                     if self._log:
                         _log.warning("Dataset.ignore_errors: dropped an element: %s: %s",
                                      type(element.error).__name__, element.error)
                     continue
                 yield element
-        finally:
-            gen.close()
 
     def _iterate_or_fail(self):
         return self._iterate()  # nothing fails through it

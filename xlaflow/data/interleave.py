@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xlaflow.data.arguments import positive_argument
 from xlaflow.data.dataset import (
     AUTOTUNE,
+    open_pass,
     upstream,
 )
 from xlaflow.data.errors import Failed
@@ -34,7 +35,7 @@ class _Serial:
     """An open inner dataset read on the consumer's thread."""
 
     def __init__(self, dataset, tolerant):
-        self._gen = dataset._iterate_or_fail() if tolerant else dataset._iterate()
+        self._gen = open_pass(dataset, tolerant)
 
     def ready(self):
         return True
@@ -55,7 +56,7 @@ class _Ahead:
 
     def __init__(self, pool, dataset, tolerant):
         self._pool = pool
-        self._gen = dataset._iterate_or_fail() if tolerant else dataset._iterate()
+        self._gen = open_pass(dataset, tolerant)
         self._future = pool.submit(self._read)
 
     def _read(self):

@@ -7,7 +7,6 @@ known by running it: the first output fixes it and every later output is checked
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -94,7 +93,7 @@ class Map(Dataset):
 
     def _serial_or_fail(self):
         template = None
-        with contextlib.closing(self._input._iterate_or_fail()) as it:
+        with upstream(self._input, tolerant=True) as it:
             for index, element in enumerate(it):
                 if type(element) is not Failed:
                     try:
@@ -123,8 +122,7 @@ class Map(Dataset):
         pending = collections.deque()
         template = None
         try:
-            with contextlib.closing(self._input._iterate_or_fail() if tolerant else
-                                    self._input._iterate()) as it:
+            with upstream(self._input, tolerant) as it:
                 source = enumerate(it)
                 failed = [False]
 
@@ -238,7 +236,7 @@ class Filter(Dataset):
                     yield element
 
     def _iterate_or_fail(self):
-        with contextlib.closing(self._input._iterate_or_fail()) as it:
+        with upstream(self._input, tolerant=True) as it:
             for index, element in enumerate(it):
                 if type(element) is not Failed:
                     try:

@@ -7,13 +7,12 @@ a bounded buffer caps the memory and the work done ahead.
 from __future__ import annotations
 
 import collections
-import contextlib
 import contextvars
 import threading
 import time
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import AUTOTUNE, Dataset
+from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.
@@ -100,14 +99,19 @@ class Prefetch(Dataset):
             channel.put(_ERROR, e)
 
     def _iterate(self):
-        return self._prefetch(self._input._iterate())
+        return self._pass(tolerant=False)
 
     def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+    def _pass(self, tolerant):
         # A Failed element is an element like another to the thread: it passes through.
-        return self._prefetch(self._input._iterate_or_fail())
+        # The input's pass starts here, when this pass is made (not at its first next()).
+        return self._prefetch(upstream(self._input, tolerant))
 
     def _prefetch(self, source):
-        with contextlib.closing(source) as it:
+        """The elements of `source`, an upstream() pass, entered when iteration begins."""
+        with source as it:
             if self._size == 0:
                 yield from it
                 return
