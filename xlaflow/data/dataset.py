@@ -55,6 +55,17 @@ def upstream(dataset, tolerant=False):
     return closing(open_pass(dataset, tolerant))
 
 
+class OnePass:
+    """Mixin, before Dataset in the bases, for a stage whose plain and ignore_errors
+    passes are one `_pass(tolerant)`: `_iterate` and `_iterate_or_fail` call it."""
+
+    def _iterate(self):
+        return self._pass(tolerant=False)
+
+    def _iterate_or_fail(self):
+        return self._pass(tolerant=True)
+
+
 class Dataset:
     """A pipeline of elements: nested tuples/dicts of NumPy arrays (TF's `tf.data.Dataset`).
 

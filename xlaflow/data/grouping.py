@@ -19,7 +19,14 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument, positive_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing, peek_first, upstream
+from xlaflow.data.dataset import (
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    OnePass,
+    closing,
+    peek_first,
+    upstream,
+)
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import call, checked
 from xlaflow.data.windows import Elements, input_spec
@@ -43,7 +50,7 @@ def _called(fn, args, what, where):
         raise
 
 
-class GroupByWindow(Dataset):
+class GroupByWindow(OnePass, Dataset):
     """`Dataset.group_by_window(key_func, reduce_func, window_size, window_size_func)`.
 
     `key_func(element)` gives an integer key; a key's window size is `window_size`, or
@@ -131,12 +138,6 @@ class GroupByWindow(Dataset):
             raise TypeError(f"Dataset.{self._method}: reduce_func must return a Dataset; "
                             f"{where} it returned {type(out).__name__}")
         return out
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         template = None  # every reduced dataset's elements must look alike (batch relies on it)

@@ -18,6 +18,7 @@ from xlaflow.data.dataset import (
     AUTOTUNE,
     UNKNOWN_CARDINALITY,
     Dataset,
+    OnePass,
     peek_first,
     upstream,
 )
@@ -289,7 +290,7 @@ class TakeWhile(Dataset):
         return UNKNOWN_CARDINALITY
 
 
-class FlatMap(Dataset):
+class FlatMap(OnePass, Dataset):
     """`Dataset.flat_map`: the function maps each element to a Dataset; their elements follow
     one another. (Interleave, in interleave.py, shares how inner datasets are made.)"""
 
@@ -308,12 +309,6 @@ class FlatMap(Dataset):
             raise TypeError(f"Dataset.{self._method}: the function must return a Dataset; "
                             f"for element {index} it returned {type(inner).__name__}")
         return inner
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # The inner datasets' elements must all look alike (batch relies on it); an error

@@ -12,7 +12,7 @@ import threading
 import time
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import AUTOTUNE, Dataset, upstream
+from xlaflow.data.dataset import AUTOTUNE, Dataset, OnePass, upstream
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.
@@ -63,7 +63,7 @@ class _Channel:
             self._cond.notify_all()
 
 
-class Prefetch(Dataset):
+class Prefetch(OnePass, Dataset):
     """Up to `buffer_size` elements produced ahead on a thread (`buffer_size` 0: none;
     AUTOTUNE: two, when timing the first elements shows the thread pays, else none).
 
@@ -97,12 +97,6 @@ class Prefetch(Dataset):
                 channel.put(_ELEMENT, element)
         except BaseException as e:  # noqa: BLE001  (the consumer re-raises it)
             channel.put(_ERROR, e)
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # A Failed element is an element like another to the thread: it passes through.

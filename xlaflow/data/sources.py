@@ -10,7 +10,7 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, OnePass, closing
 from xlaflow.data.errors import Failed
 from xlaflow.tensors import TensorSpec, as_dtype
 
@@ -88,7 +88,7 @@ class Tensors(Dataset):
         return 1
 
 
-class Generator(Dataset):
+class Generator(OnePass, Dataset):
     """`from_generator`: each pass calls `generator(*args)` afresh and checks what it yields."""
 
     def __init__(self, generator, output_signature, args, output_types, output_shapes):
@@ -115,12 +115,6 @@ class Generator(Dataset):
         self._generator = generator
         self._args = tuple(args) if args is not None else ()
         self._spec = output_signature
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # Tolerant (ignore_errors): an element unlike the signature is dropped and the

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, OnePass, peek_first, upstream
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import checked
 from xlaflow.tensors import TensorSpec
 
 
-class Scan(Dataset):
+class Scan(OnePass, Dataset):
     """`Dataset.scan`: `scan_func(state, element) -> (new_state, output)` over the elements,
     yielding the outputs, from `initial_state` at the start of every pass.
 
@@ -79,12 +79,6 @@ class Scan(Dataset):
                             f"{structure.describe(out)}: {e}") from None
         return new_state, out
 
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
-
     def _pass(self, tolerant):
         state = self._initial
         template = None
@@ -119,7 +113,7 @@ class Scan(Dataset):
         return self._input._cardinality()  # one output per element, as TF
 
 
-class Unique(Dataset):
+class Unique(OnePass, Dataset):
     """`Dataset.unique`: each distinct element once, at its first occurrence.
 
     As TF, only single-component int32, int64 or string elements are accepted; elements
@@ -136,12 +130,6 @@ class Unique(Dataset):
                             f"(as TF); received dtype {spec.dtype.name} ({spec})")
         self._input = dataset
         self._spec = spec
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         seen = set()

@@ -21,6 +21,7 @@ from xlaflow.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
+    OnePass,
     closing,
     upstream,
 )
@@ -165,7 +166,7 @@ class Skip(Dataset):
         return 0 if self._count == -1 else max(0, n - self._count)
 
 
-class Cache(Dataset):
+class Cache(OnePass, Dataset):
     """`Dataset.cache`: the first complete pass is recorded in memory, later passes replay it.
 
     Only a pass that reaches the end is kept: one abandoned midway (a `take`, a `break`)
@@ -180,12 +181,6 @@ class Cache(Dataset):
         self._input = dataset
         self._recorded = None
         self._lock = threading.Lock()
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # A tolerant pass records the elements that did not fail (as TF's cache, which
@@ -211,7 +206,7 @@ class Cache(Dataset):
         return self._input._cardinality()
 
 
-class Zip(Dataset):
+class Zip(OnePass, Dataset):
     """`Dataset.zip`: a structure (tuple/dict) of datasets gives that structure of elements,
     one from each, until the shortest ends."""
 
@@ -223,12 +218,6 @@ class Zip(Dataset):
                             f"{', '.join(bad) or 'none'}")
         self._structure = datasets
         self._inputs = leaves
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # Tolerant: every input advances by one element each time, and a zipped element
@@ -252,7 +241,7 @@ class Zip(Dataset):
         return min(finite) if finite else INFINITE_CARDINALITY
 
 
-class Concatenate(Dataset):
+class Concatenate(OnePass, Dataset):
     """`Dataset.concatenate`: one dataset's elements, then the other's."""
 
     def __init__(self, first, second):
@@ -268,12 +257,6 @@ class Concatenate(Dataset):
                 f"{structure.describe(second.element_spec)}")
         self._inputs = (first, second)
         self._spec = spec
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         for dataset in self._inputs:

@@ -14,7 +14,13 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset, upstream
+from xlaflow.data.dataset import (
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    OnePass,
+    upstream,
+)
 from xlaflow.data.errors import Failed
 from xlaflow.tensors import TensorSpec
 
@@ -49,19 +55,13 @@ def _split_cardinality(n):
     return n if n in (INFINITE_CARDINALITY, 0) else UNKNOWN_CARDINALITY
 
 
-class Unbatch(Dataset):
+class Unbatch(OnePass, Dataset):
     """`Dataset.unbatch`: each element split along its first dimension (shared by all its
     components) into that many elements."""
 
     def __init__(self, dataset):
         self._input = dataset
         _no_scalars(dataset.element_spec, "unbatch")
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         with upstream(self._input, tolerant) as it:
@@ -101,7 +101,7 @@ def _batch_sizes(value):
     return sizes
 
 
-class Rebatch(Dataset):
+class Rebatch(OnePass, Dataset):
     """`Dataset.rebatch`: the rows of the input batches regrouped into batches of
     `batch_size` (a vector of sizes is cycled through), as `unbatch().batch(...)` would.
 
@@ -116,12 +116,6 @@ class Rebatch(Dataset):
         known = self._drop and len(set(self._sizes)) == 1  # TF's rule for a static size
         self._spec = structure.with_leading(_unbatched(dataset.element_spec),
                                             self._sizes[0] if known else None)
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         pieces = collections.deque()  # [leaves, rows already taken] of the input batches

@@ -15,6 +15,7 @@ from xlaflow.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
+    OnePass,
     upstream,
 )
 from xlaflow.data.errors import Failed
@@ -65,7 +66,7 @@ def input_spec(dataset, element, tolerant):
         return structure.spec_of(element)
 
 
-class Window(Dataset):
+class Window(OnePass, Dataset):
     """`Dataset.window(size, shift, stride, drop_remainder)`, TF's WindowDataset.
 
     Window k holds the elements at `k*shift + i*stride` for i < size. Without
@@ -82,12 +83,6 @@ class Window(Dataset):
         self._stride = positive_argument(stride, "window", "stride")
         self._drop = bool(drop_remainder)
         self._input = dataset
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
     def _pass(self, tolerant):
         # TF's algorithm: a buffer holds the span of the next window; after each window
