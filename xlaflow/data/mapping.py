@@ -50,7 +50,7 @@ def parallelism(num_parallel_calls):
     return n
 
 
-class Map(Dataset):
+class Map(OnePass, Dataset):
     """`Dataset.map`: the function's outputs, in input order (unless deterministic=False).
 
     element_spec is the spec of the first output, shapes exact. Later outputs must have the
@@ -85,33 +85,24 @@ class Map(Dataset):
             raise TypeError(f"Dataset.map: element {index}: the function returned "
                             f"{structure.describe(out)}: {e}") from None
 
-    def _iterate(self):
-        return self._serial() if self._workers is None else self._parallel()
+    def _pass(self, tolerant):
+        # Tolerant, a failed call is one Failed element; the pass goes on with the next input.
+        return self._serial(tolerant) if self._workers is None else self._parallel(tolerant)
 
-    def _iterate_or_fail(self):
-        # A failed call is one Failed element; the pass goes on with the next input.
-        return self._serial_or_fail() if self._workers is None else self._parallel(True)
-
-    def _serial_or_fail(self):
+    def _serial(self, tolerant=False):
         template = None
-        with upstream(self._input, tolerant=True) as it:
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
                 if type(element) is not Failed:
                     try:
                         out = self._apply(element, index)
                         template = checked(out, template, "Dataset.map", index)
                         element = out
-                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
-                        element = Failed(e)
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        element = Failed(e)  # handed to ignore_errors
                 yield element
-
-    def _serial(self):
-        template = None
-        with upstream(self._input) as it:
-            for index, element in enumerate(it):
-                out = self._apply(element, index)
-                template = checked(out, template, "Dataset.map", index)
-                yield out
 
     def _parallel(self, tolerant=False):
         # The input is read on the consumer's thread (stages need not be thread-safe); only
@@ -221,7 +212,7 @@ def _holds(predicate, element, what, index):
     return bool(flag)
 
 
-class Filter(Dataset):
+class Filter(OnePass, Dataset):
     """`Dataset.filter`: the elements whose predicate is a scalar True."""
 
     def __init__(self, dataset, predicate):
@@ -230,21 +221,17 @@ class Filter(Dataset):
         self._input = dataset
         self._predicate = predicate
 
-    def _iterate(self):
-        with upstream(self._input) as it:
-            for index, element in enumerate(it):
-                if _holds(self._predicate, element, "filter", index):
-                    yield element
-
-    def _iterate_or_fail(self):
-        with upstream(self._input, tolerant=True) as it:
+    def _pass(self, tolerant):
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
                 if type(element) is not Failed:
                     try:
                         if not _holds(self._predicate, element, "filter", index):
                             continue
-                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
-                        element = Failed(e)
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        element = Failed(e)  # handed to ignore_errors
                 yield element
 
     def _infer_spec(self):
@@ -254,7 +241,7 @@ class Filter(Dataset):
         return UNKNOWN_CARDINALITY  # as TF: how many pass is known only by running it
 
 
-class TakeWhile(Dataset):
+class TakeWhile(OnePass, Dataset):
     """`Dataset.take_while`: the elements up to (not including) the first whose predicate
     is a scalar False."""
 
@@ -264,22 +251,17 @@ class TakeWhile(Dataset):
         self._input = dataset
         self._predicate = predicate
 
-    def _iterate(self):
-        with upstream(self._input) as it:
-            for index, element in enumerate(it):
-                if not _holds(self._predicate, element, "take_while", index):
-                    return
-                yield element
-
-    def _iterate_or_fail(self):
-        # A failed predicate drops its element and the pass goes on (as TF's).
-        with upstream(self._input, tolerant=True) as it:
+    def _pass(self, tolerant):
+        with upstream(self._input, tolerant) as it:
             for index, element in enumerate(it):
                 if type(element) is not Failed:
                     try:
                         if not _holds(self._predicate, element, "take_while", index):
                             return
-                    except Exception as e:  # noqa: BLE001  (handed to ignore_errors)
+                    except Exception as e:
+                        if not tolerant:
+                            raise
+                        # A failed predicate drops its element and the pass goes on (as TF's).
                         element = Failed(e)
                 yield element
 
