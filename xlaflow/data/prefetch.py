@@ -100,11 +100,11 @@ class Prefetch(OnePass, Dataset):
 
     def _pass(self, tolerant):
         # A Failed element is an element like another to the thread: it passes through.
-        # The input's pass starts here, when this pass is made (not at its first next()).
+        # The input's pass is made now, with this one; _prefetch enters it at the first next().
         return self._prefetch(upstream(self._input, tolerant))
 
     def _prefetch(self, source):
-        """The elements of `source`, an upstream() pass, entered when iteration begins."""
+        """The elements of `source`, an upstream() of the input, produced ahead."""
         with source as it:
             if self._size == 0:
                 yield from it
