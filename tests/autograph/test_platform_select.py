@@ -206,3 +206,29 @@ def test_a_product_of_inputs_still_selects_with_the_conds_gradient(selecting, x)
     got = jax.jit(jax.grad(xf.autograph.to_graph(scaled_product), argnums=(0, 1)))(*args)
     want = jax.grad(hand, argnums=(0, 1))(*args)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def search(x, target):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > target:
+            return i
+        i += 1
+    return -1  # after the loop: both sides of `if <loop left early>` return
+
+
+def test_the_return_after_a_loop_that_may_return_selects_on_gpu():
+    # Every path returns there, so the flag is True on both sides: the return value alone
+    # is chosen, a select on a GPU (a conditional would read its predicate back to the host).
+    jaxpr = jax.make_jaxpr(xf.autograph.to_graph(search))(jnp.arange(8.0), jnp.float32(3.0))
+    assert _platform_conds(jaxpr)[:2] == (1, 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hnp.arrays(np.float32, hs.integers(0, 6), elements=hs.floats(-4, 4, width=32)),
+       hs.floats(-4, 4, width=32))
+def test_selected_return_after_a_loop_equals_python(x, target):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
+        got = xf.function(search)(x, np.float32(target))
+    assert int(got) == search(x, np.float32(target))

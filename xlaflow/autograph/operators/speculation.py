@@ -158,12 +158,14 @@ def _plan(t_jaxpr, f_jaxpr, roles):
 
 
 def _select_all(t_jaxpr, f_jaxpr, roles):
-    """Per output 'same' or 'select', for an `if` without a return flag on a platform
+    """Per output 'same' or 'select', for an `if` without a return flag, or whose flag
+    both sides set (`if left_early: return i` then `return -1` after a loop), on a platform
     where selecting beats branching; None when a side is not cheap and safe to run."""
-    if FLAG in roles:
+    sources = [(_source(t_jaxpr, a), _source(f_jaxpr, b))
+               for a, b in zip(t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars)]
+    if any(role == FLAG and src != (_TRUE, _TRUE) for role, src in zip(roles, sources)):
         return None
-    picks = [_same_or_select(_source(t_jaxpr, a), _source(f_jaxpr, b))
-             for a, b in zip(t_jaxpr.jaxpr.outvars, f_jaxpr.jaxpr.outvars)]
+    picks = [_same_or_select(*src) for src in sources]
     return _checked(t_jaxpr, f_jaxpr, picks, linear_floats=True)
 
 
