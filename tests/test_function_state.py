@@ -357,3 +357,63 @@ def test_an_argument_donated_by_keyword_is_donated():
     a, b = jnp.ones(3), jnp.ones(3)
     np.testing.assert_array_equal(add(x=a, y=b), 2 * np.ones(3))
     assert a.is_deleted()  # as jax.jit(donate_argnums=0) does for x=a
+
+
+def test_the_fast_path_closes_for_eager_mode_after_a_compiled_call():
+    seen = []
+
+    @xf.function
+    def f(x):
+        seen.append(type(x))
+        return x + 1
+
+    f(jnp.ones(2))  # compiled: later calls with arrays take the fast path
+    f(jnp.ones(2))
+    assert len(seen) == 1
+    with xf.config.override(run_functions_eagerly=True):
+        np.testing.assert_allclose(f(jnp.ones(2)), 2.0)
+    assert len(seen) == 2 and not issubclass(seen[-1], jax.core.Tracer)
+    f(jnp.ones(2))
+    assert len(seen) == 2  # compiled again, from the cache
+
+
+def test_a_compiled_function_called_inside_another_trace_sees_its_assignments():
+    # g's compiled program reads v's cell; inside f's trace g must be inlined instead, so
+    # that it reads f's assignment (the fast path must not run g's program there).
+    v = xf.Variable(1.0)
+    g = xf.function(lambda x: x * v.value)
+    one = jnp.ones(())  # a concrete array, also inside f's trace
+    assert float(g(one)) == 1.0
+
+    @xf.function
+    def f(x):
+        v.assign(5.0)
+        return g(one)
+
+    assert float(f(jnp.ones(()))) == 5.0
+
+
+def test_a_call_from_another_thread_while_a_trace_runs_is_exact():
+    import threading
+
+    v = xf.Variable(2.0)
+    g = xf.function(lambda x: x * v.value)
+    g(jnp.ones(()))
+    tracing, release, results = threading.Event(), threading.Event(), []
+
+    @xf.function
+    def slow(x):
+        tracing.set()
+        release.wait(10)  # holds this thread's trace open
+        return x + 1
+
+    worker = threading.Thread(target=lambda: results.append(slow(jnp.ones(()))))
+    worker.start()
+    assert tracing.wait(10)
+    try:
+        got = [float(g(jnp.full((), float(i)))) for i in range(3)]  # the full path
+    finally:
+        release.set()
+        worker.join(10)
+    assert got == [0.0, 2.0, 4.0] and float(results[0]) == 2.0
+    assert float(g(jnp.ones(()))) == 2.0

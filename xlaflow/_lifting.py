@@ -19,6 +19,29 @@ class _Local(threading.local):
 
 _local = _Local()
 
+# fast_path_open[0]: no context is active in any thread and xf.functions are not forced to
+# run eagerly. xf.function's fast path reads this one cell instead of this thread's context
+# and the eager flag (0.15 µs less per call); while any thread traces or differentiates
+# through a context, every call takes the full path, which looks at its own thread's.
+fast_path_open = [True]
+_active = 0
+_eager = False
+_gate = threading.Lock()
+
+
+def _reopen(delta=0, eager=None):
+    global _active, _eager
+    with _gate:
+        _active += delta
+        if eager is not None:
+            _eager = eager
+        fast_path_open[0] = _active == 0 and not _eager
+
+
+def set_eager(eager):
+    """Called by the run_functions_eagerly flag: eager calls never take the fast path."""
+    _reopen(eager=bool(eager))
+
 
 def current():
     """The innermost active LiftContext of this thread, or None when running eagerly."""
@@ -48,10 +71,12 @@ class _Scoped:
     def __enter__(self):
         self._outer = current()
         _local.ctx = self
+        _reopen(+1)
         return self
 
     def __exit__(self, *exc):
         _local.ctx = self._outer
+        _reopen(-1)
         return False
 
 

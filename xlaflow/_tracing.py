@@ -55,6 +55,8 @@ class Tracing:
         if self._relaxed_specs is not None and not entry.raise_checks:
             self._relax(entry, "signature")
         self._cache[key] = entry
+        if self._fast and type(key) is int and donated is None:
+            self._fast_entries[key] = entry
         return entry
 
     def _donated_args(self, entry):

@@ -18,6 +18,8 @@ import types
 
 import jax
 
+from xlaflow import _lifting
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -36,6 +38,11 @@ def _env_bool(name, default):
 
 class _Flags:
     """Plain attributes, so the xf.function call path reads a flag in one lookup."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name == "run_functions_eagerly":  # closes xf.function's fast path (_lifting)
+            _lifting.set_eager(value)
 
     def __init__(self):
         self.run_functions_eagerly = _env_bool("XLAFLOW_RUN_FUNCTIONS_EAGERLY", False)

@@ -29,7 +29,7 @@ from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
 
 _TRACED = _signatures.TRACED_TYPES
-_LIFTING = _lifting._local  # read inline on the fast path: a call to current() costs 0.1 µs
+_FAST_PATH_OPEN = _lifting.fast_path_open  # read inline: a call to a function costs 0.1 µs
 # What a call catches from a trace: new Variables reached, one created, or (with
 # reduce_retracing) a new shape to generalise
 _SIGNALS = (_lifting.Retrace, _lifting.NeedsEagerInit, _polymorphic.Generalize)
@@ -70,6 +70,9 @@ class Function(Tracing):
         self._donate_argnums = tuple(sorted({donate_argnums} if isinstance(donate_argnums, int)
                                             else set(donate_argnums)))
         self._cache = {}
+        # The entries the fast path may take: all-array positional calls (keyed by their
+        # count) of a compiled function without donated arguments (see _make_entry)
+        self._fast_entries = {}
         self._bound = {}
         self._traceable = None
         self._traces = TraceLog()
@@ -157,31 +160,29 @@ class Function(Tracing):
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        # The fast path (positional jax/NumPy arrays, a cached signature, compiled mode)
-        # does as little Python as it can: JAX's C++ dispatch checks shapes and dtypes, the
-        # key is just the argument count. It is most of the cost of a small function.
-        if self._fast and not kwargs and not flags.run_functions_eagerly and \
-                _LIFTING.ctx is None:
-            entry = self._cache.get(len(args))
-            if entry is not None and entry.donated_leaves is None:
-                for arg in args:
-                    if type(arg) is not _array_type and type(arg) is not np.ndarray:
-                        break
+        # The fast path (positional jax/NumPy arrays, a cached signature, compiled mode, no
+        # trace under way) does as little Python as it can: JAX's C++ dispatch checks shapes
+        # and dtypes, the key is just the argument count. It is most of a small call's cost.
+        entry = self._fast_entries.get(len(args))
+        if entry is not None and _FAST_PATH_OPEN[0] and not kwargs:
+            for arg in args:
+                if type(arg) is not _array_type and type(arg) is not np.ndarray:
+                    break
+            else:
+                try:
+                    if entry.direct is not None:
+                        out = entry.direct(*args)
+                        return self._finish(entry, out, ()) if entry.check_tokens else out
+                    out, new = entry.jitted(self._values(entry), args)
+                except _SIGNALS:
+                    pass  # a trace for new shapes reached new Variables, or is to be
+                    # generalised (reduce_retracing): the slow path resolves it
+                except Exception as exc:
+                    raise _tracebacks.filter_frames(exc) from exc.__cause__
                 else:
-                    try:
-                        if entry.direct is not None:
-                            out = entry.direct(*args)
-                            return self._finish(entry, out, ()) if entry.check_tokens else out
-                        out, new = entry.jitted(self._values(entry), args)
-                    except _SIGNALS:
-                        pass  # a trace for new shapes reached new Variables, or is to be
-                        # generalised (reduce_retracing): the slow path resolves it
-                    except Exception as exc:
-                        raise _tracebacks.filter_frames(exc) from exc.__cause__
-                    else:
-                        if new or entry.check_tokens:
-                            return self._finish(entry, out, new)
-                        return out
+                    if new or entry.check_tokens:
+                        return self._finish(entry, out, new)
+                    return out
         if flags.run_functions_eagerly or not self._jit_compile or \
                 _lifting.current() is not None:
             # Eagerly, converted code keeps Python semantics (its values are concrete) and
