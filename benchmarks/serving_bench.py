@@ -2,9 +2,15 @@
 
 For 1, 8 and 32 concurrent keep-alive clients it prints requests/s, predictions/s and
 p50/p99 latency without and with batching, next to the limit: the same exported function
-called in-process on batches of 32. Two kinds of request: one 28x28 instance in TF Serving's
-REST row format, and 32 instances as KServe v2 binary tensors (a client that batches, as
-tritonclient does). Loopback only, each run bounded in time.
+called in-process on batches of every size the batching server may run, the ratio taken
+against the best of them. Two kinds of request: one 28x28 instance in TF Serving's REST row
+format, and 32 instances as KServe v2 binary tensors (a client that batches, as tritonclient
+does). Loopback only, each run bounded in time.
+
+Environment: SERVING_BENCH_SECONDS (per row), SERVING_BENCH_CLIENTS ("1,8,32"),
+SERVING_BENCH_MODES ("direct,batching"), SERVING_BENCH_BATCH_THREADS,
+SERVING_BENCH_MAX_BATCH, SERVING_BENCH_ALLOWED ("8,16,32,64,128"), SERVING_BENCH_TIMEOUT_US:
+the batching configuration, to compare configurations in interleaved runs.
 """
 
 from __future__ import annotations
@@ -20,13 +26,22 @@ import time
 
 import numpy as np
 
-SECONDS = float(os.environ.get("SERVING_BENCH_SECONDS", 4))
-CLIENTS = (1, 8, 32)
+SECONDS = float(os.environ.get("SERVING_BENCH_SECONDS", "4"))
+CLIENTS = tuple(int(c) for c in os.environ.get("SERVING_BENCH_CLIENTS", "1,8,32").split(","))
+MODES = os.environ.get("SERVING_BENCH_MODES", "direct,batching").split(",")
 # A batch thread also waits for its batch's result, so more threads than cores keep the
 # cores busy: measured on 2 cores with 32-instance requests, 2 threads gave ~1,850 req/s and
 # 8 gave ~2,650; 16 and 32 no more.
-BATCH_THREADS = int(os.environ.get("SERVING_BENCH_BATCH_THREADS", 8))
+BATCH_THREADS = int(os.environ.get("SERVING_BENCH_BATCH_THREADS", "8"))
 BATCHED = 32  # instances per request in the second run: a client that batches itself
+# Batching as a TF Serving user would set it for these clients: max_batch_size above one
+# request's 32 rows, so concurrent requests merge into one run; allowed sizes so XLA
+# compiles a few programs at warm-up and never under load (small ones keep the padding of
+# the one-instance JSON requests' batches small); a timeout well under the p99 target.
+MAX_BATCH = int(os.environ.get("SERVING_BENCH_MAX_BATCH", "128"))
+ALLOWED = tuple(int(n) for n in os.environ.get(
+    "SERVING_BENCH_ALLOWED", "8,16,32,64,128").split(",") if n)
+TIMEOUT_US = int(os.environ.get("SERVING_BENCH_TIMEOUT_US", "1000"))
 
 
 def platform():
@@ -47,7 +62,7 @@ def export_model(base):
     return xf.saved_model.load(os.path.join(base, "1")).signatures["serving_default"]
 
 
-def in_process_limit(signature, batch=32, seconds=0.5):
+def in_process_limit(signature, batch, seconds=0.5):
     x = np.random.default_rng(0).random((batch, 28, 28), np.float32)
     arrays = signature.prepare({signature.input_names[0]: x})
     for _ in range(10):
@@ -59,12 +74,23 @@ def in_process_limit(signature, batch=32, seconds=0.5):
     return count / (time.perf_counter() - start)
 
 
-def best_limit(signature, rounds=6):
-    """The best of several short measurements, and the worst: on this shared machine one
-    2 s measurement moved between 177,000 and 314,000 predictions/s within minutes, and
-    the ratios are taken against the best (the harder target)."""
-    rates = [in_process_limit(signature) for _ in range(rounds)]
-    return max(rates), min(rates)
+def batch_sizes():
+    """Every batch size the batching server may run: what its warm-up compiles."""
+    from xlaflow.serving.config import BatchingParameters
+    params = BatchingParameters(max_batch_size=MAX_BATCH, allowed_batch_sizes=ALLOWED)
+    return sorted({params.padded_size(n) for n in range(1, MAX_BATCH + 1)})
+
+
+def limits(signature, rounds=6):
+    """For each batch size the server may run, the best and worst of several short
+    measurements (the sizes taken in turn, so the machine's drift reaches them alike): on
+    this shared machine one 2 s measurement moved between 177,000 and 314,000 predictions/s
+    within minutes, and the ratios are taken against the best (the harder target)."""
+    rates = {batch: [] for batch in batch_sizes()}
+    for _ in range(rounds):
+        for batch, rate in rates.items():
+            rate.append(in_process_limit(signature, batch))
+    return {batch: (max(r), min(r)) for batch, r in rates.items()}
 
 
 def _rest_request(instances):
@@ -158,9 +184,11 @@ def run_server(base, port, batching, workdir):
     if batching:
         path = os.path.join(workdir, "batching.txt")
         with open(path, "w") as f:
-            f.write("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 1000 }\n"
-                    "max_enqueued_batches { value: 64 }\n"
-                    f"num_batch_threads {{ value: {BATCH_THREADS} }}\n")
+            f.write(f"max_batch_size {{ value: {MAX_BATCH} }}\n"
+                    f"batch_timeout_micros {{ value: {TIMEOUT_US} }}\n"
+                    f"max_enqueued_batches {{ value: 64 }}\n"
+                    f"num_batch_threads {{ value: {BATCH_THREADS} }}\n"
+                    + "".join(f"allowed_batch_sizes: {n}\n" for n in ALLOWED))
         flags += ["--enable_batching", f"--batching_parameters_file={path}"]
     server = subprocess.Popen(flags, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "JAX_PLATFORMS": platform()})
@@ -180,14 +208,20 @@ def main():
     workdir = tempfile.mkdtemp(prefix="xf-serving-bench-")
     base = os.path.join(workdir, "mnist")
     signature = export_model(base)
-    limit, worst = best_limit(signature)
+    per_size = limits(signature)
+    limit = max(best for best, _ in per_size.values())
     print(f"platform: {platform()}")
-    print(f"in-process limit (exported function, batches of 32): {limit:,.0f} predictions/s "
-          f"(best of 6 half-second runs; worst {worst:,.0f})")
+    print(f"batching: max_batch_size {MAX_BATCH}, allowed_batch_sizes {list(ALLOWED)}, "
+          f"batch_timeout_micros {TIMEOUT_US}, num_batch_threads {BATCH_THREADS}")
+    print("in-process limit (the exported function alone, best and worst of 6 half-second "
+          "runs per batch size), predictions/s:")
+    for batch, (best, worst) in per_size.items():
+        print(f"{batch:8d}{best:12,.0f}{worst:12,.0f}")
+    print(f"the limit: {limit:,.0f} predictions/s (the best batch size's best run)")
     runs = [("1 instance per request, TF REST JSON", ())]
     runs.append((f"{BATCHED} instances per request, KServe v2 binary tensors",
                  (str(BATCHED), signature.input_names[0])))
-    for batching in (False, True):
+    for batching in [mode == "batching" for mode in MODES]:
         port = free_port()
         server = run_server(base, port, batching, workdir)
         try:
