@@ -1,0 +1,62 @@
+"""Review against Python semantics: constructs where the compiled function once computed
+something other than the plain Python one (or failed without saying what to write).
+
+Oracle: the same function run as plain Python on NumPy values; where Python itself raises,
+the compiled function must raise too, with a message naming the variable and line.
+"""
+
+import inspect
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def _line(fn, text):
+    """The file line in `fn`'s source holding `text` (for asserting error locations)."""
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+# -- `del` inside a tensor-dependent block -----------------------------------------------
+
+def deleted_in_branch(x):
+    y = x * 2
+    if x > 0:
+        del y
+    return y
+
+
+def test_a_name_deleted_in_a_tensor_branch_is_not_silently_kept():
+    # Python raises UnboundLocalError for x > 0; the compiled function used to return
+    # x * 2 there (the `del` was not branch state). Now: the one-path NameError.
+    with pytest.raises(UnboundLocalError):
+        deleted_in_branch(np.float32(2.0))
+    line = _line(deleted_in_branch, "if x > 0")
+    for x in (2.0, -2.0):
+        with pytest.raises(NameError, match=rf"test_review_semantics.py:{line}: 'y' has no "
+                                            r"value on one path through this `if`"):
+            xf.function(deleted_in_branch)(jnp.float32(x))
+
+
+def deleted_and_rebound(x, v):
+    y = x
+    if x > 0:
+        del y
+        y = 3 * x
+    s = 0.0
+    for w in v:
+        t = w * y
+        s += t
+        del t
+    return y, s
+
+
+def test_a_name_deleted_then_rebound_in_tensor_blocks_matches_python():
+    v = np.float32([1, 2, 3])
+    for x in (2.0, -2.0):
+        expect = deleted_and_rebound(np.float32(x), v)
+        got = xf.function(deleted_and_rebound)(jnp.float32(x), jnp.asarray(v))
+        np.testing.assert_allclose([float(g) for g in got], [float(e) for e in expect])
