@@ -83,6 +83,14 @@ class _Writes(ast.NodeVisitor):
             self._target(node.target)
             self.visit(node.value)
 
+    def visit_Delete(self, node):
+        # `del x` rebinds x to "no value" (converters/control_flow.py makes it Undefined):
+        # a tensor block that deletes x must carry it, so reading x afterwards can fail.
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.names[target.id] = None
+        self.generic_visit(node)
+
     def visit_NamedExpr(self, node):
         self._target(node.target)
         self.visit(node.value)
