@@ -10,6 +10,9 @@ import inspect
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import xlaflow as xf
 
@@ -60,3 +63,52 @@ def test_a_name_deleted_then_rebound_in_tensor_blocks_matches_python():
         expect = deleted_and_rebound(np.float32(x), v)
         got = xf.function(deleted_and_rebound)(jnp.float32(x), jnp.asarray(v))
         np.testing.assert_allclose([float(g) for g in got], [float(e) for e in expect])
+
+
+# -- chained comparisons whose middle operands are expressions ----------------------------
+
+def in_window(x, y):
+    if 0 < x + 1 < y * 2 <= 10:
+        return x
+    return -x
+
+
+def ordered(x):
+    return 0 < x[0] < x[1] > x[2], x[0] != x[1] != x[2] == x[2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=st.integers(-3, 8).map(np.float32), y=st.integers(-2, 7).map(np.float32))
+def test_a_chain_with_expression_operands_matches_python(x, y):
+    compiled = xf.function(in_window)
+    assert float(compiled(jnp.float32(x), jnp.float32(y))) == float(in_window(x, y))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float32, 3, elements=st.integers(-2, 2).map(float)))
+def test_a_chain_with_subscript_operands_matches_python(x):
+    got = xf.function(ordered)(jnp.asarray(x))
+    assert [bool(g) for g in got] == [bool(e) for e in ordered(x)]
+
+
+def test_a_chain_evaluates_each_operand_once_and_stops_on_a_python_false():
+    calls = []
+
+    def scaled(x):
+        calls.append(x)
+        return x * 2
+
+    def never(x):
+        raise AssertionError("evaluated after a false comparison")
+
+    def f(x, lo):
+        inside = lo < scaled(x) < 10.0
+        skipped = 1 > len(calls) < never(x)  # Python values: stops at `1 > 1`
+        return inside, skipped
+
+    expect = f(np.float32(3.0), 0.0)
+    assert len(calls) == 1
+    calls.clear()
+    got = xf.function(f)(jnp.float32(3.0), 0.0)
+    assert len(calls) == 1  # one trace, one call: `scaled(x)` is not repeated
+    assert [bool(g) for g in got] == [bool(e) for e in expect] == [True, False]
