@@ -31,8 +31,8 @@ class _Logical(ast.NodeTransformer):
 
     def visit_Compare(self, node):
         # `a < b < c` tests `a < b` for truth in Python: as `(a < b) and (b < c)` a tensor
-        # comparison combines lazily instead. Middle operands are repeated, so only names,
-        # constants and attribute chains qualify (evaluating them twice changes nothing).
+        # comparison combines lazily instead. Names, constants and attribute chains as middle
+        # operands are repeated (evaluating them twice changes nothing): the plain `and`.
         self.generic_visit(node)
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
             # `x in (1, 2)` tests `x == 1` for truth in Python; ag__.in_ combines tensors
@@ -40,8 +40,17 @@ class _Logical(ast.NodeTransformer):
                                           b=node.comparators[0])
             return call if isinstance(node.ops[0], ast.In) else templates.replace_expr(
                 "ag__.not_(x)", node, x=call)
-        if len(node.ops) < 2 or not all(_plain(c) for c in node.comparators[:-1]):
+        if len(node.ops) < 2 or any(_binds(c) for c in node.comparators):
             return node
+        if not all(_plain(c) for c in node.comparators[:-1]):
+            # Other middle operands are evaluated once each, lazily: ag__.compare_chain
+            call = templates.replace_expr("ag__.compare_chain(left, ops)", node,
+                                          left=node.left, ops=ast.Tuple(elts=[
+                                              ast.Constant(type(op).__name__)
+                                              for op in node.ops], ctx=ast.Load()))
+            call.args.extend(ast.copy_location(ast.Lambda(args=_no_args(), body=c), c)
+                             for c in node.comparators)
+            return call
         operands = [node.left, *node.comparators]
         pairs = [ast.copy_location(ast.Compare(left=copy.deepcopy(operands[i]), ops=[op],
                                                comparators=[copy.deepcopy(operands[i + 1])]),

@@ -6,6 +6,8 @@ traced value decides, the remaining operands are evaluated and combined with a s
 
 from __future__ import annotations
 
+import operator
+
 import jax.numpy as jnp
 
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
@@ -50,6 +52,32 @@ def _select(value, other, when_true_take_other):
 
 def _is_bool(x):
     return isinstance(x, bool) or (hasattr(x, "dtype") and jnp.result_type(x) == jnp.bool_)
+
+
+_COMPARE = {"Eq": operator.eq, "NotEq": operator.ne, "Lt": operator.lt,
+            "LtE": operator.le, "Gt": operator.gt, "GtE": operator.ge, "Is": operator.is_,
+            "IsNot": operator.is_not}
+
+
+def compare_chain(left, ops, *operands):
+    """`left ops[0] operands[0]() ops[1] operands[1]() ...`: each operand evaluated once,
+    and only while the comparisons so far may be true, as Python does; a traced comparison
+    combines with the rest as `and` does (converters/logical.py names the ops)."""
+    from xlaflow.autograph.operators.py_builtins import in_
+
+    value, previous = None, left
+    for op, operand in zip(ops, operands):
+        if value is not None and not is_traced(value) and not value:
+            return value
+        right = operand()
+        if op in ("In", "NotIn"):
+            test = in_(previous, right)
+            test = not_(test) if op == "NotIn" else test
+        else:
+            test = _COMPARE[op](previous, right)
+        value = test if value is None else and_(value, lambda: test)
+        previous = right
+    return value
 
 
 def not_(value):
