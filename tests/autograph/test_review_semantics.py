@@ -112,3 +112,45 @@ def test_a_chain_evaluates_each_operand_once_and_stops_on_a_python_false():
     got = xf.function(f)(jnp.float32(3.0), 0.0)
     assert len(calls) == 1  # one trace, one call: `scaled(x)` is not repeated
     assert [bool(g) for g in got] == [bool(e) for e in expect] == [True, False]
+
+
+# -- comprehension `if` clauses ---------------------------------------------------------
+
+def kept(x):
+    return [v for v in x if v > 1]
+
+
+def counted(x):
+    total = 0.0
+    for row in x:
+        total += sum(v for v in row if v > 2)
+    return total
+
+
+def python_filters(x):
+    odd = [x * k for k in range(5) if k % 2]
+    named = {k: x + k for k in (1, 2, 3) if (m := k) != 2}
+    return sum(odd), named, m
+
+
+@pytest.mark.parametrize("fn, kind, marker", [
+    (kept, "list comprehension", "if v > 1"),
+    (counted, "generator expression", "if v > 2"),
+])
+def test_a_comprehension_filtering_on_a_tensor_says_to_select(fn, kind, marker):
+    # Python keeps a data-dependent number of items; XLA cannot. JAX's own error here
+    # (TracerBoolConversionError) said nothing about what to write instead.
+    line = _line(fn, marker)
+    with pytest.raises(NotImplementedError, match=rf"test_review_semantics.py:{line}: the `if` "
+                                                  rf"clause of this {kind} tests a tensor.*"
+                                                  r"jnp.where"):
+        xf.function(fn)(jnp.ones((2, 3)))
+
+
+def test_a_comprehension_filtering_on_python_values_runs_as_python():
+    got = xf.function(python_filters)(jnp.float32(2.0))
+    expect = python_filters(np.float32(2.0))
+    assert float(got[0]) == float(expect[0]) == 8.0
+    assert {k: float(v) for k, v in got[1].items()} == {k: float(v) for k, v in
+                                                        expect[1].items()}
+    assert got[2] == expect[2] == 3
