@@ -59,6 +59,19 @@ class _Logical(ast.NodeTransformer):
         return self.visit_BoolOp(ast.copy_location(ast.BoolOp(op=ast.And(), values=pairs),
                                                    node))
 
+    def visit_ListComp(self, node):
+        # Each `if` clause is a Python truth test deciding which items exist: a tensor there
+        # gets an error saying to select with jnp.where (operators/logical.py).
+        self.generic_visit(node)
+        kind = _COMPREHENSIONS[type(node)]
+        for generator in node.generators:
+            generator.ifs = [templates.replace_expr("ag__.comprehension_test(x, kind)", test,
+                                                    x=test, kind=ast.Constant(kind))
+                             for test in generator.ifs]
+        return node
+
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp
+
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
         if isinstance(node.op, ast.Not):
@@ -72,6 +85,10 @@ class _Logical(ast.NodeTransformer):
             return node
         return templates.replace_expr("ag__.if_exp(test, lambda: body, lambda: orelse)", node,
                                       test=node.test, body=node.body, orelse=node.orelse)
+
+
+_COMPREHENSIONS = {ast.ListComp: "list comprehension", ast.SetComp: "set comprehension",
+                   ast.DictComp: "dict comprehension", ast.GeneratorExp: "generator expression"}
 
 
 def _plain(node):

@@ -95,6 +95,19 @@ def scalar_test(value, what):
     return value
 
 
+def comprehension_test(value, kind):
+    """A comprehension's `if` clause: Python decides which items it keeps, so a traced test
+    (a data-dependent number of items) is refused with the select to write instead."""
+    if is_traced(value):
+        raise NotImplementedError(
+            f"{caller()}: the `if` clause of this {kind} tests a tensor, so which items it "
+            "keeps, and how many, would be known only when the program runs. Keep every "
+            "item and select its value instead: `sum(jnp.where(v > 2, v, 0) for v in x)`, "
+            "`[jnp.where(v > 2, v, 0.0) for v in x]`, or on the whole tensor "
+            "`jnp.sum(jnp.where(x > 2, x, 0))`.")
+    return value
+
+
 def python_test(value):
     """A truth test that must stay in Python (its expression binds a name with `:=`)."""
     if is_traced(value):
