@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow.autograph.operators import lists
+from xlaflow.autograph.operators import keyed, lists
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
 from xlaflow.variables import Variable
@@ -211,6 +211,11 @@ def sorted_(iterable, *, key=None, reverse=False):
                             "with an axis.")
         ordered = jnp.sort(iterable)
         return list(ordered[::-1] if reverse else ordered)
+    if key is not None and (is_traced(iterable) or isinstance(iterable, (list, tuple)) and
+                            _any_traced(iterable)):
+        ordered = keyed.sorted_by_key(iterable, key, reverse)  # Python compares the keys
+        if ordered is not None:
+            return ordered
     return builtins.sorted(iterable, key=key, reverse=reverse)
 
 
@@ -242,12 +247,15 @@ def bool_(value=False):
     return builtins.bool(value)
 
 
-def _extreme(python_fn, pairwise, reduce):
+def _extreme(python_fn, pairwise, reduce, pick):
     def apply(*args, **kwargs):
         if len(args) == 1:
             args = (_materialized(args[0]),)
         one_sequence = len(args) == 1 and isinstance(args[0], (list, tuple))
         values = list(args[0]) if one_sequence else args
+        if kwargs.get("key") is not None and _any_traced(values) and set(kwargs) <= {
+                "key", "default"}:
+            return keyed.extreme(python_fn, pick, args, kwargs)  # Python compares keys
         if kwargs or not _any_traced(values):
             return python_fn(*args, **kwargs)
         if len(args) == 1 and not one_sequence:  # max(tensor): over its leading axis
@@ -262,8 +270,8 @@ def _extreme(python_fn, pairwise, reduce):
     return apply
 
 
-max_ = _extreme(builtins.max, jnp.maximum, jnp.max)
-min_ = _extreme(builtins.min, jnp.minimum, jnp.min)
+max_ = _extreme(builtins.max, jnp.maximum, jnp.max, jnp.argmax)
+min_ = _extreme(builtins.min, jnp.minimum, jnp.min, jnp.argmin)
 
 
 def sum_(iterable, start=0):
