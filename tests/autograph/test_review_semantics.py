@@ -205,3 +205,32 @@ def test_max_with_a_key_over_rows_and_its_errors():
         whole_rows(x)
     with pytest.raises(ValueError, match=r"max\(key=...\) got a key of shape \(2,\).*scalar"):
         xf.function(whole_rows)(jnp.asarray(x))
+
+
+# -- `and` / `or` between a tensor and a non-numeric operand ----------------------------
+
+def pair_if_positive(x, a, b):
+    return x > 0 and (a, b)
+
+
+def test_and_or_with_a_container_operand_is_refused_not_stacked():
+    # Python returns the tuple itself; the select used to stack it into one array.
+    assert pair_if_positive(np.float32(2.0), 1.0, 3.0) == (1.0, 3.0)
+    line = _line(pair_if_positive, "return x > 0 and")
+    with pytest.raises(TypeError, match=rf"test_review_semantics.py:{line}: a tensor decides "
+                                        r"this `and`/`or`.*one operand is a tuple"):
+        xf.function(pair_if_positive)(jnp.float32(2.0), jnp.float32(1.0), jnp.float32(3.0))
+    with pytest.raises(TypeError, match="one operand is a NoneType"):
+        xf.function(lambda x: x or None)(jnp.float32(2.0))
+
+
+def test_and_or_between_tensors_numbers_and_variables_still_select():
+    v = xf.Variable(2.0)
+
+    def f(x):
+        return (x > 0 and v), (x or 2.5), (x and np.float32(4.0))
+
+    for x in (1.0, 0.0, -1.0):
+        got = xf.function(f)(jnp.float32(x))
+        expect = (x > 0 and 2.0), (x or 2.5), (x and 4.0)
+        assert [float(g) for g in got] == [float(e) for e in expect]
