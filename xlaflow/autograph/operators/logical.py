@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import operator
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
 
@@ -41,7 +43,17 @@ def or_(first, *rest):
 
 def _select(value, other, when_true_take_other):
     # `a and b` is b when a is truthy, else a; `a or b` is a when a is truthy, else b.
-    pred = scalar_predicate(value, "`and`/`or` operand", caller(3))  # user -> and_ -> here
+    where = caller(3)  # user -> and_ -> here
+    pred = scalar_predicate(value, "`and`/`or` operand", where)
+    for operand in (value, other):
+        if not isinstance(operand, (bool, int, float, complex, np.generic, np.ndarray,
+                                    jax.Array)) and not hasattr(operand, "__jax_array__"):
+            # jnp.asarray would stack a tuple or fail on a list: neither is Python's operand
+            raise TypeError(
+                f"{where}: a tensor decides this `and`/`or`, so its value is chosen when the "
+                f"program runs, but one operand is a {type(operand).__name__}; only tensors "
+                "and numbers can be chosen between (a tuple would be stacked into one). "
+                "Use an `if` statement, or make both operands tensors.")
     if _is_bool(value) and _is_bool(other):
         return (jnp.logical_and if when_true_take_other else jnp.logical_or)(value, other)
     dtype = jnp.result_type(value, other)
