@@ -87,7 +87,7 @@ def compare_chain(left, ops, *operands):
             test = not_(test) if op == "NotIn" else test
         else:
             test = _COMPARE[op](previous, right)
-        value = test if value is None else and_(value, lambda: test)
+        value = test if value is None else and_(value, lambda t=test: t)
         previous = right
     return value
 
