@@ -20,7 +20,7 @@ class Entry:
         self.variables = variables
         self.assigned = None
         self.jitted = None
-        self.direct = None  # without Variables or donation: jitted(*leaves) -> outputs
+        self.direct = None  # without Variables or donation: direct(*leaves) -> outputs
         self.donated_leaves = donated_leaves
         self.touched = None  # the Variables the last trace actually read or assigned
         self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
@@ -38,13 +38,13 @@ class Direct:
 
     def __init__(self, pure):
         def direct(*leaves):
-            return pure(NO_VALUES, leaves)[0]
+            return pure(NO_VALUES, leaves)[1]
 
         direct.__name__ = pure.__name__  # names the XLA module
         self.direct = jax.jit(direct)
 
     def __call__(self, values, leaves):
-        return self.direct(*leaves), ()
+        return (), self.direct(*leaves)
 
     def trace(self, values, leaves):
         return self.direct.trace(*leaves)

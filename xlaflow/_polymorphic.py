@@ -112,7 +112,7 @@ class Relaxed:
         return out
 
     def direct(self, *leaves):
-        return self(NO_VALUES, leaves)[0]
+        return self(NO_VALUES, leaves)[1]
 
     def trace(self, values, *parts):
         """For get_concrete_function: the symbolic program's trace when the arguments (specs
@@ -208,7 +208,7 @@ class Relaxed:
         out_tree = jax.tree_util.tree_structure(program.traced.out_info)
         if self.is_direct:
             caller = jax.jit(lambda *leaves: out_tree.unflatten(exported.call(*leaves)))
-            return lambda values, leaves: (caller(*leaves), ())
+            return lambda values, leaves: ((), caller(*leaves))
         caller = jax.jit(
             lambda values, *parts: out_tree.unflatten(
                 exported.call(*jax.tree_util.tree_leaves((values, *parts)))),

@@ -1,8 +1,8 @@
 """xf.function: trace a Python function with its Variables lifted to inputs, compile with jax.jit.
 
 Each distinct static part of the arguments (Python values, structure, Variables passed in)
-gets one `jax.jit` of a pure function `(variable_values, traced_leaves) -> (outputs,
-new_variable_values)`; JAX's own dispatch then handles shapes and dtypes in C++, so a cache
+gets one `jax.jit` of a pure function `(variable_values, traced_leaves) -> (new_variable_values,
+outputs)`; JAX's own dispatch then handles shapes and dtypes in C++, so a cache
 hit costs one dict lookup plus reading and writing the Variables' cells. Relaxed shapes
 (None in an input_signature, reduce_retracing) go through _polymorphic's dispatcher.
 This module is the call path and the cache; _tracing builds and retraces the programs.
@@ -132,7 +132,7 @@ class Function(Tracing):
         body = self._pure(entry, eager_init=False)
 
         def pure(values, leaves):
-            return body(values, *self._dyn_args(entry, tuple(leaves)))[0]
+            return body(values, *self._dyn_args(entry, tuple(leaves)))[1]
 
         return pure, list(entry.variables), list(entry.touched or ())
 
@@ -173,7 +173,7 @@ class Function(Tracing):
                     if entry.direct is not None:
                         out = entry.direct(*args)
                         return self._finish(entry, out, ()) if entry.check_tokens else out
-                    out, new = entry.jitted(self._values(entry), args)
+                    new, out = entry.jitted(self._values(entry), args)
                 except _SIGNALS:
                     pass  # a trace for new shapes reached new Variables, or is to be
                     # generalised (reduce_retracing): the slow path resolves it
@@ -209,11 +209,11 @@ class Function(Tracing):
         values = self._values(entry)
         try:
             if entry.donated_leaves is None:
-                out, new = entry.jitted(values, dyn)
+                new, out = entry.jitted(values, dyn)
             else:
-                out, new = entry.jitted(values, *self._dyn_args(entry, dyn))
+                new, out = entry.jitted(values, *self._dyn_args(entry, dyn))
         except _SIGNALS as pending:
-            entry, (out, new) = self._resolve(
+            entry, (new, out) = self._resolve(
                 entry, key, dyn, lambda e, vals: e.jitted(vals, *self._dyn_args(e, dyn)),
                 pending)
         return self._finish(entry, out, new)
