@@ -52,6 +52,7 @@ class Trainer:
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
         self._metric_args = (metrics, weighted_metrics)
+        self._units = None  # (input shape, layers, output units): see _output_units
         # A subclassed model's outputs are unknown until it runs (Keras 2 builds its loss
         # and metric containers from the first step's y_pred): settle_outputs finds them.
         self._outputs_known = getattr(model, "_graph", None) is not None or isinstance(
@@ -252,12 +253,23 @@ class Trainer:
         if not isinstance(self.loss, losses_lib.SparseCategoricalCrossentropy) or y is None \
                 or not isinstance(y, np.ndarray) or y.size == 0:
             return
-        units = self.model.output_units()
+        units = self._output_units()
         low, high = float(np.min(y)), float(np.max(y))
         if low < 0 or high >= units or not np.all(np.equal(np.mod(y, 1), 0)):
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels in [0, {units}) for a "
                 f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
+
+    def _output_units(self):
+        """The model's output units, traced once per input shape and set of layers: the
+        trace (jax.eval_shape of the whole model, ~3 ms for an MLP) would otherwise run
+        at every fit, evaluate and train_on_batch call."""
+        shape, layers = repr(self.model._build_input_shape), tuple(self.model.layers)
+        cached = self._units
+        if cached is None or cached[0] != shape or len(cached[1]) != len(layers) or any(
+                a is not b for a, b in zip(cached[1], layers)):
+            self._units = cached = (shape, layers, self.model.output_units())
+        return cached[2]
 
 
 def _losses(loss):
