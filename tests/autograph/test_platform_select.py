@@ -16,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 from jax import lax
 
 import xlaflow as xf
+from tests.autograph.test_loop_exits import search  # ends `return -1` after the loop
 from xlaflow.autograph.operators import speculation
 
 
@@ -206,15 +207,6 @@ def test_a_product_of_inputs_still_selects_with_the_conds_gradient(selecting, x)
     got = jax.jit(jax.grad(xf.autograph.to_graph(scaled_product), argnums=(0, 1)))(*args)
     want = jax.grad(hand, argnums=(0, 1))(*args)
     np.testing.assert_allclose(got, want, rtol=1e-6)
-
-
-def search(x, target):
-    i = 0
-    while i < x.shape[0]:
-        if x[i] > target:
-            return i
-        i += 1
-    return -1  # after the loop: both sides of `if <loop left early>` return
 
 
 def test_the_return_after_a_loop_that_may_return_selects_on_gpu():

@@ -133,3 +133,23 @@ class Server:
         self.log.close()
         # uvicorn re-raises SIGTERM after its graceful shutdown, as a process killed by it
         return 0 if self.process.returncode == -signal.SIGTERM else self.process.returncode
+
+
+def toy_server(work, *flags, batching=None):
+    """A server of version 1 of the toy model under `work`, with /metrics on, and with
+    batching when `batching` (the parameters file's text) is given; waits until it serves."""
+    base = str(work / "toy")
+    export(base, 1)
+    (work / "monitoring.txt").write_text(
+        'prometheus_config { enable: true, path: "/metrics" }\n')
+    if batching is not None:
+        (work / "batching.txt").write_text(batching)
+        flags += ("--enable_batching", f"--batching_parameters_file={work / 'batching.txt'}")
+    server = Server("--model_name=toy", f"--model_base_path={base}", *flags,
+                    f"--monitoring_config_file={work / 'monitoring.txt'}", cwd=str(work))
+    try:
+        server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.serving.harness import Server, expected, export
+from tests.serving.harness import expected, toy_server
 
 pytestmark = pytest.mark.slow
 
@@ -48,19 +48,10 @@ def _rows(first, count):
 
 
 def test_multi_row_requests_merge_pad_and_split(tmp_path):
-    base = str(tmp_path / "toy")
-    export(base, 1)
-    (tmp_path / "batching.txt").write_text(
+    server = toy_server(tmp_path, batching=(
         "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 2000000 }\n"
-        "allowed_batch_sizes: 8\nallowed_batch_sizes: 16\n")
-    (tmp_path / "monitoring.txt").write_text(
-        'prometheus_config { enable: true, path: "/metrics" }\n')
-    server = Server("--model_name=toy", f"--model_base_path={base}", "--enable_batching",
-                    f"--batching_parameters_file={tmp_path / 'batching.txt'}",
-                    f"--monitoring_config_file={tmp_path / 'monitoring.txt'}",
-                    cwd=str(tmp_path))
+        "allowed_batch_sizes: 8\nallowed_batch_sizes: 16\n"))
     try:
-        server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
         compiled = _series(server, ":xlaflow:serving:compiled_programs")
 
         # four requests of four rows fill max_batch_size exactly: one run of 16, no padding

@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.server import ServerState
 
-from tests.serving.harness import Server, expected, export
+from tests.serving.harness import expected, toy_server
 from xlaflow.serving import http_protocol
 
 LIMIT = 200_000  # --rest_api_max_body_bytes of the test server
@@ -23,13 +23,8 @@ LIMIT = 200_000  # --rest_api_max_body_bytes of the test server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("bodies")
-    export(str(work / "toy"), 1)
-    (work / "monitoring.txt").write_text(
-        'prometheus_config { enable: true, path: "/metrics" }\n')
-    server = Server("--model_name=toy", f"--model_base_path={work / 'toy'}",
-                    f"--rest_api_max_body_bytes={LIMIT}", "--rest_api_timeout_in_ms=10000",
-                    f"--monitoring_config_file={work / 'monitoring.txt'}", cwd=str(work))
-    server.wait(lambda: server.states("toy") == {1: "AVAILABLE"}, "the model to load")
+    server = toy_server(work, f"--rest_api_max_body_bytes={LIMIT}",
+                        "--rest_api_timeout_in_ms=10000")
     yield server
     assert server.stop() == 0
 

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.serving.harness import Server, expected, export
+from tests.serving.harness import Server, expected, export, toy_server
 
 pytestmark = pytest.mark.slow
 
@@ -117,15 +117,8 @@ def test_bad_input_gets_a_4xx_and_the_server_keeps_serving(served, case):
 
 
 def test_oversized_body_is_refused_before_reading(tmp_path):
-    base = str(tmp_path / "toy")
-    export(base, 1)
-    (tmp_path / "monitoring.txt").write_text(
-        'prometheus_config { enable: true, path: "/metrics" }\n')
-    server = Server("--model_name=toy", f"--model_base_path={base}",
-                    "--rest_api_max_body_bytes=1000",
-                    f"--monitoring_config_file={tmp_path / 'monitoring.txt'}", cwd=str(tmp_path))
+    server = toy_server(tmp_path, "--rest_api_max_body_bytes=1000")
     try:
-        server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
         status, data, _ = server.request("POST", "/v1/models/toy:predict",
                                          b'{"instances": [' + b"[1,2,3]," * 400 + b"[1,2,3]]}")
         assert status == 413 and "exceeds the limit" in json.loads(data)["error"]
@@ -200,19 +193,10 @@ def test_hot_swap_under_load_fails_no_request(served):
 
 
 def test_batching_merges_requests_without_recompiling(tmp_path):
-    base = str(tmp_path / "toy")
-    export(base, 1)
-    (tmp_path / "batching.txt").write_text(
+    server = toy_server(tmp_path, batching=(
         "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 20000 }\n"
-        "allowed_batch_sizes: 4\nallowed_batch_sizes: 16\n")
-    (tmp_path / "monitoring.txt").write_text(
-        'prometheus_config { enable: true, path: "/metrics" }\n')
-    server = Server("--model_name=toy", f"--model_base_path={base}", "--enable_batching",
-                    f"--batching_parameters_file={tmp_path / 'batching.txt'}",
-                    f"--monitoring_config_file={tmp_path / 'monitoring.txt'}",
-                    cwd=str(tmp_path))
+        "allowed_batch_sizes: 4\nallowed_batch_sizes: 16\n"))
     try:
-        server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
         compiled = _metric(server, ":xlaflow:serving:compiled_programs")
         results = []
 
