@@ -234,3 +234,18 @@ def test_and_or_between_tensors_numbers_and_variables_still_select():
         got = xf.function(f)(jnp.float32(x))
         expect = (x > 0 and 2.0), (x or 2.5), (x and 4.0)
         assert [float(g) for g in got] == [float(e) for e in expect]
+
+
+def _function_leaving_a_loop(x):
+    for v in x:
+        get = lambda: v  # noqa: E731 (the case: a function made in a tensor loop)
+    return get()
+
+
+def test_a_function_leaving_a_tensor_loop_is_named_as_the_user_wrote_it():
+    line = inspect.getsourcelines(_function_leaving_a_loop)[1] + 2
+    with pytest.raises(TypeError) as info:
+        xf.function(_function_leaving_a_loop)(jnp.arange(3.0))
+    message = str(info.value)
+    assert f"'get' holds a function (<lambda> from line {line})" in message
+    assert "__xf_autograph" not in message

@@ -175,6 +175,9 @@ def to_lax(value, name, what, where):
 
 
 def _short(x):
+    code = getattr(x, "__code__", None)
+    if code is not None:  # a converted function's repr names AutoGraph's factory
+        return f"{getattr(x, '__name__', 'function')} from line {code.co_firstlineno}"
     text = repr(x)
     return text if len(text) <= 40 else text[:37] + "..."
 
