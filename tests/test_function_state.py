@@ -417,3 +417,21 @@ def test_a_call_from_another_thread_while_a_trace_runs_is_exact():
         worker.join(10)
     assert got == [0.0, 2.0, 4.0] and float(results[0]) == 2.0
     assert float(g(jnp.ones(()))) == 2.0
+
+
+def test_an_assigning_call_inside_a_users_jax_jit_is_refused_not_leaked():
+    # Concrete arguments take the fast path, but inside the user's jax.jit the compiled
+    # call's results are that trace's tracers: they must not be written to the Variable.
+    v = xf.Variable(1.0, name="counter")
+
+    @xf.function
+    def bump(x):
+        v.assign_add(x)
+        return v.value
+
+    one = jnp.ones(())
+    bump(one)
+    with pytest.raises(TypeError, match="assigns Variable 'counter'.*jax.jit"):
+        jax.jit(lambda: bump(one))()
+    assert float(v.numpy()) == 2.0
+    assert float(bump(one)) == 3.0

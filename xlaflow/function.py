@@ -29,6 +29,7 @@ from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
 
 _TRACED = _signatures.TRACED_TYPES
+_Tracer = jax.core.Tracer  # a user's jax.jit around a call with concrete arguments
 _FAST_PATH_OPEN = _lifting.fast_path_open  # read inline: a call to a function costs 0.1 µs
 # What a call catches from a trace: new Variables reached, one created, or (with
 # reduce_retracing) a new shape to generalise
@@ -173,15 +174,20 @@ class Function(Tracing):
                     if entry.direct is not None:
                         out = entry.direct(*args)
                         return self._finish(entry, out, ()) if entry.check_tokens else out
-                    new, out = entry.jitted(self._values(entry), args)
+                    values = [v._value for v in entry.variables]
+                    if self._donate_variables:
+                        values = _donation.distinct_buffers(values)
+                    new, out = entry.jitted(values, args)
                 except _SIGNALS:
                     pass  # a trace for new shapes reached new Variables, or is to be
                     # generalised (reduce_retracing): the slow path resolves it
                 except Exception as exc:
                     raise _tracebacks.filter_frames(exc) from exc.__cause__
                 else:
-                    if new or entry.check_tokens:
-                        return self._finish(entry, out, new)
+                    if entry.check_tokens or new and isinstance(new[0], _Tracer):
+                        return self._finish(entry, out, new)  # (the latter raises)
+                    for var, value in zip(entry.assigned, new):  # _finish's write-back
+                        var._value = value
                     return out
         if flags.run_functions_eagerly or not self._jit_compile or \
                 _lifting.current() is not None:
