@@ -89,7 +89,7 @@ def _transform(node):
     node = asserts.transform(node)
     node = lists.transform(node)
     node = watches.transform(node)
-    node = loop_exits.transform(node)
+    node = loop_exits.transform(node, namer)
     node = break_continue.transform(node, namer)
     node = returns.transform(node, namer)
     node = calls.transform(node)

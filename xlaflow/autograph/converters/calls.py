@@ -60,6 +60,9 @@ class _Calls(ast.NodeTransformer):
         # Exit tests loop_exits.py hoisted out of the body live beside the tree, not in it.
         if hasattr(node, "xf_stop_tests"):
             node.xf_stop_tests = [self.visit(test) for test in node.xf_stop_tests]
+        if hasattr(node, "xf_stop_on"):
+            test, record = node.xf_stop_on
+            node.xf_stop_on = (self.visit(test), record)
         return node
 
     def visit_FunctionDef(self, node):

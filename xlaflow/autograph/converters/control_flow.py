@@ -48,7 +48,7 @@ def loop_body(itr):""" + _DECLARE + """    target = itr
     body
 """ + _STATE + """
 ag__.for_stmt(iterable, extra_test, loop_body, get_state, set_state, symbols, n_out,
-              unsupported)
+              unsupported, stop_on)
 """
 
 
@@ -323,10 +323,16 @@ class _ControlFlow(ast.NodeTransformer):
             extra_test = templates.replace_expr("lambda: " + " and ".join(terms), node, **stops)
         else:
             extra_test = ast.Constant(value=None)
+        # a test of the next element, (lambda target: c, record), from loop_exits.py
+        stop_on = ast.Constant(value=None)
+        if hasattr(node, "xf_stop_on"):
+            test, record = node.xf_stop_on
+            stop_on = ast.copy_location(ast.Tuple(elts=[test, templates.name(record, node)],
+                                                  ctx=ast.Load()), node)
         fresh = self._names(("loop_body", "get_state", "set_state", "itr"))
         return templates.replace(_FOR, node, iterable=node.iter, target=node.target,
-                                 extra_test=extra_test, body=node.body, **fresh,
-                                 **replacements)
+                                 extra_test=extra_test, body=node.body, stop_on=stop_on,
+                                 **fresh, **replacements)
 
 
 _WITH = """

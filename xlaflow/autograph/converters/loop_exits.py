@@ -14,7 +14,10 @@ that `c` ended it. A `for` loop gets `c` as an extra test (`xf_stop_tests`) chec
 its next element is bound, so only a `break` with no statements before it and a test that
 does not read the loop's target qualify there, where nothing reads the target once the loop
 has stopped (code after it, closures its body makes) and binding it cannot fail (a name, or
-names unpacking `enumerate`/`zip`). Runs before the break/return converters.
+names unpacking `enumerate`/`zip`). A `for` headed by `if c: return e` gets `c` as a test
+of the candidate element instead (the target bound to the next element, before the body
+runs), and after the loop, if it stopped there, the target bound to that element and the
+exit (see _for_return). Runs before the break/return converters.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 class _LoopExits:
-    def __init__(self, fn, outer):
-        self.fn = fn
+    def __init__(self, fn, outer, namer):
+        self.fn, self.namer = fn, namer
         # A `len` the function binds, takes as a parameter, or finds in an enclosing
         # function, its closure or its module is not the builtin (conversion.py tells the
         # last two).
@@ -45,7 +48,7 @@ class _LoopExits:
         out, bound = [], set(bound)
         for stmt in stmts:
             if isinstance(stmt, _SCOPES):
-                _convert(stmt, self.shadowed)  # its own scope: its own names
+                _convert(stmt, self.namer, self.shadowed)  # its own scope: its own names
                 out.append(stmt)
                 continue
             for field in ("body", "orelse", "finalbody"):
@@ -58,14 +61,15 @@ class _LoopExits:
             if isinstance(stmt, ast.While):
                 out.extend(self._while(stmt, bound))
             elif isinstance(stmt, ast.For):
-                out.append(self._for(stmt, bound))
+                out.extend(self._for(stmt, bound))
             else:
                 out.append(stmt)
             bound |= analysis.always_binds(stmt)
         return out
 
-    def _guard(self, loop, bound):
-        """(the `if`, statements before the jump, jump) of an exit heading `loop`'s body."""
+    def _guard(self, loop, bound, candidate=False):
+        """(the `if`, statements before the jump, jump) of an exit heading `loop`'s body;
+        `candidate`: its test may read the target (tested with it bound to the element)."""
         first = loop.body[0]
         if not isinstance(first, ast.If) or first.orelse or not first.body:
             return None
@@ -76,7 +80,8 @@ class _LoopExits:
             return None
         written = set(analysis.writes(loop.body)[0])
         if isinstance(loop, ast.For):
-            written |= _target_names(loop)
+            written = written - _target_names(loop) if candidate else \
+                written | _target_names(loop)
         if (analysis.reads(first.test) & written) - bound:
             return None  # may read a name the loop creates: tested before it exists
         return first, before, jump
@@ -109,18 +114,80 @@ class _LoopExits:
         return [loop, ast.fix_missing_locations(after)]
 
     def _for(self, loop, bound):
+        first = loop.body[0]
+        if isinstance(first, ast.If) and first.body and \
+                isinstance(first.body[-1], ast.Return):
+            return self._for_return(loop, bound)
         guard = self._guard(loop, bound)
         if guard is None or loop.orelse:
-            return loop
+            return [loop]
         first, before, jump = guard
         cond, target = first.test, _target_names(loop)
         if before or not isinstance(jump, ast.Break) or analysis.reads(cond) & target or \
                 not self._binds_safely(loop) or target & self.declared or \
                 self._read_later(loop) & target:
-            return loop  # the loop would stop before binding the element it stopped on
+            return [loop]  # the loop would stop before binding the element it stopped on
         loop.body = loop.body[1:] or [ast.copy_location(ast.Pass(), loop)]
         loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), _scalar(cond, "`if`")]
-        return loop
+        return [loop]
+
+    def _for_return(self, loop, bound):
+        """`for t in it: if c: S; return e` + rest, as the hand-written lax loop:
+
+            loop_iter = it
+            loop_stop = ag__.candidate_stop(loop_iter, 0)   # None: Python iterates it
+            if loop_stop is not None:
+                for t in loop_iter:       # also stops before an element on which c holds
+                    rest                  # (xf_stop_on: lambda t: c, tested on it first)
+                if ag__.stopped(loop_stop):
+                    t = ag__.stop_element(loop_stop)
+                    S
+                    return e
+            else:
+                <the loop as written, its return kept as flags>
+
+        Exact where the element stopped on is bound as Python binds it and nothing the
+        loop first assigns is read after it (a loop stopped on its first element has not
+        run); a Python-iterated loop, whose `c` may turn traced mid-way, keeps the flags."""
+        guard = self._guard(loop, bound, candidate=True)
+        if guard is None or loop.orelse:
+            return [loop]
+        first, before, jump = guard
+        rest, target = loop.body[1:], _target_names(loop)
+        created = (set(analysis.writes(rest)[0]) | target) - bound
+        exit_reads = set().union(*(analysis.reads(s) for s in first.body))
+        if blocks.contains(rest, ast.Break) or \
+                blocks.contains(rest, ast.Return, through_loops=True) or \
+                not self._binds_safely(loop) or target & self.declared or \
+                created & self._read_later(loop) or (created - target) & exit_reads:
+            return [loop]
+        fallback = copy.deepcopy(loop)  # the original, for a loop Python iterates
+        iter_name, stop_name = self.namer.new("loop_iter"), self.namer.new("loop_stop")
+        here = lambda node: ast.fix_missing_locations(ast.copy_location(node, loop))  # noqa
+        name = lambda n, store=False: here(  # noqa: E731
+            ast.Name(id=n, ctx=ast.Store() if store else ast.Load()))
+        width = len(loop.target.elts) if isinstance(loop.target, (ast.Tuple, ast.List)) else 0
+        setup = [here(ast.Assign(targets=[name(iter_name, True)], value=loop.iter)),
+                 here(ast.Assign(targets=[name(stop_name, True)], value=_ag_call(
+                     "candidate_stop", name(iter_name), ast.Constant(value=width))))]
+        fallback.iter, loop.iter = name(iter_name), name(iter_name)
+        params = [ast.arg(arg=n.id) for n in ([loop.target] if width == 0 else
+                                              loop.target.elts)]
+        test = here(ast.Lambda(args=ast.arguments(
+            posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[],
+            kwarg=None, defaults=[]), body=_scalar(first.test, "`if`")))
+        loop.xf_stop_on = (test, stop_name)
+        loop.body = rest or [here(ast.Pass())]
+        bind = ast.copy_location(ast.Assign(targets=[_as_store(copy.deepcopy(loop.target))],
+                                            value=_ag_call("stop_element", name(stop_name))),
+                                 first)
+        after = ast.copy_location(ast.If(test=_ag_call("stopped", name(stop_name)),
+                                         body=[bind, *before, jump], orelse=[]), first)
+        hoisted = ast.Compare(left=name(stop_name), ops=[ast.IsNot()],
+                              comparators=[ast.Constant(value=None)])
+        choose = ast.copy_location(ast.If(test=here(hoisted), body=[loop, after],
+                                          orelse=[fallback]), loop)
+        return [*setup, ast.fix_missing_locations(choose)]
 
     def _read_later(self, loop):
         """Names that may be read once `loop` has stopped: outside its body (its test and
@@ -154,6 +221,18 @@ class _LoopExits:
             return False
         width = {"enumerate": 2, "zip": len(it.args)}.get(it.func.id)
         return width == len(target.elts)
+
+
+def _ag_call(fn, *args):
+    func = ast.Attribute(value=ast.Name(id="ag__", ctx=ast.Load()), attr=fn, ctx=ast.Load())
+    return ast.Call(func=func, args=list(args), keywords=[])
+
+
+def _as_store(target):
+    for node in ast.walk(target):
+        if isinstance(node, (ast.Name, ast.Tuple, ast.List)):
+            node.ctx = ast.Store()
+    return target
 
 
 def _scalar(test, what):
@@ -190,10 +269,10 @@ def _parameters(fn):
                             args.kwarg] if a is not None}
 
 
-def _convert(fn, outer=frozenset()):
-    fn.body = _LoopExits(fn, outer).block(fn.body, _parameters(fn))
+def _convert(fn, namer, outer=frozenset()):
+    fn.body = _LoopExits(fn, outer, namer).block(fn.body, _parameters(fn))
 
 
-def transform(node):
-    _convert(node)
+def transform(node, namer):
+    _convert(node, namer)
     return node

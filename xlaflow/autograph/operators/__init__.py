@@ -17,7 +17,10 @@ from xlaflow.autograph.operators.logical import not_ as not_
 from xlaflow.autograph.operators.logical import or_ as or_
 from xlaflow.autograph.operators.logical import python_test as python_test
 from xlaflow.autograph.operators.logical import scalar_test as scalar_test
+from xlaflow.autograph.operators.loops import candidate_stop as candidate_stop
 from xlaflow.autograph.operators.loops import for_stmt as for_stmt
+from xlaflow.autograph.operators.loops import stop_element as stop_element
+from xlaflow.autograph.operators.loops import stopped as stopped
 from xlaflow.autograph.operators.loops import while_stmt as while_stmt
 from xlaflow.autograph.operators.state import global_aug as global_aug
 from xlaflow.autograph.operators.state import global_value as global_value

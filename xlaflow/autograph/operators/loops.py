@@ -53,17 +53,23 @@ def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
         body()
 
 
-def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, unsupported=()):
-    """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false."""
+def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, unsupported=(),
+             stop_on=None):
+    """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false.
+
+    `stop_on` (a lax loop only): (test, StopRecord) from candidate_stop, the loop also
+    stopping before an element on which `test(element)` holds; the record says after the
+    loop whether it did, and on which element."""
     tensor_range = isinstance(iterable, TensorRange)
-    if tensor_range or isinstance(iterable, (TensorEnumerate, TensorZip)) or is_traced(
-            iterable):
+    if drives_lax_loop(iterable):
         where = caller()
         st.check_supported(unsupported, "for loop", where)
         loop = Loop(get_state, set_state, names, n_out, "for loop", where)
         drive = _range if tensor_range else _scan
-        loop.run(lambda: drive(loop, iterable, extra_test, body))
+        loop.run(lambda: drive(loop, iterable, extra_test, body, stop_on))
         return
+    if stop_on is not None:  # candidate_stop gives no record for what Python iterates
+        raise RuntimeError("internal: a candidate stop test on a loop that runs in Python")
     where, tried = None, False
     for k, itr in enumerate(iterable):
         if extra_test is not None:
@@ -87,6 +93,69 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, uns
         body(itr)
 
 
+def drives_lax_loop(iterable):
+    """Whether a `for` over `iterable` is one lax loop (rather than iterated by Python)."""
+    return isinstance(iterable, (TensorRange, TensorEnumerate, TensorZip)) or is_traced(
+        iterable)
+
+
+class StopRecord:
+    """What a lax `for` loop with a candidate stop test (`if c: return e` heading its body,
+    see converters/loop_exits.py) tells the code after it: whether `c` stopped it, and the
+    element it stopped on, which the target is then bound to as Python leaves it."""
+
+    def __init__(self, width):
+        self.width = width  # the target unpacks the element into this many names; 0: a name
+        self.stopped, self.element = False, None
+
+    def test(self, fn, element):
+        return fn(*element) if self.width else fn(element)
+
+
+def candidate_stop(iterable, width):
+    """A StopRecord for a loop over `iterable` that lax runs, None for one Python runs: a
+    Python loop keeps the original body, as a test traced mid-way cannot pick an element."""
+    return StopRecord(width) if drives_lax_loop(iterable) else None
+
+
+def stopped(record):
+    return record.stopped
+
+
+def stop_element(record):
+    return record.element
+
+
+def _stop_terms(loop, extra_test, stop_on, element):
+    """The loop's own stop tests as one traced `go` term, or None: the break/return flags,
+    then `not c` on the candidate element (pure, so tested even when a flag is set)."""
+    terms = []
+    if extra_test is not None:
+        terms.append(scalar_predicate(extra_test(), "for loop", loop.where))
+    if stop_on is not None:
+        test, record = stop_on
+        terms.append(jnp.logical_not(scalar_predicate(record.test(test, element()),
+                                                      "for loop", loop.where)))
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else jnp.logical_and(*terms)
+
+
+def _record_stop(loop, extra_test, stop_on, more, element):
+    """After the loop: it stopped on its candidate where elements remained (`more`) and no
+    break/return flag (which the loop tests first) had stopped it."""
+    record = stop_on[1]
+    if extra_test is not None:
+        more = jnp.logical_and(more, scalar_predicate(extra_test(), "for loop", loop.where))
+    record.stopped, record.element = more, element
+
+
+def _ran_or_stopped(ran, extra_test, stop_on):
+    """A loop its candidate test stopped before the first element did not run, yet the
+    names first assigned in it are not read after it (loop_exits.py checks): no error."""
+    return ran if stop_on is None else jnp.logical_or(ran, stop_on[1].stopped)
+
+
 def _rest_as_lax_loop(rest, extra_test, body, get_state, set_state, names, n_out, where):
     """Run the rest of a Python `range` loop that a tensor may now stop (a `break` or
     `return` under a tensor `if`) as one lax loop: unrolled, each iteration would be a
@@ -100,7 +169,7 @@ def _rest_as_lax_loop(rest, extra_test, body, get_state, set_state, names, n_out
     mark = loop.variables.mark()
     try:
         loop.run(lambda: _range(loop, TensorRange(rest.start, rest.stop, rest.step),
-                                extra_test, body))
+                                extra_test, body, None))
     except Exception:  # noqa: BLE001 - unrolled, the body raises again if it really fails
         loop.reset(mark)
         return False
@@ -131,7 +200,7 @@ def _while(loop, test, body):
     loop.exit(out[0])
 
 
-def _range(loop, rng, extra_test, body):
+def _range(loop, rng, extra_test, body, stop_on):
     start, stop, step = rng.start, rng.stop, rng.step
     if is_traced(step):  # Python raises for a zero step; a traced one is checked at run time
         _runtime_checks.check(step != 0, lambda: ValueError("range() arg 3 must not be zero"))
@@ -143,7 +212,7 @@ def _range(loop, rng, extra_test, body):
     loop.probe_body = body
     init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)
-    if extra_test is None and not is_traced(step):
+    if extra_test is None and stop_on is None and not is_traced(step):
         def step_fn(k, carry):
             loop.enter(carry[0])
             i = k if step == 1 else rng.value(k)
@@ -158,38 +227,42 @@ def _range(loop, rng, extra_test, body):
         else:
             trips = rng.trips()  # unsigned: it may pass the signed maximum
             out = jax.lax.fori_loop(jnp.zeros((), trips.dtype), trips, step_fn, carry)
+        if ran_needed:
+            loop.check_ran(out[1])
+        loop.exit(out[0])
+        return
+    # Counted by trips, not by testing the counter against `stop`: `i + step` could
+    # overflow the counter's type past a bound near its limit and never stop.
+    trips = rng.trips()
+
+    def cond_fun(carry):
+        k, inner = carry[0], carry[1]
+        loop.enter(inner)
+        more = k < trips
+        go = _stop_terms(loop, extra_test, stop_on, lambda: rng.element(k))
+        return more if go is None else jnp.logical_and(more, go)
+
+    def body_fun(carry):
+        k, inner = carry[0], carry[1]
+        loop.enter(inner)
+        new, _ = loop.iterate(body, (rng.value(k),))
+        return (k + 1, new, True) if ran_needed else (k + 1, new)
+
+    # A Python range's values are Python ints: its counter is weakly typed, so that
+    # `int8_array * i` after the loop stays int8 as in Python.
+    first = jnp.asarray(0) if isinstance(trips, int) else jnp.zeros(
+        (), jnp.result_type(trips))
+    carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
+    if isinstance(trips, int) and _differentiable(init):
+        out = _bounded_while(trips, cond_fun, body_fun, carry)
     else:
-        # Counted by trips, not by testing the counter against `stop`: `i + step` could
-        # overflow the counter's type past a bound near its limit and never stop.
-        trips = rng.trips()
-
-        def cond_fun(carry):
-            k, inner = carry[0], carry[1]
-            loop.enter(inner)
-            more = k < trips
-            return jnp.logical_and(more, scalar_predicate(extra_test(), "for loop", loop.where)
-                                   ) if extra_test is not None else more
-
-        def body_fun(carry):
-            k, inner = carry[0], carry[1]
-            loop.enter(inner)
-            new, _ = loop.iterate(body, (rng.value(k),))
-            return (k + 1, new, True) if ran_needed else (k + 1, new)
-
-        # A Python range's values are Python ints: its counter is weakly typed, so that
-        # `int8_array * i` after the loop stays int8 as in Python.
-        first = jnp.asarray(0) if isinstance(trips, int) else jnp.zeros(
-            (), jnp.result_type(trips))
-        carry = (first, init, jnp.asarray(False)) if ran_needed else (first, init)
-        if isinstance(trips, int) and _differentiable(init):
-            out = _bounded_while(trips, cond_fun, body_fun, carry)
-        else:
-            note_unbounded_loop(loop.where)
-            out = jax.lax.while_loop(cond_fun, body_fun, carry)
-        out = out[1:]
+        note_unbounded_loop(loop.where)
+        out = jax.lax.while_loop(cond_fun, body_fun, carry)
+    loop.exit(out[1])
+    if stop_on is not None:  # past the last value when not stopped: never read then
+        _record_stop(loop, extra_test, stop_on, out[0] < trips, rng.element(out[0]))
     if ran_needed:
-        loop.check_ran(out[1])
-    loop.exit(out[0])
+        loop.check_ran(_ran_or_stopped(out[2], extra_test, stop_on))
 
 
 def _differentiable(carry):
@@ -208,14 +281,14 @@ def _bounded_while(trips, cond_fun, body_fun, carry):
     return jax.lax.scan(step, carry, None, length=trips)[0]
 
 
-def _scan(loop, iterable, extra_test, body):
+def _scan(loop, iterable, extra_test, body, stop_on):
     xs, n, make = scan_inputs(iterable)
     if n == 0:
         return  # statically empty: the body never runs and the state stays as it is
     loop.probe_body = lambda x: body(make(x))
     init = loop.init_carry(lambda: (jax.tree_util.tree_map(lambda x: x[0], xs),))
     ran_needed = bool(loop.needs_ran_check)
-    if extra_test is None:
+    if extra_test is None and stop_on is None:
         loop.stacking = True
 
         def step_fn(carry, x):
@@ -230,10 +303,14 @@ def _scan(loop, iterable, extra_test, body):
         loop.exit(out[0], stacked)
         return
 
+    def row(i):  # clamped to the last row: the candidate past the end is never used
+        return make(jax.tree_util.tree_map(
+            lambda t: jax.lax.dynamic_index_in_dim(t, i, keepdims=False), xs))
+
     def cond_fun(carry):
         loop.enter(carry[1])
-        return jnp.logical_and(carry[0] < n, scalar_predicate(extra_test(), "for loop",
-                                                             loop.where))
+        go = _stop_terms(loop, extra_test, stop_on, lambda: row(carry[0]))
+        return jnp.logical_and(carry[0] < n, go)
 
     def body_fun(carry):
         i = carry[0]
@@ -245,6 +322,8 @@ def _scan(loop, iterable, extra_test, body):
     carry = (jnp.asarray(0), init, jnp.asarray(False)) if ran_needed else (jnp.asarray(0), init)
     note_unbounded_loop(loop.where)
     out = jax.lax.while_loop(cond_fun, body_fun, carry)
-    if ran_needed:
-        loop.check_ran(out[2])
     loop.exit(out[1])
+    if stop_on is not None:
+        _record_stop(loop, extra_test, stop_on, out[0] < n, row(out[0]))
+    if ran_needed:
+        loop.check_ran(_ran_or_stopped(out[2], extra_test, stop_on))

@@ -336,6 +336,8 @@ def _stop_flags(stmt):
     names = set(getattr(stmt, "xf_stop_flags", ()))
     for test in getattr(stmt, "xf_stop_tests", ()):
         names |= reads(test)
+    if hasattr(stmt, "xf_stop_on"):  # (lambda target: c, record): c's names but the target
+        names |= reads(stmt.xf_stop_on[0])
     return frozenset(names)
 
 
