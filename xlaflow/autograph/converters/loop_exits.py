@@ -146,20 +146,23 @@ class _LoopExits:
             else:
                 <the loop as written, its return kept as flags>
 
-        Exact where the element stopped on is bound as Python binds it and nothing the
-        loop first assigns is read after it (a loop stopped on its first element has not
-        run); a Python-iterated loop, whose `c` may turn traced mid-way, keeps the flags."""
+        The target ends bound as Python leaves it (the element stopped on, else the last);
+        a Python-iterated loop, whose `c` may turn traced mid-way, keeps the flags."""
         guard = self._guard(loop, bound, candidate=True)
         if guard is None or loop.orelse:
             return [loop]
         first, before, jump = guard
         rest, target = loop.body[1:], _target_names(loop)
-        created = (set(analysis.writes(rest)[0]) | target) - bound
+        # Names the rest of the body first assigns: unbound in Python when the first
+        # element stops the loop, so neither the exit nor what follows may read them. The
+        # target is bound then (the exit binds it): read after the loop, it is carried, and
+        # the loop's ran-check passes once it stopped (for_stmt).
+        created = set(analysis.writes(rest)[0]) - bound - target
         exit_reads = set().union(*(analysis.reads(s) for s in first.body))
         if blocks.contains(rest, ast.Break) or \
                 blocks.contains(rest, ast.Return, through_loops=True) or \
                 not self._binds_safely(loop) or target & self.declared or \
-                created & self._read_later(loop) or (created - target) & exit_reads:
+                created & (self._read_later(loop) | exit_reads):
             return [loop]
         fallback = copy.deepcopy(loop)  # the original, for a loop Python iterates
         iter_name, stop_name = self.namer.new("loop_iter"), self.namer.new("loop_stop")
