@@ -58,8 +58,8 @@ def scaled_by_closure(x, t):
     total = 0.0
     for v in x:
         if v > t:
-            return (lambda: v * 3.0 + total)()  # reads the element stopped on
-        double = lambda: v * 2.0  # noqa: E731 - a closure the rest of the body makes
+            return (lambda: v * 3.0 + total)()  # noqa: PLC3002 - reads the element stopped on
+        double = lambda: v * 2.0  # noqa: B023 - a closure the rest of the body makes
         total += double()
     return total
 
@@ -186,7 +186,7 @@ def test_exits_that_cannot_move_keep_their_flags():
         for k, v in enumerate(x):
             if k > 0 and step > t:  # noqa: F821 - `step` exists from the 2nd iteration
                 return k
-            step = v - last
+            step = v - last  # noqa: F841 - read by the next iteration's test
             last = v
         return -1
 
@@ -202,7 +202,7 @@ def test_exits_that_cannot_move_keep_their_flags():
         for v in x:
             if v > t:
                 return v
-        else:
+        else:  # noqa: PLW0120 - a loop `else` keeps the flags
             t = t * 2.0
         return t
 

@@ -166,9 +166,12 @@ class _LoopExits:
             return [loop]
         fallback = copy.deepcopy(loop)  # the original, for a loop Python iterates
         iter_name, stop_name = self.namer.new("loop_iter"), self.namer.new("loop_stop")
-        here = lambda node: ast.fix_missing_locations(ast.copy_location(node, loop))  # noqa
-        name = lambda n, store=False: here(  # noqa: E731
-            ast.Name(id=n, ctx=ast.Store() if store else ast.Load()))
+        def here(node):
+            return ast.fix_missing_locations(ast.copy_location(node, loop))
+
+        def name(n, store=False):
+            return here(ast.Name(id=n, ctx=ast.Store() if store else ast.Load()))
+
         width = len(loop.target.elts) if isinstance(loop.target, (ast.Tuple, ast.List)) else 0
         setup = [here(ast.Assign(targets=[name(iter_name, True)], value=loop.iter)),
                  here(ast.Assign(targets=[name(stop_name, True)], value=_ag_call(
