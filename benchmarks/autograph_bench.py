@@ -83,6 +83,24 @@ def lax_search(x, target):
     return jnp.where(i < x.shape[0], i, -1)
 
 
+# -- for loop over a tensor with early return ----------------------------------------------
+
+def ag_first_above(x, target):
+    for i, v in enumerate(x):
+        if v > target:
+            return i
+    return -1
+
+
+def lax_first_above(x, target):
+    # The hand-written form reads the element in the loop's cond, as lax_search does.
+    def cond(i):
+        return jnp.logical_and(i < x.shape[0], jnp.logical_not(x[i] > target))
+
+    i = lax.while_loop(cond, lambda i: i + 1, 0)
+    return jnp.where(i < x.shape[0], i, -1)
+
+
 # -- scan-like accumulation (an RNN) ----------------------------------------------------
 
 def ag_rnn(xs, w):
@@ -110,6 +128,8 @@ def cases():
     w = jax.random.normal(key, (64, 64)) * 0.1
     return [("nested loops + break", ag_nested_break, lax_nested_break, (grid, jnp.float32(50.0))),
             ("while + early return", ag_search, lax_search, (line, jnp.float32(3000.0))),
+            ("for + early return", ag_first_above, lax_first_above,
+             (line, jnp.float32(3000.0))),
             ("scan accumulation", ag_rnn, lax_rnn, (seq, w))]
 
 
