@@ -7,6 +7,7 @@
 | traceback_filtering        | XLAFLOW_TRACEBACK_FILTERING           | True    |
 | retrace_warning_threshold  | XLAFLOW_RETRACE_WARNING_THRESHOLD     | 5       |
 | device_prefetch            | XLAFLOW_DEVICE_PREFETCH               | auto (on for GPU/TPU) |
+| fit_arrays_on_device       | XLAFLOW_FIT_ARRAYS_ON_DEVICE          | auto (GPU/TPU, in budget) |
 | compilation_cache_dir      | XLAFLOW_COMPILATION_CACHE_DIR         | ~/.cache/xlaflow/jax-compilation |
 """
 
@@ -54,10 +55,16 @@ class _Flags:
         # on GPU/TPU; on CPU (nothing to copy, cores shared with the step) it costs more
         # than it hides. 'on' / 'off' force it.
         self.device_prefetch = os.environ.get("XLAFLOW_DEVICE_PREFETCH", "auto")
+        # 'auto': fit/evaluate put in-memory arrays on GPU/TPU once and gather each batch
+        # inside the compiled step (no copy per step), when they fit a memory budget; on
+        # CPU the per-step copy is cheap and the arrays would be held twice. 'on' forces
+        # it (any backend, any size), 'off' never (training/device_arrays.py).
+        self.fit_arrays_on_device = os.environ.get("XLAFLOW_FIT_ARRAYS_ON_DEVICE", "auto")
 
 
 flags = _Flags()
 _NAMES = tuple(vars(flags))
+_MODES = ("auto", "on", "off")
 
 
 def update(name, value):
@@ -65,6 +72,10 @@ def update(name, value):
     if name not in _NAMES:
         raise KeyError(f"xf.config.update: unknown flag {name!r}; known flags: {_NAMES}")
     current = getattr(flags, name)
+    if name in ("device_prefetch", "fit_arrays_on_device") and (
+            not isinstance(value, str) or value.strip().lower() not in _MODES):
+        # Checked here, before the flag changes: a bad value fails at the update.
+        raise ValueError(f"{name} must be one of {list(_MODES)}; received {value!r}")
     setattr(flags, name, type(current)(value))
 
 
@@ -90,10 +101,23 @@ def override(**values):
 
 def device_prefetch_enabled():
     """Whether fit prefetches dataset batches to the device (the device_prefetch flag)."""
-    mode = str(flags.device_prefetch).lower()
-    if mode not in ("auto", "on", "off"):
-        raise ValueError(f"device_prefetch must be 'auto', 'on' or 'off'; received {mode!r}")
+    mode = _mode("device_prefetch")
     return mode == "on" or (mode == "auto" and jax.default_backend() != "cpu")
+
+
+def _mode(name):
+    """An 'auto'/'on'/'off' flag's value, checked: a typo must not silently mean 'off'."""
+    raw = getattr(flags, name)
+    mode = str(raw).strip().lower()
+    if mode not in _MODES:
+        raise ValueError(f"{name} must be one of {list(_MODES)}; received {raw!r} (set by "
+                         f"xf.config.update or XLAFLOW_{name.upper()})")
+    return mode
+
+
+def fit_arrays_on_device_mode():
+    """'auto', 'on' or 'off': the fit_arrays_on_device flag (see training/device_arrays)."""
+    return _mode("fit_arrays_on_device")
 
 
 def run_functions_eagerly(run_eagerly):

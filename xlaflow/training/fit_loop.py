@@ -7,6 +7,7 @@ import numpy as np
 
 from xlaflow import callbacks as callbacks_lib
 from xlaflow.training import data as data_lib
+from xlaflow.training import device_arrays
 from xlaflow.training.progress import Progbar
 from xlaflow.training.trainer import host_logs
 
@@ -89,6 +90,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if steps_per_epoch is not None and isinstance(data, data_lib.ArrayBatches):
         data.stream(steps_per_epoch)
     _check_even_batches(trainer.strategy, data, val)
+    on_device = device_arrays.applies(trainer, data, val)  # checks the flag's value too
     if trainer.strategy is not None and isinstance(data, data_lib.DatasetBatches):
         data.place = trainer.strategy.distribute_batch
     first = data.first_batch()
@@ -97,6 +99,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if val is not None and isinstance(val, data_lib.ArrayBatches):
         model._check_inputs(val.first_batch()[0])
         trainer.check_labels(val.y)
+    if on_device:  # after the checks above: bad input fails before the transfer
+        data = device_arrays.DeviceArrays(data, trainer)
+        val = None if val is None else device_arrays.DeviceArrays(val, trainer)
 
     history = callbacks_lib.History()
     verbose = _verbosity(verbose)
@@ -106,7 +111,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                       "do_validation": val is not None})
     model.stop_training = False
     model.history = history
-    state = model._fit_state = FitState(initial_epoch, data)
+    # The host batches own the shuffle's seed (BackupAndRestore may set it).
+    state = model._fit_state = FitState(initial_epoch, data.host if on_device else data)
     try:
         cbs.on_train_begin()
         last_logs = _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch,
@@ -146,6 +152,8 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
     batch_begin = cbs.wants("on_train_batch_begin")
     batch_end = cbs.wants("on_train_batch_end")
     step_fn, block_fn = trainer.raw_train_step, trainer.raw_train_block
+    if isinstance(data, device_arrays.DeviceArrays):  # batches are (step, its arguments)
+        step_fn = block_fn = device_arrays.run
     resumed = state.step  # batches of the first epoch already trained (a restored backup)
     epoch_logs = None
     for epoch in range(state.epoch, epochs):
@@ -223,10 +231,12 @@ def _evaluate_batches(model, data, verbose, callbacks):
     cbs.on_test_begin()
     bar = Progbar(data.epoch_steps, verbose)
     step, logs = 0, None
-    for x, y, w in data.epoch():
+    on_device = isinstance(data, device_arrays.DeviceArrays)
+    for batch in data.test_steps() if on_device else data.epoch():
         if cbs.wants("on_test_batch_begin"):
             cbs.on_test_batch_begin(step)
-        logs = trainer.test_step(x, y, w)
+        logs = trainer.named(device_arrays.run(*batch)) if on_device else \
+            trainer.test_step(*batch)
         step += 1
         if cbs.wants("on_test_batch_end"):
             cbs.on_test_batch_end(step - 1, logs)
@@ -245,9 +255,12 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
     _check_even_batches(trainer.strategy, data)
     try:
+        on_device = device_arrays.applies(trainer, data)
         model._prepare(data.first_batch()[0])
         trainer.check_labels(getattr(data, "y", None))
-        result = _evaluate_batches(model, data, _verbosity(verbose), callbacks)
+        result = _evaluate_batches(
+            model, device_arrays.DeviceArrays(data, trainer) if on_device else data,
+            _verbosity(verbose), callbacks)
     finally:
         data.close()
     if return_dict:

@@ -65,6 +65,9 @@ class Trainer:
         self.block_strategy = _block_strategy(model)
         compile_fn = (lambda f: f) if run_eagerly or jit_compile is False else functools.partial(
             function, donate_variables=True)
+        # Kept: fit with its arrays on the device compiles, with it, a step that gathers
+        # its batch and calls the compiled steps below inlined (training/device_arrays.py).
+        self.compile_fn = compile_fn
         self.custom_train_step = _overrides(model, "train_step")
         if self.custom_train_step:
             from xlaflow.autograph import api
