@@ -5,8 +5,9 @@ CPU: a launch-bound step there pays ~100 µs more host time per step. This scrip
 that cost, all in one run (well under 90 s on a GPU; FIT_PROFILE_SAMPLES shrinks it):
 
 1. per-step wall time (median of interleaved epochs) of the hand-written loop (host and
-   device-resident batches), fit (arrays; an xf.data Dataset with the device prefetch
-   thread on and off), xlaflow's compiled step in a plain loop, and the GradientTape loop;
+   device-resident batches), fit (arrays sliced per step on the host, or kept on the
+   device with fit_arrays_on_device, each unshuffled and shuffled; an xf.data Dataset
+   with the device prefetch thread on and off), xlaflow's compiled step in a plain loop, and the GradientTape loop;
 2. host dispatch time per step: N enqueues with arguments already on the device, then
    one block, for the hand-written step, the full xf.function call, and its jitted
    program called directly, as compiled and with the outputs before the new Variable
@@ -53,10 +54,16 @@ def compiled_fit_model():
     return model
 
 
-def fit_arrays(x, y):
-    """fit as fit_bench runs it: verbose=0, no callbacks (fit adds only its History)."""
+def fit_arrays(x, y, on_device="off", shuffle=False):
+    """fit as fit_bench runs it: verbose=0, no callbacks (fit adds only its History). With
+    on_device 'on' the arrays stay on the device and each step gathers its batch
+    (xf.config fit_arrays_on_device; 'off' copies each batch's slices per step)."""
     model = compiled_fit_model()
-    return lambda: model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, shuffle=False)
+
+    def run():
+        with xf.config.override(fit_arrays_on_device=on_device):
+            model.fit(x, y, epochs=1, batch_size=BATCH, verbose=0, shuffle=shuffle)
+    return run
 
 
 def fit_dataset(x, y, prefetch):
@@ -115,7 +122,10 @@ def wall_times(x, y):
     runners = {
         "hand-written jit step loop (host batches)": bench.hand_loop(x, y, "mlp", BATCH),
         "hand-written jit step loop (device batches)": hand_loop_device(x, y),
-        "xlaflow fit, arrays (verbose=0, no callbacks)": fit_arrays(x, y),
+        "xlaflow fit, arrays sliced per step (host)": fit_arrays(x, y),
+        "xlaflow fit, arrays kept on the device": fit_arrays(x, y, "on"),
+        "xlaflow fit, arrays, shuffled": fit_arrays(x, y, "off", True),
+        "xlaflow fit, arrays kept on the device, shuffled": fit_arrays(x, y, "on", True),
         "xlaflow fit, Dataset, device prefetch on": fit_dataset(x, y, "on"),
         "xlaflow fit, Dataset, device prefetch off": fit_dataset(x, y, "off"),
         "xlaflow compiled step loop (host batches)": xlaflow_step_loop(x, y, False),

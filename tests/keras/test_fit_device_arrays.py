@@ -225,3 +225,14 @@ def test_a_bad_environment_value_fails_fit_before_any_weight_changes(monkeypatch
         model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_fit_reuses_the_compiled_gathering_steps(built):
+    model = mlp()
+    with xf.config.override(fit_arrays_on_device="on"):
+        model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+        steps = dict(model.trainer.gathering_steps)
+        model.fit(X, Y, batch_size=32, epochs=2, verbose=0)
+    # One program per batch size (32, and the last batch's 4), each traced once.
+    assert len(steps) == 2 and model.trainer.gathering_steps == steps
+    assert [step.tracing_count for step in steps.values()] == [1, 1]

@@ -110,7 +110,6 @@ class DeviceArrays:
         size, batch = data.size, data.batch_size
         # Every batch's first row, on the device now: a step takes no host value.
         self.starts = jax.device_put([np.int32(b) for b in range(0, size, batch)])
-        self._steps = {}  # (body, rows, shuffled, stacked steps): its compiled step
 
     @property
     def epoch_steps(self):
@@ -124,10 +123,12 @@ class DeviceArrays:
         pass  # device arrays: freed with this object, no thread to stop
 
     def _step(self, body, count, shuffled, steps=None):
-        key = (body, count, shuffled, steps)
-        step = self._steps.get(key)
+        # On the trainer, not here: a new program per fit call would compile again.
+        cache = self.trainer.gathering_steps
+        key = (body, self.treedef, count, shuffled, steps)
+        step = cache.get(key)
         if step is None:
-            step = self._steps[key] = self.trainer.compile_fn(
+            step = cache[key] = self.trainer.compile_fn(
                 _gathering(body, self.treedef, count, shuffled, steps))
         return step
 

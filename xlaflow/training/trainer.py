@@ -68,6 +68,7 @@ class Trainer:
         # Kept: fit with its arrays on the device compiles, with it, a step that gathers
         # its batch and calls the compiled steps below inlined (training/device_arrays.py).
         self.compile_fn = compile_fn
+        self.gathering_steps = {}  # those steps, kept across fit calls: each compiles once
         self.custom_train_step = _overrides(model, "train_step")
         if self.custom_train_step:
             from xlaflow.autograph import api
