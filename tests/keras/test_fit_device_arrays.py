@@ -105,6 +105,42 @@ def test_dict_inputs_of_a_functional_model(built):
     both_paths(two_inputs, built, {"batch_size": 24, "epochs": 2}, x=x, evaluate=True)
 
 
+class CustomStep(models.Model):
+    """TF 2's 'customizing what happens in fit': its own train_step and test_step."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = layers.Dense(5, activation="tanh"), layers.Dense(1)
+
+    def call(self, x, training=None):
+        return self.out(self.hidden(x))
+
+    def train_step(self, data):
+        x, y = data
+        with xf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compiled_loss(y, y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self.compiled_metrics.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data
+        self.compiled_metrics.update_state(y, 2.0 * self(x, training=False))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_a_custom_train_and_test_step_gather_on_the_device(built):
+    def build():
+        xf.keras.utils.set_random_seed(0)
+        model = CustomStep()
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        return model
+    both_paths(build, built, {"batch_size": 16, "epochs": 2, "validation_split": 0.2},
+               y=X[:, :1] - X[:, 1:2], evaluate=True)
+
+
 def test_steps_per_execution_blocks_gather_on_the_device(built):
     def build():
         model = mlp()
