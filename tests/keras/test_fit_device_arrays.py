@@ -272,3 +272,9 @@ def test_a_second_fit_reuses_the_compiled_gathering_steps(built):
     # One program per batch size (32, and the last batch's 4), each traced once.
     assert len(steps) == 2 and model.trainer.gathering_steps == steps
     assert [step.tracing_count for step in steps.values()] == [1, 1]
+    # The batches' first rows, on the device, are made once too.
+    starts = model.trainer.gathering_starts[100, 32]
+    assert [int(s) for s in starts] == [0, 32, 64, 96]
+    with xf.config.override(fit_arrays_on_device="on"):
+        model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
+    assert model.trainer.gathering_starts[100, 32] is starts

@@ -69,6 +69,7 @@ class Trainer:
         # its batch and calls the compiled steps below inlined (training/device_arrays.py).
         self.compile_fn = compile_fn
         self.gathering_steps = {}  # those steps, kept across fit calls: each compiles once
+        self.gathering_starts = {}  # (examples, batch size): its batches' first rows
         self.custom_train_step = _overrides(model, "train_step")
         if self.custom_train_step:
             from xlaflow.autograph import api
