@@ -7,11 +7,11 @@ and the per-sample weights go to the device once; each epoch's shuffle permutati
 same one ArrayBatches draws) once per epoch; every batch's first row, as device scalars,
 once per model and sizes. A step then takes only device arrays: it slices the permutation
 (`lax.dynamic_slice`), takes those rows on axis 0 and runs the very step body the host path
-compiles, so batches, order and math are the
-host path's: the compiled host step is called inside the gathering one, which inlines it (the
-same AutoGraph conversion, the same trace). A last partial batch has its own static size:
-one more trace, as on the host path. steps_per_execution blocks gather their n batches the
-same way and run the compiled block step inside.
+compiles, so batches, order and math are the host path's: the compiled host step is called
+inside the gathering one, which inlines it (the same AutoGraph conversion, the same trace).
+A last partial batch has its own static size: one more trace, as on the host path.
+steps_per_execution blocks gather their n batches the same way and run the compiled block
+step inside.
 """
 
 from __future__ import annotations
