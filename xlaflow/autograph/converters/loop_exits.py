@@ -177,8 +177,7 @@ class _LoopExits:
                  here(ast.Assign(targets=[name(stop_name, True)], value=_ag_call(
                      "candidate_stop", name(iter_name), ast.Constant(value=width))))]
         fallback.iter, loop.iter = name(iter_name), name(iter_name)
-        params = [ast.arg(arg=n.id) for n in ([loop.target] if width == 0 else
-                                              loop.target.elts)]
+        params = self._params([loop.target] if width == 0 else loop.target.elts)
         test = here(ast.Lambda(args=ast.arguments(
             posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[],
             kwarg=None, defaults=[]), body=_scalar(first.test, "`if`")))
@@ -194,6 +193,14 @@ class _LoopExits:
         choose = ast.copy_location(ast.If(test=here(hoisted), body=[loop, after],
                                           orelse=[fallback]), loop)
         return [*setup, ast.fix_missing_locations(choose)]
+
+    def _params(self, names):
+        """The moved test's parameters, one per target name: a name the target repeats
+        (`for a, a in ...`, the last binding wins) takes a fresh name where it is not last,
+        as a lambda may not repeat a parameter."""
+        ids = [n.id for n in names]
+        return [ast.arg(arg=n if n not in ids[k + 1:] else self.namer.new("unused"))
+                for k, n in enumerate(ids)]
 
     def _read_later(self, loop):
         """Names that may be read once `loop` has stopped: outside its body (its test and
