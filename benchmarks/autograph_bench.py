@@ -83,7 +83,7 @@ def lax_search(x, target):
     return jnp.where(i < x.shape[0], i, -1)
 
 
-# -- for loop over a tensor with early return ----------------------------------------------
+# -- for loop over a tensor with early return -------------------------------------------
 
 def ag_first_above(x, target):
     for i, v in enumerate(x):
@@ -92,13 +92,8 @@ def ag_first_above(x, target):
     return -1
 
 
-def lax_first_above(x, target):
-    # The hand-written form reads the element in the loop's cond, as lax_search does.
-    def cond(i):
-        return jnp.logical_and(i < x.shape[0], jnp.logical_not(x[i] > target))
-
-    i = lax.while_loop(cond, lambda i: i + 1, 0)
-    return jnp.where(i < x.shape[0], i, -1)
+# Hand-written, it is the same loop as the search: the element is read in the loop's cond.
+lax_first_above = lax_search
 
 
 # -- scan-like accumulation (an RNN) ----------------------------------------------------
