@@ -45,3 +45,18 @@ def test_labels_are_still_checked_against_the_units():
         model.fit(x, np.array([0, 3, 1, 1]), verbose=0)
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)  # refused before any weight changed
+
+
+def test_a_nested_model_given_a_new_head_is_checked_against_its_new_units():
+    # The cache of output units must see a nested model's layers change: the top-level
+    # layers and input shape stay the same when a sub-model's head is replaced.
+    inner = models.Sequential([layers.Dense(8, input_shape=(4,)), layers.Dense(3)])
+    model = models.Sequential([inner, layers.Activation("softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.zeros((8, 4), np.float32)
+    model.fit(x, np.arange(8) % 3, batch_size=8, verbose=0)
+    inner.pop()
+    inner.add(layers.Dense(7))
+    model.fit(x, np.arange(8) % 7, batch_size=8, verbose=0)  # labels 0..6 fit 7 outputs
+    with pytest.raises(ValueError, match=r"labels in \[0, 7\)"):
+        model.fit(x, np.arange(8), batch_size=8, verbose=0)
