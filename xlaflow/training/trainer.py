@@ -266,15 +266,27 @@ class Trainer:
                 f"model with {units} outputs; received labels in [{low:g}, {high:g}]")
 
     def _output_units(self):
-        """The model's output units, traced once per input shape and set of layers: the
-        trace (jax.eval_shape of the whole model, ~3 ms for an MLP) would otherwise run
-        at every fit, evaluate and train_on_batch call."""
-        shape, layers = repr(self.model._build_input_shape), tuple(self.model.layers)
+        """The model's output units, traced once per input shape and set of layers (nested
+        models' included): the trace (jax.eval_shape of the whole model, ~3 ms for an MLP)
+        would otherwise run at every fit, evaluate and train_on_batch call."""
+        shape, layers = repr(self.model._build_input_shape), _layer_tree(self.model)
         cached = self._units
         if cached is None or cached[0] != shape or len(cached[1]) != len(layers) or any(
                 a is not b for a, b in zip(cached[1], layers)):
             self._units = cached = (shape, layers, self.model.output_units())
         return cached[2]
+
+
+def _layer_tree(model):
+    """The model's layers and, depth first, those of the models nested in it: a sub-model
+    given a new head (pop, add) leaves the top-level layers as they were."""
+    found = []
+    stack = list(reversed(model.layers))
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(reversed(getattr(layer, "layers", None) or ()))
+    return tuple(found)
 
 
 def _losses(loss):
