@@ -278,3 +278,21 @@ def test_a_second_fit_reuses_the_compiled_gathering_steps(built):
     with xf.config.override(fit_arrays_on_device="on"):
         model.fit(X, Y, batch_size=32, epochs=1, verbose=0)
     assert model.trainer.gathering_starts[100, 32] is starts
+
+
+def test_fits_on_arrays_of_new_sizes_neither_warn_of_retracing_nor_grow_the_cache(
+        monkeypatch):
+    # Each fit puts the whole arrays on the device: their length is part of the gathering
+    # program's signature. Fits on 6 sizes (a growing buffer, folds) must not trip the
+    # RetracingWarning of an internal function (an error under filterwarnings=error), and
+    # the kept programs stay bounded.
+    monkeypatch.setattr(device_arrays, "MAX_STEPS", 3, raising=False)
+    model, host = mlp(), mlp()
+    for n in range(32, 32 + 16 * 6, 16):  # 32, 48, ..., 112 examples: batches of 16
+        with xf.config.override(fit_arrays_on_device="on"):
+            model.fit(X[:n], Y[:n], batch_size=16, shuffle=False, verbose=0)
+        with xf.config.override(fit_arrays_on_device="off"):
+            host.fit(X[:n], Y[:n], batch_size=16, shuffle=False, verbose=0)
+        assert len(model.trainer.gathering_steps) <= 3
+    for a, b in zip(host.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same training as the host path
