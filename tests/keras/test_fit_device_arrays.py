@@ -286,7 +286,7 @@ def test_fits_on_arrays_of_new_sizes_neither_warn_of_retracing_nor_grow_the_cach
     # program's signature. Fits on 6 sizes (a growing buffer, folds) must not trip the
     # RetracingWarning of an internal function (an error under filterwarnings=error), and
     # the kept programs stay bounded.
-    monkeypatch.setattr(device_arrays, "MAX_STEPS", 3, raising=False)
+    monkeypatch.setattr(device_arrays, "MAX_STEPS", 3)
     model, host = mlp(), mlp()
     for n in range(32, 32 + 16 * 6, 16):  # 32, 48, ..., 112 examples: batches of 16
         with xf.config.override(fit_arrays_on_device="on"):

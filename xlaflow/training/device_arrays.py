@@ -25,6 +25,9 @@ from xlaflow.training import data as data_lib
 
 MAX_BYTES = 1 << 30  # 'auto' budget: the arrays' total size...
 MAX_DEVICE_FRACTION = 0.25  # ...and at most this share of the device's memory
+# Gathering steps kept on a trainer. One fit uses at most 6 (train and validation, full
+# and last batch, a block): a bound far above that evicts only programs of earlier fits.
+MAX_STEPS = 32
 
 
 def _backend():
@@ -121,6 +124,7 @@ class DeviceArrays:
         self.trainer = trainer
         leaves, self.treedef = jax.tree_util.tree_flatten((data.x, data.y, data.sample_weight))
         self.leaves = tuple(jax.device_put(leaves))
+        self.signature = tuple((leaf.shape, leaf.dtype) for leaf in self.leaves)
         self.starts = _starts(trainer, data.size, data.batch_size)
 
     @property
@@ -135,11 +139,15 @@ class DeviceArrays:
         pass  # device arrays: freed with this object, no thread to stop
 
     def _step(self, body, count, shuffled, steps=None):
-        # On the trainer, not here: a new program per fit call would compile again.
+        # On the trainer, not here: a new program per fit call would compile again. One
+        # per shape of the arrays as well: each fit on new lengths is a trace anyway, and
+        # one function retracing per fit would raise xf.function's RetracingWarning.
         cache = self.trainer.gathering_steps
-        key = (body, self.treedef, count, shuffled, steps)
+        key = (body, self.treedef, self.signature, count, shuffled, steps)
         step = cache.get(key)
         if step is None:
+            while len(cache) >= MAX_STEPS:  # the oldest first: the programs of past fits
+                del cache[next(iter(cache))]
             step = cache[key] = self.trainer.compile_fn(
                 _gathering(body, self.treedef, count, shuffled, steps))
         return step
