@@ -207,6 +207,21 @@ def test_max_with_a_key_over_rows_and_its_errors():
         xf.function(whole_rows)(jnp.asarray(x))
 
 
+def nan_keyed(x):
+    return max(x, key=lambda v: v * v), min(x, key=lambda v: v * v)
+
+
+@pytest.mark.parametrize("values", [[1, np.nan, 2], [np.nan, 1, 2], [3, 1, np.nan, 0.5]])
+def test_max_and_min_with_nan_keys_choose_as_python(values):
+    # Python keeps the best key so far and replaces it only when `>` (`<`) holds, which a
+    # NaN never does: a NaN is chosen only as the first item. jnp.argmax alone picks NaN.
+    x = np.float32(values)
+    got = xf.function(nan_keyed)(jnp.asarray(x))
+    expect = nan_keyed(x)
+    for g, e in zip(got, expect):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+
+
 # -- `and` / `or` between a tensor and a non-numeric operand ----------------------------
 
 def pair_if_positive(x, a, b):
