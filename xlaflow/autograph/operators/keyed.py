@@ -56,7 +56,18 @@ def extreme(python_fn, pick, args, kwargs):
     keys = _keys(items, kwargs["key"], what)
     if keys is None:
         return python_fn(*items, key=kwargs["key"]) if len(items) > 1 else items[0]
-    return _stacked(items, what)[pick(keys)]
+    return _stacked(items, what)[pick(_python_nans(keys, pick))]
+
+
+def _python_nans(keys, pick):
+    """Python replaces its best item only when `>` (`<`) holds, never for a NaN key: a NaN
+    wins only as the first key. argmax/argmin pick the first NaN, so later NaNs become the
+    worst key (a tie with it keeps the earlier item, as Python does)."""
+    if not jnp.issubdtype(keys.dtype, jnp.inexact) or keys.shape[0] < 2:
+        return keys
+    worst = -jnp.inf if pick is jnp.argmax else jnp.inf
+    later = jnp.arange(keys.shape[0]) > 0
+    return jnp.where(later & jnp.isnan(keys), worst, keys)
 
 
 def sorted_by_key(iterable, key, reverse):
