@@ -157,7 +157,8 @@ class Tracing:
             # New values first: jax.jit aliases each donated input to the first output of
             # its shape and dtype, in order, so each Variable then reuses its own buffer.
             # Outputs first, a scalar result took a scalar Variable's buffer, and XLA
-            # copied the displaced values (fit's MLP step: 12 copy kernels instead of 4).
+            # copied the displaced values (fit's MLP step: 12 copies instead of 4 in its
+            # CPU program; on an H100, 5 copy kernels instead of 1, as hand-written).
             return tuple(ctx.values[id(v)] for v in entry.assigned), out
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
