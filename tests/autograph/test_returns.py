@@ -108,3 +108,41 @@ def first_positive_forever(x):
 @pytest.mark.parametrize("x", [[0, 5, 0], [0, 0, 0]])
 def test_while_true_left_only_by_returns(agree, x):
     agree(first_positive_forever, np.float32(x))
+
+
+def _accumulate_until(total, x, t):
+    for e in x:
+        if e > t:
+            return  # bare: returns None, as falling off the end does
+        total.assign_add(e)
+
+
+def _accumulate_while(total, x, t):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] > t:
+            return None
+        total.assign_add(x[i])
+        i += 1
+
+
+@pytest.mark.parametrize("fn", [_accumulate_until, _accumulate_while])
+@pytest.mark.parametrize("t", [-1.0, 2.5, 9.0])
+def test_bare_returns_in_tensor_loops_return_none_as_python(fn, t):
+    x = np.float32([0, 1, 2, 3, 4])
+    plain, compiled = xf.Variable(0.0), xf.Variable(0.0)
+    want = fn(plain, x, np.float32(t))  # Python on NumPy values
+    got = xf.function(fn)(compiled, jnp.asarray(x), jnp.float32(t))
+    assert got is None and want is None
+    assert float(compiled.numpy()) == float(plain.numpy())
+
+
+def test_a_bare_return_beside_a_value_return_is_still_refused():
+    def mixed(x, t):
+        for e in x:
+            if e > t:
+                return
+        return x.sum()
+
+    with pytest.raises(TypeError, match="float32.*on one path.*PyTreeDef\\(None\\)"):
+        xf.function(mixed)(jnp.arange(5.0), jnp.float32(2.5))

@@ -50,17 +50,37 @@ def _irrefutable(case):
     return case.guard is None and isinstance(pattern, ast.MatchAs)
 
 
+def _returns_only_none(body):
+    """Whether every `return` of this function (not of the functions it defines) is a bare
+    `return` or `return None`."""
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
+            return False
+        todo.extend(ast.iter_child_nodes(node))
+    return True
+
+
 def _needs_conversion(body):
     return any(isinstance(s, _NESTED) and blocks.contains([s], ast.Return, through_loops=True)
                for s in body)
 
 
 class _Returns:
-    def __init__(self, do_return, retval, params, assigned):
-        self.flag, self.retval = do_return, retval
+    def __init__(self, do_return, retval, params, assigned, none_only=False):
+        self.flag, self.retval, self.none_only = do_return, retval, none_only
         self.params, self.assigned = params, assigned  # every name the function assigns
 
     def on_return(self, node):
+        if self.none_only:
+            # Every return gives None, as falling off the end does: the return value stays
+            # the (empty) undefined one on every path, tensor `if`s and loops alike, and
+            # return_value gives None however a tensor decided.
+            return templates.replace("flag = True", node, flag=self.flag)
         value = node.value if node.value is not None else ast.Constant(value=None)
         return templates.replace("flag = True\nretval = value", node, flag=self.flag,
                                  retval=self.retval, value=value)
@@ -141,7 +161,8 @@ class _Functions(ast.NodeTransformer):
         args = node.args
         params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
                                   args.vararg, args.kwarg] if a is not None}
-        converter = _Returns(flag, retval, params, set(analysis.writes(node.body)[0]))
+        converter = _Returns(flag, retval, params, set(analysis.writes(node.body)[0]),
+                             none_only=_returns_only_none(node.body))
         body = converter.block(node.body)
         head = templates.replace("flag = False\nretval = ag__.UndefinedReturnValue()", node,
                                  flag=flag, retval=retval)

@@ -98,7 +98,8 @@ def return_value(value, returned, always_returns):
     None) while others return a tensor, which a compiled function cannot do.
     """
     import jax
-    if isinstance(returned, jax.core.Tracer) and not always_returns:
+    if isinstance(returned, jax.core.Tracer) and not always_returns and not isinstance(
+            value, UndefinedReturnValue):  # (every return gives None: converters/returns.py)
         raise TypeError(
             "the function returns a value on some tensor-dependent paths but reaches its end "
             "without `return` (returning None) on others. Add a final `return` so every path "
