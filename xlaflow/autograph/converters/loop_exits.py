@@ -11,13 +11,14 @@ XLA reads and writes on every iteration. The rewrite needs `c` pure (tested on a
 where the loop test may be false, as a traced `and` evaluates both sides) and bound
 before the loop; after a `while` that left early, the loop test (pure, re-evaluated) tells
 that `c` ended it. A `for` loop gets `c` as an extra test (`xf_stop_tests`) checked before
-its next element is bound, so only a `break` with no statements before it and a test that
-does not read the loop's target qualify there, where nothing reads the target once the loop
-has stopped (code after it, closures its body makes) and binding it cannot fail (a name, or
-names unpacking `enumerate`/`zip`). A `for` headed by `if c: return e` gets `c` as a test
-of the candidate element instead (the target bound to the next element, before the body
+its next element is bound, where a bare `break` with a test that does not read the loop's
+target qualifies and nothing reads the target once the loop has stopped (code after it,
+closures its body makes) and binding it cannot fail (a name, or names unpacking
+`enumerate`/`zip`). Otherwise a `for` headed by `if c: break` or `if c: return e` gets `c`
+as a test of the candidate element (the target bound to the next element, before the body
 runs), and after the loop, if it stopped there, the target bound to that element and the
-exit (see _for_return). Runs before the break/return converters.
+exit, or the loop's `else:` if it did not (see _for_candidate). Runs before the
+break/return converters.
 """
 
 from __future__ import annotations
@@ -115,24 +116,31 @@ class _LoopExits:
 
     def _for(self, loop, bound):
         first = loop.body[0]
-        if isinstance(first, ast.If) and first.body and \
-                isinstance(first.body[-1], ast.Return):
-            return self._for_return(loop, bound)
+        if not isinstance(first, ast.If) or not first.body or \
+                not isinstance(first.body[-1], (ast.Break, ast.Return)):
+            return [loop]
+        if isinstance(first.body[-1], ast.Break) and self._stop_test(loop, bound):
+            return [loop]
+        return self._for_candidate(loop, bound)
+
+    def _stop_test(self, loop, bound):
+        """A bare `if c: break` whose `c` does not read the target becomes a test checked
+        before the next element is bound (also where Python iterates); True if it did."""
         guard = self._guard(loop, bound)
         if guard is None or loop.orelse:
-            return [loop]
-        first, before, jump = guard
+            return False
+        first, before, _ = guard
         cond, target = first.test, _target_names(loop)
-        if before or not isinstance(jump, ast.Break) or analysis.reads(cond) & target or \
-                not self._binds_safely(loop) or target & self.declared or \
-                self._read_later(loop) & target:
-            return [loop]  # the loop would stop before binding the element it stopped on
+        if before or analysis.reads(cond) & target or not self._binds_safely(loop) or \
+                target & self.declared or self._read_later(loop) & target:
+            return False  # the loop would stop before binding the element it stopped on
         loop.body = loop.body[1:] or [ast.copy_location(ast.Pass(), loop)]
         loop.xf_stop_tests = [*getattr(loop, "xf_stop_tests", []), _scalar(cond, "`if`")]
-        return [loop]
+        return True
 
-    def _for_return(self, loop, bound):
-        """`for t in it: if c: S; return e` + rest, as the hand-written lax loop:
+    def _for_candidate(self, loop, bound):
+        """`for t in it: if c: S; break|return e` + rest [else: E], as the hand-written lax
+        loop:
 
             loop_iter = it
             loop_stop = ag__.candidate_stop(loop_iter, 0)   # None: Python iterates it
@@ -142,16 +150,19 @@ class _LoopExits:
                 if ag__.stopped(loop_stop):
                     t = ag__.stop_element(loop_stop)
                     S
-                    return e
+                    return e              # (a break: nothing)
+                else:
+                    E                     # a break's loop only: run when c never held
             else:
-                <the loop as written, its return kept as flags>
+                <the loop as written, its break or return kept as flags>
 
         The target ends bound as Python leaves it (the element stopped on, else the last);
         a Python-iterated loop, whose `c` may turn traced mid-way, keeps the flags."""
         guard = self._guard(loop, bound, candidate=True)
-        if guard is None or loop.orelse:
+        if guard is None:
             return [loop]
         first, before, jump = guard
+        returns = isinstance(jump, ast.Return)
         rest, target = loop.body[1:], _target_names(loop)
         # Names the rest of the body first assigns: unbound in Python when the first
         # element stops the loop, so neither the exit nor what follows may read them. The
@@ -159,10 +170,13 @@ class _LoopExits:
         # the loop's ran-check passes once it stopped (for_stmt).
         created = set(analysis.writes(rest)[0]) - bound - target
         exit_reads = set().union(*(analysis.reads(s) for s in first.body))
-        if blocks.contains(rest, ast.Break) or \
+        read_later = self._read_later(loop)
+        if (returns and loop.orelse) or \
+                blocks.contains(before, ast.Return, through_loops=True) or \
+                blocks.contains(rest, ast.Break) or \
                 blocks.contains(rest, ast.Return, through_loops=True) or \
                 not self._binds_safely(loop) or target & self.declared or \
-                created & (self._read_later(loop) | exit_reads):
+                created & (read_later | exit_reads):
             return [loop]
         fallback = copy.deepcopy(loop)  # the original, for a loop Python iterates
         iter_name, stop_name = self.namer.new("loop_iter"), self.namer.new("loop_stop")
@@ -183,14 +197,18 @@ class _LoopExits:
             kwarg=None, defaults=[]), body=_scalar(first.test, "`if`")))
         loop.xf_stop_on = (test, stop_name)
         loop.body = rest or [here(ast.Pass())]
-        bind = ast.copy_location(ast.Assign(targets=[_as_store(copy.deepcopy(loop.target))],
-                                            value=_ag_call("stop_element", name(stop_name))),
-                                 first)
-        after = ast.copy_location(ast.If(test=_ag_call("stopped", name(stop_name)),
-                                         body=[bind, *before, jump], orelse=[]), first)
+        orelse, loop.orelse = loop.orelse, []
+        exit_ = [*before, jump] if returns else before
+        if exit_ or target & read_later:  # a dead binding would cost a lax.cond
+            exit_.insert(0, ast.copy_location(ast.Assign(
+                targets=[_as_store(copy.deepcopy(loop.target))],
+                value=_ag_call("stop_element", name(stop_name))), first))
+        after = [ast.fix_missing_locations(ast.copy_location(ast.If(
+            test=_ag_call("stopped", name(stop_name)), body=exit_ or [here(ast.Pass())],
+            orelse=orelse), first))] if exit_ or orelse else []
         hoisted = ast.Compare(left=name(stop_name), ops=[ast.IsNot()],
                               comparators=[ast.Constant(value=None)])
-        choose = ast.copy_location(ast.If(test=here(hoisted), body=[loop, after],
+        choose = ast.copy_location(ast.If(test=here(hoisted), body=[loop, *after],
                                           orelse=[fallback]), loop)
         return [*setup, ast.fix_missing_locations(choose)]
 

@@ -100,9 +100,10 @@ def drives_lax_loop(iterable):
 
 
 class StopRecord:
-    """What a lax `for` loop with a candidate stop test (`if c: return e` heading its body,
-    see converters/loop_exits.py) tells the code after it: whether `c` stopped it, and the
-    element it stopped on, which the target is then bound to as Python leaves it."""
+    """What a lax `for` loop with a candidate stop test (`if c: break` or `if c: return e`
+    heading its body, see converters/loop_exits.py) tells the code after it: whether `c`
+    stopped it, and the element it stopped on, which the target is then bound to as Python
+    leaves it (and the loop's `else:` runs where it did not)."""
 
     def __init__(self, width):
         self.width = width  # the target unpacks the element into this many names; 0: a name
