@@ -8,6 +8,7 @@ structural tests read the traced program: the hoisted exit leaves no flag carry 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 from hypothesis.extra import numpy as hnp
@@ -174,7 +175,8 @@ def test_a_name_the_loop_creates_keeps_its_flag():
     assert xf.autograph.to_graph(created_inside)(np.arange(6.0)) == 4
 
 
-def test_a_target_read_after_the_loop_keeps_its_flag(agree):
+@pytest.mark.parametrize("limit", [-1.0, 2.5, 99.0])
+def test_a_target_read_after_the_loop_is_the_element_it_stopped_on(agree, limit):
     def last_seen(x, limit):
         total = 0.0
         v = 0.0
@@ -184,8 +186,9 @@ def test_a_target_read_after_the_loop_keeps_its_flag(agree):
             total += v
         return total, v
 
-    assert "break_" in xf.autograph.to_code(last_seen)
-    agree(last_seen, np.float32([1, 2, 3, 4]), np.float32(2.5))
+    # the candidate-element path (test_for_break_exits.py), which binds v after the loop
+    assert "loop_stop" in xf.autograph.to_code(last_seen)
+    agree(last_seen, np.float32([1, 2, 3, 4]), np.float32(limit))
 
 
 def test_a_second_break_keeps_the_return_flag_correct(agree):
