@@ -198,14 +198,6 @@ def test_exits_that_cannot_move_keep_their_flags():
                 return -v  # a second exit later in the body
         return 0.0
 
-    def with_else(x, t):
-        for v in x:
-            if v > t:
-                return v
-        else:  # noqa: PLW0120 - a loop `else` keeps the flags
-            t = t * 2.0
-        return t
-
     def created_read_after(x, t):
         total = 0.0
         for v in x:
@@ -215,7 +207,7 @@ def test_exits_that_cannot_move_keep_their_flags():
             total += last
         return total + last
 
-    kept = (impure, created_inside, second_return, with_else, created_read_after)
+    kept = (impure, created_inside, second_return, created_read_after)
     for fn in kept:
         assert _kept(fn), fn.__name__
     x = np.float32([1.0, -6.0, 3.0, 4.0])
@@ -271,3 +263,21 @@ def test_the_target_read_after_the_loop_is_carried():
         check(read_after, x, np.float32(t))
     with pytest.raises(Exception, match="'v'"):
         xf.function(read_after)(jnp.zeros((0,)), jnp.float32(0.0))  # Python: unbound
+
+
+def with_else(x, t):
+    for v in x:
+        if v > t:
+            return v
+    else:  # noqa: PLW0120 - runs when no element returned, then falls through
+        t = t * 2.0
+    return t
+
+
+@pytest.mark.parametrize("t", [-9.0, 2.5, 9.0])
+def test_a_loop_else_runs_only_when_no_element_returned(t):
+    # the moved return: after the loop, `if stopped: return v` else the `else` clause
+    assert "loop_stop" in xf.autograph.to_code(with_else)
+    x = np.float32([1.0, -6.0, 3.0, 4.0])
+    got = xf.function(with_else)(jnp.asarray(x), jnp.float32(t))
+    assert float(got) == with_else(x, np.float32(t))

@@ -171,8 +171,7 @@ class _LoopExits:
         created = set(analysis.writes(rest)[0]) - bound - target
         exit_reads = set().union(*(analysis.reads(s) for s in first.body))
         read_later = self._read_later(loop)
-        if (returns and loop.orelse) or \
-                blocks.contains(before, ast.Return, through_loops=True) or \
+        if blocks.contains(before, ast.Return, through_loops=True) or \
                 blocks.contains(rest, ast.Break) or \
                 blocks.contains(rest, ast.Return, through_loops=True) or \
                 not self._binds_safely(loop) or target & self.declared or \
