@@ -12,13 +12,15 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 def contains(stmts, kind, through_loops=False):
     """Whether `stmts` contain a `kind` statement belonging to them (not to a nested scope,
-    nor to a nested loop unless `through_loops`)."""
+    nor to a nested loop's body unless `through_loops`: its `else:` jumps for the outer)."""
     for stmt in stmts:
         if isinstance(stmt, kind):
             return True
         if isinstance(stmt, _SCOPES):
             continue
         if isinstance(stmt, _LOOPS) and not through_loops:
+            if contains(stmt.orelse, kind):
+                return True
             continue
         for block in _sub_blocks(stmt):
             if contains(block, kind, through_loops):
