@@ -301,3 +301,18 @@ def test_print_of_a_variable_shows_its_value(capsys):
     f(jnp.float32(3.0))
     jax.effects_barrier()
     assert capsys.readouterr().out == "v 5.0 [5.0] 3.0\n"
+
+
+def _sum_zipped_with_a_range(n, x):
+    s = 0.0
+    for _, v in zip(range(n), x):
+        s += v
+    return s
+
+
+@pytest.mark.parametrize("length", [0, 3])
+@pytest.mark.parametrize("n", [0, 2, 5])
+def test_zip_of_a_tensor_range_and_a_tensor_of_any_length_matches_python(n, length):
+    x = np.arange(length, dtype=np.float32)
+    got = jax.jit(xf.autograph.to_graph(_sum_zipped_with_a_range))(jnp.int32(n), x)
+    assert float(got) == _sum_zipped_with_a_range(n, x)

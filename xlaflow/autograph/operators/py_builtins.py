@@ -121,6 +121,14 @@ def _scannable(part):
         isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in part)
 
 
+def _row_getter(array):
+    """Row k of `array`, traced; an empty array has no row to index (the body, traced once
+    for its shapes, never runs then), so it gives zeros of a row's shape and dtype."""
+    if array.shape[0] == 0:
+        return lambda k: jnp.zeros(array.shape[1:], array.dtype)
+    return lambda k: array[k]
+
+
 def _zip_ranges(iterables):
     """zip() with a range of traced length: a loop over the shortest length whose item is
     the tuple of each part's k-th element."""
@@ -136,7 +144,7 @@ def _zip_ranges(iterables):
         else:
             array = jnp.asarray(part)
             lengths.append(array.shape[0])
-            getters.append(lambda k, a=array: a[k])
+            getters.append(_row_getter(array))
     n = functools.reduce(jnp.minimum, lengths)
     return TensorRange(jnp.zeros((), n.dtype), n, 1,
                        lambda k: tuple(get(k) for get in getters))
