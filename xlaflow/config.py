@@ -65,6 +65,7 @@ class _Flags:
 flags = _Flags()
 _NAMES = tuple(vars(flags))
 _MODES = ("auto", "on", "off")
+_MODE_FLAGS = ("device_prefetch", "fit_arrays_on_device")
 
 
 def update(name, value):
@@ -72,10 +73,8 @@ def update(name, value):
     if name not in _NAMES:
         raise KeyError(f"xf.config.update: unknown flag {name!r}; known flags: {_NAMES}")
     current = getattr(flags, name)
-    if name in ("device_prefetch", "fit_arrays_on_device") and (
-            not isinstance(value, str) or value.strip().lower() not in _MODES):
-        # Checked here, before the flag changes: a bad value fails at the update.
-        raise ValueError(f"{name} must be one of {list(_MODES)}; received {value!r}")
+    if name in _MODE_FLAGS:  # checked before the flag changes: a bad value fails here
+        _checked_mode(name, value)
     setattr(flags, name, type(current)(value))
 
 
@@ -107,11 +106,14 @@ def device_prefetch_enabled():
 
 def _mode(name):
     """An 'auto'/'on'/'off' flag's value, checked: a typo must not silently mean 'off'."""
-    raw = getattr(flags, name)
-    mode = str(raw).strip().lower()
+    return _checked_mode(name, getattr(flags, name),
+                         f" (set by xf.config.update or XLAFLOW_{name.upper()})")
+
+
+def _checked_mode(name, raw, source=""):
+    mode = raw.strip().lower() if isinstance(raw, str) else None
     if mode not in _MODES:
-        raise ValueError(f"{name} must be one of {list(_MODES)}; received {raw!r} (set by "
-                         f"xf.config.update or XLAFLOW_{name.upper()})")
+        raise ValueError(f"{name} must be one of {list(_MODES)}; received {raw!r}{source}")
     return mode
 
 

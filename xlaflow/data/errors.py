@@ -5,8 +5,9 @@ Python generator is finished once it raises, so every stage provides `_iterate_o
 a pass that yields a `Failed` in place of each failed element and carries on. A stage
 that only chooses or reorders elements (take, skip, shard, shuffle, interleave...) treats
 a failed element as absent, as TF's do (its error is returned before the stage counts it);
-batch-like stages lose the batch it interrupts; window and zip keep positions (a window
-or zipped element holding a failed element fails). Each stage's docstring says which.
+batch-like stages lose the batch it interrupts; window, zip and enumerate keep positions (a
+window or zipped element holding a failed element fails). Each stage's module or class
+docstring says which.
 
 A from_generator whose generator raises ends there too, in TF as here: the generator is
 finished (its next `next()` is StopIteration). An element it yields that does not match
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, closing, peek_first, upstream
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
 from xlaflow.data.options import _inputs_of
 
 _log = logging.getLogger("xlaflow.data")
@@ -36,7 +37,7 @@ class Failed:
 
 def ended_by_error(dataset):
     """A source's tolerant pass: `dataset`'s pass, an error ending it as one Failed."""
-    with closing(dataset._iterate()) as gen:
+    with upstream(dataset) as gen:
         while True:
             try:
                 element = next(gen)

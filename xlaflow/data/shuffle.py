@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import Dataset, peeking, upstream
+from xlaflow.data.dataset import Dataset, OnePass, peeking, upstream
 from xlaflow.data.errors import Failed
 
 _END = object()
@@ -41,7 +41,7 @@ class RowOrder:
         return next(self._it)
 
 
-class Shuffle(Dataset):
+class Shuffle(OnePass, Dataset):
     """Shuffled elements; each pass (epoch) a different order unless reshuffling is off.
 
     Seeding: an explicit `seed` fixes everything. Without one, a seed is drawn once, when
@@ -73,12 +73,8 @@ class Shuffle(Dataset):
             index, self._passes = self._passes, self._passes + 1
         return index
 
-    def _iterate(self):
-        with upstream(self._input) as it:
-            yield from self._shuffled(it)
-
-    def _iterate_or_fail(self):
-        with upstream(self._input, tolerant=True) as it:
+    def _pass(self, tolerant):
+        with upstream(self._input, tolerant) as it:
             yield from self._shuffled(it)
 
     def _rows(self):

@@ -236,12 +236,11 @@ class Strategy:
 
     def _gather_one(self, value, axis):
         from xlaflow.distribute import values
-        if isinstance(value, values.PerReplica):  # TF: the replicas' components, joined
+        per_replica = isinstance(value, values.PerReplica)
+        if per_replica:  # TF: the replicas' components, joined
             value = values.gather(value, axis)
-        elif not self.multiprocess:
-            return np.asarray(value)
         if not self.multiprocess:
-            return value
+            return value if per_replica else np.asarray(value)
         from xlaflow.distribute import multihost
         return multihost.allgather(value, axis)
 

@@ -22,6 +22,7 @@ from jax import lax
 
 from xlaflow import config
 from xlaflow.training import data as data_lib
+from xlaflow.training.trainer import _given
 
 MAX_BYTES = 1 << 30  # 'auto' budget: the arrays' total size...
 MAX_DEVICE_FRACTION = 0.25  # ...and at most this share of the device's memory
@@ -94,13 +95,6 @@ def _gathering(body, treedef, count, shuffled, steps=None):
     return gathered
 
 
-def _given(x, y, w):
-    args = [x, y, w]
-    while args[-1] is None:
-        args.pop()
-    return args
-
-
 def _starts(trainer, size, batch):
     """Every batch's first row as a device scalar: a step then takes no host value. Kept
     on the trainer for the next fit/evaluate with these sizes, as making them costs
@@ -120,7 +114,7 @@ class DeviceArrays:
     where `step(*args)` runs the compiled, gathering step; `blocks` yields (is_block, that)."""
 
     def __init__(self, data, trainer):
-        self.host = self.data = data  # the ArrayBatches: its seed, order and sizes rule
+        self.data = data  # the ArrayBatches: its seed, order and sizes rule
         self.trainer = trainer
         leaves, self.treedef = jax.tree_util.tree_flatten((data.x, data.y, data.sample_weight))
         self.leaves = tuple(jax.device_put(leaves))

@@ -112,7 +112,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model.stop_training = False
     model.history = history
     # The host batches own the shuffle's seed (BackupAndRestore may set it).
-    state = model._fit_state = FitState(initial_epoch, data.host if on_device else data)
+    state = model._fit_state = FitState(initial_epoch, data.data if on_device else data)
     try:
         cbs.on_train_begin()
         last_logs = _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch,

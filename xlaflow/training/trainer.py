@@ -271,8 +271,7 @@ class Trainer:
         would otherwise run at every fit, evaluate and train_on_batch call."""
         shape, layers = repr(self.model._build_input_shape), _layer_tree(self.model)
         cached = self._units
-        if cached is None or cached[0] != shape or len(cached[1]) != len(layers) or any(
-                a is not b for a, b in zip(cached[1], layers)):
+        if cached is None or cached[:2] != (shape, layers):  # layers compare by identity
             self._units = cached = (shape, layers, self.model.output_units())
         return cached[2]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from xlaflow.autograph.pyct import analysis, blocks, purity
+from xlaflow.autograph.pyct import analysis, blocks, purity, scopes
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -37,8 +37,8 @@ class _LoopExits:
         # A `len` the function binds, takes as a parameter, or finds in an enclosing
         # function, its closure or its module is not the builtin (conversion.py tells the
         # last two).
-        self.shadowed = set(analysis.writes(fn.body)[0]) | _parameters(fn) | set(outer) | \
-            set(getattr(fn, "xf_outer_names", ()))
+        self.shadowed = set(analysis.writes(fn.body)[0]) | scopes.parameters(fn) | \
+            set(outer) | set(getattr(fn, "xf_outer_names", ()))
         self.declared = {name for stmt in analysis.own_statements(fn.body)
                          if isinstance(stmt, (ast.Global, ast.Nonlocal)) for name in stmt.names}
 
@@ -293,14 +293,8 @@ def _target_names(stmt):
     return {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
 
 
-def _parameters(fn):
-    args = fn.args
-    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
-                            args.kwarg] if a is not None}
-
-
 def _convert(fn, namer, outer=frozenset()):
-    fn.body = _LoopExits(fn, outer, namer).block(fn.body, _parameters(fn))
+    fn.body = _LoopExits(fn, outer, namer).block(fn.body, scopes.parameters(fn))
 
 
 def transform(node, namer):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.pyct import analysis, blocks, purity, templates
+from xlaflow.autograph.pyct import analysis, blocks, purity, scopes, templates
 
 _NESTED = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.Match)
 
@@ -158,10 +158,7 @@ class _Functions(ast.NodeTransformer):
             return node
         flag, retval = self.namer.new("do_return"), self.namer.new("retval_")
         always = _always_returns(node.body)
-        args = node.args
-        params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                  args.vararg, args.kwarg] if a is not None}
-        converter = _Returns(flag, retval, params, set(analysis.writes(node.body)[0]),
+        converter = _Returns(flag, retval, scopes.parameters(node), set(analysis.writes(node.body)[0]),
                              none_only=_returns_only_none(node.body))
         body = converter.block(node.body)
         head = templates.replace("flag = False\nretval = ag__.UndefinedReturnValue()", node,

@@ -13,7 +13,7 @@ class Scope:
     """One user function being converted: its parameters and global/nonlocal names."""
 
     def __init__(self, node, parent=None):
-        self.params = _parameters(node)
+        self.params = parameters(node)
         self.globals, self.nonlocals = _declared(node)
         # Names of this function written by calling a nested function that rebinds them
         # (`nonlocal total` in a helper): helper name -> names. A block that mentions the
@@ -66,7 +66,8 @@ class Scope:
         self.shared = set(self.nonlocals) | _late_reads(node)
 
 
-def _parameters(node):
+def parameters(node):
+    """The names a function's parameters bind."""
     args = node.args
     return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
                             args.kwarg] if a is not None}
@@ -117,7 +118,7 @@ def _rebound_nonlocals(fn):
         if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
             _, nonlocals = _declared(inner)
             found |= nonlocals & set(analysis.writes(inner.body)[0])
-    return found - (set(analysis.writes(fn.body)[0]) - _declared(fn)[1]) - _parameters(fn)
+    return found - (set(analysis.writes(fn.body)[0]) - _declared(fn)[1]) - parameters(fn)
 
 
 def _late_reads(node):
