@@ -5,7 +5,9 @@ first call (convert + trace + XLA compile + run) and steady-state run time, each
 the hand-written `lax` version (trace + compile, and run). The hand-written loops are the
 tightest a JAX user writes: an early exit is tested in the loop's cond, not carried as a
 flag. Prints medians and ratios; the last column is the converted program under plain
-jax.jit, without xf.function's per-call dispatch (a fixed ~0.7 µs on the 2-core CPU).
+jax.jit, without xf.function's per-call dispatch (a fixed ~0.5 µs on the 2-core CPU, of
+which ~0.3 µs is what any Python function object forwarding to jax.jit costs; see
+bench_function_overhead.py).
 Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
 """
 

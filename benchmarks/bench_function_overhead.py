@@ -1,9 +1,11 @@
-"""Per-call overhead of a compiled xf.function with 10 Variables vs. the same jax.jit call.
+"""Per-call overhead of a compiled xf.function vs. the same jax.jit call.
 
-Both sides run the same XLA program: read 10 state arrays, update them, return a scalar.
-The jax.jit side keeps its state in a Python tuple and rebinds it after each call, which is
-what hand-written JAX does; xf.function reads and writes Variable cells instead.
-Prints medians over repeated rounds and the ratio (xlaflow / jax).
+Two programs. With 10 Variables: read 10 state arrays, update them, return a scalar; the
+jax.jit side keeps its state in a Python tuple and rebinds it after each call, which is what
+hand-written JAX does; xf.function reads and writes Variable cells instead. Without
+Variables: `x + 1`, next to a bare Python object whose `__call__` only forwards to the
+jax.jit function: the part of the overhead any Python-level function object pays.
+Prints medians over repeated rounds, the differences and ratios (xlaflow / jax).
 """
 
 from __future__ import annotations
@@ -74,7 +76,35 @@ def main():
     print(f"  jax.jit     {jax_us:8.2f} us/call")
     print(f"  xf.function {xf_us:8.2f} us/call")
     print(f"  ratio xf/jax {xf_us / jax_us:6.3f}")
+    no_variables(x)
     return 0
+
+
+class _Forward:
+    """The least a Python function object can do: forward its arguments to jax.jit."""
+
+    def __init__(self, jitted):
+        self.jitted = jitted
+
+    def __call__(self, *args, **kwargs):
+        return self.jitted(*args, **kwargs)
+
+
+def no_variables(x):
+    jitted = jax.jit(lambda a: a + 1.0)
+    sides = {"jax.jit": jitted, "Python forward": _Forward(jitted),
+             "xf.function": xf.function(lambda a: a + 1.0)}
+    times = {name: [] for name in sides}
+    for fn in sides.values():
+        jax.block_until_ready(fn(x))
+    for _ in range(ROUNDS):
+        for name, fn in sides.items():
+            times[name].append(time_calls(lambda fn=fn: fn(x)))
+    base = statistics.median(times["jax.jit"]) * 1e6
+    print(f"call without Variables (x + 1), median of {ROUNDS} rounds x {CALLS} calls")
+    for name in sides:
+        us = statistics.median(times[name]) * 1e6
+        print(f"  {name:14s} {us:8.2f} us/call  +{us - base:5.2f} us  ratio {us / base:6.3f}")
 
 
 if __name__ == "__main__":
