@@ -7,7 +7,8 @@ import inspect
 import types
 
 from xlaflow.autograph import conversion
-from xlaflow.autograph.operators.calls import DO_NOT_CONVERT, converted_call, should_convert
+from xlaflow.autograph.operators.calls import (CONVERTED, DO_NOT_CONVERT, converted_call,
+                                              should_convert)
 from xlaflow.autograph.pyct.parsing import ConversionError
 
 
@@ -43,6 +44,8 @@ def to_graph(fn):
         return types.MethodType(to_graph(target.__func__), target.__self__)
     if not isinstance(target, types.FunctionType):
         raise TypeError(f"to_graph expects a function or method; received {type(fn).__name__}")
+    if getattr(target, CONVERTED, False):
+        return target  # converting converted code again would make it twice-converted
     return conversion.convert(target)
 
 

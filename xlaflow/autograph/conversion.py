@@ -16,7 +16,7 @@ from xlaflow.autograph.converters import (asserts, break_continue, calls, canoni
                                           control_flow, lists, logical, loop_exits, returns,
                                           watches)
 from xlaflow.autograph.operators.calls import CONVERTED
-from xlaflow.autograph.pyct import naming, parsing
+from xlaflow.autograph.pyct import naming, parsing, purity
 
 _FACTORY = "__xf_autograph_factory"
 _AG_CELL = types.CellType(operators)
@@ -113,6 +113,7 @@ def compiled(fn):
     node.xf_name = shown  # for messages
     # Names the body may read from its closure or module rather than from builtins
     node.xf_outer_names = frozenset(code.co_freevars) | frozenset(fn.__globals__)
+    node.xf_pure_calls = purity.pure_calls(node, fn.__globals__, code.co_freevars)
     node = transform(node)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(

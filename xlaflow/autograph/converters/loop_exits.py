@@ -32,24 +32,31 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 class _LoopExits:
-    def __init__(self, fn, outer, namer):
+    def __init__(self, fn, namer, parent=None):
         self.fn, self.namer = fn, namer
+        # Names this function or an enclosing one binds: not the module's `jnp` or `len`
+        self.local = set(analysis.writes(fn.body)[0]) | scopes.parameters(fn) | \
+            (parent.local if parent else set())
         # A `len` the function binds, takes as a parameter, or finds in an enclosing
         # function, its closure or its module is not the builtin (conversion.py tells the
         # last two).
-        self.shadowed = set(analysis.writes(fn.body)[0]) | scopes.parameters(fn) | \
-            set(outer) | set(getattr(fn, "xf_outer_names", ()))
+        self.shadowed = self.local | (parent.shadowed if parent else set()) | \
+            set(getattr(fn, "xf_outer_names", ()))
+        # `jnp.abs`-like calls that resolve to pure array functions (conversion.py)
+        self.module_calls = parent.module_calls if parent else \
+            getattr(fn, "xf_pure_calls", frozenset())
         self.declared = {name for stmt in analysis.own_statements(fn.body)
                          if isinstance(stmt, (ast.Global, ast.Nonlocal)) for name in stmt.names}
 
     def _pure(self, expr):
-        return purity.pure(expr, boolops=True, calls=purity.BUILTINS, shadowed=self.shadowed)
+        return purity.pure(expr, boolops=True, calls=purity.BUILTINS, shadowed=self.shadowed,
+                           module_calls=self.module_calls, local=self.local)
 
     def block(self, stmts, bound):
         out, bound = [], set(bound)
         for stmt in stmts:
             if isinstance(stmt, _SCOPES):
-                _convert(stmt, self.namer, self.shadowed)  # its own scope: its own names
+                _convert(stmt, self.namer, self)  # its own scope: its own names
                 out.append(stmt)
                 continue
             for field in ("body", "orelse", "finalbody"):
@@ -293,8 +300,8 @@ def _target_names(stmt):
     return {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
 
 
-def _convert(fn, namer, outer=frozenset()):
-    fn.body = _LoopExits(fn, outer, namer).block(fn.body, scopes.parameters(fn))
+def _convert(fn, namer, parent=None):
+    fn.body = _LoopExits(fn, namer, parent).block(fn.body, scopes.parameters(fn))
 
 
 def transform(node, namer):
