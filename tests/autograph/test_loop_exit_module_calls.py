@@ -20,9 +20,9 @@ from jax import lax
 import xlaflow as tf
 import xlaflow as xf
 import xlaflow.random as xf_random
-from xlaflow.autograph.pyct import parsing, purity
 from tests.autograph.test_for_return_exits import check, scalars, vectors
 from tests.autograph.test_loop_exits import carries
+from xlaflow.autograph.pyct import parsing, purity
 
 
 def first_large(x, t):
