@@ -17,6 +17,7 @@ from jax.numpy import (  # TF and jnp agree on these names: the jnp functions th
     maximum as maximum,
     minimum as minimum,
     multiply as multiply,
+    newaxis as newaxis,
     round as round,
     sign as sign,
     sin as sin,
