@@ -9,6 +9,16 @@ from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on firs
     plot_model,
 )
 from xlaflow.random import set_global_seed
+# tf.keras.utils' names for the serialization registry (TF 2.x spells the decorator
+# register_keras_serializable; xf.keras.saving holds the same functions)
+from xlaflow.saving.serialization import (  # noqa: F401
+    custom_object_scope,
+    deserialize_keras_object,
+    get_registered_name,
+    get_registered_object,
+    serialize_keras_object,
+)
+from xlaflow.saving.serialization import register_serializable as register_keras_serializable
 
 
 def set_random_seed(seed):
