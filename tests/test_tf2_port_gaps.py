@@ -32,3 +32,60 @@ def test_register_keras_serializable_makes_a_custom_layer_loadable(tmp_path):
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert type(loaded.layers[-1]) is Doubler
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), 2.0 * x)
+
+
+def test_metric_subclass_uses_add_weight_as_keras_2():
+    # The Keras 2 guide's custom metric: state made by add_weight(name, initializer=...),
+    # updated with assign_add, zeroed by the default reset_state.
+    from xlaflow import keras
+
+    class CountAbove(keras.metrics.Metric):
+        def __init__(self, threshold, **kwargs):
+            super().__init__(name="count_above", **kwargs)
+            self.threshold = threshold
+            self.count = self.add_weight(name="count", initializer="zeros")
+            self.offset = self.add_weight(name="offset", shape=(2,), initializer="ones")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            above = xf.cast(xf.abs(y_true - y_pred) > self.threshold, xf.float32)
+            self.count.assign_add(xf.reduce_sum(above))
+
+        def result(self):
+            return self.count + xf.reduce_sum(self.offset) * 0.0
+
+    metric = CountAbove(0.5)
+    assert not metric.count.trainable and metric.count.shape == ()
+    np.testing.assert_array_equal(metric.offset.numpy(), [1.0, 1.0])
+    y_true = np.array([0.0, 1.0, 2.0, 3.0], np.float32)
+    y_pred = np.array([0.1, 2.0, 2.0, 0.0], np.float32)
+    metric.update_state(y_true, y_pred)
+    metric.update_state(y_true, y_pred)
+    assert float(metric.result()) == 2 * np.sum(np.abs(y_true - y_pred) > 0.5)
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+
+
+def test_metric_add_weight_refuses_other_aggregations_by_name():
+    from xlaflow import keras
+
+    class M(keras.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="m")
+            self.v = self.add_weight(name="v", aggregation="mean")
+
+    import pytest
+    with pytest.raises(NotImplementedError, match="aggregation='mean'"):
+        M()
+
+
+def test_metric_add_weight_accepts_keras_defaults_spelled_out():
+    from xlaflow import keras
+
+    class M(keras.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="m")
+            self.v = self.add_weight(name="v", initializer=keras.initializers.Constant(3.0),
+                                     aggregation=xf.VariableAggregation.SUM,
+                                     synchronization=xf.VariableSynchronization.ON_READ)
+
+    assert float(M().v.numpy()) == 3.0
