@@ -69,6 +69,14 @@ def _check_trackable(name, obj):
                         "in a checkpoint)")
     if isinstance(obj, (*_PLAIN, Variable)) or hasattr(obj, "variables"):
         return
+    from xlaflow.data.iterator import Iterator  # a light module: no pipeline stages
+    if isinstance(obj, Iterator):
+        # TF checkpoints an iterator's position; xf.data pipelines are Python generators
+        # whose position cannot be serialized, so this is refused with the workaround
+        raise NotImplementedError(
+            f"Checkpoint: {name} is an xf.data iterator; saving an input pipeline's "
+            "position is not supported. Track the step instead (Checkpoint(step=xf."
+            "Variable(0), ...)) and resume with iter(dataset.skip(int(ckpt.step)))")
     if isinstance(obj, (list, tuple, dict)):
         for sub, item in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
             if isinstance(item, _PLAIN):
