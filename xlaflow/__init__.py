@@ -109,7 +109,7 @@ __version__ = "0.1.0.dev0"
 config._init_compilation_cache()
 
 
-_LAZY = ("keras", "saved_model", "train", "distribute", "data")
+_LAZY = ("keras", "saved_model", "train", "distribute", "data", "random")
 
 
 def __getattr__(name):

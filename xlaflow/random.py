@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import jax
+import jax.numpy as jnp
 
 from xlaflow.module import Module
 from xlaflow.variables import Variable
@@ -48,3 +49,135 @@ class SeedGenerator(Module):
         new_state, key = jax.random.split(self.state.value)
         self.state.assign(new_state)
         return key
+
+
+# -- tf.random: TF's stateful sampling ops over one global SeedGenerator ------------------
+# The global generator's key is a Variable, so inside xf.function each call draws fresh
+# values (its assignment persists), as TF's stateful ops do, instead of a key frozen at
+# trace time.
+_global_generator = [None]
+
+
+def _generator():
+    if _global_generator[0] is None:
+        with jax.ensure_compile_time_eval():
+            _global_generator[0] = SeedGenerator(name="global_random")
+    return _global_generator[0]
+
+
+def set_seed(seed):
+    """tf.random.set_seed: makes the global stream (these ops, initializers, unseeded
+    layers) repeat from `seed`, so a program run twice draws the same values."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"xf.random.set_seed: seed must be an int; received {seed!r}")
+    set_global_seed(seed)
+    with jax.ensure_compile_time_eval():
+        _generator().state.assign(jax.random.PRNGKey(seed))
+
+
+def _key(seed):
+    # An op seed is mixed into the global stream: calls stay distinct, as in TF, and a run
+    # repeats when xf.random.set_seed was called (TF also repeats with an op seed alone).
+    key = _generator().next()
+    return key if seed is None else jax.random.fold_in(key, int(seed))
+
+
+def _float_dtype(dtype, op):
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"xf.random.{op}: dtype must be a float dtype; received {dtype}")
+    return dtype
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None, name=None):
+    """tf.random.normal: samples of N(mean, stddev**2) of `shape`."""
+    dtype = _float_dtype(dtype, "normal")
+    return (jax.random.normal(_key(seed), tuple(shape), dtype) * stddev + mean).astype(dtype)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None, name=None):
+    """tf.random.truncated_normal: N(mean, stddev**2) redrawn outside two stddevs."""
+    dtype = _float_dtype(dtype, "truncated_normal")
+    unit = jax.random.truncated_normal(_key(seed), -2.0, 2.0, tuple(shape), dtype)
+    return (unit * stddev + mean).astype(dtype)
+
+
+def uniform(shape, minval=0, maxval=None, dtype="float32", seed=None, name=None):
+    """tf.random.uniform: uniform in [minval, maxval); floats default to [0, 1), integer
+    dtypes need `maxval` (as TF)."""
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.integer):
+        if maxval is None:
+            raise ValueError(f"xf.random.uniform: maxval must be given for dtype {dtype}; "
+                             "received None")
+        return jax.random.randint(_key(seed), tuple(shape), minval, maxval, dtype)
+    dtype = _float_dtype(dtype, "uniform")
+    maxval = 1.0 if maxval is None else maxval
+    return jax.random.uniform(_key(seed), tuple(shape), dtype, minval, maxval)
+
+
+def shuffle(value, seed=None, name=None):
+    """tf.random.shuffle: `value` with its first dimension randomly permuted."""
+    return jax.random.permutation(_key(seed), jnp.asarray(value), axis=0)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None, name=None):
+    """tf.random.categorical: `[batch, num_samples]` class indices drawn from the rows of
+    unnormalized log-probabilities `logits` (`[batch, classes]`); int32 by default, where
+    TF's is int64, as JAX has no int64 without jax_enable_x64 (like xf.argmax)."""
+    logits = jnp.asarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"xf.random.categorical: logits must be 2-D [batch, classes]; "
+                         f"received shape {logits.shape}")
+    samples = jax.random.categorical(_key(seed), logits[:, None, :], axis=-1,
+                                     shape=(logits.shape[0], int(num_samples)))
+    return samples.astype(dtype)
+
+
+def _stateless_key(seed, op):
+    seed = jnp.asarray(seed)
+    if seed.shape != (2,):
+        raise ValueError(f"xf.random.{op}: seed must be a shape [2] integer tensor; "
+                         f"received shape {seed.shape}")
+    return jax.random.fold_in(jax.random.PRNGKey(seed[0]), seed[1])
+
+
+def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32", name=None):
+    """tf.random.stateless_normal: the same values for the same `seed` ([2] ints), always
+    (JAX's bits, not TF's)."""
+    dtype = _float_dtype(dtype, "stateless_normal")
+    key = _stateless_key(seed, "stateless_normal")
+    return (jax.random.normal(key, tuple(shape), dtype) * stddev + mean).astype(dtype)
+
+
+def stateless_uniform(shape, seed, minval=0, maxval=None, dtype="float32", name=None):
+    """tf.random.stateless_uniform: `uniform` determined by `seed` ([2] ints) alone."""
+    dtype = jnp.dtype(dtype)
+    key = _stateless_key(seed, "stateless_uniform")
+    if jnp.issubdtype(dtype, jnp.integer):
+        if maxval is None:
+            raise ValueError(f"xf.random.stateless_uniform: maxval must be given for dtype "
+                             f"{dtype}; received None")
+        return jax.random.randint(key, tuple(shape), minval, maxval, dtype)
+    dtype = _float_dtype(dtype, "stateless_uniform")
+    return jax.random.uniform(key, tuple(shape), dtype, minval,
+                              1.0 if maxval is None else maxval)
+
+
+class Generator:
+    """tf.random.Generator is not provided: its own-state streams would need their own
+    Variable plumbing. Use xf.random.set_seed with the stateful ops, or stateless_*."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            "xf.random.Generator is not implemented; use xf.random.set_seed(seed) with "
+            "xf.random.normal/uniform/..., or xf.random.stateless_normal/uniform(shape, "
+            "seed=[a, b]) for values fixed by a seed")
+
+    @classmethod
+    def from_seed(cls, *args, **kwargs):
+        return cls()
+
+    @classmethod
+    def from_non_deterministic_state(cls, *args, **kwargs):
+        return cls()
