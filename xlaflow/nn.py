@@ -1,4 +1,5 @@
-"""xf.nn: TF's loss-scaling helpers for custom training loops under a strategy.
+"""xf.nn: TF's loss-scaling helpers for custom training loops under a strategy (and, from
+nn_ops.py, TF's tf.nn activations and cross-entropies).
 
 Inside `strategy.run` each replica sees its slice of the global batch, and the gradients
 of the replicas are summed; dividing each replica's summed loss by the *global* batch size
@@ -76,3 +77,10 @@ def _check_global_batch_size(size):
     if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or value <= 0:
         raise ValueError(f"global_batch_size must be a positive scalar integer; received "
                          f"{size!r}")
+
+
+# TF's tf.nn activations and cross-entropies live beside these helpers under xf.nn
+from xlaflow.nn_ops import (  # noqa: E402,F401
+    dropout, elu, gelu, l2_loss, leaky_relu, log_softmax, relu, relu6, selu, sigmoid,
+    sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
+    softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish, tanh)

@@ -1,0 +1,71 @@
+"""xf.nn's TF ops against NumPy formulas written from their definitions."""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(4, 5)).astype(np.float32) * 3
+
+
+def _log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("op, oracle", [
+    (xf.nn.relu, lambda x: np.maximum(x, 0)),
+    (xf.nn.relu6, lambda x: np.clip(x, 0, 6)),
+    (lambda x: xf.nn.leaky_relu(x, alpha=0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
+    (xf.nn.elu, lambda x: np.where(x > 0, x, np.expm1(x))),
+    (xf.nn.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+    (xf.nn.softplus, lambda x: np.log1p(np.exp(x))),
+    (xf.nn.softsign, lambda x: x / (1 + np.abs(x))),
+    (xf.nn.swish, lambda x: x / (1 + np.exp(-x))),
+    (lambda x: xf.nn.silu(x, beta=2.0), lambda x: x / (1 + np.exp(-2 * x))),
+    (xf.nn.softmax, lambda x: np.exp(_log_softmax(x))),
+    (lambda x: xf.nn.softmax(x, axis=0), lambda x: np.exp(_log_softmax(x.T)).T),
+    (xf.nn.log_softmax, _log_softmax),
+])
+def test_activations(op, oracle):
+    np.testing.assert_allclose(op(X), oracle(X.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_sigmoid_cross_entropy_is_the_binary_log_loss():
+    z = (RNG.random(X.shape) > 0.5).astype(np.float32)
+    p = 1 / (1 + np.exp(-X.astype(np.float64)))
+    expected = -(z * np.log(p) + (1 - z) * np.log(1 - p))
+    got = xf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=X)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        xf.nn.sigmoid_cross_entropy_with_logits(labels=z[:, :2], logits=X)
+    with pytest.raises(ValueError, match="labels is required"):
+        xf.nn.sigmoid_cross_entropy_with_logits(logits=X)
+
+
+def test_softmax_cross_entropies_dense_and_sparse():
+    labels = np.array([0, 4, 2, 1])
+    onehot = np.eye(5, dtype=np.float32)[labels]
+    expected = -_log_softmax(X.astype(np.float64))[np.arange(4), labels]
+    np.testing.assert_allclose(xf.nn.softmax_cross_entropy_with_logits(onehot, X),
+                               expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        xf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=X),
+        expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        xf.nn.sparse_softmax_cross_entropy_with_logits(labels=onehot, logits=X)
+
+
+def test_l2_loss_is_half_the_sum_of_squares():
+    np.testing.assert_allclose(xf.nn.l2_loss(X), (X.astype(np.float64) ** 2).sum() / 2,
+                               rtol=1e-5)
+
+
+def test_dropout_zeroes_at_rate_and_rescales_the_rest():
+    x = np.ones((200, 100), np.float32)
+    y = np.asarray(xf.nn.dropout(x, rate=0.25))
+    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((y == 0).mean() - 0.25) < 0.02  # 20000 draws: std of the rate ~0.003
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\); received 1.0"):
+        xf.nn.dropout(x, rate=1.0)

@@ -1,0 +1,120 @@
+"""TF's tf.nn activations and cross-entropies with TF's argument names (`features`,
+`labels=`, `logits=`), so tf.nn calls port unchanged; the math is jax.nn's."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def relu(features, name=None):
+    return jax.nn.relu(features)
+
+
+def relu6(features, name=None):
+    return jax.nn.relu6(features)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    return jax.nn.leaky_relu(features, alpha)
+
+
+def elu(features, name=None):
+    return jax.nn.elu(features)
+
+
+def selu(features, name=None):
+    return jax.nn.selu(features)
+
+
+def gelu(features, approximate=False, name=None):
+    return jax.nn.gelu(features, approximate=approximate)
+
+
+def silu(features, beta=1.0, name=None):
+    """TF's silu/swish: features * sigmoid(beta * features)."""
+    features = jnp.asarray(features)
+    return features * jax.nn.sigmoid(beta * features)
+
+
+swish = silu
+
+
+def sigmoid(x, name=None):
+    return jax.nn.sigmoid(x)
+
+
+def tanh(x, name=None):
+    return jnp.tanh(x)
+
+
+def softplus(features, name=None):
+    return jax.nn.softplus(features)
+
+
+def softsign(features, name=None):
+    return jax.nn.soft_sign(features)
+
+
+def softmax(logits, axis=None, name=None):
+    return jax.nn.softmax(logits, axis=-1 if axis is None else axis)
+
+
+def log_softmax(logits, axis=None, name=None):
+    return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
+
+
+def _required(op, **arguments):
+    for argument, value in arguments.items():
+        if value is None:
+            raise ValueError(f"xf.nn.{op}: {argument} is required (TF's keyword "
+                             f"arguments: labels=..., logits=...); received None")
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Elementwise -z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x)) in TF's stable form
+    max(x, 0) - x*z + log(1 + exp(-|x|))."""
+    _required("sigmoid_cross_entropy_with_logits", labels=labels, logits=logits)
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels, logits.dtype)
+    if labels.shape != logits.shape:
+        raise ValueError(f"xf.nn.sigmoid_cross_entropy_with_logits: labels and logits must "
+                         f"have the same shape; received {labels.shape} and {logits.shape}")
+    return jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
+    """-sum(labels * log_softmax(logits)) over `axis`: one loss per example."""
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels, logits.dtype)
+    return -jnp.sum(labels * jax.nn.log_softmax(logits, axis=axis), axis=axis)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """-log_softmax(logits)[labels] per example: integer `labels` of shape logits[:-1]."""
+    _required("sparse_softmax_cross_entropy_with_logits", labels=labels, logits=logits)
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels)
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"xf.nn.sparse_softmax_cross_entropy_with_logits: labels must have "
+                         f"shape {logits.shape[:-1]} (logits' without the class axis); "
+                         f"received {labels.shape}")
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(log_probs, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def l2_loss(t, name=None):
+    """sum(t ** 2) / 2, TF's weight-decay term."""
+    return jnp.sum(jnp.square(t)) / 2
+
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """Zero each element with probability `rate` and scale the kept ones by 1/(1 - rate),
+    drawing from xf.random's global stream (fresh per call, also inside xf.function)."""
+    from xlaflow import random as random_lib
+    if not 0 <= float(rate) < 1:
+        raise ValueError(f"xf.nn.dropout: rate must be in [0, 1); received {rate!r}")
+    x = jnp.asarray(x)
+    shape = x.shape if noise_shape is None else tuple(noise_shape)
+    keep = random_lib.uniform(shape, seed=seed) >= rate
+    return jnp.where(keep, x / (1 - rate), jnp.zeros((), x.dtype))
