@@ -98,3 +98,29 @@ def test_checkpointing_a_dataset_iterator_is_refused_with_the_workaround():
     dataset = xf.data.Dataset.range(10).batch(2)
     with pytest.raises(NotImplementedError, match=r"iterator.*dataset\.skip"):
         xf.train.Checkpoint(step=xf.Variable(0), iterator=iter(dataset))
+
+
+def test_calling_a_loaded_export_names_its_signatures(tmp_path):
+    # TF restores a tf.Module's tf.functions as methods of the loaded object; an xlaflow
+    # export keeps only signatures, so calling the object must say how to call one.
+    import pytest
+
+    class Scale(xf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = xf.Variable(2.0)
+
+        @xf.function(input_signature=[xf.TensorSpec([None], xf.float32)])
+        def __call__(self, x):
+            return x * self.w
+
+    xf.saved_model.save(Scale(), str(tmp_path / "m"))
+    loaded = xf.saved_model.load(str(tmp_path / "m"))
+    x = np.array([1.0, -3.0], np.float32)
+    with pytest.raises(NotImplementedError, match=r"signatures\[name\].*serving_default"):
+        loaded(x)
+    with pytest.raises(AttributeError, match="no attribute 'scaled'.*serving_default"):
+        loaded.scaled  # noqa: B018
+    assert not hasattr(loaded, "scaled")
+    (out,) = loaded.signatures["serving_default"](x=x).values()
+    np.testing.assert_array_equal(out, 2.0 * x)

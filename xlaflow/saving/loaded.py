@@ -206,6 +206,24 @@ class LoadedModel:
     def __repr__(self):
         return f"<LoadedModel {self.path} signatures={sorted(self.signatures)}>"
 
+    def __call__(self, *args, **kwargs):
+        # TF restores the object's xf.functions as Python callables; an export keeps only
+        # its signatures (named inputs, a dict of named outputs), so say how to call one
+        raise NotImplementedError(
+            "calling the object returned by xf.saved_model.load is not supported: an "
+            "export restores its signatures, not the saved object's methods; call "
+            f"loaded.signatures[name](**inputs) with name in {sorted(self.signatures)} "
+            "(it returns a dict of named outputs)")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        # AttributeError (so hasattr stays False), naming the way to reach a saved method
+        raise AttributeError(
+            f"LoadedModel has no attribute {name!r}: an export restores its signatures, "
+            f"not the saved object's methods; call loaded.signatures[name](**inputs) with "
+            f"name in {sorted(self.__dict__.get('signatures', {}))}")
+
 
 def _read_description(path):
     try:
