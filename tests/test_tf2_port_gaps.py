@@ -124,3 +124,23 @@ def test_calling_a_loaded_export_names_its_signatures(tmp_path):
     assert not hasattr(loaded, "scaled")
     (out,) = loaded.signatures["serving_default"](x=x).values()
     np.testing.assert_array_equal(out, 2.0 * x)
+
+
+def test_pad_sequences_follows_keras_padding_and_truncating():
+    # Expected arrays written out from Keras 2's documented behaviour.
+    from xlaflow import keras
+    seqs = [[1, 2, 3], [4], [5, 6, 7, 8, 9], []]
+    pad = keras.preprocessing.sequence.pad_sequences
+    assert keras.utils.pad_sequences is pad
+    np.testing.assert_array_equal(pad(seqs), [
+        [0, 0, 1, 2, 3], [0, 0, 0, 0, 4], [5, 6, 7, 8, 9], [0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(pad(seqs, maxlen=3, padding="post", truncating="post"), [
+        [1, 2, 3], [4, 0, 0], [5, 6, 7], [0, 0, 0]])
+    np.testing.assert_array_equal(pad(seqs, maxlen=2, value=-1), [
+        [2, 3], [-1, 4], [8, 9], [-1, -1]])
+    assert pad(seqs).dtype == np.int32
+    steps = pad([np.ones((2, 3)), np.ones((1, 3))], dtype="float32", padding="post")
+    assert steps.shape == (2, 2, 3) and steps[1, 1].tolist() == [0.0, 0.0, 0.0]
+    import pytest
+    with pytest.raises(ValueError, match="padding must be 'pre' or 'post'; received 'mid'"):
+        pad(seqs, padding="mid")

@@ -12,6 +12,7 @@ from xlaflow.keras import metrics as metrics
 from xlaflow.keras import models as models
 from xlaflow.keras import mixed_precision as mixed_precision
 from xlaflow.keras import optimizers as optimizers
+from xlaflow.keras import preprocessing as preprocessing
 from xlaflow.keras import regularizers as regularizers
 from xlaflow.keras import saving as saving
 from xlaflow.keras import utils as utils

@@ -8,6 +8,7 @@ from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on firs
     plot_history,
     plot_model,
 )
+from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
 from xlaflow.random import set_global_seed
 # tf.keras.utils' names for the serialization registry (TF 2.x spells the decorator
 # register_keras_serializable; xf.keras.saving holds the same functions)
