@@ -144,3 +144,42 @@ def test_pad_sequences_follows_keras_padding_and_truncating():
     import pytest
     with pytest.raises(ValueError, match="padding must be 'pre' or 'post'; received 'mid'"):
         pad(seqs, padding="mid")
+
+
+def test_two_tapes_in_one_with_statement_name_the_working_forms():
+    # TF's DCGAN tutorial writes `with tf.GradientTape() as gen_tape, tf.GradientTape() as
+    # disc_tape:` and asks both for gradients afterwards; xlaflow records the second tape
+    # nested in the first, so that must raise with the two forms that work, and those
+    # forms must give the known derivatives (d(w*x)/dw = x, d(v*w*x)/dv = w*x).
+    import pytest
+    w, v = xf.Variable(2.0), xf.Variable(3.0)
+
+    @xf.function
+    def one_statement(x):
+        with xf.GradientTape() as t1, xf.GradientTape() as t2:
+            a = w * x
+            b = v * a
+        return t1.gradient(a, [w]), t2.gradient(b, [v])
+
+    with pytest.raises(NotImplementedError, match="persistent=True"):
+        one_statement(xf.constant(5.0))
+
+    @xf.function
+    def nested(x):
+        with xf.GradientTape() as t1:
+            with xf.GradientTape() as t2:
+                a = w * x
+                b = v * a
+            gb = t2.gradient(b, [v])
+        return t1.gradient(a, [w]), gb
+
+    @xf.function
+    def persistent(x):
+        with xf.GradientTape(persistent=True) as t:
+            a = w * x
+            b = v * a
+        return t.gradient(a, [w]), t.gradient(b, [v])
+
+    for fn in (nested, persistent):
+        (ga,), (gb,) = fn(xf.constant(5.0))
+        assert float(ga) == 5.0 and float(gb) == 10.0

@@ -30,6 +30,11 @@ _EAGER = (
     "    def train_step(x, y): ...  # the `with xf.GradientTape() as tape:` block goes here\n"
     "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
 
+_NESTED_AFTER = (
+    "tape.gradient() of a tape recorded inside another tape's block, called after that "
+    "outer block ended (as `with GradientTape() as t1, GradientTape() as t2:` does), is not "
+    "supported: nest the blocks and call the inner tape's gradient() inside the outer block, "
+    "or record both losses on one GradientTape(persistent=True)")
 
 # The logs of the tapes recording now: AutoGraph reports each loop it traces that XLA cannot
 # differentiate in reverse mode (a while_loop: a tensor test or tensor range bounds).
@@ -207,6 +212,7 @@ class GradientTape:
         pullback's gradient for each input is the gradient with respect to that value."""
         captured = {}
         reads = get_reads()
+        self._nested = bool(_loop_logs)  # recorded inside another tape's block
 
         def forward():
             self._watch_marks, self._watch_roots = [], []
@@ -291,6 +297,8 @@ class GradientTape:
 
     def _output_index(self, outputs, tensor):
         index = next((i for i, o in enumerate(outputs) if o is tensor), None)
+        if index is None and getattr(self, "_nested", False):
+            raise NotImplementedError(_NESTED_AFTER)
         if index is None:
             raise ValueError("tape.gradient(target, ...): the target was not computed inside "
                              "the tape's `with` block (compute the loss inside it; for a "
