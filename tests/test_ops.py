@@ -104,3 +104,29 @@ def test_print_summarizes_and_streams():
     stream = io.StringIO()
     xf.print(jnp.arange(8), output_stream=stream, summarize=-1)
     assert stream.getvalue() == "[0 1 2 3 4 5 6 7]\n"
+
+
+def test_clip_by_global_norm_against_numpy():
+    # TF: t_i * clip_norm / max(global_norm, clip_norm); None passes through.
+    a, b = X[0], X[1, :2]
+    norm = np.sqrt((a.astype(np.float64) ** 2).sum() + (b.astype(np.float64) ** 2).sum())
+    clipped, got_norm = xf.clip_by_global_norm([a, None, b], 1.5)
+    np.testing.assert_allclose(got_norm, norm, rtol=1e-5)
+    assert clipped[1] is None
+    np.testing.assert_allclose(clipped[0], a * 1.5 / norm, rtol=1e-5)
+    np.testing.assert_allclose(clipped[2], b * 1.5 / norm, rtol=1e-5)
+    unclipped, _ = xf.clip_by_global_norm([a, b], 10 * norm)  # under the limit: unchanged
+    np.testing.assert_allclose(unclipped[0], a, rtol=1e-6)
+    fixed, used = xf.clip_by_global_norm([a], 1.0, use_norm=4.0)
+    assert float(used) == 4.0
+    np.testing.assert_allclose(fixed[0], a / 4.0, rtol=1e-6)
+    with pytest.raises(TypeError, match="t_list must be a list of tensors"):
+        xf.clip_by_global_norm(a, 1.0)
+
+
+def test_clip_by_norm_against_numpy():
+    norm = np.sqrt((X.astype(np.float64) ** 2).sum())
+    np.testing.assert_allclose(xf.clip_by_norm(X, 2.0), X * 2.0 / norm, rtol=1e-5)
+    rows = np.sqrt((X.astype(np.float64) ** 2).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(xf.clip_by_norm(X, 1.0, axes=[-1]),
+                               X / np.maximum(rows, 1.0), rtol=1e-5)

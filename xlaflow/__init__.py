@@ -50,6 +50,8 @@ from xlaflow.ops import (
     argmax as argmax,
     argmin as argmin,
     cast as cast,
+    clip_by_global_norm as clip_by_global_norm,
+    clip_by_norm as clip_by_norm,
     clip_by_value as clip_by_value,
     concat as concat,
     expand_dims as expand_dims,

@@ -170,6 +170,37 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     return jnp.clip(t, clip_value_min, clip_value_max)
 
 
+def clip_by_norm(t, clip_norm, axes=None, name=None):
+    """`t * clip_norm / max(norm(t), clip_norm)`: `t` rescaled so its L2 norm over `axes`
+    (all by default) is at most `clip_norm`."""
+    t = jnp.asarray(t)
+    axes = None if axes is None else tuple(np.atleast_1d(axes).tolist())
+    norm = jnp.sqrt(jnp.sum(jnp.square(t), axis=axes, keepdims=True))
+    return (t * clip_norm / jnp.maximum(norm, clip_norm)).astype(t.dtype)
+
+
+def global_norm(t_list, name=None):
+    """sqrt of the sum of squares of every element of every tensor in `t_list` (None
+    entries are skipped, as TF's tf.linalg.global_norm)."""
+    if isinstance(t_list, (jax.Array, np.ndarray)) or not hasattr(t_list, "__iter__"):
+        raise TypeError(f"global_norm: t_list must be a list of tensors; received "
+                        f"{type(t_list).__name__}")
+    squares = [jnp.sum(jnp.square(jnp.asarray(t, jnp.float32))) for t in t_list
+               if t is not None]
+    return jnp.sqrt(sum(squares)) if squares else jnp.zeros((), jnp.float32)
+
+
+def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
+    """TF's gradient clipping: `(list of t * clip_norm / max(global_norm, clip_norm),
+    global_norm)`, None entries kept as None; `use_norm` replaces the computed norm."""
+    t_list = list(t_list) if not isinstance(t_list, (jax.Array, np.ndarray)) else t_list
+    norm = global_norm(t_list) if use_norm is None else jnp.asarray(use_norm, jnp.float32)
+    scale = clip_norm / jnp.maximum(norm, clip_norm)
+    clipped = [None if t is None else (jnp.asarray(t) * scale).astype(jnp.asarray(t).dtype)
+               for t in t_list]
+    return clipped, norm
+
+
 def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype="float32",
             name=None):
     """One-hot encoding of integer `indices` with `depth` classes along `axis`."""
