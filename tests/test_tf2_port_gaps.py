@@ -183,3 +183,14 @@ def test_two_tapes_in_one_with_statement_name_the_working_forms():
     for fn in (nested, persistent):
         (ga,), (gb,) = fn(xf.constant(5.0))
         assert float(ga) == 5.0 and float(gb) == 10.0
+
+
+def test_data_experimental_cardinality_counts_as_tf():
+    # TF 2: 10 elements batched by 4 -> 3 batches; repeat() -> INFINITE (-1); filter ->
+    # UNKNOWN (-2).
+    ds = xf.data.Dataset.range(10)
+    assert int(xf.data.experimental.cardinality(ds.batch(4))) == 3
+    assert int(xf.data.experimental.cardinality(ds.repeat())) == \
+        xf.data.INFINITE_CARDINALITY == -1
+    assert int(xf.data.experimental.cardinality(ds.filter(lambda x: x > 3))) == \
+        xf.data.experimental.UNKNOWN_CARDINALITY == -2

@@ -15,7 +15,7 @@ from xlaflow.data.options import (
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
            "AutotuneAlgorithm", "AutotuneOptions", "DistributeOptions", "ExternalStatePolicy",
-           "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length",
+           "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length", "cardinality",
            "group_by_window", "ignore_errors"]
 
 
@@ -38,3 +38,9 @@ def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_bat
 def ignore_errors(log_warning=False):
     """For `dataset.apply(...)`: `Dataset.ignore_errors(log_warning)`."""
     return lambda dataset: dataset.ignore_errors(log_warning)
+
+
+def cardinality(dataset):
+    """TF's tf.data.experimental.cardinality: `dataset.cardinality()` (a count, or
+    INFINITE_CARDINALITY / UNKNOWN_CARDINALITY)."""
+    return dataset.cardinality()
