@@ -194,3 +194,18 @@ def test_data_experimental_cardinality_counts_as_tf():
         xf.data.INFINITE_CARDINALITY == -1
     assert int(xf.data.experimental.cardinality(ds.filter(lambda x: x > 3))) == \
         xf.data.experimental.UNKNOWN_CARDINALITY == -2
+
+
+def test_root_mean_squared_error_metric_against_numpy():
+    from xlaflow import keras
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    metric = keras.metrics.RootMeanSquaredError()
+    metric.update_state(a[:4], b[:4])
+    metric.update_state(a[4:], b[4:])
+    expected = np.sqrt(np.mean((a.astype(np.float64) - b) ** 2))
+    np.testing.assert_allclose(metric.result(), expected, rtol=1e-5)
+    assert metric.name == "root_mean_squared_error"
+    assert type(keras.metrics.get("RootMeanSquaredError")) is keras.metrics.RootMeanSquaredError
+    restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert type(restored) is keras.metrics.RootMeanSquaredError

@@ -213,6 +213,16 @@ class MeanAbsoluteError(MeanMetricWrapper):
         super().__init__(losses_lib.mean_absolute_error, name, dtype)
 
 
+class RootMeanSquaredError(MeanSquaredError):
+    """sqrt of the mean squared error over all examples seen (Keras' RMSE)."""
+
+    def __init__(self, name="root_mean_squared_error", dtype="float32"):
+        super().__init__(name, dtype)
+
+    def result(self):
+        return jnp.sqrt(super().result())
+
+
 class _Confusion(Metric):
     """True/false positive and false negative counts at a threshold (binary or per class
     one-vs-rest, summed)."""
@@ -357,7 +367,8 @@ def get(identifier, loss=None):
 
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (
     Mean, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
-    Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, Precision, Recall, AUC)}
+    Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, RootMeanSquaredError,
+    Precision, Recall, AUC)}
 
 
 # Class names `get` does not make from a string: a wrapper needs its function, and
