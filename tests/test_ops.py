@@ -130,3 +130,19 @@ def test_clip_by_norm_against_numpy():
     rows = np.sqrt((X.astype(np.float64) ** 2).sum(axis=-1, keepdims=True))
     np.testing.assert_allclose(xf.clip_by_norm(X, 1.0, axes=[-1]),
                                X / np.maximum(rows, 1.0), rtol=1e-5)
+
+
+def test_math_namespace_reductions_and_safe_division_against_numpy():
+    x64 = X.astype(np.float64)
+    np.testing.assert_allclose(xf.math.reduce_std(X, axis=[0, 2]), x64.std(axis=(0, 2)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(xf.math.reduce_variance(X, axis=1, keepdims=True),
+                               x64.var(axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(xf.math.reduce_logsumexp(X, axis=-1),
+                               np.log(np.exp(x64).sum(axis=-1)), rtol=1e-5)
+    np.testing.assert_array_equal(
+        xf.math.divide_no_nan(np.float32([1.0, 2.0, 0.0]), np.float32([0.0, 4.0, 0.0])),
+        [0.0, 0.5, 0.0])
+    np.testing.assert_allclose(xf.math.sigmoid(X), 1 / (1 + np.exp(-x64)), rtol=1e-5)
+    assert xf.math.log is jnp.log and xf.math.reduce_sum is xf.reduce_sum
+    np.testing.assert_array_equal(xf.math.is_nan(np.float32([np.nan, 1.0])), [True, False])

@@ -1,0 +1,68 @@
+"""xf.math: TF's tf.math namespace. The top-level TF names (xf.exp, xf.reduce_sum, ...)
+under their tf.math spelling, plus the tf.math-only reductions and elementwise ops."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
+    abs, add, ceil, cos, divide, equal, exp, expm1, floor, greater, greater_equal, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum,
+    multiply, negative, not_equal, reciprocal, round, sign, sin, sqrt, square,
+    subtract, tan, tanh)
+
+from xlaflow.ops import (  # noqa: F401
+    argmax, argmin, reduce_all, reduce_any, reduce_max, reduce_mean, reduce_min,
+    reduce_prod, reduce_sum)
+from xlaflow.ops import _axis
+
+
+def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+    """Population variance over `axis` (all axes when None), as TF (no Bessel correction)."""
+    return jnp.var(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+    """Population standard deviation over `axis` (all axes when None), as TF."""
+    return jnp.std(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
+    """log(sum(exp(x))) over `axis`, computed stably."""
+    return jax.scipy.special.logsumexp(input_tensor, axis=_axis(axis), keepdims=keepdims)
+
+
+def sigmoid(x, name=None):
+    return jax.nn.sigmoid(x)
+
+
+def softplus(features, name=None):
+    return jax.nn.softplus(features)
+
+
+def pow(x, y, name=None):  # noqa: A001  (TF's name)
+    return jnp.power(x, y)
+
+
+def is_nan(x, name=None):
+    return jnp.isnan(x)
+
+
+def is_inf(x, name=None):
+    return jnp.isinf(x)
+
+
+def is_finite(x, name=None):
+    return jnp.isfinite(x)
+
+
+def divide_no_nan(x, y, name=None):
+    """x / y, and 0 where y is 0 (TF's safe division)."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    safe = jnp.where(y == 0, jnp.ones_like(y), y)
+    return jnp.where(y == 0, jnp.zeros_like(x / safe), x / safe)
+
+
+def rsqrt(x, name=None):
+    """1 / sqrt(x)."""
+    return jax.lax.rsqrt(jnp.asarray(x))
