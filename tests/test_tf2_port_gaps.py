@@ -209,3 +209,30 @@ def test_root_mean_squared_error_metric_against_numpy():
     assert type(keras.metrics.get("RootMeanSquaredError")) is keras.metrics.RootMeanSquaredError
     restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
     assert type(restored) is keras.metrics.RootMeanSquaredError
+
+
+def test_model_loss_is_what_compile_was_given():
+    # Keras 2: model.loss holds compile's `loss` argument as passed (a name or an object).
+    from xlaflow import keras
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+    assert model.loss is None
+    model.compile(optimizer="sgd", loss="mse")
+    assert model.loss == "mse"
+    huber = keras.losses.Huber(delta=2.0)
+    model.compile(optimizer="sgd", loss=huber)
+    assert model.loss is huber
+
+
+def test_a_subclassed_model_may_still_assign_self_loss():
+    from xlaflow import keras
+
+    class WithLoss(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+            self.loss = "my loss"
+
+        def call(self, x):
+            return self.dense(x)
+
+    assert WithLoss().loss == "my loss"

@@ -35,6 +35,9 @@ def _unpack(data):
     return data, None, None
 
 
+_UNSET = object()
+
+
 class Model(Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
@@ -134,6 +137,19 @@ class Model(Layer):
     @property
     def optimizer(self):
         return None if self.trainer is None else self.trainer.optimizer
+
+    @property
+    def loss(self):
+        """The `loss` given to compile, as given (Keras 2's model.loss); None before."""
+        assigned = self.__dict__.get("_assigned_loss", _UNSET)
+        if assigned is not _UNSET:
+            return assigned
+        return None if self.trainer is None else self.trainer.compile_config["loss"]
+
+    @loss.setter
+    def loss(self, value):
+        # Keras 2's model.loss was a plain attribute: a subclass may assign it
+        self.__dict__["_assigned_loss"] = value
 
     @property
     def metrics(self):
