@@ -96,3 +96,13 @@ def test_stateless_ops_depend_on_the_seed_alone():
 def test_generator_is_refused_with_the_alternatives():
     with pytest.raises(NotImplementedError, match="set_seed.*stateless"):
         xf.random.Generator.from_seed(1)
+
+
+def test_keras_set_random_seed_also_repeats_xf_random_ops():
+    # TF: keras.utils.set_random_seed(s) calls tf.random.set_seed(s) (and Python's, NumPy's)
+    from xlaflow import keras
+    xf.random.normal([2])  # the global generator exists before the seed is set
+    keras.utils.set_random_seed(5)
+    first = np.asarray(xf.random.normal([3]))
+    keras.utils.set_random_seed(5)
+    np.testing.assert_array_equal(np.asarray(xf.random.normal([3])), first)

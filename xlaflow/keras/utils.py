@@ -9,7 +9,7 @@ from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on firs
     plot_model,
 )
 from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
-from xlaflow.random import set_global_seed
+from xlaflow.random import set_seed
 # tf.keras.utils' names for the serialization registry (TF 2.x spells the decorator
 # register_keras_serializable; xf.keras.saving holds the same functions)
 from xlaflow.saving.serialization import (  # noqa: F401
@@ -27,7 +27,7 @@ def set_random_seed(seed):
     import random
     random.seed(seed)
     np.random.seed(seed)
-    set_global_seed(seed)
+    set_seed(seed)  # xf.random.set_seed: the global stream and xf.random's ops
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
