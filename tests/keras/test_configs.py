@@ -357,6 +357,7 @@ METRICS = {
                           "sparse"),
     "mse": (lambda: metrics.get("mse"), "regression"),
     "mae": (lambda: metrics.MeanAbsoluteError(name="err"), "regression"),
+    "rmse": (lambda: metrics.RootMeanSquaredError(name="rmse"), "regression"),
     "precision": (lambda: metrics.Precision(thresholds=0.3), "binary"),
     "recall": (lambda: metrics.Recall(thresholds=0.6, name="r"), "binary"),
     "auc": (lambda: metrics.AUC(num_thresholds=17), "binary"),
