@@ -17,16 +17,16 @@ import os
 
 os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
 
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import statistics
+import sys
+import time
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from jax import lax  # noqa: E402
+import jax
+import jax.numpy as jnp
+from jax import lax
 
-import xlaflow as xf  # noqa: E402
-from xlaflow.autograph import conversion  # noqa: E402
+import xlaflow as xf
+from xlaflow.autograph import conversion
 
 FIRST_CALL_REPEATS = 5
 STEADY_ROUNDS = 15

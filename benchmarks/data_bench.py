@@ -12,12 +12,12 @@ import os
 
 os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
 
-import statistics  # noqa: E402
-import time  # noqa: E402
+import statistics
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import xlaflow as xf  # noqa: E402
+import xlaflow as xf
 
 SAMPLES = int(os.environ.get("DATA_BENCH_SAMPLES", 16384))
 ROUNDS = 5

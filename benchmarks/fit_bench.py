@@ -20,17 +20,17 @@ import os
 
 os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
 
-import functools  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import functools
+import statistics
+import sys
+import time
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
-import xlaflow as xf  # noqa: E402
+import xlaflow as xf
 
 SAMPLES = int(os.environ.get("FIT_BENCH_SAMPLES", 16384))
 CNN_SAMPLES = int(os.environ.get("FIT_BENCH_CNN_SAMPLES", 4096))

@@ -25,18 +25,18 @@ import sys
 os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # fit_bench, by import
 
-import collections  # noqa: E402
-import cProfile  # noqa: E402
-import io  # noqa: E402
-import pstats  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
+import collections
+import cProfile
+import io
+import pstats
+import re
+import statistics
+import time
 
-import jax  # noqa: E402
+import fit_bench as bench
+import jax
 
-import fit_bench as bench  # noqa: E402
-import xlaflow as xf  # noqa: E402
+import xlaflow as xf
 
 BATCH = 32
 SAMPLES = int(os.environ.get("FIT_PROFILE_SAMPLES", "8192"))

@@ -11,13 +11,13 @@ import os
 
 os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_num_cpu_devices", 2)
 
-import pytest  # noqa: E402
+import pytest
 
-import xlaflow as xf  # noqa: E402
+import xlaflow as xf
 
 xf.config.experimental.enable_tensor_float_32_execution(False)
 

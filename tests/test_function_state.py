@@ -1,6 +1,7 @@
 """xf.function state lifting: Variables reached any way are inputs; assignments persist."""
 
 import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -10,7 +10,7 @@ README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_example_output_matches_its_comments():
     text = README.read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "xf.function" in b)
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "xf.function" in b)
     out = subprocess.run([sys.executable, "-c", block], check=True, capture_output=True,
                          text=True).stdout.splitlines()
     promised = re.search(r"print\(w.numpy\(\), step.tracing_count\)\s+# (.*)", block).group(1)
@@ -25,7 +25,7 @@ def test_readme_opens_with_the_two_commands():
 
 def test_readme_autograph_snippet_runs(tmp_path):
     text = README.read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
                  if "first_negative" in b)
     program = ("import jax.numpy as jnp\nimport xlaflow as xf\n" + block +
                "print(int(first_negative(jnp.array([1.0, -2.0, 3.0]))), "

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
-
 from xlaflow.keras import layers, mixed_precision, models
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+
 class _Local(threading.local):
     # A class-level default: reading a missing attribute of a threading.local (getattr with
     # a default) costs ~0.35 µs for the AttributeError; this read costs ~0.03 µs, and

@@ -198,7 +198,7 @@ _MISSING = object()
 def _conform(fn_name, name, spec, arg):
     if isinstance(spec, TensorSpec):
         return _conform_leaf(fn_name, name, spec, arg)
-    is_spec = lambda s: isinstance(s, TensorSpec)  # noqa: E731
+    is_spec = lambda s: isinstance(s, TensorSpec)
     spec_leaves, spec_tree = jax.tree_util.tree_flatten(spec, is_leaf=is_spec)
     arg_leaves, arg_tree = jax.tree_util.tree_flatten(arg, is_leaf=is_leaf)
     if spec_tree != arg_tree:

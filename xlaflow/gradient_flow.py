@@ -27,7 +27,7 @@ def unconnected_mode(value):
             f"'none' / 'zero'); received {value!r}") from None
 
 
-def stop_gradient(input, name=None):  # noqa: A002 (TF's argument name)
+def stop_gradient(input, name=None):  # TF's argument name
     """`input` unchanged, as a constant for differentiation (TF's tf.stop_gradient): a tape
     or jax.grad gives no gradient through it."""
     del name  # TF's op name: XLA programs carry no op names

@@ -77,25 +77,25 @@ def cast(x, dtype, name=None):
     return jnp.asarray(x).astype(as_dtype(dtype))
 
 
-def range(start, limit=None, delta=1, dtype=None, name=None):  # noqa: A001
+def range(start, limit=None, delta=1, dtype=None, name=None):
     """`range(limit)` or `range(start, limit, delta)` as a 1-D tensor (TF's tf.range)."""
     if limit is None:
         start, limit = 0, start
     return jnp.arange(start, limit, delta, dtype=None if dtype is None else as_dtype(dtype))
 
 
-def shape(input, out_type=int32, name=None):  # noqa: A002
+def shape(input, out_type=int32, name=None):
     """The shape as an integer tensor: constants, except sizes an `input_signature` leaves
     None, which are traced symbolically and known when the program runs (TF's tf.shape)."""
     return jnp.asarray(jnp.shape(input), dtype=as_dtype(out_type))
 
 
-def rank(input, name=None):  # noqa: A002
+def rank(input, name=None):
     """Number of dimensions as an int32 scalar tensor."""
     return jnp.asarray(jnp.ndim(input), dtype=int32)
 
 
-def size(input, out_type=int32, name=None):  # noqa: A002
+def size(input, out_type=int32, name=None):
     """Number of elements as an integer scalar tensor."""
     return jnp.asarray(jnp.size(input), dtype=as_dtype(out_type))
 
@@ -115,12 +115,12 @@ def stack(values, axis=0, name=None):
     return jnp.stack(values, axis=axis)
 
 
-def squeeze(input, axis=None, name=None):  # noqa: A002
+def squeeze(input, axis=None, name=None):
     """Remove size-1 dimensions (only those in `axis` when given)."""
     return jnp.squeeze(input, axis=_axis(axis))
 
 
-def expand_dims(input, axis, name=None):  # noqa: A002
+def expand_dims(input, axis, name=None):
     """Insert a size-1 dimension at `axis`."""
     return jnp.expand_dims(input, axis)
 
@@ -146,12 +146,12 @@ def fill(dims, value, name=None):
     return jnp.full(tuple(dims), value)
 
 
-def identity(input, name=None):  # noqa: A002
+def identity(input, name=None):
     """Returns its input as a tensor."""
     return jnp.asarray(input)
 
 
-def argmax(input, axis=None, output_type=int32, name=None):  # noqa: A002
+def argmax(input, axis=None, output_type=int32, name=None):
     """Index of the maximum along `axis` (default 0, as in TF).
 
     TF's default output type is int64; without `jax_enable_x64` JAX has no int64, so the
@@ -160,7 +160,7 @@ def argmax(input, axis=None, output_type=int32, name=None):  # noqa: A002
     return jnp.argmax(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
 
 
-def argmin(input, axis=None, output_type=int32, name=None):  # noqa: A002
+def argmin(input, axis=None, output_type=int32, name=None):
     """Index of the minimum along `axis` (default 0, as in TF); int32 by default."""
     return jnp.argmin(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
 
@@ -210,7 +210,7 @@ def one_hot(indices, depth, on_value=1.0, off_value=0.0, axis=-1, dtype="float32
     return jnp.where(hot == 1, on_value, off_value).astype(as_dtype(dtype))
 
 
-def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa: A001
+def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):
     """Print tensors when the computation runs (TF's `tf.print`), not when it is traced.
 
     Eagerly it prints at once; inside `xf.function` or any JAX transformation it prints on

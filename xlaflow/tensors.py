@@ -11,7 +11,7 @@ import numpy as np
 from xlaflow.variables import Variable
 
 # TF's dtype names, as numpy dtype objects: `x.dtype == xf.float32` holds for jax arrays.
-bool = jnp.dtype("bool")  # noqa: A001  (TF's name shadows the builtin inside this module only)
+bool = jnp.dtype("bool")  # TF's name shadows the builtin inside this module only
 int8 = jnp.dtype("int8")
 int16 = jnp.dtype("int16")
 int32 = jnp.dtype("int32")

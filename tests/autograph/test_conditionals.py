@@ -161,7 +161,7 @@ def test_variable_defined_in_one_branch_names_variable_and_line():
     def f(x):
         if x > 0:
             only_here = x * 2
-        return only_here  # noqa: F821 - the error under test
+        return only_here  # the error under test
 
     with pytest.raises(NameError, match=r"test_conditionals.py:\d+: 'only_here' has no value "
                                         r"on one path"):
@@ -243,7 +243,7 @@ def test_missing_return_value_on_one_path_of_a_loop_body():
 
 def read_through_closures(x, xs):
     k = 0
-    scaled = lambda: k * 10  # noqa: E731 - reads k when called, after the branch
+    scaled = lambda: k * 10  # reads k when called, after the branch
     if x > 0:
         k = 5
     else:

@@ -165,15 +165,15 @@ def test_decorated_functions():
 
 
 def test_lambdas_including_two_on_one_line():
-    pick = (lambda x: x if x > 0 else -x, lambda x: x * 2 if x > 0 else x)  # noqa: E731
+    pick = (lambda x: x if x > 0 else -x, lambda x: x * 2 if x > 0 else x)
     assert float(xf.function(pick[0])(jnp.float32(-3.0))) == 3.0
     assert float(xf.function(pick[1])(jnp.float32(-3.0))) == -3.0
     assert "if_exp" in xf.autograph.to_code(pick[1])
 
 
 def test_lambdas_whose_body_starts_or_ends_in_parentheses():
-    last = lambda v: -v if v > 0 else (v)  # noqa: E731
-    inner = lambda v: (lambda u: u * 2 if u > 0 else u)(v)  # noqa: E731
+    last = lambda v: -v if v > 0 else (v)
+    inner = lambda v: (lambda u: u * 2 if u > 0 else u)(v)
     for x, want_last, want_inner in ((2.0, -2.0, 4.0), (-2.0, -2.0, -2.0)):
         assert float(xf.function(last)(jnp.float32(x))) == want_last
         assert float(xf.function(inner)(jnp.float32(x))) == want_inner
@@ -196,7 +196,7 @@ def test_lambdas_made_by_an_indented_converted_function():
     scale = 3.0
 
     def inner(x):
-        f = lambda y: y * scale if y > 0 else -y  # noqa: E731
+        f = lambda y: y * scale if y > 0 else -y
         fs = [lambda y, k=k: y * scale + k for k in range(2)]
         return f(x) + fs[1](x)
 
@@ -326,7 +326,7 @@ def test_a_converted_function_is_freed_with_its_original():
     refs = []
     for k in range(3):
         offset = jnp.full(1000, float(k))
-        fn = lambda x, offset=offset: x + offset  # noqa: E731
+        fn = lambda x, offset=offset: x + offset
         converted = api.convert(fn)
         assert api.convert(fn) is converted  # cached while the original lives
         assert float(converted(1.0)[0]) == 1.0 + k

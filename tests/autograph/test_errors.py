@@ -93,7 +93,7 @@ def test_undefined_python_path_names_the_variable():
     def f(flag):
         if flag:
             value = 1
-        return value  # noqa: F821
+        return value
 
     assert xf.autograph.to_graph(f)(True) == 1
     with pytest.raises(NameError, match="'value' is used before any assignment"):

@@ -190,7 +190,7 @@ def target_rebound_in_rest(x, t):
     for v in x:
         if v > t:
             break
-        v = v * 2.0  # noqa: PLW2901 - Python's after-loop value is this one
+        v = v * 2.0  # Python's after-loop value is this one
     else:
         v = v + 0.5
     return v

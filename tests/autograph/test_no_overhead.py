@@ -2,10 +2,10 @@
 control flow adds nothing."""
 
 import jax
-from jax.extend.core import Var
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend.core import Var
 
 import xlaflow as xf
 

@@ -59,7 +59,7 @@ def test_eager_run_with_fresh_functions_keeps_a_bounded_cache():
         out = strategy.run(lambda b, k=k: b * k, args=(batch,))  # a new function each call
         np.testing.assert_allclose(strategy.gather(out, axis=0), X * k)
     assert len(strategy._run_functions) <= 8  # not one compiled program per call forever
-    fn = lambda b: b + 1  # noqa: E731 - one function reused: compiled once
+    fn = lambda b: b + 1  # one function reused: compiled once
     for _ in range(3):
         strategy.run(fn, args=(batch,))
     assert strategy._run_functions[fn].experimental_get_tracing_count() == 1

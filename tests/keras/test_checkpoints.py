@@ -5,7 +5,6 @@ import os
 import numpy as np
 import pytest
 
-import xlaflow as xf
 from tests.local_platform import HERE
 from xlaflow.keras import callbacks, layers, models
 

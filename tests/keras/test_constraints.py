@@ -89,7 +89,7 @@ def test_serialize_round_trip_and_callables():
     back = constraints.deserialize(config)
     assert type(back) is constraints.MinMaxNorm and back.get_config() == c.get_config()
     assert constraints.get(None) is None and constraints.serialize(None) is None
-    fn = lambda w: jnp.clip(w, -1, 1)  # noqa: E731
+    fn = lambda w: jnp.clip(w, -1, 1)
     assert constraints.get(fn) is fn
 
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
-from xlaflow.keras import layers, losses, models
-
 from tests.keras.test_masking_losses import CLASSES, IDS, LABELS, MASK, B, F, T, _log_softmax
+from xlaflow.keras import layers, losses, models
 
 RNG = np.random.default_rng(29)
 

@@ -472,7 +472,7 @@ def test_metric_names_and_accuracy_follow_keras():
     np.testing.assert_allclose(scores["accuracy"], np.mean((p > 0.5) == y), rtol=1e-6)
     np.testing.assert_allclose(scores["acc"], scores["accuracy"])
     np.testing.assert_allclose(scores["mae"], np.mean(np.abs(p - y)), rtol=1e-5)
-    hits = lambda t: np.sum((p > t) & (y == 1)) / max(np.sum(p > t), 1)  # noqa: E731
+    hits = lambda t: np.sum((p > t) & (y == 1)) / max(np.sum(p > t), 1)
     np.testing.assert_allclose([scores["precision"], scores["precision_1"]],
                                [hits(0.5), hits(0.7)], rtol=1e-5)
     assert len(model.evaluate(x, y, verbose=0)) == 6

@@ -12,9 +12,18 @@ import time
 import types
 
 from xlaflow.autograph import operators
-from xlaflow.autograph.converters import (asserts, break_continue, calls, canonical,
-                                          control_flow, lists, logical, loop_exits, returns,
-                                          watches)
+from xlaflow.autograph.converters import (
+    asserts,
+    break_continue,
+    calls,
+    canonical,
+    control_flow,
+    lists,
+    logical,
+    loop_exits,
+    returns,
+    watches,
+)
 from xlaflow.autograph.operators.calls import CONVERTED
 from xlaflow.autograph.pyct import naming, parsing, purity
 

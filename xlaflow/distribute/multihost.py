@@ -152,7 +152,7 @@ def _from_process_zero(host):
     return np.asarray(total.addressable_data(0)).astype(host.dtype)  # bools summed as ints
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sum_rows(out_sharding):
     return jax.jit(lambda rows: rows.sum(axis=0), out_shardings=out_sharding)
 

@@ -9,13 +9,13 @@ from xlaflow.keras import initializers as initializers
 from xlaflow.keras import layers as layers
 from xlaflow.keras import losses as losses
 from xlaflow.keras import metrics as metrics
-from xlaflow.keras import models as models
 from xlaflow.keras import mixed_precision as mixed_precision
+from xlaflow.keras import models as models
 from xlaflow.keras import optimizers as optimizers
 from xlaflow.keras import preprocessing as preprocessing
 from xlaflow.keras import regularizers as regularizers
 from xlaflow.keras import saving as saving
 from xlaflow.keras import utils as utils
+from xlaflow.layers import Input as Input
 from xlaflow.models import Model as Model
 from xlaflow.models import Sequential as Sequential
-from xlaflow.layers import Input as Input

@@ -1,6 +1,21 @@
 """xf.keras.initializers."""
 
 from xlaflow.initializers import (  # noqa: F401
-    Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, LecunNormal,
-    Ones, Orthogonal, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros,
-    deserialize, get, serialize)
+    Constant,
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    Initializer,
+    LecunNormal,
+    Ones,
+    Orthogonal,
+    RandomNormal,
+    RandomUniform,
+    TruncatedNormal,
+    VarianceScaling,
+    Zeros,
+    deserialize,
+    get,
+    serialize,
+)

@@ -1,9 +1,29 @@
 """xf.keras.layers."""
 
 from xlaflow.layers import (  # noqa: F401
-    GRU, LSTM, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
-    Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling2D, Input, InputLayer, Layer,
-    LayerNormalization, MaxPooling2D, MultiHeadAttention, Reshape)
+    GRU,
+    LSTM,
+    Activation,
+    Add,
+    AveragePooling2D,
+    BatchNormalization,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAveragePooling2D,
+    Input,
+    InputLayer,
+    Layer,
+    LayerNormalization,
+    MaxPooling2D,
+    MultiHeadAttention,
+    Reshape,
+)
+
 # Not in xlaflow.layers yet: tests/keras/test_configs.py (every layer there has a config
 # test) does not list it; tests/keras/test_functional_review.py checks its config.
 from xlaflow.layers.lambda_layer import Lambda  # noqa: F401

@@ -61,6 +61,7 @@ from xlaflow.layers.reshaping import UpSampling1D as UpSampling1D
 from xlaflow.layers.reshaping import UpSampling2D as UpSampling2D
 from xlaflow.layers.reshaping import ZeroPadding1D as ZeroPadding1D
 from xlaflow.layers.reshaping import ZeroPadding2D as ZeroPadding2D
+
 # isort: split
 # Convolution and recurrent additions (conv_transpose, separable, wrappers, SimpleRNN,
 # Masking)

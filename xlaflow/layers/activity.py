@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
+
 class _Depth(threading.local):
     depth = 0  # how many Layer calls on values are running (a class default: read on every
     # call, a missing attribute would cost an AttributeError each time, as _lifting notes)

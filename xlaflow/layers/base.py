@@ -48,7 +48,7 @@ def _snake_case(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _accepts(call, argument):
     try:
         params = inspect.signature(call).parameters

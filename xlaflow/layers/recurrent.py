@@ -16,7 +16,6 @@ from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer, cast_integer_inputs
 
-
 # Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
 # accepted, other values refused with the alternative.
 _DEFAULT_ONLY = {"dropout": 0.0, "recurrent_dropout": 0.0, "stateful": False,

@@ -129,7 +129,7 @@ def has_symbolic(inputs):
         inputs, is_leaf=is_symbolic))
 
 
-def Input(shape, batch_size=None, dtype="float32", name=None):  # noqa: N802 (Keras' name)
+def Input(shape, batch_size=None, dtype="float32", name=None):  # Keras' name
     """A symbolic input of one example's `shape` (the batch dimension is added)."""
     if name is None:  # unique, as Keras: exported signatures name their inputs after them
         from xlaflow.layers.base import unique_name
@@ -217,7 +217,7 @@ def infer_shapes(layer, fn, specs):
         return jax.tree_util.tree_map(lambda o: ShapeDtype(tuple(o.shape), o.dtype), first)
     try:
         second = traced(VARYING[1])
-    except Exception as exc:  # noqa: BLE001 (whatever the layer raises for the other size)
+    except Exception as exc:  # whatever the layer raises for the other size
         raise ValueError(
             f"{layer.name}: cannot work out its output for inputs of shapes "
             f"{[shape for shape, _ in specs]}, whose None sizes may vary: the layer "

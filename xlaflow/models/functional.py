@@ -135,7 +135,7 @@ def graph_config(graph):
     names = {id(t): ["input", i] for i, t in enumerate(inputs)}
     nodes = []
     for n, node in enumerate(graph.nodes):
-        ref = lambda t: names[id(t)]  # noqa: E731
+        ref = lambda t: names[id(t)]
         nodes.append({"layer": layer_index[id(node.layer)], "inputs": _encode(node.inputs, ref),
                       "args": _encode(list(node.args), ref),
                       "kwargs": _encode(dict(node.kwargs), ref)})

@@ -35,6 +35,7 @@ from xlaflow.saving import atomic
 from xlaflow.saving.checkpoint_files import (
     FORMAT,
     FORMAT_VERSION,
+    CheckpointIntegrityError,  # noqa: F401 (xf.train's)
     _check_is_checkpoint,
     _digest,
     _read_manifest,
@@ -43,7 +44,6 @@ from xlaflow.saving.checkpoint_files import (
     record_latest,
     seal,
 )
-from xlaflow.saving.checkpoint_files import CheckpointIntegrityError  # noqa: F401 (xf.train's)
 from xlaflow.saving.checkpoint_graph import (
     Expected,
     RestoreStatus,

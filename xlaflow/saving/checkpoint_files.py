@@ -155,7 +155,7 @@ def recorded_latest(directory):
     """The checkpoint its `checkpoint` file names, if that file and checkpoint exist."""
     try:
         with open(os.path.join(directory, STATE_FILE), encoding="utf-8") as f:
-            found = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', f.read(), re.M)
+            found = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', f.read(), re.MULTILINE)
     except OSError:
         return None
     path = os.path.join(directory, found.group(1)) if found else None

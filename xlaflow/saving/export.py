@@ -168,7 +168,7 @@ def _export_tying_sizes(export, named_specs, shared_batch=True):
     for _ in range(len(symbols)):
         try:
             return export(_symbolic_leaves(named_specs, tied, shared_batch))
-        except Exception as exc:  # noqa: BLE001 (jax raises several types for shape errors)
+        except Exception as exc:  # jax raises several types for shape errors
             roots = _clashing(str(exc), {tied.get(s, s) for s in symbols})
             if len(roots) < 2:
                 raise

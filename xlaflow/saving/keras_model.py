@@ -144,7 +144,7 @@ def _read(path):
     try:
         with open(file, encoding="utf-8") as f:
             description = json.load(f)
-        description["model"], description["variables"]  # noqa: B018 (presence check)
+        description["model"], description["variables"]  # presence check
     except (ValueError, KeyError, TypeError) as exc:
         raise atomic.CorruptSaveError(f"load_model: {file} is malformed ({exc!r})") from None
     try:

@@ -16,7 +16,6 @@ import numpy as np
 
 from xlaflow.saving import arrays, atomic, export
 
-
 _WIDE_DTYPES = ("int64", "uint64", "float64", "complex128")
 
 
@@ -233,7 +232,7 @@ def _read_description(path):
         keys = {v["key"] for v in variables}
         for name, meta in signatures.items():
             for key in ("file", "inputs", "outputs", "variables", "platforms", "method_name"):
-                meta[key]  # noqa: B018 (presence check)
+                meta[key]  # presence check
             unknown = [k for k in meta["variables"] if k not in keys]
             if unknown:
                 raise ValueError(f"signature {name!r} takes variables {unknown} that "

@@ -55,8 +55,7 @@ def custom_object_scope(custom_objects):
 
 
 def _builtins():
-    from xlaflow import initializers, losses, metrics, optimizers
-    from xlaflow import layers, models
+    from xlaflow import initializers, layers, losses, metrics, models, optimizers
     found = {}
     for module in (layers, models, initializers, losses, metrics, optimizers):
         for attr in dir(module):

@@ -103,9 +103,9 @@ class ArrayBatches:
         if cut == 0 or cut == self.size:
             raise ValueError(f"validation_split={fraction} leaves an empty split of "
                              f"{self.size} examples")
-        head = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+        head = lambda v: None if v is None else jax.tree_util.tree_map(
             lambda a: a[:cut], v)
-        tail = lambda v: None if v is None else jax.tree_util.tree_map(  # noqa: E731
+        tail = lambda v: None if v is None else jax.tree_util.tree_map(
             lambda a: a[cut:], v)
         return (ArrayBatches(head(self.x), head(self.y), head(self.sample_weight),
                              self.batch_size, self.shuffle, self.seed),

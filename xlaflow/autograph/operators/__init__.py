@@ -4,12 +4,11 @@ from xlaflow.autograph.operators.asserts import assert_stmt as assert_stmt
 from xlaflow.autograph.operators.calls import converted_call as converted_call
 from xlaflow.autograph.operators.calls import merged_keywords as merged_keywords
 from xlaflow.autograph.operators.conditionals import if_exp as if_exp
-from xlaflow.autograph.operators.contexts import watch as watch
-from xlaflow.autograph.operators.contexts import with_stmt as with_stmt
 from xlaflow.autograph.operators.conditionals import if_stmt as if_stmt
 from xlaflow.autograph.operators.conditionals import select_return as select_return
+from xlaflow.autograph.operators.contexts import watch as watch
+from xlaflow.autograph.operators.contexts import with_stmt as with_stmt
 from xlaflow.autograph.operators.lists import list_append as list_append
-from xlaflow.autograph.operators.py_builtins import in_ as in_
 from xlaflow.autograph.operators.logical import and_ as and_
 from xlaflow.autograph.operators.logical import compare_chain as compare_chain
 from xlaflow.autograph.operators.logical import comprehension_test as comprehension_test
@@ -22,6 +21,7 @@ from xlaflow.autograph.operators.loops import for_stmt as for_stmt
 from xlaflow.autograph.operators.loops import stop_element as stop_element
 from xlaflow.autograph.operators.loops import stopped as stopped
 from xlaflow.autograph.operators.loops import while_stmt as while_stmt
+from xlaflow.autograph.operators.py_builtins import in_ as in_
 from xlaflow.autograph.operators.state import global_aug as global_aug
 from xlaflow.autograph.operators.state import global_value as global_value
 from xlaflow.autograph.operators.variables import Undefined as Undefined

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 
 from xlaflow.autograph.operators import speculation
 from xlaflow.autograph.operators import state as st
-from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
+from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
 
 _RETRIES = 4

@@ -1,4 +1,4 @@
 """xf.keras.datasets."""
 
-from xlaflow.keras.datasets import mnist as mnist
 from xlaflow.datasets import digits as digits
+from xlaflow.keras.datasets import mnist as mnist

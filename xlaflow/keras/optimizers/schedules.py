@@ -1,6 +1,10 @@
 """xf.keras.optimizers.schedules: Keras' learning-rate schedules (xlaflow/schedules.py)."""
 
 from xlaflow.schedules import (  # noqa: F401
-    CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule,
-    PiecewiseConstantDecay, PolynomialDecay, deserialize_schedule as deserialize,
-    serialize_schedule as serialize)
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+)
