@@ -19,7 +19,7 @@ import numpy as np
 
 import xlaflow as xf
 
-SAMPLES = int(os.environ.get("DATA_BENCH_SAMPLES", 16384))
+SAMPLES = int(os.environ.get("DATA_BENCH_SAMPLES", "16384"))
 ROUNDS = 5
 
 

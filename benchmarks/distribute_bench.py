@@ -77,7 +77,8 @@ def run(platform, devices, kind, epochs):
              if not f.startswith("--xla_force_host_platform_device_count")] +
             [f"--xla_force_host_platform_device_count={devices}"])
     done = subprocess.run([sys.executable, __file__, "--child", platform, str(devices), kind,
-                           str(epochs)], env=env, capture_output=True, text=True, timeout=900)
+                           str(epochs)], env=env, check=False, capture_output=True, text=True,
+                          timeout=900)
     if done.returncode:
         return None, done.stderr.strip().splitlines()[-1:] or ["failed"]
     return json.loads(done.stdout.strip().splitlines()[-1]), None
@@ -85,8 +86,8 @@ def run(platform, devices, kind, epochs):
 
 def gpu_count():
     probe = "import jax\ntry:\n print(len(jax.devices('gpu')))\nexcept RuntimeError:\n print(0)"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True,
+                          text=True, timeout=300)
     return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
 

@@ -32,8 +32,8 @@ import optax
 
 import xlaflow as xf
 
-SAMPLES = int(os.environ.get("FIT_BENCH_SAMPLES", 16384))
-CNN_SAMPLES = int(os.environ.get("FIT_BENCH_CNN_SAMPLES", 4096))
+SAMPLES = int(os.environ.get("FIT_BENCH_SAMPLES", "16384"))
+CNN_SAMPLES = int(os.environ.get("FIT_BENCH_CNN_SAMPLES", "4096"))
 EPOCHS = 6  # the first round is warm-up (compilation)
 
 

@@ -38,9 +38,10 @@ def du(path):
     return sum(os.path.getsize(os.path.join(p, n)) for p, _, ns in os.walk(path) for n in ns)
 
 
-def timed(fn):
+def timed(fn, *args):
+    """Seconds `fn(*args)` takes (arguments, not a closure: the loop's paths bind now)."""
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
 
 
@@ -56,28 +57,30 @@ def main():
     rows = {k: [] for k in ("orbax save", "orbax restore", "save_weights", "load_weights",
                             "model.save", "load_model", "export load+1st predict")}
     sizes = {}
+    def orbax_save(ckpt, path):
+        ckpt.save(path, arrays)
+        ckpt.wait_until_finished()
+
+    def orbax_restore(path):
+        jax.block_until_ready(ocp.StandardCheckpointer().restore(path, target))
+
+    def export_predict(path):
+        np.asarray(xf.saved_model.load(path).signatures["serving_default"](x)["dense_3"])
+
     for r in range(REPEATS):
-        ckpt = ocp.StandardCheckpointer()
         path = os.path.join(root, f"orbax{r}")
-
-        def orbax_save():
-            ckpt.save(path, arrays)
-            ckpt.wait_until_finished()
-
-        rows["orbax save"].append(timed(orbax_save))
-        rows["orbax restore"].append(timed(lambda: jax.block_until_ready(
-            ocp.StandardCheckpointer().restore(path, target))))
+        rows["orbax save"].append(timed(orbax_save, ocp.StandardCheckpointer(), path))
+        rows["orbax restore"].append(timed(orbax_restore, path))
         sizes["orbax"] = du(path)
         wpath = os.path.join(root, f"w{r}")
-        rows["save_weights"].append(timed(lambda: model.save_weights(wpath)))
-        rows["load_weights"].append(timed(lambda: model.load_weights(wpath)))
+        rows["save_weights"].append(timed(model.save_weights, wpath))
+        rows["load_weights"].append(timed(model.load_weights, wpath))
         sizes["save_weights"] = du(wpath)
         mpath = os.path.join(root, f"m{r}")
-        rows["model.save"].append(timed(lambda: model.save(mpath)))
-        rows["load_model"].append(timed(lambda: models.load_model(mpath)))
+        rows["model.save"].append(timed(model.save, mpath))
+        rows["load_model"].append(timed(models.load_model, mpath))
         sizes["model.save"] = du(mpath)
-        rows["export load+1st predict"].append(timed(lambda: np.asarray(
-            xf.saved_model.load(mpath).signatures["serving_default"](x)["dense_3"])))
+        rows["export load+1st predict"].append(timed(export_predict, mpath))
     shutil.rmtree(root, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"model: {params / 1e6:.1f}M parameters, {jax.devices()[0].platform}; medians of "

@@ -61,7 +61,7 @@ class Relaxed:
         self.names = leaf_names
         self.symbols = patterns.symbol_names(leaf_names)
         self.donated_leaves, self.donate_argnums = donated_leaves, donate_argnums
-        self.concrete = set(a for a in traced_avals if patterns.is_concrete(a))
+        self.concrete = {a for a in traced_avals if patterns.is_concrete(a)}
         self.programs = []
         self.failed = set()  # (relaxed, tied) whose symbolic program could not be made
         self.fallback = fallback  # fallback(reason): warns once that shapes retrace

@@ -22,7 +22,7 @@ _JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__)) + os.sep
 def is_library_frame(filename):
     """Whether a frame of `filename` is xlaflow's or JAX's (not the user's)."""
     filename = os.path.abspath(filename)
-    return filename.startswith(_PACKAGE_DIR) or filename.startswith(_JAX_DIR)
+    return filename.startswith((_PACKAGE_DIR, _JAX_DIR))
 
 
 def _without_library_frames(tb):

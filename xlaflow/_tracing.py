@@ -96,7 +96,7 @@ class Tracing:
                                    *self._dyn_args(entry, dyn))
                 except _lifting.Retrace as again:
                     entry = self._rebuild(entry, key, again)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - re-raised, library frames filtered
                 raise _tracebacks.filter_frames(exc) from exc.__cause__
         raise RuntimeError(f"xf.function {self._name!r}: the set of Variables it touches "
                            f"kept changing over {_MAX_ROUNDS} traces")
@@ -138,7 +138,7 @@ class Tracing:
                                                  is_leaf=lambda x: isinstance(x, Variable))
             except (_lifting.Retrace, _lifting.NeedsEagerInit):
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - re-raised, annotated with the function's name
                 raise _tracebacks.annotate_trace_error(exc, self._name)
             self._creation_open = False
             if ctx.missing or eager_init:

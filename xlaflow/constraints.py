@@ -19,7 +19,8 @@ EPSILON = 1e-7
 
 def _number(owner, name, value):
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"{owner}: {name} must be a number; received {value!r}")
+        raise ValueError(  # noqa: TRY004 - as _axis: ValueError for any bad argument
+            f"{owner}: {name} must be a number; received {value!r}")
     return value
 
 

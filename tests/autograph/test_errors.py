@@ -65,7 +65,7 @@ def test_function_from_a_notebook_cell_converts():
     filename = "<ipython-input-7-abcdef>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = {}
-    exec(compile(source, filename, "exec"), namespace)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - a notebook cell's code
     f = xf.function(namespace["cell_fn"])
     assert float(f(jnp.float32(2.0))) == 6.0 and float(f(jnp.float32(-2.0))) == 2.0
     assert "ag__.if_stmt" in xf.autograph.to_code(namespace["cell_fn"])

@@ -77,7 +77,8 @@ def walrus_operands(x):
 
 
 def walrus_on_tensor(x):
-    return (z := x * 2) if x > 0 else (z := x * 3)
+    # the case: `:=` in an operand a tensor decides (z is never read)
+    return (z := x * 2) if x > 0 else (z := x * 3)  # noqa: F841
 
 
 def test_walrus_in_lazy_operands_binds_in_the_function(agree):

@@ -166,7 +166,7 @@ def test_a_name_the_loop_creates_keeps_its_flag():
         while i < x.shape[0]:
             if i > 0 and last > 2.0:  # noqa: F821 - `last` exists from the 2nd iteration
                 break
-            last = x[i]
+            last = x[i]  # noqa: F841 - read by the next iteration's test
             i += 1
         return i
 

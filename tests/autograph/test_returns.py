@@ -121,7 +121,7 @@ def _accumulate_while(total, x, t):
     i = 0
     while i < x.shape[0]:
         if x[i] > t:
-            return None
+            return None  # noqa: RET501 - the explicit return None is the case
         total.assign_add(x[i])
         i += 1
 

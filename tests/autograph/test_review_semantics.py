@@ -253,7 +253,7 @@ def test_and_or_between_tensors_numbers_and_variables_still_select():
 
 def _function_leaving_a_loop(x):
     for v in x:
-        get = lambda: v  # the case: a function made in a tensor loop
+        get = lambda: v  # noqa: B023 - the case: a function made in a tensor loop
     return get()
 
 

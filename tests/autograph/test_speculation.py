@@ -248,7 +248,9 @@ def test_a_return_value_over_the_select_budget_is_taken_as_is_without_a_cond():
     assert "cond" not in primitives(loop.params["body_jaxpr"].jaxpr)
     for target in (6500, 10 ** 9):
         box, python_box = Steps(), Steps()
-        got = jax.jit(lambda r, t: (fn(box, r, t), box.seen))(rows, jnp.int32(target))
+        # traced and run in this iteration: `box` is this iteration's
+        got = jax.jit(lambda r, t: (fn(box, r, t), box.seen))(  # noqa: B023
+            rows, jnp.int32(target))
         want = first_long_row(python_box, np.asarray(rows), np.int32(target))
         np.testing.assert_array_equal(got[0], want)
         np.testing.assert_array_equal(got[1], python_box.seen)

@@ -24,7 +24,7 @@ def test_the_python_blocks_run(tmp_path):
             # from a file, so that AutoGraph can read the source of the functions it converts
             path = tmp_path / f"distribution_block_{index}.py"
             path.write_text(block)
-            exec(compile(block, str(path), "exec"), namespace)
+            exec(compile(block, str(path), "exec"), namespace)  # noqa: S102 - the docs' code
     finally:
         xf.keras.mixed_precision.set_global_policy("float32")
     assert namespace["mp_model"].layers[0].kernel.value.sharding.spec == \

@@ -133,7 +133,7 @@ def run_workers(tmp_path, timeout=100):
     procs, logs = [], []
     try:
         for pid, env in enumerate(envs):
-            log = open(tmp_path / f"worker{pid}.log", "w+")
+            log = open(tmp_path / f"worker{pid}.log", "w+")  # noqa: SIM115 - closed in finally
             logs.append(log)
             procs.append(subprocess.Popen(
                 [sys.executable, str(script), str(pid), str(port),

@@ -75,9 +75,9 @@ def test_mixing_strategies_is_refused_before_training():
     with second.scope(), pytest.raises(ValueError, match="created under MirroredStrategy.*"
                                                          "compiled under"):
         model.compile(optimizer="sgd", loss="mse")
-    with first.scope(), pytest.raises(ValueError, match="Mixing different strategies"):
-        with second.scope():
-            pass
+    with first.scope(), pytest.raises(ValueError, match="Mixing different strategies"), \
+            second.scope():
+        pass
     with first.scope(), first.scope():  # the same strategy may be entered again
         pass
 

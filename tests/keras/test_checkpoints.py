@@ -58,7 +58,7 @@ def test_tampered_or_partial_weights_are_refused_by_file(tmp_path):
     build().save_weights(tmp_path / "w")
     other = build()
     before = other.get_weights()
-    victim = sorted(_data_files(tmp_path / "w"))[0]
+    victim = min(_data_files(tmp_path / "w"))
     with open(victim, "r+b") as f:  # flip one byte of the stored arrays
         byte = f.read(1)
         f.seek(0)

@@ -59,7 +59,7 @@ def test_mnist_download_verify_cache(http_server, tmp_path, monkeypatch):
 
 
 def test_wrong_hash_keeps_nothing(http_server, tmp_path):
-    url, digest, _ = http_server
+    url, _, _ = http_server
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="SHA-256 is .* expected 0+; the file was not kept"):
         download.get_file("mnist.npz", url, "0" * 64, directory=str(cache))
@@ -97,5 +97,5 @@ def test_the_tf_program_reaches_90_percent_on_offline_digits():
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'])
     model.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    _, acc = model.evaluate(x_test, y_test, verbose=0)
     assert acc >= 0.90, acc

@@ -209,7 +209,8 @@ def test_loads_in_a_fresh_interpreter_without_the_model_code(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
     done = subprocess.run([sys.executable, str(tmp_path / "fresh.py"), str(tmp_path / "m"),
                            str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+                          check=False, capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert "IMPORTED []" in done.stdout
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0),
@@ -221,7 +222,7 @@ def test_cli_show_and_run(tmp_path):
     cli = [sys.executable, "-m", "xlaflow.cli", "saved_model"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
     show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "e"), "--signature_def",
-                           "serving_default"], capture_output=True, text=True, env=env)
+                           "serving_default"], check=False, capture_output=True, text=True, env=env)
     assert show.returncode == 0, show.stderr
     assert "inputs['x'] tensor_info:\n      dtype: DT_FLOAT\n      shape: (-1, 4)" in show.stdout
     assert "outputs['total'] tensor_info:\n      dtype: DT_FLOAT\n      shape: (-1,)" in \
@@ -230,12 +231,13 @@ def test_cli_show_and_run(tmp_path):
     np.save(tmp_path / "x.npy", x)
     run = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
                           f"x={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
-                         capture_output=True, text=True, env=env)
+                         check=False, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), oracle(Affine(), x)["y"],
                                rtol=1e-6)
     bad = subprocess.run([*cli, "run", "--dir", str(tmp_path / "e"), "--inputs",
-                          f"q={tmp_path / 'x.npy'}"], capture_output=True, text=True, env=env)
+                          f"q={tmp_path / 'x.npy'}"], check=False, capture_output=True, text=True,
+                         env=env)
     assert bad.returncode != 0 and "unknown ['q']" in bad.stderr
 
     @xf.function(input_signature=[xf.TensorSpec([None], xf.int64, name="ids")])
@@ -245,7 +247,7 @@ def test_cli_show_and_run(tmp_path):
     with jax.enable_x64(True):
         xf.saved_model.save(xf.Module(), tmp_path / "w", signatures=wide, platforms=WITH_CPU)
     show = subprocess.run([*cli, "show", "--dir", str(tmp_path / "w"), "--all"],
-                          capture_output=True, text=True, env=env)
+                          check=False, capture_output=True, text=True, env=env)
     assert show.returncode == 0, show.stderr
     assert "inputs['ids'] tensor_info:\n      dtype: DT_INT64" in show.stdout
 

@@ -93,10 +93,11 @@ _FUNCTION = "xlaflow_function"
 def _function(name, custom_objects):
     found = serialization.get_registered_object(name, custom_objects, module="")
     if not callable(found):
-        raise ValueError(f"cannot compile the loaded model: it was compiled with the function "
-                         f"{name!r}, which is not known here. Import the module that defines "
-                         f"it, decorated with @xf.keras.saving.register_serializable(), or "
-                         f"pass custom_objects={{{name.split('>')[-1]!r}: ...}}")
+        raise ValueError(  # noqa: TRY004 - an unknown name (None), as Keras reports it
+            f"cannot compile the loaded model: it was compiled with the function "
+            f"{name!r}, which is not known here. Import the module that defines "
+            f"it, decorated with @xf.keras.saving.register_serializable(), or "
+            f"pass custom_objects={{{name.split('>')[-1]!r}: ...}}")
     return found
 
 

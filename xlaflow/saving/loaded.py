@@ -280,7 +280,7 @@ def _load(path, device):
             blob = f.read()
         try:
             exported = jax.export.deserialize(bytearray(blob))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any way
             raise atomic.CorruptSaveError(f"saved_model.load: {meta['file']} is not a "
                                           f"jax.export artifact ({exc})") from None
         signatures[name] = Signature(name, meta, exported, [values[k] for k in meta["variables"]])

@@ -210,7 +210,7 @@ class App(BodyReading):
             outputs = await future
         except ServingError:
             raise
-        except Exception as exc:  # the runtime refused the inputs: still the client's
+        except Exception as exc:  # noqa: BLE001 - the runtime refused the inputs: the client's
             raise ServingError("INVALID_ARGUMENT", f"{type(exc).__name__}: {exc}") from None
         if self.metrics is not None:
             self._series(name).runtime.observe((time.perf_counter() - start) * 1e6)

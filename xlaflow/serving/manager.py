@@ -164,7 +164,7 @@ class Manager:
         start = time.perf_counter()
         try:
             servable = self._load(model.name, version.version, version.path)
-        except Exception as exc:  # a bad version must never take the server down
+        except Exception as exc:  # noqa: BLE001 - a bad version must never take the server down
             code = _error_code(exc)
             with self._lock:
                 version.attempts += 1

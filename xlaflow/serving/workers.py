@@ -34,7 +34,7 @@ def _run(loop, future, fn, args):
     result = error = None
     try:
         result = fn(*args)
-    except BaseException as exc:  # the caller gets it, as from run_in_executor
+    except BaseException as exc:  # noqa: BLE001 - the caller gets it, as from run_in_executor
         error = exc
     try:
         loop.call_soon_threadsafe(_resolve, future, result, error)

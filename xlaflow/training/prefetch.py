@@ -49,7 +49,7 @@ class DevicePrefetcher:
     def _fill(self):
         try:
             self._produce()
-        except BaseException as exc:  # re-raised in the consumer, where it belongs
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer, where it belongs
             self._put(_Failure(exc))
         else:
             self._put(_END)

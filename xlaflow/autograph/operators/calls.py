@@ -66,8 +66,8 @@ def convertible(f):
         fn, owner = f.__func__, f.__self__
     elif isinstance(f, types.FunctionType):
         fn, owner = f, None
-    elif not isinstance(f, type) and isinstance(getattr(type(f), "__call__", None),
-                                                types.FunctionType):
+    elif not isinstance(f, type) and isinstance(  # a Python __call__, to convert:
+            getattr(type(f), "__call__", None), types.FunctionType):  # noqa: B004
         if hasattr(f, "python_function"):  # an xf.function: it inlines itself when traced
             return None
         fn, owner = type(f).__call__, f
@@ -88,7 +88,7 @@ def merged_keywords(name, parts):
         if not hasattr(part, "keys"):
             raise TypeError(f"{name}() argument after ** must be a mapping, not "
                             f"{type(part).__name__}")
-        for key in part.keys():
+        for key in part.keys():  # noqa: SIM118 - `**` iterates keys(), as Python does
             if key in merged:
                 raise TypeError(f"{name}() got multiple values for keyword argument {key!r}")
             merged[key] = part[key]

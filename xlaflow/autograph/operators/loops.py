@@ -48,7 +48,8 @@ def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
             loop = Loop(get_state, set_state, names, n_out, "while loop", where)
             both = test if extra_test is None else \
                 (lambda: logical.and_(extra_test(), test))
-            loop.run(lambda: _while(loop, both, body))
+            # loop.run calls the lambda at once: `loop` and `both` are this iteration's
+            loop.run(lambda: _while(loop, both, body))  # noqa: B023
             return
         body()
 

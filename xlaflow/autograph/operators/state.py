@@ -153,11 +153,11 @@ def to_lax(value, name, what, where):
     """`value` as a pytree of arrays, or an error naming the variable."""
 
     def leaf(x):
-        if isinstance(x, (jax.Array, np.ndarray)) or isinstance(x, _NUMBERS):
+        if isinstance(x, (jax.Array, np.ndarray, *_NUMBERS)):
             return x if isinstance(x, jax.Array) else jnp.asarray(x)
         if isinstance(x, Undefined):
-            raise NameError(f"{where}: '{display(name)}' has no value on one path through "
-                            f"this {what}")
+            raise NameError(  # noqa: TRY004 - an unbound name: Python's NameError
+                f"{where}: '{display(name)}' has no value on one path through this {what}")
         if isinstance(x, Accumulator):
             raise TypeError(
                 f"{where}: list '{display(name)}' is appended to inside this {what}, within "
