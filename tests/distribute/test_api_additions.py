@@ -254,6 +254,8 @@ def test_tutorial_custom_loop_matches_one_device_on_the_global_batch():
     assert accuracy == pytest.approx(want_accuracy)  # metric counts summed over replicas
     one_losses, one_weights, one_accuracy = _tutorial(xf.distribute.OneDeviceStrategy("cpu:0"))
     np.testing.assert_allclose(one_losses, want_losses, rtol=2e-5, atol=2e-6)
+    for got, want in zip(one_weights, want_weights):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-5)
     assert one_accuracy == pytest.approx(want_accuracy)
 
 

@@ -136,6 +136,7 @@ def test_dataset_batches_arrive_sharded():
     x, y = next(iterator)
     iterator.close()
     assert x.sharding.spec == jax.sharding.PartitionSpec("batch")
+    assert y.sharding.spec == jax.sharding.PartitionSpec("batch")
     single = build()
     single.fit(dataset, epochs=1, verbose=0)
     model.fit(dataset, epochs=1, verbose=0, callbacks=[Spy()])

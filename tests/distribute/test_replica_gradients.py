@@ -156,6 +156,7 @@ def test_loss_scale_optimizer_inside_run_applies_the_unscaled_sum_once():
     strategy.run(step, args=distributed(strategy, X, Y))
     (gw0, gb0), (gw1, gb1) = oracle_grads(W0, B0)
     np.testing.assert_allclose(w.numpy(), W0 - 0.5 * (gw0 + gw1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(b.numpy(), B0 - 0.5 * (gb0 + gb1), rtol=1e-4, atol=1e-5)
 
 
 def test_a_trainable_variable_assigned_from_its_own_copy_inside_run_is_refused():

@@ -51,6 +51,7 @@ def test_mnist_download_verify_cache(http_server, tmp_path, monkeypatch):
     monkeypatch.setattr(mnist, "SHA256", digest)
     (x, y), (xt, yt) = xf.keras.datasets.mnist.load_data()
     assert x.shape == (20, 28, 28) and x.dtype == np.uint8 and yt.shape == (5,)
+    assert y.shape == (20,) and xt.shape == (5, 28, 28)
     assert os.listdir(tmp_path / "cache") == ["mnist.npz"]
     proc.terminate()
     proc.wait(timeout=10)
@@ -80,6 +81,7 @@ def test_offline_digits_in_mnist_format():
     (x, y), (xt, yt) = xf.keras.datasets.digits.load_data()
     assert x.shape[1:] == (28, 28) and x.dtype == np.uint8 and x.max() == 255
     assert len(x) + len(xt) == 1797 and set(np.unique(y)) == set(range(10))
+    assert len(y) == len(x) and len(yt) == len(xt)
 
 
 def test_the_tf_program_reaches_90_percent_on_offline_digits():

@@ -154,6 +154,7 @@ def test_versions_come_and_go_and_a_corrupt_one_never_replaces_the_serving_one(s
     os.remove(os.path.join(base, "3", "xlaflow_export.json"))
     server.wait(lambda: server.states("toy").get(3) == "END", "v3 to fail")
     status, body = server.json("GET", "/v1/models/toy/versions/3")
+    assert status == 200  # the version's status is found; its failure is in the body
     assert body["model_version_status"][0]["status"]["error_code"] == "DATA_LOSS"
     assert server.states("toy")[2] == "AVAILABLE"
     ok_predict(server, version=2)
