@@ -26,7 +26,9 @@ DEMO_FAST ?=
 demo: $(VENV)/.demo
 	DEMO_FAST=$(DEMO_FAST) $(PY) examples/demo.py
 
+# ruff first: it takes under a second and names a lint error before the suite's minutes.
 test: $(VENV)/.test
+	$(PY) -m ruff check xlaflow tests benchmarks
 	$(PY) -m pytest -n 2 -q
 
 $(VENV)/.bench: pyproject.toml | $(PY)

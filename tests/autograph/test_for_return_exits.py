@@ -58,7 +58,7 @@ def scaled_by_closure(x, t):
     total = 0.0
     for v in x:
         if v > t:
-            return (lambda: v * 3.0 + total)()  # noqa: PLC3002 - reads the element stopped on
+            return (lambda: v * 3.0 + total)()  # reads the element stopped on
         double = lambda: v * 2.0  # noqa: B023 - a closure the rest of the body makes
         total += double()
     return total
