@@ -104,7 +104,7 @@ def test_sequential_and_functional_fit_with_callbacks_save_and_reload(tmp_path):
                         callbacks=callbacks, verbose=0)
     assert {"loss", "mae", "val_loss", "val_mae", "lr"} <= set(history.history)
     assert list(tmp_path.glob("ckpt_01*"))  # the first epoch is always the best so far
-    loss, mae = model.evaluate(x, y, verbose=0)
+    loss, _ = model.evaluate(x, y, verbose=0)
     assert loss < 0.05 * float(np.var(y))  # noise variance is 0.01 of a ~10 variance
     model.save(tmp_path / "saved")
     reloaded = keras.models.load_model(tmp_path / "saved")

@@ -35,8 +35,8 @@ from xlaflow import autograph as autograph
 from xlaflow import config as config
 from xlaflow import nn as nn
 from xlaflow.function import Function as Function
-from xlaflow.function import RelaxedShapeWarning as RelaxedShapeWarning
-from xlaflow.function import RetracingWarning as RetracingWarning
+from xlaflow._retracing import RelaxedShapeWarning as RelaxedShapeWarning
+from xlaflow._retracing import RetracingWarning as RetracingWarning
 from xlaflow.function import function as function
 from xlaflow.custom_gradients import custom_gradient as custom_gradient
 from xlaflow.gradient_flow import UnconnectedGradients as UnconnectedGradients

@@ -17,11 +17,16 @@ import weakref
 import jax
 import numpy as np
 
-from xlaflow import _donation, _lifting, _polymorphic, _runtime_checks, _shape_patterns
-from xlaflow import _signatures, _tracebacks
+from xlaflow import (
+    _donation,
+    _lifting,
+    _polymorphic,
+    _runtime_checks,
+    _shape_patterns,
+    _signatures,
+    _tracebacks,
+)
 from xlaflow._reachable import reachable_variables
-from xlaflow._retracing import RelaxedShapeWarning as RelaxedShapeWarning
-from xlaflow._retracing import RetracingWarning as RetracingWarning
 from xlaflow._retracing import TraceLog
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing
@@ -181,7 +186,7 @@ class Function(Tracing):
                 except _SIGNALS:
                     pass  # a trace for new shapes reached new Variables, or is to be
                     # generalised (reduce_retracing): the slow path resolves it
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
                     raise _tracebacks.filter_frames(exc) from exc.__cause__
                 else:
                     if entry.check_tokens or new and isinstance(new[0], _Tracer):
@@ -198,7 +203,7 @@ class Function(Tracing):
             return self._get_traceable()(*args, **kwargs)
         try:
             return self._call_compiled(args, kwargs)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
             raise _tracebacks.filter_frames(exc) from exc.__cause__
 
     def _call_compiled(self, args, kwargs):
@@ -267,7 +272,7 @@ class Function(Tracing):
         template, parts, dyn = [], [], []
         scalars = _signatures.PY_SCALARS if self._reduce_retracing else ()
         for leaf in leaves:
-            if isinstance(leaf, _TRACED) or isinstance(leaf, scalars):
+            if isinstance(leaf, (*_TRACED, *scalars)):
                 if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
                         not jax.config.jax_enable_x64:
                     _signatures.raise_int_overflow(self._name, self._param_names, treedef, leaves, leaf)

@@ -6,15 +6,52 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
-    abs, add, ceil, cos, divide, equal, exp, expm1, floor, greater, greater_equal, less,
-    less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum,
-    multiply, negative, not_equal, reciprocal, round, sign, sin, sqrt, square,
-    subtract, tan, tanh)
+    abs,
+    add,
+    ceil,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    floor,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    reciprocal,
+    round,
+    sign,
+    sin,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+)
 
 from xlaflow.ops import (  # noqa: F401
-    argmax, argmin, reduce_all, reduce_any, reduce_max, reduce_mean, reduce_min,
-    reduce_prod, reduce_sum)
-from xlaflow.ops import _axis
+    _axis,
+    argmax,
+    argmin,
+    reduce_all,
+    reduce_any,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+)
 
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
@@ -40,7 +77,7 @@ def softplus(features, name=None):
     return jax.nn.softplus(features)
 
 
-def pow(x, y, name=None):  # noqa: A001  (TF's name)
+def pow(x, y, name=None):  # TF's name
     return jnp.power(x, y)
 
 

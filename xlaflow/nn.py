@@ -80,7 +80,24 @@ def _check_global_batch_size(size):
 
 
 # TF's tf.nn activations and cross-entropies live beside these helpers under xf.nn
-from xlaflow.nn_ops import (  # noqa: E402,F401
-    dropout, elu, gelu, l2_loss, leaky_relu, log_softmax, relu, relu6, selu, sigmoid,
-    sigmoid_cross_entropy_with_logits, silu, softmax, softmax_cross_entropy_with_logits,
-    softplus, softsign, sparse_softmax_cross_entropy_with_logits, swish, tanh)
+from xlaflow.nn_ops import (  # noqa: F401
+    dropout,
+    elu,
+    gelu,
+    l2_loss,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    sigmoid_cross_entropy_with_logits,
+    silu,
+    softmax,
+    softmax_cross_entropy_with_logits,
+    softplus,
+    softsign,
+    sparse_softmax_cross_entropy_with_logits,
+    swish,
+    tanh,
+)

@@ -7,8 +7,12 @@ import inspect
 import types
 
 from xlaflow.autograph import conversion
-from xlaflow.autograph.operators.calls import (CONVERTED, DO_NOT_CONVERT, converted_call,
-                                              should_convert)
+from xlaflow.autograph.operators.calls import (
+    CONVERTED,
+    DO_NOT_CONVERT,
+    converted_call,
+    should_convert,
+)
 from xlaflow.autograph.pyct.parsing import ConversionError
 
 

@@ -8,9 +8,10 @@ from xlaflow.saving.serialization import (
 )
 from xlaflow.saving.serialization import get_registered_name as get_registered_name
 from xlaflow.saving.serialization import get_registered_object as get_registered_object
-from xlaflow.saving.serialization import register_serializable as register_serializable
-from xlaflow.saving.serialization import serialize_keras_object as serialize_keras_object
+
 # Keras 2.13+'s name for the decorator
-from xlaflow.saving.serialization import (
+from xlaflow.saving.serialization import (  # noqa: F401 -- re-exported
     register_serializable as register_keras_serializable,
 )
+from xlaflow.saving.serialization import register_serializable as register_serializable
+from xlaflow.saving.serialization import serialize_keras_object as serialize_keras_object

@@ -3,13 +3,14 @@
 import numpy as np
 
 from xlaflow.datasets.download import get_file  # noqa: F401
+from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
 from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on first call
     model_to_dot,
     plot_history,
     plot_model,
 )
-from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
 from xlaflow.random import set_seed
+
 # tf.keras.utils' names for the serialization registry (TF 2.x spells the decorator
 # register_keras_serializable; xf.keras.saving holds the same functions)
 from xlaflow.saving.serialization import (  # noqa: F401
@@ -19,7 +20,9 @@ from xlaflow.saving.serialization import (  # noqa: F401
     get_registered_object,
     serialize_keras_object,
 )
-from xlaflow.saving.serialization import register_serializable as register_keras_serializable
+from xlaflow.saving.serialization import (  # noqa: F401 -- re-exported
+    register_serializable as register_keras_serializable,
+)
 
 
 def set_random_seed(seed):

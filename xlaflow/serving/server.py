@@ -156,7 +156,7 @@ class Server:
             try:
                 self.manager.set_labels(model.name, model.version_labels, allow_unavailable=(
                     first or self.args.allow_version_labels_for_unavailable_models))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a bad label must not stop serving
                 log.error("model %s: version labels not applied: %s", model.name, exc)
         self.models = config
 
@@ -230,7 +230,7 @@ class Server:
                 try:
                     self._apply(config_lib.ModelServerConfig.from_file(
                         self.args.model_config_file))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 -- a bad config keeps the last one
                     log.error("model config not reloaded: %s", exc)
             # < 0: never listed, not even at startup (spec 2.4; TF turns the source's
             # polling off); 0: once.
