@@ -68,3 +68,15 @@ def test_tensor_spec():
     assert repr(xf.TensorSpec([2])) == "TensorSpec(shape=(2,), dtype=float32, name=None)"
     assert xf.TensorSpec.from_tensor(jnp.zeros((2, 2), jnp.int32)) == xf.TensorSpec(
         (2, 2), xf.int32)
+
+
+def test_constant_of_numpy_64_bit_values_takes_jax_default_dtypes_without_warning():
+    # np.arange and np.random give int64/float64; without x64, jnp.asarray keeps them as
+    # int32/float32 silently, and so does xf.constant (filterwarnings=error would raise)
+    ints, floats = np.arange(5), np.random.default_rng(0).random(4)
+    assert xf.constant(ints).dtype == jnp.int32
+    assert xf.constant(floats).dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(xf.constant(ints)), ints.astype(np.int32))
+    np.testing.assert_array_equal(np.asarray(xf.constant(floats)), floats.astype(np.float32))
+    with pytest.warns(UserWarning, match="int64"):  # a dtype asked for still says so
+        xf.constant([1, 2], dtype="int64")

@@ -185,3 +185,11 @@ def test_bool_and_complex_values_are_not_converted_silently():
             variable.assign(value)
     flag.assign(False)
     assert not bool(flag.numpy()) and int(count.numpy()) == 1 and float(scale.numpy()) == 1.0
+
+
+def test_variable_from_numpy_64_bit_values_takes_jax_default_dtypes_without_warning():
+    value = np.random.default_rng(0).standard_normal((2, 3))  # float64
+    v = xf.Variable(value)
+    assert v.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(v), value.astype(np.float32))
+    assert xf.Variable(np.arange(3)).dtype == jnp.int32

@@ -57,7 +57,10 @@ def constant(value, dtype=None, shape=None, name=None):
     if isinstance(value, Variable):
         value = value.value
     if dtype is None:
-        dtype = jnp.dtype(value.dtype) if hasattr(value, "dtype") else _default_dtype(value)
+        # NumPy's float64/int64 become float32/int32 unless x64 is on, silently, as in
+        # jnp.asarray: only a dtype the caller asks for warns that it is not available
+        dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") else \
+            _default_dtype(value)
     out = jnp.asarray(value, dtype=as_dtype(dtype))
     if shape is None:
         return out

@@ -53,7 +53,9 @@ def _initial_array(initial_value, dtype, ctx):
         # Python numbers and lists: TF's defaults (float32, int32), never weakly typed.
         dtype = jnp.asarray(initial_value).dtype
     else:
-        dtype = jnp.dtype(initial_value.dtype)
+        # a NumPy float64/int64 value becomes float32/int32 unless x64 is on, silently, as
+        # jnp.asarray converts it: the user asked for no dtype
+        dtype = jax.dtypes.canonicalize_dtype(initial_value.dtype)
     return jnp.asarray(initial_value, dtype=dtype)
 
 
