@@ -303,7 +303,15 @@ class Model(Layer):
         return self._batch_input_shape
 
     def _check_inputs(self, x):
-        self._compare(x, self._build_input_shape)
+        expected = self._build_input_shape
+        if self._graph is None and self._declared_input_shape() is None:
+            # Built from its first data, with no declared input shape (no Input or
+            # input_shape): later data may have other sizes, as in TF (a model trained on
+            # length-10 sequences predicts on length 12); a layer whose weights depend on
+            # a size refuses it itself. The number and the ranks of inputs still hold.
+            expected = jax.tree_util.tree_map(lambda s: (None,) * len(s), expected,
+                                              is_leaf=lambda s: isinstance(s, tuple))
+        self._compare(x, expected)
 
     def _compare(self, x, expected):
         got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
