@@ -199,3 +199,119 @@ def test_to_graph_of_converted_code_is_that_code():
     assert xf.autograph.to_graph(once) is once
     x = jnp.arange(-3.0, 5.0)
     assert float(once(x, 2.5)) == -3.0  # |-3| > 2.5 first
+
+
+# -- review findings: calls that resolve to JAX or math yet are not pure ----------------
+
+def sum_of_iterator(n):
+    parts = iter([3.0, 4.0])  # math.fsum consumes it: a second evaluation sees nothing
+    i = 0
+    while i < n:
+        if math.fsum(parts) > 5:
+            break
+        i += 1
+    return i
+
+
+def product_of_iterator(n):
+    parts = iter([3, 4])
+    i = 0
+    while i < n:
+        if math.prod(parts) > 5:
+            break
+        i += 1
+    return i
+
+
+@pytest.mark.parametrize("fn", [sum_of_iterator, product_of_iterator])
+def test_math_functions_that_consume_an_iterator_keep_the_flag(fn):
+    expected = fn(4)  # Python: the first test sees both parts and breaks at once
+    assert expected == 0
+    assert int(jax.jit(xf.autograph.to_graph(fn))(jnp.int32(4))) == expected
+    assert int(xf.function(fn)(jnp.int32(4))) == expected
+
+
+class _Calls:
+    """A user function that counts its calls (a Python side effect)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, i):
+        self.count += 1
+        return jnp.zeros_like(i) + self.count
+
+
+_counted = _Calls()
+
+
+def calls_user_code_in_the_loop_test(n):
+    i = 0
+    while jnp.fromfunction(_counted, (1,))[0] < n:  # runs _counted each time it is tested
+        if i > 100:
+            return -i
+        i += 1
+    return i
+
+
+def test_functions_that_call_a_function_argument_keep_the_flag():
+    _counted.count = 0
+    expected = calls_user_code_in_the_loop_test(4)
+    calls = _counted.count
+    _counted.count = 0
+    got = xf.autograph.to_graph(calls_user_code_in_the_loop_test)(4)
+    assert (got, _counted.count) == (expected, calls)  # the test is not run once more
+    node = parsing.parse_function(_takes_functions)
+    found = purity.pure_calls(node, _takes_functions.__globals__, ())
+    assert found == {"jnp.einsum"}  # its one function parameter is private
+
+
+def _takes_functions(x):
+    return (jnp.fromfunction(x, x), lax.reduce_window(x, x, x, x, x, x),
+            lax.scatter_apply(x, x, x, x), lax.platform_dependent(x, cpu=x),
+            jax.scipy.optimize.minimize(x, x), jax.scipy.sparse.linalg.cg(x, x),
+            jax.scipy.sparse.linalg.gmres(x, x), jax.scipy.sparse.linalg.bicgstab(x, x),
+            jnp.pad(x, x, mode=x), lax.linalg.schur(x), jnp.einsum(x, x),
+            lax.rng_uniform(x, x, x))
+
+
+class _Logged:
+    """Stands in for an array module: its `abs` counts calls (a Python side effect)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def abs(self, v):
+        self.count += 1
+        return np.abs(v)
+
+
+def rebinds_the_module_global(x, t, stand_in):
+    def use_stand_in():
+        global jnp  # rebinds the module's jnp while the function runs
+        jnp = stand_in
+
+    use_stand_in()
+    k = 0
+    while jnp.abs(k) < len(x):
+        if x[k] > t:
+            return k
+        k += 1
+    return -1
+
+
+def test_a_global_that_a_nested_function_declares_is_not_resolved():
+    x = np.array([1.0, 2.0, 5.0, 1.0], np.float32)
+    module = globals()
+    try:
+        expected = _counted_run_with(rebinds_the_module_global, x, 2.5)
+        module["jnp"] = jax.numpy
+        got = _counted_run_with(xf.autograph.to_graph(rebinds_the_module_global), x, 2.5)
+    finally:
+        module["jnp"] = jax.numpy
+    assert got == expected
+
+
+def _counted_run_with(fn, x, t):
+    stand_in = _Logged()
+    return fn(x, t, stand_in), stand_in.count

@@ -7,12 +7,14 @@ in TF's AutoGraph, those are taken to be reads. What may iterate its operand is 
 and a one-argument `min`/`max` consume an iterator, and a second run would see the rest.
 A call through a module, `jnp.abs(v)` or `tf.reduce_any(v > t)`, is pure when the module
 global resolves, at conversion, to a first-order array function of JAX's numpy, lax, nn,
-scipy or random, of `math`, or of xlaflow's ops (see `pure_calls`).
+scipy or random, of `math`, or of xlaflow's ops (see `pure_calls`): not one that takes a
+function (`fromfunction`, `cg`) or sums an iterable (`math.fsum`, `math.prod`).
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import types
 
 _NODES = (ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp,
@@ -28,40 +30,67 @@ _ITERATING = frozenset({"min", "max"})  # with one argument, they iterate over i
 _PURE_MODULES = ("jax.numpy", "jax._src.numpy", "jax.lax", "jax._src.lax", "jax.nn",
                  "jax._src.nn", "jax.scipy", "jax._src.scipy", "jax.random", "jax._src.random",
                  "xlaflow.ops", "math")
-# ... but these take functions to call, print, or read and write files
+# ... but these take functions to call (unannotated), print, draw from a stateful
+# generator, or read and write files
 _IMPURE_NAMES = frozenset({
     "print", "cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan",
     "custom_root", "custom_linear_solve", "reduce", "vectorize", "frompyfunc",
     "apply_along_axis", "apply_over_axes", "piecewise", "infeed", "outfeed", "load", "save",
-    "savez", "savez_compressed", "loadtxt", "savetxt", "fromfile", "tofile", "genfromtxt"})
+    "savez", "savez_compressed", "loadtxt", "savetxt", "fromfile", "tofile", "genfromtxt",
+    "cg", "gmres", "bicgstab", "rng_uniform"})
+# math's functions of an iterable: like a one-argument min/max, they consume an iterator
+_ITERATING_MATH = frozenset({"fsum", "prod", "sumprod", "dist"})
 
 
 def pure_calls(fn_node, module_globals, closure_names):
     """The dotted names (`jnp.linalg.norm`) `fn_node` calls that resolve, through module
     globals (not the closure's, which vary per closure of a code object), to pure array
     functions. Only module `__dict__`s are read: no property or lazy import runs."""
-    found = set()
-    for node in ast.walk(fn_node):
-        if not isinstance(node, ast.Call):
-            continue
-        path = dotted(node.func)
-        if path is None or "." not in path:
-            continue
-        root, *attrs = path.split(".")
-        obj = module_globals.get(root) if root not in closure_names else None
-        for attr in attrs:
-            if not isinstance(obj, types.ModuleType):
-                obj = None
-                break
-            obj = vars(obj).get(attr)
-        module = getattr(obj, "__module__", None) or ""
-        if callable(obj) and not isinstance(obj, type) and \
-                module.split(".")[0] in ("jax", "xlaflow", "math") and \
-                any(module == m or module.startswith(m + ".") for m in _PURE_MODULES) and \
-                attrs[-1] not in _IMPURE_NAMES and \
-                getattr(obj, "__name__", "") not in _IMPURE_NAMES:
-            found.add(path)
-    return frozenset(found)
+    return frozenset(path for path in call_paths(fn_node)
+                     if _pure_function(resolve(path, module_globals, closure_names), path))
+
+
+def call_paths(fn_node):
+    """The dotted names `fn_node` calls through a name, but not through a global that it
+    or a nested function declares (which may rebind it while the function runs)."""
+    rebound = {name for node in ast.walk(fn_node) if isinstance(node, ast.Global)
+               for name in node.names}
+    paths = (dotted(node.func) for node in ast.walk(fn_node) if isinstance(node, ast.Call))
+    return frozenset(path for path in paths if path is not None and "." in path and
+                     path.split(".")[0] not in rebound)
+
+
+def resolve(path, module_globals, closure_names=()):
+    """What `path` names through `module_globals` and module `__dict__`s, else None."""
+    root, *attrs = path.split(".")
+    obj = module_globals.get(root) if root not in closure_names else None
+    for attr in attrs:
+        if not isinstance(obj, types.ModuleType):
+            return None
+        obj = vars(obj).get(attr)
+    return obj
+
+
+def _pure_function(obj, path):
+    """Whether `obj`, called as `path`, is an array function of JAX, math or xlaflow's ops
+    that runs no user code, keeps no state and consumes no iterator."""
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__name__", "")
+    return callable(obj) and not isinstance(obj, type) and \
+        module.split(".")[0] in ("jax", "xlaflow", "math") and \
+        any(module == m or module.startswith(m + ".") for m in _PURE_MODULES) and \
+        path.split(".")[-1] not in _IMPURE_NAMES and name not in _IMPURE_NAMES and \
+        not (module == "math" and name in _ITERATING_MATH) and not _takes_functions(obj)
+
+
+def _takes_functions(obj):
+    """Whether a public parameter of `obj` is annotated as a function (`fromfunction`,
+    `reduce_window`, `minimize`, `pad`'s mode...): it would run user code."""
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature take no functions
+        return False
+    return any("Callable" in str(p.annotation) and not p.name.startswith("_") for p in params)
 
 
 def dotted(node):
