@@ -8,6 +8,7 @@ functions, and names the function or a closure binds, keep the flag (and stay co
 """
 
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -284,6 +285,55 @@ class _Logged:
     def abs(self, v):
         self.count += 1
         return np.abs(v)
+
+
+def index_of_big(x, t):
+    k = 0
+    while jnp.abs(k) < len(x):  # a pure loop test, tested once more after the loop
+        if x[k] > t:
+            return k
+        k += 1
+    return -1
+
+
+def _counted_run(fn, *args):
+    """(result, calls of the module stand-in) of fn(*args)."""
+    logged = fn.__globals__["jnp"]
+    logged.count = 0
+    return fn(*args), logged.count
+
+
+def test_the_same_code_under_other_globals_is_converted_for_them():
+    x = np.array([1.0, 2.0, 5.0, 1.0], np.float32)
+    xf.autograph.to_graph(index_of_big)(x, 2.5)  # converted where jnp is the module
+    other = types.FunctionType(index_of_big.__code__, {"jnp": _Logged(), "len": len})
+    expected = _counted_run(other, x, 2.5)
+    assert _counted_run(xf.autograph.to_graph(other), x, 2.5) == expected
+
+
+def test_a_module_global_rebound_after_conversion_is_seen_at_the_next_conversion():
+    x = np.array([1.0, 2.0, 5.0, 1.0], np.float32)
+    namespace = {"jnp": jnp, "len": len}
+    fn = types.FunctionType(index_of_big.__code__, namespace)
+    assert int(xf.autograph.to_graph(fn)(x, 2.5)) == 2
+    namespace["jnp"] = _Logged()
+    expected = _counted_run(fn, x, 2.5)
+    assert _counted_run(xf.autograph.to_graph(fn), x, 2.5) == expected
+
+
+def test_globals_that_bind_a_builtin_get_code_converted_for_them():
+    x = np.array([1.0, 2.0, 5.0, 1.0], np.float32)
+    xf.autograph.to_graph(index_of_big)(x, 2.5)  # converted where len is the builtin
+    lengths = []
+
+    def logged_len(seq):  # not the builtin: a call the loop test must not repeat
+        lengths.append(seq)
+        return len(seq)
+
+    other = types.FunctionType(index_of_big.__code__, {"jnp": jnp, "len": logged_len})
+    expected = (other(x, 2.5), len(lengths))
+    lengths.clear()
+    assert (xf.autograph.to_graph(other)(x, 2.5), len(lengths)) == expected
 
 
 def rebinds_the_module_global(x, t, stand_in):

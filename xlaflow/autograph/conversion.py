@@ -2,7 +2,9 @@
 
 The compiled code is cached per code object, so converting the same function again (or
 another closure of the same `def`) never re-parses; each function object gets its own
-instance bound to its globals, defaults and closure cells (live, not copied).
+instance bound to its globals, defaults and closure cells (live, not copied). What the
+converters read of the globals (which names they bind, what `jnp.abs` resolves to) is
+checked on each use: other or rebound globals get code converted for them.
 """
 
 from __future__ import annotations
@@ -34,10 +36,25 @@ _AG_CELL = types.CellType(operators)
 class Compiled:
     """The converted code of one `def` and what produced it."""
 
-    __slots__ = ("code", "source", "seconds")
+    __slots__ = ("calls", "code", "outer", "seconds", "source")
 
-    def __init__(self, code, source, seconds):
+    def __init__(self, code, source, seconds, builtins, module_globals, calls):
         self.code, self.source, self.seconds = code, source, seconds
+        # The globals the converters saw: whether they bind the builtins the body reads,
+        # and the objects the calls taken as pure (purity.pure_calls) resolved to.
+        self.outer = tuple((name, name in module_globals) for name in builtins)
+        self.calls = tuple((path, purity.resolve(path, module_globals)) for path in calls)
+
+    def fits(self, module_globals):
+        """Whether this code was converted for what `module_globals` binds now (checked on
+        every conversion: plain loops, as this runs once per converted call)."""
+        for name, bound in self.outer:
+            if (name in module_globals) is not bound:
+                return False
+        for path, obj in self.calls:
+            if purity.resolve(path, module_globals) is not obj:
+                return False
+        return True
 
 
 _by_code = {}
@@ -108,11 +125,12 @@ def _transform(node):
 
 
 def compiled(fn):
-    """The converted code for `fn`'s code object (converted once, then cached)."""
+    """The converted code for `fn`'s code object (converted once for the globals it relies
+    on, then cached)."""
     code = fn.__code__
-    entry = _by_code.get(code)
-    if entry is not None:
-        return entry
+    for entry in _by_code.get(code, ()):
+        if entry.fits(fn.__globals__):
+            return entry
     start = time.perf_counter()
     node = parsing.parse_function(fn)
     shown = node.name
@@ -122,7 +140,9 @@ def compiled(fn):
     node.xf_name = shown  # for messages
     # Names the body may read from its closure or module rather than from builtins
     node.xf_outer_names = frozenset(code.co_freevars) | frozenset(fn.__globals__)
-    node.xf_pure_calls = purity.pure_calls(node, fn.__globals__, code.co_freevars)
+    node.xf_pure_calls = pure_calls = purity.pure_calls(node, fn.__globals__, code.co_freevars)
+    relied_on = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & \
+        loop_exits.BUILTINS_RELIED_ON
     node = transform(node)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(
@@ -142,8 +162,9 @@ def compiled(fn):
     inner = _child(factory_code, node.name).replace(co_name=code.co_name,
                                                      co_qualname=code.co_qualname)
     node.name = shown
-    entry = Compiled(inner, ast.unparse(node), time.perf_counter() - start)
-    _by_code[code] = entry
+    entry = Compiled(inner, ast.unparse(node), time.perf_counter() - start, relied_on,
+                     fn.__globals__, pure_calls)
+    _by_code.setdefault(code, []).append(entry)
     return entry
 
 
@@ -154,9 +175,11 @@ def _child(code, name):
 def convert(fn):
     """The converted function for the plain Python function `fn` (cached per function)."""
     converted = fn.__dict__.get(_CONVERTED)
-    if converted is not None and converted.__wrapped__ is fn:  # not one copied by wraps()
-        return converted
     entry = compiled(fn)
+    # not one copied by wraps(), nor one converted for what the globals bound before
+    if converted is not None and converted.__wrapped__ is fn and \
+            converted.__code__ is entry.code:
+        return converted
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     closure = tuple(_AG_CELL if name == "ag__" else cells[name] for name in entry.code.co_freevars)
     converted = types.FunctionType(entry.code, fn.__globals__, fn.__name__, fn.__defaults__,

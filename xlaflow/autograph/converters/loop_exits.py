@@ -29,6 +29,9 @@ import copy
 from xlaflow.autograph.pyct import analysis, blocks, purity, scopes
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef)
+# The builtins this converter relies on, unless the module binds them (conversion.py
+# converts again for globals that bind other ones)
+BUILTINS_RELIED_ON = purity.BUILTINS | {"enumerate", "zip"}
 
 
 class _LoopExits:
