@@ -365,3 +365,93 @@ def test_a_global_that_a_nested_function_declares_is_not_resolved():
 def _counted_run_with(fn, x, t):
     stand_in = _Logged()
     return fn(x, t, stand_in), stand_in.count
+
+
+# -- review probes that agree with Python (kept as regression tests) ---------------------
+
+def break_or_else(x, t):
+    total = 0.0
+    for v in x:
+        if jnp.maximum(v, 0.0) > t:  # statements before the break, and an else
+            total = total - 100.0
+            break
+        total += v
+    else:
+        total = total + 1000.0
+    return total
+
+
+def while_else(x, t):
+    i = 0
+    while i < x.shape[0]:
+        if jnp.sqrt(jnp.abs(x[i])) > t:
+            i = i + 100
+            break
+        i += 1
+    else:
+        i = -i
+    return i
+
+
+def zipped(x, t):
+    for a, b in zip(x, x * 2.0):
+        if jnp.hypot(a, b) > t:
+            return a - b
+    return 0.0
+
+
+def lambda_parameter_named_jnp(x, t):
+    scale = lambda jnp: jnp * 2.0  # its own scope: the module's jnp below
+    for v in x:
+        if jnp.abs(v) > t:
+            return scale(v)
+    return -1.0
+
+
+def random_stop(x, t):
+    key = jax.random.PRNGKey(0)  # a key the loop consumes, read by the moved test
+    i = 0
+    while i < x.shape[0]:
+        if jax.random.uniform(key) * 20.0 < t:
+            break
+        key, _ = jax.random.split(key)
+        i += 1
+    return i
+
+
+@settings(max_examples=30, deadline=None)
+@given(vectors, scalars)
+def test_review_probes_agree_with_python(x, t):
+    for fn in (break_or_else, while_else, zipped, lambda_parameter_named_jnp, random_stop):
+        check(fn, x, t)
+
+
+class _Probe:
+    """A number whose conversion to float counts how often a test reads it."""
+
+    def __init__(self, value):
+        self.value, self.reads = value, 0
+
+    def __float__(self):
+        self.reads += 1
+        return self.value
+
+
+def sum_until_probe(xs, probe, t):
+    total = 0.0
+    for v in xs:  # a Python list: Python iterates it, the stop test runs per element
+        if math.fabs(probe) > t:
+            break
+        total += v
+    return total
+
+
+@pytest.mark.parametrize("t", [0.5, 5.0])
+def test_a_stop_test_on_a_python_list_runs_once_per_element(t):
+    xs = [1.0, 2.0, 3.0]
+    probe = _Probe(1.0)
+    expected = (sum_until_probe(xs, probe, t), probe.reads)
+    probe.reads = 0
+    # the moved form (the test is the loop's stop test, no break flag) is what runs here
+    assert "for_stmt(xs, lambda: ag__.not_(" in xf.autograph.to_code(sum_until_probe)
+    assert (xf.autograph.to_graph(sum_until_probe)(xs, probe, t), probe.reads) == expected
