@@ -4,10 +4,12 @@ For each function: conversion time (parse + transform + compile of the Python so
 first call (convert + trace + XLA compile + run) and steady-state run time, each next to
 the hand-written `lax` version (trace + compile, and run). The hand-written loops are the
 tightest a JAX user writes: an early exit is tested in the loop's cond, not carried as a
-flag. Prints medians and ratios; the last column is the converted program under plain
-jax.jit, without xf.function's per-call dispatch (a fixed ~0.5 µs on the 2-core CPU, of
+flag. Prints medians and ratios; `program` is the converted program under plain jax.jit,
+without xf.function's per-call dispatch (a fixed ~0.5 µs on the 2-core CPU, of
 which ~0.3 µs is what any Python function object forwarding to jax.jit costs; see
-bench_function_overhead.py).
+bench_function_overhead.py); `both xf` is the steady state against the hand-written lax
+under xf.function too (autograph=False): both sides pay that dispatch, so it isolates
+what conversion changes.
 Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
 """
 
@@ -160,7 +162,7 @@ def calls_per_round(compiled, args):
 def main():
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}); medians")
     header = (f"{'function':24s} {'convert':>9s} {'first call':>21s} {'ratio':>6s} "
-              f"{'steady state':>21s} {'ratio':>6s} {'program':>8s}")
+              f"{'steady state':>21s} {'ratio':>6s} {'program':>8s} {'both xf':>8s}")
     print(header)
     print(f"{'':24s} {'ms':>9s} {'autograph / lax ms':>21s} {'':>6s} {'autograph / lax us':>21s}")
     for name, ag_fn, lax_fn, args in cases():
@@ -178,17 +180,21 @@ def main():
         # from xf.function's per-call dispatch.
         program = jax.jit(xf.autograph.to_graph(ag_fn))
         jax.block_until_ready(program(*args))
-        ag_run, lax_run, program_run = [], [], []
+        lax_xf = xf.function(lax_fn, autograph=False)
+        jax.block_until_ready(lax_xf(*args))
+        ag_run, lax_run, program_run, lax_xf_run = [], [], [], []
         calls = calls_per_round(lax_compiled, args)
-        for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits all three
+        for _ in range(STEADY_ROUNDS):  # interleaved so machine noise hits all four
             ag_run.append(steady(ag_compiled, args, calls))
             lax_run.append(steady(lax_compiled, args, calls))
             program_run.append(steady(program, args, calls))
+            lax_xf_run.append(steady(lax_xf, args, calls))
         med = statistics.median
         print(f"{name:24s} {med(convert) * 1e3:9.2f} {med(ag_first) * 1e3:10.1f} /"
               f"{med(lax_first) * 1e3:9.1f} {med(ag_first) / med(lax_first):6.2f} "
               f"{med(ag_run) * 1e6:10.1f} /{med(lax_run) * 1e6:9.1f} "
-              f"{med(ag_run) / med(lax_run):6.2f} {med(program_run) / med(lax_run):8.2f}")
+              f"{med(ag_run) / med(lax_run):6.2f} {med(program_run) / med(lax_run):8.2f} "
+              f"{med(ag_run) / med(lax_xf_run):8.2f}")
     return 0
 
 
