@@ -106,3 +106,18 @@ def test_keras_set_random_seed_also_repeats_xf_random_ops():
     first = np.asarray(xf.random.normal([3]))
     keras.utils.set_random_seed(5)
     np.testing.assert_array_equal(np.asarray(xf.random.normal([3])), first)
+
+
+def test_first_set_seed_of_a_process_repeats_layer_weights(monkeypatch):
+    # A fresh process has no global generator yet: set_seed making it must not draw from
+    # the initializers' stream, or the first seeded model differs from every later one.
+    from xlaflow import keras
+    from xlaflow import random as xf_random
+    monkeypatch.setattr(xf_random, "_global_generator", [None])
+    weights = []
+    for _ in range(2):
+        keras.utils.set_random_seed(13)
+        layer = keras.layers.Dense(3)
+        layer.build((None, 2))
+        weights.append(np.asarray(layer.kernel))
+    np.testing.assert_array_equal(weights[0], weights[1])

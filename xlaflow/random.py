@@ -60,8 +60,14 @@ _global_generator = [None]
 
 def _generator():
     if _global_generator[0] is None:
+        # seeded without drawing from next_key: making it must not shift the keys that
+        # initializers draw after a set_seed, or the first reseeded run would differ
+        seed = _global_seed[0]
+        if seed is None:
+            import secrets
+            seed = secrets.randbits(31)
         with jax.ensure_compile_time_eval():
-            _global_generator[0] = SeedGenerator(name="global_random")
+            _global_generator[0] = SeedGenerator(seed=seed, name="global_random")
     return _global_generator[0]
 
 
