@@ -38,10 +38,13 @@ def next_key():
 class SeedGenerator(Module):
     """A stream of PRNG keys whose state is a Variable (`name`/seed_state)."""
 
-    def __init__(self, seed=None, name="seed_generator"):
+    def __init__(self, seed=None, name="seed_generator", key=None):
         super().__init__(name=name)
+        # `key` (a PRNG key) starts the stream there: an initial value, not an assignment,
+        # as a Variable made during an xf.function's discovery trace keeps no assignment
         with jax.ensure_compile_time_eval():
-            key = jax.random.PRNGKey(seed) if seed is not None else next_key()
+            if key is None:
+                key = jax.random.PRNGKey(seed) if seed is not None else next_key()
         self.state = Variable(key, trainable=False, name=f"{name}/seed_state")
 
     def next(self):
@@ -71,21 +74,44 @@ def _generator():
     return _global_generator[0]
 
 
+# TF's DEFAULT_GRAPH_SEED: the global seed an op seed pairs with before any set_seed, so
+# `normal(shape, seed=1)` repeats from run to run as in TF
+_DEFAULT_OP_GLOBAL_SEED = 87654321
+_set_seed = [None]  # what xf.random.set_seed was last given
+# op seed -> its own stream: TF keeps one counter per (global seed, op seed), so an
+# op-seeded call's values do not depend on how many other draws came before it
+_op_generators = {}
+
+
+def _op_start(op_seed):
+    global_seed = _DEFAULT_OP_GLOBAL_SEED if _set_seed[0] is None else _set_seed[0]
+    return jax.random.fold_in(jax.random.PRNGKey(global_seed), op_seed)
+
+
 def set_seed(seed):
     """tf.random.set_seed: makes the global stream (these ops, initializers, unseeded
     layers) repeat from `seed`, so a program run twice draws the same values."""
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"xf.random.set_seed: seed must be an int; received {seed!r}")
     set_global_seed(seed)
+    _set_seed[0] = int(seed)
     with jax.ensure_compile_time_eval():
         _generator().state.assign(jax.random.PRNGKey(seed))
+        for op_seed, generator in _op_generators.items():  # TF restarts them too
+            generator.state.assign(_op_start(op_seed))
 
 
 def _key(seed):
-    # An op seed is mixed into the global stream: calls stay distinct, as in TF, and a run
-    # repeats when xf.random.set_seed was called (TF also repeats with an op seed alone).
-    key = _generator().next()
-    return key if seed is None else jax.random.fold_in(key, int(seed))
+    # no op seed: the global stream; an op seed: its own stream, made on first use (also
+    # inside an xf.function's first trace, as TF makes its kernel there)
+    if seed is None:
+        return _generator().next()
+    op_seed = int(seed) % 2 ** 32
+    if op_seed not in _op_generators:
+        with jax.ensure_compile_time_eval():
+            _op_generators[op_seed] = SeedGenerator(name=f"op_seed_{op_seed}",
+                                                    key=_op_start(op_seed))
+    return _op_generators[op_seed].next()
 
 
 def _float_dtype(dtype, op):
