@@ -158,3 +158,10 @@ def test_op_seeded_draws_inside_function_are_fresh_per_call_and_repeat_after_set
     assert sample.tracing_count == 1
     assert not np.array_equal(first[0], first[1])
     np.testing.assert_array_equal(np.stack(first), np.stack(again))
+
+
+def test_shuffle_returns_a_scalar_unchanged():
+    # TF's RandomShuffle copies a scalar through; it is not read as a range to permute
+    out = xf.random.shuffle(np.int32(5))
+    assert out.shape == () and int(out) == 5
+    np.testing.assert_array_equal(xf.random.shuffle(np.zeros((0, 2))), np.zeros((0, 2)))

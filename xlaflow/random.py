@@ -150,7 +150,11 @@ def uniform(shape, minval=0, maxval=None, dtype="float32", seed=None, name=None)
 
 def shuffle(value, seed=None, name=None):
     """tf.random.shuffle: `value` with its first dimension randomly permuted."""
-    return jax.random.permutation(_key(seed), jnp.asarray(value), axis=0)
+    value = jnp.asarray(value)
+    key = _key(seed)  # drawn for a scalar too, as TF's op takes its seed either way
+    if value.ndim == 0:  # TF returns a scalar as is; jax would permute range(value)
+        return value
+    return jax.random.permutation(key, value, axis=0)
 
 
 def categorical(logits, num_samples, dtype="int32", seed=None, name=None):
