@@ -146,3 +146,16 @@ def test_math_namespace_reductions_and_safe_division_against_numpy():
     np.testing.assert_allclose(xf.math.sigmoid(X), 1 / (1 + np.exp(-x64)), rtol=1e-5)
     assert xf.math.log is jnp.log and xf.math.reduce_sum is xf.reduce_sum
     np.testing.assert_array_equal(xf.math.is_nan(np.float32([np.nan, 1.0])), [True, False])
+
+
+def test_clip_by_global_norm_with_an_infinite_norm_gives_nans_as_tf():
+    # TF: "If global_norm == infinity then the entries in t_list are all set to NaN to
+    # signal that an error occurred" (a zero list would hide the overflow)
+    clipped, norm = xf.clip_by_global_norm(
+        [np.array([np.inf, 1.0], np.float32), None, np.array([2.0], np.float32)], 1.0)
+    assert np.isinf(norm) and clipped[1] is None
+    assert np.isnan(clipped[0]).all() and np.isnan(clipped[2]).all()
+    # a zero list is left as it is (scale 1, not 0/0)
+    zeros, zero_norm = xf.clip_by_global_norm([np.zeros(3, np.float32)], 1.0)
+    assert float(zero_norm) == 0.0
+    np.testing.assert_array_equal(zeros[0], np.zeros(3))

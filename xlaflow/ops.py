@@ -195,7 +195,9 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
     global_norm)`, None entries kept as None; `use_norm` replaces the computed norm."""
     t_list = list(t_list) if not isinstance(t_list, (jax.Array, np.ndarray)) else t_list
     norm = global_norm(t_list) if use_norm is None else jnp.asarray(use_norm, jnp.float32)
-    scale = clip_norm / jnp.maximum(norm, clip_norm)
+    # `+ (norm - norm)`: an inf or NaN norm makes every entry NaN, TF's documented signal
+    # of a broken step (without it an inf norm would silently zero the gradients)
+    scale = clip_norm / jnp.maximum(norm, clip_norm) + (norm - norm)
     clipped = [None if t is None else (jnp.asarray(t) * scale).astype(jnp.asarray(t).dtype)
                for t in t_list]
     return clipped, norm
