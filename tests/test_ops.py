@@ -159,3 +159,14 @@ def test_clip_by_global_norm_with_an_infinite_norm_gives_nans_as_tf():
     zeros, zero_norm = xf.clip_by_global_norm([np.zeros(3, np.float32)], 1.0)
     assert float(zero_norm) == 0.0
     np.testing.assert_array_equal(zeros[0], np.zeros(3))
+
+
+def test_clip_by_norm_gradient_is_finite_at_a_zero_slice():
+    # Near 0 the clip is inactive, so the op is the identity: gradient of the sum is 1.
+    grad = jax.grad(lambda t: jnp.sum(xf.clip_by_norm(t, 1.0, axes=[1])))
+    t = np.array([[0.0, 0.0], [3.0, 4.0]], np.float32)  # a zero row and a clipped row
+    got = np.asarray(grad(t))
+    np.testing.assert_array_equal(got[0], [1.0, 1.0])
+    # the clipped row against jax.grad of the plain formula t / |t|
+    plain = jax.grad(lambda r: jnp.sum(r / jnp.sqrt(jnp.sum(r * r))))(jnp.asarray(t[1]))
+    np.testing.assert_allclose(got[1], plain, rtol=1e-6)

@@ -175,7 +175,11 @@ def clip_by_norm(t, clip_norm, axes=None, name=None):
     (all by default) is at most `clip_norm`."""
     t = jnp.asarray(t)
     axes = None if axes is None else tuple(np.atleast_1d(axes).tolist())
-    norm = jnp.sqrt(jnp.sum(jnp.square(t), axis=axes, keepdims=True))
+    l2sum = jnp.sum(jnp.square(t), axis=axes, keepdims=True)
+    # TF's double where: sqrt's gradient at 0 is inf, so an all-zero slice takes its sqrt
+    # of 1 instead, or its gradient (1 where the clip is inactive) would be NaN
+    positive = l2sum > 0
+    norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, l2sum, 1)), l2sum)
     return (t * clip_norm / jnp.maximum(norm, clip_norm)).astype(t.dtype)
 
 
