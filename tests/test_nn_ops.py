@@ -69,3 +69,37 @@ def test_dropout_zeroes_at_rate_and_rescales_the_rest():
     assert abs((y == 0).mean() - 0.25) < 0.02  # 20000 draws: std of the rate ~0.003
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\); received 1.0"):
         xf.nn.dropout(x, rate=1.0)
+
+
+def test_sigmoid_cross_entropy_gradient_is_sigmoid_minus_label_even_at_zero_and_extremes():
+    # d/dx of the binary log loss is sigmoid(x) - z (closed form); TF's kernel gives it at
+    # x = 0 too, and stays finite at |x| = 1e4
+    import jax
+    import jax.numpy as jnp
+    from xlaflow import losses
+    x = np.array([[0.0, 0.0, 1e4, -1e4, 2.5], [-1e4, 1e4, 0.0, 30.0, -3.0]], np.float32)
+    z = np.array([[1.0, 0.0, 0.0, 1.0, 0.3], [0.0, 1.0, 0.5, 0.0, 1.0]], np.float32)
+    expected = 0.5 * (1 + np.tanh(x.astype(np.float64) / 2)) - z  # sigmoid, no overflow
+    grad = jax.grad(lambda lg: jnp.sum(
+        xf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=lg)))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
+    # Keras' binary_crossentropy(from_logits=True) is the mean of the same over the last axis
+    keras_grad = jax.grad(lambda lg: jnp.sum(
+        losses.binary_crossentropy(z, lg, from_logits=True)))(x)
+    np.testing.assert_allclose(keras_grad, expected / x.shape[-1], rtol=1e-6, atol=1e-6)
+
+
+def test_softmax_cross_entropy_gradients_are_softmax_minus_labels_at_extreme_logits():
+    import jax
+    import jax.numpy as jnp
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 30.0]], np.float32)
+    labels = np.array([1, 2])
+    onehot = np.eye(3, dtype=np.float32)[labels]
+    shifted = x.astype(np.float64) - x.max(axis=-1, keepdims=True)
+    expected = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True) - onehot
+    dense = jax.grad(lambda lg: jnp.sum(
+        xf.nn.softmax_cross_entropy_with_logits(onehot, lg)))(x)
+    sparse = jax.grad(lambda lg: jnp.sum(
+        xf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=lg)))(x)
+    np.testing.assert_allclose(dense, expected, atol=1e-6)
+    np.testing.assert_allclose(sparse, expected, atol=1e-6)

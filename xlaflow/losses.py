@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow.nn_ops import sigmoid_cross_entropy
 from xlaflow.training import output_masks
 
 _EPSILON = 1e-7  # Keras clips probabilities away from 0 and 1 by this much
@@ -75,7 +76,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        values = jnp.maximum(y_pred, 0) - y_pred * y_true + jnp.log1p(jnp.exp(-jnp.abs(y_pred)))
+        values = sigmoid_cross_entropy(y_true, y_pred)
     else:
         p = jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
         values = -(y_true * jnp.log(p) + (1.0 - y_true) * jnp.log(1.0 - p))

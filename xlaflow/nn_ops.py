@@ -80,7 +80,18 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     if labels.shape != logits.shape:
         raise ValueError(f"xf.nn.sigmoid_cross_entropy_with_logits: labels and logits must "
                          f"have the same shape; received {labels.shape} and {logits.shape}")
-    return jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    return sigmoid_cross_entropy(labels, logits)
+
+
+def sigmoid_cross_entropy(labels, logits):
+    """The stable formula itself (no checks; Keras' binary_crossentropy uses it too),
+    broadcasting `labels` against `logits`."""
+    # TF's wheres, not maximum/abs: at a logit of exactly 0 jax gives those a gradient of
+    # 0.5 and 0, so the gradient there came out -z instead of sigmoid(0) - z
+    positive = logits >= 0
+    relu_logits = jnp.where(positive, logits, jnp.zeros_like(logits))
+    neg_abs_logits = jnp.where(positive, -logits, logits)
+    return relu_logits - logits * labels + jnp.log1p(jnp.exp(neg_abs_logits))
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
