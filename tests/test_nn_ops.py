@@ -103,3 +103,18 @@ def test_softmax_cross_entropy_gradients_are_softmax_minus_labels_at_extreme_log
         xf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=lg)))(x)
     np.testing.assert_allclose(dense, expected, atol=1e-6)
     np.testing.assert_allclose(sparse, expected, atol=1e-6)
+
+
+def test_sparse_cross_entropy_labels_out_of_range_give_nan_not_another_class():
+    # TF's kernel (GPU) gives NaN for a label outside [0, classes); a negative label must
+    # not silently pick a class from the end
+    logits = np.zeros((4, 3), np.float32)
+    labels = np.array([3, -1, 0, 2])
+    got = np.asarray(xf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                   logits=logits))
+    assert np.isnan(got[:2]).all()
+    np.testing.assert_allclose(got[2:], np.log(3.0), rtol=1e-6)
+    from xlaflow import losses
+    keras_values = np.asarray(losses.sparse_categorical_crossentropy(labels, logits,
+                                                                     from_logits=True))
+    np.testing.assert_array_equal(np.isnan(keras_values), [True, True, False, False])

@@ -53,7 +53,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     if labels.ndim == log_p.ndim:  # (batch, 1) labels, as Keras accepts
         labels = jnp.squeeze(labels, axis)
     picked = jnp.take_along_axis(log_p, jnp.expand_dims(labels, axis), axis=axis)
-    return -jnp.squeeze(picked, axis)
+    # a label outside [0, classes) is NaN, as TF's kernel on GPU (its CPU one raises);
+    # take_along_axis would wrap a negative label to a class from the end
+    valid = (labels >= 0) & (labels < log_p.shape[axis])
+    return jnp.where(valid, -jnp.squeeze(picked, axis), jnp.nan)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0,

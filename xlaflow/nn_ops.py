@@ -110,8 +110,8 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
         raise ValueError(f"xf.nn.sparse_softmax_cross_entropy_with_logits: labels must have "
                          f"shape {logits.shape[:-1]} (logits' without the class axis); "
                          f"received {labels.shape}")
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.take_along_axis(log_probs, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    from xlaflow import losses  # imports this module: loaded on first call
+    return losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
 def l2_loss(t, name=None):
