@@ -118,3 +118,29 @@ def test_sparse_cross_entropy_labels_out_of_range_give_nan_not_another_class():
     keras_values = np.asarray(losses.sparse_categorical_crossentropy(labels, logits,
                                                                      from_logits=True))
     np.testing.assert_array_equal(np.isnan(keras_values), [True, True, False, False])
+
+
+def test_dropout_noise_shape_none_entries_take_x_sizes_and_masks_broadcast():
+    # TF: noise_shape=[None, 1] keeps or drops whole rows, None meaning x's size there
+    xf.random.set_seed(0)  # seeded: the bound below cannot flake
+    x = np.ones((400, 30), np.float32)
+    y = np.asarray(xf.nn.dropout(x, rate=0.5, noise_shape=[None, 1]))
+    rows_dropped = (y == 0).all(axis=1)
+    rows_kept = (y == 2.0).all(axis=1)
+    assert (rows_dropped | rows_kept).all()
+    assert abs(rows_dropped.mean() - 0.5) < 0.1  # 400 rows: std of the rate ~0.025
+
+
+def test_dropout_refuses_integer_x_and_takes_a_tensor_rate():
+    with pytest.raises(ValueError, match="x must be a floating tensor.*int32"):
+        xf.nn.dropout(np.ones(4, np.int32), rate=0.5)
+    import jax.numpy as jnp
+    xf.random.set_seed(1)
+    y = np.asarray(xf.nn.dropout(np.ones(2000, np.float32), rate=jnp.float32(0.2)))
+    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.8)}
+    assert abs((y == 0).mean() - 0.2) < 0.04  # std of the rate ~0.009
+
+
+def test_dropout_rate_zero_is_the_identity():
+    x = RNG.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(xf.nn.dropout(x, rate=0.0), x)

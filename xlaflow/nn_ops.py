@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 
@@ -123,9 +125,22 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     """Zero each element with probability `rate` and scale the kept ones by 1/(1 - rate),
     drawing from xf.random's global stream (fresh per call, also inside xf.function)."""
     from xlaflow import random as random_lib
-    if not 0 <= float(rate) < 1:
+    # a tensor rate (TF accepts one) is checked by neither TF nor here: it may be traced
+    if isinstance(rate, numbers.Real) and not 0 <= rate < 1:
         raise ValueError(f"xf.nn.dropout: rate must be in [0, 1); received {rate!r}")
     x = jnp.asarray(x)
-    shape = x.shape if noise_shape is None else tuple(noise_shape)
-    keep = random_lib.uniform(shape, seed=seed) >= rate
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"xf.nn.dropout: x must be a floating tensor, as it is scaled by "
+                         f"1 / (1 - rate); received dtype {x.dtype}")
+    keep = random_lib.uniform(_noise_shape(x, noise_shape), seed=seed) >= rate
     return jnp.where(keep, x / (1 - rate), jnp.zeros((), x.dtype))
+
+
+def _noise_shape(x, noise_shape):
+    # TF fills a None entry of a full-rank noise_shape from x's shape: [None, 1, None]
+    if noise_shape is None:
+        return x.shape
+    dims = list(noise_shape)
+    if len(dims) == x.ndim:
+        dims = [size if d is None else d for size, d in zip(x.shape, dims)]
+    return tuple(int(d) for d in dims)
