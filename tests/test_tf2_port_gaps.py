@@ -185,6 +185,26 @@ def test_two_tapes_in_one_with_statement_name_the_working_forms():
         assert float(ga) == 5.0 and float(gb) == 10.0
 
 
+def test_nested_tape_asked_for_a_target_from_outside_it_says_so_not_two_tapes():
+    # Inside the outer block the nesting works; a target the inner tape did not record is
+    # the ordinary "not computed inside the tape's with block" error, not the refusal of
+    # `with t1, t2:` (whose gradient() calls come after both blocks)
+    import pytest
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def step(x):
+        with xf.GradientTape() as outer:
+            before = w * x
+            with xf.GradientTape() as inner:
+                after = w * w
+            wrong = inner.gradient(before, [w])
+        return outer.gradient(after, [w]), wrong
+
+    with pytest.raises(ValueError, match="not computed inside the tape's `with` block"):
+        step(xf.constant(5.0))
+
+
 def test_data_experimental_cardinality_counts_as_tf():
     # TF 2: 10 elements batched by 4 -> 3 batches; repeat() -> INFINITE (-1); filter ->
     # UNKNOWN (-2).

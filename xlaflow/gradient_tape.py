@@ -297,7 +297,9 @@ class GradientTape:
 
     def _output_index(self, outputs, tensor):
         index = next((i for i, o in enumerate(outputs) if o is tensor), None)
-        if index is None and getattr(self, "_nested", False):
+        # only once no tape records any more: inside the outer block a nested tape's target
+        # that is missing was simply computed outside it (the ValueError below)
+        if index is None and getattr(self, "_nested", False) and not _loop_logs:
             raise NotImplementedError(_NESTED_AFTER)
         if index is None:
             raise ValueError("tape.gradient(target, ...): the target was not computed inside "
