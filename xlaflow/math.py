@@ -40,6 +40,7 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     tanh,
 )
 
+from xlaflow.nn_ops import sigmoid, softplus  # noqa: F401  (tf.math.sigmoid is tf.nn's)
 from xlaflow.ops import (  # noqa: F401
     _axis,
     argmax,
@@ -67,14 +68,6 @@ def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
 def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
     """log(sum(exp(x))) over `axis`, computed stably."""
     return jax.scipy.special.logsumexp(input_tensor, axis=_axis(axis), keepdims=keepdims)
-
-
-def sigmoid(x, name=None):
-    return jax.nn.sigmoid(x)
-
-
-def softplus(features, name=None):
-    return jax.nn.softplus(features)
 
 
 def pow(x, y, name=None):  # TF's name
