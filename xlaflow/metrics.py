@@ -8,76 +8,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from xlaflow import initializers as initializers_lib
 from xlaflow import losses as losses_lib
-from xlaflow import random as random_lib
-from xlaflow.module import Module
-from xlaflow.variable_policies import VariableAggregation as Agg
-from xlaflow.variable_policies import VariableSynchronization as Sync
-from xlaflow.variables import Variable
-
-
-class Metric(Module):
-    """Base class: subclasses create Variables in __init__ and define update_state/result."""
-
-    def __init__(self, name=None, dtype="float32"):
-        super().__init__(name=name or losses_lib._snake(type(self).__name__))
-        # compile() may rename the metric in its logs ('<output>_<name>', 'weighted_...');
-        # its config keeps this name, so that a saved model compiles to the same logs again
-        self._config_name = self.name
-        self.dtype = jnp.dtype(dtype)
-
-    def add_variable(self, name, shape=(), dtype=None, initial=0):
-        from xlaflow.distribute import replica_run
-        variable = Variable(jnp.full(shape, initial, dtype or self.dtype), trainable=False,
-                            name=f"{self.name}/{name}")
-        # An accumulator: inside strategy.run the replicas' updates add up (TF's SUM).
-        return replica_run.mark_sum_on_read(variable)
-
-    def add_weight(self, name, shape=(), aggregation=None, synchronization=None,
-                   initializer="zeros", dtype=None):
-        """Keras 2's way for a Metric subclass to make a state Variable: a non-trainable
-        accumulator, `initializer` (a name, an Initializer or a callable) giving its value."""
-        # replicas' updates are always summed on read (add_variable), Keras' default; TF's
-        # other aggregations would silently differ, so they are refused
-        if aggregation not in (None, Agg.SUM, "sum") or \
-                synchronization not in (None, Sync.ON_READ, "on_read"):
-            raise NotImplementedError(
-                f"Metric.add_weight(aggregation={aggregation!r}, synchronization="
-                f"{synchronization!r}): only the default (summed across replicas) is "
-                f"supported; leave both arguments out")
-        init = initializers_lib.get(initializer)
-        dtype = jnp.dtype(dtype or self.dtype)
-        # a constant initializer (the usual one) takes no key from the global stream, so
-        # making a metric does not shift the weights of layers seeded after it
-        constant = (initializers_lib.Zeros, initializers_lib.Ones, initializers_lib.Constant)
-        key = None if isinstance(init, constant) else random_lib.next_key()
-        value = init(tuple(shape), dtype, key)
-        variable = self.add_variable(name, shape, dtype)
-        variable.assign(jnp.asarray(value, dtype))
-        return variable
-
-    def update_state(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} must define update_state")
-
-    def result(self):
-        raise NotImplementedError(f"{type(self).__name__} must define result")
-
-    def reset_state(self):
-        for v in self.variables:
-            v.assign(jnp.zeros(v.shape, v.dtype))
-
-    def __call__(self, *args, **kwargs):
-        """Update with one batch and return the result (as Keras' metric call)."""
-        self.update_state(*args, **kwargs)
-        return self.result()
-
-    def get_config(self):
-        return {"name": getattr(self, "_config_name", self.name), "dtype": self.dtype.name}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+from xlaflow.metric_base import Metric  # the base class lives there; re-exported here
 
 
 class Mean(Metric):
