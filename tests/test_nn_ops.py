@@ -76,6 +76,7 @@ def test_sigmoid_cross_entropy_gradient_is_sigmoid_minus_label_even_at_zero_and_
     # x = 0 too, and stays finite at |x| = 1e4
     import jax
     import jax.numpy as jnp
+
     from xlaflow import losses
     x = np.array([[0.0, 0.0, 1e4, -1e4, 2.5], [-1e4, 1e4, 0.0, 30.0, -3.0]], np.float32)
     z = np.array([[1.0, 0.0, 0.0, 1.0, 0.3], [0.0, 1.0, 0.5, 0.0, 1.0]], np.float32)
