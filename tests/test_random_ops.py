@@ -165,3 +165,10 @@ def test_shuffle_returns_a_scalar_unchanged():
     out = xf.random.shuffle(np.int32(5))
     assert out.shape == () and int(out) == 5
     np.testing.assert_array_equal(xf.random.shuffle(np.zeros((0, 2))), np.zeros((0, 2)))
+
+
+def test_set_seed_takes_a_numpy_integer_as_tf():
+    xf.random.set_seed(np.int64(17))
+    first = np.asarray(xf.random.normal([3]))
+    xf.random.set_seed(17)
+    np.testing.assert_array_equal(np.asarray(xf.random.normal([3])), first)

@@ -8,6 +8,7 @@ step draws fresh randomness without retracing.
 from __future__ import annotations
 
 import itertools
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -91,10 +92,12 @@ def _op_start(op_seed):
 def set_seed(seed):
     """tf.random.set_seed: makes the global stream (these ops, initializers, unseeded
     layers) repeat from `seed`, so a program run twice draws the same values."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    # a NumPy integer too (TF converts it), as seeds drawn with np.random often are
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"xf.random.set_seed: seed must be an int; received {seed!r}")
+    seed = int(seed)
     set_global_seed(seed)
-    _set_seed[0] = int(seed)
+    _set_seed[0] = seed
     with jax.ensure_compile_time_eval():
         _generator().state.assign(jax.random.PRNGKey(seed))
         for op_seed, generator in _op_generators.items():  # TF restarts them too
