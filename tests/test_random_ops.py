@@ -56,11 +56,17 @@ def test_stateful_ops_draw_fresh_values_inside_function_without_retracing():
     assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[1], draws[2])
 
 
-def test_set_seed_makes_layer_initialization_repeat():
+@pytest.mark.parametrize("setter", ["xf.random.set_seed", "keras.utils.set_random_seed"])
+def test_set_seed_makes_layer_initialization_repeat(monkeypatch, setter):
+    # also the first time in a process, before the global generator exists: making it must
+    # not draw from the initializers' stream, or the first seeded model differs from later
     from xlaflow import keras
+    from xlaflow import random as xf_random
+    monkeypatch.setattr(xf_random, "_global_generator", [None])
+    set_seed = xf.random.set_seed if setter.startswith("xf") else keras.utils.set_random_seed
     weights = []
     for _ in range(2):
-        xf.random.set_seed(11)
+        set_seed(11)
         layer = keras.layers.Dense(3)
         layer.build((None, 2))
         weights.append(np.asarray(layer.kernel))
@@ -106,21 +112,6 @@ def test_keras_set_random_seed_also_repeats_xf_random_ops():
     first = np.asarray(xf.random.normal([3]))
     keras.utils.set_random_seed(5)
     np.testing.assert_array_equal(np.asarray(xf.random.normal([3])), first)
-
-
-def test_first_set_seed_of_a_process_repeats_layer_weights(monkeypatch):
-    # A fresh process has no global generator yet: set_seed making it must not draw from
-    # the initializers' stream, or the first seeded model differs from every later one.
-    from xlaflow import keras
-    from xlaflow import random as xf_random
-    monkeypatch.setattr(xf_random, "_global_generator", [None])
-    weights = []
-    for _ in range(2):
-        keras.utils.set_random_seed(13)
-        layer = keras.layers.Dense(3)
-        layer.build((None, 2))
-        weights.append(np.asarray(layer.kernel))
-    np.testing.assert_array_equal(weights[0], weights[1])
 
 
 def test_op_seed_sequences_follow_tf_seeding_rules(monkeypatch):
