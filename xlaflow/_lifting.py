@@ -8,6 +8,7 @@ written back to the cells only after the compiled call returns.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 
@@ -47,6 +48,18 @@ def set_eager(eager):
 def current():
     """The innermost active LiftContext of this thread, or None when running eagerly."""
     return _local.ctx
+
+
+@contextlib.contextmanager
+def outside_traces():
+    """TF's init_scope: a Variable made here belongs to no trace, so a retrace may make it
+    too (xf.random's per-seed streams); a trace reading it lifts it as any outside one."""
+    outer = _local.ctx
+    _local.ctx = None
+    try:
+        yield
+    finally:
+        _local.ctx = outer
 
 
 class Retrace(BaseException):

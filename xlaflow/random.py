@@ -13,6 +13,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
 from xlaflow.module import Module
 from xlaflow.variables import Variable
 
@@ -70,7 +71,7 @@ def _generator():
         if seed is None:
             import secrets
             seed = secrets.randbits(31)
-        with jax.ensure_compile_time_eval():
+        with _lifting.outside_traces(), jax.ensure_compile_time_eval():
             _global_generator[0] = SeedGenerator(seed=seed, name="global_random")
     return _global_generator[0]
 
@@ -111,7 +112,8 @@ def _key(seed):
         return _generator().next()
     op_seed = int(seed) % 2 ** 32
     if op_seed not in _op_generators:
-        with jax.ensure_compile_time_eval():
+        # outside the trace, as TF makes no Variable for it: a retrace may see a new seed
+        with _lifting.outside_traces(), jax.ensure_compile_time_eval():
             _op_generators[op_seed] = SeedGenerator(name=f"op_seed_{op_seed}",
                                                     key=_op_start(op_seed))
     return _op_generators[op_seed].next()
