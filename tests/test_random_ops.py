@@ -99,11 +99,6 @@ def test_stateless_ops_depend_on_the_seed_alone():
         xf.random.stateless_normal([2], seed=3)
 
 
-def test_generator_is_refused_with_the_alternatives():
-    with pytest.raises(NotImplementedError, match="set_seed.*stateless"):
-        xf.random.Generator.from_seed(1)
-
-
 def test_keras_set_random_seed_also_repeats_xf_random_ops():
     # TF: keras.utils.set_random_seed(s) calls tf.random.set_seed(s) (and Python's, NumPy's)
     from xlaflow import keras

@@ -128,29 +128,43 @@ def _float_dtype(dtype, op):
 
 def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None, name=None):
     """tf.random.normal: samples of N(mean, stddev**2) of `shape`."""
-    dtype = _float_dtype(dtype, "normal")
-    return (jax.random.normal(_key(seed), tuple(shape), dtype) * stddev + mean).astype(dtype)
+    return sample_normal(_key(seed), shape, mean, stddev, dtype, "normal")
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None, name=None):
     """tf.random.truncated_normal: N(mean, stddev**2) redrawn outside two stddevs."""
-    dtype = _float_dtype(dtype, "truncated_normal")
-    unit = jax.random.truncated_normal(_key(seed), -2.0, 2.0, tuple(shape), dtype)
-    return (unit * stddev + mean).astype(dtype)
+    return sample_truncated_normal(_key(seed), shape, mean, stddev, dtype, "truncated_normal")
 
 
 def uniform(shape, minval=0, maxval=None, dtype="float32", seed=None, name=None):
     """tf.random.uniform: uniform in [minval, maxval); floats default to [0, 1), integer
     dtypes need `maxval` (as TF)."""
+    return sample_uniform(_key(seed), shape, minval, maxval, dtype, "uniform")
+
+
+# -- the samplers, given a key: the stateful ops, the stateless ones and Generator's ------
+
+def sample_normal(key, shape, mean, stddev, dtype, op):
+    dtype = _float_dtype(dtype, op)
+    return (jax.random.normal(key, tuple(shape), dtype) * stddev + mean).astype(dtype)
+
+
+def sample_truncated_normal(key, shape, mean, stddev, dtype, op):
+    dtype = _float_dtype(dtype, op)
+    unit = jax.random.truncated_normal(key, -2.0, 2.0, tuple(shape), dtype)
+    return (unit * stddev + mean).astype(dtype)
+
+
+def sample_uniform(key, shape, minval, maxval, dtype, op):
     dtype = jnp.dtype(dtype)
     if jnp.issubdtype(dtype, jnp.integer):
         if maxval is None:
-            raise ValueError(f"xf.random.uniform: maxval must be given for dtype {dtype}; "
+            raise ValueError(f"xf.random.{op}: maxval must be given for dtype {dtype}; "
                              "received None")
-        return jax.random.randint(_key(seed), tuple(shape), minval, maxval, dtype)
-    dtype = _float_dtype(dtype, "uniform")
-    maxval = 1.0 if maxval is None else maxval
-    return jax.random.uniform(_key(seed), tuple(shape), dtype, minval, maxval)
+        return jax.random.randint(key, tuple(shape), minval, maxval, dtype)
+    dtype = _float_dtype(dtype, op)
+    return jax.random.uniform(key, tuple(shape), dtype, minval,
+                              1.0 if maxval is None else maxval)
 
 
 def shuffle(value, seed=None, name=None):
@@ -186,39 +200,20 @@ def _stateless_key(seed, op):
 def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype="float32", name=None):
     """tf.random.stateless_normal: the same values for the same `seed` ([2] ints), always
     (JAX's bits, not TF's)."""
-    dtype = _float_dtype(dtype, "stateless_normal")
     key = _stateless_key(seed, "stateless_normal")
-    return (jax.random.normal(key, tuple(shape), dtype) * stddev + mean).astype(dtype)
+    return sample_normal(key, shape, mean, stddev, dtype, "stateless_normal")
 
 
 def stateless_uniform(shape, seed, minval=0, maxval=None, dtype="float32", name=None):
     """tf.random.stateless_uniform: `uniform` determined by `seed` ([2] ints) alone."""
-    dtype = jnp.dtype(dtype)
     key = _stateless_key(seed, "stateless_uniform")
-    if jnp.issubdtype(dtype, jnp.integer):
-        if maxval is None:
-            raise ValueError(f"xf.random.stateless_uniform: maxval must be given for dtype "
-                             f"{dtype}; received None")
-        return jax.random.randint(key, tuple(shape), minval, maxval, dtype)
-    dtype = _float_dtype(dtype, "stateless_uniform")
-    return jax.random.uniform(key, tuple(shape), dtype, minval,
-                              1.0 if maxval is None else maxval)
+    return sample_uniform(key, shape, minval, maxval, dtype, "stateless_uniform")
 
 
-class Generator:
-    """tf.random.Generator is not provided: its own-state streams would need their own
-    Variable plumbing. Use xf.random.set_seed with the stateful ops, or stateless_*."""
+def get_global_generator():
+    """tf.random.get_global_generator: the Generator the stateful ops draw from."""
+    return Generator(_seeds=_generator())
 
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(
-            "xf.random.Generator is not implemented; use xf.random.set_seed(seed) with "
-            "xf.random.normal/uniform/..., or xf.random.stateless_normal/uniform(shape, "
-            "seed=[a, b]) for values fixed by a seed")
 
-    @classmethod
-    def from_seed(cls, *args, **kwargs):
-        return cls()
-
-    @classmethod
-    def from_non_deterministic_state(cls, *args, **kwargs):
-        return cls()
+# tf.random.Generator: its own module, which samples with the functions above
+from xlaflow.random_generator import Generator  # noqa: E402
