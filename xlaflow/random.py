@@ -216,4 +216,4 @@ def get_global_generator():
 
 
 # tf.random.Generator: its own module, which samples with the functions above
-from xlaflow.random_generator import Generator  # noqa: E402
+from xlaflow.random_generator import Generator  # (at the end: it imports this module)
