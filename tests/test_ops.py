@@ -170,3 +170,22 @@ def test_clip_by_norm_gradient_is_finite_at_a_zero_slice():
     # the clipped row against jax.grad of the plain formula t / |t|
     plain = jax.grad(lambda r: jnp.sum(r / jnp.sqrt(jnp.sum(r * r))))(jnp.asarray(t[1]))
     np.testing.assert_allclose(got[1], plain, rtol=1e-6)
+
+
+def test_shape_known_when_tracing_builds_shapes_inside_xf_function():
+    # TF code sizes new tensors by tf.shape(x) (VAE sampling, masks); a traced shape cannot
+    # size an array in JAX, so static sizes come back as constants
+    @xf.function
+    def sample_like(x):
+        batch = xf.shape(x)[0]
+        return (xf.random.normal(xf.shape(x)), xf.zeros(xf.shape(x)),
+                xf.fill(xf.shape(x), 2.0), xf.reshape(x, [batch, -1]),
+                xf.random.normal((batch, 2)), xf.shape(x))
+
+    x = jnp.ones((3, 2, 2))
+    noise, zeros, twos, flat, pairs, shape = sample_like(x)
+    assert noise.shape == zeros.shape == twos.shape == (3, 2, 2)
+    assert flat.shape == (3, 4) and pairs.shape == (3, 2)
+    np.testing.assert_array_equal(np.asarray(twos), np.full((3, 2, 2), 2.0))
+    np.testing.assert_array_equal(np.asarray(shape), [3, 2, 2])
+    assert xf.shape(x).dtype == np.int32

@@ -85,9 +85,14 @@ def range(start, limit=None, delta=1, dtype=None, name=None):
 
 
 def shape(input, out_type=int32, name=None):
-    """The shape as an integer tensor: constants, except sizes an `input_signature` leaves
-    None, which are traced symbolically and known when the program runs (TF's tf.shape)."""
-    return jnp.asarray(jnp.shape(input), dtype=as_dtype(out_type))
+    """The shape as an integer tensor (TF's tf.shape). Sizes known when tracing give a NumPy
+    array, so `xf.zeros(xf.shape(x))` or `xf.shape(x)[0]` in a shape work inside
+    xf.function, where a traced one could not; sizes an `input_signature` leaves None are
+    traced symbolically and known when the program runs."""
+    dims = jnp.shape(input)
+    if all(isinstance(d, int) for d in dims):
+        return np.asarray(dims, dtype=as_dtype(out_type))
+    return jnp.asarray(dims, dtype=as_dtype(out_type))
 
 
 def rank(input, name=None):
