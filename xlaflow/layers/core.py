@@ -56,11 +56,12 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        if inputs.shape[-1:] != self.kernel.shape[:1]:  # (as Keras' input_spec, by name)
+        shape = jnp.shape(inputs)  # (a distributed batch says here how to use it)
+        if shape[-1:] != self.kernel.shape[:1]:  # (as Keras' input_spec, by name)
             raise ValueError(
                 f"Input of layer {self.name!r} is incompatible with the layer: expected axis "
                 f"-1 of input shape to have value {self.kernel.shape[0]}, but received input "
-                f"with shape {tuple(inputs.shape)}")
+                f"with shape {tuple(shape)}")
         outputs = jnp.matmul(inputs, self.kernel.value)
         if self.bias is not None:
             outputs = outputs + self.bias.value
