@@ -107,6 +107,26 @@ def huber(y_true, y_pred, delta=1.0):
     return jnp.mean(values, axis=-1)
 
 
+class Reduction:
+    """tf.keras.losses.Reduction (Keras 2): the names a Loss accepts as `reduction=`.
+
+    AUTO is Keras 2's default and means SUM_OVER_BATCH_SIZE outside a strategy, as here."""
+
+    AUTO = "auto"
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+
+    @classmethod
+    def all(cls):
+        return (cls.AUTO, cls.NONE, cls.SUM, cls.SUM_OVER_BATCH_SIZE)
+
+    @classmethod
+    def validate(cls, key):
+        if key not in cls.all():
+            raise ValueError(f"Invalid Reduction Key: {key!r}; expected one of {cls.all()}")
+
+
 class Loss:
     """A loss function with its options, reduced over the batch ('sum_over_batch_size':
     the weighted sum divided by the number of values; 'sum'; or 'none').
@@ -118,9 +138,11 @@ class Loss:
     fn = None
 
     def __init__(self, reduction="sum_over_batch_size", name=None, **options):
+        if reduction == Reduction.AUTO:  # Keras 2's default spelling of the same rule
+            reduction = Reduction.SUM_OVER_BATCH_SIZE
         if reduction not in ("sum_over_batch_size", "sum", "none"):
             raise ValueError(f"{type(self).__name__}: reduction must be 'sum_over_batch_size',"
-                             f" 'sum' or 'none'; received {reduction!r}")
+                             f" 'sum', 'none' or 'auto'; received {reduction!r}")
         self.reduction = reduction
         self.name = name or _snake(type(self).__name__)
         self.options = options

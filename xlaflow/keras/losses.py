@@ -7,6 +7,7 @@ from xlaflow.losses import (  # noqa: F401
     Loss,
     MeanAbsoluteError,
     MeanSquaredError,
+    Reduction,
     SparseCategoricalCrossentropy,
     binary_crossentropy,
     categorical_crossentropy,
