@@ -21,3 +21,35 @@ def test_loss_reduction_names_as_keras_2():
     np.testing.assert_allclose(total, 21.0)
     with pytest.raises(ValueError, match="Invalid Reduction Key"):
         losses.Reduction.validate("mean")
+
+
+def test_loss_scale_optimizer_keras_2_custom_loop_unscales_once():
+    # Keras 2's mixed-precision guide: gradients of get_scaled_loss, divided by
+    # get_unscaled_gradients, then apply_gradients (which must not divide again).
+    # loss = sum(c * w) has gradient c, so one SGD(0.5) step moves w by -0.5 * c.
+    c = np.array([1.0, -2.0, 4.0], np.float32)
+    w = xf.Variable(np.zeros(3, np.float32))
+    opt = keras.mixed_precision.LossScaleOptimizer(keras.optimizers.SGD(0.5),
+                                                   dynamic_growth_steps=2)
+
+    @xf.function
+    def step(c):
+        with xf.GradientTape() as tape:
+            loss = xf.reduce_sum(c * w)
+            scaled = opt.get_scaled_loss(loss)
+        grads = opt.get_unscaled_gradients(tape.gradient(scaled, [w]))
+        opt.apply_gradients(zip(grads, [w]))
+        return grads[0]
+
+    grad = step(c)
+    np.testing.assert_allclose(grad, c)
+    np.testing.assert_allclose(w.numpy(), -0.5 * c)
+    step(c)  # a second finite step: the scale doubles (growth steps = 2)
+    np.testing.assert_allclose(w.numpy(), -1.0 * c)
+    assert float(opt.scale.numpy()) == 2.0 ** 16 == float(opt.loss_scale) and opt.dynamic
+    step(np.array([np.inf, 0.0, 0.0], np.float32))  # not finite: skipped, scale halves
+    np.testing.assert_allclose(w.numpy(), -1.0 * c)
+    assert float(opt.scale.numpy()) == 2.0 ** 15
+    # the Keras 3 flow (scaled gradients straight to apply_gradients) still divides there
+    opt.apply_gradients(zip([opt.get_scaled_loss(xf.constant(c))], [w]))
+    np.testing.assert_allclose(w.numpy(), -1.5 * c)

@@ -6,6 +6,10 @@ skips the update (every Variable and the optimizer state keep their values; `ite
 still counts the step, as Keras 2) and halves the scale. After
 `dynamic_growth_steps` finite steps in a row the scale doubles. All of it is array
 arithmetic, so it compiles into the training step without host round trips.
+
+Keras 2's custom loop (`get_scaled_loss`, `get_unscaled_gradients`, `apply_gradients`)
+works too: `get_unscaled_gradients` divides and marks the next `apply_gradients` as
+receiving unscaled gradients, which then only checks them and steps the scale.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class LossScaleOptimizer(Module):
                               name=f"{self.name}/scale")
         self.good_steps = Variable(jnp.int32(0), trainable=False,
                                    name=f"{self.name}/good_steps")
+        self._given_unscaled = False  # set by get_unscaled_gradients, read by apply_gradients
 
     def __getattr__(self, name):  # learning_rate, iterations, get_config, ...
         if name == "inner_optimizer":
@@ -47,10 +52,25 @@ class LossScaleOptimizer(Module):
         return self.scale_loss(loss)
 
     def get_unscaled_gradients(self, grads):
-        raise NotImplementedError(
-            "LossScaleOptimizer follows Keras 3: pass the gradients of the scaled loss "
-            "straight to apply_gradients, which unscales them (and skips non-finite steps); "
-            "unscaling them first would divide them twice")
+        """Keras 2: the gradients of the scaled loss divided by the scale (None kept).
+
+        The next `apply_gradients` then takes them as already unscaled (Keras 2 divides only
+        here; Keras 3's flow, gradients of the scaled loss straight to apply_gradients,
+        divides there). The mark is Python state, set and consumed in the same trace."""
+        inv = 1.0 / self.scale.value
+        self._given_unscaled = True
+        return [None if g is None else
+                (jnp.asarray(g, jnp.float32) * inv).astype(jnp.asarray(g).dtype)
+                for g in grads]
+
+    @property
+    def loss_scale(self):
+        """Keras 2's name for the current scale (a float32 scalar)."""
+        return self.scale.value
+
+    @property
+    def dynamic(self):
+        return True  # only dynamic scaling is provided, as Keras 2's default
 
     @property
     def learning_rate(self):
@@ -79,20 +99,22 @@ class LossScaleOptimizer(Module):
     def apply_gradients(self, grads_and_vars, name=None, skip_gradients_aggregation=False,
                         **kwargs):
         from xlaflow.optimizer_base import apply_in_replicas, filter_empty_gradients
+        unscaled, self._given_unscaled = self._given_unscaled, False
         grads, variables, every = filter_empty_gradients(self.name, grads_and_vars)
         if not every:
             return self.inner_optimizer.iterations
         if self.inner_optimizer._state is None:
             self.inner_optimizer.build(every)
-        return apply_in_replicas(self.apply, grads, variables, skip_gradients_aggregation,
-                                 kwargs)
+        return apply_in_replicas(lambda g, v: self.apply(g, v, unscaled=unscaled), grads,
+                                 variables, skip_gradients_aggregation, kwargs)
 
-    def apply(self, grads, variables):
-        """Unscale `grads` (of a scaled loss) and update, or skip when any is not finite."""
+    def apply(self, grads, variables, unscaled=False):
+        """Unscale `grads` (of a scaled loss; as given when `unscaled`, after
+        get_unscaled_gradients) and update, or skip when any is not finite."""
         variables, grads = list(variables), list(grads)
         if not grads:
             raise ValueError(f"{self.name}.apply: no gradients to apply")
-        inv = 1.0 / self.scale.value
+        inv = 1.0 if unscaled else 1.0 / self.scale.value
         grads = [(jnp.asarray(g, jnp.float32) * inv).astype(v.dtype)
                  for g, v in zip(grads, variables)]
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in grads]))
