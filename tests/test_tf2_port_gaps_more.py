@@ -53,3 +53,25 @@ def test_loss_scale_optimizer_keras_2_custom_loop_unscales_once():
     # the Keras 3 flow (scaled gradients straight to apply_gradients) still divides there
     opt.apply_gradients(zip([opt.get_scaled_loss(xf.constant(c))], [w]))
     np.testing.assert_allclose(w.numpy(), -1.5 * c)
+
+
+def test_float32_head_after_a_mixed_layer_casts_its_inputs(policy_float32_after):
+    # Keras 2's mixed-precision guide: Activation('softmax', dtype='float32') on a
+    # float16 Dense output gives float32 outputs (layers autocast floating inputs).
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    inputs = keras.Input(shape=(3,))
+    hidden = keras.layers.Dense(3)(inputs)
+    head = keras.layers.Activation("softmax", dtype="float32")
+    outputs = head(hidden)
+    assert str(hidden.dtype) == "float16" and str(outputs.dtype) == "float32"
+    logits = np.array([[1.0, 2.0, 3.0]], np.float16)
+    result = head(xf.constant(logits))
+    assert str(result.dtype) == "float32"
+    expected = np.exp(logits.astype(np.float32)) / np.exp(logits.astype(np.float32)).sum()
+    np.testing.assert_allclose(result, expected, rtol=1e-6)
+
+
+@pytest.fixture
+def policy_float32_after():
+    yield
+    keras.mixed_precision.set_global_policy("float32")

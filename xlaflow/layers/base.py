@@ -72,6 +72,15 @@ def _cast_floating(x, dtype):
     return x
 
 
+def _other_floating(inputs):
+    """Whether any input is floating point of another width than float32."""
+    for x in jax.tree_util.tree_leaves(inputs):
+        dt = getattr(x, "dtype", None)
+        if dt is not None and dt != _FLOAT32 and jnp.issubdtype(dt, jnp.floating):
+            return True
+    return False
+
+
 def cast_integer_inputs(inputs, dtype):
     """Integer or bool `inputs` (a uint8 image) cast to `dtype`, the layer's compute dtype:
     for layers whose arithmetic would otherwise run in the input's integer type and wrap.
@@ -315,8 +324,10 @@ class Layer(Module):
         mask = keras_mask.input_mask(self, inputs, args, kwargs)
         policy = self._dtype_policy
         autocast = policy.compute_dtype if policy.is_mixed else None
+        # a float32 layer after a mixed one (the float32 softmax head) still casts its
+        # float16 inputs, as Keras 2's autocast of floating inputs does
         if autocast is None and policy.compute_dtype == _FLOAT32 and \
-                variables_lib._autocast.dtype is None:
+                variables_lib._autocast.dtype is None and not _other_floating(inputs):
             outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
         else:
             # a cast input keeps its mask: a call that reads it (MultiHeadAttention) sees it
