@@ -1,0 +1,85 @@
+"""xf.image against NumPy oracles and TF2's documented rules (half-pixel bilinear resize,
+convert_image_dtype's scaling)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def _bilinear_half_pixel(image, out_h, out_w):
+    """TF2's bilinear resize written out: source coordinate (i + 0.5) * in / out - 0.5,
+    clamped to the edges, linear weights."""
+    def axis_weights(n_in, n_out):
+        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(src).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        w = np.zeros((n_out, n_in))
+        w[np.arange(n_out), lo] += 1 - (src - lo)
+        w[np.arange(n_out), hi] += src - lo
+        return w
+    wh, ww = axis_weights(image.shape[0], out_h), axis_weights(image.shape[1], out_w)
+    return np.einsum("ai,bj,ijc->abc", wh, ww, image)
+
+
+def test_resize_bilinear_matches_half_pixel_oracle():
+    rng = np.random.default_rng(0)
+    image = rng.random((5, 7, 3)).astype(np.float32)
+    for out in [(10, 14), (9, 4), (3, 3)]:
+        got = xf.image.resize(image, out)
+        assert got.dtype == np.float32 and got.shape == (*out, 3)
+        np.testing.assert_allclose(got, _bilinear_half_pixel(image, *out), atol=1e-5)
+    batch = np.stack([image, image[::-1]])
+    got = xf.image.resize(jnp.asarray(batch), (10, 14))
+    np.testing.assert_allclose(got[1], _bilinear_half_pixel(image[::-1], 10, 14), atol=1e-5)
+    uint8 = (image * 255).astype(np.uint8)
+    assert xf.image.resize(uint8, (4, 4)).dtype == np.float32  # TF: float32 out
+    assert xf.image.resize(uint8, (4, 4), method="nearest").dtype == np.uint8
+
+
+def test_resize_refuses_what_it_does_not_do():
+    image = np.zeros((4, 4, 1), np.float32)
+    with pytest.raises(NotImplementedError, match="area"):
+        xf.image.resize(image, (2, 2), method="area")
+    with pytest.raises(NotImplementedError, match="preserve_aspect_ratio"):
+        xf.image.resize(image, (2, 2), preserve_aspect_ratio=True)
+    with pytest.raises(ValueError, match=r"size must be.*\(2,\)"):
+        xf.image.resize(image, (2,))
+    with pytest.raises(ValueError, match=r"3-D .* received shape \(4, 4\)"):
+        xf.image.resize(image[..., 0], (2, 2))
+
+
+def test_convert_image_dtype_follows_tf_scaling():
+    u8 = np.array([0, 1, 128, 255], np.uint8)
+    np.testing.assert_allclose(xf.image.convert_image_dtype(u8, xf.float32), u8 / 255.0,
+                               rtol=1e-7)
+    floats = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
+    # float -> int: x * (MAX + 0.5), truncated
+    np.testing.assert_array_equal(xf.image.convert_image_dtype(floats, xf.uint8),
+                                  (floats * 255.5).astype(np.uint8))
+    over = np.array([1.5, -0.5], np.float32)
+    np.testing.assert_array_equal(
+        xf.image.convert_image_dtype(over, xf.uint8, saturate=True), [255, 0])
+    np.testing.assert_array_equal(xf.image.convert_image_dtype(u8, xf.uint16),
+                                  u8.astype(np.uint16) * 256)
+    assert xf.image.convert_image_dtype(floats, xf.float16).dtype == np.float16
+
+
+def test_flips_and_rot90_match_numpy():
+    image = np.arange(2 * 3 * 4 * 2).reshape(2, 3, 4, 2)
+    np.testing.assert_array_equal(xf.image.flip_left_right(image), image[:, :, ::-1])
+    np.testing.assert_array_equal(xf.image.flip_up_down(image[0]), image[0, ::-1])
+    np.testing.assert_array_equal(xf.image.rot90(image, k=3),
+                                  np.rot90(image, 3, axes=(1, 2)))
+    assert isinstance(xf.image.flip_left_right(image), np.ndarray)  # stays on the host
+
+
+def test_random_flip_is_a_seeded_per_image_coin():
+    images = np.arange(64 * 1 * 3 * 1, dtype=np.float32).reshape(64, 1, 3, 1)
+    out = np.asarray(xf.image.random_flip_left_right(images, seed=5))
+    flipped = np.all(out == images[:, :, ::-1], axis=(1, 2, 3))
+    kept = np.all(out == images, axis=(1, 2, 3))
+    assert np.all(flipped ^ kept) and 10 < flipped.sum() < 54  # each image one or other
+    with pytest.raises(NotImplementedError, match="keras.layers.RandomFlip"):
+        xf.function(lambda x: xf.image.random_flip_up_down(x))(jnp.zeros((2, 2, 1)))

@@ -1,0 +1,138 @@
+"""xf.image: TF2's tf.image ops that input pipelines and models use most (dtype conversion,
+resize, flips, rot90), on NumPy arrays in a tf.data map and on jax arrays anywhere else.
+
+NumPy in gives NumPy out where the op is a pure rearrangement (flips, rot90): tf.data's map
+stays on the host. The random flips draw on the host; inside compiled code use the Keras
+preprocessing layer (keras.layers.RandomFlip), whose keys come from a seed Variable.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# TF's method names -> jax.image.resize's; TF's "area" averages over source pixels, which
+# jax has no kernel for.
+_METHODS = {"bilinear": "linear", "nearest": "nearest", "bicubic": "cubic",
+            "lanczos3": "lanczos3", "lanczos5": "lanczos5"}
+
+
+def _xp(image):
+    return np if isinstance(image, np.ndarray) else jnp
+
+
+def _check_rank(name, image):
+    ndim = np.ndim(image)
+    if ndim not in (3, 4):
+        raise ValueError(f"tf.image.{name}: image must be 3-D (height, width, channels) or "
+                         f"4-D (batch, height, width, channels); received shape "
+                         f"{np.shape(image)}")
+    return ndim
+
+
+def convert_image_dtype(image, dtype, saturate=False, name=None):
+    """TF's rule: integers map [0, MAX] onto floats [0, 1] and back (x * (MAX + 0.5),
+    truncated), floats cast between widths, integers rescale by the ratio of their MAXes."""
+    dtype = jnp.dtype(dtype)
+    xp = _xp(image)
+    image = xp.asarray(image)
+    source = image.dtype
+    if source == dtype:
+        return image
+    src_int, dst_int = (np.issubdtype(t, np.integer) for t in (source, dtype))
+    if not src_int and not dst_int:
+        return image.astype(dtype)
+    if src_int and not dst_int:
+        return (image.astype(np.float64 if dtype == np.float64 else np.float32)
+                / np.iinfo(source).max).astype(dtype)
+    if not src_int and dst_int:
+        info = np.iinfo(dtype)
+        scaled = image.astype(np.float32) * (info.max + 0.5)
+        if saturate:
+            scaled = xp.clip(scaled, info.min, info.max)
+        return scaled.astype(dtype)
+    # integer to integer: scale by the ratio of the maxima (TF shifts bits; the same)
+    ratio = (np.iinfo(dtype).max + 1) / (np.iinfo(source).max + 1)
+    return (image.astype(np.float64 if xp is np else np.float32) * ratio).astype(dtype)
+
+
+def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
+           name=None):
+    """TF2's tf.image.resize: half-pixel centres, float32 out (nearest keeps the dtype)."""
+    ndim = _check_rank("resize", images)
+    if method not in _METHODS:
+        raise NotImplementedError(
+            f"tf.image.resize(method={method!r}) is not supported; use one of "
+            f"{sorted(_METHODS)} (for 'area', average-pool after a bilinear resize)")
+    if preserve_aspect_ratio:
+        raise NotImplementedError("tf.image.resize(preserve_aspect_ratio=True) is not "
+                                  "supported; compute the target size from the image's "
+                                  "shape and pass it as size")
+    size = tuple(int(s) for s in np.asarray(size).reshape(-1))
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"tf.image.resize: size must be [new_height, new_width] of positive "
+                         f"ints; received {size!r}")
+    shape = np.shape(images)
+    target = (*shape[:-3], *size, shape[-1]) if ndim == 4 else (*size, shape[-1])
+    array = jnp.asarray(images)
+    out_dtype = array.dtype if method == "nearest" else jnp.float32
+    if method != "nearest":
+        array = array.astype(jnp.float32)
+    out = jax.image.resize(array, target, _METHODS[method], antialias=antialias)
+    out = out.astype(out_dtype)
+    return np.asarray(out) if isinstance(images, np.ndarray) else out
+
+
+def flip_left_right(image):
+    """Reverse the width axis (the second last)."""
+    _check_rank("flip_left_right", image)
+    return _xp(image).flip(image, axis=-2)
+
+
+def flip_up_down(image):
+    """Reverse the height axis (the third last)."""
+    _check_rank("flip_up_down", image)
+    return _xp(image).flip(image, axis=-3)
+
+
+def rot90(image, k=1, name=None):
+    """Rotate by k quarter turns counter-clockwise in the (height, width) plane."""
+    _check_rank("rot90", image)
+    return _xp(image).rot90(image, k=int(k), axes=(-3, -2))
+
+
+_generators = {}
+_lock = threading.Lock()
+
+
+def _host_coin(name, image, seed):
+    if isinstance(image, jax.core.Tracer):
+        raise NotImplementedError(
+            f"tf.image.{name} draws on the host (for tf.data maps); in a model or an "
+            f"xf.function use keras.layers.RandomFlip, which draws inside the program")
+    with _lock:  # map runs on threads: one generator per op seed, drawn in turn
+        if seed not in _generators:
+            _generators[seed] = np.random.default_rng(seed)
+        generator = _generators[seed]
+        if np.ndim(image) == 4:  # one coin per image, as TF
+            return generator.random(np.shape(image)[0]) < 0.5
+        return generator.random() < 0.5
+
+
+def random_flip_left_right(image, seed=None):
+    """Each image flipped left-right with probability 1/2 (a seeded host stream)."""
+    _check_rank("random_flip_left_right", image)
+    flip = _host_coin("random_flip_left_right", image, seed)
+    return _xp(image).where(np.reshape(flip, (-1, 1, 1, 1)) if np.ndim(image) == 4 else flip,
+                            flip_left_right(image), image)
+
+
+def random_flip_up_down(image, seed=None):
+    """Each image flipped up-down with probability 1/2 (a seeded host stream)."""
+    _check_rank("random_flip_up_down", image)
+    flip = _host_coin("random_flip_up_down", image, seed)
+    return _xp(image).where(np.reshape(flip, (-1, 1, 1, 1)) if np.ndim(image) == 4 else flip,
+                            flip_up_down(image), image)
