@@ -114,6 +114,11 @@ from tests.keras.added_layer_cases import ADDED_LAYERS
 LAYERS.update(ADDED_LAYERS)
 LAYERS.update(CONV_RNN_CASES)  # Conv*Transpose, Conv3D, separable, SimpleRNN, wrappers
 LAYERS["Masking"] = (lambda: layers.Masking(mask_value=-1.0), lambda: [_floats(SEQ)], {})
+LAYERS["RandomFlip"] = (lambda: layers.RandomFlip("vertical", seed=4),
+                        lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomRotation"] = (lambda: layers.RandomRotation(
+    (-0.2, 0.1), fill_mode="constant", interpolation="nearest", seed=5, fill_value=0.5),
+    lambda: [_floats(IMAGE)], {"training": True})
 # Arguments whose value is kept under another config key (or only one value is supported).
 RENAMED = {"input_shape", "shape", "batch_size"}  # all kept as batch_input_shape
 

@@ -81,3 +81,6 @@ from xlaflow.layers import (  # noqa: F401
     SimpleRNN,
     TimeDistributed,
 )
+
+# isort: split
+from xlaflow.layers import RandomFlip, RandomRotation  # noqa: F401

@@ -74,3 +74,8 @@ from xlaflow.layers.separable import DepthwiseConv2D as DepthwiseConv2D
 from xlaflow.layers.separable import SeparableConv2D as SeparableConv2D
 from xlaflow.layers.wrappers import Bidirectional as Bidirectional
 from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
+
+# isort: split
+# Image augmentation (Keras 2's preprocessing layers)
+from xlaflow.layers.augmentation import RandomFlip as RandomFlip
+from xlaflow.layers.augmentation import RandomRotation as RandomRotation
