@@ -111,7 +111,8 @@ __version__ = "0.1.0.dev0"
 config._init_compilation_cache()
 
 
-_LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image")
+_LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
+         "summary")
 
 
 def __getattr__(name):
