@@ -75,3 +75,32 @@ def test_float32_head_after_a_mixed_layer_casts_its_inputs(policy_float32_after)
 def policy_float32_after():
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+def test_class_weight_weighs_dataset_batches_as_arrays_do():
+    # Keras 2 accepts class_weight with a dataset of (x, y) batches; the weighted loss must
+    # equal fit on the same arrays (one step of SGD from the same weights, no shuffle).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    weights = {0: 1.0, 1: 3.0}
+
+    def model():
+        xf.random.set_global_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.
+                  SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    on_arrays, on_dataset = model(), model()
+    a = on_arrays.fit(x, y, batch_size=16, shuffle=False, class_weight=weights, verbose=0)
+    ds = xf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    b = on_dataset.fit(ds, class_weight=weights, verbose=0)
+    np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=1e-6)
+    for u, v in zip(on_arrays.get_weights(), on_dataset.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-6)
+    # and the weights matter: the unweighted loss differs
+    plain = model().fit(ds, verbose=0)
+    assert abs(plain.history["loss"][0] - b.history["loss"][0]) > 1e-3
+    with pytest.raises(ValueError, match=r"class_weight has no weight for classes \[1\]"):
+        model().fit(ds, class_weight={0: 1.0}, verbose=0)

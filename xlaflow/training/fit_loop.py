@@ -63,6 +63,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         raise ValueError(f"validation_freq must be a positive int or a list of epochs "
                          f"(1-based); received {validation_freq!r}")
     given_weight = None
+    if class_weight is not None and y is None and _is_dataset(x):
+        x, class_weight = _class_weighted_dataset(x, class_weight), None  # per batch
     if class_weight is not None:
         if isinstance(y, dict) or isinstance(y, (list, tuple)) and y and all(
                 np.ndim(part) > 0 for part in y):  # one label array per output
@@ -201,6 +203,27 @@ def _validates(epoch, freq):
     if isinstance(freq, int):
         return (epoch + 1) % freq == 0
     return epoch + 1 in freq
+
+
+def _is_dataset(x):
+    from xlaflow.data.dataset import Dataset
+    return isinstance(x, Dataset)
+
+
+def _class_weighted_dataset(dataset, class_weight):
+    """Keras 2 weighs a dataset's (x, y[, sample_weight]) batches by their labels' classes:
+    each batch gains (or has multiplied) per-example weights, on the host."""
+    def weigh(*batch):
+        if len(batch) not in (2, 3):
+            raise ValueError(f"class_weight needs dataset elements (x, y) or (x, y, "
+                             f"sample_weight); received {len(batch)} components")
+        x, y = batch[0], batch[1]
+        if isinstance(y, (dict, list, tuple)):
+            raise TypeError("class_weight is only supported for models with a single "
+                            "output (as in Keras 2): y must be one array")
+        given = None if len(batch) == 2 else np.asarray(batch[2], np.float32)
+        return x, y, _class_sample_weight(np.asarray(y), given, class_weight)
+    return dataset.map(weigh)
 
 
 def _class_sample_weight(y, sample_weight, class_weight):
