@@ -114,6 +114,9 @@ from tests.keras.added_layer_cases import ADDED_LAYERS
 LAYERS.update(ADDED_LAYERS)
 LAYERS.update(CONV_RNN_CASES)  # Conv*Transpose, Conv3D, separable, SimpleRNN, wrappers
 LAYERS["Masking"] = (lambda: layers.Masking(mask_value=-1.0), lambda: [_floats(SEQ)], {})
+LAYERS["Normalization"] = (lambda: layers.Normalization(
+    axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25], invert=True),
+    lambda: [_floats(SEQ)], {})
 LAYERS["RandomFlip"] = (lambda: layers.RandomFlip("vertical", seed=4),
                         lambda: [_floats(IMAGE)], {"training": True})
 LAYERS["RandomRotation"] = (lambda: layers.RandomRotation(

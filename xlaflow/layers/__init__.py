@@ -79,3 +79,4 @@ from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
 # Image augmentation (Keras 2's preprocessing layers)
 from xlaflow.layers.augmentation import RandomFlip as RandomFlip
 from xlaflow.layers.augmentation import RandomRotation as RandomRotation
+from xlaflow.layers.normalization_adapt import Normalization as Normalization
