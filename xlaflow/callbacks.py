@@ -275,11 +275,34 @@ class TensorBoard(Callback):
     (train/ and validation/ runs), with tensorboardX's event-file writer (no TensorFlow).
 
     `update_freq='epoch'` writes at epoch ends only; an integer N also writes the training
-    logs every N batches (each such write waits for that step's values).
+    logs every N batches (each such write waits for that step's values). `histogram_freq=N`
+    writes each weight's histogram every N epochs. There is no TF graph to draw: with
+    `write_graph` (Keras' default) the Graphs tab stays empty; `model.lower(...)` or
+    `xf.function(...).get_concrete_function(...).as_text()` show the XLA program instead.
     """
 
-    def __init__(self, log_dir="logs", update_freq="epoch"):
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
+                 embeddings_freq=0, embeddings_metadata=None):
         super().__init__()
+        refused = {"write_images": (write_images, "write weights as images"),
+                   "write_steps_per_second": (write_steps_per_second,
+                                              "the steps/s scalar; time epochs in a callback"),
+                   "profile_batch": (profile_batch, "profiling; use jax.profiler.trace(log_dir)"),
+                   "embeddings_freq": (embeddings_freq, "the embedding projector")}
+        for name, (value, what) in refused.items():
+            if value not in (0, False, None, (0, 0), [0, 0]):
+                raise NotImplementedError(
+                    f"TensorBoard({name}={value!r}) is not implemented ({what}); leave it at "
+                    "its default")
+        if embeddings_metadata is not None:
+            raise NotImplementedError("TensorBoard(embeddings_metadata=...) is not "
+                                      "implemented (the embedding projector)")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or \
+                histogram_freq < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be an int >= 0; received "
+                             f"{histogram_freq!r}")
+        self.histogram_freq, self.write_graph = histogram_freq, write_graph
         try:
             import tensorboardX  # noqa: F401
         except ImportError as e:
@@ -317,6 +340,10 @@ class TensorBoard(Callback):
         for key, value in (logs or {}).items():
             run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             self._writer(run).add_scalar(f"epoch_{name}", float(value), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for weight in self.model.weights:  # Keras 2 tags them by the weight's name
+                self._writer("train").add_histogram(
+                    weight.name.replace(":", "_"), np.asarray(weight.value), epoch)
         for writer in self._writers.values():
             writer.flush()
 

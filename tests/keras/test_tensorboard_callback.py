@@ -1,0 +1,49 @@
+"""keras.callbacks.TensorBoard with Keras 2's arguments: `histogram_freq` writes each
+weight's histogram every N epochs (read back from the event files and checked against the
+weights: count, sum, min, max); what is not provided says so."""
+
+import numpy as np
+import pytest
+
+from tests.test_summary import read_events
+from xlaflow import keras
+
+
+def test_histogram_freq_writes_the_weights_every_n_epochs(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 4)).astype(np.float32), rng.random((64, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile("sgd", "mse")
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=2)
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[board])
+    events = read_events(tmp_path / "train")
+    names = [w.name.replace(":", "_") for w in model.weights]
+    assert len(names) == 4
+    for name, weight in zip(names, model.get_weights()):
+        steps = [step for step, _ in events[name]]
+        assert steps == [0, 2, 4]  # epochs 0, 2 and 4
+        histo = events[name][-1][1]  # the last epoch's: the final weights
+        values = np.asarray(weight, np.float64)
+        assert histo.num == values.size
+        assert histo.sum == pytest.approx(values.sum(), rel=1e-5, abs=1e-6)
+        assert histo.min == pytest.approx(values.min()) and histo.max == pytest.approx(
+            values.max())
+    assert [step for step, _ in events["epoch_loss"]] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("argument", [{"write_images": True}, {"profile_batch": 2},
+                                      {"embeddings_freq": 1},
+                                      {"write_steps_per_second": True},
+                                      {"embeddings_metadata": "meta.tsv"}])
+def test_what_is_not_provided_says_so(tmp_path, argument):
+    name = next(iter(argument))
+    with pytest.raises(NotImplementedError, match=name):
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path), **argument)
+
+
+def test_keras_defaults_are_accepted_and_bad_frequencies_refused(tmp_path):
+    keras.callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=0, write_graph=True,
+                                write_images=False, update_freq="epoch", profile_batch=0)
+    with pytest.raises(ValueError, match="histogram_freq must be an int >= 0; received -1"):
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=-1)
