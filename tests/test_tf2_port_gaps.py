@@ -2,6 +2,7 @@
 documented behaviour or NumPy (the programs themselves are in test_tf2_ports.py)."""
 
 import numpy as np
+import pytest
 
 import xlaflow as xf
 
@@ -256,3 +257,12 @@ def test_a_subclassed_model_may_still_assign_self_loss():
             return self.dense(x)
 
     assert WithLoss().loss == "my loss"
+
+
+def test_tf_modules_not_provided_say_what_to_write_instead():
+    for name, hint in (("strings", "integer ids"), ("ragged", "pad"), ("compat", "TF 2")):
+        with pytest.raises(AttributeError, match=f"tf.{name} is not provided.*{hint}"):
+            getattr(xf, name)
+        assert not hasattr(xf, name)  # still an AttributeError: hasattr keeps working
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'$"):
+        xf.no_such_thing  # noqa: B018

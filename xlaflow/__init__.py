@@ -122,4 +122,22 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return importlib.import_module(f"xlaflow.{name}")
+    if name in _NOT_PROVIDED:  # still an AttributeError: hasattr(xf, "strings") stays False
+        raise AttributeError(f"module 'xlaflow' has no attribute {name!r}: tf.{name} is not "
+                             f"provided; {_NOT_PROVIDED[name]}")
     raise AttributeError(f"module 'xlaflow' has no attribute {name!r}")
+
+
+# TF modules a port may reach for, and what to write instead
+_NOT_PROVIDED = {
+    "strings": "XLA has no string tensors: handle text in Python or NumPy (e.g. in a "
+               "Dataset.map before batching) and feed integer ids",
+    "ragged": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
+              "Dataset.padded_batch) and mask",
+    "sparse": "use dense tensors, or jax.experimental.sparse inside your own function",
+    "io": "read files in Python (NumPy, PIL) or with xf.data",
+    "lookup": "build the vocabulary as a Python dict and map tokens to ids in Python",
+    "feature_column": "preprocess features in NumPy or xf.data and use keras layers",
+    "estimator": "use a keras Model with compile/fit",
+    "compat": "xlaflow follows TF 2 only; port tf.compat.v1 code to TF 2 style first",
+}
