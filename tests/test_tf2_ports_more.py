@@ -210,6 +210,7 @@ def test_tensorboard_logging_from_a_custom_loop_and_the_keras_callback(tmp_path)
 
 @pytest.mark.two_devices
 def test_mirrored_strategy_fit_and_custom_distributed_loop():
+    tf.random.set_seed(4)  # the initial weights too
     strategy = tf.distribute.MirroredStrategy()
     assert strategy.num_replicas_in_sync == 2
     rng = np.random.default_rng(4)
@@ -223,7 +224,8 @@ def test_mirrored_strategy_fit_and_custom_distributed_loop():
     with strategy.scope():
         model = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    history = model.fit(dataset, epochs=4, verbose=0)
+    # epoch 4 is at ~1e-3 for most initial weights (it was flaky there); 6 epochs: ~4e-6
+    history = model.fit(dataset, epochs=6, verbose=0)
     assert history.history["loss"][-1] < 1e-3
 
     with strategy.scope():
