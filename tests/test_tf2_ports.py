@@ -7,12 +7,21 @@ equal to a NumPy forward pass. Where a TF idiom has no xlaflow form the program 
 documented alternative and says so (see test_tf2_port_gaps.py for those refusals).
 """
 
+import os
+
 import numpy as np
 import pytest
 
 import xlaflow as tf
 from xlaflow import keras
 from xlaflow.keras import layers
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    # NumPy's and Python's streams too (fit shuffles with NumPy's): a run does not depend
+    # on the tests before it in the worker; the programs seed xlaflow's themselves, as TF's
+    keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
 
 
 def test_advanced_quickstart_subclassed_model_with_tape_and_metrics():

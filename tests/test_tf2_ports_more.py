@@ -8,6 +8,7 @@ programs found are tested on their own in test_tf2_port_gaps_more.py, test_image
 test_summary.py and tests/keras/test_{augmentation_layers,normalization_adapt}.py.
 """
 
+import os
 import struct
 
 import numpy as np
@@ -20,9 +21,10 @@ from xlaflow.keras import layers
 
 @pytest.fixture(autouse=True)
 def _seeded():
-    # seeded, every run draws the same initial weights, so no accuracy or loss bound can
-    # fail on unlucky ones (the MirroredStrategy fit once did)
-    tf.random.set_seed(0)
+    # seeded (xlaflow's, NumPy's and Python's streams: fit shuffles with NumPy's), a run
+    # does not depend on the tests before it in the worker; the bounds hold for seeds 0-5
+    # (XF_PORT_SEED chooses one)
+    keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
 
 
 def test_cnn_image_classifier_with_augmentation_tf_image_and_class_weight():
@@ -95,16 +97,17 @@ def test_transfer_learning_freeze_then_fine_tune_with_schedules(capsys):
     model.summary()
     assert "Non-trainable params: 144" in capsys.readouterr().out
     lr_schedule = keras.optimizers.schedules.ExponentialDecay(
-        1e-2, decay_steps=8, decay_rate=0.5, staircase=True)
+        1e-2, decay_steps=32, decay_rate=0.5, staircase=True)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr_schedule, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     frozen = [w.numpy().copy() for w in base_model.weights]
-    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
     assert len(model.trainable_weights) == 2
     for before, after in zip(frozen, base_model.weights):
         np.testing.assert_array_equal(before, after.numpy())
-    assert float(lr_schedule(16)) == pytest.approx(1e-2 * 0.5 ** 2)
+    assert float(lr_schedule(64)) == pytest.approx(1e-2 * 0.5 ** 2)
+    assert float(lr_schedule(63)) == pytest.approx(1e-2 * 0.5)
 
     base_model.trainable = True  # fine-tune everything at a low, stepped rate
     boundaries, values = [8, 16], [1e-4, 5e-5, 1e-5]
@@ -117,7 +120,7 @@ def test_transfer_learning_freeze_then_fine_tune_with_schedules(capsys):
     assert any(not np.array_equal(b, a.numpy()) for b, a in zip(frozen, base_model.weights))
     assert [float(schedule(s)) for s in (0, 8, 9, 16, 17)] == pytest.approx(
         [1e-4, 1e-4, 5e-5, 5e-5, 1e-5])
-    assert history.history["accuracy"][-1] > 0.9
+    assert history.history["accuracy"][-1] > 0.9  # seeds 0-7: 0.96-0.99 (chance 0.5)
 
 
 def test_custom_train_step_and_test_step_keras_2_style():
