@@ -83,3 +83,24 @@ def test_random_flip_is_a_seeded_per_image_coin():
     assert np.all(flipped ^ kept) and 10 < flipped.sum() < 54  # each image one or other
     with pytest.raises(NotImplementedError, match="keras.layers.RandomFlip"):
         xf.function(lambda x: xf.image.random_flip_up_down(x))(jnp.zeros((2, 2, 1)))
+
+
+def test_random_flips_repeat_after_set_seed_as_tf(monkeypatch):
+    images = np.arange(16 * 2 * 2 * 1, dtype=np.float32).reshape(16, 2, 2, 1)
+    for seed in (None, 7):  # no op seed, then an op seed: set_seed restarts both
+        xf.random.set_seed(3)
+        first = [np.asarray(xf.image.random_flip_left_right(images, seed=seed))
+                 for _ in range(2)]
+        assert not np.array_equal(*first)  # 16 coins: the two draws differ
+        xf.random.set_seed(3)
+        again = [np.asarray(xf.image.random_flip_left_right(images, seed=seed))
+                 for _ in range(2)]
+        np.testing.assert_array_equal(np.stack(first), np.stack(again))
+    # an op seed alone (no set_seed in this run) repeats from run to run, as in TF
+    from xlaflow import image, random
+    runs = []
+    for _ in range(2):  # two "runs": no global seed, no streams yet
+        monkeypatch.setattr(random, "_set_seed", [None])
+        monkeypatch.setattr(image, "_generators", {})
+        runs.append(np.asarray(xf.image.random_flip_up_down(images, seed=11)))
+    np.testing.assert_array_equal(runs[0], runs[1])

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import random as _random
+
 # TF's method names -> jax.image.resize's; TF's "area" averages over source pixels, which
 # jax has no kernel for.
 _METHODS = {"bilinear": "linear", "nearest": "nearest", "bicubic": "cubic",
@@ -108,15 +110,29 @@ _generators = {}
 _lock = threading.Lock()
 
 
+def _generator(seed):
+    """The host stream for op seed `seed`, following TF's rules as xf.random does: an op
+    seed pairs with the global seed (TF's default one before any set_seed), so a run
+    repeats; set_seed restarts the streams; with neither seed, the draws are not fixed."""
+    global_seed = _random._set_seed[0]
+    if seed is None and global_seed is None:
+        key = None
+    else:
+        key = (_random._seedings[0],
+               _random._DEFAULT_OP_GLOBAL_SEED if global_seed is None else global_seed,
+               2 ** 32 if seed is None else int(seed) % 2 ** 32)
+    if key not in _generators:
+        _generators[key] = np.random.default_rng(None if key is None else list(key[1:]))
+    return _generators[key]
+
+
 def _host_coin(name, image, seed):
     if isinstance(image, jax.core.Tracer):
         raise NotImplementedError(
             f"tf.image.{name} draws on the host (for tf.data maps); in a model or an "
             f"xf.function use keras.layers.RandomFlip, which draws inside the program")
     with _lock:  # map runs on threads: one generator per op seed, drawn in turn
-        if seed not in _generators:
-            _generators[seed] = np.random.default_rng(seed)
-        generator = _generators[seed]
+        generator = _generator(seed)
         if np.ndim(image) == 4:  # one coin per image, as TF
             return generator.random(np.shape(image)[0]) < 0.5
         return generator.random() < 0.5

@@ -80,6 +80,7 @@ def _generator():
 # `normal(shape, seed=1)` repeats from run to run as in TF
 _DEFAULT_OP_GLOBAL_SEED = 87654321
 _set_seed = [None]  # what xf.random.set_seed was last given
+_seedings = [0]  # how many times set_seed was called
 # op seed -> its own stream: TF keeps one counter per (global seed, op seed), so an
 # op-seeded call's values do not depend on how many other draws came before it
 _op_generators = {}
@@ -99,6 +100,7 @@ def set_seed(seed):
     seed = int(seed)
     set_global_seed(seed)
     _set_seed[0] = seed
+    _seedings[0] += 1  # host streams keyed on it restart (xf.image's random flips)
     with jax.ensure_compile_time_eval():
         _generator().state.assign(jax.random.PRNGKey(seed))
         for op_seed, generator in _op_generators.items():  # TF restarts them too
