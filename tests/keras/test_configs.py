@@ -122,6 +122,13 @@ LAYERS["RandomFlip"] = (lambda: layers.RandomFlip("vertical", seed=4),
 LAYERS["RandomRotation"] = (lambda: layers.RandomRotation(
     (-0.2, 0.1), fill_mode="constant", interpolation="nearest", seed=5, fill_value=0.5),
     lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["Discretization"] = (lambda: layers.Discretization([-0.5, 0.0, 0.5]),
+                            lambda: [_floats(SEQ)], {})
+LAYERS["CategoryEncoding"] = (lambda: layers.CategoryEncoding(10, "count"),
+                              lambda: [RNG.integers(0, 10, SEQ[:2])], {})
+LAYERS["Resizing"] = (lambda: layers.Resizing(2, 3, interpolation="nearest",
+                                              crop_to_aspect_ratio=True),
+                      lambda: [_floats(IMAGE)], {})
 # Arguments whose value is kept under another config key (or only one value is supported).
 RENAMED = {"input_shape", "shape", "batch_size"}  # all kept as batch_input_shape
 

@@ -83,7 +83,14 @@ from xlaflow.layers import (  # noqa: F401
 )
 
 # isort: split
-from xlaflow.layers import Normalization, RandomFlip, RandomRotation  # noqa: F401
+from xlaflow.layers import (  # noqa: F401
+    CategoryEncoding,
+    Discretization,
+    Normalization,
+    RandomFlip,
+    RandomRotation,
+    Resizing,
+)
 from xlaflow.layers.normalization_adapt import (  # noqa: F401  (refused with the way out)
     IntegerLookup,
     StringLookup,

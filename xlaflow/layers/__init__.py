@@ -79,4 +79,7 @@ from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
 # Image augmentation (Keras 2's preprocessing layers)
 from xlaflow.layers.augmentation import RandomFlip as RandomFlip
 from xlaflow.layers.augmentation import RandomRotation as RandomRotation
+from xlaflow.layers.categorical import CategoryEncoding as CategoryEncoding
+from xlaflow.layers.categorical import Discretization as Discretization
 from xlaflow.layers.normalization_adapt import Normalization as Normalization
+from xlaflow.layers.preprocessing import Resizing as Resizing

@@ -1,10 +1,11 @@
-"""Preprocessing layers: Rescaling."""
+"""Preprocessing layers: Rescaling, and Resizing (tf.image.resize inside a model)."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import image as image_ops
 from xlaflow.layers.base import Layer
 
 
@@ -37,3 +38,35 @@ class Rescaling(Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Resizing(Layer):
+    """Images (NHWC, or HWC) resized to (height, width) by tf.image.resize's rule
+    (half-pixel centres); `crop_to_aspect_ratio` crops the largest centred window of the
+    target's aspect ratio first, as Keras 2."""
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+        self.interpolation, self.crop_to_aspect_ratio = interpolation, crop_to_aspect_ratio
+        image_ops.resize(np.zeros((1, 1, 1), np.float32), (1, 1), method=interpolation)
+
+    def call(self, inputs):
+        images = jnp.asarray(inputs)
+        if self.crop_to_aspect_ratio:
+            h, w = images.shape[-3], images.shape[-2]
+            crop_h = min(h, int(w * self.height / self.width))
+            crop_w = min(w, int(h * self.width / self.height))
+            top, left = (h - crop_h) // 2, (w - crop_w) // 2
+            images = images[..., top:top + crop_h, left:left + crop_w, :]
+        return image_ops.resize(images, (self.height, self.width),
+                                method=self.interpolation)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-3], self.height, self.width, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio}
