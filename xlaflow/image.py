@@ -114,12 +114,10 @@ def _generator(seed):
     """The host stream for op seed `seed`, following TF's rules as xf.random does: an op
     seed pairs with the global seed (TF's default one before any set_seed), so a run
     repeats; set_seed restarts the streams; with neither seed, the draws are not fixed."""
-    global_seed = _random._set_seed[0]
-    if seed is None and global_seed is None:
+    if seed is None and _random._set_seed[0] is None:
         key = None
     else:
-        key = (_random._seedings[0],
-               _random._DEFAULT_OP_GLOBAL_SEED if global_seed is None else global_seed,
+        key = (_random._seedings[0], _random.global_seed_for_op(),
                2 ** 32 if seed is None else int(seed) % 2 ** 32)
     if key not in _generators:
         _generators[key] = np.random.default_rng(None if key is None else list(key[1:]))

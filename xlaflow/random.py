@@ -28,13 +28,19 @@ def set_global_seed(seed):
     _counter = itertools.count()
 
 
-def next_key():
-    """A fresh key from the global stream (seeded by set_global_seed, else by entropy)."""
+def _seed():
+    """The global seed: set_global_seed's, else one drawn from entropy on first use."""
     if _global_seed[0] is None:
         import secrets
         set_global_seed(secrets.randbits(31))
+    return _global_seed[0]
+
+
+def next_key():
+    """A fresh key from the global stream (seeded by set_global_seed, else by entropy)."""
+    seed = _seed()
     with jax.ensure_compile_time_eval():
-        return jax.random.fold_in(jax.random.PRNGKey(_global_seed[0]), next(_counter))
+        return jax.random.fold_in(jax.random.PRNGKey(seed), next(_counter))
 
 
 class SeedGenerator(Module):
@@ -67,12 +73,8 @@ def _generator():
     if _global_generator[0] is None:
         # seeded without drawing from next_key: making it must not shift the keys that
         # initializers draw after a set_seed, or the first reseeded run would differ
-        seed = _global_seed[0]
-        if seed is None:
-            import secrets
-            seed = secrets.randbits(31)
         with _lifting.outside_traces(), jax.ensure_compile_time_eval():
-            _global_generator[0] = SeedGenerator(seed=seed, name="global_random")
+            _global_generator[0] = SeedGenerator(seed=_seed(), name="global_random")
     return _global_generator[0]
 
 
@@ -86,9 +88,13 @@ _seedings = [0]  # how many times set_seed was called
 _op_generators = {}
 
 
+def global_seed_for_op():
+    """The global seed an op seed pairs with (TF's rule): set_seed's, else TF's default."""
+    return _DEFAULT_OP_GLOBAL_SEED if _set_seed[0] is None else _set_seed[0]
+
+
 def _op_start(op_seed):
-    global_seed = _DEFAULT_OP_GLOBAL_SEED if _set_seed[0] is None else _set_seed[0]
-    return jax.random.fold_in(jax.random.PRNGKey(global_seed), op_seed)
+    return jax.random.fold_in(jax.random.PRNGKey(global_seed_for_op()), op_seed)
 
 
 def set_seed(seed):

@@ -65,20 +65,14 @@ def _shapes(inputs):
 _FLOAT32 = jnp.dtype("float32")
 
 
-def _cast_floating(x, dtype):
+def _other_floating(x, dtype):
+    """Whether `x` is floating point of another width than `dtype` (a cast would change it)."""
     dt = getattr(x, "dtype", None)
-    if dt is not None and dt != dtype and jnp.issubdtype(dt, jnp.floating):
-        return x.astype(dtype)
-    return x
+    return dt is not None and dt != dtype and jnp.issubdtype(dt, jnp.floating)
 
 
-def _other_floating(inputs):
-    """Whether any input is floating point of another width than float32."""
-    for x in jax.tree_util.tree_leaves(inputs):
-        dt = getattr(x, "dtype", None)
-        if dt is not None and dt != _FLOAT32 and jnp.issubdtype(dt, jnp.floating):
-            return True
-    return False
+def _cast_floating(x, dtype):
+    return x.astype(dtype) if _other_floating(x, dtype) else x
 
 
 def cast_integer_inputs(inputs, dtype):
@@ -327,7 +321,8 @@ class Layer(Module):
         # a float32 layer after a mixed one (the float32 softmax head) still casts its
         # float16 inputs, as Keras 2's autocast of floating inputs does
         if autocast is None and policy.compute_dtype == _FLOAT32 and \
-                variables_lib._autocast.dtype is None and not _other_floating(inputs):
+                variables_lib._autocast.dtype is None and \
+                not any(_other_floating(x, _FLOAT32) for x in jax.tree_util.tree_leaves(inputs)):
             outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
         else:
             # a cast input keeps its mask: a call that reads it (MultiHeadAttention) sees it
