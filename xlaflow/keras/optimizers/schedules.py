@@ -8,3 +8,5 @@ from xlaflow.schedules import (  # noqa: F401
     PiecewiseConstantDecay,
     PolynomialDecay,
 )
+from xlaflow.schedules import deserialize_schedule as deserialize  # noqa: F401
+from xlaflow.schedules import serialize_schedule as serialize  # noqa: F401
