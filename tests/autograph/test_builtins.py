@@ -317,3 +317,14 @@ def test_zip_of_a_tensor_range_and_a_tensor_of_any_length_matches_python(n, leng
     x = np.arange(length, dtype=np.float32)
     got = jax.jit(xf.autograph.to_graph(_sum_zipped_with_a_range))(jnp.int32(n), x)
     assert float(got) == _sum_zipped_with_a_range(n, x)
+
+
+def test_a_builtin_as_the_key_of_max_over_tensors_is_overridden_as_any_call():
+    # key=max on tensor rows: the key call goes through converted_call like any other, so
+    # `max` of a row is the converted builtin (it raised TracerBoolConversionError)
+    def pick(x):
+        return max([x[0], x[1]], key=max)
+
+    x = np.array([[1.0, 5.0], [3.0, 2.0]], np.float32)
+    want = max([x[0], x[1]], key=max)
+    np.testing.assert_array_equal(np.asarray(xf.function(pick)(jnp.asarray(x))), want)

@@ -23,10 +23,10 @@ def _items(iterable):
 def _keys(items, key, what):
     """Each item's key, from `key` converted like any user function; None if all are
     Python values (Python's own comparison then applies)."""
-    from xlaflow.autograph.operators.calls import convertible  # calls imports builtins
+    from xlaflow.autograph.operators.calls import converted_call  # calls imports builtins
 
-    call = convertible(key) or key
-    keys = [call(v) for v in items]
+    # as any call in converted code: user code converted, builtins (key=max) overridden
+    keys = [converted_call(key, (v,), None) for v in items]
     if not any(is_traced(k) for k in keys):
         return None
     for k in keys:
