@@ -270,9 +270,9 @@ class Function(Tracing):
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs),
                                                      is_leaf=_signatures.is_leaf)
         template, parts, dyn = [], [], []
-        scalars = _signatures.PY_SCALARS if self._reduce_retracing else ()
+        kinds = _TRACED + _signatures.PY_SCALARS if self._reduce_retracing else _TRACED
         for leaf in leaves:
-            if isinstance(leaf, (*_TRACED, *scalars)):
+            if isinstance(leaf, kinds):
                 if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
                         not jax.config.jax_enable_x64:
                     _signatures.raise_int_overflow(self._name, self._param_names, treedef, leaves, leaf)

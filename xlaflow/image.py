@@ -61,14 +61,19 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
     return (image.astype(np.float64 if xp is np else np.float32) * ratio).astype(dtype)
 
 
-def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
-           name=None):
-    """TF2's tf.image.resize: half-pixel centres, float32 out (nearest keeps the dtype)."""
-    ndim = _check_rank("resize", images)
+def check_method(method):
+    """Refuse a resize method jax.image.resize has no kernel for, naming the ones it has."""
     if method not in _METHODS:
         raise NotImplementedError(
             f"tf.image.resize(method={method!r}) is not supported; use one of "
             f"{sorted(_METHODS)} (for 'area', average-pool after a bilinear resize)")
+
+
+def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
+           name=None):
+    """TF2's tf.image.resize: half-pixel centres, float32 out (nearest keeps the dtype)."""
+    ndim = _check_rank("resize", images)
+    check_method(method)
     if preserve_aspect_ratio:
         raise NotImplementedError("tf.image.resize(preserve_aspect_ratio=True) is not "
                                   "supported; compute the target size from the image's "
@@ -107,6 +112,7 @@ def rot90(image, k=1, name=None):
 
 
 _generators = {}
+_seedings = [0]  # random._seedings when the streams were made
 _lock = threading.Lock()
 
 
@@ -117,10 +123,12 @@ def _generator(seed):
     if seed is None and _random._set_seed[0] is None:
         key = None
     else:
-        key = (_random._seedings[0], _random.global_seed_for_op(),
-               2 ** 32 if seed is None else int(seed) % 2 ** 32)
+        key = (_random.global_seed_for_op(), 2 ** 32 if seed is None else int(seed) % 2 ** 32)
+    if _seedings[0] != _random._seedings[0]:  # set_seed restarts every stream
+        _seedings[0] = _random._seedings[0]
+        _generators.clear()
     if key not in _generators:
-        _generators[key] = np.random.default_rng(None if key is None else list(key[1:]))
+        _generators[key] = np.random.default_rng(None if key is None else list(key))
     return _generators[key]
 
 

@@ -97,10 +97,10 @@ def sigmoid_cross_entropy(labels, logits):
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
-    """-sum(labels * log_softmax(logits)) over `axis`: one loss per example."""
-    logits = jnp.asarray(logits)
-    labels = jnp.asarray(labels, logits.dtype)
-    return -jnp.sum(labels * jax.nn.log_softmax(logits, axis=axis), axis=axis)
+    """-sum(labels * log_softmax(logits)) over `axis`: one loss per example (the Keras
+    loss's formula, from logits)."""
+    from xlaflow import losses  # (as the sparse one below: losses imports this module)
+    return losses.categorical_crossentropy(labels, logits, from_logits=True, axis=axis)
 
 
 def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):

@@ -64,7 +64,6 @@ class Normalization(Layer):
         reduce = tuple(i for i, s in enumerate(stat) if s == 1)
         if not self.built:
             self.build(values.shape)
-            self.built = True
         self.mean.assign(values.mean(axis=reduce).reshape(stat[1:]).astype(np.float32))
         self.variance.assign(values.var(axis=reduce).reshape(stat[1:]).astype(np.float32))
 

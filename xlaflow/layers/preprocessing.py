@@ -50,7 +50,7 @@ class Resizing(Layer):
         super().__init__(**kwargs)
         self.height, self.width = int(height), int(width)
         self.interpolation, self.crop_to_aspect_ratio = interpolation, crop_to_aspect_ratio
-        image_ops.resize(np.zeros((1, 1, 1), np.float32), (1, 1), method=interpolation)
+        image_ops.check_method(interpolation)
 
     def call(self, inputs):
         images = jnp.asarray(inputs)

@@ -286,7 +286,7 @@ class DatasetBatches(IterableBatches):
         return DevicePrefetcher(self.iterable, self.prefetch, place=self.place)
 
 
-def _is_dataset(x):
+def is_dataset(x):
     from xlaflow.data import Dataset  # cheap: the pipeline is NumPy-only
     return isinstance(x, Dataset)
 
@@ -306,7 +306,7 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
     if y is not None or sample_weight is not None:
         raise ValueError("when x is an iterable of batches, y and sample_weight must come "
                          "inside its items, not as separate arguments")
-    if _is_dataset(x):
+    if is_dataset(x):
         return DatasetBatches(x, steps, resume)
     from xlaflow.distribute import input as distributed_input
     if isinstance(x, (distributed_input.DistributedDataset,

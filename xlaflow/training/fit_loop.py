@@ -63,7 +63,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         raise ValueError(f"validation_freq must be a positive int or a list of epochs "
                          f"(1-based); received {validation_freq!r}")
     given_weight = None
-    if class_weight is not None and y is None and _is_dataset(x):
+    if class_weight is not None and y is None and data_lib.is_dataset(x):
         x, class_weight = _class_weighted_dataset(x, class_weight), None  # per batch
     if class_weight is not None:
         if isinstance(y, dict) or isinstance(y, (list, tuple)) and y and all(
@@ -203,11 +203,6 @@ def _validates(epoch, freq):
     if isinstance(freq, int):
         return (epoch + 1) % freq == 0
     return epoch + 1 in freq
-
-
-def _is_dataset(x):
-    from xlaflow.data.dataset import Dataset
-    return isinstance(x, Dataset)
 
 
 def _class_weighted_dataset(dataset, class_weight):

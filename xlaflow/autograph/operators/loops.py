@@ -152,15 +152,16 @@ def _record_stop(loop, extra_test, stop_on, more, element):
     record.stopped, record.element = more, element
 
 
-def _after_loop(loop, out, more, element, extra_test, stop_on, ran_needed):
+def _after_loop(loop, out, stop_point, extra_test, stop_on, ran_needed):
     """After the lax loop (`out`: counter, carry[, ran]): its state out, the candidate
-    stop recorded (`more`: elements remained; `element`: the one at the counter, past the
-    last when not stopped, never read then), and the ran-check. A loop its candidate test
+    stop recorded (`stop_point()`: whether elements remained, and the one at the counter,
+    past the last when not stopped, never read then; traced only for a candidate stop),
+    and the ran-check. A loop its candidate test
     stopped before the first element did not run, yet the names first assigned in it are
     not read after it (loop_exits.py checks): no error then."""
     loop.exit(out[1])
     if stop_on is not None:
-        _record_stop(loop, extra_test, stop_on, more, element)
+        _record_stop(loop, extra_test, stop_on, *stop_point())
     if ran_needed:
         loop.check_ran(out[2] if stop_on is None else
                        jnp.logical_or(out[2], stop_on[1].stopped))
@@ -268,8 +269,8 @@ def _range(loop, rng, extra_test, body, stop_on):
     else:
         note_unbounded_loop(loop.where)
         out = jax.lax.while_loop(cond_fun, body_fun, carry)
-    _after_loop(loop, out, out[0] < trips, rng.element(out[0]), extra_test, stop_on,
-                ran_needed)
+    _after_loop(loop, out, lambda: (out[0] < trips, rng.element(out[0])), extra_test,
+                stop_on, ran_needed)
 
 
 def _differentiable(carry):
@@ -329,4 +330,5 @@ def _scan(loop, iterable, extra_test, body, stop_on):
     carry = (jnp.asarray(0), init, jnp.asarray(False)) if ran_needed else (jnp.asarray(0), init)
     note_unbounded_loop(loop.where)
     out = jax.lax.while_loop(cond_fun, body_fun, carry)
-    _after_loop(loop, out, out[0] < n, row(out[0]), extra_test, stop_on, ran_needed)
+    _after_loop(loop, out, lambda: (out[0] < n, row(out[0])), extra_test, stop_on,
+                ran_needed)

@@ -21,6 +21,7 @@ from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValu
 from xlaflow.variables import Variable
 
 _NUMBERS = (bool, int, float, complex, np.number, np.bool_)
+_VALUES = (jax.Array, np.ndarray, *_NUMBERS)  # what to_lax keeps as an array
 
 
 class MoreVariables(BaseException):
@@ -153,7 +154,7 @@ def to_lax(value, name, what, where):
     """`value` as a pytree of arrays, or an error naming the variable."""
 
     def leaf(x):
-        if isinstance(x, (jax.Array, np.ndarray, *_NUMBERS)):
+        if isinstance(x, _VALUES):
             return x if isinstance(x, jax.Array) else jnp.asarray(x)
         if isinstance(x, Undefined):
             raise NameError(  # noqa: TRY004 - an unbound name: Python's NameError
