@@ -288,3 +288,12 @@ def test_a_returned_list_that_holds_itself_is_returned():
 
     out = xf.autograph.to_graph(looped)(1)
     assert out[0] == 1 and out[1] is out
+
+
+def test_a_chained_comparison_on_a_non_scalar_names_the_users_line():
+    def chained(x):
+        return 0 < x + 1 < 5  # the line the error must name
+
+    line = chained.__code__.co_firstlineno + 1
+    with pytest.raises(ValueError, match=rf"test_errors\.py:{line}: .*shape \(3,\)"):
+        xf.function(chained)(jnp.ones(3))

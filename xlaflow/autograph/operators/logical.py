@@ -41,9 +41,9 @@ def or_(first, *rest):
     return value
 
 
-def _select(value, other, when_true_take_other):
+def _select(value, other, when_true_take_other, where=None):
     # `a and b` is b when a is truthy, else a; `a or b` is a when a is truthy, else b.
-    where = caller(3)  # user -> and_ -> here
+    where = where or caller(3)  # user -> and_ -> here
     pred = scalar_predicate(value, "`and`/`or` operand", where)
     for operand in (value, other):
         if not isinstance(operand, (bool, int, float, complex, np.generic, np.ndarray,
@@ -87,7 +87,9 @@ def compare_chain(left, ops, *operands):
             test = not_(test) if op == "NotIn" else test
         else:
             test = _COMPARE[op](previous, right)
-        value = test if value is None else and_(value, lambda t=test: t)
+        # `value and test`, as and_ would, naming the user's line (not this frame)
+        value = test if value is None or not is_traced(value) else \
+            _select(value, test, when_true_take_other=True, where=caller())
         previous = right
     return value
 
