@@ -2,7 +2,7 @@
 training (keys from a SeedGenerator Variable, fresh each step under jit), identity otherwise.
 
 RandomRotation samples as Keras 2's rotation matrix does (angles in factor * 2 pi, positive
-counter-clockwise, about the image centre) with TF's fill modes through map_coordinates.
+counter-clockwise, about the image centre) through image_transform's projective transform.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.image_transform import (
+    check_fill_mode_and_interpolation,
+    rotation_transforms,
+    transform,
+)
 from xlaflow.random import SeedGenerator
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-# TF's fill modes -> jax.scipy.ndimage.map_coordinates' (TF's "wrap" repeats the image,
-# which is jax's "wrap"; TF's "reflect" mirrors about the edge pixel's outer border)
-_FILL_MODES = {"reflect": "reflect", "wrap": "wrap", "constant": "constant",
-               "nearest": "nearest"}
-_ORDERS = {"bilinear": 1, "nearest": 0}
 
 
 def _check_images(layer, inputs):
@@ -93,24 +93,8 @@ def rotate(images, angles, fill_mode="reflect", interpolation="bilinear", fill_v
     """`images` (n, h, w, c) rotated counter-clockwise by `angles` (n,) radians about
     their centres: Keras 2's rotation matrix maps each output pixel to its source."""
     _, h, w, _ = images.shape
-    y, x = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
-                        indexing="ij")
-
-    def one(image, angle):
-        cos, sin = jnp.cos(angle), jnp.sin(angle)
-        x_offset = ((w - 1) - (cos * (w - 1) - sin * (h - 1))) / 2.0
-        y_offset = ((h - 1) - (sin * (w - 1) + cos * (h - 1))) / 2.0
-        src_x = cos * x - sin * y + x_offset
-        src_y = sin * x + cos * y + y_offset
-
-        def channel(plane):
-            return jax.scipy.ndimage.map_coordinates(
-                plane, [src_y, src_x], order=_ORDERS[interpolation],
-                mode=_FILL_MODES[fill_mode], cval=fill_value)
-        return jax.vmap(channel, in_axes=-1, out_axes=-1)(image)
-
-    out = jax.vmap(one)(images.astype(jnp.float32), angles.astype(jnp.float32))
-    return out.astype(images.dtype)
+    transforms = rotation_transforms(jnp.asarray(angles, jnp.float32), h, w)
+    return transform(images, transforms, fill_mode, interpolation, fill_value)
 
 
 class RandomRotation(_RandomImageLayer):
@@ -120,12 +104,7 @@ class RandomRotation(_RandomImageLayer):
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, **kwargs):
         self.lower, self.upper = _factor_range(factor)
-        if fill_mode not in _FILL_MODES:
-            raise ValueError(f"RandomRotation: fill_mode must be one of "
-                             f"{sorted(_FILL_MODES)}; received {fill_mode!r}")
-        if interpolation not in _ORDERS:
-            raise ValueError(f"RandomRotation: interpolation must be one of "
-                             f"{sorted(_ORDERS)}; received {interpolation!r}")
+        check_fill_mode_and_interpolation("RandomRotation", fill_mode, interpolation)
         super().__init__(seed=seed, **kwargs)
         self.factor = list(factor) if isinstance(factor, tuple) else factor  # JSON's form
         self.fill_mode, self.interpolation = fill_mode, interpolation
