@@ -40,6 +40,22 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
 
 
+def crop_to_aspect_ratio(images, height, width):
+    """The largest centred window of `images` (..., h, w, c) with the aspect ratio of
+    height:width, as Keras 2's smart_resize crops before it resizes."""
+    h, w = images.shape[-3], images.shape[-2]
+    crop_h = min(h, int(w * height / width))
+    crop_w = min(w, int(h * width / height))
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    return images[..., top:top + crop_h, left:left + crop_w, :]
+
+
+def smart_resize(images, height, width):
+    """Keras 2's image_utils.smart_resize: crop to the target's aspect ratio, then resize
+    bilinearly to (height, width); float32 out."""
+    return image_ops.resize(crop_to_aspect_ratio(images, height, width), (height, width))
+
+
 class Resizing(Layer):
     """Images (NHWC, or HWC) resized to (height, width) by tf.image.resize's rule
     (half-pixel centres); `crop_to_aspect_ratio` crops the largest centred window of the
@@ -55,11 +71,7 @@ class Resizing(Layer):
     def call(self, inputs):
         images = jnp.asarray(inputs)
         if self.crop_to_aspect_ratio:
-            h, w = images.shape[-3], images.shape[-2]
-            crop_h = min(h, int(w * self.height / self.width))
-            crop_w = min(w, int(h * self.width / self.height))
-            top, left = (h - crop_h) // 2, (w - crop_w) // 2
-            images = images[..., top:top + crop_h, left:left + crop_w, :]
+            images = crop_to_aspect_ratio(images, self.height, self.width)
         return image_ops.resize(images, (self.height, self.width),
                                 method=self.interpolation)
 
