@@ -122,6 +122,19 @@ LAYERS["RandomFlip"] = (lambda: layers.RandomFlip("vertical", seed=4),
 LAYERS["RandomRotation"] = (lambda: layers.RandomRotation(
     (-0.2, 0.1), fill_mode="constant", interpolation="nearest", seed=5, fill_value=0.5),
     lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomZoom"] = (lambda: layers.RandomZoom(
+    (-0.3, 0.2), 0.4, fill_mode="wrap", interpolation="nearest", seed=6, fill_value=1.0),
+    lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomTranslation"] = (lambda: layers.RandomTranslation(
+    0.3, (-0.2, 0.1), fill_mode="constant", seed=7, fill_value=-1.0),
+    lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomContrast"] = (lambda: layers.RandomContrast((0.2, 0.5), seed=8),
+                            lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomBrightness"] = (lambda: layers.RandomBrightness(
+    (-0.1, 0.3), value_range=(-1, 1), seed=9), lambda: [_floats(IMAGE)], {"training": True})
+LAYERS["RandomCrop"] = (lambda: layers.RandomCrop(3, 2, seed=10), lambda: [_floats(IMAGE)],
+                        {"training": True})
+LAYERS["CenterCrop"] = (lambda: layers.CenterCrop(3, 2), lambda: [_floats(IMAGE)], {})
 LAYERS["Discretization"] = (lambda: layers.Discretization([-0.5, 0.0, 0.5]),
                             lambda: [_floats(SEQ)], {})
 LAYERS["CategoryEncoding"] = (lambda: layers.CategoryEncoding(10, "count"),

@@ -85,11 +85,21 @@ from xlaflow.layers import (  # noqa: F401
 # isort: split
 from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
+    CenterCrop,
     Discretization,
     Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
+    RandomTranslation,
+    RandomZoom,
     Resizing,
+)
+from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way out)
+    RandomHeight,
+    RandomWidth,
 )
 from xlaflow.layers.normalization_adapt import (  # noqa: F401  (refused with the way out)
     IntegerLookup,

@@ -79,7 +79,13 @@ from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
 # Image augmentation (Keras 2's preprocessing layers)
 from xlaflow.layers.augmentation import RandomFlip as RandomFlip
 from xlaflow.layers.augmentation import RandomRotation as RandomRotation
+from xlaflow.layers.augmentation import RandomTranslation as RandomTranslation
+from xlaflow.layers.augmentation import RandomZoom as RandomZoom
+from xlaflow.layers.augmentation_color import RandomBrightness as RandomBrightness
+from xlaflow.layers.augmentation_color import RandomContrast as RandomContrast
 from xlaflow.layers.categorical import CategoryEncoding as CategoryEncoding
 from xlaflow.layers.categorical import Discretization as Discretization
+from xlaflow.layers.image_crop import CenterCrop as CenterCrop
+from xlaflow.layers.image_crop import RandomCrop as RandomCrop
 from xlaflow.layers.normalization_adapt import Normalization as Normalization
 from xlaflow.layers.preprocessing import Resizing as Resizing
