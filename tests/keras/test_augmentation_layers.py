@@ -16,7 +16,7 @@ def _images(n=16, h=5, w=5, c=2):
 def test_random_flip_flips_each_image_or_not_and_is_identity_in_inference():
     images = _images(64)
     layer = keras.layers.RandomFlip("horizontal", seed=3)
-    np.testing.assert_array_equal(layer(images), images)  # training defaults to off
+    np.testing.assert_array_equal(layer(images, training=False), images)
     out = np.asarray(layer(images, training=True))
     flipped = np.all(out == images[:, :, ::-1], axis=(1, 2, 3))
     kept = np.all(out == images, axis=(1, 2, 3))
@@ -38,7 +38,7 @@ def test_quarter_turn_is_numpy_rot90_and_small_turns_keep_the_centre():
     clockwise = rotate(xf.constant(images), xf.constant([-np.pi / 2] * 3))
     np.testing.assert_allclose(clockwise, np.rot90(images, -1, axes=(1, 2)), atol=1e-5)
     layer = keras.layers.RandomRotation(0.1, seed=0)
-    np.testing.assert_array_equal(layer(images), images)
+    np.testing.assert_array_equal(layer(images, training=False), images)
     out = np.asarray(layer(images, training=True))
     np.testing.assert_allclose(out[:, 2, 2], images[:, 2, 2], atol=1e-5)  # the pivot
     assert not np.allclose(out, images)

@@ -51,7 +51,7 @@ def test_a_fixed_zoom_is_a_nearest_neighbour_index_map():
     # keep every source coordinate off the .5 rounding ties
     layer = layers.RandomZoom((-0.5, -0.5), (1.0, 1.0), fill_mode="constant",
                               interpolation="nearest", fill_value=-1.0)
-    np.testing.assert_array_equal(layer(images), images)  # inference: the identity
+    np.testing.assert_array_equal(layer(images, training=False), images)  # inference: the identity
     np.testing.assert_array_equal(layer(images, training=True),
                                   _nearest_zoom(images, 0.5, 2.0, -1.0))
     square = _images(2, 6, 6)
@@ -85,7 +85,7 @@ def test_an_integer_translation_is_a_numpy_shift_with_the_fill(fill_mode, pad_mo
     if fill_mode == "wrap":
         np.testing.assert_array_equal(expected, np.roll(images, (1, -2), axis=(1, 2)))
     np.testing.assert_allclose(layer(images, training=True), expected, atol=1e-5)
-    np.testing.assert_array_equal(layer(images), images)
+    np.testing.assert_array_equal(layer(images, training=False), images)
 
 
 def test_random_translation_moves_each_image_its_own_way():
@@ -106,7 +106,7 @@ def test_random_contrast_is_mean_preserving_scaling_by_the_seeded_factor():
     inside = (out > 0) & (out < 255) & (np.abs(images - mean) > 1)
     np.testing.assert_allclose(((out - mean) / (images - mean))[inside], factor, rtol=1e-4)
     assert not np.allclose(layer(images, training=True), out)  # a new factor per call
-    np.testing.assert_array_equal(layer(images), images)
+    np.testing.assert_array_equal(layer(images, training=False), images)
 
 
 def test_random_brightness_adds_a_seeded_shift_per_image_and_clips():
@@ -146,7 +146,7 @@ def test_random_crop_takes_one_window_per_call_and_smart_resizes_at_inference():
         corners.add(windows[0])
     assert len(corners) > 3
     square = _images(2, 6, 6)  # inference: 6x6 -> 3x3 bilinear is the mean of 2x2 blocks
-    np.testing.assert_allclose(layers.RandomCrop(3, 3)(square),
+    np.testing.assert_allclose(layers.RandomCrop(3, 3)(square, training=False),
                                square.reshape(2, 3, 2, 3, 2, 2).mean(axis=(2, 4)), atol=1e-6)
     small = _images(2, 4, 6, 1)  # smaller than the target: smart_resize in training too
     np.testing.assert_allclose(layers.RandomCrop(8, 8)(small, training=True),

@@ -44,7 +44,7 @@ class _RandomImageLayer(Layer):
         self.seed = seed
         self.seed_generator = SeedGenerator(seed, name=f"{self.name}/seed_generator")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         check_images(type(self).__name__, inputs)
         if not training:
             return inputs

@@ -21,7 +21,7 @@ from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
 from xlaflow import variables as variables_lib
-from xlaflow.layers import activity, keras_mask, symbolic
+from xlaflow.layers import activity, keras_mask, symbolic, training_mode
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module
 from xlaflow.variables import Variable
@@ -300,8 +300,13 @@ class Layer(Module):
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
-        with activity.CallScope(self):  # the outermost call clears the activity losses
-            outputs = self._call_on_values(inputs, *args, training=training, **kwargs)
+        training = training_mode.resolve(type(self).call, training)
+        token = training_mode.enter(training)
+        try:
+            with activity.CallScope(self):  # the outermost call clears the activity losses
+                outputs = self._call_on_values(inputs, *args, training=training, **kwargs)
+        finally:
+            training_mode.leave(token)
         if self.activity_regularizer is not None:
             activity.record(self, outputs)
         return outputs

@@ -65,7 +65,7 @@ class RandomCrop(_RandomImageLayer):
         super().__init__(seed=seed, **kwargs)
         self.height, self.width = height, width
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         check_images("RandomCrop", inputs)
         images = cast_integer_inputs(jnp.asarray(inputs), self.compute_dtype)
         h, w = images.shape[-3], images.shape[-2]
