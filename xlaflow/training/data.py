@@ -116,26 +116,27 @@ class ArrayBatches:
     def epoch(self, index=0, start=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling), from
         batch `start` on (a resumed fit skips the batches it already trained on)."""
-        if self.epoch_steps != self.steps:
-            yield from self._streamed(index, start)
-            return
         x, y, w = self.x, self.y, self.sample_weight
-        order = self._order(index)
-        for begin in range(start * self.batch_size, self.size, self.batch_size):
-            piece = _rows(order, begin, self.batch_size)
+        for order, begin, count in self.positions(index, start, self._order):
+            piece = _rows(order, begin, count)
             yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
 
-    def _streamed(self, index, start):
-        """Epoch `index` of the stream: batches index*epoch_steps + start ... of the passes
-        laid end to end (a position, not a state: a resumed fit finds its place)."""
-        x, y, w = self.x, self.y, self.sample_weight
-        per_epoch, current, order = self.epoch_steps, None, None
-        for position in range(index * per_epoch + start, (index + 1) * per_epoch):
+    def positions(self, index, start, order):
+        """(permutation, first row, rows) of each batch of epoch `index` from batch `start`
+        on, the permutation `order(pass)` made once per pass: the one place the batches'
+        arithmetic lives (DeviceArrays passes its own `order`, putting it on the device).
+        A stream's epoch `index` is batches index*epoch_steps + start ... of the passes laid
+        end to end (a position, not a state: a resumed fit finds its place)."""
+        streamed = self.epoch_steps != self.steps
+        first = index * self.epoch_steps + start if streamed else start
+        last = (index + 1) * self.epoch_steps if streamed else self.steps
+        current, permutation = None, None
+        for position in range(first, last):
             sweep, batch = divmod(position, self.steps)
             if sweep != current:
-                current, order = sweep, self._order(sweep)
-            piece = _rows(order, batch * self.batch_size, self.batch_size)
-            yield _cut(x, piece), _cut(y, piece), _cut(w, piece)
+                current, permutation = sweep, order(sweep if streamed else index)
+            begin = batch * self.batch_size
+            yield permutation, begin, min(self.batch_size, self.size - begin)
 
     def blocks(self, index, n, steps=None, start=0):
         """Like `epoch`, but groups of `n` full batches stacked on a new leading axis (for
@@ -143,29 +144,38 @@ class ArrayBatches:
         most. A group is a reshaped contiguous slice: no copy beyond the epoch's shuffle.
         Groups count from batch `start`, so a fit resumed at a group's end groups the rest
         of the epoch as the uninterrupted fit did."""
-        if self.epoch_steps != self.steps:  # a stream's batches cross passes: one at a time
-            for batch in self.epoch(index, start):
-                yield False, batch
-            return
         x, y, w = self.x, self.y, self.sample_weight
-        order = self._order(index)
+
+        def stacked(value, rows):
+            if value is None:
+                return None
+            return jax.tree_util.tree_map(
+                lambda a: a[rows].reshape(n, self.batch_size, *a.shape[1:]), value)
+
+        for is_block, (order, begin, count) in self.block_positions(
+                index, n, steps, start, self._order):
+            piece = _rows(order, begin, count)
+            if is_block:
+                yield True, (stacked(x, piece), stacked(y, piece), stacked(w, piece))
+            else:
+                yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
+
+    def block_positions(self, index, n, steps, start, order):
+        """(is_block, (permutation, first row, rows)) of `blocks`: a block is `n` full
+        batches from that row. A stream's batches cross passes: one at a time."""
+        if self.epoch_steps != self.steps:
+            for position in self.positions(index, start, order):
+                yield False, position
+            return
+        permutation = order(index)
         group = n * self.batch_size
         size = self.size if steps is None else min(self.size, steps * self.batch_size)
         first = min(start * self.batch_size, size)
         whole = first + (size - first) // group * group
-
-        def stacked(value, start):
-            if value is None:
-                return None
-            rows = _rows(order, start, group)
-            return jax.tree_util.tree_map(
-                lambda a: a[rows].reshape(n, self.batch_size, *a.shape[1:]), value)
-
         for begin in range(first, whole, group):
-            yield True, (stacked(x, begin), stacked(y, begin), stacked(w, begin))
+            yield True, (permutation, begin, group)
         for begin in range(whole, size, self.batch_size):
-            piece = _rows(order, begin, self.batch_size)
-            yield False, (_cut(x, piece), _cut(y, piece), _cut(w, piece))
+            yield False, (permutation, begin, min(self.batch_size, size - begin))
 
     def _order(self, index):
         """This epoch's permutation when shuffling, else None. Each batch gathers its own

@@ -160,39 +160,20 @@ class DeviceArrays:
     def epoch(self, index=0, start=0, body=None):
         """One epoch's steps, as ArrayBatches.epoch cuts them (a stream when
         steps_per_epoch is set), from batch `start` on."""
-        data, body = self.data, body or self.trainer._compiled_train_step
-        per_epoch, current, order = data.epoch_steps, None, None
-        streamed = data.epoch_steps != data.steps
-        first = index * per_epoch + start if streamed else start
-        last = (index + 1) * per_epoch if streamed else data.steps
-        for position in range(first, last):
-            sweep, batch = divmod(position, data.steps)
-            if current is None or sweep != current:
-                current = sweep
-                order = self._order(sweep if streamed else index)
-            begin = batch * data.batch_size
-            count = min(data.batch_size, data.size - begin)
+        body = body or self.trainer._compiled_train_step
+        for order, begin, count in self.data.positions(index, start, self._order):
             yield self._call(body, order, begin, count)
 
     def blocks(self, index, n, steps=None, start=0):
         """As ArrayBatches.blocks: groups of `n` full batches (one gathering block program),
         then the remaining batches one by one, `steps` batches at most."""
-        data = self.data
-        if data.epoch_steps != data.steps:  # a stream's batches cross passes: one at a time
-            for call in self.epoch(index, start):
-                yield False, call
-            return
-        order = self._order(index)
-        group = n * data.batch_size
-        size = data.size if steps is None else min(data.size, steps * data.batch_size)
-        first = min(start * data.batch_size, size)
-        whole = first + (size - first) // group * group
-        block = self.trainer._compiled_train_block
-        for begin in range(first, whole, group):
-            yield True, self._call(block, order, begin, group, n)
-        for begin in range(whole, size, data.batch_size):
-            yield False, self._call(self.trainer._compiled_train_step, order, begin,
-                                    min(data.batch_size, size - begin))
+        trainer = self.trainer
+        for is_block, (order, begin, count) in self.data.block_positions(
+                index, n, steps, start, self._order):
+            if is_block:
+                yield True, self._call(trainer._compiled_train_block, order, begin, count, n)
+            else:
+                yield False, self._call(trainer._compiled_train_step, order, begin, count)
 
 
 def run(step, args):
