@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from xlaflow import summary
+
 
 class Callback:
     """Base class: override any of the on_* hooks; `self.model` is set by fit."""
@@ -272,7 +274,9 @@ class CSVLogger(Callback):
 
 class TensorBoard(Callback):
     """Write epoch (and optionally every-N-batch) scalars for TensorBoard under `log_dir`
-    (train/ and validation/ runs), with tensorboardX's event-file writer (no TensorFlow).
+    (train/ and validation/ runs) through xf.summary's writer (tensorboardX's event
+    format, no TensorFlow), which writes synchronously: every epoch's events are in the
+    files when its on_epoch_end returns, and all of them when fit returns.
 
     `update_freq='epoch'` writes at epoch ends only; an integer N also writes the training
     logs every N batches (each such write waits for that step's values). `histogram_freq=N`
@@ -319,9 +323,16 @@ class TensorBoard(Callback):
 
     def _writer(self, run):
         if run not in self._writers:
-            from tensorboardX import SummaryWriter
-            self._writers[run] = SummaryWriter(os.path.join(self.log_dir, run))
+            self._writers[run] = summary.create_file_writer(os.path.join(self.log_dir, run))
         return self._writers[run]
+
+    def _write(self, run, step, scalars=(), histograms=()):
+        """(tag, value) pairs at `step` into `run`'s files, flushed when the block exits."""
+        with self._writer(run).as_default():
+            for tag, value in scalars:
+                summary.scalar(tag, float(value), step=step)
+            for tag, value in histograms:
+                summary.histogram(tag, value, step=step)
 
     def on_train_begin(self, logs=None):
         self._batches = BatchCounter()
@@ -333,19 +344,22 @@ class TensorBoard(Callback):
         before = self._batches.total
         done = self._batches.advance(batch)  # a steps_per_execution block: several
         if before // self.update_freq != done // self.update_freq:
-            for key, value in (logs or {}).items():
-                self._writer("train").add_scalar(f"batch_{key}", float(value), done)
+            self._write("train", done, [(f"batch_{key}", value)
+                                        for key, value in (logs or {}).items()])
 
     def on_epoch_end(self, epoch, logs=None):
+        runs = {"train": [], "validation": []}
         for key, value in (logs or {}).items():
             run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            self._writer(run).add_scalar(f"epoch_{name}", float(value), epoch)
+            runs[run].append((f"epoch_{name}", value))
+        histograms = []
         if self.histogram_freq and epoch % self.histogram_freq == 0:
-            for weight in self.model.weights:  # Keras 2 tags them by the weight's name
-                self._writer("train").add_histogram(
-                    weight.name.replace(":", "_"), np.asarray(weight.value), epoch)
-        for writer in self._writers.values():
-            writer.flush()
+            # Keras 2 tags them by the weight's name
+            histograms = [(weight.name.replace(":", "_"), np.asarray(weight.value))
+                          for weight in self.model.weights]
+        for run, scalars in runs.items():
+            if scalars or (run == "train" and histograms):
+                self._write(run, epoch, scalars, histograms if run == "train" else ())
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():

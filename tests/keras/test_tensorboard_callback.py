@@ -47,3 +47,31 @@ def test_keras_defaults_are_accepted_and_bad_frequencies_refused(tmp_path):
                                 write_images=False, update_freq="epoch", profile_batch=0)
     with pytest.raises(ValueError, match="histogram_freq must be an int >= 0; received -1"):
         keras.callbacks.TensorBoard(log_dir=str(tmp_path), histogram_freq=-1)
+
+
+def test_each_epochs_scalars_are_in_the_files_when_the_epoch_ends(tmp_path):
+    # The event files are complete at each epoch's end (a TensorBoard process reading
+    # during training sees every epoch so far) and when fit returns, through xf.summary's
+    # synchronous writer: a queued writer's flush does not wait for its thread.
+    rng = np.random.default_rng(1)
+    x, y = rng.random((48, 3)).astype(np.float32), rng.random((48, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", metrics=["mae"])
+    seen = []
+
+    def read(epoch, logs):
+        train, validation = read_events(tmp_path / "train"), read_events(
+            tmp_path / "validation")
+        seen.append(([s for s, _ in train.get("epoch_loss", [])],
+                     [s for s, _ in validation.get("epoch_mae", [])]))
+
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, validation_split=0.25,
+                        callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path)),
+                                   keras.callbacks.LambdaCallback(on_epoch_end=read)])
+    assert seen == [([0], [0]), ([0, 1], [0, 1]), ([0, 1, 2], [0, 1, 2])]
+    train, validation = read_events(tmp_path / "train"), read_events(tmp_path / "validation")
+    for tag, run, key in (("epoch_loss", train, "loss"), ("epoch_mae", train, "mae"),
+                          ("epoch_loss", validation, "val_loss"),
+                          ("epoch_mae", validation, "val_mae")):
+        assert [s for s, _ in run[tag]] == [0, 1, 2]
+        np.testing.assert_allclose([v for _, v in run[tag]], history.history[key], rtol=1e-6)
