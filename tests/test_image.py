@@ -1,6 +1,9 @@
 """xf.image against NumPy oracles and TF2's documented rules (half-pixel bilinear resize,
 convert_image_dtype's scaling)."""
 
+import itertools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -104,3 +107,33 @@ def test_random_flips_repeat_after_set_seed_as_tf(monkeypatch):
         monkeypatch.setattr(image, "_generators", {})
         runs.append(np.asarray(xf.image.random_flip_up_down(images, seed=11)))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_resize_runs_one_compiled_program_per_shape_and_static_arguments(monkeypatch):
+    # An eager call on NumPy runs a cached program: jax.image.resize is reached only when
+    # that program is traced, once per (shape, dtype, size, method, antialias), and the
+    # result is jax.image.resize's, bit for bit.
+    real, traced = jax.image.resize, []
+
+    def counting(image, shape, method, antialias=True, precision=None):
+        traced.append((shape, method, antialias))
+        return real(image, shape, method, antialias=antialias, precision=precision)
+
+    monkeypatch.setattr(jax.image, "resize", counting)
+    rng = np.random.default_rng(3)
+    images = rng.random((3, 6, 11, 2)).astype(np.float32)  # a shape no other test resizes
+    jax_names = {"bilinear": "linear", "nearest": "nearest", "bicubic": "cubic",
+                 "lanczos3": "lanczos3"}
+    for method, antialias, size in itertools.product(jax_names, (False, True),
+                                                     ((4, 9), (12, 5))):
+        before = len(traced)
+        for image in (*images, jnp.asarray(images[0])):
+            got = xf.image.resize(image, size, method=method, antialias=antialias)
+            assert isinstance(got, type(image))
+            want = real(jnp.asarray(image), (*size, 2), jax_names[method],
+                        antialias=antialias)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        assert traced[before:] == [((*size, 2), jax_names[method], antialias)]
+    batch = xf.image.resize(images, (4, 9))  # 4-D: one more program, the same rows
+    np.testing.assert_array_equal(batch[1], xf.image.resize(images[1], (4, 9)))
+    assert len(traced) == 2 * 2 * 4 + 1

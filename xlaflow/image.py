@@ -8,6 +8,7 @@ preprocessing layer (keras.layers.RandomFlip), whose keys come from a seed Varia
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import jax
@@ -72,7 +73,7 @@ def check_method(method):
 def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
            name=None):
     """TF2's tf.image.resize: half-pixel centres, float32 out (nearest keeps the dtype)."""
-    ndim = _check_rank("resize", images)
+    _check_rank("resize", images)
     check_method(method)
     if preserve_aspect_ratio:
         raise NotImplementedError("tf.image.resize(preserve_aspect_ratio=True) is not "
@@ -82,15 +83,21 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"tf.image.resize: size must be [new_height, new_width] of positive "
                          f"ints; received {size!r}")
-    shape = np.shape(images)
-    target = (*shape[:-3], *size, shape[-1]) if ndim == 4 else (*size, shape[-1])
-    array = jnp.asarray(images)
+    array = images if isinstance(images, (np.ndarray, jax.Array)) else jnp.asarray(images)
+    out = _resize(array, size, method, bool(antialias))
+    return np.asarray(out) if isinstance(images, np.ndarray) else out
+
+
+@functools.partial(jax.jit, static_argnames=("size", "method", "antialias"))
+def _resize(array, size, method, antialias):
+    """resize's program, compiled once per shape, dtype and static arguments: an eager call
+    (a tf.data map on NumPy images) runs one cached program, not op by op."""
+    target = (*array.shape[:-3], *size, array.shape[-1])
     out_dtype = array.dtype if method == "nearest" else jnp.float32
     if method != "nearest":
         array = array.astype(jnp.float32)
-    out = jax.image.resize(array, target, _METHODS[method], antialias=antialias)
-    out = out.astype(out_dtype)
-    return np.asarray(out) if isinstance(images, np.ndarray) else out
+    return jax.image.resize(array, target, _METHODS[method], antialias=antialias).astype(
+        out_dtype)
 
 
 def flip_left_right(image):
