@@ -3,6 +3,7 @@ across replicas, and the update_state/result/reset_state protocol subclasses fil
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
@@ -32,9 +33,10 @@ class Metric(Module):
         return replica_run.mark_sum_on_read(variable)
 
     def add_weight(self, name, shape=(), aggregation=None, synchronization=None,
-                   initializer="zeros", dtype=None):
+                   initializer=None, dtype=None):
         """Keras 2's way for a Metric subclass to make a state Variable: a non-trainable
-        accumulator, `initializer` (a name, an Initializer or a callable) giving its value."""
+        accumulator, `initializer` (a name, an Initializer or a callable `(shape, dtype,
+        key)`; None: zeros) giving its value, from the initializer's seed when it has one."""
         # replicas' updates are always summed on read (add_variable), Keras' default; TF's
         # other aggregations would silently differ, so they are refused
         if aggregation not in (None, Agg.SUM, "sum") or \
@@ -43,12 +45,21 @@ class Metric(Module):
                 f"Metric.add_weight(aggregation={aggregation!r}, synchronization="
                 f"{synchronization!r}): only the default (summed across replicas) is "
                 f"supported; leave both arguments out")
-        init = initializers_lib.get(initializer)
+        # None is zeros, the start reset_state returns to (Keras 2 passes None on to
+        # Layer.add_weight, whose float default glorot_uniform is a random start that
+        # only the first reset_state, at fit's first epoch, replaces)
+        init = initializers_lib.Zeros() if initializer is None else \
+            initializers_lib.get(initializer)
         dtype = jnp.dtype(dtype or self.dtype)
+        seed = getattr(init, "seed", None)
         # a constant initializer (the usual one) takes no key from the global stream, so
-        # making a metric does not shift the weights of layers seeded after it
+        # making a metric does not shift the weights of layers seeded after it; a seeded
+        # one draws from its seed, as a layer's weight does (layers/base.py)
         constant = (initializers_lib.Zeros, initializers_lib.Ones, initializers_lib.Constant)
-        key = None if isinstance(init, constant) else random_lib.next_key()
+        if seed is not None:
+            key = jax.random.PRNGKey(seed)
+        else:
+            key = None if isinstance(init, constant) else random_lib.next_key()
         value = init(tuple(shape), dtype, key)
         variable = self.add_variable(name, shape, dtype)
         variable.assign(jnp.asarray(value, dtype))
