@@ -259,6 +259,29 @@ def test_a_subclassed_model_may_still_assign_self_loss():
     assert WithLoss().loss == "my loss"
 
 
+def test_compile_replaces_an_assigned_loss_as_keras_2():
+    # Keras 2's compile sets model.loss: what compile is given wins over an earlier
+    # assignment (the subclass's or the user's); a compile that fails changes nothing.
+    from xlaflow import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.loss = "assigned"
+    with pytest.raises(ValueError, match="no_such_loss"):
+        model.compile(optimizer="sgd", loss="no_such_loss")
+    assert model.loss == "assigned"
+    model.compile(optimizer="sgd", loss="mae")
+    assert model.loss == "mae"
+    x, y = np.array([[1.0, 2.0]], np.float32), np.array([[10.0]], np.float32)
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0),
+                               np.abs(y - predicted).mean(), rtol=1e-6)
+    model.loss = "assigned again"  # an assignment after compile still reads back
+    assert model.loss == "assigned again"
+    huber = keras.losses.Huber()
+    model.compile(optimizer="sgd", loss=huber)
+    assert model.loss is huber
+
+
 def test_tf_modules_not_provided_say_what_to_write_instead():
     for name, hint in (("strings", "integer ids"), ("ragged", "pad"), ("compat", "TF 2")):
         with pytest.raises(AttributeError, match=f"tf.{name} is not provided.*{hint}"):

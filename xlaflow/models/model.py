@@ -98,6 +98,8 @@ class Model(Layer):
             loss=loss, metrics=metrics, loss_weights=loss_weights,
             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
             jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        # Keras 2's compile sets model.loss: the loss compiled here replaces one assigned
+        self.__dict__.pop("_assigned_loss", None)
 
     def train_step(self, data):
         """One training step on a batch `data` = x, (x, y) or (x, y, sample_weight); returns
