@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from xlaflow.autograph.converters import global_writes
+from xlaflow.autograph.converters import global_writes, in_place
 from xlaflow.autograph.pyct import analysis, scopes, templates
 
 # Every converted block: functions that rebind the block's names (declared here), and the
@@ -146,13 +146,14 @@ class _ControlFlow(ast.NodeTransformer):
         return node  # lambdas hold expressions only; logical.py converts them
 
     # -- state -----------------------------------------------------------------------------
-    def _state(self, stmts, live, origin, returns_pending=False):
+    def _state(self, stmts, live, origin, returns_pending=False, refused=()):
         """Template replacements for a block's state: symbols (outputs first), their
         loads/stores, and the nonlocal/global declarations.
 
         `returns_pending`: the block only runs while the function has not returned (an `if`
         that is not a return guard); its labels then mark the return flag and the names
-        nothing reads after a return, for operators/speculation.py.
+        nothing reads after a return, for operators/speculation.py. `refused`: descriptions
+        of further constructs the block cannot run as XLA control flow.
         """
         scope = self.scopes[-1]
         self._vars_name = self.namer.new("vars_")
@@ -193,7 +194,7 @@ class _ControlFlow(ast.NodeTransformer):
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
         # (`try`/`finally` alone catches nothing: it runs in order while tracing, as in Python)
-        unsupported = [f"`try` at line {child.lineno}" for child in
+        unsupported = list(refused) + [f"`try` at line {child.lineno}" for child in
                        analysis.own_statements(stmts) if isinstance(child, ast.Try)
                        and child.handlers]
         unsupported += _computed_key_writes(stmts, names)
@@ -205,7 +206,7 @@ class _ControlFlow(ast.NodeTransformer):
             names=local_names, globals_=global_names, state=state, set_body=set_body,
             symbols=ast.Tuple(elts=[ast.Constant(value=s) for s in labels], ctx=ast.Load()),
             n_out=ast.Constant(value=len(outputs)), vars_=self._vars_name,
-            unsupported=ast.Constant(value=tuple(unsupported)))
+            unsupported=in_place.unsupported(stmts, names, unsupported, origin))
         return replacements
 
     @staticmethod
@@ -252,13 +253,12 @@ class _ControlFlow(ast.NodeTransformer):
 
     def visit_While(self, node):
         live = node.xf_live_head
-        # `while (y := f(n)) > 2:` binds y on every test: state of the loop like the body's
-        replacements = self._state([ast.Expr(value=node.test), *node.body], live, node)
+        # `while (y := f(n)) > 2:` binds y on every test: state of the loop like the body's.
+        # XLA's loop condition cannot hand a value to the body.
         walrus = [n for n in ast.walk(node.test) if isinstance(n, ast.NamedExpr)]
-        if walrus:  # XLA's loop condition cannot hand a value to the body
-            replacements["unsupported"] = ast.Constant(value=(
-                *replacements["unsupported"].value,
-                f"`:=` in the loop condition at line {walrus[0].lineno}"))
+        replacements = self._state([ast.Expr(value=node.test), *node.body], live, node,
+                                   refused=[f"`:=` in the loop condition at line "
+                                            f"{walrus[0].lineno}"] if walrus else [])
         node.body = _visit_block(self, node.body)
         test = node.test
         flags = getattr(node, "xf_stop_flags", [])

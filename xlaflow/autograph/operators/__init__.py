@@ -24,6 +24,7 @@ from xlaflow.autograph.operators.loops import while_stmt as while_stmt
 from xlaflow.autograph.operators.py_builtins import in_ as in_
 from xlaflow.autograph.operators.state import global_aug as global_aug
 from xlaflow.autograph.operators.state import global_value as global_value
+from xlaflow.autograph.operators.state import in_place_changes as in_place_changes
 from xlaflow.autograph.operators.variables import Undefined as Undefined
 from xlaflow.autograph.operators.variables import UndefinedReturnValue as UndefinedReturnValue
 from xlaflow.autograph.operators.variables import defined as defined

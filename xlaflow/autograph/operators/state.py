@@ -7,6 +7,7 @@ lifting context so their new values leave the block as outputs instead of leakin
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import operator
 import threading
@@ -30,6 +31,10 @@ class MoreVariables(BaseException):
     def __init__(self, variables):
         super().__init__("xlaflow internal: carry more Variables")
         self.variables = variables
+
+
+def is_variable(x):
+    return isinstance(x, Variable)
 
 
 def display(name):
@@ -125,6 +130,24 @@ def _holds_tracer(value, depth=4):
         _holds_tracer(v, depth - 1) for v in attributes.values())
 
 
+_CONTAINERS = (list, dict, set, collections.deque, bytearray)
+
+
+def in_place_changes(static, candidates):
+    """`static` plus the description of each (receiver getter, description) candidate whose
+    receiver is a built-in container: its changing method (converters/in_place.py) cannot
+    happen once per iteration, or on the taken branch only, in a traced block."""
+    found = []
+    for receiver, text in candidates:
+        try:
+            value = receiver()
+        except NameError:  # not bound yet: the block itself raises when it reads it
+            continue
+        if isinstance(value, _CONTAINERS):
+            found.append(text)
+    return (*static, *found)
+
+
 def check_supported(unsupported, what, where):
     if not unsupported:
         return
@@ -138,6 +161,13 @@ def check_supported(unsupported, what, where):
                       "computed key would just keep the last traced value; use a constant "
                       "key (d['a']) or keep the values in an array and update it with "
                       "x.at[i].set(v).")
+    if any("in place)" in u for u in unsupported):
+        advice.append("Each branch and loop body is traced once, so an in-place change of a "
+                      "Python container would happen once, not once per iteration, and "
+                      "for both branches of an `if`; assign a new value instead (items = items[:-1], d = {**d, "
+                      "'k': v}), append only to a list created in this function (a loop "
+                      "over a tensor stacks those), or keep the values in an array and "
+                      "update it with x.at[i].set(v).")
     if any("`:=` in the loop condition" in u for u in unsupported):
         advice.append("Assign the name before the loop and again at the end of its body, "
                       "and test it: `y = f(n)` / `while y > 2: ...; y = f(n)`.")
