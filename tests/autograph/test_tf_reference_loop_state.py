@@ -208,6 +208,13 @@ def test_lambdas_made_in_a_python_loop_bind_as_python_does(seq):
     _compare(xf.function(lambdas_of_the_target)(seq), lambdas_of_the_target(seq))
 
 
+def test_appending_a_function_in_a_tensor_loop_names_the_list():
+    with pytest.raises(TypeError, match=r"list 'late' is given a function \(<lambda> from "
+                                        r"line \d+\) by .append\(\) inside this tensor for "
+                                        r"loop"):
+        xf.function(lambdas_of_the_target)(_tensor([1, 2]))
+
+
 # -- calls in a loop's test, iterable and body (loop_with_function_call) -----------------
 
 def doubled(x):

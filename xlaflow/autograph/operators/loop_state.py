@@ -98,6 +98,15 @@ class Loop:
                 "be known at run time. Preallocate an array and write into it "
                 "(buf = buf.at[i].set(value)), or loop over a tensor (for row in x:), which "
                 "stacks what is appended.")
+        for item in value.items:  # stacked along the iterations: arrays only
+            for leaf in jax.tree_util.tree_leaves(item, is_leaf=st.is_variable):
+                if not isinstance(leaf, st._VALUES) and not st.is_variable(leaf):
+                    raise TypeError(
+                        f"{self.where}: list '{st.display(name)}' is given a "
+                        f"{type(leaf).__name__} ({st._short(leaf)}) by .append() inside this "
+                        f"tensor {self.what}, which stacks what is appended along its "
+                        "iterations: only tensors, numbers and tuples/lists/dicts of them "
+                        "can be stacked. Build such a list in a Python loop instead.")
         return tuple(value.items)
 
     def exit(self, carry, stacked=None):
