@@ -267,6 +267,14 @@ def test_calls_in_the_test_and_body_of_a_loop(fn, n):
     matches_python(call_in_body_for, list(range(n)), fn)
 
 
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_a_range_call_as_the_iterable(n):
+    expect = call_in_iterable(n, range)
+    for fn in (range, xf.range):
+        _compare(xf.function(call_in_iterable)(_tensor(n), fn), expect)
+        _compare(xf.function(call_in_iterable)(n, fn), expect)
+
+
 def closures_over_the_counter(n):
     i = 0
 
@@ -425,3 +433,17 @@ def test_dtype_and_structure_changes_name_the_variable():
     for fn, arg in ((dtype_changes_then_breaks, [1]), (structure_changes, 2),
                     (list_grows, [1, 2])):
         _compare(xf.function(fn)(arg), fn(arg))
+
+
+def typed_range(a, b):
+    t = jnp.float32(0)
+    for i in xf.range(a, b, 2, dtype=xf.float32):
+        t = t + i / 4  # float items: i / 4 is exact, not a rounded integer division
+    return t
+
+
+def test_xf_range_with_a_tensor_bound_drives_a_lax_loop_of_its_dtype():
+    got = xf.function(typed_range)(_tensor(1), _tensor(8))
+    assert got.dtype == jnp.float32 and float(got) == sum(i / 4 for i in range(1, 8, 2))
+    with pytest.raises(TypeError, match="TensorRange"):  # a tensor of run-time length
+        xf.function(lambda n: xf.range(n) * 2)(_tensor(3))

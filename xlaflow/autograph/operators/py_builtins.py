@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import ops
 from xlaflow.autograph.operators import keyed, lists
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
@@ -38,6 +39,22 @@ def range_(*args):
                    for v in (start, stop))
     step = jnp.asarray(step, dtype) if is_traced(step) else step
     return TensorRange(start, stop, step)
+
+
+def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
+    """xf.range (TF's tf.range) in converted code. With a traced integer bound its length is
+    known only at run time: what range() gives then, so that `for i in xf.range(n)` is one
+    lax loop as in TF, its items of the bounds' type (or `dtype`). Otherwise the tensor."""
+    bounds = (0, start, delta) if limit is None else (start, limit, delta)
+    if not _any_traced(bounds) or builtins.any(
+            isinstance(b, float) or is_traced(b) and not jnp.issubdtype(b.dtype, jnp.integer)
+            for b in bounds):
+        return ops.range(start, limit, delta, dtype=dtype, name=name)
+    rng = range_(*bounds)
+    want = jnp.dtype(ops.as_dtype(dtype)) if dtype is not None else jnp.result_type(*bounds)
+    if want != jnp.result_type(rng.start, rng.stop, rng.step):
+        rng.item = lambda value: value.astype(want)
+    return rng
 
 
 def _default_int():
@@ -375,6 +392,6 @@ OVERRIDES = {
     builtins.int: int_, builtins.float: float_, builtins.bool: bool_, builtins.max: max_,
     builtins.min: min_, builtins.sum: sum_, builtins.print: print_,
     builtins.reversed: reversed_, builtins.any: any_, builtins.all: all_,
-    builtins.sorted: sorted_,
+    builtins.sorted: sorted_, ops.range: xf_range_,
     **lists.OVERRIDES,
 }
