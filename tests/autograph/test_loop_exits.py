@@ -202,7 +202,7 @@ def test_a_second_break_keeps_the_return_flag_correct(agree):
             i += 1
         return -1
 
-    assert "('do_return', 'return:retval_', 'break_', 'i'), 4" in \
+    assert "('return:retval_', 'do_return', 'break_', 'i'), 4" in \
         xf.autograph.to_code(two_exits)
     for target in (2.5, 10.0, 0.5):
         agree(two_exits, np.float32([1, -2, 3, 4]), np.float32(target))

@@ -124,7 +124,8 @@ def test_return_bookkeeping_leaves_no_cond_in_the_loop():
     jaxpr = jax.make_jaxpr(xf.autograph.to_graph(search_while))(x, target).jaxpr
     body = next(e for e in jaxpr.eqns if e.primitive.name == "while").params["body_jaxpr"]
     made_by = {v: e.primitive.name for e in body.jaxpr.eqns for v in e.outvars}
-    flag, value, counter = (made_by.get(v) for v in body.jaxpr.outvars)
+    # the loop state in first-write order: `retval_ = i` comes before `do_return = True`
+    value, flag, counter = (made_by.get(v) for v in body.jaxpr.outvars)
     assert (flag, value, counter) == ("gt", "select_n", "add")
     assert int(xf.function(search_while)(x, target)) == 6
 

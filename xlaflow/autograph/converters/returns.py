@@ -81,8 +81,10 @@ class _Returns:
             # the (empty) undefined one on every path, tensor `if`s and loops alike, and
             # return_value gives None however a tensor decided.
             return templates.replace("flag = True", node, flag=self.flag)
+        # The value first: if computing it raises (and a `try` catches that), the function
+        # has not returned, as in Python, and the statements after the handler still run.
         value = node.value if node.value is not None else ast.Constant(value=None)
-        return templates.replace("flag = True\nretval = value", node, flag=self.flag,
+        return templates.replace("retval = value\nflag = True", node, flag=self.flag,
                                  retval=self.retval, value=value)
 
     def block(self, stmts, bound=None):
