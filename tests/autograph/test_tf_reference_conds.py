@@ -11,6 +11,7 @@ import inspect
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import xlaflow as xf
 
@@ -62,3 +63,75 @@ def caught_while_returning():
 
 def test_a_return_whose_value_raises_has_not_returned():
     three_ways(caught_while_returning)
+
+
+# -- names an `if` creates or deletes (cond_basic_test.py) --------------------------------
+
+def made_in_body(c):
+    if c:
+        k = 3
+    return k
+
+
+def made_in_else(c):
+    if c:
+        pass
+    else:
+        k = 4
+    return k
+
+
+def made_in_both(c):
+    if c:
+        k = 3
+    else:
+        k = 4
+    return k
+
+
+def deleted_in_body(c):
+    k = 5
+    if c:
+        del k
+    return k
+
+
+def deleted_in_else(c):
+    k = 5
+    if c:
+        pass
+    else:
+        del k
+    return k
+
+
+def deleted_in_both(c):
+    k = 5
+    if c:
+        del k
+    else:
+        del k
+    return k
+
+
+def deleted_then_returned_in_a_tuple(c):
+    k = 5
+    del k
+    return c, (k,)  # noqa: F821 - read after `del`: Python raises UnboundLocalError
+
+
+@pytest.mark.parametrize(("fn", "c"), [(made_in_body, True), (made_in_else, False),
+                                       (deleted_in_body, False), (deleted_in_else, True)])
+def test_a_python_condition_may_leave_a_name_unbound_on_the_path_not_taken(fn, c):
+    assert xf.function(fn)(c) == fn(c)
+
+
+@pytest.mark.parametrize(("fn", "c"), [
+    (made_in_body, False), (made_in_else, True), (deleted_in_body, True),
+    (deleted_in_else, False), (deleted_in_both, True), (deleted_in_both, False),
+    (deleted_then_returned_in_a_tuple, True)])
+def test_reading_a_name_no_python_path_bound_raises_unbound_local_error(fn, c):
+    with pytest.raises(UnboundLocalError):
+        fn(c)  # the oracle
+    with pytest.raises(UnboundLocalError, match="'k'"):
+        xf.function(fn)(c)

@@ -121,7 +121,8 @@ class _ControlFlow(ast.NodeTransformer):
                 inits += templates.replace("name = ag__.Undefined(label)", node, name=name,
                                            label=ast.Constant(value=name))
             node.body = inits + node.body
-            _check_returned(node.body, set(scope.undefined))
+        if scope.undefined or scope.deleted:
+            _check_returned(node.body, set(scope.undefined) | scope.deleted)
         return node
 
     def visit_Delete(self, node):
@@ -135,6 +136,7 @@ class _ControlFlow(ast.NodeTransformer):
                  and t.id not in scope.globals and t.id not in scope.nonlocals]
         if not names:
             return node
+        scope.deleted.update(t.id for t in names)  # returning one raises, as in Python
         out = [templates.replace("name = ag__.Undefined(label)", node, name=t.id,
                                  label=ast.Constant(value=t.id))[0] for t in names]
         rest = [t for t in node.targets if t not in names]

@@ -23,7 +23,7 @@ class Undefined:
     def _fail(self, *args, **kwargs):
         raise UndefinedVariableError(
             f"local variable '{self.name}' is used before any assignment reached it "
-            "(it is assigned only on some paths before this point)")
+            "(it is assigned only on some paths before this point, or deleted by `del`)")
 
     def __getattr__(self, attr):
         if attr.startswith("__"):

@@ -56,6 +56,7 @@ class Scope:
                 self.first_write[name] = min(self.first_write.get(name, child.lineno),
                                              child.lineno)
         self.undefined = {}  # names that need an Undefined binding at function entry
+        self.deleted = set()  # names a `del` unbinds (converters/control_flow.py)
         self.bound = set(self.params)  # names bound by the top-level statements seen so far
         self.retval = getattr(node, "xf_retval", None)  # the return-value name, if any
         self.flag = getattr(node, "xf_return_flag", None)
