@@ -135,3 +135,19 @@ def test_reading_a_name_no_python_path_bound_raises_unbound_local_error(fn, c):
         fn(c)  # the oracle
     with pytest.raises(UnboundLocalError, match="'k'"):
         xf.function(fn)(c)
+
+
+@pytest.mark.parametrize(("fn", "branch"), [
+    (made_in_body, "false"), (made_in_else, "true"), (deleted_in_body, "true"),
+    (deleted_in_else, "false"), (deleted_in_both, "true")])
+@pytest.mark.parametrize("c", [True, False])
+def test_a_tensor_condition_needs_the_name_on_both_paths(fn, branch, c):
+    # TF: "'k' must also be initialized in the else branch"; here the branch and the line
+    with pytest.raises(NameError, match=line_of(fn, "if c:") + rf": 'k' has no value on one "
+                                        rf"path through this `if`: its {branch} branch"):
+        xf.function(fn)(jnp.asarray(c))
+
+
+def test_made_in_both_branches_is_defined_on_every_path():
+    for c in (True, False):
+        three_ways(made_in_both, c)

@@ -163,7 +163,7 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
             returned = any(st.is_flag_name(n) and v is True
                            for v, n in zip(state[:n_out], names))
             outs = tuple(UndefinedReturnValue() if returned and isinstance(v, Undefined) and
-                         st.is_plain_local(n) else st.to_lax(_leaving(v), n, "`if`", where)
+                         st.is_plain_local(n) else _output(v, n, label, where)
                          for v, n in zip(state[:n_out], names))
             var_outs = variables.finish(mark)
         except BaseException:
@@ -174,6 +174,17 @@ def _branch(fn, label, init, get_state, set_state, names, n_out, variables, seen
         return plan.apply(outs), var_outs
 
     return run
+
+
+def _output(value, name, label, where):
+    """A branch's value of `name` as lax.cond's output; unbound, an error naming the branch
+    (TF: "must also be initialized in the else branch")."""
+    if isinstance(value, Undefined):
+        raise NameError(  # noqa: TRY004 - an unbound name: Python's NameError
+            f"{where}: '{st.display(name)}' has no value on one path through this `if`: its "
+            f"{label} branch leaves it unassigned (or deletes it). The condition is a tensor, "
+            "so both branches must give it a value: assign it before the `if` or in both.")
+    return st.to_lax(_leaving(value), name, "`if`", where)
 
 
 def _note_traced_branch(exc, label, where):
