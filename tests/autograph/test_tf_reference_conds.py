@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 import xlaflow as xf
 
@@ -63,6 +65,140 @@ def caught_while_returning():
 
 def test_a_return_whose_value_raises_has_not_returned():
     three_ways(caught_while_returning)
+
+
+def caught_after_a_tensor_return(c):
+    if c:
+        return 2
+    try:
+        return _fails()
+    except ValueError:
+        pass
+    return 1
+
+
+@pytest.mark.xfail(strict=True, raises=NotImplementedError, reason=(
+    "a `try` after a tensor-dependent `return` becomes part of that `if`'s other branch, "
+    "and xlaflow refuses every `try` with handlers inside a tensor block; TF traces it and "
+    "catches the trace-time error"))
+def test_a_try_after_a_tensor_return_catches_like_python():
+    for c in (True, False):
+        three_ways(caught_after_a_tensor_return, c)
+
+
+def returns_on_some_paths(x):
+    if x > 0:
+        if x < 5:
+            return x
+    else:
+        return x * x * x
+
+
+@pytest.mark.parametrize("x", [-2, 3, 5])
+def test_falling_off_the_end_on_a_python_path_returns_none(x):
+    assert xf.function(returns_on_some_paths)(x) == returns_on_some_paths(x)
+
+
+@pytest.mark.parametrize("x", [-2, 3, 5])
+def test_falling_off_the_end_on_a_tensor_path_names_the_function_and_line(x):
+    # TF: "else branch must also have a return"
+    with pytest.raises(TypeError, match=line_of(returns_on_some_paths, "if x > 0:") +
+                       r": returns_on_some_paths\(\) returns a value on some tensor-"):
+        xf.function(returns_on_some_paths)(jnp.int32(x))
+
+
+class Scope:
+    """A context manager that records how often it was entered and left."""
+
+    def __init__(self):
+        self.events = []
+
+    def __enter__(self):
+        self.events.append("enter")
+        return self
+
+    def __exit__(self, *exc):
+        self.events.append("exit")
+        return False
+
+
+def returns_inside_with(x, scope):
+    with scope:
+        if x > 0:
+            if x < 5:
+                with scope:
+                    return x
+            else:
+                return x * x
+        else:
+            return x * x * x
+    return x * x * x * x  # unreachable: every path returned
+
+
+def default_return_inside_with(x, scope):
+    with scope:
+        if x > 0:
+            return 1
+        return 0
+
+
+def returns_in_try_and_finally(x):
+    y = 0
+    try:
+        if x > 0:
+            y = 1
+            return y
+        return -1
+    finally:
+        x = x + 1  # runs after the return, changes nothing returned
+
+
+def finally_return_wins(x):
+    try:
+        if x > 0:
+            return 10
+        return 20
+    finally:
+        if x > 2:
+            return 30  # noqa: B012 - overrides the try's return, as Python says
+        if x < -2:
+            return 40  # noqa: B012
+
+
+def possibly_returns_before_a_loop(c1, c2, n):
+    if c1:  # noqa: SIM102 - nested on purpose: a return two ifs deep
+        if c2:
+            return 1
+    total = 0
+    for i in range(n):
+        total += i
+    return total + 2
+
+
+@settings(max_examples=15, deadline=None)
+@given(hs.integers(-8, 8))
+def test_returns_in_with_and_try_agree_with_python(x):
+    for fn in (returns_inside_with, default_return_inside_with):
+        oracle, static, traced = Scope(), Scope(), Scope()
+        expect = fn(x, oracle)
+        _same(xf.function(fn)(x, static), expect)
+        assert static.events == oracle.events  # a Python condition: Python's path
+        _same(xf.function(fn)(jnp.int32(x), traced), expect)
+        # both branches are traced, so inner scopes may run too, but each one is left
+        depth = 0
+        for event in traced.events:
+            depth += 1 if event == "enter" else -1
+            assert depth >= 0
+        assert depth == 0
+    three_ways(returns_in_try_and_finally, x)
+    three_ways(finally_return_wins, x)
+
+
+@pytest.mark.parametrize("c1", [True, False])
+@pytest.mark.parametrize("c2", [True, False])
+def test_a_return_nested_in_ifs_before_a_loop(c1, c2):
+    for n in (0, 1, 3):
+        three_ways(possibly_returns_before_a_loop, c1, c2, n)
 
 
 # -- names an `if` creates or deletes (cond_basic_test.py) --------------------------------

@@ -100,10 +100,13 @@ def return_value(value, returned, always_returns):
     import jax
     if isinstance(returned, jax.core.Tracer) and not always_returns and not isinstance(
             value, UndefinedReturnValue):  # (every return gives None: converters/returns.py)
+        import sys
+        frame = sys._getframe(1)  # the converted function; its last statement's line
         raise TypeError(
-            "the function returns a value on some tensor-dependent paths but reaches its end "
-            "without `return` (returning None) on others. Add a final `return` so every path "
-            "returns a value of the same kind.")
+            f"{frame.f_code.co_filename}:{frame.f_lineno}: {frame.f_code.co_name}() returns a "
+            "value on some tensor-dependent paths but reaches its end without `return` "
+            "(returning None) on others, such as an `if` without `else` whose branch "
+            "returns. Add a final `return` so every path returns a value of the same kind.")
     return None if isinstance(value, UndefinedReturnValue) else defined(value)
 
 
