@@ -287,3 +287,41 @@ def test_a_tensor_condition_needs_the_name_on_both_paths(fn, branch, c):
 def test_made_in_both_branches_is_defined_on_every_path():
     for c in (True, False):
         three_ways(made_in_both, c)
+
+
+# -- type annotations (type_annotations_test.py) ------------------------------------------
+
+def declared_only():
+    count: int  # noqa: F842 - a declaration that binds nothing is the case
+    return 1
+
+
+def annotated_in_branches(x):
+    y: float = x + 1
+    if x > 0:
+        y: float = y * 2  # an annotated assignment inside a converted block
+    else:
+        z: int  # a bare declaration inside one
+        z = 3
+        y = y - z
+    return y
+
+
+def declared_in_a_branch_only(c):
+    if c:
+        k: int  # makes k local to the function without binding it
+    return k  # noqa: F821 - unbound on every path: Python raises UnboundLocalError
+
+
+def test_annotations_bind_like_plain_assignments():
+    three_ways(declared_only)
+    for x in (-2.0, 0.5):
+        three_ways(annotated_in_branches, x)
+
+
+def test_a_bare_declaration_keeps_the_name_local():
+    for c in (True, False):
+        with pytest.raises(UnboundLocalError):
+            declared_in_a_branch_only(c)
+        with pytest.raises(UnboundLocalError, match="'k'"):
+            xf.function(declared_in_a_branch_only)(c)

@@ -4,6 +4,10 @@ Defaults and annotations are dropped from the `def` (the converted function rece
 original's `__defaults__`, so their expressions are not evaluated twice), and zero-argument
 `super()` becomes `super(__class__, <first argument>)`, because the converted function is
 compiled outside its class body.
+
+Annotated assignments in the body become plain ones, and bare declarations (`k: int`) move
+to the top of the function: an annotation is never evaluated in a function, but an annotated
+name cannot be `nonlocal`, which the branch and loop functions of later passes declare.
 """
 
 from __future__ import annotations
@@ -21,7 +25,33 @@ def transform(node):
     if first:
         rewriter = _SuperRewriter(first[0].arg)
         node.body = [rewriter.visit(stmt) for stmt in node.body]
+    annotations = _Annotations()
+    node.body = [annotations.visit(stmt) for stmt in node.body]
+    # A declaration still makes the name local to the whole function (reading it unbound
+    # raises UnboundLocalError, not a global's NameError), wherever it stood.
+    docstring = node.body[:1] if node.body and isinstance(node.body[0], ast.Expr) and \
+        isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value,
+                                                                    str) else []
+    node.body = docstring + annotations.declarations + node.body[len(docstring):]
     return node
+
+
+class _Annotations(ast.NodeTransformer):
+    def __init__(self):
+        self.declarations = []
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+        if isinstance(node.target, ast.Name):
+            self.declarations.append(node)
+            return ast.copy_location(ast.Pass(), node)
+        return node  # `obj.attr: T` binds nothing (and evaluates `obj`, as it still does)
+
+    def visit_FunctionDef(self, node):
+        return node  # a nested def's annotations are its own
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
 
 
 def _all_args(args):
