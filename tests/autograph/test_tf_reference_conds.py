@@ -325,3 +325,39 @@ def test_a_bare_declaration_keeps_the_name_local():
             declared_in_a_branch_only(c)
         with pytest.raises(UnboundLocalError, match="'k'"):
             xf.function(declared_in_a_branch_only)(c)
+
+
+# -- generators (generator_test.py) -------------------------------------------------------
+
+def yields_once():
+    yield 1
+
+
+def yields_in_a_for(n):
+    for i in range(n):
+        yield i * 3
+
+
+def yields_in_a_while(n):
+    i = 0
+    while i < n:
+        i += 1
+        yield i
+
+
+@pytest.mark.parametrize(("fn", "args"), [(yields_once, ()), (yields_in_a_for, ([],)),
+                                          (yields_in_a_while, (jnp.int32(0),))])
+def test_compiling_a_generator_is_not_implemented(fn, args):
+    # TF raises NotImplementedError; xlaflow's error is also a ConversionError
+    with pytest.raises(NotImplementedError, match=rf"the generator '{fn.__name__}'.*`yield` "
+                                                  "has no XLA equivalent") as info:
+        xf.function(fn)(*args)
+    assert isinstance(info.value, xf.autograph.ConversionError)
+
+
+def drains_a_generator(x):
+    return sum(yields_in_a_for(4)) + x, list(yields_in_a_while(0))
+
+
+def test_a_generator_called_from_compiled_code_runs_as_python():
+    three_ways(drains_a_generator, 2)

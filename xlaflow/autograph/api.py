@@ -13,7 +13,7 @@ from xlaflow.autograph.operators.calls import (
     converted_call,
     should_convert,
 )
-from xlaflow.autograph.pyct.parsing import ConversionError
+from xlaflow.autograph.pyct.parsing import ConversionError, UnsupportedConstructError
 
 
 def do_not_convert(fn):
@@ -32,7 +32,7 @@ def convert(fn):
         return fn if inner is fn.__func__ else types.MethodType(inner, fn.__self__)
     if isinstance(fn, types.FunctionType):
         if fn.__code__.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
-            raise ConversionError(
+            raise UnsupportedConstructError(
                 f"xf.function cannot compile the generator {fn.__qualname__!r}: `yield` has no "
                 "XLA equivalent. Return a tensor (stack the values you would yield), or "
                 "iterate the generator in Python and compile the per-item work.")

@@ -18,6 +18,11 @@ class ConversionError(Exception):
     """AutoGraph could not convert a function; the message says why and what to do."""
 
 
+class UnsupportedConstructError(ConversionError, NotImplementedError):
+    """The function uses a construct that has no compiled form (a generator). Also a
+    NotImplementedError, which TF raises for these, so TF code that catches it still does."""
+
+
 _NO_SOURCE = (
     "AutoGraph cannot convert {name!r}: {why}. Define it in a file or notebook cell, or opt "
     "out with xf.function(..., autograph=False) or @xf.autograph.do_not_convert."
