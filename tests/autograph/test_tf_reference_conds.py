@@ -6,48 +6,13 @@ trace time). Where TF refuses a construct, xlaflow raises at trace time naming t
 and the line, or, where it supports more, must agree with Python.
 """
 
-import inspect
-
-import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import xlaflow as xf
-
-
-def _tensor(value):
-    if isinstance(value, (bool, int, float, list, np.ndarray, np.generic)):
-        return jnp.asarray(value)
-    return value  # callables, types, Variables: passed as they are
-
-
-def _same(got, expect):
-    got_leaves, got_tree = jax.tree_util.tree_flatten(got)
-    exp_leaves, exp_tree = jax.tree_util.tree_flatten(expect)
-    assert got_tree == exp_tree, (got, expect)
-    for g, e in zip(got_leaves, exp_leaves):
-        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-6)
-
-
-def three_ways(fn, *args, static=True):
-    """fn under xf.function, on tensors and (if `static`) on the Python values, equals fn."""
-    expect = fn(*args)
-    compiled = xf.function(fn)
-    _same(compiled(*map(_tensor, args)), expect)
-    if static:
-        _same(compiled(*args), expect)
-    return expect
-
-
-def line_of(fn, text):
-    """`file.py:N` of the first line of `fn` that contains `text`."""
-    lines, first = inspect.getsourcelines(fn)
-    offset = next(i for i, line in enumerate(lines) if text in line)
-    return rf"test_tf_reference_conds.py:{first + offset}\b"
-
+from tests.autograph.reference_programs import line_of, same, three_ways
 
 # -- early returns (early_return_test.py) ------------------------------------------------
 
@@ -181,9 +146,9 @@ def test_returns_in_with_and_try_agree_with_python(x):
     for fn in (returns_inside_with, default_return_inside_with):
         oracle, static, traced = Scope(), Scope(), Scope()
         expect = fn(x, oracle)
-        _same(xf.function(fn)(x, static), expect)
+        same(xf.function(fn)(x, static), expect)
         assert static.events == oracle.events  # a Python condition: Python's path
-        _same(xf.function(fn)(jnp.int32(x), traced), expect)
+        same(xf.function(fn)(jnp.int32(x), traced), expect)
         # both branches are traced, so inner scopes may run too, but each one is left
         depth = 0
         for event in traced.events:

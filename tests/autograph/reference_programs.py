@@ -1,0 +1,45 @@
+"""Running TF's AutoGraph reference programs three ways: Python (the oracle), compiled on
+tensors (lax control flow) and compiled on the Python values (decided while tracing)."""
+
+import inspect
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import xlaflow as xf
+
+
+def tensor(value):
+    """`value` as a jax array when TF's reference tests make it a tensor (numbers, lists,
+    arrays); callables, types and Variables pass as they are."""
+    if isinstance(value, (bool, int, float, list, np.ndarray, np.generic)):
+        return jnp.asarray(value)
+    return value
+
+
+def same(got, expect):
+    """Equal structure, and equal leaves (a tensor equals the Python number it holds)."""
+    got_leaves, got_tree = jax.tree_util.tree_flatten(got)
+    exp_leaves, exp_tree = jax.tree_util.tree_flatten(expect)
+    assert got_tree == exp_tree, (got, expect)
+    for g, e in zip(got_leaves, exp_leaves):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-6)
+
+
+def three_ways(fn, *args, static=True):
+    """fn under xf.function, on tensors and (if `static`) on the Python values, equals fn."""
+    expect = fn(*args)
+    compiled = xf.function(fn)
+    same(compiled(*map(tensor, args)), expect)
+    if static:
+        same(compiled(*args), expect)
+    return expect
+
+
+def line_of(fn, text):
+    """A pattern for `file.py:N`, N the line of `fn` that first contains `text`."""
+    lines, first = inspect.getsourcelines(fn)
+    offset = next(i for i, line in enumerate(lines) if text in line)
+    return rf"{os.path.basename(inspect.getsourcefile(fn))}:{first + offset}\b"
