@@ -302,3 +302,135 @@ def test_successive_and_nested_ifs(fn, tensors):
             if not all(tensors):
                 compiled = xf.function(fn)  # a Python value retraces: no retracing warning
             same(compiled(*args), fn(n1, n2))
+
+
+# -- composite names in control flow (composite_names_in_control_flow_test.py) ------------
+
+def sets_key(a):
+    x = {"a": a}
+    if x["a"] > 0:
+        x["b"] = 5
+    else:
+        x["b"] = -5
+    return x
+
+
+def sets_item(a):
+    x = [a, 0]
+    if x[0] > 0:
+        x[1] = 5
+    else:
+        x[1] = -5
+    return x
+
+
+def key_in_body(a):
+    x = {"a": a}
+    if x["a"] > 0:
+        x["b"] = 5
+    return x
+
+
+def nested_key_in_else(a):
+    x = {"a": {"a": a}}
+    if x["a"]["a"] > 0:
+        pass
+    else:
+        x["a"]["b"] = 5
+    return x
+
+
+def missing_outer_key(a):
+    x = {"a": {"a": a}}
+    if x["a"]["a"] > 0:
+        x["b"]["a"] = 5  # x has no 'b': a bug, in Python and compiled alike
+    return x
+
+
+@pytest.mark.parametrize("a", [-1, 0, 2])
+def test_subscripts_assigned_in_an_if(a):
+    for fn in (sets_key, sets_item):
+        three_ways(fn, a)
+    for fn in (key_in_body, nested_key_in_else):  # Python conditions may add a key
+        assert xf.function(fn)(a) == fn(a)
+
+
+@pytest.mark.parametrize(("fn", "name", "branch"), [
+    (key_in_body, r"x\['b'\]", "false"), (nested_key_in_else, r"x\['a'\]\['b'\]", "true")])
+def test_a_key_added_on_one_tensor_path_is_named(fn, name, branch):
+    with pytest.raises(NameError, match=line_of(fn, "if x[") + rf": '{name}' has no value on "
+                                        rf"one path through this `if`: its {branch} branch"):
+        xf.function(fn)(jnp.int32(1))
+
+
+def test_a_missing_key_raises_key_error_as_in_python():
+    assert xf.function(missing_outer_key)(0) == missing_outer_key(0)  # branch not taken
+    with pytest.raises(KeyError, match="'b'"):
+        missing_outer_key(1)
+    with pytest.raises(KeyError, match="'b'"):
+        xf.function(missing_outer_key)(1)
+    for a in (0, 1):  # a tensor: both branches are traced, so both values raise (as in TF)
+        with pytest.raises(KeyError, match="'b'") as info:
+            xf.function(missing_outer_key)(jnp.int32(a))
+        assert 'x["b"]["a"] = 5' in "\n".join(info.value.__notes__)  # the user's line
+
+
+def counts_down_into_a_list(x, a, b):
+    y = [a, b]
+    while x > 0:
+        x -= 1
+        y[0] += 3
+    return y
+
+
+def doubles_a_key(a, b):
+    y = {"a": a, "b": b}
+    while y["b"] <= 40:
+        y["a"] += 1
+        y["b"] *= 2
+    return y
+
+
+def key_made_in_a_while(b):
+    y = {"b": b}
+    while y["b"] <= 10:
+        y["a"] = y["b"] + 1
+        y["b"] *= 2
+    return y
+
+
+def key_made_in_a_for(n, x):
+    y = {}
+    for i in range(n):
+        x -= i
+        y["a"] = x
+    return y
+
+
+def sums_into_an_item(n, a, b):
+    y = {"a": a, "b": b}
+    for i in range(n):
+        y["a"] += i
+    return y
+
+
+@settings(max_examples=15, deadline=None)
+@given(hs.integers(-1, 4), hs.integers(1, 12))
+def test_subscripts_as_loop_state(n, b):
+    three_ways(counts_down_into_a_list, n, 7, 0)
+    three_ways(doubles_a_key, 0, b)
+    three_ways(sums_into_an_item, n, 1, 1)
+    if b <= 10:  # runs at least once (zero times on a tensor: the test below)
+        three_ways(key_made_in_a_while, b)
+    if n > 0:
+        three_ways(key_made_in_a_for, n, 0)
+
+
+@pytest.mark.parametrize(("fn", "args"), [(key_made_in_a_while, (11,)),
+                                          (key_made_in_a_for, (0, 0))])
+def test_a_key_only_a_tensor_loop_makes_needs_an_iteration(fn, args):
+    assert xf.function(fn)(*args) == fn(*args)  # Python values: the loop is unrolled
+    # TF: "loop must iterate at least once to initialize y['a']", at run time as here
+    with pytest.raises(ValueError, match=r"'y\['a'\]' is first assigned inside this loop, "
+                                         "which ran zero times"):
+        xf.function(fn)(jnp.int32(args[0]), *args[1:])
