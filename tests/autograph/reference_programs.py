@@ -29,13 +29,13 @@ def same(got, expect):
 
 
 def three_ways(fn, *args, static=True):
-    """fn under xf.function, on tensors and (if `static`) on the Python values, equals fn."""
-    expect = fn(*args)
+    """fn under xf.function, on tensors and (if `static`) on the Python values, equals fn
+    run by Python (on NumPy arrays where the tensors were Python lists)."""
     compiled = xf.function(fn)
-    same(compiled(*map(tensor, args)), expect)
+    same(compiled(*map(tensor, args)), fn(*[
+        np.asarray(a) if isinstance(a, list) else a for a in args]))
     if static:
-        same(compiled(*args), expect)
-    return expect
+        same(compiled(*args), fn(*args))
 
 
 def line_of(fn, text):
