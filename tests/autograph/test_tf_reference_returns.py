@@ -50,6 +50,39 @@ def test_a_try_after_a_tensor_return_catches_like_python():
         three_ways(caught_after_a_tensor_return, c)
 
 
+def returns_early_or_squares(x):
+    if x > 0:
+        xf.print("early", x)
+        return x
+    return x * x
+
+
+def returns_a_local_reshaped_later(c):
+    t = jnp.int32(3)
+    if c:
+        return t
+    t = jnp.stack([t, t])  # another shape: only on the path that did not return
+    return t.sum()
+
+
+def returns_in_every_branch(x):
+    if x > 0:
+        if x < 5:
+            return x
+        else:
+            return x * x
+    else:
+        return x * x * x
+
+
+@settings(max_examples=15, deadline=None)
+@given(hs.integers(-7, 7))
+def test_returns_in_branches_agree_with_python(x):
+    three_ways(returns_early_or_squares, x)
+    three_ways(returns_in_every_branch, x)
+    three_ways(returns_a_local_reshaped_later, x > 0)
+
+
 def returns_on_some_paths(x):
     if x > 0:
         if x < 5:
