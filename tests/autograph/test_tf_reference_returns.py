@@ -50,6 +50,14 @@ def test_a_try_after_a_tensor_return_catches_like_python():
         three_ways(caught_after_a_tensor_return, c)
 
 
+def test_the_refusal_says_why_a_try_after_the_if_counts_as_inside_it():
+    # (the gap above): the `try` is not inside the `if` as written, so the message says why
+    with pytest.raises(NotImplementedError, match=line_of(caught_after_a_tensor_return, "if c:")
+                       + r": `try` at line \d+ \(written after the `if` at line \d+, which "
+                         "returns on one path"):
+        xf.function(caught_after_a_tensor_return)(jnp.asarray(True))
+
+
 def returns_early_or_squares(x):
     if x > 0:
         xf.print("early", x)

@@ -85,6 +85,14 @@ def _computed_key_writes(stmts, names):
     return found
 
 
+def _folded(stmt):
+    """Why a statement written after an `if` counts as inside it (converters/returns.py)."""
+    line = getattr(stmt, "xf_folded_into", None)
+    return "" if line is None else (
+        f" (written after the `if` at line {line}, which returns on one path: the rest of "
+        "the function runs as that `if`'s other branch)")
+
+
 def _check_returned(stmts, names):
     """`return e` where `e` reads a name that may hold its Undefined placeholder becomes
     `return ag__.defined(e)`: Python raises for returning an unassigned name (any other use
@@ -196,7 +204,7 @@ class _ControlFlow(ast.NodeTransformer):
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
         # (`try`/`finally` alone catches nothing: it runs in order while tracing, as in Python)
-        unsupported = list(refused) + [f"`try` at line {child.lineno}" for child in
+        unsupported = list(refused) + [f"`try` at line {child.lineno}{_folded(child)}" for child in
                        analysis.own_statements(stmts) if isinstance(child, ast.Try)
                        and child.handlers]
         unsupported += _computed_key_writes(stmts, names)

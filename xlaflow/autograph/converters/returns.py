@@ -102,6 +102,8 @@ class _Returns:
                     stmt.orelse = stmt.orelse + rest
                 else:
                     stmt.body = stmt.body + rest
+                for moved in rest:  # for messages: the user wrote it after the `if`
+                    moved.xf_folded_into = stmt.lineno
                 out.append(self.statement(stmt, bound))
                 return out
             may_return = blocks.contains([stmt], ast.Return, through_loops=True)
