@@ -1,6 +1,6 @@
 """TF's AutoGraph reference programs for `if` statements: names an `if` creates or deletes,
-Variables, None, nested and successive ifs, conditional expressions, composite names
-(`x['b']`, `x[1]`) in ifs and loops, logical expressions and assertions.
+Variables, None, nested and successive ifs, and composite names (`x['b']`, `x[1]`) in ifs
+and loops.
 
 Each program runs as plain Python on Python/NumPy values (the oracle), then under xf.function
 with jax arrays (a tensor decides: lax control flow) and with the Python values (decided at
