@@ -97,3 +97,32 @@ def test_predict_and_evaluate_do_not_augment_but_fit_does():
     assert model.evaluate(images, images.reshape(32, -1), verbose=0) == 0.0
     step = xf.function(lambda x: model(x))  # traced: the direct call's default again
     assert not np.array_equal(np.asarray(step(images)), images.reshape(32, -1))
+
+
+def test_training_passed_positionally_is_the_explicit_mode_as_in_keras_2():
+    # `self.dropout(x, training)`: Keras 2 finds `training` among the positional arguments
+    x = np.ones((8, 64), np.float32)
+    dropout = layers.Dropout(0.5, seed=0)
+    assert set(np.unique(np.asarray(dropout(x, True)))) == {0.0, 2.0}
+    np.testing.assert_array_equal(dropout(x, False), x)
+    inner = Records()
+
+    class Outer(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            return inner(inputs, False)
+
+    Outer()(x, training=True)
+    assert inner.seen == [False]  # the positional value wins over the enclosing mode
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, layers.Dropout(0.5, seed=1)(inputs, True))
+    assert set(np.unique(np.asarray(model(x, training=False)))) == {0.0, 2.0}
+
+
+def test_arguments_after_a_positional_training_keep_their_places():
+    class Scaled(keras.layers.Layer):
+        def call(self, inputs, training=None, scale=1.0):
+            return inputs * scale * (2.0 if training else 1.0)
+
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(Scaled()(x, True, 3.0), x * 6.0)
+    np.testing.assert_array_equal(Scaled()(x, False, 3.0), x * 3.0)

@@ -298,6 +298,8 @@ class Layer(Module):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs)")
 
     def __call__(self, inputs, *args, training=None, **kwargs):
+        args, kwargs, training = training_mode.take_positional(type(self).call, args, kwargs,
+                                                               training)
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
         training = training_mode.resolve(type(self).call, training)

@@ -25,6 +25,36 @@ def _signature_default(call):
     return param.default
 
 
+@functools.cache
+def _positional_names(call):
+    """The names of `call`'s arguments after `inputs` that can be passed positionally."""
+    try:
+        params = list(inspect.signature(call).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in params[2:]  # after self and inputs
+                 if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def take_positional(call, args, kwargs, training):
+    """(args, kwargs, training) with a `training` given among `args` (`dropout(x, True)`)
+    taken out as the explicit mode, as Keras 2 reads it; the arguments after it are passed
+    by name, so they keep their places. Unchanged when `args` does not reach `training`."""
+    names = _positional_names(call)
+    if "training" not in names or len(args) <= names.index("training"):
+        return args, kwargs, training
+    index = names.index("training")
+    if training is not None:
+        raise TypeError(f"{call.__qualname__}() got multiple values for argument 'training': "
+                        f"{args[index]!r} positionally and {training!r} by name")
+    after = dict(zip(names[index + 1:], args[index + 1:]))
+    twice = sorted(set(after) & set(kwargs))
+    if twice:
+        raise TypeError(f"{call.__qualname__}() got multiple values for argument {twice[0]!r}")
+    rest = args[index + 1 + len(after):]  # more than call names: Python's own error follows
+    return (*args[:index], *rest), {**kwargs, **after}, args[index]
+
+
 def resolve(call, training):
     """The mode a call of `call` runs in, given the `training` it was passed."""
     if training is None:
