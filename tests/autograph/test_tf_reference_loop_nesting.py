@@ -344,3 +344,28 @@ def test_in_place_changes_of_a_container_in_a_tensor_block_are_refused():
         _compare(xf.function(fn)(arg), fn(arg))
     x = np.int32([3, 1, 2])
     _compare(xf.function(sorts_an_array)(jnp.asarray(x), _tensor(2)), np.sort(x) * 2 + x)
+
+
+def a_comprehension_binds_its_own_name(x):
+    d = {"a": 1}
+    s = 0.0
+    for v in x:
+        # this `d` is the comprehension's own (a fresh dict each time): the outer d is kept
+        s += v * len([d.setdefault("z", v) for d in [{}, {}]])
+    return s, d["a"], len(d)
+
+
+def a_comprehension_over_a_popped_item(x):
+    d = {"a": 1, "b": 2}
+    s = 0.0
+    for v in x:
+        s += v * len([d for d in d.popitem()])  # the first `in` reads the outer d
+    return s
+
+
+def test_a_comprehension_variable_is_not_the_outer_container():
+    x = np.arange(4.0, dtype=np.float32)
+    _compare(xf.function(a_comprehension_binds_its_own_name)(jnp.asarray(x)),
+             a_comprehension_binds_its_own_name(x))
+    with pytest.raises(NotImplementedError, match=r"`d.popitem\(...\)` at line \d+"):
+        xf.function(a_comprehension_over_a_popped_item)(jnp.asarray(x))

@@ -21,15 +21,31 @@ MUTATORS = frozenset({
     "popleft", "rotate"})
 
 
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
 def _expressions(stmt):
-    """The nodes of `stmt` itself: not its nested statements, lambdas or definitions."""
-    stack = [child for child in ast.iter_child_nodes(stmt) if not isinstance(child, (
-        ast.stmt, ast.excepthandler))]
+    """(node, names bound around it by comprehensions) for the nodes of `stmt` itself: not
+    its nested statements, lambdas or definitions. A comprehension's targets are its own
+    names (`[d.pop() for d in rows]` changes no outer `d`), except in its first iterable,
+    which runs in the enclosing scope."""
+    stack = [(child, frozenset()) for child in ast.iter_child_nodes(stmt) if not isinstance(
+        child, (ast.stmt, ast.excepthandler))]
     while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, ast.Lambda):
-            stack.extend(ast.iter_child_nodes(node))
+        node, bound = stack.pop()
+        yield node, bound
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, _COMPREHENSIONS):
+            inner = bound | {n.id for g in node.generators for n in ast.walk(g.target)
+                             if isinstance(n, ast.Name)}
+            for i, generator in enumerate(node.generators):
+                stack.append((generator.iter, bound if i == 0 else inner))
+                stack.extend((part, inner) for part in generator.ifs)
+            stack.extend((child, inner) for child in ast.iter_child_nodes(node)
+                         if not isinstance(child, ast.comprehension))
+            continue
+        stack.extend((child, bound) for child in ast.iter_child_nodes(node))
 
 
 def unsupported(stmts, names, static, origin):
@@ -38,9 +54,10 @@ def unsupported(stmts, names, static, origin):
     those whose receiver is a built-in container when the statement runs."""
     found = {}
     for stmt in analysis.own_statements(stmts):
-        for node in _expressions(stmt):
+        for node, bound in _expressions(stmt):
             if isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(
-                    node.value, ast.Name) and node.value.id not in names:
+                    node.value, ast.Name) and node.value.id not in names and \
+                    node.value.id not in bound:
                 found.setdefault(f"`{node.value.id}.{node.attr}(...)` at line {node.lineno} "
                                  f"(changes '{node.value.id}' in place)", node.value.id)
     constant = ast.Constant(value=tuple(static))
