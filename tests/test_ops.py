@@ -189,3 +189,13 @@ def test_shape_known_when_tracing_builds_shapes_inside_xf_function():
     np.testing.assert_array_equal(np.asarray(twos), np.full((3, 2, 2), 2.0))
     np.testing.assert_array_equal(np.asarray(shape), [3, 2, 2])
     assert xf.shape(x).dtype == np.int32
+
+
+def test_add_n_sums_a_list_and_refuses_mixed_shapes():
+    parts = [RNG.normal(size=(2, 3)).astype(np.float32) for _ in range(3)]
+    np.testing.assert_allclose(xf.add_n(parts), np.sum(parts, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(xf.math.add_n(parts[:1]), parts[0])
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        xf.add_n([parts[0], parts[0][0]])
+    with pytest.raises(ValueError, match="non-empty list"):
+        xf.add_n([])

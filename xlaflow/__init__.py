@@ -42,6 +42,7 @@ from xlaflow.custom_gradients import custom_gradient as custom_gradient
 from xlaflow.gradient_flow import UnconnectedGradients as UnconnectedGradients
 from xlaflow.gradient_flow import stop_gradient as stop_gradient
 from xlaflow.gradient_tape import GradientTape as GradientTape
+from xlaflow.math import add_n as add_n
 from xlaflow.module import Module as Module
 from xlaflow.recompute import recompute_grad as recompute_grad
 from xlaflow.tape import grad as grad

@@ -96,3 +96,21 @@ def divide_no_nan(x, y, name=None):
 def rsqrt(x, name=None):
     """1 / sqrt(x)."""
     return jax.lax.rsqrt(jnp.asarray(x))
+
+
+def add_n(inputs, name=None):
+    """The elementwise sum of a list of tensors of one shape and dtype (TF's add_n); the
+    usual way to total `model.losses`."""
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else None
+    if not inputs:
+        raise ValueError("add_n: inputs must be a non-empty list or tuple of tensors, "
+                         f"received {inputs!r}")
+    arrays = [jnp.asarray(x) for x in inputs]
+    kinds = {(a.shape, a.dtype) for a in arrays}
+    if len(kinds) > 1:
+        raise ValueError("add_n: inputs must all have one shape and dtype, received "
+                         f"{[(a.shape, str(a.dtype)) for a in arrays]}")
+    total = arrays[0]
+    for a in arrays[1:]:
+        total = total + a
+    return total
