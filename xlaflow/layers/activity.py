@@ -1,8 +1,9 @@
-"""Activity regularization (Keras 2's `activity_regularizer=`): a penalty on each output of a
-layer, divided by that output's batch size, that joins `layer.losses` until the next call.
+"""Losses of a forward pass: Keras 2's `activity_regularizer=` (a penalty on each output of
+a layer, divided by that output's batch size) and `self.add_loss(tensor)` inside `call`.
+Both join `layer.losses` until the next call.
 
-As in Keras, the outermost layer call clears the activity losses of the layer and every
-layer inside it, so `model.losses` holds those of the last forward pass only.
+As in Keras, the outermost layer call clears these losses of the layer and every layer
+inside it, so `model.losses` holds those of the last forward pass only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,34 @@ def record(layer, outputs):
         batch = jnp.shape(output)[0] if jnp.ndim(output) else 1
         layer._activity_losses.append((state, penalty / batch))
     _holding[id(layer)] = layer
+
+
+def add_loss(layer, losses):
+    """Keras 2's `Layer.add_loss`: a tensor (or list of them) added inside `call` joins the
+    losses of this forward pass; a zero-argument callable is evaluated each time `losses`
+    is read (a loss on weights, not on inputs), as Keras does."""
+    from xlaflow.layers import symbolic
+
+    flat = [loss for loss in (losses if isinstance(losses, (list, tuple)) else [losses])
+            if loss is not None]
+    callables = [loss for loss in flat if callable(loss) and not hasattr(loss, "shape")]
+    tensors = [loss for loss in flat if not (callable(loss) and not hasattr(loss, "shape"))]
+    if tensors and symbolic.has_symbolic(tensors):
+        raise NotImplementedError(
+            f"{layer.name}.add_loss of a symbolic (functional API) tensor is not "
+            "implemented: add the loss from the call() of a layer (self.add_loss(...)) "
+            "placed in the model, or pass a zero-argument callable")
+    if tensors and _local.depth == 0:
+        raise ValueError(
+            f"{layer.name}.add_loss: expected a tensor computed inside call() or a "
+            f"zero-argument callable for the loss value, received {tensors[0]!r} outside "
+            "any call; wrap the loss computation in a zero-argument `lambda`")
+    values = [jnp.asarray(loss, jnp.float32) for loss in tensors]  # checked first
+    layer.__dict__.setdefault("_callable_losses", []).extend(callables)
+    if values:
+        state = get_opaque_trace_state()
+        layer._activity_losses.extend((state, value) for value in values)
+        _holding[id(layer)] = layer
 
 
 def current_losses(layer):

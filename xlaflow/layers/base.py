@@ -246,8 +246,8 @@ class Layer(Module):
     @property
     def losses(self):
         """Keras' regularization losses of the layer and its sublayers: each regularized
-        weight's penalty on its current value, then the activity penalties of the last
-        forward pass (float32 scalars; fit adds their sum to the loss, and a custom
+        weight's penalty on its current value and each add_loss callable's value, then the
+        activity penalties and add_loss tensors of the last forward pass (float32 scalars; fit adds their sum to the loss, and a custom
         train_step passes `regularization_losses=self.losses`)."""
         seen, found = set(), []
         layers = (self, *self.submodules)
@@ -256,15 +256,17 @@ class Layer(Module):
                 if id(weight) not in seen:
                     seen.add(id(weight))
                     found.append(jnp.asarray(regularizer(weight.value), jnp.float32))
+            for loss in layer.__dict__.get("_callable_losses", ()):
+                found.append(jnp.asarray(loss(), jnp.float32))
         for layer in layers:
             if isinstance(layer, Layer):
                 found.extend(activity.current_losses(layer))
         return found
 
-    def add_loss(self, loss):
-        raise NotImplementedError(
-            f"{self.name}.add_loss is not implemented: return the extra term from call() "
-            "and add it to the loss in a custom train_step (or compute_loss)")
+    def add_loss(self, losses):
+        """Add a loss tensor computed in `call` (this forward pass's) or a zero-argument
+        callable (read each time) to `losses`, as Keras 2 (layers/activity.py)."""
+        activity.add_loss(self, losses)
 
     def get_weights(self):
         """The weights' values as NumPy arrays."""
