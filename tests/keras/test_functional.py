@@ -107,3 +107,19 @@ def test_a_dict_keyed_by_input_names_feeds_a_list_input_model():
         model({"a": xa})
     with pytest.warns(UserWarning, match=r"keys \['c'\] that name none"):
         model({"a": xa, "b": xb, "c": xb})
+
+
+def test_a_dict_in_another_key_order_than_the_inputs_is_checked_by_name():
+    # inputs listed (title, body): sorted keys (body, title) would swap two shapes
+    title, body = xf.keras.Input((3,), name="title"), xf.keras.Input((2,), name="body")
+    model = models.Model([title, body], layers.Dense(1)(layers.Concatenate()([title, body])))
+    model.compile(optimizer=xf.keras.optimizers.SGD(0.0), loss="mse")
+    xt, xb = X[:, :3], X[:, 3:]
+    kernel, bias = model.get_weights()
+    expected = np.concatenate([xt, xb], -1) @ kernel + bias
+    np.testing.assert_allclose(model.predict({"title": xt, "body": xb}, verbose=0), expected,
+                               rtol=1e-5)
+    labels = np.zeros((len(X), 1), np.float32)
+    history = model.fit({"title": xt, "body": xb}, labels, epochs=1, batch_size=len(X),
+                        verbose=0)
+    np.testing.assert_allclose(history.history["loss"], [np.mean(expected ** 2)], rtol=1e-5)

@@ -316,6 +316,8 @@ class Model(Layer):
         self._compare(x, expected)
 
     def _compare(self, x, expected):
+        if self._graph is not None:  # a dict keyed by the Inputs' names, in their order
+            x = self._graph.arrange(x)
         got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
         flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
         flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
