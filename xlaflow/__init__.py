@@ -42,6 +42,10 @@ from xlaflow.custom_gradients import custom_gradient as custom_gradient
 from xlaflow.gradient_flow import UnconnectedGradients as UnconnectedGradients
 from xlaflow.gradient_flow import stop_gradient as stop_gradient
 from xlaflow.gradient_tape import GradientTape as GradientTape
+from xlaflow.linalg import einsum as einsum
+from xlaflow.linalg import eye as eye
+from xlaflow.linalg import norm as norm
+from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
 from xlaflow.module import Module as Module
 from xlaflow.recompute import recompute_grad as recompute_grad
