@@ -31,6 +31,19 @@ from jax.numpy import (  # TF and jnp agree on these names: the jnp functions th
     ones_like as ones_like,
 )
 
+from xlaflow.array_ops import (
+    argsort as argsort,
+    gather as gather,
+    gather_nd as gather_nd,
+    linspace as linspace,
+    pad as pad,
+    reverse as reverse,
+    sequence_mask as sequence_mask,
+    sort as sort,
+    split as split,
+    tile as tile,
+    unstack as unstack,
+)
 from xlaflow import autograph as autograph
 from xlaflow import config as config
 from xlaflow import nn as nn

@@ -1,0 +1,84 @@
+"""TF-named array ops (xlaflow/array_ops.py) against NumPy and TF's documented examples."""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+RNG = np.random.default_rng(12)
+P = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+
+
+def test_linspace_includes_both_ends():
+    np.testing.assert_allclose(xf.linspace(-2, 2, 201), np.linspace(-2, 2, 201), atol=1e-6)
+    np.testing.assert_allclose(xf.linspace(10.0, 12.0, 3), [10.0, 11.0, 12.0])
+
+
+def test_gather_axis_and_batch_dims():
+    idx = np.array([[0, 2], [3, 1]])
+    np.testing.assert_array_equal(xf.gather(P, [2, 0]), P[[2, 0]])
+    np.testing.assert_array_equal(xf.gather(P, idx, axis=1), np.take(P, idx, axis=1))
+    np.testing.assert_array_equal(xf.gather(P, idx, axis=-1), np.take(P, idx, axis=2))
+    batch_idx = np.array([[1, 1, 4], [0, 2, 3], [4, 4, 0]])
+    expected = np.stack([np.take(P[b], batch_idx[b], axis=1) for b in range(3)])
+    np.testing.assert_array_equal(xf.gather(P, batch_idx, axis=2, batch_dims=1), expected)
+    with pytest.raises(ValueError, match="batch_dims"):
+        xf.gather(P, idx, axis=0, batch_dims=1)
+
+
+def test_gather_nd_as_tf_documents():
+    np.testing.assert_array_equal(xf.gather_nd([[1, 2], [3, 4]], [[0, 0], [1, 1]]), [1, 4])
+    np.testing.assert_array_equal(xf.gather_nd([[1, 2], [3, 4]], [[1], [0]]),
+                                  [[3, 4], [1, 2]])
+    idx = np.array([[[1], [3]], [[0], [0]], [[2], [1]]])
+    np.testing.assert_array_equal(xf.gather_nd(P, idx, batch_dims=1),
+                                  np.stack([P[b, idx[b, :, 0]] for b in range(3)]))
+
+
+def test_tile_split_unstack():
+    np.testing.assert_array_equal(xf.tile(P[0], [2, 1]), np.tile(P[0], (2, 1)))
+    with pytest.raises(ValueError, match="one entry per axis"):
+        xf.tile(P, [2])
+    parts = xf.split(P, [1, -1, 2], axis=2)
+    assert [p.shape[2] for p in parts] == [1, 2, 2]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=2), P)
+    assert [p.shape for p in xf.split(P, 2, axis=1)] == [(3, 2, 5), (3, 2, 5)]
+    with pytest.raises(ValueError, match="3 equal pieces"):
+        xf.split(P, 3, axis=1)
+    with pytest.raises(ValueError, match="do not add up"):
+        xf.split(P, [1, 1], axis=2)
+    rows = xf.unstack(P, axis=1)
+    assert len(rows) == 4
+    np.testing.assert_array_equal(rows[2], P[:, 2])
+
+
+def test_pad_modes_as_tf_documents():
+    t = np.array([[1, 2, 3], [4, 5, 6]])
+    paddings = [[1, 1], [2, 2]]
+    np.testing.assert_array_equal(xf.pad(t, paddings, "REFLECT"), [
+        [6, 5, 4, 5, 6, 5, 4], [3, 2, 1, 2, 3, 2, 1],
+        [6, 5, 4, 5, 6, 5, 4], [3, 2, 1, 2, 3, 2, 1]])
+    np.testing.assert_array_equal(xf.pad(t, paddings, "SYMMETRIC"), [
+        [2, 1, 1, 2, 3, 3, 2], [2, 1, 1, 2, 3, 3, 2],
+        [5, 4, 4, 5, 6, 6, 5], [5, 4, 4, 5, 6, 6, 5]])
+    np.testing.assert_array_equal(xf.pad(t, paddings, constant_values=-1),
+                                  np.pad(t, paddings, constant_values=-1))
+    with pytest.raises(ValueError, match="mode='wrap'"):
+        xf.pad(t, paddings, mode="wrap")
+
+
+def test_reverse_sort_argsort_sequence_mask():
+    np.testing.assert_array_equal(xf.reverse(P, [0, 2]), P[::-1, :, ::-1])
+    np.testing.assert_array_equal(xf.sort(P, direction="DESCENDING"), -np.sort(-P))
+    order = xf.argsort(P[0, 0])
+    assert order.dtype == np.int32
+    np.testing.assert_array_equal(order, np.argsort(P[0, 0]))
+    with pytest.raises(ValueError, match="direction"):
+        xf.sort(P, direction="down")
+    np.testing.assert_array_equal(xf.sequence_mask([1, 3, 2], 5), [
+        [True, False, False, False, False], [True, True, True, False, False],
+        [True, True, False, False, False]])
+    np.testing.assert_array_equal(xf.sequence_mask([[1, 3], [2, 0]]), [
+        [[True, False, False], [True, True, True]],
+        [[True, True, False], [False, False, False]]])
+    assert xf.sequence_mask([2], 3, dtype=xf.float32).dtype == np.float32

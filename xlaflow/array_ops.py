@@ -1,0 +1,144 @@
+"""TF's array-manipulation ops whose names or arguments differ from jax.numpy's: linspace,
+gather/gather_nd, tile, split/unstack, pad, reverse, sort/argsort, sequence_mask.
+
+Thin wrappers with TF's argument spellings (and TF's checks where jnp would silently do
+something else), so ported code keeps its calls unchanged.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.tensors import as_dtype, int32
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """`num` evenly spaced values from `start` to `stop`, both included (floats)."""
+    return jnp.linspace(start, stop, int(num), axis=axis)
+
+
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    """Slices of `params` along `axis` (default: `batch_dims`) at `indices`; the first
+    `batch_dims` axes of both are batch axes, gathered pairwise (TF's gather)."""
+    params, indices = jnp.asarray(params), jnp.asarray(indices)
+    batch_dims = batch_dims + indices.ndim if batch_dims < 0 else batch_dims
+    axis = batch_dims if axis is None else axis
+    axis = axis + params.ndim if axis < 0 else axis
+    if not 0 <= batch_dims <= min(axis, indices.ndim):
+        raise ValueError(f"gather: `batch_dims` must be in [0, min(axis, rank(indices))] = "
+                         f"[0, {min(axis, indices.ndim)}], received batch_dims={batch_dims}")
+    if batch_dims == 0:
+        return jnp.take(params, indices, axis=axis)
+    inner = lambda p, i: gather(p, i, axis=axis - 1, batch_dims=batch_dims - 1)
+    return jax.vmap(inner)(params, indices)
+
+
+def gather_nd(params, indices, batch_dims=0, name=None):
+    """`params[tuple(index)]` for each index vector on the last axis of `indices`."""
+    params, indices = jnp.asarray(params), jnp.asarray(indices)
+    if batch_dims:
+        return jax.vmap(lambda p, i: gather_nd(p, i, batch_dims - 1))(params, indices)
+    depth = indices.shape[-1]
+    if depth > params.ndim:
+        raise ValueError(f"gather_nd: index vectors have {depth} entries but params has "
+                         f"rank {params.ndim}")
+    return params[tuple(indices[..., k] for k in range(depth))]
+
+
+def tile(input, multiples, name=None):
+    """Repeat `input` multiples[i] times along axis i (one multiple per axis, as TF)."""
+    input = jnp.asarray(input)
+    multiples = tuple(int(m) for m in np.asarray(multiples).reshape(-1))
+    if len(multiples) != input.ndim:
+        raise ValueError(f"tile: `multiples` must have one entry per axis of the input "
+                         f"(rank {input.ndim}), received {list(multiples)}")
+    return jnp.tile(input, multiples)
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    """A list of pieces along `axis`: `num_or_size_splits` equal ones, or pieces of the
+    given sizes (one may be -1: the rest)."""
+    value = jnp.asarray(value)
+    length = value.shape[axis]
+    if isinstance(num_or_size_splits, numbers.Integral):
+        n = int(num_or_size_splits)
+        if n <= 0 or length % n:
+            raise ValueError(f"split: axis {axis} of size {length} does not split into "
+                             f"{n} equal pieces")
+        return jnp.split(value, n, axis=axis)
+    sizes = [int(s) for s in np.asarray(num_or_size_splits).reshape(-1)]
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+        raise ValueError(f"split: sizes must be non-negative with at most one -1, received "
+                         f"{sizes}")
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = length - (sum(sizes) + 1)
+    if sum(sizes) != length or min(sizes) < 0:
+        raise ValueError(f"split: sizes {list(num_or_size_splits)} do not add up to the "
+                         f"size {length} of axis {axis}")
+    return jnp.split(value, np.cumsum(sizes)[:-1].tolist(), axis=axis)
+
+
+def unstack(value, num=None, axis=0, name=None):
+    """The slices of `value` along `axis`, as a list."""
+    value = jnp.asarray(value)
+    count = value.shape[axis]
+    if num is not None and num != count:
+        raise ValueError(f"unstack: num={num} but axis {axis} has size {count}")
+    return [jnp.take(value, i, axis=axis) for i in range(count)]
+
+
+_PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmetric"}
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    """Pad each axis by paddings[i] = [before, after] (TF's modes: CONSTANT, REFLECT,
+    SYMMETRIC, any case)."""
+    jmode = _PAD_MODES.get(str(mode).upper())
+    if jmode is None:
+        raise ValueError(f"pad: `mode` must be one of {sorted(_PAD_MODES)}, received "
+                         f"mode={mode!r}")
+    tensor = jnp.asarray(tensor)
+    widths = [tuple(int(w) for w in row) for row in np.asarray(paddings).reshape(-1, 2)]
+    if len(widths) != tensor.ndim:
+        raise ValueError(f"pad: `paddings` must have shape [{tensor.ndim}, 2] for a rank-"
+                         f"{tensor.ndim} tensor, received {np.asarray(paddings).shape}")
+    if jmode == "constant":
+        return jnp.pad(tensor, widths, constant_values=constant_values)
+    return jnp.pad(tensor, widths, mode=jmode)
+
+
+def reverse(tensor, axis, name=None):
+    """Reverse the order along each axis in `axis` (a list, as TF)."""
+    return jnp.flip(jnp.asarray(tensor), axis=tuple(np.asarray(axis).reshape(-1).tolist()))
+
+
+def _direction(direction):
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise ValueError(f"`direction` must be 'ASCENDING' or 'DESCENDING', received "
+                         f"direction={direction!r}")
+    return direction == "DESCENDING"
+
+
+def sort(values, axis=-1, direction="ASCENDING", name=None):
+    values = jnp.asarray(values)
+    return jnp.sort(values, axis=axis, descending=_direction(direction))
+
+
+def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    """The indices that sort `values` along `axis` (int32, as TF)."""
+    values = jnp.asarray(values)
+    order = jnp.argsort(values, axis=axis, stable=True, descending=_direction(direction))
+    return order.astype(int32)
+
+
+def sequence_mask(lengths, maxlen=None, dtype="bool", name=None):
+    """mask[..., j] = j < lengths[...]; `maxlen` defaults to the largest length."""
+    lengths = jnp.asarray(lengths)
+    if maxlen is None:
+        maxlen = int(jnp.max(lengths)) if lengths.size else 0
+    mask = jnp.arange(int(maxlen)) < lengths[..., None]
+    return mask.astype(as_dtype(dtype))
