@@ -45,6 +45,8 @@ from xlaflow.array_ops import (
     unstack as unstack,
 )
 from xlaflow import autograph as autograph
+from xlaflow.control_flow import cond as cond
+from xlaflow.control_flow import while_loop as while_loop
 from xlaflow import config as config
 from xlaflow import nn as nn
 from xlaflow.function import Function as Function

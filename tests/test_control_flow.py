@@ -1,0 +1,87 @@
+"""tf.cond and tf.while_loop (xlaflow/control_flow.py) against Python's own if/while."""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def test_cond_eager_and_compiled_pick_the_branch():
+    assert float(xf.cond(xf.constant(True), lambda: 1.0, lambda: 2.0)) == 1.0
+
+    @xf.function
+    def f(x):
+        return xf.cond(x > 0, lambda: (x * 2, {"neg": -x}), lambda: (-x, {"neg": x}))
+
+    for value in (3.0, -4.0):
+        got, extra = f(xf.constant(value))
+        want = value * 2 if value > 0 else -value
+        assert float(got) == want and float(extra["neg"]) == (-value if value > 0 else value)
+    assert f.experimental_get_tracing_count() == 1  # one lax.cond serves both
+
+
+def test_cond_branches_assign_variables_and_return_their_values():
+    v = xf.Variable(0.0)
+
+    @xf.function
+    def g(x):
+        return xf.cond(x > 0, lambda: v.assign_add(x), lambda: v.assign_sub(1.0))
+
+    assert float(g(xf.constant(2.0))) == 2.0
+    assert float(g(xf.constant(-5.0))) == 1.0
+    assert float(v.numpy()) == 1.0
+
+
+def test_cond_branches_of_other_shapes_are_refused_when_traced():
+    @xf.function
+    def f(x):
+        return xf.cond(x[0] > 0, lambda: x, lambda: x[:1])
+
+    with pytest.raises((TypeError, ValueError)):
+        f(xf.constant([1.0, 2.0]))
+    with pytest.raises(TypeError, match="callables"):
+        xf.cond(True, 1.0, 2.0)
+
+
+def test_while_loop_as_python_while():
+    assert [int(v) for v in xf.while_loop(lambda i: i < 10, lambda i: i + 1, [0])] == [10]
+
+    @xf.function
+    def triangle(n):
+        return xf.while_loop(lambda i, t: i < n, lambda i, t: (i + 1, t + i),
+                             (xf.constant(0), xf.constant(0)))
+
+    for n in (0, 1, 5, 9):
+        i, total = triangle(xf.constant(n))
+        assert (int(i), int(total)) == (n, sum(range(n)))
+    assert triangle.experimental_get_tracing_count() == 1
+
+
+def test_while_loop_maximum_iterations_structures_and_variables():
+    v = xf.Variable(0)
+
+    @xf.function
+    def f(n, limit):
+        def body(state):
+            v.assign_add(1)
+            return {"x": state["x"] * 2.0, "k": state["k"] + 1}
+
+        return xf.while_loop(lambda s: s["k"] < n, body,
+                             {"x": xf.constant(1.0), "k": xf.constant(0)},
+                             maximum_iterations=limit)
+
+    out = f(xf.constant(10), xf.constant(3))
+    assert float(out["x"]) == 8.0 and int(out["k"]) == 3 and int(v.numpy()) == 3
+    out = f(xf.constant(2), xf.constant(3))
+    assert float(out["x"]) == 4.0 and int(out["k"]) == 2 and int(v.numpy()) == 5
+
+
+def test_while_loop_refusals_name_the_argument():
+    with pytest.raises(TypeError, match="`cond` and `body`"):
+        xf.while_loop(None, lambda i: i, [0])
+    with pytest.raises(NotImplementedError, match="shape_invariants"):
+        xf.while_loop(lambda i: i < 1, lambda i: i + 1, [0], shape_invariants=[None])
+    with pytest.raises(ValueError, match="structure of loop_vars"):
+        xf.while_loop(lambda i, j: i < 3, lambda i, j: i + 1, [0, 0])
+    np.testing.assert_array_equal(
+        xf.while_loop(lambda x: x[0] < 4, lambda x: x + 1, np.zeros(2, np.float32)), [4, 4])

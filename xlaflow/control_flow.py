@@ -1,0 +1,114 @@
+"""tf.cond and tf.while_loop: TF's functional control flow, run through the same operators
+as AutoGraph's converted `if` and `while` (so a Python predicate runs in Python, a traced
+one becomes lax.cond / lax.while_loop, and Variables assigned in a branch or body persist).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.autograph.operators import conditionals, loops
+from xlaflow.autograph.operators.dispatch import is_traced
+from xlaflow.autograph.operators.variables import Undefined
+from xlaflow.variables import Variable
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_line():
+    """'file:line' of the user's call (the first frame outside xlaflow), for errors."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _tensor(x):
+    if isinstance(x, Variable):
+        return x.value
+    return jnp.asarray(x) if isinstance(x, (bool, int, float, np.ndarray, np.generic)) else x
+
+
+def _tensors(value):
+    # TF converts outputs and loop variables to tensors: `lambda: v.assign_add(x)` gives
+    # the new value, a Python 0 an int32 tensor
+    return jax.tree_util.tree_map(_tensor, value, is_leaf=lambda x: isinstance(x, Variable))
+
+
+def cond(pred, true_fn=None, false_fn=None, name=None):
+    """`true_fn()` if `pred` else `false_fn()`; a traced `pred` compiles both branches
+    into one lax.cond, and their outputs must then match in structure, shape and dtype."""
+    if not callable(true_fn) or not callable(false_fn):
+        raise TypeError(f"cond: `true_fn` and `false_fn` must be callables, received "
+                        f"true_fn={true_fn!r}, false_fn={false_fn!r}")
+    if not is_traced(pred):
+        return _tensors(true_fn() if bool(pred) else false_fn())
+    out = [Undefined("the output of tf.cond")]
+
+    def set_state(state):
+        out[0] = state[0]
+
+    def body():
+        out[0] = _tensors(true_fn())
+
+    def orelse():
+        out[0] = _tensors(false_fn())
+
+    conditionals.tensor_if(pred, body, orelse, lambda: (out[0],), set_state,
+                           ("cond output",), 1, _user_line())
+    return out[0]
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, maximum_iterations=None, name=None):
+    """Repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`, at most
+    `maximum_iterations` times; returns the final loop_vars in their structure (TF 2's
+    return_same_structure). Traced conditions make it one lax.while_loop."""
+    if not callable(cond) or not callable(body):
+        raise TypeError(f"while_loop: `cond` and `body` must be callables, received "
+                        f"cond={cond!r}, body={body!r}")
+    if shape_invariants is not None:
+        raise NotImplementedError(
+            "while_loop: shape_invariants is not supported: XLA loop variables keep their "
+            "shapes; preallocate the final shape (and fill it with .at[i].set) instead")
+    spread = isinstance(loop_vars, (list, tuple))
+    loop_vars = _tensors(loop_vars)
+    state = [loop_vars]
+    leaves, tree = jax.tree_util.tree_flatten(loop_vars)
+    count = [0]
+
+    def call(fn):
+        return fn(*state[0]) if spread else fn(state[0])
+
+    def get_state():
+        return (*jax.tree_util.tree_leaves(state[0]), count[0])
+
+    def set_state(values):
+        state[0] = tree.unflatten(values[:-1])
+        count[0] = values[-1]
+
+    def test():
+        if maximum_iterations is None:
+            return call(cond)
+        from xlaflow.autograph.operators import logical
+        return logical.and_(count[0] < maximum_iterations, lambda: call(cond))
+
+    def step():
+        out = _tensors(call(body))
+        if spread and len(leaves) == 1 and not isinstance(out, (list, tuple)):
+            out = [out]  # `lambda i: i + 1` over [i]
+        out_tree = jax.tree_util.tree_structure(out)
+        if out_tree.num_leaves != tree.num_leaves:
+            raise ValueError(f"while_loop: `body` must return the structure of loop_vars "
+                             f"({tree}), received {out_tree}")
+        state[0] = tree.unflatten(jax.tree_util.tree_leaves(out))
+        count[0] = count[0] + 1
+
+    names = tuple(f"loop_vars[{i}]" for i in range(len(leaves))) + ("iteration count",)
+    loops.while_stmt(test, step, get_state, set_state, names, len(names))
+    return state[0]
