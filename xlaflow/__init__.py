@@ -132,7 +132,7 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary")
+         "summary", "debugging", "errors")
 
 
 def __getattr__(name):

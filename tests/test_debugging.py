@@ -1,0 +1,81 @@
+"""tf.debugging assertions: concrete values fail at once, traced ones when the compiled
+program runs, both as tf.errors.InvalidArgumentError; Python's comparisons are the oracle."""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+CASES = [
+    ("assert_equal", np.equal), ("assert_none_equal", np.not_equal),
+    ("assert_less", np.less), ("assert_less_equal", np.less_equal),
+    ("assert_greater", np.greater), ("assert_greater_equal", np.greater_equal),
+]
+PAIRS = [(np.array([1, 2, 3]), np.array([1, 2, 3])), (np.array([1, 2, 3]), 2),
+         (np.array([0, 0]), np.array([1, 1])), (np.array([5.0]), np.array([4.0]))]
+
+
+@pytest.mark.parametrize("name, oracle", CASES)
+def test_binary_assertions_eager_and_compiled_match_numpy(name, oracle):
+    assertion = getattr(xf.debugging, name)
+
+    @xf.function
+    def checked(x, y):
+        assertion(x, y, message="custom text")
+        return x + 0
+
+    for x, y in PAIRS:
+        holds = bool(np.all(oracle(x, y)))
+        for run, args in ((assertion, (x, y)), (checked, (xf.constant(x), xf.constant(y)))):
+            if holds:
+                run(*args, message="custom text") if run is assertion else run(*args)
+            else:
+                with pytest.raises(xf.errors.InvalidArgumentError, match="custom text"):
+                    run(*args, message="custom text") if run is assertion else run(*args)
+
+
+def test_unary_assertions_and_assert_near():
+    xf.debugging.assert_positive([1, 2])
+    xf.debugging.assert_non_negative([0, 2])
+    xf.debugging.assert_negative([-1.0])
+    xf.debugging.assert_non_positive([0, -3])
+    with pytest.raises(xf.errors.InvalidArgumentError, match="x > 0"):
+        xf.debugging.assert_positive([1, 0])
+    with pytest.raises(xf.errors.InvalidArgumentError, match="x >= 0"):
+        xf.debugging.assert_non_negative(np.array([-1e-3]))
+    xf.debugging.assert_near(np.float32(1.0), np.float32(1.0) + 1e-7)
+    with pytest.raises(xf.errors.InvalidArgumentError, match="tolerance"):
+        xf.debugging.assert_near([1.0, 2.0], [1.0, 2.1], atol=0.05, rtol=0.0)
+    xf.debugging.assert_near([1.0, 2.0], [1.0, 2.1], atol=0.11, rtol=0.0)
+
+
+def test_a_failing_check_inside_xf_function_writes_back_no_variable():
+    v = xf.Variable(1.0)
+
+    @xf.function
+    def step(x):
+        v.assign_add(x)
+        xf.debugging.assert_all_finite(x, "x must be finite")
+        xf.debugging.Assert(x < 10.0, [x])
+        return v
+
+    step(xf.constant(2.0))
+    assert float(v.numpy()) == 3.0
+    with pytest.raises(xf.errors.InvalidArgumentError, match="x must be finite"):
+        step(xf.constant(np.inf))
+    with pytest.raises(xf.errors.InvalidArgumentError, match="assertion failed"):
+        step(xf.constant(20.0))
+    assert float(v.numpy()) == 3.0
+    np.testing.assert_array_equal(xf.debugging.check_numerics(np.ones(2), "ok"), [1, 1])
+
+
+def test_static_rank_and_type_checks_raise_at_once():
+    xf.debugging.assert_rank(np.zeros((2, 3)), 2)
+    with pytest.raises(ValueError, match="rank 3. Received rank 2"):
+        xf.debugging.assert_rank(np.zeros((2, 3)), 3)
+    xf.debugging.assert_type(xf.constant(1.0), xf.float32)
+    with pytest.raises(TypeError, match="int32"):
+        xf.debugging.assert_type(xf.constant(1.0), xf.int32)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        xf.debugging.assert_equal(np.zeros(2), np.zeros(3))
+    assert issubclass(xf.errors.InvalidArgumentError, xf.errors.OpError)

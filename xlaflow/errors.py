@@ -1,0 +1,22 @@
+"""tf.errors: the exception types TF raises for failed run-time checks (tf.debugging)."""
+
+from __future__ import annotations
+
+
+class OpError(Exception):
+    """A TF operation failed; `message` is its text (TF's base class of op errors)."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        super().__init__(message)
+        self.message = message
+        self.node_def, self.op = node_def, op
+
+    def __str__(self):
+        return self.message
+
+
+class InvalidArgumentError(OpError):
+    """An operation received an invalid argument (a tf.debugging assertion that failed)."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        super().__init__(node_def, op, message, *args)
