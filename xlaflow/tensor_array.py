@@ -1,0 +1,165 @@
+"""tf.TensorArray: TF's write-then-stack list of same-shape tensors, as a value (a pytree
+holding one preallocated array) so it can be the state of a compiled loop.
+
+Writes return a new TensorArray, as in TF (`ta = ta.write(i, x)`). XLA arrays have fixed
+shapes, so a write at a traced index (inside a tensor loop) needs the array allocated
+before the loop: a Python-int `size` and an element shape (given as `element_shape`, or
+taken from a write before the loop). Eager code and Python loops may grow a
+`dynamic_size=True` array freely.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.tensors import int32
+
+
+def _traced(x):
+    return isinstance(x, jax.core.Tracer)
+
+
+@jax.tree_util.register_pytree_node_class
+class TensorArray:
+    """A list of `size` tensors of one dtype and shape; `stack()` gives them as one."""
+
+    def __init__(self, dtype, size=None, dynamic_size=None, clear_after_read=None,
+                 tensor_array_name=None, handle=None, flow=None, infer_shape=True,
+                 element_shape=None, colocate_with_first_write_call=True, name=None):
+        self._dtype = jnp.dtype(dtype)
+        if size is None:
+            size = 0
+        if _traced(size):
+            raise ValueError(
+                "TensorArray: `size` must be known when the function is traced (a Python int "
+                "or a shape), received a tensor computed in the function; XLA arrays have "
+                "fixed sizes")
+        self._size = int(size)
+        if self._size < 0:
+            raise ValueError(f"TensorArray: `size` must be >= 0, received size={size!r}")
+        self._dynamic = bool(dynamic_size)
+        shape = None
+        if element_shape is not None:
+            shape = tuple(getattr(element_shape, "as_list", lambda: element_shape)())
+            if any(d is None for d in shape):
+                shape = None  # partially known: taken from the first write instead
+        self._element_shape = shape
+        self._buffer = None if shape is None else jnp.zeros((self._size, *shape), self._dtype)
+
+    # -- pytree: the buffer is the only leaf -------------------------------------------------
+    def tree_flatten(self):
+        return (self._buffer,), (self._dtype, self._size, self._dynamic, self._element_shape)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        ta = object.__new__(cls)
+        ta._dtype, ta._size, ta._dynamic, ta._element_shape = aux
+        (ta._buffer,) = children
+        return ta
+
+    def _with(self, buffer):
+        ta = object.__new__(type(self))
+        ta._dtype, ta._dynamic = self._dtype, self._dynamic
+        ta._size, ta._element_shape = buffer.shape[0], tuple(buffer.shape[1:])
+        ta._buffer = buffer
+        return ta
+
+    # -- TF's API ------------------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def element_shape(self):
+        return self._element_shape
+
+    @property
+    def dynamic_size(self):
+        return self._dynamic
+
+    def size(self, name=None):
+        return jnp.asarray(self._size, int32)
+
+    def write(self, index, value, name=None):
+        """A TensorArray with `value` at `index` (cast to the array's dtype)."""
+        value = jnp.asarray(value, self._dtype)
+        if self._element_shape is not None and value.shape != self._element_shape:
+            raise ValueError(f"TensorArray.write: the value has shape {value.shape}, but the "
+                             f"array's elements have shape {self._element_shape}")
+        buffer = self._buffer
+        if _traced(index):
+            if self._size == 0:
+                raise ValueError(
+                    "TensorArray.write at an index computed in the compiled program (inside "
+                    "a tensor loop) needs the array allocated before the loop, since XLA "
+                    "arrays have fixed shapes: create it with size=<number of writes> (a "
+                    "Python int) and element_shape=..., or append to a Python list and "
+                    "tf.stack it (AutoGraph stacks what a tensor loop appends)")
+            if buffer is None:  # straight-line code may allocate now; a loop carry may not
+                buffer = jnp.zeros((self._size, *value.shape), self._dtype)
+            return self._with(buffer.at[index].set(value))
+        index = int(index)
+        size = self._size if buffer is None else buffer.shape[0]
+        if index < 0 or (index >= size and not self._dynamic):
+            raise IndexError(f"TensorArray.write: index {index} is outside an array of size "
+                             f"{size} (dynamic_size=False)")
+        if buffer is None:
+            buffer = jnp.zeros((size, *value.shape), self._dtype)
+        if index >= buffer.shape[0]:
+            extra = jnp.zeros((index + 1 - buffer.shape[0], *value.shape), self._dtype)
+            buffer = jnp.concatenate([buffer, extra])
+        return self._with(buffer.at[index].set(value))
+
+    def read(self, index, name=None):
+        if self._buffer is None:
+            raise ValueError("TensorArray.read: nothing was written to this array yet")
+        return self._buffer[index]
+
+    def stack(self, name=None):
+        """All elements as one tensor of shape (size, *element_shape)."""
+        if self._buffer is None:
+            if self._size == 0 and self._element_shape is None:
+                raise ValueError("TensorArray.stack: the array is empty and its element "
+                                 "shape is unknown; pass element_shape= to stack nothing")
+            raise ValueError("TensorArray.stack: nothing was written to this array")
+        return self._buffer
+
+    def gather(self, indices, name=None):
+        return jnp.take(self.stack(), jnp.asarray(indices), axis=0)
+
+    def concat(self, name=None):
+        """The elements joined along their first axis."""
+        stacked = self.stack()
+        return stacked.reshape((-1, *stacked.shape[2:]))
+
+    def unstack(self, value, name=None):
+        """A TensorArray holding the rows of `value`."""
+        value = jnp.asarray(value, self._dtype)
+        if self._size and value.shape[0] != self._size and not self._dynamic:
+            raise ValueError(f"TensorArray.unstack: {value.shape[0]} rows into an array of "
+                             f"size {self._size} (dynamic_size=False)")
+        return self._with(value)
+
+    def scatter(self, indices, value, name=None):
+        """A TensorArray with value[k] written at indices[k]."""
+        value = jnp.asarray(value, self._dtype)
+        buffer = self._buffer
+        if buffer is None:
+            buffer = jnp.zeros((self._size, *value.shape[1:]), self._dtype)
+        return self._with(buffer.at[jnp.asarray(indices)].set(value))
+
+    def identity(self):
+        return self
+
+    def mark_used(self):
+        return None
+
+    def close(self, name=None):
+        return None
+
+    def __repr__(self):
+        return (f"<xf.TensorArray dtype={self._dtype.name} size={self._size} "
+                f"element_shape={self._element_shape}>")
+
+
