@@ -40,6 +40,28 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     tanh,
 )
 
+from xlaflow.math_extra import (  # noqa: F401
+    atan2,
+    confusion_matrix,
+    count_nonzero,
+    cumprod,
+    cumsum,
+    erf,
+    floordiv,
+    floormod,
+    in_top_k,
+    l2_normalize,
+    lgamma,
+    log_sigmoid,
+    logical_xor,
+    mod,
+    reduce_euclidean_norm,
+    segment_sum,
+    squared_difference,
+    top_k,
+    truediv,
+    unsorted_segment_sum,
+)
 from xlaflow.nn_ops import sigmoid, softplus  # noqa: F401  (tf.math.sigmoid is tf.nn's)
 from xlaflow.ops import (  # noqa: F401
     _axis,

@@ -80,6 +80,7 @@ def _check_global_batch_size(size):
 
 
 # TF's tf.nn activations and cross-entropies live beside these helpers under xf.nn
+from xlaflow.math_extra import embedding_lookup, l2_normalize, moments  # noqa: F401
 from xlaflow.nn_ops import (  # noqa: F401
     dropout,
     elu,

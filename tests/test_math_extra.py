@@ -1,0 +1,94 @@
+"""More tf.math / tf.nn ops (xlaflow/math_extra.py) against NumPy and TF's documented
+examples."""
+
+import math
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+RNG = np.random.default_rng(13)
+X = RNG.normal(size=(3, 4)).astype(np.float32)
+
+
+def test_cumulative_ops_with_exclusive_and_reverse_as_tf_documents():
+    np.testing.assert_array_equal(xf.math.cumsum([1, 2, 3]), [1, 3, 6])
+    np.testing.assert_array_equal(xf.math.cumsum([1, 2, 3], exclusive=True), [0, 1, 3])
+    np.testing.assert_array_equal(xf.math.cumsum([1, 2, 3], reverse=True), [6, 5, 3])
+    np.testing.assert_array_equal(xf.math.cumsum([1, 2, 3], exclusive=True, reverse=True),
+                                  [5, 3, 0])
+    np.testing.assert_array_equal(xf.math.cumprod([2, 3, 4], exclusive=True), [1, 2, 6])
+    np.testing.assert_allclose(xf.math.cumsum(X, axis=1), np.cumsum(X, axis=1), rtol=1e-5)
+
+
+def test_floor_division_modulo_and_elementwise_ops_as_python():
+    a, b = np.array([7, -7, 7, -7]), np.array([3, 3, -3, -3])
+    np.testing.assert_array_equal(xf.math.floordiv(a, b), a // b)
+    np.testing.assert_array_equal(xf.math.floormod(a, b), a % b)
+    np.testing.assert_array_equal(xf.math.mod(a, b), a % b)
+    np.testing.assert_allclose(xf.math.squared_difference(X, 1.0), (X - 1.0) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(xf.math.log_sigmoid(np.array([-100.0, 0.0, 3.0])),
+                               [-100.0, math.log(0.5), -math.log1p(math.exp(-3.0))],
+                               rtol=1e-6)
+    np.testing.assert_allclose(xf.math.erf([0.5]), [math.erf(0.5)], rtol=1e-6)
+    np.testing.assert_allclose(xf.math.lgamma([4.5]), [math.lgamma(4.5)], rtol=1e-6)
+    np.testing.assert_allclose(xf.math.atan2([1.0], [-1.0]), [math.atan2(1.0, -1.0)],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(xf.math.logical_xor([True, False], [True, True]),
+                                  [False, True])
+
+
+def test_norms_counts_and_l2_normalize():
+    np.testing.assert_allclose(xf.math.reduce_euclidean_norm(X, axis=1),
+                               np.linalg.norm(X, axis=1), rtol=1e-6)
+    counted = xf.math.count_nonzero(np.array([[0, 1], [2, 0], [3, 4]]), axis=0)
+    np.testing.assert_array_equal(counted, [2, 2])
+    normalized = xf.math.l2_normalize(X, axis=1)
+    np.testing.assert_allclose(normalized, X / np.linalg.norm(X, axis=1, keepdims=True),
+                               rtol=1e-5)
+    np.testing.assert_array_equal(xf.nn.l2_normalize(np.zeros(3)), np.zeros(3))  # epsilon
+
+
+def test_top_k_and_in_top_k_with_ties():
+    values, indices = xf.math.top_k(np.array([1.0, 3.0, 3.0, 2.0]), k=3)
+    np.testing.assert_array_equal(values, [3.0, 3.0, 2.0])
+    np.testing.assert_array_equal(indices, [1, 2, 3])  # ties: lower index first
+    assert indices.dtype == np.int32
+    with pytest.raises(ValueError, match="k=5"):
+        xf.math.top_k(np.ones(4), k=5)
+    predictions = np.array([[0.1, 0.9, 0.9, 0.0], [0.5, 0.2, 0.1, 0.2], [np.nan, 1, 0, 0]])
+    # row 0: class 2 ties with class 1 at the top: in for k=1; row 1: class 3 ties class 1
+    np.testing.assert_array_equal(xf.math.in_top_k([2, 3, 1], predictions, 1),
+                                  [True, False, False])
+    np.testing.assert_array_equal(xf.math.in_top_k([2, 3, 1], predictions, 2),
+                                  [True, True, False])
+
+
+def test_segment_sums_and_confusion_matrix():
+    data = np.array([[1, 2], [3, 4], [5, 6], [7, 8]], np.float32)
+    np.testing.assert_array_equal(xf.math.segment_sum(data, [0, 0, 1, 3]),
+                                  [[4, 6], [5, 6], [0, 0], [7, 8]])
+    with pytest.raises(ValueError, match="sorted"):
+        xf.math.segment_sum(data, [1, 0, 0, 0])
+    np.testing.assert_array_equal(xf.math.unsorted_segment_sum(data, [1, 0, 1, 0], 3),
+                                  [[10, 12], [6, 8], [0, 0]])
+    np.testing.assert_array_equal(xf.math.confusion_matrix([1, 2, 4], [2, 2, 4]), [
+        [0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 1]])
+    weighted = xf.math.confusion_matrix([0, 0, 1], [0, 1, 1], num_classes=2,
+                                        weights=[0.5, 2.0, 1.0], dtype=xf.float32)
+    np.testing.assert_array_equal(weighted, [[0.5, 2.0], [0.0, 1.0]])
+
+
+def test_nn_moments_and_embedding_lookup():
+    mean, variance = xf.nn.moments(X, axes=[0])
+    np.testing.assert_allclose(mean, X.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(variance, X.var(0), rtol=1e-5)
+    mean, variance = xf.nn.moments(X, axes=[0, 1], keepdims=True)
+    assert mean.shape == (1, 1)
+    np.testing.assert_allclose(variance, X.var(keepdims=True), rtol=1e-5)
+    np.testing.assert_array_equal(xf.nn.embedding_lookup(X, [[2, 0]]), X[[[2, 0]]])
+    clipped = xf.nn.embedding_lookup(X, [1], max_norm=0.5)
+    np.testing.assert_allclose(np.linalg.norm(clipped, axis=-1),
+                               [min(0.5, np.linalg.norm(X[1]))], rtol=1e-5)

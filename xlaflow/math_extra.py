@@ -1,0 +1,188 @@
+"""More of tf.math with TF's arguments and edge cases: cumulative ops (exclusive, reverse),
+floor division and modulo, top_k / in_top_k, l2_normalize, segment sums, the confusion
+matrix, and special functions. Re-exported by xf.math (and xf.nn where TF has them too).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.tensors import as_dtype, int32
+
+
+def _cumulative(op, identity, x, axis, exclusive, reverse):
+    x = jnp.asarray(x)
+    axis = int(axis)
+    if reverse:
+        x = jnp.flip(x, axis)
+    out = op(x, axis=axis)
+    if exclusive:  # shift by one along the axis, the identity first
+        pad = jnp.full_like(jnp.take(out, jnp.arange(1), axis=axis), identity)
+        out = jnp.concatenate([pad, jnp.take(out, jnp.arange(x.shape[axis] - 1), axis=axis)],
+                              axis=axis)
+    return jnp.flip(out, axis) if reverse else out
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    """Running sums along `axis` (TF: `exclusive` leaves out each element itself,
+    `reverse` sums from the end)."""
+    return _cumulative(jnp.cumsum, 0, x, axis, exclusive, reverse)
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    """Running products along `axis`, with TF's `exclusive` and `reverse`."""
+    return _cumulative(jnp.cumprod, 1, x, axis, exclusive, reverse)
+
+
+def floordiv(x, y, name=None):
+    """Division rounded toward minus infinity (Python's //)."""
+    return jnp.floor_divide(jnp.asarray(x), jnp.asarray(y))
+
+
+def floormod(x, y, name=None):
+    """The remainder of floordiv, with the sign of `y` (Python's %); also tf.math.mod."""
+    return jnp.remainder(jnp.asarray(x), jnp.asarray(y))
+
+
+mod = floormod
+
+
+def truediv(x, y, name=None):
+    return jnp.true_divide(jnp.asarray(x), jnp.asarray(y))
+
+
+def squared_difference(x, y, name=None):
+    d = jnp.asarray(x) - jnp.asarray(y)
+    return d * d
+
+
+def log_sigmoid(x, name=None):
+    """log(sigmoid(x)), computed stably as -softplus(-x)."""
+    return -jax.nn.softplus(-jnp.asarray(x))
+
+
+def reduce_euclidean_norm(input_tensor, axis=None, keepdims=False, name=None):
+    x = jnp.asarray(input_tensor)
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def count_nonzero(input, axis=None, keepdims=None, dtype="int64", name=None):
+    """The number of non-zero entries over `axis` (TF's default int64 is int32 unless
+    64-bit mode is on, as every int64 in JAX)."""
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    out = jnp.count_nonzero(jnp.asarray(input), axis=axis, keepdims=bool(keepdims))
+    return out.astype(jax.dtypes.canonicalize_dtype(as_dtype(dtype)))
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
+    """x / sqrt(max(sum(x**2, axis), epsilon)), as TF (all axes when `axis` is None)."""
+    x = jnp.asarray(x)
+    axis = dim if axis is None else axis
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    square_sum = jnp.sum(x * x, axis=axis, keepdims=True)
+    return x * jax.lax.rsqrt(jnp.maximum(square_sum, epsilon))
+
+
+TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])
+
+
+def top_k(input, k=1, sorted=True, name=None):
+    """The `k` largest entries of the last axis and their indices (int32), largest first;
+    among equal entries the lower index comes first, as TF."""
+    input = jnp.asarray(input)
+    if not 0 <= int(k) <= input.shape[-1]:
+        raise ValueError(f"top_k: `k` must be in [0, {input.shape[-1]}] (the last axis), "
+                         f"received k={k!r}")
+    values, indices = jax.lax.top_k(input, int(k))
+    return TopKV2(values, indices.astype(int32))
+
+
+def in_top_k(targets, predictions, k, name=None):
+    """Whether each row's target class is among its `k` largest predictions; classes tied
+    at the boundary all count as in, and a non-finite prediction row never does (TF)."""
+    predictions = jnp.asarray(predictions)
+    targets = jnp.asarray(targets).astype(jnp.int32)
+    target_value = jnp.take_along_axis(predictions, targets[:, None], axis=1)
+    above = jnp.sum(predictions > target_value, axis=1)
+    finite = jnp.all(jnp.isfinite(predictions), axis=1)
+    return (above < k) & finite
+
+
+def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
+    """out[j] = sum of data[i] over i with segment_ids[i] == j, for j < num_segments."""
+    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(segment_ids),
+                               num_segments=int(num_segments))
+
+
+def segment_sum(data, segment_ids, name=None):
+    """Sums over runs of sorted `segment_ids` (num_segments = the largest id + 1)."""
+    ids = np.asarray(segment_ids)
+    if ids.size and np.any(np.diff(ids) < 0):
+        raise ValueError("segment_sum: segment_ids must be sorted; use "
+                         "unsorted_segment_sum for ids in any order")
+    count = int(ids.max()) + 1 if ids.size else 0
+    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(ids), num_segments=count,
+                               indices_are_sorted=True)
+
+
+def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype="int32",
+                     name=None):
+    """m[i, j] = the (weighted) number of examples with label i predicted as j."""
+    labels = jnp.asarray(labels).astype(jnp.int32).reshape(-1)
+    predictions = jnp.asarray(predictions).astype(jnp.int32).reshape(-1)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"confusion_matrix: labels {labels.shape} and predictions "
+                         f"{predictions.shape} must have one entry per example")
+    if num_classes is None:
+        num_classes = int(max(int(jnp.max(labels)), int(jnp.max(predictions)))) + 1
+    dtype = as_dtype(dtype)
+    w = jnp.ones(labels.shape, dtype) if weights is None else \
+        jnp.asarray(weights, dtype).reshape(-1)
+    return jnp.zeros((int(num_classes),) * 2, dtype).at[labels, predictions].add(w)
+
+
+def erf(x, name=None):
+    return jax.scipy.special.erf(jnp.asarray(x))
+
+
+def lgamma(x, name=None):
+    x = jnp.asarray(x)
+    return jax.lax.lgamma(x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(float))
+
+
+def atan2(y, x, name=None):
+    return jnp.arctan2(jnp.asarray(y), jnp.asarray(x))
+
+
+def logical_xor(x, y, name=None):
+    return jnp.logical_xor(jnp.asarray(x), jnp.asarray(y))
+
+
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    """(mean, variance) of `x` over `axes` (tf.nn.moments; population variance)."""
+    x = jnp.asarray(x)
+    axes = tuple(np.asarray(axes).reshape(-1).tolist())
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    variance = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+    if not keepdims:
+        mean, variance = jnp.squeeze(mean, axes), jnp.squeeze(variance, axes)
+    return mean, variance
+
+
+def embedding_lookup(params, ids, max_norm=None, name=None):
+    """Rows of `params` at `ids` (tf.nn.embedding_lookup of one params tensor)."""
+    if isinstance(params, (list, tuple)):
+        if len(params) != 1:
+            raise NotImplementedError("embedding_lookup: sharded params (a list of several "
+                                      "tensors) are not supported; concatenate them first")
+        params = params[0]
+    rows = jnp.take(jnp.asarray(params), jnp.asarray(ids), axis=0)
+    if max_norm is not None:
+        norms = jnp.sqrt(jnp.sum(rows * rows, axis=-1, keepdims=True))
+        rows = rows * jnp.minimum(1.0, max_norm / jnp.maximum(norms, 1e-30))
+    return rows
