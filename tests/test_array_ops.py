@@ -82,3 +82,37 @@ def test_reverse_sort_argsort_sequence_mask():
         [[True, False, False], [True, True, True]],
         [[True, True, False], [False, False, False]]])
     assert xf.sequence_mask([2], 3, dtype=xf.float32).dtype == np.float32
+
+
+def test_repeat_roll_meshgrid_and_scatters():
+    np.testing.assert_array_equal(xf.repeat([1, 2], 2), [1, 1, 2, 2])
+    np.testing.assert_array_equal(xf.repeat(P[:, :2, 0], [1, 2], axis=1),
+                                  np.repeat(P[:, :2, 0], [1, 2], axis=1))
+    np.testing.assert_array_equal(xf.roll(P, [1, -2], axis=[0, 2]),
+                                  np.roll(P, (1, -2), axis=(0, 2)))
+    gx, gy = xf.meshgrid(np.arange(3), np.arange(2))
+    np.testing.assert_array_equal(gx, np.meshgrid(np.arange(3), np.arange(2))[0])
+    assert gy.shape == (2, 3)
+    # TF's documented examples
+    np.testing.assert_array_equal(xf.scatter_nd([[4], [3], [1], [7]], [9, 10, 11, 12], [8]),
+                                  [0, 11, 0, 10, 9, 0, 0, 12])
+    np.testing.assert_array_equal(xf.scatter_nd([[1], [1]], [2, 3], [3]), [0, 5, 0])
+    np.testing.assert_array_equal(
+        xf.tensor_scatter_nd_update([1, 2, 3, 4], [[1], [3]], [9, 10]), [1, 9, 3, 10])
+    np.testing.assert_array_equal(
+        xf.tensor_scatter_nd_add(np.ones((2, 2)), [[0, 1]], [5.0]), [[1, 6], [1, 1]])
+
+
+def test_boolean_mask_eagerly_and_its_refusal_in_compiled_code():
+    np.testing.assert_array_equal(xf.boolean_mask([0, 1, 2, 3], [True, False, True, False]),
+                                  [0, 2])
+    np.testing.assert_array_equal(xf.boolean_mask(P, P[:, 0, 0] > 0), P[P[:, 0, 0] > 0])
+    np.testing.assert_array_equal(xf.boolean_mask(P, [True, False, True, False], axis=1),
+                                  P[:, [0, 2]])
+
+    @xf.function
+    def f(x):
+        return xf.boolean_mask(x, x > 0)
+
+    with pytest.raises(TypeError, match="tf.where"):
+        f(np.ones(3, np.float32))

@@ -85,3 +85,39 @@ def test_while_loop_refusals_name_the_argument():
         xf.while_loop(lambda i, j: i < 3, lambda i, j: i + 1, [0, 0])
     np.testing.assert_array_equal(
         xf.while_loop(lambda x: x[0] < 4, lambda x: x + 1, np.zeros(2, np.float32)), [4, 4])
+
+
+def test_map_fn_and_vectorized_map_as_a_python_loop():
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    expected = np.stack([row @ row for row in x])
+    np.testing.assert_allclose(xf.map_fn(lambda row: xf.reduce_sum(row * row), x), expected)
+    np.testing.assert_allclose(xf.vectorized_map(lambda row: xf.reduce_sum(row * row), x),
+                               expected)
+    pairs = xf.map_fn(lambda ab: ab[0] * ab[1], (x, x + 1))
+    np.testing.assert_allclose(pairs, x * (x + 1))
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def scaled(batch):
+        return xf.map_fn(lambda row: row * w, batch)
+
+    np.testing.assert_allclose(scaled(x), x * 2.0)
+    w.assign(3.0)
+    np.testing.assert_allclose(scaled(x), x * 3.0)  # the Variable is read, not baked in
+
+
+def test_executing_eagerly_and_is_tensor():
+    assert xf.executing_eagerly()
+    seen = []
+
+    @xf.function
+    def f(x):
+        seen.append(xf.executing_eagerly())
+        return x
+
+    f(1.0)
+    xf.config.run_functions_eagerly(True)
+    f(2.0)
+    assert seen == [False, True]
+    assert xf.is_tensor(xf.constant(1.0)) and xf.is_tensor(xf.Variable(1.0))
+    assert not xf.is_tensor(np.ones(2)) and not xf.is_tensor(1.0)

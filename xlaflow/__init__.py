@@ -33,19 +33,28 @@ from jax.numpy import (  # TF and jnp agree on these names: the jnp functions th
 
 from xlaflow.array_ops import (
     argsort as argsort,
+    boolean_mask as boolean_mask,
     gather as gather,
     gather_nd as gather_nd,
     linspace as linspace,
+    meshgrid as meshgrid,
     pad as pad,
+    repeat as repeat,
     reverse as reverse,
+    roll as roll,
+    scatter_nd as scatter_nd,
     sequence_mask as sequence_mask,
     sort as sort,
     split as split,
+    tensor_scatter_nd_add as tensor_scatter_nd_add,
+    tensor_scatter_nd_update as tensor_scatter_nd_update,
     tile as tile,
     unstack as unstack,
 )
 from xlaflow import autograph as autograph
 from xlaflow.control_flow import cond as cond
+from xlaflow.control_flow import map_fn as map_fn
+from xlaflow.control_flow import vectorized_map as vectorized_map
 from xlaflow.control_flow import while_loop as while_loop
 from xlaflow import config as config
 from xlaflow import nn as nn
@@ -62,6 +71,7 @@ from xlaflow.linalg import eye as eye
 from xlaflow.linalg import norm as norm
 from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
+from xlaflow.nn_ops import sigmoid as sigmoid
 from xlaflow.module import Module as Module
 from xlaflow.recompute import recompute_grad as recompute_grad
 from xlaflow.tape import grad as grad
@@ -108,6 +118,7 @@ from xlaflow.tensors import (
     constant as constant,
     convert_to_tensor as convert_to_tensor,
     double as double,
+    executing_eagerly as executing_eagerly,
     float16 as float16,
     float32 as float32,
     float64 as float64,
@@ -116,6 +127,7 @@ from xlaflow.tensors import (
     int16 as int16,
     int32 as int32,
     int64 as int64,
+    is_tensor as is_tensor,
     uint8 as uint8,
     uint16 as uint16,
     uint32 as uint32,

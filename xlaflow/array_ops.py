@@ -142,3 +142,58 @@ def sequence_mask(lengths, maxlen=None, dtype="bool", name=None):
         maxlen = int(jnp.max(lengths)) if lengths.size else 0
     mask = jnp.arange(int(maxlen)) < lengths[..., None]
     return mask.astype(as_dtype(dtype))
+
+
+def repeat(input, repeats, axis=None, name=None):
+    """Repeat each element `repeats` times along `axis` (the flattened input when None)."""
+    repeats = jnp.asarray(repeats) if isinstance(repeats, (list, tuple)) else repeats
+    return jnp.repeat(jnp.asarray(input), repeats, axis=axis)
+
+
+def roll(input, shift, axis, name=None):
+    """Shift elements cyclically by `shift` along `axis` (both may be lists)."""
+    shift = tuple(shift) if isinstance(shift, list) else shift
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return jnp.roll(jnp.asarray(input), shift, axis=axis)
+
+
+def meshgrid(*args, indexing="xy", name=None):
+    return jnp.meshgrid(*args, indexing=indexing)
+
+
+def _nd_index(indices):
+    indices = jnp.asarray(indices)
+    return tuple(indices[..., k] for k in range(indices.shape[-1]))
+
+
+def scatter_nd(indices, updates, shape, name=None):
+    """Zeros of `shape` with `updates` added at `indices` (duplicates sum, as TF)."""
+    updates = jnp.asarray(updates)
+    shape = tuple(int(s) for s in np.asarray(shape).reshape(-1))
+    return jnp.zeros(shape, updates.dtype).at[_nd_index(indices)].add(updates)
+
+
+def tensor_scatter_nd_update(tensor, indices, updates, name=None):
+    """`tensor` with the entries (or slices) at `indices` replaced by `updates`."""
+    tensor = jnp.asarray(tensor)
+    return tensor.at[_nd_index(indices)].set(jnp.asarray(updates, tensor.dtype))
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """`tensor` with `updates` added at `indices` (duplicates sum)."""
+    tensor = jnp.asarray(tensor)
+    return tensor.at[_nd_index(indices)].add(jnp.asarray(updates, tensor.dtype))
+
+
+def boolean_mask(tensor, mask, axis=None, name=None):
+    """The entries (or slices) of `tensor` where `mask` is true. The result's size depends
+    on the mask's values, so the mask must be known: eager code and tf.data maps only."""
+    if isinstance(mask, jax.core.Tracer) or isinstance(tensor, jax.core.Tracer):
+        raise TypeError(
+            "boolean_mask: the result's shape depends on the mask's values, which XLA needs "
+            "when the function is traced; inside xf.function use tf.where(mask, x, 0) (keep "
+            "the shape), or multiply by tf.cast(mask, x.dtype) and reduce")
+    tensor, mask = np.asarray(tensor), np.asarray(mask, bool)
+    axis = 0 if axis is None else int(axis)
+    index = (slice(None),) * axis + (mask,)
+    return jnp.asarray(tensor[index])

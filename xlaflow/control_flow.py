@@ -112,3 +112,20 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     names = tuple(f"loop_vars[{i}]" for i in range(len(leaves))) + ("iteration count",)
     loops.while_stmt(test, step, get_state, set_state, names, len(names))
     return state[0]
+
+
+def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
+           swap_memory=False, infer_shape=True, name=None, fn_output_signature=None):
+    """`fn` on each slice of `elems` (a tensor or a structure of them) along axis 0, the
+    results stacked: one lax.map (a compiled loop), as TF's while loop."""
+    if not callable(fn):
+        raise TypeError(f"map_fn: `fn` must be callable, received {fn!r}")
+    return jax.lax.map(fn, _tensors(elems))
+
+
+def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
+    """`fn` on each slice of `elems` along axis 0, vectorized (jax.vmap: one batched
+    computation, as TF's pfor)."""
+    if not callable(fn):
+        raise TypeError(f"vectorized_map: `fn` must be callable, received {fn!r}")
+    return jax.vmap(fn)(_tensors(elems))

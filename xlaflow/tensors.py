@@ -144,3 +144,16 @@ class TensorSpec:
             "None" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1
                                                                     else "") + ")"
         return f"TensorSpec(shape={shape}, dtype={self.dtype.name}, name={self.name!r})"
+
+
+def is_tensor(x):
+    """Whether `x` is a tensor (a jax.Array, traced or not) or a Variable, as TF's
+    is_tensor (NumPy arrays and Python numbers are not)."""
+    return isinstance(x, (jax.Array, Variable))
+
+
+def executing_eagerly():
+    """False while an xf.function traces (its code runs as a compiled program), True
+    otherwise, including under run_functions_eagerly(True), as TF."""
+    from xlaflow import _lifting
+    return _lifting.current() is None
