@@ -121,3 +121,20 @@ def test_executing_eagerly_and_is_tensor():
     assert seen == [False, True]
     assert xf.is_tensor(xf.constant(1.0)) and xf.is_tensor(xf.Variable(1.0))
     assert not xf.is_tensor(np.ones(2)) and not xf.is_tensor(1.0)
+
+
+def test_while_loop_with_a_python_bound_is_differentiable_as_tf_under_xla():
+    w = xf.Variable(1.5)
+
+    @xf.function
+    def grad(x, n):
+        with xf.GradientTape() as tape:
+            _, y = xf.while_loop(lambda i, y: i < n, lambda i, y: (i + 1, y * w),
+                                 (xf.constant(0), x), maximum_iterations=5)
+        return y, tape.gradient(y, w)
+
+    for n in (0, 3, 9):  # 9 stops at the bound
+        trips = min(n, 5)
+        y, dw = grad(xf.constant(2.0), xf.constant(n))
+        np.testing.assert_allclose(y, 2.0 * 1.5 ** trips, rtol=1e-6)
+        np.testing.assert_allclose(dw, 2.0 * trips * 1.5 ** max(trips - 1, 0), rtol=1e-6)

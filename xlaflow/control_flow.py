@@ -110,7 +110,13 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         count[0] = count[0] + 1
 
     names = tuple(f"loop_vars[{i}]" for i in range(len(leaves))) + ("iteration count",)
-    loops.while_stmt(test, step, get_state, set_state, names, len(names))
+    if isinstance(maximum_iterations, int) and not isinstance(maximum_iterations, bool):
+        # A Python bound: AutoGraph's `for _ in range(n): if not cond: break`, which stays
+        # differentiable in reverse mode (as TF's bounded while loop under jit_compile)
+        loops.for_stmt(range(maximum_iterations), lambda: call(cond), lambda _: step(),
+                       get_state, set_state, names, len(names))
+    else:
+        loops.while_stmt(test, step, get_state, set_state, names, len(names))
     return state[0]
 
 
