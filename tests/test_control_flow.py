@@ -1,5 +1,6 @@
 """tf.cond and tf.while_loop (xlaflow/control_flow.py) against Python's own if/while."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -138,3 +139,29 @@ def test_while_loop_with_a_python_bound_is_differentiable_as_tf_under_xla():
         y, dw = grad(xf.constant(2.0), xf.constant(n))
         np.testing.assert_allclose(y, 2.0 * 1.5 ** trips, rtol=1e-6)
         np.testing.assert_allclose(dw, 2.0 * trips * 1.5 ** max(trips - 1, 0), rtol=1e-6)
+
+
+def test_back_prop_false_stops_the_gradient_as_tf_does():
+    # TF 2: while_loop(back_prop=False) puts stop_gradient on the loop's outputs, and
+    # map_fn passes back_prop to its while_loop; y = x ** 3 and sum(e * x) otherwise.
+    # Without a gradient to take, a tensor-bounded loop may sit inside the tape.
+    def cubed(x, back_prop):
+        return xf.while_loop(lambda i, y: i < 2, lambda i, y: (i + 1, y * x), (0, x),
+                             back_prop=back_prop,
+                             maximum_iterations=2 if back_prop else None)[1]
+
+    def mapped(x, back_prop):
+        return xf.reduce_sum(xf.map_fn(lambda e: e * x, xf.constant([1.0, 2.0]),
+                                       back_prop=back_prop))
+
+    @xf.function
+    def grads(x):
+        with xf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            ys = [cubed(x, True), cubed(x, False), mapped(x, True), mapped(x, False)]
+        return [tape.gradient(y, x, unconnected_gradients="zero") for y in ys]
+
+    got = [float(g) for g in grads(xf.constant(2.0))]
+    assert got == [12.0, 0.0, 3.0, 0.0]
+    assert float(jax.grad(lambda x: cubed(x, False))(2.0)) == 0.0
+

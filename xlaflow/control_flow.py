@@ -34,6 +34,12 @@ def _tensor(x):
     return jnp.asarray(x) if isinstance(x, (bool, int, float, np.ndarray, np.generic)) else x
 
 
+def _no_gradient(value, back_prop):
+    # TF 2's back_prop=False: stop_gradient on the loop's outputs (and JAX then never
+    # needs to transpose the loop, so a tensor-bounded one may sit inside a tape)
+    return value if back_prop else jax.tree_util.tree_map(jax.lax.stop_gradient, value)
+
+
 def _tensors(value):
     # TF converts outputs and loop variables to tensors: `lambda: v.assign_add(x)` gives
     # the new value, a Python 0 an int32 tensor
@@ -117,7 +123,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                        get_state, set_state, names, len(names))
     else:
         loops.while_stmt(test, step, get_state, set_state, names, len(names))
-    return state[0]
+    return _no_gradient(state[0], back_prop)
 
 
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
@@ -126,7 +132,7 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     results stacked: one lax.map (a compiled loop), as TF's while loop."""
     if not callable(fn):
         raise TypeError(f"map_fn: `fn` must be callable, received {fn!r}")
-    return jax.lax.map(fn, _tensors(elems))
+    return _no_gradient(jax.lax.map(fn, _tensors(elems)), back_prop)
 
 
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
