@@ -165,3 +165,14 @@ def test_back_prop_false_stops_the_gradient_as_tf_does():
     assert got == [12.0, 0.0, 3.0, 0.0]
     assert float(jax.grad(lambda x: cubed(x, False))(2.0)) == 0.0
 
+
+def test_body_returning_another_structure_is_refused_as_tf_does():
+    # TF's while_v2 asserts the body's output has loop_vars' structure (top-level
+    # tuple/list alike) instead of repacking the leaves into it
+    with pytest.raises(ValueError, match="structure of loop_vars"):
+        xf.while_loop(lambda d: d["a"] < 3, lambda d: {"b": d["a"] + 1}, [{"a": 0}])
+    with pytest.raises(ValueError, match="structure of loop_vars"):
+        xf.while_loop(lambda a, b: a < 3, lambda a, b: (a + 1, (b,)), [0, 1])
+    out = xf.while_loop(lambda a, b: a < 3, lambda a, b: [a + 1, b * 2], (0, 1))
+    assert isinstance(out, tuple) and [int(v) for v in out] == [3, 8]
+

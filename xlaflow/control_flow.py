@@ -40,6 +40,19 @@ def _no_gradient(value, back_prop):
     return value if back_prop else jax.tree_util.tree_map(jax.lax.stop_gradient, value)
 
 
+def _structure(value):
+    """`value`'s tree structure with lists read as tuples: TF's while_loop takes a list
+    and a tuple for the same structure when it compares the body's output with loop_vars."""
+    def retuple(x):
+        if isinstance(x, list) or type(x) is tuple:
+            return tuple(retuple(v) for v in x)
+        if isinstance(x, dict):
+            return {k: retuple(v) for k, v in x.items()}
+        return x
+
+    return jax.tree_util.tree_structure(retuple(value))
+
+
 def _tensors(value):
     # TF converts outputs and loop variables to tensors: `lambda: v.assign_add(x)` gives
     # the new value, a Python 0 an int32 tensor
@@ -108,10 +121,9 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         out = _tensors(call(body))
         if spread and len(leaves) == 1 and not isinstance(out, (list, tuple)):
             out = [out]  # `lambda i: i + 1` over [i]
-        out_tree = jax.tree_util.tree_structure(out)
-        if out_tree.num_leaves != tree.num_leaves:
+        if _structure(out) != _structure(state[0]):
             raise ValueError(f"while_loop: `body` must return the structure of loop_vars "
-                             f"({tree}), received {out_tree}")
+                             f"({tree}), received {jax.tree_util.tree_structure(out)}")
         state[0] = tree.unflatten(jax.tree_util.tree_leaves(out))
         count[0] = count[0] + 1
 
