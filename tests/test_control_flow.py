@@ -176,3 +176,17 @@ def test_body_returning_another_structure_is_refused_as_tf_does():
     out = xf.while_loop(lambda a, b: a < 3, lambda a, b: [a + 1, b * 2], (0, 1))
     assert isinstance(out, tuple) and [int(v) for v in out] == [3, 8]
 
+
+def test_map_fn_converts_fn_with_autograph_as_tf_does():
+    # TF's map_fn runs `fn` through autograph.tf_convert, so a Python `if` on an element
+    # works in a tf.function and eagerly; abs by hand against NumPy
+    def magnitude(e):
+        if e > 0:
+            return e
+        return -e
+
+    x = np.array([1.5, -2.0, 0.0, -0.5], np.float32)
+    np.testing.assert_array_equal(xf.map_fn(magnitude, x), np.abs(x))
+    np.testing.assert_array_equal(xf.function(lambda v: xf.map_fn(magnitude, v))(x),
+                                  np.abs(x))
+    np.testing.assert_array_equal(xf.vectorized_map(magnitude, x), np.abs(x))

@@ -53,6 +53,17 @@ def _structure(value):
     return jax.tree_util.tree_structure(retuple(value))
 
 
+def _autographed(fn):
+    """`fn` converted by AutoGraph when it is user code, as TF's map_fn converts its `fn`
+    (autograph.tf_convert), so a Python `if` on an element works."""
+    from xlaflow.config import flags
+    if not flags.autograph:
+        return fn
+    from xlaflow.autograph.operators.calls import convertible
+    converted = convertible(fn)
+    return fn if converted is None else converted
+
+
 def _tensors(value):
     # TF converts outputs and loop variables to tensors: `lambda: v.assign_add(x)` gives
     # the new value, a Python 0 an int32 tensor
@@ -144,7 +155,7 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     results stacked: one lax.map (a compiled loop), as TF's while loop."""
     if not callable(fn):
         raise TypeError(f"map_fn: `fn` must be callable, received {fn!r}")
-    return _no_gradient(jax.lax.map(fn, _tensors(elems)), back_prop)
+    return _no_gradient(jax.lax.map(_autographed(fn), _tensors(elems)), back_prop)
 
 
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
@@ -152,4 +163,4 @@ def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
     computation, as TF's pfor)."""
     if not callable(fn):
         raise TypeError(f"vectorized_map: `fn` must be callable, received {fn!r}")
-    return jax.vmap(fn)(_tensors(elems))
+    return jax.vmap(_autographed(fn))(_tensors(elems))
