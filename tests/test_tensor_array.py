@@ -56,3 +56,20 @@ def test_a_dynamic_array_written_in_a_tensor_loop_says_what_to_do():
 
     with pytest.raises(ValueError, match="size=<number of writes>"):
         doubled(np.ones(3, np.float32))
+
+
+def test_indices_outside_the_array_fail_instead_of_clamping_or_dropping():
+    # TF: reading index 7 of 3 elements, a negative index, or writing past a fixed size
+    # is an error; JAX indexing would clamp a read and drop a write without a word.
+    # (Indices traced in a compiled loop stay unchecked: see tensor_array.py.)
+    ta = xf.TensorArray(xf.float32, size=3).unstack(np.array([1.0, 2.0, 3.0], np.float32))
+    for index in (3, 7, -1):
+        with pytest.raises(IndexError, match=f"index {index} .* size 3"):
+            ta.read(index)
+    with pytest.raises(IndexError, match="index 5 .* size 3"):
+        ta.gather([0, 5])
+    with pytest.raises(IndexError, match="index 5 .* size 3"):
+        ta.scatter([0, 5], np.array([1.0, 2.0], np.float32))
+    with pytest.raises(IndexError, match="index -1"):
+        ta.write(-1, 1.0)
+

@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow.tensors import int32
 
 
 def _traced(x):
     return isinstance(x, jax.core.Tracer)
+
+
+def _check_indices(indices, size, what):
+    """Raise IndexError unless every concrete index is in [0, size), as TF does: JAX
+    would clamp a read and drop a write. Traced indices are not checked: a host check per
+    access made a 200-step compiled RNN loop 1.6x slower on CPU."""
+    if _traced(indices):
+        return
+    for index in np.ravel(np.asarray(indices)):
+        if index < 0 or index >= size:
+            raise IndexError(f"TensorArray.{what}: index {int(index)} is outside an array "
+                             f"of size {size}")
 
 
 @jax.tree_util.register_pytree_node_class
@@ -114,6 +127,7 @@ class TensorArray:
     def read(self, index, name=None):
         if self._buffer is None:
             raise ValueError("TensorArray.read: nothing was written to this array yet")
+        _check_indices(index, self._buffer.shape[0], "read")
         return self._buffer[index]
 
     def stack(self, name=None):
@@ -126,7 +140,9 @@ class TensorArray:
         return self._buffer
 
     def gather(self, indices, name=None):
-        return jnp.take(self.stack(), jnp.asarray(indices), axis=0)
+        stacked, indices = self.stack(), jnp.asarray(indices)
+        _check_indices(indices, stacked.shape[0], "gather")
+        return jnp.take(stacked, indices, axis=0)
 
     def concat(self, name=None):
         """The elements joined along their first axis."""
@@ -143,11 +159,12 @@ class TensorArray:
 
     def scatter(self, indices, value, name=None):
         """A TensorArray with value[k] written at indices[k]."""
-        value = jnp.asarray(value, self._dtype)
+        value, indices = jnp.asarray(value, self._dtype), jnp.asarray(indices)
         buffer = self._buffer
         if buffer is None:
             buffer = jnp.zeros((self._size, *value.shape[1:]), self._dtype)
-        return self._with(buffer.at[jnp.asarray(indices)].set(value))
+        _check_indices(indices, buffer.shape[0], "scatter")
+        return self._with(buffer.at[indices].set(value))
 
     def identity(self):
         return self
