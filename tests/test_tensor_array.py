@@ -73,3 +73,10 @@ def test_indices_outside_the_array_fail_instead_of_clamping_or_dropping():
     with pytest.raises(IndexError, match="index -1"):
         ta.write(-1, 1.0)
 
+
+def test_a_dynamic_array_grows_to_the_largest_scattered_index():
+    # TF's dynamic_size array grows on scatter as on write; the rows between stay zero
+    ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
+    ta = ta.scatter([0, 3], np.array([[1.0, 1.0], [4.0, 4.0]], np.float32))
+    assert int(ta.size()) == 4
+    np.testing.assert_array_equal(ta.stack(), [[1, 1], [0, 0], [0, 0], [4, 4]])

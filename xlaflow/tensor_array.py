@@ -163,6 +163,11 @@ class TensorArray:
         buffer = self._buffer
         if buffer is None:
             buffer = jnp.zeros((self._size, *value.shape[1:]), self._dtype)
+        if self._dynamic and not _traced(indices) and indices.size:
+            extra = int(np.max(np.asarray(indices))) + 1 - buffer.shape[0]
+            if extra > 0:  # a dynamic array grows on scatter as on write
+                buffer = jnp.concatenate(
+                    [buffer, jnp.zeros((extra, *buffer.shape[1:]), self._dtype)])
         _check_indices(indices, buffer.shape[0], "scatter")
         return self._with(buffer.at[indices].set(value))
 
