@@ -199,3 +199,67 @@ def test_add_n_sums_a_list_and_refuses_mixed_shapes():
         xf.add_n([parts[0], parts[0][0]])
     with pytest.raises(ValueError, match="non-empty list"):
         xf.add_n([])
+
+
+# TF converts Python lists (and nested lists) wherever a tensor is expected:
+# tf.reduce_sum([1., 2.]) is 3.0. xlaflow's own wrappers must too (the jnp functions
+# re-exported as they are keep jnp's rule). NumPy on the same list is the oracle.
+_LIST = [[1.0, -2.0, 3.5], [4.0, 0.5, -6.0]]
+_LIST_CASES = [
+    ("reduce_sum", lambda m: m.reduce_sum(_LIST, axis=1), lambda a: a.sum(1)),
+    ("reduce_mean", lambda m: m.reduce_mean(_LIST), lambda a: a.mean()),
+    ("reduce_max", lambda m: m.reduce_max(_LIST, 0), lambda a: a.max(0)),
+    ("reduce_min", lambda m: m.reduce_min(_LIST), lambda a: a.min()),
+    ("reduce_prod", lambda m: m.reduce_prod(_LIST, [0, 1]), lambda a: a.prod()),
+    ("reduce_any", lambda m: m.reduce_any([True, False]), lambda a: True),
+    ("reduce_all", lambda m: m.reduce_all([True, False]), lambda a: False),
+    ("squeeze", lambda m: m.squeeze([_LIST]), lambda a: a),
+    ("expand_dims", lambda m: m.expand_dims(_LIST, 0), lambda a: a[None]),
+    ("transpose", lambda m: m.transpose(_LIST), lambda a: a.T),
+    ("argmax", lambda m: m.argmax(_LIST, 1), lambda a: a.argmax(1)),
+    ("argmin", lambda m: m.argmin(_LIST), lambda a: a.argmin(0)),
+    ("clip_by_value", lambda m: m.clip_by_value(_LIST, -1.0, 1.0),
+     lambda a: np.clip(a, -1, 1)),
+    ("reshape", lambda m: m.reshape(_LIST, [3, 2]), lambda a: a.reshape(3, 2)),
+    ("concat", lambda m: m.concat([_LIST, [[7.0, 8.0, 9.0]]], 0),
+     lambda a: np.concatenate([a, [[7, 8, 9]]])),
+    ("stack", lambda m: m.stack([_LIST[0], _LIST[1]], axis=1), lambda a: a.T),
+    ("math.reduce_variance", lambda m: m.math.reduce_variance(_LIST, 1), lambda a: a.var(1)),
+    ("math.reduce_std", lambda m: m.math.reduce_std(_LIST), lambda a: a.std()),
+    ("math.reduce_logsumexp", lambda m: m.math.reduce_logsumexp(_LIST, 0),
+     lambda a: np.log(np.exp(a).sum(0))),
+    ("math.pow", lambda m: m.math.pow(_LIST, 2.0), lambda a: a ** 2),
+    ("math.is_nan", lambda m: m.math.is_nan(_LIST), lambda a: np.isnan(a)),
+    ("math.is_inf", lambda m: m.math.is_inf(_LIST), lambda a: np.isinf(a)),
+    ("math.is_finite", lambda m: m.math.is_finite(_LIST), lambda a: np.isfinite(a)),
+    ("linspace", lambda m: m.linspace([0.0, 1.0], [1.0, 3.0], 3, axis=-1),
+     lambda a: np.array([[0, 0.5, 1], [1, 2, 3]])),
+    ("meshgrid", lambda m: m.meshgrid([1, 2], [3, 4, 5])[0],
+     lambda a: np.meshgrid([1, 2], [3, 4, 5])[0]),
+    ("einsum", lambda m: m.einsum("ij,j->i", _LIST, [1.0, 1.0, 1.0]), lambda a: a.sum(1)),
+    ("tensordot", lambda m: m.tensordot(_LIST, [1.0, 1.0, 1.0], 1), lambda a: a.sum(1)),
+    ("nn.relu", lambda m: m.nn.relu(_LIST), lambda a: np.maximum(a, 0)),
+    ("nn.relu6", lambda m: m.nn.relu6(_LIST), lambda a: np.clip(a, 0, 6)),
+    ("nn.leaky_relu", lambda m: m.nn.leaky_relu(_LIST), lambda a: np.where(a > 0, a, 0.2 * a)),
+    ("nn.elu", lambda m: m.nn.elu(_LIST), lambda a: np.where(a > 0, a, np.expm1(a))),
+    ("nn.selu", lambda m: m.nn.selu(_LIST),
+     lambda a: 1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(a))),
+    ("nn.gelu", lambda m: m.nn.gelu(_LIST, approximate=True),
+     lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))),
+    ("sigmoid", lambda m: m.sigmoid(_LIST), lambda a: 1 / (1 + np.exp(-a))),
+    ("nn.tanh", lambda m: m.nn.tanh(_LIST), lambda a: np.tanh(a)),
+    ("nn.softplus", lambda m: m.nn.softplus(_LIST), lambda a: np.log1p(np.exp(a))),
+    ("nn.softsign", lambda m: m.nn.softsign(_LIST), lambda a: a / (1 + np.abs(a))),
+    ("nn.softmax", lambda m: m.nn.softmax(_LIST),
+     lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)),
+    ("nn.log_softmax", lambda m: m.nn.log_softmax(_LIST),
+     lambda a: a - np.log(np.exp(a).sum(-1, keepdims=True))),
+    ("nn.l2_loss", lambda m: m.nn.l2_loss(_LIST), lambda a: (a ** 2).sum() / 2),
+]
+
+
+@pytest.mark.parametrize("case", _LIST_CASES, ids=[c[0] for c in _LIST_CASES])
+def test_own_wrappers_take_python_lists_as_tf(case):
+    _, xf_call, np_call = case
+    expected = np_call(np.asarray(_LIST, np.float32))
+    np.testing.assert_allclose(np.asarray(xf_call(xf)), expected, rtol=1e-5, atol=1e-7)

@@ -13,12 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow.ops import _tensor
 from xlaflow.tensors import as_dtype, int32
 
 
 def linspace(start, stop, num, name=None, axis=0):
     """`num` evenly spaced values from `start` to `stop`, both included (floats)."""
-    return jnp.linspace(start, stop, int(num), axis=axis)
+    return jnp.linspace(_tensor(start), _tensor(stop), int(num), axis=axis)
 
 
 def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
@@ -158,7 +159,7 @@ def roll(input, shift, axis, name=None):
 
 
 def meshgrid(*args, indexing="xy", name=None):
-    return jnp.meshgrid(*args, indexing=indexing)
+    return jnp.meshgrid(*(_tensor(a) for a in args), indexing=indexing)
 
 
 def _nd_index(indices):

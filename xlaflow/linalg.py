@@ -10,7 +10,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from xlaflow.ops import matmul  # noqa: F401  (tf.linalg.matmul is tf.matmul)
+from xlaflow.ops import (
+    _tensor,
+    matmul,  # noqa: F401  (tf.linalg.matmul is tf.matmul)
+)
 
 
 def _adjoint(x):
@@ -182,8 +185,8 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):
 
 def einsum(equation, *inputs, name=None, **kwargs):
     """Einstein summation (TF and NumPy share the equation syntax)."""
-    return jnp.einsum(equation, *inputs, **kwargs)
+    return jnp.einsum(equation, *(_tensor(x) for x in inputs), **kwargs)
 
 
 def tensordot(a, b, axes, name=None):
-    return jnp.tensordot(a, b, axes)
+    return jnp.tensordot(_tensor(a), _tensor(b), axes)

@@ -65,6 +65,7 @@ from xlaflow.math_extra import (  # noqa: F401
 from xlaflow.nn_ops import sigmoid, softplus  # noqa: F401  (tf.math.sigmoid is tf.nn's)
 from xlaflow.ops import (  # noqa: F401
     _axis,
+    _tensor,
     argmax,
     argmin,
     reduce_all,
@@ -79,33 +80,34 @@ from xlaflow.ops import (  # noqa: F401
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
     """Population variance over `axis` (all axes when None), as TF (no Bessel correction)."""
-    return jnp.var(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.var(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
     """Population standard deviation over `axis` (all axes when None), as TF."""
-    return jnp.std(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.std(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
     """log(sum(exp(x))) over `axis`, computed stably."""
-    return jax.scipy.special.logsumexp(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jax.scipy.special.logsumexp(_tensor(input_tensor), axis=_axis(axis),
+                                       keepdims=keepdims)
 
 
 def pow(x, y, name=None):  # TF's name
-    return jnp.power(x, y)
+    return jnp.power(_tensor(x), _tensor(y))
 
 
 def is_nan(x, name=None):
-    return jnp.isnan(x)
+    return jnp.isnan(_tensor(x))
 
 
 def is_inf(x, name=None):
-    return jnp.isinf(x)
+    return jnp.isinf(_tensor(x))
 
 
 def is_finite(x, name=None):
-    return jnp.isfinite(x)
+    return jnp.isfinite(_tensor(x))
 
 
 def divide_no_nan(x, y, name=None):

@@ -8,29 +8,31 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from xlaflow.ops import _tensor
+
 
 def relu(features, name=None):
-    return jax.nn.relu(features)
+    return jax.nn.relu(_tensor(features))
 
 
 def relu6(features, name=None):
-    return jax.nn.relu6(features)
+    return jax.nn.relu6(_tensor(features))
 
 
 def leaky_relu(features, alpha=0.2, name=None):
-    return jax.nn.leaky_relu(features, alpha)
+    return jax.nn.leaky_relu(_tensor(features), alpha)
 
 
 def elu(features, name=None):
-    return jax.nn.elu(features)
+    return jax.nn.elu(_tensor(features))
 
 
 def selu(features, name=None):
-    return jax.nn.selu(features)
+    return jax.nn.selu(_tensor(features))
 
 
 def gelu(features, approximate=False, name=None):
-    return jax.nn.gelu(features, approximate=approximate)
+    return jax.nn.gelu(_tensor(features), approximate=approximate)
 
 
 def silu(features, beta=1.0, name=None):
@@ -43,27 +45,27 @@ swish = silu
 
 
 def sigmoid(x, name=None):
-    return jax.nn.sigmoid(x)
+    return jax.nn.sigmoid(_tensor(x))
 
 
 def tanh(x, name=None):
-    return jnp.tanh(x)
+    return jnp.tanh(_tensor(x))
 
 
 def softplus(features, name=None):
-    return jax.nn.softplus(features)
+    return jax.nn.softplus(_tensor(features))
 
 
 def softsign(features, name=None):
-    return jax.nn.soft_sign(features)
+    return jax.nn.soft_sign(_tensor(features))
 
 
 def softmax(logits, axis=None, name=None):
-    return jax.nn.softmax(logits, axis=-1 if axis is None else axis)
+    return jax.nn.softmax(_tensor(logits), axis=-1 if axis is None else axis)
 
 
 def log_softmax(logits, axis=None, name=None):
-    return jax.nn.log_softmax(logits, axis=-1 if axis is None else axis)
+    return jax.nn.log_softmax(_tensor(logits), axis=-1 if axis is None else axis)
 
 
 def _required(op, **arguments):
@@ -118,7 +120,7 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
 
 def l2_loss(t, name=None):
     """sum(t ** 2) / 2, TF's weight-decay term."""
-    return jnp.sum(jnp.square(t)) / 2
+    return jnp.sum(jnp.square(_tensor(t))) / 2
 
 
 def dropout(x, rate, noise_shape=None, seed=None, name=None):

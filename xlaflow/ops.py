@@ -24,39 +24,46 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _tensor(x):
+    """A Python list or tuple as an array, anything else as it is: TF converts lists where a
+    tensor is expected and jnp refuses them, while scalars stay Python numbers so that they
+    keep JAX's weak typing (`pow(x16, 2.0)` stays float16)."""
+    return jnp.asarray(x) if isinstance(x, (list, tuple)) else x
+
+
 def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     """Sum over `axis` (all axes when None)."""
-    return jnp.sum(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.sum(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     """Mean over `axis` (all axes when None)."""
-    return jnp.mean(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.mean(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
     """Maximum over `axis` (all axes when None)."""
-    return jnp.max(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.max(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
     """Minimum over `axis` (all axes when None)."""
-    return jnp.min(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.min(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
     """Product over `axis` (all axes when None)."""
-    return jnp.prod(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.prod(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
     """Logical or over `axis` (all axes when None)."""
-    return jnp.any(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.any(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
     """Logical and over `axis` (all axes when None)."""
-    return jnp.all(input_tensor, axis=_axis(axis), keepdims=keepdims)
+    return jnp.all(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
@@ -107,32 +114,32 @@ def size(input, out_type=int32, name=None):
 
 def reshape(tensor, shape, name=None):
     """Reshape; one dimension may be -1. `shape` must be static (a list, tuple or array)."""
-    return jnp.reshape(tensor, tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+    return jnp.reshape(_tensor(tensor), tuple(int(d) for d in np.asarray(shape).reshape(-1)))
 
 
 def concat(values, axis, name=None):
     """Concatenate a list of tensors along `axis`."""
-    return jnp.concatenate(values, axis=axis)
+    return jnp.concatenate([_tensor(v) for v in values], axis=axis)
 
 
 def stack(values, axis=0, name=None):
     """Stack a list of same-shaped tensors along a new `axis`."""
-    return jnp.stack(values, axis=axis)
+    return jnp.stack([_tensor(v) for v in values], axis=axis)
 
 
 def squeeze(input, axis=None, name=None):
     """Remove size-1 dimensions (only those in `axis` when given)."""
-    return jnp.squeeze(input, axis=_axis(axis))
+    return jnp.squeeze(_tensor(input), axis=_axis(axis))
 
 
 def expand_dims(input, axis, name=None):
     """Insert a size-1 dimension at `axis`."""
-    return jnp.expand_dims(input, axis)
+    return jnp.expand_dims(_tensor(input), axis)
 
 
 def transpose(a, perm=None, conjugate=False, name=None):
     """Permute dimensions (reverse them when `perm` is None)."""
-    out = jnp.transpose(a, perm)
+    out = jnp.transpose(_tensor(a), perm)
     return jnp.conj(out) if conjugate else out
 
 
@@ -162,17 +169,17 @@ def argmax(input, axis=None, output_type=int32, name=None):
     TF's default output type is int64; without `jax_enable_x64` JAX has no int64, so the
     default here is int32.
     """
-    return jnp.argmax(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
+    return jnp.argmax(_tensor(input), axis=0 if axis is None else axis).astype(as_dtype(output_type))
 
 
 def argmin(input, axis=None, output_type=int32, name=None):
     """Index of the minimum along `axis` (default 0, as in TF); int32 by default."""
-    return jnp.argmin(input, axis=0 if axis is None else axis).astype(as_dtype(output_type))
+    return jnp.argmin(_tensor(input), axis=0 if axis is None else axis).astype(as_dtype(output_type))
 
 
 def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     """Clamp every element into [clip_value_min, clip_value_max]."""
-    return jnp.clip(t, clip_value_min, clip_value_max)
+    return jnp.clip(_tensor(t), clip_value_min, clip_value_max)
 
 
 def clip_by_norm(t, clip_norm, axes=None, name=None):
