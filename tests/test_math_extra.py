@@ -92,3 +92,14 @@ def test_nn_moments_and_embedding_lookup():
     clipped = xf.nn.embedding_lookup(X, [1], max_norm=0.5)
     np.testing.assert_allclose(np.linalg.norm(clipped, axis=-1),
                                [min(0.5, np.linalg.norm(X[1]))], rtol=1e-5)
+
+
+def test_in_top_k_target_out_of_range_is_false_as_tf():
+    # TF's kernel: a target outside [0, num_classes) "cannot say", so the row is False
+    # (jnp's gather filled NaN, and nothing compares above NaN: every such row was True)
+    predictions = [[0.1, 0.9], [0.3, 0.2], [0.5, 0.4]]
+    out = xf.math.in_top_k([5, -1, 0], predictions, 1)
+    np.testing.assert_array_equal(out, [False, False, True])
+    traced = xf.function(lambda t, p: xf.math.in_top_k(t, p, 2))
+    np.testing.assert_array_equal(traced(np.int32([2, 1]), np.float32(predictions[:2])),
+                                  [False, True])

@@ -104,13 +104,18 @@ def top_k(input, k=1, sorted=True, name=None):
 
 def in_top_k(targets, predictions, k, name=None):
     """Whether each row's target class is among its `k` largest predictions; classes tied
-    at the boundary all count as in, and a non-finite prediction row never does (TF)."""
+    at the boundary all count as in; a non-finite prediction row or a target outside the
+    classes never does (TF)."""
     predictions = jnp.asarray(predictions)
     targets = jnp.asarray(targets).astype(jnp.int32)
-    target_value = jnp.take_along_axis(predictions, targets[:, None], axis=1)
+    # a target outside the classes is never in (TF's kernel "cannot say"); clamp it only
+    # to read some prediction, the row is masked out below
+    in_range = (targets >= 0) & (targets < predictions.shape[1])
+    safe = jnp.clip(targets, 0, predictions.shape[1] - 1)
+    target_value = jnp.take_along_axis(predictions, safe[:, None], axis=1)
     above = jnp.sum(predictions > target_value, axis=1)
     finite = jnp.all(jnp.isfinite(predictions), axis=1)
-    return (above < k) & finite
+    return (above < k) & finite & in_range
 
 
 def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
