@@ -103,3 +103,29 @@ def test_in_top_k_target_out_of_range_is_false_as_tf():
     traced = xf.function(lambda t, p: xf.math.in_top_k(t, p, 2))
     np.testing.assert_array_equal(traced(np.int32([2, 1]), np.float32(predictions[:2])),
                                   [False, True])
+
+
+@pytest.mark.parametrize("labels, predictions, match", [
+    ([1, -1], [2, 2], "`labels` contains negative values"),
+    ([1, 1], [-2, 2], "`predictions` contains negative values"),
+    ([1, 5], [2, 2], "`labels` out of bound"),
+    ([1, 0], [3, 2], "`predictions` out of bound"),
+])
+def test_confusion_matrix_refuses_ids_outside_the_classes_as_tf(labels, predictions, match):
+    # TF asserts labels/predictions >= 0 and < num_classes; a -1 wrapped to the last row
+    # and a 5 was dropped without a word
+    with pytest.raises(xf.errors.InvalidArgumentError, match=match):
+        xf.math.confusion_matrix(labels, predictions, num_classes=3)
+    traced = xf.function(lambda l, p: xf.math.confusion_matrix(l, p, num_classes=3))
+    with pytest.raises(xf.errors.InvalidArgumentError, match=match):
+        traced(np.int32(labels), np.int32(predictions))
+
+
+def test_confusion_matrix_traced_without_num_classes_says_what_to_pass():
+    traced = xf.function(lambda l, p: xf.math.confusion_matrix(l, p))
+    with pytest.raises(ValueError, match="num_classes"):
+        traced(np.int32([0, 1]), np.int32([1, 1]))
+    np.testing.assert_array_equal(
+        xf.function(lambda l, p: xf.math.confusion_matrix(l, p, 2))(np.int32([0, 1]),
+                                                                    np.int32([1, 1])),
+        [[0, 1], [0, 1]])

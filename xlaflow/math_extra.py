@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import debugging
 from xlaflow.tensors import as_dtype, int32
 
 
@@ -137,14 +138,27 @@ def segment_sum(data, segment_ids, name=None):
 
 def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype="int32",
                      name=None):
-    """m[i, j] = the (weighted) number of examples with label i predicted as j."""
+    """m[i, j] = the (weighted) number of examples with label i predicted as j; ids must
+    lie in [0, num_classes) (InvalidArgumentError otherwise, as TF)."""
     labels = jnp.asarray(labels).astype(jnp.int32).reshape(-1)
     predictions = jnp.asarray(predictions).astype(jnp.int32).reshape(-1)
     if labels.shape != predictions.shape:
         raise ValueError(f"confusion_matrix: labels {labels.shape} and predictions "
                          f"{predictions.shape} must have one entry per example")
+    # TF's assertions: an id outside [0, num_classes) is an error, not a wrapped (-1) or
+    # dropped entry; concrete ids fail at once, traced ones when the program runs
+    for arg, ids in (("labels", labels), ("predictions", predictions)):
+        debugging.assert_non_negative(ids, message=f"`{arg}` contains negative values")
     if num_classes is None:
+        if isinstance(labels, jax.core.Tracer) or isinstance(predictions, jax.core.Tracer):
+            raise ValueError("confusion_matrix: the matrix's size comes from the largest id "
+                             "when `num_classes` is None, and traced ids have no value yet; "
+                             "pass num_classes=<the number of classes> inside xf.function")
         num_classes = int(max(int(jnp.max(labels)), int(jnp.max(predictions)))) + 1
+    else:
+        for arg, ids in (("labels", labels), ("predictions", predictions)):
+            debugging.assert_less(ids, jnp.asarray(num_classes, ids.dtype),
+                                  message=f"`{arg}` out of bound")
     dtype = as_dtype(dtype)
     w = jnp.ones(labels.shape, dtype) if weights is None else \
         jnp.asarray(weights, dtype).reshape(-1)
