@@ -116,3 +116,25 @@ def test_boolean_mask_eagerly_and_its_refusal_in_compiled_code():
 
     with pytest.raises(TypeError, match="tf.where"):
         f(np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("mode, paddings, match", [
+    ("REFLECT", [[3, 0]], r"REFLECT.*at most 2"),   # TF: <= dim - 1
+    ("REFLECT", [[0, 3]], r"REFLECT.*at most 2"),
+    ("SYMMETRIC", [[4, 0]], r"SYMMETRIC.*at most 3"),  # TF: <= dim
+    ("CONSTANT", [[-1, 1]], "non-negative"),
+    ("SYMMETRIC", [[0, -1]], "non-negative"),
+])
+def test_pad_refuses_widths_tf_refuses(mode, paddings, match):
+    # jnp reflects again past the edge (REFLECT by 3 on [1, 2, 3] gave [2, 3, 2, 1, 2, 3])
+    # where TF's MirrorPad refuses; a negative width is no padding TF knows either
+    with pytest.raises(ValueError, match=match):
+        xf.pad([1, 2, 3], paddings, mode)
+
+
+def test_pad_at_the_mirror_limits_matches_numpy():
+    t = np.arange(1, 4)
+    np.testing.assert_array_equal(xf.pad(t, [[2, 2]], "REFLECT"),
+                                  np.pad(t, 2, mode="reflect"))
+    np.testing.assert_array_equal(xf.pad(t, [[3, 3]], "SYMMETRIC"),
+                                  np.pad(t, 3, mode="symmetric"))

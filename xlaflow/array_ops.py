@@ -107,6 +107,17 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     if len(widths) != tensor.ndim:
         raise ValueError(f"pad: `paddings` must have shape [{tensor.ndim}, 2] for a rank-"
                          f"{tensor.ndim} tensor, received {np.asarray(paddings).shape}")
+    if any(w < 0 for row in widths for w in row):
+        raise ValueError(f"pad: `paddings` must be non-negative, received "
+                         f"{[list(row) for row in widths]}")
+    if jmode != "constant":
+        # TF's MirrorPad stops at one reflection (jnp would reflect again past the edge):
+        # REFLECT may add at most size - 1 entries on a side, SYMMETRIC at most size
+        for axis, (row, size) in enumerate(zip(widths, tensor.shape)):
+            limit = size - 1 if jmode == "reflect" else size
+            if max(row) > limit:
+                raise ValueError(f"pad: {jmode.upper()} paddings on axis {axis} (size {size}) "
+                                 f"must be at most {limit}, received {list(row)}")
     if jmode == "constant":
         return jnp.pad(tensor, widths, constant_values=constant_values)
     return jnp.pad(tensor, widths, mode=jmode)
