@@ -129,3 +129,30 @@ def test_confusion_matrix_traced_without_num_classes_says_what_to_pass():
         xf.function(lambda l, p: xf.math.confusion_matrix(l, p, 2))(np.int32([0, 1]),
                                                                     np.int32([1, 1])),
         [[0, 1], [0, 1]])
+
+
+def test_embedding_lookup_over_shards_uses_tf2s_div_partitioning():
+    # TF 2's docstring: the strategy is always "div", 13 ids over 5 shards go
+    # [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10], [11, 12]]; the lookup then equals a
+    # gather from the whole table those shards were cut from
+    table = RNG.normal(size=(13, 4)).astype(np.float32)
+    shards = [table[0:3], table[3:6], table[6:9], table[9:11], table[11:13]]
+    ids = np.array([[12, 0, 5], [9, 3, 11]])
+    np.testing.assert_array_equal(xf.nn.embedding_lookup(shards, ids), table[ids])
+    traced = xf.function(lambda a, b, i: xf.nn.embedding_lookup([a, b], i))
+    np.testing.assert_array_equal(traced(table[:7], table[7:], np.int32([6, 7, 12])),
+                                  table[[6, 7, 12]])
+    with pytest.raises(ValueError, match=r"'div'.*\[3, 3, 3, 2, 2\].*\[2, 4, 3, 2, 2\]"):
+        xf.nn.embedding_lookup([table[0:2]] + [table[2:6]] + shards[2:], ids)
+
+
+def test_embedding_lookup_max_norm_clips_each_whole_embedding():
+    # TF clips over every axis after the ids' (clip_by_norm on the gathered rows), so a
+    # [n, 2, 3] table's embedding is clipped as one 6-vector, not per row of 3
+    table = RNG.normal(size=(4, 2, 3)).astype(np.float32)
+    ids = np.array([[1, 3]])
+    rows = table[ids]
+    norms = np.sqrt((rows ** 2).sum(axis=(-2, -1), keepdims=True))
+    expected = rows * 0.5 / np.maximum(norms, 0.5)
+    np.testing.assert_allclose(xf.nn.embedding_lookup(table, ids, max_norm=0.5), expected,
+                               rtol=1e-6)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import debugging
+from xlaflow import debugging, ops
 from xlaflow.tensors import as_dtype, int32
 
 
@@ -194,14 +194,35 @@ def moments(x, axes, shift=None, keepdims=False, name=None):
 
 
 def embedding_lookup(params, ids, max_norm=None, name=None):
-    """Rows of `params` at `ids` (tf.nn.embedding_lookup of one params tensor)."""
+    """Rows of `params` at `ids` (tf.nn.embedding_lookup). A list of shards is TF 2's "div"
+    partitioning: contiguous id ranges, the first (total % len) shards one id longer."""
     if isinstance(params, (list, tuple)):
-        if len(params) != 1:
-            raise NotImplementedError("embedding_lookup: sharded params (a list of several "
-                                      "tensors) are not supported; concatenate them first")
-        params = params[0]
-    rows = jnp.take(jnp.asarray(params), jnp.asarray(ids), axis=0)
-    if max_norm is not None:
-        norms = jnp.sqrt(jnp.sum(rows * rows, axis=-1, keepdims=True))
-        rows = rows * jnp.minimum(1.0, max_norm / jnp.maximum(norms, 1e-30))
-    return rows
+        params = _div_table(params)
+    ids = jnp.asarray(ids)
+    rows = jnp.take(jnp.asarray(params), ids, axis=0)
+    if max_norm is None:
+        return rows
+    # TF's _clip: clip_by_norm over every axis after the ids' (the whole embedding)
+    return ops.clip_by_norm(rows, max_norm, axes=list(range(ids.ndim, rows.ndim)))
+
+
+def _div_table(shards):
+    """The table that `shards` split under TF's "div" strategy (their concatenation, once
+    their sizes are the ones that strategy gives)."""
+    shards = [jnp.asarray(p) for p in shards]
+    if not shards:
+        raise ValueError("embedding_lookup: `params` must be a tensor or a non-empty list "
+                         "of shards, received an empty list")
+    if len(shards) == 1:
+        return shards[0]
+    if len({p.shape[1:] for p in shards}) > 1:
+        raise ValueError("embedding_lookup: shards must agree on every axis but the first, "
+                         f"received shapes {[p.shape for p in shards]}")
+    sizes = [p.shape[0] for p in shards]
+    per, extras = divmod(sum(sizes), len(sizes))
+    expected = [per + 1] * extras + [per] * (len(sizes) - extras)
+    if sizes != expected:
+        raise ValueError(f"embedding_lookup: TF 2 splits {sum(sizes)} ids over {len(sizes)} "
+                         f"shards by the 'div' strategy into sizes {expected}, received "
+                         f"shards of sizes {sizes}")
+    return jnp.concatenate(shards, axis=0)
