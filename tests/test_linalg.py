@@ -102,3 +102,14 @@ def test_linalg_inside_a_compiled_function():
 
     np.testing.assert_allclose(f(SPD, V), np.linalg.solve(SPD, V[..., None])[..., 0],
                                rtol=1e-4, atol=1e-5)
+
+
+def test_band_part_takes_tensor_counts_inside_function():
+    # TF's num_lower/num_upper are int64 tensors; a traced count hit `if num_lower >= 0`
+    a = np.arange(1.0, 17.0, dtype=np.float32).reshape(4, 4)
+    i, j = np.indices((4, 4))
+    band = xf.function(lambda x, lo, up: xf.linalg.band_part(x, lo, up))
+    for lo, up in [(1, 0), (-1, 1), (0, -1), (2, 2)]:
+        keep = ((lo < 0) | (i - j <= lo)) & ((up < 0) | (j - i <= up))
+        np.testing.assert_array_equal(band(a, np.int32(lo), np.int32(up)),
+                                      np.where(keep, a, 0))

@@ -80,11 +80,10 @@ def band_part(input, num_lower, num_upper, name=None):
     rows, cols = input.shape[-2:]
     i = jnp.arange(rows)[:, None]
     j = jnp.arange(cols)[None, :]
-    keep = jnp.ones((rows, cols), bool)
-    if num_lower >= 0:
-        keep &= (i - j) <= num_lower
-    if num_upper >= 0:
-        keep &= (j - i) <= num_upper
+    # the counts may be tensors (traced inside xf.function), so the "negative keeps the
+    # whole triangle" rule is a mask term, not a Python `if`
+    keep = (((num_lower < 0) | ((i - j) <= num_lower))
+            & ((num_upper < 0) | ((j - i) <= num_upper)))
     return jnp.where(keep, input, jnp.zeros((), input.dtype))
 
 
