@@ -17,14 +17,14 @@ from xlaflow.tensors import as_dtype, int32
 
 def _cumulative(op, identity, x, axis, exclusive, reverse):
     x = jnp.asarray(x)
-    axis = int(axis)
+    axis = int(axis) % max(x.ndim, 1)
     if reverse:
         x = jnp.flip(x, axis)
     out = op(x, axis=axis)
-    if exclusive:  # shift by one along the axis, the identity first
-        pad = jnp.full_like(jnp.take(out, jnp.arange(1), axis=axis), identity)
-        out = jnp.concatenate([pad, jnp.take(out, jnp.arange(x.shape[axis] - 1), axis=axis)],
-                              axis=axis)
+    if exclusive:  # shift by one along the axis, the identity first (an empty axis stays so)
+        pad = jnp.full((*out.shape[:axis], 1, *out.shape[axis + 1:]), identity, out.dtype)
+        out = jax.lax.slice_in_dim(jnp.concatenate([pad, out], axis=axis), 0,
+                                   out.shape[axis], axis=axis)
     return jnp.flip(out, axis) if reverse else out
 
 
