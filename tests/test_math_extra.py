@@ -158,14 +158,15 @@ def test_embedding_lookup_max_norm_clips_each_whole_embedding():
                                rtol=1e-6)
 
 
-@pytest.mark.parametrize("op, np_op", [(xf.math.cumsum, np.cumsum), (xf.math.cumprod, np.cumprod)])
-def test_exclusive_cumulative_ops_on_an_empty_axis_stay_empty(op, np_op):
+@pytest.mark.parametrize("op, np_op, identity", [(xf.math.cumsum, np.cumsum, 0.0),
+                                                 (xf.math.cumprod, np.cumprod, 1.0)])
+def test_exclusive_cumulative_ops_on_an_empty_axis_stay_empty(op, np_op, identity):
     # the shift by one took a first entry that an empty axis does not have (IndexError)
     x = np.zeros((2, 0), np.float32)
     for reverse in (False, True):
         out = op(x, axis=-1, exclusive=True, reverse=reverse)
         assert out.shape == (2, 0) and out.dtype == np.float32
     y = RNG.normal(size=(2, 3)).astype(np.float32)
-    shifted = np.concatenate([np.full((2, 1), float(np_op([]))), np_op(y, axis=-1)[:, :-1]],
+    shifted = np.concatenate([np.full((2, 1), identity), np_op(y, axis=-1)[:, :-1]],
                              axis=-1)
     np.testing.assert_allclose(op(y, axis=-1, exclusive=True), shifted, rtol=1e-6)
