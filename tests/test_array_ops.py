@@ -138,3 +138,12 @@ def test_pad_at_the_mirror_limits_matches_numpy():
                                   np.pad(t, 2, mode="reflect"))
     np.testing.assert_array_equal(xf.pad(t, [[3, 3]], "SYMMETRIC"),
                                   np.pad(t, 3, mode="symmetric"))
+
+
+def test_sequence_mask_traced_without_maxlen_says_to_pass_it():
+    # the mask's width is the largest length: a value XLA needs before the program runs
+    with pytest.raises(ValueError, match="maxlen"):
+        xf.function(lambda n: xf.sequence_mask(n))(np.int32([1, 3]))
+    np.testing.assert_array_equal(
+        xf.function(lambda n: xf.sequence_mask(n, 4))(np.int32([1, 3])),
+        np.arange(4) < np.array([[1], [3]]))

@@ -170,3 +170,10 @@ def test_exclusive_cumulative_ops_on_an_empty_axis_stay_empty(op, np_op, identit
     shifted = np.concatenate([np.full((2, 1), identity), np_op(y, axis=-1)[:, :-1]],
                              axis=-1)
     np.testing.assert_allclose(op(y, axis=-1, exclusive=True), shifted, rtol=1e-6)
+
+
+def test_segment_sum_traced_ids_point_to_unsorted_segment_sum():
+    # the output size is the largest id + 1, unknown while tracing
+    with pytest.raises(TypeError, match=r"unsorted_segment_sum\(.*num_segments"):
+        xf.function(lambda d, i: xf.math.segment_sum(d, i))(np.ones(3, np.float32),
+                                                            np.int32([0, 0, 1]))

@@ -150,6 +150,10 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
 def sequence_mask(lengths, maxlen=None, dtype="bool", name=None):
     """mask[..., j] = j < lengths[...]; `maxlen` defaults to the largest length."""
     lengths = jnp.asarray(lengths)
+    if maxlen is None and isinstance(lengths, jax.core.Tracer):
+        raise ValueError("sequence_mask: without `maxlen` the mask's width is the largest "
+                         "length, which traced lengths do not have yet; pass maxlen=<the "
+                         "padded length> inside xf.function")
     if maxlen is None:
         maxlen = int(jnp.max(lengths)) if lengths.size else 0
     mask = jnp.arange(int(maxlen)) < lengths[..., None]

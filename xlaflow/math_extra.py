@@ -127,6 +127,10 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
 
 def segment_sum(data, segment_ids, name=None):
     """Sums over runs of sorted `segment_ids` (num_segments = the largest id + 1)."""
+    if isinstance(segment_ids, jax.core.Tracer):
+        raise TypeError("segment_sum: the output has (largest id + 1) rows, which traced "
+                        "segment_ids do not have yet; inside xf.function use "
+                        "unsorted_segment_sum(data, segment_ids, num_segments=<count>)")
     ids = np.asarray(segment_ids)
     if ids.size and np.any(np.diff(ids) < 0):
         raise ValueError("segment_sum: segment_ids must be sorted; use "
