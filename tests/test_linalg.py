@@ -113,3 +113,16 @@ def test_band_part_takes_tensor_counts_inside_function():
         keep = ((lo < 0) | (i - j <= lo)) & ((up < 0) | (j - i <= up))
         np.testing.assert_array_equal(band(a, np.int32(lo), np.int32(up)),
                                       np.where(keep, a, 0))
+
+
+def test_triangular_solve_broadcasts_batch_shapes():
+    # TF: "The batch shapes for the inputs only need to broadcast"; lax wants them equal
+    lower = np.tril(RNG.normal(size=(3, 3))).astype(np.float32) + 3 * np.eye(3, dtype=np.float32)
+    rhs = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    x = xf.linalg.triangular_solve(lower, rhs)
+    assert x.shape == (2, 3, 4)
+    np.testing.assert_allclose(x, np.stack([np.linalg.solve(lower, r) for r in rhs]),
+                               rtol=1e-4, atol=1e-5)
+    x = xf.linalg.triangular_solve(np.stack([lower, lower.T.copy()]), rhs[0], lower=True)
+    np.testing.assert_allclose(x[1], np.linalg.solve(np.tril(lower.T), rhs[0]), rtol=1e-4,
+                               atol=1e-5)

@@ -123,6 +123,10 @@ def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
     """X with `matrix @ X == rhs` for a triangular `matrix` (only its `lower` or upper
     triangle is read)."""
     matrix, rhs = jnp.asarray(matrix), jnp.asarray(rhs)
+    # TF broadcasts the batch axes; lax wants them equal
+    batch = jnp.broadcast_shapes(matrix.shape[:-2], rhs.shape[:-2])
+    matrix = jnp.broadcast_to(matrix, (*batch, *matrix.shape[-2:]))
+    rhs = jnp.broadcast_to(rhs, (*batch, *rhs.shape[-2:]))
     return jax.lax.linalg.triangular_solve(matrix, rhs, left_side=True, lower=lower,
                                            transpose_a=adjoint, conjugate_a=adjoint)
 
