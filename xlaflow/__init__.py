@@ -57,6 +57,7 @@ from xlaflow.control_flow import map_fn as map_fn
 from xlaflow.control_flow import vectorized_map as vectorized_map
 from xlaflow.control_flow import while_loop as while_loop
 from xlaflow import config as config
+from xlaflow import nest as nest
 from xlaflow import nn as nn
 from xlaflow.function import Function as Function
 from xlaflow._retracing import RelaxedShapeWarning as RelaxedShapeWarning
