@@ -52,6 +52,8 @@ from xlaflow.array_ops import (
     unstack as unstack,
 )
 from xlaflow import autograph as autograph
+from xlaflow.case_ops import case as case
+from xlaflow.case_ops import switch_case as switch_case
 from xlaflow.control_flow import cond as cond
 from xlaflow.control_flow import map_fn as map_fn
 from xlaflow.control_flow import vectorized_map as vectorized_map
