@@ -77,6 +77,7 @@ from xlaflow.math import add_n as add_n
 from xlaflow.nn_ops import sigmoid as sigmoid
 from xlaflow.module import Module as Module
 from xlaflow.recompute import recompute_grad as recompute_grad
+from xlaflow.scan_ops import scan as scan
 from xlaflow.tape import grad as grad
 from xlaflow.tape import value_and_grad as value_and_grad
 from xlaflow.ops import (
