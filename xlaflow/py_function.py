@@ -1,0 +1,108 @@
+"""tf.py_function and tf.numpy_function: run a Python function on tensor values, eagerly
+or, inside compiled code, as a host callback each time the program runs.
+
+TF lets such outputs have unknown shapes; XLA needs every shape when it compiles. So:
+  * eagerly (no traced input) `func` simply runs, and `Tout` may be plain dtypes;
+  * traced (inside xf.function or jax.jit) each output must be given as
+    `xf.TensorSpec(shape, dtype)` with every dimension known; a bare dtype is an error that
+    says so. (Running `func` at trace time to learn the shapes would repeat its side
+    effects, and its shapes may depend on the values, so xlaflow does not guess.)
+Stateful functions (py_function always; numpy_function by default) run through
+jax.experimental.io_callback, which XLA never drops or duplicates; `stateful=False`
+uses jax.pure_callback, which it may. Neither is differentiable (TF's py_function is).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import io_callback
+
+from xlaflow.tensors import TensorSpec, as_dtype
+from xlaflow.variables import Variable
+
+
+def _outputs(Tout, api):
+    """[(dtype, shape or None)] for each output, and whether Tout was a single entry."""
+    single = not isinstance(Tout, (list, tuple))
+    specs = []
+    for entry in [Tout] if single else Tout:
+        if isinstance(entry, TensorSpec):
+            specs.append((entry.dtype, entry.shape))
+            continue
+        try:
+            specs.append((as_dtype(entry), None))
+        except TypeError as e:
+            raise TypeError(f"{api}: Tout must be a dtype, an xf.TensorSpec, or a list of "
+                            f"them; received {entry!r}") from e
+    return specs, single
+
+
+def _as_result(value, dtype, shape, api, index):
+    out = np.asarray(value, dtype=dtype)
+    if shape is not None and (len(shape) != out.ndim or any(
+            want is not None and want != have for want, have in zip(shape, out.shape))):
+        raise ValueError(f"{api}: output {index} has shape {out.shape}, but Tout gives "
+                         f"{shape}")
+    return out
+
+
+def _run(func, args, specs, api, to_arg):
+    results = func(*[to_arg(a) for a in args])
+    if not specs:
+        return []
+    if len(specs) == 1 and not isinstance(results, (list, tuple)):
+        results = [results]
+    if not isinstance(results, (list, tuple)) or len(results) != len(specs):
+        count = len(results) if isinstance(results, (list, tuple)) else 1
+        raise ValueError(f"{api}: func returned {count} value(s) but Tout lists "
+                         f"{len(specs)}")
+    return [_as_result(r, dtype, shape, api, i)
+            for i, (r, (dtype, shape)) in enumerate(zip(results, specs))]
+
+
+def _call(func, inp, Tout, stateful, api, to_arg):
+    if not callable(func):
+        raise TypeError(f"{api}: func must be callable; received {func!r}")
+    args = list(inp) if isinstance(inp, (list, tuple)) else [inp]
+    args = [a.value if isinstance(a, Variable) else a for a in args]
+    specs, single = _outputs(Tout, api)
+    traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args))
+    if not traced:
+        outs = [jnp.asarray(r) for r in _run(func, args, specs, api, to_arg)]
+    else:
+        unknown = [i for i, (_, shape) in enumerate(specs)
+                   if shape is None or any(d is None for d in shape)]
+        if unknown:
+            raise TypeError(
+                f"{api}: inside compiled code every output needs a known shape, and output(s)"
+                f" {unknown} of Tout={Tout!r} have none; give each as xf.TensorSpec(shape, "
+                f"dtype) with every dimension known, e.g. Tout=xf.TensorSpec([3], "
+                f"xf.float32), or call {api} outside xf.function")
+        result_shapes = [jax.ShapeDtypeStruct(shape, dtype) for dtype, shape in specs]
+
+        def host(*values):
+            return _run(func, values, specs, api, to_arg)
+
+        args = [jnp.asarray(a) for a in args]
+        if stateful:
+            outs = io_callback(host, result_shapes, *args, ordered=True)
+        else:
+            outs = jax.pure_callback(host, result_shapes, *args)
+        outs = list(outs)
+    if single:
+        return outs[0]
+    return outs
+
+
+def py_function(func, inp, Tout, name=None):
+    """`func(*inp)` on tensors (jax arrays), its results converted to `Tout`'s dtypes; a
+    single Tout gives one tensor, a list of them a list."""
+    return _call(func, inp, Tout, True, "py_function", jnp.asarray)
+
+
+def numpy_function(func, inp, Tout, stateful=True, name=None):
+    """`func(*inp)` on NumPy arrays, its results converted to `Tout`'s dtypes; see the
+    module docstring for shapes under compilation and what `stateful` changes."""
+    return _call(func, inp, Tout, stateful, "numpy_function", np.asarray)
