@@ -142,6 +142,7 @@ from xlaflow.tensors import (
 from xlaflow.variable_policies import VariableAggregation as VariableAggregation
 from xlaflow.variable_policies import VariableSynchronization as VariableSynchronization
 from xlaflow.tensor_array import TensorArray as TensorArray
+from xlaflow.tensor_shape import TensorShape as TensorShape
 from xlaflow.variables import Variable as Variable
 from xlaflow.distribute.placement import device as device
 
