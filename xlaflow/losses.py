@@ -5,10 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import backend_config
 from xlaflow.nn_ops import sigmoid_cross_entropy
 from xlaflow.training import output_masks
-
-_EPSILON = 1e-7  # Keras clips probabilities away from 0 and 1 by this much
 
 
 def as_prediction(y_pred):
@@ -23,7 +22,8 @@ def _probabilities(y_pred, from_logits, axis):
     if from_logits:
         return jax.nn.log_softmax(y_pred, axis=axis)
     y_pred = y_pred / jnp.sum(y_pred, axis=axis, keepdims=True)
-    return jnp.log(jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON))
+    eps = backend_config.epsilon()  # Keras clips probabilities away from 0 and 1 by this
+    return jnp.log(jnp.clip(y_pred, eps, 1.0 - eps))
 
 
 def align_ranks(y_true, y_pred):
@@ -81,7 +81,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if from_logits:
         values = sigmoid_cross_entropy(y_true, y_pred)
     else:
-        p = jnp.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        eps = backend_config.epsilon()
+        p = jnp.clip(y_pred, eps, 1.0 - eps)
         values = -(y_true * jnp.log(p) + (1.0 - y_true) * jnp.log(1.0 - p))
     return jnp.mean(values, axis=axis)
 

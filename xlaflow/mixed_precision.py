@@ -13,7 +13,7 @@ import contextlib
 
 import jax.numpy as jnp
 
-from xlaflow import variables
+from xlaflow import backend_config, variables
 
 _POLICIES = {"float32": ("float32", "float32"), "mixed_bfloat16": ("bfloat16", "float32"),
              "mixed_float16": ("float16", "float32"), "bfloat16": ("bfloat16", "bfloat16"),
@@ -47,24 +47,25 @@ class Policy:
         return f'<Policy "{self.name}">'
 
 
-_global = Policy("float32")
+_global = None  # None: the policy named by keras.backend.floatx(), as in Keras
 
 
 def set_global_policy(policy):
-    """The policy of layers created from now on that are not given a dtype."""
+    """The policy of layers created from now on that are not given a dtype (None: back
+    to floatx)."""
     global _global
-    _global = Policy(policy if policy is not None else "float32")
+    _global = Policy(policy) if policy is not None else None
 
 
 def global_policy():
-    return _global
+    return _global if _global is not None else Policy(backend_config.floatx())
 
 
 def policy_for(dtype):
     """A layer's policy from its `dtype` argument: None (the global policy), a policy
     name or Policy, or a plain dtype (compute and variables in it)."""
     if dtype is None:
-        return _global
+        return global_policy()
     if isinstance(dtype, Policy) or dtype in _POLICIES:
         return Policy(dtype)
     name = jnp.dtype(dtype).name

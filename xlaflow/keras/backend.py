@@ -1,7 +1,16 @@
-"""xf.keras.backend: session-level helpers and Keras 2's get_value/set_value."""
+"""xf.keras.backend: session-level helpers and settings (epsilon, floatx, image data
+format), and Keras 2's get_value/set_value/int_shape."""
 
 import numpy as np
 
+from xlaflow.backend_config import (  # noqa: F401
+    epsilon,
+    floatx,
+    image_data_format,
+    set_epsilon,
+    set_floatx,
+    set_image_data_format,
+)
 from xlaflow.layers.base import clear_session  # noqa: F401
 from xlaflow.variables import Variable
 
@@ -21,3 +30,19 @@ def set_value(x, value):
                         f"a float rate); received {type(x).__name__}. An optimizer created "
                         "with a learning-rate schedule has no rate to set")
     x.assign(np.asarray(value, dtype=np.dtype(x.dtype)))
+
+
+def int_shape(x):
+    """The shape of a tensor, Variable or Keras Input as a tuple (None for unknown sizes,
+    such as an Input's batch)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise TypeError(f"int_shape: expected a tensor, Variable or keras.Input; received "
+                        f"{type(x).__name__}")
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def cast_to_floatx(x):
+    """`x` as a NumPy array of dtype floatx()."""
+    from xlaflow.tensors import as_dtype
+    return np.asarray(x, dtype=as_dtype(floatx()))

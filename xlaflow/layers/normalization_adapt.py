@@ -9,9 +9,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import backend_config
 from xlaflow.layers.base import Layer
-
-_EPSILON = 1e-7  # Keras' backend.epsilon(): the floor of the standard deviation
 
 
 class Normalization(Layer):
@@ -72,7 +71,8 @@ class Normalization(Layer):
         if x.ndim == 1:
             x = x[:, None]
         mean = jnp.asarray(self.mean.value, x.dtype)
-        std = jnp.maximum(jnp.sqrt(jnp.asarray(self.variance.value, x.dtype)), _EPSILON)
+        std = jnp.maximum(jnp.sqrt(jnp.asarray(self.variance.value, x.dtype)),
+                          backend_config.epsilon())  # the floor of the standard deviation
         return x * std + mean if self.invert else (x - mean) / std
 
     def get_config(self):
