@@ -278,3 +278,7 @@ def deserialize(config):
         raise ValueError(f"Unknown loss in config: {config!r}; expected class_name one of "
                          f"{sorted(_BY_CLASS_NAME)}")
     return cls.from_config(config.get("config", {}))
+
+
+# Keras 2's other losses live in losses_extra, which registers them in the tables above.
+from xlaflow import losses_extra  # noqa: F401

@@ -340,3 +340,7 @@ def deserialize(config):
         raise ValueError(f"Unknown metric in config: {config!r}; expected class_name one of "
                          f"{sorted(_BY_CLASS_NAME)}")
     return cls.from_config(config.get("config", {}))
+
+
+# Keras 2's other metrics live in metrics_extra, which registers them in the tables above.
+from xlaflow import metrics_extra  # noqa: F401

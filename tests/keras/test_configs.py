@@ -337,6 +337,15 @@ LOSSES = {
     "mse": (lambda: losses.get("mse"), "regression"),
     "mae": (lambda: losses.get(losses.mean_absolute_error), "regression"),
     "huber": (lambda: losses.Huber(delta=0.3, name="h"), "regression"),
+    "kld": (lambda: losses.get("kld"), "categorical"),
+    "cosine": (lambda: losses.CosineSimilarity(axis=0, reduction="sum"), "regression"),
+    "hinge": (lambda: losses.Hinge(), "binary"),
+    "squared_hinge": (lambda: losses.SquaredHinge(name="sq"), "binary"),
+    "categorical_hinge": (lambda: losses.CategoricalHinge(), "categorical"),
+    "poisson": (lambda: losses.Poisson(), "binary"),
+    "logcosh": (lambda: losses.get("logcosh"), "regression"),
+    "msle": (lambda: losses.MeanSquaredLogarithmicError(), "binary"),
+    "mape": (lambda: losses.get("mape"), "regression"),
 }
 
 
@@ -389,6 +398,20 @@ METRICS = {
     "precision": (lambda: metrics.Precision(thresholds=0.3), "binary"),
     "recall": (lambda: metrics.Recall(thresholds=0.6, name="r"), "binary"),
     "auc": (lambda: metrics.AUC(num_thresholds=17), "binary"),
+    "top_k": (lambda: metrics.TopKCategoricalAccuracy(k=2), "categorical"),
+    "sparse_top_k": (lambda: metrics.get("sparse_top_k_categorical_accuracy"), "sparse"),
+    "cosine": (lambda: metrics.CosineSimilarity(axis=0), "regression"),
+    "cce": (lambda: metrics.CategoricalCrossentropy(label_smoothing=0.1), "categorical"),
+    "bce": (lambda: metrics.BinaryCrossentropy(from_logits=True), "binary"),
+    "scce": (lambda: metrics.SparseCategoricalCrossentropy(name="s"), "sparse"),
+    "kld": (lambda: metrics.get("kld"), "categorical"),
+    "hinge": (lambda: metrics.Hinge(), "binary"),
+    "squared_hinge": (lambda: metrics.SquaredHinge(), "binary"),
+    "categorical_hinge": (lambda: metrics.CategoricalHinge(), "categorical"),
+    "poisson": (lambda: metrics.Poisson(), "binary"),
+    "logcosh": (lambda: metrics.LogCoshError(), "regression"),
+    "msle": (lambda: metrics.MeanSquaredLogarithmicError(), "binary"),
+    "mape": (lambda: metrics.get("mape"), "regression"),
 }
 
 
