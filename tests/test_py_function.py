@@ -70,3 +70,37 @@ def test_errors_name_tout_and_the_fix():
         xf.numpy_function(lambda v: v, [np.ones(2)], [object()])
     with pytest.raises(TypeError, match="func must be callable"):
         xf.py_function(3, [np.ones(2)], xf.float32)
+
+
+def test_gradients_refused_clearly_unless_custom_gradient_gives_one():
+    x = xf.Variable(np.ones(2, np.float32))
+    spec = xf.TensorSpec([2], xf.float32)
+
+    @xf.function
+    def through(c):
+        with xf.GradientTape() as tape:
+            y = xf.reduce_sum(xf.numpy_function(lambda v: v * 2, [x], spec) * c)
+        return tape.gradient(y, x)
+
+    with pytest.raises(NotImplementedError, match="custom_gradient"):
+        through(np.ones(2, np.float32))
+
+    @xf.function
+    def beside(c):  # a callback on an input that needs no gradient is fine
+        with xf.GradientTape() as tape:
+            y = xf.reduce_sum(x * xf.numpy_function(lambda v: v + 1, [c], spec))
+        return tape.gradient(y, x)
+
+    np.testing.assert_allclose(beside(np.array([1.0, 3.0], np.float32)), [2.0, 4.0])
+
+    @xf.custom_gradient
+    def doubled(v):
+        return xf.numpy_function(lambda a: a * 2, [v], spec), lambda dy: dy * 2
+
+    @xf.function
+    def custom(c):
+        with xf.GradientTape() as tape:
+            y = xf.reduce_sum(doubled(x) * c)
+        return tape.gradient(y, x)
+
+    np.testing.assert_allclose(custom(np.array([1.0, 3.0], np.float32)), [2.0, 6.0])

@@ -9,7 +9,8 @@ TF lets such outputs have unknown shapes; XLA needs every shape when it compiles
     effects, and its shapes may depend on the values, so xlaflow does not guess.)
 Stateful functions (py_function always; numpy_function by default) run through
 jax.experimental.io_callback, which XLA never drops or duplicates; `stateful=False`
-uses jax.pure_callback, which it may. Neither is differentiable (TF's py_function is).
+uses jax.pure_callback, which it may. Neither is differentiable (TF's py_function is):
+a gradient that reaches one raises NotImplementedError.
 """
 
 from __future__ import annotations
@@ -85,12 +86,21 @@ def _call(func, inp, Tout, stateful, api, to_arg):
         def host(*values):
             return _run(func, values, specs, api, to_arg)
 
-        args = [jnp.asarray(a) for a in args]
-        if stateful:
-            outs = io_callback(host, result_shapes, *args, ordered=True)
-        else:
-            outs = jax.pure_callback(host, result_shapes, *args)
-        outs = list(outs)
+        @jax.custom_jvp
+        def callback(*values):
+            if stateful:
+                return io_callback(host, result_shapes, *values, ordered=True)
+            return jax.pure_callback(host, result_shapes, *values)
+
+        @callback.defjvp
+        def _no_derivative(primals, tangents):
+            # only reached when a gradient flows into the call (unconnected inputs skip it)
+            raise NotImplementedError(
+                f"{api}: gradients through a Python function are not supported (XLA cannot "
+                f"differentiate host code); write it with xf/jnp ops, or give it a gradient "
+                f"with xf.custom_gradient")
+
+        outs = list(callback(*[jnp.asarray(a) for a in args]))
     if single:
         return outs[0]
     return outs
