@@ -445,5 +445,5 @@ def typed_range(a, b):
 def test_xf_range_with_a_tensor_bound_drives_a_lax_loop_of_its_dtype():
     got = xf.function(typed_range)(_tensor(1), _tensor(8))
     assert got.dtype == jnp.float32 and float(got) == sum(i / 4 for i in range(1, 8, 2))
-    with pytest.raises(TypeError, match="TensorRange"):  # a tensor of run-time length
+    with pytest.raises(TypeError, match=r"xf\.range\(\) with a tensor bound can only drive"):
         xf.function(lambda n: xf.range(n) * 2)(_tensor(3))

@@ -20,6 +20,16 @@ def caller(depth=2):
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+def user_line():
+    """'file:line' of the innermost frame outside xlaflow and JAX (the user's converted
+    statement, or the user's call of an xlaflow function), or '<unknown>'."""
+    from xlaflow._tracebacks import is_library_frame
+    frame = sys._getframe(1)
+    while frame is not None and is_library_frame(frame.f_code.co_filename):
+        frame = frame.f_back
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
 def scalar_predicate(value, what, where):
     """A traced condition as the scalar bool that lax.cond/while_loop needs."""
     if jnp.ndim(value) != 0:

@@ -14,10 +14,13 @@ class TensorRange:
     """`range(...)` with a traced bound: only a `for` loop can iterate it (as a lax loop).
 
     `item` maps the counter to what the loop target receives: reversed(), enumerate() and
-    zip() over such a range are TensorRanges over 0..n-1 whose item builds the element."""
+    zip() over such a range are TensorRanges over 0..n-1 whose item builds the element.
+    `what` (the call that made it) and `where` (its line) name it in the errors raised when
+    it is used as a tensor, which it cannot be: its length is known only at run time."""
 
-    def __init__(self, start, stop, step, item=None):
+    def __init__(self, start, stop, step, item=None, what="range()", where=None):
         self.start, self.stop, self.step, self.item = start, stop, step, item
+        self.what, self.where = what, where
 
     def trips(self):
         """How many values the range has (traced when a bound is). Exact for any bounds of
@@ -53,9 +56,22 @@ class TensorRange:
             value = start + k * step
         return value
 
-    def __iter__(self):
-        raise TypeError("range() with a tensor bound can only drive a `for` loop in converted "
-                        "code; use jnp.arange(n) for a tensor of indices.")
+    def _not_a_tensor(self, *args, **kwargs):
+        at = f"{self.where}: " if self.where else ""
+        raise TypeError(
+            f"{at}{self.what} with a tensor bound can only drive a `for` loop in converted "
+            "code (as one XLA loop): it is not a tensor, since its length is known only when "
+            "the program runs and XLA arrays have static shapes. Give it a Python int bound "
+            "(such as x.shape[0]) to get a tensor, or compute inside a `for` loop over it.")
+
+    __iter__ = __len__ = __getitem__ = __array__ = __jax_array__ = _not_a_tensor
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _not_a_tensor
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _not_a_tensor
+    __mod__ = __rmod__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _not_a_tensor
+    __neg__ = __pos__ = __abs__ = __lt__ = __le__ = __gt__ = __ge__ = _not_a_tensor
+
+    def __repr__(self):
+        return f"<{self.what} with a tensor bound>"
 
 
 class TensorEnumerate:
@@ -103,3 +119,13 @@ def _scannable(part):
             isinstance(v, (int, float, bool, complex, np.number, np.bool_)) for v in part):
         return jnp.asarray(part)
     return jax.tree_util.tree_map(jnp.asarray, part)
+
+
+def _no_leaves(rng):
+    rng._not_a_tensor()
+
+
+# A pytree that cannot be flattened: JAX flattens the arguments of its jitted functions
+# (jnp.sum, jnp.where...), which then raise TensorRange's own error rather than JAX's
+# "Triggering __jax_array__() during abstractification is no longer supported".
+jax.tree_util.register_pytree_node(TensorRange, _no_leaves, lambda aux, children: None)

@@ -15,7 +15,7 @@ import numpy as np
 
 from xlaflow import ops
 from xlaflow.autograph.operators import keyed, lists
-from xlaflow.autograph.operators.dispatch import is_traced
+from xlaflow.autograph.operators.dispatch import is_traced, user_line
 from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
 from xlaflow.variables import Variable
 
@@ -26,6 +26,10 @@ def _any_traced(values):
 
 def range_(*args):
     """range(); a traced bound gives a TensorRange that a `for` loop runs as a lax loop."""
+    return _range_of(args, "range()")
+
+
+def _range_of(args, what):
     if not _any_traced(args):
         return builtins.range(*args)
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
@@ -38,7 +42,7 @@ def range_(*args):
     start, stop = (v if plain and not is_traced(v) else jnp.asarray(v, dtype)
                    for v in (start, stop))
     step = jnp.asarray(step, dtype) if is_traced(step) else step
-    return TensorRange(start, stop, step)
+    return TensorRange(start, stop, step, what=what, where=user_line())
 
 
 def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
@@ -50,7 +54,7 @@ def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
             isinstance(b, float) or is_traced(b) and not jnp.issubdtype(b.dtype, jnp.integer)
             for b in bounds):
         return ops.range(start, limit, delta, dtype=dtype, name=name)
-    rng = range_(*bounds)
+    rng = _range_of(bounds, "xf.range()")
     want = jnp.dtype(ops.as_dtype(dtype)) if dtype is not None else jnp.result_type(*bounds)
     if want != jnp.result_type(rng.start, rng.stop, rng.step):
         rng.item = lambda value: value.astype(want)
@@ -89,7 +93,8 @@ def enumerate_(iterable, start=0):
     if isinstance(iterable, TensorRange):
         trips = iterable.trips()
         return TensorRange(jnp.zeros((), trips.dtype), trips, 1,
-                           lambda k: (start + _signed(k), iterable.element(k)))
+                           lambda k: (start + _signed(k), iterable.element(k)),
+                           f"enumerate({iterable.what})", iterable.where)
     if is_traced(iterable) or isinstance(iterable, (TensorEnumerate, TensorZip)):
         return TensorEnumerate(iterable, start)
     return builtins.enumerate(iterable, start)
@@ -150,6 +155,7 @@ def _zip_ranges(iterables):
     """zip() with a range of traced length: a loop over the shortest length whose item is
     the tuple of each part's k-th element."""
     lengths, getters = [], []
+    first = next(part for part in iterables if isinstance(part, TensorRange))
     for part in iterables:
         if isinstance(part, TensorRange):
             lengths.append(part.trips())  # unsigned: tensors' lengths (>= 0) join it
@@ -164,7 +170,8 @@ def _zip_ranges(iterables):
             getters.append(_row_getter(array))
     n = functools.reduce(jnp.minimum, lengths)
     return TensorRange(jnp.zeros((), n.dtype), n, 1,
-                       lambda k: tuple(get(k) for get in getters))
+                       lambda k: tuple(get(k) for get in getters), f"zip({first.what}, ...)",
+                       first.where)
 
 
 def _materialized(iterable):
@@ -248,7 +255,8 @@ def reversed_(sequence):
     """reversed(): a traced range or tensor is walked backwards by the same XLA loop."""
     if isinstance(sequence, TensorRange):
         n = sequence.trips()
-        return TensorRange(jnp.zeros((), n.dtype), n, 1, lambda k: sequence.element(n - 1 - k))
+        return TensorRange(jnp.zeros((), n.dtype), n, 1, lambda k: sequence.element(n - 1 - k),
+                           f"reversed({sequence.what})", sequence.where)
     if is_traced(sequence):
         return jnp.flip(sequence, 0)
     return builtins.reversed(sequence)
