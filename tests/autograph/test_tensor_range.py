@@ -7,6 +7,7 @@ import inspect
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import xlaflow as xf
@@ -66,3 +67,70 @@ def test_the_same_range_still_drives_a_loop_and_a_static_bound_gives_a_tensor():
     # the oracle: Python's own loop and range
     assert int(xf.function(loop_over_it)(jnp.int32(4))) == sum(i * 2 for i in range(4))
     assert xf.function(scaled)(4).tolist() == [i * 2 for i in range(4)]
+
+
+# -- float bounds: TF's tf.range and np.arange count ceil((limit - start) / delta) values ---
+
+def float_values(start, limit, delta):
+    out, count = jnp.full((16,), jnp.nan, jnp.float32), 0
+    for k, v in enumerate(xf.range(start, limit, delta)):
+        out, count = out.at[k].set(v), count + 1
+    return out, count
+
+
+def float_sum_to(n):
+    s = 0.0
+    for v in xf.range(0.0, n):
+        s += v
+    return s
+
+
+@pytest.mark.parametrize(("start", "limit", "delta"), [
+    (0.0, 3.0, 1.0), (0.25, 2.0, 0.5), (0.0, 2.5, 0.75), (3.0, -1.5, -0.5), (1.0, 1.0, 0.5),
+    (2.0, 1.0, 0.5), (-1.0, 0.0, 0.125), (0.0, 1.0, 0.3)])
+def test_a_float_range_with_a_tensor_bound_gives_numpys_values(start, limit, delta):
+    expect = np.arange(np.float32(start), np.float32(limit), np.float32(delta))
+    compiled = xf.function(float_values)
+    for args in ((jnp.float32(start), jnp.float32(limit), jnp.float32(delta)),
+                 (start, jnp.float32(limit), delta), (jnp.float32(start), limit, delta)):
+        out, count = compiled(*args)
+        assert int(count) == len(expect)
+        np.testing.assert_allclose(np.asarray(out)[:len(expect)], expect, rtol=1e-6,
+                                   atol=1e-7)
+
+
+def test_a_float_range_loop_to_a_tensor_bound_agrees_with_python():
+    # the loop the review found failing with ConcretizationTypeError; its count is fixed
+    # by limit only when the program runs (as TF's)
+    compiled = xf.function(float_sum_to)
+    for n in (0.0, 1.0, 3.5, 4.0, -2.0):
+        got = compiled(jnp.float32(n))
+        assert got.dtype == jnp.float32
+        assert float(got) == float(np.arange(0.0, n, dtype=np.float32).sum())
+    # an int tensor bound with a float start: the items are floats (JAX's promotion, as
+    # eager xf.range(0.0, 3) gives)
+    got = compiled(jnp.int32(3))
+    assert float(got) == 3.0 and got.dtype == xf.range(0.0, 3).dtype
+
+
+def test_a_float_range_refuses_a_zero_or_endless_delta():
+    with pytest.raises(ValueError, match=rf"{_line(float_values, 2)}: xf\.range\(\) arg delta "
+                                         "must not be zero"):
+        xf.function(float_values)(0.0, jnp.float32(1.0), 0.0)
+    with pytest.raises(ValueError, match=r"xf\.range\(\) arg delta must not be zero"):
+        xf.function(float_values)(0.0, jnp.float32(1.0), jnp.float32(0.0))
+    with pytest.raises(ValueError, match=r"xf\.range\(\) has more values than"):
+        xf.function(float_sum_to)(jnp.float32(np.inf))
+
+
+def test_in_over_a_float_range_with_a_tensor_bound_is_refused():
+    with pytest.raises(NotImplementedError, match=r"`in` over xf\.range\(\) with a tensor "
+                                                  r"bound is not supported"):
+        xf.function(lambda n: 0.5 in xf.range(0.0, n, 0.5))(jnp.float32(2.0))
+    # as are the ranges reversed() makes (once tested against 0..n-1: 0 was "in" 2..4)
+    with pytest.raises(NotImplementedError, match=r"`in` over reversed\(range\(\)\)"):
+        xf.function(lambda n: 0 in reversed(range(2, n)))(jnp.int32(5))
+    # an integer range's membership is arithmetic on its bounds (the oracle: Python's `in`)
+    member = xf.function(lambda x, n: x in xf.range(1, n, 2))
+    for x in range(-1, 8):
+        assert bool(member(jnp.int32(x), jnp.int32(6))) == (x in range(1, 6, 2))

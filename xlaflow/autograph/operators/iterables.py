@@ -21,6 +21,7 @@ class TensorRange:
     def __init__(self, start, stop, step, item=None, what="range()", where=None):
         self.start, self.stop, self.step, self.item = start, stop, step, item
         self.what, self.where = what, where
+        self.cast_only = item is None  # whether its items are its values (maybe retyped)
 
     def trips(self):
         """How many values the range has (traced when a bound is). Exact for any bounds of

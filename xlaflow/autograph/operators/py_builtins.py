@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import ops
+from xlaflow import _runtime_checks, ops
 from xlaflow.autograph.operators import keyed, lists
 from xlaflow.autograph.operators.dispatch import is_traced, user_line
 from xlaflow.autograph.operators.iterables import TensorEnumerate, TensorRange, TensorZip
@@ -46,19 +46,53 @@ def _range_of(args, what):
 
 
 def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
-    """xf.range (TF's tf.range) in converted code. With a traced integer bound its length is
-    known only at run time: what range() gives then, so that `for i in xf.range(n)` is one
-    lax loop as in TF, its items of the bounds' type (or `dtype`). Otherwise the tensor."""
+    """xf.range (TF's tf.range) in converted code. With a traced bound its length is known
+    only at run time: what range() gives then, so that `for i in xf.range(n)` is one lax
+    loop as in TF, its items of the bounds' type (or `dtype`); float bounds count as TF's
+    and NumPy's do (see _float_range). Otherwise the tensor."""
     bounds = (0, start, delta) if limit is None else (start, limit, delta)
-    if not _any_traced(bounds) or builtins.any(
-            isinstance(b, float) or is_traced(b) and not jnp.issubdtype(b.dtype, jnp.integer)
-            for b in bounds):
+    if not _any_traced(bounds):
         return ops.range(start, limit, delta, dtype=dtype, name=name)
-    rng = _range_of(bounds, "xf.range()")
     want = jnp.dtype(ops.as_dtype(dtype)) if dtype is not None else jnp.result_type(*bounds)
+    floats = builtins.any(isinstance(b, float) or is_traced(b) and jnp.issubdtype(
+        b.dtype, jnp.floating) for b in bounds)
+    if floats and jnp.issubdtype(want, jnp.floating):
+        return _float_range(bounds, want)
+    if floats or builtins.any(is_traced(b) and not jnp.issubdtype(b.dtype, jnp.integer)
+                              for b in bounds):
+        return ops.range(start, limit, delta, dtype=dtype, name=name)  # JAX's error
+    rng = _range_of(bounds, "xf.range()")
     if want != jnp.result_type(rng.start, rng.stop, rng.step):
         rng.item = lambda value: value.astype(want)
+    rng.cast_only = True  # its items are its values: `in` tests them by arithmetic
     return rng
+
+
+def _float_range(bounds, dtype):
+    """xf.range with a traced bound and float items: ceil((limit - start) / delta) values
+    start + k * delta (as TF and np.arange count them), a loop over the counter k."""
+    where = user_line()
+    start, limit, delta = (jnp.asarray(b, dtype) for b in bounds)
+    if not is_traced(bounds[2]) and bounds[2] == 0:
+        raise ValueError(f"{where}: xf.range() arg delta must not be zero")
+    count = jnp.ceil((limit - start) / delta)
+    counter = _default_int()
+    cap = 2.0 ** (jnp.iinfo(counter).bits - 1)  # the first count the counter cannot hold,
+    # exact in every float type (its maximum itself rounds up in float32)
+    if is_traced(delta):  # Python raises for a zero step; a traced one is checked at run time
+        _runtime_checks.check(delta != 0, lambda: ValueError(
+            f"{where}: xf.range() arg delta must not be zero"))
+    # an infinite or huge bound would loop (nearly) forever: TF refuses it, so does this
+    _runtime_checks.check(jnp.logical_not(count >= cap), lambda: ValueError(
+        f"{where}: xf.range() has more values than a {counter.name} counter holds: "
+        f"(limit - start) / delta must be finite and below {cap:.0f}"))
+    # no values for an empty or NaN count, nor for one the check above refuses
+    trips = jnp.where((count > 0) & (count < cap), count, 0).astype(counter)
+
+    def item(k):
+        return start + k.astype(dtype) * delta
+
+    return TensorRange(jnp.zeros((), counter), trips, 1, item, "xf.range()", where)
 
 
 def _default_int():
@@ -316,6 +350,12 @@ def sum_(iterable, start=0):
 def in_(item, container):
     """`item in container`: with tensors, the comparisons combined by jnp.any."""
     item = _read(item)
+    if isinstance(container, TensorRange) and container.item is not None and not \
+            container.cast_only:
+        raise NotImplementedError(
+            f"{container.where}: `in` over {container.what} with a tensor bound is not "
+            "supported (its values are made one per loop iteration); compare with its "
+            "bounds instead, such as `start <= x < stop`.")
     if isinstance(container, (range, TensorRange)) and (
             is_traced(item) or isinstance(container, TensorRange)):
         return _in_range(item, container)
