@@ -50,22 +50,51 @@ def _expressions(stmt):
 
 def unsupported(stmts, names, static, origin):
     """The block's `unsupported` argument: the constant `static` descriptions, plus, when the
-    block calls a changing method on a name it does not assign (`names`), a call that adds
-    those whose receiver is a built-in container when the statement runs."""
+    block calls a changing method on a receiver it does not assign (a name, or an attribute
+    or subscript chain such as `self.items` or `bag["k"]`), a call that adds those whose
+    receiver is a built-in container when the statement runs."""
+    composites = set(analysis.writes(stmts)[1])
     found = {}
     for stmt in analysis.own_statements(stmts):
         for node, bound in _expressions(stmt):
-            if isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(
-                    node.value, ast.Name) and node.value.id not in names and \
-                    node.value.id not in bound:
-                found.setdefault(f"`{node.value.id}.{node.attr}(...)` at line {node.lineno} "
-                                 f"(changes '{node.value.id}' in place)", node.value.id)
+            if isinstance(node, ast.Attribute) and node.attr in MUTATORS and \
+                    _outside(node.value, names, bound, composites):
+                text = ast.unparse(node.value)
+                found.setdefault(f"`{text}.{node.attr}(...)` at line {node.lineno} (changes "
+                                 f"'{text}' in place)", node.value)
     constant = ast.Constant(value=tuple(static))
     if not found:
         return constant
     candidates = ast.Tuple(elts=[ast.Tuple(elts=[
-        templates.replace_expr("lambda: receiver", origin, receiver=ast.Name(
-            id=name, ctx=ast.Load())), ast.Constant(value=text)], ctx=ast.Load())
-        for text, name in found.items()], ctx=ast.Load())
+        templates.replace_expr("lambda: receiver", origin, receiver=_load(receiver)),
+        ast.Constant(value=text)], ctx=ast.Load()) for text, receiver in found.items()],
+        ctx=ast.Load())
     return templates.replace_expr("ag__.in_place_changes(static, candidates)", origin,
                                   static=constant, candidates=candidates)
+
+
+def _outside(receiver, names, bound, composites):
+    """Whether `receiver` is a container from outside the block that reading it again
+    before the block finds: a name, attributes and subscripts of one (no call, no slice,
+    which make new objects) whose names the block does not bind and no part of which it
+    assigns (`self.items = []` in the block makes a new list each time)."""
+    chain = receiver
+    while isinstance(chain, (ast.Attribute, ast.Subscript)):
+        if analysis.composite_name(chain) in composites:
+            return False
+        chain = chain.value
+    if not isinstance(chain, ast.Name):
+        return False
+    for node in ast.walk(receiver):
+        if isinstance(node, ast.Name) and (node.id in names or node.id in bound):
+            return False
+        if not isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Constant,
+                                 ast.Tuple, ast.UnaryOp, ast.USub, ast.expr_context)):
+            return False
+    return True
+
+
+def _load(receiver):
+    """A copy of `receiver` that reads (it may come from a load already, but may be shared)."""
+    copy = ast.parse(ast.unparse(receiver), mode="eval").body
+    return ast.copy_location(copy, receiver)

@@ -141,8 +141,8 @@ def in_place_changes(static, candidates):
     for receiver, text in candidates:
         try:
             value = receiver()
-        except NameError:  # not bound yet: the block itself raises when it reads it
-            continue
+        except (NameError, AttributeError, LookupError, TypeError):
+            continue  # not there yet: the block itself raises if it reads it
         if isinstance(value, _CONTAINERS):
             found.append(text)
     return (*static, *found)
