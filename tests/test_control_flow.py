@@ -190,3 +190,31 @@ def test_map_fn_converts_fn_with_autograph_as_tf_does():
     np.testing.assert_array_equal(xf.function(lambda v: xf.map_fn(magnitude, v))(x),
                                   np.abs(x))
     np.testing.assert_array_equal(xf.vectorized_map(magnitude, x), np.abs(x))
+
+def _while_dtype_changes(n):  # the body turns the int loop variable into a float
+    return xf.while_loop(lambda i: i < n, lambda i: i + 0.5, [n - n])
+
+
+def _bounded_while_vector_test(x):  # a Python bound: AutoGraph's bounded for loop
+    return xf.while_loop(lambda v: v < 3.0, lambda v: v + 1.0, [x], maximum_iterations=3)
+
+
+def _while_vector_test(x):
+    return xf.while_loop(lambda v: v < 3.0, lambda v: v + 1.0, [x])
+
+
+def _cond_branches_differ(x):
+    return xf.cond(x > 0, lambda: x, lambda: (x, x))
+
+
+@pytest.mark.parametrize(("fn", "arg"), [
+    (_while_dtype_changes, np.int32(3)), (_bounded_while_vector_test, np.zeros(2, np.float32)),
+    (_while_vector_test, np.zeros(2, np.float32)), (_cond_branches_differ, np.float32(1))])
+def test_errors_inside_a_traced_while_loop_or_cond_name_the_users_line(fn, arg):
+    import inspect
+
+    import jax
+    call = f"{__file__}:{inspect.getsourcelines(fn)[1] + 1}"  # the line of the xf call
+    with pytest.raises((TypeError, ValueError)) as info:
+        jax.jit(fn)(arg)
+    assert str(info.value).startswith(call + ":"), str(info.value)

@@ -139,13 +139,14 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         count[0] = count[0] + 1
 
     names = tuple(f"loop_vars[{i}]" for i in range(len(leaves))) + ("iteration count",)
+    where = _user_line()  # errors name the user's call, not this module
     if isinstance(maximum_iterations, int) and not isinstance(maximum_iterations, bool):
         # A Python bound: AutoGraph's `for _ in range(n): if not cond: break`, which stays
         # differentiable in reverse mode (as TF's bounded while loop under jit_compile)
         loops.for_stmt(range(maximum_iterations), lambda: call(cond), lambda _: step(),
-                       get_state, set_state, names, len(names))
+                       get_state, set_state, names, len(names), where=where)
     else:
-        loops.while_stmt(test, step, get_state, set_state, names, len(names))
+        loops.while_stmt(test, step, get_state, set_state, names, len(names), where=where)
     return _no_gradient(state[0], back_prop)
 
 

@@ -14,15 +14,17 @@ from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValu
 _RETRIES = 4
 
 
-def if_stmt(cond, body, orelse, get_state, set_state, names, n_out, unsupported=()):
-    """Run `body` or `orelse`; when `cond` is traced, both become branches of lax.cond."""
+def if_stmt(cond, body, orelse, get_state, set_state, names, n_out, unsupported=(),
+            where=None):
+    """Run `body` or `orelse`; when `cond` is traced, both become branches of lax.cond.
+    `where` names the statement in errors (by default the converted code calling this)."""
     if not is_traced(cond):
         if cond:
             body()
         else:
             orelse()
         return
-    where = caller()
+    where = where or caller()
     st.check_supported(unsupported, "`if`", where)
     tensor_if(cond, body, orelse, get_state, set_state, names, n_out, where)
 

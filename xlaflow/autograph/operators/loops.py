@@ -28,8 +28,11 @@ from xlaflow.gradient_tape import note_unbounded_loop
 
 
 def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
-               extra_test=None):
+               extra_test=None, where=None):
     """`while test(): body()`, switching to lax.while_loop once the test is traced.
+
+    `where` ('file:line') names the loop in errors: by default the statement calling this
+    (converted code); xf.while_loop, calling it for the user, names the user's call.
 
     `extra_test` (the loop's break/return flags, or None) is checked apart from the user's
     test, so that a Python test that is False ends the loop in Python even while a flag
@@ -43,7 +46,7 @@ def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
         if not is_traced(cond) and not cond:
             return
         if is_traced(cond) or is_traced(go):
-            where = caller()
+            where = where or caller()
             st.check_supported(unsupported, "while loop", where)
             loop = Loop(get_state, set_state, names, n_out, "while loop", where)
             both = test if extra_test is None else \
@@ -55,15 +58,16 @@ def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
 
 
 def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, unsupported=(),
-             stop_on=None):
-    """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false.
+             stop_on=None, where=None):
+    """`for itr in iterable: body(itr)`, stopping when `extra_test()` is false; `where` as
+    in while_stmt.
 
     `stop_on` (a lax loop only): (test, StopRecord) from candidate_stop, the loop also
     stopping before an element on which `test(element)` holds; the record says after the
     loop whether it did, and on which element."""
     tensor_range = isinstance(iterable, TensorRange)
     if drives_lax_loop(iterable):
-        where = caller()
+        where = where or caller()
         st.check_supported(unsupported, "for loop", where)
         loop = Loop(get_state, set_state, names, n_out, "for loop", where)
         drive = _range if tensor_range else _scan
@@ -71,7 +75,7 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, n_out, uns
         return
     if stop_on is not None:  # candidate_stop gives no record for what Python iterates
         raise RuntimeError("internal: a candidate stop test on a loop that runs in Python")
-    where, tried = None, False
+    tried = False
     for k, itr in enumerate(iterable):
         if extra_test is not None:
             go = extra_test()
