@@ -199,3 +199,44 @@ def test_to_graph_of_converted_code_is_that_code():
     assert xf.autograph.to_graph(once) is once
     x = jnp.arange(-3.0, 5.0)
     assert float(once(x, 2.5)) == -3.0  # |-3| > 2.5 first
+
+
+# -- xlaflow's own array modules (linalg, array_ops, math, nn_ops) ------------------------
+
+def halve_until_small(r, n, tol):
+    for _ in range(n):
+        if xf.linalg.norm(r) < tol:
+            break
+        r = r * 0.5
+    return r
+
+
+def hand_halve_vector(r, n, tol):
+    def cond(carry):
+        i, r = carry
+        return jnp.logical_and(i < n, jnp.logical_not(jnp.linalg.norm(r) < tol))
+
+    return lax.while_loop(cond, lambda c: (c[0] + 1, c[1] * 0.5), (0, r))[1]
+
+
+def test_a_norm_test_keeps_the_hand_written_carry_count():
+    args = (jnp.asarray([30.0, 40.0]), jnp.int32(50), jnp.float32(1.0))
+    assert carries(halve_until_small, *args) == carries(hand_halve_vector, *args) == [2]
+    # the oracle: Python running the same function on NumPy values
+    for n in (0, 3, 50):
+        got = xf.function(halve_until_small)(args[0], jnp.int32(n), args[2])
+        expect = halve_until_small(np.float32([30.0, 40.0]), n, np.float32(1.0))
+        np.testing.assert_allclose(got, expect, rtol=1e-6)
+
+
+def test_xlaflows_array_modules_are_pure_but_not_calls_taking_functions_or_drawing():
+    def fn(x):
+        return (xf.linalg.norm(x), tf.math.cumsum(x), tf.math.reduce_std(x), tf.nn.relu(x),
+                tf.gather(x, x), tf.nn.dropout(x, 0.5), tf.while_loop(x, x, x),
+                tf.cond(x, x, x), tf.map_fn(x, x), tf.vectorized_map(x, x),
+                tf.nn.compute_average_loss(x), tf.random.uniform(x))
+
+    node = parsing.parse_function(fn)
+    found = purity.pure_calls(node, fn.__globals__, fn.__code__.co_freevars)
+    assert found == {"xf.linalg.norm", "tf.math.cumsum", "tf.math.reduce_std", "tf.nn.relu",
+                     "tf.gather"}

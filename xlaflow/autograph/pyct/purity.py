@@ -7,8 +7,10 @@ in TF's AutoGraph, those are taken to be reads. What may iterate its operand is 
 and a one-argument `min`/`max` consume an iterator, and a second run would see the rest.
 A call through a module, `jnp.abs(v)` or `tf.reduce_any(v > t)`, is pure when the module
 global resolves, at conversion, to a first-order array function of JAX's numpy, lax, nn,
-scipy or random, of `math`, or of xlaflow's ops (see `pure_calls`): not one that takes a
-function (`fromfunction`, `cg`) or sums an iterable (`math.fsum`, `math.prod`).
+scipy or random, of `math`, or of xlaflow's array modules (ops, array_ops, linalg, math,
+nn_ops; see `pure_calls`): not one that takes a function (`fromfunction`, `cg`, a
+parameter named like `fn`), draws random numbers from a global stream (`xf.nn.dropout`)
+or sums an iterable (`math.fsum`, `math.prod`).
 """
 
 from __future__ import annotations
@@ -29,15 +31,21 @@ _ITERATING = frozenset({"min", "max"})  # with one argument, they iterate over i
 # Where array functions that compute only from their arguments live (by `__module__`)
 _PURE_MODULES = ("jax.numpy", "jax._src.numpy", "jax.lax", "jax._src.lax", "jax.nn",
                  "jax._src.nn", "jax.scipy", "jax._src.scipy", "jax.random", "jax._src.random",
-                 "xlaflow.ops", "math")
+                 "xlaflow.ops", "xlaflow.array_ops", "xlaflow.linalg", "xlaflow.math",
+                 "xlaflow.math_extra", "xlaflow.nn_ops", "math")
 # ... but these take functions to call (unannotated), print, draw from a stateful
-# generator, or read and write files
+# generator (xf.nn.dropout: xf.random's global stream), or read and write files
 _IMPURE_NAMES = frozenset({
     "print", "cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan",
     "custom_root", "custom_linear_solve", "reduce", "vectorize", "frompyfunc",
     "apply_along_axis", "apply_over_axes", "piecewise", "infeed", "outfeed", "load", "save",
     "savez", "savez_compressed", "loadtxt", "savetxt", "fromfile", "tofile", "genfromtxt",
-    "cg", "gmres", "bicgstab", "rng_uniform"})
+    "cg", "gmres", "bicgstab", "rng_uniform", "dropout"})
+# Parameter names that take a function to call where no annotation says so (TF's and
+# xlaflow's own: tf.cond's true_fn, tf.map_fn's fn); not `f`, an array in jnp.gradient
+_FUNCTION_PARAMETERS = frozenset({
+    "fn", "func", "fun", "pyfunc", "callback", "body", "cond", "true_fn", "false_fn",
+    "body_fn", "cond_fn", "map_fn", "loop_fn"})
 # math's functions of an iterable: like a one-argument min/max, they consume an iterator
 _ITERATING_MATH = frozenset({"fsum", "prod", "sumprod", "dist"})
 
@@ -85,12 +93,14 @@ def _pure_function(obj, path):
 
 def _takes_functions(obj):
     """Whether a public parameter of `obj` is annotated as a function (`fromfunction`,
-    `reduce_window`, `minimize`, `pad`'s mode...): it would run user code."""
+    `reduce_window`, `minimize`, `pad`'s mode...) or named as one (`fn`, `true_fn`): it
+    would run user code."""
     try:
         params = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature take no functions
         return False
-    return any("Callable" in str(p.annotation) and not p.name.startswith("_") for p in params)
+    return any(("Callable" in str(p.annotation) or p.name in _FUNCTION_PARAMETERS) and
+               not p.name.startswith("_") for p in params)
 
 
 def dotted(node):
