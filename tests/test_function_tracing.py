@@ -286,9 +286,9 @@ def test_print_runs_at_trace_time_xf_print_at_run_time(capsys):
     for i in range(3):
         f(jnp.int32(i))
     jax.effects_barrier()
-    out = capsys.readouterr().out
-    assert out.count("tracing") == 1
-    assert [line for line in out.splitlines() if line.startswith("running")] == [
+    out = capsys.readouterr()
+    assert out.out.count("tracing") == 1  # Python's print: stdout; xf.print: stderr
+    assert [line for line in out.err.splitlines() if line.startswith("running")] == [
         "running 0", "running 1", "running 2"]
 
 

@@ -84,7 +84,7 @@ def test_creation_and_selection():
 
 def test_print_eager_and_compiled(capsys):
     xf.print("x =", jnp.array([1, 2, 3]))
-    assert capsys.readouterr().out == "x = [1 2 3]\n"
+    assert capsys.readouterr().err == "x = [1 2 3]\n"  # stderr, as tf.print
 
     @xf.function
     def f(x):
@@ -94,7 +94,7 @@ def test_print_eager_and_compiled(capsys):
     f(jnp.array(1.0))
     f(jnp.array(2.0))
     jax.effects_barrier()
-    assert capsys.readouterr().out == "value|1.0\nvalue|2.0\n"
+    assert capsys.readouterr().err == "value|1.0\nvalue|2.0\n"
 
 
 def test_print_summarizes_and_streams():

@@ -530,7 +530,7 @@ def test_autograph_loops_break_tensor_array_cond_while_loop_print_and_asserts(ca
         return ta.stack()
 
     np.testing.assert_array_equal(fibonacci(tf.constant(10)), [0, 1, 1, 2, 3, 5, 8, 13, 21, 34])
-    assert "first: 0 last: 34" in capsys.readouterr().out  # TF prints to stderr
+    assert "first: 0 last: 34" in capsys.readouterr().err  # TF prints to stderr
 
     @tf.function
     def explicit(x):

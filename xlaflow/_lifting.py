@@ -117,6 +117,7 @@ class LiftContext(_Scoped):
         self.shape_only = False  # set by eval_shape: a shape pass, not a compiled trace
         self.created_log = []  # Variables created in this trace, in order
         self.raise_checks = False  # traced for a caller's own JAX transformation
+        self.inputs = ()  # the traced arguments (xf.print asks whether any spans devices)
 
     def read(self, var):
         key = id(var)

@@ -127,6 +127,7 @@ class Tracing:
             ctx = _lifting.LiftContext(entry.variables, values, allow_create=self._creation_open,
                                        eager_init=eager_init, fn_name=self._name)
             ctx.raise_checks = entry.raise_checks
+            ctx.inputs = dyn
             try:
                 with ctx:
                     if eager_init:

@@ -232,24 +232,62 @@ def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):
     """Print tensors when the computation runs (TF's `tf.print`), not when it is traced.
 
     Eagerly it prints at once; inside `xf.function` or any JAX transformation it prints on
-    every execution through `jax.debug.callback`. `summarize` is the number of leading and
-    trailing elements shown per axis (-1 prints everything).
+    every execution through `jax.debug.callback`. It writes to `output_stream`, by default
+    sys.stderr (as tf.print), looked up when it prints. `summarize` is the number of leading
+    and trailing elements shown per axis (-1 prints everything).
     """
-    stream = sys.stdout if output_stream is None else output_stream
+    stream = (lambda: sys.stderr) if output_stream is None else (lambda: output_stream)
+    print_to(stream, inputs, sep=sep, end=end, summarize=summarize)
+
+
+def print_to(stream, inputs, sep=" ", end="\n", summarize=3):
+    """xf.print of `inputs` to the file `stream()` gives when it prints (AutoGraph's
+    converted print() passes sys.stdout's, as Python prints there)."""
     arrays = []
     template = _gather(list(inputs), arrays)
 
     def emit(*values):
         shown = [_Shown(_format(np.asarray(v), summarize)) for v in values]
-        builtins.print(*_fill(template, shown, summarize), sep=sep, end=end, file=stream,
+        builtins.print(*_fill(template, shown, summarize), sep=sep, end=end, file=stream(),
                        flush=True)
 
-    traced = _lifting.current() is not None or any(
-        isinstance(a, jax.core.Tracer) for a in arrays)
+    ctx = _lifting.current()
+    traced = ctx is not None or any(isinstance(a, jax.core.Tracer) for a in arrays)
     if traced:
-        jax.debug.callback(emit, *arrays)
+        jax.debug.callback(emit, *arrays, ordered=_in_program_order(ctx, arrays))
     else:
         emit(*arrays)
+
+
+def _in_program_order(ctx, arrays):
+    """Whether this print can be an ordered effect, printing in program order as tf.print
+    does (an unordered callback without tensor operands may run before an earlier print of
+    a tensor). XLA refuses ordered effects, when compiling, in a program over more than one
+    device, so it must be one that cannot span several: with one device none can; with
+    more, one whose visible inputs (the print's operands, and inside xf.function the
+    arguments and Variables) and mesh context all lie on one device. A program whose other
+    inputs or out_shardings alone span devices is not visible here; inside xf.function
+    the arguments cover it, and under a plain jax.jit of such a program the prints of
+    tensors (on the mesh too) stay unordered."""
+    if jax.device_count() == 1:
+        return True
+    if jax.sharding.get_abstract_mesh().size > 1:
+        return False
+    seen = list(arrays)
+    if ctx is not None:
+        seen += jax.tree_util.tree_leaves((ctx.inputs, list(ctx.values.values())))
+    return all(_one_device(x) for x in seen)
+
+
+def _one_device(x):
+    """Whether `x` (traced or not) lies on at most one device."""
+    sharding = getattr(jax.typeof(x), "sharding", None) if isinstance(
+        x, jax.core.Tracer) else getattr(x, "sharding", None)
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is not None:
+        return mesh.size <= 1
+    devices = getattr(sharding, "device_set", None)
+    return devices is None or len(devices) <= 1
 
 
 class _Slot:

@@ -101,7 +101,7 @@ def test_only_the_taken_branch_prints(capsys):
     f(jnp.float32(-1.0))
     f(jnp.float32(1.0))
     jax.effects_barrier()
-    assert capsys.readouterr().out == "positive\n"  # only the taken branch ran
+    assert capsys.readouterr().err == "positive\n"  # only the taken branch ran
 
 
 def test_python_number_branches_promote():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -427,12 +428,13 @@ def _holds_traced(obj):
 
 
 def print_(*args, **kwargs):
-    """print(); with traced arguments it prints when the program runs (as xf.print)."""
+    """print(); with traced arguments it prints when the program runs (as xf.print), to
+    `file` or else sys.stdout as Python does (xf.print's own default is TF's stderr)."""
     if not _holds_traced(args):  # tensors inside lists, tuples and dicts count
         return builtins.print(*args, **kwargs)
-    from xlaflow.ops import print as run_time_print
-    return run_time_print(*args, output_stream=kwargs.get("file"),
-                          sep=kwargs.get("sep", " "), end=kwargs.get("end", "\n"))
+    file = kwargs.get("file")
+    stream = (lambda: sys.stdout) if file is None else (lambda: file)
+    return ops.print_to(stream, args, sep=kwargs.get("sep", " "), end=kwargs.get("end", "\n"))
 
 
 OVERRIDES = {

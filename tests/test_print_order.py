@@ -1,0 +1,82 @@
+"""xf.print inside compiled code prints in program order (an ordered effect, as tf.print),
+to stderr by default (tf.print's stream), and still compiles in programs over several
+devices, where XLA refuses ordered effects (xlaflow/ops.py `_in_program_order`)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+import xlaflow as xf
+
+
+def _steps(x):
+    xf.print("a", x)
+    xf.print("b")  # no tensor operand: once free to run first
+    xf.print("c", x * 2)
+    return x
+
+
+def test_prints_run_in_program_order_under_transformations(capsys):
+    expect = "a 1.0\nb\nc 2.0\n"
+    xf.function(_steps)(jnp.float32(1.0))
+    jax.effects_barrier()
+    assert capsys.readouterr().err == expect
+    # under the transformations a TF program's prints sit in: their own order each time
+    xf.function(lambda x: lax.cond(x > 0, _steps, lambda v: v, x))(jnp.float32(1.0))
+    xf.function(lambda x: lax.scan(lambda c, _: (_steps(c), None), x, None, length=2)[0])(
+        jnp.float32(1.0))
+    xf.function(jax.grad(lambda x: _steps(x) * 3.0))(jnp.float32(1.0))
+    xf.function(jax.checkpoint(_steps))(jnp.float32(1.0))
+    jax.effects_barrier()
+    assert capsys.readouterr().err == expect * 5
+    xf.function(jax.vmap(_steps))(jnp.float32([1.0, 2.0]))
+    jax.effects_barrier()
+    # vmap calls back once per element, each print's calls before the next print's
+    assert capsys.readouterr().err.splitlines() == ["a 1.0", "a 2.0", "b", "c 2.0", "c 4.0"]
+
+
+def test_xf_print_writes_to_stderr_and_python_print_to_stdout(capsys):
+    @xf.function
+    def f(x):
+        print("python", x)
+        xf.print("tf", x)
+        return x
+
+    f(jnp.int32(3))
+    jax.effects_barrier()
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("python 3\n", "tf 3\n")
+
+
+def test_a_print_in_a_program_over_two_devices_still_compiles_and_prints():
+    script = textwrap.dedent("""
+        import jax, jax.numpy as jnp, numpy as np
+        import xlaflow as xf
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        assert jax.device_count() == 2
+        mesh = Mesh(np.array(jax.devices()), ("d",))
+        x = jax.device_put(jnp.arange(4.0), NamedSharding(mesh, P("d")))
+
+        def step(x):
+            xf.print("sum", jnp.sum(x))
+            xf.print("constant")
+            return x * 2
+
+        print(np.asarray(jax.jit(step)(x)).tolist())
+        print(np.asarray(xf.function(step)(x)).tolist())
+        xf.function(step)(jnp.arange(4.0))  # one device in a two-device process: ordered
+        jax.effects_barrier()
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[0.0, 2.0, 4.0, 6.0]"] * 2
+    printed = [line for line in done.stderr.splitlines() if line in {"sum 6.0", "constant"}]
+    assert sorted(printed) == ["constant"] * 3 + ["sum 6.0"] * 3
