@@ -80,3 +80,27 @@ def test_a_print_in_a_program_over_two_devices_still_compiles_and_prints():
     assert done.stdout.splitlines() == ["[0.0, 2.0, 4.0, 6.0]"] * 2
     printed = [line for line in done.stderr.splitlines() if line in {"sum 6.0", "constant"}]
     assert sorted(printed) == ["constant"] * 3 + ["sum 6.0"] * 3
+
+
+class _Writes:
+    """A stream that records each write: a print must be one, whole line."""
+
+    def __init__(self):
+        self.writes = []
+
+    def write(self, text):
+        self.writes.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_each_print_is_one_write_so_concurrent_prints_keep_whole_lines():
+    # callbacks of a program over several devices, or of calls from several threads, run
+    # concurrently: print()'s separate writes of each part interleaved as "replicareplica"
+    stream = _Writes()
+    xf.function(lambda x: xf.print("value", x, [x, 2], output_stream=stream, sep="|"))(
+        jnp.float32(1.0))
+    jax.effects_barrier()
+    xf.print("eager", jnp.int32(3), output_stream=stream, end="!")
+    assert stream.writes == ["value|1.0|[1.0, 2]\n", "eager 3!"]

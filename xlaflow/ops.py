@@ -6,7 +6,6 @@ name (exp, sqrt, maximum, ...) `xlaflow` re-exports the jnp function itself.
 
 from __future__ import annotations
 
-import builtins
 import collections
 import copy
 import sys
@@ -248,8 +247,14 @@ def print_to(stream, inputs, sep=" ", end="\n", summarize=3):
 
     def emit(*values):
         shown = [_Shown(_format(np.asarray(v), summarize)) for v in values]
-        builtins.print(*_fill(template, shown, summarize), sep=sep, end=end, file=stream(),
-                       flush=True)
+        parts = _fill(template, shown, summarize)
+        # One write per print: the callbacks of a program over several devices (and of
+        # functions called from several threads) run concurrently, and print()'s separate
+        # writes of each part, separator and end interleaved their lines.
+        out = stream()
+        out.write((" " if sep is None else sep).join(map(str, parts)) +
+                  ("\n" if end is None else end))
+        out.flush()
 
     ctx = _lifting.current()
     traced = ctx is not None or any(isinstance(a, jax.core.Tracer) for a in arrays)
