@@ -104,3 +104,49 @@ def test_each_print_is_one_write_so_concurrent_prints_keep_whole_lines():
     jax.effects_barrier()
     xf.print("eager", jnp.int32(3), output_stream=stream, end="!")
     assert stream.writes == ["value|1.0|[1.0, 2]\n", "eager 3!"]
+
+
+def _run_on_two_devices(script, tmp_path):
+    """Run `script` from a file (AutoGraph reads its source) in a two-device process."""
+    path = tmp_path / "program.py"
+    path.write_text(textwrap.dedent(script))
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu", "XLAFLOW_COMPILATION_CACHE_DIR": "off"}
+    return subprocess.run([sys.executable, str(path)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_prints_inside_strategy_run_and_tape_blocks_on_two_devices(tmp_path):
+    # strategy.run and GradientTape blocks trace under an override context on top of
+    # xf.function's: a print there once asked it for the arguments it does not hold
+    done = _run_on_two_devices("""
+        import jax, jax.numpy as jnp
+        import xlaflow as xf
+        strategy = xf.distribute.MirroredStrategy()
+
+        def replica(x):
+            xf.print("replica", x)
+            return x * 2
+
+        @xf.function
+        def step(x):
+            r = strategy.run(replica, (x,))
+            return strategy.reduce("SUM", r, axis=None)
+
+        @xf.function
+        def slope(x):
+            with xf.GradientTape() as tape:
+                tape.watch(x)
+                y = x * x
+                xf.print("tape", y)
+            return tape.gradient(y, x)
+
+        print(float(step(jnp.float32(1.0))), float(slope(jnp.float32(3.0))))
+        print(strategy.run(replica, (jnp.float32(2.0),)).values)
+        jax.effects_barrier()
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["4.0 6.0", "(Array(4., dtype=float32), "
+                                        "Array(4., dtype=float32))"]
+    printed = [line for line in done.stderr.splitlines() if line.startswith(("replica", "tape"))]
+    assert sorted(printed) == ["replica 1.0"] * 2 + ["replica 2.0"] * 2 + ["tape 9.0"]

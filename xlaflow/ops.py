@@ -279,8 +279,10 @@ def _in_program_order(ctx, arrays):
     if jax.sharding.get_abstract_mesh().size > 1:
         return False
     seen = list(arrays)
-    if ctx is not None:
-        seen += jax.tree_util.tree_leaves((ctx.inputs, list(ctx.values.values())))
+    while ctx is not None:  # override contexts (tape blocks, strategy.run) sit on top
+        seen += jax.tree_util.tree_leaves((getattr(ctx, "inputs", ()),
+                                           list(ctx.values.values())))
+        ctx = getattr(ctx, "parent", None)
     return all(_one_device(x) for x in seen)
 
 
