@@ -150,3 +150,36 @@ def test_prints_inside_strategy_run_and_tape_blocks_on_two_devices(tmp_path):
                                         "Array(4., dtype=float32))"]
     printed = [line for line in done.stderr.splitlines() if line.startswith(("replica", "tape"))]
     assert sorted(printed) == ["replica 1.0"] * 2 + ["replica 2.0"] * 2 + ["tape 9.0"]
+
+
+def test_prints_in_programs_whose_shardings_span_devices_only_after_them(tmp_path):
+    # the inputs lie on one device, but out_shardings (a caller's jax.jit) or a sharding
+    # constraint after the print spread the program over two: XLA refused the ordered
+    # print ("ordered effects are not supported for more than 1 device")
+    done = _run_on_two_devices("""
+        import jax, jax.numpy as jnp, numpy as np
+        import xlaflow as xf
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        mesh = Mesh(np.array(jax.devices()), ("d",))
+        spread = NamedSharding(mesh, P("d"))
+
+        def step(x):
+            xf.print("sum", jnp.sum(x))
+            return x * 2
+
+        def step_then_spread(x):
+            return jax.lax.with_sharding_constraint(step(x), spread)
+
+        x = jnp.arange(4.0)
+        for run in (jax.jit(step, out_shardings=spread),
+                    jax.jit(xf.function(step), out_shardings=spread),
+                    xf.function(step_then_spread)):
+            print(np.asarray(run(x)).tolist())
+        one_device = xf.function(step)
+        print("ordered on one device:", "token" in one_device.lower(x).as_text())
+        jax.effects_barrier()
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[0.0, 2.0, 4.0, 6.0]"] * 3 + [
+        "ordered on one device: True"]
+    assert [line for line in done.stderr.splitlines() if line == "sum 6.0"] == ["sum 6.0"] * 3

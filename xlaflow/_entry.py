@@ -12,7 +12,7 @@ class Entry:
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
                  "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks",
-                 "relaxed")
+                 "relaxed", "unordered_prints")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -27,6 +27,7 @@ class Entry:
         self.check_tokens = []  # run-time checks: wait for results so failures raise here
         self.raise_checks = False  # for calls inside a user's own JAX transformation
         self.relaxed = None  # the _polymorphic.Relaxed dispatcher, for relaxed shapes
+        self.unordered_prints = False  # its program spans devices: xf.print stays unordered
 
 
 class Direct:

@@ -69,10 +69,11 @@ class Retrace(BaseException):
     swallow it.
     """
 
-    def __init__(self, variables, assigned=None):
+    def __init__(self, variables, assigned=None, unordered_prints=False):
         super().__init__("xlaflow internal: retrace with more Variables")
         self.variables = variables
         self.assigned = assigned
+        self.unordered_prints = unordered_prints  # its prints must not be ordered effects
 
 
 class NeedsEagerInit(BaseException):
@@ -118,6 +119,8 @@ class LiftContext(_Scoped):
         self.created_log = []  # Variables created in this trace, in order
         self.raise_checks = False  # traced for a caller's own JAX transformation
         self.inputs = ()  # the traced arguments (xf.print asks whether any spans devices)
+        self.ordered_prints = True  # False: a trace found its program spans devices
+        self.printed_in_order = False  # set by xf.print when it made an ordered callback
 
     def read(self, var):
         key = id(var)

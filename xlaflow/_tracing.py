@@ -107,6 +107,7 @@ class Tracing:
         self._learned += [v for v in again.variables if id(v) not in known]
         rebuilt = self._make_entry(key, entry.template, entry.treedef, variables)
         rebuilt.assigned = again.assigned
+        rebuilt.unordered_prints = entry.unordered_prints or again.unordered_prints
         return rebuilt
 
     def _pure(self, entry, eager_init):
@@ -128,6 +129,7 @@ class Tracing:
                                        eager_init=eager_init, fn_name=self._name)
             ctx.raise_checks = entry.raise_checks
             ctx.inputs = dyn
+            ctx.ordered_prints = not entry.unordered_prints
             try:
                 with ctx:
                     if eager_init:
@@ -144,6 +146,10 @@ class Tracing:
             self._creation_open = False
             if ctx.missing or eager_init:
                 raise _lifting.Retrace([*entry.variables, *ctx.missing.values()])
+            if ctx.printed_in_order and _spans_devices((out, list(ctx.values.values()))):
+                # XLA refuses ordered effects in a program over several devices, which a
+                # sharding constraint or device_put after a print can make
+                raise _lifting.Retrace(entry.variables, entry.assigned, unordered_prints=True)
             # Donated Variable buffers are consumed by the call: every lifted Variable then
             # gets its value back (unchanged ones alias their input, at no cost).
             assigned = list(entry.variables) if self._donate_variables else list(
@@ -164,6 +170,11 @@ class Tracing:
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
         return pure
+
+
+def _spans_devices(tree):
+    from xlaflow.ops import _one_device  # ops imports the core: loaded by now
+    return not all(_one_device(x) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _read_variable(x):

@@ -269,21 +269,26 @@ def _in_program_order(ctx, arrays):
     does (an unordered callback without tensor operands may run before an earlier print of
     a tensor). XLA refuses ordered effects, when compiling, in a program over more than one
     device, so it must be one that cannot span several: with one device none can; with
-    more, one whose visible inputs (the print's operands, and inside xf.function the
-    arguments and Variables) and mesh context all lie on one device. A program whose other
-    inputs or out_shardings alone span devices is not visible here; inside xf.function
-    the arguments cover it, and under a plain jax.jit of such a program the prints of
-    tensors (on the mesh too) stay unordered."""
+    more, only xf.function's own trace, whose inputs (the print's operands, the arguments
+    and Variables) and mesh context all lie on one device; if its outputs then span
+    devices (a sharding constraint after the print), it traces again unordered. Under a
+    plain JAX transformation, xf.function's inside one included, the caller's other
+    inputs and out_shardings are not visible, so prints stay unordered there."""
     if jax.device_count() == 1:
         return True
     if jax.sharding.get_abstract_mesh().size > 1:
         return False
-    seen = list(arrays)
+    seen, root = list(arrays), ctx
     while ctx is not None:  # override contexts (tape blocks, strategy.run) sit on top
         seen += jax.tree_util.tree_leaves((getattr(ctx, "inputs", ()),
                                            list(ctx.values.values())))
-        ctx = getattr(ctx, "parent", None)
-    return all(_one_device(x) for x in seen)
+        root, ctx = ctx, getattr(ctx, "parent", None)
+    if not getattr(root, "ordered_prints", False) or root.raise_checks:
+        return False  # a plain JAX transformation, or xf.function inside one: its caller's
+        # out_shardings are not visible here; or the trace found its program spans devices
+    ordered = all(_one_device(x) for x in seen)
+    root.printed_in_order |= ordered
+    return ordered
 
 
 def _one_device(x):
