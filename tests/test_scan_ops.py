@@ -48,3 +48,21 @@ def test_scan_errors():
         xf.scan(lambda a, x: (a, a), np.zeros(3, np.float32), initializer=0.0)
     assert xf.scan(lambda a, x: a + x, np.zeros((0,), np.float32), initializer=0.0).shape \
         == (0,)
+
+
+def test_scan_back_prop_false_stops_the_gradient_as_tf2():
+    # TF 2's scan with back_prop=False is tf.stop_gradient on its outputs: d/dw is 0 through
+    # the scan, while d/dw of a term outside it still counts
+    w = xf.Variable(2.0)
+
+    @xf.function
+    def grads(back_prop):
+        with xf.GradientTape() as tape:
+            ys = xf.scan(lambda a, x: a * w + x, xf.constant([1.0, 2.0]), initializer=1.0,
+                         back_prop=back_prop)
+            loss = xf.reduce_sum(ys) + 3.0 * w
+        return tape.gradient(loss, w)
+
+    # ys = [w + 1, w^2 + w + 2]: d/dw sum = 1 + 2w + 1 = 6 at w = 2, plus 3 from 3w
+    np.testing.assert_allclose(grads(True), 9.0)
+    np.testing.assert_allclose(grads(False), 3.0)

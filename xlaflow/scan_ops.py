@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow.control_flow import _no_gradient
 from xlaflow.tensors import constant
 from xlaflow.variables import Variable
 
@@ -28,7 +29,8 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
          swap_memory=False, infer_shape=True, reverse=False, name=None):
     """`[a_1, ..., a_n]` stacked along a new axis 0, where `a_i = fn(a_{i-1}, elems[i])`
     (from the last element down with `reverse`). With no `initializer`, the first element
-    (the last with `reverse`) is `a_0` and is itself the first output, as in TF."""
+    (the last with `reverse`) is `a_0` and is itself the first output, as in TF.
+    `back_prop=False` stops gradients through the outputs (TF 2's meaning)."""
     if not callable(fn):
         raise TypeError(f"scan: fn must be callable; received {fn!r}")
     elems = _tensors(elems)
@@ -60,8 +62,9 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
         return out, out
 
     _, outputs = jax.lax.scan(step, initializer, elems, reverse=reverse)
-    if first is None:
-        return outputs
-    return jax.tree_util.tree_map(
-        lambda ys, a: jnp.concatenate([ys, a[None]] if reverse else [a[None], ys]),
-        outputs, first)
+    if first is not None:
+        outputs = jax.tree_util.tree_map(
+            lambda ys, a: jnp.concatenate([ys, a[None]] if reverse else [a[None], ys]),
+            outputs, first)
+    # TF 2's back_prop=False: tf.stop_gradient on the outputs, as xf.map_fn
+    return _no_gradient(outputs, back_prop)
