@@ -66,3 +66,18 @@ def test_scan_back_prop_false_stops_the_gradient_as_tf2():
     # ys = [w + 1, w^2 + w + 2]: d/dw sum = 1 + 2w + 1 = 6 at w = 2, plus 3 from 3w
     np.testing.assert_allclose(grads(True), 9.0)
     np.testing.assert_allclose(grads(False), 3.0)
+
+
+def test_scan_fn_with_a_python_if_on_an_element_runs_eagerly_and_traced():
+    # TF's eager scan calls fn on eager tensors, so a Python `if` on an element works; like
+    # xf.map_fn, xf.scan converts fn with AutoGraph so it does here (one lax.scan)
+    def add_big(acc, x):
+        if x > 1.0:
+            return acc + x
+        return acc
+
+    elems = np.array([1.0, 2.0, 0.5, 3.0], np.float32)
+    expected = np.cumsum(np.where(elems > 1.0, elems, 0.0))  # [0, 2, 2, 5]
+    np.testing.assert_allclose(xf.scan(add_big, elems, initializer=0.0), expected)
+    np.testing.assert_allclose(xf.function(lambda e: xf.scan(add_big, e, 0.0))(elems),
+                               expected)

@@ -1,7 +1,8 @@
 """tf.scan: fold `fn(accumulator, element)` over axis 0 of `elems`, keeping every
 accumulated value, as one lax.scan (a compiled loop, eagerly as inside xf.function).
 
-Like xf.map_fn, `fn` is traced once: Python side effects in it run once, and it may read
+Like xf.map_fn, `fn` is converted by AutoGraph (so a Python `if` on an element works, as in
+TF's eager scan) and traced once: Python side effects in it run once, and it may read
 Variables but not assign them (thread such state through the accumulator instead).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from xlaflow.control_flow import _no_gradient
+from xlaflow.control_flow import _autographed, _no_gradient
 from xlaflow.tensors import constant
 from xlaflow.variables import Variable
 
@@ -53,6 +54,7 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
         elems = jax.tree_util.tree_map(lambda x: x[:-1] if reverse else x[1:], elems)
     initializer = _tensors(initializer)
     carry_tree = jax.tree_util.tree_structure(initializer)
+    fn = _autographed(fn)  # TF's eager scan runs fn on eager tensors: a Python `if` works
 
     def step(acc, x):
         out = _tensors(fn(acc, x))
