@@ -18,6 +18,7 @@ jax.config.update("jax_num_cpu_devices", 2)
 import pytest
 
 import xlaflow as xf
+from xlaflow import backend_config, mixed_precision
 
 xf.config.experimental.enable_tensor_float_32_execution(False)
 
@@ -34,8 +35,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _restore_flags():
-    """Each test starts from default flags, whatever the previous one set."""
+    """Each test starts from default flags and Keras settings (floatx, epsilon, the global
+    dtype policy: None, which follows floatx), whatever the previous one set."""
     saved = {name: xf.config.read(name) for name in xf.config._NAMES}
+    settings = (backend_config._floatx, backend_config._epsilon, mixed_precision._global)
     yield
     for name, value in saved.items():
         xf.config.update(name, value)
+    # the raw values: set_global_policy("float32") would leave an explicit policy that
+    # outranks floatx, which set_floatx in a later test would then not change
+    backend_config._floatx, backend_config._epsilon, mixed_precision._global = settings
