@@ -104,3 +104,30 @@ def test_gradients_refused_clearly_unless_custom_gradient_gives_one():
         return tape.gradient(y, x)
 
     np.testing.assert_allclose(custom(np.array([1.0, 3.0], np.float32)), [2.0, 6.0])
+
+
+@pytest.mark.parametrize("api", ["py_function", "numpy_function", "numpy_stateless"])
+def test_vectorized_map_runs_the_function_once_per_element(api):
+    # TF's vectorized_map falls back to a loop for a py_function/numpy_function; XLA cannot
+    # batch host code, so xlaflow calls func once per element (and per row of nested vmaps)
+    seen = []
+
+    def double_plus(v, b):
+        seen.append(float(np.asarray(v)))
+        return np.asarray(v) * 2 + np.asarray(b)
+
+    spec = xf.TensorSpec([], xf.float32)
+
+    def call(x, b):
+        if api == "py_function":
+            return xf.py_function(double_plus, [x, b], spec)
+        return xf.numpy_function(double_plus, [x, b], spec, stateful=api == "numpy_function")
+
+    elems = np.array([1.0, 2.0, 3.0], np.float32)
+    bias = xf.constant(0.5)  # not mapped over: the same for every element
+    out = xf.vectorized_map(lambda x: call(x, bias), elems)
+    np.testing.assert_allclose(out, elems * 2 + 0.5)
+    assert sorted(seen) == [1.0, 2.0, 3.0]
+    grid = np.arange(6, dtype=np.float32).reshape(2, 3)
+    nested = jax.jit(jax.vmap(jax.vmap(lambda x: call(x, bias))))(grid)
+    np.testing.assert_allclose(nested, grid * 2 + 0.5)

@@ -9,8 +9,9 @@ TF lets such outputs have unknown shapes; XLA needs every shape when it compiles
     effects, and its shapes may depend on the values, so xlaflow does not guess.)
 Stateful functions (py_function always; numpy_function by default) run through
 jax.experimental.io_callback, which XLA never drops or duplicates; `stateful=False`
-uses jax.pure_callback, which it may. Neither is differentiable (TF's py_function is):
-a gradient that reaches one raises NotImplementedError.
+uses jax.pure_callback, which it may. Under vmap (xf.vectorized_map) func runs once per
+element, as TF's vectorized_map falls back to a loop for them. Neither is differentiable
+(TF's py_function is): a gradient that reaches one raises NotImplementedError.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_batching import custom_vmap
 from jax.experimental import io_callback
 
 from xlaflow.tensors import TensorSpec, as_dtype
@@ -86,11 +88,24 @@ def _call(func, inp, Tout, stateful, api, to_arg):
         def host(*values):
             return _run(func, values, specs, api, to_arg)
 
-        @jax.custom_jvp
-        def callback(*values):
+        @custom_vmap
+        def run_host(*values):
             if stateful:
                 return io_callback(host, result_shapes, *values, ordered=True)
             return jax.pure_callback(host, result_shapes, *values)
+
+        @run_host.def_vmap
+        def _one_element_at_a_time(axis_size, in_batched, *values):
+            # XLA cannot batch host code (and refuses to vmap an ordered callback); TF's
+            # vectorized_map falls back to a loop for a py_function, and so does this
+            values = [v if batched else jnp.broadcast_to(v, (axis_size, *jnp.shape(v)))
+                      for v, batched in zip(values, in_batched)]
+            outs = jax.lax.map(lambda row: run_host(*row), values)
+            return outs, [True] * len(outs)
+
+        @jax.custom_jvp
+        def callback(*values):
+            return run_host(*values)
 
         @callback.defjvp
         def _no_derivative(primals, tangents):
