@@ -131,3 +131,16 @@ def test_vectorized_map_runs_the_function_once_per_element(api):
     grid = np.arange(6, dtype=np.float32).reshape(2, 3)
     nested = jax.jit(jax.vmap(jax.vmap(lambda x: call(x, bias))))(grid)
     np.testing.assert_allclose(nested, grid * 2 + 0.5)
+
+
+def test_tout_none_is_refused_not_read_as_float64():
+    # TF's as_dtype(None) is a TypeError; jnp.dtype(None) is float64, which turned a func
+    # returning None into a NaN output (and a float64 request that JAX truncates)
+    calls = []
+    with pytest.raises(TypeError, match=r"Tout must be a dtype.*received None.*Tout=\[\]"):
+        xf.py_function(lambda v: calls.append(v), [np.ones(2)], None)
+    with pytest.raises(TypeError, match=r"received None"):
+        xf.numpy_function(lambda v: v, [np.ones(2)], [xf.float32, None])
+    assert calls == []  # refused before func runs
+    assert xf.py_function(lambda v: calls.append(v), [np.ones(2)], []) == []
+    assert len(calls) == 1

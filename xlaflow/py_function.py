@@ -34,6 +34,10 @@ def _outputs(Tout, api):
         if isinstance(entry, TensorSpec):
             specs.append((entry.dtype, entry.shape))
             continue
+        if entry is None:  # jnp.dtype(None) would read it as float64
+            raise TypeError(f"{api}: Tout must be a dtype, an xf.TensorSpec, or a list of "
+                            f"them; received None (for a func that returns nothing, pass "
+                            f"Tout=[])")
         try:
             specs.append((as_dtype(entry), None))
         except TypeError as e:
