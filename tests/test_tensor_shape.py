@@ -54,3 +54,19 @@ def test_bad_dimensions_are_refused():
     with pytest.raises(ValueError, match=">= 0; received -1"):
         xf.TensorShape([-1, 2])
     assert (xf.TensorShape([1]) == "ab") is False
+
+
+def test_plus_concatenates_and_rank_bounds_as_tf():
+    # TF: TensorShape.__add__/__radd__ are concatenate; with_rank_at_least/at_most
+    # return the shape or raise ValueError
+    assert xf.TensorShape([1, None]) + xf.TensorShape([3]) == [1, None, 3]
+    assert xf.TensorShape([1]) + [2, 3] == (1, 2, 3)
+    assert [2, 3] + xf.TensorShape([1]) == xf.TensorShape([2, 3, 1])
+    assert (xf.TensorShape(None) + [1]).rank is None
+    shape = xf.TensorShape([4, 5])
+    assert shape.with_rank_at_least(2) is shape and shape.with_rank_at_most(2) is shape
+    with pytest.raises(ValueError, match="at least 3"):
+        shape.with_rank_at_least(3)
+    with pytest.raises(ValueError, match="at most 1"):
+        shape.with_rank_at_most(1)
+    assert xf.TensorShape(None).with_rank_at_least(2).rank is None
