@@ -13,6 +13,7 @@ from xlaflow.function import function
 from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
+from xlaflow.models import shapes
 from xlaflow.models.functional import Graph
 from xlaflow.training import compiled as compiled_lib
 from xlaflow.training import data as data_lib
@@ -77,6 +78,14 @@ class Model(Layer):
         if self._graph is not None:
             return list(self._graph.layers)
         return [m for m in vars(self).values() if isinstance(m, Layer)]
+
+    @property
+    def input_shape(self):
+        return shapes.input_shape(self)
+
+    @property
+    def output_shape(self):
+        return shapes.output_shape(self)
 
     @property
     def output_names(self):

@@ -1,0 +1,54 @@
+"""model.input_shape / model.output_shape as Keras 2 reports them (TF's DCGAN tutorial
+asserts `model.output_shape == (None, 7, 7, 256)` after each add)."""
+
+import pytest
+
+from xlaflow import keras
+from xlaflow.keras import layers
+
+
+def test_sequential_output_shape_follows_each_add():
+    # closed forms: Dense -> units; Conv2DTranspose stride 2 'same' doubles; Reshape as given
+    model = keras.Sequential()
+    model.add(layers.Dense(2 * 2 * 4, use_bias=False, input_shape=(6,)))
+    assert model.input_shape == (None, 6) and model.output_shape == (None, 16)
+    model.add(layers.Reshape((2, 2, 4)))
+    assert model.output_shape == (None, 2, 2, 4)
+    model.add(layers.Conv2DTranspose(3, 3, strides=2, padding="same"))
+    assert model.output_shape == (None, 4, 4, 3)
+    model.add(layers.Conv2D(5, 3))  # 'valid': 4 - 3 + 1
+    assert model.output_shape == (None, 2, 2, 5)
+
+
+def test_a_variable_length_stays_none():
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(10, 3),
+                              layers.GRU(5, return_sequences=True)])
+    assert model.input_shape == (None, None)
+    assert model.output_shape == (None, None, 5)
+
+
+def test_functional_model_lists_several_inputs_and_outputs():
+    a, b = keras.Input((3,)), keras.Input((5,), batch_size=4)
+    model = keras.Model([a, b], [layers.Dense(2)(a), layers.concatenate([a, a])])
+    assert model.input_shape == [(None, 3), (4, 5)]
+    assert model.output_shape == [(None, 2), (None, 6)]
+    single = keras.Model(a, layers.Dense(7)(a))
+    assert single.input_shape == (None, 3) and single.output_shape == (None, 7)
+
+
+def test_built_subclassed_model_and_unbuilt_model():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(4)
+
+        def call(self, x):
+            return self.dense(x)[:, :3]
+
+    net = Net()
+    net.build((None, 8))
+    assert net.input_shape == (None, 8) and net.output_shape == (None, 3)
+    unbuilt = keras.Sequential([layers.Dense(3)])
+    assert not hasattr(unbuilt, "output_shape")  # an AttributeError, as Keras
+    with pytest.raises(AttributeError, match="output_shape is not known before the model"):
+        unbuilt.output_shape  # noqa: B018

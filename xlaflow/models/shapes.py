@@ -1,0 +1,55 @@
+"""A built model's `input_shape` and `output_shape` as Keras 2 reports them: one tuple per
+input (output), the batch None, a list of them when there are several."""
+
+from __future__ import annotations
+
+import jax
+
+from xlaflow.layers.symbolic import infer_shapes, is_shape_dtype, is_symbolic
+
+
+def _is_shape(s):
+    return isinstance(s, tuple) and all(d is None or isinstance(d, int) for d in s)
+
+
+def _keras_form(shapes):
+    """One shape alone, else the flat list of them (Keras 2's nesting for a model)."""
+    flat = jax.tree_util.tree_leaves(shapes, is_leaf=_is_shape)
+    return flat[0] if len(flat) == 1 else flat
+
+
+def _not_built(model, what):
+    # AttributeError, as Keras: hasattr(model, "output_shape") stays False until it is built
+    return AttributeError(
+        f"{model.name}: {what} is not known before the model is built; give it an Input "
+        "(or input_shape=), call model.build(input_shape), or call it on a batch of data")
+
+
+def input_shape(model):
+    if model._graph is not None:
+        return _keras_form(jax.tree_util.tree_map(lambda t: tuple(t.shape), model._graph.inputs,
+                                                  is_leaf=is_symbolic))
+    if model._build_input_shape is None:
+        raise _not_built(model, "input_shape")
+    return _keras_form(jax.tree_util.tree_map(tuple, model._build_input_shape,
+                                              is_leaf=_is_shape))
+
+
+def output_shape(model):
+    if model._graph is not None:
+        return _keras_form(jax.tree_util.tree_map(lambda t: tuple(t.shape),
+                                                  model._graph.outputs, is_leaf=is_symbolic))
+    if model._build_input_shape is None:
+        raise _not_built(model, "output_shape")
+    # Sequential and subclassed models: traced (no weights change) at the built input
+    # shapes, a None size traced at two sizes as the functional API does
+    shapes, tree = jax.tree_util.tree_flatten(model._build_input_shape, is_leaf=_is_shape)
+    dtypes = jax.tree_util.tree_leaves(model._build_input_dtype) or ["float32"] * len(shapes)
+    specs = [((None, *shape[1:]), dtype) for shape, dtype in zip(shapes, dtypes)]
+
+    def run(*values):
+        return model(tree.unflatten(values), training=False)
+
+    out = infer_shapes(model, run, specs)
+    return _keras_form(jax.tree_util.tree_map(lambda o: (None, *o.shape[1:]), out,
+                                              is_leaf=is_shape_dtype))
