@@ -260,3 +260,48 @@ def test_an_older_backup_with_a_separate_optimizer_still_resumes_exactly(tmp_pat
     train_steps(fresh, BATCHES[2:])
     for got, want in zip(weights(fresh), weights(reference)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def _gan_pair(seed):
+    # two models of different shapes, each trained by its own optimizer in a custom loop
+    # (TF's DCGAN tutorial checkpoints generator, discriminator and both optimizers)
+    xf_random.set_global_seed(seed)
+    gen = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(5)])
+    disc = models.Sequential([layers.Dense(2, input_shape=(5,))])
+    return gen, disc, optimizers.Adam(0.05), optimizers.Adam(0.02)
+
+
+@xf.function
+def _gan_step(gen, disc, g_opt, d_opt, z):
+    with xf.GradientTape(persistent=True) as tape:
+        out = disc(gen(z))
+        g_loss, d_loss = xf.reduce_mean(out), xf.reduce_mean(xf.square(out))
+    g_opt.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables),
+                              gen.trainable_variables))
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, disc.trainable_variables),
+                              disc.trainable_variables))
+
+
+def test_two_models_two_fresh_optimizers_pair_by_the_stored_state_shapes(tmp_path):
+    z = RNG.normal(size=(8, 3)).astype(np.float32)
+    gen, disc, g_opt, d_opt = _gan_pair(0)
+    for _ in range(3):
+        _gan_step(gen, disc, g_opt, d_opt, z)
+    ckpt = train.Checkpoint(generator_optimizer=g_opt, discriminator_optimizer=d_opt,
+                            generator=gen, discriminator=disc)
+    path = ckpt.save(tmp_path / "ckpt")
+    gen2, disc2, g_opt2, d_opt2 = _gan_pair(1)  # other weights; no optimizer state yet
+    train.Checkpoint(generator_optimizer=g_opt2, discriminator_optimizer=d_opt2,
+                     generator=gen2, discriminator=disc2).restore(path).assert_consumed()
+    # oracle: the restored pair continues exactly as the uninterrupted one (Adam moments)
+    _gan_step(gen, disc, g_opt, d_opt, z)
+    _gan_step(gen2, disc2, g_opt2, d_opt2, z)
+    for a, b in zip(weights(gen) + weights(disc), weights(gen2) + weights(disc2)):
+        np.testing.assert_array_equal(a, b)
+    assert int(g_opt2.iterations) == int(d_opt2.iterations) == 4
+
+    # two models the state fits equally: still refused, naming the way out
+    twin = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(5)])
+    path = train.Checkpoint(opt=g_opt, generator=gen, twin=twin).write(tmp_path / "twins")
+    with pytest.raises(ValueError, match=r"'opt' has no state yet .*\.build\(model"):
+        train.Checkpoint(opt=optimizers.Adam(0.05), generator=gen2, twin=twin).restore(path)

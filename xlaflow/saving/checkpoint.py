@@ -50,6 +50,7 @@ from xlaflow.saving.checkpoint_graph import (
     Slot,
     expected,
     saved_variables,
+    state_fits,
 )
 from xlaflow.variables import Variable
 
@@ -169,15 +170,21 @@ class Checkpoint:
             want = Expected()
             want.slots["value"] = Slot(value.shape, value.dtype, assign, name)
             return want
-        return expected(name, obj, stored, lambda opt: self._owner(name, opt))
+        return expected(name, obj, stored, lambda opt: self._owner(name, opt, stored))
 
-    def _owner(self, name, opt):
+    def _owner(self, name, opt, stored):
         """The one model a top-level optimizer without state trains: `model.optimizer is
-        opt`, else the one model tracked here."""
+        opt`, else the one model tracked here, else the one tracked model whose variables
+        give the stored state's shapes (TF's DCGAN checkpoints two models, two optimizers)."""
         owners = [o for o in self._objects.values() if getattr(o, "optimizer", None) is opt]
         if not owners:
             owners = [o for o in self._objects.values() if hasattr(o, "trainable_variables")
                       and not isinstance(o, Optimizer)]
+            if len(owners) > 1:
+                # TF pairs slots with variables through its object graph; here the state
+                # is positional, so only a model it fits, and no other, can be the one
+                fits = [o for o in owners if state_fits(opt, o, stored)]
+                owners = fits if len(fits) == 1 else owners
         if len(owners) != 1:
             raise ValueError(
                 f"Checkpoint.restore: optimizer {name!r} has no state yet (its first apply "

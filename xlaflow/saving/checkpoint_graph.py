@@ -124,14 +124,27 @@ def expected(name, obj, stored, owner_of):
     return want
 
 
+def _state_leaves(opt, weights):
+    with jax.ensure_compile_time_eval():
+        return jax.tree_util.tree_leaves(jax.eval_shape(
+            opt._transform.init, [w.value for w in weights]))
+
+
+def state_fits(opt, model, stored):
+    """Whether the optimizer state in `stored` (a top-level optimizer's {key: entry}, its
+    state after its own Variables, in key order) has the shapes `opt` builds for `model`."""
+    own = set(_own("", opt))
+    state = [tuple(stored[k]["shape"]) for k in sorted(stored) if k not in own]
+    return state == [tuple(leaf.shape) for leaf in
+                     _state_leaves(opt, list(model.trainable_variables))]
+
+
 def unbuilt_slots(opt, model, prefix, offset):
     """{key: Slot} of the state `opt` has not built yet, as it will build it for `model`'s
     trainable variables (as the first training step does); the first assignment builds it,
     so a restore gives the state exactly the values the first step would then continue."""
     weights = list(model.trainable_variables)
-    with jax.ensure_compile_time_eval():
-        leaves = jax.tree_util.tree_leaves(jax.eval_shape(
-            opt._transform.init, [w.value for w in weights]))
+    leaves = _state_leaves(opt, weights)
     built = []
 
     def assign_leaf(value, j):
