@@ -115,3 +115,6 @@ for _cls, _aliases in _NAMES.items():
     base._BY_CLASS_NAME[_cls.__name__] = _cls
     for _alias in _aliases:
         base._BY_NAME[_alias] = _cls
+
+# MeanIoU registers itself in the same tables.
+from xlaflow import metrics_iou  # noqa: F401
