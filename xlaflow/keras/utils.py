@@ -35,9 +35,16 @@ def set_random_seed(seed):
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
-    """One-hot encode integer labels (NumPy, as Keras)."""
-    y = np.asarray(y, dtype="int64").reshape(-1)
+    """One-hot encode integer labels (NumPy, as Keras): shape y.shape + (num_classes,), a
+    trailing axis of 1 dropped first (labels (n, 1) give (n, num_classes))."""
+    y = np.asarray(y, dtype="int64")
+    shape = y.shape[:-1] if y.ndim > 1 and y.shape[-1] == 1 else y.shape
+    y = y.reshape(-1)
     num_classes = int(num_classes if num_classes is not None else y.max() + 1)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"to_categorical: labels must be in [0, {num_classes}) for "
+                         f"num_classes={num_classes}; received values from {y.min()} to "
+                         f"{y.max()}")
     out = np.zeros((y.size, num_classes), dtype=dtype)
     out[np.arange(y.size), y] = 1
-    return out
+    return out.reshape(*shape, num_classes)
