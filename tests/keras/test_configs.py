@@ -412,6 +412,9 @@ METRICS = {
     "logcosh": (lambda: metrics.LogCoshError(), "regression"),
     "msle": (lambda: metrics.MeanSquaredLogarithmicError(), "binary"),
     "mape": (lambda: metrics.get("mape"), "regression"),
+    "mean_iou": (lambda: metrics.MeanIoU(4, ignore_class=3, sparse_y_pred=False, name="iou"),
+                 "sparse"),
+    "one_hot_mean_iou": (lambda: metrics.OneHotMeanIoU(4, axis=-1), "categorical"),
 }
 
 
