@@ -1,5 +1,5 @@
 """TF2 behaviour the fourth round of ported programs (test_tf2_ports_fourth.py) found
-missing, kept as strict expected failures until the module that owns it changes."""
+missing: a user's loss function sees labels and predictions of one rank."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,6 @@ import pytest
 from xlaflow import keras
 
 
-@pytest.mark.xfail(strict=True, reason="losses.get wraps a user's loss function without "
-                   "Keras 2's squeeze_or_expand_dimensions (xlaflow/losses.py, under review)")
 def test_a_loss_function_sees_labels_and_predictions_of_one_rank():
     # Keras 2's LossFunctionWrapper squeezes (n, 1) predictions against (n,) labels before
     # calling the function (keras.io's siamese example relies on it); without that,

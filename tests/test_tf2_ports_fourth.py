@@ -162,10 +162,9 @@ def test_siamese_network_shared_tower_lambda_distance_and_contrastive_loss():
         b_cls = np.where(same, a_cls, (a_cls + rng.integers(1, 4, n)) % 4)
         a = centers[a_cls] + rng.normal(0.0, 0.7, (n, 8))
         b = centers[b_cls] + rng.normal(0.0, 0.7, (n, 8))
-        # Keras 2 squeezes the (n, 1) distances to match (n,) labels before a loss function
-        # sees them; xlaflow does not yet (test_tf2_port_gaps_fourth.py), so the labels are
-        # (n, 1) here: with (n,) labels `y_true * margin_square` is an (n, n) matrix
-        return a.astype("float32"), b.astype("float32"), (~same).astype("float32")[:, None]
+        # (n,) labels against (n, 1) distances: the loss function sees them squeezed to one
+        # rank, as in Keras 2 (else `y_true * margin_square` would be an (n, n) matrix)
+        return a.astype("float32"), b.astype("float32"), (~same).astype("float32")
 
     a_train, b_train, y_train = pairs(1024)
     a_test, b_test, y_test = pairs(256)

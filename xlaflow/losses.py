@@ -30,10 +30,16 @@ def align_ranks(y_true, y_pred):
     """Labels of rank n-1 against predictions of rank n with a last axis of 1 (or the other
     way round) line up, as Keras squeezes or expands them, instead of broadcasting to an
     (n, n) matrix."""
-    y_true, y_pred = jnp.asarray(y_true), as_prediction(y_pred)
-    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+    return squeeze_ranks(jnp.asarray(y_true), as_prediction(y_pred))
+
+
+def squeeze_ranks(y_true, y_pred):
+    """Keras 2's squeeze_or_expand_dimensions: a last axis of 1 on the one of rank n goes
+    when the other has rank n-1 (no casts: a user's loss function sees its own dtypes)."""
+    true_ndim, pred_ndim = jnp.ndim(y_true), jnp.ndim(y_pred)
+    if true_ndim == pred_ndim - 1 and jnp.shape(y_pred)[-1] == 1:
         y_pred = jnp.squeeze(y_pred, -1)
-    elif y_pred.ndim == y_true.ndim - 1 and y_true.shape[-1] == 1:
+    elif pred_ndim == true_ndim - 1 and jnp.shape(y_true)[-1] == 1:
         y_true = jnp.squeeze(y_true, -1)
     return y_true, y_pred
 
@@ -172,6 +178,19 @@ class Loss:
         return cls(**config)
 
 
+class _FunctionLoss(Loss):
+    """A user's `(y_true, y_pred) -> values` function as a Loss. As Keras 2's
+    LossFunctionWrapper, (n,) labels against (n, 1) predictions reach the function as one
+    rank, so `y_true * y_pred` does not broadcast to an (n, n) matrix."""
+
+    def __init__(self, function):
+        super().__init__(name=getattr(function, "__name__", "loss"))
+        self.function = function
+
+    def call(self, y_true, y_pred):
+        return self.function(*squeeze_ranks(y_true, y_pred))
+
+
 def _snake(name):
     import re
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -248,9 +267,7 @@ def get(identifier):
     if identifier in _FUNCTIONS:
         return _FUNCTIONS[identifier]()
     if callable(identifier):
-        wrapped = Loss(name=getattr(identifier, "__name__", "loss"))
-        wrapped.call = identifier
-        return wrapped
+        return _FunctionLoss(identifier)
     raise ValueError(f"Unknown loss {identifier!r}")
 
 
@@ -264,7 +281,7 @@ def serialize(loss):
         loss = get(loss)
     if type(loss) not in _BY_CLASS_NAME.values():
         # A wrapped user function (get(fn)) or a subclass: its code is not in the config.
-        fn = getattr(loss, "call", loss) if type(loss) is Loss else loss
+        fn = loss.function if isinstance(loss, _FunctionLoss) else loss
         raise ValueError(f"loss {fn!r} is not a built-in Loss and cannot be serialized; "
                          f"expected one of {sorted(_BY_CLASS_NAME)}")
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
