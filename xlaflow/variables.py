@@ -11,6 +11,7 @@ import numpy as np
 
 from xlaflow import _lifting
 from xlaflow import variable_policies as _policies
+from xlaflow.variable_operators import ArrayOperators
 
 
 def _is_tracer(x):
@@ -59,14 +60,14 @@ def _initial_array(initial_value, dtype, ctx):
     return jnp.asarray(initial_value, dtype=dtype)
 
 
-class Variable:
+class Variable(ArrayOperators):
     """A mutable, named cell holding a `jax.Array`.
 
     Reads and `assign*` work eagerly; inside `xf.function` they are lifted into the compiled
     program as inputs and outputs, so assignments persist after the call exactly as in eager
     mode. `constraint` (a Keras optimizer applies it after each update), `shape` (None
     sizes may change on assign), `synchronization` and `aggregation` are TF's
-    (variable_policies.py).
+    (variable_policies.py). Operators act on the value (variable_operators.py).
 
     >>> v = Variable([1.0, 2.0], name="v")
     >>> _ = v.assign_add([1.0, 1.0])
@@ -274,67 +275,8 @@ class Variable:
         raise TypeError("Variable is unhashable (== is elementwise, as in TF2). "
                         "Use v.ref() or id(v) as a key.")
 
-    def __bool__(self):
-        return bool(self.value)
-
-    def __float__(self):
-        return float(self.value)
-
-    def __int__(self):
-        return int(self.value)
-
-    def __index__(self):
-        return operator.index(self.value)
-
     def __len__(self):
         return len(self._value)
-
-    def __iter__(self):
-        return iter(self.value)
-
-    def __getitem__(self, idx):
-        return self.value[idx]
-
-    def __neg__(self):
-        return -self.value
-
-    def __pos__(self):
-        return self.value
-
-    def __abs__(self):
-        return abs(self.value)
-
-    def __invert__(self):
-        return ~self.value
-
-    def astype(self, dtype):
-        return self.value.astype(dtype)
-
-    @property
-    def T(self):
-        return self.value.T
-
-
-def _binary(op):
-    def forward(self, other):
-        if isinstance(other, Variable):
-            other = other.value
-        return op(self.value, other)
-
-    def reflected(self, other):
-        return op(other, self.value)
-
-    return forward, reflected
-
-
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
-              "and", "or", "xor", "lshift", "rshift"):
-    _op = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
-    _fwd, _ref = _binary(_op)
-    setattr(Variable, f"__{_name}__", _fwd)
-    setattr(Variable, f"__r{_name}__", _ref)
-for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(Variable, f"__{_name}__", _binary(getattr(operator, _name))[0])
 
 
 class _Ref:

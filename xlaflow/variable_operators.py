@@ -1,0 +1,73 @@
+"""The array operators of a Variable: arithmetic, comparisons, conversions and indexing
+act on its current value, so `v * 2`, `v[0]` and `float(v)` read it as TF2's do."""
+
+from __future__ import annotations
+
+import operator
+
+
+class ArrayOperators:
+    """Mixin for Variable: every operator reads `self.value` (the lifted value inside
+    xf.function) and returns a plain array; the Variable itself never changes."""
+
+    __slots__ = ()
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __index__(self):
+        return operator.index(self.value)
+
+    def __iter__(self):
+        return iter(self.value)
+
+    def __getitem__(self, idx):
+        return self.value[idx]
+
+    def __neg__(self):
+        return -self.value
+
+    def __pos__(self):
+        return self.value
+
+    def __abs__(self):
+        return abs(self.value)
+
+    def __invert__(self):
+        return ~self.value
+
+    def astype(self, dtype):
+        return self.value.astype(dtype)
+
+    @property
+    def T(self):
+        return self.value.T
+
+
+def _binary(op):
+    def forward(self, other):
+        if isinstance(other, ArrayOperators):  # another Variable: its value, not the cell
+            other = other.value
+        return op(self.value, other)
+
+    def reflected(self, other):
+        return op(other, self.value)
+
+    return forward, reflected
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
+              "and", "or", "xor", "lshift", "rshift"):
+    _op = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
+    _fwd, _ref = _binary(_op)
+    setattr(ArrayOperators, f"__{_name}__", _fwd)
+    setattr(ArrayOperators, f"__r{_name}__", _ref)
+# Elementwise, as TF2's Variables compare (so Variable sets __hash__ to refuse hashing).
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(ArrayOperators, f"__{_name}__", _binary(getattr(operator, _name))[0])
