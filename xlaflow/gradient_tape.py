@@ -10,86 +10,17 @@ xf.function's single XLA computation.
 
 from __future__ import annotations
 
-import linecache
 import sys
 
 import jax
 import jax.numpy as jnp
 
 from xlaflow import _jaxpr_replay as _replay
-from xlaflow import _lifting
+from xlaflow import _tape_diagnostics as _diagnostics
 from xlaflow import _tape_marks as _marks
 from xlaflow._reachable import reachable_variables
 from xlaflow.gradient_flow import unconnected_mode
 from xlaflow.variables import Variable
-
-_EAGER = (
-    "xf.GradientTape records a block by converting it into a function, which needs the code "
-    "around it to be compiled. Put the step in an xf.function:\n"
-    "    @xf.function\n"
-    "    def train_step(x, y): ...  # the `with xf.GradientTape() as tape:` block goes here\n"
-    "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
-
-_NESTED_AFTER = (
-    "tape.gradient() of a tape recorded inside another tape's block, called after that "
-    "outer block ended (as `with GradientTape() as t1, GradientTape() as t2:` does), is not "
-    "supported: nest the blocks and call the inner tape's gradient() inside the outer block, "
-    "or record both losses on one GradientTape(persistent=True)")
-
-# The logs of the tapes recording now: AutoGraph reports each loop it traces that XLA cannot
-# differentiate in reverse mode (a while_loop: a tensor test or tensor range bounds).
-_loop_logs = []
-_NO_REVERSE = "Reverse-mode differentiation does not work for lax.while_loop"
-
-
-def note_unbounded_loop(where):
-    """Called by AutoGraph where it traces a lax.while_loop (`where`: file and line)."""
-    for log in _loop_logs:
-        log.append(where)
-
-
-def _explained(pullback, loops):
-    """`pullback`, whose while-loop refusal names the loops in the block and what to write."""
-    def pull(cotangents):
-        try:
-            return pullback(cotangents)
-        except ValueError as exc:
-            if _NO_REVERSE not in str(exc):
-                raise
-            places = ", ".join(dict.fromkeys(loops)) or "a lax.while_loop in the block"
-            raise ValueError(
-                f"xf.GradientTape: the recorded block runs loops whose trip count a tensor "
-                f"decides ({places}), and XLA cannot differentiate those in reverse mode "
-                "(TF with jit_compile=True needs maximum_iterations for the same reason). "
-                "Loop over a Python range instead (`for i in range(N)` with an int N becomes "
-                "a lax.scan) and stop updating with an `if`, or differentiate in forward "
-                "mode (jax.jvp).") from exc
-    return pull
-
-
-def _not_recorded(frame):
-    """Why a `with tape:` block ran as a plain `with` (unconverted code), for the error.
-    `frame` runs the block: outside any trace it is eager code; inside one, the function
-    holding the block was not converted, and its code says why where it can."""
-    if _lifting.current() is None:
-        return _EAGER
-    from xlaflow.autograph.operators.calls import is_user_code
-    code = frame.f_code
-    where = f"{code.co_name!r} ({code.co_filename}, line {frame.f_lineno})"
-    if code.co_filename.startswith("<") and not linecache.getlines(code.co_filename):
-        why = "its source cannot be read (code made by exec() or compile() from a string)"
-        fix = "define the step in a file or a notebook cell"
-    elif not is_user_code(code):
-        why = "it is library code (installed with Python or a package), called as is"
-        fix = "record the tape in your own code"
-    else:
-        why = ("it was opted out (xf.function(autograph=False), @xf.autograph."
-               "do_not_convert, or XLAFLOW_AUTOGRAPH=0)")
-        fix = "let AutoGraph convert it"
-    return (f"xf.GradientTape: the `with` block in {where} runs inside an xf.function, but "
-            f"AutoGraph did not convert {code.co_name!r}: {why}. The tape records blocks "
-            f"of converted code only: {fix}, or compute gradients functionally: "
-            "xf.value_and_grad(loss_fn, wrt=model)()")
 
 
 def _substituted(tree, pairs):
@@ -136,7 +67,7 @@ class GradientTape:
 
     # A plain `with` (code AutoGraph did not convert) cannot be recorded.
     def __enter__(self):
-        raise RuntimeError(_not_recorded(sys._getframe(1)))
+        raise RuntimeError(_diagnostics.not_recorded(sys._getframe(1)))
 
     def __exit__(self, *exc):
         return False
@@ -212,13 +143,13 @@ class GradientTape:
         pullback's gradient for each input is the gradient with respect to that value."""
         captured = {}
         reads = get_reads()
-        self._nested = bool(_loop_logs)  # recorded inside another tape's block
+        self._nested = bool(_diagnostics.loop_logs)  # recorded inside another tape's block
 
         def forward():
             self._watch_marks, self._watch_roots = [], []
             self._slots = (get_reads, set_reads)
             loops = []
-            _loop_logs.append(loops)
+            _diagnostics.loop_logs.append(loops)
             def guess():
                 from xlaflow.autograph.operators.variables import Undefined
                 return reachable_variables(body, [r for r in reads
@@ -232,7 +163,8 @@ class GradientTape:
                     self._scope, self._slots = None, None
                     # by identity: list.remove compares by value, and nested tapes' logs
                     # often hold the same entries
-                    del _loop_logs[next(i for i, log in enumerate(_loop_logs) if log is loops)]
+                    logs = _diagnostics.loop_logs
+                    del logs[next(i for i, log in enumerate(logs) if log is loops)]
             leaves, tree = jax.tree_util.tree_flatten(
                 get_state(), is_leaf=lambda x: isinstance(x, Variable))
             arrays = [i for i, leaf in enumerate(leaves) if _is_array(leaf)]
@@ -274,8 +206,8 @@ class GradientTape:
             for root, v in zip(roots, watch_vars):
                 if v is var:  # a local still holding the watched tensor after the block
                     _marks.stand_for(value, root)
-        self._record = (_explained(pullback, captured["loops"]), outputs, variables,
-                        by_variable, by_result, by_root)
+        self._record = (_diagnostics.explained(pullback, captured["loops"]), outputs,
+                        variables, by_variable, by_result, by_root)
         self._depends = _replay.dependencies(closed.jaxpr, shifted)
         self._used = False
 
@@ -299,8 +231,8 @@ class GradientTape:
         index = next((i for i, o in enumerate(outputs) if o is tensor), None)
         # only once no tape records any more: inside the outer block a nested tape's target
         # that is missing was simply computed outside it (the ValueError below)
-        if index is None and getattr(self, "_nested", False) and not _loop_logs:
-            raise NotImplementedError(_NESTED_AFTER)
+        if index is None and getattr(self, "_nested", False) and not _diagnostics.loop_logs:
+            raise NotImplementedError(_diagnostics.NESTED_AFTER)
         if index is None:
             raise ValueError("tape.gradient(target, ...): the target was not computed inside "
                              "the tape's `with` block (compute the loss inside it; for a "
@@ -389,7 +321,7 @@ class _StopRecording:
     """`with tape.stop_recording():` — the block's results are constants for the tape."""
 
     def __enter__(self):
-        raise RuntimeError(_not_recorded(sys._getframe(1)))
+        raise RuntimeError(_diagnostics.not_recorded(sys._getframe(1)))
 
     def __exit__(self, *exc):
         return False

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _runtime_checks
+from xlaflow._tape_diagnostics import note_unbounded_loop
 from xlaflow.autograph.operators import logical
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.conditionals import tensor_if
@@ -24,7 +25,6 @@ from xlaflow.autograph.operators.iterables import (
     scan_inputs,
 )
 from xlaflow.autograph.operators.loop_state import Loop
-from xlaflow.gradient_tape import note_unbounded_loop
 
 
 def while_stmt(test, body, get_state, set_state, names, n_out, unsupported=(),
