@@ -124,8 +124,9 @@ class Server:
             args.monitoring_config_file) if args.monitoring_config_file else None
         self.models = self._read_config()
         from xlaflow.serving import metrics as metrics_lib
+        from xlaflow.serving.server_metrics import server_metrics
         self.registry = metrics_lib.Registry()
-        self.metrics = metrics_lib.server_metrics(self.registry)
+        self.metrics = server_metrics(self.registry)
         self.compiled = metrics_lib.Gauge(
             ":xlaflow:serving:compiled_programs", "XLA programs compiled for the loaded "
             "versions' signatures (constant after warm-up when batching pads)",
