@@ -1,13 +1,13 @@
 """`Dataset`: TF's tf.data on the host -- an immutable, re-iterable pipeline of NumPy elements.
 
 Input pipelines run in Python beside the compiled step (as tf.data runs beside a TF graph):
-each `iter()` is a fresh pass, and nothing here touches XLA.
+each `iter()` is a fresh pass, and nothing here touches XLA. How a stage opens, closes and
+peeks the passes of its input is passes.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 
 from xlaflow.data.iterator import Iterator, check_host
 
@@ -15,55 +15,12 @@ AUTOTUNE = -1
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
 
-# Set while `element_spec` is inferred by running a pass up to its first element (map's
-# spec comes from its first output): stateful stages (shuffle's epoch counter) must not
-# count such a peek as an iteration.
-peeking = contextvars.ContextVar("xf_data_peeking", default=False)
-
 
 class Cardinality(int):
     """A Python int; `.numpy()` too, because TF code writes `ds.cardinality().numpy()`."""
 
     def numpy(self):
         return int(self)
-
-
-@contextlib.contextmanager
-def closing(it):
-    """`it`, closed on exit when it has a `close` (a generator pass, a user's generator);
-    a plain iterator (a list's, row numbers) has nothing to close."""
-    try:
-        yield it
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-
-
-def open_pass(dataset, tolerant=False):
-    """A fresh pass over `dataset`: with `tolerant`, the ignore_errors pass (a failed
-    element comes as `errors.Failed`), else the plain one. The caller closes it."""
-    return dataset._iterate_or_fail() if tolerant else dataset._iterate()
-
-
-def upstream(dataset, tolerant=False):
-    """`open_pass(dataset, tolerant)`, closed on exit however the consumer leaves.
-
-    Closing promptly matters: a prefetch or parallel map upstream stops its threads when
-    its generator closes, and an exception's traceback could otherwise keep it alive.
-    """
-    return closing(open_pass(dataset, tolerant))
-
-
-class OnePass:
-    """Mixin, before Dataset in the bases, for a stage whose plain and ignore_errors
-    passes are one `_pass(tolerant)`: `_iterate` and `_iterate_or_fail` call it."""
-
-    def _iterate(self):
-        return self._pass(tolerant=False)
-
-    def _iterate_or_fail(self):
-        return self._pass(tolerant=True)
 
 
 class Dataset:
@@ -394,18 +351,3 @@ _NOT_IMPLEMENTED = {
     "snapshot": "use cache()",
     "ragged_batch": "there are no ragged tensors here: use padded_batch",
 }
-
-
-def peek_first(dataset_iterate):
-    """The first element of a pass (None if the pass is empty), without counting as an
-    iteration for stateful stages (see `peeking`)."""
-    token = peeking.set(True)
-    try:
-        gen = dataset_iterate()
-        try:
-            return next(gen, None)
-        finally:
-            gen.close()
-    finally:
-        peeking.reset(token)
-

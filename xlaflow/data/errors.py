@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, peek_first, upstream
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.options import _inputs_of
+from xlaflow.data.passes import peek_first, upstream
 
 _log = logging.getLogger("xlaflow.data")
 

@@ -19,16 +19,10 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument, positive_argument
-from xlaflow.data.dataset import (
-    UNKNOWN_CARDINALITY,
-    Dataset,
-    OnePass,
-    closing,
-    peek_first,
-    upstream,
-)
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import call, checked
+from xlaflow.data.passes import OnePass, closing, peek_first, upstream
 from xlaflow.data.windows import Elements, input_spec
 
 

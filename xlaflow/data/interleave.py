@@ -14,14 +14,11 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from xlaflow.data.arguments import positive_argument
-from xlaflow.data.dataset import (
-    AUTOTUNE,
-    open_pass,
-    upstream,
-)
+from xlaflow.data.dataset import AUTOTUNE
 from xlaflow.data.errors import Failed
 from xlaflow.data.iterator import deterministic, thread_count
 from xlaflow.data.mapping import FlatMap, checked
+from xlaflow.data.passes import open_pass, upstream
 
 # What cycle_length=None / AUTOTUNE means. TF takes the number of schedulable CPU cores,
 # so the same pipeline yields a different order on another machine; a fixed count keeps

@@ -14,16 +14,10 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import (
-    AUTOTUNE,
-    UNKNOWN_CARDINALITY,
-    Dataset,
-    OnePass,
-    peek_first,
-    upstream,
-)
+from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.iterator import deterministic, thread_count
+from xlaflow.data.passes import OnePass, peek_first, upstream
 
 
 def call(fn, element):

@@ -12,7 +12,8 @@ import threading
 import time
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import AUTOTUNE, Dataset, OnePass, upstream
+from xlaflow.data.dataset import AUTOTUNE, Dataset
+from xlaflow.data.passes import OnePass, upstream
 
 # What AUTOTUNE means for prefetch: two elements keep one batch ready while the next is
 # prepared (double buffering); TF's autotuner rarely settles much higher for host input.

@@ -14,8 +14,9 @@ import threading
 import numpy as np
 
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import Dataset, OnePass, peeking, upstream
+from xlaflow.data.dataset import Dataset
 from xlaflow.data.errors import Failed
+from xlaflow.data.passes import OnePass, peeking, upstream
 
 _END = object()
 

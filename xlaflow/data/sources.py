@@ -10,8 +10,9 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, OnePass, closing
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
+from xlaflow.data.passes import OnePass, closing
 from xlaflow.tensors import TensorSpec, as_dtype
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from xlaflow.data import structure
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset, OnePass, peek_first, upstream
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import checked
+from xlaflow.data.passes import OnePass, peek_first, upstream
 from xlaflow.tensors import TensorSpec
 
 

@@ -17,15 +17,9 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import (
-    INFINITE_CARDINALITY,
-    UNKNOWN_CARDINALITY,
-    Dataset,
-    OnePass,
-    closing,
-    upstream,
-)
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
+from xlaflow.data.passes import OnePass, closing, upstream
 from xlaflow.tensors import TensorSpec
 
 _UNSIZED = (INFINITE_CARDINALITY, UNKNOWN_CARDINALITY)

@@ -14,14 +14,9 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import (
-    INFINITE_CARDINALITY,
-    UNKNOWN_CARDINALITY,
-    Dataset,
-    OnePass,
-    upstream,
-)
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
+from xlaflow.data.passes import OnePass, upstream
 from xlaflow.tensors import TensorSpec
 
 

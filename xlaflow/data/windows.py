@@ -11,14 +11,9 @@ import collections
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import positive_argument
-from xlaflow.data.dataset import (
-    INFINITE_CARDINALITY,
-    UNKNOWN_CARDINALITY,
-    Dataset,
-    OnePass,
-    upstream,
-)
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
+from xlaflow.data.passes import OnePass, upstream
 
 
 class DatasetSpec:
