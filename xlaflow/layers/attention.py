@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers import keras_mask
-from xlaflow.layers.base import Layer, _cast_floating
+from xlaflow.layers.base import Layer
+from xlaflow.layers.input_casting import cast_floating
 from xlaflow.random import SeedGenerator
 
 
@@ -81,12 +82,12 @@ class MultiHeadAttention(Layer):
         query_mask, value_mask = keras_mask.get_mask(query), keras_mask.get_mask(value)
         # Keras casts each projection's input to the compute dtype (float16 under
         # mixed_float16); the base class casts only the first argument, the query
-        value = _cast_floating(jnp.asarray(value), self.compute_dtype)
+        value = cast_floating(jnp.asarray(value), self.compute_dtype)
         if key is None:  # the value is the key: its mask is applied once, as the value's
             key, key_mask = value, None
         else:
             key_mask = keras_mask.get_mask(key)  # (read before the cast makes a new array)
-            key = _cast_floating(jnp.asarray(key), self.compute_dtype)
+            key = cast_floating(jnp.asarray(key), self.compute_dtype)
         # checked before the first call creates the weights
         allowed = self._allowed(query, value, key, attention_mask, use_causal_mask,
                                 (query_mask, value_mask, key_mask))

@@ -15,7 +15,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
 from xlaflow.layers.image_transform import (
     check_fill_mode_and_interpolation,
     rotation_transforms,
@@ -23,6 +23,7 @@ from xlaflow.layers.image_transform import (
     translation_transforms,
     zoom_transforms,
 )
+from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.random import SeedGenerator
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")

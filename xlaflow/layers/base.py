@@ -2,7 +2,8 @@
 
 Weights are xf.Variables created by `add_weight`, so a layer works eagerly, inside
 xf.function, under `xf.value_and_grad` and inside `fit` with one mechanism: the lifting
-context decides what a weight read means.
+context decides what a weight read means. The dtype policy's casts of a call's inputs are
+input_casting.py.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from xlaflow import constraints as constraints_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
-from xlaflow import variables as variables_lib
-from xlaflow.layers import activity, keras_mask, symbolic, training_mode
+from xlaflow.layers import activity, input_casting, keras_mask, symbolic, training_mode
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module
 from xlaflow.variables import Variable
@@ -60,28 +60,6 @@ def _accepts(call, argument):
 def _shapes(inputs):
     """The input's shape tuple, or the structure of shape tuples for several inputs."""
     return jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs)
-
-
-_FLOAT32 = jnp.dtype("float32")
-
-
-def _other_floating(x, dtype):
-    """Whether `x` is floating point of another width than `dtype` (a cast would change it)."""
-    dt = getattr(x, "dtype", None)
-    return dt is not None and dt != dtype and jnp.issubdtype(dt, jnp.floating)
-
-
-def _cast_floating(x, dtype):
-    return x.astype(dtype) if _other_floating(x, dtype) else x
-
-
-def cast_integer_inputs(inputs, dtype):
-    """Integer or bool `inputs` (a uint8 image) cast to `dtype`, the layer's compute dtype:
-    for layers whose arithmetic would otherwise run in the input's integer type and wrap.
-    Floating inputs are left to the dtype policy (Layer.__call__)."""
-    if jnp.issubdtype(inputs.dtype, jnp.integer) or inputs.dtype == jnp.bool_:
-        return inputs.astype(dtype)
-    return inputs
 
 
 def _user_class_without_config(cls):
@@ -325,20 +303,8 @@ class Layer(Module):
             kwargs["training"] = training
         # Keras 2's masks: read before a cast makes new arrays, attached to the outputs
         mask = keras_mask.input_mask(self, inputs, args, kwargs)
-        policy = self._dtype_policy
-        autocast = policy.compute_dtype if policy.is_mixed else None
-        # a float32 layer after a mixed one (the float32 softmax head) still casts its
-        # float16 inputs, as Keras 2's autocast of floating inputs does
-        if autocast is None and policy.compute_dtype == _FLOAT32 and \
-                variables_lib._autocast.dtype is None and \
-                not any(_other_floating(x, _FLOAT32) for x in jax.tree_util.tree_leaves(inputs)):
-            outputs = call(inputs, *args, **kwargs)  # the common case: nothing to cast
-        else:
-            # a cast input keeps its mask: a call that reads it (MultiHeadAttention) sees it
-            cast = jax.tree_util.tree_map(lambda x: keras_mask.keep_mask(
-                x, _cast_floating(x, policy.compute_dtype)), inputs)
-            with mixed_precision.autocast(autocast):
-                outputs = call(cast, *args, **kwargs)
+        outputs = input_casting.call_under_policy(self._dtype_policy, call, inputs, args,
+                                                  kwargs)
         keras_mask.attach_output_masks(self, inputs, outputs, mask)
         return outputs
 

@@ -10,7 +10,8 @@ import jax
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 
 def _tuple(value, rank, name):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import jax
 
-from xlaflow.layers.base import cast_integer_inputs
 from xlaflow.layers.conv import _FilterConv
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 
 def deconv_output_length(length, kernel_size, padding, output_padding, stride, dilation):

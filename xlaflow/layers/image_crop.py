@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from xlaflow.layers.augmentation import _RandomImageLayer, check_images
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
+from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.layers.preprocessing import smart_resize
 
 

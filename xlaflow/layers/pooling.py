@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.layers._data_format import channels_last_only
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
 from xlaflow.layers.conv import _padding, _tuple
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 
 class _Pooling(Layer):

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 # Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
 # accepted, other values refused with the alternative.

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.layers._data_format import channels_last_only
-from xlaflow.layers.base import Layer, cast_integer_inputs
+from xlaflow.layers.base import Layer
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 
 def _is_int(value):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import jax
 
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers.base import cast_integer_inputs
 from xlaflow.layers.conv import _Conv, _positive
+from xlaflow.layers.input_casting import cast_integer_inputs
 
 
 class _Depthwise(_Conv):
