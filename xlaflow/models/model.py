@@ -21,15 +21,6 @@ from xlaflow.training import fit_loop
 from xlaflow.training.trainer import Trainer
 
 
-def _spec(x):
-    """Abstract inputs: float64 becomes float32, as the data pipeline does, and other
-    64-bit types become what JAX makes of them (int64 ids are int32 without x64)."""
-    def one(a):
-        dtype = jnp.float32 if np.dtype(a.dtype) == np.float64 else a.dtype
-        return jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(dtype))
-    return jax.tree_util.tree_map(one, x)
-
-
 def _unpack(data):
     if isinstance(data, tuple):
         return (*data, None, None)[:3]
@@ -295,11 +286,11 @@ class Model(Layer):
             # weights built now belong to the strategy, as in TF where fit enters its scope
             with strategy.scope() if strategy is not None else contextlib.nullcontext():
                 out = _lifting.eval_shape(lambda inputs: self(inputs, training=False),
-                                          _spec(x))
+                                          shapes.abstract_inputs(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
             self._build_input_dtype = jax.tree_util.tree_map(
-                lambda a: np.dtype(a.dtype).name, _spec(x))
+                lambda a: np.dtype(a.dtype).name, shapes.abstract_inputs(x))
         else:
             self._check_inputs(x)
         if self.trainer is not None:  # a subclassed model's outputs, named once compiled
@@ -308,7 +299,7 @@ class Model(Layer):
     def _check_declared(self, x):
         declared = self._declared_input_shape()
         if declared is not None:
-            self._compare(x, declared)
+            shapes.check_inputs(self, x, declared)
 
     def _declared_input_shape(self):
         return self._batch_input_shape
@@ -322,22 +313,7 @@ class Model(Layer):
             # a size refuses it itself. The number and the ranks of inputs still hold.
             expected = jax.tree_util.tree_map(lambda s: (None,) * len(s), expected,
                                               is_leaf=lambda s: isinstance(s, tuple))
-        self._compare(x, expected)
-
-    def _compare(self, x, expected):
-        if self._graph is not None:  # a dict keyed by the Inputs' names, in their order
-            x = self._graph.arrange(x)
-        got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
-        flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
-        flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
-        if len(flat_got) != len(flat_want):
-            raise ValueError(f"{self.name} expects {len(flat_want)} input(s); received "
-                             f"{len(flat_got)}")
-        for have, want in zip(flat_got, flat_want):
-            if len(have) != len(want) or any(w is not None and w != h
-                                             for w, h in zip(want[1:], have[1:])):
-                raise ValueError(f"Input of {self.name!r} has shape {have}, but the model "
-                                 f"expects {tuple(want)} (None is the batch)")
+        shapes.check_inputs(self, x, expected)
 
     def output_units(self):
         """The size of the (first) output's last axis (for label checks)."""

@@ -1,9 +1,12 @@
-"""A built model's `input_shape` and `output_shape` as Keras 2 reports them: one tuple per
-input (output), the batch None, a list of them when there are several."""
+"""A model's input and output shapes: `input_shape` and `output_shape` as Keras 2 reports
+them (one tuple per input or output, the batch None, a list of them when there are
+several), the abstract inputs a model is built for, and the check of data against them."""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from xlaflow.layers.symbolic import infer_shapes, is_shape_dtype, is_symbolic
 
@@ -53,3 +56,30 @@ def output_shape(model):
     out = infer_shapes(model, run, specs)
     return _keras_form(jax.tree_util.tree_map(lambda o: (None, *o.shape[1:]), out,
                                               is_leaf=is_shape_dtype))
+
+
+def abstract_inputs(x):
+    """Abstract inputs: float64 becomes float32, as the data pipeline does, and other
+    64-bit types become what JAX makes of them (int64 ids are int32 without x64)."""
+    def one(a):
+        dtype = jnp.float32 if np.dtype(a.dtype) == np.float64 else a.dtype
+        return jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(dtype))
+    return jax.tree_util.tree_map(one, x)
+
+
+def check_inputs(model, x, expected):
+    """Raise unless `x` has as many inputs as `expected` and each its rank and every size
+    `expected` fixes (None: any; the batch is never checked)."""
+    if model._graph is not None:  # a dict keyed by the Inputs' names, in their order
+        x = model._graph.arrange(x)
+    got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
+    flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
+    flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
+    if len(flat_got) != len(flat_want):
+        raise ValueError(f"{model.name} expects {len(flat_want)} input(s); received "
+                         f"{len(flat_got)}")
+    for have, want in zip(flat_got, flat_want):
+        if len(have) != len(want) or any(w is not None and w != h
+                                         for w, h in zip(want[1:], have[1:])):
+            raise ValueError(f"Input of {model.name!r} has shape {have}, but the model "
+                             f"expects {tuple(want)} (None is the batch)")

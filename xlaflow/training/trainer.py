@@ -117,9 +117,9 @@ class Trainer:
             return
         if out is None:
             from xlaflow import _lifting
-            from xlaflow.models.model import _spec
+            from xlaflow.models.shapes import abstract_inputs
             out = _lifting.eval_shape(lambda inputs: self.model(inputs, training=False),
-                                      _spec(x))
+                                      abstract_inputs(x))
         if isinstance(out, dict):
             names = sorted(out)  # as tf.nest flattens a dict
         elif isinstance(out, (list, tuple)) and len(out) > 1:
