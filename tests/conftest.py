@@ -45,3 +45,10 @@ def _restore_flags():
     # the raw values: set_global_policy("float32") would leave an explicit policy that
     # outranks floatx, which set_floatx in a later test would then not change
     backend_config._floatx, backend_config._epsilon, mixed_precision._global = settings
+
+
+@pytest.fixture
+def port_seed():
+    """Seed xlaflow's, NumPy's and Python's streams (fit shuffles with NumPy's) so a whole
+    TF2 program does not depend on the tests before it; XF_PORT_SEED chooses the seed."""
+    xf.keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
