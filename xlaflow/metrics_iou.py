@@ -38,11 +38,8 @@ class MeanIoU(Metric):
                              f"{y_pred.size} (after the argmax that sparse_y_pred=False "
                              "asks for); they must match")
         weight = jnp.ones(y_true.shape, self.dtype)
-        if sample_weight is not None:  # per example (batch,) or per label: trailing axes
-            sample_weight = jnp.asarray(sample_weight, self.dtype)
-            sample_weight = jnp.reshape(sample_weight, sample_weight.shape + (1,) * (
-                y_true.ndim - sample_weight.ndim))
-            weight = weight * sample_weight
+        if sample_weight is not None:
+            weight = self._weights(jnp.asarray(sample_weight, self.dtype), y_true)
         y_true = jnp.reshape(y_true.astype(jnp.int32), (-1,))
         y_pred = jnp.reshape(y_pred.astype(jnp.int32), (-1,))
         weight = jnp.reshape(weight, (-1,))
@@ -55,6 +52,23 @@ class MeanIoU(Metric):
         current = jnp.zeros((n, n), self.dtype).at[rows, cols].add(
             jnp.where(keep, weight, 0))
         self.total_cm.assign_add(current)
+
+    def _weights(self, sample_weight, y_true):
+        """One weight per label: Keras flattens the weights as the labels, so any shape
+        of the labels' size fits; a per-example weight (batch, ...) spreads over the rest."""
+        if sample_weight.size == y_true.size:
+            return jnp.reshape(sample_weight, y_true.shape)
+        lead = sample_weight.shape
+        while lead and lead[-1] == 1:
+            lead = lead[:-1]
+        if lead != y_true.shape[:len(lead)]:
+            raise ValueError(f"{self.name}: sample_weight has shape {sample_weight.shape}; "
+                             f"expected one weight per label (size {y_true.size}, labels "
+                             f"{y_true.shape}) or per example (leading axes of "
+                             f"{y_true.shape})")
+        lead_weight = jnp.reshape(sample_weight, lead)
+        return jnp.broadcast_to(jnp.reshape(lead_weight, lead + (1,) * (
+            y_true.ndim - len(lead))), y_true.shape)
 
     def result(self):
         cm = self.total_cm.value

@@ -70,3 +70,27 @@ def test_fit_logs_it_and_the_config_round_trips():
     assert (clone.num_classes, clone.ignore_class, clone.axis) == (5, 0, 1)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2; received 1"):
         keras.metrics.MeanIoU(num_classes=1)
+
+
+def test_a_sample_weight_with_one_value_per_label_in_another_shape_is_flattened():
+    # Keras 2 flattens labels, predictions and weights alike, so (b, H, W, 1) or flat (N,)
+    # weights go with (b, H, W) masks; a per-example (b,) weight spreads over its pixels
+    rng = np.random.default_rng(3)
+    y_true, y_pred = rng.integers(0, 3, (2, 4, 4)), rng.integers(0, 3, (2, 4, 4))
+    weight = rng.random((2, 4, 4))
+    cm = np.zeros((3, 3))
+    np.add.at(cm, (y_true.ravel(), y_pred.ravel()), weight.ravel())
+    tp = np.diag(cm)
+    expected = np.mean(tp / (cm.sum(0) + cm.sum(1) - tp))
+    for shaped in (weight[..., None], weight.reshape(-1), weight.reshape(4, 8)):
+        m = keras.metrics.MeanIoU(num_classes=3)
+        m.update_state(y_true, y_pred, sample_weight=shaped)
+        np.testing.assert_allclose(m.total_cm.numpy(), cm, rtol=1e-6)
+        assert float(m.result()) == pytest.approx(expected, rel=1e-6)
+    per_example = keras.metrics.MeanIoU(num_classes=3)
+    per_example.update_state(y_true, y_pred, sample_weight=[0.5, 2.0])
+    cm = np.zeros((3, 3))
+    np.add.at(cm, (y_true.ravel(), y_pred.ravel()), np.repeat([0.5, 2.0], 16))
+    np.testing.assert_allclose(per_example.total_cm.numpy(), cm, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\)"):
+        keras.metrics.MeanIoU(num_classes=3).update_state(y_true, y_pred, [1.0, 2.0, 3.0])
