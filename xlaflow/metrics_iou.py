@@ -3,6 +3,8 @@ mean over classes of true positives / (true + predicted - true positives)."""
 
 from __future__ import annotations
 
+import numbers
+
 import jax.numpy as jnp
 
 from xlaflow import metrics as base
@@ -16,10 +18,12 @@ class MeanIoU(Metric):
 
     def __init__(self, num_classes, name=None, dtype="float32", ignore_class=None,
                  sparse_y_true=True, sparse_y_pred=True, axis=-1):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or \
-                num_classes < 2:
+        # any integer (np.int64 from y.max() + 1 too), but not a bool or a float
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
+                or num_classes < 2:
             raise ValueError(f"{type(self).__name__}: num_classes must be an int >= 2; "
                              f"received {num_classes!r}")
+        num_classes = int(num_classes)
         super().__init__(name, dtype)
         self.num_classes, self.ignore_class, self.axis = num_classes, ignore_class, axis
         self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred

@@ -94,3 +94,14 @@ def test_a_sample_weight_with_one_value_per_label_in_another_shape_is_flattened(
     np.testing.assert_allclose(per_example.total_cm.numpy(), cm, rtol=1e-6)
     with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\)"):
         keras.metrics.MeanIoU(num_classes=3).update_state(y_true, y_pred, [1.0, 2.0, 3.0])
+
+
+def test_num_classes_may_be_a_numpy_integer():
+    # MeanIoU(num_classes=y.max() + 1) passes np.int64, which Keras accepts
+    y = np.array([0, 2, 1, 2])
+    m = keras.metrics.MeanIoU(num_classes=y.max() + 1)
+    assert m.num_classes == 3 and type(m.num_classes) is int
+    m.update_state(y, y)
+    assert float(m.result()) == 1.0
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2; received 2.0"):
+        keras.metrics.MeanIoU(num_classes=2.0)
