@@ -52,3 +52,18 @@ def test_built_subclassed_model_and_unbuilt_model():
     assert not hasattr(unbuilt, "output_shape")  # an AttributeError, as Keras
     with pytest.raises(AttributeError, match="output_shape is not known before the model"):
         unbuilt.output_shape  # noqa: B018
+
+
+def test_functional_shapes_keep_the_structure_of_inputs_and_outputs():
+    # Keras 2: tf.nest.map_structure(int_shape, model.input), a one-element list unwrapped
+    a, b = keras.Input((3,), name="a"), keras.Input((4,), name="b")
+    joined = keras.layers.Dense(2)(keras.layers.Concatenate()([a, b]))
+    other = keras.layers.Dense(5)(a)
+    by_name = keras.Model({"a": a, "b": b}, {"x": joined, "y": other})
+    assert by_name.input_shape == {"a": (None, 3), "b": (None, 4)}
+    assert by_name.output_shape == {"x": (None, 2), "y": (None, 5)}
+    pair = keras.Model((a, b), (joined, other))
+    assert pair.input_shape == ((None, 3), (None, 4))
+    assert pair.output_shape == ((None, 2), (None, 5))
+    single = keras.Model([a], [other])
+    assert single.input_shape == (None, 3) and single.output_shape == (None, 5)

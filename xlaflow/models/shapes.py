@@ -1,6 +1,7 @@
 """A model's input and output shapes: `input_shape` and `output_shape` as Keras 2 reports
-them (one tuple per input or output, the batch None, a list of them when there are
-several), the abstract inputs a model is built for, and the check of data against them."""
+them (one tuple per input or output, the batch None, in the structure of the inputs: a
+list, tuple or dict), the abstract inputs a model is built for, and the check of data
+against them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ def _is_shape(s):
 
 
 def _keras_form(shapes):
-    """One shape alone, else the flat list of them (Keras 2's nesting for a model)."""
+    """The shapes in the structure of the inputs (outputs): a dict stays a dict, a tuple a
+    tuple, and a one-shape list is that shape, as Keras 2 unwraps `Model([x], [y])`."""
     flat = jax.tree_util.tree_leaves(shapes, is_leaf=_is_shape)
-    return flat[0] if len(flat) == 1 else flat
+    return flat[0] if isinstance(shapes, list) and len(flat) == 1 else shapes
 
 
 def _not_built(model, what):
