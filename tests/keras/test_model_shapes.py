@@ -1,6 +1,7 @@
 """model.input_shape / model.output_shape as Keras 2 reports them (TF's DCGAN tutorial
 asserts `model.output_shape == (None, 7, 7, 256)` after each add)."""
 
+import numpy as np
 import pytest
 
 from xlaflow import keras
@@ -67,3 +68,20 @@ def test_functional_shapes_keep_the_structure_of_inputs_and_outputs():
     assert pair.output_shape == ((None, 2), (None, 5))
     single = keras.Model([a], [other])
     assert single.input_shape == (None, 3) and single.output_shape == (None, 5)
+
+
+def test_a_sequential_whose_first_layer_is_a_model_with_an_input_shape_is_built():
+    # Keras 2 finds the input shape in the first layer of the deepest nested model
+    # (get_input_shape_and_dtype), so the outer Sequential is built at once
+    inner = keras.Sequential([layers.Dense(2, input_shape=(3,))])
+    outer = keras.Sequential([inner, layers.Dense(6)])
+    assert outer.input_shape == (None, 3) and outer.output_shape == (None, 6)
+    assert [tuple(w.shape) for w in outer.weights] == [(3, 2), (2,), (2, 6), (6,)]
+    x = keras.Input((4,))
+    functional = keras.Model(x, layers.Dense(5)(x))
+    stacked = keras.Sequential([keras.Sequential([functional]), layers.Dense(1)])
+    assert stacked.input_shape == (None, 4) and stacked.output_shape == (None, 1)
+    tokens = keras.Sequential([keras.Input((5,), dtype="int32"), layers.Embedding(10, 2)])
+    classifier = keras.Sequential([tokens, layers.Flatten(), layers.Dense(1)])
+    assert classifier.output_shape == (None, 1)
+    assert classifier.predict(np.arange(10).reshape(2, 5), verbose=0).shape == (2, 1)

@@ -35,6 +35,8 @@ class Sequential(Model):
         if declared is not None:  # an InputLayer also declares the dtype (int token ids)
             first = self._layers[0]
             dtype = first.dtype if isinstance(first, InputLayer) else jnp.float32
+            if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
+                dtype = first._build_input_dtype  # a nested model's (int token ids too)
             self._build_declared(tuple(declared[1:]), dtype)
 
     def _build_declared(self, dims, dtype):
@@ -66,8 +68,10 @@ class Sequential(Model):
         return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
 
     def _declared_input_shape(self):
-        if self._layers and self._layers[0]._batch_input_shape is not None:
-            return self._layers[0]._batch_input_shape
+        if self._layers:
+            declared = _first_input_shape(self._layers[0])
+            if declared is not None:
+                return declared
         return self._batch_input_shape
 
     def call(self, inputs, training=None, mask=None):
@@ -86,3 +90,16 @@ class Sequential(Model):
         from xlaflow.saving.serialization import deserialize_keras_object
         return cls([deserialize_keras_object(layer) for layer in config["layers"]],
                    name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _first_input_shape(layer):
+    """The input shape `layer` declares, looking into a nested Sequential or single-input
+    functional model as Keras 2 does (Sequential([inner_model, Dense(6)]) is built at once)."""
+    if isinstance(layer, Sequential):
+        return layer._declared_input_shape()
+    if isinstance(layer, Model) and layer._graph is not None:
+        shape = layer._build_input_shape
+        if isinstance(shape, list) and len(shape) == 1:
+            shape = shape[0]
+        return tuple(shape) if isinstance(shape, tuple) else None
+    return layer._batch_input_shape
