@@ -24,6 +24,7 @@ from xlaflow.saving.serialization import (  # noqa: F401
 from xlaflow.saving.serialization import (  # noqa: F401 -- re-exported
     register_serializable as register_keras_serializable,
 )
+from xlaflow.training.sequence import Sequence  # noqa: F401
 
 
 def set_random_seed(seed):

@@ -318,6 +318,9 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
                          "inside its items, not as separate arguments")
     if is_dataset(x):
         return DatasetBatches(x, steps, resume)
+    from xlaflow.training.sequence import Sequence, SequenceBatches
+    if isinstance(x, Sequence):
+        return SequenceBatches(x, steps, shuffle)
     from xlaflow.distribute import input as distributed_input
     if isinstance(x, (distributed_input.DistributedDataset,
                       distributed_input.DistributedIterator)):

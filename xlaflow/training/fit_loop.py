@@ -9,6 +9,7 @@ from xlaflow import callbacks as callbacks_lib
 from xlaflow.training import data as data_lib
 from xlaflow.training import device_arrays
 from xlaflow.training.progress import Progbar
+from xlaflow.training.sequence import end_epoch
 from xlaflow.training.trainer import host_logs
 
 
@@ -190,9 +191,11 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         epoch_logs = host_logs(logs)
         if val is not None and _validates(epoch, validation_freq):
             val_logs = _evaluate_batches(model, val, 0, cbs)  # on_test_* hooks, as Keras
+            end_epoch(val)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         bar.update(step, epoch_logs, final=True)
         cbs.on_epoch_end(epoch, epoch_logs)
+        end_epoch(data)
         if model.stop_training:
             break
     return epoch_logs
@@ -279,6 +282,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         result = _evaluate_batches(
             model, device_arrays.DeviceArrays(data, trainer) if on_device else data,
             _verbosity(verbose), callbacks)
+        end_epoch(data)
     finally:
         data.close()
     if return_dict:
@@ -303,6 +307,7 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             if cbs.wants("on_predict_batch_end"):
                 cbs.on_predict_batch_end(step, {"outputs": out})
         cbs.on_predict_end()
+        end_epoch(data)
     finally:
         data.close()
     if not outputs:
