@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.module import Module
+from xlaflow.optimizer_subclassing import KerasSubclassAPI
 from xlaflow.schedules import deserialize_schedule, serialize_schedule
 from xlaflow.variables import Variable
 
@@ -53,10 +54,12 @@ def _zero_arg(fn):
         return False
 
 
-class Optimizer(Module):
+class Optimizer(KerasSubclassAPI, Module):
     """Base class. A subclass names its per-variable slots in `slot_names` and gives
     `update_step(grad, value, slots, lr, common) -> (new value, new slots)`, Keras' rule for
     one variable; `step_constants(lr, step)` computes what all variables share once per step.
+    A user's subclass may instead follow Keras 2.11: `build(var_list)` and
+    `update_step(gradient, variable)` (xlaflow/optimizer_subclassing.py).
 
     Args:
       learning_rate: a float, a schedule `step -> rate` (a LearningRateSchedule, or optax's
@@ -73,6 +76,7 @@ class Optimizer(Module):
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
         super().__init__(name=name or type(self).__name__.lower())
+        self._refuse_legacy_form()
         if "lr" in kwargs:  # Keras 2's deprecated alias
             learning_rate = kwargs.pop("lr")
         for key, value in kwargs.items():
@@ -160,6 +164,9 @@ class Optimizer(Module):
         if self._state is not None:
             return  # as Keras: built once (compiled steps hold the state Variables made then)
         variables = list(variables)
+        if self._keras_form:  # the subclass's build adds its slots after this
+            self._build_index(variables)
+            return
         with jax.ensure_compile_time_eval():
             shared, slots = self._init_state([v.value for v in variables])
         leaves = [*shared.values(), *(s for per_slot in slots for s in per_slot)]
@@ -174,7 +181,8 @@ class Optimizer(Module):
 
     @property
     def variables(self):
-        extra = [] if self._learning_rate is None else [self._learning_rate]
+        # (a Keras 2.11 subclass may have stored its schedule in _learning_rate)
+        extra = [self._learning_rate] if isinstance(self._learning_rate, Variable) else []
         return (self.iterations, *extra, *(self._state or []))
 
     def _slots_for(self, variables):
@@ -195,7 +203,7 @@ class Optimizer(Module):
         if not every:
             return self.iterations
         if self._state is None:  # as Keras: built for every variable passed, None or not
-            self.build(every)
+            self._build_once(every)
         return apply_in_replicas(self.apply, grads, variables, skip_gradients_aggregation,
                                  kwargs)
 
@@ -227,7 +235,9 @@ class Optimizer(Module):
                 raise ValueError(f"{self.name}: gradient for {v.name!r} has shape "
                                  f"{tuple(jnp.shape(g))}, the variable {v.shape}")
         if self._state is None:
-            self.build(variables)
+            self._build_once(variables)
+        if self._keras_form:
+            return self._apply_keras_form(grads, variables)
         slots = self._slots_for(variables)
         grads = self._clip([jnp.asarray(g, v.dtype) for g, v in zip(grads, variables)])
         lr = self._current_learning_rate()
