@@ -83,6 +83,7 @@ from xlaflow.layers import (  # noqa: F401
 )
 
 # isort: split
+from xlaflow.keras.layers import experimental  # noqa: F401 -- TF 2.x old path
 from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
     CenterCrop,

@@ -1,0 +1,23 @@
+"""xf.keras.layers.experimental.preprocessing: the preprocessing layers under their old
+(TF 2.3-2.5) import path; the same classes as xf.keras.layers."""
+
+from xlaflow.layers import (  # noqa: F401
+    CategoryEncoding,
+    CenterCrop,
+    Discretization,
+    Normalization,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
+from xlaflow.layers.augmentation import RandomHeight, RandomWidth  # noqa: F401
+from xlaflow.layers.normalization_adapt import (  # noqa: F401
+    IntegerLookup,
+    StringLookup,
+    TextVectorization,
+)
