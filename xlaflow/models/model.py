@@ -70,6 +70,23 @@ class Model(Layer):
             return list(self._graph.layers)
         return [m for m in vars(self).values() if isinstance(m, Layer)]
 
+    def get_layer(self, name=None, index=None):
+        """The layer called `name`, or at position `index` of `layers` (Keras)."""
+        layers = self.layers
+        if index is not None:
+            if name is not None:
+                raise ValueError(f"get_layer: pass name or index, not both; received "
+                                 f"name={name!r}, index={index!r}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: index {index} is out of range: {self.name} "
+                                 f"has {len(layers)} layers")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: "
+                         f"{[layer.name for layer in layers]}")
+
     @property
     def input_shape(self):
         return shapes.input_shape(self)
@@ -354,6 +371,11 @@ class Model(Layer):
         from xlaflow.saving import keras_model
         keras_model.save_model(self, filepath, overwrite=overwrite,
                                include_optimizer=include_optimizer, platforms=platforms)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (Keras'); `keras.models.model_from_json` rebuilds it."""
+        from xlaflow.saving import keras_model
+        return keras_model.model_to_json(self, **kwargs)
 
     def export(self, filepath, platforms=None):
         """Only the serving export of this model (Keras 3's `model.export`)."""
