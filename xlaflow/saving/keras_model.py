@@ -219,3 +219,20 @@ def _check_match(owner, variables, specs, what):
             raise ValueError(f"load_model: {variable.name} is {np.dtype(variable.dtype).name}"
                              f"{list(variable.shape)} after rebuilding {owner}; the saved "
                              f"{spec.get('name')} is {spec['dtype']}{list(spec['shape'])}")
+
+
+def model_to_json(model, **kwargs):
+    """Keras' `model.to_json()`: the architecture (no weights) as a JSON string;
+    `kwargs` go to json.dumps (indent=...)."""
+    return json.dumps(serialization.serialize_keras_object(model), **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Keras' `model_from_json`: a new, freshly initialized model from `to_json()`'s
+    string (weights come separately: set_weights or load_weights)."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model_from_json: json_string must be the JSON text of "
+                         f"model.to_json(); received {str(json_string)[:60]!r} ({exc})") from None
+    return serialization.deserialize_keras_object(config, custom_objects)
