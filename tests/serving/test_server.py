@@ -162,7 +162,10 @@ def test_versions_come_and_go_and_a_corrupt_one_never_replaces_the_serving_one(s
     os.makedirs(os.path.join(base, "4.partial-x"))
     shutil.rmtree(os.path.join(base, "3"))
     shutil.rmtree(os.path.join(base, "2"))
-    server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "v1 to come back")
+    # v1 loads before v2 unloads (availability first), so until v2 has gone a request
+    # without a version still reaches v2, the latest available: wait for both
+    server.wait(lambda: server.states("toy").get(1) == "AVAILABLE" and
+                server.states("toy").get(2) != "AVAILABLE", "v1 to come back, v2 to go")
     ok_predict(server, version=1)
 
 
