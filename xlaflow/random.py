@@ -223,5 +223,7 @@ def get_global_generator():
     return Generator(_seeds=_generator())
 
 
-# tf.random.Generator: its own module, which samples with the functions above
-from xlaflow.random_generator import Generator  # (at the end: it imports this module)
+# tf.random.Generator (its own module, which samples with the functions above) and
+# tf.random.experimental's seed arithmetic: at the end, as both import this module
+from xlaflow import random_experimental as experimental  # noqa: F401
+from xlaflow.random_generator import Generator
