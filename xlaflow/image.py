@@ -165,3 +165,40 @@ def random_flip_up_down(image, seed=None):
     flip = _host_coin("random_flip_up_down", image, seed)
     return _xp(image).where(np.reshape(flip, (-1, 1, 1, 1)) if np.ndim(image) == 4 else flip,
                             flip_up_down(image), image)
+
+
+def __getattr__(name):
+    # tf.image names a port may reach for that xlaflow leaves out: still an AttributeError
+    # (hasattr stays False), saying what to use instead
+    if name in _NOT_PROVIDED:
+        raise AttributeError(f"module 'xlaflow.image' has no attribute {name!r}: "
+                             f"tf.image.{name} is not provided; {_NOT_PROVIDED[name]}")
+    raise AttributeError(f"module 'xlaflow.image' has no attribute {name!r}")
+
+
+_HSV = ("needs an RGB<->HSV conversion xlaflow does not have; adjust the image in NumPy "
+        "(e.g. with colorsys or PIL) inside a Dataset.map, or leave it out")
+_NOT_PROVIDED = {
+    "stateless_random_hue": _HSV,
+    "stateless_random_saturation": _HSV,
+    "random_hue": _HSV,
+    "random_saturation": _HSV,
+    "adjust_hue": _HSV,
+    "adjust_saturation": _HSV,
+    "stateless_random_jpeg_quality": "JPEG re-encoding is not an XLA op; re-encode with PIL "
+                                     "in a Dataset.map if you need it",
+    "random_jpeg_quality": "JPEG re-encoding is not an XLA op; re-encode with PIL in a "
+                           "Dataset.map if you need it",
+}
+
+# the stateless random ops and the adjustments they apply: their own module, which uses
+# the ops above (so imported at the end)
+from xlaflow.image_stateless import (  # noqa: F401
+    adjust_brightness,
+    adjust_contrast,
+    stateless_random_brightness,
+    stateless_random_contrast,
+    stateless_random_crop,
+    stateless_random_flip_left_right,
+    stateless_random_flip_up_down,
+)
