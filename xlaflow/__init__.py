@@ -55,6 +55,9 @@ from xlaflow import autograph as autograph
 from xlaflow.case_ops import case as case
 from xlaflow.case_ops import switch_case as switch_case
 from xlaflow.control_flow import cond as cond
+from xlaflow.counting_ops import searchsorted as searchsorted
+from xlaflow.counting_ops import unique as unique
+from xlaflow.counting_ops import unique_with_counts as unique_with_counts
 from xlaflow.control_flow import map_fn as map_fn
 from xlaflow.control_flow import vectorized_map as vectorized_map
 from xlaflow.control_flow import while_loop as while_loop

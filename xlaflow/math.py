@@ -40,6 +40,7 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     tanh,
 )
 
+from xlaflow.counting_ops import bincount  # noqa: F401
 from xlaflow.math_extra import (  # noqa: F401
     atan2,
     confusion_matrix,
