@@ -2,8 +2,8 @@
 resize, flips, rot90), on NumPy arrays in a tf.data map and on jax arrays anywhere else.
 
 NumPy in gives NumPy out where the op is a pure rearrangement (flips, rot90): tf.data's map
-stays on the host. The random flips draw on the host; inside compiled code use the Keras
-preprocessing layer (keras.layers.RandomFlip), whose keys come from a seed Variable.
+stays on the host. The random flips draw on the host; inside compiled code use the
+stateless_random_* ops (image_stateless.py: a [2] seed) or keras.layers.RandomFlip.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def _host_coin(name, image, seed):
     if isinstance(image, jax.core.Tracer):
         raise NotImplementedError(
             f"tf.image.{name} draws on the host (for tf.data maps); in a model or an "
-            f"xf.function use keras.layers.RandomFlip, which draws inside the program")
+            f"xf.function use tf.image.stateless_{name}(image, seed) or "
+            f"keras.layers.RandomFlip, which draw inside the program")
     with _lock:  # map runs on threads: one generator per op seed, drawn in turn
         generator = _generator(seed)
         if np.ndim(image) == 4:  # one coin per image, as TF
