@@ -1,6 +1,7 @@
-"""xf.keras.optimizers (Keras' update rules in JAX), with Keras' learning-rate `schedules`."""
+"""xf.keras.optimizers (Keras' update rules in JAX), with Keras' learning-rate `schedules`
+and the `legacy` / `experimental` import paths of TF 2.9-2.11+ (aliases of these classes)."""
 
-from xlaflow.keras.optimizers import schedules  # noqa: F401
+from xlaflow.keras.optimizers import experimental, legacy, schedules  # noqa: F401
 from xlaflow.optimizers import (  # noqa: F401
     SGD,
     Adagrad,
