@@ -37,6 +37,19 @@ class FitState:
             self._data.seed = seed
 
 
+def _check_feeding(call, max_queue_size, workers, use_multiprocessing):
+    """Keras 2's host-feeding knobs of a Sequence/generator: accepted and checked so ported
+    calls run, then unused: xlaflow feeds batches from this process without worker pools."""
+    for name, value in (("max_queue_size", max_queue_size), ("workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{call}: {name} must be an int >= 0; received {value!r}")
+        if value < 0:
+            raise ValueError(f"{call}: {name} must be an int >= 0; received {value!r}")
+    if not isinstance(use_multiprocessing, (bool, np.bool_)):
+        raise TypeError(f"{call}: use_multiprocessing must be a bool; received "
+                         f"{use_multiprocessing!r}")
+
+
 def _check_even_batches(strategy, *sources):
     """Under a strategy every array batch, the last one included, must split evenly over
     the replicas: checked before the first step changes anything."""
@@ -56,7 +69,9 @@ def _check_even_batches(strategy, *sources):
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-        validation_batch_size=None, validation_freq=1):
+        validation_batch_size=None, validation_freq=1, max_queue_size=10, workers=1,
+        use_multiprocessing=False):
+    _check_feeding("fit", max_queue_size, workers, use_multiprocessing)
     trainer = model._require_compiled("fit")
     if not (isinstance(validation_freq, int) and validation_freq >= 1 or isinstance(
             validation_freq, (list, tuple, set, range)) and all(
@@ -271,7 +286,9 @@ def _evaluate_batches(model, data, verbose, callbacks):
 
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-             steps=None, callbacks=None, return_dict=False):
+             steps=None, callbacks=None, max_queue_size=10, workers=1,
+             use_multiprocessing=False, return_dict=False):
+    _check_feeding("evaluate", max_queue_size, workers, use_multiprocessing)
     trainer = model._require_compiled("evaluate")
     data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
     _check_even_batches(trainer.strategy, data)
@@ -291,7 +308,9 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+            max_queue_size=10, workers=1, use_multiprocessing=False):
+    _check_feeding("predict", max_queue_size, workers, use_multiprocessing)
     data = data_lib.adapt(x, None, None, batch_size, False, steps)
     _check_even_batches(model.trainer.strategy if model.trainer is not None
                         else model._distribute_strategy, data)
