@@ -116,5 +116,5 @@ for _cls, _aliases in _NAMES.items():
     for _alias in _aliases:
         base._BY_NAME[_alias] = _cls
 
-# MeanIoU registers itself in the same tables.
-from xlaflow import metrics_iou  # noqa: F401
+# MeanIoU, FBetaScore and F1Score register themselves in the same tables.
+from xlaflow import metrics_fbeta, metrics_iou  # noqa: F401

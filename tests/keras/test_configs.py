@@ -415,6 +415,9 @@ METRICS = {
     "mean_iou": (lambda: metrics.MeanIoU(4, ignore_class=3, sparse_y_pred=False, name="iou"),
                  "sparse"),
     "one_hot_mean_iou": (lambda: metrics.OneHotMeanIoU(4, axis=-1), "categorical"),
+    "fbeta": (lambda: metrics.FBetaScore("weighted", beta=0.5, threshold=0.4, name="fb"),
+              "categorical"),
+    "f1": (lambda: metrics.F1Score(average="micro"), "binary"),
 }
 
 

@@ -39,4 +39,5 @@ from xlaflow.metrics_extra import (  # noqa: F401
     sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy,
 )
+from xlaflow.metrics_fbeta import F1Score, FBetaScore  # noqa: F401
 from xlaflow.metrics_iou import MeanIoU, OneHotMeanIoU  # noqa: F401
