@@ -246,6 +246,15 @@ class Layer(Module):
         callable (read each time) to `losses`, as Keras 2 (layers/activity.py)."""
         activity.add_loss(self, losses)
 
+    def add_metric(self, value, name=None, aggregation=None):
+        """Keras 2's `add_metric` (a tensor from call averaged over the epoch into the logs)
+        is not implemented: it says which supported way gives the same logs."""
+        raise NotImplementedError(
+            f"{self.name}.add_metric(name={name!r}) is not implemented: log the value with "
+            "a metric in compile(metrics=...) (a function of (y_true, y_pred) or a "
+            "keras.metrics.Metric), or write a custom train_step/test_step that updates a "
+            "keras.metrics.Mean with it and returns its result in the logs dict")
+
     def get_weights(self):
         """The weights' values as NumPy arrays."""
         return [w.numpy() for w in self.weights]
