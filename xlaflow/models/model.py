@@ -190,27 +190,18 @@ class Model(Layer):
 
     def fit(self, x=None, y=None, **kwargs):
         """Train for `epochs` over `x`/`y` (arrays, dicts of arrays, or an iterable of
-        batches); returns a History.
-
-        `max_queue_size`, `workers` and `use_multiprocessing` (Keras 2's feeding of a
-        Sequence/generator) are checked and accepted, but xlaflow feeds batches from this
-        process: no worker threads or processes are started and results do not change."""
+        batches); returns a History. Keras 2's `max_queue_size`, `workers` and
+        `use_multiprocessing` are checked and accepted; batches come from this process."""
         return fit_loop.fit(self, x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
-        """Loss and metrics over `x`/`y`: a scalar, a list, or a dict (return_dict=True).
-
-        `max_queue_size`, `workers` and `use_multiprocessing` (Keras 2's feeding of a
-        Sequence/generator) are checked and accepted, but xlaflow feeds batches from this
-        process: no worker threads or processes are started and results do not change."""
+        """Loss and metrics over `x`/`y`: a scalar, a list, or a dict (return_dict=True);
+        feeding arguments as `fit`."""
         return fit_loop.evaluate(self, x, y, **kwargs)
 
     def predict(self, x, **kwargs):
-        """The model's outputs for `x`, batch by batch, as NumPy arrays.
-
-        `max_queue_size`, `workers` and `use_multiprocessing` (Keras 2's feeding of a
-        Sequence/generator) are checked and accepted, but xlaflow feeds batches from this
-        process: no worker threads or processes are started and results do not change."""
+        """The model's outputs for `x`, batch by batch, as NumPy arrays; feeding
+        arguments as `fit`."""
         return fit_loop.predict(self, x, **kwargs)
 
     def train_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
