@@ -79,3 +79,13 @@ def test_static_rank_and_type_checks_raise_at_once():
     with pytest.raises(ValueError, match="do not broadcast"):
         xf.debugging.assert_equal(np.zeros(2), np.zeros(3))
     assert issubclass(xf.errors.InvalidArgumentError, xf.errors.OpError)
+
+
+def test_tf2_top_level_assertion_aliases_are_the_debugging_functions():
+    # TF 2 keeps tf.Assert, tf.assert_equal/greater/less/rank at the top level as well
+    for name in ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank"):
+        assert getattr(xf, name) is getattr(xf.debugging, name)
+    xf.assert_less(np.float32([1.0, 2.0]), np.float32(3.0))  # holds: returns quietly
+    with pytest.raises(xf.errors.InvalidArgumentError):
+        xf.assert_equal(np.int32([1, 2]), np.int32([1, 3]))
+    assert not hasattr(xf, "assert_everything")

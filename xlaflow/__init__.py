@@ -156,6 +156,7 @@ config._init_compilation_cache()
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
          "summary", "debugging", "errors")
+_DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
 def __getattr__(name):
@@ -165,6 +166,9 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return importlib.import_module(f"xlaflow.{name}")
+    if name in _DEBUGGING_ALIASES:  # TF 2 keeps these few at the top level too
+        import importlib
+        return getattr(importlib.import_module("xlaflow.debugging"), name)
     if name in _NOT_PROVIDED:  # still an AttributeError: hasattr(xf, "strings") stays False
         raise AttributeError(f"module 'xlaflow' has no attribute {name!r}: tf.{name} is not "
                              f"provided; {_NOT_PROVIDED[name]}")
