@@ -56,10 +56,17 @@ def test_flips_follow_the_seeds_coin(op, axis):
         np.testing.assert_array_equal(out, np.flip(IMAGE, axis) if flipped else IMAGE)
         outcomes.add(bool(flipped))
     assert outcomes == {True, False}  # the seeds chosen show both outcomes
-    coins = _draw((2, 3), [len(BATCH)], 0.0, 1.0) < 0.5
+    # a batch follows TF's other rule, flips = round(u): flipped where u > 1/2 (0.5
+    # rounds to even, 0), so the batch of one image is the complement of the 3-D case
+    coins = np.round(_draw((2, 3), [len(BATCH)], 0.0, 1.0)) == 1
+    assert 0 < coins.sum() < len(BATCH)  # the seed shows both outcomes
     out = fn(BATCH, seed=(2, 3))
     for image, got, coin in zip(BATCH, out, coins):
         np.testing.assert_array_equal(got, np.flip(image, axis) if coin else image)
+    for seed in SEEDS:
+        single = fn(IMAGE[None], seed=seed)[0]
+        flipped = _draw(seed, [1], 0.0, 1.0)[0] > 0.5
+        np.testing.assert_array_equal(single, np.flip(IMAGE, axis) if flipped else IMAGE)
 
 
 def test_crop_is_the_window_at_the_seeds_offsets():

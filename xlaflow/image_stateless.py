@@ -101,11 +101,13 @@ def stateless_random_contrast(image, lower, upper, seed):
 
 
 def _random_flip(name, flip, image, seed):
-    # TF's rule: one uniform [0, 1) draw per image (one for a 3-D image), flip where < 0.5
+    # TF's two rules: one uniform [0, 1) draw u for a 3-D image, flipped where u < 0.5;
+    # one per image of a batch, flipped where round(u) is 1, i.e. u > 0.5 (half to even)
     ndim = _check_rank(name, image)
     seed = _check_seed(name, seed)
     shape = (np.shape(image)[0],) if ndim == 4 else ()
-    coin = _uniform(seed, 0.0, 1.0, shape, "float32") < 0.5
+    draw = _uniform(seed, 0.0, 1.0, shape, "float32")
+    coin = draw > 0.5 if ndim == 4 else draw < 0.5
     if _on_host(image, coin):
         coin = np.asarray(coin)
         return np.where(coin.reshape((-1, 1, 1, 1)) if ndim == 4 else coin,
