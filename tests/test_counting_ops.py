@@ -99,3 +99,14 @@ def test_bincount_refuses_bad_arguments():
         xf.math.bincount([1, 2], weights=[1.0])
     with pytest.raises(ValueError, match="arr must hold integers; received dtype float32"):
         xf.math.bincount(np.array([1.0], np.float32))
+
+
+def test_unique_of_strings_on_the_host():
+    # TF's unique takes tf.string (a vocabulary in a tf.data map); jax holds no strings,
+    # so y stays a NumPy array of the input's bytes/str values
+    for x in (np.array([b"b", b"a", b"b", b"c", b"a"]), ["b", "a", "b", "c", "a"]):
+        y, idx, count = xf.unique_with_counts(x)
+        np.testing.assert_array_equal(y, np.asarray(x)[[0, 1, 3]])
+        np.testing.assert_array_equal(idx, [0, 1, 0, 2, 1])
+        np.testing.assert_array_equal(count, [2, 2, 1])
+        assert isinstance(y, np.ndarray) and idx.dtype == jnp.int32

@@ -48,8 +48,10 @@ def _unique(op, x, out_idx):
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return (jnp.asarray(values[order]), jnp.asarray(rank[inverse.reshape(-1)], dtype),
-            jnp.asarray(counts[order], dtype))
+    y = values[order]
+    # jax holds no strings: TF's tf.string input (e.g. a vocabulary) keeps NumPy's values
+    y = y if y.dtype.kind in "OSU" else jnp.asarray(y)
+    return y, jnp.asarray(rank[inverse.reshape(-1)], dtype), jnp.asarray(counts[order], dtype)
 
 
 def unique(x, out_idx="int32", name=None):
