@@ -110,3 +110,13 @@ def test_unique_of_strings_on_the_host():
         np.testing.assert_array_equal(idx, [0, 1, 0, 2, 1])
         np.testing.assert_array_equal(count, [2, 2, 1])
         assert isinstance(y, np.ndarray) and idx.dtype == jnp.int32
+
+
+def test_bincount_of_an_empty_list_is_minlength_zeros():
+    # TF converts arr to int32, so [] (float32 to NumPy and jax) counts nothing
+    out = xf.math.bincount([], minlength=3)
+    np.testing.assert_array_equal(out, np.zeros(3, np.int32))
+    assert out.dtype == jnp.int32
+    assert xf.math.bincount([]).shape == (0,)
+    np.testing.assert_array_equal(xf.math.bincount([[], []], axis=-1, minlength=2),
+                                  np.zeros((2, 2), np.int32))

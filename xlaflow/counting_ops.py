@@ -96,6 +96,8 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype="int32", n
     if axis not in (None, -1):
         raise ValueError(f"xf.math.bincount: axis must be None or -1; received {axis!r}")
     arr = jnp.asarray(arr)
+    if arr.size == 0 and not _traced(arr):
+        arr = arr.astype(jnp.int32)  # TF converts arr to int32: [] is float32 to jnp
     if not jnp.issubdtype(arr.dtype, jnp.integer):
         raise ValueError(f"xf.math.bincount: arr must hold integers; received dtype "
                          f"{arr.dtype}")
