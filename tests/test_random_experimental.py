@@ -60,3 +60,15 @@ def test_bad_seeds_and_arguments_are_refused():
         xf.random.experimental.stateless_split([1, 2], num=0)
     with pytest.raises(ValueError, match="data must be an integer scalar"):
         xf.random.experimental.stateless_fold_in([1, 2], [1, 2])
+
+
+def test_stateless_split_takes_a_numpy_integer_num():
+    # TF takes num as a shape entry, so NumPy integers (len of an array, np.sum) work
+    for num in (np.int64(3), np.int32(3)):
+        seeds = xf.random.experimental.stateless_split([7, 3], num=num)
+        np.testing.assert_array_equal(
+            seeds, np.stack([_words(k) for k in jax.random.split(_key([7, 3]), 3)]))
+    with pytest.raises(ValueError, match="num must be a positive int; received 2.0"):
+        xf.random.experimental.stateless_split([1, 2], num=2.0)
+    with pytest.raises(ValueError, match="num must be a positive int; received True"):
+        xf.random.experimental.stateless_split([1, 2], num=True)

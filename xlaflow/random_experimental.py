@@ -7,8 +7,11 @@ samplers use), so a derived seed feeds xf.random.stateless_* and xf.image.statel
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import random as _random
 
@@ -32,9 +35,10 @@ def _as_seeds(key, shape, dtype):
 def stateless_split(seed, num=2, alg="auto_select"):
     """tf.random.experimental.stateless_split: `num` new seeds, a [num, 2] tensor of the
     seed's dtype, each different from `seed` and from one another (JAX's bits, not TF's)."""
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+    if isinstance(num, (bool, np.bool_)) or not isinstance(num, numbers.Integral) or num < 1:
         raise ValueError(f"xf.random.experimental.stateless_split: num must be a positive "
                          f"int; received {num!r}")
+    num = int(num)  # NumPy integers too, as TF takes num as a shape entry
     dtype, key = _seed_and_key(seed, "stateless_split")
     keys = jax.random.split(key, num)
     return jax.vmap(lambda k: _as_seeds(k, (2,), dtype))(keys)
