@@ -120,3 +120,15 @@ def test_bincount_of_an_empty_list_is_minlength_zeros():
     assert xf.math.bincount([]).shape == (0,)
     np.testing.assert_array_equal(xf.math.bincount([[], []], axis=-1, minlength=2),
                                   np.zeros((2, 2), np.int32))
+
+
+def test_bincount_axis_zero_flattens_as_none():
+    # TF documents axis 0 and -1, with None "identical to passing 0": all axes flattened
+    arr = np.array([[1, 2, 2], [0, 4, 2]])
+    weights = np.array([[0.5, 1.0, 2.0], [3.0, 1.5, 0.25]], np.float32)
+    np.testing.assert_array_equal(xf.math.bincount(arr, axis=0),
+                                  np.bincount(arr.reshape(-1)))
+    np.testing.assert_allclose(xf.math.bincount(arr, weights=weights, axis=0),
+                               np.bincount(arr.reshape(-1), weights.reshape(-1)))
+    with pytest.raises(ValueError, match="axis must be None, 0 or -1; received 1"):
+        xf.math.bincount(arr, axis=1)

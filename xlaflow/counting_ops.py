@@ -89,12 +89,13 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype="int32", n
              axis=None, binary_output=False):
     """tf.math.bincount: out[i] = how often (or the summed weight with which) i occurs in
     `arr`; length max(arr) + 1, at least minlength, at most maxlength (larger values are
-    dropped). axis=-1 counts each row of a 2-D arr. Traced needs minlength == maxlength."""
+    dropped). axis=-1 counts each row of a 2-D arr; None or 0 flatten it first. Traced
+    needs minlength == maxlength."""
     if weights is not None and binary_output:
         raise ValueError("xf.math.bincount: weights and binary_output=True are mutually "
                          "exclusive; received both")
-    if axis not in (None, -1):
-        raise ValueError(f"xf.math.bincount: axis must be None or -1; received {axis!r}")
+    if isinstance(axis, bool) or axis not in (None, 0, -1):
+        raise ValueError(f"xf.math.bincount: axis must be None, 0 or -1; received {axis!r}")
     arr = jnp.asarray(arr)
     if arr.size == 0 and not _traced(arr):
         arr = arr.astype(jnp.int32)  # TF converts arr to int32: [] is float32 to jnp
