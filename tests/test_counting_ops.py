@@ -132,3 +132,15 @@ def test_bincount_axis_zero_flattens_as_none():
                                np.bincount(arr.reshape(-1), weights.reshape(-1)))
     with pytest.raises(ValueError, match="axis must be None, 0 or -1; received 1"):
         xf.math.bincount(arr, axis=1)
+
+
+def test_unique_keeps_every_nan_apart():
+    # TF's kernel compares with ==, so NaN != NaN: each NaN is its own unique value
+    # (np.unique would fold them into one); Python's dict of distinct NaN objects agrees
+    x = np.array([np.nan, 1.0, np.nan, 1.0, 2.0], np.float32)
+    y, idx, count = xf.unique_with_counts(x)
+    expected = list(dict.fromkeys(x.tolist()))
+    assert len(expected) == 4
+    np.testing.assert_array_equal(y, np.array(expected, np.float32))  # NaN == NaN here
+    np.testing.assert_array_equal(idx, [0, 1, 2, 1, 3])
+    np.testing.assert_array_equal(count, [1, 2, 1, 1])

@@ -42,8 +42,9 @@ def _unique(op, x, out_idx):
     x = np.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"xf.{op}: x must be 1-D; received shape {x.shape}")
+    # equal_nan=False: TF's kernel compares with ==, so each NaN is a value of its own
     values, first, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
-                                               return_counts=True)
+                                               return_counts=True, equal_nan=False)
     # TF orders the unique values by first occurrence, where np.unique sorts them
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
