@@ -69,6 +69,7 @@ class Optimizer(KerasSubclassAPI, Module):
       weight_decay: decoupled weight decay: each step first does `w -= lr * wd * w` (Keras).
       clipnorm: clip each gradient to this norm; clipvalue: clip elementwise;
       global_clipnorm: clip all gradients together to this global norm.
+      decay (keyword): Keras 2's legacy inverse-time decay, step t at lr / (1 + decay * t).
     """
 
     slot_names = ()
@@ -79,6 +80,13 @@ class Optimizer(KerasSubclassAPI, Module):
         self._refuse_legacy_form()
         if "lr" in kwargs:  # Keras 2's deprecated alias
             learning_rate = kwargs.pop("lr")
+        # Keras 2's OptimizerV2 `decay` (TF <= 2.10, optimizers.legacy): step t's rate is
+        # lr / (1 + decay * t); 0 (Keras 2.11+'s optimizers have none) leaves it alone
+        decay = kwargs.pop("decay", 0.0)
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not decay >= 0:
+            raise ValueError(f"{type(self).__name__}: decay must be a float >= 0; received "
+                             f"{decay!r}")
+        self.decay = float(decay)
         for key, value in kwargs.items():
             if key not in _KERAS_DEFAULTS:
                 raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
@@ -241,6 +249,8 @@ class Optimizer(KerasSubclassAPI, Module):
         slots = self._slots_for(variables)
         grads = self._clip([jnp.asarray(g, v.dtype) for g, v in zip(grads, variables)])
         lr = self._current_learning_rate()
+        if self.decay:  # Keras 2's _decayed_lr, at the step count before this step
+            lr = lr / (1.0 + self.decay * self.iterations.value.astype(jnp.float32))
         step = (self.iterations.value + 1).astype(jnp.float32)
         shared = {k: v.value for k, v in self._globals.items()}
         common = {**self.step_constants(lr, step), **shared}
@@ -288,7 +298,8 @@ class Optimizer(KerasSubclassAPI, Module):
             self._learning_rate.numpy())
         return {"name": self.name, "learning_rate": learning_rate,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                **({"decay": self.decay} if self.decay else {})}
 
     @classmethod
     def from_config(cls, config):

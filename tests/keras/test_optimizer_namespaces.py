@@ -46,3 +46,21 @@ def test_one_step_equals_plain_class_and_optax(make, tx):
         **{k: v for k, v in make().get_config().items() if k != "name"}))
     np.testing.assert_array_equal(got, plain)
     np.testing.assert_allclose(got, optax_step(tx), rtol=1e-5, atol=1e-6)
+
+
+def test_legacy_decay_is_inverse_time_decay_of_the_rate():
+    # Keras 2's OptimizerV2 `decay`: step t (from 0) uses lr / (1 + decay * t); TF <= 2.10
+    # programs pass it as Adam(lr=..., decay=...) and port to optimizers.legacy
+    opt = xf.keras.optimizers.legacy.SGD(learning_rate=0.1, decay=0.5)
+    v = xf.Variable(START)
+    for _ in range(3):
+        opt.apply_gradients([(GRAD, v)])
+    rates = sum(0.1 / (1 + 0.5 * t) for t in range(3))
+    np.testing.assert_allclose(v.numpy(), START - rates * GRAD, rtol=1e-6)
+    assert float(opt.learning_rate) == pytest.approx(0.1)  # the hyperparameter, undecayed
+    config = opt.get_config()
+    assert config["decay"] == 0.5
+    assert type(opt).from_config(config).decay == 0.5
+    assert "decay" not in xf.keras.optimizers.Adam().get_config()  # Keras 2.11+'s config
+    with pytest.raises(ValueError, match="decay must be a float >= 0; received -0.1"):
+        xf.keras.optimizers.legacy.Adam(decay=-0.1)

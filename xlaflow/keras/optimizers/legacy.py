@@ -2,7 +2,8 @@
 
 The names are the same classes as xf.keras.optimizers (one update rule each), so a program
 written for `tf.keras.optimizers.legacy.Adam` ports unchanged; the OptimizerV2 subclassing
-hooks (`_resource_apply_dense`, ...) stay refused by Optimizer with what to use instead.
+hooks (`_resource_apply_dense`, ...) stay refused by Optimizer with what to use instead;
+OptimizerV2's `decay=` (inverse-time decay of the rate) is taken, by every class.
 """
 
 from xlaflow.optimizers import (  # noqa: F401
