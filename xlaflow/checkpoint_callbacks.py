@@ -9,6 +9,7 @@ import uuid
 import warnings
 
 from xlaflow.callbacks import BatchCounter, Callback, _monitor_mode, _worst
+from xlaflow.training.progress import host_value
 
 
 class ModelCheckpoint(Callback):
@@ -50,7 +51,8 @@ class ModelCheckpoint(Callback):
                 return
             if not self._improved(float(value)):
                 return
-        fields = {k: float(v) for k, v in logs.items()}  # the monitored value among them
+        # the monitored value among them; a per-class metric stays an array (Keras)
+        fields = {k: host_value(v) for k, v in logs.items()}
         if batch is not None:  # Keras: `{batch}` with an int save_freq (1-based)
             fields["batch"] = batch + 1
         try:

@@ -64,6 +64,28 @@ def test_in_fit_logs_the_epoch_score():
     np.testing.assert_allclose(logs["f1_score"], expect, rtol=1e-5)
 
 
+
+def test_per_class_scores_in_fit_evaluate_and_a_checkpoint(tmp_path, capsys):
+    # F1Score()'s default average=None logs one score per class: Keras 2.13 keeps the
+    # array in History and evaluate, and its progress bar shows the array's mean
+    x = RNG.normal(size=(32, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 32)]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, "softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "categorical_crossentropy",
+                  metrics=[keras.metrics.F1Score()])  # a rate of 0: fixed predictions
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "w{epoch}.weights.h5"), save_weights_only=True)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=2, callbacks=[checkpoint])
+    scores = model.predict(x, verbose=0)
+    expect = fbeta_score(y.argmax(1), scores.argmax(1), beta=1.0, average=None,
+                         labels=[0, 1, 2], zero_division=0)
+    np.testing.assert_allclose(history.history["f1_score"][0], expect, rtol=1e-5)
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["f1_score"], expect, rtol=1e-5)
+    assert f"f1_score: {np.mean(expect):.4f}" in capsys.readouterr().out
+    assert (tmp_path / "w1.weights.h5").exists()
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"average": "mean"}, ValueError, "average must be one of"),
     ({"beta": 0.0}, ValueError, "beta must be a float > 0; received 0.0"),

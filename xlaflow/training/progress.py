@@ -18,6 +18,8 @@ import math
 import sys
 import time
 
+import numpy as np
+
 
 def in_notebook():
     """True inside a Jupyter (IPython) kernel: a terminal IPython has no `kernel`."""
@@ -53,8 +55,16 @@ class _NotebookLine:
             self.handle.update(bundle, raw=True)
 
 
+def host_value(value):
+    """A log value on the host: a Python float, or a NumPy array for a metric with one
+    value per class (F1Score(average=None)), which Keras' logs keep as an array."""
+    value = np.asarray(value)
+    return float(value) if value.ndim == 0 else value
+
+
 def format_logs(values):
-    return " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
+    # an array's mean, as Keras 2's progress bar shows a per-class metric
+    return " - ".join(f"{k}: {np.mean(v):.4f}" for k, v in values.items())
 
 
 class Progbar:
@@ -84,7 +94,7 @@ class Progbar:
         self.last_draw = now
         if names is not None:
             logs = names(logs)
-        values = {k: float(v) for k, v in logs.items()}  # the only device-to-host copy
+        values = {k: host_value(v) for k, v in logs.items()}  # the only host copy
         line = self._line(step, values, now - self.start, final)
         if self.notebook is not None and self.verbose == 1:
             self.notebook.draw(line)

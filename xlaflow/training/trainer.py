@@ -25,6 +25,7 @@ from xlaflow.layers import keras_mask
 from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.tape import value_and_grad
 from xlaflow.training import output_masks, output_metrics, per_output
+from xlaflow.training.progress import host_value
 
 
 class Trainer:
@@ -363,6 +364,7 @@ def _given(*args):
 
 
 def host_logs(logs):
-    """Epoch-end logs as Python floats (one device-to-host copy per epoch)."""
+    """Epoch-end logs as Python floats, or NumPy arrays for per-class metrics (one
+    device-to-host copy per epoch)."""
     values = jax.device_get(list(logs.values()))  # a list: a dict would come back sorted
-    return {k: float(v) for k, v in zip(logs, values)}
+    return {k: host_value(v) for k, v in zip(logs, values)}
