@@ -268,8 +268,17 @@ class CSVLogger(Callback):
             writer = csv.writer(handle, delimiter=self.separator)
             if new_file:
                 writer.writerow(["epoch", *self.keys])
-            writer.writerow([epoch, *[np.asarray(logs[k]).item() if k in logs else "NA"
+            writer.writerow([epoch, *[_csv_value(logs[k]) if k in logs else "NA"
                                       for k in self.keys]])
+
+
+def _csv_value(value):
+    """A log value as Keras 2's CSVLogger writes it: a number, or an array (a per-class
+    metric) as the text "[a, b, c]", quotes included."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return value.item()
+    return '"[' + ", ".join(map(str, value.reshape(-1))) + ']"'
 
 
 class TensorBoard(Callback):

@@ -1,6 +1,8 @@
 """keras.metrics.FBetaScore / F1Score (Keras 2.13) against scikit-learn's fbeta_score on
 labels binarized in NumPy, over several batches, with sample weights and inside fit."""
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,21 @@ def test_per_class_scores_in_fit_evaluate_and_a_checkpoint(tmp_path, capsys):
     np.testing.assert_allclose(logs["f1_score"], expect, rtol=1e-5)
     assert f"f1_score: {np.mean(expect):.4f}" in capsys.readouterr().out
     assert (tmp_path / "w1.weights.h5").exists()
+
+
+def test_per_class_scores_in_a_csv_log(tmp_path):
+    # Keras 2's CSVLogger writes an iterable value as the text "[a, b, c]", quotes included
+    x = RNG.normal(size=(16, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 16)]
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, "softmax")])
+    model.compile("sgd", "categorical_crossentropy", metrics=[keras.metrics.F1Score()])
+    path = tmp_path / "log.csv"
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.CSVLogger(path)])
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row, scores in zip(rows, history.history["f1_score"]):
+        assert row["f1_score"] == '"[' + ", ".join(map(str, scores)) + ']"'
+        assert float(row["loss"]) > 0
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"average": "mean"}, ValueError, "average must be one of"),
