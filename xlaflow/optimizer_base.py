@@ -86,6 +86,12 @@ class Optimizer(KerasSubclassAPI, Module):
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not decay >= 0:
             raise ValueError(f"{type(self).__name__}: decay must be a float >= 0; received "
                              f"{decay!r}")
+        if decay and self._keras_form:  # its update_step reads the rate: none to decay
+            raise ValueError(
+                f"{type(self).__name__}: Keras 2.11's optimizers (update_step(gradient, "
+                f"variable)) take no decay; received decay={decay!r}; pass learning_rate="
+                f"keras.optimizers.schedules.InverseTimeDecay(<the rate>, decay_steps=1, "
+                f"decay_rate={decay!r}) instead")
         self.decay = float(decay)
         for key, value in kwargs.items():
             if key not in _KERAS_DEFAULTS:

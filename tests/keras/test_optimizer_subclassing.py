@@ -110,3 +110,12 @@ def test_slots_initialized_from_the_variable_inside_a_step():
     expected = np.array([1.0, 2.0]) - 0.1 / np.sqrt(4.0) - 0.1 / np.sqrt(5.0)
     np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
     assert len(optimizer.variables) == 3  # iterations, the rate, one slot: built once
+
+
+def test_keras_form_subclass_refuses_the_legacy_decay():
+    # Keras 2.11's optimizers have no `decay` (their update_step reads the rate itself), so
+    # it is refused naming the schedule that does the same, not silently ignored
+    with pytest.raises(ValueError, match=r"decay.*InverseTimeDecay\(<the rate>, decay_steps=1, "
+                                         r"decay_rate=0.5\)"):
+        SignAdagrad(decay=0.5)
+    SignAdagrad(decay=0.0)
