@@ -64,3 +64,14 @@ def test_legacy_decay_is_inverse_time_decay_of_the_rate():
     assert "decay" not in xf.keras.optimizers.Adam().get_config()  # Keras 2.11+'s config
     with pytest.raises(ValueError, match="decay must be a float >= 0; received -0.1"):
         xf.keras.optimizers.legacy.Adam(decay=-0.1)
+
+
+def test_keras_optimizers_xlaflow_lacks_say_what_to_use():
+    optimizers = xf.keras.optimizers
+    for name in ("Adadelta", "Ftrl", "Adafactor", "Lion"):
+        assert not hasattr(optimizers, name)
+        with pytest.raises(AttributeError, match=f"tf.keras.optimizers.{name} is not "
+                           "provided; use Adam, AdamW"):
+            getattr(optimizers, name)
+    with pytest.raises(AttributeError, match="has no attribute 'Nonesuch'$"):
+        optimizers.Nonesuch  # noqa: B018

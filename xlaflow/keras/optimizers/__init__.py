@@ -15,3 +15,17 @@ from xlaflow.optimizers import (  # noqa: F401
     get,
     serialize,
 )
+
+# Keras optimizers xlaflow does not have: still an AttributeError (hasattr stays False, as
+# for xf.strings), naming what to use instead
+_NOT_PROVIDED = ("Adadelta", "Ftrl", "Adafactor", "Lion")
+
+
+def __getattr__(name):
+    if name in _NOT_PROVIDED:
+        raise AttributeError(
+            f"module 'xlaflow.keras.optimizers' has no attribute {name!r}: tf.keras.optimizers."
+            f"{name} is not provided; use Adam, AdamW, RMSprop, Adagrad or SGD, or an "
+            "Optimizer subclass (Keras 2.11's build/update_step form) with the update rule "
+            "(optax has adadelta, adafactor and lion to follow)")
+    raise AttributeError(f"module 'xlaflow.keras.optimizers' has no attribute {name!r}")
