@@ -15,7 +15,7 @@ import threading
 
 import jax
 
-from xlaflow import _lifting
+from xlaflow import _host_callbacks, _lifting
 
 _lock = threading.Lock()
 _failed = {}
@@ -24,6 +24,10 @@ _tokens = itertools.count(1)
 
 def check(ok, make_error):
     """At run time, fail with `make_error()` unless the scalar `ok` is true."""
+    _host_callbacks.refuse(
+        lambda: f"a run-time check ({type(e := make_error()).__name__}: {e})",
+        "the exported program could not enforce it. Validate inputs before calling the "
+        "served model, or export a separate xf.function without the check")
     ctx = _lifting.current()
     if ctx is None or ctx.raise_checks:
         def raising(value):

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _lifting
+from xlaflow import _host_callbacks, _lifting
 from xlaflow.tensors import as_dtype, int32
 
 
@@ -258,6 +258,8 @@ def print_to(stream, inputs, sep=" ", end="\n", summarize=3):
 
     ctx = _lifting.current()
     traced = ctx is not None or any(isinstance(a, jax.core.Tracer) for a in arrays)
+    if traced and _host_callbacks.drop_print():
+        return  # exported by saved_model.save, which cannot serialize it (it says so)
     if traced:
         jax.debug.callback(emit, *arrays, ordered=_in_program_order(ctx, arrays))
     else:

@@ -22,6 +22,7 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jax.experimental import io_callback
 
+from xlaflow import _host_callbacks
 from xlaflow.tensors import TensorSpec, as_dtype
 from xlaflow.variables import Variable
 
@@ -79,6 +80,9 @@ def _call(func, inp, Tout, stateful, api, to_arg):
     if not traced:
         outs = [jnp.asarray(r) for r in _run(func, args, specs, api, to_arg)]
     else:
+        _host_callbacks.refuse(f"{api} (func {getattr(func, '__name__', func)!r})",
+                               f"compute with xf/jnp operations instead of {api} in the "
+                               "exported function")
         unknown = [i for i, (_, shape) in enumerate(specs)
                    if shape is None or any(d is None for d in shape)]
         if unknown:

@@ -17,6 +17,8 @@ import weakref
 import jax
 import numpy as np
 
+from xlaflow import _host_callbacks
+
 _default = []  # the writers entered with as_default / set_as_default, innermost last
 _step = threading.local()
 
@@ -126,6 +128,9 @@ def _summary(kind, name, data, step, buckets=None):
         return True
     if any(isinstance(x, jax.core.Tracer) for x in (data, step)):
         # compiled: the write happens each time the program runs, with its values
+        _host_callbacks.refuse(f"tf.summary.{kind}({name!r})",
+                               "write summaries from the training code, not the exported "
+                               "function")
         jax.debug.callback(lambda d, s: writer._write(kind, name, d, s, buckets), data,
                            step)
     else:

@@ -9,12 +9,15 @@ go once into an orbax directory beside the programs. The format is in docs/saved
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 
 import jax
 import numpy as np
 
+from xlaflow import _host_callbacks
+from xlaflow._host_callbacks import UnexportableCallbackError
 from xlaflow._signatures import symbolic_struct
 from xlaflow.saving import arrays, atomic
 from xlaflow.tensors import TensorSpec
@@ -24,6 +27,7 @@ SIGNATURES_FILE, VARIABLES_DIR = "signatures.json", "variables"
 DEFAULT_PLATFORMS = ("cpu", "cuda", "tpu")
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
+_log = logging.getLogger("xlaflow.saving")
 
 
 class Lowered:
@@ -168,6 +172,8 @@ def _export_tying_sizes(export, named_specs, shared_batch=True):
     for _ in range(len(symbols)):
         try:
             return export(_symbolic_leaves(named_specs, tied, shared_batch))
+        except UnexportableCallbackError:
+            raise
         except Exception as exc:  # jax raises several types for shape errors
             roots = _clashing(str(exc), {tied.get(s, s) for s in symbols})
             if len(roots) < 2:
@@ -212,16 +218,27 @@ def lower(name, fn, platforms, shared_batch=False):
     def export(leaves):
         return jax.export.export(jax.jit(flat_program), platforms=platforms)(var_specs, leaves)
 
-    try:
-        exported = _export_tying_sizes(export, named, shared_batch)
-        paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
-            jax.eval_shape(program, var_specs, leaves))[0]]
-    except Exception as exc:
-        raise ValueError(
-            f"saved_model.save: signature {name!r} ({fn.__name__}) could not be exported for "
-            f"{', '.join(platforms)} with symbolic None dimensions: {exc}. Code that needs "
-            "a fixed size (a Python loop over the batch, a reshape to a literal size) fails "
-            "here: give those dimensions a size in the input_signature.") from exc
+    with _host_callbacks.exporting(name, fn.__name__) as record:
+        try:
+            exported = _export_tying_sizes(export, named, shared_batch)
+            paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
+                jax.eval_shape(program, var_specs, leaves))[0]]
+        except UnexportableCallbackError:
+            raise
+        except Exception as exc:
+            _refuse_callbacks(flat_program, var_specs, leaves, exc)
+            raise ValueError(
+                f"saved_model.save: signature {name!r} ({fn.__name__}) could not be exported "
+                f"for {', '.join(platforms)} with symbolic None dimensions: {exc}. Code that "
+                "needs a fixed size (a Python loop over the batch, a reshape to a literal "
+                "size) fails here: give those dimensions a size in the input_signature."
+            ) from exc
+    if record.dropped_prints:
+        _log.warning(
+            "saved_model.save: signature %r (%s) calls xf.print, which the export leaves "
+            "out: jax.export cannot serialize host callbacks, so the exported program "
+            "computes the same outputs without printing (a TF SavedModel would print on the "
+            "server)", name, fn.__name__)
     names = unique_names([_output_name(path, i, len(paths)) for i, path in enumerate(paths)])
     outputs = [_describe(aval.shape, aval.dtype, name)
                for name, aval in zip(names, exported.out_avals)]
@@ -229,6 +246,17 @@ def lower(name, fn, platforms, shared_batch=False):
     taken = exported.in_avals[len(kept):]
     inputs = [_describe(spec.shape, aval.dtype, n) for (n, spec), aval in zip(named, taken)]
     return Lowered(name, exported, inputs, outputs, kept)
+
+
+def _refuse_callbacks(flat_program, var_specs, leaves, exc):
+    """Raise UnexportableCallbackError, from `exc`, when the program holds a host callback
+    of the user's own (jax.debug.print, jax.pure_callback): jax.export fails on those with
+    an unrelated message. Traced on `leaves`' fixed sizes, so shape errors do not recur."""
+    try:
+        closed = jax.make_jaxpr(flat_program)(var_specs, leaves)
+    except Exception:  # noqa: BLE001 - `exc`, the export's own error, is reported instead
+        return
+    _host_callbacks.refuse_found(closed, cause=exc)
 
 
 def unique_names(names):
