@@ -9,12 +9,12 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.autograph.operators import conditionals, loops
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.variables import Undefined
+from xlaflow.tensors import constant
 from xlaflow.variables import Variable
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +31,12 @@ def _user_line():
 def _tensor(x):
     if isinstance(x, Variable):
         return x.value
-    return jnp.asarray(x) if isinstance(x, (bool, int, float, np.ndarray, np.generic)) else x
+    # TF's convert_to_tensor: a Python 0.0 is a float32 tensor, not JAX's weakly typed
+    # scalar, which a lax loop or cond would silently promote to the body's dtype (a
+    # bfloat16 body made a float32 carry bfloat16) and whose result then adopts the dtype
+    # of whatever array it meets, where TF's tensor keeps (or refuses to mix) its own.
+    return constant(x) if isinstance(x, (bool, int, float, complex, np.ndarray,
+                                         np.generic)) else x
 
 
 def _no_gradient(value, back_prop):
@@ -65,8 +70,9 @@ def _autographed(fn):
 
 
 def _tensors(value):
-    # TF converts outputs and loop variables to tensors: `lambda: v.assign_add(x)` gives
-    # the new value, a Python 0 an int32 tensor
+    """`value` with its Variables read and Python/NumPy values made tensors, as TF converts
+    outputs, loop variables and scan carries: `lambda: v.assign_add(x)` gives the new
+    value, a Python 0 an int32 tensor (never weakly typed)."""
     return jax.tree_util.tree_map(_tensor, value, is_leaf=lambda x: isinstance(x, Variable))
 
 

@@ -11,19 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from xlaflow.control_flow import _autographed, _no_gradient
-from xlaflow.tensors import constant
-from xlaflow.variables import Variable
-
-
-def _tensor(x):
-    if isinstance(x, Variable):
-        return x.value
-    return x if isinstance(x, jax.Array) else constant(x)  # TF's float32/int32 defaults
-
-
-def _tensors(tree):
-    return jax.tree_util.tree_map(_tensor, tree, is_leaf=lambda x: isinstance(x, Variable))
+from xlaflow.control_flow import _autographed, _no_gradient, _tensors
 
 
 def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
