@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import get_opaque_trace_state
 
+from xlaflow.layers import added_metrics
+
 
 class _Depth(threading.local):
     depth = 0  # how many Layer calls on values are running (a class default: read on every
@@ -37,14 +39,21 @@ class CallScope:
 
     def __enter__(self):
         depth = _local.depth
-        if depth == 0 and _holding:
-            _clear(self.layer)
+        if depth == 0:
+            added_metrics.new_call()  # add_metric names are unique per outermost call
+            if _holding:
+                _clear(self.layer)
         _local.depth = depth + 1
         return self
 
     def __exit__(self, *exc):
         _local.depth -= 1
         return False
+
+
+def call_depth():
+    """How many Layer calls on values are running (0: none)."""
+    return _local.depth
 
 
 def _clear(root):

@@ -21,7 +21,14 @@ from xlaflow import constraints as constraints_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
-from xlaflow.layers import activity, input_casting, keras_mask, symbolic, training_mode
+from xlaflow.layers import (
+    activity,
+    added_metrics,
+    input_casting,
+    keras_mask,
+    symbolic,
+    training_mode,
+)
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module
 from xlaflow.variables import Variable
@@ -246,14 +253,10 @@ class Layer(Module):
         callable (read each time) to `losses`, as Keras 2 (layers/activity.py)."""
         activity.add_loss(self, losses)
 
-    def add_metric(self, value, name=None, aggregation=None):
-        """Keras 2's `add_metric` (a tensor from call averaged over the epoch into the logs)
-        is not implemented: it says which supported way gives the same logs."""
-        raise NotImplementedError(
-            f"{self.name}.add_metric(name={name!r}) is not implemented: log the value with "
-            "a metric in compile(metrics=...) (a function of (y_true, y_pred) or a "
-            "keras.metrics.Metric), or write a custom train_step/test_step that updates a "
-            "keras.metrics.Mean with it and returns its result in the logs dict")
+    def add_metric(self, value, name=None, aggregation="mean"):
+        """Keras 2's `add_metric` inside `call`: fit and evaluate average `value` over the
+        epoch into the logs as `name` (layers/added_metrics.py); elsewhere it is dropped."""
+        added_metrics.add_metric(self, value, name, aggregation, activity.call_depth())
 
     def get_weights(self):
         """The weights' values as NumPy arrays."""

@@ -315,6 +315,7 @@ class Model(Layer):
             self._check_inputs(x)
         if self.trainer is not None:  # a subclassed model's outputs, named once compiled
             self.trainer.settle_outputs(x, out)
+            self.trainer.settle_added_metrics(x)
 
     def _check_declared(self, x):
         declared = self._declared_input_shape()

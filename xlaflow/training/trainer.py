@@ -24,7 +24,7 @@ from xlaflow.function import function
 from xlaflow.layers import keras_mask
 from xlaflow.loss_scale import LossScaleOptimizer
 from xlaflow.tape import value_and_grad
-from xlaflow.training import output_masks, output_metrics, per_output
+from xlaflow.training import added_metrics, output_masks, output_metrics, per_output
 from xlaflow.training.progress import host_value
 
 
@@ -52,6 +52,7 @@ class Trainer:
         self.loss = _losses(loss)
         self.loss_weights = loss_weights
         self.loss_tracker = metrics_lib.Mean(name="loss")
+        self.added = added_metrics.AddedMetrics(model)  # those the model adds in call
         self._metric_args = (metrics, weighted_metrics)
         self._units = None  # (input shape, layers, output units): see _output_units
         # A subclassed model's outputs are unknown until it runs (Keras 2 builds its loss
@@ -69,24 +70,56 @@ class Trainer:
         # Kept: fit with its arrays on the device compiles, with it, a step that gathers
         # its batch and calls the compiled steps below inlined (training/device_arrays.py).
         self.compile_fn = compile_fn
-        self.gathering_steps = {}  # those steps, kept across fit calls: each compiles once
         self.gathering_starts = {}  # (examples, batch size): its batches' first rows
+        self._make_steps()
+
+    def _make_steps(self):
+        """The compiled train, block and test steps. Made again when the model is found
+        to add new metrics: the logs a step returns are fixed when it is traced."""
+        compile_fn, model = self.compile_fn, self.model
+        # Gathering steps (device_arrays.py), kept across fit calls so that each compiles
+        # once; emptied here, as those calling the old steps would log the old names.
+        self.gathering_steps = {}
         self.custom_train_step = _overrides(model, "train_step")
         if self.custom_train_step:
             from xlaflow.autograph import api
             user_step = api.convert(model.train_step)  # its `with tape:` needs AutoGraph
-            self._compiled_train_step = compile_fn(
-                lambda x, y=None, sample_weight=None: user_step(_pack(x, y, sample_weight)))
+            self._compiled_train_step = compile_fn(self._collecting(
+                lambda x, y=None, sample_weight=None: user_step(_pack(x, y, sample_weight))))
         else:
-            self._compiled_train_step = compile_fn(self._train_step)
-        self._compiled_train_block = compile_fn(self._train_block)
+            self._compiled_train_step = compile_fn(self._collecting(self._train_step))
+        self._compiled_train_block = compile_fn(self._collecting(self._train_block))
         if _overrides(model, "test_step"):
             from xlaflow.autograph import api
             user_test = api.convert(model.test_step)
-            self._compiled_test_step = compile_fn(
-                lambda x, y=None, sample_weight=None: user_test(_pack(x, y, sample_weight)))
+            self._compiled_test_step = compile_fn(self._collecting(
+                lambda x, y=None, sample_weight=None: user_test(_pack(x, y, sample_weight))))
         else:
-            self._compiled_test_step = compile_fn(self._test_step)
+            self._compiled_test_step = compile_fn(self._collecting(self._test_step))
+
+    def _collecting(self, step):
+        """`step` with the model's add_metric values averaged into their Means."""
+        @functools.wraps(step)
+        def run(*args, **kwargs):
+            with self.added.collecting():
+                return step(*args, **kwargs)
+        return run
+
+    def settle_added_metrics(self, x):
+        """Find the metrics the model adds in `call` for inputs like `x` (Keras 2's
+        add_metric), before a step runs: each is logged after the compiled metrics."""
+        taken = {"loss", *(m.name for m in self.output_losses.values()),
+                 *(m.name for m in self.metrics)}
+        if self.added.settle(x, _layer_tree(self.model), taken):
+            self._set_trackers()
+            self._make_steps()
+
+    def _set_trackers(self):
+        # The loss, each output's loss (several outputs), the compiled metrics and the
+        # added ones, in log order: fixed here, read at every step that logs.
+        self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics,
+                         *self.added.means.values())
+        self._log_names = tuple(m.name for m in self.trackers)
 
     def _per_output(self, names):
         """The per-output loss trackers and metrics for outputs `names`, and the log order.
@@ -104,10 +137,7 @@ class Trainer:
             names, *self._metric_args, self.loss,
             taken={"loss", *(m.name for m in self.output_losses.values())})
         self.metrics = self.compiled.metrics
-        # The loss, each output's loss (several outputs) and the metrics, in log order:
-        # fixed here, read at every step that logs.
-        self.trackers = (self.loss_tracker, *self.output_losses.values(), *self.metrics)
-        self._log_names = tuple(m.name for m in self.trackers)
+        self._set_trackers()
 
     def settle_outputs(self, x, out=None):
         """Name a subclassed model's outputs from what it returns (`out`, else its output

@@ -1,0 +1,82 @@
+"""Keras 2's `self.add_metric(value, name=...)` inside `call`: the value goes to the
+collector that fit/evaluate's compiled steps install (training/added_metrics.py).
+
+Layers know nothing of training: a call outside any collector (the model called eagerly,
+predict) checks its arguments and records nothing. Within one outermost call a name may be
+added once, so a shared layer or a typo cannot fold two quantities into one log entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import jax.numpy as jnp
+
+
+class _Local(threading.local):
+    collector = None  # callable(layer, name, value), or None: values are dropped
+    names = None  # {name: layer} added in the running outermost call
+
+
+_local = _Local()
+
+
+@contextlib.contextmanager
+def collecting(collector):
+    """Send every add_metric value computed inside to `collector(layer, name, value)`."""
+    previous = _local.collector
+    _local.collector = collector
+    try:
+        yield
+    finally:
+        _local.collector = previous
+
+
+def new_call():
+    """Called as an outermost Layer call starts: its names start afresh."""
+    _local.names = None
+
+
+def add_metric(layer, value, name, aggregation, depth):
+    """Check one add_metric call (`depth`: how many Layer calls are running) and hand the
+    value to the collector, if any."""
+    from xlaflow.layers import symbolic
+
+    if aggregation != "mean":
+        raise NotImplementedError(
+            f"{layer.name}.add_metric(name={name!r}, aggregation={aggregation!r}) is not "
+            "implemented: only aggregation='mean' (the value averaged over the epoch) is; "
+            "for another aggregation, update a keras.metrics.Metric with the value in a "
+            "custom train_step and return its result in the logs dict")
+    if symbolic.has_symbolic(value):
+        raise NotImplementedError(
+            f"{layer.name}.add_metric of a symbolic (functional API) tensor is not "
+            "implemented: call self.add_metric(value, name=...) from the call() of a layer "
+            "placed in the model")
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"{layer.name}.add_metric: expected a name (a non-empty str) for the metric, as "
+            f"in self.add_metric(tf.reduce_mean(x), name='mean_activation'); received "
+            f"name={name!r}")
+    if depth == 0:
+        raise ValueError(
+            f"{layer.name}.add_metric(name={name!r}): expected a tensor computed inside "
+            f"call(), received {value!r} outside any call; add the metric from the call() "
+            "of a layer in the model")
+    value = jnp.asarray(value)
+    if not (jnp.issubdtype(value.dtype, jnp.number) or value.dtype == jnp.bool_):
+        raise TypeError(f"{layer.name}.add_metric(name={name!r}): expected a numeric "
+                        f"tensor, received dtype {value.dtype}")
+    names = _local.names
+    if names is None:
+        names = _local.names = {}
+    if name in names:
+        raise ValueError(
+            f"{layer.name}.add_metric: the metric {name!r} was already added in this call "
+            f"of the model (by {names[name].name}); each add_metric name may be added once "
+            "per forward pass: give each value its own name")
+    names[name] = layer
+    collector = _local.collector
+    if collector is not None:
+        collector(layer, name, value)
