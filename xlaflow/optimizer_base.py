@@ -199,6 +199,16 @@ class Optimizer(KerasSubclassAPI, Module):
         extra = [self._learning_rate] if isinstance(self._learning_rate, Variable) else []
         return (self.iterations, *extra, *(self._state or []))
 
+    def slot_owners(self):
+        """{id(slot Variable): (the Variable it is a slot of, the slot's name)}: what a
+        checkpoint records so that a restore pairs each slot with its own variable."""
+        if self._state is None:
+            return {}
+        if self._keras_form:  # recorded by add_variable_from_reference
+            return dict(self.__dict__.get("_slot_owners", {}))
+        return {id(slot): (variable, name) for variable in self._built_for
+                for name, slot in zip(self.slot_names, self._slots[id(variable)])}
+
     def _slots_for(self, variables):
         unknown = [v.name for v in variables if id(v) not in self._slots]
         if unknown:

@@ -91,6 +91,7 @@ class KerasSubclassAPI:
         """What Keras' `Optimizer.build(var_list)` sets up before a subclass adds slots."""
         self._index_dict = {self._var_key(v): i for i, v in enumerate(variables)}
         self._state, self._slots, self._built_for = [], {}, list(variables)
+        self._slot_owners = {}  # {id(slot): (its model Variable, its name)}: for checkpoints
 
     def add_variable_from_reference(self, model_variable, variable_name, shape=None,
                                     initial_value=None):
@@ -106,6 +107,7 @@ class KerasSubclassAPI:
         slot = Variable(initial_value, trainable=False,
                         name=f"{self.name}/{variable_name}/{model_variable.name}")
         self._state.append(slot)
+        self._slot_owners[id(slot)] = (model_variable, variable_name)
         return slot
 
     def _build_once(self, variables):

@@ -45,11 +45,16 @@ from xlaflow.saving.checkpoint_files import (
     seal,
 )
 from xlaflow.saving.checkpoint_graph import (
+    SLOT_OF,
     Expected,
     RestoreStatus,
     Slot,
     expected,
+    locations,
+    pair_slots,
     saved_variables,
+    slot_of,
+    slot_owners,
     state_fits,
 )
 from xlaflow.variables import Variable
@@ -136,22 +141,32 @@ class Checkpoint:
         what an asynchronous save writes. A Variable reached twice (`model` and `optimizer=
         model.optimizer`) is written once; its second entry names the first (`same_as`)."""
         tree, manifest, first = {}, {}, {}
+        # Each optimizer slot is marked with the Variable it belongs to (`slot_of`), so a
+        # restore pairs them by that, not by position (checkpoint_graph.pair_slots).
+        where, owners = locations(self._objects), {}
+        for obj in self._objects.values():
+            if not isinstance(obj, _PLAIN):
+                owners.update(slot_owners(obj))
         for name, obj in self._objects.items():
-            arrays, shared = {}, {}
+            arrays, shared, marks = {}, {}, {}
             if isinstance(obj, _PLAIN):
                 arrays["value"] = np.array(obj, copy=True)
             else:
                 for key, var in saved_variables(obj).items():
+                    mark = slot_of(var, owners, where)
+                    if mark is not None:
+                        marks[key] = {SLOT_OF: mark}
                     if id(var) in first:
                         shared[key] = first[id(var)]
                     else:
                         first[id(var)] = [name, key]
                         arrays[key] = np.array(var.numpy(), copy=True)
             manifest[name] = {k: {"shape": list(a.shape), "dtype": a.dtype.name,
-                                  "sha256": _digest(a)} for k, a in arrays.items()}
+                                  "sha256": _digest(a), **marks.get(k, {})}
+                              for k, a in arrays.items()}
             for key, (owner, owner_key) in shared.items():
-                manifest[name][key] = {**manifest[owner][owner_key], "same_as": [owner,
-                                                                               owner_key]}
+                manifest[name][key] = {**manifest[owner][owner_key], **marks.get(key, {}),
+                                       "same_as": [owner, owner_key]}
             if arrays:
                 tree[name] = arrays
         # Version 2 only when it has `same_as` entries: others stay readable by version 1.
@@ -261,7 +276,7 @@ class Checkpoint:
             values = _read_state(ocp, checkpointer, path, stored)
         for name, slot_map in slots.items():
             for key, slot in slot_map.items():
-                slot.assign(values[name][key])
+                slot.assign(values[name][slot.source or key])
         self.save_counter = int(manifest.get("save_counter", 0))
         return RestoreStatus(path, set(stored) - set(self._objects), unused, unbound)
 
@@ -269,6 +284,7 @@ class Checkpoint:
         """({object: {key: Slot}}, unused values, unbound optimizers), after checking the
         file holds exactly what each object expects; every mismatch is reported at once."""
         slots, problems, unused, unbound, bound = {}, [], [], [], []
+        where = locations(self._objects)  # for pairing optimizer slots (pair_slots)
         for name, obj in self._objects.items():
             if name not in stored:
                 raise ValueError(f"Checkpoint.restore: {path} has no object {name!r}; it "
@@ -290,8 +306,9 @@ class Checkpoint:
                 problems.append(f"{name}{hint}: the checkpoint lacks {missing} and has "
                                 f"unexpected {extra}")
                 continue
+            pair_slots(slots[name], stored[name], where)
             for key, slot in slots[name].items():
-                entry = stored[name][key]
+                entry = stored[name][slot.source or key]
                 shape, dtype = tuple(entry["shape"]), np.dtype(jax.numpy.dtype(entry["dtype"]))
                 if shape != slot.shape or dtype != slot.dtype:
                     problems.append(f"{name}.{key} ({slot.label}): expected shape {slot.shape} "

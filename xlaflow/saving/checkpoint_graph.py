@@ -23,6 +23,7 @@ from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
 OPTIMIZER = "optimizer/"  # the key prefix of a model's optimizer within the model's node
+SLOT_OF = "slot_of"  # a slot's manifest mark: the Variable it belongs to (pair_slots)
 
 
 def _is_optimizer(obj):
@@ -70,15 +71,86 @@ def saved_variables(obj):
 
 
 class Slot:
-    """One array to restore: what it must look like, and how to assign it."""
+    """One array to restore: what it must look like, and how to assign it. For an
+    optimizer slot, `owner` is (the Variable it is a slot of, the slot's name), and
+    `source` the stored key it is read from when pair_slots moves it (else its own)."""
 
-    def __init__(self, shape, dtype, assign, label):
+    def __init__(self, shape, dtype, assign, label, owner=None):
         self.shape, self.dtype, self.assign, self.label = tuple(shape), np.dtype(dtype), \
             assign, label
+        self.owner, self.source = owner, None
 
 
-def _slots_of(variables):
-    return {k: Slot(v.shape, v.dtype, v.assign, v.name) for k, v in variables.items()}
+def _slots_of(variables, owners=None):
+    owners = owners or {}
+    return {k: Slot(v.shape, v.dtype, v.assign, v.name, owners.get(id(v)))
+            for k, v in variables.items()}
+
+
+def _optimizer_owners(opt):
+    """`opt.slot_owners()` (a LossScaleOptimizer's are its inner optimizer's)."""
+    inner = getattr(opt, "inner_optimizer", None)
+    if inner is not None:
+        return _optimizer_owners(inner)
+    owners = getattr(opt, "slot_owners", None)
+    return owners() if owners is not None else {}
+
+
+def slot_owners(obj):
+    """{id(slot Variable): (its Variable, slot name)} of every optimizer saving `obj`
+    writes: itself, those inside it, and a compiled model's."""
+    found = {}
+    for _, leaf in _walk(obj):
+        for opt in (leaf if _is_optimizer(leaf) else None, model_optimizer(leaf)):
+            if opt is not None:
+                found.update(_optimizer_owners(opt))
+    return found
+
+
+def locations(objects):
+    """{id(Variable): [object name, key]}: where saving `objects` ({name: object}) puts
+    each Variable first; the same for a freshly built copy of the same objects."""
+    found = {}
+    for name, obj in objects.items():
+        if isinstance(obj, (list, tuple, dict, Variable)) or hasattr(obj, "variables"):
+            for key, var in saved_variables(obj).items():
+                found.setdefault(id(var), [name, key])
+    return found
+
+
+def slot_of(var, owners, where):
+    """The `slot_of` mark of a saved slot Variable: {"variable": [object, key] of the
+    Variable it belongs to, "slot": its name}; None when that Variable is not saved."""
+    owner = owners.get(id(var))
+    place = None if owner is None else where.get(id(owner[0]))
+    return None if place is None else {"variable": place, "slot": owner[1]}
+
+
+def pair_slots(slots, entries, where):
+    """Point each optimizer Slot at the stored entry marked as the same slot of the same
+    Variable (`where`: this side's locations): a slot then comes back to its own variable
+    even when the two optimizers were built for their variables in different orders. All
+    or nothing: an entry without marks (a checkpoint from before they were written), or a
+    Variable the checkpoint does not locate, keeps every slot at its own key, by position."""
+    marked = {}
+    for key, entry in entries.items():
+        mark = entry.get(SLOT_OF)
+        try:
+            marked[(tuple(mark["variable"]), mark["slot"])] = key
+        except (TypeError, KeyError):
+            continue
+    paired = {k: s for k, s in slots.items() if s.owner is not None}
+    sources = {}
+    for key, slot in paired.items():
+        place = where.get(id(slot.owner[0]))
+        source = None if place is None else marked.get((tuple(place), slot.owner[1]))
+        if source is None:
+            return
+        sources[key] = source
+    if sorted(sources.values()) != sorted(sources):  # the same keys, only reordered
+        return
+    for key, source in sources.items():
+        paired[key].source = source
 
 
 class Expected:
@@ -96,7 +168,8 @@ def expected(name, obj, stored, owner_of):
     `owner_of(opt)` names the model a top-level optimizer without state yet trains."""
     want = Expected()
     for prefix, leaf in _walk(obj):
-        own = _slots_of(_own(prefix, leaf))
+        own = _slots_of(_own(prefix, leaf),
+                        _optimizer_owners(leaf) if _is_optimizer(leaf) else None)
         if getattr(leaf, "_state", 0) is None and _is_optimizer(leaf):
             keys = {k for k in stored if k.startswith(prefix) and OPTIMIZER not in
                     k[len(prefix):]}
@@ -117,7 +190,7 @@ def expected(name, obj, stored, owner_of):
             want.unbound.append((f"{name}.{group.rstrip('/')}", opt))
             continue
         want.bound.append(opt)
-        slots = _slots_of(_own(group, opt))
+        slots = _slots_of(_own(group, opt), _optimizer_owners(opt))
         if getattr(opt, "_state", 0) is None and saved - set(slots):
             slots.update(unbuilt_slots(opt, leaf, group, len(slots)))
         want.slots.update(slots)
@@ -152,9 +225,24 @@ def unbuilt_slots(opt, model, prefix, offset):
             opt.build(weights)
             built.append(True)
         opt._state[j].assign(value)
+    owners = _unbuilt_owners(opt, weights, len(leaves))
     return {prefix + position_key(offset + j, f"{opt.name}/state_{j}"): Slot(
-        leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}")
-        for j, leaf in enumerate(leaves)}
+        leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}",
+        owners.get(j)) for j, leaf in enumerate(leaves)}
+
+
+def _unbuilt_owners(opt, weights, count):
+    """{state index: (Variable, slot name)} that build(weights) will make: the shared
+    state, then each slot for every variable in turn (Optimizer.build's order). A Keras
+    2.11-form subclass makes its slots in its own build: none known before it runs."""
+    inner = getattr(opt, "inner_optimizer", opt)
+    if getattr(inner, "_keras_form", True) or not hasattr(inner, "slot_names"):
+        return {}
+    shared, n = len(inner.global_slots()), len(weights)
+    if count != shared + n * len(inner.slot_names):
+        return {}
+    return {shared + k * n + i: (weight, name) for k, name in enumerate(inner.slot_names)
+            for i, weight in enumerate(weights)}
 
 
 class RestoreStatus:
