@@ -34,9 +34,9 @@ def test_compiled_loop_writes_into_the_preallocated_array():
 
 
 def test_unstack_scatter_and_fixed_size_checks():
-    ta = xf.TensorArray(xf.int32, size=3).unstack(np.arange(6).reshape(3, 2))
+    ta = xf.TensorArray(xf.int32, size=3).unstack(np.arange(6, dtype=np.int32).reshape(3, 2))
     np.testing.assert_array_equal(ta.read(1), [2, 3])
-    ta = ta.scatter([0, 2], np.array([[7, 7], [9, 9]]))
+    ta = ta.scatter([0, 2], np.array([[7, 7], [9, 9]], np.int32))
     np.testing.assert_array_equal(ta.stack(), [[7, 7], [2, 3], [9, 9]])
     with pytest.raises(IndexError, match="index 3 .* size 3"):
         ta.write(3, [1, 1])
@@ -61,7 +61,6 @@ def test_a_dynamic_array_written_in_a_tensor_loop_says_what_to_do():
 def test_indices_outside_the_array_fail_instead_of_clamping_or_dropping():
     # TF: reading index 7 of 3 elements, a negative index, or writing past a fixed size
     # is an error; JAX indexing would clamp a read and drop a write without a word.
-    # (Indices traced in a compiled loop stay unchecked: see tensor_array.py.)
     ta = xf.TensorArray(xf.float32, size=3).unstack(np.array([1.0, 2.0, 3.0], np.float32))
     for index in (3, 7, -1):
         with pytest.raises(IndexError, match=f"index {index} .* size 3"):
@@ -80,3 +79,75 @@ def test_a_dynamic_array_grows_to_the_largest_scattered_index():
     ta = ta.scatter([0, 3], np.array([[1.0, 1.0], [4.0, 4.0]], np.float32))
     assert int(ta.size()) == 4
     np.testing.assert_array_equal(ta.stack(), [[1, 1], [0, 0], [0, 0], [4, 4]])
+
+
+def test_a_value_of_another_dtype_is_refused_as_tf_does():
+    # TF: convert_to_tensor(value, preferred_dtype=ta.dtype), then "TensorArray dtype is
+    # float32 but Op is trying to write dtype int32"; Python numbers take the array's dtype
+    # when their kind fits (1 into float32, but 1.5 into int32 stays a float and fails)
+    floats = xf.TensorArray(xf.float32, size=2)
+    np.testing.assert_array_equal(floats.write(0, 3).write(1, 2.5).stack(), [3.0, 2.5])
+    assert floats.write(0, [1, 2]).stack().dtype == np.float32
+    refused = [(floats, np.int32(3), "int32"), (floats, np.float64(1.0), "float64"),
+               (floats, np.ones(2, np.int32), "int32"), (floats, True, "bool"),
+               (xf.TensorArray(xf.int32, size=2), 1.5, "float32")]
+    for ta, value, received in refused:
+        with pytest.raises(xf.errors.InvalidArgumentError,
+                           match=f"dtype is {ta.dtype.name} .* write dtype {received}"):
+            ta.write(0, value)
+    with pytest.raises(xf.errors.InvalidArgumentError, match="write dtype int64"):
+        floats.unstack(np.arange(2))
+    with pytest.raises(xf.errors.InvalidArgumentError, match="write dtype float64"):
+        floats.scatter([0], np.ones(1))
+
+    @xf.function
+    def written(x):  # a traced value keeps its dtype; a weak Python scalar follows the array
+        ta = xf.TensorArray(xf.float32, size=2, element_shape=())
+        return ta.write(0, x * 2.0).write(1, x).stack()
+
+    np.testing.assert_array_equal(written(np.float32(1.5)), [3.0, 1.5])
+    with pytest.raises(xf.errors.InvalidArgumentError, match="write dtype int32"):
+        written(np.int32(1))
+
+
+def test_a_traced_index_outside_the_array_fails_when_the_program_runs():
+    # TF raises for a read/write past a fixed-size array at run time; JAX would clamp the
+    # read and drop the write. A dynamic_size array cannot grow at a traced index either.
+    @xf.function
+    def filled(x, count):
+        ta = xf.TensorArray(xf.float32, size=3, element_shape=())
+        for i in xf.range(count):
+            ta = ta.write(i, x[i % 3])
+        return ta.stack()
+
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    np.testing.assert_array_equal(filled(x, 3), x)
+    with pytest.raises(IndexError, match="write: index 3 is outside an array of size 3"):
+        filled(x, 4)
+
+    @xf.function
+    def read(i):
+        return xf.TensorArray(xf.float32, size=3).unstack(x).read(i)
+
+    assert float(read(2)) == 3.0
+    for index in (3, -1):
+        with pytest.raises(IndexError, match=f"read: index {index} is outside"):
+            read(index)
+
+    @xf.function
+    def gathered(indices):
+        return xf.TensorArray(xf.float32, size=3).unstack(x).gather(indices)
+
+    with pytest.raises(IndexError, match="gather: index 7 is outside"):
+        gathered(np.array([0, 7], np.int32))
+
+    @xf.function
+    def grown(count):
+        ta = xf.TensorArray(xf.float32, size=2, dynamic_size=True, element_shape=())
+        for i in xf.range(count):
+            ta = ta.write(i, 1.0)
+        return ta.stack()
+
+    np.testing.assert_array_equal(grown(2), [1.0, 1.0])
+    with pytest.raises(IndexError, match="index 2 .* dynamic_size array cannot grow"):
+        grown(3)

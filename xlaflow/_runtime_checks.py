@@ -14,6 +14,8 @@ import itertools
 import threading
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import _host_callbacks, _lifting
 
@@ -22,29 +24,41 @@ _failed = {}
 _tokens = itertools.count(1)
 
 
-def check(ok, make_error):
-    """At run time, fail with `make_error()` unless the scalar `ok` is true."""
+def check(ok, make_error, *operands):
+    """At run time, fail with `make_error(*operands)` (the operands' values as NumPy arrays,
+    for the message) unless the scalar `ok` is true.
+
+    The host callback sits in the failing branch of a lax.cond, so a passing check costs a
+    predicate, not a host round trip: one callback per step of a 200-step compiled loop
+    made it 100x slower on CPU."""
     _host_callbacks.refuse(
-        lambda: f"a run-time check ({type(e := make_error()).__name__}: {e})",
+        lambda: f"a run-time check ({type(e := make_error(*_placeholders(operands))).__name__}"
+                f": {e})",
         "the exported program could not enforce it. Validate inputs before calling the "
         "served model, or export a separate xf.function without the check")
+    ok = jnp.asarray(ok, bool)
     ctx = _lifting.current()
     if ctx is None or ctx.raise_checks:
-        def raising(value):
+        def report(value, *values):
             if not bool(value):
-                raise make_error()
+                raise make_error(*(np.asarray(v) for v in values))
+    else:
+        token = next(_tokens)
+        ctx.check_tokens.append(token)
 
-        jax.debug.callback(raising, ok)
-        return
-    token = next(_tokens)
-    ctx.check_tokens.append(token)
+        def report(value, *values):
+            if not bool(value):  # under vmap both branches run, once per element
+                with _lock:
+                    _failed.setdefault(token, make_error(*(np.asarray(v) for v in values)))
 
-    def recording(value):
-        if not bool(value):
-            with _lock:
-                _failed[token] = make_error()
+    jax.lax.cond(ok, lambda *_: None,
+                 lambda *args: jax.debug.callback(report, *args), ok, *operands)
 
-    jax.debug.callback(recording, ok)
+
+def _placeholders(operands):
+    """Zeros shaped like `operands`: the message of a check that export refuses names the
+    check, not values no export ever sees."""
+    return [np.zeros(np.shape(o), jnp.result_type(o)) for o in operands]
 
 
 def raise_failed(tokens):

@@ -5,7 +5,8 @@ Writes return a new TensorArray, as in TF (`ta = ta.write(i, x)`). XLA arrays ha
 shapes, so a write at a traced index (inside a tensor loop) needs the array allocated
 before the loop: a Python-int `size` and an element shape (given as `element_shape`, or
 taken from a write before the loop). Eager code and Python loops may grow a
-`dynamic_size=True` array freely.
+`dynamic_size=True` array freely; a traced index outside the allocated rows (a
+`dynamic_size=True` array included, which cannot grow there) fails when the program runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _runtime_checks
+from xlaflow.errors import InvalidArgumentError
 from xlaflow.tensors import int32
 
 
@@ -21,16 +24,78 @@ def _traced(x):
     return isinstance(x, jax.core.Tracer)
 
 
-def _check_indices(indices, size, what):
-    """Raise IndexError unless every concrete index is in [0, size), as TF does: JAX
-    would clamp a read and drop a write. Traced indices are not checked: a host check per
-    access made a 200-step compiled RNN loop 1.6x slower on CPU."""
+def _check_indices(indices, size, what, dynamic):
+    """Fail unless every index is in [0, size), as TF does: JAX would clamp a read and drop
+    a write. A concrete index raises IndexError now; a traced one (inside a compiled loop)
+    raises it when the program runs, through the run-time checks converted asserts use."""
     if _traced(indices):
+        indices = jnp.asarray(indices)
+        ok = jnp.all((indices >= 0) & (indices < size))
+        grows = dynamic and what in ("write", "scatter")
+        _runtime_checks.check(ok, lambda values: IndexError(
+            _out_of_range(what, values, size, grows)), indices)
         return
     for index in np.ravel(np.asarray(indices)):
         if index < 0 or index >= size:
-            raise IndexError(f"TensorArray.{what}: index {int(index)} is outside an array "
-                             f"of size {size}")
+            raise IndexError(_out_of_range(what, index, size, False))
+
+
+def _out_of_range(what, indices, size, cannot_grow):
+    bad = [int(i) for i in np.ravel(indices) if i < 0 or i >= size]
+    index = bad[0] if bad else int(np.ravel(indices)[0])
+    text = f"TensorArray.{what}: index {index} is outside an array of size {size}"
+    if cannot_grow:
+        text += (" (a dynamic_size array cannot grow at an index computed in the compiled "
+                 "program, since XLA arrays have fixed shapes: create it with "
+                 "size=<number of writes>)")
+    return text
+
+
+def _category(dtype):
+    for kind in (jnp.bool_, jnp.integer, jnp.floating, jnp.complexfloating):
+        if jnp.issubdtype(dtype, kind):
+            return kind
+    return None
+
+
+# A Python number converts to the array's dtype when its kind fits (TF's
+# convert_to_tensor(preferred_dtype=)): 1 into float32, but 1.5 into int32 stays a float.
+_FITS = {jnp.bool_: (jnp.bool_,),
+         jnp.integer: (jnp.integer, jnp.floating, jnp.complexfloating),
+         jnp.floating: (jnp.floating, jnp.complexfloating),
+         jnp.complexfloating: (jnp.complexfloating,)}
+
+
+def _converted(value, dtype, what):
+    """`value` as an array of `dtype`; a value of another dtype raises InvalidArgumentError
+    as TF (which never casts a tensor silently). Python numbers and weakly typed JAX
+    scalars (`x * 2.0`'s 2.0) take `dtype` when their kind fits it."""
+    leaves = jax.tree_util.tree_leaves(value)
+    typed = [leaf for leaf in leaves if hasattr(leaf, "dtype")]
+    if typed:
+        array = jnp.asarray(value)  # (a NumPy float64 keeps its dtype here, as in TF)
+        have = jnp.dtype(getattr(value, "dtype", array.dtype))
+        weak = jax.typeof(array).weak_type
+    else:
+        host = np.asarray(value)
+        have, weak = host.dtype, True
+        if _category(have) is None:
+            raise InvalidArgumentError(None, None, (
+                f"TensorArray dtype is {dtype.name} but Op is trying to write "
+                f"{type(leaves[0] if leaves else value).__name__} values "
+                f"(TensorArray.{what})"))
+        array = value
+    if have == dtype:
+        return jnp.asarray(array)
+    if weak and _category(dtype) in _FITS.get(_category(have), ()):
+        return jnp.asarray(array, dtype)
+    if not typed and jnp.issubdtype(have, jnp.floating):
+        have = jnp.dtype("float32")  # TF's Python float default
+    elif not typed and jnp.issubdtype(have, jnp.integer):
+        have = jnp.dtype("int32")
+    raise InvalidArgumentError(None, None, (
+        f"TensorArray dtype is {dtype.name} but Op is trying to write dtype {have.name} "
+        f"(TensorArray.{what}); cast the value first: xf.cast(value, xf.{dtype.name})"))
 
 
 @jax.tree_util.register_pytree_node_class
@@ -95,8 +160,9 @@ class TensorArray:
         return jnp.asarray(self._size, int32)
 
     def write(self, index, value, name=None):
-        """A TensorArray with `value` at `index` (cast to the array's dtype)."""
-        value = jnp.asarray(value, self._dtype)
+        """A TensorArray with `value` at `index`; `value` must have the array's dtype (a
+        Python number takes it, as in TF)."""
+        value = _converted(value, self._dtype, "write")
         if self._element_shape is not None and value.shape != self._element_shape:
             raise ValueError(f"TensorArray.write: the value has shape {value.shape}, but the "
                              f"array's elements have shape {self._element_shape}")
@@ -111,6 +177,7 @@ class TensorArray:
                     "tf.stack it (AutoGraph stacks what a tensor loop appends)")
             if buffer is None:  # straight-line code may allocate now; a loop carry may not
                 buffer = jnp.zeros((self._size, *value.shape), self._dtype)
+            _check_indices(index, buffer.shape[0], "write", self._dynamic)
             return self._with(buffer.at[index].set(value))
         index = int(index)
         size = self._size if buffer is None else buffer.shape[0]
@@ -127,7 +194,7 @@ class TensorArray:
     def read(self, index, name=None):
         if self._buffer is None:
             raise ValueError("TensorArray.read: nothing was written to this array yet")
-        _check_indices(index, self._buffer.shape[0], "read")
+        _check_indices(index, self._buffer.shape[0], "read", self._dynamic)
         return self._buffer[index]
 
     def stack(self, name=None):
@@ -141,7 +208,7 @@ class TensorArray:
 
     def gather(self, indices, name=None):
         stacked, indices = self.stack(), jnp.asarray(indices)
-        _check_indices(indices, stacked.shape[0], "gather")
+        _check_indices(indices, stacked.shape[0], "gather", self._dynamic)
         return jnp.take(stacked, indices, axis=0)
 
     def concat(self, name=None):
@@ -151,7 +218,7 @@ class TensorArray:
 
     def unstack(self, value, name=None):
         """A TensorArray holding the rows of `value`."""
-        value = jnp.asarray(value, self._dtype)
+        value = _converted(value, self._dtype, "unstack")
         if self._size and value.shape[0] != self._size and not self._dynamic:
             raise ValueError(f"TensorArray.unstack: {value.shape[0]} rows into an array of "
                              f"size {self._size} (dynamic_size=False)")
@@ -159,7 +226,7 @@ class TensorArray:
 
     def scatter(self, indices, value, name=None):
         """A TensorArray with value[k] written at indices[k]."""
-        value, indices = jnp.asarray(value, self._dtype), jnp.asarray(indices)
+        value, indices = _converted(value, self._dtype, "scatter"), jnp.asarray(indices)
         buffer = self._buffer
         if buffer is None:
             buffer = jnp.zeros((self._size, *value.shape[1:]), self._dtype)
@@ -168,7 +235,7 @@ class TensorArray:
             if extra > 0:  # a dynamic array grows on scatter as on write
                 buffer = jnp.concatenate(
                     [buffer, jnp.zeros((extra, *buffer.shape[1:]), self._dtype)])
-        _check_indices(indices, buffer.shape[0], "scatter")
+        _check_indices(indices, buffer.shape[0], "scatter", self._dynamic)
         return self._with(buffer.at[indices].set(value))
 
     def identity(self):
