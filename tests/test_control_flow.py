@@ -94,7 +94,8 @@ def test_map_fn_and_vectorized_map_as_a_python_loop():
     np.testing.assert_allclose(xf.map_fn(lambda row: xf.reduce_sum(row * row), x), expected)
     np.testing.assert_allclose(xf.vectorized_map(lambda row: xf.reduce_sum(row * row), x),
                                expected)
-    pairs = xf.map_fn(lambda ab: ab[0] * ab[1], (x, x + 1))
+    # fn's output (one tensor) differs from elems' structure (a pair): TF needs the signature
+    pairs = xf.map_fn(lambda ab: ab[0] * ab[1], (x, x + 1), fn_output_signature=xf.float32)
     np.testing.assert_allclose(pairs, x * (x + 1))
     w = xf.Variable(2.0)
 
@@ -218,3 +219,40 @@ def test_errors_inside_a_traced_while_loop_or_cond_name_the_users_line(fn, arg):
     with pytest.raises((TypeError, ValueError)) as info:
         jax.jit(fn)(arg)
     assert str(info.value).startswith(call + ":"), str(info.value)
+
+
+def test_map_fn_honours_fn_output_signature_and_its_dtype_alias_as_tf():
+    # TF: without a signature fn must keep elems' structure and dtypes ("TensorArray dtype
+    # is int32 but Op is trying to write dtype float32"); with one (or the deprecated
+    # dtype=), the outputs follow it and are packed in its structure. NumPy is the oracle.
+    ints = np.arange(4, dtype=np.int32)
+    halved = lambda v: xf.cast(v, xf.float32) / 2
+    with pytest.raises(xf.errors.InvalidArgumentError,
+                       match="returned dtype float32 .* `elems` gives it dtype int32"):
+        xf.map_fn(halved, ints)
+    for signature in ({"fn_output_signature": xf.float32}, {"dtype": xf.float32},
+                      {"fn_output_signature": xf.TensorSpec([], xf.float32)}):
+        out = xf.map_fn(halved, ints, **signature)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, ints / 2)
+    with pytest.raises(xf.errors.InvalidArgumentError,
+                       match="returned dtype float32 .* `fn_output_signature` gives it "
+                             "dtype int32"):
+        xf.map_fn(halved, ints, fn_output_signature=xf.int32)
+
+    both = xf.map_fn(lambda v: {"i": v * 2, "f": halved(v)}, ints,
+                     fn_output_signature={"i": xf.int32, "f": xf.float32})
+    np.testing.assert_array_equal(both["i"], ints * 2)
+    np.testing.assert_array_equal(both["f"], ints / 2)
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    with pytest.raises(ValueError, match="structure of `elems`.*fn_output_signature="):
+        xf.map_fn(lambda ab: ab[0] * ab[1], (x, x + 1))
+    # a Python number takes the dtype it should have; fn's list fills elems' tuple
+    np.testing.assert_array_equal(xf.map_fn(lambda row: 0, x), np.zeros(3, np.float32))
+    pair = xf.function(lambda v: xf.map_fn(lambda ab: [ab[1], ab[0]], (v[:, 0], v[:, 1])))(x)
+    assert isinstance(pair, tuple)
+    np.testing.assert_array_equal(pair[0], x[:, 1])
+    with pytest.raises(ValueError, match="not both"):
+        xf.map_fn(halved, ints, dtype=xf.float32, fn_output_signature=xf.float32)
+    with pytest.raises(TypeError, match="fn_output_signature holds 'nope'"):
+        xf.map_fn(halved, ints, fn_output_signature="nope")

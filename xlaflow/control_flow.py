@@ -9,12 +9,14 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.autograph.operators import conditionals, loops
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.variables import Undefined
-from xlaflow.tensors import constant
+from xlaflow.errors import InvalidArgumentError
+from xlaflow.tensors import TensorSpec, as_dtype, constant, convert_preferred
 from xlaflow.variables import Variable
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -159,10 +161,64 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
            swap_memory=False, infer_shape=True, name=None, fn_output_signature=None):
     """`fn` on each slice of `elems` (a tensor or a structure of them) along axis 0, the
-    results stacked: one lax.map (a compiled loop), as TF's while loop."""
+    results stacked: one lax.map (a compiled loop), as TF's while loop.
+
+    As in TF, `fn` returns the structure and dtypes of `elems` unless `fn_output_signature`
+    (or its deprecated alias `dtype`: dtypes or TensorSpecs, nested) says otherwise; an
+    output of another dtype raises (a Python number takes the dtype it should have)."""
     if not callable(fn):
         raise TypeError(f"map_fn: `fn` must be callable, received {fn!r}")
-    return _no_gradient(jax.lax.map(_autographed(fn), _tensors(elems)), back_prop)
+    if dtype is not None and fn_output_signature is not None:
+        raise ValueError("map_fn: pass fn_output_signature or its deprecated alias dtype, "
+                         f"not both; received dtype={dtype!r} and "
+                         f"fn_output_signature={fn_output_signature!r}")
+    signature = fn_output_signature if fn_output_signature is not None else dtype
+    elems = _tensors(elems)
+    if signature is None:
+        argument = "elems"  # no signature: fn keeps elems' structure and dtypes
+        dtypes, structure = [jnp.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(
+            elems)], jax.tree_util.tree_structure(elems)
+    else:
+        argument = "fn_output_signature"
+        leaves, structure = jax.tree_util.tree_flatten(
+            signature, is_leaf=lambda x: isinstance(x, TensorSpec))
+        dtypes = [_signature_dtype(leaf) for leaf in leaves]
+    mapped = _autographed(fn)
+
+    def checked(element):
+        out = _tensors(mapped(element))
+        leaves = jax.tree_util.tree_leaves(out)
+        if _structure(out) != _structure(jax.tree_util.tree_unflatten(structure, dtypes)):
+            raise ValueError(
+                f"map_fn: `fn` returned {jax.tree_util.tree_structure(out)}, but the "
+                f"structure of `{argument}` is {structure}; pass fn_output_signature= "
+                "with fn's output structure (dtypes or xf.TensorSpec) when it differs "
+                "from elems'")
+        results = []
+        for k, (leaf, want) in enumerate(zip(leaves, dtypes)):
+            array, have = convert_preferred(leaf, want)
+            if array is None:
+                raise InvalidArgumentError(None, None, (
+                    f"map_fn: `fn` returned dtype {have} for output {k}, but `{argument}` "
+                    f"gives it dtype {want.name} (TF: \"TensorArray dtype is {want.name} "
+                    f"but Op is trying to write dtype {have}\"); pass "
+                    "fn_output_signature= with fn's output dtypes, or cast in fn"))
+            results.append(array)
+        return jax.tree_util.tree_unflatten(structure, results)
+
+    return _no_gradient(jax.lax.map(checked, elems), back_prop)
+
+
+def _signature_dtype(spec):
+    """The dtype a leaf of fn_output_signature names (a dtype or a TensorSpec; TF, too,
+    keeps only the dtype of a TensorSpec there)."""
+    if isinstance(spec, TensorSpec):
+        return spec.dtype
+    try:
+        return as_dtype(spec)
+    except TypeError:
+        raise TypeError(f"map_fn: fn_output_signature holds {spec!r}; expected dtypes or "
+                        "xf.TensorSpec, nested as fn's outputs") from None
 
 
 def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):

@@ -17,7 +17,7 @@ import numpy as np
 
 from xlaflow import _runtime_checks
 from xlaflow.errors import InvalidArgumentError
-from xlaflow.tensors import int32
+from xlaflow.tensors import convert_preferred, int32
 
 
 def _traced(x):
@@ -51,51 +51,16 @@ def _out_of_range(what, indices, size, cannot_grow):
     return text
 
 
-def _category(dtype):
-    for kind in (jnp.bool_, jnp.integer, jnp.floating, jnp.complexfloating):
-        if jnp.issubdtype(dtype, kind):
-            return kind
-    return None
-
-
-# A Python number converts to the array's dtype when its kind fits (TF's
-# convert_to_tensor(preferred_dtype=)): 1 into float32, but 1.5 into int32 stays a float.
-_FITS = {jnp.bool_: (jnp.bool_,),
-         jnp.integer: (jnp.integer, jnp.floating, jnp.complexfloating),
-         jnp.floating: (jnp.floating, jnp.complexfloating),
-         jnp.complexfloating: (jnp.complexfloating,)}
-
-
 def _converted(value, dtype, what):
     """`value` as an array of `dtype`; a value of another dtype raises InvalidArgumentError
-    as TF (which never casts a tensor silently). Python numbers and weakly typed JAX
-    scalars (`x * 2.0`'s 2.0) take `dtype` when their kind fits it."""
-    leaves = jax.tree_util.tree_leaves(value)
-    typed = [leaf for leaf in leaves if hasattr(leaf, "dtype")]
-    if typed:
-        array = jnp.asarray(value)  # (a NumPy float64 keeps its dtype here, as in TF)
-        have = jnp.dtype(getattr(value, "dtype", array.dtype))
-        weak = jax.typeof(array).weak_type
-    else:
-        host = np.asarray(value)
-        have, weak = host.dtype, True
-        if _category(have) is None:
-            raise InvalidArgumentError(None, None, (
-                f"TensorArray dtype is {dtype.name} but Op is trying to write "
-                f"{type(leaves[0] if leaves else value).__name__} values "
-                f"(TensorArray.{what})"))
-        array = value
-    if have == dtype:
-        return jnp.asarray(array)
-    if weak and _category(dtype) in _FITS.get(_category(have), ()):
-        return jnp.asarray(array, dtype)
-    if not typed and jnp.issubdtype(have, jnp.floating):
-        have = jnp.dtype("float32")  # TF's Python float default
-    elif not typed and jnp.issubdtype(have, jnp.integer):
-        have = jnp.dtype("int32")
+    as TF (which never casts a tensor silently; Python numbers take `dtype` if they fit)."""
+    array, have = convert_preferred(value, dtype)
+    if array is not None:
+        return array
+    cast = f"; cast the value first: xf.cast(value, xf.{dtype.name})" if have != "str" else ""
     raise InvalidArgumentError(None, None, (
-        f"TensorArray dtype is {dtype.name} but Op is trying to write dtype {have.name} "
-        f"(TensorArray.{what}); cast the value first: xf.cast(value, xf.{dtype.name})"))
+        f"TensorArray dtype is {dtype.name} but Op is trying to write dtype {have} "
+        f"(TensorArray.{what}){cast}"))
 
 
 @jax.tree_util.register_pytree_node_class

@@ -98,6 +98,45 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
                        _default_dtype(value))
 
 
+def _category(dtype):
+    for kind in (jnp.bool_, jnp.integer, jnp.floating, jnp.complexfloating):
+        if jnp.issubdtype(dtype, kind):
+            return kind
+    return None
+
+
+# The dtypes a Python number may take: 1 converts to float32, but 1.5 to int32 does not
+_FITS = {jnp.bool_: (jnp.bool_,),
+         jnp.integer: (jnp.integer, jnp.floating, jnp.complexfloating),
+         jnp.floating: (jnp.floating, jnp.complexfloating),
+         jnp.complexfloating: (jnp.complexfloating,)}
+
+
+def convert_preferred(value, dtype):
+    """TF's convert_to_tensor(value, preferred_dtype=dtype) followed by its dtype check, as
+    TensorArray.write and map_fn do: (array of `dtype`, name) or (None, the received dtype's
+    name). Python numbers and weakly typed JAX scalars take `dtype` when their kind fits."""
+    dtype = as_dtype(dtype)
+    if isinstance(value, Variable):
+        value = value.value
+    leaves = jax.tree_util.tree_leaves(value)
+    if any(hasattr(leaf, "dtype") for leaf in leaves):
+        array = jnp.asarray(value)  # (a NumPy float64 keeps its dtype here, as in TF)
+        have = jnp.dtype(getattr(value, "dtype", array.dtype))
+        weak = jax.typeof(array).weak_type
+    else:
+        have, weak, array = np.asarray(value).dtype, True, value
+        if _category(have) is None:
+            return None, "str" if have.kind in "US" else have.name
+    if have == dtype:
+        return jnp.asarray(array), dtype.name
+    if weak and _category(dtype) in _FITS.get(_category(have), ()):
+        return jnp.asarray(array, dtype), dtype.name
+    if weak and not hasattr(array, "dtype"):  # what TF makes of a Python number
+        have = _default_dtype(array)
+    return None, jnp.dtype(have).name
+
+
 class TensorSpec:
     """Shape and dtype of a tensor; `None` dimensions accept any size.
 
