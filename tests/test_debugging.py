@@ -89,3 +89,57 @@ def test_tf2_top_level_assertion_aliases_are_the_debugging_functions():
     with pytest.raises(xf.errors.InvalidArgumentError):
         xf.assert_equal(np.int32([1, 2]), np.int32([1, 3]))
     assert not hasattr(xf, "assert_everything")
+
+
+def _message(run, *args, **kwargs):
+    with pytest.raises(xf.errors.InvalidArgumentError) as caught:
+        run(*args, **kwargs)
+    return str(caught.value)
+
+
+def test_summarize_limits_the_entries_in_the_message_eager_and_compiled():
+    # TF: the first `summarize` (default 3; negative: all) failing and leading entries of
+    # x and y; NumPy's argwhere and slicing give the expected text
+    x = np.arange(10, dtype=np.int32)
+    y = x.copy()
+    y[[2, 5, 7, 9]] = -1
+    failing = np.argwhere(x != y)
+
+    @xf.function
+    def compiled(a, b, summarize):
+        xf.debugging.assert_equal(a, b, summarize=summarize)
+        return a
+
+    for summarize, count in ((None, 3), (1, 1), (-1, 10)):
+        shown = min(count, len(failing))
+        expected = "\n".join([
+            "Condition x == y did not hold.",
+            f"Indices of first {shown} different values:", str(failing[:shown]),
+            "Corresponding x values:", str(x[x != y][:shown]),
+            "Corresponding y values:", str(y[x != y][:shown]),
+            f"First {count} elements of x:", str(x[:count]),
+            f"First {count} elements of y:", str(y[:count])])
+        assert _message(xf.debugging.assert_equal, x, y, summarize=summarize) == expected
+        assert _message(compiled, xf.constant(x), xf.constant(y), summarize) == expected
+    assert _message(xf.debugging.assert_equal, x, y, summarize=0) == (
+        "Condition x == y did not hold.")
+    assert _message(xf.debugging.assert_positive, x, summarize=2).endswith(
+        "x (shape=(10,) dtype=int32) = \n['0', '1', '...']")
+    near = _message(xf.debugging.assert_near, np.ones(4, np.float32),
+                    np.zeros(4, np.float32), summarize=-1)
+    assert near.endswith("['0.0', '0.0', '0.0', '0.0']")
+    with pytest.raises(TypeError, match="summarize must be an int.*'3'"):
+        xf.debugging.assert_less(x, y, summarize="3")
+
+
+def test_assert_shows_its_data_at_run_time_summarized():
+    # TF's Assert prints each data item's first `summarize` entries, joined by ", "
+    @xf.function
+    def checked(a):
+        xf.debugging.Assert(a[0] > 5, ["a is", a], summarize=4)
+        return a
+
+    text = _message(checked, xf.constant(np.arange(10, dtype=np.int32)))
+    assert text.endswith("a is\n0, 1, 2, 3, ...")
+    text = _message(xf.debugging.Assert, False, [np.arange(3)], summarize=-1)
+    assert text.endswith("\n0, 1, 2")
