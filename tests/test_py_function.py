@@ -144,3 +144,42 @@ def test_tout_none_is_refused_not_read_as_float64():
     assert calls == []  # refused before func runs
     assert xf.py_function(lambda v: calls.append(v), [np.ones(2)], []) == []
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("api", ["py_function", "numpy_function"])
+def test_decorator_form_runs_the_function_on_its_positional_arguments(api):
+    # TF 2.14+: @tf.py_function(Tout=...) (func and inp unset) decorates a function that
+    # then always runs as a py_function, eagerly and inside tf.function alike
+    calls = []
+
+    @getattr(xf, api)(Tout=xf.TensorSpec([2], xf.float32))
+    def scaled(x, k):
+        calls.append(type(x))
+        return np.asarray(x) * np.asarray(k)
+
+    x = np.array([1.0, 2.0], np.float32)
+    eager = scaled(x, 3.0)
+    assert eager.dtype == np.float32 and scaled.__name__ == "scaled"
+    np.testing.assert_array_equal(eager, x * 3)
+    compiled = xf.function(lambda v: scaled(v, 2.0) + 1)
+    np.testing.assert_array_equal(compiled(x), x * 2 + 1)
+    np.testing.assert_array_equal(compiled(x + 1), (x + 1) * 2 + 1)
+    assert len(calls) == 3  # the Python function ran on every call, as a host callback
+    with pytest.raises(TypeError, match="positionally"):
+        scaled(x, k=2.0)
+
+
+def test_decorator_form_refuses_what_tf_refuses():
+    def minus(a, b):
+        return a - b
+
+    with pytest.raises(TypeError, match="received None .*missing.*Tout=xf.float32"):
+        xf.py_function(minus)  # a bare @xf.py_function: Tout is required
+    with pytest.raises(TypeError, match="received None .*missing"):
+        xf.py_function(Tout=None)
+    with pytest.raises(TypeError, match="don't set `inp`.*decorator"):
+        xf.py_function(inp=[], Tout=xf.int32)
+    with pytest.raises(TypeError, match="missing required argument inp"):
+        xf.numpy_function(minus, Tout=xf.int32)
+    with pytest.raises(TypeError, match="must be callable"):
+        xf.py_function(Tout=xf.int32)(3)

@@ -16,6 +16,8 @@ element, as TF's vectorized_map falls back to a loop for them. Neither is differ
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -129,13 +131,49 @@ def _call(func, inp, Tout, stateful, api, to_arg):
     return outs
 
 
-def py_function(func, inp, Tout, name=None):
+def _call_or_decorate(func, inp, Tout, stateful, api, to_arg):
+    """TF 2.14's two forms: `api(func, inp, Tout)` calls `func(*inp)`, and `api(Tout=...)`
+    (no func, no inp) is a decorator whose function's positional arguments are the inp."""
+    if Tout is None:
+        raise TypeError(f"{api}: Tout must be a dtype, an xf.TensorSpec, or a list of them; "
+                        f"received None (missing: as a decorator write "
+                        f"@xf.{api}(Tout=xf.float32); for a func that returns nothing, pass "
+                        f"Tout=[])")
+    if func is None:
+        if inp is not None:
+            raise TypeError(f"{api}: don't set `inp` when using {api} as a decorator "
+                            f"(func=None): the decorated function's arguments are its "
+                            f"inputs; received inp={inp!r}")
+
+        def decorator(fn):
+            if not callable(fn):
+                raise TypeError(f"{api}: the decorated object must be callable; received "
+                                f"{fn!r}")
+
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                if kwargs:
+                    raise TypeError(f"{api}: a decorated function takes its inputs "
+                                    f"positionally, as TF's; received keyword argument(s) "
+                                    f"{sorted(kwargs)}")
+                return _call(fn, list(args), Tout, stateful, api, to_arg)
+            return wrapper
+        return decorator
+    if inp is None:
+        raise TypeError(f"{api}: missing required argument inp (the list of inputs to "
+                        f"func); to use {api} as a decorator pass only Tout (and name)")
+    return _call(func, inp, Tout, stateful, api, to_arg)
+
+
+def py_function(func=None, inp=None, Tout=None, name=None):
     """`func(*inp)` on tensors (jax arrays), its results converted to `Tout`'s dtypes; a
-    single Tout gives one tensor, a list of them a list."""
-    return _call(func, inp, Tout, True, "py_function", jnp.asarray)
+    single Tout gives one tensor, a list of them a list. `@py_function(Tout=...)` decorates
+    a function so that it always runs this way."""
+    return _call_or_decorate(func, inp, Tout, True, "py_function", jnp.asarray)
 
 
-def numpy_function(func, inp, Tout, stateful=True, name=None):
+def numpy_function(func=None, inp=None, Tout=None, stateful=True, name=None):
     """`func(*inp)` on NumPy arrays, its results converted to `Tout`'s dtypes; see the
-    module docstring for shapes under compilation and what `stateful` changes."""
-    return _call(func, inp, Tout, stateful, "numpy_function", np.asarray)
+    module docstring for shapes under compilation and what `stateful` changes. Also a
+    decorator: `@numpy_function(Tout=...)`."""
+    return _call_or_decorate(func, inp, Tout, stateful, "numpy_function", np.asarray)
