@@ -57,11 +57,9 @@ from xlaflow.math_extra import (  # noqa: F401
     logical_xor,
     mod,
     reduce_euclidean_norm,
-    segment_sum,
     squared_difference,
     top_k,
     truediv,
-    unsorted_segment_sum,
 )
 from xlaflow.nn_ops import sigmoid, softplus  # noqa: F401  (tf.math.sigmoid is tf.nn's)
 from xlaflow.ops import (  # noqa: F401
@@ -76,6 +74,19 @@ from xlaflow.ops import (  # noqa: F401
     reduce_min,
     reduce_prod,
     reduce_sum,
+)
+from xlaflow.segment_ops import (  # noqa: F401
+    segment_max,
+    segment_mean,
+    segment_min,
+    segment_prod,
+    segment_sum,
+    unsorted_segment_max,
+    unsorted_segment_mean,
+    unsorted_segment_min,
+    unsorted_segment_prod,
+    unsorted_segment_sqrt_n,
+    unsorted_segment_sum,
 )
 
 

@@ -1,5 +1,5 @@
 """More of tf.math with TF's arguments and edge cases: cumulative ops (exclusive, reverse),
-floor division and modulo, top_k / in_top_k, l2_normalize, segment sums, the confusion
+floor division and modulo, top_k / in_top_k, l2_normalize, the confusion
 matrix, and special functions. Re-exported by xf.math (and xf.nn where TF has them too).
 """
 
@@ -117,27 +117,6 @@ def in_top_k(targets, predictions, k, name=None):
     above = jnp.sum(predictions > target_value, axis=1)
     finite = jnp.all(jnp.isfinite(predictions), axis=1)
     return (above < k) & finite & in_range
-
-
-def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
-    """out[j] = sum of data[i] over i with segment_ids[i] == j, for j < num_segments."""
-    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(segment_ids),
-                               num_segments=int(num_segments))
-
-
-def segment_sum(data, segment_ids, name=None):
-    """Sums over runs of sorted `segment_ids` (num_segments = the largest id + 1)."""
-    if isinstance(segment_ids, jax.core.Tracer):
-        raise TypeError("segment_sum: the output has (largest id + 1) rows, which traced "
-                        "segment_ids do not have yet; inside xf.function use "
-                        "unsorted_segment_sum(data, segment_ids, num_segments=<count>)")
-    ids = np.asarray(segment_ids)
-    if ids.size and np.any(np.diff(ids) < 0):
-        raise ValueError("segment_sum: segment_ids must be sorted; use "
-                         "unsorted_segment_sum for ids in any order")
-    count = int(ids.max()) + 1 if ids.size else 0
-    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(ids), num_segments=count,
-                               indices_are_sorted=True)
 
 
 def confusion_matrix(labels, predictions, num_classes=None, weights=None, dtype="int32",
