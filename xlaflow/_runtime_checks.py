@@ -58,7 +58,9 @@ def check(ok, make_error, *operands):
 def _placeholders(operands):
     """Zeros shaped like `operands`: the message of a check that export refuses names the
     check, not values no export ever sees."""
-    return [np.zeros(np.shape(o), jnp.result_type(o)) for o in operands]
+    # (an export's symbolic dimensions count as 1 here)
+    return [np.zeros([d if isinstance(d, int) else 1 for d in np.shape(o)],
+                     jnp.result_type(o)) for o in operands]
 
 
 def raise_failed(tokens):

@@ -186,7 +186,10 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     mapped = _autographed(fn)
 
     def checked(element):
-        out = _tensors(mapped(element))
+        # Variables read, Python numbers kept: convert_preferred gives them the expected
+        # dtype, as TF's TensorArray write does (a Python 0 from fn fills a float32 map).
+        out = jax.tree_util.tree_map(lambda v: v.value if isinstance(v, Variable) else v,
+                                     mapped(element), is_leaf=lambda v: isinstance(v, Variable))
         leaves = jax.tree_util.tree_leaves(out)
         if _structure(out) != _structure(jax.tree_util.tree_unflatten(structure, dtypes)):
             raise ValueError(
