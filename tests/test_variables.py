@@ -193,3 +193,23 @@ def test_variable_from_numpy_64_bit_values_takes_jax_default_dtypes_without_warn
     assert v.dtype == jnp.float32
     np.testing.assert_array_equal(np.asarray(v), value.astype(np.float32))
     assert xf.Variable(np.arange(3)).dtype == jnp.int32
+
+
+def test_python_lists_are_operands_converted_to_the_variables_dtype_as_in_tf():
+    v = xf.Variable(2.0)
+    np.testing.assert_array_equal(v * [3.0, 4.0], [6.0, 8.0])
+    np.testing.assert_array_equal([1.0, 2.0] - v, [-1.0, 0.0])
+    m = xf.Variable([[1.0], [2.0]])
+    np.testing.assert_array_equal([[1.0, 2.0]] @ m, [[5.0]])
+    counts = xf.Variable(2)
+    assert (counts * [3, 4]).dtype == np.int32  # TF converts to the Variable's dtype
+    with pytest.raises(TypeError, match=r"\[3.5\] to the Variable's dtype int32"):
+        counts * [3.5]
+
+    @xf.function
+    def gradient():
+        with xf.GradientTape() as tape:
+            y = v * [3.0, 4.0]  # a non-scalar target: its sum is differentiated
+        return tape.gradient(y, v)
+
+    assert float(gradient()) == 7.0

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import operator
 
+import jax.numpy as jnp
+import numpy as np
+
 
 class ArrayOperators:
     """Mixin for Variable: every operator reads `self.value` (the lifted value inside
@@ -50,14 +53,35 @@ class ArrayOperators:
         return self.value.T
 
 
+def _operand(self, other):
+    """`other` as an array operand: a Variable's value, or a Python list/tuple converted
+    to this Variable's dtype as TF converts it (`v * [3., 4.]`; JAX refuses lists)."""
+    if isinstance(other, ArrayOperators):  # another Variable: its value, not the cell
+        return other.value
+    if not isinstance(other, (list, tuple)):
+        return other
+    try:
+        given = np.asarray(other)
+    except TypeError:  # tensors inside the list (tracers): let JAX stack them
+        return jnp.asarray(other)
+    except ValueError:  # NumPy's refusal of a ragged list
+        given = np.empty(0, object)
+    if given.dtype == object:
+        raise TypeError(f"Variable {self.name!r}: cannot use the ragged or mixed list "
+                        f"{other!r} as an operand; expected a rectangular list of numbers")
+    converted = given.astype(self.dtype)
+    if given.dtype.kind in "fc" and not np.array_equal(converted, given):
+        raise TypeError(f"Variable {self.name!r}: cannot convert {other!r} to the Variable's "
+                        f"dtype {self.dtype}, as TF refuses it; cast the Variable first")
+    return jnp.asarray(converted)
+
+
 def _binary(op):
     def forward(self, other):
-        if isinstance(other, ArrayOperators):  # another Variable: its value, not the cell
-            other = other.value
-        return op(self.value, other)
+        return op(self.value, _operand(self, other))
 
     def reflected(self, other):
-        return op(other, self.value)
+        return op(_operand(self, other), self.value)
 
     return forward, reflected
 
