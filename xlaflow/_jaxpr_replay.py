@@ -49,6 +49,11 @@ def replay(closed, shifted, args, shifts):
     return [read(v) for v in jaxpr.outvars]
 
 
+def _differentiable(var):
+    dtype = getattr(getattr(var, "aval", None), "dtype", None)
+    return dtype is None or jnp.issubdtype(dtype, jnp.inexact)
+
+
 def dependencies(jaxpr, shifted=()):
     """For each output of `jaxpr`, the input positions it depends on (an equation's outputs
     depend on all its inputs: conservative inside loops and branches); the k-th `shifted`
@@ -62,5 +67,8 @@ def dependencies(jaxpr, shifted=()):
             inputs = set().union(*(depends.get(v, set()) for v in eqn.invars
                                    if isinstance(v, Var)))
         for out in eqn.outvars:
-            depends[out] = inputs | {position[out]} if out in position else inputs
+            # an integer or boolean value (a comparison, an argmax, a cast) carries no
+            # gradient, as TF's tape treats them: what it decides is not connected
+            carried = inputs if _differentiable(out) else set()
+            depends[out] = carried | {position[out]} if out in position else carried
     return [depends.get(v, set()) if isinstance(v, Var) else set() for v in jaxpr.outvars]

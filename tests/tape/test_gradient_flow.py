@@ -68,3 +68,25 @@ def test_a_bad_unconnected_gradients_value_names_the_choices_before_using_the_ta
         return tape.gradient(y, x)  # the refused call did not spend the tape
 
     assert float(bad(jnp.float32(3.0))) == 6.0
+
+
+def test_a_variable_chosen_by_a_tensor_if_is_read_and_the_predicate_carries_no_gradient():
+    # TF's autodiff guide's control-flow example inside a tf.function: tf.cond reads the
+    # Variable a branch returns; the watched x decides the branch but gets no gradient
+    v0, v1 = xf.Variable(2.0), xf.Variable(2.0)
+
+    @xf.function
+    def grads(x):
+        with xf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            if x > 0.0:
+                result = v0
+            else:
+                result = v1 ** 2
+        return tape.gradient(result, [v0, v1]), tape.gradient(result, x)
+
+    (dv0, dv1), dx = grads(xf.constant(1.0))
+    assert float(dv0) == 1.0 and float(dv1) == 0.0  # cond's gradient: zeros, not taken
+    assert dx is None
+    (dv0, dv1), dx = grads(xf.constant(-1.0))
+    assert float(dv0) == 0.0 and float(dv1) == 4.0 and dx is None

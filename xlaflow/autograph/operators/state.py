@@ -184,6 +184,8 @@ def to_lax(value, name, what, where):
     """`value` as a pytree of arrays, or an error naming the variable."""
 
     def leaf(x):
+        if isinstance(x, Variable):  # TF's cond and while_loop read a Variable they output
+            return x.value
         if isinstance(x, _VALUES):
             return x if isinstance(x, jax.Array) else jnp.asarray(x)
         if isinstance(x, Undefined):
