@@ -151,3 +151,20 @@ def test_a_traced_index_outside_the_array_fails_when_the_program_runs():
     np.testing.assert_array_equal(grown(2), [1.0, 1.0])
     with pytest.raises(IndexError, match="index 2 .* dynamic_size array cannot grow"):
         grown(3)
+
+
+def test_a_sized_array_without_element_shape_is_written_in_a_tensor_loop():
+    # TF's tf.function guide: TensorArray(tf.float32, size=n) with no element_shape,
+    # written at a tf.range index; the loop learns the element shape from the write
+    @xf.function
+    def running_sums(rows):
+        n = rows.shape[0]
+        states = xf.TensorArray(xf.float32, size=n)
+        state = xf.zeros(rows.shape[1:])
+        for i in xf.range(n):
+            state = state + rows[i]
+            states = states.write(i, state)
+        return states.stack()
+
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(running_sums(rows), np.cumsum(rows, axis=0))

@@ -121,6 +121,12 @@ class TensorArray:
     def dynamic_size(self):
         return self._dynamic
 
+    @property
+    def unallocated(self):
+        """Whether a fixed-size array still waits for its first write to learn its element
+        shape (a loop carry must be allocated first: see autograph's loop_state)."""
+        return self._buffer is None and self._size > 0 and not self._dynamic
+
     def size(self, name=None):
         return jnp.asarray(self._size, int32)
 

@@ -10,6 +10,7 @@ from xlaflow import _runtime_checks
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.lists import Accumulator, extend_from_loop
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
+from xlaflow.tensor_array import TensorArray
 
 _RETRIES = 4
 
@@ -33,6 +34,10 @@ class Loop:
         self.variables = st.Variables()
         self.undefined = [i for i, v in enumerate(self.carried)
                           if isinstance(v, (Undefined, UndefinedReturnValue))]
+        # TF's `ta = tf.TensorArray(tf.float32, size=n)` before a loop that writes it: XLA
+        # needs the element shape in the carry, so the abstract pass takes it from a write
+        self.unallocated = [i for i, v in enumerate(self.carried)
+                            if isinstance(v, TensorArray) and v.unallocated]
         self.last_out = None
 
     def run(self, drive):
@@ -60,7 +65,7 @@ class Loop:
     def init_carry(self, probe_args=tuple):
         """The loop's initial carry; `probe_args()` gives the body's arguments for the
         abstract pass that types names first assigned inside the loop."""
-        if self.undefined:
+        if self.undefined or self.unallocated:
             self._fill_undefined(probe_args())
         values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
                        for i, (v, n) in enumerate(zip(self.carried, self.names)))
@@ -137,7 +142,8 @@ class Loop:
     # -- loops that run zero times ----------------------------------------------------------
     def _fill_undefined(self, probe_args):
         """Give names first assigned inside the loop a typed placeholder, from one abstract
-        pass of the body, and check at run time that the loop ran before they are used."""
+        pass of the body, and check at run time that the loop ran before they are used.
+        The same pass allocates the TensorArrays the body writes (zeros, as TF's are)."""
         defined = {i: v for i, v in enumerate(self.carried) if i not in self.undefined}
 
         def probe(values, var_values, *args):
@@ -155,14 +161,14 @@ class Loop:
                 if mark is not None:
                     self.variables.restore(mark)
             return [st.to_lax(out[i], self.names[i], self.what, self.where)
-                    for i in self.undefined]
+                    for i in self.undefined + self.unallocated]
 
         inputs = tuple(None if i in self.lists else st.to_lax(v, self.names[i], self.what,
                                                                 self.where)
                        for i, v in sorted(defined.items()))
         shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
         self.set_state(self.init)
-        for i, shape in zip(self.undefined, shapes):
+        for i, shape in zip(self.undefined + self.unallocated, shapes):
             self.carried[i] = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
                                                      shape)
         self.needs_ran_check = [st.display(self.names[i]) for i in self.undefined
