@@ -333,3 +333,22 @@ def test_reduce_retracing_get_concrete_function_of_specs_is_symbolic():
     cf = halve.get_concrete_function(xf.TensorSpec([None], xf.float32))
     assert str(cf.jaxpr.in_avals[0].shape[0]) == "batch"
     assert halve.tracing_count == 2
+
+
+def test_a_concrete_functions_structured_outputs_keep_the_none_sizes():
+    scale = xf.Variable(2.0)
+
+    @xf.function
+    def outputs(x):
+        return {"scaled": scale * x, "pair": (x[0], xf.reduce_sum(x))}
+
+    specs = outputs.get_concrete_function(xf.TensorSpec([None], xf.float32)).structured_outputs
+    assert specs == {"scaled": xf.TensorSpec([None], xf.float32),
+                     "pair": (xf.TensorSpec([], xf.float32), xf.TensorSpec([], xf.float32))}
+
+    @xf.function
+    def plain(x):  # lifts no Variables: a program of another form
+        return xf.cast(x, xf.int32)
+
+    assert plain.get_concrete_function(np.ones((2, 3), np.float32)).structured_outputs == \
+        xf.TensorSpec([2, 3], xf.int32)

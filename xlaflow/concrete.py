@@ -34,6 +34,19 @@ class ConcreteFunction:
         return jax.tree_util.tree_map(spec, self._given,
                                       is_leaf=lambda x: isinstance(x, TensorSpec))
 
+    @property
+    def structured_outputs(self):
+        """TF's output structure of this trace: a TensorSpec for each output (None for a
+        size a None in the input signature leaves open)."""
+        from xlaflow.tensors import TensorSpec
+
+        outputs = self._traced.out_info
+        if self._entry.direct is None:  # a program that lifts Variables: (new values, out)
+            outputs = outputs[1]
+        return jax.tree_util.tree_map(
+            lambda s: TensorSpec([d if isinstance(d, int) else None for d in s.shape],
+                                 s.dtype), outputs)
+
     def as_signature(self):
         """The xf.function to export for this trace (`saved_model.save(signatures=cf)`, as
         in TF): the owner if it has an input_signature, else one made from the specs."""
