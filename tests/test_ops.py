@@ -263,3 +263,14 @@ def test_own_wrappers_take_python_lists_as_tf(case):
     _, xf_call, np_call = case
     expected = np_call(np.asarray(_LIST, np.float32))
     np.testing.assert_allclose(np.asarray(xf_call(xf)), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_tf2_top_level_comparisons_and_logical_ops():
+    a, b = np.array([1, 2, 3]), np.array([3, 2, 1])
+    np.testing.assert_array_equal(xf.not_equal(a, b), a != b)
+    np.testing.assert_array_equal(xf.less_equal(a, b), a <= b)
+    np.testing.assert_array_equal(xf.greater_equal(a, b), a >= b)
+    p, q = a > 1, b > 1
+    np.testing.assert_array_equal(xf.logical_and(p, q), p & q)
+    np.testing.assert_array_equal(xf.logical_or(p, q), p | q)
+    np.testing.assert_array_equal(xf.logical_not(p), ~p)
