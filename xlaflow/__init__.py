@@ -85,6 +85,7 @@ from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
 from xlaflow.nn_ops import sigmoid as sigmoid
 from xlaflow.module import Module as Module
+from xlaflow.name_scopes import name_scope as name_scope
 from xlaflow.py_function import numpy_function as numpy_function
 from xlaflow.py_function import py_function as py_function
 from xlaflow.recompute import recompute_grad as recompute_grad

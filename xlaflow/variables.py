@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting
+from xlaflow import name_scopes as _scopes
 from xlaflow import variable_policies as _policies
 from xlaflow.variable_operators import ArrayOperators
 
@@ -90,7 +91,7 @@ class Variable(ArrayOperators):
         value = _initial_array(initial_value, dtype, ctx)
         self._declared = _policies.declared_shape(shape, value.shape)
         self._value = value
-        self._name = "Variable" if name is None else str(name)
+        self._name = _scopes.scoped("Variable" if name is None else str(name))
         if _placement is not None and (ctx is None or getattr(ctx, "shape_only", False)) \
                 and not _is_tracer(self._value):
             with jax.ensure_compile_time_eval():  # also when created during a shape trace

@@ -30,7 +30,7 @@ from xlaflow.layers import (
     training_mode,
 )
 from xlaflow.layers.layer_weights import weight_argument
-from xlaflow.module import Module
+from xlaflow.module import Module, walk_in_attribute_order
 from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
@@ -189,6 +189,12 @@ class Layer(Module):
         for layer in self.submodules:
             if isinstance(layer, Layer):
                 layer._trainable = bool(value)
+
+    def _found(self, kind):
+        # Keras order: depth first in creation order (weights, get_weights, summary)
+        found = {}
+        walk_in_attribute_order(self, found, {id(self)}, kind)
+        return found
 
     def _weight_owners(self):
         """(weight, owning layer) for every add_weight weight, in creation/attribute order.
