@@ -2,3 +2,4 @@
 
 from xlaflow.saving.checkpoint import Checkpoint, CheckpointIntegrityError  # noqa: F401
 from xlaflow.saving.checkpoint_manager import CheckpointManager, latest_checkpoint  # noqa: F401
+from xlaflow.saving.checkpoint_reader import list_variables, load_variable  # noqa: F401

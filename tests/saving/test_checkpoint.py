@@ -366,3 +366,23 @@ def test_manager_takes_tfs_step_counter_and_checkpoint_interval(tmp_path):
     with pytest.raises(NotImplementedError, match="checkpoint_name is not supported"):
         xf.train.CheckpointManager(ckpt, tmp_path / "c", checkpoint_name="model")
     manager.close()
+
+
+def test_list_variables_and_load_variable_read_a_checkpoint_without_its_objects(tmp_path):
+    class Pair(xf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = xf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="w")
+            self.b = xf.Variable(np.ones(3, np.float32), name="b")
+
+    pair = Pair()
+    path = train.Checkpoint(model=pair).write(os.fspath(tmp_path / "ckpt"))
+    listed = train.list_variables(path)
+    assert [shape for _, shape in listed] == [[3], [2, 3]]  # sorted names: b, then w
+    (b_name, _), (w_name, _) = listed
+    np.testing.assert_array_equal(train.load_variable(path, w_name), pair.w.numpy())
+    np.testing.assert_array_equal(train.load_variable(path, b_name), pair.b.numpy())
+    with pytest.raises(ValueError, match="holds no variable 'model/nothing'"):
+        train.load_variable(path, "model/nothing")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train.list_variables(os.fspath(tmp_path / "missing"))
