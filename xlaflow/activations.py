@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 
@@ -82,17 +84,32 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    if isinstance(identifier, str):
+        # a user's function, saved by name: registered, or given as custom_objects
+        from xlaflow.saving.serialization import get_registered_object
+        found = get_registered_object(identifier, module="user")
+        if inspect.isfunction(found):
+            return found
+        raise ValueError(
+            f"Unknown activation {identifier!r}; expected one of {sorted(_BY_NAME)}, a "
+            "callable, or the name of a function registered with "
+            "@keras.utils.register_keras_serializable or passed in custom_objects")
     raise ValueError(f"Unknown activation {identifier!r}; expected one of "
                      f"{sorted(_BY_NAME)} or a callable")
 
 
 def serialize(activation):
-    """The Keras name of an activation (for get_config)."""
+    """The Keras name of an activation (for get_config): a built-in's, or a user function's
+    registered name ('package>name') or __name__, which loading resolves as Keras 2 does."""
     for name, fn in _BY_NAME.items():
         if fn is activation:
             return name
-    raise ValueError(f"activation {activation!r} has no Keras name; register the layer with "
-                     "a custom get_config to save it")
+    if inspect.isfunction(activation) and activation.__name__ != "<lambda>":
+        from xlaflow.saving.serialization import get_registered_name
+        return get_registered_name(activation)
+    raise ValueError(f"activation {activation!r} has no Keras name: give it one with `def` "
+                     "(and @keras.utils.register_keras_serializable, or custom_objects when "
+                     "loading), or register the layer with a custom get_config to save it")
 
 
 def deserialize(name):

@@ -258,9 +258,7 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier) or _BY_CLASS_NAME.get(identifier)  # Keras takes both
         if cls is None:
-            raise ValueError(f"Unknown loss {identifier!r}; expected one of "
-                             f"{sorted(_BY_NAME)}, a class name such as "
-                             "'BinaryCrossentropy', a Loss or a callable")
+            return _user_loss(identifier)
         return cls()
     if isinstance(identifier, dict):  # before the _FUNCTIONS lookup: a dict is unhashable
         return deserialize(identifier)
@@ -272,6 +270,21 @@ def get(identifier):
 
 
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
+
+
+def _user_loss(name):
+    """The loss a user registered (@keras.utils.register_keras_serializable) or passed in
+    custom_objects under `name`: a Loss class made with its defaults, or a function."""
+    from xlaflow.saving.serialization import get_registered_object
+    found = get_registered_object(name, module="user")
+    if isinstance(found, type) and issubclass(found, Loss):
+        return found()
+    if found is not None and not isinstance(found, type) and callable(found):
+        return _FunctionLoss(found)
+    raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(_BY_NAME)}, a class "
+                     "name such as 'BinaryCrossentropy', a Loss, a callable, or the name of "
+                     "a loss registered with @keras.utils.register_keras_serializable or "
+                     "passed in custom_objects")
 
 
 def serialize(loss):

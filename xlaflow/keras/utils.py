@@ -22,6 +22,9 @@ from xlaflow.saving.serialization import (  # noqa: F401
     serialize_keras_object,
 )
 from xlaflow.saving.serialization import (  # noqa: F401 -- re-exported
+    custom_object_scope as CustomObjectScope,
+)
+from xlaflow.saving.serialization import (  # noqa: F401 -- re-exported
     register_serializable as register_keras_serializable,
 )
 from xlaflow.training.sequence import Sequence  # noqa: F401
