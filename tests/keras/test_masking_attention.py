@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from xlaflow import keras
 from xlaflow.keras import layers, models
 from xlaflow.layers import keras_mask
 
@@ -173,3 +174,12 @@ def test_an_input_mask_of_the_wrong_shape_names_the_input():
     assert mha.weights == []
     with pytest.raises(ValueError, match="key and value must have the same"):
         mha(query, value, np.zeros((B, S + 1, F), np.float32))
+
+
+def test_get_keras_mask_reads_the_mask_a_layer_attached_eagerly_and_symbolically():
+    ids = np.array([[3, 1, 0, 0], [2, 0, 0, 0]], np.int32)
+    out = layers.Embedding(5, 2, mask_zero=True)(ids)
+    np.testing.assert_array_equal(keras.backend.get_keras_mask(out), ids != 0)
+    assert keras.backend.get_keras_mask(jnp.zeros(3)) is None
+    symbolic = layers.Embedding(5, 2, mask_zero=True)(keras.Input((None,), dtype="int32"))
+    assert keras.backend.get_keras_mask(symbolic) is symbolic._keras_mask is not None

@@ -46,3 +46,12 @@ def cast_to_floatx(x):
     """`x` as a NumPy array of dtype floatx()."""
     from xlaflow.tensors import as_dtype
     return np.asarray(x, dtype=as_dtype(floatx()))
+
+
+def get_keras_mask(x):
+    """The mask a layer attached to `x` (Keras 2's `x._keras_mask`, Keras 3's name), or
+    None. A jax.Array takes no attributes, so eager masks live beside the array."""
+    if hasattr(type(x), "_keras_mask"):  # a symbolic tensor of a functional graph
+        return x._keras_mask
+    from xlaflow.layers.keras_mask import get_mask
+    return get_mask(x)
