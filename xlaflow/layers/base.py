@@ -29,6 +29,7 @@ from xlaflow.layers import (
     symbolic,
     training_mode,
 )
+from xlaflow.layers.layer_nodes import NodeAccessors
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module, walk_in_attribute_order
 from xlaflow.variables import Variable
@@ -90,7 +91,7 @@ class _InitArgs:
         return iter((self.args, self.kwargs))
 
 
-class Layer(Module):
+class Layer(NodeAccessors, Module):
     """Base of all layers: subclass it and define `build(input_shape)` and `call(inputs)`.
 
     Args:

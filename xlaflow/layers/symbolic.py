@@ -180,6 +180,8 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
     node = Node(layer, inputs, tuple(args), kwargs, outputs)
+    from xlaflow.layers import layer_nodes  # it reads is_symbolic from here
+    layer_nodes.record(layer, node)
     for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
         leaf.node = node
     return outputs

@@ -20,6 +20,8 @@ class Sequential(Model):
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
+        # Once the input shape is known: the Input, then each layer's symbolic output
+        self._symbolic_chain = []
         for layer in layers or []:
             self.add(layer)
 
@@ -38,6 +40,7 @@ class Sequential(Model):
             if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
                 dtype = first._build_input_dtype  # a nested model's (int token ids too)
             self._build_declared(tuple(declared[1:]), dtype)
+            self._connect(declared, dtype)
 
     def _build_declared(self, dims, dtype):
         """Build for the declared shape. A size given as None (a variable length) is built
@@ -57,10 +60,33 @@ class Sequential(Model):
                     "input_shape") from exc
         self._build_input_shape = (None, *dims)
 
+    def _connect(self, declared, dtype):
+        """Call the layers not yet connected on the symbolic output of those before them, as
+        Keras 2's Sequential does once its input shape is known: each layer then has its
+        `input`, `output`, `input_shape` and `output_shape`, and the model its `input` and
+        `output`, for `Model(model.input, model.layers[i].output)`."""
+        chain = self._symbolic_chain
+        if not chain:  # named as Keras 2 names a Sequential's input
+            chain.append(symbolic.Input(declared[1:], batch_size=declared[0], dtype=dtype,
+                                        name=f"{self._layers[0].name}_input"))
+        for layer in self._layers[len(chain) - 1:]:
+            chain.append(chain[-1] if isinstance(layer, InputLayer) else layer(chain[-1]))
+
     def pop(self):
         layer = self._layers.pop()
         self._build_input_shape = None
+        del self._symbolic_chain[len(self._layers) + 1:]
         return layer
+
+    @property
+    def input(self):
+        """The symbolic input, once the input shape is declared (Keras 2)."""
+        return self._symbolic_chain[0] if self._symbolic_chain else super().input
+
+    @property
+    def output(self):
+        """The last layer's symbolic output, once the input shape is declared (Keras 2)."""
+        return self._symbolic_chain[-1] if len(self._symbolic_chain) > 1 else super().output
 
     @property
     def layers(self):
