@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
 from xlaflow import losses as losses_lib
+from xlaflow import mixed_precision
 from xlaflow import random as random_lib
 from xlaflow.module import Module
 from xlaflow.variable_policies import VariableAggregation as Agg
@@ -18,12 +19,15 @@ from xlaflow.variables import Variable
 class Metric(Module):
     """Base class: subclasses create Variables in __init__ and define update_state/result."""
 
-    def __init__(self, name=None, dtype="float32"):
+    def __init__(self, name=None, dtype=None):
         super().__init__(name=name or losses_lib._snake(type(self).__name__))
         # compile() may rename the metric in its logs ('<output>_<name>', 'weighted_...');
         # its config keeps this name, so that a saved model compiles to the same logs again
         self._config_name = self.name
-        self.dtype = jnp.dtype(dtype)
+        # None: the variable dtype of the global policy, as Keras 2's Metric (a Layer):
+        # floatx, or float32 under mixed_float16, whose accumulators stay float32
+        self.dtype = jnp.dtype(dtype) if dtype is not None else \
+            mixed_precision.global_policy().variable_dtype
 
     def add_variable(self, name, shape=(), dtype=None, initial=0):
         from xlaflow.distribute import replica_run

@@ -15,7 +15,7 @@ from xlaflow.metric_base import Metric  # the base class lives there; re-exporte
 class Mean(Metric):
     """The (weighted) mean of the values it is given."""
 
-    def __init__(self, name="mean", dtype="float32"):
+    def __init__(self, name="mean", dtype=None):
         super().__init__(name, dtype)
         self.total = self.add_variable("total")
         self.count = self.add_variable("count")
@@ -39,7 +39,7 @@ class Mean(Metric):
 class MeanMetricWrapper(Mean):
     """Mean of `fn(y_true, y_pred)` over all examples seen."""
 
-    def __init__(self, fn, name=None, dtype="float32", **options):
+    def __init__(self, fn, name=None, dtype=None, **options):
         super().__init__(name or fn.__name__, dtype)
         self.fn, self.options = fn, options
 
@@ -111,44 +111,44 @@ class ShapedAccuracy(MeanMetricWrapper):
     """`metrics=['accuracy']` with a loss that is not a cross-entropy (see
     accuracy_by_shape)."""
 
-    def __init__(self, name="accuracy", dtype="float32"):
+    def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy_by_shape, name, dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
-    def __init__(self, name="sparse_categorical_accuracy", dtype="float32"):
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name, dtype)
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
-    def __init__(self, name="categorical_accuracy", dtype="float32"):
+    def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name, dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
-    def __init__(self, name="binary_accuracy", dtype="float32", threshold=0.5):
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name, dtype, threshold=threshold)
 
 
 class Accuracy(MeanMetricWrapper):
-    def __init__(self, name="accuracy", dtype="float32"):
+    def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name, dtype)
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    def __init__(self, name="mean_squared_error", dtype="float32"):
+    def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(losses_lib.mean_squared_error, name, dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
-    def __init__(self, name="mean_absolute_error", dtype="float32"):
+    def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(losses_lib.mean_absolute_error, name, dtype)
 
 
 class RootMeanSquaredError(MeanSquaredError):
     """sqrt of the mean squared error over all examples seen (Keras' RMSE)."""
 
-    def __init__(self, name="root_mean_squared_error", dtype="float32"):
+    def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name, dtype)
 
     def result(self):
@@ -159,7 +159,7 @@ class _Confusion(Metric):
     """True/false positive and false negative counts at a threshold (binary or per class
     one-vs-rest, summed)."""
 
-    def __init__(self, thresholds=None, name=None, dtype="float32", top_k=None, class_id=None):
+    def __init__(self, thresholds=None, name=None, dtype=None, top_k=None, class_id=None):
         if isinstance(thresholds, (list, tuple)) or top_k is not None or class_id is not None:
             raise NotImplementedError(
                 f"{type(self).__name__}: a list of thresholds, top_k and class_id are not "
@@ -178,13 +178,17 @@ class _Confusion(Metric):
                                                 jnp.asarray(y_pred))
         truth = y_true > 0.5
         predicted = y_pred > self.thresholds
-        weight = 1.0
+        weight = jnp.ones((), self.dtype)  # counts in the metric's dtype (floatx)
         if sample_weight is not None:
             weight = losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype),
                                              jnp.ndim(y_pred))
-        self.true_positives.assign_add(jnp.sum(weight * (truth & predicted)))
-        self.false_positives.assign_add(jnp.sum(weight * (~truth & predicted)))
-        self.false_negatives.assign_add(jnp.sum(weight * (truth & ~predicted)))
+
+        def count(hits):
+            return jnp.sum(weight * hits.astype(self.dtype))
+
+        self.true_positives.assign_add(count(truth & predicted))
+        self.false_positives.assign_add(count(~truth & predicted))
+        self.false_negatives.assign_add(count(truth & ~predicted))
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": None,
@@ -192,7 +196,7 @@ class _Confusion(Metric):
 
 
 class Precision(_Confusion):
-    def __init__(self, thresholds=None, name="precision", dtype="float32", top_k=None,
+    def __init__(self, thresholds=None, name="precision", dtype=None, top_k=None,
                  class_id=None):
         super().__init__(thresholds, name, dtype, top_k, class_id)
 
@@ -202,7 +206,7 @@ class Precision(_Confusion):
 
 
 class Recall(_Confusion):
-    def __init__(self, thresholds=None, name="recall", dtype="float32", top_k=None,
+    def __init__(self, thresholds=None, name="recall", dtype=None, top_k=None,
                  class_id=None):
         super().__init__(thresholds, name, dtype, top_k, class_id)
 
@@ -215,7 +219,7 @@ class AUC(Metric):
     """Area under the ROC curve, from true/false positive counts at `num_thresholds`
     evenly spaced thresholds in [0, 1] (trapezoidal rule), as Keras' default AUC."""
 
-    def __init__(self, num_thresholds=200, curve="ROC", name="auc", dtype="float32"):
+    def __init__(self, num_thresholds=200, curve="ROC", name="auc", dtype=None):
         super().__init__(name, dtype)
         if curve != "ROC":
             raise NotImplementedError(f"AUC(curve={curve!r}) is not supported; curve='ROC' is")

@@ -38,43 +38,43 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 
 class TopKCategoricalAccuracy(base.MeanMetricWrapper):
-    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype="float32"):
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name, dtype, k=k)
 
 
 class SparseTopKCategoricalAccuracy(base.MeanMetricWrapper):
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype="float32"):
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         super().__init__(sparse_top_k_categorical_accuracy, name, dtype, k=k)
 
 
 class CosineSimilarity(base.MeanMetricWrapper):
-    def __init__(self, name="cosine_similarity", dtype="float32", axis=-1):
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(cosine_similarity, name, dtype, axis=axis)
 
 
 class CategoricalCrossentropy(base.MeanMetricWrapper):
-    def __init__(self, name="categorical_crossentropy", dtype="float32", from_logits=False,
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0.0, axis=-1):
         super().__init__(losses_lib.categorical_crossentropy, name, dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
 class BinaryCrossentropy(base.MeanMetricWrapper):
-    def __init__(self, name="binary_crossentropy", dtype="float32", from_logits=False,
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0.0):
         super().__init__(losses_lib.binary_crossentropy, name, dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing)
 
 
 class SparseCategoricalCrossentropy(base.MeanMetricWrapper):
-    def __init__(self, name="sparse_categorical_crossentropy", dtype="float32",
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None,
                  from_logits=False, axis=-1):
         super().__init__(losses_lib.sparse_categorical_crossentropy, name, dtype,
                          from_logits=from_logits, axis=axis)
 
 
 def _mean_of(class_name, fn, default_name):
-    def __init__(self, name=default_name, dtype="float32"):
+    def __init__(self, name=default_name, dtype=None):
         base.MeanMetricWrapper.__init__(self, fn, name, dtype)
 
     return type(class_name, (base.MeanMetricWrapper,), {

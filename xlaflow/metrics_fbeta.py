@@ -42,7 +42,7 @@ class FBetaScore(Metric):
                 raise ValueError(f"{type(self).__name__}: threshold must be None or a float "
                                  f"in (0, 1]; received {threshold!r}")
             threshold = float(threshold)
-        super().__init__(name, dtype or "float32")
+        super().__init__(name, dtype)
         self.average, self.beta, self.threshold = average, float(beta), threshold
         self.num_classes = None
 

@@ -16,7 +16,7 @@ class MeanIoU(Metric):
     never occur in either are left out of the mean; labels outside [0, num_classes) and
     `ignore_class` count nowhere (TF raises on the former; compiled code cannot)."""
 
-    def __init__(self, num_classes, name=None, dtype="float32", ignore_class=None,
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
                  sparse_y_true=True, sparse_y_pred=True, axis=-1):
         # any integer (np.int64 from y.max() + 1 too), but not a bool or a float
         if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
@@ -93,7 +93,7 @@ class MeanIoU(Metric):
 class OneHotMeanIoU(MeanIoU):
     """MeanIoU for one-hot labels and per-class scores (both argmax-ed along `axis`)."""
 
-    def __init__(self, num_classes, name=None, dtype="float32", ignore_class=None,
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None,
                  sparse_y_pred=False, axis=-1):
         super().__init__(num_classes, name, dtype, ignore_class, sparse_y_true=False,
                          sparse_y_pred=sparse_y_pred, axis=axis)

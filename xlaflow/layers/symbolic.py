@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _lifting
+from xlaflow import _lifting, backend_config
 from xlaflow.layers import keras_mask
 
 
@@ -129,8 +129,11 @@ def has_symbolic(inputs):
         inputs, is_leaf=is_symbolic))
 
 
-def Input(shape, batch_size=None, dtype="float32", name=None):  # Keras' name
-    """A symbolic input of one example's `shape` (the batch dimension is added)."""
+def Input(shape, batch_size=None, dtype=None, name=None):  # Keras' name
+    """A symbolic input of one example's `shape` (the batch dimension is added), of
+    `dtype` (None: keras.backend.floatx(), as Keras 2)."""
+    if dtype is None:
+        dtype = backend_config.floatx()
     if name is None:  # unique, as Keras: exported signatures name their inputs after them
         from xlaflow.layers.base import unique_name
         name = unique_name("input_layer")
