@@ -27,6 +27,9 @@ class ModelCheckpoint(Callback):
         if save_freq != "epoch" and (not isinstance(save_freq, int) or save_freq < 1):
             raise ValueError(f"save_freq must be 'epoch' or a positive int; received "
                              f"{save_freq!r}")
+        if not save_weights_only:  # refused now, not at the end of the first epoch
+            from xlaflow.saving import keras_model
+            keras_model.check_save_format(filepath, None)
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_freq = save_best_only, save_freq
         self.mode = _monitor_mode(monitor, mode)

@@ -15,13 +15,31 @@ import warnings
 
 import numpy as np
 
-from xlaflow.saving import arrays, atomic, export, serialization
+from xlaflow.saving import arrays, atomic, export, hdf5_weights, serialization
 
 KERAS_DIR, MODEL_FILE, OPTIMIZER_DIR = "keras", "model.json", "optimizer"
 
 
-def save_model(model, filepath, overwrite=True, include_optimizer=True, platforms=None):
+def check_save_format(filepath, save_format):
+    """Refuse Keras 2's HDF5 model file (save_format="h5", or a path ending in .h5/.hdf5)
+    before anything is written: xlaflow writes no whole model as one HDF5 file, and a
+    directory named "m.h5" would pass for one."""
+    if save_format not in (None, "tf", "h5"):
+        raise ValueError(f"save: save_format must be None, 'tf' or 'h5'; received "
+                         f"{save_format!r}")
+    if save_format == "h5" or (save_format is None and hdf5_weights.is_hdf5_path(filepath)):
+        raise NotImplementedError(
+            f"saving a whole model as an HDF5 file ({os.fspath(filepath)!r}, save_format="
+            f"{save_format!r}) is not implemented: save to a directory path without .h5 "
+            "(Keras 2's SavedModel form: architecture, weights, optimizer and a serving "
+            "export, read back by load_model), or keep only the weights in HDF5 with "
+            "model.save_weights('w.h5') and model.to_json() for the architecture")
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True, save_format=None,
+               platforms=None):
     """Write `model` to the directory `filepath` (see the module docstring)."""
+    check_save_format(filepath, save_format)
     lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
                                platforms, shared_batch=True)  # Keras: one batch
     variables = list(model.variables)
@@ -166,6 +184,12 @@ def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild the model saved by `model.save(filepath)`: same architecture, weights and
     (when `compile`) compile config and optimizer state. Classes not built into xlaflow
     must be registered (`@register_serializable`) or passed in `custom_objects`."""
+    if os.path.isfile(filepath) and hdf5_weights.is_hdf5_path(filepath):
+        raise NotImplementedError(
+            f"load_model({os.fspath(filepath)!r}): loading a whole model from an HDF5 file "
+            "is not implemented. Rebuild the architecture in code (or from to_json() with "
+            "keras.models.model_from_json) and call model.load_weights on the file: its "
+            "weights load layer by layer, as Keras 2's")
     return atomic.read_stable(filepath, lambda path: _load_model(path, custom_objects, compile),
                               "load_model")
 

@@ -1,0 +1,112 @@
+"""save_weights('w.h5') writes Keras 2's HDF5 layout; a whole model as .h5 is refused."""
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xlaflow import keras
+
+h5py = pytest.importorskip("h5py")
+layers = keras.layers
+
+
+def _model(dtype=None):
+    x = keras.Input((3,))
+    h = layers.Dense(4, activation="relu", dtype=dtype)(x)
+    h = layers.BatchNormalization(dtype=dtype)(h)
+    return keras.Model(x, layers.Dense(2, dtype=dtype)(h))
+
+
+def test_save_weights_to_h5_writes_keras_2_layout_that_a_fresh_copy_loads(tmp_path):
+    model, path = _model(), str(tmp_path / "w.h5")
+    model.save_weights(path)
+    assert h5py.is_hdf5(path) and os.listdir(tmp_path) == ["w.h5"]  # no temporary left
+    with h5py.File(path, "r") as f:  # read with h5py alone: the layout Keras 2 reads
+        names = [n.decode() for n in f.attrs["layer_names"]]
+        assert names == [layer.name for layer in model.layers if layer.weights]
+        stored = [np.asarray(f[n][w]) for n in names for w in
+                  [w.decode() for w in f[n].attrs["weight_names"]]]
+    for got, want in zip(stored, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    copy = _model()  # new layer names: loads by order, as Keras 2
+    copy.load_weights(path)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_load_weights_reads_a_file_in_keras_2_layout_written_by_hand(tmp_path):
+    rng = np.random.default_rng(1)
+    kernel, bias = rng.normal(size=(3, 2)).astype(np.float32), np.float32([0.5, -1.0])
+    path = str(tmp_path / "keras2.h5")
+    with h5py.File(path, "w") as f:  # as Keras 2's save_weights lays it out
+        f.attrs["layer_names"] = [b"input_1", b"dense_9"]
+        f.create_group("input_1").attrs["weight_names"] = []
+        group = f.create_group("dense_9")
+        group.attrs["weight_names"] = [b"dense_9/kernel:0", b"dense_9/bias:0"]
+        group["dense_9/kernel:0"], group["dense_9/bias:0"] = kernel, bias
+    model = keras.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.load_weights(path)
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), x @ kernel + bias, rtol=1e-6)
+
+
+def test_a_mismatched_file_is_refused_before_any_weight_changes(tmp_path):
+    path = str(tmp_path / "w.h5")
+    _model().save_weights(path)
+    other = keras.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2)])
+    before = other.get_weights()
+    with pytest.raises(ValueError, match="weights of 3 layers"):
+        other.load_weights(path)
+    wider = keras.Sequential([layers.Dense(5, input_shape=(3,)), layers.BatchNormalization(),
+                              layers.Dense(2)])
+    wide_before = wider.get_weights()
+    with pytest.raises(ValueError, match=r"has shape \(3, 5\)"):
+        wider.load_weights(path)
+    for got, want in zip(other.get_weights() + wider.get_weights(), before + wide_before):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        _model().save_weights(path, overwrite=False)
+
+
+def test_bfloat16_weights_round_trip_through_hdf5(tmp_path):
+    model, path = _model("bfloat16"), str(tmp_path / "w.hdf5")
+    model.save_weights(path)
+    assert h5py.is_hdf5(path)  # h5py has no bfloat16: stored as float32, exactly
+    copy = _model("bfloat16")
+    copy.load_weights(path)
+    assert copy.weights[0].dtype == jnp.bfloat16
+    for got, want in zip(copy.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_whole_model_as_hdf5_is_refused_naming_the_directory_form(tmp_path):
+    model = _model()
+    with pytest.raises(NotImplementedError, match="directory path without .h5"):
+        model.save(str(tmp_path / "m.h5"))
+    with pytest.raises(NotImplementedError, match="HDF5"):
+        model.save(str(tmp_path / "m"), save_format="h5")
+    with pytest.raises(ValueError, match="save_format must be"):
+        model.save(str(tmp_path / "m"), save_format="keras")
+    assert os.listdir(tmp_path) == []  # refused before anything is written
+    with pytest.raises(NotImplementedError, match="HDF5"):
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "best.h5"))
+    model.save_weights(str(tmp_path / "w.h5"))
+    with pytest.raises(NotImplementedError, match="load_weights"):
+        keras.models.load_model(str(tmp_path / "w.h5"))
+    model.save(str(tmp_path / "m"), save_format="tf")  # the directory form, as Keras 2's "tf"
+    assert os.path.isdir(tmp_path / "m")
+
+
+def test_model_checkpoint_keeps_weights_in_hdf5_files(tmp_path):
+    model = _model()
+    model.compile("sgd", "mse")
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "w{epoch}.weights.h5"),
+                                                 save_weights_only=True)
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint])
+    assert h5py.is_hdf5(str(tmp_path / "w2.weights.h5"))
+    copy = _model()
+    copy.load_weights(str(tmp_path / "w2.weights.h5"))
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))

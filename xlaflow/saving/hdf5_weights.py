@@ -1,0 +1,130 @@
+"""save_weights / load_weights to a path ending in .h5 or .hdf5: one HDF5 file in Keras 2's
+layout (a group per layer with weights, its `weight_names`, one dataset per weight).
+
+As Keras 2, weights load layer by layer in order: a freshly built copy of the model (new
+layer names) loads them, and a file Keras 2 wrote for the same architecture does too. The
+file is written under a temporary name and renamed, and everything is checked before any
+weight is assigned. Needs h5py (`pip install xlaflow[h5]`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+
+import numpy as np
+
+SUFFIXES = (".h5", ".hdf5")
+
+
+def is_hdf5_path(filepath):
+    return str(filepath).lower().endswith(SUFFIXES)
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("save_weights/load_weights to an .h5 file need h5py: pip install "
+                          "'xlaflow[h5]' (or save to a directory path, which needs "
+                          "nothing more)") from None
+    return h5py
+
+
+def _groups(model):
+    """(group name, weights) of the model's own weights, then of each layer with weights, in
+    `model.layers` order, each weight once."""
+    seen, groups = set(), []
+    for owner in (model, *model.layers):
+        own = owner._own_weights if owner is model else owner.weights
+        weights = [w for w in own if id(w) not in seen]
+        seen.update(id(w) for w in weights)
+        if weights:
+            groups.append((owner.name, weights))
+    if len(seen) != len(model.weights):  # weights of layers held outside `layers`
+        raise ValueError(f"save_weights/load_weights (.h5): {model.name} has weights that "
+                         "belong to none of its `layers`; save to a directory path instead")
+    return groups
+
+
+def _storable(value):
+    """h5py has no bfloat16 (nor other ml_dtypes): those are stored as float32, exactly,
+    and cast back on load to the weight's dtype."""
+    value = np.asarray(value)
+    return value.astype(np.float32) if value.dtype.kind == "V" or \
+        value.dtype.type.__module__.startswith("ml_dtypes") else value
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Write every weight of `model` to the HDF5 file `filepath`."""
+    h5py = _h5py()
+    if not model.weights:
+        raise ValueError(f"save_weights: {model.name} has no weights yet; build it first "
+                         "(call it on data, or give the first layer input_shape=)")
+    path = os.path.realpath(os.fspath(filepath))
+    if os.path.isdir(path):
+        raise ValueError(f"save_weights: {filepath} is a directory; an .h5 path names a file")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
+    groups = _groups(model)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with h5py.File(tmp, "w") as f:
+            # fixed-length byte strings, as Keras 2's files hold them
+            f.attrs["layer_names"] = _names([name for name, _ in groups])
+            f.attrs["backend"] = b"jax"
+            f.attrs["keras_version"] = b"xlaflow"
+            for name, weights in groups:
+                group = f.create_group(name)
+                names = [f"{w.name}:0" for w in weights]
+                group.attrs["weight_names"] = _names(names)
+                for weight_name, weight in zip(names, weights):
+                    group.create_dataset(weight_name, data=_storable(weight.value))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _names(names):
+    return np.array([n.encode("utf8") for n in names], dtype="S")
+
+
+def _decode(names):
+    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def load_weights(model, filepath):
+    """Assign the weights in the HDF5 file `filepath`, layer by layer in order (Keras 2)."""
+    h5py = _h5py()
+    if not model.weights:
+        raise ValueError(f"load_weights: build {model.name} before loading weights into it")
+    groups = _groups(model)
+    if not h5py.is_hdf5(os.fspath(filepath)):
+        raise ValueError(f"load_weights: {filepath} is not an HDF5 file")
+    with h5py.File(os.fspath(filepath), "r") as f:
+        # a whole Keras 2 model file keeps the same layout under "model_weights"
+        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f \
+            else f
+        saved = []
+        for name in _decode(root.attrs.get("layer_names", [])):
+            names = _decode(root[name].attrs.get("weight_names", []))
+            if names:
+                saved.append((name, [np.asarray(root[name][n]) for n in names]))
+    if len(saved) != len(groups):
+        raise ValueError(f"load_weights: {filepath} holds weights of {len(saved)} layers "
+                         f"({[n for n, _ in saved]}); {model.name} has {len(groups)} layers "
+                         f"with weights ({[n for n, _ in groups]})")
+    for (name, weights), (saved_name, values) in zip(groups, saved):
+        if len(weights) != len(values):
+            raise ValueError(f"load_weights: layer {name!r} has {len(weights)} weights; the "
+                             f"file's layer {saved_name!r} has {len(values)}")
+        for weight, value in zip(weights, values):
+            if tuple(value.shape) != tuple(weight.shape):
+                raise ValueError(f"load_weights: {weight.name} has shape {weight.shape}; the "
+                                 f"file's layer {saved_name!r} holds {tuple(value.shape)}")
+    for (_, weights), (_, values) in zip(groups, saved):
+        for weight, value in zip(weights, values):
+            weight.assign(value.astype(weight.dtype))
