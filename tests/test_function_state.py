@@ -232,8 +232,35 @@ def test_variable_initial_value_from_function_input_is_an_error():
         v = xf.Variable(x * 2)
         return v.value
 
-    with pytest.raises(ValueError, match="initial value depends on a traced value"):
+    with pytest.raises(ValueError, match="'f': xf.Variable's initial value depends on the "
+                       "values of the function's arguments"):
         f(jnp.ones(2))
+
+
+def test_variable_initial_value_from_other_variables_and_shapes_is_lifted_as_in_tf():
+    # TF's guide pattern: created on the first call, its initial value computed outside the
+    # function (init_scope) from another Variable's current value, or from a shape only
+    class Lazy(xf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = xf.Variable(jnp.asarray([1.0, 2.0, 3.0]))
+            self.v = self.ones = None
+
+        @xf.function
+        def __call__(self, x):
+            if self.v is None:
+                self.v = xf.Variable(xf.ones_like(self.w) * self.w * 2)
+                self.ones = xf.Variable(xf.ones_like(x))
+            self.w.assign_add(x)
+            return self.v + self.ones + x
+
+    m = Lazy()
+    x = jnp.asarray([10.0, 20.0, 30.0])
+    np.testing.assert_array_equal(m(x), [13.0, 25.0, 37.0])  # v = 2 * w before the update
+    np.testing.assert_array_equal(m.v.numpy(), [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(m(x), [13.0, 25.0, 37.0])  # created once, not again
+    np.testing.assert_array_equal(m.w.numpy(), [21.0, 42.0, 63.0])
+    assert len(m.variables) == 3
 
 
 def test_creating_a_variable_in_a_later_signature_is_an_error():
@@ -437,3 +464,12 @@ def test_an_assigning_call_inside_a_users_jax_jit_is_refused_not_leaked():
         jax.jit(lambda: bump(one))()
     assert float(v.numpy()) == 2.0
     assert float(bump(one)) == 3.0
+
+
+def test_variable_from_a_traced_value_of_plain_jax_jit_names_the_transformation():
+    @jax.jit
+    def f(x):
+        return xf.Variable(x).value
+
+    with pytest.raises(ValueError, match=r"JAX transformation \(jax.jit"):
+        f(jnp.ones(2))

@@ -91,8 +91,12 @@ class Tracing:
             except _polymorphic.Generalize:
                 self._relax(entry, "retrace")
             except _lifting.NeedsEagerInit:
+                pure = self._pure(entry, eager_init=True)
                 try:
-                    jax.eval_shape(self._pure(entry, eager_init=True), values,
+                    # TF's init_scope: an initial value computed from Variables takes their
+                    # current values (closed over, so concrete under compile-time eval);
+                    # the arguments stay abstract, and a value computed from them is refused
+                    jax.eval_shape(lambda *args, pure=pure, values=values: pure(values, *args),
                                    *self._dyn_args(entry, dyn))
                 except _lifting.Retrace as again:
                     entry = self._rebuild(entry, key, again)

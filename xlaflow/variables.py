@@ -33,6 +33,18 @@ _autocast = _Autocast()
 _FLOAT32 = jnp.dtype("float32")
 
 
+# TF computes a Variable's initial value outside the function (init_scope, lifting): from
+# constants, shapes and other Variables' values it can, from an argument's values it cannot
+# under XLA (its other fallback, initializing inside a tf.cond, is not XLA's either).
+_FROM_ARGUMENT = (
+    "xf.function {fn!r}: xf.Variable's initial value depends on the values of the "
+    "function's arguments. As in tf.function(jit_compile=True), a Variable created on the "
+    "first trace gets its initial value outside the function: from constants, shapes (xf.zeros(x.shape), "
+    "xf.ones_like(x)) and other Variables' current values, never from a traced argument. "
+    "Create the Variable outside the function (xf.Variable(xf.zeros(shape))) and assign "
+    "the argument's value to it inside.")
+
+
 def _initial_array(initial_value, dtype, ctx):
     if callable(initial_value) and not isinstance(initial_value, (Variable, jax.Array)):
         # A callable initializer is evaluated now, outside any trace, as in TF.
@@ -41,13 +53,14 @@ def _initial_array(initial_value, dtype, ctx):
     if isinstance(initial_value, Variable):
         initial_value = initial_value.value
     if _is_tracer(initial_value):
-        if ctx is None or ctx.eager_init:
+        if ctx is None:
             raise ValueError(
-                "xf.Variable's initial value depends on a traced value (a function input or a "
-                "value computed from one). Variables are created once, outside the compiled "
-                "program: compute the initial value from constants, or create the Variable "
-                "outside the function and assign to it inside."
-            )
+                "xf.Variable's initial value depends on a traced value of a JAX "
+                "transformation (jax.jit, jax.grad, ...). A Variable is a cell outside "
+                "compiled code: create it before the transformation, or use xf.function, "
+                "which lifts Variables into the program")
+        if ctx.eager_init:  # rerun with the Variables' values concrete: an argument's, then
+            raise ValueError(_FROM_ARGUMENT.format(fn=ctx.fn_name))
         raise _lifting.NeedsEagerInit()
     if dtype is not None:
         dtype = jnp.dtype(dtype)
