@@ -3,7 +3,9 @@
 The directory is an xf.saved_model export (so the server and `xf.saved_model.load` read
 it without the model's code) with a `keras/` part: the architecture and compile config
 (`keras/model.json`) and the optimizer state (`keras/optimizer/`, orbax). The weights are
-stored once, in the export's `variables/`, and `keras/model.json` lists their keys.
+stored once, in the export's `variables/`, and `keras/model.json` lists their keys. Each
+optimizer slot's entry names the weight it belongs to (`slot_of`), so load_model pairs
+slots with weights by that, not by position (files without it load by position).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from xlaflow.saving import arrays, atomic, export, hdf5_weights, serialization
 
 KERAS_DIR, MODEL_FILE, OPTIMIZER_DIR = "keras", "model.json", "optimizer"
+SLOT_OF = "slot_of"  # an optimizer slot's record of the weight it belongs to
 
 
 def check_save_format(filepath, save_format):
@@ -48,6 +51,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
     compile_config = _compile_config(model)
     optimizer = model.optimizer if include_optimizer and compile_config is not None else None
     opt_vars = list(optimizer.variables) if optimizer is not None else []
+    owners = _slot_owners(optimizer)
     input_shapes, input_dtypes = model._input_spec_to_save()
 
     def fill(tmp, keys):
@@ -59,7 +63,8 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
             "variables": [keys[id(v)] for v in variables],
             "compile_config": compile_config,
             "optimizer_variables": [{"key": f"o{i:04d}", "name": v.name,
-                                     "shape": list(v.shape), "dtype": np.dtype(v.dtype).name}
+                                     "shape": list(v.shape), "dtype": np.dtype(v.dtype).name,
+                                     **_slot_of(v, owners, keys)}
                                     for i, v in enumerate(opt_vars)],
             "optimizer_built": bool(optimizer is not None and optimizer._state is not None)}
         if opt_vars:
@@ -69,6 +74,49 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
 
     return export.write(filepath, lowered, overwrite=overwrite, extra_variables=variables,
                         fill_extra=fill, header={"keras_model": True})
+
+
+def _slot_owners(optimizer):
+    """{id(slot): (its weight, slot name)} (a LossScaleOptimizer forwards to its inner)."""
+    owners = getattr(optimizer, "slot_owners", None)
+    return owners() if owners is not None else {}
+
+
+def _slot_of(slot, owners, keys):
+    """{"slot_of": {"variable": the weight's key, "slot": name}}, or {} for a Variable
+    that is no weight's slot (iterations, the learning rate) or one of an unsaved weight."""
+    owner = owners.get(id(slot))
+    if owner is None or id(owner[0]) not in keys:
+        return {}
+    return {SLOT_OF: {"variable": keys[id(owner[0])], "slot": owner[1]}}
+
+
+def _paired(optimizer, variables, specs, weight_keys):
+    """`specs` reordered so that each of `variables` (the optimizer's) faces the entry
+    recorded as the same slot of the same weight (`weight_keys`: {id(weight): key} here).
+    All or nothing: a file without the records (written before them), or a slot whose
+    weight the file does not name, keeps the positional order."""
+    marked = {}
+    for i, spec in enumerate(specs):
+        mark = spec.get(SLOT_OF) if isinstance(spec, dict) else None
+        if isinstance(mark, dict) and isinstance(mark.get("variable"), str):
+            marked[(mark["variable"], mark.get("slot"))] = i
+    owners = _slot_owners(optimizer)
+    order = list(range(len(specs)))
+    moved = {}
+    for j, variable in enumerate(variables):
+        owner = owners.get(id(variable))
+        if owner is None:
+            continue
+        source = marked.get((weight_keys.get(id(owner[0])), owner[1]))
+        if source is None:
+            return specs
+        moved[j] = source
+    if sorted(moved.values()) != sorted(moved):  # the same entries, only reordered
+        return specs
+    for j, source in moved.items():
+        order[j] = source
+    return [specs[i] for i in order]
 
 
 def _compile_config(model):
@@ -205,17 +253,18 @@ def _load_model(path, custom_objects, compile):
     variables = list(model.variables)
     keys = description["variables"]
     _check_match(model.name, variables, [stored[k] for k in keys], "weights")
+    weight_keys = {id(v): k for k, v in zip(keys, variables)}  # for the optimizer's slots
     values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR),
                                    {k: (stored[k]["shape"], stored[k]["dtype"]) for k in keys})
     for key, variable in zip(keys, variables):
         variable.assign(values[key])
     config = description.get("compile_config")
     if compile and config is not None:
-        _compile(model, config, custom_objects, path, description)
+        _compile(model, config, custom_objects, path, description, weight_keys)
     return model
 
 
-def _compile(model, config, custom_objects, path, description):
+def _compile(model, config, custom_objects, path, description, weight_keys):
     config = _deserialize_value(dict(config), custom_objects)
     model.compile(**config)
     opt_specs = description.get("optimizer_variables") or []
@@ -225,6 +274,8 @@ def _compile(model, config, custom_objects, path, description):
     if description.get("optimizer_built"):
         optimizer.build(model.trainable_weights)
     variables = list(optimizer.variables)
+    if len(variables) == len(opt_specs):
+        opt_specs = _paired(optimizer, variables, opt_specs, weight_keys)
     _check_match(f"{model.name}'s optimizer", variables, opt_specs, "optimizer variables")
     values = arrays.restore_arrays(os.path.join(path, KERAS_DIR, OPTIMIZER_DIR),
                                    {s["key"]: (s["shape"], s["dtype"]) for s in opt_specs})
