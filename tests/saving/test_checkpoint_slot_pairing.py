@@ -112,13 +112,8 @@ def test_the_manifest_names_each_slots_variable(tmp_path):
                       for s in ("m", "v")}
 
 
-def test_a_checkpoint_without_marks_still_restores_by_position(tmp_path):
-    # Written before slots were marked: built for the model's order, it restores as before.
-    model, opt = build(0), optimizers.Adam(0.05)
-    for _ in range(3):
-        step(model, opt, model.trainable_variables)
-    want = slot_values(model, opt)
-    path = train.Checkpoint(model=model, optimizer=opt).save(tmp_path / "c")
+def _strip_marks(path):
+    """Make `path` a checkpoint written before slots were marked."""
     data = _marks(path)
     for entries in data["objects"].values():
         for entry in entries.values():
@@ -126,6 +121,46 @@ def test_a_checkpoint_without_marks_still_restores_by_position(tmp_path):
     with open(os.path.join(path, "digest", "metadata"), "w") as f:
         json.dump(data, f)
     os.remove(os.path.join(path, "xlaflow_seal.json"))  # as if written before the seal
+
+
+def test_a_checkpoint_without_marks_still_restores_by_position(tmp_path):
+    # Written before slots were marked: built for the model's order, it restores as before.
+    model, opt = build(0), optimizers.Adam(0.05)
+    for _ in range(3):
+        step(model, opt, model.trainable_variables)
+    want = slot_values(model, opt)
+    path = train.Checkpoint(model=model, optimizer=opt).save(tmp_path / "c")
+    _strip_marks(path)
     model2, opt2 = build(1), optimizers.Adam(0.05)
     train.Checkpoint(model=model2, optimizer=opt2).restore(path).assert_consumed()
     check_restored(model2, opt2, want)
+
+
+def _twins_trained(tmp_path):
+    """A checkpoint of an optimizer that trained `b`, beside `a` of identical shapes."""
+    a, (b, opt) = build(0), trained(1)
+    want = slot_values(b, opt)
+    return want, train.Checkpoint(opt=opt, a=a, b=b).save(tmp_path / "twins")
+
+
+def test_an_unbuilt_optimizer_is_built_for_the_model_its_marks_name(tmp_path):
+    # Two tracked models fit its state equally; the marks name b's variables.
+    want, path = _twins_trained(tmp_path)
+    a2, b2, opt2 = build(2), build(3), optimizers.Adam(0.05)
+    train.Checkpoint(opt=opt2, a=a2, b=b2).restore(path).assert_consumed()
+    assert [id(v) for v in opt2._built_for] == [id(v) for v in b2.trainable_variables]
+    check_restored(b2, opt2, want)
+
+
+def test_twins_without_marks_are_refused_naming_what_to_write(tmp_path):
+    _, path = _twins_trained(tmp_path)
+    _strip_marks(path)
+    a2, b2, opt2 = build(2), build(3), optimizers.Adam(0.05)
+    before = [w.copy() for w in a2.get_weights() + b2.get_weights()]
+    with pytest.raises(ValueError, match=r"'opt' has no state yet .* models tracked here "
+                       r"\(a, b\) .* fit a, b\. .*opt\.build\(<model>\.trainable_variables\)"
+                       r".*<model>\.compile\(optimizer=opt"):
+        train.Checkpoint(opt=opt2, a=a2, b=b2).restore(path)
+    assert opt2._state is None  # nothing changed
+    for got, was in zip(a2.get_weights() + b2.get_weights(), before):
+        np.testing.assert_array_equal(got, was)

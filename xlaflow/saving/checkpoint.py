@@ -52,6 +52,7 @@ from xlaflow.saving.checkpoint_graph import (
     expected,
     locations,
     pair_slots,
+    recorded_owner,
     saved_variables,
     slot_of,
     slot_owners,
@@ -185,28 +186,46 @@ class Checkpoint:
             want = Expected()
             want.slots["value"] = Slot(value.shape, value.dtype, assign, name)
             return want
-        return expected(name, obj, stored, lambda opt: self._owner(name, opt, stored))
+        return expected(name, obj, stored,
+                        lambda opt, entries: self._owner(name, opt, entries))
 
     def _owner(self, name, opt, stored):
         """The one model a top-level optimizer without state trains: `model.optimizer is
         opt`, else the one model tracked here, else the one tracked model whose variables
-        give the stored state's shapes (TF's DCGAN checkpoints two models, two optimizers)."""
-        owners = [o for o in self._objects.values() if getattr(o, "optimizer", None) is opt]
-        if not owners:
-            owners = [o for o in self._objects.values() if hasattr(o, "trainable_variables")
-                      and not isinstance(o, Optimizer)]
-            if len(owners) > 1:
-                # TF pairs slots with variables through its object graph; here the state
-                # is positional, so only a model it fits, and no other, can be the one
-                fits = [o for o in owners if state_fits(opt, o, stored)]
-                owners = fits if len(fits) == 1 else owners
-        if len(owners) != 1:
+        the stored slots are marked with (`slot_of`), else the one whose variables give the
+        stored state's shapes (TF's DCGAN checkpoints two models, two optimizers)."""
+        models = {n: o for n, o in self._objects.items()
+                  if getattr(o, "optimizer", None) is opt} or {
+            n: o for n, o in self._objects.items()
+            if hasattr(o, "trainable_variables") and not isinstance(o, Optimizer)}
+        if len(models) == 1:
+            return next(iter(models.values()))
+        if not models:
             raise ValueError(
                 f"Checkpoint.restore: optimizer {name!r} has no state yet (its first apply "
-                "creates it) and this Checkpoint does not say which model it trains; track "
-                "that one model in the same Checkpoint, or call "
+                "creates it) and this Checkpoint tracks no model for it to be built for; "
+                "track that model in the same Checkpoint, or call "
                 f"{name}.build(model.trainable_variables) before restoring")
-        return owners[0]
+        # TF pairs slots with variables through its object graph; here the marks do, and
+        # for a checkpoint without them only a model the positional state fits, and no
+        # other, can be the one
+        marked = recorded_owner(stored, list(models.values()), locations(self._objects))
+        if marked is not None:
+            return marked
+        fits = [n for n, o in models.items() if state_fits(opt, o, stored)]
+        if len(fits) == 1:
+            return models[fits[0]]
+        raise ValueError(
+            f"Checkpoint.restore: optimizer {name!r} has no state yet (its first apply "
+            f"creates it) and cannot be told which of the models tracked here "
+            f"({', '.join(models)}) it trains: its stored slots are not marked with one "
+            "model's variables (a checkpoint written before such marks, or an optimizer of "
+            "several models' variables), and the stored state's shapes fit "
+            f"{', '.join(fits) if fits else 'none of them'}. Before restoring, call "
+            f"{name}.build(<model>.trainable_variables) with the variables it trains, or "
+            f"track the optimizer under its model: <model>.compile(optimizer={name}, ...) "
+            "(a model's optimizer is built for that model, and Checkpoint(<name>=<model>) "
+            "then carries it)")
 
     # -- TF's API ---------------------------------------------------------------------------
     def save(self, file_prefix):

@@ -153,6 +153,22 @@ def pair_slots(slots, entries, where):
         paired[key].source = source
 
 
+def recorded_owner(entries, models, where):
+    """The one model of `models` whose trainable variables are exactly those that the slot
+    marks in `entries` (an optimizer's stored ones) name, located by `where` (this side's
+    locations); None when the marks cannot tell (none written, or no such single model)."""
+    named = set()
+    for entry in entries.values():
+        mark = entry.get(SLOT_OF)
+        if isinstance(mark, dict) and isinstance(mark.get("variable"), list):
+            named.add(tuple(mark["variable"]))
+    if not named:
+        return None
+    found = [m for m in models if {tuple(where.get(id(v), ())) for v in
+                                   m.trainable_variables} == named]
+    return found[0] if len(found) == 1 else None
+
+
 class Expected:
     """What restoring one tracked object needs: `slots` ({key: Slot}, each one required),
     `optional` (key prefixes whose stored values are unused when nothing here takes them),
@@ -164,8 +180,9 @@ class Expected:
 
 
 def expected(name, obj, stored, owner_of):
-    """The Expected of object `name` given `stored` (its keys in the checkpoint).
-    `owner_of(opt)` names the model a top-level optimizer without state yet trains."""
+    """The Expected of object `name` given `stored` (its {key: entry} in the checkpoint).
+    `owner_of(opt, entries)` names the model a top-level optimizer without state yet
+    trains (`entries`: the optimizer's stored ones, keyed as its own)."""
     want = Expected()
     for prefix, leaf in _walk(obj):
         own = _slots_of(_own(prefix, leaf),
@@ -174,7 +191,8 @@ def expected(name, obj, stored, owner_of):
             keys = {k for k in stored if k.startswith(prefix) and OPTIMIZER not in
                     k[len(prefix):]}
             if keys - set(own):
-                own.update(unbuilt_slots(leaf, owner_of(leaf), prefix, len(own)))
+                entries = {k[len(prefix):]: stored[k] for k in keys}
+                own.update(unbuilt_slots(leaf, owner_of(leaf, entries), prefix, len(own)))
         if _is_optimizer(leaf):
             want.bound.append(leaf)
         want.slots.update(own)
