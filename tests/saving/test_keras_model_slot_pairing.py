@@ -14,36 +14,14 @@ import pytest
 
 import xlaflow as xf
 from tests.local_platform import HERE
-from xlaflow import keras
+from tests.saving.keras_form_optimizer import SlotPairingMomentum
 from xlaflow import random as xf_random
 from xlaflow.keras import layers, models, optimizers
-from xlaflow.keras.saving import register_serializable
 from xlaflow.saving import atomic
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(8, 4)).astype(np.float32)
 Y = RNG.normal(size=(8, 4)).astype(np.float32)
-
-
-@register_serializable(package="tests")
-class SlotPairingMomentum(keras.optimizers.Optimizer):
-    """Keras 2.11's form: m = 0.9 m + g; w -= lr m (its slots made in build)."""
-
-    def __init__(self, learning_rate=0.05, name="SlotPairingMomentum", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self._learning_rate = self._build_learning_rate(learning_rate)
-
-    def build(self, var_list):
-        super().build(var_list)
-        if getattr(self, "_built", False):
-            return
-        self.moments = [self.add_variable_from_reference(v, "m") for v in var_list]
-        self._built = True
-
-    def update_step(self, gradient, variable):
-        m = self.moments[self._get_variable_index(variable)]
-        m.assign(0.9 * m + gradient)
-        variable.assign_sub(xf.cast(self.learning_rate, variable.dtype) * m)
 
 
 OPTIMIZERS = {"adam": lambda: optimizers.Adam(0.05), "keras_form": SlotPairingMomentum}
@@ -76,7 +54,7 @@ def slot_values(model):
     found = {}
     for i, v in enumerate(model.trainable_variables):
         if isinstance(opt, SlotPairingMomentum):
-            found[i, "m"] = np.array(opt.moments[opt._get_variable_index(v)].numpy())
+            found[i, "m"] = np.array(opt.moment_of(v).numpy())
         else:
             for name, slot in zip(opt.slot_names, opt._slots[id(v)]):
                 found[i, name] = np.array(slot.numpy())

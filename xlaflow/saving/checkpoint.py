@@ -111,7 +111,9 @@ class Checkpoint:
     in TF: `Checkpoint(model=model)` saves and restores the optimizer's state too. An
     optimizer that has not made its state yet (its first apply does) is built on restore
     for the model that owns it (`model.optimizer is optimizer`, else the one model tracked
-    here), exactly as its first training step would build it.
+    here, else the one its stored slots are marked with), exactly as its first training
+    step would build it; a Keras 2.11-form subclass's build runs first on a copy of it, to
+    learn its slots before anything is assigned.
     """
 
     def __init__(self, **objects):
@@ -312,20 +314,21 @@ class Checkpoint:
             slots[name], have = want.slots, set(stored[name])
             unbound += want.unbound
             bound += want.bound
+            pair_slots(slots[name], stored[name], where)
+            reads = {slot.source or key for key, slot in slots[name].items()}
             # A model's optimizer values with no optimizer here to take them: left unused,
             # as TF leaves a checkpoint's values for objects the program lacks.
-            idle = [g for g in want.optional if not any(k.startswith(g) for k in slots[name])]
-            spare = {k for k in have - set(slots[name]) if any(k.startswith(g) for g in idle)}
+            idle = [g for g in want.optional if not any(k.startswith(g) for k in reads)]
+            spare = {k for k in have - reads if any(k.startswith(g) for g in idle)}
             unused += [f"{name}.{k}" for k in spare]
-            missing = sorted(set(slots[name]) - have)
-            extra = sorted(have - set(slots[name]) - spare)
+            missing = sorted(reads - have)
+            extra = sorted(have - reads - spare)
             if missing or extra:
                 hint = " (it has no variables yet: build it first, e.g. call it on data)" \
                     if not slots[name] else ""
                 problems.append(f"{name}{hint}: the checkpoint lacks {missing} and has "
                                 f"unexpected {extra}")
                 continue
-            pair_slots(slots[name], stored[name], where)
             for key, slot in slots[name].items():
                 entry = stored[name][slot.source or key]
                 shape, dtype = tuple(entry["shape"]), np.dtype(jax.numpy.dtype(entry["dtype"]))

@@ -15,6 +15,8 @@ restore status says which (assert_consumed / assert_existing_objects_matched).
 
 from __future__ import annotations
 
+import copy
+
 import jax
 import numpy as np
 
@@ -129,7 +131,8 @@ def slot_of(var, owners, where):
 def pair_slots(slots, entries, where):
     """Point each optimizer Slot at the stored entry marked as the same slot of the same
     Variable (`where`: this side's locations): a slot then comes back to its own variable
-    even when the two optimizers were built for their variables in different orders. All
+    even when the two optimizers were built for their variables in different orders (run
+    before the keys are checked: the entry read is `source`, under whatever key). All
     or nothing: an entry without marks (a checkpoint from before they were written), or a
     Variable the checkpoint does not locate, keeps every slot at its own key, by position."""
     marked = {}
@@ -147,7 +150,11 @@ def pair_slots(slots, entries, where):
         if source is None:
             return
         sources[key] = source
-    if sorted(sources.values()) != sorted(sources):  # the same keys, only reordered
+    # each stored entry read once: by one paired slot, and not by an unpaired one (whose
+    # key is its own); the keys may differ (a Keras 2.11-form slot's name carries its
+    # variable's, which a freshly built model renames)
+    taken = set(sources.values())
+    if len(taken) != len(sources) or taken & (set(slots) - set(paired)):
         return
     for key, source in sources.items():
         paired[key].source = source
@@ -215,10 +222,25 @@ def expected(name, obj, stored, owner_of):
     return want
 
 
-def _state_leaves(opt, weights):
+def _future_state(opt, weights):
+    """[(shape, dtype, name, owner)] of the state Variables `opt.build(weights)` will make,
+    in order; `owner` is (the weight, the slot's name) or None. xlaflow's optimizers say it
+    without building (their state's init, evaluated abstractly). A Keras 2.11-form subclass
+    makes its slots in its own build, so a shallow copy of it is built: `opt` is untouched
+    (a build that changes objects it shares with the optimizer would change them twice)."""
+    inner = getattr(opt, "inner_optimizer", opt)
+    if getattr(inner, "_keras_form", False):
+        trial = copy.copy(inner)
+        trial._state = trial._slots = trial._built_for = None
+        trial._build_once(weights)
+        owners = trial.slot_owners()
+        return [(v.shape, v.dtype, v.name, owners.get(id(v))) for v in trial._state]
     with jax.ensure_compile_time_eval():
-        return jax.tree_util.tree_leaves(jax.eval_shape(
+        leaves = jax.tree_util.tree_leaves(jax.eval_shape(
             opt._transform.init, [w.value for w in weights]))
+    owners = _unbuilt_owners(inner, weights, len(leaves))
+    return [(leaf.shape, leaf.dtype, f"{opt.name}/state_{j}", owners.get(j))
+            for j, leaf in enumerate(leaves)]
 
 
 def state_fits(opt, model, stored):
@@ -226,8 +248,8 @@ def state_fits(opt, model, stored):
     state after its own Variables, in key order) has the shapes `opt` builds for `model`."""
     own = set(_own("", opt))
     state = [tuple(stored[k]["shape"]) for k in sorted(stored) if k not in own]
-    return state == [tuple(leaf.shape) for leaf in
-                     _state_leaves(opt, list(model.trainable_variables))]
+    return state == [tuple(shape) for shape, *_ in
+                     _future_state(opt, list(model.trainable_variables))]
 
 
 def unbuilt_slots(opt, model, prefix, offset):
@@ -235,7 +257,6 @@ def unbuilt_slots(opt, model, prefix, offset):
     trainable variables (as the first training step does); the first assignment builds it,
     so a restore gives the state exactly the values the first step would then continue."""
     weights = list(model.trainable_variables)
-    leaves = _state_leaves(opt, weights)
     built = []
 
     def assign_leaf(value, j):
@@ -243,23 +264,20 @@ def unbuilt_slots(opt, model, prefix, offset):
             opt.build(weights)
             built.append(True)
         opt._state[j].assign(value)
-    owners = _unbuilt_owners(opt, weights, len(leaves))
-    return {prefix + position_key(offset + j, f"{opt.name}/state_{j}"): Slot(
-        leaf.shape, leaf.dtype, lambda v, j=j: assign_leaf(v, j), f"{opt.name}/state_{j}",
-        owners.get(j)) for j, leaf in enumerate(leaves)}
+    return {prefix + position_key(offset + j, name): Slot(
+        shape, dtype, lambda v, j=j: assign_leaf(v, j), name, owner)
+        for j, (shape, dtype, name, owner) in enumerate(_future_state(opt, weights))}
 
 
 def _unbuilt_owners(opt, weights, count):
-    """{state index: (Variable, slot name)} that build(weights) will make: the shared
-    state, then each slot for every variable in turn (Optimizer.build's order). A Keras
-    2.11-form subclass makes its slots in its own build: none known before it runs."""
-    inner = getattr(opt, "inner_optimizer", opt)
-    if getattr(inner, "_keras_form", True) or not hasattr(inner, "slot_names"):
+    """{state index: (Variable, slot name)} that Optimizer.build(weights) will make: the
+    shared state, then each slot for every variable in turn (its order)."""
+    if not hasattr(opt, "slot_names"):
         return {}
-    shared, n = len(inner.global_slots()), len(weights)
-    if count != shared + n * len(inner.slot_names):
+    shared, n = len(opt.global_slots()), len(weights)
+    if count != shared + n * len(opt.slot_names):
         return {}
-    return {shared + k * n + i: (weight, name) for k, name in enumerate(inner.slot_names)
+    return {shared + k * n + i: (weight, name) for k, name in enumerate(opt.slot_names)
             for i, weight in enumerate(weights)}
 
 
