@@ -16,6 +16,7 @@ from xlaflow.autograph.operators import conditionals, loops
 from xlaflow.autograph.operators.dispatch import is_traced
 from xlaflow.autograph.operators.variables import Undefined
 from xlaflow.errors import InvalidArgumentError
+from xlaflow.tensor_array import TensorArray
 from xlaflow.tensors import TensorSpec, as_dtype, constant, convert_preferred
 from xlaflow.variables import Variable
 
@@ -41,6 +42,10 @@ def _tensor(x):
                                          np.generic)) else x
 
 
+def _is_array(x):
+    return isinstance(x, TensorArray)
+
+
 def _no_gradient(value, back_prop):
     # TF 2's back_prop=False: stop_gradient on the loop's outputs (and JAX then never
     # needs to transpose the loop, so a tensor-bounded one may sit inside a tape)
@@ -49,8 +54,12 @@ def _no_gradient(value, back_prop):
 
 def _structure(value):
     """`value`'s tree structure with lists read as tuples: TF's while_loop takes a list
-    and a tuple for the same structure when it compares the body's output with loop_vars."""
+    and a tuple for the same structure when it compares the body's output with loop_vars.
+    A TensorArray is one node whatever its element shape, which its first write in the
+    body may set (the loop then checks the shapes, naming the loop variable)."""
     def retuple(x):
+        if isinstance(x, TensorArray):
+            return {"TensorArray": None}
         if isinstance(x, list) or type(x) is tuple:
             return tuple(retuple(v) for v in x)
         if isinstance(x, dict):
@@ -117,14 +126,15 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     spread = isinstance(loop_vars, (list, tuple))
     loop_vars = _tensors(loop_vars)
     state = [loop_vars]
-    leaves, tree = jax.tree_util.tree_flatten(loop_vars)
+    # a TensorArray is one loop variable (its buffer may be allocated by the first pass)
+    leaves, tree = jax.tree_util.tree_flatten(loop_vars, is_leaf=_is_array)
     count = [0]
 
     def call(fn):
         return fn(*state[0]) if spread else fn(state[0])
 
     def get_state():
-        return (*jax.tree_util.tree_leaves(state[0]), count[0])
+        return (*jax.tree_util.tree_leaves(state[0], is_leaf=_is_array), count[0])
 
     def set_state(values):
         state[0] = tree.unflatten(values[:-1])
@@ -143,7 +153,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         if _structure(out) != _structure(state[0]):
             raise ValueError(f"while_loop: `body` must return the structure of loop_vars "
                              f"({tree}), received {jax.tree_util.tree_structure(out)}")
-        state[0] = tree.unflatten(jax.tree_util.tree_leaves(out))
+        state[0] = tree.unflatten(jax.tree_util.tree_leaves(out, is_leaf=_is_array))
         count[0] = count[0] + 1
 
     names = tuple(f"loop_vars[{i}]" for i in range(len(leaves))) + ("iteration count",)

@@ -2,10 +2,11 @@
 holding one preallocated array) so it can be the state of a compiled loop.
 
 Writes return a new TensorArray, as in TF (`ta = ta.write(i, x)`). XLA arrays have fixed
-shapes, so a write at a traced index (inside a tensor loop) needs the array allocated
-before the loop: a Python-int `size` and an element shape (given as `element_shape`, or
-taken from a write before the loop). Eager code and Python loops may grow a
-`dynamic_size=True` array freely; a traced index outside the allocated rows (a
+shapes, so a write at a traced index (inside a tensor loop) needs a Python-int `size`; the
+element shape is `element_shape`, or, as TF infers it, the shape of the first write: a
+tensor loop carrying an array not yet written learns it from one abstract pass of its body
+(loop_state.py) and allocates the array before the loop. Eager code and Python loops may
+grow a `dynamic_size=True` array freely; a traced index outside the allocated rows (a
 `dynamic_size=True` array included, which cannot grow there) fails when the program runs.
 """
 
@@ -63,6 +64,25 @@ def _converted(value, dtype, what):
         f"(TensorArray.{what}){cast}"))
 
 
+class _Label:
+    """An array's name for errors, kept in its pytree structure but equal to any other:
+    two arrays differing only in name must meet in a lax.cond or loop carry."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def __eq__(self, other):
+        return isinstance(other, _Label)
+
+    def __hash__(self):
+        return 0
+
+    def __repr__(self):
+        return repr(self.text)
+
+
 @jax.tree_util.register_pytree_node_class
 class TensorArray:
     """A list of `size` tensors of one dtype and shape; `stack()` gives them as one."""
@@ -75,9 +95,11 @@ class TensorArray:
             size = 0
         if _traced(size):
             raise ValueError(
-                "TensorArray: `size` must be known when the function is traced (a Python int "
-                "or a shape), received a tensor computed in the function; XLA arrays have "
-                "fixed sizes")
+                "TensorArray: `size` must be known when the function is traced, since XLA "
+                f"arrays have fixed sizes; received a tensor computed in the function "
+                f"({size.dtype.name}{list(size.shape)}). Pass a Python int: a static "
+                "dimension (x.shape[0]), or a Python argument of the xf.function (which "
+                "traces once per value)")
         self._size = int(size)
         if self._size < 0:
             raise ValueError(f"TensorArray: `size` must be >= 0, received size={size!r}")
@@ -88,16 +110,20 @@ class TensorArray:
             if any(d is None for d in shape):
                 shape = None  # partially known: taken from the first write instead
         self._element_shape = shape
+        # Named in errors: TF's tensor_array_name/name, else the variable a loop carries
+        # it in (loop_state.py labels it)
+        self._label = _Label(tensor_array_name or name)
         self._buffer = None if shape is None else jnp.zeros((self._size, *shape), self._dtype)
 
     # -- pytree: the buffer is the only leaf -------------------------------------------------
     def tree_flatten(self):
-        return (self._buffer,), (self._dtype, self._size, self._dynamic, self._element_shape)
+        return (self._buffer,), (self._dtype, self._size, self._dynamic, self._element_shape,
+                                 self._label)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         ta = object.__new__(cls)
-        ta._dtype, ta._size, ta._dynamic, ta._element_shape = aux
+        ta._dtype, ta._size, ta._dynamic, ta._element_shape, ta._label = aux
         (ta._buffer,) = children
         return ta
 
@@ -105,8 +131,31 @@ class TensorArray:
         ta = object.__new__(type(self))
         ta._dtype, ta._dynamic = self._dtype, self._dynamic
         ta._size, ta._element_shape = buffer.shape[0], tuple(buffer.shape[1:])
+        ta._label = self._label
         ta._buffer = buffer
         return ta
+
+    # -- for tensor loops (loop_state.py) -------------------------------------------------------
+    @property
+    def allocated(self):
+        """Whether the array holds its buffer (its element shape is known)."""
+        return self._buffer is not None
+
+    def labelled(self, label):
+        """This array, named `label` in errors unless it has a name already."""
+        if self._label.text is not None:
+            return self
+        ta = self.tree_unflatten(self.tree_flatten()[1], (self._buffer,))
+        ta._label = _Label(label)
+        return ta
+
+    def allocate(self, element_shape):
+        """This unwritten array with its `size` rows of zeros of `element_shape`."""
+        buffer = jnp.zeros((self._size, *element_shape), self._dtype)
+        return self._with(buffer)
+
+    def _name(self):
+        return f"TensorArray '{self._label.text}'" if self._label.text else "TensorArray"
 
     # -- TF's API ------------------------------------------------------------------------------
     @property
@@ -121,12 +170,6 @@ class TensorArray:
     def dynamic_size(self):
         return self._dynamic
 
-    @property
-    def unallocated(self):
-        """Whether a fixed-size array still waits for its first write to learn its element
-        shape (a loop carry must be allocated first: see autograph's loop_state)."""
-        return self._buffer is None and self._size > 0 and not self._dynamic
-
     def size(self, name=None):
         return jnp.asarray(self._size, int32)
 
@@ -135,17 +178,22 @@ class TensorArray:
         Python number takes it, as in TF)."""
         value = _converted(value, self._dtype, "write")
         if self._element_shape is not None and value.shape != self._element_shape:
-            raise ValueError(f"TensorArray.write: the value has shape {value.shape}, but the "
-                             f"array's elements have shape {self._element_shape}")
+            at = "an index computed in the program" if _traced(index) else f"index {index}"
+            raise ValueError(
+                f"{self._name()}.write: could not write to {at} because the value shape is "
+                f"{list(value.shape)}, which is incompatible with the array's element shape "
+                f"{list(self._element_shape)} (given as element_shape, or inferred from its "
+                "first write, as in TF): every element of a TensorArray has one shape")
         buffer = self._buffer
         if _traced(index):
             if self._size == 0:
                 raise ValueError(
-                    "TensorArray.write at an index computed in the compiled program (inside "
+                    f"{self._name()}.write at an index computed in the compiled program (inside "
                     "a tensor loop) needs the array allocated before the loop, since XLA "
                     "arrays have fixed shapes: create it with size=<number of writes> (a "
-                    "Python int) and element_shape=..., or append to a Python list and "
-                    "tf.stack it (AutoGraph stacks what a tensor loop appends)")
+                    "Python int; its element shape is inferred from the first write), or "
+                    "append to a Python list and tf.stack it (AutoGraph stacks what a "
+                    "tensor loop appends)")
             if buffer is None:  # straight-line code may allocate now; a loop carry may not
                 buffer = jnp.zeros((self._size, *value.shape), self._dtype)
             _check_indices(index, buffer.shape[0], "write", self._dynamic)
@@ -223,3 +271,36 @@ class TensorArray:
                 f"element_shape={self._element_shape}>")
 
 
+# -- tensor loops carrying arrays (autograph/operators/loop_state.py, conditionals.py) ------
+
+def _is_array(x):
+    return isinstance(x, TensorArray)
+
+
+def holds_unallocated(value):
+    """Whether `value` (a pytree) holds a TensorArray whose element shape is not known yet."""
+    return any(_is_array(leaf) and not leaf.allocated
+               for leaf in jax.tree_util.tree_leaves(value, is_leaf=_is_array))
+
+
+def labelled(value, label):
+    """`value` with the TensorArrays it holds named `label` in errors (unless named)."""
+    if not any(map(_is_array, jax.tree_util.tree_leaves(value, is_leaf=_is_array))):
+        return value  # untouched: a list must keep its identity
+    return jax.tree_util.tree_map(lambda x: x.labelled(label) if _is_array(x) else x, value,
+                                  is_leaf=_is_array)
+
+
+def allocated_like(before, after):
+    """`before` with each unwritten TensorArray allocated with the element shape of the
+    array at the same place in `after` (one traced pass of a loop body or branch, whose
+    first write gave that array its shape, as TF infers it); unchanged where `after` has
+    another structure (the loop's own check then names the variable)."""
+    leaves_b, tree_b = jax.tree_util.tree_flatten(before, is_leaf=_is_array)
+    leaves_a, tree_a = jax.tree_util.tree_flatten(after, is_leaf=_is_array)
+    if tree_a != tree_b:
+        return before
+    out = [b.allocate(a.element_shape) if _is_array(b) and _is_array(a) and
+           not b.allocated and a.allocated and a.dtype == b.dtype else b
+           for b, a in zip(leaves_b, leaves_a)]
+    return jax.tree_util.tree_unflatten(tree_b, out)

@@ -10,6 +10,7 @@ from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
 from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
+from xlaflow.tensor_array import allocated_like, holds_unallocated
 
 _RETRIES = 4
 
@@ -94,27 +95,38 @@ def _roles(shape, names):
 
 
 class _Plan:
-    """How to make the two branches' outputs agree: promote weakly typed numbers, and give
+    """How to make the two branches' outputs agree: promote weakly typed numbers, give
     a return value missing on one path a placeholder (the `do_return` flag says it is
-    unused there)."""
+    unused there), and allocate a TensorArray that only the other branch writes first
+    (with the shape that write gives it; its rows stay zeros, as TF reads unwritten ones)."""
 
     def __init__(self):
         self.dtypes = None
         self.fills = {}
+        self.arrays = {}
 
     def apply(self, outs):
         outs = list(outs)
         for i, spec in self.fills.items():
             if st.is_return_value(outs[i]):
                 outs[i] = st.zeros_like_spec(spec)
+        for i, specs in self.arrays.items():
+            for spec in specs:
+                outs[i] = allocated_like(outs[i], spec)
         return st.cast_to(tuple(outs), self.dtypes)
 
     def reconcile(self, seen, names, where):
         """Update the plan from both branches' outputs; False if nothing could change."""
-        before = (self.dtypes, dict(self.fills))
+        before = (self.dtypes, dict(self.fills), set(self.arrays))
         dtypes = []
         for i, name in enumerate(names):
             a, b = seen["true"][i], seen["false"][i]
+            if holds_unallocated(a) or holds_unallocated(b):
+                specs = tuple(jax.tree_util.tree_map(  # types only: values are tracers
+                    lambda x: jax.ShapeDtypeStruct(jnp.shape(x), x.dtype), v) for v in (a, b))
+                a, b = (allocated_like(allocated_like(v, specs[0]), specs[1]) for v in (a, b))
+                if not (holds_unallocated(a) or holds_unallocated(b)):
+                    self.arrays[i] = specs
             if (st.is_return_name(name) or st.is_plain_local(name)) and \
                     st.is_return_value(a) != st.is_return_value(b):
                 self.fills[i] = jax.tree_util.tree_map(  # types only: values are tracers
@@ -127,7 +139,7 @@ class _Plan:
             except st.Mismatch:
                 raise _mismatch(name, a, b, where) from None
         self.dtypes = tuple(dtypes)
-        return (self.dtypes, self.fills) != before
+        return (self.dtypes, self.fills, set(self.arrays)) != before
 
 
 def _mismatch(name, a, b, where):

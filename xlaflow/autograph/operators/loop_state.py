@@ -10,7 +10,7 @@ from xlaflow import _runtime_checks
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.lists import Accumulator, extend_from_loop
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
-from xlaflow.tensor_array import TensorArray
+from xlaflow.tensor_array import allocated_like, holds_unallocated, labelled
 
 _RETRIES = 4
 
@@ -34,10 +34,13 @@ class Loop:
         self.variables = st.Variables()
         self.undefined = [i for i, v in enumerate(self.carried)
                           if isinstance(v, (Undefined, UndefinedReturnValue))]
-        # TF's `ta = tf.TensorArray(tf.float32, size=n)` before a loop that writes it: XLA
-        # needs the element shape in the carry, so the abstract pass takes it from a write
+        # TensorArrays carried are named after their variable in errors; those not written
+        # yet get their element shape from one abstract pass of the body (init_carry).
+        for i in range(len(self.carried)):
+            if i not in self.lists:
+                self.carried[i] = labelled(self.carried[i], st.display(self.names[i]))
         self.unallocated = [i for i, v in enumerate(self.carried)
-                            if isinstance(v, TensorArray) and v.unallocated]
+                            if i not in self.lists and holds_unallocated(v)]
         self.last_out = None
 
     def run(self, drive):
@@ -64,9 +67,10 @@ class Loop:
     # -- carry ------------------------------------------------------------------------------
     def init_carry(self, probe_args=tuple):
         """The loop's initial carry; `probe_args()` gives the body's arguments for the
-        abstract pass that types names first assigned inside the loop."""
+        abstract pass that types names first assigned inside the loop and the TensorArrays
+        it first writes."""
         if self.undefined or self.unallocated:
-            self._fill_undefined(probe_args())
+            self._probe(probe_args())
         values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
                        for i, (v, n) in enumerate(zip(self.carried, self.names)))
         return values, self.variables.values()
@@ -139,12 +143,14 @@ class Loop:
 
     stacking = False
 
-    # -- loops that run zero times ----------------------------------------------------------
-    def _fill_undefined(self, probe_args):
-        """Give names first assigned inside the loop a typed placeholder, from one abstract
-        pass of the body, and check at run time that the loop ran before they are used.
-        The same pass allocates the TensorArrays the body writes (zeros, as TF's are)."""
+    # -- what one abstract pass of the body tells --------------------------------------------
+    def _probe(self, probe_args):
+        """From one abstract pass of the body (no effect kept): give names first assigned
+        inside the loop a typed placeholder, checking at run time that the loop ran before
+        they are used; and allocate the TensorArrays it carries unwritten with the element
+        shape its first write gives them (TF infers it so), as a lax carry has fixed shapes."""
         defined = {i: v for i, v in enumerate(self.carried) if i not in self.undefined}
+        wanted = self.undefined + self.unallocated
 
         def probe(values, var_values, *args):
             state = list(self.carried)
@@ -160,17 +166,21 @@ class Loop:
             finally:
                 if mark is not None:
                     self.variables.restore(mark)
-            return [st.to_lax(out[i], self.names[i], self.what, self.where)
-                    for i in self.undefined + self.unallocated]
+            return [st.to_lax(out[i], self.names[i], self.what, self.where) for i in wanted]
 
         inputs = tuple(None if i in self.lists else st.to_lax(v, self.names[i], self.what,
                                                                 self.where)
                        for i, v in sorted(defined.items()))
         shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
         self.set_state(self.init)
-        for i, shape in zip(self.undefined + self.unallocated, shapes):
-            self.carried[i] = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
-                                                     shape)
+        for i, shape in zip(wanted, shapes):
+            if i in self.unallocated:
+                self.carried[i] = allocated_like(self.carried[i], shape)
+                continue
+            # a name first assigned in the loop: a placeholder of its type (a TensorArray
+            # first made there included, named after the variable in errors)
+            self.carried[i] = labelled(jax.tree_util.tree_map(
+                lambda s: jnp.zeros(s.shape, s.dtype), shape), st.display(self.names[i]))
         self.needs_ran_check = [st.display(self.names[i]) for i in self.undefined
                                 if not isinstance(self.init[i], UndefinedReturnValue)]
 
