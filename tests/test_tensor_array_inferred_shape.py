@@ -230,3 +230,58 @@ def test_dynamic_size_in_a_tensor_loop():
 
     with pytest.raises(ValueError, match="TensorArray 'ta'.write .* size=<number of writes>"):
         empty(x)
+
+
+def _primitives(jaxpr):
+    """Names of the primitives in a jaxpr and the jaxprs nested in it."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else [param]:
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    names |= _primitives(sub)
+    return names
+
+
+def test_a_counter_that_stays_in_range_needs_no_run_time_index_check():
+    # The check is a lax.cond per step (4x the hand-written 200-step RNN on XLA:CPU); the
+    # counter of xf.range / enumerate with static bounds provably stays within the array.
+    @xf.function
+    def counted(h, xs):
+        ta = xf.TensorArray(xf.float32, size=STEPS, element_shape=(H,))
+        for i in xf.range(STEPS):
+            h = xf.tanh(W @ h)
+            ta = ta.write(i, h)
+        rows = xf.TensorArray(xf.float32, size=3, element_shape=(H,))
+        for k, x in enumerate(xs):
+            rows = rows.write(k, x + ta.read(k))
+        return ta.stack(), rows.stack()
+
+    xs = np.ones((3, H), np.float32)
+    stacked, rows = counted(H0, xs)
+    np.testing.assert_allclose(stacked, _numpy_rnn(H0, W, STEPS), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rows, xs + stacked[:3], rtol=1e-6)
+    assert "cond" not in _primitives(counted.get_concrete_function(H0, xs).jaxpr)
+
+    @xf.function
+    def too_many(x):  # the counter passes the end: the check stays, and fails at run time
+        ta = xf.TensorArray(xf.float32, size=3)
+        for i in xf.range(4):
+            ta = ta.write(i, x)
+        return ta.stack()
+
+    assert "cond" in _primitives(too_many.get_concrete_function(np.float32(1)).jaxpr)
+    with pytest.raises(IndexError, match="write: index 3 is outside an array of size 3"):
+        too_many(np.float32(1))
+
+    @xf.function
+    def shifted(x):  # a value computed from the counter keeps its check
+        ta = xf.TensorArray(xf.float32, size=4)
+        for i in xf.range(3):
+            ta = ta.write(i + 1, x)
+        return ta.stack()
+
+    np.testing.assert_array_equal(shifted(np.float32(2)), [0, 2, 2, 2])
+    assert "cond" in _primitives(shifted.get_concrete_function(np.float32(2)).jaxpr)

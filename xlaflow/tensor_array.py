@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _runtime_checks
+from xlaflow import _index_bounds, _runtime_checks
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.tensors import convert_preferred, int32
 
@@ -30,6 +30,8 @@ def _check_indices(indices, size, what, dynamic):
     a write. A concrete index raises IndexError now; a traced one (inside a compiled loop)
     raises it when the program runs, through the run-time checks converted asserts use."""
     if _traced(indices):
+        if _index_bounds.within(indices, size):  # a loop counter that stays in range
+            return
         indices = jnp.asarray(indices)
         ok = jnp.all((indices >= 0) & (indices < size))
         grows = dynamic and what in ("write", "scatter")

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _index_bounds
 from xlaflow.autograph.operators.dispatch import is_traced
 
 
@@ -112,7 +113,10 @@ def _scannable(part):
     if isinstance(part, TensorEnumerate):
         inner = _scannable(part.tensor)
         n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(inner))
-        return (jnp.arange(n) + part.start, inner)
+        counter = jnp.arange(n) + part.start
+        if is_traced(counter) and n and isinstance(part.start, int):  # see _index_bounds
+            _index_bounds.note_range(counter, part.start, part.start + n)
+        return (counter, inner)
     if isinstance(part, TensorZip):
         return tuple(_scannable(t) for t in part.tensors)
     # A Python list or tuple of numbers is one sequence, not a pytree of scalars.

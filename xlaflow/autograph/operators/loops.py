@@ -9,10 +9,12 @@ assigns. Without an early exit the loop lowers to exactly what one would write b
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 
-from xlaflow import _runtime_checks
+from xlaflow import _index_bounds, _runtime_checks
 from xlaflow._tape_diagnostics import note_unbounded_loop
 from xlaflow.autograph.operators import logical
 from xlaflow.autograph.operators import state as st
@@ -228,10 +230,16 @@ def _range(loop, rng, extra_test, body, stop_on):
     init = loop.init_carry(lambda: (jnp.asarray(start),))
     ran_needed = bool(loop.needs_ran_check)
     if extra_test is None and stop_on is None and not is_traced(step):
+        # A counter with static bounds is known to stay in them: index checks on it
+        # (TensorArray.write(i, ...)) are dropped (see _index_bounds)
+        static = step == 1 and not (is_traced(start) or is_traced(stop))
+        bounds = (int(start), int(stop)) if static else None
+
         def step_fn(k, carry):
             loop.enter(carry[0])
             i = k if step == 1 else rng.value(k)
-            new, _ = loop.iterate(body, (i,))
+            with _index_bounds.counter(i, *bounds) if bounds else contextlib.nullcontext():
+                new, _ = loop.iterate(body, (i,))
             return (new, True) if ran_needed else (new,)
 
         carry = (init, jnp.asarray(False)) if ran_needed else (init,)
@@ -305,7 +313,8 @@ def _scan(loop, iterable, extra_test, body, stop_on):
 
         def step_fn(carry, x):
             loop.enter(carry[0])
-            new, appended = loop.iterate(lambda: body(make(x)), ())
+            with _index_bounds.scanned(xs, x):
+                new, appended = loop.iterate(lambda: body(make(x)), ())
             return ((new, True) if ran_needed else (new,)), appended
 
         carry = (init, jnp.asarray(False)) if ran_needed else (init,)

@@ -10,8 +10,9 @@ import builtins
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from xlaflow import _runtime_checks, ops
+from xlaflow import _index_bounds, _runtime_checks, ops
 from xlaflow.autograph.operators.dispatch import is_traced, user_line
 from xlaflow.autograph.operators.iterables import TensorRange
 
@@ -48,7 +49,7 @@ def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
     and NumPy's do (see _float_range). Otherwise the tensor."""
     bounds = (0, start, delta) if limit is None else (start, limit, delta)
     if not _any_traced(bounds):
-        return ops.range(start, limit, delta, dtype=dtype, name=name)
+        return _known_values(ops.range(start, limit, delta, dtype=dtype, name=name), bounds)
     want = jnp.dtype(ops.as_dtype(dtype)) if dtype is not None else jnp.result_type(*bounds)
     floats = builtins.any(isinstance(b, float) or is_traced(b) and jnp.issubdtype(
         b.dtype, jnp.floating) for b in bounds)
@@ -62,6 +63,19 @@ def xf_range_(start, limit=None, delta=1, dtype=None, name=None):
         rng.item = lambda value: value.astype(want)
     rng.cast_only = True  # its items are its values: `in` tests them by arithmetic
     return rng
+
+
+def _known_values(values, bounds):
+    """`values` (xf.range with Python bounds), noted as lying between its first and last
+    value when traced: a loop over it then indexes in range (see _index_bounds)."""
+    if not is_traced(values) or not jnp.issubdtype(values.dtype, jnp.integer) or not all(
+            isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in bounds):
+        return values
+    counted = builtins.range(*(int(b) for b in bounds))
+    info = jnp.iinfo(values.dtype)
+    if counted and info.min <= min(counted) and max(counted) <= info.max:
+        _index_bounds.note_range(values, min(counted), max(counted) + 1)
+    return values
 
 
 def _float_range(bounds, dtype):
