@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from xlaflow import _init_lifting
+
 
 class _Local(threading.local):
     # A class-level default: reading a missing attribute of a threading.local (getattr with
@@ -62,6 +64,9 @@ def outside_traces():
         _local.ctx = outer
 
 
+CANNOT_LIFT = _init_lifting.CANNOT  # lift_initial_value's answer: rerun with eager init
+
+
 class Retrace(BaseException):
     """Internal: the trace reached Variables it was not given; trace again with `variables`.
 
@@ -105,6 +110,7 @@ class LiftContext(_Scoped):
     """
 
     def __init__(self, known, values, *, allow_create, eager_init, fn_name):
+        self.known = list(zip(known, values))  # as the trace received them
         self.values = {id(v): x for v, x in zip(known, values)}
         self.variables = {id(v): v for v in known}
         self.missing = {}
@@ -145,6 +151,16 @@ class LiftContext(_Scoped):
         self.missing[key] = var
         self.variables[key] = var
         self.values[key] = var._value
+
+    def lift_initial_value(self, value):
+        """A new Variable's traced initial value made concrete now, as TF's lift_to_graph
+        (see _init_lifting), or CANNOT_LIFT; one computed from an argument is refused."""
+        from xlaflow.variables import _FROM_ARGUMENT  # variables imports this module
+
+        try:
+            return _init_lifting.lift(value, self.known, self.inputs)
+        except _init_lifting.FromArgument:
+            raise ValueError(_FROM_ARGUMENT.format(fn=self.fn_name)) from None
 
     def on_create(self, var):
         """Called by Variable.__init__ inside a trace; enforces TF's first-trace-only rule."""
@@ -195,6 +211,13 @@ class OverrideContext(_Scoped):
         self.variables[key] = var
         self.assigned[key] = var
         self.write_log.append(var)
+
+    def lift_initial_value(self, value):
+        # The walk follows what `value` was computed from, whatever this scope bound (a
+        # transformation's own tracers are not lifted), so the trace's context can answer.
+        if self.parent is None:
+            return CANNOT_LIFT
+        return self.parent.lift_initial_value(value)
 
     def on_create(self, var):
         if self.parent is not None:

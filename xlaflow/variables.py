@@ -61,7 +61,10 @@ def _initial_array(initial_value, dtype, ctx):
                 "which lifts Variables into the program")
         if ctx.eager_init:  # rerun with the Variables' values concrete: an argument's, then
             raise ValueError(_FROM_ARGUMENT.format(fn=ctx.fn_name))
-        raise _lifting.NeedsEagerInit()
+        lifted = ctx.lift_initial_value(initial_value)
+        if lifted is _lifting.CANNOT_LIFT:
+            raise _lifting.NeedsEagerInit()
+        initial_value = lifted
     if dtype is not None:
         dtype = jnp.dtype(dtype)
     elif not hasattr(initial_value, "dtype"):
@@ -71,7 +74,10 @@ def _initial_array(initial_value, dtype, ctx):
         # a NumPy float64/int64 value becomes float32/int32 unless x64 is on, silently, as
         # jnp.asarray converts it: the user asked for no dtype
         dtype = jax.dtypes.canonicalize_dtype(initial_value.dtype)
-    return jnp.asarray(initial_value, dtype=dtype)
+    # Concrete here, so made now: inside a trace jnp.asarray would stage the conversion
+    # and the cell would keep a tracer of that trace (xf.Variable(3.0) in a first trace)
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(initial_value, dtype=dtype)
 
 
 class Variable(ArrayOperators):
