@@ -70,3 +70,17 @@ def test_plus_concatenates_and_rank_bounds_as_tf():
     with pytest.raises(ValueError, match="at most 1"):
         shape.with_rank_at_most(1)
     assert xf.TensorShape(None).with_rank_at_least(2).rank is None
+
+
+def test_ensure_shape_returns_the_tensor_when_its_shape_fits():
+    # tf.ensure_shape: None leaves a dimension (or, for the whole shape, the rank) open
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    for shape in ([2, 3, 4], [None, 3, None], xf.TensorShape([None, None, 4]), None):
+        np.testing.assert_array_equal(xf.ensure_shape(x, shape), x)
+
+
+@pytest.mark.parametrize("shape", [[2, 3, 5], [None, 4, None], [2, 3], [None, None, 4, 1]])
+def test_ensure_shape_refuses_a_shape_that_does_not_fit(shape):
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(xf.errors.InvalidArgumentError, match=r"\[2,3,4\] is not compatible"):
+        xf.ensure_shape(x, shape)

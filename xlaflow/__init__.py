@@ -153,6 +153,7 @@ from xlaflow.variable_policies import VariableAggregation as VariableAggregation
 from xlaflow.variable_policies import VariableSynchronization as VariableSynchronization
 from xlaflow.tensor_array import TensorArray as TensorArray
 from xlaflow.tensor_shape import TensorShape as TensorShape
+from xlaflow.tensor_shape import ensure_shape as ensure_shape
 from xlaflow.variables import Variable as Variable
 from xlaflow.distribute.placement import device as device
 

@@ -164,3 +164,22 @@ class TensorShape:
 def as_shape(shape):
     """`shape` as a TensorShape (TF's tf.compat... as_shape)."""
     return shape if isinstance(shape, TensorShape) else TensorShape(shape)
+
+
+def ensure_shape(x, shape, name=None):
+    """TF's tf.ensure_shape: `x` as a tensor, after checking its shape fits `shape` (None
+    for a dimension or the rank that may be anything); InvalidArgumentError otherwise."""
+    import jax.numpy as jnp
+
+    from xlaflow.errors import InvalidArgumentError
+
+    expected = as_shape(shape)
+    value = jnp.asarray(x)
+    if not expected.is_compatible_with(TensorShape(value.shape)):
+        have = ",".join(str(d) for d in value.shape)
+        want = "?" if expected.rank is None else ",".join(
+            "?" if d is None else str(d) for d in expected)
+        raise InvalidArgumentError(None, None, f"ensure_shape: shape of tensor "
+                                   f"{name or 'x'} [{have}] is not compatible with the "
+                                   f"expected shape [{want}]")
+    return value
