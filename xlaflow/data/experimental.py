@@ -1,7 +1,8 @@
 """xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
-and its `apply`-style forms of group_by_window, bucket_by_sequence_length, ignore_errors.
-Re-exports, and one-line wrappers calling the Dataset methods."""
+its CSV readers, and its `apply`-style forms of group_by_window, bucket_by_sequence_length,
+ignore_errors. Re-exports, and one-line wrappers calling the Dataset methods."""
 
+from xlaflow.data.csv import CsvDataset, make_csv_dataset
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 from xlaflow.data.options import (
     AutoShardPolicy,
@@ -14,9 +15,9 @@ from xlaflow.data.options import (
 )
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
-           "AutotuneAlgorithm", "AutotuneOptions", "DistributeOptions", "ExternalStatePolicy",
-           "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length", "cardinality",
-           "group_by_window", "ignore_errors"]
+           "AutotuneAlgorithm", "AutotuneOptions", "CsvDataset", "DistributeOptions",
+           "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length", "cardinality",
+           "group_by_window", "ignore_errors", "make_csv_dataset"]
 
 
 def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
