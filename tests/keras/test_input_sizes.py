@@ -66,3 +66,13 @@ def test_dense_names_the_size_it_expects():
     model.fit(np.zeros((8, 4)), np.zeros(8), verbose=0)
     with pytest.raises(ValueError, match=r"'head'.*value 4.*\(2, 5\)"):
         model.predict(np.zeros((2, 5)), verbose=0)
+
+
+def test_sequential_with_an_input_of_declared_batch_size_builds_and_predicts():
+    # keras.Input(shape, batch_size=4) (what a stateful RNN wants): it was built with a
+    # batch of 1, which its own declared shape refused
+    model = keras.Sequential([keras.Input((3,), batch_size=4), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(model.predict(x, batch_size=4, verbose=0), x @ kernel + bias,
+                               rtol=1e-5, atol=1e-6)

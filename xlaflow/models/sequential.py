@@ -39,15 +39,17 @@ class Sequential(Model):
             dtype = first.dtype if isinstance(first, InputLayer) else jnp.float32
             if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
                 dtype = first._build_input_dtype  # a nested model's (int token ids too)
-            self._build_declared(tuple(declared[1:]), dtype)
+            self._build_declared(tuple(declared[1:]), dtype, declared[0])
             self._connect(declared, dtype)
 
-    def _build_declared(self, dims, dtype):
-        """Build for the declared shape. A size given as None (a variable length) is built
-        at one placeholder size and checked at another: no weight may depend on it."""
+    def _build_declared(self, dims, dtype, batch=None):
+        """Build for the declared shape (and batch size, if declared: an Input(batch_size=)
+        accepts no other). A size given as None (a variable length) is built at one
+        placeholder size and checked at another: no weight may depend on it."""
         sizes = symbolic.VARYING if None in dims else symbolic.VARYING[:1]
         for n, size in enumerate(sizes):
-            spec = jax.ShapeDtypeStruct((1, *(size if d is None else d for d in dims)), dtype)
+            spec = jax.ShapeDtypeStruct((1 if batch is None else batch,
+                                         *(size if d is None else d for d in dims)), dtype)
             if n == 0:
                 self._prepare(spec)
                 continue
