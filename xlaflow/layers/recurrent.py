@@ -1,5 +1,8 @@
 """Recurrent layers SimpleRNN, LSTM and GRU: one lax.scan over time (Keras' gate layouts).
 
+`stateful=True` keeps the final states in non-trainable Variables (`layer.states`, not
+weights) that the next call starts from, until `reset_states()` (Keras 2's behaviour); the
+first call that computes (not a model's shape pass) fixes their batch size.
 With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed as
 `mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
 before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
@@ -12,15 +15,17 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _lifting
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
+from xlaflow.variables import Variable
 
 # Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
 # accepted, other values refused with the alternative.
-_DEFAULT_ONLY = {"dropout": 0.0, "recurrent_dropout": 0.0, "stateful": False,
-                 "unroll": False, "time_major": False}
+_DEFAULT_ONLY = {"dropout": 0.0, "recurrent_dropout": 0.0, "unroll": False,
+                 "time_major": False}
 
 
 def _refuse_unsupported(layer, kwargs):
@@ -30,8 +35,17 @@ def _refuse_unsupported(layer, kwargs):
             if value != default:
                 raise NotImplementedError(
                     f"{layer}: {name}={value!r} is not supported ({default!r} is accepted); "
-                    "for dropout put a Dropout layer before or after the RNN; for state kept "
-                    "across batches pass initial_state and return_state=True")
+                    "for dropout put a Dropout layer before or after the RNN")
+
+
+def _shape_pass():
+    """Whether this call is a model's shape inference (its batch size a placeholder)."""
+    ctx = _lifting.current()
+    while ctx is not None:
+        if getattr(ctx, "shape_only", False):
+            return True
+        ctx = getattr(ctx, "parent", None)
+    return False
 
 
 class _Recurrent(Layer):
@@ -44,7 +58,7 @@ class _Recurrent(Layer):
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
-                 go_backwards=False, **kwargs):
+                 go_backwards=False, stateful=False, **kwargs):
         _refuse_unsupported(type(self).__name__, kwargs)
         # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
         self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
@@ -60,6 +74,8 @@ class _Recurrent(Layer):
         self.bias_initializer = initializers_lib.get(bias_initializer)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self._state_variables = None  # stateful: made by the first call that computes
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -74,6 +90,59 @@ class _Recurrent(Layer):
             if self.use_bias else None
         self.built = True
 
+    # --- stateful: states kept across calls -----------------------------------------------
+
+    def _make_states(self, batch):
+        if batch is None:  # reset_states() before any call, with no batch size declared
+            raise ValueError(
+                f"{self.name}: a stateful RNN needs to know its batch size: pass "
+                "batch_input_shape=(batch, time, features) to the first layer of a "
+                "Sequential model, or batch_size= to keras.Input (or call the layer on an "
+                "array)")
+        with jax.ensure_compile_time_eval():
+            zeros = self._initial_states(int(batch), jnp.dtype(self.dtype))
+        self._state_variables = [Variable(z, trainable=False, name=f"{self.name}/state_{i}")
+                                 for i, z in enumerate(zeros)]
+
+    @property
+    def states(self):
+        """The stateful layer's state Variables ([h, c] for LSTM); Nones otherwise."""
+        if self._state_variables is None:
+            return [None] * len(self._initial_states(1, jnp.float32))
+        return list(self._state_variables)
+
+    def reset_states(self, states=None):
+        """Sets the kept states to zeros, or to `states` (arrays of shape (batch, units))."""
+        if not self.stateful:
+            raise AttributeError(f"{self.name}: reset_states() needs a stateful layer "
+                                 "(stateful=True)")
+        if self._state_variables is None:
+            batch = None if self._batch_input_shape is None else self._batch_input_shape[0]
+            self._make_states(batch)
+        zeros = tuple(v.value for v in self._state_variables)
+        values = zeros if states is None else self._given_states(states, zeros)
+        for variable, value in zip(self._state_variables, values):
+            variable.assign(jnp.zeros_like(value) if states is None else value)
+
+    def _starting_states(self, zeros, initial_state):
+        """The states the scan starts from: a stateful layer's kept ones (as Keras 2: a
+        given initial_state counts only while the kept states are all zeros)."""
+        given = None if initial_state is None else self._given_states(initial_state, zeros)
+        if self.stateful and self._state_variables is None and not _shape_pass():
+            self._make_states(zeros[0].shape[0])
+        if not self.stateful or self._state_variables is None:  # or a placeholder batch
+            return zeros if given is None else given
+        kept = self._state_variables
+        if kept[0].shape != zeros[0].shape:
+            raise ValueError(f"{self.name}: this stateful layer keeps states for batches of "
+                             f"{kept[0].shape[0]}; received a batch of {zeros[0].shape[0]} "
+                             "(call reset_states on a new layer for another batch size)")
+        kept = tuple(v.value.astype(z.dtype) for v, z in zip(kept, zeros))
+        if given is None:
+            return kept
+        recorded = sum(jnp.any(k != 0) for k in kept) > 0
+        return tuple(jnp.where(recorded, k, g) for k, g in zip(kept, given))
+
     def _bias_shape(self):
         return (self.gates * self.units,)
 
@@ -86,9 +155,8 @@ class _Recurrent(Layer):
         keep = None if mask is None else self._time_major_mask(mask, inputs.shape)
         # The input projection of every step at once, outside the scan.
         projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
-        states = self._initial_states(inputs.shape[0], projected.dtype)
-        if initial_state is not None:
-            states = self._given_states(initial_state, states)
+        states = self._starting_states(self._initial_states(inputs.shape[0], projected.dtype),
+                                       initial_state)
         if self.go_backwards:  # as Keras 2, the mask is reversed with the steps
             projected = projected[::-1]
             keep = None if keep is None else keep[::-1]
@@ -103,9 +171,13 @@ class _Recurrent(Layer):
             final, outputs = jax.lax.scan(step, states, projected)
         else:
             final, outputs = jax.lax.scan(
-                self._masked_step(recurrent, bias, carry_output=initial_state is not None),
+                self._masked_step(recurrent, bias,
+                                  carry_output=initial_state is not None or self.stateful),
                 (states, jnp.zeros_like(states[0])), (projected, keep))
             final = final[0]
+        if self.stateful and self._state_variables is not None:
+            for variable, state in zip(self._state_variables, final):
+                variable.assign(state.astype(variable.dtype))
         if self.return_sequences:
             out = jnp.swapaxes(outputs, 0, 1)
         else:  # the output of the last step, which a masked step carries (or zeroes)
@@ -181,6 +253,7 @@ class _Recurrent(Layer):
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
+                "stateful": self.stateful,
                 **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
 
 

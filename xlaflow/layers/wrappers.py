@@ -60,6 +60,7 @@ class Bidirectional(Layer):
             self.backward_layer = backward_layer
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
+        self.stateful = getattr(layer, "stateful", False)
         # As Keras 2: with a mask, merged sequences hold zeros at the masked steps.
         for sublayer in (self.forward_layer, self.backward_layer):
             sublayer.zero_output_for_mask = sublayer.return_sequences
@@ -87,6 +88,17 @@ class Bidirectional(Layer):
         self.built = True
 
     supports_masking = True
+
+    def reset_states(self, states=None):
+        """Keras 2's: the forward layer's kept states then the backward one's, zeroed or
+        set from `states` (the forward layer's states, then the backward layer's)."""
+        if states is None:
+            self.forward_layer.reset_states()
+            self.backward_layer.reset_states()
+            return
+        states = list(states)
+        self.forward_layer.reset_states(states[:len(states) // 2])
+        self.backward_layer.reset_states(states[len(states) // 2:])
 
     def call(self, inputs, initial_state=None, mask=None):
         forward_state = backward_state = None

@@ -192,6 +192,12 @@ class Model(Layer):
     def metrics(self):
         return [] if self.trainer is None else list(self.trainer.trackers)
 
+    def reset_states(self):
+        """Keras 2's: zero the kept states of every stateful recurrent layer inside."""
+        for layer in self.submodules:
+            if getattr(layer, "stateful", False) is True and hasattr(layer, "_state_variables"):
+                layer.reset_states()
+
     def reset_metrics(self):
         """Reset every metric of `metrics` (a subclass's own trackers included, as Keras
         does at each epoch and evaluate) and the compiled ones."""
