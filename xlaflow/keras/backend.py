@@ -1,5 +1,5 @@
 """xf.keras.backend: session-level helpers and settings (epsilon, floatx, image data
-format), and Keras 2's get_value/set_value/int_shape."""
+format), Keras 2's get_value/set_value/int_shape, and its math (`K.dot`, `K.sum`, ...)."""
 
 import numpy as np
 
@@ -10,6 +10,35 @@ from xlaflow.backend_config import (  # noqa: F401
     set_epsilon,
     set_floatx,
     set_image_data_format,
+)
+from xlaflow.keras.backend_math import (  # noqa: F401
+    abs,
+    cast,
+    clip,
+    concatenate,
+    dot,
+    exp,
+    expand_dims,
+    l2_normalize,
+    log,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    ones_like,
+    pow,
+    reshape,
+    shape,
+    sigmoid,
+    softmax,
+    sqrt,
+    square,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    zeros_like,
 )
 from xlaflow.layers.base import clear_session  # noqa: F401
 from xlaflow.variables import Variable
@@ -35,11 +64,11 @@ def set_value(x, value):
 def int_shape(x):
     """The shape of a tensor, Variable or Keras Input as a tuple (None for unknown sizes,
     such as an Input's batch)."""
-    shape = getattr(x, "shape", None)
-    if shape is None:
+    dims = getattr(x, "shape", None)
+    if dims is None:
         raise TypeError(f"int_shape: expected a tensor, Variable or keras.Input; received "
                         f"{type(x).__name__}")
-    return tuple(None if d is None else int(d) for d in shape)
+    return tuple(None if d is None else int(d) for d in dims)
 
 
 def cast_to_floatx(x):
