@@ -71,6 +71,7 @@ from xlaflow.layers import (  # noqa: F401
 # isort: split
 # Convolution and recurrent additions
 from xlaflow.layers import (  # noqa: F401
+    RNN,
     Bidirectional,
     Conv1DTranspose,
     Conv2DTranspose,

@@ -1,0 +1,165 @@
+"""keras.layers.RNN: a user's cell (a Layer with `state_size` and `call(inputs, states)`
+returning `(output, new_states)`) run over the time axis with one lax.scan, as Keras 2.
+
+Inputs, states and outputs may be nested (the Keras guide's NestedCell); the cell is built
+on one time step's shapes. With a mask (batch, time) a masked step keeps the states and
+repeats the previous output (zeros with zero_output_for_mask), as Keras 2's backend.rnn.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from xlaflow.layers.base import Layer, _accepts
+from xlaflow.saving import serialization
+
+_REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or pass "
+                                "initial_state= and return_state=True to carry the states"),
+            "unroll": (False, "the scan is compiled by XLA; unrolling is not needed"),
+            "time_major": (False, "transpose the inputs to (batch, time, ...) first")}
+
+
+def _is_shape(s):
+    return isinstance(s, (tuple, list)) and all(d is None or isinstance(d, int) for d in s)
+
+
+def _state_shapes(state_size):
+    """`state_size` as a list of shapes (without the batch), one per state: an int or a
+    TensorShape is one state; a list or tuple holds one entry per state, as in Keras."""
+    sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
+    shapes = []
+    for size in sizes:
+        dims = (size,) if isinstance(size, int) else tuple(size)
+        if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
+            raise ValueError(f"RNN: the cell's state_size must be positive ints or "
+                             f"TensorShapes of them; received {state_size!r}")
+        shapes.append(dims)
+    return shapes
+
+
+class RNN(Layer):
+    """Keras 2's RNN base layer over `cell` (`return_sequences`, `return_state`,
+    `go_backwards`, `initial_state=`, masks). Outputs: the last step's output (or all
+    steps'), then with return_state the final states."""
+
+    supports_masking = True
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 zero_output_for_mask=False, **kwargs):
+        for name, (default, advice) in _REFUSED.items():
+            value = kwargs.pop(name, default)
+            if value != default:
+                raise NotImplementedError(f"RNN: {name}={value!r} is not supported; {advice}")
+        if isinstance(cell, (list, tuple)):
+            raise NotImplementedError(
+                "RNN: a list of cells (StackedRNNCells) is not supported; stack RNN layers "
+                "instead, with return_sequences=True on all but the last")
+        if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
+            raise ValueError("RNN: cell must be a Layer with a `state_size` attribute and a "
+                             f"call(inputs, states) method; received {cell!r}")
+        super().__init__(**kwargs)
+        self.cell = cell
+        self._state_shapes = _state_shapes(cell.state_size)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+
+    def build(self, input_shape):
+        # the cell sees one time step: (batch, time, *rest) -> (batch, *rest), per input
+        def step_shape(s):
+            if len(s) < 3:
+                raise ValueError(f"{self.name} expects inputs of shape (batch, time, "
+                                 f"features...); received {input_shape}")
+            return (s[0], *s[2:])
+        if not self.cell.built:
+            self.cell.build(jax.tree_util.tree_map(step_shape, input_shape, is_leaf=_is_shape))
+            self.cell.built = True
+        self.built = True
+
+    def get_initial_state(self, batch, dtype):
+        """Zeros for each state (the cell's own get_initial_state if it has one)."""
+        own = getattr(self.cell, "get_initial_state", None)
+        if own is not None:
+            states = own(inputs=None, batch_size=batch, dtype=dtype)
+            return list(states) if isinstance(states, (list, tuple)) else [states]
+        return [jnp.zeros((batch, *shape), dtype) for shape in self._state_shapes]
+
+    def _given_states(self, initial_state, zeros):
+        given = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
+            [initial_state]
+        if len(given) != len(zeros) or any(jnp.shape(g) != z.shape
+                                           for g, z in zip(given, zeros)):
+            raise ValueError(f"{self.name}: initial_state must be {len(zeros)} state(s) of "
+                             f"shapes {[z.shape for z in zeros]}; received "
+                             f"{[tuple(jnp.shape(g)) for g in given]}")
+        return [jnp.asarray(g).astype(z.dtype) for g, z in zip(given, zeros)]
+
+    def call(self, inputs, initial_state=None, mask=None, training=None):
+        from xlaflow.autograph import api
+        from xlaflow.config import flags
+
+        leaves = jax.tree_util.tree_leaves(inputs)
+        batch, dtype = leaves[0].shape[0], jnp.result_type(leaves[0], jnp.float32)
+        states = self.get_initial_state(batch, dtype)
+        if initial_state is not None:
+            states = self._given_states(initial_state, states)
+        steps = jax.tree_util.tree_map(lambda x: jnp.swapaxes(jnp.asarray(x), 0, 1), inputs)
+        keep = None
+        if mask is not None:
+            mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+            keep = jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1)
+        if self.go_backwards:
+            steps = jax.tree_util.tree_map(lambda x: x[::-1], steps)
+            keep = None if keep is None else keep[::-1]
+        cell_call = api.convert(self.cell.call) if flags.autograph else self.cell.call
+        extra = {"training": training} if _accepts(type(self.cell).call, "training") else {}
+
+        def run_cell(x_t, carry):
+            output, new = cell_call(x_t, list(carry), **extra)
+            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            if len(new) != len(carry):
+                raise ValueError(f"{self.name}: the cell returned {len(new)} state(s); its "
+                                 f"state_size has {len(carry)}")
+            return output, tuple(jnp.asarray(n).astype(c.dtype) for n, c in zip(new, carry))
+
+        def step(carry, xs):
+            states, previous = carry
+            x_t, keep_t = xs
+            output, new = run_cell(x_t, states)
+            if keep_t is not None:
+                def where(n, old):
+                    k = keep_t.reshape(keep_t.shape + (1,) * (n.ndim - 1))
+                    return jnp.where(k, n, old)
+                new = tuple(where(n, s) for n, s in zip(new, states))
+                fill = jax.tree_util.tree_map(jnp.zeros_like, output) \
+                    if self.zero_output_for_mask else previous
+                output = jax.tree_util.tree_map(where, output, fill)
+            return (new, output), output
+
+        first = jax.tree_util.tree_map(lambda x: x[0], steps)
+        zeros_out = jax.tree_util.tree_map(jnp.zeros_like, run_cell(first, tuple(states))[0])
+        (final, _), outputs = jax.lax.scan(step, (tuple(states), zeros_out), (steps, keep))
+        if self.return_sequences:
+            out = jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
+        else:
+            out = jax.tree_util.tree_map(lambda o: o[-1], outputs)
+        if not self.return_state:
+            return out
+        return [*(out if isinstance(out, (list, tuple)) else [out]), *final]
+
+    def compute_mask(self, inputs, mask=None):
+        """As Keras 2: the input mask goes on with return_sequences, else none."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self._state_shapes)
+        return output_mask
+
+    def get_config(self):
+        return {**super().get_config(), "cell": serialization.serialize_keras_object(self.cell),
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards,
+                "stateful": False, "unroll": False, "time_major": False,
+                **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
