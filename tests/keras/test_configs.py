@@ -114,6 +114,16 @@ from tests.keras.added_layer_cases import ADDED_LAYERS
 LAYERS.update(ADDED_LAYERS)
 LAYERS.update(CONV_RNN_CASES)  # Conv*Transpose, Conv3D, separable, SimpleRNN, wrappers
 LAYERS["Masking"] = (lambda: layers.Masking(mask_value=-1.0), lambda: [_floats(SEQ)], {})
+LAYERS["RNN"] = (lambda: layers.RNN(
+    layers.SimpleRNNCell(3, activation="relu", recurrent_initializer="glorot_uniform"),
+    return_sequences=True, return_state=True, go_backwards=True), lambda: [_floats(SEQ)], {})
+LAYERS["SimpleRNNCell"] = (lambda: layers.SimpleRNNCell(4, use_bias=False),
+                           lambda: [_floats((2, 3)), [_floats((2, 4))]], {})
+LAYERS["LSTMCell"] = (lambda: layers.LSTMCell(4, unit_forget_bias=False,
+                                              recurrent_activation="softsign"),
+                      lambda: [_floats((2, 3)), [_floats((2, 4)), _floats((2, 4))]], {})
+LAYERS["GRUCell"] = (lambda: layers.GRUCell(4, bias_initializer="ones"),
+                     lambda: [_floats((2, 3)), [_floats((2, 4))]], {})
 LAYERS["Normalization"] = (lambda: layers.Normalization(
     axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25], invert=True),
     lambda: [_floats(SEQ)], {})

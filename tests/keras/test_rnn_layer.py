@@ -147,3 +147,49 @@ def test_refusals_name_what_to_use_instead():
         layers.RNN(ElmanCell(2), stateful=True)
     with pytest.raises(ValueError, match="state_size"):
         layers.RNN(layers.Dense(2))
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_built_in_cells_step_as_their_layers_in_numpy():
+    x = RNG.normal(size=(2, 4, 3)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    lstm = layers.RNN(layers.LSTMCell(5), return_state=True)
+    out, h_state, c_state = lstm(x)
+    kernel, recurrent, bias = _w(lstm.cell)
+    np.testing.assert_array_equal(bias[5:10], np.ones(5))  # unit_forget_bias
+    h, c = np.zeros((2, 5)), np.zeros((2, 5))
+    for t in range(4):
+        i, f, g, o = np.split(x64[:, t] @ kernel + h @ recurrent + bias, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+    for actual, expected in ((out, h), (h_state, h), (c_state, c)):
+        np.testing.assert_allclose(actual, expected, **TOL)
+
+    gru = layers.RNN(layers.GRUCell(5), return_sequences=True)
+    sequence = gru(x)
+    kernel, recurrent, bias = _w(gru.cell)
+    h, steps = np.zeros((2, 5)), []
+    for t in range(4):
+        xz, xr, xh = np.split(x64[:, t] @ kernel + bias[0], 3, axis=-1)
+        hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=-1)
+        z, r = _sigmoid(xz + hz), _sigmoid(xr + hr)
+        h = z * h + (1 - z) * np.tanh(xh + r * hh)
+        steps.append(h)
+    np.testing.assert_allclose(sequence, np.stack(steps, 1), **TOL)
+
+    # stepped by hand (the time-series tutorial's FeedBack model): cell(x_t, states)
+    cell = layers.SimpleRNNCell(5)
+    states = [np.zeros((2, 5), np.float32)]
+    for t in range(4):
+        output, states = cell(x[:, t], states=states)
+    kernel, recurrent, bias = _w(cell)
+    h = np.zeros((2, 5))
+    for t in range(4):
+        h = np.tanh(x64[:, t] @ kernel + h @ recurrent + bias)
+    np.testing.assert_allclose(output, h, **TOL)
+    np.testing.assert_allclose(states[0], h, **TOL)
+    with pytest.raises(NotImplementedError, match="Dropout layer"):
+        layers.LSTMCell(3, dropout=0.5)

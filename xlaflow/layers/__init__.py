@@ -71,6 +71,9 @@ from xlaflow.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from xlaflow.layers.masking import Masking as Masking
 from xlaflow.layers.recurrent import SimpleRNN as SimpleRNN
 from xlaflow.layers.rnn import RNN as RNN
+from xlaflow.layers.rnn_cells import GRUCell as GRUCell
+from xlaflow.layers.rnn_cells import LSTMCell as LSTMCell
+from xlaflow.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
 from xlaflow.layers.separable import DepthwiseConv2D as DepthwiseConv2D
 from xlaflow.layers.separable import SeparableConv2D as SeparableConv2D
 from xlaflow.layers.wrappers import Bidirectional as Bidirectional

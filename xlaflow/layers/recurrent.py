@@ -38,6 +38,45 @@ def _refuse_unsupported(layer, kwargs):
                     "for dropout put a Dropout layer before or after the RNN")
 
 
+def simple_step(z, states, recurrent, bias, activation):
+    """One SimpleRNN step from the projected input z = x_t @ kernel."""
+    (h,) = states
+    z = z + h @ recurrent
+    return (activation(z if bias is None else z + bias),)
+
+
+def lstm_step(z, states, recurrent, bias, activation, recurrent_activation):
+    """One LSTM step (gates i, f, c, o) from the projected input z = x_t @ kernel."""
+    h, c = states
+    z = z + h @ recurrent
+    if bias is not None:
+        z = z + bias
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
+    return recurrent_activation(o) * activation(c), c
+
+
+def gru_step(z, states, recurrent, bias, activation, recurrent_activation):
+    """One GRU step (reset_after=True; z, r, h) from the projected input z = x_t @ kernel;
+    bias (2, 3 * units): the input's and the recurrent one."""
+    (h,) = states
+    inner = h @ recurrent
+    if bias is not None:
+        z, inner = z + bias[0], inner + bias[1]
+    xz, xr, xh = jnp.split(z, 3, axis=-1)
+    hz, hr, hh = jnp.split(inner, 3, axis=-1)
+    update = recurrent_activation(xz + hz)
+    candidate = activation(xh + recurrent_activation(xr + hr) * hh)
+    return (update * h + (1 - update) * candidate,)
+
+
+def forget_bias_init(units, base):
+    """LSTM's unit_forget_bias: `base`, with the forget gate's slice set to 1."""
+    def init(shape, dtype, key):
+        return base(shape, dtype, key).at[units:2 * units].set(1.0)
+    return init
+
+
 def _shape_pass():
     """Whether this call is a model's shape inference (its batch size a placeholder)."""
     ctx = _lifting.current()
@@ -279,11 +318,7 @@ class SimpleRNN(_Recurrent):
         return (jnp.zeros((batch, self.units), dtype),)
 
     def _step(self, x_t, states, recurrent, bias):
-        (h,) = states
-        z = x_t + h @ recurrent
-        if bias is not None:
-            z = z + bias
-        return (self.activation(z),)
+        return simple_step(x_t, states, recurrent, bias, self.activation)
 
 
 class LSTM(_Gated):
@@ -298,12 +333,7 @@ class LSTM(_Gated):
     def _bias_init(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
-        units, base = self.units, self.bias_initializer
-
-        def init(shape, dtype, key):
-            bias = base(shape, dtype, key)
-            return bias.at[units:2 * units].set(1.0)  # the forget gate starts open
-        return init
+        return forget_bias_init(self.units, self.bias_initializer)  # the forget gate open
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -313,14 +343,8 @@ class LSTM(_Gated):
         return zeros, zeros
 
     def _step(self, x_t, states, recurrent, bias):
-        h, c = states
-        z = x_t + h @ recurrent
-        if bias is not None:
-            z = z + bias
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        c = self.recurrent_activation(f) * c + self.recurrent_activation(i) * self.activation(g)
-        h = self.recurrent_activation(o) * self.activation(c)
-        return h, c
+        return lstm_step(x_t, states, recurrent, bias, self.activation,
+                         self.recurrent_activation)
 
 
 class GRU(_Gated):
@@ -344,13 +368,5 @@ class GRU(_Gated):
         return (jnp.zeros((batch, self.units), dtype),)
 
     def _step(self, x_t, states, recurrent, bias):
-        (h,) = states
-        inner = h @ recurrent
-        if bias is not None:
-            x_t, inner = x_t + bias[0], inner + bias[1]
-        xz, xr, xh = jnp.split(x_t, 3, axis=-1)
-        hz, hr, hh = jnp.split(inner, 3, axis=-1)
-        z = self.recurrent_activation(xz + hz)
-        r = self.recurrent_activation(xr + hr)
-        candidate = self.activation(xh + r * hh)
-        return (z * h + (1 - z) * candidate,)
+        return gru_step(x_t, states, recurrent, bias, self.activation,
+                        self.recurrent_activation)

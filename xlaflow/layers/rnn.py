@@ -46,7 +46,9 @@ class RNN(Layer):
     supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 zero_output_for_mask=False, **kwargs):
+                 **kwargs):
+        # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
+        zero_output_for_mask = kwargs.pop("zero_output_for_mask", False)
         for name, (default, advice) in _REFUSED.items():
             value = kwargs.pop(name, default)
             if value != default:
@@ -100,7 +102,7 @@ class RNN(Layer):
         from xlaflow.config import flags
 
         leaves = jax.tree_util.tree_leaves(inputs)
-        batch, dtype = leaves[0].shape[0], jnp.result_type(leaves[0], jnp.float32)
+        batch, dtype = leaves[0].shape[0], jnp.dtype(self.compute_dtype)
         states = self.get_initial_state(batch, dtype)
         if initial_state is not None:
             states = self._given_states(initial_state, states)

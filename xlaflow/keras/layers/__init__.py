@@ -77,9 +77,12 @@ from xlaflow.layers import (  # noqa: F401
     Conv2DTranspose,
     Conv3D,
     DepthwiseConv2D,
+    GRUCell,
+    LSTMCell,
     Masking,
     SeparableConv2D,
     SimpleRNN,
+    SimpleRNNCell,
     TimeDistributed,
 )
 
