@@ -68,11 +68,17 @@ def exponential(x):
     return jnp.exp(x)
 
 
+def hard_sigmoid(x):
+    """Keras 2's piecewise-linear sigmoid, `clip(0.2 * x + 0.5, 0, 1)` (Keras 3 changed
+    the slope to 1/6; configs saved by Keras 2 LSTMs name this one)."""
+    return jnp.clip(0.2 * jnp.asarray(x) + 0.5, 0.0, 1.0)
+
+
 swish = silu
 
 _BY_NAME = {f.__name__: f for f in (linear, relu, relu6, sigmoid, tanh, softmax, log_softmax,
                                     elu, selu, gelu, silu, softplus, softsign, leaky_relu,
-                                    exponential)}
+                                    exponential, hard_sigmoid)}
 _BY_NAME["swish"] = silu
 
 

@@ -251,3 +251,12 @@ def test_functional_merge_helpers_build_models():
     for out, want in zip(model([a, b]), expect, strict=True):
         np.testing.assert_allclose(out, want, rtol=1e-6)
     np.testing.assert_allclose(layers.add([a, b]), a + b, rtol=1e-6)  # eager tensors too
+
+
+def test_hard_sigmoid_is_keras_2s_and_an_lstm_takes_it_by_name():
+    # Keras 2.x: clip(0.2 * x + 0.5, 0, 1), the recurrent_activation of older LSTM configs
+    np.testing.assert_allclose(xf.keras.activations.hard_sigmoid(POINTS),
+                               np.clip(0.2 * POINTS + 0.5, 0, 1), rtol=1e-6)
+    lstm = layers.LSTM(2, recurrent_activation="hard_sigmoid")
+    assert lstm.get_config()["recurrent_activation"] == "hard_sigmoid"
+    assert lstm(RNG.normal(size=(1, 3, 2)).astype(np.float32)).shape == (1, 2)
