@@ -191,12 +191,18 @@ def test_normalization_axis_tuple_comes_back_equal_after_json():
         assert type(layer).from_config(_json(config)).get_config() == config
 
 
-def test_layer_with_a_user_activation_cannot_be_saved():
+def test_layer_with_a_user_activation_saves_its_name_and_loads_only_when_told_the_function():
+    # Keras 2: the config names the function; from_config needs it registered, in
+    # custom_objects or in a scope, and otherwise names it in the error
     def my_activation(x):
         return x
 
-    with pytest.raises(ValueError, match="my_activation"):
-        layers.Dense(2, activation=my_activation).get_config()
+    config = layers.Dense(2, activation=my_activation).get_config()
+    assert config["activation"] == "my_activation"
+    with pytest.raises(ValueError, match="Unknown activation 'my_activation'"):
+        layers.Dense.from_config(config)
+    with xlaflow.keras.utils.custom_object_scope({"my_activation": my_activation}):
+        assert layers.Dense.from_config(config).activation is my_activation
 
 
 # -- initializers and activations -------------------------------------------------------------
