@@ -213,3 +213,17 @@ def test_python_lists_are_operands_converted_to_the_variables_dtype_as_in_tf():
         return tape.gradient(y, v)
 
     assert float(gradient()) == 7.0
+
+
+def test_list_operands_round_to_a_float_variables_dtype_as_tf_converts_them():
+    # 0.1 has no exact float32 (or bfloat16): TF rounds it, as tf.constant([0.1]) does
+    v = xf.Variable([1.0, 2.0])
+    np.testing.assert_allclose(v * [0.1, 0.2], np.float32([0.1, 0.4]))
+    np.testing.assert_allclose((0.1, 0.3) + v, np.float32([1.1, 2.3]))
+    assert np.isnan(np.asarray(v * [float("nan"), 1.0])[0])
+    half = xf.Variable([1.0], dtype=jnp.bfloat16)
+    assert (half * [0.1]).dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match=r"\[1j\] to the Variable's dtype float32"):
+        v * [1j]  # complex to real drops the imaginary part: TF refuses it
+    with pytest.raises(TypeError, match=r"to the Variable's dtype int32"):
+        xf.Variable([1, 2]) + [2**40, 1]  # out of int32's range: TF refuses, not wraps

@@ -69,11 +69,18 @@ def _operand(self, other):
     if given.dtype == object:
         raise TypeError(f"Variable {self.name!r}: cannot use the ragged or mixed list "
                         f"{other!r} as an operand; expected a rectangular list of numbers")
-    converted = given.astype(self.dtype)
-    if given.dtype.kind in "fc" and not np.array_equal(converted, given):
+    # TF rounds a float to a float dtype (0.1 to float32) but refuses to drop a fraction
+    # (3.5 to int32), an imaginary part or an integer's high bits; checked before astype,
+    # which would warn.
+    if given.dtype.kind == "c":
+        lossy = not jnp.issubdtype(self.dtype, jnp.complexfloating)
+    else:
+        lossy = not jnp.issubdtype(self.dtype, jnp.inexact) and not np.array_equal(
+            given, given.astype(self.dtype))
+    if lossy:
         raise TypeError(f"Variable {self.name!r}: cannot convert {other!r} to the Variable's "
                         f"dtype {self.dtype}, as TF refuses it; cast the Variable first")
-    return jnp.asarray(converted)
+    return jnp.asarray(given.astype(self.dtype))
 
 
 def _binary(op):
