@@ -110,3 +110,16 @@ def test_model_checkpoint_keeps_weights_in_hdf5_files(tmp_path):
     copy = _model()
     copy.load_weights(str(tmp_path / "w2.weights.h5"))
     np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_weights_saved_with_save_format_h5_load_from_a_path_without_suffix(tmp_path):
+    # Keras 2's load_weights reads an HDF5 file whatever its name (h5py.is_hdf5)
+    model, path = _model(), str(tmp_path / "weights")
+    model.save_weights(path, save_format="h5")
+    assert h5py.is_hdf5(path)
+    copy = _model()
+    copy.load_weights(path)
+    for got, want in zip(copy.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        copy.load_weights(str(tmp_path / "missing.h5"))

@@ -102,6 +102,8 @@ def load_weights(model, filepath):
     if not model.weights:
         raise ValueError(f"load_weights: build {model.name} before loading weights into it")
     groups = _groups(model)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"load_weights: {filepath} does not exist")
     if not h5py.is_hdf5(os.fspath(filepath)):
         raise ValueError(f"load_weights: {filepath} is not an HDF5 file")
     with h5py.File(os.fspath(filepath), "r") as f:

@@ -43,7 +43,11 @@ def save_weights(model, filepath, overwrite=True):
 
 def load_weights(model, filepath):
     """Assign the weights saved by save_weights; everything is checked before any
-    assignment, and a missing or mismatched weight is named."""
+    assignment, and a missing or mismatched weight is named. A plain file is HDF5 (this
+    format is a directory): Keras 2 reads one whatever its name, as save_format="h5" writes."""
+    if os.path.isfile(filepath):
+        from xlaflow.saving import hdf5_weights
+        return hdf5_weights.load_weights(model, filepath)
     values = atomic.read_stable(filepath, lambda path: _read(model, path), "load_weights")
     for key, weight in zip(_keys(model), model.weights):
         weight.assign(np.asarray(values[key]).astype(weight.dtype, copy=False))
