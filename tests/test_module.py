@@ -64,3 +64,26 @@ def test_name_scopes_prefix_variable_names_and_nest():
     leaf = Leaf(name="block")
     with leaf.name_scope:
         assert xf.Variable(0.0, name="extra").name == "block/extra"
+
+
+def test_a_modules_scope_is_fixed_where_it_was_made_and_with_name_scope_enters_it():
+    # tf.Module.__init__ keeps name_scope_v2(<scope when made>/<name>/): entering it later
+    # anywhere names Variables under that absolute scope, as the with_name_scope example
+    class MyModule(xf.Module):
+        @xf.Module.with_name_scope
+        def __call__(self, x):
+            if not hasattr(self, "w"):
+                self.w = xf.Variable(np.ones((x.shape[1], 3), np.float32))
+            return x @ self.w
+
+    with xf.name_scope("outer"):
+        inner = MyModule()
+    mod = MyModule()
+    np.testing.assert_array_equal(mod(np.ones((1, 2), np.float32)), np.full((1, 3), 2.0))
+    assert mod.w.name == "my_module/Variable"
+    assert MyModule.__call__.__name__ == "__call__"  # functools.wraps, as tf_decorator
+    with xf.name_scope("elsewhere"):
+        inner(np.ones((1, 2), np.float32))
+        with inner.name_scope as scope:
+            assert scope == "outer/my_module/"
+    assert inner.w.name == "outer/my_module/Variable"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
-from xlaflow.name_scopes import name_scope as _name_scope
+from xlaflow import name_scopes as _scopes
 from xlaflow.variables import Variable
 
 
@@ -33,6 +34,9 @@ class Module:
 
     def __init__(self, name=None):
         self._module_name = _snake(type(self).__name__) if name is None else str(name)
+        outer = _scopes.current()
+        if outer:  # tf.Module fixes its scope where it is made ('outer/'); kept only if any
+            self._outer_scope = outer
 
     @property
     def name(self):
@@ -41,8 +45,18 @@ class Module:
     @property
     def name_scope(self):
         """TF's `with module.name_scope:`: Variables created inside are named
-        '<module name>/...'."""
-        return _name_scope(self.name)
+        '<scope the module was made in>/<module name>/...', wherever it is entered."""
+        return _scopes.name_scope(f"{getattr(self, '_outer_scope', '')}{self.name}/")
+
+    @classmethod
+    def with_name_scope(cls, method):
+        """Decorator (TF's `@tf.Module.with_name_scope`): `method` runs inside the module's
+        name_scope, so the Variables it creates carry the module's name."""
+        @functools.wraps(method)
+        def scoped(self, *args, **kwargs):
+            with self.name_scope:
+                return method(self, *args, **kwargs)
+        return scoped
 
     @property
     def variables(self):
