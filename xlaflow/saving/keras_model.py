@@ -91,6 +91,23 @@ def _slot_of(slot, owners, keys):
     return {SLOT_OF: {"variable": keys[id(owner[0])], "slot": owner[1]}}
 
 
+def _recorded_weights(model, specs, weight_keys):
+    """The weights the saved slots belong to, in saved order, or None without records.
+    An optimizer built before a layer was frozen (fine-tuning with the same optimizer)
+    holds slots of weights no longer trainable: it is rebuilt for those, as it was."""
+    by_key = {weight_keys[id(v)]: v for v in model.variables if id(v) in weight_keys}
+    found = {}
+    for spec in specs:
+        mark = spec.get(SLOT_OF) if isinstance(spec, dict) else None
+        if not isinstance(mark, dict):
+            continue
+        weight = by_key.get(mark.get("variable"))
+        if weight is None:
+            return None  # a weight this model does not have: build as without records
+        found.setdefault(id(weight), weight)
+    return list(found.values()) or None
+
+
 def _paired(optimizer, variables, specs, weight_keys):
     """`specs` reordered so that each of `variables` (the optimizer's) faces the entry
     recorded as the same slot of the same weight (`weight_keys`: {id(weight): key} here).
@@ -272,7 +289,8 @@ def _compile(model, config, custom_objects, path, description, weight_keys):
         return
     optimizer = model.optimizer
     if description.get("optimizer_built"):
-        optimizer.build(model.trainable_weights)
+        optimizer.build(_recorded_weights(model, opt_specs, weight_keys) or
+                        model.trainable_weights)
     variables = list(optimizer.variables)
     if len(variables) == len(opt_specs):
         opt_specs = _paired(optimizer, variables, opt_specs, weight_keys)
