@@ -92,20 +92,23 @@ def _slot_of(slot, owners, keys):
 
 
 def _recorded_weights(model, specs, weight_keys):
-    """The weights the saved slots belong to, in saved order, or None without records.
-    An optimizer built before a layer was frozen (fine-tuning with the same optimizer)
-    holds slots of weights no longer trainable: it is rebuilt for those, as it was."""
+    """The weights the saved slots belong to (in `model.variables` order) when they are not
+    its trainable ones: an optimizer built before a layer was frozen (fine-tuning with the
+    same one) holds slots of untrainable weights. None without records, when they name the
+    trainable weights, or one this model lacks."""
     by_key = {weight_keys[id(v)]: v for v in model.variables if id(v) in weight_keys}
-    found = {}
+    named = set()
     for spec in specs:
         mark = spec.get(SLOT_OF) if isinstance(spec, dict) else None
         if not isinstance(mark, dict):
             continue
         weight = by_key.get(mark.get("variable"))
         if weight is None:
-            return None  # a weight this model does not have: build as without records
-        found.setdefault(id(weight), weight)
-    return list(found.values()) or None
+            return None
+        named.add(id(weight))
+    if not named or named == {id(v) for v in model.trainable_weights}:
+        return None
+    return [v for v in model.variables if id(v) in named]
 
 
 def _paired(optimizer, variables, specs, weight_keys):
