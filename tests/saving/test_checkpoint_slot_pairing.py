@@ -164,3 +164,34 @@ def test_twins_without_marks_are_refused_naming_what_to_write(tmp_path):
     assert opt2._state is None  # nothing changed
     for got, was in zip(a2.get_weights() + b2.get_weights(), before):
         np.testing.assert_array_equal(got, was)
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_an_unbuilt_optimizer_restores_slots_of_a_layer_frozen_after_it_was_built(
+        tmp_path, carried):
+    # Fine-tuning with the same optimizer: built for all four variables, then the first
+    # layer is frozen. The marks name the variables it holds slots for; built for the
+    # now-trainable ones only, the restore refused the file as unexpected keys.
+    model = build(0)
+    model.compile(optimizers.Adam(0.05), "mse")
+    opt = model.optimizer
+    step(model, opt, model.trainable_variables)
+    model.layers[0].trainable = False
+    step(model, opt, model.trainable_variables)
+    model.layers[0].trainable = True
+    want = slot_values(model, opt)
+    model.layers[0].trainable = False
+    objects = {} if carried else {"optimizer": opt}
+    path = train.Checkpoint(model=model, **objects).save(tmp_path / "c")
+    model2 = build(1)
+    model2.compile(optimizers.Adam(0.05), "mse")
+    model2.layers[0].trainable = False
+    objects = {} if carried else {"optimizer": model2.optimizer}
+    train.Checkpoint(model=model2, **objects).restore(path).assert_consumed()
+    model2.layers[0].trainable = True
+    check_restored(model2, model2.optimizer, want)
+    model.layers[0].trainable = model2.layers[0].trainable = False
+    step(model, opt, model.trainable_variables)
+    step(model2, model2.optimizer, model2.trainable_variables)
+    for a, b in zip(model.get_weights(), model2.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

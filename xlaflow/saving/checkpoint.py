@@ -178,8 +178,9 @@ class Checkpoint:
         return tree, {"format": FORMAT, "format_version": version,
                       "save_counter": self.save_counter, "objects": manifest}
 
-    def _expected(self, name, obj, stored):
-        """The Expected (checkpoint_graph.py) of object `name`, given its stored keys."""
+    def _expected(self, name, obj, stored, where):
+        """The Expected (checkpoint_graph.py) of object `name`, given its stored keys
+        (`where`: this side's locations of Variables, which slot marks name)."""
         if isinstance(obj, _PLAIN):
             value, kind = np.asarray(obj), type(obj)
 
@@ -189,7 +190,7 @@ class Checkpoint:
             want.slots["value"] = Slot(value.shape, value.dtype, assign, name)
             return want
         return expected(name, obj, stored,
-                        lambda opt, entries: self._owner(name, opt, entries))
+                        lambda opt, entries: self._owner(name, opt, entries), where)
 
     def _owner(self, name, opt, stored):
         """The one model a top-level optimizer without state trains: `model.optimizer is
@@ -310,7 +311,7 @@ class Checkpoint:
             if name not in stored:
                 raise ValueError(f"Checkpoint.restore: {path} has no object {name!r}; it "
                                  f"holds {sorted(stored)}")
-            want = self._expected(name, obj, stored[name])
+            want = self._expected(name, obj, stored[name], where)
             slots[name], have = want.slots, set(stored[name])
             unbound += want.unbound
             bound += want.bound

@@ -186,10 +186,11 @@ class Expected:
         self.slots, self.optional, self.unbound, self.bound = {}, [], [], []
 
 
-def expected(name, obj, stored, owner_of):
+def expected(name, obj, stored, owner_of, where=None):
     """The Expected of object `name` given `stored` (its {key: entry} in the checkpoint).
     `owner_of(opt, entries)` names the model a top-level optimizer without state yet
-    trains (`entries`: the optimizer's stored ones, keyed as its own)."""
+    trains (`entries`: the optimizer's stored ones, keyed as its own); `where` (this side's
+    locations) finds the Variables the stored slot marks name."""
     want = Expected()
     for prefix, leaf in _walk(obj):
         own = _slots_of(_own(prefix, leaf),
@@ -199,7 +200,9 @@ def expected(name, obj, stored, owner_of):
                     k[len(prefix):]}
             if keys - set(own):
                 entries = {k[len(prefix):]: stored[k] for k in keys}
-                own.update(unbuilt_slots(leaf, owner_of(leaf, entries), prefix, len(own)))
+                model = owner_of(leaf, entries)
+                own.update(unbuilt_slots(leaf, model, prefix, len(own),
+                                         _marked_weights(model, entries, where)))
         if _is_optimizer(leaf):
             want.bound.append(leaf)
         want.slots.update(own)
@@ -217,7 +220,8 @@ def expected(name, obj, stored, owner_of):
         want.bound.append(opt)
         slots = _slots_of(_own(group, opt), _optimizer_owners(opt))
         if getattr(opt, "_state", 0) is None and saved - set(slots):
-            slots.update(unbuilt_slots(opt, leaf, group, len(slots)))
+            slots.update(unbuilt_slots(opt, leaf, group, len(slots), _marked_weights(
+                leaf, {k: stored[k] for k in saved}, where)))
         want.slots.update(slots)
     return want
 
@@ -252,11 +256,34 @@ def state_fits(opt, model, stored):
                      _future_state(opt, list(model.trainable_variables))]
 
 
-def unbuilt_slots(opt, model, prefix, offset):
-    """{key: Slot} of the state `opt` has not built yet, as it will build it for `model`'s
-    trainable variables (as the first training step does); the first assignment builds it,
-    so a restore gives the state exactly the values the first step would then continue."""
-    weights = list(model.trainable_variables)
+def _marked_weights(model, entries, where):
+    """`model`'s Variables that the slot marks in `entries` name (in `model.variables`
+    order) when they are not its trainable ones: an optimizer built before a layer was
+    frozen (fine-tuning with the same one) holds slots of untrainable Variables. None
+    without marks, when they name its trainable Variables, or one `model` lacks."""
+    if not where:
+        return None
+    by_place = {tuple(where[id(v)]): v for v in model.variables if id(v) in where}
+    named = set()
+    for entry in entries.values():
+        mark = entry.get(SLOT_OF)
+        if not isinstance(mark, dict) or not isinstance(mark.get("variable"), list):
+            continue
+        variable = by_place.get(tuple(mark["variable"]))
+        if variable is None:
+            return None
+        named.add(id(variable))
+    if not named or named == {id(v) for v in model.trainable_variables}:
+        return None
+    return [v for v in model.variables if id(v) in named]
+
+
+def unbuilt_slots(opt, model, prefix, offset, weights=None):
+    """{key: Slot} of the state `opt` has not built yet, as it will build it for `weights`
+    (those its stored marks name), else `model`'s trainable variables (as the first training
+    step does); the first assignment builds it, so a restore gives the state exactly the
+    values the first step would then continue."""
+    weights = list(weights or model.trainable_variables)
     built = []
 
     def assign_leaf(value, j):
