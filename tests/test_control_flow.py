@@ -256,3 +256,13 @@ def test_map_fn_honours_fn_output_signature_and_its_dtype_alias_as_tf():
         xf.map_fn(halved, ints, dtype=xf.float32, fn_output_signature=xf.float32)
     with pytest.raises(TypeError, match="fn_output_signature holds 'nope'"):
         xf.map_fn(halved, ints, fn_output_signature="nope")
+
+
+def test_map_fn_refuses_scalar_elems_naming_them_as_tf():
+    # TF: "Elements in elems must be 1+ dimensional Tensors, not scalars"; lax.map raised
+    # an IndexError from inside JAX
+    with pytest.raises(ValueError, match="1\\+ dimensional .* received shape \\(\\)"):
+        xf.map_fn(lambda x: x, xf.constant(3.0))
+    with pytest.raises(ValueError, match="elems\\[1\\]"):
+        xf.map_fn(lambda p: p[0], (np.ones(2, np.float32), np.float32(1.0)),
+                  fn_output_signature=xf.float32)

@@ -184,6 +184,13 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
                          f"fn_output_signature={fn_output_signature!r}")
     signature = fn_output_signature if fn_output_signature is not None else dtype
     elems = _tensors(elems)
+    leaves, elems_tree = jax.tree_util.tree_flatten(elems)
+    for k, leaf in enumerate(leaves):
+        if jnp.ndim(leaf) == 0:  # fn maps slices along axis 0: a scalar has none
+            where = "elems" if elems_tree.num_leaves == 1 and not elems_tree.children() \
+                else f"elems[{k}]"
+            raise ValueError(f"map_fn: elements in elems must be 1+ dimensional tensors, "
+                             f"not scalars; {where} received shape ()")
     if signature is None:
         argument = "elems"  # no signature: fn keeps elems' structure and dtypes
         dtypes, structure = [jnp.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(
