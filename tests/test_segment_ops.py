@@ -96,3 +96,14 @@ def test_bad_segment_ids_are_refused_as_tf_does():
     compiled = xf.function(lambda d, i: xf.math.unsorted_segment_max(d, i, 2))
     with pytest.raises(xf.errors.InvalidArgumentError, match="received 3"):
         compiled(data, np.array([0, 3, 1], np.int32))
+
+
+def test_num_segments_and_data_of_the_wrong_kind_are_refused_by_name():
+    data = np.arange(4, dtype=np.float32)
+    ids = np.array([0, 0, 1, 1])
+    # TF's num_segments is int32/int64: 2.5 was truncated to 2, then blamed on the ids
+    with pytest.raises(TypeError, match=r"num_segments must be an integer.*2\.5"):
+        xf.math.unsorted_segment_sum(data, ids, 2.5)
+    # TF has no max/min/prod of booleans; NumPy's "Invalid integer data type 'b'" came out
+    with pytest.raises(TypeError, match="unsorted_segment_max: data must be numeric.*bool"):
+        xf.math.unsorted_segment_max(np.array([True, False]), np.array([0, 0]), 1)

@@ -26,8 +26,11 @@ def _ids(segment_ids, api):
     return ids
 
 
-def _extreme(dtype, highest):
+def _extreme(dtype, highest, api):
     """numeric_limits<T>::max() or ::lowest(): finite for floats, as TF fills them."""
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{api}: data must be numeric (integer or floating point), as TF's "
+                        f"max/min kernels; received dtype {dtype}")
     info = jnp.finfo(dtype) if jnp.issubdtype(dtype, jnp.inexact) else jnp.iinfo(dtype)
     return info.max if highest else info.min
 
@@ -82,7 +85,11 @@ def _unsorted(kind, data, segment_ids, num_segments, empty, api):
         raise TypeError(f"{api}: num_segments sets the output's size, so it must be known "
                         "when the function is traced (a Python int); received a tensor "
                         "computed in the function")
-    count = int(np.asarray(num_segments))
+    given = np.asarray(num_segments)
+    if given.dtype.kind not in "iu" or given.ndim:
+        raise TypeError(f"{api}: num_segments must be an integer scalar (int32 or int64), "
+                        f"as TF's; received {num_segments!r}")
+    count = int(given)
     if count < 0:
         raise ValueError(f"{api}: num_segments must be >= 0, received {count}")
     if data.shape[:ids.ndim] != ids.shape:
@@ -156,16 +163,16 @@ def unsorted_segment_max(data, segment_ids, num_segments, name=None):
     """out[j] = max of data[i] over segment_ids[i] == j; the dtype's lowest value (finite
     for floats) for an empty segment, as TF."""
     dtype = jnp.asarray(data).dtype
-    return _unsorted("max", data, segment_ids, num_segments, _extreme(dtype, False),
-                     "unsorted_segment_max")
+    api = "unsorted_segment_max"
+    return _unsorted("max", data, segment_ids, num_segments, _extreme(dtype, False, api), api)
 
 
 def unsorted_segment_min(data, segment_ids, num_segments, name=None):
     """out[j] = min of data[i] over segment_ids[i] == j; the dtype's highest value for an
     empty segment, as TF."""
     dtype = jnp.asarray(data).dtype
-    return _unsorted("min", data, segment_ids, num_segments, _extreme(dtype, True),
-                     "unsorted_segment_min")
+    api = "unsorted_segment_min"
+    return _unsorted("min", data, segment_ids, num_segments, _extreme(dtype, True, api), api)
 
 
 def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
