@@ -182,3 +182,23 @@ def test_model_add_metric_of_a_symbolic_tensor_is_refused():
     model = models.Model(inputs, layers.Dense(1)(inputs))
     with pytest.raises(NotImplementedError, match="symbolic.*from the call\\(\\) of a layer"):
         model.add_metric(inputs, name="inputs")
+
+
+def test_add_metric_inside_a_loop_body_of_call_is_refused_naming_the_way_out():
+    # A value traced in lax.scan's body cannot reach the step's Mean: JAX raised
+    # UnexpectedTracerError from deep inside fit
+    import jax
+
+    class InScan(layers.Layer):
+        def call(self, inputs):
+            def body(carry, column):
+                self.add_metric(xf.reduce_mean(column), name="column_mean")
+                return carry + column, None
+            total, _ = jax.lax.scan(body, inputs[:, 0] * 0, inputs.T)
+            return total[:, None]
+
+    model = models.Sequential([Input((3,)), InScan(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match=r"add_metric\(name='column_mean'\) inside a "
+                       r"tensor loop.*call add_metric on it afterwards"):
+        model.fit(X, Y, batch_size=5, verbose=0)

@@ -12,11 +12,13 @@ import contextlib
 import threading
 
 import jax.numpy as jnp
+from jax.extend.core import get_opaque_trace_state
 
 
 class _Local(threading.local):
     collector = None  # callable(layer, name, value), or None: values are dropped
     names = None  # {name: layer} added in the running outermost call
+    trace = None  # the trace the running outermost call runs in
 
 
 _local = _Local()
@@ -36,6 +38,7 @@ def collecting(collector):
 def new_call():
     """Called as an outermost Layer call starts: its names start afresh."""
     _local.names = None
+    _local.trace = get_opaque_trace_state()
 
 
 def add_metric(layer, value, name, aggregation, depth):
@@ -64,6 +67,14 @@ def add_metric(layer, value, name, aggregation, depth):
             f"{layer.name}.add_metric(name={name!r}): expected a tensor computed inside "
             f"call(), received {value!r} outside any call; add the metric from the call() "
             "of a layer in the model")
+    if _local.collector is not None and get_opaque_trace_state() != _local.trace:
+        # a value traced inside a loop body, branch or vmap of call() cannot leave that
+        # trace through the collector (JAX's UnexpectedTracerError)
+        raise NotImplementedError(
+            f"{layer.name}.add_metric(name={name!r}) inside a tensor loop, a tensor if or a "
+            "JAX transformation (lax.scan, while_loop, cond, vmap) within call() is not "
+            "implemented: return the value from the loop or branch and call add_metric on "
+            "it afterwards, in call() itself")
     value = jnp.asarray(value)
     if not (jnp.issubdtype(value.dtype, jnp.number) or value.dtype == jnp.bool_):
         raise TypeError(f"{layer.name}.add_metric(name={name!r}): expected a numeric "
