@@ -123,3 +123,37 @@ def test_weights_saved_with_save_format_h5_load_from_a_path_without_suffix(tmp_p
         np.testing.assert_array_equal(got, want)
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         copy.load_weights(str(tmp_path / "missing.h5"))
+
+
+class _CountsThenScales(layers.Layer):
+    """A non-trainable weight created before a trainable one of the same shape."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight("count", (2,), trainable=False, initializer="zeros")
+        self.scale = self.add_weight("scale", (2,), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale + self.count
+
+
+def test_h5_weights_of_a_layer_are_its_trainable_then_non_trainable_ones_as_keras_2(tmp_path):
+    # Keras 2's HDF5 writer and reader both use trainable_weights + non_trainable_weights
+    # (_legacy_weights): a file it wrote holds [scale, count]; read in creation order the
+    # two equally shaped values were swapped silently
+    path = str(tmp_path / "keras2.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"counts_then_scales"]
+        group = f.create_group("counts_then_scales")
+        group.attrs["weight_names"] = [b"counts_then_scales/scale:0",
+                                       b"counts_then_scales/count:0"]
+        group["counts_then_scales/scale:0"] = np.float32([2.0, 3.0])
+        group["counts_then_scales/count:0"] = np.float32([5.0, 7.0])
+    model = keras.Sequential([keras.Input((2,)), _CountsThenScales()])
+    model.load_weights(path)
+    layer = model.layers[0]
+    np.testing.assert_array_equal(layer.scale.numpy(), [2.0, 3.0])
+    np.testing.assert_array_equal(layer.count.numpy(), [5.0, 7.0])
+    model.save_weights(str(tmp_path / "w.h5"))
+    with h5py.File(str(tmp_path / "w.h5"), "r") as f:
+        names = [n.decode() for n in f[layer.name].attrs["weight_names"]]
+    assert [n.split("/")[-1] for n in names] == ["scale:0", "count:0"]

@@ -34,10 +34,14 @@ def _h5py():
 
 def _groups(model):
     """(group name, weights) of the model's own weights, then of each layer with weights, in
-    `model.layers` order, each weight once."""
+    `model.layers` order, each weight once; a group's trainable weights first, then the
+    others, as Keras 2's HDF5 writer and reader (_legacy_weights) order them."""
     seen, groups = set(), []
     for owner in (model, *model.layers):
         own = owner._own_weights if owner is model else owner.weights
+        trainable = {id(w) for w in owner.trainable_weights}
+        own = [w for w in own if id(w) in trainable] + \
+            [w for w in own if id(w) not in trainable]
         weights = [w for w in own if id(w) not in seen]
         seen.update(id(w) for w in weights)
         if weights:
