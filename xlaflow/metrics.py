@@ -12,6 +12,14 @@ from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric  # the base class lives there; re-exported here
 
 
+def _div_no_nan(numerator, denominator):
+    """TF's div_no_nan, as Keras' results divide: 0 where nothing was counted. (A small
+    floor on the denominator underflows to 0 in float16, giving 0 / 0 = NaN.)"""
+    safe = jnp.where(denominator == 0, 1, denominator)
+    return jnp.where(denominator == 0, 0, numerator / safe).astype(
+        jnp.result_type(numerator, denominator))
+
+
 class Mean(Metric):
     """The (weighted) mean of the values it is given."""
 
@@ -33,7 +41,7 @@ class Mean(Metric):
         self.count.assign_add(jnp.sum(weight))
 
     def result(self):
-        return self.total.value / jnp.maximum(self.count.value, 1e-12)
+        return _div_no_nan(self.total.value, self.count.value)
 
 
 class MeanMetricWrapper(Mean):
@@ -202,7 +210,7 @@ class Precision(_Confusion):
 
     def result(self):
         tp = self.true_positives.value
-        return tp / jnp.maximum(tp + self.false_positives.value, 1e-12)
+        return _div_no_nan(tp, tp + self.false_positives.value)
 
 
 class Recall(_Confusion):
@@ -212,7 +220,7 @@ class Recall(_Confusion):
 
     def result(self):
         tp = self.true_positives.value
-        return tp / jnp.maximum(tp + self.false_negatives.value, 1e-12)
+        return _div_no_nan(tp, tp + self.false_negatives.value)
 
 
 class AUC(Metric):
@@ -253,8 +261,8 @@ class AUC(Metric):
 
     def result(self):
         tp, fp = self.true_positives.value, self.false_positives.value
-        tpr = tp / jnp.maximum(tp + self.false_negatives.value, 1e-12)
-        fpr = fp / jnp.maximum(fp + self.true_negatives.value, 1e-12)
+        tpr = _div_no_nan(tp, tp + self.false_negatives.value)
+        fpr = _div_no_nan(fp, fp + self.true_negatives.value)
         # Thresholds rise, so the rates fall: integrate TPR over FPR from right to left.
         return jnp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
 

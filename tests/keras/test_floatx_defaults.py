@@ -74,3 +74,16 @@ def test_float64_floatx_is_refused_without_x64_and_changes_no_default():
         keras.backend.set_floatx("float64")
     assert keras.Input((2,)).dtype == jnp.float32
     assert keras.metrics.Mean().dtype == jnp.float32
+
+
+def test_half_precision_metrics_with_nothing_counted_are_zero_not_nan(floatx):
+    # Keras divides with div_no_nan: 0 for an empty ratio. A 1e-12 floor underflows to 0
+    # in float16, so 0 / 0 gave NaN (an unused Mean, Precision with no predicted positive)
+    assert float(keras.metrics.Mean().result()) == 0.0
+    precision, recall = keras.metrics.Precision(), keras.metrics.Recall()
+    precision.update_state([1, 1], [0.1, 0.2])
+    recall.update_state([0, 0], [0.1, 0.9])
+    assert (float(precision.result()), float(recall.result())) == (0.0, 0.0)
+    auc = keras.metrics.AUC()
+    auc.update_state([1, 1], [0.3, 0.8])  # no negatives: Keras 2's AUC is 0 here
+    assert not np.isnan(float(auc.result()))
