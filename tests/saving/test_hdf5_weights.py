@@ -157,3 +157,25 @@ def test_h5_weights_of_a_layer_are_its_trainable_then_non_trainable_ones_as_kera
     with h5py.File(str(tmp_path / "w.h5"), "r") as f:
         names = [n.decode() for n in f[layer.name].attrs["weight_names"]]
     assert [n.split("/")[-1] for n in names] == ["scale:0", "count:0"]
+
+
+class _TwoNamedW(layers.Layer):
+    def build(self, input_shape):
+        self.a = self.add_weight("w", (2,), initializer="ones")
+        self.b = self.add_weight("w", (2,), initializer="zeros")
+
+    def call(self, inputs):
+        return inputs * self.a + self.b
+
+
+def test_two_weights_of_one_name_in_a_layer_save_under_distinct_dataset_names(tmp_path):
+    # h5py refused the second "w:0" ("name already exists"); weights load by order, so a
+    # suffix, as TF uniquifies a graph's names (w_1), keeps both
+    model = keras.Sequential([keras.Input((2,)), _TwoNamedW()])
+    model.layers[0].b.assign(np.float32([7.0, 8.0]))
+    path = str(tmp_path / "w.h5")
+    model.save_weights(path)
+    copy = keras.Sequential([keras.Input((2,)), _TwoNamedW()])
+    copy.load_weights(path)
+    np.testing.assert_array_equal(copy.layers[0].a.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(copy.layers[0].b.numpy(), [7.0, 8.0])

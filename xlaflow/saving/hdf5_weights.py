@@ -81,7 +81,7 @@ def save_weights(model, filepath, overwrite=True):
             f.attrs["keras_version"] = b"xlaflow"
             for name, weights in groups:
                 group = f.create_group(name)
-                names = [f"{w.name}:0" for w in weights]
+                names = _unique([w.name for w in weights])
                 group.attrs["weight_names"] = _names(names)
                 for weight_name, weight in zip(names, weights):
                     group.create_dataset(weight_name, data=_storable(weight.value))
@@ -90,6 +90,20 @@ def save_weights(model, filepath, overwrite=True):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def _unique(names):
+    """Dataset names `<name>:0`, a repeated name suffixed `_1`, `_2`... as TF uniquifies a
+    graph's (h5py refuses a name twice; weights load by order, so names only label)."""
+    taken, out = set(), []
+    for name in names:
+        candidate, k = name, 0
+        while candidate in taken:
+            k += 1
+            candidate = f"{name}_{k}"
+        taken.add(candidate)
+        out.append(f"{candidate}:0")
+    return out
 
 
 def _names(names):
