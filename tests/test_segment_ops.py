@@ -107,3 +107,23 @@ def test_num_segments_and_data_of_the_wrong_kind_are_refused_by_name():
     # TF has no max/min/prod of booleans; NumPy's "Invalid integer data type 'b'" came out
     with pytest.raises(TypeError, match="unsorted_segment_max: data must be numeric.*bool"):
         xf.math.unsorted_segment_max(np.array([True, False]), np.array([0, 0]), 1)
+
+
+def test_products_are_differentiable_with_tfs_gradient_at_zeros():
+    # jax.ops.segment_prod has no reverse-mode rule for repeated ids; TF's
+    # SegmentProd/UnsortedSegmentProd gradients: the product of the other rows of the
+    # segment (a single zero gets the product of the non-zeros; two zeros give 0)
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.float32([2.0, 3.0, 0.0, 5.0, 0.0, 0.0, 4.0, 7.0])
+    ids = np.array([0, 0, 1, 1, 2, 2, -1, 3])
+    grad = jax.grad(lambda v: xf.math.unsorted_segment_prod(v, ids, 4).sum())(x)
+    np.testing.assert_array_equal(grad, [3.0, 2.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    sorted_grad = jax.grad(lambda v: (xf.math.segment_prod(v[:4], ids[:4]) *
+                                      jnp.float32([1.0, 10.0])).sum())(x)
+    np.testing.assert_array_equal(sorted_grad[:4], [3.0, 2.0, 50.0, 0.0])
+    rows = jnp.float32([[1.0, 2.0], [3.0, 4.0]])  # per column: d(a*b)/da = b
+    np.testing.assert_array_equal(
+        jax.grad(lambda v: xf.math.segment_prod(v, np.array([0, 0])).sum())(rows),
+        [[3.0, 4.0], [1.0, 2.0]])

@@ -10,6 +10,8 @@ empty min with its highest, as TF's CPU kernels do.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,9 +53,35 @@ def _reduce(kind, data, ids, count, empty):
             return out / jnp.sqrt(jnp.maximum(rows, 1).astype(out.dtype))
         return out
     reduce = {"max": jax.ops.segment_max, "min": jax.ops.segment_min,
-              "prod": jax.ops.segment_prod}[kind]
+              "prod": _segment_prod}[kind]
     out = reduce(data, ids, num_segments=count)
     return out if empty is None else jnp.where(rows == 0, jnp.asarray(empty, out.dtype), out)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _segment_prod(data, ids, num_segments):
+    """jax.ops.segment_prod with TF's derivative (JAX has no reverse rule for repeated ids;
+    a linear JVP rule gives JAX both modes)."""
+    return jax.ops.segment_prod(data, ids, num_segments=num_segments)
+
+
+@_segment_prod.defjvp
+def _segment_prod_jvp(num_segments, primals, tangents):
+    """TF's _UnsortedSegmentProdGrad as a JVP: each row's derivative is the product of the
+    other rows of its segment; a lone zero's is the product of the non-zeros, and every
+    row of a segment with two zeros has 0."""
+    data, ids = primals
+    out = _segment_prod(data, ids, num_segments)
+    zero = data == 0
+    zeros = jax.ops.segment_sum(zero.astype(jnp.int32), ids, num_segments=num_segments)
+    nonzero = jnp.where(zero, jnp.ones_like(data), data)
+    nonzero_prod = jax.ops.segment_prod(nonzero, ids, num_segments=num_segments)
+
+    def rows(values):  # values[ids]; a dropped row (id num_segments) reads 0
+        return jnp.take(values, ids, axis=0, mode="fill", fill_value=0)
+    partial = jnp.where(zero, rows(nonzero_prod), rows(out) / nonzero)
+    partial = jnp.where(rows(zeros) > 1, jnp.zeros_like(partial), partial)
+    return out, jax.ops.segment_sum(partial * tangents[0], ids, num_segments=num_segments)
 
 
 def _sorted(kind, data, segment_ids, empty, api):
