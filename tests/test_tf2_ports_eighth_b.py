@@ -407,9 +407,8 @@ def test_serialization_guide_custom_objects_scope_and_a_custom_loss_class(tmp_pa
     expected = np.maximum(x @ dense.kernel.numpy() + dense.bias.numpy(), 0.0) - 0.1
     for loaded in (by_argument, by_scope, by_class):
         np.testing.assert_allclose(loaded(x), expected, rtol=1e-5, atol=1e-6)
-        # Keras 2 lists the InputLayer first (layers[1] is Scaled); xlaflow's functional
-        # models leave it out, so the layer is found by its type
-        (scaled,) = [layer for layer in loaded.layers if isinstance(layer, Scaled)]
+        scaled = loaded.layers[1]  # Keras 2 lists the InputLayer first
+        assert isinstance(scaled, Scaled)
         assert float(scaled.var) == 2.0
         assert isinstance(loaded.loss, CustomLoss) and loaded.loss.scale == 3.0
         assert loaded.evaluate(x, y, verbose=0) == pytest.approx(

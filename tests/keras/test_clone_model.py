@@ -63,7 +63,9 @@ def test_clone_function_and_input_tensors():
     assert len(slim.weights) == 1
     new_input = keras.Input((3,), name="fresh")
     rebuilt = keras.models.clone_model(model, input_tensors=[new_input])
-    assert rebuilt.get_config()["inputs"][0]["name"] == "fresh"
+    # Keras 2: the clone is built on the given Input, whose InputLayer leads its layers
+    assert rebuilt.input is new_input and rebuilt.layers[0].name == "fresh"
+    assert rebuilt.get_config()["layers"][0]["config"]["name"] == "fresh"
     seq = keras.Sequential([keras.layers.Dense(2)])
     on_input = keras.models.clone_model(seq, input_tensors=keras.Input((5,)))
     assert on_input.layers[0].kernel.shape == (5, 2)

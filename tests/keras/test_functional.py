@@ -86,7 +86,9 @@ def test_functional_summary(capsys):
     model.summary()
     out = capsys.readouterr().out
     assert "head (Dense)" in out and "(None, 3)" in out and "Total params: 43" in out
-    assert len(model.layers) == 2 and len(jax.tree_util.tree_leaves(model.weights)) == 4
+    # Keras 2 lists the InputLayer first; it has no weights
+    assert len(model.layers) == 3 and len(jax.tree_util.tree_leaves(model.weights)) == 4
+    assert isinstance(model.layers[0], layers.InputLayer)
 
 
 def test_a_dict_keyed_by_input_names_feeds_a_list_input_model():

@@ -45,7 +45,7 @@ def test_registered_and_plain_activation_functions_save_by_name(tmp_path):
     with keras.utils.CustomObjectScope({"halved": halved}):
         loaded = keras.models.load_model(path)
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
-    first, second = model.layers
+    _, first, second = model.layers  # Keras 2 lists the InputLayer first
     hidden = (x @ first.kernel.numpy() + first.bias.numpy()) ** 3
     np.testing.assert_allclose(loaded(x), (hidden @ second.kernel.numpy() +
                                            second.bias.numpy()) / 2, rtol=1e-5)

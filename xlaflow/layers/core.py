@@ -24,9 +24,23 @@ class InputLayer(Layer):
         if shape is not None:
             kwargs["batch_input_shape"] = (batch_size, *tuple(shape))
         super().__init__(name=name, dtype=dtype, **kwargs)
+        self.built = True  # no weights to make (Keras 2)
 
     def call(self, inputs):
         return inputs
+
+    @property
+    def input(self):
+        """The Input tensor this layer stands for (Keras 2: its input is its output)."""
+        return self.output
+
+    @property
+    def output(self):
+        tensor = self.__dict__.get("_input_tensor")
+        if tensor is None:
+            raise AttributeError(f"Layer {self.name} has no inbound nodes: only the "
+                                 "InputLayer of an xf.keras.Input has a symbolic output")
+        return tensor
 
 
 class Dense(Layer):

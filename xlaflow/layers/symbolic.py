@@ -24,6 +24,7 @@ class SymbolicTensor:
         self.dtype = jnp.dtype(dtype)
         self.node = node
         self.name = name
+        self.input_layer = None  # an Input's InputLayer (Keras 2's _keras_history.layer)
 
     @property
     def ndim(self):
@@ -118,6 +119,18 @@ class Node:
     def __init__(self, layer, inputs, args, kwargs, outputs):
         self.layer, self.inputs, self.args, self.kwargs = layer, inputs, args, kwargs
         self.outputs = outputs
+        # The layer's calls, in order: Keras 2's layer.input / layer.output read the first
+        layer.__dict__.setdefault("_inbound_nodes", []).append(self)
+
+
+def first_call(layer, what, missing):
+    """`what` ("inputs" or "outputs") of `layer`'s first recorded call, as Keras 2's
+    layer.input/layer.output (node 0, a shared layer's too); AttributeError if none."""
+    nodes = layer.__dict__.get("_inbound_nodes")
+    if not nodes:
+        raise AttributeError(f"Layer {layer.name} {missing}: it was never called on the "
+                             "symbolic tensors of a functional graph (xf.keras.Input)")
+    return getattr(nodes[0], what)
 
 
 def is_symbolic(x):
@@ -137,7 +150,30 @@ def Input(shape, batch_size=None, dtype=None, name=None):  # Keras' name
     if name is None:  # unique, as Keras: exported signatures name their inputs after them
         from xlaflow.layers.base import unique_name
         name = unique_name("input_layer")
-    return SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name)
+    tensor = SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name)
+    input_layer_of(tensor)
+    return tensor
+
+
+def input_layer_of(tensor):
+    """The InputLayer of the Input `tensor` (made once): as in Keras 2, each Input has one,
+    named as the Input, and a functional model lists it among its layers."""
+    if tensor.input_layer is None:
+        from xlaflow.layers.core import InputLayer  # core builds on Layer, which imports us
+        layer = InputLayer(batch_input_shape=tensor.shape, dtype=tensor.dtype,
+                           name=tensor.name)
+        tensor.input_layer, layer._input_tensor = layer, tensor
+    return tensor.input_layer
+
+
+def input_of(layer):
+    """The Input tensor of the InputLayer `layer` (made once): a saved model's InputLayers
+    become its Inputs again, keeping their names and dtypes."""
+    tensor = layer.__dict__.get("_input_tensor")
+    if tensor is None:
+        tensor = SymbolicTensor(layer._batch_input_shape, layer.dtype, None, layer.name)
+        tensor.input_layer, layer._input_tensor = layer, tensor
+    return tensor
 
 
 def symbolic_call(layer, inputs, args, kwargs, training=None):

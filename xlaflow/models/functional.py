@@ -7,7 +7,7 @@ import warnings
 
 import jax
 
-from xlaflow.layers.symbolic import is_symbolic
+from xlaflow.layers.symbolic import input_layer_of, is_symbolic
 
 
 class Graph:
@@ -40,7 +40,8 @@ class Graph:
             if not is_symbolic(tensor):
                 raise ValueError("Model(outputs=...) must be tensors computed from the inputs")
             visit(tensor)
-        self.layers = list({id(n.layer): n.layer for n in self.nodes}.values())
+        self.input_layers = [input_layer_of(t) for t in input_leaves]
+        self.layers = keras_layer_order(input_leaves, self.nodes, outputs)
 
     def arrange(self, inputs):
         """`inputs` in the structure of the symbolic inputs: as in Keras, a dict keyed by the
@@ -88,6 +89,47 @@ class Graph:
         return [t.node.layer.name for t in leaves]
 
 
+def keras_layer_order(inputs, nodes, outputs):
+    """The layers as Keras 2's `model.layers` lists them (functional._map_graph_network):
+    by depth, farthest from the outputs first (so InputLayers lead), and at equal depth in
+    the order a depth-first walk back from the outputs first meets them. A layer's depth is
+    the largest of its calls'; an Input that no output needs comes at depth 0, first."""
+    def parents(node):  # a node's parent nodes; an Input's node is its tensor
+        return [t if t.node is None else t.node for t in _symbols(node)] \
+            if not is_symbolic(node) else []
+
+    def layer(node):
+        return input_layer_of(node) if is_symbolic(node) else node.layer
+
+    first_seen, post_order, done = {}, [], set()
+
+    def walk(node):  # the graph is acyclic (built forwards), so no cycle check is needed
+        if id(node) in done:
+            return
+        first_seen.setdefault(id(layer(node)), len(first_seen))
+        for parent in parents(node):
+            walk(parent)
+        done.add(id(node))
+        post_order.append(node)
+
+    for tensor in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
+        walk(tensor if tensor.node is None else tensor.node)
+    node_depth, layer_depth, layers = {}, {}, {}
+    for node in reversed(post_order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(layer(node)), 0))
+        layer_depth[id(layer(node))] = node_depth[id(node)] = depth
+        layers[id(layer(node))] = layer(node)
+        for parent in parents(node):
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for tensor in inputs:  # Inputs the outputs do not need (a loss may use them)
+        if id(input_layer_of(tensor)) not in layer_depth:
+            layer_depth[id(input_layer_of(tensor))] = 0
+            first_seen[id(input_layer_of(tensor))] = -1
+            layers[id(input_layer_of(tensor))] = input_layer_of(tensor)
+    return sorted(layers.values(), key=lambda lay: (-layer_depth[id(lay)],
+                                                    first_seen[id(lay)]))
+
+
 def _symbols(node):
     """The symbolic tensors a node reads: its inputs, then those among its arguments."""
     leaves = jax.tree_util.tree_leaves((node.inputs, node.args, node.kwargs),
@@ -128,7 +170,8 @@ def _decode(data, lookup):
 
 
 def graph_config(graph):
-    """The layers, inputs, calls and outputs of `graph` as JSON-ready data."""
+    """The layers (InputLayers among them, in `model.layers` order, as Keras 2's config
+    lists them), the model's inputs, its calls and its outputs as JSON-ready data."""
     from xlaflow.saving.serialization import serialize_keras_object
     layer_index = {id(layer): i for i, layer in enumerate(graph.layers)}
     inputs = jax.tree_util.tree_leaves(graph.inputs, is_leaf=is_symbolic)
@@ -142,20 +185,30 @@ def graph_config(graph):
         for k, out in enumerate(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic)):
             names[id(out)] = ["node", n, k]
     return {"layers": [serialize_keras_object(layer) for layer in graph.layers],
-            "inputs": [{"shape": list(t.shape), "dtype": t.dtype.name, "name": t.name}
-                       for t in inputs],
+            "input_layers": [layer_index[id(input_layer_of(t))] for t in inputs],
             "input_structure": _encode(graph.inputs, lambda t: names[id(t)]),
             "nodes": nodes,
             "outputs": _encode(graph.outputs, lambda t: names[id(t)])}
 
 
 def graph_from_config(config):
-    """(inputs, outputs): the symbolic graph rebuilt by calling fresh layers again."""
-    from xlaflow.layers.symbolic import Input
+    """(inputs, outputs): the symbolic graph rebuilt by calling fresh layers again. Configs
+    written before InputLayers joined "layers" give the Inputs as "inputs" specs."""
+    from xlaflow.layers.core import InputLayer
+    from xlaflow.layers.symbolic import Input, input_of
     from xlaflow.saving.serialization import deserialize_keras_object
     layers = [deserialize_keras_object(c) for c in config["layers"]]
-    inputs = [Input(tuple(spec["shape"][1:]), batch_size=spec["shape"][0],
-                    dtype=spec["dtype"], name=spec["name"]) for spec in config["inputs"]]
+    if "input_layers" in config:
+        inputs = []
+        for i in config["input_layers"]:
+            if not isinstance(layers[i], InputLayer):
+                raise TypeError(f"a functional model's config names layer {i} "
+                                 f"({type(layers[i]).__name__}) as an input; expected an "
+                                 "InputLayer")
+            inputs.append(input_of(layers[i]))
+    else:
+        inputs = [Input(tuple(spec["shape"][1:]), batch_size=spec["shape"][0],
+                        dtype=spec["dtype"], name=spec["name"]) for spec in config["inputs"]]
     outputs = []
 
     def lookup(ref):

@@ -31,6 +31,17 @@ def _unpack(data):
 _UNSET = object()
 
 
+def _graph_tensors(model, which):
+    tensors = getattr(model._graph, which)
+    return tensors[0] if isinstance(tensors, list) and len(tensors) == 1 else tensors
+
+
+def _assigned_or_flat(model, which):
+    if f"_set_{which}" in model.__dict__:  # a plain attribute in Keras 2: assignable
+        return model.__dict__[f"_set_{which}"]
+    return model._flat_tensors(which)
+
+
 class Model(Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
@@ -87,6 +98,22 @@ class Model(Layer):
                 return layer
         raise ValueError(f"No such layer: {name!r}. Existing layers are: "
                          f"{[layer.name for layer in layers]}")
+
+    # Keras 2: a functional model's Input(s) and output(s), a one-item list as its item;
+    # `inputs`/`outputs` flat lists (None for other models, which may assign them)
+    input = property(lambda self: _graph_tensors(self, "inputs") if self._graph is not None
+                     else Layer.input.fget(self))
+    output = property(lambda self: _graph_tensors(self, "outputs") if self._graph is not None
+                      else Layer.output.fget(self))
+    inputs = property(lambda self: _assigned_or_flat(self, "inputs"),
+                      lambda self, value: self.__dict__.__setitem__("_set_inputs", value))
+    outputs = property(lambda self: _assigned_or_flat(self, "outputs"),
+                       lambda self, value: self.__dict__.__setitem__("_set_outputs", value))
+
+    def _flat_tensors(self, which):
+        if self._graph is None:
+            return None
+        return jax.tree_util.tree_leaves(getattr(self._graph, which), is_leaf=is_symbolic)
 
     @property
     def input_shape(self):

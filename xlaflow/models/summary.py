@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from xlaflow import _lifting
 from xlaflow.layers.base import Layer
+from xlaflow.layers.symbolic import is_symbolic
 
 
 def _layer_rows(model):
@@ -17,11 +18,16 @@ def _layer_rows(model):
     shape = model._build_input_shape
     rows = []
     graph = getattr(model, "_graph", None)
-    if graph is not None:
+    if graph is not None:  # Keras 2: a row per layer of model.layers, InputLayers first
+        texts = {}
         for node in graph.nodes:
-            outs = jax.tree_util.tree_leaves(node.outputs, is_leaf=lambda t: hasattr(t, "node"))
-            text = ", ".join(str(t.shape) for t in outs)
-            rows.append((node.layer, text))
+            outs = jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic)
+            texts.setdefault(id(node.layer), set()).add(", ".join(str(t.shape) for t in outs))
+        for tensor in jax.tree_util.tree_leaves(graph.inputs, is_leaf=is_symbolic):
+            texts[id(tensor.input_layer)] = {f"[{tensor.shape}]"}  # Keras 2 prints a list
+        for layer in graph.layers:  # a shared layer with calls of several shapes: multiple
+            shapes = texts[id(layer)]
+            rows.append((layer, shapes.pop() if len(shapes) == 1 else "multiple"))
     elif shape is not None and hasattr(model, "_layers"):
         spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
         for layer in model._layers:
