@@ -193,7 +193,7 @@ def test_sequential_leaves_its_input_layer_out_but_slices_like_keras2():
     np.testing.assert_allclose(head_off(x), x @ kernel + bias, rtol=1e-5)
     declared = keras.Sequential([layers.Dense(3, input_shape=(4,), name="first")])
     assert declared.input.name == "first_input" and declared.input.shape == (None, 4)
-    with pytest.raises(AttributeError, match="no defined input"):
+    with pytest.raises(AttributeError, match="is not connected"):
         _ = keras.Sequential([layers.Dense(3)]).input
     with pytest.raises(TypeError, match="output of layer 's1'"):
         keras.Sequential([seq.layers[0].output])

@@ -398,14 +398,3 @@ class Layer(NodeAccessors, Module):
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
-    # -- the functional graph: Keras 2 reads a layer's first call (base.layers[-2].output) --
-    @property
-    def input(self):
-        """The symbolic input(s) of this layer's first call in a functional graph."""
-        return symbolic.first_call(self, "inputs", "is not connected, no input to return")
-
-    @property
-    def output(self):
-        """The symbolic output(s) of this layer's first call in a functional graph."""
-        return symbolic.first_call(self, "outputs", "has no inbound nodes")
-

@@ -119,18 +119,6 @@ class Node:
     def __init__(self, layer, inputs, args, kwargs, outputs):
         self.layer, self.inputs, self.args, self.kwargs = layer, inputs, args, kwargs
         self.outputs = outputs
-        # The layer's calls, in order: Keras 2's layer.input / layer.output read the first
-        layer.__dict__.setdefault("_inbound_nodes", []).append(self)
-
-
-def first_call(layer, what, missing):
-    """`what` ("inputs" or "outputs") of `layer`'s first recorded call, as Keras 2's
-    layer.input/layer.output (node 0, a shared layer's too); AttributeError if none."""
-    nodes = layer.__dict__.get("_inbound_nodes")
-    if not nodes:
-        raise AttributeError(f"Layer {layer.name} {missing}: it was never called on the "
-                             "symbolic tensors of a functional graph (xf.keras.Input)")
-    return getattr(nodes[0], what)
 
 
 def is_symbolic(x):

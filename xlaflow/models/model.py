@@ -124,23 +124,6 @@ class Model(Layer):
         return shapes.output_shape(self)
 
     @property
-    def input(self):
-        """A functional model's Input tensor(s) as given (a list of one is that one), as
-        Keras 2; another model's, its first call's inputs in a functional graph."""
-        if self._graph is None:
-            return super().input
-        inputs = self._graph.inputs
-        return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
-
-    @property
-    def output(self):
-        """A functional model's output tensor(s) as given (a list of one is that one)."""
-        if self._graph is None:
-            return super().output
-        outputs = self._graph.outputs
-        return outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
-
-    @property
     def output_names(self):
         return self._graph.output_names() if self._graph is not None else [self.name]
 

@@ -72,9 +72,11 @@ class Sequential(Model):
         `input`, `output`, `input_shape` and `output_shape`, and the model its `input` and
         `output`, for `Model(model.input, model.layers[i].output)`."""
         chain = self._symbolic_chain
-        if not chain:  # named as Keras 2 names a Sequential's input
-            chain.append(symbolic.Input(declared[1:], batch_size=declared[0], dtype=dtype,
-                                        name=f"{self._layers[0].name}_input"))
+        if not chain:  # an xf.keras.Input's own tensor, else named as Keras 2 names it
+            first = self._layers[0]
+            chain.append(symbolic.input_of(first) if isinstance(first, InputLayer) else
+                         symbolic.Input(declared[1:], batch_size=declared[0], dtype=dtype,
+                                        name=f"{first.name}_input"))
         for layer in self._layers[len(chain) - 1:]:
             chain.append(chain[-1] if isinstance(layer, InputLayer) else layer(chain[-1]))
 
@@ -99,38 +101,8 @@ class Sequential(Model):
         """The layers, without an InputLayer (as Keras lists them)."""
         return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
 
-    # Keras 2: a Sequential whose input shape is declared is a functional graph, so that
-    # keras.Model(seq.input, seq.layers[-2].output) takes a slice of it
-    input = property(lambda self: self._symbolic_graph()[0])
-    output = property(lambda self: self._symbolic_graph()[1])
-
     def _flat_tensors(self, which):
         return [self.input if which == "inputs" else self.output]
-
-    def _symbolic_graph(self):
-        """(Input, output): the layers called once on the declared Input (the first
-        layer's, else `<first layer>_input` as Keras 2 names it), again after add/pop."""
-        key = tuple(map(id, self._layers))
-        cached = self.__dict__.get("_symbolic")
-        if cached is None or cached[0] != key:
-            declared = self._declared_input_shape()
-            if declared is None or not self.layers:
-                raise AttributeError(
-                    f"{self.name} has no defined input: declare its input shape (an "
-                    "xf.keras.Input first, or input_shape= on the first layer) to use "
-                    "model.input / model.output")
-            first = self._layers[0]
-            if isinstance(first, InputLayer):
-                x = tensor = symbolic.input_of(first)
-            else:
-                dtype = self._build_input_dtype if isinstance(self._build_input_dtype, str) \
-                    else "float32"
-                x = tensor = symbolic.Input(declared[1:], batch_size=declared[0], dtype=dtype,
-                                            name=f"{first.name}_input")
-            for layer in self.layers:
-                x = layer(x)
-            self.__dict__["_symbolic"] = cached = (key, tensor, x)
-        return cached[1:]
 
     def _declared_input_shape(self):
         if self._layers:
