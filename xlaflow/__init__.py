@@ -196,3 +196,8 @@ _NOT_PROVIDED = {
     "estimator": "use a keras Model with compile/fit",
     "compat": "xlaflow follows TF 2 only; port tf.compat.v1 code to TF 2 style first",
 }
+
+# Last: the public ops record a node when given symbolic Keras tensors (_op_dispatch.py)
+from xlaflow import _op_dispatch
+
+_op_dispatch.expose(globals(), "")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _runtime_checks
+from xlaflow import _op_dispatch, _runtime_checks
 from xlaflow.errors import InvalidArgumentError
 
 
@@ -161,3 +161,7 @@ def Assert(condition, data, summarize=None, name=None):  # TF spells it so
             (d.decode() if isinstance(d, bytes) else d) for i, d in enumerate(data)]
 
     _check(condition, None, describe, *(jnp.asarray(data[i]) for i in arrays))
+
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "debugging")

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _op_dispatch
 from xlaflow import random as _random
 
 # TF's method names -> jax.image.resize's; TF's "area" averages over source pixels, which
@@ -203,3 +204,6 @@ from xlaflow.image_stateless import (  # noqa: F401
     stateless_random_flip_left_right,
     stateless_random_flip_up_down,
 )
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "image")

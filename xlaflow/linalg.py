@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _op_dispatch
 from xlaflow.ops import (
     _tensor,
     matmul,  # noqa: F401  (tf.linalg.matmul is tf.matmul)
@@ -193,3 +194,6 @@ def einsum(equation, *inputs, name=None, **kwargs):
 
 def tensordot(a, b, axes, name=None):
     return jnp.tensordot(_tensor(a), _tensor(b), axes)
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "linalg")

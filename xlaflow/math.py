@@ -40,6 +40,7 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     tanh,
 )
 
+from xlaflow import _op_dispatch
 from xlaflow.counting_ops import bincount  # noqa: F401
 from xlaflow.math_extra import (  # noqa: F401
     atan2,
@@ -150,3 +151,6 @@ def add_n(inputs, name=None):
     for a in arrays[1:]:
         total = total + a
     return total
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "math")

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _op_dispatch
+
 
 def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size=None):
     """TF's tf.nn.compute_average_loss: sum(per_example_loss * sample_weight) divided by
@@ -102,3 +104,6 @@ from xlaflow.nn_ops import (  # noqa: F401
     swish,
     tanh,
 )
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "nn")

@@ -13,7 +13,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from xlaflow import _lifting
+from xlaflow import _lifting, _op_dispatch
 from xlaflow.module import Module
 from xlaflow.variables import Variable
 
@@ -227,3 +227,6 @@ def get_global_generator():
 # tf.random.experimental's seed arithmetic: at the end, as both import this module
 from xlaflow import random_experimental as experimental  # noqa: F401
 from xlaflow.random_generator import Generator
+
+# Last, once every function exists: the public ones accept symbolic Keras tensors
+_op_dispatch.expose(globals(), "random")

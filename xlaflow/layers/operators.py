@@ -17,10 +17,18 @@ from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 
 _BINARY = {"add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply,
-           "truediv": jnp.true_divide, "matmul": jnp.matmul}
-_UNARY = {"negative": jnp.negative}
+           "truediv": jnp.true_divide, "matmul": jnp.matmul, "floordiv": jnp.floor_divide,
+           "floormod": jnp.remainder, "pow": jnp.power, "less": jnp.less,
+           "less_equal": jnp.less_equal, "greater": jnp.greater,
+           "greater_equal": jnp.greater_equal}
+_UNARY = {"negative": jnp.negative, "abs": jnp.abs}
 _GETITEM = "getitem"
-_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "truediv": "/", "matmul": "@"}
+_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "truediv": "/", "matmul": "@",
+            "floordiv": "//", "floormod": "%", "pow": "**", "less": "<", "less_equal": "<=",
+            "greater": ">", "greater_equal": ">="}
+# The layer names Keras 2 gives these TFOpLambda layers: the TF op each operator calls
+_KERAS_NAMES = {"add": "__operators__.add", "matmul": "linalg.matmul",
+                "getitem": "__operators__.getitem", "floormod": "math.floormod"}
 
 
 class Operator(Layer):
@@ -29,7 +37,9 @@ class Operator(Layer):
     (`[a, b]`, no constant), or indexing with `key`.
 
     Args:
-      op: 'add', 'subtract', 'multiply', 'truediv', 'matmul', 'negative' or 'getitem'.
+      op: a binary operator ('add', 'subtract', 'multiply', 'truediv', 'floordiv',
+        'floormod', 'pow', 'matmul', 'less', 'less_equal', 'greater', 'greater_equal'), a
+        unary one ('negative', 'abs') or 'getitem'.
       constant: a number, or {'array': nested lists, 'dtype': name}.
       reverse: the constant is the left operand (`2 - x`).
       key: the index as JSON (see `encode_key`).
@@ -93,8 +103,8 @@ def binary(op, x, other, reverse=False):
     return Operator(op, constant=constant, reverse=reverse, name=_name(op))(x)
 
 
-def negative(x):
-    return Operator("negative", name=_name("negative"))(x)
+def unary(op, x):
+    return Operator(op, name=_name(op))(x)
 
 
 def getitem(x, key):
@@ -107,7 +117,7 @@ def getitem(x, key):
 
 def _name(op):
     from xlaflow.layers.base import unique_name
-    return unique_name(f"operator_{op}")
+    return unique_name("tf." + _KERAS_NAMES.get(op, f"math.{op}"))
 
 
 def _check_constant(op, x, shape, reverse):

@@ -12,14 +12,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _lifting, backend_config
+from xlaflow import _lifting, _op_dispatch, backend_config
 from xlaflow.layers import keras_mask
 
 
-class SymbolicTensor:
-    """A placeholder for a tensor in a functional graph: shape (None = batch) and dtype."""
+class SymbolicTensor(_op_dispatch.Symbolic):
+    """A placeholder for a tensor in a functional graph: shape (None = batch) and dtype.
+    Public ops (xf.concat, xf.math.*, ...) given one record a node (_op_dispatch.py)."""
 
     def __init__(self, shape, dtype, node=None, name=None):
+        super().__init__()
         self.shape = tuple(shape)
         self.dtype = jnp.dtype(dtype)
         self.node = node
@@ -72,8 +74,43 @@ class SymbolicTensor:
     def __rmatmul__(self, other):
         return _operators().binary("matmul", self, other, reverse=True)
 
+    def __floordiv__(self, other):
+        return _operators().binary("floordiv", self, other)
+
+    def __rfloordiv__(self, other):
+        return _operators().binary("floordiv", self, other, reverse=True)
+
+    def __mod__(self, other):
+        return _operators().binary("floormod", self, other)
+
+    def __rmod__(self, other):
+        return _operators().binary("floormod", self, other, reverse=True)
+
+    def __pow__(self, other):
+        return _operators().binary("pow", self, other)
+
+    def __rpow__(self, other):
+        return _operators().binary("pow", self, other, reverse=True)
+
+    # Comparisons are elementwise, as TF's; == and != stay identity (graph bookkeeping and
+    # `x in list` rely on it): compare values with xf.equal / xf.math.not_equal.
+    def __lt__(self, other):
+        return _operators().binary("less", self, other)
+
+    def __le__(self, other):
+        return _operators().binary("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _operators().binary("greater", self, other)
+
+    def __ge__(self, other):
+        return _operators().binary("greater_equal", self, other)
+
     def __neg__(self):
-        return _operators().negative(self)
+        return _operators().unary("negative", self)
+
+    def __abs__(self):
+        return _operators().unary("abs", self)
 
     def __getitem__(self, key):
         return _operators().getitem(self, key)
@@ -82,8 +119,9 @@ class SymbolicTensor:
     def _no_value(self, what):
         return TypeError(
             f"{what} needs a value, and {self!r} is a symbolic tensor: it has none while the "
-            "functional graph is written. Compute with its operators (+ - * / @ and "
-            "indexing), a layer from xf.keras.layers (xf.keras.layers.Lambda(fn) runs "
+            "functional graph is written. Compute with its operators (+ - * / // % ** @, "
+            "< <= > >=, abs, indexing), xlaflow's ops (xf.concat, xf.math.reduce_mean, "
+            "...), a layer from xf.keras.layers (xf.keras.layers.Lambda(fn) runs "
             "fn's jax.numpy code on the real arrays), or your own Layer subclass")
 
     def __array__(self, dtype=None, copy=None):

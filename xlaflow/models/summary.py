@@ -50,7 +50,9 @@ def _bytes(count):
 
 def summary_lines(model):
     rows = _layer_rows(model)
-    width = (30, 26, 12)
+    # wide enough for the longest "name (type)": op layers' are ("tf.math.reduce_mean
+    # (TFOpLambda)"), and a row must not run into its output shape
+    width = (max([30, *(len(name) + len(kind) + 4 for name, kind, _, _ in rows)]), 26, 12)
     line = "─" * sum(width)
     out = [f'Model: "{model.name}"', line,
            f"{'Layer (type)':<{width[0]}}{'Output Shape':<{width[1]}}{'Param #':>{width[2]}}",

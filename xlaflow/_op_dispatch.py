@@ -1,0 +1,180 @@
+"""The public ops (xf.*, xf.math.*, xf.nn.*, ...) on symbolic Keras tensors: each becomes a
+layer node of the functional graph (Keras 2's TFOpLambda), at the cost of one type check.
+
+Each op namespace ends with `expose(globals(), "math")`, which wraps its public functions.
+On ordinary arrays a wrapper checks its arguments and calls the op; when a symbolic tensor
+(keras.Input and what is computed from it) sits anywhere in them, it records the call in
+the graph instead (layers/op_layer.py). Ops a graph cannot hold (stateful, random without
+a fixed seed, host callbacks) refuse symbolic tensors by name, naming keras.layers.Lambda.
+This module imports no layers: until a symbolic tensor exists, a wrapper checks nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+
+
+class Symbolic:
+    """Base of the functional API's symbolic tensors (layers/symbolic.py): what a wrapper
+    looks for. Creating one turns the checks on."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        global _SYMBOLIC, _SUSPECT
+        _SYMBOLIC = _SYMBOLIC | {cls}
+        _SUSPECT = _SYMBOLIC | _SUSPECT
+
+    def __init__(self):
+        global _watching
+        _watching = True
+
+
+_watching = False  # no symbolic tensor yet: nothing to look for
+_NESTED = (list, tuple, dict)
+# The argument types a wrapper looks into: by exact type, a set lookup (an isinstance
+# check of a jax.Array costs several times more); Symbolic's subclasses add themselves.
+_SYMBOLIC = frozenset()
+_SUSPECT = frozenset(_NESTED)
+
+
+def has_symbolic(values):
+    """Whether a symbolic tensor is among `values` or inside their lists, tuples, dicts."""
+    for value in values:
+        kind = type(value)
+        if kind in _SYMBOLIC:
+            return True
+        if kind in _NESTED and has_symbolic(value.values() if kind is dict else value):
+            return True
+    return False
+
+
+# public name ("math.reduce_mean", "concat") -> the function underneath
+_PUBLIC = {}
+_WRAPPERS = {}  # id(function underneath) -> its one wrapper, whichever namespaces publish it
+
+
+def op(fn, public_name):
+    """`fn` that records itself in a functional graph when given symbolic tensors."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _watching:  # the loops inline: a call costs more than the check
+            for value in args:
+                if type(value) in _SUSPECT:
+                    return _record_or_call(public_name, fn, args, kwargs)
+            for value in kwargs.values():
+                if type(value) in _SUSPECT:
+                    return _record_or_call(public_name, fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    return _named(wrapper, public_name)
+
+
+def _record_or_call(public_name, fn, args, kwargs):
+    if has_symbolic(args) or has_symbolic(kwargs.values()):
+        from xlaflow.layers import op_layer
+        return op_layer.record(public_name, fn, args, kwargs)
+    return fn(*args, **kwargs)
+
+
+def refusing(fn, public_name, why):
+    """`fn` that raises a TypeError naming keras.layers.Lambda when given symbolic tensors."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _watching and (has_symbolic(args) or has_symbolic(kwargs.values())):
+            raise TypeError(
+                f"tf.{public_name} cannot be a step of a functional model: {why}. Call it "
+                "inside keras.layers.Lambda(fn) (fn runs on the real arrays) or in your own "
+                "Layer subclass's call")
+        return fn(*args, **kwargs)
+
+    wrapper = _named(wrapper, public_name)
+    wrapper._xf_op = None
+    return wrapper
+
+
+def _named(wrapper, public_name):
+    """Named as published, so that pickle and help() find the wrapper, not `fn`."""
+    prefix, _, short = public_name.rpartition(".")
+    wrapper.__name__ = wrapper.__qualname__ = short
+    wrapper.__module__ = f"xlaflow.{prefix}" if prefix else "xlaflow"
+    wrapper._xf_op = public_name
+    return wrapper
+
+
+def expose(namespace, prefix):
+    """Wrap the public functions of the module whose globals are `namespace`, published as
+    `prefix.name` (prefix "" for xf itself). _SKIP names stay as they are (not ops on
+    tensors); _REFUSE says why a graph cannot hold the others it names. A function that
+    two namespaces publish (xf.reduce_sum, xf.math.reduce_sum) keeps one wrapper."""
+    if prefix and prefix not in NAMESPACES:
+        raise ValueError(f"expose: prefix must be one of {NAMESPACES}; received {prefix!r}")
+    skip, refuse = _SKIP.get(prefix, ()), _REFUSE.get(prefix, {})
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or name in skip or not callable(value) or \
+                isinstance(value, (type, types.ModuleType)):
+            continue
+        public = f"{prefix}.{name}" if prefix else name
+        fn = value.__wrapped__ if hasattr(value, "_xf_op") else value
+        wrapper = _WRAPPERS.get(id(fn))
+        if wrapper is None:
+            why = refuse.get(name, refuse.get("*"))
+            wrapper = op(fn, public) if why is None else refusing(fn, public, why)
+            _WRAPPERS[id(fn)] = wrapper
+        _PUBLIC[public] = fn
+        namespace[name] = wrapper
+
+
+# the namespaces a saved op may name: a config names no other module to import
+NAMESPACES = ("math", "linalg", "nn", "image", "random", "debugging")
+
+_TAKES_FUNCTIONS = ("it takes functions, which a saved model cannot hold, and a layer "
+                    "called inside them would not be one of the model's")
+_RANDOM = ("it draws from a random generator's state, which a functional graph does not "
+           "hold (keras.layers.GaussianNoise, Dropout and the Random* layers do)")
+_SKIP = {"": ("function", "custom_gradient", "recompute_grad", "grad", "value_and_grad",
+              "device", "executing_eagerly", "as_dtype", "is_tensor")}
+_REFUSE = {
+    "": {**dict.fromkeys(("cond", "case", "switch_case", "while_loop", "map_fn",
+                          "vectorized_map", "scan"), _TAKES_FUNCTIONS),
+         **dict.fromkeys(("py_function", "numpy_function"),
+                         "it runs Python on the host, which a saved model cannot hold"),
+         "print": "it prints when it runs, a side effect and not a step of a model"},
+    "nn": {"dropout": _RANDOM},
+    "image": {"random_flip_left_right": _RANDOM, "random_flip_up_down": _RANDOM},
+    "random": {"*": _RANDOM},
+    "debugging": {"*": "it checks values as the model runs, a side effect and not a step "
+                       "of a model"},
+}
+
+
+def resolve(public_name):
+    """The function published as `public_name`, or None when no namespace publishes it."""
+    prefix = public_name.rsplit(".", 1)[0] if "." in public_name else ""
+    if public_name not in _PUBLIC and prefix in NAMESPACES:
+        import importlib
+        try:  # the namespace may not be imported yet (xf.math, xf.image load lazily)
+            importlib.import_module("xlaflow." + prefix)
+        except ImportError:
+            return None
+    return _PUBLIC.get(public_name)
+
+
+def public_name(fn):
+    """A name `fn` (the function underneath a wrapper) is published under, or None."""
+    return next((name for name, found in _PUBLIC.items() if found is fn), None)
+
+
+_PREFERRED = ("math", "linalg", "nn", "image")  # TF's canonical homes, as Keras names ops
+
+
+def canonical_name(public_name, fn):
+    """The name Keras would give the op: tf.reduce_mean is math.reduce_mean, tf.matmul
+    linalg.matmul, tf.nn.tanh math.tanh; an op only one namespace has keeps its own."""
+    short = public_name.rsplit(".", 1)[-1]
+    for prefix in _PREFERRED:
+        if resolve(f"{prefix}.{short}") is fn:
+            return f"{prefix}.{short}"
+    return public_name
