@@ -81,17 +81,18 @@ def _record_or_call(public_name, fn, args, kwargs):
 
 def refusing(fn, public_name, why):
     """`fn` that raises a TypeError naming keras.layers.Lambda when given symbolic tensors."""
+    refusal = (f"tf.{public_name} cannot be a step of a functional model: {why}. Call it "
+               "inside keras.layers.Lambda(fn) (fn runs on the real arrays) or in your own "
+               "Layer subclass's call")
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if _watching and (has_symbolic(args) or has_symbolic(kwargs.values())):
-            raise TypeError(
-                f"tf.{public_name} cannot be a step of a functional model: {why}. Call it "
-                "inside keras.layers.Lambda(fn) (fn runs on the real arrays) or in your own "
-                "Layer subclass's call")
+            raise TypeError(refusal)
         return fn(*args, **kwargs)
 
     wrapper = _named(wrapper, public_name)
-    wrapper._xf_op = None
+    wrapper._xf_op, wrapper._xf_refusal = None, refusal
     return wrapper
 
 

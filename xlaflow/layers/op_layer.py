@@ -41,8 +41,8 @@ class TFOpLambda(Layer):
                 raise ValueError(f"TFOpLambda: function {function!r} names no public xlaflow "
                                  "op (e.g. 'math.reduce_mean', 'concat', 'nn.relu')")
         elif callable(function):
-            if hasattr(function, "_xf_op") and function._xf_op is None:
-                function(symbolic.SymbolicTensor((None,), "float32"))  # its own refusal
+            if getattr(function, "_xf_refusal", None):  # xf.nn.dropout, xf.print, ...
+                raise TypeError(function._xf_refusal)
             fn = function.__wrapped__ if hasattr(function, "_xf_op") else function
         else:
             raise TypeError(f"TFOpLambda: function must be an op's public name or a callable; "

@@ -82,6 +82,8 @@ def resolve(path, module_globals, closure_names=()):
 def _pure_function(obj, path):
     """Whether `obj`, called as `path`, is an array function of JAX, math or xlaflow's ops
     that runs no user code, keeps no state and consumes no iterator."""
+    if getattr(obj, "_xf_op", None):  # xf.gather, xf.nn.relu: judged by the op underneath
+        obj = obj.__wrapped__  # (the wrapper only checks for symbolic tensors, _op_dispatch)
     module = getattr(obj, "__module__", None) or ""
     name = getattr(obj, "__name__", "")
     return callable(obj) and not isinstance(obj, type) and \
