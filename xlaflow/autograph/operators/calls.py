@@ -106,6 +106,8 @@ def converted_call(f, args, kwargs):
         override = OVERRIDES.get(f)
     except TypeError:  # unhashable callables are never builtins
         override = None
+    if override is None and type(f) is types.FunctionType and f.__dict__.get("_xf_op"):
+        override = OVERRIDES.get(f.__wrapped__)  # xf.range: the op under its public wrapper
     if override is not None:
         return override(*args, **kwargs)
     target = convertible(f)
