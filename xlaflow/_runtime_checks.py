@@ -32,8 +32,7 @@ def check(ok, make_error, *operands):
     predicate, not a host round trip: one callback per step of a 200-step compiled loop
     made it 100x slower on CPU."""
     _host_callbacks.refuse(
-        lambda: f"a run-time check ({type(e := make_error(*_placeholders(operands))).__name__}"
-                f": {e})",
+        lambda: _described(make_error, operands),
         "the exported program could not enforce it. Validate inputs before calling the "
         "served model, or export a separate xf.function without the check")
     ok = jnp.asarray(ok, bool)
@@ -53,6 +52,16 @@ def check(ok, make_error, *operands):
 
     jax.lax.cond(ok, lambda *_: None,
                  lambda *args: jax.debug.callback(report, *args), ok, *operands)
+
+
+def _described(make_error, operands):
+    """What a refused check would raise: its error type and message, with zeros standing
+    for the run-time values it shows (said so, lest they read as a failure seen)."""
+    error = make_error(*_placeholders(operands))
+    if not operands:
+        return f"a run-time check ({type(error).__name__}: {error})"
+    return (f"a run-time check raising {type(error).__name__} when it fails (its message, "
+            f"with zeros for the run-time values it would show: {error})")
 
 
 def _placeholders(operands):

@@ -74,7 +74,8 @@ def _jax_debug_print(x):
 
 @pytest.mark.parametrize("body, names", [
     (_assert_converted, ["a run-time check (AssertionError: sum must be positive"]),
-    (_assert_positive, ["a run-time check (InvalidArgumentError: x must be positive"]),
+    (_assert_positive, ["a run-time check raising InvalidArgumentError when it fails",
+                        "with zeros for the run-time values", "x must be positive"]),
     (_py_function, ["py_function (func '<lambda>')", "instead of py_function"]),
     (_summary, ["tf.summary.scalar('total')"]),
     (_jax_debug_print, ["calls back into Python while it runs (jax.debug.print)"]),
