@@ -285,3 +285,27 @@ def test_a_counter_that_stays_in_range_needs_no_run_time_index_check():
 
     np.testing.assert_array_equal(shifted(np.float32(2)), [0, 2, 2, 2])
     assert "cond" in _primitives(shifted.get_concrete_function(np.float32(2)).jaxpr)
+
+
+def test_the_shape_probe_leaves_no_run_time_check_behind(monkeypatch):
+    # The abstract pass that learns the element shape writes at an index it cannot bound;
+    # a check recorded there made every call wait for its results (raise_failed), although
+    # the program that runs writes at the loop's own counter and holds no check
+    from xlaflow import _runtime_checks
+
+    waits = []
+    real = _runtime_checks.raise_failed
+    monkeypatch.setattr(_runtime_checks, "raise_failed",
+                        lambda tokens: (waits.append(tokens), real(tokens)))
+
+    @xf.function
+    def doubled(x):
+        ta = xf.TensorArray(xf.float32, size=4)
+        for i in xf.range(4):
+            ta = ta.write(i, x[i] * 2.0)
+        return ta.stack()
+
+    x = np.arange(4, dtype=np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(doubled(x), x * 2)
+    assert waits == []

@@ -10,6 +10,7 @@ callback, which JAX reports as a JaxRuntimeError carrying the same message.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 
@@ -24,6 +25,26 @@ _failed = {}
 _tokens = itertools.count(1)
 
 
+class _Abstract(threading.local):
+    depth = 0  # > 0 inside a pass whose program is thrown away (see abstract_pass)
+
+
+_abstract = _Abstract()
+
+
+@contextlib.contextmanager
+def abstract_pass():
+    """Checks made inside add nothing: the pass (an eval_shape probe of a loop body, say)
+    only learns shapes, and its program never runs. Recorded, a check's token would make
+    every later call of the function wait for its results to see a check that is not in
+    the program that runs (a TensorArray loop ran 1.8x slower so)."""
+    _abstract.depth += 1
+    try:
+        yield
+    finally:
+        _abstract.depth -= 1
+
+
 def check(ok, make_error, *operands):
     """At run time, fail with `make_error(*operands)` (the operands' values as NumPy arrays,
     for the message) unless the scalar `ok` is true.
@@ -31,6 +52,8 @@ def check(ok, make_error, *operands):
     The host callback sits in the failing branch of a lax.cond, so a passing check costs a
     predicate, not a host round trip: one callback per step of a 200-step compiled loop
     made it 100x slower on CPU."""
+    if _abstract.depth:
+        return
     _host_callbacks.refuse(
         lambda: _described(make_error, operands),
         "the exported program could not enforce it. Validate inputs before calling the "

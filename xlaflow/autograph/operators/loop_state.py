@@ -171,7 +171,8 @@ class Loop:
         inputs = tuple(None if i in self.lists else st.to_lax(v, self.names[i], self.what,
                                                                 self.where)
                        for i, v in sorted(defined.items()))
-        shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
+        with _runtime_checks.abstract_pass():
+            shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
         self.set_state(self.init)
         for i, shape in zip(wanted, shapes):
             if i in self.unallocated:
