@@ -1,0 +1,62 @@
+"""Model's saving methods (Keras 2's): the whole model, its architecture as JSON, the
+serving export and the weights, each delegating to xlaflow.saving, which owns the formats."""
+
+from __future__ import annotations
+
+import os
+
+
+class SavingMethods:
+    """Mixed into Model: `save`, `to_json`, `export`, `save_weights`, `load_weights`."""
+
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None,
+             platforms=None):
+        """Write the model to the directory `filepath`: architecture, weights, optimizer
+        state, compile config and a `serving_default` export (see xf.saved_model).
+        `save_format`: None or "tf" (Keras 2's SavedModel directory); "h5" is refused."""
+        from xlaflow.saving import keras_model
+        keras_model.save_model(self, filepath, overwrite=overwrite,
+                               include_optimizer=include_optimizer, save_format=save_format,
+                               platforms=platforms)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (Keras'); `keras.models.model_from_json` rebuilds it."""
+        from xlaflow.saving import keras_model
+        return keras_model.model_to_json(self, **kwargs)
+
+    def export(self, filepath, platforms=None):
+        """Only the serving export of this model (Keras 3's `model.export`)."""
+        from xlaflow.saving import export
+        export.save(self, filepath, platforms=platforms)
+
+    def _serving_function(self):
+        """An xf.function of the model's flat inputs (named) returning named outputs."""
+        from xlaflow.models import signature
+        return signature.serving_function(self)
+
+    def save_weights(self, filepath, overwrite=True, save_format=None):
+        """Write the weights atomically: to one HDF5 file in Keras 2's layout when
+        `filepath` ends in .h5/.hdf5 (or save_format="h5"), else to an orbax directory."""
+        from xlaflow.saving import hdf5_weights, weights
+        if save_format not in (None, "h5", "tf"):
+            raise ValueError(f"save_weights: save_format must be None, 'tf' or 'h5'; "
+                             f"received {save_format!r}")
+        if save_format == "h5" or (save_format is None and
+                                   hdf5_weights.is_hdf5_path(filepath)):
+            hdf5_weights.save_weights(self, filepath, overwrite)
+        else:
+            weights.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
+        """Load weights written by save_weights into this (built) model: all of them, each
+        into the weight at its position (Keras' default)."""
+        if by_name or skip_mismatch:
+            raise NotImplementedError(
+                "load_weights(by_name=..., skip_mismatch=...) is not implemented: weights "
+                "load all together by position. For a partial load, read the other model's "
+                "get_weights() and set_weights() on the layers that match")
+        from xlaflow.saving import hdf5_weights, weights
+        if hdf5_weights.is_hdf5_path(filepath) and not os.path.isdir(filepath):
+            hdf5_weights.load_weights(self, filepath)
+        else:
+            weights.load_weights(self, filepath)
