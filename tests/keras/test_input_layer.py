@@ -208,3 +208,16 @@ def test_subclassed_model_inputs_are_none_and_assignable():
     assert model.inputs is None and model.outputs is None
     model.inputs = ["anything"]
     assert model.inputs == ["anything"]
+
+
+def test_input_layer_shapes_are_a_list_of_its_batch_shape():
+    # Keras 2: an InputLayer's node wraps its tensor in a list, so its input_shape and
+    # output_shape read [(None, 3)] (the summary's row); `layers[0].input_shape[0]` idiom
+    a = keras.Input((3,), name="a")
+    model = keras.Model(a, layers.Dense(2)(a))
+    first = model.layers[0]
+    assert first.input_shape == [(None, 3)]
+    assert first.output_shape == [(None, 3)]
+    assert hasattr(first, "output_shape")
+    standalone = layers.InputLayer(input_shape=(5,), batch_size=4)
+    assert standalone.input_shape == standalone.output_shape == [(4, 5)]
