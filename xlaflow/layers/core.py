@@ -42,6 +42,17 @@ class InputLayer(Layer):
                                  "InputLayer of an xf.keras.Input has a symbolic output")
         return tensor
 
+    @property
+    def input_shape(self):
+        """`[batch_input_shape]`: Keras 2's InputLayer node wraps its one tensor in a list,
+        so `model.layers[0].input_shape` reads `[(None, 3)]` (the summary's row)."""
+        return [self._batch_input_shape]
+
+    @property
+    def output_shape(self):
+        """The same `[batch_input_shape]` as input_shape: the layer passes its input on."""
+        return [self._batch_input_shape]
+
 
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` over the last axis."""
