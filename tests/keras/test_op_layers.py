@@ -204,3 +204,22 @@ def test_equality_stays_identity_and_comparisons_are_elementwise():
     same = a
     assert a == same and a != xf.keras.Input((4,)) and a in [a]  # bookkeeping relies on it
     assert (a < 1).dtype == np.bool_
+
+
+def test_elementwise_ops_take_tfs_name_argument_eagerly_and_on_symbolic_tensors():
+    # tf.maximum(x, y, name=...) and tf.math.square(x, name=...): every TF op takes name=;
+    # the JAX functions underneath do not, so it was a TypeError from the ufunc
+    x = np.array([[1.0, -2.0, 3.0]], np.float32)
+    assert np.array_equal(xf.maximum(x, 0.0, name="relu_ish"), np.maximum(x, 0.0))
+    assert np.array_equal(xf.math.square(x, name="sq"), np.square(x))
+    a = xf.keras.Input((3,), name="a")
+    b = xf.keras.Input((3,), name="b")
+    out = xf.math.square(xf.maximum(a, b, name="mx"), name="sq")
+    model = xf.keras.Model([a, b], out)
+    assert [layer.name for layer in model.layers][2:] == ["mx", "sq"]
+    y = np.zeros_like(x)
+    np.testing.assert_allclose(model.predict([x, y], verbose=0), np.square(np.maximum(x, y)))
+    restored = xf.keras.Model.from_config(model.get_config())
+    np.testing.assert_allclose(restored.predict([x, y], verbose=0), np.square(np.maximum(x, y)))
+    with pytest.raises(TypeError, match="name"):
+        xf.maximum(x, 0.0, name=3)
