@@ -12,6 +12,7 @@ This module imports no layers: until a symbolic tensor exists, a wrapper checks 
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 
 
@@ -58,8 +59,19 @@ _WRAPPERS = {}  # id(function underneath) -> its one wrapper, whichever namespac
 
 def op(fn, public_name):
     """`fn` that records itself in a functional graph when given symbolic tensors."""
+    takes_name = _takes_name(fn)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if not takes_name and "name" in kwargs:  # TF's op label: names a layer, no more
+            given = kwargs.pop("name")
+            if given is not None and not isinstance(given, str):
+                raise TypeError(f"tf.{public_name}: `name` must be a string or None; "
+                                f"received {given!r} ({type(given).__name__})")
+            if _watching and (has_symbolic(args) or has_symbolic(kwargs.values())):
+                from xlaflow.layers import op_layer
+                return op_layer.record(public_name, fn, args, kwargs, layer_name=given)
+            return fn(*args, **kwargs)
         if _watching:  # the loops inline: a call costs more than the check
             for value in args:
                 if type(value) in _SUSPECT:
@@ -70,6 +82,15 @@ def op(fn, public_name):
         return fn(*args, **kwargs)
 
     return _named(wrapper, public_name)
+
+
+def _takes_name(fn):
+    """Whether `fn` has a `name` parameter (or **kwargs); JAX's functions have none."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a ufunc object: no signature to read
+        return False
+    return any(p.name == "name" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _record_or_call(public_name, fn, args, kwargs):

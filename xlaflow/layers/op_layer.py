@@ -121,13 +121,14 @@ class TFOpLambda(Layer):
 
 
 # -- recording a call ------------------------------------------------------------------------
-def record(public_name, fn, args, kwargs):
-    """`fn(*args, **kwargs)`, given symbolic tensors, as a TFOpLambda node; its outputs."""
+def record(public_name, fn, args, kwargs, layer_name=None):
+    """`fn(*args, **kwargs)`, given symbolic tensors, as a TFOpLambda node; its outputs.
+    `layer_name`: the name= a TF op was given that `fn` itself does not take."""
     symbols = []
     template = (_template(list(args), symbols, public_name),
                 _template(dict(kwargs), symbols, public_name))
     canonical = _op_dispatch.canonical_name(public_name, fn)
-    given = kwargs.get("name")  # TF ops' name= names the layer, as in Keras
+    given = kwargs.get("name", layer_name)  # TF ops' name= names the layer, as in Keras
     name = unique_name(given if isinstance(given, str) and given else f"tf.{canonical}")
     return TFOpLambda._for_call(canonical, fn, template, name)(symbols)
 
