@@ -83,11 +83,25 @@ def _operand(self, other):
     return jnp.asarray(given.astype(self.dtype))
 
 
+# Operand types whose own reflected operator decides (Keras' symbolic tensors, which refuse
+# a Variable with a message instead of freezing its value into a functional graph).
+_DEFERRED = set()
+
+
+def defer_to(cls):
+    """Leave `Variable <op> cls-instance` to the instance's reflected operator."""
+    _DEFERRED.add(cls)
+
+
 def _binary(op):
     def forward(self, other):
+        if type(other) in _DEFERRED:
+            return NotImplemented
         return op(self.value, _operand(self, other))
 
     def reflected(self, other):
+        if type(other) in _DEFERRED:
+            return NotImplemented
         return op(_operand(self, other), self.value)
 
     return forward, reflected

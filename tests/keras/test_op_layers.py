@@ -223,3 +223,14 @@ def test_elementwise_ops_take_tfs_name_argument_eagerly_and_on_symbolic_tensors(
     np.testing.assert_allclose(restored.predict([x, y], verbose=0), np.square(np.maximum(x, y)))
     with pytest.raises(TypeError, match="name"):
         xf.maximum(x, 0.0, name=3)
+
+
+def test_a_variable_in_an_operator_on_symbolic_tensors_is_refused_not_frozen():
+    # As xf ops refuse it: the value would be copied into the graph, so the model would
+    # neither train nor save the Variable, and a later assign would not reach it
+    a = xf.keras.Input((3,))
+    v = xf.Variable(2.0, name="scale")
+    for combine in (lambda: a * v, lambda: v * a, lambda: a + v, lambda: v - a):
+        with pytest.raises(TypeError, match="Variable 'scale'.*add_weight"):
+            combine()
+    assert float(v + 1.0) == 3.0  # Variables keep their arithmetic elsewhere

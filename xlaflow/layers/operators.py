@@ -96,6 +96,12 @@ def binary(op, x, other, reverse=False):
                              ": both need rank 3 or more (a batch of matrices)")
         pair = [other, x] if reverse else [x, other]
         return Operator(op, name=_name(op))(pair)
+    from xlaflow.variables import Variable
+    if isinstance(other, Variable):  # as a constant it would be frozen at today's value
+        raise TypeError(f"{_SYMBOLS[op]} of a symbolic tensor and the Variable "
+                        f"{other.name!r}: a functional model would neither train nor save "
+                        "it (its value would be frozen into the graph). Make it a weight of "
+                        "a Layer subclass (add_weight) and compute there")
     constant = _encode_constant(other)
     if constant is None:
         return NotImplemented

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _lifting, _op_dispatch, backend_config
+from xlaflow import _lifting, _op_dispatch, backend_config, variable_operators
 from xlaflow.layers import keras_mask
 
 
@@ -144,6 +144,9 @@ class SymbolicTensor(_op_dispatch.Symbolic):
 
     def __index__(self):
         raise self._no_value("use as an index")
+
+
+variable_operators.defer_to(SymbolicTensor)
 
 
 def _operators():
