@@ -121,3 +121,19 @@ def test_a_generator_that_refills_one_buffer_yields_distinct_elements():
     np.testing.assert_array_equal(next(iter(ds.batch(4))), expected)
     np.testing.assert_array_equal(np.stack(list(ds.prefetch(3))), expected)
 
+
+
+def test_from_generator_reads_a_tuple_as_the_value_of_a_single_tensor_spec():
+    # TF's performance guide yields `(sample_idx,)` for TensorSpec(shape=(1,)): TF converts
+    # the tuple to that tensor; a rank mismatch is still an error naming the shapes.
+    def gen():
+        for i in range(3):
+            yield (i,)
+
+    ds = Dataset.from_generator(gen, output_signature=TensorSpec((1,), xf.int64))
+    assert [e.tolist() for e in ds] == [[0], [1], [2]] and next(iter(ds)).dtype == np.int64
+    nested = Dataset.from_generator(lambda: iter([[[1, 2], [3, 4]]]),
+                                    output_signature=TensorSpec((2, None), xf.float32))
+    assert next(iter(nested)).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(ValueError, match=r"has shape \(1,\) where the signature expects"):
+        list(Dataset.from_generator(gen, output_signature=TensorSpec((), xf.int64)))

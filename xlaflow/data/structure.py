@@ -259,7 +259,10 @@ def conform(value, spec, what, index):
         return leaf(v, s, path)
 
     def leaf(v, s, path):
-        if isinstance(v, _NODES):
+        # A tuple or list where the signature has one TensorSpec is that tensor's value,
+        # as TF converts it (the performance guide yields `(sample_idx,)` for shape (1,)).
+        if isinstance(v, dict) or (isinstance(v, (tuple, list)) and any(
+                isinstance(c, dict) for c in v)):
             raise _mismatch(v, s, path)
         if hasattr(v, "dtype") or s.dtype.kind in "USO":
             # Strings keep their own width; typed values keep their dtype unless it is the
