@@ -20,3 +20,11 @@ class InvalidArgumentError(OpError):
 
     def __init__(self, node_def=None, op=None, message="", *args):
         super().__init__(node_def, op, message, *args)
+
+
+class FailedPreconditionError(OpError):
+    """The state of the system does not allow the operation (as TF: a dataset whose
+    element count differs from its `assert_cardinality`)."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        super().__init__(node_def, op, message, *args)

@@ -163,6 +163,23 @@ class Dataset:
             raise TypeError(f"Dataset.zip: give datasets; unexpected arguments {sorted(kwargs)}")
         return Zip(datasets[0] if len(datasets) == 1 else tuple(datasets))
 
+    @staticmethod
+    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
+                             rerandomize_each_iteration=None):
+        """Each element drawn from `datasets[i]` with probability `weights[i]` (uniform by
+        default; a Dataset of weight vectors gives one vector per draw). An input that ends
+        ends the result with `stop_on_empty_dataset`, else leaves the draw."""
+        from xlaflow.data.sampling import SampleFromDatasets
+        return SampleFromDatasets(datasets, weights, seed, stop_on_empty_dataset,
+                                  rerandomize_each_iteration)
+
+    @staticmethod
+    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+        """Element k from `datasets[c]`, c the k-th (scalar int64) element of
+        `choice_dataset`."""
+        from xlaflow.data.sampling import ChooseFromDatasets
+        return ChooseFromDatasets(datasets, choice_dataset, stop_on_empty_dataset)
+
     # --- transformations ------------------------------------------------------------------
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
@@ -243,6 +260,12 @@ class Dataset:
         """`(index, element)` pairs, the index an int64 counting from `start`."""
         from xlaflow.data.transforms import Enumerate
         return Enumerate(self, start)
+
+    def assert_cardinality(self, expected_cardinality):
+        """This dataset, whose cardinality() is `expected_cardinality`; a pass yielding
+        another count raises xf.errors.FailedPreconditionError (as TF)."""
+        from xlaflow.data.cardinality import AssertCardinality
+        return AssertCardinality(self, expected_cardinality)
 
     def apply(self, transformation_func):
         """`transformation_func(self)`, for chaining custom transformations."""

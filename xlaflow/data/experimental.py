@@ -1,9 +1,10 @@
 """xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
-its CSV readers, and its `apply`-style forms of group_by_window, bucket_by_sequence_length,
-ignore_errors. Re-exports, and one-line wrappers calling the Dataset methods."""
+its CSV readers, its `apply`-style forms of group_by_window, bucket_by_sequence_length,
+ignore_errors, scan and assert_cardinality, and sample/choose_from_datasets. Re-exports,
+and one-line wrappers calling the Dataset methods."""
 
 from xlaflow.data.csv import CsvDataset, make_csv_dataset
-from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.options import (
     AutoShardPolicy,
     AutotuneAlgorithm,
@@ -16,8 +17,10 @@ from xlaflow.data.options import (
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
            "AutotuneAlgorithm", "AutotuneOptions", "CsvDataset", "DistributeOptions",
-           "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions", "bucket_by_sequence_length", "cardinality",
-           "group_by_window", "ignore_errors", "make_csv_dataset"]
+           "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions",
+           "assert_cardinality", "bucket_by_sequence_length", "cardinality",
+           "choose_from_datasets", "group_by_window", "ignore_errors", "make_csv_dataset",
+           "sample_from_datasets", "scan"]
 
 
 def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
@@ -45,3 +48,17 @@ def cardinality(dataset):
     """TF's tf.data.experimental.cardinality: `dataset.cardinality()` (a count, or
     INFINITE_CARDINALITY / UNKNOWN_CARDINALITY)."""
     return dataset.cardinality()
+
+
+def scan(initial_state, scan_func):
+    """For `dataset.apply(...)`: `Dataset.scan(initial_state, scan_func)`."""
+    return lambda dataset: dataset.scan(initial_state, scan_func)
+
+
+def assert_cardinality(expected_cardinality):
+    """For `dataset.apply(...)`: `Dataset.assert_cardinality(expected_cardinality)`."""
+    return lambda dataset: dataset.assert_cardinality(expected_cardinality)
+
+
+sample_from_datasets = Dataset.sample_from_datasets
+choose_from_datasets = Dataset.choose_from_datasets
