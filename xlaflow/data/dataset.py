@@ -242,9 +242,13 @@ class Dataset:
         return Skip(self, count)
 
     def cache(self, filename="", name=None):
-        """Records the first complete pass in memory; later passes replay it."""
+        """Records the first complete pass in memory (or, given `filename`, in a file that
+        pipelines built later read too); later passes replay it."""
+        if filename:
+            from xlaflow.data.filecache import FileCache
+            return FileCache(self, filename)
         from xlaflow.data.transforms import Cache
-        return Cache(self, filename)
+        return Cache(self)
 
     def prefetch(self, buffer_size, name=None):
         """Produces up to `buffer_size` elements ahead on a background thread."""

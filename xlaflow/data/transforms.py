@@ -167,11 +167,7 @@ class Cache(OnePass, Dataset):
     would otherwise freeze a truncated dataset. Until one completes, passes read the input.
     """
 
-    def __init__(self, dataset, filename=""):
-        if filename:
-            raise NotImplementedError(
-                "Dataset.cache(filename): only the in-memory cache is implemented; call "
-                "cache() without a filename")
+    def __init__(self, dataset):
         self._input = dataset
         self._recorded = None
         self._lock = threading.Lock()
