@@ -180,6 +180,13 @@ class Dataset:
         from xlaflow.data.sampling import ChooseFromDatasets
         return ChooseFromDatasets(datasets, choice_dataset, stop_on_empty_dataset)
 
+    @staticmethod
+    def load(path, element_spec=None, compression=None, reader_func=None):
+        """Not implemented: TF's saved-dataset format is not provided (see `cache`)."""
+        raise NotImplementedError(
+            "Dataset.load is not implemented in xlaflow; write the pipeline with "
+            "cache(filename): a pipeline built later with the same filename reads the file")
+
     # --- transformations ------------------------------------------------------------------
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
@@ -377,4 +384,8 @@ _NONE = object()
 _NOT_IMPLEMENTED = {
     "snapshot": "use cache()",
     "ragged_batch": "there are no ragged tensors here: use padded_batch",
+    "rejection_resample": "filter one dataset per class and combine them with "
+                          "Dataset.sample_from_datasets(datasets, weights=target_dist)",
+    "save": "use cache(filename), which writes a completed pass to a file that a pipeline "
+            "built later with the same filename reads",
 }
