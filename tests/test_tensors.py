@@ -80,3 +80,13 @@ def test_constant_of_numpy_64_bit_values_takes_jax_default_dtypes_without_warnin
     np.testing.assert_array_equal(np.asarray(xf.constant(floats)), floats.astype(np.float32))
     with pytest.warns(UserWarning, match="int64"):  # a dtype asked for still says so
         xf.constant([1, 2], dtype="int64")
+
+
+def test_a_spec_shape_is_a_tuple_that_answers_tensorshape_questions():
+    # TF code reads element_spec.shape.as_list(); the shape stays a plain tuple otherwise
+    spec = xf.TensorSpec([None, 3])
+    assert spec.shape == (None, 3) and hash(spec.shape) == hash((None, 3))
+    assert spec.shape.as_list() == [None, 3] and spec.shape.rank == 2
+    assert not spec.shape.is_fully_defined() and xf.TensorSpec([2]).shape.is_fully_defined()
+    element = xf.data.Dataset.from_tensor_slices(np.ones((4, 2), np.float32)).element_spec
+    assert element.shape.as_list() == [2]

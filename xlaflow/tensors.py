@@ -137,6 +137,25 @@ def convert_preferred(value, dtype):
     return None, jnp.dtype(have).name
 
 
+class SpecShape(tuple):
+    """A TensorSpec's shape: the tuple of its dimensions (None: any size), which also
+    answers TF's TensorShape questions (`spec.shape.as_list()`, `.rank`)."""
+
+    __slots__ = ()
+
+    def as_list(self):
+        return list(self)
+
+    @property
+    def rank(self):
+        return len(self)
+
+    ndims = rank
+
+    def is_fully_defined(self):
+        return None not in self
+
+
 class TensorSpec:
     """Shape and dtype of a tensor; `None` dimensions accept any size.
 
@@ -149,8 +168,8 @@ class TensorSpec:
     __slots__ = ("shape", "dtype", "name")
 
     def __init__(self, shape, dtype=float32, name=None):
-        self.shape = None if shape is None else tuple(None if d is None else int(d)
-                                                      for d in shape)
+        self.shape = None if shape is None else SpecShape(None if d is None else int(d)
+                                                          for d in shape)
         self.dtype = as_dtype(dtype)
         self.name = name
 
