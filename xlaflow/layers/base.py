@@ -31,6 +31,7 @@ from xlaflow.layers import (
 )
 from xlaflow.layers.layer_nodes import NodeAccessors
 from xlaflow.layers.layer_weights import weight_argument
+from xlaflow.layers.weight_order import own_weights
 from xlaflow.module import Module, walk_in_attribute_order
 from xlaflow.variables import Variable
 
@@ -198,7 +199,9 @@ class Layer(NodeAccessors, Module):
         return found
 
     def _weight_owners(self):
-        """(weight, owning layer) for every add_weight weight, in creation/attribute order.
+        """(weight, owning layer) for every add_weight weight: depth first in attribute order,
+        each layer's own trainable weights before its others (Keras' _trainable_weights +
+        _non_trainable_weights), so filtering this gives Keras 2's recursive orders.
 
         Other Variables a layer holds (random seed states) are `variables` but not weights:
         they are lifted and checkpointed, not trained, counted or set by set_weights.
@@ -206,7 +209,7 @@ class Layer(NodeAccessors, Module):
         owners = {}
         for layer in (self, *self.submodules):
             if isinstance(layer, Layer):
-                for weight in layer._own_weights:
+                for weight in own_weights(layer):
                     owners.setdefault(id(weight), (weight, layer))
         return list(owners.values())
 
@@ -221,10 +224,10 @@ class Layer(NodeAccessors, Module):
 
     @property
     def weights(self):
-        """Layer by layer, each layer's weights in creation order (a Keras Model's order):
-        freezing a layer does not move its weights, so get_weights/set_weights and
-        save_weights positions stay valid across `trainable` changes."""
-        return [w for w, _ in self._weight_owners()]
+        """Keras 2's Layer.weights: trainable_weights + non_trainable_weights, so a layer
+        holding Dense and BatchNormalization lists both kernels before the moving statistics
+        and freezing a sublayer moves its weights back (a Model goes layer by layer)."""
+        return self.trainable_weights + self.non_trainable_weights
 
     @property
     def trainable_variables(self):

@@ -10,7 +10,7 @@ import numpy as np
 
 from xlaflow import _lifting
 from xlaflow.function import function
-from xlaflow.layers import keras_mask, symbolic
+from xlaflow.layers import keras_mask, symbolic, weight_order
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
 from xlaflow.models import shapes
@@ -75,6 +75,12 @@ class Model(SavingMethods, Layer):
                 "functionally: Model(inputs=Input(...), outputs=...)")
         with keras_mask.given(inputs, mask):
             return self._graph.run(inputs, training)
+
+    @property
+    def weights(self):
+        """Keras 2's Model.weights: layer by layer (each layer's trainable weights before
+        its others), then the model's own; freezing a layer does not move its weights."""
+        return weight_order.model_weights(self)
 
     @property
     def layers(self):
