@@ -2,7 +2,9 @@
 
 Weights are keyed by their position in `model.weights` and their name within their layer
 (`0003_kernel`), not by global layer names, so a freshly built copy of the model (whose
-layers got new unique names) loads them. The directory is written atomically and sealed
+layers got new unique names) loads them. Format 1 used the order `model.weights` had
+before it followed Keras 2 (layer by layer in creation order, the model's own first);
+such a directory loads in that order, so no weight lands on another's key. The directory is written atomically and sealed
 with a manifest (saving/atomic.py), so a partial or modified one is refused by name.
 """
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from xlaflow.saving import arrays, atomic
 
-FORMAT, FORMAT_VERSION, MANIFEST = "xlaflow.weights", 1, "xlaflow_weights.json"
+FORMAT, FORMAT_VERSION, MANIFEST = "xlaflow.weights", 2, "xlaflow_weights.json"
 
 
 def position_key(index, name):
@@ -25,8 +27,22 @@ def position_key(index, name):
     return f"{index:04d}_{re.sub(r'[^A-Za-z0-9_.-]', '.', tail)}"
 
 
-def _keys(model):
-    return [position_key(i, w.name) for i, w in enumerate(model.weights)]
+def _format_1_order(model):
+    """`model.weights` as format 1 wrote it: the model, then every layer inside it depth
+    first in attribute order, each one's weights in creation order."""
+    found = {}
+    for layer in (model, *model.submodules):
+        for weight in getattr(layer, "_own_weights", ()):
+            found.setdefault(id(weight), weight)
+    return list(found.values())
+
+
+def _ordered(model, version):
+    return model.weights if version >= 2 else _format_1_order(model)
+
+
+def _keys(weights):
+    return [position_key(i, w.name) for i, w in enumerate(weights)]
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -34,7 +50,7 @@ def save_weights(model, filepath, overwrite=True):
     if not model.weights:
         raise ValueError(f"save_weights: {model.name} has no weights yet; build it first "
                          "(call it on data, or give the first layer input_shape=)")
-    values = dict(zip(_keys(model), (w.value for w in model.weights)))
+    values = dict(zip(_keys(model.weights), (w.value for w in model.weights)))
     atomic.write_directory(
         filepath, lambda tmp: arrays.save_arrays(os.path.join(tmp, "weights"), values),
         manifest=MANIFEST, header={"format": FORMAT, "format_version": FORMAT_VERSION},
@@ -48,25 +64,28 @@ def load_weights(model, filepath):
     if os.path.isfile(filepath):
         from xlaflow.saving import hdf5_weights
         return hdf5_weights.load_weights(model, filepath)
-    values = atomic.read_stable(filepath, lambda path: _read(model, path), "load_weights")
-    for key, weight in zip(_keys(model), model.weights):
+    weights, values = atomic.read_stable(filepath, lambda path: _read(model, path),
+                                         "load_weights")
+    for key, weight in zip(_keys(weights), weights):
         weight.assign(np.asarray(values[key]).astype(weight.dtype, copy=False))
 
 
 def _read(model, path):
-    atomic.verify_directory(path, manifest=MANIFEST, format_name=FORMAT,
-                            max_version=FORMAT_VERSION, what="load_weights")
+    """(the model's weights in the directory's order, their stored values), all checked."""
+    header = atomic.verify_directory(path, manifest=MANIFEST, format_name=FORMAT,
+                                     max_version=FORMAT_VERSION, what="load_weights")
     if not model.weights:
         raise ValueError(f"load_weights: build {model.name} before loading weights into it")
+    weights = _ordered(model, header["format_version"])
     stored = arrays.stored_specs(os.path.join(path, "weights"))
-    keys = _keys(model)
+    keys = _keys(weights)
     extra = sorted(set(stored) - set(keys))
     missing = [k for k in keys if k not in stored]
     if missing or extra:
         raise ValueError(f"load_weights: the checkpoint does not match {model.name}: missing "
                          f"{missing}, unexpected {extra}")
-    for key, weight in zip(keys, model.weights):
+    for key, weight in zip(keys, weights):
         if tuple(stored[key][0]) != weight.shape:
             raise ValueError(f"load_weights: {weight.name} has shape {weight.shape}, the "
                              f"checkpoint's {key} has {tuple(stored[key][0])}")
-    return arrays.restore_arrays(os.path.join(path, "weights"), stored)
+    return weights, arrays.restore_arrays(os.path.join(path, "weights"), stored)
