@@ -31,7 +31,8 @@ def test_weights_round_trip_into_a_fresh_copy(tmp_path):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.predict(X, verbose=0), copy.predict(X, verbose=0))
     model.save_weights(tmp_path / "w")  # overwriting replaces it atomically
-    assert sorted(os.listdir(tmp_path)) == ["w"]
+    # as in TF, save_weights names the newest weights in the directory's `checkpoint` file
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "w"]
 
 
 def test_mismatches_are_named_and_change_nothing(tmp_path):
@@ -83,7 +84,7 @@ def test_model_checkpoint_each_epoch_and_best_only(tmp_path):
         callbacks.ModelCheckpoint(str(tmp_path / "e{epoch:02d}"), save_weights_only=True),
         callbacks.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss",
                                   save_best_only=True, save_weights_only=True)])
-    assert sorted(os.listdir(tmp_path)) == ["best", "e01", "e02", "e03"]
+    assert sorted(os.listdir(tmp_path)) == ["best", "checkpoint", "e01", "e02", "e03"]
     copy = build()
     copy.load_weights(tmp_path / "e03")
     np.testing.assert_array_equal(copy.predict(X, verbose=0), model.predict(X, verbose=0))
@@ -148,7 +149,7 @@ def test_crashes_between_the_two_renames_never_lose_the_last_save(tmp_path, monk
         np.testing.assert_array_equal(a, b)
     model.set_weights([w + 2 for w in first])
     model.save_weights(path)  # a good save cleans the leftover up
-    assert sorted(os.listdir(tmp_path)) == ["w"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "w"]
     crash_once([w + 3 for w in first])
     fresh.load_weights(path)
     for a, b in zip(fresh.get_weights(), first):
@@ -168,7 +169,7 @@ def test_model_checkpoint_names_files_by_epoch_and_batch(tmp_path):
     saver = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}-b{batch}"), save_freq=2,
                                       save_weights_only=True)
     model.fit(X, Y, epochs=2, batch_size=10, verbose=0, callbacks=[saver])  # 4 batches
-    assert sorted(os.listdir(tmp_path)) == ["e1-b2", "e1-b4", "e2-b2", "e2-b4"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "e1-b2", "e1-b4", "e2-b2", "e2-b4"]
     wrong = callbacks.ModelCheckpoint(str(tmp_path / "x{nope}"), save_weights_only=True)
     with pytest.raises(KeyError, match=r"names 'nope', which is not among epoch, batch"):
         model.fit(X, Y, epochs=1, batch_size=10, verbose=0, callbacks=[wrong])
@@ -182,5 +183,5 @@ def test_a_users_folder_named_like_a_leftover_is_never_deleted_or_loaded(tmp_pat
         model.load_weights(str(tmp_path / "w"))  # not a fallback: there is no save
     model.save_weights(str(tmp_path / "w"))
     model.save_weights(str(tmp_path / "w"))
-    assert sorted(os.listdir(tmp_path)) == ["w", "w.old-version"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "w", "w.old-version"]
     assert (tmp_path / "w.old-version" / "notes.txt").read_text() == "mine"

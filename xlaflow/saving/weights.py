@@ -55,6 +55,13 @@ def save_weights(model, filepath, overwrite=True):
         filepath, lambda tmp: arrays.save_arrays(os.path.join(tmp, "weights"), values),
         manifest=MANIFEST, header={"format": FORMAT, "format_version": FORMAT_VERSION},
         overwrite=overwrite, what="save_weights")
+    # as TF's save_weights: the directory's `checkpoint` file names the newest, so
+    # tf.train.latest_checkpoint finds ModelCheckpoint's `ckpt_{epoch}` weights
+    # (unless the weights themselves are named `checkpoint`: then that name is taken)
+    from xlaflow.saving.checkpoint_files import STATE_FILE, record_latest
+    path = os.path.abspath(os.fspath(filepath))
+    if os.path.basename(path) != STATE_FILE:
+        record_latest(path)
 
 
 def load_weights(model, filepath):
