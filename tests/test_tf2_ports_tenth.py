@@ -170,3 +170,201 @@ def test_latest_checkpoint_finds_save_weights_directories(tmp_path):
     # weights named `checkpoint` leave the state file's name alone
     model.save_weights(str(tmp_path / "more" / "checkpoint"))
     assert os.path.isdir(tmp_path / "more" / "checkpoint")
+
+
+def _custom_training_tutorial(strategy, workdir, BATCH_SIZE_PER_REPLICA):
+    """"Custom training with tf.distribute.Strategy", its cells in order (Fashion-MNIST ->
+    the digits); returns what it printed and computed."""
+    tf.keras.utils.set_random_seed(0)
+    (train_images, train_labels), (test_images, test_labels) = _digits()
+    train_images = train_images / np.float32(255)
+    test_images = test_images / np.float32(255)
+
+    BUFFER_SIZE = len(train_images)
+    GLOBAL_BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
+    EPOCHS = 4
+
+    train_dataset = tf.data.Dataset.from_tensor_slices(
+        (train_images, train_labels)).shuffle(BUFFER_SIZE, seed=2).batch(GLOBAL_BATCH_SIZE)
+    test_dataset = tf.data.Dataset.from_tensor_slices(
+        (test_images, test_labels)).batch(GLOBAL_BATCH_SIZE)
+    train_dist_dataset = strategy.experimental_distribute_dataset(train_dataset)
+    test_dist_dataset = strategy.experimental_distribute_dataset(test_dataset)
+
+    def create_model():
+        regularizer = tf.keras.regularizers.L2(1e-5)
+        model = tf.keras.Sequential([
+            tf.keras.layers.Conv2D(8, 3, activation='relu', kernel_regularizer=regularizer),
+            tf.keras.layers.MaxPooling2D(),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(32, activation='relu', kernel_regularizer=regularizer),
+            tf.keras.layers.Dense(10, kernel_regularizer=regularizer)
+        ])
+        return model
+
+    checkpoint_dir = os.path.join(workdir, 'training_checkpoints')
+    checkpoint_prefix = os.path.join(checkpoint_dir, "ckpt")
+
+    with strategy.scope():
+        loss_object = tf.keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True,
+            reduction=tf.keras.losses.Reduction.NONE)
+
+        def compute_loss(labels, predictions, model_losses):
+            per_example_loss = loss_object(labels, predictions)
+            loss = tf.nn.compute_average_loss(per_example_loss,
+                                              global_batch_size=GLOBAL_BATCH_SIZE)
+            if model_losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model_losses))
+            return loss
+
+    with strategy.scope():
+        test_loss = tf.keras.metrics.Mean(name='test_loss')
+        train_accuracy = tf.keras.metrics.SparseCategoricalAccuracy(name='train_accuracy')
+        test_accuracy = tf.keras.metrics.SparseCategoricalAccuracy(name='test_accuracy')
+
+    with strategy.scope():
+        model = create_model()
+        optimizer = tf.keras.optimizers.Adam(learning_rate=0.01)
+        checkpoint = tf.train.Checkpoint(optimizer=optimizer, model=model)
+
+    def train_step(inputs):
+        images, labels = inputs
+        with tf.GradientTape() as tape:
+            predictions = model(images, training=True)
+            loss = compute_loss(labels, predictions, model.losses)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        train_accuracy.update_state(labels, predictions)
+        return loss
+
+    def test_step(inputs):
+        images, labels = inputs
+        predictions = model(images, training=False)
+        t_loss = loss_object(labels, predictions)
+        test_loss.update_state(t_loss)
+        test_accuracy.update_state(labels, predictions)
+
+    @tf.function
+    def distributed_train_step(dataset_inputs):
+        per_replica_losses = strategy.run(train_step, args=(dataset_inputs,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_losses, axis=None)
+
+    @tf.function
+    def distributed_test_step(dataset_inputs):
+        return strategy.run(test_step, args=(dataset_inputs,))
+
+    epochs = []
+    for epoch in range(EPOCHS):
+        total_loss = 0.0
+        num_batches = 0
+        for x in train_dist_dataset:
+            total_loss += distributed_train_step(x)
+            num_batches += 1
+        train_loss = total_loss / num_batches
+        for x in test_dist_dataset:
+            distributed_test_step(x)
+        if epoch % 2 == 0:
+            checkpoint.save(checkpoint_prefix)
+        epochs.append((float(train_loss), float(train_accuracy.result()),
+                       float(test_loss.result()), float(test_accuracy.result())))
+        test_loss.reset_states()
+        train_accuracy.reset_states()
+        test_accuracy.reset_states()
+    trained = model.get_weights()
+
+    # Restore the latest checkpoint (epoch 3's, the second save) without the strategy
+    eval_accuracy = tf.keras.metrics.SparseCategoricalAccuracy(name='eval_accuracy')
+    new_model = create_model()
+    new_optimizer = tf.keras.optimizers.Adam()
+    test_dataset = tf.data.Dataset.from_tensor_slices(
+        (test_images, test_labels)).batch(GLOBAL_BATCH_SIZE)
+
+    @tf.function
+    def eval_step(images, labels):
+        predictions = new_model(images, training=False)
+        eval_accuracy(labels, predictions)
+
+    # TF restores into a model not yet built when it is first called (deferred
+    # restoration); xlaflow needs its variables first, and says so
+    new_model.build((None, 8, 8, 1))
+    checkpoint = tf.train.Checkpoint(optimizer=new_optimizer, model=new_model)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    checkpoint.restore(latest)
+    for images, labels in test_dataset:
+        eval_step(images, labels)
+    restored = (latest, float(eval_accuracy.result()),
+                np.asarray(new_model(test_images, training=False)))
+
+    # Alternate ways of iterating: an iterator, `next` a fixed number of times
+    iterated = []
+    for _ in range(2):
+        total_loss = 0.0
+        num_batches = 0
+        train_iter = iter(train_dist_dataset)
+        for _ in range(4):
+            total_loss += distributed_train_step(next(train_iter))
+            num_batches += 1
+        iterated.append(float(total_loss / num_batches))
+    return dict(epochs=epochs, trained=trained, restored=restored, iterated=iterated,
+                final=model.get_weights(), test=(test_images, test_labels))
+
+
+def test_custom_training_with_distribute_strategy_tutorial(tmp_path):
+    strategy = tf.distribute.MirroredStrategy()
+    mirrored = _custom_training_tutorial(strategy, str(tmp_path / "mirrored"), 32)
+    one = tf.distribute.OneDeviceStrategy(device="/cpu:0")
+    assert one.num_replicas_in_sync == 1
+    single = _custom_training_tutorial(one, str(tmp_path / "single"), 64)
+
+    for run in (mirrored, single):
+        losses = [e[0] for e in run["epochs"]]
+        assert losses[-1] < 0.5 * losses[0]
+        assert run["epochs"][-1][1] > 0.9 and run["epochs"][-1][3] > 0.85
+        # the restored model is epoch 3's (saves after epochs 1 and 3): its accuracy is the
+        # one that epoch's test loop measured, recomputed here with NumPy
+        latest, eval_acc, logits = run["restored"]
+        assert latest.endswith("ckpt-2")
+        test_y = run["test"][1]
+        assert eval_acc == pytest.approx((logits.argmax(1) == test_y).mean(), abs=1e-6)
+        assert eval_acc == pytest.approx(run["epochs"][2][3], abs=1e-6)
+        assert all(np.isfinite(run["iterated"]))
+
+    # two replicas on half batches = one device on the whole batch, step for step
+    np.testing.assert_allclose(np.array(mirrored["epochs"]), np.array(single["epochs"]),
+                               rtol=2e-4, atol=1e-5)
+    for key in ("trained", "final"):
+        for a, b in zip(mirrored[key], single[key]):
+            np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(mirrored["iterated"], single["iterated"], rtol=2e-4)
+
+
+def test_metric_reset_states_is_reset_state():
+    # TF 2.12's tutorials reset metrics with the older name; it calls reset_state, so a
+    # subclass's own reset_state is the one that runs
+    mean = tf.keras.metrics.Mean()
+    mean.update_state([1.0, 2.0, 6.0])
+    assert float(mean.result()) == 3.0
+    mean.reset_states()
+    assert float(mean.result()) == 0.0
+    mean.update_state([4.0])
+    assert float(mean.result()) == 4.0
+
+    class Last(tf.keras.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="last")
+            self.value = self.add_weight(name="value")
+
+        def update_state(self, x):
+            self.value.assign(x)
+
+        def result(self):
+            return self.value.value
+
+        def reset_state(self):
+            self.value.assign(-1.0)
+
+    last = Last()
+    last.update_state(5.0)
+    last.reset_states()
+    assert float(last.result()) == -1.0

@@ -79,6 +79,11 @@ class Metric(Module):
         for v in self.variables:
             v.assign(jnp.zeros(v.shape, v.dtype))
 
+    def reset_states(self):
+        """Keras 2's older name for reset_state (TF 2.x tutorials call it); it calls
+        reset_state, so a subclass that overrides reset_state is reset its own way."""
+        return self.reset_state()
+
     def __call__(self, *args, **kwargs):
         """Update with one batch and return the result (as Keras' metric call)."""
         self.update_state(*args, **kwargs)
