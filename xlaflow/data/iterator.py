@@ -75,6 +75,9 @@ class Iterator:
         return self
 
     def __next__(self):
+        # inside a trace, next() would run once, at trace time, and the compiled function
+        # would replay that one batch on every call
+        check_host("Iterator.__next__")
         if self._options is None:
             return next(self._gen)
         # Every resume runs the stages' generators: each must see the pass's options.

@@ -16,6 +16,19 @@ import numpy as np
 from xlaflow.distribute.values import PerReplicaBatch
 
 
+def _check_host(what):
+    """Refuse iteration inside a traced function: the loop or next() would run once, at
+    trace time, and every call of the compiled function would replay the same batches."""
+    from xlaflow.data.iterator import _trace_state_clean
+    if not _trace_state_clean():
+        raise NotImplementedError(
+            f"a distributed dataset cannot be {what} inside a tf.function (TF compiles that "
+            "into its graph; here input pipelines run on the host). Iterate in Python and "
+            "call the compiled step on each distributed batch:\n\n"
+            "    for x in dist_dataset:\n"
+            "        total_loss += distributed_train_step(x)\n")
+
+
 class InputContext:
     """What `distribute_datasets_from_function` tells the dataset function."""
 
@@ -44,6 +57,7 @@ class DistributedDataset:
         return self.dataset.element_spec
 
     def __iter__(self):
+        _check_host("iterated")
         return DistributedIterator(self)
 
     def global_batches(self):
@@ -63,6 +77,7 @@ class DistributedIterator:
         return self
 
     def __next__(self):
+        _check_host("advanced with next()")
         group = []
         for batch in self._batches:
             group.append(batch)
