@@ -453,3 +453,44 @@ def test_next_on_an_iterator_inside_tf_function_is_refused():
         "SUM", strategy.run(tf.reduce_sum, args=(x,)), axis=None))
     sums = [float(summed(next(iterator))) for _ in range(4)]
     assert sums == [1.0, 5.0, 9.0, 13.0]
+
+
+def test_distribute_guide_default_strategy_and_one_device_strategy():
+    # "Default Strategy": what get_strategy() returns outside any scope
+    default_strategy = tf.distribute.get_strategy()
+    assert default_strategy.num_replicas_in_sync == 1
+    assert not tf.distribute.has_strategy()
+    # In optimizer or other library code: get the currently active strategy
+    strategy = tf.distribute.get_strategy()
+    assert float(strategy.reduce("SUM", 1., axis=None)) == 1.0
+    assert strategy.run(lambda x: x * 2, args=(tf.constant(3.),)) == 6.0
+
+    if tf.config.list_physical_devices('GPU'):
+        strategy = tf.distribute.MirroredStrategy()
+    else:  # Use the Default Strategy
+        strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        v = tf.Variable(1.)
+    assert float(v.numpy()) == 1.0
+
+    # OneDeviceStrategy: variables and batches on the one device it names
+    strategy = tf.distribute.OneDeviceStrategy(device="/cpu:1")
+    with strategy.scope():
+        v = tf.Variable([1., 2.])
+        assert tf.distribute.get_strategy() is strategy
+    import jax
+    assert v.value.devices() == {jax.devices("cpu")[1]}
+    dataset = tf.data.Dataset.from_tensor_slices(np.arange(6, dtype=np.float32)).batch(3)
+    batches = list(strategy.experimental_distribute_dataset(dataset))
+    assert [b.devices() for b in batches] == [{jax.devices("cpu")[1]}] * 2
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(
+        lambda x: tf.reduce_sum(x * v[0]), args=(batches[1],)), axis=None)
+    assert float(total) == 12.0
+
+    # cross_device_ops: XLA picks the collectives; the guide's line says so (it was an
+    # AttributeError: no such name)
+    for name in ("HierarchicalCopyAllReduce", "NcclAllReduce", "ReductionToOneDevice"):
+        with pytest.raises(NotImplementedError, match=f"{name} is not supported.*"
+                                                      "cross_device_ops=None"):
+            tf.distribute.MirroredStrategy(
+                cross_device_ops=getattr(tf.distribute, name)())

@@ -1,6 +1,11 @@
 """xf.distribute: TF's distribution strategies on JAX meshes (see strategy.py,
 multihost.py for several processes, layout.py for model parallelism)."""
 
+from xlaflow.distribute.cross_device_ops import (
+    HierarchicalCopyAllReduce as HierarchicalCopyAllReduce,
+)
+from xlaflow.distribute.cross_device_ops import NcclAllReduce as NcclAllReduce
+from xlaflow.distribute.cross_device_ops import ReductionToOneDevice as ReductionToOneDevice
 from xlaflow.distribute.input import InputContext as InputContext
 from xlaflow.distribute.layout import LayoutMap as LayoutMap
 from xlaflow.distribute.layout import ModelParallelStrategy as ModelParallelStrategy
