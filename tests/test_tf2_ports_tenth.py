@@ -494,3 +494,187 @@ def test_distribute_guide_default_strategy_and_one_device_strategy():
                                                       "cross_device_ops=None"):
             tf.distribute.MirroredStrategy(
                 cross_device_ops=getattr(tf.distribute, name)())
+
+
+def _guide_keras_and_custom_loop(mirrored_strategy):
+    """The distribute guide's Keras and custom-loop cells, in order (the per-replica batch
+    follows the replicas so that every run has the guide's global batch of 10)."""
+    tf.keras.utils.set_random_seed(0)
+    with mirrored_strategy.scope():
+        model = tf.keras.Sequential([
+            tf.keras.layers.Dense(1, input_shape=(1,),
+                                  kernel_regularizer=tf.keras.regularizers.L2(1e-4))])
+        model.compile(loss='mse', optimizer='sgd')
+    dataset = tf.data.Dataset.from_tensors(([1.], [1.])).repeat(100).batch(10)
+    fit_from_dataset = model.fit(dataset, epochs=2, verbose=0).history["loss"]
+    evaluated = model.evaluate(dataset, verbose=0)
+    inputs, targets = np.ones((100, 1)), np.ones((100, 1))
+    fit_from_arrays = model.fit(inputs, targets, epochs=2, batch_size=10,
+                                verbose=0).history["loss"]
+    keras_weights = model.get_weights()
+
+    BATCH_SIZE_PER_REPLICA = 10 // mirrored_strategy.num_replicas_in_sync
+    global_batch_size = (BATCH_SIZE_PER_REPLICA *
+                         mirrored_strategy.num_replicas_in_sync)
+    LEARNING_RATES_BY_BATCH_SIZE = {5: 0.1, 10: 0.15, 20: 0.175}
+    learning_rate = LEARNING_RATES_BY_BATCH_SIZE[global_batch_size]
+
+    with mirrored_strategy.scope():
+        model = tf.keras.Sequential([
+            tf.keras.layers.Dense(1, input_shape=(1,),
+                                  kernel_regularizer=tf.keras.regularizers.L2(1e-4))])
+        optimizer = tf.keras.optimizers.SGD(learning_rate)
+    initial = model.get_weights()
+
+    dataset = tf.data.Dataset.from_tensors(([1.], [1.])).repeat(1000).batch(
+        global_batch_size)
+    dist_dataset = mirrored_strategy.experimental_distribute_dataset(dataset)
+
+    loss_object = tf.keras.losses.BinaryCrossentropy(
+        from_logits=True,
+        reduction=tf.keras.losses.Reduction.NONE)
+
+    def compute_loss(labels, predictions, model_losses):
+        per_example_loss = loss_object(labels, predictions)
+        loss = tf.nn.compute_average_loss(per_example_loss)
+        if model_losses:
+            loss += tf.nn.scale_regularization_loss(tf.add_n(model_losses))
+        return loss
+
+    def train_step(inputs):
+        features, labels = inputs
+        with tf.GradientTape() as tape:
+            predictions = model(features, training=True)
+            loss = compute_loss(labels, predictions, model.losses)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed_train_step(dist_inputs):
+        per_replica_losses = mirrored_strategy.run(train_step, args=(dist_inputs,))
+        return mirrored_strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_losses,
+                                        axis=None)
+
+    losses = []
+    for dist_inputs in dist_dataset:
+        losses.append(float(distributed_train_step(dist_inputs)))
+    iterator = iter(dist_dataset)
+    for _ in range(10):
+        losses.append(float(distributed_train_step(next(iterator))))
+    return dict(fit_dataset=fit_from_dataset, evaluated=evaluated, fit_arrays=fit_from_arrays,
+                keras_weights=keras_weights, initial=initial, losses=losses,
+                learning_rate=learning_rate, custom_weights=model.get_weights())
+
+
+def test_distribute_guide_keras_and_custom_loop():
+    mirrored = _guide_keras_and_custom_loop(tf.distribute.MirroredStrategy())
+    single = _guide_keras_and_custom_loop(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    for key in ("fit_dataset", "evaluated", "fit_arrays", "losses"):
+        np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-5, atol=1e-7)
+    for key in ("keras_weights", "custom_weights"):
+        for a, b in zip(mirrored[key], single[key]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+    # NumPy: every example is x=1, y=1: logit z = k + b, the loss is softplus(-z) plus
+    # 1e-4 k^2 (scale_regularization_loss over the replicas sums back to it once)
+    k, b = (float(np.ravel(w)[0]) for w in mirrored["initial"])
+    lr = mirrored["learning_rate"]
+    assert lr == 0.15
+    expected = []
+    for _ in range(100 + 10):
+        z = k + b
+        expected.append(np.log1p(np.exp(-z)) + 1e-4 * k * k)
+        dz = -1 / (1 + np.exp(z))
+        k, b = k - lr * (dz + 2e-4 * k), b - lr * dz
+    np.testing.assert_allclose(mirrored["losses"], expected, rtol=1e-4)
+    np.testing.assert_allclose([np.ravel(w)[0] for w in mirrored["custom_weights"]], [k, b],
+                               rtol=1e-4)
+
+
+def test_distribute_datasets_from_function_with_input_context():
+    # the distributed-input guide: one pipeline per worker, batched per replica
+    mirrored_strategy = tf.distribute.MirroredStrategy()
+    global_batch_size = 8
+    seen = []
+
+    def dataset_fn(input_context):
+        seen.append((input_context.num_input_pipelines, input_context.input_pipeline_id,
+                     input_context.num_replicas_in_sync))
+        batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+        d = tf.data.Dataset.range(32).map(lambda i: tf.cast(i, tf.float32))
+        d = d.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        d = d.batch(batch_size)
+        return d.prefetch(2)  # This prefetches 2 batches per device.
+
+    dist_dataset = mirrored_strategy.distribute_datasets_from_function(dataset_fn)
+    assert seen == [(1, 0, 2)]
+
+    @tf.function
+    def replica_sums(x):
+        return mirrored_strategy.run(tf.reduce_sum, args=(x,))
+
+    per_replica, totals = [], []
+    for x in dist_dataset:
+        sums = replica_sums(x)
+        per_replica.append([float(s) for s in
+                            mirrored_strategy.experimental_local_results(sums)])
+        totals.append(float(mirrored_strategy.reduce("SUM", sums, axis=None)))
+    # each replica gets its own consecutive per-replica batch of 4: replica 0 rows 0-3,
+    # replica 1 rows 4-7, and so on
+    rows = np.arange(32, dtype=np.float64).reshape(8, 4).sum(1)
+    assert per_replica == rows.reshape(4, 2).tolist()
+    assert totals == rows.reshape(4, 2).sum(1).tolist()
+
+    # Keras fit reads the same distributed dataset (the guide's `model.fit(dist_dataset)`)
+    def xy_fn(input_context):
+        batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+        x = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]
+        return tf.data.Dataset.from_tensor_slices((x, 3 * x - 1)).batch(batch_size)
+
+    with mirrored_strategy.scope():
+        model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
+        model.compile(optimizer=tf.keras.optimizers.SGD(0.5), loss='mse')
+    model.fit(mirrored_strategy.distribute_datasets_from_function(xy_fn), epochs=20,
+              verbose=0)
+    np.testing.assert_allclose([float(np.ravel(w)[0]) for w in model.get_weights()],
+                               [3.0, -1.0], atol=1e-3)
+
+    with pytest.raises(ValueError, match="not divisible by 2 replicas"):
+        tf.distribute.InputContext(1, 0, 2).get_per_replica_batch_size(7)
+
+
+def test_checkpoint_written_on_one_device_restores_into_a_mirrored_model(tmp_path):
+    # the reverse of the custom-training tutorial's restore: a one-device checkpoint,
+    # restored into a model and optimizer created under MirroredStrategy.scope()
+    import jax
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+    optimizer = tf.keras.optimizers.Adam(0.1)
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - y))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables))
+
+    train_step(x, y)
+    path = tf.train.Checkpoint(optimizer=optimizer, model=model).save(
+        str(tmp_path / "ckpt"))
+
+    strategy = tf.distribute.MirroredStrategy()
+    with strategy.scope():
+        replicated = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+        new_optimizer = tf.keras.optimizers.Adam(0.1)
+        new_optimizer.build(replicated.trainable_variables)
+        checkpoint = tf.train.Checkpoint(optimizer=new_optimizer, model=replicated)
+    checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path))).assert_consumed()
+    assert tf.train.latest_checkpoint(str(tmp_path)) == path
+    for a, b in zip(replicated.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(new_optimizer.iterations.numpy()) == 1
+    for w in replicated.weights:
+        assert w.value.sharding.is_fully_replicated
+        assert w.value.devices() == set(jax.devices()[:2])
