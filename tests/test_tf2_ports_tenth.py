@@ -64,9 +64,9 @@ def _keras_tutorial(strategy, workdir, capsys, BATCH_SIZE_PER_REPLICA):
     checkpoint_prefix = os.path.join(checkpoint_dir, "ckpt_{epoch}")
 
     def decay(epoch):
-        if epoch < 3:
+        if epoch < 2:
             return 1e-2
-        elif epoch >= 3 and epoch < 5:
+        elif epoch >= 2 and epoch < 3:
             return 1e-3
         else:
             return 1e-4
@@ -83,7 +83,7 @@ def _keras_tutorial(strategy, workdir, capsys, BATCH_SIZE_PER_REPLICA):
         PrintLR()
     ]
 
-    EPOCHS = 6
+    EPOCHS = 4
     history = model.fit(train_dataset, epochs=EPOCHS, callbacks=callbacks, verbose=0)
     printed = capsys.readouterr().out
 
@@ -124,17 +124,18 @@ def test_distributed_training_with_keras_tutorial(tmp_path, capsys):
                              capsys, 64)
 
     # the callbacks: the scheduler's rates, as PrintLR saw them after each epoch
-    expected = [1e-2] * 3 + [1e-3] * 2 + [1e-4]
+    expected = [1e-2] * 2 + [1e-3] + [1e-4]
     for run in (mirrored, single):
         lines = [line for line in run["printed"].splitlines() if "Learning rate" in line]
-        assert len(lines) == 6
+        assert len(lines) == 4
         for epoch, (line, lr) in enumerate(zip(lines, expected)):
             assert line.startswith(f"Learning rate for epoch {epoch + 1} is ")
             assert float(line.rsplit(" ", 1)[1]) == pytest.approx(lr, rel=1e-6)
         np.testing.assert_allclose(run["history"]["lr"], expected, rtol=1e-6)
-        # ModelCheckpoint wrote one checkpoint per epoch; the latest is epoch 6's, and
+        # ModelCheckpoint wrote one checkpoint per epoch; the latest is epoch 4's, and
         # loading it brings back the weights fit ended with
-        assert run["latest"].endswith("ckpt_6")
+        assert run["checkpoints"] == ["checkpoint", "ckpt_1", "ckpt_2", "ckpt_3", "ckpt_4"]
+        assert run["latest"].endswith("ckpt_4")
         for a, b in zip(run["restored"], run["final"]):
             np.testing.assert_array_equal(a, b)
         assert run["logs"]  # TensorBoard wrote its train/ directory
@@ -182,7 +183,7 @@ def _custom_training_tutorial(strategy, workdir, BATCH_SIZE_PER_REPLICA):
 
     BUFFER_SIZE = len(train_images)
     GLOBAL_BATCH_SIZE = BATCH_SIZE_PER_REPLICA * strategy.num_replicas_in_sync
-    EPOCHS = 4
+    EPOCHS = 3
 
     train_dataset = tf.data.Dataset.from_tensor_slices(
         (train_images, train_labels)).shuffle(BUFFER_SIZE, seed=2).batch(GLOBAL_BATCH_SIZE)
@@ -320,9 +321,9 @@ def test_custom_training_with_distribute_strategy_tutorial(tmp_path):
     for run in (mirrored, single):
         losses = [e[0] for e in run["epochs"]]
         assert losses[-1] < 0.5 * losses[0]
-        assert run["epochs"][-1][1] > 0.9 and run["epochs"][-1][3] > 0.85
-        # the restored model is epoch 3's (saves after epochs 1 and 3): its accuracy is the
-        # one that epoch's test loop measured, recomputed here with NumPy
+        assert run["epochs"][-1][1] > 0.8 and run["epochs"][-1][3] > 0.85
+        # the restored model is the last epoch's (saves after epochs 1 and 3): its accuracy
+        # is the one that epoch's test loop measured, recomputed here with NumPy
         latest, eval_acc, logits = run["restored"]
         assert latest.endswith("ckpt-2")
         test_y = run["test"][1]
