@@ -465,6 +465,14 @@ def test_distribute_guide_default_strategy_and_one_device_strategy():
     strategy = tf.distribute.get_strategy()
     assert float(strategy.reduce("SUM", 1., axis=None)) == 1.0
     assert strategy.run(lambda x: x * 2, args=(tf.constant(3.),)) == 6.0
+    # library code written for any strategy runs on the default one: one replica, whole
+    # batches, losses averaged over the local batch
+    dataset = tf.data.Dataset.range(4).map(lambda i: tf.cast(i, tf.float32)).batch(2)
+    assert [np.asarray(b).tolist() for b in strategy.experimental_distribute_dataset(
+        dataset)] == [[0.0, 1.0], [2.0, 3.0]]
+    assert float(tf.nn.compute_average_loss(tf.constant([1., 3.]))) == 2.0
+    assert float(tf.nn.scale_regularization_loss(tf.constant(4.))) == 4.0
+    assert not tf.distribute.in_cross_replica_context()
 
     if tf.config.list_physical_devices('GPU'):
         strategy = tf.distribute.MirroredStrategy()
