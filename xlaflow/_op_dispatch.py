@@ -150,14 +150,15 @@ def expose(namespace, prefix):
 
 
 # the namespaces a saved op may name: a config names no other module to import
-NAMESPACES = ("math", "linalg", "nn", "image", "random", "debugging")
+NAMESPACES = ("math", "linalg", "nn", "image", "random", "debugging", "keras.backend")
 
 _TAKES_FUNCTIONS = ("it takes functions, which a saved model cannot hold, and a layer "
                     "called inside them would not be one of the model's")
 _RANDOM = ("it draws from a random generator's state, which a functional graph does not "
            "hold (keras.layers.GaussianNoise, Dropout and the Random* layers do)")
 _SKIP = {"": ("function", "custom_gradient", "recompute_grad", "grad", "value_and_grad",
-              "device", "executing_eagerly", "as_dtype", "is_tensor")}
+              "device", "executing_eagerly", "as_dtype", "is_tensor"),
+         "keras.backend": ("as_dtype",)}
 _REFUSE = {
     "": {**dict.fromkeys(("cond", "case", "switch_case", "while_loop", "map_fn",
                           "vectorized_map", "scan"), _TAKES_FUNCTIONS),

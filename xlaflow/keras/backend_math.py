@@ -1,9 +1,13 @@
 """Keras 2's backend math (`K.dot`, `K.sum`, `K.sqrt`, ...) that custom layers and cells
-written against `keras.backend` call: jax.numpy with Keras' argument names and rules."""
+written against `keras.backend` call: jax.numpy with Keras' argument names and rules.
+
+On symbolic Keras tensors each records an op layer (Keras 2's TFOpLambda), saved by its
+public name "keras.backend.sum", as the xf.* ops do (_op_dispatch.expose, at the end)."""
 
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _op_dispatch
 from xlaflow.tensors import as_dtype
 
 
@@ -78,3 +82,5 @@ square, exp, log, abs, sigmoid, tanh = (  # Keras' names
 maximum, minimum, pow, transpose, reshape = (
     jnp.maximum, jnp.minimum, jnp.power, jnp.transpose, jnp.reshape)
 zeros_like, ones_like = jnp.zeros_like, jnp.ones_like
+
+_op_dispatch.expose(globals(), "keras.backend")
