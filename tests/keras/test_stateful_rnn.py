@@ -73,18 +73,43 @@ def test_bidirectional_stateful_lstm_resets_both_directions():
 
 
 def test_the_first_computing_call_fixes_the_batch_size():
-    # a model's shape pass (batch None: a placeholder size) makes no states; predict does
-    model = keras.Sequential([keras.Input((4, 5)), layers.GRU(3, stateful=True)])
+    # a model's shape pass (a placeholder batch) makes no states; predict does
+    model = keras.Sequential([keras.Input((4, 5), batch_size=3), layers.GRU(3, stateful=True)])
     gru = model.layers[0]
     assert gru.states == [None]
-    with pytest.raises(ValueError, match="stateful RNN needs to know its batch size"):
-        gru.reset_states()
+    with pytest.raises(ValueError, match="stateful, it needs to know its batch size"):
+        layers.GRU(3, stateful=True).reset_states()  # never called: no batch size
     x = RNG.normal(size=(3, 4, 5)).astype(np.float32)
     out = model.predict(x, batch_size=3, verbose=0)
     assert gru.states[0].shape == (3, 3)
     np.testing.assert_allclose(gru.states[0], out, **TOL)
     with pytest.raises(ValueError, match="batches of 3; received a batch of 2"):
         model.predict(x[:2], verbose=0)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: layers.LSTM(2, stateful=True)(keras.Input((4, 5))),
+    lambda: keras.Sequential([keras.Input((4, 5)), layers.GRU(2, stateful=True)]),
+    lambda: keras.Sequential([layers.SimpleRNN(2, stateful=True, input_shape=(4, 5))]),
+    lambda: layers.Bidirectional(layers.LSTM(2, stateful=True))(keras.Input((4, 5))),
+    lambda: layers.LSTM(2, stateful=True).build((None, 4, 5)),
+], ids=["functional", "sequential", "input_shape", "bidirectional", "build"])
+def test_a_stateful_layer_built_for_an_unknown_batch_size_is_an_error(build):
+    # Keras 2: "If a RNN is stateful, it needs to know its batch size. ..." at build
+    with pytest.raises(ValueError, match="stateful, it needs to know its batch size.*"
+                                         "batch_size= to keras.Input"):
+        build()
+
+
+def test_a_declared_batch_size_or_an_array_call_builds_a_stateful_layer():
+    x = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+    inputs = keras.Input((4, 5), batch_size=3)
+    model = keras.Model(inputs, layers.Bidirectional(layers.LSTM(2, stateful=True))(inputs))
+    assert model.predict(x, batch_size=3, verbose=0).shape == (3, 4)
+    sequential = keras.Sequential([layers.GRU(2, stateful=True, batch_input_shape=(3, 4, 5))])
+    assert sequential.predict(x, batch_size=3, verbose=0).shape == (3, 2)
+    assert layers.SimpleRNN(2, stateful=True)(x).shape == (3, 2)
+    assert layers.LSTM(2)(keras.Input((4, 5))).shape == (None, 2)  # only stateful needs it
 
 
 def test_reset_needs_stateful_and_the_config_keeps_it():

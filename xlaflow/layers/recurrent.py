@@ -2,7 +2,8 @@
 
 `stateful=True` keeps the final states in non-trainable Variables (`layer.states`, not
 weights) that the next call starts from, until `reset_states()` (Keras 2's behaviour); the
-first call that computes (not a model's shape pass) fixes their batch size.
+first call that computes (not a model's shape pass) fixes their batch size. As Keras 2, a
+stateful layer built on symbolic inputs of unknown (None) batch size is a ValueError.
 With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed as
 `mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
 before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 from xlaflow import _lifting
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
+from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.variables import Variable
@@ -77,6 +79,25 @@ def forget_bias_init(units, base):
     return init
 
 
+def needs_batch_size(name):
+    """Keras 2's error for a stateful RNN built for inputs of unknown batch size."""
+    return (f"{name}: if a RNN is stateful, it needs to know its batch size. Specify the "
+            "batch size of your input tensors: in a Sequential model, pass "
+            "batch_input_shape=(batch, time, features) to its first layer (or "
+            "keras.Input(shape, batch_size=batch)); in the functional API, pass batch_size= "
+            "to keras.Input. Or call the layer on an array")
+
+
+def check_batch_known(layer, inputs, has_states):
+    """As Keras 2, which makes a stateful RNN's states when it builds: a stateful layer
+    without states yet (a Sequential's shape pass may have built it) called on a symbolic
+    tensor whose batch size is None is a ValueError (no batch to make the states for)."""
+    if layer.stateful and not has_states:
+        first = jax.tree_util.tree_leaves(inputs, is_leaf=symbolic.is_symbolic)
+        if first and symbolic.is_symbolic(first[0]) and first[0].shape[0] is None:
+            raise ValueError(needs_batch_size(layer.name))
+
+
 def _shape_pass():
     """Whether this call is a model's shape inference (its batch size a placeholder)."""
     ctx = _lifting.current()
@@ -116,10 +137,16 @@ class _Recurrent(Layer):
         self.stateful = bool(stateful)
         self._state_variables = None  # stateful: made by the first call that computes
 
+    def __call__(self, inputs, *args, **kwargs):
+        check_batch_known(self, inputs, self._state_variables is not None)
+        return super().__call__(inputs, *args, **kwargs)
+
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name} expects inputs of shape (batch, time, features); "
                              f"received {input_shape}")
+        if self.stateful and input_shape[0] is None:  # build((None, time, features))
+            raise ValueError(needs_batch_size(self.name))
         width = self.gates * self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], width),
                                       initializer=self.kernel_initializer)
@@ -133,11 +160,7 @@ class _Recurrent(Layer):
 
     def _make_states(self, batch):
         if batch is None:  # reset_states() before any call, with no batch size declared
-            raise ValueError(
-                f"{self.name}: a stateful RNN needs to know its batch size: pass "
-                "batch_input_shape=(batch, time, features) to the first layer of a "
-                "Sequential model, or batch_size= to keras.Input (or call the layer on an "
-                "array)")
+            raise ValueError(needs_batch_size(self.name))
         with jax.ensure_compile_time_eval():
             zeros = self._initial_states(int(batch), jnp.dtype(self.dtype))
         self._state_variables = [Variable(z, trainable=False, name=f"{self.name}/state_{i}")

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
+from xlaflow.layers.recurrent import check_batch_known
 from xlaflow.saving import serialization
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -79,6 +80,12 @@ class Bidirectional(Layer):
                     f"Bidirectional: the forward layer and backward_layer must have the same "
                     f"{attribute}; received {getattr(layer, attribute)} (forward) and "
                     f"{getattr(backward, attribute)} (backward)")
+
+    def __call__(self, inputs, *args, **kwargs):
+        # a stateful layer needs a known batch size (Keras 2 raises at build)
+        check_batch_known(self, inputs,
+                          getattr(self.forward_layer, "_state_variables", None) is not None)
+        return super().__call__(inputs, *args, **kwargs)
 
     def build(self, input_shape):
         for sublayer in (self.forward_layer, self.backward_layer):
