@@ -123,6 +123,13 @@ def _named(wrapper, public_name):
     wrapper.__name__ = wrapper.__qualname__ = short
     wrapper.__module__ = f"xlaflow.{prefix}" if prefix else "xlaflow"
     wrapper._xf_op = public_name
+    origin = getattr(wrapper.__wrapped__, "__module__", None) or ""
+    if wrapper.__doc__ and not origin.startswith("xlaflow"):
+        # JAX's examples (`>>> jnp.arange(4)`) would now count as xlaflow's doctests, in a
+        # namespace without their imports: shown as JAX's, they are not collected
+        wrapper.__doc__ = (f"xlaflow's {public_name}: {origin}.{wrapper.__wrapped__.__name__}"
+                           " underneath, whose documentation follows.\n\n"
+                           + wrapper.__doc__.replace(">>>", "jax>>>"))
     return wrapper
 
 
