@@ -276,3 +276,20 @@ def test_tf2_top_level_comparisons_and_logical_ops():
     np.testing.assert_array_equal(xf.logical_and(p, q), p & q)
     np.testing.assert_array_equal(xf.logical_or(p, q), p | q)
     np.testing.assert_array_equal(xf.logical_not(p), ~p)
+
+
+def test_size_and_rank_known_when_tracing_size_things_inside_a_function():
+    # As xf.shape: TF code writes TensorArray(size=tf.size(x)) and zeros([tf.size(x)])
+    @xf.function
+    def flat_doubled(x):
+        ta = xf.TensorArray(xf.float32, size=xf.size(x))
+        flat = xf.reshape(x, [-1])
+        for i in xf.range(xf.size(x)):
+            ta = ta.write(i, flat[i] * 2.0)
+        return ta.stack(), xf.zeros([xf.size(x), xf.rank(x)])
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    doubled, zeros = flat_doubled(x)
+    np.testing.assert_array_equal(doubled, x.reshape(-1) * 2)
+    assert zeros.shape == (6, 2)
+    assert xf.size(x).dtype == np.int32 and int(xf.size(x)) == 6 and int(xf.rank(x)) == 2

@@ -102,13 +102,18 @@ def shape(input, out_type=int32, name=None):
 
 
 def rank(input, name=None):
-    """Number of dimensions as an int32 scalar tensor."""
-    return jnp.asarray(jnp.ndim(input), dtype=int32)
+    """Number of dimensions as an int32 scalar: a NumPy one, as ranks are always known when
+    tracing (so it can size things inside xf.function, as xf.shape's sizes can)."""
+    return np.asarray(jnp.ndim(input), dtype=int32)
 
 
 def size(input, out_type=int32, name=None):
-    """Number of elements as an integer scalar tensor."""
-    return jnp.asarray(jnp.size(input), dtype=as_dtype(out_type))
+    """Number of elements as an integer scalar; a NumPy one when every size is known when
+    tracing (as xf.shape), so `TensorArray(size=xf.size(x))` works inside xf.function."""
+    n = jnp.size(input)
+    if isinstance(n, int):
+        return np.asarray(n, dtype=as_dtype(out_type))
+    return jnp.asarray(n, dtype=as_dtype(out_type))
 
 
 def reshape(tensor, shape, name=None):
