@@ -215,19 +215,27 @@ class Layer(NodeAccessors, Module):
 
     @property
     def trainable_weights(self):
-        return [w for w, layer in self._weight_owners() if w.trainable and layer.trainable]
+        return self._split_weights()[0]
 
     @property
     def non_trainable_weights(self):
-        return [w for w, layer in self._weight_owners()
-                if not (w.trainable and layer.trainable)]
+        return self._split_weights()[1]
+
+    def _split_weights(self):
+        """(trainable, non-trainable) weights from one walk of the layers: a weight trains
+        when it and its owning layer do."""
+        trainable, frozen = [], []
+        for weight, layer in self._weight_owners():
+            (trainable if weight.trainable and layer.trainable else frozen).append(weight)
+        return trainable, frozen
 
     @property
     def weights(self):
         """Keras 2's Layer.weights: trainable_weights + non_trainable_weights, so a layer
         holding Dense and BatchNormalization lists both kernels before the moving statistics
         and freezing a sublayer moves its weights back (a Model goes layer by layer)."""
-        return self.trainable_weights + self.non_trainable_weights
+        trainable, frozen = self._split_weights()
+        return trainable + frozen
 
     @property
     def trainable_variables(self):
