@@ -62,7 +62,7 @@ def test_errors_name_tout_and_the_fix():
     def wrong_shape(x):
         return xf.numpy_function(lambda v: v, [x], xf.TensorSpec([3], xf.float32))
 
-    with pytest.raises(Exception, match=r"output 0 has shape \(2,\), but Tout gives \(3,\)"):
+    with pytest.raises(ValueError, match=r"output 0 has shape \(2,\), but Tout gives \(3,\)"):
         wrong_shape(np.ones(2, np.float32))
     with pytest.raises(ValueError, match="returned 1 value"):
         xf.numpy_function(lambda v: v, [np.ones(2)], [xf.float32, xf.float32])
@@ -70,6 +70,36 @@ def test_errors_name_tout_and_the_fix():
         xf.numpy_function(lambda v: v, [np.ones(2)], [object()])
     with pytest.raises(TypeError, match="func must be callable"):
         xf.py_function(3, [np.ones(2)], xf.float32)
+
+
+def test_a_failing_func_raises_its_own_error_from_the_call_before_any_assignment():
+    # On a GPU a host callback's exception reached the caller only at a later wait (an XLA
+    # runtime error from whatever call came next); xf.function raises the func's own
+    # exception when its call returns, writes back no Variable, and the next call is clean.
+    v = xf.Variable(0.0)
+
+    def host(x):
+        if x[0] < 0:
+            raise KeyError(f"negative input {x[0]}")
+        return x + 1
+
+    @xf.function
+    def step(x):
+        v.assign_add(1.0)
+        out = xf.numpy_function(host, [x], xf.TensorSpec([2], xf.float32))
+        v.assign_add(1.0)
+        return out * 2
+
+    with pytest.raises(KeyError, match="negative input -1.0"):
+        step(np.array([-1.0, 2.0], np.float32))
+    assert float(v.numpy()) == 0.0
+    np.testing.assert_array_equal(step(np.array([1.0, 2.0], np.float32)), [4.0, 6.0])
+    assert float(v.numpy()) == 2.0
+    # under the caller's own jax.jit there is no xf.function call to raise it from: the
+    # callback raises, and JAX reports it
+    with pytest.raises(Exception, match="negative input"):
+        jax.block_until_ready(jax.jit(lambda x: xf.numpy_function(
+            host, [x], xf.TensorSpec([2], xf.float32)))(np.array([-1.0, 2.0], np.float32)))
 
 
 def test_gradients_refused_clearly_unless_custom_gradient_gives_one():

@@ -77,6 +77,29 @@ def check(ok, make_error, *operands):
                  lambda *args: jax.debug.callback(report, *args), ok, *operands)
 
 
+def deferring_errors(host, stand_in):
+    """`host` (a host callback's function) such that, inside xf.function, its exception is
+    recorded as a failed check's and raised by xf.function after the program, while
+    `stand_in()` gives the program values to go on with. Raised in the callback, the
+    exception reaches the caller only at some later wait on a GPU (an XLA runtime error
+    from the next effects barrier, in whatever call that is); on the CPU at once."""
+    ctx = _lifting.current()
+    if _abstract.depth or ctx is None or ctx.raise_checks:
+        return host
+    token = next(_tokens)
+    ctx.check_tokens.append(token)
+
+    def recording(*values):
+        try:
+            return host(*values)
+        except Exception as error:  # noqa: BLE001 -- raised by xf.function after the call
+            with _lock:
+                _failed.setdefault(token, error)
+            return stand_in()
+
+    return recording
+
+
 def _described(make_error, operands):
     """What a refused check would raise: its error type and message, with zeros standing
     for the run-time values it shows (said so, lest they read as a failure seen)."""

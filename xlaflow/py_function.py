@@ -12,6 +12,8 @@ jax.experimental.io_callback, which XLA never drops or duplicates; `stateful=Fal
 uses jax.pure_callback, which it may. Under vmap (xf.vectorized_map) func runs once per
 element, as TF's vectorized_map falls back to a loop for them. Neither is differentiable
 (TF's py_function is): a gradient that reaches one raises NotImplementedError.
+An exception in `func` under xf.function is raised by the xf.function call, before any
+Variable is written, on every backend (see _runtime_checks.deferring_errors).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 from jax.experimental import io_callback
 
-from xlaflow import _host_callbacks
+from xlaflow import _host_callbacks, _runtime_checks
 from xlaflow.tensors import TensorSpec, as_dtype
 from xlaflow.variables import Variable
 
@@ -95,8 +97,9 @@ def _call(func, inp, Tout, stateful, api, to_arg):
                 f"xf.float32), or call {api} outside xf.function")
         result_shapes = [jax.ShapeDtypeStruct(shape, dtype) for dtype, shape in specs]
 
-        def host(*values):
-            return _run(func, values, specs, api, to_arg)
+        host = _runtime_checks.deferring_errors(
+            lambda *values: _run(func, values, specs, api, to_arg),
+            lambda: [np.zeros(shape, dtype) for dtype, shape in specs])
 
         @custom_vmap
         def run_host(*values):
