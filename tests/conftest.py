@@ -52,3 +52,12 @@ def port_seed():
     """Seed xlaflow's, NumPy's and Python's streams (fit shuffles with NumPy's) so a whole
     TF2 program does not depend on the tests before it; XF_PORT_SEED chooses the seed."""
     xf.keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
+
+
+@pytest.fixture
+def host_batches():
+    """`fit` feeds its batches from the host, the path whose `trainer._compiled_train_step`
+    a test inspects: on a GPU/TPU, 'auto' gathers in-memory arrays' batches on the device
+    instead, in programs of its own (training/device_arrays.py)."""
+    with xf.config.override(fit_arrays_on_device="off"):
+        yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import xlaflow as xf
 from xlaflow.keras import layers, models
@@ -41,6 +42,7 @@ def test_a_scalar_result_leaves_the_scalar_variables_buffers_to_them():
     np.testing.assert_allclose([count.numpy(), total.numpy(), rate.numpy()], [2.0, 12.0, 0.5])
 
 
+@pytest.mark.usefixtures("host_batches")
 def test_a_fit_step_updates_every_variable_in_place():
     model = models.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
                                layers.Dense(3, activation="softmax")])

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import traceback
+import types
 
 import jax
 import jax.numpy as jnp
@@ -177,6 +178,23 @@ def test_lambdas_whose_body_starts_or_ends_in_parentheses():
     for x, want_last, want_inner in ((2.0, -2.0, 4.0), (-2.0, -2.0, -2.0)):
         assert float(xf.function(last)(jnp.float32(x))) == want_last
         assert float(xf.function(inner)(jnp.float32(x))) == want_inner
+
+
+def test_lambdas_that_return_a_constant_even_without_source():
+    # Python 3.12 gives `lambda row: 0` no source position (one RETURN_CONST), so it was
+    # refused there ("source positions are not available"); such a body has nothing to
+    # convert, and one whose source file is gone converts as well.
+    def sourceless(fn):
+        return types.FunctionType(fn.__code__.replace(co_filename="<gone>"), {})
+
+    for fn, want in ((lambda row: 0, 0), (sourceless(lambda row: 0), 0), (lambda x: -2 * 3, -6),
+                     (sourceless(lambda *a, **k: (1, 2.5)), (1, 2.5)), (lambda x: "s", "s")):
+        assert xf.autograph.to_graph(fn)(np.float32(1.0)) == want
+    assert xf.autograph.to_graph(sourceless(lambda: None))() is None
+    with pytest.raises(xf.autograph.ConversionError, match="source"):  # a body to convert
+        xf.autograph.to_graph(sourceless(lambda x: x + 1))
+    np.testing.assert_array_equal(xf.map_fn(lambda row: 0, np.ones((3, 2), np.float32)),
+                                  np.zeros(3, np.float32))
 
 
 def test_nested_function_defined_inside():

@@ -3,6 +3,7 @@ path's weights and History, a NumPy SGD oracle, and when the flag applies or fal
 
 import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -193,6 +194,7 @@ def test_matches_numpy_sgd_on_a_linear_model(built):
     assert built
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="'auto' is on for GPU/TPU backends")
 def test_auto_is_off_on_cpu(built):
     assert xf.config.read("fit_arrays_on_device") == "auto"
     trainer = types.SimpleNamespace(strategy=None)

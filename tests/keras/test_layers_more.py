@@ -76,6 +76,7 @@ def test_batch_normalization_training_and_inference():
         "moving_mean", "moving_variance"]
 
 
+@pytest.mark.usefixtures("host_batches")
 def test_batch_normalization_statistics_update_inside_fit():
     model = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization(),
                                layers.Dense(1)])

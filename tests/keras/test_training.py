@@ -73,6 +73,7 @@ def test_steps_per_execution_gives_the_same_weights():
     assert "scan" in eqns
 
 
+@pytest.mark.usefixtures("host_batches")
 def test_partial_last_batch_compiles_once_not_every_epoch():
     model = mlp()
     model.fit(X, Y, epochs=1, batch_size=32, verbose=0)  # 3 full batches and one of 4

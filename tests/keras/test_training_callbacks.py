@@ -42,6 +42,7 @@ def test_a_monitored_metric_missing_this_epoch_warns_and_skips_as_keras():
     assert len(history.history["loss"]) >= 2  # epoch 0 (no val_loss) did not stop training
 
 
+@pytest.mark.usefixtures("host_batches")
 def test_reduce_lr_changes_rate_without_retracing():
     model = mlp(optimizer=xf.keras.optimizers.SGD(0.1))
     plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10)
@@ -100,6 +101,7 @@ def test_tensorboard_writes_readable_event_files(tmp_path):
                                model.history.history["loss"][-1], rtol=1e-5)
 
 
+@pytest.mark.usefixtures("host_batches")
 def test_learning_rate_scheduler_sets_the_rate_each_epoch():
     model = mlp(optimizer=xf.keras.optimizers.SGD(1.0))
     rates = []

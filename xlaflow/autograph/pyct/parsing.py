@@ -3,12 +3,13 @@
 Functions (and methods, nested functions, decorated functions) are parsed from
 `inspect.getsource`; a lambda is rebuilt as a `def` from its code object's signature and the
 exact source span of its body (Python 3.11 code positions), so several lambdas on one line
-are told apart.
+are told apart; one that only returns a constant is rebuilt from its code alone.
 """
 
 from __future__ import annotations
 
 import ast
+import dis
 import functools
 import inspect
 import linecache
@@ -68,6 +69,12 @@ def parse_function(fn):
 
 def _parse_lambda(fn):
     code = fn.__code__
+    constant = _returned_constant(code)
+    if constant is not None:
+        line = code.co_firstlineno
+        body = ast.Constant(value=constant[0], lineno=line, col_offset=0, end_lineno=line,
+                            end_col_offset=0)
+        return _lambda_def(code, body)
     # Zero-width positions belong to the lambda's entry/exit instructions, not its body.
     positions = [p for p in code.co_positions() if None not in p and (p[1], p[3]) > (p[0], p[2])]
     if not positions:
@@ -90,6 +97,22 @@ def _parse_lambda(fn):
             raise ConversionError(_NO_SOURCE.format(
                 name="<lambda>", why=f"its body could not be isolated ({e.msg})")) from e
         ast.increment_lineno(body, start[0] - 1)
+    return _lambda_def(code, body)
+
+
+def _returned_constant(code):
+    """(value,) when the lambda's code only returns a constant (`lambda row: 0`), else None.
+    Python 3.12 compiles such a body to one RETURN_CONST without a source position, so it
+    cannot be found by position; it has nothing to convert either."""
+    ops = [i for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP")]
+    if len(ops) == 1 and ops[0].opname == "RETURN_CONST":
+        return (ops[0].argval,)
+    if len(ops) == 2 and ops[0].opname == "LOAD_CONST" and ops[1].opname == "RETURN_VALUE":
+        return (ops[0].argval,)
+    return None
+
+
+def _lambda_def(code, body):
     node = ast.FunctionDef(name="<lambda>", args=_arguments(code), body=[ast.Return(value=body)],
                            decorator_list=[], returns=None, type_comment=None, type_params=[])
     ast.copy_location(node, body)
