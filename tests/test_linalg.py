@@ -23,7 +23,7 @@ def test_matvec_transpose_and_eye():
     np.testing.assert_array_equal(xf.eye(2, 3, batch_shape=[4]),
                                   np.broadcast_to(np.eye(2, 3), (4, 2, 3)))
     np.testing.assert_allclose(xf.linalg.matmul(A, B, transpose_a=True),
-                               np.swapaxes(A, -1, -2) @ B, rtol=1e-5)
+                               np.swapaxes(A, -1, -2) @ B, rtol=1e-5, atol=1e-6)
 
 
 def test_diagonals_trace_and_band_part():

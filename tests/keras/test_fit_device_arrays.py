@@ -69,12 +69,25 @@ def both_paths(build, built, fit_kwargs, x=X, y=Y, evaluate=False):
     (w_off, h_off, e_off), (w_on, h_on, e_on) = results
     assert len(w_off) == len(w_on)
     for a, b in zip(w_off, w_on):
-        np.testing.assert_array_equal(a, b)
+        _same(a, b)
     assert h_off.keys() == h_on.keys()
     for key in h_off:
-        np.testing.assert_array_equal(h_off[key], h_on[key])
-    assert e_off == e_on
+        _same(h_off[key], h_on[key])
+    assert (e_off is None) == (e_on is None)
+    if e_off is not None:
+        assert e_off.keys() == e_on.keys()
+        for key in e_off:
+            _same(e_off[key], e_on[key])
     return h_on
+
+
+def _same(a, b):
+    """Bitwise on the CPU. Elsewhere the gathering program is another XLA program, whose
+    fusions may order float sums differently: an H100 gave a loss 1 ulp apart (2.4e-7)."""
+    if jax.default_backend() == "cpu":
+        np.testing.assert_array_equal(a, b)
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 CASES = {
