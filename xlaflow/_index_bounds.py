@@ -5,7 +5,9 @@ writing a TensorArray about 4x slower than the hand-written loop on XLA:CPU.
 
 Two records: the traced arrays whose values are known when tracing (xf.range with Python
 bounds, enumerate's counter), kept by weak reference; and, while a loop body is traced,
-the counter it was given and its bounds.
+the counter it was given and its bounds. A loop over such an array also computes its
+element from the loop's own counter rather than reading it from the array (see
+`progression`).
 """
 
 from __future__ import annotations
@@ -17,26 +19,40 @@ import weakref
 import jax
 
 _local = threading.local()
-_ranges = {}  # id(array) -> (weak reference to it, low, high)
+_progressions = {}  # id(array) -> (weak reference to it, start, step)
 
 
-def note_range(array, low, high):
-    """`array` (1-D, traced) holds only values in [low, high) (Python ints); returns it."""
+def note_progression(array, start, step):
+    """`array` (1-D, traced, non-empty) holds `start + k * step` at each k (Python ints, each
+    value fitting its dtype); returns it."""
     key = id(array)
 
     def forget(ref):
-        if _ranges.get(key, (None,))[0] is ref:
-            _ranges.pop(key, None)
+        if _progressions.get(key, (None,))[0] is ref:
+            _progressions.pop(key, None)
 
-    _ranges[key] = (weakref.ref(array, forget), low, high)
+    _progressions[key] = (weakref.ref(array, forget), start, step)
     return array
 
 
-def _range_of(array):
-    entry = _ranges.get(id(array))
+def progression(array):
+    """(start, step) if `array` was noted by note_progression, else None. A loop computes
+    such an element as `start + k * step`: an index read from a scanned iota made a
+    200-step TensorArray loop 3.4x slower than a counted one on an H100 (the same on the
+    CPU)."""
+    entry = _progressions.get(id(array))
     if entry is None or entry[0]() is not array:
         return None
     return entry[1:]
+
+
+def _range_of(array):
+    known = progression(array)
+    if known is None:
+        return None
+    start, step = known
+    last = start + (array.shape[0] - 1) * step
+    return min(start, last), max(start, last) + 1
 
 
 @contextlib.contextmanager

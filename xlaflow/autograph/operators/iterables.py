@@ -115,7 +115,7 @@ def _scannable(part):
         n = min(leaf.shape[0] for leaf in jax.tree_util.tree_leaves(inner))
         counter = jnp.arange(n) + part.start
         if is_traced(counter) and n and isinstance(part.start, int):  # see _index_bounds
-            _index_bounds.note_range(counter, part.start, part.start + n)
+            _index_bounds.note_progression(counter, part.start, 1)
         return (counter, inner)
     if isinstance(part, TensorZip):
         return tuple(_scannable(t) for t in part.tensors)

@@ -285,6 +285,36 @@ def _range(loop, rng, extra_test, body, stop_on):
                 stop_on, ran_needed)
 
 
+class _Rows:
+    """The k-th element of the arrays `xs` a loop walks: computed from k for the arrays whose
+    values are a known progression (xf.range, enumerate's counter; see
+    _index_bounds.progression), read from the others, which alone are scanned."""
+
+    def __init__(self, xs):
+        leaves, self.treedef = jax.tree_util.tree_flatten(xs)
+        self.known = [_index_bounds.progression(leaf) for leaf in leaves]
+        self.leaves = leaves
+        self.scanned = [leaf for leaf, p in zip(leaves, self.known) if p is None]
+        self.counted = len(self.scanned) < len(leaves)
+
+    def _computed(self, k, leaf, known):
+        start, step = known
+        value = k if step == 1 else k * step
+        value = value if start == 0 else value + start
+        return value.astype(leaf.dtype)  # strongly typed, as the array's row was
+
+    def element(self, k, scanned):
+        """The element at counter `k`, given the scanned arrays' rows `scanned`."""
+        rows = iter(scanned)
+        return self.treedef.unflatten([
+            next(rows) if p is None else self._computed(k, leaf, p)
+            for leaf, p in zip(self.leaves, self.known)])
+
+    def at(self, k, read):
+        """The element at a traced index `k`, reading a scanned array's row with `read`."""
+        return self.element(k, [read(leaf) for leaf in self.scanned])
+
+
 def _differentiable(carry):
     """Whether a gradient may flow through `carry` (it has a floating-point leaf)."""
     return any(jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
@@ -308,25 +338,30 @@ def _scan(loop, iterable, extra_test, body, stop_on):
     loop.probe_body = lambda x: body(make(x))
     init = loop.init_carry(lambda: (jax.tree_util.tree_map(lambda x: x[0], xs),))
     ran_needed = bool(loop.needs_ran_check)
+    rows = _Rows(xs)
     if extra_test is None and stop_on is None:
         loop.stacking = True
 
-        def step_fn(carry, x):
+        counted = rows.counted  # then a counter is carried, last
+
+        def step_fn(carry, scanned):
             loop.enter(carry[0])
+            x = rows.element(carry[-1] if counted else None, scanned)
             with _index_bounds.scanned(xs, x):
                 new, appended = loop.iterate(lambda: body(make(x)), ())
-            return ((new, True) if ran_needed else (new,)), appended
+            out = (new, True) if ran_needed else (new,)
+            return (out + (carry[-1] + 1,) if counted else out), appended
 
         carry = (init, jnp.asarray(False)) if ran_needed else (init,)
-        out, stacked = jax.lax.scan(step_fn, carry, xs)
+        out, stacked = jax.lax.scan(step_fn, carry + (jnp.asarray(0),) if counted else carry,
+                                    rows.scanned, length=n)
         if ran_needed:
             loop.check_ran(out[1])
         loop.exit(out[0], stacked)
         return
 
     def row(i):  # clamped to the last row: the candidate past the end is never used
-        return make(jax.tree_util.tree_map(
-            lambda t: jax.lax.dynamic_index_in_dim(t, i, keepdims=False), xs))
+        return make(rows.at(i, lambda t: jax.lax.dynamic_index_in_dim(t, i, keepdims=False)))
 
     def cond_fun(carry):
         loop.enter(carry[1])
@@ -336,7 +371,7 @@ def _scan(loop, iterable, extra_test, body, stop_on):
     def body_fun(carry):
         i = carry[0]
         loop.enter(carry[1])
-        x = jax.tree_util.tree_map(lambda t: t[i], xs)
+        x = rows.at(i, lambda t: t[i])
         new, _ = loop.iterate(lambda: body(make(x)), ())
         return (i + 1, new, True) if ran_needed else (i + 1, new)
 

@@ -74,7 +74,7 @@ def _known_values(values, bounds):
     counted = builtins.range(*(int(b) for b in bounds))
     info = jnp.iinfo(values.dtype)
     if counted and info.min <= min(counted) and max(counted) <= info.max:
-        _index_bounds.note_range(values, min(counted), max(counted) + 1)
+        _index_bounds.note_progression(values, counted.start, counted.step)
     return values
 
 
