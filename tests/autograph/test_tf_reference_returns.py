@@ -41,21 +41,48 @@ def caught_after_a_tensor_return(c):
     return 1
 
 
-@pytest.mark.xfail(strict=True, raises=NotImplementedError, reason=(
-    "a `try` after a tensor-dependent `return` becomes part of that `if`'s other branch, "
-    "and xlaflow refuses every `try` with handlers inside a tensor block; TF traces it and "
-    "catches the trace-time error"))
 def test_a_try_after_a_tensor_return_catches_like_python():
+    # returns.py folds the `try` into the `if`'s other branch; as written it is not inside
+    # the `if`, so it catches the helper's trace-time error as TF's AutoGraph does
     for c in (True, False):
         three_ways(caught_after_a_tensor_return, c)
 
 
-def test_the_refusal_says_why_a_try_after_the_if_counts_as_inside_it():
-    # (the gap above): the `try` is not inside the `if` as written, so the message says why
-    with pytest.raises(NotImplementedError, match=line_of(caught_after_a_tensor_return, "if c:")
-                       + r": `try` at line \d+ \(written after the `if` at line \d+, which "
-                         "returns on one path"):
-        xf.function(caught_after_a_tensor_return)(jnp.asarray(True))
+def try_after_a_return_inside_a_tensor_if(c, d):
+    if c:
+        if d:
+            return 2
+        try:  # written inside the outer `if`: refused, whatever the inner one folds
+            return _fails()
+        except ValueError:
+            pass
+    return 1
+
+
+def try_after_a_return_inside_a_tensor_loop(n):
+    i = 0
+    while i < n:
+        i += 1
+        if i > 5:
+            return i
+        try:  # written inside the loop
+            _fails()
+        except ValueError:
+            pass
+    return i
+
+
+def test_a_try_written_inside_tensor_control_flow_is_still_refused_naming_its_line():
+    with pytest.raises(NotImplementedError, match=line_of(
+            try_after_a_return_inside_a_tensor_if, "if c:") + r": `try` at line \d+ is "
+            "inside an `if` that depends on a tensor.*move the `try` outside"):
+        xf.function(try_after_a_return_inside_a_tensor_if)(jnp.asarray(True), True)
+    with pytest.raises(NotImplementedError, match=r"`try` at line \d+ is inside a "
+                                                  r"while loop that depends on a tensor"):
+        xf.function(try_after_a_return_inside_a_tensor_loop)(jnp.asarray(3))
+    # with Python conditions it runs as Python does
+    assert xf.function(try_after_a_return_inside_a_tensor_if)(True, False) == 1
+    assert xf.function(try_after_a_return_inside_a_tensor_loop)(3) == 3
 
 
 def returns_early_or_squares(x):

@@ -85,12 +85,14 @@ def _computed_key_writes(stmts, names):
     return found
 
 
-def _folded(stmt):
-    """Why a statement written after an `if` counts as inside it (converters/returns.py)."""
-    line = getattr(stmt, "xf_folded_into", None)
-    return "" if line is None else (
-        f" (written after the `if` at line {line}, which returns on one path: the rest of "
-        "the function runs as that `if`'s other branch)")
+def _written_inside(stmts, origin):
+    """The statements in `stmts`, nested ones included, less those written after `origin` (an
+    `if` that returns on one path) that returns.py folded into it, and what they hold: as
+    written they are not inside it, so a `try` among them catches errors raised while
+    tracing, as one at that level does (TF's AutoGraph traces it the same way)."""
+    for stmt in stmts:
+        if getattr(stmt, "xf_folded_into", None) != origin.lineno:
+            yield from analysis.own_statements([stmt])
 
 
 def _check_returned(stmts, names):
@@ -204,8 +206,8 @@ class _ControlFlow(ast.NodeTransformer):
         # Constructs that cannot become XLA control flow: named, so the run-time operator
         # can refuse them if (and only if) a tensor decides this block.
         # (`try`/`finally` alone catches nothing: it runs in order while tracing, as in Python)
-        unsupported = list(refused) + [f"`try` at line {child.lineno}{_folded(child)}" for child in
-                       analysis.own_statements(stmts) if isinstance(child, ast.Try)
+        unsupported = list(refused) + [f"`try` at line {child.lineno}" for child in
+                       _written_inside(stmts, origin) if isinstance(child, ast.Try)
                        and child.handlers]
         unsupported += _computed_key_writes(stmts, names)
         unsupported += [f"a use of {helper}(), which rebinds the enclosing function's "

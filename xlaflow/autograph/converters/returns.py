@@ -116,6 +116,8 @@ class _Returns:
                 guard = templates.replace("if not flag:\n    rest", rest[0], flag=self.flag,
                                           rest=self.block(rest, bound))
                 guard[0].xf_return_guard = True  # the one statement that runs after a return
+                if all(hasattr(r, "xf_folded_into") for r in rest):  # written after an `if`
+                    guard[0].xf_folded_into = rest[0].xf_folded_into
                 out.extend(guard)
                 return out
         return out
