@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as hs
 
 import xlaflow as xf
 
@@ -178,3 +180,38 @@ def test_a_loop_over_a_static_xf_range_counts_its_element_rather_than_reading_it
     got = xf.function(typed)(np.ones(2, np.int8))
     assert got.dtype == np.int16
     np.testing.assert_array_equal(got, [[1, 1], [2, 2], [3, 3]])
+
+
+_TYPES = [np.int8, np.uint8, np.int16, np.uint32, np.int32]
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=hs.sampled_from(_TYPES), start=hs.floats(0, 1), step=hs.floats(-1, 1),
+       count=hs.integers(1, 6))
+@example(dtype=np.uint32, start=0.5, step=1e-9, count=3)  # starts at 2**31: past int32
+@example(dtype=np.int8, start=0.1, step=0.6, count=2)  # a step wider than int8's max
+@example(dtype=np.uint8, start=1.0, step=-0.5, count=3)  # counting down an unsigned type
+def test_counted_elements_equal_numpys_arange_for_any_bounds_of_the_type(dtype, start, step,
+                                                                         count):
+    # The element is start + k*step in the array's type, whose wrap-around keeps it exact
+    # for bounds near the type's limits and steps wider than half its range. start and
+    # step are drawn as fractions of the type's range.
+    info = np.iinfo(dtype)
+    span = int(info.max) - int(info.min)
+    start = int(info.min) + round(start * span)
+    step = round(step * span) or 1
+    last = start + (count - 1) * step
+    if not info.min <= last <= info.max:
+        last = start  # one element
+    stop = last + (1 if step > 0 else -1)
+    want = np.arange(start, stop, step, dtype=np.int64).astype(dtype)
+
+    def walked(x):
+        out = []
+        for i in xf.range(start, stop, step, dtype=dtype):
+            out.append(i + x)
+        return xf.stack(out)
+
+    got = xf.function(walked)(dtype(0))
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)

@@ -13,6 +13,7 @@ import contextlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import _index_bounds, _runtime_checks
 from xlaflow._tape_diagnostics import note_unbounded_loop
@@ -298,10 +299,14 @@ class _Rows:
         self.counted = len(self.scanned) < len(leaves)
 
     def _computed(self, k, leaf, known):
+        # In the array's own type, strongly typed as its rows were. start and step are
+        # taken modulo its width (np's cast wraps), as is k: integer arithmetic wraps, so
+        # the sum is exact wherever the value itself fits, which every element does.
         start, step = known
-        value = k if step == 1 else k * step
-        value = value if start == 0 else value + start
-        return value.astype(leaf.dtype)  # strongly typed, as the array's row was
+        value = k.astype(leaf.dtype)
+        if step != 1:
+            value = value * np.asarray(step).astype(leaf.dtype)
+        return value if start == 0 else value + np.asarray(start).astype(leaf.dtype)
 
     def element(self, k, scanned):
         """The element at counter `k`, given the scanned arrays' rows `scanned`."""
