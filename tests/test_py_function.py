@@ -97,6 +97,31 @@ def test_a_failing_func_raises_its_own_error_from_the_call_before_any_assignment
     assert float(v.numpy()) == 2.0
 
 
+def test_after_a_failure_no_later_callback_of_that_run_calls_python():
+    # TF stops at the failing op: the Python side effects of later calls must not happen
+    calls = []
+
+    def host(x):
+        calls.append(float(x))
+        if x == 2.0:
+            raise ValueError("two")
+        return x
+
+    @xf.function
+    def loop(n):
+        total = xf.constant(0.0)
+        for i in xf.range(n):
+            total += xf.numpy_function(host, [xf.cast(i, xf.float32)],
+                                       xf.TensorSpec([], xf.float32))
+        return total
+
+    with pytest.raises(ValueError, match="two"):
+        loop(5)
+    assert calls == [0.0, 1.0, 2.0]
+    calls.clear()
+    assert float(loop(2)) == 1.0 and calls == [0.0, 1.0]  # the next run starts clean
+
+
 def test_gradients_refused_clearly_unless_custom_gradient_gives_one():
     x = xf.Variable(np.ones(2, np.float32))
     spec = xf.TensorSpec([2], xf.float32)

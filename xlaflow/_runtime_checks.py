@@ -82,14 +82,19 @@ def deferring_errors(host, stand_in):
     recorded as a failed check's and raised by xf.function after the program, while
     `stand_in()` gives the program values to go on with. Raised in the callback, the
     exception reaches the caller only at some later wait on a GPU (an XLA runtime error
-    from the next effects barrier, in whatever call that is); on the CPU at once."""
+    from the next effects barrier, in whatever call that is); on the CPU at once. Once a
+    check or callback of the program has failed, `host` is not called again in that run:
+    TF stops at the failing op, so later Python side effects must not happen."""
     ctx = _lifting.current()
     if _abstract.depth or ctx is None or ctx.raise_checks:
         return host
     token = next(_tokens)
     ctx.check_tokens.append(token)
+    siblings = ctx.check_tokens  # the whole trace's, complete once it runs
 
     def recording(*values):
+        if _failed and any(t in _failed for t in siblings):
+            return stand_in()
         try:
             return host(*values)
         except Exception as error:  # noqa: BLE001 -- raised by xf.function after the call
