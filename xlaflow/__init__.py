@@ -190,6 +190,10 @@ _NOT_PROVIDED = {
     "ragged": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
               "Dataset.padded_batch) and mask",
     "sparse": "use dense tensors, or jax.experimental.sparse inside your own function",
+    "SparseTensor": "use a dense tensor (xf.scatter_nd(indices, values, dense_shape) builds "
+                    "one), or jax.experimental.sparse inside your own function",
+    "RaggedTensor": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
+                    "Dataset.padded_batch) and mask",
     "io": "read files in Python (NumPy, PIL) or with xf.data",
     "lookup": "build the vocabulary as a Python dict and map tokens to ids in Python",
     "feature_column": "preprocess features in NumPy or xf.data and use keras layers",

@@ -44,6 +44,31 @@ def _default_dtype(value):
     return jnp.asarray(value).dtype
 
 
+def _is_text(value):
+    """Whether `value` is a str, bytes, or an array or nested list of them."""
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "USO" and value.size and _is_text(value.flat[0])
+    return isinstance(value, (list, tuple)) and len(value) > 0 and _is_text(value[0])
+
+
+def _host_value_error(value, error, where):
+    """The error for a value XLA cannot hold, naming what to write instead (TF's string and
+    ragged tensors have no XLA form); None when `error` is about something else."""
+    if _is_text(value):
+        return TypeError(
+            f"xf.{where}: received text {value!r:.60}; XLA has no string tensors (tf.string): "
+            "handle text in Python or NumPy (e.g. in a Dataset.map before batching) and "
+            "feed integer ids (a vocabulary dict, keras.layers.StringLookup)")
+    if isinstance(error, ValueError) and "inhomogeneous" in str(error):
+        return ValueError(
+            f"xf.{where}: received a non-rectangular (ragged) nested list {value!r:.60}; XLA "
+            "needs fixed shapes and xlaflow has no tf.ragged: pad the rows "
+            "(keras.utils.pad_sequences, Dataset.padded_batch) and carry a mask or lengths")
+    return None
+
+
 def constant(value, dtype=None, shape=None, name=None):
     """A tensor from a Python value, NumPy array or tensor (TF's `tf.constant`).
 
@@ -56,12 +81,20 @@ def constant(value, dtype=None, shape=None, name=None):
     del name  # jax arrays carry no names
     if isinstance(value, Variable):
         value = value.value
-    if dtype is None:
-        # NumPy's float64/int64 become float32/int32 unless x64 is on, silently, as in
-        # jnp.asarray: only a dtype the caller asks for warns that it is not available
-        dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") else \
-            _default_dtype(value)
-    out = jnp.asarray(value, dtype=as_dtype(dtype))
+    if _is_text(value):  # before jnp, which may read 'a' as a (deprecated) dtype name
+        raise _host_value_error(value, None, "constant")
+    try:
+        if dtype is None:
+            # NumPy's float64/int64 become float32/int32 unless x64 is on, silently, as in
+            # jnp.asarray: only a dtype the caller asks for warns that it is not available
+            dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") \
+                else _default_dtype(value)
+        out = jnp.asarray(value, dtype=as_dtype(dtype))
+    except (TypeError, ValueError) as error:
+        clear = _host_value_error(value, error, "constant")
+        if clear is None:
+            raise
+        raise clear from None
     if shape is None:
         return out
     shape = tuple(int(d) for d in shape)
@@ -85,6 +118,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     del name
     if isinstance(value, Variable):
         value = value.value
+    if _is_text(value):  # jnp's error says less, or reads 'a' as a dtype name
+        raise _host_value_error(value, None, "convert_to_tensor")
     if hasattr(value, "dtype"):
         have = jnp.dtype(value.dtype)
         if dtype is not None and as_dtype(dtype) != have:
@@ -94,8 +129,14 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
             )
         return value if isinstance(value, jax.Array) else jnp.asarray(value)
     wanted = dtype if dtype is not None else dtype_hint
-    return jnp.asarray(value, dtype=as_dtype(wanted) if wanted is not None else
-                       _default_dtype(value))
+    try:
+        return jnp.asarray(value, dtype=as_dtype(wanted) if wanted is not None else
+                           _default_dtype(value))
+    except (TypeError, ValueError) as error:
+        clear = _host_value_error(value, error, "convert_to_tensor")
+        if clear is None:
+            raise
+        raise clear from None
 
 
 def _category(dtype):
