@@ -53,10 +53,16 @@ from xlaflow.array_ops import (
     sort as sort,
     split as split,
     tensor_scatter_nd_add as tensor_scatter_nd_add,
+    tensor_scatter_nd_max as tensor_scatter_nd_max,
+    tensor_scatter_nd_min as tensor_scatter_nd_min,
+    tensor_scatter_nd_sub as tensor_scatter_nd_sub,
     tensor_scatter_nd_update as tensor_scatter_nd_update,
     tile as tile,
     unstack as unstack,
 )
+from xlaflow.slice_ops import broadcast_to as broadcast_to
+from xlaflow.slice_ops import slice as slice
+from xlaflow.slice_ops import strided_slice as strided_slice
 from xlaflow import autograph as autograph
 from xlaflow.case_ops import case as case
 from xlaflow.case_ops import switch_case as switch_case

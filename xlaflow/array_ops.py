@@ -201,6 +201,24 @@ def tensor_scatter_nd_add(tensor, indices, updates, name=None):
     return tensor.at[_nd_index(indices)].add(jnp.asarray(updates, tensor.dtype))
 
 
+def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
+    """`tensor` with `updates` subtracted at `indices` (duplicates sum)."""
+    tensor = jnp.asarray(tensor)
+    return tensor.at[_nd_index(indices)].add(-jnp.asarray(updates, tensor.dtype))
+
+
+def tensor_scatter_nd_min(tensor, indices, updates, name=None):
+    """`tensor` with the entries at `indices` lowered to `updates` where those are smaller."""
+    tensor = jnp.asarray(tensor)
+    return tensor.at[_nd_index(indices)].min(jnp.asarray(updates, tensor.dtype))
+
+
+def tensor_scatter_nd_max(tensor, indices, updates, name=None):
+    """`tensor` with the entries at `indices` raised to `updates` where those are larger."""
+    tensor = jnp.asarray(tensor)
+    return tensor.at[_nd_index(indices)].max(jnp.asarray(updates, tensor.dtype))
+
+
 def boolean_mask(tensor, mask, axis=None, name=None):
     """The entries (or slices) of `tensor` where `mask` is true. The result's size depends
     on the mask's values, so the mask must be known: eager code and tf.data maps only."""
