@@ -28,6 +28,18 @@ def _seed_key(seed, where):
         return jax.random.PRNGKey(int(seed) % 2 ** 32)
 
 
+# TF's algorithm names: a seed picks the stream whichever is named, and the bits never match
+# TF's anyway (they are threefry's), so naming one changes nothing here
+_ALGORITHMS = (None, "philox", "threefry", "auto_select")
+
+
+def _check_alg(alg, where):
+    name = getattr(alg, "name", alg)  # tf.random.Algorithm.PHILOX and friends
+    if (name.lower() if isinstance(name, str) else name) not in _ALGORITHMS:
+        raise ValueError(f"xf.random.Generator.{where}: argument 'alg' must be one of "
+                         f"'philox', 'threefry', 'auto_select' or None; received {alg!r}")
+
+
 class Generator(Module):
     """A random stream: `Generator.from_seed(1).normal((2, 3))`, as tf.random.Generator."""
 
@@ -53,13 +65,15 @@ class Generator(Module):
 
     @classmethod
     def from_seed(cls, seed, alg=None):
-        """A generator whose draws are fixed by `seed`."""
-        return cls(alg=alg, _key=_seed_key(seed, "from_seed"))
+        """A generator whose draws are fixed by `seed` (any `alg`: the bits are threefry's)."""
+        _check_alg(alg, "from_seed")
+        return cls(_key=_seed_key(seed, "from_seed"))
 
     @classmethod
     def from_non_deterministic_state(cls, alg=None):
         """A generator seeded from the operating system's entropy."""
-        return cls(alg=alg, _key=_seed_key(secrets.randbits(32), "from_non_deterministic_state"))
+        _check_alg(alg, "from_non_deterministic_state")
+        return cls(_key=_seed_key(secrets.randbits(32), "from_non_deterministic_state"))
 
     @classmethod
     def from_key_counter(cls, key, counter, alg):
