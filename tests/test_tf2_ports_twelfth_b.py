@@ -242,8 +242,6 @@ def test_random_guide_generators_split_functions_and_checkpoints(tmp_path):
     assert [float(g.normal([])), float(g.normal([]))] == from_saving
 
 
-@pytest.mark.xfail(strict=True, reason="a tf.Variable held as a keras.Model attribute is not "
-                   "a trainable weight (Keras 2 tracks it): fit trains nothing")
 def test_basic_training_loops_guide_keras_fit_matches_gradient_descent():
     TRUE_W = 3.0
     TRUE_B = 2.0

@@ -78,6 +78,14 @@ def _user_class_without_config(cls):
     return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
 
 
+def _held_variables(value):
+    """The Variables `value` is or directly holds (in a list, tuple or dict)."""
+    if isinstance(value, Variable):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value
+    return [v for v in items if isinstance(v, Variable)]
+
+
 class _InitArgs:
     """`(args, kwargs)` a layer was made with. Not a tuple: `Module.variables` walks tuples,
     and the layers among the arguments must count only through the attributes holding them
@@ -110,11 +118,28 @@ class Layer(NodeAccessors, Module):
     # own, and get_config lists them all (None where not given), as Keras does.
     _penalty_arguments = ()
 
+    # Attributes whose Variables are the layer's state, not weights (a stateful RNN's
+    # states, as Keras 2 exempts them from tracking).
+    _untracked_attributes = frozenset()
+
     def __new__(cls, *args, **kwargs):
         # The constructor arguments, for get_config of subclasses that define none.
         layer = super().__new__(cls)
         layer._xf_init_args = _InitArgs(args, kwargs)
         return layer
+
+    def __setattr__(self, name, value):
+        """Keras 2 tracks an xf.Variable assigned to a layer's attribute (directly or in a
+        list, tuple or dict) as one of its weights, trainable as the Variable is: the
+        "Basic training loops" guide's `self.w = tf.Variable(5.0)` in a keras.Model."""
+        super().__setattr__(name, value)
+        if isinstance(value, (Variable, list, tuple, dict)) and \
+                name not in self._untracked_attributes:
+            own = self.__dict__.get("_own_weights")
+            if own is not None:
+                for variable in _held_variables(value):
+                    if not any(variable is w for w in own):
+                        own.append(variable)
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)

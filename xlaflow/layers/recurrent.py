@@ -110,6 +110,7 @@ def _shape_pass():
 
 class _Recurrent(Layer):
     supports_masking = True
+    _untracked_attributes = frozenset({"_state_variables"})  # states, not weights
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint")
