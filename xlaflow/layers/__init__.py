@@ -91,5 +91,6 @@ from xlaflow.layers.categorical import CategoryEncoding as CategoryEncoding
 from xlaflow.layers.categorical import Discretization as Discretization
 from xlaflow.layers.image_crop import CenterCrop as CenterCrop
 from xlaflow.layers.image_crop import RandomCrop as RandomCrop
+from xlaflow.layers.integer_lookup import IntegerLookup as IntegerLookup
 from xlaflow.layers.normalization_adapt import Normalization as Normalization
 from xlaflow.layers.preprocessing import Resizing as Resizing

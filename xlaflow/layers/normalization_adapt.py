@@ -95,6 +95,3 @@ _LOOKUP = ("build the vocabulary with Python/NumPy, map tokens to integer ids in
            "keras.layers.Embedding")
 TextVectorization = _refused("TextVectorization", "split and " + _LOOKUP)
 StringLookup = _refused("StringLookup", _LOOKUP)
-IntegerLookup = _refused("IntegerLookup", "remap the integers with a NumPy table "
-                         "(np.searchsorted over the sorted vocabulary) in the tf.data "
-                         "pipeline")

@@ -92,6 +92,7 @@ from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
     CenterCrop,
     Discretization,
+    IntegerLookup,
     Normalization,
     RandomBrightness,
     RandomContrast,
@@ -107,7 +108,6 @@ from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way o
     RandomWidth,
 )
 from xlaflow.layers.normalization_adapt import (  # noqa: F401  (refused with the way out)
-    IntegerLookup,
     StringLookup,
     TextVectorization,
 )

@@ -5,6 +5,7 @@ from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
     CenterCrop,
     Discretization,
+    IntegerLookup,
     Normalization,
     RandomContrast,
     RandomCrop,
@@ -17,7 +18,6 @@ from xlaflow.layers import (  # noqa: F401
 )
 from xlaflow.layers.augmentation import RandomHeight, RandomWidth  # noqa: F401
 from xlaflow.layers.normalization_adapt import (  # noqa: F401
-    IntegerLookup,
     StringLookup,
     TextVectorization,
 )
