@@ -122,6 +122,26 @@ def test_after_a_failure_no_later_callback_of_that_run_calls_python():
     assert float(loop(2)) == 1.0 and calls == [0.0, 1.0]  # the next run starts clean
 
 
+def test_the_first_failure_of_a_run_is_raised_not_a_check_its_stand_in_trips():
+    # In a loop, an assert traced before the py_function fails in a later iteration on the
+    # stand-in zeros the failed func left: TF stops at the func, so its error is raised.
+    def host(x):
+        if x == 0.5:
+            raise ValueError("host failed at 0.5")
+        return x - np.float32(0.5)
+
+    @xf.function
+    def loop(x):
+        for _ in xf.range(3):
+            xf.debugging.assert_positive(x, message="assert on a stand-in")
+            x = xf.numpy_function(host, [x], xf.TensorSpec([], xf.float32))
+        return x
+
+    with pytest.raises(ValueError, match="host failed at 0.5"):
+        loop(xf.constant(1.0))
+    assert float(loop(xf.constant(3.0))) == 1.5
+
+
 def test_gradients_refused_clearly_unless_custom_gradient_gives_one():
     x = xf.Variable(np.ones(2, np.float32))
     spec = xf.TensorSpec([2], xf.float32)
