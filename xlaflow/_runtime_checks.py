@@ -21,8 +21,9 @@ import numpy as np
 from xlaflow import _host_callbacks, _lifting
 
 _lock = threading.Lock()
-_failed = {}
+_failed = {}  # token -> (when it failed, its exception)
 _tokens = itertools.count(1)
+_order = itertools.count(1)  # failures in the order they happened
 
 
 class _Abstract(threading.local):
@@ -70,8 +71,7 @@ def check(ok, make_error, *operands):
 
         def report(value, *values):
             if not bool(value):  # under vmap both branches run, once per element
-                with _lock:
-                    _failed.setdefault(token, make_error(*(np.asarray(v) for v in values)))
+                _record(token, make_error(*(np.asarray(v) for v in values)))
 
     jax.lax.cond(ok, lambda *_: None,
                  lambda *args: jax.debug.callback(report, *args), ok, *operands)
@@ -98,11 +98,17 @@ def deferring_errors(host, stand_in):
         try:
             return host(*values)
         except Exception as error:  # noqa: BLE001 -- raised by xf.function after the call
-            with _lock:
-                _failed.setdefault(token, error)
+            _record(token, error)
             return stand_in()
 
     return recording
+
+
+def _record(token, error):
+    """Note that check `token` failed with `error`; its first failure in a run counts."""
+    with _lock:
+        if token not in _failed:
+            _failed[token] = (next(_order), error)
 
 
 def _described(make_error, operands):
@@ -124,9 +130,11 @@ def _placeholders(operands):
 
 
 def raise_failed(tokens):
-    """Raise the first exception recorded by the checks `tokens` (forgetting the others)."""
+    """Raise the exception that the checks `tokens` recorded first in time (forgetting the
+    others): in a loop, a check traced earlier may fail later, on the stand-in values that
+    a failed py_function left, and TF stops at the first failing op."""
     jax.effects_barrier()
     with _lock:
         errors = [_failed.pop(t) for t in tokens if t in _failed]
     if errors:
-        raise errors[0]
+        raise min(errors, key=lambda e: e[0])[1]
