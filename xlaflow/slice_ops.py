@@ -72,13 +72,28 @@ def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0,
     if 0 in strides:
         raise ValueError(f"xf.strided_slice: 'strides' must be non-zero; received "
                          f"{list(strides)}")
+    # The input axis each position reads: an ellipsis spans those no other position names,
+    # a new axis reads none.
+    named = sum(1 for i in range(len(begin))
+                if not _bit(ellipsis_mask, i) and not _bit(new_axis_mask, i))
+    axis = 0
     index = []
     for i, (start, stop, step) in enumerate(zip(begin, end, strides)):
         if _bit(ellipsis_mask, i):
             index.append(Ellipsis)
-        elif _bit(new_axis_mask, i):
+            axis += max(input_.ndim - named, 0)
+            continue
+        if _bit(new_axis_mask, i):
             index.append(None)
-        elif _bit(shrink_axis_mask, i):
+            continue
+        dim = input_.shape[axis] if axis < input_.ndim else None
+        axis += 1
+        if _bit(shrink_axis_mask, i):
+            # one index, which jnp would clamp silently: TF refuses it
+            if dim is not None and not -dim <= start < dim:
+                raise ValueError(f"xf.strided_slice: begin[{i}]={start} (shrink_axis_mask) "
+                                 f"is outside axis {axis - 1} (size {dim}) of the input of "
+                                 f"shape {input_.shape}")
             index.append(start)
         else:
             index.append(np.s_[None if _bit(begin_mask, i) else start:
