@@ -48,6 +48,23 @@ def test_a_try_after_a_tensor_return_catches_like_python():
         three_ways(caught_after_a_tensor_return, c)
 
 
+def caught_after_a_nested_tensor_return(c, d):
+    if c:  # noqa: SIM102 -- the nested `if` is what returns on one path
+        if d:
+            return 2
+    try:  # written at the top: it runs under the return guard, not inside the `if`
+        return _fails()
+    except ValueError:
+        pass
+    return 1
+
+
+def test_a_try_after_an_if_whose_nested_if_returns_catches_like_python():
+    for c in (True, False):
+        for d in (True, False):
+            three_ways(caught_after_a_nested_tensor_return, c, d)
+
+
 def try_after_a_return_inside_a_tensor_if(c, d):
     if c:
         if d:
