@@ -89,7 +89,11 @@ def _written_inside(stmts, origin):
     """The statements in `stmts`, nested ones included, less those written after `origin` (an
     `if` that returns on one path) that returns.py folded into it, and what they hold: as
     written they are not inside it, so a `try` among them catches errors raised while
-    tracing, as one at that level does (TF's AutoGraph traces it the same way)."""
+    tracing, as one at that level does (TF's AutoGraph traces it the same way). A return
+    guard (`if not flag:`, returns.py) holds only statements written after a statement that
+    may return, at that statement's level: none is inside it as written."""
+    if getattr(origin, "xf_return_guard", False):
+        return
     for stmt in stmts:
         if getattr(stmt, "xf_folded_into", None) != origin.lineno:
             yield from analysis.own_statements([stmt])
