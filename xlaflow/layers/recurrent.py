@@ -22,6 +22,7 @@ from xlaflow import initializers as initializers_lib
 from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
+from xlaflow.layers.rnn_steps import forget_bias_init, gru_step, lstm_step, simple_step
 from xlaflow.variables import Variable
 
 # Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
@@ -38,45 +39,6 @@ def _refuse_unsupported(layer, kwargs):
                 raise NotImplementedError(
                     f"{layer}: {name}={value!r} is not supported ({default!r} is accepted); "
                     "for dropout put a Dropout layer before or after the RNN")
-
-
-def simple_step(z, states, recurrent, bias, activation):
-    """One SimpleRNN step from the projected input z = x_t @ kernel."""
-    (h,) = states
-    z = z + h @ recurrent
-    return (activation(z if bias is None else z + bias),)
-
-
-def lstm_step(z, states, recurrent, bias, activation, recurrent_activation):
-    """One LSTM step (gates i, f, c, o) from the projected input z = x_t @ kernel."""
-    h, c = states
-    z = z + h @ recurrent
-    if bias is not None:
-        z = z + bias
-    i, f, g, o = jnp.split(z, 4, axis=-1)
-    c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
-    return recurrent_activation(o) * activation(c), c
-
-
-def gru_step(z, states, recurrent, bias, activation, recurrent_activation):
-    """One GRU step (reset_after=True; z, r, h) from the projected input z = x_t @ kernel;
-    bias (2, 3 * units): the input's and the recurrent one."""
-    (h,) = states
-    inner = h @ recurrent
-    if bias is not None:
-        z, inner = z + bias[0], inner + bias[1]
-    xz, xr, xh = jnp.split(z, 3, axis=-1)
-    hz, hr, hh = jnp.split(inner, 3, axis=-1)
-    update = recurrent_activation(xz + hz)
-    candidate = activation(xh + recurrent_activation(xr + hr) * hh)
-    return (update * h + (1 - update) * candidate,)
-
-
-def forget_bias_init(units, base):
-    """LSTM's unit_forget_bias: `base`, with the forget gate's slice set to 1."""
-    def init(shape, dtype, key):
-        return base(shape, dtype, key).at[units:2 * units].set(1.0)
-    return init
 
 
 def needs_batch_size(name):

@@ -8,7 +8,7 @@ import numbers
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers import recurrent
+from xlaflow.layers import rnn_steps
 from xlaflow.layers.base import Layer
 
 
@@ -93,7 +93,7 @@ class SimpleRNNCell(_Cell):
         return self.units
 
     def _step(self, z, states, recurrent_kernel, bias):
-        return recurrent.simple_step(z, states, recurrent_kernel, bias, self.activation)
+        return rnn_steps.simple_step(z, states, recurrent_kernel, bias, self.activation)
 
 
 class LSTMCell(_GatedCell):
@@ -112,10 +112,10 @@ class LSTMCell(_GatedCell):
     def _bias_init(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
-        return recurrent.forget_bias_init(self.units, self.bias_initializer)
+        return rnn_steps.forget_bias_init(self.units, self.bias_initializer)
 
     def _step(self, z, states, recurrent_kernel, bias):
-        return recurrent.lstm_step(z, states, recurrent_kernel, bias, self.activation,
+        return rnn_steps.lstm_step(z, states, recurrent_kernel, bias, self.activation,
                                    self.recurrent_activation)
 
     def get_config(self):
@@ -141,7 +141,7 @@ class GRUCell(_GatedCell):
         return (2, self.gates * self.units)
 
     def _step(self, z, states, recurrent_kernel, bias):
-        return recurrent.gru_step(z, states, recurrent_kernel, bias, self.activation,
+        return rnn_steps.gru_step(z, states, recurrent_kernel, bias, self.activation,
                                   self.recurrent_activation)
 
     def get_config(self):
