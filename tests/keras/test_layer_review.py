@@ -278,7 +278,8 @@ def test_keras_2_config_keys_at_their_defaults_are_accepted():
     layers.LSTM(2, dropout=0.0, recurrent_dropout=0.0, stateful=False, unroll=False,
                 time_major=False)
     layers.Conv2D(2, 3, groups=1)
-    with pytest.raises(NotImplementedError, match=r"GRU: dropout=0.2 .*Dropout layer"):
-        layers.GRU(2, dropout=0.2)
+    with pytest.raises(ValueError, match=r"GRU: dropout must be a float in \[0, 1\); "
+                       r"received 1.5"):
+        layers.GRU(2, dropout=1.5)
     with pytest.raises(NotImplementedError, match=r"Conv1D: groups=2"):
         layers.Conv1D(4, 3, groups=2)

@@ -191,5 +191,6 @@ def test_built_in_cells_step_as_their_layers_in_numpy():
         h = np.tanh(x64[:, t] @ kernel + h @ recurrent + bias)
     np.testing.assert_allclose(output, h, **TOL)
     np.testing.assert_allclose(states[0], h, **TOL)
-    with pytest.raises(NotImplementedError, match="Dropout layer"):
-        layers.LSTMCell(3, dropout=0.5)
+    with pytest.raises(ValueError, match=r"LSTMCell: recurrent_dropout must be a float in "
+                       r"\[0, 1\); received 1.0"):
+        layers.LSTMCell(3, recurrent_dropout=1.0)

@@ -7,6 +7,8 @@ stateful layer built on symbolic inputs of unknown (None) batch size is a ValueE
 With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed as
 `mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
 before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
+`dropout`/`recurrent_dropout` (in training only) drop the inputs and the state h with masks
+fixed for the call (see rnn_dropout).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from xlaflow import initializers as initializers_lib
 from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
+from xlaflow.layers.rnn_dropout import DropoutConfig, project
 from xlaflow.layers.rnn_steps import forget_bias_init, gru_step, lstm_step, simple_step
 from xlaflow.variables import Variable
 
 # Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
 # accepted, other values refused with the alternative.
-_DEFAULT_ONLY = {"dropout": 0.0, "recurrent_dropout": 0.0, "unroll": False,
-                 "time_major": False}
+_DEFAULT_ONLY = {"unroll": False, "time_major": False}
 
 
 def _refuse_unsupported(layer, kwargs):
@@ -37,8 +39,7 @@ def _refuse_unsupported(layer, kwargs):
             value = kwargs.pop(name)
             if value != default:
                 raise NotImplementedError(
-                    f"{layer}: {name}={value!r} is not supported ({default!r} is accepted); "
-                    "for dropout put a Dropout layer before or after the RNN")
+                    f"{layer}: {name}={value!r} is not supported ({default!r} is accepted)")
 
 
 def needs_batch_size(name):
@@ -70,7 +71,7 @@ def _shape_pass():
     return False
 
 
-class _Recurrent(Layer):
+class _Recurrent(DropoutConfig, Layer):
     supports_masking = True
     _untracked_attributes = frozenset({"_state_variables"})  # states, not weights
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
@@ -81,8 +82,10 @@ class _Recurrent(Layer):
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, **kwargs):
+                 go_backwards=False, stateful=False, dropout=0.0, recurrent_dropout=0.0,
+                 **kwargs):
         _refuse_unsupported(type(self).__name__, kwargs)
+        implementation = kwargs.pop("implementation", 2)
         # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
         self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
         super().__init__(**kwargs)
@@ -98,6 +101,7 @@ class _Recurrent(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
+        self._init_dropout(dropout, recurrent_dropout, implementation)
         self._state_variables = None  # stateful: made by the first call that computes
 
     def __call__(self, inputs, *args, **kwargs):
@@ -174,12 +178,15 @@ class _Recurrent(Layer):
     def _bias_init(self):
         return self.bias_initializer
 
-    def call(self, inputs, initial_state=None, mask=None):
+    def call(self, inputs, initial_state=None, mask=None, training=None):
         # Integer sequences become the compute dtype: the scan's state must keep one dtype.
         inputs = cast_integer_inputs(inputs, self.compute_dtype)
         keep = None if mask is None else self._time_major_mask(mask, inputs.shape)
-        # The input projection of every step at once, outside the scan.
-        projected = jnp.swapaxes(inputs @ self.kernel.value, 0, 1)
+        in_masks, rec_masks = self._draw_masks(inputs.shape[0], inputs.shape[-1],
+                                               inputs.dtype, training)
+        # The input projection of every step at once, outside the scan (a dropout mask
+        # is the same at every step, so it can be applied here).
+        projected = jnp.swapaxes(project(inputs, self.kernel.value, in_masks), 0, 1)
         states = self._starting_states(self._initial_states(inputs.shape[0], projected.dtype),
                                        initial_state)
         if self.go_backwards:  # as Keras 2, the mask is reversed with the steps
@@ -190,13 +197,13 @@ class _Recurrent(Layer):
 
         if keep is None:
             def step(carry, x_t):
-                new = self._step(x_t, carry, recurrent, bias)
+                new = self._step(x_t, carry, recurrent, bias, rec_masks)
                 return new, new[0]
 
             final, outputs = jax.lax.scan(step, states, projected)
         else:
             final, outputs = jax.lax.scan(
-                self._masked_step(recurrent, bias,
+                self._masked_step(recurrent, bias, rec_masks,
                                   carry_output=initial_state is not None or self.stateful),
                 (states, jnp.zeros_like(states[0])), (projected, keep))
             final = final[0]
@@ -209,7 +216,7 @@ class _Recurrent(Layer):
             out = final[0] if keep is None else outputs[-1]
         return [out, *final] if self.return_state else out
 
-    def _masked_step(self, recurrent, bias, carry_output):
+    def _masked_step(self, recurrent, bias, rec_masks, carry_output):
         """The scan step with a mask: one select per state. The output (h) is then the
         kept h itself, unless it must differ: zeros with zero_output_for_mask, or the
         previous output (zeros at first) when an initial_state makes h start elsewhere."""
@@ -218,7 +225,7 @@ class _Recurrent(Layer):
         def step(carry, xs):
             states, previous = carry
             x_t, keep_t = xs
-            new = self._step(x_t, states, recurrent, bias)
+            new = self._step(x_t, states, recurrent, bias, rec_masks)
             new = tuple(jnp.where(keep_t, n, s) for n, s in zip(new, states))
             if zero_output:
                 out = jnp.where(keep_t, new[0], jnp.zeros_like(new[0]))
@@ -278,7 +285,7 @@ class _Recurrent(Layer):
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": self.stateful,
+                "stateful": self.stateful, **self._dropout_config(),
                 **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
 
 
@@ -291,7 +298,7 @@ class _Gated(_Recurrent):
 
     def get_config(self):
         return {**super().get_config(), "recurrent_activation": activations_lib.serialize(
-            self.recurrent_activation)}
+            self.recurrent_activation), "implementation": self.implementation}
 
 
 class SimpleRNN(_Recurrent):
@@ -303,8 +310,8 @@ class SimpleRNN(_Recurrent):
     def _initial_states(self, batch, dtype):
         return (jnp.zeros((batch, self.units), dtype),)
 
-    def _step(self, x_t, states, recurrent, bias):
-        return simple_step(x_t, states, recurrent, bias, self.activation)
+    def _step(self, x_t, states, recurrent, bias, rec_masks=None):
+        return simple_step(x_t, states, recurrent, bias, self.activation, rec_masks)
 
 
 class LSTM(_Gated):
@@ -328,9 +335,9 @@ class LSTM(_Gated):
         zeros = jnp.zeros((batch, self.units), dtype)
         return zeros, zeros
 
-    def _step(self, x_t, states, recurrent, bias):
+    def _step(self, x_t, states, recurrent, bias, rec_masks=None):
         return lstm_step(x_t, states, recurrent, bias, self.activation,
-                         self.recurrent_activation)
+                         self.recurrent_activation, rec_masks)
 
 
 class GRU(_Gated):
@@ -353,6 +360,6 @@ class GRU(_Gated):
     def _initial_states(self, batch, dtype):
         return (jnp.zeros((batch, self.units), dtype),)
 
-    def _step(self, x_t, states, recurrent, bias):
+    def _step(self, x_t, states, recurrent, bias, rec_masks=None):
         return gru_step(x_t, states, recurrent, bias, self.activation,
-                        self.recurrent_activation)
+                        self.recurrent_activation, rec_masks)

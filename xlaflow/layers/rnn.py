@@ -4,6 +4,7 @@ returning `(output, new_states)`) run over the time axis with one lax.scan, as K
 Inputs, states and outputs may be nested (the Keras guide's NestedCell); the cell is built
 on one time step's shapes. With a mask (batch, time) a masked step keeps the states and
 repeats the previous output (zeros with zero_output_for_mask), as Keras 2's backend.rnn.
+A built-in cell's dropout masks are drawn once per call (see rnn_cells).
 """
 
 from __future__ import annotations
@@ -140,8 +141,17 @@ class RNN(Layer):
             return (new, output), output
 
         first = jax.tree_util.tree_map(lambda x: x[0], steps)
-        zeros_out = jax.tree_util.tree_map(jnp.zeros_like, run_cell(first, tuple(states))[0])
-        (final, _), outputs = jax.lax.scan(step, (tuple(states), zeros_out), (steps, keep))
+        begin = getattr(self.cell, "begin_dropout", None)
+        if begin is not None:  # the masks of this call, the same at every step
+            begin(jax.tree_util.tree_leaves(first)[0], training)
+        try:
+            zeros_out = jax.tree_util.tree_map(jnp.zeros_like,
+                                               run_cell(first, tuple(states))[0])
+            (final, _), outputs = jax.lax.scan(step, (tuple(states), zeros_out),
+                                               (steps, keep))
+        finally:
+            if begin is not None:
+                self.cell.end_dropout()
         if self.return_sequences:
             out = jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
         else:

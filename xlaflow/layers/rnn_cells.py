@@ -1,6 +1,11 @@
 """SimpleRNNCell, LSTMCell and GRUCell: one time step of SimpleRNN/LSTM/GRU (the same
 weights and step functions), for keras.layers.RNN and for loops that step a cell by hand
-(the time-series tutorial's autoregressive FeedBack model)."""
+(the time-series tutorial's autoregressive FeedBack model).
+
+With dropout/recurrent_dropout, keras.layers.RNN draws the masks once per call (Keras 2's
+reset_dropout_mask) and the cell uses them at every step; a cell called on its own in
+training draws fresh masks at each call (a traced mask cannot outlive its trace).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,10 @@ from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers import rnn_steps
 from xlaflow.layers.base import Layer
+from xlaflow.layers.rnn_dropout import DropoutConfig, project
 
 
-class _Cell(Layer):
+class _Cell(DropoutConfig, Layer):
     gates = None
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
@@ -21,11 +27,7 @@ class _Cell(Layer):
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, **kwargs):
-        for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if value != 0.0:
-                raise NotImplementedError(
-                    f"{type(self).__name__}: {name}={value!r} is not supported (0.0 is); put "
-                    "a Dropout layer before or after the RNN")
+        implementation = kwargs.pop("implementation", 2)
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"{type(self).__name__}: units must be a positive integer; "
@@ -36,6 +38,17 @@ class _Cell(Layer):
         self.kernel_initializer = initializers_lib.get(kernel_initializer)
         self.recurrent_initializer = initializers_lib.get(recurrent_initializer)
         self.bias_initializer = initializers_lib.get(bias_initializer)
+        self._init_dropout(dropout, recurrent_dropout, implementation)
+        self._call_masks = None  # set by keras.layers.RNN for the length of its call
+
+    def begin_dropout(self, inputs, training):
+        """Draws the masks that every step of one RNN call uses (`inputs`: one step's);
+        `end_dropout` forgets them."""
+        self._call_masks = self._draw_masks(inputs.shape[0], inputs.shape[-1],
+                                            inputs.dtype, training)
+
+    def end_dropout(self):
+        self._call_masks = None
 
     @property
     def output_size(self):
@@ -57,10 +70,16 @@ class _Cell(Layer):
     def _bias_init(self):
         return self.bias_initializer
 
-    def call(self, inputs, states):
+    def call(self, inputs, states, training=None):
         states = tuple(states) if isinstance(states, (list, tuple)) else (states,)
-        new = self._step(inputs @ self.kernel.value, states, self.recurrent_kernel.value,
-                         None if self.bias is None else self.bias.value)
+        masks = self._call_masks
+        if masks is None:  # called on its own: masks for this call only
+            masks = self._draw_masks(inputs.shape[0], inputs.shape[-1], inputs.dtype,
+                                     training)
+        in_masks, rec_masks = masks
+        new = self._step(project(inputs, self.kernel.value, in_masks), states,
+                         self.recurrent_kernel.value,
+                         None if self.bias is None else self.bias.value, rec_masks)
         return new[0], list(new)
 
     def get_config(self):
@@ -70,7 +89,7 @@ class _Cell(Layer):
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer),
                 "recurrent_initializer": initializers_lib.serialize(self.recurrent_initializer),
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer),
-                "dropout": 0.0, "recurrent_dropout": 0.0}
+                **self._dropout_config()}
 
 
 class _GatedCell(_Cell):
@@ -80,7 +99,7 @@ class _GatedCell(_Cell):
 
     def get_config(self):
         return {**super().get_config(), "recurrent_activation": activations_lib.serialize(
-            self.recurrent_activation)}
+            self.recurrent_activation), "implementation": self.implementation}
 
 
 class SimpleRNNCell(_Cell):
@@ -92,8 +111,9 @@ class SimpleRNNCell(_Cell):
     def state_size(self):
         return self.units
 
-    def _step(self, z, states, recurrent_kernel, bias):
-        return rnn_steps.simple_step(z, states, recurrent_kernel, bias, self.activation)
+    def _step(self, z, states, recurrent_kernel, bias, rec_masks):
+        return rnn_steps.simple_step(z, states, recurrent_kernel, bias, self.activation,
+                                     rec_masks)
 
 
 class LSTMCell(_GatedCell):
@@ -114,9 +134,9 @@ class LSTMCell(_GatedCell):
             return self.bias_initializer
         return rnn_steps.forget_bias_init(self.units, self.bias_initializer)
 
-    def _step(self, z, states, recurrent_kernel, bias):
+    def _step(self, z, states, recurrent_kernel, bias, rec_masks):
         return rnn_steps.lstm_step(z, states, recurrent_kernel, bias, self.activation,
-                                   self.recurrent_activation)
+                                   self.recurrent_activation, rec_masks)
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
@@ -140,9 +160,9 @@ class GRUCell(_GatedCell):
     def _bias_shape(self):
         return (2, self.gates * self.units)
 
-    def _step(self, z, states, recurrent_kernel, bias):
+    def _step(self, z, states, recurrent_kernel, bias, rec_masks):
         return rnn_steps.gru_step(z, states, recurrent_kernel, bias, self.activation,
-                                  self.recurrent_activation)
+                                  self.recurrent_activation, rec_masks)
 
     def get_config(self):
         return {**super().get_config(), "reset_after": True}
