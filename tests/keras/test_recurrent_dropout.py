@@ -1,6 +1,6 @@
 """dropout/recurrent_dropout in SimpleRNN, LSTM, GRU and their cells, checked against a NumPy
 recurrence written from Keras 2's cell formulas (implementation=1: one mask per gate) given
-the masks the layer drew."""
+the masks the layer drew; and unroll/time_major against the default path."""
 
 import numpy as np
 import pytest
@@ -243,6 +243,35 @@ def _seeded(make, seed=7):
     return make()
 
 
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("training", [False, True])
+def test_unroll_and_time_major_equal_the_default_path(kind, training):
+    x = RNG.normal(size=(3, 5, 4)).astype(np.float32)
+    args = {"dropout": 0.3, "recurrent_dropout": 0.2, "return_sequences": True,
+            "return_state": True}
+    cls = getattr(layers, kind)
+    base = _seeded(lambda: cls(6, **args))(x, training=training)
+    unrolled = _seeded(lambda: cls(6, unroll=True, **args))(x, training=training)
+    major = _seeded(lambda: cls(6, time_major=True, **args))(np.swapaxes(x, 0, 1),
+                                                             training=training)
+    for b, u, m in zip(base, unrolled, major):
+        np.testing.assert_allclose(u, b, **TOL)
+        np.testing.assert_allclose(np.swapaxes(m, 0, 1) if m.ndim == 3 else m, b, **TOL)
+
+
+def test_time_major_takes_a_time_major_mask_and_keeps_it():
+    x = RNG.normal(size=(2, 5, 3)).astype(np.float32)
+    keep = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    layer = layers.GRU(4, return_sequences=True)
+    major = layers.GRU(4, return_sequences=True, time_major=True)
+    major.build((5, 2, 3))
+    major.set_weights(_build(layer, x))
+    expected = layer(x, mask=keep)
+    got = major(np.swapaxes(x, 0, 1), mask=keep.T)
+    np.testing.assert_allclose(np.swapaxes(got, 0, 1), expected, **TOL)
+    np.testing.assert_array_equal(major.compute_mask(x, keep.T), keep.T)
+
+
 @pytest.mark.parametrize("cell", ["SimpleRNNCell", "LSTMCell", "GRUCell"])
 def test_cells_in_rnn_use_one_mask_set_per_call(cell):
     x = RNG.normal(size=(3, 5, 4)).astype(np.float32)
@@ -268,6 +297,21 @@ def test_cells_in_rnn_use_one_mask_set_per_call(cell):
     np.testing.assert_allclose(wrapped(x, training=True), layer(x, training=True), **TOL)
 
 
+def test_rnn_unroll_and_time_major_equal_the_default_path():
+    x = RNG.normal(size=(3, 5, 4)).astype(np.float32)
+    keep = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+
+    def make(**kw):
+        return layers.RNN(layers.LSTMCell(6, dropout=0.3), return_sequences=True, **kw)
+    for training in (False, True):
+        base = _seeded(make)(x, mask=keep, training=training)
+        unrolled = _seeded(lambda: make(unroll=True))(x, mask=keep, training=training)
+        major = _seeded(lambda: make(time_major=True))(np.swapaxes(x, 0, 1), mask=keep.T,
+                                                       training=training)
+        np.testing.assert_allclose(unrolled, base, **TOL)
+        np.testing.assert_allclose(np.swapaxes(major, 0, 1), base, **TOL)
+
+
 def test_a_cell_called_alone_in_training_drops_its_inputs():
     cell = layers.SimpleRNNCell(30, dropout=0.5, activation="linear", use_bias=False)
     cell.build((None, 30))
@@ -279,12 +323,12 @@ def test_a_cell_called_alone_in_training_drops_its_inputs():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: layers.LSTM(3, dropout=0.2, recurrent_dropout=0.1),
+    lambda: layers.LSTM(3, dropout=0.2, recurrent_dropout=0.1, unroll=True, time_major=True),
     lambda: layers.GRU(3, dropout=0.25, implementation=1),
-    lambda: layers.SimpleRNN(3, recurrent_dropout=0.5),
+    lambda: layers.SimpleRNN(3, recurrent_dropout=0.5, unroll=True),
     lambda: layers.LSTMCell(3, dropout=0.2, recurrent_dropout=0.1),
     lambda: layers.GRUCell(3, dropout=0.2),
-    lambda: layers.RNN(layers.SimpleRNNCell(3, dropout=0.1)),
+    lambda: layers.RNN(layers.SimpleRNNCell(3, dropout=0.1), unroll=True, time_major=True),
 ])
 def test_config_round_trips(make):
     layer = make()
@@ -309,3 +353,13 @@ def test_implementation_is_checked():
     with pytest.raises(ValueError, match=r"LSTM: implementation must be 1 or 2; received 3"):
         layers.LSTM(2, implementation=3)
 
+
+def test_time_major_stateful_keeps_states_for_the_second_axis():
+    layer = layers.SimpleRNN(2, stateful=True, time_major=True)
+    x = RNG.normal(size=(5, 4, 3)).astype(np.float32)  # (time, batch, features)
+    out = layer(x)
+    assert out.shape == (4, 2) and layer.states[0].shape == (4, 2)
+    np.testing.assert_allclose(layer.states[0], out, **TOL)
+    with pytest.raises(ValueError, match="needs to know its batch size"):
+        layers.SimpleRNN(2, stateful=True, time_major=True)(keras.Input((None, 3),
+                                                                       batch_size=5))

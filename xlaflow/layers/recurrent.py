@@ -8,7 +8,8 @@ With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed 
 `mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
 before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
 `dropout`/`recurrent_dropout` (in training only) drop the inputs and the state h with masks
-fixed for the call (see rnn_dropout).
+fixed for the call (see rnn_dropout); `unroll` unrolls the scan; `time_major` takes and
+gives (time, batch, ...) tensors, its mask (time, batch), as Keras 2's backend.rnn.
 """
 
 from __future__ import annotations
@@ -28,19 +29,6 @@ from xlaflow.layers.rnn_dropout import DropoutConfig, project
 from xlaflow.layers.rnn_steps import forget_bias_init, gru_step, lstm_step, simple_step
 from xlaflow.variables import Variable
 
-# Keras 2 configs carry these recurrent arguments; their defaults (what xlaflow does) are
-# accepted, other values refused with the alternative.
-_DEFAULT_ONLY = {"unroll": False, "time_major": False}
-
-
-def _refuse_unsupported(layer, kwargs):
-    for name, default in _DEFAULT_ONLY.items():
-        if name in kwargs:
-            value = kwargs.pop(name)
-            if value != default:
-                raise NotImplementedError(
-                    f"{layer}: {name}={value!r} is not supported ({default!r} is accepted)")
-
 
 def needs_batch_size(name):
     """Keras 2's error for a stateful RNN built for inputs of unknown batch size."""
@@ -57,7 +45,8 @@ def check_batch_known(layer, inputs, has_states):
     tensor whose batch size is None is a ValueError (no batch to make the states for)."""
     if layer.stateful and not has_states:
         first = jax.tree_util.tree_leaves(inputs, is_leaf=symbolic.is_symbolic)
-        if first and symbolic.is_symbolic(first[0]) and first[0].shape[0] is None:
+        batch_axis = 1 if getattr(layer, "time_major", False) else 0
+        if first and symbolic.is_symbolic(first[0]) and first[0].shape[batch_axis] is None:
             raise ValueError(needs_batch_size(layer.name))
 
 
@@ -83,8 +72,7 @@ class _Recurrent(DropoutConfig, Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, dropout=0.0, recurrent_dropout=0.0,
-                 **kwargs):
-        _refuse_unsupported(type(self).__name__, kwargs)
+                 unroll=False, time_major=False, **kwargs):
         implementation = kwargs.pop("implementation", 2)
         # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
         self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
@@ -101,6 +89,7 @@ class _Recurrent(DropoutConfig, Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
+        self.unroll, self.time_major = bool(unroll), bool(time_major)
         self._init_dropout(dropout, recurrent_dropout, implementation)
         self._state_variables = None  # stateful: made by the first call that computes
 
@@ -112,7 +101,7 @@ class _Recurrent(DropoutConfig, Layer):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name} expects inputs of shape (batch, time, features); "
                              f"received {input_shape}")
-        if self.stateful and input_shape[0] is None:  # build((None, time, features))
+        if self.stateful and input_shape[int(self.time_major)] is None:  # batch unknown
             raise ValueError(needs_batch_size(self.name))
         width = self.gates * self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], width),
@@ -146,7 +135,8 @@ class _Recurrent(DropoutConfig, Layer):
             raise AttributeError(f"{self.name}: reset_states() needs a stateful layer "
                                  "(stateful=True)")
         if self._state_variables is None:
-            batch = None if self._batch_input_shape is None else self._batch_input_shape[0]
+            batch = None if self._batch_input_shape is None else \
+                self._batch_input_shape[int(self.time_major)]
             self._make_states(batch)
         zeros = tuple(v.value for v in self._state_variables)
         values = zeros if states is None else self._given_states(states, zeros)
@@ -181,6 +171,11 @@ class _Recurrent(DropoutConfig, Layer):
     def call(self, inputs, initial_state=None, mask=None, training=None):
         # Integer sequences become the compute dtype: the scan's state must keep one dtype.
         inputs = cast_integer_inputs(inputs, self.compute_dtype)
+        if self.time_major:  # (time, batch, ...) inputs and mask: batch-major inside
+            inputs = jnp.swapaxes(inputs, 0, 1)
+            if mask is not None:
+                mask = jnp.swapaxes(jnp.asarray(mask[0] if isinstance(mask, (list, tuple))
+                                                else mask), 0, 1)
         keep = None if mask is None else self._time_major_mask(mask, inputs.shape)
         in_masks, rec_masks = self._draw_masks(inputs.shape[0], inputs.shape[-1],
                                                inputs.dtype, training)
@@ -200,18 +195,18 @@ class _Recurrent(DropoutConfig, Layer):
                 new = self._step(x_t, carry, recurrent, bias, rec_masks)
                 return new, new[0]
 
-            final, outputs = jax.lax.scan(step, states, projected)
+            final, outputs = jax.lax.scan(step, states, projected, unroll=self.unroll)
         else:
             final, outputs = jax.lax.scan(
                 self._masked_step(recurrent, bias, rec_masks,
                                   carry_output=initial_state is not None or self.stateful),
-                (states, jnp.zeros_like(states[0])), (projected, keep))
+                (states, jnp.zeros_like(states[0])), (projected, keep), unroll=self.unroll)
             final = final[0]
         if self.stateful and self._state_variables is not None:
             for variable, state in zip(self._state_variables, final):
                 variable.assign(state.astype(variable.dtype))
         if self.return_sequences:
-            out = jnp.swapaxes(outputs, 0, 1)
+            out = outputs if self.time_major else jnp.swapaxes(outputs, 0, 1)
         else:  # the output of the last step, which a masked step carries (or zeroes)
             out = final[0] if keep is None else outputs[-1]
         return [out, *final] if self.return_state else out
@@ -286,6 +281,7 @@ class _Recurrent(DropoutConfig, Layer):
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
                 "stateful": self.stateful, **self._dropout_config(),
+                "unroll": self.unroll, "time_major": self.time_major,
                 **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
 
 

@@ -4,7 +4,8 @@ returning `(output, new_states)`) run over the time axis with one lax.scan, as K
 Inputs, states and outputs may be nested (the Keras guide's NestedCell); the cell is built
 on one time step's shapes. With a mask (batch, time) a masked step keeps the states and
 repeats the previous output (zeros with zero_output_for_mask), as Keras 2's backend.rnn.
-A built-in cell's dropout masks are drawn once per call (see rnn_cells).
+`unroll` unrolls the scan; `time_major` takes and gives (time, batch, ...) (mask (time,
+batch)); a built-in cell's dropout masks are drawn once per call (see rnn_cells).
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from xlaflow.layers.base import Layer, _accepts
 from xlaflow.saving import serialization
 
 _REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or pass "
-                                "initial_state= and return_state=True to carry the states"),
-            "unroll": (False, "the scan is compiled by XLA; unrolling is not needed"),
-            "time_major": (False, "transpose the inputs to (batch, time, ...) first")}
+                                "initial_state= and return_state=True to carry the states")}
 
 
 def _is_shape(s):
@@ -47,7 +46,7 @@ class RNN(Layer):
     supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 **kwargs):
+                 unroll=False, time_major=False, **kwargs):
         # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
         zero_output_for_mask = kwargs.pop("zero_output_for_mask", False)
         for name, (default, advice) in _REFUSED.items():
@@ -66,15 +65,17 @@ class RNN(Layer):
         self._state_shapes = _state_shapes(cell.state_size)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.unroll, self.time_major = bool(unroll), bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
 
     def build(self, input_shape):
         # the cell sees one time step: (batch, time, *rest) -> (batch, *rest), per input
         def step_shape(s):
             if len(s) < 3:
-                raise ValueError(f"{self.name} expects inputs of shape (batch, time, "
+                order = "time, batch" if self.time_major else "batch, time"
+                raise ValueError(f"{self.name} expects inputs of shape ({order}, "
                                  f"features...); received {input_shape}")
-            return (s[0], *s[2:])
+            return (s[int(not self.time_major)], *s[2:])
         if not self.cell.built:
             self.cell.build(jax.tree_util.tree_map(step_shape, input_shape, is_leaf=_is_shape))
             self.cell.built = True
@@ -103,15 +104,19 @@ class RNN(Layer):
         from xlaflow.config import flags
 
         leaves = jax.tree_util.tree_leaves(inputs)
-        batch, dtype = leaves[0].shape[0], jnp.dtype(self.compute_dtype)
+        batch = leaves[0].shape[1 if self.time_major else 0]
+        dtype = jnp.dtype(self.compute_dtype)
         states = self.get_initial_state(batch, dtype)
         if initial_state is not None:
             states = self._given_states(initial_state, states)
-        steps = jax.tree_util.tree_map(lambda x: jnp.swapaxes(jnp.asarray(x), 0, 1), inputs)
+        # time-major inside (the scan's axis); with time_major the mask is (time, batch)
+        steps = inputs if self.time_major else \
+            jax.tree_util.tree_map(lambda x: jnp.swapaxes(jnp.asarray(x), 0, 1), inputs)
         keep = None
         if mask is not None:
             mask = mask[0] if isinstance(mask, (list, tuple)) else mask
-            keep = jnp.swapaxes(jnp.asarray(mask).astype(bool), 0, 1)
+            keep = jnp.asarray(mask).astype(bool)
+            keep = keep if self.time_major else jnp.swapaxes(keep, 0, 1)
         if self.go_backwards:
             steps = jax.tree_util.tree_map(lambda x: x[::-1], steps)
             keep = None if keep is None else keep[::-1]
@@ -148,12 +153,13 @@ class RNN(Layer):
             zeros_out = jax.tree_util.tree_map(jnp.zeros_like,
                                                run_cell(first, tuple(states))[0])
             (final, _), outputs = jax.lax.scan(step, (tuple(states), zeros_out),
-                                               (steps, keep))
+                                               (steps, keep), unroll=self.unroll)
         finally:
             if begin is not None:
                 self.cell.end_dropout()
         if self.return_sequences:
-            out = jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
+            out = outputs if self.time_major else \
+                jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
         else:
             out = jax.tree_util.tree_map(lambda o: o[-1], outputs)
         if not self.return_state:
@@ -173,5 +179,5 @@ class RNN(Layer):
         return {**super().get_config(), "cell": serialization.serialize_keras_object(self.cell),
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": False, "unroll": False, "time_major": False,
+                "stateful": False, "unroll": self.unroll, "time_major": self.time_major,
                 **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
