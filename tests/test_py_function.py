@@ -253,3 +253,20 @@ def test_decorator_form_refuses_what_tf_refuses():
         xf.numpy_function(minus, Tout=xf.int32)
     with pytest.raises(TypeError, match="must be callable"):
         xf.py_function(Tout=xf.int32)(3)
+
+
+def test_a_base_exception_from_func_arrives_as_itself():
+    # raised inside the callback it became a JaxRuntimeError, which `except
+    # KeyboardInterrupt` (or this BaseException subclass) would not catch
+    class Stop(BaseException):
+        pass
+
+    def host(x):
+        raise Stop("stop now")
+
+    @xf.function
+    def f(x):
+        return xf.numpy_function(host, [x], xf.TensorSpec([], xf.float32))
+
+    with pytest.raises(Stop, match="stop now"):
+        f(np.float32(1.0))

@@ -97,7 +97,9 @@ def deferring_errors(host, stand_in):
             return stand_in()
         try:
             return host(*values)
-        except Exception as error:  # noqa: BLE001 -- raised by xf.function after the call
+        # BaseException too: a KeyboardInterrupt or SystemExit the func raises arrives as
+        # itself, not as the XLA runtime error a raise inside the callback would become
+        except BaseException as error:  # noqa: BLE001 -- raised by xf.function after the call
             _record(token, error)
             return stand_in()
 
