@@ -59,3 +59,39 @@ def test_a_fit_step_updates_every_variable_in_place():
     logs = model.trainer.raw_train_step(x, y, None)
     assert pointers(entry.variables) == before
     assert not {log.unsafe_buffer_pointer() for log in logs} & set(before)
+
+
+def test_a_failing_run_time_check_leaves_donated_variables_usable_and_unchanged():
+    # A failed check raises instead of writing the new values back; with the old values
+    # donated they were gone too ("Array has been deleted": fit's model unusable after a
+    # failing assert or py_function). A program with checks keeps its Variables' buffers.
+    v = xf.Variable(np.ones(3, np.float32))
+
+    @xf.function(donate_variables=True)
+    def step(x):
+        v.assign_add(x)
+        xf.debugging.assert_less(v, 10.0, message="too big")
+        return v.read_value() * 1
+
+    np.testing.assert_array_equal(step(np.ones(3, np.float32)), [2.0, 2.0, 2.0])
+    with pytest.raises(xf.errors.InvalidArgumentError, match="too big"):
+        step(np.full(3, 20.0, np.float32))
+    np.testing.assert_array_equal(v.numpy(), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(step(np.ones(3, np.float32)), [3.0, 3.0, 3.0])
+
+    class Check(layers.Layer):
+        def call(self, x):
+            xf.debugging.assert_less(x, 100.0, message="input too big")
+            return x
+
+    model = models.Sequential([layers.Input((2,)), Check(), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 2), np.float32), np.ones((8, 1), np.float32)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    before = model.get_weights()
+    with pytest.raises(xf.errors.InvalidArgumentError, match="input too big"):
+        model.fit(x * 1000, y, batch_size=8, epochs=1, verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    kernel, bias = before
+    np.testing.assert_allclose(model.predict(x, verbose=0), x @ kernel + bias, rtol=1e-6)

@@ -12,7 +12,7 @@ class Entry:
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
                  "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks",
-                 "relaxed", "unordered_prints")
+                 "relaxed", "unordered_prints", "undonated")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -28,6 +28,7 @@ class Entry:
         self.raise_checks = False  # for calls inside a user's own JAX transformation
         self.relaxed = None  # the _polymorphic.Relaxed dispatcher, for relaxed shapes
         self.unordered_prints = False  # its program spans devices: xf.print stays unordered
+        self.undonated = False  # run-time checks: Variable values are not donated (below)
 
 
 class Direct:

@@ -74,11 +74,12 @@ class Retrace(BaseException):
     swallow it.
     """
 
-    def __init__(self, variables, assigned=None, unordered_prints=False):
+    def __init__(self, variables, assigned=None, unordered_prints=False, undonated=False):
         super().__init__("xlaflow internal: retrace with more Variables")
         self.variables = variables
         self.assigned = assigned
         self.unordered_prints = unordered_prints  # its prints must not be ordered effects
+        self.undonated = undonated  # its Variable values must survive a failed run
 
 
 class NeedsEagerInit(BaseException):

@@ -38,11 +38,12 @@ class Tracing:
             self._traceable = fn
         return self._traceable
 
-    def _make_entry(self, key, template, treedef, variables):
+    def _make_entry(self, key, template, treedef, variables, undonated=False):
         donated = None
         if self._donate_argnums:
             donated = _donation.mask(treedef, template, self._donate_argnums)
         entry = Entry(template, treedef, variables, donated)
+        entry.undonated = undonated
         entry.raise_checks = isinstance(key, tuple) and bool(key) and \
             key[0] is UNDER_TRANSFORMATION
         donate = self._donated_args(entry)
@@ -61,7 +62,7 @@ class Tracing:
 
     def _donated_args(self, entry):
         """The compiled call's donate_argnums: Variable values, and donated leaves."""
-        return ((0,) if self._donate_variables else ()) + (
+        return ((0,) if self._donate_variables and not entry.undonated else ()) + (
             (1,) if entry.donated_leaves is not None else ())
 
     def _relax(self, entry, mode):
@@ -109,7 +110,8 @@ class Tracing:
         variables = list({id(v): v for v in [*entry.variables, *again.variables]}.values())
         known = {id(v) for v in entry.variables}
         self._learned += [v for v in again.variables if id(v) not in known]
-        rebuilt = self._make_entry(key, entry.template, entry.treedef, variables)
+        rebuilt = self._make_entry(key, entry.template, entry.treedef, variables,
+                                   undonated=entry.undonated or again.undonated)
         rebuilt.assigned = again.assigned
         rebuilt.unordered_prints = entry.unordered_prints or again.unordered_prints
         return rebuilt
@@ -162,6 +164,11 @@ class Tracing:
                 entry.assigned = assigned
             elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
                 raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
+            if ctx.check_tokens and self._donate_variables and not entry.undonated:
+                # A failed run-time check raises instead of writing the new values back,
+                # and donated old values would be gone with them (fit's model unusable
+                # after a failing assert or py_function): such a program keeps them.
+                raise _lifting.Retrace(entry.variables, entry.assigned, undonated=True)
             entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
             entry.check_tokens.extend(ctx.check_tokens)
             self._traces.record(self._name, self._param_names, entry, dyn)
