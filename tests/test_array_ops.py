@@ -147,3 +147,21 @@ def test_sequence_mask_traced_without_maxlen_says_to_pass_it():
     np.testing.assert_array_equal(
         xf.function(lambda n: xf.sequence_mask(n, 4))(np.int32([1, 3])),
         np.arange(4) < np.array([[1], [3]]))
+
+
+def test_reshape_to_a_shape_that_cannot_hold_the_tensor_is_tfs_invalid_argument_error():
+    # JAX raised a TypeError (or a ZeroDivisionError for an empty tensor); TF's messages
+    t = xf.zeros([3, 2, 5])
+    for shape, message in (
+            ([7, -1], "tensor with 30 values, but the requested shape requires a multiple "
+                      "of 7"),
+            ([4, 8], "tensor with 30 values, but the requested shape has 32"),
+            ([-1, -1], "Only one input size may be -1, not both 0 and 1"),
+            ([-2, 15], "Size 0 must be non-negative, not -2"),
+            ([0, -1], "cannot infer the missing input size for an empty tensor")):
+        with pytest.raises(xf.errors.InvalidArgumentError, match=message):
+            xf.reshape(t, shape)
+    with pytest.raises(xf.errors.InvalidArgumentError, match="empty tensor"):
+        xf.reshape(xf.zeros([0, 3]), [0, -1])
+    assert xf.reshape(t, [2, -1]).shape == (2, 15)
+    assert xf.reshape(xf.zeros([0, 3]), [3, 0]).shape == (3, 0)

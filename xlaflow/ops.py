@@ -117,8 +117,39 @@ def size(input, out_type=int32, name=None):
 
 
 def reshape(tensor, shape, name=None):
-    """Reshape; one dimension may be -1. `shape` must be static (a list, tuple or array)."""
-    return jnp.reshape(_tensor(tensor), tuple(int(d) for d in np.asarray(shape).reshape(-1)))
+    """Reshape; one dimension may be -1. `shape` must be static (a list, tuple or array). A
+    shape that cannot hold the tensor is TF's InvalidArgumentError, with TF's message."""
+    tensor = _tensor(tensor)
+    dims = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    _check_reshape(jnp.shape(tensor), dims)
+    return jnp.reshape(tensor, dims)
+
+
+def _check_reshape(have, dims):
+    if not all(isinstance(d, int) for d in have):
+        return  # symbolic sizes (an export's): checked when they are known
+    from xlaflow.errors import InvalidArgumentError
+
+    size = int(np.prod(have, dtype=np.int64))
+    unknown = [i for i, d in enumerate(dims) if d == -1]
+    known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
+    if len(unknown) > 1:
+        raise InvalidArgumentError(None, None, f"Only one input size may be -1, not both "
+                                               f"{unknown[0]} and {unknown[1]}")
+    if any(d < -1 for d in dims):
+        raise InvalidArgumentError(None, None, f"Size {dims.index(min(dims))} must be "
+                                               f"non-negative, not {min(dims)}")
+    if unknown and known == 0:
+        raise InvalidArgumentError(None, None, "Reshape cannot infer the missing input size "
+                                               "for an empty tensor unless all specified "
+                                               "input sizes are non-zero")
+    if unknown and size % known:
+        raise InvalidArgumentError(None, None, f"Input to reshape is a tensor with {size} "
+                                               f"values, but the requested shape requires a "
+                                               f"multiple of {known}")
+    if not unknown and known != size:
+        raise InvalidArgumentError(None, None, f"Input to reshape is a tensor with {size} "
+                                               f"values, but the requested shape has {known}")
 
 
 def concat(values, axis, name=None):
