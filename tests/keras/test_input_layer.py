@@ -221,3 +221,39 @@ def test_input_layer_shapes_are_a_list_of_its_batch_shape():
     assert hasattr(first, "output_shape")
     standalone = layers.InputLayer(input_shape=(5,), batch_size=4)
     assert standalone.input_shape == standalone.output_shape == [(4, 5)]
+
+
+def test_input_batch_shape_keyword_fixes_the_batch_dimension():
+    # Keras 2: Input(batch_shape=(1, 10, 5)) is Input((10, 5), batch_size=1)
+    x = keras.Input(batch_shape=(1, 10, 5), name="fixed")
+    assert tuple(x.shape) == (1, 10, 5)
+    model = keras.Model(x, layers.Dense(2)(x))
+    assert model.layers[0].name == "fixed" and model.input_names == ["fixed"]
+    assert tuple(model.input_shape) == (1, 10, 5)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"shape": (3,), "batch_shape": (None, 3)},
+                                    {"batch_shape": (2, 3), "batch_size": 2},
+                                    {"batch_shape": ()}])
+def test_input_shape_arguments_are_checked(kwargs):
+    with pytest.raises(ValueError, match="shape"):
+        keras.Input(**kwargs)
+
+
+def test_input_names_in_input_order_and_from_config_custom_objects():
+    class Doubling(layers.Layer):
+        def call(self, inputs):
+            return inputs * 2.0
+
+    b = keras.Input((2,), name="b")
+    a = keras.Input((2,), name="a")
+    model = keras.Model([b, a], Doubling()(layers.add([a, b])))
+    assert model.input_names == ["b", "a"]
+    config = model.get_config()
+    rebuilt = keras.Model.from_config(config, custom_objects={"Doubling": Doubling})
+    assert isinstance(rebuilt.layers[-1], Doubling)
+    ones = np.ones((1, 2), "float32")
+    np.testing.assert_allclose(np.asarray(rebuilt([ones, 2 * ones])), 6 * ones)
+    seq = keras.Sequential([keras.Input((2,)), Doubling()])
+    again = keras.Sequential.from_config(seq.get_config(), custom_objects={"Doubling": Doubling})
+    assert isinstance(again.layers[-1], Doubling)

@@ -171,9 +171,22 @@ def has_symbolic(inputs):
         inputs, is_leaf=is_symbolic))
 
 
-def Input(shape, batch_size=None, dtype=None, name=None):  # Keras' name
-    """A symbolic input of one example's `shape` (the batch dimension is added), of
-    `dtype` (None: keras.backend.floatx(), as Keras 2)."""
+def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=None):  # Keras
+    """A symbolic input of one example's `shape` (the batch dimension is added), or of the
+    whole `batch_shape` (Keras 2's keyword), of `dtype` (None: keras.backend.floatx())."""
+    if (shape is None) == (batch_shape is None):
+        raise ValueError("Input needs exactly one of `shape` (one example's shape) and "
+                         f"`batch_shape` (with the batch dimension); received shape={shape!r}"
+                         f", batch_shape={batch_shape!r}")
+    if batch_shape is not None:
+        if batch_size is not None:
+            raise ValueError("Input takes `batch_size` or `batch_shape`, not both; received "
+                             f"batch_size={batch_size!r}, batch_shape={batch_shape!r}")
+        batch_shape = tuple(batch_shape)
+        if not batch_shape:
+            raise ValueError("Input's `batch_shape` includes the batch dimension; received "
+                             "batch_shape=()")
+        batch_size, shape = batch_shape[0], batch_shape[1:]
     if dtype is None:
         dtype = backend_config.floatx()
     if name is None:  # unique, as Keras: exported signatures name their inputs after them

@@ -130,6 +130,13 @@ class Model(SavingMethods, Layer):
         return shapes.output_shape(self)
 
     @property
+    def input_names(self):
+        """A functional model's Input names in its inputs' order, as Keras 2 lists them;
+        None for a model that has no graph (Keras 2 has none before it is called)."""
+        inputs = self._flat_tensors("inputs")
+        return None if inputs is None else [t.name for t in inputs]
+
+    @property
     def output_names(self):
         return self._graph.output_names() if self._graph is not None else [self.name]
 
@@ -401,10 +408,14 @@ class Model(SavingMethods, Layer):
         return super().get_config()
 
     @classmethod
-    def from_config(cls, config):
-        if "nodes" in config and "layers" in config:  # a functional model
-            from xlaflow.models.functional import graph_from_config
-            inputs, outputs = graph_from_config(config)
-            return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
-                       trainable=config.get("trainable", True))
-        return super().from_config(config)
+    def from_config(cls, config, custom_objects=None):
+        """Keras 2's signature: `custom_objects` ({name: class}) resolves the user's layers
+        in a functional config, as `custom_object_scope` does around the call."""
+        from xlaflow.saving.serialization import custom_object_scope
+        with custom_object_scope(custom_objects):
+            if "nodes" in config and "layers" in config:  # a functional model
+                from xlaflow.models.functional import graph_from_config
+                inputs, outputs = graph_from_config(config)
+                return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
+                           trainable=config.get("trainable", True))
+            return super().from_config(config)

@@ -123,9 +123,10 @@ class Sequential(Model):
                 "layers": [serialize_keras_object(layer) for layer in self._layers]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         from xlaflow.saving.serialization import deserialize_keras_object
-        return cls([deserialize_keras_object(layer) for layer in config["layers"]],
+        return cls([deserialize_keras_object(layer, custom_objects)
+                    for layer in config["layers"]],
                    name=config.get("name"), trainable=config.get("trainable", True))
 
 
