@@ -155,6 +155,20 @@ def test_summary_and_weights_round_trip(capsys):
     np.testing.assert_allclose(clone.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
+def test_summary_of_a_model_never_built_is_an_error_as_keras_2(capsys):
+    # Keras 2 raises rather than printing a table of unknown shapes and zero parameters
+    model = models.Sequential([layers.Dense(2), layers.Dense(3)])
+    with pytest.raises(ValueError, match="has not yet been built"):
+        model.summary()
+    assert capsys.readouterr().out == ""
+    model.build((None, 4))
+    model.summary()
+    assert "Total params: 19" in capsys.readouterr().out
+    # Keras 2's InputLayer takes an int shape: Input(shape=(784)) is one of 784 features
+    model = models.Sequential([xf.keras.Input(shape=(784)), layers.Dense(1)])
+    assert tuple(model.input_shape) == (None, 784) and model.count_params() == 785
+
+
 def test_class_weight_scales_each_examples_loss():
     a, b = mlp(), mlp()
     b.set_weights(a.get_weights())

@@ -187,6 +187,8 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=Non
             raise ValueError("Input's `batch_shape` includes the batch dimension; received "
                              "batch_shape=()")
         batch_size, shape = batch_shape[0], batch_shape[1:]
+    if isinstance(shape, int):  # Keras 2's InputLayer: Input(shape=(784)) is (784,)
+        shape = (shape,)
     if dtype is None:
         dtype = backend_config.floatx()
     if name is None:  # unique, as Keras: exported signatures name their inputs after them

@@ -394,7 +394,12 @@ class Model(SavingMethods, Layer):
         return int(jax.tree_util.tree_leaves(out)[0].shape[-1])
 
     def summary(self, print_fn=None):
-        """Print a Keras-like table: layer (type), output shape, parameters, totals."""
+        """Print a Keras-like table: layer (type), output shape, parameters, totals. As
+        Keras 2, a model with no weights yet (never built nor called) has no summary."""
+        if not self.built:
+            raise ValueError(
+                f"This model ({self.name!r}) has not yet been built. Build the model first by "
+                "calling `build()` or by calling the model on a batch of data.")
         from xlaflow.models.summary import summary_lines
         for line in summary_lines(self):
             (print_fn or print)(line)
