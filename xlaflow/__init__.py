@@ -84,6 +84,14 @@ from xlaflow.custom_gradients import custom_gradient as custom_gradient
 from xlaflow.gradient_flow import UnconnectedGradients as UnconnectedGradients
 from xlaflow.gradient_flow import stop_gradient as stop_gradient
 from xlaflow.gradient_tape import GradientTape as GradientTape
+# TF 2's tf.*_initializer names are Keras' initializer classes (same defaults and calls)
+from xlaflow.initializers import (  # noqa: F401
+    Constant as constant_initializer,
+    Ones as ones_initializer,
+    RandomNormal as random_normal_initializer,
+    RandomUniform as random_uniform_initializer,
+    Zeros as zeros_initializer,
+)
 from xlaflow.linalg import einsum as einsum
 from xlaflow.linalg import eye as eye
 from xlaflow.linalg import norm as norm

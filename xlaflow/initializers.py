@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -10,10 +11,21 @@ import numpy as np
 
 
 class Initializer:
-    """Callable `(shape, dtype, key) -> array`; configs round-trip through get_config."""
+    """Callable `(shape, dtype, key) -> array`; configs round-trip through get_config.
+
+    xlaflow's initializers are also called as TF and Keras 2 call theirs, `init(shape,
+    dtype=None)`: dtype defaults to floatx and the key to the initializer's seed, else the
+    next key of the global stream (keras.utils.set_random_seed), so an unseeded call draws."""
 
     def __call__(self, shape, dtype, key):
         raise NotImplementedError(f"{type(self).__name__} must define __call__")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        # only this module's classes: a user's subclass keeps the signature it wrote
+        if cls.__module__ == __name__ and call is not None:
+            cls.__call__ = _with_defaults(call)
 
     def get_config(self):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -21,6 +33,23 @@ class Initializer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _with_defaults(call):
+    @functools.wraps(call)
+    def __call__(self, shape, dtype=None, key=None):
+        if dtype is None:
+            from xlaflow.backend_config import floatx
+            dtype = floatx()
+        if key is None:
+            seed = getattr(self, "seed", None)
+            if seed is not None:
+                key = jax.random.PRNGKey(seed)
+            else:
+                from xlaflow.random import next_key
+                key = next_key()
+        return call(self, tuple(shape), jnp.dtype(dtype), key)
+    return __call__
 
 
 class Zeros(Initializer):

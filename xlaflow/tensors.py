@@ -32,8 +32,22 @@ double = float64
 Tensor = jax.Array
 
 
+# TF's DataType enum values (types.proto), which TF accepts wherever a dtype goes: the
+# Keras 2 subclassing guide's `tf.zeros(1, 1)` is a float32 zero of shape (1,)
+_TF_DATATYPE_ENUM = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16",
+                     6: "int8", 8: "complex64", 9: "int64", 10: "bool", 14: "bfloat16",
+                     17: "uint16", 18: "complex128", 19: "float16", 22: "uint32",
+                     23: "uint64"}
+
+
 def as_dtype(dtype):
-    """Normalize a dtype given as a name, numpy/jnp type or dtype to a numpy dtype."""
+    """Normalize a dtype given as a name, numpy/jnp type, dtype or TF DataType enum value
+    to a numpy dtype."""
+    if type(dtype) is int:  # not a bool (TF's name `bool` is a dtype in this module)
+        if dtype not in _TF_DATATYPE_ENUM:
+            raise TypeError(f"dtype: {dtype!r} is not a TF DataType enum value; expected "
+                            f"one of {sorted(_TF_DATATYPE_ENUM)} or a dtype name")
+        dtype = _TF_DATATYPE_ENUM[dtype]
     if isinstance(dtype, str) and dtype == "bfloat16":
         return bfloat16
     return jnp.dtype(dtype)

@@ -35,11 +35,13 @@ from xlaflow.keras.backend_math import (  # noqa: F401
     sqrt,
     square,
     stack,
+    std,
     sum,
     tanh,
     transpose,
     zeros_like,
 )
+from xlaflow.keras.backend_random import random_normal, random_uniform  # noqa: F401
 from xlaflow.layers.base import clear_session  # noqa: F401
 from xlaflow.variables import Variable
 
@@ -84,3 +86,4 @@ def get_keras_mask(x):
         return x._keras_mask
     from xlaflow.layers.keras_mask import get_mask
     return get_mask(x)
+

@@ -36,6 +36,13 @@ def min(x, axis=None, keepdims=False):  # Keras' name (shadows the builtin here)
     return jnp.min(x, axis=axis, keepdims=keepdims)
 
 
+def std(x, axis=None, keepdims=False):
+    """Keras' std: the population standard deviation (ddof 0); a bool tensor as floatx."""
+    x = jnp.asarray(x)
+    return jnp.std(x.astype(jnp.float32) if x.dtype == jnp.bool_ else x, axis=axis,
+                   keepdims=keepdims)
+
+
 def sqrt(x):
     """As Keras: negative values count as 0 (no NaN)."""
     return jnp.sqrt(jnp.maximum(x, 0))

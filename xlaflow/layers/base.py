@@ -174,6 +174,15 @@ class Layer(NodeAccessors, Module):
         self._batch_input_shape = None if batch_input_shape is None else tuple(
             batch_input_shape)
 
+    def __setattr__(self, name, value):
+        # Keras 2 tracks a Variable assigned to a layer's attribute as one of its weights
+        # (trainable as the Variable is): `self.w = tf.Variable(...)` trains, saves, counts
+        super().__setattr__(name, value)
+        if isinstance(value, Variable):
+            own = self.__dict__.get("_own_weights")
+            if own is not None and not any(w is value for w in own):
+                own.append(value)
+
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
                    trainable=True, regularizer=None, constraint=None):
@@ -270,6 +279,19 @@ class Layer(NodeAccessors, Module):
     def non_trainable_variables(self):
         trainable = {id(w) for w in self.trainable_weights}
         return [v for v in self.variables if id(v) not in trainable]
+
+    @property
+    def metrics(self):
+        """Keras 2's Layer.metrics: the Metric objects the layer and its sublayers hold as
+        attributes (directly or in lists and dicts), each once, in attribute order."""
+        from xlaflow.metric_base import Metric
+        found = {}
+        for layer in (self, *self.submodules):
+            if isinstance(layer, Layer):
+                for value in _attribute_values(layer):
+                    if isinstance(value, Metric):
+                        found.setdefault(id(value), value)
+        return list(found.values())
 
     @property
     def losses(self):
@@ -434,3 +456,13 @@ class Layer(NodeAccessors, Module):
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
+
+def _attribute_values(layer):
+    """The values of `layer`'s attributes, lists, tuples and dicts opened one level."""
+    for value in vars(layer).values():
+        if isinstance(value, (list, tuple)):
+            yield from value
+        elif isinstance(value, dict):
+            yield from value.values()
+        else:
+            yield value

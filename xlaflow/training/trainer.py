@@ -208,8 +208,10 @@ class Trainer:
         """(the compiled loss, {output name: its unweighted loss}), the parts only for a
         model with several outputs (they are logged as '<output>_loss')."""
         if self.loss is None:
-            raise ValueError("compile() was given no loss; pass loss=... to train or "
-                             "evaluate")
+            if self.model.losses:  # Keras 2: the add_loss losses alone are the loss
+                return jnp.zeros((), jnp.float32), {}
+            raise ValueError("compile() was given no loss and the model added none "
+                             "(add_loss); pass loss=... to train or evaluate")
         if not isinstance(y_pred, (list, tuple, dict)):
             return _single_weight(self.loss_weights) * self.loss(
                 y, y_pred, output_masks.apply_mask(y_pred, sample_weight)), {}
