@@ -17,11 +17,12 @@ class TraceLog:
     """One function's trace count and its last trace's arguments, described leaf by leaf:
     the next retrace is explained by what changed."""
 
-    __slots__ = ("count", "last")
+    __slots__ = ("count", "last", "warn")
 
     def __init__(self):
         self.count = 0
         self.last = None
+        self.warn = True  # False: counted, never warned (fit's own steps)
 
     @staticmethod
     def avals(dyn):
@@ -40,7 +41,7 @@ class TraceLog:
         trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}
         previous, self.last = self.last, trace
         threshold = flags.retrace_warning_threshold
-        if previous is not None and threshold >= 0 and self.count > threshold:
+        if self.warn and previous is not None and threshold >= 0 and self.count > threshold:
             warnings.warn(
                 f"xf.function {name!r} has been traced {self.count} times "
                 f"(warning threshold {threshold}); the last retrace was caused by "

@@ -102,7 +102,13 @@ class CallbackList:
     def __getattr__(self, hook):
         targets = self._batch_users.get(hook, self.callbacks)
 
+        # Keras 2 hands every hook its logs positionally ({} when there are none), so a
+        # callback may declare `def on_train_begin(self, logs):` without a default
+        wanted = 2 if ("epoch" in hook or "batch" in hook) else 1
+
         def call(*args, **kwargs):
+            if len(args) < wanted and "logs" not in kwargs:
+                args = (*args, {})
             for cb in targets:
                 getattr(cb, hook)(*args, **kwargs)
 

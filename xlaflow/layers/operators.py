@@ -136,7 +136,8 @@ def _check_constant(op, x, shape, reverse):
                 f"constant w of shape {shape}: w must be a vector or matrix, and x must have "
                 f"rank {3 if reverse else 2} or more, so the batch axis stays first")
         return
-    if len(shape) > x.ndim or (len(shape) == x.ndim and shape[0] != 1):
+    # a scalar symbolic tensor (tf.reduce_sum(x) of a whole batch) has no batch axis left
+    if len(shape) > x.ndim or (len(shape) == x.ndim and x.ndim and shape[0] != 1):
         raise ValueError(f"{_SYMBOLS[op]} of a symbolic tensor of shape {x.shape} and a "
                          f"constant of shape {shape}: the constant must broadcast over the "
                          "examples (fewer axes, or a leading axis of 1), not the batch")

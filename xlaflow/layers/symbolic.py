@@ -251,10 +251,12 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     specs = [(leaves[i].shape, leaves[i].dtype) for i in where]
     specs += [(keras_mask.get_mask(leaves[i]).shape, jnp.bool_) for i in masked]
     out, masks = infer_shapes(layer, call, specs)
-    batch = leaves[where[0]].shape[0]
+    first = leaves[where[0]].shape
+    batch = first[0] if first else None
+    # a scalar output (tf.reduce_sum(x) over the batch too) keeps no batch axis
     outputs = jax.tree_util.tree_map(
-        lambda o: SymbolicTensor((batch, *o[0][1:]), o[1], None, layer.name), out,
-        is_leaf=is_shape_dtype)
+        lambda o: SymbolicTensor((batch, *o[0][1:]) if o[0] else (), o[1], None,
+                                 layer.name), out, is_leaf=is_shape_dtype)
     for leaf, mask in zip(jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic), masks):
         if mask is not None:
             keras_mask.set_mask(leaf, SymbolicTensor((batch, *mask[0][1:]), jnp.bool_, None,

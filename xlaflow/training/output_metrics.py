@@ -8,6 +8,8 @@ resolved per output from that output's loss, else its shapes.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from xlaflow import metrics as metrics_lib
 from xlaflow.training import output_masks, per_output
 
@@ -106,6 +108,10 @@ class OutputMetrics:
                 continue  # Keras 2 skips an output without labels
             masked = output_masks.apply_mask(pred, weight)
             mask = output_masks.mask_weight(pred)
+            # Keras 2's match_dtype_and_rank: rank-1 labels of a rank-2 prediction reach
+            # every metric as (batch, 1), so a user's metric compares them row by row
+            if jnp.ndim(truth) == 1 and jnp.ndim(pred) == 2:
+                truth = truth[:, None]
             for metric, weighted in pairs:
                 metric.update_state(truth, pred, masked if weighted else mask)
 

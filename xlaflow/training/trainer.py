@@ -66,7 +66,7 @@ class Trainer:
         self.steps_per_execution = int(steps_per_execution)
         self.block_strategy = _block_strategy(model)
         compile_fn = (lambda f: f) if run_eagerly or jit_compile is False else functools.partial(
-            function, donate_variables=True)
+            _quiet_function, donate_variables=True)
         # Kept: fit with its arrays on the device compiles, with it, a step that gathers
         # its batch and calls the compiled steps below inlined (training/device_arrays.py).
         self.compile_fn = compile_fn
@@ -325,10 +325,12 @@ def _losses(loss):
     """A Loss, or a list/dict of them (one per output)."""
     if loss is None:
         return None
+    # a None entry: that output trains on no loss (Keras 2's loss=[None, "mse"])
     if isinstance(loss, (list, tuple)):
-        return [losses_lib.get(item) for item in loss]
+        return [None if item is None else losses_lib.get(item) for item in loss]
     if isinstance(loss, dict):
-        return {key: losses_lib.get(item) for key, item in loss.items()}
+        return {key: None if item is None else losses_lib.get(item)
+                for key, item in loss.items()}
     return losses_lib.get(loss)
 
 
@@ -400,3 +402,12 @@ def host_logs(logs):
     device-to-host copy per epoch)."""
     values = jax.device_get(list(logs.values()))  # a list: a dict would come back sorted
     return {k: host_value(v) for k, v in zip(logs, values)}
+
+
+def _quiet_function(fn, **kwargs):
+    """xf.function without the RetracingWarning: fit's steps trace once per batch shape and
+    input structure the user feeds, which no input_signature of theirs could fix; Keras 2's
+    steps relax their shapes (reduce_retracing) and only log their retraces."""
+    compiled = function(fn, **kwargs)
+    compiled._traces.warn = False
+    return compiled
