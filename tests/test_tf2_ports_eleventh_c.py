@@ -54,7 +54,7 @@ def _np_sparse_cce(y, probs, weights=None):
     return np.sum(per_example * weights) / len(y)  # Keras 2: sum over batch size
 
 
-def test_training_guide_end_to_end_custom_losses_and_custom_metric():
+def test_training_guide_end_to_end_and_custom_losses():
     x_train, y_train = _digits(600)
     x_test, y_test = _digits(200, seed=1)
     # Reserve 100 samples for validation
@@ -122,6 +122,12 @@ def test_training_guide_end_to_end_custom_losses_and_custom_metric():
     loss = model.evaluate(x_test, tf.one_hot(y_test, depth=10), batch_size=200, verbose=0)
     expected = np.mean((np.eye(10)[y_test] - probs) ** 2) + 0.1 * np.mean((0.5 - probs) ** 2)
     assert loss == pytest.approx(expected, rel=1e-4)
+
+
+
+def test_training_guide_custom_metric_categorical_true_positives():
+    x_train, y_train = _digits(500)
+    x_test, y_test = _digits(200, seed=1)
 
     class CategoricalTruePositives(keras.metrics.Metric):
         def __init__(self, name="categorical_true_positives", **kwargs):
