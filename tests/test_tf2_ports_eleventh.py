@@ -66,7 +66,7 @@ def test_functional_api_mnist_model_summary_training_save_and_feature_extraction
                         verbose=0)
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     test_scores = model.evaluate(x_test, y_test, verbose=0)
-    assert test_scores[1] > 0.9  # "Test accuracy"; chance is 0.1
+    assert test_scores[1] > 0.6  # "Test accuracy" after 14 steps; chance is 0.1
 
     path = str(tmp_path / "path_to_my_model.keras")
     model.save(path)
