@@ -174,15 +174,6 @@ class Layer(NodeAccessors, Module):
         self._batch_input_shape = None if batch_input_shape is None else tuple(
             batch_input_shape)
 
-    def __setattr__(self, name, value):
-        # Keras 2 tracks a Variable assigned to a layer's attribute as one of its weights
-        # (trainable as the Variable is): `self.w = tf.Variable(...)` trains, saves, counts
-        super().__setattr__(name, value)
-        if isinstance(value, Variable):
-            own = self.__dict__.get("_own_weights")
-            if own is not None and not any(w is value for w in own):
-                own.append(value)
-
     # -- weights ---------------------------------------------------------------------------
     def add_weight(self, name=None, shape=(), dtype=None, initializer="glorot_uniform",
                    trainable=True, regularizer=None, constraint=None):
