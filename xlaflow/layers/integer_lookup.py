@@ -6,10 +6,10 @@ table and searchsorted), in fit, xf.function and an exported model alike.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow.layers import lookup_encoding
 from xlaflow.layers.base import Layer
 
 _MODES = ("int", "one_hot", "multi_hot", "count")
@@ -84,10 +84,9 @@ class IntegerLookup(Layer):
         if self.mask_token is not None:
             values = values[values != self.mask_token]
         tokens, counts = np.unique(values[values != self.oov_token], return_counts=True)
-        order = np.lexsort((tokens, counts))[::-1]  # as Keras: by count, ties by token
-        if self.max_tokens is not None:
-            order = order[:self.max_tokens - self._token_start()]
-        self._values = tokens[order]
+        self._values = lookup_encoding.rank_vocabulary(
+            tokens, counts, None if self.max_tokens is None else
+            self.max_tokens - self._token_start())
 
     def get_vocabulary(self, include_special_tokens=True):
         special = ([self.mask_token] if self.mask_token is not None else []) + \
@@ -115,13 +114,7 @@ class IntegerLookup(Layer):
         ids = ids.astype(jnp.int32)
         if self.output_mode == "int":
             return ids
-        if self.output_mode == "one_hot":
-            ids = ids[..., 0] if ids.ndim and ids.shape[-1] == 1 else ids
-            return jax.nn.one_hot(ids, self.vocabulary_size(), dtype=jnp.float32)
-        hot = jax.nn.one_hot(ids.reshape(1) if ids.ndim == 0 else ids,
-                             self.vocabulary_size(), dtype=jnp.float32)
-        # the last axis holds one sample's values, as CategoryEncoding's
-        return jnp.max(hot, -2) if self.output_mode == "multi_hot" else jnp.sum(hot, -2)
+        return lookup_encoding.encode(ids, self.output_mode, self.vocabulary_size())
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":
