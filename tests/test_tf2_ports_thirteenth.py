@@ -148,15 +148,16 @@ def test_structured_data_with_preprocessing_layers_fit_save_and_reload(tmp_path)
     train, val, test = ({k: v[idx] for k, v in dataframe.items()}
                         for idx in (split[:320], split[320:400], split[400:]))
 
-    # strings are not jax arrays (keras.layers.StringLookup is refused): the string columns
-    # become ids on the host, with the vocabulary StringLookup would learn (OOV is 0)
-    with pytest.raises(NotImplementedError, match="tf.data pipeline"):
-        layers.StringLookup(max_tokens=5)
+    # the string columns become ids on the host, with the vocabulary the host-side
+    # keras.layers.StringLookup learns (OOV is 0)
     vocabularies = {}
     for header in ["Type", "Color1"]:
         values, counts = np.unique(train[header], return_counts=True)
         vocabularies[header] = {v: i + 1 for i, v in
                                 enumerate(values[np.lexsort((values, counts))[::-1]][:4])}
+        lookup = layers.StringLookup(max_tokens=5)
+        lookup.adapt(train[header])
+        assert lookup.get_vocabulary() == ["[UNK]", *vocabularies[header]]
 
     def df_to_dataset(dataframe, shuffle=True, batch_size=32):
         df = dict(dataframe)

@@ -1,7 +1,6 @@
 """Keras 2's adaptable preprocessing: Normalization (feature-wise standardization learned by
-adapt()), and the string/vocabulary layers, refused with what to write instead.
-
-Strings are not jax arrays, so vocabulary lookups belong in the host input pipeline.
+adapt()), and TextVectorization, refused with what to write instead (StringLookup runs on
+the host: string_lookup.py).
 """
 
 from __future__ import annotations
@@ -94,4 +93,3 @@ _LOOKUP = ("build the vocabulary with Python/NumPy, map tokens to integer ids in
            "tf.data pipeline (Dataset.map with a dict lookup), and feed the ids to "
            "keras.layers.Embedding")
 TextVectorization = _refused("TextVectorization", "split and " + _LOOKUP)
-StringLookup = _refused("StringLookup", _LOOKUP)

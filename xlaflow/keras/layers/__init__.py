@@ -102,12 +102,12 @@ from xlaflow.layers import (  # noqa: F401
     RandomTranslation,
     RandomZoom,
     Resizing,
+    StringLookup,
 )
 from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way out)
     RandomHeight,
     RandomWidth,
 )
 from xlaflow.layers.normalization_adapt import (  # noqa: F401  (refused with the way out)
-    StringLookup,
     TextVectorization,
 )

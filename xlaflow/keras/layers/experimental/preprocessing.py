@@ -15,9 +15,9 @@ from xlaflow.layers import (  # noqa: F401
     RandomZoom,
     Rescaling,
     Resizing,
+    StringLookup,
 )
 from xlaflow.layers.augmentation import RandomHeight, RandomWidth  # noqa: F401
 from xlaflow.layers.normalization_adapt import (  # noqa: F401
-    StringLookup,
     TextVectorization,
 )

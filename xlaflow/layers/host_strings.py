@@ -1,0 +1,100 @@
+"""Strings on the host: the inputs StringLookup and TextVectorization accept (NumPy str/bytes
+arrays, lists, scalars) as NumPy str arrays, and the refusal of traced or symbolic inputs.
+
+Strings cannot enter XLA, so these layers run eagerly, as a tf.data map function does.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from xlaflow.layers import symbolic
+from xlaflow.layers.base import Layer
+
+_HOW = ("map the layer over the input pipeline instead, e.g. "
+        "dataset.map(lambda x, y: (layer(x), y)), and feed its integer/float output to the "
+        "compiled model")
+
+
+def refuse_traced(layer_name, values):
+    """A TypeError for a traced (xf.function, jit, fit's step) or symbolic (keras.Input)
+    input: the layer's lookups run on the host and cannot be part of a program."""
+    leaves = jax.tree_util.tree_leaves(values, is_leaf=symbolic.is_symbolic)
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        raise TypeError(f"{layer_name}: strings cannot be traced (it received a traced "
+                        f"value inside xf.function or a compiled step); {_HOW}")
+    if any(symbolic.is_symbolic(x) for x in leaves):
+        raise TypeError(f"{layer_name}: strings cannot be part of a functional model (it "
+                        f"received a symbolic keras.Input); {_HOW}")
+
+
+def as_strings(values, who, argument="inputs"):
+    """`values` (str, bytes, nested lists of them, NumPy str/bytes/object arrays) as a NumPy
+    str array of the same shape; bytes are decoded as UTF-8."""
+    refuse_traced(who, values)
+    if isinstance(values, jax.Array):
+        raise TypeError(f"{who}: {argument} must be strings (NumPy str/bytes arrays, lists "
+                        f"or scalars); received a jax array of dtype {values.dtype}")
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{who}: {argument} must be a rectangular array of strings; pad "
+                         f"the rows to one length ({exc})") from None
+    if array.dtype.kind == "U":
+        return array
+    if array.dtype.kind == "S":
+        return np.char.decode(array, "utf-8")
+    if array.dtype.kind == "O" or array.size == 0:
+        flat = array.reshape(-1).tolist()
+        bad = [v for v in flat if not isinstance(v, (str, bytes))]
+        if bad:
+            raise TypeError(f"{who}: {argument} must be strings; received an element of "
+                            f"type {type(bad[0]).__name__}: {bad[0]!r}")
+        flat = [v.decode("utf-8") if isinstance(v, bytes) else v for v in flat]
+        return np.array(flat, dtype=str).reshape(array.shape)
+    raise TypeError(f"{who}: {argument} must be strings (NumPy str/bytes arrays, lists or "
+                    f"scalars); received dtype {array.dtype}")
+
+
+def as_ids(values, who):
+    """Integer ids for an inverting lookup, as a NumPy int64 array."""
+    refuse_traced(who, values)
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{who}: with invert=True the inputs must be integer ids; received "
+                        f"dtype {array.dtype}")
+    return array.astype(np.int64)
+
+
+def batches_of(data, batch_size, steps, who):
+    """adapt()'s data as batches, as Keras 2 feeds them: an array, list or scalar in slices
+    of `batch_size` (default 32) along its first axis; a Dataset or other iterable batch by
+    batch; at most `steps` batches."""
+    if isinstance(data, (str, bytes, list, tuple, np.ndarray)) or hasattr(data, "shape"):
+        array = as_strings(data, who, "adapt data")
+        size = batch_size or 32
+        parts = [array] if array.ndim == 0 else \
+            [array[i:i + size] for i in range(0, len(array), size)]
+    else:
+        parts = data
+    for step, part in enumerate(parts):
+        if steps is not None and step >= steps:
+            return
+        if isinstance(part, tuple):
+            raise TypeError(f"{who}.adapt: the data must yield strings only; received a "
+                             f"tuple of {len(part)} (map the dataset to its text first: "
+                             "ds.map(lambda x, y: x))")
+        yield as_strings(part, who, "adapt data")
+
+
+class HostLayer(Layer):
+    """A layer that runs on the host, on NumPy values: called directly, never traced, so a
+    Sequential model runs it before its compiled layers (models/sequential.py)."""
+
+    host_side = True
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        refuse_traced(type(self).__name__, inputs)
+        self.built = True
+        return self.call(inputs, *args, **kwargs)

@@ -1,0 +1,239 @@
+"""Keras 2's StringLookup, host-side: strings to vocabulary indices (or back, invert=True),
+learned by adapt(); the dict lookup runs in Python on NumPy arrays, as a tf.data map does.
+
+Strings are not jax arrays: call it in the input pipeline (Dataset.map) or first in a
+Sequential model, never inside xf.function. Vocabulary order and encodings are shared with
+IntegerLookup (lookup_encoding.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+
+import numpy as np
+
+from xlaflow.layers import host_strings, lookup_encoding
+
+_MODES = ("int", *lookup_encoding.ENCODED_MODES)
+
+
+class StringLookup(host_strings.HostLayer):
+    """Index of each string in the vocabulary, after the mask index (0, when mask_token is
+    set and output_mode='int') and the OOV index; adapt() ranks tokens by frequency, ties by
+    the larger string, as Keras 2. `int` ids are int64, encodings float32 (NumPy)."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None,
+                 oov_token="[UNK]", vocabulary=None, idf_weights=None, encoding="utf-8",
+                 invert=False, output_mode="int", sparse=False, pad_to_max_tokens=False,
+                 **kwargs):
+        has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
+        kwargs.pop("vocabulary_dtype", None)  # Keras 2's config carries it: always strings
+        super().__init__(**kwargs)
+        output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
+        if output_mode not in _MODES:
+            raise ValueError(f"StringLookup: output_mode must be one of {_MODES}; received "
+                             f"{output_mode!r}")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 1):
+            raise ValueError(f"StringLookup: max_tokens must be None or an int greater than "
+                             f"1; received {max_tokens!r}")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError("StringLookup: pad_to_max_tokens=True needs max_tokens; "
+                             "received max_tokens=None")
+        if num_oov_indices not in (0, 1):
+            raise NotImplementedError(
+                f"StringLookup(num_oov_indices={num_oov_indices!r}): only 0 or 1 OOV index "
+                "(Keras hashes OOV strings with TF's FarmHash for more); use 1")
+        if invert and output_mode != "int":
+            raise ValueError(f"StringLookup: invert=True needs output_mode='int'; received "
+                             f"output_mode={output_mode!r}")
+        if idf_weights is not None and output_mode != "tf_idf":
+            raise ValueError(f"StringLookup: idf_weights needs output_mode='tf_idf'; "
+                             f"received output_mode={output_mode!r}")
+        if output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
+            raise ValueError("StringLookup: with a given vocabulary, output_mode='tf_idf' "
+                             "needs idf_weights too")
+        if sparse:
+            raise NotImplementedError("StringLookup(sparse=True): XLA arrays are dense; use "
+                                      "the dense output")
+        if str(encoding).lower().replace("-", "") != "utf8":
+            raise NotImplementedError(f"StringLookup(encoding={encoding!r}): only UTF-8")
+        self.max_tokens, self.num_oov_indices = max_tokens, num_oov_indices
+        self.mask_token, self.oov_token = mask_token, oov_token
+        self.invert, self.output_mode, self.sparse = invert, output_mode, sparse
+        self.pad_to_max_tokens, self.encoding = pad_to_max_tokens, encoding
+        self._has_input_vocabulary = bool(has_input_vocabulary)
+        self._tokens = []  # learned tokens, in index order (no mask or OOV)
+        self._index = {}
+        self._idf = None  # tf_idf: one weight per index (special tokens included)
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    # -- vocabulary ------------------------------------------------------------------------
+    def _oov_start(self):
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start(self):
+        return self._oov_start() + self.num_oov_indices
+
+    def _special_tokens(self):
+        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
+
+    def get_vocabulary(self, include_special_tokens=True):
+        """The vocabulary in index order; with the mask and OOV tokens first, by default."""
+        return (self._special_tokens() if include_special_tokens else []) + list(self._tokens)
+
+    def vocabulary_size(self):
+        """The number of indices: learned tokens plus the mask and OOV ones."""
+        return len(self._tokens) + self._token_start()
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Set the tokens (a list/array, or the path of a file with one token per line), with
+        or without the special tokens first; tf_idf takes their idf_weights too."""
+        if self.output_mode == "tf_idf" and idf_weights is None:
+            raise ValueError("StringLookup.set_vocabulary: output_mode='tf_idf' needs "
+                             "idf_weights")
+        if self.output_mode != "tf_idf" and idf_weights is not None:
+            raise ValueError(f"StringLookup.set_vocabulary: idf_weights needs "
+                             f"output_mode='tf_idf'; received {self.output_mode!r}")
+        if isinstance(vocabulary, str):
+            if not os.path.isfile(vocabulary):
+                raise ValueError(f"StringLookup: vocabulary file {vocabulary!r} does not "
+                                 "exist")
+            with open(vocabulary, encoding="utf-8") as f:
+                vocabulary = f.read().splitlines()
+        vocab = host_strings.as_strings(vocabulary, "StringLookup", "vocabulary")
+        if vocab.ndim != 1 or vocab.size == 0:
+            raise ValueError(f"StringLookup: vocabulary must be a non-empty 1-D list of "
+                             f"strings; received shape {vocab.shape}")
+        tokens = vocab.tolist()
+        special = self._special_tokens()
+        found_special = tokens[:len(special)] == special
+        if found_special:
+            tokens = tokens[len(special):]
+        repeated = sorted(t for t, n in Counter(tokens).items() if n > 1)
+        if repeated:
+            raise ValueError(f"StringLookup: the vocabulary has repeated tokens: {repeated}")
+        reserved = ([self.mask_token] if self.mask_token is not None else []) + \
+            ([self.oov_token] if self.invert else [])
+        misplaced = [t for t in reserved if t in tokens]
+        if misplaced:
+            raise ValueError(f"StringLookup: the vocabulary holds the reserved token(s) "
+                             f"{misplaced} away from its start; leave them out, or put "
+                             f"exactly {special} first")
+        if self.max_tokens is not None and len(tokens) + self._token_start() > self.max_tokens:
+            raise ValueError(f"StringLookup: a vocabulary of {len(tokens) + self._token_start()}"
+                             f" tokens exceeds max_tokens={self.max_tokens}")
+        idf = None
+        if idf_weights is not None:
+            weights = np.asarray(idf_weights, np.float32)
+            if weights.shape != (len(vocab),):
+                raise ValueError(f"StringLookup: idf_weights must hold one weight per "
+                                 f"vocabulary token ({len(vocab)}); received shape "
+                                 f"{weights.shape}")
+            front = 0 if found_special else self._token_start()
+            idf = np.concatenate([np.full(front, weights.mean(), np.float32), weights])
+        self._set_tokens(tokens, idf)
+
+    def _set_tokens(self, tokens, idf):
+        self._tokens = list(tokens)
+        start = self._token_start()
+        self._index = {t: i + start for i, t in enumerate(self._tokens)}
+        if idf is not None and self.pad_to_max_tokens:
+            idf = np.concatenate([idf, np.zeros(self.max_tokens - len(idf), np.float32)])
+        self._idf = idf
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Learn the vocabulary from `data` (strings: an array, list, or an iterable of
+        batches such as a Dataset): the most frequent first, up to max_tokens."""
+        self._learn(itertools.chain.from_iterable(_documents(b) for b in host_strings.batches_of(
+            data, batch_size, steps, "StringLookup")))
+
+    def _learn(self, documents):
+        """adapt() from an iterable of documents (lists of tokens); the idf weights count the
+        documents holding each token (Keras 2: each row of a batch is one document)."""
+        if self._has_input_vocabulary:
+            raise ValueError(f"{self.name}: cannot adapt a layer constructed with a vocabulary "
+                             "(Keras 2 refuses it too); use set_vocabulary")
+        counts, doc_counts, num_docs = Counter(), Counter(), 0
+        for doc in documents:
+            counts.update(doc)
+            if self.output_mode == "tf_idf":
+                doc_counts.update(set(doc))
+            num_docs += 1
+        for special in (self.mask_token, self.oov_token):
+            counts.pop(special, None)
+        if not counts:  # Keras 2 keeps the vocabulary it had
+            return
+        limit = None if self.max_tokens is None else self.max_tokens - self._token_start()
+        tokens = lookup_encoding.rank_vocabulary(
+            np.array(list(counts), dtype=str), np.array(list(counts.values())), limit).tolist()
+        idf = None
+        if self.output_mode == "tf_idf":
+            weights = lookup_encoding.inverse_document_frequency(
+                [doc_counts[t] for t in tokens], num_docs).astype(np.float32)
+            # the OOV index has no document count: Keras 2 gives it the mean weight
+            idf = np.concatenate([np.full(self._token_start(), weights.mean(), np.float32),
+                                  weights])
+        self._set_tokens(tokens, idf)
+
+    # -- lookup ----------------------------------------------------------------------------
+    def lookup_ids(self, tokens):
+        """Ids of a flat list of Python strings (a dropped mask token: -1)."""
+        mask_id = 0 if self.output_mode == "int" else -1
+        oov_id = self._oov_start() if self.num_oov_indices else -2
+        index, mask = self._index, self.mask_token
+        ids = np.fromiter((mask_id if t == mask and mask is not None else index.get(t, oov_id)
+                           for t in tokens), np.int64, count=len(tokens))
+        if not self.num_oov_indices and (ids == -2).any():
+            unknown = sorted({t for t, i in zip(tokens, ids.tolist()) if i == -2})
+            raise ValueError(f"{self.name}: with num_oov_indices=0 every input must be in "
+                             f"the vocabulary; received out-of-vocabulary {unknown[:10]}")
+        return ids
+
+    def encode_ids(self, ids):
+        """Ids encoded as output_mode says (int: themselves)."""
+        if self.output_mode == "int":
+            return ids
+        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        return lookup_encoding.encode(ids, self.output_mode, depth, self._idf, xp=np)
+
+    def call(self, inputs):
+        if self.invert:
+            ids = host_strings.as_ids(inputs, "StringLookup")
+            vocab = np.array(self.get_vocabulary(), dtype=str)
+            inside = (ids >= 0) & (ids < len(vocab))
+            tokens = np.where(inside, vocab[np.where(inside, ids, 0)], self.oov_token)
+            return tokens.astype(str)
+        strings = host_strings.as_strings(inputs, "StringLookup")
+        ids = self.lookup_ids(strings.reshape(-1).tolist()).reshape(strings.shape)
+        return self.encode_ids(ids)
+
+    def compute_output_shape(self, input_shape):
+        if self.output_mode == "int":
+            return input_shape
+        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        shape = tuple(input_shape)
+        if self.output_mode != "one_hot" or (shape and shape[-1] == 1):
+            shape = shape[:-1]
+        return (*shape, depth)
+
+    def get_config(self):
+        idf = None if self._idf is None else \
+            self._idf[:self.vocabulary_size()].astype(float).tolist()
+        return {**super().get_config(), "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "mask_token": self.mask_token,
+                "oov_token": self.oov_token, "invert": self.invert,
+                "output_mode": self.output_mode, "sparse": self.sparse,
+                "pad_to_max_tokens": self.pad_to_max_tokens, "encoding": self.encoding,
+                "vocabulary": self.get_vocabulary() if self._tokens else None,
+                "idf_weights": idf, "has_input_vocabulary": self._has_input_vocabulary}
+
+
+def _documents(batch):
+    """A batch's documents, as Keras 2 counts them: a scalar or 1-D batch is one document,
+    each row of a higher-rank batch one."""
+    if batch.ndim <= 1:
+        return [batch.reshape(-1).tolist()]
+    return batch.reshape(batch.shape[0], -1).tolist()
