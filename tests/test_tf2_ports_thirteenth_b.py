@@ -53,12 +53,9 @@ def test_basic_text_classification_and_word_embeddings(tmp_path):
     max_features = 22  # the 20 words the reviews use, padding and OOV
     sequence_length = 12
 
-    # TextVectorization (strings are not jax arrays) is refused, naming the way out: the
-    # standardize and split run in Python in the tf.data pipeline, the vocabulary is counted
-    # on the host as adapt() counts it (most frequent first; 0 pads, 1 is OOV)
-    with pytest.raises(NotImplementedError, match="tf.data pipeline"):
-        layers.TextVectorization(max_tokens=max_features, output_mode="int",
-                                 output_sequence_length=sequence_length)
+    # the standardize and split in Python in the tf.data pipeline, the vocabulary counted on
+    # the host (most frequent first; 0 pads, 1 is OOV); checked below against the host-side
+    # keras.layers.TextVectorization given the same vocabulary
 
     def custom_standardization(input_data):
         lowercase = str(input_data).lower()
@@ -85,6 +82,13 @@ def test_basic_text_classification_and_word_embeddings(tmp_path):
     want = [index.get(w, 1) for w in re.sub(r"[^\w\s]", "", first_review.lower().replace(
         "<br />", " ")).split()][:sequence_length]
     assert vectorized[0, :len(want)].tolist() == want and first_label in (0, 1)
+    keras_layer = layers.TextVectorization(
+        max_tokens=max_features, output_mode="int", output_sequence_length=sequence_length,
+        vocabulary=vocabulary[2:],
+        standardize=lambda x: np.char.translate(np.char.replace(
+            np.char.lower(x), "<br />", " "), str.maketrans("", "", string.punctuation)))
+    np.testing.assert_array_equal(keras_layer(np.array(texts)),
+                                  vectorize_text(texts, labels)[0])
     assert vocabulary[1] == "[UNK]" and len(vocabulary) == max_features
     # every sentiment word is frequent enough to be in the vocabulary
     assert set(_POSITIVE + _NEGATIVE) <= set(vocabulary)

@@ -1,4 +1,4 @@
-"""Normalization against NumPy's mean and variance; the string layers' refusals."""
+"""Normalization against NumPy's mean and variance."""
 
 import numpy as np
 import pytest
@@ -34,8 +34,3 @@ def test_given_statistics_invert_and_inside_a_model():
     with pytest.raises(ValueError, match="both mean and variance"):
         keras.layers.Normalization(mean=[1.0])
 
-
-@pytest.mark.parametrize("name", ["TextVectorization"])
-def test_string_layers_are_refused_with_the_way_out(name):
-    with pytest.raises(NotImplementedError, match=f"keras.layers.{name} .*tf.data pipeline"):
-        getattr(keras.layers, name)(max_tokens=10)

@@ -95,3 +95,4 @@ from xlaflow.layers.integer_lookup import IntegerLookup as IntegerLookup
 from xlaflow.layers.normalization_adapt import Normalization as Normalization
 from xlaflow.layers.preprocessing import Resizing as Resizing
 from xlaflow.layers.string_lookup import StringLookup as StringLookup
+from xlaflow.layers.text_vectorization import TextVectorization as TextVectorization

@@ -1,6 +1,7 @@
-"""Keras 2's adaptable preprocessing: Normalization (feature-wise standardization learned by
-adapt()), and TextVectorization, refused with what to write instead (StringLookup runs on
-the host: string_lookup.py).
+"""Keras 2's adaptable Normalization: feature-wise standardization learned by adapt().
+
+(The string layers, StringLookup and TextVectorization, run on the host: string_lookup.py,
+text_vectorization.py.)
 """
 
 from __future__ import annotations
@@ -78,18 +79,3 @@ class Normalization(Layer):
         return {**super().get_config(), "axis": self.axis, "mean": self.input_mean,
                 "variance": self.input_variance, "invert": self.invert}
 
-
-def _refused(name, advice):
-    class Refused:
-        def __init__(self, *args, **kwargs):
-            raise NotImplementedError(f"keras.layers.{name} is not implemented in xlaflow "
-                                      f"(strings are not jax arrays); {advice}")
-    Refused.__name__ = Refused.__qualname__ = name
-    Refused.__doc__ = f"Keras' {name}: refused, {advice}"
-    return Refused
-
-
-_LOOKUP = ("build the vocabulary with Python/NumPy, map tokens to integer ids in the "
-           "tf.data pipeline (Dataset.map with a dict lookup), and feed the ids to "
-           "keras.layers.Embedding")
-TextVectorization = _refused("TextVectorization", "split and " + _LOOKUP)

@@ -103,11 +103,9 @@ from xlaflow.layers import (  # noqa: F401
     RandomZoom,
     Resizing,
     StringLookup,
+    TextVectorization,
 )
 from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way out)
     RandomHeight,
     RandomWidth,
-)
-from xlaflow.layers.normalization_adapt import (  # noqa: F401  (refused with the way out)
-    TextVectorization,
 )

@@ -16,8 +16,6 @@ from xlaflow.layers import (  # noqa: F401
     Rescaling,
     Resizing,
     StringLookup,
-)
-from xlaflow.layers.augmentation import RandomHeight, RandomWidth  # noqa: F401
-from xlaflow.layers.normalization_adapt import (  # noqa: F401
     TextVectorization,
 )
+from xlaflow.layers.augmentation import RandomHeight, RandomWidth  # noqa: F401
