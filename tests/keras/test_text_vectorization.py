@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from xlaflow import keras
 from xlaflow.keras import layers
 
 TEXTS = ["The cat sat on the mat.", "  The DOG ate my homework!!  ",
@@ -148,3 +149,33 @@ def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match="last axis of size 1"):
         layers.TextVectorization()(np.array([["a", "b"]]))
 
+
+def test_sequential_export_model_runs_the_vectorizer_on_the_host():
+    vectorize = layers.TextVectorization(max_tokens=10, output_sequence_length=4)
+    vectorize.adapt(TEXTS)
+    model = keras.Sequential([layers.Embedding(10, 3), layers.GlobalAveragePooling1D(),
+                              layers.Dense(1)])
+    ids = vectorize(np.array(TEXTS))
+    labels = np.array([0, 1, 0, 1, 0])
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(ids, labels, epochs=1, verbose=0)
+    export = keras.Sequential([vectorize, model, layers.Activation("sigmoid")])
+    export.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(),
+                   metrics=["accuracy"])
+    want = 1 / (1 + np.exp(-model.predict(ids, verbose=0)))
+    np.testing.assert_allclose(export.predict(TEXTS, verbose=0), want, rtol=1e-5)
+    np.testing.assert_allclose(export(np.array(TEXTS)), want, rtol=1e-5)
+    ds = xf.data.Dataset.from_tensor_slices((np.array(TEXTS), labels)).batch(2)
+    loss = export.evaluate(ds, verbose=0, return_dict=True)["loss"]
+    bce = -np.mean(labels * np.log(want[:, 0]) + (1 - labels) * np.log(1 - want[:, 0]))
+    assert loss == pytest.approx(bce, rel=1e-4)
+    # fit runs the vectorizer on each batch (and on validation_data) before the compiled step
+    history = export.fit(np.array(TEXTS), labels, validation_data=(TEXTS, labels), epochs=2,
+                         batch_size=2, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert export.evaluate(ds, verbose=0, return_dict=True)["loss"] != pytest.approx(loss)
+    predicted = export.predict((x for x in [np.array(TEXTS[:2]), np.array(TEXTS[2:])]),
+                               verbose=0)
+    np.testing.assert_allclose(predicted, export.predict(TEXTS, verbose=0), rtol=1e-5)
+    with pytest.raises(NotImplementedError, match="leading host-side layers"):
+        export.predict(keras.utils.Sequence(), verbose=0)

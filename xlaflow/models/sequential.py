@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections.abc
+
 import jax
 import jax.numpy as jnp
 
@@ -112,10 +114,46 @@ class Sequential(Model):
         return self._batch_input_shape
 
     def call(self, inputs, training=None, mask=None):
+        layers = self._layers
+        if self.__dict__.get("_host_layers_ran"):  # fit/evaluate/predict fed their output
+            layers = layers[len(self._host_layers()):]
         with keras_mask.given(inputs, mask):
-            for layer in self._layers:
+            for layer in layers:
                 inputs = layer(inputs, training=training)
         return inputs
+
+    # Leading host-side layers (StringLookup, TextVectorization: strings, which XLA cannot
+    # hold) run eagerly on each batch before the compiled steps, as a Dataset.map would
+    def fit(self, x=None, y=None, **kwargs):
+        return self._after_host_layers(super().fit, x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        return self._after_host_layers(super().evaluate, x, y, **kwargs)
+
+    def predict(self, x, **kwargs):
+        return self._after_host_layers(super().predict, x, **kwargs)
+
+    def _host_layers(self):
+        count = 0
+        while count < len(self._layers) and getattr(self._layers[count], "host_side", False):
+            count += 1
+        return self._layers[:count]
+
+    def _after_host_layers(self, method, x, *args, **kwargs):
+        host = self._host_layers()
+        if not host:
+            return method(x, *args, **kwargs)
+        if isinstance(kwargs.get("validation_data"), tuple):
+            kwargs["validation_data"] = (_host_run(host, kwargs["validation_data"][0]),
+                                         *kwargs["validation_data"][1:])
+        elif kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = _host_batches(host, kwargs["validation_data"])
+        x = _host_run(host, x) if _is_array_like(x) else _host_batches(host, x)
+        self.__dict__["_host_layers_ran"] = True
+        try:
+            return method(x, *args, **kwargs)
+        finally:
+            self.__dict__["_host_layers_ran"] = False
 
     def get_config(self):
         from xlaflow.saving.serialization import serialize_keras_object
@@ -128,6 +166,32 @@ class Sequential(Model):
         return cls([deserialize_keras_object(layer, custom_objects)
                     for layer in config["layers"]],
                    name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _is_array_like(x):
+    return isinstance(x, (str, bytes, list, tuple, dict)) or hasattr(x, "shape")
+
+
+def _host_run(host, x):
+    for layer in host:
+        x = layer(x)
+    return x
+
+
+def _host_batches(host, data):
+    """A Dataset or iterable of batches with each batch's x through the host layers."""
+    def element(*parts):
+        return (_host_run(host, parts[0]), *parts[1:]) if len(parts) > 1 else \
+            _host_run(host, parts[0])
+    if hasattr(data, "map") and hasattr(data, "element_spec"):  # an xf.data.Dataset
+        return data.map(element)
+    if not isinstance(data, collections.abc.Iterator):  # a Sequence is indexed per epoch
+        raise NotImplementedError(
+            f"Sequential with leading host-side layers ({host[0].name}) takes arrays, an "
+            f"xf.data.Dataset or a generator; received {type(data).__name__}: map the "
+            "layer over a Dataset (ds.map(lambda x, y: (layer(x), y))) and feed the model "
+            "after it")
+    return (element(*b) if isinstance(b, tuple) else element(b) for b in data)
 
 
 def _first_input_shape(layer):
