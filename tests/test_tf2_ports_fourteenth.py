@@ -1,0 +1,123 @@
+"""TF2's "Basic text classification" tutorial, as tensorflow.org writes it, with the host-side
+TextVectorization: adapt on the raw text dataset, map it over the pipeline, train, and the
+export model that takes raw strings.
+
+Reviews are small and synthetic (no downloads): one sentiment word decides the label, so the
+vocabulary has a Counter oracle and a trained model must beat chance by far.
+"""
+
+import os
+import string
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import xlaflow as tf
+from xlaflow import keras
+from xlaflow.keras import layers, losses
+
+_POSITIVE = ["great", "wonderful", "loved", "brilliant", "moving"]
+_NEGATIVE = ["awful", "boring", "hated", "dull", "terrible"]
+_FILLER = ["the", "movie", "film", "plot", "actor", "was", "a", "and", "it", "story"]
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
+
+
+def _reviews(n, seed):
+    # IMDB-like: filler words, HTML breaks, punctuation, one sentiment word per review
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    texts = []
+    for label in labels:
+        words = list(rng.choice(_FILLER, rng.integers(4, 9)))
+        words.insert(rng.integers(0, len(words)), rng.choice(_POSITIVE if label else _NEGATIVE))
+        texts.append(" ".join(words).capitalize() + "!<br /><br />" + rng.choice(_FILLER))
+    return np.array(texts), labels.astype("int64")
+
+
+def test_basic_text_classification_with_text_vectorization():
+    batch_size = 32
+    texts, labels = _reviews(560, 1)
+    raw_train_ds = tf.data.Dataset.from_tensor_slices((texts[:400], labels[:400])).batch(
+        batch_size)
+    raw_val_ds = tf.data.Dataset.from_tensor_slices((texts[400:480], labels[400:480])).batch(
+        batch_size)
+    raw_test_ds = tf.data.Dataset.from_tensor_slices((texts[480:], labels[480:])).batch(
+        batch_size)
+
+    # the tutorial's tf.strings ops, written with NumPy's: a callable standardize gets the
+    # batch as a NumPy str array
+    def custom_standardization(input_data):
+        lowercase = np.char.lower(input_data)
+        stripped_html = np.char.replace(lowercase, "<br />", " ")
+        return np.char.translate(stripped_html, str.maketrans("", "", string.punctuation))
+
+    max_features = 22  # the 20 words of the reviews, padding and OOV
+    sequence_length = 10
+    vectorize_layer = layers.TextVectorization(
+        standardize=custom_standardization,
+        max_tokens=max_features,
+        output_mode="int",
+        output_sequence_length=sequence_length)
+    train_text = raw_train_ds.map(lambda x, y: x)
+    vectorize_layer.adapt(train_text)
+
+    def vectorize_text(text, label):
+        text = np.expand_dims(text, -1)  # tf.expand_dims: xlaflow tensors hold no strings
+        return vectorize_layer(text), label
+
+    text_batch, label_batch = next(iter(raw_train_ds))
+    first_review, first_label = text_batch[0], label_batch[0]
+    vectorized, label = vectorize_text(text_batch, label_batch)
+    assert vectorized.shape == (batch_size, sequence_length) and vectorized.dtype == np.int64
+
+    # oracle: the words counted in Python, ranked by count (ties by the larger word)
+    counts = Counter(w for t in texts[:400] for w in
+                     custom_standardization(np.array([t]))[0].split())
+    ranked = sorted(counts, key=lambda w: (counts[w], w), reverse=True)[:max_features - 2]
+    assert vectorize_layer.get_vocabulary() == ["", "[UNK]", *ranked]
+    index = {w: i + 2 for i, w in enumerate(ranked)}
+    words = custom_standardization(np.array([first_review]))[0].split()
+    want = [index.get(w, 1) for w in words][:sequence_length]
+    assert vectorized[0].tolist() == want + [0] * (sequence_length - len(want))
+    assert first_label == label[0]
+    print("1 ---> ", vectorize_layer.get_vocabulary()[1])
+    print(f"Vocabulary size: {len(vectorize_layer.get_vocabulary())}")
+
+    AUTOTUNE = tf.data.AUTOTUNE
+    train_ds = raw_train_ds.map(vectorize_text).cache().prefetch(buffer_size=AUTOTUNE)
+    val_ds = raw_val_ds.map(vectorize_text).cache().prefetch(buffer_size=AUTOTUNE)
+    test_ds = raw_test_ds.map(vectorize_text).cache().prefetch(buffer_size=AUTOTUNE)
+
+    embedding_dim = 16
+    model = tf.keras.Sequential([
+        layers.Embedding(max_features + 1, embedding_dim),
+        layers.Dropout(0.2),
+        layers.GlobalAveragePooling1D(),
+        layers.Dropout(0.2),
+        layers.Dense(1)])
+    model.compile(loss=losses.BinaryCrossentropy(from_logits=True),
+                  optimizer=keras.optimizers.Adam(0.02),  # "adam", for 13 batches an epoch
+                  metrics=tf.metrics.BinaryAccuracy(threshold=0.0))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=12, verbose=0)
+    loss, accuracy = model.evaluate(test_ds, verbose=0)
+    assert accuracy > 0.9 and loss < history.history["loss"][0]
+
+    export_model = tf.keras.Sequential([
+        vectorize_layer,
+        model,
+        layers.Activation("sigmoid")])
+    export_model.compile(loss=losses.BinaryCrossentropy(from_logits=False),
+                         optimizer="adam", metrics=["accuracy"])
+    # Test it with `raw_test_ds`, which yields raw strings
+    metrics = export_model.evaluate(raw_test_ds, return_dict=True, verbose=0)
+    assert metrics["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+    examples = ["The movie was great!", "The movie was okay.", "The movie was terrible..."]
+    scores = export_model.predict(examples, verbose=0)
+    assert scores.shape == (3, 1)
+    assert scores[0, 0] > 0.5 > scores[2, 0]
