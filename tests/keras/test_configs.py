@@ -145,6 +145,12 @@ LAYERS["RandomBrightness"] = (lambda: layers.RandomBrightness(
 LAYERS["RandomCrop"] = (lambda: layers.RandomCrop(3, 2, seed=10), lambda: [_floats(IMAGE)],
                         {"training": True})
 LAYERS["CenterCrop"] = (lambda: layers.CenterCrop(3, 2), lambda: [_floats(IMAGE)], {})
+LAYERS["StringLookup"] = (lambda: layers.StringLookup(
+    vocabulary=["b", "a"], mask_token="", output_mode="count"),
+    lambda: [np.array([["a", "", "z", "a"]])], {})
+LAYERS["TextVectorization"] = (lambda: layers.TextVectorization(
+    vocabulary=["b", "a", "a b"], ngrams=2, output_sequence_length=5),
+    lambda: [np.array(["A b!", "b c a"])], {})
 LAYERS["Discretization"] = (lambda: layers.Discretization([-0.5, 0.0, 0.5]),
                             lambda: [_floats(SEQ)], {})
 LAYERS["CategoryEncoding"] = (lambda: layers.CategoryEncoding(10, "count"),
