@@ -148,6 +148,9 @@ LAYERS["CenterCrop"] = (lambda: layers.CenterCrop(3, 2), lambda: [_floats(IMAGE)
 LAYERS["StringLookup"] = (lambda: layers.StringLookup(
     vocabulary=["b", "a"], mask_token="", output_mode="count"),
     lambda: [np.array([["a", "", "z", "a"]])], {})
+LAYERS["IntegerLookup"] = (lambda: layers.IntegerLookup(
+    vocabulary=[7, 5], mask_token=0, output_mode="count"),
+    lambda: [np.array([[5, 0, 9, 5]])], {})
 LAYERS["TextVectorization"] = (lambda: layers.TextVectorization(
     vocabulary=["b", "a", "a b"], ngrams=2, output_sequence_length=5),
     lambda: [np.array(["A b!", "b c a"])], {})

@@ -61,3 +61,14 @@ def test_bad_arguments_are_refused_by_name():
         keras.layers.IntegerLookup(num_oov_indices=2)
     with pytest.raises(NotImplementedError, match="invert with"):
         keras.layers.IntegerLookup(invert=True)
+
+
+def test_the_mask_token_has_an_index_in_int_mode_only_as_keras_2():
+    # Keras 2's index_lookup reserves index 0 for the mask in int mode; encoded modes drop
+    # a mask value (it counts nowhere) and their vectors have no mask column
+    encoded = keras.layers.IntegerLookup(vocabulary=[7, 5], mask_token=0, output_mode="count")
+    assert encoded.get_vocabulary() == [-1, 7, 5] and encoded.vocabulary_size() == 3
+    np.testing.assert_array_equal(encoded(np.array([[5, 0, 9, 5]])), [[1.0, 0.0, 2.0]])
+    ints = keras.layers.IntegerLookup(vocabulary=[7, 5], mask_token=0)
+    assert ints.get_vocabulary() == [0, -1, 7, 5]
+    np.testing.assert_array_equal(ints(np.array([[5, 0, 9, 7]])), [[3, 0, 1, 2]])

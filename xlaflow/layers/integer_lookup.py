@@ -55,8 +55,12 @@ class IntegerLookup(Layer):
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 
+    def _mask_reserved(self):
+        # Keras 2 reserves index 0 for the mask in int mode only; encoded modes drop it
+        return self.mask_token is not None and self.output_mode == "int"
+
     def _token_start(self):
-        return (self.mask_token is not None) + self.num_oov_indices
+        return self._mask_reserved() + self.num_oov_indices
 
     def set_vocabulary(self, vocabulary):
         """The learned values, in index order (without the mask and OOV tokens)."""
@@ -89,7 +93,7 @@ class IntegerLookup(Layer):
             self.max_tokens - self._token_start())
 
     def get_vocabulary(self, include_special_tokens=True):
-        special = ([self.mask_token] if self.mask_token is not None else []) + \
+        special = ([self.mask_token] if self._mask_reserved() else []) + \
             [self.oov_token] * self.num_oov_indices
         return (special if include_special_tokens else []) + self._values.tolist()
 
@@ -109,8 +113,8 @@ class IntegerLookup(Layer):
             ids = jnp.where(table[pos] == x, index[pos], self._token_start() - 1)
         else:
             ids = jnp.full(x.shape, self._token_start() - 1, jnp.int32)
-        if self.mask_token is not None:
-            ids = jnp.where(x == self.mask_token, 0, ids)
+        if self.mask_token is not None:  # index 0 in int mode, else counted nowhere
+            ids = jnp.where(x == self.mask_token, 0 if self._mask_reserved() else -1, ids)
         ids = ids.astype(jnp.int32)
         if self.output_mode == "int":
             return ids
@@ -128,5 +132,8 @@ class IntegerLookup(Layer):
         return {**super().get_config(), "max_tokens": self.max_tokens,
                 "num_oov_indices": self.num_oov_indices, "mask_token": self.mask_token,
                 "oov_token": self.oov_token, "vocabulary": self._values.tolist(),
-                "vocabulary_dtype": self.vocabulary_dtype, "output_mode": self.output_mode}
+                "vocabulary_dtype": self.vocabulary_dtype, "output_mode": self.output_mode,
+                # Keras 2's arguments, which only take their defaults here
+                "idf_weights": None, "invert": False, "sparse": False,
+                "pad_to_max_tokens": False}
 
