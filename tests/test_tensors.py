@@ -90,3 +90,21 @@ def test_a_spec_shape_is_a_tuple_that_answers_tensorshape_questions():
     assert not spec.shape.is_fully_defined() and xf.TensorSpec([2]).shape.is_fully_defined()
     element = xf.data.Dataset.from_tensor_slices(np.ones((4, 2), np.float32)).element_spec
     assert element.shape.as_list() == [2]
+
+
+def test_eager_tensors_have_tfs_numpy_method():
+    # TF2 code calls .numpy() on every eager tensor; xlaflow's are jax arrays
+    x = xf.constant([1.0, 2.0])
+    value = x.numpy()
+    assert type(value) is np.ndarray and value.dtype == np.float32
+    value[0] = 5.0  # a writable copy, as TF's
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    total = xf.reduce_sum(x).numpy()
+    assert type(total) is np.float32 and total == 3.0  # a NumPy scalar for 0-d, as TF's
+
+    @xf.function
+    def inside(t):
+        return t.numpy()  # traced tensors have no value: AttributeError, as TF's graph ones
+
+    with pytest.raises(AttributeError, match="numpy"):
+        inside(x)

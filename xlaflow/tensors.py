@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _tensor_numpy  # noqa: F401  (eager tensors get TF's .numpy())
 from xlaflow.variables import Variable
 
 # TF's dtype names, as numpy dtype objects: `x.dtype == xf.float32` holds for jax arrays.
