@@ -102,3 +102,27 @@ def test_a_whole_batch_scalar_is_a_graph_tensor():
     kernel, bias = model.get_weights()
     _, scalar = model(x)
     assert float(scalar) == pytest.approx(0.5 * np.sum(x @ kernel + bias), rel=1e-5)
+
+
+def test_an_input_one_rank_off_with_a_size_1_last_axis_is_conformed_as_keras_2():
+    # Keras 2's _conform_to_reference_input: a (n,) column feeds Input(shape=(1,)) (the
+    # regression tutorial's horsepower_model.predict(horsepower[:10])), and (n, 3, 1)
+    # feeds Input(shape=(3,)); other rank mismatches are still refused
+    column = np.arange(6, dtype=np.float32)
+    seq = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    kernel, bias = seq.get_weights()
+    want = column[:, None] @ kernel + bias
+    np.testing.assert_allclose(seq.predict(column, verbose=0), want, rtol=1e-6)
+    np.testing.assert_allclose(seq(column), want, rtol=1e-6)
+    seq.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(seq.evaluate(column, column, verbose=0))
+    seq.fit(column, column, epochs=1, verbose=0)
+
+    inp = keras.Input((3,))
+    functional = keras.Model(inp, keras.layers.Dense(2)(inp))
+    k, b = functional.get_weights()
+    x = np.arange(12, dtype=np.float32).reshape(4, 3, 1)
+    np.testing.assert_allclose(functional(x), x[..., 0] @ k + b, rtol=1e-6)
+    np.testing.assert_allclose(functional.predict(x, verbose=0), x[..., 0] @ k + b, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"has shape \(4, 3, 2\)"):
+        functional.predict(np.ones((4, 3, 2), np.float32), verbose=0)

@@ -8,6 +8,7 @@ import warnings
 import jax
 
 from xlaflow.layers.symbolic import input_layer_of, is_symbolic
+from xlaflow.models import shapes
 
 
 class Graph:
@@ -64,6 +65,9 @@ class Graph:
         """Evaluate the graph on real `inputs` (same structure as the symbolic inputs)."""
         inputs = self.arrange(inputs)
         symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
+        if not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
+                inputs, is_leaf=is_symbolic)):  # data (not a graph being built) fits Keras 2
+            inputs = shapes.conform(inputs, [tuple(s.shape) for s in symbols])
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]
         env = {id(s): v for s, v in zip(symbols, values)}

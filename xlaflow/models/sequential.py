@@ -12,6 +12,7 @@ from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
+from xlaflow.models import shapes
 from xlaflow.models.model import Model
 
 
@@ -117,6 +118,10 @@ class Sequential(Model):
         layers = self._layers
         if self.__dict__.get("_host_layers_ran"):  # fit/evaluate/predict fed their output
             layers = layers[len(self._host_layers()):]
+        else:
+            declared = self._declared_input_shape()
+            if declared is not None and not isinstance(inputs, SymbolicTensor):
+                inputs = shapes.conform(inputs, declared)  # Keras 2: (n,) feeds (None, 1)
         with keras_mask.given(inputs, mask):
             for layer in layers:
                 inputs = layer(inputs, training=training)

@@ -69,11 +69,33 @@ def abstract_inputs(x):
     return jax.tree_util.tree_map(one, x)
 
 
+def conform(x, expected):
+    """`x` with an input's last axis of size 1 added or dropped where its rank is one off
+    from the declared one (Keras 2's _conform_to_reference_input): a (n,) column feeds an
+    Input(shape=(1,)), as in the regression tutorial's `model.predict(horsepower[:10])`."""
+    leaves, tree = jax.tree_util.tree_flatten(x)
+    wanted = jax.tree_util.tree_leaves(expected, is_leaf=_is_shape)
+    if len(leaves) != len(wanted) or not leaves:
+        return x  # check_inputs names the mismatch
+
+    def one(value, want):
+        rank = np.ndim(value)
+        xp = np if isinstance(value, np.ndarray) else jnp
+        if rank == len(want) - 1 and want and want[-1] == 1:
+            return xp.expand_dims(value, -1)
+        if rank == len(want) + 1 and np.shape(value)[-1] == 1:
+            return xp.squeeze(value, -1)
+        return value
+
+    return tree.unflatten([one(v, w) for v, w in zip(leaves, wanted)])
+
+
 def check_inputs(model, x, expected):
     """Raise unless `x` has as many inputs as `expected` and each its rank and every size
-    `expected` fixes (None: any; the batch is never checked)."""
+    `expected` fixes (None: any; the batch is never checked), once conformed."""
     if model._graph is not None:  # a dict keyed by the Inputs' names, in their order
         x = model._graph.arrange(x)
+    x = conform(x, expected)
     got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
     flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
     flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
