@@ -78,12 +78,19 @@ def _user_class_without_config(cls):
     return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
 
 
-def _held_variables(value):
-    """The Variables `value` is or directly holds (in a list, tuple or dict)."""
+def _held_variables(value, seen=None):
+    """The Variables `value` is or holds in lists, tuples and dicts, nested to any depth
+    (Keras 2 flattens the assigned value with tf.nest), not those inside other Modules."""
     if isinstance(value, Variable):
         return [value]
+    if not isinstance(value, (list, tuple, dict)):
+        return []
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
     items = value.values() if isinstance(value, dict) else value
-    return [v for v in items if isinstance(v, Variable)]
+    return [v for item in items for v in _held_variables(item, seen)]
 
 
 class _InitArgs:
@@ -129,17 +136,39 @@ class Layer(NodeAccessors, Module):
         return layer
 
     def __setattr__(self, name, value):
-        """Keras 2 tracks an xf.Variable assigned to a layer's attribute (directly or in a
-        list, tuple or dict) as one of its weights, trainable as the Variable is: the
-        "Basic training loops" guide's `self.w = tf.Variable(5.0)` in a keras.Model."""
+        """Keras 2 tracks an xf.Variable assigned to a layer's attribute (directly or nested in
+        lists, tuples and dicts) as one of its weights, trainable as the Variable is: the
+        "Basic training loops" guide's `self.w = tf.Variable(5.0)` in a keras.Model.
+        Reassigning the attribute drops the Variables it held that nothing else holds."""
+        old = self.__dict__.get(name)
         super().__setattr__(name, value)
-        if isinstance(value, (Variable, list, tuple, dict)) and \
-                name not in self._untracked_attributes:
-            own = self.__dict__.get("_own_weights")
-            if own is not None:
-                for variable in _held_variables(value):
-                    if not any(variable is w for w in own):
-                        own.append(variable)
+        if name in self._untracked_attributes or "_own_weights" not in self.__dict__:
+            return
+        if old is not value:
+            self._drop_unheld(old)
+        own = self._own_weights
+        for variable in _held_variables(value):
+            if not any(variable is w for w in own):
+                own.append(variable)
+
+    def __delattr__(self, name):
+        """Keras 2's Layer.__delattr__: `del layer.w` drops the Variable from the weights."""
+        old = self.__dict__.get(name)
+        super().__delattr__(name)
+        if name not in self._untracked_attributes and "_own_weights" in self.__dict__:
+            self._drop_unheld(old)
+
+    def _drop_unheld(self, old):
+        """Drop from the own weights the Variables in `old` (a replaced attribute value)
+        that no other attribute holds (add_weight's list itself does not count)."""
+        gone = _held_variables(old)
+        if not gone:
+            return
+        held = {id(v) for key, value in vars(self).items() if key != "_own_weights"
+                for v in _held_variables(value)}
+        dropped = {id(v) for v in gone if id(v) not in held}
+        if dropped:
+            self._own_weights[:] = [w for w in self._own_weights if id(w) not in dropped]
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
