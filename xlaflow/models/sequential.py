@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -138,6 +139,47 @@ class Sequential(Model):
     def predict(self, x, **kwargs):
         return self._after_host_layers(super().predict, x, **kwargs)
 
+    def train_on_batch(self, x, y=None, **kwargs):
+        return self._after_host_layers(super().train_on_batch, x, y, **kwargs)
+
+    def test_on_batch(self, x, y=None, **kwargs):
+        return self._after_host_layers(super().test_on_batch, x, y, **kwargs)
+
+    def predict_on_batch(self, x):
+        return self._after_host_layers(super().predict_on_batch, x)
+
+    # What is built, traced and saved is the compiled part: its inputs are the host layers'
+    # output (as fit and predict record them); load_model rebuilds the host layers from
+    # their config (vocabulary included) and the serving export takes their ids.
+    def save(self, *args, **kwargs):
+        with self._compiled_part():
+            return super().save(*args, **kwargs)
+
+    def export(self, *args, **kwargs):
+        with self._compiled_part():
+            return super().export(*args, **kwargs)
+
+    def _prepare(self, x):
+        with self._compiled_part():
+            return super()._prepare(x)
+
+    def _check_input_shape(self, inputs):
+        # A first direct call on strings records the host layers' output as the input spec
+        host = self._host_layers()
+        if host and not self.__dict__.get("_host_layers_ran"):
+            inputs = _host_run(host, inputs)
+        super()._check_input_shape(inputs)
+
+    @contextlib.contextmanager
+    def _compiled_part(self):
+        """Within: `call` skips the leading host layers (its inputs are their output)."""
+        before = self.__dict__.get("_host_layers_ran", False)
+        self.__dict__["_host_layers_ran"] = bool(self._host_layers())
+        try:
+            yield
+        finally:
+            self.__dict__["_host_layers_ran"] = before
+
     def _host_layers(self):
         count = 0
         while count < len(self._layers) and getattr(self._layers[count], "host_side", False):
@@ -154,11 +196,8 @@ class Sequential(Model):
         elif kwargs.get("validation_data") is not None:
             kwargs["validation_data"] = _host_batches(host, kwargs["validation_data"])
         x = _host_run(host, x) if _is_array_like(x) else _host_batches(host, x)
-        self.__dict__["_host_layers_ran"] = True
-        try:
+        with self._compiled_part():
             return method(x, *args, **kwargs)
-        finally:
-            self.__dict__["_host_layers_ran"] = False
 
     def get_config(self):
         from xlaflow.saving.serialization import serialize_keras_object

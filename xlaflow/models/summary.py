@@ -30,7 +30,12 @@ def _layer_rows(model):
             rows.append((layer, shapes.pop() if len(shapes) == 1 else "multiple"))
     elif shape is not None and hasattr(model, "_layers"):
         spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
-        for layer in model._layers:
+        # leading host-side layers (Sequential runs them first): the model's recorded input
+        # is their output, so the last one's row shows it and tracing starts after them
+        host = model._host_layers() if hasattr(model, "_host_layers") else []
+        for layer in host:
+            rows.append((layer, str((None, *shape[1:])) if layer is host[-1] else "?"))
+        for layer in model._layers[len(host):]:
             spec = _lifting.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)
             if layer in layers:
                 rows.append((layer, str((None, *spec.shape[1:]))))
