@@ -55,6 +55,18 @@ def test_layer_metrics_lists_held_metric_objects_of_sublayers():
     assert layers.Dense(2).metrics == []
 
 
+def test_layer_metrics_finds_metrics_nested_in_attribute_containers():
+    # Keras 2's __setattr__ tracks the Metrics of tf.nest.flatten(value): any depth
+    class Deep(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.table = {"x": {"y": keras.metrics.Mean(name="deep")}}
+            self.rows = [[keras.metrics.Mean(name="row")], ()]
+
+    deep = Deep()
+    assert deep.metrics == [deep.table["x"]["y"], deep.rows[0][0]]
+
+
 def test_initializers_are_called_as_tf_calls_them():
     init = keras.initializers.RandomNormal(stddev=0.5, seed=3)
     a = init(shape=(200, 5))
