@@ -478,11 +478,18 @@ class Layer(NodeAccessors, Module):
 
 
 def _attribute_values(layer):
-    """The values of `layer`'s attributes, lists, tuples and dicts opened one level."""
-    for value in vars(layer).values():
-        if isinstance(value, (list, tuple)):
-            yield from value
-        elif isinstance(value, dict):
-            yield from value.values()
+    """The values of `layer`'s attributes, with lists, tuples and dicts opened to any depth
+    (Keras 2 tracks what tf.nest.flatten finds in an assigned value)."""
+    seen = set()
+
+    def opened(value):
+        if isinstance(value, (list, tuple, dict)):
+            if id(value) not in seen:
+                seen.add(id(value))
+                for item in value.values() if isinstance(value, dict) else value:
+                    yield from opened(item)
         else:
             yield value
+
+    for value in vars(layer).values():
+        yield from opened(value)
