@@ -24,6 +24,7 @@ from xlaflow import regularizers as regularizers_lib
 from xlaflow.layers import (
     activity,
     added_metrics,
+    attribute_tracking,
     input_casting,
     keras_mask,
     symbolic,
@@ -78,21 +79,6 @@ def _user_class_without_config(cls):
     return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
 
 
-def _held_variables(value, seen=None):
-    """The Variables `value` is or holds in lists, tuples and dicts, nested to any depth
-    (Keras 2 flattens the assigned value with tf.nest), not those inside other Modules."""
-    if isinstance(value, Variable):
-        return [value]
-    if not isinstance(value, (list, tuple, dict)):
-        return []
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return []
-    seen.add(id(value))
-    items = value.values() if isinstance(value, dict) else value
-    return [v for item in items for v in _held_variables(item, seen)]
-
-
 class _InitArgs:
     """`(args, kwargs)` a layer was made with. Not a tuple: `Module.variables` walks tuples,
     and the layers among the arguments must count only through the attributes holding them
@@ -137,38 +123,18 @@ class Layer(NodeAccessors, Module):
 
     def __setattr__(self, name, value):
         """Keras 2 tracks an xf.Variable assigned to a layer's attribute (directly or nested in
-        lists, tuples and dicts) as one of its weights, trainable as the Variable is: the
-        "Basic training loops" guide's `self.w = tf.Variable(5.0)` in a keras.Model.
-        Reassigning the attribute drops the Variables it held that nothing else holds."""
+        lists, tuples and dicts) as one of its weights (layers/attribute_tracking.py)."""
         old = self.__dict__.get(name)
         super().__setattr__(name, value)
-        if name in self._untracked_attributes or "_own_weights" not in self.__dict__:
-            return
-        if old is not value:
-            self._drop_unheld(old)
-        own = self._own_weights
-        for variable in _held_variables(value):
-            if not any(variable is w for w in own):
-                own.append(variable)
+        if name not in self._untracked_attributes and "_own_weights" in self.__dict__:
+            attribute_tracking.assigned(self, old, value)
 
     def __delattr__(self, name):
         """Keras 2's Layer.__delattr__: `del layer.w` drops the Variable from the weights."""
         old = self.__dict__.get(name)
         super().__delattr__(name)
         if name not in self._untracked_attributes and "_own_weights" in self.__dict__:
-            self._drop_unheld(old)
-
-    def _drop_unheld(self, old):
-        """Drop from the own weights the Variables in `old` (a replaced attribute value)
-        that no other attribute holds (add_weight's list itself does not count)."""
-        gone = _held_variables(old)
-        if not gone:
-            return
-        held = {id(v) for key, value in vars(self).items() if key != "_own_weights"
-                for v in _held_variables(value)}
-        dropped = {id(v) for v in gone if id(v) not in held}
-        if dropped:
-            self._own_weights[:] = [w for w in self._own_weights if id(w) not in dropped]
+            attribute_tracking.assigned(self, old, None)
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
@@ -303,15 +269,8 @@ class Layer(NodeAccessors, Module):
     @property
     def metrics(self):
         """Keras 2's Layer.metrics: the Metric objects the layer and its sublayers hold as
-        attributes (directly or in lists and dicts), each once, in attribute order."""
-        from xlaflow.metric_base import Metric
-        found = {}
-        for layer in (self, *self.submodules):
-            if isinstance(layer, Layer):
-                for value in _attribute_values(layer):
-                    if isinstance(value, Metric):
-                        found.setdefault(id(value), value)
-        return list(found.values())
+        attributes (directly or nested in lists and dicts), each once, in attribute order."""
+        return attribute_tracking.metrics(self, [self, *self.submodules])
 
     @property
     def losses(self):
@@ -475,21 +434,3 @@ class Layer(NodeAccessors, Module):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _attribute_values(layer):
-    """The values of `layer`'s attributes, with lists, tuples and dicts opened to any depth
-    (Keras 2 tracks what tf.nest.flatten finds in an assigned value)."""
-    seen = set()
-
-    def opened(value):
-        if isinstance(value, (list, tuple, dict)):
-            if id(value) not in seen:
-                seen.add(id(value))
-                for item in value.values() if isinstance(value, dict) else value:
-                    yield from opened(item)
-        else:
-            yield value
-
-    for value in vars(layer).values():
-        yield from opened(value)
