@@ -14,12 +14,9 @@ import numpy as np
 import pytest
 
 import xlaflow as tf
+from tests.synthetic_reviews import reviews
 from xlaflow import keras
 from xlaflow.keras import layers, losses
-
-_POSITIVE = ["great", "wonderful", "loved", "brilliant", "moving"]
-_NEGATIVE = ["awful", "boring", "hated", "dull", "terrible"]
-_FILLER = ["the", "movie", "film", "plot", "actor", "was", "a", "and", "it", "story"]
 
 
 @pytest.fixture(autouse=True)
@@ -27,21 +24,9 @@ def _seeded():
     keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
 
 
-def _reviews(n, seed):
-    # IMDB-like: filler words, HTML breaks, punctuation, one sentiment word per review
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    texts = []
-    for label in labels:
-        words = list(rng.choice(_FILLER, rng.integers(4, 9)))
-        words.insert(rng.integers(0, len(words)), rng.choice(_POSITIVE if label else _NEGATIVE))
-        texts.append(" ".join(words).capitalize() + "!<br /><br />" + rng.choice(_FILLER))
-    return np.array(texts), labels.astype("int64")
-
-
 def test_basic_text_classification_with_text_vectorization():
     batch_size = 32
-    texts, labels = _reviews(560, 1)
+    texts, labels = reviews(560, 1)
     raw_train_ds = tf.data.Dataset.from_tensor_slices((texts[:400], labels[:400])).batch(
         batch_size)
     raw_val_ds = tf.data.Dataset.from_tensor_slices((texts[400:480], labels[400:480])).batch(

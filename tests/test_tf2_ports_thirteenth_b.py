@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import xlaflow as tf
+from tests.synthetic_reviews import NEGATIVE, POSITIVE, reviews
 from xlaflow import keras
 from xlaflow.keras import layers, losses
 
@@ -24,26 +25,10 @@ def _seeded():
     keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
 
 
-_POSITIVE = ["great", "wonderful", "loved", "brilliant", "moving"]
-_NEGATIVE = ["awful", "boring", "hated", "dull", "terrible"]
-_FILLER = ["the", "movie", "film", "plot", "actor", "was", "a", "and", "it", "story"]
-
-
-def _reviews(n, seed):
-    # IMDB-like: filler words, HTML breaks, punctuation, and one sentiment word per review
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    texts = []
-    for label in labels:
-        words = list(rng.choice(_FILLER, rng.integers(4, 9)))
-        words.insert(rng.integers(0, len(words)), rng.choice(_POSITIVE if label else _NEGATIVE))
-        texts.append(" ".join(words).capitalize() + "!<br /><br />" + rng.choice(_FILLER))
-    return np.array(texts), labels.astype("int64")
-
 
 def test_basic_text_classification_and_word_embeddings(tmp_path):
     batch_size = 32
-    texts, labels = _reviews(480, 0)
+    texts, labels = reviews(480, 0)
     raw_train_ds = tf.data.Dataset.from_tensor_slices((texts[:320], labels[:320])).batch(
         batch_size)
     raw_val_ds = tf.data.Dataset.from_tensor_slices((texts[320:400], labels[320:400])).batch(
@@ -91,7 +76,7 @@ def test_basic_text_classification_and_word_embeddings(tmp_path):
                                   vectorize_text(texts, labels)[0])
     assert vocabulary[1] == "[UNK]" and len(vocabulary) == max_features
     # every sentiment word is frequent enough to be in the vocabulary
-    assert set(_POSITIVE + _NEGATIVE) <= set(vocabulary)
+    assert set(POSITIVE + NEGATIVE) <= set(vocabulary)
 
     train_ds = raw_train_ds.map(vectorize_text).cache().prefetch(buffer_size=tf.data.AUTOTUNE)
     val_ds = raw_val_ds.map(vectorize_text).cache().prefetch(buffer_size=tf.data.AUTOTUNE)
