@@ -1,7 +1,7 @@
 """TF's `Tensor.numpy()` on xlaflow's eager tensors, which are jax arrays: `loss.numpy()`,
 `model(x).numpy()` port unchanged.
 
-Installed on JAX's concrete array type when xlaflow is imported, only where JAX defines no
+Installed on JAX's array type when xlaflow is imported, only where JAX defines no
 `numpy` of its own (it adds a method, hides nothing). Like TF's, it returns a writable
 NumPy copy, and a NumPy scalar for a 0-d tensor. Traced values (inside xf.function) have
 none, as TF's symbolic tensors have none: JAX's AttributeError, as TF's.
@@ -9,7 +9,7 @@ none, as TF's symbolic tensors have none: JAX's AttributeError, as TF's.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 
@@ -20,9 +20,11 @@ def _numpy(self):
 
 
 def install():
-    array_type = type(jnp.zeros(()))
-    if not hasattr(array_type, "numpy"):
-        array_type.numpy = _numpy
+    # On jax.Array, the base of JAX's concrete array type (tracers are only registered as
+    # its virtual subclasses, so they get none): making an array to find the concrete type
+    # would start JAX's backend at import, before jax.distributed.initialize can run
+    if not hasattr(jax.Array, "numpy"):
+        jax.Array.numpy = _numpy
 
 
 install()
