@@ -125,7 +125,8 @@ def test_iterable_of_batches():
 
 @pytest.mark.parametrize("x, y, message", [
     (X[:, :5], Y, r"has shape \(32, 5\), but the model expects \(None, 6\)"),
-    (X[:, :, None], Y, r"has shape \(32, 6, 1\), but the model expects \(None, 6\)"),
+    # (X[:, :, None] would be conformed to (None, 6), as Keras 2 squeezes a size-1 last axis)
+    (np.stack([X, X], -1), Y, r"has shape \(32, 6, 2\), but the model expects \(None, 6\)"),
     (X, Y[:90], "x has 100 examples but y has 90"),
     (X, Y + 5, r"labels in \[0, 3\) .* received labels in \[5, 7\]"),
 ])

@@ -374,14 +374,15 @@ class Model(SavingMethods, Layer):
 
     def _check_inputs(self, x):
         expected = self._build_input_shape
-        if self._graph is None and self._declared_input_shape() is None:
+        declared = self._graph is not None or self._declared_input_shape() is not None
+        if not declared:
             # Built from its first data, with no declared input shape (no Input or
             # input_shape): later data may have other sizes, as in TF (a model trained on
             # length-10 sequences predicts on length 12); a layer whose weights depend on
             # a size refuses it itself. The number and the ranks of inputs still hold.
             expected = jax.tree_util.tree_map(lambda s: (None,) * len(s), expected,
                                               is_leaf=lambda s: isinstance(s, tuple))
-        shapes.check_inputs(self, x, expected)
+        shapes.check_inputs(self, x, expected, conformed=declared)
 
     def output_units(self):
         """The size of the (first) output's last axis (for label checks)."""

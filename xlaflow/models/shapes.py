@@ -90,12 +90,15 @@ def conform(x, expected):
     return tree.unflatten([one(v, w) for v, w in zip(leaves, wanted)])
 
 
-def check_inputs(model, x, expected):
+def check_inputs(model, x, expected, conformed=True):
     """Raise unless `x` has as many inputs as `expected` and each its rank and every size
-    `expected` fixes (None: any; the batch is never checked), once conformed."""
+    `expected` fixes (None: any; the batch is never checked), once conformed to a declared
+    shape (`conformed`; a model built from its first data has none: Keras 2 conforms
+    only to a graph's Inputs)."""
     if model._graph is not None:  # a dict keyed by the Inputs' names, in their order
         x = model._graph.arrange(x)
-    x = conform(x, expected)
+    if conformed:
+        x = conform(x, expected)
     got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)
     flat_got = jax.tree_util.tree_leaves(got, is_leaf=lambda s: isinstance(s, tuple))
     flat_want = jax.tree_util.tree_leaves(expected, is_leaf=lambda s: isinstance(s, tuple))
