@@ -190,11 +190,24 @@ class Orthogonal(Initializer):
         return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
 
 
+class Identity(Initializer):
+    """`gain` times the identity matrix (Keras 2's Identity; 2-D shapes only, a non-square
+    one gets ones on its main diagonal), e.g. an IRNN's recurrent kernel."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype, key):
+        if len(shape) != 2:
+            raise ValueError(f"Identity initializer: shape must be 2-D; received {shape}")
+        return (self.gain * jnp.eye(*shape)).astype(dtype)
+
+
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
             "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
-            "lecun_normal": LecunNormal, "orthogonal": Orthogonal}
+            "lecun_normal": LecunNormal, "orthogonal": Orthogonal, "identity": Identity}
 # Configs name the class as Keras does ("GlorotUniform"); the snake-case aliases still load.
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
 # Keras 2's short aliases, with its defaults: 'uniform' is RandomUniform(-0.05, 0.05),

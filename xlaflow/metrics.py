@@ -44,6 +44,24 @@ class Mean(Metric):
         return _div_no_nan(self.total.value, self.count.value)
 
 
+class Sum(Metric):
+    """The (weighted) sum of the values it is given (Keras 2's metrics.Sum)."""
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name, dtype)
+        self.total = self.add_variable("total")
+
+    def update_state(self, values, sample_weight=None):
+        values = jnp.asarray(values, self.dtype)
+        if sample_weight is not None:
+            values = values * jnp.broadcast_to(losses_lib.align_weight(
+                jnp.asarray(sample_weight, self.dtype), values.ndim), values.shape)
+        self.total.assign_add(jnp.sum(values))
+
+    def result(self):
+        return self.total.value
+
+
 class MeanMetricWrapper(Mean):
     """Mean of `fn(y_true, y_pred)` over all examples seen."""
 
@@ -310,7 +328,7 @@ def get(identifier, loss=None):
 
 
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (
-    Mean, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+    Mean, Sum, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
     Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, RootMeanSquaredError,
     Precision, Recall, AUC)}
 

@@ -225,6 +225,7 @@ INITIALIZERS = [
     initializers.GlorotUniform(seed=1), initializers.GlorotNormal(seed=2),
     initializers.HeNormal(seed=3), initializers.HeUniform(), initializers.LecunNormal(seed=4),
     initializers.Orthogonal(gain=1.5, seed=7),
+    initializers.Identity(gain=2.0),
 ]
 
 
@@ -407,6 +408,7 @@ def test_user_loss_function_is_refused_by_name():
 
 METRICS = {
     "mean": (lambda: metrics.Mean(name="m"), "values"),
+    "sum": (lambda: metrics.Sum(name="s"), "values"),
     "wrapper": (lambda: metrics.MeanMetricWrapper(losses.huber, name="h", delta=0.5),
                 "regression"),
     "sparse_acc": (lambda: metrics.SparseCategoricalAccuracy(name="sca"), "sparse"),

@@ -143,3 +143,21 @@ def test_precision_options_not_implemented_say_what_to_use():
     for options in ({"thresholds": [0.3, 0.7]}, {"top_k": 2}, {"class_id": 1}):
         with pytest.raises(NotImplementedError, match="use one metric per threshold"):
             metrics.Recall(**options)
+
+
+def test_sum_metric_and_identity_initializer_as_keras_2():
+    # keras.metrics.Sum: the (weighted) running total; keras.initializers.Identity: gain * I
+    total = xf.keras.metrics.Sum()
+    total.update_state([1.0, 3.0, 5.0, 7.0])
+    total.update_state([2.0, 4.0], sample_weight=[0.5, 0.0])
+    assert float(total.result()) == 17.0 and total.name == "sum"
+    total.reset_state()
+    assert float(total.result()) == 0.0
+    assert type(xf.keras.metrics.get("Sum")) is xf.keras.metrics.Sum
+    init = xf.keras.initializers.Identity(gain=2.0)
+    np.testing.assert_array_equal(init((2, 3)), 2.0 * np.eye(2, 3))
+    layer = xf.keras.layers.Dense(3, kernel_initializer="identity")
+    layer.build((None, 3))
+    np.testing.assert_array_equal(layer.kernel.numpy(), np.eye(3))
+    with pytest.raises(ValueError, match=r"shape must be 2-D; received \(2, 2, 2\)"):
+        init((2, 2, 2))

@@ -6,6 +6,7 @@ from xlaflow.initializers import (  # noqa: F401
     GlorotUniform,
     HeNormal,
     HeUniform,
+    Identity,
     Initializer,
     LecunNormal,
     Ones,

@@ -14,6 +14,7 @@ from xlaflow.metrics import (  # noqa: F401
     Recall,
     RootMeanSquaredError,
     SparseCategoricalAccuracy,
+    Sum,
     binary_accuracy,
     categorical_accuracy,
     deserialize,
