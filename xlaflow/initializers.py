@@ -42,14 +42,19 @@ def _with_defaults(call):
             from xlaflow.backend_config import floatx
             dtype = floatx()
         if key is None:
-            seed = getattr(self, "seed", None)
-            if seed is not None:
-                key = jax.random.PRNGKey(seed)
-            else:
-                from xlaflow.random import next_key
-                key = next_key()
+            key = default_key(self)
         return call(self, tuple(shape), jnp.dtype(dtype), key)
     return __call__
+
+
+def default_key(init):
+    """The key an initializer draws with when none is given (TF's call, and add_weight):
+    from its own `seed`, else the next key of the global stream."""
+    seed = getattr(init, "seed", None)
+    if seed is not None:
+        return jax.random.PRNGKey(seed)
+    from xlaflow.random import next_key  # random imports initializers' users: loaded late
+    return next_key()
 
 
 class Zeros(Initializer):

@@ -7,7 +7,7 @@ the Variables it held that nothing else holds. Metrics held so make `Layer.metri
 
 from __future__ import annotations
 
-from xlaflow.module import Module
+from xlaflow.layers import weight_order
 from xlaflow.variables import Variable
 
 
@@ -50,7 +50,7 @@ def metrics(layer, layers):
     from xlaflow.metric_base import Metric  # metrics import layers' helpers: loaded late
     found = {}
     for each in layers:
-        if isinstance(each, Module) and "_own_weights" in vars(each):
+        if weight_order.is_layer(each):
             seen = set()
             for value in vars(each).values():
                 for item in _opened(value, seen):

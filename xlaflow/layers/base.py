@@ -19,7 +19,6 @@ import jax.numpy as jnp
 from xlaflow import _lifting, mixed_precision
 from xlaflow import constraints as constraints_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow import random as random_lib
 from xlaflow import regularizers as regularizers_lib
 from xlaflow.layers import (
     activity,
@@ -181,9 +180,8 @@ class Layer(NodeAccessors, Module):
         constraint = constraints_lib.get(constraint) if constraint is not None else \
             self._constraints.get(weight_argument(name, "constraint"))
         init = initializers_lib.get(initializer)
-        seed = getattr(init, "seed", None)
         with jax.ensure_compile_time_eval():
-            key = jax.random.PRNGKey(seed) if seed is not None else random_lib.next_key()
+            key = initializers_lib.default_key(init)
             value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
         weight = Variable(value, trainable=trainable, name=f"{self.name}/{name or 'weight'}",
                           constraint=constraint)

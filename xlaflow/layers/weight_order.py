@@ -17,7 +17,7 @@ def own_weights(layer):
     return [w for w in own if w.trainable] + [w for w in own if not w.trainable]
 
 
-def _is_layer(value):
+def is_layer(value):
     return isinstance(value, Module) and "_own_weights" in vars(value)
 
 
@@ -30,7 +30,7 @@ def child_layers(layer):
         values = vars(obj).values() if isinstance(obj, Module) else (
             obj.values() if isinstance(obj, dict) else obj)
         for value in values:
-            if _is_layer(value):
+            if is_layer(value):
                 found.setdefault(id(value), value)
             elif isinstance(value, (Module, list, tuple, dict)) and id(value) not in seen:
                 seen.add(id(value))

@@ -15,6 +15,7 @@ from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
 from xlaflow.models import shapes
 from xlaflow.models.model import Model
+from xlaflow.training import data as data_lib
 
 
 class Sequential(Model):
@@ -227,7 +228,7 @@ def _host_batches(host, data):
     def element(*parts):
         return (_host_run(host, parts[0]), *parts[1:]) if len(parts) > 1 else \
             _host_run(host, parts[0])
-    if hasattr(data, "map") and hasattr(data, "element_spec"):  # an xf.data.Dataset
+    if data_lib.is_dataset(data):
         return data.map(element)
     if not isinstance(data, collections.abc.Iterator):  # a Sequence is indexed per epoch
         raise NotImplementedError(
