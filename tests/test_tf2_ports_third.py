@@ -224,8 +224,8 @@ def test_multi_input_multi_output_functional_model_with_named_losses():
 
 
 def test_higher_order_gradients_persistent_tape_and_input_signature():
-    # TF's guide runs these tapes eagerly; xlaflow records a tape by converting its block,
-    # so they run in a tf.function (eager tapes are refused, naming this form)
+    # TF's guide runs these tapes eagerly (tests/tape/test_eager_tape.py runs them so);
+    # here in a tf.function, with an input_signature
     @tf.function
     def cube_derivatives(x):
         with tf.GradientTape() as t2:

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import linecache
 
-from xlaflow import _lifting
-
 _EAGER = (
-    "xf.GradientTape records a block by converting it into a function, which needs the code "
-    "around it to be compiled. Put the step in an xf.function:\n"
+    "xf.GradientTape records a block by converting it into a function; the eager `with` "
+    "block in {where} cannot be converted: {why}. Put the step in an xf.function:\n"
     "    @xf.function\n"
     "    def train_step(x, y): ...  # the `with xf.GradientTape() as tape:` block goes here\n"
     "or compute gradients functionally: xf.value_and_grad(loss_fn, wrt=model)()")
+
+
+def not_recorded_eagerly(frame, why):
+    """Why the tape could not convert a block entered eagerly in `frame` (see
+    _eager_tape_blocks), with the two ways to record it instead."""
+    code = frame.f_code
+    where = f"{code.co_name!r} ({code.co_filename}, line {frame.f_lineno})"
+    return _EAGER.format(where=where, why=why)
 
 NESTED_AFTER = (
     "tape.gradient() of a tape recorded inside another tape's block, called after that "
@@ -57,10 +63,8 @@ def explained(pullback, loops):
 
 def not_recorded(frame):
     """Why a `with tape:` block ran as a plain `with` (unconverted code), for the error.
-    `frame` runs the block: outside any trace it is eager code; inside one, the function
-    holding the block was not converted, and its code says why where it can."""
-    if _lifting.current() is None:
-        return _EAGER
+    `frame` runs the block inside a trace: the function holding it was not converted, and
+    its code says why where it can."""
     from xlaflow.autograph.operators.calls import is_user_code
     code = frame.f_code
     where = f"{code.co_name!r} ({code.co_filename}, line {frame.f_lineno})"

@@ -15,7 +15,9 @@ import sys
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_tape_blocks as _eager_blocks
 from xlaflow import _jaxpr_replay as _replay
+from xlaflow import _lifting
 from xlaflow import _tape_diagnostics as _diagnostics
 from xlaflow import _tape_marks as _marks
 from xlaflow._reachable import reachable_variables
@@ -65,12 +67,19 @@ class GradientTape:
     def _recording(self):
         return self._scope is not None
 
-    # A plain `with` (code AutoGraph did not convert) cannot be recorded.
+    # A plain `with`: code AutoGraph did not convert. Eagerly, the tape converts its block
+    # (see _eager_tape_blocks); inside a trace, the function around it was not converted.
     def __enter__(self):
-        raise RuntimeError(_diagnostics.not_recorded(sys._getframe(1)))
+        frame = sys._getframe(1)
+        if _lifting.current() is None:
+            try:
+                return _eager_blocks.enter(self, frame)
+            except _eager_blocks.CannotRecord as exc:
+                raise RuntimeError(_diagnostics.not_recorded_eagerly(frame, exc)) from None
+        raise RuntimeError(_diagnostics.not_recorded(frame))
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, exc_type, exc, traceback):
+        return _eager_blocks.exit_(self, sys._getframe(1), exc_type)
 
     def watch(self, tensor):
         """Differentiate with respect to `tensor` too: a Variable, or in converted code a

@@ -132,18 +132,27 @@ def compiled(fn):
         if entry.fits(fn.__globals__):
             return entry
     start = time.perf_counter()
-    node = parsing.parse_function(fn)
+    entry = compile_def(parsing.parse_function(fn), code, fn.__globals__, start)
+    _by_code.setdefault(code, []).append(entry)
+    return entry
+
+
+def compile_def(node, code, module_globals, start, epilogue=()):
+    """Convert the parsed `def` `node` of `code` (its file, name and free variables) for
+    `module_globals`; `start` is when the conversion began (perf_counter), for its cost.
+    `epilogue`: statements appended to the converted body as they are."""
     shown = node.name
     # Defined in the factory under another name: the function's own name inside its body
     # (a recursive call) must stay a global lookup, as in the original, not a closure.
     node.name = "__xf_converted"
     node.xf_name = shown  # for messages
     # Names the body may read from its closure or module rather than from builtins
-    node.xf_outer_names = frozenset(code.co_freevars) | frozenset(fn.__globals__)
-    node.xf_pure_calls = pure_calls = purity.pure_calls(node, fn.__globals__, code.co_freevars)
+    node.xf_outer_names = frozenset(code.co_freevars) | frozenset(module_globals)
+    node.xf_pure_calls = pure_calls = purity.pure_calls(node, module_globals, code.co_freevars)
     relied_on = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & \
         loop_exits.BUILTINS_RELIED_ON
     node = transform(node)
+    node.body.extend(epilogue)
     factory = ast.FunctionDef(
         name=_FACTORY, args=ast.arguments(
             posonlyargs=[], args=[ast.arg(arg=n) for n in ("ag__", *code.co_freevars)],
@@ -156,16 +165,14 @@ def compiled(fn):
         module_code = compile(module, code.co_filename, "exec", dont_inherit=True)
     except SyntaxError as e:
         raise parsing.ConversionError(
-            f"AutoGraph cannot convert {fn.__qualname__!r}: {e.msg} (line {e.lineno}). "
+            f"AutoGraph cannot convert {code.co_qualname!r}: {e.msg} (line {e.lineno}). "
             "Opt out with @xf.autograph.do_not_convert.") from e
     factory_code = _child(module_code, _FACTORY)
     inner = _child(factory_code, node.name).replace(co_name=code.co_name,
                                                      co_qualname=code.co_qualname)
     node.name = shown
-    entry = Compiled(inner, ast.unparse(node), time.perf_counter() - start, relied_on,
-                     fn.__globals__, pure_calls)
-    _by_code.setdefault(code, []).append(entry)
-    return entry
+    return Compiled(inner, ast.unparse(node), time.perf_counter() - start, relied_on,
+                    module_globals, pure_calls)
 
 
 def _child(code, name):
