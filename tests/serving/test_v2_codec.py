@@ -295,3 +295,18 @@ def test_model_and_server_metadata():
     assert server["name"] == "xlaflow" and isinstance(server["version"], str)
     assert server["extensions"] == ["binary_tensor_data"]
     json.dumps(meta), json.dumps(server)
+
+
+@pytest.mark.parametrize("shape", [[0, 2 ** 63], [0, 3, 2 ** 62], [2 ** 40, 0, 2 ** 40]])
+@pytest.mark.parametrize("binary", [False, True])
+def test_an_empty_shape_numpy_cannot_make_is_a_400_naming_the_input(shape, binary):
+    # No elements, so the element count matches; numpy still refuses the dimensions (they
+    # overflow its index type), which used to escape as a ValueError: a 500.
+    sig = {"inputs": [spec("x", "float32", None)], "outputs": []}
+    tensor = {"name": "x", "shape": shape, "datatype": "FP32"}
+    if binary:
+        message = fails(*manual([dict(tensor, parameters={"binary_data_size": 0})], b""),
+                        signature=sig)
+    else:
+        message = fails({"inputs": [dict(tensor, data=[])]}, signature=sig)
+    assert f"input 'x' has a shape numpy cannot represent: {shape}" in message

@@ -130,7 +130,7 @@ def parse_infer_request(body: bytes, header_length, signature: dict) -> tuple:
             if array.size != count:
                 raise _bad(f"input '{name}' has {array.size} elements in 'data', but shape "
                            f"{shape} needs {count}")
-            array = array.reshape(shape)
+            array = _reshape(name, array, shape)
         else:
             raise _bad(f"input '{name}' has neither 'data' nor binary_data_size")
         check_shape(name, array, spec_shape)
@@ -198,16 +198,26 @@ def _from_binary(name, chunk, sent, shape, count):
                        f"needs {count}")
         array = np.empty(count, dtype=object)
         array[:] = items
-        return array.reshape(shape)
+        return _reshape(name, array, shape)
     dt = np_dtype(DATATYPES[sent])
     if len(chunk) != count * dt.itemsize:
         raise _bad(f"input '{name}' has {len(chunk)} bytes of binary data, but shape {shape} "
                    f"of {sent} needs {count * dt.itemsize}")
     if sent == "BOOL":  # one byte each; any non-zero byte is true
-        return np.frombuffer(chunk, dtype=np.uint8).astype(bool).reshape(shape)
+        return _reshape(name, np.frombuffer(chunk, dtype=np.uint8).astype(bool), shape)
     # zero-copy view of the body; '<' makes the wire's little-endian explicit
-    return np.frombuffer(chunk, dtype=dt.newbyteorder("<")).astype(dt, copy=False) \
-        .reshape(shape)
+    return _reshape(name, np.frombuffer(chunk, dtype=dt.newbyteorder("<")).astype(
+        dt, copy=False), shape)
+
+
+def _reshape(name, array, shape):
+    """`array` (of the right element count) in `shape`; a 400 when numpy cannot make that
+    shape (no elements, but dimensions past its index range, e.g. [0, 2**63])."""
+    try:
+        return array.reshape(shape)
+    except ValueError as exc:
+        raise _bad(f"input '{name}' has a shape numpy cannot represent: {shape} ({exc})") \
+            from None
 
 
 # -- inference response ------------------------------------------------------------------------
