@@ -147,7 +147,11 @@ class Manager:
             now = time.monotonic()
             todo = sorted((v for v in aspired if v.state == "START" and v.next_try <= now),
                           key=lambda v: -v.version)
-            if self._transition == "resource" and unaspired_ready:
+            # Resource-preserving: nothing loads while an old version still holds memory,
+            # one unloading after its in-flight requests included (peak: one version).
+            if self._transition == "resource" and any(
+                    v.state == "UNLOADING" or (v.state == "AVAILABLE" and not v.aspired)
+                    for v in versions):
                 return None
             if todo:
                 todo[0].state = "LOADING"
