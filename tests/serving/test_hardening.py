@@ -271,3 +271,26 @@ def test_requests_for_made_up_model_names_share_one_metric_series(toy_app):
         ':tensorflow:serving:request_count{model_name="<unknown>",status="NOT_FOUND"} 50',
         ':tensorflow:serving:request_count{model_name="toy",status="OK"} 1',
         ':tensorflow:serving:request_count{model_name="toy",status="INVALID_ARGUMENT"} 1'])
+
+
+@pytest.mark.parametrize("request_head", [
+    b"FOO /v1/models/wide HTTP/1.1\r\nHost: x\r\n\r\n",  # a method the parser does not know
+    b"POST /v1/models/wide:predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    b"POST /v2/models/wide/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Content-Length: 7\r\n\r\n{}",
+])
+def test_a_request_the_http_parser_refuses_gets_a_json_error(server, request_head):
+    # Spec 1.2 and 3.2: every failure is {"error": ...} in JSON (tritonclient reads the
+    # message from it). uvicorn answered these in text/plain.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(request_head)
+        reply = _read_all(sock, 10)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 400 Bad Request", reply
+    fields = dict(line.lower().split(b": ", 1) for line in lines[1:])
+    assert fields[b"content-type"] == b"application/json"
+    assert fields[b"connection"] == b"close"
+    assert int(fields[b"content-length"]) == len(body)
+    assert json.loads(body) == {"error": "Invalid HTTP request received."}
+    assert server.get("/v1/models/wide")[0] == 200

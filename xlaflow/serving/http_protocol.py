@@ -94,6 +94,19 @@ def protocol(header_timeout_s):
             self._disarm()
             super().connection_lost(exc)
 
+        def send_400_response(self, msg):
+            # What the HTTP parser refuses (a method it does not know, a bad or repeated
+            # Content-Length) is answered as every other error, {"error": ...} in JSON
+            # (spec 1.2; tritonclient reads the message from it); uvicorn's is text/plain.
+            body = error_body(msg)
+            head = [b"HTTP/1.1 400 Bad Request\r\n"]
+            for name, value in self.server_state.default_headers:
+                head.extend([name, b": ", value, b"\r\n"])
+            head.append(b"content-type: application/json\r\ncontent-length: " +
+                        str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n")
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
+
         def _arm(self):
             self._header_timer = self.loop.call_later(header_timeout_s, self._expired)
 
