@@ -294,3 +294,26 @@ def test_a_request_the_http_parser_refuses_gets_a_json_error(server, request_hea
     assert int(fields[b"content-length"]) == len(body)
     assert json.loads(body) == {"error": "Invalid HTTP request received."}
     assert server.get("/v1/models/wide")[0] == 200
+
+
+@pytest.mark.parametrize("timeout_ms", ["0", "-5"])
+def test_a_rest_timeout_of_zero_or_less_means_no_deadline(tmp_path, timeout_ms):
+    # TF reads --rest_api_timeout_in_ms <= 0 as no deadline (RunOptions' timeout_in_ms);
+    # here every predict was a 504 and a connection's headers were given no time at all.
+    export(str(tmp_path / "toy"), 1)
+    server = Server("--model_name=toy", f"--model_base_path={tmp_path / 'toy'}",
+                    f"--rest_api_timeout_in_ms={timeout_ms}", cwd=str(tmp_path))
+    try:
+        server.wait(lambda: server.states("toy") == {1: "AVAILABLE"}, "the model to load")
+        status, body = server.json("POST", "/v1/models/toy:predict", {"instances": [[1, 2, 3]]})
+        assert (status, body) == (200, {"predictions": [[2.0, 5.0, 10.0]]})
+        request = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32",
+                               "data": [1, 2, 3]}]}
+        status, body = server.json("POST", "/v2/models/toy/infer", request)
+        assert status == 200 and body["outputs"][0]["data"] == [2.0, 5.0, 10.0]
+        with socket.create_connection(("127.0.0.1", server.port)) as quiet:
+            time.sleep(0.5)  # a connection that waits a little before its request
+            quiet.sendall(b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert _read_all(quiet, 10).startswith(b"HTTP/1.1 200 ")
+    finally:
+        assert server.stop() == 0, server.read_log()

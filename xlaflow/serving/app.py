@@ -53,6 +53,7 @@ class App(BodyReading):
 
     Unbatched model calls run on `model_executor` (default: `executor`, which also takes
     large bodies' parsing and encoding): the server sizes it to the cores, see server.py.
+    `timeout_s` bounds each inference request (body and answer); None: no deadline.
     """
 
     def __init__(self, manager, *, metrics=None, registry=None, monitoring_path=None,

@@ -16,6 +16,9 @@ from xlaflow.serving import source
 from xlaflow.serving.manager import Manager
 
 log = logging.getLogger("xlaflow.serving")
+# The request headers' deadline when --rest_api_timeout_in_ms turns the request deadline
+# off: TF's default timeout.
+_HEADER_TIMEOUT_S = 30.0
 
 
 def _bool(text):
@@ -112,7 +115,10 @@ class Server:
             log.warning("--file_system_poll_wait_seconds=%g (< 0): the base paths are never "
                         "listed, so no version loads (as in TF, meant for tests)",
                         args.file_system_poll_wait_seconds)
-        self.timeout_s = args.rest_api_timeout_in_ms / 1000
+        # TF reads a timeout of 0 or less as none (RunOptions' timeout_in_ms): no deadline
+        # on requests then, while request headers keep the default one (slowloris).
+        ms = args.rest_api_timeout_in_ms
+        self.timeout_s = ms / 1000 if ms > 0 else None
         if args.batching_parameters_file and not args.enable_batching:
             raise SystemExit("error: --batching_parameters_file needs --enable_batching")
         self.batching = None
@@ -291,7 +297,8 @@ class Server:
                                 port=self.args.rest_api_port, log_level="warning",
                                 backlog=2048, timeout_graceful_shutdown=30,
                                 access_log=False, lifespan="on",
-                                http=http_protocol.protocol(header_timeout_s=self.timeout_s),
+                                http=http_protocol.protocol(
+                                    header_timeout_s=self.timeout_s or _HEADER_TIMEOUT_S),
                                 # Nothing here reads client addresses: skip rewriting them
                                 # from X-Forwarded-* on every request.
                                 proxy_headers=False)
