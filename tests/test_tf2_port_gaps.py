@@ -147,11 +147,11 @@ def test_pad_sequences_follows_keras_padding_and_truncating():
         pad(seqs, padding="mid")
 
 
-def test_two_tapes_in_one_with_statement_name_the_working_forms():
+def test_two_tapes_in_one_with_statement_both_give_gradients_after_the_block():
     # TF's DCGAN tutorial writes `with tf.GradientTape() as gen_tape, tf.GradientTape() as
-    # disc_tape:` and asks both for gradients afterwards; xlaflow records the second tape
-    # nested in the first, so that must raise with the two forms that work, and those
-    # forms must give the known derivatives (d(w*x)/dw = x, d(v*w*x)/dv = w*x).
+    # disc_tape:` and asks both for gradients afterwards; the two tapes share one recording
+    # of the block. The nested and persistent forms give the same known derivatives
+    # (d(w*x)/dw = x, d(v*w*x)/dv = w*x).
     import pytest
     w, v = xf.Variable(2.0), xf.Variable(3.0)
 
@@ -161,9 +161,6 @@ def test_two_tapes_in_one_with_statement_name_the_working_forms():
             a = w * x
             b = v * a
         return t1.gradient(a, [w]), t2.gradient(b, [v])
-
-    with pytest.raises(NotImplementedError, match="persistent=True"):
-        one_statement(xf.constant(5.0))
 
     @xf.function
     def nested(x):
@@ -181,9 +178,18 @@ def test_two_tapes_in_one_with_statement_name_the_working_forms():
             b = v * a
         return t.gradient(a, [w]), t.gradient(b, [v])
 
-    for fn in (nested, persistent):
+    for fn in (one_statement, nested, persistent):
         (ga,), (gb,) = fn(xf.constant(5.0))
         assert float(ga) == 5.0 and float(gb) == 10.0
+
+    @xf.function
+    def twice(x):
+        with xf.GradientTape() as t1, xf.GradientTape() as t2:
+            a = w * x
+        return t1.gradient(a, [w]), t2.gradient(a, [w]), t1.gradient(a, [w])
+
+    with pytest.raises(RuntimeError, match="non-persistent GradientTape computes one set"):
+        twice(xf.constant(5.0))  # each tape keeps its own persistence
 
 
 def test_nested_tape_asked_for_a_target_from_outside_it_says_so_not_two_tapes():

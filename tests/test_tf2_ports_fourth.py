@@ -272,19 +272,15 @@ def test_dcgan_conv_transpose_batchnorm_two_tapes_and_checkpoint(tmp_path):
     @tf.function
     def train_step(images):
         noise = tf.random.normal([BATCH_SIZE, noise_dim])
-        # TF's tutorial writes `with tf.GradientTape() as gen_tape, tf.GradientTape() as
-        # disc_tape:` and asks both after the block; xlaflow refuses that form (see
-        # test_tf2_port_gaps.py), and nesting with each gradient taken in its block works
-        with tf.GradientTape() as gen_tape:
-            with tf.GradientTape() as disc_tape:
-                generated_images = generator(noise, training=True)
-                real_output = discriminator(images, training=True)
-                fake_output = discriminator(generated_images, training=True)
-                gen_loss = generator_loss(fake_output)
-                disc_loss = discriminator_loss(real_output, fake_output)
-            gradients_of_discriminator = disc_tape.gradient(
-                disc_loss, discriminator.trainable_variables)
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated_images = generator(noise, training=True)
+            real_output = discriminator(images, training=True)
+            fake_output = discriminator(generated_images, training=True)
+            gen_loss = generator_loss(fake_output)
+            disc_loss = discriminator_loss(real_output, fake_output)
         gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        gradients_of_discriminator = disc_tape.gradient(
+            disc_loss, discriminator.trainable_variables)
         generator_optimizer.apply_gradients(
             zip(gradients_of_generator, generator.trainable_variables))
         discriminator_optimizer.apply_gradients(

@@ -26,9 +26,10 @@ def not_recorded_eagerly(frame, why):
 
 NESTED_AFTER = (
     "tape.gradient() of a tape recorded inside another tape's block, called after that "
-    "outer block ended (as `with GradientTape() as t1, GradientTape() as t2:` does), is not "
-    "supported: nest the blocks and call the inner tape's gradient() inside the outer block, "
-    "or record both losses on one GradientTape(persistent=True)")
+    "outer block ended, is not supported (tapes of one `with t1, t2:` statement share one "
+    "recording only when they have the same watch_accessed_variables): nest the blocks and "
+    "call the inner tape's gradient() inside the outer block, or record both losses on one "
+    "GradientTape(persistent=True)")
 
 # The logs of the tapes recording now: AutoGraph reports each loop it traces that XLA cannot
 # differentiate in reverse mode (a while_loop: a tensor test or tensor range bounds).

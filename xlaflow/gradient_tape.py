@@ -62,6 +62,8 @@ class GradientTape:
         self._scope = None  # the recorded run's Variables, while the block runs
         self._watch_marks, self._watch_roots = [], []  # tape.watch in the running block
         self._slots = None  # the running block's (get_reads, set_reads)
+        self._leader = None  # the tape recording for this one too (see _xf_join_block)
+        self._followers = []  # the tapes this one records for
 
     @property
     def _recording(self):
@@ -99,6 +101,8 @@ class GradientTape:
         """`name = ag__.watch(tape, name)` (AutoGraph's form of `tape.watch(name)`): each
         float tensor in `value` is rebound to itself plus zero, a result of the block the
         tape differentiates with respect to (Variables are watched as they are)."""
+        if self._leader is not None:
+            return self._leader._xf_watch(value)
         if not self._recording:
             raise RuntimeError("tape.watch() must be called inside the tape's `with` block")
 
@@ -146,12 +150,30 @@ class GradientTape:
         return tuple(self._record[2]) if self._record else ()
 
     # -- recording -------------------------------------------------------------------------
+    def _xf_join_block(self, leader, body):
+        """`with leader, self:` (TF's `with GradientTape() as g, GradientTape() as d:`):
+        when `leader` is a tape recording this very block with the same watching policy,
+        one recording serves both (each tape keeps its own persistence), so both can take
+        gradients after the block. False: record nested, as a `with` inside the block."""
+        if leader is None or not leader._recording or \
+                leader._leader is not None or \
+                leader.watch_accessed_variables != self.watch_accessed_variables:
+            return False
+        self._leader, self._scope = leader, leader._scope
+        leader._followers.append(self)
+        try:
+            body(self)
+        finally:
+            self._scope = None
+        return True
+
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
         """Run the block once, tracing it into a jaxpr; replay that under jax.vjp, adding a
         zero input where each marked read, watched tensor and float result is computed: the
         pullback's gradient for each input is the gradient with respect to that value."""
         captured = {}
         reads = get_reads()
+        self._followers = []
         self._nested = bool(_diagnostics.loop_logs)  # recorded inside another tape's block
 
         def forward():
@@ -219,6 +241,11 @@ class GradientTape:
                         variables, by_variable, by_result, by_root)
         self._depends = _replay.dependencies(closed.jaxpr, shifted)
         self._used = False
+        for follower in self._followers:
+            follower._record, follower._depends, follower._used = \
+                self._record, self._depends, False
+            follower._nested, follower._leader = self._nested, None
+        self._followers = []
 
     # -- gradients -------------------------------------------------------------------------
     def _use(self):

@@ -307,8 +307,13 @@ class _ControlFlow(ast.NodeTransformer):
             targets=[ast.Tuple(elts=read_store, ctx=ast.Store())],
             value=ast.Name(id=fresh["read_vars"], ctx=ast.Load())), node)] if reads else \
             [ast.copy_location(ast.Pass(), node)]
+        manager = item.context_expr
+        if getattr(node, "xf_joined", False):
+            manager = ast.Call(func=ast.Attribute(value=ast.Name(id="ag__", ctx=ast.Load()),
+                                                  attr="joined", ctx=ast.Load()),
+                               args=[manager], keywords=[])
         return templates.replace(
-            _WITH, node, manager=item.context_expr, target=target, body=node.body,
+            _WITH, node, manager=manager, target=target, body=node.body,
             reads=ast.Tuple(elts=[ast.Name(id=r, ctx=ast.Load()) for r in reads],
                             ctx=ast.Load()),
             read_names=reads, read_body=read_body,
@@ -366,11 +371,15 @@ ag__.with_stmt(manager, with_body, get_state, set_state, symbols, n_out, get_rea
 
 
 def _split_with(node):
-    """`with a as x, b as y: body` -> `with a as x: with b as y: body`."""
+    """`with a as x, b as y: body` -> `with a as x: with b as y: body`, the inner marked as
+    joined to the outer (two tapes of one statement record the block together)."""
     if len(node.items) == 1:
         return node
     inner = ast.copy_location(ast.With(items=node.items[1:], body=node.body), node)
-    return ast.copy_location(ast.With(items=node.items[:1], body=[_split_with(inner)]), node)
+    inner.xf_joined = True
+    outer = ast.With(items=node.items[:1], body=[_split_with(inner)])
+    outer.xf_joined = getattr(node, "xf_joined", False)
+    return ast.copy_location(outer, node)
 
 
 def _with_live(node):

@@ -6,6 +6,7 @@ from xlaflow.autograph.operators.calls import merged_keywords as merged_keywords
 from xlaflow.autograph.operators.conditionals import if_exp as if_exp
 from xlaflow.autograph.operators.conditionals import if_stmt as if_stmt
 from xlaflow.autograph.operators.conditionals import select_return as select_return
+from xlaflow.autograph.operators.contexts import joined as joined
 from xlaflow.autograph.operators.contexts import watch as watch
 from xlaflow.autograph.operators.contexts import with_stmt as with_stmt
 from xlaflow.autograph.operators.lists import list_append as list_append
