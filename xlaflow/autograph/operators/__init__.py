@@ -13,6 +13,8 @@ from xlaflow.autograph.operators.lists import list_append as list_append
 from xlaflow.autograph.operators.logical import and_ as and_
 from xlaflow.autograph.operators.logical import compare_chain as compare_chain
 from xlaflow.autograph.operators.logical import comprehension_test as comprehension_test
+from xlaflow.autograph.operators.logical import match_guard as match_guard
+from xlaflow.autograph.operators.logical import match_subject as match_subject
 from xlaflow.autograph.operators.logical import not_ as not_
 from xlaflow.autograph.operators.logical import or_ as or_
 from xlaflow.autograph.operators.logical import python_test as python_test

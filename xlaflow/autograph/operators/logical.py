@@ -131,3 +131,26 @@ def python_test(value):
             "would have to run; assign the name in a statement before the expression, or use "
             "an `if` statement.")
     return value
+
+
+def match_subject(value):
+    """The subject of a `match` kept in Python (converters/matches.py) whose value patterns
+    would test a tensor's truth: refused with the `if` chain to write instead."""
+    if is_traced(value):
+        raise NotImplementedError(
+            f"{caller()}: this `match` compares a tensor subject with value patterns, but it "
+            "also has a sequence, mapping or class pattern (or a guard on an `as` capture), "
+            "so it cannot become tensor control flow. Use only value patterns "
+            "(`case 0:`, `case 1 | 2:`, `case _:`), or write it as `if x == 0: ... elif ...`.")
+    return value
+
+
+def match_guard(value):
+    """The guard of a `match` kept in Python (converters/matches.py): a tensor guard would
+    decide which case runs, which only an `if` chain can do with a tensor."""
+    if is_traced(value):
+        raise NotImplementedError(
+            f"{caller()}: the guard of this `match` case tests a tensor, and the match has "
+            "a sequence, mapping or class pattern (or a guard on an `as` capture), so it "
+            "cannot become tensor control flow. Write it as an `if`/`elif` chain.")
+    return value
