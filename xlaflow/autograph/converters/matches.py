@@ -74,7 +74,7 @@ class _Lowering(ast.NodeTransformer):
                 chain = binds + [_at(ast.If(test=case.guard, body=case.body, orelse=chain),
                                      case.pattern)]
             else:
-                condition = test(_name(subject, ast.Load()))
+                condition = test(lambda: _name(subject, ast.Load()))  # a fresh node per use
                 if case.guard is not None:
                     condition = ast.BoolOp(op=ast.And(), values=[condition, case.guard])
                 chain = [_at(ast.If(test=_at(condition, case.pattern), body=binds + case.body,
@@ -97,12 +97,12 @@ class _Lowering(ast.NodeTransformer):
 
 
 def _test(pattern):
-    """(build, bound): `build(subject)` is the test (None: always matches); `bound` the names
-    the pattern binds to the subject."""
+    """(build, bound): `build(subject)` is the test, given a function making the subject's
+    node (None: always matches); `bound` the names the pattern binds to the subject."""
     if isinstance(pattern, ast.MatchValue):
-        return (lambda s: ast.Compare(left=s, ops=[ast.Eq()], comparators=[pattern.value])), []
+        return (lambda s: ast.Compare(left=s(), ops=[ast.Eq()], comparators=[pattern.value])), []
     if isinstance(pattern, ast.MatchSingleton):
-        return (lambda s: ast.Compare(left=s, ops=[ast.Is()],
+        return (lambda s: ast.Compare(left=s(), ops=[ast.Is()],
                                       comparators=[ast.Constant(pattern.value)])), []
     if isinstance(pattern, ast.MatchAs):
         if pattern.pattern is None:
