@@ -23,6 +23,7 @@ from xlaflow.autograph.converters import (
     lists,
     logical,
     loop_exits,
+    matches,
     returns,
     watches,
 )
@@ -112,6 +113,7 @@ def transform(node):
 def _transform(node):
     namer = naming.Namer(node)
     node = canonical.transform(node)
+    node = matches.transform(node)  # value patterns -> if/elif, for the passes below
     node = asserts.transform(node)
     node = lists.transform(node)
     node = watches.transform(node)

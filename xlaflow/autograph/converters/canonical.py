@@ -8,16 +8,11 @@ compiled outside its class body.
 Annotated assignments in the body become plain ones, and bare declarations (`k: int`) move
 to the top of the function: an annotation is never evaluated in a function, but an annotated
 name cannot be `nonlocal`, which the branch and loop functions of later passes declare.
-
-A `match` on values becomes an `if`/`elif` chain (matches.py), which the later passes then
-treat as any other `if` (early returns, tensor conditions).
 """
 
 from __future__ import annotations
 
 import ast
-
-from xlaflow.autograph.converters import matches
 
 
 def transform(node):
@@ -38,7 +33,7 @@ def transform(node):
         isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value,
                                                                     str) else []
     node.body = docstring + annotations.declarations + node.body[len(docstring):]
-    return matches.transform(node)
+    return node
 
 
 class _Annotations(ast.NodeTransformer):
