@@ -108,3 +108,16 @@ def test_eager_tensors_have_tfs_numpy_method():
 
     with pytest.raises(AttributeError, match="numpy"):
         inside(x)
+
+
+def test_64_bit_integers_past_32_bits_are_refused_not_wrapped():
+    # jnp.asarray wraps NumPy's int64 2**40 to 0 without 64-bit mode; TF keeps int64
+    big = np.array([1, 2**40])
+    for make in (xf.constant, xf.convert_to_tensor):
+        with pytest.raises(OverflowError, match=r"int64 values span \[1, 1099511627776\], "
+                                                r"past int32.*jax_enable_x64"):
+            make(big)
+    fits = np.array([-2**31, 2**31 - 1])
+    np.testing.assert_array_equal(xf.constant(fits), fits)
+    assert xf.constant(np.array([], np.int64)).shape == (0,)
+    assert xf.constant(np.array([2**32 - 1], np.uint64)).dtype == np.uint32

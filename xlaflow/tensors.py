@@ -104,6 +104,7 @@ def constant(value, dtype=None, shape=None, name=None):
             # jnp.asarray: only a dtype the caller asks for warns that it is not available
             dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") \
                 else _default_dtype(value)
+            _check_narrowed_integers(value, dtype, "constant")
         out = jnp.asarray(value, dtype=as_dtype(dtype))
     except (TypeError, ValueError) as error:
         clear = _host_value_error(value, error, "constant")
@@ -124,6 +125,23 @@ def constant(value, dtype=None, shape=None, name=None):
     )
 
 
+def _check_narrowed_integers(value, dtype, what):
+    """NumPy's 64-bit integers become 32-bit ones without x64, and jnp.asarray wraps values
+    past 32 bits silently (2**40 -> 0): refuse those instead of corrupting them."""
+    source = getattr(value, "dtype", None)
+    if source is None or getattr(source, "kind", "") not in "iu" or source.itemsize <= \
+            np.dtype(dtype).itemsize or not np.size(value):
+        return
+    info = np.iinfo(dtype)
+    low, high = np.min(value), np.max(value)
+    if low < info.min or high > info.max:
+        raise OverflowError(
+            f"xf.{what}: the {source} values span [{low}, {high}], past {np.dtype(dtype)} "
+            f"(JAX's integers are 32-bit unless 64-bit mode is on): enable it with "
+            "jax.config.update('jax_enable_x64', True) before making tensors, or keep "
+            "these values in NumPy")
+
+
 def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     """Converts Python values, NumPy arrays and Variables to a jax.Array (TF's name).
 
@@ -142,7 +160,11 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
                 f"xf.convert_to_tensor: requested dtype {as_dtype(dtype)} for a value of dtype "
                 f"{have}; use xf.cast to change dtypes."
             )
-        return value if isinstance(value, jax.Array) else jnp.asarray(value)
+        if isinstance(value, jax.Array):
+            return value
+        _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(have),
+                                 "convert_to_tensor")
+        return jnp.asarray(value)
     wanted = dtype if dtype is not None else dtype_hint
     try:
         return jnp.asarray(value, dtype=as_dtype(wanted) if wanted is not None else
