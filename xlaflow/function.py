@@ -32,6 +32,7 @@ from xlaflow._signatures import DYNAMIC, Static
 from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing
 from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
+from xlaflow.data.host_tensor import HostTensor
 
 _TRACED = _signatures.TRACED_TYPES
 _Tracer = jax.core.Tracer  # a user's jax.jit around a call with concrete arguments
@@ -172,7 +173,8 @@ class Function(Tracing):
         entry = self._fast_entries.get(len(args))
         if entry is not None and _FAST_PATH_OPEN[0] and not kwargs:
             for arg in args:
-                if type(arg) is not _array_type and type(arg) is not np.ndarray:
+                if type(arg) is not _array_type and type(arg) is not np.ndarray and \
+                        type(arg) is not HostTensor:  # a Dataset element
                     break
             else:
                 try:

@@ -20,10 +20,17 @@ def test_from_tensor_slices_nested_structures():
                             for i in range(4)]
     assert ds.element_spec == ({"image": TensorSpec((3,), np.float32),
                                 "id": TensorSpec((), np.int64)}, TensorSpec((), np.int64))
+    first = next(ds.as_numpy_iterator())
+    assert type(first[0]["image"]) is np.ndarray
+    assert isinstance(first[1], np.generic)  # rank-0 leaves are NumPy scalars
+    # iter() views the same NumPy values with TF's .numpy() (no copy, no device, same dtype)
     first = next(iter(ds))
     assert isinstance(first[0]["image"], np.ndarray) and not isinstance(
         first[0]["image"], jax.Array)
-    assert isinstance(first[1], np.generic)  # rank-0 leaves are NumPy scalars
+    assert first[0]["image"].dtype == np.float32 and first[1].dtype == np.int64
+    assert first[0]["image"].numpy().tolist() == x[0].tolist()
+    assert type(first[1].numpy()) is np.int64 and first[1].numpy() == 0
+    assert type(first[0]["image"].numpy()) is np.ndarray
     assert len(ds) == 4
 
 
@@ -57,7 +64,9 @@ def test_from_tensors_and_range():
     r = Dataset.range(2, 11, 3)
     assert as_lists(r) == [2, 5, 8] and len(r) == 3
     assert r.element_spec == TensorSpec((), np.int64)
-    assert all(type(v) is np.int64 for v in r)
+    assert all(type(v) is np.int64 for v in r.as_numpy_iterator())
+    assert [v.numpy() for v in r] == [2, 5, 8]  # TF's `for x in ds.range(...): x.numpy()`
+    assert r.reduce(0, lambda total, v: total + v).numpy() == 15
     assert as_lists(Dataset.range(4)) == [0, 1, 2, 3]
     assert as_lists(Dataset.range(3, output_type=xf.int32)) == [0, 1, 2]
 

@@ -101,19 +101,21 @@ class Dataset:
     # --- iteration ------------------------------------------------------------------------
 
     def __iter__(self):
+        """A pass whose arrays have TF's `.numpy()` (HostTensor: NumPy, viewed)."""
         check_host("__iter__")
-        return Iterator(self)
+        return Iterator(self, host_tensors=True)
 
     def as_numpy_iterator(self):
-        """An iterator of NumPy elements (elements already are NumPy here)."""
+        """A pass of plain NumPy elements."""
         check_host("as_numpy_iterator")
         return Iterator(self)
 
     def reduce(self, initial_state, reduce_func):
-        """`reduce_func(state, element)` folded over the elements, from `initial_state`."""
+        """`reduce_func(state, element)` folded over the elements, from `initial_state`
+        (elements as `iter()` gives them: `ds.reduce(0, add).numpy()` works, as in TF)."""
         check_host("reduce")
         state = initial_state
-        with contextlib.closing(Iterator(self)) as it:  # a pass under the pipeline's options
+        with contextlib.closing(Iterator(self, host_tensors=True)) as it:  # under options
             for element in it:
                 state = reduce_func(state, element)
         return state

@@ -65,11 +65,16 @@ class Iterator:
     iterator) stops any background threads of the pass.
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, host_tensors=False):
         self._dataset = dataset
         options = dataset.options()
         self._options = options if _in_effect(options) else None
-        self._gen = dataset._iterate()
+        self._pass = dataset._iterate()
+        if host_tensors:
+            from xlaflow.data.host_tensor import with_numpy
+            self._gen = map(with_numpy, self._pass)
+        else:
+            self._gen = self._pass
 
     def __iter__(self):
         return self
@@ -91,7 +96,7 @@ class Iterator:
         return self.__next__()
 
     def close(self):
-        self._gen.close()
+        self._pass.close()
 
     @property
     def element_spec(self):

@@ -71,7 +71,11 @@ class DistributedIterator:
 
     def __init__(self, distributed, batches=None):
         self._distributed = distributed
-        self._batches = iter(distributed.dataset) if batches is None else batches
+        if batches is None:  # plain NumPy batches, sharded onto the devices next
+            dataset = distributed.dataset
+            batches = dataset.as_numpy_iterator() if hasattr(dataset, "as_numpy_iterator") \
+                else iter(dataset)
+        self._batches = batches
 
     def __iter__(self):
         return self

@@ -291,9 +291,10 @@ class DatasetBatches(IterableBatches):
         from xlaflow.config import device_prefetch_enabled
         from xlaflow.training.prefetch import DevicePrefetcher
         self.close()
+        batches = self.iterable.as_numpy_iterator()  # plain arrays: the step takes them
         if not device_prefetch_enabled():
-            return iter(self.iterable)
-        return DevicePrefetcher(self.iterable, self.prefetch, place=self.place)
+            return batches
+        return DevicePrefetcher(batches, self.prefetch, place=self.place)
 
 
 def is_dataset(x):
