@@ -5,7 +5,7 @@ converted (a notebook cell, a script, a plain function called eagerly) enters th
 plain `with`, so the tape converts the block itself from its source, as AutoGraph does in
 an xf.function: it runs the converted block on the frame's locals, writes the names the
 block binds back into the frame and skips the original body (a trace function raises at
-the body's first line; the tape's `__exit__` swallows that). The block's results are
+the instruction after the tape's enter; the tape's `__exit__` swallows that). The block's results are
 concrete values; inside the block values are traced, as in an xf.function.
 """
 
@@ -35,7 +35,8 @@ _SET_FAST = sys.version_info < (3, 13)  # from 3.13 frame.f_locals writes throug
 
 
 class _SkipBody(BaseException):
-    """Raised at an eagerly entered block's first line: the converted block already ran."""
+    """Raised right after an eager block's tape is entered: the converted block already ran
+    (the rest of the `with` statement's items and its body)."""
 
 
 class CannotRecord(Exception):
@@ -238,11 +239,6 @@ def _global_writes(code):
 def enter(tape, frame):
     """Record `tape`'s block entered eagerly in `frame`, or raise CannotRecord."""
     records = _records()
-    if records and records[-1]["frame"] is frame:
-        # A later item of the statement being skipped (`with t1, xf.GradientTape() as t2:`
-        # on one line): the converted statement already entered its own.
-        records[-1]["members"].add(id(tape))
-        return tape
     if sys.version_info < (3, 11):
         raise CannotRecord("finding the block needs Python 3.11's instruction positions")
     code, offset = frame.f_code, frame.f_lasti
@@ -286,8 +282,6 @@ def exit_(tape, frame, exc_type):
     record = next((r for r in reversed(records) if r["frame"] is frame), None)
     if record is None:
         return False
-    if id(tape) in record["members"]:
-        return exc_type is _SkipBody
     records.remove(record)
     _restore_tracing(frame, record)
     if exc_type is None or exc_type is _SkipBody:
@@ -303,19 +297,26 @@ def _records():
 
 
 def _skip_body(frame, written, gone, records):
-    """Raise _SkipBody at the frame's next line: the first of the block's body."""
-    record = {"frame": frame, "written": written, "gone": gone, "members": set(),
-              "global": sys.gettrace(), "local": frame.f_trace}
+    """Raise _SkipBody at the frame's next instruction, the one after entering the tape.
 
-    def at_line(traced, event, arg):
-        if traced is frame and event == "line":
+    Its first instruction, not its first line: the `with` statement's handler covers the
+    instructions after the enter, but not a body line's own NOP (a leading `try:` or a
+    lone `pass`), and a line event would come only after the later items of the statement
+    were entered a second time (the converted block entered them) or, where a tracer turned
+    the frame's line events off, never."""
+    record = {"frame": frame, "written": written, "gone": gone, "global": sys.gettrace(),
+              "local": frame.f_trace, "opcodes": frame.f_trace_opcodes}
+
+    def at_next(traced, event, arg):
+        if traced is frame and event == "opcode":
             raise _SkipBody
-        return at_line
+        return at_next
 
     records.append(record)
     if record["global"] is None:
         sys.settrace(_no_tracing)  # a frame's f_trace is only called while one is set
-    frame.f_trace = at_line
+    frame.f_trace_opcodes = True
+    frame.f_trace = at_next
 
 
 def _no_tracing(frame, event, arg):
@@ -324,8 +325,9 @@ def _no_tracing(frame, event, arg):
 
 def _restore_tracing(frame, record):
     """Put back the frame's and the thread's trace functions (Python clears both when a
-    trace function raises, as at_line does: a debugger's are set again)."""
+    trace function raises, as at_next does: a debugger's are set again)."""
     frame.f_trace = record["local"]
+    frame.f_trace_opcodes = record["opcodes"]
     if sys.gettrace() is not record["global"]:
         sys.settrace(record["global"])
 

@@ -1,0 +1,80 @@
+"""Eager tape blocks, adversarially: bodies Python enters oddly, tracers, methods, refusals.
+
+Oracles: closed forms of the recorded expressions, and Python's own `with` semantics (each
+manager entered once, the body's side effects once).
+"""
+
+import contextlib
+import sys
+
+import xlaflow as xf
+
+
+def test_a_body_that_starts_with_try_is_recorded():
+    v = xf.Variable(2.0)
+
+    def step():
+        with xf.GradientTape() as tape:
+            try:
+                y = v * v * v
+            except ValueError:
+                y = v
+        return tape.gradient(y, v)
+
+    assert float(step()) == 12.0  # 3v^2
+
+
+def test_a_body_of_only_pass_leaves_the_tape_empty():
+    def step():
+        with xf.GradientTape() as tape:
+            pass
+        return tape.watched_variables()
+
+    assert step() == ()
+
+
+def test_the_managers_after_the_tape_are_entered_once():
+    v = xf.Variable(2.0)
+    log = []
+
+    @contextlib.contextmanager
+    def logged():
+        log.append("enter")
+        try:
+            yield 3.0
+        finally:
+            log.append("exit")
+
+    def step():
+        with xf.GradientTape() as tape, logged() as k:
+            y = v * k
+        return tape.gradient(y, v)
+
+    assert float(step()) == 3.0
+    assert log == ["enter", "exit"]
+
+
+def test_a_tracer_without_line_events_does_not_run_the_body_twice():
+    v = xf.Variable(2.0)
+    runs = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "traced":
+            frame.f_trace_lines = False  # as coverage tools do for frames they skip
+            return tracer
+        return None
+
+    def traced():
+        with xf.GradientTape() as tape:
+            runs.append(1)
+            y = v * v
+        return tape.gradient(y, v)
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        grad = traced()
+        still = sys.gettrace()
+    finally:
+        sys.settrace(previous)
+    assert float(grad) == 4.0 and runs == [1] and still is tracer
