@@ -29,7 +29,7 @@ from xlaflow.autograph.pyct import parsing
 
 _TAPE = "__xf_tape"
 _CACHE_SIZE = 256  # notebooks make a new code object per cell run: keep the newest only
-_blocks = {}  # (code, instruction offset) -> _Block, or the CannotRecord refusing it
+_blocks = {}  # (code, instruction offset) -> _Block, or why it is refused (a str)
 _pending = threading.local()  # .records: this thread's entered blocks, innermost last
 _SET_FAST = sys.version_info < (3, 13)  # from 3.13 frame.f_locals writes through (PEP 667)
 
@@ -250,10 +250,12 @@ def enter(tape, frame):
         try:
             block = _Block(frame, index)
         except CannotRecord as exc:
-            block = exc
+            # its reason only: a kept exception would keep the frames of every raise of it
+            # (its traceback grows each time), and with them their locals
+            block = str(exc)
         _remember(_blocks, (code, offset), block)
-    if isinstance(block, CannotRecord):
-        raise block
+    if isinstance(block, str):
+        raise CannotRecord(block)
     namespace = frame.f_locals
     params = block.params(frame, namespace)
     function = block.function(frame, params)

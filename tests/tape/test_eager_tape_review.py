@@ -5,7 +5,11 @@ manager entered once, the body's side effects once).
 """
 
 import contextlib
+import gc
 import sys
+import weakref
+
+import pytest
 
 import xlaflow as xf
 
@@ -78,3 +82,23 @@ def test_a_tracer_without_line_events_does_not_run_the_body_twice():
     finally:
         sys.settrace(previous)
     assert float(grad) == 4.0 and runs == [1] and still is tracer
+
+
+def test_a_refused_block_keeps_no_frame_alive():
+    v = xf.Variable(2.0)
+    alive = []
+
+    class Big:
+        pass
+
+    def refused():
+        big = Big()
+        alive.append(weakref.ref(big))
+        with xf.GradientTape():
+            return v * v
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match=r"has a `return`"):
+            refused()
+    gc.collect()
+    assert [r() for r in alive] == [None, None, None]
