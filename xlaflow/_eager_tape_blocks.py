@@ -12,6 +12,7 @@ concrete values; inside the block values are traced, as in an xf.function.
 from __future__ import annotations
 
 import ast
+import copy
 import ctypes
 import dis
 import inspect
@@ -72,11 +73,12 @@ class _Block:
                                "lines below")
         _refuse_exits(node.body)
         self.node, self.index = node, index
-        self.stores = _bound_names(node.items[index:], node.body)
-        self.loads = {n.id for part in (*node.items[index + 1:], *node.body)
+        self.body = body = _explicit_super(node.body, code)
+        self.stores = _bound_names(node.items[index:], body)
+        self.loads = {n.id for part in (*node.items[index + 1:], *body)
                       for n in ast.walk(part) if isinstance(n, ast.Name)}
         # `tape.watch(x)` rebinds a local x (converters/watches.py): a global x is passed in
-        self.watched = {n.args[0].id for stmt in node.body for n in ast.walk(stmt)
+        self.watched = {n.args[0].id for stmt in body for n in ast.walk(stmt)
                         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                         and n.func.attr == "watch" and len(n.args) == 1
                         and isinstance(n.args[0], ast.Name)}
@@ -109,7 +111,7 @@ class _Block:
         items = [ast.withitem(context_expr=ast.Name(id=_TAPE, ctx=ast.Load()),
                               optional_vars=self.node.items[self.index].optional_vars),
                  *self.node.items[self.index + 1:]]
-        with_ = ast.copy_location(ast.With(items=items, body=self.node.body), self.node)
+        with_ = ast.copy_location(ast.With(items=items, body=self.body), self.node)
         args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in (_TAPE, *params)],
                              vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                              defaults=[])
@@ -129,6 +131,26 @@ class _Block:
         epilogue = [ast.copy_location(ast.Return(ast.Call(
             ast.Name(id="locals", ctx=ast.Load()), args=[], keywords=[])), self.node)]
         return conversion.compile_def(node, stand_in, frame.f_globals, start, epilogue)
+
+
+def _is_bare_super(node):
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+        node.func.id == "super" and not node.args and not node.keywords
+
+
+def _explicit_super(body, code):
+    """`body` with a method's `super()` spelled `super(__class__, self)`: the converted block
+    is a function of its own, whose bare super() would look for its own first argument (the
+    tape) and class cell (none). The copy leaves the parsed file's tree, which is cached."""
+    if "__class__" not in code.co_freevars or not code.co_argcount or \
+            not any(_is_bare_super(n) for n in _own_scope(body)):
+        return body
+    body = [copy.deepcopy(stmt) for stmt in body]
+    for node in _own_scope(body):
+        if _is_bare_super(node):
+            node.args = [ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+                         for name in ("__class__", code.co_varnames[0])]
+    return body
 
 
 def _position(code, offset):

@@ -102,3 +102,23 @@ def test_a_refused_block_keeps_no_frame_alive():
             refused()
     gc.collect()
     assert [r() for r in alive] == [None, None, None]
+
+
+def test_super_inside_a_methods_block_is_the_methods_super():
+    class Base:
+        def scale(self):
+            return 3.0
+
+    class Model(Base):
+        def __init__(self):
+            self.w = xf.Variable(2.0)
+
+        def scale(self):
+            return 100.0
+
+        def step(self):
+            with xf.GradientTape() as tape:
+                y = self.w * self.w * super().scale()
+            return tape.gradient(y, self.w)
+
+    assert float(Model().step()) == 12.0  # d(3w^2)/dw
