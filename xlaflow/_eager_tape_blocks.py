@@ -122,9 +122,12 @@ class _Block:
         reads = ast.copy_location(ast.Expr(ast.Tuple(
             [ast.Name(id=n, ctx=ast.Load()) for n in sorted(self.stores)], ast.Load())),
             self.node)
+        # The converters rewrite the tree in place: they get a copy, so that the parsed
+        # file (cached, and shared with lambdas' lookup) and a later conversion of this
+        # block for other parameters read the source as written.
         node = ast.copy_location(ast.FunctionDef(
-            name="tape_block", args=args, body=[with_, reads], decorator_list=[],
-            returns=None, type_params=[]), self.node)
+            name="tape_block", args=args, body=copy.deepcopy([with_, reads]),
+            decorator_list=[], returns=None, type_params=[]), self.node)
         stand_in = types.SimpleNamespace(co_filename=code.co_filename, co_name="tape_block",
                                          co_qualname=name, co_freevars=())
         # After conversion, or locals() would be a converted call reading another frame's.
@@ -141,7 +144,7 @@ def _is_bare_super(node):
 def _explicit_super(body, code):
     """`body` with a method's `super()` spelled `super(__class__, self)`: the converted block
     is a function of its own, whose bare super() would look for its own first argument (the
-    tape) and class cell (none). The copy leaves the parsed file's tree, which is cached."""
+    tape) and class cell (none). The copy leaves the parsed file's tree as it is."""
     if "__class__" not in code.co_freevars or not code.co_argcount or \
             not any(_is_bare_super(n) for n in _own_scope(body)):
         return body

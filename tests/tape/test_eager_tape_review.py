@@ -122,3 +122,25 @@ def test_super_inside_a_methods_block_is_the_methods_super():
             return tape.gradient(y, self.w)
 
     assert float(Model().step()) == 12.0  # d(3w^2)/dw
+
+
+def test_a_block_converted_again_for_other_names_converts_the_source_as_written():
+    v = xf.Variable(2.0)
+
+    def steps(x):
+        grads = []
+        for _ in range(2):  # the second entry binds `tape`, `y`, ...: a second conversion
+            with xf.GradientTape() as tape:
+                tape.watch(x)
+                y = x
+                for _ in range(3):
+                    if y > 0:
+                        y = y * v
+                    else:
+                        break
+                z = y * 2.0
+            grads.append([float(g) for g in tape.gradient(z, [v, x])])
+        return grads
+
+    # z = 2 x v^3: dz/dv = 6 x v^2, dz/dx = 2 v^3
+    assert steps(xf.constant(1.0)) == [[24.0, 16.0], [24.0, 16.0]]
