@@ -168,12 +168,23 @@ class GradientTape:
         return True
 
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
+        """Record the block (see _record_block), for this tape and the tapes joining it."""
+        self._followers = []
+        try:
+            self._record_block(body, get_state, set_state, get_reads, set_reads)
+        finally:
+            # Followers got the record where the block ran; either way they are free again
+            # (a block that raised must not leave them delegating to this tape).
+            for follower in self._followers:
+                follower._leader = None
+            self._followers = []
+
+    def _record_block(self, body, get_state, set_state, get_reads, set_reads):
         """Run the block once, tracing it into a jaxpr; replay that under jax.vjp, adding a
         zero input where each marked read, watched tensor and float result is computed: the
         pullback's gradient for each input is the gradient with respect to that value."""
         captured = {}
         reads = get_reads()
-        self._followers = []
         self._nested = bool(_diagnostics.loop_logs)  # recorded inside another tape's block
 
         def forward():
@@ -244,8 +255,7 @@ class GradientTape:
         for follower in self._followers:
             follower._record, follower._depends, follower._used = \
                 self._record, self._depends, False
-            follower._nested, follower._leader = self._nested, None
-        self._followers = []
+            follower._nested = self._nested
 
     # -- gradients -------------------------------------------------------------------------
     def _use(self):

@@ -83,3 +83,34 @@ def test_tapes_with_different_watching_policies_stay_nested_and_say_so():
 
     with pytest.raises(NotImplementedError, match="nest the blocks"):
         step(xf.constant(3.0))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_follower_of_a_failed_block_records_on_its_own_afterwards(compiled):
+    v = xf.Variable(2.0)
+    leader, follower = xf.GradientTape(), xf.GradientTape()
+
+    def failing():
+        with leader, follower:
+            y = v * v
+            raise ValueError("inside the block")
+        return y
+
+    def alone(x):
+        with follower:
+            follower.watch(x)
+            y = x * x * v
+        return follower.gradient(y, [x, v])
+
+    def leading(x):
+        other = xf.GradientTape()
+        with follower, other:
+            y = v * x
+        return follower.gradient(y, v), other.gradient(y, v)
+
+    run = xf.function if compiled else (lambda f: f)
+    with pytest.raises(ValueError, match="inside the block"):
+        run(failing)()
+    dx, dv = run(alone)(xf.constant(3.0))
+    assert float(dx) == 12.0 and float(dv) == 9.0  # 2xv, x^2
+    assert [float(g) for g in run(leading)(xf.constant(3.0))] == [3.0, 3.0]
