@@ -90,6 +90,9 @@ class _Block:
             if _deletes(node.body):
                 raise CannotRecord("it deletes a local name (`del`), which cannot be "
                                    "written back into a function's frame")
+        # a function's local names: one the block only reads is that local, never a global
+        self.frame_locals = set(code.co_varnames) | set(code.co_cellvars) | set(
+            code.co_freevars) if code.co_flags & inspect.CO_OPTIMIZED else set()
         self._compiled = {}
 
     def params(self, frame, namespace):
@@ -98,15 +101,23 @@ class _Block:
         names = self.stores | (self.watched if namespace is frame.f_globals else self.loads)
         return tuple(sorted(n for n in names if n in namespace))
 
-    def function(self, frame, params):
-        """The converted block as `f(tape, *params) -> its locals`, for the frame's globals."""
-        entry = self._compiled.get(params)
+    def unbound(self, namespace):
+        """The function's locals the block reads but neither binds nor finds bound now: in
+        Python reading them raises, so the converted block must not read a global instead."""
+        names = (self.loads & self.frame_locals) - self.stores
+        return tuple(sorted(n for n in names if n not in namespace))
+
+    def function(self, frame, params, unbound=()):
+        """The converted block as `f(tape, *params) -> its locals`, for the frame's globals;
+        the `unbound` names are its own locals, never bound."""
+        key = (params, unbound)
+        entry = self._compiled.get(key)
         if entry is None or not entry.fits(frame.f_globals):
-            entry = _remember(self._compiled, params, self._convert(frame, params))
+            entry = _remember(self._compiled, key, self._convert(frame, params, unbound))
         return types.FunctionType(entry.code, frame.f_globals, entry.code.co_name, None,
                                   (conversion._AG_CELL,))
 
-    def _convert(self, frame, params):
+    def _convert(self, frame, params, unbound):
         start = time.perf_counter()
         items = [ast.withitem(context_expr=ast.Name(id=_TAPE, ctx=ast.Load()),
                               optional_vars=self.node.items[self.index].optional_vars),
@@ -133,6 +144,9 @@ class _Block:
         # After conversion, or locals() would be a converted call reading another frame's.
         epilogue = [ast.copy_location(ast.Return(ast.Call(
             ast.Name(id="locals", ctx=ast.Load()), args=[], keywords=[])), self.node)]
+        if unbound:  # never run: a `del` makes them locals, so reading one raises as in Python
+            epilogue.append(ast.copy_location(ast.Delete(
+                [ast.Name(id=n, ctx=ast.Del()) for n in unbound]), self.node))
         return conversion.compile_def(node, stand_in, frame.f_globals, start, epilogue)
 
 
@@ -283,7 +297,7 @@ def enter(tape, frame):
         raise CannotRecord(block)
     namespace = frame.f_locals
     params = block.params(frame, namespace)
-    function = block.function(frame, params)
+    function = block.function(frame, params, block.unbound(namespace))
     try:
         bound = function(tape, *(namespace[name] for name in params))
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,

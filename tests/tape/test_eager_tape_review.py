@@ -144,3 +144,23 @@ def test_a_block_converted_again_for_other_names_converts_the_source_as_written(
 
     # z = 2 x v^3: dz/dv = 6 x v^2, dz/dx = 2 v^3
     assert steps(xf.constant(1.0)) == [[24.0, 16.0], [24.0, 16.0]]
+
+
+def test_a_local_bound_only_after_the_block_is_unbound_inside_it():
+    v = xf.Variable(2.0)
+
+    def step():
+        with xf.GradientTape():
+            y = v * late  # noqa: F821 - Python reads the local `late`, not yet bound
+        late = 3.0
+        return y, late
+
+    # Python raises UnboundLocalError (a NameError) here; a global of the same name must not
+    # be read instead (the converted block runs the body in a nested function: its
+    # NameError says "free variable 'late'")
+    globals()["late"] = 100.0
+    try:
+        with pytest.raises(NameError, match="'late'"):
+            step()
+    finally:
+        del globals()["late"]
