@@ -67,6 +67,7 @@ class _Block:
         if node is None:
             raise CannotRecord("its `with` statement is not in the source file as loaded "
                                "(was the file edited since?)")
+        index %= len(node.items)  # see _item_index
         item = node.items[index]
         if node.body[0].lineno <= (item.optional_vars or item.context_expr).end_lineno:
             raise CannotRecord("the block's body starts on the `with` line: put it on the "
@@ -180,8 +181,10 @@ def _position(code, offset):
 
 
 def _item_index(code, offset):
-    """Which item of its `with` statement the instruction at `offset` enters, or None when
-    it is not a `with` entering (an explicit `tape.__enter__()` call)."""
+    """How many enters of its `with` statement come before the instruction at `offset`, or
+    None when it is not a `with` entering (an explicit `tape.__enter__()` call). Modulo the
+    statement's items, the item it enters: the compiler emits a statement in a `finally:`
+    once per way in (normally, and during an exception), each copy entering every item."""
     target, index = _position(code, offset), 0
     for ins in dis.get_instructions(code):
         if ins.offset == offset:

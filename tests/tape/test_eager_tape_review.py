@@ -164,3 +164,22 @@ def test_a_local_bound_only_after_the_block_is_unbound_inside_it():
             step()
     finally:
         del globals()["late"]
+
+
+def test_a_block_in_a_finally_clause_is_recorded_on_the_exception_path_too():
+    v = xf.Variable(2.0)
+    grads = []
+
+    def step(fail):
+        try:
+            if fail:
+                raise KeyError("the try body failed")
+        finally:  # the compiler emits this block twice: normal and exceptional path
+            with xf.GradientTape() as tape, xf.GradientTape() as tape2:
+                y = v * v * v
+            grads.append((float(tape.gradient(y, v)), float(tape2.gradient(y, v))))
+
+    step(False)
+    with pytest.raises(KeyError, match="the try body failed"):
+        step(True)
+    assert grads == [(12.0, 12.0), (12.0, 12.0)]  # 3v^2
