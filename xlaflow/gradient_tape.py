@@ -133,7 +133,7 @@ class GradientTape:
 
     def stop_recording(self):
         """A context whose computations are not differentiated (their values are kept)."""
-        return _StopRecording()
+        return _StopRecording(self)
 
     def reset(self):
         """Forget the recorded block (TF's tape.reset())."""
@@ -366,13 +366,24 @@ class GradientTape:
 class _StopRecording:
     """`with tape.stop_recording():` — the block's results are constants for the tape."""
 
+    def __init__(self, tape):
+        self._tape = tape
+
+    def _check_recording(self):
+        if not self._tape._recording:  # TF's error: there is nothing to stop
+            raise RuntimeError(
+                "Trying to stop recording a tape which is not recording: `with "
+                "tape.stop_recording():` goes inside the tape's own `with` block")
+
     def __enter__(self):
+        self._check_recording()
         raise RuntimeError(_diagnostics.not_recorded(sys._getframe(1)))
 
     def __exit__(self, *exc):
         return False
 
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
+        self._check_recording()
         body(None)
         set_state(jax.tree_util.tree_map(
             lambda x: jax.lax.stop_gradient(x) if _is_array(x) else x, get_state(),

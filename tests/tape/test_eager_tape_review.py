@@ -183,3 +183,18 @@ def test_a_block_in_a_finally_clause_is_recorded_on_the_exception_path_too():
     with pytest.raises(KeyError, match="the try body failed"):
         step(True)
     assert grads == [(12.0, 12.0), (12.0, 12.0)]  # 3v^2
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_stop_recording_after_the_block_says_the_tape_is_not_recording(compiled):
+    v = xf.Variable(2.0)
+
+    def step():
+        with xf.GradientTape() as tape:
+            y = v * v
+        with tape.stop_recording():  # TF: RuntimeError, the tape is not recording
+            z = y * 3.0
+        return z
+
+    with pytest.raises(RuntimeError, match="stop recording a tape which is not recording"):
+        (xf.function(step) if compiled else step)()
