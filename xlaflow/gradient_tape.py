@@ -150,11 +150,18 @@ class GradientTape:
         return tuple(self._record[2]) if self._record else ()
 
     # -- recording -------------------------------------------------------------------------
+    def _refuse_reentry(self):
+        if self._recording:  # TF's error; recording again would drop the running block's
+            raise ValueError(  # state (`with t, t:` would make t its own leader)
+                "Tape is still recording, This can happen if you try to re-enter an "
+                "already-active tape: use a second GradientTape for the inner block")
+
     def _xf_join_block(self, leader, body):
         """`with leader, self:` (TF's `with GradientTape() as g, GradientTape() as d:`):
         when `leader` is a tape recording this very block with the same watching policy,
         one recording serves both (each tape keeps its own persistence), so both can take
         gradients after the block. False: record nested, as a `with` inside the block."""
+        self._refuse_reentry()
         if leader is None or not leader._recording or \
                 leader._leader is not None or \
                 leader.watch_accessed_variables != self.watch_accessed_variables:
@@ -169,6 +176,7 @@ class GradientTape:
 
     def _xf_record_block(self, body, get_state, set_state, get_reads, set_reads, read_names):
         """Record the block (see _record_block), for this tape and the tapes joining it."""
+        self._refuse_reentry()
         self._followers = []
         try:
             self._record_block(body, get_state, set_state, get_reads, set_reads)

@@ -114,3 +114,28 @@ def test_a_follower_of_a_failed_block_records_on_its_own_afterwards(compiled):
     dx, dv = run(alone)(xf.constant(3.0))
     assert float(dx) == 12.0 and float(dv) == 9.0  # 2xv, x^2
     assert [float(g) for g in run(leading)(xf.constant(3.0))] == [3.0, 3.0]
+
+
+def test_entering_a_recording_tape_again_raises_tfs_error():
+    v = xf.Variable(2.0)
+
+    @xf.function
+    def twice_in_one_statement(x):
+        t = xf.GradientTape()
+        with t, t:
+            t.watch(x)
+            y = x * v
+        return t.gradient(y, x)
+
+    @xf.function
+    def nested_in_its_own_block(x):
+        t = xf.GradientTape()
+        with t:
+            y = x * v
+            with t:
+                z = y * v
+        return t.gradient(z, v)
+
+    for step in (twice_in_one_statement, nested_in_its_own_block):
+        with pytest.raises(ValueError, match="re-enter an already-active tape"):
+            step(xf.constant(3.0))
