@@ -31,6 +31,10 @@ from xlaflow.autograph.pyct import parsing
 _TAPE = "__xf_tape"
 _CACHE_SIZE = 256  # notebooks make a new code object per cell run: keep the newest only
 _blocks = {}  # (code, instruction offset) -> _Block, or why it is refused (a str)
+# One thread at a time parses, converts and caches blocks: once each, and CPython 3.11's
+# ast.parse is not safe to run in two threads at once (SystemError "AST constructor
+# recursion depth mismatch").
+_converting = threading.RLock()
 _pending = threading.local()  # .records: this thread's entered blocks, innermost last
 _SET_FAST = sys.version_info < (3, 13)  # from 3.13 frame.f_locals writes through (PEP 667)
 
@@ -287,20 +291,21 @@ def enter(tape, frame):
     index = _item_index(code, offset)
     if index is None:
         raise CannotRecord("it is entered by a call to __enter__(), not a `with` statement")
-    block = _blocks.get((code, offset))
-    if block is None:
-        try:
-            block = _Block(frame, index)
-        except CannotRecord as exc:
-            # its reason only: a kept exception would keep the frames of every raise of it
-            # (its traceback grows each time), and with them their locals
-            block = str(exc)
-        _remember(_blocks, (code, offset), block)
-    if isinstance(block, str):
-        raise CannotRecord(block)
     namespace = frame.f_locals
-    params = block.params(frame, namespace)
-    function = block.function(frame, params, block.unbound(namespace))
+    with _converting:
+        block = _blocks.get((code, offset))
+        if block is None:
+            try:
+                block = _Block(frame, index)
+            except CannotRecord as exc:
+                # its reason only: a kept exception would keep the frames of every raise of
+                # it (its traceback grows each time), and with them their locals
+                block = str(exc)
+            _remember(_blocks, (code, offset), block)
+        if isinstance(block, str):
+            raise CannotRecord(block)
+        params = block.params(frame, namespace)
+        function = block.function(frame, params, block.unbound(namespace))
     try:
         bound = function(tape, *(namespace[name] for name in params))
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,

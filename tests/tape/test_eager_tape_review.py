@@ -7,6 +7,8 @@ manager entered once, the body's side effects once).
 import contextlib
 import gc
 import sys
+import threading
+import time
 import weakref
 
 import pytest
@@ -198,3 +200,32 @@ def test_stop_recording_after_the_block_says_the_tape_is_not_recording(compiled)
 
     with pytest.raises(RuntimeError, match="stop recording a tape which is not recording"):
         (xf.function(step) if compiled else step)()
+
+
+def test_threads_entering_a_new_block_together_convert_it_once(monkeypatch):
+    from xlaflow.autograph import conversion
+
+    v = xf.Variable(1.5)
+    converted, compile_def = [], conversion.compile_def
+
+    def slow_compile_def(*args, **kwargs):
+        converted.append(1)
+        time.sleep(0.05)  # a conversion takes this long: the other threads arrive meanwhile
+        return compile_def(*args, **kwargs)
+
+    monkeypatch.setattr(conversion, "compile_def", slow_compile_def)
+    start, results = threading.Barrier(3), {}
+
+    def work(k):
+        start.wait()
+        with xf.GradientTape() as tape:
+            y = v ** k
+        results[k] = float(tape.gradient(y, v))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (2, 3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {2: 3.0, 3: 3 * 1.5 ** 2, 4: 4 * 1.5 ** 3}  # k v^(k-1)
+    assert len(converted) == 1
