@@ -36,6 +36,7 @@ _blocks = {}  # (code, instruction offset) -> _Block, or why it is refused (a st
 # recursion depth mismatch").
 _converting = threading.RLock()
 _pending = threading.local()  # .records: this thread's entered blocks, innermost last
+_REARM_TRACE = sys.version_info >= (3, 12)  # see _skip_body
 _SET_FAST = sys.version_info < (3, 13)  # from 3.13 frame.f_locals writes through (PEP 667)
 
 
@@ -362,10 +363,15 @@ def _skip_body(frame, written, gone, records):
         return at_next
 
     records.append(record)
-    if record["global"] is None:
-        sys.settrace(_no_tracing)  # a frame's f_trace is only called while one is set
     frame.f_trace_opcodes = True
     frame.f_trace = at_next
+    # A frame's f_trace is only called while a thread trace function is set, and from 3.12
+    # (sys.monitoring underneath) opcode events only reach a frame asking for them since
+    # the last sys.settrace: set one after the request, a debugger's own again if it has one.
+    if record["global"] is None:
+        sys.settrace(_no_tracing)
+    elif _REARM_TRACE:
+        sys.settrace(record["global"])
 
 
 def _no_tracing(frame, event, arg):

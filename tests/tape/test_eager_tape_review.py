@@ -6,6 +6,9 @@ manager entered once, the body's side effects once).
 
 import contextlib
 import gc
+import os
+import pathlib
+import subprocess
 import sys
 import threading
 import time
@@ -229,3 +232,46 @@ def test_threads_entering_a_new_block_together_convert_it_once(monkeypatch):
         t.join()
     assert results == {2: 3.0, 3: 3 * 1.5 ** 2, 4: 4 * 1.5 ** 3}  # k v^(k-1)
     assert len(converted) == 1
+
+
+_FIRST_BLOCK = """
+import sys
+import xlaflow as xf
+
+def tracer(frame, event, arg):
+    return None
+
+runs = []
+
+def step(v):
+    with xf.GradientTape() as tape:
+        runs.append(1)
+        y = v * v
+    return tape.gradient(y, v)
+
+v = xf.Variable(2.0)
+if sys.argv[1] == "traced":  # a debugger's tracer, set before the process's first block
+    sys.settrace(tracer)
+try:
+    grad = step(v)
+    still = sys.gettrace()
+finally:
+    sys.settrace(None)
+assert float(grad) == 4.0, grad
+assert runs == [1], runs
+assert still is (tracer if sys.argv[1] == "traced" else None), still
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "traced"])
+def test_the_first_eager_block_of_a_process_runs_its_body_once(tmp_path, mode):
+    # Python 3.12 arms a frame's opcode events only at a sys.settrace after the request:
+    # the process's first block ran its body twice (under a debugger's tracer too).
+    script = tmp_path / "first_block.py"
+    script.write_text(_FIRST_BLOCK)
+    root = str(pathlib.Path(xf.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True,
+                          text=True, timeout=120, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
