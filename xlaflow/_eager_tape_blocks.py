@@ -99,6 +99,9 @@ class _Block:
         # a function's local names: one the block only reads is that local, never a global
         self.frame_locals = set(code.co_varnames) | set(code.co_cellvars) | set(
             code.co_freevars) if code.co_flags & inspect.CO_OPTIMIZED else set()
+        # a class body's names from the function around it, which its f_locals leaves out
+        self.hidden = set() if code.co_flags & inspect.CO_OPTIMIZED else \
+            (self.loads - self.stores) & set(code.co_freevars)
         self._compiled = {}
 
     def params(self, frame, namespace):
@@ -305,6 +308,12 @@ def enter(tape, frame):
             _remember(_blocks, (code, offset), block)
         if isinstance(block, str):
             raise CannotRecord(block)
+        hidden = sorted(n for n in block.hidden if n not in namespace)
+        if hidden:
+            raise CannotRecord(
+                f"it reads {hidden} from the function around the class body, which the "
+                "class body's frame does not show: bind them to names of the class body "
+                f"first (`my_{hidden[0]} = {hidden[0]}`)")
         params = block.params(frame, namespace)
         function = block.function(frame, params, block.unbound(namespace))
     try:

@@ -275,3 +275,30 @@ def test_the_first_eager_block_of_a_process_runs_its_body_once(tmp_path, mode):
     done = subprocess.run([sys.executable, str(script), mode], capture_output=True,
                           text=True, timeout=120, check=False, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_class_body_block_reading_the_functions_locals_is_refused_not_misread():
+    v = xf.Variable(2.0)
+    globals()["k"] = 100.0  # what the block read instead of the function's k
+
+    def build(k):
+        class Step:
+            with xf.GradientTape() as tape:
+                y = v * k
+            grad = tape.gradient(y, v)
+        return Step.grad
+
+    def build_bound(k):
+        class Step:
+            kk, w = k, v  # the class body's own names for the function's
+            with xf.GradientTape() as tape:
+                y = w * kk
+            grad = tape.gradient(y, w)
+        return Step.grad
+
+    try:
+        with pytest.raises(RuntimeError, match=r"reads \['k', 'v'\] from the function around"):
+            build(3.0)
+        assert float(build_bound(3.0)) == 3.0
+    finally:
+        del globals()["k"]
