@@ -5,8 +5,8 @@ converted (a notebook cell, a script, a plain function called eagerly) enters th
 plain `with`, so the tape converts the block itself from its source, as AutoGraph does in
 an xf.function: it runs the converted block on the frame's locals, writes the names the
 block binds back into the frame and skips the original body (a trace function raises at
-the instruction after the tape's enter; the tape's `__exit__` swallows that). The block's results are
-concrete values; inside the block values are traced, as in an xf.function.
+the instruction after the tape's enter; the tape's `__exit__` swallows that). The block's
+results are concrete values; inside the block values are traced, as in an xf.function.
 """
 
 from __future__ import annotations
