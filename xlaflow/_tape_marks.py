@@ -15,7 +15,8 @@ from xlaflow import _lifting
 class Recorded(_lifting.OverrideContext):
     """The Variables of the recorded run. Every float Variable the enclosing trace knows is
     marked when the block starts (its value plus zero, made at the tape's own trace level,
-    so a first read inside a nested tape or a tensor `if` reaches it); a read of a Variable
+    so a first read inside a nested tape or a tensor `if` reaches it; run eagerly, one
+    first reached there is marked then, at the block's trace); a read of a Variable
     being differentiated (trainable, or watched) returns its mark, a result the tape can
     differentiate with respect to. As in TF, an assignment is not differentiated: a later
     read is differentiated with respect to the Variable itself."""
@@ -32,6 +33,8 @@ class Recorded(_lifting.OverrideContext):
                           if jnp.issubdtype(var.dtype, jnp.inexact)}
         self.used = {}  # id -> Variable: the differentiated ones the block read or wrote
         self.level = jax.extend.core.get_opaque_trace_state()  # the block's own trace
+        with jax.extend.core.take_current_trace() as trace:
+            self.trace = trace  # to mark, from a deeper trace, a Variable new to the block
 
     def _differentiated(self, var):
         return jnp.issubdtype(var.dtype, jnp.inexact) and (
@@ -45,13 +48,16 @@ class Recorded(_lifting.OverrideContext):
         entry = self.premarked.get(id(var))
         if entry is None:  # a Variable no enclosing trace knows (eager, or new to it)
             if jax.extend.core.get_opaque_trace_state() != self.level:
-                if self.parent is None:
-                    raise RuntimeError(
-                        f"xf.GradientTape: {var.name!r} is first read inside a tensor "
-                        "`if` or loop of the block while functions run eagerly; read it "
-                        "once at the top of the block (or run the function compiled)")
-                return None  # the enclosing xf.function traces again, knowing it
-            entry = self.premarked[id(var)] = (var, super().read(var) + 0)
+                if self.parent is not None:
+                    return None  # the enclosing xf.function traces again, knowing it
+                # Run eagerly, nothing traces again: a Variable first read in a nested
+                # tape's block or a tensor `if` (a layer built there, as TF's guides do)
+                # is marked at the block's own trace, which the deeper one closes over
+                # (run eagerly, a Variable's stored value is concrete).
+                with jax.extend.core.set_current_trace(self.trace):
+                    entry = self.premarked[id(var)] = (var, var._value + 0)
+            else:
+                entry = self.premarked[id(var)] = (var, super().read(var) + 0)
         if id(var) not in self.used:
             self.used[id(var)] = var
             super().read(var)  # the enclosing trace records the read (kept in exports)
