@@ -16,6 +16,7 @@ import pytest
 
 import xlaflow as tf
 from xlaflow import keras
+from xlaflow.keras import layers
 
 
 @pytest.fixture(autouse=True)
@@ -298,3 +299,151 @@ def test_custom_training_walkthrough_iris_trained_in_an_eager_loop(tmp_path):
         print(f"Example {i} prediction: {name} ({100*p:4.1f}%)")
         named.append(name)
     assert named[0] == "Iris setosa"  # the class set apart from the other two
+
+
+def test_writing_a_training_loop_from_scratch_eager_then_tf_function_then_added_losses():
+    # MNIST-like synthetic digits: 10 classes, each a noisy 784-pixel template
+    rng = np.random.default_rng(0)
+    templates = rng.uniform(size=(10, 784)).astype("float32")
+    y_all = rng.integers(0, 10, size=448)
+    x_all = (templates[y_all] + rng.normal(scale=0.5, size=(448, 784))).astype("float32")
+    x_train, y_train, x_val, y_val = x_all[:384], y_all[:384], x_all[384:], y_all[384:]
+
+    inputs = keras.Input(shape=(784,), name="digits")
+    x1 = layers.Dense(64, activation="relu")(inputs)
+    x2 = layers.Dense(64, activation="relu")(x1)
+    outputs = layers.Dense(10, name="predictions")(x2)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    # Instantiate an optimizer.
+    optimizer = keras.optimizers.SGD(learning_rate=5e-2)  # the guide's 1e-3, for 18 steps here
+    # Instantiate a loss function.
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    # Prepare the training dataset.
+    batch_size = 64
+    train_dataset = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    train_dataset = train_dataset.shuffle(buffer_size=1024).batch(batch_size)
+    # Prepare the validation dataset.
+    val_dataset = tf.data.Dataset.from_tensor_slices((x_val, y_val))
+    val_dataset = val_dataset.batch(batch_size)
+
+    # Prepare the metrics.
+    train_acc_metric = keras.metrics.SparseCategoricalAccuracy()
+    val_acc_metric = keras.metrics.SparseCategoricalAccuracy()
+
+    start = [jnp.asarray(w) for w in model.get_weights()]
+    seen = []
+    epochs = 2
+    for epoch in range(epochs):
+        print(f"\nStart of epoch {epoch}")
+        # Iterate over the batches of the dataset.
+        for step, (x_batch_train, y_batch_train) in enumerate(train_dataset):
+            seen.append((x_batch_train, y_batch_train.astype(np.int32)))
+            # Open a GradientTape to record the operations run
+            # during the forward pass, which enables auto-differentiation.
+            with tf.GradientTape() as tape:
+                # Run the forward pass of the layer.
+                logits = model(x_batch_train, training=True)  # Logits for this minibatch
+                # Compute the loss value for this minibatch.
+                loss_value = loss_fn(y_batch_train, logits)
+            # Use the gradient tape to automatically retrieve
+            # the gradients of the trainable variables with respect to the loss.
+            grads = tape.gradient(loss_value, model.trainable_weights)
+            # Run one step of gradient descent by updating
+            # the value of the variables to minimize the loss.
+            optimizer.apply_gradients(zip(grads, model.trainable_weights))
+            # Update training metric.
+            train_acc_metric.update_state(y_batch_train, logits)
+            # Log every 2 batches.
+            if step % 2 == 0:
+                print(f"Training loss (for one batch) at step {step}: {float(loss_value):.4f}")
+                print(f"Seen so far: {(step + 1) * batch_size} samples")
+        # Display metrics at the end of each epoch.
+        train_acc = train_acc_metric.result()
+        print(f"Training acc over epoch: {float(train_acc):.4f}")
+        # Reset training metrics at the end of each epoch
+        train_acc_metric.reset_state()
+        # Run a validation loop at the end of each epoch.
+        for x_batch_val, y_batch_val in val_dataset:
+            val_logits = model(x_batch_val, training=False)
+            # Update val metrics
+            val_acc_metric.update_state(y_batch_val, val_logits)
+        val_acc = val_acc_metric.result()
+        val_acc_metric.reset_state()
+        print(f"Validation acc: {float(val_acc):.4f}")
+
+    # the oracle: the same batches, in the order the loop saw them, through jax.grad SGD
+    assert len(seen) == 12 and sorted(np.concatenate([y for _, y in seen[:6]])) == \
+        sorted(y_train)  # each epoch holds every example once
+    _, want = _sgd_replay(start, seen, 5e-2)
+    for got, p in zip(model.get_weights(), want):
+        np.testing.assert_allclose(got, p, rtol=1e-3, atol=1e-5)
+    val_want = np.mean(np.argmax(_mlp(model.get_weights(), x_val), 1) == y_val)
+    assert float(val_acc) == pytest.approx(val_want)
+
+    # Speeding-up your training step with tf.function
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss_value = loss_fn(y, logits)
+        grads = tape.gradient(loss_value, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        train_acc_metric.update_state(y, logits)
+        return loss_value
+
+    @tf.function
+    def test_step(x, y):
+        val_logits = model(x, training=False)
+        val_acc_metric.update_state(y, val_logits)
+
+    seen = []
+    for step, (x_batch_train, y_batch_train) in enumerate(train_dataset):
+        seen.append((x_batch_train, y_batch_train.astype(np.int32)))
+        loss_value = train_step(x_batch_train, y_batch_train)
+    for x_batch_val, y_batch_val in val_dataset:
+        test_step(x_batch_val, y_batch_val)
+    losses, want = _sgd_replay(want, seen, 5e-2)
+    assert float(loss_value) == pytest.approx(losses[-1], rel=1e-3)
+    for got, p in zip(model.get_weights(), want):
+        np.testing.assert_allclose(got, p, rtol=1e-3, atol=1e-5)
+    val_want = np.mean(np.argmax(_mlp(model.get_weights(), x_val), 1) == y_val)
+    assert float(val_acc_metric.result()) == pytest.approx(val_want)
+    assert val_want > 0.5  # chance is 0.1
+
+    # Low-level handling of losses tracked by the model
+    class ActivityRegularizationLayer(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(1e-2 * tf.reduce_sum(inputs))
+            return inputs
+
+    inputs = keras.Input(shape=(784,), name="digits")
+    x = layers.Dense(64, activation="relu")(inputs)
+    # Insert activity regularization as a layer
+    x = ActivityRegularizationLayer()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(10, name="predictions")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+
+    # The guide's train_step for it (a tf.function there), its body run eagerly here on one
+    # batch; an optimizer keeps per-variable state, so the new model gets its own (TF 2.11+'s
+    # optimizers also refuse variables they were not built for)
+    optimizer = keras.optimizers.SGD(learning_rate=5e-2)
+    x, y = x_train[:64], y_train[:64].astype(np.int32)
+    start = [jnp.asarray(w) for w in model.get_weights()]
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss_value = loss_fn(y, logits)
+        # Add any extra losses created during the forward pass.
+        loss_value += sum(model.losses)
+    grads = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(grads, model.trainable_weights))
+
+    def regularized(params, x_, y_):
+        hidden = jax.nn.relu(x_ @ params[0] + params[1])
+        return _sparse_xent(params, x_, y_) + 1e-2 * jnp.sum(hidden)
+
+    (want_loss,), want = _sgd_replay(start, [(x, y)], 5e-2, loss=regularized)
+    assert float(loss_value) == pytest.approx(want_loss, rel=1e-5)
+    for got, p in zip(model.get_weights(), want):
+        np.testing.assert_allclose(got, p, rtol=1e-4, atol=1e-6)
