@@ -201,3 +201,31 @@ def test_a_name_unset_on_a_path_that_does_not_return_is_still_an_error():
 
     with pytest.raises(NameError, match="'y' has no value on one path"):
         f(jnp.float32(1.0))
+
+
+def handled_inside_a_with(x):
+    with contextlib.nullcontext():
+        try:
+            int("not a number")
+        except ValueError as error:
+            x = x + len(str(error)) * 0 + 1
+        y = x * 2
+    return y
+
+
+def test_an_except_name_inside_a_with_block_is_not_its_state(agree):
+    # Python deletes `error` when the handler ends: the block's state must not read it
+    agree(handled_inside_a_with, np.float32(3.0))
+    v = xf.Variable(2.0)
+
+    @xf.function
+    def step(x):
+        with xf.GradientTape() as tape:
+            try:
+                raise ValueError("no")
+            except ValueError as e:
+                note = str(e)
+            y = v * x * len(note)  # "no": 2
+        return tape.gradient(y, v)
+
+    assert float(step(xf.constant(3.0))) == 6.0

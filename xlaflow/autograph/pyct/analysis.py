@@ -106,8 +106,8 @@ class _Writes(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ExceptHandler(self, node):
-        if node.name:
-            self.names[node.name] = None
+        # `except E as e:` binds e only inside the handler: Python deletes it at the end,
+        # so it is never state a block carries out (reading it would find no value)
         self.generic_visit(node)
 
     def visit_Import(self, node):
