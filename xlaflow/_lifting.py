@@ -196,6 +196,7 @@ class OverrideContext(_Scoped):
         self.check_tokens = parent.check_tokens if parent is not None else []
         self.created_log = parent.created_log if parent is not None else []
         self.eager_init = parent.eager_init if parent is not None else False
+        self.fn_name = parent.fn_name if parent is not None else None  # None: no xf.function
         # With no xf.function around to collect run-time checks (an eager tape under
         # jax.vjp), they must raise inside the program.
         self.raise_checks = parent.raise_checks if parent is not None else True

@@ -45,6 +45,14 @@ _FROM_ARGUMENT = (
     "the argument's value to it inside.")
 
 
+_FROM_RECORDED = (
+    "xf.Variable's initial value is computed from traced values of a recorded block: a "
+    "GradientTape's `with` block (eagerly too), xf.custom_gradient or xf.recompute_grad "
+    "runs its code as a traced function, so a Variable made there cannot take its value "
+    "from them (TF's eager tape can). Create the Variable before the block "
+    "(w = xf.Variable(x * 2)) and use or assign it inside.")
+
+
 def _initial_array(initial_value, dtype, ctx):
     if callable(initial_value) and not isinstance(initial_value, (Variable, jax.Array)):
         # A callable initializer is evaluated now, outside any trace, as in TF.
@@ -63,6 +71,8 @@ def _initial_array(initial_value, dtype, ctx):
             raise ValueError(_FROM_ARGUMENT.format(fn=ctx.fn_name))
         lifted = ctx.lift_initial_value(initial_value)
         if lifted is _lifting.CANNOT_LIFT:
+            if ctx.fn_name is None:  # no xf.function around to trace again
+                raise ValueError(_FROM_RECORDED)
             raise _lifting.NeedsEagerInit()
         initial_value = lifted
     if dtype is not None:

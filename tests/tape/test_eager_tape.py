@@ -238,3 +238,25 @@ def test_two_tapes_of_one_statement_both_give_gradients_after_the_block():
         b = a * w
     assert float(t1.gradient(a, v)) == 3.0
     assert float(t2.gradient(b, w)) == 6.0
+
+
+def test_a_variable_made_from_the_blocks_traced_values_is_refused_clearly():
+    x = xf.constant(3.0)
+    with pytest.raises(ValueError, match=r"initial value is computed from traced values of "
+                                         r"a recorded block.*w = xf.Variable\(x \* 2\)"), \
+            xf.GradientTape() as tape:
+        tape.watch(x)
+        w = xf.Variable(x * 2)
+        tape.watched = w * x
+
+    @xf.function
+    def compiled(x):
+        with xf.GradientTape() as tape:
+            tape.watch(x)
+            w = xf.Variable(x * 2)
+            y = w * x
+        return tape.gradient(y, x)
+
+    with pytest.raises(ValueError, match=r"xf.function 'compiled': xf.Variable's initial "
+                                         r"value depends on the values of the function's"):
+        compiled(x)
