@@ -293,3 +293,17 @@ def test_size_and_rank_known_when_tracing_size_things_inside_a_function():
     np.testing.assert_array_equal(doubled, x.reshape(-1) * 2)
     assert zeros.shape == (6, 2)
     assert xf.size(x).dtype == np.int32 and int(xf.size(x)) == 6 and int(xf.rank(x)) == 2
+
+
+def test_ops_that_are_jnp_functions_take_python_lists_as_tf_does():
+    # TF's "Customization basics" opens with these; jnp refuses lists, TF converts them
+    assert xf.math.add([1, 2], [3, 4]).tolist() == [4, 6]
+    assert xf.math.add([1, 2], [3, 4]).dtype == np.int32
+    np.testing.assert_allclose(xf.maximum([1.0, 5.0], (3.0, 2.0)), np.maximum([1, 5], [3, 2]))
+    np.testing.assert_allclose(xf.math.multiply([1.5, 2.0], 2), [3.0, 4.0])
+    np.testing.assert_allclose(xf.exp([0.0, 1.0]), np.exp([0.0, 1.0]), rtol=1e-6)
+    assert xf.exp([0.0]).dtype == np.float32
+    with pytest.raises(TypeError, match="requires ndarray or scalar arguments"):
+        xf.math.add([1, [2]], 1)  # ragged: jnp's own error
+    with pytest.raises(TypeError):
+        xf.math.add("a", 1)

@@ -71,17 +71,41 @@ def op(fn, public_name):
             if _watching and (has_symbolic(args) or has_symbolic(kwargs.values())):
                 from xlaflow.layers import op_layer
                 return op_layer.record(public_name, fn, args, kwargs, layer_name=given)
-            return fn(*args, **kwargs)
-        if _watching:  # the loops inline: a call costs more than the check
+        elif _watching:  # the loops inline: a call costs more than the check
             for value in args:
                 if type(value) in _SUSPECT:
                     return _record_or_call(public_name, fn, args, kwargs)
             for value in kwargs.values():
                 if type(value) in _SUSPECT:
                     return _record_or_call(public_name, fn, args, kwargs)
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as error:  # free until raised: the call's cost is unchanged
+            converted = _lists_as_tensors(error, args, kwargs)
+            if converted is None:
+                raise
+        return fn(*converted[0], **converted[1])
 
     return _named(wrapper, public_name)
+
+
+_JNP_REFUSES_LISTS = "requires ndarray or scalar arguments"
+
+
+def _lists_as_tensors(error, args, kwargs):
+    """The arguments with Python lists and tuples made tensors, where a jnp function refused
+    them (TF converts them: `tf.math.add([1, 2], [3, 4])`), else None."""
+    if _JNP_REFUSES_LISTS not in str(error) or not any(
+            type(v) in (list, tuple) for v in (*args, *kwargs.values())):
+        return None
+    from xlaflow.tensors import constant  # TF's dtypes: [1, 2] int32, [1.5] float32
+
+    def tensor(value):
+        return constant(value) if type(value) in (list, tuple) else value
+    try:
+        return [tensor(a) for a in args], {k: tensor(v) for k, v in kwargs.items()}
+    except (TypeError, ValueError):  # ragged or not numbers: jnp's error says it
+        return None
 
 
 def _takes_name(fn):
