@@ -76,6 +76,7 @@ from xlaflow.layers.rnn_cells import LSTMCell as LSTMCell
 from xlaflow.layers.rnn_cells import SimpleRNNCell as SimpleRNNCell
 from xlaflow.layers.separable import DepthwiseConv2D as DepthwiseConv2D
 from xlaflow.layers.separable import SeparableConv2D as SeparableConv2D
+from xlaflow.layers.stacked_cells import StackedRNNCells as StackedRNNCells
 from xlaflow.layers.wrappers import Bidirectional as Bidirectional
 from xlaflow.layers.wrappers import TimeDistributed as TimeDistributed
 

@@ -1,5 +1,6 @@
 """keras.layers.RNN: a user's cell (a Layer with `state_size` and `call(inputs, states)`
-returning `(output, new_states)`) run over the time axis with one lax.scan, as Keras 2.
+returning `(output, new_states)`; a list of cells is a StackedRNNCells) run over the time
+axis with one lax.scan, as Keras 2.
 
 Inputs, states and outputs may be nested (the Keras guide's NestedCell); the cell is built
 on one time step's shapes. With a mask (batch, time) a masked step keeps the states and
@@ -14,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer, _accepts
+from xlaflow.layers.stacked_cells import StackedRNNCells, state_shapes
 from xlaflow.saving import serialization
 
 _REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or pass "
@@ -22,20 +24,6 @@ _REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or p
 
 def _is_shape(s):
     return isinstance(s, (tuple, list)) and all(d is None or isinstance(d, int) for d in s)
-
-
-def _state_shapes(state_size):
-    """`state_size` as a list of shapes (without the batch), one per state: an int or a
-    TensorShape is one state; a list or tuple holds one entry per state, as in Keras."""
-    sizes = list(state_size) if isinstance(state_size, (list, tuple)) else [state_size]
-    shapes = []
-    for size in sizes:
-        dims = (size,) if isinstance(size, int) else tuple(size)
-        if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
-            raise ValueError(f"RNN: the cell's state_size must be positive ints or "
-                             f"TensorShapes of them; received {state_size!r}")
-        shapes.append(dims)
-    return shapes
 
 
 class RNN(Layer):
@@ -53,16 +41,14 @@ class RNN(Layer):
             value = kwargs.pop(name, default)
             if value != default:
                 raise NotImplementedError(f"RNN: {name}={value!r} is not supported; {advice}")
-        if isinstance(cell, (list, tuple)):
-            raise NotImplementedError(
-                "RNN: a list of cells (StackedRNNCells) is not supported; stack RNN layers "
-                "instead, with return_sequences=True on all but the last")
+        if isinstance(cell, (list, tuple)):  # Keras 2: one scan running them in turn
+            cell = StackedRNNCells(cell)
         if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
             raise ValueError("RNN: cell must be a Layer with a `state_size` attribute and a "
                              f"call(inputs, states) method; received {cell!r}")
         super().__init__(**kwargs)
         self.cell = cell
-        self._state_shapes = _state_shapes(cell.state_size)
+        self._state_shapes = state_shapes(cell.state_size)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll, self.time_major = bool(unroll), bool(time_major)

@@ -83,6 +83,7 @@ from xlaflow.layers import (  # noqa: F401
     SeparableConv2D,
     SimpleRNN,
     SimpleRNNCell,
+    StackedRNNCells,
     TimeDistributed,
 )
 
