@@ -88,8 +88,9 @@ def add_loss(layer, losses):
     if tensors and symbolic.has_symbolic(tensors):
         raise NotImplementedError(
             f"{layer.name}.add_loss of a symbolic (functional API) tensor is not "
-            "implemented: add the loss from the call() of a layer (self.add_loss(...)) "
-            "placed in the model, or pass a zero-argument callable")
+            "implemented for a layer: add the loss from the call() of a layer "
+            "(self.add_loss(...)) placed in the model, pass a zero-argument callable, or "
+            "add it to the functional model's own add_loss (model.add_loss(tensor))")
     if tensors and _local.depth == 0:
         raise ValueError(
             f"{layer.name}.add_loss: expected a tensor computed inside call() or a "

@@ -55,8 +55,9 @@ def add_metric(layer, value, name, aggregation, depth):
     if symbolic.has_symbolic(value):
         raise NotImplementedError(
             f"{layer.name}.add_metric of a symbolic (functional API) tensor is not "
-            "implemented: call self.add_metric(value, name=...) from the call() of a layer "
-            "placed in the model")
+            "implemented for a layer: call self.add_metric(value, name=...) from the call() "
+            "of a layer placed in the model, or add it to the functional model's own "
+            "add_metric")
     if not isinstance(name, str) or not name:
         raise ValueError(
             f"{layer.name}.add_metric: expected a name (a non-empty str) for the metric, as "

@@ -19,30 +19,37 @@ class Graph:
         input_leaves = jax.tree_util.tree_leaves(inputs, is_leaf=is_symbolic)
         if not input_leaves or not all(is_symbolic(t) and t.node is None for t in input_leaves):
             raise ValueError("Model(inputs=...) must be tensors made by xf.keras.Input")
-        known = {id(t) for t in input_leaves}
+        self._known = {id(t) for t in input_leaves}
         self.nodes = []
-        seen = set()
-
-        def visit(tensor):
-            if id(tensor) in known:
-                return
-            if tensor.node is None:
-                raise ValueError(f"{tensor!r} is an Input that is not among the model's "
-                                 "inputs; add it to Model(inputs=...)")
-            node = tensor.node
-            if id(node) in seen:
-                return
-            for parent in _symbols(node):  # keyword tensors (initial_state=) are parents too
-                visit(parent)
-            seen.add(id(node))
-            self.nodes.append(node)
-
+        self._seen = set()
+        self.sides = []  # (kind, tensor, name): model.add_loss/add_metric of graph tensors
         for tensor in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
             if not is_symbolic(tensor):
                 raise ValueError("Model(outputs=...) must be tensors computed from the inputs")
-            visit(tensor)
+            self._visit(tensor)
         self.input_layers = [input_layer_of(t) for t in input_leaves]
         self.layers = keras_layer_order(input_leaves, self.nodes, outputs)
+
+    def _visit(self, tensor):
+        """Add the nodes `tensor` needs after those already there (parents first)."""
+        if id(tensor) in self._known:
+            return
+        if tensor.node is None:
+            raise ValueError(f"{tensor!r} is an Input that is not among the model's "
+                             "inputs; add it to Model(inputs=...)")
+        node = tensor.node
+        if id(node) in self._seen:
+            return
+        for parent in _symbols(node):  # keyword tensors (initial_state=) are parents too
+            self._visit(parent)
+        self._seen.add(id(node))
+        self.nodes.append(node)
+
+    def add_side(self, kind, tensor, name=None):
+        """Also compute `tensor` (a loss or metric of the model, Keras 2's model.add_loss
+        of a graph tensor) on every run: `run_with_sides` returns its value."""
+        self._visit(tensor)
+        self.sides.append((kind, tensor, name))
 
     def arrange(self, inputs):
         """`inputs` in the structure of the symbolic inputs: as in Keras, a dict keyed by the
@@ -63,6 +70,10 @@ class Graph:
 
     def run(self, inputs, training):
         """Evaluate the graph on real `inputs` (same structure as the symbolic inputs)."""
+        return self.run_with_sides(inputs, training)[0]
+
+    def run_with_sides(self, inputs, training):
+        """(outputs, [(kind, value, name) for each side tensor]) on real `inputs`."""
         inputs = self.arrange(inputs)
         symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
         if not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
@@ -84,7 +95,9 @@ class Graph:
             for s, v in zip(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic),
                             jax.tree_util.tree_leaves(out)):
                 env[id(s)] = v
-        return jax.tree_util.tree_map(lambda s: env[id(s)], self.outputs, is_leaf=is_symbolic)
+        outputs = jax.tree_util.tree_map(lambda s: env[id(s)], self.outputs,
+                                         is_leaf=is_symbolic)
+        return outputs, [(kind, env[id(t)], name) for kind, t, name in self.sides]
 
     def output_names(self):
         if isinstance(self.outputs, dict):

@@ -77,7 +77,10 @@ class AddedMetrics:
 
 def _user_code(module):
     """Whether `module` runs code of the user's that may call add_metric: a class defined
-    outside xlaflow, or a Lambda layer's function."""
+    outside xlaflow, a Lambda layer's function, or a functional model given graph tensors
+    by model.add_metric."""
     from xlaflow.layers.lambda_layer import Lambda
 
-    return not type(module).__module__.startswith("xlaflow.") or isinstance(module, Lambda)
+    graph = getattr(module, "_graph", None)
+    return not type(module).__module__.startswith("xlaflow.") or isinstance(module, Lambda) \
+        or any(kind == "metric" for kind, _, _ in getattr(graph, "sides", ()))

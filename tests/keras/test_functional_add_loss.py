@@ -1,0 +1,61 @@
+"""Keras 2's model.add_loss / model.add_metric of a functional model's graph tensors (the
+functional VAE: `vae.add_loss(kl_loss); vae.compile("adam"); vae.fit(x)`).
+
+Oracle: the same penalty computed with NumPy from the layers' weights.
+"""
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from xlaflow import keras
+
+
+def build():
+    inputs = keras.Input(shape=(4,))
+    hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
+    outputs = keras.layers.Dense(1, name="out")(hidden)
+    model = keras.Model(inputs, outputs)
+    return model, hidden
+
+
+def numpy_hidden(model, x):
+    kernel, bias = model.get_layer("hidden").get_weights()
+    return np.tanh(x @ kernel + bias)
+
+
+def test_a_graph_tensor_added_as_a_loss_joins_every_calls_losses():
+    model, hidden = build()
+    model.add_loss(0.1 * xf.reduce_mean(xf.square(hidden)))
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    model(x)
+    (penalty,) = model.losses
+    np.testing.assert_allclose(penalty, 0.1 * np.mean(numpy_hidden(model, x) ** 2), rtol=1e-5)
+    y = np.ones((8, 1), np.float32)
+    model.compile("sgd", "mse")
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    prediction = model.predict(x, verbose=0)
+    expected = np.mean((prediction - y) ** 2) + 0.1 * np.mean(numpy_hidden(model, x) ** 2)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_a_model_compiled_without_a_loss_trains_on_the_added_one_and_logs_its_metric():
+    model, hidden = build()
+    model.add_loss(xf.reduce_mean(xf.square(hidden - 0.5)))
+    model.add_metric(xf.reduce_mean(hidden), name="hidden_mean")
+    x = np.random.default_rng(1).normal(size=(32, 4)).astype("float32")
+    model.compile(keras.optimizers.SGD(0.5))
+    history = model.fit(x, epochs=4, batch_size=8, verbose=0, validation_data=(x,))
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+    last_mean = np.mean(numpy_hidden(model, x))
+    np.testing.assert_allclose(history.history["val_hidden_mean"][-1], last_mean, rtol=1e-4)
+    assert len(history.history["hidden_mean"]) == 4
+
+
+def test_an_added_metric_needs_a_name():
+    model, hidden = build()
+    with pytest.raises(ValueError, match="expected a name"):
+        model.add_metric(xf.reduce_mean(hidden))
+    with pytest.raises(NotImplementedError, match="aggregation='sum'"):
+        model.add_metric(xf.reduce_mean(hidden), name="m", aggregation="sum")
