@@ -48,3 +48,63 @@ def test_a_compiled_step_takes_elements_as_it_takes_numpy():
     outs = [step(batch) for batch in ds]
     np.testing.assert_allclose(np.concatenate(outs), (x * 2).sum(1))
     assert step.experimental_get_tracing_count() == 1
+
+
+def test_indexing_or_iterating_a_batch_gives_elements_with_numpy():
+    # TF's `labels[i].numpy()` and `for label in labels: label.numpy()` on a batch
+    labels = next(iter(Dataset.from_tensor_slices(np.array([3, 1, 2])).batch(3)))
+    assert labels[1].numpy() == 1 and type(labels[1].numpy()) is np.int64
+    assert [label.numpy() for label in labels] == [3, 1, 2]
+    names = ["a", "b", "c", "d"]
+    assert [names[labels[i]] for i in range(3)] == ["d", "b", "c"]  # __index__, as TF
+    images = next(iter(Dataset.from_tensor_slices(np.full((2, 2, 2), 7.5)).batch(2)))
+    assert images[0, 1, 1].numpy() == 7.5 and images[1][0].numpy().tolist() == [7.5, 7.5]
+    assert f"{labels[0]:.1f}|{labels}|{images[0, 0, 0]}" == "3.0|[3 1 2]|7.5"
+    assert repr(labels) == "array([3, 1, 2])" and labels.tolist() == [3, 1, 2]
+
+
+def test_string_elements_numpy_gives_bytes_as_tf():
+    words = ["ab", "é", "c"]
+    ds = Dataset.from_tensor_slices(words)
+    first = next(iter(ds)).numpy()
+    assert type(first) is bytes and first == b"ab"  # TF: a scalar string's numpy() is bytes
+    assert [w.numpy().decode("utf-8") for w in ds] == words
+    batch = next(iter(ds.batch(3))).numpy()  # TF: an object array of bytes
+    assert batch.dtype == object and batch.tolist() == [w.encode() for w in words]
+    raw = next(iter(Dataset.from_tensor_slices(np.array([b"x\xff"])))).numpy()
+    assert type(raw) is bytes and raw == b"x\xff"  # bytes stay the bytes given
+
+
+def test_reduce_gives_tensors_even_when_no_element_meets_the_state():
+    ds = Dataset.range(5)
+    count = ds.reduce(0, lambda state, _: state + 1)  # the TF guide's element count
+    assert count.numpy() == 5 and count.dtype == np.int32  # a Python int is TF's int32
+    assert ds.reduce(np.int64(0), lambda state, _: state + 1).numpy() == 5
+    assert ds.take(0).reduce(0.0, lambda s, x: s + x).numpy() == 0.0
+    total, n = ds.reduce((np.int64(0), 0), lambda s, x: (s[0] + x, s[1] + 1))
+    assert (total.numpy(), n.numpy()) == (10, 5)
+
+
+def test_sources_built_from_elements_hold_plain_numpy():
+    # map functions and as_numpy_iterator see plain NumPy, whatever the source was given
+    batch = next(iter(Dataset.from_tensor_slices(np.arange(12.0).reshape(2, 3, 2)).batch(2)))
+    assert type(batch) is HostTensor
+    plain = batch.view(np.ndarray)
+    cases = [(Dataset.from_tensor_slices(batch), list(plain)),
+             (Dataset.from_tensors(batch), [plain]),
+             (Dataset.from_tensor_slices({"a": batch}).map(lambda e: e["a"]), list(plain)),
+             (Dataset.from_tensors(batch).unbatch().cache().prefetch(1), list(plain))]
+    for ds, expected in cases:
+        kinds = ds.map(lambda v: type(v).__name__).as_numpy_iterator()
+        assert set(kinds) == {"ndarray"}
+        got = list(ds.as_numpy_iterator())
+        assert [type(v) for v in got] == [np.ndarray] * len(expected)
+        np.testing.assert_array_equal(np.stack(got), np.stack(expected))
+    state = next(iter(Dataset.range(3, 4)))
+    scanned = Dataset.range(3).scan(state, lambda s, x: (s + x, type(s).__name__))
+    assert set(scanned.as_numpy_iterator()) == {np.str_("int64")}
+
+
+def test_experimental_get_single_element():
+    value = xf.data.experimental.get_single_element(Dataset.from_tensors(np.arange(3)))
+    np.testing.assert_array_equal(value.numpy(), np.arange(3))

@@ -112,13 +112,18 @@ class Dataset:
 
     def reduce(self, initial_state, reduce_func):
         """`reduce_func(state, element)` folded over the elements, from `initial_state`
-        (elements as `iter()` gives them: `ds.reduce(0, add).numpy()` works, as in TF)."""
+        (elements as `iter()` gives them: `ds.reduce(0, add).numpy()` works, as in TF).
+
+        As in TF the state is tensors throughout: `initial_state` is converted (a Python int
+        is int32) and so is what `reduce_func` returns, so `ds.reduce(0, lambda n, _: n + 1)
+        .numpy()` counts elements, and an empty dataset gives the initial state."""
+        from xlaflow.data.host_tensor import as_host_tensors
         check_host("reduce")
-        state = initial_state
+        state = as_host_tensors(initial_state)
         with contextlib.closing(Iterator(self, host_tensors=True)) as it:  # under options
             for element in it:
                 state = reduce_func(state, element)
-        return state
+        return as_host_tensors(state)
 
     # --- sources --------------------------------------------------------------------------
 

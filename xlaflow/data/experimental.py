@@ -1,7 +1,7 @@
 """xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
 its CSV readers, its `apply`-style forms of group_by_window, bucket_by_sequence_length,
-ignore_errors, scan and assert_cardinality, and sample/choose_from_datasets. Re-exports,
-and one-line wrappers calling the Dataset methods."""
+ignore_errors, scan and assert_cardinality, get_single_element, and
+sample/choose_from_datasets. Re-exports, and one-line wrappers calling the Dataset methods."""
 
 from xlaflow.data.csv import CsvDataset, make_csv_dataset
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
@@ -19,7 +19,7 @@ __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShard
            "AutotuneAlgorithm", "AutotuneOptions", "CsvDataset", "DistributeOptions",
            "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions",
            "assert_cardinality", "bucket_by_sequence_length", "cardinality",
-           "choose_from_datasets", "group_by_window", "ignore_errors", "make_csv_dataset",
+           "choose_from_datasets", "get_single_element", "group_by_window", "ignore_errors", "make_csv_dataset",
            "sample_from_datasets", "scan"]
 
 
@@ -48,6 +48,11 @@ def cardinality(dataset):
     """TF's tf.data.experimental.cardinality: `dataset.cardinality()` (a count, or
     INFINITE_CARDINALITY / UNKNOWN_CARDINALITY)."""
     return dataset.cardinality()
+
+
+def get_single_element(dataset):
+    """TF's tf.data.experimental.get_single_element: `dataset.get_single_element()`."""
+    return dataset.get_single_element()
 
 
 def scan(initial_state, scan_func):

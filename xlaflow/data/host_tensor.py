@@ -4,7 +4,8 @@ TF's eager iteration gives tensors, and TF code calls `.numpy()` on them (`for i
 labels in ds.take(1): plt.imshow(images[0].numpy())`). xlaflow's pipeline is NumPy on the
 host; a view of the same buffer as this subclass keeps NumPy's dtypes (int64 and float64
 stay, as in TF), its speed and zero copies, and adds that one method. NumPy operations on
-it give HostTensors too, as TF ops on tensors give tensors.
+it give HostTensors too, as TF ops on tensors give tensors; so does indexing one value out
+(`labels[i].numpy()`), where NumPy would give a scalar without the method.
 """
 
 from __future__ import annotations
@@ -18,12 +19,38 @@ class HostTensor(np.ndarray):
     """A NumPy array with TF's `.numpy()` (an element of `iter(dataset)`)."""
 
     def numpy(self):
-        """The values as a plain NumPy array (a writable copy), a NumPy scalar for 0-d."""
+        """The values as a plain NumPy array (a writable copy), a NumPy scalar for 0-d.
+
+        Text is bytes, as TF's strings are: UTF-8 `bytes` for 0-d, else an object array
+        of bytes (TF's form); the pipeline itself keeps NumPy's str arrays.
+        """
         value = np.array(self, copy=True).view(np.ndarray)
+        if value.dtype.kind in "US":
+            return _as_bytes(value)
         return value[()] if value.ndim == 0 else value
+
+    def __getitem__(self, key):
+        item = super().__getitem__(key)
+        if isinstance(item, np.generic):  # one value: a 0-d tensor, as TF's indexing gives
+            return np.asarray(item).view(HostTensor)
+        return item
 
     def __repr__(self):
         return repr(self.view(np.ndarray))
+
+    def __str__(self):
+        return str(self.view(np.ndarray))
+
+
+def _as_bytes(value):
+    def encode(s):
+        return s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    if value.ndim == 0:
+        return encode(value[()])
+    out = np.empty(value.shape, dtype=object)
+    for index, s in np.ndenumerate(value):
+        out[index] = encode(s)
+    return out
 
 
 def with_numpy(element):
@@ -31,6 +58,15 @@ def with_numpy(element):
     if structure.is_flat_tuple(element):
         return tuple(_view(leaf) for leaf in element)
     return structure.pack_as(element, [_view(leaf) for leaf in structure.flatten(element)])
+
+
+def as_host_tensors(value):
+    """`value` (a structure) with Python and NumPy leaves as HostTensors, converted as a
+    source converts them (TF's int32/float32 for Python numbers); leaves that already have
+    `.numpy()` (jax arrays, Variables) stay as they are."""
+    return structure.pack_as(value, [
+        leaf if hasattr(leaf, "numpy") else _view(structure.to_numpy(leaf))
+        for leaf in structure.flatten(value)])
 
 
 def _view(leaf):

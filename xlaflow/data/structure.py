@@ -138,6 +138,12 @@ def to_numpy(x):
     if isinstance(x, np.generic):
         return x
     if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:
+            from xlaflow.data.host_tensor import HostTensor  # it imports this module
+            if isinstance(x, HostTensor):
+                # an element of another pass: the pipeline holds plain NumPy, so map
+                # functions and as_numpy_iterator see what any other source gives them
+                x = x.view(np.ndarray)
         return x[()] if x.ndim == 0 else x
     if x is None:
         raise TypeError("None is not a valid dataset component")
