@@ -6,8 +6,9 @@ call the step on each batch. Re-exports only.
 
 from xlaflow.data import experimental
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.files import TextLineDataset
 from xlaflow.data.options import Options, ThreadingOptions
 from xlaflow.data.windows import DatasetSpec
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "Options", "ThreadingOptions", "experimental"]
+           "Options", "TextLineDataset", "ThreadingOptions", "experimental"]

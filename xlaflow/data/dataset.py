@@ -157,6 +157,19 @@ class Dataset:
         return Range(*args, output_type=output_type)
 
     @staticmethod
+    def counter(start=0, step=1, dtype="int64", name=None):
+        """`start`, `start + step`, ... without end (TF's Dataset.counter)."""
+        from xlaflow.data.sources import Counter
+        return Counter(start, step, dtype)
+
+    @staticmethod
+    def list_files(file_pattern, shuffle=None, seed=None, name=None):
+        """The names of the files matching the glob `file_pattern` (or list of globs), each
+        once: shuffled by default (TF's), sorted with `shuffle=False`."""
+        from xlaflow.data.files import list_files
+        return list_files(file_pattern, shuffle, seed)
+
+    @staticmethod
     def zip(*datasets, **kwargs):
         """Elements of several datasets side by side, until the shortest ends.
 

@@ -1,6 +1,6 @@
 """xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
 its CSV readers, its `apply`-style forms of group_by_window, bucket_by_sequence_length,
-ignore_errors, scan and assert_cardinality, get_single_element, and
+ignore_errors, scan and assert_cardinality, get_single_element, Counter and
 sample/choose_from_datasets. Re-exports, and one-line wrappers calling the Dataset methods."""
 
 from xlaflow.data.csv import CsvDataset, make_csv_dataset
@@ -19,7 +19,7 @@ __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShard
            "AutotuneAlgorithm", "AutotuneOptions", "CsvDataset", "DistributeOptions",
            "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions",
            "assert_cardinality", "bucket_by_sequence_length", "cardinality",
-           "choose_from_datasets", "get_single_element", "group_by_window", "ignore_errors", "make_csv_dataset",
+           "Counter", "choose_from_datasets", "get_single_element", "group_by_window", "ignore_errors", "make_csv_dataset",
            "sample_from_datasets", "scan"]
 
 
@@ -48,6 +48,11 @@ def cardinality(dataset):
     """TF's tf.data.experimental.cardinality: `dataset.cardinality()` (a count, or
     INFINITE_CARDINALITY / UNKNOWN_CARDINALITY)."""
     return dataset.cardinality()
+
+
+def Counter(start=0, step=1, dtype="int64"):  # TF spells this function like a class
+    """TF's tf.data.experimental.Counter: `Dataset.counter(start, step, dtype)`."""
+    return Dataset.counter(start, step, dtype)
 
 
 def get_single_element(dataset):

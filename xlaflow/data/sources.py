@@ -1,4 +1,5 @@
-"""Dataset sources: slices of arrays, a single element, a Python generator, an integer range.
+"""Dataset sources: slices of arrays, a single element, a Python generator, an integer range
+and an endless counter.
 
 Sources fix the element structure and spec that every later stage builds on, so they
 validate their input up front and name what is wrong.
@@ -10,7 +11,7 @@ import numpy as np
 
 from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
-from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, closing
 from xlaflow.tensors import TensorSpec, as_dtype
@@ -160,3 +161,25 @@ class Range(Dataset):
 
     def _cardinality(self):
         return len(self._range)
+
+
+class Counter(Dataset):
+    """`Dataset.counter` (TF's experimental.Counter): start, start + step, ... forever."""
+
+    def __init__(self, start, step, dtype):
+        self._start = integer_argument(start, "counter", "start")
+        self._step = integer_argument(step, "counter", "step")
+        self._dtype = as_dtype(dtype)
+        if self._dtype.kind not in "iu":
+            raise TypeError(f"Dataset.counter: dtype must be an integer type; received "
+                            f"{self._dtype.name}")
+        self._spec = TensorSpec((), self._dtype)
+
+    def _iterate(self):
+        make, value = self._dtype.type, self._start
+        while True:
+            yield make(value)
+            value += self._step
+
+    def _cardinality(self):
+        return INFINITE_CARDINALITY

@@ -1,0 +1,82 @@
+"""Dataset sources over files: TF's TextLineDataset (lines of text files, GZIP/ZLIB too)
+and Dataset.list_files (the files a glob pattern matches), read on the host.
+
+Lines are NumPy str scalars, as CSV string columns are: XLA has no string tensors, and an
+element's `.numpy()` gives TF's UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import zlib
+
+import numpy as np
+
+from xlaflow.data.arguments import positive_argument
+from xlaflow.data.csv import _compression, _filenames
+from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.errors import InvalidArgumentError
+from xlaflow.tensors import TensorSpec
+
+_STRING = np.dtype(str)
+
+
+def _open_binary(path, compression_type):
+    if compression_type == "GZIP":
+        return gzip.open(path, "rb")
+    if compression_type == "ZLIB":
+        with open(path, "rb") as f:
+            return io.BytesIO(zlib.decompress(f.read()))
+    return open(path, "rb")  # closed by the caller (a `with`)
+
+
+class TextLineDataset(Dataset):
+    """TF's `tf.data.TextLineDataset`: each line of each file in turn, without its line
+    ending ("\\n" or "\\r\\n"), as a str scalar; `num_parallel_reads` > 1 interleaves
+    that many files a line at a time (TF's deterministic order)."""
+
+    def __init__(self, filenames, compression_type=None, buffer_size=None,
+                 num_parallel_reads=None, name=None):
+        self._names = _filenames(filenames, "TextLineDataset")
+        self._compression = _compression(compression_type, "TextLineDataset")
+        self._parallel = positive_argument(num_parallel_reads, "TextLineDataset",
+                                           "num_parallel_reads", default=1)
+        self._spec = TensorSpec((), _STRING)
+
+    def _iterate(self):
+        if self._parallel > 1 and len(self._names) > 1:
+            files = Dataset.from_tensor_slices(np.array(self._names))
+            yield from files.interleave(
+                lambda path: TextLineDataset(str(path), self._compression),
+                cycle_length=self._parallel, block_length=1)._iterate()
+            return
+        for path in self._names:
+            with _open_binary(path, self._compression) as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+                    yield np.str_(line.decode("utf-8"))
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
+
+
+def list_files(file_pattern, shuffle=None, seed=None):
+    """`Dataset.list_files`: the names of the files matching `file_pattern` (a glob, or a
+    list of them), each once; shuffled unless `shuffle=False` (TF's default), else sorted."""
+    patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else \
+        list(np.asarray(file_pattern, dtype=object).ravel())
+    if not patterns:
+        raise ValueError("Dataset.list_files: `file_pattern` is empty")
+    matches = sorted({name for p in patterns for name in glob.glob(os.fspath(str(p)))})
+    if not matches:
+        shown = ", ".join(repr(os.fspath(str(p))) for p in patterns)
+        raise InvalidArgumentError(None, None, f"Dataset.list_files: no files matched "
+                                   f"pattern: {shown}")
+    dataset = Dataset.from_tensor_slices(np.array(matches, dtype=str))
+    if shuffle is None or shuffle:
+        dataset = dataset.shuffle(len(matches), seed=seed)
+    return dataset
