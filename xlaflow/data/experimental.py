@@ -16,11 +16,11 @@ from xlaflow.data.options import (
 )
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
-           "AutotuneAlgorithm", "AutotuneOptions", "CsvDataset", "DistributeOptions",
-           "ExternalStatePolicy", "OptimizationOptions", "ThreadingOptions",
-           "assert_cardinality", "bucket_by_sequence_length", "cardinality",
-           "Counter", "choose_from_datasets", "get_single_element", "group_by_window", "ignore_errors", "make_csv_dataset",
-           "sample_from_datasets", "scan"]
+           "AutotuneAlgorithm", "AutotuneOptions", "Counter", "CsvDataset",
+           "DistributeOptions", "ExternalStatePolicy", "OptimizationOptions",
+           "ThreadingOptions", "assert_cardinality", "bucket_by_sequence_length",
+           "cardinality", "choose_from_datasets", "get_single_element", "group_by_window",
+           "ignore_errors", "make_csv_dataset", "sample_from_datasets", "scan"]
 
 
 def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
