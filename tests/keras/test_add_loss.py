@@ -85,3 +85,6 @@ def test_a_symbolic_tensor_says_what_to_use_instead():
     model = models.Model(inputs, layers.Dense(1)(inputs))
     with pytest.raises(NotImplementedError, match="self.add_loss.*functional model's own"):
         layers.Dense(2).add_loss(inputs)  # a layer's: only a functional model takes them
+    model.add_loss(xf.reduce_sum(inputs))
+    model(np.ones((2, 3), np.float32))
+    assert [float(loss) for loss in model.losses] == [6.0]
