@@ -165,3 +165,21 @@ def test_reshape_to_a_shape_that_cannot_hold_the_tensor_is_tfs_invalid_argument_
         xf.reshape(xf.zeros([0, 3]), [0, -1])
     assert xf.reshape(t, [2, -1]).shape == (2, 15)
     assert xf.reshape(xf.zeros([0, 3]), [3, 0]).shape == (3, 0)
+
+
+def test_where_selects_or_gives_the_true_coordinates_as_tf():
+    condition = np.array([[True, False, True], [False, False, True]])
+    np.testing.assert_array_equal(xf.where(condition), np.argwhere(condition))
+    assert xf.where(condition).shape == (3, 2)
+    np.testing.assert_array_equal(xf.where(np.arange(4) > 1), [[2], [3]])
+    np.testing.assert_array_equal(xf.where(condition, 1.0, -1.0),
+                                  np.where(condition, 1.0, -1.0))
+    with pytest.raises(ValueError, match="give both x and y"):
+        xf.where(condition, 1.0)
+
+    @xf.function
+    def coordinates(x):
+        return xf.where(x > 0)
+
+    with pytest.raises(NotImplementedError, match=r"only known at run time.*jnp.argwhere"):
+        coordinates(np.ones(3, np.float32))

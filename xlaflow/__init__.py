@@ -32,7 +32,6 @@ from jax.numpy import (  # TF and jnp agree on these names: the jnp functions th
     square as square,
     subtract as subtract,
     tanh as tanh,
-    where as where,
     zeros_like as zeros_like,
     ones_like as ones_like,
 )
@@ -54,6 +53,7 @@ from xlaflow.array_ops import (
     split as split,
     tensor_scatter_nd_add as tensor_scatter_nd_add,
     tensor_scatter_nd_max as tensor_scatter_nd_max,
+    where as where,
     tensor_scatter_nd_min as tensor_scatter_nd_min,
     tensor_scatter_nd_sub as tensor_scatter_nd_sub,
     tensor_scatter_nd_update as tensor_scatter_nd_update,

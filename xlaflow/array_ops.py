@@ -1,5 +1,5 @@
 """TF's array-manipulation ops whose names or arguments differ from jax.numpy's: linspace,
-gather/gather_nd, tile, split/unstack, pad, reverse, sort/argsort, sequence_mask.
+gather/gather_nd, tile, split/unstack, pad, reverse, sort/argsort, sequence_mask, where.
 
 Thin wrappers with TF's argument spellings (and TF's checks where jnp would silently do
 something else), so ported code keeps its calls unchanged.
@@ -15,6 +15,23 @@ import numpy as np
 
 from xlaflow.ops import _tensor
 from xlaflow.tensors import as_dtype, int32
+
+
+def where(condition, x=None, y=None, name=None):
+    """TF's tf.where: `x` where `condition` holds, else `y`; with neither, the coordinates of
+    the true elements, (num_true, rank) (jnp.where's one-argument form is a tuple)."""
+    if (x is None) != (y is None):
+        raise ValueError("xf.where: give both x and y (a selection), or neither (the "
+                         f"coordinates of the true elements); received x={x!r}, y={y!r}")
+    if x is not None:
+        return jnp.where(condition, x, y)
+    if isinstance(condition, jax.core.Tracer):
+        raise NotImplementedError(
+            "xf.where(condition) inside xf.function or a JAX transformation: the number of "
+            "true elements is only known at run time, and XLA's shapes are fixed when "
+            "tracing. Select with xf.where(condition, x, y), or use jnp.argwhere(condition, "
+            "size=N, fill_value=-1) for at most N coordinates")
+    return jnp.argwhere(jnp.asarray(condition))
 
 
 def linspace(start, stop, num, name=None, axis=0):
