@@ -15,6 +15,7 @@ from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
 from xlaflow.models import shapes
 from xlaflow.models.functional import Graph
+from xlaflow.models.graph_sides import GraphSides
 from xlaflow.models.model_saving import SavingMethods
 from xlaflow.training import compiled as compiled_lib
 from xlaflow.training import data as data_lib
@@ -42,7 +43,7 @@ def _assigned_or_flat(model, which):
     return model._flat_tensors(which)
 
 
-class Model(SavingMethods, Layer):
+class Model(SavingMethods, GraphSides, Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
@@ -74,37 +75,7 @@ class Model(SavingMethods, Layer):
                 f"{type(self).__name__} must define call(self, inputs), or be built "
                 "functionally: Model(inputs=Input(...), outputs=...)")
         with keras_mask.given(inputs, mask):
-            if not self._graph.sides:
-                return self._graph.run(inputs, training)
-            outputs, sides = self._graph.run_with_sides(inputs, training)
-        for kind, value, name in sides:  # Keras 2's model.add_loss of graph tensors
-            if kind == "loss":
-                super().add_loss(value)
-            else:
-                super().add_metric(value, name=name)
-        return outputs
-
-    def add_loss(self, losses):
-        """Layer.add_loss; on a functional model also a tensor of its graph (Keras 2's
-        `model.add_loss(kl)`), computed and added on every call."""
-        flat = [x for x in (losses if isinstance(losses, (list, tuple)) else [losses])
-                if x is not None]
-        if self._graph is not None and flat and all(is_symbolic(x) for x in flat):
-            for tensor in flat:
-                self._graph.add_side("loss", tensor)
-            return
-        super().add_loss(losses)
-
-    def add_metric(self, value, name=None, aggregation="mean"):
-        """Layer.add_metric; on a functional model also a tensor of its graph, computed and
-        averaged over each epoch as `name`."""
-        if self._graph is not None and is_symbolic(value):
-            if not isinstance(name, str) or not name or aggregation != "mean":
-                # Layer.add_metric raises the name's or the aggregation's error first
-                super().add_metric(jnp.zeros(()), name, aggregation)
-            self._graph.add_side("metric", value, name)
-            return
-        super().add_metric(value, name, aggregation)
+            return self._run_graph(inputs, training)
 
     @property
     def weights(self):

@@ -1,0 +1,48 @@
+"""Keras 2's `model.add_loss(tensor)` / `model.add_metric(tensor, name=...)` on a functional
+model, with tensors of its graph (the functional VAE's KL term): the graph computes them
+with the outputs on every call (Graph.add_side), and the call adds their values as a
+layer's `add_loss`/`add_metric` inside `call` would."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from xlaflow.layers.symbolic import is_symbolic
+
+
+class GraphSides:
+    """Model's methods for tensors of its graph added as losses and metrics."""
+
+    def _run_graph(self, inputs, training):
+        """The graph's outputs, its side tensors' values added as losses and metrics."""
+        if not self._graph.sides:
+            return self._graph.run(inputs, training)
+        outputs, sides = self._graph.run_with_sides(inputs, training)
+        for kind, value, name in sides:
+            if kind == "loss":
+                super().add_loss(value)
+            else:
+                super().add_metric(value, name=name)
+        return outputs
+
+    def add_loss(self, losses):
+        """Layer.add_loss; on a functional model also a tensor of its graph (Keras 2's
+        `model.add_loss(kl)`), computed and added on every call."""
+        flat = [x for x in (losses if isinstance(losses, (list, tuple)) else [losses])
+                if x is not None]
+        if self._graph is not None and flat and all(is_symbolic(x) for x in flat):
+            for tensor in flat:
+                self._graph.add_side("loss", tensor)
+            return
+        super().add_loss(losses)
+
+    def add_metric(self, value, name=None, aggregation="mean"):
+        """Layer.add_metric; on a functional model also a tensor of its graph, computed and
+        averaged over each epoch as `name`."""
+        if self._graph is not None and is_symbolic(value):
+            if not isinstance(name, str) or not name or aggregation != "mean":
+                # Layer.add_metric raises the name's or the aggregation's error first
+                super().add_metric(jnp.zeros(()), name, aggregation)
+            self._graph.add_side("metric", value, name)
+            return
+        super().add_metric(value, name, aggregation)
