@@ -3,7 +3,9 @@
 import numpy as np
 
 from xlaflow.datasets.download import get_file  # noqa: F401
+from xlaflow.keras.preprocessing.image_dataset import image_dataset_from_directory  # noqa: F401
 from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
+from xlaflow.keras.preprocessing.text_dataset import text_dataset_from_directory  # noqa: F401
 from xlaflow.keras.preprocessing.timeseries import timeseries_dataset_from_array  # noqa: F401
 from xlaflow.plotting import (  # noqa: F401 -- matplotlib/graphviz load on first call
     model_to_dot,
