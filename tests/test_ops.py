@@ -307,3 +307,23 @@ def test_ops_that_are_jnp_functions_take_python_lists_as_tf_does():
         xf.math.add([1, [2]], 1)  # ragged: jnp's own error
     with pytest.raises(TypeError):
         xf.math.add("a", 1)
+
+
+def test_python_lists_still_convert_once_a_keras_input_exists():
+    # a keras.Input turns the wrappers' symbolic checks on; lists took that path unconverted
+    xf.keras.Input((2,))
+    assert xf.math.add([1, 2], [3, 4]).tolist() == [4, 6]
+    np.testing.assert_allclose(xf.exp([0.0, 1.0]), np.exp([0.0, 1.0]), rtol=1e-6)
+    np.testing.assert_array_equal(xf.maximum((1, 5), [3, 2], name="m"), [3, 5])
+
+
+def test_a_list_of_keras_tensors_is_packed_as_tf_packs_it():
+    # tf.math.add([kt, kt], 1.0) packs the list (tf.stack) before adding, as TF converts it
+    inp = xf.keras.Input((2,))
+    model = xf.keras.Model(inp, xf.math.add([inp, inp * 2.0], 1.0))
+    x = np.array([[1.0, -1.0], [0.5, 3.0]], np.float32)
+    expected = np.stack([x, x * 2.0]) + 1.0
+    np.testing.assert_allclose(model(x), expected)
+    assert model.output_shape == (2, None, 2)
+    rebuilt = xf.keras.Model.from_config(model.get_config())
+    np.testing.assert_allclose(rebuilt(x), expected)

@@ -69,8 +69,7 @@ def op(fn, public_name):
                 raise TypeError(f"tf.{public_name}: `name` must be a string or None; "
                                 f"received {given!r} ({type(given).__name__})")
             if _watching and (has_symbolic(args) or has_symbolic(kwargs.values())):
-                from xlaflow.layers import op_layer
-                return op_layer.record(public_name, fn, args, kwargs, layer_name=given)
+                return _record(public_name, fn, args, kwargs, given)
         elif _watching:  # the loops inline: a call costs more than the check
             for value in args:
                 if type(value) in _SUSPECT:
@@ -94,18 +93,50 @@ _JNP_REFUSES_LISTS = "requires ndarray or scalar arguments"
 
 def _lists_as_tensors(error, args, kwargs):
     """The arguments with Python lists and tuples made tensors, where a jnp function refused
-    them (TF converts them: `tf.math.add([1, 2], [3, 4])`), else None."""
+    them (TF converts them: `tf.math.add([1, 2], [3, 4])`), else None. A list holding
+    symbolic tensors becomes a recorded xf.stack of them, as TF packs Keras tensors."""
     if _JNP_REFUSES_LISTS not in str(error) or not any(
             type(v) in (list, tuple) for v in (*args, *kwargs.values())):
         return None
     from xlaflow.tensors import constant  # TF's dtypes: [1, 2] int32, [1.5] float32
 
     def tensor(value):
-        return constant(value) if type(value) in (list, tuple) else value
+        if type(value) not in (list, tuple):
+            return value
+        if not has_symbolic(value):
+            return constant(value)
+        import xlaflow  # its stack records a node of the graph
+
+        return xlaflow.stack([tensor(v) for v in value])
     try:
         return [tensor(a) for a in args], {k: tensor(v) for k, v in kwargs.items()}
     except (TypeError, ValueError):  # ragged or not numbers: jnp's error says it
         return None
+
+
+def _call(fn, args, kwargs):
+    """`fn(*args, **kwargs)`, again with lists made tensors where jnp refused them."""
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as error:
+        converted = _lists_as_tensors(error, args, kwargs)
+        if converted is None:
+            raise
+    return fn(*converted[0], **converted[1])
+
+
+def _record(public_name, fn, args, kwargs, layer_name=None):
+    """The call as a node of the functional graph; its lists holding symbolic tensors
+    stacked first where the op refused them."""
+    from xlaflow.layers import op_layer
+
+    try:
+        return op_layer.record(public_name, fn, args, kwargs, layer_name=layer_name)
+    except TypeError as error:
+        converted = _lists_as_tensors(error, args, kwargs)
+        if converted is None:
+            raise
+    return op_layer.record(public_name, fn, *converted, layer_name=layer_name)
 
 
 def _takes_name(fn):
@@ -119,9 +150,8 @@ def _takes_name(fn):
 
 def _record_or_call(public_name, fn, args, kwargs):
     if has_symbolic(args) or has_symbolic(kwargs.values()):
-        from xlaflow.layers import op_layer
-        return op_layer.record(public_name, fn, args, kwargs)
-    return fn(*args, **kwargs)
+        return _record(public_name, fn, args, kwargs)
+    return _call(fn, args, kwargs)
 
 
 def refusing(fn, public_name, why):
