@@ -124,6 +124,9 @@ LAYERS["LSTMCell"] = (lambda: layers.LSTMCell(4, unit_forget_bias=False,
                       lambda: [_floats((2, 3)), [_floats((2, 4)), _floats((2, 4))]], {})
 LAYERS["GRUCell"] = (lambda: layers.GRUCell(4, bias_initializer="ones"),
                      lambda: [_floats((2, 3)), [_floats((2, 4))]], {})
+LAYERS["StackedRNNCells"] = (
+    lambda: layers.StackedRNNCells([layers.LSTMCell(4), layers.GRUCell(3)]),
+    lambda: [_floats((2, 3)), [[_floats((2, 4)), _floats((2, 4))], _floats((2, 3))]], {})
 LAYERS["Normalization"] = (lambda: layers.Normalization(
     axis=-1, mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25], invert=True),
     lambda: [_floats(SEQ)], {})

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer, _accepts
-from xlaflow.layers.stacked_cells import StackedRNNCells, state_shapes
+from xlaflow.layers.stacked_cells import StackedRNNCells, flat_state_shapes
 from xlaflow.saving import serialization
 
 _REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or pass "
@@ -48,7 +48,7 @@ class RNN(Layer):
                              f"call(inputs, states) method; received {cell!r}")
         super().__init__(**kwargs)
         self.cell = cell
-        self._state_shapes = state_shapes(cell.state_size)
+        self._state_shapes = flat_state_shapes(cell)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll, self.time_major = bool(unroll), bool(time_major)
@@ -68,16 +68,24 @@ class RNN(Layer):
         self.built = True
 
     def get_initial_state(self, batch, dtype):
-        """Zeros for each state (the cell's own get_initial_state if it has one)."""
+        """Zeros for each state (the cell's own get_initial_state if it has one), flat."""
         own = getattr(self.cell, "get_initial_state", None)
         if own is not None:
             states = own(inputs=None, batch_size=batch, dtype=dtype)
-            return list(states) if isinstance(states, (list, tuple)) else [states]
+            return self._flat_states(states)
         return [jnp.zeros((batch, *shape), dtype) for shape in self._state_shapes]
 
+    _initial_states = get_initial_state  # the name Bidirectional asks its layers
+
+    def _flat_states(self, states):
+        """`states` as the scan carries them: a list, a stacked cell's groups flattened."""
+        if isinstance(self.cell, StackedRNNCells):
+            return jax.tree_util.tree_leaves(states)
+        return list(states) if isinstance(states, (list, tuple)) else [states]
+
     def _given_states(self, initial_state, zeros):
-        given = list(initial_state) if isinstance(initial_state, (list, tuple)) else \
-            [initial_state]
+        # stacked cells: grouped by cell, as Keras 2 returns them (or already flat)
+        given = self._flat_states(initial_state)
         if len(given) != len(zeros) or any(jnp.shape(g) != z.shape
                                            for g, z in zip(given, zeros)):
             raise ValueError(f"{self.name}: initial_state must be {len(zeros)} state(s) of "
@@ -111,7 +119,7 @@ class RNN(Layer):
 
         def run_cell(x_t, carry):
             output, new = cell_call(x_t, list(carry), **extra)
-            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            new = self._flat_states(new)
             if len(new) != len(carry):
                 raise ValueError(f"{self.name}: the cell returned {len(new)} state(s); its "
                                  f"state_size has {len(carry)}")
@@ -150,6 +158,8 @@ class RNN(Layer):
             out = jax.tree_util.tree_map(lambda o: o[-1], outputs)
         if not self.return_state:
             return out
+        if isinstance(self.cell, StackedRNNCells):  # one entry per cell, as Keras 2
+            final = self.cell.group_states(final)
         return [*(out if isinstance(out, (list, tuple)) else [out]), *final]
 
     def compute_mask(self, inputs, mask=None):

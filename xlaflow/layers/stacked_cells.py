@@ -1,12 +1,15 @@
 """keras.layers.StackedRNNCells: several cells run one after another within each time step,
 so `RNN([cell_1, cell_2])` is one scan over time where stacked RNN layers are several.
 
-Its state is every cell's states, flattened in order (an LSTMCell's h and c, then the next
-cell's), as Keras 2 returns them with `return_state`; its output is the last cell's.
+Its states are grouped by cell, as Keras 2's: `state_size` is the cells' state sizes in a
+tuple, and RNN(return_state=True) gives the output, then each cell's states (a list for a
+cell with several, as an LSTMCell's [h, c]; the tensor for a cell with one). RNN's scan
+carries them flat; its output is the last cell's.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer, _accepts
@@ -25,6 +28,18 @@ def state_shapes(state_size):
                              f"TensorShapes of them; received {state_size!r}")
         shapes.append(dims)
     return shapes
+
+
+def _multiple(state_size):
+    """Keras 2's is_multiple_state: a list or tuple of sizes (not one int or TensorShape)."""
+    return isinstance(state_size, (list, tuple))
+
+
+def flat_state_shapes(cell):
+    """Every state's shape (without the batch) that `cell` carries, in order."""
+    if isinstance(cell, StackedRNNCells):
+        return [shape for c in cell.cells for shape in flat_state_shapes(c)]
+    return state_shapes(cell.state_size)
 
 
 def _output_size(cell):
@@ -49,11 +64,18 @@ class StackedRNNCells(Layer):
                                  f"`state_size` and call(inputs, states); received {cell!r}")
         super().__init__(**kwargs)
         self.cells = cells
-        self._counts = [len(state_shapes(cell.state_size)) for cell in cells]
+        self._counts = [len(flat_state_shapes(cell)) for cell in cells]
 
     @property
     def state_size(self):
-        return [shape for cell in self.cells for shape in state_shapes(cell.state_size)]
+        return tuple(cell.state_size for cell in self.cells)
+
+    def group_states(self, flat):
+        """The flat states as Keras 2 gives them: one entry per cell, a list of its states
+        where it has several (its state_size a list or tuple), else the one state."""
+        return [cell.group_states(part) if isinstance(cell, StackedRNNCells) else
+                list(part) if _multiple(cell.state_size) else part[0]
+                for cell, part in zip(self.cells, self._split(flat))]
 
     @property
     def output_size(self):
@@ -77,25 +99,31 @@ class StackedRNNCells(Layer):
         return parts
 
     def call(self, inputs, states, training=None):
+        """One step: `states` grouped by cell (as get_initial_state gives them) or flat;
+        the new states come back grouped by cell, as Keras 2's."""
         new_states = []
-        for cell, cell_states in zip(self.cells, self._split(states)):
+        for cell, cell_states in zip(self.cells, self._split(jax.tree_util.tree_leaves(
+                states))):
             extra = {"training": training} if _accepts(type(cell).call, "training") else {}
+            if isinstance(cell, StackedRNNCells):
+                cell_states = cell.group_states(cell_states)
             inputs, new = cell.call(inputs, cell_states, **extra)
-            new_states.extend(new if isinstance(new, (list, tuple)) else [new])
-        return inputs, new_states
+            new_states.extend(jax.tree_util.tree_leaves(new))
+        return inputs, self.group_states(new_states)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
-        """Each cell's own initial states where it defines them, else zeros."""
+        """Each cell's own initial states where it defines them, else zeros: a tuple with
+        one entry per cell, as Keras 2's."""
         states = []
         for cell in self.cells:
             own = getattr(cell, "get_initial_state", None)
             if own is not None:
-                made = own(inputs=inputs, batch_size=batch_size, dtype=dtype)
-                states.extend(made if isinstance(made, (list, tuple)) else [made])
+                states.append(own(inputs=inputs, batch_size=batch_size, dtype=dtype))
             else:
-                states.extend(jnp.zeros((batch_size, *shape), dtype)
-                              for shape in state_shapes(cell.state_size))
-        return states
+                zeros = [jnp.zeros((batch_size, *shape), dtype)
+                         for shape in state_shapes(cell.state_size)]
+                states.append(zeros if _multiple(cell.state_size) else zeros[0])
+        return tuple(states)
 
     # keras.layers.RNN draws the cells' dropout masks once per call (see rnn_cells)
     def begin_dropout(self, inputs, training):
