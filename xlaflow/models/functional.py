@@ -29,26 +29,43 @@ class Graph:
             self._visit(tensor)
         self.input_layers = [input_layer_of(t) for t in input_leaves]
         self.layers = keras_layer_order(input_leaves, self.nodes, outputs)
+        for layer in self.input_layers:  # a config's sides, handed on by graph_from_config
+            for kind, tensor, name in layer.__dict__.pop("_restored_sides", ()):
+                self.add_side(kind, tensor, name)
 
     def _visit(self, tensor):
-        """Add the nodes `tensor` needs after those already there (parents first)."""
+        """Add the nodes `tensor` needs after those already there (parents first); the
+        nodes added. A tensor from outside the graph raises before anything is added."""
+        new = []
+        self._collect(tensor, new, set())
+        self._seen.update(id(node) for node in new)
+        self.nodes.extend(new)
+        return new
+
+    def _collect(self, tensor, new, new_ids):
         if id(tensor) in self._known:
             return
         if tensor.node is None:
             raise ValueError(f"{tensor!r} is an Input that is not among the model's "
                              "inputs; add it to Model(inputs=...)")
         node = tensor.node
-        if id(node) in self._seen:
+        if id(node) in self._seen or id(node) in new_ids:
             return
         for parent in _symbols(node):  # keyword tensors (initial_state=) are parents too
-            self._visit(parent)
-        self._seen.add(id(node))
-        self.nodes.append(node)
+            self._collect(parent, new, new_ids)
+        new_ids.add(id(node))
+        new.append(node)
 
     def add_side(self, kind, tensor, name=None):
         """Also compute `tensor` (a loss or metric of the model, Keras 2's model.add_loss
-        of a graph tensor) on every run: `run_with_sides` returns its value."""
-        self._visit(tensor)
+        of a graph tensor) on every run: `run_with_sides` returns its value. The layers it
+        needs join `layers` (their weights train), after the others, as Keras 2 inserts
+        them."""
+        known = {id(layer) for layer in self.layers}
+        for node in self._visit(tensor):
+            if id(node.layer) not in known:
+                known.add(id(node.layer))
+                self.layers.append(node.layer)  # in place: the model owns this list
         self.sides.append((kind, tensor, name))
 
     def arrange(self, inputs):
@@ -201,11 +218,16 @@ def graph_config(graph):
                       "kwargs": _encode(dict(node.kwargs), ref)})
         for k, out in enumerate(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic)):
             names[id(out)] = ["node", n, k]
-    return {"layers": [serialize_keras_object(layer) for layer in graph.layers],
-            "input_layers": [layer_index[id(input_layer_of(t))] for t in inputs],
-            "input_structure": _encode(graph.inputs, lambda t: names[id(t)]),
-            "nodes": nodes,
-            "outputs": _encode(graph.outputs, lambda t: names[id(t)])}
+    config = {"layers": [serialize_keras_object(layer) for layer in graph.layers],
+              "input_layers": [layer_index[id(input_layer_of(t))] for t in inputs],
+              "input_structure": _encode(graph.inputs, lambda t: names[id(t)]),
+              "nodes": nodes,
+              "outputs": _encode(graph.outputs, lambda t: names[id(t)])}
+    if graph.sides:  # model.add_loss/add_metric of graph tensors, kept as Keras 2 keeps them
+        config["sides"] = [{"kind": kind, "name": name,
+                            "tensor": _encode(tensor, lambda t: names[id(t)])}
+                           for kind, tensor, name in graph.sides]
+    return config
 
 
 def graph_from_config(config):
@@ -236,4 +258,8 @@ def graph_from_config(config):
                                     *_decode(node["args"], lookup),
                                     **_decode(node["kwargs"], lookup))
         outputs.append(jax.tree_util.tree_leaves(out, is_leaf=is_symbolic))
+    sides = [(side["kind"], _decode(side["tensor"], lookup), side["name"])
+             for side in config.get("sides", ())]
+    if sides:  # the Graph built on these (new) Inputs adds them: Model(inputs, outputs)
+        input_layer_of(inputs[0]).__dict__["_restored_sides"] = sides
     return _decode(config["input_structure"], lookup), _decode(config["outputs"], lookup)
