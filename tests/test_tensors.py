@@ -121,3 +121,20 @@ def test_64_bit_integers_past_32_bits_are_refused_not_wrapped():
     np.testing.assert_array_equal(xf.constant(fits), fits)
     assert xf.constant(np.array([], np.int64)).shape == (0,)
     assert xf.constant(np.array([2**32 - 1], np.uint64)).dtype == np.uint32
+
+
+def test_64_bit_integers_asked_for_or_inside_lists_are_refused_too():
+    # dtype=xf.int64 without x64 is int32 (JAX warns) and wrapped 2**40 to 0; an int64
+    # array inside a list wrapped with no warning at all. TF keeps both as int64.
+    for make in (xf.constant, xf.convert_to_tensor):
+        with pytest.raises(OverflowError, match=r"int64 values span .*past int32"):
+            make([np.array([3]), np.array([-2**40])])
+        with pytest.raises(OverflowError, match=r"int64 values span .*past int32"):
+            make(np.array([2**40]), dtype=xf.int64)
+        with pytest.raises(OverflowError, match=r"uint64 values span .*past uint32"):
+            make([[np.uint64(2**63)]])
+    np.testing.assert_array_equal(xf.constant([np.array([3]), np.array([-2**31])]),
+                                  [[3], [-2**31]])
+    np.testing.assert_array_equal(xf.constant([np.int64(7), 1.5]), [7.0, 1.5])
+    # a requested 32-bit dtype casts as TF's cast does; floats are not integers' business
+    assert xf.constant(np.array([2**40]), dtype=xf.float32).tolist() == [2.0**40]

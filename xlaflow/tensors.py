@@ -105,6 +105,10 @@ def constant(value, dtype=None, shape=None, name=None):
             dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") \
                 else _default_dtype(value)
             _check_narrowed_integers(value, dtype, "constant")
+        elif jax.dtypes.canonicalize_dtype(as_dtype(dtype)) != as_dtype(dtype):
+            # dtype=xf.int64 without x64: JAX warns and keeps 32 bits, wrapping the rest
+            _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(as_dtype(dtype)),
+                                     "constant")
         out = jnp.asarray(value, dtype=as_dtype(dtype))
     except (TypeError, ValueError) as error:
         clear = _host_value_error(value, error, "constant")
@@ -127,19 +131,40 @@ def constant(value, dtype=None, shape=None, name=None):
 
 def _check_narrowed_integers(value, dtype, what):
     """NumPy's 64-bit integers become 32-bit ones without x64, and jnp.asarray wraps values
-    past 32 bits silently (2**40 -> 0): refuse those instead of corrupting them."""
-    source = getattr(value, "dtype", None)
-    if source is None or getattr(source, "kind", "") not in "iu" or source.itemsize <= \
-            np.dtype(dtype).itemsize or not np.size(value):
+    past 32 bits silently (2**40 -> 0), in an array or inside a list: refuse those instead
+    of corrupting them (jnp refuses Python ints past 32 bits itself)."""
+    if np.dtype(dtype).kind not in ("i", "u"):
         return
-    info = np.iinfo(dtype)
-    low, high = np.min(value), np.max(value)
-    if low < info.min or high > info.max:
-        raise OverflowError(
-            f"xf.{what}: the {source} values span [{low}, {high}], past {np.dtype(dtype)} "
-            f"(JAX's integers are 32-bit unless 64-bit mode is on): enable it with "
-            "jax.config.update('jax_enable_x64', True) before making tensors, or keep "
-            "these values in NumPy")
+    parts = [value] if hasattr(value, "dtype") else _host_integer_arrays(value) \
+        if type(value) in (list, tuple) else ()
+    for part in parts:
+        source = part.dtype
+        if getattr(source, "kind", None) not in ("i", "u") or source.itemsize <= \
+                np.dtype(dtype).itemsize or not np.size(part):
+            continue
+        info = np.iinfo(dtype)
+        low, high = np.min(part), np.max(part)
+        if low < info.min or high > info.max:
+            raise OverflowError(
+                f"xf.{what}: the {source} values span [{low}, {high}], past "
+                f"{np.dtype(dtype)} (JAX's integers are 32-bit unless 64-bit mode is on): "
+                "enable it with jax.config.update('jax_enable_x64', True) before making "
+                "tensors, or keep these values in NumPy")
+
+
+def _host_integer_arrays(value):
+    """The NumPy integer arrays and scalars inside the (nested) list or tuple `value`."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float or kind is int:  # the common case, first
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, (np.ndarray, np.generic)) and item.dtype.kind in "iu":
+            found.append(item)
+    return found
 
 
 def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
@@ -167,8 +192,10 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
         return jnp.asarray(value)
     wanted = dtype if dtype is not None else dtype_hint
     try:
-        return jnp.asarray(value, dtype=as_dtype(wanted) if wanted is not None else
-                           _default_dtype(value))
+        target = as_dtype(wanted) if wanted is not None else _default_dtype(value)
+        _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(target),
+                                 "convert_to_tensor")
+        return jnp.asarray(value, dtype=target)
     except (TypeError, ValueError) as error:
         clear = _host_value_error(value, error, "convert_to_tensor")
         if clear is None:
