@@ -233,21 +233,24 @@ def test_training_guide_losses_and_metrics_added_in_layers_and_functional_models
     x2 = layers.Dense(64, activation="relu", name="dense_2")(x1)
     outputs = layers.Dense(10, name="predictions")(x2)
     model = keras.Model(inputs=inputs, outputs=outputs)
-    # xlaflow refuses a symbolic model.add_loss / add_metric and names the layer form
-    # used above (test_tf2_port_gaps collects such refusals)
-    with pytest.raises(NotImplementedError, match=r"self.add_loss\(...\)"):
-        model.add_loss(tf.reduce_sum(x1) * 0.1)
-    with pytest.raises(NotImplementedError, match=r"self.add_metric\(value"):
-        model.add_metric(keras.backend.std(x1), name="std_of_activation",
-                         aggregation="mean")
-    # a scalar of the whole batch is still a graph tensor: here a second output
-    total = keras.Model(inputs, [outputs, tf.reduce_sum(x1) * 0.1])
-    w = total.get_weights()
-    _, penalty = total(x_train[:32])
-    hidden = np.maximum(x_train[:32] @ w[0] + w[1], 0)
-    assert np.shape(penalty) == () and float(penalty) == pytest.approx(
-        0.1 * hidden.sum(), rel=1e-5)
-
+    model.add_loss(tf.reduce_sum(x1) * 0.1)
+    model.add_metric(keras.backend.std(x1), name="std_of_activation", aggregation="mean")
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    w = model.get_weights()
+    logs = model.evaluate(x_train[:128], y_train[:128], batch_size=128, verbose=0,
+                          return_dict=True)
+    hidden = np.maximum(x_train[:128] @ w[0] + w[1], 0)
+    logits = np.maximum(hidden @ w[2] + w[3], 0) @ w[4] + w[5]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    cross_entropy = -log_probs[np.arange(128), y_train[:128]].mean()
+    assert logs["loss"] == pytest.approx(cross_entropy + 0.1 * hidden.sum(), rel=1e-4)
+    assert logs["std_of_activation"] == pytest.approx(hidden.std(), rel=1e-4)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "std_of_activation"}
 
 def test_training_guide_validation_split_datasets_and_steps():
     x_train, y_train = _digits(640)
