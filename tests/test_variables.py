@@ -227,3 +227,9 @@ def test_list_operands_round_to_a_float_variables_dtype_as_tf_converts_them():
         v * [1j]  # complex to real drops the imaginary part: TF refuses it
     with pytest.raises(TypeError, match=r"to the Variable's dtype int32"):
         xf.Variable([1, 2]) + [2**40, 1]  # out of int32's range: TF refuses, not wraps
+
+
+def test_a_variable_refuses_int64_values_past_32_bits_instead_of_wrapping():
+    with pytest.raises(OverflowError, match=r"xf.Variable: the int64 values span"):
+        xf.Variable(np.array([1, 2**40]))
+    np.testing.assert_array_equal(xf.Variable(np.array([2**31 - 1])).numpy(), [2**31 - 1])

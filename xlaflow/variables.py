@@ -82,8 +82,10 @@ def _initial_array(initial_value, dtype, ctx):
         dtype = jnp.asarray(initial_value).dtype
     else:
         # a NumPy float64/int64 value becomes float32/int32 unless x64 is on, silently, as
-        # jnp.asarray converts it: the user asked for no dtype
+        # jnp.asarray converts it: the user asked for no dtype (but wrapped values refused)
         dtype = jax.dtypes.canonicalize_dtype(initial_value.dtype)
+        from xlaflow.tensors import _check_narrowed_integers  # tensors imports this module
+        _check_narrowed_integers(initial_value, dtype, "Variable")
     # Concrete here, so made now: inside a trace jnp.asarray would stage the conversion
     # and the cell would keep a tracer of that trace (xf.Variable(3.0) in a first trace)
     with jax.ensure_compile_time_eval():

@@ -113,3 +113,18 @@ def test_a_tensor_from_another_graph_is_refused_before_the_model_changes():
     with pytest.raises(ValueError, match="not among the model's inputs"):
         model.add_loss(mixed)
     assert model._graph.nodes == nodes and model.layers == layers
+
+
+def test_a_clone_keeps_the_added_losses_and_metrics():
+    model, hidden = build()
+    model.add_loss(0.1 * xf.reduce_mean(xf.square(hidden)))
+    model.add_metric(xf.reduce_mean(hidden), name="hidden_mean")
+    clone = keras.models.clone_model(model)
+    x = np.random.default_rng(2).normal(size=(4, 4)).astype("float32")
+    clone(x)
+    (penalty,) = clone.losses
+    np.testing.assert_allclose(penalty, 0.1 * np.mean(numpy_hidden(clone, x) ** 2), rtol=1e-5)
+    clone.compile("sgd", "mse")
+    logs = clone.evaluate(x, np.zeros((4, 1)), verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["hidden_mean"], np.mean(numpy_hidden(clone, x)),
+                               rtol=1e-5)

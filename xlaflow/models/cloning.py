@@ -75,7 +75,10 @@ def _clone_functional(model, input_tensors, clone_function):
             env[id(old)] = new
     inputs = jax.tree_util.tree_map(value, graph.inputs, is_leaf=is_symbolic)
     outputs = jax.tree_util.tree_map(value, graph.outputs, is_leaf=is_symbolic)
-    return Model(inputs=inputs, outputs=outputs, name=model.name, trainable=model.trainable)
+    clone = Model(inputs=inputs, outputs=outputs, name=model.name, trainable=model.trainable)
+    # model.add_loss/add_metric of graph tensors: their nodes were cloned with the rest
+    clone._add_sides([(kind, env[id(tensor)], name) for kind, tensor, name in graph.sides])
+    return clone
 
 
 def clone_model(model, input_tensors=None, clone_function=None):

@@ -29,9 +29,6 @@ class Graph:
             self._visit(tensor)
         self.input_layers = [input_layer_of(t) for t in input_leaves]
         self.layers = keras_layer_order(input_leaves, self.nodes, outputs)
-        for layer in self.input_layers:  # a config's sides, handed on by graph_from_config
-            for kind, tensor, name in layer.__dict__.pop("_restored_sides", ()):
-                self.add_side(kind, tensor, name)
 
     def _visit(self, tensor):
         """Add the nodes `tensor` needs after those already there (parents first); the
@@ -260,6 +257,5 @@ def graph_from_config(config):
         outputs.append(jax.tree_util.tree_leaves(out, is_leaf=is_symbolic))
     sides = [(side["kind"], _decode(side["tensor"], lookup), side["name"])
              for side in config.get("sides", ())]
-    if sides:  # the Graph built on these (new) Inputs adds them: Model(inputs, outputs)
-        input_layer_of(inputs[0]).__dict__["_restored_sides"] = sides
-    return _decode(config["input_structure"], lookup), _decode(config["outputs"], lookup)
+    return (_decode(config["input_structure"], lookup), _decode(config["outputs"], lookup),
+            sides)

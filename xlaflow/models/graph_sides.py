@@ -25,6 +25,11 @@ class GraphSides:
                 super().add_metric(value, name=name)
         return outputs
 
+    def _add_sides(self, sides):
+        """Add (kind, graph tensor, name) sides, as a config or a clone restores them."""
+        for kind, tensor, name in sides:
+            self._graph.add_side(kind, tensor, name)
+
     def add_loss(self, losses):
         """Layer.add_loss; on a functional model also a tensor of its graph (Keras 2's
         `model.add_loss(kl)`), computed and added on every call."""

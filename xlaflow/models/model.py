@@ -422,7 +422,9 @@ class Model(SavingMethods, GraphSides, Layer):
         with custom_object_scope(custom_objects):
             if "nodes" in config and "layers" in config:  # a functional model
                 from xlaflow.models.functional import graph_from_config
-                inputs, outputs = graph_from_config(config)
-                return cls(inputs=inputs, outputs=outputs, name=config.get("name"),
-                           trainable=config.get("trainable", True))
+                inputs, outputs, sides = graph_from_config(config)
+                model = cls(inputs=inputs, outputs=outputs, name=config.get("name"),
+                            trainable=config.get("trainable", True))
+                model._add_sides(sides)  # model.add_loss/add_metric of graph tensors
+                return model
             return super().from_config(config)
