@@ -78,9 +78,27 @@ def test_class_names_give_the_label_order(image_dir):
     _, labels = _all(ds)
     assert labels.tolist() == [expected[os.path.relpath(p, image_dir).split(os.sep)[0]]
                                for p in ds.file_paths]
-    assert labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5  # listed in class_names order too
+    # Keras 2 lists the sorted subdirectories whatever class_names says: only the ids change
+    assert labels.tolist() == [1] * 5 + [2] * 5 + [0] * 5
+    assert ds.file_paths == _listing(image_dir, (".png", ".jpg"))[0]
     with pytest.raises(ValueError, match="class_names"):
         image_dataset(image_dir, class_names=["daisy", "roses"])
+
+
+def test_class_names_leave_the_seeded_split_as_without_them(image_dir):
+    # Keras 2 shuffles the sorted listing, so the validation files do not depend on the
+    # order class_names gives (a model trained with and without it validates alike)
+    kwargs = dict(validation_split=0.4, subset="both", seed=11, image_size=(2, 2))
+    plain = image_dataset(image_dir, **kwargs)
+    named = image_dataset(image_dir, class_names=["tulips", "daisy", "roses"], **kwargs)
+    order = ["tulips", "daisy", "roses"]
+    for a, b in zip(plain, named):
+        assert a.file_paths == b.file_paths
+        wanted = [order.index(os.path.relpath(p, image_dir).split(os.sep)[0])
+                  for p in b.file_paths]
+        assert sorted(_all(b)[1].tolist()) == sorted(wanted)
+    # the validation set is not reshuffled: its labels follow file_paths one by one
+    assert _all(named[1])[1].tolist() == wanted
 
 
 def test_split_is_keras_2s_seeded_shuffle_then_the_last_fraction(image_dir, capsys):

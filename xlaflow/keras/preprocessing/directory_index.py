@@ -105,31 +105,33 @@ def index_directory(caller, directory, labels, formats, class_names, shuffle, se
                     follow_links):
     """(file_paths, labels, class_names) as Keras 2 lists them, and its printed count.
 
-    labels="inferred": each subdirectory (sorted, or in the order `class_names` gives) is a
-    class, its files at any depth its examples. Otherwise the files under `directory` at
-    any depth, in sorted path order, matched with `labels` (a list) or none.
+    labels="inferred": each subdirectory is a class, its files at any depth its examples;
+    a class's id is its index in `class_names` (sorted names when None), but the files are
+    listed by sorted subdirectory either way, as Keras 2 lists them, so that the seeded
+    split does not depend on `class_names`. Otherwise the files under `directory` at any
+    depth, in sorted path order, matched with `labels` (a list) or none.
     With `shuffle`, paths and labels are permuted together by RandomState(seed)."""
     directory = os.fspath(directory)
     if labels == "inferred":
         subdirs = [name for name in sorted(os.listdir(directory))
                    if os.path.isdir(os.path.join(directory, name)) and not name.startswith(".")]
-        if class_names is not None:
-            if set(class_names) != set(subdirs):
-                raise ValueError(f"{caller}: `class_names` must name the subdirectories of "
-                                 f"{directory!r}, which are {subdirs}; received "
-                                 f"class_names={list(class_names)!r}")
-            subdirs = list(class_names)  # the order given
+        if class_names is not None and set(class_names) != set(subdirs):
+            raise ValueError(f"{caller}: `class_names` must name the subdirectories of "
+                             f"{directory!r}, which are {subdirs}; received "
+                             f"class_names={list(class_names)!r}")
+        class_names = list(subdirs if class_names is None else class_names)
     else:
-        subdirs = [""]  # from the directory itself down
+        subdirs = class_names = [""]  # from the directory itself down
+    class_ids = {name: index for index, name in enumerate(class_names)}
     paths, label_ids = [], []
-    for index, subdir in enumerate(subdirs):
+    for subdir in subdirs:
         top = os.path.join(directory, subdir)
         for root, name in _valid_files(top, formats, follow_links):
             paths.append(os.path.join(directory, subdir,
                                       os.path.relpath(os.path.join(root, name), top)))
-            label_ids.append(index)
+            label_ids.append(class_ids[subdir])
     if labels == "inferred":
-        labels, class_names = np.asarray(label_ids, dtype=np.int32), list(subdirs)
+        labels = np.asarray(label_ids, dtype=np.int32)
         print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
     elif labels is None:
         class_names = None
