@@ -401,3 +401,51 @@ def test_undecodable_file_names_itself(tmp_path):
     ds = image_dataset(tmp_path, batch_size=None)
     with pytest.raises(ValueError, match="broken.png"):
         list(ds)
+
+
+@pytest.mark.parametrize("color_mode,channels", [("grayscale", 1), ("rgb", 3), ("rgba", 4)])
+def test_16_bit_grayscale_png_keeps_the_high_byte(tmp_path, color_mode, channels):
+    # TF's PNG decoder asks libpng for 8 bits (png_set_strip_16: the high byte); Pillow's
+    # own I;16 -> L conversion clips every value past 255 to white
+    values = np.random.default_rng(3).integers(0, 65536, (3, 5)).astype(np.uint16)
+    (tmp_path / "c").mkdir()
+    Image.fromarray(values).save(tmp_path / "c" / "deep.png")
+    with Image.open(tmp_path / "c" / "deep.png") as check:
+        assert check.mode.startswith("I")  # a 16-bit grayscale file indeed
+    [image] = image_dataset(tmp_path, image_size=(3, 5), color_mode=color_mode,
+                            label_mode=None, batch_size=None)
+    expected = np.repeat((values >> 8)[..., None], min(channels, 3), axis=-1)
+    if channels == 4:
+        expected = np.concatenate([expected, np.full((3, 5, 1), 255)], axis=-1)
+    np.testing.assert_array_equal(image.numpy(), expected.astype(np.float32))
+
+
+def test_16_bit_grayscale_png_transparency_is_its_alpha(tmp_path):
+    values = np.array([[0, 500, 70000 % 65536], [500, 65535, 256]], dtype=np.uint16)
+    (tmp_path / "c").mkdir()
+    Image.fromarray(values).save(tmp_path / "c" / "deep.png", transparency=500)
+    [image] = image_dataset(tmp_path, image_size=(2, 3), color_mode="rgba",
+                            label_mode=None, batch_size=None)
+    np.testing.assert_array_equal(image.numpy()[..., 0], values >> 8)
+    np.testing.assert_array_equal(image.numpy()[..., 3], np.where(values == 500, 0, 255))
+
+
+def test_palette_png_with_transparency_decodes_without_warnings(tmp_path):
+    # a palette PNG whose tRNS gives some entries alpha: TF reads its colours (and, for
+    # rgba, the alpha); Pillow warns on converting one to RGB or L unless it goes via RGBA
+    rgb = _pixels((4, 6, 3), 5)
+    palette_image = Image.fromarray(rgb).convert("P")
+    alphas = bytes([0, 90] + [255] * 254)
+    (tmp_path / "c").mkdir()
+    palette_image.save(tmp_path / "c" / "p.png", transparency=alphas)
+    with Image.open(tmp_path / "c" / "p.png") as check:
+        index = np.asarray(check)
+        colours = np.asarray(check.getpalette(), dtype=np.float32).reshape(-1, 3)[index]
+    alpha = np.asarray(list(alphas), dtype=np.float32)[index]
+    for mode, expected in [("rgb", colours),
+                           ("rgba", np.concatenate([colours, alpha[..., None]], axis=-1)),
+                           ("grayscale", np.asarray(Image.fromarray(colours.astype(np.uint8))
+                                                    .convert("L"), np.float32)[..., None])]:
+        [image] = image_dataset(tmp_path, image_size=(4, 6), color_mode=mode,
+                                label_mode=None, batch_size=None)
+        np.testing.assert_array_equal(image.numpy(), expected)

@@ -39,12 +39,36 @@ def _check_image_size(image_size):
     return int(image_size[0]), int(image_size[1])
 
 
+# Pillow's modes for a 16-bit grayscale PNG ("I" in older Pillow, "I;16" in newer)
+_SIXTEEN_BIT_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _as_tf_decodes(image, image_module):
+    """`image` in a mode whose Pillow conversions give what TF's decoders give.
+
+    A 16-bit grayscale PNG keeps its high byte (TF asks libpng for 8 bits, which strips the
+    low ones) and its tRNS value becomes alpha; Pillow's own I;16 conversion clips at 255.
+    A palette image with per-entry alpha goes through RGBA, as Pillow asks (it warns on
+    converting one to RGB or L directly); its colours are the same either way."""
+    if image.mode in _SIXTEEN_BIT_GREY:
+        values = np.asarray(image).astype(np.int64)
+        grey = (values >> 8).astype(np.uint8)
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):
+            alpha = np.where(values == transparent, 0, 255).astype(np.uint8)
+            return image_module.fromarray(np.stack([grey, alpha], axis=-1))  # LA
+        return image_module.fromarray(grey)  # L
+    if image.mode == "P" and isinstance(image.info.get("transparency"), bytes):
+        return image.convert("RGBA")
+    return image
+
+
 def _loader(image_module, pil_mode, channels, image_size, interpolation, crop):
     def load(path):
         path = str(path)
         try:
             with image_module.open(path) as image:  # a GIF's first frame, as TF's
-                pixels = np.asarray(image.convert(pil_mode))
+                pixels = np.asarray(_as_tf_decodes(image, image_module).convert(pil_mode))
         except (OSError, ValueError, SyntaxError) as error:  # Pillow's decode failures
             raise ValueError(f"{_CALLER}: cannot decode the image file {path!r}: "
                              f"{error}") from error
