@@ -153,6 +153,9 @@ def test_shuffling_repeats_with_the_seed(image_dir):
     assert first == labels(5)
     assert first[0] != labels(6)[0]
     assert sorted(first[0]) == sorted(_listing(image_dir, (".png", ".jpg"))[0])
+    # unshuffled, the seed seeds nothing: Keras 2 takes any integer there
+    unshuffled = image_dataset(image_dir, seed=-1, shuffle=False, image_size=(3, 3))
+    assert unshuffled.file_paths == _listing(image_dir, (".png", ".jpg"))[0]
 
 
 @pytest.mark.parametrize("method", ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"])
@@ -354,6 +357,8 @@ def test_text_split_matches_the_image_rule(text_dir):
     (dict(batch_size=2.0), "batch_size"),
     (dict(shuffle="yes"), "shuffle"),
     (dict(seed=1.5), "seed"),
+    (dict(seed=-1), "seed"),  # RandomState's range: refused before listing, not after
+    (dict(seed=2 ** 32), "seed"),
     (dict(validation_split=1.0, subset="training", seed=1), "validation_split"),
     (dict(validation_split=0.2), "subset"),
     (dict(subset="training"), "validation_split"),

@@ -67,8 +67,10 @@ def check_common(caller, directory, labels, label_mode, class_names, batch_size,
     batch_size = check_optional_positive_int(caller, "batch_size", batch_size)
     shuffle = check_flag(caller, "shuffle", shuffle)
     check_flag(caller, "follow_links", follow_links)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        _refuse(caller, "seed", "an integer or None", seed)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or (shuffle and not 0 <= seed < 2 ** 32)):
+        # shuffling seeds NumPy's RandomState with it, which takes [0, 2**32) only
+        _refuse(caller, "seed", "an integer in [0, 2**32) or None", seed)
     if validation_split is not None and (
             isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
             or (validation_split and not 0 < validation_split < 1)):
