@@ -454,3 +454,14 @@ def test_palette_png_with_transparency_decodes_without_warnings(tmp_path):
         [image] = image_dataset(tmp_path, image_size=(4, 6), color_mode=mode,
                                 label_mode=None, batch_size=None)
         np.testing.assert_array_equal(image.numpy(), expected)
+
+
+def test_crop_to_nothing_names_the_file(tmp_path):
+    # a 1 x 100 image cropped to the aspect ratio of (300, 1) keeps int(1 / 300) = 0
+    # columns: TF refuses to resize an empty image; the error names the file and the sizes
+    (tmp_path / "c").mkdir()
+    Image.fromarray(_pixels((1, 100, 3), 0)).save(tmp_path / "c" / "thin.png")
+    ds = image_dataset(tmp_path, image_size=(300, 1), crop_to_aspect_ratio=True,
+                       batch_size=None)
+    with pytest.raises(ValueError, match=r"thin\.png.*\(1, 100\).*\(300, 1\)"):
+        list(ds)

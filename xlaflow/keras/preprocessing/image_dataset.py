@@ -74,7 +74,12 @@ def _loader(image_module, pil_mode, channels, image_size, interpolation, crop):
                              f"{error}") from error
         pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], channels)
         if crop:
-            pixels = crop_to_aspect_ratio(pixels, image_size)
+            window = crop_to_aspect_ratio(pixels, image_size)
+            if not window.size:
+                raise ValueError(f"{_CALLER}: the image {path!r} of size {pixels.shape[:2]} "
+                                 f"has no pixels left once cropped to the aspect ratio of "
+                                 f"image_size={image_size}")
+            pixels = window
         return resize(pixels, image_size, interpolation)
     return load
 
