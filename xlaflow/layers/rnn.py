@@ -156,17 +156,23 @@ class RNN(Layer):
                 jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
         else:
             out = jax.tree_util.tree_map(lambda o: o[-1], outputs)
+        # compute_mask gives each output of a nested cell (the guide's NestedCell) its mask
+        self._output_tree = jax.tree_util.tree_structure(out)
         if not self.return_state:
             return out
         if isinstance(self.cell, StackedRNNCells):  # one entry per cell, as Keras 2
             final = self.cell.group_states(final)
-        return [*(out if isinstance(out, (list, tuple)) else [out]), *final]
+        # Keras 2's to_list(output) + states: a cell's tuple output stays one entry
+        return [*(out if isinstance(out, list) else [out]), *final]
 
     def compute_mask(self, inputs, mask=None):
         """As Keras 2: the input mask goes on with return_sequences, else none."""
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         output_mask = mask if self.return_sequences else None
+        tree = self.__dict__.get("_output_tree")  # set by call; one output before a call
+        if tree is not None and tree.num_leaves > 1:  # one mask per output of the cell
+            output_mask = tree.unflatten([output_mask] * tree.num_leaves)
         if self.return_state:
             return [output_mask] + [None] * len(self._state_shapes)
         return output_mask
