@@ -25,8 +25,18 @@ class Embedding(Layer):
                           "embeddings_constraint")
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, **kwargs):
+                 mask_zero=False, input_length=None, **kwargs):
+        if input_length is not None and not (isinstance(input_length, int)
+                                             and input_length > 0):
+            raise ValueError("Embedding: input_length must be a positive int or None; "
+                             f"received {input_length!r}")
+        # Keras 2: input_length declares the input shape (input_length,), so that a
+        # Sequential model starting with the Embedding is built at once (Flatten after it)
+        if input_length is not None and "input_shape" not in kwargs and \
+                "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
+        self.input_length = input_length
         self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers_lib.get(embeddings_initializer)
@@ -67,4 +77,4 @@ class Embedding(Layer):
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers_lib.serialize(
                     self.embeddings_initializer),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, "input_length": self.input_length}
