@@ -3,6 +3,7 @@ Keras 2's depth order (keras/engine/functional.py: _map_graph_network), and what
 get_layer(index=), summary, configs, saving, cloning, weights, slices, Sequential."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -257,3 +258,20 @@ def test_input_names_in_input_order_and_from_config_custom_objects():
     seq = keras.Sequential([keras.Input((2,)), Doubling()])
     again = keras.Sequential.from_config(seq.get_config(), custom_objects={"Doubling": Doubling})
     assert isinstance(again.layers[-1], Doubling)
+
+
+def test_a_sequential_with_an_open_sequence_length_prints_none_there(capsys):
+    # Keras 2 prints (None, None, 4) for an LSTM over input_shape=(None, 3); tracing the
+    # rows with a None size raised a TypeError
+    from xlaflow import keras
+    model = keras.Sequential([keras.layers.LSTM(4, input_shape=(None, 3),
+                                                return_sequences=True),
+                              keras.layers.Dense(2)])
+    model.summary()
+    ids = keras.Sequential([keras.layers.Embedding(100, 8, input_length=5),
+                            keras.layers.LSTM(3)])
+    ids.summary()
+    text = capsys.readouterr().out
+    assert re.search(r"lstm(_\d+)? \(LSTM\)\s+\(None, None, 4\)\s+128", text), text
+    assert re.search(r"dense(_\d+)? \(Dense\)\s+\(None, None, 2\)\s+10", text), text
+    assert re.search(r"embedding(_\d+)? \(Embedding\)\s+\(None, 5, 8\)\s+800", text), text

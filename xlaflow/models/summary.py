@@ -29,19 +29,34 @@ def _layer_rows(model):
             shapes = texts[id(layer)]
             rows.append((layer, shapes.pop() if len(shapes) == 1 else "multiple"))
     elif shape is not None and hasattr(model, "_layers"):
-        spec = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
+        dtype = model._build_input_dtype if isinstance(model._build_input_dtype, str) \
+            else jnp.float32
+        # A size the input leaves open (None: any sequence length) is traced as 2 and as 3:
+        # an output size that differs between the two is open too.
+        specs = [jax.ShapeDtypeStruct((1, *(n if d is None else d for d in shape[1:])),
+                                      dtype) for n in (2, 3)]
         # leading host-side layers (Sequential runs them first): the model's recorded input
         # is their output, so the last one's row shows it and tracing starts after them
         host = model._host_layers() if hasattr(model, "_host_layers") else []
         for layer in host:
             rows.append((layer, str((None, *shape[1:])) if layer is host[-1] else "?"))
         for layer in model._layers[len(host):]:
-            spec = _lifting.eval_shape(lambda x, layer=layer: layer(x, training=False), spec)
+            specs = [_lifting.eval_shape(lambda x, layer=layer: layer(x, training=False), s)
+                     for s in specs]
             if layer in layers:
-                rows.append((layer, str((None, *spec.shape[1:]))))
+                rows.append((layer, _open_shapes(*specs)))
     else:
         rows = [(layer, "?" if not layer.built else "multiple") for layer in layers]
     return [(layer.name, type(layer).__name__, out, layer.count_params()) for layer, out in rows]
+
+
+def _open_shapes(first, second):
+    """The row text of one output (or several) traced at two open sizes: None where the
+    two disagree, and for the batch."""
+    shapes = [(None, *(x if x == y else None for x, y in zip(a.shape[1:], b.shape[1:])))
+              for a, b in zip(jax.tree_util.tree_leaves(first),
+                              jax.tree_util.tree_leaves(second))]
+    return str(shapes[0]) if len(shapes) == 1 else ", ".join(map(str, shapes))
 
 
 def _bytes(count):
