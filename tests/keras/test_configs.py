@@ -479,3 +479,19 @@ def test_user_metric_function_is_refused_by_name():
         metrics.serialize(metrics.get(my_metric))
     with pytest.raises(ValueError, match="'nope'"):
         metrics.MeanMetricWrapper.from_config({"fn": "nope"})
+
+
+def test_layers_serialize_and_deserialize_as_keras_2():
+    dense = layers.Dense(3, activation="relu", name="d")
+    config = layers.serialize(dense)
+    assert config["class_name"] == "Dense" and config["config"]["units"] == 3
+    back = layers.deserialize(config)
+    assert type(back) is layers.Dense and back.get_config() == dense.get_config()
+    # Keras 2.11 writes only class_name and config
+    lstm = layers.deserialize({"class_name": "LSTM",
+                                     "config": {"units": 4, "return_sequences": True}})
+    assert type(lstm) is layers.LSTM and lstm.units == 4 and lstm.return_sequences
+    out = lstm(np.ones((2, 5, 3), np.float32))
+    assert out.shape == (2, 5, 4)
+    with pytest.raises(ValueError, match="not known here"):
+        layers.deserialize({"class_name": "NoSuchLayer", "config": {}})

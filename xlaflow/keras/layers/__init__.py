@@ -110,3 +110,20 @@ from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way o
     RandomHeight,
     RandomWidth,
 )
+
+
+def serialize(layer):
+    """Keras 2's `keras.layers.serialize`: the layer's class and config, as a dict that
+    `deserialize` (and a model's config) reads back."""
+    from xlaflow.saving.serialization import serialize_keras_object
+    return serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """Keras 2's `keras.layers.deserialize`: a layer from `serialize`'s dict, also Keras
+    2.11's `{"class_name", "config"}` form (its class looked up by name)."""
+    from xlaflow.saving.serialization import deserialize_keras_object
+    if isinstance(config, dict) and "registered_name" not in config and \
+            {"class_name", "config"} <= set(config):
+        config = {**config, "registered_name": config["class_name"]}
+    return deserialize_keras_object(config, custom_objects)
