@@ -116,14 +116,13 @@ def test_rnn_guide_built_in_layers_summaries_and_outputs(capsys):
     # Add a Dense layer with 10 units.
     model.add(layers.Dense(10))
 
-    # DIVERGENCE: Keras 2's Embedding declares input_shape=(None,), so this model is built
-    # here and model.summary() prints at once; xlaflow's is built by its first call (and
-    # its rows then say "multiple" where Keras 2 prints (None, None, 64), (None, 128), ...)
+    # Embedding declares input_shape=(None,), as Keras 2's: summary() prints at once
+    rows = _summary_rows(capsys, model)
+    # the guide's printed shapes and parameter counts
+    assert [rows[layer.name] for layer in model.layers] == [
+        ("(None, None, 64)", 64000), ("(None, 128)", 98816), ("(None, 10)", 1290)]
     tokens = np.random.randint(0, 1000, size=(4, 9))
     output = model(tokens)
-    rows = _summary_rows(capsys, model)
-    # the guide's printed parameter counts
-    assert [rows[layer.name][1] for layer in model.layers] == [64000, 98816, 1290]
     assert model.count_params() == 164106
     embedded = _weights(model.layers[0])[0][tokens]
     _, (h, _) = lstm_np(embedded, *_weights(model.layers[1]))
@@ -141,9 +140,11 @@ def test_rnn_guide_built_in_layers_summaries_and_outputs(capsys):
 
     model.add(layers.Dense(10))
 
-    output = model.predict(tokens, verbose=0)  # builds it (see the DIVERGENCE above)
     rows = _summary_rows(capsys, model)
-    assert [rows[layer.name][1] for layer in model.layers] == [64000, 247296, 49280, 1290]
+    assert [rows[layer.name] for layer in model.layers] == [
+        ("(None, None, 64)", 64000), ("(None, None, 256)", 247296), ("(None, 128)", 49280),
+        ("(None, 10)", 1290)]
+    output = model.predict(tokens, verbose=0)
     assert model.count_params() == 361866
     embedded = _weights(model.layers[0])[0][tokens]
     sequence, _ = gru_np(embedded, *_weights(model.layers[1]))

@@ -30,12 +30,13 @@ class Embedding(Layer):
                                              and input_length > 0):
             raise ValueError("Embedding: input_length must be a positive int or None; "
                              f"received {input_length!r}")
-        # Keras 2: input_length declares the input shape (input_length,), so that a
-        # Sequential model starting with the Embedding is built at once (Flatten after it)
-        if input_length is not None and "input_shape" not in kwargs and \
-                "batch_input_shape" not in kwargs:
+        # Keras 2: the input shape is declared, (input_length,) or else (None,) (any
+        # sequence length), so that a Sequential model starting with the Embedding is built
+        # at once: summary() before any data, Flatten after it with input_length
+        if "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
         super().__init__(**kwargs)
+        self._declared_input_dtype = "int32"  # token ids, as a model built from data has
         self.input_length = input_length
         self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)

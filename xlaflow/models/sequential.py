@@ -45,7 +45,8 @@ class Sequential(Model):
         declared = self._declared_input_shape()
         if declared is not None:  # an InputLayer also declares the dtype (int token ids)
             first = self._layers[0]
-            dtype = first.dtype if isinstance(first, InputLayer) else jnp.float32
+            dtype = first.dtype if isinstance(first, InputLayer) else \
+                getattr(first, "_declared_input_dtype", jnp.float32)  # Embedding: int ids
             if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
                 dtype = first._build_input_dtype  # a nested model's (int token ids too)
             self._build_declared(tuple(declared[1:]), dtype, declared[0])
