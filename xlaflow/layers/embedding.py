@@ -42,6 +42,12 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers_lib.get(embeddings_initializer)
 
+    def _check_input_shape(self, inputs):
+        # The default (None,) only lets a Sequential led by the Embedding build at once; as
+        # in Keras 2 the layer itself takes ids of any rank (positions inside a custom layer)
+        if self._batch_input_shape != (None, None):
+            super()._check_input_shape(inputs)
+
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
                                           initializer=self.embeddings_initializer)
