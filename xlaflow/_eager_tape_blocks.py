@@ -26,7 +26,7 @@ import jax
 
 from xlaflow.autograph import conversion
 from xlaflow.autograph.operators.variables import Undefined
-from xlaflow.autograph.pyct import parsing
+from xlaflow.autograph.pyct import analysis, parsing
 
 _TAPE = "__xf_tape"
 _CACHE_SIZE = 256  # notebooks make a new code object per cell run: keep the newest only
@@ -222,24 +222,12 @@ def _own_scope(nodes):
 
 
 def _bound_names(items, body):
-    """Every name the `with` items' targets and the block's statements bind or delete."""
-    names = set()
-    targets = [it.optional_vars for it in items if it.optional_vars is not None]
-    for node in _own_scope([*targets, *body]):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.NamedExpr):
-            names.add(node.target.id)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
+    """Every name the `with` items' targets and the block's statements bind or delete (the
+    converters' own analysis.writes), and except handlers' names, which Python deletes."""
+    statement = ast.With(items=list(items), body=list(body))
+    names = set(analysis.writes([statement])[0])
+    names.update(node.name for node in _own_scope(body)
+                 if isinstance(node, ast.ExceptHandler) and node.name)
     return names
 
 

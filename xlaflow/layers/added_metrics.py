@@ -41,28 +41,38 @@ def new_call():
     _local.trace = get_opaque_trace_state()
 
 
-def add_metric(layer, value, name, aggregation, depth):
-    """Check one add_metric call (`depth`: how many Layer calls are running) and hand the
-    value to the collector, if any."""
-    from xlaflow.layers import symbolic
-
+def check_aggregation(layer, name, aggregation):
+    """Only Keras 2's default aggregation, the value averaged over the epoch, is built."""
     if aggregation != "mean":
         raise NotImplementedError(
             f"{layer.name}.add_metric(name={name!r}, aggregation={aggregation!r}) is not "
             "implemented: only aggregation='mean' (the value averaged over the epoch) is; "
             "for another aggregation, update a keras.metrics.Metric with the value in a "
             "custom train_step and return its result in the logs dict")
+
+
+def check_name(layer, name):
+    """An added metric is logged under its name, which must be a non-empty str."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"{layer.name}.add_metric: expected a name (a non-empty str) for the metric, as "
+            f"in self.add_metric(tf.reduce_mean(x), name='mean_activation'); received "
+            f"name={name!r}")
+
+
+def add_metric(layer, value, name, aggregation, depth):
+    """Check one add_metric call (`depth`: how many Layer calls are running) and hand the
+    value to the collector, if any."""
+    from xlaflow.layers import symbolic
+
+    check_aggregation(layer, name, aggregation)
     if symbolic.has_symbolic(value):
         raise NotImplementedError(
             f"{layer.name}.add_metric of a symbolic (functional API) tensor is not "
             "implemented for a layer: call self.add_metric(value, name=...) from the call() "
             "of a layer placed in the model, or add it to the functional model's own "
             "add_metric")
-    if not isinstance(name, str) or not name:
-        raise ValueError(
-            f"{layer.name}.add_metric: expected a name (a non-empty str) for the metric, as "
-            f"in self.add_metric(tf.reduce_mean(x), name='mean_activation'); received "
-            f"name={name!r}")
+    check_name(layer, name)
     if depth == 0:
         raise ValueError(
             f"{layer.name}.add_metric(name={name!r}): expected a tensor computed inside "

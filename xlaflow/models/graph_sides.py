@@ -5,8 +5,7 @@ layer's `add_loss`/`add_metric` inside `call` would."""
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
+from xlaflow.layers import added_metrics
 from xlaflow.layers.symbolic import is_symbolic
 
 
@@ -45,9 +44,8 @@ class GraphSides:
         """Layer.add_metric; on a functional model also a tensor of its graph, computed and
         averaged over each epoch as `name`."""
         if self._graph is not None and is_symbolic(value):
-            if not isinstance(name, str) or not name or aggregation != "mean":
-                # Layer.add_metric raises the name's or the aggregation's error first
-                super().add_metric(jnp.zeros(()), name, aggregation)
+            added_metrics.check_aggregation(self, name, aggregation)
+            added_metrics.check_name(self, name)
             self._graph.add_side("metric", value, name)
             return
         super().add_metric(value, name, aggregation)
