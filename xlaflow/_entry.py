@@ -12,7 +12,7 @@ class Entry:
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
                  "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks",
-                 "relaxed", "unordered_prints", "undonated")
+                 "relaxed", "unordered_prints", "undonated", "pattern")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -29,6 +29,7 @@ class Entry:
         self.relaxed = None  # the _polymorphic.Relaxed dispatcher, for relaxed shapes
         self.unordered_prints = False  # its program spans devices: xf.print stays unordered
         self.undonated = False  # run-time checks: Variable values are not donated (below)
+        self.pattern = None  # on the fast path with static arguments: the template to match
 
 
 class Direct:

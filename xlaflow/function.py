@@ -172,19 +172,24 @@ class Function(Tracing):
         # and dtypes, the key is just the argument count. It is most of a small call's cost.
         entry = self._fast_entries.get(len(args))
         if entry is not None and _FAST_PATH_OPEN[0] and not kwargs:
-            for arg in args:
-                if type(arg) is not _array_type and type(arg) is not np.ndarray and \
-                        type(arg) is not HostTensor:  # a Dataset element
-                    break
-            else:
+            dyn = args
+            if entry.pattern is None:
+                for arg in args:
+                    if type(arg) is not _array_type and type(arg) is not np.ndarray and \
+                            type(arg) is not HostTensor:  # a Dataset element
+                        dyn = None
+                        break
+            else:  # f(model, x, y): the same objects where the entry has static leaves
+                dyn = _matching_arrays(entry.pattern, args)
+            if dyn is not None:
                 try:
                     if entry.direct is not None:
-                        out = entry.direct(*args)
+                        out = entry.direct(*dyn)
                         return self._finish(entry, out, ()) if entry.check_tokens else out
                     values = [v._value for v in entry.variables]
                     if self._donate_variables:
                         values = _donation.distinct_buffers(values)
-                    new, out = entry.jitted(values, args)
+                    new, out = entry.jitted(values, dyn)
                 except _SIGNALS:
                     pass  # a trace for new shapes reached new Variables, or is to be
                     # generalised (reduce_retracing): the slow path resolves it
@@ -314,6 +319,22 @@ _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 @functools.lru_cache(maxsize=16)
 def _positional_treedef(n):
     return jax.tree_util.tree_structure((tuple(range(n)), {}))
+
+
+def _matching_arrays(pattern, args):
+    """The array arguments, when `args` has arrays where `pattern` is DYNAMIC and the very
+    objects it holds elsewhere (what the cache key would match: keys compare static leaves
+    by identity first); else None."""
+    dyn = []
+    for arg, want in zip(args, pattern):
+        if want is DYNAMIC:
+            if type(arg) is not _array_type and type(arg) is not np.ndarray and \
+                    type(arg) is not HostTensor:
+                return None
+            dyn.append(arg)
+        elif arg is not want:
+            return None
+    return tuple(dyn)
 
 
 def function(func=None, *, input_signature=None, autograph=True, jit_compile=True,

@@ -197,7 +197,8 @@ def _output_specs(layer, run, symbols):
     def traced(batch, size):
         return _lifting.eval_shape(run, *[jax.ShapeDtypeStruct(
             tuple((batch if axis == 0 else size) if d is None else d
-                  for axis, d in enumerate(s.shape)), s.dtype) for s in symbols])
+                  for axis, d in enumerate(s.shape)), jax.dtypes.canonicalize_dtype(s.dtype))
+            for s in symbols])
 
     shapes = [s.shape for s in symbols]
     try:

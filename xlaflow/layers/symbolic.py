@@ -295,9 +295,11 @@ def infer_shapes(layer, fn, specs):
     """`fn`'s outputs as (shape, dtype) for inputs `specs` [(shape with None, dtype)]: None
     where an output size follows an input size given as None (batch: a placeholder)."""
     def traced(size):
+        # canonical dtypes: an int64 Input is int32 without x64 (JAX 0.11 warns otherwise)
         return _lifting.eval_shape(fn, *[jax.ShapeDtypeStruct(
             tuple((_BATCH if axis == 0 else size) if d is None else d
-                  for axis, d in enumerate(shape)), dtype) for shape, dtype in specs])
+                  for axis, d in enumerate(shape)), jax.dtypes.canonicalize_dtype(dtype))
+            for shape, dtype in specs])
 
     first = traced(VARYING[0])
     if not any(d is None for shape, _ in specs for d in shape[1:]):
