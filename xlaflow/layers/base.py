@@ -137,6 +137,10 @@ class Layer(NodeAccessors, Module):
 
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, **kwargs):
         batch_input_shape = kwargs.pop("batch_input_shape", None)
+        # Keras 2's base Layer aliases input_dim=n to input_shape=(n,) (Dense(1, input_dim=784))
+        input_dim = kwargs.pop("input_dim", None)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
         # Keras' base Layer takes activity_regularizer for every layer. Weight regularizers
         # and constraints are kept for add_weight.
         self._regularizers, self._constraints = {}, {}

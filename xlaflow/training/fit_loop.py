@@ -321,6 +321,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         cbs.on_predict_begin()
         outputs = []
         for step, (xb, _, _) in enumerate(data.epoch()):
+            if cbs.wants("on_predict_batch_begin"):
+                cbs.on_predict_batch_begin(step)
             out = step_fn(xb)
             outputs.append(out)
             if cbs.wants("on_predict_batch_end"):
