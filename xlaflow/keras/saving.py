@@ -6,6 +6,7 @@ from xlaflow.saving.serialization import custom_object_scope as custom_object_sc
 from xlaflow.saving.serialization import (
     deserialize_keras_object as deserialize_keras_object,
 )
+from xlaflow.saving.serialization import get_custom_objects as get_custom_objects
 from xlaflow.saving.serialization import get_registered_name as get_registered_name
 from xlaflow.saving.serialization import get_registered_object as get_registered_object
 

@@ -19,6 +19,7 @@ from xlaflow.random import set_seed
 from xlaflow.saving.serialization import (  # noqa: F401
     custom_object_scope,
     deserialize_keras_object,
+    get_custom_objects,
     get_registered_name,
     get_registered_object,
     serialize_keras_object,

@@ -194,6 +194,11 @@ class Layer(NodeAccessors, Module):
             self._penalties.append((weight, regularizer))
         return weight
 
+    def add_variable(self, *args, **kwargs):
+        """Keras 2's deprecated alias of add_weight, same arguments (the serialization
+        guide's ContrivedModel creates its kernel and bias with it)."""
+        return self.add_weight(*args, **kwargs)
+
     @property
     def trainable(self):
         return self._trainable

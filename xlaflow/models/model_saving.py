@@ -49,7 +49,9 @@ class SavingMethods:
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
         """Load weights written by save_weights into this (built) model: all of them, each
-        into the weight at its position (Keras' default)."""
+        into the weight at its position (Keras' default). Returns TF's restore status for
+        the directory format (all-or-nothing here, so assert_consumed() holds), None for
+        HDF5 (as Keras 2)."""
         if by_name or skip_mismatch:
             raise NotImplementedError(
                 "load_weights(by_name=..., skip_mismatch=...) is not implemented: weights "
@@ -58,5 +60,10 @@ class SavingMethods:
         from xlaflow.saving import hdf5_weights, weights
         if hdf5_weights.is_hdf5_path(filepath) and not os.path.isdir(filepath):
             hdf5_weights.load_weights(self, filepath)
-        else:
+            return None
+        if os.path.isfile(filepath):  # Keras 2 reads a plain file as HDF5 whatever its name
             weights.load_weights(self, filepath)
+            return None
+        weights.load_weights(self, filepath)
+        from xlaflow.saving.checkpoint_graph import RestoreStatus
+        return RestoreStatus(os.fspath(filepath))

@@ -43,6 +43,12 @@ def get_registered_name(obj):
     return vars(cls).get("_xf_registered_name") or cls.__name__
 
 
+def get_custom_objects():
+    """Keras' live global registry ({name: class or function}): what the decorator
+    registered, under "package>Name"; an entry added by hand is found under its key."""
+    return _REGISTERED
+
+
 @contextlib.contextmanager
 def custom_object_scope(custom_objects):
     """Make `custom_objects` ({name: class}) resolvable while loading inside the block."""
