@@ -4,11 +4,13 @@ each output depends on (for TF's None on unconnected sources)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 
 import jax
 import jax.extend
 import jax.numpy as jnp
+import numpy as np
 from jax.extend.core import Var
 
 
@@ -24,18 +26,47 @@ def computed_results(jaxpr, outvars):
     return found
 
 
-def replay(closed, shifted, args, shifts):
+def passthroughs(closed, shifted):
+    """{shifted variable: constant value} for the tape's marks `x + 0` of a concrete
+    constant `x` nothing else reads: replayed from that value itself, no add and no zero
+    shift (two fewer eager operations a Variable; the same function). Not under a
+    transformation, where a replica's shift must stay its own (see gradient_tape._zeros)."""
+    jaxpr = closed.jaxpr
+    const_of = {v: c for v, c in zip(jaxpr.constvars, closed.consts)
+                if not isinstance(c, jax.core.Tracer)}
+    uses = collections.Counter(v for eqn in jaxpr.eqns for v in eqn.invars
+                               if isinstance(v, Var))
+    uses.update(v for v in jaxpr.outvars if isinstance(v, Var))
+    wanted = set(shifted)
+    found = {}
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name != "add" or eqn.outvars[0] not in wanted:
+            continue
+        out = eqn.outvars[0]
+        x, zero = eqn.invars
+        if isinstance(zero, jax.extend.core.Literal) and x in const_of and uses[x] == 1 \
+                and np.ndim(zero.val) == 0 and zero.val == 0 and x.aval == out.aval:
+            found[out] = const_of[x]
+    return found
+
+
+def replay(closed, shifted, args, shifts, passthrough=None):
     """Evaluate `closed` on `args`, adding `shifts[k]` to `shifted[k]` where it is computed
-    (jax.core's evaluation loop, plus the shifts)."""
+    (jax.core's evaluation loop, plus the shifts); a `passthrough` variable's shift is its
+    value, its equation skipped."""
     jaxpr = closed.jaxpr
     env = dict(zip(jaxpr.constvars, closed.consts))
     env.update(zip(jaxpr.invars, args))
     shift_of = {v: s for v, s in zip(shifted, shifts)}
+    skip = passthrough or {}
 
     def read(v):
         return v.val if isinstance(v, jax.extend.core.Literal) else env[v]
 
     for eqn in jaxpr.eqns:
+        if skip and eqn.outvars and eqn.outvars[0] in skip:
+            env[eqn.outvars[0]] = shift_of[eqn.outvars[0]]
+            continue
         params = eqn.primitive.get_bind_params(eqn.params)
         # Older JAX returns (subfuns, params); newer puts subfuns inside params.
         subfuns, params = params if isinstance(params, tuple) else ((), params)

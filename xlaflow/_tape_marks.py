@@ -124,9 +124,13 @@ def root(obj):
 
 
 def stand_for(obj, root):
+    if obj is root:
+        return  # the tensor itself (a watched input the replay passed through)
     key = id(obj)
     try:
-        ref = weakref.ref(obj, lambda _, key=key: _roots.pop(key, None))
+        # the dict bound as a default: the callback may run as the interpreter shuts down,
+        # when module globals are None
+        ref = weakref.ref(obj, lambda _, key=key, roots=_roots: roots.pop(key, None))
     except TypeError:
         return
     _roots[key] = (ref, root)

@@ -231,10 +231,11 @@ class GradientTape:
         outvars = closed.jaxpr.outvars
         marks = outvars[n_arrays + n_written:]  # marked reads, then watched tensors
         shifted = _replay.computed_results(closed.jaxpr, marks + outvars[:n_arrays])
+        passthrough = _replay.passthroughs(closed, shifted)
         outputs, pullback = jax.vjp(
             lambda shifts: jax.tree_util.tree_unflatten(
-                out_tree, _replay.replay(closed, shifted, [], shifts)),
-            [_zeros(v.aval) for v in shifted])
+                out_tree, _replay.replay(closed, shifted, [], shifts, passthrough)),
+            [passthrough[v] if v in passthrough else _zeros(v.aval) for v in shifted])
         array_out, written_values, _, _ = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
