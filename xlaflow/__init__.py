@@ -158,6 +158,7 @@ from xlaflow.tensors import (
     int32 as int32,
     int64 as int64,
     is_tensor as is_tensor,
+    string as string,
     uint8 as uint8,
     uint16 as uint16,
     uint32 as uint32,

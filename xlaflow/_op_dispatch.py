@@ -15,6 +15,8 @@ import functools
 import inspect
 import types
 
+import numpy as np
+
 
 class Symbolic:
     """Base of the functional API's symbolic tensors (layers/symbolic.py): what a wrapper
@@ -82,10 +84,25 @@ def op(fn, public_name):
         except TypeError as error:  # free until raised: the call's cost is unchanged
             converted = _lists_as_tensors(error, args, kwargs)
             if converted is None:
+                _refuse_text(public_name, (*args, *kwargs.values()))
                 raise
         return fn(*converted[0], **converted[1])
 
     return _named(wrapper, public_name)
+
+
+def _refuse_text(public_name, values):
+    """A clear TypeError where an op failed on text (xf.constant("a") is a host value:
+    NumPy strings, which XLA cannot hold)."""
+    for value in values:
+        items = value if type(value) in (list, tuple) else (value,)
+        for item in items:
+            if isinstance(item, np.ndarray) and item.dtype.kind in "US":
+                raise TypeError(
+                    f"tf.{public_name}: received strings {item!r:.60}; XLA has no string "
+                    "tensors (tf.string): handle text in Python or NumPy, or look it up "
+                    "into integer ids first (keras.layers.StringLookup, a vocabulary "
+                    "dict)") from None
 
 
 _JNP_REFUSES_LISTS = "requires ndarray or scalar arguments"

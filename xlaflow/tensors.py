@@ -29,6 +29,9 @@ complex64 = jnp.dtype("complex64")
 complex128 = jnp.dtype("complex128")
 half = float16
 double = float64
+# TF's tf.string: text lives on the host as NumPy str arrays (XLA holds no strings), so the
+# dtype is NumPy's str; keras.Input(dtype=xf.string) feeds host layers such as StringLookup
+string = np.dtype(np.str_)
 
 Tensor = jax.Array
 
@@ -52,6 +55,49 @@ def as_dtype(dtype):
     if isinstance(dtype, str) and dtype == "bfloat16":
         return bfloat16
     return jnp.dtype(dtype)
+
+
+def is_string_dtype(dtype):
+    """Whether `dtype` names TF's string type: "string", xf.string, str, bytes or a NumPy
+    str/bytes dtype (object too: TF's `.numpy()` of strings is an object array of bytes)."""
+    if isinstance(dtype, str):
+        return dtype in ("string", "str", "bytes", "object")
+    if dtype in (str, bytes, np.str_, np.bytes_, object):
+        return True
+    return isinstance(dtype, np.dtype) and dtype.kind in "USO"
+
+
+def _host_text(value, dtype, where, shape=None):
+    """Text as TF's eager string tensor would be, on the host: a NumPy str array viewed as a
+    HostTensor (`.numpy()` gives bytes, as TF's). Inside a trace text would enter XLA,
+    which holds no strings: refused there, naming what to write instead."""
+    from xlaflow import _lifting
+    if _lifting.current() is not None:
+        raise _host_value_error(value, None, where)
+    if dtype is not None and not is_string_dtype(dtype):
+        raise TypeError(f"xf.{where}: requested dtype {dtype!r} for text {value!r:.60}; "
+                        "text stays a string (convert it with a StringLookup or a Python "
+                        "vocabulary)")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise _host_value_error([], error, where) from None
+    if array.dtype.kind == "S":
+        array = np.char.decode(array, "utf-8")
+    elif array.dtype.kind != "U":  # object: str and bytes, and nothing else
+        flat = array.reshape(-1).tolist()
+        other = [v for v in flat if not isinstance(v, (str, bytes))]
+        if other:
+            raise TypeError(f"xf.{where}: text mixed with {type(other[0]).__name__} "
+                            f"({other[0]!r}); a tensor holds one dtype")
+        array = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in flat],
+                         dtype=str).reshape(array.shape)
+    if shape is not None:
+        shape = tuple(int(d) for d in shape)
+        array = np.broadcast_to(array.reshape(()), shape).copy() if array.size == 1 else \
+            array.reshape(shape)
+    from xlaflow.data.host_tensor import HostTensor  # the data package imports jax only
+    return array.view(HostTensor)
 
 
 def _default_dtype(value):
@@ -97,7 +143,7 @@ def constant(value, dtype=None, shape=None, name=None):
     if isinstance(value, Variable):
         value = value.value
     if _is_text(value):  # before jnp, which may read 'a' as a (deprecated) dtype name
-        raise _host_value_error(value, None, "constant")
+        return _host_text(value, dtype, "constant", shape)
     try:
         if dtype is None:
             # NumPy's float64/int64 become float32/int32 unless x64 is on, silently, as in
@@ -177,7 +223,7 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     if isinstance(value, Variable):
         value = value.value
     if _is_text(value):  # jnp's error says less, or reads 'a' as a dtype name
-        raise _host_value_error(value, None, "convert_to_tensor")
+        return _host_text(value, dtype, "convert_to_tensor")
     if hasattr(value, "dtype"):
         have = jnp.dtype(value.dtype)
         if dtype is not None and as_dtype(dtype) != have:

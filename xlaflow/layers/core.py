@@ -11,6 +11,7 @@ from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 from xlaflow.random import SeedGenerator
+from xlaflow.tensors import is_string_dtype, string
 
 
 class InputLayer(Layer):
@@ -23,8 +24,17 @@ class InputLayer(Layer):
             raise ValueError("InputLayer needs `shape` (the shape of one example)")
         if shape is not None:
             kwargs["batch_input_shape"] = (batch_size, *tuple(shape))
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        text = dtype is not None and is_string_dtype(dtype)
+        super().__init__(name=name, dtype=None if text else dtype, **kwargs)
+        if text:  # an Input of strings, for host layers (StringLookup): no dtype policy
+            self.dtype = string
         self.built = True  # no weights to make (Keras 2)
+
+    def get_config(self):
+        config = super().get_config()
+        if is_string_dtype(self.dtype):
+            config["dtype"] = "string"  # TF's name, as Keras 2 saves it
+        return config
 
     def call(self, inputs):
         return inputs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from xlaflow.layers import symbolic
+from xlaflow.layers import layer_nodes, symbolic
 from xlaflow.layers.base import Layer
 
 _HOW = ("map the layer over the input pipeline instead, e.g. "
@@ -90,11 +90,49 @@ def batches_of(data, batch_size, steps, who):
 
 class HostLayer(Layer):
     """A layer that runs on the host, on NumPy values: called directly, never traced, so a
-    Sequential model runs it before its compiled layers (models/sequential.py)."""
+    Sequential or functional model runs it before its compiled layers (models/host_fed.py).
+    Subclasses say what they take and give: `_takes_text()` and `_output_dtype()`."""
 
     host_side = True
 
     def __call__(self, inputs, *args, training=None, **kwargs):
+        if symbolic.has_symbolic((inputs, args, kwargs)):
+            return record_call(self, inputs, args, kwargs)
         refuse_traced(type(self).__name__, inputs)
         self.built = True
         return self.call(inputs, *args, **kwargs)
+
+    def _takes_text(self):
+        return True
+
+    def _output_dtype(self):
+        """The dtype of the output: "string", "int64" (ids, as Keras declares them; int32
+        in XLA without x64) or "float32"."""
+        raise NotImplementedError(f"{type(self).__name__} must define _output_dtype")
+
+
+def record_call(layer, inputs, args, kwargs):
+    """`layer(inputs)` on a symbolic tensor, recorded in the functional graph: its output
+    is an ordinary symbolic tensor of the shape and dtype the layer's config gives (the
+    model computes it on the host, before its compiled part)."""
+    name = type(layer).__name__
+    if args or kwargs or not symbolic.is_symbolic(inputs):
+        raise TypeError(f"{name}: in a functional model a host layer takes one symbolic "
+                        f"tensor (a keras.Input) and nothing else; received {inputs!r}"
+                        + (f" and {len(args)} more arguments, keywords {sorted(kwargs)}"
+                           if args or kwargs else ""))
+    if symbolic.is_text(inputs) != layer._takes_text():
+        want = "strings (keras.Input(dtype='string'))" if layer._takes_text() else \
+            "integer ids"
+        raise TypeError(f"{layer.name} ({name}) takes {want}; received {inputs!r}")
+    if inputs.node is not None and not getattr(inputs.node.layer, "host_side", False):
+        raise TypeError(f"{layer.name} ({name}) runs on the host, before the compiled part of "
+                        f"a model: it must read a keras.Input (or another host layer); "
+                        f"received the output of {inputs.node.layer.name!r}")
+    outputs = symbolic.SymbolicTensor(layer.compute_output_shape(inputs.shape),
+                                      layer._output_dtype(), None, layer.name)
+    node = symbolic.Node(layer, inputs, (), {}, outputs)
+    layer_nodes.record(layer, node)
+    outputs.node = node
+    layer.built = True
+    return outputs

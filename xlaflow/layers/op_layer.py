@@ -84,6 +84,7 @@ class TFOpLambda(Layer):
     def _record(self, inputs):
         """The node of `inputs` through this op: outputs inferred, recorded in the graph."""
         leaves, tree = jax.tree_util.tree_flatten(inputs, is_leaf=symbolic.is_symbolic)
+        symbolic.refuse_text(self, leaves)
         where = [i for i, leaf in enumerate(leaves) if symbolic.is_symbolic(leaf)]
 
         def run(*values):

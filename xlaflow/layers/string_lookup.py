@@ -210,6 +210,13 @@ class StringLookup(host_strings.HostLayer):
         ids = self.lookup_ids(strings.reshape(-1).tolist()).reshape(strings.shape)
         return self.encode_ids(ids)
 
+    def _takes_text(self):
+        return not self.invert
+
+    def _output_dtype(self):
+        return "string" if self.invert else "int64" if self.output_mode == "int" else \
+            "float32"
+
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":
             return input_shape

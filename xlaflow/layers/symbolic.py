@@ -14,6 +14,7 @@ import numpy as np
 
 from xlaflow import _lifting, _op_dispatch, backend_config, variable_operators
 from xlaflow.layers import keras_mask
+from xlaflow.tensors import is_string_dtype, string
 
 
 class SymbolicTensor(_op_dispatch.Symbolic):
@@ -23,7 +24,8 @@ class SymbolicTensor(_op_dispatch.Symbolic):
     def __init__(self, shape, dtype, node=None, name=None):
         super().__init__()
         self.shape = tuple(shape)
-        self.dtype = jnp.dtype(dtype)
+        # strings (keras.Input(dtype="string")) feed only host layers: see is_text
+        self.dtype = string if is_string_dtype(dtype) else jnp.dtype(dtype)
         self.node = node
         self.name = name
         self.input_layer = None  # an Input's InputLayer (Keras 2's _keras_history.layer)
@@ -33,7 +35,8 @@ class SymbolicTensor(_op_dispatch.Symbolic):
         return len(self.shape)
 
     def __repr__(self):
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name} name={self.name}>"
+        dtype = "string" if is_text(self) else self.dtype.name
+        return f"<SymbolicTensor shape={self.shape} dtype={dtype} name={self.name}>"
 
     @property
     def _keras_mask(self):
@@ -166,6 +169,23 @@ def is_symbolic(x):
     return isinstance(x, SymbolicTensor)
 
 
+def is_text(x):
+    """Whether `x` is a symbolic tensor of strings (a string Input, a host layer's text)."""
+    return isinstance(x, SymbolicTensor) and x.dtype.kind == "U"
+
+
+def refuse_text(layer, leaves):
+    """A TypeError if a symbolic string is among `leaves`: XLA holds no strings, only host
+    layers (which a model runs before its compiled part) take them."""
+    text = [leaf for leaf in leaves if is_text(leaf)]
+    if text:
+        raise TypeError(
+            f"{layer.name} ({type(layer).__name__}) received {text[0]!r}, a tensor of "
+            "strings; only host layers (keras.layers.StringLookup, TextVectorization) take "
+            "strings: look the strings up first, e.g. StringLookup(vocabulary=...)(x), and "
+            "feed its ids to the other layers")
+
+
 def has_symbolic(inputs):
     return any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
         inputs, is_leaf=is_symbolic))
@@ -234,6 +254,7 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     computes them again from the real inputs."""
     leaves, tree = jax.tree_util.tree_flatten((inputs, tuple(args), dict(kwargs)),
                                               is_leaf=is_symbolic)
+    refuse_text(layer, leaves)
     where = [i for i, leaf in enumerate(leaves) if is_symbolic(leaf)]
     masked = [i for i in where if keras_mask.get_mask(leaves[i]) is not None]
 

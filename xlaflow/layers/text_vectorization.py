@@ -153,10 +153,14 @@ class TextVectorization(host_strings.HostLayer):
             return _padded(id_rows, lead, self.output_sequence_length, 0, np.int64)
         return self._lookup.encode_ids(_padded(id_rows, lead, None, -1, np.int64))
 
+    def _output_dtype(self):
+        return "string" if self.output_mode is None else \
+            "int64" if self.output_mode == "int" else "float32"
+
     def compute_output_shape(self, input_shape):
         batch = tuple(input_shape)[:1]
-        if self.output_mode == "int":
-            return (*batch, self.output_sequence_length)
+        if self.output_mode in ("int", None):  # None: the tokens, padded to the longest
+            return (*batch, self.output_sequence_length if self.output_mode else None)
         depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
         return (*batch, depth)
 

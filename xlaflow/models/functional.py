@@ -86,21 +86,19 @@ class Graph:
         """Evaluate the graph on real `inputs` (same structure as the symbolic inputs)."""
         return self.run_with_sides(inputs, training)[0]
 
-    def run_with_sides(self, inputs, training):
-        """(outputs, [(kind, value, name) for each side tensor]) on real `inputs`."""
-        inputs = self.arrange(inputs)
-        symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
-        if not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
-                inputs, is_leaf=is_symbolic)):  # data (not a graph being built) fits Keras 2
-            inputs = shapes.conform(inputs, [tuple(s.shape) for s in symbols])
-        values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
-            len(symbols) != 1 else [inputs]
-        env = {id(s): v for s, v in zip(symbols, values)}
+    def run_with_sides(self, inputs, training, host=None):
+        """(outputs, [(kind, value, name) for each side tensor]) on real `inputs`; with a
+        HostPrefix `host`, `inputs` are its output (a dict) and its nodes do not run."""
+        if host is not None:
+            env = {id(t): inputs[name] for name, t in host.fed.items()}
+            nodes = [node for node in self.nodes if id(node) not in host.node_ids]
+        else:
+            env, nodes = self._input_env(inputs), self.nodes
 
         def value(s):
             return env[id(s)] if is_symbolic(s) else s
 
-        for node in self.nodes:
+        for node in nodes:
             inputs, args, kwargs = jax.tree_util.tree_map(
                 value, (node.inputs, node.args, node.kwargs), is_leaf=is_symbolic)
             # An explicit training= in the graph (`bn(x, training=False)`) wins, as Keras 2
@@ -112,6 +110,17 @@ class Graph:
         outputs = jax.tree_util.tree_map(lambda s: env[id(s)], self.outputs,
                                          is_leaf=is_symbolic)
         return outputs, [(kind, env[id(t)], name) for kind, t, name in self.sides]
+
+    def _input_env(self, inputs):
+        """{id(Input): value} for real `inputs` (same structure as the symbolic inputs)."""
+        inputs = self.arrange(inputs)
+        symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
+        if not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
+                inputs, is_leaf=is_symbolic)):  # data (not a graph being built) fits Keras 2
+            inputs = shapes.conform(inputs, [tuple(s.shape) for s in symbols])
+        values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
+            len(symbols) != 1 else [inputs]
+        return {id(s): v for s, v in zip(symbols, values)}
 
     def output_names(self):
         if isinstance(self.outputs, dict):

@@ -13,10 +13,12 @@ class GraphSides:
     """Model's methods for tensors of its graph added as losses and metrics."""
 
     def _run_graph(self, inputs, training):
-        """The graph's outputs, its side tensors' values added as losses and metrics."""
-        if not self._graph.sides:
-            return self._graph.run(inputs, training)
-        outputs, sides = self._graph.run_with_sides(inputs, training)
+        """The graph's outputs, its side tensors' values added as losses and metrics. With
+        host layers (strings), a direct call runs them first; fit/predict did already."""
+        host = self.__dict__.get("_host")
+        if host is not None and not self.__dict__.get("_host_layers_ran"):
+            inputs = host.run(self, inputs)
+        outputs, sides = self._graph.run_with_sides(inputs, training, host)
         for kind, value, name in sides:
             if kind == "loss":
                 super().add_loss(value)

@@ -13,12 +13,12 @@ from xlaflow.function import function
 from xlaflow.layers import keras_mask, symbolic, weight_order
 from xlaflow.layers.base import Layer
 from xlaflow.layers.symbolic import is_symbolic
-from xlaflow.models import shapes
+from xlaflow.models import host_prefix, shapes
 from xlaflow.models.functional import Graph
 from xlaflow.models.graph_sides import GraphSides
+from xlaflow.models.host_fed import HostFed
 from xlaflow.models.model_saving import SavingMethods
 from xlaflow.training import compiled as compiled_lib
-from xlaflow.training import data as data_lib
 from xlaflow.training import fit_loop
 from xlaflow.training.trainer import Trainer
 
@@ -43,7 +43,7 @@ def _assigned_or_flat(model, which):
     return model._flat_tensors(which)
 
 
-class Model(SavingMethods, GraphSides, Layer):
+class Model(HostFed, SavingMethods, GraphSides, Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
@@ -56,6 +56,7 @@ class Model(SavingMethods, GraphSides, Layer):
         self._called_input = None  # (shapes, dtypes) of the first call, batch None
         self._predict_fn = None
         self._graph = None
+        self._host = None  # a functional model's host layers (strings): host_prefix.py
         from xlaflow.distribute import strategy as strategy_lib
         self._distribute_strategy = strategy_lib.current()
         if inputs is not None or outputs is not None:
@@ -63,10 +64,11 @@ class Model(SavingMethods, GraphSides, Layer):
                 raise ValueError("a functional Model needs both inputs= and outputs=")
             self._graph = Graph(inputs, outputs)
             self._graph_layers = self._graph.layers  # owned: their weights are the model's
-            self._build_input_shape = jax.tree_util.tree_map(
-                lambda t: t.shape, inputs, is_leaf=is_symbolic)
-            self._build_input_dtype = jax.tree_util.tree_map(
-                lambda t: t.dtype.name, inputs, is_leaf=is_symbolic)
+            self._host = host_prefix.split(self._graph)
+            self._build_input_shape, self._build_input_dtype = self._host.spec() \
+                if self._host is not None else (  # built for the compiled part's inputs
+                    jax.tree_util.tree_map(lambda t: t.shape, inputs, is_leaf=is_symbolic),
+                    jax.tree_util.tree_map(lambda t: t.dtype.name, inputs, is_leaf=is_symbolic))
             self.built = True
 
     def call(self, inputs, training=None, mask=None):
@@ -240,48 +242,17 @@ class Model(SavingMethods, GraphSides, Layer):
         """Train for `epochs` over `x`/`y` (arrays, dicts of arrays, or an iterable of
         batches); returns a History. Keras 2's `max_queue_size`, `workers` and
         `use_multiprocessing` are checked and accepted; batches come from this process."""
-        return fit_loop.fit(self, x, y, **kwargs)
+        return self._after_host_layers(fit_loop.fit, x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         """Loss and metrics over `x`/`y`: a scalar, a list, or a dict (return_dict=True);
         feeding arguments as `fit`."""
-        return fit_loop.evaluate(self, x, y, **kwargs)
+        return self._after_host_layers(fit_loop.evaluate, x, y, **kwargs)
 
     def predict(self, x, **kwargs):
         """The model's outputs for `x`, batch by batch, as NumPy arrays; feeding
         arguments as `fit`."""
-        return fit_loop.predict(self, x, **kwargs)
-
-    def train_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
-                       return_dict=False):
-        trainer = self._require_compiled("train_on_batch")
-        x, y, sample_weight = data_lib.ArrayBatches(x, y, sample_weight, batch_size=len(
-            jax.tree_util.tree_leaves(x)[0])).first_batch()
-        self._prepare(x)
-        trainer.check_labels(y)
-        if reset_metrics:
-            self.reset_metrics()
-        return self._result(trainer.train_step(x, y, sample_weight), return_dict)
-
-    def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
-                      return_dict=False):
-        trainer = self._require_compiled("test_on_batch")
-        self._prepare(x)
-        if reset_metrics:
-            self.reset_metrics()
-        return self._result(trainer.test_step(x, y, sample_weight), return_dict)
-
-    def predict_on_batch(self, x):
-        self._prepare(x)
-        return jax.tree_util.tree_map(np.asarray, self._predict_function()(x))
-
-    @staticmethod
-    def _result(logs, return_dict):
-        logs = {k: float(v) for k, v in logs.items()}
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._after_host_layers(fit_loop.predict, x, **kwargs)
 
     def _require_compiled(self, what):
         if self.trainer is None:
@@ -387,6 +358,10 @@ class Model(SavingMethods, GraphSides, Layer):
 
     def output_units(self):
         """The size of the (first) output's last axis (for label checks)."""
+        if self._graph is not None:  # the graph knows it (its Inputs may be strings)
+            units = jax.tree_util.tree_leaves(self._graph.outputs, is_leaf=is_symbolic)[0]
+            if units.shape and units.shape[-1] is not None:
+                return int(units.shape[-1])
         spec = jax.tree_util.tree_map(
             lambda s: jax.ShapeDtypeStruct(
                 (1, *(symbolic.VARYING[0] if d is None else d for d in s[1:])), jnp.float32),

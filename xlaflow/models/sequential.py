@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import collections.abc
-import contextlib
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +14,6 @@ from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
 from xlaflow.models import shapes
 from xlaflow.models.model import Model
-from xlaflow.training import data as data_lib
 
 
 class Sequential(Model):
@@ -131,35 +129,11 @@ class Sequential(Model):
         return inputs
 
     # Leading host-side layers (StringLookup, TextVectorization: strings, which XLA cannot
-    # hold) run eagerly on each batch before the compiled steps, as a Dataset.map would
-    def fit(self, x=None, y=None, **kwargs):
-        return self._after_host_layers(super().fit, x, y, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        return self._after_host_layers(super().evaluate, x, y, **kwargs)
-
-    def predict(self, x, **kwargs):
-        return self._after_host_layers(super().predict, x, **kwargs)
-
-    def train_on_batch(self, x, y=None, **kwargs):
-        return self._after_host_layers(super().train_on_batch, x, y, **kwargs)
-
-    def test_on_batch(self, x, y=None, **kwargs):
-        return self._after_host_layers(super().test_on_batch, x, y, **kwargs)
-
-    def predict_on_batch(self, x):
-        return self._after_host_layers(super().predict_on_batch, x)
-
-    # What is built, traced and saved is the compiled part: its inputs are the host layers'
-    # output (as fit and predict record them); load_model rebuilds the host layers from
-    # their config (vocabulary included) and the serving export takes their ids.
-    def save(self, *args, **kwargs):
-        with self._compiled_part():
-            return super().save(*args, **kwargs)
-
-    def export(self, *args, **kwargs):
-        with self._compiled_part():
-            return super().export(*args, **kwargs)
+    # hold) run eagerly on each batch before the compiled steps (models/host_fed.py). What is
+    # built, traced and saved is the compiled part: its inputs are the host layers' output.
+    def _host_feed(self):
+        host = self._host_layers()
+        return functools.partial(_host_run, host) if host else None
 
     def _prepare(self, x):
         with self._compiled_part():
@@ -172,34 +146,11 @@ class Sequential(Model):
             inputs = _host_run(host, inputs)
         super()._check_input_shape(inputs)
 
-    @contextlib.contextmanager
-    def _compiled_part(self):
-        """Within: `call` skips the leading host layers (its inputs are their output)."""
-        before = self.__dict__.get("_host_layers_ran", False)
-        self.__dict__["_host_layers_ran"] = bool(self._host_layers())
-        try:
-            yield
-        finally:
-            self.__dict__["_host_layers_ran"] = before
-
     def _host_layers(self):
         count = 0
         while count < len(self._layers) and getattr(self._layers[count], "host_side", False):
             count += 1
         return self._layers[:count]
-
-    def _after_host_layers(self, method, x, *args, **kwargs):
-        host = self._host_layers()
-        if not host:
-            return method(x, *args, **kwargs)
-        if isinstance(kwargs.get("validation_data"), tuple):
-            kwargs["validation_data"] = (_host_run(host, kwargs["validation_data"][0]),
-                                         *kwargs["validation_data"][1:])
-        elif kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = _host_batches(host, kwargs["validation_data"])
-        x = _host_run(host, x) if _is_array_like(x) else _host_batches(host, x)
-        with self._compiled_part():
-            return method(x, *args, **kwargs)
 
     def get_config(self):
         from xlaflow.saving.serialization import serialize_keras_object
@@ -214,30 +165,10 @@ class Sequential(Model):
                    name=config.get("name"), trainable=config.get("trainable", True))
 
 
-def _is_array_like(x):
-    return isinstance(x, (str, bytes, list, tuple, dict)) or hasattr(x, "shape")
-
-
 def _host_run(host, x):
     for layer in host:
         x = layer(x)
     return x
-
-
-def _host_batches(host, data):
-    """A Dataset or iterable of batches with each batch's x through the host layers."""
-    def element(*parts):
-        return (_host_run(host, parts[0]), *parts[1:]) if len(parts) > 1 else \
-            _host_run(host, parts[0])
-    if data_lib.is_dataset(data):
-        return data.map(element)
-    if not isinstance(data, collections.abc.Iterator):  # a Sequence is indexed per epoch
-        raise NotImplementedError(
-            f"Sequential with leading host-side layers ({host[0].name}) takes arrays, an "
-            f"xf.data.Dataset or a generator; received {type(data).__name__}: map the "
-            "layer over a Dataset (ds.map(lambda x, y: (layer(x), y))) and feed the model "
-            "after it")
-    return (element(*b) if isinstance(b, tuple) else element(b) for b in data)
 
 
 def _first_input_shape(layer):

@@ -95,8 +95,8 @@ def check_inputs(model, x, expected, conformed=True):
     `expected` fixes (None: any; the batch is never checked), once conformed to a declared
     shape (`conformed`; a model built from its first data has none: Keras 2 conforms
     only to a graph's Inputs)."""
-    if model._graph is not None:  # a dict keyed by the Inputs' names, in their order
-        x = model._graph.arrange(x)
+    if model._graph is not None and model.__dict__.get("_host") is None:
+        x = model._graph.arrange(x)  # a dict keyed by the Inputs' names, in their order
     if conformed:
         x = conform(x, expected)
     got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), x)

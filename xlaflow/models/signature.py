@@ -22,6 +22,8 @@ def _is_shape(s):
 
 
 def _input_names(model, shapes, count):
+    if model.__dict__.get("_host") is not None:  # the compiled part's: strings stay out
+        return [str(k) for k in sorted(shapes)]
     if model._graph is not None:
         return [t.name for t in jax.tree_util.tree_leaves(model._graph.inputs,
                                                           is_leaf=is_symbolic)]
@@ -64,7 +66,8 @@ def serving_function(model):
              for shape, dtype, name in zip(flat_shapes, flat_dtypes, names)]
 
     def serve(*flat):
-        outputs = model(jax.tree_util.tree_unflatten(tree, list(flat)), training=False)
+        with model._compiled_part():  # after any host layers: they give the inputs
+            outputs = model(jax.tree_util.tree_unflatten(tree, list(flat)), training=False)
         if isinstance(outputs, dict):
             return outputs
         leaves = jax.tree_util.tree_leaves(outputs)
