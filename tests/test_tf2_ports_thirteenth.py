@@ -148,22 +148,17 @@ def test_structured_data_with_preprocessing_layers_fit_save_and_reload(tmp_path)
     train, val, test = ({k: v[idx] for k, v in dataframe.items()}
                         for idx in (split[:320], split[320:400], split[400:]))
 
-    # the string columns become ids on the host, with the vocabulary the host-side
-    # keras.layers.StringLookup learns (OOV is 0)
+    # the oracle: each string column's vocabulary by frequency (ties: the larger string
+    # first, as Keras 2's StringLookup ranks them), four tokens after OOV at index 0
     vocabularies = {}
     for header in ["Type", "Color1"]:
         values, counts = np.unique(train[header], return_counts=True)
         vocabularies[header] = {v: i + 1 for i, v in
                                 enumerate(values[np.lexsort((values, counts))[::-1]][:4])}
-        lookup = layers.StringLookup(max_tokens=5)
-        lookup.adapt(train[header])
-        assert lookup.get_vocabulary() == ["[UNK]", *vocabularies[header]]
 
     def df_to_dataset(dataframe, shuffle=True, batch_size=32):
         df = dict(dataframe)
         labels = df.pop("target")
-        for header, vocabulary in vocabularies.items():
-            df[header] = np.array([vocabulary.get(v, 0) for v in df[header]], "int64")
         df = {key: value[:, tf.newaxis] for key, value in df.items()}
         ds = tf.data.Dataset.from_tensor_slices((dict(df), labels))
         if shuffle:
@@ -193,12 +188,24 @@ def test_structured_data_with_preprocessing_layers_fit_save_and_reload(tmp_path)
         (photo_count_col - train["PhotoAmt"].mean()) / train["PhotoAmt"].std(), atol=1e-4)
 
     def get_category_encoding_layer(name, dataset, dtype, max_tokens=None):
-        # ids of string columns were made on the host: IntegerLookup numbers them here too
-        index = layers.IntegerLookup(max_tokens=max_tokens)
+        # Create a layer that turns strings into integer indices.
+        if dtype == "string":
+            index = layers.StringLookup(max_tokens=max_tokens)
+        # Otherwise, create a layer that turns integer values into integer indices.
+        else:
+            index = layers.IntegerLookup(max_tokens=max_tokens)
         feature_ds = dataset.map(lambda x, y: x[name])
         index.adapt(feature_ds)
         encoder = layers.CategoryEncoding(num_tokens=index.vocabulary_size())
         return lambda feature: encoder(index(feature))
+
+    test_type_col = train_features["Type"]
+    test_type_layer = get_category_encoding_layer(name="Type", dataset=train_ds,
+                                                  dtype="string")
+    want = np.zeros((batch_size, 3), "float32")  # OOV, then the two types
+    for row, kind in enumerate(test_type_col.numpy()[:, 0]):
+        want[row, vocabularies["Type"][kind.decode()]] = 1.0
+    np.testing.assert_array_equal(np.asarray(test_type_layer(test_type_col)), want)
 
     test_age_col = train_features["Age"]
     age_layer = get_category_encoding_layer(name="Age", dataset=train_ds, dtype="int64",
@@ -222,20 +229,28 @@ def test_structured_data_with_preprocessing_layers_fit_save_and_reload(tmp_path)
     age_col = tf.keras.Input(shape=(1,), name="Age", dtype="int64")
     encoding_layer = get_category_encoding_layer(name="Age", dataset=train_ds, dtype="int64",
                                                  max_tokens=5)
+    encoded_age_col = encoding_layer(age_col)
     all_inputs.append(age_col)
-    encoded_features.append(encoding_layer(age_col))
-    for header in ["Type", "Color1"]:
-        categorical_col = tf.keras.Input(shape=(1,), name=header, dtype="int64")
+    encoded_features.append(encoded_age_col)
+    categorical_cols = ["Type", "Color1"]
+    for header in categorical_cols:
+        categorical_col = tf.keras.Input(shape=(1,), name=header, dtype="string")
         encoding_layer = get_category_encoding_layer(name=header, dataset=train_ds,
                                                      dtype="string", max_tokens=5)
+        encoded_categorical_col = encoding_layer(categorical_col)
         all_inputs.append(categorical_col)
-        encoded_features.append(encoding_layer(categorical_col))
+        encoded_features.append(encoded_categorical_col)
 
     all_features = tf.keras.layers.concatenate(encoded_features)
     x = tf.keras.layers.Dense(32, activation="relu")(all_features)
     x = tf.keras.layers.Dropout(0.5)(x)
     output = tf.keras.layers.Dense(1)(x)
     model = tf.keras.Model(all_inputs, output)
+    # the string lookups learned the oracle's vocabularies
+    lookups = {layer.input.name: layer for layer in model.layers
+               if isinstance(layer, layers.StringLookup)}
+    assert {name: lookup.get_vocabulary() for name, lookup in lookups.items()} == \
+        {name: ["[UNK]", *vocabulary] for name, vocabulary in vocabularies.items()}
     model.compile(optimizer="adam",
                   loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=["accuracy"])
@@ -249,9 +264,7 @@ def test_structured_data_with_preprocessing_layers_fit_save_and_reload(tmp_path)
     adopted = {"Type": "Cat", "Age": 3, "Color1": "Black", "PhotoAmt": 2, "Fee": 20.0}
     not_adopted = {"Type": "Cat", "Age": 24, "Color1": "Black", "PhotoAmt": 2, "Fee": 280.0}
     for sample, rule in ((adopted, True), (not_adopted, False)):
-        input_dict = {name: tf.convert_to_tensor(
-            [[vocabularies[name].get(value, 0) if name in vocabularies else value]])
-            for name, value in sample.items()}
+        input_dict = {name: tf.convert_to_tensor([value]) for name, value in sample.items()}
         predictions = reloaded_model.predict(input_dict, verbose=0)
         np.testing.assert_allclose(predictions, model.predict(input_dict, verbose=0),
                                    rtol=1e-5)
