@@ -243,3 +243,36 @@ def test_text_tensors_are_host_values_refused_where_xla_would_hold_them():
         xf.function(lambda: xf.constant("a"))()
     with pytest.raises(TypeError, match=r"tf.math.add: received strings"):
         xf.math.add(text, text)
+
+
+def test_end_to_end_model_wraps_a_trained_id_model(tmp_path):
+    # Keras 2's preprocessing guide: train on ids, then export raw strings -> predictions
+    x, y = _data()
+    string_model = _model()
+    id_model = _id_model(string_model)
+    id_model.fit({"ids": _ids(x["color"]), "amount": x["amount"]}, y, epochs=1, verbose=0)
+    color = keras.Input(shape=(1,), dtype="string", name="color")
+    amount = keras.Input(shape=(1,), name="amount")
+    ids = layers.StringLookup(vocabulary=VOCAB)(color)
+    end_to_end = keras.Model([color, amount], id_model([ids, amount]))
+    want = id_model.predict({"ids": _ids(x["color"]), "amount": x["amount"]}, verbose=0)
+    np.testing.assert_allclose(end_to_end.predict(x, verbose=0), want, rtol=1e-6)
+    end_to_end.save(str(tmp_path / "e2e.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "e2e.keras"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), want, rtol=1e-6)
+
+
+def test_sequential_with_a_string_input_runs_its_host_layers_first(capsys):
+    model = keras.Sequential([keras.Input(shape=(1,), dtype="string"),
+                              layers.StringLookup(vocabulary=VOCAB),
+                              layers.CategoryEncoding(num_tokens=len(VOCAB) + 1),
+                              layers.Dense(1)])
+    colors = np.array([["blue"], ["red"], ["mauve"]])
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(model.predict(colors, verbose=0),
+                               np.eye(len(VOCAB) + 1)[_ids(colors[:, 0])] @ kernel + bias,
+                               rtol=1e-5, atol=1e-6)
+    model.summary()
+    rows = capsys.readouterr().out.splitlines()
+    assert not any("InputLayer" in row for row in rows)
+    assert any(row.startswith("dense") and "(None, 1)" in row for row in rows)

@@ -14,6 +14,7 @@ from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
 from xlaflow.models import shapes
 from xlaflow.models.model import Model
+from xlaflow.tensors import is_string_dtype
 
 
 class Sequential(Model):
@@ -47,6 +48,12 @@ class Sequential(Model):
                 getattr(first, "_declared_input_dtype", jnp.float32)  # Embedding: int ids
             if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
                 dtype = first._build_input_dtype  # a nested model's (int token ids too)
+            if is_string_dtype(dtype):  # host layers first: the compiled part takes ids
+                self._connect(declared, dtype)
+                ids = self._symbolic_chain[len(self._host_layers())]
+                with self._compiled_part():
+                    self._build_declared(tuple(ids.shape[1:]), ids.dtype, declared[0])
+                return
             self._build_declared(tuple(declared[1:]), dtype, declared[0])
             self._connect(declared, dtype)
 
@@ -147,7 +154,9 @@ class Sequential(Model):
         super()._check_input_shape(inputs)
 
     def _host_layers(self):
-        count = 0
+        """The leading host layers (with a string Input's InputLayer before them)."""
+        first = self._layers[0] if self._layers else None
+        count = int(isinstance(first, InputLayer) and is_string_dtype(first.dtype))
         while count < len(self._layers) and getattr(self._layers[count], "host_side", False):
             count += 1
         return self._layers[:count]

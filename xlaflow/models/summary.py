@@ -39,7 +39,8 @@ def _layer_rows(model):
         # is their output, so the last one's row shows it and tracing starts after them
         host = model._host_layers() if hasattr(model, "_host_layers") else []
         for layer in host:
-            rows.append((layer, str((None, *shape[1:])) if layer is host[-1] else "?"))
+            if layer in layers:  # not a string Input's InputLayer (Keras lists none)
+                rows.append((layer, str((None, *shape[1:])) if layer is host[-1] else "?"))
         for layer in model._layers[len(host):]:
             specs = [_lifting.eval_shape(lambda x, layer=layer: layer(x, training=False), s)
                      for s in specs]
