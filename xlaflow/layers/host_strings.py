@@ -25,8 +25,9 @@ def refuse_traced(layer_name, values):
         raise TypeError(f"{layer_name}: strings cannot be traced (it received a traced "
                         f"value inside xf.function or a compiled step); {_HOW}")
     if any(symbolic.is_symbolic(x) for x in leaves):
-        raise TypeError(f"{layer_name}: strings cannot be part of a functional model (it "
-                        f"received a symbolic keras.Input); {_HOW}")
+        raise TypeError(f"{layer_name}: needs real strings here, not a symbolic tensor "
+                        "(a keras.Input); call the layer itself on the Input to make it a "
+                        "step of a functional model")
 
 
 def as_strings(values, who, argument="inputs"):

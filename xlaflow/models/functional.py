@@ -82,10 +82,6 @@ class Graph:
                           f"inputs {names}; they are ignored", UserWarning, stacklevel=4)
         return tree.unflatten([inputs[n] for n in names])
 
-    def run(self, inputs, training):
-        """Evaluate the graph on real `inputs` (same structure as the symbolic inputs)."""
-        return self.run_with_sides(inputs, training)[0]
-
     def run_with_sides(self, inputs, training, host=None):
         """(outputs, [(kind, value, name) for each side tensor]) on real `inputs`; with a
         HostPrefix `host`, `inputs` are its output (a dict) and its nodes do not run."""
