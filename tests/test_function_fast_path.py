@@ -130,3 +130,55 @@ def test_defaults_and_keywords_keep_the_slow_path_with_static_objects():
         np.testing.assert_allclose(f(m, x, 5.0), 2.0 * np.arange(3.0) + 5)
         np.testing.assert_allclose(f(m, x, shift=7.0), 2.0 * np.arange(3.0) + 7)
     assert all(e.pattern is None or len(e.pattern) <= 2 for e in f._fast_entries.values())
+
+
+def test_a_pattern_entry_rebuilt_for_a_new_variable_replaces_it_in_the_fast_slot():
+    box, runs = [], []  # the Variable arrives after the first trace: a rebuild lifts it
+
+    @xf.function
+    def f(module, x):
+        runs.append(x.shape)
+        if box:
+            box[0].assign_add(1.0)
+            return module(x) + box[0].value
+        return module(x)
+
+    m = _Scale(2.0)
+    np.testing.assert_allclose(f(m, jnp.ones(2)), 2.0)
+    box.append(xf.Variable(10.0, name="late"))
+    np.testing.assert_allclose(f(m, jnp.ones(3)), 13.0)  # the rebuilt entry lifts `late`
+    traced = len(runs)
+    for want in (14.0, 15.0):  # its program: the Python body does not run again
+        np.testing.assert_allclose(f(m, jnp.ones(3)), want)
+    assert len(runs) == traced
+    # the 2-element shape, traced before `late` existed, is traced again in the rebuilt
+    # entry (as the slow path's cache lookup finds it), and so assigns `late`
+    np.testing.assert_allclose(f(m, jnp.ones(2)), 16.0)  # 2 + (13 + 1)
+    assert float(box[0].numpy()) == 14.0
+    assert f._fast_entries[2] is next(e for e in f._cache.values() if e.pattern)
+
+
+class _Keyed:
+    """A static argument keyed by its mutable state (hash and == follow `k`)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __eq__(self, other):
+        return isinstance(other, _Keyed) and other.k == self.k
+
+    def __hash__(self):
+        return hash(self.k)
+
+
+def test_a_static_object_whose_hash_follows_its_state_retraces_after_a_mutation():
+    @xf.function
+    def f(cfg, x):
+        return x * cfg.k
+
+    cfg, x = _Keyed(2.0), jnp.ones(2)
+    np.testing.assert_allclose(f(cfg, x), 2.0)
+    np.testing.assert_allclose(f(cfg, x), 2.0)
+    cfg.k = 5.0  # the cache key of this call is now another one: a new trace, as before
+    np.testing.assert_allclose(f(cfg, x), 5.0)
+    assert f.tracing_count == 2

@@ -10,6 +10,8 @@ Kept apart from function.py so the call path there stays small; it is only a mix
 
 from __future__ import annotations
 
+import enum
+
 import jax
 
 from xlaflow import _donation, _lifting, _polymorphic, _shape_patterns, _signatures, _tracebacks
@@ -55,6 +57,7 @@ class Tracing:
             entry.direct = entry.jitted.direct
         if self._relaxed_specs is not None and not entry.raise_checks:
             self._relax(entry, "signature")
+        replaced = self._cache.get(key)
         self._cache[key] = entry
         if self._fast and donated is None:
             if type(key) is int:
@@ -63,7 +66,12 @@ class Tracing:
                 # f(model, x, y): the fast path matches the static arguments by identity,
                 # skipping the flatten and key (7 µs a call with a Keras model, of ~30)
                 entry.pattern = tuple(template)
-                self._fast_entries.setdefault(len(template), entry)
+                n = len(template)
+                if replaced is not None and self._fast_entries.get(n) is replaced:
+                    # rebuilt for new Variables: the old entry's programs lack them
+                    self._fast_entries[n] = entry
+                else:
+                    self._fast_entries.setdefault(n, entry)
         return entry
 
     def _static_pattern(self, key, template, treedef):
@@ -73,6 +81,7 @@ class Tracing:
         return key[0] is not UNDER_TRANSFORMATION and \
             (self._positional is None or n <= self._required) and \
             any(t is DYNAMIC for t in template) and \
+            all(t is DYNAMIC or _keyed_by_identity(t) for t in template) and \
             treedef == jax.tree_util.tree_structure((tuple(range(n)), {}))
 
     def _donated_args(self, entry):
@@ -196,6 +205,18 @@ class Tracing:
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
         return pure
+
+
+# Hashes that stay the same for an object's life: identity, an Enum member's name, and
+# the immutable builtins'. A static object hashed on mutable state (a config whose
+# __hash__ reads its fields) is a new cache key once mutated: its calls stay on the slow path.
+_STABLE_HASHES = frozenset(t.__hash__ for t in (object, enum.Enum, int, bool, float,
+                                                complex, str, bytes))
+
+
+def _keyed_by_identity(leaf):
+    """Whether the same object `leaf` is always the same cache key: its hash is stable."""
+    return isinstance(leaf, Variable) or type(leaf).__hash__ in _STABLE_HASHES
 
 
 def _spans_devices(tree):
