@@ -6,7 +6,13 @@ argument), so the call splits them and the traced function merges them back in o
 
 from __future__ import annotations
 
+import weakref
+
 from xlaflow._signatures import DYNAMIC
+
+# id(array) -> weak reference to it: buffers a recorded eager tape still reads after its
+# block (its pullback's residuals, locals passed through), so donation must not consume them
+_pinned = {}
 
 
 def mask(treedef, template, donate_argnums):
@@ -35,12 +41,29 @@ def merge(donated_leaves, dyn_parts):
 
 
 def distinct_buffers(values):
-    """Donation consumes each buffer once: copy any array that two Variables share."""
+    """Donation consumes each buffer once: copy any array that two Variables share, or
+    that a recorded tape still reads (`pin`)."""
     seen = set()
     out = []
     for value in values:
-        if id(value) in seen:
+        if id(value) in seen or _pinned and _is_pinned(value):
             value = value.copy()
         seen.add(id(value))
         out.append(value)
     return out
+
+
+def pin(arrays):
+    """Keep `arrays`' buffers from donation while they live: an eager tape's record reads
+    the Variable values it was replayed from, and a later compiled call may donate them."""
+    for array in arrays:
+        key = id(array)
+        try:  # the dict bound as a default: callbacks may run at interpreter exit
+            _pinned[key] = weakref.ref(array, lambda _, key=key, d=_pinned: d.pop(key, None))
+        except TypeError:  # not weak-referenceable (a NumPy scalar): never donated anyway
+            continue
+
+
+def _is_pinned(value):
+    ref = _pinned.get(id(value))
+    return ref is not None and ref() is value

@@ -66,3 +66,27 @@ def test_eager_tape_gradients_with_the_passthrough_match_jax():
     for got, expected in zip((gv, gw, gx), want):
         np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert tape.gradient(loss, x) is not None  # x keeps its identity after the block
+
+
+def test_a_recorded_tape_keeps_its_values_when_a_later_call_donates_the_variables():
+    # The replay reads the Variables' buffers themselves (passed through, or a residual
+    # like a non-trainable factor's): a donate_variables call after the block must not
+    # consume them, or the tape's gradient and the block's locals would read freed buffers.
+    w = xf.Variable([1.0, 2.0], name="w")
+    c = xf.Variable(3.0, name="c", trainable=False)
+
+    @xf.function(donate_variables=True)
+    def bump():
+        w.assign_add(jnp.ones(2))
+        c.assign_add(1.0)
+
+    with xf.GradientTape(persistent=True) as tape:
+        y = jnp.sum(w * w * c)
+        read = w.value
+    bump()
+    bump()
+    np.testing.assert_allclose(tape.gradient(y, w), 2 * np.array([1.0, 2.0]) * 3.0)
+    np.testing.assert_allclose(tape.gradient(y, w), [6.0, 12.0])  # persistent: again
+    np.testing.assert_allclose(read, [1.0, 2.0])
+    np.testing.assert_allclose(w.numpy(), [3.0, 4.0])
+    np.testing.assert_allclose(c.numpy(), 5.0)
