@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Var
 
+from xlaflow import _donation
+
 
 def computed_results(jaxpr, outvars):
     """The distinct variables among `outvars` that an equation of `jaxpr` computes (not
@@ -48,6 +50,18 @@ def passthroughs(closed, shifted):
                 and np.ndim(zero.val) == 0 and zero.val == 0 and x.aval == out.aval:
             found[out] = const_of[x]
     return found
+
+
+def starting_points(closed, shifted, zeros):
+    """The replay's differentiable inputs: a zero shift (`zeros(aval)`) for each shifted
+    variable, its constant for a passthrough; with the passthroughs. The record reads its
+    constants (Variable values among them) while it lives: they are pinned, so a later
+    donate_variables call copies them rather than consuming them."""
+    _donation.pin([c for c in closed.consts
+                   if isinstance(c, jax.Array) and not isinstance(c, jax.core.Tracer)])
+    passthrough = passthroughs(closed, shifted)
+    return passthrough, [passthrough[v] if v in passthrough else zeros(v.aval)
+                         for v in shifted]
 
 
 def replay(closed, shifted, args, shifts, passthrough=None):

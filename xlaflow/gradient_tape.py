@@ -15,9 +15,9 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from xlaflow import _donation, _lifting
 from xlaflow import _eager_tape_blocks as _eager_blocks
 from xlaflow import _jaxpr_replay as _replay
+from xlaflow import _lifting
 from xlaflow import _tape_diagnostics as _diagnostics
 from xlaflow import _tape_marks as _marks
 from xlaflow._reachable import reachable_variables
@@ -231,15 +231,11 @@ class GradientTape:
         outvars = closed.jaxpr.outvars
         marks = outvars[n_arrays + n_written:]  # marked reads, then watched tensors
         shifted = _replay.computed_results(closed.jaxpr, marks + outvars[:n_arrays])
-        passthrough = _replay.passthroughs(closed, shifted)
-        # the replay reads its constants (Variable values among them) for as long as the
-        # record lives: a later donate_variables call must copy them, not consume them
-        _donation.pin([c for c in closed.consts
-                       if isinstance(c, jax.Array) and not isinstance(c, jax.core.Tracer)])
+        passthrough, starts = _replay.starting_points(closed, shifted, _zeros)
         outputs, pullback = jax.vjp(
             lambda shifts: jax.tree_util.tree_unflatten(
                 out_tree, _replay.replay(closed, shifted, [], shifts, passthrough)),
-            [passthrough[v] if v in passthrough else _zeros(v.aval) for v in shifted])
+            starts)
         array_out, written_values, _, _ = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
