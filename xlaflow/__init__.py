@@ -178,7 +178,7 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary", "debugging", "errors")
+         "summary", "debugging", "errors", "io")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
@@ -209,7 +209,6 @@ _NOT_PROVIDED = {
                     "one), or jax.experimental.sparse inside your own function",
     "RaggedTensor": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
                     "Dataset.padded_batch) and mask",
-    "io": "read files in Python (NumPy, PIL) or with xf.data",
     "lookup": "build the vocabulary as a Python dict and map tokens to ids in Python",
     "feature_column": "preprocess features in NumPy or xf.data and use keras layers",
     "estimator": "use a keras Model with compile/fit",

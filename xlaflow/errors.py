@@ -28,3 +28,11 @@ class FailedPreconditionError(OpError):
 
     def __init__(self, node_def=None, op=None, message="", *args):
         super().__init__(node_def, op, message, *args)
+
+
+class DataLossError(OpError):
+    """Unrecoverable data loss or corruption (as TF: a TFRecord whose checksum or length
+    does not hold)."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        super().__init__(node_def, op, message, *args)

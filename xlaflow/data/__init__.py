@@ -8,7 +8,8 @@ from xlaflow.data import experimental
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.files import TextLineDataset
 from xlaflow.data.options import Options, ThreadingOptions
+from xlaflow.data.tfrecord import TFRecordDataset
 from xlaflow.data.windows import DatasetSpec
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "Options", "TextLineDataset", "ThreadingOptions", "experimental"]
+           "Options", "TextLineDataset", "TFRecordDataset", "ThreadingOptions", "experimental"]

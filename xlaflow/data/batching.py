@@ -152,7 +152,7 @@ class Batch(Dataset):
         columns = _columns(chunk, start, "batch")
         try:
             # np.array stacks equal-shaped arrays several times faster than np.stack
-            leaves = [np.array(column) for column in columns]
+            leaves = [structure.stack(column) for column in columns]
         except ValueError:  # unequal shapes: say which element, then NumPy's words
             _explain(chunk, start, "batch")
             raise

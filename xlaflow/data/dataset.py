@@ -108,7 +108,7 @@ class Dataset:
     def as_numpy_iterator(self):
         """A pass of plain NumPy elements."""
         check_host("as_numpy_iterator")
-        return Iterator(self)
+        return Iterator(self, plain_bytes=True)
 
     def reduce(self, initial_state, reduce_func):
         """`reduce_func(state, element)` folded over the elements, from `initial_state`

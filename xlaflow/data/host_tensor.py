@@ -33,6 +33,10 @@ class HostTensor(np.ndarray):
         item = super().__getitem__(key)
         if isinstance(item, np.generic):  # one value: a 0-d tensor, as TF's indexing gives
             return np.asarray(item).view(HostTensor)
+        if self.dtype == object and not isinstance(item, np.ndarray):  # bytes (a record)
+            out = np.empty((), dtype=object)
+            out[()] = item
+            return out.view(HostTensor)
         return item
 
     def __repr__(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 
+import numpy as np
+
 # The merged Options of the dataset being iterated (None: no Iterator is running one, or
 # it sets nothing that a stage reads). Stages read it when a pass starts, which happens
 # inside `Iterator.__next__`; prefetch's thread runs in a copy of the context.
@@ -58,6 +60,17 @@ def _in_effect(options):
     return options.deterministic is not None or bool(options.threading.private_threadpool_size)
 
 
+def _plain_bytes(element):
+    # as_numpy_iterator gives a bytes value (a TFRecord record) as TF's does: `bytes`,
+    # not the 0-d object array that carries it through the pipeline
+    from xlaflow.data import structure
+    if isinstance(element, (tuple, dict)):
+        return structure.pack_as(element, [_plain_bytes(v) for v in structure.flatten(element)])
+    if type(element) is np.ndarray and element.ndim == 0 and element.dtype == object:
+        return element[()]
+    return element
+
+
 class Iterator:
     """One pass over a Dataset (TF's iterator): `next()`, `get_next()`, `close()`.
 
@@ -65,7 +78,7 @@ class Iterator:
     iterator) stops any background threads of the pass.
     """
 
-    def __init__(self, dataset, host_tensors=False):
+    def __init__(self, dataset, host_tensors=False, plain_bytes=False):
         self._dataset = dataset
         options = dataset.options()
         self._options = options if _in_effect(options) else None
@@ -73,6 +86,8 @@ class Iterator:
         if host_tensors:
             from xlaflow.data.host_tensor import with_numpy
             self._gen = map(with_numpy, self._pass)
+        elif plain_bytes:
+            self._gen = map(_plain_bytes, self._pass)
         else:
             self._gen = self._pass
 

@@ -144,7 +144,9 @@ def to_numpy(x):
                 # an element of another pass: the pipeline holds plain NumPy, so map
                 # functions and as_numpy_iterator see what any other source gives them
                 x = x.view(np.ndarray)
-        return x[()] if x.ndim == 0 else x
+        # a 0-d object array is one bytes value (a TFRecord record): unwrapped, NumPy
+        # would turn it into its bytes dtype, which drops trailing NUL bytes
+        return x[()] if x.ndim == 0 and x.dtype != object else x
     if x is None:
         raise TypeError("None is not a valid dataset component")
     arr = np.asarray(x)
@@ -155,6 +157,27 @@ def to_numpy(x):
                 arr.min() >= np.iinfo(np.int32).min and arr.max() <= np.iinfo(np.int32).max)):
             arr = arr.astype(np.int32)  # TF keeps int64 only for values that need it
     return arr[()] if arr.ndim == 0 else arr
+
+
+def stack(column):
+    """The arrays of `column` stacked on a new first axis (np.array, several times faster
+    than np.stack); object arrays of bytes stay one object array, values not nested."""
+    first = column[0]
+    if isinstance(first, np.ndarray) and first.dtype == object:
+        shape = first.shape
+        if any(np.shape(v) != shape for v in column):
+            raise ValueError(f"cannot stack object arrays of shapes "
+                             f"{sorted({np.shape(v) for v in column})}")
+        out = np.empty((len(column),) + shape, dtype=object)
+        for i, value in enumerate(column):
+            out[i, ...] = value
+        return out
+    return np.array(column)
+
+
+def row(leaf, i):
+    """Row `i` of `leaf`, as an element leaf (a 0-d object array for a bytes value)."""
+    return leaf[i, ...] if leaf.dtype == object and leaf.ndim == 1 else leaf[i]
 
 
 def normalize(element):

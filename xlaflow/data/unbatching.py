@@ -72,7 +72,7 @@ class Unbatch(OnePass, Dataset):
                     yield Failed(e)
                     continue
                 for i in range(size):
-                    yield structure.pack_as(element, [leaf[i] for leaf in leaves])
+                    yield structure.pack_as(element, [structure.row(leaf, i) for leaf in leaves])
 
     def _infer_spec(self):
         return _unbatched(self._input.element_spec)
