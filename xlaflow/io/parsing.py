@@ -1,0 +1,255 @@
+"""TF's tf.io.parse_single_example / parse_example and the feature specs they read, on
+the host: serialized tf.train.Example protos to dicts of NumPy arrays.
+
+int64 and float32 values come out as NumPy int64/float32 (the pipeline keeps int64 on
+the host, as xf.data does; xf.constant's x64 policy applies when they go to a device);
+strings as object arrays of bytes (TF's .numpy() form: lossless for binary data).
+TF's VarLenFeature gives a SparseTensor, which xlaflow lacks: here it gives the values
+densely (1-D per example; a batch padded with 0 or b"" at the end -- what
+tf.sparse.to_dense of TF's result holds).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xlaflow.errors import InvalidArgumentError
+from xlaflow.io.protos import Example
+from xlaflow.tensors import as_dtype, is_string_dtype
+
+_KINDS = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
+_NUMPY = {"int64": np.dtype(np.int64), "float32": np.dtype(np.float32),
+          "string": np.dtype(object)}
+
+
+class FixedLenFeature(NamedTuple):
+    """A feature with a fixed number of values, reshaped to `shape` ([] for a scalar);
+    `default_value` fills it in when an Example lacks it (else the Example is an error)."""
+    shape: Any
+    dtype: Any
+    default_value: Any = None
+
+
+class VarLenFeature(NamedTuple):
+    """A feature with any number of values: a 1-D array per Example (TF: a SparseTensor;
+    see the module docstring)."""
+    dtype: Any
+
+
+class FixedLenSequenceFeature(NamedTuple):
+    """A feature holding any number of items of `shape`: an array of shape [n] + shape;
+    `allow_missing` lets an Example lack it (n = 0); batches pad with `default_value`."""
+    shape: Any
+    dtype: Any
+    allow_missing: bool = False
+    default_value: Any = None
+
+
+def _dtype_name(dtype, key):
+    if is_string_dtype(dtype):
+        return "string"
+    try:
+        name = as_dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("int64", "float32"):
+        raise ValueError(f"parse_example: feature {key!r} has dtype {dtype!r}; a tf.train."
+                         "Example holds int64, float32 or string values only")
+    return name
+
+
+def _shape(shape, key, kind):
+    if shape is None:
+        raise ValueError(f"parse_example: feature {key!r}: {kind} needs a shape ([] for a "
+                         "scalar)")
+    dims = [shape] if isinstance(shape, (int, np.integer)) else list(shape)
+    if any(d is None or int(d) < 0 for d in dims):
+        raise ValueError(f"parse_example: all dimensions of shape for feature {key!r} need "
+                         f"to be known; received {list(shape)}")
+    return tuple(int(d) for d in dims)
+
+
+def _values_array(values, dtype):
+    if dtype == "string":
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            out[i] = v.encode("utf-8") if isinstance(v, str) else bytes(v)
+        return out
+    return np.asarray(values, dtype=_NUMPY[dtype])
+
+
+def _default(value, dtype, shape, key):
+    if value is None:
+        return None
+    if dtype == "string":
+        flat = np.asarray(value, dtype=object).reshape(-1)
+        array = _values_array(list(flat), dtype)
+    else:
+        array = np.asarray(value, dtype=_NUMPY[dtype]).reshape(-1)
+    size = math.prod(shape)
+    if array.size == 1 and size != 1:
+        array = np.repeat(array, size)
+    if array.size != size:
+        raise ValueError(f"parse_example: default_value of feature {key!r} has "
+                         f"{array.size} values; shape {list(shape)} needs {size}")
+    return array.reshape(shape)
+
+
+class _Spec:
+    # one feature's spec, checked once per call before any Example is parsed
+    def __init__(self, key, feature, batched):
+        self.key = key
+        if isinstance(feature, FixedLenFeature):
+            self.kind, self.dtype = "fixed", _dtype_name(feature.dtype, key)
+            self.shape = _shape(feature.shape, key, "FixedLenFeature")
+            self.default = _default(feature.default_value, self.dtype, self.shape, key)
+        elif isinstance(feature, FixedLenSequenceFeature):
+            self.kind, self.dtype = "sequence", _dtype_name(feature.dtype, key)
+            self.shape = _shape(feature.shape, key, "FixedLenSequenceFeature")
+            if batched and not feature.allow_missing:
+                raise ValueError(f"parse_example: FixedLenSequenceFeature {key!r} needs "
+                                 "allow_missing=True in a tf.train.Example (as TF)")
+            self.allow_missing = bool(feature.allow_missing)
+            self.pad = _default(feature.default_value, self.dtype, (), key)
+        elif isinstance(feature, VarLenFeature):
+            self.kind, self.dtype, self.shape = "varlen", _dtype_name(feature.dtype, key), ()
+            self.pad = None
+        else:
+            raise TypeError(f"parse_example: features[{key!r}] must be a FixedLenFeature, "
+                            f"FixedLenSequenceFeature or VarLenFeature; received "
+                            f"{type(feature).__name__} (RaggedFeature and SparseFeature are "
+                            "not provided: use VarLenFeature)")
+
+    def values(self, example, index):
+        """The feature's values in `example` (1-D), or None when it is absent."""
+        if self.key not in example.features.feature:
+            return None
+        feature = example.features.feature[self.key]
+        kind = feature.WhichOneof("kind")
+        if kind is not None and kind != _KINDS[self.dtype]:
+            have = {v: k for k, v in _KINDS.items()}[kind]
+            raise InvalidArgumentError(None, None, f"Name: {index}, Feature: {self.key}.  "
+                                       f"Data types don't match. Data type: {have} but "
+                                       f"expected type: {self.dtype}")
+        values = getattr(feature, _KINDS[self.dtype]).value if kind else []
+        return _values_array(values, self.dtype)
+
+    def parse(self, example, index):
+        values = self.values(example, index)
+        if self.kind == "fixed":
+            if values is None:
+                if self.default is None:
+                    raise InvalidArgumentError(
+                        None, None, f"Name: {index}, Feature: {self.key} (data type: "
+                        f"{self.dtype}) is required but could not be found.")
+                return self.default.copy()
+            if values.size != math.prod(self.shape):
+                raise InvalidArgumentError(
+                    None, None, f"Name: {index}, Key: {self.key}, Index: 0.  Number of "
+                    f"{self.dtype} values != expected.  Values size: {values.size} but "
+                    f"output shape: {list(self.shape)}")
+            return values.reshape(self.shape)
+        if self.kind == "sequence":
+            if values is None:
+                if not self.allow_missing:
+                    raise InvalidArgumentError(
+                        None, None, f"Name: {index}, Feature list: {self.key} is required "
+                        "but could not be found (set allow_missing=True).")
+                return _values_array([], self.dtype).reshape((0,) + self.shape)
+            item = math.prod(self.shape)
+            if (item == 0 and values.size) or (item and values.size % item):
+                raise InvalidArgumentError(
+                    None, None, f"Name: {index}, Key: {self.key}.  Number of {self.dtype} "
+                    f"values {values.size} is not a multiple of {item} (shape "
+                    f"{list(self.shape)})")
+            return values.reshape((-1,) + self.shape)
+        return _values_array([], self.dtype) if values is None else values
+
+    def stack(self, parsed):
+        if self.kind == "fixed":
+            return _stack(parsed, (len(parsed),) + self.shape, self.dtype)
+        length = max((len(p) for p in parsed), default=0)
+        out = _stack([], (len(parsed), length) + self.shape, self.dtype, self.pad)
+        for i, p in enumerate(parsed):
+            out[i, :len(p)] = p
+        return out
+
+
+def _stack(parts, shape, dtype, fill=None):
+    if dtype == "string":
+        out = np.empty(shape, dtype=object)
+        out[...] = b"" if fill is None else fill
+    else:
+        out = np.zeros(shape, dtype=_NUMPY[dtype])
+        if fill is not None:
+            out[...] = fill
+    for i, part in enumerate(parts):
+        out[i, ...] = part  # `...`: a 0-d object part fills the slot, not nests in it
+    return out
+
+
+def _serialized(value, what):
+    """One serialized proto as bytes, from bytes, a str, a record element or a tensor."""
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            raise ValueError(f"{what}: `serialized` must be a scalar string; received shape "
+                             f"{value.shape}")
+        value = value.item()  # the Python bytes or str
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what}: `serialized` must be bytes (a serialized tf.train.Example); "
+                    f"received {type(value).__name__}")
+
+
+def _decode(data, index, what):
+    try:
+        return Example.FromString(data)
+    except Exception as e:  # noqa: BLE001  (protobuf's DecodeError, re-raised as TF's)
+        raise InvalidArgumentError(None, None, f"{what}: could not parse example input "
+                                   f"{index} as a tf.train.Example: {e}") from None
+
+
+def _specs(features, batched, what):
+    if not isinstance(features, dict) or not features:
+        raise TypeError(f"{what}: `features` must be a non-empty dict of feature name to "
+                        f"FixedLenFeature/VarLenFeature/...; received {features!r:.80}")
+    return [_Spec(key, feature, batched) for key, feature in features.items()]
+
+
+def _host(value):
+    from xlaflow.data.host_tensor import HostTensor  # `.numpy()`, as TF's eager results
+    return value.view(HostTensor)
+
+
+def parse_single_example(serialized, features, example_names=None, name=None):
+    """TF's `tf.io.parse_single_example`: one serialized Example to a dict of arrays."""
+    specs = _specs(features, False, "parse_single_example")
+    example = _decode(_serialized(serialized, "parse_single_example"), 0,
+                      "parse_single_example")
+    return {spec.key: _host(np.asarray(spec.parse(example, 0))) for spec in specs}
+
+
+def parse_example(serialized, features, example_names=None, name=None):
+    """TF's `tf.io.parse_example`: a vector of serialized Examples to a dict of batched
+    arrays (leading dimension: the batch)."""
+    specs = _specs(features, True, "parse_example")
+    if hasattr(serialized, "numpy") and not isinstance(serialized, np.ndarray):
+        serialized = serialized.numpy()
+    if isinstance(serialized, (bytes, str)) or (
+            isinstance(serialized, np.ndarray) and serialized.ndim != 1):
+        raise ValueError("parse_example: `serialized` must be a vector of serialized "
+                         f"Examples; received {type(serialized).__name__} of shape "
+                         f"{np.shape(serialized)} (use parse_single_example for one)")
+    if isinstance(serialized, np.ndarray) and serialized.dtype != object:
+        serialized = serialized.astype(object)  # str/bytes dtypes: item() per row
+    examples = [_decode(_serialized(v, "parse_example"), i, "parse_example")
+                for i, v in enumerate(serialized)]
+    return {spec.key: _host(spec.stack([spec.parse(ex, i) for i, ex in enumerate(examples)]))
+            for spec in specs}
