@@ -192,3 +192,21 @@ def test_read_and_write_file(tmp_path):
 def test_namespaces():
     assert hasattr(xf, "io") and xf.train.Checkpoint is not None  # added to, not replaced
     assert xf.train.Example.DESCRIPTOR.fields_by_name["features"].number == 1
+
+
+def test_py_function_passes_host_strings_and_returns_bytes_eagerly():
+    # TF's tutorial serializes inside a py_function with Tout=tf.string: the text input
+    # has no jax form and the result is binary (trailing NUL kept)
+    def serialize(flag, word):
+        assert isinstance(word, (bytes, np.ndarray))
+        feature = {"w": xf.train.Feature(bytes_list=xf.train.BytesList(value=[word])),
+                   "f": xf.train.Feature(int64_list=xf.train.Int64List(value=[flag]))}
+        return xf.train.Example(features=xf.train.Features(feature=feature)
+                                ).SerializeToString() + b"\x00"
+
+    out = xf.py_function(serialize, (np.bool_(True), np.bytes_(b"cat")), xf.string)
+    data = out.numpy()
+    assert data.endswith(b"\x00")
+    parsed = xf.io.parse_single_example(data[:-1], {
+        "w": xf.io.FixedLenFeature([], xf.string), "f": xf.io.FixedLenFeature([], xf.int64)})
+    assert parsed["w"].numpy() == b"cat" and parsed["f"] == 1

@@ -27,7 +27,7 @@ from jax.custom_batching import custom_vmap
 from jax.experimental import io_callback
 
 from xlaflow import _host_callbacks, _runtime_checks
-from xlaflow.tensors import TensorSpec, as_dtype
+from xlaflow.tensors import TensorSpec, as_dtype, is_string_dtype
 from xlaflow.variables import Variable
 
 
@@ -43,6 +43,9 @@ def _outputs(Tout, api):
             raise TypeError(f"{api}: Tout must be a dtype, an xf.TensorSpec, or a list of "
                             f"them; received None (for a func that returns nothing, pass "
                             f"Tout=[])")
+        if is_string_dtype(entry):
+            specs.append((np.dtype(object), None))
+            continue
         try:
             specs.append((as_dtype(entry), None))
         except TypeError as e:
@@ -51,8 +54,18 @@ def _outputs(Tout, api):
     return specs, single
 
 
+def _is_text(value):
+    return isinstance(value, (str, bytes)) or (
+        isinstance(value, np.ndarray) and value.dtype.kind in "USO")
+
+
 def _as_result(value, dtype, shape, api, index):
-    out = np.asarray(value, dtype=dtype)
+    if is_string_dtype(dtype):
+        # host text stays on the host (XLA holds no strings): bytes in an object array,
+        # so binary results (a serialized tf.train.Example) keep every byte
+        out = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=object)
+    else:
+        out = np.asarray(value, dtype=dtype)
     if shape is not None and (len(shape) != out.ndim or any(
             want is not None and want != have for want, have in zip(shape, out.shape))):
         raise ValueError(f"{api}: output {index} has shape {out.shape}, but Tout gives "
@@ -82,7 +95,11 @@ def _call(func, inp, Tout, stateful, api, to_arg):
     specs, single = _outputs(Tout, api)
     traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args))
     if not traced:
-        outs = [jnp.asarray(r) for r in _run(func, args, specs, api, to_arg)]
+        # eagerly, host text (a string element of a Dataset.map) is passed and returned as
+        # it is: it has no jax form
+        from xlaflow.data.host_tensor import HostTensor  # xf.data loads on first use
+        outs = [r.view(HostTensor) if r.dtype.kind in "USO" else jnp.asarray(r) for r in
+                _run(func, args, specs, api, lambda a: a if _is_text(a) else to_arg(a))]
     else:
         _host_callbacks.refuse(f"{api} (func {getattr(func, '__name__', func)!r})",
                                f"compute with xf/jnp operations instead of {api} in the "
