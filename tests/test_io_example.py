@@ -210,3 +210,31 @@ def test_py_function_passes_host_strings_and_returns_bytes_eagerly():
     parsed = xf.io.parse_single_example(data[:-1], {
         "w": xf.io.FixedLenFeature([], xf.string), "f": xf.io.FixedLenFeature([], xf.int64)})
     assert parsed["w"].numpy() == b"cat" and parsed["f"] == 1
+
+
+def test_decode_images_against_the_encoded_pixels():
+    import io
+
+    from PIL import Image
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, format="PNG")
+    png = png.getvalue()
+    np.testing.assert_array_equal(xf.io.decode_png(png), rgb)  # lossless
+    np.testing.assert_array_equal(xf.io.decode_image(png), rgb)
+    gray = xf.io.decode_png(png, channels=1)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))[:, :, None]
+    np.testing.assert_array_equal(gray, expected)
+    jpeg = io.BytesIO()
+    Image.fromarray(rgb).save(jpeg, format="JPEG")
+    assert xf.io.decode_jpeg(jpeg.getvalue()).shape == (5, 7, 3)
+    with pytest.raises(InvalidArgumentError, match="decode_jpeg.*not a decodable JPEG"):
+        xf.io.decode_jpeg(png)
+    with pytest.raises(ValueError, match="channels.*received 2"):
+        xf.io.decode_png(png, channels=2)
+
+
+def test_names_xf_io_lacks_are_attribute_errors_saying_what_it_has():
+    assert not hasattr(xf.io, "decode_raw")
+    with pytest.raises(AttributeError, match="tf.io.gfile is not provided.*TFRecordWriter"):
+        xf.io.gfile  # noqa: B018

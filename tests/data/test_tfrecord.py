@@ -178,3 +178,23 @@ def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(NotImplementedError, match="window_bits.*compression_level"):
         xf.io.TFRecordOptions(window_bits=9)
     assert xf.io.TFRecordOptions.get_compression_type_string("gzip") == "GZIP"
+
+
+def test_dataset_writer_and_generator_bytes_keep_trailing_nuls(tmp_path):
+    # a serialized Example often ends in a zero byte (an int64 0 last): from_generator
+    # must not drop it, nor must tf.data.experimental.TFRecordWriter
+    records = [b"a\x00", b"\x00\x00", b"plain"]
+    ds = xf.data.Dataset.from_generator(
+        lambda: iter(records), output_signature=xf.TensorSpec((), xf.string))
+    assert [r.numpy() for r in ds] == records
+    path = str(tmp_path / "w.rec")
+    xf.data.experimental.TFRecordWriter(path).write(ds)
+    with open(path, "rb") as f:
+        assert f.read() == b"".join(_framed(r) for r in records)
+    gz = str(tmp_path / "w.rec.gz")
+    xf.data.experimental.TFRecordWriter(gz, compression_type="GZIP").write(
+        xf.data.TFRecordDataset(path))
+    with open(gz, "rb") as f:
+        assert gzip.decompress(f.read()) == b"".join(_framed(r) for r in records)
+    with pytest.raises(TypeError, match="scalar string elements.*int64"):
+        xf.data.experimental.TFRecordWriter(path).write(xf.data.Dataset.range(3))

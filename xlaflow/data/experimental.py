@@ -1,7 +1,7 @@
 """xf.data.experimental: TF's tf.data.experimental names for the option types and enums,
-its CSV readers, its `apply`-style forms of group_by_window, bucket_by_sequence_length,
-ignore_errors, scan and assert_cardinality, get_single_element, Counter and
-sample/choose_from_datasets. Re-exports, and one-line wrappers calling the Dataset methods."""
+its CSV readers, its TFRecordWriter of a dataset, its `apply`-style forms of
+group_by_window, bucket_by_sequence_length, ignore_errors, scan and assert_cardinality,
+get_single_element, Counter and sample/choose_from_datasets. Re-exports, and one-line wrappers calling the Dataset methods."""
 
 from xlaflow.data.csv import CsvDataset, make_csv_dataset
 from xlaflow.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
@@ -14,12 +14,13 @@ from xlaflow.data.options import (
     OptimizationOptions,
     ThreadingOptions,
 )
+from xlaflow.data.tfrecord import TFRecordWriter
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "AutoShardPolicy",
            "AutotuneAlgorithm", "AutotuneOptions", "Counter", "CsvDataset",
            "DistributeOptions", "ExternalStatePolicy", "OptimizationOptions",
-           "ThreadingOptions", "assert_cardinality", "bucket_by_sequence_length",
-           "cardinality", "choose_from_datasets", "get_single_element", "group_by_window",
+           "TFRecordWriter", "ThreadingOptions", "assert_cardinality",
+           "bucket_by_sequence_length", "cardinality", "choose_from_datasets", "get_single_element", "group_by_window",
            "ignore_errors", "make_csv_dataset", "sample_from_datasets", "scan"]
 
 

@@ -293,6 +293,15 @@ def conform(value, spec, what, index):
         if isinstance(v, dict) or (isinstance(v, (tuple, list)) and any(
                 isinstance(c, dict) for c in v)):
             raise _mismatch(v, s, path)
+        if type(v) is bytes and s.dtype.kind in "USO":
+            # binary data (a serialized Example) kept whole: NumPy's bytes dtype would
+            # drop its trailing NUL bytes, so it is carried in a 0-d object array
+            arr = np.empty((), dtype=object)
+            arr[()] = v
+            if not s.shape_compatible(()):
+                raise ValueError(f"{what}: element {index}{where(path)} is one string where "
+                                 f"the signature expects {s}")
+            return arr
         if hasattr(v, "dtype") or s.dtype.kind in "USO":
             # Strings keep their own width; typed values keep their dtype unless it is the
             # same kind (float64 -> float32 as TF casts), never across kinds (float -> int

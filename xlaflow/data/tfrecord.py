@@ -90,3 +90,30 @@ class TFRecordDataset(Dataset):
 
     def _cardinality(self):
         return UNKNOWN_CARDINALITY
+
+
+class TFRecordWriter:
+    """TF's `tf.data.experimental.TFRecordWriter`: `write(dataset)` writes a dataset of
+    scalar strings (serialized Examples) as one TFRecord file, atomically."""
+
+    def __init__(self, filename, compression_type=None):
+        from xlaflow.io.records import compression_argument
+        self._filename = os.fspath(filename)
+        self._compression = compression_argument(compression_type,
+                                                 "experimental.TFRecordWriter")
+
+    def write(self, dataset):
+        """Every element of `dataset` (scalar strings) as a record, in order."""
+        from xlaflow.io.records import TFRecordOptions
+        from xlaflow.io.records import TFRecordWriter as Writer
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"experimental.TFRecordWriter.write: `dataset` must be an "
+                            f"xf.data.Dataset; received {type(dataset).__name__}")
+        spec = dataset.element_spec
+        if not isinstance(spec, TensorSpec) or spec.dtype.kind not in "USO" or (
+                spec.shape is not None and len(spec.shape) != 0):
+            raise TypeError(f"experimental.TFRecordWriter.write: `dataset` must have scalar "
+                            f"string elements; its element_spec is {spec}")
+        with Writer(self._filename, TFRecordOptions(self._compression)) as writer:
+            for value in dataset.as_numpy_iterator():  # bytes, or str written as UTF-8
+                writer.write(value.item() if isinstance(value, np.ndarray) else value)

@@ -1,9 +1,11 @@
 """xf.io: TF's tf.io for TFRecord files and tf.train.Example protos, on the host.
 
 Re-exports only: records (framing, writer), parsing (feature specs, parse_example),
-tensors (serialize_tensor, read_file) and the protos themselves (xf.train.Example).
+tensors (serialize_tensor, read_file), images (decode_jpeg with Pillow); the protos
+themselves are xf.train.Example and its parts.
 """
 
+from xlaflow.io.images import decode_image, decode_jpeg, decode_png
 from xlaflow.io.parsing import (
     FixedLenFeature,
     FixedLenSequenceFeature,
@@ -15,5 +17,18 @@ from xlaflow.io.records import TFRecordOptions, TFRecordWriter
 from xlaflow.io.tensors import parse_tensor, read_file, serialize_tensor, write_file
 
 __all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "TFRecordOptions", "TFRecordWriter",
-           "VarLenFeature", "parse_example", "parse_single_example", "parse_tensor",
-           "read_file", "serialize_tensor", "write_file"]
+           "VarLenFeature", "decode_image", "decode_jpeg", "decode_png", "parse_example",
+           "parse_single_example", "parse_tensor", "read_file", "serialize_tensor",
+           "write_file"]
+
+
+def __getattr__(name):
+    # still an AttributeError (hasattr stays False), naming what xf.io does provide
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(
+        f"module 'xlaflow.io' has no attribute {name!r}: tf.io.{name} is not provided; "
+        "xf.io has TFRecordWriter/TFRecordOptions, parse_example/parse_single_example "
+        "with FixedLenFeature/FixedLenSequenceFeature/VarLenFeature, serialize_tensor/"
+        "parse_tensor, read_file/write_file and decode_image/decode_jpeg/decode_png; for "
+        "other file and byte handling use Python (open, glob, os, numpy.frombuffer)")
