@@ -98,6 +98,9 @@ def _default(value, dtype, shape, key):
     return array.reshape(shape)
 
 
+_MISSING = object()
+
+
 class _Spec:
     # one feature's spec, checked once per call before any Example is parsed
     def __init__(self, key, feature, batched):
@@ -123,35 +126,59 @@ class _Spec:
                             f"{type(feature).__name__} (RaggedFeature and SparseFeature are "
                             "not provided: use VarLenFeature)")
 
-    def values(self, example, index):
-        """The feature's values in `example` (1-D), or None when it is absent."""
-        if self.key not in example.features.feature:
+    def raw(self, example, index):
+        """The feature's values in `example` (protobuf's repeated field), or None when
+        it is absent."""
+        feature = example.features.feature.get(self.key)
+        if feature is None:
             return None
-        feature = example.features.feature[self.key]
         kind = feature.WhichOneof("kind")
         if kind is not None and kind != _KINDS[self.dtype]:
             have = {v: k for k, v in _KINDS.items()}[kind]
             raise InvalidArgumentError(None, None, f"Name: {index}, Feature: {self.key}.  "
                                        f"Data types don't match. Data type: {have} but "
                                        f"expected type: {self.dtype}")
-        values = getattr(feature, _KINDS[self.dtype]).value if kind else []
-        return _values_array(values, self.dtype)
+        return getattr(feature, _KINDS[self.dtype]).value if kind else []
+
+    def values(self, example, index):
+        """The feature's values in `example` (1-D), or None when it is absent."""
+        values = self.raw(example, index)
+        return None if values is None else _values_array(values, self.dtype)
+
+    def fixed_row(self, example, index):
+        """A FixedLenFeature's values (the repeated field, or the default's), checked."""
+        values = self.raw(example, index)
+        if values is None:
+            if self.default is None:
+                raise InvalidArgumentError(
+                    None, None, f"Name: {index}, Feature: {self.key} (data type: "
+                    f"{self.dtype}) is required but could not be found.")
+            return self.default.reshape(-1)
+        if len(values) != math.prod(self.shape):
+            raise InvalidArgumentError(
+                None, None, f"Name: {index}, Key: {self.key}, Index: 0.  Number of "
+                f"{self.dtype} values != expected.  Values size: {len(values)} but "
+                f"output shape: {list(self.shape)}")
+        return values
+
+    def fixed_column(self, examples):
+        """A FixedLenFeature over a batch: one conversion for all the rows."""
+        rows = [self.fixed_row(ex, i) for i, ex in enumerate(examples)]
+        shape = (len(rows),) + self.shape
+        if self.dtype == "string":
+            out = np.empty((len(rows), math.prod(self.shape)), dtype=object)
+            for i, row in enumerate(rows):
+                out[i, :] = [v.encode("utf-8") if isinstance(v, str) else bytes(v)
+                             for v in row]
+            return out.reshape(shape)
+        return np.array(rows, dtype=_NUMPY[self.dtype]).reshape(shape)
 
     def parse(self, example, index):
-        values = self.values(example, index)
         if self.kind == "fixed":
-            if values is None:
-                if self.default is None:
-                    raise InvalidArgumentError(
-                        None, None, f"Name: {index}, Feature: {self.key} (data type: "
-                        f"{self.dtype}) is required but could not be found.")
-                return self.default.copy()
-            if values.size != math.prod(self.shape):
-                raise InvalidArgumentError(
-                    None, None, f"Name: {index}, Key: {self.key}, Index: 0.  Number of "
-                    f"{self.dtype} values != expected.  Values size: {values.size} but "
-                    f"output shape: {list(self.shape)}")
-            return values.reshape(self.shape)
+            row = self.fixed_row(example, index)
+            return (row.copy() if isinstance(row, np.ndarray) else
+                    _values_array(row, self.dtype)).reshape(self.shape)
+        values = self.values(example, index)
         if self.kind == "sequence":
             if values is None:
                 if not self.allow_missing:
@@ -169,16 +196,17 @@ class _Spec:
         return _values_array([], self.dtype) if values is None else values
 
     def stack(self, parsed):
-        if self.kind == "fixed":
-            return _stack(parsed, (len(parsed),) + self.shape, self.dtype)
+        """Sequence or VarLen features over a batch, padded to the longest (VarLen: what
+        tf.sparse.to_dense of TF's SparseTensor gives)."""
         length = max((len(p) for p in parsed), default=0)
-        out = _stack([], (len(parsed), length) + self.shape, self.dtype, self.pad)
+        out = _filled((len(parsed), length) + self.shape, self.dtype, self.pad)
         for i, p in enumerate(parsed):
             out[i, :len(p)] = p
         return out
 
 
-def _stack(parts, shape, dtype, fill=None):
+def _filled(shape, dtype, fill=None):
+    """An array of `shape` holding `fill` (default: 0, or b"" for strings)."""
     if dtype == "string":
         out = np.empty(shape, dtype=object)
         out[...] = b"" if fill is None else fill
@@ -186,8 +214,6 @@ def _stack(parts, shape, dtype, fill=None):
         out = np.zeros(shape, dtype=_NUMPY[dtype])
         if fill is not None:
             out[...] = fill
-    for i, part in enumerate(parts):
-        out[i, ...] = part  # `...`: a 0-d object part fills the slot, not nests in it
     return out
 
 
@@ -216,11 +242,25 @@ def _decode(data, index, what):
                                    f"{index} as a tf.train.Example: {e}") from None
 
 
+_checked = {}  # (id(features), batched) -> (its items when checked, their _Specs)
+
+
 def _specs(features, batched, what):
+    """The checked specs of `features`; a map function passes the same dict for every
+    record, so they are kept while the dict holds the very same feature objects."""
     if not isinstance(features, dict) or not features:
         raise TypeError(f"{what}: `features` must be a non-empty dict of feature name to "
                         f"FixedLenFeature/VarLenFeature/...; received {features!r:.80}")
-    return [_Spec(key, feature, batched) for key, feature in features.items()]
+    key = (id(features), batched)
+    hit = _checked.get(key)
+    if hit is not None and len(hit[0]) == len(features) and \
+            all(features.get(name, _MISSING) is spec for name, spec in hit[0]):
+        return hit[1]
+    specs = [_Spec(name, feature, batched) for name, feature in features.items()]
+    if len(_checked) >= 64:
+        _checked.clear()
+    _checked[key] = (tuple(features.items()), specs)
+    return specs
 
 
 def _host(value):
@@ -251,5 +291,6 @@ def parse_example(serialized, features, example_names=None, name=None):
         serialized = serialized.astype(object)  # str/bytes dtypes: item() per row
     examples = [_decode(_serialized(v, "parse_example"), i, "parse_example")
                 for i, v in enumerate(serialized)]
-    return {spec.key: _host(spec.stack([spec.parse(ex, i) for i, ex in enumerate(examples)]))
+    return {spec.key: _host(spec.fixed_column(examples) if spec.kind == "fixed" else
+                            spec.stack([spec.parse(ex, i) for i, ex in enumerate(examples)]))
             for spec in specs}
