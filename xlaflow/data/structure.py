@@ -40,7 +40,10 @@ def flatten(x):
     if is_flat_tuple(x):
         return list(x)
     if isinstance(x, dict):
-        return [leaf for k in sorted_keys(x) for leaf in flatten(x[k])]
+        values = [x[k] for k in sorted_keys(x)]
+        if not any(isinstance(v, _NODES) for v in values):
+            return values  # a dict of leaves (parsed features, CSV columns): no recursion
+        return [leaf for v in values for leaf in flatten(v)]
     if isinstance(x, tuple):
         return [leaf for child in x for leaf in flatten(child)]
     return [x]
@@ -184,6 +187,8 @@ def normalize(element):
     """An element with every leaf converted by `to_numpy`."""
     if is_flat_tuple(element):
         return tuple(map(to_numpy, element))
+    if type(element) is dict and not any(isinstance(v, _NODES) for v in element.values()):
+        return {k: to_numpy(v) for k, v in element.items()}
     return pack_as(element, [to_numpy(leaf) for leaf in flatten(element)])
 
 
@@ -342,6 +347,9 @@ class Template:
     def __init__(self, first):
         self._first = first
         self._flat = is_flat_tuple(first)
+        # a plain dict of leaves: its keys in flatten's order, checked without a signature
+        self._keys = tuple(sorted_keys(first)) if type(first) is dict and not any(
+            isinstance(v, _NODES) for v in first.values()) else None
         self._signature = signature(first)
         self._leaves = [(leaf.dtype, np.ndim(leaf)) for leaf in flatten(first)]
 
@@ -349,6 +357,10 @@ class Template:
         if self._flat:
             alike = is_flat_tuple(element) and len(element) == len(self._leaves)
             leaves = element
+        elif self._keys is not None and type(element) is dict and \
+                len(element) == len(self._keys) and all(k in element for k in self._keys):
+            leaves = [element[k] for k in self._keys]
+            alike = not any(isinstance(v, _NODES) for v in leaves)
         else:
             leaves = flatten(element)
             alike = len(leaves) == len(self._leaves) and signature(element) == self._signature
