@@ -59,7 +59,7 @@ class HostPrefix:
         values = self._columns(model, inputs)
         env = {}
         for symbol, value in zip(self.symbols, values):
-            env[id(symbol)] = _column(model, symbol, value)
+            env[id(symbol)] = column(model, symbol, value)
         for node in self.nodes:
             env[id(node.outputs)] = node.layer(env[id(node.inputs)])
         return {name: env[id(t)] for name, t in self.fed.items()}
@@ -84,7 +84,7 @@ def _is_column(values):
     return all(isinstance(v, (str, bytes, int, float, np.generic)) for v in values)
 
 
-def _column(model, symbol, value):
+def column(model, symbol, value):
     """One raw column, checked against its Input: strings for a string Input, numbers
     otherwise, conformed to its rank (a (n,) column feeds shape (1,)) and its sizes."""
     argument = f"input {symbol.name!r}"

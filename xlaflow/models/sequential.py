@@ -12,7 +12,7 @@ from xlaflow.layers import keras_mask, symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
-from xlaflow.models import shapes
+from xlaflow.models import host_prefix, shapes
 from xlaflow.models.model import Model
 from xlaflow.tensors import is_string_dtype
 
@@ -108,6 +108,19 @@ class Sequential(Model):
         return self._symbolic_chain[-1] if len(self._symbolic_chain) > 1 else super().output
 
     @property
+    def input_shape(self):
+        """The declared input's shape: with a string Input, the raw strings' (Keras 2), not
+        the shape of the host layers' output that the compiled part is built for."""
+        if self._symbolic_chain and self._host_layers():
+            return tuple(self._symbolic_chain[0].shape)
+        return super().input_shape
+
+    @property
+    def output_shape(self):
+        with self._compiled_part():  # traced from the host layers' output, as it is built
+            return super().output_shape
+
+    @property
     def layers(self):
         """The layers, without an InputLayer (as Keras lists them)."""
         return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
@@ -116,6 +129,10 @@ class Sequential(Model):
         return [self.input if which == "inputs" else self.output]
 
     def _declared_input_shape(self):
+        if self.__dict__.get("_host_layers_ran"):  # the compiled part's: the host output's
+            host = len(self._host_layers())
+            if host and len(self._symbolic_chain) > host:
+                return tuple(self._symbolic_chain[host].shape)
         if self._layers:
             declared = _first_input_shape(self._layers[0])
             if declared is not None:
@@ -140,7 +157,11 @@ class Sequential(Model):
     # built, traced and saved is the compiled part: its inputs are the host layers' output.
     def _host_feed(self):
         host = self._host_layers()
-        return functools.partial(_host_run, host) if host else None
+        if not host:
+            return None
+        if isinstance(host[0], InputLayer):  # raw strings checked against the Input first
+            return functools.partial(_checked_host_run, self, host)
+        return functools.partial(_host_run, host)
 
     def _prepare(self, x):
         with self._compiled_part():
@@ -178,6 +199,11 @@ def _host_run(host, x):
     for layer in host:
         x = layer(x)
     return x
+
+
+def _checked_host_run(model, host, x):
+    """The host layers on `x`, once checked against (and conformed to) the string Input."""
+    return _host_run(host, host_prefix.column(model, model._symbolic_chain[0], x))
 
 
 def _first_input_shape(layer):
