@@ -1,6 +1,7 @@
 """Review of string Inputs in functional and Sequential models, as TF 2 ports use them: a
-Sequential text classifier with TextVectorization after its string Input; checked against
-a hand-computed oracle (a Python vocabulary, then NumPy) or TF's documented behaviour."""
+Sequential text classifier with TextVectorization after its string Input, and dict
+Inputs fed extra columns; checked against a hand-computed oracle (a Python vocabulary,
+then NumPy) or TF's documented behaviour."""
 
 import numpy as np
 import pytest
@@ -61,3 +62,25 @@ def test_sequential_string_input_checks_the_raw_strings():
     with pytest.raises(ValueError, match=r"has shape \(4, 2\), but the Input's shape is "
                                          r"\(None, 1\)"):
         model.predict(np.stack([TEXTS, TEXTS], 1), verbose=0)
+
+
+def test_dict_inputs_ignore_extra_columns_with_a_warning():
+    # Keras 2 (Functional._flatten_to_reference_inputs): "Input dict contained keys [...]
+    # which did not match any model input. They will be ignored by the model."
+    color = keras.Input(shape=(1,), name="color", dtype="string")
+    amount = keras.Input(shape=(1,), name="amount")
+    ids = layers.StringLookup(vocabulary=["red", "blue"])(color)
+    features = layers.concatenate([layers.CategoryEncoding(num_tokens=3)(ids), amount])
+    model = keras.Model({"color": color, "amount": amount}, layers.Dense(1)(features))
+    x = {"color": np.array([["red"], ["blue"], ["x"]]), "amount": np.ones((3, 1), "float32")}
+    kernel, bias = model.get_weights()
+    want = np.concatenate([np.eye(3)[[1, 2, 0]], x["amount"]], 1) @ kernel + bias
+    with pytest.warns(UserWarning, match=r"keys \['target'\] that name none"):
+        got = model.predict({**x, "target": np.zeros(3)}, verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    a, b = keras.Input(shape=(1,), name="a"), keras.Input(shape=(1,), name="b")
+    numeric = keras.Model({"a": a, "b": b}, layers.add([a, b]))
+    with pytest.warns(UserWarning, match=r"keys \['c'\] that name none"):
+        got = numeric.predict({"a": np.ones((2, 1)), "b": np.ones((2, 1)),
+                               "c": np.ones((2, 1))}, verbose=0)
+    np.testing.assert_allclose(got, np.full((2, 1), 2.0))

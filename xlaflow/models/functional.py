@@ -68,7 +68,9 @@ class Graph:
     def arrange(self, inputs):
         """`inputs` in the structure of the symbolic inputs: as in Keras, a dict keyed by the
         Inputs' names also feeds a model built with a list (or one) of Inputs."""
-        if not isinstance(inputs, dict) or isinstance(self.inputs, dict):
+        if isinstance(inputs, dict) and isinstance(self.inputs, dict):
+            return self._known_keys(inputs)
+        if not isinstance(inputs, dict):
             return inputs
         symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
         names = [s.name for s in symbols]
@@ -81,6 +83,19 @@ class Graph:
             warnings.warn(f"the dict of inputs has keys {extra} that name none of the model's "
                           f"inputs {names}; they are ignored", UserWarning, stacklevel=4)
         return tree.unflatten([inputs[n] for n in names])
+
+    def _known_keys(self, inputs):
+        """A dict fed to a model of dict Inputs, without (and warning of) keys that name none
+        of them, as Keras 2 ignores a DataFrame's unused columns."""
+        if not all(is_symbolic(v) for v in self.inputs.values()):
+            return inputs  # nested structures are matched as they are
+        extra = sorted(str(k) for k in inputs if k not in self.inputs)
+        if not extra:
+            return inputs
+        warnings.warn(f"the dict of inputs has keys {extra} that name none of the model's "
+                      f"inputs {sorted(map(str, self.inputs))}; they are ignored",
+                      UserWarning, stacklevel=4)
+        return {k: v for k, v in inputs.items() if k in self.inputs}
 
     def run_with_sides(self, inputs, training, host=None):
         """(outputs, [(kind, value, name) for each side tensor]) on real `inputs`; with a
