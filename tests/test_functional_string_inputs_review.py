@@ -1,7 +1,7 @@
 """Review of string Inputs in functional and Sequential models, as TF 2 ports use them: a
-Sequential text classifier with TextVectorization after its string Input, and dict
-Inputs fed extra columns; checked against a hand-computed oracle (a Python vocabulary,
-then NumPy) or TF's documented behaviour."""
+Sequential text classifier with TextVectorization after its string Input, dict Inputs
+fed extra columns, and vocabularies changed after the model was built; checked against a
+hand-computed oracle (a Python vocabulary, then NumPy) or TF's documented behaviour."""
 
 import numpy as np
 import pytest
@@ -84,3 +84,26 @@ def test_dict_inputs_ignore_extra_columns_with_a_warning():
         got = numeric.predict({"a": np.ones((2, 1)), "b": np.ones((2, 1)),
                                "c": np.ones((2, 1))}, verbose=0)
     np.testing.assert_allclose(got, np.full((2, 1), 2.0))
+
+
+def test_vocabulary_changed_after_build_names_the_layer():
+    text = keras.Input(shape=(1,), dtype="string", name="words")
+    lookup = layers.StringLookup(vocabulary=["a", "b"], output_mode="multi_hot",
+                                 name="words_lookup")
+    model = keras.Model(text, layers.Dense(1)(lookup(text)))
+    model.compile(optimizer="sgd", loss="mse")
+    before = [np.array(w) for w in model.get_weights()]
+    lookup.set_vocabulary(["a", "b", "c"])  # one more token: one more multi_hot column
+    with pytest.raises(ValueError, match=r"words_lookup \(StringLookup\) gives shape "
+                                         r"\(2, 4\).*built for \(None, 3\).*vocabulary"):
+        model.fit(np.array([["a"], ["c"]]), np.ones(2), verbose=0)
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    vectorize = layers.TextVectorization(vocabulary=["a"], output_mode="count")
+    sequential = keras.Sequential([keras.Input(shape=(1,), dtype="string"), vectorize,
+                                   layers.Dense(1)])
+    vectorize.set_vocabulary(["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"text_vectorization.* \(TextVectorization\) gives "
+                                         r"shape \(1, 4\).*built for \(None, 2\)"):
+        sequential.predict(np.array([["a b"]]), verbose=0)

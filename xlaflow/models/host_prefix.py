@@ -61,7 +61,7 @@ class HostPrefix:
         for symbol, value in zip(self.symbols, values):
             env[id(symbol)] = column(model, symbol, value)
         for node in self.nodes:
-            env[id(node.outputs)] = node.layer(env[id(node.inputs)])
+            env[id(node.outputs)] = checked(node, node.layer(env[id(node.inputs)]))
         return {name: env[id(t)] for name, t in self.fed.items()}
 
     def _columns(self, model, inputs):
@@ -77,6 +77,23 @@ class HostPrefix:
             raise ValueError(f"{model.name} takes inputs structured as its Inputs "
                              f"{[s.name for s in symbols]} ({type(self.graph.inputs).__name__}"
                              f"); received {type(inputs).__name__}: {exc}") from None
+
+
+def checked(node, value):
+    """A host layer's output, checked against the shape the compiled part was built for:
+    an encoding's width follows the vocabulary, which adapt() may change after that."""
+    have, want = tuple(np.shape(value)), tuple(node.outputs.shape)
+    if len(have) == len(want) and all(w is None or w == h
+                                      for w, h in zip(want[1:], have[1:])):
+        return value
+    layer = node.layer
+    why = ""
+    if hasattr(layer, "vocabulary_size"):
+        why = (f": its vocabulary (now {layer.vocabulary_size()} indices) changed after the "
+               "model was built; adapt() or set_vocabulary() before calling the layer on "
+               "the Input, or build the model again")
+    raise ValueError(f"{layer.name} ({type(layer).__name__}) gives shape {have}, but the "
+                     f"model was built for {want} (None is the batch){why}")
 
 
 def _is_column(values):

@@ -203,7 +203,10 @@ def _host_run(host, x):
 
 def _checked_host_run(model, host, x):
     """The host layers on `x`, once checked against (and conformed to) the string Input."""
-    return _host_run(host, host_prefix.column(model, model._symbolic_chain[0], x))
+    x = host_prefix.column(model, model._symbolic_chain[0], x)
+    for layer, symbol in zip(host[1:], model._symbolic_chain[2:]):
+        x = host_prefix.checked(symbol.node, layer(x))
+    return x
 
 
 def _first_input_shape(layer):
