@@ -1,7 +1,8 @@
 """Review of string Inputs in functional and Sequential models, as TF 2 ports use them: a
 Sequential text classifier with TextVectorization after its string Input, dict Inputs
-fed extra columns, and vocabularies changed after the model was built; checked against a
-hand-computed oracle (a Python vocabulary, then NumPy) or TF's documented behaviour."""
+fed extra columns, vocabularies changed after the model was built, and text constants;
+checked against a hand-computed oracle (a Python vocabulary, then NumPy) or TF's
+documented behaviour."""
 
 import numpy as np
 import pytest
@@ -107,3 +108,17 @@ def test_vocabulary_changed_after_build_names_the_layer():
     with pytest.raises(ValueError, match=r"text_vectorization.* \(TextVectorization\) gives "
                                          r"shape \(1, 4\).*built for \(None, 2\)"):
         sequential.predict(np.array([["a b"]]), verbose=0)
+
+
+def test_text_constants_as_tf_makes_them():
+    empty = xf.constant([], dtype=xf.string)  # tf.constant([], tf.string): shape (0,)
+    assert empty.shape == (0,) and empty.numpy().tolist() == []
+    assert xf.convert_to_tensor([], dtype="string").shape == (0,)
+    assert xf.convert_to_tensor(np.array([], dtype=str)).numpy().tolist() == []
+    with pytest.raises(ValueError, match=r"xf.constant: argument 'shape' is \(2, 2\).*has 3 "
+                                         r"values"):
+        xf.constant(["a", "b", "c"], shape=(2, 2))
+    with pytest.raises(ValueError, match=r"xf.convert_to_tensor: bytes that are not UTF-8"):
+        xf.convert_to_tensor([b"\xff\xfe"])
+    with pytest.raises(TypeError, match=r"xf.constant: requested dtype string for int"):
+        xf.constant([1, 2], dtype=xf.string)  # TF: "Cannot convert [1, 2] to ... string"

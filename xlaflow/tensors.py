@@ -82,18 +82,34 @@ def _host_text(value, dtype, where, shape=None):
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
         raise _host_value_error([], error, where) from None
-    if array.dtype.kind == "S":
-        array = np.char.decode(array, "utf-8")
-    elif array.dtype.kind != "U":  # object: str and bytes, and nothing else
-        flat = array.reshape(-1).tolist()
-        other = [v for v in flat if not isinstance(v, (str, bytes))]
-        if other:
-            raise TypeError(f"xf.{where}: text mixed with {type(other[0]).__name__} "
-                            f"({other[0]!r}); a tensor holds one dtype")
-        array = np.array([v.decode("utf-8") if isinstance(v, bytes) else v for v in flat],
-                         dtype=str).reshape(array.shape)
+    if array.size == 0:  # tf.constant([], tf.string): an empty string tensor
+        array = array.astype(str)
+    elif array.dtype.kind not in "USO":
+        raise TypeError(f"xf.{where}: requested dtype string for {array.dtype} values "
+                        f"{value!r:.60}; TF does not convert numbers to text either: format "
+                        "them first (str(), np.char.mod('%d', values))")
+    try:
+        if array.dtype.kind == "S":
+            array = np.char.decode(array, "utf-8")
+        elif array.dtype.kind != "U":  # object: str and bytes, and nothing else
+            flat = array.reshape(-1).tolist()
+            other = [v for v in flat if not isinstance(v, (str, bytes))]
+            if other:
+                raise TypeError(f"xf.{where}: text mixed with {type(other[0]).__name__} "
+                                f"({other[0]!r}); a tensor holds one dtype")
+            array = np.array([v.decode("utf-8") if isinstance(v, bytes) else v
+                              for v in flat], dtype=str).reshape(array.shape)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"xf.{where}: bytes that are not UTF-8 text ({error}); xlaflow "
+                         "holds strings as text, not as TF's arbitrary bytes: decode them "
+                         "first (bytes.decode(errors='replace')) or keep binary data as "
+                         "np.frombuffer(data, np.uint8)") from None
     if shape is not None:
         shape = tuple(int(d) for d in shape)
+        if array.size != 1 and array.size != math.prod(shape):
+            raise ValueError(f"xf.{where}: argument 'shape' is {shape} ({math.prod(shape)} "
+                             f"elements) but 'value' has {array.size} values (shape "
+                             f"{array.shape}); give one string or as many as the shape holds")
         array = np.broadcast_to(array.reshape(()), shape).copy() if array.size == 1 else \
             array.reshape(shape)
     from xlaflow.data.host_tensor import HostTensor  # the data package imports jax only
@@ -103,6 +119,15 @@ def _host_text(value, dtype, where, shape=None):
 def _default_dtype(value):
     # TF's defaults for Python values: float32 and int32, strongly typed.
     return jnp.asarray(value).dtype
+
+
+def _wants_text(value, dtype):
+    """Whether `value` becomes a host string tensor: text, a NumPy str/bytes array (empty
+    too), or anything with dtype=xf.string asked for (tf.constant([], tf.string))."""
+    if _is_text(value) or getattr(getattr(value, "dtype", None), "kind", None) in ("U", "S"):
+        return True
+    return dtype is not None and is_string_dtype(dtype) and dtype not in ("object", object) \
+        and not (isinstance(dtype, np.dtype) and dtype.kind == "O")
 
 
 def _is_text(value):
@@ -142,7 +167,7 @@ def constant(value, dtype=None, shape=None, name=None):
     del name  # jax arrays carry no names
     if isinstance(value, Variable):
         value = value.value
-    if _is_text(value):  # before jnp, which may read 'a' as a (deprecated) dtype name
+    if _wants_text(value, dtype):  # before jnp, which may read 'a' as a dtype name
         return _host_text(value, dtype, "constant", shape)
     try:
         if dtype is None:
@@ -222,7 +247,7 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     del name
     if isinstance(value, Variable):
         value = value.value
-    if _is_text(value):  # jnp's error says less, or reads 'a' as a dtype name
+    if _wants_text(value, dtype):  # jnp's error says less, or reads 'a' as a dtype name
         return _host_text(value, dtype, "convert_to_tensor")
     if hasattr(value, "dtype"):
         have = jnp.dtype(value.dtype)
