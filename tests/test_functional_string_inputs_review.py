@@ -1,8 +1,9 @@
 """Review of string Inputs in functional and Sequential models, as TF 2 ports use them: a
-Sequential text classifier with TextVectorization after its string Input, dict Inputs
-fed extra columns, vocabularies changed after the model was built, and text constants;
-checked against a hand-computed oracle (a Python vocabulary, then NumPy) or TF's
-documented behaviour."""
+Sequential text classifier with TextVectorization after its string Input, the "Load CSV
+data" tutorial's preprocessing model nested in the full model, dict Inputs fed extra
+columns, vocabularies changed after the model was built, and text constants; each checked
+against a hand-computed oracle (a Python vocabulary, then NumPy) or TF's documented
+behaviour."""
 
 import numpy as np
 import pytest
@@ -63,6 +64,64 @@ def test_sequential_string_input_checks_the_raw_strings():
     with pytest.raises(ValueError, match=r"has shape \(4, 2\), but the Input's shape is "
                                          r"\(None, 1\)"):
         model.predict(np.stack([TEXTS, TEXTS], 1), verbose=0)
+
+
+def _titanic():
+    rng = np.random.default_rng(0)
+    n = 24
+    features = {"sex": rng.choice(["male", "female"], n).astype(object),
+                "age": rng.uniform(1, 80, n), "fare": rng.uniform(5, 100, n)}
+    labels = (features["sex"] == "female").astype("float32")
+    return features, labels
+
+
+def test_load_csv_tutorial_nests_the_preprocessing_model(tmp_path):
+    # TF's "Load CSV data": a preprocessing Model of string and float Inputs, called on
+    # the same Inputs inside the full model, trained on a dict of columns, saved, reloaded
+    features, labels = _titanic()
+    inputs = {name: keras.Input(shape=(1,), name=name,
+                                dtype=xf.string if col.dtype == object else xf.float32)
+              for name, col in features.items()}
+    numeric = layers.Concatenate()([inputs["age"], inputs["fare"]])
+    lookup = layers.StringLookup(vocabulary=np.unique(features["sex"]))
+    one_hot = layers.CategoryEncoding(num_tokens=lookup.vocabulary_size())
+    preprocessed = layers.Concatenate()([numeric, one_hot(lookup(inputs["sex"]))])
+    preprocessing = keras.Model(inputs, preprocessed)
+    body = keras.Sequential([layers.Dense(4), layers.Dense(1)])
+    model = keras.Model(inputs, body(preprocessing(inputs)))
+    model.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  optimizer=keras.optimizers.SGD(0.01))
+
+    def oracle(weights, x):
+        sex = np.array([{"female": 1, "male": 2}.get(s, 0) for s in x["sex"]])
+        feats = np.concatenate([np.stack([x["age"], x["fare"]], 1), np.eye(3)[sex]], 1)
+        w1, b1, w2, b2 = weights
+        return (feats @ w1 + b1) @ w2 + b2
+
+    x = {name: np.array(value) for name, value in features.items()}
+    np.testing.assert_allclose(model.predict(x, verbose=0), oracle(model.get_weights(), x),
+                               rtol=1e-4, atol=1e-4)
+    model.fit(x, labels, epochs=1, verbose=0)
+    model.save(str(tmp_path / "titanic.keras"))
+    reloaded = keras.models.load_model(str(tmp_path / "titanic.keras"))
+    one = {name: values[:1] for name, values in x.items()}
+    np.testing.assert_allclose(np.asarray(reloaded(one)), np.asarray(model(one)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model(one)), oracle(model.get_weights(), one),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_a_sequential_with_host_layers_called_on_a_string_input():
+    # its layers join the calling graph: the host ones run before the compiled part
+    inner = _text_sequential(4)
+    text = keras.Input(shape=(1,), dtype="string", name="text")
+    model = keras.Model(text, layers.Dense(1, name="head")(inner(text)))
+    assert [layer.name for layer in model.layers][:2] == ["text", inner.layers[0].name]
+    kernel, bias = model.get_layer("head").get_weights()
+    np.testing.assert_allclose(model.predict(TEXTS, verbose=0),
+                               _text_oracle(inner, TEXTS, 4) @ kernel + bias,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match=r"takes strings.*received .*float32"):
+        inner(keras.Input(shape=(1,)))
 
 
 def test_dict_inputs_ignore_extra_columns_with_a_warning():

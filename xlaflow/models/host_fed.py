@@ -18,12 +18,18 @@ import functools
 import jax
 import numpy as np
 
+from xlaflow.layers import symbolic
 from xlaflow.training import data as data_lib
 
 
 class HostFed:
     """Mixed into Model: the host layers' run before the compiled part, and the batch
     methods (train_on_batch, test_on_batch, predict_on_batch) that go through it."""
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        if symbolic.has_symbolic((inputs, args, kwargs)) and self._host_feed() is not None:
+            return _inline(self, inputs, args, kwargs, training)
+        return super().__call__(inputs, *args, training=training, **kwargs)
 
     def _host_feed(self):
         """raw inputs -> the compiled part's inputs, or None when nothing runs on the host."""
@@ -75,6 +81,57 @@ class HostFed:
     def export(self, *args, **kwargs):
         with self._compiled_part():
             return super().export(*args, **kwargs)
+
+
+def _inline(model, inputs, args, kwargs, training):
+    """`model(inputs)` on symbolic tensors, for a model with host layers: its layers called
+    in turn on them, so that they join the calling graph (whose host prefix then holds the
+    host layers: one node for the whole model could not run half on the host)."""
+    if args or kwargs:
+        raise TypeError(f"{model.name}: a model with host layers (strings) takes its inputs "
+                        f"alone in a functional graph; received {len(args)} more arguments, "
+                        f"keywords {sorted(kwargs)}")
+    flags = {} if training is None else {"training": training}
+    graph = model._graph
+    if graph is None:  # a Sequential: its layers in turn, without an InputLayer
+        for layer in model.layers:
+            inputs = layer(inputs, **flags)
+        return inputs
+    if graph.sides:
+        raise NotImplementedError(
+            f"{model.name}: a model with host layers and add_loss/add_metric of its graph "
+            "tensors cannot be called inside another model; build one model from the same "
+            "Inputs instead")
+    symbols, tree = jax.tree_util.tree_flatten(graph.inputs, is_leaf=symbolic.is_symbolic)
+    arranged = graph.arrange(inputs)
+    try:
+        values = [arranged] if len(symbols) == 1 and symbolic.is_symbolic(arranged) else \
+            tree.flatten_up_to(arranged)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{model.name} takes inputs structured as its Inputs "
+                         f"{[s.name for s in symbols]}; received {inputs!r:.200}: "
+                         f"{exc}") from None
+    env = {}
+    for symbol, value in zip(symbols, values):
+        if not symbolic.is_symbolic(value) or \
+                symbolic.is_text(value) != symbolic.is_text(symbol):
+            raise TypeError(f"{model.name}: its Input {symbol!r} received {value!r}; in a "
+                            "functional graph each Input takes a symbolic tensor of its "
+                            "kind (strings for a string Input)")
+        env[id(symbol)] = value
+
+    def mapped(t):
+        return env[id(t)] if symbolic.is_symbolic(t) else t
+
+    for node in graph.nodes:
+        node_inputs, node_args, node_kwargs = jax.tree_util.tree_map(
+            mapped, (node.inputs, node.args, node.kwargs), is_leaf=symbolic.is_symbolic)
+        out = node.layer(node_inputs, *node_args, **{**flags, **node_kwargs})
+        for s, v in zip(jax.tree_util.tree_leaves(node.outputs, is_leaf=symbolic.is_symbolic),
+                        jax.tree_util.tree_leaves(out, is_leaf=symbolic.is_symbolic)):
+            env[id(s)] = v
+    return jax.tree_util.tree_map(lambda s: env[id(s)], graph.outputs,
+                                  is_leaf=symbolic.is_symbolic)
 
 
 def _train_on_batch(model, x, y, sample_weight, reset_metrics, return_dict):
