@@ -146,6 +146,15 @@ def test_dict_inputs_ignore_extra_columns_with_a_warning():
     np.testing.assert_allclose(got, np.full((2, 1), 2.0))
 
 
+def test_validation_data_as_a_list_of_raw_columns_and_labels():
+    # Keras 2 unpacks validation_data=[x, y] as the tuple (x, y)
+    model = _text_sequential(3)
+    labels = np.array([1.0, 0.0, 1.0, 0.0], "float32")
+    history = model.fit(TEXTS, labels, epochs=1, verbose=0, validation_data=[TEXTS, labels])
+    want = np.mean((_text_oracle(model, TEXTS, 3)[:, 0] - labels) ** 2)
+    assert history.history["val_loss"][0] == pytest.approx(want, rel=1e-5)
+
+
 def test_vocabulary_changed_after_build_names_the_layer():
     text = keras.Input(shape=(1,), dtype="string", name="words")
     lookup = layers.StringLookup(vocabulary=["a", "b"], output_mode="multi_hot",
