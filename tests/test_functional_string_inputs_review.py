@@ -124,6 +124,17 @@ def test_a_sequential_with_host_layers_called_on_a_string_input():
         inner(keras.Input(shape=(1,)))
 
 
+def test_a_sequential_with_host_layers_leads_another_sequential():
+    inner = keras.Sequential([keras.Input(shape=(1,), dtype="string"),
+                              layers.StringLookup(vocabulary=["a", "b"], output_mode="one_hot")])
+    outer = keras.Sequential([inner, layers.Dense(1)])
+    kernel, bias = outer.get_weights()
+    np.testing.assert_allclose(outer.predict(np.array([["b"], ["q"]]), verbose=0),
+                               np.eye(3)[[2, 0]] @ kernel + bias, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match=r"can only lead a Sequential"):
+        keras.Sequential([layers.Dense(2, input_shape=(3,)), inner])
+
+
 def test_dict_inputs_ignore_extra_columns_with_a_warning():
     # Keras 2 (Functional._flatten_to_reference_inputs): "Input dict contained keys [...]
     # which did not match any model input. They will be ignored by the model."

@@ -39,6 +39,8 @@ class Sequential(Model):
             layer = symbolic.input_layer_of(layer)  # Keras 2: the Input's own InputLayer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer; received {type(layer).__name__}")
+        if isinstance(layer, Model) and layer._host_feed() is not None:
+            return self._add_host_fed(layer)
         self._layers.append(layer)
         self._build_input_shape = None
         declared = self._declared_input_shape()
@@ -56,6 +58,22 @@ class Sequential(Model):
                 return
             self._build_declared(tuple(declared[1:]), dtype, declared[0])
             self._connect(declared, dtype)
+
+    def _add_host_fed(self, model):
+        """A model with host layers (strings) added: a Sequential's layers join this one's
+        (its host layers must lead, to run before the compiled part), as a functional
+        graph takes them in (models/host_fed.py)."""
+        if not isinstance(model, Sequential) or any(
+                not getattr(layer, "host_side", False) and not isinstance(layer, InputLayer)
+                for layer in self._layers):
+            raise NotImplementedError(
+                f"Sequential.add({model.name}): a model with host layers (StringLookup, "
+                "TextVectorization) runs them before its compiled part, so it can only lead "
+                "a Sequential, and only as a Sequential; build a functional model instead: "
+                f"keras.Model(inputs, rest({model.name}(inputs)))")
+        for layer in model._layers:
+            if not (isinstance(layer, InputLayer) and self._layers):
+                self.add(layer)
 
     def _build_declared(self, dims, dtype, batch=None):
         """Build for the declared shape (and batch size, if declared: an Input(batch_size=)
