@@ -112,6 +112,11 @@ def test_validation_split_and_data():
     np.testing.assert_allclose(h.history["val_loss"][0], model.evaluate(X[:10], Y[:10],
                                                                         verbose=0)[0],
                                rtol=1e-5)
+    # Keras 2 unpacks a list [x, y] (or [x, y, sample_weight]) as the tuple
+    h = model.fit(X, Y, epochs=1, validation_data=[X[:10], Y[:10]], verbose=0)
+    np.testing.assert_allclose(h.history["val_loss"][0], model.evaluate(X[:10], Y[:10],
+                                                                        verbose=0)[0],
+                               rtol=1e-5)
 
 
 def test_iterable_of_batches():
