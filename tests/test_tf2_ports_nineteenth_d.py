@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import xlaflow as tf
+from tests.test_tf2_ports_nineteenth_c import _dense_stack_np
 from xlaflow import keras
 
 
@@ -20,16 +21,6 @@ from xlaflow import keras
 def _seeded(tmp_path, monkeypatch):
     keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
     monkeypatch.chdir(tmp_path)  # the guide saves to relative paths
-
-
-def _dense_stack_np(x, weights, relu_layers):
-    """x through Dense layers given as [kernel, bias, ...], relu on the first relu_layers."""
-    h = np.asarray(x, np.float64)
-    for i in range(0, len(weights), 2):
-        h = h @ weights[i] + weights[i + 1]
-        if i // 2 < relu_layers:
-            h = np.maximum(h, 0.0)
-    return h
 
 
 def _three_layer_mlp(name="3_layer_mlp", dropout=False, units=10):
