@@ -183,7 +183,17 @@ def _padded_shape(shape, spec, path):
 
 def _padding_value(value, spec, path):
     if value is None:  # TF's default: zero, or the empty string for strings
-        return np.zeros((), spec.dtype)[()]
+        return b"" if spec.dtype == object else np.zeros((), spec.dtype)[()]
+    if spec.dtype == object:  # bytes (records, parsed string features): kept whole
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if not isinstance(value, (bytes, np.bytes_)):
+            raise TypeError(f"Dataset.padded_batch: padding_values{structure.where(path)} "
+                            f"must be a string for the string component; received "
+                            f"{type(value).__name__} {value!r:.60}")
+        return bytes(value)
     if hasattr(value, "dtype") and not structure.same_dtype(value.dtype, spec.dtype):
         raise TypeError(f"Dataset.padded_batch: padding_values{structure.where(path)} has dtype "
                         f"{np.dtype(value.dtype).name} but the component is {spec.dtype.name}")
@@ -247,8 +257,8 @@ class PaddedBatch(Dataset):
             target.append(want)
         dtype = np.result_type(*arrays)  # strings: the widest of the batch
         out = np.full((len(arrays), *target), value, dtype=dtype)
-        for j, a in enumerate(arrays):
-            out[(j, *(slice(0, d) for d in np.shape(a)))] = a
+        for j, a in enumerate(arrays):  # `...`: a 0-d object array gives its value
+            out[(j, *(slice(0, d) for d in np.shape(a)), Ellipsis)] = a
         return out
 
     def _iterate(self):

@@ -21,6 +21,26 @@ from xlaflow.data.passes import OnePass, upstream
 SUFFIX = ".xfcache.npz"
 
 
+_LENGTHS = ".lengths"  # beside a leaf of bytes values: the length of each
+
+
+def _all_bytes(leaf):
+    return isinstance(leaf, np.ndarray) and leaf.dtype == object and all(
+        isinstance(v, bytes) for v in leaf.flat)
+
+
+def _load(archive, key, names):
+    """Leaf `key` of the archive; a bytes leaf is cut back into its values."""
+    if key + _LENGTHS not in names:
+        return archive[key]
+    data, lengths = archive[key].tobytes(), archive[key + _LENGTHS]
+    out = np.empty(lengths.shape, dtype=object)
+    ends = np.cumsum(lengths.reshape(-1))
+    for index, end, n in zip(np.ndindex(*lengths.shape), ends, lengths.reshape(-1)):
+        out[index] = data[end - n:end]
+    return out
+
+
 class FileCache(OnePass, Dataset):
     """Elements from the cache file when it exists; else the input's, recorded and written
     to it once a pass reaches the end."""
@@ -52,6 +72,13 @@ class FileCache(OnePass, Dataset):
         arrays = {"count": np.int64(len(elements))}
         for i, element in enumerate(elements):
             for j, leaf in enumerate(structure.flatten(element)):
+                if _all_bytes(leaf):
+                    # records and parsed string features: their bytes, end to end, and
+                    # each value's length (the archive holds no pickles)
+                    arrays[f"e{i}_{j}"] = np.frombuffer(b"".join(leaf.flat), np.uint8)
+                    arrays[f"e{i}_{j}{_LENGTHS}"] = np.vectorize(
+                        len, otypes=[np.int64])(leaf).reshape(leaf.shape)
+                    continue
                 if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind == "O":
                     raise TypeError(
                         f"Dataset.cache({self._path[:-len(SUFFIX)]!r}): only elements of "
@@ -80,8 +107,9 @@ class FileCache(OnePass, Dataset):
                     f"this pipeline's {structure.describe(self.element_spec)}; delete it or "
                     "give another filename")
             for i in range(count):
-                leaves = [archive[f"e{i}_{j}"] for j in range(width)]
-                yield pack([leaf[()] if leaf.ndim == 0 else leaf for leaf in leaves])
+                leaves = [_load(archive, f"e{i}_{j}", names) for j in range(width)]
+                yield pack([leaf[()] if leaf.ndim == 0 and leaf.dtype != object else leaf
+                            for leaf in leaves])
 
     def _infer_spec(self):
         return self._input.element_spec

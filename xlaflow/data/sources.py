@@ -56,12 +56,13 @@ class TensorSlices(Dataset):
 
     def _iterate(self):
         leaves = self._leaves
-        if len(leaves) == 1 and not isinstance(self._structure, (tuple, dict)):
+        if len(leaves) == 1 and not isinstance(self._structure, (tuple, dict)) and \
+                leaves[0].dtype != object:
             yield from iter(leaves[0])  # the common single-array case, without repacking
             return
         pack = structure.packer(self._structure)
-        for i in range(self._n):
-            yield pack([leaf[i] for leaf in leaves])
+        for i in range(self._n):  # row: a bytes value stays a 0-d object array (a record)
+            yield pack([structure.row(leaf, i) for leaf in leaves])
 
     def _cardinality(self):
         return self._n

@@ -153,29 +153,46 @@ def to_numpy(x):
     if x is None:
         raise TypeError("None is not a valid dataset component")
     arr = np.asarray(x)
+    if arr.dtype.kind == "S" and not hasattr(x, "dtype"):
+        arr = _lossless_bytes(x, arr)
     if not hasattr(x, "dtype") and _python_number(x):
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         elif arr.dtype == np.int64 and (arr.size == 0 or (
                 arr.min() >= np.iinfo(np.int32).min and arr.max() <= np.iinfo(np.int32).max)):
             arr = arr.astype(np.int32)  # TF keeps int64 only for values that need it
-    return arr[()] if arr.ndim == 0 else arr
+    return arr[()] if arr.ndim == 0 and arr.dtype != object else arr
+
+
+def _lossless_bytes(x, arr):
+    # Python bytes (serialized protos) that end in NUL: NumPy's bytes dtype would drop
+    # those bytes, so such values travel as an object array of bytes, as records do
+    values = np.empty(arr.shape, dtype=object)
+    values[...] = x if arr.ndim == 0 else np.asarray(x, dtype=object)
+    if values.shape == arr.shape and any(
+            isinstance(v, bytes) and v.endswith(b"\x00") for v in values.flat):
+        return values
+    return arr
 
 
 def stack(column):
     """The arrays of `column` stacked on a new first axis (np.array, several times faster
     than np.stack); object arrays of bytes stay one object array, values not nested."""
     first = column[0]
-    if isinstance(first, np.ndarray) and first.dtype == object:
-        shape = first.shape
-        if any(np.shape(v) != shape for v in column):
-            raise ValueError(f"cannot stack object arrays of shapes "
-                             f"{sorted({np.shape(v) for v in column})}")
-        out = np.empty((len(column),) + shape, dtype=object)
-        for i, value in enumerate(column):
-            out[i, ...] = value
-        return out
-    return np.array(column)
+    if not (isinstance(first, np.ndarray) and first.dtype == object):
+        out = np.array(column)
+        if out.dtype != object or getattr(first, "dtype", np.dtype(object)).kind not in "SU":
+            return out
+        # strings, then a record that had to stay whole: NumPy nested the record's
+        # array in the result; stack them all as bytes values instead
+    shape = np.shape(first)
+    if any(np.shape(v) != shape for v in column):
+        raise ValueError(f"cannot stack object arrays of shapes "
+                         f"{sorted({np.shape(v) for v in column})}")
+    out = np.empty((len(column),) + shape, dtype=object)
+    for i, value in enumerate(column):
+        out[i, ...] = value
+    return out
 
 
 def row(leaf, i):
@@ -198,8 +215,8 @@ def _kind(dtype):
 
 def same_dtype(a, b):
     a, b = np.dtype(a), np.dtype(b)
-    # Strings of different widths (<U3, <U7) are one dtype for TF (tf.string).
-    return a == b or (a.kind == b.kind and a.kind in "USO")
+    # Strings of any width or form (<U3, |S7, object arrays of bytes) are TF's tf.string.
+    return a == b or (a.kind in "USO" and b.kind in "USO")
 
 
 # --- specs --------------------------------------------------------------------------------
@@ -312,7 +329,13 @@ def conform(value, spec, what, index):
             # same kind (float64 -> float32 as TF casts), never across kinds (float -> int
             # would truncate silently).
             arr = np.asarray(v)
-            if not same_dtype(arr.dtype, s.dtype):
+            if s.dtype.kind in "USO" and arr.dtype.kind in "USO":
+                # str, bytes, np.bytes_: all TF's tf.string; Python bytes stay whole
+                if arr.dtype.kind == "S" and not hasattr(v, "dtype"):
+                    arr = _lossless_bytes(v, arr)
+                elif arr is v:
+                    arr = arr.copy()
+            elif not same_dtype(arr.dtype, s.dtype):
                 if _kind(arr.dtype) != _kind(s.dtype):
                     raise TypeError(
                         f"{what}: element {index}{where(path)} has dtype {arr.dtype.name} "

@@ -41,8 +41,12 @@ def serialize_tensor(tensor, name=None):
     element, as TF's scalar string)."""
     if hasattr(tensor, "numpy") and not isinstance(tensor, np.ndarray):
         tensor = tensor.numpy()
+    if not isinstance(tensor, (str, bytes, np.ndarray, np.generic)):
+        # Python values as TF converts them: float32 and int32 numbers, strings as bytes
+        from xlaflow.data.structure import to_numpy
+        tensor = to_numpy(tensor)
     if isinstance(tensor, (str, bytes)) or (
-            isinstance(tensor, np.ndarray) and tensor.dtype.kind in "USO"):
+            isinstance(tensor, (np.ndarray, np.generic)) and tensor.dtype.kind in "USO"):
         values = _bytes_array(tensor)
         proto = TensorProto(dtype=_STRING_ENUM, string_val=list(values.reshape(-1)))
     else:
@@ -82,6 +86,8 @@ def parse_tensor(serialized, out_type, name=None):
     count = int(np.prod(shape, dtype=np.int64))
     if want == _STRING_ENUM:
         values = _bytes_array(list(proto.string_val))
+    elif count == 0:  # no values, no content: proto3 leaves the empty field out
+        values = np.zeros(0, _BY_ENUM[want])
     elif proto.tensor_content:
         values = np.frombuffer(proto.tensor_content,
                                dtype=_BY_ENUM[want].newbyteorder("<")).astype(_BY_ENUM[want])
@@ -130,13 +136,14 @@ def read_file(filename, name=None):
 
 
 def write_file(filename, contents, name=None):
-    """TF's `tf.io.write_file`: `contents` (bytes or str) as the file's contents, written
-    to a temporary name and renamed, so no half-written file is ever seen."""
+    """TF's `tf.io.write_file`: `contents` (bytes or str) as the file's contents (missing
+    folders made, as TF's), written to a temporary name and renamed: never half-written."""
     from xlaflow.io.parsing import _serialized
     path = os.fspath(_serialized(filename, "write_file").decode("utf-8")
                      if not isinstance(filename, os.PathLike) else filename)
     data = _serialized(contents, "write_file")
     folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)  # TF creates missing folders, recursively
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
                                 suffix=".tmp")
     try:
