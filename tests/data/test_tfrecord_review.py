@@ -149,3 +149,20 @@ def test_write_file_creates_missing_folders_as_tf(tmp_path):
     xf.io.write_file(str(path), b"x\x00")
     assert path.read_bytes() == b"x\x00"
     assert sorted(os.listdir(path.parent)) == ["f.bin"]  # no temporary left behind
+
+
+def test_zlib_files_written_one_after_another_are_read_whole(tmp_path):
+    # like gzip's members: appending a second ZLIB-compressed TFRecord file's bytes must
+    # not silently lose its records
+    parts = []
+    for i, rec in enumerate([b"one\x00", b"two"]):
+        path = tmp_path / f"part{i}"
+        with xf.io.TFRecordWriter(str(path), "ZLIB") as w:
+            w.write(rec)
+        parts.append(path.read_bytes())
+    whole = tmp_path / "whole"
+    whole.write_bytes(b"".join(parts))
+    assert _records(xf.data.TFRecordDataset(str(whole), "ZLIB")) == [b"one\x00", b"two"]
+    (tmp_path / "junk").write_bytes(parts[0] + b"junk")
+    with pytest.raises(xf.errors.DataLossError, match="ZLIB"):
+        _records(xf.data.TFRecordDataset(str(tmp_path / "junk"), "ZLIB"))

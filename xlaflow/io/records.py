@@ -178,8 +178,12 @@ class _ZlibReader:
         self._z, self._buf = zlib.decompressobj(), b""
 
     def read(self, n):
-        while len(self._buf) < n and not self._z.eof:
-            chunk = self._raw.read(1 << 16)
+        while len(self._buf) < n:
+            if self._z.eof:  # streams written one after another (as gzip's members)
+                rest, self._z = self._z.unused_data, zlib.decompressobj()
+            else:
+                rest = b""
+            chunk = rest or self._raw.read(1 << 16)
             if not chunk:
                 break
             self._buf += self._z.decompress(chunk)
