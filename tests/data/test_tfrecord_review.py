@@ -166,3 +166,11 @@ def test_zlib_files_written_one_after_another_are_read_whole(tmp_path):
     (tmp_path / "junk").write_bytes(parts[0] + b"junk")
     with pytest.raises(xf.errors.DataLossError, match="ZLIB"):
         _records(xf.data.TFRecordDataset(str(tmp_path / "junk"), "ZLIB"))
+
+
+@pytest.mark.parametrize("dtype, default", [(xf.int64, "x"), (xf.float32, b"\xff"),
+                                            (xf.string, 3)])
+def test_a_default_of_the_wrong_type_names_its_feature(dtype, default):
+    spec = {"feat": xf.io.FixedLenFeature([], dtype, default_value=default)}
+    with pytest.raises(ValueError, match="default_value of feature 'feat'"):
+        xf.io.parse_single_example(_LABEL0, spec)

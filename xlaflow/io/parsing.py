@@ -76,6 +76,8 @@ def _values_array(values, dtype):
     if dtype == "string":
         out = np.empty(len(values), dtype=object)
         for i, v in enumerate(values):
+            if not isinstance(v, (str, bytes)):  # bytes(3) would be three NUL bytes
+                raise TypeError(f"expected str or bytes, received {type(v).__name__}")
             out[i] = v.encode("utf-8") if isinstance(v, str) else bytes(v)
         return out
     return np.asarray(values, dtype=_NUMPY[dtype])
@@ -84,11 +86,15 @@ def _values_array(values, dtype):
 def _default(value, dtype, shape, key):
     if value is None:
         return None
-    if dtype == "string":
-        flat = np.asarray(value, dtype=object).reshape(-1)
-        array = _values_array(list(flat), dtype)
-    else:
-        array = np.asarray(value, dtype=_NUMPY[dtype]).reshape(-1)
+    try:
+        if dtype == "string":
+            flat = np.asarray(value, dtype=object).reshape(-1)
+            array = _values_array(list(flat), dtype)
+        else:
+            array = np.asarray(value, dtype=_NUMPY[dtype]).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"parse_example: default_value of feature {key!r} must be "
+                         f"{dtype} values; received {value!r:.60} ({e})") from None
     size = math.prod(shape)
     if array.size == 1 and size != 1:
         array = np.repeat(array, size)
