@@ -131,13 +131,15 @@ def _lists_as_tensors(error, args, kwargs):
         return None
 
 
-def _call(fn, args, kwargs):
+def _call(fn, args, kwargs, public_name=None):
     """`fn(*args, **kwargs)`, again with lists made tensors where jnp refused them."""
     try:
         return fn(*args, **kwargs)
     except TypeError as error:
         converted = _lists_as_tensors(error, args, kwargs)
         if converted is None:
+            if public_name is not None:
+                _refuse_text(public_name, (*args, *kwargs.values()))
             raise
     return fn(*converted[0], **converted[1])
 
@@ -168,7 +170,7 @@ def _takes_name(fn):
 def _record_or_call(public_name, fn, args, kwargs):
     if has_symbolic(args) or has_symbolic(kwargs.values()):
         return _record(public_name, fn, args, kwargs)
-    return _call(fn, args, kwargs)
+    return _call(fn, args, kwargs, public_name)
 
 
 def refusing(fn, public_name, why):
