@@ -197,7 +197,19 @@ def test_text_constants_as_tf_makes_them():
     with pytest.raises(ValueError, match=r"xf.constant: argument 'shape' is \(2, 2\).*has 3 "
                                          r"values"):
         xf.constant(["a", "b", "c"], shape=(2, 2))
-    with pytest.raises(ValueError, match=r"xf.convert_to_tensor: bytes that are not UTF-8"):
-        xf.convert_to_tensor([b"\xff\xfe"])
+    # TF's strings are bytes: binary ones (not UTF-8, or ending in NUL, which NumPy's bytes
+    # dtype would drop) are kept exactly, as an object array of bytes
+    binary = xf.convert_to_tensor([b"\xff\xfe", b"ok\x00"])
+    assert binary.shape == (2,) and binary.numpy().tolist() == [b"\xff\xfe", b"ok\x00"]
+    assert xf.constant(b"\x0a\x00").numpy() == b"\x0a\x00"
+    assert xf.constant(b"\xff", shape=[2]).numpy().tolist() == [b"\xff", b"\xff"]
+    with pytest.raises(ValueError, match=r"xf.constant: a NumPy bytes array that is not UTF-8"):
+        xf.constant(np.array([b"\xff"]))
     with pytest.raises(TypeError, match=r"xf.constant: requested dtype string for int"):
         xf.constant([1, 2], dtype=xf.string)  # TF: "Cannot convert [1, 2] to ... string"
+
+
+def test_an_op_on_text_is_refused_clearly_once_symbolic_tensors_exist():
+    keras.Input(shape=(2,))  # from here on the op wrappers look for symbolic arguments
+    with pytest.raises(TypeError, match=r"tf.gather: received strings.*no string tensors"):
+        xf.gather(xf.constant(["a", "b"]), [0])

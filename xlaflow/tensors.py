@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _host_text as _text
 from xlaflow import _tensor_numpy  # noqa: F401  (eager tensors get TF's .numpy())
+from xlaflow._host_text import is_string_dtype  # noqa: F401  (re-exported: TF's dtype test)
 from xlaflow.variables import Variable
 
 # TF's dtype names, as numpy dtype objects: `x.dtype == xf.float32` holds for jax arrays.
@@ -57,102 +59,9 @@ def as_dtype(dtype):
     return jnp.dtype(dtype)
 
 
-def is_string_dtype(dtype):
-    """Whether `dtype` names TF's string type: "string", xf.string, str, bytes or a NumPy
-    str/bytes dtype (object too: TF's `.numpy()` of strings is an object array of bytes)."""
-    if isinstance(dtype, str):
-        return dtype in ("string", "str", "bytes", "object")
-    if dtype in (str, bytes, np.str_, np.bytes_, object):
-        return True
-    return isinstance(dtype, np.dtype) and dtype.kind in "USO"
-
-
-def _host_text(value, dtype, where, shape=None):
-    """Text as TF's eager string tensor would be, on the host: a NumPy str array viewed as a
-    HostTensor (`.numpy()` gives bytes, as TF's). Inside a trace text would enter XLA,
-    which holds no strings: refused there, naming what to write instead."""
-    from xlaflow import _lifting
-    if _lifting.current() is not None:
-        raise _host_value_error(value, None, where)
-    if dtype is not None and not is_string_dtype(dtype):
-        raise TypeError(f"xf.{where}: requested dtype {dtype!r} for text {value!r:.60}; "
-                        "text stays a string (convert it with a StringLookup or a Python "
-                        "vocabulary)")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged nested lists
-        raise _host_value_error([], error, where) from None
-    if array.size == 0:  # tf.constant([], tf.string): an empty string tensor
-        array = array.astype(str)
-    elif array.dtype.kind not in "USO":
-        raise TypeError(f"xf.{where}: requested dtype string for {array.dtype} values "
-                        f"{value!r:.60}; TF does not convert numbers to text either: format "
-                        "them first (str(), np.char.mod('%d', values))")
-    try:
-        if array.dtype.kind == "S":
-            array = np.char.decode(array, "utf-8")
-        elif array.dtype.kind != "U":  # object: str and bytes, and nothing else
-            flat = array.reshape(-1).tolist()
-            other = [v for v in flat if not isinstance(v, (str, bytes))]
-            if other:
-                raise TypeError(f"xf.{where}: text mixed with {type(other[0]).__name__} "
-                                f"({other[0]!r}); a tensor holds one dtype")
-            array = np.array([v.decode("utf-8") if isinstance(v, bytes) else v
-                              for v in flat], dtype=str).reshape(array.shape)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"xf.{where}: bytes that are not UTF-8 text ({error}); xlaflow "
-                         "holds strings as text, not as TF's arbitrary bytes: decode them "
-                         "first (bytes.decode(errors='replace')) or keep binary data as "
-                         "np.frombuffer(data, np.uint8)") from None
-    if shape is not None:
-        shape = tuple(int(d) for d in shape)
-        if array.size != 1 and array.size != math.prod(shape):
-            raise ValueError(f"xf.{where}: argument 'shape' is {shape} ({math.prod(shape)} "
-                             f"elements) but 'value' has {array.size} values (shape "
-                             f"{array.shape}); give one string or as many as the shape holds")
-        array = np.broadcast_to(array.reshape(()), shape).copy() if array.size == 1 else \
-            array.reshape(shape)
-    from xlaflow.data.host_tensor import HostTensor  # the data package imports jax only
-    return array.view(HostTensor)
-
-
 def _default_dtype(value):
     # TF's defaults for Python values: float32 and int32, strongly typed.
     return jnp.asarray(value).dtype
-
-
-def _wants_text(value, dtype):
-    """Whether `value` becomes a host string tensor: text, a NumPy str/bytes array (empty
-    too), or anything with dtype=xf.string asked for (tf.constant([], tf.string))."""
-    if _is_text(value) or getattr(getattr(value, "dtype", None), "kind", None) in ("U", "S"):
-        return True
-    return dtype is not None and is_string_dtype(dtype) and dtype not in ("object", object) \
-        and not (isinstance(dtype, np.dtype) and dtype.kind == "O")
-
-
-def _is_text(value):
-    """Whether `value` is a str, bytes, or an array or nested list of them."""
-    if isinstance(value, (str, bytes)):
-        return True
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind in "USO" and value.size and _is_text(value.flat[0])
-    return isinstance(value, (list, tuple)) and len(value) > 0 and _is_text(value[0])
-
-
-def _host_value_error(value, error, where):
-    """The error for a value XLA cannot hold, naming what to write instead (TF's string and
-    ragged tensors have no XLA form); None when `error` is about something else."""
-    if _is_text(value):
-        return TypeError(
-            f"xf.{where}: received text {value!r:.60}; XLA has no string tensors (tf.string): "
-            "handle text in Python or NumPy (e.g. in a Dataset.map before batching) and "
-            "feed integer ids (a vocabulary dict, keras.layers.StringLookup)")
-    if isinstance(error, ValueError) and "inhomogeneous" in str(error):
-        return ValueError(
-            f"xf.{where}: received a non-rectangular (ragged) nested list {value!r:.60}; XLA "
-            "needs fixed shapes and xlaflow has no tf.ragged: pad the rows "
-            "(keras.utils.pad_sequences, Dataset.padded_batch) and carry a mask or lengths")
-    return None
 
 
 def constant(value, dtype=None, shape=None, name=None):
@@ -167,8 +76,8 @@ def constant(value, dtype=None, shape=None, name=None):
     del name  # jax arrays carry no names
     if isinstance(value, Variable):
         value = value.value
-    if _wants_text(value, dtype):  # before jnp, which may read 'a' as a dtype name
-        return _host_text(value, dtype, "constant", shape)
+    if _text.wants_text(value, dtype):  # before jnp, which may read 'a' as a dtype name
+        return _text.host_text(value, dtype, "constant", shape)
     try:
         if dtype is None:
             # NumPy's float64/int64 become float32/int32 unless x64 is on, silently, as in
@@ -182,7 +91,7 @@ def constant(value, dtype=None, shape=None, name=None):
                                      "constant")
         out = jnp.asarray(value, dtype=as_dtype(dtype))
     except (TypeError, ValueError) as error:
-        clear = _host_value_error(value, error, "constant")
+        clear = _text.host_value_error(value, error, "constant")
         if clear is None:
             raise
         raise clear from None
@@ -247,8 +156,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     del name
     if isinstance(value, Variable):
         value = value.value
-    if _wants_text(value, dtype):  # jnp's error says less, or reads 'a' as a dtype name
-        return _host_text(value, dtype, "convert_to_tensor")
+    if _text.wants_text(value, dtype):  # jnp's error says less, or reads 'a' as a dtype name
+        return _text.host_text(value, dtype, "convert_to_tensor")
     if hasattr(value, "dtype"):
         have = jnp.dtype(value.dtype)
         if dtype is not None and as_dtype(dtype) != have:
@@ -268,7 +177,7 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
                                  "convert_to_tensor")
         return jnp.asarray(value, dtype=target)
     except (TypeError, ValueError) as error:
-        clear = _host_value_error(value, error, "convert_to_tensor")
+        clear = _text.host_value_error(value, error, "convert_to_tensor")
         if clear is None:
             raise
         raise clear from None
