@@ -187,6 +187,10 @@ def test_read_and_write_file(tmp_path):
     xf.io.write_file(path, "text")
     assert xf.io.read_file(path).numpy() == b"text"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin"]  # no temporary left
+    # TF's NotFoundError (an OpError), which is also Python's FileNotFoundError
+    with pytest.raises(xf.errors.NotFoundError, match=r"missing.bin; No such file") as caught:
+        xf.io.read_file(str(tmp_path / "missing.bin"))
+    assert isinstance(caught.value, (xf.errors.OpError, FileNotFoundError))
 
 
 def test_namespaces():

@@ -36,3 +36,12 @@ class DataLossError(OpError):
 
     def __init__(self, node_def=None, op=None, message="", *args):
         super().__init__(node_def, op, message, *args)
+
+
+class NotFoundError(OpError, FileNotFoundError):
+    """A requested file or directory was not found (as TF: tf.io.read_file or a
+    TFRecordDataset of a missing file). Also a FileNotFoundError, so Python's own
+    handlers catch it."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        OpError.__init__(self, node_def, op, message, *args)

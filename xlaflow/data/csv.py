@@ -22,7 +22,7 @@ from xlaflow.data.arguments import integer_argument, positive_argument
 from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass
-from xlaflow.errors import InvalidArgumentError
+from xlaflow.errors import InvalidArgumentError, NotFoundError
 from xlaflow.tensors import TensorSpec
 
 _STRING = np.dtype(str)
@@ -119,7 +119,7 @@ def _filenames(filenames, what):
         raise ValueError(f"{what}: `filenames` is empty")
     for name in names:
         if not os.path.isfile(name):
-            raise FileNotFoundError(f"{what}: no such file: {name!r}")
+            raise NotFoundError(None, None, f"{what}: no such file: {name!r}")
     return names
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from xlaflow.data.arguments import integer_argument, positive_argument
 from xlaflow.data.csv import _filenames
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.errors import NotFoundError
 from xlaflow.tensors import TensorSpec
 
 _BYTES = np.dtype(object)
@@ -37,7 +38,7 @@ def _name(value):
                         f"received {type(value).__name__} {value!r:.60}")
     name = os.fspath(value)
     if not os.path.isfile(name):
-        raise FileNotFoundError(f"TFRecordDataset: no such file: {name!r}")
+        raise NotFoundError(None, None, f"TFRecordDataset: no such file: {name!r}")
     return name
 
 

@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from xlaflow.errors import InvalidArgumentError
+from xlaflow.errors import InvalidArgumentError, NotFoundError
 from xlaflow.io.protos import TensorProto
 from xlaflow.tensors import _TF_DATATYPE_ENUM, as_dtype, is_string_dtype
 
@@ -129,9 +129,14 @@ def read_file(filename, name=None):
     from xlaflow.io.parsing import _serialized
     path = os.fspath(_serialized(filename, "read_file").decode("utf-8")
                      if not isinstance(filename, os.PathLike) else filename)
-    with open(path, "rb") as f:
-        out = np.empty((), dtype=object)
-        out[()] = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise NotFoundError(None, None, f"read_file: {path}; No such file or directory") \
+            from None
+    out = np.empty((), dtype=object)
+    out[()] = data
     return _host(out)
 
 
