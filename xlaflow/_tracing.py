@@ -11,6 +11,7 @@ Kept apart from function.py so the call path there stays small; it is only a mix
 from __future__ import annotations
 
 import enum
+import functools
 
 import jax
 
@@ -82,7 +83,7 @@ class Tracing:
             (self._positional is None or n <= self._required) and \
             any(t is DYNAMIC for t in template) and \
             all(t is DYNAMIC or _keyed_by_identity(t) for t in template) and \
-            treedef == jax.tree_util.tree_structure((tuple(range(n)), {}))
+            treedef == positional_treedef(n)
 
     def _donated_args(self, entry):
         """The compiled call's donate_argnums: Variable values, and donated leaves."""
@@ -205,6 +206,12 @@ class Tracing:
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
         return pure
+
+
+@functools.lru_cache(maxsize=16)
+def positional_treedef(n):
+    """The treedef of `(args, kwargs)` for n positional leaves and no keywords."""
+    return jax.tree_util.tree_structure((tuple(range(n)), {}))
 
 
 # Hashes that stay the same for an object's life: identity, an Enum member's name, and

@@ -29,7 +29,7 @@ from xlaflow import (
 from xlaflow._reachable import reachable_variables
 from xlaflow._retracing import TraceLog
 from xlaflow._signatures import DYNAMIC, Static
-from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing
+from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing, positional_treedef
 from xlaflow.concrete import ConcreteFunction
 from xlaflow.config import flags
 from xlaflow.data.host_tensor import HostTensor
@@ -289,7 +289,7 @@ class Function(Tracing):
             else:
                 template.append(leaf)
                 parts.append(_signatures.static_key_part(leaf))
-        if len(dyn) == len(args) and not kwargs and treedef == _positional_treedef(len(args)):
+        if len(dyn) == len(args) and not kwargs and treedef == positional_treedef(len(args)):
             return len(args), template, treedef, tuple(dyn)  # the fast path's key
         key = (treedef, tuple(parts))
         try:
@@ -314,11 +314,6 @@ class Function(Tracing):
 
 _array_type = None  # jax's concrete array class, learned on the first trace
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
-
-
-@functools.lru_cache(maxsize=16)
-def _positional_treedef(n):
-    return jax.tree_util.tree_structure((tuple(range(n)), {}))
 
 
 def _matching_arrays(pattern, args):

@@ -62,13 +62,17 @@ def _in_effect(options):
 
 def _plain_bytes(element):
     # as_numpy_iterator gives a bytes value (a TFRecord record) as TF's does: `bytes`,
-    # not the 0-d object array that carries it through the pipeline
+    # not the 0-d object array that carries it through the pipeline. fit reads every
+    # batch through here: one flatten, and the element itself when it holds no record.
     from xlaflow.data import structure
-    if isinstance(element, (tuple, dict)):
-        return structure.pack_as(element, [_plain_bytes(v) for v in structure.flatten(element)])
-    if type(element) is np.ndarray and element.ndim == 0 and element.dtype == object:
-        return element[()]
-    return element
+    leaves = structure.flatten(element)
+    if not any(_is_record(v) for v in leaves):
+        return element
+    return structure.pack_as(element, [v[()] if _is_record(v) else v for v in leaves])
+
+
+def _is_record(value):
+    return type(value) is np.ndarray and value.ndim == 0 and value.dtype == object
 
 
 class Iterator:

@@ -52,9 +52,7 @@ class HostFed:
         feed = self._host_feed()
         if feed is None:
             return method(self, x, *args, **kwargs)
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, list) and len(validation) in (2, 3):
-            validation = tuple(validation)  # Keras 2's unpack_x_y_sample_weight: a list too
+        validation = data_lib.as_keras_tuple(kwargs.get("validation_data"))
         if isinstance(validation, tuple):
             kwargs["validation_data"] = (feed(validation[0]), *validation[1:])
         elif validation is not None:

@@ -203,8 +203,7 @@ class IterableBatches:
         self._peeked = None
 
     def _normalize(self, item):
-        if isinstance(item, list) and len(item) in (2, 3):
-            item = tuple(item)  # Keras reads [x, y] and [x, y, w] batches as tuples
+        item = as_keras_tuple(item)
         if isinstance(item, tuple):
             if len(item) == 1:
                 return item[0], None, None
@@ -300,6 +299,12 @@ class DatasetBatches(IterableBatches):
 def is_dataset(x):
     from xlaflow.data import Dataset  # cheap: the pipeline is NumPy-only
     return isinstance(x, Dataset)
+
+
+def as_keras_tuple(item):
+    """Keras 2 reads a list [x, y] or [x, y, sample_weight] (a batch, validation_data) as
+    the tuple; anything else as it is."""
+    return tuple(item) if isinstance(item, list) and len(item) in (2, 3) else item
 
 
 def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,

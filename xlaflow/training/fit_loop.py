@@ -102,8 +102,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             np.ones(data.size, np.float32) if given_weight is None else given_weight)
         data, val = data.split(validation_split, plain)
     elif validation_data is not None:
-        if isinstance(validation_data, list) and len(validation_data) in (2, 3):
-            validation_data = tuple(validation_data)  # Keras 2 unpacks [x, y] as (x, y)
+        validation_data = data_lib.as_keras_tuple(validation_data)
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
                              steps=validation_steps, resume=False)
