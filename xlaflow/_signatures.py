@@ -260,6 +260,45 @@ def raise_int_overflow(fn_name, param_names, treedef, leaves, value):
         "with jax_enable_x64, or a float.")
 
 
+# NumPy dtype kinds that a compiled call cannot take as they are: text and objects, and
+# 64-bit integers, which JAX narrows to 32 bits without x64 (2**40 silently becomes 0).
+HOST_CHECKED_KINDS = "iuOSUV"
+
+
+def unfit_host_array(value):
+    """Whether a NumPy argument cannot enter a compiled call unchanged: text or objects, or
+    64-bit integers past 32 bits while x64 is off (the range check reads it once)."""
+    kind = value.dtype.kind
+    if kind in "OSUV":
+        return True
+    if kind not in "iu" or value.dtype.itemsize != 8 or not value.size or \
+            jax.config.jax_enable_x64:
+        return False
+    low, high = (-2 ** 31, 2 ** 31 - 1) if kind == "i" else (0, 2 ** 32 - 1)
+    return bool(value.max() > high or value.min() < low)
+
+
+def check_host_array(fn_name, param_names, treedef, leaves, value):
+    """Refuse a NumPy argument `unfit_host_array` names, naming the argument and the fix."""
+    if not unfit_host_array(value):
+        return
+    name = next(n for n, leaf in zip(leaf_paths(treedef, param_names), leaves)
+                if leaf is value)
+    if value.dtype.kind in "iu":
+        raise OverflowError(
+            f"xf.function {fn_name!r}: argument '{name}' holds {value.dtype} values in "
+            f"[{value.min()}, {value.max()}], past 32 bits; JAX's integers are 32-bit unless "
+            "64-bit mode is on, and would wrap them. Enable it with "
+            "jax.config.update('jax_enable_x64', True), or pass the values as floats.")
+    what = "text" if value.dtype.kind in "SU" else "Python objects or bytes"
+    raise TypeError(
+        f"xf.function {fn_name!r}: argument '{name}' holds {what} (NumPy dtype "
+        f"{value.dtype}, shape {value.shape}); a compiled function takes numbers only. "
+        "Strings are host values in xlaflow: turn them into ids before the call "
+        "(keras.layers.StringLookup / TextVectorization, or a Dataset.map), or run the "
+        "function eagerly (xf.config.run_functions_eagerly(True)).")
+
+
 def raise_unhashable(fn_name, param_names, treedef, template):
     """A static argument cannot be a cache key: name it and say what to pass instead."""
     for name, leaf in zip(leaf_paths(treedef, param_names), template):

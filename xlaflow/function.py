@@ -174,10 +174,11 @@ class Function(Tracing):
         if entry is not None and _FAST_PATH_OPEN[0] and not kwargs:
             dyn = args
             if entry.pattern is None:
-                for arg in args:
-                    if type(arg) is not _array_type and type(arg) is not np.ndarray and \
-                            type(arg) is not HostTensor:  # a Dataset element
-                        dyn = None
+                for arg in args:  # (a HostTensor is a Dataset element)
+                    if type(arg) is not _array_type and (
+                            type(arg) is not np.ndarray and type(arg) is not HostTensor
+                            or arg.dtype.kind in _HOST_CHECKED and _unfit_host_array(arg)):
+                        dyn = None  # the slow path names the problem
                         break
             else:  # f(model, x, y): the same objects where the entry has static leaves
                 dyn = _matching_arrays(entry.pattern, args)
@@ -280,6 +281,9 @@ class Function(Tracing):
         kinds = _TRACED + _signatures.PY_SCALARS if self._reduce_retracing else _TRACED
         for leaf in leaves:
             if isinstance(leaf, kinds):
+                if isinstance(leaf, _HOST_ARRAYS) and leaf.dtype.kind in _HOST_CHECKED:
+                    _signatures.check_host_array(self._name, self._param_names, treedef,
+                                                 leaves, leaf)
                 if type(leaf) is int and not _INT32_MIN <= leaf <= _INT32_MAX and \
                         not jax.config.jax_enable_x64:
                     _signatures.raise_int_overflow(self._name, self._param_names, treedef, leaves, leaf)
@@ -313,6 +317,9 @@ class Function(Tracing):
 
 
 _array_type = None  # jax's concrete array class, learned on the first trace
+_HOST_ARRAYS = (np.ndarray, np.generic)
+_HOST_CHECKED = _signatures.HOST_CHECKED_KINDS
+_unfit_host_array = _signatures.unfit_host_array
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
@@ -323,8 +330,9 @@ def _matching_arrays(pattern, args):
     dyn = []
     for arg, want in zip(args, pattern):
         if want is DYNAMIC:
-            if type(arg) is not _array_type and type(arg) is not np.ndarray and \
-                    type(arg) is not HostTensor:
+            if type(arg) is not _array_type and (
+                    type(arg) is not np.ndarray and type(arg) is not HostTensor
+                    or arg.dtype.kind in _HOST_CHECKED and _unfit_host_array(arg)):
                 return None
             dyn.append(arg)
         elif arg is not want:
