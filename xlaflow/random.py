@@ -223,9 +223,14 @@ def get_global_generator():
     return Generator(_seeds=_generator())
 
 
-# tf.random.Generator (its own module, which samples with the functions above) and
-# tf.random.experimental's seed arithmetic: at the end, as both import this module
+# tf.random.Generator (its own module, which samples with the functions above),
+# tf.random.experimental's seed arithmetic and the candidate samplers (which draw with
+# _key): at the end, as they import this module
 from xlaflow import random_experimental as experimental  # noqa: F401
+from xlaflow.random_candidates import (  # noqa: F401  (xf.random's public names)
+    log_uniform_candidate_sampler,
+    uniform_candidate_sampler,
+)
 from xlaflow.random_generator import Generator
 
 # Last, once every function exists: the public ones accept symbolic Keras tensors
