@@ -236,6 +236,19 @@ def test_embedding_traced_out_of_range_indices_give_nan_rows_negative_ones_inclu
     np.testing.assert_array_equal(out[0, 2], table[3])
 
 
+def test_embedding_input_length_is_no_contract_on_direct_calls():
+    # Keras 2 checks no input shape on an Embedding's own calls: word2vec's
+    # Embedding(input_length=1) looks up [batch] targets (this raised a ValueError)
+    layer = layers.Embedding(10, 3, input_length=1)
+    ids = np.array([4, 0, 7])
+    np.testing.assert_array_equal(layer(ids), layer.get_weights()[0][ids])
+    again = layers.Embedding.from_config(layer.get_config())
+    assert again(np.array([[1, 2], [3, 4]])).shape == (2, 2, 3)
+    # an input_shape declared apart from input_length is still checked
+    with pytest.raises(ValueError, match=r"declared with input shape \(None, 4\)"):
+        layers.Embedding(10, 3, input_shape=(4,))(ids)
+
+
 # -- get() by class name, by class, and Keras 2's aliases ------------------------------------
 def test_initializers_get_takes_class_names_classes_and_keras2_aliases():
     for identifier in ("GlorotUniform", initializers.GlorotUniform, "glorot_uniform"):

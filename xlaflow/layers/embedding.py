@@ -43,9 +43,11 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers_lib.get(embeddings_initializer)
 
     def _check_input_shape(self, inputs):
-        # The default (None,) only lets a Sequential led by the Embedding build at once; as
-        # in Keras 2 the layer itself takes ids of any rank (positions inside a custom layer)
-        if self._batch_input_shape != (None, None):
+        # The declaration from input_length (or the default (None,)) only lets a Sequential
+        # led by the Embedding build at once; as in Keras 2 the layer itself takes ids of
+        # any shape (positions inside a custom layer; word2vec's Embedding(input_length=1)
+        # looks up a [batch] vector of targets). A from_config'd one has the same shape.
+        if self._batch_input_shape != (None, self.input_length):
             super()._check_input_shape(inputs)
 
     def build(self, input_shape):
