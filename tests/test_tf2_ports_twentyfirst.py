@@ -1,7 +1,7 @@
 """The twenty-first round of whole TF2 programs (see test_tf2_ports.py): TF's "word2vec"
-tutorial (TF 2.12) and "Load NumPy data", as written, on small corpora and arrays the tests
-make (a synthetic corpus file in place of shakespeare.txt, an .npz in place of mnist.npz).
-Only the imports change, except where a line says why.
+tutorial (TF 2.12) as written, on a synthetic corpus file in place of shakespeare.txt
+("Load NumPy data" is in test_tf2_ports_twentyfirst_b.py). Only the imports change, except
+where a line says why.
 
 Oracles: the tutorial's printed values where they are deterministic (26 skip-grams, the
 sampling table), pairs enumerated by window distance, the corpus the vocabulary was counted
@@ -368,3 +368,4 @@ def test_word2vec_on_a_corpus_with_fixed_contexts():
                                   weights[1:len(vocab)])
     with open("metadata.tsv", encoding="utf-8") as f:
         assert f.read().splitlines() == vocab[1:]
+
