@@ -227,16 +227,14 @@ def test_model_json_weights_lists_h5_and_the_old_preprocessing_path(tmp_path):
     np.testing.assert_allclose(rebuilt.predict(images, verbose=0),
                                np.tile([[0.25, 0.75]], (5, 1)), rtol=1e-6)
 
-    # Keras 2's "m.h5" (one HDF5 file for the whole model) is refused, naming the directory
-    # form (architecture, weights, optimizer, a serving export) that load_model reads back
+    # Keras 2's two whole-model forms: one HDF5 file ("m.h5") and the directory
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    with pytest.raises(NotImplementedError, match="directory path"):
-        model.save(str(tmp_path / "m.h5"))
-    model.save(str(tmp_path / "m"))
-    reloaded = keras.models.load_model(str(tmp_path / "m"))
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), expected, rtol=1e-6)
-    for a, b in zip(reloaded.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    for path in (str(tmp_path / "m.h5"), str(tmp_path / "m")):
+        model.save(path)
+        reloaded = keras.models.load_model(path)
+        np.testing.assert_allclose(reloaded.predict(images, verbose=0), expected, rtol=1e-6)
+        for a, b in zip(reloaded.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(a, b)
 
 
 def residual_block(x, filters):

@@ -81,19 +81,18 @@ def test_bfloat16_weights_round_trip_through_hdf5(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_whole_model_as_hdf5_is_refused_naming_the_directory_form(tmp_path):
+def test_save_format_picks_the_whole_model_form(tmp_path):
+    """A whole model: an .h5 path or save_format="h5" is one HDF5 file (test_hdf5_model.py),
+    save_format="tf" a directory; a weights-only file is no model to load_model."""
     model = _model()
-    with pytest.raises(NotImplementedError, match="directory path without .h5"):
-        model.save(str(tmp_path / "m.h5"))
-    with pytest.raises(NotImplementedError, match="HDF5"):
-        model.save(str(tmp_path / "m"), save_format="h5")
     with pytest.raises(ValueError, match="save_format must be"):
         model.save(str(tmp_path / "m"), save_format="keras")
     assert os.listdir(tmp_path) == []  # refused before anything is written
-    with pytest.raises(NotImplementedError, match="HDF5"):
-        keras.callbacks.ModelCheckpoint(str(tmp_path / "best.h5"))
+    model.save(str(tmp_path / "m.h5"))
+    model.save(str(tmp_path / "f"), save_format="h5")
+    assert h5py.is_hdf5(str(tmp_path / "m.h5")) and h5py.is_hdf5(str(tmp_path / "f"))
     model.save_weights(str(tmp_path / "w.h5"))
-    with pytest.raises(NotImplementedError, match="load_weights"):
+    with pytest.raises(ValueError, match="weights only.*load_weights"):
         keras.models.load_model(str(tmp_path / "w.h5"))
     model.save(str(tmp_path / "m"), save_format="tf")  # the directory form, as Keras 2's "tf"
     assert os.path.isdir(tmp_path / "m")

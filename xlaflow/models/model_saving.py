@@ -12,8 +12,8 @@ class SavingMethods:
     def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None,
              platforms=None):
         """Write the model to the directory `filepath`: architecture, weights, optimizer
-        state, compile config and a `serving_default` export (see xf.saved_model).
-        `save_format`: None or "tf" (Keras 2's SavedModel directory); "h5" is refused."""
+        state, compile config and a `serving_default` export (see xf.saved_model); or, for
+        save_format="h5" or an .h5/.hdf5 path, all but the export to one HDF5 file."""
         from xlaflow.saving import keras_model
         keras_model.save_model(self, filepath, overwrite=overwrite,
                                include_optimizer=include_optimizer, save_format=save_format,

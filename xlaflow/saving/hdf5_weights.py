@@ -22,17 +22,17 @@ def is_hdf5_path(filepath):
     return str(filepath).lower().endswith(SUFFIXES)
 
 
-def _h5py():
+def require_h5py(what="save_weights/load_weights to an .h5 file"):
     try:
         import h5py
     except ImportError:
-        raise ImportError("save_weights/load_weights to an .h5 file need h5py: pip install "
-                          "'xlaflow[h5]' (or save to a directory path, which needs "
-                          "nothing more)") from None
+        raise ImportError(f"{what} needs h5py: pip install 'xlaflow[h5]' (or save to a "
+                          "directory path, which needs nothing more)") from None
     return h5py
 
 
-def _groups(model):
+
+def groups_of(model):
     """(group name, weights) of the model's own weights, then of each layer with weights, in
     `model.layers` order, each weight once; a group's trainable weights first, then the
     others, as Keras 2's HDF5 writer and reader (_legacy_weights) order them."""
@@ -62,7 +62,7 @@ def _storable(value):
 
 def save_weights(model, filepath, overwrite=True):
     """Write every weight of `model` to the HDF5 file `filepath`."""
-    h5py = _h5py()
+    require_h5py()
     if not model.weights:
         raise ValueError(f"save_weights: {model.name} has no weights yet; build it first "
                          "(call it on data, or give the first layer input_shape=)")
@@ -71,25 +71,37 @@ def save_weights(model, filepath, overwrite=True):
         raise ValueError(f"save_weights: {filepath} is a directory; an .h5 path names a file")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
-    groups = _groups(model)
+    groups = groups_of(model)
+    write_atomically(path, lambda f: write_group(f, groups))
+
+
+def write_atomically(path, fill):
+    """Create the HDF5 file `path` through `fill(file)` under a temporary name, then rename
+    it into place: a reader never sees a half-written file."""
+    h5py = require_h5py()
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         with h5py.File(tmp, "w") as f:
-            # fixed-length byte strings, as Keras 2's files hold them
-            f.attrs["layer_names"] = _names([name for name, _ in groups])
-            f.attrs["backend"] = b"jax"
-            f.attrs["keras_version"] = b"xlaflow"
-            for name, weights in groups:
-                group = f.create_group(name)
-                names = _unique([w.name for w in weights])
-                group.attrs["weight_names"] = _names(names)
-                for weight_name, weight in zip(names, weights):
-                    group.create_dataset(weight_name, data=_storable(weight.value))
+            fill(f)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def write_group(group, groups):
+    """Keras 2's weights layout in `group`: its layer_names, then a group per layer with
+    its weight_names and a dataset per weight (fixed-length byte strings, as Keras 2's)."""
+    group.attrs["layer_names"] = _names([name for name, _ in groups])
+    group.attrs["backend"] = b"jax"
+    group.attrs["keras_version"] = b"xlaflow"
+    for name, weights in groups:
+        layer = group.create_group(name)
+        names = _unique([w.name for w in weights])
+        layer.attrs["weight_names"] = _names(names)
+        for weight_name, weight in zip(names, weights):
+            layer.create_dataset(weight_name, data=_storable(weight.value))
 
 
 def _unique(names):
@@ -116,10 +128,10 @@ def _decode(names):
 
 def load_weights(model, filepath):
     """Assign the weights in the HDF5 file `filepath`, layer by layer in order (Keras 2)."""
-    h5py = _h5py()
+    h5py = require_h5py()
     if not model.weights:
         raise ValueError(f"load_weights: build {model.name} before loading weights into it")
-    groups = _groups(model)
+    groups = groups_of(model)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"load_weights: {filepath} does not exist")
     if not h5py.is_hdf5(os.fspath(filepath)):
@@ -128,22 +140,33 @@ def load_weights(model, filepath):
         # a whole Keras 2 model file keeps the same layout under "model_weights"
         root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f \
             else f
-        saved = []
-        for name in _decode(root.attrs.get("layer_names", [])):
-            names = _decode(root[name].attrs.get("weight_names", []))
-            if names:
-                saved.append((name, [np.asarray(root[name][n]) for n in names]))
+        saved = read_group(root)
+    assign(model, groups, saved, filepath)
+
+
+def read_group(root):
+    """[(layer name, [weight values])] of the layers with weights in Keras 2's layout."""
+    saved = []
+    for name in _decode(root.attrs.get("layer_names", [])):
+        names = _decode(root[name].attrs.get("weight_names", []))
+        if names:
+            saved.append((name, [np.asarray(root[name][n]) for n in names]))
+    return saved
+
+
+def assign(model, groups, saved, filepath, what="load_weights"):
+    """Check every layer's count and shapes against `saved`, then assign them all."""
     if len(saved) != len(groups):
-        raise ValueError(f"load_weights: {filepath} holds weights of {len(saved)} layers "
+        raise ValueError(f"{what}: {filepath} holds weights of {len(saved)} layers "
                          f"({[n for n, _ in saved]}); {model.name} has {len(groups)} layers "
                          f"with weights ({[n for n, _ in groups]})")
     for (name, weights), (saved_name, values) in zip(groups, saved):
         if len(weights) != len(values):
-            raise ValueError(f"load_weights: layer {name!r} has {len(weights)} weights; the "
+            raise ValueError(f"{what}: layer {name!r} has {len(weights)} weights; the "
                              f"file's layer {saved_name!r} has {len(values)}")
         for weight, value in zip(weights, values):
             if tuple(value.shape) != tuple(weight.shape):
-                raise ValueError(f"load_weights: {weight.name} has shape {weight.shape}; the "
+                raise ValueError(f"{what}: {weight.name} has shape {weight.shape}; the "
                                  f"file's layer {saved_name!r} holds {tuple(value.shape)}")
     for (_, weights), (_, values) in zip(groups, saved):
         for weight, value in zip(weights, values):

@@ -24,25 +24,25 @@ SLOT_OF = "slot_of"  # an optimizer slot's record of the weight it belongs to
 
 
 def check_save_format(filepath, save_format):
-    """Refuse Keras 2's HDF5 model file (save_format="h5", or a path ending in .h5/.hdf5)
-    before anything is written: xlaflow writes no whole model as one HDF5 file, and a
-    directory named "m.h5" would pass for one."""
+    """The file format `model.save` writes: "h5" (one HDF5 file, Keras 2's layout) for
+    save_format="h5" or a path ending in .h5/.hdf5, else "tf" (a directory); checked
+    before anything is written."""
     if save_format not in (None, "tf", "h5"):
         raise ValueError(f"save: save_format must be None, 'tf' or 'h5'; received "
                          f"{save_format!r}")
     if save_format == "h5" or (save_format is None and hdf5_weights.is_hdf5_path(filepath)):
-        raise NotImplementedError(
-            f"saving a whole model as an HDF5 file ({os.fspath(filepath)!r}, save_format="
-            f"{save_format!r}) is not implemented: save to a directory path without .h5 "
-            "(Keras 2's SavedModel form: architecture, weights, optimizer and a serving "
-            "export, read back by load_model), or keep only the weights in HDF5 with "
-            "model.save_weights('w.h5') and model.to_json() for the architecture")
+        hdf5_weights.require_h5py("model.save to an HDF5 file")
+        return "h5"
+    return "tf"
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True, save_format=None,
                platforms=None):
-    """Write `model` to the directory `filepath` (see the module docstring)."""
-    check_save_format(filepath, save_format)
+    """Write `model` to the directory `filepath` (see the module docstring), or to one
+    HDF5 file (xlaflow/saving/hdf5_model.py) for save_format="h5" or an .h5 path."""
+    if check_save_format(filepath, save_format) == "h5":
+        from xlaflow.saving import hdf5_model
+        return hdf5_model.save_model(model, filepath, overwrite, include_optimizer)
     lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
                                platforms, shared_batch=True)  # Keras: one batch
     variables = list(model.variables)
@@ -252,12 +252,9 @@ def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild the model saved by `model.save(filepath)`: same architecture, weights and
     (when `compile`) compile config and optimizer state. Classes not built into xlaflow
     must be registered (`@register_serializable`) or passed in `custom_objects`."""
-    if os.path.isfile(filepath) and hdf5_weights.is_hdf5_path(filepath):
-        raise NotImplementedError(
-            f"load_model({os.fspath(filepath)!r}): loading a whole model from an HDF5 file "
-            "is not implemented. Rebuild the architecture in code (or from to_json() with "
-            "keras.models.model_from_json) and call model.load_weights on the file: its "
-            "weights load layer by layer, as Keras 2's")
+    if os.path.isfile(filepath):  # Keras 2 reads a file as HDF5, whatever its name
+        from xlaflow.saving import hdf5_model
+        return hdf5_model.load_model(filepath, custom_objects, compile)
     return atomic.read_stable(filepath, lambda path: _load_model(path, custom_objects, compile),
                               "load_model")
 
@@ -285,21 +282,32 @@ def _load_model(path, custom_objects, compile):
 
 
 def _compile(model, config, custom_objects, path, description, weight_keys):
+    compile_loaded(model, config, custom_objects, description.get("optimizer_variables"),
+                   description.get("optimizer_built"), weight_keys,
+                   lambda specs: arrays.restore_arrays(
+                       os.path.join(path, KERAS_DIR, OPTIMIZER_DIR),
+                       {s["key"]: (s["shape"], s["dtype"]) for s in specs}))
+
+
+def compile_loaded(model, config, custom_objects, opt_specs, optimizer_built, weight_keys,
+                   read_values):
+    """Compile a loaded model from its saved config, then restore the optimizer's state:
+    `opt_specs` describe the saved variables (key, name, shape, dtype, slot_of) and
+    `read_values(specs)` returns {key: value}; all checked before any assignment."""
     config = _deserialize_value(dict(config), custom_objects)
     model.compile(**config)
-    opt_specs = description.get("optimizer_variables") or []
+    opt_specs = opt_specs or []
     if not opt_specs:
         return
     optimizer = model.optimizer
-    if description.get("optimizer_built"):
+    if optimizer_built:
         optimizer.build(_recorded_weights(model, opt_specs, weight_keys) or
                         model.trainable_weights)
     variables = list(optimizer.variables)
     if len(variables) == len(opt_specs):
         opt_specs = _paired(optimizer, variables, opt_specs, weight_keys)
     _check_match(f"{model.name}'s optimizer", variables, opt_specs, "optimizer variables")
-    values = arrays.restore_arrays(os.path.join(path, KERAS_DIR, OPTIMIZER_DIR),
-                                   {s["key"]: (s["shape"], s["dtype"]) for s in opt_specs})
+    values = read_values(opt_specs)
     for spec, variable in zip(opt_specs, variables):
         variable.assign(values[spec["key"]])
 
