@@ -16,6 +16,14 @@ from xlaflow.variable_policies import VariableSynchronization as Sync
 from xlaflow.variables import Variable
 
 
+def div_no_nan(numerator, denominator):
+    """TF's div_no_nan, as Keras' results divide: 0 where nothing was counted. (A small
+    floor on the denominator underflows to 0 in float16, giving 0 / 0 = NaN.)"""
+    safe = jnp.where(denominator == 0, 1, denominator)
+    return jnp.where(denominator == 0, 0, numerator / safe).astype(
+        jnp.result_type(numerator, denominator))
+
+
 class Metric(Module):
     """Base class: subclasses create Variables in __init__ and define update_state/result."""
 

@@ -10,14 +10,16 @@ import jax.numpy as jnp
 
 from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric  # the base class lives there; re-exported here
-
-
-def _div_no_nan(numerator, denominator):
-    """TF's div_no_nan, as Keras' results divide: 0 where nothing was counted. (A small
-    floor on the denominator underflows to 0 in float16, giving 0 / 0 = NaN.)"""
-    safe = jnp.where(denominator == 0, 1, denominator)
-    return jnp.where(denominator == 0, 0, numerator / safe).astype(
-        jnp.result_type(numerator, denominator))
+from xlaflow.metric_base import div_no_nan as _div_no_nan
+from xlaflow.metrics_auc import AUC
+from xlaflow.metrics_confusion import (
+    FalseNegatives,
+    FalsePositives,
+    Precision,
+    Recall,
+    TrueNegatives,
+    TruePositives,
+)
 
 
 class Mean(Metric):
@@ -181,114 +183,6 @@ class RootMeanSquaredError(MeanSquaredError):
         return jnp.sqrt(super().result())
 
 
-class _Confusion(Metric):
-    """True/false positive and false negative counts at a threshold (binary or per class
-    one-vs-rest, summed)."""
-
-    def __init__(self, thresholds=None, name=None, dtype=None, top_k=None, class_id=None):
-        if isinstance(thresholds, (list, tuple)) or top_k is not None or class_id is not None:
-            raise NotImplementedError(
-                f"{type(self).__name__}: a list of thresholds, top_k and class_id are not "
-                "implemented; use one metric per threshold, or slice the class column in a "
-                "MeanMetricWrapper function")
-        super().__init__(name, dtype)
-        self.init_thresholds = thresholds  # what get_config gives back, as Keras
-        self.thresholds = 0.5 if thresholds is None else float(thresholds)  # Keras' default
-        self.true_positives = self.add_variable("true_positives")
-        self.false_positives = self.add_variable("false_positives")
-        self.false_negatives = self.add_variable("false_negatives")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        # labels (n,) against a sigmoid's (n, 1): compared per example, not as an outer product
-        y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, self.dtype),
-                                                jnp.asarray(y_pred))
-        truth = y_true > 0.5
-        predicted = y_pred > self.thresholds
-        weight = jnp.ones((), self.dtype)  # counts in the metric's dtype (floatx)
-        if sample_weight is not None:
-            weight = losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype),
-                                             jnp.ndim(y_pred))
-
-        def count(hits):
-            return jnp.sum(weight * hits.astype(self.dtype))
-
-        self.true_positives.assign_add(count(truth & predicted))
-        self.false_positives.assign_add(count(~truth & predicted))
-        self.false_negatives.assign_add(count(truth & ~predicted))
-
-    def get_config(self):
-        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": None,
-                "class_id": None}
-
-
-class Precision(_Confusion):
-    def __init__(self, thresholds=None, name="precision", dtype=None, top_k=None,
-                 class_id=None):
-        super().__init__(thresholds, name, dtype, top_k, class_id)
-
-    def result(self):
-        tp = self.true_positives.value
-        return _div_no_nan(tp, tp + self.false_positives.value)
-
-
-class Recall(_Confusion):
-    def __init__(self, thresholds=None, name="recall", dtype=None, top_k=None,
-                 class_id=None):
-        super().__init__(thresholds, name, dtype, top_k, class_id)
-
-    def result(self):
-        tp = self.true_positives.value
-        return _div_no_nan(tp, tp + self.false_negatives.value)
-
-
-class AUC(Metric):
-    """Area under the ROC curve, from true/false positive counts at `num_thresholds`
-    evenly spaced thresholds in [0, 1] (trapezoidal rule), as Keras' default AUC."""
-
-    def __init__(self, num_thresholds=200, curve="ROC", name="auc", dtype=None):
-        super().__init__(name, dtype)
-        if curve != "ROC":
-            raise NotImplementedError(f"AUC(curve={curve!r}) is not supported; curve='ROC' is")
-        if num_thresholds < 2:
-            raise ValueError(f"AUC: num_thresholds must be >= 2; received {num_thresholds}")
-        self.num_thresholds, self.curve = int(num_thresholds), curve
-        epsilon = 1e-7  # Keras nudges the end thresholds so 0 and 1 predictions count
-        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
-        self.thresholds = jnp.asarray([-epsilon, *inner, 1.0 + epsilon], jnp.float32)
-        shape = (num_thresholds,)
-        self.true_positives = self.add_variable("true_positives", shape)
-        self.false_positives = self.add_variable("false_positives", shape)
-        self.true_negatives = self.add_variable("true_negatives", shape)
-        self.false_negatives = self.add_variable("false_negatives", shape)
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = jnp.asarray(y_pred, self.dtype)
-        truth = jnp.reshape(jnp.asarray(y_true, self.dtype) > 0.5, (-1,))
-        scores = jnp.reshape(y_pred, (-1,))
-        if sample_weight is None:
-            weight = jnp.ones_like(scores)
-        else:  # one weight per example, spread over its predictions
-            w = losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), y_pred.ndim)
-            weight = jnp.reshape(jnp.broadcast_to(w, y_pred.shape), (-1,))
-        above = scores[None, :] > self.thresholds[:, None]
-        pos, neg = truth[None, :], ~truth[None, :]
-        self.true_positives.assign_add(jnp.sum(weight * (above & pos), axis=1))
-        self.false_positives.assign_add(jnp.sum(weight * (above & neg), axis=1))
-        self.true_negatives.assign_add(jnp.sum(weight * (~above & neg), axis=1))
-        self.false_negatives.assign_add(jnp.sum(weight * (~above & pos), axis=1))
-
-    def result(self):
-        tp, fp = self.true_positives.value, self.false_positives.value
-        tpr = _div_no_nan(tp, tp + self.false_negatives.value)
-        fpr = _div_no_nan(fp, fp + self.true_negatives.value)
-        # Thresholds rise, so the rates fall: integrate TPR over FPR from right to left.
-        return jnp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
-
-    def get_config(self):
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "curve": self.curve}
-
-
 _BY_NAME = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
@@ -330,7 +224,7 @@ def get(identifier, loss=None):
 _BY_CLASS_NAME = {cls.__name__: cls for cls in (
     Mean, Sum, MeanMetricWrapper, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
     Accuracy, ShapedAccuracy, MeanSquaredError, MeanAbsoluteError, RootMeanSquaredError,
-    Precision, Recall, AUC)}
+    Precision, Recall, AUC, TruePositives, FalsePositives, TrueNegatives, FalseNegatives)}
 
 
 # Class names `get` does not make from a string: a wrapper needs its function, and

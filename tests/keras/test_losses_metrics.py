@@ -139,12 +139,6 @@ def test_a_column_of_sample_weights_weighs_each_example_once():
     np.testing.assert_allclose(mean.result(), np.sum(p * w) / np.sum(w), rtol=1e-5)
 
 
-def test_precision_options_not_implemented_say_what_to_use():
-    for options in ({"thresholds": [0.3, 0.7]}, {"top_k": 2}, {"class_id": 1}):
-        with pytest.raises(NotImplementedError, match="use one metric per threshold"):
-            metrics.Recall(**options)
-
-
 def test_sum_metric_and_identity_initializer_as_keras_2():
     # keras.metrics.Sum: the (weighted) running total; keras.initializers.Identity: gain * I
     total = xf.keras.metrics.Sum()

@@ -22,6 +22,12 @@ from xlaflow.metrics import (  # noqa: F401
     serialize,
     sparse_categorical_accuracy,
 )
+from xlaflow.metrics_confusion import (  # noqa: F401
+    FalseNegatives,
+    FalsePositives,
+    TrueNegatives,
+    TruePositives,
+)
 from xlaflow.metrics_extra import (  # noqa: F401
     BinaryCrossentropy,
     CategoricalCrossentropy,
