@@ -223,9 +223,14 @@ _ALIASES = {"uniform": RandomUniform, "normal": RandomNormal}
 def get(identifier):
     """An Initializer from a name (snake case, a class name such as 'GlorotUniform', or
     Keras 2's 'uniform'/'normal'), an Initializer or its class, a `{class_name, config}`
-    dict or a callable `(shape, dtype, key)`."""
+    dict, a callable `(shape, dtype, key)`, or None (glorot_uniform, see below)."""
     if isinstance(identifier, type):  # a class, as Keras: made with its defaults
         return identifier()
+    if identifier is None:
+        # Keras 2's get(None) is None, which Layer.add_weight turns into glorot_uniform
+        # for a float weight: Dense(bias_initializer=None) draws a glorot_uniform bias
+        # (the imbalanced-data tutorial's make_model passes None when it has no bias)
+        return GlorotUniform()
     if isinstance(identifier, Initializer) or callable(identifier):
         return identifier
     if isinstance(identifier, str):

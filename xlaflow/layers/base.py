@@ -183,7 +183,10 @@ class Layer(NodeAccessors, Module):
             self._regularizers.get(weight_argument(name, "regularizer"))
         constraint = constraints_lib.get(constraint) if constraint is not None else \
             self._constraints.get(weight_argument(name, "constraint"))
-        init = initializers_lib.get(initializer)
+        if initializer is None and not jnp.issubdtype(jnp.dtype(dtype or self.dtype),
+                                                      jnp.floating):
+            initializer = "zeros"  # Keras 2's default for an integer or bool weight
+        init = initializers_lib.get(initializer)  # None: glorot_uniform, as Keras 2
         with jax.ensure_compile_time_eval():
             key = initializers_lib.default_key(init)
             value = init(tuple(shape), jnp.dtype(dtype or self.dtype), key)
