@@ -69,8 +69,8 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.f
         positive, negative = truth * weight, (1 - truth) * weight
     above = (jnp.reshape(y_pred, (1, -1)) >
              jnp.asarray(thresholds, dtype)[:, None]).astype(dtype)
-    tp, fp = above @ positive, above @ negative
-    return tp, fp, jnp.sum(negative) - fp, jnp.sum(positive) - tp
+    below = 1 - above  # each cell summed directly: totals minus counts would round
+    return above @ positive, above @ negative, below @ negative, below @ positive
 
 
 class _ConditionCount(Metric):
