@@ -232,7 +232,7 @@ def test_basic_text_classification_loads_aclimdb_from_directories(aclImdb, capsy
     assert capsys.readouterr().out == (
         "Found 200 files belonging to 2 classes.\nUsing 40 files for validation.\n"
         "Found 80 files belonging to 2 classes.\n")
-    seen = [(str(t), int(y)) for ds in (raw_train_ds, raw_val_ds)
+    seen = [(t.decode(), int(y)) for ds in (raw_train_ds, raw_val_ds)
             for x, labels in ds.as_numpy_iterator() for t, y in zip(x, labels)]
     assert sorted(seen) == sorted(zip(train_texts.tolist(), train_labels.tolist()))
     assert sum(y for _, y in seen) == n_pos

@@ -49,7 +49,7 @@ def test_basic_text_classification_and_word_embeddings(tmp_path):
 
     train_text = raw_train_ds.map(lambda x, y: x)
     counts = Counter(word for batch in train_text.as_numpy_iterator() for text in batch
-                     for word in custom_standardization(text).split())
+                     for word in custom_standardization(text.decode()).split())  # bytes, as TF
     ranked = sorted(counts, key=lambda w: (-counts[w], w))[:max_features - 2]
     vocabulary = ["", "[UNK]", *ranked]
     index = {word: i for i, word in enumerate(vocabulary)}

@@ -26,7 +26,7 @@ class HostTensor(np.ndarray):
         """
         value = np.array(self, copy=True).view(np.ndarray)
         if value.dtype.kind in "US":
-            return _as_bytes(value)
+            return text_as_bytes(value)
         return value[()] if value.ndim == 0 else value
 
     def __getitem__(self, key):
@@ -46,7 +46,9 @@ class HostTensor(np.ndarray):
         return str(self.view(np.ndarray))
 
 
-def _as_bytes(value):
+def text_as_bytes(value):
+    """A NumPy str/bytes array as TF gives strings: `bytes` for 0-d, else an object array
+    of bytes (UTF-8 for text)."""
     def encode(s):
         return s.encode("utf-8") if isinstance(s, str) else bytes(s)
     if value.ndim == 0:

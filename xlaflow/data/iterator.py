@@ -61,18 +61,41 @@ def _in_effect(options):
 
 
 def _plain_bytes(element):
-    # as_numpy_iterator gives a bytes value (a TFRecord record) as TF's does: `bytes`,
-    # not the 0-d object array that carries it through the pipeline. fit reads every
-    # batch through here: one flatten, and the element itself when it holds no record.
+    # as_numpy_iterator gives strings as TF's does: `bytes` for one value, an object array
+    # of bytes for several, where the pipeline keeps NumPy str arrays, np.str_ scalars and
+    # 0-d object arrays (a TFRecord record). fit reads every batch through here: one
+    # flatten, a type test per leaf, and the element itself when no leaf is text.
     from xlaflow.data import structure
     leaves = structure.flatten(element)
-    if not any(_is_record(v) for v in leaves):
+    for v in leaves:  # inlined _is_text: numeric leaves cost a type test and a dtype read
+        kind = type(v)
+        if kind is np.ndarray:
+            if v.dtype.kind in "USO" and _is_text(v):
+                break
+        elif kind in _TEXT_SCALARS:
+            break
+    else:
         return element
-    return structure.pack_as(element, [v[()] if _is_record(v) else v for v in leaves])
+    return structure.pack_as(element, [_as_bytes(v) if _is_text(v) else v for v in leaves])
 
 
-def _is_record(value):
-    return type(value) is np.ndarray and value.ndim == 0 and value.dtype == object
+_TEXT_SCALARS = frozenset((str, np.str_, np.bytes_))  # (Python bytes is TF's form already)
+
+
+def _is_text(value):
+    kind = type(value)
+    if kind is np.ndarray:
+        return value.dtype.kind in "US" or (value.ndim == 0 and value.dtype == object)
+    return kind in _TEXT_SCALARS
+
+
+def _as_bytes(value):
+    if type(value) is np.ndarray and value.dtype == object:  # a record: already bytes
+        return value[()]
+    if type(value) is not np.ndarray:
+        return bytes(value) if isinstance(value, bytes) else value.encode("utf-8")
+    from xlaflow.data.host_tensor import text_as_bytes
+    return text_as_bytes(value)
 
 
 class Iterator:
