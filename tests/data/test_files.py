@@ -43,8 +43,9 @@ def test_text_lines_compressed_and_interleaved(tmp_path):
     q = _write(tmp_path / "q.txt", b"q0\n")
     both = TextLineDataset([p, q], num_parallel_reads=2)  # TF: one line from each in turn
     assert list(both.as_numpy_iterator()) == [b"p0", b"q0", b"p1", b"p2"]
+    missing = TextLineDataset(str(tmp_path / "missing.txt"))  # TF opens lazily
     with pytest.raises(FileNotFoundError, match="no such file"):
-        TextLineDataset(str(tmp_path / "missing.txt"))
+        list(missing)
     with pytest.raises(ValueError, match="compression_type"):
         TextLineDataset(p, compression_type="BZ2")
 

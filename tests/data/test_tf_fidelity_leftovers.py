@@ -2,6 +2,7 @@
 `as_numpy_iterator` and `.numpy()` as bytes, and file datasets open their files lazily."""
 
 import numpy as np
+import pytest
 
 import xlaflow as xf
 
@@ -63,3 +64,30 @@ def test_string_element_numpy_is_bytes():
         assert type(element.numpy()) is bytes and element.numpy() == b"a"
     for batch in xf.data.Dataset.from_tensor_slices(["a", "b"]).batch(2):
         assert batch.numpy().dtype == object and batch.numpy().tolist() == [b"a", b"b"]
+
+
+def _csv(*names):
+    return xf.data.experimental.CsvDataset(list(names), [xf.int32])
+
+
+@pytest.mark.parametrize("make", [xf.data.TFRecordDataset, xf.data.TextLineDataset, _csv],
+                         ids=["tfrecord", "textline", "csv"])
+def test_file_datasets_open_their_files_when_iterated(tmp_path, make):
+    """TF: `TFRecordDataset(["missing.tfrecord"])` (TextLineDataset, CsvDataset) constructs
+    without looking at the file; iterating raises tf.errors.NotFoundError naming it, after
+    the files before it were read."""
+    present = tmp_path / "present"
+    if make is xf.data.TFRecordDataset:
+        with xf.io.TFRecordWriter(str(present)) as writer:
+            writer.write(b"7")
+    else:
+        present.write_text("7\n")
+    missing = str(tmp_path / "missing.tfrecord")
+    ds = make([str(present), missing])
+    it = iter(ds)
+    first = next(it)
+    assert (first[0] if isinstance(first, tuple) else first).numpy() in (b"7", 7)
+    with pytest.raises(xf.errors.NotFoundError, match="missing.tfrecord"):
+        next(it)
+    with pytest.raises(xf.errors.NotFoundError, match="missing.tfrecord"):
+        list(make(missing).as_numpy_iterator())

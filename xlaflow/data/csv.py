@@ -117,10 +117,15 @@ def _filenames(filenames, what):
                  for f in np.asarray(filenames, dtype=object).ravel()]
     if not names:
         raise ValueError(f"{what}: `filenames` is empty")
-    for name in names:
-        if not os.path.isfile(name):
-            raise NotFoundError(None, None, f"{what}: no such file: {name!r}")
-    return names
+    return names  # opened lazily: a missing one is an error of the pass (existing), as TF
+
+
+def existing(name, what):
+    """`name`, a file a pass is about to read; TF's NotFoundError naming it if there is none
+    (TF's file datasets construct without looking and fail when iterated)."""
+    if not os.path.isfile(name):
+        raise NotFoundError(None, None, f"{what}: no such file: {name!r}")
+    return name
 
 
 def _compression(compression_type, what):
@@ -199,8 +204,8 @@ class CsvDataset(OnePass, Dataset):
 
     def _pass(self, tolerant):
         for path in self._files:
-            records = _records(path, self._delim, self._quotes, self._compression,
-                               self._encoding)
+            records = _records(existing(path, "CsvDataset"), self._delim, self._quotes,
+                               self._compression, self._encoding)
             try:
                 for number, (line, fields) in enumerate(records):
                     if number == 0 and self._header:

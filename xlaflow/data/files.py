@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 
 from xlaflow.data.arguments import positive_argument
-from xlaflow.data.csv import _compression, _filenames
+from xlaflow.data.csv import _compression, _filenames, existing
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.tensors import TensorSpec
@@ -54,7 +54,7 @@ class TextLineDataset(Dataset):
                 cycle_length=self._parallel, block_length=1)._iterate()
             return
         for path in self._names:
-            with _open_binary(path, self._compression) as f:
+            with _open_binary(existing(path, "TextLineDataset"), self._compression) as f:
                 for line in f:
                     if line.endswith(b"\n"):
                         line = line[:-2] if line.endswith(b"\r\n") else line[:-1]

@@ -12,9 +12,8 @@ import os
 import numpy as np
 
 from xlaflow.data.arguments import integer_argument, positive_argument
-from xlaflow.data.csv import _filenames
+from xlaflow.data.csv import _filenames, existing
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
-from xlaflow.errors import NotFoundError
 from xlaflow.tensors import TensorSpec
 
 _BYTES = np.dtype(object)
@@ -36,10 +35,7 @@ def _name(value):
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"TFRecordDataset: a Dataset of file names must hold strings; "
                         f"received {type(value).__name__} {value!r:.60}")
-    name = os.fspath(value)
-    if not os.path.isfile(name):
-        raise NotFoundError(None, None, f"TFRecordDataset: no such file: {name!r}")
-    return name
+    return os.fspath(value)
 
 
 class TFRecordDataset(Dataset):
@@ -86,7 +82,7 @@ class TFRecordDataset(Dataset):
         else:
             files = self._files()
         for path in files:
-            for data in read_records(path, self._compression):
+            for data in read_records(existing(path, "TFRecordDataset"), self._compression):
                 yield record(data)
 
     def _cardinality(self):
