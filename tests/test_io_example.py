@@ -240,5 +240,5 @@ def test_decode_images_against_the_encoded_pixels():
 
 def test_names_xf_io_lacks_are_attribute_errors_saying_what_it_has():
     assert not hasattr(xf.io, "decode_raw")
-    with pytest.raises(AttributeError, match="tf.io.gfile is not provided.*TFRecordWriter"):
-        xf.io.gfile  # noqa: B018
+    with pytest.raises(AttributeError, match="tf.io.decode_raw is not provided.*gfile"):
+        xf.io.decode_raw  # noqa: B018

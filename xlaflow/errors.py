@@ -38,6 +38,14 @@ class DataLossError(OpError):
         super().__init__(node_def, op, message, *args)
 
 
+class AlreadyExistsError(OpError, FileExistsError):
+    """An entity to be created already exists (as TF: tf.io.gfile.rename or copy onto an
+    existing file without overwrite=True). Also a FileExistsError, for Python's handlers."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        OpError.__init__(self, node_def, op, message, *args)
+
+
 class NotFoundError(OpError, FileNotFoundError):
     """A requested file or directory was not found (as TF: tf.io.read_file or a
     TFRecordDataset of a missing file). Also a FileNotFoundError, so Python's own
