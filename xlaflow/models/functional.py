@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import jax
+import numpy as np
 
 from xlaflow.layers.symbolic import input_layer_of, is_symbolic
 from xlaflow.models import shapes
@@ -126,11 +127,14 @@ class Graph:
         """{id(Input): value} for real `inputs` (same structure as the symbolic inputs)."""
         inputs = self.arrange(inputs)
         symbols, tree = jax.tree_util.tree_flatten(self.inputs, is_leaf=is_symbolic)
-        if not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
-                inputs, is_leaf=is_symbolic)):  # data (not a graph being built) fits Keras 2
+        data = not any(is_symbolic(leaf) for leaf in jax.tree_util.tree_leaves(
+            inputs, is_leaf=is_symbolic))  # data, not a graph being built
+        if data:  # fits Keras 2's _conform_to_reference_input: shapes, then dtypes
             inputs = shapes.conform(inputs, [tuple(s.shape) for s in symbols])
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]
+        if data:
+            values = [_as_input_dtype(v, s.dtype) for v, s in zip(values, symbols)]
         return {id(s): v for s, v in zip(symbols, values)}
 
     def output_names(self):
@@ -138,6 +142,20 @@ class Graph:
             return list(self.outputs)
         leaves = jax.tree_util.tree_leaves(self.outputs, is_leaf=is_symbolic)
         return [t.node.layer.name for t in leaves]
+
+
+def _as_input_dtype(value, want):
+    """`value` cast to its Input's numeric dtype, as Keras 2 casts every input (floats fed
+    to an Input(dtype="int32") truncate toward zero, tf.cast's rule); text stays as it is."""
+    have = getattr(value, "dtype", None)
+    if have is None or np.dtype(have).kind not in "biufc" or np.dtype(want).kind not in \
+            "biufc":
+        return value
+    # compared as JAX holds them: int64 data for an int32 Input without x64 is no cast
+    want = jax.dtypes.canonicalize_dtype(want)
+    if jax.dtypes.canonicalize_dtype(have) == want:
+        return value
+    return value.astype(want) if hasattr(value, "astype") else jax.numpy.asarray(value, want)
 
 
 def keras_layer_order(inputs, nodes, outputs):
