@@ -234,7 +234,7 @@ def test_text_tensors_are_host_values_refused_where_xla_would_hold_them():
     assert text.numpy().tolist() == [b"Cat", b"Dog"]  # TF's .numpy() of strings: bytes
     assert xf.constant(b"x").numpy() == b"x"
     assert xf.constant("ab", shape=(2,)).numpy().tolist() == [b"ab", b"ab"]
-    assert np.dtype(xf.string).kind == "U" and xf.convert_to_tensor(["a"], dtype="string")
+    assert xf.as_dtype(xf.string).kind == "U" and xf.convert_to_tensor(["a"], dtype="string")
     with pytest.raises(TypeError, match=r"requested dtype .*float32.* for text"):
         xf.convert_to_tensor(["Cat"], dtype=xf.float32)
     with pytest.raises(TypeError, match=r"text mixed with int"):

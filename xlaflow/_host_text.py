@@ -11,12 +11,16 @@ import math
 
 import numpy as np
 
+from xlaflow._string_dtype import StringDType
+
 
 def is_string_dtype(dtype):
     """Whether `dtype` names TF's string type: "string", xf.string, str, bytes or a NumPy
     str/bytes dtype (object too: TF's `.numpy()` of strings is an object array of bytes)."""
     if isinstance(dtype, str):
         return dtype in ("string", "str", "bytes", "object")
+    if isinstance(dtype, StringDType):  # xf.string, a text tensor's dtype
+        return True
     if dtype in (str, bytes, np.str_, np.bytes_, object):
         return True
     return isinstance(dtype, np.dtype) and dtype.kind in "USO"
@@ -113,6 +117,8 @@ def wants_text(value, dtype):
     """Whether `value` becomes a host string tensor: text, a NumPy str/bytes array (empty
     too), or anything with dtype=xf.string asked for (tf.constant([], tf.string))."""
     if is_text(value) or getattr(getattr(value, "dtype", None), "kind", None) in ("U", "S"):
+        return True
+    if isinstance(dtype, StringDType):
         return True
     return dtype is not None and is_string_dtype(dtype) and dtype not in ("object", object) \
         and not (isinstance(dtype, np.dtype) and dtype.kind == "O")

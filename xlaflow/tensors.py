@@ -9,7 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _host_text as _text
-from xlaflow import _tensor_numpy  # noqa: F401  (eager tensors get TF's .numpy())
+from xlaflow import (
+    _string_dtype,
+    _tensor_numpy,  # noqa: F401  (eager tensors get TF's .numpy())
+)
 from xlaflow._host_text import is_string_dtype  # noqa: F401  (re-exported: TF's dtype test)
 from xlaflow.variables import Variable
 
@@ -31,9 +34,10 @@ complex64 = jnp.dtype("complex64")
 complex128 = jnp.dtype("complex128")
 half = float16
 double = float64
-# TF's tf.string: text lives on the host as NumPy str arrays (XLA holds no strings), so the
-# dtype is NumPy's str; keras.Input(dtype=xf.string) feeds host layers such as StringLookup
-string = np.dtype(np.str_)
+# TF's tf.string: text lives on the host as NumPy str arrays (XLA holds no strings); the one
+# `string` equals every width and form of them; keras.Input(dtype=xf.string) feeds host
+# layers such as StringLookup
+string = _string_dtype.string
 
 Tensor = jax.Array
 
@@ -48,7 +52,8 @@ _TF_DATATYPE_ENUM = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int
 
 def as_dtype(dtype):
     """Normalize a dtype given as a name, numpy/jnp type, dtype or TF DataType enum value
-    to a numpy dtype."""
+    to a numpy dtype; TF's string ("string", xf.string) is the host form, NumPy's str
+    named "string" (usable wherever NumPy takes a dtype)."""
     if type(dtype) is int:  # not a bool (TF's name `bool` is a dtype in this module)
         if dtype not in _TF_DATATYPE_ENUM:
             raise TypeError(f"dtype: {dtype!r} is not a TF DataType enum value; expected "
@@ -56,6 +61,10 @@ def as_dtype(dtype):
         dtype = _TF_DATATYPE_ENUM[dtype]
     if isinstance(dtype, str) and dtype == "bfloat16":
         return bfloat16
+    if isinstance(dtype, _string_dtype.TextDType):
+        return dtype
+    if dtype is string or isinstance(dtype, str) and dtype == "string":
+        return _string_dtype.HOST_STRING  # NumPy's str named "string": NumPy calls take it
     return jnp.dtype(dtype)
 
 

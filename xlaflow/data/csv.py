@@ -18,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from xlaflow._string_dtype import StringDType
 from xlaflow.data.arguments import integer_argument, positive_argument
 from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
@@ -46,7 +47,7 @@ def _column_type(default, index):
         return _INT32, _INT32.type(default)
     if isinstance(default, float):
         return _FLOAT32, _FLOAT32.type(default)
-    if default is str:
+    if default is str or isinstance(default, StringDType):  # str, xf.string ("string")
         return _STRING, _REQUIRED
     if isinstance(default, (type, np.dtype)):
         try:

@@ -12,11 +12,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlaflow._string_dtype import TextDType
 from xlaflow.data import structure
+
+_NDARRAY_DTYPE = np.ndarray.dtype  # NumPy's own attribute, which HostTensor.dtype wraps
 
 
 class HostTensor(np.ndarray):
     """A NumPy array with TF's `.numpy()` (an element of `iter(dataset)`)."""
+
+    @property
+    def dtype(self):
+        """NumPy's dtype; for text a TextDType, which is TF's: `x.dtype == xf.string`,
+        `x.dtype.name == "string"`, and NumPy's str/bytes/object dtype in all else."""
+        dtype = _NDARRAY_DTYPE.__get__(self)
+        return TextDType(dtype) if dtype.kind in "USO" else dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        _NDARRAY_DTYPE.__set__(self, value)
 
     def numpy(self):
         """The values as a plain NumPy array (a writable copy), a NumPy scalar for 0-d.

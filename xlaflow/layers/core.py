@@ -9,9 +9,10 @@ import jax.numpy as jnp
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
+from xlaflow._string_dtype import HOST_STRING
 from xlaflow.layers.base import Layer
 from xlaflow.random import SeedGenerator
-from xlaflow.tensors import is_string_dtype, string
+from xlaflow.tensors import is_string_dtype
 
 
 class InputLayer(Layer):
@@ -27,7 +28,7 @@ class InputLayer(Layer):
         text = dtype is not None and is_string_dtype(dtype)
         super().__init__(name=name, dtype=None if text else dtype, **kwargs)
         if text:  # an Input of strings, for host layers (StringLookup): no dtype policy
-            self.dtype = string
+            self.dtype = HOST_STRING
         self.built = True  # no weights to make (Keras 2)
 
     def get_config(self):

@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting, _op_dispatch, backend_config, variable_operators
+from xlaflow._string_dtype import HOST_STRING
 from xlaflow.layers import keras_mask
-from xlaflow.tensors import is_string_dtype, string
+from xlaflow.tensors import is_string_dtype
 
 
 class SymbolicTensor(_op_dispatch.Symbolic):
@@ -25,7 +26,7 @@ class SymbolicTensor(_op_dispatch.Symbolic):
         super().__init__()
         self.shape = tuple(shape)
         # strings (keras.Input(dtype="string")) feed only host layers: see is_text
-        self.dtype = string if is_string_dtype(dtype) else jnp.dtype(dtype)
+        self.dtype = HOST_STRING if is_string_dtype(dtype) else jnp.dtype(dtype)
         self.node = node
         self.name = name
         self.input_layer = None  # an Input's InputLayer (Keras 2's _keras_history.layer)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 
 import jax
-import numpy as np
 
 from xlaflow.layers.symbolic import input_layer_of, is_symbolic
 from xlaflow.models import shapes
@@ -148,8 +147,8 @@ def _as_input_dtype(value, want):
     """`value` cast to its Input's numeric dtype, as Keras 2 casts every input (floats fed
     to an Input(dtype="int32") truncate toward zero, tf.cast's rule); text stays as it is."""
     have = getattr(value, "dtype", None)
-    if have is None or np.dtype(have).kind not in "biufc" or np.dtype(want).kind not in \
-            "biufc":
+    # (xf.string is no NumPy dtype, but has NumPy's kind of text, as every dtype here)
+    if have is None or have.kind not in "biufc" or want.kind not in "biufc":
         return value
     # compared as JAX holds them: int64 data for an int32 Input without x64 is no cast
     want = jax.dtypes.canonicalize_dtype(want)
