@@ -178,7 +178,7 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary", "debugging", "errors", "io")
+         "summary", "debugging", "errors", "io", "strings")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
@@ -200,8 +200,6 @@ def __getattr__(name):
 
 # TF modules a port may reach for, and what to write instead
 _NOT_PROVIDED = {
-    "strings": "XLA has no string tensors: handle text in Python or NumPy (e.g. in a "
-               "Dataset.map before batching) and feed integer ids",
     "ragged": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
               "Dataset.padded_batch) and mask",
     "sparse": "use dense tensors, or jax.experimental.sparse inside your own function",

@@ -1,0 +1,256 @@
+"""tf.strings on the host: TF 2.12's string ops in NumPy and Python, on eager text values.
+
+XLA holds no strings, so these run where xlaflow's text lives: eagerly, in a Dataset.map
+function, in a TextVectorization `standardize=` callable. They take str, bytes, nested lists,
+NumPy str/bytes/object arrays and xf.constant's host text values, and give text as
+xf.constant does (`.numpy()` is bytes, as TF's); numbers come back as NumPy-backed tensors
+of TF's dtype. TF's strings are bytes: "BYTE" units count UTF-8 bytes, "UTF8_CHAR" units
+characters. Inside xf.function (a traced argument) each op raises a TypeError saying so.
+Ops whose TF result is a RaggedTensor (split of a 1-D input) raise NotImplementedError,
+naming the padded alternative: xlaflow has no ragged tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xlaflow import _string_regex
+from xlaflow import _string_values as sv
+from xlaflow._string_numbers import as_string, format, to_number
+from xlaflow.errors import InvalidArgumentError
+
+__all__ = ["as_string", "bytes_split", "format", "join", "length", "lower", "reduce_join",
+           "regex_full_match", "regex_replace", "split", "strip", "substr",
+           "to_hash_bucket_fast", "to_number", "unicode_split", "upper"]
+
+_UNITS = ("BYTE", "UTF8_CHAR")
+
+
+def _case(input, encoding, op, ascii_fn, text_fn):
+    array = sv.text_array(input, op)
+    if encoding not in ("", "utf-8"):
+        raise InvalidArgumentError(None, None, f"tf.strings.{op}: only utf-8 or '' (no "
+                                   f"encoding) is supported, received {encoding}")
+    if encoding == "":  # TF's default: ASCII letters only, byte by byte (C's tolower)
+        return sv.text_result(sv.elementwise(ascii_fn, array))
+    return sv.text_result(sv.elementwise(
+        lambda b: text_fn(b.decode("utf-8", "replace")).encode("utf-8"), array))
+
+
+def lower(input, encoding="", name=None):
+    """Lowercase: ASCII letters with encoding="" (TF's default), all of Unicode with
+    encoding="utf-8" (TF uses ICU there; Python's str.lower is the same Unicode mapping)."""
+    return _case(input, encoding, "lower", bytes.lower, str.lower)
+
+
+def upper(input, encoding="", name=None):
+    """Uppercase: ASCII letters with encoding="" (TF's default), all of Unicode with
+    encoding="utf-8"."""
+    return _case(input, encoding, "upper", bytes.upper, str.upper)
+
+
+def strip(input, name=None):
+    """Leading and trailing ASCII whitespace removed (" \\t\\n\\v\\f\\r", as TF's)."""
+    return sv.text_result(sv.elementwise(bytes.strip, sv.text_array(input, "strip")))
+
+
+def _unit(unit, op):
+    if unit not in _UNITS:
+        raise ValueError(f"tf.strings.{op}: argument 'unit' must be 'BYTE' or 'UTF8_CHAR'; "
+                         f"received {unit!r}")
+    return unit
+
+
+def _char_starts(data):
+    # TF counts UTF-8 characters as the bytes that do not continue one (not 10xxxxxx), so
+    # text that is not valid UTF-8 still has a length and positions, as there.
+    return [i for i, byte in enumerate(data) if byte & 0xC0 != 0x80]
+
+
+def length(input, unit="BYTE", name=None):
+    """Each string's length (int32) in bytes, or in UTF-8 characters with unit="UTF8_CHAR"."""
+    count = len if _unit(unit, "length") == "BYTE" else (lambda b: len(_char_starts(b)))
+    array = sv.text_array(input, "length")
+    out = np.zeros(array.shape, dtype=np.int32)
+    for index, value in np.ndenumerate(array):
+        out[index] = count(value)
+    return sv.number_result(out, np.int32)
+
+
+def substr(input, pos, len, unit="BYTE", name=None):
+    """`len` bytes (or characters) of each string from `pos` (negative: from the end; a
+    `len` past the end or negative takes the rest). `pos` and `len` broadcast against
+    `input`; a `pos` beyond either end is TF's InvalidArgumentError."""
+    unit = _unit(unit, "substr")
+    array = sv.text_array(input, "substr")
+    for arg, value in (("pos", pos), ("len", len)):
+        sv.refuse_traced(value, "substr", arg)
+        if np.asarray(value).dtype.kind not in "iu":
+            raise TypeError(f"tf.strings.substr: argument '{arg}' must be integers; received "
+                            f"{np.asarray(value).dtype} {value!r:.40}")
+    try:
+        array, pos, size = np.broadcast_arrays(array, np.asarray(pos), np.asarray(len))
+    except ValueError:
+        raise ValueError(f"tf.strings.substr: 'pos' (shape {np.shape(pos)}) and 'len' "
+                         f"(shape {np.shape(len)}) must broadcast against 'input' (shape "
+                         f"{array.shape})") from None
+    out = np.empty(array.shape, dtype=object)
+    for index, data in np.ndenumerate(array):
+        out[index] = _substring(data, int(pos[index]), int(size[index]), unit, index)
+    return sv.text_result(out)
+
+
+def _substring(data, pos, size, unit, index):
+    starts = list(range(len(data) + 1)) if unit == "BYTE" else [*_char_starts(data), len(data)]
+    n = len(starts) - 1
+    if abs(pos) > n:
+        raise InvalidArgumentError(None, None, f"tf.strings.substr: pos {pos} out of range "
+                                   f"for string {data!r} (length {n}) at index {index}")
+    pos = pos + n if pos < 0 else pos
+    end = n if size < 0 else min(n, pos + size)
+    return data[starts[pos]:starts[end]]
+
+
+def join(inputs, separator="", name=None):
+    """Elementwise concatenation of the tensors in `inputs` with `separator` between them;
+    each input has the same shape or is a scalar (TF broadcasts scalars only)."""
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        raise ValueError("tf.strings.join: argument 'inputs' must be a non-empty list of "
+                         f"string tensors; received {inputs!r:.60}")
+    arrays = [sv.text_array(x, "join", f"inputs[{i}]") for i, x in enumerate(inputs)]
+    sep = sv.scalar_text(separator, "join", "separator")
+    shapes = {a.shape for a in arrays if a.ndim}
+    if len(shapes) > 1:
+        first, second = sorted(shapes, key=str)[:2]
+        raise InvalidArgumentError(None, None, f"tf.strings.join: input shapes do not match: "
+                                   f"{list(first)} vs. {list(second)}; give tensors of one "
+                                   "shape, or scalars")
+    shape = shapes.pop() if shapes else ()
+    arrays = [np.broadcast_to(a, shape) for a in arrays]
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        out[index] = sep.join(a[index] for a in arrays)
+    return sv.text_result(out)
+
+
+def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
+    """The strings joined with `separator` along `axis` (an int, a list, or None: all axes),
+    in row-major order, as np.sum would reduce numbers."""
+    array = sv.text_array(inputs, "reduce_join", "inputs")
+    sep = sv.scalar_text(separator, "reduce_join", "separator")
+    rank = array.ndim
+    axes = range(rank) if axis is None else np.atleast_1d(np.asarray(axis)).tolist()
+    normalized = []
+    for a in axes:
+        if not isinstance(a, int) or not -rank <= a < max(rank, 1):
+            raise InvalidArgumentError(None, None, f"tf.strings.reduce_join: invalid reduction "
+                                       f"dimension {a!r} for input with {rank} dimensions")
+        normalized.append(a % rank if rank else 0)
+    axes = sorted(set(normalized)) if rank else []
+    kept = [d for d in range(rank) if d not in axes]
+    moved = array.transpose(kept + axes)
+    rows = moved.reshape([array.shape[d] for d in kept] + [-1]) if rank else \
+        moved.reshape(1)
+    out = np.empty(rows.shape[:-1], dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = sep.join(rows[index])
+    if keepdims:
+        out = out.reshape([1 if d in axes else array.shape[d] for d in range(rank)])
+    return sv.text_result(out)
+
+
+def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
+    """Matches of the RE2 `pattern` replaced by `rewrite` (`\\1` names a group, `\\0` the
+    match); only the first with replace_global=False. See _string_regex for how RE2's
+    syntax maps onto Python's re."""
+    array = sv.text_array(input, "regex_replace")
+    source = sv.scalar_text(pattern, "regex_replace", "pattern")
+    regex = _string_regex.compile_re2(source)
+    pieces = _string_regex.parse_rewrite(
+        sv.scalar_text(rewrite, "regex_replace", "rewrite"), regex.groups, source)
+    return sv.text_result(sv.elementwise(
+        lambda b: _string_regex.replace(b, regex, pieces, bool(replace_global)), array))
+
+
+def regex_full_match(input, pattern, name=None):
+    """Whether each whole string matches the RE2 `pattern` (bool)."""
+    array = sv.text_array(input, "regex_full_match")
+    regex = _string_regex.compile_re2(sv.scalar_text(pattern, "regex_full_match", "pattern"))
+    out = np.zeros(array.shape, dtype=bool)
+    for index, value in np.ndenumerate(array):
+        out[index] = _string_regex.full_match(value, regex)
+    return sv.number_result(out, bool)
+
+
+def _one_string(input, op, how):
+    array = sv.text_array(input, op)
+    if array.ndim:
+        raise NotImplementedError(
+            f"tf.strings.{op} of a {array.ndim}-D input: TF returns a RaggedTensor (one row "
+            f"of {how} per string), which xlaflow has not. Split one string at a time (a "
+            "scalar input gives a 1-D tensor, e.g. inside Dataset.map before batching), or "
+            "pad the rows yourself, as RaggedTensor.to_tensor() would: rows = [xf.strings."
+            f"{op}(s).numpy() for s in strings]; width = max(len(r) for r in rows); "
+            "padded = [list(r) + [b''] * (width - len(r)) for r in rows]")
+    return array[()]
+
+
+def _pieces(values):
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return sv.text_result(out)
+
+
+def split(input, sep=None, maxsplit=-1, name=None):
+    """A scalar string split on `sep` (None or "": runs of ASCII whitespace, no empty
+    pieces; else every `sep`, empty pieces kept, as Python's str.split) into a 1-D tensor."""
+    data = _one_string(input, "split", "pieces")
+    sep = None if sep is None else sv.scalar_text(sep, "split", "sep") or None
+    return _pieces(data.split(sep, maxsplit if maxsplit > 0 else -1))
+
+
+def bytes_split(input, name=None):
+    """A scalar string as a 1-D tensor of its single bytes."""
+    data = _one_string(input, "bytes_split", "bytes")
+    return _pieces([data[i:i + 1] for i in range(len(data))])
+
+
+def unicode_split(input, input_encoding, errors="replace", replacement_char=65533,
+                  name=None):
+    """A scalar string as a 1-D tensor of its characters, each in `input_encoding` (UTF-8,
+    UTF-16-BE, UTF-32-BE). errors="strict" raises on malformed text, "replace" puts
+    `replacement_char` there, "ignore" drops it (Python's codecs decide the extent of one
+    malformed sequence, where TF uses ICU's)."""
+    codec = {"UTF-8": "utf-8", "UTF-16-BE": "utf-16-be", "UTF-32-BE": "utf-32-be"}.get(
+        str(input_encoding).upper())
+    if codec is None:
+        raise ValueError("tf.strings.unicode_split: argument 'input_encoding' must be UTF-8, "
+                         f"UTF-16-BE or UTF-32-BE; received {input_encoding!r}")
+    if errors not in ("strict", "replace", "ignore"):
+        raise ValueError("tf.strings.unicode_split: argument 'errors' must be 'strict', "
+                         f"'replace' or 'ignore'; received {errors!r}")
+    data = _one_string(input, "unicode_split", "characters")
+    # Malformed bytes decode to lone surrogates (U+DC80..U+DCFF), one per byte, never
+    # confused with a U+FFFD the text itself holds.
+    text = data.decode(codec, "surrogateescape")
+    chars = []
+    for c in text:
+        if "\udc80" <= c <= "\udcff":
+            if errors == "strict":
+                raise InvalidArgumentError(None, None, f"tf.strings.unicode_split: invalid "
+                                           f"{input_encoding} text {data!r}")
+            if errors == "replace":
+                chars.append(chr(replacement_char))
+        else:
+            chars.append(c)
+    return _pieces([c.encode(codec) for c in chars])
+
+
+def to_hash_bucket_fast(input, num_buckets, name=None):
+    """Not provided: TF hashes with FarmHash's Fingerprint64, which xlaflow does not
+    reproduce bit for bit; a different hash would silently put strings in other buckets."""
+    raise NotImplementedError(
+        "tf.strings.to_hash_bucket_fast: TF's FarmHash Fingerprint64 buckets are not "
+        "reproduced in xlaflow; map strings to ids with keras.layers.StringLookup (a "
+        "vocabulary, adapt() builds it) or a Python dict, before the compiled part")
