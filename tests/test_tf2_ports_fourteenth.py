@@ -7,6 +7,7 @@ vocabulary has a Counter oracle and a trained model must beat chance by far.
 """
 
 import os
+import re
 import string
 from collections import Counter
 
@@ -34,12 +35,12 @@ def test_basic_text_classification_with_text_vectorization():
     raw_test_ds = tf.data.Dataset.from_tensor_slices((texts[480:], labels[480:])).batch(
         batch_size)
 
-    # the tutorial's tf.strings ops, written with NumPy's: a callable standardize gets the
-    # batch as a NumPy str array
     def custom_standardization(input_data):
-        lowercase = np.char.lower(input_data)
-        stripped_html = np.char.replace(lowercase, "<br />", " ")
-        return np.char.translate(stripped_html, str.maketrans("", "", string.punctuation))
+        lowercase = tf.strings.lower(input_data)
+        stripped_html = tf.strings.regex_replace(lowercase, '<br />', ' ')
+        return tf.strings.regex_replace(stripped_html,
+                                        '[%s]' % re.escape(string.punctuation),  # noqa: UP031
+                                        '')
 
     max_features = 22  # the 20 words of the reviews, padding and OOV
     sequence_length = 10
@@ -61,12 +62,15 @@ def test_basic_text_classification_with_text_vectorization():
     assert vectorized.shape == (batch_size, sequence_length) and vectorized.dtype == np.int64
 
     # oracle: the words counted in Python, ranked by count (ties by the larger word)
-    counts = Counter(w for t in texts[:400] for w in
-                     custom_standardization(np.array([t]))[0].split())
+    def python_standardization(t):  # the same steps with Python's str methods
+        return t.lower().replace("<br />", " ").translate(
+            str.maketrans("", "", string.punctuation))
+
+    counts = Counter(w for t in texts[:400] for w in python_standardization(t).split())
     ranked = sorted(counts, key=lambda w: (counts[w], w), reverse=True)[:max_features - 2]
     assert vectorize_layer.get_vocabulary() == ["", "[UNK]", *ranked]
     index = {w: i + 2 for i, w in enumerate(ranked)}
-    words = custom_standardization(np.array([first_review]))[0].split()
+    words = python_standardization(str(first_review)).split()
     want = [index.get(w, 1) for w in words][:sequence_length]
     assert vectorized[0].tolist() == want + [0] * (sequence_length - len(want))
     assert first_label == label[0]

@@ -12,6 +12,7 @@ Python, each image's class read from its colour, each review's label from its fo
 import ast
 import os
 import pathlib
+import re
 import shutil
 import string
 
@@ -237,12 +238,12 @@ def test_basic_text_classification_loads_aclimdb_from_directories(aclImdb, capsy
     assert sorted(seen) == sorted(zip(train_texts.tolist(), train_labels.tolist()))
     assert sum(y for _, y in seen) == n_pos
 
-    # the tutorial's tf.strings ops, written with NumPy's: a callable standardize gets the
-    # batch as a NumPy str array
     def custom_standardization(input_data):
-        lowercase = np.char.lower(input_data)
-        stripped_html = np.char.replace(lowercase, "<br />", " ")
-        return np.char.translate(stripped_html, str.maketrans("", "", string.punctuation))
+        lowercase = tf.strings.lower(input_data)
+        stripped_html = tf.strings.regex_replace(lowercase, '<br />', ' ')
+        return tf.strings.regex_replace(stripped_html,
+                                        '[%s]' % re.escape(string.punctuation),  # noqa: UP031
+                                        '')
 
     max_features = 22  # the 20 words of the reviews, padding and OOV
     sequence_length = 10

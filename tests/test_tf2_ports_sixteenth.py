@@ -392,13 +392,16 @@ def test_images_tutorial_finer_control_with_list_files(tmp_path):
     assert tf.data.experimental.cardinality(train_ds).numpy() == image_count - val_size
     assert tf.data.experimental.cardinality(val_ds).numpy() == val_size
 
-    # tf.strings.split / tf.io.read_file / tf.io.decode_jpeg have no XLA form: the same
-    # steps in Python, which a Dataset.map runs on the host.
     def get_label(file_path):
-        parts = str(file_path).split(os.path.sep)
+        # Convert the path to a list of path components
+        parts = tf.strings.split(file_path, os.path.sep)
+        # The second to last is the class-directory
         one_hot = parts[-2] == class_names
+        # Integer encode the label
         return tf.argmax(one_hot)
 
+    # tf.io.read_file / tf.io.decode_jpeg: the same steps with PIL, which a Dataset.map
+    # runs on the host.
     def decode_img(path):
         img = np.asarray(Image.open(path).convert("RGB"))
         return tf.image.resize(img, [img_height, img_width])

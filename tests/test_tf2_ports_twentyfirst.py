@@ -214,18 +214,15 @@ def test_word2vec_on_a_corpus_with_fixed_contexts():
         print(line)
     assert lines == written
 
-    # the tutorial's tf.strings ops, written with NumPy's: xlaflow has no tf.strings (the
-    # elements are NumPy str arrays on the host)
     text_ds = tf.data.TextLineDataset(path_to_file).filter(
-        lambda x: np.char.str_len(x) > 0)  # tf.cast(tf.strings.length(x), bool)
+        lambda x: tf.cast(tf.strings.length(x), bool))
 
     # Now, create a custom standardization function to lowercase the text and
     # remove punctuation.
     def custom_standardization(input_data):
-        lowercase = np.char.lower(input_data)  # tf.strings.lower
-        # tf.strings.regex_replace(lowercase, '[%s]' % re.escape(string.punctuation), '')
-        pattern = re.compile('[%s]' % re.escape(string.punctuation))  # noqa: UP031
-        return np.vectorize(lambda s: pattern.sub('', s), otypes=[str])(lowercase)
+        lowercase = tf.strings.lower(input_data)
+        return tf.strings.regex_replace(lowercase,
+                                        '[%s]' % re.escape(string.punctuation), '')  # noqa: UP031
 
     # Define the vocabulary size and the number of words in a sequence.
     vocab_size = 40  # the tutorial's 4096: the corpus has 32 words
