@@ -22,7 +22,8 @@ def refuse_traced(value, op, arg):
     import jax
 
     from xlaflow import _op_dispatch
-    if isinstance(value, jax.core.Tracer):
+    leaves = jax.tree_util.tree_leaves(value) if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
         raise TypeError(
             f"tf.strings.{op}: argument '{arg}' is a traced value inside a compiled function "
             "(xf.function); text runs on the host in xlaflow: call tf.strings ops eagerly or "
@@ -55,8 +56,10 @@ def text_array(value, op, arg="input"):
     if array.dtype.kind == "O":
         bad = [v for v in array.reshape(-1).tolist() if not isinstance(v, _TEXT_LEAVES)]
         if bad:
-            raise TypeError(f"tf.strings.{op}: argument '{arg}' must hold only strings; "
-                            f"received a {type(bad[0]).__name__} ({bad[0]!r:.40})")
+            kind = np.asarray(bad).dtype if len(bad) == array.size else \
+                type(bad[0]).__name__  # all numbers: name their dtype, as for an array
+            raise TypeError(f"tf.strings.{op}: argument '{arg}' must be a string tensor; "
+                            f"received {kind} values ({bad[0]!r:.40})")
     out = np.empty(array.shape, dtype=object)
     for index, v in np.ndenumerate(array):
         out[index] = _as_bytes(v)
