@@ -252,8 +252,8 @@ def test_bad_input_names_the_argument_and_dtype():
         S.substr("abc", 1.0, 1)
     with pytest.raises(ValueError, match="ragged"):
         S.lower([["a"], ["b", "c"]])
-    with pytest.raises(NotImplementedError, match="FarmHash.*StringLookup"):
-        S.to_hash_bucket_fast(["a"], 3)
+    with pytest.raises(ValueError, match="'num_buckets' must be a positive int.*0"):
+        S.to_hash_bucket_fast(["a"], 0)
 
 
 def test_traced_values_are_refused_naming_the_op():
@@ -297,3 +297,42 @@ def test_as_a_text_vectorization_standardize_callable():
     ids = np.asarray(layer(["THE dog!"]))
     vocab = layer.get_vocabulary()
     assert ids.tolist() == [[vocab.index("the"), vocab.index("dog")]]
+
+
+# farmhashna::Hash64 (= Fingerprint64) test vectors published with FarmHash's Go port
+# (dgryski/go-farm, generated from the C++ code) and its Node binding (lovell/farmhash):
+# every length class of the algorithm (0-16, 17-32, 33-64, over 64 bytes), UTF-8 too
+LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+         "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud "
+         "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. Duis aute "
+         "irure dolor in reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla "
+         "pariatur. Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia "
+         "deserunt mollit anim id est laborum.")
+FINGERPRINT64 = {
+    "": 0x9AE16A3B2F90404F, "a": 0xB3454265B6DF75E3, "abc": 0x24A5B3A074E7F369,
+    "abcd": 0x1A5502DE4A1F8101, "abcdefghi": 0x332C8ED4DAE5BA42,
+    "0123456789=012345": 0x46A7416ED4861E3B,
+    "0123456789%0123456789£": 0x4DBD128AF51D77E8,
+    "C is as portable as Stonehedge!!": 0xB944F8A16261E414,
+    "Discard medicine more than two years old.": 0xE8F89AB6DF9BDD25,
+    "The quick brown fox jumped over the lazy sleeping dog": 17097846426514660294,
+    "For every action there is an equal and opposite government program.":
+        0x55182F8859ECA4CE,
+    "You remind me of a TV show, but that's all right: I watch it anyway.":
+        0xABCDB319FCF2826C,
+    LOREM: 0xC3F02C4FFD5D71E6,
+}
+
+
+def test_to_hash_bucket_fast_is_farmhash_fingerprint64_modulo_buckets():
+    from xlaflow._farmhash import fingerprint64
+    for text, want in FINGERPRINT64.items():
+        assert fingerprint64(text.encode()) == want, (len(text.encode()), text)
+    texts = list(FINGERPRINT64)
+    buckets = S.to_hash_bucket_fast(texts, 1000)
+    assert buckets.dtype == np.int64
+    assert buckets.tolist() == [FINGERPRINT64[t] % 1000 for t in texts]
+    # TF's documented example, and Keras' Hashing(num_bins=3) example (the same hash)
+    assert S.to_hash_bucket_fast(["Hello", "TensorFlow", "2.x"], 3).tolist() == [0, 2, 2]
+    assert S.to_hash_bucket_fast([["A"], ["B"], ["C"], ["D"], ["E"]], 3).tolist() == [
+        [1], [0], [1], [1], [2]]

@@ -7,7 +7,8 @@ xf.constant does (`.numpy()` is bytes, as TF's); numbers come back as NumPy-back
 of TF's dtype. TF's strings are bytes: "BYTE" units count UTF-8 bytes, "UTF8_CHAR" units
 characters. Inside xf.function (a traced argument) each op raises a TypeError saying so.
 Ops whose TF result is a RaggedTensor (split of a 1-D input) raise NotImplementedError,
-naming the padded alternative: xlaflow has no ragged tensors.
+naming the padded alternative: xlaflow has no ragged tensors. to_hash_bucket_fast uses
+FarmHash's Fingerprint64 (_farmhash.py), so its buckets are TF's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from xlaflow import _string_regex
 from xlaflow import _string_values as sv
+from xlaflow._farmhash import fingerprint64
 from xlaflow._string_numbers import as_string, format, to_number
 from xlaflow.errors import InvalidArgumentError
 
@@ -248,9 +250,14 @@ def unicode_split(input, input_encoding, errors="replace", replacement_char=6553
 
 
 def to_hash_bucket_fast(input, num_buckets, name=None):
-    """Not provided: TF hashes with FarmHash's Fingerprint64, which xlaflow does not
-    reproduce bit for bit; a different hash would silently put strings in other buckets."""
-    raise NotImplementedError(
-        "tf.strings.to_hash_bucket_fast: TF's FarmHash Fingerprint64 buckets are not "
-        "reproduced in xlaflow; map strings to ids with keras.layers.StringLookup (a "
-        "vocabulary, adapt() builds it) or a Python dict, before the compiled part")
+    """Each string's bucket (int64) in [0, num_buckets): FarmHash Fingerprint64 modulo
+    `num_buckets`, TF's, so the buckets are TF's (and Keras' Hashing layer's)."""
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) \
+            or num_buckets < 1:
+        raise ValueError("tf.strings.to_hash_bucket_fast: argument 'num_buckets' must be a "
+                         f"positive int; received {num_buckets!r}")
+    array = sv.text_array(input, "to_hash_bucket_fast")
+    out = np.zeros(array.shape, dtype=np.int64)
+    for index, value in np.ndenumerate(array):
+        out[index] = fingerprint64(value) % int(num_buckets)
+    return sv.number_result(out, np.int64)
