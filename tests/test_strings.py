@@ -336,3 +336,19 @@ def test_to_hash_bucket_fast_is_farmhash_fingerprint64_modulo_buckets():
     assert S.to_hash_bucket_fast(["Hello", "TensorFlow", "2.x"], 3).tolist() == [0, 2, 2]
     assert S.to_hash_bucket_fast([["A"], ["B"], ["C"], ["D"], ["E"]], 3).tolist() == [
         [1], [0], [1], [1], [2]]
+
+
+@fast
+@given(st.text(alphabet="ab c,.!é\n", max_size=20),
+       st.sampled_from([r"[%s]" % re.escape(string.punctuation), r"(a+)(b?)", r"\s+", "é.",  # noqa: UP031
+                        r"b\b"]))
+def test_regex_replace_fast_path_agrees_with_re2s_loop(value, pattern):
+    # patterns that cannot match "" go through re.sub; RE2's loop must give the same
+    from xlaflow import _string_regex
+    regex = _string_regex.compile_re2(pattern.encode())
+    pieces = _string_regex.parse_rewrite(rb"<\2\0>" if regex.groups >= 2 else rb"<\0>",
+                                         regex.groups, pattern.encode())
+    fast = _string_regex.replacer(regex, pieces)
+    assert fast is not None
+    data = value.encode()
+    assert fast(data) == _string_regex.replace(data, regex, pieces, True)

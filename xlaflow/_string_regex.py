@@ -8,9 +8,11 @@ it can and refuses what RE2 would refuse, so a pattern never silently means some
     only for ASCII letters, where RE2 folds all of Unicode.
   - RE2 has no lookaround `(?=` `(?!` `(?<=` `(?<!` and no backreferences `\\1`: refused
     (InvalidArgumentError), as TF refuses them. RE2's `\\pL` / `\\p{Greek}`, `\\C` and
-    `\\Q...\\E` have no `re` form: refused too, naming the construct.
+    `\\Q...\\E` have no `re` form: refused too, naming the construct; so is RE2's U
+    (ungreedy) flag (re's "unknown flag"). Python's `\\Z` is accepted, where RE2 has none.
   - A global replace never replaces an empty match right after the previous match (RE2's
-    rule: `x*` in "abxd" gives "-a-b-d-", where Python's re.sub gives "-a-b--d-").
+    rule: `x*` in "abxd" gives "-a-b-d-", where Python's re.sub gives "-a-b--d-"); a
+    pattern that cannot match "" runs on re.sub itself, where the two agree.
 Text is matched as UTF-8 (RE2's default); bytes that are not UTF-8 each count as one
 character (surrogate escapes) and come back unchanged.
 """
@@ -123,6 +125,27 @@ def parse_rewrite(rewrite, groups, pattern):
                 "by a digit (a group) or another backslash")
         i = j + 2
     return tuple(p for p in pieces if p != "")
+
+
+def _never_empty(regex):
+    """Whether `regex` cannot match the empty string: then re.sub replaces exactly what
+    RE2's GlobalReplace does, in C (the rules differ only around empty matches)."""
+    try:
+        from re import _parser  # Python's own parser: the pattern's minimum width
+        return _parser.parse(regex.pattern, regex.flags).getwidth()[0] > 0
+    except Exception:  # noqa: BLE001  (a private module: without it, take the slow path)
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def replacer(regex, pieces):
+    """A function of one bytes value that does RE2's replace of `regex` by `pieces`."""
+    template = "".join(p.replace("\\", "\\\\") if isinstance(p, str) else f"\\g<{p}>"
+                       for p in pieces)
+    if _never_empty(regex):
+        return lambda value: regex.sub(template, value.decode(
+            "utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    return None
 
 
 def _expand(match, pieces):

@@ -170,8 +170,10 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
     regex = _string_regex.compile_re2(source)
     pieces = _string_regex.parse_rewrite(
         sv.scalar_text(rewrite, "regex_replace", "rewrite"), regex.groups, source)
+    fast = _string_regex.replacer(regex, pieces) if replace_global else None
     return sv.text_result(sv.elementwise(
-        lambda b: _string_regex.replace(b, regex, pieces, bool(replace_global)), array))
+        fast or (lambda b: _string_regex.replace(b, regex, pieces, bool(replace_global))),
+        array))
 
 
 def regex_full_match(input, pattern, name=None):
