@@ -126,7 +126,7 @@ def test_tensors_guide_reshape_dtypes_broadcasting():
         tf.broadcast_to(tf.constant([1, 2, 3]), [3, 2])
 
 
-def test_tensors_guide_ragged_string_and_sparse_sections_are_refused_clearly():
+def test_tensors_guide_string_section_runs_ragged_and_sparse_are_refused_clearly():
     ragged_list = [
         [0, 1, 2, 3],
         [4, 5],

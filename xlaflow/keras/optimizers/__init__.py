@@ -17,7 +17,7 @@ from xlaflow.optimizers import (  # noqa: F401
 )
 
 # Keras optimizers xlaflow does not have: still an AttributeError (hasattr stays False, as
-# for xf.strings), naming what to use instead
+# for xf.ragged), naming what to use instead
 _NOT_PROVIDED = ("Adadelta", "Ftrl", "Adafactor", "Lion")
 
 
