@@ -126,6 +126,9 @@ def test_results_are_host_values_as_xf_constant_gives():
     assert S.length(S.join(["a\x00", "\x00"])).tolist() == 3
     assert S.regex_full_match(["a"], "a").dtype == bool
     assert S.reduce_join([], separator=",").numpy() == b""
+    assert S.reduce_join(np.zeros((0, 3), str), axis=1).shape == (0,)
+    assert S.reduce_join(np.zeros((2, 0), str), axis=1).numpy().tolist() == [b"", b""]
+    assert S.reduce_join("abc").numpy() == b"abc"
 
 
 def test_regex_replace_follows_re2_where_python_re_differs():

@@ -151,8 +151,8 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     axes = sorted(set(normalized)) if rank else []
     kept = [d for d in range(rank) if d not in axes]
     moved = array.transpose(kept + axes)
-    rows = moved.reshape([array.shape[d] for d in kept] + [-1]) if rank else \
-        moved.reshape(1)
+    reduced = int(np.prod([array.shape[d] for d in axes])) if rank else 1
+    rows = moved.reshape([array.shape[d] for d in kept] + [reduced])  # -1 fails on size 0
     out = np.empty(rows.shape[:-1], dtype=object)
     for index in np.ndindex(*out.shape):
         out[index] = sep.join(rows[index])
