@@ -62,8 +62,9 @@ def custom_object_scope(custom_objects):
 
 def _builtins():
     from xlaflow import initializers, layers, losses, metrics, models, optimizers
+    from xlaflow.keras import layers as keras_layers  # Lambda, ... (not in xf.layers)
     found = {}
-    for module in (layers, models, initializers, losses, metrics, optimizers):
+    for module in (layers, keras_layers, models, initializers, losses, metrics, optimizers):
         for attr in dir(module):
             value = getattr(module, attr)
             if inspect.isclass(value) and value.__module__.startswith("xlaflow."):
@@ -120,25 +121,35 @@ def is_serialized_object(value):
 
 
 def deserialize_keras_object(config, custom_objects=None):
-    """Rebuild an object from `serialize_keras_object`'s dict."""
+    """Rebuild an object from `serialize_keras_object`'s dict, or from Keras 2's
+    `{"class_name", "config"}` (TF's to_json, an HDF5 model_config: keras2_config.py)."""
+    from xlaflow.saving import keras2_config
+    if keras2_config.is_keras2_config(config):
+        return keras2_config.deserialize(config, custom_objects)
     if not is_serialized_object(config) or not isinstance(config["registered_name"], str):
         raise ValueError(f"not a serialized Keras object (expected class_name, "
-                         f"registered_name (a string) and config): {config!r}")
+                         f"registered_name (a string) and config, or Keras 2's class_name "
+                         f"and config): {config!r}")
     cls = get_registered_object(config["registered_name"], custom_objects,
                                 config.get("module"))
     if cls is None:
-        raise ValueError(
-            f"cannot load {config['class_name']!r}: the saved model names the class "
-            f"{config['registered_name']!r}, which is not known here. Import the module that "
-            "defines it, decorated with @xf.keras.saving.register_serializable(), or pass "
-            f"custom_objects={{{config['class_name']!r}: {config['class_name']}}}. To run "
-            "the model without its Python code use xf.saved_model.load(path).")
+        raise unknown_class_error(config["class_name"], config["registered_name"])
     with custom_object_scope(custom_objects):
         from_config = getattr(cls, "from_config", None)
         if from_config is None:
             raise ValueError(f"cannot load {config['class_name']!r}: {cls!r} has no "
                              "from_config")
         return from_config(config["config"])
+
+
+def unknown_class_error(class_name, registered_name):
+    """The ValueError for a saved class that is not known here, saying how to make it so."""
+    return ValueError(
+        f"cannot load {class_name!r}: the saved model names the class "
+        f"{registered_name!r}, which is not known here. Import the module that "
+        "defines it, decorated with @xf.keras.saving.register_serializable(), or pass "
+        f"custom_objects={{{class_name!r}: {class_name}}}. To run "
+        "the model without its Python code use xf.saved_model.load(path).")
 
 
 # -- configs of user subclasses, captured from their constructor arguments ---------------
