@@ -419,3 +419,9 @@ def test_xlaflows_own_format_still_round_trips():
     model = keras.models.model_from_json(MLP)
     again = keras.models.model_from_json(model.to_json())
     assert summary(again) == summary(model)
+
+
+def test_keras_layers_deserialize_maps_keras2_keys():
+    layer = keras.layers.deserialize({"class_name": "InputLayer", "config": json.loads(
+        input_layer("ids", [5], "int32"))})
+    assert type(layer) is keras.layers.InputLayer and layer.name == "ids"

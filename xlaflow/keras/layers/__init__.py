@@ -121,9 +121,6 @@ def serialize(layer):
 
 def deserialize(config, custom_objects=None):
     """Keras 2's `keras.layers.deserialize`: a layer from `serialize`'s dict, also Keras
-    2.11's `{"class_name", "config"}` form (its class looked up by name)."""
+    2's `{"class_name", "config"}` form (saving/keras2_config.py: its keys mapped)."""
     from xlaflow.saving.serialization import deserialize_keras_object
-    if isinstance(config, dict) and "registered_name" not in config and \
-            {"class_name", "config"} <= set(config):
-        config = {**config, "registered_name": config["class_name"]}
     return deserialize_keras_object(config, custom_objects)
