@@ -425,3 +425,61 @@ def test_keras_layers_deserialize_maps_keras2_keys():
     layer = keras.layers.deserialize({"class_name": "InputLayer", "config": json.loads(
         input_layer("ids", [5], "int32"))})
     assert type(layer) is keras.layers.InputLayer and layer.name == "ids"
+
+
+def test_nested_functional_model_is_called_as_node_1():
+    inner = json.loads(functional("inner", [
+        layer_entry("InputLayer", input_layer("inner_in", [4]), []),
+        layer_entry("Dense", dense("inner_dense", 3, "relu"), [[["inner_in", 0, 0, {}]]])],
+        [["inner_in", 0, 0]], [["inner_dense", 0, 0]]))["config"]
+    model = keras.models.model_from_json(functional("outer", [
+        layer_entry("InputLayer", input_layer("x", [4]), []),
+        layer_entry("Functional", json.dumps(inner), [[["x", 0, 0, {}]]]),
+        layer_entry("Dense", dense("head", 1, "linear"), [[["inner", 1, 0, {}]]])],
+        [["x", 0, 0]], [["head", 0, 0]]))
+    assert [(name, params) for name, _, _, params in summary(model)] == [
+        ("x", 0), ("inner", 15), ("head", 4)]
+    assert model.get_layer("inner").output_shape == (None, 3)
+    w1, b1 = random_weights(model.get_layer("inner").get_layer("inner_dense"), 1)
+    w2, b2 = random_weights(model.get_layer("head"), 2)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(x)), np.maximum(x @ w1 + b1, 0) @ w2 + b2,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_tensor_in_a_nodes_kwargs_is_the_named_output():
+    # gap(x, mask=m): Keras 2 writes the mask as [layer, node, tensor] in the node's kwargs
+    gap = ('{"name": "gap", "trainable": true, "dtype": "float32", "data_format": '
+           '"channels_last", "keepdims": false}')
+    model = keras.models.model_from_json(functional("masked", [
+        layer_entry("InputLayer", input_layer("x", [4, 2]), []),
+        layer_entry("InputLayer", input_layer("m", [4], "bool"), []),
+        layer_entry("GlobalAveragePooling1D", gap, [[["x", 0, 0, {"mask": ["m", 0, 0]}]]])],
+        [["x", 0, 0], ["m", 0, 0]], [["gap", 0, 0]]))
+    x = np.random.default_rng(0).normal(size=(2, 4, 2)).astype("float32")
+    mask = np.array([[1, 1, 0, 0], [1, 0, 1, 1]], bool)
+    expected = (x * mask[..., None]).sum(1) / mask.sum(1)[:, None]
+    np.testing.assert_allclose(np.asarray(model([x, mask])), expected, rtol=1e-5)
+
+
+def test_dict_inputs_and_outputs_keep_their_keys():
+    model = keras.models.model_from_json(functional("keyed", [
+        layer_entry("InputLayer", input_layer("x", [4]), []),
+        layer_entry("Dense", dense("d", 2, "linear"), [[["x", 0, 0, {}]]])],
+        {"features": ["x", 0, 0]}, {"score": ["d", 0, 0]}))
+    w, b = random_weights(model.get_layer("d"), 1)
+    x = np.ones((1, 4), "float32")
+    out = model({"features": x})
+    assert list(out) == ["score"]
+    np.testing.assert_allclose(np.asarray(out["score"]), x @ w + b, rtol=1e-5)
+
+
+def test_sequential_built_from_build_input_shape_and_a_mixed_precision_policy():
+    config = json.loads(MLP)
+    layers = config["config"]["layers"] = config["config"]["layers"][1:]  # no InputLayer
+    del layers[0]["config"]["batch_input_shape"]
+    layers[0]["config"]["dtype"] = {"class_name": "Policy", "config": {"name": "mixed_float16"}}
+    config["config"]["build_input_shape"] = [None, 3]
+    model = keras.models.model_from_json(json.dumps(config))
+    assert model.built and model.count_params() == 26
+    assert model.layers[0]._dtype_policy.name == "mixed_float16"
