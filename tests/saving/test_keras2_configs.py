@@ -388,7 +388,7 @@ def test_a_key_no_layer_takes_is_named():
         keras.models.model_from_json(text)
 
 
-def test_lambda_bytecode_and_tf_op_layers_are_refused():
+def test_lambda_bytecode_is_refused():
     fn = '["4wEAAAAAAAAAAAAAAAEAAAACAAAAQwAAAHMIAAAAfABkAVMAKQJO", null, null]'
     text = sequential("m", [
         ("InputLayer", input_layer("i", [3])),
@@ -398,13 +398,45 @@ def test_lambda_bytecode_and_tf_op_layers_are_refused():
                         '"output_shape_module": null, "arguments": {}}', fn))])
     with pytest.raises(NotImplementedError, match="Lambda layer 'lambda'.*bytecode"):
         keras.models.model_from_json(text)
-    entries = [layer_entry("InputLayer", input_layer("a", [4]), []),
-               layer_entry("TFOpLambda", '{"name": "tf.math.multiply", "trainable": true, '
-                           '"dtype": "float32", "function": "math.multiply"}',
-                           [["a", 0, 0, {"y": 2.0, "name": None}]])]
-    with pytest.raises(NotImplementedError, match="TFOpLambda.*'math.multiply'"):
-        keras.models.model_from_json(functional("m", entries, [["a", 0, 0]],
-                                                [["tf.math.multiply", 0, 0]]))
+
+
+def op_layer(name, function):
+    return fill('{"name": "@", "trainable": true, "dtype": "float32", "function": "@"}',
+                name, function)
+
+
+def test_tf_ops_on_symbolic_tensors_are_replayed_with_xlaflows_ops():
+    # a * 2 + b, tf.concat([that, b], -1)[:, 1:7:2], tf.reduce_mean(..., 1, keepdims=True):
+    # TFOpLambda nodes keep the first argument's structure (a tensor is not in a list)
+    entries = [
+        layer_entry("InputLayer", input_layer("a", [4]), []),
+        layer_entry("InputLayer", input_layer("b", [4]), []),
+        layer_entry("TFOpLambda", op_layer("tf.math.multiply", "math.multiply"),
+                    [["a", 0, 0, {"y": 2.0, "name": None}]]),
+        layer_entry("TFOpLambda", op_layer("tf.__operators__.add", "__operators__.add"),
+                    [["tf.math.multiply", 0, 0, {"y": ["b", 0, 0], "name": None}]]),
+        layer_entry("TFOpLambda", op_layer("tf.concat", "concat"),
+                    [[["tf.__operators__.add", 0, 0, {"axis": -1, "name": None}],
+                      ["b", 0, 0, {"axis": -1, "name": None}]]]),
+        layer_entry("SlicingOpLambda",
+                    op_layer("tf.__operators__.getitem", "__operators__.getitem"),
+                    [["tf.concat", 0, 0, {"slice_spec": [
+                        {"start": None, "stop": None, "step": None},
+                        {"start": 1, "stop": 7, "step": 2}]}]]),
+        layer_entry("TFOpLambda", op_layer("tf.math.reduce_mean", "math.reduce_mean"),
+                    [["tf.__operators__.getitem", 0, 0,
+                      {"axis": 1, "keepdims": True, "name": None}]])]
+    model = keras.models.model_from_json(functional(
+        "ops", entries, [["a", 0, 0], ["b", 0, 0]], [["tf.math.reduce_mean", 0, 0]]))
+    assert model.output_shape == (None, 1) and model.count_params() == 0
+    a, b = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    expected = np.concatenate([a * 2 + b, b], -1)[:, 1:7:2].mean(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(model([a, b])), expected, rtol=1e-5)
+    entries[2] = layer_entry("TFOpLambda", op_layer("tf.raw_ops.Mul", "raw_ops.Mul"),
+                             [["a", 0, 0, {"y": 2.0, "name": None}]])
+    with pytest.raises(NotImplementedError, match="TFOpLambda.*'raw_ops.Mul'"):
+        keras.models.model_from_json(functional("ops", entries, [["a", 0, 0], ["b", 0, 0]],
+                                                [["tf.math.reduce_mean", 0, 0]]))
 
 
 def test_a_reference_to_a_missing_layer_is_named():

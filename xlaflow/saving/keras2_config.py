@@ -52,12 +52,8 @@ def deserialize(config, custom_objects=None):
     class_name = config["class_name"]
     cls = _find_class(class_name, custom_objects)
     if cls is None and class_name in ("TFOpLambda", "SlicingOpLambda"):
-        inner = config["config"] if isinstance(config["config"], dict) else {}
-        raise NotImplementedError(
-            f"{class_name} layer {inner.get('name')!r}: Keras 2 records a TF op applied to "
-            f"symbolic tensors ({inner.get('function')!r}) with TF's own arguments, which "
-            "are not rebuilt here. Rebuild the model in code with xlaflow's op, or wrap the "
-            "op in a Layer subclass passed in custom_objects")
+        from xlaflow.saving.keras2_ops import Keras2Op  # a TF op on symbolic tensors
+        return Keras2Op(class_name, config["config"])
     if cls is None:
         raise serialization.unknown_class_error(class_name, class_name)
     with serialization.custom_object_scope(custom_objects):

@@ -152,7 +152,8 @@ class _Replay:
 
         inputs = walk(node)
         kwargs = self._revive_references(kwargs)
-        if isinstance(inputs, list) and len(_flat(inputs)) == 1:
+        if isinstance(inputs, list) and len(_flat(inputs)) == 1 and not getattr(
+                self.layers[name], "preserve_input_structure", False):
             inputs = _flat(inputs)[0]  # Keras 2's unnest_if_single_tensor
         return inputs, kwargs
 
