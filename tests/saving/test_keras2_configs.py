@@ -257,8 +257,10 @@ def check_towers(model):
     np.testing.assert_allclose(np.asarray(out2), sigmoid(hb @ w2 + b2), rtol=1e-5, atol=1e-6)
 
 
-def test_functional_with_two_inputs_two_outputs_a_shared_layer_and_concatenate():
-    check_towers(keras.models.model_from_json(TOWERS))
+@pytest.mark.parametrize("class_name", ["Functional", "Model"])  # TF < 2.4 wrote "Model"
+def test_functional_with_two_inputs_two_outputs_a_shared_layer_and_concatenate(class_name):
+    text = TOWERS.replace('{"class_name": "Functional"', fill('{"class_name": "@"', class_name))
+    check_towers(keras.models.model_from_json(text))
 
 
 def test_layers_listed_before_their_inputs_are_replayed_once_those_exist():
@@ -432,6 +434,12 @@ def test_tf_ops_on_symbolic_tensors_are_replayed_with_xlaflows_ops():
     a, b = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
     expected = np.concatenate([a * 2 + b, b], -1)[:, 1:7:2].mean(1, keepdims=True)
     np.testing.assert_allclose(np.asarray(model([a, b])), expected, rtol=1e-5)
+    # 2.0 - a: the op's first argument is the constant
+    subtract = layer_entry("TFOpLambda", op_layer("tf.math.subtract", "math.subtract"),
+                           [["_CONSTANT_VALUE", -1, 2.0, {"y": ["a", 0, 0], "name": None}]])
+    model = keras.models.model_from_json(functional(
+        "rsub", entries[:1] + [subtract], [["a", 0, 0]], [["tf.math.subtract", 0, 0]]))
+    np.testing.assert_allclose(np.asarray(model(a)), 2.0 - a, rtol=1e-6)
     entries[2] = layer_entry("TFOpLambda", op_layer("tf.raw_ops.Mul", "raw_ops.Mul"),
                              [["a", 0, 0, {"y": 2.0, "name": None}]])
     with pytest.raises(NotImplementedError, match="TFOpLambda.*'raw_ops.Mul'"):

@@ -6,7 +6,7 @@ one): layers are found by class name among xlaflow's built-ins, `custom_objects`
 registered classes; a Sequential's config lists its layers, an InputLayer first; a
 Functional one lists layers with their "inbound_nodes", replayed by keras2_graph.py. A
 Keras-2-only key is dropped only at its default (where it changes nothing here); any other
-value of it raises NotImplementedError naming it, before anything is built.
+value of it raises NotImplementedError naming it, before that layer is made.
 """
 
 from __future__ import annotations

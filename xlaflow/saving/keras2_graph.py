@@ -81,6 +81,13 @@ def _is_reference(value):
         (len(value) == 3 or isinstance(value[3], dict))
 
 
+def _is_constant(value):
+    """`["_CONSTANT_VALUE", -1, value]` (+ kwargs): a constant where Keras 2 expected a
+    tensor (`2.0 - x`: TF's op gets the constant first)."""
+    return isinstance(value, list) and len(value) in (3, 4) and \
+        value[0] == "_CONSTANT_VALUE" and (len(value) == 3 or isinstance(value[3], dict))
+
+
 def _flat(value):
     """The leaves of nested lists and dicts (dicts in key order, as tf.nest)."""
     if isinstance(value, list):
@@ -141,7 +148,7 @@ class _Replay:
             return self.tensor(*entry[:3])
 
         def walk(value):
-            if _is_reference(value):
+            if _is_reference(value) or _is_constant(value):
                 return tensor(value)
             if isinstance(value, list):
                 return [walk(v) for v in value]
