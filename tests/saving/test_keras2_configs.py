@@ -523,3 +523,44 @@ def test_sequential_built_from_build_input_shape_and_a_mixed_precision_policy():
     model = keras.models.model_from_json(json.dumps(config))
     assert model.built and model.count_params() == 26
     assert model.layers[0]._dtype_policy.name == "mixed_float16"
+
+
+def test_multi_head_attention_with_keras2s_build_shapes_and_a_value_kwarg():
+    mha = fill('{"name": "mha", "trainable": true, "dtype": "float32", "num_heads": 2, '
+               '"key_dim": 4, "value_dim": 4, "dropout": 0.0, "use_bias": true, '
+               '"output_shape": null, "attention_axes": [1], "kernel_initializer": @, '
+               '"bias_initializer": @, @, "query_shape": [null, 5, 8], '
+               '"key_shape": [null, 5, 8], "value_shape": [null, 5, 8]}',
+               GLOROT, ZEROS, PENALTIES)
+    model = keras.models.model_from_json(functional("att", [
+        layer_entry("InputLayer", input_layer("x", [5, 8]), []),
+        layer_entry("MultiHeadAttention", mha, [[["x", 0, 0, {"value": ["x", 0, 0]}]]])],
+        [["x", 0, 0]], [["mha", 0, 0]]))
+    assert summary(model)[1] == ("mha", "MultiHeadAttention", (None, 5, 8), 288)
+    wq, bq, wk, bk, wv, bv, wo, bo = random_weights(model.get_layer("mha"), 1)
+    assert wq.shape == (8, 2, 4) and wo.shape == (2, 4, 8)  # Keras 2's EinsumDense layout
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    q, k, v = (np.einsum("btd,dhk->bthk", x, w) + b for w, b in
+               ((wq, bq), (wk, bk), (wv, bv)))
+    attention = softmax(np.einsum("bqhk,bthk->bhqt", q, k) / 2.0)
+    expected = np.einsum("bqhk,hkd->bqd", np.einsum("bhqt,bthk->bqhk", attention, v), wo) + bo
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-4, atol=1e-5)
+    other_axes = mha.replace('"attention_axes": [1]', '"attention_axes": [2]')
+    with pytest.raises(NotImplementedError, match=r"'mha'.*attention_axes=\[2\]"):
+        keras.layers.deserialize({"class_name": "MultiHeadAttention",
+                                  "config": json.loads(other_axes)})
+
+
+def test_lambda_saved_by_function_name_loads_through_custom_objects():
+    def double(x):
+        return x * 2
+
+    text = sequential("m", [
+        ("InputLayer", input_layer("i", [3])),
+        ("Lambda", '{"name": "lambda", "trainable": true, "dtype": "float32", "function": '
+                   '"double", "function_type": "function", "module": "__main__", '
+                   '"output_shape": null, "output_shape_type": "raw", '
+                   '"output_shape_module": null, "arguments": {}}')])
+    model = keras.models.model_from_json(text, custom_objects={"double": double})
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(np.asarray(model(x)), 2 * x)

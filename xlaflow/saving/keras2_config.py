@@ -143,24 +143,28 @@ def _multi_head_attention(name, config):
     config.pop("key_shape", None)
     config.pop("value_shape", None)
     axes = config.pop("attention_axes", None)
-    default = None if query_shape is None else list(range(1, len(query_shape) - 1))
-    if axes is not None and (isinstance(axes, int) and [axes] or list(axes)) != default:
+    if axes is None:
+        return
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    # Keras 2's default: every axis between the batch and the features
+    if query_shape is None or axes != list(range(1, len(query_shape) - 1)):
         raise NotImplementedError(
             f"MultiHeadAttention layer {name!r}: Keras 2's attention_axes={axes!r} "
             "(attention over other axes than the sequence) is not supported here")
 
 
 def _lambda(name, config):
-    """A Lambda saved by function name (function_type "function") loads through
-    custom_objects; where the function lived ("module") is not needed for that."""
-    for key in ("function", "output_shape"):
-        kind = config.pop(f"{key}_type" if key == "output_shape" else "function_type",
-                          "function" if key == "function" else "raw")
-        config.pop("module" if key == "function" else "output_shape_module", None)
-        if kind not in ("function", "raw"):
+    """A Lambda saved by function name loads through custom_objects (where the function
+    lived, "module", is not needed for that); one saved as bytecode never loads."""
+    kinds = {"function": config.pop("function_type", "function"),
+             "output_shape": config.pop("output_shape_type", "raw")}
+    config.pop("module", None)
+    config.pop("output_shape_module", None)
+    for key, kind in kinds.items():
+        if kind == "lambda":
             raise NotImplementedError(
                 f"Lambda layer {name!r}: Keras 2 saved its {key} as Python bytecode "
-                f"({key}_type {kind!r}), which is never executed here. Define it with "
+                f"({key}_type 'lambda'), which is never executed here. Define it with "
                 "def, pass it in custom_objects, and rebuild the Lambda layer in code")
 
 
