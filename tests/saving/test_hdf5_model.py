@@ -171,3 +171,67 @@ def test_errors_name_the_problem_and_leave_the_old_file(tmp_path, monkeypatch):
         f.attrs["model_config"] = other.to_json()
     with pytest.raises(ValueError, match=r"load_model: .*shape \(8, 2\).*\(8, 1\)"):
         keras.models.load_model(path)
+
+
+def _keras2_dense(name, units, activation, extra=None):
+    return {"class_name": "Dense", "config": {
+        "name": name, "trainable": True, "dtype": "float32", **(extra or {}), "units": units,
+        "activation": activation, "use_bias": True,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None}}
+
+
+def test_a_file_in_keras_2_12s_layout_loads_compiled(tmp_path):
+    """The file TF 2.12's model.save("m.h5") writes, built here by hand with h5py: Keras 2's
+    JSON (an InputLayer entry, a MeanMetricWrapper, the 2.11+ Adam config), weights at
+    "<layer>/<layer>/kernel:0", and an optimizer state in TF's order (skipped, warned)."""
+    rng = np.random.default_rng(0)
+    k1, b1 = rng.normal(size=(3, 4)).astype("f4"), rng.normal(size=4).astype("f4")
+    k2, b2 = rng.normal(size=(4, 1)).astype("f4"), rng.normal(size=1).astype("f4")
+    model_config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {
+            "batch_input_shape": [None, 3], "dtype": "float32", "sparse": False,
+            "ragged": False, "name": "dense_input"}},
+        _keras2_dense("dense", 4, "relu", {"batch_input_shape": [None, 3]}),
+        _keras2_dense("dense_1", 1, "sigmoid")]}}
+    training_config = {
+        "loss": "binary_crossentropy", "weighted_metrics": None, "loss_weights": None,
+        "metrics": [[{"class_name": "MeanMetricWrapper", "config": {
+            "name": "accuracy", "dtype": "float32", "fn": "binary_accuracy"}}]],
+        "optimizer_config": {"class_name": "Adam", "config": {
+            "name": "Adam", "weight_decay": None, "clipnorm": None, "global_clipnorm": None,
+            "clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
+            "ema_overwrite_frequency": None, "jit_compile": True, "is_legacy_optimizer": False,
+            "learning_rate": 0.0020000000949949026, "beta_1": 0.9, "beta_2": 0.999,
+            "epsilon": 1e-07, "amsgrad": False}}}
+    path = str(tmp_path / "tf_model.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"], f.attrs["backend"] = "2.12.0", "tensorflow"
+        f.attrs["model_config"] = json.dumps(model_config).encode("utf8")
+        f.attrs["training_config"] = json.dumps(training_config).encode("utf8")
+        weights = f.create_group("model_weights")
+        weights.attrs["layer_names"] = np.array([b"dense", b"dense_1"])
+        for name, values in (("dense", (k1, b1)), ("dense_1", (k2, b2))):
+            layer = weights.create_group(name)
+            names = [f"{name}/kernel:0", f"{name}/bias:0"]
+            layer.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for n, value in zip(names, values):
+                layer.create_dataset(n, data=value)
+        optimizer = f.create_group("optimizer_weights")
+        optimizer.attrs["weight_names"] = np.array([b"Adam/iter:0"])
+        optimizer.create_dataset("Adam/iter:0", data=np.int64(10))
+    with pytest.warns(UserWarning, match="written by Keras 2 and is not restored"):
+        model = keras.models.load_model(path)
+    x = rng.normal(size=(5, 3)).astype("float32")
+    expected = 1 / (1 + np.exp(-(np.maximum(x @ k1 + b1, 0) @ k2 + b2)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert model.metrics_names == ["loss", "accuracy"]
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.002)
+    assert int(model.optimizer.iterations) == 0
+    y = (x[:, :1] > 0).astype("float32")
+    results = model.evaluate(x, y, verbose=0, return_dict=True)
+    bce = -np.mean(y * np.log(expected) + (1 - y) * np.log(1 - expected))
+    assert results["loss"] == pytest.approx(bce, rel=1e-4)
+    assert results["accuracy"] == pytest.approx(np.mean((expected > 0.5) == y))
