@@ -1,15 +1,28 @@
 """Strict test defaults: warnings are errors (pyproject), two CPU devices so sharding tests
-run on one machine, and no persistent compilation cache unless a test asks for one.
+run on one machine, and a compilation cache of this run's own (below).
 
 Float32 matmuls run in full float32 on GPU/TPU too: the tests compare against NumPy at
 float32 tolerances, and TensorFloat-32 (a GPU's default, as in TF) is off by ~1e-3.
 
 Rank promotion stays allowed: TF code broadcasts `x @ w + b` everywhere and the tests play
-the part of ported TF programs."""
+the part of ported TF programs.
+
+One persistent compilation cache per test run, in a fresh temporary directory that the
+xdist workers (started after this file is read, with this environment) and the
+subprocesses tests start share, removed at the end: XLA compiles most of the suite's time,
+and the tests build the same models again and again (a TF tutorial's make_model() per
+section), each a new jax.jit whose program XLA would compile again. A hit returns the
+executable of the same HLO, so what runs is unchanged; nothing is read from an earlier
+run. XLAFLOW_COMPILATION_CACHE_DIR=off (or a path) in the environment overrides it."""
 
 import os
+import shutil
+import tempfile
 
-os.environ.setdefault("XLAFLOW_COMPILATION_CACHE_DIR", "off")
+_OWN_CACHE = None
+if "XLAFLOW_COMPILATION_CACHE_DIR" not in os.environ:
+    _OWN_CACHE = tempfile.mkdtemp(prefix="xlaflow-test-compilations-")
+    os.environ["XLAFLOW_COMPILATION_CACHE_DIR"] = _OWN_CACHE
 
 import jax
 
@@ -21,6 +34,11 @@ import xlaflow as xf
 from xlaflow import backend_config, mixed_precision
 
 xf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE is not None:  # the process that made it: the xdist controller, or -n 0
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
