@@ -91,3 +91,20 @@ def test_a_sequential_without_an_input_shape_has_no_connected_layers():
         model.layers[0].input_shape  # noqa: B018
     with pytest.raises(AttributeError, match="is not connected"):
         model.input  # noqa: B018
+
+
+def test_sequential_build_connects_its_layers_as_keras_2s_does():
+    """Keras 2's Sequential.build(input_shape) makes the graph network: after it, layers
+    know their shapes and `Model(model.input, layer.output)` extracts features."""
+    model = keras.Sequential([layers.Dense(4, activation="relu"), layers.Dense(2)])
+    model.build((None, 3))
+    first, second = model.layers
+    assert first.output_shape == (None, 4) and second.output_shape == (None, 2)
+    assert model.input.shape == (None, 3) and model.output is second.output
+    features = keras.Model(model.input, first.output)
+    x = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    kernel, bias = first.get_weights()
+    np.testing.assert_allclose(np.asarray(features(x)), np.maximum(x @ kernel + bias, 0),
+                               rtol=1e-5, atol=1e-6)
+    model.add(layers.Dense(6))  # and later layers connect on add, as after an input_shape
+    assert model.layers[-1].input_shape == (None, 2) and model.output_shape == (None, 6)

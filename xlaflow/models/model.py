@@ -314,6 +314,10 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
                                            jnp.float32), input_shape, is_leaf=is_shape)
         self._prepare(spec)
         self.built = True
+        self._built_for(input_shape)
+
+    def _built_for(self, input_shape):
+        """What a kind of model adds after `build(input_shape)` (Sequential connects)."""
 
     def _prepare(self, x):
         """Build the model for inputs like `x` (once), else check `x` fits it."""

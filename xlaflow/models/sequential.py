@@ -58,6 +58,10 @@ class Sequential(Model):
                 return
             self._build_declared(tuple(declared[1:]), dtype, declared[0])
             self._connect(declared, dtype)
+        elif self._symbolic_chain:  # connected by build(input_shape): the new layer too
+            source = self._symbolic_chain[0]
+            self._build_declared(tuple(source.shape[1:]), source.dtype, source.shape[0])
+            self._connect(None, None)
 
     def _add_host_fed(self, model):
         """A model with host layers (strings) added: a Sequential's layers join this one's
@@ -108,6 +112,15 @@ class Sequential(Model):
                                         name=f"{first.name}_input"))
         for layer in self._layers[len(chain) - 1:]:
             chain.append(chain[-1] if isinstance(layer, InputLayer) else layer(chain[-1]))
+
+    def _built_for(self, input_shape):
+        """After Keras 2's `model.build((None, 8))`: the layers connected on a symbolic
+        input of that shape, so each has its `output` and `output_shape`."""
+        if isinstance(input_shape, (tuple, list)) and self._layers and \
+                not self._symbolic_chain and not self._host_layers() and \
+                all(d is None or isinstance(d, int) for d in input_shape):
+            dtype = getattr(self._layers[0], "_declared_input_dtype", jnp.float32)
+            self._connect(tuple(input_shape), dtype)
 
     def pop(self):
         layer = self._layers.pop()
