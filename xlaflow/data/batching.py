@@ -255,6 +255,9 @@ class PaddedBatch(Dataset):
                         f"has shape {np.shape(a)}, larger than padded_shapes "
                         f"{tuple(dims)} in dimension {axis}")
             target.append(want)
+        if any(np.asarray(a).dtype == object for a in arrays):  # bytes beside str: bytes
+            arrays = [structure.bytes_array(a) if np.asarray(a).dtype.kind == "U" else a
+                      for a in arrays]
         dtype = np.result_type(*arrays)  # strings: the widest of the batch
         out = np.full((len(arrays), *target), value, dtype=dtype)
         for j, a in enumerate(arrays):  # `...`: a 0-d object array gives its value

@@ -18,6 +18,7 @@ import numpy as np
 from xlaflow.data.arguments import positive_argument
 from xlaflow.data.csv import _compression, _filenames, existing
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
+from xlaflow.data.tfrecord import record
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.tensors import TensorSpec
 
@@ -33,10 +34,20 @@ def _open_binary(path, compression_type):
     return open(path, "rb")  # closed by the caller (a `with`)
 
 
+def _line(data):
+    # UTF-8 text as a str scalar; any other bytes (a Latin-1 file, binary junk) kept whole
+    # as a bytes record, as TF's lines are bytes: NumPy's str cannot hold them
+    try:
+        return np.str_(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return record(data)
+
+
 class TextLineDataset(Dataset):
-    """TF's `tf.data.TextLineDataset`: each line of each file in turn, without its line
-    ending ("\\n" or "\\r\\n"), as a str scalar; `num_parallel_reads` > 1 interleaves
-    that many files a line at a time (TF's deterministic order)."""
+    """TF's `tf.data.TextLineDataset`: each line of each file in turn, without its "\\n"
+    or any "\\r" (TF's ReadLine), as a str scalar (bytes that are not UTF-8: a record);
+    `num_parallel_reads` > 1 interleaves that many files a line at a time (TF's
+    deterministic order)."""
 
     def __init__(self, filenames, compression_type=None, buffer_size=None,
                  num_parallel_reads=None, name=None):
@@ -56,9 +67,12 @@ class TextLineDataset(Dataset):
         for path in self._names:
             with _open_binary(existing(path, "TextLineDataset"), self._compression) as f:
                 for line in f:
-                    if line.endswith(b"\n"):
-                        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-                    yield np.str_(line.decode("utf-8"))
+                    # TF's ReadLine drops every "\r" of a line (not only one before the
+                    # "\n"), and a last line with nothing else is no line
+                    ended = line.endswith(b"\n")
+                    line = (line[:-1] if ended else line).replace(b"\r", b"")
+                    if ended or line:
+                        yield _line(line)
 
     def _cardinality(self):
         return UNKNOWN_CARDINALITY

@@ -191,7 +191,18 @@ def stack(column):
                          f"{sorted({np.shape(v) for v in column})}")
     out = np.empty((len(column),) + shape, dtype=object)
     for i, value in enumerate(column):
-        out[i, ...] = value
+        # str beside bytes (a text line beside one that is not UTF-8): TF's form is bytes
+        out[i, ...] = bytes_array(value) if np.asarray(value).dtype.kind == "U" \
+            else value
+    return out
+
+
+def bytes_array(value):
+    """A str array (or scalar) as an object array of its UTF-8 bytes, TF's form."""
+    array = np.asarray(value)
+    out = np.empty(array.shape, dtype=object)
+    for index, text in np.ndenumerate(array):
+        out[index] = text.encode("utf-8")
     return out
 
 
