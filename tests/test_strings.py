@@ -164,7 +164,7 @@ def test_regex_errors_are_tfs():
         S.regex_replace("a", "(a)", r"\2")
     with pytest.raises(InvalidArgumentError, match="rewrite.*backslash"):
         S.regex_replace("a", "a", r"\n")
-    with pytest.raises(ValueError, match="'pattern' must be a scalar"):
+    with pytest.raises(InvalidArgumentError, match=r"Pattern must be scalar.*\[2\]"):
         S.regex_full_match("a", ["a", "b"])
 
 

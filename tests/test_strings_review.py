@@ -2,7 +2,11 @@
 documented behaviour (its kernels' and RE2's rules), for input a TF user gives them."""
 
 
+import numpy as np
+import pytest
+
 import xlaflow as xf
+from xlaflow.errors import InvalidArgumentError
 
 
 def test_text_lines_that_are_not_utf8_come_back_as_their_bytes(tmp_path):
@@ -33,3 +37,58 @@ def test_text_lines_drop_every_carriage_return_as_tf_readline(tmp_path):
         b"ab", b"", b"", b"end"]
     path.write_bytes(b"x\n\r")
     assert list(xf.data.TextLineDataset(str(path)).as_numpy_iterator()) == [b"x"]
+
+
+S = xf.strings
+
+
+def test_as_string_refuses_scientific_and_shortest_for_integers():
+    """TF's AsString kernel: scientific/shortest are float formats; for int32 or bool they
+    are InvalidArgumentError, not ignored."""
+    for flags in ({"scientific": True}, {"shortest": True}):
+        for value in (np.int32(3), np.array([True])):
+            with pytest.raises(InvalidArgumentError, match="scientific and shortest format "
+                                                           "not supported for datatype"):
+                S.as_string(value, **flags)
+    assert S.as_string(np.float32(1234.5), scientific=True).numpy() == b"1.234500e+03"
+    assert S.as_string(np.float64(0.1), shortest=True).numpy() == b"0.1"
+
+
+@pytest.mark.parametrize("op", [lambda p: S.regex_replace("ab", p, "x"),
+                                lambda p: S.regex_full_match("ab", p)],
+                         ids=["regex_replace", "regex_full_match"])
+def test_regex_ops_take_one_pattern_as_tf_kernels(op):
+    """TF's Regex* kernels: "Pattern must be scalar" (InvalidArgumentError), no broadcast."""
+    with pytest.raises(InvalidArgumentError, match=r"Pattern must be scalar.*\[2\]"):
+        op(["a", "b"])
+    with pytest.raises(InvalidArgumentError, match="Rewrite must be scalar"):
+        S.regex_replace("ab", "a", ["x", "y"])
+
+
+def test_regex_re2_syntax_python_reads_otherwise():
+    """RE2 (re2/syntax): `\\x{41}` is a code point, `\\12` octal, a `{` starting no repeat a
+    literal (Python's {,n} is 0..n), \\s excludes \\v, and a (?i) in mid-pattern lasts to
+    the end of its group, across its alternatives."""
+    assert S.regex_replace("ABC", r"\x{41}", "x").numpy() == b"xBC"
+    assert S.regex_replace("ABC", r"[\x{41}-\x{42}]", "x").numpy() == b"xxC"
+    assert S.regex_replace("a\nb", r"\12", "x").numpy() == b"axb"
+    assert S.regex_replace("aaa{,2}", r"a{,2}", "x").numpy() == b"aax"
+    assert S.regex_replace("a{x", r"a{x", "_").numpy() == b"_"
+    assert S.regex_replace("aaa", r"a{2}", "x").numpy() == b"xa"
+    assert S.regex_replace("a\vb c", r"\s", "_").numpy() == b"a\vb_c"
+    assert S.regex_replace("a\vb c", r"[\s]", "_").numpy() == b"a\vb_c"
+    assert S.regex_replace("a\vb c", r"\S", "_").numpy() == b"___ _"
+    assert S.regex_replace("a\vb c", r"[^\S]", "_").numpy() == b"a\vb_c"
+    assert S.regex_full_match(["aB", "AB", "C", "ab"], r"a(?i)b|c").tolist() == [
+        True, False, True, True]
+    assert S.regex_full_match(["xYz", "xYZ"], r"(x(?i)y)z").tolist() == [True, False]
+    assert S.regex_full_match(["AB"], r"(?i)ab").tolist() == [True]
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(?x) a b", r"a(?#note)", r"(?>a)", r"(a)?(?(1)a|b)", r"(?P<n>a)(?P=n)", r"(?a)a",
+    r"c\Z", r"\u0061", r"a*+", r"a++", r"a???", r"a{1001}", r"(?U)a+", r"\x{110000}"])
+def test_regex_refuses_what_re2_refuses(pattern):
+    """Python-only syntax is RE2's (TF's) InvalidArgumentError, never another meaning."""
+    with pytest.raises(InvalidArgumentError, match="Invalid pattern"):
+        S.regex_replace("aab", pattern, "x")

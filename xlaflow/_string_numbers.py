@@ -89,6 +89,9 @@ def as_string(input, precision=-1, scientific=False, shortest=False, width=-1, f
     if scientific and shortest:
         raise InvalidArgumentError(None, None,
                                    "Cannot select both scientific and shortest notation")
+    if (scientific or shortest) and kind not in "fc":  # TF checks this one first
+        raise InvalidArgumentError(None, None, "scientific and shortest format not "
+                                   f"supported for datatype {array.dtype}")
     if precision > -1 and kind not in "fc":
         raise InvalidArgumentError(None, None,
                                    f"precision not supported for datatype {array.dtype}")

@@ -161,15 +161,25 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     return sv.text_result(out)
 
 
+def _regex_argument(value, op, what):
+    # TF's regex kernels take one pattern (and rewrite) for all strings: a tensor of them is
+    # their InvalidArgumentError, not a broadcast
+    array = sv.text_array(value, op, what.lower())
+    if array.ndim:
+        raise InvalidArgumentError(None, None, f"tf.strings.{op}: {what} must be scalar, but "
+                                   f"received {list(array.shape)}")
+    return array[()]
+
+
 def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
     """Matches of the RE2 `pattern` replaced by `rewrite` (`\\1` names a group, `\\0` the
     match); only the first with replace_global=False. See _string_regex for how RE2's
     syntax maps onto Python's re."""
     array = sv.text_array(input, "regex_replace")
-    source = sv.scalar_text(pattern, "regex_replace", "pattern")
+    source = _regex_argument(pattern, "regex_replace", "Pattern")
     regex = _string_regex.compile_re2(source)
     pieces = _string_regex.parse_rewrite(
-        sv.scalar_text(rewrite, "regex_replace", "rewrite"), regex.groups, source)
+        _regex_argument(rewrite, "regex_replace", "Rewrite"), regex.groups, source)
     fast = _string_regex.replacer(regex, pieces) if replace_global else None
     return sv.text_result(sv.elementwise(
         fast or (lambda b: _string_regex.replace(b, regex, pieces, bool(replace_global))),
@@ -179,7 +189,7 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
 def regex_full_match(input, pattern, name=None):
     """Whether each whole string matches the RE2 `pattern` (bool)."""
     array = sv.text_array(input, "regex_full_match")
-    regex = _string_regex.compile_re2(sv.scalar_text(pattern, "regex_full_match", "pattern"))
+    regex = _string_regex.compile_re2(_regex_argument(pattern, "regex_full_match", "Pattern"))
     out = np.zeros(array.shape, dtype=bool)
     for index, value in np.ndenumerate(array):
         out[index] = _string_regex.full_match(value, regex)
