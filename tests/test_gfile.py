@@ -6,7 +6,7 @@ import os
 import pytest
 
 import xlaflow as xf
-from xlaflow.errors import AlreadyExistsError, NotFoundError
+from xlaflow.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
 gfile = xf.io.gfile
 
@@ -143,7 +143,7 @@ def test_other_file_systems_and_bad_arguments_are_named(tmp_path):
         gfile.exists("gs://bucket/file")
     with pytest.raises(NotImplementedError, match="hdfs://"):
         gfile.GFile("hdfs://host/x", "w")
-    with pytest.raises(ValueError, match="'mode'.*'rw'"):
+    with pytest.raises(InvalidArgumentError, match="'mode'.*'rw'"):
         gfile.GFile(str(tmp_path / "x"), "rw")
     with pytest.raises(TypeError, match="'path'.*int"):
         gfile.exists(3)

@@ -2,11 +2,13 @@
 documented behaviour (its kernels' and RE2's rules), for input a TF user gives them."""
 
 
+import os
+
 import numpy as np
 import pytest
 
 import xlaflow as xf
-from xlaflow.errors import InvalidArgumentError
+from xlaflow.errors import InvalidArgumentError, NotFoundError
 
 
 def test_text_lines_that_are_not_utf8_come_back_as_their_bytes(tmp_path):
@@ -92,3 +94,46 @@ def test_regex_refuses_what_re2_refuses(pattern):
     """Python-only syntax is RE2's (TF's) InvalidArgumentError, never another meaning."""
     with pytest.raises(InvalidArgumentError, match="Invalid pattern"):
         S.regex_replace("aab", pattern, "x")
+
+
+def test_gfile_takes_tfs_plus_modes_and_str_in_binary_modes(tmp_path):
+    """TF's GFile: modes r, w, a, r+, w+, a+ (each with b), str written in a binary mode
+    as UTF-8; another mode is InvalidArgumentError naming it."""
+    from xlaflow.io import gfile
+    path = str(tmp_path / "f.bin")
+    with gfile.GFile(path, "wb") as f:
+        f.write("héllo")
+    with open(path, "rb") as f:
+        assert f.read() == "héllo".encode()
+    with gfile.GFile(path, "w+") as f:  # read back what was written, before it lands
+        f.write("abc")
+        f.seek(0)
+        assert f.read() == "abc"
+    with open(path) as f:
+        assert f.read() == "abc"
+    with gfile.GFile(path, "r+") as f:
+        assert f.read(1) == "a"
+        f.seek(0)
+        f.write("X")
+    with gfile.GFile(path, "a+b") as f:
+        f.write(b"!")
+        f.seek(0)
+        assert f.read() == b"Xbc!"
+    with gfile.GFile(path, "rb+") as f:
+        assert f.read() == b"Xbc!"
+    with pytest.raises(InvalidArgumentError, match=r"'mode'.*'x'"):
+        gfile.GFile(path, "x")
+    with pytest.raises(NotFoundError):
+        gfile.GFile(str(tmp_path / "missing"), "r+")
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_gfile_for_writing_a_directory_fails_before_any_temporary(tmp_path):
+    """A directory is no file to write: the error comes when opening, and no temporary
+    sibling is left behind (the rename at close used to fail and leave it)."""
+    from xlaflow.io import gfile
+    (tmp_path / "d").mkdir()
+    for mode in ("w", "a", "r"):
+        with pytest.raises(IsADirectoryError, match="is a directory"):
+            gfile.GFile(str(tmp_path / "d"), mode)
+    assert os.listdir(tmp_path) == ["d"]

@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 
-from xlaflow.errors import AlreadyExistsError, NotFoundError
+from xlaflow.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
 __all__ = ["GFile", "copy", "exists", "glob", "isdir", "join", "listdir", "makedirs",
            "mkdir", "remove", "rename", "rmtree"]
@@ -161,7 +161,17 @@ def _temporary(path):
     return os.path.join(directory, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
 
 
-_MODES = ("r", "rb", "w", "wb", "a", "ab")
+_MODES = ("r", "w", "a", "r+", "w+", "a+")  # TF's, each with or without a "b" anywhere
+
+
+def _python_mode(mode):
+    """TF's GFile `mode` as Python's open() mode; TF's InvalidArgumentError for others."""
+    base = mode.replace("b", "", 1) if isinstance(mode, str) else None
+    if base not in _MODES:
+        raise InvalidArgumentError(
+            None, None, f"tf.io.gfile.GFile: argument 'mode' must be 'r', 'w', 'a', 'r+', "
+            f"'w+' or 'a+', with or without 'b'; received {mode!r}")
+    return base + ("b" if "b" in mode else "")
 
 
 def _open(path, mode):
@@ -172,26 +182,28 @@ def _open(path, mode):
 
 
 class GFile:
-    """TF's tf.io.gfile.GFile: a file object for `name` in `mode` ('r', 'w', 'a', with 'b'
-    for bytes), a context manager and an iterator over lines.
+    """TF's tf.io.gfile.GFile: a file object for `name` in `mode` ('r', 'w', 'a', 'r+',
+    'w+', 'a+', with 'b' for bytes), a context manager and an iterator over lines.
 
-    'w' writes to a temporary sibling that replaces `name` when the file is closed (the
+    'w' and 'w+' write to a temporary sibling that replaces `name` when the file is closed (the
     `with` block ends without an error): readers see the old file or the whole new one,
-    and an error inside the block leaves the old file as it was. 'a' appends in place.
+    and an error inside the block leaves the old file as it was. 'a', 'a+' and 'r+' write
+    in place.
     """
 
     def __init__(self, name, mode="r"):
-        if mode not in _MODES:
-            raise ValueError(f"tf.io.gfile.GFile: argument 'mode' must be one of {_MODES}; "
-                             f"received {mode!r}")
+        opened = _python_mode(mode)
         self.name, self.mode = _local(name, "GFile", "name"), mode
-        self._binary = "b" in mode
+        self._binary = "b" in opened
         self._tmp = None
-        if mode[0] == "r":
+        if os.path.isdir(self.name):
+            raise IsADirectoryError(f"tf.io.gfile.GFile: {self.name} is a directory; GFile "
+                                    "opens files (listdir lists a directory)")
+        if opened[0] == "r":
             if not os.path.isfile(self.name):
                 raise NotFoundError(None, None, f"tf.io.gfile.GFile: {self.name}: no such file")
             path = self.name
-        elif mode[0] == "w":
+        elif opened[0] == "w":
             parent = os.path.dirname(os.path.abspath(self.name))
             if not os.path.isdir(parent):
                 raise NotFoundError(None, None, f"tf.io.gfile.GFile: {self.name}: directory "
@@ -200,7 +212,7 @@ class GFile:
         else:
             path = self.name
         with _tf_errors("GFile", self.name):
-            self._file = _open(path, mode)
+            self._file = _open(path, opened)
 
     # -- reading --
     def read(self, n=-1):
@@ -229,9 +241,11 @@ class GFile:
 
     # -- writing --
     def write(self, data):
-        """Write `data` (str or bytes in text modes, as TF's; bytes in binary modes)."""
+        """Write `data`: str or bytes in any mode, as TF's (str is written as UTF-8)."""
         if not self._binary and isinstance(data, bytes):
             data = data.decode("utf-8")
+        elif self._binary and isinstance(data, str):  # TF's binary modes take str as UTF-8
+            data = data.encode("utf-8")
         return self._file.write(data)
 
     def flush(self):
@@ -261,7 +275,12 @@ class GFile:
         self._file.close()
         if self._tmp is not None:
             tmp, self._tmp = self._tmp, None
-            os.replace(tmp, self.name)
+            try:
+                os.replace(tmp, self.name)
+            except BaseException:  # `name` became a directory meanwhile, say: no temporary left
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+                raise
 
     def _discard(self):
         self._file.close()
