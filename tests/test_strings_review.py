@@ -2,6 +2,7 @@
 documented behaviour (its kernels' and RE2's rules), for input a TF user gives them."""
 
 
+import operator
 import os
 
 import numpy as np
@@ -137,3 +138,16 @@ def test_gfile_for_writing_a_directory_fails_before_any_temporary(tmp_path):
         with pytest.raises(IsADirectoryError, match="is a directory"):
             gfile.GFile(str(tmp_path / "d"), mode)
     assert os.listdir(tmp_path) == ["d"]
+
+
+def test_text_dtypes_are_one_tf_string_in_comparisons_sets_and_dicts():
+    """TF: every string tensor's dtype is tf.string, so two of them compare equal whatever
+    their lengths, and a dict or set keyed by tf.string finds them."""
+    short, long = xf.constant(["ab"]), xf.constant(["abcdef", "g"])
+    assert short.dtype == long.dtype and operator.ne(short.dtype, long.dtype) is False
+    assert {xf.string: "text"}[short.dtype] == "text"
+    assert short.dtype in {xf.string} and long.dtype in {xf.string, xf.int32}
+    assert len({xf.string, short.dtype, long.dtype}) == 1
+    a, b = list(xf.data.Dataset.from_tensor_slices(["a", "bcd"]))
+    assert a.dtype == b.dtype and hash(a.dtype) == hash(xf.string)
+    assert short.dtype != xf.constant([1]).dtype and short.dtype != np.int32

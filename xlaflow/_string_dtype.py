@@ -61,7 +61,8 @@ string = StringDType()
 
 class TextDType(StringDType):
     """The dtype of a text tensor: its NumPy dtype (`.dtype`, every attribute but `name`,
-    equality with NumPy dtypes), named "string" and equal to xf.string, as in TF."""
+    equality with NumPy dtypes), named "string", equal to xf.string and to every other
+    text tensor's dtype (and hashed as xf.string), as in TF."""
 
     __slots__ = ("dtype",)
 
@@ -74,12 +75,14 @@ class TextDType(StringDType):
     kind = property(lambda self: self.dtype.kind)
 
     def __eq__(self, other):
-        if other is string or isinstance(other, str) and other == "string":
+        # Two text tensors' dtypes are TF's one tf.string, whatever NumPy width each has
+        if isinstance(other, StringDType) or isinstance(other, str) and other == "string":
             return True
-        return self.dtype == (other.dtype if isinstance(other, TextDType) else other)
+        return self.dtype == other
 
     def __hash__(self):
-        return hash(self.dtype)
+        # xf.string's: equal objects hash alike, so {tf.string: ...}[x.dtype] finds it
+        return hash("string")
 
     def __repr__(self):
         return f"xf.string ({self.dtype})"
