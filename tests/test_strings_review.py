@@ -151,3 +151,23 @@ def test_text_dtypes_are_one_tf_string_in_comparisons_sets_and_dicts():
     a, b = list(xf.data.Dataset.from_tensor_slices(["a", "bcd"]))
     assert a.dtype == b.dtype and hash(a.dtype) == hash(xf.string)
     assert short.dtype != xf.constant([1]).dtype and short.dtype != np.int32
+
+
+def test_glob_and_list_files_match_hidden_files_as_tfs_fnmatch(tmp_path):
+    """TF matches each path component with fnmatch(FNM_PATHNAME): '*' matches a leading
+    '.', so hidden files match; wildcards work in directory components too."""
+    from xlaflow.io import gfile
+    for name in ("a/x.txt", "a/.h.txt", "b/y.txt", ".c/z.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    root = str(tmp_path)
+    assert gfile.glob(os.path.join(root, "a", "*.txt")) == [
+        os.path.join(root, "a", ".h.txt"), os.path.join(root, "a", "x.txt")]
+    assert gfile.glob(os.path.join(root, "*", "[xz].txt")) == [
+        os.path.join(root, ".c", "z.txt"), os.path.join(root, "a", "x.txt")]
+    assert gfile.glob(os.path.join(root, "a", "x.txt", "*")) == []  # a file: nothing under
+    assert gfile.glob(os.path.join(root, "?", "")) == [os.path.join(root, "a", ""),
+                                                        os.path.join(root, "b", "")]
+    files = xf.data.Dataset.list_files(os.path.join(root, "*", "*.txt"), shuffle=False)
+    assert [os.path.relpath(f.decode(), root) for f in files.as_numpy_iterator()] == [
+        ".c/z.txt", "a/.h.txt", "a/x.txt", "b/y.txt"]

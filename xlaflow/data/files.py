@@ -7,7 +7,6 @@ element's `.numpy()` gives TF's UTF-8 bytes.
 
 from __future__ import annotations
 
-import glob
 import gzip
 import io
 import os
@@ -85,7 +84,8 @@ def list_files(file_pattern, shuffle=None, seed=None):
         list(np.asarray(file_pattern, dtype=object).ravel())
     if not patterns:
         raise ValueError("Dataset.list_files: `file_pattern` is empty")
-    matches = sorted({name for p in patterns for name in glob.glob(os.fspath(str(p)))})
+    from xlaflow.io.gfile import glob  # TF's matching: hidden files too
+    matches = glob([os.fspath(str(p)) for p in patterns])
     if not matches:
         shown = ", ".join(repr(os.fspath(str(p))) for p in patterns)
         raise InvalidArgumentError(None, None, f"Dataset.list_files: no files matched "

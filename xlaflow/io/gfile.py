@@ -9,8 +9,9 @@ A GFile opened for writing lands atomically when closed: a temporary sibling, th
 from __future__ import annotations
 
 import contextlib
-import glob as _glob
+import fnmatch
 import os
+import re
 import shutil
 import uuid
 
@@ -18,6 +19,9 @@ from xlaflow.errors import AlreadyExistsError, InvalidArgumentError, NotFoundErr
 
 __all__ = ["GFile", "copy", "exists", "glob", "isdir", "join", "listdir", "makedirs",
            "mkdir", "remove", "rename", "rmtree"]
+
+
+_MAGIC = re.compile(r"[*?[]")
 
 
 def _local(path, what, argument="path"):
@@ -83,8 +87,29 @@ def glob(pattern):
     patterns = [pattern] if isinstance(pattern, (str, bytes, os.PathLike)) else list(pattern)
     matches = []
     for p in patterns:
-        matches.extend(_glob.glob(_local(p, "glob", "pattern")))
+        matches.extend(_matching(_local(p, "glob", "pattern")))
     return sorted(set(matches))
+
+
+def _matching(pattern):
+    # TF matches each component with fnmatch(FNM_PATHNAME), where '*' matches a leading
+    # '.' too: hidden files match, as Python's glob (before 3.11's include_hidden) skips
+    if not _MAGIC.search(pattern):
+        return [pattern] if os.path.lexists(pattern) else []
+    head, tail = os.path.split(pattern)
+    out = []
+    for directory in _matching(head) if _MAGIC.search(head) else [head]:
+        if not _MAGIC.search(tail):
+            if os.path.lexists(os.path.join(directory, tail)):
+                out.append(os.path.join(directory, tail))
+            continue
+        try:
+            names = os.listdir(directory or os.curdir)
+        except OSError:  # not a directory, or unreadable: nothing under it matches
+            continue
+        out.extend(os.path.join(directory, name) for name in names
+                   if fnmatch.fnmatchcase(name, tail))
+    return out
 
 
 def makedirs(path):
