@@ -31,6 +31,17 @@ def test_text_lines_that_are_not_utf8_come_back_as_their_bytes(tmp_path):
         assert list(batch) == [b"h\xc3\xa9", b"caf\xe9"]
 
 
+def test_text_lines_keep_nul_bytes_through_batching(tmp_path):
+    """A line ending in NUL keeps it after batch/padded_batch (NumPy's str arrays drop
+    trailing NULs); TF's strings are bytes."""
+    path = tmp_path / "nul.txt"
+    path.write_bytes(b"a\x00\nb\n")
+    ds = xf.data.TextLineDataset(str(path))
+    for batched in (ds.batch(2), ds.padded_batch(2)):
+        assert [list(b) for b in batched.as_numpy_iterator()] == [[b"a\x00", b"b"]]
+    assert [e.numpy() for e in ds.batch(2).unbatch()] == [b"a\x00", b"b"]
+
+
 def test_text_lines_drop_every_carriage_return_as_tf_readline(tmp_path):
     """TF's BufferedInputStream::ReadLine drops each "\\r" of a line and yields no last
     line that is empty after that; an empty line before a "\\n" is still a line."""

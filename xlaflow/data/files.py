@@ -34,12 +34,15 @@ def _open_binary(path, compression_type):
 
 
 def _line(data):
-    # UTF-8 text as a str scalar; any other bytes (a Latin-1 file, binary junk) kept whole
-    # as a bytes record, as TF's lines are bytes: NumPy's str cannot hold them
-    try:
-        return np.str_(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return record(data)
+    # UTF-8 text as a str scalar; any other bytes (a Latin-1 file, binary junk) and text with
+    # a NUL (a NumPy str array drops trailing ones) kept whole as a bytes record, as TF's
+    # lines are bytes
+    if b"\x00" not in data:
+        try:
+            return np.str_(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return record(data)
 
 
 class TextLineDataset(Dataset):
