@@ -157,6 +157,9 @@ LAYERS["IntegerLookup"] = (lambda: layers.IntegerLookup(
 LAYERS["TextVectorization"] = (lambda: layers.TextVectorization(
     vocabulary=["b", "a", "a b"], ngrams=2, output_sequence_length=5),
     lambda: [np.array(["A b!", "b c a"])], {})
+LAYERS["Hashing"] = (lambda: layers.Hashing(
+    5, mask_value="", salt=[3, 9], output_mode="count"),
+    lambda: [np.array([["a", "", "z", "a"]])], {})
 LAYERS["Discretization"] = (lambda: layers.Discretization([-0.5, 0.0, 0.5]),
                             lambda: [_floats(SEQ)], {})
 LAYERS["CategoryEncoding"] = (lambda: layers.CategoryEncoding(10, "count"),

@@ -90,6 +90,7 @@ from xlaflow.layers.augmentation_color import RandomBrightness as RandomBrightne
 from xlaflow.layers.augmentation_color import RandomContrast as RandomContrast
 from xlaflow.layers.categorical import CategoryEncoding as CategoryEncoding
 from xlaflow.layers.categorical import Discretization as Discretization
+from xlaflow.layers.hashing import Hashing as Hashing
 from xlaflow.layers.image_crop import CenterCrop as CenterCrop
 from xlaflow.layers.image_crop import RandomCrop as RandomCrop
 from xlaflow.layers.integer_lookup import IntegerLookup as IntegerLookup

@@ -17,13 +17,13 @@ _HOW = ("map the layer over the input pipeline instead, e.g. "
         "compiled model")
 
 
-def refuse_traced(layer_name, values):
+def refuse_traced(layer_name, values, why="strings cannot be traced"):
     """A TypeError for a traced (xf.function, jit, fit's step) or symbolic (keras.Input)
     input: the layer's lookups run on the host and cannot be part of a program."""
     leaves = jax.tree_util.tree_leaves(values, is_leaf=symbolic.is_symbolic)
     if any(isinstance(x, jax.core.Tracer) for x in leaves):
-        raise TypeError(f"{layer_name}: strings cannot be traced (it received a traced "
-                        f"value inside xf.function or a compiled step); {_HOW}")
+        raise TypeError(f"{layer_name}: {why} (it received a traced value inside "
+                        f"xf.function or a compiled step); {_HOW}")
     if any(symbolic.is_symbolic(x) for x in leaves):
         raise TypeError(f"{layer_name}: needs real strings here, not a symbolic tensor "
                         "(a keras.Input); call the layer itself on the Input to make it a "
@@ -95,15 +95,17 @@ class HostLayer(Layer):
     Subclasses say what they take and give: `_takes_text()` and `_output_dtype()`."""
 
     host_side = True
+    _traced_why = "strings cannot be traced"  # why a traced input is refused
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic((inputs, args, kwargs)):
             return record_call(self, inputs, args, kwargs)
-        refuse_traced(type(self).__name__, inputs)
+        refuse_traced(type(self).__name__, inputs, self._traced_why)
         self.built = True
         return self.call(inputs, *args, **kwargs)
 
     def _takes_text(self):
+        """True: strings only; False: numbers only; None: either."""
         return True
 
     def _output_dtype(self):
@@ -122,10 +124,14 @@ def record_call(layer, inputs, args, kwargs):
                         f"tensor (a keras.Input) and nothing else; received {inputs!r}"
                         + (f" and {len(args)} more arguments, keywords {sorted(kwargs)}"
                            if args or kwargs else ""))
-    if symbolic.is_text(inputs) != layer._takes_text():
+    takes_text = layer._takes_text()  # None: strings or numbers (Hashing)
+    if takes_text is not None and symbolic.is_text(inputs) != takes_text:
         want = "strings (keras.Input(dtype='string'))" if layer._takes_text() else \
             "integer ids"
         raise TypeError(f"{layer.name} ({name}) takes {want}; received {inputs!r}")
+    if takes_text is None and not symbolic.is_text(inputs) and inputs.dtype.kind not in "iu":
+        raise TypeError(f"{layer.name} ({name}) takes strings or integers; received "
+                        f"{inputs!r}")
     if inputs.node is not None and not getattr(inputs.node.layer, "host_side", False):
         raise TypeError(f"{layer.name} ({name}) runs on the host, before the compiled part of "
                         f"a model: it must read a keras.Input (or another host layer); "

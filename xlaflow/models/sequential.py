@@ -50,7 +50,8 @@ class Sequential(Model):
                 getattr(first, "_declared_input_dtype", jnp.float32)  # Embedding: int ids
             if isinstance(first, Model) and isinstance(first._build_input_dtype, str):
                 dtype = first._build_input_dtype  # a nested model's (int token ids too)
-            if is_string_dtype(dtype):  # host layers first: the compiled part takes ids
+            if is_string_dtype(dtype) or self._host_layers():
+                # host layers first: the compiled part takes their output (ids)
                 self._connect(declared, dtype)
                 ids = self._symbolic_chain[len(self._host_layers())]
                 with self._compiled_part():
@@ -206,9 +207,12 @@ class Sequential(Model):
         super()._check_input_shape(inputs)
 
     def _host_layers(self):
-        """The leading host layers (with a string Input's InputLayer before them)."""
+        """The leading host layers (with a string Input's InputLayer before them, or an
+        integer Input's before a host layer that takes integers: Hashing)."""
         first = self._layers[0] if self._layers else None
-        count = int(isinstance(first, InputLayer) and is_string_dtype(first.dtype))
+        count = int(isinstance(first, InputLayer) and (
+            is_string_dtype(first.dtype) or
+            getattr(self._layers[1] if len(self._layers) > 1 else None, "host_side", False)))
         while count < len(self._layers) and getattr(self._layers[count], "host_side", False):
             count += 1
         return self._layers[:count]

@@ -93,6 +93,7 @@ from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
     CenterCrop,
     Discretization,
+    Hashing,
     IntegerLookup,
     Normalization,
     RandomBrightness,

@@ -5,6 +5,7 @@ from xlaflow.layers import (  # noqa: F401
     CategoryEncoding,
     CenterCrop,
     Discretization,
+    Hashing,
     IntegerLookup,
     Normalization,
     RandomContrast,
