@@ -1,6 +1,8 @@
 """keras.layers.Hashing against TF's documented examples, SipHash-2-4's published test
 vectors, and xf.strings.to_hash_bucket_fast (FarmHash Fingerprint64, itself checked against
-FarmHash's vectors) as the oracle for other inputs; in models and Dataset.map."""
+FarmHash's vectors) as the oracle for other inputs; in models and Dataset.map. Also the
+lookups' several OOV indices (StringLookup hashes an unknown string, IntegerLookup takes an
+unknown value mod their number), which share the hash."""
 
 import jax
 import numpy as np
@@ -197,3 +199,48 @@ def test_saved_model_rebuilds_the_hashing_and_predicts_the_same(tmp_path):
     assert loaded.layers[1].get_config() == model.layers[1].get_config()
     np.testing.assert_allclose(loaded.predict(X_INTS, verbose=0),
                                model.predict(X_INTS, verbose=0), rtol=1e-6)
+
+
+# -- StringLookup / IntegerLookup with several OOV indices ----------------------------------
+def test_lookups_with_two_oov_indices_match_the_keras_documented_examples():
+    # Keras 2's StringLookup docstring: "m" goes to OOV index 0, "z" to 1 (FarmHash)
+    strings = layers.StringLookup(vocabulary=["a", "b", "c", "d"], num_oov_indices=2)
+    np.testing.assert_array_equal(strings([["a", "c", "d"], ["m", "z", "b"]]),
+                                  [[2, 4, 5], [0, 1, 3]])
+    assert strings.get_vocabulary() == ["[UNK]", "[UNK]", "a", "b", "c", "d"]
+    # and IntegerLookup's: 37 goes to 1, 1000 to 0 (the value mod num_oov_indices)
+    integers = layers.IntegerLookup(vocabulary=[12, 36, 1138, 42], num_oov_indices=2)
+    np.testing.assert_array_equal(integers(np.array([[12, 1138, 42], [37, 1000, 36]])),
+                                  [[2, 4, 5], [1, 0, 3]])
+    assert integers.get_vocabulary() == [-1, -1, 12, 36, 1138, 42]
+
+
+def test_string_oov_tokens_hash_into_the_oov_block():
+    layer = layers.StringLookup(vocabulary=["x", "y"], num_oov_indices=5, mask_token="")
+    words = np.array([["x", "", "q", "r"], ["long unknown " * 9, "y", "q", "日本"]])
+    known = {"": 0, "x": 6, "y": 7}
+    want = np.where(np.isin(words, list(known)), np.vectorize(lambda w: known.get(w, -1))(
+        words), 1 + _bucket(words, 5))
+    np.testing.assert_array_equal(layer(words), want)
+    counts = layers.StringLookup(vocabulary=["x"], num_oov_indices=3, output_mode="count")
+    row = ["x", "p", "q", "r", "s"]
+    want = np.bincount(np.r_[3, _bucket(row[1:], 3)], minlength=4).astype(np.float32)
+    np.testing.assert_array_equal(counts([row]), [want])
+    clone = layers.StringLookup.from_config(layer.get_config())
+    assert clone.num_oov_indices == 5
+    np.testing.assert_array_equal(clone(words), layer(words))
+    inverse = layers.StringLookup(vocabulary=["x"], num_oov_indices=2, invert=True)
+    assert inverse([0, 1, 2, 7]).tolist() == ["[UNK]", "[UNK]", "x", "[UNK]"]
+
+
+def test_integer_oov_values_take_their_floor_mod_inside_compiled_code():
+    layer = layers.IntegerLookup(vocabulary=[4, 9], num_oov_indices=3, mask_token=0)
+    values = np.array([[4, 0, 10, -7], [9, 11, 12, -1]])
+    want = np.where(values == 4, 4, np.where(values == 9, 5, np.where(
+        values == 0, 0, 1 + np.mod(values, 3))))
+    np.testing.assert_array_equal(layer(values), want)
+    np.testing.assert_array_equal(xf.function(lambda v: layer(v))(values), want)
+    clone = layers.IntegerLookup.from_config(layer.get_config())
+    np.testing.assert_array_equal(clone(values), want)
+    with pytest.raises(ValueError, match="max_tokens must be None or an int counting"):
+        layers.IntegerLookup(num_oov_indices=3, max_tokens=3)

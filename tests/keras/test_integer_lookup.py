@@ -57,8 +57,10 @@ def test_bad_arguments_are_refused_by_name():
         keras.layers.IntegerLookup(output_mode="tf-idf")
     with pytest.raises(ValueError, match="inputs must be integers"):
         keras.layers.IntegerLookup(vocabulary=[1])(np.array([1.5]))
-    with pytest.raises(NotImplementedError, match="num_oov_indices=2"):
-        keras.layers.IntegerLookup(num_oov_indices=2)
+    with pytest.raises(NotImplementedError, match=r"num_oov_indices=0.*num_oov_indices=1"):
+        keras.layers.IntegerLookup(num_oov_indices=0)
+    with pytest.raises(ValueError, match="num_oov_indices must be an int >= 0"):
+        keras.layers.IntegerLookup(num_oov_indices=-1)
     with pytest.raises(NotImplementedError, match="invert with"):
         keras.layers.IntegerLookup(invert=True)
 

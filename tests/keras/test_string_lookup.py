@@ -158,8 +158,8 @@ def test_bad_arguments_are_refused_by_name():
         keras.layers.StringLookup(vocabulary=["a"], output_mode="tf_idf")
     with pytest.raises(ValueError, match="invert=True needs output_mode='int'"):
         keras.layers.StringLookup(invert=True, output_mode="count")
-    with pytest.raises(NotImplementedError, match="num_oov_indices=2"):
-        keras.layers.StringLookup(num_oov_indices=2)
+    with pytest.raises(ValueError, match="num_oov_indices must be an int >= 0"):
+        keras.layers.StringLookup(num_oov_indices=-1)
     with pytest.raises(ValueError, match="cannot adapt a layer constructed with"):
         keras.layers.StringLookup(vocabulary=["a"]).adapt(["b"])
     layer = keras.layers.StringLookup()

@@ -25,17 +25,23 @@ def _ints(values, what):
 
 class IntegerLookup(Layer):
     """Index of each value in the vocabulary, after the mask index (0, when mask_token is
-    set) and the one OOV index, as Keras 2 numbers them: adapt() orders values by frequency,
-    ties by the larger value first. Output ids are int32 (int64 in TF), like xf.argmax."""
+    set) and the OOV indices (an unknown value's: value mod num_oov_indices), as Keras 2
+    numbers them: adapt() orders values by frequency, ties by the larger value first.
+    Output ids are int32 (int64 in TF), like xf.argmax."""
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
                  vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
                  output_mode="int", sparse=False, pad_to_max_tokens=False, **kwargs):
         super().__init__(**kwargs)
-        if num_oov_indices != 1:
+        if isinstance(num_oov_indices, bool) or not isinstance(
+                num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+            raise ValueError(f"IntegerLookup: num_oov_indices must be an int >= 0; received "
+                             f"num_oov_indices={num_oov_indices!r}")
+        if num_oov_indices == 0:
             raise NotImplementedError(
-                f"IntegerLookup(num_oov_indices={num_oov_indices!r}): only 1 OOV index (the "
-                "default); map the values to ids in the tf.data pipeline for other OOV schemes")
+                "IntegerLookup(num_oov_indices=0): Keras raises on an out-of-vocabulary value "
+                "at run time, which a compiled program cannot; use num_oov_indices=1 (or "
+                "more) and check the ids for the OOV index")
         if invert or idf_weights is not None or sparse or pad_to_max_tokens:
             raise NotImplementedError(
                 "IntegerLookup(invert, idf_weights, sparse, pad_to_max_tokens) are not "
@@ -43,12 +49,12 @@ class IntegerLookup(Layer):
         if output_mode not in _MODES:
             raise ValueError(f"IntegerLookup: output_mode must be one of {_MODES}; received "
                              f"{output_mode!r}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or
-                                       max_tokens < 1 + (mask_token is not None) + 1):
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <
+                                       num_oov_indices + (mask_token is not None) + 1):
             raise ValueError(f"IntegerLookup: max_tokens must be None or an int counting the "
                              f"mask and OOV tokens and at least one value; received "
                              f"{max_tokens!r}")
-        self.max_tokens, self.num_oov_indices = max_tokens, num_oov_indices
+        self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, int(oov_token)
         self.vocabulary_dtype, self.output_mode = vocabulary_dtype, output_mode
         self._values = np.zeros((0,), np.int64)  # learned values, in index order
@@ -108,11 +114,16 @@ class IntegerLookup(Layer):
         order = np.argsort(self._values, kind="stable")
         table = jnp.asarray(self._values[order], x.dtype)
         index = jnp.asarray(order + self._token_start(), jnp.int32)
+        # an unknown value's OOV index: Keras 2 takes floormod(value, num_oov_indices)
+        # within the OOV block (integers are not hashed, unlike StringLookup's strings)
+        oov_start = self._token_start() - self.num_oov_indices
+        oov = oov_start + jnp.mod(x, self.num_oov_indices).astype(jnp.int32) \
+            if self.num_oov_indices > 1 else jnp.full(x.shape, oov_start, jnp.int32)
         if table.shape[0]:
             pos = jnp.clip(jnp.searchsorted(table, x), 0, table.shape[0] - 1)
-            ids = jnp.where(table[pos] == x, index[pos], self._token_start() - 1)
+            ids = jnp.where(table[pos] == x, index[pos], oov)
         else:
-            ids = jnp.full(x.shape, self._token_start() - 1, jnp.int32)
+            ids = oov
         if self.mask_token is not None:  # index 0 in int mode, else counted nowhere
             ids = jnp.where(x == self.mask_token, 0 if self._mask_reserved() else -1, ids)
         ids = ids.astype(jnp.int32)

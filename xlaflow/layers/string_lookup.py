@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections import Counter
+from collections import ChainMap, Counter
 
 import numpy as np
 
+from xlaflow._farmhash import fingerprint64
 from xlaflow.layers import host_strings, lookup_encoding
 
 _MODES = ("int", *lookup_encoding.ENCODED_MODES)
@@ -21,7 +22,7 @@ _MODES = ("int", *lookup_encoding.ENCODED_MODES)
 
 class StringLookup(host_strings.HostLayer):
     """Index of each string in the vocabulary, after the mask index (0, when mask_token is
-    set and output_mode='int') and the OOV index; adapt() ranks tokens by frequency, ties by
+    set and output_mode='int') and the OOV indices (FarmHash picks one); adapt() ranks tokens by frequency, ties by
     the larger string, as Keras 2. `int` ids are int64, encodings float32 (NumPy)."""
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None,
@@ -41,10 +42,10 @@ class StringLookup(host_strings.HostLayer):
         if pad_to_max_tokens and max_tokens is None:
             raise ValueError("StringLookup: pad_to_max_tokens=True needs max_tokens; "
                              "received max_tokens=None")
-        if num_oov_indices not in (0, 1):
-            raise NotImplementedError(
-                f"StringLookup(num_oov_indices={num_oov_indices!r}): only 0 or 1 OOV index "
-                "(Keras hashes OOV strings with TF's FarmHash for more); use 1")
+        if isinstance(num_oov_indices, bool) or not isinstance(
+                num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+            raise ValueError(f"StringLookup: num_oov_indices must be an int >= 0; received "
+                             f"num_oov_indices={num_oov_indices!r}")
         if invert and output_mode != "int":
             raise ValueError(f"StringLookup: invert=True needs output_mode='int'; received "
                              f"output_mode={output_mode!r}")
@@ -59,7 +60,7 @@ class StringLookup(host_strings.HostLayer):
                                       "the dense output")
         if str(encoding).lower().replace("-", "") != "utf8":
             raise NotImplementedError(f"StringLookup(encoding={encoding!r}): only UTF-8")
-        self.max_tokens, self.num_oov_indices = max_tokens, num_oov_indices
+        self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, oov_token
         self.invert, self.output_mode, self.sparse = invert, output_mode, sparse
         self.pad_to_max_tokens, self.encoding = pad_to_max_tokens, encoding
@@ -180,10 +181,16 @@ class StringLookup(host_strings.HostLayer):
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup_ids(self, tokens):
-        """Ids of a flat list of Python strings (a dropped mask token: -1)."""
+        """Ids of a flat list of Python strings (a dropped mask token: -1); with several OOV
+        indices, an unknown token's is its FarmHash Fingerprint64 modulo their number, after
+        the first (Keras 2: tf.strings.to_hash_bucket_fast(token, num_oov_indices))."""
         mask_id = 0 if self.output_mode == "int" else -1
         oov_id = self._oov_start() if self.num_oov_indices else -2
         index, mask = self._index, self.mask_token
+        if self.num_oov_indices > 1:  # each unknown token hashed once per call
+            index = ChainMap(index, {
+                t: oov_id + fingerprint64(t.encode("utf-8")) % self.num_oov_indices
+                for t in set(tokens).difference(index)})
         ids = np.fromiter((mask_id if t == mask and mask is not None else index.get(t, oov_id)
                            for t in tokens), np.int64, count=len(tokens))
         if not self.num_oov_indices and (ids == -2).any():
