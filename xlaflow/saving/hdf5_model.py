@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from xlaflow.saving import hdf5_weights, keras_model, serialization
+from xlaflow.saving import hdf5_weights, keras2_training, keras_model, serialization
 
 BUILD_INPUT, SLOTS, BUILT = "xlaflow_build_input", "xlaflow_slots", "xlaflow_optimizer_built"
 
@@ -65,7 +65,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
         if opt_vars:
             group = f.create_group("optimizer_weights")
             names = hdf5_weights._unique([v.name for v in opt_vars])
-            group.attrs["weight_names"] = hdf5_weights._names(names)
+            hdf5_weights.write_names(group, "weight_names", names)
             group.attrs[SLOTS] = json.dumps(specs)
             group.attrs[BUILT] = optimizer._state is not None
             for name, variable in zip(names, opt_vars):
@@ -94,7 +94,8 @@ def load_model(filepath, custom_objects=None, compile=True):
     if not h5py.is_hdf5(os.fspath(filepath)):
         raise ValueError(f"load_model: {filepath} is a file but not an HDF5 file; a model "
                          "saved by model.save(path) is a directory (or an .h5 file)")
-    with h5py.File(os.fspath(filepath), "r") as f:
+
+    def read(f):
         config = _json_attr(f, "model_config", filepath)
         if config is None:
             raise ValueError(f"load_model: {filepath} holds weights only (save_weights wrote "
@@ -103,6 +104,9 @@ def load_model(filepath, custom_objects=None, compile=True):
         build = _json_attr(f, BUILD_INPUT, filepath)
         saved = hdf5_weights.read_group(f["model_weights"]) if "model_weights" in f else []
         opt = _optimizer_state(f, filepath) if training is not None else None
+        return config, training, build, saved, opt
+
+    config, training, build, saved, opt = hdf5_weights.read_file(filepath, read, "load_model")
     model = serialization.deserialize_keras_object(config, custom_objects)
     if build is not None and model._build_input_shape is None:
         model._prepare(keras_model._decode_shapes(build["shape"], build.get("dtype")))
@@ -125,10 +129,10 @@ def _optimizer_state(f, filepath):
     if SLOTS not in group.attrs:
         warnings.warn(f"load_model: {filepath}'s optimizer state was written by Keras 2 and "
                       "is not restored (its variables follow TF's optimizer); the model "
-                      "is compiled with a fresh optimizer", UserWarning, stacklevel=4)
+                      "is compiled with a fresh optimizer", UserWarning, stacklevel=6)
         return None
     specs = json.loads(_text(group.attrs[SLOTS]))
-    names = hdf5_weights._decode(group.attrs.get("weight_names", []))
+    names = hdf5_weights.read_names(group, "weight_names")
     if len(names) != len(specs):
         raise ValueError(f"load_model: {filepath}'s optimizer_weights lists {len(names)} "
                          f"weights and {len(specs)} slot records")
@@ -137,7 +141,7 @@ def _optimizer_state(f, filepath):
 
 
 def _compile(model, training, custom_objects, opt):
-    config = dict(training)
+    config = keras2_training.compile_arguments(training, custom_objects)
     if "optimizer_config" in config:
         config["optimizer"] = config.pop("optimizer_config")
     specs, values, built = opt if opt is not None else ([], {}, False)

@@ -79,6 +79,9 @@ def write_atomically(path, fill):
     """Create the HDF5 file `path` through `fill(file)` under a temporary name, then rename
     it into place: a reader never sees a half-written file."""
     h5py = require_h5py()
+    # as Keras 2's HDF5 writer and ModelCheckpoint (and the directory format here): a
+    # missing parent folder ("ckpt/{epoch:02d}.h5") is created
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         with h5py.File(tmp, "w") as f:
@@ -93,13 +96,13 @@ def write_atomically(path, fill):
 def write_group(group, groups):
     """Keras 2's weights layout in `group`: its layer_names, then a group per layer with
     its weight_names and a dataset per weight (fixed-length byte strings, as Keras 2's)."""
-    group.attrs["layer_names"] = _names([name for name, _ in groups])
+    write_names(group, "layer_names", [name for name, _ in groups])
     group.attrs["backend"] = b"jax"
     group.attrs["keras_version"] = b"xlaflow"
     for name, weights in groups:
         layer = group.create_group(name)
         names = _unique([w.name for w in weights])
-        layer.attrs["weight_names"] = _names(names)
+        write_names(layer, "weight_names", names)
         for weight_name, weight in zip(names, weights):
             layer.create_dataset(weight_name, data=_storable(weight.value))
 
@@ -116,6 +119,36 @@ def _unique(names):
         taken.add(candidate)
         out.append(f"{candidate}:0")
     return out
+
+
+# HDF5 keeps an object's attributes in its header (64 KiB): Keras 2 splits a longer list of
+# names over attributes `<name>0`, `<name>1`, ... (save_attributes_to_hdf5_group)
+HEADER_LIMIT = 64512
+
+
+def write_names(group, attribute, names):
+    """The list `names` as the attribute `attribute` of `group`, in chunks as Keras 2
+    writes one too long for the object header."""
+    data = _names(names)
+    chunks = 1
+    while any(c.nbytes > HEADER_LIMIT for c in np.array_split(data, chunks)):
+        chunks += 1
+    if chunks == 1:
+        group.attrs[attribute] = data
+        return
+    for i, chunk in enumerate(np.array_split(data, chunks)):
+        group.attrs[f"{attribute}{i}"] = chunk
+
+
+def read_names(group, attribute):
+    """The names Keras 2 wrote as `attribute`, whole or in chunks; [] without any."""
+    if attribute in group.attrs:
+        return _decode(group.attrs[attribute])
+    names, i = [], 0
+    while f"{attribute}{i}" in group.attrs:
+        names += _decode(group.attrs[f"{attribute}{i}"])
+        i += 1
+    return names
 
 
 def _names(names):
@@ -136,19 +169,35 @@ def load_weights(model, filepath):
         raise FileNotFoundError(f"load_weights: {filepath} does not exist")
     if not h5py.is_hdf5(os.fspath(filepath)):
         raise ValueError(f"load_weights: {filepath} is not an HDF5 file")
-    with h5py.File(os.fspath(filepath), "r") as f:
+
+    def read(f):
         # a whole Keras 2 model file keeps the same layout under "model_weights"
-        root = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f \
-            else f
-        saved = read_group(root)
+        whole = "model_weights" in f and not read_names(f, "layer_names")
+        return read_group(f["model_weights"] if whole else f)
+
+    saved = read_file(filepath, read, "load_weights")
     assign(model, groups, saved, filepath)
+
+
+def read_file(filepath, read, what):
+    """`read(file)` of the HDF5 file `filepath`; a truncated or damaged one (h5py's OSError,
+    or a group its names promise missing: KeyError) raises CorruptSaveError naming it."""
+    h5py = require_h5py(f"{what} of an HDF5 file")
+    try:
+        with h5py.File(os.fspath(filepath), "r") as f:
+            return read(f)
+    except (OSError, KeyError) as exc:
+        from xlaflow.saving.atomic import CorruptSaveError
+        raise CorruptSaveError(f"{what}: {filepath} cannot be read as an HDF5 file: it is "
+                               f"truncated or damaged ({exc}). Save it again, or restore it "
+                               "from a copy") from exc
 
 
 def read_group(root):
     """[(layer name, [weight values])] of the layers with weights in Keras 2's layout."""
     saved = []
-    for name in _decode(root.attrs.get("layer_names", [])):
-        names = _decode(root[name].attrs.get("weight_names", []))
+    for name in read_names(root, "layer_names"):
+        names = read_names(root[name], "weight_names")
         if names:
             saved.append((name, [np.asarray(root[name][n]) for n in names]))
     return saved

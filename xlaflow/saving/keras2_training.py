@@ -1,0 +1,98 @@
+"""Keras 2's training_config (an HDF5 model file's compile arguments) as xlaflow's compile
+arguments, so that a file TF wrote loads compiled as Keras 2's load_model compiles it.
+
+Keras 2 writes losses and metrics as `{"class_name", "config"}` (no "registered_name"), a
+user's function by its name ("my_loss", or "Custom>my_loss" when registered) and a metric
+function as a MeanMetricWrapper naming it; its optimizers carry keys that only matter with
+features that are off (EMA, the legacy flag). Names resolve through `custom_objects` and the
+registry, as Keras 2's load_model resolves them in its custom object scope.
+"""
+
+from __future__ import annotations
+
+from xlaflow.saving import keras2_config, keras_model, serialization
+
+# Keras 2.11+ writes these EMA settings whatever they are; with use_ema=False they are unused
+_EMA_KEYS = ("ema_momentum", "ema_overwrite_frequency")
+
+
+def compile_arguments(training, custom_objects=None):
+    """The compile keyword arguments of Keras 2's `training` dict (xlaflow's own, whose
+    objects carry "registered_name", pass through unchanged)."""
+    config = dict(training)
+    mode = config.pop("sample_weight_mode", None)  # Keras <= 2.3 wrote it; None is the default
+    if mode is not None:
+        raise NotImplementedError(f"load_model: the file was compiled with Keras 2's "
+                                  f"sample_weight_mode={mode!r}, which is not supported here; "
+                                  "load it with compile=False and compile it in code")
+    for key in ("optimizer_config", "optimizer"):
+        if keras2_config.is_keras2_config(config.get(key)):
+            config[key] = _optimizer(config[key], custom_objects)
+    if "loss" in config:
+        config["loss"] = _objects(config["loss"], "loss", custom_objects)
+    for key in ("metrics", "weighted_metrics"):
+        if key in config:
+            config[key] = _objects(config[key], "metric", custom_objects)
+    return config
+
+
+def _optimizer(config, custom_objects):
+    """Keras 2's optimizer dict, read as xlaflow's optimizers read theirs: TF 2.11+ saves
+    `optimizers.legacy.Adam` as "Custom>Adam" with is_legacy_optimizer set."""
+    config = {**config, "config": dict(config["config"])}
+    inner = config["config"]
+    legacy = config.pop("is_legacy_optimizer", False) or inner.pop("is_legacy_optimizer", False)
+    name = config["class_name"]
+    if legacy and name.startswith("Custom>") and serialization.get_registered_object(
+            name, custom_objects, module="") is None:
+        config["class_name"] = name.split(">", 1)[1]
+    if not inner.get("use_ema", False):
+        for key in _EMA_KEYS:
+            inner.pop(key, None)
+    return config
+
+
+def _objects(value, kind, custom_objects):
+    """The loss or metric arguments in `value` (a name, a Keras 2 dict, or lists and dicts
+    of them per output) with the user's objects and Keras 2's dicts made into objects."""
+    if isinstance(value, str):
+        return _named(value, custom_objects)
+    if keras2_config.is_keras2_config(value):
+        return _object(value, kind, custom_objects)
+    if isinstance(value, list):
+        return [_objects(v, kind, custom_objects) for v in value]
+    if isinstance(value, dict) and not serialization.is_serialized_object(value) and \
+            set(value) != {keras_model._FUNCTION}:  # xlaflow's own objects stay as they are
+        return {k: _objects(v, kind, custom_objects) for k, v in value.items()}
+    return value
+
+
+def _user(name, custom_objects):
+    """What `custom_objects` or the registry hold under `name` (never a built-in)."""
+    return serialization.get_registered_object(name, custom_objects, module="")
+
+
+def _named(name, custom_objects):
+    found = _user(name, custom_objects)
+    if found is None:
+        return name  # a built-in name ("mse", "accuracy"): compile reads it
+    return found() if isinstance(found, type) else found
+
+
+def _object(value, kind, custom_objects):
+    class_name, config = value["class_name"], dict(value["config"] or {})
+    cls = _user(class_name, custom_objects)
+    if cls is not None:  # the user's Loss or Metric class
+        with serialization.custom_object_scope(custom_objects):
+            return cls.from_config(config)
+    if kind == "metric" and class_name == "MeanMetricWrapper" and \
+            isinstance(config.get("fn"), str):
+        fn = _user(config["fn"], custom_objects)
+        if fn is not None:  # the user's metric function, saved by name
+            from xlaflow.metrics import MeanMetricWrapper
+            config.pop("fn")
+            return MeanMetricWrapper(fn, **config)
+    if kind == "loss":
+        from xlaflow import losses
+        return losses.deserialize(value)  # a dict given as loss would read as per output
+    return value  # a built-in metric's dict: compile's metrics.get reads it
