@@ -564,3 +564,42 @@ def test_lambda_saved_by_function_name_loads_through_custom_objects():
     model = keras.models.model_from_json(text, custom_objects={"double": double})
     x = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(np.asarray(model(x)), 2 * x)
+
+
+def test_a_nested_sequential_of_keras_before_2_4_lists_no_input_layer():
+    """Keras < 2.4's Sequential config has no InputLayer entry: its first layer's
+    batch_input_shape makes one when added, so its call in the outer model is node 1."""
+    old = json.loads(ENCODER)["config"]
+    old["layers"] = old["layers"][1:]  # enc_1 keeps "batch_input_shape": [null, 4]
+    entries = [
+        layer_entry("InputLayer", input_layer("x", [4]), []),
+        layer_entry("Sequential", json.dumps(old), [[["x", 0, 0, {}]]]),
+        layer_entry("Dense", dense("head", 1, "linear"), [[["encoder", 1, 0, {}]]])]
+    model = keras.models.model_from_json(
+        functional("outer", entries, [["x", 0, 0]], [["head", 0, 0]]))
+    encoder = model.get_layer("encoder")
+    w1, b1 = random_weights(encoder.layers[0], 1)
+    w2, b2 = random_weights(encoder.layers[1], 2)
+    wh, bh = random_weights(model.get_layer("head"), 3)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    expected = np.tanh(np.maximum(x @ w1 + b1, 0) @ w2 + b2) @ wh + bh
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def keras_2_13(value):
+    """`value` as Keras 2.13+ writes it: every {"class_name", "config"} with "module" and
+    "registered_name": null (a built-in), layers with a "build_config"."""
+    if isinstance(value, list):
+        return [keras_2_13(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: keras_2_13(v) for k, v in value.items()}
+    if "class_name" in value and "config" in value:
+        value = {"module": "keras.layers", **value, "registered_name": None}
+        if value["class_name"] in ("Dense", "Concatenate"):
+            value["build_config"] = {"input_shape": [None, 4]}
+    return value
+
+
+def test_keras_2_13s_format_with_null_registered_names():
+    check_towers(keras.models.model_from_json(json.dumps(keras_2_13(json.loads(TOWERS)))))

@@ -1,8 +1,8 @@
 """Keras 2's model configs (TF 2.x `model.to_json()`, an HDF5 file's model_config) rebuilt
 as xlaflow models and layers, so that architectures written by TF port without TF.
 
-Keras 2 writes `{"class_name", "config"}` with no "registered_name" (xlaflow's own format has
-one): layers are found by class name among xlaflow's built-ins, `custom_objects` and the
+Keras 2 writes `{"class_name", "config"}` with no "registered_name" (2.13+: null for its
+built-ins; xlaflow's own format always names one): layers are found by class name among xlaflow's built-ins, `custom_objects` and the
 registered classes; a Sequential's config lists its layers, an InputLayer first; a
 Functional one lists layers with their "inbound_nodes", replayed by keras2_graph.py. A
 Keras-2-only key is dropped only at its default (where it changes nothing here); any other
@@ -39,10 +39,10 @@ _SINGLE_AXIS = {"Normalization": "axis", "Discretization": "axis"}
 
 
 def is_keras2_config(value):
-    """Whether `value` is a Keras 2 `{"class_name", "config"}` dict (no "registered_name",
-    which xlaflow's own serialized objects always carry)."""
+    """Whether `value` is a Keras 2 `{"class_name", "config"}` dict: no "registered_name"
+    (xlaflow's own objects always carry one), or Keras 2.13+'s null for a built-in."""
     return isinstance(value, dict) and isinstance(value.get("class_name"), str) and \
-        "config" in value and "registered_name" not in value
+        "config" in value and value.get("registered_name") is None
 
 
 def deserialize(config, custom_objects=None):

@@ -67,11 +67,17 @@ def replay(config, deserialize):
 
 def _starts_at_own_input(entry):
     """Keras 2's _should_skip_first_node: a model whose config starts with an InputLayer
-    (Functional, or a Sequential given its input shape) has a call of its own, node 0."""
+    (Functional, or a Sequential given its input shape) has a call of its own, node 0. A
+    Sequential of Keras < 2.4 lists no InputLayer: its first layer's batch_input_shape
+    makes one when it is added."""
     inner = entry.get("config")
     layers = inner.get("layers") if isinstance(inner, dict) else None
-    return bool(layers) and isinstance(layers[0], dict) and \
-        layers[0].get("class_name") == "InputLayer"
+    if not layers or not isinstance(layers[0], dict):
+        return False
+    first = layers[0].get("config")
+    return layers[0].get("class_name") == "InputLayer" or (
+        entry.get("class_name") == "Sequential" and isinstance(first, dict) and
+        first.get("batch_input_shape") is not None)
 
 
 def _is_reference(value):
