@@ -279,3 +279,49 @@ def test_without_h5py_the_error_says_what_to_install(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="needs h5py"):
         keras.models.load_model(path)
     assert os.listdir(tmp_path) == ["m.h5"]
+
+
+@pytest.mark.parametrize("class_name", ["LossScaleOptimizer", "LossScaleOptimizerV3"])
+def test_a_mixed_precision_files_loss_scale_optimizer(tmp_path, class_name):
+    """Keras 2 saves the mixed precision wrapper around its inner optimizer's config (2.11+
+    as LossScaleOptimizerV3); a fixed scale (dynamic=False) is refused by name."""
+    config = {"inner_optimizer": {**ADAM, "config": {**ADAM["config"], "learning_rate": 0.003}},
+              "dynamic": True, "initial_scale": 1024.0, "dynamic_growth_steps": 100}
+    path = keras2_file(str(tmp_path / "m.h5"), {
+        "loss": "mse", "metrics": None,
+        "optimizer_config": {"class_name": class_name, "config": config}})
+    model = keras.models.load_model(path)
+    optimizer = model.optimizer
+    assert type(optimizer).__name__ == "LossScaleOptimizer"
+    assert type(optimizer.inner_optimizer).__name__ == "Adam"
+    assert float(optimizer.inner_optimizer.learning_rate) == pytest.approx(0.003)
+    assert float(optimizer.scale.value) == 1024.0
+    assert optimizer.dynamic_growth_steps == 100
+    model.fit(X, Y, epochs=1, batch_size=6, verbose=0)
+    fixed = keras2_file(str(tmp_path / "f.h5"), {
+        "loss": "mse", "metrics": None, "optimizer_config": {
+            "class_name": class_name, "config": {**config, "dynamic": False}}})
+    with pytest.raises(NotImplementedError, match="dynamic=False"):
+        keras.models.load_model(fixed)
+
+
+def test_keras_2_12s_cross_entropy_configs(tmp_path):
+    """TF 2.12 writes BinaryCrossentropy's axis and SparseCategoricalCrossentropy's
+    ignore_class: at their defaults they change nothing; another value is refused."""
+    path = keras2_file(str(tmp_path / "m.h5"), {
+        "loss": {"class_name": "BinaryCrossentropy", "config": {
+            "reduction": "auto", "name": "binary_crossentropy", "from_logits": True,
+            "label_smoothing": 0.1, "axis": -1}},
+        "metrics": None, "optimizer_config": ADAM})
+    model = keras.models.load_model(path)
+    labels = (Y > 0).astype("float32")
+    smooth = labels * 0.9 + 0.05
+    p = 1 / (1 + np.exp(-PRED.astype("float64")))
+    expected = -np.mean(smooth * np.log(p) + (1 - smooth) * np.log(1 - p))
+    assert model.evaluate(X, labels, verbose=0) == pytest.approx(expected, rel=1e-5)
+    ignoring = keras2_file(str(tmp_path / "i.h5"), {
+        "loss": {"class_name": "SparseCategoricalCrossentropy", "config": {
+            "reduction": "auto", "name": "scce", "from_logits": True, "ignore_class": 0}},
+        "metrics": None, "optimizer_config": ADAM})
+    with pytest.raises(NotImplementedError, match="ignore_class=0"):
+        keras.models.load_model(ignoring)

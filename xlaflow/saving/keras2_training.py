@@ -14,6 +14,12 @@ from xlaflow.saving import keras2_config, keras_model, serialization
 
 # Keras 2.11+ writes these EMA settings whatever they are; with use_ema=False they are unused
 _EMA_KEYS = ("ema_momentum", "ema_overwrite_frequency")
+# Keras 2.12's loss arguments with no counterpart here, dropped at the value that changes
+# nothing (any other value is refused by name)
+_LOSS_ONLY = {"BinaryCrossentropy": {"axis": -1}, "CategoricalCrossentropy": {"axis": -1},
+              "SparseCategoricalCrossentropy": {"ignore_class": None}}
+# Keras 2's mixed precision wrapper (2.11+ saves its optimizer as LossScaleOptimizerV3)
+_LOSS_SCALE = ("LossScaleOptimizer", "LossScaleOptimizerV3")
 
 
 def compile_arguments(training, custom_objects=None):
@@ -38,7 +44,11 @@ def compile_arguments(training, custom_objects=None):
 
 def _optimizer(config, custom_objects):
     """Keras 2's optimizer dict, read as xlaflow's optimizers read theirs: TF 2.11+ saves
-    `optimizers.legacy.Adam` as "Custom>Adam" with is_legacy_optimizer set."""
+    `optimizers.legacy.Adam` as "Custom>Adam" with is_legacy_optimizer set; a
+    LossScaleOptimizer (mixed precision) is made here around its inner optimizer's."""
+    if config["class_name"] in _LOSS_SCALE and _user(config["class_name"],
+                                                     custom_objects) is None:
+        return _loss_scale(config["config"], custom_objects)
     config = {**config, "config": dict(config["config"])}
     inner = config["config"]
     legacy = config.pop("is_legacy_optimizer", False) or inner.pop("is_legacy_optimizer", False)
@@ -50,6 +60,23 @@ def _optimizer(config, custom_objects):
         for key in _EMA_KEYS:
             inner.pop(key, None)
     return config
+
+
+def _loss_scale(config, custom_objects):
+    from xlaflow import optimizers
+    from xlaflow.loss_scale import LossScaleOptimizer
+    if not config.get("dynamic", True):
+        raise NotImplementedError(
+            "load_model: the file's LossScaleOptimizer has dynamic=False (a fixed loss "
+            "scale), which is not supported here (only the dynamic one); load it with "
+            "compile=False and compile it in code")
+    inner = config.get("inner_optimizer", config.get("optimizer"))
+    if not keras2_config.is_keras2_config(inner):
+        raise ValueError(f"load_model: the file's LossScaleOptimizer config has no inner "
+                         f"optimizer {{'class_name', 'config'}}; received {inner!r}")
+    return LossScaleOptimizer(optimizers.get(_optimizer(inner, custom_objects)),
+                              config.get("initial_scale", 2.0 ** 15),
+                              config.get("dynamic_growth_steps", 2000))
 
 
 def _objects(value, kind, custom_objects):
@@ -94,5 +121,13 @@ def _object(value, kind, custom_objects):
             return MeanMetricWrapper(fn, **config)
     if kind == "loss":
         from xlaflow import losses
-        return losses.deserialize(value)  # a dict given as loss would read as per output
+        for key, default in _LOSS_ONLY.get(class_name, {}).items():
+            if config.get(key, default) != default:
+                raise NotImplementedError(
+                    f"load_model: the file's {class_name} loss has Keras 2's {key}="
+                    f"{config[key]!r}, which is not supported here (only {default!r}); "
+                    "load it with compile=False and compile it in code")
+            config.pop(key, None)
+        # deserialized here: a dict given to compile as loss would read as per output
+        return losses.deserialize({"class_name": class_name, "config": config})
     return value  # a built-in metric's dict: compile's metrics.get reads it
