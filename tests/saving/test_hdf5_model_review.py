@@ -325,3 +325,36 @@ def test_keras_2_12s_cross_entropy_configs(tmp_path):
         "metrics": None, "optimizer_config": ADAM})
     with pytest.raises(NotImplementedError, match="ignore_class=0"):
         keras.models.load_model(ignoring)
+
+
+def test_a_keras_2_file_with_an_adapted_normalization_layer(tmp_path):
+    """Keras 2's adapted Normalization stores mean, variance and count (an int64 scalar);
+    xlaflow's keeps no count: the file loads and normalizes as Keras 2 does (NumPy)."""
+    mean, variance = np.array([1.0, -2.0, 0.5], "f4"), np.array([4.0, 0.25, 1e-16], "f4")
+    norm = {"name": "normalization", "trainable": True, "dtype": "float32",
+            "batch_input_shape": [None, 3], "axis": [-1], "mean": None, "variance": None,
+            "invert": False}
+    path = keras2_file(str(tmp_path / "m.h5"), {"loss": "mse", "metrics": None,
+                                                "optimizer_config": ADAM})
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"].insert(1, {"class_name": "Normalization", "config": norm})
+        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+        weights = f["model_weights"]
+        weights.attrs["layer_names"] = np.array([b"normalization", b"dense"])
+        group = weights.create_group("normalization")
+        names = [b"normalization/mean:0", b"normalization/variance:0",
+                 b"normalization/count:0"]
+        group.attrs["weight_names"] = np.array(names)
+        for name, value in zip(names, (mean, variance, np.int64(1000))):
+            group.create_dataset(name.decode(), data=value)
+    model = keras.models.load_model(path)
+    # Keras 2: (x - mean) / max(sqrt(variance), epsilon)
+    scaled = (X - mean) / np.maximum(np.sqrt(variance), 1e-7)
+    np.testing.assert_allclose(model.predict(X, verbose=0), scaled @ KERNEL + BIAS,
+                               rtol=1e-5, atol=1e-5)
+    fresh = keras.Sequential([layers.Normalization(input_shape=(3,)),
+                              layers.Dense(1)])
+    fresh.load_weights(path)  # load_weights reads the same layout
+    np.testing.assert_allclose(fresh.predict(X, verbose=0), scaled @ KERNEL + BIAS,
+                               rtol=1e-5, atol=1e-5)

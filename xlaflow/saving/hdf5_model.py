@@ -113,7 +113,7 @@ def load_model(filepath, custom_objects=None, compile=True):
     if not model.weights and saved:
         raise ValueError(f"load_model: {model.name} from {filepath} has no weights after "
                          "rebuilding (its input shape is unknown); the file holds "
-                         f"{sum(len(v) for _, v in saved)} weights")
+                         f"{sum(len(entry[1]) for entry in saved)} weights")
     hdf5_weights.assign(model, hdf5_weights.groups_of(model), saved, filepath, "load_model")
     if training is not None:
         _compile(model, training, custom_objects, opt)

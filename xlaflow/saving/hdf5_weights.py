@@ -194,21 +194,40 @@ def read_file(filepath, read, what):
 
 
 def read_group(root):
-    """[(layer name, [weight values])] of the layers with weights in Keras 2's layout."""
+    """[(layer name, [weight values], [weight names])] of the layers with weights in Keras
+    2's layout."""
     saved = []
     for name in read_names(root, "layer_names"):
         names = read_names(root[name], "weight_names")
         if names:
-            saved.append((name, [np.asarray(root[name][n]) for n in names]))
+            saved.append((name, [np.asarray(root[name][n]) for n in names], names))
     return saved
+
+
+def _short(name):
+    return name.rsplit("/", 1)[-1].split(":")[0]
+
+
+def _without_counts(weights, values, names):
+    """Keras 2's adapted Normalization also keeps `count` (an integer scalar: the samples
+    adapt saw), which xlaflow's has no use for: such saved values are left out when that
+    alone makes a layer's counts agree (and no weight here is such a count)."""
+    counts = {i for i, (n, v) in enumerate(zip(names, values))
+              if _short(n) == "count" and v.ndim == 0 and v.dtype.kind in "iu"}
+    if not counts or len(values) - len(counts) != len(weights) or any(
+            _short(w.name) == "count" and not tuple(w.shape) for w in weights):
+        return values
+    return [v for i, v in enumerate(values) if i not in counts]
 
 
 def assign(model, groups, saved, filepath, what="load_weights"):
     """Check every layer's count and shapes against `saved`, then assign them all."""
     if len(saved) != len(groups):
         raise ValueError(f"{what}: {filepath} holds weights of {len(saved)} layers "
-                         f"({[n for n, _ in saved]}); {model.name} has {len(groups)} layers "
-                         f"with weights ({[n for n, _ in groups]})")
+                         f"({[entry[0] for entry in saved]}); {model.name} has {len(groups)} "
+                         f"layers with weights ({[n for n, _ in groups]})")
+    saved = [(saved_name, _without_counts(weights, values, names))
+             for (_, weights), (saved_name, values, names) in zip(groups, saved)]
     for (name, weights), (saved_name, values) in zip(groups, saved):
         if len(weights) != len(values):
             raise ValueError(f"{what}: layer {name!r} has {len(weights)} weights; the "
