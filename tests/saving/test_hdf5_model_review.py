@@ -358,3 +358,22 @@ def test_a_keras_2_file_with_an_adapted_normalization_layer(tmp_path):
     fresh.load_weights(path)  # load_weights reads the same layout
     np.testing.assert_allclose(fresh.predict(X, verbose=0), scaled @ KERNEL + BIAS,
                                rtol=1e-5, atol=1e-5)
+
+
+def test_layers_of_one_name_are_refused_by_name_before_writing(tmp_path):
+    class Twice(keras.Model):  # a subclassed model may name two layers alike
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first, self.second = layers.Dense(2, name="x"), layers.Dense(1, name="x")
+
+        def call(self, inputs):
+            return self.second(self.first(inputs))
+
+    model = Twice()
+    model(X)
+    path = tmp_path / "twice.h5"
+    with pytest.raises(ValueError, match=r"several layers with weights are named \['x'\]"):
+        model.save_weights(str(path))
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="load_model: no file or directory at"):
+        keras.models.load_model(str(path))

@@ -96,7 +96,13 @@ def write_atomically(path, fill):
 def write_group(group, groups):
     """Keras 2's weights layout in `group`: its layer_names, then a group per layer with
     its weight_names and a dataset per weight (fixed-length byte strings, as Keras 2's)."""
-    write_names(group, "layer_names", [name for name, _ in groups])
+    names = [name for name, _ in groups]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # h5py's own error would be "name already exists", naming no layer
+        raise ValueError(f"an HDF5 file keeps weights by layer name, and several layers with "
+                         f"weights are named {twice}: give them distinct names (name=...), "
+                         "or save to a directory path")
+    write_names(group, "layer_names", names)
     group.attrs["backend"] = b"jax"
     group.attrs["keras_version"] = b"xlaflow"
     for name, weights in groups:

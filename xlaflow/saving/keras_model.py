@@ -252,6 +252,8 @@ def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild the model saved by `model.save(filepath)`: same architecture, weights and
     (when `compile`) compile config and optimizer state. Classes not built into xlaflow
     must be registered (`@register_serializable`) or passed in `custom_objects`."""
+    if hdf5_weights.is_hdf5_path(filepath) and not os.path.exists(filepath):
+        raise FileNotFoundError(f"load_model: no file or directory at {filepath}")
     if os.path.isfile(filepath):  # Keras 2 reads a file as HDF5, whatever its name
         from xlaflow.saving import hdf5_model
         return hdf5_model.load_model(filepath, custom_objects, compile)
