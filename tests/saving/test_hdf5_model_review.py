@@ -377,3 +377,13 @@ def test_layers_of_one_name_are_refused_by_name_before_writing(tmp_path):
     assert os.listdir(tmp_path) == []
     with pytest.raises(FileNotFoundError, match="load_model: no file or directory at"):
         keras.models.load_model(str(path))
+
+
+def test_a_tensorflow_saved_model_directory_says_how_to_port_it(tmp_path):
+    """TF's model.save(directory) writes saved_model.pb (a TF graph): load_model says to
+    re-save it as HDF5 in TF, rather than calling it an incomplete xlaflow save."""
+    (tmp_path / "variables").mkdir()
+    (tmp_path / "saved_model.pb").write_bytes(b"\x08\x01")
+    (tmp_path / "keras_metadata.pb").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"TensorFlow SavedModel.*model\.save\('model\.h5'\)"):
+        keras.models.load_model(str(tmp_path))

@@ -21,6 +21,7 @@ from xlaflow.saving import arrays, atomic, export, hdf5_weights, serialization
 
 KERAS_DIR, MODEL_FILE, OPTIMIZER_DIR = "keras", "model.json", "optimizer"
 SLOT_OF = "slot_of"  # an optimizer slot's record of the weight it belongs to
+TF_SAVED_MODEL = "saved_model.pb"  # what TF's model.save(directory) writes
 
 
 def check_save_format(filepath, save_format):
@@ -257,6 +258,12 @@ def load_model(filepath, custom_objects=None, compile=True):
     if os.path.isfile(filepath):  # Keras 2 reads a file as HDF5, whatever its name
         from xlaflow.saving import hdf5_model
         return hdf5_model.load_model(filepath, custom_objects, compile)
+    if os.path.isfile(os.path.join(filepath, TF_SAVED_MODEL)) and not os.path.exists(
+            os.path.join(filepath, export.MANIFEST)):
+        raise ValueError(
+            f"load_model: {filepath} is a TensorFlow SavedModel ({TF_SAVED_MODEL}: TF's "
+            "graph), which xlaflow does not read. In TensorFlow, load it and save it as one "
+            "HDF5 file (model.save('model.h5')), then load_model('model.h5') here")
     return atomic.read_stable(filepath, lambda path: _load_model(path, custom_objects, compile),
                               "load_model")
 
