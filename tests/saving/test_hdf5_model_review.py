@@ -85,8 +85,14 @@ def test_a_users_loss_and_metric_saved_by_name_resolve_through_custom_objects(
     results = model.evaluate(X, Y, verbose=0, return_dict=True)
     assert results["loss"] == pytest.approx(MY_LOSS, rel=1e-5)
     assert results["my_metric"] == pytest.approx(MY_METRIC, rel=1e-5)
-    with pytest.raises(ValueError, match="my_loss"):  # without them: named, as Keras 2
+    with pytest.raises(ValueError, match="my_loss.*custom_objects"):  # named, with the cure
         keras.models.load_model(path)
+    metric_only = keras2_file(str(tmp_path / "metric.h5"), {
+        "loss": "mse", "metrics": [[{"class_name": "MeanMetricWrapper", "config": {
+            "name": "my_metric", "dtype": "float32", "fn": "my_metric"}}]],
+        "optimizer_config": ADAM})
+    with pytest.raises(ValueError, match="my_metric.*custom_objects=.*compile=False"):
+        keras.models.load_model(metric_only)
 
 
 def test_tf_2_3s_metric_names_and_sample_weight_mode(tmp_path):

@@ -304,7 +304,13 @@ def compile_loaded(model, config, custom_objects, opt_specs, optimizer_built, we
     `opt_specs` describe the saved variables (key, name, shape, dtype, slot_of) and
     `read_values(specs)` returns {key: value}; all checked before any assignment."""
     config = _deserialize_value(dict(config), custom_objects)
-    model.compile(**config)
+    try:
+        model.compile(**config)
+    except ValueError as exc:  # an unknown loss/metric/optimizer name: say how to give it
+        raise type(exc)(f"load_model: the saved compile config does not compile here: {exc}. "
+                        "A loss, metric or optimizer of your own is found when passed in "
+                        "custom_objects={name: object} (or registered); or load with "
+                        "compile=False and compile the model in code") from exc
     opt_specs = opt_specs or []
     if not opt_specs:
         return
