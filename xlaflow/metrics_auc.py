@@ -12,19 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.metric_base import Metric, div_no_nan
-from xlaflow.metrics_confusion import confusion_counts
+from xlaflow.metrics_confusion import confusion_counts, evenly_spaced
 
 _EPSILON = 1e-7  # Keras' backend.epsilon(): the end thresholds, so 0 and 1 scores count
-_CURVES = {"roc": "ROC", "pr": "PR"}
-_SUMMATIONS = ("interpolation", "minoring", "majoring")
-
-
-def _evenly_spaced(thresholds):
-    """Keras 2's is_evenly_distributed_thresholds: at least 3, i / (n - 1) within epsilon
-    (then its AUC counts soft labels fractionally, see confusion_counts)."""
-    n = len(thresholds)
-    return n >= 3 and np.allclose(thresholds, np.arange(n, dtype=np.float32) / (n - 1),
-                                  atol=_EPSILON)
+# the spellings Keras 2's AUCCurve.from_str and AUCSummationMethod.from_str accept
+_CURVES = {"roc": "ROC", "ROC": "ROC", "pr": "PR", "PR": "PR"}
+_SUMMATIONS = {name: name for name in ("interpolation", "minoring", "majoring")}
+_SUMMATIONS.update({name.capitalize(): name for name in list(_SUMMATIONS)})
 
 
 class AUC(Metric):
@@ -38,12 +32,14 @@ class AUC(Metric):
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name="auc", dtype=None, thresholds=None, multi_label=False,
                  num_labels=None, label_weights=None, from_logits=False):
-        curve_name = _CURVES.get(curve.lower() if isinstance(curve, str) else None)
+        curve_name = _CURVES.get(curve) if isinstance(curve, str) else None
         if curve_name is None:
             raise ValueError(f'AUC: invalid curve {curve!r}; expected one of "ROC", "PR"')
-        if summation_method not in _SUMMATIONS:
+        method = _SUMMATIONS.get(summation_method) if isinstance(summation_method, str) \
+            else None
+        if method is None:
             raise ValueError(f"AUC: invalid summation_method {summation_method!r}; "
-                             f"expected one of {_SUMMATIONS}")
+                             f"expected one of {sorted(set(_SUMMATIONS.values()))}")
         if multi_label or label_weights is not None:
             raise NotImplementedError(
                 "AUC(multi_label=True) and AUC(label_weights=...) are not supported; use one "
@@ -57,7 +53,7 @@ class AUC(Metric):
                                  f"{thresholds!r}")
             inner = sorted(float(t) for t in given)
             num_thresholds = len(inner) + 2
-            self._evenly = _evenly_spaced([0.0, *inner, 1.0])
+            self._evenly = evenly_spaced([0.0, *inner, 1.0], _EPSILON)
         else:
             if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, int) or \
                     num_thresholds <= 1:
@@ -68,7 +64,7 @@ class AUC(Metric):
         super().__init__(name, dtype)
         self._init_from_thresholds = thresholds is not None
         self.num_thresholds, self.curve = int(num_thresholds), curve_name
-        self.summation_method, self.from_logits = summation_method, bool(from_logits)
+        self.summation_method, self.from_logits = method, bool(from_logits)
         self.multi_label, self.num_labels, self.label_weights = False, num_labels, None
         self.thresholds = [-_EPSILON, *inner, 1.0 + _EPSILON]
         shape = (self.num_thresholds,)
@@ -82,7 +78,7 @@ class AUC(Metric):
         if self.from_logits:
             y_pred = jax.nn.sigmoid(y_pred)
         tp, fp, tn, fn = confusion_counts(y_true, y_pred, self.thresholds, sample_weight,
-                                          self.dtype, soft_labels=self._evenly)
+                                          self.dtype, evenly=self._evenly)
         self.true_positives.assign_add(tp)
         self.false_positives.assign_add(fp)
         self.true_negatives.assign_add(tn)

@@ -9,6 +9,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric, div_no_nan
@@ -40,14 +41,22 @@ def _check_index(value, argument, owner):
                          f"{value!r}")
 
 
+def evenly_spaced(thresholds, epsilon=1e-7):
+    """Keras 2's is_evenly_distributed_thresholds: at least 3 thresholds, i / (n - 1) within
+    epsilon; such a list takes Keras' bucketed counting (see confusion_counts)."""
+    n = len(thresholds)
+    return n >= 3 and bool(np.allclose(thresholds, np.arange(n, dtype=np.float32) / (n - 1),
+                                       atol=epsilon))
+
+
 def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.float32,
-                     top_k=None, class_id=None, soft_labels=False):
+                     top_k=None, class_id=None, evenly=False):
     """Weighted (tp, fp, tn, fn), each of shape (len(thresholds),), as Keras 2's
-    update_confusion_matrix_variables: a prediction counts as positive when it is above
-    the threshold, a label when nonzero (`soft_labels`: a label y counts y positive and
-    1 - y negative, as Keras' AUC does on its evenly spaced thresholds). Every element of
-    y_pred is one prediction; `top_k` keeps each row's k largest scores (the others become
-    NEG_INF, below every threshold), `class_id` keeps one column."""
+    update_confusion_matrix_variables: a label counts positive when nonzero (Keras casts it
+    to bool), a prediction when above the threshold. Every element of y_pred is one
+    prediction; `top_k` keeps each row's k largest scores (the others become NEG_INF, below
+    every threshold), `class_id` keeps one column. `evenly` (evenly spaced thresholds,
+    perhaps with the ends moved out by epsilon) counts as Keras' optimized path does."""
     y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, dtype),
                                             jnp.asarray(y_pred, dtype))
     if top_k is not None:  # exactly k per row, ties to the lower index (TF's top_k)
@@ -62,15 +71,28 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.f
         weight = jnp.broadcast_to(losses_lib.align_weight(
             jnp.asarray(sample_weight, dtype), y_pred.ndim), y_pred.shape)
     labels, weight = jnp.reshape(y_true, (-1,)), jnp.reshape(weight, (-1,))
-    if soft_labels:
-        positive, negative = labels * weight, (1 - labels) * weight
+    truth = (labels != 0).astype(dtype)
+    positive, negative = truth * weight, (1 - truth) * weight
+    scores = jnp.reshape(y_pred, (-1,))
+    if evenly:
+        above = _bucketed_above(scores, thresholds, dtype)
     else:
-        truth = (labels != 0).astype(dtype)
-        positive, negative = truth * weight, (1 - truth) * weight
-    above = (jnp.reshape(y_pred, (1, -1)) >
-             jnp.asarray(thresholds, dtype)[:, None]).astype(dtype)
+        above = (scores[None, :] > jnp.asarray(thresholds, dtype)[:, None]).astype(dtype)
     below = 1 - above  # each cell summed directly: totals minus counts would round
     return above @ positive, above @ negative, below @ negative, below @ positive
+
+
+def _bucketed_above(scores, thresholds, dtype):
+    """Keras 2's _update_confusion_matrix_variables_optimized: a score clipped to [0, 1]
+    lies in bucket ceil(score * (n - 1)) - 1 (in the metric's dtype, so a score on a grid
+    point rounds as Keras' does) and counts above thresholds 0 ... bucket; with the ends at
+    -epsilon and 1 + epsilon bucket -1 becomes 0, so a score of 0 is above the first."""
+    n = len(thresholds)
+    bucket = jnp.ceil(jnp.clip(scores, 0, 1) * (n - 1)) - 1
+    if thresholds[0] < 0 or thresholds[-1] > 1:
+        bucket = jnp.maximum(bucket, 0)
+    # compared as floats: a NaN score is in no bucket (Keras' int cast drops it too)
+    return (bucket[None, :] >= jnp.arange(n, dtype=jnp.float32)[:, None]).astype(dtype)
 
 
 class _ConditionCount(Metric):
@@ -82,10 +104,12 @@ class _ConditionCount(Metric):
         self.thresholds = parse_thresholds(thresholds, 0.5, type(self).__name__)
         super().__init__(name, dtype)
         self.init_thresholds = thresholds  # what get_config gives back, as Keras 2
+        self._evenly = evenly_spaced(self.thresholds)
         self.accumulator = self.add_variable("accumulator", (len(self.thresholds),))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        counts = confusion_counts(y_true, y_pred, self.thresholds, sample_weight, self.dtype)
+        counts = confusion_counts(y_true, y_pred, self.thresholds, sample_weight, self.dtype,
+                                  evenly=self._evenly)
         self.accumulator.assign_add(counts[self._cell])
 
     def result(self):
@@ -133,6 +157,7 @@ class _PrecisionRecall(Metric):
                                            owner)
         super().__init__(name, dtype)
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
+        self._evenly = evenly_spaced(self.thresholds)
         shape = (len(self.thresholds),)
         self.true_positives = self.add_variable("true_positives", shape)
         self.false_positives = self.add_variable("false_positives", shape)
@@ -140,7 +165,8 @@ class _PrecisionRecall(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         tp, fp, _, fn = confusion_counts(y_true, y_pred, self.thresholds, sample_weight,
-                                         self.dtype, self.top_k, self.class_id)
+                                         self.dtype, self.top_k, self.class_id,
+                                         self._evenly)
         self.true_positives.assign_add(tp)
         self.false_positives.assign_add(fp)
         self.false_negatives.assign_add(fn)

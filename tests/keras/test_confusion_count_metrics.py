@@ -193,15 +193,15 @@ def test_auc_options_config_and_refusals():
     assert config["summation_method"] == "interpolation" and config["from_logits"] is False
     clone = keras.metrics.AUC.from_config(config)
     assert clone.thresholds == auc.thresholds and clone.name == "prc"
-    # explicit thresholds count labels as nonzero; the evenly spaced default counts soft
-    # labels fractionally (Keras 2's optimized path): y = 0.25 is a quarter positive
+    # both of Keras 2's paths cast labels to bool: y = 0.25 is one positive, on explicit
+    # thresholds as on the evenly spaced default (its optimized path included)
     explicit = keras.metrics.AUC(thresholds=[0.3])  # [0, 0.3, 1]: not evenly spaced
     explicit.update_state([0.25], [0.9])
     assert float(explicit.true_positives.numpy()[1]) == 1.0
     even = keras.metrics.AUC(num_thresholds=3)
     even.update_state([0.25], [0.9])
-    np.testing.assert_allclose(even.true_positives.numpy(), [0.25, 0.25, 0.0])
-    np.testing.assert_allclose(even.false_positives.numpy(), [0.75, 0.75, 0.0])
+    np.testing.assert_array_equal(even.true_positives.numpy(), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(even.false_positives.numpy(), [0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="invalid curve 'XY'"):
         keras.metrics.AUC(curve="XY")
     with pytest.raises(ValueError, match="summation_method 'careful'"):

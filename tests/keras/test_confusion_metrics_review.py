@@ -1,0 +1,140 @@
+"""Review of the confusion metrics and AUC against Keras 2.12's update rules, worked out in
+NumPy: labels cast to bool everywhere, evenly spaced thresholds counted by Keras' bucket
+formula on predictions clipped to [0, 1] and Keras' spellings of the AUC options."""
+
+import numpy as np
+import pytest
+
+from xlaflow import keras
+
+M = keras.metrics
+EPS = 1e-7
+
+
+def keras_counts(labels, scores, thresholds, weights=None):
+    """(tp, fp, tn, fn) per threshold as Keras 2's update_confusion_matrix_variables: a
+    label is positive when nonzero; evenly spaced thresholds (0, 1/(n-1), ..., 1, the ends
+    possibly moved out by epsilon) take the optimized path, which clips the scores to
+    [0, 1] and counts a score above thresholds 0..ceil(p (n - 1)) - 1 in float32 (the
+    first one always when the ends carry epsilon); other thresholds compare score > t."""
+    thresholds = np.asarray(thresholds, np.float64)
+    scores = np.ravel(np.asarray(scores, np.float32))
+    labels = np.ravel(np.asarray(labels, np.float32)) != 0
+    w = np.ones(scores.shape) if weights is None else np.ravel(weights).astype(np.float64)
+    n = len(thresholds)
+    inner = thresholds.copy()
+    with_epsilon = thresholds[0] < 0 or thresholds[-1] > 1
+    inner[0], inner[-1] = (0.0, 1.0) if with_epsilon else (inner[0], inner[-1])
+    even = n >= 3 and np.allclose(inner, np.arange(n, dtype=np.float32) / (n - 1), atol=EPS)
+    if even:
+        bucket = np.ceil(np.clip(scores, 0, 1) * np.float32(n - 1)) - 1
+        if with_epsilon:
+            bucket = np.maximum(bucket, 0)
+        above = bucket[None, :] >= np.arange(n)[:, None]
+    else:
+        above = scores[None, :] > thresholds.astype(np.float32)[:, None]
+    pos, neg = w * labels, w * ~labels
+    return above @ pos, above @ neg, ~above @ neg, ~above @ pos
+
+
+def div_no_nan(a, b):
+    return np.where(b > 0, a / np.where(b > 0, b, 1), 0)
+
+
+def keras_roc_auc(tp, fp, tn, fn):
+    tpr, fpr = div_no_nan(tp, tp + fn), div_no_nan(fp, fp + tn)
+    return np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+
+
+def auc_grid(num_thresholds):
+    return [-EPS] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)] + \
+        [1 + EPS]
+
+
+def state(metric):
+    return [np.asarray(v.numpy()) for v in (metric.true_positives, metric.false_positives,
+                                              metric.true_negatives, metric.false_negatives)]
+
+
+@pytest.mark.parametrize("labels", [[0, 2, 2, 0, 0.25], [False, True, True, False, True],
+                                    [0, 1, 1, 0, -1]])
+def test_auc_labels_count_as_positive_when_nonzero_on_both_paths(labels):
+    # Keras 2 casts y_true to bool on the evenly spaced (default) path as on the other:
+    # 2, 0.25 and -1 are positives, never a fraction of one (or a negative count)
+    scores = [0.1, 0.8, 0.4, 0.6, 0.9]
+    weights = [1.0, 2.0, 0.5, 1.5, 3.0]
+    for make, grid in ((lambda: M.AUC(num_thresholds=5), auc_grid(5)),
+                       (lambda: M.AUC(thresholds=[0.3, 0.7]), [-EPS, 0.3, 0.7, 1 + EPS])):
+        auc = make()
+        auc.update_state(labels, scores, sample_weight=weights)
+        expected = keras_counts(labels, scores, grid, weights)
+        for got, want in zip(state(auc), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        np.testing.assert_allclose(auc.result(), keras_roc_auc(*expected), rtol=1e-6)
+        assert 0 <= float(auc.result()) <= 1
+
+
+def test_auc_clips_scores_outside_unit_interval_on_the_evenly_spaced_grid():
+    # raw logits passed without from_logits: Keras 2's optimized path clips them, so -0.5
+    # counts as 0 (above -epsilon) and 1.5 as 1 (not above 1 + epsilon): tpr [1, 1, 0],
+    # fpr [1, 0, 0], an area of 1 (unclipped it would be 0)
+    auc = M.AUC(num_thresholds=3)
+    auc.update_state([0, 1, 1], [-0.5, 1.5, 0.7])
+    tp, fp = state(auc)[:2]
+    np.testing.assert_array_equal(tp, [2, 2, 0])
+    np.testing.assert_array_equal(fp, [1, 0, 0])
+    np.testing.assert_allclose(auc.result(), 1.0)
+    # explicit uneven thresholds take Keras' other path: no clipping, score > threshold
+    uneven = M.AUC(thresholds=[0.3])
+    uneven.update_state([0, 1, 1], [-0.5, 1.5, 0.7])
+    expected = keras_counts([0, 1, 1], [-0.5, 1.5, 0.7], [-EPS, 0.3, 1 + EPS])
+    for got, want in zip(state(uneven), expected):
+        np.testing.assert_array_equal(got, want)
+    assert state(uneven)[0].tolist() == [2, 2, 1]
+
+
+def test_auc_scores_on_grid_points_fall_in_keras_buckets():
+    # on 101 thresholds float32(0.3) * 100 rounds to just above 30, so Keras counts a score
+    # of 0.3 above the threshold 0.3 (bucket ceil(30.000002) - 1 = 30); likewise 0.15, 0.6
+    rng = np.random.default_rng(0)
+    scores = np.array([0.15, 0.27, 0.3, 0.54, 0.6, 0.5, 0.0, 1.0, *rng.random(12)],
+                      np.float32)
+    labels = (rng.random(scores.size) < 0.5).astype(np.float32)
+    auc = M.AUC(num_thresholds=101)
+    auc.update_state(labels, scores)
+    expected = keras_counts(labels, scores, auc_grid(101))
+    for got, want in zip(state(auc), expected):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(auc.result(), keras_roc_auc(*expected), rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric", [M.TruePositives, M.FalsePositives, M.TrueNegatives,
+                                    M.FalseNegatives, M.Precision, M.Recall])
+def test_evenly_spaced_threshold_lists_follow_keras_optimized_path(metric):
+    # [0, 0.25, 0.5, 0.75, 1] is evenly spaced: Keras clips 1.5 to 1, not above 1.0
+    thresholds = [0.0, 0.25, 0.5, 0.75, 1.0]
+    labels = np.array([1, 0, 1, 1, 0, 2], np.float32)
+    scores = np.array([1.5, 1.2, 0.5, 0.25, -0.2, 0.8], np.float32)
+    weights = np.array([1, 2, 3, 4, 5, 6], np.float32)
+    m = metric(thresholds=thresholds)
+    m.update_state(labels[:, None], scores[:, None], sample_weight=weights)
+    tp, fp, tn, fn = keras_counts(labels, scores, thresholds, weights)
+    expected = {"TruePositives": tp, "FalsePositives": fp, "TrueNegatives": tn,
+                "FalseNegatives": fn, "Precision": div_no_nan(tp, tp + fp),
+                "Recall": div_no_nan(tp, tp + fn)}[metric.__name__]
+    np.testing.assert_allclose(m.result(), expected, rtol=1e-6)
+    assert tp[-1] == 0  # the clipped 1.5 and 1.2 are not above 1.0
+
+
+def test_auc_accepts_keras_spellings_of_its_options_only():
+    # Keras 2's AUCSummationMethod.from_str / AUCCurve.from_str
+    for spelling, method in (("Interpolation", "interpolation"), ("Majoring", "majoring"),
+                             ("Minoring", "minoring")):
+        assert M.AUC(summation_method=spelling).summation_method == method
+    assert M.AUC(curve="pr").curve == "PR" and M.AUC(curve="roc").curve == "ROC"
+    for curve in ("Pr", "Roc"):
+        with pytest.raises(ValueError, match=f"invalid curve '{curve}'"):
+            M.AUC(curve=curve)
+    with pytest.raises(ValueError, match="summation_method 'MAJORING'"):
+        M.AUC(summation_method="MAJORING")
+
