@@ -87,6 +87,21 @@ class Metric(Module):
         for v in self.variables:
             v.assign(jnp.zeros(v.shape, v.dtype))
 
+    def merge_state(self, metrics):
+        """Keras 2's merge_state: add each of `metrics`' state Variables to this one's, as
+        if this metric had seen their batches too (all are checked before any is added)."""
+        metrics = list(metrics)
+        mine = [(v.shape, v.dtype) for v in self.variables]
+        for metric in metrics:
+            theirs = [(v.shape, v.dtype) for v in getattr(metric, "variables", ())]
+            if not isinstance(metric, Metric) or theirs != mine:
+                raise ValueError(f"{type(self).__name__}.merge_state: metric {metric!r} is "
+                                 f"not compatible with {self!r}; expected state Variables "
+                                 f"of shapes and dtypes {mine}, received {theirs}")
+        for metric in metrics:
+            for variable, other in zip(self.variables, metric.variables):
+                variable.assign_add(other.value)
+
     def reset_states(self):
         """Keras 2's older name for reset_state (TF 2.x tutorials call it); it calls
         reset_state, so a subclass that overrides reset_state is reset its own way."""

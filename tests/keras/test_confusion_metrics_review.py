@@ -1,6 +1,6 @@
 """Review of the confusion metrics and AUC against Keras 2.12's update rules, worked out in
 NumPy: labels cast to bool everywhere, evenly spaced thresholds counted by Keras' bucket
-formula on predictions clipped to [0, 1] and Keras' spellings of the AUC options."""
+formula on predictions clipped to [0, 1], Keras' spellings of the AUC options, merge_state."""
 
 import numpy as np
 import pytest
@@ -138,3 +138,40 @@ def test_auc_accepts_keras_spellings_of_its_options_only():
     with pytest.raises(ValueError, match="summation_method 'MAJORING'"):
         M.AUC(summation_method="MAJORING")
 
+
+def test_merge_state_adds_the_other_metrics_accumulators():
+    # Keras 2's Metric.merge_state: the sum of the states, as one metric over all batches
+    rng = np.random.default_rng(1)
+    labels = (rng.random(40) < 0.4).astype(np.float32)
+    scores = rng.random(40).astype(np.float32)
+    for make in (lambda: M.AUC(num_thresholds=20), lambda: M.AUC(curve="PR"),
+                 lambda: M.Precision(thresholds=[0.3, 0.6]), lambda: M.FalseNegatives(),
+                 lambda: M.Mean()):
+        whole, parts = make(), [make() for _ in range(3)]
+        args = (lambda s: (scores[s],)) if isinstance(whole, M.Mean) else \
+            (lambda s: (labels[s], scores[s]))
+        whole.update_state(*args(slice(None)))
+        for part, s in zip(parts, (slice(0, 10), slice(10, 25), slice(25, 40))):
+            part.update_state(*args(s))
+        parts[0].merge_state(parts[1:])
+        np.testing.assert_allclose(parts[0].result(), whole.result(), rtol=1e-5)
+    # Keras' example: Accuracy of 1/2 and 2/2 merges to 0.75
+    m1, m2 = M.Accuracy(), M.Accuracy()
+    m1.update_state([[1], [2]], [[0], [2]])
+    m2.update_state([[3], [4]], [[3], [4]])
+    m2.merge_state([m1])
+    assert float(m2.result()) == 0.75
+
+
+def test_merge_state_refuses_an_incompatible_metric_before_changing_anything():
+    auc, other = M.AUC(num_thresholds=5), M.AUC(num_thresholds=7)
+    auc.update_state([0, 1], [0.2, 0.9])
+    before = state(auc)
+    compatible = M.AUC(num_thresholds=5)
+    compatible.update_state([1], [0.4])
+    with pytest.raises(ValueError, match="merge_state.*not compatible"):
+        auc.merge_state([compatible, other])
+    for got, want in zip(state(auc), before):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="merge_state.*not compatible"):
+        auc.merge_state([M.Precision()])
