@@ -64,6 +64,11 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.f
         keep = jnp.sum(jax.nn.one_hot(picked, y_pred.shape[-1], dtype=dtype), axis=-2)
         y_pred = jnp.where(keep > 0, y_pred, jnp.asarray(NEG_INF, dtype))
     if class_id is not None:  # its axis stays, so a per-example weight lines up
+        # (a static index past the end would be clamped to the last column by JAX)
+        if y_pred.ndim == 0 or class_id >= y_pred.shape[-1]:
+            raise ValueError(f"class_id {class_id} is out of range for predictions of "
+                             f"shape {y_pred.shape}; expected class_id < "
+                             f"{y_pred.shape[-1] if y_pred.ndim else 0} (the last axis)")
         y_true, y_pred = y_true[..., class_id, None], y_pred[..., class_id, None]
     y_true, y_pred = jnp.broadcast_arrays(y_true, y_pred)
     weight = jnp.ones_like(y_pred)

@@ -175,3 +175,18 @@ def test_merge_state_refuses_an_incompatible_metric_before_changing_anything():
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="merge_state.*not compatible"):
         auc.merge_state([M.Precision()])
+
+
+def test_class_id_past_the_last_column_is_refused_not_clamped():
+    # TF's slice y[..., 5] of 3 columns fails; JAX would quietly read column 2 instead
+    labels = np.eye(3)[[0, 1, 2, 1]]
+    scores = np.random.default_rng(2).random((4, 3)).astype(np.float32)
+    for metric in (M.Precision(class_id=5), M.Recall(class_id=3)):
+        with pytest.raises(ValueError, match=r"class_id \d is out of range for predictions "
+                                             r"of shape \(4, 3\)"):
+            metric.update_state(labels, scores)
+        np.testing.assert_array_equal(metric.true_positives.numpy(), [0.0])
+    last = M.Recall(class_id=2)
+    last.update_state(labels, scores)
+    expected = np.sum((scores[:, 2] > 0.5) & (labels[:, 2] == 1)) / np.sum(labels[:, 2])
+    np.testing.assert_allclose(last.result(), expected)
