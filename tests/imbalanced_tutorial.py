@@ -162,6 +162,32 @@ def _numpy_metrics(labels, predictions, weights=None):
             'recall': tp / (tp + fn) if tp + fn else 0.0}
 
 
+def _keras_auc(labels, predictions, curve, num_thresholds=200):
+    """Keras 2's AUC from NumPy: counts on its evenly spaced grid (a score clipped to
+    [0, 1] is above thresholds 0 .. max(ceil(p (n - 1)) - 1, 0), in float32), then the
+    trapezoid over (fpr, tpr) for ROC, or Keras' interpolated precision for PR."""
+    n = num_thresholds
+    p = np.clip(np.asarray(predictions, np.float32).reshape(-1), 0, 1)
+    bucket = np.maximum(np.ceil(p * np.float32(n - 1)) - 1, 0)
+    above = (bucket[None, :] >= np.arange(n)[:, None]).astype(np.float64)
+    y = np.asarray(labels).reshape(-1) != 0
+    tp, fp = above @ y, above @ ~y
+    fn, tn = y.sum() - tp, (~y).sum() - fp
+
+    def ratio(a, b):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+    if curve == 'ROC':
+        tpr, fpr = ratio(tp, tp + fn), ratio(fp, fp + tn)
+        return np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2)
+    dtp, positives = tp[:-1] - tp[1:], tp + fp
+    slope = ratio(dtp, np.maximum(positives[:-1] - positives[1:], 0))
+    intercept = tp[1:] - slope * positives[1:]
+    both = (positives[:-1] > 0) & (positives[1:] > 0)
+    log_ratio = np.log(np.where(both, positives[:-1] / np.where(both, positives[1:], 1), 1))
+    return np.sum(ratio(slope * (dtp + intercept * log_ratio), tp[1:] + fn[1:]))
+
+
 def _check_against_numpy(results, labels, predictions, rtol=2e-4):
     expected = _numpy_metrics(labels, predictions)
     for name in ('tp', 'fp', 'tn', 'fn'):
@@ -169,6 +195,10 @@ def _check_against_numpy(results, labels, predictions, rtol=2e-4):
     for name in ('loss', 'cross entropy', 'Brier score', 'accuracy', 'precision', 'recall'):
         np.testing.assert_allclose(results[name], expected[name], rtol=rtol, atol=1e-6,
                                    err_msg=name)
+    # the two AUCs on Keras' 200-threshold grid (closer than the exact-AUC bound checks)
+    for name, curve in (('auc', 'ROC'), ('prc', 'PR')):
+        np.testing.assert_allclose(results[name], _keras_auc(labels, predictions, curve),
+                                   rtol=rtol, atol=1e-6, err_msg=name)
 
 
 def _early_stopping():
