@@ -5,6 +5,7 @@ formula on predictions clipped to [0, 1], Keras' spellings of the AUC options, m
 import numpy as np
 import pytest
 
+import xlaflow as xf
 from xlaflow import keras
 
 M = keras.metrics
@@ -190,3 +191,27 @@ def test_class_id_past_the_last_column_is_refused_not_clamped():
     last.update_state(labels, scores)
     expected = np.sum((scores[:, 2] > 0.5) & (labels[:, 2] == 1)) / np.sum(labels[:, 2])
     np.testing.assert_allclose(last.result(), expected)
+
+
+@pytest.mark.two_devices
+def test_bucketed_counts_in_a_mirrored_multi_step_evaluate_match_numpy():
+    # the bucketed path inside one compiled multi-step program, replicas' counts summed
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * rng.normal(size=64) > 0).astype(np.float32)
+    w = rng.random(64).astype(np.float32)
+    with xf.distribute.MirroredStrategy().scope():
+        model = keras.Sequential([keras.layers.Dense(1, activation="sigmoid",
+                                                     input_shape=(3,))])
+        model.compile("sgd", "binary_crossentropy", steps_per_execution=3,
+                      weighted_metrics=[M.AUC(num_thresholds=11, name="auc"),
+                                        M.TrueNegatives([0.0, 0.5, 1.0], name="tn"),
+                                        M.Recall([0.0, 0.25, 0.5, 0.75, 1.0], name="r")])
+    logs = model.evaluate(x, y, sample_weight=w, batch_size=8, verbose=0, return_dict=True)
+    scores = model.predict(x, verbose=0)[:, 0]
+    counts = keras_counts(y, scores, auc_grid(11), w)
+    np.testing.assert_allclose(logs["auc"], keras_roc_auc(*counts), rtol=1e-5)
+    np.testing.assert_allclose(logs["tn"], keras_counts(y, scores, [0, 0.5, 1], w)[2],
+                               rtol=1e-5)
+    tp, _, _, fn = keras_counts(y, scores, [0, 0.25, 0.5, 0.75, 1], w)
+    np.testing.assert_allclose(logs["r"], div_no_nan(tp, tp + fn), rtol=1e-5)
