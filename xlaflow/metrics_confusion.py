@@ -59,6 +59,11 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.f
     perhaps with the ends moved out by epsilon) counts as Keras' optimized path does."""
     y_true, y_pred = losses_lib.align_ranks(jnp.asarray(y_true, dtype),
                                             jnp.asarray(y_pred, dtype))
+    if y_true.shape != y_pred.shape:  # Keras' assert_is_compatible_with: never broadcast
+        raise ValueError(f"y_true and y_pred must have one shape (up to a last axis of 1); "
+                         f"received {y_true.shape} and {y_pred.shape} (sparse class "
+                         f"labels against per-class scores need class_id on one-hot "
+                         f"labels)")
     if top_k is not None:  # exactly k per row, ties to the lower index (TF's top_k)
         picked = jax.lax.top_k(y_pred, top_k)[1]
         keep = jnp.sum(jax.nn.one_hot(picked, y_pred.shape[-1], dtype=dtype), axis=-2)
@@ -70,7 +75,6 @@ def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.f
                              f"shape {y_pred.shape}; expected class_id < "
                              f"{y_pred.shape[-1] if y_pred.ndim else 0} (the last axis)")
         y_true, y_pred = y_true[..., class_id, None], y_pred[..., class_id, None]
-    y_true, y_pred = jnp.broadcast_arrays(y_true, y_pred)
     weight = jnp.ones_like(y_pred)
     if sample_weight is not None:
         weight = jnp.broadcast_to(losses_lib.align_weight(

@@ -215,3 +215,19 @@ def test_bucketed_counts_in_a_mirrored_multi_step_evaluate_match_numpy():
                                rtol=1e-5)
     tp, _, _, fn = keras_counts(y, scores, [0, 0.25, 0.5, 0.75, 1], w)
     np.testing.assert_allclose(logs["r"], div_no_nan(tp, tp + fn), rtol=1e-5)
+
+
+@pytest.mark.parametrize("metric", [M.Precision, M.Recall, M.TruePositives, M.AUC])
+def test_label_shape_unlike_the_scores_is_refused_not_broadcast(metric):
+    # sparse labels against softmax scores: Keras 2 checks the shapes are compatible and
+    # raises; broadcasting (3,) over (3, 3) would pair each label with a column instead
+    labels, scores = np.array([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]]
+    m = metric()
+    with pytest.raises(ValueError, match=r"received \(3,\) and \(3, 3\)"):
+        m.update_state(labels, scores)
+    assert all(not np.any(v.numpy()) for v in m.variables)
+    # one-hot labels of the same shape are fine, as is a (n, 1) column against (n,)
+    np.testing.assert_allclose(metric()(np.eye(3)[[0, 2, 1]], scores),
+                               metric()(np.eye(3)[[0, 2, 1]].ravel(), scores.ravel()))
+    np.testing.assert_allclose(metric()(labels[:, None] == 2, scores[:, 2]),
+                               metric()(labels == 2, scores[:, 2]))
