@@ -231,3 +231,40 @@ def test_label_shape_unlike_the_scores_is_refused_not_broadcast(metric):
                                metric()(np.eye(3)[[0, 2, 1]].ravel(), scores.ravel()))
     np.testing.assert_allclose(metric()(labels[:, None] == 2, scores[:, 2]),
                                metric()(labels == 2, scores[:, 2]))
+
+
+def keras_pr_interpolated(tp, fp, tn, fn):
+    """Keras 2's interpolate_pr_auc in float64: precision interpolated along tp between
+    thresholds, integrated in closed form over recall (Davis & Goadrich)."""
+    dtp, positives = tp[:-1] - tp[1:], tp + fp
+    slope = div_no_nan(dtp, np.maximum(positives[:-1] - positives[1:], 0))
+    intercept = tp[1:] - slope * positives[1:]
+    both = (positives[:-1] > 0) & (positives[1:] > 0)
+    log_ratio = np.log(np.where(both, positives[:-1] / np.where(both, positives[1:], 1), 1))
+    return np.sum(div_no_nan(slope * (dtp + intercept * log_ratio), tp[1:] + fn[1:]))
+
+
+@pytest.mark.parametrize("weight_shape", [(-1,), (-1, 1)])
+def test_weighted_auc_summations_against_numpy(weight_shape):
+    rng = np.random.default_rng(4)
+    labels = (rng.random(30) < 0.4).astype(np.float32)
+    scores = np.round(rng.random(30), 1).astype(np.float32)  # many ties, some on the grid
+    weights = rng.random(30).astype(np.float32)
+    counts = keras_counts(labels, scores, auc_grid(6), weights)
+    tp, fp, tn, fn = counts
+    recall, precision = div_no_nan(tp, tp + fn), div_no_nan(tp, tp + fp)
+    fpr = div_no_nan(fp, fp + tn)
+    expected = {
+        ("PR", "interpolation"): keras_pr_interpolated(*counts),
+        ("PR", "minoring"): np.sum((recall[:-1] - recall[1:])
+                                   * np.minimum(precision[:-1], precision[1:])),
+        ("PR", "majoring"): np.sum((recall[:-1] - recall[1:])
+                                   * np.maximum(precision[:-1], precision[1:])),
+        ("ROC", "interpolation"): keras_roc_auc(*counts),
+        ("ROC", "minoring"): np.sum((fpr[:-1] - fpr[1:]) * np.minimum(recall[:-1], recall[1:])),
+        ("ROC", "majoring"): np.sum((fpr[:-1] - fpr[1:]) * np.maximum(recall[:-1], recall[1:])),
+    }
+    for (curve, method), area in expected.items():
+        auc = M.AUC(num_thresholds=6, curve=curve, summation_method=method)
+        auc.update_state(labels[:, None], scores[:, None], weights.reshape(weight_shape))
+        np.testing.assert_allclose(auc.result(), area, rtol=1e-5, err_msg=f"{curve} {method}")
