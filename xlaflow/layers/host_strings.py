@@ -102,7 +102,7 @@ class HostLayer(Layer):
             return record_call(self, inputs, args, kwargs)
         refuse_traced(type(self).__name__, inputs, self._traced_why)
         self.built = True
-        return self.call(inputs, *args, **kwargs)
+        return _with_numpy(self.call(inputs, *args, **kwargs))
 
     def _takes_text(self):
         """True: strings only; False: numbers only; None: either."""
@@ -112,6 +112,15 @@ class HostLayer(Layer):
         """The dtype of the output: "string", "int64" (ids, as Keras declares them; int32
         in XLA without x64) or "float32"."""
         raise NotImplementedError(f"{type(self).__name__} must define _output_dtype")
+
+
+def _with_numpy(outputs):
+    """NumPy outputs viewed as HostTensors, which have TF's `.numpy()`: the guides print
+    `vectorizer(texts).numpy()` on what TF gives as an eager tensor."""
+    from xlaflow.data.host_tensor import HostTensor  # xf.data loads on first use
+
+    return jax.tree_util.tree_map(
+        lambda x: x.view(HostTensor) if isinstance(x, np.ndarray) else x, outputs)
 
 
 def record_call(layer, inputs, args, kwargs):
