@@ -19,3 +19,18 @@ from xlaflow.keras import utils as utils
 from xlaflow.layers import Input as Input
 from xlaflow.models import Model as Model
 from xlaflow.models import Sequential as Sequential
+
+
+def __getattr__(name):
+    # tf.keras modules a port may reach for that xlaflow lacks: an AttributeError still
+    # (hasattr stays False), naming what to write instead
+    if name in _NOT_PROVIDED:
+        raise AttributeError(f"module 'xlaflow.keras' has no attribute {name!r}: "
+                             f"keras.{name} is not provided; {_NOT_PROVIDED[name]}")
+    raise AttributeError(f"module 'xlaflow.keras' has no attribute {name!r}")
+
+
+_NOT_PROVIDED = {
+    "applications": "no pretrained architectures (ResNet50, MobileNetV2, ...) or their "
+                    "weights ship with xlaflow; build the network from keras.layers",
+}
