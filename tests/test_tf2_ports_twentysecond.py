@@ -54,8 +54,8 @@ def test_adapt_normalization_text_vectorization_and_a_string_lookup_vocabulary(c
     layer.adapt(data)
     normalized_data = layer(data)
 
-    print("Features mean: %.2f" % (normalized_data.numpy().mean()))
-    print("Features std: %.2f" % (normalized_data.numpy().std()))
+    print("Features mean: %.2f" % (normalized_data.numpy().mean()))  # noqa: UP031
+    print("Features std: %.2f" % (normalized_data.numpy().std()))  # noqa: UP031
     out = capsys.readouterr().out.splitlines()
     assert out[0] in ("Features mean: -0.00", "Features mean: 0.00")  # rounding's sign
     assert out[1] == "Features std: 1.00"
