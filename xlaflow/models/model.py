@@ -322,21 +322,26 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
     def _prepare(self, x):
         """Build the model for inputs like `x` (once), else check `x` fits it."""
         out = None  # the outputs' shapes, when building finds them
+        # a subclass with no call() (Keras 2's GAN: only a train_step over its sublayers)
+        # is never called, as Keras 2's fit never calls it: its steps build what they use
+        callless = self._graph is None and type(self).call is Model.call
         if self._build_input_shape is None:
             self._check_declared(x)
             strategy = self.trainer.strategy if self.trainer is not None else \
                 self._distribute_strategy
             # weights built now belong to the strategy, as in TF where fit enters its scope
-            with strategy.scope() if strategy is not None else contextlib.nullcontext():
-                out = _lifting.eval_shape(lambda inputs: self(inputs, training=False),
-                                          shapes.abstract_inputs(x))
+            if not callless:
+                with strategy.scope() if strategy is not None else \
+                        contextlib.nullcontext():
+                    out = _lifting.eval_shape(lambda inputs: self(inputs, training=False),
+                                              shapes.abstract_inputs(x))
             self._build_input_shape = jax.tree_util.tree_map(
                 lambda a: (None, *np.shape(a)[1:]), x)
             self._build_input_dtype = jax.tree_util.tree_map(
                 lambda a: np.dtype(a.dtype).name, shapes.abstract_inputs(x))
         else:
             self._check_inputs(x)
-        if self.trainer is not None:  # a subclassed model's outputs, named once compiled
+        if self.trainer is not None and not callless:  # a subclass's outputs, named once
             self.trainer.settle_outputs(x, out)
             self.trainer.settle_added_metrics(x)
 
