@@ -14,4 +14,9 @@ from xlaflow.io.protos import (  # noqa: F401  (TF's tf.train.Example protos)
 )
 from xlaflow.saving.checkpoint import Checkpoint, CheckpointIntegrityError  # noqa: F401
 from xlaflow.saving.checkpoint_manager import CheckpointManager, latest_checkpoint  # noqa: F401
-from xlaflow.saving.checkpoint_reader import list_variables, load_variable  # noqa: F401
+from xlaflow.saving.checkpoint_reader import (  # noqa: F401
+    CheckpointReader,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+)

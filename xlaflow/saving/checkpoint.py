@@ -74,6 +74,14 @@ def _check_trackable(name, obj):
         raise TypeError(f"Checkpoint: {name} is an array of dtype {np.asarray(obj).dtype}; "
                         "expected numbers or bools (strings and objects cannot be saved "
                         "in a checkpoint)")
+    if isinstance(obj, Checkpoint):
+        # TF's partial-graph restore (Checkpoint(net=Checkpoint(l1=Checkpoint(bias=v))))
+        # matches by attribute path; xlaflow keys a model's arrays by position instead
+        raise NotImplementedError(
+            f"Checkpoint: {name} is a Checkpoint; nesting Checkpoints to restore part of "
+            "an object graph is not supported. Read one array with xf.train.load_variable("
+            "path, '<object>/<key>') (the names xf.train.list_variables gives) and assign "
+            "it, or track the objects themselves at the top level")
     if isinstance(obj, (*_PLAIN, Variable)) or hasattr(obj, "variables"):
         return
     from xlaflow.data.iterator import Iterator  # a light module: no pipeline stages
@@ -285,6 +293,8 @@ class Checkpoint:
         if save_path is None:  # TF: latest_checkpoint found none, so nothing to restore
             return RestoreStatus(None, restored=False)
         path = os.path.abspath(os.fspath(save_path))
+        from xlaflow.saving.checkpoint_manager import finish_pending  # (it imports this)
+        finish_pending(path)  # a manager's save of `path` may still be being written
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Checkpoint.{what}: {path} is not a checkpoint "
                                     "directory (it does not exist)")

@@ -5,13 +5,16 @@ Each step directory is a checkpoint in checkpoint.py's format. Saves are asynchr
 background; whatever reads the directory (or the process's exit through `close`) first
 waits for the pending save, then seals it. A damaged checkpoint is moved aside on restore,
 so that orbax neither restores it nor counts it as the latest step (which would make it
-skip the next save of that number).
+skip the next save of that number). TF saves synchronously, so a second manager or a
+reader of the same directory, and the process's exit, first finish this process's pending
+saves there (`finish_pending`): none sees a directory without the newest save.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import threading
 import uuid
 import warnings
 
@@ -22,6 +25,43 @@ from xlaflow.saving.checkpoint_files import (
     recorded_latest,
     seal,
 )
+
+# Managers with saves orbax may still be writing, held until those are sealed (so a
+# manager the program dropped still gets its last save finished).
+_PENDING = set()
+_EXIT_HOOK = []  # registered once: [True]
+
+
+def finish_pending(path=None):
+    """Finish (and seal) this process's pending saves into `path` (a manager's directory
+    or a checkpoint in it; None: every directory) before it is read."""
+    path = None if path is None else os.path.abspath(os.fspath(path))
+    for manager in list(_PENDING):
+        if path is None or path == manager._directory or \
+                path.startswith(manager._directory + os.sep):
+            manager.wait_until_finished()
+
+
+def _finish_at_exit():
+    try:
+        finish_pending()
+    except Exception as exc:  # noqa: BLE001 (report, and let the other exit hooks run)
+        warnings.warn(f"CheckpointManager: a pending save failed at exit: {exc}",
+                      RuntimeWarning, stacklevel=1)
+
+
+def _register_exit_hook():
+    # threading's exit hooks run in reverse order of registration, before its executors
+    # refuse new work (concurrent.futures' own hook): orbax's commit thread needs them,
+    # and atexit's hooks run too late for that. Imported first so that ours runs before.
+    if _EXIT_HOOK:
+        return
+    import concurrent.futures.thread  # noqa: F401
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # not CPython's threading: the close() call is then the user's
+        return
+    register(_finish_at_exit)
+    _EXIT_HOOK.append(True)
 
 
 class CheckpointManager:
@@ -63,6 +103,9 @@ class CheckpointManager:
         self._checkpoint, self._init_fn = checkpoint, init_fn
         self._directory = os.path.abspath(os.fspath(directory))
         self._unsealed = []  # steps this manager saved that orbax may still be writing
+        # another manager's save still being written here would be missed (and renumbered)
+        finish_pending(self._directory)
+        _register_exit_hook()
         self._manager = ocp.CheckpointManager(
             self._directory, item_names=("state", "digest"),
             options=ocp.CheckpointManagerOptions(
@@ -86,6 +129,7 @@ class CheckpointManager:
             if os.path.isdir(self._path(step)):
                 seal(self._path(step))
         self._unsealed = []
+        _PENDING.discard(self)
 
     def _steps(self):
         self.wait_until_finished()
@@ -131,6 +175,7 @@ class CheckpointManager:
         if not saved:
             return None
         self._unsealed.append(step)
+        _PENDING.add(self)
         record_latest(self._path(step))  # latest_checkpoint(directory) finds it, as in TF
         if current is not None:
             self._last_saved_step = current
@@ -169,12 +214,15 @@ class CheckpointManager:
 
 def latest_checkpoint(directory):
     """The newest complete checkpoint in `directory`: the one Checkpoint.save last wrote
-    there, else a CheckpointManager's newest step; None if none (tf.train.latest_checkpoint)."""
-    directory = os.path.abspath(os.fspath(directory))
+    there, else a CheckpointManager's newest step; None if none (tf.train.latest_checkpoint).
+    As TF, the path is under `directory` as given: 'training_2' gives 'training_2/cp-0050'."""
+    given = os.fspath(directory)
+    directory = os.path.abspath(given)
+    finish_pending(directory)
     if not os.path.isdir(directory):
         return None
     recorded = recorded_latest(directory)  # Checkpoint.save's `<prefix>-<n>`
     if recorded is not None:
-        return recorded
+        return os.path.join(given, os.path.basename(recorded))
     steps = _ocp().step.checkpoint_steps(directory)
-    return os.path.join(directory, str(max(steps))) if steps else None
+    return os.path.join(given, str(max(steps))) if steps else None
