@@ -53,6 +53,9 @@ class ModelCheckpoint(Callback):
                               stacklevel=2)
                 return
             if not self._improved(float(value)):
+                if self.verbose:  # Keras 2's messages, word for word
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
                 return
         # the monitored value among them; a per-class metric stays an array (Keras)
         fields = {k: host_value(v) for k, v in logs.items()}
@@ -64,15 +67,16 @@ class ModelCheckpoint(Callback):
             raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {exc}, which is "
                            f"not among epoch, batch (with an int save_freq) and the logs "
                            f"{sorted(logs)}") from None
+        if self.verbose:
+            change = f"{self.monitor} improved from {self.best:.5f} to " \
+                f"{float(fields[self.monitor]):.5f}, " if self.save_best_only else ""
+            print(f"Epoch {epoch + 1}: {change}saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
             self.model.save(path, platforms=self.platforms)
         if self.save_best_only:  # only once saved: a failed save leaves the best unchanged
             self.best = fields[self.monitor]
-        if self.verbose:
-            what = "weights" if self.save_weights_only else "model"
-            print(f"Epoch {epoch + 1}: saved the {what} to {path}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

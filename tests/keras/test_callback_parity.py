@@ -161,6 +161,31 @@ def test_model_checkpoint_nan_first_value_is_not_the_best(tmp_path):
     assert checkpoint.best == 4.0
 
 
+def test_model_checkpoint_prints_keras_2s_messages(tmp_path, capsys):
+    """Keras 2's words: 'saving model to' (weights too), and with save_best_only the
+    improvement from the best so far (inf first) or that it did not improve."""
+    values = iter([5.0, 4.0, 6.0])
+
+    class Inject(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = next(values)
+
+    best = os.path.join(tmp_path, "best.weights.h5")
+    every = os.path.join(tmp_path, "e{epoch}.weights.h5")
+    model().fit(X, Y, epochs=3, verbose=0, callbacks=[
+        Inject(), callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True,
+                                            verbose=1),
+        callbacks.ModelCheckpoint(every, save_weights_only=True, verbose=1)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert lines == [
+        f"Epoch 1: val_loss improved from inf to 5.00000, saving model to {best}",
+        f"Epoch 1: saving model to {every.format(epoch=1)}",
+        f"Epoch 2: val_loss improved from 5.00000 to 4.00000, saving model to {best}",
+        f"Epoch 2: saving model to {every.format(epoch=2)}",
+        "Epoch 3: val_loss did not improve from 4.00000",
+        f"Epoch 3: saving model to {every.format(epoch=3)}"]
+
+
 # -- LambdaCallback --------------------------------------------------------------------------
 def test_lambda_callback_takes_any_hook():
     seen = []
