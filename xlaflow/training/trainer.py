@@ -128,6 +128,8 @@ class Trainer:
         losses = per_output.conform(self.loss, names, "loss") if several else []
         if several:
             per_output.conform(self.loss_weights, names, "loss_weights")
+        elif self._outputs_known:
+            self._one_output(names)
         self.output_names = names
         # As Keras, a model with several outputs also logs each output's own
         # (unweighted) loss: '<output>_loss' (an output without a loss has none).
@@ -138,6 +140,16 @@ class Trainer:
             taken={"loss", *(m.name for m in self.output_losses.values())})
         self.metrics = self.compiled.metrics
         self._set_trackers()
+
+    def _one_output(self, names):
+        """A one-output model's loss and loss weight: a one-entry list, or a dict keyed by
+        the output's name, is that entry (Keras 2's map_to_output_names and the flattened
+        list its LossesContainer zips with the outputs); other keys or lengths are refused."""
+        if isinstance(self.loss, (list, tuple, dict)):
+            self.loss = per_output.conform(self.loss, names, "loss")[0]
+        if isinstance(self.loss_weights, (list, tuple, dict)):
+            self.loss_weights = per_output.conform(self.loss_weights, names,
+                                                   "loss_weights")[0]
 
     def settle_outputs(self, x, out=None):
         """Name a subclassed model's outputs from what it returns (`out`, else its output
@@ -157,9 +169,11 @@ class Trainer:
             names = per_output.pseudo_names(len(out))
         else:
             names = self.output_names  # one output: nothing to split
+        self._outputs_known = True
         if names != self.output_names:
             self._per_output(names)
-        self._outputs_known = True
+        elif len(names) == 1:
+            self._one_output(names)
 
     # Compiled steps return the metric results as a tuple (a dict would come back from jit
     # with sorted keys); these wrappers name them in Keras' order, loss first.
