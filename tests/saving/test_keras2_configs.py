@@ -172,3 +172,25 @@ def test_multi_head_attention_with_keras2s_build_shapes_and_a_value_kwarg():
     with pytest.raises(NotImplementedError, match=r"'mha'.*attention_axes=\[2\]"):
         keras.layers.deserialize({"class_name": "MultiHeadAttention",
                                   "config": json.loads(other_axes)})
+
+
+TEMPORAL = sequential("temporal", [
+    ("InputLayer", input_layer("conv1d_input", [6, 2])),
+    ("Conv1D", fill('{"name": "conv1d", "trainable": true, "dtype": "float32", '
+               '"batch_input_shape": [null, 6, 2], "filters": 3, "kernel_size": [2], '
+               '"strides": [1], "padding": "causal", "data_format": "channels_last", '
+               '"dilation_rate": [2], "groups": 1, "activation": "linear", "use_bias": true, '
+               '"kernel_initializer": @, "bias_initializer": @, @}',
+               GLOROT, ZEROS, PENALTIES))])
+
+
+def test_sequential_causal_conv1d():
+    model = keras.models.model_from_json(TEMPORAL)
+    assert summary(model) == [("conv1d", "Conv1D", (None, 6, 3), 15)]
+    assert model.layers[0].get_config()["padding"] == "causal"
+    kernel, bias = random_weights(model.layers[0], 1)
+    x = np.random.default_rng(0).normal(size=(2, 6, 2)).astype("float32")
+    # out[t] = x[t - 2] @ kernel[0] + x[t] @ kernel[1] + bias, x before step 0 being zeros
+    shifted = np.concatenate([np.zeros((2, 2, 2), "float32"), x[:, :-2]], axis=1)
+    expected = shifted @ kernel[0] + x @ kernel[1] + bias
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-5)

@@ -54,6 +54,7 @@ class _Conv(Layer):
     bias-then-activation epilogue."""
 
     rank = None
+    _causal = False  # padding='causal' accepted (Keras 2: Conv1D and SeparableConv1D only)
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
@@ -68,10 +69,29 @@ class _Conv(Layer):
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
         self.strides = _tuple(strides, self.rank, "strides")
         self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate")
-        self.padding = _padding(padding)
+        self.padding = self._conv_padding(padding)
         self.activation = activations_lib.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = initializers_lib.get(bias_initializer)
+
+    def _conv_padding(self, padding):
+        """'valid', 'same', or 'causal' where the layer takes it; Keras 2's Conv refuses
+        causal for every other convolution with this message."""
+        if isinstance(padding, str) and padding.lower() == "causal":
+            if not self._causal:
+                raise ValueError(
+                    f"{type(self).__name__}: Causal padding is only supported for `Conv1D` "
+                    f"and `SeparableConv1D`; received padding={padding!r}")
+            return "causal"
+        return _padding(padding)
+
+    def _lax_padding(self):
+        """The padding argument of lax.conv_general_dilated: 'causal' pads the time axis on
+        the left only, by dilation_rate * (kernel_size - 1), then convolves 'valid' (Keras
+        2's _compute_causal_padding), so output step t sees only inputs up to step t."""
+        if self.padding == "causal":
+            return [(self.dilation_rate[0] * (self.kernel_size[0] - 1), 0)]
+        return self.padding.upper()
 
     @property
     def dimension_numbers(self):
@@ -131,7 +151,7 @@ class _FilterConv(_Conv):
         inputs = cast_integer_inputs(inputs, self.compute_dtype)
         outputs = jax.lax.conv_general_dilated(
             inputs, self.kernel.value.astype(inputs.dtype), self.strides,
-            self.padding.upper(), rhs_dilation=self.dilation_rate,
+            self._lax_padding(), rhs_dilation=self.dilation_rate,
             dimension_numbers=self.dimension_numbers)
         return self._finish(outputs)
 
@@ -141,9 +161,11 @@ class _FilterConv(_Conv):
 
 
 class Conv1D(_FilterConv):
-    """1-D convolution over (batch, steps, channels); kernel (width, in, filters)."""
+    """1-D convolution over (batch, steps, channels); kernel (width, in, filters).
+    padding='causal' (as Keras 2) makes output step t depend on input steps <= t only."""
 
     rank = 1
+    _causal = True
 
 
 class Conv2D(_FilterConv):

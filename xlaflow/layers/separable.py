@@ -42,7 +42,7 @@ class _Depthwise(_Conv):
         # (h, w, in, mult) -> (h, w, 1, in * mult): group c makes outputs c * mult + m
         kernel = kernel.reshape((*kernel.shape[:-2], 1, channels * kernel.shape[-1]))
         return jax.lax.conv_general_dilated(
-            inputs, kernel, self.strides, self.padding.upper(),
+            inputs, kernel, self.strides, self._lax_padding(),
             rhs_dilation=self.dilation_rate, dimension_numbers=self.dimension_numbers,
             feature_group_count=channels)
 
