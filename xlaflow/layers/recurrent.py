@@ -1,9 +1,7 @@
 """Recurrent layers SimpleRNN, LSTM and GRU: one lax.scan over time (Keras' gate layouts).
 
-`stateful=True` keeps the final states in non-trainable Variables (`layer.states`, not
-weights) that the next call starts from, until `reset_states()` (Keras 2's behaviour); the
-first call that computes (not a model's shape pass) fixes their batch size. As Keras 2, a
-stateful layer built on symbolic inputs of unknown (None) batch size is a ValueError.
+`stateful=True` keeps the final states for the next call until `reset_states()` (Keras 2's
+behaviour; see rnn_stateful).
 With a mask (batch, time) (from Embedding(mask_zero=True) or Masking, or passed as
 `mask=`), a masked step keeps the states unchanged and outputs the previous output (zeros
 before the first kept step), or zeros with `zero_output_for_mask` (Keras 2's backend.rnn).
@@ -19,50 +17,17 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from xlaflow import _lifting
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
-from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.layers.rnn_dropout import DropoutConfig, project
+from xlaflow.layers.rnn_stateful import StatefulStates
 from xlaflow.layers.rnn_steps import forget_bias_init, gru_step, lstm_step, simple_step
-from xlaflow.variables import Variable
 
 
-def needs_batch_size(name):
-    """Keras 2's error for a stateful RNN built for inputs of unknown batch size."""
-    return (f"{name}: if a RNN is stateful, it needs to know its batch size. Specify the "
-            "batch size of your input tensors: in a Sequential model, pass "
-            "batch_input_shape=(batch, time, features) to its first layer (or "
-            "keras.Input(shape, batch_size=batch)); in the functional API, pass batch_size= "
-            "to keras.Input. Or call the layer on an array")
-
-
-def check_batch_known(layer, inputs, has_states):
-    """As Keras 2, which makes a stateful RNN's states when it builds: a stateful layer
-    without states yet (a Sequential's shape pass may have built it) called on a symbolic
-    tensor whose batch size is None is a ValueError (no batch to make the states for)."""
-    if layer.stateful and not has_states:
-        first = jax.tree_util.tree_leaves(inputs, is_leaf=symbolic.is_symbolic)
-        batch_axis = 1 if getattr(layer, "time_major", False) else 0
-        if first and symbolic.is_symbolic(first[0]) and first[0].shape[batch_axis] is None:
-            raise ValueError(needs_batch_size(layer.name))
-
-
-def _shape_pass():
-    """Whether this call is a model's shape inference (its batch size a placeholder)."""
-    ctx = _lifting.current()
-    while ctx is not None:
-        if getattr(ctx, "shape_only", False):
-            return True
-        ctx = getattr(ctx, "parent", None)
-    return False
-
-
-class _Recurrent(DropoutConfig, Layer):
+class _Recurrent(StatefulStates, DropoutConfig, Layer):
     supports_masking = True
-    _untracked_attributes = frozenset({"_state_variables"})  # states, not weights
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint")
@@ -88,21 +53,15 @@ class _Recurrent(DropoutConfig, Layer):
         self.bias_initializer = initializers_lib.get(bias_initializer)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = bool(stateful)
+        self._init_stateful(stateful)
         self.unroll, self.time_major = bool(unroll), bool(time_major)
         self._init_dropout(dropout, recurrent_dropout, implementation)
-        self._state_variables = None  # stateful: made by the first call that computes
-
-    def __call__(self, inputs, *args, **kwargs):
-        check_batch_known(self, inputs, self._state_variables is not None)
-        return super().__call__(inputs, *args, **kwargs)
 
     def build(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name} expects inputs of shape (batch, time, features); "
                              f"received {input_shape}")
-        if self.stateful and input_shape[int(self.time_major)] is None:  # batch unknown
-            raise ValueError(needs_batch_size(self.name))
+        self._check_batch_size(input_shape[int(self.time_major)])
         width = self.gates * self.units
         self.kernel = self.add_weight("kernel", (input_shape[-1], width),
                                       initializer=self.kernel_initializer)
@@ -111,56 +70,6 @@ class _Recurrent(DropoutConfig, Layer):
         self.bias = self.add_weight("bias", self._bias_shape(), initializer=self._bias_init()) \
             if self.use_bias else None
         self.built = True
-
-    # --- stateful: states kept across calls -----------------------------------------------
-
-    def _make_states(self, batch):
-        if batch is None:  # reset_states() before any call, with no batch size declared
-            raise ValueError(needs_batch_size(self.name))
-        with jax.ensure_compile_time_eval():
-            zeros = self._initial_states(int(batch), jnp.dtype(self.dtype))
-        self._state_variables = [Variable(z, trainable=False, name=f"{self.name}/state_{i}")
-                                 for i, z in enumerate(zeros)]
-
-    @property
-    def states(self):
-        """The stateful layer's state Variables ([h, c] for LSTM); Nones otherwise."""
-        if self._state_variables is None:
-            return [None] * len(self._initial_states(1, jnp.float32))
-        return list(self._state_variables)
-
-    def reset_states(self, states=None):
-        """Sets the kept states to zeros, or to `states` (arrays of shape (batch, units))."""
-        if not self.stateful:
-            raise AttributeError(f"{self.name}: reset_states() needs a stateful layer "
-                                 "(stateful=True)")
-        if self._state_variables is None:
-            batch = None if self._batch_input_shape is None else \
-                self._batch_input_shape[int(self.time_major)]
-            self._make_states(batch)
-        zeros = tuple(v.value for v in self._state_variables)
-        values = zeros if states is None else self._given_states(states, zeros)
-        for variable, value in zip(self._state_variables, values):
-            variable.assign(jnp.zeros_like(value) if states is None else value)
-
-    def _starting_states(self, zeros, initial_state):
-        """The states the scan starts from: a stateful layer's kept ones (as Keras 2: a
-        given initial_state counts only while the kept states are all zeros)."""
-        given = None if initial_state is None else self._given_states(initial_state, zeros)
-        if self.stateful and self._state_variables is None and not _shape_pass():
-            self._make_states(zeros[0].shape[0])
-        if not self.stateful or self._state_variables is None:  # or a placeholder batch
-            return zeros if given is None else given
-        kept = self._state_variables
-        if kept[0].shape != zeros[0].shape:
-            raise ValueError(f"{self.name}: this stateful layer keeps states for batches of "
-                             f"{kept[0].shape[0]}; received a batch of {zeros[0].shape[0]} "
-                             "(call reset_states on a new layer for another batch size)")
-        kept = tuple(v.value.astype(z.dtype) for v, z in zip(kept, zeros))
-        if given is None:
-            return kept
-        recorded = sum(jnp.any(k != 0) for k in kept) > 0
-        return tuple(jnp.where(recorded, k, g) for k, g in zip(kept, given))
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -202,9 +111,7 @@ class _Recurrent(DropoutConfig, Layer):
                                   carry_output=initial_state is not None or self.stateful),
                 (states, jnp.zeros_like(states[0])), (projected, keep), unroll=self.unroll)
             final = final[0]
-        if self.stateful and self._state_variables is not None:
-            for variable, state in zip(self._state_variables, final):
-                variable.assign(state.astype(variable.dtype))
+        self._keep_states(final)
         if self.return_sequences:
             out = outputs if self.time_major else jnp.swapaxes(outputs, 0, 1)
         else:  # the output of the last step, which a masked step carries (or zeroes)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
-from xlaflow.layers.recurrent import check_batch_known
+from xlaflow.layers.rnn_stateful import check_batch_known
 from xlaflow.saving import serialization
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
