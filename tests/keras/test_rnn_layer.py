@@ -142,8 +142,6 @@ def test_bidirectional_rnn_and_the_config_round_trip():
 
 def test_refusals_name_what_to_use_instead():
     assert isinstance(layers.RNN([ElmanCell(2), ElmanCell(2)]).cell, layers.StackedRNNCells)
-    with pytest.raises(NotImplementedError, match=r"stateful=True.*LSTM or GRU\(stateful"):
-        layers.RNN(ElmanCell(2), stateful=True)
     with pytest.raises(ValueError, match="state_size"):
         layers.RNN(layers.Dense(2))
 

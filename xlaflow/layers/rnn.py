@@ -5,8 +5,10 @@ axis with one lax.scan, as Keras 2.
 Inputs, states and outputs may be nested (the Keras guide's NestedCell); the cell is built
 on one time step's shapes. With a mask (batch, time) a masked step keeps the states and
 repeats the previous output (zeros with zero_output_for_mask), as Keras 2's backend.rnn.
-`unroll` unrolls the scan; `time_major` takes and gives (time, batch, ...) (mask (time,
-batch)); a built-in cell's dropout masks are drawn once per call (see rnn_cells).
+`stateful` keeps the final states for the next call, as the built-in layers do (see
+rnn_stateful); `unroll` unrolls the scan; `time_major` takes and gives (time, batch, ...)
+(mask (time, batch)); a built-in cell's dropout masks are drawn once per call (see
+rnn_cells).
 """
 
 from __future__ import annotations
@@ -15,32 +17,26 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow.layers.base import Layer, _accepts
+from xlaflow.layers.rnn_stateful import StatefulStates
 from xlaflow.layers.stacked_cells import StackedRNNCells, flat_state_shapes
 from xlaflow.saving import serialization
-
-_REFUSED = {"stateful": (False, "use SimpleRNN, LSTM or GRU(stateful=True), or pass "
-                                "initial_state= and return_state=True to carry the states")}
 
 
 def _is_shape(s):
     return isinstance(s, (tuple, list)) and all(d is None or isinstance(d, int) for d in s)
 
 
-class RNN(Layer):
+class RNN(StatefulStates, Layer):
     """Keras 2's RNN base layer over `cell` (`return_sequences`, `return_state`,
-    `go_backwards`, `initial_state=`, masks). Outputs: the last step's output (or all
-    steps'), then with return_state the final states."""
+    `go_backwards`, `stateful`, `initial_state=`, masks). Outputs: the last step's output
+    (or all steps'), then with return_state the final states."""
 
     supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 unroll=False, time_major=False, **kwargs):
+                 stateful=False, unroll=False, time_major=False, **kwargs):
         # Keras 2 takes it through **kwargs; Bidirectional sets it to return_sequences.
         zero_output_for_mask = kwargs.pop("zero_output_for_mask", False)
-        for name, (default, advice) in _REFUSED.items():
-            value = kwargs.pop(name, default)
-            if value != default:
-                raise NotImplementedError(f"RNN: {name}={value!r} is not supported; {advice}")
         if isinstance(cell, (list, tuple)):  # Keras 2: one scan running them in turn
             cell = StackedRNNCells(cell)
         if not isinstance(cell, Layer) or not hasattr(cell, "state_size"):
@@ -53,6 +49,7 @@ class RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.unroll, self.time_major = bool(unroll), bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self._init_stateful(stateful)
 
     def build(self, input_shape):
         # the cell sees one time step: (batch, time, *rest) -> (batch, *rest), per input
@@ -65,6 +62,9 @@ class RNN(Layer):
         if not self.cell.built:
             self.cell.build(jax.tree_util.tree_map(step_shape, input_shape, is_leaf=_is_shape))
             self.cell.built = True
+        if self.stateful:  # the batch axis of the first input (Keras 2 checks it at build)
+            first = jax.tree_util.tree_leaves(input_shape, is_leaf=_is_shape)[0]
+            self._check_batch_size(first[int(self.time_major)])
         self.built = True
 
     def get_initial_state(self, batch, dtype):
@@ -100,9 +100,7 @@ class RNN(Layer):
         leaves = jax.tree_util.tree_leaves(inputs)
         batch = leaves[0].shape[1 if self.time_major else 0]
         dtype = jnp.dtype(self.compute_dtype)
-        states = self.get_initial_state(batch, dtype)
-        if initial_state is not None:
-            states = self._given_states(initial_state, states)
+        states = self._starting_states(self.get_initial_state(batch, dtype), initial_state)
         # time-major inside (the scan's axis); with time_major the mask is (time, batch)
         steps = inputs if self.time_major else \
             jax.tree_util.tree_map(lambda x: jnp.swapaxes(jnp.asarray(x), 0, 1), inputs)
@@ -151,6 +149,7 @@ class RNN(Layer):
         finally:
             if begin is not None:
                 self.cell.end_dropout()
+        self._keep_states(final)
         if self.return_sequences:
             out = outputs if self.time_major else \
                 jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outputs)
@@ -181,5 +180,5 @@ class RNN(Layer):
         return {**super().get_config(), "cell": serialization.serialize_keras_object(self.cell),
                 "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": False, "unroll": self.unroll, "time_major": self.time_major,
+                "stateful": self.stateful, "unroll": self.unroll, "time_major": self.time_major,
                 **({"zero_output_for_mask": True} if self.zero_output_for_mask else {})}
