@@ -26,14 +26,7 @@ BUILD_INPUT, SLOTS, BUILT = "xlaflow_build_input", "xlaflow_slots", "xlaflow_opt
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Write `model` (built) to the HDF5 file `filepath`; see the module docstring."""
-    if not model.weights:
-        raise ValueError(f"save: {model.name} has no weights yet; build it first (call it on "
-                         "data, or give the first layer input_shape=) before saving to HDF5")
-    path = os.path.realpath(os.fspath(filepath))
-    if os.path.isdir(path):
-        raise ValueError(f"save: {filepath} is a directory; an .h5 path names one file")
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"save: {filepath} exists and overwrite=False")
+    path = hdf5_weights.target_path(model, filepath, overwrite, "save")
     architecture = json.dumps(serialization.serialize_keras_object(model))
     groups = hdf5_weights.groups_of(model)
     compile_config = keras_model._compile_config(model)

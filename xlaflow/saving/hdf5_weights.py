@@ -63,16 +63,23 @@ def _storable(value):
 def save_weights(model, filepath, overwrite=True):
     """Write every weight of `model` to the HDF5 file `filepath`."""
     require_h5py()
-    if not model.weights:
-        raise ValueError(f"save_weights: {model.name} has no weights yet; build it first "
-                         "(call it on data, or give the first layer input_shape=)")
-    path = os.path.realpath(os.fspath(filepath))
-    if os.path.isdir(path):
-        raise ValueError(f"save_weights: {filepath} is a directory; an .h5 path names a file")
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
+    path = target_path(model, filepath, overwrite, "save_weights")
     groups = groups_of(model)
     write_atomically(path, lambda f: write_group(f, groups))
+
+
+def target_path(model, filepath, overwrite, what):
+    """The real path an HDF5 save of `model` writes, once the model has weights, the path
+    names no directory, and `overwrite` allows it (checked before anything is written)."""
+    if not model.weights:
+        raise ValueError(f"{what}: {model.name} has no weights yet; build it first (call it "
+                         "on data, or give the first layer input_shape=)")
+    path = os.path.realpath(os.fspath(filepath))
+    if os.path.isdir(path):
+        raise ValueError(f"{what}: {filepath} is a directory; an .h5 path names a file")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{what}: {filepath} exists and overwrite=False")
+    return path
 
 
 def write_atomically(path, fill):

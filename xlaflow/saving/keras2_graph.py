@@ -153,17 +153,10 @@ class _Replay:
                 return entry[2]
             return self.tensor(*entry[:3])
 
-        def walk(value):
-            if _is_reference(value) or _is_constant(value):
-                return tensor(value)
-            if isinstance(value, list):
-                return [walk(v) for v in value]
-            if isinstance(value, dict):
-                return {k: walk(v) for k, v in value.items()}
-            raise ValueError(f"layer {name!r}: a Keras 2 inbound node holds {value!r} where "
-                             "[layer_name, node_index, tensor_index, kwargs] was expected")
-
-        inputs = walk(node)
+        inputs = _map_references(
+            node, lambda v: _is_reference(v) or _is_constant(v), tensor,
+            lambda v: f"layer {name!r}: a Keras 2 inbound node holds {v!r} where "
+                      "[layer_name, node_index, tensor_index, kwargs] was expected")
         kwargs = self._revive_references(kwargs)
         if isinstance(inputs, list) and len(_flat(inputs)) == 1 and not getattr(
                 self.layers[name], "preserve_input_structure", False):
@@ -201,21 +194,29 @@ class _Replay:
         if spec is None:
             raise ValueError(f"a Keras 2 functional config needs {key!r}")
 
-        def walk(value):
-            if _is_reference(value):
-                try:
-                    return self.tensor(*value[:3])
-                except _NotReady:
-                    raise ValueError(f"a Keras 2 functional config's {key} names "
-                                     f"{value[:3]}, a call no layer makes") from None
-            if isinstance(value, list):
-                return [walk(v) for v in value]
-            if isinstance(value, dict):
-                return {k: walk(v) for k, v in value.items()}
-            raise ValueError(f"a Keras 2 functional config's {key} holds {value!r} where "
-                             "[layer_name, node_index, tensor_index] was expected")
+        def made(value):
+            try:
+                return self.tensor(*value[:3])
+            except _NotReady:
+                raise ValueError(f"a Keras 2 functional config's {key} names "
+                                 f"{value[:3]}, a call no layer makes") from None
 
-        tensors = walk(spec)
+        tensors = _map_references(
+            spec, _is_reference, made,
+            lambda v: f"a Keras 2 functional config's {key} holds {v!r} where "
+                      "[layer_name, node_index, tensor_index] was expected")
         if isinstance(tensors, list) and len(tensors) == 1:
             return tensors[0]
         return tensors
+
+
+def _map_references(value, is_leaf, leaf, bad):
+    """`value`'s lists and dicts rebuilt with `leaf(x)` for each x where `is_leaf(x)`;
+    anything else raises ValueError(bad(x))."""
+    if is_leaf(value):
+        return leaf(value)
+    if isinstance(value, list):
+        return [_map_references(v, is_leaf, leaf, bad) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_references(v, is_leaf, leaf, bad) for k, v in value.items()}
+    raise ValueError(bad(value))
