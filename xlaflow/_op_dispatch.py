@@ -82,13 +82,41 @@ def op(fn, public_name):
         try:  # _call's retry, inlined: this is every op's path, a call costs ~50 ns
             return fn(*args, **kwargs)
         except TypeError as error:  # free until raised: the call's cost is unchanged
-            converted = _lists_as_tensors(error, args, kwargs)
-            if converted is None:
-                _refuse_text(public_name, (*args, *kwargs.values()))
+            retry = _retry(public_name, fn, error, args, kwargs)
+            if retry is None:
                 raise
-        return fn(*converted[0], **converted[1])
+        return retry[0](*retry[1], **retry[2])  # outside `except`: its errors stand alone
 
     return _named(wrapper, public_name)
+
+
+def _retry(public_name, fn, error, args, kwargs):
+    """What to call after `fn` raised `error` (a TypeError), as (function, args, kwargs):
+    text's host form of the op (tf.concat of strings) or `fn` with lists made tensors;
+    None to re-raise, after raising the clear error for text where XLA would hold it."""
+    text_op = _host_text_op(public_name, args, kwargs)
+    if text_op is not None:
+        return text_op, args, kwargs
+    converted = _lists_as_tensors(error, args, kwargs)
+    # text in the arguments, or in the lists made tensors, is refused clearly here: the
+    # retried call's error (JAX's) would not say what to do
+    _refuse_text(public_name, (*args, *kwargs.values()) if converted is None else
+                 (*converted[0], *converted[1].values()))
+    return None if converted is None else (fn, converted[0], converted[1])
+
+
+def _host_text_op(public_name, args, kwargs):
+    """The NumPy form of a shape or indexing op (_host_text_ops) when text is among its
+    arguments and no trace is running (a traced program cannot hold text), else None."""
+    from xlaflow import _host_text_ops, _lifting
+    text_op = _host_text_ops.OPS.get(public_name)
+    values = (*args, *kwargs.values())
+    if text_op is None or _lifting.current() is not None or \
+            not _host_text_ops.holds_text(values):
+        return None
+    import jax
+    leaves = jax.tree_util.tree_leaves(values)
+    return None if any(isinstance(v, jax.core.Tracer) for v in leaves) else text_op
 
 
 def _refuse_text(public_name, values):
@@ -136,12 +164,16 @@ def _call(fn, args, kwargs, public_name=None):
     try:
         return fn(*args, **kwargs)
     except TypeError as error:
-        converted = _lists_as_tensors(error, args, kwargs)
-        if converted is None:
-            if public_name is not None:
-                _refuse_text(public_name, (*args, *kwargs.values()))
-            raise
-    return fn(*converted[0], **converted[1])
+        if public_name is None:
+            converted = _lists_as_tensors(error, args, kwargs)
+            if converted is None:
+                raise
+            retry = fn, *converted
+        else:
+            retry = _retry(public_name, fn, error, args, kwargs)
+            if retry is None:
+                raise
+    return retry[0](*retry[1], **retry[2])
 
 
 def _record(public_name, fn, args, kwargs, layer_name=None):

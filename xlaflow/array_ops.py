@@ -245,6 +245,8 @@ def boolean_mask(tensor, mask, axis=None, name=None):
             "when the function is traced; inside xf.function use tf.where(mask, x, 0) (keep "
             "the shape), or multiply by tf.cast(mask, x.dtype) and reduce")
     tensor, mask = np.asarray(tensor), np.asarray(mask, bool)
+    if tensor.dtype.kind in "USO":  # before indexing: the op's text form checks the mask
+        raise TypeError(f"boolean_mask: received text ({tensor.dtype}); XLA holds no strings")
     axis = 0 if axis is None else int(axis)
     index = (slice(None),) * axis + (mask,)
     return jnp.asarray(tensor[index])
