@@ -62,3 +62,31 @@ def test_a_string_dtype_still_works_as_numpy_dtype():
     assert np.dtype(x.dtype) == np.dtype("<U2") and x.dtype.kind == "U"
     np.testing.assert_array_equal(np.asarray(["q"], dtype=x.dtype), ["q"])
     assert np.asarray(x).dtype == np.dtype("<U2")
+
+
+def test_element_spec_of_text_reads_as_tfs(tmp_path):
+    """TF prints TensorSpec(shape=(), dtype=tf.string, name=None) for text sources, maps
+    returning text and batches of text: named "string" whatever NumPy width the text has,
+    while padding and batching still use the NumPy dtype inside."""
+    path = tmp_path / "lines.txt"
+    path.write_text("hello\nworld\n")
+    datasets = [xf.data.TextLineDataset(str(path)),
+                xf.data.Dataset.from_tensor_slices(["a", "bcd"]),
+                xf.data.Dataset.range(2).map(lambda i: "x"),
+                xf.data.Dataset.from_tensor_slices(np.array([b"\xff", b"ab"], dtype=object)),
+                xf.data.TFRecordDataset([str(path)])]
+    for ds in datasets:
+        spec = ds.element_spec
+        assert repr(spec) == "TensorSpec(shape=(), dtype=string, name=None)", repr(spec)
+        assert spec.dtype.name == "string" and spec.dtype == xf.string
+        assert spec == xf.TensorSpec((), xf.string)
+    words = xf.data.Dataset.from_tensor_slices(["a", "bcd", "ef"])
+    batched = words.padded_batch(2, padded_shapes=[], padding_values="-")
+    assert batched.element_spec.dtype.name == "string"
+    assert [b.numpy().tolist() for b in batched] == [[b"a", b"bcd"], [b"ef"]]
+    pairs = xf.data.Dataset.from_tensor_slices((["a", "b"], [1, 2])).batch(2)
+    text_spec, number_spec = pairs.element_spec
+    assert text_spec.dtype.name == "string" and number_spec.dtype == xf.int32
+    # a spec built from a NumPy text dtype directly is TF's string too
+    assert xf.TensorSpec([None], np.dtype("<U7")).dtype.name == "string"
+    assert np.dtype(xf.TensorSpec([None], np.dtype("<U7")).dtype) == np.dtype("<U7")

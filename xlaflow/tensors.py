@@ -264,7 +264,12 @@ class TensorSpec:
     def __init__(self, shape, dtype=float32, name=None):
         self.shape = None if shape is None else SpecShape(None if d is None else int(d)
                                                           for d in shape)
-        self.dtype = as_dtype(dtype)
+        dtype = as_dtype(dtype)
+        if dtype.kind in "USO" and not isinstance(dtype, _string_dtype.TextDType):
+            # text of any NumPy width or form (a Dataset's <U5, S3, object bytes) is TF's
+            # tf.string: named "string", equal to xf.string, its NumPy dtype kept inside
+            dtype = _string_dtype.TextDType(dtype)
+        self.dtype = dtype
         self.name = name
 
     @classmethod
