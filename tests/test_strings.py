@@ -355,3 +355,58 @@ def test_regex_replace_fast_path_agrees_with_re2s_loop(value, pattern):
     assert fast is not None
     data = value.encode()
     assert fast(data) == _string_regex.replace(data, regex, pieces, True)
+
+
+def test_to_hash_bucket_strong_is_keyed_siphash_as_tf():
+    from xlaflow._siphash import siphash24
+    # TF's documented example
+    assert S.to_hash_bucket_strong(["Hello", "TF"], 3, [1, 2]).tolist() == [2, 0]
+    # Keras' Hashing docstring: salt=[133, 137] and salt=133 ([133, 133]) are this key
+    letters = [["A"], ["B"], ["C"], ["D"], ["E"]]
+    got = S.to_hash_bucket_strong(letters, 3, [133, 137])
+    assert got.dtype == np.int64 and got.shape == (5, 1)
+    assert got.tolist() == [[1], [2], [1], [0], [2]]
+    assert S.to_hash_bucket_strong(letters, 3, (133, 133)).tolist() == [[0], [0], [2], [1], [0]]
+    # the reference vectors' key (bytes 00..0f as two little-endian words), whole 64 bits
+    key = [int.from_bytes(bytes(range(8)), "little"),
+           int.from_bytes(bytes(range(8, 16)), "little")]
+    message = bytes(range(15))
+    assert S.to_hash_bucket_strong([message], 2**62, key).tolist() == [
+        0xA129CA6149BE45E5 % 2**62]
+    # an int64 -1 (TF's attr type) is the uint64 word 2**64 - 1
+    assert int(S.to_hash_bucket_strong("x", 1000, [-1, 5])) == \
+        siphash24(2**64 - 1, 5, b"x") % 1000
+    with pytest.raises(InvalidArgumentError, match=r"Key must have 2 elements; received 3"):
+        S.to_hash_bucket_strong(["a"], 3, [1, 2, 3])
+    with pytest.raises(InvalidArgumentError, match=r"Key must have 2 elements; received 1"):
+        S.to_hash_bucket_strong(["a"], 3, [1])
+    with pytest.raises(TypeError, match=r"'key' must be a list of two ints"):
+        S.to_hash_bucket_strong(["a"], 3, 7)
+    with pytest.raises(TypeError, match=r"'key' must be a list of two ints"):
+        S.to_hash_bucket_strong(["a"], 3, [1.5, 2])
+    with pytest.raises(ValueError, match=r"'key' holds \[1, 18446744073709551616\]"):
+        S.to_hash_bucket_strong(["a"], 3, [1, 2**64])
+    with pytest.raises(ValueError, match=r"'num_buckets' must be a positive int"):
+        S.to_hash_bucket_strong(["a"], 0, [1, 2])
+
+
+def test_to_hash_bucket_is_tfs_legacy_hash64():
+    from xlaflow._murmur64 import hash64
+    # TF's hash_test.cc (SignedUnsignedIssue): Hash64 of high-bit bytes under two seeds
+    d5 = bytes([1, 0xC0] + [0] * 14 + [0x14, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0x14, 0, 0, 0,
+                                       0x18, 0x28, 0, 0, 0, 0, 0, 0, 0, 2] + [0] * 7)
+    vectors = [(b"", 0xBC9F1D34, 0x4C61EA3EEDA4CB87), (b"\x62", 0xBC9F1D34, 0x091309F7EF916C8A),
+               (b"\xc3\x97", 0xBC9F1D34, 0xA815BCDF1D1AF01C),
+               (b"\xe2\x99\xa5", 0xBC9F1D34, 0x02167564E4D06430),
+               (b"\xe1\x80\xb9\x32", 0xBC9F1D34, 0x8F7ED82FFC21071F),
+               (d5, 0x12345678, 0xCE196580C97AFF1E)]
+    for data, seed, want in vectors:
+        assert hash64(data, seed) == want, data
+    # TF's documented example (default seed 0xDECAFCAFFE)
+    got = S.to_hash_bucket(["Hello", "TensorFlow", "2.x"], 3)
+    assert got.dtype == np.int64 and got.tolist() == [2, 0, 1]
+    words = ["", "a", "eight by", "nine byte", "a longer sentence of text"]
+    assert S.to_hash_bucket(words, 2**40).tolist() == [
+        hash64(w.encode()) % 2**40 for w in words]
+    with pytest.raises(ValueError, match=r"to_hash_bucket: argument 'num_buckets'"):
+        S.to_hash_bucket(["a"], -1)

@@ -7,8 +7,9 @@ xf.constant does (`.numpy()` is bytes, as TF's); numbers come back as NumPy-back
 of TF's dtype. TF's strings are bytes: "BYTE" units count UTF-8 bytes, "UTF8_CHAR" units
 characters. Inside xf.function (a traced argument) each op raises a TypeError saying so.
 Ops whose TF result is a RaggedTensor (split of a 1-D input) raise NotImplementedError,
-naming the padded alternative: xlaflow has no ragged tensors. to_hash_bucket_fast uses
-FarmHash's Fingerprint64 (_farmhash.py), so its buckets are TF's.
+naming the padded alternative: xlaflow has no ragged tensors. The hash buckets are TF's:
+to_hash_bucket_fast uses FarmHash's Fingerprint64 (_farmhash.py), to_hash_bucket_strong
+SipHash-2-4 (_siphash.py), to_hash_bucket TF's legacy Hash64 (_murmur64.py).
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ import numpy as np
 from xlaflow import _string_regex
 from xlaflow import _string_values as sv
 from xlaflow._farmhash import fingerprint64
+from xlaflow._murmur64 import hash64
+from xlaflow._siphash import siphash24
 from xlaflow._string_numbers import as_string, format, to_number
 from xlaflow.errors import InvalidArgumentError
 
 __all__ = ["as_string", "bytes_split", "format", "join", "length", "lower", "reduce_join",
            "regex_full_match", "regex_replace", "split", "strip", "substr",
-           "to_hash_bucket_fast", "to_number", "unicode_split", "upper"]
+           "to_hash_bucket", "to_hash_bucket_fast", "to_hash_bucket_strong", "to_number",
+           "unicode_split", "upper"]
 
 _UNITS = ("BYTE", "UTF8_CHAR")
+_MASK64 = (1 << 64) - 1
 
 
 def _case(input, encoding, op, ascii_fn, text_fn):
@@ -261,15 +266,46 @@ def unicode_split(input, input_encoding, errors="replace", replacement_char=6553
     return _pieces([c.encode(codec) for c in chars])
 
 
+def _buckets(input, num_buckets, op, hash_fn):
+    """`hash_fn(bytes) % num_buckets` of each string, as an int64 host tensor."""
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) \
+            or num_buckets < 1:
+        raise ValueError(f"tf.strings.{op}: argument 'num_buckets' must be a positive int; "
+                         f"received {num_buckets!r}")
+    array = sv.text_array(input, op)
+    out = np.zeros(array.shape, dtype=np.int64)
+    for index, value in np.ndenumerate(array):
+        out[index] = hash_fn(value) % int(num_buckets)
+    return sv.number_result(out, np.int64)
+
+
 def to_hash_bucket_fast(input, num_buckets, name=None):
     """Each string's bucket (int64) in [0, num_buckets): FarmHash Fingerprint64 modulo
     `num_buckets`, TF's, so the buckets are TF's (and Keras' Hashing layer's)."""
-    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) \
-            or num_buckets < 1:
-        raise ValueError("tf.strings.to_hash_bucket_fast: argument 'num_buckets' must be a "
-                         f"positive int; received {num_buckets!r}")
-    array = sv.text_array(input, "to_hash_bucket_fast")
-    out = np.zeros(array.shape, dtype=np.int64)
-    for index, value in np.ndenumerate(array):
-        out[index] = fingerprint64(value) % int(num_buckets)
-    return sv.number_result(out, np.int64)
+    return _buckets(input, num_buckets, "to_hash_bucket_fast", fingerprint64)
+
+
+def to_hash_bucket_strong(input, num_buckets, key, name=None):
+    """Each string's bucket (int64) in [0, num_buckets): SipHash-2-4 keyed by `key` (two
+    uint64 ints, TF's layout) modulo `num_buckets`, so the buckets are TF's."""
+    op = "to_hash_bucket_strong"
+    words = list(key) if isinstance(key, (list, tuple, np.ndarray)) else None
+    if words is None or any(isinstance(k, bool) or not isinstance(k, (int, np.integer))
+                            for k in words):
+        raise TypeError(f"tf.strings.{op}: argument 'key' must be a list of two ints (uint64 "
+                        f"words); received {key!r}")
+    if len(words) != 2:  # TF's kernel: "Key must have 2 elements"
+        raise InvalidArgumentError(None, None, f"tf.strings.{op}: Key must have 2 elements; "
+                                               f"received {len(words)}: {list(words)}")
+    low, high = -(1 << 63), 1 << 64  # TF's attr is int64; a uint64 word is taken as written
+    if any(not low <= int(k) < high for k in words):
+        raise ValueError(f"tf.strings.{op}: argument 'key' holds {list(words)}; each word "
+                         f"must fit 64 bits (in [-2**63, 2**64))")
+    key0, key1 = (int(k) & _MASK64 for k in words)  # an int64 -1 is the uint64 2**64 - 1
+    return _buckets(input, num_buckets, op, lambda data: siphash24(key0, key1, data))
+
+
+def to_hash_bucket(input, num_buckets, name=None):
+    """Each string's bucket (int64) in [0, num_buckets): TF core's legacy Hash64 modulo
+    `num_buckets` (TF deprecates it for to_hash_bucket_fast, but old code still calls it)."""
+    return _buckets(input, num_buckets, "to_hash_bucket", hash64)
