@@ -2,7 +2,8 @@
 for binary strings) viewed as HostTensor, and the errors for text where XLA would see it.
 
 XLA holds no strings, so xf.constant/convert_to_tensor of text make host values that host
-layers (StringLookup, TextVectorization) and xf.io's parsers read, and refuse text in a trace.
+layers (StringLookup, TextVectorization), xf.strings, xf.io's parsers and the shape ops'
+text forms (_host_text_ops) read, and refuse text in a trace.
 """
 
 from __future__ import annotations
