@@ -4,8 +4,8 @@ Its relative paths are made under tmp_path.
 
 Where xlaflow differs from TF, the program shows what it does instead: an input pipeline's
 position is not checkpointed (NotImplementedError: the guide's iterator is resumed by skipping
-the steps done); a Checkpoint restores into built objects only (TF defers the values of a
-variable not yet created); Checkpoints do not nest (TF's partial-graph restore: one array is
+the steps done); values restored into an unbuilt model wait for its first call (TF's delayed
+restoration, shown with the guide's Net rather than its nested fake_layer); Checkpoints do not nest (TF's partial-graph restore: one array is
 read with load_variable instead); a CheckpointManager's checkpoints are numbered directories
 (`tf_ckpts/3`, TF: `tf_ckpts/ckpt-3`), and arrays are named `<object>/<position>_<name>`
 (`net/0000_kernel`, TF: `net/l1/kernel/.ATTRIBUTES/VARIABLE_VALUE`).
@@ -186,11 +186,19 @@ def test_loading_mechanics_partial_restore_and_status_assertions(capsys):
     assert status.expect_partial() is status
     state["ckpt"].restore(manager.latest_checkpoint).assert_consumed()
 
-    # Delayed restorations: TF gives a layer built after the restore its values; here
-    # restoring into an unbuilt model is refused before anything is assigned
+    # Delayed restorations: a model built after the restore gets its values when its first
+    # call creates its variables, before that call computes (the guide shows it with the
+    # nested fake_layer; here with its Net)
     unbuilt = Net()
-    with pytest.raises(ValueError, match="it has no variables yet: build it first"):
-        tf.train.Checkpoint(net=unbuilt).restore(manager.latest_checkpoint)
+    status = tf.train.Checkpoint(net=unbuilt).restore(manager.latest_checkpoint)
+    status.assert_existing_objects_matched()
+    with pytest.raises(AssertionError, match="net: the values wait for the first call"):
+        status.assert_consumed()
+    x = tf.constant([[1.0]])
+    np.testing.assert_array_equal(unbuilt(x), net(x))
+    np.testing.assert_array_equal(unbuilt.l1.kernel.numpy(), net.l1.kernel.numpy())
+    with pytest.raises(AssertionError, match=r"\['optimizer', 'step'\]"):
+        status.assert_consumed()  # now only the objects this Checkpoint does not track
 
 
 def test_manually_inspecting_checkpoints(capsys):

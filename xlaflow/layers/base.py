@@ -12,6 +12,7 @@ import collections
 import functools
 import inspect
 import re
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,11 @@ from xlaflow.module import Module, walk_in_attribute_order
 from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
+
+# {layer: callable(layer, inputs, args, kwargs)} run once, at the first call of an unbuilt
+# layer: a checkpoint's values waiting for the variables that call creates (TF's delayed
+# restoration, saving/checkpoint_deferred.py). Weak keys: waiting never keeps a layer alive.
+first_call_hooks = weakref.WeakKeyDictionary()
 
 
 def unique_name(base):
@@ -348,6 +354,8 @@ class Layer(NodeAccessors, Module):
                                                                training)
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
+        if not self.built and first_call_hooks and self in first_call_hooks:
+            first_call_hooks.pop(self)(self, inputs, args, {**kwargs, "training": training})
         training = training_mode.resolve(type(self).call, training)
         token = training_mode.enter(training)
         try:

@@ -48,10 +48,10 @@ class SavingMethods:
             weights.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False, options=None):
-        """Load weights written by save_weights into this (built) model: all of them, each
-        into the weight at its position (Keras' default). Returns TF's restore status for
-        the directory format (all-or-nothing here, so assert_consumed() holds), None for
-        HDF5 (as Keras 2)."""
+        """Load weights written by save_weights: all of them, each into the weight at its
+        position (Keras' default); into an unbuilt model (directory format) they wait for
+        its first call, as Keras 2's TF format. Returns TF's restore status for the
+        directory format (assert_consumed() holds once all are in), None for HDF5."""
         if by_name or skip_mismatch:
             raise NotImplementedError(
                 "load_weights(by_name=..., skip_mismatch=...) is not implemented: weights "
@@ -64,6 +64,6 @@ class SavingMethods:
         if os.path.isfile(filepath):  # Keras 2 reads a plain file as HDF5 whatever its name
             weights.load_weights(self, filepath)
             return None
-        weights.load_weights(self, filepath)
+        waiting = weights.load_weights(self, filepath)  # unbuilt: at its first call
         from xlaflow.saving.checkpoint_graph import RestoreStatus
-        return RestoreStatus(os.fspath(filepath))
+        return RestoreStatus(os.fspath(filepath), deferred=[waiting] if waiting else ())

@@ -26,12 +26,14 @@ import glob
 import os
 import shutil
 import uuid
+import weakref
 
 import jax
 import numpy as np
 
+from xlaflow.layers.base import Layer
 from xlaflow.optimizers import Optimizer
-from xlaflow.saving import atomic
+from xlaflow.saving import atomic, checkpoint_deferred
 from xlaflow.saving.checkpoint_files import (
     FORMAT,
     FORMAT_VERSION,
@@ -51,12 +53,14 @@ from xlaflow.saving.checkpoint_graph import (
     Slot,
     expected,
     locations,
+    match_object,
     pair_slots,
     recorded_owner,
     saved_variables,
     slot_of,
     slot_owners,
     state_fits,
+    waiting_values,
 )
 from xlaflow.variables import Variable
 
@@ -304,56 +308,63 @@ class Checkpoint:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
             manifest = _read_manifest(ocp, checkpointer, path)
             stored = manifest["objects"]
-            slots, unused, unbound = self._match(stored, path)
+            slots, unused, unbound, waiting = self._match(stored, path)
             values = _read_state(ocp, checkpointer, path, stored)
         for name, slot_map in slots.items():
             for key, slot in slot_map.items():
                 slot.assign(values[name][slot.source or key])
+            if isinstance(self._objects[name], Layer):
+                checkpoint_deferred.cancel(self._objects[name])  # restored now instead
+        deferred = []
+        for name, group in waiting.items():  # [a model, optimizers built at its first call]
+            apply = waiting_values({n: (weakref.ref(self._objects[n]), stored[n], values[n])
+                                    for n in group}, path)
+            deferred.append(checkpoint_deferred.defer(self._objects[name], ", ".join(group),
+                                                      apply))
         self.save_counter = int(manifest.get("save_counter", 0))
-        return RestoreStatus(path, set(stored) - set(self._objects), unused, unbound)
+        return RestoreStatus(path, set(stored) - set(self._objects), unused, unbound,
+                             deferred=deferred)
 
     def _match(self, stored, path):
-        """({object: {key: Slot}}, unused values, unbound optimizers), after checking the
-        file holds exactly what each object expects; every mismatch is reported at once."""
+        """({object: {key: Slot}}, unused values, unbound optimizers, {name of a model
+        whose values wait for its first call: [it, and optimizers built then]}), after checking the file holds exactly what each
+        other object expects; every mismatch is reported at once."""
         slots, problems, unused, unbound, bound = {}, [], [], [], []
         where = locations(self._objects)  # for pairing optimizer slots (pair_slots)
-        for name, obj in self._objects.items():
+        for name in self._objects:
             if name not in stored:
                 raise ValueError(f"Checkpoint.restore: {path} has no object {name!r}; it "
                                  f"holds {sorted(stored)}")
+        # TF's delayed restoration: an unbuilt model's values wait for its first call, and
+        # so do those of an optimizer without state that trains it (built then, for it)
+        waiting = {name: [name] for name, obj in self._objects.items()
+                   if stored[name] and checkpoint_deferred.is_waiting_kind(obj)}
+        for name, obj in self._objects.items():
+            if waiting and getattr(obj, "_state", 0) is None and \
+                    hasattr(obj, "apply_gradients") and set(stored[name]) - set(
+                        saved_variables(obj)):
+                owner = self._owner(name, obj, stored[name])
+                trains = [n for n in waiting if self._objects[n] is owner]
+                if trains:
+                    waiting[trains[0]].append(name)
+        for name, obj in self._objects.items():
+            if any(name in group for group in waiting.values()):
+                continue
             want = self._expected(name, obj, stored[name], where)
-            slots[name], have = want.slots, set(stored[name])
+            slots[name] = want.slots
             unbound += want.unbound
             bound += want.bound
             pair_slots(slots[name], stored[name], where)
-            reads = {slot.source or key for key, slot in slots[name].items()}
-            # A model's optimizer values with no optimizer here to take them: left unused,
-            # as TF leaves a checkpoint's values for objects the program lacks.
-            idle = [g for g in want.optional if not any(k.startswith(g) for k in reads)]
-            spare = {k for k in have - reads if any(k.startswith(g) for g in idle)}
-            unused += [f"{name}.{k}" for k in spare]
-            missing = sorted(reads - have)
-            extra = sorted(have - reads - spare)
-            if missing or extra:
-                hint = " (it has no variables yet: build it first, e.g. call it on data)" \
-                    if not slots[name] else ""
-                problems.append(f"{name}{hint}: the checkpoint lacks {missing} and has "
-                                f"unexpected {extra}")
-                continue
-            for key, slot in slots[name].items():
-                entry = stored[name][slot.source or key]
-                shape, dtype = tuple(entry["shape"]), np.dtype(jax.numpy.dtype(entry["dtype"]))
-                if shape != slot.shape or dtype != slot.dtype:
-                    problems.append(f"{name}.{key} ({slot.label}): expected shape {slot.shape} "
-                                    f"dtype {slot.dtype.name}, received shape {shape} dtype "
-                                    f"{dtype.name}")
+            found, spare = match_object(name, want, stored[name])
+            problems += found
+            unused += spare
         if problems:
             raise ValueError(f"Checkpoint.restore: {path} does not match the objects; "
                              "nothing was restored:\n  " + "\n  ".join(problems))
         # An optimizer restored under another name here (`optimizer=model.optimizer` with
         # a file from before models carried it) did get its values.
         unbound = [label for label, opt in unbound if not any(opt is b for b in bound)]
-        return slots, unused, unbound
+        return slots, unused, unbound, waiting
 
 
 def _save_args(ocp, tree, manifest):

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from xlaflow.optimizers import Optimizer
+from xlaflow.saving import checkpoint_deferred
 from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
@@ -226,6 +227,61 @@ def expected(name, obj, stored, owner_of, where=None):
     return want
 
 
+def match_object(name, want, stored):
+    """(problems, unused values) of restoring object `name`'s Expected `want` (its slots
+    paired) from `stored`, its {key: entry}: each missing, unexpected or mismatched value."""
+    have = set(stored)
+    reads = {slot.source or key for key, slot in want.slots.items()}
+    # A model's optimizer values with no optimizer here to take them: left unused, as TF
+    # leaves a checkpoint's values for objects the program lacks.
+    idle = [g for g in want.optional if not any(k.startswith(g) for k in reads)]
+    spare = {k for k in have - reads if any(k.startswith(g) for g in idle)}
+    unused = [f"{name}.{k}" for k in spare]
+    missing, extra = sorted(reads - have), sorted(have - reads - spare)
+    if missing or extra:
+        hint = " (it has no variables yet: build it first, e.g. call it on data)" \
+            if not want.slots else ""
+        return [f"{name}{hint}: the checkpoint lacks {missing} and has unexpected "
+                f"{extra}"], unused
+    problems = []
+    for key, slot in want.slots.items():
+        entry = stored[slot.source or key]
+        shape, dtype = tuple(entry["shape"]), np.dtype(jax.numpy.dtype(entry["dtype"]))
+        if shape != slot.shape or dtype != slot.dtype:
+            problems.append(f"{name}.{key} ({slot.label}): expected shape {slot.shape} "
+                            f"dtype {slot.dtype.name}, received shape {shape} dtype "
+                            f"{dtype.name}")
+    return problems, unused
+
+
+def waiting_values(group, path):
+    """`apply(model)` for values waiting for `model`'s first call: `group` is {name: (weak
+    reference, stored entries, arrays)} of the model (first) and of optimizers without state
+    that train it. All are checked, then assigned, as restore does once the model has its
+    variables. Weak references: the waiting registry's weak key must be able to die."""
+    def apply(model):
+        objects = {name: ref() for name, (ref, _, _) in group.items()}
+        objects = {name: obj for name, obj in objects.items() if obj is not None}
+        where = locations(objects)  # the stored slot marks name these objects' places
+        wants, problems, unused, unbound, bound = {}, [], [], [], []
+        for name, obj in objects.items():
+            stored = group[name][1]
+            want = wants[name] = expected(name, obj, stored, lambda *_: model, where)
+            pair_slots(want.slots, stored, where)
+            found, spare = match_object(name, want, stored)
+            problems, unused = problems + found, unused + spare
+            unbound, bound = unbound + want.unbound, bound + want.bound
+        if problems:
+            raise ValueError(f"Checkpoint.restore: {path} does not match "
+                             f"{', '.join(map(repr, objects))}, whose values waited for a "
+                             "first call; nothing was restored:\n  " + "\n  ".join(problems))
+        for name, want in wants.items():
+            for key, slot in want.slots.items():
+                slot.assign(group[name][2][slot.source or key])
+        return unused, [label for label, opt in unbound if not any(opt is b for b in bound)]
+    return apply
+
+
 def _future_state(opt, weights):
     """[(shape, dtype, name, owner)] of the state Variables `opt.build(weights)` will make,
     in order; `owner` is (the weight, the slot's name) or None. xlaflow's optimizers say it
@@ -313,9 +369,10 @@ class RestoreStatus:
     can be left over is objects (or a model's optimizer values) in the file that nothing
     here takes, and optimizers here that the file has no values for."""
 
-    def __init__(self, path, untracked=(), unused=(), unbound=(), restored=True):
+    def __init__(self, path, untracked=(), unused=(), unbound=(), restored=True, deferred=()):
         self._path, self._untracked = path, sorted(untracked)
         self._unused, self._unbound, self._restored = sorted(unused), sorted(unbound), restored
+        self._deferred = list(deferred)  # checkpoint_deferred.Deferred: at a first call
 
     def _check_restored(self):
         if not self._restored:
@@ -325,20 +382,27 @@ class RestoreStatus:
     def assert_consumed(self):
         """Every value in the file was restored and every object here got its values."""
         self.assert_existing_objects_matched()
+        waiting = checkpoint_deferred.problems(self._deferred)
+        if waiting:
+            raise AssertionError(f"{self._path} holds values not restored yet: "
+                                 + "; ".join(waiting))
         if self._untracked:
             raise AssertionError(f"{self._path} holds objects this Checkpoint does not track: "
                                  f"{self._untracked}")
-        if self._unused:
+        unused = sorted(self._unused + [u for r in self._deferred for u in r.unused])
+        if unused:
             raise AssertionError(f"{self._path} holds values this Checkpoint did not "
-                                 f"restore: {self._unused} (a model's optimizer values stay "
+                                 f"restore: {unused} (a model's optimizer values stay "
                                  "unused when the restored model is not compiled)")
         return self
 
     def assert_existing_objects_matched(self):
-        """Every object here got its values (the file may hold more)."""
+        """Every object here got its values (the file may hold more); an object whose values
+        wait for its first call (TF's delayed restoration) passes, as in TF."""
         self._check_restored()
-        if self._unbound:
-            raise AssertionError(f"{self._path} has no values for {self._unbound}: the "
+        unbound = sorted(self._unbound + [u for r in self._deferred for u in r.unbound])
+        if unbound:
+            raise AssertionError(f"{self._path} has no values for {unbound}: the "
                                  "checkpoint was saved without the model's optimizer (by an "
                                  "uncompiled model, or before checkpoints carried it), so "
                                  "the optimizer keeps its current state")

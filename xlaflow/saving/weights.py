@@ -67,24 +67,50 @@ def save_weights(model, filepath, overwrite=True):
 def load_weights(model, filepath):
     """Assign the weights saved by save_weights; everything is checked before any
     assignment, and a missing or mismatched weight is named. A plain file is HDF5 (this
-    format is a directory): Keras 2 reads one whatever its name, as save_format="h5" writes."""
+    format is a directory): Keras 2 reads one whatever its name, as save_format="h5" writes.
+    Into an unbuilt model, as Keras 2's TF format, the values wait for its first call (the
+    checkpoint_deferred.Deferred returned; else None)."""
     if os.path.isfile(filepath):
         from xlaflow.saving import hdf5_weights
         return hdf5_weights.load_weights(model, filepath)
-    weights, values = atomic.read_stable(filepath, lambda path: _read(model, path),
-                                         "load_weights")
+    version, stored, values = atomic.read_stable(filepath, lambda path: _read(model, path),
+                                                 "load_weights")
+    if not model.weights:
+        from xlaflow.saving import checkpoint_deferred  # it imports the layers
+
+        def apply(built):  # holds no model: the registry's weak key must be able to die
+            _assign(built, _checked(built, version, stored), values)
+            return [], []
+        return checkpoint_deferred.defer(model, model.name, apply)
+    _assign(model, _checked(model, version, stored), values)
+    return None
+
+
+def _assign(model, weights, values):
     for key, weight in zip(_keys(weights), weights):
         weight.assign(np.asarray(values[key]).astype(weight.dtype, copy=False))
 
 
 def _read(model, path):
-    """(the model's weights in the directory's order, their stored values), all checked."""
+    """(format version, stored {key: (shape, dtype)}, their values), checked against the
+    model's weights unless its values are to wait for its first call."""
     header = atomic.verify_directory(path, manifest=MANIFEST, format_name=FORMAT,
                                      max_version=FORMAT_VERSION, what="load_weights")
-    if not model.weights:
-        raise ValueError(f"load_weights: build {model.name} before loading weights into it")
-    weights = _ordered(model, header["format_version"])
     stored = arrays.stored_specs(os.path.join(path, "weights"))
+    version = header["format_version"]
+    if not model.weights:
+        from xlaflow.saving import checkpoint_deferred
+        if not checkpoint_deferred.is_waiting_kind(model) or not stored:
+            raise ValueError(f"load_weights: build {model.name} before loading weights into "
+                             "it")
+    else:
+        _checked(model, version, stored)
+    return version, stored, arrays.restore_arrays(os.path.join(path, "weights"), stored)
+
+
+def _checked(model, version, stored):
+    """The model's weights in the directory's order, each checked against `stored`."""
+    weights = _ordered(model, version)
     keys = _keys(weights)
     extra = sorted(set(stored) - set(keys))
     missing = [k for k in keys if k not in stored]
@@ -95,4 +121,4 @@ def _read(model, path):
         if tuple(stored[key][0]) != weight.shape:
             raise ValueError(f"load_weights: {weight.name} has shape {weight.shape}, the "
                              f"checkpoint's {key} has {tuple(stored[key][0])}")
-    return weights, arrays.restore_arrays(os.path.join(path, "weights"), stored)
+    return weights
