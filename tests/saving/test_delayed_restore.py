@@ -176,3 +176,28 @@ def test_a_built_model_is_restored_at_once_as_before(tmp_path):
     # a list of unbuilt layers is not a layer: still refused, with the hint
     with pytest.raises(ValueError, match="it has no variables yet: build it first"):
         train.Checkpoint(net=[layers.Dense(5)]).restore(path)
+
+
+@pytest.mark.parametrize("first", ["call", "build", "fit"])
+def test_a_compiled_sequential_gets_its_optimizer_state_too(tmp_path, first):
+    def make():
+        model = xf.keras.models.Sequential([layers.Dense(4, activation="relu"),
+                                            layers.BatchNormalization(), layers.Dense(2)])
+        model.compile(optimizer=optimizers.Adam(0.01), loss="mse")
+        return model
+    y = np.ones((4, 2), np.float32)
+    saved = make()
+    saved.fit(X, y, epochs=2, verbose=0)
+    path = train.Checkpoint(model=saved).write(tmp_path / "c")
+    model = make()
+    status = train.Checkpoint(model=model).restore(path)
+    if first == "call":
+        model(X)
+    elif first == "build":
+        model.build((None, 3))
+    else:
+        model.fit(X, y, epochs=0, verbose=0)
+    status.assert_consumed()
+    for a, b in zip([*saved.variables, *saved.optimizer.variables],
+                    [*model.variables, *model.optimizer.variables], strict=True):
+        np.testing.assert_array_equal(np.asarray(a.numpy()), np.asarray(b.numpy()))
