@@ -60,7 +60,6 @@ from xlaflow.saving.checkpoint_graph import (
     slot_of,
     slot_owners,
     state_fits,
-    waiting_values,
 )
 from xlaflow.variables import Variable
 
@@ -317,8 +316,8 @@ class Checkpoint:
                 checkpoint_deferred.cancel(self._objects[name])  # restored now instead
         deferred = []
         for name, group in waiting.items():  # [a model, optimizers built at its first call]
-            apply = waiting_values({n: (weakref.ref(self._objects[n]), stored[n], values[n])
-                                    for n in group}, path)
+            apply = checkpoint_deferred.waiting_values(
+                {n: (weakref.ref(self._objects[n]), stored[n], values[n]) for n in group}, path)
             deferred.append(checkpoint_deferred.defer(self._objects[name], ", ".join(group),
                                                       apply))
         self.save_counter = int(manifest.get("save_counter", 0))
@@ -327,8 +326,9 @@ class Checkpoint:
 
     def _match(self, stored, path):
         """({object: {key: Slot}}, unused values, unbound optimizers, {name of a model
-        whose values wait for its first call: [it, and optimizers built then]}), after checking the file holds exactly what each
-        other object expects; every mismatch is reported at once."""
+        whose values wait for its first call: [it, and optimizers built then]}), after
+        checking the file holds exactly what each other object expects; every mismatch is
+        reported at once."""
         slots, problems, unused, unbound, bound = {}, [], [], [], []
         where = locations(self._objects)  # for pairing optimizer slots (pair_slots)
         for name in self._objects:

@@ -13,6 +13,7 @@ import jax
 
 from xlaflow import _lifting
 from xlaflow.layers import base
+from xlaflow.saving.checkpoint_graph import expected, locations, match_object, pair_slots
 
 _WHY = {
     "waiting": "the values wait for the first call, which creates the variables (TF's "
@@ -38,6 +39,10 @@ class Deferred:
             self.unused, self.unbound = self._apply(layer)
         self.state = "applied"
 
+    def problem(self):
+        """What a status reports while the values are not in: '<label>: <why>'."""
+        return f"{self.label}: {_WHY[self.state]}"
+
 
 def defer(layer, label, apply):
     """Run `apply(layer)` at `layer`'s first call, replacing values already waiting for it.
@@ -60,11 +65,6 @@ def is_waiting_kind(obj):
     return isinstance(obj, base.Layer) and not obj.built and not obj.variables
 
 
-def problems(records):
-    """What a status reports of `records` not applied yet, one line each."""
-    return [f"{r.label}: {_WHY[r.state]}" for r in records if r.state != "applied"]
-
-
 def _build(layer, inputs, args, kwargs):
     """Create every variable of `layer`: call it once on abstract values shaped like these
     (Python values stay as given), outside any trace, its created Variables real ones."""
@@ -82,3 +82,31 @@ def _build(layer, inputs, args, kwargs):
     specs = [jax.ShapeDtypeStruct(tuple(leaves[i].shape), leaves[i].dtype) for i in arrays]
     with _lifting.outside_traces():
         _lifting.eval_shape(call, *specs)
+
+
+def waiting_values(group, path):
+    """`apply(model)` for values waiting for `model`'s first call: `group` is {name: (weak
+    reference, stored entries, arrays)} of the model (first) and of optimizers without state
+    that train it. All are checked, then assigned, as restore does once the model has its
+    variables. Weak references: the waiting registry's weak key must be able to die."""
+    def apply(model):
+        objects = {name: ref() for name, (ref, _, _) in group.items()}
+        objects = {name: obj for name, obj in objects.items() if obj is not None}
+        where = locations(objects)  # the stored slot marks name these objects' places
+        wants, problems, unused, unbound, bound = {}, [], [], [], []
+        for name, obj in objects.items():
+            stored = group[name][1]
+            want = wants[name] = expected(name, obj, stored, lambda *_: model, where)
+            pair_slots(want.slots, stored, where)
+            found, spare = match_object(name, want, stored)
+            problems, unused = problems + found, unused + spare
+            unbound, bound = unbound + want.unbound, bound + want.bound
+        if problems:
+            raise ValueError(f"Checkpoint.restore: {path} does not match "
+                             f"{', '.join(map(repr, objects))}, whose values waited for a "
+                             "first call; nothing was restored:\n  " + "\n  ".join(problems))
+        for name, want in wants.items():
+            for key, slot in want.slots.items():
+                slot.assign(group[name][2][slot.source or key])
+        return unused, [label for label, opt in unbound if not any(opt is b for b in bound)]
+    return apply

@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 from xlaflow.optimizers import Optimizer
-from xlaflow.saving import checkpoint_deferred
 from xlaflow.saving.weights import position_key
 from xlaflow.variables import Variable
 
@@ -254,34 +253,6 @@ def match_object(name, want, stored):
     return problems, unused
 
 
-def waiting_values(group, path):
-    """`apply(model)` for values waiting for `model`'s first call: `group` is {name: (weak
-    reference, stored entries, arrays)} of the model (first) and of optimizers without state
-    that train it. All are checked, then assigned, as restore does once the model has its
-    variables. Weak references: the waiting registry's weak key must be able to die."""
-    def apply(model):
-        objects = {name: ref() for name, (ref, _, _) in group.items()}
-        objects = {name: obj for name, obj in objects.items() if obj is not None}
-        where = locations(objects)  # the stored slot marks name these objects' places
-        wants, problems, unused, unbound, bound = {}, [], [], [], []
-        for name, obj in objects.items():
-            stored = group[name][1]
-            want = wants[name] = expected(name, obj, stored, lambda *_: model, where)
-            pair_slots(want.slots, stored, where)
-            found, spare = match_object(name, want, stored)
-            problems, unused = problems + found, unused + spare
-            unbound, bound = unbound + want.unbound, bound + want.bound
-        if problems:
-            raise ValueError(f"Checkpoint.restore: {path} does not match "
-                             f"{', '.join(map(repr, objects))}, whose values waited for a "
-                             "first call; nothing was restored:\n  " + "\n  ".join(problems))
-        for name, want in wants.items():
-            for key, slot in want.slots.items():
-                slot.assign(group[name][2][slot.source or key])
-        return unused, [label for label, opt in unbound if not any(opt is b for b in bound)]
-    return apply
-
-
 def _future_state(opt, weights):
     """[(shape, dtype, name, owner)] of the state Variables `opt.build(weights)` will make,
     in order; `owner` is (the weight, the slot's name) or None. xlaflow's optimizers say it
@@ -382,7 +353,7 @@ class RestoreStatus:
     def assert_consumed(self):
         """Every value in the file was restored and every object here got its values."""
         self.assert_existing_objects_matched()
-        waiting = checkpoint_deferred.problems(self._deferred)
+        waiting = [r.problem() for r in self._deferred if r.state != "applied"]
         if waiting:
             raise AssertionError(f"{self._path} holds values not restored yet: "
                                  + "; ".join(waiting))
