@@ -101,10 +101,10 @@ class StatefulStates:
         initial_state counts only while the kept states are all zeros), else
         `initial_state` or `zeros`."""
         given = None if initial_state is None else self._given_states(initial_state, zeros)
-        if self.stateful and self._state_variables is None and not _shape_pass():
-            self._make_states(zeros[0].shape[0])
-        if not self.stateful or self._state_variables is None:  # or a placeholder batch
+        if not self.stateful or _shape_pass():  # a shape pass's batch is a placeholder
             return zeros if given is None else given
+        if self._state_variables is None:
+            self._make_states(zeros[0].shape[0])
         kept = self._state_variables
         if kept[0].shape != zeros[0].shape:
             raise ValueError(f"{self.name}: this stateful layer keeps states for batches of "
@@ -118,6 +118,6 @@ class StatefulStates:
 
     def _keep_states(self, final):
         """A stateful layer keeps the call's final states for the next call."""
-        if self.stateful and self._state_variables is not None:
+        if self.stateful and self._state_variables is not None and not _shape_pass():
             for variable, state in zip(self._state_variables, final):
                 variable.assign(state.astype(variable.dtype))

@@ -1,0 +1,35 @@
+"""Review of the late Keras changes (stateful RNN(cell), causal Conv1D, one-output loss
+structures, host layers' HostTensors, Hashing and lookups, checkpoints), against Keras 2 /
+TF 2.12's documented behaviour, NumPy and closed forms."""
+
+import numpy as np
+import pytest
+
+from tests.keras.test_stateful_rnn_cell import LeakyCell, leaky_numpy, weights
+from xlaflow import keras
+from xlaflow.keras import layers
+
+RNG = np.random.default_rng(22)
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.mark.parametrize("make", [lambda: layers.RNN(LeakyCell(3), stateful=True),
+                                  lambda: layers.SimpleRNN(3, stateful=True)],
+                         ids=["cell", "simple_rnn"])
+def test_summary_of_a_called_stateful_model_leaves_its_states(make):
+    # summary traces each layer on a placeholder batch of 1: that is no call on another
+    # batch size (Keras 2's summary of a stateful model works), nor does it move the states
+    model = keras.Sequential([keras.Input((5, 4), batch_size=2), make(), layers.Dense(1)])
+    x = RNG.normal(size=(2, 5, 4)).astype(np.float32)
+    model.predict(x, verbose=0)
+    kept = [np.asarray(s) for s in model.layers[0].states]
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any("(None, 3)" in line for line in lines)
+    for state, before in zip(model.layers[0].states, kept):
+        np.testing.assert_array_equal(state, before)
+    if isinstance(model.layers[0], layers.RNN):  # and the next call goes on from them
+        out = model.layers[0](x)
+        expected, _, _ = leaky_numpy(np.concatenate([x, x], 1).astype(np.float64),
+                                     *weights(model.layers[0]))
+        np.testing.assert_allclose(out, expected[:, -1], **TOL)
