@@ -5,6 +5,7 @@ TF 2.12's documented behaviour, NumPy and closed forms."""
 import numpy as np
 import pytest
 
+import xlaflow as xf
 from tests.keras.test_stateful_rnn_cell import LeakyCell, leaky_numpy, weights
 from xlaflow import keras
 from xlaflow.keras import layers
@@ -33,3 +34,26 @@ def test_summary_of_a_called_stateful_model_leaves_its_states(make):
         expected, _, _ = leaky_numpy(np.concatenate([x, x], 1).astype(np.float64),
                                      *weights(model.layers[0]))
         np.testing.assert_allclose(out, expected[:, -1], **TOL)
+
+
+@pytest.mark.parametrize("async_save", [False, True])
+def test_two_managers_of_one_directory_number_on_from_each_others_saves(tmp_path,
+                                                                        async_save):
+    # TF numbers each save anew and the newest is the latest; orbax caches a directory's
+    # steps, so the second manager numbered its save as the first's and the two collided
+    v = xf.Variable(1.0)
+    first = xf.train.CheckpointManager(xf.train.Checkpoint(v=v), tmp_path,
+                                       async_save=async_save)
+    first.save()
+    second = xf.train.CheckpointManager(xf.train.Checkpoint(v=v), tmp_path,
+                                        async_save=async_save)
+    paths = []
+    for value, manager in ((2.0, first), (3.0, second), (4.0, first)):
+        v.assign(value)
+        paths.append(manager.save())
+    assert paths == [str(tmp_path / str(n)) for n in (2, 3, 4)]
+    assert xf.train.latest_checkpoint(tmp_path) == str(tmp_path / "4")
+    w = xf.Variable(0.0)
+    for n in (1, 2, 3, 4):  # each save holds the value it was made with
+        xf.train.Checkpoint(v=w).restore(str(tmp_path / str(n)))
+        assert float(w.numpy()) == n

@@ -30,6 +30,10 @@ from xlaflow.saving.checkpoint_files import (
 # manager the program dropped still gets its last save finished).
 _PENDING = set()
 _EXIT_HOOK = []  # registered once: [True]
+# Saves made into each directory by this process's managers: a manager that did not make
+# the last of them re-reads the directory's steps before numbering its own (orbax caches
+# them, so two managers of one directory would both write the next step and collide).
+_SAVES = {}
 
 
 def finish_pending(path=None):
@@ -106,6 +110,7 @@ class CheckpointManager:
         # another manager's save still being written here would be missed (and renumbered)
         finish_pending(self._directory)
         _register_exit_hook()
+        self._saves_seen = _SAVES.get(self._directory, 0)
         self._manager = ocp.CheckpointManager(
             self._directory, item_names=("state", "digest"),
             options=ocp.CheckpointManagerOptions(
@@ -154,6 +159,9 @@ class CheckpointManager:
                 self._last_saved_step is not None and \
                 current - self._last_saved_step < self._interval:
             return None
+        if _SAVES.get(self._directory, 0) != self._saves_seen:  # another manager saved here
+            finish_pending(self._directory)
+            self._manager.reload()
         latest = self._manager.latest_step()
         step = (latest or 0) + 1 if checkpoint_number is None else int(checkpoint_number)
         if check_interval and not self._manager.should_save(step):
@@ -176,6 +184,7 @@ class CheckpointManager:
             return None
         self._unsealed.append(step)
         _PENDING.add(self)
+        _SAVES[self._directory] = self._saves_seen = _SAVES.get(self._directory, 0) + 1
         record_latest(self._path(step))  # latest_checkpoint(directory) finds it, as in TF
         if current is not None:
             self._last_saved_step = current
