@@ -2,6 +2,10 @@
 structures, host layers' HostTensors, Hashing and lookups, checkpoints), against Keras 2 /
 TF 2.12's documented behaviour, NumPy and closed forms."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -57,3 +61,26 @@ def test_two_managers_of_one_directory_number_on_from_each_others_saves(tmp_path
     for n in (1, 2, 3, 4):  # each save holds the value it was made with
         xf.train.Checkpoint(v=w).restore(str(tmp_path / str(n)))
         assert float(w.numpy()) == n
+
+
+def test_a_save_in_a_thread_while_the_main_thread_exits_is_written(tmp_path):
+    # The interpreter waits for a non-daemon thread, and TF's synchronous save in it
+    # completes; orbax's executors refused the save ('cannot schedule new futures after
+    # interpreter shutdown') because their exit hook ran before the thread was joined
+    script = (
+        "import sys, threading, time\n"
+        "import xlaflow as xf\n"
+        "manager = xf.train.CheckpointManager(xf.train.Checkpoint(v=xf.Variable(5.0)), "
+        "sys.argv[1])\n"
+        "def work():\n"
+        "    time.sleep(0.5)\n"
+        "    print(manager.save(), flush=True)\n"
+        "threading.Thread(target=work).start()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "threaded")],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(tmp_path / "threaded" / "1")
+    w = xf.Variable(0.0)
+    xf.train.Checkpoint(v=w).restore(xf.train.latest_checkpoint(tmp_path / "threaded"))
+    assert float(w.numpy()) == 5.0

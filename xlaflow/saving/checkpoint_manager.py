@@ -46,7 +46,26 @@ def finish_pending(path=None):
             manager.wait_until_finished()
 
 
+def _user_threads():
+    """The non-daemon threads the interpreter will join at exit, less the executors' own
+    (their workers and managers stop only when their exit hooks, after ours, run)."""
+    from concurrent.futures import thread as futures_thread
+
+    return [t for t in threading.enumerate()
+            if not t.daemon and t is not threading.current_thread()
+            and t is not threading.main_thread()
+            and not isinstance(t, threading._DummyThread)
+            and getattr(t, "_target", None) is not futures_thread._worker
+            and not type(t).__module__.startswith(("concurrent.", "multiprocessing.",
+                                                    "asyncio."))]
+
+
 def _finish_at_exit():
+    # The interpreter joins the other non-daemon threads only after the executors orbax
+    # writes with refuse new work: a thread that saves while the main thread exits (TF
+    # saves synchronously, so that works there) is joined first, while they still run.
+    for thread in _user_threads():
+        thread.join()
     try:
         finish_pending()
     except Exception as exc:  # noqa: BLE001 (report, and let the other exit hooks run)
