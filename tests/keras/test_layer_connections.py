@@ -108,3 +108,19 @@ def test_sequential_build_connects_its_layers_as_keras_2s_does():
                                rtol=1e-5, atol=1e-6)
     model.add(layers.Dense(6))  # and later layers connect on add, as after an input_shape
     assert model.layers[-1].input_shape == (None, 2) and model.output_shape == (None, 6)
+
+
+def test_a_sequential_built_by_build_is_rebuilt_by_its_config():
+    """Keras 2 records build()'s shape as the config's build_input_shape and from_config
+    builds again: from_config and model_from_json of such a model come back connected."""
+    model = keras.Sequential([layers.Dense(4, activation="relu"), layers.Dense(2)])
+    model.build((None, 3))
+    assert model.get_config()["build_input_shape"] == [None, 3]
+    for copy in (keras.Sequential.from_config(model.get_config()),
+                 keras.models.model_from_json(model.to_json())):
+        assert copy.output_shape == (None, 2) and copy.layers[0].output_shape == (None, 4)
+        copy.set_weights(model.get_weights())
+        x = np.random.default_rng(2).normal(size=(4, 3)).astype(np.float32)
+        np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(model(x)), rtol=1e-6)
+    declared = keras.Sequential([layers.Dense(2, input_shape=(3,))])
+    assert "build_input_shape" not in declared.get_config()  # its layer declares the shape

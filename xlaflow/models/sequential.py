@@ -219,15 +219,23 @@ class Sequential(Model):
 
     def get_config(self):
         from xlaflow.saving.serialization import serialize_keras_object
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [serialize_keras_object(layer) for layer in self._layers]}
+        config = {"name": self.name, "trainable": self.trainable,
+                  "layers": [serialize_keras_object(layer) for layer in self._layers]}
+        if self._symbolic_chain and self._declared_input_shape() is None:
+            # built by build(input_shape): Keras 2 records it and from_config builds again
+            config["build_input_shape"] = list(self._symbolic_chain[0].shape)
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from xlaflow.saving.serialization import deserialize_keras_object
-        return cls([deserialize_keras_object(layer, custom_objects)
-                    for layer in config["layers"]],
-                   name=config.get("name"), trainable=config.get("trainable", True))
+        model = cls([deserialize_keras_object(layer, custom_objects)
+                     for layer in config["layers"]],
+                    name=config.get("name"), trainable=config.get("trainable", True))
+        shape = config.get("build_input_shape")
+        if isinstance(shape, (list, tuple)) and shape and not model._symbolic_chain:
+            model.build(tuple(shape))
+        return model
 
 
 def _host_run(host, x):
