@@ -119,3 +119,28 @@ def test_reset_needs_stateful_and_the_config_keeps_it():
     config = layers.LSTM(3, stateful=True).get_config()
     assert config["stateful"] is True and layers.LSTM.from_config(config).stateful
     assert xf.keras.layers.LSTM(3).get_config()["stateful"] is False
+
+
+@pytest.mark.parametrize("name", ["m", "m.keras", "m.h5"])
+def test_a_called_stateful_model_saves_and_loads_with_fresh_states(tmp_path, name):
+    """Its export takes the batch size the states are kept for (a batch-1 trace raised)
+    and serves from the states saved; the kept states are state, not weights: the loaded
+    Keras model starts at zeros, as after reset_states (NumPy recurrence as the oracle)."""
+    model = keras.Sequential([layers.SimpleRNN(3, stateful=True, batch_input_shape=(2, 4, 5)),
+                              layers.Dense(1)])
+    first, second = (RNG.normal(size=(2, 4, 5)).astype(np.float32) for _ in range(2))
+    model(first)
+    path = str(tmp_path / name)
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    rnn = _weights(model.layers[0])
+    kernel, bias = _weights(model.layers[1])
+    fresh = simple_rnn_numpy(second.astype(np.float64), *rnn) @ kernel + bias
+    np.testing.assert_allclose(loaded(second), fresh, **TOL)
+    if not name.endswith(".h5"):  # the serving export, for the kept batch size
+        signature = xf.saved_model.load(path).signatures["serving_default"]
+        out = next(iter(signature(**{signature.input_names[0]: second}).values()))
+        joined = np.concatenate([first, second], axis=1).astype(np.float64)
+        np.testing.assert_allclose(out, simple_rnn_numpy(joined, *rnn) @ kernel + bias, **TOL)

@@ -121,3 +121,12 @@ class StatefulStates:
         if self.stateful and self._state_variables is not None and not _shape_pass():
             for variable, state in zip(self._state_variables, final):
                 variable.assign(state.astype(variable.dtype))
+
+
+def kept_states(model):
+    """The state Variables the stateful RNNs inside `model` keep between calls: its
+    transient state, not weights (a saved model loads with them at zeros, as after
+    reset_states)."""
+    return [state for layer in (model, *model.submodules)
+            if getattr(layer, "stateful", False)
+            for state in getattr(layer, "_state_variables", None) or ()]

@@ -59,6 +59,9 @@ def serving_function(model):
                          "on data, call model.build((None, ...)), or declare it (input_shape= on "
                          "the first layer, or xf.keras.Input)")
     flat_shapes, tree = jax.tree_util.tree_flatten(shapes, is_leaf=_is_shape)
+    batch = _stateful_batch(model)
+    if batch is not None:  # its states are kept for that batch size (Keras 2 exports so)
+        flat_shapes = [(batch, *shape[1:]) for shape in flat_shapes]
     flat_dtypes = jax.tree_util.tree_leaves(dtypes) if dtypes is not None else \
         ["float32"] * len(flat_shapes)
     names = _input_names(model, shapes, len(flat_shapes))
@@ -75,3 +78,11 @@ def serving_function(model):
 
     serve.__name__ = f"{model.name}_serving_default"
     return function(serve, input_signature=specs, autograph=False)
+
+
+
+def _stateful_batch(model):
+    """The batch size a stateful RNN inside `model` keeps its states for, else None."""
+    from xlaflow.layers.rnn_stateful import kept_states
+    states = kept_states(model)
+    return int(states[0].shape[0]) if states else None

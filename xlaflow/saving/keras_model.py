@@ -46,7 +46,9 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
         return hdf5_model.save_model(model, filepath, overwrite, include_optimizer)
     lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
                                platforms, shared_batch=True)  # Keras: one batch
-    variables = list(model.variables)
+    from xlaflow.layers.rnn_stateful import kept_states
+    states = {id(v) for v in kept_states(model)}
+    variables = [v for v in model.variables if id(v) not in states]
     architecture = serialization.serialize_keras_object(model)
     json.dumps(architecture)  # fails here, before anything is written, if not JSON
     compile_config = _compile_config(model)
@@ -280,8 +282,10 @@ def _load_model(path, custom_objects, compile):
     keys = description["variables"]
     _check_match(model.name, variables, [stored[k] for k in keys], "weights")
     weight_keys = {id(v): k for k, v in zip(keys, variables)}  # for the optimizer's slots
+    # all the export's arrays (orbax restores a whole tree): a stateful RNN's kept states
+    # are there for the signature, though no weight of the rebuilt model
     values = arrays.restore_arrays(os.path.join(path, export.VARIABLES_DIR),
-                                   {k: (stored[k]["shape"], stored[k]["dtype"]) for k in keys})
+                                   {k: (v["shape"], v["dtype"]) for k, v in stored.items()})
     for key, variable in zip(keys, variables):
         variable.assign(values[key])
     config = description.get("compile_config")
