@@ -170,6 +170,10 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     if not 0 <= batch_dims <= min(axis, index.ndim):
         raise ValueError(f"gather: `batch_dims` must be in [0, min(axis, rank(indices))] = "
                          f"[0, {min(axis, index.ndim)}], received batch_dims={batch_dims}")
+    if array.shape[:batch_dims] != index.shape[:batch_dims]:  # zip below would truncate
+        raise ValueError(f"gather: params' first {batch_dims} dimensions {array.shape[:batch_dims]}"
+                         f" must equal indices' {index.shape[:batch_dims]} (batch_dims="
+                         f"{batch_dims})")
     size = array.shape[axis]
     bad = (index < 0) | (index >= size)
     if bad.any():  # TF's CPU kernel refuses these (on a GPU it would give zeros)
@@ -198,11 +202,21 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     if mask.dtype != bool:
         raise TypeError(f"tf.boolean_mask: argument 'mask' must be bool, received "
                         f"{mask.dtype}")
+    check_mask(array.shape, mask.shape, axis)
     axis = 0 if axis is None else int(axis)
-    if array.shape[axis:axis + mask.ndim] != mask.shape:
-        raise ValueError(f"tf.boolean_mask: mask of shape {mask.shape} does not match the "
-                         f"tensor's shape {array.shape} from axis {axis}")
     return _tensor(array[(slice(None),) * axis + (mask,)])
+
+
+def check_mask(shape, mask_shape, axis):
+    """TF's boolean_mask checks, shared by the numeric form: a scalar mask has no axis to
+    select along, and the mask's shape must be the tensor's from `axis` on."""
+    if not mask_shape:
+        raise ValueError("tf.boolean_mask: argument 'mask' cannot be scalar; give a mask of "
+                         f"the tensor's leading dimensions, received shape {tuple(mask_shape)}")
+    axis = 0 if axis is None else int(axis)
+    if tuple(shape[axis:axis + len(mask_shape)]) != tuple(mask_shape):
+        raise ValueError(f"tf.boolean_mask: mask of shape {tuple(mask_shape)} does not match "
+                         f"the tensor's shape {tuple(shape)} from axis {axis}")
 
 
 def reverse(tensor, axis, name=None):

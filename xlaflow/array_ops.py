@@ -247,6 +247,8 @@ def boolean_mask(tensor, mask, axis=None, name=None):
     tensor, mask = np.asarray(tensor), np.asarray(mask, bool)
     if tensor.dtype.kind in "USO":  # before indexing: the op's text form checks the mask
         raise TypeError(f"boolean_mask: received text ({tensor.dtype}); XLA holds no strings")
+    from xlaflow._host_text_ops import check_mask  # TF's checks, one copy for both forms
+    check_mask(tensor.shape, mask.shape, axis)
     axis = 0 if axis is None else int(axis)
     index = (slice(None),) * axis + (mask,)
     return jnp.asarray(tensor[index])

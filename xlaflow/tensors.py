@@ -279,7 +279,10 @@ class TensorSpec:
     def is_compatible_with(self, other):
         """True if `other` (a TensorSpec or an array) fits this spec's shape and dtype."""
         shape = other.shape if other.shape is not None else None
-        if jnp.dtype(other.dtype) != self.dtype:
+        if isinstance(self.dtype, _string_dtype.StringDType):  # any width or form of text
+            if _string_dtype.string != other.dtype:
+                return False
+        elif jnp.dtype(other.dtype) != self.dtype:
             return False
         return self.shape_compatible(shape)
 
