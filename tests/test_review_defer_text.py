@@ -45,3 +45,37 @@ def test_numeric_boolean_mask_checks_the_mask_shape_from_axis():
         xf.boolean_mask(x, [True, False], axis=1)
     np.testing.assert_array_equal(xf.boolean_mask(x, [True, False, True], axis=1),
                                   x[:, [0, 2]])
+
+
+class Scaled(xf.keras.Model):
+    """A model whose call refuses a missing argument before it creates any variable."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = xf.keras.layers.Dense(5)
+
+    def call(self, x, scale=None):
+        if scale is None:
+            raise ValueError("give scale")
+        return self.dense(x) * scale
+
+
+def test_values_keep_waiting_after_a_first_call_that_failed_before_creating_variables(
+        tmp_path):
+    # TF restores at variable creation: a call that fails before creating any leaves the
+    # values waiting; here the hook was spent and the second call ran on fresh weights
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    saved = Scaled()
+    saved(x, scale=1.0)
+    kernel, bias = (v.numpy() for v in saved.dense.variables)
+    path = xf.train.Checkpoint(m=saved).write(tmp_path / "c")
+    fresh = Scaled()
+    status = xf.train.Checkpoint(m=fresh).restore(path)
+    with pytest.raises(ValueError, match="give scale"):
+        fresh(x)
+    assert not fresh.variables
+    with pytest.raises(AssertionError, match="wait for the first call"):
+        status.assert_consumed()
+    np.testing.assert_allclose(fresh(x, scale=2.0), 2.0 * (x @ kernel + bias), rtol=1e-5,
+                               atol=1e-5)
+    status.assert_consumed()

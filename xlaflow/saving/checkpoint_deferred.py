@@ -33,7 +33,14 @@ class Deferred:
 
     def __call__(self, layer, inputs, args, kwargs):
         self.state = "failed"  # until the values are in
-        _build(layer, inputs, args, kwargs)
+        try:
+            _build(layer, inputs, args, kwargs)
+        except BaseException:
+            if not layer.variables:  # nothing created: as in TF, the values wait on for
+                layer.built = False  # the next call (the hook fired only while unbuilt)
+                self.state = "waiting"
+                base.first_call_hooks[layer] = self
+            raise
         # TF's init_scope: assigned to the cells, also when the first call is traced
         with _lifting.outside_traces(), jax.ensure_compile_time_eval():
             self.unused, self.unbound = self._apply(layer)
