@@ -90,3 +90,12 @@ def test_element_spec_of_text_reads_as_tfs(tmp_path):
     # a spec built from a NumPy text dtype directly is TF's string too
     assert xf.TensorSpec([None], np.dtype("<U7")).dtype.name == "string"
     assert np.dtype(xf.TensorSpec([None], np.dtype("<U7")).dtype) == np.dtype("<U7")
+
+
+def test_numpys_testing_helpers_compare_text_tensors():
+    """np.testing asks type(x.dtype)._is_numeric; a text tensor's TextDType answers False,
+    as NumPy's own string DType does, so text results compare as NumPy strings."""
+    x = xf.constant(["a", "b"])
+    np.testing.assert_array_equal(x, np.array(["a", "b"]))
+    with pytest.raises(AssertionError):
+        np.testing.assert_array_equal(x, np.array(["a", "c"]))

@@ -65,6 +65,8 @@ class TextDType(StringDType):
     text tensor's dtype (and hashed as xf.string), as in TF."""
 
     __slots__ = ("dtype",)
+    # NumPy's testing helpers ask type(x.dtype)._is_numeric, as its DType classes answer
+    _is_numeric = False
 
     def __init__(self, dtype):
         self.dtype = dtype  # NumPy reads this attribute: np.dtype(x.dtype) is the NumPy one

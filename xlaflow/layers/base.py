@@ -354,8 +354,10 @@ class Layer(NodeAccessors, Module):
                                                                training)
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
-        if not self.built and first_call_hooks and self in first_call_hooks:
-            first_call_hooks.pop(self)(self, inputs, args, {**kwargs, "training": training})
+        if not self.built and first_call_hooks:
+            hook = first_call_hooks.pop(self, None)  # one caller takes it (threads race)
+            if hook is not None:
+                hook(self, inputs, args, {**kwargs, "training": training})
         training = training_mode.resolve(type(self).call, training)
         token = training_mode.enter(training)
         try:
