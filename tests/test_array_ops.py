@@ -24,6 +24,10 @@ def test_gather_axis_and_batch_dims():
     np.testing.assert_array_equal(xf.gather(P, batch_idx, axis=2, batch_dims=1), expected)
     with pytest.raises(ValueError, match="batch_dims"):
         xf.gather(P, idx, axis=0, batch_dims=1)
+    # TF refuses batch dimensions that differ (JAX's vmap said only 'inconsistent sizes')
+    with pytest.raises(ValueError, match=r"share their first 1 dimensions.*\(3, 4, 5\).*"
+                                         r"\(2, 2\)"):
+        xf.gather(P, idx, axis=1, batch_dims=1)
 
 
 def test_gather_nd_as_tf_documents():

@@ -51,6 +51,10 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
                          f"[0, {min(axis, indices.ndim)}], received batch_dims={batch_dims}")
     if batch_dims == 0:
         return jnp.take(params, indices, axis=axis)
+    if params.shape[:batch_dims] != indices.shape[:batch_dims]:
+        raise ValueError(f"gather: with batch_dims={batch_dims}, params and indices share "
+                         f"their first {batch_dims} dimensions; received params of shape "
+                         f"{params.shape} and indices of shape {indices.shape}")
     inner = lambda p, i: gather(p, i, axis=axis - 1, batch_dims=batch_dims - 1)
     return jax.vmap(inner)(params, indices)
 

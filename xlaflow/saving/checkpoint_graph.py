@@ -247,9 +247,9 @@ def match_object(name, want, stored):
         entry = stored[slot.source or key]
         shape, dtype = tuple(entry["shape"]), np.dtype(jax.numpy.dtype(entry["dtype"]))
         if shape != slot.shape or dtype != slot.dtype:
-            problems.append(f"{name}.{key} ({slot.label}): expected shape {slot.shape} "
-                            f"dtype {slot.dtype.name}, received shape {shape} dtype "
-                            f"{dtype.name}")
+            problems.append(f"{name}.{key} ({slot.label}): the variable is shape "
+                            f"{slot.shape} dtype {slot.dtype.name}, the checkpoint holds "
+                            f"shape {shape} dtype {dtype.name}")
     return problems, unused
 
 
