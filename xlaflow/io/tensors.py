@@ -8,7 +8,6 @@ Numbers go in `tensor_content` (little-endian, as TF writes them); strings in
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -149,13 +148,6 @@ def write_file(filename, contents, name=None):
     data = _serialized(contents, "write_file")
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)  # TF creates missing folders, recursively
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    from xlaflow.saving import atomic
+    with atomic.replacing(path) as temp, open(temp, "wb") as f:
+        f.write(data)

@@ -46,16 +46,22 @@ def write_json(path, data):
 def write_text(path, text):
     """Write `text` to `path` through a temporary name (flushed to disk, then renamed).
     A symlink at `path` keeps pointing at the file, which gets the new text."""
-    path = os.path.realpath(path)
+    with replacing(os.path.realpath(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """A temporary sibling of the file `path` to write: renamed over `path` when the block
+    ends cleanly, removed otherwise, so readers never see half a file (a full disk or an
+    interrupt leaves the old file whole and no temporary behind)."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        # A full disk or an interrupt: the old file stays whole, and no temporary is left.
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise

@@ -9,11 +9,11 @@ weight is assigned. Needs h5py (`pip install xlaflow[h5]`).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 
 import numpy as np
+
+from xlaflow.saving import atomic
 
 SUFFIXES = (".h5", ".hdf5")
 
@@ -89,15 +89,8 @@ def write_atomically(path, fill):
     # as Keras 2's HDF5 writer and ModelCheckpoint (and the directory format here): a
     # missing parent folder ("ckpt/{epoch:02d}.h5") is created
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with h5py.File(tmp, "w") as f:
-            fill(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    with atomic.replacing(path) as tmp, h5py.File(tmp, "w") as f:
+        fill(f)
 
 
 def write_group(group, groups):
