@@ -40,7 +40,7 @@ def host_text(value, dtype, where, shape=None):
                         "vocabulary)")
     binary = _binary(value)
     if binary is not None:
-        return _shaped(binary, shape, where).view(_host_tensor_type())
+        return _shaped(binary, shape, where).view(host_tensor_type())
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
@@ -66,11 +66,13 @@ def host_text(value, dtype, where, shape=None):
         raise ValueError(f"xf.{where}: a NumPy bytes array that is not UTF-8 text ({error}); "
                          "give binary strings as Python bytes (kept exactly, as TF's) or "
                          "as an object array of bytes") from None
-    return _shaped(array, shape, where).view(_host_tensor_type())
+    return _shaped(array, shape, where).view(host_tensor_type())
 
 
-def _host_tensor_type():
-    from xlaflow.data.host_tensor import HostTensor  # the data package imports jax only
+def host_tensor_type():
+    """HostTensor, the class host text values are (imported on use: the data package
+    imports jax only)."""
+    from xlaflow.data.host_tensor import HostTensor
     return HostTensor
 
 

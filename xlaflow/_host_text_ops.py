@@ -67,8 +67,7 @@ def _scalar_object(item):
 
 
 def _tensor(array):
-    from xlaflow.data.host_tensor import HostTensor  # the data package imports jax only
-    return np.asarray(array).view(HostTensor)
+    return np.asarray(array).view(_host_text.host_tensor_type())
 
 
 def _host_ints(value, op, what):

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlaflow._host_text import host_tensor_type
+
 _TEXT_LEAVES = (str, bytes, np.str_, np.bytes_)
-
-
-def _host_tensor_type():
-    from xlaflow.data.host_tensor import HostTensor
-    return HostTensor
 
 
 def refuse_traced(value, op, arg):
@@ -100,18 +97,18 @@ def text_result(array):
         if not any(b"\x00" in b for b in flat):
             decoded = [b.decode("utf-8") for b in flat]
             return np.array(decoded, dtype=str).reshape(array.shape).view(
-                _host_tensor_type())
+                host_tensor_type())
     except UnicodeDecodeError:
         pass
     out = np.empty(len(flat), dtype=object)
     for i, b in enumerate(flat):  # one by one: a list would pass through NumPy's bytes type
         out[i] = b
-    return out.reshape(array.shape).view(_host_tensor_type())
+    return out.reshape(array.shape).view(host_tensor_type())
 
 
 def number_result(array, dtype):
     """Numbers a string op computes, as a host tensor of TF's dtype (int32 for a length)."""
-    return np.asarray(array, dtype=dtype).view(_host_tensor_type())
+    return np.asarray(array, dtype=dtype).view(host_tensor_type())
 
 
 def elementwise(fn, array):
