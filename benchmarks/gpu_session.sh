@@ -6,7 +6,8 @@
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
 #     uvicorn httptools orjson tensorboardX tritonclient python-rapidjson geventhttpclient \
-#     gevent zope.event zope.interface greenlet brotli grain array_record portpicker graphviz
+#     gevent zope.event zope.interface greenlet brotli grain array_record portpicker graphviz \
+#     google-crc32c
 # (the versions in this venv; add --platform tags until each is found). Logs go to $OUT,
 # and the end of the output is a summary. BENCH_S: name:seconds pairs; PYTEST_S: the
 # suite's time limit (0: no suite); WORKERS; PYTEST_ARGS: more pytest arguments or paths.
