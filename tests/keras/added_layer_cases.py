@@ -26,6 +26,10 @@ def _pair():
     return [[_floats(SEQ), _floats(SEQ)]]
 
 
+def _triple():
+    return [[_floats(SEQ), _floats((2, 5, 2)), _floats((2, 5, 3))]]
+
+
 ADDED_LAYERS = {
     "ZeroPadding1D": (lambda: layers.ZeroPadding1D((1, 2)), _seq, {}),
     "ZeroPadding2D": (lambda: layers.ZeroPadding2D(((1, 0), (2, 1))), _image, {}),
@@ -62,4 +66,14 @@ ADDED_LAYERS = {
     "Average": (lambda: layers.Average(), _pair, {}),
     "Maximum": (lambda: layers.Maximum(), _pair, {}),
     "Minimum": (lambda: layers.Minimum(), _pair, {}),
+    # Keras 2's dense attention, Dot, AlphaDropout, UnitNormalization
+    "Attention": (lambda: layers.Attention(use_scale=True, score_mode="concat", dropout=0.3,
+                                           seed=8), _pair, {"training": True}),
+    "AdditiveAttention": (lambda: layers.AdditiveAttention(use_scale=False, dropout=0.2,
+                                                           seed=9), _triple,
+                          {"training": True}),
+    "Dot": (lambda: layers.Dot(axes=[1, -2], normalize=True), _pair, {}),
+    "AlphaDropout": (lambda: layers.AlphaDropout(0.3, noise_shape=(None, 1, 3), seed=10),
+                     _seq, {"training": True}),
+    "UnitNormalization": (lambda: layers.UnitNormalization(axis=[1, -1]), _seq, {}),
 }

@@ -98,3 +98,12 @@ from xlaflow.layers.normalization_adapt import Normalization as Normalization
 from xlaflow.layers.preprocessing import Resizing as Resizing
 from xlaflow.layers.string_lookup import StringLookup as StringLookup
 from xlaflow.layers.text_vectorization import TextVectorization as TextVectorization
+
+# isort: split
+# Keras 2's dense attention, Dot, AlphaDropout and UnitNormalization
+from xlaflow.layers.dense_attention import AdditiveAttention as AdditiveAttention
+from xlaflow.layers.dense_attention import Attention as Attention
+from xlaflow.layers.dot_merge import Dot as Dot
+from xlaflow.layers.dot_merge import dot as dot
+from xlaflow.layers.noise import AlphaDropout as AlphaDropout
+from xlaflow.layers.unit_normalization import UnitNormalization as UnitNormalization

@@ -126,3 +126,57 @@ class SpatialDropout2D(_SpatialDropout):
 
     def get_config(self):
         return {**super().get_config(), "data_format": "channels_last"}
+
+
+# SELU's constants (Klambauer et al. 2017), as Keras 2's AlphaDropout writes them
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropout(_Noise):
+    """Dropout that keeps SELU's self-normalization: in training a `rate` fraction of the
+    inputs is set to alpha' = -scale * alpha (SELU's negative saturation), then all values
+    are mapped through `a * x + b` so that zero-mean, unit-variance inputs keep mean 0 and
+    variance 1 (Keras 2's formula). `noise_shape` (None entries: the input's size) shares
+    one keep/drop draw along its size-1 axes."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        self.rate = _check("AlphaDropout", "rate", rate, lambda r: 0 <= r < 1,
+                           "a number in [0, 1)")
+        if noise_shape is not None and (
+                not isinstance(noise_shape, (list, tuple)) or not all(
+                    n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0)
+                    for n in noise_shape)):
+            raise ValueError(f"AlphaDropout: noise_shape must be a list of positive ints (or "
+                             f"None entries); received {noise_shape!r}")
+        super().__init__(seed=seed, **kwargs)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+
+    def _inactive(self):
+        return self.rate == 0
+
+    def _shape(self, inputs):
+        if self.noise_shape is None:
+            return inputs.shape
+        if len(self.noise_shape) != inputs.ndim:
+            raise ValueError(f"{self.name}: noise_shape {self.noise_shape} must have the "
+                             f"input's rank {inputs.ndim}; received input shape "
+                             f"{tuple(inputs.shape)}")
+        shape = tuple(s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
+        if any(n not in (1, s) for n, s in zip(shape, inputs.shape)):
+            raise ValueError(f"{self.name}: noise_shape {self.noise_shape} must be 1 or the "
+                             f"input's size on each axis; received input shape "
+                             f"{tuple(inputs.shape)}")
+        return shape
+
+    def _noisy(self, inputs, key):
+        rate = self.rate
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
+        b = -a * alpha_p * rate
+        keep = jax.random.bernoulli(key, 1.0 - rate, self._shape(inputs))
+        return a * jnp.where(keep, inputs, jnp.asarray(alpha_p, inputs.dtype)) + b
+
+    def get_config(self):
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape}

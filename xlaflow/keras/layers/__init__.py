@@ -112,6 +112,17 @@ from xlaflow.layers.augmentation import (  # noqa: F401  (refused with the way o
     RandomWidth,
 )
 
+# isort: split
+# Keras 2's dense attention, Dot, AlphaDropout and UnitNormalization
+from xlaflow.layers import (  # noqa: F401
+    AdditiveAttention,
+    AlphaDropout,
+    Attention,
+    Dot,
+    UnitNormalization,
+    dot,
+)
+
 
 def serialize(layer):
     """Keras 2's `keras.layers.serialize`: the layer's class and config, as a dict that
