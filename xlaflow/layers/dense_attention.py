@@ -46,7 +46,7 @@ class _BaseDenseAttention(Layer):
             if self.dropout else None
 
     # -- checks (before any weight is made) -------------------------------------------------
-    def _shapes(self, input_shape):
+    def _checked_shapes(self, input_shape):
         """(query, value, key) shapes from a list of 2 or 3 shapes, checked as Keras 2's
         _validate_call_args plus the sizes the scores and the output need."""
         cls = type(self).__name__
@@ -99,7 +99,7 @@ class _BaseDenseAttention(Layer):
 
     # -- building and calling ---------------------------------------------------------------
     def build(self, input_shape):
-        query, value, key = self._shapes(input_shape)
+        query, value, key = self._checked_shapes(input_shape)
         self._make_weights(query, value, key)
         self.built = True
 
@@ -109,7 +109,7 @@ class _BaseDenseAttention(Layer):
     def call(self, inputs, mask=None, training=None, return_attention_scores=False,
              use_causal_mask=False):
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else inputs
-        self._shapes(jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs))
+        self._checked_shapes(jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs))
         query_mask, value_mask = self._masks(inputs, mask)
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) == 3 else value

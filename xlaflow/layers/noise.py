@@ -1,5 +1,5 @@
 """Regularization noise, active only when called with training=True (identity otherwise):
-GaussianNoise, GaussianDropout, SpatialDropout1D and SpatialDropout2D.
+GaussianNoise, GaussianDropout, SpatialDropout1D, SpatialDropout2D and AlphaDropout.
 
 Their random keys come from a SeedGenerator Variable, as Dropout's: reproducible given
 `seed`, fresh at every step under jit and in fit, and unchanged in inference.
@@ -141,8 +141,8 @@ class AlphaDropout(_Noise):
     one keep/drop draw along its size-1 axes."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        self.rate = _check("AlphaDropout", "rate", rate, lambda r: 0 <= r < 1,
-                           "a number in [0, 1)")
+        rate = _check("AlphaDropout", "rate", rate, lambda r: 0 <= r < 1,
+                      "a number in [0, 1)")
         if noise_shape is not None and (
                 not isinstance(noise_shape, (list, tuple)) or not all(
                     n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0)
@@ -150,6 +150,7 @@ class AlphaDropout(_Noise):
             raise ValueError(f"AlphaDropout: noise_shape must be a list of positive ints (or "
                              f"None entries); received {noise_shape!r}")
         super().__init__(seed=seed, **kwargs)
+        self.rate = rate
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
 
     def _inactive(self):
