@@ -69,9 +69,10 @@ def save_weights(model, filepath, overwrite=True):
 
 
 def target_path(model, filepath, overwrite, what):
-    """The real path an HDF5 save of `model` writes, once the model has weights, the path
-    names no directory, and `overwrite` allows it (checked before anything is written)."""
-    if not model.weights:
+    """The real path an HDF5 save of `model` writes, once the model is built (a built one
+    with no weights saves too, as Keras 2's), the path names no directory, and `overwrite`
+    allows it (checked before anything is written)."""
+    if not model.weights and not model.built:
         raise ValueError(f"{what}: {model.name} has no weights yet; build it first (call it "
                          "on data, or give the first layer input_shape=)")
     path = os.path.realpath(os.fspath(filepath))
@@ -168,7 +169,7 @@ def _decode(names):
 def load_weights(model, filepath):
     """Assign the weights in the HDF5 file `filepath`, layer by layer in order (Keras 2)."""
     h5py = require_h5py()
-    if not model.weights:
+    if not model.weights and not model.built:
         raise ValueError(f"load_weights: build {model.name} before loading weights into it")
     groups = groups_of(model)
     if not os.path.exists(filepath):
