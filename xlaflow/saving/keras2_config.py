@@ -32,6 +32,12 @@ _WHY = {"sparse": "sparse tensors", "ragged": "ragged tensors", "type_spec": "a 
         "data_format": "channels_first data", "renorm": "batch renormalization",
         "virtual_batch_size": "ghost batch normalization", "fused": "the fused kernel choice",
         "synchronized": "synchronized statistics"}
+# Keys Keras 2's lookup layers write that only record what follows from the others: the
+# vocabulary's size (its IndexLookup drops it on load too)
+_DERIVED = {"StringLookup": ("vocabulary_size",), "IntegerLookup": ("vocabulary_size",)}
+# Layers whose Keras 2 config says dtype "string", which here is no layer dtype: Keras 2's
+# TextVectorization has no other, and its StringLookup clears it ("legacy versions")
+_STRING_DTYPE = ("TextVectorization", "StringLookup")
 # Keys holding a whole layer's Keras 2 config (wrappers, RNN cells)
 _NESTED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 # Keras 2 writes these tuple arguments as lists of one axis; xlaflow takes the int
@@ -118,6 +124,12 @@ def layer_arguments(class_name, config):
                 f"{class_name} layer {name!r}: Keras 2's {key}={value!r} "
                 f"({_WHY.get(key, 'a Keras 2 feature')}) is not supported here; only "
                 f"{key}={default!r} is. Rebuild the layer without it")
+    for key in _DERIVED.get(class_name, ()):
+        config.pop(key, None)
+    if class_name in _STRING_DTYPE and config.get("dtype") in ("string", "str"):
+        config.pop("dtype")
+    if class_name == "IntegerLookup" and "has_input_vocabulary" in config:
+        _keras2_vocabulary_flag(name, config)
     dtype = config.get("dtype")
     if isinstance(dtype, dict):  # a mixed precision Policy: {"class_name": "Policy", ...}
         config["dtype"] = dtype.get("config", {}).get("name")
@@ -134,6 +146,17 @@ def layer_arguments(class_name, config):
     if axis_key and isinstance(config.get(axis_key), list) and len(config[axis_key]) == 1:
         config[axis_key] = config[axis_key][0]
     return config
+
+
+def _keras2_vocabulary_flag(name, config):
+    """IntegerLookup's has_input_vocabulary (whether the vocabulary was given rather than
+    adapted) is dropped where it says what the config's vocabulary implies."""
+    given = config.pop("has_input_vocabulary")
+    if bool(given) != (config.get("vocabulary") is not None):
+        raise NotImplementedError(
+            f"IntegerLookup layer {name!r}: Keras 2's has_input_vocabulary={given!r} with "
+            f"vocabulary={config.get('vocabulary')!r} is not supported here (this layer "
+            "takes it from whether a vocabulary is given). Rebuild the layer in code")
 
 
 def _multi_head_attention(name, config):
