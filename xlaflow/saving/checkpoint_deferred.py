@@ -36,7 +36,7 @@ class Deferred:
         try:
             _build(layer, inputs, args, kwargs)
         except BaseException:
-            if not layer.variables:  # nothing created: as in TF, the values wait on for
+            if not layer.weights:  # nothing created: as in TF, the values wait on for
                 layer.built = False  # the next call (the hook fired only while unbuilt)
                 self.state = "waiting"
                 base.first_call_hooks[layer] = self
@@ -68,8 +68,9 @@ def cancel(layer):
 
 
 def is_waiting_kind(obj):
-    """Whether restoring into `obj` waits: an unbuilt layer or model with no variables."""
-    return isinstance(obj, base.Layer) and not obj.built and not obj.variables
+    """Whether restoring into `obj` waits: an unbuilt layer or model with no weights. Not
+    "no variables": a Dropout's seed state exists from its construction, before any build."""
+    return isinstance(obj, base.Layer) and not obj.built and not obj.weights
 
 
 def _build(layer, inputs, args, kwargs):
