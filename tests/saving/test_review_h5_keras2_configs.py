@@ -66,3 +66,13 @@ def test_integer_lookups_has_input_vocabulary_is_dropped_only_where_it_agrees():
     with pytest.raises(NotImplementedError, match="has_input_vocabulary=False"):
         keras.layers.deserialize({"class_name": "IntegerLookup",
                                   "config": {**config, "has_input_vocabulary": False}})
+
+
+def test_an_unknown_registered_class_suggests_its_short_name():
+    # Keras 2 writes a registered class as "Package>Name"; the hint named the whole
+    # string as a Python name ({'Custom>Scale': Custom>Scale})
+    config = {"class_name": "Custom>Scale", "config": {"name": "sc", "trainable": True,
+                                                      "dtype": "float32"}}
+    with pytest.raises(ValueError, match=r"names the class 'Custom>Scale'.*"
+                                         r"custom_objects=\{'Scale': Scale\}"):
+        keras.layers.deserialize(config)

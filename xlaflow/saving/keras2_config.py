@@ -60,8 +60,8 @@ def deserialize(config, custom_objects=None):
     if cls is None and class_name in ("TFOpLambda", "SlicingOpLambda"):
         from xlaflow.saving.keras2_ops import Keras2Op  # a TF op on symbolic tensors
         return Keras2Op(class_name, config["config"])
-    if cls is None:
-        raise serialization.unknown_class_error(class_name, class_name)
+    if cls is None:  # Keras 2 names a registered class "Package>Name": suggest Name
+        raise serialization.unknown_class_error(class_name.rpartition(">")[2], class_name)
     with serialization.custom_object_scope(custom_objects):
         return _build(cls, class_name, copy.deepcopy(config["config"]))
 
