@@ -97,6 +97,7 @@ from xlaflow.linalg import eye as eye
 from xlaflow.linalg import norm as norm
 from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
+from xlaflow.math import pow as pow  # TF's tf.pow, the main alias of tf.math.pow
 from xlaflow.nn_ops import sigmoid as sigmoid
 from xlaflow.module import Module as Module
 from xlaflow.name_scopes import name_scope as name_scope
