@@ -101,7 +101,7 @@ def test_fit_takes_a_grain_dataset_like_any_iterable_of_batches():
 
 
 @pytest.mark.parametrize("steps", [6, 3, 4])
-def test_steps_per_epoch_over_a_finite_dataset_never_runs_out(steps):
+def test_steps_per_epoch_over_a_finite_dataset_continues_one_pass_as_keras2(steps, caplog):
     seen = []
 
     class Count(callbacks.Callback):
@@ -112,7 +112,14 @@ def test_steps_per_epoch_over_a_finite_dataset_never_runs_out(steps):
             seen[-1] += 1
 
     dataset = xf.data.Dataset.from_tensor_slices((X, Y)).batch(16)  # 6 batches
-    build().fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0, callbacks=[Count()])
-    # Keras: steps == the length reads a new pass each epoch; fewer steps continue the pass,
-    # and an epoch that would start at its very end starts a new one
-    assert seen == {6: [6, 6, 6], 3: [3, 3, 3], 4: [4, 2, 4]}[steps]
+    model = build()
+    history = model.fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0,
+                        callbacks=[Count()])
+    # Keras 2 (DatasetAdapter.should_recreate_iterator): steps == the length reads a new
+    # pass each epoch; other steps continue one pass, which runs out: the epoch it ends in
+    # still ends, and fit stops there (an epoch begun at its very end trains no batch)
+    assert seen == {6: [6, 6, 6], 3: [3, 3, 0], 4: [4, 2]}[steps]
+    assert len(history.history["loss"]) == len(seen)
+    assert int(model.optimizer.iterations) == (18 if steps == 6 else 6)  # or each batch once
+    ran_out = [r for r in caplog.records if "ran out of data" in r.getMessage()]
+    assert len(ran_out) == (0 if steps == 6 else 1)

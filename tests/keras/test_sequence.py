@@ -1,6 +1,8 @@
 """keras.utils.Sequence in fit/evaluate/predict: every batch index read once per epoch (in
 a shuffled order when fit shuffles), and `on_epoch_end` after each epoch, as Keras 2."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -60,9 +62,25 @@ def test_evaluate_and_predict_read_the_sequence_in_order():
     assert seq.ended == [4, 8]  # predict: batch 0 to build, 0..2; evaluate likewise
 
 
-def test_steps_per_epoch_wraps_around_and_an_empty_sequence_is_refused():
-    seq = Recording(3)
-    _model().fit(seq, epochs=1, steps_per_epoch=5, verbose=0, shuffle=False)
-    assert seq.read[1:] == [0, 1, 2, 0, 1]
+def test_steps_per_epoch_beyond_the_length_runs_out_and_an_empty_sequence_is_refused(
+        caplog):
+    # Keras 2 (KerasSequenceAdapter, workers=1): a new pass of len() batches each epoch;
+    # steps_per_epoch beyond it runs out: a WARNING, and fit stops after that epoch
+    seq, model = Recording(3), _model()
+    with caplog.at_level(logging.WARNING, logger="xlaflow.training"):
+        history = model.fit(seq, epochs=2, steps_per_epoch=5, verbose=0, shuffle=False)
+    assert seq.read[1:] == [0, 1, 2]
+    assert len(history.history["loss"]) == 1 and int(model.optimizer.iterations) == 3
+    assert seq.ended == [4]  # the epoch that ran out still ends
+    assert "(in this case, 10 batches)" in caplog.text
     with pytest.raises(ValueError, match="len"):
         _model().fit(Recording(0), verbose=0)
+
+
+def test_with_workers_steps_per_epoch_wraps_around_as_keras2_worker_queue():
+    # Keras 2's OrderedEnqueuer (workers > 1 or use_multiprocessing) goes round the
+    # Sequence, calling on_epoch_end at each wrap; each epoch starts a new queue at 0
+    seq = Recording(3)
+    _model().fit(seq, epochs=2, steps_per_epoch=5, verbose=0, shuffle=False, workers=2)
+    assert seq.read[1:] == [0, 1, 2, 0, 1] * 2
+    assert seq.ended == [4, 6, 9, 11]  # at the wrap and at each epoch's end

@@ -85,12 +85,17 @@ class ArrayBatches:
         self.seed = seed
         self.steps = math.ceil(self.size / self.batch_size)
         self.epoch_steps = self.steps  # != steps: epochs cut one stream (see `stream`)
+        self.origin, self.limit = 0, None  # the stream's first epoch and its batches
 
-    def stream(self, steps_per_epoch):
+    def stream(self, steps_per_epoch, first_epoch=0, epochs=1):
         """Epochs of `steps_per_epoch` batches cut from one stream of passes over the data
-        (each pass shuffled anew), as Keras reads arrays when steps_per_epoch is given:
-        epoch e starts where epoch e-1 stopped, not at the first batch again."""
+        (each pass shuffled anew), as Keras 2 reads arrays when steps_per_epoch is given:
+        epoch e starts where epoch e-1 stopped, not at the first batch again. As Keras 2's
+        adapter, the stream is `epochs - first_epoch` passes long (its dataset repeats
+        that often): epochs asking for more batches run out of data."""
         self.epoch_steps = int(steps_per_epoch)
+        self.origin = int(first_epoch)
+        self.limit = max(int(epochs) - self.origin, 0) * self.steps
 
     def split(self, fraction, validation_weight=None):
         """(training part, validation part): the last `fraction` of the examples, unshuffled,
@@ -125,11 +130,14 @@ class ArrayBatches:
         """(permutation, first row, rows) of each batch of epoch `index` from batch `start`
         on, the permutation `order(pass)` made once per pass: the one place the batches'
         arithmetic lives (DeviceArrays passes its own `order`, putting it on the device).
-        A stream's epoch `index` is batches index*epoch_steps + start ... of the passes laid
-        end to end (a position, not a state: a resumed fit finds its place)."""
+        A stream's epoch `index` is batches (index-origin)*epoch_steps + start ... of the
+        passes laid end to end (a position, not a state: a resumed fit finds its place),
+        none past the stream's `limit`: an epoch cut short there has run out of data."""
         streamed = self.epoch_steps != self.steps
-        first = index * self.epoch_steps + start if streamed else start
-        last = (index + 1) * self.epoch_steps if streamed else self.steps
+        first = (index - self.origin) * self.epoch_steps + start if streamed else start
+        last = (index - self.origin + 1) * self.epoch_steps if streamed else self.steps
+        if streamed and self.limit is not None:
+            last = min(last, self.limit)
         current, permutation = None, None
         for position in range(first, last):
             sweep, batch = divmod(position, self.steps)
@@ -195,12 +203,18 @@ class ArrayBatches:
 class IterableBatches:
     """Batches from an iterable of `x`, `(x, y)` or `(x, y, sample_weight)` items."""
 
-    def __init__(self, iterable, steps=None, resume=True):
+    def __init__(self, iterable, steps=None, resume=True, size=None):
         self.iterable = iterable
         self.steps = self.epoch_steps = steps
-        self.resume = resume  # continue the iterator across epochs (training), or restart
+        # As Keras 2's adapters: an iterator (a generator) is read on, never restarted;
+        # a re-iterable starts a new pass each epoch when no `steps` is given or `steps` is
+        # its length (`size`, when known), else one pass continues across epochs. `resume`
+        # False (validation) restarts a re-iterable at every pass.
+        self.recreate = not isinstance(iterable, collections.abc.Iterator) and (
+            not resume or steps is None or steps == size)
         self._iterator = None
         self._peeked = None
+        self._exhausted = False  # the continuing iterator ended: later epochs get nothing
 
     def _normalize(self, item):
         item = as_keras_tuple(item)
@@ -217,9 +231,10 @@ class IterableBatches:
 
     def epoch(self, index=0, start=0):
         """One epoch: a fresh pass over a re-iterable (lists, datasets), or, with `steps`,
-        the next `steps` items of a continuing iterator (as Keras reads generators). The
-        first `start` items are read and dropped (a resumed fit): exact for a re-iterable,
-        while a generator's position before the interruption cannot be recovered."""
+        the next `steps` items of a continuing iterator (as Keras reads generators). Fewer
+        items than `steps` means the data ran out (fit stops, as Keras 2). The first `start`
+        items are read and dropped (a resumed fit): exact for a re-iterable, while a
+        generator's position before the interruption cannot be recovered."""
         return itertools.islice(self._pass(), start, None)
 
     def _pass(self):
@@ -228,19 +243,15 @@ class IterableBatches:
             first, self._peeked = self._peeked, None
             produced = 1
             yield first
-        elif self._iterator is None or self.steps is None or not self.resume:
-            self._iterator = self._new_iterator()
-        restart = not isinstance(self.iterable, collections.abc.Iterator)
-        while self.steps is None or produced < self.steps:
+        elif self._iterator is None and not self._exhausted or self.recreate:
+            self._iterator, self._exhausted = self._new_iterator(), False
+        while (self.steps is None or produced < self.steps) and not self._exhausted:
             try:
                 item = next(self._iterator)
             except StopIteration:
-                self._iterator = None
-                if produced == 0 and restart:
-                    # A continued pass of a re-iterable (a dataset) that ended exactly at
-                    # the last epoch's end: this epoch starts a new pass, once.
-                    restart, self._iterator = False, self._new_iterator()
-                    continue
+                # Kept ended: a continuing pass stays at its end (Keras 2 reuses the one
+                # iterator); a recreated one starts anew at the next epoch.
+                self._exhausted = True
                 return
             produced += 1
             yield self._normalize(item)
@@ -251,7 +262,7 @@ class IterableBatches:
 
     def first_batch(self):
         if self._peeked is None:
-            self._iterator = self._new_iterator()
+            self._iterator, self._exhausted = self._new_iterator(), False
             self._peeked = self._normalize(next(self._iterator))
         return self._peeked
 
@@ -261,7 +272,7 @@ class IterableBatches:
 
     def close(self):
         """Stop a pass left unfinished (its prefetch threads); fit/evaluate/predict call it
-        when they return, as a continuing iterator (`steps`) is never exhausted."""
+        when they return, as a continuing iterator (`steps`) is left where it stopped."""
         iterator, self._iterator, self._peeked = self._iterator, None, None
         close = getattr(iterator, "close", None)
         # Only an iterator made here (a Dataset pass, a DevicePrefetcher): a generator given
@@ -279,8 +290,9 @@ class DatasetBatches(IterableBatches):
         if steps is None and cardinality == -1:
             raise ValueError("the dataset repeats forever: pass steps_per_epoch (and "
                              "validation_steps) to say how many batches make an epoch")
-        # As Keras: a steps count equal to the dataset's length reads a new pass each epoch.
-        super().__init__(dataset, steps, resume and steps != cardinality)
+        # As Keras 2: a steps count equal to the dataset's length reads a new pass each
+        # epoch; a smaller or larger one continues one pass (which may run out).
+        super().__init__(dataset, steps, resume, cardinality)
         self.epoch_steps = steps if steps is not None else (
             cardinality if cardinality >= 0 else None)
         self.prefetch = prefetch
@@ -308,8 +320,9 @@ def as_keras_tuple(item):
 
 
 def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
-          seed=None, resume=True):
-    """ArrayBatches for array data, IterableBatches for anything iterable."""
+          seed=None, resume=True, cycle=False):
+    """ArrayBatches for array data, IterableBatches for anything iterable (`cycle`: a
+    Sequence read as Keras 2's worker queue reads it, round and round)."""
     if y is not None and not is_array_data(x) and isinstance(x, (list, dict)):
         # Nested lists (or dicts of lists) with separate labels are array data, as in Keras.
         x = {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
@@ -318,6 +331,8 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
             # One base seed per fit from NumPy's global stream: set_random_seed makes the
             # shuffles reproducible, and every epoch still gets its own permutation.
             seed = int(np.random.randint(2 ** 31 - 1))
+        if not batch_size and steps:  # Keras 2: `steps` batches cover the arrays
+            batch_size = max(1, math.ceil(_length(x, "x") / int(steps)))
         return ArrayBatches(x, y, sample_weight, batch_size or 32, shuffle, seed)
     if y is not None or sample_weight is not None:
         raise ValueError("when x is an iterable of batches, y and sample_weight must come "
@@ -326,7 +341,7 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
         return DatasetBatches(x, steps, resume)
     from xlaflow.training.sequence import Sequence, SequenceBatches
     if isinstance(x, Sequence):
-        return SequenceBatches(x, steps, shuffle)
+        return SequenceBatches(x, steps, shuffle, cycle)
     from xlaflow.distribute import input as distributed_input
     if isinstance(x, (distributed_input.DistributedDataset,
                       distributed_input.DistributedIterator)):
@@ -334,4 +349,15 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
     if not hasattr(x, "__iter__"):
         raise TypeError(f"x must be an array, a dict/list of arrays or an iterable of "
                         f"batches; received {type(x).__name__}")
-    return IterableBatches(x, steps, resume)
+    return IterableBatches(x, steps, resume, None if steps is None else _size(x))
+
+
+def _size(iterable):
+    """The length of a sized re-iterable (a list, a grain dataset), else None: one whose
+    len() refuses (an endless one) has no length to match steps against."""
+    if not isinstance(iterable, collections.abc.Sized):
+        return None
+    try:
+        return len(iterable)
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -7,7 +7,7 @@ import numpy as np
 
 from xlaflow import callbacks as callbacks_lib
 from xlaflow.training import data as data_lib
-from xlaflow.training import device_arrays
+from xlaflow.training import device_arrays, ran_out
 from xlaflow.training.progress import Progbar
 from xlaflow.training.sequence import end_epoch
 from xlaflow.training.trainer import host_logs
@@ -38,8 +38,9 @@ class FitState:
 
 
 def _check_feeding(call, max_queue_size, workers, use_multiprocessing):
-    """Keras 2's host-feeding knobs of a Sequence/generator: accepted and checked so ported
-    calls run, then unused: xlaflow feeds batches from this process without worker pools."""
+    """Keras 2's host-feeding knobs of a Sequence/generator, checked; returns whether a
+    Sequence is read as Keras 2's worker queue reads it (round and round, see
+    SequenceBatches). xlaflow feeds batches from this process, without worker pools."""
     for name, value in (("max_queue_size", max_queue_size), ("workers", workers)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{call}: {name} must be an int >= 0; received {value!r}")
@@ -48,6 +49,7 @@ def _check_feeding(call, max_queue_size, workers, use_multiprocessing):
     if not isinstance(use_multiprocessing, (bool, np.bool_)):
         raise TypeError(f"{call}: use_multiprocessing must be a bool; received "
                          f"{use_multiprocessing!r}")
+    return workers > 1 or (workers > 0 and bool(use_multiprocessing))
 
 
 def _check_even_batches(strategy, *sources):
@@ -71,7 +73,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
         validation_batch_size=None, validation_freq=1, max_queue_size=10, workers=1,
         use_multiprocessing=False):
-    _check_feeding("fit", max_queue_size, workers, use_multiprocessing)
+    cycle = _check_feeding("fit", max_queue_size, workers, use_multiprocessing)
     trainer = model._require_compiled("fit")
     if not (isinstance(validation_freq, int) and validation_freq >= 1 or isinstance(
             validation_freq, (list, tuple, set, range)) and all(
@@ -90,7 +92,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         given_weight = None if sample_weight is None else np.asarray(sample_weight,
                                                                      np.float32)
         sample_weight = _class_sample_weight(y, given_weight, class_weight)
-    data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+    data = data_lib.adapt(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
+                          cycle=cycle)
     val = None
     if validation_split:
         if not isinstance(data, data_lib.ArrayBatches):
@@ -105,9 +108,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_data = data_lib.as_keras_tuple(validation_data)
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
-                             steps=validation_steps, resume=False)
-    if steps_per_epoch is not None and isinstance(data, data_lib.ArrayBatches):
-        data.stream(steps_per_epoch)
+                             steps=validation_steps, resume=False, cycle=cycle)
+    _cut_arrays(data, steps_per_epoch, initial_epoch, epochs)
+    _cut_arrays(val, validation_steps)
     _check_even_batches(trainer.strategy, data, val)
     on_device = device_arrays.applies(trainer, data, val)  # checks the flag's value too
     if trainer.strategy is not None and isinstance(data, data_lib.DatasetBatches):
@@ -145,9 +148,17 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     return history
 
 
+def _cut_arrays(data, steps, first_epoch=0, epochs=1):
+    """Arrays read with a `steps` count: as Keras 2, epochs of `steps` batches cut from one
+    stream of `epochs - first_epoch` passes (evaluate and predict: one pass)."""
+    if steps is not None and isinstance(data, data_lib.ArrayBatches):
+        data.stream(steps, first_epoch, epochs)
+
+
 def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_begin,
-                 batch_end, verbose, bar, trainer, state, steps_per_epoch):
-    """The per-step loop of one epoch; returns (steps done, the last step's results)."""
+                 batch_end, verbose, bar, trainer, state, steps):
+    """The per-step loop of one epoch, `steps` batches at most (None: until the input
+    ends); returns (steps done, the last step's results)."""
     for is_block, batch in batches:
         if batch_begin:
             cbs.on_train_batch_begin(step)
@@ -158,7 +169,7 @@ def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_b
             cbs.on_train_batch_end(step - 1, trainer.named(raw))
         if verbose == 1:
             bar.update(step, raw, names=trainer.named)
-        if model.stop_training or (steps_per_epoch and step >= steps_per_epoch):
+        if model.stop_training or (steps and step >= steps):
             break
     return step, raw
 
@@ -174,6 +185,8 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
     if isinstance(data, device_arrays.DeviceArrays):  # batches are (step, its arguments)
         step_fn = block_fn = device_arrays.run
     resumed = state.step  # batches of the first epoch already trained (a restored backup)
+    # Keras 2 counts the batches asked for from the epoch it starts at (after a restore).
+    first_epoch = state.epoch
     epoch_logs = None
     for epoch in range(state.epoch, epochs):
         state.epoch, state.step = epoch, resumed
@@ -195,13 +208,19 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         # for them costs more (GIL, wake-ups) than the slicing it hides (fit MLP 112k ->
         # 90k samples/s). Datasets get one where it pays: xf.config device_prefetch.
         step, raw = _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn,
-                                 batch_begin, batch_end, verbose, bar, trainer, state,
-                                 steps_per_epoch)
-        if step == 0:
-            raise ValueError("fit ran out of data: the input produced no batches this epoch "
-                             "(a generator can only be iterated once; pass a re-iterable or "
-                             "set steps_per_epoch)")
-        # A resumed epoch with no batch left reports its restored metrics.
+                                 batch_begin, batch_end, verbose, bar, trainer, state, steps)
+        # As Keras 2: input that ends before the epoch's steps stops the fit after this
+        # epoch, which still ends (validation, on_epoch_end, History) with what it ran.
+        short = not model.stop_training and ran_out.fell_short(step, steps)
+        if short:
+            ran_out.warn((epochs - first_epoch) * steps)
+        if step == 0 and epoch_logs is None:
+            raise ValueError("fit received no batches: the input produced none in the "
+                             "first epoch")
+        if steps is None:
+            steps = step  # unknown length: the first pass sets it (Keras' inferred steps)
+        # A resumed epoch with no batch left, or an epoch whose input had run out before
+        # it began, reports the metrics as they stand (Keras 2's reset metrics: zeros).
         logs = trainer.named(raw) if raw is not None else {
             m.name: m.result() for m in model.metrics}
         epoch_logs = host_logs(logs)
@@ -212,7 +231,7 @@ def _epochs(model, trainer, data, val, epochs, steps, steps_per_epoch, validatio
         bar.update(step, epoch_logs, final=True)
         cbs.on_epoch_end(epoch, epoch_logs)
         end_epoch(data)
-        if model.stop_training:
+        if model.stop_training or short:
             break
     return epoch_logs
 
@@ -278,6 +297,8 @@ def _evaluate_batches(model, data, verbose, callbacks):
         if cbs.wants("on_test_batch_end"):
             cbs.on_test_batch_end(step - 1, logs)
         bar.update(step, logs)
+    if ran_out.fell_short(step, data.epoch_steps):
+        ran_out.warn(data.epoch_steps)  # as Keras 2: evaluate what was read
     if logs is None:
         raise ValueError("evaluate received no batches")
     result = host_logs(logs)
@@ -289,9 +310,10 @@ def _evaluate_batches(model, data, verbose, callbacks):
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
              steps=None, callbacks=None, max_queue_size=10, workers=1,
              use_multiprocessing=False, return_dict=False):
-    _check_feeding("evaluate", max_queue_size, workers, use_multiprocessing)
+    cycle = _check_feeding("evaluate", max_queue_size, workers, use_multiprocessing)
     trainer = model._require_compiled("evaluate")
-    data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps)
+    data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps, cycle=cycle)
+    _cut_arrays(data, steps)
     _check_even_batches(trainer.strategy, data)
     try:
         on_device = device_arrays.applies(trainer, data)
@@ -311,8 +333,9 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
             max_queue_size=10, workers=1, use_multiprocessing=False):
-    _check_feeding("predict", max_queue_size, workers, use_multiprocessing)
-    data = data_lib.adapt(x, None, None, batch_size, False, steps)
+    cycle = _check_feeding("predict", max_queue_size, workers, use_multiprocessing)
+    data = data_lib.adapt(x, None, None, batch_size, False, steps, cycle=cycle)
+    _cut_arrays(data, steps)
     _check_even_batches(model.trainer.strategy if model.trainer is not None
                         else model._distribute_strategy, data)
     try:
@@ -328,6 +351,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
             outputs.append(out)
             if cbs.wants("on_predict_batch_end"):
                 cbs.on_predict_batch_end(step, {"outputs": out})
+        if ran_out.fell_short(len(outputs), data.epoch_steps):
+            ran_out.warn(data.epoch_steps)  # as Keras 2: the predictions made
         cbs.on_predict_end()
         end_epoch(data)
     finally:

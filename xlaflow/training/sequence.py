@@ -31,26 +31,39 @@ class Sequence:
 
 
 class SequenceBatches(IterableBatches):
-    """A Sequence's batches: `len(sequence)` per epoch (or `steps`, wrapping around), in
-    order or, when fit shuffles, in a new order each epoch."""
+    """A Sequence's batches: `len(sequence)` per epoch (or the first `steps` of them), in
+    order or, when fit shuffles, in a new order each epoch. As Keras 2 reads a Sequence
+    (a new pass of `len` batches each epoch), `steps` beyond its length run out of data,
+    unless `cycle`: Keras 2's worker queue (workers > 1 or use_multiprocessing) goes round
+    the Sequence endlessly, calling `on_epoch_end()` (and reshuffling) at each wrap."""
 
-    def __init__(self, sequence, steps=None, shuffle=False):
+    def __init__(self, sequence, steps=None, shuffle=False, cycle=False):
         size = len(sequence)
         if size <= 0:
             raise ValueError(f"the Sequence {type(sequence).__name__} has len() {size}; it "
                              "must have at least one batch")
         super().__init__(sequence, steps if steps is not None else size)
-        self.size, self.shuffle = size, bool(shuffle)
+        self.size, self.shuffle, self.cycle = size, bool(shuffle), bool(cycle)
         # Batch orders from NumPy's global stream (set_random_seed repeats them), as fit's
         # shuffles of arrays.
         self._seed = int(np.random.randint(2 ** 31 - 1)) if shuffle else None
 
+    def _order(self, index, sweep):
+        if not self.shuffle:
+            return np.arange(self.size)
+        key = [self._seed, index] + ([sweep] if sweep else [])
+        return np.random.default_rng(key).permutation(self.size)
+
     def epoch(self, index=0, start=0):
-        order = np.arange(self.size)
-        if self.shuffle:
-            order = np.random.default_rng([self._seed, index]).permutation(self.size)
-        for position in range(start, self.steps):
-            yield self._normalize(self.iterable[int(order[position % self.size])])
+        current, order = None, None
+        for position in range(start, self.steps if self.cycle else min(
+                self.steps, self.size)):
+            sweep, at = divmod(position, self.size)
+            if sweep != current:
+                if current is not None:  # wrapped around within this epoch
+                    self.iterable.on_epoch_end()
+                current, order = sweep, self._order(index, sweep)
+            yield self._normalize(self.iterable[int(order[at])])
 
     def first_batch(self):
         return self._normalize(self.iterable[0])
