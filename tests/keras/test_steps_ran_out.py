@@ -54,10 +54,14 @@ def warnings_logged(caplog):
 class Ends(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
-        self.epochs, self.batches, self.train_ends = [], [], 0
+        self.epochs, self.begins, self.batches, self.train_ends = [], [], [], 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.append(0)
+        self.begins.append(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begins[-1] += 1
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches[-1] += 1
@@ -78,6 +82,7 @@ def test_a_dataset_with_fewer_steps_continues_one_iterator_then_runs_out(warning
     np.testing.assert_allclose(history.history["loss"], [_loss(0, 1, 2, 3), _loss(4, 5)],
                                rtol=1e-6)
     assert ends.batches == [4, 2] and ends.epochs == [0, 1] and ends.train_ends == 1
+    assert ends.begins == [4, 3]  # Keras 2 begins the step whose read finds the end
     assert int(model.optimizer.iterations) == 6
     assert warnings_logged() == [WARNING.format(12)]  # 3 epochs * 4 steps
 
@@ -215,6 +220,31 @@ def test_evaluate_with_steps_reads_that_many_or_warns_and_keeps_what_it_read(
     assert warnings_logged() == []
     assert run(8) == pytest.approx(_loss(*range(6)), rel=1e-6)
     assert warnings_logged() == [WARNING.format(8)]
+
+
+def test_evaluate_and_predict_begin_the_step_whose_read_finds_the_end(warnings_logged):
+    class Count(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_test_batch_begin(self, batch, logs=None):
+            self.calls.append(("begin", batch))
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.calls.append(("end", batch))
+
+        on_predict_batch_begin, on_predict_batch_end = on_test_batch_begin, on_test_batch_end
+
+    for run in (lambda cb: _model().evaluate(_dataset(), steps=8, verbose=0, callbacks=[cb]),
+                lambda cb: _model().predict(_dataset(), steps=8, verbose=0, callbacks=[cb])):
+        count = Count()
+        run(count)
+        assert count.calls == [c for b in range(6) for c in (("begin", b), ("end", b))] + [
+            ("begin", 6)]
+        count = Count()  # a full read ends at its last step: no begin after it
+        _model().evaluate(_dataset(), verbose=0, callbacks=[count])
+        assert count.calls[-1] == ("end", 5) and len(count.calls) == 12
 
 
 @pytest.mark.parametrize("source", ["dataset", "arrays"])

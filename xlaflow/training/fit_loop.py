@@ -159,9 +159,14 @@ def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_b
                  batch_end, verbose, bar, trainer, state, steps):
     """The per-step loop of one epoch, `steps` batches at most (None: until the input
     ends); returns (steps done, the last step's results)."""
-    for is_block, batch in batches:
-        if batch_begin:
+    batches = iter(batches)
+    while not (steps and step >= steps):
+        if batch_begin:  # before the read, as Keras 2: input found ended follows a begin
             cbs.on_train_batch_begin(step)
+        item = next(batches, None)
+        if item is None:
+            break
+        is_block, batch = item
         raw = (block_fn if is_block else step_fn)(*batch)
         step += spe if is_block else 1
         state.step = step
@@ -169,7 +174,7 @@ def _train_epoch(model, cbs, batches, step, raw, spe, step_fn, block_fn, batch_b
             cbs.on_train_batch_end(step - 1, trainer.named(raw))
         if verbose == 1:
             bar.update(step, raw, names=trainer.named)
-        if model.stop_training or (steps and step >= steps):
+        if model.stop_training:
             break
     return step, raw
 
@@ -286,23 +291,23 @@ def _evaluate_batches(model, data, verbose, callbacks):
         callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
     cbs.on_test_begin()
     bar = Progbar(data.epoch_steps, verbose)
-    step, logs = 0, None
+    done, logs = 0, None
     on_device = isinstance(data, device_arrays.DeviceArrays)
-    for batch in data.test_steps() if on_device else data.epoch():
-        if cbs.wants("on_test_batch_begin"):
-            cbs.on_test_batch_begin(step)
+    begin = cbs.on_test_batch_begin if cbs.wants("on_test_batch_begin") else None
+    for step, batch in ran_out.announced(
+            data.test_steps() if on_device else data.epoch(), data.epoch_steps, begin):
         logs = trainer.named(device_arrays.run(*batch)) if on_device else \
             trainer.test_step(*batch)
-        step += 1
+        done = step + 1
         if cbs.wants("on_test_batch_end"):
-            cbs.on_test_batch_end(step - 1, logs)
-        bar.update(step, logs)
-    if ran_out.fell_short(step, data.epoch_steps):
+            cbs.on_test_batch_end(step, logs)
+        bar.update(done, logs)
+    if ran_out.fell_short(done, data.epoch_steps):
         ran_out.warn(data.epoch_steps)  # as Keras 2: evaluate what was read
     if logs is None:
         raise ValueError("evaluate received no batches")
     result = host_logs(logs)
-    bar.update(step, result, final=True)
+    bar.update(done, result, final=True)
     cbs.on_test_end(result)
     return result
 
@@ -344,9 +349,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
         cbs.on_predict_begin()
         outputs = []
-        for step, (xb, _, _) in enumerate(data.epoch()):
-            if cbs.wants("on_predict_batch_begin"):
-                cbs.on_predict_batch_begin(step)
+        begin = cbs.on_predict_batch_begin if cbs.wants("on_predict_batch_begin") else None
+        for step, (xb, _, _) in ran_out.announced(data.epoch(), data.epoch_steps, begin):
             out = step_fn(xb)
             outputs.append(out)
             if cbs.wants("on_predict_batch_end"):

@@ -23,6 +23,25 @@ def warn(batches):
         "dataset.", batches)
 
 
+def announced(batches, steps, begin=None):
+    """(step, batch) for `batches`, `steps` of them at most (None: all), calling
+    `begin(step)` before each read, as Keras 2 calls on_*_batch_begin before the step that
+    reads: a read that finds the input ended follows a begin that has no end."""
+    iterator = iter(batches)
+    step = 0
+    while steps is None or step < steps:
+        if begin is not None:
+            begin(step)
+        item = next(iterator, _END)
+        if item is _END:
+            return
+        yield step, item
+        step += 1
+
+
+_END = object()
+
+
 def fell_short(done, expected):
     """Whether a pass that ran `done` steps ended before the `expected` ones (None: an
     input of unknown length, whose first pass sets the length instead)."""
