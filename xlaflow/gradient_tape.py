@@ -232,10 +232,9 @@ class GradientTape:
         marks = outvars[n_arrays + n_written:]  # marked reads, then watched tensors
         shifted = _replay.computed_results(closed.jaxpr, marks + outvars[:n_arrays])
         passthrough, starts = _replay.starting_points(closed, shifted, _zeros)
+        replayed = _replay.replayer(closed, shifted, passthrough)
         outputs, pullback = jax.vjp(
-            lambda shifts: jax.tree_util.tree_unflatten(
-                out_tree, _replay.replay(closed, shifted, [], shifts, passthrough)),
-            starts)
+            lambda shifts: jax.tree_util.tree_unflatten(out_tree, replayed(shifts)), starts)
         array_out, written_values, _, _ = outputs
         leaves = list(captured["leaves"])
         for i, value in zip(captured["arrays"], array_out):
