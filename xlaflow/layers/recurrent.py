@@ -23,7 +23,13 @@ from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.layers.rnn_dropout import DropoutConfig, project
 from xlaflow.layers.rnn_stateful import StatefulStates
-from xlaflow.layers.rnn_steps import forget_bias_init, gru_step, lstm_step, simple_step
+from xlaflow.layers.rnn_steps import (
+    forget_bias_init,
+    gru_step,
+    gru_step_reset_before,
+    lstm_step,
+    simple_step,
+)
 
 
 class _Recurrent(StatefulStates, DropoutConfig, Layer):
@@ -244,25 +250,26 @@ class LSTM(_Gated):
 
 
 class GRU(_Gated):
-    """Gated recurrent unit with Keras' default reset_after=True (update, reset, candidate)."""
+    """Gated recurrent unit (update, reset, candidate); reset_after=True (Keras 2's default)
+    applies the reset gate after the recurrent product, False before it (TF 1's GRU)."""
 
     gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
-        if not reset_after:
-            raise NotImplementedError("GRU(reset_after=False) is not supported; the default "
-                                      "reset_after=True layout is")
         super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
 
     def get_config(self):
-        return {**super().get_config(), "reset_after": True}  # the only layout supported
+        return {**super().get_config(), "reset_after": self.reset_after}
 
     def _bias_shape(self):
-        return (2, self.gates * self.units)  # input and recurrent biases
+        # reset_after: input and recurrent biases; else the input's only
+        return (2, self.gates * self.units) if self.reset_after else (self.gates * self.units,)
 
     def _initial_states(self, batch, dtype):
         return (jnp.zeros((batch, self.units), dtype),)
 
     def _step(self, x_t, states, recurrent, bias, rec_masks=None):
-        return gru_step(x_t, states, recurrent, bias, self.activation,
-                        self.recurrent_activation, rec_masks)
+        step = gru_step if self.reset_after else gru_step_reset_before
+        return step(x_t, states, recurrent, bias, self.activation, self.recurrent_activation,
+                    rec_masks)

@@ -143,26 +143,25 @@ class LSTMCell(_GatedCell):
 
 
 class GRUCell(_GatedCell):
-    """One step of GRU with Keras' default reset_after=True (gates z, r, h)."""
+    """One step of GRU (gates z, r, h); reset_after as GRU's."""
 
     gates = 3
 
     def __init__(self, units, reset_after=True, **kwargs):
-        if not reset_after:
-            raise NotImplementedError("GRUCell(reset_after=False) is not supported; the "
-                                      "default reset_after=True layout is")
         super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
 
     @property
     def state_size(self):
         return self.units
 
     def _bias_shape(self):
-        return (2, self.gates * self.units)
+        return (2, self.gates * self.units) if self.reset_after else (self.gates * self.units,)
 
     def _step(self, z, states, recurrent_kernel, bias, rec_masks):
-        return rnn_steps.gru_step(z, states, recurrent_kernel, bias, self.activation,
-                                  self.recurrent_activation, rec_masks)
+        step = rnn_steps.gru_step if self.reset_after else rnn_steps.gru_step_reset_before
+        return step(z, states, recurrent_kernel, bias, self.activation,
+                    self.recurrent_activation, rec_masks)
 
     def get_config(self):
-        return {**super().get_config(), "reset_after": True}
+        return {**super().get_config(), "reset_after": self.reset_after}

@@ -44,6 +44,25 @@ def gru_step(z, states, recurrent, bias, activation, recurrent_activation, rec_m
     return (update * h + (1 - update) * candidate,)
 
 
+def gru_step_reset_before(z, states, recurrent, bias, activation, recurrent_activation,
+                          rec_masks=None):
+    """One GRU step with reset_after=False (Keras 2's other layout, TF 1's): the reset gate
+    multiplies h before its recurrent product; bias (3 * units,), the input's only."""
+    (h,) = states
+    if bias is not None:
+        z = z + bias
+    xz, xr, xh = jnp.split(z, 3, axis=-1)
+    units = h.shape[-1]
+    # per-gate masks (3, ...): z and r's for the first product, h's for the candidate's
+    gates_masks, h_masks = (rec_masks, rec_masks) if rec_masks is None or \
+        rec_masks.shape[0] == 1 else (rec_masks[:2], rec_masks[2:])
+    hz, hr = jnp.split(project(h, recurrent[:, :2 * units], gates_masks), 2, axis=-1)
+    update = recurrent_activation(xz + hz)
+    reset = recurrent_activation(xr + hr)
+    candidate = activation(xh + project(reset * h, recurrent[:, 2 * units:], h_masks))
+    return (update * h + (1 - update) * candidate,)
+
+
 def forget_bias_init(units, base):
     """LSTM's unit_forget_bias: `base`, with the forget gate's slice set to 1."""
     def init(shape, dtype, key):
