@@ -124,7 +124,9 @@ def test_fit_in_a_kernel_one_display_per_epoch(fake_kernel, capsys):
 def test_verbose_2_in_a_kernel_prints_lines(fake_kernel, capsys):
     mlp().fit(X, Y, epochs=2, batch_size=50, verbose=2)
     lines = [line for line in capsys.readouterr().out.splitlines() if "loss:" in line]
-    assert len(lines) == 2 and lines[0].startswith("2/2 [")
+    # Keras 2's verbose=2 line: no bar; the epoch's time and the time per step at the end
+    assert len(lines) == 2 and lines[0].startswith("2/2 - ") and "[" not in lines[0]
+    assert lines[0].split(" - ")[-2].endswith("/epoch") and lines[0].endswith("/step")
     assert fake_kernel.handles == []
 
 
@@ -256,3 +258,22 @@ def test_summary_is_a_fixed_width_table(capsys):
     table = lines[1:]
     assert len({len(line) for line in table if line.startswith(("─", "Layer", "a ("))}) == 1
     assert not any("\t" in line or "\r" in line for line in lines)
+
+
+def test_keras_2_number_and_time_formats():
+    # 4 decimals above 1e-3, else 4 significant digits; negatives too, as Keras 2
+    assert progress.format_logs({"loss": 0.25, "tiny": 2e-5, "neg": -1.5}) == \
+        "loss: 0.2500 - tiny: 2.0000e-05 - neg: -1.5000e+00"
+    assert [progress.format_time(t, "step") for t in (0.0, 2.4, 0.0123, 4.2e-5)] == \
+        ["0s/step", "2s/step", "12ms/step", "42us/step"]
+
+
+def test_predict_shows_a_bar_as_keras_2(capsys):
+    model = mlp()
+    model.predict(X, batch_size=50, verbose=2)
+    assert next(line for line in capsys.readouterr().out.splitlines() if "/step" in line) \
+        .startswith("2/2 - ")
+    model.predict(X, batch_size=50)  # verbose "auto": the bar's final line
+    assert capsys.readouterr().out.startswith("2/2 [==============================] - ")
+    model.predict(X, batch_size=50, verbose=0)
+    assert capsys.readouterr().out == ""

@@ -71,7 +71,9 @@ def test_verbose_2_prints_one_line_per_epoch(capsys):
     model = mlp()
     model.fit(X, Y, epochs=2, batch_size=50, verbose=2)
     lines = [line for line in capsys.readouterr().out.splitlines() if "loss:" in line]
-    assert len(lines) == 2 and lines[0].startswith("2/2 [")
+    # Keras 2's verbose=2 line: no bar; the epoch's time and the time per step at the end
+    assert len(lines) == 2 and lines[0].startswith("2/2 - ") and "[" not in lines[0]
+    assert lines[0].split(" - ")[-2].endswith("/epoch") and lines[0].endswith("/step")
 
 
 def test_tensorboard_writes_readable_event_files(tmp_path):

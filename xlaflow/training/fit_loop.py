@@ -349,14 +349,18 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         cbs = callbacks_lib.CallbackList(callbacks, model, {"steps": data.epoch_steps})
         cbs.on_predict_begin()
         outputs = []
+        bar = Progbar(data.epoch_steps, _verbosity(verbose))  # as Keras 2's, no metrics
         begin = cbs.on_predict_batch_begin if cbs.wants("on_predict_batch_begin") else None
         for step, (xb, _, _) in ran_out.announced(data.epoch(), data.epoch_steps, begin):
             out = step_fn(xb)
             outputs.append(out)
             if cbs.wants("on_predict_batch_end"):
                 cbs.on_predict_batch_end(step, {"outputs": out})
+            bar.update(step + 1, {})
         if ran_out.fell_short(len(outputs), data.epoch_steps):
             ran_out.warn(data.epoch_steps)  # as Keras 2: the predictions made
+        if outputs:
+            bar.update(len(outputs), {}, final=True)
         cbs.on_predict_end()
         end_epoch(data)
     finally:

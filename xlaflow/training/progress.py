@@ -63,13 +63,29 @@ def host_value(value):
 
 
 def format_logs(values):
-    # an array's mean, as Keras 2's progress bar shows a per-class metric
-    return " - ".join(f"{k}: {np.mean(v):.4f}" for k, v in values.items())
+    """Keras 2's `name: value` pairs: 4 decimals above 1e-3, else 4 significant digits
+    (a loss of 2e-5, or a negative one, reads 2.0000e-05 rather than 0.0000); an array
+    (a per-class metric) shows its mean."""
+    return " - ".join(f"{k}: {_number(np.mean(v))}" for k, v in values.items())
+
+
+def _number(value):
+    return f"{value:.4f}" if value > 1e-3 else f"{value:.4e}"
+
+
+def format_time(seconds, unit):
+    """Keras 2's time per `unit`: whole seconds from 1 s (and for 0), else ms, else us."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/{unit}"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/{unit}"
+    return f"{seconds * 1e6:.0f}us/{unit}"
 
 
 class Progbar:
     """`step/steps [=====>....] - ETA: 3s - loss: 0.2 - accuracy: 0.9`; verbose=2 prints
-    only the final line of each epoch."""
+    only each epoch's final line, as Keras 2: `32/32 - 1s - loss: 0.2 - 610ms/epoch -
+    19ms/step`."""
 
     def __init__(self, target, verbose=1, interval=0.2, stream=None, width=30):
         self.target, self.verbose, self.interval, self.width = target, verbose, interval, width
@@ -106,6 +122,13 @@ class Progbar:
         self.stream.flush()
 
     def _line(self, step, values, elapsed, final):
+        logs = format_logs(values)
+        if self.verbose == 2:
+            steps = self.target or step
+            return (f"{step:{len(str(steps))}d}/{steps} - {elapsed:.0f}s"
+                    + (f" - {logs}" if logs else "")
+                    + f" - {format_time(elapsed, 'epoch')}"
+                    + f" - {format_time(elapsed / max(steps, 1), 'step')}")
         if self.target:
             done = int(self.width * step / self.target)
             bar = "=" * max(done - 1, 0) + (">" if done < self.width else "=")
@@ -113,10 +136,7 @@ class Progbar:
         else:
             head = f"{step}"
         if final or not self.target:
-            per_step = elapsed / max(step, 1)
-            unit = f"{per_step * 1e3:.0f}ms" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us"
-            timing = f"{elapsed:.0f}s {unit}/step"
+            timing = f"{elapsed:.0f}s {format_time(elapsed / max(step, 1), 'step')}"
         else:
             timing = f"ETA: {elapsed / max(step, 1) * (self.target - step):.0f}s"
-        logs = format_logs(values)
         return f"{head} - {timing}" + (f" - {logs}" if logs else "")
