@@ -29,10 +29,10 @@ from xlaflow.layers import (
     keras_mask,
     symbolic,
     training_mode,
+    weight_order,
 )
 from xlaflow.layers.layer_nodes import NodeAccessors
 from xlaflow.layers.layer_weights import weight_argument
-from xlaflow.layers.weight_order import own_weights
 from xlaflow.module import Module, walk_in_attribute_order
 from xlaflow.variables import Variable
 
@@ -119,6 +119,10 @@ class Layer(NodeAccessors, Module):
     # Attributes whose Variables are the layer's state, not weights (a stateful RNN's
     # states, as Keras 2 exempts them from tracking).
     _untracked_attributes = frozenset()
+
+    # Keras 2 lists a Layer's own weights before its sublayers', a Model's after them
+    # (base_layer.py vs training.py): Model sets this (layers/weight_order.py).
+    _children_weights_first = False
 
     def __new__(cls, *args, **kwargs):
         # The constructor arguments, for get_config of subclasses that define none.
@@ -234,44 +238,22 @@ class Layer(NodeAccessors, Module):
         walk_in_attribute_order(self, found, {id(self)}, kind)
         return found
 
-    def _weight_owners(self):
-        """(weight, owning layer) for every add_weight weight: depth first in attribute order,
-        each layer's own trainable weights before its others (Keras' _trainable_weights +
-        _non_trainable_weights), so filtering this gives Keras 2's recursive orders.
-
-        Other Variables a layer holds (random seed states) are `variables` but not weights:
-        they are lifted and checkpointed, not trained, counted or set by set_weights.
-        """
-        owners = {}
-        for layer in (self, *self.submodules):
-            if isinstance(layer, Layer):
-                for weight in own_weights(layer):
-                    owners.setdefault(id(weight), (weight, layer))
-        return list(owners.values())
-
     @property
     def trainable_weights(self):
-        return self._split_weights()[0]
+        """Keras 2's: [] when this layer is frozen; else its and its sublayers' trainable
+        weights, each sublayer's as it lists them (layers/weight_order.py)."""
+        return weight_order.trainable_weights(self)
 
     @property
     def non_trainable_weights(self):
-        return self._split_weights()[1]
-
-    def _split_weights(self):
-        """(trainable, non-trainable) weights from one walk of the layers: a weight trains
-        when it and its owning layer do."""
-        trainable, frozen = [], []
-        for weight, layer in self._weight_owners():
-            (trainable if weight.trainable and layer.trainable else frozen).append(weight)
-        return trainable, frozen
+        return weight_order.non_trainable_weights(self)
 
     @property
     def weights(self):
         """Keras 2's Layer.weights: trainable_weights + non_trainable_weights, so a layer
         holding Dense and BatchNormalization lists both kernels before the moving statistics
         and freezing a sublayer moves its weights back (a Model goes layer by layer)."""
-        trainable, frozen = self._split_weights()
-        return trainable + frozen
+        return weight_order.dedup(self.trainable_weights + self.non_trainable_weights)
 
     @property
     def trainable_variables(self):

@@ -1,8 +1,12 @@
-"""Keras 2's order of a layer's and a model's `weights` (get_weights, set_weights).
+"""Keras 2's order of a layer's and a model's `weights` (get_weights, set_weights), and
+which of them train: its `trainable_weights` and `non_trainable_weights`.
 
 A Layer lists `trainable_weights + non_trainable_weights` (base_layer.py), each layer's own
 trainable weights before its others; a Model goes layer by layer instead, each tracked
 layer's `weights` and then the model's own (training.py `_undeduplicated_weights`).
+A layer whose own `trainable` is False trains nothing, whatever its sublayers' flags say.
+Only add_weight weights count: other Variables a layer holds (random seed states) are
+lifted and checkpointed, not trained, counted or set by set_weights.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def child_layers(layer):
                 walk(value)
 
     walk(layer)
+    found.pop(id(layer), None)  # reached back through an attribute: not its own sublayer
     return list(found.values())
 
 
@@ -50,3 +55,43 @@ def model_weights(model):
     for weight in own_weights(model):
         found.setdefault(id(weight), weight)
     return list(found.values())
+
+
+def dedup(weights):
+    found = {}
+    for weight in weights:
+        found.setdefault(id(weight), weight)
+    return list(found.values())
+
+
+def _gather(children, attribute):
+    return [w for child in children for w in getattr(child, attribute)]
+
+
+def trainable_weights(layer):
+    """Keras 2's `trainable_weights`: [] for a frozen layer; else its own trainable weights
+    and each sublayer's `trainable_weights` (a Model: the sublayers' first, base_layer.py and
+    training.py), so an unfrozen sublayer of a frozen parent trains nothing through it."""
+    if not layer.trainable:
+        return []
+    own = [w for w in layer._own_weights if w.trainable]
+    children = _gather(child_layers(layer), "trainable_weights")
+    return dedup(children + own if layer._children_weights_first else own + children)
+
+
+def non_trainable_weights(layer):
+    """Keras 2's `non_trainable_weights`. A frozen Layer lists its own weights, then each
+    sublayer's `weights`; a frozen Model lists its sublayers' trainable_weights and its own
+    trainable ones before all non-trainable ones; the HDF5 order follows from these."""
+    own = layer._own_weights
+    own_trainable = [w for w in own if w.trainable]
+    own_frozen = [w for w in own if not w.trainable]
+    children = child_layers(layer)
+    if layer.trainable:
+        below = _gather(children, "non_trainable_weights")
+        return dedup(below + own_frozen if layer._children_weights_first
+                      else own_frozen + below)
+    if layer._children_weights_first:
+        return dedup(_gather(children, "trainable_weights") + own_trainable +
+                      _gather(children, "non_trainable_weights") + own_frozen)
+    return dedup(own_trainable + own_frozen + _gather(children, "weights"))

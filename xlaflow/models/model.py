@@ -46,6 +46,8 @@ def _assigned_or_flat(model, which):
 class Model(HostFed, SavingMethods, GraphSides, Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
+    _children_weights_first = True  # Keras 2's Model lists its layers' weights, then its own
+
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.trainer = None

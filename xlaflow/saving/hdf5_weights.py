@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from xlaflow.layers import weight_order
 from xlaflow.saving import atomic
 
 SUFFIXES = (".h5", ".hdf5")
@@ -34,15 +35,15 @@ def require_h5py(what="save_weights/load_weights to an .h5 file"):
 
 def groups_of(model):
     """(group name, weights) of the model's own weights, then of each layer with weights, in
-    `model.layers` order, each weight once; a group's trainable weights first, then the
-    others, as Keras 2's HDF5 writer and reader (_legacy_weights) order them."""
+    `model.layers` order, each weight once. A layer's group is its `trainable_weights +
+    non_trainable_weights` as Keras 2's HDF5 writer and reader (_legacy_weights) take them:
+    so the order of a nested model with a sublayer unfrozen inside a frozen parent follows
+    the freezing, as in a file TF wrote for the same model in the same state."""
     seen, groups = set(), []
     for owner in (model, *model.layers):
-        own = owner._own_weights if owner is model else owner.weights
-        trainable = {id(w) for w in owner.trainable_weights}
-        own = [w for w in own if id(w) in trainable] + \
-            [w for w in own if id(w) not in trainable]
-        weights = [w for w in own if id(w) not in seen]
+        own = weight_order.own_weights(model) if owner is model else \
+            owner.trainable_weights + owner.non_trainable_weights
+        weights = [w for w in weight_order.dedup(own) if id(w) not in seen]
         seen.update(id(w) for w in weights)
         if weights:
             groups.append((owner.name, weights))
@@ -215,7 +216,7 @@ def _short(name):
     return name.rsplit("/", 1)[-1].split(":")[0]
 
 
-def _without_counts(weights, values, names):
+def without_counts(weights, values, names):
     """Keras 2's adapted Normalization also keeps `count` (an integer scalar: the samples
     adapt saw), which xlaflow's has no use for: such saved values are left out when that
     alone makes a layer's counts agree (and no weight here is such a count)."""
@@ -233,7 +234,7 @@ def assign(model, groups, saved, filepath, what="load_weights"):
         raise ValueError(f"{what}: {filepath} holds weights of {len(saved)} layers "
                          f"({[entry[0] for entry in saved]}); {model.name} has {len(groups)} "
                          f"layers with weights ({[n for n, _ in groups]})")
-    saved = [(saved_name, _without_counts(weights, values, names))
+    saved = [(saved_name, without_counts(weights, values, names))
              for (_, weights), (saved_name, values, names) in zip(groups, saved)]
     for (name, weights), (saved_name, values) in zip(groups, saved):
         if len(weights) != len(values):
