@@ -156,11 +156,12 @@ def test_crashes_between_the_two_renames_never_lose_the_last_save(tmp_path, monk
         np.testing.assert_array_equal(a, b + 2)
 
 
-def test_load_weights_by_name_says_what_to_do_instead(tmp_path):
+def test_load_weights_by_name_of_a_directory_says_what_to_do_instead(tmp_path):
+    # Keras 2: by_name reads HDF5 only; a TF-format checkpoint loads by structure
     model = build()
     model.save_weights(str(tmp_path / "w"))
-    with pytest.raises(NotImplementedError, match=r"by_name=..., skip_mismatch=...\) is not "
-                       r"implemented.*set_weights\(\) on the layers that match"):
+    with pytest.raises(NotImplementedError, match=r"by_name=True\) reads HDF5 files only.*"
+                       r"get_weights\(\)/set_weights\(\)"):
         model.load_weights(str(tmp_path / "w"), by_name=True)
 
 

@@ -51,13 +51,28 @@ class SavingMethods:
         """Load weights written by save_weights: all of them, each into the weight at its
         position (Keras' default); into an unbuilt model (directory format) they wait for
         its first call, as Keras 2's TF format. Returns TF's restore status for the
-        directory format (assert_consumed() holds once all are in), None for HDF5."""
-        if by_name or skip_mismatch:
-            raise NotImplementedError(
-                "load_weights(by_name=..., skip_mismatch=...) is not implemented: weights "
-                "load all together by position. For a partial load, read the other model's "
-                "get_weights() and set_weights() on the layers that match")
+        directory format (assert_consumed() holds once all are in), None for HDF5.
+
+        by_name=True (HDF5 only, as Keras 2): each saved layer's weights go into the layers
+        of the same name, whatever the rest of the topology; skip_mismatch=True then skips,
+        with a logged warning, a layer whose weight count differs or a weight whose shape
+        does, instead of raising."""
+        if skip_mismatch and not by_name:
+            raise ValueError("load_weights: skip_mismatch=True needs by_name=True (Keras 2); "
+                             f"received skip_mismatch={skip_mismatch!r}, by_name={by_name!r}")
         from xlaflow.saving import hdf5_weights, weights
+        is_file = hdf5_weights.is_hdf5_path(filepath) and not os.path.isdir(filepath) or \
+            os.path.isfile(filepath)  # Keras 2 reads a plain file as HDF5 whatever its name
+        if by_name:
+            if not is_file:
+                raise NotImplementedError(
+                    "load_weights(by_name=True) reads HDF5 files only: weights in the "
+                    f"directory (TF checkpoint) format {filepath} load by the model's "
+                    "structure, as Keras 2's. Load them into the saved architecture and "
+                    "copy layers across with get_weights()/set_weights(), or save to .h5")
+            from xlaflow.saving import hdf5_by_name
+            hdf5_by_name.load_weights_by_name(self, filepath, skip_mismatch)
+            return None
         if hdf5_weights.is_hdf5_path(filepath) and not os.path.isdir(filepath):
             hdf5_weights.load_weights(self, filepath)
             return None
