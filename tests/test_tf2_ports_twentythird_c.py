@@ -4,8 +4,7 @@ to graphs and tf.function" (TF 2.12) as written, imports changed, except where a
 
 What xlaflow lacks, each at its line: a concrete function has no `.graph` GraphDef (its program
 is StableHLO: `.as_text()`), Function has no `pretty_printed_concrete_signatures()`, there is
-no `tf.dtypes` module (`tf.int32` is), `tf.reduce_mean` of int32 returns float32 (TF: int32,
-truncated), and eager `tf.gather` does not refuse an index out of range (TF raises
+no `tf.dtypes` module (`tf.int32` is), and eager `tf.gather` does not refuse an index out of range (TF raises
 InvalidArgumentError on CPU). `tf.pow` was missing at the top level; it is now re-exported.
 
 Oracles: NumPy (matmul, relu, the MSE, the matrix power) and the guide's printed trace counts.
@@ -149,11 +148,13 @@ def test_functions_and_eager_execution(capsys):
     print(y_true)
     print(y_pred)
     squares = (np.asarray(y_true) - np.asarray(y_pred)) ** 2
-    # TF's mean of int32 is int32, the sum // 5; xlaflow's is float32, so int() of it
-    assert int(get_MSE(y_true, y_pred)) == squares.sum() // 5
+    # TF's mean of int32 is int32, the sum // 5 (the squares' sum is never negative)
+    mse = get_MSE(y_true, y_pred)
+    assert mse.dtype == tf.int32 and mse == squares.sum() // 5
 
     tf.config.run_functions_eagerly(True)
-    assert int(get_MSE(y_true, y_pred)) == squares.sum() // 5
+    mse = get_MSE(y_true, y_pred)
+    assert mse.dtype == tf.int32 and mse == squares.sum() // 5
     # Don't forget to set it back when you are done.
     tf.config.run_functions_eagerly(False)
 
@@ -176,7 +177,7 @@ def test_functions_and_eager_execution(capsys):
     error = get_MSE(y_true, y_pred)
     error = get_MSE(y_true, y_pred)
     assert capsys.readouterr().out == "Calculating MSE!\n" * 3
-    assert int(error) == squares.sum() // 5
+    assert error.dtype == tf.int32 and error == squares.sum() // 5
     tf.config.run_functions_eagerly(False)
 
     def unused_return_eager(x):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import operator
 import sys
 
 import jax
@@ -41,8 +42,34 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
 
 
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
-    """Mean over `axis` (all axes when None)."""
-    return jnp.mean(_tensor(input_tensor), axis=_axis(axis), keepdims=keepdims)
+    """Mean over `axis` (all axes when None). An integer tensor's mean keeps its dtype, the
+    quotient truncated toward zero, as TF's Mean kernel (tf.reduce_mean([1, 2]) is 1)."""
+    x = _tensor(input_tensor)
+    if jnp.issubdtype(jnp.result_type(x), jnp.integer):
+        return _integer_mean(jnp.asarray(x), _axis(axis), keepdims)
+    return jnp.mean(x, axis=_axis(axis), keepdims=keepdims)
+
+
+def _integer_mean(x, axis, keepdims):
+    # TF sums int8/16/32 in int64 (uint* in uint64) and divides in C++, which truncates
+    # toward zero; lax.div truncates the same way. Without jax_enable_x64 the widest integer
+    # is 32 bits, so the sum wraps past 2**31 there, as xf.reduce_sum's does.
+    wide = jax.config.jax_enable_x64
+    signed = jnp.issubdtype(x.dtype, jnp.signedinteger)
+    acc = (jnp.int64 if wide else jnp.int32) if signed else (jnp.uint64 if wide else jnp.uint32)
+    total = jnp.sum(x, axis=axis, dtype=acc, keepdims=keepdims)  # checks `axis` first
+    if axis is None:  # (this module's `range` is TF's, a tensor)
+        sizes = x.shape
+    else:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        sizes = [x.shape[operator.index(a) % x.ndim] for a in axes]
+    count = 1
+    for size in sizes:
+        count = count * size  # a symbolic size stays symbolic
+    # An empty reduction is 0, as TF fills integer means with the sum's identity (XLA's
+    # integer x / 0 would be -1).
+    count = jnp.maximum(jnp.asarray(count, acc), jnp.asarray(1, acc))
+    return jax.lax.div(total, count).astype(x.dtype)
 
 
 def reduce_max(input_tensor, axis=None, keepdims=False, name=None):

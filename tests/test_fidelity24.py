@@ -1,0 +1,79 @@
+"""TF fidelity gaps the "Introduction to graphs and tf.function" port found: integer
+reduce_mean, the tf.dtypes module, TF 2.12's top-level math aliases, ConcreteFunction.graph."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def _truncated_mean(a, axis=None, keepdims=False):
+    # The oracle: an exact integer sum (Python ints, no overflow) divided with truncation
+    # toward zero, as TF's Mean kernel does in C++; an empty reduction is 0.
+    total = np.sum(a.astype(object), axis=axis, keepdims=keepdims)
+    count = a.size // max(np.size(total), 1) if a.size else 0
+    trunc = np.vectorize(lambda s: 0 if count == 0 else (abs(s) // count) * (1 if s >= 0 else -1),
+                         otypes=[object])
+    return trunc(total).astype(a.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.uint8, np.uint32])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ([0, 1], False),
+                                           (-1, False)])
+def test_reduce_mean_of_integers_keeps_dtype_and_truncates_toward_zero(dtype, axis, keepdims):
+    rng = np.random.default_rng(0)
+    info = np.iinfo(dtype)
+    a = rng.integers(max(info.min, -100), min(info.max, 100), size=(3, 5), endpoint=True).astype(dtype)
+    np_axis = tuple(axis) if isinstance(axis, list) else axis
+    for fn in (xf.reduce_mean, xf.math.reduce_mean):
+        got = fn(a, axis=axis, keepdims=keepdims)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(got), _truncated_mean(a, np_axis, keepdims))
+
+
+def test_reduce_mean_of_integers_both_signs():
+    # TF: tf.reduce_mean([1, 2]) is 1; a negative sum truncates toward zero, not down
+    assert int(xf.reduce_mean([1, 2])) == 1
+    assert int(xf.reduce_mean(xf.constant([-1, -2]))) == -1  # -3 / 2 = -1.5 -> -1
+    assert int(xf.reduce_mean(xf.constant([-7, 0, 0]))) == -2  # -7 / 3 -> -2, floor is -3
+    np.testing.assert_array_equal(xf.reduce_mean(xf.constant([[-3, -4], [5, 4]]), axis=1),
+                                  [-3, 4])
+
+
+def test_reduce_mean_of_narrow_integers_sums_wide():
+    # int8 values whose sum overflows int8: TF sums in a wider type, so the mean is exact
+    a = np.full((4,), 100, np.int8)
+    assert xf.reduce_mean(a).dtype == np.int8 and int(xf.reduce_mean(a)) == 100
+    with jax.enable_x64(True):  # int32 values past 2**31 in total: TF sums in int64
+        b = np.full((4,), 2**30 + 1, np.int32)
+        assert int(xf.reduce_mean(b)) == 2**30 + 1
+
+
+def test_reduce_mean_of_an_empty_integer_reduction_is_zero():
+    got = xf.reduce_mean(jnp.zeros((0, 3), jnp.int32), axis=0)
+    assert got.dtype == jnp.int32
+    np.testing.assert_array_equal(got, [0, 0, 0])
+
+
+def test_reduce_mean_of_integers_compiled_and_floats_unchanged():
+    f = xf.function(lambda x: xf.reduce_mean(x, axis=0))
+    np.testing.assert_array_equal(f(xf.constant([[1, -5], [2, 2]])), [1, -1])
+    g = xf.function(lambda x: xf.reduce_mean(x))  # all axes, traced
+    assert int(g(xf.constant([[1, -5], [2, -7]]))) == -2  # -9 / 4 -> -2
+    x = np.array([[1.0, 2.0], [4.0, 7.0]], np.float32)
+    got = xf.reduce_mean(x, axis=1)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, x.mean(axis=1))
+    assert xf.reduce_mean(np.array([1, 2], np.float16)).dtype == np.float16
+
+
+def test_reduce_mean_of_integers_under_a_symbolic_batch():
+    # jax.export with a symbolic batch (the export format's): the count is a traced size
+    from jax import export
+    (b,) = export.symbolic_shape("b")
+    exported = export.export(jax.jit(lambda x: xf.reduce_mean(x, axis=0)))(
+        jax.ShapeDtypeStruct((b, 3), jnp.int32))
+    a = np.arange(12, dtype=np.int32).reshape(4, 3) - 6
+    np.testing.assert_array_equal(exported.call(a), _truncated_mean(a, 0))
