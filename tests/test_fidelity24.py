@@ -77,3 +77,56 @@ def test_reduce_mean_of_integers_under_a_symbolic_batch():
         jax.ShapeDtypeStruct((b, 3), jnp.int32))
     a = np.arange(12, dtype=np.int32).reshape(4, 3) - 6
     np.testing.assert_array_equal(exported.call(a), _truncated_mean(a, 0))
+
+
+# --- tf.dtypes ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                                  "uint32", "uint64", "float16", "bfloat16", "float32",
+                                  "float64", "complex64", "complex128", "half", "double",
+                                  "string"])
+def test_dtypes_module_names_are_the_top_level_dtypes(name):
+    assert getattr(xf.dtypes, name) is getattr(xf, name)
+    assert isinstance(getattr(xf.dtypes, name), xf.dtypes.DType)
+
+
+def test_dtypes_as_dtype_and_cast():
+    assert xf.dtypes.as_dtype("float16") == np.float16
+    assert xf.dtypes.as_dtype(np.int32) == np.int32
+    got = xf.dtypes.cast(xf.constant([1.7, -1.7, 2.5]), xf.dtypes.int32)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, np.trunc([1.7, -1.7, 2.5]).astype(np.int32))
+
+
+def test_dtype_class_checks_instances_and_builds_from_enum_values():
+    assert isinstance(xf.constant([1.0]).dtype, xf.dtypes.DType)
+    assert not isinstance("float32", xf.dtypes.DType) and not isinstance(3, xf.dtypes.DType)
+    # types.proto's DataType enum: DT_FLOAT = 1, DT_INT32 = 3, DT_BOOL = 10
+    assert xf.dtypes.DType(1) == np.float32
+    assert xf.dtypes.DType(3) == np.int32
+    assert xf.dtypes.DType(10) == np.bool_
+    with pytest.raises(TypeError, match=r"type_enum.*received 'float32'"):
+        xf.dtypes.DType("float32")
+    with pytest.raises(TypeError, match=r"type_enum.*received 99"):
+        xf.dtypes.DType(99)
+
+
+def test_complex_builds_from_float_parts_as_tf():
+    for fn in (xf.complex, xf.dtypes.complex):
+        got = fn(xf.constant([1.0, -2.0]), xf.constant([0.5, 3.0]))
+        assert got.dtype == np.complex64
+        np.testing.assert_array_equal(got, np.array([1.0, -2.0]) + 1j * np.array([0.5, 3.0]))
+    assert xf.complex(1.0, 2.0) == 1 + 2j
+    with pytest.raises(TypeError, match=r"real and imag.*received int32 and float32"):
+        xf.complex(xf.constant([1]), xf.constant([1.0]))
+    with jax.enable_x64(True):
+        got = xf.complex(np.array([1.0]), np.array([2.0]))  # float64 parts
+        assert got.dtype == np.complex128
+
+
+def test_dtypes_not_provided_names_say_what_to_use():
+    with pytest.raises(AttributeError, match=r"saturate_cast is not provided; write xf.cast"):
+        xf.dtypes.saturate_cast  # noqa: B018
+    assert not hasattr(xf.dtypes, "qint8")
+    with pytest.raises(AttributeError, match=r"has no attribute 'no_such_dtype'$"):
+        xf.dtypes.no_such_dtype  # noqa: B018

@@ -3,9 +3,9 @@ to graphs and tf.function" (TF 2.12) as written, imports changed, except where a
 (test_tf2_ports_eighth.py has the other guide, "Better performance with tf.function").
 
 What xlaflow lacks, each at its line: a concrete function has no `.graph` GraphDef (its program
-is StableHLO: `.as_text()`), Function has no `pretty_printed_concrete_signatures()`, there is
-no `tf.dtypes` module (`tf.int32` is), and eager `tf.gather` does not refuse an index out of range (TF raises
-InvalidArgumentError on CPU). `tf.pow` was missing at the top level; it is now re-exported.
+is StableHLO: `.as_text()`), Function has no `pretty_printed_concrete_signatures()`, and
+eager `tf.gather` does not refuse an index out of range (TF raises InvalidArgumentError on
+CPU). `tf.pow` was missing at the top level; it is now re-exported.
 
 Oracles: NumPy (matmul, relu, the MSE, the matrix power) and the guide's printed trace counts.
 """
@@ -118,11 +118,10 @@ def test_polymorphism_and_graph_execution(capsys):
     args, _ = my_relu.get_concrete_function(tf.constant([3., -3.])).structured_input_signature
     assert args[0].shape == (2,) and args[0].dtype == np.float32
 
-    x = tf.random.uniform(shape=[10, 10], minval=-1, maxval=2,
-                          dtype=tf.int32)  # tf.dtypes.int32: xlaflow has no tf.dtypes
+    x = tf.random.uniform(shape=[10, 10], minval=-1, maxval=2, dtype=tf.dtypes.int32)
 
     def power(x, y):
-        result = tf.eye(10, dtype=tf.int32)  # tf.dtypes.int32, as above
+        result = tf.eye(10, dtype=tf.dtypes.int32)
         for _ in range(y):
             result = tf.matmul(x, result)
         return result

@@ -97,6 +97,7 @@ from xlaflow.linalg import eye as eye
 from xlaflow.linalg import norm as norm
 from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
+from xlaflow.math_extra import complex as complex  # tf.complex (and tf.dtypes.complex)
 from xlaflow.math import pow as pow  # TF's tf.pow, the main alias of tf.math.pow
 from xlaflow.nn_ops import sigmoid as sigmoid
 from xlaflow.module import Module as Module
@@ -179,7 +180,7 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary", "debugging", "errors", "io", "strings")
+         "summary", "debugging", "errors", "io", "strings", "dtypes")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 

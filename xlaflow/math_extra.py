@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import debugging, ops
+from xlaflow import tensors as _tensors
 from xlaflow.tensors import as_dtype, int32
 
 
@@ -159,6 +160,16 @@ def lgamma(x, name=None):
 
 def atan2(y, x, name=None):
     return jnp.arctan2(jnp.asarray(y), jnp.asarray(x))
+
+
+def complex(real, imag, name=None):  # TF's name (shadows the builtin here only)
+    """real + 1j * imag (TF's tf.complex): float32 parts give complex64, float64 complex128;
+    any other pair is a TypeError, as TF refuses to guess a precision."""
+    real, imag = _tensors.convert_to_tensor(real), _tensors.convert_to_tensor(imag)
+    if real.dtype != imag.dtype or real.dtype not in (jnp.float32, jnp.float64):
+        raise TypeError(f"complex: real and imag must both be float32 or both float64; "
+                        f"received {real.dtype} and {imag.dtype}")
+    return jax.lax.complex(real, imag)
 
 
 def logical_xor(x, y, name=None):
