@@ -130,3 +130,40 @@ def test_dtypes_not_provided_names_say_what_to_use():
     assert not hasattr(xf.dtypes, "qint8")
     with pytest.raises(AttributeError, match=r"has no attribute 'no_such_dtype'$"):
         xf.dtypes.no_such_dtype  # noqa: B018
+
+
+# --- TF 2.12's top-level math names -------------------------------------------------------
+
+_X = np.array([-0.9, -0.3, 0.0, 0.4, 0.8], np.float32)
+_UNARY = {"negative": np.negative, "tan": np.tan, "acos": np.arccos, "asin": np.arcsin,
+          "atan": np.arctan, "cosh": np.cosh, "sinh": np.sinh, "asinh": np.arcsinh,
+          "atanh": np.arctanh}
+
+
+@pytest.mark.parametrize("name", sorted(_UNARY))
+def test_top_level_unary_math_names_match_numpy(name):
+    for fn in (getattr(xf, name), getattr(xf.math, name)):
+        np.testing.assert_allclose(fn(xf.constant(_X)), _UNARY[name](_X), rtol=1e-6, atol=1e-7)
+
+
+def test_acosh_and_the_binary_and_cumulative_names_match_numpy():
+    x = np.array([1.0, 1.5, 3.0, 10.0], np.float32)
+    for fn in (xf.acosh, xf.math.acosh):
+        np.testing.assert_allclose(fn(x), np.arccosh(x), rtol=1e-6)
+    y = np.array([-1.0, 2.0, -3.0, 0.5], np.float32)
+    np.testing.assert_allclose(xf.atan2(y, x), np.arctan2(y, x), rtol=1e-6)
+    np.testing.assert_allclose(xf.truediv(y, x), y / x, rtol=1e-6)
+    halves = xf.truediv(xf.constant([3, -3]), xf.constant([2, 2]))  # integers: a float
+    assert np.issubdtype(halves.dtype, np.floating)
+    np.testing.assert_array_equal(halves, [1.5, -1.5])
+    np.testing.assert_array_equal(xf.cumsum(xf.constant([[1, 2], [3, 4]]), axis=1),
+                                  np.cumsum([[1, 2], [3, 4]], axis=1))
+    m = np.array([[0.5, 3.0], [-2.0, 1.0]], np.float32)
+    np.testing.assert_allclose(xf.reduce_logsumexp(m, axis=1),
+                               np.log(np.exp(m).sum(axis=1)), rtol=1e-6)
+
+
+def test_tf_math_only_names_stay_off_the_top_level():
+    # TF 2.12 keeps these in tf.math only (tf.floordiv and friends are tf.compat.v1's)
+    for name in ("ceil", "cumprod", "floordiv", "floormod"):
+        assert hasattr(xf.math, name) and not hasattr(xf, name)

@@ -97,6 +97,22 @@ from xlaflow.linalg import eye as eye
 from xlaflow.linalg import norm as norm
 from xlaflow.linalg import tensordot as tensordot
 from xlaflow.math import add_n as add_n
+from xlaflow.math import (  # TF 2.12 has these at the top level too (not ceil, cumprod,
+    acos as acos,  # floordiv, floormod: those are tf.math's only)
+    acosh as acosh,
+    asin as asin,
+    asinh as asinh,
+    atan as atan,
+    atan2 as atan2,
+    atanh as atanh,
+    cosh as cosh,
+    cumsum as cumsum,
+    negative as negative,
+    reduce_logsumexp as reduce_logsumexp,
+    sinh as sinh,
+    tan as tan,
+    truediv as truediv,
+)
 from xlaflow.math_extra import complex as complex  # tf.complex (and tf.dtypes.complex)
 from xlaflow.math import pow as pow  # TF's tf.pow, the main alias of tf.math.pow
 from xlaflow.nn_ops import sigmoid as sigmoid

@@ -10,6 +10,7 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     add,
     ceil,
     cos,
+    cosh,
     divide,
     equal,
     exp,
@@ -33,6 +34,7 @@ from jax.numpy import (  # noqa: F401  (TF and jnp agree on these names)
     round,
     sign,
     sin,
+    sinh,
     sqrt,
     square,
     subtract,
@@ -89,6 +91,10 @@ from xlaflow.segment_ops import (  # noqa: F401
     unsorted_segment_sqrt_n,
     unsorted_segment_sum,
 )
+
+# TF's short names for jnp's inverse trigonometric and hyperbolic functions
+acos, asin, atan = jnp.arccos, jnp.arcsin, jnp.arctan
+acosh, asinh, atanh = jnp.arccosh, jnp.arcsinh, jnp.arctanh
 
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
