@@ -167,3 +167,20 @@ def test_tf_math_only_names_stay_off_the_top_level():
     # TF 2.12 keeps these in tf.math only (tf.floordiv and friends are tf.compat.v1's)
     for name in ("ceil", "cumprod", "floordiv", "floormod"):
         assert hasattr(xf.math, name) and not hasattr(xf, name)
+
+
+# --- ConcreteFunction's graph views ---------------------------------------------------------
+
+def test_concrete_function_graph_views_raise_not_implemented_naming_the_alternatives():
+    f = xf.function(lambda x: xf.nn.relu(x) * 2.0)
+    concrete = f.get_concrete_function(xf.constant([1.0, -1.0]))
+    with pytest.raises(NotImplementedError, match=r"ConcreteFunction\.graph is not provided.*"
+                                                  r"\.jaxpr.*\.as_text\(\)"):
+        concrete.graph  # noqa: B018
+    with pytest.raises(NotImplementedError, match=r"as_graph_def\(\) is not provided"):
+        concrete.as_graph_def()
+    # duck-typing code that asks for a graph finds none, as for any missing attribute
+    assert not hasattr(concrete, "graph") and getattr(concrete, "graph", None) is None
+    # the alternatives the message names exist and describe the same program
+    assert [e.primitive.name for e in concrete.jaxpr.eqns][-1] == "mul"
+    assert "stablehlo.maximum" in concrete.as_text()

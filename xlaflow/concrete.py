@@ -68,6 +68,22 @@ class ConcreteFunction:
         """The closed jaxpr: inputs are (variable values, traced arguments)."""
         return self._traced.jaxpr
 
+    @property
+    def graph(self):
+        """TF's tf.Graph of this trace, which xlaflow does not build: raises, naming
+        `.jaxpr` and `.as_text()`, the forms this program has."""
+        raise _NoGraphError(self._no_graph("graph"))
+
+    def as_graph_def(self):
+        """TF's GraphDef of this trace, which xlaflow does not build: raises, as `.graph`."""
+        raise _NoGraphError(self._no_graph("as_graph_def()"))
+
+    def _no_graph(self, what):
+        return (f"{self._function.__name__}: ConcreteFunction.{what} is not provided: xlaflow "
+                "traces to a JAX program, not a TF Graph. Use `.jaxpr` (the traced program; "
+                "`.jaxpr.eqns` lists its operations) or `.as_text()` (its StableHLO; "
+                "`.as_text('hlo')` for XLA's HLO)")
+
     @functools.cached_property
     def lowered(self):
         """The `jax.stages.Lowered` program."""
@@ -160,6 +176,11 @@ class ConcreteFunction:
     def __repr__(self):
         return (f"<ConcreteFunction {self._function.__name__} "
                 f"variables={[v.name for v in self.variables]}>")
+
+
+class _NoGraphError(NotImplementedError, AttributeError):
+    """Raised for TF's graph views: a NotImplementedError that reads as a missing attribute
+    to hasattr() and getattr(..., default), so duck-typing code finds no graph."""
 
 
 def _same(traced, given):
