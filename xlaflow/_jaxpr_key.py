@@ -58,8 +58,22 @@ def _jaxpr(jaxpr, names=None, rules=True):
         if eqn.primitive.name == "custom_jvp_call":
             params = _custom_jvp_params(params, len(eqn.invars), rules)
         eqns.append((eqn.primitive, ins, tuple(v.aval for v in eqn.outvars),
-                     tuple((k, _value(p, rules)) for k, p in sorted(params.items()))))
+                     tuple((k, _value(p, rules)) for k, p in sorted(params.items())),
+                     _context(eqn)))
     return head, tuple(eqns), tuple(_ref(v, names) for v in jaxpr.outvars)
+
+
+def _context(eqn):
+    """The configuration an equation binds under (threefry_partitionable, compute_on, the
+    abstract mesh, XLA metadata): replay enters it, so the same operations under another
+    one compute something else (other random bits). JAX interns these contexts, so equal
+    ones are one object; a JAX whose contexts compare by identity alone only misses."""
+    ctx = getattr(eqn, "ctx", None)
+    try:
+        hash(ctx)
+    except TypeError:
+        raise Unkeyable(f"an unhashable equation context ({type(ctx).__name__})") from None
+    return ctx
 
 
 def _ref(v, names):
