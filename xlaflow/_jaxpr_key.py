@@ -12,12 +12,16 @@ from __future__ import annotations
 import functools
 import types
 
+import jax.extend.random
 import numpy as np
 from jax import core as jax_core
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 _FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
               functools.partial)
+# A registered PRNG implementation (random_wrap's `impl`): a named tuple of its functions,
+# compared field by field (those functions by identity), so one implementation is one key.
+_PRNG_IMPL = type(jax.extend.random.threefry_prng_impl)
 _SMALL = 64  # elements of a constant compared by its bytes; larger ones are not keyed
 
 
@@ -104,6 +108,8 @@ def _value(v, rules=True):
         return "float", v.hex()  # -0.0 and 0.0 differ; a nan matches nothing, as it should
     if isinstance(v, (bool, int, str, bytes, type(None))):
         return type(v).__name__, v  # True and 1 are equal as Python values, not as params
+    if isinstance(v, _PRNG_IMPL):
+        return "prng_impl", v  # its functions are the registered ones, not user callables
     if isinstance(v, (tuple, list)):
         return type(v).__name__, tuple(_value(x, rules) for x in v)
     if isinstance(v, ClosedJaxpr):
