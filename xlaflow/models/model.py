@@ -47,6 +47,7 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
     _children_weights_first = True  # Keras 2's Model lists its layers' weights, then its own
+    _in_call_build = False  # a first call is running the user's build (see build)
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -301,12 +302,19 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
         # A first call builds the layers as it runs; only an explicit model.build (or a
         # user's own build) fixes the input shape.
         if type(self).build is not Model.build:
-            self.build(input_shape)
+            self._in_call_build = True
+            try:
+                self.build(input_shape)
+            finally:
+                self._in_call_build = False
 
     def build(self, input_shape):
         """Create the weights for inputs of `input_shape` (None for the batch), as Keras'
         `model.build((None, 8))`; a list/dict of shapes for several inputs."""
-        if self._graph is not None or self._build_input_shape is not None:
+        # A user's build ending in super().build(input_shape), reached from a first call:
+        # that call runs call() next, building the layers (Keras 2 ran self.call here).
+        if self._in_call_build or self._graph is not None or \
+                self._build_input_shape is not None:
             self.built = True
             return
         is_shape = lambda s: isinstance(s, (tuple, list)) and all(
