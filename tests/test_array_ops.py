@@ -30,6 +30,19 @@ def test_gather_axis_and_batch_dims():
         xf.gather(P, idx, axis=1, batch_dims=1)
 
 
+def test_eager_gather_refuses_an_index_out_of_range_as_tf_on_cpu():
+    with pytest.raises(xf.errors.InvalidArgumentError,
+                       match=r"^indices\[1\] = 3 is not in \[0, 3\) \[Op:GatherV2\]$"):
+        xf.gather(P, [0, 3])
+    with pytest.raises(xf.errors.InvalidArgumentError, match=r"indices\[1,0\] = -1 is not in"):
+        xf.gather(P, np.array([[1, 2], [-1, 0]]), axis=2)  # TF: no negative indices
+    with pytest.raises(xf.errors.InvalidArgumentError, match=r"indices\[2,2\] = 5"):
+        xf.gather(P, np.array([[1, 1, 4], [0, 2, 3], [4, 4, 5]]), axis=2, batch_dims=1)
+    # traced indices are not checked (XLA fills, as TF's GPU kernel)
+    np.testing.assert_array_equal(xf.function(lambda i: xf.gather(P, i))(np.array([2, 0])),
+                                  P[[2, 0]])
+
+
 def test_gather_nd_as_tf_documents():
     np.testing.assert_array_equal(xf.gather_nd([[1, 2], [3, 4]], [[0, 0], [1, 1]]), [1, 4])
     np.testing.assert_array_equal(xf.gather_nd([[1, 2], [3, 4]], [[1], [0]]),

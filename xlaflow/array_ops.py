@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import errors
 from xlaflow.ops import _tensor
 from xlaflow.tensors import as_dtype, int32
 
@@ -49,6 +50,8 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     if not 0 <= batch_dims <= min(axis, indices.ndim):
         raise ValueError(f"gather: `batch_dims` must be in [0, min(axis, rank(indices))] = "
                          f"[0, {min(axis, indices.ndim)}], received batch_dims={batch_dims}")
+    if not isinstance(indices, jax.core.Tracer):
+        _check_in_range(indices, params.shape[axis])
     if batch_dims == 0:
         return jnp.take(params, indices, axis=axis)
     if params.shape[:batch_dims] != indices.shape[:batch_dims]:
@@ -57,6 +60,19 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
                          f"{params.shape} and indices of shape {indices.shape}")
     inner = lambda p, i: gather(p, i, axis=axis - 1, batch_dims=batch_dims - 1)
     return jax.vmap(inner)(params, indices)
+
+
+def _check_in_range(indices, size):
+    """TF's eager check (as on its CPU): an index outside [0, size) is an error, where the
+    gather itself would return a fill value. A traced index is not checked (XLA fills, as
+    TF's GPU kernel does)."""
+    values = np.asarray(indices)
+    bad = np.argwhere((values < 0) | (values >= size))
+    if bad.size:
+        where = ",".join(str(int(i)) for i in bad[0])
+        raise errors.InvalidArgumentError(
+            None, None, f"indices[{where}] = {values[tuple(bad[0])]} is not in [0, {size}) "
+                        f"[Op:GatherV2]")
 
 
 def gather_nd(params, indices, batch_dims=0, name=None):
