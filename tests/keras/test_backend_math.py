@@ -25,6 +25,9 @@ def test_reductions_and_elementwise_match_numpy_and_keras_rules():
     np.testing.assert_allclose(K.max(x), x.max())
     np.testing.assert_allclose(K.min(x, axis=-1), x.min(-1))
     assert float(K.mean(np.array([True, False, True, True]))) == 0.75
+    # an integer mean stays integer, truncated toward zero (Keras 2's tf.reduce_mean)
+    ints = K.mean(np.array([[1, 2], [-7, 0]], np.int32), axis=1)
+    assert ints.dtype == np.int32 and ints.tolist() == [1, -3]
     np.testing.assert_array_equal(K.sqrt(np.array([-4.0, 4.0])), [0.0, 2.0])  # no NaN
     np.testing.assert_array_equal(K.clip(np.array([-2.0, 0.5, 3.0]), 1.0, 0.0), [1, 1, 1])
     np.testing.assert_allclose(K.l2_normalize(x, axis=1),

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _op_dispatch
+from xlaflow.ops import reduce_mean
 from xlaflow.tensors import as_dtype
 
 
@@ -22,10 +23,11 @@ def sum(x, axis=None, keepdims=False):  # Keras' name (shadows the builtin here)
 
 
 def mean(x, axis=None, keepdims=False):
-    """As Keras: a bool tensor is averaged as floatx."""
+    """As Keras 2 (tf.reduce_mean): a bool tensor is averaged as floatx, an integer one
+    keeps its dtype, the quotient truncated toward zero."""
     x = jnp.asarray(x)
-    return jnp.mean(x.astype(jnp.float32) if x.dtype == jnp.bool_ else x, axis=axis,
-                    keepdims=keepdims)
+    return reduce_mean(x.astype(jnp.float32) if x.dtype == jnp.bool_ else x, axis=axis,
+                       keepdims=keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # Keras' name (shadows the builtin here)
