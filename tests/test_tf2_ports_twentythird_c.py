@@ -3,9 +3,9 @@ to graphs and tf.function" (TF 2.12) as written, imports changed, except where a
 (test_tf2_ports_eighth.py has the other guide, "Better performance with tf.function").
 
 What xlaflow lacks, each at its line: a concrete function has no `.graph` GraphDef (its program
-is StableHLO: `.as_text()`) and Function has no `pretty_printed_concrete_signatures()`.
-`tf.pow` was missing at the top level, and eager `tf.gather` did not refuse an index out of
-range (TF raises InvalidArgumentError on CPU); both are fixed.
+is StableHLO: `.as_text()`). `tf.pow` was missing at the top level, eager `tf.gather` did
+not refuse an index out of range (TF raises InvalidArgumentError on CPU) and Function had no
+`pretty_printed_concrete_signatures()`; all three are fixed.
 
 Oracles: NumPy (matmul, relu, the MSE, the matrix power) and the guide's printed trace counts.
 """
@@ -115,10 +115,14 @@ def test_polymorphism_and_graph_execution(capsys):
     print(my_relu(tf.constant([-1., 1.])))  # Signature matches `tf.constant([3., -3.])`.
     assert my_relu.experimental_get_tracing_count() == 3
     assert capsys.readouterr().out == "5.5\n[1. 0.]\n[3. 0.]\n0.0\n[0. 1.]\n"
-    # print(my_relu.pretty_printed_concrete_signatures()): xlaflow has no such method; one
-    # concrete function's signature is there instead
-    args, _ = my_relu.get_concrete_function(tf.constant([3., -3.])).structured_input_signature
-    assert args[0].shape == (2,) and args[0].dtype == np.float32
+    print(my_relu.pretty_printed_concrete_signatures())
+    # the guide's printed text (TF 2.12)
+    assert capsys.readouterr().out == (
+        "my_relu(x)\n  Args:\n    x: float32 Tensor, shape=()\n  Returns:\n"
+        "    float32 Tensor, shape=()\n\n"
+        "my_relu(x=[1, -1])\n  Returns:\n    float32 Tensor, shape=(2,)\n\n"
+        "my_relu(x)\n  Args:\n    x: float32 Tensor, shape=(2,)\n  Returns:\n"
+        "    float32 Tensor, shape=(2,)\n")
 
     x = tf.random.uniform(shape=[10, 10], minval=-1, maxval=2, dtype=tf.dtypes.int32)
 

@@ -23,7 +23,7 @@ class Entry:
         self.direct = None  # without Variables or donation: direct(*leaves) -> outputs
         self.donated_leaves = donated_leaves
         self.touched = None  # the Variables the last trace actually read or assigned
-        self.signatures = set()  # traced-leaf avals already traced (for tracing_count)
+        self.signatures = {}  # traced-leaf avals -> (trace number, output specs)
         self.check_tokens = []  # run-time checks: wait for results so failures raise here
         self.raise_checks = False  # for calls inside a user's own JAX transformation
         self.relaxed = None  # the _polymorphic.Relaxed dispatcher, for relaxed shapes

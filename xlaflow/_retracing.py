@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import warnings
 
+import jax
+
 from xlaflow import _signatures, _tracebacks
 from xlaflow.config import flags
 
@@ -29,13 +31,16 @@ class TraceLog:
         """What a trace is told apart by: each traced leaf's shape, dtype and weak type."""
         return tuple((x.shape, x.dtype, getattr(x, "weak_type", False)) for x in dyn)
 
-    def record(self, name, param_names, entry, dyn):
-        """Count a trace of `entry` for traced leaves `dyn`; warn past the threshold."""
+    def record(self, name, param_names, entry, dyn, outputs=None):
+        """Count a trace of `entry` for traced leaves `dyn`; warn past the threshold. The
+        entry keeps the trace's number and its outputs' specs (pretty_printed_...)."""
         avals = self.avals(dyn)
         if avals in entry.signatures:
             return  # the same program traced again (get_concrete_function after a call)
-        entry.signatures.add(avals)
         self.count += 1
+        entry.signatures[avals] = self.count, jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if hasattr(x, "aval") else x,
+            outputs)
         leaves = _signatures.fill_template(entry.template, dyn)
         names = _signatures.leaf_paths(entry.treedef, param_names)
         trace = {n: _signatures.describe_leaf(x) for n, x in zip(names, leaves)}

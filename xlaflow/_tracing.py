@@ -196,7 +196,7 @@ class Tracing:
                 raise _lifting.Retrace(entry.variables, entry.assigned, undonated=True)
             entry.touched = [v for v in entry.variables if id(v) in ctx.touched]
             entry.check_tokens.extend(ctx.check_tokens)
-            self._traces.record(self._name, self._param_names, entry, dyn)
+            self._traces.record(self._name, self._param_names, entry, dyn, out)
             # New values first: jax.jit aliases each donated input to the first output of
             # its shape and dtype, in order, so each Variable then reuses its own buffer.
             # Outputs first, a scalar result took a scalar Variable's buffer, and XLA

@@ -128,6 +128,11 @@ class Function(Tracing):
             entry, key, dyn, lambda e, vals: e.jitted.trace(vals, *self._dyn_args(e, dyn)))
         return ConcreteFunction(self, entry, traced, given)
 
+    def pretty_printed_concrete_signatures(self):
+        """TF's text of every traced signature: arguments, tensor specs and outputs."""
+        from xlaflow._pretty_signatures import pretty_printed
+        return pretty_printed(self)
+
     def _pure_program(self, *args):
         """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
         traced program on the Variables' values and the flat argument leaves and returns
