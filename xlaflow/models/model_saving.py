@@ -13,7 +13,8 @@ class SavingMethods:
              platforms=None):
         """Write the model to the directory `filepath`: architecture, weights, optimizer
         state, compile config and a `serving_default` export (see xf.saved_model); or, for
-        save_format="h5" or an .h5/.hdf5 path, all but the export to one HDF5 file."""
+        save_format="h5" or an .h5/.hdf5 path, all but the export to one HDF5 file; for
+        save_format="keras" or a .keras path, to TF 2.12's .keras zip."""
         from xlaflow.saving import keras_model
         keras_model.save_model(self, filepath, overwrite=overwrite,
                                include_optimizer=include_optimizer, save_format=save_format,

@@ -86,12 +86,11 @@ def load_model(filepath, custom_objects=None, compile=True):
     h5py = hdf5_weights.require_h5py("load_model of an HDF5 file")
     if not h5py.is_hdf5(os.fspath(filepath)):
         import zipfile
-        if zipfile.is_zipfile(os.fspath(filepath)):  # TF 2.12+'s model.save("m.keras")
+        if zipfile.is_zipfile(os.fspath(filepath)):  # not a .keras zip (no config.json)
             raise ValueError(
-                f"load_model: {filepath} is a zip archive, the Keras v3 format TF writes for "
-                "model.save('m.keras'), which xlaflow does not read. In TensorFlow, load it "
-                "and save it as one HDF5 file (model.save('model.h5')), then "
-                "load_model('model.h5') here")
+                f"load_model: {filepath} is a zip archive without the config.json of a "
+                ".keras model (TF 2.12's model.save('m.keras'), which load_model reads); "
+                "it holds no model load_model knows")
         raise ValueError(f"load_model: {filepath} is a file but not an HDF5 file; a model "
                          "saved by model.save(path) is a directory (or an .h5 file)")
 

@@ -26,24 +26,37 @@ TF_SAVED_MODEL = "saved_model.pb"  # what TF's model.save(directory) writes
 
 def check_save_format(filepath, save_format):
     """The file format `model.save` writes: "h5" (one HDF5 file, Keras 2's layout) for
-    save_format="h5" or a path ending in .h5/.hdf5, else "tf" (a directory); checked
-    before anything is written."""
-    if save_format not in (None, "tf", "h5"):
-        raise ValueError(f"save: save_format must be None, 'tf' or 'h5'; received "
+    save_format="h5" or a path ending in .h5/.hdf5; "keras" (TF 2.12's zip,
+    keras_v3.py) for save_format="keras" or a path ending in .keras; else "tf" (a
+    directory); checked before anything is written."""
+    from xlaflow.saving import keras_v3
+    if save_format not in (None, "tf", "h5", "keras"):
+        raise ValueError(f"save: save_format must be None, 'tf', 'h5' or 'keras'; received "
                          f"{save_format!r}")
     if save_format == "h5" or (save_format is None and hdf5_weights.is_hdf5_path(filepath)):
         hdf5_weights.require_h5py("model.save to an HDF5 file")
         return "h5"
+    if save_format == "keras" or (save_format is None and keras_v3.is_keras_v3_path(filepath)):
+        if not keras_v3.is_keras_v3_path(filepath):  # as TF 2.12's saving_lib
+            raise ValueError(f"save: save_format='keras' needs a filepath ending in "
+                             f".keras; received {filepath!r}")
+        hdf5_weights.require_h5py("model.save to a .keras file")
+        return "keras"
     return "tf"
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True, save_format=None,
                platforms=None):
-    """Write `model` to the directory `filepath` (see the module docstring), or to one
-    HDF5 file (xlaflow/saving/hdf5_model.py) for save_format="h5" or an .h5 path."""
-    if check_save_format(filepath, save_format) == "h5":
+    """Write `model` to the directory `filepath` (see the module docstring), to one
+    HDF5 file (xlaflow/saving/hdf5_model.py) for save_format="h5" or an .h5 path, or to
+    TF 2.12's .keras zip (keras_v3.py) for save_format="keras" or a .keras path."""
+    kind = check_save_format(filepath, save_format)
+    if kind == "h5":
         from xlaflow.saving import hdf5_model
         return hdf5_model.save_model(model, filepath, overwrite, include_optimizer)
+    if kind == "keras":
+        from xlaflow.saving import keras_v3
+        return keras_v3.save_model(model, filepath, overwrite, include_optimizer)
     lowered = export.lower_all({export.DEFAULT_SIGNATURE: model._serving_function()},
                                platforms, shared_batch=True)  # Keras: one batch
     from xlaflow.layers.rnn_stateful import kept_states
@@ -257,6 +270,9 @@ def load_model(filepath, custom_objects=None, compile=True):
     must be registered (`@register_serializable`) or passed in `custom_objects`."""
     if hdf5_weights.is_hdf5_path(filepath) and not os.path.exists(filepath):
         raise FileNotFoundError(f"load_model: no file or directory at {filepath}")
+    from xlaflow.saving import keras_v3
+    if keras_v3.is_keras_v3_file(filepath):  # TF 2.12's model.save("m.keras")
+        return keras_v3.load_model(filepath, custom_objects, compile)
     if os.path.isfile(filepath):  # Keras 2 reads a file as HDF5, whatever its name
         from xlaflow.saving import hdf5_model
         return hdf5_model.load_model(filepath, custom_objects, compile)

@@ -1,0 +1,216 @@
+"""Where the `.keras` zip's `model.weights.h5` keeps each variable, as TF 2.12 writes it.
+
+TF 2.12's saver walks the model's attributes in `dir()` order; the first it meets holding
+the layers of a Sequential or Functional model is `_layer_checkpoint_dependencies`, a dict
+with each weighted layer twice ("layer_with_weights-i", "layer-j") and the others once.
+Each entry is named by its class in snake case, a repeat suffixed `_1`, `_2`..., and only
+an object's first visit writes a group: so two Dense layers are `dense` and `dense_2`. A
+layer's own weights (trainable, then the others) are `<group>/vars/0`, `/1`...; the
+optimizer's (`iteration`, then its slots in TF's build order) `optimizer/vars/<i>`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+LAYERS = "_layer_checkpoint_dependencies"  # TF 2.12/2.13's group of a model's layers
+LATER_LAYERS = "layers"  # tf-keras 2.14+ and Keras 3 (which skip the one above)
+OPTIMIZER = "optimizer"
+XLAFLOW_OPTIMIZER = "xlaflow_optimizer"  # an optimizer TF's layout has no order for
+
+# TF 2.12's slots by optimizer class, in its build order: each inner tuple is one loop
+# over the trainable variables creating those slots per variable (Adam: m0 v0 m1 v1...,
+# then vhat0 vhat1...). Names are xlaflow's (slot_names); TF's SGD builds "m" even
+# without momentum (zeros here, written and skipped as such).
+TF_SLOTS = {
+    "SGD": (("m",),),
+    "Adam": (("m", "v"), ("v_hat",)),
+    "AdamW": (("m", "v"), ("v_hat",)),
+    "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)),
+    "Adagrad": (("accumulator",),),
+    "Adamax": (("m", "u"),),
+}
+_ALWAYS = {"SGD": ("m",)}  # slots TF builds whatever the configuration
+
+
+def snake_case(name):
+    """Keras' to_snake_case of a class name (Dense -> dense, Conv2D -> conv2d)."""
+    name = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name if not name.startswith("_") else "private" + name
+
+
+def own_weights(layer):
+    """A layer's weights as TF saves them: trainable first, then the others."""
+    trainable = {id(w) for w in layer.trainable_weights}
+    weights = list(layer.weights)
+    return [w for w in weights if id(w) in trainable] + \
+        [w for w in weights if id(w) not in trainable]
+
+
+def _is_network(model):
+    from xlaflow.models import Sequential
+    return isinstance(model, Sequential) or getattr(model, "_graph", None) is not None
+
+
+def layer_paths(model, scheme="tf2.12"):
+    """[(group path, layer)] for each of `model.layers`, under `scheme`: "tf2.12" (a
+    weighted layer's second entry takes a name of its own), "tf2.13" (it does not) or
+    "later" (the `layers` group). A subclassed model's layers go by the attribute that
+    holds them, as TF's walk finds them, else under `layers/`."""
+    layers = list(model.layers)
+    if not _is_network(model):
+        attrs = {id(v): k for k, v in sorted(vars(model).items()) if not k.startswith("_")}
+        named = [(attrs[id(layer)], layer) for layer in layers if id(layer) in attrs]
+        rest = [layer for layer in layers if id(layer) not in attrs]
+        return named + _container(LATER_LAYERS, [(layer, 1) for layer in rest], False)
+    if scheme == "later":
+        return _container(LATER_LAYERS, [(layer, 1) for layer in layers], False)
+    entries = [(layer, 2 if layer.weights else 1) for layer in layers]
+    return _container(LAYERS, entries, scheme == "tf2.12")
+
+
+def _container(prefix, entries, repeats_take_names):
+    used, seen, paths = {}, set(), []
+    for layer, times in entries:
+        for _ in range(times if repeats_take_names else 1):
+            name = snake_case(type(layer).__name__)
+            if name in used:
+                used[name] += 1
+                name = f"{name}_{used[name]}"
+            else:
+                used[name] = 0
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                paths.append((f"{prefix}/{name}", layer))
+    return paths
+
+
+def write_model(f, model):
+    """The model's layers' weights into the open h5 file `f` (TF 2.12's paths)."""
+    f.create_group("vars")  # the model's own (none for Sequential/Functional)
+    for path, layer in layer_paths(model):
+        group = f.create_group(path).create_group("vars")
+        for i, weight in enumerate(own_weights(layer)):
+            group.create_dataset(str(i), data=_storable(weight.value))
+
+
+def _storable(value):
+    from xlaflow.saving.hdf5_weights import _storable as storable
+    return storable(value)
+
+
+def read_model(f, model, filepath):
+    """[(weight, value)] for every weight of `model` from the open h5 file `f`, each
+    shape checked (nothing assigned here); the first naming scheme that finds every
+    weighted layer's group wins."""
+    failures = []
+    for scheme in ("tf2.12", "tf2.13", "later"):
+        found, missing = [], None
+        for path, layer in layer_paths(model, scheme):
+            weights = own_weights(layer)
+            group = f.get(f"{path}/vars")
+            if not weights:
+                continue
+            if group is None or len(group) != len(weights):
+                missing = (path, layer, 0 if group is None else len(group), len(weights))
+                break
+            found += [(w, np.asarray(group[str(i)])) for i, w in enumerate(weights)]
+        if missing is None:
+            break
+        failures.append(missing)
+    else:
+        path, layer, have, want = failures[0]
+        raise ValueError(
+            f"load_model: {filepath}'s weights file has no {want} weights for layer "
+            f"{layer.name!r} ({type(layer).__name__}) at {path}/vars (it holds {have}). "
+            "The file is of another architecture, or TF keeps this layer's weights in "
+            "groups of its sublayers, which this reader does not follow: in TensorFlow, "
+            "save the model as one HDF5 file (model.save('model.h5')) and load that")
+    for weight, value in found:
+        if tuple(value.shape) != tuple(weight.shape):
+            raise ValueError(f"load_model: {weight.name} has shape {tuple(weight.shape)}; "
+                             f"{filepath} holds {tuple(value.shape)} for it")
+    return found
+
+
+def tf_order(optimizer, weights):
+    """[(Variable or None, the weight it is a slot of or None)] of the optimizer in TF
+    2.12's order: `iteration`, then the slots (None for one TF builds and xlaflow does
+    not: zeros in the file). None for an optimizer whose TF order is not known here."""
+    name = type(optimizer).__name__
+    groups = TF_SLOTS.get(name)
+    if groups is None or getattr(optimizer, "_keras_form", False) or \
+            type(optimizer).__module__ != "xlaflow.optimizers":
+        return None
+    by_id = {id(v): v for v in optimizer.variables}
+    slots = {(id(weight), slot): by_id[key]
+             for key, (weight, slot) in optimizer.slot_owners().items()}
+    order = [(optimizer.iterations, None)]
+    for group in groups:
+        built = [s for s in group if s in optimizer.slot_names or s in _ALWAYS.get(name, ())]
+        for weight in weights:
+            order += [(slots.get((id(weight), s)), weight) for s in built]
+    return order
+
+
+def write_optimizer(f, optimizer, weights, keys):
+    """The optimizer's state under `optimizer/vars` in TF's order (returns None); for an
+    optimizer whose TF order is unknown, under `xlaflow_optimizer/vars` in xlaflow's
+    order, returning the specs that pair those slots with their weights (`keys`:
+    {id(weight): key})."""
+    order = tf_order(optimizer, weights)
+    if order is None:
+        from xlaflow.saving import keras_model
+        group = f.create_group(XLAFLOW_OPTIMIZER).create_group("vars")
+        owners = keras_model._slot_owners(optimizer)
+        specs = []
+        for i, variable in enumerate(optimizer.variables):
+            group.create_dataset(str(i), data=_storable(variable.value))
+            specs.append({"key": str(i), "name": variable.name, "shape": list(variable.shape),
+                          "dtype": np.dtype(variable.dtype).name,
+                          **keras_model._slot_of(variable, owners, keys)})
+        return specs
+    group = f.create_group(OPTIMIZER).create_group("vars")
+    for i, (variable, weight) in enumerate(order):
+        if variable is None:  # TF's SGD momentum, unused without momentum: zeros
+            value = np.zeros(tuple(weight.shape), np.dtype(weight.dtype))
+        elif weight is None:  # the iteration count: int64 in TF
+            value = np.asarray(variable.value).astype(np.int64)
+        else:
+            value = _storable(variable.value)
+        group.create_dataset(str(i), data=value)
+    return None
+
+
+def read_optimizer(f, optimizer, weights, filepath):
+    """[(Variable, value)] of the optimizer state in TF's `optimizer/vars`, the optimizer
+    built for `weights` first; [] when there is none, or (with a warning, as Keras 2 when
+    its counts differ) when it cannot be paired with this optimizer's variables."""
+    group = f.get(f"{OPTIMIZER}/vars")
+    if group is None or not len(group):
+        return []
+    optimizer.build(weights)
+    order = tf_order(optimizer, weights)
+    if order is None or len(order) != len(group):
+        why = (f"TF's order of {type(optimizer).__name__}'s variables is not known here"
+               if order is None else f"it holds {len(group)} variables where TF 2.12's "
+               f"{type(optimizer).__name__} has {len(order)} for this model")
+        warnings.warn(f"load_model: {filepath}'s optimizer state is not restored ({why}); "
+                      "the model is compiled with a fresh optimizer", UserWarning,
+                      stacklevel=4)
+        return []
+    pairs = []
+    for i, (variable, _) in enumerate(order):
+        value = np.asarray(group[str(i)])
+        if variable is None:
+            continue
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"load_model: {filepath}'s optimizer variable {i} has shape "
+                             f"{tuple(value.shape)}; {variable.name} has "
+                             f"{tuple(variable.shape)}")
+        pairs.append((variable, value))
+    return pairs
