@@ -136,8 +136,10 @@ def test_save_and_load_model_round_trip_the_vocabulary(tmp_path):
     assert loaded.input_names == ["color", "amount"]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), _numpy_forward(model, x),
                                rtol=1e-5, atol=1e-6)
-    # the serving export is the compiled part's: it takes the lookup's ids by name
-    signature = xf.saved_model.load(str(tmp_path / "colors.keras")).signatures[
+    # the serving export (the directory form; a .keras file is TF 2.12's zip) is the
+    # compiled part's: it takes the lookup's ids by name
+    model.save(str(tmp_path / "colors"))
+    signature = xf.saved_model.load(str(tmp_path / "colors")).signatures[
         "serving_default"]
     (served,) = signature(amount=x["amount"], color_lookup=_ids(x["color"]).astype(
         "int32")).values()

@@ -7,11 +7,13 @@ Oracles: NumPy forward passes of the Dense stack (accuracy before and after a lo
 model's own evaluate and predict (a reload is bit-equal), and the file names TF gives where
 xlaflow follows them: a weights save is one directory named as TF's prefix (TF writes
 `<prefix>.index` and `<prefix>.data-00000-of-00001`), beside the `checkpoint` file TF writes.
-`model.save("my_model.keras")` writes xlaflow's model directory (Keras 2.12 writes a zip).
+`model.save("my_model.keras")` writes Keras 2.12's zip (config.json, metadata.json and
+model.weights.h5).
 """
 
 import math
 import os
+import zipfile
 
 import h5py
 import numpy as np
@@ -239,9 +241,10 @@ def test_save_the_entire_model_in_the_keras_format(capsys):
 
     # Save the entire model as a `.keras` zip archive.
     model.save('my_model.keras')
-    # xlaflow's model directory (its SavedModel form, below), not Keras 2.12's zip archive
-    assert os.path.isdir('my_model.keras')
-    assert 'variables' in os.listdir('my_model.keras')
+    # Keras 2.12's zip archive: the config, the metadata and the weights in HDF5
+    with zipfile.ZipFile('my_model.keras') as archive:
+        assert sorted(archive.namelist()) == ['config.json', 'metadata.json',
+                                              'model.weights.h5']
 
     new_model = tf.keras.models.load_model('my_model.keras')
     _check_reloaded(model, new_model, capsys)

@@ -56,11 +56,20 @@ def is_keras_v3_path(filepath):
 
 
 def is_keras_v3_file(filepath):
-    """A zip file holding a config.json: what Keras 2.12+ writes for model.save('m.keras')."""
-    if not (os.path.isfile(filepath) and zipfile.is_zipfile(os.fspath(filepath))):
+    """A zip file holding a config.json (what Keras 2.12+ writes for model.save('m.keras')),
+    or a .keras file that is no HDF5 file (a damaged zip: its reader says so)."""
+    if not os.path.isfile(filepath):
         return False
-    with zipfile.ZipFile(os.fspath(filepath)) as zf:
-        return CONFIG in zf.namelist()
+    if zipfile.is_zipfile(os.fspath(filepath)):
+        with zipfile.ZipFile(os.fspath(filepath)) as zf:
+            return CONFIG in zf.namelist()
+    if not is_keras_v3_path(filepath):
+        return False
+    try:
+        import h5py
+    except ImportError:
+        return True
+    return not h5py.is_hdf5(os.fspath(filepath))
 
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):

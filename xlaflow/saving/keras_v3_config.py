@@ -145,7 +145,10 @@ def _functional(config):
     """xlaflow's functional config (layers, input_layers, nodes of refs, outputs) as
     Keras 2's (layers with "name" and "inbound_nodes", input_layers, output_layers)."""
     layers = config["layers"]
-    names = [layer["config"]["name"] for layer in layers]
+    names = [layer["config"].get("name") if isinstance(layer.get("config"), dict) else None
+             for layer in layers]
+    if not all(isinstance(n, str) for n in names):
+        return None  # a layer whose config names it not: Keras 2's nodes need the name
     inputs = [names[i] for i in config["input_layers"]]
     calls, node_layer = {}, []
     for node in config["nodes"]:
