@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
-from xlaflow.saved_model import CorruptSaveError
 from tests.saving import keras_v3_files as files
+from xlaflow.saved_model import CorruptSaveError
 
 keras = xf.keras
 X = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
