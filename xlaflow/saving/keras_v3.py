@@ -162,9 +162,10 @@ def load_model(filepath, custom_objects=None, compile=True):
     try:
         with zipfile.ZipFile(os.fspath(filepath)) as zf:
             names = zf.namelist()
-            if CONFIG not in names or WEIGHTS not in names:
-                raise ValueError(f"load_model: {filepath} is a zip without the {CONFIG} and "
-                                 f"{WEIGHTS} of a .keras model (it holds {names[:5]})")
+            missing = [n for n in (CONFIG, WEIGHTS) if n not in names]
+            if missing:
+                raise ValueError(f"load_model: {filepath} is a zip without the {missing} "
+                                 f"of a .keras model (it holds {names[:5]})")
             config = json.loads(zf.read(CONFIG).decode("utf-8"))
             weights = zf.read(WEIGHTS)
     except (zipfile.BadZipFile, ValueError, KeyError) as exc:
