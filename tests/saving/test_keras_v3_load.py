@@ -185,3 +185,14 @@ def test_a_damaged_zip_is_a_corrupt_save(tmp_path):
         f.write(data[: len(data) - 200])
     with pytest.raises(CorruptSaveError, match=r"m\.keras cannot be read .*truncated"):
         keras.models.load_model(path)
+
+
+def test_a_sequential_without_an_input_layer_is_built_from_its_build_config(tmp_path):
+    """TF 2.12 writes a Sequential built by model.build((None, 4)) with no InputLayer: the
+    model's build_config says the input shape, the layer paths are as before."""
+    config, arrays, weights, _ = files.dense_stack()
+    del config["config"]["layers"][0]
+    del config["compile_config"]
+    model = keras.models.load_model(files.write(str(tmp_path / "b.keras"), config, arrays))
+    assert model.built
+    np.testing.assert_allclose(model(X), files.numpy_stack(X, weights), rtol=1e-5, atol=1e-5)
