@@ -215,3 +215,38 @@ def test_a_registered_layer_is_saved_under_its_registered_name(tmp_path):
     loaded = keras.models.load_model(_without_xlaflow_part(path, str(tmp_path / "tf.keras")))
     assert isinstance(loaded.layers[0], Shift) and loaded.layers[0].amount == 2.0
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+class Offset(keras.Model):
+    """A subclassed model with a weight of its own (TF keeps it in the root `vars`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(1)
+        self.offset = self.add_weight(name="offset", shape=(1,), initializer="ones")
+
+    def call(self, x):
+        return self.dense(x) + self.offset
+
+
+def test_an_inner_model_and_a_models_own_weight_are_kept_where_tf_keeps_them(tmp_path):
+    inner = keras.Sequential([layers.Dense(3, activation="relu"), layers.Dense(2)])
+    inputs = layers.Input((4,))
+    model = _trained(keras.Model(inputs, layers.Dense(1)(inner(inputs))))
+    path = str(tmp_path / "nested.keras")
+    model.save(path)
+    _, _, _, datasets = _members(path)
+    prefix = "_layer_checkpoint_dependencies"
+    assert {f"{prefix}/sequential/{prefix}/dense/vars/0",
+            f"{prefix}/sequential/{prefix}/dense_2/vars/1", f"{prefix}/dense/vars/0"} <= set(
+        datasets)
+    _same_state(model, keras.models.load_model(path))
+    own = _trained(Offset())
+    own.offset.assign(np.array([2.5], np.float32))
+    own.save(str(tmp_path / "own.keras"))
+    _, _, _, datasets = _members(str(tmp_path / "own.keras"))
+    assert "vars/0" in datasets and "dense/vars/0" in datasets
+    loaded = keras.models.load_model(str(tmp_path / "own.keras"),
+                                     custom_objects={"Offset": Offset})
+    assert float(loaded.offset.numpy()[0]) == 2.5
+    _same_state(own, loaded)

@@ -44,11 +44,26 @@ def snake_case(name):
 
 
 def own_weights(layer):
-    """A layer's weights as TF saves them: trainable first, then the others."""
+    """What TF saves in a layer's (or a model's) own `vars`: its weights (a model's own,
+    not its layers'), trainable first, then the others."""
+    from xlaflow.models import Model
+    weights = list(layer._own_weights if isinstance(layer, Model) else layer.weights)
     trainable = {id(w) for w in layer.trainable_weights}
-    weights = list(layer.weights)
     return [w for w in weights if id(w) in trainable] + \
         [w for w in weights if id(w) not in trainable]
+
+
+def weight_groups(model, scheme="tf2.12", prefix=""):
+    """[(group path, its weights)] of `model` itself ("vars" at the root) and each of its
+    layers (layer_paths), an inner model's layers under its own path, as TF walks them."""
+    from xlaflow.models import Model
+    groups = [(f"{prefix}vars", own_weights(model))]
+    for path, layer in layer_paths(model, scheme):
+        if isinstance(layer, Model):
+            groups += weight_groups(layer, scheme, f"{prefix}{path}/")
+        else:
+            groups.append((f"{prefix}{path}/vars", own_weights(layer)))
+    return groups
 
 
 def _is_network(model):
@@ -90,11 +105,18 @@ def _container(prefix, entries, repeats_take_names):
 
 
 def write_model(f, model):
-    """The model's layers' weights into the open h5 file `f` (TF 2.12's paths)."""
-    f.create_group("vars")  # the model's own (none for Sequential/Functional)
-    for path, layer in layer_paths(model):
-        group = f.create_group(path).create_group("vars")
-        for i, weight in enumerate(own_weights(layer)):
+    """The model's weights into the open h5 file `f` at TF 2.12's paths; every weight of
+    the model must sit in one of them (checked before anything is written)."""
+    groups = weight_groups(model)
+    placed = {id(w) for _, weights in groups for w in weights}
+    stray = [w.name for w in model.weights if id(w) not in placed]
+    if stray:
+        raise ValueError(f"save: {model.name} has weights in no layer of its `layers` "
+                         f"({stray[:3]}); a .keras file keeps weights by layer. Save to a "
+                         "directory path (no .keras) instead")
+    for path, weights in groups:
+        group = f.require_group(path)
+        for i, weight in enumerate(weights):
             group.create_dataset(str(i), data=_storable(weight.value))
 
 
@@ -110,26 +132,25 @@ def read_model(f, model, filepath):
     failures = []
     for scheme in ("tf2.12", "tf2.13", "later"):
         found, missing = [], None
-        for path, layer in layer_paths(model, scheme):
-            weights = own_weights(layer)
-            group = f.get(f"{path}/vars")
+        for path, weights in weight_groups(model, scheme):
+            group = f.get(path)
             if not weights:
                 continue
             if group is None or len(group) != len(weights):
-                missing = (path, layer, 0 if group is None else len(group), len(weights))
+                missing = (path, weights, 0 if group is None else len(group))
                 break
             found += [(w, np.asarray(group[str(i)])) for i, w in enumerate(weights)]
         if missing is None:
             break
         failures.append(missing)
     else:
-        path, layer, have, want = failures[0]
+        path, weights, have = failures[0]
         raise ValueError(
-            f"load_model: {filepath}'s weights file has no {want} weights for layer "
-            f"{layer.name!r} ({type(layer).__name__}) at {path}/vars (it holds {have}). "
-            "The file is of another architecture, or TF keeps this layer's weights in "
-            "groups of its sublayers, which this reader does not follow: in TensorFlow, "
-            "save the model as one HDF5 file (model.save('model.h5')) and load that")
+            f"load_model: {filepath}'s weights file has no {len(weights)} weights "
+            f"({weights[0].name}, ...) at {path} (it holds {have}). The file is of another "
+            "architecture, or TF keeps this layer's weights in groups of its sublayers, "
+            "which this reader does not follow: in TensorFlow, save the model as one HDF5 "
+            "file (model.save('model.h5')) and load that")
     for weight, value in found:
         if tuple(value.shape) != tuple(weight.shape):
             raise ValueError(f"load_model: {weight.name} has shape {tuple(weight.shape)}; "
