@@ -6,6 +6,8 @@ it without the model's code) with a `keras/` part: the architecture and compile 
 stored once, in the export's `variables/`, and `keras/model.json` lists their keys. Each
 optimizer slot's entry names the weight it belongs to (`slot_of`), so load_model pairs
 slots with weights by that, not by position (files without it load by position).
+A path ending in .keras is TF 2.12's zip instead (keras_v3.py), an .h5 path one HDF5 file
+(hdf5_model.py); load_model reads all three, and the directory form at a .keras path.
 """
 
 from __future__ import annotations
