@@ -131,9 +131,10 @@ class Tower(keras.Model):
         super().__init__(**kwargs)
         self.hidden = layers.Dense(5, activation="relu")
         self.head = layers.Dense(1)
+        self.blocks = [layers.Dense(5), layers.Dense(5)]
 
     def call(self, x):
-        return self.head(self.hidden(x))
+        return self.head(self.blocks[1](self.blocks[0](self.hidden(x))))
 
 
 def test_a_subclassed_model_keeps_its_layers_under_their_attributes(tmp_path):
@@ -141,7 +142,8 @@ def test_a_subclassed_model_keeps_its_layers_under_their_attributes(tmp_path):
     path = str(tmp_path / "t.keras")
     model.save(path)
     _, _, _, datasets = _members(path)
-    assert {"head/vars/0", "head/vars/1", "hidden/vars/0", "hidden/vars/1"} <= set(datasets)
+    assert {"head/vars/0", "head/vars/1", "hidden/vars/0", "hidden/vars/1",
+            "blocks/dense/vars/0", "blocks/dense_1/vars/1"} <= set(datasets)
     _same_state(model, keras.models.load_model(path, custom_objects={"Tower": Tower}))
 
 

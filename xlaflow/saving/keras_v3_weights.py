@@ -78,10 +78,19 @@ def layer_paths(model, scheme="tf2.12"):
     holds them, as TF's walk finds them, else under `layers/`."""
     layers = list(model.layers)
     if not _is_network(model):
-        attrs = {id(v): k for k, v in sorted(vars(model).items()) if not k.startswith("_")}
-        named = [(attrs[id(layer)], layer) for layer in layers if id(layer) in attrs]
-        rest = [layer for layer in layers if id(layer) not in attrs]
-        return named + _container(LATER_LAYERS, [(layer, 1) for layer in rest], False)
+        from xlaflow.layers.base import Layer
+        placed, paths = set(), []
+        for attr, value in sorted(vars(model).items()):  # dir()'s order: first one wins
+            if attr.startswith("_"):
+                continue
+            if isinstance(value, Layer) and id(value) not in placed:
+                paths.append((attr, value))
+            elif isinstance(value, (list, tuple)):  # named by class, as TF's containers
+                paths += _container(attr, [(v, 1) for v in value if isinstance(v, Layer)
+                                           and id(v) not in placed], False)
+            placed |= {id(layer) for _, layer in paths}
+        rest = [layer for layer in layers if id(layer) not in placed]
+        return paths + _container(LATER_LAYERS, [(layer, 1) for layer in rest], False)
     if scheme == "later":
         return _container(LATER_LAYERS, [(layer, 1) for layer in layers], False)
     entries = [(layer, 2 if layer.weights else 1) for layer in layers]
