@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric, div_no_nan
 from xlaflow.metrics_confusion import confusion_counts, evenly_spaced
 
@@ -40,11 +41,15 @@ class AUC(Metric):
         if method is None:
             raise ValueError(f"AUC: invalid summation_method {summation_method!r}; "
                              f"expected one of {sorted(set(_SUMMATIONS.values()))}")
-        if multi_label or label_weights is not None:
-            raise NotImplementedError(
-                "AUC(multi_label=True) and AUC(label_weights=...) are not supported; use one "
-                "AUC per label column (a MeanMetricWrapper can slice the column) and average "
-                "their results")
+        multi_label = bool(multi_label)
+        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(
+                num_labels, (int, np.integer)) or num_labels < 1):
+            raise ValueError(f"AUC: num_labels must be None or an int >= 1; received "
+                             f"num_labels={num_labels!r}")
+        if num_labels and not multi_label:  # Keras 2's check
+            raise ValueError(f"AUC: num_labels is needed only when multi_label=True; "
+                             f"received num_labels={num_labels!r} with multi_label=False")
+        weights = _label_weights(label_weights, num_labels)
         if thresholds is not None:
             given = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) \
                 else [thresholds]
@@ -65,20 +70,75 @@ class AUC(Metric):
         self._init_from_thresholds = thresholds is not None
         self.num_thresholds, self.curve = int(num_thresholds), curve_name
         self.summation_method, self.from_logits = method, bool(from_logits)
-        self.multi_label, self.num_labels, self.label_weights = False, num_labels, None
+        self.multi_label = multi_label
+        self.num_labels = None if num_labels is None else int(num_labels)
+        # a NumPy vector in the metric's dtype (Keras 2 keeps a constant of it), or None
+        self.label_weights = None if weights is None else weights.astype(self.dtype)
         self.thresholds = [-_EPSILON, *inner, 1.0 + _EPSILON]
+        self._num_labels = None  # the labels the state counts (multi_label), once built
+        # Keras 2 builds the state now, unless multi_label waits for the first batch to
+        # tell the number of labels
+        if not multi_label or self.num_labels:
+            self._build(self.num_labels)
+
+    def _build(self, num_labels):
+        """The confusion counts: one per threshold, or per threshold and label (a
+        (num_thresholds, num_labels) matrix) under multi_label."""
         shape = (self.num_thresholds,)
+        if self.multi_label:
+            self._num_labels = int(num_labels)
+            shape += (self._num_labels,)
         self.true_positives = self.add_variable("true_positives", shape)
         self.false_positives = self.add_variable("false_positives", shape)
         self.true_negatives = self.add_variable("true_negatives", shape)
         self.false_negatives = self.add_variable("false_negatives", shape)
 
+    @property
+    def built(self):
+        return hasattr(self, "true_positives")
+
+    def _check_labels(self, y_true, y_pred):
+        """Keras 2's shape checks for multi-label data: labels and predictions of shape
+        (examples, labels), label_weights one per label; builds the state if it waits."""
+        if y_true.ndim != 2 or y_pred.ndim != 2:
+            raise ValueError(f"AUC(multi_label={self.multi_label}, label_weights=...): "
+                             f"y_true and y_pred must have rank 2 (examples, labels); "
+                             f"received shapes {y_true.shape} and {y_pred.shape}")
+        labels = y_pred.shape[1]
+        expected = self._num_labels if self.multi_label and self.built else labels
+        weights = self.label_weights
+        if y_true.shape != y_pred.shape or labels != expected or \
+                (weights is not None and len(weights) != labels):
+            raise ValueError(
+                f"AUC: the number of labels is not consistent; received y_true of shape "
+                f"{y_true.shape} and y_pred of shape {y_pred.shape}, expected "
+                f"(examples, {expected if weights is None else len(weights)}) (the "
+                f"state's labels, or one per label weight)")
+        if not self.built:  # checked first, so a refused batch builds nothing
+            self._build(labels)
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = jnp.asarray(y_pred, self.dtype)
+        y_true, y_pred = jnp.asarray(y_true, self.dtype), jnp.asarray(y_pred, self.dtype)
+        if self.multi_label or self.label_weights is not None:
+            self._check_labels(y_true, y_pred)
         if self.from_logits:
             y_pred = jax.nn.sigmoid(y_pred)
-        tp, fp, tn, fn = confusion_counts(y_true, y_pred, self.thresholds, sample_weight,
-                                          self.dtype, evenly=self._evenly)
+        weight = sample_weight
+        if self.multi_label or self.label_weights is not None:
+            # Keras 2's broadcast_weights: a per-example weight covers each label
+            weight = jnp.ones_like(y_pred) if sample_weight is None else jnp.broadcast_to(
+                losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), 2),
+                y_pred.shape)
+        if self.multi_label:  # each label's column counted on its own: (thresholds, labels)
+            tp, fp, tn, fn = jax.vmap(
+                lambda t, p, w: confusion_counts(t, p, self.thresholds, w, self.dtype,
+                                                 evenly=self._evenly),
+                in_axes=1, out_axes=1)(y_true, y_pred, weight)
+        else:
+            if self.label_weights is not None:  # weighs each column before flattening
+                weight = weight * jnp.asarray(self.label_weights, self.dtype)
+            tp, fp, tn, fn = confusion_counts(y_true, y_pred, self.thresholds, weight,
+                                              self.dtype, evenly=self._evenly)
         self.true_positives.assign_add(tp)
         self.false_positives.assign_add(fp)
         self.true_negatives.assign_add(tn)
@@ -99,9 +159,23 @@ class AUC(Metric):
                           div_no_nan(p[:-1], jnp.maximum(p[1:], 0)), jnp.ones_like(p[1:]))
         increments = div_no_nan(slope * (dtp + intercept * jnp.log(ratio)),
                                 jnp.maximum(tp[1:] + fn[1:], 0))
-        return jnp.sum(increments)
+        return self._average(jnp.sum(increments, axis=0))
+
+    def _average(self, areas):
+        """The AUC from the area under each label's curve (multi_label: the mean, or the
+        label_weights' weighted mean, as Keras 2; else the one area)."""
+        if not self.multi_label:
+            return areas
+        if self.label_weights is None:
+            return jnp.mean(areas)
+        weights = jnp.asarray(self.label_weights, areas.dtype)
+        return div_no_nan(jnp.sum(areas * weights), jnp.sum(weights))
 
     def result(self):
+        if not self.built:
+            raise ValueError(f"{self.name}: AUC(multi_label=True) without num_labels has no "
+                             f"state until its first update_state, which tells the number "
+                             f"of labels; pass num_labels to build it at construction")
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self.interpolate_pr_auc()
         tp, fp = self.true_positives.value, self.false_positives.value
@@ -117,13 +191,32 @@ class AUC(Metric):
         else:
             heights = jnp.maximum(y[:-1], y[1:])
         # thresholds rise, so x falls: each step's width is x[i] - x[i + 1]
-        return jnp.sum((x[:-1] - x[1:]) * heights)
+        return self._average(jnp.sum((x[:-1] - x[1:]) * heights, axis=0))
 
     def get_config(self):
         config = {**super().get_config(), "num_thresholds": self.num_thresholds,
                   "curve": self.curve, "summation_method": self.summation_method,
-                  "multi_label": False, "num_labels": self.num_labels,
-                  "label_weights": None, "from_logits": self.from_logits}
+                  "multi_label": self.multi_label, "num_labels": self.num_labels,
+                  "label_weights": None if self.label_weights is None else
+                  self.label_weights.tolist(), "from_logits": self.from_logits}
         # the ends come back at construction, as Keras 2 (which leaves out a None)
         config["thresholds"] = self.thresholds[1:-1] if self._init_from_thresholds else None
         return config
+
+
+def _label_weights(label_weights, num_labels):
+    """Keras 2's label_weights: None, or a vector of non-negative weights (one per label),
+    as a float NumPy array checked before the metric makes any state."""
+    if label_weights is None:
+        return None
+    weights = np.asarray(label_weights, np.float64)
+    if weights.ndim != 1 or weights.size == 0 or not np.all(np.isfinite(weights)):
+        raise ValueError(f"AUC: label_weights must be a non-empty vector of numbers, one per "
+                         f"label; received label_weights={label_weights!r}")
+    if np.any(weights < 0):
+        raise ValueError(f"AUC: all values of label_weights must be non-negative; received "
+                         f"label_weights={label_weights!r}")
+    if num_labels and len(weights) != num_labels:
+        raise ValueError(f"AUC: label_weights must hold num_labels={num_labels} weights; "
+                         f"received {len(weights)}")
+    return weights

@@ -208,8 +208,9 @@ def test_auc_options_config_and_refusals():
         keras.metrics.AUC(summation_method="careful")
     with pytest.raises(ValueError, match="num_thresholds must be an int > 1; received 1"):
         keras.metrics.AUC(num_thresholds=1)
-    with pytest.raises(NotImplementedError, match="one AUC per label column"):
-        keras.metrics.AUC(multi_label=True)
+    # multi_label is supported (test_metrics_auc_multilabel.py); num_labels alone is not
+    with pytest.raises(ValueError, match="num_labels is needed only when multi_label"):
+        keras.metrics.AUC(num_labels=2)
 
 
 def test_dense_with_none_initializer_draws_glorot_uniform_as_keras_2():
