@@ -51,18 +51,21 @@ def test_given_vocabulary_mask_token_output_modes_and_config():
 def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match="repeated values"):
         keras.layers.IntegerLookup(vocabulary=[1, 2, 1])
-    with pytest.raises(ValueError, match="must not hold the mask or OOV"):
-        keras.layers.IntegerLookup(vocabulary=[-1, 2])
+    # Keras 2 takes a vocabulary that starts with the special tokens (get_vocabulary's
+    # output); the mask token further on is refused
+    assert keras.layers.IntegerLookup(vocabulary=[-1, 2]).get_vocabulary() == [-1, 2]
+    with pytest.raises(ValueError, match="must not hold the reserved tokens"):
+        keras.layers.IntegerLookup(vocabulary=[2, 0], mask_token=0)
     with pytest.raises(ValueError, match="output_mode must be one of"):
-        keras.layers.IntegerLookup(output_mode="tf-idf")
+        keras.layers.IntegerLookup(output_mode="tfidf")
     with pytest.raises(ValueError, match="inputs must be integers"):
         keras.layers.IntegerLookup(vocabulary=[1])(np.array([1.5]))
     with pytest.raises(NotImplementedError, match=r"num_oov_indices=0.*num_oov_indices=1"):
         keras.layers.IntegerLookup(num_oov_indices=0)
     with pytest.raises(ValueError, match="num_oov_indices must be an int >= 0"):
         keras.layers.IntegerLookup(num_oov_indices=-1)
-    with pytest.raises(NotImplementedError, match="invert with"):
-        keras.layers.IntegerLookup(invert=True)
+    with pytest.raises(NotImplementedError, match="no SparseTensor"):
+        keras.layers.IntegerLookup(output_mode="count", sparse=True)
 
 
 def test_the_mask_token_has_an_index_in_int_mode_only_as_keras_2():

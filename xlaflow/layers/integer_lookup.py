@@ -1,7 +1,8 @@
 """Keras 2's IntegerLookup: integer values to vocabulary indices, learned by adapt().
 
 Integers are jax arrays, so unlike StringLookup the lookup runs inside the program (a sorted
-table and searchsorted), in fit, xf.function and an exported model alike.
+table and searchsorted; invert=True gathers from the vocabulary), in fit, xf.function and an
+exported model alike. Special tokens, idf weights and encodings follow lookup_encoding.py.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import numpy as np
 
 from xlaflow.layers import lookup_encoding
 from xlaflow.layers.base import Layer
-
-_MODES = ("int", "one_hot", "multi_hot", "count")
 
 
 def _ints(values, what):
@@ -27,39 +26,35 @@ class IntegerLookup(Layer):
     """Index of each value in the vocabulary, after the mask index (0, when mask_token is
     set) and the OOV indices (an unknown value's: value mod num_oov_indices), as Keras 2
     numbers them: adapt() orders values by frequency, ties by the larger value first.
-    Output ids are int32 (int64 in TF), like xf.argmax."""
+    Output ids are int32 (int64 in TF), like xf.argmax; invert=True maps ids back to values
+    (an OOV or unknown id to oov_token, id 0 to mask_token when it is set)."""
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
                  vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
                  output_mode="int", sparse=False, pad_to_max_tokens=False, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(num_oov_indices, bool) or not isinstance(
-                num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
-            raise ValueError(f"IntegerLookup: num_oov_indices must be an int >= 0; received "
-                             f"num_oov_indices={num_oov_indices!r}")
+        output_mode = lookup_encoding.check_options(
+            "IntegerLookup", output_mode, num_oov_indices, invert, idf_weights, vocabulary,
+            pad_to_max_tokens, max_tokens, sparse)
         if num_oov_indices == 0:
             raise NotImplementedError(
                 "IntegerLookup(num_oov_indices=0): Keras raises on an out-of-vocabulary value "
                 "at run time, which a compiled program cannot; use num_oov_indices=1 (or "
                 "more) and check the ids for the OOV index")
-        if invert or idf_weights is not None or sparse or pad_to_max_tokens:
-            raise NotImplementedError(
-                "IntegerLookup(invert, idf_weights, sparse, pad_to_max_tokens) are not "
-                "implemented; invert with np.asarray(layer.get_vocabulary())[ids]")
-        if output_mode not in _MODES:
-            raise ValueError(f"IntegerLookup: output_mode must be one of {_MODES}; received "
-                             f"{output_mode!r}")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <
                                        num_oov_indices + (mask_token is not None) + 1):
             raise ValueError(f"IntegerLookup: max_tokens must be None or an int counting the "
                              f"mask and OOV tokens and at least one value; received "
                              f"{max_tokens!r}")
+        super().__init__(**kwargs)  # after the checks: a refused layer takes no name
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, int(oov_token)
         self.vocabulary_dtype, self.output_mode = vocabulary_dtype, output_mode
+        self.invert, self.sparse, self.pad_to_max_tokens = bool(invert), False, \
+            bool(pad_to_max_tokens)
         self._values = np.zeros((0,), np.int64)  # learned values, in index order
+        self._idf = None  # tf_idf: one weight per output column (special tokens included)
         if vocabulary is not None:
-            self.set_vocabulary(vocabulary)
+            self.set_vocabulary(vocabulary, idf_weights)
 
     def _mask_reserved(self):
         # Keras 2 reserves index 0 for the mask in int mode only; encoded modes drop it
@@ -68,22 +63,54 @@ class IntegerLookup(Layer):
     def _token_start(self):
         return self._mask_reserved() + self.num_oov_indices
 
-    def set_vocabulary(self, vocabulary):
-        """The learned values, in index order (without the mask and OOV tokens)."""
-        values = _ints(vocabulary, "vocabulary")
+    def _special_tokens(self):
+        return [self.mask_token] * self._mask_reserved() + \
+            [self.oov_token] * self.num_oov_indices
+
+    def _depth(self):
+        """The width of an encoded output: max_tokens when padded to it."""
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """The values in index order, with or without the mask and OOV tokens first (as
+        get_vocabulary gives them); output_mode='tf_idf' takes one idf weight per entry
+        (the OOV index, when not given, gets their mean, as Keras 2)."""
+        if (self.output_mode == "tf_idf") != (idf_weights is not None):
+            raise ValueError(f"IntegerLookup.set_vocabulary: idf_weights go with "
+                             f"output_mode='tf_idf' and only with it; received "
+                             f"output_mode={self.output_mode!r} and idf_weights="
+                             f"{idf_weights!r}")
+        given = _ints(vocabulary, "vocabulary")
+        tokens, found_special = lookup_encoding.strip_special(given.tolist(),
+                                                              self._special_tokens())
+        values = np.asarray(tokens, np.int64)
         if len(np.unique(values)) != len(values):
             raise ValueError(f"IntegerLookup: vocabulary has repeated values: "
                              f"{values.tolist()}")
-        reserved = {self.oov_token} | ({self.mask_token} if self.mask_token is not None
-                                       else set())
+        # Keras 2 refuses the mask token past the start, and the OOV token too when
+        # inverting (it would name two indices); a forward lookup never reads it
+        reserved = ({self.mask_token} if self.mask_token is not None else set()) | \
+            ({self.oov_token} if self.invert else set())
         if reserved & set(values.tolist()):
-            raise ValueError(f"IntegerLookup: vocabulary must not hold the mask or OOV tokens "
-                             f"{sorted(reserved)}; received {values.tolist()}")
+            raise ValueError(f"IntegerLookup: vocabulary must not hold the reserved tokens "
+                             f"{sorted(reserved)} past its start; leave them out or put "
+                             f"exactly {self._special_tokens()} first; received "
+                             f"{given.tolist()}")
         if self.max_tokens is not None and len(values) + self._token_start() > self.max_tokens:
             raise ValueError(f"IntegerLookup: a vocabulary of {len(values)} values and "
                              f"{self._token_start()} reserved tokens exceeds max_tokens="
                              f"{self.max_tokens}")
+        if idf_weights is not None and np.shape(idf_weights) != (len(given),):
+            raise ValueError(f"IntegerLookup: idf_weights must hold one weight per "
+                             f"vocabulary entry ({len(given)}); received shape "
+                             f"{np.shape(idf_weights)}")
+        self._set_values(values, idf_weights, 0 if found_special else self._token_start())
+
+    def _set_values(self, values, idf_weights=None, front=0):
+        """The values, and for tf_idf their weights after `front` indices without one."""
         self._values = values
+        self._idf = None if idf_weights is None else lookup_encoding.idf_vector(
+            idf_weights, front, self.max_tokens if self.pad_to_max_tokens else None)
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary from `data` (an array, or an iterable of batches): the most
@@ -94,13 +121,19 @@ class IntegerLookup(Layer):
         if self.mask_token is not None:
             values = values[values != self.mask_token]
         tokens, counts = np.unique(values[values != self.oov_token], return_counts=True)
-        self._values = lookup_encoding.rank_vocabulary(
+        ranked = lookup_encoding.rank_vocabulary(
             tokens, counts, None if self.max_tokens is None else
             self.max_tokens - self._token_start())
+        weights = None
+        if self.output_mode == "tf_idf":  # each row of a batch is a document (Keras 2)
+            _, doc_counts, num_docs = lookup_encoding.count_tokens(
+                (doc for b in batches for doc in lookup_encoding.documents(b)), True)
+            weights = lookup_encoding.inverse_document_frequency(
+                [doc_counts[t] for t in ranked.tolist()], num_docs).astype(np.float32)
+        self._set_values(ranked, weights, self._token_start())
 
     def get_vocabulary(self, include_special_tokens=True):
-        special = ([self.mask_token] if self._mask_reserved() else []) + \
-            [self.oov_token] * self.num_oov_indices
+        special = self._special_tokens()
         return (special if include_special_tokens else []) + self._values.tolist()
 
     def vocabulary_size(self):
@@ -111,6 +144,9 @@ class IntegerLookup(Layer):
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise ValueError(f"IntegerLookup: inputs must be integers; received dtype "
                              f"{x.dtype}")
+        if self.invert:  # Keras 2: ids outside the learned values give the OOV token
+            vocab = jnp.asarray(np.asarray(self.get_vocabulary(), np.int64))
+            return lookup_encoding.invert(x, vocab, jnp.asarray(self.oov_token, vocab.dtype))
         order = np.argsort(self._values, kind="stable")
         table = jnp.asarray(self._values[order], x.dtype)
         index = jnp.asarray(order + self._token_start(), jnp.int32)
@@ -129,7 +165,7 @@ class IntegerLookup(Layer):
         ids = ids.astype(jnp.int32)
         if self.output_mode == "int":
             return ids
-        return lookup_encoding.encode(ids, self.output_mode, self.vocabulary_size())
+        return lookup_encoding.encode(ids, self.output_mode, self._depth(), self._idf)
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":
@@ -137,14 +173,19 @@ class IntegerLookup(Layer):
         shape = tuple(input_shape)
         if self.output_mode != "one_hot" or (shape and shape[-1] == 1):
             shape = shape[:-1]  # the encoded axis replaces the values' last one
-        return (*shape, self.vocabulary_size())
+        return (*shape, self._depth())
 
     def get_config(self):
+        vocabulary, idf = self._values.tolist(), None
+        if self._idf is not None:  # the weights of the special tokens too, with them
+            vocabulary = self.get_vocabulary()
+            idf = self._idf[:self.vocabulary_size()].astype(float).tolist()
+        elif self.output_mode == "tf_idf":
+            vocabulary = None  # nothing learned yet: no weights to go with it
         return {**super().get_config(), "max_tokens": self.max_tokens,
                 "num_oov_indices": self.num_oov_indices, "mask_token": self.mask_token,
-                "oov_token": self.oov_token, "vocabulary": self._values.tolist(),
+                "oov_token": self.oov_token, "vocabulary": vocabulary,
                 "vocabulary_dtype": self.vocabulary_dtype, "output_mode": self.output_mode,
-                # Keras 2's arguments, which only take their defaults here
-                "idf_weights": None, "invert": False, "sparse": False,
-                "pad_to_max_tokens": False}
+                "idf_weights": idf, "invert": self.invert, "sparse": self.sparse,
+                "pad_to_max_tokens": self.pad_to_max_tokens}
 

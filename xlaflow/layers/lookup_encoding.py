@@ -1,5 +1,6 @@
-"""What Keras 2's lookup layers share (its index_lookup.py): the order in which adapt()
-ranks a vocabulary, the tf-idf weights, and the one-hot/multi-hot/count/tf-idf encodings.
+"""What Keras 2's lookup layers share (its index_lookup.py): the special tokens a given
+vocabulary may start with, the order in which adapt() ranks a vocabulary, the tf-idf
+weights, the inverse lookup, and the one-hot/multi-hot/count/tf-idf encodings.
 
 IntegerLookup encodes inside the program (jax.numpy); StringLookup and TextVectorization
 encode on the host (NumPy): the same function serves both through its `xp` argument.
@@ -7,10 +8,46 @@ encode on the host (NumPy): the same function serves both through its `xp` argum
 
 from __future__ import annotations
 
+from collections import Counter
+
 import jax.numpy as jnp
 import numpy as np
 
 ENCODED_MODES = ("one_hot", "multi_hot", "count", "tf_idf")
+MODES = ("int", *ENCODED_MODES)
+
+
+def check_options(owner, output_mode, num_oov_indices, invert, idf_weights, vocabulary,
+                  pad_to_max_tokens, max_tokens, sparse):
+    """Keras 2's IndexLookup argument checks, raised by name before the layer has any
+    state; returns output_mode with Keras' older spellings ('binary', 'tf-idf') renamed."""
+    output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
+    if output_mode not in MODES:
+        raise ValueError(f"{owner}: output_mode must be one of {MODES}; received "
+                         f"{output_mode!r}")
+    if isinstance(num_oov_indices, bool) or not isinstance(
+            num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
+        raise ValueError(f"{owner}: num_oov_indices must be an int >= 0; received "
+                         f"num_oov_indices={num_oov_indices!r}")
+    if pad_to_max_tokens and max_tokens is None:
+        raise ValueError(f"{owner}: pad_to_max_tokens=True needs max_tokens; received "
+                         f"max_tokens=None")
+    if invert and output_mode != "int":
+        raise ValueError(f"{owner}: invert=True needs output_mode='int'; received "
+                         f"output_mode={output_mode!r}")
+    if idf_weights is not None and output_mode != "tf_idf":
+        raise ValueError(f"{owner}: idf_weights needs output_mode='tf_idf'; received "
+                         f"output_mode={output_mode!r}")
+    if output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
+        raise ValueError(f"{owner}: with a given vocabulary, output_mode='tf_idf' needs "
+                         f"idf_weights too")
+    if sparse and output_mode == "int":
+        raise ValueError(f"{owner}: sparse=True needs an encoded output_mode (one_hot, "
+                         f"multi_hot, count, tf_idf); received output_mode='int'")
+    if sparse:
+        raise NotImplementedError(f"{owner}(sparse=True): xlaflow has no SparseTensor (XLA "
+                                  f"arrays are dense); use the dense output (sparse=False)")
+    return output_mode
 
 
 def rank_vocabulary(tokens, counts, limit=None):
@@ -20,6 +57,53 @@ def rank_vocabulary(tokens, counts, limit=None):
     tokens, counts = np.asarray(tokens), np.asarray(counts)
     order = np.lexsort((tokens, counts))[::-1]
     return tokens[order if limit is None else order[:max(limit, 0)]]
+
+
+def strip_special(tokens, special):
+    """A given vocabulary (a list) without its leading special tokens (`special`: the mask
+    and OOV tokens in index order), and whether it had them: Keras 2's set_vocabulary takes
+    a vocabulary with or without them (get_vocabulary's output round-trips)."""
+    found = list(tokens[:len(special)]) == list(special)
+    return (list(tokens[len(special):]) if found else list(tokens)), found
+
+
+def documents(batch):
+    """A batch's documents, as Keras 2's adapt() counts them for tf-idf: a scalar or 1-D
+    batch is one document, each row of a higher-rank batch one."""
+    batch = np.asarray(batch)
+    if batch.ndim <= 1:
+        return [batch.reshape(-1).tolist()]
+    return batch.reshape(batch.shape[0], -1).tolist()
+
+
+def count_tokens(docs, with_documents):
+    """(token counts, document counts, number of documents) over an iterable of documents
+    (lists of tokens); document counts only `with_documents` (tf-idf)."""
+    counts, doc_counts, num_docs = Counter(), Counter(), 0
+    for doc in docs:
+        counts.update(doc)
+        if with_documents:
+            doc_counts.update(set(doc))
+        num_docs += 1
+    return counts, doc_counts, num_docs
+
+
+def idf_vector(weights, front, length=None):
+    """The idf weight of every index, as Keras 2 pads the weights it is given or learns:
+    `front` special indices first, at the mean weight (an OOV index has no document count
+    of its own), then `weights`, then zeros up to `length` (pad_to_max_tokens)."""
+    weights = np.asarray(weights, np.float64)
+    back = 0 if length is None else length - front - len(weights)
+    return np.concatenate([np.full(front, weights.mean() if weights.size else 0.0),
+                           weights, np.zeros(back)]).astype(np.float32)
+
+
+def invert(ids, vocabulary, default, xp=jnp):
+    """Keras 2's inverse lookup: the vocabulary entry (special tokens included) at each id;
+    an id outside [0, len(vocabulary)) gives `default` (the OOV token)."""
+    ids = xp.asarray(ids)
+    inside = (ids >= 0) & (ids < len(vocabulary))
+    return xp.where(inside, vocabulary[xp.where(inside, ids, 0)], default)
 
 
 def inverse_document_frequency(document_counts, num_documents):

@@ -17,8 +17,6 @@ import numpy as np
 from xlaflow._farmhash import fingerprint64
 from xlaflow.layers import host_strings, lookup_encoding
 
-_MODES = ("int", *lookup_encoding.ENCODED_MODES)
-
 
 class StringLookup(host_strings.HostLayer):
     """Index of each string in the vocabulary, after the mask index (0, when mask_token is
@@ -32,32 +30,12 @@ class StringLookup(host_strings.HostLayer):
         has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
         kwargs.pop("vocabulary_dtype", None)  # Keras 2's config carries it: always strings
         super().__init__(**kwargs)
-        output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
-        if output_mode not in _MODES:
-            raise ValueError(f"StringLookup: output_mode must be one of {_MODES}; received "
-                             f"{output_mode!r}")
+        output_mode = lookup_encoding.check_options(
+            "StringLookup", output_mode, num_oov_indices, invert, idf_weights, vocabulary,
+            pad_to_max_tokens, max_tokens, sparse)
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 1):
             raise ValueError(f"StringLookup: max_tokens must be None or an int greater than "
                              f"1; received {max_tokens!r}")
-        if pad_to_max_tokens and max_tokens is None:
-            raise ValueError("StringLookup: pad_to_max_tokens=True needs max_tokens; "
-                             "received max_tokens=None")
-        if isinstance(num_oov_indices, bool) or not isinstance(
-                num_oov_indices, (int, np.integer)) or num_oov_indices < 0:
-            raise ValueError(f"StringLookup: num_oov_indices must be an int >= 0; received "
-                             f"num_oov_indices={num_oov_indices!r}")
-        if invert and output_mode != "int":
-            raise ValueError(f"StringLookup: invert=True needs output_mode='int'; received "
-                             f"output_mode={output_mode!r}")
-        if idf_weights is not None and output_mode != "tf_idf":
-            raise ValueError(f"StringLookup: idf_weights needs output_mode='tf_idf'; "
-                             f"received output_mode={output_mode!r}")
-        if output_mode == "tf_idf" and vocabulary is not None and idf_weights is None:
-            raise ValueError("StringLookup: with a given vocabulary, output_mode='tf_idf' "
-                             "needs idf_weights too")
-        if sparse:
-            raise NotImplementedError("StringLookup(sparse=True): XLA arrays are dense; use "
-                                      "the dense output")
         if str(encoding).lower().replace("-", "") != "utf8":
             raise NotImplementedError(f"StringLookup(encoding={encoding!r}): only UTF-8")
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
@@ -108,11 +86,8 @@ class StringLookup(host_strings.HostLayer):
         if vocab.ndim != 1 or vocab.size == 0:
             raise ValueError(f"StringLookup: vocabulary must be a non-empty 1-D list of "
                              f"strings; received shape {vocab.shape}")
-        tokens = vocab.tolist()
         special = self._special_tokens()
-        found_special = tokens[:len(special)] == special
-        if found_special:
-            tokens = tokens[len(special):]
+        tokens, found_special = lookup_encoding.strip_special(vocab.tolist(), special)
         repeated = sorted(t for t, n in Counter(tokens).items() if n > 1)
         if repeated:
             raise ValueError(f"StringLookup: the vocabulary has repeated tokens: {repeated}")
@@ -126,30 +101,26 @@ class StringLookup(host_strings.HostLayer):
         if self.max_tokens is not None and len(tokens) + self._token_start() > self.max_tokens:
             raise ValueError(f"StringLookup: a vocabulary of {len(tokens) + self._token_start()}"
                              f" tokens exceeds max_tokens={self.max_tokens}")
-        idf = None
-        if idf_weights is not None:
-            weights = np.asarray(idf_weights, np.float32)
-            if weights.shape != (len(vocab),):
-                raise ValueError(f"StringLookup: idf_weights must hold one weight per "
-                                 f"vocabulary token ({len(vocab)}); received shape "
-                                 f"{weights.shape}")
-            front = 0 if found_special else self._token_start()
-            idf = np.concatenate([np.full(front, weights.mean(), np.float32), weights])
-        self._set_tokens(tokens, idf)
+        if idf_weights is not None and np.shape(idf_weights) != (len(vocab),):
+            raise ValueError(f"StringLookup: idf_weights must hold one weight per "
+                             f"vocabulary token ({len(vocab)}); received shape "
+                             f"{np.shape(idf_weights)}")
+        self._set_tokens(tokens, idf_weights, 0 if found_special else self._token_start())
 
-    def _set_tokens(self, tokens, idf):
+    def _set_tokens(self, tokens, idf_weights=None, front=0):
+        """The tokens, and for tf_idf their weights after `front` indices without one."""
         self._tokens = list(tokens)
         start = self._token_start()
         self._index = {t: i + start for i, t in enumerate(self._tokens)}
-        if idf is not None and self.pad_to_max_tokens:
-            idf = np.concatenate([idf, np.zeros(self.max_tokens - len(idf), np.float32)])
-        self._idf = idf
+        self._idf = None if idf_weights is None else lookup_encoding.idf_vector(
+            idf_weights, front, self.max_tokens if self.pad_to_max_tokens else None)
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary from `data` (strings: an array, list, or an iterable of
         batches such as a Dataset): the most frequent first, up to max_tokens."""
-        self._learn(itertools.chain.from_iterable(_documents(b) for b in host_strings.batches_of(
-            data, batch_size, steps, "StringLookup")))
+        self._learn(itertools.chain.from_iterable(
+            lookup_encoding.documents(b) for b in host_strings.batches_of(
+                data, batch_size, steps, "StringLookup")))
 
     def _learn(self, documents):
         """adapt() from an iterable of documents (lists of tokens); the idf weights count the
@@ -157,12 +128,8 @@ class StringLookup(host_strings.HostLayer):
         if self._has_input_vocabulary:
             raise ValueError(f"{self.name}: cannot adapt a layer constructed with a vocabulary "
                              "(Keras 2 refuses it too); use set_vocabulary")
-        counts, doc_counts, num_docs = Counter(), Counter(), 0
-        for doc in documents:
-            counts.update(doc)
-            if self.output_mode == "tf_idf":
-                doc_counts.update(set(doc))
-            num_docs += 1
+        counts, doc_counts, num_docs = lookup_encoding.count_tokens(
+            documents, self.output_mode == "tf_idf")
         for special in (self.mask_token, self.oov_token):
             counts.pop(special, None)
         if not counts:  # Keras 2 keeps the vocabulary it had
@@ -170,14 +137,11 @@ class StringLookup(host_strings.HostLayer):
         limit = None if self.max_tokens is None else self.max_tokens - self._token_start()
         tokens = lookup_encoding.rank_vocabulary(
             np.array(list(counts), dtype=str), np.array(list(counts.values())), limit).tolist()
-        idf = None
-        if self.output_mode == "tf_idf":
+        weights = None
+        if self.output_mode == "tf_idf":  # Keras 2 computes them in float32
             weights = lookup_encoding.inverse_document_frequency(
                 [doc_counts[t] for t in tokens], num_docs).astype(np.float32)
-            # the OOV index has no document count: Keras 2 gives it the mean weight
-            idf = np.concatenate([np.full(self._token_start(), weights.mean(), np.float32),
-                                  weights])
-        self._set_tokens(tokens, idf)
+        self._set_tokens(tokens, weights, self._token_start())
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup_ids(self, tokens):
@@ -210,9 +174,7 @@ class StringLookup(host_strings.HostLayer):
         if self.invert:
             ids = host_strings.as_ids(inputs, "StringLookup")
             vocab = np.array(self.get_vocabulary(), dtype=str)
-            inside = (ids >= 0) & (ids < len(vocab))
-            tokens = np.where(inside, vocab[np.where(inside, ids, 0)], self.oov_token)
-            return tokens.astype(str)
+            return lookup_encoding.invert(ids, vocab, self.oov_token, xp=np).astype(str)
         strings = host_strings.as_strings(inputs, "StringLookup")
         ids = self.lookup_ids(strings.reshape(-1).tolist()).reshape(strings.shape)
         return self.encode_ids(ids)
@@ -244,10 +206,3 @@ class StringLookup(host_strings.HostLayer):
                 "vocabulary": self.get_vocabulary() if self._tokens else None,
                 "idf_weights": idf, "has_input_vocabulary": self._has_input_vocabulary}
 
-
-def _documents(batch):
-    """A batch's documents, as Keras 2 counts them: a scalar or 1-D batch is one document,
-    each row of a higher-rank batch one."""
-    if batch.ndim <= 1:
-        return [batch.reshape(-1).tolist()]
-    return batch.reshape(batch.shape[0], -1).tolist()
