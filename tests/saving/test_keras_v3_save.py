@@ -252,3 +252,10 @@ def test_an_inner_model_and_a_models_own_weight_are_kept_where_tf_keeps_them(tmp
                                      custom_objects={"Offset": Offset})
     assert float(loaded.offset.numpy()[0]) == 2.5
     _same_state(own, loaded)
+
+
+def test_saved_model_load_of_a_keras_zip_says_what_it_is(tmp_path):
+    model = xf.keras.Sequential([xf.keras.Input((2,)), xf.keras.layers.Dense(1)])
+    model.save(str(tmp_path / "m.keras"))
+    with pytest.raises(ValueError, match=r"is a Keras \.keras zip.*keras\.models\.load_model"):
+        xf.saved_model.load(str(tmp_path / "m.keras"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import jax
 import jax.extend.backend
@@ -246,6 +247,11 @@ def _read_description(path):
 def load(export_dir, *, device=None):
     """Load the export at `export_dir` (checked against its manifest) for `device`
     (default: the first device of JAX's default backend)."""
+    if os.path.isfile(export_dir) and zipfile.is_zipfile(export_dir):
+        raise ValueError(f"saved_model.load: {export_dir} is a Keras .keras zip (model.save("
+                         "'m.keras'), not a SavedModel directory: load it with "
+                         "keras.models.load_model, or export with model.save('dir') or "
+                         "xf.saved_model.save")
     return atomic.read_stable(export_dir, lambda path: _load(path, device),
                               "saved_model.load")
 
