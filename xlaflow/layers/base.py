@@ -331,7 +331,8 @@ class Layer(NodeAccessors, Module):
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs)")
 
-    def __call__(self, inputs, *args, training=None, **kwargs):
+    def __call__(self, *args, training=None, **kwargs):
+        inputs, args, kwargs = training_mode.split_first_input(self, args, kwargs)
         args, kwargs, training = training_mode.take_positional(type(self).call, args, kwargs,
                                                                training)
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute

@@ -36,6 +36,34 @@ def _positional_names(call):
                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
+def split_first_input(layer, args, kwargs):
+    """(inputs, args, kwargs): the first argument of `layer.call` taken out, positional or
+    by its name (`mha(query=x, value=x)`), as Keras 2's split_out_first_arg."""
+    if args:
+        return args[0], args[1:], kwargs
+    name = _first_name(type(layer).call)
+    for key in (name, "inputs"):  # `inputs=` as well: the base class's own name for it
+        if key is not None and key in kwargs:
+            kwargs = dict(kwargs)
+            return kwargs.pop(key), (), kwargs
+    raise TypeError(f"{layer.name} ({type(layer).__name__}): the first argument of call "
+                    f"({name or 'inputs'!r}) must be passed, positionally or by name; "
+                    f"received only {sorted(kwargs)}")
+
+
+@functools.cache
+def _first_name(call):
+    """The name of `call`'s first argument after self, or None (`call(self, *args)`)."""
+    try:
+        params = list(inspect.signature(call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                     inspect.Parameter.KEYWORD_ONLY):
+        return params[0].name
+    return None
+
+
 def take_positional(call, args, kwargs, training):
     """(args, kwargs, training) with a `training` given among `args` (`dropout(x, True)`)
     taken out as the explicit mode, as Keras 2 reads it; the arguments after it are passed
