@@ -87,3 +87,13 @@ def get_keras_mask(x):
     from xlaflow.layers.keras_mask import get_mask
     return get_mask(x)
 
+
+def set_keras_mask(x, mask):
+    """Attach `mask` to the array `x` (Keras 3's name; Keras 2 sets `x._keras_mask`); None
+    removes it, where Keras 2 code writes `del x._keras_mask`, which a jax.Array refuses."""
+    if hasattr(type(x), "_keras_mask"):
+        raise TypeError("set_keras_mask: a symbolic tensor's mask is the one its graph gives "
+                        "it; set masks on the arrays a model computes")
+    from xlaflow.layers.keras_mask import set_mask
+    set_mask(x, mask)  # as given, as Keras 3
+
