@@ -36,9 +36,7 @@ class Mean(Metric):
             self.total.assign_add(jnp.sum(values))
             self.count.assign_add(jnp.asarray(values.size, self.dtype))
             return
-        weight = jnp.broadcast_to(
-            losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), values.ndim),
-            values.shape)
+        values, weight = _weighted(self, values, sample_weight, jnp.mean)
         self.total.assign_add(jnp.sum(values * weight))
         self.count.assign_add(jnp.sum(weight))
 
@@ -56,12 +54,31 @@ class Sum(Metric):
     def update_state(self, values, sample_weight=None):
         values = jnp.asarray(values, self.dtype)
         if sample_weight is not None:
-            values = values * jnp.broadcast_to(losses_lib.align_weight(
-                jnp.asarray(sample_weight, self.dtype), values.ndim), values.shape)
+            values, weight = _weighted(self, values, sample_weight, jnp.sum)
+            values = values * weight
         self.total.assign_add(jnp.sum(values))
 
     def result(self):
         return self.total.value
+
+
+def _weighted(metric, values, sample_weight, reduce):
+    """(values, weights) of one shape, as Keras 2's Reduce metrics line them up: weights
+    broadcast to the values; weights that cannot (a (batch, time) mask on the scalar a
+    custom metric returns) take the values broadcast to them instead, the values first
+    reduced by `reduce` over any axes past the weights' (TF's try/except ValueError)."""
+    weight = losses_lib.align_weight(jnp.asarray(sample_weight, metric.dtype), values.ndim)
+    try:
+        return values, jnp.broadcast_to(weight, values.shape)
+    except ValueError:
+        pass
+    values = reduce(values, axis=tuple(range(weight.ndim, values.ndim)))
+    try:
+        return jnp.broadcast_to(values, weight.shape), weight
+    except ValueError:
+        raise ValueError(f"{metric.name}: sample_weight of shape {tuple(weight.shape)} "
+                         f"does not line up with the values of shape {tuple(values.shape)}"
+                         ) from None
 
 
 class MeanMetricWrapper(Mean):
