@@ -36,13 +36,16 @@ class SavingMethods:
         return signature.serving_function(self)
 
     def save_weights(self, filepath, overwrite=True, save_format=None):
-        """Write the weights atomically: to one HDF5 file in Keras 2's layout when
-        `filepath` ends in .h5/.hdf5 (or save_format="h5"), else to an orbax directory."""
-        from xlaflow.saving import hdf5_weights, weights
+        """Write the weights atomically: to one HDF5 file in TF 2.12's v3 layout when
+        `filepath` ends in .weights.h5, in Keras 2's when it ends in .h5/.hdf5 (or
+        save_format="h5"), else to an orbax directory."""
+        from xlaflow.saving import hdf5_weights, keras_v3_weights_only, weights
         if save_format not in (None, "h5", "tf"):
             raise ValueError(f"save_weights: save_format must be None, 'tf' or 'h5'; "
                              f"received {save_format!r}")
-        if save_format == "h5" or (save_format is None and
+        if keras_v3_weights_only.is_weights_path(filepath):  # TF 2.12: the path decides
+            keras_v3_weights_only.save_weights(self, filepath, overwrite)
+        elif save_format == "h5" or (save_format is None and
                                    hdf5_weights.is_hdf5_path(filepath)):
             hdf5_weights.save_weights(self, filepath, overwrite)
         else:
@@ -57,7 +60,14 @@ class SavingMethods:
         by_name=True (HDF5 only, as Keras 2): each saved layer's weights go into the layers
         of the same name, whatever the rest of the topology; skip_mismatch=True then skips,
         with a logged warning, a layer whose weight count differs or a weight whose shape
-        does, instead of raising."""
+        does, instead of raising.
+
+        A `.keras` zip or a `.weights.h5` file of TF 2.12's v3 layout loads by structure
+        whatever by_name says (as TF 2.12), skip_mismatch skipping what does not fit."""
+        from xlaflow.saving import keras_v3_weights_only
+        if keras_v3_weights_only.is_v3_weights_source(filepath):  # by structure, as TF 2.12
+            keras_v3_weights_only.load_weights(self, filepath, skip_mismatch)
+            return None
         if skip_mismatch and not by_name:
             raise ValueError("load_weights: skip_mismatch=True needs by_name=True (Keras 2); "
                              f"received skip_mismatch={skip_mismatch!r}, by_name={by_name!r}")

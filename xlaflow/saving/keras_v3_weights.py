@@ -116,17 +116,23 @@ def _container(prefix, entries, repeats_take_names):
 def write_model(f, model):
     """The model's weights into the open h5 file `f` at TF 2.12's paths; every weight of
     the model must sit in one of them (checked before anything is written)."""
-    groups = weight_groups(model)
-    placed = {id(w) for _, weights in groups for w in weights}
-    stray = [w.name for w in model.weights if id(w) not in placed]
-    if stray:
-        raise ValueError(f"save: {model.name} has weights in no layer of its `layers` "
-                         f"({stray[:3]}); a .keras file keeps weights by layer. Save to a "
-                         "directory path (no .keras) instead")
+    groups = check_placed(model)
     for path, weights in groups:
         group = f.require_group(path)
         for i, weight in enumerate(weights):
             group.create_dataset(str(i), data=_storable(weight.value))
+
+
+def check_placed(model, what="save"):
+    """The model's weight groups, once every weight of the model is in one of them."""
+    groups = weight_groups(model)
+    placed = {id(w) for _, weights in groups for w in weights}
+    stray = [w.name for w in model.weights if id(w) not in placed]
+    if stray:
+        raise ValueError(f"{what}: {model.name} has weights in no layer of its `layers` "
+                         f"({stray[:3]}); the Keras v3 layout keeps weights by layer. Save "
+                         "to a directory path instead")
+    return groups
 
 
 def _storable(value):
@@ -134,37 +140,58 @@ def _storable(value):
     return storable(value)
 
 
-def read_model(f, model, filepath):
+def read_model(f, model, filepath, what="load_model", skip_mismatch=False):
     """[(weight, value)] for every weight of `model` from the open h5 file `f`, each
     shape checked (nothing assigned here); the first naming scheme that finds every
-    weighted layer's group wins."""
-    failures = []
+    weighted layer's group wins. With `skip_mismatch` (Keras 2.12's load_weights), the
+    scheme finding the most groups is read and a layer whose group is missing or whose
+    counts or shapes differ is skipped with a warning, as saving_lib's _load_state."""
+    failures, best = [], None
     for scheme in ("tf2.12", "tf2.13", "later"):
-        found, missing = [], None
+        found, missing, skipped = [], None, []
         for path, weights in weight_groups(model, scheme):
             group = f.get(path)
             if not weights:
                 continue
-            if group is None or len(group) != len(weights):
-                missing = (path, weights, 0 if group is None else len(group))
-                break
+            why = _mismatch(group, weights, filepath)
+            if why is not None:
+                missing = missing or (path, weights, 0 if group is None else len(group))
+                skipped.append((path, why))
+                continue
             found += [(w, np.asarray(group[str(i)])) for i, w in enumerate(weights)]
         if missing is None:
-            break
+            return found
         failures.append(missing)
-    else:
-        path, weights, have = failures[0]
-        raise ValueError(
-            f"load_model: {filepath}'s weights file has no {len(weights)} weights "
-            f"({weights[0].name}, ...) at {path} (it holds {have}). The file is of another "
-            "architecture, or TF keeps this layer's weights in groups of its sublayers, "
-            "which this reader does not follow: in TensorFlow, save the model as one HDF5 "
-            "file (model.save('model.h5')) and load that")
-    for weight, value in found:
-        if tuple(value.shape) != tuple(weight.shape):
-            raise ValueError(f"load_model: {weight.name} has shape {tuple(weight.shape)}; "
-                             f"{filepath} holds {tuple(value.shape)} for it")
-    return found
+        if best is None or len(found) > len(best[0]):
+            best = (found, skipped)
+    if skip_mismatch:
+        for path, why in best[1]:
+            warnings.warn(f"{what}: could not load the weights at {path} of {filepath}; "
+                          f"skipping them ({why})", UserWarning, stacklevel=4)
+        return best[0]
+    path, weights, have = failures[0]
+    group = f.get(path)
+    if group is not None and len(group) == len(weights):  # present, but a shape differs
+        raise ValueError(_mismatch(group, weights, filepath, what))
+    raise ValueError(
+        f"{what}: {filepath}'s weights file has no {len(weights)} weights "
+        f"({weights[0].name}, ...) at {path} (it holds {have}). The file is of another "
+        "architecture, or TF keeps this layer's weights in groups of its sublayers, "
+        "which this reader does not follow: in TensorFlow, save the model as one HDF5 "
+        "file (model.save('model.h5')) and load that")
+
+
+def _mismatch(group, weights, filepath, what="load_model"):
+    """Why the h5 `group` cannot fill `weights` (None when it can)."""
+    if group is None or len(group) != len(weights):
+        return (f"{len(weights)} weights expected, "
+                f"{0 if group is None else len(group)} found")
+    for i, weight in enumerate(weights):
+        shape = tuple(group[str(i)].shape)
+        if shape != tuple(weight.shape):
+            return (f"{what}: {weight.name} has shape {tuple(weight.shape)}; {filepath} "
+                    f"holds {shape} for it")
+    return None
 
 
 def tf_order(optimizer, weights):
@@ -216,7 +243,7 @@ def write_optimizer(f, optimizer, weights, keys):
     return None
 
 
-def read_optimizer(f, optimizer, weights, filepath):
+def read_optimizer(f, optimizer, weights, filepath, what="load_model"):
     """[(Variable, value)] of the optimizer state in TF's `optimizer/vars`, the optimizer
     built for `weights` first; [] when there is none, or (with a warning, as Keras 2 when
     its counts differ) when it cannot be paired with this optimizer's variables."""
@@ -229,7 +256,7 @@ def read_optimizer(f, optimizer, weights, filepath):
         why = (f"TF's order of {type(optimizer).__name__}'s variables is not known here"
                if order is None else f"it holds {len(group)} variables where TF 2.12's "
                f"{type(optimizer).__name__} has {len(order)} for this model")
-        warnings.warn(f"load_model: {filepath}'s optimizer state is not restored ({why}); "
+        warnings.warn(f"{what}: {filepath}'s optimizer state is not restored ({why}); "
                       "the model is compiled with a fresh optimizer", UserWarning,
                       stacklevel=4)
         return []

@@ -1,0 +1,122 @@
+"""Keras 2.12's weights-only use of the v3 layout: load_weights of a `.keras` zip or a
+`.weights.h5` file, and save_weights to a `.weights.h5` path (saving_api.py routes both to
+saving_lib by the path's suffix).
+
+Oracles: the arrays written into hand-built TF 2.12 files and a NumPy forward pass of them
+(keras_v3_files.py), and the h5 paths TF 2.12's saving_lib gives each variable."""
+
+import h5py
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from tests.saving import keras_v3_files as files
+
+keras = xf.keras
+X = np.random.default_rng(5).normal(size=(6, 4)).astype(np.float32)
+
+
+def stack(units=1):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(units)])
+
+
+def tf_file(tmp_path):
+    config, arrays, weights, slots = files.dense_stack()
+    path = files.write(str(tmp_path / "m.keras"), config, arrays,
+                       ["_layer_checkpoint_dependencies/dense_1"])
+    return path, arrays, weights, slots
+
+
+def test_load_weights_reads_a_tf_written_keras_zip(tmp_path):
+    path, _, weights, _ = tf_file(tmp_path)
+    model = stack()
+    assert model.load_weights(path) is None
+    np.testing.assert_allclose(model.predict(X, verbose=0), files.numpy_stack(X, weights),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_load_weights_of_a_keras_zip_restores_a_built_optimizer_in_tf_order(tmp_path):
+    path, _, _, slots = tf_file(tmp_path)
+    model = stack()
+    model.compile(keras.optimizers.Adam(), "mse")
+    model.optimizer.build(model.trainable_weights)
+    model.load_weights(path)
+    assert int(model.optimizer.iterations) == 12
+    owners = model.optimizer.slot_owners()
+    index = {id(w): i for i, w in enumerate(model.trainable_weights)}
+    restored = {(index[id(w)], name): np.asarray(v.value)
+                for v in model.optimizer.variables if id(v) in owners
+                for w, name in [owners[id(v)]]}
+    assert set(restored) == set(slots)
+    for key, value in slots.items():
+        np.testing.assert_array_equal(restored[key], value)
+
+
+def test_an_unbuilt_optimizer_takes_only_the_iteration_count_as_tf(tmp_path):
+    path, _, _, _ = tf_file(tmp_path)
+    model = stack()
+    model.compile(keras.optimizers.Adam(), "mse")
+    model.load_weights(path)
+    assert int(model.optimizer.iterations) == 12
+
+
+def test_save_weights_to_a_weights_h5_path_writes_tf_2_12_paths(tmp_path):
+    model = stack()
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+    model.fit(X, np.ones((6, 1), np.float32), epochs=2, verbose=0)
+    path = str(tmp_path / "x.weights.h5")
+    model.save_weights(path)
+    first, second = model.layers
+    with h5py.File(path, "r") as f:
+        assert len(f["vars"]) == 0  # the model's own: none
+        for name, layer in (("dense", first), ("dense_2", second)):
+            group = f[f"_layer_checkpoint_dependencies/{name}/vars"]
+            assert len(group) == 2
+            np.testing.assert_array_equal(group["0"][()], np.asarray(layer.kernel.value))
+            np.testing.assert_array_equal(group["1"][()], np.asarray(layer.bias.value))
+        assert "_layer_checkpoint_dependencies/dense_1" not in f  # layer-0's repeat
+        opt = f["optimizer/vars"]
+        assert opt["0"].dtype == np.int64 and opt["0"][()] == 2  # iteration first
+        assert len(opt) == 1 + 4  # then SGD's m of each trainable weight
+    fresh = stack()
+    fresh.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+    fresh.optimizer.build(fresh.trainable_weights)
+    fresh.load_weights(path)
+    np.testing.assert_allclose(fresh.predict(X, verbose=0), model.predict(X, verbose=0),
+                               rtol=1e-6)
+    for a, b in zip(fresh.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
+
+
+def test_a_mismatched_layer_raises_before_anything_is_assigned(tmp_path):
+    path, _, _, _ = tf_file(tmp_path)
+    model = stack(units=3)
+    before = [np.asarray(w.value) for w in model.weights]
+    with pytest.raises(ValueError, match=r"shape \(8, 3\).*holds \(8, 1\)"):
+        model.load_weights(path)
+    for w, old in zip(model.weights, before):
+        np.testing.assert_array_equal(np.asarray(w.value), old)
+
+
+def test_skip_mismatch_loads_the_layers_that_fit_and_warns_of_the_rest(tmp_path):
+    path, _, weights, _ = tf_file(tmp_path)
+    model = stack(units=3)
+    last = [np.asarray(w.value) for w in model.layers[1].weights]
+    with pytest.warns(UserWarning, match="dense_2.*skipping"):
+        model.load_weights(path, skip_mismatch=True)
+    np.testing.assert_array_equal(np.asarray(model.layers[0].kernel.value), weights[0])
+    np.testing.assert_array_equal(np.asarray(model.layers[0].bias.value), weights[1])
+    for w, old in zip(model.layers[1].weights, last):
+        np.testing.assert_array_equal(np.asarray(w.value), old)
+
+
+def test_a_keras_2_layout_file_named_weights_h5_still_loads(tmp_path):
+    from xlaflow.saving import hdf5_weights
+    model = stack()
+    path = str(tmp_path / "old.weights.h5")
+    hdf5_weights.save_weights(model, path)  # what save_weights wrote there before
+    fresh = stack()
+    fresh.load_weights(path)
+    for a, b in zip(fresh.weights, model.weights):
+        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
