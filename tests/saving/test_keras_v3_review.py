@@ -120,3 +120,76 @@ def test_a_keras_2_layout_file_named_weights_h5_still_loads(tmp_path):
     fresh.load_weights(path)
     for a, b in zip(fresh.weights, model.weights):
         np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
+
+
+def recurrent_stack():
+    return keras.Sequential([keras.Input((3, 2)),
+                             keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True)),
+                             keras.layers.GRU(2), keras.layers.Dense(1)])
+
+
+def test_sublayers_are_written_under_their_attribute_as_tf_2_12_walks_them(tmp_path):
+    """TF's walk saves a layer's own variables, then each Keras object its attributes hold:
+    an LSTM's weights live in its `cell`, a Bidirectional's in forward_layer/backward_layer
+    (each with its cell); xlaflow wrote them all in the outer layer's group."""
+    model = recurrent_stack()
+    path = str(tmp_path / "r.weights.h5")
+    model.save_weights(path)
+    bidirectional, gru, _ = model.layers
+    base = "_layer_checkpoint_dependencies"
+    expected = {f"{base}/bidirectional/forward_layer/cell/vars":
+                bidirectional.forward_layer.weights,
+                f"{base}/bidirectional/backward_layer/cell/vars":
+                bidirectional.backward_layer.weights,
+                f"{base}/gru/cell/vars": gru.weights}
+    with h5py.File(path, "r") as f:
+        for group in (f"{base}/bidirectional/vars", f"{base}/gru/vars",
+                      f"{base}/bidirectional/forward_layer/vars"):
+            assert len(f[group]) == 0  # the outer layers own no variables in Keras
+        for group, weights in expected.items():
+            assert [f[group][str(i)].shape for i in range(len(f[group]))] == \
+                [tuple(w.shape) for w in weights]
+            for i, w in enumerate(weights):
+                np.testing.assert_array_equal(f[group][str(i)][()], np.asarray(w.value))
+
+
+def test_a_tf_laid_out_recurrent_file_loads_into_the_cells(tmp_path):
+    """A file with TF 2.12's paths, built by hand: each array lands in the weight its path
+    names (kernel, recurrent_kernel, bias of each cell, as Keras' cells create them)."""
+    model = recurrent_stack()
+    rng = np.random.default_rng(11)
+    base = "_layer_checkpoint_dependencies"
+    bidirectional, gru, dense = model.layers
+    layout = {f"{base}/bidirectional/backward_layer/cell/vars":
+              bidirectional.backward_layer.weights,
+              f"{base}/bidirectional/forward_layer/cell/vars":
+              bidirectional.forward_layer.weights,
+              f"{base}/gru/cell/vars": gru.weights, f"{base}/dense/vars": dense.weights}
+    arrays = {}
+    path = str(tmp_path / "tf.weights.h5")
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        for group, weights in layout.items():
+            for i, w in enumerate(weights):
+                arrays[(group, i)] = rng.normal(size=tuple(w.shape)).astype(np.float32)
+                f.create_dataset(f"{group}/{i}", data=arrays[(group, i)])
+        f.create_group(f"{base}/bidirectional/vars")
+        f.create_group(f"{base}/bidirectional/layer/vars")  # the unbuilt original LSTM
+    model.load_weights(path)
+    for group, weights in layout.items():
+        for i, w in enumerate(weights):
+            np.testing.assert_array_equal(np.asarray(w.value), arrays[(group, i)])
+
+
+def test_a_recurrent_model_round_trips_through_a_keras_zip(tmp_path):
+    model = recurrent_stack()
+    x = np.random.default_rng(2).normal(size=(5, 3, 2)).astype(np.float32)
+    path = str(tmp_path / "r.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    fresh = recurrent_stack()
+    fresh.load_weights(path)
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)

@@ -5,8 +5,9 @@ the layers of a Sequential or Functional model is `_layer_checkpoint_dependencie
 with each weighted layer twice ("layer_with_weights-i", "layer-j") and the others once.
 Each entry is named by its class in snake case, a repeat suffixed `_1`, `_2`..., and only
 an object's first visit writes a group: so two Dense layers are `dense` and `dense_2`. A
-layer's own weights (trainable, then the others) are `<group>/vars/0`, `/1`...; the
-optimizer's (`iteration`, then its slots in TF's build order) `optimizer/vars/<i>`.
+layer's own weights (trainable, then the others) are `<group>/vars/0`, `/1`...; its
+sublayers' under `<group>/<attribute>/` (an LSTM's at `lstm/cell/vars`); the optimizer's
+(`iteration`, then its slots in TF's build order) `optimizer/vars/<i>`.
 """
 
 from __future__ import annotations
@@ -53,17 +54,60 @@ def own_weights(layer):
         [w for w in weights if id(w) not in trainable]
 
 
-def weight_groups(model, scheme="tf2.12", prefix=""):
+def weight_groups(model, scheme="tf2.12", prefix="", seen=None):
     """[(group path, its weights)] of `model` itself ("vars" at the root) and each of its
-    layers (layer_paths), an inner model's layers under its own path, as TF walks them."""
-    from xlaflow.models import Model
+    layers (layer_paths), an inner model's layers under its own path, as TF walks them;
+    each layer once (`seen`: TF's visited set), its sublayers under it (layer_groups)."""
+    seen = set() if seen is None else seen
+    seen.add(id(model))
     groups = [(f"{prefix}vars", own_weights(model))]
     for path, layer in layer_paths(model, scheme):
-        if isinstance(layer, Model):
-            groups += weight_groups(layer, scheme, f"{prefix}{path}/")
-        else:
-            groups.append((f"{prefix}{path}/vars", own_weights(layer)))
+        if id(layer) not in seen:
+            groups += layer_groups(layer, f"{prefix}{path}/", scheme, seen)
     return groups
+
+
+def layer_groups(layer, prefix, scheme, seen):
+    """A layer's groups as TF 2.12's walk writes them: its own weights at `<prefix>vars`,
+    then each sublayer in a public attribute (RNN's `cell`, Bidirectional's
+    `backward_layer`/`forward_layer`, TimeDistributed's `layer`, StackedRNNCells'
+    `cells/<class>[_k]`) at its attribute's path, in dir() order. xlaflow's LSTM, GRU and
+    SimpleRNN hold their cell's weights themselves, which Keras keeps at `<prefix>cell/vars`.
+    A sublayer in a private attribute keeps its weights in the layer's group (xlaflow's
+    private names are not Keras')."""
+    from xlaflow.layers.recurrent import _Recurrent
+    from xlaflow.models import Model
+    if isinstance(layer, Model):
+        return weight_groups(layer, scheme, prefix, seen)
+    seen.add(id(layer))
+    subs = [(path, sub) for path, sub in _sublayers(layer) if id(sub) not in seen]
+    nested = {id(w) for _, sub in subs for w in sub.weights}
+    own = [w for w in own_weights(layer) if id(w) not in nested]
+    if isinstance(layer, _Recurrent) and not subs:
+        groups = [(f"{prefix}vars", []), (f"{prefix}cell/vars", own)]
+    else:
+        groups = [(f"{prefix}vars", own)]
+    for path, sub in subs:
+        if id(sub) not in seen:  # a sibling's walk may have taken it
+            groups += layer_groups(sub, f"{prefix}{path}/", scheme, seen)
+    return groups
+
+
+def _sublayers(layer):
+    """[(path, sublayer)] of the layers `layer` holds in public attributes, sorted by
+    name (dir()'s order), a list's or dict's named by class as TF's containers."""
+    from xlaflow.layers.base import Layer
+    paths = []
+    for attr, value in sorted(vars(layer).items()):
+        if attr.startswith("_"):
+            continue
+        if isinstance(value, Layer):
+            paths.append((attr, value))
+        elif isinstance(value, (list, tuple, dict)):
+            values = value.values() if isinstance(value, dict) else value
+            paths += _container(attr, [(v, 1) for v in values if isinstance(v, Layer)],
+                                False)
+    return paths
 
 
 def _is_network(model):
@@ -176,9 +220,10 @@ def read_model(f, model, filepath, what="load_model", skip_mismatch=False):
     raise ValueError(
         f"{what}: {filepath}'s weights file has no {len(weights)} weights "
         f"({weights[0].name}, ...) at {path} (it holds {have}). The file is of another "
-        "architecture, or TF keeps this layer's weights in groups of its sublayers, "
-        "which this reader does not follow: in TensorFlow, save the model as one HDF5 "
-        "file (model.save('model.h5')) and load that")
+        "architecture, or TF keeps this layer's weights in groups of sublayers that "
+        "xlaflow's layer does not have (it follows public sublayer attributes and RNN "
+        "cells): in TensorFlow, save the model as one HDF5 file (model.save('model.h5')) "
+        "and load that")
 
 
 def _mismatch(group, weights, filepath, what="load_model"):
