@@ -193,3 +193,31 @@ def test_a_recurrent_model_round_trips_through_a_keras_zip(tmp_path):
     fresh.load_weights(path)
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6, atol=1e-6)
+
+
+class Scaled(keras.Model):
+    """A model with weights of its own: a non-trainable one created before a trainable one."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+        self.offset = self.add_weight(name="offset", shape=(2,), initializer="ones",
+                                      trainable=False)
+        self.scale = self.add_weight(name="scale", shape=(2,), initializer="ones")
+
+    def call(self, x):
+        return self.dense(x) * self.scale + self.offset
+
+
+def test_a_frozen_models_own_weights_keep_keras_order_trainable_first(tmp_path):
+    """saving_lib saves a model's _trainable_weights + _non_trainable_weights, lists kept
+    by how each weight was created, whatever model.trainable says now."""
+    model = Scaled()
+    model(X)
+    model.scale.assign(np.array([2.0, 3.0], np.float32))
+    model.trainable = False
+    path = str(tmp_path / "s.weights.h5")
+    model.save_weights(path)
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["vars/0"][()], [2.0, 3.0])  # scale
+        np.testing.assert_array_equal(f["vars/1"][()], [1.0, 1.0])  # offset

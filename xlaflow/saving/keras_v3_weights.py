@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from xlaflow.layers import weight_order
+
 LAYERS = "_layer_checkpoint_dependencies"  # TF 2.12/2.13's group of a model's layers
 LATER_LAYERS = "layers"  # tf-keras 2.14+ and Keras 3 (which skip the one above)
 OPTIMIZER = "optimizer"
@@ -48,7 +50,9 @@ def own_weights(layer):
     """What TF saves in a layer's (or a model's) own `vars`: its weights (a model's own,
     not its layers'), trainable first, then the others."""
     from xlaflow.models import Model
-    weights = list(layer._own_weights if isinstance(layer, Model) else layer.weights)
+    if isinstance(layer, Model):  # Keras' _trainable_weights + _non_trainable_weights:
+        return weight_order.own_weights(layer)  # by creation, frozen or not
+    weights = list(layer.weights)
     trainable = {id(w) for w in layer.trainable_weights}
     return [w for w in weights if id(w) in trainable] + \
         [w for w in weights if id(w) not in trainable]
