@@ -7,6 +7,8 @@ exported model alike. Special tokens, idf weights and encodings follow lookup_en
 
 from __future__ import annotations
 
+import os
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -22,6 +24,28 @@ def _ints(values, what):
     return array.astype(np.int64).reshape(-1)
 
 
+def _vocabulary_values(vocabulary):
+    """A given vocabulary as int64 values: a list or array, or (as Keras 2 documents) the
+    path of a text file with one integer per line. Empty is refused, as Keras 2."""
+    if isinstance(vocabulary, (str, os.PathLike)):
+        path = os.fspath(vocabulary)
+        if not os.path.isfile(path):
+            raise ValueError(f"IntegerLookup: vocabulary file {path!r} does not exist")
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        for number, line in enumerate(lines, 1):
+            try:
+                int(line)
+            except ValueError:
+                raise ValueError(f"IntegerLookup: vocabulary file {path!r} must hold one "
+                                 f"integer per line; line {number} is {line!r}") from None
+        vocabulary = np.asarray([int(line) for line in lines], np.int64)
+    if np.size(vocabulary) == 0:
+        raise ValueError(f"IntegerLookup: cannot set an empty vocabulary; received "
+                         f"vocabulary={vocabulary!r}")
+    return _ints(vocabulary, "vocabulary")
+
+
 class IntegerLookup(Layer):
     """Index of each value in the vocabulary, after the mask index (0, when mask_token is
     set) and the OOV indices (an unknown value's: value mod num_oov_indices), as Keras 2
@@ -35,7 +59,7 @@ class IntegerLookup(Layer):
         output_mode = lookup_encoding.check_options(
             "IntegerLookup", output_mode, num_oov_indices, invert, idf_weights, vocabulary,
             pad_to_max_tokens, max_tokens, sparse)
-        if num_oov_indices == 0:
+        if num_oov_indices == 0 and not invert:  # an inverse lookup never checks (Keras 2)
             raise NotImplementedError(
                 "IntegerLookup(num_oov_indices=0): Keras raises on an out-of-vocabulary value "
                 "at run time, which a compiled program cannot; use num_oov_indices=1 (or "
@@ -72,15 +96,15 @@ class IntegerLookup(Layer):
         return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
-        """The values in index order, with or without the mask and OOV tokens first (as
-        get_vocabulary gives them); output_mode='tf_idf' takes one idf weight per entry
+        """The values in index order (or a file's, one per line), with or without the mask
+        and OOV tokens first (as get_vocabulary gives them); output_mode='tf_idf' takes one idf weight per entry
         (the OOV index, when not given, gets their mean, as Keras 2)."""
         if (self.output_mode == "tf_idf") != (idf_weights is not None):
             raise ValueError(f"IntegerLookup.set_vocabulary: idf_weights go with "
                              f"output_mode='tf_idf' and only with it; received "
                              f"output_mode={self.output_mode!r} and idf_weights="
                              f"{idf_weights!r}")
-        given = _ints(vocabulary, "vocabulary")
+        given = _vocabulary_values(vocabulary)
         tokens, found_special = lookup_encoding.strip_special(given.tolist(),
                                                               self._special_tokens())
         values = np.asarray(tokens, np.int64)
