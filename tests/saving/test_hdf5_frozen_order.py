@@ -97,3 +97,25 @@ def test_a_frozen_nested_model_group_lists_its_layers_trainable_weights_first(tm
     copy.load_weights(path)
     for a, b in zip(outer.get_weights(), copy.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_weights_saved_frozen_load_by_name_into_the_unfrozen_model(tmp_path):
+    """Frozen, a base's group lists its weights in creation order; unfrozen, trainable
+    first. Keras 2 zips them by position (LayerNormalization's gamma would get the moving
+    mean): the names, each once in both, put them back where they belong."""
+    def make():
+        base = keras.Sequential([keras.layers.BatchNormalization(name="bn"),
+                                 keras.layers.LayerNormalization(name="ln")], name="base")
+        return keras.Sequential([keras.Input((3,)), base, keras.layers.Dense(1, name="head")])
+
+    model = make()
+    bn = model.layers[0].layers[0]
+    bn.moving_mean.assign(np.array([5.0, 6.0, 7.0], np.float32))
+    model.layers[0].trainable = False
+    path = str(tmp_path / "w.h5")
+    model.save_weights(path)
+    fresh = make()
+    fresh.load_weights(path)
+    for got, want in zip(fresh.weights, model.weights, strict=True):
+        assert got.name == want.name
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -228,13 +228,26 @@ def without_counts(weights, values, names):
     return [v for i, v in enumerate(values) if i not in counts]
 
 
+def by_name(weights, values, names):
+    """A layer's saved values in its weights' order when both name the same weights, each
+    once (Keras 2 zips them by position: a layer frozen when saved and not when loaded,
+    whose trainable weights then come first, got its moving statistics in gamma and beta);
+    by position otherwise (a name twice, or files that name weights their own way)."""
+    want = [w.name.split(":")[0] for w in weights]
+    have = [n.split(":")[0] for n in names]
+    if want == have or sorted(want) != sorted(have) or len(set(want)) != len(want):
+        return values
+    at = {n: i for i, n in enumerate(have)}
+    return [values[at[n]] for n in want]
+
+
 def assign(model, groups, saved, filepath, what="load_weights"):
     """Check every layer's count and shapes against `saved`, then assign them all."""
     if len(saved) != len(groups):
         raise ValueError(f"{what}: {filepath} holds weights of {len(saved)} layers "
                          f"({[entry[0] for entry in saved]}); {model.name} has {len(groups)} "
                          f"layers with weights ({[n for n, _ in groups]})")
-    saved = [(saved_name, without_counts(weights, values, names))
+    saved = [(saved_name, without_counts(weights, by_name(weights, values, names), names))
              for (_, weights), (saved_name, values, names) in zip(groups, saved)]
     for (name, weights), (saved_name, values) in zip(groups, saved):
         if len(weights) != len(values):
