@@ -70,27 +70,27 @@ def _targets(model):
 def _matched(model, saved, skip_mismatch, filepath):
     """[(weight, value)] to assign; raises ValueError on a mismatch unless skip_mismatch."""
     index, pairs = _targets(model), []
+
+    def mismatch(kind, message, skipped):
+        if not skip_mismatch:
+            raise ValueError(f"load_weights(by_name=True): {kind} mismatch {message}. "
+                             "Pass skip_mismatch=True to skip it")
+        _log.warning("load_weights: skipping %s %s", skipped, message)
+
     for k, (saved_name, values, names) in enumerate(saved):
         for label, weights in index.get(saved_name, ()):
-            layer_values = hdf5_weights.without_counts(weights, values, names)
+            layer_values = hdf5_weights.without_counts(
+                weights, hdf5_weights.by_name(weights, values, names), names)
             if len(layer_values) != len(weights):
-                message = (f"layer #{k} (named {label!r}; {saved_name!r} in {filepath}): "
-                           f"the layer has {len(weights)} weight(s), the file holds "
-                           f"{len(layer_values)}")
-                if not skip_mismatch:
-                    raise ValueError(f"load_weights(by_name=True): weight count mismatch for "
-                                     f"{message}. Pass skip_mismatch=True to skip it")
-                _log.warning("load_weights: skipping the weights of %s", message)
+                mismatch("weight count", f"for layer #{k} (named {label!r}; {saved_name!r} in "
+                         f"{filepath}): the layer has {len(weights)} weight(s), the file "
+                         f"holds {len(layer_values)}", "the weights")
                 continue
             for weight, value in zip(weights, layer_values):
                 if tuple(value.shape) != tuple(weight.shape):
-                    message = (f"layer #{k} (named {label!r}): weight {weight.name} has "
-                               f"shape {tuple(weight.shape)}, the file's has "
-                               f"{tuple(value.shape)}")
-                    if not skip_mismatch:
-                        raise ValueError(f"load_weights(by_name=True): shape mismatch in "
-                                         f"{message}. Pass skip_mismatch=True to skip it")
-                    _log.warning("load_weights: skipping a weight of %s", message)
+                    mismatch("shape", f"in layer #{k} (named {label!r}): weight {weight.name} "
+                             f"has shape {tuple(weight.shape)}, the file's has "
+                             f"{tuple(value.shape)}", "a weight")
                     continue
                 pairs.append((weight, value))
     return pairs
