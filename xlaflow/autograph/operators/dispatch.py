@@ -34,7 +34,7 @@ def scalar_predicate(value, what, where):
     """A traced condition as the scalar bool that lax.cond/while_loop needs. A condition
     of one element (`argmax(...) == end`, shape (1, 1)) is squeezed, as TF's cond_v2 and
     while_v2 squeeze theirs; a larger one is refused."""
-    if jnp.size(value) == 1:
+    if jnp.ndim(value) and jnp.size(value) == 1:  # a scalar stays as it is: no reshape
         value = jnp.reshape(value, ())
     if jnp.ndim(value) != 0:
         raise ValueError(
