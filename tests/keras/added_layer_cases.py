@@ -76,4 +76,15 @@ ADDED_LAYERS = {
     "AlphaDropout": (lambda: layers.AlphaDropout(0.3, noise_shape=(None, 1, 3), seed=10),
                      _seq, {"training": True}),
     "UnitNormalization": (lambda: layers.UnitNormalization(axis=[1, -1]), _seq, {}),
+    # Keras 2's convolutional LSTMs (inputs (batch, time, *spatial, channels))
+    "ConvLSTM1D": (lambda: layers.ConvLSTM1D(
+        2, 2, padding="same", recurrent_activation="sigmoid", unit_forget_bias=False,
+        return_sequences=True, return_state=True, go_backwards=True, dropout=0.3,
+        recurrent_dropout=0.2), lambda: [_floats((2, 3, 4, 3))], {}),
+    "ConvLSTM2D": (lambda: layers.ConvLSTM2D(
+        2, (2, 3), strides=(2, 1), dilation_rate=1, activation="relu",
+        kernel_initializer=initializers.HeUniform(seed=2), bias_initializer="ones"),
+        lambda: [_floats((2, 3, 4, 4, 3))], {}),
+    "ConvLSTM3D": (lambda: layers.ConvLSTM3D(2, 2, dilation_rate=(1, 2, 1), use_bias=False),
+                   lambda: [_floats((1, 2, 3, 4, 3, 2))], {}),
 }

@@ -66,6 +66,9 @@ from xlaflow.layers.reshaping import ZeroPadding2D as ZeroPadding2D
 # Convolution and recurrent additions (conv_transpose, separable, wrappers, SimpleRNN,
 # Masking)
 from xlaflow.layers.conv import Conv3D as Conv3D
+from xlaflow.layers.conv_lstm import ConvLSTM1D as ConvLSTM1D
+from xlaflow.layers.conv_lstm import ConvLSTM2D as ConvLSTM2D
+from xlaflow.layers.conv_lstm import ConvLSTM3D as ConvLSTM3D
 from xlaflow.layers.conv_transpose import Conv1DTranspose as Conv1DTranspose
 from xlaflow.layers.conv_transpose import Conv2DTranspose as Conv2DTranspose
 from xlaflow.layers.masking import Masking as Masking
