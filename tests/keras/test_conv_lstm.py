@@ -164,6 +164,31 @@ def test_dropout_is_one_mask_per_gate_in_training_only():
     assert layer.get_config()["dropout"] == 0.5
 
 
+def test_dropout_masks_drop_each_gates_inputs_and_h_apart(monkeypatch):
+    """With known masks (4 per side, Keras 2's count=4), gate g sees x * m_g and h * r_g:
+    checked against a NumPy step loop doing four separate convolutions per side."""
+    x = _floats((2, 3, 5, 2))
+    layer = layers.ConvLSTM1D(2, 3, padding="same", dropout=0.5, recurrent_dropout=0.5,
+                              bias_initializer="normal", return_sequences=True)
+    layer(x)
+    in_masks = RNG.integers(0, 2, (4, 2, 5, 2)) * 2.0
+    rec_masks = RNG.integers(0, 2, (4, 2, 5, 2)) * 2.0
+    monkeypatch.setattr(layer, "_draw_conv_masks", lambda *a: (
+        in_masks.astype(np.float32), rec_masks.astype(np.float32)))
+    kernel, recurrent, bias = layer.get_weights()
+    h = c = np.zeros((2, 5, 2))
+    want = []
+    for t in range(3):
+        z = [conv_numpy(x[:, t] * in_masks[g], np.split(kernel, 4, -1)[g], (1,), "same",
+                        (1,)) + np.split(bias, 4)[g] +
+             conv_numpy(h * rec_masks[g], np.split(recurrent, 4, -1)[g], (1,), "same", (1,))
+             for g in range(4)]
+        c = hard_sigmoid(z[1]) * c + hard_sigmoid(z[0]) * np.tanh(z[2])
+        h = hard_sigmoid(z[3]) * np.tanh(c)
+        want.append(h)
+    np.testing.assert_allclose(layer(x, training=True), np.stack(want, 1), **TOL)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"data_format": "channels_first"}, NotImplementedError, r"Permute\(\(1, 3, 4, 2\)\)"),
     ({"data_format": "nhwc"}, ValueError, "data_format"),
