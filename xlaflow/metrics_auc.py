@@ -13,7 +13,7 @@ import numpy as np
 
 from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric, div_no_nan
-from xlaflow.metrics_confusion import confusion_counts, evenly_spaced
+from xlaflow.metrics_confusion import check_predictions, confusion_counts, evenly_spaced
 
 _EPSILON = 1e-7  # Keras' backend.epsilon(): the end thresholds, so 0 and 1 scores count
 # the spellings Keras 2's AUCCurve.from_str and AUCSummationMethod.from_str accept
@@ -119,6 +119,8 @@ class AUC(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = jnp.asarray(y_true, self.dtype), jnp.asarray(y_pred, self.dtype)
+        if not self.from_logits:  # Keras 2 checks the scores it counts: logits' sigmoids
+            check_predictions(y_pred, self)  # (before a multi_label state is built)
         if self.multi_label or self.label_weights is not None:
             self._check_labels(y_true, y_pred)
         if self.from_logits:

@@ -12,6 +12,12 @@ M = keras.metrics
 EPS = 1e-7
 
 
+def compiled_update(metric, *args):
+    """update_state inside xf.function: scores outside [0, 1] are refused eagerly (Keras 2's
+    asserts) but not checked in compiled steps, where the counting rules below apply."""
+    xf.function(lambda *a: metric.update_state(*a))(*args)
+
+
 def keras_counts(labels, scores, thresholds, weights=None):
     """(tp, fp, tn, fn) per threshold as Keras 2's update_confusion_matrix_variables: a
     label is positive when nonzero; evenly spaced thresholds (0, 1/(n-1), ..., 1, the ends
@@ -76,18 +82,19 @@ def test_auc_labels_count_as_positive_when_nonzero_on_both_paths(labels):
 
 
 def test_auc_clips_scores_outside_unit_interval_on_the_evenly_spaced_grid():
-    # raw logits passed without from_logits: Keras 2's optimized path clips them, so -0.5
-    # counts as 0 (above -epsilon) and 1.5 as 1 (not above 1 + epsilon): tpr [1, 1, 0],
-    # fpr [1, 0, 0], an area of 1 (unclipped it would be 0)
+    # raw logits passed without from_logits (compiled: eagerly they are refused): Keras 2's
+    # optimized path clips them, so -0.5 counts as 0 (above -epsilon) and 1.5 as 1 (not
+    # above 1 + epsilon): tpr [1, 1, 0], fpr [1, 0, 0], an area of 1 (unclipped it would
+    # be 0)
     auc = M.AUC(num_thresholds=3)
-    auc.update_state([0, 1, 1], [-0.5, 1.5, 0.7])
+    compiled_update(auc, np.array([0, 1, 1.0]), np.array([-0.5, 1.5, 0.7]))
     tp, fp = state(auc)[:2]
     np.testing.assert_array_equal(tp, [2, 2, 0])
     np.testing.assert_array_equal(fp, [1, 0, 0])
     np.testing.assert_allclose(auc.result(), 1.0)
     # explicit uneven thresholds take Keras' other path: no clipping, score > threshold
     uneven = M.AUC(thresholds=[0.3])
-    uneven.update_state([0, 1, 1], [-0.5, 1.5, 0.7])
+    compiled_update(uneven, np.array([0, 1, 1.0]), np.array([-0.5, 1.5, 0.7]))
     expected = keras_counts([0, 1, 1], [-0.5, 1.5, 0.7], [-EPS, 0.3, 1 + EPS])
     for got, want in zip(state(uneven), expected):
         np.testing.assert_array_equal(got, want)
@@ -118,7 +125,7 @@ def test_evenly_spaced_threshold_lists_follow_keras_optimized_path(metric):
     scores = np.array([1.5, 1.2, 0.5, 0.25, -0.2, 0.8], np.float32)
     weights = np.array([1, 2, 3, 4, 5, 6], np.float32)
     m = metric(thresholds=thresholds)
-    m.update_state(labels[:, None], scores[:, None], sample_weight=weights)
+    compiled_update(m, labels[:, None], scores[:, None], weights)  # eagerly 1.5 is refused
     tp, fp, tn, fn = keras_counts(labels, scores, thresholds, weights)
     expected = {"TruePositives": tp, "FalsePositives": fp, "TrueNegatives": tn,
                 "FalseNegatives": fn, "Precision": div_no_nan(tp, tp + fp),
