@@ -80,3 +80,24 @@ def test_compiled_updates_are_not_checked():
 
     update(np.array([1, 1], np.float32), np.array([1.5, -0.5], np.float32))
     np.testing.assert_array_equal(metric.result(), [1, 1, 1])
+
+
+def _next_name(name):
+    """The name Keras gives the next layer of a class after `name` ('x' -> 'x_1')."""
+    base, _, count = name.rpartition("_")
+    return f"{name}_1" if not count.isdigit() else f"{base}_{int(count) + 1}"
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"output_mode": "bogus"}, ValueError),
+    ({"max_tokens": 1}, ValueError),
+    ({"num_oov_indices": -1}, ValueError),
+    ({"invert": True, "output_mode": "count"}, ValueError),
+    ({"encoding": "latin-1"}, NotImplementedError),
+])
+def test_string_lookup_checks_its_arguments_before_it_takes_a_name(kwargs, error):
+    first = keras.layers.StringLookup().name
+    with pytest.raises(error):
+        keras.layers.StringLookup(**kwargs)
+    # a refused layer made no state: not even a name, so the next one follows on
+    assert keras.layers.StringLookup().name == _next_name(first)

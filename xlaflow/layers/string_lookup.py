@@ -27,9 +27,6 @@ class StringLookup(host_strings.HostLayer):
                  oov_token="[UNK]", vocabulary=None, idf_weights=None, encoding="utf-8",
                  invert=False, output_mode="int", sparse=False, pad_to_max_tokens=False,
                  **kwargs):
-        has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
-        kwargs.pop("vocabulary_dtype", None)  # Keras 2's config carries it: always strings
-        super().__init__(**kwargs)
         output_mode = lookup_encoding.check_options(
             "StringLookup", output_mode, num_oov_indices, invert, idf_weights, vocabulary,
             pad_to_max_tokens, max_tokens, sparse)
@@ -38,6 +35,9 @@ class StringLookup(host_strings.HostLayer):
                              f"1; received {max_tokens!r}")
         if str(encoding).lower().replace("-", "") != "utf8":
             raise NotImplementedError(f"StringLookup(encoding={encoding!r}): only UTF-8")
+        has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
+        kwargs.pop("vocabulary_dtype", None)  # Keras 2's config carries it: always strings
+        super().__init__(**kwargs)  # after the checks: a refused layer takes no name
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, oov_token
         self.invert, self.output_mode, self.sparse = invert, output_mode, sparse
