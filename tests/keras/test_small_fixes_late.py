@@ -101,3 +101,56 @@ def test_string_lookup_checks_its_arguments_before_it_takes_a_name(kwargs, error
         keras.layers.StringLookup(**kwargs)
     # a refused layer made no state: not even a name, so the next one follows on
     assert keras.layers.StringLookup().name == _next_name(first)
+
+
+def test_integer_lookup_constructed_with_a_vocabulary_refuses_adapt():
+    layer = keras.layers.IntegerLookup(vocabulary=[4, 5], name="ids")
+    # Keras 2's IndexLookup.update_state: "Cannot adapt layer 'ids' after setting a static
+    # vocabulary via `vocabulary` argument ..."
+    with pytest.raises(ValueError, match="Cannot adapt layer 'ids' after setting a static "
+                                         "vocabulary via the `vocabulary` argument"):
+        layer.adapt(np.array([7, 7, 8]))
+    assert layer.get_vocabulary() == [-1, 4, 5]
+    # so is one rebuilt from its config, while an adapted layer's config stays adaptable
+    with pytest.raises(ValueError, match="Cannot adapt layer"):
+        keras.layers.IntegerLookup.from_config(layer.get_config()).adapt(np.array([7]))
+    learned = keras.layers.IntegerLookup()
+    learned.adapt(np.array([3, 3, 5]))
+    again = keras.layers.IntegerLookup.from_config(learned.get_config())
+    assert again.get_vocabulary() == [-1, 3, 5]
+    again.adapt(np.array([8, 9, 9]))
+    assert again.get_vocabulary() == [-1, 9, 8]
+
+
+def test_integer_lookup_set_vocabulary_then_adapt_learns_as_keras_2():
+    # Keras 2.12 marks only a constructor vocabulary static: adapt() replaces a set one
+    layer = keras.layers.IntegerLookup()
+    layer.set_vocabulary([4, 5])
+    layer.adapt(np.array([7, 8, 8]))
+    assert layer.get_vocabulary() == [-1, 8, 7]
+
+
+@pytest.mark.parametrize("empty", [np.array([], np.int64), [], np.array([]),
+                                   np.zeros((0, 3), np.int32)],
+                         ids=["int64", "list", "float64", "rows"])
+def test_integer_lookup_adapt_on_no_data_keeps_its_vocabulary(empty):
+    layer = keras.layers.IntegerLookup(mask_token=0)
+    layer.adapt(np.array([3, 3, 5]))
+    layer.adapt(empty)  # Keras 2's finalize_state: no tokens counted, nothing changes
+    assert layer.get_vocabulary() == [0, -1, 3, 5]
+    np.testing.assert_array_equal(layer(np.array([5, 3, 9, 0])), [3, 2, 1, 0])
+
+
+def test_lookup_adapt_on_special_tokens_only_leaves_no_learned_vocabulary():
+    # Keras 2 drops the mask and OOV tokens after it finds the data not empty: the table
+    # is rebuilt with nothing in it
+    integers = keras.layers.IntegerLookup(mask_token=0)
+    integers.adapt(np.array([3, 3, 5]))
+    integers.adapt(np.array([0, -1, 0]))
+    assert integers.get_vocabulary() == [0, -1]
+    strings = keras.layers.StringLookup(mask_token="")
+    strings.adapt(np.array(["a", "b"]))
+    strings.adapt(np.array([], str))  # no data at all: kept
+    assert strings.get_vocabulary() == ["", "[UNK]", "b", "a"]
+    strings.adapt(np.array(["", "[UNK]"]))
+    assert strings.get_vocabulary() == ["", "[UNK]"]

@@ -18,7 +18,7 @@ from xlaflow.layers.base import Layer
 
 def _ints(values, what):
     array = np.asarray(values)
-    if array.dtype.kind not in "iu":
+    if array.dtype.kind not in "iu" and array.size:  # np.array([]) is float64
         raise ValueError(f"IntegerLookup: {what} must be integers; received dtype "
                          f"{array.dtype}")
     return array.astype(np.int64).reshape(-1)
@@ -69,7 +69,11 @@ class IntegerLookup(Layer):
             raise ValueError(f"IntegerLookup: max_tokens must be None or an int counting the "
                              f"mask and OOV tokens and at least one value; received "
                              f"{max_tokens!r}")
+        # Keras 2: a layer constructed with a vocabulary is never adapted (a config says
+        # whether its vocabulary was given or learned)
+        has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
         super().__init__(**kwargs)  # after the checks: a refused layer takes no name
+        self._has_input_vocabulary = bool(has_input_vocabulary)
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, int(oov_token)
         self.vocabulary_dtype, self.output_mode = vocabulary_dtype, output_mode
@@ -138,10 +142,15 @@ class IntegerLookup(Layer):
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary from `data` (an array, or an iterable of batches): the most
-        frequent values first, up to max_tokens."""
+        frequent values first, up to max_tokens. No data keeps the vocabulary, as Keras 2;
+        data of mask and OOV tokens only leaves none learned."""
+        if self._has_input_vocabulary:
+            raise lookup_encoding.adapt_refused(self.name)
         batches = [data] if hasattr(data, "shape") else list(data)
         values = np.concatenate([_ints(b, "adapt data") for b in batches]) if batches else \
             np.zeros((0,), np.int64)
+        if not values.size:
+            return
         if self.mask_token is not None:
             values = values[values != self.mask_token]
         tokens, counts = np.unique(values[values != self.oov_token], return_counts=True)
@@ -211,5 +220,6 @@ class IntegerLookup(Layer):
                 "oov_token": self.oov_token, "vocabulary": vocabulary,
                 "vocabulary_dtype": self.vocabulary_dtype, "output_mode": self.output_mode,
                 "idf_weights": idf, "invert": self.invert, "sparse": self.sparse,
-                "pad_to_max_tokens": self.pad_to_max_tokens}
+                "pad_to_max_tokens": self.pad_to_max_tokens,
+                "has_input_vocabulary": self._has_input_vocabulary}
 

@@ -50,6 +50,15 @@ def check_options(owner, output_mode, num_oov_indices, invert, idf_weights, voca
     return output_mode
 
 
+def adapt_refused(name):
+    """Keras 2's IndexLookup.update_state refusal: a layer constructed with a vocabulary is
+    never adapted (set_vocabulary still replaces its vocabulary)."""
+    return ValueError(f"Cannot adapt layer {name!r} after setting a static vocabulary via "
+                      f"the `vocabulary` argument (Keras 2 refuses it too: cannot adapt a "
+                      f"layer constructed with a vocabulary); use set_vocabulary to "
+                      f"replace it")
+
+
 def rank_vocabulary(tokens, counts, limit=None):
     """`tokens` by count, the most frequent first, ties by the larger token (Keras 2 sorts
     with `np.lexsort((tokens, counts))[::-1]`, so its vocabularies are deterministic); at

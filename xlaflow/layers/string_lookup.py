@@ -126,14 +126,13 @@ class StringLookup(host_strings.HostLayer):
         """adapt() from an iterable of documents (lists of tokens); the idf weights count the
         documents holding each token (Keras 2: each row of a batch is one document)."""
         if self._has_input_vocabulary:
-            raise ValueError(f"{self.name}: cannot adapt a layer constructed with a vocabulary "
-                             "(Keras 2 refuses it too); use set_vocabulary")
+            raise lookup_encoding.adapt_refused(self.name)
         counts, doc_counts, num_docs = lookup_encoding.count_tokens(
             documents, self.output_mode == "tf_idf")
-        for special in (self.mask_token, self.oov_token):
-            counts.pop(special, None)
-        if not counts:  # Keras 2 keeps the vocabulary it had
+        if not counts:  # no data: Keras 2 keeps the vocabulary it had
             return
+        for special in (self.mask_token, self.oov_token):  # only these: none is learned
+            counts.pop(special, None)
         limit = None if self.max_tokens is None else self.max_tokens - self._token_start()
         tokens = lookup_encoding.rank_vocabulary(
             np.array(list(counts), dtype=str), np.array(list(counts.values())), limit).tolist()
