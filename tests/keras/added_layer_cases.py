@@ -79,7 +79,7 @@ ADDED_LAYERS = {
     # Keras 2's convolutional LSTMs (inputs (batch, time, *spatial, channels))
     "ConvLSTM1D": (lambda: layers.ConvLSTM1D(
         2, 2, padding="same", recurrent_activation="sigmoid", unit_forget_bias=False,
-        return_sequences=True, return_state=True, go_backwards=True, dropout=0.3,
+        return_sequences=True, go_backwards=True, dropout=0.3,
         recurrent_dropout=0.2), lambda: [_floats((2, 3, 4, 3))], {}),
     "ConvLSTM2D": (lambda: layers.ConvLSTM2D(
         2, (2, 3), strides=(2, 1), dilation_rate=1, activation="relu",
