@@ -58,14 +58,19 @@ def test_text_vectorization_with_keras_2s_string_dtype():
     assert layer.get_vocabulary() == ["", "[UNK]", "earth", "wind", "and", "fire"]
 
 
-def test_integer_lookups_has_input_vocabulary_is_dropped_only_where_it_agrees():
+def test_integer_lookups_has_input_vocabulary_is_kept():
     config = {**LOOKUP, "name": "ids", "dtype": "int64", "oov_token": -1,
               "vocabulary": [4, 5], "vocabulary_dtype": "int64", "has_input_vocabulary": True}
     layer = keras.layers.deserialize({"class_name": "IntegerLookup", "config": config})
     np.testing.assert_array_equal(np.asarray(layer(np.array([5, 9]))), [2, 0])
-    with pytest.raises(NotImplementedError, match="has_input_vocabulary=False"):
-        keras.layers.deserialize({"class_name": "IntegerLookup",
-                                  "config": {**config, "has_input_vocabulary": False}})
+    with pytest.raises(ValueError, match="Cannot adapt"):  # a given vocabulary, as Keras 2
+        layer.adapt(np.array([7, 7, 8]))
+    # False: the vocabulary was adapted when saved; it loads, and adapts again (Keras 2)
+    adapted = keras.layers.deserialize({"class_name": "IntegerLookup",
+                                        "config": {**config, "has_input_vocabulary": False}})
+    np.testing.assert_array_equal(np.asarray(adapted(np.array([5, 9]))), [2, 0])
+    adapted.adapt(np.array([7, 7, 8]))
+    np.testing.assert_array_equal(np.asarray(adapted(np.array([7, 8, 5]))), [1, 2, 0])
 
 
 def test_an_unknown_registered_class_suggests_its_short_name():

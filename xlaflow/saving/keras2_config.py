@@ -128,8 +128,6 @@ def layer_arguments(class_name, config):
         config.pop(key, None)
     if class_name in _STRING_DTYPE and config.get("dtype") in ("string", "str"):
         config.pop("dtype")
-    if class_name == "IntegerLookup" and "has_input_vocabulary" in config:
-        _keras2_vocabulary_flag(name, config)
     dtype = config.get("dtype")
     if isinstance(dtype, dict):  # a mixed precision Policy: {"class_name": "Policy", ...}
         config["dtype"] = dtype.get("config", {}).get("name")
@@ -146,17 +144,6 @@ def layer_arguments(class_name, config):
     if axis_key and isinstance(config.get(axis_key), list) and len(config[axis_key]) == 1:
         config[axis_key] = config[axis_key][0]
     return config
-
-
-def _keras2_vocabulary_flag(name, config):
-    """IntegerLookup's has_input_vocabulary (whether the vocabulary was given rather than
-    adapted) is dropped where it says what the config's vocabulary implies."""
-    given = config.pop("has_input_vocabulary")
-    if bool(given) != (config.get("vocabulary") is not None):
-        raise NotImplementedError(
-            f"IntegerLookup layer {name!r}: Keras 2's has_input_vocabulary={given!r} with "
-            f"vocabulary={config.get('vocabulary')!r} is not supported here (this layer "
-            "takes it from whether a vocabulary is given). Rebuild the layer in code")
 
 
 def _multi_head_attention(name, config):
