@@ -17,7 +17,7 @@ from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 from xlaflow.layers.conv import _dimension_numbers, _padding, _positive, _tuple
 from xlaflow.layers.input_casting import cast_integer_inputs
-from xlaflow.layers.recurrent import _Recurrent
+from xlaflow.layers.recurrent import _Recurrent, checked_states
 from xlaflow.layers.rnn_dropout import DropoutConfig, _draw
 from xlaflow.layers.rnn_stateful import StatefulStates
 from xlaflow.layers.rnn_steps import forget_bias_init
@@ -140,21 +140,8 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
         return [None, None] if self._state_variables is None else list(self._state_variables)
 
     def _given_states(self, initial_state, zeros):
-        """`initial_state` [h, c] as the scan's carry, each checked against `zeros`' shape."""
-        given = tuple(initial_state) if isinstance(initial_state, (list, tuple)) else \
-            (initial_state,)
-        if len(given) != 2:
-            raise ValueError(f"{self.name}: initial_state must hold 2 states [h, c]; "
-                             f"received {len(given)}")
-        states = []
-        for state, zero in zip(given, zeros):
-            state = jnp.asarray(state)
-            if state.shape != zero.shape:
-                raise ValueError(f"{self.name}: each initial_state must have shape (batch, "
-                                 f"*output_spatial, filters) = {zero.shape}; received "
-                                 f"{state.shape}")
-            states.append(state.astype(zero.dtype))
-        return tuple(states)
+        return checked_states(self.name, initial_state, zeros,
+                              "(batch, *output_spatial, filters)")
 
     # -- computation -----------------------------------------------------------------------
     def _conv(self, x, kernel, strides, padding, dilation, groups):

@@ -165,24 +165,8 @@ class _Recurrent(StatefulStates, DropoutConfig, Layer):
         return output_mask
 
     def _given_states(self, initial_state, zeros):
-        """`initial_state` as the tuple of states the scan carries, checked against `zeros`
-        (the default states): one bare array is the whole state of a one-state layer (GRU),
-        as Keras accepts; LSTM takes a list [h, c]."""
-        given = tuple(initial_state) if isinstance(initial_state, (list, tuple)) else \
-            (initial_state,)
-        if len(given) != len(zeros):
-            expected = "[h, c]" if len(zeros) == 2 else "h (an array or a 1-element list)"
-            raise ValueError(f"{self.name}: initial_state must hold {len(zeros)} state(s), "
-                             f"{expected}, each of shape (batch, units={self.units}); "
-                             f"received {len(given)}")
-        states = []
-        for state, zero in zip(given, zeros):
-            state = jnp.asarray(state)
-            if state.shape != zero.shape:
-                raise ValueError(f"{self.name}: each initial_state must have shape (batch, "
-                                 f"units) = {zero.shape}; received {state.shape}")
-            states.append(state.astype(zero.dtype))  # the scan's carry keeps one dtype
-        return tuple(states)
+        return checked_states(self.name, initial_state, zeros,
+                              f"(batch, units={self.units})")
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -273,3 +257,23 @@ class GRU(_Gated):
         step = gru_step if self.reset_after else gru_step_reset_before
         return step(x_t, states, recurrent, bias, self.activation, self.recurrent_activation,
                     rec_masks)
+
+
+def checked_states(name, initial_state, zeros, described):
+    """`initial_state` as the tuple of states the scan carries, checked against `zeros`
+    (the default states, each of shape `described`): one bare array is the whole state of
+    a one-state layer (GRU), as Keras accepts; LSTM and ConvLSTM take a list [h, c]."""
+    given = tuple(initial_state) if isinstance(initial_state, (list, tuple)) else \
+        (initial_state,)
+    if len(given) != len(zeros):
+        expected = "[h, c]" if len(zeros) == 2 else "h (an array or a 1-element list)"
+        raise ValueError(f"{name}: initial_state must hold {len(zeros)} state(s), "
+                         f"{expected}, each of shape {described}; received {len(given)}")
+    states = []
+    for state, zero in zip(given, zeros):
+        state = jnp.asarray(state)
+        if state.shape != zero.shape:
+            raise ValueError(f"{name}: each initial_state must have shape {described} = "
+                             f"{zero.shape}; received {state.shape}")
+        states.append(state.astype(zero.dtype))  # the scan's carry keeps one dtype
+    return tuple(states)
