@@ -230,9 +230,8 @@ class FixedSizeTranslator(Translator):
             predictions = self.transformer([encoder_input, output], training=False)
 
             # predictions[:, -1:, :] in the tutorial: the stack holds every row, so take step
-            # i's (the causal decoder's step i ignores the zeros after it); a jax.Array
-            # slices with static bounds only (predictions[:, i:i+1] fails), so gather
-            predictions = tf.gather(predictions, [i], axis=1)
+            # i's (the causal decoder's step i ignores the zeros after it)
+            predictions = predictions[:, i:i+1, :]
 
             predicted_id = tf.argmax(predictions, axis=-1)
             output_array = output_array.write(i+1, predicted_id[0])

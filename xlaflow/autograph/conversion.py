@@ -26,6 +26,7 @@ from xlaflow.autograph.converters import (
     matches,
     returns,
     watches,
+    windows,
 )
 from xlaflow.autograph.operators.calls import CONVERTED
 from xlaflow.autograph.pyct import naming, parsing, purity
@@ -120,6 +121,7 @@ def _transform(node):
     node = loop_exits.transform(node, namer)
     node = break_continue.transform(node, namer)
     node = returns.transform(node, namer)
+    node = windows.transform(node)  # before calls: its messages quote the source as written
     node = calls.transform(node)
     node = control_flow.transform(node, namer)
     node = logical.transform(node)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 
-from xlaflow.autograph.pyct import templates
+from xlaflow.autograph.pyct import beside_loops, templates
 
 
 def _is_generated(func):
@@ -44,7 +44,7 @@ def _keywords(node):
                                   parts=ast.Tuple(elts=parts, ctx=ast.Load()))
 
 
-class _Calls(ast.NodeTransformer):
+class _Calls(beside_loops.Transformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         if _is_generated(node.func) or _reads_frame(node.func):
@@ -54,16 +54,6 @@ class _Calls(ast.NodeTransformer):
         call = templates.replace_expr("ag__.converted_call(func, args, kwargs)", node,
                                       func=node.func, args=args, kwargs=kwargs)
         return call
-
-    def visit_For(self, node):
-        self.generic_visit(node)
-        # Exit tests loop_exits.py hoisted out of the body live beside the tree, not in it.
-        if hasattr(node, "xf_stop_tests"):
-            node.xf_stop_tests = [self.visit(test) for test in node.xf_stop_tests]
-        if hasattr(node, "xf_stop_on"):
-            test, record = node.xf_stop_on
-            node.xf_stop_on = (self.visit(test), record)
-        return node
 
     def visit_FunctionDef(self, node):
         # Decorators of nested functions run as written (they build the function object).

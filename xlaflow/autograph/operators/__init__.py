@@ -33,3 +33,6 @@ from xlaflow.autograph.operators.variables import UndefinedReturnValue as Undefi
 from xlaflow.autograph.operators.variables import defined as defined
 from xlaflow.autograph.operators.variables import ldu as ldu
 from xlaflow.autograph.operators.variables import return_value as return_value
+from xlaflow.autograph.operators.windows import Span as Span
+from xlaflow.autograph.operators.windows import get_window as get_window
+from xlaflow.autograph.operators.windows import py_slice as py_slice
