@@ -86,9 +86,12 @@ def test_tensor_slicing_guide_slice_gather_and_scatter():
     want = np.zeros((4, 5), int)
     want[[0, 2, 3], [2, 1, 3]] = [2, 11, 18]
     np.testing.assert_array_equal(t8, want)
-    with pytest.raises(AttributeError, match="tf.SparseTensor is not provided"):
-        tf.SparseTensor(indices=[[0, 2], [2, 1], [3, 3]], values=[2, 11, 18],
-                        dense_shape=[4, 5])
+    t9 = tf.SparseTensor(indices=[[0, 2], [2, 1], [3, 3]],
+                         values=[2, 11, 18],
+                         dense_shape=[4, 5])
+    # Convert the sparse tensor into a dense tensor
+    t10 = tf.sparse.to_dense(t9)
+    np.testing.assert_array_equal(t10, want)
 
     t11 = tf.constant([[2, 7, 0],
                        [9, 0, 1],

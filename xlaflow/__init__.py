@@ -63,6 +63,7 @@ from xlaflow.array_ops import (
 from xlaflow.slice_ops import broadcast_to as broadcast_to
 from xlaflow.slice_ops import slice as slice
 from xlaflow.slice_ops import strided_slice as strided_slice
+from xlaflow.sparse_tensor import SparseTensor as SparseTensor
 from xlaflow import autograph as autograph
 from xlaflow.case_ops import case as case
 from xlaflow.case_ops import switch_case as switch_case
@@ -196,7 +197,7 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary", "debugging", "errors", "io", "strings", "dtypes")
+         "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
@@ -220,9 +221,6 @@ def __getattr__(name):
 _NOT_PROVIDED = {
     "ragged": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
               "Dataset.padded_batch) and mask",
-    "sparse": "use dense tensors, or jax.experimental.sparse inside your own function",
-    "SparseTensor": "use a dense tensor (xf.scatter_nd(indices, values, dense_shape) builds "
-                    "one), or jax.experimental.sparse inside your own function",
     "RaggedTensor": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
                     "Dataset.padded_batch) and mask",
     "lookup": "build the vocabulary as a Python dict and map tokens to ids in Python",

@@ -1,0 +1,196 @@
+"""tf.sparse's arithmetic: add, sparse_dense_matmul, reduce_sum and reduce_max.
+
+Results that are dense run inside xf.function and differentiate through the values (scatter
+adds and gathers over the entries, never a densified operand); sparse results whose entries
+depend on indices (sparse + sparse, output_is_sparse=True) need those indices known.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.sparse_ops import check_sparse, need_known
+from xlaflow.sparse_tensor import SparseTensor, index_dtype, traced
+from xlaflow.tensors import convert_to_tensor
+
+
+def _dense_like(op, name, value, sp):
+    """`value` as a tensor: a Python value takes sp's dtype (TF converts it so); a tensor
+    of another dtype is a TypeError, as TF's kernels take one dtype."""
+    if isinstance(value, SparseTensor):
+        raise TypeError(f"xf.sparse.{op}: {name} must be dense here; received a SparseTensor")
+    if traced(value):
+        dense = value
+    elif hasattr(value, "dtype"):
+        dense = convert_to_tensor(value)
+    else:
+        dense = convert_to_tensor(value, dtype=sp.dtype)
+    if dense.dtype != sp.dtype:
+        raise TypeError(f"xf.sparse.{op}: {name} has dtype {dense.dtype} but the SparseTensor "
+                        f"holds {sp.dtype}; cast one with xf.cast")
+    return dense
+
+
+def _columns(sp):
+    return tuple(sp.indices[:, d] for d in range(sp.ndim))
+
+
+def add(a, b, threshold=0, name=None):
+    """tf.sparse.add: a SparseTensor plus a dense tensor (either order) is dense; two
+    SparseTensors give the SparseTensor of their sums, in row-major order, dropping sums
+    whose magnitude is below `threshold`. Sparse + sparse needs known indices."""
+    if not isinstance(a, SparseTensor) and not isinstance(b, SparseTensor):
+        raise TypeError("xf.sparse.add: a or b must be a SparseTensor; for two dense tensors "
+                        "use xf.add")
+    if not isinstance(a, SparseTensor) or not isinstance(b, SparseTensor):
+        sp, dense = (a, b) if isinstance(a, SparseTensor) else (b, a)
+        dense = _dense_like("add", "the dense operand", dense, sp)
+        if tuple(dense.shape) != tuple(sp.shape.as_list()):
+            raise ValueError(f"xf.sparse.add: the dense operand's shape {dense.shape} differs "
+                             f"from the SparseTensor's dense_shape {sp.shape}")
+        return dense.at[_columns(sp)].add(sp.values)
+    if a.shape.as_list() != b.shape.as_list():
+        raise ValueError(f"xf.sparse.add: a and b must have one dense_shape; received "
+                         f"{a.shape} and {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"xf.sparse.add: a and b must have one dtype; received {a.dtype} and "
+                        f"{b.dtype}")
+    need_known("add", "which indices a and b share", a.indices, b.indices)
+    both = np.concatenate([np.asarray(a.indices, np.int64), np.asarray(b.indices, np.int64)])
+    merged, slot = np.unique(both, axis=0, return_inverse=True)  # row-major, like TF's merge
+    slot = slot.reshape(-1)
+    values = jax.ops.segment_sum(jnp.concatenate([a.values, b.values]), jnp.asarray(slot),
+                                 num_segments=merged.shape[0])
+    out = SparseTensor._unchecked(jnp.asarray(merged, index_dtype()), values, a.shape.as_list())
+    if not threshold:  # TF keeps |sum| >= 0: every entry, so values may be traced
+        return out
+    need_known("add", "the sums' magnitudes (threshold > 0)", values)
+    keep = np.nonzero(np.abs(np.asarray(values)) >= threshold)[0]
+    return SparseTensor._unchecked(out.indices[keep], out.values[keep], a.shape.as_list())
+
+
+def _matrix(op, name, value):
+    if value.ndim != 2:
+        raise ValueError(f"xf.sparse.{op}: {name} must have rank 2; received shape "
+                         f"{tuple(value.shape)}")
+
+
+def _adjoint(x, adjoint):
+    return jnp.conj(x).T if adjoint else x
+
+
+def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
+    """A @ B with one of them a rank-2 SparseTensor and the other dense (TF's
+    sparse_dense_matmul); adjoint_* conjugate-transposes that operand first. Dense result."""
+    op = "sparse_dense_matmul"
+    if isinstance(sp_a, SparseTensor) == isinstance(b, SparseTensor):
+        raise TypeError(f"xf.sparse.{op}: exactly one of sp_a and b must be a SparseTensor; "
+                        f"received {type(sp_a).__name__} and {type(b).__name__}")
+    if isinstance(sp_a, SparseTensor):
+        _matrix(op, "sp_a", sp_a)
+        dense = _dense_like(op, "b", b, sp_a)
+        _matrix(op, "b", dense)
+        rows, cols, vals = sp_a.indices[:, 0], sp_a.indices[:, 1], sp_a.values
+        m, k = sp_a.shape.as_list()
+        if adjoint_a:
+            rows, cols, vals, m, k = cols, rows, jnp.conj(vals), k, m
+        dense = _adjoint(dense, adjoint_b)
+        if dense.shape[0] != k:
+            raise ValueError(f"xf.sparse.{op}: inner dimensions differ: sp_a is [{m}, {k}] "
+                             f"and b is {list(dense.shape)} (after the adjoints)")
+        out = jnp.zeros((m, dense.shape[1]), dense.dtype)
+        return out.at[rows].add(vals[:, None] * dense[cols])
+    sp_b = b
+    _matrix(op, "b", sp_b)
+    dense = _dense_like(op, "sp_a", sp_a, sp_b)
+    _matrix(op, "sp_a", dense)
+    rows, cols, vals = sp_b.indices[:, 0], sp_b.indices[:, 1], sp_b.values
+    k, n = sp_b.shape.as_list()
+    if adjoint_b:
+        rows, cols, vals, k, n = cols, rows, jnp.conj(vals), n, k
+    dense = _adjoint(dense, adjoint_a)
+    if dense.shape[1] != k:
+        raise ValueError(f"xf.sparse.{op}: inner dimensions differ: sp_a is "
+                         f"{list(dense.shape)} and b is [{k}, {n}] (after the adjoints)")
+    out = jnp.zeros((dense.shape[0], n), dense.dtype)
+    return out.at[:, cols].add(dense[:, rows] * vals[None, :])
+
+
+def _reduction(op, sp, axis, keepdims):
+    """(reduced axes, kept axes, the output's dense shape) of a tf.sparse reduction."""
+    rank = sp.ndim
+    raw = list(range(rank)) if axis is None else np.atleast_1d(np.asarray(axis)).tolist()
+    if any(not isinstance(a, int) or not -rank <= a < rank for a in raw) or \
+            len({a % rank for a in raw}) != len(raw):
+        raise ValueError(f"xf.sparse.{op}: axis must be distinct ints in [{-rank}, {rank}); "
+                         f"received {axis!r}")
+    axes = sorted(a % rank for a in raw)
+    shape = sp.shape.as_list()
+    kept = [d for d in range(rank) if d not in axes]
+    out_shape = [1 if d in axes else shape[d] for d in range(rank)] if keepdims \
+        else [shape[d] for d in kept]
+    return axes, kept, out_shape
+
+
+def _groups(sp, kept):
+    """Each entry's flat position among the kept dimensions' positions."""
+    shape = sp.shape.as_list()
+    flat = jnp.zeros((sp.indices.shape[0],), index_dtype())
+    for d in kept:
+        flat = flat * shape[d] + sp.indices[:, d]
+    return flat, math.prod(shape[d] for d in kept)
+
+
+def _lowest(dtype):
+    if jnp.issubdtype(dtype, jnp.floating):
+        return -jnp.inf
+    if jnp.issubdtype(dtype, jnp.integer):
+        return jnp.iinfo(dtype).min
+    raise TypeError(f"xf.sparse.reduce_max: values must be real numbers; received {dtype}")
+
+
+def _reduce(op, sp_input, axis, keepdims, output_is_sparse, kind):
+    sp = check_sparse(op, "sp_input", sp_input)
+    axes, kept, out_shape = _reduction(op, sp, axis, keepdims)
+    if output_is_sparse:
+        return _reduce_sparse(op, sp, axes, kept, out_shape, keepdims, kind)
+    flat, count = _groups(sp, kept)
+    if kind == "sum":
+        out = jnp.zeros((count,), sp.dtype).at[flat].add(sp.values)
+    else:
+        # TF's kernel starts from zeros and writes the max of each group that has entries:
+        # a position with no entries is 0, one with entries is their max (even if negative)
+        best = jnp.full((count,), _lowest(sp.dtype), sp.dtype).at[flat].max(sp.values)
+        seen = jnp.zeros((count,), bool).at[flat].set(True)
+        out = jnp.where(seen, best, jnp.zeros((), sp.dtype))
+    return out.reshape(out_shape)
+
+
+def _reduce_sparse(op, sp, axes, kept, out_shape, keepdims, kind):
+    need_known(op, "which positions sp_input's entries reduce to", sp.indices)
+    host = np.asarray(sp.indices, np.int64)[:, kept]
+    groups, slot = np.unique(host, axis=0, return_inverse=True)
+    slot = jnp.asarray(slot.reshape(-1))
+    fn = jax.ops.segment_sum if kind == "sum" else jax.ops.segment_max
+    values = fn(sp.values, slot, num_segments=groups.shape[0])
+    if keepdims:
+        full = np.zeros((groups.shape[0], sp.ndim), np.int64)
+        full[:, kept] = groups
+        groups = full
+    return SparseTensor._unchecked(jnp.asarray(groups, index_dtype()), values, out_shape)
+
+
+def reduce_sum(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):
+    """The sum of sp_input's entries over `axis` (all by default), as tf.sparse.reduce_sum:
+    dense, or with output_is_sparse=True a SparseTensor of the positions that had entries."""
+    return _reduce("reduce_sum", sp_input, axis, bool(keepdims), output_is_sparse, "sum")
+
+
+def reduce_max(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):
+    """The max of sp_input's *entries* over `axis`: missing elements are not zeros (TF's
+    tf.sparse.reduce_max of from_dense([-5, 0, -3]) is -3); 0 where no entry reduces."""
+    return _reduce("reduce_max", sp_input, axis, bool(keepdims), output_is_sparse, "max")

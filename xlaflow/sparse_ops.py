@@ -1,0 +1,304 @@
+"""tf.sparse's conversions and structural ops (from_dense, to_dense, reorder, reshape, slice,
+retain, expand_dims, transpose, concat, fill_empty_rows, to_indicator, map_values).
+
+An op whose result's number of entries depends on indices or values (from_dense, slice,
+retain, fill_empty_rows) needs them known: it runs eagerly and refuses traced ones with a
+TypeError saying what to do; the others run inside xf.function as well.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import nest
+from xlaflow.sparse_tensor import SparseTensor, index_dtype, traced
+from xlaflow.tensors import convert_to_tensor
+
+
+def check_sparse(op, name, value):
+    if not isinstance(value, SparseTensor):
+        raise TypeError(f"xf.sparse.{op}: {name} must be a SparseTensor; received "
+                        f"{type(value).__name__}")
+    return value
+
+
+def need_known(op, what, *values):
+    """TypeError when `values` are traced: op's result size depends on them."""
+    if traced(*values):
+        raise TypeError(
+            f"xf.sparse.{op}: the result's number of entries depends on {what}, which XLA "
+            "needs when the function is traced; call it eagerly (outside xf.function, e.g. "
+            "while preparing data) and pass the resulting SparseTensor in as an argument, "
+            "or use xf.sparse.to_dense and dense ops inside")
+
+
+def _columns(indices, rank):
+    return tuple(indices[:, d] for d in range(rank))
+
+
+def _axis(op, axis, rank, name="axis"):
+    if not isinstance(axis, (int, np.integer)) or not -rank <= axis < rank:
+        raise ValueError(f"xf.sparse.{op}: {name} must be an int in [{-rank}, {rank}); "
+                         f"received {axis!r}")
+    return int(axis) % rank
+
+
+def from_dense(tensor, name=None):
+    """The SparseTensor of `tensor`'s nonzero elements, in row-major order (tf.sparse.from_dense).
+    Eager only: the number of entries depends on the values."""
+    need_known("from_dense", "the tensor's values (its nonzeros)", tensor)
+    dense = convert_to_tensor(tensor)
+    host = np.asarray(dense)
+    where = np.argwhere(host != 0)
+    return SparseTensor._unchecked(jnp.asarray(where, index_dtype()),
+                                   jnp.asarray(host[tuple(where.T)], dense.dtype), host.shape)
+
+
+def _check_canonical(op, indices, dense_shape):
+    """TF's validate_indices: entries in row-major order, no repeats (eager indices only)."""
+    host = np.asarray(indices, np.int64)
+    if host.shape[0] < 2 or host.shape[1] == 0:
+        return
+    later = host[1:]
+    earlier = host[:-1]
+    diff = later - earlier
+    first = np.argmax(diff != 0, axis=1)  # the first column where consecutive rows differ
+    step = diff[np.arange(diff.shape[0]), first]
+    bad = np.nonzero(step <= 0)[0]
+    if bad.size:
+        i = int(bad[0]) + 1
+        kind = "repeats" if step[bad[0]] == 0 else "is out of row-major order after"
+        raise ValueError(f"xf.sparse.{op}: indices[{i}] = {host[i].tolist()} {kind} "
+                         f"indices[{i - 1}] = {host[i - 1].tolist()}; call xf.sparse.reorder "
+                         "first (repeats must be merged), or pass validate_indices=False")
+
+
+def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
+    """The dense tensor of sp_input, `default_value` (0) where it has no entry."""
+    sp = check_sparse("to_dense", "sp_input", sp_input)
+    if validate_indices and not traced(sp.indices):
+        _check_canonical("to_dense", sp.indices, sp.shape.as_list())
+    fill = 0 if default_value is None else default_value
+    out = jnp.full(tuple(sp.shape.as_list()), fill, sp.dtype)
+    return out.at[_columns(sp.indices, sp.ndim)].set(sp.values)
+
+
+def reorder(sp_input, name=None):
+    """sp_input with its entries in row-major (lexicographic) order (tf.sparse.reorder)."""
+    sp = check_sparse("reorder", "sp_input", sp_input)
+    if sp.ndim == 0 or sp.indices.shape[0] < 2:
+        return sp
+    # lexsort sorts by its last key first: the first column is the most significant
+    order = jnp.lexsort(tuple(sp.indices[:, d] for d in reversed(range(sp.ndim))))
+    return SparseTensor._unchecked(sp.indices[order], sp.values[order], sp.shape.as_list())
+
+
+def _strides(shape):
+    out, step = [], 1
+    for dim in reversed(shape):
+        out.append(step)
+        step *= dim
+    return out[::-1]
+
+
+def reshape(sp_input, shape, name=None):
+    """sp_input's entries at the same row-major positions of a dense tensor of `shape`
+    (at most one -1, inferred), as tf.sparse.reshape."""
+    sp = check_sparse("reshape", "sp_input", sp_input)
+    old = sp.shape.as_list()
+    total = math.prod(old)
+    wanted = list(shape.as_list() if hasattr(shape, "as_list") else np.asarray(shape).tolist())
+    if sum(d == -1 for d in wanted) > 1 or any(d < -1 for d in wanted):
+        raise ValueError(f"xf.sparse.reshape: shape may hold one -1 and no other negative "
+                         f"size; received {wanted}")
+    if -1 in wanted:
+        known = math.prod(d for d in wanted if d != -1)
+        if known == 0 or total % known:
+            raise ValueError(f"xf.sparse.reshape: cannot infer the -1 of shape {wanted} for "
+                             f"{total} elements (dense_shape {old})")
+        wanted[wanted.index(-1)] = total // known
+    if math.prod(wanted) != total:
+        raise ValueError(f"xf.sparse.reshape: shape {wanted} has {math.prod(wanted)} elements "
+                         f"but sp_input's dense_shape {old} has {total}")
+    if total >= np.iinfo(index_dtype()).max:
+        raise ValueError(f"xf.sparse.reshape: {total} elements overflow {index_dtype()} "
+                         "positions; enable jax_enable_x64")
+    linear = sum(sp.indices[:, d] * s for d, s in enumerate(_strides(old))) \
+        if old else jnp.zeros((sp.indices.shape[0],), index_dtype())
+    new = jnp.stack([(linear // s) % d for s, d in zip(_strides(wanted), wanted)], axis=1) \
+        if wanted else jnp.zeros((sp.indices.shape[0], 0), index_dtype())
+    return SparseTensor._unchecked(new.astype(index_dtype()), sp.values, wanted)
+
+
+def expand_dims(sp_input, axis=None, name=None):
+    """sp_input with a size-1 dimension inserted at `axis` (tf.sparse.expand_dims)."""
+    sp = check_sparse("expand_dims", "sp_input", sp_input)
+    axis = _axis("expand_dims", -1 if axis is None else axis, sp.ndim + 1)
+    shape = sp.shape.as_list()
+    zeros = jnp.zeros((sp.indices.shape[0], 1), index_dtype())
+    indices = jnp.concatenate([sp.indices[:, :axis], zeros, sp.indices[:, axis:]], axis=1)
+    return SparseTensor._unchecked(indices, sp.values, shape[:axis] + [1] + shape[axis:])
+
+
+def transpose(sp_input, perm=None, name=None):
+    """sp_input with its dimensions permuted by `perm` (reversed by default), reordered."""
+    sp = check_sparse("transpose", "sp_input", sp_input)
+    perm = list(range(sp.ndim))[::-1] if perm is None else [int(p) for p in perm]
+    if sorted(p % sp.ndim if sp.ndim else p for p in perm) != list(range(sp.ndim)):
+        raise ValueError(f"xf.sparse.transpose: perm must be a permutation of "
+                         f"{list(range(sp.ndim))}; received {perm}")
+    perm = [p % sp.ndim for p in perm]
+    shape = sp.shape.as_list()
+    return reorder(SparseTensor._unchecked(sp.indices[:, perm], sp.values,
+                                           [shape[p] for p in perm]))
+
+
+def concat(axis, sp_inputs, expand_nonconcat_dims=False, name=None):
+    """sp_inputs joined along `axis` (tf.sparse.concat), in row-major order. With
+    expand_nonconcat_dims, the other dimensions grow to the largest input's."""
+    sp_inputs = [check_sparse("concat", f"sp_inputs[{i}]", s) for i, s in enumerate(sp_inputs)]
+    if not sp_inputs:
+        raise ValueError("xf.sparse.concat: sp_inputs is empty; give one SparseTensor or more")
+    rank = sp_inputs[0].ndim
+    shapes = [s.shape.as_list() for s in sp_inputs]
+    if any(len(s) != rank for s in shapes):
+        raise ValueError(f"xf.sparse.concat: sp_inputs must have one rank; received dense "
+                         f"shapes {shapes}")
+    if len({s.dtype for s in sp_inputs}) > 1:
+        raise TypeError(f"xf.sparse.concat: sp_inputs must have one dtype; received "
+                        f"{[str(s.dtype) for s in sp_inputs]}")
+    axis = _axis("concat", axis, rank)
+    out_shape = list(shapes[0])
+    for d in range(rank):
+        sizes = [s[d] for s in shapes]
+        if d == axis:
+            out_shape[d] = sum(sizes)
+        elif expand_nonconcat_dims:
+            out_shape[d] = max(sizes)
+        elif len(set(sizes)) > 1:
+            raise ValueError(f"xf.sparse.concat: dimension {d} differs between sp_inputs "
+                             f"(dense shapes {shapes}) and is not the concat axis {axis}; "
+                             "pass expand_nonconcat_dims=True to grow it")
+    parts, offset = [], 0
+    for sp, shape in zip(sp_inputs, shapes):
+        parts.append(sp.indices.at[:, axis].add(offset))
+        offset += shape[axis]
+    joined = SparseTensor._unchecked(jnp.concatenate(parts), jnp.concatenate(
+        [s.values for s in sp_inputs]), out_shape)
+    return reorder(joined)
+
+
+def _static_ints(op, name, value, rank):
+    values = np.asarray(value.as_list() if hasattr(value, "as_list") else value)
+    if values.shape != (rank,) or (values.size and values.dtype.kind not in "iu"):
+        raise ValueError(f"xf.sparse.{op}: {name} must be {rank} integers (one per dimension "
+                         f"of sp_input); received {value!r}")
+    return values.astype(np.int64)
+
+
+def slice(sp_input, start, size, name=None):
+    """The entries of sp_input inside [start, start + size), clipped to its dense shape,
+    shifted to start at 0 (tf.sparse.slice). Eager indices only."""
+    sp = check_sparse("slice", "sp_input", sp_input)
+    start = _static_ints("slice", "start", start, sp.ndim)
+    size = _static_ints("slice", "size", size, sp.ndim)
+    if (start < 0).any() or (size < 0).any():
+        raise ValueError(f"xf.sparse.slice: start and size must be non-negative; received "
+                         f"start={start.tolist()}, size={size.tolist()}")
+    need_known("slice", "sp_input's indices", sp.indices)
+    dense = np.asarray(sp.shape.as_list(), np.int64)
+    out_shape = np.maximum(0, np.minimum(size, dense - start))
+    host = np.asarray(sp.indices, np.int64)
+    keep = np.nonzero(((host >= start) & (host < start + out_shape)).all(axis=1))[0]
+    return SparseTensor._unchecked(jnp.asarray(host[keep] - start, index_dtype()),
+                                   sp.values[keep], out_shape.tolist())
+
+
+def retain(sp_input, to_retain):
+    """The entries of sp_input where the bool vector `to_retain` is true (tf.sparse.retain).
+    to_retain must be known (values may be traced)."""
+    sp = check_sparse("retain", "sp_input", sp_input)
+    need_known("retain", "to_retain", to_retain)
+    keep = np.asarray(to_retain)
+    if keep.dtype != np.bool_ or keep.shape != (sp.indices.shape[0],):
+        raise ValueError(f"xf.sparse.retain: to_retain must be a bool vector of length "
+                         f"{sp.indices.shape[0]} (one per entry); received {keep.dtype} "
+                         f"shape {keep.shape}")
+    rows = np.nonzero(keep)[0]
+    return SparseTensor._unchecked(sp.indices[rows], sp.values[rows], sp.shape.as_list())
+
+
+def fill_empty_rows(sp_input, default_value, name=None):
+    """sp_input with an entry (row, 0, ...) = default_value in each row it has none, and the
+    bool vector of those rows (tf.sparse.fill_empty_rows). Eager indices only."""
+    sp = check_sparse("fill_empty_rows", "sp_input", sp_input)
+    if sp.ndim < 1:
+        raise ValueError("xf.sparse.fill_empty_rows: sp_input must have rank 1 or more")
+    need_known("fill_empty_rows", "which rows of sp_input are empty", sp.indices)
+    host = np.asarray(sp.indices, np.int64)
+    rows = sp.shape.as_list()[0]
+    empty = np.ones(rows, bool)
+    empty[host[:, 0]] = False
+    added = np.zeros((int(empty.sum()), sp.ndim), np.int64)
+    added[:, 0] = np.nonzero(empty)[0]
+    all_indices = np.concatenate([host, added])
+    order = np.argsort(all_indices[:, 0], kind="stable")  # rows ascending, entries kept in order
+    fill = jnp.full((added.shape[0],), default_value, sp.dtype)
+    values = jnp.concatenate([sp.values, fill])[order]
+    out = SparseTensor._unchecked(jnp.asarray(all_indices[order], index_dtype()), values,
+                                  sp.shape.as_list())
+    return out, jnp.asarray(empty)
+
+
+def to_indicator(sp_input, vocab_size, name=None):
+    """A dense bool tensor, dense_shape[:-1] + [vocab_size], true at (indices[:-1], value)
+    for each entry of the integer sp_input (tf.sparse.to_indicator)."""
+    sp = check_sparse("to_indicator", "sp_input", sp_input)
+    if sp.ndim < 1 or not jnp.issubdtype(sp.dtype, jnp.integer):
+        raise ValueError(f"xf.sparse.to_indicator: sp_input must hold integer ids in rank 1 "
+                         f"or more; received dtype {sp.dtype}, dense_shape {sp.shape}")
+    vocab_size = int(vocab_size)
+    if not traced(sp.values):
+        ids = np.asarray(sp.values)
+        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+            raise ValueError(f"xf.sparse.to_indicator: values must be ids in [0, "
+                             f"{vocab_size}) (vocab_size); received values from {ids.min()} "
+                             f"to {ids.max()}")
+    shape = tuple(sp.shape.as_list()[:-1]) + (vocab_size,)
+    where = _columns(sp.indices, sp.ndim - 1) + (sp.values,)
+    return jnp.zeros(shape, bool).at[where].set(True)
+
+
+def _same_indices(a, b):
+    if a.shape.as_list() != b.shape.as_list() or a.indices.shape != b.indices.shape:
+        return False
+    if a.indices is b.indices:
+        return True
+    if traced(a.indices, b.indices):
+        return None  # unknown until run time
+    return bool(np.array_equal(np.asarray(a.indices), np.asarray(b.indices)))
+
+
+def map_values(op, *args, **kwargs):
+    """op applied to the values of the SparseTensors in args/kwargs, which must share indices
+    and dense shape; the result keeps them (tf.sparse.map_values)."""
+    found = [x for x in nest.flatten([args, kwargs]) if isinstance(x, SparseTensor)]
+    if not found:
+        raise ValueError("xf.sparse.map_values: no SparseTensor in args or kwargs")
+    for other in found[1:]:
+        same = _same_indices(found[0], other)
+        if same is None:
+            raise ValueError(
+                "xf.sparse.map_values: the SparseTensors' indices are traced and distinct "
+                "tensors, so they cannot be checked equal inside xf.function; build the "
+                "others with first.with_values(...) (which shares its indices)")
+        if not same:
+            raise ValueError(f"xf.sparse.map_values: the SparseTensors must have the same "
+                             f"indices and dense_shape; received dense shapes "
+                             f"{found[0].shape} and {other.shape} with different indices")
+    swap = lambda x: x.values if isinstance(x, SparseTensor) else x
+    values = op(*nest.map_structure(swap, list(args)), **nest.map_structure(swap, kwargs))
+    return found[0].with_values(values)
