@@ -52,6 +52,8 @@ def add(a, b, threshold=0, name=None):
         if tuple(dense.shape) != tuple(sp.shape.as_list()):
             raise ValueError(f"xf.sparse.add: the dense operand's shape {dense.shape} differs "
                              f"from the SparseTensor's dense_shape {sp.shape}")
+        if sp.ndim == 0:
+            return dense + jnp.sum(sp.values)
         return dense.at[_columns(sp)].add(sp.values)
     if a.shape.as_list() != b.shape.as_list():
         raise ValueError(f"xf.sparse.add: a and b must have one dense_shape; received "

@@ -83,6 +83,8 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
         _check_canonical("to_dense", sp.indices, sp.shape.as_list())
     fill = 0 if default_value is None else default_value
     out = jnp.full(tuple(sp.shape.as_list()), fill, sp.dtype)
+    if sp.ndim == 0:  # a scalar: its one entry (a full reduction's result), if any
+        return sp.values[-1] if sp.values.shape[0] else out
     return out.at[_columns(sp.indices, sp.ndim)].set(sp.values)
 
 
