@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlaflow.sparse_tensor import SparseTensor
 from xlaflow.tensors import TensorSpec
 
 # As in tf.data's own `nest`: tuples (namedtuples included) and dicts are structure, and
@@ -152,6 +153,11 @@ def to_numpy(x):
         return x[()] if x.ndim == 0 and x.dtype != object else x
     if x is None:
         raise TypeError("None is not a valid dataset component")
+    if isinstance(x, SparseTensor):
+        raise NotImplementedError(
+            "xf.data elements cannot be SparseTensors (xlaflow's Datasets hold NumPy arrays); "
+            "densify with xf.sparse.to_dense(sp), or pass sp.indices and sp.values as "
+            "separate components and rebuild the SparseTensor in the step")
     arr = np.asarray(x)
     if arr.dtype.kind == "S" and not hasattr(x, "dtype"):
         arr = _lossless_bytes(x, arr)
