@@ -43,7 +43,7 @@ def test_construction_attributes_and_tf_repr():
     assert repr(st1) == (
         "SparseTensor(indices=tf.Tensor(\n[[0 3]\n [2 4]], shape=(2, 2), dtype=int32), "
         "values=tf.Tensor([10 20], shape=(2,), dtype=int32), "
-        "dense_shape=tf.Tensor([ 3 10], shape=(2,), dtype=int32))")
+        "dense_shape=tf.Tensor([ 3 10], shape=(2,), dtype=int64))")
     empty = tf.SparseTensor(indices=[], values=[], dense_shape=[2, 3])
     assert empty.indices.shape == (0, 2) and empty.dtype == np.float32
     np.testing.assert_array_equal(tf.sparse.to_dense(empty), np.zeros((2, 3)))
@@ -96,6 +96,15 @@ def test_a_pytree_through_jit_and_xf_function_as_argument_and_result():
     assert scale.experimental_get_tracing_count() == 1  # same shapes: one trace
     scale(tf.SparseTensor([[1, 1]], [1.0], [5, 2]), 3.0)
     assert scale.experimental_get_tracing_count() == 2  # dense_shape is static: retrace
+
+
+def test_dense_shape_stays_known_inside_xf_function():
+    # the guide's pre-2.4 map_values pattern, inside a function: dense_shape is host data
+    st2 = tf.sparse.from_dense([[1, 0, 0, 8], [0, 0, 0, 0], [0, 0, 3, 0]])
+    plus_5 = tf.function(lambda s: tf.SparseTensor(s.indices, s.values + 5, s.dense_shape))
+    np.testing.assert_array_equal(tf.sparse.to_dense(plus_5(st2)),
+                                  [[6, 0, 0, 13], [0, 0, 0, 0], [0, 0, 8, 0]])
+    assert st2.dense_shape.dtype == np.int64 and st2.dense_shape.numpy().tolist() == [3, 4]
 
 
 def test_a_traced_dense_shape_is_refused():

@@ -39,7 +39,7 @@ def test_creating_printing_and_converting_sparse_tensors():
     assert repr(st1) == (
         "SparseTensor(indices=tf.Tensor(\n[[0 3]\n [2 4]], shape=(2, 2), dtype=int32), "
         "values=tf.Tensor([10 20], shape=(2,), dtype=int32), "
-        "dense_shape=tf.Tensor([ 3 10], shape=(2,), dtype=int32))")
+        "dense_shape=tf.Tensor([ 3 10], shape=(2,), dtype=int64))")
     assert pprint_sparse_tensor(st1) == (
         "<SparseTensor shape=[3, 10] \n values={\n  [0, 3]: 10\n  [2, 4]: 20}>")
 

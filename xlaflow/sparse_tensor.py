@@ -133,8 +133,11 @@ class SparseTensor:
 
     @property
     def dense_shape(self):
-        """The dense shape as an index tensor (TF's int64 vector); `.shape` is static."""
-        return jnp.asarray(self._dense_shape, index_dtype())
+        """TF's int64 shape vector, as a host array with `.numpy()` (a HostTensor, as xf.shape
+        gives NumPy): known inside xf.function too, so it can build another SparseTensor."""
+        from xlaflow.data.host_tensor import HostTensor  # xf.data imports this module
+
+        return np.asarray(self._dense_shape, np.int64).view(HostTensor)
 
     @property
     def shape(self):
