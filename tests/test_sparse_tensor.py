@@ -74,6 +74,11 @@ def test_with_values_and_string_values_are_checked():
         sp.with_values([1.0, 2.0])
     with pytest.raises(NotImplementedError, match="XLA holds no strings"):
         tf.SparseTensor([[0]], ["a"], [3])
+    with pytest.raises(NotImplementedError, match="from_dense.*XLA holds no strings"):
+        tf.sparse.from_dense(["a", ""])
+    if not jax.config.jax_enable_x64:  # hashed ids: positions past int32 would wrap
+        with pytest.raises(ValueError, match="positions past int32 indices.*jax_enable_x64"):
+            tf.SparseTensor([[0, 2 ** 31]], [1.0], [1, 2 ** 40])
 
 
 def test_a_pytree_through_jit_and_xf_function_as_argument_and_result():

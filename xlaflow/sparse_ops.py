@@ -51,6 +51,9 @@ def from_dense(tensor, name=None):
     Eager only: the number of entries depends on the values."""
     need_known("from_dense", "the tensor's values (its nonzeros)", tensor)
     dense = convert_to_tensor(tensor)
+    if not hasattr(dense, "at"):  # host text: TF's "" is its zero, but XLA holds no strings
+        raise NotImplementedError(f"xf.sparse.from_dense: the values must be numeric or bool "
+                                  f"(XLA holds no strings); received {dense.dtype}")
     host = np.asarray(dense)
     where = np.argwhere(host != 0)
     return SparseTensor._unchecked(jnp.asarray(where, index_dtype()),

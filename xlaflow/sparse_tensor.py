@@ -53,6 +53,11 @@ def static_dense_shape(dense_shape, op="SparseTensor"):
 def _checked_indices(indices, dense_shape, op):
     """indices as an [N, rank] integer array; eager ones checked inside `dense_shape`."""
     rank = len(dense_shape)
+    limit = np.iinfo(index_dtype()).max
+    if any(d - 1 > limit for d in dense_shape):
+        raise ValueError(f"xf.{op}: dense_shape {list(dense_shape)} has positions past "
+                         f"{index_dtype()} indices ({limit}); enable 64-bit mode with "
+                         "jax.config.update('jax_enable_x64', True) before making tensors")
     if traced(indices):
         if indices.ndim != 2 or indices.shape[1] != rank:
             raise ValueError(f"xf.{op}: indices must have shape [N, {rank}] (rank of "
