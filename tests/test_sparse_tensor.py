@@ -363,3 +363,25 @@ def test_not_provided_names_say_what_instead():
     with pytest.raises(AttributeError, match="IndexedSlices"):
         getattr(tf.sparse, "mask")  # noqa: B009  (the attribute access is what is tested)
     assert not hasattr(tf.sparse, "no_such_op")
+
+
+def test_shape_ops_reductions_and_products_inside_xf_function():
+    a, b = _random_dense(11, (3, 4), 0.5), _random_dense(12, (3, 4), 0.5)
+    row = np.arange(1, 5, dtype=np.float32)
+
+    @tf.function
+    def program(x, y):
+        joined = tf.sparse.concat(0, [x, y])
+        flat = tf.sparse.reshape(joined, [-1])
+        turned = tf.sparse.transpose(tf.sparse.expand_dims(x, 0), [2, 1, 0])
+        return (tf.sparse.to_dense(joined), tf.sparse.to_dense(flat),
+                tf.sparse.to_dense(turned), tf.sparse.reduce_sum(x, axis=0, keepdims=True),
+                tf.sparse.to_dense(x * row), tf.sparse.to_dense(x / row))
+
+    joined, flat, turned, summed, product, quotient = program(_sparse_of(a), _sparse_of(b))
+    np.testing.assert_array_equal(joined, np.concatenate([a, b]))
+    np.testing.assert_array_equal(flat, np.concatenate([a, b]).ravel())
+    np.testing.assert_array_equal(turned, np.transpose(a[None], [2, 1, 0]))
+    np.testing.assert_array_equal(summed, a.sum(0, keepdims=True))
+    np.testing.assert_array_equal(product, a * row)
+    np.testing.assert_allclose(quotient, a / row)
