@@ -269,7 +269,7 @@ def test_reduce_max_of_entries_inside_xf_function_and_bad_axis():
         tf.function(lambda s: tf.sparse.reduce_sum(s, 0, output_is_sparse=True))(sp)
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(case=dense_cases, expand=st.booleans())
 def test_concat_reshape_expand_dims_and_transpose_match_numpy(case, expand):
     seed, shape, density = case
