@@ -197,7 +197,8 @@ config._init_compilation_cache()
 
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
-         "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse")
+         "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse", "signal",
+         "audio")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
