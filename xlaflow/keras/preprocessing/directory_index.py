@@ -1,4 +1,4 @@
-"""What image_ and text_dataset_from_directory share (Keras 2's dataset_utils): checking
+"""What image_, text_ and audio_dataset_from_directory share (Keras 2's dataset_utils): checking
 the arguments, listing a directory's files with their labels, the seeded training /
 validation split, and the labels' encodings."""
 
@@ -182,24 +182,25 @@ def encode_labels(labels, label_mode, num_classes):
     return (labels[:, None] == np.arange(num_classes)[None, :]).astype(np.float32)
 
 
-def finish(dataset, batch_size, shuffle, seed):
+def finish(dataset, batch_size, shuffle, seed, padded=False):
     """Keras 2's last steps: shuffle locally each epoch (after the global file shuffle),
-    batch, and read ahead."""
+    batch (`padded`: each component zero-padded to the batch's longest), and read ahead."""
     from xlaflow.data import AUTOTUNE
     if batch_size is not None:
         if shuffle:
             dataset = dataset.shuffle(buffer_size=batch_size * 8, seed=seed)
-        dataset = dataset.batch(batch_size)
+        dataset = dataset.padded_batch(batch_size) if padded else dataset.batch(batch_size)
     elif shuffle:
         dataset = dataset.shuffle(buffer_size=1024, seed=seed)
     return dataset.prefetch(AUTOTUNE)
 
 
 def build(caller, what, formats, directory, paths, labels, class_names, label_mode,
-          validation_split, subset, batch_size, shuffle, seed, load):
+          validation_split, subset, batch_size, shuffle, seed, load, padded=False):
     """The dataset of the subset asked for ([training, validation] for subset="both"):
     `load(path)` mapped over its files on the pipeline's threads, zipped with its encoded
-    labels, shuffled, batched; with `class_names` and `file_paths` attributes, as Keras'.
+    labels, shuffled, batched (padded_batch when `padded`: inputs of differing lengths);
+    with `class_names` and `file_paths` attributes, as Keras'.
 
     An empty subset is an error naming the directory and the formats."""
     from xlaflow.data import AUTOTUNE, Dataset
@@ -219,7 +220,7 @@ def build(caller, what, formats, directory, paths, labels, class_names, label_mo
         # subset="both": Keras shuffles the training set's batches each epoch, not the
         # validation set's (a single subset is shuffled either way)
         dataset = finish(dataset, batch_size, shuffle and name != "validation"
-                         if subset == "both" else shuffle, seed)
+                         if subset == "both" else shuffle, seed, padded)
         dataset.class_names = class_names
         dataset.file_paths = part_paths
         datasets.append(dataset)
