@@ -84,11 +84,22 @@ class BatchCounter:
         return self.total
 
 
+def as_list(callbacks):
+    """`callbacks` as a flat list, as Keras 2 takes them (it nest.flattens): None, one
+    callback (`callbacks=EarlyStopping(...)`, as TF's audio tutorial passes it), or
+    lists/tuples of them."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        return [callbacks]
+    return [cb for item in callbacks for cb in as_list(item)]
+
+
 class CallbackList:
     """Dispatches each hook to every callback; batch hooks only to those that define them."""
 
     def __init__(self, callbacks, model, params):
-        self.callbacks = list(callbacks or [])
+        self.callbacks = as_list(callbacks)
         for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)

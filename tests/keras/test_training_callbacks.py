@@ -27,6 +27,20 @@ def test_callbacks(tmp_path):
     assert rows[0][0] == "epoch" and len(rows) == 3
 
 
+def test_one_callback_need_not_be_in_a_list():
+    # Keras 2 nest.flattens `callbacks`: TF's audio tutorial passes one EarlyStopping bare
+    model = mlp(optimizer=xf.keras.optimizers.SGD(0.0))  # flat loss: stops after patience
+    stop = callbacks.EarlyStopping(monitor="loss", patience=1)
+    history = model.fit(X, Y, epochs=10, verbose=0, shuffle=False, callbacks=stop)
+    assert stop.stopped_epoch == 1 and len(history.history["loss"]) == 2
+    seen = []
+    lam = callbacks.LambdaCallback(on_test_end=lambda logs: seen.append("test"),
+                                   on_predict_end=lambda logs: seen.append("predict"))
+    model.evaluate(X, Y, verbose=0, callbacks=(lam,))
+    model.predict(X, verbose=0, callbacks=lam)
+    assert seen == ["test", "predict"]
+
+
 def test_a_monitored_metric_missing_this_epoch_warns_and_skips_as_keras():
     model = mlp()
     stop = callbacks.EarlyStopping(patience=0)  # monitors val_loss

@@ -128,7 +128,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     history = callbacks_lib.History()
     verbose = _verbosity(verbose)
     steps = steps_per_epoch or data.epoch_steps
-    cbs = callbacks_lib.CallbackList([*(callbacks or []), history], model,
+    cbs = callbacks_lib.CallbackList([*callbacks_lib.as_list(callbacks), history], model,
                                      {"epochs": epochs, "steps": steps, "verbose": verbose,
                                       "do_validation": val is not None})
     model.stop_training = False
