@@ -192,6 +192,22 @@ def test_read_and_write_file(tmp_path):
         xf.io.read_file(str(tmp_path / "missing.bin"))
     assert isinstance(caught.value, (xf.errors.OpError, FileNotFoundError))
 
+    with pytest.raises(TypeError, match=r"read_file: `filename` must be bytes \(a file name\); "
+                                        r"received int"):
+        xf.io.read_file(3)
+
+
+def test_read_file_in_compiled_code_is_refused_by_argument():
+    # TF's ExportModel pattern (read_file inside a tf.function traced for a string spec):
+    # text never enters XLA here, so the message names the argument and says what to do
+    @xf.function
+    def load(filename):
+        return xf.io.read_file(filename)
+
+    with pytest.raises(TypeError, match=r"read_file: `filename` is a traced value inside a "
+                                        r"compiled function \(xf.function\)"):
+        load.get_concrete_function(filename=xf.TensorSpec(shape=(), dtype=xf.string))
+
 
 def test_namespaces():
     assert hasattr(xf, "io") and xf.train.Checkpoint is not None  # added to, not replaced

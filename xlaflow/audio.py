@@ -23,21 +23,9 @@ def _host(array):
 
 def _contents(value, op):
     """The WAV file's bytes from bytes, a 0-d text/bytes tensor or a Dataset element."""
-    if isinstance(value, jax.core.Tracer):
-        raise TypeError(f"tf.audio.{op}: `contents` is a traced value inside a compiled "
-                        "function (xf.function); WAV bytes are decoded on the host in xlaflow: "
-                        "decode eagerly or in a Dataset.map and pass the waveform in")
-    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
-        value = value.numpy()
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            raise ValueError(f"tf.audio.{op}: `contents` must be a scalar string (one file's "
-                             f"bytes); received shape {value.shape}")
-        value = value.item()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"tf.audio.{op}: `contents` must be bytes (a WAV file's contents, e.g. "
-                    f"from tf.io.read_file); received {type(value).__name__}")
+    from xlaflow.io.parsing import _serialized
+    return _serialized(value, f"tf.audio.{op}", "contents",
+                       "a WAV file's contents, e.g. from tf.io.read_file")
 
 
 def _integer(value, op, arg, expected, allowed):

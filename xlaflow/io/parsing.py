@@ -223,21 +223,27 @@ def _filled(shape, dtype, fill=None):
     return out
 
 
-def _serialized(value, what):
-    """One serialized proto as bytes, from bytes, a str, a record element or a tensor."""
+def _serialized(value, what, arg="serialized", expected="a serialized tf.train.Example"):
+    """One string as bytes (a serialized proto, a file's contents or name), from bytes, a
+    str, a record element or a tensor; a traced value is refused: strings stay on the host."""
+    import jax
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{what}: `{arg}` is a traced value inside a compiled function "
+                        "(xf.function); strings never enter XLA in xlaflow: call it eagerly "
+                        "or in a Dataset.map, and pass the compiled function numbers")
     if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
         value = value.numpy()
     if isinstance(value, np.ndarray):
         if value.ndim != 0:
-            raise ValueError(f"{what}: `serialized` must be a scalar string; received shape "
+            raise ValueError(f"{what}: `{arg}` must be a scalar string; received shape "
                              f"{value.shape}")
         value = value.item()  # the Python bytes or str
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    raise TypeError(f"{what}: `serialized` must be bytes (a serialized tf.train.Example); "
-                    f"received {type(value).__name__}")
+    raise TypeError(f"{what}: `{arg}` must be bytes ({expected}); received "
+                    f"{type(value).__name__}")
 
 
 def _decode(data, index, what):

@@ -126,7 +126,7 @@ def _typed_values(proto, enum):
 def read_file(filename, name=None):
     """TF's `tf.io.read_file`: the file's whole contents (a 0-d bytes element)."""
     from xlaflow.io.parsing import _serialized
-    path = os.fspath(_serialized(filename, "read_file").decode("utf-8")
+    path = os.fspath(_serialized(filename, "read_file", "filename", "a file name").decode("utf-8")
                      if not isinstance(filename, os.PathLike) else filename)
     try:
         with open(path, "rb") as f:
@@ -143,9 +143,9 @@ def write_file(filename, contents, name=None):
     """TF's `tf.io.write_file`: `contents` (bytes or str) as the file's contents (missing
     folders made, as TF's), written to a temporary name and renamed: never half-written."""
     from xlaflow.io.parsing import _serialized
-    path = os.fspath(_serialized(filename, "write_file").decode("utf-8")
+    path = os.fspath(_serialized(filename, "write_file", "filename", "a file name").decode("utf-8")
                      if not isinstance(filename, os.PathLike) else filename)
-    data = _serialized(contents, "write_file")
+    data = _serialized(contents, "write_file", "contents", "the file's contents")
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)  # TF creates missing folders, recursively
     from xlaflow.saving import atomic
