@@ -130,6 +130,12 @@ def test_bad_arguments_are_refused_before_listing(wav_dir, capsys, kwargs, error
     assert capsys.readouterr().out == ""  # nothing listed
 
 
+def test_binary_labels_need_two_classes(wav_dir):
+    with pytest.raises(ValueError, match=r'label_mode="binary" needs exactly 2 classes, found '
+                                         r"class_names=\['go', 'no', 'yes'\]"):
+        audio_dataset(wav_dir[0], label_mode="binary")
+
+
 def test_an_undecodable_wav_names_its_file(tmp_path):
     (tmp_path / "a").mkdir()
     bad = tmp_path / "a" / "bad.wav"

@@ -74,10 +74,7 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     paths, labels, class_names = index.index_directory(
         _CALLER, directory, labels, ALLOWED_FORMATS, class_names, bool(shuffle), seed,
-        follow_links)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(f'{_CALLER}: label_mode="binary" needs exactly 2 classes, found '
-                         f"class_names={class_names!r}")
+        follow_links, label_mode)
 
     return index.build(_CALLER, "audio files", ALLOWED_FORMATS, directory, paths, labels,
                        class_names, label_mode, validation_split, subset, batch_size,

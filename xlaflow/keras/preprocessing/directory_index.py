@@ -104,7 +104,7 @@ def _valid_files(directory, formats, follow_links):
 
 
 def index_directory(caller, directory, labels, formats, class_names, shuffle, seed,
-                    follow_links):
+                    follow_links, label_mode=None):
     """(file_paths, labels, class_names) as Keras 2 lists them, and its printed count.
 
     labels="inferred": each subdirectory is a class, its files at any depth its examples;
@@ -112,7 +112,8 @@ def index_directory(caller, directory, labels, formats, class_names, shuffle, se
     listed by sorted subdirectory either way, as Keras 2 lists them, so that the seeded
     split does not depend on `class_names`. Otherwise the files under `directory` at any
     depth, in sorted path order, matched with `labels` (a list) or none.
-    With `shuffle`, paths and labels are permuted together by RandomState(seed)."""
+    With `shuffle`, paths and labels are permuted together by RandomState(seed).
+    label_mode="binary" needs exactly two classes, checked once they are known."""
     directory = os.fspath(directory)
     if labels == "inferred":
         subdirs = [name for name in sorted(os.listdir(directory))
@@ -145,6 +146,9 @@ def index_directory(caller, directory, labels, formats, class_names, shuffle, se
                              f"len(labels)={len(labels)}")
         labels, class_names = np.asarray(labels, dtype=np.int32), sorted(set(labels))
         print(f"Found {len(paths)} files belonging to {len(class_names)} classes.")
+    if label_mode == "binary" and len(class_names) != 2:
+        raise ValueError(f'{caller}: label_mode="binary" needs exactly 2 classes, found '
+                         f"class_names={class_names!r}")
     if shuffle:
         # Keras 2 shuffles the path list and the label array each with a fresh
         # RandomState(seed): one permutation of both.

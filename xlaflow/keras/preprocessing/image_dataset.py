@@ -124,10 +124,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     paths, labels, class_names = index.index_directory(
         _CALLER, directory, labels, ALLOWLIST_FORMATS, class_names, bool(shuffle), seed,
-        follow_links)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(f'{_CALLER}: label_mode="binary" needs exactly 2 classes, found '
-                         f"class_names={class_names!r}")
+        follow_links, label_mode)
     pil_mode, channels = _COLOR_MODES[color_mode]
     load = _loader(image_module, pil_mode, channels, image_size, method, crop)
 

@@ -54,10 +54,8 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
     max_length = index.check_optional_positive_int(_CALLER, "max_length", max_length)
 
     paths, labels, class_names = index.index_directory(
-        _CALLER, directory, labels, _FORMATS, class_names, bool(shuffle), seed, follow_links)
-    if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError(f'{_CALLER}: label_mode="binary" needs exactly 2 classes, found '
-                         f"class_names={class_names!r}")
+        _CALLER, directory, labels, _FORMATS, class_names, bool(shuffle), seed, follow_links,
+        label_mode)
     read = _reader(max_length)
 
     return index.build(_CALLER, "text files", _FORMATS, directory, paths, labels, class_names,
