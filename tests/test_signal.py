@@ -209,3 +209,17 @@ def test_fft_pairs_and_rfft_lengths():
     np.testing.assert_allclose(tf.signal.ifft(tf.signal.fft(z)), z, atol=1e-5)
     with pytest.raises(TypeError, match=r"`input` must be complex64"):
         tf.signal.fft(x)
+
+
+def test_signal_ops_on_keras_inputs_build_a_functional_model():
+    # TF records tf.signal ops on symbolic Keras tensors (TFOpLambda); so does xlaflow
+    from xlaflow import keras
+    inputs = keras.Input(shape=(256,))
+    spectrogram = tf.abs(tf.signal.stft(inputs, frame_length=64, frame_step=32))
+    model = keras.Model(inputs, keras.layers.Flatten()(spectrogram))
+    x = np.random.default_rng(5).standard_normal((2, 256)).astype(np.float32)
+    want = np.abs(_stft_numpy(x, 64, 32, 64)).reshape(2, -1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4)
+    # the node is saved by its public name, tf.signal.stft, and found again from it
+    clone = keras.Model.from_config(model.get_config())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4)

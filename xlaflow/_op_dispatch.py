@@ -262,7 +262,7 @@ def expose(namespace, prefix):
 
 
 # the namespaces a saved op may name: a config names no other module to import
-NAMESPACES = ("math", "linalg", "nn", "image", "random", "debugging", "keras.backend")
+NAMESPACES = ("math", "linalg", "nn", "image", "random", "debugging", "keras.backend", "signal")
 
 _TAKES_FUNCTIONS = ("it takes functions, which a saved model cannot hold, and a layer "
                     "called inside them would not be one of the model's")
@@ -270,7 +270,8 @@ _RANDOM = ("it draws from a random generator's state, which a functional graph d
            "hold (keras.layers.GaussianNoise, Dropout and the Random* layers do)")
 _SKIP = {"": ("function", "custom_gradient", "recompute_grad", "grad", "value_and_grad",
               "device", "executing_eagerly", "as_dtype", "is_tensor"),
-         "keras.backend": ("as_dtype",)}
+         "keras.backend": ("as_dtype",),
+         "signal": ("inverse_stft_window_fn",)}  # makes a window function, takes no tensor
 _REFUSE = {
     "": {**dict.fromkeys(("cond", "case", "switch_case", "while_loop", "map_fn",
                           "vectorized_map", "scan"), _TAKES_FUNCTIONS),

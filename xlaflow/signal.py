@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _op_dispatch
+
 
 def _static_int(value, op, arg, minimum):
     """`value` as a Python int >= minimum, refusing traced values by name: the framing
@@ -325,3 +327,7 @@ def mfccs_from_log_mel_spectrograms(log_mel_spectrograms, name=None):
                          f"received shape {x.shape}")
     num_mel_bins = x.shape[-1]
     return dct(x, type=2) * jnp.asarray(1.0 / np.sqrt(2.0 * num_mel_bins), x.dtype)
+
+
+# Last, once every function exists: the ops record a node when given symbolic Keras tensors
+_op_dispatch.expose(globals(), "signal")
