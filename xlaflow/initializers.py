@@ -213,6 +213,13 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal":
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
             "lecun_normal": LecunNormal, "orthogonal": Orthogonal, "identity": Identity}
+# Keras 2 also exports each class under its snake-case name (tf.initializers.zeros is Zeros:
+# the time-series tutorial writes `kernel_initializer=tf.initializers.zeros()`)
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, glorot_uniform, glorot_normal = VarianceScaling, GlorotUniform, GlorotNormal
+he_normal, he_uniform, lecun_normal = HeNormal, HeUniform, LecunNormal
+orthogonal, identity = Orthogonal, Identity
 # Configs name the class as Keras does ("GlorotUniform"); the snake-case aliases still load.
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}
 # Keras 2's short aliases, with its defaults: 'uniform' is RandomUniform(-0.05, 0.05),
