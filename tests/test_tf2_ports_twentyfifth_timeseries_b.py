@@ -242,7 +242,7 @@ def compile_and_fit(model, window, patience=2):
                   optimizer=tf.keras.optimizers.Adam(),
                   metrics=[tf.keras.metrics.MeanAbsoluteError()])
     history = model.fit(window.train, epochs=MAX_EPOCHS, validation_data=window.val,
-                        callbacks=[early_stopping], verbose=0)
+                        callbacks=[early_stopping])
     return history
 
 
@@ -262,7 +262,7 @@ def test_multi_output_baseline_and_dense_predict_every_column():
                      metrics=[tf.keras.metrics.MeanAbsoluteError()])
     val_performance = {}
     performance = {}
-    val_performance["Baseline"] = baseline.evaluate(wide_window.val, verbose=0)
+    val_performance["Baseline"] = baseline.evaluate(wide_window.val)
     performance["Baseline"] = baseline.evaluate(wide_window.test, verbose=0)
     baseline_mae = _windowed_step_mae(frames["test_df"], 24)
     assert performance["Baseline"][1] == pytest.approx(baseline_mae, rel=1e-5)
@@ -276,7 +276,7 @@ def test_multi_output_baseline_and_dense_predict_every_column():
     ])
     history = compile_and_fit(dense, single_step_window)
     assert 1 <= len(history.history["loss"]) <= MAX_EPOCHS
-    val_performance["Dense"] = dense.evaluate(single_step_window.val, verbose=0)
+    val_performance["Dense"] = dense.evaluate(single_step_window.val)
     performance["Dense"] = dense.evaluate(single_step_window.test, verbose=0)
     assert dense(wide_window.example[0]).shape == (32, 24, num_features)
     # the wind columns are noise (the baseline's step doubles their spread) and the clock

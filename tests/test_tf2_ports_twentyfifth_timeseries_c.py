@@ -213,7 +213,7 @@ def compile_and_fit(model, window, patience=2):
                   optimizer=tf.keras.optimizers.Adam(),
                   metrics=[tf.keras.metrics.MeanAbsoluteError()])
     history = model.fit(window.train, epochs=MAX_EPOCHS, validation_data=window.val,
-                        callbacks=[early_stopping], verbose=0)
+                        callbacks=[early_stopping])
     return history
 
 
@@ -252,13 +252,13 @@ def test_multi_step_baselines_and_single_shot_models():
                           metrics=[tf.keras.metrics.MeanAbsoluteError()])
     multi_val_performance = {}
     multi_performance = {}
-    multi_val_performance["Last"] = last_baseline.evaluate(multi_window.val, verbose=0)
+    multi_val_performance["Last"] = last_baseline.evaluate(multi_window.val)
     multi_performance["Last"] = last_baseline.evaluate(multi_window.test, verbose=0)
 
     repeat_baseline = RepeatBaseline()
     repeat_baseline.compile(loss=tf.keras.losses.MeanSquaredError(),
                             metrics=[tf.keras.metrics.MeanAbsoluteError()])
-    multi_val_performance["Repeat"] = repeat_baseline.evaluate(multi_window.val, verbose=0)
+    multi_val_performance["Repeat"] = repeat_baseline.evaluate(multi_window.val)
     multi_performance["Repeat"] = repeat_baseline.evaluate(multi_window.test, verbose=0)
     for performance, frame in [(multi_val_performance, frames["val_df"]),
                                (multi_performance, frames["test_df"])]:
@@ -318,7 +318,7 @@ def test_multi_step_baselines_and_single_shot_models():
         # the zero kernels and biases: every model starts at the (normalized) mean
         np.testing.assert_array_equal(model(inputs), np.zeros((32, OUT_STEPS, num_features)))
         compile_and_fit(model, multi_window)
-        multi_val_performance[name] = model.evaluate(multi_window.val, verbose=0)
+        multi_val_performance[name] = model.evaluate(multi_window.val)
         multi_performance[name] = model.evaluate(multi_window.test, verbose=0)
         assert model(inputs).shape == (32, OUT_STEPS, num_features)
 
