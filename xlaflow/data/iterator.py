@@ -11,6 +11,8 @@ import contextvars
 
 import numpy as np
 
+from xlaflow.data.iterator_state import active_log
+
 # The merged Options of the dataset being iterated (None: no Iterator is running one, or
 # it sets nothing that a stage reads). Stages read it when a pass starts, which happens
 # inside `Iterator.__next__`; prefetch's thread runs in a copy of the context.
@@ -98,6 +100,14 @@ def _as_bytes(value):
     return text_as_bytes(value)
 
 
+def with_numpy_of(host_tensors, plain_bytes):
+    """What an Iterator applies to each element: HostTensor views, TF's bytes, or nothing."""
+    if host_tensors:
+        from xlaflow.data.host_tensor import with_numpy
+        return with_numpy
+    return _plain_bytes if plain_bytes else None
+
+
 class Iterator:
     """One pass over a Dataset (TF's iterator): `next()`, `get_next()`, `close()`.
 
@@ -106,17 +116,19 @@ class Iterator:
     """
 
     def __init__(self, dataset, host_tensors=False, plain_bytes=False):
+        from xlaflow.data.iterator_state import PassLog, random_stages
         self._dataset = dataset
         options = dataset.options()
         self._options = options if _in_effect(options) else None
-        self._pass = dataset._iterate()
-        if host_tensors:
-            from xlaflow.data.host_tensor import with_numpy
-            self._gen = map(with_numpy, self._pass)
-        elif plain_bytes:
-            self._gen = map(_plain_bytes, self._pass)
-        else:
-            self._gen = self._pass
+        self._wrap = with_numpy_of(host_tensors, plain_bytes)
+        self._start(PassLog(random_stages(dataset)))
+
+    def _start(self, log):
+        """Open a fresh pass whose random stages' draws go to `log` (iterator_state.py:
+        a checkpoint saves them, with the count of elements handed out)."""
+        self._log, self._count = log, 0
+        self._pass = self._dataset._iterate()
+        self._gen = self._pass if self._wrap is None else map(self._wrap, self._pass)
 
     def __iter__(self):
         return self
@@ -125,14 +137,42 @@ class Iterator:
         # inside a trace, next() would run once, at trace time, and the compiled function
         # would replay that one batch on every call
         check_host("Iterator.__next__")
-        if self._options is None:
-            return next(self._gen)
-        # Every resume runs the stages' generators: each must see the pass's options.
-        token = pass_options.set(self._options)
+        element = self._resume(self._gen)
+        self._count += 1  # handed to the caller: elements a prefetch made ahead are not
+        return element
+
+    def _replay(self, log, count):
+        """Restart on a fresh pass drawing as `log` plans and skip `count` elements (a
+        checkpoint's restore); on failure the current pass is kept as it was."""
+        previous = self._log, self._count, self._pass, self._gen
+        self._start(log)
         try:
-            return next(self._gen)
+            for index in range(count):
+                try:
+                    self._resume(self._pass)  # not converted: only the position matters
+                except StopIteration:
+                    raise ValueError(
+                        f"Checkpoint.restore: the iterator's pipeline ended after {index} "
+                        f"of the {count} elements the saved iterator had handed out: its "
+                        "data changed since the save") from None
+        except BaseException:
+            self._pass.close()
+            self._log, self._count, self._pass, self._gen = previous
+            raise
+        previous[2].close()
+        self._count = count
+
+    def _resume(self, gen):
+        # Every resume runs the stages' generators: each must see the pass's options, and
+        # a random stage starting a pass logs its index to this iterator.
+        log = active_log.set(self._log)
+        token = None if self._options is None else pass_options.set(self._options)
+        try:
+            return next(gen)
         finally:
-            pass_options.reset(token)
+            if token is not None:
+                pass_options.reset(token)
+            active_log.reset(log)
 
     def get_next(self):
         return self.__next__()

@@ -17,7 +17,8 @@ from xlaflow.data import structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
-from xlaflow.data.passes import OnePass, peeking, upstream
+from xlaflow.data.iterator_state import pass_index
+from xlaflow.data.passes import OnePass, upstream
 
 _END = object()
 
@@ -83,6 +84,7 @@ class SampleFromDatasets(_Directed):
                     f"Dataset.sample_from_datasets: weights must be {n} non-negative finite "
                     f"numbers, not all zero (one per dataset); received {weights!r}")
             self._weights_dataset, self._weights = None, w
+        self._seeded = seed is not None  # a drawn seed is saved with an iterator's position
         self._seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else \
             integer_argument(seed, "sample_from_datasets", "seed")
         self._stop_on_empty = bool(stop_on_empty_dataset)
@@ -93,11 +95,7 @@ class SampleFromDatasets(_Directed):
     def _pass_index(self):
         # As shuffle: pass k draws from a generator seeded by (seed, k); without
         # rerandomize_each_iteration every pass repeats pass 0's draws (TF's default).
-        if not self._rerandomize or peeking.get():
-            return self._passes if self._rerandomize else 0
-        with self._lock:
-            index, self._passes = self._passes, self._passes + 1
-        return index
+        return pass_index(self, self._rerandomize)
 
     def _picks(self, active, stack, tolerant):
         rng = np.random.default_rng([self._seed, self._pass_index()])

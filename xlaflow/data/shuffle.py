@@ -16,7 +16,8 @@ import numpy as np
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import Dataset
 from xlaflow.data.errors import Failed
-from xlaflow.data.passes import OnePass, peeking, upstream
+from xlaflow.data.iterator_state import pass_index
+from xlaflow.data.passes import OnePass, upstream
 
 _END = object()
 
@@ -59,6 +60,7 @@ class Shuffle(OnePass, Dataset):
                              f"{buffer_size}")
         self._input = dataset
         self._buffer_size = buffer_size
+        self._seeded = seed is not None  # a drawn seed is saved with an iterator's position
         self._seed = int(np.random.randint(2 ** 31 - 1)) if seed is None else \
             integer_argument(seed, "shuffle", "seed")
         self._reshuffle = bool(reshuffle_each_iteration)
@@ -66,13 +68,7 @@ class Shuffle(OnePass, Dataset):
         self._lock = threading.Lock()
 
     def _pass_index(self):
-        if not self._reshuffle:
-            return 0
-        if peeking.get():
-            return self._passes  # an element_spec peek is not an epoch: count nothing
-        with self._lock:
-            index, self._passes = self._passes, self._passes + 1
-        return index
+        return pass_index(self, self._reshuffle)  # an element_spec peek counts nothing
 
     def _pass(self, tolerant):
         with upstream(self._input, tolerant) as it:

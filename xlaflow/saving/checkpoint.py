@@ -31,6 +31,7 @@ import weakref
 import jax
 import numpy as np
 
+from xlaflow.data import iterator_state
 from xlaflow.layers.base import Layer
 from xlaflow.optimizers import Optimizer
 from xlaflow.saving import atomic, checkpoint_deferred
@@ -71,7 +72,12 @@ def _ocp():
     return ocp
 
 
-def _check_trackable(name, obj):
+def _is_iterator(obj):
+    from xlaflow.data.iterator import Iterator  # a light module: no pipeline stages
+    return isinstance(obj, Iterator)
+
+
+def _check_trackable(name, obj, top=True):
     if isinstance(obj, _PLAIN) and not _storable(np.asarray(obj).dtype):
         # Refused now: orbax would fail only at save, deep in tensorstore, after logging.
         raise TypeError(f"Checkpoint: {name} is an array of dtype {np.asarray(obj).dtype}; "
@@ -87,21 +93,18 @@ def _check_trackable(name, obj):
             "it, or track the objects themselves at the top level")
     if isinstance(obj, (*_PLAIN, Variable)) or hasattr(obj, "variables"):
         return
-    from xlaflow.data.iterator import Iterator  # a light module: no pipeline stages
-    if isinstance(obj, Iterator):
-        # TF checkpoints an iterator's position; xf.data pipelines are Python generators
-        # whose position cannot be serialized, so this is refused with the workaround
-        raise NotImplementedError(
-            f"Checkpoint: {name} is an xf.data iterator; saving an input pipeline's "
-            "position is not supported. Track the step instead (Checkpoint(step=xf."
-            "Variable(0), ...)) and resume with iter(dataset.skip(int(ckpt.step)))")
+    if _is_iterator(obj):  # its position: data/iterator_state.py
+        if not top:
+            raise TypeError(f"Checkpoint: {name} is an xf.data iterator; iterators are "
+                            f"tracked only at the top level (Checkpoint(iterator=...))")
+        return
     if isinstance(obj, (list, tuple, dict)):
         for sub, item in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
             if isinstance(item, _PLAIN):
                 raise TypeError(f"Checkpoint: {name}[{sub!r}] is a plain value; plain values "
                                 f"are tracked only at the top level (Checkpoint({name}_"
                                 f"{sub}=...))")
-            _check_trackable(f"{name}[{sub!r}]", item)
+            _check_trackable(f"{name}[{sub!r}]", item, top=False)
         return
     raise TypeError(f"Checkpoint: {name} is a {type(obj).__name__}; expected a Module/Layer/"
                     "Model, an optimizer, a Variable, a list/dict of those, or an int, float "
@@ -159,12 +162,14 @@ class Checkpoint:
         # restore pairs them by that, not by position (checkpoint_graph.pair_slots).
         where, owners = locations(self._objects), {}
         for obj in self._objects.values():
-            if not isinstance(obj, _PLAIN):
+            if not isinstance(obj, _PLAIN) and not _is_iterator(obj):
                 owners.update(slot_owners(obj))
         for name, obj in self._objects.items():
             arrays, shared, marks = {}, {}, {}
             if isinstance(obj, _PLAIN):
                 arrays["value"] = np.array(obj, copy=True)
+            elif _is_iterator(obj):  # refuses a pipeline no replay reproduces
+                arrays.update(iterator_state.save(obj))
             else:
                 for key, var in saved_variables(obj).items():
                     mark = slot_of(var, owners, where)
@@ -309,6 +314,12 @@ class Checkpoint:
             stored = manifest["objects"]
             slots, unused, unbound, waiting = self._match(stored, path)
             values = _read_state(ocp, checkpointer, path, stored)
+        # An iterator's position is checked, then replayed, before anything is assigned:
+        # another pipeline's (or a replay that ends early) leaves every object as it was.
+        for name, obj in self._objects.items():
+            if _is_iterator(obj):
+                iterator_state.restore(obj, values.get(name, {}),
+                                       f"Checkpoint.{what}: {path}, object {name!r},")
         for name, slot_map in slots.items():
             for key, slot in slot_map.items():
                 slot.assign(values[name][slot.source or key])
@@ -348,8 +359,8 @@ class Checkpoint:
                 if trains:
                     waiting[trains[0]].append(name)
         for name, obj in self._objects.items():
-            if any(name in group for group in waiting.values()):
-                continue
+            if any(name in group for group in waiting.values()) or _is_iterator(obj):
+                continue  # an iterator's position is checked as a whole, in _restore
             want = self._expected(name, obj, stored[name], where)
             slots[name] = want.slots
             unbound += want.unbound
