@@ -2,9 +2,9 @@
 "Training checkpoints" (TF 2.12) as written, imports changed, except where a line says why.
 Its relative paths are made under tmp_path.
 
-Where xlaflow differs from TF, the program shows what it does instead: an input pipeline's
-position is not checkpointed (NotImplementedError: the guide's iterator is resumed by skipping
-the steps done); values restored into an unbuilt model wait for its first call (TF's delayed
+Where xlaflow differs from TF, the program shows what it does instead: the guide's iterator is
+checkpointed as written, but its position is restored by replaying the pipeline up to it (TF
+stores the stages' buffers); values restored into an unbuilt model wait for its first call (TF's delayed
 restoration, shown with the guide's Net rather than its nested fake_layer); Checkpoints do not nest (TF's partial-graph restore: one array is
 read with load_variable instead); a CheckpointManager's checkpoints are numbered directories
 (`tf_ckpts/3`, TF: `tf_ckpts/ckpt-3`), and arrays are named `<object>/<position>_<name>`
@@ -59,7 +59,7 @@ def train_step(net, example, optimizer):
     return loss
 
 
-def test_saving_from_keras_and_the_iterator_refusal():
+def test_saving_from_keras_and_the_iterator_position():
     net = Net()
     # TF writes an (empty) checkpoint of the unbuilt model; xlaflow asks for it built first
     with pytest.raises(ValueError, match="has no weights yet; build it first"):
@@ -73,14 +73,28 @@ def test_saving_from_keras_and_the_iterator_refusal():
 
     opt = tf.keras.optimizers.Adam(0.1)
     iterator = iter(toy_dataset())
-    with pytest.raises(NotImplementedError, match=r"iterator is an xf.data iterator.*"
-                                                  r"dataset\.skip\(int\(ckpt\.step\)\)"):
-        tf.train.Checkpoint(step=tf.Variable(1), optimizer=opt, net=net, iterator=iterator)
+    ckpt = tf.train.Checkpoint(step=tf.Variable(1), optimizer=opt, net=net, iterator=iterator)
+    for _ in range(3):
+        train_step(net, next(iterator), opt)
+    path = ckpt.save('./iterator_ckpt')
+    oracle = [next(iterator) for _ in range(7)]  # the saved iterator's next batches
+
+    # a fresh dataset and iterator, as the guide rebuilds them, resume at the fourth batch
+    net2, opt2 = Net(), tf.keras.optimizers.Adam(0.1)
+    net2(tf.zeros([1, 1]))
+    iterator2 = iter(toy_dataset())
+    restored = tf.train.Checkpoint(step=tf.Variable(1), optimizer=opt2, net=net2,
+                                   iterator=iterator2)
+    restored.restore(path).assert_consumed()
+    for want in oracle:
+        got = next(iterator2)
+        np.testing.assert_array_equal(got['x'], want['x'])
+        np.testing.assert_array_equal(got['y'], want['y'])
+    assert oracle[0]['x'].numpy().ravel().tolist() == [6., 7.]  # batches 0-2 were consumed
 
 
 def _run_guide(capsys):
-    """The guide's "Writing checkpoints" and "Restore and continue training" cells, with
-    the iterator resumed by skipping the steps done (see the module docstring), and the
+    """The guide's "Writing checkpoints" and "Restore and continue training" cells, the
     new Net built before the restore (TF defers its values until it is built)."""
     state = {}
 
@@ -88,21 +102,22 @@ def _run_guide(capsys):
         opt = tf.keras.optimizers.Adam(0.1)
         net = Net()
         net(tf.zeros([1, 1]))  # not in the guide: built, so restore can assign to it
-        ckpt = tf.train.Checkpoint(step=tf.Variable(1), optimizer=opt, net=net)
+        dataset = toy_dataset()
+        iterator = iter(dataset)
+        ckpt = tf.train.Checkpoint(step=tf.Variable(1), optimizer=opt, net=net,
+                                   iterator=iterator)
         manager = tf.train.CheckpointManager(ckpt, './tf_ckpts', max_to_keep=3)
-        state.update(opt=opt, net=net, ckpt=ckpt)
+        state.update(opt=opt, net=net, ckpt=ckpt, iterator=iterator)
         state.setdefault("initial", net.get_weights())  # for the uninterrupted-run oracle
         return net, manager
 
     def train_and_checkpoint(net, manager):
-        ckpt, opt = state["ckpt"], state["opt"]
+        ckpt, opt, iterator = state["ckpt"], state["opt"], state["iterator"]
         ckpt.restore(manager.latest_checkpoint)
         if manager.latest_checkpoint:
             print(f"Restored from {manager.latest_checkpoint}")
         else:
             print("Initializing from scratch.")
-        # the guide checkpoints `iterator`; here the steps done (step - 1) are skipped
-        iterator = iter(toy_dataset().skip(int(ckpt.step) - 1))
 
         for _ in range(50):
             example = next(iterator)
@@ -181,7 +196,7 @@ def test_loading_mechanics_partial_restore_and_status_assertions(capsys):
     status.assert_existing_objects_matched()
     np.testing.assert_array_equal(other.l1.kernel.numpy(), net.l1.kernel.numpy())
     # "status.assert_consumed only passes if the checkpoint and the program match exactly"
-    with pytest.raises(AssertionError, match=r"\['optimizer', 'step'\]"):
+    with pytest.raises(AssertionError, match=r"\['iterator', 'optimizer', 'step'\]"):
         status.assert_consumed()
     assert status.expect_partial() is status
     state["ckpt"].restore(manager.latest_checkpoint).assert_consumed()
@@ -197,7 +212,7 @@ def test_loading_mechanics_partial_restore_and_status_assertions(capsys):
     x = tf.constant([[1.0]])
     np.testing.assert_array_equal(unbuilt(x), net(x))
     np.testing.assert_array_equal(unbuilt.l1.kernel.numpy(), net.l1.kernel.numpy())
-    with pytest.raises(AssertionError, match=r"\['optimizer', 'step'\]"):
+    with pytest.raises(AssertionError, match=r"\['iterator', 'optimizer', 'step'\]"):
         status.assert_consumed()  # now only the objects this Checkpoint does not track
 
 
@@ -206,12 +221,19 @@ def test_manually_inspecting_checkpoints(capsys):
     net, opt = state["net"], state["opt"]
 
     names = tf.train.list_variables(manager.latest_checkpoint)
+    pipeline = len(tf.train.load_variable(manager.latest_checkpoint, 'iterator/pipeline'))
+    # TF: one 'iterator/.ATTRIBUTES/ITERATOR_STATE'; here the elements handed out and the
+    # pipeline's description (to refuse restoring into another), which the replay checks
     assert names == [
+        ('iterator/count', []), ('iterator/pipeline', [pipeline]),
         ('net/0000_kernel', [1, 5]), ('net/0001_bias', [5]),
         ('optimizer/0000_iterations', []), ('optimizer/0001_learning_rate', []),
         ('optimizer/0002_state_0', [1, 5]), ('optimizer/0003_state_1', [5]),
         ('optimizer/0004_state_2', [1, 5]), ('optimizer/0005_state_3', [5]),
         ('step/value', [])]
+    # the batches handed out: one per step done (the step counter starts at 1)
+    assert tf.train.load_variable(manager.latest_checkpoint, 'iterator/count') == \
+        tf.train.load_variable(manager.latest_checkpoint, 'step/value') - 1 == 99
 
     key = 'net/0000_kernel'  # TF: 'net/l1/kernel/.ATTRIBUTES/VARIABLE_VALUE'
 
