@@ -116,17 +116,18 @@ class Iterator:
     """
 
     def __init__(self, dataset, host_tensors=False, plain_bytes=False):
-        from xlaflow.data.iterator_state import PassLog, random_stages
+        from xlaflow.data.iterator_state import PassLog
         self._dataset = dataset
         options = dataset.options()
         self._options = options if _in_effect(options) else None
         self._wrap = with_numpy_of(host_tensors, plain_bytes)
-        self._start(PassLog(random_stages(dataset)))
+        self._start(PassLog(dataset))
 
     def _start(self, log):
         """Open a fresh pass whose random stages' draws go to `log` (iterator_state.py:
         a checkpoint saves them, with the count of elements handed out)."""
         self._log, self._count = log, 0
+        self._direct = self._options is None and not log.needed  # next() sets nothing
         self._pass = self._dataset._iterate()
         self._gen = self._pass if self._wrap is None else map(self._wrap, self._pass)
 
@@ -137,7 +138,7 @@ class Iterator:
         # inside a trace, next() would run once, at trace time, and the compiled function
         # would replay that one batch on every call
         check_host("Iterator.__next__")
-        element = self._resume(self._gen)
+        element = next(self._gen) if self._direct else self._resume(self._gen)
         self._count += 1  # handed to the caller: elements a prefetch made ahead are not
         return element
 

@@ -34,11 +34,19 @@ class PassLog:
     """The pass indices one Iterator drew from each random stage of its pipeline (as runs
     [start, length]), and the indices a restore makes it draw first (`plan`)."""
 
-    def __init__(self, stages):
-        self.static = {id(s) for s in stages}
-        self.runs = {s: [] for s in stages}
+    def __init__(self, dataset):
+        from xlaflow.data.grouping import GroupByWindow
+        from xlaflow.data.mapping import FlatMap
+        every = stages(dataset)
+        randoms = [s for s in every if hasattr(s, "_seeded")]
+        self.static = {id(s) for s in randoms}
+        self.runs = {s: [] for s in randoms}
         self.plan = {}
         self.unseeded = None  # a random stage made during the pass, its seed drawn
+        # Whether a pass can draw at all: a random stage, or a function that makes
+        # datasets (flat_map, interleave, group_by_window); else next() skips the log.
+        self.needed = bool(randoms) or any(isinstance(s, (FlatMap, GroupByWindow))
+                                           for s in every)
 
     def record(self, stage, index):
         if id(stage) not in self.static:
@@ -221,10 +229,10 @@ def restore(iterator, values, where):
         raise ValueError(f"{where} holds the position of another pipeline; nothing was "
                          f"restored.\n  saved:\n    {saved.replace(chr(10), chr(10) + '    ')}"
                          f"\n  this iterator's:\n    {here.replace(chr(10), chr(10) + '    ')}")
-    randoms = random_stages(dataset)
+    log = PassLog(dataset)
+    randoms = list(log.runs)
     states = [np.asarray(values[f"random_{i:02d}"]).tolist() for i in range(len(randoms))]
     old = [(s._seed, s._passes) for s in randoms]
-    log = PassLog(randoms)
     for stage, (seed, passes, *runs) in zip(randoms, states):
         stage._seed, stage._passes = seed, passes
         log.plan[stage] = collections.deque(
