@@ -190,3 +190,17 @@ def test_tracked_only_at_the_top_level_and_only_from_an_iterator_position(tmp_pa
                                          r"position \(it has \['value'\]\)"):
         xf.train.Checkpoint(iterator=it).restore(path)
     assert _rest(it) == [0, 1, 2]
+
+
+def test_a_restored_iterator_saves_its_position_again(tmp_path):
+    it = iter(_pipeline(None).prefetch(2))
+    _take(it, 5)
+    first = xf.train.Checkpoint(iterator=it).save(str(tmp_path / "a"))
+    _take(it, 4)
+    oracle = _rest(it)
+    again = _restored(lambda: _pipeline(None).prefetch(2), first)
+    _take(again, 4)
+    second = xf.train.Checkpoint(iterator=again).save(str(tmp_path / "b"))
+    assert xf.train.load_variable(second, "iterator/count") == 9
+    assert _rest(_restored(lambda: _pipeline(None).prefetch(2), second)) == oracle
+    again.close()

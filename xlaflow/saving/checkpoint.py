@@ -120,8 +120,9 @@ class Checkpoint:
     """`Checkpoint(model=..., optimizer=..., step=0, **more)`, like `tf.train.Checkpoint`.
 
     Objects are Modules/Layers/Models (their `variables`), optimizers (iterations, learning
-    rate and optax state), Variables, lists/dicts of those, or plain ints, floats and arrays
-    (read back as attributes: `ckpt.step`). A compiled model carries its optimizer, as
+    rate and optax state), Variables, lists/dicts of those, plain ints, floats and arrays
+    (read back as attributes: `ckpt.step`), or xf.data iterators (their position, replayed
+    into the rebuilt pipeline's iterator at restore: data/iterator_state.py). A compiled model carries its optimizer, as
     in TF: `Checkpoint(model=model)` saves and restores the optimizer's state too. An
     optimizer that has not made its state yet (its first apply does) is built on restore
     for the model that owns it (`model.optimizer is optimizer`, else the one model tracked
