@@ -7,8 +7,8 @@ Baseline's validation MAE, Linear's evaluate and the single-output LSTM; not re-
 What changed, each line saying why: pandas is not a dependency, so a dict of NumPy columns
 stands in for the DataFrame (pop, item assignment and column order behave alike) and a 2-D
 array for the split frames; the CSV is hourly, so df[5::6] keeps a row every 6 h and a few
-thousand rows span the years the Year features need; the plots become checks;
-`tf.signal.rfft` is left out (xlaflow has no tf.signal yet; the FFT cell is optional).
+thousand rows span the years the Year features need, and the FFT cell counts 6 hours a
+row; the plots become checks.
 
 Oracles: the baselines' errors equal NumPy's on the same windows; the trained models beat
 "the next row is this row" by margins chance cannot reach on this signal (a daily cycle
@@ -253,6 +253,25 @@ def test_feature_engineering_makes_wind_vectors_and_clock_signals():
     assert np.all(np.diff(timestamp_s) == 6 * 3600)
     assert list(df) == ["p (mbar)", "T (degC)", "rh (%)", "Wx", "Wy", "max Wx", "max Wy",
                         "Day sin", "Day cos", "Year sin", "Year cos"]
+
+
+def test_the_fft_cell_finds_the_yearly_and_daily_cycles():
+    df, _ = _engineered_frame(_weather_csv_columns(3000, np.random.default_rng(25)))
+    fft = tf.signal.rfft(df['T (degC)'])
+    f_per_dataset = np.arange(0, len(fft))
+
+    n_samples_h = len(df['T (degC)']) * 6  # len(...): the tutorial's rows are 1 h apart
+    hours_per_year = 24*365.2524
+    years_per_dataset = n_samples_h/(hours_per_year)
+
+    f_per_year = f_per_dataset/years_per_dataset
+    # plt.step(f_per_year, np.abs(fft)) with ticks at 1/year and 1/day: the plot's two
+    # peaks (past the mean's bin 0) are those cycles, within one bin (1/years_per_dataset)
+    magnitude = np.abs(np.asarray(fft))
+    expect = np.abs(np.fft.rfft(df['T (degC)']))
+    np.testing.assert_allclose(magnitude, expect, atol=1e-5 * expect.max())
+    peaks = np.sort(f_per_year[1:][np.argsort(magnitude[1:])[-2:]])
+    np.testing.assert_allclose(peaks, [1, 365.2524], atol=1 / years_per_dataset)
 
 
 def test_single_step_baseline_and_linear_model(capsys):

@@ -12,186 +12,24 @@ layers predict exactly zero before training; the trained models beat the Last ba
 margins chance cannot reach; FeedBack's first step is its warmup's Dense output; shapes as
 the tutorial prints them.
 """
-import datetime
 import os
 
 import numpy as np
 import pytest
 
 import xlaflow as tf
+from tests.test_tf2_ports_twentyfifth_timeseries import (  # the tutorial's data and windows
+    WindowGenerator,
+    _engineered_frame,
+    _split_and_normalize,
+    _weather_csv_columns,
+)
 
 
 @pytest.fixture(autouse=True)
 def _seeded():
     # xlaflow's, NumPy's and Python's streams (fit shuffles with NumPy's)
     tf.keras.utils.set_random_seed(int(os.environ.get("XF_PORT_SEED", "0")))
-
-
-def _weather_csv_columns(n_kept, rng):
-    """A few of the Jena climate CSV's columns, logged hourly (Jena's logger: every ten
-    minutes), so that the tutorial's df[5::6] keeps one row in six hours and `n_kept` rows
-    span years, as the Year sin/cos features need: daily and yearly cycles in T, pressure
-    and humidity following it, noisy wind with the CSV's bad -9999 speeds."""
-    n = 6 * n_kept
-    start = datetime.datetime(2009, 1, 1, 1, 0)
-    stamps = [start + datetime.timedelta(hours=i) for i in range(n)]
-    hours = np.arange(n) + 1.0
-    weather = np.zeros(n)  # day-to-day weather: a stationary AR(1) process
-    shocks = rng.normal(scale=0.3, size=n)
-    for i in range(1, n):
-        weather[i] = 0.98 * weather[i - 1] + shocks[i]
-    temperature = (9.0 - 8.0 * np.cos(2 * np.pi * hours / (24 * 365.2425))
-                   - 5.0 * np.cos(2 * np.pi * (hours - 3) / 24) + weather
-                   + 0.1 * rng.normal(size=n))
-    wv = np.abs(2.0 + rng.normal(size=n))
-    max_wv = wv + np.abs(rng.normal(size=n))
-    # the CSV's bad readings, on rows that df[5::6] keeps
-    wv[6 * rng.choice(n_kept, 5, replace=False) + 5] = -9999.0
-    max_wv[6 * rng.choice(n_kept, 5, replace=False) + 5] = -9999.0
-    return {
-        "Date Time": np.array([s.strftime("%d.%m.%Y %H:%M:%S") for s in stamps]),
-        "p (mbar)": 990.0 - 0.4 * temperature + 0.2 * rng.normal(size=n),
-        "T (degC)": temperature,
-        "rh (%)": 75.0 - 2.0 * temperature + 3.0 * rng.normal(size=n),
-        "wv (m/s)": wv,
-        "max. wv (m/s)": max_wv,
-        "wd (deg)": rng.uniform(0, 360, size=n),
-    }
-
-
-def _engineered_frame(df):
-    """The tutorial's feature engineering, line for line, on the dict of columns."""
-    # df = df[5::6]: every sixth row from the fifth (a dict slices column by column;
-    # copies, as pandas' slice is one for the assignments below)
-    df = {name: column[5::6].copy() for name, column in df.items()}
-    # pd.to_datetime(df.pop('Date Time'), format='%d.%m.%Y %H:%M:%S'); pandas' naive
-    # Timestamp.timestamp() counts from the UTC epoch
-    date_time = [datetime.datetime.strptime(s, "%d.%m.%Y %H:%M:%S").replace(
-        tzinfo=datetime.timezone.utc) for s in df.pop("Date Time")]
-    wv = df["wv (m/s)"]
-    bad_wv = wv == -9999.0
-    wv[bad_wv] = 0.0
-    max_wv = df["max. wv (m/s)"]
-    bad_max_wv = max_wv == -9999.0
-    max_wv[bad_max_wv] = 0.0
-
-    wv = df.pop("wv (m/s)")
-    max_wv = df.pop("max. wv (m/s)")
-    # Convert to radians.
-    wd_rad = df.pop("wd (deg)") * np.pi / 180
-    # Calculate the wind x and y components.
-    df["Wx"] = wv * np.cos(wd_rad)
-    df["Wy"] = wv * np.sin(wd_rad)
-    # Calculate the max wind x and y components.
-    df["max Wx"] = max_wv * np.cos(wd_rad)
-    df["max Wy"] = max_wv * np.sin(wd_rad)
-
-    timestamp_s = np.array([d.timestamp() for d in date_time])  # date_time.map(...)
-    day = 24 * 60 * 60
-    year = (365.2425) * day
-    df["Day sin"] = np.sin(timestamp_s * (2 * np.pi / day))
-    df["Day cos"] = np.cos(timestamp_s * (2 * np.pi / day))
-    df["Year sin"] = np.sin(timestamp_s * (2 * np.pi / year))
-    df["Year cos"] = np.cos(timestamp_s * (2 * np.pi / year))
-    return df, timestamp_s
-
-
-def _split_and_normalize(df):
-    column_indices = {name: i for i, name in enumerate(df)}  # enumerate(df.columns)
-    columns = list(df)
-    df = np.stack([df[name] for name in columns], axis=1)  # the frame's values
-    n = len(df)
-    train_df = df[0:int(n * 0.7)]
-    val_df = df[int(n * 0.7):int(n * 0.9)]
-    test_df = df[int(n * 0.9):]
-    num_features = df.shape[1]
-    train_mean = train_df.mean(axis=0)
-    train_std = train_df.std(axis=0, ddof=1)  # pandas' std is the sample one
-    train_df = (train_df - train_mean) / train_std
-    val_df = (val_df - train_mean) / train_std
-    test_df = (test_df - train_mean) / train_std
-    return columns, column_indices, num_features, train_df, val_df, test_df
-
-
-class WindowGenerator:
-    """The tutorial's window maker; the frames are 2-D arrays and `columns` their names
-    (the tutorial reads them from train_df.columns). `plot` is left out (matplotlib)."""
-
-    def __init__(self, input_width, label_width, shift, train_df, val_df, test_df, columns,
-                 label_columns=None):
-        # Store the raw data.
-        self.train_df = train_df
-        self.val_df = val_df
-        self.test_df = test_df
-        # Work out the label column indices.
-        self.label_columns = label_columns
-        if label_columns is not None:
-            self.label_columns_indices = {name: i for i, name in enumerate(label_columns)}
-        self.column_indices = {name: i for i, name in enumerate(columns)}
-        # Work out the window parameters.
-        self.input_width = input_width
-        self.label_width = label_width
-        self.shift = shift
-        self.total_window_size = input_width + shift
-        self.input_slice = slice(0, input_width)
-        self.input_indices = np.arange(self.total_window_size)[self.input_slice]
-        self.label_start = self.total_window_size - self.label_width
-        self.labels_slice = slice(self.label_start, None)
-        self.label_indices = np.arange(self.total_window_size)[self.labels_slice]
-
-    def __repr__(self):
-        return "\n".join([
-            f"Total window size: {self.total_window_size}",
-            f"Input indices: {self.input_indices}",
-            f"Label indices: {self.label_indices}",
-            f"Label column name(s): {self.label_columns}"])
-
-    def split_window(self, features):
-        inputs = features[:, self.input_slice, :]
-        labels = features[:, self.labels_slice, :]
-        if self.label_columns is not None:
-            labels = tf.stack(
-                [labels[:, :, self.column_indices[name]] for name in self.label_columns],
-                axis=-1)
-        # Slicing doesn't preserve static shape information, so set the shapes manually.
-        # (Tensor.set_shape: xlaflow's tensors are jax.Arrays with static shapes, and
-        # tf.ensure_shape checks the same thing.)
-        inputs = tf.ensure_shape(inputs, [None, self.input_width, None])
-        labels = tf.ensure_shape(labels, [None, self.label_width, None])
-        return inputs, labels
-
-    def make_dataset(self, data):
-        data = np.array(data, dtype=np.float32)
-        ds = tf.keras.utils.timeseries_dataset_from_array(
-            data=data, targets=None, sequence_length=self.total_window_size,
-            sequence_stride=1, shuffle=True, batch_size=32)
-        ds = ds.map(self.split_window)
-        return ds
-
-    @property
-    def train(self):
-        return self.make_dataset(self.train_df)
-
-    @property
-    def val(self):
-        return self.make_dataset(self.val_df)
-
-    @property
-    def test(self):
-        return self.make_dataset(self.test_df)
-
-    @property
-    def example(self):
-        """Get and cache an example batch of `inputs, labels` for plotting."""
-        result = getattr(self, "_example", None)
-        if result is None:
-            # No example batch was found, so get one from the `.train` dataset
-            result = next(iter(self.train))
-            # And cache it for next time
-            self._example = result
-        return result
-
-
 
 
 def _multi_step_setup():
