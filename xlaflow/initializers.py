@@ -140,44 +140,41 @@ class VarianceScaling(Initializer):
             key, -2.0, 2.0, shape, dtype)
 
 
-class GlorotUniform(VarianceScaling):
+class _Preset(VarianceScaling):
+    """VarianceScaling at Keras' fixed (scale, mode, distribution): only the seed varies, and
+    the config holds only it, as Keras writes these classes' configs."""
+
+    preset = (1.0, "fan_in", "truncated_normal")
+
     def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
+        super().__init__(*self.preset, seed)
 
     def get_config(self):
         return {"seed": self.seed}
 
 
-class GlorotNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class GlorotUniform(_Preset):
+    preset = (1.0, "fan_avg", "uniform")
 
 
-class HeNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class GlorotNormal(_Preset):
+    preset = (1.0, "fan_avg", "truncated_normal")
 
 
-class HeUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class HeNormal(_Preset):
+    preset = (2.0, "fan_in", "truncated_normal")
 
 
-class LecunNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+class HeUniform(_Preset):
+    preset = (2.0, "fan_in", "uniform")
 
-    def get_config(self):
-        return {"seed": self.seed}
+
+class LecunNormal(_Preset):
+    preset = (1.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_Preset):
+    preset = (1.0, "fan_in", "uniform")
 
 
 class Orthogonal(Initializer):
@@ -212,13 +209,15 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal":
             "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_normal": HeNormal, "he_uniform": HeUniform,
-            "lecun_normal": LecunNormal, "orthogonal": Orthogonal, "identity": Identity}
+            "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+            "orthogonal": Orthogonal, "identity": Identity}
 # Keras 2 also exports each class under its snake-case name (tf.initializers.zeros is Zeros:
 # the time-series tutorial writes `kernel_initializer=tf.initializers.zeros()`)
 zeros, ones, constant = Zeros, Ones, Constant
 random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
 variance_scaling, glorot_uniform, glorot_normal = VarianceScaling, GlorotUniform, GlorotNormal
 he_normal, he_uniform, lecun_normal = HeNormal, HeUniform, LecunNormal
+lecun_uniform = LecunUniform
 orthogonal, identity = Orthogonal, Identity
 # Configs name the class as Keras does ("GlorotUniform"); the snake-case aliases still load.
 _BY_CLASS_NAME = {cls.__name__: cls for cls in _BY_NAME.values()}

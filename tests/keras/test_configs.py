@@ -230,6 +230,7 @@ INITIALIZERS = [
     initializers.VarianceScaling(0.5, "fan_avg", "untruncated_normal"),
     initializers.GlorotUniform(seed=1), initializers.GlorotNormal(seed=2),
     initializers.HeNormal(seed=3), initializers.HeUniform(), initializers.LecunNormal(seed=4),
+    initializers.LecunUniform(seed=5),
     initializers.Orthogonal(gain=1.5, seed=7),
     initializers.Identity(gain=2.0),
 ]
