@@ -118,7 +118,7 @@ def test_manipulating_sparse_tensors_add_matmul_concat_slice_map_values():
 
 def test_keras_and_tf_data_sections_with_dense_inputs():
     tf.keras.utils.set_random_seed(0)
-    x = tf.keras.Input(shape=(4,))  # sparse=True: xlaflow's Keras takes no sparse inputs yet
+    x = tf.keras.Input(shape=(4,))  # sparse=True: refused (xlaflow's Keras inputs are dense)
     y = tf.keras.layers.Dense(4)(x)
     model = tf.keras.Model(x, y)
 

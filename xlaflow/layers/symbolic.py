@@ -192,9 +192,20 @@ def has_symbolic(inputs):
         inputs, is_leaf=is_symbolic))
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=None):  # Keras
+def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=None,
+          sparse=None, ragged=None):  # Keras
     """A symbolic input of one example's `shape` (the batch dimension is added), or of the
     whole `batch_shape` (Keras 2's keyword), of `dtype` (None: keras.backend.floatx())."""
+    if sparse:
+        raise NotImplementedError(
+            "Input(sparse=True): xlaflow's Keras inputs are dense arrays. Use a dense Input "
+            "of the SparseTensor's dense shape and feed it xf.sparse.to_dense(st); inside a "
+            "layer, xf.sparse.sparse_dense_matmul takes the SparseTensor itself")
+    if ragged:
+        raise NotImplementedError(
+            "Input(ragged=True): XLA needs fixed shapes, so xlaflow has no RaggedTensor; pad "
+            "the rows (keras.utils.pad_sequences, Dataset.padded_batch) and mask them "
+            "(Embedding(mask_zero=True), keras.layers.Masking)")
     if (shape is None) == (batch_shape is None):
         raise ValueError("Input needs exactly one of `shape` (one example's shape) and "
                          f"`batch_shape` (with the batch dimension); received shape={shape!r}"
