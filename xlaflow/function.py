@@ -133,19 +133,25 @@ class Function(Tracing):
         from xlaflow._pretty_signatures import pretty_printed
         return pretty_printed(self)
 
-    def _pure_program(self, *args):
+    def _pure_program(self, *args, with_assigned=False, **kwargs):
         """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
         traced program on the Variables' values and the flat argument leaves and returns
-        the outputs only. Variables are discovered (and created) first, on `args`."""
-        key, template, treedef, dyn = self._split(args, {})
+        the outputs only. Variables are discovered (and created) first, on `args`/`kwargs`.
+        `with_assigned`: `(pure, variables, touched, assigned)`, `pure` returning
+        `(new values of assigned, outputs)` (a restored function writes them back)."""
+        key, template, treedef, dyn = self._split(args, kwargs)
         entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
         entry, _ = self._resolve(entry, key, dyn, lambda e, vals: jax.eval_shape(
             e.relaxed.plain if e.relaxed else e.jitted, vals, *self._dyn_args(e, dyn)))
         body = self._pure(entry, eager_init=False)
 
         def pure(values, leaves):
-            return body(values, *self._dyn_args(entry, tuple(leaves)))[1]
+            result = body(values, *self._dyn_args(entry, tuple(leaves)))
+            return result if with_assigned else result[1]
 
+        if with_assigned:
+            return pure, list(entry.variables), list(entry.touched or ()), \
+                list(entry.assigned or ())
         return pure, list(entry.variables), list(entry.touched or ())
 
     def lower(self, *args, **kwargs):

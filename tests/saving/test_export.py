@@ -56,10 +56,16 @@ def test_symbolic_batch_runs_for_1_7_and_64(tmp_path):
             want = oracle(module, x)
             for key in want:
                 np.testing.assert_allclose(out[key], want[key], rtol=1e-5, atol=1e-6)
-    # only the Variables the program reads are stored: not the unused 1000 floats
+    # the program takes only the Variables it reads, not the unused 1000 floats; as in
+    # TF, the saved object's tree keeps that one too (a restored `loaded.unused`)
     with open(tmp_path / "e" / "signatures.json") as f:
-        # (in tf.Module order: attributes sorted by name, b before w)
-        assert [v["shape"] for v in json.load(f)["variables"]] == [[3], [4, 3]]
+        description = json.load(f)
+    shapes = {v["key"]: v["shape"] for v in description["variables"]}
+    # (in tf.Module order: attributes sorted by name, b before w)
+    assert [shapes[k] for k in description["signatures"]["serving_default"]["variables"]] \
+        == [[3], [4, 3]]
+    assert sorted(map(tuple, shapes.values())) == [(3,), (4, 3), (1000,)]
+    np.testing.assert_array_equal(loaded.unused.numpy(), np.zeros(1000, np.float32))
 
 
 def test_an_export_for_another_platform_is_refused_naming_both(tmp_path):

@@ -43,14 +43,25 @@ def save(obj, export_dir, signatures=None, options=None, *, platforms=None, over
     keyed by signature name) of `obj` to the directory `export_dir`, atomically.
 
     Without `signatures`, a Keras model exports its call, and any other object its only
-    xf.function with an input_signature. `platforms` defaults to cpu, cuda and tpu, so
-    one artifact serves anywhere.
+    xf.function with an input_signature (none: no signatures). `platforms` defaults to cpu,
+    cuda and tpu, so one artifact serves anywhere.
+
+    As TF, the object's tree is kept too: its tracked Variables and children, and each of
+    its xf.functions with the traces it has (function_export.py), which load restores.
     """
     if options is not None:
         raise NotImplementedError("saved_model.save(options=...) is not supported; the "
                                   "export always holds every signature's variables")
+    platforms = tuple(platforms or DEFAULT_PLATFORMS)
     lowered = lower_all(collect_signatures(obj, signatures), platforms)
-    return write(export_dir, lowered, overwrite=overwrite)
+    from xlaflow.saving.function_export import ObjectGraph
+    objects = ObjectGraph(obj, platforms)
+    if not lowered and not objects.lowered:
+        raise ValueError(
+            f"saved_model.save: {type(obj).__name__} has nothing to export: no signatures= "
+            "were given, it has no xf.function with an input_signature, and none of its "
+            "xf.functions was traced (call them, or pass signatures=)")
+    return write(export_dir, lowered, overwrite=overwrite, objects=objects)
 
 
 def collect_signatures(obj, signatures):
@@ -63,6 +74,8 @@ def collect_signatures(obj, signatures):
         found = {name: getattr(obj, name) for name in dir(type(obj))
                  if isinstance(getattr(type(obj), name, None), Function)}
         found = {n: f for n, f in found.items() if f._input_signature is not None}
+        if not found:
+            return {}  # as TF: the export restores the object's traced functions only
         if len(found) != 1:
             raise ValueError(
                 f"saved_model.save: pass signatures=; {type(obj).__name__} has "
@@ -196,22 +209,35 @@ def _describe(shape, dtype, name):
 def lower(name, fn, platforms, shared_batch=False):
     """Serialize one signature for `platforms` with jax.export."""
     named = _input_specs(fn)
-    leaves = _concrete_leaves(named)
     tree = jax.tree_util.tree_structure(tuple(fn._input_signature),
                                         is_leaf=lambda s: isinstance(s, TensorSpec))
-    args = jax.tree_util.tree_unflatten(tree, leaves)
-    pure, variables, touched = fn._pure_program(*args)
-    touched_ids = {id(v) for v in touched}
+    args = jax.tree_util.tree_unflatten(tree, _concrete_leaves(named))
+    return lower_call(name, fn, args, {}, named, platforms, shared_batch)
+
+
+def lower_call(name, fn, args, kwargs, named, platforms, shared_batch=False,
+               with_assigned=False):
+    """Serialize `fn` called on `args`/`kwargs` (arrays standing for the traced leaves,
+    described by `named`: (name, TensorSpec) pairs in leaf order) with jax.export. With
+    `with_assigned`, the program also returns the new values of the Variables it assigns
+    (after the outputs; `Lowered.assigned` lists them), as a restored function needs."""
+    pure, variables, touched, assigned = fn._pure_program(*args, with_assigned=True,
+                                                          **kwargs)
+    assigned = assigned if with_assigned else []
+    touched_ids = {id(v) for v in [*touched, *assigned]}
     kept = [v for v in variables if id(v) in touched_ids]
+    leaves = _concrete_leaves(named)
 
     def program(kept_values, flat_inputs):
         by_id = dict(zip((id(v) for v in kept), kept_values))
         # Untouched Variables are never read: a placeholder keeps them out of the artifact.
         values = [by_id.get(id(v), jax.numpy.zeros(v.shape, v.dtype)) for v in variables]
-        return pure(values, flat_inputs)
+        new, out = pure(values, flat_inputs)
+        return out, list(new) if with_assigned else []
 
     def flat_program(kept_values, flat_inputs):
-        return jax.tree_util.tree_leaves(program(kept_values, flat_inputs))
+        out, new = program(kept_values, flat_inputs)
+        return jax.tree_util.tree_leaves(out) + new
 
     var_specs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in kept]
 
@@ -221,8 +247,8 @@ def lower(name, fn, platforms, shared_batch=False):
     with _host_callbacks.exporting(name, fn.__name__) as record:
         try:
             exported = _export_tying_sizes(export, named, shared_batch)
-            paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
-                jax.eval_shape(program, var_specs, leaves))[0]]
+            out_tree = jax.eval_shape(program, var_specs, leaves)[0]
+            paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(out_tree)[0]]
         except UnexportableCallbackError:
             raise
         except Exception as exc:
@@ -245,7 +271,9 @@ def lower(name, fn, platforms, shared_batch=False):
     # dtypes as the program takes them (int64 is int32 unless JAX runs with x64)
     taken = exported.in_avals[len(kept):]
     inputs = [_describe(spec.shape, aval.dtype, n) for (n, spec), aval in zip(named, taken)]
-    return Lowered(name, exported, inputs, outputs, kept)
+    lowered = Lowered(name, exported, inputs, outputs, kept)
+    lowered.out_tree, lowered.assigned = out_tree, assigned
+    return lowered
 
 
 def _refuse_callbacks(flat_program, var_specs, leaves, exc):
@@ -280,15 +308,17 @@ def _output_name(path, index, count):
 
 
 def write(export_dir, lowered, *, overwrite=True, extra_variables=(), fill_extra=None,
-          header=None):
+          header=None, objects=None):
     """Write the programs, their Variables (plus `extra_variables`) and the signature
     description; `fill_extra(tmp_dir, keys)` adds more files before the directory is sealed
-    (`keys` maps id(Variable) to its key in variables/)."""
+    (`keys` maps id(Variable) to its key in variables/). `objects` (a function_export
+    ObjectGraph) adds the saved object's tree and restored functions."""
     variables = {}
-    for item in lowered:
+    restored = objects.lowered if objects is not None else []
+    for item in [*lowered, *restored]:
         for v in item.variables:
             variables.setdefault(id(v), v)
-    for v in extra_variables:
+    for v in [*extra_variables, *(objects.variables if objects is not None else ())]:
         variables.setdefault(id(v), v)
     keys = {vid: f"v{i:04d}" for i, vid in enumerate(variables)}
     description = {
@@ -302,12 +332,20 @@ def write(export_dir, lowered, *, overwrite=True, extra_variables=(), fill_extra
         "variables": [{"key": keys[vid], "name": v.name, "dtype": np.dtype(v.dtype).name,
                        "shape": list(v.shape), "trainable": bool(v.trainable)}
                       for vid, v in variables.items()]}
+    files = [f"functions/{i}.jaxexport" for i in range(len(restored))]
+    if objects is not None:
+        description["objects"] = objects.describe(keys, files)
 
     def fill(tmp):
         os.mkdir(os.path.join(tmp, "signatures"))
         for i, item in enumerate(lowered):
             with open(os.path.join(tmp, "signatures", f"{i}.jaxexport"), "wb") as f:
                 f.write(item.exported.serialize())
+        if restored:
+            os.mkdir(os.path.join(tmp, "functions"))
+        for file, item in zip(files, restored):
+            with open(os.path.join(tmp, file), "wb") as f:
+                f.write(item.blob)
         if variables:
             arrays.save_arrays(os.path.join(tmp, VARIABLES_DIR),
                                {keys[vid]: v.value for vid, v in variables.items()})

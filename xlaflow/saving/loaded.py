@@ -63,6 +63,7 @@ class Signature:
                             "outputs": self.outputs}
         self.exported = exported
         self._values = values
+        self._shared = None  # restored Variables, when the export restores its objects
         self._wide = _wide([*self.inputs, *self.outputs])
         self._call = jax.jit(exported.call)
         # Each input's symbolic sizes by axis ('batch', 'axis_1', ...): inputs sharing one
@@ -147,7 +148,13 @@ class Signature:
 
     def call_flat(self, inputs):
         """Run on checked inputs (from `prepare`); returns the outputs in order."""
-        return self._call(self._values, list(inputs))
+        values = self._values if self._shared is None else [v.value for v in self._shared]
+        return self._call(values, list(inputs))
+
+    def share(self, variables):
+        """Read `variables` (the restored object's, in the program's order) at each call:
+        assigning one changes what the signature computes, as in TF."""
+        self._shared = list(variables)
 
     def __repr__(self):
         ins = ", ".join(f"{s['name']}: {s['dtype']}{_shape_text(s['shape'])}"
@@ -196,33 +203,69 @@ def _check_range(name, values, dtype):
 
 class LoadedModel:
     """What `xf.saved_model.load` returns: `.signatures[name](**inputs)`, `.variables`
-    (name -> array) and `.metadata` (the manifest's header: format version, versions)."""
+    (name -> array as loaded) and `.metadata` (the manifest's header: format version,
+    versions). Exports that keep the saved object's tree (docs/saved_model.md, `objects`)
+    also restore its attributes: Variables, children and xf.functions, callable again."""
 
-    def __init__(self, path, metadata, signatures, variables):
+    _OWN = frozenset({"path", "metadata", "signatures", "variables"})
+
+    def __init__(self, path, metadata, signatures, variables, objects=None):
         self.path, self.metadata = path, metadata
         self.signatures = signatures
         self.variables = variables
+        attributes, methods, restored = objects or ({}, {}, [])
+        self._restored_variables = restored
+        self._methods = methods
+        self._has_objects = objects is not None
+        for name, value in {**attributes, **methods}.items():
+            if name not in self._OWN and not hasattr(type(self), name):
+                self.__dict__[name] = value
 
     def __repr__(self):
         return f"<LoadedModel {self.path} signatures={sorted(self.signatures)}>"
 
+    @property
+    def trainable_variables(self):
+        """The restored Variables that are trainable (the saved object's, tf.Module's
+        order); empty for an export without its objects."""
+        return tuple(v for v in self._all_variables() if v.trainable)
+
+    @property
+    def non_trainable_variables(self):
+        return tuple(v for v in self._all_variables() if not v.trainable)
+
+    def _all_variables(self):
+        from xlaflow.saving.restored import walk_variables
+        attributes = {k: v for k, v in self.__dict__.items()
+                      if k not in self._OWN and not k.startswith("_")}
+        found = {id(v): v for v in walk_variables(attributes)}
+        for v in self._restored_variables:  # those reachable only from functions
+            found.setdefault(id(v), v)
+        return list(found.values())
+
     def __call__(self, *args, **kwargs):
-        # TF restores the object's xf.functions as Python callables; an export keeps only
-        # its signatures (named inputs, a dict of named outputs), so say how to call one
+        method = self._methods.get("__call__")
+        if method is not None:
+            return method(*args, **kwargs)
+        why = ("the saved object had no xf.function __call__ (nor was it a Keras model)"
+               if self._has_objects else
+               "this export was written before exports kept the saved object's functions")
         raise NotImplementedError(
-            "calling the object returned by xf.saved_model.load is not supported: an "
-            "export restores its signatures, not the saved object's methods; call "
-            f"loaded.signatures[name](**inputs) with name in {sorted(self.signatures)} "
-            "(it returns a dict of named outputs)")
+            f"calling the object returned by xf.saved_model.load is not supported here: "
+            f"{why}; call loaded.signatures[name](**inputs) with name in "
+            f"{sorted(self.signatures)} (it returns a dict of named outputs)")
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        # AttributeError (so hasattr stays False), naming the way to reach a saved method
+        # AttributeError (so hasattr stays False), naming what the export restores
+        restored = sorted(k for k in self.__dict__ if k not in self._OWN
+                          and not k.startswith("_"))
         raise AttributeError(
-            f"LoadedModel has no attribute {name!r}: an export restores its signatures, "
-            f"not the saved object's methods; call loaded.signatures[name](**inputs) with "
-            f"name in {sorted(self.__dict__.get('signatures', {}))}")
+            f"LoadedModel has no attribute {name!r}: the saved object restores "
+            f"{restored or 'no attributes'}, and signatures "
+            f"{sorted(self.__dict__.get('signatures', {}))} "
+            "(loaded.signatures[name](**inputs))")
 
 
 def _read_description(path):
@@ -241,7 +284,7 @@ def _read_description(path):
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise atomic.CorruptSaveError(
             f"saved_model.load: {path}/{export.SIGNATURES_FILE} is malformed ({exc!r})") from None
-    return signatures, variables
+    return signatures, variables, description.get("objects")
 
 
 def load(export_dir, *, device=None):
@@ -260,7 +303,7 @@ def _load(path, device):
     header = atomic.verify_directory(path, manifest=export.MANIFEST, format_name=export.FORMAT,
                                      max_version=export.FORMAT_VERSION,
                                      what="saved_model.load")
-    described, variables = _read_description(path)
+    described, variables, objects_section = _read_description(path)
     wide = [f"variable {w}" for w in _wide(variables)] + [
         w for name, meta in described.items()
         for w in _wide([*meta["inputs"], *meta["outputs"]], f" of signature {name!r}")]
@@ -272,26 +315,55 @@ def _load(path, device):
         if specs else {}
     signatures = {}
     platform = export_platform(device)
+
+    def program(file, platforms, what):
+        return _program(path, header, file, platforms, platform, what)
+
     for name, meta in described.items():
-        if platform not in meta["platforms"]:
-            raise ValueError(f"saved_model.load: signature {name!r} was exported for "
-                             f"{meta['platforms']}, not for this device's platform "
-                             f"{platform!r}; export again with platforms=[{platform!r}] "
-                             "(or no platforms: cpu, cuda and tpu)")
-        file = os.path.normpath(os.path.join(path, meta["file"]))
-        if os.path.relpath(file, path).replace(os.sep, "/") not in header["files"]:
-            raise atomic.CorruptSaveError(f"saved_model.load: signature {name!r} names "
-                                          f"{meta['file']!r}, which the manifest does not list")
-        with open(file, "rb") as f:
-            blob = f.read()
-        try:
-            exported = jax.export.deserialize(bytearray(blob))
-        except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any way
-            raise atomic.CorruptSaveError(f"saved_model.load: {meta['file']} is not a "
-                                          f"jax.export artifact ({exc})") from None
+        exported = program(meta["file"], meta["platforms"], f"signature {name!r}")
         signatures[name] = Signature(name, meta, exported, [values[k] for k in meta["variables"]])
     by_name = {}
     for v in variables:  # Variable names need not be unique: later ones get a suffix
         name = v["name"] if v["name"] not in by_name else f"{v['name']}_{v['key']}"
         by_name[name] = values[v["key"]]
-    return LoadedModel(path, header, signatures, by_name)
+    objects = _objects(path, objects_section, values, variables, program)
+    if objects is not None:  # signatures and restored functions share the Variables
+        by_key = objects[2]
+        for name, meta in described.items():
+            signatures[name].share([by_key[k] for k in meta["variables"]])
+        objects = (objects[0], objects[1], list(by_key.values()))
+    return LoadedModel(path, header, signatures, by_name, objects)
+
+
+def _objects(path, section, values, variables, program):
+    """The saved object's tree (restored.build), or None for an export without one."""
+    if section is None:
+        return None
+    from xlaflow.saving import restored
+    try:
+        return restored.build(section, values, variables, program)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise atomic.CorruptSaveError(f"saved_model.load: {path}/{export.SIGNATURES_FILE}'s "
+                                      f"objects section is malformed ({exc!r})") from None
+    except ValueError as exc:
+        raise ValueError(f"saved_model.load: {path}: {exc}") from None
+
+
+def _program(path, header, file_name, platforms, platform, what):
+    """The jax.export program in `file_name`, checked against the manifest and platform."""
+    if platform not in platforms:
+        raise ValueError(f"saved_model.load: {what} was exported for "
+                         f"{platforms}, not for this device's platform "
+                         f"{platform!r}; export again with platforms=[{platform!r}] "
+                         "(or no platforms: cpu, cuda and tpu)")
+    file = os.path.normpath(os.path.join(path, file_name))
+    if os.path.relpath(file, path).replace(os.sep, "/") not in header["files"]:
+        raise atomic.CorruptSaveError(f"saved_model.load: {what} names "
+                                      f"{file_name!r}, which the manifest does not list")
+    with open(file, "rb") as f:
+        blob = f.read()
+    try:
+        return jax.export.deserialize(bytearray(blob))
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail in any way
+        raise atomic.CorruptSaveError(f"saved_model.load: {file_name} is not a "
+                                      f"jax.export artifact ({exc})") from None
