@@ -301,7 +301,10 @@ def test_module_with_input_signature_saved_model_round_trip(tmp_path):
     path = str(tmp_path / "the_saved_model")
     tf.saved_model.save(module, path, signatures={"serving_default": module.__call__,
                                                   "scaled": module.scaled})
-    loaded = tf.saved_model.load(path)  # TF's loaded(x) form is refused; signatures work
+    loaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(loaded(x), expected, rtol=1e-5, atol=1e-6)  # TF's form
+    np.testing.assert_allclose(loaded.scaled(x, 3.0)["out"], 3.0 * expected, rtol=1e-5,
+                               atol=1e-6)
     assert sorted(loaded.signatures) == ["scaled", "serving_default"]
     (out,) = loaded.signatures["serving_default"](x=x).values()
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
