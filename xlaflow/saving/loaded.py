@@ -81,6 +81,13 @@ class Signature:
         return bool(self._symbols) and all(s.get(0) == "batch" for s in self._symbols)
 
     @property
+    def structured_outputs(self):
+        """TF's {output name: TensorSpec} (None for a size chosen per call)."""
+        from xlaflow.tensors import TensorSpec
+        return {spec["name"]: TensorSpec(spec["shape"], spec["dtype"], name=spec["name"])
+                for spec in self.outputs}
+
+    @property
     def input_names(self):
         return [spec["name"] for spec in self.inputs]
 
