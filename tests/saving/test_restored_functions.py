@@ -208,3 +208,32 @@ def test_a_program_jax_cannot_differentiate_still_runs_and_its_gradient_raises(t
         y = imported(xf.constant(1.0))
     with pytest.raises(ValueError, match="has no gradient"):
         tape.gradient(y, imported.v)
+
+
+def test_relaxed_traces_serve_any_size_and_object_arguments_are_left_out(tmp_path, caplog):
+    class Relaxed(xf.Module):
+        def __init__(self):
+            super().__init__()
+            self.v = xf.Variable(2.0)
+
+        @xf.function(reduce_retracing=True)
+        def f(self, x):
+            return x * self.v
+
+        @xf.function
+        def g(self, x, other, mode="add"):
+            return x + other if mode == "add" else x - other
+
+    module = Relaxed()
+    for n in (2, 3, 5):  # the third trace has a None size
+        module.f(np.ones(n, np.float32))
+    module.g(np.float32(1.0), module.v)  # a Variable argument: JSON cannot name it
+    module.g(np.float32(1.0), np.float32(2.0), mode="sub")
+    with caplog.at_level("WARNING", logger="xlaflow.saving"):
+        xf.saved_model.save(module, tmp_path / "r", platforms=HERE)
+    assert "a trace of g is not saved" in caplog.text
+    imported = xf.saved_model.load(tmp_path / "r")
+    np.testing.assert_array_equal(imported.f(np.ones(7, np.float32)), np.full(7, 2.0))
+    assert "shape=(None,)" in imported.f.pretty_printed_concrete_signatures()
+    assert float(imported.g(np.float32(1.0), np.float32(2.0), "sub")) == -1.0
+    assert len(imported.g.concrete_functions) == 1

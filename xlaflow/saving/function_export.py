@@ -111,9 +111,11 @@ class ObjectGraph:
             slots = [x for x in jax.tree_util.tree_leaves((args, kwargs))
                      if isinstance(x, _Slot)]
             try:
-                bound = {**record["defaults"], **{
-                    k: structures.encode(v, _slot_of)
-                    for k, v in _bind(params, args, kwargs).items()}}
+                given = {k: structures.encode(v, _slot_of)
+                         for k, v in _bind(params, args, kwargs).items()}
+                bound = {k: given.get(k, record["defaults"].get(k))  # in parameter order
+                         for k in dict.fromkeys([*params, *given]) if k in given or
+                         k in record["defaults"]}
             except structures.Unencodable as exc:
                 _log.warning("saved_model.save: a trace of %s is not saved: its argument "
                              "%s cannot be described without Python (xf.saved_model.load "
