@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import sys
 import threading
 import time
 
@@ -135,7 +136,9 @@ class Prefetch(OnePass, Dataset):
                 consumed += time.perf_counter() - ready
         return produced > WORTH * consumed
 
-    def _threaded(self, it):
+    def _threaded(self, it, _finalizing=sys.is_finalizing):
+        # (bound here, as the stdlib binds what its __del__ methods call: at shutdown the
+        # module's globals may already be None when a dropped pass is finalized)
         channel = _Channel(self._size)
         # The thread runs in a copy of this context, so that context-scoped settings (an
         # element_spec peek in progress) hold for the stages it runs.
@@ -153,7 +156,11 @@ class Prefetch(OnePass, Dataset):
                 yield value
         finally:
             channel.close()
-            thread.join()
+            # An iterator dropped while the interpreter shuts down is finalized after
+            # threading's globals are gone (join would fail, printing "Exception
+            # ignored"); the daemon thread ends with the process anyway.
+            if not _finalizing():
+                thread.join()
 
     def _infer_spec(self):
         return self._input.element_spec
