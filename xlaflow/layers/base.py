@@ -31,6 +31,7 @@ from xlaflow.layers import (
     training_mode,
     weight_order,
 )
+from xlaflow.layers.layer_config import InitArgs, LayerConfig
 from xlaflow.layers.layer_nodes import NodeAccessors
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module, walk_in_attribute_order
@@ -77,28 +78,7 @@ def _shapes(inputs):
     return jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), inputs)
 
 
-def _user_class_without_config(cls):
-    """True for a class outside xlaflow whose get_config comes from xlaflow's base classes:
-    its config is then its constructor arguments, captured when it was made."""
-    owner = next(c for c in cls.__mro__ if "get_config" in vars(c))
-    return not cls.__module__.startswith("xlaflow.") and owner.__module__.startswith("xlaflow.")
-
-
-class _InitArgs:
-    """`(args, kwargs)` a layer was made with. Not a tuple: `Module.variables` walks tuples,
-    and the layers among the arguments must count only through the attributes holding them
-    (in attribute order, the same after load_model; a popped layer must drop out)."""
-
-    __slots__ = ("args", "kwargs")
-
-    def __init__(self, args, kwargs):
-        self.args, self.kwargs = args, kwargs
-
-    def __iter__(self):
-        return iter((self.args, self.kwargs))
-
-
-class Layer(NodeAccessors, Module):
+class Layer(NodeAccessors, LayerConfig, Module):
     """Base of all layers: subclass it and define `build(input_shape)` and `call(inputs)`.
 
     Args:
@@ -127,7 +107,7 @@ class Layer(NodeAccessors, Module):
     def __new__(cls, *args, **kwargs):
         # The constructor arguments, for get_config of subclasses that define none.
         layer = super().__new__(cls)
-        layer._xf_init_args = _InitArgs(args, kwargs)
+        layer._xf_init_args = InitArgs(args, kwargs)
         return layer
 
     def __setattr__(self, name, value):
@@ -407,33 +387,6 @@ class Layer(NodeAccessors, Module):
         return jax.tree_util.tree_map(
             lambda o: (None, *o[0][1:]) if batch_unknown else o[0], out,
             is_leaf=symbolic.is_shape_dtype)
-
-    # -- configuration -----------------------------------------------------------------------
-    def get_config(self):
-        """The constructor arguments that rebuild this layer (without its weights)."""
-        config = {"name": self.name, "trainable": self.trainable,
-                  "dtype": self._dtype_policy.name}
-        if self._batch_input_shape is not None:
-            config["batch_input_shape"] = list(self._batch_input_shape)
-        if _user_class_without_config(type(self)):
-            from xlaflow.saving import serialization
-            return serialization.auto_config(self, config)
-        config.update(dict.fromkeys(self._penalty_arguments))  # None where not given
-        config.update({argument: regularizers_lib.serialize(value)
-                       for argument, value in self._regularizers.items()})
-        config.update({argument: constraints_lib.serialize(value)
-                       for argument, value in self._constraints.items()})
-        if self.activity_regularizer is not None or \
-                "activity_regularizer" in self._penalty_arguments:
-            config["activity_regularizer"] = regularizers_lib.serialize(
-                self.activity_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        """Rebuild from get_config's dict (saved Keras objects inside it are revived)."""
-        from xlaflow.saving import serialization
-        return cls(**serialization.revive_arguments(config))
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
