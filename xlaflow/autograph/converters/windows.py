@@ -1,5 +1,5 @@
-"""`x[i:i+k]` -> `ag__.get_window(x, ag__.Span(i, k), text)`: a slice whose bounds differ by
-an expression free of its start, so that a traced start still gives a fixed-size window.
+"""`x[i:i+k]` -> `ag__.get_window(x, ag__.Span(i, i+k, k), text)`: a slice whose bounds differ
+by an expression free of its start, so that a traced start still gives a fixed-size window.
 
 TF slices with tensor bounds at run time (a strided slice of dynamic size); a jax.Array
 needs static bounds, so `predictions[:, i:i+1]` in a `tf.range` loop failed. Here the
@@ -7,6 +7,9 @@ bounds are read as polynomials over the pure sub-expressions they are made of: w
 term of the start cancels in `stop - start` (`i:i+1`, `t-w:t`, `i*k:(i+1)*k`), the
 difference is the window's size, and the operator slices at the traced start with
 lax.dynamic_slice (operators/windows.py). Other subscripts stay as written.
+
+The Span keeps both bounds as written, so untraced starts slice with the user's own key;
+a size with names is a thunk, as `p+'z'` minus `p+'a'` (pandas labels) is no value at all.
 """
 
 from __future__ import annotations
@@ -118,6 +121,16 @@ def _as_value(part):
                                   step=part.step or none)
 
 
+def _span(part, size):
+    """`ag__.Span(start, stop, size)`: the size a thunk unless it is an int literal, so that
+    it is computed only for a traced start (the bounds may be floats or strings eagerly)."""
+    if not (isinstance(size, ast.Constant) or isinstance(size, ast.UnaryOp) and
+            isinstance(size.operand, ast.Constant)):
+        size = templates.replace_expr("lambda: size", part, size=size)
+    return templates.replace_expr("ag__.Span(start, stop, size)", part, start=part.lower,
+                                  stop=part.upper, size=size)
+
+
 class _Windows(beside_loops.Transformer):
     def visit_Subscript(self, node):
         self.generic_visit(node)
@@ -129,9 +142,7 @@ class _Windows(beside_loops.Transformer):
         sizes = [_size(p) for p in parts]
         if all(s is None for s in sizes):
             return node
-        elements = [_as_value(p) if s is None else templates.replace_expr(
-            "ag__.Span(start, size)", p, start=p.lower, size=s)
-            for p, s in zip(parts, sizes)]
+        elements = [_as_value(p) if s is None else _span(p, s) for p, s in zip(parts, sizes)]
         key = ast.Tuple(elts=elements, ctx=ast.Load()) \
             if isinstance(node.slice, ast.Tuple) else elements[0]
         return templates.replace_expr("ag__.get_window(target, key, text)", node,

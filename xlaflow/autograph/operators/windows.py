@@ -23,16 +23,21 @@ py_slice = slice  # for key elements the converter writes as calls: the user may
 
 
 class Span:
-    """A slice `start:start + size` whose size the converter proved free of `start`."""
+    """A slice `start:stop` whose size `stop - start` the converter proved free of `start`:
+    an int, or a thunk computing it (read only where the start is traced)."""
 
-    __slots__ = ("size", "start")
+    __slots__ = ("_size", "start", "stop")
 
-    def __init__(self, start, size):
-        self.start = start
-        self.size = size
+    def __init__(self, start, stop, size):
+        self.start, self.stop, self._size = start, stop, size
+
+    @property
+    def size(self):
+        return self._size() if callable(self._size) else self._size
 
     def as_slice(self):
-        return slice(self.start, self.start + self.size)
+        # the bounds as the user wrote them: `(t-w) + w` need not be `t` for floats
+        return slice(self.start, self.stop)
 
 
 def get_window(target, key, text):
@@ -74,8 +79,8 @@ def _window(target, items, text):
     array = jnp.asarray(target)
     rest = []
     for k, axis in zip(items, _axes(items, array.ndim)):
-        if type(k) is not Span:
-            rest.append(k)
+        if type(k) is not Span or not is_traced(k.start):  # a known start slices as Python
+            rest.append(k.as_slice() if type(k) is Span else k)
             continue
         rest.append(slice(None))
         array = _slice_axis(array, axis, k, text)
