@@ -66,8 +66,8 @@ def _checked_indices(indices, dense_shape, op):
             raise ValueError(f"xf.{op}: indices must be integers; received {indices.dtype}")
         return indices.astype(index_dtype())
     host = np.asarray(indices)
-    if host.size == 0:
-        host = host.reshape(0, rank).astype(np.int64)  # [] is TF's no entries, any rank
+    if host.size == 0:  # [] is TF's no entries, any rank; [[]] a scalar's one entry
+        host = (host.reshape(0, rank) if host.ndim < 2 else host).astype(np.int64)
     if host.dtype.kind not in "iu":
         raise ValueError(f"xf.{op}: indices must be integers; received dtype {host.dtype}")
     if host.ndim != 2 or host.shape[1] != rank:
