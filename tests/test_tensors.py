@@ -138,3 +138,25 @@ def test_64_bit_integers_asked_for_or_inside_lists_are_refused_too():
     np.testing.assert_array_equal(xf.constant([np.int64(7), 1.5]), [7.0, 1.5])
     # a requested 32-bit dtype casts as TF's cast does; floats are not integers' business
     assert xf.constant(np.array([2**40]), dtype=xf.float32).tolist() == [2.0**40]
+
+
+@pytest.mark.parametrize("make", [xf.constant, xf.convert_to_tensor])
+@pytest.mark.parametrize("value, dtype", [(2.5, xf.int32), (2.0, xf.int32), ([1, [2.0]], xf.int32),
+                                          (1.0, xf.bool), ((0.5,), xf.uint8)])
+def test_a_python_float_is_not_truncated_into_an_integer_or_bool_dtype(make, value, dtype):
+    # TF: "Cannot convert 2.5 to EagerTensor of dtype int32"; jnp.asarray gave 2
+    with pytest.raises(TypeError, match=r"cannot convert .* to a tensor of dtype"):
+        make(value, dtype=dtype)
+
+
+def test_python_ints_and_bools_still_take_integer_dtypes_and_floats_float_ones():
+    assert xf.constant([1, True], dtype=xf.int32).tolist() == [1, 1]
+    assert xf.convert_to_tensor(3, dtype=xf.uint8).dtype == np.uint8
+    assert xf.constant(1.5, dtype=xf.float16).dtype == np.float16
+    assert xf.constant(np.array([1.5]), dtype=xf.int32).tolist() == [1]  # NumPy casts
+
+
+def test_a_dtype_hint_that_a_python_float_does_not_fit_is_dropped():
+    assert xf.convert_to_tensor(2.5, dtype_hint=xf.int32).dtype == np.float32
+    assert xf.convert_to_tensor(2, dtype_hint=xf.float32).dtype == np.float32
+    assert xf.convert_to_tensor(2, dtype_hint=xf.int32).dtype == np.int32

@@ -94,7 +94,10 @@ def constant(value, dtype=None, shape=None, name=None):
             dtype = jax.dtypes.canonicalize_dtype(value.dtype) if hasattr(value, "dtype") \
                 else _default_dtype(value)
             _check_narrowed_integers(value, dtype, "constant")
-        elif jax.dtypes.canonicalize_dtype(as_dtype(dtype)) != as_dtype(dtype):
+        else:
+            _check_python_floats(value, as_dtype(dtype), "constant")
+        if dtype is not None and \
+                jax.dtypes.canonicalize_dtype(as_dtype(dtype)) != as_dtype(dtype):
             # dtype=xf.int64 without x64: JAX warns and keeps 32 bits, wrapping the rest
             _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(as_dtype(dtype)),
                                      "constant")
@@ -141,6 +144,33 @@ def _check_narrowed_integers(value, dtype, what):
                 "tensors, or keep these values in NumPy")
 
 
+def _check_python_floats(value, dtype, what):
+    """TF refuses a Python float for an integer or bool dtype (`tf.constant(2.5, tf.int32)`:
+    "Cannot convert 2.5 to EagerTensor of dtype int32"); jnp.asarray truncates it to 2."""
+    if _python_float_for(value, dtype):
+        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise TypeError(
+            f"xf.{what}: cannot convert {text} to a tensor of dtype {np.dtype(dtype)}: TF "
+            "converts no Python float to an integer or bool dtype. Round the values first, or "
+            "convert them as floats and xf.cast the tensor")
+
+
+def _python_float_for(value, dtype):
+    """Whether `value` (a Python number or nested lists/tuples) holds a Python float and
+    `dtype` is an integer or bool dtype."""
+    if np.dtype(dtype).kind not in ("i", "u", "b"):
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            return True
+        if kind is list or kind is tuple:
+            stack.extend(item)
+    return False
+
+
 def _host_integer_arrays(value):
     """The NumPy integer arrays and scalars inside the (nested) list or tuple `value`."""
     found, stack = [], [value]
@@ -182,6 +212,10 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     wanted = dtype if dtype is not None else dtype_hint
     try:
         target = as_dtype(wanted) if wanted is not None else _default_dtype(value)
+        if dtype is not None:
+            _check_python_floats(value, target, "convert_to_tensor")
+        elif _python_float_for(value, target):  # a hint that does not fit is dropped, as TF
+            target = _default_dtype(value)
         _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(target),
                                  "convert_to_tensor")
         return jnp.asarray(value, dtype=target)
