@@ -114,8 +114,8 @@ class ObjectGraph:
                 given = {k: structures.encode(v, _slot_of)
                          for k, v in _bind(params, args, kwargs).items()}
                 bound = {k: given.get(k, record["defaults"].get(k))  # in parameter order
-                         for k in dict.fromkeys([*params, *given]) if k in given or
-                         k in record["defaults"]}
+                         for k in dict.fromkeys([*params, *given, *record["defaults"]])
+                         if k in given or k in record["defaults"]}
             except structures.Unencodable as exc:
                 _log.warning("saved_model.save: a trace of %s is not saved: its argument "
                              "%s cannot be described without Python (xf.saved_model.load "
@@ -210,14 +210,16 @@ def _holds_tracked(value, seen):
 
 
 def _defaults(fn):
-    """The positional parameters' defaults that JSON holds (a call may leave them out)."""
+    """The parameters' defaults that JSON holds (a call may leave them out, or give them:
+    keyword-only ones too, as TF's canonicalized inputs)."""
     try:
         parameters = inspect.signature(fn.python_function).parameters.values()
     except (TypeError, ValueError):
         return {}
     out = {}
     for p in parameters:
-        if p.default is not p.empty and p.name in fn._param_names:
+        if p.default is not p.empty and (p.name in fn._param_names or
+                                         p.kind is p.KEYWORD_ONLY):
             try:
                 out[p.name] = structures.encode(p.default, lambda x: None)
             except structures.Unencodable:

@@ -8,6 +8,7 @@ runs. The model server loads exports through this module too.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import zipfile
 
@@ -18,6 +19,7 @@ import numpy as np
 from xlaflow.saving import arrays, atomic, export
 
 _WIDE_DTYPES = ("int64", "uint64", "float64", "complex128")
+_log = logging.getLogger("xlaflow.saving")
 
 
 def enable_x64():
@@ -224,9 +226,19 @@ class LoadedModel:
         self._restored_variables = restored
         self._methods = methods
         self._has_objects = objects is not None
+        shadowed = []
         for name, value in {**attributes, **methods}.items():
-            if name not in self._OWN and not hasattr(type(self), name):
+            if name == "__call__" and value is methods.get(name):
+                continue  # loaded(...) calls it through self._methods
+            # never over LoadedModel's own state (`signatures`, `_methods`, ...): a saved
+            # attribute of that name would break calls, so it is left out, with a warning
+            if name in self.__dict__ or name in self._OWN or hasattr(type(self), name):
+                shadowed.append(name)
+            else:
                 self.__dict__[name] = value
+        if shadowed:
+            _log.warning("saved_model.load: %s: the saved object's %s are not restored as "
+                         "attributes: LoadedModel uses those names itself", path, shadowed)
 
     def __repr__(self):
         return f"<LoadedModel {self.path} signatures={sorted(self.signatures)}>"

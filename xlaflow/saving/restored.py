@@ -49,13 +49,14 @@ class ConcreteRestored:
         self._call = jax.jit(call)
         self._count = len(exported.out_avals) - len(assigned)
 
-    def match(self, bound):
-        """The tensors of `bound` (parameter -> argument) in program order, or None."""
+    def match(self, bound, convert):
+        """The tensors of `bound` (parameter -> argument) in program order, or None.
+        `convert`: Python numbers and lists may stand for the trace's tensors."""
         if set(bound) != set(self.inputs):
             return None
         found = {}
         for name, spec in self.inputs.items():
-            if not structures.match(spec, bound[name], found, self.from_signature):
+            if not structures.match(spec, bound[name], found, convert):
                 return None
         return [found[i] for i in range(len(found))]
 
@@ -88,10 +89,14 @@ class RestoredFunction:
 
     def __call__(self, *args, **kwargs):
         bound = self._bind(args, kwargs)
-        for concrete in self.concrete_functions:
-            leaves = concrete.match(bound)
-            if leaves is not None:
-                return concrete(leaves)
+        # TF's order: every trace the arguments fit as given, then every trace they fit
+        # once Python numbers and lists become tensors of the trace's dtype (a trace made
+        # on tensors still serves f([1, 2]) as the original function does).
+        for convert in (False, True):
+            for concrete in self.concrete_functions:
+                leaves = concrete.match(bound, convert)
+                if leaves is not None:
+                    return concrete(leaves)
         given = ", ".join(f"{k}={structures.describe_value(v)}" for k, v in bound.items())
         saved = self.pretty_printed_concrete_signatures() or \
             "(none: it was never traced before saving and has no input_signature)"
@@ -190,11 +195,13 @@ def build(section, values, variable_specs, load_program):
 
 
 def _fill(obj, spec, node, functions):
+    own = set(obj.__dict__)  # Module's own state and properties stay as they are
     for name, index in spec["attributes"].items():
-        if not hasattr(type(obj), name):  # Module's own properties stay as they are
+        if not hasattr(type(obj), name) and name not in own:
             obj.__dict__[name] = node(index)
     for name, index in spec["functions"].items():
-        obj.__dict__[name] = functions[index]
+        if name not in own:
+            obj.__dict__[name] = functions[index]
 
 
 def walk_variables(attributes):

@@ -110,6 +110,8 @@ def _as_tensor(value, spec, convert):
                 or (want.kind == "b") != (raw.dtype.kind == "b"):
             return None
         value = raw.astype(want)
+        if want.kind in "iu" and not np.array_equal(value, raw):
+            return None  # out of the trace's integer range: a cast would wrap it silently
     dtype = jax.dtypes.canonicalize_dtype(value.dtype)
     if dtype != jax.dtypes.canonicalize_dtype(want):
         return None
