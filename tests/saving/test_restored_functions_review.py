@@ -141,3 +141,48 @@ def test_a_shared_variable_is_one_object_after_load_and_loads_are_independent(tm
     assert float(loaded.a.set(xf.constant(7.0))) == 7.0  # assigns and returns it
     assert float(loaded.b.get()) == 7.0
     assert float(again.b.get()) == 1.0
+
+
+class Scaled(xf.Module):
+    def __init__(self):
+        super().__init__()
+        self.v = xf.Variable(1.5)
+        self.child = Holder(xf.Variable(np.float32([1.0, 2.0, 3.0])))
+        self.child.b = xf.Variable(0.5, trainable=False)
+
+    @xf.function
+    def __call__(self, x):
+        return jnp.sin(x * self.child.v) * self.v + self.child.b
+
+    @xf.function(input_signature=[xf.TensorSpec([], xf.float32)])
+    def mutate(self, a):
+        self.v.assign(a)
+        return self.v * 2.0
+
+
+def test_a_loaded_object_saves_again_with_its_functions_signatures_and_variables(tmp_path):
+    # TF: tf.saved_model.save(loaded, path) keeps the restored functions and signatures
+    module, x = Scaled(), xf.constant([0.3, 0.4, 0.5])
+    module(x)
+    module.child.get()
+    loaded = _round_trip(module, tmp_path)
+    loaded.v.assign(2.0)  # saved again with the loaded object's current values
+    xf.saved_model.save(loaded, tmp_path / "again", platforms=HERE)
+    again = xf.saved_model.load(tmp_path / "again")
+    module.v.assign(2.0)
+    np.testing.assert_allclose(again(x), module(x), rtol=1e-6)
+    np.testing.assert_allclose(again.child.get(), module.child.get())
+    assert again.child.b.trainable is False and again.child.v.trainable is True
+    assert sorted(again.signatures) == ["serving_default"]
+    assert float(again.signatures["serving_default"](a=xf.constant(4.0))["output_0"]) == 8.0
+    assert float(again.mutate(xf.constant(5.0))) == 10.0
+    assert float(again.v.numpy()) == 5.0 and float(loaded.v.numpy()) == 2.0
+    w = jnp.asarray(module.child.v.numpy())
+
+    def math(x, w):  # the original's computation, for jax.grad
+        return jnp.sum(jnp.sin(x * w) * 5.0 + 0.5)
+
+    with xf.GradientTape() as tape:
+        y = jnp.sum(again(x))
+    np.testing.assert_allclose(tape.gradient(y, again.child.v),
+                               jax.grad(math, argnums=1)(jnp.asarray(x), w), rtol=1e-5)

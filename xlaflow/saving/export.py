@@ -48,12 +48,18 @@ def save(obj, export_dir, signatures=None, options=None, *, platforms=None, over
 
     As TF, the object's tree is kept too: its tracked Variables and children, and each of
     its xf.functions with the traces it has (function_export.py), which load restores.
+    An object returned by xf.saved_model.load saves again with its programs as loaded
+    (for the platforms they were exported for).
     """
     if options is not None:
         raise NotImplementedError("saved_model.save(options=...) is not supported; the "
                                   "export always holds every signature's variables")
     platforms = tuple(platforms or DEFAULT_PLATFORMS)
-    lowered = lower_all(collect_signatures(obj, signatures), platforms)
+    from xlaflow.saving.loaded import LoadedModel
+    if isinstance(obj, LoadedModel) and signatures is None:
+        lowered = obj._saved_signatures()  # TF re-saves a loaded object's signatures
+    else:
+        lowered = lower_all(collect_signatures(obj, signatures), platforms)
     from xlaflow.saving.function_export import ObjectGraph
     objects = ObjectGraph(obj, platforms)
     if not lowered and not objects.lowered:

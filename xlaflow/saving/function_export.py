@@ -47,14 +47,28 @@ class ObjectGraph:
         self.platforms = platforms
         self.nodes, self._memo, self._alive = [], {}, []
         self.functions, self.lowered, self.variables = [], [], []
+        self._restored = {}  # id(RestoredFunction) -> its index: exported once
         self._node(root, root=True)
 
     # -- the tree ------------------------------------------------------------------------
     def _node(self, value, root=False):
         """The index of `value`'s node (made once per object), or None if untracked."""
         from xlaflow.function import Function
+        from xlaflow.saving.loaded import LoadedModel
+        from xlaflow.saving.restored import RestoredFunction
         if id(value) in self._memo:
             return self._memo[id(value)]
+        if root and isinstance(value, LoadedModel):  # saving a loaded object again
+            attributes, functions = value._saved_tree()
+            index = self._add(value, {"kind": "object", "class": "LoadedModel"})
+            refs = {name: self._node(attr) for name, attr in attributes.items()}
+            self.nodes[index].update(
+                attributes={k: r for k, r in refs.items() if r is not None},
+                functions={k: self._restored_function(f) for k, f in functions.items()})
+            return index
+        if isinstance(value, RestoredFunction):
+            return self._add(value, {"kind": "function",
+                                     "function": self._restored_function(value)})
         if root and isinstance(value, Function):  # save(fn, ...): the root's __call__
             return self._add(value, {"kind": "object", "class": "Function", "attributes": {},
                                      "functions": {"__call__": self._function(value)}})
@@ -77,11 +91,15 @@ class ObjectGraph:
             return index
         if not (root or isinstance(value, Module)):
             return None
-        index = self._add(value, {"kind": "object", "class": type(value).__name__})
+        index = self._add(value, {"kind": "object", "class": getattr(
+            value, "_class_name", type(value).__name__)})  # a RestoredObject keeps its own
         attributes, functions = {}, {}
         for name, attr in getattr(value, "__dict__", {}).items():
             if isinstance(attr, Function) and not _public(name):
                 continue  # Keras' own compiled steps (_predict_function, ...)
+            if isinstance(attr, RestoredFunction):  # a loaded child's method
+                functions[name] = self._restored_function(attr)
+                continue
             ref = self._node(attr)
             if ref is not None:
                 attributes[name] = ref
@@ -142,6 +160,27 @@ class ObjectGraph:
             self.lowered.append(lowered)
         self.functions.append(record)
         return len(self.functions) - 1
+
+    def _restored_function(self, fn):
+        """A loaded object's function saved again: its traces' programs and descriptions
+        as loaded (no Python to trace them anew); the function's index."""
+        if id(fn) in self._restored:
+            return self._restored[id(fn)]
+        from xlaflow.saving import export
+        record = {"name": fn.__name__, "parameters": list(fn._parameters),
+                  "defaults": dict(fn._defaults), "concrete": []}
+        for c in fn.concrete_functions:
+            lowered = export.Lowered(fn.__name__, c.exported, None, None, list(c.variables))
+            lowered.assigned = list(c.assigned)
+            _serialize(lowered)
+            record["concrete"].append({"inputs": c.inputs, "outputs": c.outputs,
+                                       "signature": c.from_signature,
+                                       "lowered": len(self.lowered)})
+            self.lowered.append(lowered)
+        self._alive.append(fn)
+        self.functions.append(record)
+        self._restored[id(fn)] = len(self.functions) - 1
+        return self._restored[id(fn)]
 
     # -- the JSON section ----------------------------------------------------------------
     def describe(self, keys, files):

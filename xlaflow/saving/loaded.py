@@ -243,6 +243,30 @@ class LoadedModel:
     def __repr__(self):
         return f"<LoadedModel {self.path} signatures={sorted(self.signatures)}>"
 
+    def _saved_tree(self):
+        """(attributes, functions) that saving this object again keeps, as TF re-saves a
+        loaded object: what load restored, without LoadedModel's own state."""
+        own = {"_restored_variables", "_methods", "_has_objects"}
+        methods = {id(f) for f in self._methods.values()}
+        attributes = {k: v for k, v in self.__dict__.items()
+                      if k not in self._OWN and k not in own and id(v) not in methods}
+        return attributes, dict(self._methods)
+
+    def _saved_signatures(self):
+        """The signatures as export.Lowered programs, kept as loaded: their Variables are
+        the restored ones (or, for an export without objects, Variables made once per
+        array so signatures that shared one still do)."""
+        from xlaflow.variables import Variable
+        made, out = {}, []
+        for name, signature in self.signatures.items():
+            variables = signature._shared
+            if variables is None:
+                variables = [made.setdefault(id(value), Variable(value, trainable=False))
+                             for value in signature._values]
+            out.append(export.Lowered(name, signature.exported, signature.inputs,
+                                      signature.outputs, list(variables)))
+        return out
+
     @property
     def trainable_variables(self):
         """The restored Variables that are trainable (the saved object's, tf.Module's
