@@ -2,6 +2,8 @@
 restored-function dispatch as the oracle): Python values, defaults, conversions, shared
 Variables and the names a LoadedModel keeps for itself."""
 
+import hashlib
+import json
 import logging
 
 import jax
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from xlaflow.saving import atomic, export
 
 HERE = [jax.devices()[0].platform]
 
@@ -186,3 +189,51 @@ def test_a_loaded_object_saves_again_with_its_functions_signatures_and_variables
         y = jnp.sum(again(x))
     np.testing.assert_allclose(tape.gradient(y, again.child.v),
                                jax.grad(math, argnums=1)(jnp.asarray(x), w), rtol=1e-5)
+
+
+def _reseal(path, mutate):
+    """Edit signatures.json and record its new size and hash in the manifest, as a crafted
+    directory would (the manifest alone cannot vouch for what the JSON says)."""
+    description = json.loads((path / "signatures.json").read_text())
+    mutate(description)
+    data = json.dumps(description).encode()
+    (path / "signatures.json").write_bytes(data)
+    manifest = json.loads((path / export.MANIFEST).read_text())
+    manifest["files"]["signatures.json"] = {"bytes": len(data),
+                                            "sha256": hashlib.sha256(data).hexdigest()}
+    (path / export.MANIFEST).write_text(json.dumps(manifest))
+
+
+def _deep(description):
+    nodes = description["objects"]["nodes"]
+    first = len(nodes)
+    nodes.extend({"kind": "list", "items": [first + i + 1]} for i in range(5000))
+    nodes.append({"kind": "variable", "variable": "v0000"})
+    nodes[0]["attributes"]["deep"] = first
+
+
+def _traced(description):
+    return next(f for f in description["objects"]["functions"] if f["concrete"])["concrete"][0]
+
+
+def _past_the_results(description):
+    _traced(description)["outputs"] = {
+        "kind": "tensor", "index": 7, "dtype": "float32", "shape": []}
+
+
+def _outside(description):
+    _traced(description)["file"] = "../../etc/passwd"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (_deep, "RecursionError"),
+    (_past_the_results, r"tensors \[0\] -> \[7\] do not fit its program's 1 arguments"),
+    (_outside, "names '../../etc/passwd', which the manifest does not list")])
+def test_a_crafted_objects_section_is_refused_as_corrupt_at_load(tmp_path, mutate, message):
+    # was: a RecursionError, an IndexError at the first call, and a plain ValueError
+    module = Flags()
+    module.ints(xf.constant([1, 2], dtype=xf.int32))
+    xf.saved_model.save(module, tmp_path / "m", platforms=HERE)
+    _reseal(tmp_path / "m", mutate)
+    with pytest.raises(atomic.CorruptSaveError, match=message):
+        xf.saved_model.load(tmp_path / "m")

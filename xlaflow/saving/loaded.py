@@ -385,9 +385,11 @@ def _objects(path, section, values, variables, program):
     from xlaflow.saving import restored
     try:
         return restored.build(section, values, variables, program)
-    except (KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, IndexError, RecursionError) as exc:
         raise atomic.CorruptSaveError(f"saved_model.load: {path}/{export.SIGNATURES_FILE}'s "
                                       f"objects section is malformed ({exc!r})") from None
+    except atomic.CorruptSaveError:
+        raise  # already names the file and what is wrong
     except ValueError as exc:
         raise ValueError(f"saved_model.load: {path}: {exc}") from None
 

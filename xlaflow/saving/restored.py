@@ -48,6 +48,14 @@ class ConcreteRestored:
             call = _refusing_gradient(call, owner)
         self._call = jax.jit(call)
         self._count = len(exported.out_avals) - len(assigned)
+        taken = [i for spec in self.inputs.values() for i in structures.tensor_indices(spec)]
+        given = structures.tensor_indices(self.outputs)
+        if sorted(taken) != list(range(len(exported.in_avals) - len(variables))) or \
+                sorted(given) != list(range(self._count)):
+            raise IndexError(f"function {owner!r}: its description's tensors {sorted(taken)} "
+                             f"-> {sorted(given)} do not fit its program's "
+                             f"{len(exported.in_avals) - len(variables)} arguments and "
+                             f"{self._count} results")
 
     def match(self, bound, convert):
         """The tensors of `bound` (parameter -> argument) in program order, or None.

@@ -41,6 +41,14 @@ def encode(value, tensor):
     raise Unencodable(f"{type(value).__name__} {value!r}")
 
 
+def tensor_indices(spec):
+    """The tensor indices `spec` holds, in its order (load checks them against the
+    program's arguments and results: a crafted description must not index past them)."""
+    if spec["kind"] == "tensor":
+        return [spec["index"]]
+    return [i for s in spec.get("items", ()) for i in tensor_indices(s)]
+
+
 def python_value(spec):
     """The Python value a `value` entry holds."""
     if spec["type"] == "float":
