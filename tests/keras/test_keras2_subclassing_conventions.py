@@ -119,3 +119,21 @@ def test_compile_without_a_loss_trains_on_added_losses_only():
     plain.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="no loss and the model added none"):
         plain.fit(x, x, verbose=0)
+
+
+def test_a_lone_argument_that_is_no_keras_tensor_is_ignored_by_model_init():
+    # Keras 2.12's Model.__init__ builds a functional model only from inputs and outputs;
+    # a lone other argument is dropped. TF's text-generation tutorial passes `self`.
+    class Passes(keras.Model):
+        def __init__(self):
+            super().__init__(self)
+            self.dense = layers.Dense(2, kernel_initializer="ones")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Passes()
+    np.testing.assert_allclose(model(np.ones((1, 3), "float32")), [[3.0, 3.0]])
+    # a Keras tensor alone still means a functional model missing its outputs
+    with pytest.raises(ValueError, match="needs both inputs= and outputs="):
+        keras.Model(keras.Input((3,)))

@@ -62,6 +62,11 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
         self._host = None  # a functional model's host layers (strings): host_prefix.py
         from xlaflow.distribute import strategy as strategy_lib
         self._distribute_strategy = strategy_lib.current()
+        if outputs is None and inputs is not None and not any(
+                is_symbolic(t) for t in jax.tree_util.tree_leaves(inputs, is_leaf=is_symbolic)):
+            # TF 2.12 drops a lone argument that is no Keras tensor: TF's text-generation
+            # tutorial writes `super().__init__(self)` in its subclassed model
+            inputs = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError("a functional Model needs both inputs= and outputs=")
