@@ -67,7 +67,7 @@ class RNN(StatefulStates, Layer):
             self._check_batch_size(first[int(self.time_major)])
         self.built = True
 
-    def get_initial_state(self, batch, dtype):
+    def _initial_states(self, batch, dtype):
         """Zeros for each state (the cell's own get_initial_state if it has one), flat."""
         own = getattr(self.cell, "get_initial_state", None)
         if own is not None:
@@ -75,7 +75,6 @@ class RNN(StatefulStates, Layer):
             return self._flat_states(states)
         return [jnp.zeros((batch, *shape), dtype) for shape in self._state_shapes]
 
-    _initial_states = get_initial_state  # the name Bidirectional asks its layers
 
     def _flat_states(self, states):
         """`states` as the scan carries them: a list, a stacked cell's groups flattened."""
@@ -100,7 +99,7 @@ class RNN(StatefulStates, Layer):
         leaves = jax.tree_util.tree_leaves(inputs)
         batch = leaves[0].shape[1 if self.time_major else 0]
         dtype = jnp.dtype(self.compute_dtype)
-        states = self._starting_states(self.get_initial_state(batch, dtype), initial_state)
+        states = self._starting_states(self._initial_states(batch, dtype), initial_state)
         # time-major inside (the scan's axis); with time_major the mask is (time, batch)
         steps = inputs if self.time_major else \
             jax.tree_util.tree_map(lambda x: jnp.swapaxes(jnp.asarray(x), 0, 1), inputs)

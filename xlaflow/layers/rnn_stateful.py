@@ -75,6 +75,13 @@ class StatefulStates:
         self._state_variables = [Variable(z, trainable=False, name=f"{self.name}/state_{i}")
                                  for i, z in enumerate(zeros)]
 
+    def get_initial_state(self, inputs):
+        """Keras 2's zero states for a batch like `inputs` (the first, if nested), as a
+        list of one array per state, in the inputs' dtype: what `initial_state=` takes."""
+        first = jax.tree_util.tree_leaves(inputs)[0]
+        batch = first.shape[int(bool(getattr(self, "time_major", False)))]
+        return list(self._initial_states(batch, jnp.dtype(first.dtype)))
+
     @property
     def states(self):
         """The stateful layer's state Variables ([h, c] for LSTM); Nones otherwise."""
