@@ -11,9 +11,7 @@ the batch form of unicode_split splits one string at a time, and OneStep pads it
 `.to_tensor()` would. An xf.function takes numbers only (XLA holds no strings), so
 OneStep's compiled step is `generate_one_step_ids` (ids in, ids out: the model, the mask,
 the sampling) and `generate_one_step` does the text around it on the host; the reloaded
-object, which restores compiled functions only, is driven the same way. OneStep is a
-tf.Module: xlaflow's saved_model.save refuses a Keras model that was never called, where
-TF 2.12 logs "Skipping full serialization" and saves its functions (what a Module gives).
+object, which restores compiled functions only, is driven the same way.
 
 Oracles: the vocabulary and ids are those of sorted(set(text)); the untrained loss is
 log(vocab_size) (logits near zero); the trained model's loss is far below it and its
@@ -83,7 +81,7 @@ def _padded_chars(inputs):
     return [list(r) + [b''] * (width - len(r)) for r in rows]
 
 
-class OneStep(tf.Module):  # (tf.keras.Model in TF: see the docstring)
+class OneStep(tf.keras.Model):
   def __init__(self, model, chars_from_ids, ids_from_chars, temperature=1.0):
     super().__init__()
     self.temperature = temperature

@@ -237,3 +237,29 @@ def test_relaxed_traces_serve_any_size_and_object_arguments_are_left_out(tmp_pat
     assert "shape=(None,)" in imported.f.pretty_printed_concrete_signatures()
     assert float(imported.g(np.float32(1.0), np.float32(2.0), "sub")) == -1.0
     assert len(imported.g.concrete_functions) == 1
+
+
+def test_a_never_called_keras_model_saves_its_traced_functions_without_a_signature(
+        tmp_path, caplog):
+    # TF 2.12 logs "Skipping full serialization" for an unbuilt model and still saves the
+    # functions it traced (the text-generation tutorial's OneStep model); this raised
+    class Stepper(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.scale = xf.Variable(3.0)
+
+        @xf.function
+        def step(self, x):
+            return x * self.scale + 1.0
+
+    stepper = Stepper()
+    x = jnp.arange(3.0)
+    expect = np.asarray(stepper.step(x))
+    with caplog.at_level("WARNING", logger="xlaflow.saving"):
+        xf.saved_model.save(stepper, str(tmp_path / "stepper"), platforms=HERE)
+    assert "never built or called" in caplog.text
+    loaded = xf.saved_model.load(str(tmp_path / "stepper"))
+    assert loaded.signatures == {}
+    np.testing.assert_allclose(loaded.step(x), expect)
+    with pytest.raises(ValueError, match="input shape"):  # model.save still needs one
+        stepper.save(str(tmp_path / "whole"))

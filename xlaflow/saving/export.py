@@ -76,6 +76,12 @@ def collect_signatures(obj, signatures):
     if signatures is None:
         serving = getattr(obj, "_serving_function", None)
         if callable(serving):
+            if obj._input_spec_to_save()[0] is None:
+                # TF 2.12 saves a never-called, unbuilt Keras model's traced functions only
+                _log.warning("Skipping the serving signature of %s: it was never built or "
+                             "called, so its input shape is unknown (its traced xf.functions "
+                             "are still saved)", type(obj).__name__)
+                return {}
             return {DEFAULT_SIGNATURE: serving()}
         found = {name: getattr(obj, name) for name in dir(type(obj))
                  if isinstance(getattr(type(obj), name, None), Function)}
