@@ -1,7 +1,7 @@
 """The twenty-second round of whole TF2 programs (see test_tf2_ports.py): Keras 2's (TF 2.12)
 "Working with preprocessing layers" guide as written, imports changed ("Customizing what
 happens in fit()" is in test_tf2_ports_twentysecond_b.py). Small synthetic arrays stand in
-for CIFAR-10, and a small conv net for keras.applications.ResNet50, which xlaflow lacks.
+for CIFAR-10, and a small conv net for keras.applications.ResNet50 (built and trained in seconds).
 
 Oracles: the guide's printed outputs, and Keras 2's documented vocabulary rules recomputed
 in Python: tokens ranked by count, ties by the token descending; ids 0 (mask, int mode) and
@@ -163,9 +163,9 @@ def test_recipe_image_data_augmentation():
     assert (np.abs(np.asarray(images[4:]) - x_train[4:16]).max(axis=(1, 2, 3)) > 1).all()
 
     # Create a model and train it on the augmented image data (a small conv net stands in
-    # for keras.applications.ResNet50(weights=None, ...), which xlaflow does not provide)
-    with pytest.raises(AttributeError, match=r"keras.applications is not provided"):
-        keras.applications.ResNet50  # noqa: B018
+    # for keras.applications.ResNet50(weights=None, ...), to keep this test fast; the
+    # architecture itself is tested in tests/keras/test_applications*.py)
+    assert callable(keras.applications.ResNet50)
     inputs = keras.Input(shape=input_shape)
     x = layers.Rescaling(1.0 / 255)(inputs)  # Rescale inputs
     x = layers.Conv2D(8, 3, strides=2, activation="relu")(x)

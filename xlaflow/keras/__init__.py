@@ -1,6 +1,7 @@
 """xf.keras: the tf.keras namespace on xlaflow (layers, models, losses, metrics, ...)."""
 
 from xlaflow.keras import activations as activations
+from xlaflow.keras import applications as applications
 from xlaflow.keras import backend as backend
 from xlaflow.keras import callbacks as callbacks
 from xlaflow.keras import constraints as constraints
@@ -30,7 +31,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'xlaflow.keras' has no attribute {name!r}")
 
 
-_NOT_PROVIDED = {
-    "applications": "no pretrained architectures (ResNet50, MobileNetV2, ...) or their "
-                    "weights ship with xlaflow; build the network from keras.layers",
-}
+_NOT_PROVIDED = {}

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from xlaflow.datasets.download import get_file  # noqa: F401
+from xlaflow.keras.file_download import get_file  # noqa: F401 -- Keras 2 signature
 from xlaflow.keras.preprocessing.audio_dataset import audio_dataset_from_directory  # noqa: F401
 from xlaflow.keras.preprocessing.image_dataset import image_dataset_from_directory  # noqa: F401
 from xlaflow.keras.preprocessing.sequence import pad_sequences  # noqa: F401
