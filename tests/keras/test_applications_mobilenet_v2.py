@@ -187,3 +187,8 @@ def test_frozen_base_fit_changes_only_the_head():
     # training=True still normalizes with the moving statistics on a frozen base
     np.testing.assert_allclose(np.asarray(base(x, training=True)), frozen_out, rtol=1e-5,
                                atol=1e-6)
+    # the tutorial's fine-tuning: unfreeze, refreeze the first 100 layers; TF prints 56
+    base.trainable = True
+    for layer in base.layers[:100]:
+        layer.trainable = False
+    assert len(model.trainable_variables) == 56
