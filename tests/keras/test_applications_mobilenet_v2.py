@@ -118,7 +118,7 @@ def test_input_tensor_and_pooling():
 
 
 def test_imagenet_weights_come_from_keras_url_with_the_real_loader(small, tmp_path,
-                                                                   monkeypatch):
+                                                                   monkeypatch, caplog):
     served = tmp_path / "served"
     served.mkdir()
     fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
@@ -132,6 +132,7 @@ def test_imagenet_weights_come_from_keras_url_with_the_real_loader(small, tmp_pa
                                                  r"tf_kernels_0.35_224_no_top.h5"):
             keras.applications.MobileNetV2(weights="imagenet", alpha=0.35,
                                            input_shape=(96, 128, 3), include_top=False)
+        assert "Weights for input shape (224, 224) will be loaded" in caplog.text
     assert (tmp_path / "home" / "models" / fname).exists()
     checked = 0
     for layer in model.layers:

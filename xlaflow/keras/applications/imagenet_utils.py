@@ -239,6 +239,6 @@ def source_inputs(tensor):
 
 
 def warn_default_weights():
-    logging.getLogger("xlaflow").warning(
+    logging.getLogger("xlaflow.keras.applications").warning(
         "`input_shape` is undefined or non-square, or `rows` is not in [96, 128, 160, "
         "192, 224]. Weights for input shape (224, 224) will be loaded as the default.")
