@@ -152,6 +152,9 @@ def test_get_file_keras_signature_caches_and_checks_hashes(tmp_path, monkeypatch
     # served no more: the cached file is returned without a request
     assert keras.utils.get_file("data.bin", "http://127.0.0.1:9/x", cache_subdir="models",
                                 file_hash=good) == path
+    with pytest.raises(ValueError, match="hash_algorithm must be 'auto', 'md5' or 'sha256'; "
+                                         "received 'crc'"):
+        keras.utils.get_file("data.bin", "http://127.0.0.1:9/x", hash_algorithm="crc")
     with pytest.raises(NotImplementedError, match="shutil.unpack_archive"):
         keras.utils.get_file("a.tar.gz", "http://127.0.0.1:9/a.tar.gz", extract=True)
 

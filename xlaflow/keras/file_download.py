@@ -57,7 +57,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                          f"those or None; received {archive_format!r}")
     if md5_hash is not None and file_hash is None:  # Keras 2's deprecated spelling
         file_hash, hash_algorithm = md5_hash, "md5"
-    algorithm = _algorithm(file_hash, hash_algorithm) if file_hash is not None else None
+    algorithm = _algorithm(file_hash or "", hash_algorithm)
     if not fname:
         fname = os.path.basename(urllib.parse.urlsplit(origin).path)
         if not fname:
@@ -65,10 +65,15 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                              "pass fname=")
     fname = os.fspath(fname)
     root = os.path.expanduser(cache_dir) if cache_dir is not None else keras_home()
-    if not os.access(root, os.W_OK) and os.path.exists(root):  # Keras' fallback
-        root = os.path.join(tempfile.gettempdir(), ".keras")
     directory = os.path.join(root, cache_subdir)
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        usable = os.access(directory, os.W_OK)
+    except OSError:
+        usable = False
+    if not usable:  # Keras' fallback for a cache it cannot write
+        directory = os.path.join(tempfile.gettempdir(), ".keras", cache_subdir)
+        os.makedirs(directory, exist_ok=True)
     fpath = os.path.join(directory, fname)
 
     if os.path.exists(fpath) and (file_hash is None or
