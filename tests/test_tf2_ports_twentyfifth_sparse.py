@@ -2,9 +2,8 @@
 with sparse tensors" (TF 2.17 text) as written, imports changed.
 
 What changed, each line saying why: `tf.keras.Input(..., sparse=True)` becomes a dense Input
-fed `tf.sparse.to_dense(sparse_data)` (xlaflow's Keras takes no sparse inputs yet), and the
-tf.data section densifies too (xlaflow's Datasets hold NumPy arrays: a SparseTensor element
-is refused, naming that). The tf.train.Example section has no code. `print(st1)` shows int32
+fed `tf.sparse.to_dense(sparse_data)` (xlaflow's Keras takes no sparse inputs yet); the
+tf.data section runs as written (SparseTensor elements are sliced, batched and mapped). The tf.train.Example section has no code. `print(st1)` shows int32
 indices where TF shows int64 (JAX's integers are 32-bit unless jax_enable_x64 is on).
 
 Oracles: the guide's printed outputs (pprint_sparse_tensor's text, the dense matrices), each
@@ -12,7 +11,6 @@ also computed with NumPy from the indices and values the program writes.
 """
 
 import numpy as np
-import pytest
 
 import xlaflow as tf
 
@@ -116,7 +114,7 @@ def test_manipulating_sparse_tensors_add_matmul_concat_slice_map_values():
     np.testing.assert_array_equal(tf.sparse.to_dense(st2_plus_5), want)
 
 
-def test_keras_and_tf_data_sections_with_dense_inputs():
+def test_keras_section_with_dense_inputs_and_tf_data_section():
     tf.keras.utils.set_random_seed(0)
     x = tf.keras.Input(shape=(4,))  # sparse=True: refused (xlaflow's Keras inputs are dense)
     y = tf.keras.layers.Dense(4)(x)
@@ -137,16 +135,25 @@ def test_keras_and_tf_data_sections_with_dense_inputs():
     np.testing.assert_allclose(model.predict(dense_data, verbose=0), want, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(out)[1:4], 0)  # the guide's three zero rows
 
-    with pytest.raises(NotImplementedError, match="cannot be SparseTensors.*to_dense"):
-        tf.data.Dataset.from_tensor_slices(sparse_data)
-    # the densified dataset, as the refusal says: the guide's elements and its x*2 map
-    dataset = tf.data.Dataset.from_tensor_slices(tf.sparse.to_dense(sparse_data))
-    rows = [np.argwhere(element).ravel().tolist() for element in dataset]
-    assert rows == [[0, 1, 2], [], [], [], [3], [0, 1]]
-    batched = [np.asarray(b) for b in dataset.batch(2)]
-    assert [b.shape for b in batched] == [(2, 4)] * 3
-    transform_dataset = dataset.map(lambda x: x * 2)
-    assert [np.asarray(e).max(initial=0) for e in transform_dataset] == [2, 0, 0, 0, 2, 2]
+    # the guide's tf.data section as written: slices, batch(2), unbatch and x*2, each
+    # element printed with its helper; the oracle is NumPy's dense rows of the data
+    dense = _dense(np.asarray(sparse_data.indices), [1] * 6, (6, 4))
+
+    def text(array):  # pprint_sparse_tensor's text for a dense NumPy array's nonzeros
+        entries = "".join(f"\n  {list(map(int, i))}: {array[tuple(i)]}"
+                          for i in np.argwhere(array))
+        return f"<SparseTensor shape={list(array.shape)} \n values={{{entries}}}>"
+
+    dataset = tf.data.Dataset.from_tensor_slices(sparse_data)
+    assert [pprint_sparse_tensor(element) for element in dataset] == [text(r) for r in dense]
+    batched_dataset = dataset.batch(2)
+    assert [pprint_sparse_tensor(element) for element in batched_dataset] == [
+        text(dense[i:i + 2]) for i in range(0, 6, 2)]
+    unbatched_batched_dataset = batched_dataset.unbatch()
+    assert [pprint_sparse_tensor(element) for element in unbatched_batched_dataset] == [
+        text(r) for r in dense]
+    transform_dataset = dataset.map(lambda x: x*2)
+    assert [pprint_sparse_tensor(i) for i in transform_dataset] == [text(r * 2) for r in dense]
 
 
 def test_tf_function_and_missing_values_versus_zeros():

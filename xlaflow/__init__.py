@@ -64,6 +64,7 @@ from xlaflow.slice_ops import broadcast_to as broadcast_to
 from xlaflow.slice_ops import slice as slice
 from xlaflow.slice_ops import strided_slice as strided_slice
 from xlaflow.sparse_tensor import SparseTensor as SparseTensor
+from xlaflow.sparse_tensor import SparseTensorSpec as SparseTensorSpec
 from xlaflow import autograph as autograph
 from xlaflow.case_ops import case as case
 from xlaflow.case_ops import switch_case as switch_case

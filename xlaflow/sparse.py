@@ -42,8 +42,9 @@ _NOT_PROVIDED = {
     "reset_shape": "build a new SparseTensor(sp.indices, sp.values, new_shape)",
     "split": "use xf.sparse.slice once per piece",
     "eye": "build SparseTensor(indices=[[i, i] ...], values, dense_shape) directly",
-    "SparseTensorSpec": "xf.function traces a SparseTensor argument by its dense_shape and "
-                        "dtypes; no spec is needed",
+    "SparseTensorSpec": "TF's is tf.SparseTensorSpec (xf.SparseTensorSpec here, a Dataset's "
+                        "spec of sparse components); xf.function traces a SparseTensor "
+                        "argument by its dense_shape and dtypes, no spec needed",
 }
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.sparse_ops import check_sparse, need_known
-from xlaflow.sparse_tensor import SparseTensor, index_dtype, traced
+from xlaflow.sparse_tensor import SparseTensor, index_dtype, on_device, traced
 from xlaflow.tensors import convert_to_tensor
 
 
@@ -46,6 +46,7 @@ def add(a, b, threshold=0, name=None):
     if not isinstance(a, SparseTensor) and not isinstance(b, SparseTensor):
         raise TypeError("xf.sparse.add: a or b must be a SparseTensor; for two dense tensors "
                         "use xf.add")
+    a, b = (on_device(x, "sparse.add") if isinstance(x, SparseTensor) else x for x in (a, b))
     if not isinstance(a, SparseTensor) or not isinstance(b, SparseTensor):
         sp, dense = (a, b) if isinstance(a, SparseTensor) else (b, a)
         dense = _dense_like("add", "the dense operand", dense, sp)
@@ -92,6 +93,8 @@ def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
     if isinstance(sp_a, SparseTensor) == isinstance(b, SparseTensor):
         raise TypeError(f"xf.sparse.{op}: exactly one of sp_a and b must be a SparseTensor; "
                         f"received {type(sp_a).__name__} and {type(b).__name__}")
+    sp_a, b = (on_device(x, f"sparse.{op}") if isinstance(x, SparseTensor) else x
+               for x in (sp_a, b))
     if isinstance(sp_a, SparseTensor):
         _matrix(op, "sp_a", sp_a)
         dense = _dense_like(op, "b", b, sp_a)

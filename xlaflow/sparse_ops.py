@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import nest
-from xlaflow.sparse_tensor import SparseTensor, index_dtype, traced
+from xlaflow.sparse_tensor import SparseTensor, index_dtype, on_device, traced
 from xlaflow.tensors import convert_to_tensor
 
 
@@ -22,7 +22,7 @@ def check_sparse(op, name, value):
     if not isinstance(value, SparseTensor):
         raise TypeError(f"xf.sparse.{op}: {name} must be a SparseTensor; received "
                         f"{type(value).__name__}")
-    return value
+    return on_device(value, f"sparse.{op}")
 
 
 def need_known(op, what, *values):

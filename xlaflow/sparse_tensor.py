@@ -95,6 +95,16 @@ def _checked_values(values, count, op):
     return values
 
 
+def on_device(sp, op):
+    """`sp` with jax leaves: a Dataset's element holds NumPy (int64 indices, any values),
+    which xf.sparse ops take as TF's ops take tf.data's tensors."""
+    if not (isinstance(sp._indices, np.ndarray) or isinstance(sp._values, np.ndarray)):
+        return sp
+    indices = jnp.asarray(sp._indices, index_dtype())
+    return SparseTensor._unchecked(indices, _checked_values(sp._values, indices.shape[0], op),
+                                   sp._dense_shape)
+
+
 @jax.tree_util.register_pytree_node_class
 class SparseTensor:
     """TF's SparseTensor: dense[tuple(indices[i])] = values[i], zero elsewhere.
@@ -196,6 +206,7 @@ def _tensor_text(x):
 def _cwise(sp, other, fn, name):
     """TF's sparse_dense_cwise_{mul,div}: `other` (a dense tensor or scalar) broadcast to
     the dense shape and read at the entries; the result keeps sp's indices."""
+    sp = on_device(sp, f"SparseTensor.{name}")
     if isinstance(other, SparseTensor):
         raise TypeError(f"SparseTensor.{name}: both operands are SparseTensors; TF defines "
                         "sparse (op) dense only: densify one with xf.sparse.to_dense")
@@ -211,3 +222,56 @@ def _cwise(sp, other, fn, name):
     dense = jnp.broadcast_to(dense, sp._dense_shape)
     picked = dense[tuple(sp._indices[:, d] for d in range(sp.ndim))]
     return sp._unchecked(sp._indices, fn(sp._values, picked), sp._dense_shape)
+
+
+class SparseTensorSpec:
+    """TF's tf.SparseTensorSpec: a SparseTensor's dense shape (None where sizes vary) and
+    dtype, as a Dataset's element_spec describes a sparse component."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape=None, dtype="float32"):
+        from xlaflow.tensors import SpecShape, TensorSpec
+
+        if isinstance(shape, TensorShape):
+            shape = None if shape.rank is None else shape.as_list()
+        # TensorSpec's dtype rules (text of any NumPy form is tf.string)
+        self.dtype = TensorSpec((), dtype).dtype
+        self.shape = None if shape is None else SpecShape(
+            None if d is None else int(d) for d in shape)
+
+    @classmethod
+    def from_value(cls, value):
+        """The spec that exactly describes the SparseTensor `value`."""
+        if not isinstance(value, SparseTensor):
+            raise TypeError(f"SparseTensorSpec.from_value: value must be a SparseTensor; "
+                            f"received {type(value).__name__}")
+        return cls(value._dense_shape, value.dtype)
+
+    def is_compatible_with(self, other):
+        """True if `other` (a SparseTensorSpec or SparseTensor) fits this shape and dtype."""
+        if not isinstance(other, (SparseTensorSpec, SparseTensor)):
+            return False
+        other_shape = other.shape if isinstance(other, SparseTensorSpec) else \
+            tuple(other._dense_shape)
+        if np.dtype(self.dtype) != np.dtype(other.dtype) and not (
+                np.dtype(self.dtype).kind in "USO" and np.dtype(other.dtype).kind in "USO"):
+            return False
+        return self.shape_compatible(other_shape)
+
+    def shape_compatible(self, shape):
+        if self.shape is None or shape is None:
+            return True
+        return len(shape) == len(self.shape) and all(
+            want is None or have is None or want == have for want, have in zip(self.shape, shape))
+
+    def __eq__(self, other):
+        return isinstance(other, SparseTensorSpec) and self.shape == other.shape \
+            and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("sparse", self.shape, self.dtype))
+
+    def __repr__(self):
+        shape = "None" if self.shape is None else repr(list(self.shape))
+        return f"SparseTensorSpec(TensorShape({shape}), tf.{self.dtype.name})"

@@ -17,6 +17,7 @@ from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import upstream
+from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec
 
 _END = object()
@@ -103,7 +104,8 @@ def _explain(chunk, start, what):
                 raise TypeError(
                     f"Dataset.{what}: element {start + j}{structure.where(path)} has dtype "
                     f"{a.dtype.name} but element {start}'s has {arrays[0].dtype.name}")
-            if what == "batch" and np.shape(a) != np.shape(arrays[0]):
+            if what == "batch" and type(a) is not SparseTensor and \
+                    np.shape(a) != np.shape(arrays[0]):
                 raise ValueError(
                     f"Dataset.batch: element {start + j}{structure.where(path)} has shape "
                     f"{np.shape(a)} but element {start}'s (first of its batch) has "
@@ -156,7 +158,8 @@ class Batch(Dataset):
         except ValueError:  # unequal shapes: say which element, then NumPy's words
             _explain(chunk, start, "batch")
             raise
-        if any(leaf.shape[1:] != np.shape(column[0]) for leaf, column in zip(leaves, columns)):
+        if any(type(leaf) is not SparseTensor and leaf.shape[1:] != np.shape(column[0])
+               for leaf, column in zip(leaves, columns)):
             _explain(chunk, start, "batch")  # e.g. ragged object arrays
             raise ValueError(f"Dataset.batch: cannot stack the batch of elements "
                              f"{start}..{start + len(chunk) - 1}")
@@ -220,6 +223,12 @@ class PaddedBatch(Dataset):
         spec = dataset.element_spec  # the per-component arguments follow its structure
         specs = structure.flatten(spec)
         names = structure.paths(spec)
+        for path, component in zip(names, specs):
+            if isinstance(component, SparseTensorSpec):  # TF refuses them too
+                raise TypeError(f"Dataset.padded_batch: component{structure.where(path)} is a "
+                                f"SparseTensor ({component}); padded batching of sparse "
+                                "components is not supported, as in TF: use batch, which "
+                                "stacks them with each dimension the batch's largest")
         shapes = [None] * len(specs) if padded_shapes is None else structure.flatten_up_to(
             spec, padded_shapes, "Dataset.padded_batch: padded_shapes")
         if padding_values is None or not isinstance(padding_values, (tuple, dict)):

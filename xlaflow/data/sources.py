@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.data import structure
+from xlaflow.data import sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, closing
+from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec, as_dtype
 
 
@@ -34,7 +35,9 @@ class TensorSlices(Dataset):
     def __init__(self, tensors):
         element = structure.normalize(tensors)
         self._structure = element
-        self._leaves = [_read_only(leaf) for leaf in structure.flatten(element)]
+        # a SparseTensor's entries are grouped by row once, for every pass
+        self._leaves = [sparse_elements.Rows(leaf) if type(leaf) is SparseTensor and leaf.ndim
+                        else _read_only(leaf) for leaf in structure.flatten(element)]
         if not self._leaves:
             raise ValueError("Dataset.from_tensor_slices: the structure has no arrays")
         names = structure.paths(element)
@@ -51,13 +54,14 @@ class TensorSlices(Dataset):
                 "Dataset.from_tensor_slices: all components must have the same size in their "
                 f"first dimension; received {listed}")
         self._n = lengths[0]
-        self._spec = structure.pack_as(
-            element, [TensorSpec(leaf.shape[1:], leaf.dtype) for leaf in self._leaves])
+        self._spec = structure.pack_as(element, [
+            (SparseTensorSpec if type(leaf) is sparse_elements.Rows else TensorSpec)(
+                leaf.shape[1:], leaf.dtype) for leaf in self._leaves])
 
     def _iterate(self):
         leaves = self._leaves
         if len(leaves) == 1 and not isinstance(self._structure, (tuple, dict)) and \
-                leaves[0].dtype != object:
+                type(leaves[0]) is np.ndarray and leaves[0].dtype != object:
             yield from iter(leaves[0])  # the common single-array case, without repacking
             return
         pack = structure.packer(self._structure)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.sparse_tensor import SparseTensor
+from xlaflow.data import sparse_elements
+from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec
+
+_SPECS = (TensorSpec, SparseTensorSpec)
 
 # As in tf.data's own `nest`: tuples (namedtuples included) and dicts are structure, and
 # everything else -- lists included -- is a leaf that becomes one array.
@@ -154,10 +157,7 @@ def to_numpy(x):
     if x is None:
         raise TypeError("None is not a valid dataset component")
     if isinstance(x, SparseTensor):
-        raise NotImplementedError(
-            "xf.data elements cannot be SparseTensors (xlaflow's Datasets hold NumPy arrays); "
-            "densify with xf.sparse.to_dense(sp), or pass sp.indices and sp.values as "
-            "separate components and rebuild the SparseTensor in the step")
+        return sparse_elements.host(x)  # indices and values as NumPy, as dense leaves
     arr = np.asarray(x)
     if arr.dtype.kind == "S" and not hasattr(x, "dtype"):
         arr = _lossless_bytes(x, arr)
@@ -185,6 +185,8 @@ def stack(column):
     """The arrays of `column` stacked on a new first axis (np.array, several times faster
     than np.stack); object arrays of bytes stay one object array, values not nested."""
     first = column[0]
+    if type(first) is SparseTensor:
+        return sparse_elements.stack(column)
     if not (isinstance(first, np.ndarray) and first.dtype == object):
         out = np.array(column)
         if out.dtype != object or getattr(first, "dtype", np.dtype(object)).kind not in "SU":
@@ -213,7 +215,10 @@ def bytes_array(value):
 
 
 def row(leaf, i):
-    """Row `i` of `leaf`, as an element leaf (a 0-d object array for a bytes value)."""
+    """Row `i` of `leaf`, as an element leaf (a 0-d object array for a bytes value); a
+    sparse leaf is split as `sparse_elements.Rows` first."""
+    if type(leaf) is sparse_elements.Rows:
+        return leaf.row(i)
     return leaf[i, ...] if leaf.dtype == object and leaf.ndim == 1 else leaf[i]
 
 
@@ -240,11 +245,12 @@ def same_dtype(a, b):
 
 def spec_of(element):
     """The TensorSpec structure that exactly describes `element`."""
-    return map_structure(lambda leaf: TensorSpec(np.shape(leaf), leaf.dtype), element)
+    return map_structure(lambda leaf: sparse_elements.spec(leaf) if type(leaf) is SparseTensor
+                         else TensorSpec(np.shape(leaf), leaf.dtype), element)
 
 
 def is_spec_structure(x):
-    return all(isinstance(leaf, TensorSpec) for leaf in flatten(x))
+    return all(isinstance(leaf, _SPECS) for leaf in flatten(x))
 
 
 def most_specific_common(a, b):
@@ -253,27 +259,29 @@ def most_specific_common(a, b):
         return None
     out = []
     for sa, sb in zip(flatten(a), flatten(b)):
-        if not same_dtype(sa.dtype, sb.dtype):
+        if type(sa) is not type(sb) or not same_dtype(sa.dtype, sb.dtype):
             return None
         if sa.shape is None or sb.shape is None or len(sa.shape) != len(sb.shape):
             shape = None
         else:
             shape = [da if da == db else None for da, db in zip(sa.shape, sb.shape)]
-        out.append(TensorSpec(shape, sa.dtype))
+        out.append(type(sa)(shape, sa.dtype))
     return pack_as(a, out)
 
 
 def with_leading(spec, dim):
     """`spec` with a new leading dimension `dim` (None for unknown) on every component."""
     return map_structure(
-        lambda s: TensorSpec(None if s.shape is None else (dim,) + s.shape, s.dtype), spec)
+        lambda s: type(s)(None if s.shape is None else (dim,) + s.shape, s.dtype), spec)
 
 
 def describe(x):
     """A short rendering of an element's or spec's structure for error messages."""
     def leaf(v):
-        if isinstance(v, TensorSpec):
+        if isinstance(v, _SPECS):
             return repr(v)
+        if type(v) is SparseTensor:
+            return f"<SparseTensor {np.dtype(v.dtype).name} {list(v.shape)}>"
         if isinstance(v, (np.ndarray, np.generic)):
             return f"<{v.dtype.name} {v.shape}>"
         return getattr(v, "__name__", type(v).__name__)
@@ -295,6 +303,12 @@ def check_like(element, reference, what, index):
             f"{what}: element {index} has structure {describe(element)} but the first element "
             f"had {describe(reference)}; every element must have the same structure")
     for path, have, want in zip(paths(element), flatten(element), flatten(reference)):
+        if (type(have) is SparseTensor) != (type(want) is SparseTensor):
+            kinds = ["a SparseTensor" if type(v) is SparseTensor else "a dense array"
+                     for v in (have, want)]
+            raise TypeError(
+                f"{what}: element {index}{where(path)} is {kinds[0]} but the first element's "
+                f"is {kinds[1]}; every element must have the same component types")
         if not same_dtype(have.dtype, want.dtype):
             raise TypeError(
                 f"{what}: element {index}{where(path)} has dtype {np.dtype(have.dtype).name} "
@@ -392,6 +406,7 @@ class Template:
             isinstance(v, _NODES) for v in first.values()) else None
         self._signature = signature(first)
         self._leaves = [(leaf.dtype, np.ndim(leaf)) for leaf in flatten(first)]
+        self._sparse = [type(leaf) is SparseTensor for leaf in flatten(first)]
 
     def check(self, element, what, index):
         if self._flat:
@@ -404,7 +419,9 @@ class Template:
         else:
             leaves = flatten(element)
             alike = len(leaves) == len(self._leaves) and signature(element) == self._signature
-        if alike and all(leaf.dtype == dtype and leaf.ndim == ndim
-                         for leaf, (dtype, ndim) in zip(leaves, self._leaves)):
+        if alike and all(leaf.dtype == dtype and leaf.ndim == ndim and
+                         (type(leaf) is SparseTensor) == sparse
+                         for leaf, (dtype, ndim), sparse in zip(leaves, self._leaves,
+                                                                self._sparse)):
             return
         check_like(element, self._first, what, index)  # raises, naming what differs

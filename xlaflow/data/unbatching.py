@@ -12,12 +12,12 @@ import itertools
 
 import numpy as np
 
-from xlaflow.data import structure
+from xlaflow.data import sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, upstream
-from xlaflow.tensors import TensorSpec
+from xlaflow.sparse_tensor import SparseTensor
 
 
 def _no_scalars(spec, what):
@@ -29,7 +29,8 @@ def _no_scalars(spec, what):
 
 def _split(element, index, what):
     """`element`'s leaves and their shared first dimension (an error names the sizes)."""
-    leaves = structure.flatten(element)
+    leaves = [sparse_elements.Rows(leaf) if type(leaf) is SparseTensor and leaf.ndim else leaf
+              for leaf in structure.flatten(element)]
     sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
     if None in sizes or len(set(sizes)) != 1:
         listed = ", ".join(f"{p or 'element'}: {np.shape(leaf)}" for p, leaf in
@@ -41,7 +42,7 @@ def _split(element, index, what):
 
 def _unbatched(spec):
     return structure.map_structure(
-        lambda s: TensorSpec(None if s.shape is None else s.shape[1:], s.dtype), spec)
+        lambda s: type(s)(None if s.shape is None else s.shape[1:], s.dtype), spec)
 
 
 def _split_cardinality(n):
@@ -159,15 +160,19 @@ class Rebatch(OnePass, Dataset):
             piece = pieces[0]
             leaves, start = piece
             rows = min(count, np.shape(leaves[0])[0] - start)
-            parts.append([leaf[start:start + rows] for leaf in leaves])
+            parts.append([[leaf.row(i) for i in range(start, start + rows)]
+                          if type(leaf) is sparse_elements.Rows else leaf[start:start + rows]
+                          for leaf in leaves])
             piece[1] += rows
             if piece[1] == np.shape(leaves[0])[0]:
                 pieces.popleft()
             count -= rows
-        if len(parts) == 1:
+        if len(parts) == 1 and not any(type(p) is list for p in parts[0]):
             return parts[0]
-        try:
-            return [np.concatenate(column) for column in zip(*parts)]
+        try:  # a sparse column is its rows, stacked as batch stacks them
+            return [sparse_elements.stack([r for rows in column for r in rows], "rebatch")
+                    if type(column[0]) is list else np.concatenate(column)
+                    for column in zip(*parts)]
         except ValueError as e:
             raise ValueError(f"Dataset.rebatch: the input batches' rows differ in shape, so "
                              f"they cannot be regrouped: {e}") from None
