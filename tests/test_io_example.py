@@ -133,19 +133,54 @@ def test_var_len_and_sequence_features():
             int64_list=xf.train.Int64List(value=values))})).SerializeToString()
         for values in ([1, 2, 3, 4], [5, 6])] + [xf.train.Example().SerializeToString()]
     single = xf.io.parse_single_example(ragged[1], {"v": xf.io.VarLenFeature(xf.int64)})
-    assert single["v"].tolist() == [5, 6]
+    # VarLenFeature: TF's SparseTensor, indices [position] for one Example
+    assert isinstance(single["v"], xf.SparseTensor)
+    assert single["v"].indices.numpy().tolist() == [[0], [1]]
+    assert single["v"].values.numpy().tolist() == [5, 6]
+    assert single["v"].dense_shape.numpy().tolist() == [2]
     batch = xf.io.parse_example(np.array(ragged, dtype=object), {
         "v": xf.io.VarLenFeature(xf.int64),
         "pairs": xf.io.FixedLenSequenceFeature([2], xf.int64, allow_missing=True),
     })
-    # VarLenFeature: what tf.sparse.to_dense of TF's SparseTensor holds
-    assert batch["v"].tolist() == [[1, 2, 3, 4], [5, 6, 0, 0], [0, 0, 0, 0]]
+    # a batch: indices [row, position], dense_shape [batch, longest] (TF's documented form)
+    assert batch["v"].indices.numpy().tolist() == [[0, 0], [0, 1], [0, 2], [0, 3], [1, 0],
+                                                   [1, 1]]
+    assert batch["v"].values.numpy().tolist() == [1, 2, 3, 4, 5, 6]
+    assert batch["v"].values.numpy().dtype == np.int64
+    assert batch["v"].dense_shape.numpy().tolist() == [3, 4]
+    assert xf.sparse.to_dense(batch["v"]).numpy().tolist() == [[1, 2, 3, 4], [5, 6, 0, 0],
+                                                                [0, 0, 0, 0]]
     assert batch["pairs"].shape == (3, 0, 2)  # nobody has "pairs": zero items
     seq = xf.io.parse_example(ragged, {"v": xf.io.FixedLenSequenceFeature(
         [2], xf.int64, allow_missing=True, default_value=-1)})
     assert seq["v"].tolist() == [[[1, 2], [3, 4]], [[5, 6], [-1, -1]], [[-1, -1], [-1, -1]]]
     with pytest.raises(ValueError, match="allow_missing=True"):
         xf.io.parse_example(ragged, {"v": xf.io.FixedLenSequenceFeature([2], xf.int64)})
+
+
+def test_varlen_strings_are_sparse_through_a_dataset_and_densify_on_the_host():
+    tokens = [[b"a", b"b\x00"], [], [b"c"]]
+    records = np.empty(3, dtype=object)
+    records[:] = [xf.train.Example(features=xf.train.Features(feature={
+        "t": xf.train.Feature(bytes_list=xf.train.BytesList(value=t))})).SerializeToString()
+        for t in tokens]
+    desc = {"t": xf.io.VarLenFeature(xf.string)}
+    ds = xf.data.Dataset.from_tensor_slices(records).map(
+        lambda r: xf.io.parse_single_example(r, desc))
+    assert ds.element_spec == {"t": xf.SparseTensorSpec([2], xf.string)}  # the first's
+    (batch,) = list(ds.batch(3))
+    # the oracle: the written tokens, placed row by row
+    want = np.full((3, 2), b"", dtype=object)
+    for i, row in enumerate(tokens):
+        want[i, :len(row)] = row
+    assert batch["t"].dense_shape.numpy().tolist() == [3, 2]
+    assert xf.sparse.to_dense(batch["t"]).tolist() == want.tolist()
+    direct = xf.io.parse_example(records, desc)["t"]
+    assert direct.indices.numpy().tolist() == batch["t"].indices.numpy().tolist()
+    assert xf.sparse.to_dense(direct, default_value="?").tolist() == \
+        np.where(want == b"", b"?", want).tolist()
+    with pytest.raises(TypeError, match="default_value must be a string"):
+        xf.sparse.to_dense(direct, default_value=0)
 
 
 def test_parse_example_batches_and_fills_defaults():

@@ -79,8 +79,38 @@ def _check_canonical(op, indices, dense_shape):
                          "first (repeats must be merged), or pass validate_indices=False")
 
 
+def _host_text(values):
+    return isinstance(values, np.ndarray) and values.dtype.kind in "USO"
+
+
+def _text_to_dense(sp, default_value, validate_indices):
+    """A host SparseTensor of strings (parse_example's VarLenFeature, a Dataset element)
+    densified in NumPy, TF's b"" where it has no entry: XLA holds no strings."""
+    from xlaflow.data import structure
+    from xlaflow.data.host_tensor import HostTensor
+
+    indices = np.asarray(sp.indices, np.int64)
+    if validate_indices:
+        _check_canonical("to_dense", indices, list(sp._dense_shape))
+    values = structure.bytes_array(sp.values) if sp.values.dtype.kind == "U" else \
+        np.asarray(sp.values, dtype=object)
+    fill = b"" if default_value is None else default_value
+    if isinstance(fill, str):
+        fill = fill.encode("utf-8")
+    if not isinstance(fill, bytes):
+        raise TypeError(f"xf.sparse.to_dense: default_value must be a string for string "
+                        f"values; received {type(fill).__name__} {fill!r:.60}")
+    out = np.empty(sp._dense_shape, dtype=object)
+    out[...] = fill
+    if values.size:
+        out[tuple(indices.T)] = values  # later repeats win, as the device path's .set
+    return out.view(HostTensor)
+
+
 def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
     """The dense tensor of sp_input, `default_value` (0) where it has no entry."""
+    if isinstance(sp_input, SparseTensor) and _host_text(sp_input.values):
+        return _text_to_dense(sp_input, default_value, validate_indices)
     sp = check_sparse("to_dense", "sp_input", sp_input)
     if validate_indices and not traced(sp.indices):
         _check_canonical("to_dense", sp.indices, sp.shape.as_list())

@@ -4,9 +4,9 @@ the host: serialized tf.train.Example protos to dicts of NumPy arrays.
 int64 and float32 values come out as NumPy int64/float32 (the pipeline keeps int64 on
 the host, as xf.data does; xf.constant's x64 policy applies when they go to a device);
 strings as object arrays of bytes (TF's .numpy() form: lossless for binary data).
-TF's VarLenFeature gives a SparseTensor, which xlaflow lacks: here it gives the values
-densely (1-D per example; a batch padded with 0 or b"" at the end -- what
-tf.sparse.to_dense of TF's result holds).
+VarLenFeature gives TF's SparseTensor: indices [row, position] (one Example: [position]),
+the values, dense_shape [batch, longest] (one Example: [count]), on the host as a
+Dataset's sparse elements are (string values stay NumPy; xf.sparse.to_dense takes them).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.io.protos import Example
+from xlaflow.sparse_tensor import SparseTensor
 from xlaflow.tensors import as_dtype, is_string_dtype
 
 _KINDS = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
@@ -34,8 +35,8 @@ class FixedLenFeature(NamedTuple):
 
 
 class VarLenFeature(NamedTuple):
-    """A feature with any number of values: a 1-D array per Example (TF: a SparseTensor;
-    see the module docstring)."""
+    """A feature with any number of values: a SparseTensor, as TF's (see the module
+    docstring)."""
     dtype: Any
 
 
@@ -125,7 +126,6 @@ class _Spec:
             self.pad = _default(feature.default_value, self.dtype, (), key)
         elif isinstance(feature, VarLenFeature):
             self.kind, self.dtype, self.shape = "varlen", _dtype_name(feature.dtype, key), ()
-            self.pad = None
         else:
             raise TypeError(f"parse_example: features[{key!r}] must be a FixedLenFeature, "
                             f"FixedLenSequenceFeature or VarLenFeature; received "
@@ -201,9 +201,22 @@ class _Spec:
             return values.reshape((-1,) + self.shape)
         return _values_array([], self.dtype) if values is None else values
 
+    def sparse(self, parsed, batched):
+        """VarLen values as TF's SparseTensor: entry j of Example i at [i, j] in a
+        [batch, longest] shape (batched), else at [j] in a [count] shape."""
+        if not batched:
+            indices = np.arange(len(parsed), dtype=np.int64)[:, None]
+            return _sparse_host(indices, parsed, (len(parsed),))
+        lengths = np.array([len(p) for p in parsed], dtype=np.int64)
+        rows = np.repeat(np.arange(len(parsed), dtype=np.int64), lengths)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        positions = np.arange(rows.size, dtype=np.int64) - starts
+        values = np.concatenate(parsed) if parsed else _values_array([], self.dtype)
+        return _sparse_host(np.stack([rows, positions], axis=1), values,
+                            (len(parsed), int(lengths.max(initial=0))))
+
     def stack(self, parsed):
-        """Sequence or VarLen features over a batch, padded to the longest (VarLen: what
-        tf.sparse.to_dense of TF's SparseTensor gives)."""
+        """Sequence features over a batch, padded to the longest."""
         length = max((len(p) for p in parsed), default=0)
         out = _filled((len(parsed), length) + self.shape, self.dtype, self.pad)
         for i, p in enumerate(parsed):
@@ -280,12 +293,19 @@ def _host(value):
     return value.view(HostTensor)
 
 
+def _sparse_host(indices, values, dense_shape):
+    # valid by construction (row-major, inside dense_shape): built unchecked, as the
+    # pipeline holds sparse elements (NumPy leaves, viewed with `.numpy()`)
+    return SparseTensor._unchecked(_host(indices), _host(values), dense_shape)
+
+
 def parse_single_example(serialized, features, example_names=None, name=None):
     """TF's `tf.io.parse_single_example`: one serialized Example to a dict of arrays."""
     specs = _specs(features, False, "parse_single_example")
     example = _decode(_serialized(serialized, "parse_single_example"), 0,
                       "parse_single_example")
-    return {spec.key: _host(np.asarray(spec.parse(example, 0))) for spec in specs}
+    return {spec.key: spec.sparse(spec.parse(example, 0), False) if spec.kind == "varlen"
+            else _host(np.asarray(spec.parse(example, 0))) for spec in specs}
 
 
 def parse_example(serialized, features, example_names=None, name=None):
@@ -303,6 +323,12 @@ def parse_example(serialized, features, example_names=None, name=None):
         serialized = serialized.astype(object)  # str/bytes dtypes: item() per row
     examples = [_decode(_serialized(v, "parse_example"), i, "parse_example")
                 for i, v in enumerate(serialized)]
-    return {spec.key: _host(spec.fixed_column(examples) if spec.kind == "fixed" else
-                            spec.stack([spec.parse(ex, i) for i, ex in enumerate(examples)]))
-            for spec in specs}
+    out = {}
+    for spec in specs:
+        if spec.kind == "fixed":
+            out[spec.key] = _host(spec.fixed_column(examples))
+            continue
+        parsed = [spec.parse(ex, i) for i, ex in enumerate(examples)]
+        out[spec.key] = spec.sparse(parsed, True) if spec.kind == "varlen" else \
+            _host(spec.stack(parsed))
+    return out
