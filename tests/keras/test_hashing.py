@@ -174,8 +174,8 @@ def test_bad_arguments_are_refused_by_name():
         layers.Hashing(3, output_mode="tf_idf")
     with pytest.raises(ValueError, match="mask_value must be None, a string or an int"):
         layers.Hashing(3, mask_value=1.5)
-    with pytest.raises(NotImplementedError, match=r"sparse=True.*sparse=False"):
-        layers.Hashing(3, output_mode="count", sparse=True)
+    with pytest.raises(ValueError, match="sparse=True needs an encoded output_mode"):
+        layers.Hashing(3, sparse=True)
     with pytest.raises(TypeError, match="inputs must be strings or integers; received dtype "
                                         "float32"):
         layers.Hashing(3)(np.array([1.5], np.float32))

@@ -64,8 +64,6 @@ def test_bad_arguments_are_refused_by_name():
         keras.layers.IntegerLookup(num_oov_indices=0)
     with pytest.raises(ValueError, match="num_oov_indices must be an int >= 0"):
         keras.layers.IntegerLookup(num_oov_indices=-1)
-    with pytest.raises(NotImplementedError, match="no SparseTensor"):
-        keras.layers.IntegerLookup(output_mode="count", sparse=True)
 
 
 def test_the_mask_token_has_an_index_in_int_mode_only_as_keras_2():

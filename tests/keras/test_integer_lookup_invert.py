@@ -119,8 +119,6 @@ def test_bad_arguments_are_refused_by_name():
         L(vocabulary=VOCAB, output_mode="tf_idf", idf_weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="sparse=True needs an encoded output_mode"):
         L(sparse=True)
-    with pytest.raises(NotImplementedError, match="no SparseTensor"):
-        L(output_mode="multi_hot", sparse=True)
     # inverting, the OOV token past the start would name two indices (Keras 2 refuses)
     with pytest.raises(ValueError, match="reserved tokens"):
         L(vocabulary=[12, -1], invert=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow.layers import lookup_encoding
 from xlaflow.layers.base import Layer
 
 
@@ -66,12 +67,15 @@ class CategoryEncoding(Layer):
         if output_mode not in _MODES:
             raise ValueError(f"CategoryEncoding: output_mode must be one of {_MODES}; "
                              f"received {output_mode!r}")
-        if sparse:
-            raise NotImplementedError("CategoryEncoding(sparse=True): XLA arrays are dense; "
-                                      "use the dense output")
-        self.num_tokens, self.output_mode, self.sparse = num_tokens, output_mode, sparse
+        self.num_tokens, self.output_mode, self.sparse = num_tokens, output_mode, \
+            bool(sparse)
 
     def call(self, inputs, count_weights=None):
+        dense = self._dense(inputs, count_weights)
+        return lookup_encoding.sparse_output("CategoryEncoding", dense) if self.sparse \
+            else dense
+
+    def _dense(self, inputs, count_weights):
         ids = jnp.asarray(inputs)
         if not jnp.issubdtype(ids.dtype, jnp.integer):
             ids = ids.astype(jnp.int32)

@@ -56,10 +56,11 @@ class Hashing(host_strings.HostLayer):
             raise ValueError(f"Hashing: mask_value must be None, a string or an int; "
                              f"received mask_value={mask_value!r}")
         key = _salt_key(salt)
-        if sparse:
-            raise NotImplementedError("Hashing(sparse=True): XLA arrays are dense (no "
-                                      "SparseTensor); use the dense output (sparse=False)")
-        self.num_bins, self.output_mode, self.sparse = int(num_bins), output_mode, sparse
+        if sparse and output_mode == "int":
+            raise ValueError("Hashing: sparse=True needs an encoded output_mode (one_hot, "
+                             "multi_hot, count); received output_mode='int'")
+        self.num_bins, self.output_mode, self.sparse = int(num_bins), output_mode, \
+            bool(sparse)
         self.mask_value = mask_value.decode("utf-8") if isinstance(mask_value, bytes) else \
             mask_value
         self.salt = key
@@ -82,7 +83,8 @@ class Hashing(host_strings.HostLayer):
             hashed = np.where(values == self.mask_value, 0, hashed + 1)
         if self.output_mode == "int":
             return hashed
-        return lookup_encoding.encode(hashed, self.output_mode, self.num_bins, xp=np)
+        dense = lookup_encoding.encode(hashed, self.output_mode, self.num_bins, xp=np)
+        return lookup_encoding.sparse_output("Hashing", dense) if self.sparse else dense
 
     def _takes_text(self):
         return None  # strings or integers

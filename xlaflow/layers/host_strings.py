@@ -99,6 +99,12 @@ class HostLayer(Layer):
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic((inputs, args, kwargs)):
+            if getattr(self, "sparse", False):  # the model's compiled part takes arrays
+                raise NotImplementedError(
+                    f"{type(self).__name__}(sparse=True) in a functional or Sequential "
+                    "model: xlaflow's models pass dense arrays between layers; use "
+                    "sparse=False there (sparse=True works called eagerly, e.g. in "
+                    "Dataset.map)")
             return record_call(self, inputs, args, kwargs)
         refuse_traced(type(self).__name__, inputs, self._traced_why)
         self.built = True

@@ -77,7 +77,7 @@ class IntegerLookup(Layer):
         self.max_tokens, self.num_oov_indices = max_tokens, int(num_oov_indices)
         self.mask_token, self.oov_token = mask_token, int(oov_token)
         self.vocabulary_dtype, self.output_mode = vocabulary_dtype, output_mode
-        self.invert, self.sparse, self.pad_to_max_tokens = bool(invert), False, \
+        self.invert, self.sparse, self.pad_to_max_tokens = bool(invert), bool(sparse), \
             bool(pad_to_max_tokens)
         self._values = np.zeros((0,), np.int64)  # learned values, in index order
         self._idf = None  # tf_idf: one weight per output column (special tokens included)
@@ -198,7 +198,8 @@ class IntegerLookup(Layer):
         ids = ids.astype(jnp.int32)
         if self.output_mode == "int":
             return ids
-        return lookup_encoding.encode(ids, self.output_mode, self._depth(), self._idf)
+        dense = lookup_encoding.encode(ids, self.output_mode, self._depth(), self._idf)
+        return lookup_encoding.sparse_output("IntegerLookup", dense) if self.sparse else dense
 
     def compute_output_shape(self, input_shape):
         if self.output_mode == "int":

@@ -4,6 +4,7 @@ weights, the inverse lookup, and the one-hot/multi-hot/count/tf-idf encodings.
 
 IntegerLookup encodes inside the program (jax.numpy); StringLookup and TextVectorization
 encode on the host (NumPy): the same function serves both through its `xp` argument.
+sparse=True gives xf.sparse.from_dense of the encoding, eagerly only (`sparse_output`).
 """
 
 from __future__ import annotations
@@ -44,10 +45,22 @@ def check_options(owner, output_mode, num_oov_indices, invert, idf_weights, voca
     if sparse and output_mode == "int":
         raise ValueError(f"{owner}: sparse=True needs an encoded output_mode (one_hot, "
                          f"multi_hot, count, tf_idf); received output_mode='int'")
-    if sparse:
-        raise NotImplementedError(f"{owner}(sparse=True): xlaflow has no SparseTensor (XLA "
-                                  f"arrays are dense); use the dense output (sparse=False)")
     return output_mode
+
+
+def sparse_output(owner, dense):
+    """sparse=True's result: the SparseTensor of the dense encoding (TF's values). Eager
+    (or on the host) only: its number of entries depends on the data, which XLA needs."""
+    from xlaflow.sparse_ops import from_dense
+    from xlaflow.sparse_tensor import traced
+
+    if traced(dense):
+        raise NotImplementedError(
+            f"{owner}(sparse=True) inside a traced function (xf.function, Model.fit, a "
+            "functional model): the SparseTensor's number of entries depends on the data, "
+            "which XLA must know when compiling; call the layer eagerly (e.g. in "
+            "Dataset.map), or use sparse=False and its dense output inside")
+    return from_dense(dense)
 
 
 def adapt_refused(name):

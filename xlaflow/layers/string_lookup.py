@@ -167,7 +167,9 @@ class StringLookup(host_strings.HostLayer):
         if self.output_mode == "int":
             return ids
         depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
-        return lookup_encoding.encode(ids, self.output_mode, depth, self._idf, xp=np)
+        dense = lookup_encoding.encode(ids, self.output_mode, depth, self._idf, xp=np)
+        return lookup_encoding.sparse_output(type(self).__name__, dense) if self.sparse \
+            else dense
 
     def call(self, inputs):
         if self.invert:
