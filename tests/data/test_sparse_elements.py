@@ -145,3 +145,21 @@ def test_xf_sparse_ops_and_functions_take_dataset_elements():
                                   _dense() + 1)
     total = xf.function(lambda sp: xf.sparse.reduce_sum(sp, axis=1))(batch)
     np.testing.assert_allclose(total, _dense().sum(axis=1))
+
+
+def test_from_generator_with_a_sparse_tensor_spec():
+    def rows():
+        for row in _dense():
+            yield xf.sparse.from_dense(row)
+
+    spec = xf.SparseTensorSpec([None], xf.float32)
+    ds = Dataset.from_generator(rows, output_signature=spec)
+    assert ds.element_spec == spec
+    np.testing.assert_array_equal(np.stack([_densify(r) for r in ds]), _dense())
+    with pytest.raises(ValueError, match=r"dense_shape \[3\] where the signature expects"):
+        list(Dataset.from_generator(rows, output_signature=xf.SparseTensorSpec([4])))
+    with pytest.raises(TypeError, match="is a ndarray where the signature expects"):
+        list(Dataset.from_generator(lambda: iter([np.zeros(3)]), output_signature=spec))
+    (batch,) = list(Dataset.from_tensor_slices(
+        xf.SparseTensor([[1], [3]], [5, 7], [4])).batch(4))  # rank-0 rows, stacked
+    np.testing.assert_array_equal(_densify(batch), [0, 5, 0, 7])

@@ -117,7 +117,8 @@ class Generator(OnePass, Dataset):
                     structure.flatten_up_to(output_types, shapes, "output_shapes"))])
         if not structure.is_spec_structure(output_signature):
             raise TypeError("Dataset.from_generator: output_signature must be a (nested) "
-                            "structure of xf.TensorSpec; received "
+                            "structure of xf.TensorSpec (xf.SparseTensorSpec for sparse "
+                            "components); received "
                             f"{structure.describe(output_signature)}")
         self._generator = generator
         self._args = tuple(args) if args is not None else ()

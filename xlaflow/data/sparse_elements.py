@@ -87,7 +87,7 @@ def stack(column, what="batch"):
     dims = tuple(max(sp._dense_shape[d] for sp in column) for d in range(rank))
     counts = [sp.indices.shape[0] for sp in column]
     position = np.repeat(np.arange(len(column), dtype=np.int64), counts)[:, None]
-    indices = np.concatenate([np.asarray(sp.indices, np.int64).reshape(-1, rank)
+    indices = np.concatenate([np.asarray(sp.indices, np.int64).reshape(len(sp.indices), rank)
                               for sp in column])
     values = np.concatenate([np.asarray(sp.values) for sp in column])
     return SparseTensor._unchecked(np.concatenate([position, indices], axis=1), values,
