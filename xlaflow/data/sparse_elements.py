@@ -36,6 +36,23 @@ def spec(sp):
     return SparseTensorSpec(sp._dense_shape, sp.values.dtype)
 
 
+def conform(value, spec_, label):
+    """A generator's `value` for a SparseTensorSpec: held on the host, checked against the
+    spec's dtype and dense shape; errors start with `label` (which element, component)."""
+    if not isinstance(value, SparseTensor):
+        raise TypeError(f"{label} is a {type(value).__name__} where the signature expects "
+                        f"{spec_}")
+    value = host(value)
+    kinds = {np.dtype(value.values.dtype).kind, np.dtype(spec_.dtype).kind}
+    if np.dtype(value.values.dtype) != np.dtype(spec_.dtype) and not kinds <= set("USO"):
+        raise TypeError(f"{label} has dtype {value.values.dtype.name} where the signature "
+                        f"expects {spec_}")
+    if not spec_.shape_compatible(value._dense_shape):
+        raise ValueError(f"{label} has dense_shape {list(value._dense_shape)} where the "
+                         f"signature expects {spec_}")
+    return value
+
+
 def empty(spec_):
     """A SparseTensor with no entries fitting `spec_` (unknown sizes taken as 0)."""
     dims = tuple(d or 0 for d in (spec_.shape or ()))

@@ -339,21 +339,8 @@ def conform(value, spec, what, index):
             items = [walk(c, cs, f"{path}[{i}]") for i, (c, cs) in enumerate(zip(v, s))]
             return type(s)(*items) if hasattr(s, "_fields") else tuple(items)
         if isinstance(s, SparseTensorSpec):
-            return sparse_leaf(v, s, path)
+            return sparse_elements.conform(v, s, f"{what}: element {index}{where(path)}")
         return leaf(v, s, path)
-
-    def sparse_leaf(v, s, path):
-        if not isinstance(v, SparseTensor):
-            raise TypeError(f"{what}: element {index}{where(path)} is a "
-                            f"{type(v).__name__} where the signature expects {s}")
-        v = sparse_elements.host(v)
-        if not same_dtype(v.values.dtype, s.dtype):
-            raise TypeError(f"{what}: element {index}{where(path)} has dtype "
-                            f"{v.values.dtype.name} where the signature expects {s}")
-        if not s.shape_compatible(v.shape.as_list()):
-            raise ValueError(f"{what}: element {index}{where(path)} has dense_shape "
-                             f"{v.shape.as_list()} where the signature expects {s}")
-        return v
 
     def leaf(v, s, path):
         # A tuple or list where the signature has one TensorSpec is that tensor's value,
