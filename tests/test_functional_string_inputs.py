@@ -163,8 +163,8 @@ def test_config_round_trip_summary_and_clone(capsys):
                                rtol=1e-5, atol=1e-6)
     model.summary()
     rows = capsys.readouterr().out.splitlines()
-    assert any(r.startswith("color (InputLayer)") and "[(None, 1)]" in r for r in rows)
-    assert any(r.startswith("color_lookup (StringLookup)") and "(None, 1)" in r for r in rows)
+    assert any(r.startswith(" color (InputLayer)") and "[(None, 1)]" in r for r in rows)
+    assert any(r.startswith(" color_lookup (StringLookup)") and "(None, 1)" in r for r in rows)
 
 
 def test_text_vectorization_in_a_functional_model_equals_the_hand_pipeline():
@@ -277,4 +277,4 @@ def test_sequential_with_a_string_input_runs_its_host_layers_first(capsys):
     model.summary()
     rows = capsys.readouterr().out.splitlines()
     assert not any("InputLayer" in row for row in rows)
-    assert any(row.startswith("dense") and "(None, 1)" in row for row in rows)
+    assert any(row.startswith(" dense") and "(None, 1)" in row for row in rows)

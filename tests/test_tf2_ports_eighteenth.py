@@ -92,14 +92,20 @@ def simple_rnn_np(x, kernel, recurrent_kernel, bias, mask=None):
 
 
 def _summary_rows(capsys, model):
-    """model.summary()'s rows as {layer name: (output shape text, parameter count)}."""
+    """model.summary()'s rows as {layer name: (output shape text, parameter count)}, with the
+    fields Keras 2.12 wraps onto the next line ('bidirectional (Bidirectiona' / 'l)') joined."""
     model.summary()
-    rows = {}
+    rows, current = {}, None
     for line in capsys.readouterr().out.splitlines():
-        match = re.match(r"^(\S+) \((\w+)\)\s+(.*?)\s+([\d,]+)$", line)
-        if match:
-            rows[match[1]] = (match[3], int(match[4].replace(",", "")))
-    return rows
+        fields = re.split(r"\s{2,}", line.strip())
+        if not line.strip() or not line.startswith(" ") or fields[0] == "Layer (type)":
+            current = None  # the blank line after each row, rules, totals, the header
+        elif re.fullmatch(r"[\d,]+", fields[-1]) and len(fields) == 3:
+            current = [fields[1], int(fields[2].replace(",", ""))]
+            rows[fields[0].split(" (")[0]] = current
+        elif current is not None and len(line) - len(line.lstrip()) > 20:
+            current[0] += line.strip()  # the output shape, continued
+    return {name: tuple(row) for name, row in rows.items()}
 
 
 # -- Working with RNNs ----------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_summary_shows_the_host_layers_output_shapes(capsys):
     # Keras 2's rows: (None, 5) ids, (None, 5, 4) embeddings, (None, 4), (None, 1)
     for name, shape in [("text_vectorization", "(None, 5)"), ("embedding", "(None, 5, 4)"),
                         ("global_average_pooling1d", "(None, 4)"), ("dense", "(None, 1)")]:
-        row = next(line for line in text.splitlines() if line.startswith(name))
+        row = next(line for line in text.splitlines() if line.startswith(f" {name} ("))
         assert shape in row, (name, row)
 
 

@@ -80,13 +80,14 @@ def test_summary_has_the_input_layer_row_and_unchanged_totals(capsys):
     relu = layers.Activation("relu", name="relu")  # shared: called on two shapes
     model = keras.Model(inputs, relu(layers.Dense(64, name="small")(relu(inputs))))
     model.summary()
+    # Keras 2.12's rows (the shared layer makes it a graph: "Connected to" is shown)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()
-            if ") " in line[:30] and not line.startswith((" ", "Layer"))]
-    assert rows == [["img", "(InputLayer)", "[(None,", "784)]", "0"],
-                    ["relu", "(Activation)", "multiple", "0"],
-                    ["small", "(Dense)", "(None,", "64)", "50,240"]]
+            if line.startswith(" ") and "(" in line and "Layer (type)" not in line]
+    assert rows == [["img", "(InputLayer)", "[(None,", "784)]", "0", "[]"],
+                    ["relu", "(Activation)", "multiple", "0", "['img[0][0]',"],
+                    ["small", "(Dense)", "(None,", "64)", "50240", "['relu[0][0]']"]]
     assert model.count_params() == 784 * 64 + 64
-    assert " Total params: 50,240 (196.25 KB)" in _lines(model)
+    assert "Total params: 50,240" in _lines(model)
 
 
 def _lines(model):

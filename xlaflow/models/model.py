@@ -394,15 +394,23 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
         out = _lifting.eval_shape(lambda inputs: self(inputs, training=False), spec)
         return int(jax.tree_util.tree_leaves(out)[0].shape[-1])
 
-    def summary(self, print_fn=None):
-        """Print a Keras-like table: layer (type), output shape, parameters, totals. As
-        Keras 2, a model with no weights yet (never built nor called) has no summary."""
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print Keras 2.12's table: layer (type), output shape, parameters (and inputs, for
+        a functional model that is not a chain), then totals. As Keras 2, a model with no
+        weights yet (never built nor called) has no summary."""
+        for option, value in (("expand_nested", expand_nested),
+                              ("show_trainable", show_trainable), ("layer_range", layer_range)):
+            if value:
+                raise NotImplementedError(
+                    f"summary({option}=...) is not supported; print the sublayers' own "
+                    "summary(), or read model.layers and each layer's trainable flag")
         if not self.built:
             raise ValueError(
                 f"This model ({self.name!r}) has not yet been built. Build the model first by "
                 "calling `build()` or by calling the model on a batch of data.")
         from xlaflow.models.summary import summary_lines
-        for line in summary_lines(self):
+        for line in summary_lines(self, line_length, positions):
             (print_fn or print)(line)
 
     # -- configuration and saving --------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The text of Model.summary(): one row per layer, then parameter totals."""
+"""The text of Model.summary() as Keras 2.12 prints it: one row per layer, then parameter
+totals; a functional model that is not a chain adds Keras' "Connected to" column."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def _layer_rows(model):
                 rows.append((layer, _open_shapes(*specs)))
     else:
         rows = [(layer, "?" if not layer.built else "multiple") for layer in layers]
-    return [(layer.name, type(layer).__name__, out, layer.count_params()) for layer, out in rows]
+    return [(layer.name, type(layer).__name__, out, layer.count_params(), layer)
+            for layer, out in rows]
 
 
 def _open_shapes(first, second):
@@ -60,31 +62,81 @@ def _open_shapes(first, second):
     return str(shapes[0]) if len(shapes) == 1 else ", ".join(map(str, shapes))
 
 
-def _bytes(count):
-    size = count * 4
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"
-        size /= 1024
-    return f"{size:.2f} GB"
+def _sequential_like(model):
+    """Keras 2's test: a Sequential, a subclassed model, or a functional chain (one input
+    per call, each layer called once, each tensor feeding at most one call)."""
+    graph = getattr(model, "_graph", None)
+    if graph is None:
+        return True
+    fed, layers = set(), set()
+    for node in graph.nodes:
+        inputs = jax.tree_util.tree_leaves(node.inputs, is_leaf=is_symbolic)
+        if len(inputs) > 1 or id(node.layer) in layers or any(id(t) in fed for t in inputs):
+            return False
+        layers.add(id(node.layer))
+        fed.update(id(t) for t in inputs)
+    return True
 
 
-def summary_lines(model):
+def _connections(model, layer):
+    """Keras 2's "Connected to" entries of `layer` in `model`: 'producer[node][tensor]'."""
+    out = []
+    for node in model._graph.nodes:
+        if node.layer is not layer:
+            continue
+        for tensor in jax.tree_util.tree_leaves(node.inputs, is_leaf=is_symbolic):
+            if tensor.node is None:  # an Input: its InputLayer's only node
+                out.append(f"{tensor.input_layer.name}[0][0]")
+                continue
+            producer = tensor.node.layer
+            calls = producer.__dict__.get("_inbound_nodes", [])
+            index = next((i for i, n in enumerate(calls) if n is tensor.node), 0)
+            outputs = jax.tree_util.tree_leaves(tensor.node.outputs, is_leaf=is_symbolic)
+            position = next((i for i, t in enumerate(outputs) if t is tensor), 0)
+            out.append(f"{producer.name}[{index}][{position}]")
+    return out
+
+
+def _row(fields, positions):
+    """Keras 2.12's print_row: each field cut to its column, continued on the next lines,
+    breaking after '),', '},', '],' or "'," where one falls within the column."""
+    left, lines = [str(f) for f in fields], []
+    while any(left):
+        line = ""
+        for col in range(len(left)):
+            start = positions[col - 1] if col else 0
+            space = 2 if col != len(positions) - 1 else 0
+            cutoff = positions[col] - start - space
+            fit = left[col][:cutoff]
+            breaks = [fit.find(b) + len(b) for b in ("),", "},", "],", "',") if b in fit]
+            if breaks:
+                cutoff = min(breaks)
+                fit = fit[:cutoff]
+            line += (" " if col == 0 else "") + fit + " " * space
+            left[col] = left[col][cutoff:]
+            line += " " * (positions[col] - len(line))
+        lines.append(line)
+    return lines
+
+
+def summary_lines(model, line_length=None, positions=None):
     rows = _layer_rows(model)
-    # wide enough for the longest "name (type)": op layers' are ("tf.math.reduce_mean
-    # (TFOpLambda)"), and a row must not run into its output shape
-    width = (max([30, *(len(name) + len(kind) + 4 for name, kind, _, _ in rows)]), 26, 12)
-    line = "─" * sum(width)
-    out = [f'Model: "{model.name}"', line,
-           f"{'Layer (type)':<{width[0]}}{'Output Shape':<{width[1]}}{'Param #':>{width[2]}}",
-           line]
-    for name, kind, shape, params in rows:
-        out.append(f"{f'{name} ({kind})':<{width[0]}}{shape:<{width[1]}}{params:>{width[2]},}")
-    out.append(line)
+    chain = _sequential_like(model)
+    line_length = line_length or (65 if chain else 98)
+    positions = list(positions or ([0.45, 0.85, 1.0] if chain else [0.33, 0.55, 0.67, 1.0]))
+    if positions[-1] <= 1:
+        positions = [int(line_length * p) for p in positions]
+    header = ["Layer (type)", "Output Shape", "Param #"] + ([] if chain else ["Connected to"])
+    out = [f'Model: "{model.name}"', "_" * line_length, *_row(header, positions),
+           "=" * line_length]
+    for name, kind, shape, params, layer in rows:
+        fields = [f"{name} ({kind})", shape, params]
+        if not chain:
+            fields.append(_connections(model, layer))
+        out += _row(fields, positions)
+        out.append(" " * line_length)
     trainable = sum(int(w.size) for w in model.trainable_weights)
     total = sum(int(w.size) for w in model.weights)
-    out += [f" Total params: {total:,} ({_bytes(total)})",
-            f" Trainable params: {trainable:,} ({_bytes(trainable)})",
-            f" Non-trainable params: {total - trainable:,} ({_bytes(total - trainable)})",
-            line]
+    out += ["=" * line_length, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}", "_" * line_length]
     return out
