@@ -235,7 +235,8 @@ def test_build_train_and_generate(capsys):
     summary = capsys.readouterr().out
     gru_params = 3 * (embedding_dim * rnn_units + rnn_units * rnn_units + 2 * rnn_units)
     total = vocab_size * embedding_dim + gru_params + rnn_units * vocab_size + vocab_size
-    assert f"{gru_params:,}" in summary and f"Total params: {total:,}" in summary
+    # Keras 2.12 prints a row's count plain (62208) and the totals with commas
+    assert f" {gru_params} " in summary and f"Total params: {total:,}" in summary
 
     sampled_indices = tf.random.categorical(example_batch_predictions[0], num_samples=1)
     sampled_indices = tf.squeeze(sampled_indices, axis=-1).numpy()
