@@ -143,9 +143,9 @@ class Iterator:
         self._count += 1  # handed to the caller: elements a prefetch made ahead are not
         return element
 
-    def _replay(self, log, count):
+    def _replay(self, log, count, check=None):
         """Restart on a fresh pass drawing as `log` plans and skip `count` elements (a
-        checkpoint's restore); on failure the current pass is kept as it was."""
+        checkpoint's restore), then `check(log)`; on failure the current pass is kept."""
         previous = self._log, self._count, self._pass, self._gen
         self._start(log)
         try:
@@ -157,6 +157,8 @@ class Iterator:
                         f"Checkpoint.restore: the iterator's pipeline ended after {index} "
                         f"of the {count} elements the saved iterator had handed out: its "
                         "data changed since the save") from None
+            if check is not None:
+                check(log)
         except BaseException:
             self._pass.close()
             self._log, self._count, self._pass, self._gen = previous

@@ -14,6 +14,7 @@ import collections
 import contextvars
 import json
 import os
+import weakref
 
 import numpy as np
 
@@ -43,6 +44,11 @@ class PassLog:
         self.runs = {s: [] for s in randoms}
         self.plan = {}
         self.unseeded = None  # a random stage made during the pass, its seed drawn
+        # Random stages reached through a stage's function only (flat_map, interleave):
+        # a replay reproduces one only if its first pass here is its first pass ever, so
+        # one built before this pass and already iterated (a closure's) is `stale`.
+        self.outside = weakref.WeakSet()
+        self.stale = None
         # Whether a pass can draw at all: a random stage, or a function that makes
         # datasets (flat_map, interleave, group_by_window); else next() skips the log.
         self.needed = bool(randoms) or any(isinstance(s, (FlatMap, GroupByWindow))
@@ -54,6 +60,10 @@ class PassLog:
             # with a drawn seed it draws another order
             if not stage._seeded and self.unseeded is None:
                 self.unseeded = type(stage).__name__
+            if stage not in self.outside:
+                self.outside.add(stage)
+                if index != 0 and self.stale is None:
+                    self.stale = (type(stage).__name__, index)
             return
         runs = self.runs[stage]
         if runs and runs[-1][0] + runs[-1][1] == index:
@@ -195,7 +205,17 @@ def refusal(dataset, log):
     if log.unseeded is not None:
         return (f"a {log.unseeded} built inside a stage's function (flat_map, interleave) "
                 "without a seed: each replay draws another seed. Give it a seed")
+    if log.stale is not None:
+        return _stale(log.stale)
     return None
+
+
+def _stale(stale):
+    name, index = stale
+    return (f"a {name} that a stage's function (flat_map, interleave) reaches from outside "
+            f"the pipeline, already iterated before (its pass {index} was drawn first): its "
+            "pass counter is not part of the pipeline, so a replay draws other passes. "
+            "Build the dataset inside the function")
 
 
 def save(iterator):
@@ -239,8 +259,16 @@ def restore(iterator, values, where):
             index for start, length in zip(runs[::2], runs[1::2])
             for index in range(start, start + length))
     try:
-        iterator._replay(log, int(values["count"]))
+        iterator._replay(log, int(values["count"]), _check_replay)
     except BaseException:
         for stage, (seed, passes) in zip(randoms, old):
             stage._seed, stage._passes = seed, passes
         raise
+
+
+def _check_replay(log):
+    # The replay drew from a stage outside the pipeline whose counter had moved on since
+    # the save's process built it: its stream differs from the saved iterator's.
+    if log.stale is not None:
+        raise ValueError(f"Checkpoint.restore: cannot replay the iterator's position over "
+                         f"{_stale(log.stale)}; nothing was restored")
