@@ -119,6 +119,22 @@ def lax_rnn(xs, w):
     return lax.scan(step, jnp.zeros(w.shape[0]), xs)[1]
 
 
+# -- windows at a tensor start (TF's slice with tensor bounds) ------------------------------
+
+def ag_windows(x, w):
+    total = xf.zeros((x.shape[0], 8))
+    for t in xf.range(x.shape[1] - 8):
+        total += x[:, t:t + 8] * w[t]
+    return total
+
+
+def lax_windows(x, w):
+    def body(t, total):
+        return total + lax.dynamic_slice_in_dim(x, t, 8, axis=1) * w[t]
+
+    return lax.fori_loop(0, x.shape[1] - 8, body, jnp.zeros((x.shape[0], 8)))
+
+
 def cases():
     key = jax.random.PRNGKey(0)
     grid = jax.random.normal(key, (64, 64))
@@ -129,7 +145,8 @@ def cases():
             ("while + early return", ag_search, lax_search, (line, jnp.float32(3000.0))),
             ("for + early return", ag_first_above, lax_first_above,
              (line, jnp.float32(3000.0))),
-            ("scan accumulation", ag_rnn, lax_rnn, (seq, w))]
+            ("scan accumulation", ag_rnn, lax_rnn, (seq, w)),
+            ("sliding windows", ag_windows, lax_windows, (seq.T, seq[:, 0]))]
 
 
 def first_call(fn, args, convert):
