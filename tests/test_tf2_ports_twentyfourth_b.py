@@ -139,9 +139,10 @@ def test_transformer_tutorial_trains_and_translates():
                               validation_data=val_batches, verbose=0)
 
     # the metric is per batch, as TF's once the logits carry no mask; NumPy's oracle on the
-    # validation set in one batch
-    logits = np.asarray(transformer((val_pt, np.where(val_en == END, 0, val_en)[:, :-1]),
-                                    training=False))
+    # validation set in one batch (predict: one compiled graph, where an eager call of a
+    # new batch size compiles each op of the model)
+    val_inputs = (val_pt, np.where(val_en == END, 0, val_en)[:, :-1])
+    logits = np.asarray(transformer.predict(val_inputs, batch_size=len(val_pt), verbose=0))
     labels = val_en[:, 1:]
     real = labels != 0
     accuracy = np.mean((logits.argmax(-1) == labels)[real])
