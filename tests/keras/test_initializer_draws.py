@@ -1,0 +1,63 @@
+"""Initializers draw as the first values of a power-of-two-sized draw (one compiled program
+per size class, not per weight shape): the values must be jax.random's own for the shape,
+bit for bit, which is the oracle here (the formulas the initializers used before)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xlaflow import initializers as I
+
+KEY = jax.random.PRNGKey(3)
+SHAPES = [(2,), (7,), (5, 9), (3, 3, 16, 32), (1000,), (1, 1, 96, 24), (2049,)]
+
+
+def _direct(init, shape, dtype):
+    if isinstance(init, I.RandomNormal):
+        return init.mean + init.stddev * jax.random.normal(KEY, shape, dtype)
+    if isinstance(init, I.RandomUniform):
+        return jax.random.uniform(KEY, shape, dtype, init.minval, init.maxval)
+    if isinstance(init, I.TruncatedNormal):
+        return init.mean + init.stddev * jax.random.truncated_normal(KEY, -2.0, 2.0, shape,
+                                                                     dtype)
+    fan_in, fan_out = I._fans(shape)
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[init.mode]
+    variance = init.scale / max(1.0, fan)
+    if init.distribution == "uniform":
+        limit = math.sqrt(3.0 * variance)
+        return jax.random.uniform(KEY, shape, dtype, -limit, limit)
+    if init.distribution == "untruncated_normal":
+        return math.sqrt(variance) * jax.random.normal(KEY, shape, dtype)
+    return math.sqrt(variance) / 0.87962566103423978 * jax.random.truncated_normal(
+        KEY, -2.0, 2.0, shape, dtype)
+
+
+INITS = [I.RandomNormal(0.5, 2.0), I.RandomUniform(-1.0, 3.0), I.TruncatedNormal(0.1, 0.3),
+         I.GlorotUniform(), I.HeNormal(), I.LecunNormal(),
+         I.VarianceScaling(2.0, "fan_out", "untruncated_normal")]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("init", INITS, ids=lambda i: type(i).__name__)
+def test_values_are_jax_randoms_for_the_shape_bit_for_bit(init, dtype):
+    for shape in SHAPES:
+        got, want = init(shape, dtype, KEY), _direct(init, shape, dtype)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got, np.float64),
+                                      np.asarray(want, np.float64), err_msg=str(shape))
+
+
+def test_shapes_of_one_size_class_share_one_compiled_draw():
+    I.GlorotUniform()((3, 11), jnp.float32, KEY)  # the 64-value class, compiled
+    before = I._draw._cache_size()
+    for shape in [(5, 9), (9, 5), (45,), (1, 3, 3, 5), (7, 8), (60,)]:
+        I.GlorotUniform()(shape, jnp.float32, KEY)
+    assert I._draw._cache_size() == before
+
+
+def test_inside_a_trace_the_draw_is_traced_too():
+    out = jax.jit(lambda k: I.HeNormal()((4, 6), jnp.float32, k))(KEY)
+    np.testing.assert_array_equal(out, _direct(I.HeNormal(), (4, 6), jnp.float32))
