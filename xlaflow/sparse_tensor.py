@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow.tensor_shape import TensorShape
-from xlaflow.tensors import convert_to_tensor
+from xlaflow.tensors import convert_to_tensor, shapes_compatible
 
 
 def index_dtype():
@@ -260,10 +260,7 @@ class SparseTensorSpec:
         return self.shape_compatible(other_shape)
 
     def shape_compatible(self, shape):
-        if self.shape is None or shape is None:
-            return True
-        return len(shape) == len(self.shape) and all(
-            want is None or have is None or want == have for want, have in zip(self.shape, shape))
+        return shapes_compatible(self.shape, shape)
 
     def __eq__(self, other):
         return isinstance(other, SparseTensorSpec) and self.shape == other.shape \

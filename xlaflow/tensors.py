@@ -265,6 +265,15 @@ def convert_preferred(value, dtype):
     return None, jnp.dtype(have).name
 
 
+def shapes_compatible(want, have):
+    """TF's TensorShape.is_compatible_with: None (unknown rank) fits anything, else the same
+    rank with each dimension equal or None on either side."""
+    if want is None or have is None:
+        return True
+    return len(have) == len(want) and all(
+        w is None or h is None or w == h for w, h in zip(want, have))
+
+
 class SpecShape(tuple):
     """A TensorSpec's shape: the tuple of its dimensions (None: any size), which also
     answers TF's TensorShape questions (`spec.shape.as_list()`, `.rank`)."""
@@ -321,10 +330,7 @@ class TensorSpec:
         return self.shape_compatible(shape)
 
     def shape_compatible(self, shape):
-        if self.shape is None or shape is None:
-            return True
-        return len(shape) == len(self.shape) and all(
-            want is None or have is None or want == have for want, have in zip(self.shape, shape))
+        return shapes_compatible(self.shape, shape)
 
     def __eq__(self, other):
         return (isinstance(other, TensorSpec) and self.shape == other.shape
