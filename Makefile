@@ -29,7 +29,7 @@ demo: $(VENV)/.demo
 # ruff first: it takes under a second and names a lint error before the suite's minutes.
 test: $(VENV)/.test
 	$(PY) -m ruff check xlaflow tests benchmarks
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist worksteal -q
 
 $(VENV)/.bench: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[bench]"
