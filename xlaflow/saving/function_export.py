@@ -130,7 +130,7 @@ class ObjectGraph:
                      if isinstance(x, _Slot)]
             try:
                 given = {k: structures.encode(v, _slot_of)
-                         for k, v in _bind(params, args, kwargs).items()}
+                         for k, v in structures.named_arguments(params, args, kwargs).items()}
                 bound = {k: given.get(k, record["defaults"].get(k))  # in parameter order
                          for k in dict.fromkeys([*params, *given, *record["defaults"]])
                          if k in given or k in record["defaults"]}
@@ -264,12 +264,6 @@ def _defaults(fn):
             except structures.Unencodable:
                 pass  # a call must then give it as the trace did
     return out
-
-
-def _bind(params, args, kwargs):
-    """{parameter name: value} of a call, positional arguments named by `params`."""
-    bound = {params[i] if i < len(params) else f"args[{i}]": a for i, a in enumerate(args)}
-    return {**bound, **kwargs}
 
 
 def _traces(fn):

@@ -116,12 +116,7 @@ class RestoredFunction:
             "with these arguments before saving, or give it an input_signature")
 
     def _bind(self, args, kwargs):
-        params = self._parameters
-        bound = {params[i] if i < len(params) else f"args[{i}]": a for i, a in enumerate(args)}
-        twice = sorted(set(bound) & set(kwargs))
-        if twice:
-            raise TypeError(f"{self.__name__}() got multiple values for {twice}")
-        bound.update(kwargs)
+        bound = structures.named_arguments(self._parameters, args, kwargs, self.__name__)
         for name, spec in self._defaults.items():
             if name not in bound:
                 bound[name] = structures.decode(spec, [])

@@ -15,6 +15,17 @@ _TENSOR_TYPES = (jax.Array, np.ndarray, np.generic)
 _VALUE_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
+def named_arguments(params, args, kwargs, name="function"):
+    """{parameter name: value} of a call, positional arguments named by `params` (past them:
+    'args[i]'), the one naming rule of saved traces and restored calls."""
+    bound = {params[i] if i < len(params) else f"args[{i}]": a for i, a in enumerate(args)}
+    twice = sorted(set(bound) & set(kwargs))
+    if twice:
+        raise TypeError(f"{name}() got multiple values for {twice}")
+    bound.update(kwargs)
+    return bound
+
+
 class Unencodable(TypeError):
     """A trace's argument that JSON cannot describe (an object, a Variable passed in)."""
 
