@@ -199,7 +199,7 @@ config._init_compilation_cache()
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
          "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse", "signal",
-         "audio")
+         "audio", "experimental")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
