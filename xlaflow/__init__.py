@@ -158,6 +158,8 @@ from xlaflow.ops import (
     transpose as transpose,
     zeros as zeros,
 )
+from xlaflow.ragged_tensor import RaggedTensor as RaggedTensor
+from xlaflow.ragged_spec import RaggedTensorSpec as RaggedTensorSpec
 from xlaflow.tensors import (
     TensorSpec as TensorSpec,
     as_dtype as as_dtype,
@@ -199,7 +201,7 @@ config._init_compilation_cache()
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
          "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse", "signal",
-         "audio", "experimental")
+         "audio", "experimental", "ragged")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 
@@ -221,10 +223,6 @@ def __getattr__(name):
 
 # TF modules a port may reach for, and what to write instead
 _NOT_PROVIDED = {
-    "ragged": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
-              "Dataset.padded_batch) and mask",
-    "RaggedTensor": "XLA needs fixed shapes: pad (keras.utils.pad_sequences, "
-                    "Dataset.padded_batch) and mask",
     "lookup": "build the vocabulary as a Python dict and map tokens to ids in Python",
     "feature_column": "preprocess features in NumPy or xf.data and use keras layers",
     "estimator": "use a keras Model with compile/fit",

@@ -90,10 +90,39 @@ def op(fn, public_name):
     return _named(wrapper, public_name)
 
 
+def dispatch_for(cls, table):
+    """Ops given a `cls` (RaggedTensor) call table[the function underneath] instead, as
+    TF's dispatch: found after the op refused it with a TypeError, so a plain call pays
+    nothing."""
+    global _COMPOSITE
+    _DISPATCH.update(table)
+    _COMPOSITE = _COMPOSITE | {cls}
+
+
+_DISPATCH = {}
+_COMPOSITE = frozenset()
+
+
+def _dispatched(fn, args, kwargs):
+    """The registered form of `fn` when a composite value is among args (or in a list)."""
+    alt = _DISPATCH.get(fn)
+    if alt is None:
+        return None
+    for value in (*args, *kwargs.values()):
+        items = value if type(value) in (list, tuple) else (value,)
+        if any(type(item) in _COMPOSITE for item in items):
+            return alt
+    return None
+
+
 def _retry(public_name, fn, error, args, kwargs):
     """What to call after `fn` raised `error` (a TypeError), as (function, args, kwargs):
-    text's host form of the op (tf.concat of strings) or `fn` with lists made tensors;
-    None to re-raise, after raising the clear error for text where XLA would hold it."""
+    the RaggedTensor form of the op, text's host form (tf.concat of strings) or `fn` with
+    lists made tensors; None to re-raise, after raising the clear error for text where XLA
+    would hold it."""
+    alt = _dispatched(fn, args, kwargs) if _COMPOSITE else None
+    if alt is not None:
+        return alt, args, kwargs
     text_op = _host_text_op(public_name, args, kwargs)
     if text_op is not None:
         return text_op, args, kwargs

@@ -1,0 +1,192 @@
+"""The tf.* ops TF dispatches to RaggedTensors: reductions, concat/stack, cast, gather,
+boolean_mask and the element-wise ops, registered with _op_dispatch by the function each
+public op wraps (so xf.reduce_sum and xf.math.reduce_sum are one entry).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow import _op_dispatch, ops
+from xlaflow.ragged_math import binary, rebuild, reduce
+from xlaflow.ragged_tensor import RaggedTensor, need_known
+from xlaflow.sparse_tensor import traced
+
+
+def _ragged(value, op):
+    """A RaggedTensor, or a dense tensor as one with every row full (TF's from_tensor)."""
+    if isinstance(value, RaggedTensor):
+        return value
+    from xlaflow.ragged_convert import from_tensor
+
+    return from_tensor(value if traced(value) else jnp.asarray(value))
+
+
+def _splits_concat(splits_list):
+    out, offset = [splits_list[0]], splits_list[0][-1]
+    for s in splits_list[1:]:
+        out.append(s[1:] + offset)
+        offset = offset + s[-1]
+    return jnp.concatenate(out)
+
+
+def _concat0(values):
+    if not isinstance(values[0], RaggedTensor):
+        return jnp.concatenate(values)
+    splits = _splits_concat([v.row_splits for v in values])
+    return RaggedTensor._unchecked(_concat0([v.values for v in values]), splits)
+
+
+def concat(values, axis, name=None):
+    """tf.concat of RaggedTensors (and dense tensors) along axis 0 or 1."""
+    values = [_ragged(v, "concat") for v in values]
+    if not values:
+        raise ValueError("xf.concat: values must not be empty")
+    rr = {v.ragged_rank for v in values}
+    if len(rr) != 1:
+        raise ValueError(f"xf.concat: the RaggedTensors' ragged_rank differ: "
+                         f"{[v.ragged_rank for v in values]}")
+    rank = values[0].ndim
+    axis = int(axis) % rank if -rank <= int(axis) < rank else axis
+    if axis == 0:
+        return _concat0(values)
+    if axis == 1 and rr == {1}:
+        return _concat_rows(values)
+    raise NotImplementedError(f"xf.concat: RaggedTensors along axis {axis} (ragged_rank "
+                              f"{rr.pop()}) is not provided; axis 0 and axis 1 of ragged_rank "
+                              "1 are")
+
+
+def _concat_rows(values):
+    """Row i of the result is row i of each input, joined: a scatter to known places."""
+    nrows = {v.nrows_static for v in values}
+    if len(nrows) != 1:
+        raise ValueError(f"xf.concat: along axis 1 the inputs must have the same number of "
+                         f"rows; received {[v.nrows_static for v in values]}")
+    lengths = [v.row_lengths() for v in values]
+    total = sum(lengths[1:], lengths[0])
+    splits = jnp.concatenate([jnp.zeros(1, total.dtype), jnp.cumsum(total)]).astype(
+        values[0].row_splits.dtype)
+    flats = [v.values for v in values]
+    out = jnp.zeros((sum(f.shape[0] for f in flats),) + flats[0].shape[1:],
+                    jnp.result_type(*flats))
+    before = jnp.zeros_like(lengths[0])
+    for v, n in zip(values, lengths):
+        rows = v.value_rowids()
+        pos = jnp.arange(v.values.shape[0], dtype=rows.dtype) - v.row_splits[rows]
+        out = out.at[splits[rows] + before[rows] + pos].set(v.values)
+        before = before + n
+    return RaggedTensor._unchecked(out, splits)
+
+
+def stack(values, axis=0, name=None):
+    """tf.stack of RaggedTensors: axis 0 adds an outer ragged dimension over the inputs."""
+    values = [_ragged(v, "stack") for v in values]
+    if axis != 0:
+        raise NotImplementedError("xf.stack: RaggedTensors along an axis other than 0 is "
+                                  "not provided; xf.concat of rt[:, None]-like inputs or "
+                                  "to_tensor() first")
+    joined = concat(values, 0)
+    sizes = np.cumsum([0] + [v.nrows_static for v in values])
+    return RaggedTensor._unchecked(joined, jnp.asarray(sizes, joined.row_splits.dtype))
+
+
+def cast(x, dtype, name=None):
+    return rebuild(x, ops.cast(x.flat_values, dtype))
+
+
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    """tf.gather(rt, indices): rows of rt (axis 0). Eager: sizes depend on the rows."""
+    from xlaflow.ragged_getitem import gather_rows
+
+    if axis not in (None, 0) or batch_dims:
+        raise NotImplementedError("xf.gather: a RaggedTensor gathers along axis 0 only "
+                                  "(batch_dims=0)")
+    need_known("gather of a RaggedTensor", "the gathered rows' lengths", params, indices)
+    idx = np.asarray(indices)
+    flat = gather_rows(params, idx.reshape(-1))
+    if idx.ndim <= 1:
+        return flat[0] if idx.ndim == 0 else flat
+    from xlaflow.ragged_convert import from_tensor
+
+    outer = from_tensor(jnp.zeros(idx.shape, jnp.int8), ragged_rank=idx.ndim - 1)
+    return RaggedTensor.from_nested_row_splits(flat, outer.nested_row_splits, validate=False)
+
+
+def boolean_mask(data, mask, name=None):
+    """tf.ragged.boolean_mask: the values of `data` where `mask` is true, rows kept (a
+    ragged mask picks inside rows; a 1-D dense mask picks rows). Eager only."""
+    from xlaflow.ragged_getitem import gather_rows
+
+    need_known("ragged.boolean_mask", "the mask's values", data, mask)
+    if isinstance(mask, RaggedTensor):
+        if not isinstance(data, RaggedTensor):
+            raise TypeError("xf.ragged.boolean_mask: a ragged mask needs ragged data")
+        from xlaflow.ragged_math import same_partition
+
+        same_partition(data, mask, "ragged.boolean_mask")
+        keep = np.asarray(mask.flat_values).astype(bool)
+        inner = data.nested_row_splits
+        rowids = [np.asarray(p) for p in _flat_rowids(data)]
+        kept = keep
+        splits_new = []
+        for s, ids in zip(reversed(inner), reversed(rowids)):
+            counts = np.bincount(ids[kept], minlength=len(s) - 1)
+            splits_new.insert(0, np.concatenate([[0], np.cumsum(counts)]))
+            kept = np.ones(len(s) - 1, bool)
+        flat = data.flat_values[np.nonzero(keep)[0]]
+        return RaggedTensor.from_nested_row_splits(
+            flat, [jnp.asarray(s, inner[0].dtype) for s in splits_new], validate=False)
+    mask = np.asarray(mask).astype(bool)
+    if mask.ndim != 1:
+        raise NotImplementedError("xf.ragged.boolean_mask: a dense mask must be 1-D (it "
+                                  "picks rows); pass a RaggedTensor mask to pick in rows")
+    if isinstance(data, RaggedTensor):
+        return gather_rows(data, np.nonzero(mask)[0])
+    return jnp.asarray(data)[np.nonzero(mask)[0]]
+
+
+def _flat_rowids(rt):
+    """For each ragged level, the row id of each of that level's values."""
+    out, level = [], rt
+    while isinstance(level, RaggedTensor):
+        out.append(level.value_rowids())
+        level = level.values
+    return out
+
+
+def _reduction(kind):
+    def ragged_reduce(input_tensor, axis=None, keepdims=False, name=None):
+        return reduce(kind, input_tensor, axis, bool(keepdims))
+    return ragged_reduce
+
+
+def _unary(fn):
+    return lambda x, *args, **kwargs: rebuild(x, fn(x.flat_values, *args, **kwargs))
+
+
+def _binary_op(fn):
+    def ragged_binary(x, y, *args, **kwargs):
+        return binary(lambda a, b: fn(a, b, *args, **kwargs), "math op", x, y)
+    return ragged_binary
+
+
+def register():
+    """Tell _op_dispatch which function stands for each op given a RaggedTensor."""
+    from xlaflow import array_ops, math_extra, nn_ops
+
+    table = {getattr(ops, f"reduce_{k}"): _reduction(k)
+             for k in ("sum", "mean", "max", "min", "prod", "any", "all")}
+    table.update({ops.concat: concat, ops.stack: stack, ops.cast: cast,
+                  array_ops.gather: gather})
+    for fn in (jnp.abs, jnp.exp, jnp.log, jnp.sqrt, jnp.square, jnp.sin, jnp.cos, jnp.tanh,
+               jnp.negative, jnp.floor, jnp.ceil, jnp.round, jnp.sign, jnp.log1p,
+               jnp.expm1, jnp.logical_not, nn_ops.sigmoid, nn_ops.softplus):
+        table[fn] = _unary(fn)
+    for fn in (jnp.add, jnp.subtract, jnp.multiply, jnp.divide, jnp.maximum, jnp.minimum,
+               jnp.equal, jnp.not_equal, jnp.less, jnp.less_equal, jnp.greater,
+               jnp.greater_equal, jnp.logical_and, jnp.logical_or, math_extra.truediv,
+               math_extra.floordiv, math_extra.floormod):
+        table[fn] = _binary_op(fn)
+    _op_dispatch.dispatch_for(RaggedTensor, table)

@@ -1,0 +1,219 @@
+"""RaggedTensor arithmetic: operators, element-wise ops through the flat values, and the
+reductions over the ragged axis as segment reductions (jittable).
+
+Two RaggedTensors combine only over the same row partition (checked eagerly, or when the
+program runs when traced); a dense operand broadcasts as TF's: a scalar, the inner uniform
+dims, or [nrows or 1, 1 (each ragged axis), inner...].
+"""
+
+from __future__ import annotations
+
+import operator
+
+import jax.numpy as jnp
+import numpy as np
+
+from xlaflow.errors import InvalidArgumentError
+from xlaflow.ragged_tensor import RaggedTensor, need_known
+from xlaflow.sparse_tensor import traced
+
+
+def rebuild(rt, flat):
+    """rt's nested row partitions over new flat values (as many)."""
+    if isinstance(rt.values, RaggedTensor):
+        return RaggedTensor._unchecked(rebuild(rt.values, flat), rt.row_splits)
+    return RaggedTensor._unchecked(flat, rt.row_splits)
+
+
+def map_flat_values(op, *args, **kwargs):
+    """op applied to the flat values of the RaggedTensors among args (which must share one
+    row partition), rebuilt with that partition (tf.ragged.map_flat_values)."""
+    found = [a for a in (*args, *kwargs.values()) if isinstance(a, RaggedTensor)]
+    if not found:
+        raise ValueError("xf.ragged.map_flat_values: no RaggedTensor among the arguments")
+    for other in found[1:]:
+        same_partition(found[0], other, "ragged.map_flat_values")
+
+    def flat(a):
+        return a.flat_values if isinstance(a, RaggedTensor) else a
+    out = op(*(flat(a) for a in args), **{k: flat(v) for k, v in kwargs.items()})
+    count = found[0].flat_values.shape[0]
+    if np.ndim(out) == 0 or out.shape[0] != count:
+        raise ValueError(f"xf.ragged.map_flat_values: op must keep the flat values' leading "
+                         f"size {count}; it returned shape {np.shape(out)}")
+    return rebuild(found[0], out)
+
+
+def same_partition(a, b, op):
+    """TF's check that two RaggedTensors have equal nested row splits."""
+    sa, sb = a.nested_row_splits, b.nested_row_splits
+    if len(sa) != len(sb):
+        raise ValueError(f"xf.{op}: the RaggedTensors have ragged_rank {len(sa)} and "
+                         f"{len(sb)}; they must share a row partition")
+    for level, (x, y) in enumerate(zip(sa, sb)):
+        if x.shape != y.shape:
+            raise ValueError(f"xf.{op}: row_splits at ragged level {level} differ in size: "
+                             f"{x.shape[0]} and {y.shape[0]} (the operands have different "
+                             "row partitions)")
+        if traced(x, y):
+            from xlaflow import _runtime_checks
+
+            _runtime_checks.check(jnp.all(x == y), lambda u, v: InvalidArgumentError(
+                None, None, f"xf.{op}: the operands' row_splits differ: {u.tolist()[:20]} "
+                            f"and {v.tolist()[:20]}"), x, y)
+        elif not np.array_equal(np.asarray(x), np.asarray(y)):
+            raise InvalidArgumentError(
+                None, None, f"xf.{op}: the operands' row_splits differ: left "
+                            f"{np.asarray(x).tolist()[:20]}, right {np.asarray(y).tolist()[:20]}")
+
+
+def dense_operand(rt, other, op):
+    """A dense operand as TF broadcasts it against rt's flat values."""
+    if isinstance(other, (bool, int, float, complex)):
+        return other  # keeps JAX's weak typing: rt_float16 * 2.0 stays float16
+    from xlaflow.tensors import convert_to_tensor
+
+    dense = other if traced(other) else convert_to_tensor(other)
+    inner = rt.flat_values.ndim - 1
+    if dense.ndim <= inner:
+        return dense
+    rank, ragged = rt.ndim, rt.ragged_rank
+    if dense.ndim > rank:
+        raise ValueError(f"xf.{op}: the dense operand's rank {dense.ndim} exceeds the "
+                         f"RaggedTensor's rank {rank}")
+    shape = (1,) * (rank - dense.ndim) + tuple(dense.shape)
+    if any(d != 1 for d in shape[1:ragged + 1]):
+        raise ValueError(f"xf.{op}: a dense operand of shape {tuple(dense.shape)} does not "
+                         f"broadcast to the RaggedTensor's shape {rt.shape}: along a ragged "
+                         "axis its size must be 1")
+    rows = dense.reshape((shape[0],) + shape[ragged + 1:])
+    if shape[0] == 1:
+        return rows[0]
+    if shape[0] != rt.nrows_static:
+        raise ValueError(f"xf.{op}: the dense operand's first dimension {shape[0]} must be 1 "
+                         f"or nrows ({rt.nrows_static})")
+    from xlaflow.ragged_convert import positions
+
+    return rows[positions(rt)[0]]
+
+
+def binary(fn, op, x, y):
+    """fn over the flat values of x and y, one of them a RaggedTensor."""
+    if isinstance(x, RaggedTensor) and isinstance(y, RaggedTensor):
+        same_partition(x, y, op)
+        return rebuild(x, fn(x.flat_values, y.flat_values))
+    if isinstance(x, RaggedTensor):
+        return rebuild(x, fn(x.flat_values, dense_operand(x, y, op)))
+    return rebuild(y, fn(dense_operand(y, x, op), y.flat_values))
+
+
+def _binary_method(fn, name, reverse=False):
+    def method(self, other):
+        if reverse:
+            return binary(fn, f"RaggedTensor.{name}", other, self)
+        return binary(fn, f"RaggedTensor.{name}", self, other)
+    method.__name__ = name
+    return method
+
+
+def _truediv(a, b):
+    from xlaflow.math_extra import truediv
+    return truediv(a, b)
+
+
+_OPERATORS = {"add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply,
+              "truediv": _truediv, "floordiv": jnp.floor_divide, "mod": jnp.remainder,
+              "pow": jnp.power, "and": jnp.logical_and, "or": jnp.logical_or,
+              "xor": jnp.logical_xor}
+for _name, _fn in _OPERATORS.items():
+    setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
+    setattr(RaggedTensor, f"__r{_name}__", _binary_method(_fn, f"__r{_name}__", True))
+for _name, _fn in {"lt": jnp.less, "le": jnp.less_equal, "gt": jnp.greater,
+                   "ge": jnp.greater_equal, "eq": jnp.equal, "ne": jnp.not_equal}.items():
+    setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
+for _name, _fn in {"neg": jnp.negative, "abs": jnp.abs, "invert": jnp.logical_not,
+                   "pos": operator.pos}.items():
+    setattr(RaggedTensor, f"__{_name}__",
+            (lambda fn: lambda self: rebuild(self, fn(self.flat_values)))(_fn))
+
+
+# -- reductions ------------------------------------------------------------------------
+def _segment(kind, data, ids, count):
+    from xlaflow.segment_ops import _extreme, _reduce
+
+    if kind in ("any", "all"):
+        out = _reduce("max" if kind == "any" else "min", data.astype(jnp.int32), ids, count,
+                      0 if kind == "any" else 1)
+        return out.astype(bool)
+    if kind in ("max", "min"):
+        return _reduce(kind, data, ids, count, _extreme(data.dtype, kind == "min", kind))
+    return _reduce(kind, data, ids, count, None)
+
+
+_DENSE = {"sum": jnp.sum, "max": jnp.max, "min": jnp.min, "prod": jnp.prod,
+          "any": jnp.any, "all": jnp.all}
+
+
+def reduce(kind, rt, axis=None, keepdims=False):
+    """TF's ragged reduce_<kind> (sum, mean, max, min, prod, any, all)."""
+    op = f"reduce_{kind}"
+    if kind == "mean":  # TF: the sum over the count, divided as `/` (ints give floats)
+        total = reduce("sum", rt, axis, keepdims)
+        count = reduce("sum", rebuild(rt, jnp.ones_like(rt.flat_values)), axis, keepdims)
+        if isinstance(total, RaggedTensor):
+            return rebuild(total, _truediv(total.flat_values, count.flat_values))
+        return _truediv(total, count)
+    rank = rt.ndim
+    if axis is None:
+        axes = list(range(rank))
+    else:
+        given = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        axes = []
+        for a in given:
+            if not isinstance(a, (int, np.integer)) or not -rank <= a < rank:
+                raise ValueError(f"xf.{op}: axis must be ints in [{-rank}, {rank}); received "
+                                 f"{axis!r}")
+            axes.append(int(a) % rank)
+        axes = sorted(set(axes))
+    if axes == list(range(rank)):
+        if keepdims:
+            raise NotImplementedError(f"xf.{op}: keepdims=True over every axis of a "
+                                      "RaggedTensor is not provided; reduce its flat_values")
+        return _DENSE[kind](rt.flat_values)
+    result = rt
+    for a in reversed(axes):  # innermost first: the outer axes keep their numbering
+        result = _reduce_axis(kind, result, a, keepdims, op)
+    return result
+
+
+def _reduce_axis(kind, x, axis, keepdims, op):
+    if not isinstance(x, RaggedTensor):
+        return _DENSE[kind](x, axis=axis, keepdims=keepdims)
+    ragged = x.ragged_rank
+    flat = x.flat_values
+    if axis > ragged:  # a uniform inner axis of the flat values
+        return rebuild(x, _DENSE[kind](flat, axis=axis - ragged, keepdims=keepdims))
+    if axis == ragged:  # the innermost ragged axis: one segment per innermost row
+        levels = []
+        level = x
+        while isinstance(level, RaggedTensor):
+            levels.append(level)
+            level = level.values
+        inner = levels[-1]
+        out = _segment(kind, flat, inner.value_rowids(), inner.nrows_static)
+        if keepdims:
+            out = out[:, None]
+        for part in reversed(levels[:-1]):
+            out = RaggedTensor._unchecked(out, part.row_splits)
+        return out
+    if axis == 0 and ragged == 1:
+        need_known(op + " over axis 0", "the longest row", x.row_splits)
+        from xlaflow.ragged_convert import positions
+
+        width = int(np.asarray(x.bounding_shape())[1])
+        out = _segment(kind, flat, positions(x)[1], width)
+        return out[None] if keepdims else out
+    raise NotImplementedError(f"xf.{op}: reducing ragged axis {axis} of a RaggedTensor with "
+                              f"ragged_rank {ragged} is not provided (only the innermost "
+                              "ragged axis, inner uniform axes, or axis 0 at ragged_rank 1); "
+                              "convert with rt.to_tensor() first")
