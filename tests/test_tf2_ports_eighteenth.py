@@ -210,7 +210,7 @@ def test_rnn_guide_encoder_decoder_passes_the_encoder_states(capsys):
 
     model = keras.Model([encoder_input, decoder_input], output)
     rows = _summary_rows(capsys, model)
-    # the guide's counts; xlaflow names the Inputs input_layer*, Keras 2 input_1, input_2
+    # the guide's counts (its Inputs are input_1, input_2, as Keras 2 names them)
     counts = {name: count for name, (_, count) in rows.items()}
     assert counts["encoder"] == counts["decoder"] == 33024
     assert sorted(counts.values()) == [0, 0, 650, 33024, 33024, 64000, 128000]

@@ -45,8 +45,12 @@ _name_counts = collections.Counter()
 first_call_hooks = weakref.WeakKeyDictionary()
 
 
-def unique_name(base):
-    """'dense', then 'dense_1', 'dense_2', ... (Keras naming); reset by clear_session."""
+def unique_name(base, zero_based=True):
+    """'dense', then 'dense_1', 'dense_2', ... (Keras naming); reset by clear_session.
+    zero_based=False numbers the first one too: 'input_1', 'input_2' (Keras 2's Inputs)."""
+    if not zero_based:
+        _name_counts[base] += 1
+        return f"{base}_{_name_counts[base]}"
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"

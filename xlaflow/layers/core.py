@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow._string_dtype import HOST_STRING
-from xlaflow.layers.base import Layer
+from xlaflow.layers.base import Layer, unique_name
 from xlaflow.random import SeedGenerator
 from xlaflow.tensors import is_string_dtype
 
@@ -26,6 +26,8 @@ class InputLayer(Layer):
         if shape is not None:
             kwargs["batch_input_shape"] = (batch_size, *tuple(shape))
         text = dtype is not None and is_string_dtype(dtype)
+        if name is None:  # Keras 2's InputLayer: input_1, input_2, ... (as Input's)
+            name = unique_name("input", zero_based=False)
         super().__init__(name=name, dtype=None if text else dtype, **kwargs)
         if text:  # an Input of strings, for host layers (StringLookup): no dtype policy
             self.dtype = HOST_STRING

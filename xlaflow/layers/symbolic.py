@@ -223,9 +223,9 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=Non
         shape = (shape,)
     if dtype is None:
         dtype = backend_config.floatx()
-    if name is None:  # unique, as Keras: exported signatures name their inputs after them
-        from xlaflow.layers.base import unique_name
-        name = unique_name("input_layer")
+    if name is None:  # Keras 2's input_1, input_2, ...: exported signatures name their
+        from xlaflow.layers.base import unique_name  # inputs after them
+        name = unique_name("input", zero_based=False)
     tensor = SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name)
     input_layer_of(tensor)
     return tensor
