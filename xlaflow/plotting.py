@@ -122,6 +122,7 @@ def _graph_edges(model):
     import jax
 
     from xlaflow.layers.symbolic import is_symbolic
+    from xlaflow.models.summary import keras_class_name
     graph = getattr(model, "_graph", None)
     if graph is not None:  # functional: the recorded layer calls
         nodes, edges = [], []
@@ -132,7 +133,7 @@ def _graph_edges(model):
             lid = f"l{id(node.layer)}"
             if lid not in seen:  # a shared layer is one box, with an edge per call
                 seen.add(lid)
-                nodes.append((lid, node.layer.name, type(node.layer).__name__, None))
+                nodes.append((lid, node.layer.name, keras_class_name(node.layer), None))
             for parent in jax.tree_util.tree_leaves(node.inputs, is_leaf=is_symbolic):
                 if is_symbolic(parent):
                     src = f"t{id(parent)}" if parent.node is None else \
@@ -142,14 +143,14 @@ def _graph_edges(model):
         return nodes, edges
     layers = getattr(model, "_layers", None)
     if layers is not None:  # Sequential: a chain
-        nodes = [(f"l{id(layer)}", layer.name, type(layer).__name__, None)
+        nodes = [(f"l{id(layer)}", layer.name, keras_class_name(layer), None)
                  for layer in layers]
         shape = getattr(model, "_build_input_shape", None)
         if nodes and nodes[0][2] != "InputLayer" and shape is not None:
             nodes.insert(0, ("input", "input", "InputLayer", str(tuple(shape))))
         return nodes, [(a[0], b[0]) for a, b in itertools.pairwise(nodes)]
     # Subclassed: its connections are Python code in call(); one box, as Keras draws it.
-    return [(f"l{id(model)}", model.name, type(model).__name__, None)], []
+    return [(f"l{id(model)}", model.name, keras_class_name(model), None)], []
 
 
 def model_to_dot(model, show_shapes=False, show_layer_names=True, rankdir="TB", dpi=96):

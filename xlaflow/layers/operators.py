@@ -1,8 +1,9 @@
 """Python operators on symbolic tensors (`x + y`, `2 * x`, `-x`, `x @ w`, `x[:, 0]`).
 
-Keras 2 records them as TFOpLambda layers; here each is a node of an `Operator` layer that
-holds the operator's name and its constant operand or index, in JSON form, so a functional
-model that uses them saves and loads like any other. `Lambda` (lambda_layer.py) wraps other
+Keras 2 records them as TFOpLambda layers (SlicingOpLambda for indexing), and summary()
+and plot_model show them so; here each is a node of an `Operator` layer that holds the
+operator's name and its constant operand or index, in JSON form, so a functional model that
+uses them saves and loads like any other. `Lambda` (lambda_layer.py) wraps other
 jax.numpy code.
 """
 
@@ -75,6 +76,12 @@ class Operator(Layer):
         else:
             left, right = (self._value, inputs) if self.reverse else (inputs, self._value)
         return _BINARY[self.op](left, right)
+
+    @property
+    def _keras2_class_name(self):
+        """Keras 2's class for this layer, which summary() and plot_model show: indexing
+        is a SlicingOpLambda, any other operator a TFOpLambda."""
+        return "SlicingOpLambda" if self.op == _GETITEM else "TFOpLambda"
 
     def get_config(self):
         return {**super().get_config(), "op": self.op, "constant": self.constant,

@@ -49,8 +49,19 @@ def _layer_rows(model):
                 rows.append((layer, _open_shapes(*specs)))
     else:
         rows = [(layer, "?" if not layer.built else "multiple") for layer in layers]
-    return [(layer.name, type(layer).__name__, out, layer.count_params(), layer)
+    return [(layer.name, keras_class_name(layer), out, layer.count_params(), layer)
             for layer, out in rows]
+
+
+def keras_class_name(layer):
+    """The class name Keras 2 shows for `layer` (summary, plot_model): a functional Model is
+    Keras 2's Functional; a layer whose Keras 2 class differs says so (`_keras2_class_name`,
+    as operators: TFOpLambda, SlicingOpLambda); any other, its own class name."""
+    from xlaflow.models.model import Model
+    if type(layer) is Model and getattr(layer, "_graph", None) is not None:
+        return "Functional"  # Keras 2's Model(inputs, outputs) is an instance of Functional
+    shown = getattr(layer, "_keras2_class_name", None)
+    return shown if isinstance(shown, str) else type(layer).__name__
 
 
 def _open_shapes(first, second):
