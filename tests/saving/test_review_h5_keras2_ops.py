@@ -91,3 +91,38 @@ def test_bias_add_of_keras_applications_preprocess_input():
         one_op("nn.bias_add", ["x", 0, 0, {"bias": [1.0], "data_format": "NCHW"}])
     with pytest.raises(ValueError, match=r"bias must be 1-D; received shape \(1, 4\)"):
         one_op("nn.bias_add", ["x", 0, 0, {"bias": [[1.0] * 4], "data_format": None}])
+
+
+def test_operators_replay_under_the_files_names_and_eq_is_elementwise(tmp_path):
+    # TF 2.12 names repeated operator layers tf.__operators__.add_7 and so on: the replayed
+    # layers keep those names (they were named afresh), and `x == 4.0`, which TF 2 records
+    # as tf.__operators__.eq, compares elementwise (it was Python identity: False)
+    slices = [{"start": None, "stop": None, "step": None}, {"start": 1, "stop": None,
+                                                           "step": None}]
+    entries = [
+        layer_entry("InputLayer", input_layer("x", [4]), []),
+        layer_entry("TFOpLambda", op_layer("tf.__operators__.add_7", "__operators__.add"),
+                    [["x", 0, 0, {"y": ["x", 0, 0], "name": None}]]),
+        layer_entry("SlicingOpLambda",
+                    op_layer("tf.__operators__.getitem_2", "__operators__.getitem"),
+                    [["tf.__operators__.add_7", 0, 0, {"slice_spec": slices}]]),
+        layer_entry("TFOpLambda", op_layer("tf.__operators__.eq_1", "__operators__.eq"),
+                    [["tf.__operators__.getitem_2", 0, 0, {"y": 4.0, "name": None}]]),
+        layer_entry("TFOpLambda", op_layer("tf.__operators__.ne", "__operators__.ne"),
+                    [["x", 0, 0, {"y": [1.0, 2.0, 2.0, 0.0], "name": None}]])]
+    model = keras.models.model_from_json(functional(
+        "ops", entries, [["x", 0, 0]], [["tf.__operators__.eq_1", 0, 0],
+                                        ["tf.__operators__.ne", 0, 0]]))
+    assert [layer.name for layer in model.layers] == [
+        "x", "tf.__operators__.add_7", "tf.__operators__.getitem_2", "tf.__operators__.eq_1",
+        "tf.__operators__.ne"]
+    x = np.array([[0, 1, 2, 3], [2, 2, 2, 0]], "float32")
+    for candidate in (model, _saved_and_loaded(model, tmp_path)):
+        equal, not_equal = (np.asarray(out) for out in candidate(x))
+        np.testing.assert_array_equal(equal, (x + x)[:, 1:] == 4.0)
+        np.testing.assert_array_equal(not_equal, x != np.array([1, 2, 2, 0], "float32"))
+
+
+def _saved_and_loaded(model, tmp_path):
+    model.save(tmp_path / "ops.keras")
+    return keras.models.load_model(tmp_path / "ops.keras")

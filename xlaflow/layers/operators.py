@@ -89,9 +89,10 @@ class Operator(Layer):
 
 
 # -- the operators SymbolicTensor defines ----------------------------------------------------
-def binary(op, x, other, reverse=False):
-    """`x <op> other` (or `other <op> x` with `reverse`) as a graph node; NotImplemented for
-    operands that are neither tensors, numbers nor arrays, so Python raises its TypeError."""
+def binary(op, x, other, reverse=False, name=None):
+    """`x <op> other` (or `other <op> x` with `reverse`) as a graph node (its layer `name`,
+    or Keras 2's tf.math.<op>); NotImplemented for operands that are neither tensors,
+    numbers nor arrays, so Python raises its TypeError."""
     from xlaflow.layers.symbolic import is_symbolic
     if is_symbolic(other):
         if other.ndim != x.ndim:
@@ -102,7 +103,7 @@ def binary(op, x, other, reverse=False):
             raise ValueError(f"x @ y of symbolic tensors of shapes {x.shape} and {other.shape}"
                              ": both need rank 3 or more (a batch of matrices)")
         pair = [other, x] if reverse else [x, other]
-        return Operator(op, name=_name(op))(pair)
+        return Operator(op, name=name or _name(op))(pair)
     from xlaflow.variables import Variable
     if isinstance(other, Variable):  # as a constant it would be frozen at today's value
         raise TypeError(f"{_SYMBOLS[op]} of a symbolic tensor and the Variable "
@@ -113,19 +114,19 @@ def binary(op, x, other, reverse=False):
     if constant is None:
         return NotImplemented
     _check_constant(op, x, np.shape(other), reverse)
-    return Operator(op, constant=constant, reverse=reverse, name=_name(op))(x)
+    return Operator(op, constant=constant, reverse=reverse, name=name or _name(op))(x)
 
 
 def unary(op, x):
     return Operator(op, name=_name(op))(x)
 
 
-def getitem(x, key):
+def getitem(x, key, name=None):
     encoded = encode_key(key)
     if not _keeps_batch(decode_key(encoded), x.ndim):
         raise IndexError(f"indexing a symbolic tensor of shape {x.shape} with {key!r} would "
                          "select along the batch axis; keep it whole: x[:, ...] or x[..., i]")
-    return Operator(_GETITEM, key=encoded, name=_name(_GETITEM))(x)
+    return Operator(_GETITEM, key=encoded, name=name or _name(_GETITEM))(x)
 
 
 def _name(op):

@@ -13,11 +13,12 @@ tf.nn.bias_add (keras.applications' caffe preprocess_input) replays as an additi
 from __future__ import annotations
 
 import inspect
-import operator
 
-# tf.__operators__ holds the Python operators TF overloads on tensors
-_OPERATORS = {"add": operator.add, "eq": operator.eq, "ne": operator.ne,
-              "getitem": operator.getitem}
+# tf.__operators__ holds the Python operators TF overloads on tensors: + and indexing
+# replay as xlaflow's operator layers; == and != (elementwise in TF 2, identity on
+# xlaflow's symbolic tensors) as the ops TF calls, math.equal and math.not_equal
+_OPERATORS = {"add": "add", "getitem": "getitem", "eq": "math.equal",
+              "ne": "math.not_equal"}
 # TF 1's argument names, which "compat.v1.<op>" calls carry, as TF 2's op names them
 _V1_ARGUMENTS = {"squeeze_dims": "axis", "keep_dims": "keepdims",
                  "reduction_indices": "axis", "dim": "axis"}
@@ -59,7 +60,7 @@ class Keras2Op:
         kwargs.pop("name", None)  # TF's op label; Keras 2 drops it too
         kwargs = {key: _slices(value) for key, value in kwargs.items()}
         if self._operator is not None:  # (x, y) or (tensor, slice_spec)
-            return self._operator(inputs, *kwargs.values())
+            return self._apply_operator(inputs, *kwargs.values())
         if self.function == "nn.bias_add" and self._op_name == "math.add":
             kwargs = self._bias_add_arguments(kwargs)
         elif self._op_name != self.function:
@@ -70,6 +71,21 @@ class Keras2Op:
             args.append(kwargs.pop("y"))
         from xlaflow.layers import op_layer
         return op_layer.record(self._op_name, self._fn, args, kwargs, layer_name=self.name)
+
+    def _apply_operator(self, x, operand):
+        """x + operand, x[operand], x == operand or x != operand, as a layer with the
+        file's name (Keras 2's tf.__operators__.add_3 stays that, not a fresh name)."""
+        from xlaflow.layers import op_layer, operators
+        if self._operator == "getitem":
+            return operators.getitem(x, operand, name=self.name)
+        if isinstance(operand, (list, tuple)):  # a constant saved as lists (read as tuples)
+            import numpy as np
+            operand = np.asarray(operand, dtype=self.dtype)
+        if self._operator == "add":
+            return operators.binary("add", x, operand, name=self.name)
+        from xlaflow import _op_dispatch
+        fn = _op_dispatch.resolve(self._operator)
+        return op_layer.record(self._operator, fn, [x, operand], {}, layer_name=self.name)
 
     def _bias_add_arguments(self, kwargs):
         """tf.nn.bias_add(value, bias, data_format)'s arguments as math.add's y=bias."""
