@@ -115,14 +115,29 @@ def _dispatched(fn, args, kwargs):
     return None
 
 
+def _refuse_composite(public_name, args, kwargs, error):
+    """A clear TypeError when an op with no RaggedTensor form is given one (JAX's own
+    error would only say it wants arrays)."""
+    for value in (*args, *kwargs.values()):
+        items = value if type(value) in (list, tuple) else (value,)
+        found = next((item for item in items if type(item) in _COMPOSITE), None)
+        if found is not None:
+            raise TypeError(
+                f"tf.{public_name} does not take a {type(found).__name__} here: apply it to "
+                "the values with xf.ragged.map_flat_values(fn, rt) where it acts element by "
+                "element, or convert first with rt.to_tensor() (padded)") from error
+
+
 def _retry(public_name, fn, error, args, kwargs):
     """What to call after `fn` raised `error` (a TypeError), as (function, args, kwargs):
     the RaggedTensor form of the op, text's host form (tf.concat of strings) or `fn` with
     lists made tensors; None to re-raise, after raising the clear error for text where XLA
     would hold it."""
-    alt = _dispatched(fn, args, kwargs) if _COMPOSITE else None
-    if alt is not None:
-        return alt, args, kwargs
+    if _COMPOSITE:
+        alt = _dispatched(fn, args, kwargs)
+        if alt is not None:
+            return alt, args, kwargs
+        _refuse_composite(public_name, args, kwargs, error)
     text_op = _host_text_op(public_name, args, kwargs)
     if text_op is not None:
         return text_op, args, kwargs
