@@ -33,10 +33,12 @@ class RaggedTensorSpec:
                 raise ValueError("xf.RaggedTensorSpec: give ragged_rank when shape is "
                                  "unknown")
             ragged_rank = rank - 1
-        if not isinstance(ragged_rank, (int, np.integer)) or ragged_rank < 1 or (
+        # ragged_rank 0 (TF allows it) describes a dense row of a ragged value: what a
+        # Dataset sliced from a RaggedTensor yields, and what its batch makes ragged again
+        if not isinstance(ragged_rank, (int, np.integer)) or ragged_rank < 0 or (
                 rank is not None and ragged_rank >= rank):
             raise ValueError(f"xf.RaggedTensorSpec: ragged_rank must be an int in "
-                             f"[1, rank - 1] (rank {rank}); received {ragged_rank!r}")
+                             f"[0, rank - 1] (rank {rank}); received {ragged_rank!r}")
         self.ragged_rank = int(ragged_rank)
         self.row_splits_dtype = splits_dtype(row_splits_dtype)
 
