@@ -352,7 +352,8 @@ def test_rebatch_errors_and_cardinality():
 def test_the_implemented_methods_are_no_longer_refused():
     ds = Dataset.range(3)
     for name in ("interleave", "window", "scan", "unique", "rebatch", "group_by_window",
-                 "bucket_by_sequence_length", "ignore_errors", "with_options", "options"):
+                 "bucket_by_sequence_length", "ignore_errors", "with_options", "options",
+                 "ragged_batch"):
         assert callable(getattr(ds, name))
-    with pytest.raises(NotImplementedError, match="Dataset.ragged_batch is not implemented"):
-        ds.ragged_batch  # noqa: B018
+    with pytest.raises(NotImplementedError, match="Dataset.snapshot is not implemented"):
+        ds.snapshot  # noqa: B018

@@ -12,11 +12,13 @@ import itertools
 
 import numpy as np
 
-from xlaflow.data import structure
+from xlaflow.data import ragged_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
-from xlaflow.data.passes import upstream
+from xlaflow.data.passes import OnePass, upstream
+from xlaflow.ragged_spec import RaggedTensorSpec
+from xlaflow.ragged_tensor import RaggedTensor, splits_dtype
 from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec
 
@@ -104,8 +106,8 @@ def _explain(chunk, start, what):
                 raise TypeError(
                     f"Dataset.{what}: element {start + j}{structure.where(path)} has dtype "
                     f"{a.dtype.name} but element {start}'s has {arrays[0].dtype.name}")
-            if what == "batch" and type(a) is not SparseTensor and \
-                    np.shape(a) != np.shape(arrays[0]):
+            if what == "batch" and type(a) is np.ndarray and \
+                    np.shape(a) != np.shape(arrays[0]):  # sparse and ragged: sizes vary
                 raise ValueError(
                     f"Dataset.batch: element {start + j}{structure.where(path)} has shape "
                     f"{np.shape(a)} but element {start}'s (first of its batch) has "
@@ -158,7 +160,8 @@ class Batch(Dataset):
         except ValueError:  # unequal shapes: say which element, then NumPy's words
             _explain(chunk, start, "batch")
             raise
-        if any(type(leaf) is not SparseTensor and leaf.shape[1:] != np.shape(column[0])
+        if any(type(leaf) not in (SparseTensor, RaggedTensor) and
+               leaf.shape[1:] != np.shape(column[0])
                for leaf, column in zip(leaves, columns)):
             _explain(chunk, start, "batch")  # e.g. ragged object arrays
             raise ValueError(f"Dataset.batch: cannot stack the batch of elements "
@@ -224,6 +227,11 @@ class PaddedBatch(Dataset):
         specs = structure.flatten(spec)
         names = structure.paths(spec)
         for path, component in zip(names, specs):
+            if isinstance(component, RaggedTensorSpec):  # TF: "only supported for ... tensor"
+                raise TypeError(f"Dataset.padded_batch: component{structure.where(path)} is "
+                                f"ragged ({component}); padded_batch is only supported for "
+                                "dense components, as in TF: use batch (a RaggedTensor "
+                                "batch; its to_tensor() pads) or map to_tensor() first")
             if isinstance(component, SparseTensorSpec):  # TF refuses them too
                 raise TypeError(f"Dataset.padded_batch: component{structure.where(path)} is a "
                                 f"SparseTensor ({component}); padded batching of sparse "
@@ -290,3 +298,67 @@ class PaddedBatch(Dataset):
 
     def _cardinality(self):
         return _batched_cardinality(self._input._cardinality(), self._size, self._drop)
+
+
+def _ragged_rank_for(spec):
+    """The ragged_rank ragged_batch gives a dense component (None: it stays dense).
+
+    TF's rule: the last dimension of unknown size. A shape known in full stays dense in
+    TF, but xlaflow's map reports its first output's exact shape where TF says None
+    (TF's `(None, features)` for sequences reads `(5, features)` here), so such a shape
+    proves nothing: its first dimension is taken as varying (ragged_rank 0).
+    """
+    if type(spec) is not TensorSpec or spec.shape is None or len(spec.shape) == 0:
+        return None
+    unknown = [axis for axis, size in enumerate(spec.shape) if size is None]
+    return max(unknown) if unknown else 0
+
+
+def _ragged_shape(shape, ragged_rank):
+    # a shape known in full was taken as varying in its first dimension (ragged_rank 0)
+    return list(shape) if None in shape else [None, *shape[1:]]
+
+
+def _to_ragged(array, ragged_rank, dtype):
+    """A dense element leaf as a ragged one of `ragged_rank` (uniform rows)."""
+    if ragged_rank == 0:
+        return ragged_elements.as_row(array, dtype)
+    shape = np.shape(array)
+    out = np.asarray(array).reshape((-1,) + shape[ragged_rank + 1:])
+    for axis in range(ragged_rank, 0, -1):
+        rows = int(np.prod(shape[:axis], dtype=np.int64))
+        out = RaggedTensor._unchecked(out, np.arange(rows + 1, dtype=dtype) * shape[axis])
+    return out
+
+
+class DenseToRagged(OnePass, Dataset):
+    """The first half of `Dataset.ragged_batch` (TF's _DenseToRaggedDataset): dense
+    components of rank >= 1 made ragged, so that batch stacks rows of any length."""
+
+    def __init__(self, dataset, row_splits_dtype):
+        self._input = dataset
+        self._dtype = splits_dtype(row_splits_dtype)
+
+    def _ranks(self):
+        return [_ragged_rank_for(s) for s in structure.flatten(self._input.element_spec)]
+
+    def _pass(self, tolerant):
+        ranks = self._ranks()
+        with upstream(self._input, tolerant) as it:
+            for element in it:
+                if type(element) is not Failed:
+                    leaves = structure.flatten(element)
+                    element = structure.pack_as(element, [
+                        leaf if rank is None else _to_ragged(leaf, rank, self._dtype)
+                        for leaf, rank in zip(leaves, ranks)])
+                yield element
+
+    def _infer_spec(self):
+        spec = self._input.element_spec
+        return structure.pack_as(spec, [
+            s if rank is None else RaggedTensorSpec(_ragged_shape(s.shape, rank), s.dtype,
+                                                    rank, self._dtype)
+            for s, rank in zip(structure.flatten(spec), self._ranks())])
+
+    def _cardinality(self):
+        return self._input._cardinality()

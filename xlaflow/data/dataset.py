@@ -248,6 +248,13 @@ class Dataset:
         from xlaflow.data.batching import PaddedBatch
         return PaddedBatch(self, batch_size, padded_shapes, padding_values, drop_remainder)
 
+    def ragged_batch(self, batch_size, drop_remainder=False, row_splits_dtype="int64",
+                     name=None):
+        """Batches whose dense components of rank >= 1 become RaggedTensors, so their
+        sizes may differ from element to element (TF's ragged_batch)."""
+        from xlaflow.data.batching import Batch, DenseToRagged
+        return Batch(DenseToRagged(self, row_splits_dtype), batch_size, drop_remainder)
+
     def unbatch(self, name=None):
         """Splits each element along its first dimension into elements (undoes batch)."""
         from xlaflow.data.unbatching import Unbatch
@@ -403,7 +410,6 @@ _NONE = object()
 # tf.data methods not provided here, with what to write instead.
 _NOT_IMPLEMENTED = {
     "snapshot": "use cache()",
-    "ragged_batch": "there are no ragged tensors here: use padded_batch",
     "rejection_resample": "filter one dataset per class and combine them with "
                           "Dataset.sample_from_datasets(datasets, weights=target_dist)",
     "save": "use cache(filename), which writes a completed pass to a file that a pipeline "

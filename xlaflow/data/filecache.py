@@ -17,6 +17,7 @@ from xlaflow.data import structure
 from xlaflow.data.dataset import Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, upstream
+from xlaflow.data.ragged_elements import RaggedRow
 
 SUFFIX = ".xfcache.npz"
 
@@ -39,6 +40,11 @@ def _load(archive, key, names):
     for index, end, n in zip(np.ndindex(*lengths.shape), ends, lengths.reshape(-1)):
         out[index] = data[end - n:end]
     return out
+
+
+def _kind(leaf):
+    return "ragged component (a row of a RaggedTensor)" if type(leaf) is RaggedRow else \
+        type(leaf).__name__
 
 
 class FileCache(OnePass, Dataset):
@@ -79,11 +85,12 @@ class FileCache(OnePass, Dataset):
                     arrays[f"e{i}_{j}{_LENGTHS}"] = np.vectorize(
                         len, otypes=[np.int64])(leaf).reshape(leaf.shape)
                     continue
-                if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind == "O":
+                if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind == "O" \
+                        or type(leaf) is RaggedRow:  # a ragged row would come back dense
                     raise TypeError(
                         f"Dataset.cache({self._path[:-len(SUFFIX)]!r}): only elements of "
                         f"NumPy arrays can be written to a file; element {i} has a "
-                        f"{type(leaf).__name__}. Use cache() without a filename")
+                        f"{_kind(leaf)}. Use cache() without a filename")
                 arrays[f"e{i}_{j}"] = leaf
         directory = os.path.dirname(os.path.abspath(self._path))
         fd, tmp = tempfile.mkstemp(prefix=".xfcache-", suffix=".npz", dir=directory)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from xlaflow._string_dtype import TextDType
-from xlaflow.data import sparse_elements, structure
+from xlaflow.data import ragged_elements, sparse_elements, structure
+from xlaflow.ragged_tensor import RaggedTensor
 from xlaflow.sparse_tensor import SparseTensor
 
 _NDARRAY_DTYPE = np.ndarray.dtype  # NumPy's own attribute, which HostTensor.dtype wraps
@@ -93,6 +94,8 @@ def as_host_tensors(value):
 def _view(leaf):
     if type(leaf) is SparseTensor:  # TF's iteration gives its indices and values as tensors
         return sparse_elements.viewed(leaf, _view)
+    if type(leaf) is RaggedTensor:  # TF's iteration gives RaggedTensors of tensors
+        return ragged_elements.viewed(leaf, _view)
     if isinstance(leaf, np.ndarray):
         return leaf.view(HostTensor)
     if isinstance(leaf, np.generic):

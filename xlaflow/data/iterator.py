@@ -74,14 +74,32 @@ def _plain_bytes(element):
         if kind is np.ndarray:
             if v.dtype.kind in "USO" and _is_text(v):
                 break
-        elif kind in _TEXT_SCALARS:
+        elif kind in _TEXT_SCALARS or kind in _RAGGED:
             break
     else:
         return element
-    return structure.pack_as(element, [_as_bytes(v) if _is_text(v) else v for v in leaves])
+    return structure.pack_as(element, [_plain(v) for v in leaves])
+
+
+def _plain(v):
+    kind = type(v)
+    if kind is _RAGGED[0]:  # TF's RaggedTensor.numpy(): an object array of row arrays
+        return v.numpy()
+    if kind is _RAGGED[1]:  # a dense row of a ragged component: a plain array, as TF's
+        v = v.view(np.ndarray)
+    return _as_bytes(v) if _is_text(v) else v
 
 
 _TEXT_SCALARS = frozenset((str, np.str_, np.bytes_))  # (Python bytes is TF's form already)
+
+
+def _ragged_types():
+    from xlaflow.data.ragged_elements import RaggedRow
+    from xlaflow.ragged_tensor import RaggedTensor
+    return (RaggedTensor, RaggedRow)
+
+
+_RAGGED = _ragged_types()
 
 
 def _is_text(value):

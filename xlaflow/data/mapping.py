@@ -12,12 +12,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
-from xlaflow.data import sparse_elements, structure
+from xlaflow.data import ragged_elements, sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.iterator import deterministic, thread_count
 from xlaflow.data.passes import OnePass, peek_first, upstream
+from xlaflow.ragged_spec import RaggedTensorSpec
 from xlaflow.sparse_tensor import SparseTensorSpec
 
 
@@ -171,6 +172,7 @@ class Map(OnePass, Dataset):
             # spec, run the function once on zeros (unknown sizes taken as 0).
             zeros = structure.map_structure(
                 lambda s: sparse_elements.empty(s) if isinstance(s, SparseTensorSpec) else
+                ragged_elements.empty(s) if isinstance(s, RaggedTensorSpec) else
                 np.zeros([d or 0 for d in s.shape or ()], s.dtype)[()],
                 self._input.element_spec)
             try:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.data import sparse_elements, structure
+from xlaflow.data import ragged_elements, sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, closing
+from xlaflow.ragged_tensor import RaggedTensor
 from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec, as_dtype
 
@@ -37,6 +38,7 @@ class TensorSlices(Dataset):
         self._structure = element
         # a SparseTensor's entries are grouped by row once, for every pass
         self._leaves = [sparse_elements.Rows(leaf) if type(leaf) is SparseTensor and leaf.ndim
+                        else ragged_elements.Rows(leaf) if type(leaf) is RaggedTensor
                         else _read_only(leaf) for leaf in structure.flatten(element)]
         if not self._leaves:
             raise ValueError("Dataset.from_tensor_slices: the structure has no arrays")
@@ -55,6 +57,7 @@ class TensorSlices(Dataset):
                 f"first dimension; received {listed}")
         self._n = lengths[0]
         self._spec = structure.pack_as(element, [
+            leaf.element_spec() if type(leaf) is ragged_elements.Rows else
             (SparseTensorSpec if type(leaf) is sparse_elements.Rows else TensorSpec)(
                 leaf.shape[1:], leaf.dtype) for leaf in self._leaves])
 
@@ -117,7 +120,8 @@ class Generator(OnePass, Dataset):
                     structure.flatten_up_to(output_types, shapes, "output_shapes"))])
         if not structure.is_spec_structure(output_signature):
             raise TypeError("Dataset.from_generator: output_signature must be a (nested) "
-                            "structure of xf.TensorSpec (xf.SparseTensorSpec for sparse "
+                            "structure of xf.TensorSpec (xf.SparseTensorSpec for sparse, "
+                            "xf.RaggedTensorSpec for ragged "
                             "components); received "
                             f"{structure.describe(output_signature)}")
         self._generator = generator

@@ -13,6 +13,7 @@ from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import checked
 from xlaflow.data.passes import OnePass, peek_first, upstream
+from xlaflow.ragged_spec import RaggedTensorSpec
 from xlaflow.sparse_tensor import SparseTensorSpec
 from xlaflow.tensors import TensorSpec
 
@@ -130,6 +131,9 @@ class Unique(OnePass, Dataset):
         if isinstance(spec, SparseTensorSpec):  # TF's unique takes dense tensors only
             raise TypeError(f"Dataset.unique: the elements must be dense tensors; received "
                             f"{spec}: map them through xf.sparse.to_dense first")
+        if isinstance(spec, RaggedTensorSpec):
+            raise TypeError(f"Dataset.unique: the elements must be dense tensors; received "
+                            f"{spec}: map them through to_tensor() first")
         if not (spec.dtype in (np.int32, np.int64) or spec.dtype.kind in "USO"):
             raise TypeError(f"Dataset.unique: the elements must be int32, int64 or strings "
                             f"(as TF); received dtype {spec.dtype.name} ({spec})")

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.data import sparse_elements
+from xlaflow.data import ragged_elements, sparse_elements
+from xlaflow.data.ragged_elements import RaggedRow
+from xlaflow.ragged_spec import RaggedTensorSpec
+from xlaflow.ragged_tensor import RaggedTensor
 from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
 from xlaflow.tensors import TensorSpec
 
-_SPECS = (TensorSpec, SparseTensorSpec)
+_SPECS = (TensorSpec, SparseTensorSpec, RaggedTensorSpec)
+_ROWS = (sparse_elements.Rows, ragged_elements.Rows)  # split composite leaves
 
 # As in tf.data's own `nest`: tuples (namedtuples included) and dicts are structure, and
 # everything else -- lists included -- is a leaf that becomes one array.
@@ -147,9 +151,10 @@ def to_numpy(x):
     if isinstance(x, np.ndarray):
         if type(x) is not np.ndarray:
             from xlaflow.data.host_tensor import HostTensor  # it imports this module
-            if isinstance(x, HostTensor):
+            if isinstance(x, (HostTensor, RaggedRow)):
                 # an element of another pass: the pipeline holds plain NumPy, so map
-                # functions and as_numpy_iterator see what any other source gives them
+                # functions and as_numpy_iterator see what any other source gives them;
+                # a ragged row returned by a map function is dense, as TF's map gives it
                 x = x.view(np.ndarray)
         # a 0-d object array is one bytes value (a TFRecord record): unwrapped, NumPy
         # would turn it into its bytes dtype, which drops trailing NUL bytes
@@ -158,6 +163,8 @@ def to_numpy(x):
         raise TypeError("None is not a valid dataset component")
     if isinstance(x, SparseTensor):
         return sparse_elements.host(x)  # indices and values as NumPy, as dense leaves
+    if isinstance(x, RaggedTensor):
+        return ragged_elements.host(x)  # values and row_splits as NumPy
     arr = np.asarray(x)
     if arr.dtype.kind == "S" and not hasattr(x, "dtype"):
         arr = _lossless_bytes(x, arr)
@@ -187,6 +194,8 @@ def stack(column):
     first = column[0]
     if type(first) is SparseTensor:
         return sparse_elements.stack(column)
+    if type(first) in (RaggedTensor, RaggedRow):  # TF: one more ragged dimension
+        return ragged_elements.stack(column)
     if not (isinstance(first, np.ndarray) and first.dtype == object):
         out = np.array(column)
         if out.dtype != object or getattr(first, "dtype", np.dtype(object)).kind not in "SU":
@@ -216,8 +225,8 @@ def bytes_array(value):
 
 def row(leaf, i):
     """Row `i` of `leaf`, as an element leaf (a 0-d object array for a bytes value); a
-    sparse leaf is split as `sparse_elements.Rows` first."""
-    if type(leaf) is sparse_elements.Rows:
+    sparse or ragged leaf is split as `sparse_elements.Rows` or `ragged_elements.Rows` first."""
+    if type(leaf) in _ROWS:
         return leaf.row(i)
     return leaf[i, ...] if leaf.dtype == object and leaf.ndim == 1 else leaf[i]
 
@@ -243,10 +252,36 @@ def same_dtype(a, b):
 
 # --- specs --------------------------------------------------------------------------------
 
+def leaf_spec(leaf):
+    """The spec that exactly describes one leaf."""
+    kind = type(leaf)
+    if kind is SparseTensor:
+        return sparse_elements.spec(leaf)
+    if kind is RaggedTensor:
+        return ragged_elements.spec(leaf)
+    if kind is RaggedRow:
+        return ragged_elements.row_spec(leaf)
+    return TensorSpec(np.shape(leaf), leaf.dtype)
+
+
 def spec_of(element):
     """The TensorSpec structure that exactly describes `element`."""
-    return map_structure(lambda leaf: sparse_elements.spec(leaf) if type(leaf) is SparseTensor
-                         else TensorSpec(np.shape(leaf), leaf.dtype), element)
+    return map_structure(leaf_spec, element)
+
+
+def leaf_kind(leaf):
+    """What a leaf is, for messages and for checking that elements agree."""
+    kind = type(leaf)
+    if kind is SparseTensor:
+        return "a SparseTensor"
+    if kind is RaggedTensor:
+        return "a RaggedTensor"
+    return "a ragged row" if kind is RaggedRow else "a dense array"
+
+
+def leaf_dtype(leaf):
+    """A leaf's NumPy dtype (a RaggedTensor's is its flat values')."""
+    return leaf.flat_values.dtype if type(leaf) is RaggedTensor else leaf.dtype
 
 
 def is_spec_structure(x):
@@ -261,6 +296,12 @@ def most_specific_common(a, b):
     for sa, sb in zip(flatten(a), flatten(b)):
         if type(sa) is not type(sb) or not same_dtype(sa.dtype, sb.dtype):
             return None
+        if type(sa) is RaggedTensorSpec:
+            merged = ragged_elements.common(sa, sb)
+            if merged is None:
+                return None
+            out.append(merged)
+            continue
         if sa.shape is None or sb.shape is None or len(sa.shape) != len(sb.shape):
             shape = None
         else:
@@ -272,7 +313,8 @@ def most_specific_common(a, b):
 def with_leading(spec, dim):
     """`spec` with a new leading dimension `dim` (None for unknown) on every component."""
     return map_structure(
-        lambda s: type(s)(None if s.shape is None else (dim,) + s.shape, s.dtype), spec)
+        lambda s: ragged_elements.batched(s, dim) if type(s) is RaggedTensorSpec else
+        type(s)(None if s.shape is None else (dim,) + s.shape, s.dtype), spec)
 
 
 def describe(x):
@@ -282,6 +324,8 @@ def describe(x):
             return repr(v)
         if type(v) is SparseTensor:
             return f"<SparseTensor {np.dtype(v.dtype).name} {list(v.shape)}>"
+        if type(v) is RaggedTensor:
+            return f"<RaggedTensor {leaf_dtype(v).name} {v.shape.as_list()}>"
         if isinstance(v, (np.ndarray, np.generic)):
             return f"<{v.dtype.name} {v.shape}>"
         return getattr(v, "__name__", type(v).__name__)
@@ -303,17 +347,21 @@ def check_like(element, reference, what, index):
             f"{what}: element {index} has structure {describe(element)} but the first element "
             f"had {describe(reference)}; every element must have the same structure")
     for path, have, want in zip(paths(element), flatten(element), flatten(reference)):
-        if (type(have) is SparseTensor) != (type(want) is SparseTensor):
-            kinds = ["a SparseTensor" if type(v) is SparseTensor else "a dense array"
-                     for v in (have, want)]
+        if leaf_kind(have) != leaf_kind(want):
             raise TypeError(
-                f"{what}: element {index}{where(path)} is {kinds[0]} but the first element's "
-                f"is {kinds[1]}; every element must have the same component types")
-        if not same_dtype(have.dtype, want.dtype):
+                f"{what}: element {index}{where(path)} is {leaf_kind(have)} but the first "
+                f"element's is {leaf_kind(want)}; every element must have the same component "
+                "types")
+        if not same_dtype(leaf_dtype(have), leaf_dtype(want)):
             raise TypeError(
-                f"{what}: element {index}{where(path)} has dtype {np.dtype(have.dtype).name} "
-                f"but the first element's has {np.dtype(want.dtype).name}; every element must "
-                "have the same dtypes (cast inside the function)")
+                f"{what}: element {index}{where(path)} has dtype "
+                f"{np.dtype(leaf_dtype(have)).name} but the first element's has "
+                f"{np.dtype(leaf_dtype(want)).name}; every element must have the same dtypes "
+                "(cast inside the function)")
+        if type(have) is RaggedTensor and have.ragged_rank != want.ragged_rank:
+            raise ValueError(
+                f"{what}: element {index}{where(path)} has ragged_rank {have.ragged_rank} but "
+                f"the first element's has {want.ragged_rank}; ragged ranks must agree")
         if np.ndim(have) != np.ndim(want):
             raise ValueError(
                 f"{what}: element {index}{where(path)} has shape {np.shape(have)} (rank "
@@ -340,6 +388,8 @@ def conform(value, spec, what, index):
             return type(s)(*items) if hasattr(s, "_fields") else tuple(items)
         if isinstance(s, SparseTensorSpec):
             return sparse_elements.conform(v, s, f"{what}: element {index}{where(path)}")
+        if isinstance(s, RaggedTensorSpec):
+            return ragged_elements.conform(v, s, f"{what}: element {index}{where(path)}")
         return leaf(v, s, path)
 
     def leaf(v, s, path):
@@ -408,7 +458,7 @@ class Template:
             isinstance(v, _NODES) for v in first.values()) else None
         self._signature = signature(first)
         self._leaves = [(leaf.dtype, np.ndim(leaf)) for leaf in flatten(first)]
-        self._sparse = [type(leaf) is SparseTensor for leaf in flatten(first)]
+        self._kinds = [type(leaf) for leaf in flatten(first)]  # dense, sparse, ragged
 
     def check(self, element, what, index):
         if self._flat:
@@ -421,9 +471,8 @@ class Template:
         else:
             leaves = flatten(element)
             alike = len(leaves) == len(self._leaves) and signature(element) == self._signature
-        if alike and all(leaf.dtype == dtype and leaf.ndim == ndim and
-                         (type(leaf) is SparseTensor) == sparse
-                         for leaf, (dtype, ndim), sparse in zip(leaves, self._leaves,
-                                                                self._sparse)):
+        if alike and all(leaf.dtype == dtype and leaf.ndim == ndim and type(leaf) is kind
+                         for leaf, (dtype, ndim), kind in zip(leaves, self._leaves,
+                                                              self._kinds)):
             return
         check_like(element, self._first, what, index)  # raises, naming what differs

@@ -12,11 +12,13 @@ import itertools
 
 import numpy as np
 
-from xlaflow.data import sparse_elements, structure
+from xlaflow.data import ragged_elements, sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.passes import OnePass, upstream
+from xlaflow.ragged_spec import RaggedTensorSpec
+from xlaflow.ragged_tensor import RaggedTensor
 from xlaflow.sparse_tensor import SparseTensor
 
 
@@ -29,8 +31,10 @@ def _no_scalars(spec, what):
 
 def _split(element, index, what):
     """`element`'s leaves and their shared first dimension (an error names the sizes)."""
-    leaves = [sparse_elements.Rows(leaf) if type(leaf) is SparseTensor and leaf.ndim else leaf
-              for leaf in structure.flatten(element)]
+    leaves = [sparse_elements.Rows(leaf) if type(leaf) is SparseTensor and leaf.ndim else
+              ragged_elements.Rows(leaf) if type(leaf) is RaggedTensor else
+              leaf.view(np.ndarray) if type(leaf) is ragged_elements.RaggedRow else leaf
+              for leaf in structure.flatten(element)]  # a ragged row's rows are dense
     sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
     if None in sizes or len(set(sizes)) != 1:
         listed = ", ".join(f"{p or 'element'}: {np.shape(leaf)}" for p, leaf in
@@ -42,7 +46,8 @@ def _split(element, index, what):
 
 def _unbatched(spec):
     return structure.map_structure(
-        lambda s: type(s)(None if s.shape is None else s.shape[1:], s.dtype), spec)
+        lambda s: ragged_elements.unbatched(s) if type(s) is RaggedTensorSpec else
+        type(s)(None if s.shape is None else s.shape[1:], s.dtype), spec)
 
 
 def _split_cardinality(n):
@@ -108,6 +113,10 @@ class Rebatch(OnePass, Dataset):
         self._sizes = _batch_sizes(batch_size)
         self._drop = bool(drop_remainder)
         _no_scalars(dataset.element_spec, "rebatch")
+        if any(isinstance(s, RaggedTensorSpec) for s in structure.flatten(dataset.element_spec)):
+            raise NotImplementedError(
+                "Dataset.rebatch of ragged components is not provided in xlaflow; use "
+                "unbatch().batch(batch_size), which regroups their rows")
         self._input = dataset
         known = self._drop and len(set(self._sizes)) == 1  # TF's rule for a static size
         self._spec = structure.with_leading(_unbatched(dataset.element_spec),
