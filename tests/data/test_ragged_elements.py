@@ -258,3 +258,19 @@ def test_ragged_tensor_spec_takes_ragged_rank_0_as_tf():
     assert spec.ragged_rank == 0
     with pytest.raises(ValueError, match="ragged_rank must be an int in \\[0, rank - 1\\]"):
         xf.RaggedTensorSpec([None, None], xf.int32, ragged_rank=-1)
+
+
+def test_ragged_batch_keeps_a_component_known_in_full_dense_as_tf():
+    # TF's rule: only components with a dimension of unknown size become ragged; a shape
+    # known from the source stays a dense batch. A map's output shape is its first
+    # output's here (TF traces it), so there the first dimension is taken as varying.
+    ds = xf.data.Dataset.from_tensor_slices(
+        {"tok": xf.ragged.constant([[1, 2], [3], [4, 5, 6]]),
+         "f": np.arange(6, dtype=np.float32).reshape(3, 2)})
+    batched = ds.ragged_batch(2)
+    assert batched.element_spec["f"] == xf.TensorSpec((None, 2), xf.float32)
+    first = next(iter(batched))
+    np.testing.assert_array_equal(first["f"], [[0.0, 1.0], [2.0, 3.0]])
+    assert first["tok"].to_list() == [[1, 2], [3]]
+    mapped = xf.data.Dataset.range(4).map(lambda x: xf.range(x)).prefetch(1).ragged_batch(2)
+    assert [b.to_list() for b in mapped] == [[[], [0]], [[0, 1], [0, 1, 2]]]

@@ -16,7 +16,7 @@ from xlaflow.data import ragged_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
-from xlaflow.data.passes import OnePass, upstream
+from xlaflow.data.passes import OnePass, spec_from_output, upstream
 from xlaflow.ragged_spec import RaggedTensorSpec
 from xlaflow.ragged_tensor import RaggedTensor, splits_dtype
 from xlaflow.sparse_tensor import SparseTensor, SparseTensorSpec
@@ -300,18 +300,21 @@ class PaddedBatch(Dataset):
         return _batched_cardinality(self._input._cardinality(), self._size, self._drop)
 
 
-def _ragged_rank_for(spec):
+def _ragged_rank_for(spec, from_output):
     """The ragged_rank ragged_batch gives a dense component (None: it stays dense).
 
-    TF's rule: the last dimension of unknown size. A shape known in full stays dense in
-    TF, but xlaflow's map reports its first output's exact shape where TF says None
-    (TF's `(None, features)` for sequences reads `(5, features)` here), so such a shape
-    proves nothing: its first dimension is taken as varying (ragged_rank 0).
+    TF's rule: the last dimension of unknown size; a shape known in full stays dense. But
+    xlaflow's map reports its first output's exact shape where TF says None (TF's
+    `(None, features)` for sequences reads `(5, features)` here), so where the spec came
+    from an output (`from_output`) a known shape proves nothing: its first dimension is
+    taken as varying (ragged_rank 0).
     """
     if type(spec) is not TensorSpec or spec.shape is None or len(spec.shape) == 0:
         return None
     unknown = [axis for axis, size in enumerate(spec.shape) if size is None]
-    return max(unknown) if unknown else 0
+    if unknown:
+        return max(unknown)
+    return 0 if from_output else None
 
 
 def _ragged_shape(shape, ragged_rank):
@@ -340,7 +343,9 @@ class DenseToRagged(OnePass, Dataset):
         self._dtype = splits_dtype(row_splits_dtype)
 
     def _ranks(self):
-        return [_ragged_rank_for(s) for s in structure.flatten(self._input.element_spec)]
+        from_output = spec_from_output(self._input)
+        return [_ragged_rank_for(s, from_output)
+                for s in structure.flatten(self._input.element_spec)]
 
     def _pass(self, tolerant):
         ranks = self._ranks()

@@ -53,6 +53,8 @@ class GroupByWindow(OnePass, Dataset):
     element_spec is the first reduced dataset's.
     """
 
+    _spec_from_output = True  # element_spec is a first output's (passes.spec_from_output)
+
     _method = "group_by_window"
 
     def __init__(self, dataset, key_func, reduce_func, window_size=None,

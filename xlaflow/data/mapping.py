@@ -55,6 +55,8 @@ class Map(OnePass, Dataset):
     reports the mismatch and `padded_batch` pads it.
     """
 
+    _spec_from_output = True  # element_spec is a first output's (passes.spec_from_output)
+
     def __init__(self, dataset, fn, num_parallel_calls, deterministic):
         if not callable(fn):
             raise TypeError(f"Dataset.map: map_func must be callable; received "
@@ -273,6 +275,8 @@ class TakeWhile(OnePass, Dataset):
 class FlatMap(OnePass, Dataset):
     """`Dataset.flat_map`: the function maps each element to a Dataset; their elements follow
     one another. (Interleave, in interleave.py, shares how inner datasets are made.)"""
+
+    _spec_from_output = True  # element_spec is a first output's (passes.spec_from_output)
 
     _method = "flat_map"  # the Dataset method, for messages
 

@@ -66,3 +66,15 @@ def peek_first(dataset_iterate):
             gen.close()
     finally:
         peeking.reset(token)
+
+
+def spec_from_output(dataset):
+    """Whether `dataset`'s element_spec was read off its first output (map, flat_map, scan,
+    group_by_window), through stages that pass the spec on unchanged: its sizes are then
+    that element's, where TF's traced spec may say None."""
+    while not getattr(type(dataset), "_spec_from_output", False):
+        inner = getattr(dataset, "_input", None)
+        if inner is None or dataset.element_spec is not inner.element_spec:
+            return False
+        dataset = inner
+    return True

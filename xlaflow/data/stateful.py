@@ -29,6 +29,8 @@ class Scan(OnePass, Dataset):
     ignore_errors a failed element, or a failed call, leaves the state as it was (TF's).
     """
 
+    _spec_from_output = True  # element_spec is a first output's (passes.spec_from_output)
+
     def __init__(self, dataset, initial_state, scan_func):
         if not callable(scan_func):
             raise TypeError(f"Dataset.scan: scan_func must be callable; received "
