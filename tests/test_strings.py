@@ -220,7 +220,7 @@ def test_format_summaries():
         S.format("{} {}", [1])
 
 
-def test_split_gives_one_dimension_and_refuses_ragged_results():
+def test_split_gives_one_dimension_and_ragged_rows():
     assert as_list(S.split("  a  b ")) == [b"a", b"b"]
     assert as_list(S.split("a,,b", ",")) == [b"a", b"", b"b"]
     assert as_list(S.split("a b c", maxsplit=1)) == [b"a", b"b c"]
@@ -230,10 +230,10 @@ def test_split_gives_one_dimension_and_refuses_ragged_results():
     assert as_list(S.unicode_split(b"a\xffb", "UTF-8", errors="ignore")) == [b"a", b"b"]
     with pytest.raises(InvalidArgumentError, match="invalid UTF-8"):
         S.unicode_split(b"a\xff", "UTF-8", errors="strict")
-    for op in (S.split, S.bytes_split, lambda x: S.unicode_split(x, "UTF-8")):
-        with pytest.raises(NotImplementedError,
-                           match=r"RaggedTensor.*Dataset.map.*to_tensor\(\)"):
-            op(["a b", "c"])
+    # a 1-D input gives TF's RaggedTensor, one row per string (tests/test_ragged_strings.py)
+    assert S.split(["a b", "c"]).to_list() == [[b"a", b"b"], [b"c"]]
+    assert S.bytes_split(["ab", ""]).to_list() == [[b"a", b"b"], []]
+    assert S.unicode_split(["é", "c"], "UTF-8").to_list() == [["é".encode()], [b"c"]]
 
 
 def test_bad_input_names_the_argument_and_dtype():

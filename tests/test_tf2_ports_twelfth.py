@@ -159,10 +159,11 @@ def test_tensors_guide_string_and_sparse_sections_run_ragged_is_refused_clearly(
     # You can use split to split a string into a set of tensors
     assert tf.strings.split(scalar_string_tensor, sep=" ").numpy().tolist() == [b"Gray",
                                                                                b"wolf"]
-    # ...but it turns into a `RaggedTensor` if you split up a tensor of strings, which
-    # xlaflow has not: refused, naming the padded alternative
-    with pytest.raises(NotImplementedError, match=r"RaggedTensor.*to_tensor"):
-        tf.strings.split(tensor_of_strings)
+    # ...but it turns into a `RaggedTensor` if you split up a tensor of strings
+    split_rows = tf.strings.split(tensor_of_strings)
+    assert isinstance(split_rows, tf.RaggedTensor)
+    assert split_rows.to_list() == [s.split() for s in (b"Gray wolf", b"Quick brown fox",
+                                                        b"Lazy dog")]
     text = tf.constant("1 10 100")
     np.testing.assert_array_equal(tf.strings.to_number(tf.strings.split(text, " ")),
                                   np.array([1.0, 10.0, 100.0], np.float32))

@@ -146,7 +146,8 @@ def host_value_error(value, error, where):
             "feed integer ids (a vocabulary dict, keras.layers.StringLookup)")
     if isinstance(error, ValueError) and "inhomogeneous" in str(error):
         return ValueError(
-            f"xf.{where}: received a non-rectangular (ragged) nested list {value!r:.60}; XLA "
-            "needs fixed shapes and xlaflow has no tf.ragged: pad the rows "
-            "(keras.utils.pad_sequences, Dataset.padded_batch) and carry a mask or lengths")
+            f"xf.{where}: received a non-rectangular (ragged) nested list {value!r:.60}; a "
+            "tensor is rectangular, as TF's: make rows of different lengths a RaggedTensor "
+            "(xf.ragged.constant(rows)), or pad them (keras.utils.pad_sequences, "
+            "Dataset.padded_batch) and carry a mask or lengths")
     return None

@@ -70,8 +70,8 @@ def _nested(value, op, arg):
         array = None
     if array is None or any(isinstance(v, (list, tuple)) for v in array.reshape(-1)):
         raise ValueError(f"tf.strings.{op}: argument '{arg}' is a non-rectangular (ragged) "
-                         f"nested list {value!r:.60}; xlaflow has no tf.ragged: pad the rows "
-                         "or call the op per row")
+                         f"nested list {value!r:.60}; make it a RaggedTensor first "
+                         "(xf.ragged.constant(rows)): the op then keeps its rows, as TF's")
     return array
 
 

@@ -6,31 +6,49 @@ NumPy str/bytes/object arrays and xf.constant's host text values, and give text 
 xf.constant does (`.numpy()` is bytes, as TF's); numbers come back as NumPy-backed tensors
 of TF's dtype. TF's strings are bytes: "BYTE" units count UTF-8 bytes, "UTF8_CHAR" units
 characters. Inside xf.function (a traced argument) each op raises a TypeError saying so.
-Ops whose TF result is a RaggedTensor (split of a 1-D input) raise NotImplementedError,
-naming the padded alternative: xlaflow has no ragged tensors. The hash buckets are TF's:
+Ops that cut strings into rows (split, unicode_split, ngrams: _string_split.py,
+_string_ngrams.py) give TF's RaggedTensor; the element-wise ops map over a RaggedTensor's
+flat values and keep its rows (TF's map_flat_values dispatch). The hash buckets are TF's:
 to_hash_bucket_fast uses FarmHash's Fingerprint64 (_farmhash.py), to_hash_bucket_strong
 SipHash-2-4 (_siphash.py), to_hash_bucket TF's legacy Hash64 (_murmur64.py).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from xlaflow import _string_regex
+from xlaflow import _ragged_text as rtext
+from xlaflow import _string_numbers, _string_regex
 from xlaflow import _string_values as sv
 from xlaflow._farmhash import fingerprint64
 from xlaflow._murmur64 import hash64
 from xlaflow._siphash import siphash24
-from xlaflow._string_numbers import as_string, format, to_number
+from xlaflow._string_ngrams import ngrams
+from xlaflow._string_numbers import format
+from xlaflow._string_split import (
+    bytes_split,
+    split,
+    unicode_decode,
+    unicode_decode_with_offsets,
+    unicode_split,
+    unicode_split_with_offsets,
+)
 from xlaflow.errors import InvalidArgumentError
 
-__all__ = ["as_string", "bytes_split", "format", "join", "length", "lower", "reduce_join",
-           "regex_full_match", "regex_replace", "split", "strip", "substr",
+__all__ = ["as_string", "bytes_split", "format", "join", "length", "lower", "ngrams",
+           "reduce_join", "regex_full_match", "regex_replace", "split", "strip", "substr",
            "to_hash_bucket", "to_hash_bucket_fast", "to_hash_bucket_strong", "to_number",
-           "unicode_split", "upper"]
+           "unicode_decode", "unicode_decode_with_offsets", "unicode_split",
+           "unicode_split_with_offsets", "upper"]
 
 _UNITS = ("BYTE", "UTF8_CHAR")
 _MASK64 = (1 << 64) - 1
+
+# numbers <-> text, element-wise: a RaggedTensor keeps its rows
+as_string = rtext.elementwise(_string_numbers.as_string)
+to_number = rtext.elementwise(_string_numbers.to_number)
 
 
 def _case(input, encoding, op, ascii_fn, text_fn):
@@ -44,18 +62,21 @@ def _case(input, encoding, op, ascii_fn, text_fn):
         lambda b: text_fn(b.decode("utf-8", "replace")).encode("utf-8"), array))
 
 
+@rtext.elementwise
 def lower(input, encoding="", name=None):
     """Lowercase: ASCII letters with encoding="" (TF's default), all of Unicode with
     encoding="utf-8" (TF uses ICU there; Python's str.lower is the same Unicode mapping)."""
     return _case(input, encoding, "lower", bytes.lower, str.lower)
 
 
+@rtext.elementwise
 def upper(input, encoding="", name=None):
     """Uppercase: ASCII letters with encoding="" (TF's default), all of Unicode with
     encoding="utf-8"."""
     return _case(input, encoding, "upper", bytes.upper, str.upper)
 
 
+@rtext.elementwise
 def strip(input, name=None):
     """Leading and trailing ASCII whitespace removed (" \\t\\n\\v\\f\\r", as TF's)."""
     return sv.text_result(sv.elementwise(bytes.strip, sv.text_array(input, "strip")))
@@ -74,6 +95,7 @@ def _char_starts(data):
     return [i for i, byte in enumerate(data) if byte & 0xC0 != 0x80]
 
 
+@rtext.elementwise
 def length(input, unit="BYTE", name=None):
     """Each string's length (int32) in bytes, or in UTF-8 characters with unit="UTF8_CHAR"."""
     count = len if _unit(unit, "length") == "BYTE" else (lambda b: len(_char_starts(b)))
@@ -84,6 +106,7 @@ def length(input, unit="BYTE", name=None):
     return sv.number_result(out, np.int32)
 
 
+@rtext.elementwise
 def substr(input, pos, len, unit="BYTE", name=None):
     """`len` bytes (or characters) of each string from `pos` (negative: from the end; a
     `len` past the end or negative takes the rest). `pos` and `len` broadcast against
@@ -124,6 +147,8 @@ def join(inputs, separator="", name=None):
     if not isinstance(inputs, (list, tuple)) or not inputs:
         raise ValueError("tf.strings.join: argument 'inputs' must be a non-empty list of "
                          f"string tensors; received {inputs!r:.60}")
+    if any(rtext.is_ragged(x) for x in inputs):
+        return _join_ragged(inputs, separator)
     arrays = [sv.text_array(x, "join", f"inputs[{i}]") for i, x in enumerate(inputs)]
     sep = sv.scalar_text(separator, "join", "separator")
     shapes = {a.shape for a in arrays if a.ndim}
@@ -140,9 +165,29 @@ def join(inputs, separator="", name=None):
     return sv.text_result(out)
 
 
+def _join_ragged(inputs, separator):
+    """join of RaggedTensors sharing one row partition (and scalar strings): their flat
+    values joined, the rows kept."""
+    from xlaflow.ragged_math import rebuild, same_partition
+
+    ragged = [x for x in inputs if rtext.is_ragged(x)]
+    for other in ragged[1:]:
+        same_partition(ragged[0], other, "strings.join")
+    for i, x in enumerate(inputs):
+        if not rtext.is_ragged(x) and sv.text_array(x, "join", f"inputs[{i}]").ndim:
+            raise ValueError(f"tf.strings.join: inputs[{i}] is a dense tensor of shape "
+                             f"{np.shape(x)} among RaggedTensors; give RaggedTensors of one "
+                             "row partition, or scalars")
+    flat = [x.flat_values if rtext.is_ragged(x) else x for x in inputs]
+    return rebuild(ragged[0], join(flat, separator))
+
+
 def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     """The strings joined with `separator` along `axis` (an int, a list, or None: all axes),
-    in row-major order, as np.sum would reduce numbers."""
+    in row-major order, as np.sum would reduce numbers. A RaggedTensor joins each row
+    (axis=-1) or everything (axis=None)."""
+    if rtext.is_ragged(inputs):
+        return _reduce_join_rows(inputs, axis, keepdims, separator)
     array = sv.text_array(inputs, "reduce_join", "inputs")
     sep = sv.scalar_text(separator, "reduce_join", "separator")
     rank = array.ndim
@@ -166,6 +211,35 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     return sv.text_result(out)
 
 
+def _reduce_join_rows(rt, axis, keepdims, separator):
+    sep = sv.scalar_text(separator, "reduce_join", "separator")
+    flat = sv.text_array(rt.flat_values, "reduce_join", "inputs")
+    if axis is None:
+        return reduce_join(flat, None, keepdims, separator) if flat.ndim == 1 and \
+            not keepdims else _ragged_axis_error(rt, axis)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or \
+            axis not in (-1, rt.ndim - 1) or flat.ndim != 1:
+        _ragged_axis_error(rt, axis)
+
+    def join_rows(level):
+        if rtext.is_ragged(level.values):
+            return level.with_values(join_rows(level.values))
+        s = np.asarray(level.row_splits).tolist()
+        rows = flat.tolist()
+        out = rtext.pieces_array([sep.join(rows[a:b]) for a, b in itertools.pairwise(s)])
+        return sv.text_result(out.reshape(-1, 1) if keepdims else out)
+
+    return join_rows(rt)
+
+
+def _ragged_axis_error(rt, axis):
+    raise NotImplementedError(
+        f"tf.strings.reduce_join of a RaggedTensor (rank {rt.ndim}, flat values of rank "
+        f"{np.ndim(rt.flat_values)}) along axis={axis!r}: xlaflow joins along the last axis "
+        "(axis=-1, each row) or all of it (axis=None, keepdims=False); for other axes join "
+        "the rows of rt.to_list() in Python")
+
+
 def _regex_argument(value, op, what):
     # TF's regex kernels take one pattern (and rewrite) for all strings: a tensor of them is
     # their InvalidArgumentError, not a broadcast
@@ -176,6 +250,7 @@ def _regex_argument(value, op, what):
     return array[()]
 
 
+@rtext.elementwise
 def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
     """Matches of the RE2 `pattern` replaced by `rewrite` (`\\1` names a group, `\\0` the
     match); only the first with replace_global=False. See _string_regex for how RE2's
@@ -191,6 +266,7 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):
         array))
 
 
+@rtext.elementwise
 def regex_full_match(input, pattern, name=None):
     """Whether each whole string matches the RE2 `pattern` (bool)."""
     array = sv.text_array(input, "regex_full_match")
@@ -199,71 +275,6 @@ def regex_full_match(input, pattern, name=None):
     for index, value in np.ndenumerate(array):
         out[index] = _string_regex.full_match(value, regex)
     return sv.number_result(out, bool)
-
-
-def _one_string(input, op, how):
-    array = sv.text_array(input, op)
-    if array.ndim:
-        raise NotImplementedError(
-            f"tf.strings.{op} of a {array.ndim}-D input: TF returns a RaggedTensor (one row "
-            f"of {how} per string), which xlaflow has not. Split one string at a time (a "
-            "scalar input gives a 1-D tensor, e.g. inside Dataset.map before batching), or "
-            "pad the rows yourself, as RaggedTensor.to_tensor() would: rows = [xf.strings."
-            f"{op}(s).numpy() for s in strings]; width = max(len(r) for r in rows); "
-            "padded = [list(r) + [b''] * (width - len(r)) for r in rows]")
-    return array[()]
-
-
-def _pieces(values):
-    out = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        out[i] = value
-    return sv.text_result(out)
-
-
-def split(input, sep=None, maxsplit=-1, name=None):
-    """A scalar string split on `sep` (None or "": runs of ASCII whitespace, no empty
-    pieces; else every `sep`, empty pieces kept, as Python's str.split) into a 1-D tensor."""
-    data = _one_string(input, "split", "pieces")
-    sep = None if sep is None else sv.scalar_text(sep, "split", "sep") or None
-    return _pieces(data.split(sep, maxsplit if maxsplit > 0 else -1))
-
-
-def bytes_split(input, name=None):
-    """A scalar string as a 1-D tensor of its single bytes."""
-    data = _one_string(input, "bytes_split", "bytes")
-    return _pieces([data[i:i + 1] for i in range(len(data))])
-
-
-def unicode_split(input, input_encoding, errors="replace", replacement_char=65533,
-                  name=None):
-    """A scalar string as a 1-D tensor of its characters, each in `input_encoding` (UTF-8,
-    UTF-16-BE, UTF-32-BE). errors="strict" raises on malformed text, "replace" puts
-    `replacement_char` there, "ignore" drops it (Python's codecs decide the extent of one
-    malformed sequence, where TF uses ICU's)."""
-    codec = {"UTF-8": "utf-8", "UTF-16-BE": "utf-16-be", "UTF-32-BE": "utf-32-be"}.get(
-        str(input_encoding).upper())
-    if codec is None:
-        raise ValueError("tf.strings.unicode_split: argument 'input_encoding' must be UTF-8, "
-                         f"UTF-16-BE or UTF-32-BE; received {input_encoding!r}")
-    if errors not in ("strict", "replace", "ignore"):
-        raise ValueError("tf.strings.unicode_split: argument 'errors' must be 'strict', "
-                         f"'replace' or 'ignore'; received {errors!r}")
-    data = _one_string(input, "unicode_split", "characters")
-    # Malformed bytes decode to lone surrogates (U+DC80..U+DCFF), one per byte, never
-    # confused with a U+FFFD the text itself holds.
-    text = data.decode(codec, "surrogateescape")
-    chars = []
-    for c in text:
-        if "\udc80" <= c <= "\udcff":
-            if errors == "strict":
-                raise InvalidArgumentError(None, None, f"tf.strings.unicode_split: invalid "
-                                           f"{input_encoding} text {data!r}")
-            if errors == "replace":
-                chars.append(chr(replacement_char))
-        else:
-            chars.append(c)
-    return _pieces([c.encode(codec) for c in chars])
 
 
 def _buckets(input, num_buckets, op, hash_fn):
@@ -279,12 +290,14 @@ def _buckets(input, num_buckets, op, hash_fn):
     return sv.number_result(out, np.int64)
 
 
+@rtext.elementwise
 def to_hash_bucket_fast(input, num_buckets, name=None):
     """Each string's bucket (int64) in [0, num_buckets): FarmHash Fingerprint64 modulo
     `num_buckets`, TF's, so the buckets are TF's (and Keras' Hashing layer's)."""
     return _buckets(input, num_buckets, "to_hash_bucket_fast", fingerprint64)
 
 
+@rtext.elementwise
 def to_hash_bucket_strong(input, num_buckets, key, name=None):
     """Each string's bucket (int64) in [0, num_buckets): SipHash-2-4 keyed by `key` (two
     uint64 ints, TF's layout) modulo `num_buckets`, so the buckets are TF's."""
@@ -305,6 +318,7 @@ def to_hash_bucket_strong(input, num_buckets, key, name=None):
     return _buckets(input, num_buckets, op, lambda data: siphash24(key0, key1, data))
 
 
+@rtext.elementwise
 def to_hash_bucket(input, num_buckets, name=None):
     """Each string's bucket (int64) in [0, num_buckets): TF core's legacy Hash64 modulo
     `num_buckets` (TF deprecates it for to_hash_bucket_fast, but old code still calls it)."""
