@@ -178,15 +178,13 @@ def test_process_the_text():
     assert vocab == sorted(set(PATTERN)) and len(vocab) == 28  # a to z, space, period
 
     example_texts = ['abcdefg', 'xyz']
-    with pytest.raises(NotImplementedError, match="RaggedTensor"):
-        tf.strings.unicode_split(example_texts, input_encoding='UTF-8')
-    # xlaflow: one string at a time, a list of 1-D tensors standing for the ragged rows
-    chars = [tf.strings.unicode_split(t, input_encoding='UTF-8') for t in example_texts]
-    ids = [ids_from_chars(c) for c in chars]
+    chars = tf.strings.unicode_split(example_texts, input_encoding='UTF-8')
+    assert chars.to_list() == [[c.encode() for c in t] for t in example_texts]
+    ids = ids_from_chars(chars)  # a RaggedTensor of ids, the rows kept (TF's)
     # ids are 1 + the place in sorted(set(text)) (0 is [UNK])
-    np.testing.assert_array_equal(ids[1], [vocab.index(c) + 1 for c in "xyz"])
-    chars = [chars_from_ids(i) for i in ids]
-    joined = [tf.strings.reduce_join(c, axis=-1).numpy() for c in chars]
+    assert ids.to_list() == [[vocab.index(c) + 1 for c in t] for t in example_texts]
+    chars = chars_from_ids(ids)
+    joined = tf.strings.reduce_join(chars, axis=-1).numpy().tolist()
     assert joined == [b'abcdefg', b'xyz']  # TF's array([b'abcdefg', b'xyz'])
     assert ids_from_chars.get_vocabulary() == ['[UNK]'] + vocab
 

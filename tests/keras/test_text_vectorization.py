@@ -144,8 +144,10 @@ def test_bad_arguments_are_refused_by_name():
         layers.TextVectorization(output_mode="count", output_sequence_length=3)
     with pytest.raises(ValueError, match="ngrams must be"):
         layers.TextVectorization(ngrams=0)
-    with pytest.raises(NotImplementedError, match="ragged=True"):
-        layers.TextVectorization(ragged=True)
+    with pytest.raises(ValueError, match="ragged=True needs output_mode='int'.*'count'"):
+        layers.TextVectorization(ragged=True, output_mode="count")
+    with pytest.raises(ValueError, match="output_sequence_length must not be set"):
+        layers.TextVectorization(ragged=True, output_sequence_length=3)
     with pytest.raises(ValueError, match="last axis of size 1"):
         layers.TextVectorization()(np.array([["a", "b"]]))
 

@@ -86,6 +86,9 @@ class Hashing(host_strings.HostLayer):
         dense = lookup_encoding.encode(hashed, self.output_mode, self.num_bins, xp=np)
         return lookup_encoding.sparse_output("Hashing", dense) if self.sparse else dense
 
+    def _elementwise(self):
+        return self.output_mode == "int"
+
     def _takes_text(self):
         return None  # strings or integers
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from xlaflow.layers import layer_nodes, symbolic
 from xlaflow.layers.base import Layer
+from xlaflow.ragged_math import rebuild
+from xlaflow.ragged_tensor import RaggedTensor
 
 _HOW = ("map the layer over the input pipeline instead, e.g. "
         "dataset.map(lambda x, y: (layer(x), y)), and feed its integer/float output to the "
@@ -99,6 +101,12 @@ class HostLayer(Layer):
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         if symbolic.has_symbolic((inputs, args, kwargs)):
+            if getattr(self, "ragged", False):  # the graph's tensors are dense
+                raise NotImplementedError(
+                    f"{type(self).__name__}(ragged=True) in a functional or Sequential "
+                    "model: xlaflow's models pass dense arrays between layers; use "
+                    "ragged=False there (padded ids), or call the layer eagerly (e.g. in "
+                    "Dataset.map) for RaggedTensor rows")
             if getattr(self, "sparse", False):  # the model's compiled part takes arrays
                 raise NotImplementedError(
                     f"{type(self).__name__}(sparse=True) in a functional or Sequential "
@@ -107,8 +115,26 @@ class HostLayer(Layer):
                     "Dataset.map)")
             return record_call(self, inputs, args, kwargs)
         refuse_traced(type(self).__name__, inputs, self._traced_why)
+        if isinstance(inputs, RaggedTensor):
+            return self._call_ragged(inputs, args, kwargs)
         self.built = True
         return _with_numpy(self.call(inputs, *args, **kwargs))
+
+    def _call_ragged(self, inputs, args, kwargs):
+        """An element-wise lookup of a RaggedTensor keeps its rows (TF maps the flat
+        values); other outputs have no ragged form here."""
+        if not self._elementwise():
+            raise NotImplementedError(
+                f"{type(self).__name__} of a RaggedTensor with output_mode="
+                f"{getattr(self, 'output_mode', None)!r}: xlaflow looks up RaggedTensors "
+                "element-wise only (output_mode='int'); pad the rows first "
+                "(rt.to_tensor(default_value=...) with the mask value) for encoded output")
+        self.built = True
+        return rebuild(inputs, _with_numpy(self.call(inputs.flat_values, *args, **kwargs)))
+
+    def _elementwise(self):
+        """Whether the output has one value per input value (a RaggedTensor keeps its rows)."""
+        return False
 
     def _takes_text(self):
         """True: strings only; False: numbers only; None: either."""

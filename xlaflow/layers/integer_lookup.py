@@ -14,6 +14,8 @@ import numpy as np
 
 from xlaflow.layers import lookup_encoding
 from xlaflow.layers.base import Layer
+from xlaflow.ragged_math import rebuild
+from xlaflow.ragged_tensor import RaggedTensor
 
 
 def _ints(values, what):
@@ -173,6 +175,8 @@ class IntegerLookup(Layer):
         return len(self._values) + self._token_start()
 
     def call(self, inputs):
+        if isinstance(inputs, RaggedTensor):  # element-wise: the rows kept, as TF's
+            return self._call_ragged(inputs)
         x = jnp.asarray(inputs)
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise ValueError(f"IntegerLookup: inputs must be integers; received dtype "
@@ -208,6 +212,14 @@ class IntegerLookup(Layer):
         if self.output_mode != "one_hot" or (shape and shape[-1] == 1):
             shape = shape[:-1]  # the encoded axis replaces the values' last one
         return (*shape, self._depth())
+
+    def _call_ragged(self, inputs):
+        if self.output_mode != "int":
+            raise NotImplementedError(
+                f"IntegerLookup of a RaggedTensor with output_mode={self.output_mode!r}: "
+                "xlaflow looks up RaggedTensors element-wise only (output_mode='int'); pad "
+                "the rows first (rt.to_tensor(default_value=...) with the mask value)")
+        return rebuild(inputs, self.call(inputs.flat_values))
 
     def get_config(self):
         vocabulary, idf = self._values.tolist(), None

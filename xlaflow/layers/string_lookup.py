@@ -180,6 +180,9 @@ class StringLookup(host_strings.HostLayer):
         ids = self.lookup_ids(strings.reshape(-1).tolist()).reshape(strings.shape)
         return self.encode_ids(ids)
 
+    def _elementwise(self):
+        return self.output_mode == "int"
+
     def _takes_text(self):
         return not self.invert
 

@@ -1,5 +1,6 @@
 """Keras 2's TextVectorization, host-side: standardize, split, n-grams, then a StringLookup
-(mask token "") into padded int64 ids or float32 multi-hot/count/tf-idf vectors.
+(mask token "") into int64 ids (padded, or a RaggedTensor with ragged=True) or float32
+multi-hot/count/tf-idf vectors.
 
 It runs on NumPy strings in Python, as a tf.data map function does: map it over the input
 pipeline (or put it first in a Sequential model), never inside xf.function.
@@ -29,7 +30,8 @@ _MODES = ("int", "multi_hot", "count", "tf_idf")
 
 class TextVectorization(host_strings.HostLayer):
     """Strings to token ids (int, padded with 0 to the longest text or to
-    output_sequence_length) or to one vector per text (multi_hot, count, tf_idf); adapt()
+    output_sequence_length; ragged=True: a RaggedTensor of each text's ids) or to one
+    vector per text (multi_hot, count, tf_idf); adapt()
     learns the vocabulary. A callable standardize gets and returns a NumPy str array; a
     callable split gets the 1-D NumPy str array of texts and returns one token list each."""
 
@@ -58,9 +60,13 @@ class TextVectorization(host_strings.HostLayer):
                 not isinstance(output_sequence_length, int) or output_sequence_length < 1):
             raise ValueError(f"TextVectorization: output_sequence_length must be a positive "
                              f"int or None; received {output_sequence_length!r}")
-        if ragged:
-            raise NotImplementedError("TextVectorization(ragged=True): xlaflow has no ragged "
-                                      "arrays; use the padded int output")
+        if ragged and output_mode != "int":  # Keras 2: ragged ids only
+            raise ValueError(f"TextVectorization: ragged=True needs output_mode='int'; "
+                             f"received output_mode={output_mode!r}")
+        if ragged and output_sequence_length is not None:
+            raise ValueError(f"TextVectorization: output_sequence_length must not be set "
+                             f"with ragged=True; received output_sequence_length="
+                             f"{output_sequence_length!r}")
         self.standardize, self.split, self.ngrams = standardize, split, ngrams
         self.output_mode, self.output_sequence_length = output_mode, output_sequence_length
         self.max_tokens, self.pad_to_max_tokens = max_tokens, pad_to_max_tokens
@@ -149,6 +155,8 @@ class TextVectorization(host_strings.HostLayer):
         flat = self._lookup.lookup_ids(list(itertools.chain.from_iterable(rows)))
         bounds = np.cumsum([0] + [len(row) for row in rows])
         id_rows = [flat[a:b] for a, b in itertools.pairwise(bounds)]
+        if self.output_mode == "int" and self.ragged:  # rows of ids, unpadded (TF's)
+            return _ragged(flat, [len(row) for row in rows], lead)
         if self.output_mode == "int":
             return _padded(id_rows, lead, self.output_sequence_length, 0, np.int64)
         return self._lookup.encode_ids(_padded(id_rows, lead, None, -1, np.int64))
@@ -191,6 +199,16 @@ def _ngram_widths(ngrams):
 def _ngrams(tokens, widths):
     """tf.strings.ngrams(tokens, widths, separator=" "): all n-grams of each width in turn."""
     return [" ".join(tokens[i:i + n]) for n in widths for i in range(len(tokens) - n + 1)]
+
+
+def _ragged(ids, lengths, lead):
+    """The ids (int64) as a RaggedTensor of rows `lengths` over the `lead` shape; a scalar
+    text (lead ()) gives its one row as a 1-D array."""
+    if not lead:
+        return ids
+    from xlaflow._ragged_text import nest
+
+    return nest(ids, lengths, lead)
 
 
 def _padded(rows, lead, length, fill, dtype):
