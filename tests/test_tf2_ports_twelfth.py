@@ -1,9 +1,9 @@
 """TF's core guides "Introduction to Tensors" and "Introduction to Variables", as written,
 with only the imports changed (`import xlaflow as tf`).
 
-Values are checked against NumPy; the guide's ragged section (and string splits into ragged
-results) must be refused with an error that names what to write instead; its sparse section
-runs (xf.sparse). Where a tensor's `.numpy()` is
+Values are checked against NumPy; the guide's ragged section runs on xf.RaggedTensor (a
+ragged nested list is refused by tf.constant, as TF refuses it), string splits give ragged
+rows, and its sparse section runs (xf.sparse). Where a tensor's `.numpy()` is
 called, the port writes `np.asarray(t)` (tensors are jax.Arrays; README, "Tensors").
 """
 
@@ -127,18 +127,17 @@ def test_tensors_guide_reshape_dtypes_broadcasting():
         tf.broadcast_to(tf.constant([1, 2, 3]), [3, 2])
 
 
-def test_tensors_guide_string_and_sparse_sections_run_ragged_is_refused_clearly():
+def test_tensors_guide_ragged_string_and_sparse_sections_run():
     ragged_list = [
         [0, 1, 2, 3],
         [4, 5],
         [6, 7, 8],
         [9]]
-    with pytest.raises(ValueError, match=r"ragged.*pad_sequences"):
-        tf.constant(ragged_list)
-    with pytest.raises(AttributeError, match=r"tf.ragged is not provided.*pad"):
-        tf.ragged.constant(ragged_list)
-    with pytest.raises(AttributeError, match=r"tf.RaggedTensor is not provided.*pad"):
-        tf.RaggedTensor.from_tensor(tf.zeros([2, 2]))
+    with pytest.raises(ValueError, match=r"non-rectangular.*xf.ragged.constant"):
+        tf.constant(ragged_list)  # TF: ValueError, can't convert a non-rectangular sequence
+    ragged_tensor = tf.ragged.constant(ragged_list)
+    assert str(ragged_tensor) == "<tf.RaggedTensor [[0, 1, 2, 3], [4, 5], [6, 7, 8], [9]]>"
+    assert ragged_tensor.shape.as_list() == [4, None]
 
     # Strings are host values (NumPy str arrays, .numpy() gives bytes as TF's); XLA holds
     # none, so inside a compiled function they are refused, naming what to write instead
