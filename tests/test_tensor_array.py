@@ -47,15 +47,17 @@ def test_unstack_scatter_and_fixed_size_checks():
 
 
 def test_a_dynamic_array_written_in_a_tensor_loop_says_what_to_do():
+    # a range with a traced bound: the number of rows would depend on data (a loop whose
+    # trip count is known grows the array: tests/test_tensor_array_growth.py)
     @xf.function
-    def doubled(x):
+    def doubled(x, n):
         ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
-        for i in xf.range(xf.shape(x)[0]):
+        for i in xf.range(n):
             ta = ta.write(i, x[i] * 2)
         return ta.stack()
 
     with pytest.raises(ValueError, match="size=<number of writes>"):
-        doubled(np.ones(3, np.float32))
+        doubled(np.ones(3, np.float32), xf.constant(3))
 
 
 def test_indices_outside_the_array_fail_instead_of_clamping_or_dropping():
@@ -149,8 +151,12 @@ def test_a_traced_index_outside_the_array_fails_when_the_program_runs():
         return ta.stack()
 
     np.testing.assert_array_equal(grown(2), [1.0, 1.0])
+    # a Python count: the loop grows the array to its counter's bound, as TF's does
+    np.testing.assert_array_equal(grown(3), [1.0, 1.0, 1.0])
+    # a traced count: the rows needed are known only when the program runs
+    np.testing.assert_array_equal(grown(xf.constant(2)), [1.0, 1.0])
     with pytest.raises(IndexError, match="index 2 .* dynamic_size array cannot grow"):
-        grown(3)
+        grown(xf.constant(3))
 
 
 def test_a_sized_array_without_element_shape_is_written_in_a_tensor_loop():

@@ -216,20 +216,23 @@ def test_dynamic_size_in_a_tensor_loop():
 
     x = np.array([1.0, 2.0], np.float32)
     np.testing.assert_array_equal(filled(x, 3), [x, x, x])
+    # a Python count is the loop's known trip count: the array grows to it, as in TF
+    np.testing.assert_array_equal(filled(x, 4), [x, x, x, x])
     with pytest.raises(IndexError, match="index 3 .* dynamic_size array cannot grow"):
-        filled(x, 4)
+        filled(x, xf.constant(4))
 
-    # ... and one of size 0 cannot be allocated at all: its final size is the largest index
-    # the program writes, known only when it runs
+    # ... and one of size 0 written in a loop of traced trip count cannot be allocated at
+    # all: its final size is the largest index the program writes, known only when it runs
     @xf.function
-    def empty(x):
+    def empty(x, n):
         ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
-        for i in xf.range(5):
+        for i in xf.range(n):
             ta = ta.write(i, x)
         return ta.stack()
 
     with pytest.raises(ValueError, match="TensorArray 'ta'.write .* size=<number of writes>"):
-        empty(x)
+        empty(x, xf.constant(5))
+    np.testing.assert_array_equal(empty(x, 5), [x] * 5)  # a known trip count: it grows
 
 
 def _primitives(jaxpr):

@@ -79,9 +79,15 @@ def scanned(xs, x):
         yield
 
 
-def within(index, size):
-    """Whether `index` is a loop counter known to lie in [0, size)."""
+def bounds(index):
+    """(low, high) if `index` is a loop counter known to lie in [low, high), else None."""
     for value, low, high in getattr(_local, "known", ()):
         if index is value:  # the counter itself, not a value computed from it
-            return 0 <= low and high <= size
-    return False
+            return low, high
+    return None
+
+
+def within(index, size):
+    """Whether `index` is a loop counter known to lie in [0, size)."""
+    known = bounds(index)
+    return known is not None and 0 <= known[0] and known[1] <= size

@@ -2,14 +2,18 @@
 holding one preallocated array) so it can be the state of a compiled loop.
 
 Writes return a new TensorArray, as in TF (`ta = ta.write(i, x)`). XLA arrays have fixed
-shapes, so a write at a traced index (inside a tensor loop) needs a Python-int `size`; the
-element shape is `element_shape`, or, as TF infers it, the shape of the first write: a
-tensor loop carrying an array not yet written learns it from one abstract pass of its body
-(loop_state.py) and allocates the array before the loop. Eager code and Python loops may
-grow a `dynamic_size=True` array freely; a traced index outside the allocated rows (a
-`dynamic_size=True` array included, which cannot grow there) fails when the program runs.
+shapes, so a write at a traced index (inside a tensor loop) needs the rows allocated before
+the loop; the element shape is `element_shape`, or, as TF infers it, the shape of the first
+write: a tensor loop carrying an array not yet written learns it from one abstract pass of
+its body (loop_state.py) and allocates the array before the loop. A `dynamic_size=True`
+array written in a compiled loop whose trip count is known when tracing (a `for` over a
+tensor, or over a range with Python bounds, without break) gets one more row per iteration
+before the loop, and carries TF's size (the number of elements written) as a traced count:
+stack() after it checks, when the program runs, that every row was written (see
+_tensor_array_growth.py). Eager code and Python loops grow such an array freely; in other
+compiled loops (while, a range with a traced bound) a traced index outside the allocated
+rows fails when the program runs.
 """
-
 from __future__ import annotations
 
 import jax
@@ -41,6 +45,50 @@ def _check_indices(indices, size, what, dynamic):
     for index in np.ravel(np.asarray(indices)):
         if index < 0 or index >= size:
             raise IndexError(_out_of_range(what, index, size, False))
+
+
+def _check_grown(indices, rows, what, name):
+    """For an array grown by a loop's trip count: fail unless every index is in [0, rows),
+    at run time for a traced index (none for a loop counter within the rows)."""
+    if _traced(indices) and _index_bounds.within(indices, rows):
+        return
+    indices = jnp.asarray(indices)
+    ok = jnp.all((indices >= 0) & (indices < rows))
+    _runtime_checks.check(ok, lambda values: IndexError(
+        _past_growth(name, what, values, rows)), indices)
+
+
+def _past_growth(name, what, indices, rows):
+    bad = [int(i) for i in np.ravel(indices) if i < 0 or i >= rows]
+    index = bad[0] if bad else int(np.ravel(indices)[0])
+    if index < 0:
+        return f"{name}.{what}: index {index} is negative"
+    return (f"{name}.{what}: index {index} is past the {rows} rows of this dynamic_size "
+            "array. Written in a compiled loop whose trip count is known when tracing, it "
+            "grew before the loop by that trip count only (one write per iteration; to the "
+            "counter's bound for a write at the loop counter), since XLA arrays have fixed "
+            "shapes: create it with size=<number of writes> (a Python int), or append to a "
+            "Python list and tf.stack it")
+
+
+def _check_written(indices, count, what, name):
+    """For a grown array: fail unless every index is below TF's size `count` (traced, so
+    at run time; a negative Python index at once)."""
+    if not _traced(indices) and np.any(np.asarray(indices) < 0):
+        raise IndexError(f"{name}.{what}: index {int(np.min(indices))} is negative")
+    indices = jnp.asarray(indices)
+    ok = jnp.all((indices >= 0) & (indices < count))
+    _runtime_checks.check(ok, lambda values, n: IndexError(
+        _out_of_range(what, values, int(n), False)), indices, count)
+
+
+def _unfilled(name, count, rows):
+    return (f"{name}.stack: {count} of its {rows} rows were written. This dynamic_size "
+            "array grew by the trip count of the compiled loop that wrote it (XLA arrays "
+            "have fixed shapes, so its rows are allocated before the loop), and TF would "
+            f"stack only the {count} written: some iteration did not write (a conditional "
+            "write?). Create it with size=<rows> and element_shape=, or append to a Python "
+            "list and tf.stack it")
 
 
 def _out_of_range(what, indices, size, cannot_grow):
@@ -116,26 +164,36 @@ class TensorArray:
         # it in (loop_state.py labels it)
         self._label = _Label(tensor_array_name or name)
         self._buffer = None if shape is None else jnp.zeros((self._size, *shape), self._dtype)
+        # TF's size of an array grown by a loop's trip count (grown_by): the number of
+        # elements written, a traced int32; None otherwise (the size is then `_size`)
+        self._count = None
+        self._probe = None  # a _Growth record in the abstract pass deciding growth
 
-    # -- pytree: the buffer is the only leaf -------------------------------------------------
+    # -- pytree: the buffer and a grown array's count are the leaves -------------------------
     def tree_flatten(self):
-        return (self._buffer,), (self._dtype, self._size, self._dynamic, self._element_shape,
-                                 self._label)
+        # (a count of None adds no leaf: an array not grown is the one leaf it always was)
+        return (self._buffer, self._count), (self._dtype, self._size, self._dynamic,
+                                             self._element_shape, self._label, self._probe)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         ta = object.__new__(cls)
-        ta._dtype, ta._size, ta._dynamic, ta._element_shape, ta._label = aux
-        (ta._buffer,) = children
+        ta._dtype, ta._size, ta._dynamic, ta._element_shape, ta._label, ta._probe = aux
+        ta._buffer, ta._count = children
         return ta
 
-    def _with(self, buffer):
+    def _with(self, buffer, count=None):
+        """This array holding `buffer`; a grown one's count is `count`, or kept."""
         ta = object.__new__(type(self))
         ta._dtype, ta._dynamic = self._dtype, self._dynamic
         ta._size, ta._element_shape = buffer.shape[0], tuple(buffer.shape[1:])
-        ta._label = self._label
+        ta._label, ta._probe = self._label, self._probe
         ta._buffer = buffer
+        ta._count = self._count if count is None else count
         return ta
+
+    def _copy(self):
+        return self.tree_unflatten(self.tree_flatten()[1], self.tree_flatten()[0])
 
     # -- for tensor loops (loop_state.py) -------------------------------------------------------
     @property
@@ -147,7 +205,7 @@ class TensorArray:
         """This array, named `label` in errors unless it has a name already."""
         if self._label.text is not None:
             return self
-        ta = self.tree_unflatten(self.tree_flatten()[1], (self._buffer,))
+        ta = self._copy()
         ta._label = _Label(label)
         return ta
 
@@ -155,6 +213,49 @@ class TensorArray:
         """This unwritten array with its `size` rows of zeros of `element_shape`."""
         buffer = jnp.zeros((self._size, *element_shape), self._dtype)
         return self._with(buffer)
+
+    @property
+    def grown(self):
+        """Whether the array was grown by a loop's trip count (it carries TF's size)."""
+        return self._count is not None
+
+    def grown_by(self, trips, record=None):
+        """This array with `trips` more rows of zeros (or, not allocated yet, `trips` more in
+        its size), carrying TF's size as a traced count from now on; `record` (a _Growth,
+        in the abstract pass deciding it) notes whether the loop writes past its rows."""
+        ta = self._copy()
+        if ta._buffer is not None:
+            ta._buffer = jnp.concatenate(
+                [ta._buffer, jnp.zeros((trips, *ta._buffer.shape[1:]), self._dtype)])
+        ta._size = self._size + trips
+        if ta._count is None:
+            ta._count = jnp.asarray(self._size, int32)
+        if record is not None:
+            ta._probe = record
+        return ta
+
+    def _note_rows(self, indices):
+        """In the abstract pass deciding whether a loop grows this array: note the rows a
+        write needs (a loop counter's bound; a Python index + 1; for any other traced
+        index one more row per iteration, as `ta.write(ta.size(), v)` appends)."""
+        probe = self._probe
+        if probe is None:
+            return
+        if _traced(indices):
+            known = _index_bounds.bounds(indices)
+            need = known[1] if known and known[0] >= 0 else probe.base + probe.trips
+        elif np.size(indices):
+            need = int(np.max(np.asarray(indices))) + 1
+        else:
+            return
+        probe.rows = max(probe.rows, need)
+
+    def _counted(self, indices):
+        """A grown array's count after writing `indices` (TF's size: max index + 1)."""
+        if self._count is None or not np.size(indices):
+            return None
+        last = jnp.max(jnp.asarray(indices)).astype(int32)
+        return jnp.maximum(self._count, last + 1)
 
     def _name(self):
         return f"TensorArray '{self._label.text}'" if self._label.text else "TensorArray"
@@ -173,6 +274,8 @@ class TensorArray:
         return self._dynamic
 
     def size(self, name=None):
+        if self._count is not None:  # grown by a loop: the elements written so far
+            return self._count
         return jnp.asarray(self._size, int32)
 
     def write(self, index, value, name=None):
@@ -187,8 +290,9 @@ class TensorArray:
                 f"{list(self._element_shape)} (given as element_shape, or inferred from its "
                 "first write, as in TF): every element of a TensorArray has one shape")
         buffer = self._buffer
+        self._note_rows(index)
         if _traced(index):
-            if self._size == 0:
+            if self._size == 0 and not self.grown:
                 raise ValueError(
                     f"{self._name()}.write at an index computed in the compiled program (inside "
                     "a tensor loop) needs the array allocated before the loop, since XLA "
@@ -198,10 +302,16 @@ class TensorArray:
                     "tensor loop appends)")
             if buffer is None:  # straight-line code may allocate now; a loop carry may not
                 buffer = jnp.zeros((self._size, *value.shape), self._dtype)
-            _check_indices(index, buffer.shape[0], "write", self._dynamic)
+            if self.grown:
+                _check_grown(index, buffer.shape[0], "write", self._name())
+                if not buffer.shape[0]:  # grown by a loop of 0 trips: never runs
+                    return self._with(buffer)
+            else:
+                _check_indices(index, buffer.shape[0], "write", self._dynamic)
             # In range once checked (an index outside fails the call), so a dynamic update
             # slice does it: ~9% faster per step than .at[].set's scatter on XLA:CPU
-            return self._with(jax.lax.dynamic_update_index_in_dim(buffer, value, index, 0))
+            return self._with(jax.lax.dynamic_update_index_in_dim(buffer, value, index, 0),
+                              self._counted(index))
         index = int(index)
         size = self._size if buffer is None else buffer.shape[0]
         if index < 0 or (index >= size and not self._dynamic):
@@ -212,12 +322,17 @@ class TensorArray:
         if index >= buffer.shape[0]:
             extra = jnp.zeros((index + 1 - buffer.shape[0], *value.shape), self._dtype)
             buffer = jnp.concatenate([buffer, extra])
-        return self._with(buffer.at[index].set(value))
+        return self._with(buffer.at[index].set(value), self._counted(index))
 
     def read(self, index, name=None):
         if self._buffer is None:
             raise ValueError("TensorArray.read: nothing was written to this array yet")
-        _check_indices(index, self._buffer.shape[0], "read", self._dynamic)
+        if self.grown:  # its size, the elements written, is known when the program runs
+            _check_written(index, self._count, "read", self._name())
+            if not _traced(index) and int(index) >= self._buffer.shape[0]:
+                raise IndexError(_out_of_range("read", index, self._buffer.shape[0], False))
+        else:
+            _check_indices(index, self._buffer.shape[0], "read", self._dynamic)
         if _traced(index):  # checked in range: a dynamic slice, not a gather
             return jax.lax.dynamic_index_in_dim(self._buffer, index, 0, keepdims=False)
         return self._buffer[index]
@@ -229,9 +344,17 @@ class TensorArray:
                 raise ValueError("TensorArray.stack: the array is empty and its element "
                                  "shape is unknown; pass element_shape= to stack nothing")
             raise ValueError("TensorArray.stack: nothing was written to this array")
+        if self.grown:  # XLA's result has every grown row: TF's has the written ones
+            rows, what = self._buffer.shape[0], self._name()
+            _runtime_checks.check(self._count == rows, lambda count: ValueError(
+                _unfilled(what, int(count), rows)), self._count)
         return self._buffer
 
     def gather(self, indices, name=None):
+        if self.grown and self._buffer is not None:  # any element written so far
+            indices = jnp.asarray(indices)
+            _check_written(indices, self._count, "gather", self._name())
+            return jnp.take(self._buffer, indices, axis=0)
         stacked, indices = self.stack(), jnp.asarray(indices)
         _check_indices(indices, stacked.shape[0], "gather", self._dynamic)
         return jnp.take(stacked, indices, axis=0)
@@ -244,6 +367,8 @@ class TensorArray:
     def unstack(self, value, name=None):
         """A TensorArray holding the rows of `value`."""
         value = _converted(value, self._dtype, "unstack")
+        if self.grown:  # TF's unstack writes rows 0..n-1: the size is counted as by writes
+            return self.scatter(np.arange(value.shape[0]), value)
         if self._size and value.shape[0] != self._size and not self._dynamic:
             raise ValueError(f"TensorArray.unstack: {value.shape[0]} rows into an array of "
                              f"size {self._size} (dynamic_size=False)")
@@ -252,6 +377,7 @@ class TensorArray:
     def scatter(self, indices, value, name=None):
         """A TensorArray with value[k] written at indices[k]."""
         value, indices = _converted(value, self._dtype, "scatter"), jnp.asarray(indices)
+        self._note_rows(indices)
         buffer = self._buffer
         if buffer is None:
             buffer = jnp.zeros((self._size, *value.shape[1:]), self._dtype)
@@ -260,8 +386,11 @@ class TensorArray:
             if extra > 0:  # a dynamic array grows on scatter as on write
                 buffer = jnp.concatenate(
                     [buffer, jnp.zeros((extra, *buffer.shape[1:]), self._dtype)])
-        _check_indices(indices, buffer.shape[0], "scatter", self._dynamic)
-        return self._with(buffer.at[indices].set(value))
+        if self.grown:
+            _check_grown(indices, buffer.shape[0], "scatter", self._name())
+        else:
+            _check_indices(indices, buffer.shape[0], "scatter", self._dynamic)
+        return self._with(buffer.at[indices].set(value), self._counted(indices))
 
     def identity(self):
         return self
@@ -273,40 +402,6 @@ class TensorArray:
         return None
 
     def __repr__(self):
-        return (f"<xf.TensorArray dtype={self._dtype.name} size={self._size} "
+        size = f"rows={self._size} (grown by a loop)" if self.grown else f"size={self._size}"
+        return (f"<xf.TensorArray dtype={self._dtype.name} {size} "
                 f"element_shape={self._element_shape}>")
-
-
-# -- tensor loops carrying arrays (autograph/operators/loop_state.py, conditionals.py) ------
-
-def _is_array(x):
-    return isinstance(x, TensorArray)
-
-
-def holds_unallocated(value):
-    """Whether `value` (a pytree) holds a TensorArray whose element shape is not known yet."""
-    return any(_is_array(leaf) and not leaf.allocated
-               for leaf in jax.tree_util.tree_leaves(value, is_leaf=_is_array))
-
-
-def labelled(value, label):
-    """`value` with the TensorArrays it holds named `label` in errors (unless named)."""
-    if not any(map(_is_array, jax.tree_util.tree_leaves(value, is_leaf=_is_array))):
-        return value  # untouched: a list must keep its identity
-    return jax.tree_util.tree_map(lambda x: x.labelled(label) if _is_array(x) else x, value,
-                                  is_leaf=_is_array)
-
-
-def allocated_like(before, after):
-    """`before` with each unwritten TensorArray allocated with the element shape of the
-    array at the same place in `after` (one traced pass of a loop body or branch, whose
-    first write gave that array its shape, as TF infers it); unchanged where `after` has
-    another structure (the loop's own check then names the variable)."""
-    leaves_b, tree_b = jax.tree_util.tree_flatten(before, is_leaf=_is_array)
-    leaves_a, tree_a = jax.tree_util.tree_flatten(after, is_leaf=_is_array)
-    if tree_a != tree_b:
-        return before
-    out = [b.allocate(a.element_shape) if _is_array(b) and _is_array(a) and
-           not b.allocated and a.allocated and a.dtype == b.dtype else b
-           for b, a in zip(leaves_b, leaves_a)]
-    return jax.tree_util.tree_unflatten(tree_b, out)

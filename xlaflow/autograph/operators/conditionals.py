@@ -5,12 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow._tensor_array_loops import allocated_like, holds_unallocated
 from xlaflow.autograph.operators import speculation
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.dispatch import caller, is_traced, scalar_predicate
 from xlaflow.autograph.operators.lists import Accumulator
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
-from xlaflow.tensor_array import allocated_like, holds_unallocated
 
 _RETRIES = 4
 

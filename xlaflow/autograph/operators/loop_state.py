@@ -7,10 +7,18 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _runtime_checks
+from xlaflow._tensor_array_loops import (
+    allocated_like,
+    grown_like,
+    holds_dynamic,
+    holds_unallocated,
+    labelled,
+    probing,
+    regrown,
+)
 from xlaflow.autograph.operators import state as st
 from xlaflow.autograph.operators.lists import Accumulator, extend_from_loop
 from xlaflow.autograph.operators.variables import Undefined, UndefinedReturnValue
-from xlaflow.tensor_array import allocated_like, holds_unallocated, labelled
 
 _RETRIES = 4
 
@@ -41,6 +49,7 @@ class Loop:
                 self.carried[i] = labelled(self.carried[i], st.display(self.names[i]))
         self.unallocated = [i for i, v in enumerate(self.carried)
                             if i not in self.lists and holds_unallocated(v)]
+        self.fresh = tuple(self.carried)  # before the abstract pass allocates (retries)
         self.last_out = None
 
     def run(self, drive):
@@ -65,15 +74,39 @@ class Loop:
         self.set_state(self.init)
 
     # -- carry ------------------------------------------------------------------------------
-    def init_carry(self, probe_args=tuple):
+    def init_carry(self, probe_args=tuple, trips=None):
         """The loop's initial carry; `probe_args()` gives the body's arguments for the
         abstract pass that types names first assigned inside the loop and the TensorArrays
-        it first writes."""
-        if self.undefined or self.unallocated:
-            self._probe(probe_args())
+        it first writes. `trips`: the loop's trip count when known while tracing (a Python
+        int), by which it grows the dynamic_size TensorArrays it writes past their rows."""
+        self.carried = list(self.fresh)  # a retry starts again from the same state
+        grow = [] if trips is None else [i for i, v in enumerate(self.carried)
+                                         if i not in self.lists and holds_dynamic(v)]
+        if self.undefined or self.unallocated or grow:
+            self._probe(probe_args(), grow, trips)
         values = tuple(None if i in self.lists else st.to_lax(v, n, self.what, self.where)
                        for i, (v, n) in enumerate(zip(self.carried, self.names)))
         return values, self.variables.values()
+
+    def allocate_only(self, probe_args, trips):
+        """For a loop that never runs (0 trips, known while tracing; None: not known): the
+        dynamic TensorArrays it carries unwritten take the element shape its body's first
+        write gives them, with no rows, as TF's tf.function infers it; nothing else changes."""
+        wanted = [i for i in self.unallocated if holds_dynamic(self.carried[i])]
+        if trips is None or not wanted:
+            return
+        try:
+            self._probe(probe_args(), wanted, trips)
+        # a body that cannot be traced with no rows (x[i] of an empty x): they stay
+        # unwritten, and stack() asks for element_shape=
+        except Exception:  # noqa: BLE001
+            self.set_state(self.init)
+            self.carried = list(self.fresh)
+            return
+        state = list(self.init)
+        for i in wanted:
+            state[i] = self.carried[i]
+        self.set_state(tuple(state))  # self.init holds the temporaries too
 
     def enter(self, carry):
         values, var_values = carry
@@ -144,13 +177,18 @@ class Loop:
     stacking = False
 
     # -- what one abstract pass of the body tells --------------------------------------------
-    def _probe(self, probe_args):
+    def _probe(self, probe_args, grow=(), trips=None):
         """From one abstract pass of the body (no effect kept): give names first assigned
         inside the loop a typed placeholder, checking at run time that the loop ran before
-        they are used; and allocate the TensorArrays it carries unwritten with the element
-        shape its first write gives them (TF infers it so), as a lax carry has fixed shapes."""
+        they are used; allocate the TensorArrays it carries unwritten with the element
+        shape its first write gives them (TF infers it so), as a lax carry has fixed shapes;
+        and grow by `trips` rows the dynamic arrays (`grow`) it writes past their rows."""
         defined = {i: v for i, v in enumerate(self.carried) if i not in self.undefined}
-        wanted = self.undefined + self.unallocated
+        records = {}
+        for i in grow:  # the pass sees them grown, as the loop would, and notes the need
+            defined[i], records[i] = probing(defined[i], trips)
+        wanted = self.undefined + self.unallocated + [i for i in grow
+                                                      if i not in self.unallocated]
 
         def probe(values, var_values, *args):
             state = list(self.carried)
@@ -175,6 +213,9 @@ class Loop:
             shapes = jax.eval_shape(probe, inputs, self.variables.values(), *probe_args)
         self.set_state(self.init)
         for i, shape in zip(wanted, shapes):
+            if i in records:
+                self.carried[i] = grown_like(self.carried[i], shape, trips, records[i])
+                continue
             if i in self.unallocated:
                 self.carried[i] = allocated_like(self.carried[i], shape)
                 continue
@@ -204,6 +245,15 @@ class Loop:
             if i in self.lists or isinstance(before, (Undefined, UndefinedReturnValue)):
                 continue
             before = st.to_lax(before, self.names[i], self.what, self.where)
+            label = regrown(before, after)
+            if label is not None:
+                raise NotImplementedError(
+                    f"{self.where}: TensorArray '{label}' grows inside this tensor "
+                    f"{self.what}, which carries it: an inner loop grew it by its own trip "
+                    "count, but this loop's carry keeps one shape (XLA arrays have fixed "
+                    "shapes). A dynamic_size array grows only by the trip count of the one "
+                    "compiled loop writing it. Create it with size=<number of writes> (a "
+                    "Python int), or append to a Python list and tf.stack it.") from error
             if not _agree(before, after):
                 raise TypeError(
                     f"{self.where}: '{st.display(self.names[i])}' is {st.describe(before)} "

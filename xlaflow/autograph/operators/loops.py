@@ -227,14 +227,22 @@ def _range(loop, rng, extra_test, body, stop_on):
 
         def body(i):
             run(rng.item(i))
-    loop.probe_body = body
-    init = loop.init_carry(lambda: (jnp.asarray(start),))
+    simple = extra_test is None and stop_on is None and not is_traced(step)
+    # A counter with static bounds is known to stay in them: index checks on it
+    # (TensorArray.write(i, ...)) are dropped (see _index_bounds)
+    static = simple and step == 1 and not (is_traced(start) or is_traced(stop))
+    bounds = (int(start), int(stop)) if static else None
+
+    def probe_body(i):  # the abstract pass knows the bounds too: a write needs those rows
+        with _index_bounds.counter(i, *bounds) if bounds else contextlib.nullcontext():
+            body(i)
+
+    loop.probe_body = probe_body
+    # Python bounds: the trip count is known, by which the loop grows dynamic arrays
+    trips = rng.trips() if simple and not (is_traced(start) or is_traced(stop)) else None
+    init = loop.init_carry(lambda: (jnp.asarray(start),), trips)
     ran_needed = bool(loop.needs_ran_check)
-    if extra_test is None and stop_on is None and not is_traced(step):
-        # A counter with static bounds is known to stay in them: index checks on it
-        # (TensorArray.write(i, ...)) are dropped (see _index_bounds)
-        static = step == 1 and not (is_traced(start) or is_traced(stop))
-        bounds = (int(start), int(stop)) if static else None
+    if simple:
 
         def step_fn(k, carry):
             loop.enter(carry[0])
@@ -338,10 +346,20 @@ def _bounded_while(trips, cond_fun, body_fun, carry):
 
 def _scan(loop, iterable, extra_test, body, stop_on):
     xs, n, make = scan_inputs(iterable)
-    if n == 0:
-        return  # statically empty: the body never runs and the state stays as it is
-    loop.probe_body = lambda x: body(make(x))
-    init = loop.init_carry(lambda: (jax.tree_util.tree_map(lambda x: x[0], xs),))
+
+    def probe_body(x):  # the abstract pass knows the counters' bounds too (see _range)
+        with _index_bounds.scanned(xs, x):
+            body(make(x))
+
+    loop.probe_body = probe_body
+    # Without break or return the loop runs n times, by which it grows dynamic arrays
+    trips = n if extra_test is None and stop_on is None else None
+    if n == 0:  # statically empty: the body never runs and the state stays as it is,
+        loop.allocate_only(  # but for the element shape of the dynamic arrays it writes
+            lambda: (jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(
+                x.shape[1:], x.dtype), xs),), trips)
+        return
+    init = loop.init_carry(lambda: (jax.tree_util.tree_map(lambda x: x[0], xs),), trips)
     ran_needed = bool(loop.needs_ran_check)
     rows = _Rows(xs)
     if extra_test is None and stop_on is None:
