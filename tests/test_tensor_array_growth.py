@@ -124,19 +124,43 @@ def test_a_conditional_write_fails_when_the_program_runs():
         positives(X)
 
 
-def test_two_writes_per_iteration_fail_past_the_grown_rows():
+def test_writes_past_the_grown_rows_fail_when_the_program_runs():
     @xf.function
-    def twice(x):
+    def twice(x):  # appends are checked where the array is read
         ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
         for v in x:
             ta = ta.write(ta.size(), v)
             ta = ta.write(ta.size(), -v)
-        return ta.stack()
+        return ta.size(), ta.read(3)
 
     with pytest.raises(IndexError, match=(
-            r"TensorArray 'ta'.write: index 4 is past the 4 rows .* by that trip count "
-            r"only")):
+            r"TensorArray 'ta'.read: 8 elements were written, past the 4 rows .* by that "
+            r"trip count only")):
         twice(X)
+
+    @xf.function
+    def regrown(x):  # growing again would hide the clobbered last row
+        ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
+        for v in x:
+            ta = ta.write(ta.size(), v)
+            ta = ta.write(ta.size(), -v)
+        for v in x:
+            ta = ta.write(ta.size(), v)
+        return ta.stack()
+
+    with pytest.raises(IndexError, match=r"8 elements were written, past the 4 rows"):
+        regrown(X)
+
+    @xf.function
+    def spread(x):  # any other index is checked where it writes
+        ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
+        for i in xf.range(4):
+            ta = ta.write(2 * i, x[i])
+        return ta.size()
+
+    with pytest.raises(IndexError, match=(
+            r"TensorArray 'ta'.write: index 4 is past the 4 rows .* by that trip count only")):
+        spread(X)
 
 
 def test_loops_of_unknown_trip_count_keep_the_error():

@@ -7,20 +7,21 @@ the loop; the element shape is `element_shape`, or, as TF infers it, the shape o
 write: a tensor loop carrying an array not yet written learns it from one abstract pass of
 its body (loop_state.py) and allocates the array before the loop. A `dynamic_size=True`
 array written in a compiled loop whose trip count is known when tracing (a `for` over a
-tensor, or over a range with Python bounds, without break) gets one more row per iteration
-before the loop, and carries TF's size (the number of elements written) as a traced count:
-stack() after it checks, when the program runs, that every row was written (see
-_tensor_array_growth.py). Eager code and Python loops grow such an array freely; in other
-compiled loops (while, a range with a traced bound) a traced index outside the allocated
-rows fails when the program runs.
+tensor, or over a range with Python bounds, without break) gets the rows its writes need
+before the loop (one per iteration for an append, the counter's bound for a write at the
+counter) and carries TF's size (the elements written) as a traced count; stack() checks
+when the program runs that every row was written (_tensor_array_loops.py, _grown_rows.py).
+Eager code and Python loops grow such an array freely; in other compiled loops (while, a
+range with a traced bound) a traced index outside the allocated rows fails when it runs.
 """
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow import _index_bounds, _runtime_checks
+from xlaflow import _grown_rows, _index_bounds, _runtime_checks
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.tensors import convert_preferred, int32
 
@@ -45,50 +46,6 @@ def _check_indices(indices, size, what, dynamic):
     for index in np.ravel(np.asarray(indices)):
         if index < 0 or index >= size:
             raise IndexError(_out_of_range(what, index, size, False))
-
-
-def _check_grown(indices, rows, what, name):
-    """For an array grown by a loop's trip count: fail unless every index is in [0, rows),
-    at run time for a traced index (none for a loop counter within the rows)."""
-    if _traced(indices) and _index_bounds.within(indices, rows):
-        return
-    indices = jnp.asarray(indices)
-    ok = jnp.all((indices >= 0) & (indices < rows))
-    _runtime_checks.check(ok, lambda values: IndexError(
-        _past_growth(name, what, values, rows)), indices)
-
-
-def _past_growth(name, what, indices, rows):
-    bad = [int(i) for i in np.ravel(indices) if i < 0 or i >= rows]
-    index = bad[0] if bad else int(np.ravel(indices)[0])
-    if index < 0:
-        return f"{name}.{what}: index {index} is negative"
-    return (f"{name}.{what}: index {index} is past the {rows} rows of this dynamic_size "
-            "array. Written in a compiled loop whose trip count is known when tracing, it "
-            "grew before the loop by that trip count only (one write per iteration; to the "
-            "counter's bound for a write at the loop counter), since XLA arrays have fixed "
-            "shapes: create it with size=<number of writes> (a Python int), or append to a "
-            "Python list and tf.stack it")
-
-
-def _check_written(indices, count, what, name):
-    """For a grown array: fail unless every index is below TF's size `count` (traced, so
-    at run time; a negative Python index at once)."""
-    if not _traced(indices) and np.any(np.asarray(indices) < 0):
-        raise IndexError(f"{name}.{what}: index {int(np.min(indices))} is negative")
-    indices = jnp.asarray(indices)
-    ok = jnp.all((indices >= 0) & (indices < count))
-    _runtime_checks.check(ok, lambda values, n: IndexError(
-        _out_of_range(what, values, int(n), False)), indices, count)
-
-
-def _unfilled(name, count, rows):
-    return (f"{name}.stack: {count} of its {rows} rows were written. This dynamic_size "
-            "array grew by the trip count of the compiled loop that wrote it (XLA arrays "
-            "have fixed shapes, so its rows are allocated before the loop), and TF would "
-            f"stack only the {count} written: some iteration did not write (a conditional "
-            "write?). Create it with size=<rows> and element_shape=, or append to a Python "
-            "list and tf.stack it")
 
 
 def _out_of_range(what, indices, size, cannot_grow):
@@ -224,6 +181,8 @@ class TensorArray:
         its size), carrying TF's size as a traced count from now on; `record` (a _Growth,
         in the abstract pass deciding it) notes whether the loop writes past its rows."""
         ta = self._copy()
+        if self.grown and ta._buffer is not None:  # grown again: by a later loop
+            _grown_rows.check_fits(self._count, self._size, "write", self._name())
         if ta._buffer is not None:
             ta._buffer = jnp.concatenate(
                 [ta._buffer, jnp.zeros((trips, *ta._buffer.shape[1:]), self._dtype)])
@@ -254,6 +213,8 @@ class TensorArray:
         """A grown array's count after writing `indices` (TF's size: max index + 1)."""
         if self._count is None or not np.size(indices):
             return None
+        if indices is self._count:  # an append (write(size(), v)): max(n, n + 1) is n + 1,
+            return self._count + 1  # which XLA updates in place (the max made it 6x slower)
         last = jnp.max(jnp.asarray(indices)).astype(int32)
         return jnp.maximum(self._count, last + 1)
 
@@ -303,7 +264,8 @@ class TensorArray:
             if buffer is None:  # straight-line code may allocate now; a loop carry may not
                 buffer = jnp.zeros((self._size, *value.shape), self._dtype)
             if self.grown:
-                _check_grown(index, buffer.shape[0], "write", self._name())
+                if index is not self._count:  # an append is checked where it is read
+                    _grown_rows.check_index(index, buffer.shape[0], "write", self._name())
                 if not buffer.shape[0]:  # grown by a loop of 0 trips: never runs
                     return self._with(buffer)
             else:
@@ -320,6 +282,8 @@ class TensorArray:
         if buffer is None:
             buffer = jnp.zeros((size, *value.shape), self._dtype)
         if index >= buffer.shape[0]:
+            if self.grown:  # more rows: an append past the old ones must not hide
+                _grown_rows.check_fits(self._count, buffer.shape[0], "write", self._name())
             extra = jnp.zeros((index + 1 - buffer.shape[0], *value.shape), self._dtype)
             buffer = jnp.concatenate([buffer, extra])
         return self._with(buffer.at[index].set(value), self._counted(index))
@@ -328,7 +292,8 @@ class TensorArray:
         if self._buffer is None:
             raise ValueError("TensorArray.read: nothing was written to this array yet")
         if self.grown:  # its size, the elements written, is known when the program runs
-            _check_written(index, self._count, "read", self._name())
+            _grown_rows.check_written(index, self._count, self._buffer.shape[0], "read",
+                                      self._name())
             if not _traced(index) and int(index) >= self._buffer.shape[0]:
                 raise IndexError(_out_of_range("read", index, self._buffer.shape[0], False))
         else:
@@ -345,15 +310,14 @@ class TensorArray:
                                  "shape is unknown; pass element_shape= to stack nothing")
             raise ValueError("TensorArray.stack: nothing was written to this array")
         if self.grown:  # XLA's result has every grown row: TF's has the written ones
-            rows, what = self._buffer.shape[0], self._name()
-            _runtime_checks.check(self._count == rows, lambda count: ValueError(
-                _unfilled(what, int(count), rows)), self._count)
+            _grown_rows.check_stacked(self._count, self._buffer.shape[0], self._name())
         return self._buffer
 
     def gather(self, indices, name=None):
         if self.grown and self._buffer is not None:  # any element written so far
             indices = jnp.asarray(indices)
-            _check_written(indices, self._count, "gather", self._name())
+            _grown_rows.check_written(indices, self._count, self._buffer.shape[0], "gather",
+                                      self._name())
             return jnp.take(self._buffer, indices, axis=0)
         stacked, indices = self.stack(), jnp.asarray(indices)
         _check_indices(indices, stacked.shape[0], "gather", self._dynamic)
@@ -384,10 +348,13 @@ class TensorArray:
         if self._dynamic and not _traced(indices) and indices.size:
             extra = int(np.max(np.asarray(indices))) + 1 - buffer.shape[0]
             if extra > 0:  # a dynamic array grows on scatter as on write
+                if self.grown:
+                    _grown_rows.check_fits(self._count, buffer.shape[0], "scatter",
+                                           self._name())
                 buffer = jnp.concatenate(
                     [buffer, jnp.zeros((extra, *buffer.shape[1:]), self._dtype)])
         if self.grown:
-            _check_grown(indices, buffer.shape[0], "scatter", self._name())
+            _grown_rows.check_index(indices, buffer.shape[0], "scatter", self._name())
         else:
             _check_indices(indices, buffer.shape[0], "scatter", self._dynamic)
         return self._with(buffer.at[indices].set(value), self._counted(indices))
