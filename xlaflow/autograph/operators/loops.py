@@ -352,8 +352,9 @@ def _scan(loop, iterable, extra_test, body, stop_on):
             body(make(x))
 
     loop.probe_body = probe_body
-    # Without break or return the loop runs n times, by which it grows dynamic arrays
-    trips = n if extra_test is None and stop_on is None else None
+    # Without break or return the loop runs n times, by which it grows dynamic arrays (n
+    # known when tracing: not a size an input_signature leaves None, traced symbolically)
+    trips = n if extra_test is None and stop_on is None and isinstance(n, int) else None
     if n == 0:  # statically empty: the body never runs and the state stays as it is,
         loop.allocate_only(  # but for the element shape of the dynamic arrays it writes
             lambda: (jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(
