@@ -211,6 +211,21 @@ def test_an_inner_loop_cannot_grow_an_array_the_outer_loop_carries():
     assert float(per_row(X)) == float(np.sum(X * X))
 
 
+def test_a_python_index_past_the_rows_in_a_while_loop_keeps_the_carry_error():
+    # not a growth by an inner loop: the loop's own error says the carry changed shape
+    @xf.function
+    def past(x):
+        ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True, element_shape=[2])
+        i = xf.constant(0)
+        while i < 3:
+            ta = ta.write(5, x[0])
+            i += 1
+        return ta.stack()
+
+    with pytest.raises(TypeError, match="'ta' is .* before this tensor while loop but"):
+        past(X)
+
+
 def test_gradient_through_stack():
     def loss(x):
         stacked, *_ = by_shape(x)

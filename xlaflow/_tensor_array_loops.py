@@ -66,13 +66,14 @@ def grown_like(before, after, trips, records):
 
 
 def regrown(before, after):
-    """The label of a dynamic array in `before` whose rows `after` (one traced iteration
-    of a loop carrying it) changed, as an inner loop growing it does; else None."""
+    """The label of a dynamic array in `before` that `after` (one traced iteration of a
+    loop carrying it) has grown by a loop's trip count, as an inner loop writing it does;
+    else None (rows changed otherwise are the loop's usual carry error)."""
     leaves_b = jax.tree_util.tree_leaves(before, is_leaf=_is_array)
     leaves_a = jax.tree_util.tree_leaves(after, is_leaf=_is_array)
     for b, a in zip(leaves_b, leaves_a):
-        if _is_array(b) and _is_array(a) and b.dynamic_size and (
-                b.allocated and a.allocated and b._size != a._size or b.grown != a.grown):
+        if _is_array(b) and _is_array(a) and a.grown and (
+                not b.grown or b.allocated and a.allocated and b._size != a._size):
             return b._label.text or "TensorArray"
     return None
 
