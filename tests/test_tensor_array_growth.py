@@ -226,6 +226,19 @@ def test_a_python_index_past_the_rows_in_a_while_loop_keeps_the_carry_error():
         past(X)
 
 
+def test_a_size_left_none_by_the_input_signature_traces_per_shape():
+    # a symbolic trip count is not known when tracing: xf.function traces each shape
+    @xf.function(input_signature=[xf.TensorSpec([None, 2], xf.float32)])
+    def run(x):
+        ta = xf.TensorArray(xf.float32, size=0, dynamic_size=True)
+        for v in x:
+            ta = ta.write(ta.size(), v)
+        return ta.stack()
+
+    with pytest.warns(xf.RelaxedShapeWarning, match="needs the array allocated"):
+        np.testing.assert_array_equal(run(X), X)
+
+
 def test_gradient_through_stack():
     def loss(x):
         stacked, *_ = by_shape(x)
