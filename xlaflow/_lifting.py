@@ -118,6 +118,10 @@ class LiftContext(_Scoped):
         self.assigned = {}
         self.touched = set()
         self.check_tokens = []  # run-time checks (asserts) this trace contains
+        # checks at the top level of the trace (no loop or branch around them): outputs of
+        # the program, read after the call, instead of host callbacks (_runtime_checks)
+        self.inline_checks = []
+        self.top_trace = None  # the trace those checks must be made in
         self.write_log = []  # every write in order, so AutoGraph can see what a block wrote
         self.allow_create = allow_create
         self.eager_init = eager_init

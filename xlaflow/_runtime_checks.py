@@ -17,6 +17,7 @@ import threading
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax._src import core as _core  # the current trace: top level or inside a loop/branch
 
 from xlaflow import _host_callbacks, _lifting
 
@@ -31,6 +32,11 @@ class _Abstract(threading.local):
 
 
 _abstract = _Abstract()
+
+
+def current_trace():
+    """The JAX trace now recording (a loop body or branch has its own)."""
+    return _core.trace_ctx.trace
 
 
 @contextlib.contextmanager
@@ -61,6 +67,13 @@ def check(ok, make_error, *operands):
         "served model, or export a separate xf.function without the check")
     ok = jnp.asarray(ok, bool)
     ctx = _lifting.current()
+    if ctx is not None and getattr(ctx, "top_trace", None) is not None and \
+            not ctx.raise_checks and current_trace() is ctx.top_trace:
+        # Outside any loop or branch the verdict can be an output of the program: a host
+        # callback anywhere in a program takes JAX's Python dispatch path on every call
+        # (~50x a small program's C++ dispatch), and most checks sit here.
+        ctx.inline_checks.append((ok, tuple(operands), make_error))
+        return
     if ctx is None or ctx.raise_checks:
         def report(value, *values):
             if not bool(value):
@@ -140,3 +153,39 @@ def raise_failed(tokens):
         errors = [_failed.pop(t) for t in tokens if t in _failed]
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
+
+
+@jax.tree_util.register_pytree_node_class
+class Checked:
+    """A program's outputs with the verdicts of its top-level checks (and the values their
+    messages show); `resolve()` after the call raises the first failed check's error, in
+    trace order, or returns the outputs. The error makers travel as static pytree data, so
+    each traced program carries its own."""
+
+    __slots__ = ("out", "oks", "operands", "makers")
+
+    def __init__(self, out, oks, operands, makers):
+        self.out, self.oks, self.operands, self.makers = out, oks, operands, makers
+
+    def tree_flatten(self):
+        return (self.out, self.oks, self.operands), self.makers
+
+    @classmethod
+    def tree_unflatten(cls, makers, children):
+        return cls(*children, makers)
+
+    def resolve(self):
+        oks = np.asarray(self.oks)
+        if oks.all():
+            return self.out
+        first = int(np.argmin(oks))
+        raise self.makers[first](*(np.asarray(v) for v in self.operands[first]))
+
+
+def with_checks(ctx, out):
+    """`out`, wrapped with the top-level checks `ctx` collected (unchanged without any)."""
+    if not ctx.inline_checks:
+        return out
+    oks = jnp.stack([ok for ok, _, _ in ctx.inline_checks])
+    return Checked(out, oks, tuple(ops for _, ops, _ in ctx.inline_checks),
+                   tuple(make for _, _, make in ctx.inline_checks))

@@ -15,7 +15,15 @@ import functools
 
 import jax
 
-from xlaflow import _donation, _lifting, _polymorphic, _shape_patterns, _signatures, _tracebacks
+from xlaflow import (
+    _donation,
+    _lifting,
+    _polymorphic,
+    _runtime_checks,
+    _shape_patterns,
+    _signatures,
+    _tracebacks,
+)
 from xlaflow._entry import Direct, Entry
 from xlaflow._retracing import TraceLog, warn_per_shape
 from xlaflow._signatures import DYNAMIC
@@ -159,6 +167,7 @@ class Tracing:
             ctx = _lifting.LiftContext(entry.variables, values, allow_create=self._creation_open,
                                        eager_init=eager_init, fn_name=self._name)
             ctx.raise_checks = entry.raise_checks
+            ctx.top_trace = _runtime_checks.current_trace()
             ctx.inputs = dyn
             ctx.ordered_prints = not entry.unordered_prints
             try:
@@ -189,7 +198,8 @@ class Tracing:
                 entry.assigned = assigned
             elif not {id(v) for v in assigned} <= {id(v) for v in entry.assigned}:
                 raise _lifting.Retrace(entry.variables, _union(entry.assigned, assigned))
-            if ctx.check_tokens and self._donate_variables and not entry.undonated:
+            if (ctx.check_tokens or ctx.inline_checks) and self._donate_variables and \
+                    not entry.undonated:
                 # A failed run-time check raises instead of writing the new values back,
                 # and donated old values would be gone with them (fit's model unusable
                 # after a failing assert or py_function): such a program keeps them.
@@ -202,7 +212,8 @@ class Tracing:
             # Outputs first, a scalar result took a scalar Variable's buffer, and XLA
             # copied the displaced values (fit's MLP step: 12 copies instead of 4 in its
             # CPU program; on an H100, 5 copy kernels instead of 1, as hand-written).
-            return tuple(ctx.values[id(v)] for v in entry.assigned), out
+            return (tuple(ctx.values[id(v)] for v in entry.assigned),
+                    _runtime_checks.with_checks(ctx, out))
 
         pure.__name__ = self._name  # names the XLA module jit_<function name>
         return pure

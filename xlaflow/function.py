@@ -28,6 +28,7 @@ from xlaflow import (
 )
 from xlaflow._reachable import reachable_variables
 from xlaflow._retracing import TraceLog
+from xlaflow._runtime_checks import Checked as _Checked
 from xlaflow._signatures import DYNAMIC, Static
 from xlaflow._tracing import UNDER_TRANSFORMATION, Tracing, positional_treedef
 from xlaflow.concrete import ConcreteFunction
@@ -197,7 +198,9 @@ class Function(Tracing):
                 try:
                     if entry.direct is not None:
                         out = entry.direct(*dyn)
-                        return self._finish(entry, out, ()) if entry.check_tokens else out
+                        if entry.check_tokens or type(out) is _Checked:
+                            return self._finish(entry, out, ())
+                        return out
                     values = [v._value for v in entry.variables]
                     if self._donate_variables:
                         values = _donation.distinct_buffers(values)
@@ -208,7 +211,8 @@ class Function(Tracing):
                 except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
                     raise _tracebacks.filter_frames(exc) from exc.__cause__
                 else:
-                    if entry.check_tokens or new and isinstance(new[0], _Tracer):
+                    if entry.check_tokens or type(out) is _Checked or \
+                            new and isinstance(new[0], _Tracer):
                         return self._finish(entry, out, new)  # (the latter raises)
                     for var, value in zip(entry.assigned, new):  # _finish's write-back
                         var._value = value
@@ -253,6 +257,8 @@ class Function(Tracing):
         if entry.check_tokens:
             jax.block_until_ready((out, new))
             _runtime_checks.raise_failed(entry.check_tokens)
+        if type(out) is _Checked:  # the top-level checks' verdicts, read here
+            out = out.resolve()
         if new:
             if isinstance(new[0], jax.core.Tracer):
                 raise TypeError(

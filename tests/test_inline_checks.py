@@ -1,0 +1,73 @@
+"""Run-time checks at the top level of an xf.function are outputs of its program, read after
+the call, not host callbacks: the program keeps JAX's C++ dispatch, and a failing check still
+raises the user's error before any Variable is written back."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xlaflow as xf
+
+
+def _has_callback(fn, *args):
+    return "callback" in fn.lower(*args).as_text()
+
+
+def test_a_top_level_assert_adds_no_callback_and_still_raises():
+    @xf.function
+    def f(x):
+        assert xf.reduce_all(x > 0), "x must be positive"
+        return x * 2
+
+    x = jnp.ones(3)
+    np.testing.assert_allclose(f(x), 2 * np.ones(3))
+    assert not _has_callback(f, x)
+    with pytest.raises(AssertionError, match="x must be positive"):
+        f(-x)
+    np.testing.assert_allclose(f(x), 2 * np.ones(3))  # a failure leaves nothing behind
+
+
+def test_a_check_inside_a_tensor_loop_keeps_its_callback():
+    @xf.function
+    def g(x):
+        total = 0.0
+        for v in x:
+            assert v < 10, "too big"
+            total += v
+        return total
+
+    x = jnp.arange(3.0)
+    assert _has_callback(g, x)
+    np.testing.assert_allclose(g(x), 3.0)
+    with pytest.raises(AssertionError, match="too big"):
+        g(jnp.array([1.0, 20.0]))
+
+
+def test_the_first_failing_check_in_program_order_raises_and_variables_stay():
+    v = xf.Variable(1.0)
+
+    @xf.function
+    def h(x):
+        v.assign_add(1.0)
+        assert x > 0, "first"
+        assert x > 5, "second"
+        return v * x
+
+    with pytest.raises(AssertionError, match="first"):
+        h(xf.constant(-1.0))
+    with pytest.raises(AssertionError, match="second"):
+        h(xf.constant(1.0))
+    assert float(v) == 1.0  # neither failed call wrote the Variable back
+    np.testing.assert_allclose(h(xf.constant(6.0)), 12.0)
+    assert float(v) == 2.0
+
+
+def test_a_failing_check_shows_its_run_time_values():
+    @xf.function
+    def k(x, y):
+        xf.debugging.assert_equal(x, y, message="mismatch")
+        return x + y
+
+    with pytest.raises(xf.errors.InvalidArgumentError, match=r"mismatch"):
+        k(xf.constant([1, 2]), xf.constant([1, 3]))
+    np.testing.assert_array_equal(k(xf.constant([1, 2]), xf.constant([1, 2])), [2, 4])
