@@ -9,6 +9,7 @@ import wave
 import numpy as np
 import pytest
 
+import xlaflow as xf
 from xlaflow import keras
 
 audio_dataset = keras.utils.audio_dataset_from_directory
@@ -114,10 +115,35 @@ def test_categorical_labels_and_no_labels(wav_dir):
     assert next(iter(only_audio)).shape == (9, 3, 1)
 
 
+def test_ragged_batches_keep_each_clips_length_as_keras_2(wav_dir):
+    # Keras 2.12 maps RaggedTensor.from_tensor over each [samples, 1] clip, then batches:
+    # a RaggedTensor [batch, (samples), (channels)] of ragged_rank 2
+    root, clips = wav_dir
+    ds = audio_dataset(root, batch_size=4, shuffle=False, ragged=True)
+    spec = ds.element_spec[0]
+    assert isinstance(spec, xf.RaggedTensorSpec) and spec.ragged_rank == 2
+    # (TF gives [None, None, None]; xf.data's map reads the clip length off its first
+    # output, so only the batch and channel dimensions are checked here)
+    assert spec.dtype == xf.float32 and spec.shape[0] is None and spec.shape[2] is None
+    paths, labels = _listing(root)
+    got, got_labels = [], []
+    for audio, label in ds:
+        assert isinstance(audio, xf.RaggedTensor) and audio.ragged_rank == 2
+        assert audio.flat_values.dtype == np.float32
+        got += audio.to_list()
+        got_labels += label.numpy().tolist()
+    assert got_labels == labels
+    assert got == [[[v / 32768.0] for v in clips[p].tolist()] for p in paths]
+    assert len({len(clip) for clip in got}) > 1  # the clips' lengths do differ
+    one = next(iter(audio_dataset(root, batch_size=None, shuffle=False, ragged=True,
+                                  labels=None)))
+    assert isinstance(one, xf.RaggedTensor) and one.ragged_rank == 1
+    assert one.to_list() == [[v / 32768.0] for v in clips[paths[0]].tolist()]
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(ragged=True, output_sequence_length=4), ValueError,
      r"`ragged` and `output_sequence_length` cannot both be set"),
-    (dict(ragged=True), NotImplementedError, r"ragged=True is not provided"),
     (dict(sampling_rate=0), ValueError, r"`sampling_rate` must be a positive integer or "
                                         r"None, received sampling_rate=0"),
     (dict(sampling_rate=8000), NotImplementedError, r"resample the files beforehand"),

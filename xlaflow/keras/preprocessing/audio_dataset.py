@@ -14,7 +14,7 @@ _CALLER = "audio_dataset_from_directory"
 ALLOWED_FORMATS = (".wav",)
 
 
-def _loader(output_sequence_length):
+def _loader(output_sequence_length, ragged=False):
     def load(path):
         from xlaflow.audio import decode_wav
         from xlaflow.errors import InvalidArgumentError
@@ -26,6 +26,9 @@ def _loader(output_sequence_length):
         except InvalidArgumentError as error:  # the file's own fault, named with its path
             raise ValueError(f"{_CALLER}: cannot decode the WAV file {path!r}: "
                              f"{error}") from error
+        if ragged:  # Keras' RaggedTensor.from_tensor: rows of `channels` values each
+            from xlaflow.ragged_tensor import RaggedTensor
+            return RaggedTensor.from_tensor(audio)
         return audio
     return load
 
@@ -42,7 +45,10 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
     sorted path order; None yields audio only. label_mode: "int", "categorical", "binary"
     or None, as image_dataset_from_directory's. Audio is float32 (batch, samples, channels)
     in [-1, 1): cut or zero-padded to `output_sequence_length`, or, when None, each batch
-    zero-padded to its longest clip (Keras' padded_batch).
+    zero-padded to its longest clip (Keras' padded_batch). ragged=True keeps each clip's own
+    length, as Keras 2.12: every clip is RaggedTensor.from_tensor(audio) (ragged_rank 1,
+    rows of `channels` values), so a batch is a RaggedTensor [batch, None, None] of
+    ragged_rank 2 (with batch_size=None, each element is one clip's [samples, None]).
 
     The file list is shuffled with `seed` (drawn when None), then split: the last
     int(validation_split * n) files are the validation subset. subset="both" returns
@@ -58,10 +64,6 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
         raise ValueError(f"{_CALLER}: `ragged` and `output_sequence_length` cannot both be "
                          f"set; received ragged=True, "
                          f"output_sequence_length={output_sequence_length}")
-    if ragged:
-        raise NotImplementedError(f"{_CALLER}: ragged=True is not provided (XLA needs fixed "
-                                  "shapes); leave it False, and batches are zero-padded to "
-                                  "their longest clip, or set output_sequence_length")
     if sampling_rate is not None:
         if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, numbers.Integral) \
                 or sampling_rate <= 0:
@@ -78,5 +80,5 @@ def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     return index.build(_CALLER, "audio files", ALLOWED_FORMATS, directory, paths, labels,
                        class_names, label_mode, validation_split, subset, batch_size,
-                       bool(shuffle), seed, _loader(output_sequence_length),
-                       padded=output_sequence_length is None)
+                       bool(shuffle), seed, _loader(output_sequence_length, ragged),
+                       padded=output_sequence_length is None and not ragged)
