@@ -363,8 +363,11 @@ class RaggedTensor:
 
     # -- rebuilding -----------------------------------------------------------------------
     def with_values(self, new_values):
-        """The same row partition over `new_values` (as many rows as values had)."""
-        new_values = flat_array(new_values, "with_values")
+        """The same row partition over `new_values` (as many rows as values had); NumPy
+        values stay NumPy, dtype and all (TF keeps the dtype; xf.data holds them so)."""
+        # converting NumPy values would move them to the device (int64 becoming int32)
+        if not (isinstance(new_values, np.ndarray) and new_values.ndim):
+            new_values = flat_array(new_values, "with_values")
         if nvals(new_values) != nvals(self._values):
             raise ValueError(f"xf.RaggedTensor.with_values: new_values must have "
                              f"{nvals(self._values)} rows (as values); received "
