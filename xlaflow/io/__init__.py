@@ -10,6 +10,7 @@ from xlaflow.io.images import decode_image, decode_jpeg, decode_png
 from xlaflow.io.parsing import (
     FixedLenFeature,
     FixedLenSequenceFeature,
+    RaggedFeature,
     VarLenFeature,
     parse_example,
     parse_single_example,
@@ -17,8 +18,8 @@ from xlaflow.io.parsing import (
 from xlaflow.io.records import TFRecordOptions, TFRecordWriter
 from xlaflow.io.tensors import parse_tensor, read_file, serialize_tensor, write_file
 
-__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "TFRecordOptions", "TFRecordWriter",
-           "VarLenFeature", "decode_image", "decode_jpeg", "decode_png", "parse_example",
+__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "TFRecordOptions",
+           "TFRecordWriter", "VarLenFeature", "decode_image", "decode_jpeg", "decode_png", "parse_example",
            "parse_single_example", "parse_tensor", "read_file", "serialize_tensor",
            "write_file", "gfile"]
 
@@ -30,6 +31,7 @@ def __getattr__(name):
     raise AttributeError(
         f"module 'xlaflow.io' has no attribute {name!r}: tf.io.{name} is not provided; "
         "xf.io has TFRecordWriter/TFRecordOptions, parse_example/parse_single_example "
-        "with FixedLenFeature/FixedLenSequenceFeature/VarLenFeature, serialize_tensor/"
+        "with FixedLenFeature/FixedLenSequenceFeature/VarLenFeature/RaggedFeature, "
+        "serialize_tensor/"
         "parse_tensor, read_file/write_file, decode_image/decode_jpeg/decode_png and "
         "gfile; for other file and byte handling use Python (open, glob, os, numpy.frombuffer)")

@@ -7,6 +7,8 @@ strings as object arrays of bytes (TF's .numpy() form: lossless for binary data)
 VarLenFeature gives TF's SparseTensor: indices [row, position] (one Example: [position]),
 the values, dense_shape [batch, longest] (one Example: [count]), on the host as a
 Dataset's sparse elements are (string values stay NumPy; xf.sparse.to_dense takes them).
+RaggedFeature gives TF's RaggedTensor (or a 1-D array for one Example without
+partitions), NumPy-backed as xf.data's ragged elements: see ragged_feature.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from xlaflow.errors import InvalidArgumentError
 from xlaflow.io.protos import Example
+from xlaflow.io.ragged_feature import Plan, RaggedFeature, viewed
 from xlaflow.sparse_tensor import SparseTensor
 from xlaflow.tensors import as_dtype, is_string_dtype
 
@@ -126,25 +129,39 @@ class _Spec:
             self.pad = _default(feature.default_value, self.dtype, (), key)
         elif isinstance(feature, VarLenFeature):
             self.kind, self.dtype, self.shape = "varlen", _dtype_name(feature.dtype, key), ()
+        elif isinstance(feature, RaggedFeature):
+            self.kind, self.dtype, self.shape = "ragged", _dtype_name(feature.dtype, key), ()
+            self.plan = Plan(key, feature)
         else:
             raise TypeError(f"parse_example: features[{key!r}] must be a FixedLenFeature, "
-                            f"FixedLenSequenceFeature or VarLenFeature; received "
-                            f"{type(feature).__name__} (RaggedFeature and SparseFeature are "
-                            "not provided: use VarLenFeature)")
+                            f"FixedLenSequenceFeature, VarLenFeature or RaggedFeature; "
+                            f"received {type(feature).__name__} (SparseFeature is not "
+                            "provided: use VarLenFeature or RaggedFeature)")
 
-    def raw(self, example, index):
-        """The feature's values in `example` (protobuf's repeated field), or None when
-        it is absent."""
-        feature = example.features.feature.get(self.key)
+    def raw(self, example, index, key=None, dtype=None):
+        """The values of feature `key` (default: this one's) in `example` (protobuf's
+        repeated field), or None when it is absent."""
+        key, dtype = key or self.key, dtype or self.dtype
+        feature = example.features.feature.get(key)
         if feature is None:
             return None
         kind = feature.WhichOneof("kind")
-        if kind is not None and kind != _KINDS[self.dtype]:
+        if kind is not None and kind != _KINDS[dtype]:
             have = {v: k for k, v in _KINDS.items()}[kind]
-            raise InvalidArgumentError(None, None, f"Name: {index}, Feature: {self.key}.  "
+            raise InvalidArgumentError(None, None, f"Name: {index}, Feature: {key}.  "
                                        f"Data types don't match. Data type: {have} but "
-                                       f"expected type: {self.dtype}")
-        return getattr(feature, _KINDS[self.dtype]).value if kind else []
+                                       f"expected type: {dtype}")
+        return getattr(feature, _KINDS[dtype]).value if kind else []
+
+    def ragged(self, example, index):
+        """A RaggedFeature's result for one Example; absent features hold no values."""
+        values = self.raw(example, index, self.plan.value_key)
+        parts = {}
+        for key in self.plan.keys:
+            part = self.raw(example, index, key, "int64")
+            parts[key] = [] if part is None else part
+        return self.plan.build(_values_array([] if values is None else values, self.dtype),
+                               parts, index)
 
     def values(self, example, index):
         """The feature's values in `example` (1-D), or None when it is absent."""
@@ -304,8 +321,15 @@ def parse_single_example(serialized, features, example_names=None, name=None):
     specs = _specs(features, False, "parse_single_example")
     example = _decode(_serialized(serialized, "parse_single_example"), 0,
                       "parse_single_example")
-    return {spec.key: spec.sparse(spec.parse(example, 0), False) if spec.kind == "varlen"
-            else _host(np.asarray(spec.parse(example, 0))) for spec in specs}
+    out = {}
+    for spec in specs:
+        if spec.kind == "ragged":
+            out[spec.key] = viewed(spec.ragged(example, 0), _host)
+        elif spec.kind == "varlen":
+            out[spec.key] = spec.sparse(spec.parse(example, 0), False)
+        else:
+            out[spec.key] = _host(np.asarray(spec.parse(example, 0)))
+    return out
 
 
 def parse_example(serialized, features, example_names=None, name=None):
@@ -327,6 +351,11 @@ def parse_example(serialized, features, example_names=None, name=None):
     for spec in specs:
         if spec.kind == "fixed":
             out[spec.key] = _host(spec.fixed_column(examples))
+            continue
+        if spec.kind == "ragged":
+            rows = [spec.ragged(ex, i) for i, ex in enumerate(examples)]
+            out[spec.key] = viewed(spec.plan.stack(rows, _values_array([], spec.dtype)),
+                                   _host)
             continue
         parsed = [spec.parse(ex, i) for i, ex in enumerate(examples)]
         out[spec.key] = spec.sparse(parsed, True) if spec.kind == "varlen" else \
