@@ -117,7 +117,7 @@ def test_operators_and_broadcasting():
     other = RT.from_row_lengths(FLAT, [4, 1, 2, 1, 0])
     with pytest.raises(InvalidArgumentError, match="row_splits differ"):
         rt + other
-    with pytest.raises(ValueError, match="along a ragged axis its size must be 1"):
+    with pytest.raises(InvalidArgumentError, match="dimension size mismatch in dimension 1"):
         rt + np.ones((5, 3), np.float32)
 
 

@@ -225,6 +225,12 @@ def reverse(tensor, axis, name=None):
     return _tensor(np.flip(array, axis=axes))
 
 
+def fill(dims, value, name=None):
+    """tf.fill with a text value: a host string array of shape `dims`."""
+    shape = tuple(int(d) for d in _host_ints(dims, "fill", "dims").reshape(-1))
+    return _tensor(np.full(shape, value))
+
+
 def identity(input, name=None):
     return _tensor(_text(input, "identity", "input").copy())
 
@@ -253,5 +259,5 @@ def where(condition, x=None, y=None, name=None):
 # reshape keeps one for text given as Python lists
 OPS = {"expand_dims": expand_dims, "squeeze": squeeze, "reshape": reshape, "concat": concat,
        "stack": stack, "transpose": transpose, "gather": gather, "tile": tile,
-       "boolean_mask": boolean_mask, "reverse": reverse, "identity": identity,
+       "boolean_mask": boolean_mask, "reverse": reverse, "identity": identity, "fill": fill,
        "where": where}

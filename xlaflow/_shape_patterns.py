@@ -36,12 +36,21 @@ def is_concrete(avals):
 def signature_leaves(signature):
     """The TensorSpecs of an input_signature in leaf order, or None when every size is
     fixed (such a function needs no relaxed program)."""
+    from xlaflow.ragged_spec import RaggedTensorSpec
+
     if signature is None:
         return None
-    specs = jax.tree_util.tree_leaves(signature, is_leaf=lambda s: isinstance(s, TensorSpec))
-    if all(s.shape is not None and None not in s.shape for s in specs):
+    specs = []
+    for s in jax.tree_util.tree_leaves(signature, is_leaf=lambda s: isinstance(s, TensorSpec)):
+        # a RaggedTensor's leaves (flat values, one row_splits per ragged dimension) keep
+        # their sizes: it is traced per size
+        specs.extend([FIXED] * (s.ragged_rank + 1) if isinstance(s, RaggedTensorSpec) else [s])
+    if all(s is FIXED or s.shape is not None and None not in s.shape for s in specs):
         return None
     return specs
+
+
+FIXED = object()  # a signature leaf whose sizes are concrete in every trace
 
 
 def from_signature(specs, avals):
@@ -51,6 +60,9 @@ def from_signature(specs, avals):
         return avals
     out = []
     for spec, (shape, dtype, weak) in zip(specs, avals):
+        if spec is FIXED:
+            out.append((shape, dtype, weak))
+            continue
         dims = shape if spec.shape is None else spec.shape
         out.append((tuple(None if spec.shape is None else d for d in dims), dtype, weak))
     return tuple(out)

@@ -160,13 +160,16 @@ def retrace_cause(old, new):
 # -- input_signature ----------------------------------------------------------------------
 
 def normalize_input_signature(signature):
+    from xlaflow.ragged_spec import RaggedTensorSpec
+
     if signature is None:
         return None
     leaves = jax.tree_util.tree_leaves(signature, is_leaf=lambda s: isinstance(s, TensorSpec))
     for spec in leaves:
-        if not isinstance(spec, TensorSpec):
-            raise TypeError(f"xf.function: input_signature must contain xf.TensorSpec objects; "
-                            f"received {type(spec).__name__}: {spec!r}")
+        if not isinstance(spec, (TensorSpec, RaggedTensorSpec)):
+            raise TypeError(f"xf.function: input_signature must contain xf.TensorSpec (or "
+                            f"xf.RaggedTensorSpec) objects; received {type(spec).__name__}: "
+                            f"{spec!r}")
     return tuple(signature)
 
 
@@ -196,8 +199,12 @@ _MISSING = object()
 
 
 def _conform(fn_name, name, spec, arg):
+    from xlaflow.ragged_spec import RaggedTensorSpec
+
     if isinstance(spec, TensorSpec):
         return _conform_leaf(fn_name, name, spec, arg)
+    if isinstance(spec, RaggedTensorSpec):
+        return _conform_ragged(fn_name, name, spec, arg)
     is_spec = lambda s: isinstance(s, TensorSpec)
     spec_leaves, spec_tree = jax.tree_util.tree_flatten(spec, is_leaf=is_spec)
     arg_leaves, arg_tree = jax.tree_util.tree_flatten(arg, is_leaf=is_leaf)
@@ -207,6 +214,36 @@ def _conform(fn_name, name, spec, arg):
     return jax.tree_util.tree_unflatten(
         arg_tree, [_conform_leaf(fn_name, f"{name}[{i}]", s, a)
                    for i, (s, a) in enumerate(zip(spec_leaves, arg_leaves))])
+
+
+def _conform_ragged(fn_name, name, spec, arg):
+    """A RaggedTensor checked against its RaggedTensorSpec: dtype, ragged_rank, row_splits
+    dtype and the known sizes. Its sizes stay concrete: XLA traces it per size."""
+    from xlaflow.ragged_spec import RaggedTensorSpec
+    from xlaflow.ragged_tensor import RaggedTensor
+
+    if isinstance(arg, RaggedTensorSpec):
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' is {arg!r}, which has no "
+                        "row lengths; a RaggedTensor is traced per size (XLA's shapes are "
+                        "static), so pass a RaggedTensor (get_concrete_function(rt))")
+    if not isinstance(arg, RaggedTensor):
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected a RaggedTensor "
+                        f"matching {spec}; received {type(arg).__name__}")
+    got = RaggedTensorSpec.from_value(arg)
+    text = np.dtype(got.dtype).kind in "USO"
+    if (np.dtype(got.dtype) != np.dtype(spec.dtype) and not (
+            text and np.dtype(spec.dtype).kind in "USO")):
+        raise TypeError(f"xf.function {fn_name!r}: argument '{name}' expected dtype "
+                        f"{np.dtype(spec.dtype).name} ({spec}); received "
+                        f"{np.dtype(got.dtype).name}")
+    for what in ("ragged_rank", "row_splits_dtype"):
+        if getattr(got, what) != getattr(spec, what):
+            raise ValueError(f"xf.function {fn_name!r}: argument '{name}' expected {what} "
+                             f"{getattr(spec, what)} ({spec}); received {getattr(got, what)}")
+    if not spec.is_compatible_with(got):
+        raise ValueError(f"xf.function {fn_name!r}: argument '{name}' expected shape "
+                         f"{spec.shape} ({spec}); received {got.shape}")
+    return arg
 
 
 def _python_to(fn_name, name, spec, value):

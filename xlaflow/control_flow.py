@@ -183,6 +183,12 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
                          f"not both; received dtype={dtype!r} and "
                          f"fn_output_signature={fn_output_signature!r}")
     signature = fn_output_signature if fn_output_signature is not None else dtype
+    from xlaflow import ragged_array_ops
+
+    if ragged_array_ops.has_ragged(elems) or ragged_array_ops.has_ragged(signature):
+        # rows of different lengths: fn runs per row (ragged_array_ops.map_fn says when)
+        return _no_gradient(ragged_array_ops.map_fn(_autographed(fn), elems, signature),
+                            back_prop)
     elems = _tensors(elems)
     leaves, elems_tree = jax.tree_util.tree_flatten(elems)
     for k, leaf in enumerate(leaves):

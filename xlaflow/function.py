@@ -375,6 +375,9 @@ def function(func=None, *, input_signature=None, autograph=True, jit_compile=Tru
         or `if` on it, `int(x.shape[0])`) or that calls back into Python while it runs
         (`xf.print`, converted asserts) is traced per shape instead, with one
         `xf.RelaxedShapeWarning` naming the argument and axis.
+        An `xf.RaggedTensorSpec` takes a RaggedTensor, checked for dtype, ragged_rank,
+        row_splits dtype and known sizes (a mismatch names the argument); since XLA's
+        shapes are static it is traced per concrete number of rows and values.
       autograph: convert Python control flow on tensors (see `xf.autograph`).
       jit_compile: False runs the function eagerly, op by op (xlaflow has no non-XLA graph
         executor).

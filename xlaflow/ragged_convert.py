@@ -306,14 +306,21 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     for _ in range(ragged_rank):
         lengths = []
         for item in level:
-            if not isinstance(item, (list, tuple)):
-                raise TypeError(f"xf.ragged.constant: all scalars must sit at the same "
-                                 f"depth; found {item!r:.40} at depth "
+            nested = isinstance(item, (list, tuple))
+            if not nested:  # TF's ValueError: the value's depth is wrong, not its type
+                raise ValueError(f"xf.ragged.constant: all scalar values must have the "
+                                 f"same nesting depth; found {item!r:.40} at depth "
                                  f"{len(nested_splits) + 1}")
             lengths.append(len(item))
         nested_splits.append(np.concatenate([[0], np.cumsum(lengths)]))
         level = [child for item in level for child in item]
     inner = tuple(inner_shape) if inner_shape is not None else None
+    scalars = list(_scalars(level))
+    text = [isinstance(v, (str, bytes)) for v in scalars]
+    if any(text) and not all(text):  # TF refuses, where NumPy would make 3 the text "3"
+        first = scalars[text.index(not text[0])]
+        raise ValueError(f"xf.ragged.constant: Can't convert Python sequence with mixed "
+                         f"types to Tensor: found {scalars[0]!r:.30} and {first!r:.30}")
     if level:
         try:
             flat = dense_constant(level, dtype=dtype)
@@ -331,6 +338,15 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     for splits in reversed(nested_splits):
         result = RaggedTensor._unchecked(result, jnp.asarray(splits, dtype_splits))
     return result
+
+
+def _scalars(items):
+    """The scalars in nested lists, in order."""
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from _scalars(item)
+        else:
+            yield item
 
 
 def _depth(value):

@@ -19,8 +19,19 @@ def _ragged(value, op):
     if isinstance(value, RaggedTensor):
         return value
     from xlaflow.ragged_convert import from_tensor
+    from xlaflow.tensors import convert_to_tensor
 
-    return from_tensor(value if traced(value) else jnp.asarray(value))
+    # text stays a host array (a marker column of "#" joined to rows of words)
+    return from_tensor(value if traced(value) else convert_to_tensor(value))
+
+
+def _join(arrays):
+    """Arrays joined along axis 0: host text by NumPy, numbers by jnp (traceable)."""
+    from xlaflow.ragged_array_ops import is_text
+
+    if any(is_text(a) for a in arrays):
+        return np.concatenate([np.asarray(a) for a in arrays])
+    return jnp.concatenate(arrays)
 
 
 def _splits_concat(splits_list):
@@ -33,7 +44,7 @@ def _splits_concat(splits_list):
 
 def _concat0(values):
     if not isinstance(values[0], RaggedTensor):
-        return jnp.concatenate(values)
+        return _join(values)
     splits = _splits_concat([v.row_splits for v in values])
     return RaggedTensor._unchecked(_concat0([v.values for v in values]), splits)
 
@@ -68,16 +79,18 @@ def _concat_rows(values):
     total = sum(lengths[1:], lengths[0])
     splits = jnp.concatenate([jnp.zeros(1, total.dtype), jnp.cumsum(total)]).astype(
         values[0].row_splits.dtype)
-    flats = [v.values for v in values]
-    out = jnp.zeros((sum(f.shape[0] for f in flats),) + flats[0].shape[1:],
-                    jnp.result_type(*flats))
-    before = jnp.zeros_like(lengths[0])
+    from xlaflow.ragged_array_ops import take
+
+    # where each input's values land, then one gather by the inverse order (a gather, so
+    # host text takes the same path as numbers)
+    before, places = jnp.zeros_like(lengths[0]), []
     for v, n in zip(values, lengths):
         rows = v.value_rowids()
         pos = jnp.arange(v.values.shape[0], dtype=rows.dtype) - v.row_splits[rows]
-        out = out.at[splits[rows] + before[rows] + pos].set(v.values)
+        places.append(splits[rows] + before[rows] + pos)
         before = before + n
-    return RaggedTensor._unchecked(out, splits)
+    order = jnp.argsort(jnp.concatenate(places))
+    return RaggedTensor._unchecked(take(_join([v.values for v in values]), order), splits)
 
 
 def stack(values, axis=0, name=None):
@@ -112,6 +125,17 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
 
     outer = from_tensor(jnp.zeros(idx.shape, jnp.int8), ragged_rank=idx.ndim - 1)
     return RaggedTensor.from_nested_row_splits(flat, outer.nested_row_splits, validate=False)
+
+
+def embedding_lookup(params, ids, max_norm=None, name=None):
+    """tf.nn.embedding_lookup with RaggedTensor ids: the rows of params at the flat ids,
+    in the ids' row partition (one more uniform inner dimension)."""
+    from xlaflow.math_extra import embedding_lookup as dense_lookup
+
+    if isinstance(params, RaggedTensor) or not isinstance(ids, RaggedTensor):
+        raise TypeError("xf.nn.embedding_lookup: params must be a tensor (or a list of "
+                        "shards); RaggedTensor ids are looked up, ragged params are not")
+    return rebuild(ids, dense_lookup(params, ids.flat_values, max_norm))
 
 
 def boolean_mask(data, mask, name=None):
@@ -175,11 +199,13 @@ def _binary_op(fn):
 def register():
     """Tell _op_dispatch which function stands for each op given a RaggedTensor."""
     from xlaflow import array_ops, math_extra, nn_ops
+    from xlaflow.ragged_array_ops import reverse, tile
 
     table = {getattr(ops, f"reduce_{k}"): _reduction(k)
              for k in ("sum", "mean", "max", "min", "prod", "any", "all")}
     table.update({ops.concat: concat, ops.stack: stack, ops.cast: cast,
-                  array_ops.gather: gather})
+                  array_ops.gather: gather, array_ops.tile: tile, array_ops.reverse: reverse,
+                  math_extra.embedding_lookup: embedding_lookup})
     for fn in (jnp.abs, jnp.exp, jnp.log, jnp.sqrt, jnp.square, jnp.sin, jnp.cos, jnp.tanh,
                jnp.negative, jnp.floor, jnp.ceil, jnp.round, jnp.sign, jnp.log1p,
                jnp.expm1, jnp.logical_not, nn_ops.sigmoid, nn_ops.softplus):

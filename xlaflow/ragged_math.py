@@ -3,7 +3,7 @@ reductions over the ragged axis as segment reductions (jittable).
 
 Two RaggedTensors combine only over the same row partition (checked eagerly, or when the
 program runs when traced); a dense operand broadcasts as TF's: a scalar, the inner uniform
-dims, or [nrows or 1, 1 (each ragged axis), inner...].
+dims, or [nrows or 1, 1 or every row's length (each ragged axis), inner...].
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from xlaflow.sparse_tensor import traced
 def rebuild(rt, flat):
     """rt's nested row partitions over new flat values (as many)."""
     if isinstance(rt.values, RaggedTensor):
-        return RaggedTensor._unchecked(rebuild(rt.values, flat), rt.row_splits)
-    return RaggedTensor._unchecked(flat, rt.row_splits)
+        return RaggedTensor._unchecked(rebuild(rt.values, flat), rt.row_splits, rt._uniform)
+    return RaggedTensor._unchecked(flat, rt.row_splits, rt._uniform)
 
 
 def map_flat_values(op, *args, **kwargs):
@@ -77,24 +77,40 @@ def dense_operand(rt, other, op):
     inner = rt.flat_values.ndim - 1
     if dense.ndim <= inner:
         return dense
-    rank, ragged = rt.ndim, rt.ragged_rank
+    rank = rt.ndim
     if dense.ndim > rank:
         raise ValueError(f"xf.{op}: the dense operand's rank {dense.ndim} exceeds the "
                          f"RaggedTensor's rank {rank}")
     shape = (1,) * (rank - dense.ndim) + tuple(dense.shape)
-    if any(d != 1 for d in shape[1:ragged + 1]):
-        raise ValueError(f"xf.{op}: a dense operand of shape {tuple(dense.shape)} does not "
-                         f"broadcast to the RaggedTensor's shape {rt.shape}: along a ragged "
-                         "axis its size must be 1")
-    rows = dense.reshape((shape[0],) + shape[ragged + 1:])
-    if shape[0] == 1:
-        return rows[0]
-    if shape[0] != rt.nrows_static:
+    if shape[0] not in (1, rt.nrows_static):
         raise ValueError(f"xf.{op}: the dense operand's first dimension {shape[0]} must be 1 "
                          f"or nrows ({rt.nrows_static})")
+    dense = dense.reshape(shape)
+    # along a ragged axis a size 1 broadcasts; another size must be every row's length
+    # there (TF's rule: the ragged tensor is then uniform along that axis)
+    for axis, splits in enumerate(rt.nested_row_splits, start=1):
+        if shape[axis] != 1:
+            _check_lengths(op, axis, splits[1:] - splits[:-1], shape)
     from xlaflow.ragged_convert import positions
 
-    return rows[positions(rt)[0]]
+    index = tuple(p if d != 1 else 0 for p, d in zip(positions(rt), shape))
+    return dense[index]
+
+
+def _check_lengths(op, axis, lengths, shape):
+    """InvalidArgumentError (TF's) unless every row along `axis` has length shape[axis]."""
+    def error(lengths_):
+        return InvalidArgumentError(
+            None, None, f"xf.{op}: Unable to broadcast: dimension size mismatch in dimension "
+                        f"{axis}; lengths={np.asarray(lengths_).tolist()[:20]} dim_size="
+                        f"{shape[axis]} (the dense operand's shape {list(shape)})")
+    ok = jnp.all(lengths == shape[axis])
+    if traced(ok):
+        from xlaflow import _runtime_checks
+
+        _runtime_checks.check(ok, error, lengths)
+    elif not bool(ok):
+        raise error(lengths)
 
 
 def binary(fn, op, x, y):

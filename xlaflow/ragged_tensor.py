@@ -6,7 +6,10 @@ through xf.function and jax.jit as argument and result; the sizes are static to 
 each new number of rows or of values traces again. row_splits are TF's int64, held as JAX
 holds int64 (int32 unless 64-bit mode is on); int32 splits stay int32, as TF's.
 Constructors check eagerly what TF's validate=True asserts; traced splits cannot be checked.
-Conversions live in ragged_convert.py, indexing in ragged_getitem.py, math in ragged_math.py.
+A row partition made by from_uniform_row_length keeps its row length as static data (the
+pytree's aux), so `shape` shows it as TF does. Factory inputs are checked in
+ragged_checks.py; conversions live in ragged_convert.py, indexing in ragged_getitem.py,
+math in ragged_math.py, tile/reverse/map_fn in ragged_array_ops.py.
 """
 
 from __future__ import annotations
@@ -15,99 +18,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow.ragged_checks import (  # noqa: F401  (the other ragged modules import them here)
+    _fail,
+    check_splits,
+    flat_array,
+    need_known,
+    nvals,
+    partition,
+    splits_dtype,
+)
 from xlaflow.sparse_tensor import traced
 from xlaflow.tensor_shape import TensorShape
-
-
-def splits_dtype(requested=None):
-    """TF's row-splits dtype as JAX holds it: int32 stays int32, int64 (the default) is
-    JAX's canonical int64 (int32 unless x64 is on)."""
-    if requested is not None and np.dtype(getattr(requested, "as_numpy_dtype", requested)) \
-            == np.int32:
-        return np.dtype(np.int32)
-    if requested is not None and np.dtype(getattr(requested, "as_numpy_dtype", requested)) \
-            != np.int64:
-        raise ValueError(f"row_splits_dtype must be int32 or int64; received {requested!r}")
-    return np.dtype(jax.dtypes.canonicalize_dtype(jnp.int64))
-
-
-def partition(value, name, op, dtype=None):
-    """`value` (a row partition: splits, lengths, rowids, starts or limits) as a 1-D
-    integer array; an int32 array stays int32 unless `dtype` says otherwise."""
-    if traced(value):
-        array = value
-    else:
-        host = np.asarray(value)
-        if host.size == 0 and host.dtype.kind == "f":  # [] reads as float64
-            host = host.astype(np.int64)
-        if host.dtype.kind not in "iu":
-            raise TypeError(f"xf.RaggedTensor.{op}: {name} must be integers (int32 or "
-                            f"int64); received dtype {host.dtype}: {value!r:.80}")
-        array = host
-    if array.ndim != 1:
-        raise ValueError(f"xf.RaggedTensor.{op}: {name} must be 1-D; received shape "
-                         f"{tuple(array.shape)}")
-    if not jnp.issubdtype(array.dtype, jnp.integer):
-        raise TypeError(f"xf.RaggedTensor.{op}: {name} must be integers; received "
-                        f"{array.dtype}")
-    if dtype is None:
-        dtype = np.int32 if array.dtype == np.int32 else splits_dtype()
-    return jnp.asarray(array, dtype)
-
-
-def flat_array(values, op):
-    """`values` for a RaggedTensor: a RaggedTensor, a traced array, host text (kept as
-    xlaflow's host string arrays) or a tensor, of rank >= 1."""
-    from xlaflow.tensors import convert_to_tensor
-
-    if isinstance(values, RaggedTensor) or traced(values):
-        out = values
-    elif isinstance(values, np.ndarray) and values.dtype.kind in "USO":
-        out = values  # host text already
-    else:
-        out = convert_to_tensor(values)  # text becomes a host string array
-    if not isinstance(out, RaggedTensor) and np.ndim(out) == 0:
-        raise ValueError(f"xf.RaggedTensor.{op}: values must have rank >= 1; received a "
-                         f"scalar {values!r:.60}")
-    return out
-
-
-def nvals(values):
-    """The number of rows `values` holds (its static leading size)."""
-    return values.nrows_static if isinstance(values, RaggedTensor) else values.shape[0]
-
-
-def need_known(op, what, *values):
-    """TypeError when `values` are traced: the result's size depends on them."""
-    if traced(*jax.tree_util.tree_leaves(values)):
-        raise TypeError(
-            f"xf.{op}: the result's size depends on {what}, which XLA needs when the "
-            "function is traced; call it eagerly (outside xf.function) and pass the result "
-            "in as an argument, or use the form that takes the size (e.g. "
-            "to_tensor(shape=...))")
-
-
-def _fail(op, message):
-    raise ValueError(f"xf.RaggedTensor.{op}: arguments do not form a valid RaggedTensor: "
-                     f"{message}")
-
-
-def check_splits(op, name, splits, count):
-    """TF's validate=True checks on known row_splits: start at 0, never decrease, end at the
-    number of values."""
-    if traced(splits):
-        return
-    host = np.asarray(splits)
-    if host.shape[0] == 0:
-        _fail(op, f"{name} must have at least one element (nrows + 1); received []")
-    if host[0] != 0:
-        _fail(op, f"{name}[0] must be 0; received {name} = {host.tolist()[:20]}")
-    if np.any(np.diff(host) < 0):
-        at = int(np.argmax(np.diff(host) < 0)) + 1
-        _fail(op, f"{name} must not decrease; {name}[{at}] = {host[at]} < {name}[{at - 1}] "
-                  f"= {host[at - 1]}")
-    if host[-1] != count:
-        _fail(op, f"{name}[-1] = {host[-1]} must equal the number of values, {count}")
 
 
 @jax.tree_util.register_pytree_node_class
@@ -125,17 +46,20 @@ class RaggedTensor:
 
     # -- pytree ---------------------------------------------------------------------------
     def tree_flatten(self):
-        return (self._values, self._row_splits), None
+        # the uniform row length (a Python int or None) is static: part of the treedef, so
+        # a function traces again for another one, as for another size
+        return (self._values, self._row_splits), self._uniform
 
     @classmethod
     def tree_unflatten(cls, aux, leaves):
         out = object.__new__(cls)  # JAX rebuilds with tracers or sentinels: no checks
         out._values, out._row_splits = leaves
+        out._uniform = aux
         return out
 
     @classmethod
-    def _unchecked(cls, values, row_splits):
-        return cls.tree_unflatten(None, (values, row_splits))
+    def _unchecked(cls, values, row_splits, uniform_row_length=None):
+        return cls.tree_unflatten(uniform_row_length, (values, row_splits))
 
     # -- factories ------------------------------------------------------------------------
     @classmethod
@@ -206,6 +130,36 @@ class RaggedTensor:
         if validate:
             check_splits("from_row_limits", "([0] +) row_limits", splits, nvals(values))
         return cls._build(values, splits, "from_row_limits")
+
+    @classmethod
+    def from_uniform_row_length(cls, values, uniform_row_length, nrows=None, validate=True,
+                                name=None):
+        """Every row holds the next `uniform_row_length` values: a uniform dimension that
+        counts in ragged_rank (TF's). The length is static here (it sets the shape)."""
+        op = "from_uniform_row_length"
+        values = flat_array(values, op)
+        if traced(uniform_row_length) or traced(nrows):
+            raise TypeError(f"xf.RaggedTensor.{op}: uniform_row_length and nrows set the "
+                            "result's shape, which XLA needs when the function is traced; "
+                            "pass Python ints")
+        length = np.asarray(uniform_row_length)
+        if length.ndim != 0 or length.dtype.kind not in "iu" or int(length) < 0:
+            raise ValueError(f"xf.RaggedTensor.{op}: uniform_row_length must be an integer "
+                             f">= 0; received {uniform_row_length!r}")
+        length, count = int(length), nvals(values)
+        if nrows is None:
+            nrows = count // length if length else 0
+        nrows = int(nrows)
+        if validate and (nrows < 0 or nrows * length != count):
+            _fail(op, f"nrows ({nrows}) * uniform_row_length ({length}) must equal the "
+                      f"number of values, {count}")
+        # the splits take the values' splits dtype (or int32 if the length is int32), as TF
+        given = np.dtype(getattr(uniform_row_length, "dtype", np.int64))
+        dtype = values.row_splits.dtype if isinstance(values, RaggedTensor) else \
+            splits_dtype(np.int32 if given == np.int32 else None)
+        out = cls._build(values, jnp.arange(nrows + 1, dtype=dtype) * length, op)
+        out._uniform = length
+        return out
 
     @classmethod
     def from_nested_row_splits(cls, flat_values, nested_row_splits, name=None,
@@ -287,6 +241,14 @@ class RaggedTensor:
         return len(self.nested_row_splits)
 
     @property
+    def uniform_row_length(self):
+        """The length of every row (a scalar of the splits dtype) when made by
+        from_uniform_row_length, else None."""
+        if self._uniform is None:
+            return None
+        return jnp.asarray(self._uniform, self._row_splits.dtype)
+
+    @property
     def nrows_static(self):
         """The number of rows as a Python int (static to XLA)."""
         return self._row_splits.shape[0] - 1
@@ -294,8 +256,11 @@ class RaggedTensor:
     @property
     def shape(self):
         """TensorShape [nrows, None (each ragged dimension), inner uniform dims...]."""
-        inner = list(self.flat_values.shape[1:])
-        return TensorShape([self.nrows_static] + [None] * self.ragged_rank + inner)
+        dims, level = [self.nrows_static], self
+        while isinstance(level, RaggedTensor):  # each partition: its uniform length or None
+            dims.append(level._uniform)
+            level = level._values
+        return TensorShape(dims + list(level.shape[1:]))
 
     def get_shape(self):
         return self.shape
@@ -372,7 +337,9 @@ class RaggedTensor:
             raise ValueError(f"xf.RaggedTensor.with_values: new_values must have "
                              f"{nvals(self._values)} rows (as values); received "
                              f"{nvals(new_values)}")
-        return self._build(new_values, self._row_splits, "with_values")
+        out = self._build(new_values, self._row_splits, "with_values")
+        out._uniform = self._uniform
+        return out
 
     def with_flat_values(self, new_values):
         """The same nested row partitions over `new_values`."""
@@ -384,7 +351,7 @@ class RaggedTensor:
         dtype = splits_dtype(dtype)
         values = self._values.with_row_splits_dtype(dtype) \
             if isinstance(self._values, RaggedTensor) else self._values
-        return self._unchecked(values, self._row_splits.astype(dtype))
+        return self._unchecked(values, self._row_splits.astype(dtype), self._uniform)
 
     # -- conversions (ragged_convert.py) --------------------------------------------------
     def to_tensor(self, default_value=None, name=None, shape=None):
