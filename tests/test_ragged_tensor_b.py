@@ -140,3 +140,12 @@ def test_embedding_lookup_of_ragged_ids_and_text_concat():
     marker = xf.fill([words.nrows(), 1], "#")
     assert xf.concat([marker, words, marker], axis=1).to_list() == [
         [b"#", b"a", b"#"], [b"#", b"b", b"c", b"#"]]
+
+
+def test_saving_a_ragged_signature_is_refused_before_writing(tmp_path):
+    module = xf.Module()
+    module.f = xf.function(lambda rt: rt + 1, input_signature=[
+        xf.RaggedTensorSpec([None, None], xf.int32)])
+    with pytest.raises(NotImplementedError, match="RaggedTensorSpec.*not provided"):
+        xf.saved_model.save(module, str(tmp_path / "m"))
+    assert list(tmp_path.iterdir()) == []

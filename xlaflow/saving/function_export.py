@@ -270,6 +270,7 @@ def _traces(fn):
     """(args, kwargs, from_signature) of each program to export: the input_signature's,
     else every trace of a call (its tensors as _Slots, its Python values as given)."""
     if fn._input_signature is not None:
+        _refuse_ragged(fn)
         counter = iter(range(1 << 30))
         args = jax.tree_util.tree_map(
             lambda s: _Slot(next(counter), s.shape, s.dtype), tuple(fn._input_signature),
@@ -289,6 +290,21 @@ def _traces(fn):
         args, kwargs = jax.tree_util.tree_unflatten(entry.treedef, leaves)
         out.append((tuple(args), dict(kwargs), False))
     return out
+
+
+def _refuse_ragged(fn):
+    """A RaggedTensorSpec in the input_signature has no one program to save: its function
+    is traced per size of the RaggedTensor. Refused by name, before anything is written."""
+    from xlaflow.ragged_spec import RaggedTensorSpec
+
+    for spec in jax.tree_util.tree_leaves(fn._input_signature,
+                                          is_leaf=lambda s: isinstance(s, TensorSpec)):
+        if isinstance(spec, RaggedTensorSpec):
+            raise NotImplementedError(
+                f"saved_model.save: xf.function {fn._name!r} has {spec!r} in its "
+                "input_signature; saving it is not provided (it is traced per size of the "
+                "RaggedTensor). Save a function of the flat values and row_splits as "
+                "xf.TensorSpecs, and rebuild it inside with xf.RaggedTensor.from_row_splits")
 
 
 def _keras_call(model):
