@@ -18,7 +18,9 @@ from xlaflow.tensors import is_string_dtype
 class InputLayer(Layer):
     """Declares the model's input shape (without the batch); passes inputs through."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, ragged=False,
+                 **kwargs):
+        self.ragged = bool(ragged)  # Keras 2: rows of any length (symbolic.make_ragged)
         if shape is None and "input_shape" in kwargs:
             shape = kwargs.pop("input_shape")
         if shape is None and "batch_input_shape" not in kwargs:
@@ -37,6 +39,8 @@ class InputLayer(Layer):
         config = super().get_config()
         if is_string_dtype(self.dtype):
             config["dtype"] = "string"  # TF's name, as Keras 2 saves it
+        if self.ragged:
+            config["ragged"] = True
         return config
 
     def call(self, inputs):

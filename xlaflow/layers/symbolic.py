@@ -30,6 +30,8 @@ class SymbolicTensor(_op_dispatch.Symbolic):
         self.node = node
         self.name = name
         self.input_layer = None  # an Input's InputLayer (Keras 2's _keras_history.layer)
+        # the ragged Input whose rows this tensor's axis 1 follows (Keras 2: a RaggedTensor)
+        self.ragged_source = None
 
     @property
     def ndim(self):
@@ -196,16 +198,14 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=Non
           sparse=None, ragged=None):  # Keras
     """A symbolic input of one example's `shape` (the batch dimension is added), or of the
     whole `batch_shape` (Keras 2's keyword), of `dtype` (None: keras.backend.floatx())."""
+    if sparse and ragged:
+        raise ValueError("Cannot set both sparse and ragged to True in a Keras input; "
+                         "received sparse=True, ragged=True")
     if sparse:
         raise NotImplementedError(
             "Input(sparse=True): xlaflow's Keras inputs are dense arrays. Use a dense Input "
             "of the SparseTensor's dense shape and feed it xf.sparse.to_dense(st); inside a "
             "layer, xf.sparse.sparse_dense_matmul takes the SparseTensor itself")
-    if ragged:
-        raise NotImplementedError(
-            "Input(ragged=True): XLA needs fixed shapes, so xlaflow has no RaggedTensor; pad "
-            "the rows (keras.utils.pad_sequences, Dataset.padded_batch) and mask them "
-            "(Embedding(mask_zero=True), keras.layers.Masking)")
     if (shape is None) == (batch_shape is None):
         raise ValueError("Input needs exactly one of `shape` (one example's shape) and "
                          f"`batch_shape` (with the batch dimension); received shape={shape!r}"
@@ -227,8 +227,30 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, *, batch_shape=Non
         from xlaflow.layers.base import unique_name  # inputs after them
         name = unique_name("input", zero_based=False)
     tensor = SymbolicTensor((batch_size, *tuple(shape)), dtype, None, name)
+    if ragged:
+        make_ragged(tensor)
     input_layer_of(tensor)
     return tensor
+
+
+def make_ragged(tensor):
+    """Make the Input `tensor` ragged (Keras 2's Input(ragged=True)): rows of any length
+    along axis 1, fed as their padded form whose mask (the rows' lengths) the layers see."""
+    shape = tensor.shape[1:]
+    if len(shape) not in (1, 2) or shape[0] is not None or (
+            len(shape) == 2 and not isinstance(shape[1], int)):
+        raise ValueError(
+            "Input(ragged=True) takes shape [None] (rows of values) or [None, d] (rows of "
+            f"d-vectors): ragged_rank 1, as xlaflow's Keras models feed it; received shape "
+            f"{list(shape)}")
+    if is_text(tensor):
+        raise NotImplementedError(
+            "Input(ragged=True, dtype='string'): ragged text; look the strings up first "
+            "(StringLookup on rt.flat_values, then rt.with_flat_values(ids)) and declare "
+            "an integer ragged Input")
+    tensor.ragged_source = tensor
+    keras_mask.set_mask(tensor, SymbolicTensor(tensor.shape[:2], jnp.bool_, None,
+                                               f"{tensor.name}_mask"))
 
 
 def input_layer_of(tensor):
@@ -237,7 +259,7 @@ def input_layer_of(tensor):
     if tensor.input_layer is None:
         from xlaflow.layers.core import InputLayer  # core builds on Layer, which imports us
         layer = InputLayer(batch_input_shape=tensor.shape, dtype=tensor.dtype,
-                           name=tensor.name)
+                           name=tensor.name, ragged=tensor.ragged_source is tensor)
         tensor.input_layer, layer._input_tensor = layer, tensor
     return tensor.input_layer
 
@@ -248,6 +270,8 @@ def input_of(layer):
     tensor = layer.__dict__.get("_input_tensor")
     if tensor is None:
         tensor = SymbolicTensor(layer._batch_input_shape, layer.dtype, None, layer.name)
+        if layer.ragged:
+            make_ragged(tensor)
         tensor.input_layer, layer._input_tensor = layer, tensor
     return tensor
 
@@ -294,6 +318,7 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
         if mask is not None:
             keras_mask.set_mask(leaf, SymbolicTensor((batch, *mask[0][1:]), jnp.bool_, None,
                                                      f"{layer.name}_mask"))
+    _follow_rows([leaves[i] for i in where], outputs, batch, layer.name)
     kwargs = dict(kwargs)
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
@@ -303,6 +328,21 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
         leaf.node = node
     return outputs
+
+
+def _follow_rows(inputs, outputs, batch, name):
+    """Mark the outputs that keep a ragged input's rows: those whose axis 1 varies with the
+    rows' length (Keras 2 returns a RaggedTensor there: Embedding, Dense, an RNN's
+    sequences). They carry the rows' mask, which a real run gives them (models/ragged_fed.py)."""
+    sources = [t.ragged_source for t in inputs if t.ragged_source is not None]
+    if not sources:
+        return
+    for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic):
+        if is_symbolic(leaf) and leaf.ndim >= 2 and leaf.shape[1] is None:
+            leaf.ragged_source = sources[0]
+            if keras_mask.get_mask(leaf) is None:
+                keras_mask.set_mask(leaf, SymbolicTensor((batch, None), jnp.bool_, None,
+                                                         f"{name}_mask"))
 
 
 # Two sizes stand in for a size given as None (a variable length): the layer is traced at

@@ -7,8 +7,10 @@ import warnings
 
 import jax
 
+from xlaflow.layers import keras_mask
 from xlaflow.layers.symbolic import input_layer_of, is_symbolic
 from xlaflow.models import shapes
+from xlaflow.models.ragged_fed import carry_mask
 
 
 class Graph:
@@ -118,6 +120,8 @@ class Graph:
             for s, v in zip(jax.tree_util.tree_leaves(node.outputs, is_leaf=is_symbolic),
                             jax.tree_util.tree_leaves(out)):
                 env[id(s)] = v
+                if s.ragged_source is not None and id(s.ragged_source) in env:
+                    carry_mask(s, v, env[id(s.ragged_source)])
         outputs = jax.tree_util.tree_map(lambda s: env[id(s)], self.outputs,
                                          is_leaf=is_symbolic)
         return outputs, [(kind, env[id(t)], name) for kind, t, name in self.sides]
@@ -132,8 +136,9 @@ class Graph:
             inputs = shapes.conform(inputs, [tuple(s.shape) for s in symbols])
         values = tree.flatten_up_to(inputs) if not isinstance(inputs, jax.Array) or \
             len(symbols) != 1 else [inputs]
-        if data:
-            values = [_as_input_dtype(v, s.dtype) for v, s in zip(values, symbols)]
+        if data:  # a cast input keeps its mask (a ragged Input's rows: ragged_fed.py)
+            values = [keras_mask.keep_mask(v, _as_input_dtype(v, s.dtype))
+                      for v, s in zip(values, symbols)]
         return {id(s): v for s, v in zip(symbols, values)}
 
     def output_names(self):

@@ -18,8 +18,10 @@ from xlaflow.models.functional import Graph
 from xlaflow.models.graph_sides import GraphSides
 from xlaflow.models.host_fed import HostFed
 from xlaflow.models.model_saving import SavingMethods
+from xlaflow.models.ragged_fed import RaggedFed
 from xlaflow.training import compiled as compiled_lib
 from xlaflow.training import fit_loop
+from xlaflow.training.ragged_batches import dense_view
 from xlaflow.training.trainer import Trainer
 
 
@@ -43,7 +45,7 @@ def _assigned_or_flat(model, which):
     return model._flat_tensors(which)
 
 
-class Model(HostFed, SavingMethods, GraphSides, Layer):
+class Model(RaggedFed, HostFed, SavingMethods, GraphSides, Layer):
     """Subclass it (define `call`, create layers in `__init__`) or use Sequential."""
 
     _children_weights_first = True  # Keras 2's Model lists its layers' weights, then its own
@@ -337,11 +339,12 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
     def _prepare(self, x):
         """Build the model for inputs like `x` (once), else check `x` fits it."""
         out = None  # the outputs' shapes, when building finds them
+        checked = dense_view(x)  # ragged rows are checked as their padded form
         # a subclass with no call() (Keras 2's GAN: only a train_step over its sublayers)
         # is never called, as Keras 2's fit never calls it: its steps build what they use
         callless = self._graph is None and type(self).call is Model.call
         if self._build_input_shape is None:
-            self._check_declared(x)
+            self._check_declared(checked)
             strategy = self.trainer.strategy if self.trainer is not None else \
                 self._distribute_strategy
             # weights built now belong to the strategy, as in TF where fit enters its scope
@@ -351,9 +354,9 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
                     out = _lifting.eval_shape(lambda inputs: self(inputs, training=False),
                                               shapes.abstract_inputs(x))
             self._build_input_shape = jax.tree_util.tree_map(
-                lambda a: (None, *np.shape(a)[1:]), x)
+                lambda a: (None, *np.shape(a)[1:]), checked)
             self._build_input_dtype = jax.tree_util.tree_map(
-                lambda a: np.dtype(a.dtype).name, shapes.abstract_inputs(x))
+                lambda a: np.dtype(a.dtype).name, shapes.abstract_inputs(checked))
         else:
             self._check_inputs(x)
         if self.trainer is not None and not callless:  # a subclass's outputs, named once
@@ -369,6 +372,7 @@ class Model(HostFed, SavingMethods, GraphSides, Layer):
         return self._batch_input_shape
 
     def _check_inputs(self, x):
+        x = dense_view(x)
         expected = self._build_input_shape
         declared = self._graph is not None or self._declared_input_shape() is not None
         if not declared:

@@ -14,6 +14,7 @@ from xlaflow.layers.core import InputLayer
 from xlaflow.layers.symbolic import SymbolicTensor
 from xlaflow.models import host_prefix, shapes
 from xlaflow.models.model import Model
+from xlaflow.models.ragged_fed import carry_mask
 from xlaflow.tensors import is_string_dtype
 
 
@@ -179,9 +180,16 @@ class Sequential(Model):
             declared = self._declared_input_shape()
             if declared is not None and not isinstance(inputs, SymbolicTensor):
                 inputs = shapes.conform(inputs, declared)  # Keras 2: (n,) feeds (None, 1)
+        chain = self._symbolic_chain
+        # each output's symbol, to give it a ragged Input's rows' mask (ragged_fed.py)
+        symbols = chain[len(chain) - len(layers):] if chain and chain[0].ragged_source \
+            is not None and len(chain) == len(self._layers) + 1 else None
         with keras_mask.given(inputs, mask):
-            for layer in layers:
+            source = inputs
+            for i, layer in enumerate(layers):
                 inputs = layer(inputs, training=training)
+                if symbols is not None:
+                    carry_mask(symbols[i], inputs, source)
         return inputs
 
     # Leading host-side layers (StringLookup, TextVectorization: strings, which XLA cannot

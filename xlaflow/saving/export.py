@@ -55,6 +55,10 @@ def save(obj, export_dir, signatures=None, options=None, *, platforms=None, over
         raise NotImplementedError("saved_model.save(options=...) is not supported; the "
                                   "export always holds every signature's variables")
     platforms = tuple(platforms or DEFAULT_PLATFORMS)
+    from xlaflow.models.model import Model
+    if isinstance(obj, Model):
+        from xlaflow.models.ragged_fed import refuse_saving
+        refuse_saving(obj, "saved_model.save")
     from xlaflow.saving.loaded import LoadedModel
     if isinstance(obj, LoadedModel) and signatures is None:
         lowered = obj._saved_signatures()  # TF re-saves a loaded object's signatures

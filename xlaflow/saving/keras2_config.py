@@ -16,7 +16,7 @@ import copy
 # Keras 2 keys with no counterpart here, by class: dropped only at the value Keras 2 writes
 # when the feature is off (InputLayer(sparse=False) is an ordinary Input).
 _KERAS2_ONLY = {
-    "InputLayer": {"sparse": False, "ragged": False, "type_spec": None},
+    "InputLayer": {"sparse": False, "type_spec": None},  # ragged: InputLayer(ragged=)
     "Flatten": {"data_format": "channels_last"},
     "Embedding": {"sparse": False},
     "BatchNormalization": {"renorm": False, "virtual_batch_size": None, "fused": None,

@@ -52,6 +52,8 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, save_for
     """Write `model` to the directory `filepath` (see the module docstring), to one
     HDF5 file (xlaflow/saving/hdf5_model.py) for save_format="h5" or an .h5 path, or to
     TF 2.12's .keras zip (keras_v3.py) for save_format="keras" or a .keras path."""
+    from xlaflow.models.ragged_fed import refuse_saving
+    refuse_saving(model, "save")  # before any file is written
     kind = check_save_format(filepath, save_format)
     if kind == "h5":
         from xlaflow.saving import hdf5_model

@@ -14,6 +14,13 @@ import math
 import jax
 import numpy as np
 
+from xlaflow.training.ragged_batches import (
+    RaggedRows,
+    host_batches,
+    host_rows,
+    refuse_ragged,
+)
+
 
 def _is_array(x):
     return isinstance(x, (np.ndarray, jax.Array)) or (
@@ -37,6 +44,8 @@ def is_array_data(x):
 def _as_host(x):
     """NumPy arrays for slicing; float64 becomes float32 (TF/Keras' default float)."""
     def convert(a):
+        if isinstance(a, RaggedRows):  # sliced by rows itself: each batch padded
+            return a
         a = np.asarray(a)
         return a.astype(np.float32) if a.dtype == np.float64 else a
     return jax.tree_util.tree_map(convert, x)
@@ -57,6 +66,11 @@ def _length(x, what):
 def _rows(order, begin, count):
     """The rows of one batch: a slice in order, or its part of the epoch's permutation."""
     return slice(begin, begin + count) if order is None else order[begin:begin + count]
+
+
+def _keep(a, piece):
+    """The rows `piece` of `a`, as data to cut again (RaggedRows stay rows, unpadded)."""
+    return a.rows(piece) if isinstance(a, RaggedRows) else a[piece]
 
 
 def _cut(value, piece):
@@ -84,6 +98,9 @@ class ArrayBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.steps = math.ceil(self.size / self.batch_size)
+        # ragged rows pad to each batch's own width: batches are never stacked in blocks
+        self.ragged = any(isinstance(leaf, RaggedRows)
+                          for leaf in jax.tree_util.tree_leaves(self.x))
         self.epoch_steps = self.steps  # != steps: epochs cut one stream (see `stream`)
         self.origin, self.limit = 0, None  # the stream's first epoch and its batches
 
@@ -109,9 +126,9 @@ class ArrayBatches:
             raise ValueError(f"validation_split={fraction} leaves an empty split of "
                              f"{self.size} examples")
         head = lambda v: None if v is None else jax.tree_util.tree_map(
-            lambda a: a[:cut], v)
+            lambda a: _keep(a, slice(None, cut)), v)
         tail = lambda v: None if v is None else jax.tree_util.tree_map(
-            lambda a: a[cut:], v)
+            lambda a: _keep(a, slice(cut, None)), v)
         return (ArrayBatches(head(self.x), head(self.y), head(self.sample_weight),
                              self.batch_size, self.shuffle, self.seed),
                 ArrayBatches(tail(self.x), tail(self.y), tail(
@@ -171,7 +188,7 @@ class ArrayBatches:
     def block_positions(self, index, n, steps, start, order):
         """(is_block, (permutation, first row, rows)) of `blocks`: a block is `n` full
         batches from that row. A stream's batches cross passes: one at a time."""
-        if self.epoch_steps != self.steps:
+        if self.epoch_steps != self.steps or self.ragged:
             for position in self.positions(index, start, order):
                 yield False, position
             return
@@ -220,14 +237,14 @@ class IterableBatches:
         item = as_keras_tuple(item)
         if isinstance(item, tuple):
             if len(item) == 1:
-                return item[0], None, None
+                return host_batches(item[0]), None, None
             if len(item) == 2:
-                return item[0], item[1], None
+                return host_batches(item[0]), item[1], None
             if len(item) == 3:
-                return item
+                return (host_batches(item[0]), *item[1:])
             raise ValueError(f"a batch must be x, (x, y) or (x, y, sample_weight); received a "
                              f"tuple of {len(item)}")
-        return item, None, None
+        return host_batches(item), None, None
 
     def epoch(self, index=0, start=0):
         """One epoch: a fresh pass over a re-iterable (lists, datasets), or, with `steps`,
@@ -323,6 +340,9 @@ def adapt(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=N
           seed=None, resume=True, cycle=False):
     """ArrayBatches for array data, IterableBatches for anything iterable (`cycle`: a
     Sequence read as Keras 2's worker queue reads it, round and round)."""
+    x = host_rows(x, "x")  # a RaggedTensor's rows: each batch padded to its bucket
+    refuse_ragged(y, "y")
+    refuse_ragged(sample_weight, "sample_weight")
     if y is not None and not is_array_data(x) and isinstance(x, (list, dict)):
         # Nested lists (or dicts of lists) with separate labels are array data, as in Keras.
         x = {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)

@@ -57,6 +57,8 @@ def applies(trainer, *sources):
     if mode == "off" or trainer.strategy is not None or not all(
             data is None or isinstance(data, data_lib.ArrayBatches) for data in sources):
         return False
+    if any(getattr(data, "ragged", False) for data in sources):
+        return False  # each batch padded to its own width on the host
     leaves = _leaves(sources)
     if any(leaf.dtype.kind not in "biufc" for leaf in leaves):
         return False  # strings or objects: the host path's step decides what they mean

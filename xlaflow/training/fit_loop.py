@@ -7,7 +7,7 @@ import numpy as np
 
 from xlaflow import callbacks as callbacks_lib
 from xlaflow.training import data as data_lib
-from xlaflow.training import device_arrays, ran_out
+from xlaflow.training import device_arrays, ragged_batches, ran_out
 from xlaflow.training.progress import Progbar
 from xlaflow.training.sequence import end_epoch
 from xlaflow.training.trainer import host_logs
@@ -109,6 +109,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
         val = data_lib.adapt(*parts, batch_size=validation_batch_size or batch_size,
                              steps=validation_steps, resume=False, cycle=cycle)
+    if getattr(data, "ragged", False):
+        from xlaflow.models.ragged_fed import refuse_ragged_outputs  # models import us
+        refuse_ragged_outputs(model, "fit")
     _cut_arrays(data, steps_per_epoch, initial_epoch, epochs)
     _cut_arrays(val, validation_steps)
     _check_even_batches(trainer.strategy, data, val)
@@ -318,6 +321,9 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     cycle = _check_feeding("evaluate", max_queue_size, workers, use_multiprocessing)
     trainer = model._require_compiled("evaluate")
     data = data_lib.adapt(x, y, sample_weight, batch_size, False, steps, cycle=cycle)
+    if getattr(data, "ragged", False):
+        from xlaflow.models.ragged_fed import refuse_ragged_outputs
+        refuse_ragged_outputs(model, "evaluate")
     _cut_arrays(data, steps)
     _check_even_batches(trainer.strategy, data)
     try:
@@ -367,5 +373,8 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
         data.close()
     if not outputs:
         raise ValueError("predict received no batches")
+    joined = ragged_batches.concatenate(outputs)  # outputs that keep ragged rows
+    if joined is not None:
+        return joined
     return jax.tree_util.tree_map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
                                   *outputs)

@@ -1,0 +1,194 @@
+"""Keras models on ragged inputs (Input(ragged=True)), as TF's "Ragged tensors" guide
+trains them: fit/evaluate/predict/__call__ on RaggedTensors, checked against the same
+layers applied to each row alone, unpadded and unmasked (the oracle)."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import xlaflow as xf
+from xlaflow.training.ragged_batches import RaggedRows, bucket
+
+keras = xf.keras
+layers = keras.layers
+
+ROWS = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3], [5], [8, 9, 7, 9, 3, 2, 3], [8, 4, 6],
+        [2, 6, 4, 3], [3, 8]]
+LABELS = np.array([1, 0, 1, 0, 1, 0, 1, 0], np.float32)
+
+
+def _rows_alone(model_layers, rows):
+    """The layers on each row alone: a (1, length) batch, no padding and no mask."""
+    out = []
+    for row in rows:
+        x = np.asarray([row], np.int32)
+        for layer in model_layers:
+            x = layer(x)
+        out.append(np.asarray(x)[0])
+    return out
+
+
+def _guide_model(loss="binary_crossentropy"):
+    xf.keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        layers.Input(shape=[None], dtype="int64", ragged=True),
+        layers.Embedding(10, 16),
+        layers.LSTM(32, use_bias=False),
+        layers.Dense(32),
+        layers.Activation(xf.nn.relu),
+        layers.Dense(1)])
+    model.compile(loss=loss, optimizer="rmsprop")
+    return model
+
+
+@pytest.fixture(scope="module")
+def guide():
+    # the guide's compile; from_logits as its last Dense gives logits (without it, the
+    # clipped probabilities of negative logits have no gradient and may never move).
+    # One model for the tests below: its compiled steps are reused (few compiles).
+    return _guide_model(keras.losses.BinaryCrossentropy(from_logits=True))
+
+
+def test_the_guides_model_trains_and_predicts_what_each_row_gives_alone(guide):
+    rt = xf.ragged.constant(ROWS)
+    model = guide
+    history = model.fit(rt, LABELS, epochs=5, batch_size=8, verbose=0)  # shuffled
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0], losses
+    want = np.stack(_rows_alone(model.layers, ROWS))
+    np.testing.assert_allclose(model.predict(rt, verbose=0), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model(rt)), want, rtol=1e-5, atol=1e-6)
+    logits = want[:, 0]
+    bce = np.mean(np.maximum(logits, 0) - logits * LABELS + np.log1p(np.exp(-abs(logits))))
+    assert model.evaluate(rt, LABELS, verbose=0) == pytest.approx(bce, rel=1e-5)
+
+
+def test_a_row_gives_the_same_result_whatever_the_other_rows_lengths():
+    # Embedding(mask_zero=False) passes the rows' mask on (Keras: Embedding on a ragged
+    # input is ragged); the bidirectional GRU and the pooling see only each row's steps
+    xf.keras.utils.set_random_seed(2)
+    ids = keras.Input(shape=[None], dtype="int32", ragged=True)
+    emb = layers.Embedding(10, 4)(ids)
+    seq = layers.Bidirectional(layers.GRU(3, return_sequences=True))(emb)
+    pooled = layers.GlobalAveragePooling1D()(seq)
+    last = layers.SimpleRNN(2)(layers.Dense(5)(emb))
+    model = keras.Model(ids, [pooled, last])
+    rows = [ROWS[4], ROWS[3], ROWS[1], ROWS[0]]  # one batch, padded to 8 steps
+    got = model.predict(xf.ragged.constant(rows), verbose=0)
+    alone = keras.Model(ids, [pooled, last])  # the same layers, called row by row
+    for i, row in enumerate(rows):
+        x = np.asarray([row], np.int32)
+        want = [np.asarray(o)[0] for o in alone(x)]
+        np.testing.assert_allclose(got[0][i], want[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[1][i], want[1], rtol=1e-5, atol=1e-6)
+
+
+def test_outputs_that_keep_the_rows_come_back_ragged():
+    xf.keras.utils.set_random_seed(3)
+    ids = keras.Input(shape=[None], dtype="int32", ragged=True)
+    emb = layers.Embedding(10, 4)(ids)
+    tokens = layers.Dense(2)(layers.LSTM(3, return_sequences=True)(emb))
+    model = keras.Model(ids, tokens)
+    assert tokens.shape == (None, None, 2)
+    rt = xf.ragged.constant(ROWS)
+    want = _rows_alone(model.layers[1:], ROWS)
+    for got in (model.predict(rt, batch_size=3, verbose=0), model(rt)):
+        assert isinstance(got, xf.RaggedTensor)
+        assert got.row_lengths().tolist() == [len(r) for r in ROWS]
+        for row, expected in zip(got.to_list(), want):
+            np.testing.assert_allclose(np.asarray(row), expected, rtol=1e-5, atol=1e-6)
+    model.compile(loss="mse", optimizer="sgd")
+    with pytest.raises(NotImplementedError, match="keeps the ragged rows"):
+        model.fit(rt, np.zeros((8, 1)), verbose=0)
+
+
+def test_buckets_bound_the_compiles():
+    assert [bucket(n) for n in (0, 1, 2, 3, 4, 5, 8, 9)] == [1, 1, 2, 4, 4, 8, 8, 16]
+    model = _guide_model()  # a fresh predict function: its traces counted from 0
+    # batches of 2 rows whose longest rows are 3, 4, 5 and 7 long: buckets 4 and 8
+    rows = [[1, 2, 3], [1], [1, 2, 3, 4], [2], [1, 2, 3, 4, 5], [3, 3], [7] * 7, [4]]
+    model.predict(xf.ragged.constant(rows), batch_size=2, verbose=0)
+    assert model._predict_function().tracing_count == 2
+    batch = RaggedRows(np.arange(6), np.array([0, 1, 6]))[np.array([1, 0])]
+    assert batch.shape == (2, 8) and batch.lengths.tolist() == [5, 1]
+    assert batch.dense.tolist() == [[1, 2, 3, 4, 5, 0, 0, 0], [0] + [0] * 7]
+
+
+def test_validation_split_and_validation_data_take_ragged_rows(guide):
+    model = guide
+    rt = xf.ragged.constant(ROWS)
+    history = model.fit(rt, LABELS, epochs=1, validation_split=0.25, verbose=0)
+    logits = np.stack(_rows_alone(model.layers, ROWS[6:]))[:, 0]
+    y = LABELS[6:]
+    bce = np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-abs(logits))))
+    assert history.history["val_loss"][0] == pytest.approx(bce, rel=1e-5)
+    history = model.fit(rt[:6], LABELS[:6], epochs=1, verbose=0,
+                        validation_data=(xf.ragged.constant(ROWS[6:]), y))
+    logits = np.stack(_rows_alone(model.layers, ROWS[6:]))[:, 0]
+    bce = np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-abs(logits))))
+    assert history.history["val_loss"][0] == pytest.approx(bce, rel=1e-5)
+
+
+def test_generator_batches_of_ragged_rows(guide):
+    model = guide
+    rt = xf.ragged.constant(ROWS)
+    batches = ((rt[i:i + 6], LABELS[i:i + 6]) for i in (0, 2))
+    model.fit(batches, epochs=1, verbose=0)
+    want = np.stack(_rows_alone(model.layers, ROWS))
+    np.testing.assert_allclose(model.predict(iter([rt[:6], rt[2:]]), verbose=0),
+                               np.concatenate([want[:6], want[2:]]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ragged_input_layer_summary_and_config(capsys):
+    ids = keras.Input(shape=[None], dtype="int32", ragged=True, name="ids")
+    model = keras.Model(ids, layers.GlobalAveragePooling1D()(layers.Embedding(10, 2)(ids)))
+    model.summary()
+    assert re.search(r"ids \(InputLayer\)\s+\[\(None, None\)\]", capsys.readouterr().out)
+    config = model.layers[0].get_config()
+    assert config["ragged"] is True and list(config["batch_input_shape"]) == [None, None]
+    again = keras.models.model_from_json(model.to_json())
+    assert again.layers[0].ragged and again.input.ragged_source is again.input
+    again.set_weights(model.get_weights())
+    rt = xf.ragged.constant(ROWS[:3])
+    np.testing.assert_allclose(np.asarray(again(rt)), np.asarray(model(rt)))
+    vectors = keras.Input(shape=[None, 3], ragged=True)
+    assert vectors.shape == (None, None, 3)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"shape": [None, None]}, r"shape \[None\] .* \[None, d\].*received shape \[None, None\]"),
+    ({"shape": [4]}, r"received shape \[4\]"),
+    ({"shape": [None, 2, 3]}, r"received shape \[None, 2, 3\]"),
+    ({"shape": [None], "sparse": True}, "Cannot set both sparse and ragged"),
+])
+def test_ragged_input_shape_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras.Input(ragged=True, **kwargs)
+
+
+def test_ragged_data_errors(tmp_path, guide):
+    model = guide
+    rt = xf.ragged.constant(ROWS)
+    deep = xf.ragged.constant([[[1, 2], [3]], [[4]]])
+    with pytest.raises(NotImplementedError, match="ragged_rank 2"):
+        model.fit(deep, LABELS[:2], verbose=0)
+    with pytest.raises(NotImplementedError, match="y as a RaggedTensor"):
+        model.fit(rt, rt, verbose=0)
+    dense = keras.Sequential([keras.Input(shape=[None], dtype="int32"),
+                              layers.Embedding(10, 2), layers.GlobalAveragePooling1D()])
+    with pytest.raises(NotImplementedError, match="has no ragged Input"):
+        dense.predict(rt, verbose=0)
+    weights = model.get_weights()
+    for name in ("m.keras", "m.h5", "saved"):
+        with pytest.raises(NotImplementedError, match="ragged Input"):
+            model.save(str(tmp_path / name))
+    with pytest.raises(NotImplementedError, match="ragged Input"):
+        xf.saved_model.save(model, str(tmp_path / "export"))
+    assert list(tmp_path.iterdir()) == []
+    model.save_weights(str(tmp_path / "w.weights.h5"))  # weights save as any model's
+    model.load_weights(str(tmp_path / "w.weights.h5"))
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    json.loads(model.to_json())  # the architecture (with ragged=True) is plain JSON
