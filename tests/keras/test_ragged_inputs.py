@@ -131,6 +131,34 @@ def test_validation_split_and_validation_data_take_ragged_rows(guide):
     assert history.history["val_loss"][0] == pytest.approx(bce, rel=1e-5)
 
 
+def test_batch_methods_and_traced_calls_take_ragged_rows(guide):
+    model = guide
+    rt = xf.ragged.constant(ROWS[:4])
+    want = np.stack(_rows_alone(model.layers, ROWS[:4]))
+    np.testing.assert_allclose(model.predict_on_batch(rt), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(xf.function(lambda x: model(x))(rt)), want,
+                               rtol=1e-5, atol=1e-6)
+    logits, y = want[:, 0], LABELS[:4]
+    bce = np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-abs(logits))))
+    assert model.test_on_batch(rt, y) == pytest.approx(bce, rel=1e-5)
+    model.train_on_batch(rt, y)
+    assert not np.allclose(model.predict_on_batch(rt), want)  # it trained
+
+
+def test_a_masking_layer_keeps_only_the_rows_steps():
+    # Masking(-1) alone would count the padding (zeros) as steps: the rows' mask is kept
+    xf.keras.utils.set_random_seed(4)
+    vectors = keras.Input(shape=[None, 2], ragged=True)
+    rnn = layers.SimpleRNN(3)
+    masking = layers.Masking(-1.0)
+    model = keras.Model(vectors, rnn(masking(vectors)))
+    rows = [[[1.0, 2.0], [-1.0, -1.0], [0.5, 0.0]], [[2.0, 1.0]], [[0.0, 0.0]] * 2]
+    got = model.predict(xf.ragged.constant(rows, ragged_rank=1), verbose=0)
+    for row, out in zip(rows, got):
+        want = rnn(masking(np.asarray([row], np.float32)))
+        np.testing.assert_allclose(out, np.asarray(want)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_generator_batches_of_ragged_rows(guide):
     model = guide
     rt = xf.ragged.constant(ROWS)
@@ -192,3 +220,26 @@ def test_ragged_data_errors(tmp_path, guide):
     model.load_weights(str(tmp_path / "w.weights.h5"))
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
     json.loads(model.to_json())  # the architecture (with ragged=True) is plain JSON
+
+
+def test_a_keras2_config_with_a_ragged_input_layer_loads_ragged():
+    initializer = {"class_name": "RandomUniform",
+                   "config": {"minval": -0.05, "maxval": 0.05, "seed": None}}
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {
+            "batch_input_shape": [None, None], "dtype": "int64", "sparse": False,
+            "ragged": True, "name": "words"}},
+        {"class_name": "Embedding", "config": {
+            "name": "emb", "trainable": True, "dtype": "float32",
+            "batch_input_shape": [None, None], "input_dim": 10, "output_dim": 2,
+            "embeddings_initializer": initializer, "embeddings_regularizer": None,
+            "activity_regularizer": None, "embeddings_constraint": None,
+            "mask_zero": False, "input_length": None}},
+        {"class_name": "GlobalAveragePooling1D", "config": {
+            "name": "pool", "trainable": True, "dtype": "float32",
+            "data_format": "channels_last", "keepdims": False}}]},
+        "keras_version": "2.12.0", "backend": "tensorflow"}
+    model = keras.models.model_from_json(json.dumps(config))
+    got = np.asarray(model(xf.ragged.constant([[1, 2, 3], [4]])))
+    table = model.layers[0].get_weights()[0]
+    np.testing.assert_allclose(got, [table[[1, 2, 3]].mean(0), table[4]], rtol=1e-6)

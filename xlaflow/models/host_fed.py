@@ -20,6 +20,7 @@ import numpy as np
 
 from xlaflow.layers import symbolic
 from xlaflow.training import data as data_lib
+from xlaflow.training import ragged_batches
 
 
 class HostFed:
@@ -63,16 +64,17 @@ class HostFed:
 
     def train_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
                        return_dict=False):
-        return self._after_host_layers(_train_on_batch, x, y, sample_weight, reset_metrics,
-                                       return_dict)
+        return self._after_host_layers(_train_on_batch, ragged_batches.host_batches(x), y,
+                                       sample_weight, reset_metrics, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True,
                       return_dict=False):
-        return self._after_host_layers(_test_on_batch, x, y, sample_weight, reset_metrics,
-                                       return_dict)
+        return self._after_host_layers(_test_on_batch, ragged_batches.host_batches(x), y,
+                                       sample_weight, reset_metrics, return_dict)
 
     def predict_on_batch(self, x):
-        return self._after_host_layers(_predict_on_batch, x)
+        return self._after_host_layers(_predict_on_batch,
+                                       ragged_batches.host_batches(x))
 
     def save(self, *args, **kwargs):
         with self._compiled_part():
@@ -155,7 +157,9 @@ def _test_on_batch(model, x, y, sample_weight, reset_metrics, return_dict):
 
 def _predict_on_batch(model, x):
     model._prepare(x)
-    return jax.tree_util.tree_map(np.asarray, model._predict_function()(x))
+    out = model._predict_function()(x)
+    rows = ragged_batches.concatenate([out])  # outputs that keep ragged rows
+    return rows if rows is not None else jax.tree_util.tree_map(np.asarray, out)
 
 
 def _result(logs, return_dict):
