@@ -39,8 +39,7 @@ class InputLayer(Layer):
         config = super().get_config()
         if is_string_dtype(self.dtype):
             config["dtype"] = "string"  # TF's name, as Keras 2 saves it
-        if self.ragged:
-            config["ragged"] = True
+        config["ragged"] = self.ragged  # Keras 2 writes it, False or True
         return config
 
     def call(self, inputs):
