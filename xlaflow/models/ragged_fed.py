@@ -34,6 +34,9 @@ class RaggedFed:
                 f"{self.name} was fed ragged rows (a RaggedTensor x in fit/evaluate/predict) "
                 "but has no ragged Input: build it from keras.Input(shape=[None], "
                 "ragged=True) (functional or Sequential), or feed rt.to_tensor() and a mask")
+        graph = self.__dict__.get("_graph")
+        if graph is not None:  # a dict keyed by Input names, in the Inputs' order
+            inputs = graph.arrange(inputs)
         leaves, tree = jax.tree_util.tree_flatten(inputs, is_leaf=is_ragged)
         fed = any(isinstance(leaf, RaggedBatch) for leaf in leaves)  # fit/predict's steps
         batches = [padded(leaf) if isinstance(leaf, RaggedTensor) else leaf
@@ -83,13 +86,14 @@ def refuse_ragged_outputs(model, what):
 
 
 def _lengths_by_source(sources, batches):
-    """{id(ragged Input): its rows' lengths}: one ragged value is every ragged Input's;
-    several are matched to the Inputs in order."""
+    """{id(ragged Input): its rows' lengths}: each Input's own value's when the values line
+    up with the Inputs, else (one value for the model) that value's."""
+    if len(sources) == len(batches):
+        return {id(s): b.lengths for s, b in zip(sources, batches)
+                if isinstance(b, RaggedBatch) and s.ragged_source is s}
     ragged = [b for b in batches if isinstance(b, RaggedBatch)]
-    inputs = [s for s in sources if s.ragged_source is s]
-    if len(ragged) == 1:
-        return {id(s): ragged[0].lengths for s in inputs}
-    return {id(s): b.lengths for s, b in zip(inputs, ragged)}
+    return {id(s): ragged[0].lengths for s in sources if s.ragged_source is s} \
+        if len(ragged) == 1 else {}
 
 
 def _ragged_outputs(model, out, lengths, fed):
