@@ -260,3 +260,22 @@ def test_two_ragged_inputs_keep_their_own_rows():
     np.testing.assert_allclose(np.asarray(tokens.flat_values), table[[1, 2, 3, 4, 5, 6]])
     np.testing.assert_allclose(np.asarray(pooled[:2]), [table[7], table[[8, 9, 1, 2, 3]]
                                                         .mean(0)], rtol=1e-6)
+
+
+def test_steps_per_execution_and_arrays_on_device_run_ragged_batches_one_by_one():
+    # ragged batches pad to their own widths: never stacked into blocks nor kept on the
+    # device, so these settings train exactly as the plain per-batch loop does
+    def make(steps):
+        xf.keras.utils.set_random_seed(6)
+        ids = keras.Input(shape=[None], dtype="int32", ragged=True)
+        out = layers.Dense(1)(layers.GlobalAveragePooling1D()(layers.Embedding(10, 3)(ids)))
+        model = keras.Model(ids, out)
+        model.compile(loss="mse", optimizer="sgd", steps_per_execution=steps)
+        return model
+    rt = xf.ragged.constant(ROWS)
+    plain, blocked = make(1), make(2)
+    plain.fit(rt, LABELS, batch_size=2, shuffle=False, verbose=0)
+    with xf.config.override(fit_arrays_on_device="on"):
+        blocked.fit(rt, LABELS, batch_size=2, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights(), blocked.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
