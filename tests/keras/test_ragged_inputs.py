@@ -279,3 +279,10 @@ def test_steps_per_execution_and_arrays_on_device_run_ragged_batches_one_by_one(
         blocked.fit(rt, LABELS, batch_size=2, shuffle=False, verbose=0)
     for a, b in zip(plain.get_weights(), blocked.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_an_output_whose_axis_1_is_not_the_rows_steps_is_refused():
+    vectors = keras.Input(shape=[None, 2], ragged=True)
+    model = keras.Model(vectors, layers.Flatten()(vectors))
+    with pytest.raises(NotImplementedError, match="is not their steps"):
+        model(xf.ragged.constant([[[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]]], ragged_rank=1))

@@ -46,7 +46,7 @@ class RaggedFed:
         if "mask" not in kwargs:
             kwargs["mask"] = tree.unflatten(masks)
         out = super().__call__(tree.unflatten(dense), *args, **kwargs)
-        return _ragged_outputs(self, out, _lengths_by_source(sources, batches), fed)
+        return _ragged_outputs(self, out, _batch_by_source(sources, batches), fed)
 
 
 def input_symbols(model):
@@ -85,18 +85,18 @@ def refuse_ragged_outputs(model, what):
             "returns the RaggedTensor")
 
 
-def _lengths_by_source(sources, batches):
-    """{id(ragged Input): its rows' lengths}: each Input's own value's when the values line
-    up with the Inputs, else (one value for the model) that value's."""
+def _batch_by_source(sources, batches):
+    """{id(ragged Input): its RaggedBatch}: each Input's own value when the values line up
+    with the Inputs, else (one value for the model) that value."""
     if len(sources) == len(batches):
-        return {id(s): b.lengths for s, b in zip(sources, batches)
+        return {id(s): b for s, b in zip(sources, batches)
                 if isinstance(b, RaggedBatch) and s.ragged_source is s}
     ragged = [b for b in batches if isinstance(b, RaggedBatch)]
-    return {id(s): ragged[0].lengths for s in sources if s.ragged_source is s} \
+    return {id(s): ragged[0] for s in sources if s.ragged_source is s} \
         if len(ragged) == 1 else {}
 
 
-def _ragged_outputs(model, out, lengths, fed):
+def _ragged_outputs(model, out, fed_rows, fed):
     symbols = output_symbols(model)
     leaves, tree = jax.tree_util.tree_flatten(out)
     if symbols is None or len(symbols) != len(leaves):
@@ -104,10 +104,17 @@ def _ragged_outputs(model, out, lengths, fed):
     result = []
     for symbol, value in zip(symbols, leaves):
         source = symbol.ragged_source
-        if source is None or id(source) not in lengths:
+        if source is None or id(source) not in fed_rows:
             result.append(value)
             continue
-        rows = RaggedBatch(value, lengths[id(source)])
+        given = fed_rows[id(source)]
+        if tuple(jax.numpy.shape(value))[:2] != given.shape[:2]:  # (a Flatten of the rows)
+            raise NotImplementedError(
+                f"{model.name}: output {symbol.name!r} has shape {symbol.shape}, whose "
+                "axis 1 varies with the ragged rows but is not their steps (padded to "
+                f"{given.shape[1]}, it is {jax.numpy.shape(value)[1]} long); reduce the "
+                "rows first (GlobalAveragePooling1D, an RNN) or keep one vector per step")
+        rows = RaggedBatch(value, given.lengths)
         result.append(rows if fed else rows.to_ragged())
     return tree.unflatten(result)
 
