@@ -286,3 +286,16 @@ def test_an_output_whose_axis_1_is_not_the_rows_steps_is_refused():
     model = keras.Model(vectors, layers.Flatten()(vectors))
     with pytest.raises(NotImplementedError, match="is not their steps"):
         model(xf.ragged.constant([[[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]]], ragged_rank=1))
+
+
+def test_a_dataset_of_ragged_rows_feeds_fit_and_predict(guide):
+    # tf.data's ragged elements (from_tensor_slices rows, batch) reach the model as
+    # RaggedTensors, padded per batch like an in-memory RaggedTensor x
+    rt = xf.ragged.constant(ROWS)
+    ds = xf.data.Dataset.from_tensor_slices((rt, LABELS)).batch(8)
+    guide.fit(ds, epochs=1, verbose=0)
+    want = np.stack(_rows_alone(guide.layers, ROWS))
+    np.testing.assert_allclose(guide.predict(ds, verbose=0), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(guide.evaluate(ds, verbose=0),
+                               guide.evaluate(rt, LABELS, batch_size=8, verbose=0),
+                               rtol=1e-6)

@@ -319,10 +319,27 @@ class DatasetBatches(IterableBatches):
         from xlaflow.config import device_prefetch_enabled
         from xlaflow.training.prefetch import DevicePrefetcher
         self.close()
-        batches = self.iterable.as_numpy_iterator()  # plain arrays: the step takes them
+        batches = _numpy_batches(self.iterable)  # plain arrays: the step takes them
         if not device_prefetch_enabled():
             return batches
         return DevicePrefetcher(batches, self.prefetch, place=self.place)
+
+
+def _numpy_batches(dataset):
+    """The dataset's batches as NumPy arrays, its RaggedTensors kept as they are (the step
+    pads them to their bucket: as_numpy_iterator's TF form, object arrays of rows, is not
+    something a model takes)."""
+    from xlaflow.ragged_spec import RaggedTensorSpec
+    from xlaflow.ragged_tensor import RaggedTensor
+    specs = jax.tree_util.tree_leaves(dataset.element_spec,
+                                      is_leaf=lambda s: isinstance(s, RaggedTensorSpec))
+    if not any(isinstance(s, RaggedTensorSpec) for s in specs):
+        return dataset.as_numpy_iterator()
+
+    def keep(leaf):
+        return leaf if isinstance(leaf, RaggedTensor) else np.asarray(leaf)
+    return (jax.tree_util.tree_map(keep, element, is_leaf=lambda x: isinstance(x, RaggedTensor))
+            for element in dataset)
 
 
 def is_dataset(x):
