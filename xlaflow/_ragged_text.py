@@ -83,6 +83,9 @@ def pieces_array(pieces, dtype=object):
     """A flat list as a 1-D array, element by element (a list of bytes would pass through
     NumPy's bytes type, which drops trailing NULs)."""
     out = np.empty(len(pieces), dtype=dtype)
+    if dtype is object:
+        out[:] = pieces  # one C loop: an object array keeps each piece as it is
+        return out
     for i, piece in enumerate(pieces):
         out[i] = piece
     return out

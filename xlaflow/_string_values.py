@@ -93,13 +93,17 @@ def text_result(array):
     HostTensor, or (bytes that are not UTF-8, or hold a NUL, which NumPy's str type drops)
     the object array of bytes itself, as TF keeps them."""
     flat = array.reshape(-1).tolist()
-    try:
-        if not any(b"\x00" in b for b in flat):
-            decoded = [b.decode("utf-8") for b in flat]
+    # One join, one decode: NUL-separated, so a piece that holds a NUL shows as an extra one
+    joined = b"\x00".join(flat)
+    if flat and joined.count(b"\x00") == len(flat) - 1:
+        try:
+            decoded = joined.decode("utf-8").split("\x00")
             return np.array(decoded, dtype=str).reshape(array.shape).view(
                 host_tensor_type())
-    except UnicodeDecodeError:
-        pass
+        except UnicodeDecodeError:
+            pass
+    elif not flat:
+        return np.array([], dtype=str).reshape(array.shape).view(host_tensor_type())
     out = np.empty(len(flat), dtype=object)
     for i, b in enumerate(flat):  # one by one: a list would pass through NumPy's bytes type
         out[i] = b
