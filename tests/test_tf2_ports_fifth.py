@@ -191,12 +191,14 @@ def test_dataset_from_generator_split_with_take_skip_and_fit_with_steps_per_epoc
     def drop_index(index, x, y):
         return x, y
 
+    # batches of 25 divide both splits: fit and evaluate each compile one step (a last
+    # partial batch would compile its own); 12 steps an epoch cross the passes' boundaries
     train = train_ds.map(drop_index).shuffle(400, reshuffle_each_iteration=True) \
-        .batch(32).repeat()
+        .batch(25).repeat()
     reshuffled = train_ds.shuffle(400, seed=1)  # reshuffle_each_iteration=True by default
     first, second = ([int(i) for i, _, _ in reshuffled] for _ in range(2))
     assert first != second and sorted(first) == sorted(second) == sorted(train_ids)
-    val = val_ds.map(drop_index).batch(32).prefetch(tf.data.AUTOTUNE)
+    val = val_ds.map(drop_index).batch(25).prefetch(tf.data.AUTOTUNE)
     assert int(train.cardinality()) == tf.data.INFINITE_CARDINALITY
 
     tf.random.set_seed(7)
@@ -204,7 +206,7 @@ def test_dataset_from_generator_split_with_take_skip_and_fit_with_steps_per_epoc
                               layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(train, epochs=8, steps_per_epoch=400 // 32, validation_data=val,
+    history = model.fit(train, epochs=8, steps_per_epoch=12, validation_data=val,
                         verbose=0)
     assert history.params["steps"] == 12 and len(history.history["loss"]) == 8
     loss, accuracy = model.evaluate(val, verbose=0)
@@ -213,7 +215,7 @@ def test_dataset_from_generator_split_with_take_skip_and_fit_with_steps_per_epoc
     # evaluate(ds) is the mean over the same examples as NumPy computes it
     x_val = np.stack([features[i] * 2.0 for i in val_ids])
     y_val = targets[val_ids]
-    p = model.predict(x_val, verbose=0).ravel()
+    p = model.predict(x_val, batch_size=25, verbose=0).ravel()
     assert accuracy == pytest.approx(np.mean((p > 0.5) == y_val), abs=1e-6)
 
 
