@@ -117,7 +117,7 @@ def test_training_guide_multi_input_multi_output_losses_metrics_and_datasets():
     class_targets = np.random.random_sample(size=(100, 5))
     # the logged numbers, before any step, from NumPy (Keras 2's CategoricalCrossentropy
     # of probabilities: rescaled to sum to 1, clipped to [1e-7, 1 - 1e-7])
-    score, classes = model.predict([img_data, ts_data], verbose=0)
+    score, classes = model.predict([img_data, ts_data], batch_size=100, verbose=0)
     logs = model.evaluate([img_data, ts_data], [score_targets, class_targets],
                           batch_size=100, verbose=0, return_dict=True)
     mse = np.mean((score_targets - score) ** 2)
@@ -135,14 +135,15 @@ def test_training_guide_multi_input_multi_output_losses_metrics_and_datasets():
                          "score_output_mean_absolute_error",
                          "class_output_categorical_accuracy"}
 
-    # Fit on lists
-    model.fit([img_data, ts_data], [score_targets, class_targets], batch_size=32, epochs=1,
+    # Fit on lists (batches of 25, 32 in the guide, and 50 below, 64 there: sizes that
+    # divide the 100 examples, so no last partial batch compiles a train step of its own)
+    model.fit([img_data, ts_data], [score_targets, class_targets], batch_size=25, epochs=1,
               verbose=0)
     # Alternatively, fit on dicts
     model.fit(
         {"img_input": img_data, "ts_input": ts_data},
         {"score_output": score_targets, "class_output": class_targets},
-        batch_size=32,
+        batch_size=25,
         epochs=1,
         verbose=0,
     )
@@ -152,7 +153,7 @@ def test_training_guide_multi_input_multi_output_losses_metrics_and_datasets():
             {"score_output": score_targets, "class_output": class_targets},
         )
     )
-    train_dataset = train_dataset.shuffle(buffer_size=1024).batch(64)
+    train_dataset = train_dataset.shuffle(buffer_size=1024).batch(50)
     history = model.fit(train_dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
@@ -161,7 +162,7 @@ def test_training_guide_multi_input_multi_output_losses_metrics_and_datasets():
         optimizer=keras.optimizers.RMSprop(1e-3),
         loss=[None, keras.losses.CategoricalCrossentropy()],
     )
-    score, classes = model.predict([img_data, ts_data], verbose=0)
+    score, classes = model.predict([img_data, ts_data], batch_size=100, verbose=0)
     probs = np.clip(classes / classes.sum(-1, keepdims=True), 1e-7, 1 - 1e-7)
     loss = model.evaluate([img_data, ts_data], [score_targets, class_targets],
                           batch_size=100, verbose=0, return_dict=True)["loss"]
