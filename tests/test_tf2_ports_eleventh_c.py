@@ -71,10 +71,13 @@ def test_training_guide_end_to_end_and_custom_losses():
         # List of metrics to monitor
         metrics=[keras.metrics.SparseCategoricalAccuracy()],
     )
+    # batches of 50 (64 in the guide) and predictions in one batch of 200: sizes that divide
+    # the 500 training, 100 validation and 200 test examples, so no last partial batch
+    # compiles a step of its own
     history = model.fit(
         x_train,
         y_train,
-        batch_size=64,
+        batch_size=50,
         epochs=2,
         # We pass some validation for
         # monitoring validation loss and metrics
@@ -87,7 +90,7 @@ def test_training_guide_end_to_end_and_custom_losses():
     results = model.evaluate(x_test, y_test, batch_size=200, verbose=0)
     predictions = model.predict(x_test[:3], verbose=0)
     assert predictions.shape == (3, 10)
-    probs = model.predict(x_test, verbose=0)
+    probs = model.predict(x_test, batch_size=200, verbose=0)
     assert results[0] == pytest.approx(_np_sparse_cce(y_test, probs), rel=1e-4)
     assert results[1] == pytest.approx(np.mean(probs.argmax(1) == y_test), abs=1e-6)
     assert results[1] > 0.9
@@ -99,8 +102,8 @@ def test_training_guide_end_to_end_and_custom_losses():
     model.compile(optimizer=keras.optimizers.Adam(), loss=custom_mean_squared_error)
     # We need to one-hot encode the labels to use MSE
     y_train_one_hot = tf.one_hot(y_train, depth=10)
-    model.fit(x_train, y_train_one_hot, batch_size=64, epochs=1, verbose=0)
-    probs = model.predict(x_test, verbose=0)
+    model.fit(x_train, y_train_one_hot, batch_size=50, epochs=1, verbose=0)
+    probs = model.predict(x_test, batch_size=200, verbose=0)
     loss = model.evaluate(x_test, tf.one_hot(y_test, depth=10), batch_size=200, verbose=0)
     assert loss == pytest.approx(np.mean((np.eye(10)[y_test] - probs) ** 2), rel=1e-4)
 
@@ -117,8 +120,8 @@ def test_training_guide_end_to_end_and_custom_losses():
     model = get_uncompiled_model()
     model.compile(optimizer=keras.optimizers.Adam(), loss=CustomMSE())
     y_train_one_hot = tf.one_hot(y_train, depth=10)
-    model.fit(x_train, y_train_one_hot, batch_size=64, epochs=1, verbose=0)
-    probs = model.predict(x_test, verbose=0)
+    model.fit(x_train, y_train_one_hot, batch_size=50, epochs=1, verbose=0)
+    probs = model.predict(x_test, batch_size=200, verbose=0)
     loss = model.evaluate(x_test, tf.one_hot(y_test, depth=10), batch_size=200, verbose=0)
     expected = np.mean((np.eye(10)[y_test] - probs) ** 2) + 0.1 * np.mean((0.5 - probs) ** 2)
     assert loss == pytest.approx(expected, rel=1e-4)
