@@ -126,3 +126,22 @@ def test_an_input_one_rank_off_with_a_size_1_last_axis_is_conformed_as_keras_2()
     np.testing.assert_allclose(functional.predict(x, verbose=0), x[..., 0] @ k + b, rtol=1e-6)
     with pytest.raises(ValueError, match=r"has shape \(4, 3, 2\)"):
         functional.predict(np.ones((4, 3, 2), np.float32), verbose=0)
+
+
+def test_validation_batch_size_applies_to_validation_split_too():
+    # Keras 2 builds the split's validation data handler with validation_batch_size
+    class CountValidationBatches(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile("sgd", "mse")
+    counter = CountValidationBatches()
+    model.fit(np.ones((20, 2), np.float32), np.ones(20, np.float32), batch_size=10,
+              validation_split=0.5, validation_batch_size=5, epochs=1, verbose=0,
+              callbacks=[counter])
+    assert counter.batches == 2  # 10 validation examples in batches of 5

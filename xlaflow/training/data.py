@@ -114,9 +114,10 @@ class ArrayBatches:
         self.origin = int(first_epoch)
         self.limit = max(int(epochs) - self.origin, 0) * self.steps
 
-    def split(self, fraction, validation_weight=None):
+    def split(self, fraction, validation_weight=None, validation_batch_size=None):
         """(training part, validation part): the last `fraction` of the examples, unshuffled,
-        as Keras' validation_split. The validation part weighs its examples by
+        as Keras' validation_split, the validation part in batches of
+        `validation_batch_size` (default: the training batch size). It weighs its examples by
         `validation_weight` (per example, all rows) when given: class weights are for
         training only."""
         if not 0 < fraction < 1:
@@ -133,7 +134,7 @@ class ArrayBatches:
                              self.batch_size, self.shuffle, self.seed),
                 ArrayBatches(tail(self.x), tail(self.y), tail(
                     self.sample_weight if validation_weight is None else validation_weight),
-                    self.batch_size, False))
+                    validation_batch_size or self.batch_size, False))
 
     def epoch(self, index=0, start=0):
         """An iterator over one epoch's batches (a fresh permutation when shuffling), from

@@ -103,7 +103,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         # (ones when none were given).
         plain = None if class_weight is None else (
             np.ones(data.size, np.float32) if given_weight is None else given_weight)
-        data, val = data.split(validation_split, plain)
+        data, val = data.split(validation_split, plain, validation_batch_size)
     elif validation_data is not None:
         validation_data = data_lib.as_keras_tuple(validation_data)
         parts = validation_data if isinstance(validation_data, tuple) else (validation_data,)
