@@ -71,3 +71,34 @@ def test_a_failing_check_shows_its_run_time_values():
     with pytest.raises(xf.errors.InvalidArgumentError, match=r"mismatch"):
         k(xf.constant([1, 2]), xf.constant([1, 3]))
     np.testing.assert_array_equal(k(xf.constant([1, 2]), xf.constant([1, 2])), [2, 4])
+
+
+def test_a_failed_top_level_check_stops_before_a_later_loop_check():
+    # TF stops at the first failing op: a check in a loop after a failed top-level assert
+    # never runs, and one before it fails first
+    @xf.function
+    def top_then_loop(x):
+        assert xf.reduce_all(x > 0), "top first"
+        total = 0.0
+        for v in x:
+            assert v < 10, "loop second"
+            total += v
+        return total
+
+    @xf.function
+    def loop_then_top(x):
+        total = 0.0
+        for v in x:
+            assert v < 10, "loop first"
+            total += v
+        assert xf.reduce_all(x > 0), "top second"
+        return total
+
+    both_fail = jnp.array([-1.0, 20.0])
+    with pytest.raises(AssertionError, match="top first"):
+        top_then_loop(both_fail)
+    with pytest.raises(AssertionError, match="loop first"):
+        loop_then_top(both_fail)
+    with pytest.raises(AssertionError, match="top second"):
+        loop_then_top(jnp.array([-1.0, 2.0]))
+    np.testing.assert_allclose(top_then_loop(jnp.array([1.0, 2.0])), 3.0)

@@ -72,7 +72,8 @@ def check(ok, make_error, *operands):
         # Outside any loop or branch the verdict can be an output of the program: a host
         # callback anywhere in a program takes JAX's Python dispatch path on every call
         # (~50x a small program's C++ dispatch), and most checks sit here.
-        ctx.inline_checks.append((ok, tuple(operands), make_error))
+        # Its token places it among the callback checks, traced in the same order
+        ctx.inline_checks.append((ok, tuple(operands), (next(_tokens), make_error)))
         return
     if ctx is None or ctx.raise_checks:
         def report(value, *values):
@@ -144,23 +145,30 @@ def _placeholders(operands):
                      jnp.result_type(o)) for o in operands]
 
 
-def raise_failed(tokens):
+def raise_failed(tokens, out=None):
     """Raise the exception that the checks `tokens` recorded first in time (forgetting the
     others): in a loop, a check traced earlier may fail later, on the stand-in values that
-    a failed py_function left, and TF stops at the first failing op."""
-    jax.effects_barrier()
+    a failed py_function left, and TF stops at the first failing op. `out`, a Checked, adds
+    its top-level checks: the first that failed stops the program where it stands, so only
+    the callback checks traced before it count (TF never ran the later ones)."""
+    if tokens:
+        jax.effects_barrier()
+    stop, inline_error = out.first_failure() if type(out) is Checked else (None, None)
     with _lock:
-        errors = [_failed.pop(t) for t in tokens if t in _failed]
+        errors = [(t, _failed.pop(t)) for t in tokens if t in _failed]
+    errors = [e for t, e in errors if stop is None or t < stop]
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
+    if inline_error is not None:
+        raise inline_error
 
 
 @jax.tree_util.register_pytree_node_class
 class Checked:
     """A program's outputs with the verdicts of its top-level checks (and the values their
-    messages show); `resolve()` after the call raises the first failed check's error, in
-    trace order, or returns the outputs. The error makers travel as static pytree data, so
-    each traced program carries its own."""
+    messages show); `raise_failed` after the call raises the first failed check's error, in
+    trace order. The tokens and error makers travel as static pytree data, so each traced
+    program carries its own."""
 
     __slots__ = ("out", "oks", "operands", "makers")
 
@@ -174,12 +182,15 @@ class Checked:
     def tree_unflatten(cls, makers, children):
         return cls(*children, makers)
 
-    def resolve(self):
+    def first_failure(self):
+        """`(token, error)` of the first top-level check that failed, in trace order (the
+        token orders it among the program's callback checks), or `(None, None)`."""
         oks = np.asarray(self.oks)
         if oks.all():
-            return self.out
+            return None, None
         first = int(np.argmin(oks))
-        raise self.makers[first](*(np.asarray(v) for v in self.operands[first]))
+        token, make_error = self.makers[first]
+        return token, make_error(*(np.asarray(v) for v in self.operands[first]))
 
 
 def with_checks(ctx, out):

@@ -256,9 +256,11 @@ class Function(Tracing):
         """After a compiled call: wait for run-time checks, write assigned Variables back."""
         if entry.check_tokens:
             jax.block_until_ready((out, new))
-            _runtime_checks.raise_failed(entry.check_tokens)
-        if type(out) is _Checked:  # the top-level checks' verdicts, read here
-            out = out.resolve()
+        if entry.check_tokens or type(out) is _Checked:
+            # the top-level checks' verdicts are outputs, the others recorded by callbacks
+            _runtime_checks.raise_failed(entry.check_tokens, out)
+            if type(out) is _Checked:
+                out = out.out
         if new:
             if isinstance(new[0], jax.core.Tracer):
                 raise TypeError(
