@@ -102,3 +102,15 @@ def test_a_failed_top_level_check_stops_before_a_later_loop_check():
     with pytest.raises(AssertionError, match="top second"):
         loop_then_top(jnp.array([-1.0, 2.0]))
     np.testing.assert_allclose(top_then_loop(jnp.array([1.0, 2.0])), 3.0)
+
+
+def test_structured_outputs_of_a_function_with_a_check_are_its_own():
+    v = xf.Variable(1.0)
+
+    @xf.function(input_signature=[xf.TensorSpec([None], xf.float32)])
+    def f(x):
+        assert xf.reduce_all(x > 0), "positive"
+        return {"sum": xf.reduce_sum(x) * v, "x": x}
+
+    out = f.get_concrete_function().structured_outputs
+    assert out == {"sum": xf.TensorSpec([], xf.float32), "x": xf.TensorSpec([None], xf.float32)}

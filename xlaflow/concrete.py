@@ -7,6 +7,8 @@ import inspect
 
 import jax
 
+from xlaflow._runtime_checks import Checked
+
 
 class ConcreteFunction:
     """The program xf.function built for one argument signature.
@@ -43,6 +45,8 @@ class ConcreteFunction:
         outputs = self._traced.out_info
         if self._entry.direct is None:  # a program that lifts Variables: (new values, out)
             outputs = outputs[1]
+        if type(outputs) is Checked:  # the top-level checks' verdicts are not the user's
+            outputs = outputs.out
         return jax.tree_util.tree_map(
             lambda s: TensorSpec([d if isinstance(d, int) else None for d in s.shape],
                                  s.dtype), outputs)
