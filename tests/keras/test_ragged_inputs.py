@@ -299,3 +299,22 @@ def test_a_dataset_of_ragged_rows_feeds_fit_and_predict(guide):
     np.testing.assert_allclose(guide.evaluate(ds, verbose=0),
                                guide.evaluate(rt, LABELS, batch_size=8, verbose=0),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Conv1D(2, 3, padding="same"), lambda: layers.MaxPooling1D(2),
+    lambda: layers.AveragePooling1D(2), lambda: layers.Cropping1D(1),
+    lambda: layers.ZeroPadding1D(1), lambda: layers.UpSampling1D(2)])
+def test_a_layer_reading_across_steps_refuses_ragged_rows(make):
+    # Keras 2 fails to convert the RaggedTensor there; on the padded rows a row's last
+    # steps would mix with the padding, which depends on the rows batched beside it
+    layer = make()
+    ids = keras.Input(shape=[None], dtype="int32", ragged=True)
+    with pytest.raises(TypeError, match=f"{layer.name} .*ragged Input"):
+        layer(layers.Embedding(10, 2)(ids))
+    assert not layer.built
+    with pytest.raises(TypeError, match="reads across steps"):
+        keras.Sequential([layers.Input(shape=[None], dtype="int32", ragged=True),
+                          layers.Embedding(10, 2), make(), layers.GlobalMaxPooling1D()])
+    dense = keras.Input(shape=[None, 2])  # not ragged: as before
+    assert make()(dense).shape[0] is None

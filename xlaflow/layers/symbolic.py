@@ -15,6 +15,7 @@ import numpy as np
 from xlaflow import _lifting, _op_dispatch, backend_config, variable_operators
 from xlaflow._string_dtype import HOST_STRING
 from xlaflow.layers import keras_mask
+from xlaflow.layers.ragged_rows import refuse_step_mixing
 from xlaflow.tensors import is_string_dtype
 
 
@@ -292,6 +293,7 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
                                               is_leaf=is_symbolic)
     refuse_text(layer, leaves)
     where = [i for i, leaf in enumerate(leaves) if is_symbolic(leaf)]
+    refuse_step_mixing(layer, [leaves[i] for i in where])
     masked = [i for i in where if keras_mask.get_mask(leaves[i]) is not None]
 
     def call(*values):  # constants (flags, None, strings) stay Python values, not tracers
