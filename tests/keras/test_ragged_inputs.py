@@ -318,3 +318,20 @@ def test_a_layer_reading_across_steps_refuses_ragged_rows(make):
                           layers.Embedding(10, 2), make(), layers.GlobalMaxPooling1D()])
     dense = keras.Input(shape=[None, 2])  # not ragged: as before
     assert make()(dense).shape[0] is None
+
+
+def test_an_op_reducing_ragged_rows_is_refused_and_one_keeping_them_passes_them_on():
+    ids = keras.Input(shape=[None], dtype="int32", ragged=True)
+    emb = layers.Embedding(10, 2)
+    relu = xf.nn.relu(emb(ids))  # Keras 2: a RaggedTensor, each row's own steps
+    for reduce in (xf.reduce_sum, xf.reduce_max):  # over the padding too, if run
+        with pytest.raises(NotImplementedError, match="reduction over the steps"):
+            reduce(relu, axis=1)
+    with pytest.raises(NotImplementedError, match="ragged Input"):
+        layers.Lambda(lambda t: xf.reduce_mean(t, axis=1))(relu)
+    model = keras.Model(ids, relu)
+    out = model.predict(xf.ragged.constant(ROWS), verbose=0)
+    weights = np.asarray(emb.embeddings)
+    assert isinstance(out, xf.RaggedTensor)
+    for got, row in zip(out.to_list(), ROWS):
+        np.testing.assert_allclose(got, np.maximum(weights[row], 0), rtol=1e-6)

@@ -16,6 +16,7 @@ import numpy as np
 from xlaflow import _lifting, _op_dispatch
 from xlaflow.layers import symbolic
 from xlaflow.layers.base import Layer, unique_name
+from xlaflow.layers.ragged_rows import refuse_lost_rows
 
 _LAMBDA_HINT = ("use keras.layers.Lambda(fn) with a def function registered with "
                 "@xf.keras.saving.register_serializable()")
@@ -98,6 +99,12 @@ class TFOpLambda(Layer):
         outputs = jax.tree_util.tree_map(
             lambda o: symbolic.SymbolicTensor(o.shape, o.dtype, None, self.name), out,
             is_leaf=symbolic.is_shape_dtype)
+        fed = [leaves[i] for i in where]
+        refuse_lost_rows(self, fed, jax.tree_util.tree_leaves(outputs,
+                                                              is_leaf=symbolic.is_symbolic))
+        # an op that keeps a ragged Input's rows (relu, a cast) passes them and their mask on
+        symbolic.follow_rows(fed, outputs, fed[0].shape[0] if fed[0].shape else None,
+                             self.name)
         node = symbolic.Node(self, inputs, (), {}, outputs)
         for leaf in jax.tree_util.tree_leaves(outputs, is_leaf=symbolic.is_symbolic):
             leaf.node = node

@@ -29,3 +29,24 @@ def refuse_step_mixing(layer, inputs):
             "convert the RaggedTensor there): reduce the rows first (an RNN, "
             "GlobalAveragePooling1D), or feed rt.to_tensor() to an Input without "
             "ragged=True, with a Masking layer or Embedding(mask_zero=True)")
+
+
+def refuse_lost_rows(layer, inputs, outputs):
+    """A NotImplementedError if `layer`, a Lambda or an xf op on symbolic tensors, takes a
+    ragged Input's rows and gives an output without them (a reduction over the steps):
+    Keras 2 runs it on the RaggedTensor, each row's own steps; here it would see the padded
+    rows, and a sum or max would count the padding."""
+    from xlaflow.layers.lambda_layer import Lambda
+    from xlaflow.layers.op_layer import TFOpLambda
+    ragged = [t for t in inputs if getattr(t, "ragged_source", None) is not None]
+    if not ragged or not isinstance(layer, (Lambda, TFOpLambda)):
+        return
+    lost = [o for o in outputs if len(o.shape) < 2 or o.shape[1] is not None]
+    if lost:
+        raise NotImplementedError(
+            f"{layer.name} ({type(layer).__name__}) takes {ragged[0]!r}, which follows the "
+            f"rows of the ragged Input {ragged[0].ragged_source.name!r}, and gives "
+            f"{lost[0]!r} without them: xlaflow runs it on the padded rows, where a "
+            "reduction over the steps would count the padding. Reduce the rows with a "
+            "layer that honours their mask (GlobalAveragePooling1D, GlobalMaxPooling1D, an "
+            "RNN), or feed rt.to_tensor() to an Input without ragged=True")

@@ -15,7 +15,7 @@ import numpy as np
 from xlaflow import _lifting, _op_dispatch, backend_config, variable_operators
 from xlaflow._string_dtype import HOST_STRING
 from xlaflow.layers import keras_mask
-from xlaflow.layers.ragged_rows import refuse_step_mixing
+from xlaflow.layers.ragged_rows import refuse_lost_rows, refuse_step_mixing
 from xlaflow.tensors import is_string_dtype
 
 
@@ -320,7 +320,9 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
         if mask is not None:
             keras_mask.set_mask(leaf, SymbolicTensor((batch, *mask[0][1:]), jnp.bool_, None,
                                                      f"{layer.name}_mask"))
-    _follow_rows([leaves[i] for i in where], outputs, batch, layer.name)
+    refuse_lost_rows(layer, [leaves[i] for i in where],
+                     jax.tree_util.tree_leaves(outputs, is_leaf=is_symbolic))
+    follow_rows([leaves[i] for i in where], outputs, batch, layer.name)
     kwargs = dict(kwargs)
     if training is not None:
         kwargs["training"] = _training_flag(layer, training)
@@ -332,7 +334,7 @@ def symbolic_call(layer, inputs, args, kwargs, training=None):
     return outputs
 
 
-def _follow_rows(inputs, outputs, batch, name):
+def follow_rows(inputs, outputs, batch, name):
     """Mark the outputs that keep a ragged input's rows: those whose axis 1 varies with the
     rows' length (Keras 2 returns a RaggedTensor there: Embedding, Dense, an RNN's
     sequences). They carry the rows' mask, which a real run gives them (models/ragged_fed.py)."""
