@@ -114,3 +114,37 @@ def test_structured_outputs_of_a_function_with_a_check_are_its_own():
 
     out = f.get_concrete_function().structured_outputs
     assert out == {"sum": xf.TensorSpec([], xf.float32), "x": xf.TensorSpec([None], xf.float32)}
+
+
+def test_a_py_function_after_a_failing_check_does_not_run():
+    # TF stops at the failing op: the Python function after it never runs. A check that is
+    # a program output is seen only after the run, so such a trace keeps callback checks.
+    ran = []
+
+    def record(x):
+        ran.append(float(x))
+        return x
+
+    @xf.function
+    def f(x):
+        assert x > 0, "x must be positive"
+        return xf.py_function(record, [x], xf.TensorSpec([], xf.float32))
+
+    np.testing.assert_allclose(f(xf.constant(2.0)), 2.0)
+    with pytest.raises(AssertionError, match="x must be positive"):
+        f(xf.constant(-1.0))
+    assert ran == [2.0]
+
+
+def test_a_print_after_a_failing_check_does_not_print(capfd):
+    @xf.function
+    def f(x):
+        assert x > 0, "x must be positive"
+        xf.print("after the check:", x)
+        return x
+
+    f(xf.constant(2.0))
+    with pytest.raises(AssertionError, match="x must be positive"):
+        f(xf.constant(-1.0))
+    err = capfd.readouterr().err
+    assert "after the check: 2" in err and "-1" not in err

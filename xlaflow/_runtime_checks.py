@@ -193,6 +193,20 @@ class Checked:
         return token, make_error(*(np.asarray(v) for v in self.operands[first]))
 
 
+def passed_so_far():
+    """A traced bool: whether every top-level check traced so far in this xf.function passes
+    (None where there is none). A host callback with side effects takes it as an operand,
+    and skips its Python when it is false: such checks are program outputs, seen only after
+    the run, and TF stops at the failing op."""
+    ctx = _lifting.current()
+    while getattr(ctx, "parent", None) is not None:
+        ctx = ctx.parent
+    checks = getattr(ctx, "inline_checks", None)
+    if not checks:
+        return None
+    return jnp.all(jnp.stack([ok for ok, _, _ in checks]))
+
+
 def with_checks(ctx, out):
     """`out`, wrapped with the top-level checks `ctx` collected (unchanged without any)."""
     if not ctx.inline_checks:

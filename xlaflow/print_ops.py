@@ -10,7 +10,7 @@ import sys
 import jax
 import numpy as np
 
-from xlaflow import _host_callbacks, _lifting
+from xlaflow import _host_callbacks, _lifting, _runtime_checks
 
 
 def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):
@@ -47,7 +47,13 @@ def print_to(stream, inputs, sep=" ", end="\n", summarize=3):
     if traced and _host_callbacks.drop_print():
         return  # exported by saved_model.save, which cannot serialize it (it says so)
     if traced:
-        jax.debug.callback(emit, *arrays, ordered=_in_program_order(ctx, arrays))
+        ordered = _in_program_order(ctx, arrays)
+        passed = _runtime_checks.passed_so_far()
+        if passed is not None:  # an earlier check failed: TF never reaches this print
+            jax.debug.callback(lambda ok, *values: emit(*values) if bool(ok) else None,
+                               passed, *arrays, ordered=ordered)
+        else:
+            jax.debug.callback(emit, *arrays, ordered=ordered)
     else:
         emit(*arrays)
 

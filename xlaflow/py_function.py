@@ -114,9 +114,17 @@ def _call(func, inp, Tout, stateful, api, to_arg):
                 f"xf.float32), or call {api} outside xf.function")
         result_shapes = [jax.ShapeDtypeStruct(shape, dtype) for dtype, shape in specs]
 
+        def stand_in():
+            return [np.zeros(shape, dtype) for dtype, shape in specs]
+
         host = _runtime_checks.deferring_errors(
-            lambda *values: _run(func, values, specs, api, to_arg),
-            lambda: [np.zeros(shape, dtype) for dtype, shape in specs])
+            lambda *values: _run(func, values, specs, api, to_arg), stand_in)
+        passed = _runtime_checks.passed_so_far()
+        operands = [jnp.asarray(a) for a in args]
+        if passed is not None:  # an earlier check failed: TF never reaches this op
+            ungated = host
+            host = lambda ok, *values: ungated(*values) if bool(ok) else stand_in()
+            operands = [passed, *operands]
 
         @custom_vmap
         def run_host(*values):
@@ -145,7 +153,7 @@ def _call(func, inp, Tout, stateful, api, to_arg):
                 f"differentiate host code); write it with xf/jnp ops, or give it a gradient "
                 f"with xf.custom_gradient")
 
-        outs = list(callback(*[jnp.asarray(a) for a in args]))
+        outs = list(callback(*operands))
     if single:
         return outs[0]
     return outs
