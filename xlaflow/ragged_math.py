@@ -50,6 +50,10 @@ def same_partition(a, b, op):
     if len(sa) != len(sb):
         raise ValueError(f"xf.{op}: the RaggedTensors have ragged_rank {len(sa)} and "
                          f"{len(sb)}; they must share a row partition")
+    na, nb = a.flat_values.shape[0], b.flat_values.shape[0]
+    if na != nb:  # known statically: traced splits could not be equal either
+        raise InvalidArgumentError(None, None, f"xf.{op}: the operands' row partitions "
+                                               f"differ: they hold {na} and {nb} values")
     for level, (x, y) in enumerate(zip(sa, sb)):
         if x.shape != y.shape:
             raise ValueError(f"xf.{op}: row_splits at ragged level {level} differ in size: "
