@@ -19,3 +19,16 @@ def test_traced_operands_with_different_value_counts_fail_as_tf():
     with pytest.raises(InvalidArgumentError):
         a + b
     assert jax.jit(lambda x, y: x + y)(a, a).to_list() == [[2, 4, 6], [], [8]]
+
+
+def test_text_ragged_compares_with_eq_and_ne():
+    rows = [[b"hello", b"world"], [], [b"a", b"b", b"a"]]
+    words = xf.ragged.constant(rows)
+    assert (words == "a").to_list() == [[w == b"a" for w in r] for r in rows]
+    assert (words == b"a").to_list() == [[w == b"a" for w in r] for r in rows]
+    assert (words != "a").to_list() == [[w != b"a" for w in r] for r in rows]
+    same = words
+    assert (words == same).to_list() == [[True] * len(r) for r in rows]
+    with pytest.raises(TypeError, match="== and != only"):
+        _ = words < "b"
+

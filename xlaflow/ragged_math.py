@@ -117,8 +117,36 @@ def _check_lengths(op, axis, lengths, shape):
         raise error(lengths)
 
 
+def _is_text(value):
+    from xlaflow._host_text import is_string_dtype
+
+    return isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray)
+                                                and is_string_dtype(value.dtype))
+
+
+_TEXT_COMPARISONS = {jnp.equal: operator.eq, jnp.not_equal: operator.ne}
+
+
+def _on_values(fn, op):
+    """fn, or for host text (which XLA cannot hold) its NumPy comparison over TF's bytes."""
+    def apply(a, b):
+        if not (_is_text(a) or _is_text(b)):
+            return fn(a, b)
+        if fn not in _TEXT_COMPARISONS:
+            raise TypeError(f"xf.{op}: text RaggedTensors compare with == and != only; map "
+                            "other text ops over the values with xf.ragged.map_flat_values "
+                            "(e.g. xf.strings.join)")
+        from xlaflow._string_values import text_array
+
+        # both sides as bytes: b"a" and "a" are one tf.string, as TF's
+        out = _TEXT_COMPARISONS[fn](text_array(a, op, "x"), text_array(b, op, "y"))
+        return jnp.asarray(np.asarray(out, bool))
+    return apply
+
+
 def binary(fn, op, x, y):
     """fn over the flat values of x and y, one of them a RaggedTensor."""
+    fn = _on_values(fn, op)
     if isinstance(x, RaggedTensor) and isinstance(y, RaggedTensor):
         same_partition(x, y, op)
         return rebuild(x, fn(x.flat_values, y.flat_values))
@@ -151,6 +179,7 @@ for _name, _fn in _OPERATORS.items():
 for _name, _fn in {"lt": jnp.less, "le": jnp.less_equal, "gt": jnp.greater,
                    "ge": jnp.greater_equal, "eq": jnp.equal, "ne": jnp.not_equal}.items():
     setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
+
 for _name, _fn in {"neg": jnp.negative, "abs": jnp.abs, "invert": jnp.logical_not,
                    "pos": operator.pos}.items():
     setattr(RaggedTensor, f"__{_name}__",
