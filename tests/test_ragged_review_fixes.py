@@ -32,3 +32,16 @@ def test_text_ragged_compares_with_eq_and_ne():
     with pytest.raises(TypeError, match="== and != only"):
         _ = words < "b"
 
+
+def test_eq_is_false_for_none_and_operands_that_do_not_broadcast():
+    # TF's documented RaggedTensor.__eq__: False (and != True) instead of an error
+    rt1 = xf.ragged.constant([[1, 2], [3]])
+    rt3 = xf.ragged.constant([[1, 2], [3, 4]])
+    assert (rt1 == None) is False
+    assert (rt1 != None) is True
+    assert (rt1 == rt3) is False
+    assert (rt1 != rt3) is True
+    assert (rt1 == np.array([[1, 2], [3, 4]])) is False
+    rt4 = xf.ragged.constant([[1, 2], [3, 5]])
+    assert (rt4 == np.array([[1, 2], [3, 4]])).to_list() == [[True, True], [True, False]]
+    assert (rt1 == xf.ragged.constant([[1, 2], [4]])).to_list() == [[True, True], [False]]

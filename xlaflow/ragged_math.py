@@ -177,9 +177,26 @@ for _name, _fn in _OPERATORS.items():
     setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
     setattr(RaggedTensor, f"__r{_name}__", _binary_method(_fn, f"__r{_name}__", True))
 for _name, _fn in {"lt": jnp.less, "le": jnp.less_equal, "gt": jnp.greater,
-                   "ge": jnp.greater_equal, "eq": jnp.equal, "ne": jnp.not_equal}.items():
+                   "ge": jnp.greater_equal}.items():
     setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
 
+
+def _equality(fn, name, differ):
+    """TF's RaggedTensor == and !=: element-wise, but `differ` (False for ==, True for !=)
+    when `other` is None or does not broadcast against self (TF's tensor_equals)."""
+    def method(self, other):
+        if other is None:
+            return differ
+        try:
+            return binary(fn, f"RaggedTensor.{name}", self, other)
+        except (InvalidArgumentError, ValueError):
+            return differ
+    method.__name__ = name
+    return method
+
+
+RaggedTensor.__eq__ = _equality(jnp.equal, "__eq__", False)
+RaggedTensor.__ne__ = _equality(jnp.not_equal, "__ne__", True)
 for _name, _fn in {"neg": jnp.negative, "abs": jnp.abs, "invert": jnp.logical_not,
                    "pos": operator.pos}.items():
     setattr(RaggedTensor, f"__{_name}__",
