@@ -45,3 +45,15 @@ def test_eq_is_false_for_none_and_operands_that_do_not_broadcast():
     rt4 = xf.ragged.constant([[1, 2], [3, 5]])
     assert (rt4 == np.array([[1, 2], [3, 4]])).to_list() == [[True, True], [True, False]]
     assert (rt1 == xf.ragged.constant([[1, 2], [4]])).to_list() == [[True, True], [False]]
+
+
+def test_numpy_operands_on_the_left_use_the_reflected_operator():
+    rows = [[1, 2, 3], [], [4]]
+    rt = xf.ragged.constant(rows)
+    assert (np.int32(2) + rt).to_list() == [[2 + v for v in r] for r in rows]
+    assert (np.int32(2) < rt).to_list() == [[2 < v for v in r] for r in rows]
+    column = np.array([[10], [20], [30]])
+    assert (column - rt).to_list() == [[int(c[0]) - v for v in r]
+                                       for c, r in zip(column, rows)]
+    assert (np.float32(0.5) * xf.cast(rt, xf.float32)).to_list() == \
+        [[0.5 * v for v in r] for r in rows]

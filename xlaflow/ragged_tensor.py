@@ -399,6 +399,10 @@ class RaggedTensor:
         raise TypeError("a RaggedTensor is not an array: use rt.to_tensor() (padded), "
                         "rt.flat_values, or rt.numpy() (TF's object array of rows)")
 
+    # NumPy arrays and scalars on the left defer to the reflected operator (np.float32(2) *
+    # rt, np_array + rt), as for a TF tensor, instead of failing in __array__
+    __array_ufunc__ = None
+
     def __bool__(self):
         raise TypeError("a RaggedTensor has no truth value; reduce it first (e.g. "
                         "xf.reduce_any)")
