@@ -57,3 +57,15 @@ def test_numpy_operands_on_the_left_use_the_reflected_operator():
                                        for c, r in zip(column, rows)]
     assert (np.float32(0.5) * xf.cast(rt, xf.float32)).to_list() == \
         [[0.5 * v for v in r] for r in rows]
+
+
+def test_logical_operators_take_bool_only_as_tf():
+    rows = [[1, 0, 3], [], [4]]
+    rt = xf.ragged.constant(rows)
+    mask = rt > 0
+    assert (~mask).to_list() == [[not v > 0 for v in r] for r in rows]
+    assert (mask & True).to_list() == [[v > 0 for v in r] for r in rows]
+    assert (mask ^ mask).to_list() == [[False] * len(r) for r in rows]
+    for bad in (lambda: ~rt, lambda: rt & rt, lambda: mask | 1, lambda: 1 ^ mask):
+        with pytest.raises(TypeError, match="take bool values"):
+            bad()

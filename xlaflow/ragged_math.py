@@ -169,10 +169,26 @@ def _truediv(a, b):
     return truediv(a, b)
 
 
+def _bool_only(fn, name):
+    """fn for TF's &, |, ^, ~ on RaggedTensors: tf.math.logical_*, which take bool only
+    (jnp's would read numbers as truth values, silently)."""
+    def logical(*operands):
+        for value in operands:
+            dtype = np.dtype(bool) if isinstance(value, bool) else \
+                np.dtype(getattr(value, "dtype", type(value)))
+            if dtype != np.bool_:
+                raise TypeError(f"xf.RaggedTensor.{name}: TF's logical operators take bool "
+                                f"values; received {dtype} (compare first, e.g. rt > 0, or "
+                                "cast with xf.cast(rt, xf.bool))")
+        return fn(*operands)
+    return logical
+
+
 _OPERATORS = {"add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply,
               "truediv": _truediv, "floordiv": jnp.floor_divide, "mod": jnp.remainder,
-              "pow": jnp.power, "and": jnp.logical_and, "or": jnp.logical_or,
-              "xor": jnp.logical_xor}
+              "pow": jnp.power, "and": _bool_only(jnp.logical_and, "__and__"),
+              "or": _bool_only(jnp.logical_or, "__or__"),
+              "xor": _bool_only(jnp.logical_xor, "__xor__")}
 for _name, _fn in _OPERATORS.items():
     setattr(RaggedTensor, f"__{_name}__", _binary_method(_fn, f"__{_name}__"))
     setattr(RaggedTensor, f"__r{_name}__", _binary_method(_fn, f"__r{_name}__", True))
@@ -197,7 +213,8 @@ def _equality(fn, name, differ):
 
 RaggedTensor.__eq__ = _equality(jnp.equal, "__eq__", False)
 RaggedTensor.__ne__ = _equality(jnp.not_equal, "__ne__", True)
-for _name, _fn in {"neg": jnp.negative, "abs": jnp.abs, "invert": jnp.logical_not,
+for _name, _fn in {"neg": jnp.negative, "abs": jnp.abs,
+                   "invert": _bool_only(jnp.logical_not, "__invert__"),
                    "pos": operator.pos}.items():
     setattr(RaggedTensor, f"__{_name}__",
             (lambda fn: lambda self: rebuild(self, fn(self.flat_values)))(_fn))
