@@ -1,6 +1,8 @@
 """Fixes from an adversarial review of xf.RaggedTensor against TF 2.12's documented
 behaviour; each test's oracle is a Python list or NumPy computation."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -69,3 +71,52 @@ def test_logical_operators_take_bool_only_as_tf():
     for bad in (lambda: ~rt, lambda: rt & rt, lambda: mask | 1, lambda: 1 ^ mask):
         with pytest.raises(TypeError, match="take bool values"):
             bad()
+
+
+def _combine(items, depth, op, identity):
+    """TF's ragged reduction over the outer axis of `items`: nested lists combined element
+    by element, each row as long as the longest (the oracle)."""
+    if depth == 0:
+        return functools.reduce(op, items, identity)
+    width = max((len(i) for i in items), default=0)
+    return [_combine([i[j] for i in items if j < len(i)], depth - 1, op, identity)
+            for j in range(width)]
+
+
+def _reduce_lists(rows, axis, depth, op, identity):
+    if axis == 0:
+        return _combine(rows, depth - 1, op, identity)
+    return [_reduce_lists(r, axis - 1, depth - 1, op, identity) for r in rows]
+
+
+@pytest.mark.parametrize("rows", [
+    [[[1, 2], [3]], [], [[4]], [[5, 6, 7], [], [8]]],
+    [[[[1], [2, 3]], []], [[[4]]], [[[5, 6]], [[7]], [[], [8]]]],
+])
+def test_reduce_every_axis_of_deeper_ragged_tensors(rows):
+    rt = xf.ragged.constant(rows)
+    depth = rt.ndim
+    low = np.iinfo(rt.dtype).min
+    for axis in range(depth):
+        want_sum = _reduce_lists(rows, axis, depth, lambda a, b: a + b, 0)
+        got = xf.reduce_sum(rt, axis=axis)
+        got = got.to_list() if isinstance(got, xf.RaggedTensor) else np.asarray(got).tolist()
+        assert got == want_sum, axis
+        want_max = _reduce_lists(rows, axis, depth, max, low)
+        got = xf.reduce_max(rt, axis=axis)
+        got = got.to_list() if isinstance(got, xf.RaggedTensor) else np.asarray(got).tolist()
+        assert got == want_max, axis
+    # keepdims adds a size-1 (uniform) dimension where the axis was
+    kept = xf.reduce_sum(rt, axis=1, keepdims=True)
+    assert kept.shape[1] == 1
+    assert kept.to_list() == [[r] for r in _reduce_lists(rows, 1, depth,
+                                                          lambda a, b: a + b, 0)]
+    kept0 = xf.reduce_sum(rt, axis=0, keepdims=True)
+    assert kept0.shape[0] == 1
+    assert kept0.to_list() == [_reduce_lists(rows, 0, depth, lambda a, b: a + b, 0)]
+
+
+def test_reduce_mean_over_an_outer_ragged_axis():
+    rows = [[[1.0, 2.0], [3.0]], [], [[4.0]]]
+    got = xf.reduce_mean(xf.ragged.constant(rows), axis=1).to_list()
+    assert got == [[2.0, 2.0], [], [4.0]]

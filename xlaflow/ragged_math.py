@@ -270,33 +270,47 @@ def reduce(kind, rt, axis=None, keepdims=False):
 
 
 def _reduce_axis(kind, x, axis, keepdims, op):
+    """TF's ragged_reduce_aggregate for one axis: axis 0 combines the rows element by
+    element, axis 1 each row's values; deeper axes reduce inside the values."""
     if not isinstance(x, RaggedTensor):
         return _DENSE[kind](x, axis=axis, keepdims=keepdims)
-    ragged = x.ragged_rank
-    flat = x.flat_values
-    if axis > ragged:  # a uniform inner axis of the flat values
-        return rebuild(x, _DENSE[kind](flat, axis=axis - ragged, keepdims=keepdims))
-    if axis == ragged:  # the innermost ragged axis: one segment per innermost row
-        levels = []
-        level = x
-        while isinstance(level, RaggedTensor):
-            levels.append(level)
-            level = level.values
-        inner = levels[-1]
-        out = _segment(kind, flat, inner.value_rowids(), inner.nrows_static)
-        if keepdims:
-            out = out[:, None]
-        for part in reversed(levels[:-1]):
-            out = RaggedTensor._unchecked(out, part.row_splits)
-        return out
-    if axis == 0 and ragged == 1:
+    if axis > 1:
+        inner = _reduce_axis(kind, x.values, axis - 1, keepdims, op)
+        return RaggedTensor._unchecked(inner, x.row_splits, x._uniform)
+    if axis == 1:  # one segment per row (jittable when the values are dense)
+        out = _segment_rows(kind, x.values, x.value_rowids(), x.nrows_static, op)
+    else:  # segment j gathers element j of every row: as many as the longest row
         need_known(op + " over axis 0", "the longest row", x.row_splits)
-        from xlaflow.ragged_convert import positions
+        lengths = np.asarray(x.row_lengths())
+        rows = x.value_rowids()
+        within = jnp.arange(rows.shape[0], dtype=rows.dtype) - x.row_splits[rows]
+        out = _segment_rows(kind, x.values, within, int(lengths.max(initial=0)), op)
+    return _expand(out, axis) if keepdims else out
 
-        width = int(np.asarray(x.bounding_shape())[1])
-        out = _segment(kind, flat, positions(x)[1], width)
-        return out[None] if keepdims else out
-    raise NotImplementedError(f"xf.{op}: reducing ragged axis {axis} of a RaggedTensor with "
-                              f"ragged_rank {ragged} is not provided (only the innermost "
-                              "ragged axis, inner uniform axes, or axis 0 at ragged_rank 1); "
-                              "convert with rt.to_tensor() first")
+
+def _segment_rows(kind, data, ids, count, op):
+    """TF's _ragged_segment_aggregate: rows of `data` combined by segment id; RaggedTensor
+    rows combine element by element into a row as long as the segment's longest (eager)."""
+    if not isinstance(data, RaggedTensor):
+        return _segment(kind, data, ids, count)
+    need_known(op + " over an outer ragged axis", "the rows' lengths", data.row_splits, ids)
+    lengths = np.asarray(data.row_lengths()).astype(np.int64)
+    host_ids = np.asarray(ids).astype(np.int64)
+    longest = np.zeros(count, np.int64)
+    np.maximum.at(longest, host_ids, lengths)
+    splits = np.concatenate([[0], np.cumsum(longest)])
+    rows = np.repeat(np.arange(lengths.size), lengths)  # the row of each value
+    within = np.arange(rows.size) - np.asarray(data.row_splits).astype(np.int64)[rows]
+    values = _segment_rows(kind, data.values, jnp.asarray(splits[host_ids[rows]] + within),
+                           int(splits[-1]), op)
+    return RaggedTensor._unchecked(values, jnp.asarray(splits, data.row_splits.dtype))
+
+
+def _expand(out, axis):
+    """keepdims: a size-1 dimension at `axis` (0 or 1), a uniform one for a RaggedTensor
+    (TF's ragged expand_dims)."""
+    if not isinstance(out, RaggedTensor):
+        return jnp.expand_dims(out, axis)
+    if axis == 0:
+        return RaggedTensor.from_uniform_row_length(out, out.nrows_static, nrows=1)
+    return RaggedTensor.from_uniform_row_length(out, 1, nrows=out.nrows_static)
