@@ -120,3 +120,18 @@ def test_reduce_mean_over_an_outer_ragged_axis():
     rows = [[[1.0, 2.0], [3.0]], [], [[4.0]]]
     got = xf.reduce_mean(xf.ragged.constant(rows), axis=1).to_list()
     assert got == [[2.0, 2.0], [], [4.0]]
+
+
+def test_gather_with_ragged_indices_keeps_their_rows():
+    ids = [[2, 0], [], [1, 1, 2]]
+    table = [10, 20, 30]
+    got = xf.gather(xf.constant(table), xf.ragged.constant(ids))
+    assert got.to_list() == [[table[i] for i in r] for r in ids]
+    traced = jax.jit(lambda t, i: xf.gather(t, i))(xf.constant(table), xf.ragged.constant(ids))
+    assert traced.to_list() == got.to_list()
+    params = [[1, 2], [], [3]]
+    got = xf.gather(xf.ragged.constant(params), xf.ragged.constant(ids))
+    assert got.to_list() == [[params[i] for i in r] for r in ids]
+    matrix = np.arange(6).reshape(3, 2)
+    got = xf.gather(matrix, xf.ragged.constant(ids))
+    assert got.to_list() == [[matrix[i].tolist() for i in r] for r in ids]

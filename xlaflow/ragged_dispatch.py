@@ -110,12 +110,22 @@ def cast(x, dtype, name=None):
 
 
 def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
-    """tf.gather(rt, indices): rows of rt (axis 0). Eager: sizes depend on the rows."""
+    """tf.gather(rt, indices): rows of rt (axis 0). Eager: sizes depend on the rows.
+    RaggedTensor indices give their own row partition over what the flat ids gather (TF's);
+    jittable when params is dense."""
     from xlaflow.ragged_getitem import gather_rows
 
     if axis not in (None, 0) or batch_dims:
         raise NotImplementedError("xf.gather: a RaggedTensor gathers along axis 0 only "
                                   "(batch_dims=0)")
+    if isinstance(indices, RaggedTensor):
+        if isinstance(params, RaggedTensor):
+            flat = gather(params, indices.flat_values)
+            return RaggedTensor.from_nested_row_splits(flat, indices.nested_row_splits,
+                                                       validate=False)
+        from xlaflow import array_ops
+
+        return rebuild(indices, array_ops.gather(params, indices.flat_values))
     need_known("gather of a RaggedTensor", "the gathered rows' lengths", params, indices)
     idx = np.asarray(indices)
     flat = gather_rows(params, idx.reshape(-1))
