@@ -135,3 +135,27 @@ def test_gather_with_ragged_indices_keeps_their_rows():
     matrix = np.arange(6).reshape(3, 2)
     got = xf.gather(matrix, xf.ragged.constant(ids))
     assert got.to_list() == [[matrix[i].tolist() for i in r] for r in ids]
+
+
+def test_more_element_wise_ops_dispatch_to_ragged_tensors():
+    rows = [[1.0, -2.0, 3.0], [], [0.0, 5.0]]
+    rt = xf.ragged.constant(rows)
+
+    def per_value(fn):
+        return [[float(fn(v)) for v in r] for r in rows]
+    assert xf.nn.relu(rt).to_list() == per_value(lambda v: max(v, 0.0))
+    assert xf.nn.leaky_relu(rt, alpha=0.5).to_list() == per_value(
+        lambda v: v if v > 0 else 0.5 * v)
+    assert xf.math.is_nan(rt / 0.0).to_list() == [[v == 0 for v in r] for r in rows]
+    assert xf.clip_by_value(rt, 0.0, 2.0).to_list() == per_value(lambda v: min(max(v, 0), 2))
+    assert xf.math.pow(rt, 2.0).to_list() == per_value(lambda v: v ** 2)
+    assert xf.math.divide_no_nan(rt, rt).to_list() == per_value(lambda v: 1.0 if v else 0.0)
+    assert xf.ones_like(rt).to_list() == per_value(lambda v: 1.0)
+    assert xf.zeros_like(rt, dtype=xf.int32).to_list() == [[0] * len(r) for r in rows]
+    assert xf.identity(rt).to_list() == rows
+    assert xf.math.add_n([rt, rt, 1.0]).to_list() == per_value(lambda v: 2 * v + 1)
+    assert xf.expand_dims(rt, 0).to_list() == [rows]
+    assert xf.expand_dims(rt, 1).to_list() == [[r] for r in rows]
+    assert xf.expand_dims(rt, -1).to_list() == [[[v] for v in r] for r in rows]
+    assert xf.expand_dims(rt, 1).shape.as_list() == [3, 1, None]
+    assert jax.jit(xf.nn.relu)(rt).to_list() == per_value(lambda v: max(v, 0.0))

@@ -200,6 +200,59 @@ def _unary(fn):
     return lambda x, *args, **kwargs: rebuild(x, fn(x.flat_values, *args, **kwargs))
 
 
+def _elementwise(fn, count):
+    """fn over the flat values, its first `count` parameters tensors: RaggedTensors sharing
+    one row partition, or dense operands broadcast against it (TF's element-wise
+    dispatch); the others pass through (leaky_relu's alpha, ones_like's dtype)."""
+    import inspect
+
+    names = list(inspect.signature(fn).parameters)[:count]
+
+    def ragged_op(*args, **kwargs):
+        from xlaflow.ragged_math import dense_operand, same_partition
+
+        bound = dict(zip(names, args), **kwargs)
+        tensors = [bound.pop(n) for n in names if n in bound]
+        rt = next(t for t in tensors if isinstance(t, RaggedTensor))
+        op = getattr(fn, "__name__", "op")
+        flat = []
+        for t in tensors:
+            if isinstance(t, RaggedTensor):
+                same_partition(rt, t, op)
+                flat.append(t.flat_values)
+            else:
+                flat.append(dense_operand(rt, t, op))
+        return rebuild(rt, fn(*flat, *args[count:], **{k: v for k, v in bound.items()
+                                                      if k not in names}))
+    return ragged_op
+
+
+def add_n(inputs, name=None):
+    """tf.math.add_n of RaggedTensors (and dense tensors broadcast against them)."""
+    inputs = list(inputs)
+    total = inputs[0]
+    for value in inputs[1:]:
+        total = binary(jnp.add, "math.add_n", total, value)
+    return total
+
+
+def expand_dims(input, axis, name=None):
+    """tf.expand_dims of a RaggedTensor: a uniform size-1 dimension at `axis`."""
+    rank = input.ndim
+    if not isinstance(axis, (int, np.integer)) or not -rank - 1 <= axis <= rank:
+        raise ValueError(f"xf.expand_dims: axis must be an int in [{-rank - 1}, {rank}] "
+                         f"for a RaggedTensor of rank {rank}; received {axis!r}")
+    axis = int(axis) % (rank + 1)
+    if axis == 0:
+        return RaggedTensor.from_uniform_row_length(input, input.nrows_static, nrows=1)
+    if axis == 1:
+        return RaggedTensor.from_uniform_row_length(input, 1, nrows=input.nrows_static)
+    values = input.values
+    inner = expand_dims(values, axis - 1) if isinstance(values, RaggedTensor) else \
+        jnp.expand_dims(values, axis - 1)
+    return RaggedTensor._unchecked(inner, input.row_splits, input._uniform)
+
+
 def _binary_op(fn):
     def ragged_binary(x, y, *args, **kwargs):
         return binary(lambda a, b: fn(a, b, *args, **kwargs), "math op", x, y)
@@ -225,4 +278,22 @@ def register():
                jnp.greater_equal, jnp.logical_and, jnp.logical_or, math_extra.truediv,
                math_extra.floordiv, math_extra.floormod):
         table[fn] = _binary_op(fn)
+    from xlaflow import math as xf_math
+
+    def under(wrapper):  # xf.math's names are its published wrappers: key the function
+        return getattr(wrapper, "__wrapped__", wrapper)
+
+    table.update({under(xf_math.add_n): add_n, ops.expand_dims: expand_dims,
+                  ops.identity: lambda input, name=None: input,
+                  ops.clip_by_value: _elementwise(ops.clip_by_value, 3)})
+    for fn in (nn_ops.relu, nn_ops.relu6, nn_ops.elu, nn_ops.selu, nn_ops.gelu, nn_ops.silu,
+               nn_ops.leaky_relu, nn_ops.tanh, nn_ops.softsign, math_extra.log_sigmoid,
+               math_extra.erf, math_extra.lgamma, under(xf_math.is_nan),
+               under(xf_math.is_finite), under(xf_math.is_inf), under(xf_math.rsqrt),
+               jnp.reciprocal, jnp.ones_like, jnp.zeros_like,
+               jnp.tan, jnp.arcsin, jnp.arccos, jnp.arctan, jnp.sinh, jnp.cosh):
+        table[fn] = _elementwise(fn, 1)
+    for fn in (under(xf_math.pow), under(xf_math.divide_no_nan), math_extra.squared_difference,
+               math_extra.atan2, math_extra.logical_xor):
+        table[fn] = _elementwise(fn, 2)
     _op_dispatch.dispatch_for(RaggedTensor, table)
