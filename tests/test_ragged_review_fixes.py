@@ -159,3 +159,21 @@ def test_more_element_wise_ops_dispatch_to_ragged_tensors():
     assert xf.expand_dims(rt, -1).to_list() == [[[v] for v in r] for r in rows]
     assert xf.expand_dims(rt, 1).shape.as_list() == [3, 1, None]
     assert jax.jit(xf.nn.relu)(rt).to_list() == per_value(lambda v: max(v, 0.0))
+
+
+def test_where_with_ragged_tensors():
+    rows = [[1, -2, 3], [], [-4, 5]]
+    rt = xf.ragged.constant(rows)
+    got = xf.where(rt > 0, rt, -rt)
+    assert got.to_list() == [[abs(v) for v in r] for r in rows]
+    got = xf.where(rt > 0, rt, np.array([[100], [200], [300]]))
+    assert got.to_list() == [[v if v > 0 else 100 * (i + 1) for v in r]
+                             for i, r in enumerate(rows)]
+    assert jax.jit(lambda r: xf.where(r > 0, r, 0))(rt).to_list() == \
+        [[max(v, 0) for v in r] for r in rows]
+    coords = xf.where(rt > 0)
+    want = [[i, j] for i, r in enumerate(rows) for j, v in enumerate(r) if v > 0]
+    assert np.asarray(coords).tolist() == want
+    deep = xf.ragged.constant([[[True, False]], [], [[False], [True, True]]])
+    want = [[0, 0, 0], [2, 1, 0], [2, 1, 1]]
+    assert np.asarray(xf.where(deep)).tolist() == want

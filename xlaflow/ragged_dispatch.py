@@ -227,6 +227,34 @@ def _elementwise(fn, count):
     return ragged_op
 
 
+_select = _elementwise(jnp.where, 3)  # where(condition, x, y) over the flat values
+
+
+def where(condition, x=None, y=None, name=None):
+    """tf.where with RaggedTensors: x where condition holds, else y, over one row partition
+    (dense operands broadcast); with neither, the int64 coordinates of the true values."""
+    if (x is None) != (y is None):
+        raise ValueError("xf.where: give both x and y (a selection), or neither (the "
+                         f"coordinates of the true elements); received x={x!r:.60}, "
+                         f"y={y!r:.60}")
+    if x is not None:
+        return _select(condition, x, y)
+    if not isinstance(condition, RaggedTensor):
+        raise TypeError("xf.where: with neither x nor y, condition is the RaggedTensor")
+    need_known("where(condition) of a RaggedTensor", "the number of true values", condition)
+    from xlaflow.ragged_convert import positions
+
+    flat = np.asarray(condition.flat_values)
+    if flat.dtype != np.bool_:
+        raise TypeError(f"xf.where: condition must be bool; received {flat.dtype}")
+    index = np.stack([np.asarray(p) for p in positions(condition)], axis=1)
+    true = np.argwhere(flat)  # (value, inner positions...) of each true value
+    coords = np.concatenate([index[true[:, 0]], true[:, 1:]], axis=1).astype(np.int64)
+    from xlaflow.sparse_tensor import index_dtype
+
+    return jnp.asarray(coords, index_dtype())
+
+
 def add_n(inputs, name=None):
     """tf.math.add_n of RaggedTensors (and dense tensors broadcast against them)."""
     inputs = list(inputs)
@@ -283,7 +311,7 @@ def register():
     def under(wrapper):  # xf.math's names are its published wrappers: key the function
         return getattr(wrapper, "__wrapped__", wrapper)
 
-    table.update({under(xf_math.add_n): add_n, ops.expand_dims: expand_dims,
+    table.update({under(xf_math.add_n): add_n, array_ops.where: where, ops.expand_dims: expand_dims,
                   ops.identity: lambda input, name=None: input,
                   ops.clip_by_value: _elementwise(ops.clip_by_value, 3)})
     for fn in (nn_ops.relu, nn_ops.relu6, nn_ops.elu, nn_ops.selu, nn_ops.gelu, nn_ops.silu,
