@@ -177,3 +177,37 @@ def test_where_with_ragged_tensors():
     deep = xf.ragged.constant([[[True, False]], [], [[False], [True, True]]])
     want = [[0, 0, 0], [2, 1, 0], [2, 1, 1]]
     assert np.asarray(xf.where(deep)).tolist() == want
+
+
+def test_concat_refuses_mixed_dtypes_and_raises_ragged_rank_as_tf():
+    numbers = xf.ragged.constant([[1, 2], [3]])
+    with pytest.raises(TypeError, match="one dtype"):
+        xf.concat([numbers, xf.ragged.constant([["a"]])], 0)  # was silently text
+    with pytest.raises(TypeError, match="one dtype"):
+        xf.concat([numbers, xf.ragged.constant([[1.5]])], 0)
+    uniform_inner = xf.ragged.constant([[[1, 2]], [[3, 4], [5, 6]]], ragged_rank=1)
+    deeper = xf.ragged.constant([[[7]], [[8, 9, 10]]])
+    got = xf.concat([uniform_inner, deeper], 0)
+    assert got.ragged_rank == 2
+    assert got.to_list() == uniform_inner.to_list() + deeper.to_list()
+    got = xf.concat([uniform_inner, deeper], 1)
+    assert got.to_list() == [a + b for a, b in zip(uniform_inner.to_list(), deeper.to_list())]
+    with pytest.raises(ValueError, match="one rank"):
+        xf.concat([numbers, deeper], 0)
+
+
+def test_concat_inside_rows_and_of_ragged_rank_two_rows():
+    a = [[[1], [2, 3]], [], [[4]]]
+    b = [[[5, 6]], [[7]], []]
+    got = xf.concat([xf.ragged.constant(a), xf.ragged.constant(b)], 1)
+    assert got.to_list() == [x + y for x, y in zip(a, b)]
+    c = [[[1, 2], [3]], [], [[4]]]
+    d = [[[9], []], [], [[8, 7]]]
+    got = xf.concat([xf.ragged.constant(c), xf.ragged.constant(d)], 2)
+    assert got.to_list() == [[p + q for p, q in zip(x, y)] for x, y in zip(c, d)]
+    dense_inner = xf.ragged.constant([[[1, 2]], [[3, 4], [5, 6]]], ragged_rank=1)
+    got = xf.concat([dense_inner, dense_inner * 10], -1)
+    assert got.to_list() == [[p + [10 * v for v in p] for p in r]
+                             for r in dense_inner.to_list()]
+    with pytest.raises(InvalidArgumentError):
+        xf.concat([xf.ragged.constant(c), xf.ragged.constant([[[1]], [], [[2], [3]]])], 2)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _op_dispatch, ops
+from xlaflow.ragged_array_ops import is_text
 from xlaflow.ragged_math import binary, rebuild, reduce
 from xlaflow.ragged_tensor import RaggedTensor, need_known
 from xlaflow.sparse_tensor import traced
@@ -27,8 +28,6 @@ def _ragged(value, op):
 
 def _join(arrays):
     """Arrays joined along axis 0: host text by NumPy, numbers by jnp (traceable)."""
-    from xlaflow.ragged_array_ops import is_text
-
     if any(is_text(a) for a in arrays):
         return np.concatenate([np.asarray(a) for a in arrays])
     return jnp.concatenate(arrays)
@@ -54,19 +53,38 @@ def concat(values, axis, name=None):
     values = [_ragged(v, "concat") for v in values]
     if not values:
         raise ValueError("xf.concat: values must not be empty")
-    rr = {v.ragged_rank for v in values}
-    if len(rr) != 1:
-        raise ValueError(f"xf.concat: the RaggedTensors' ragged_rank differ: "
-                         f"{[v.ragged_rank for v in values]}")
+    dtypes = [v.dtype for v in values]
+    if any(d != dtypes[0] for d in dtypes):  # NumPy would promote; TF refuses
+        raise TypeError(f"xf.concat: the inputs must have one dtype, as TF's; received "
+                        f"{[str(d) for d in dtypes]} (cast them first, or format numbers "
+                        "with xf.strings.as_string)")
+    ranks = [v.ndim for v in values]
+    if len(set(ranks)) != 1:
+        raise ValueError(f"xf.concat: the inputs must have one rank; received ranks {ranks}")
+    # TF's _increase_ragged_rank_to: inner uniform dims become ragged where others are
+    deepest = max(v.ragged_rank for v in values)
+    values = [_raise_ragged_rank(v, deepest) for v in values]
     rank = values[0].ndim
     axis = int(axis) % rank if -rank <= int(axis) < rank else axis
     if axis == 0:
         return _concat0(values)
-    if axis == 1 and rr == {1}:
+    if not isinstance(axis, int) or not 0 <= axis < rank:
+        raise ValueError(f"xf.concat: axis must be an int in [{-rank}, {rank}); received "
+                         f"{axis!r}")
+    if axis == 1:
         return _concat_rows(values)
-    raise NotImplementedError(f"xf.concat: RaggedTensors along axis {axis} (ragged_rank "
-                              f"{rr.pop()}) is not provided; axis 0 and axis 1 of ragged_rank "
-                              "1 are")
+    return _concat_inner(values, axis)
+
+
+def _raise_ragged_rank(rt, ragged_rank):
+    """rt with its outer inner-uniform dims made ragged, up to `ragged_rank`."""
+    from xlaflow.ragged_convert import from_tensor
+
+    while rt.ragged_rank < ragged_rank:
+        flat = rt.flat_values
+        inner = from_tensor(flat, ragged_rank=1, row_splits_dtype=rt.row_splits.dtype)
+        rt = rt.with_flat_values(inner)
+    return rt
 
 
 def _concat_rows(values):
@@ -90,7 +108,30 @@ def _concat_rows(values):
         places.append(splits[rows] + before[rows] + pos)
         before = before + n
     order = jnp.argsort(jnp.concatenate(places))
-    return RaggedTensor._unchecked(take(_join([v.values for v in values]), order), splits)
+    joined = _concat0([v.values for v in values])
+    if isinstance(joined, RaggedTensor):  # rows of rows: picked eagerly (their sizes vary)
+        from xlaflow.ragged_getitem import gather_rows
+
+        need_known("concat of RaggedTensors along axis 1", "the rows' lengths", values)
+        return RaggedTensor._unchecked(gather_rows(joined, np.asarray(order)), splits)
+    return RaggedTensor._unchecked(take(joined, order), splits)
+
+
+def _concat_inner(values, axis):
+    """Along an axis inside the rows (axis >= 2): the inputs share their outer rows, and
+    the values join along axis - 1 (TF's)."""
+    from xlaflow.ragged_math import same_splits
+
+    for v in values[1:]:
+        same_splits(values[0].row_splits, v.row_splits, "concat", 0)
+    inner = [v.values for v in values]
+    if isinstance(inner[0], RaggedTensor):
+        joined = concat(inner, axis - 1)
+    elif any(is_text(a) for a in inner):
+        joined = np.concatenate([np.asarray(a) for a in inner], axis=axis - 1)
+    else:
+        joined = jnp.concatenate(inner, axis=axis - 1)
+    return RaggedTensor._unchecked(joined, values[0].row_splits)
 
 
 def stack(values, axis=0, name=None):

@@ -55,20 +55,25 @@ def same_partition(a, b, op):
         raise InvalidArgumentError(None, None, f"xf.{op}: the operands' row partitions "
                                                f"differ: they hold {na} and {nb} values")
     for level, (x, y) in enumerate(zip(sa, sb)):
-        if x.shape != y.shape:
-            raise ValueError(f"xf.{op}: row_splits at ragged level {level} differ in size: "
-                             f"{x.shape[0]} and {y.shape[0]} (the operands have different "
-                             "row partitions)")
-        if traced(x, y):
-            from xlaflow import _runtime_checks
+        same_splits(x, y, op, level)
 
-            _runtime_checks.check(jnp.all(x == y), lambda u, v: InvalidArgumentError(
-                None, None, f"xf.{op}: the operands' row_splits differ: {u.tolist()[:20]} "
-                            f"and {v.tolist()[:20]}"), x, y)
-        elif not np.array_equal(np.asarray(x), np.asarray(y)):
-            raise InvalidArgumentError(
-                None, None, f"xf.{op}: the operands' row_splits differ: left "
-                            f"{np.asarray(x).tolist()[:20]}, right {np.asarray(y).tolist()[:20]}")
+
+def same_splits(x, y, op, level):
+    """Equal row_splits vectors (eagerly, or when the program runs when traced)."""
+    if x.shape != y.shape:
+        raise ValueError(f"xf.{op}: row_splits at ragged level {level} differ in size: "
+                         f"{x.shape[0]} and {y.shape[0]} (the operands have different "
+                         "row partitions)")
+    if traced(x, y):
+        from xlaflow import _runtime_checks
+
+        _runtime_checks.check(jnp.all(x == y), lambda u, v: InvalidArgumentError(
+            None, None, f"xf.{op}: the operands' row_splits differ: {u.tolist()[:20]} "
+                        f"and {v.tolist()[:20]}"), x, y)
+    elif not np.array_equal(np.asarray(x), np.asarray(y)):
+        raise InvalidArgumentError(
+            None, None, f"xf.{op}: the operands' row_splits differ: left "
+                        f"{np.asarray(x).tolist()[:20]}, right {np.asarray(y).tolist()[:20]}")
 
 
 def dense_operand(rt, other, op):
