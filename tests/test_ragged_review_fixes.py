@@ -211,3 +211,14 @@ def test_concat_inside_rows_and_of_ragged_rank_two_rows():
                              for r in dense_inner.to_list()]
     with pytest.raises(InvalidArgumentError):
         xf.concat([xf.ragged.constant(c), xf.ragged.constant([[[1]], [], [[2], [3]]])], 2)
+
+
+def test_stack_along_inner_axes():
+    a = [[1, 2], [], [3]]
+    b = [[4], [5, 6], []]
+    got = xf.stack([xf.ragged.constant(a), xf.ragged.constant(b)], axis=1)
+    assert got.to_list() == [[x, y] for x, y in zip(a, b)]
+    c = [[1, 2], [], [3]]
+    got = xf.stack([xf.ragged.constant(a), xf.ragged.constant(c)], axis=-1)
+    assert got.to_list() == [[[p, q] for p, q in zip(x, y)] for x, y in zip(a, c)]
+    assert xf.stack([xf.ragged.constant(a)] * 2, axis=0).to_list() == [a, a]

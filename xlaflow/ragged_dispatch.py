@@ -135,12 +135,16 @@ def _concat_inner(values, axis):
 
 
 def stack(values, axis=0, name=None):
-    """tf.stack of RaggedTensors: axis 0 adds an outer ragged dimension over the inputs."""
+    """tf.stack of RaggedTensors: axis 0 adds an outer ragged dimension over the inputs;
+    another axis is the concat of the inputs each expanded there (TF's)."""
     values = [_ragged(v, "stack") for v in values]
-    if axis != 0:
-        raise NotImplementedError("xf.stack: RaggedTensors along an axis other than 0 is "
-                                  "not provided; xf.concat of rt[:, None]-like inputs or "
-                                  "to_tensor() first")
+    rank = values[0].ndim if values else 1
+    if not isinstance(axis, (int, np.integer)) or not -rank - 1 <= axis <= rank:
+        raise ValueError(f"xf.stack: axis must be an int in [{-rank - 1}, {rank}]; received "
+                         f"{axis!r}")
+    axis = int(axis) % (rank + 1)
+    if axis:
+        return concat([expand_dims(v, axis) for v in values], axis)
     joined = concat(values, 0)
     sizes = np.cumsum([0] + [v.nrows_static for v in values])
     return RaggedTensor._unchecked(joined, jnp.asarray(sizes, joined.row_splits.dtype))
