@@ -222,3 +222,14 @@ def test_stack_along_inner_axes():
     got = xf.stack([xf.ragged.constant(a), xf.ragged.constant(c)], axis=-1)
     assert got.to_list() == [[[p, q] for p, q in zip(x, y)] for x, y in zip(a, c)]
     assert xf.stack([xf.ragged.constant(a)] * 2, axis=0).to_list() == [a, a]
+
+
+def test_ragged_boolean_mask_with_dense_data_and_mask_of_rank_two():
+    data = np.array([[1, 2, 3], [4, 5, 6]])
+    mask = np.array([[True, False, True], [False, False, False]])
+    got = xf.ragged.boolean_mask(data, mask)
+    assert got.to_list() == [[int(v) for v, m in zip(r, k) if m] for r, k in zip(data, mask)]
+    cube = np.arange(12).reshape(2, 3, 2)
+    got = xf.ragged.boolean_mask(cube, mask)
+    assert got.to_list() == [[v.tolist() for v, m in zip(r, k) if m]
+                             for r, k in zip(cube, mask)]

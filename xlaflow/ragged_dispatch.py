@@ -218,9 +218,17 @@ def boolean_mask(data, mask, name=None):
         return RaggedTensor.from_nested_row_splits(
             flat, [jnp.asarray(s, inner[0].dtype) for s in splits_new], validate=False)
     mask = np.asarray(mask).astype(bool)
+    if mask.ndim > 1 and not isinstance(data, RaggedTensor):
+        # TF's: both dense, the mask's rank - 1 outer dims become ragged rows
+        from xlaflow.ragged_convert import from_tensor
+
+        rank = mask.ndim - 1
+        return boolean_mask(from_tensor(data, ragged_rank=rank),
+                            from_tensor(mask, ragged_rank=rank))
     if mask.ndim != 1:
-        raise NotImplementedError("xf.ragged.boolean_mask: a dense mask must be 1-D (it "
-                                  "picks rows); pass a RaggedTensor mask to pick in rows")
+        raise NotImplementedError("xf.ragged.boolean_mask: a dense mask of rank > 1 over "
+                                  "RaggedTensor data is not provided; pass the mask as a "
+                                  "RaggedTensor with the data's row partition")
     if isinstance(data, RaggedTensor):
         return gather_rows(data, np.nonzero(mask)[0])
     return jnp.asarray(data)[np.nonzero(mask)[0]]
