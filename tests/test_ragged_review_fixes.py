@@ -233,3 +233,27 @@ def test_ragged_boolean_mask_with_dense_data_and_mask_of_rank_two():
     got = xf.ragged.boolean_mask(cube, mask)
     assert got.to_list() == [[v.tolist() for v, m in zip(r, k) if m]
                              for r, k in zip(cube, mask)]
+
+
+def test_lookup_layers_adapt_to_ragged_tensors():
+    from collections import Counter
+
+    from xlaflow import keras
+
+    rows = [["b", "a", "b"], [], ["c", "b"]]
+    layer = keras.layers.StringLookup()
+    layer.adapt(xf.ragged.constant(rows))
+    counts = Counter(t for r in rows for t in r)
+    # Keras 2 ranks by count, ties by the token, both descending (np.lexsort(...)[::-1])
+    want = sorted(counts, key=lambda t: (counts[t], t), reverse=True)
+    assert layer.get_vocabulary() == ["[UNK]"] + want
+    idf = keras.layers.StringLookup(output_mode="tf_idf")
+    idf.adapt(xf.ragged.constant(rows))
+    docs = Counter(t for r in rows for t in set(r))
+    vocabulary = idf.get_vocabulary()[1:]
+    want = [np.log(1 + 3 / (1 + docs[t])) for t in vocabulary]  # the empty row counts
+    encoded = np.asarray(idf(xf.constant([vocabulary])))[0, 1:]
+    np.testing.assert_allclose(encoded, want, rtol=1e-6)
+    ints = keras.layers.IntegerLookup()
+    ints.adapt(xf.ragged.constant([[5, 9, 9], [], [7, 9]]))
+    assert ints.get_vocabulary() == [-1, 9, 7, 5]  # ties: the larger value first

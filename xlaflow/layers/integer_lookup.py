@@ -148,7 +148,11 @@ class IntegerLookup(Layer):
         data of mask and OOV tokens only leaves none learned."""
         if self._has_input_vocabulary:
             raise lookup_encoding.adapt_refused(self.name)
-        batches = [data] if hasattr(data, "shape") else list(data)
+        if isinstance(data, RaggedTensor):  # each row a document, as Keras 2 counts them
+            rows = lookup_encoding.ragged_documents(data, batch_size, steps)
+            batches = [np.asarray(r, np.int64) for r in rows]
+        else:
+            batches = [data] if hasattr(data, "shape") else list(data)
         values = np.concatenate([_ints(b, "adapt data") for b in batches]) if batches else \
             np.zeros((0,), np.int64)
         if not values.size:

@@ -98,6 +98,25 @@ def documents(batch):
     return batch.reshape(batch.shape[0], -1).tolist()
 
 
+def ragged_documents(rt, batch_size=None, steps=None):
+    """adapt()'s documents from a RaggedTensor: each outer row's values, flattened (Keras 2
+    batches its rows, each row a document); at most `steps` batches of `batch_size` (32)."""
+    from xlaflow.ragged_convert import host_values
+
+    rows = rt.nrows_static
+    if steps is not None:
+        rows = min(rows, steps * (batch_size or 32))
+    starts, limits = np.arange(rows), np.arange(1, rows + 1)
+    for splits in rt.nested_row_splits:  # each row's range, level by level down
+        host = np.asarray(splits)
+        starts, limits = host[starts], host[limits]
+    flat = host_values(rt.flat_values)
+    flat = flat.reshape(flat.shape[0], -1) if flat.ndim > 1 else flat[:, None]
+    if flat.dtype == object:  # text as bytes: the lookup layers count str tokens
+        flat = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(flat)
+    return [flat[a:b].reshape(-1).tolist() for a, b in zip(starts, limits)]
+
+
 def count_tokens(docs, with_documents):
     """(token counts, document counts, number of documents) over an iterable of documents
     (lists of tokens); document counts only `with_documents` (tf-idf)."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from xlaflow._farmhash import fingerprint64
 from xlaflow.layers import host_strings, lookup_encoding
+from xlaflow.ragged_tensor import RaggedTensor
 
 
 class StringLookup(host_strings.HostLayer):
@@ -118,6 +119,8 @@ class StringLookup(host_strings.HostLayer):
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary from `data` (strings: an array, list, or an iterable of
         batches such as a Dataset): the most frequent first, up to max_tokens."""
+        if isinstance(data, RaggedTensor):  # each row a document, as Keras 2 counts them
+            return self._learn(lookup_encoding.ragged_documents(data, batch_size, steps))
         self._learn(itertools.chain.from_iterable(
             lookup_encoding.documents(b) for b in host_strings.batches_of(
                 data, batch_size, steps, "StringLookup")))
