@@ -257,3 +257,13 @@ def test_lookup_layers_adapt_to_ragged_tensors():
     ints = keras.layers.IntegerLookup()
     ints.adapt(xf.ragged.constant([[5, 9, 9], [], [7, 9]]))
     assert ints.get_vocabulary() == [-1, 9, 7, 5]  # ties: the larger value first
+
+
+def test_text_vectorization_of_a_ragged_tensor_says_what_to_pass():
+    from xlaflow import keras
+
+    layer = keras.layers.TextVectorization(ragged=True, split=None)
+    layer.adapt(["a b c", "b"])
+    with pytest.raises(NotImplementedError, match="takes dense strings") as info:
+        layer(xf.ragged.constant([["a b", "c"], []]))
+    assert "element-wise only (output_mode='int')" not in str(info.value)

@@ -123,6 +123,13 @@ class HostLayer(Layer):
     def _call_ragged(self, inputs, args, kwargs):
         """An element-wise lookup of a RaggedTensor keeps its rows (TF maps the flat
         values); other outputs have no ragged form here."""
+        mode = getattr(self, "output_mode", None)
+        if not self._elementwise() and mode == "int":  # TextVectorization: whole strings
+            raise NotImplementedError(
+                f"{type(self).__name__} of a RaggedTensor is not provided: it takes dense "
+                "strings, one document each; pass the documents as a dense tensor (before "
+                "splitting them, or rt.to_tensor()), or look up RaggedTensor words with "
+                "StringLookup")
         if not self._elementwise():
             raise NotImplementedError(
                 f"{type(self).__name__} of a RaggedTensor with output_mode="
