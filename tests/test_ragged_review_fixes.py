@@ -267,3 +267,22 @@ def test_text_vectorization_of_a_ragged_tensor_says_what_to_pass():
     with pytest.raises(NotImplementedError, match="takes dense strings") as info:
         layer(xf.ragged.constant([["a b", "c"], []]))
     assert "element-wise only (output_mode='int')" not in str(info.value)
+
+
+def test_nest_expand_composites_gives_the_ragged_components():
+    rt = xf.ragged.constant([[[1, 2]], [], [[3], [4, 5]]])
+    # TF: a RaggedTensor is a leaf, or [flat_values, *nested_row_splits] when expanded
+    leaves = xf.nest.flatten({"a": rt})
+    assert len(leaves) == 1 and leaves[0] is rt
+    parts = xf.nest.flatten({"a": rt, "b": 7}, expand_composites=True)
+    assert [np.asarray(p).tolist() for p in parts] == [[1, 2, 3, 4, 5], [0, 1, 1, 3],
+                                                       [0, 2, 3, 5], 7]
+    # the 5 flat values doubled, the splits (4 and 3 entries) kept
+    doubled = xf.nest.map_structure(lambda x: x * 2 if x.shape[0] == 5 else x, rt,
+                                    expand_composites=True)
+    assert doubled.to_list() == [[[2, 4]], [], [[6], [8, 10]]]
+    packed = xf.nest.pack_sequence_as([rt], parts[:3], expand_composites=True)
+    assert packed[0].to_list() == rt.to_list()
+    uniform = xf.RaggedTensor.from_uniform_row_length(xf.constant([1, 2, 3, 4]), 2)
+    again = xf.nest.pack_sequence_as(uniform, xf.nest.flatten(uniform, True), True)
+    assert again.shape.as_list() == [2, 2]

@@ -62,20 +62,59 @@ def _sequence_like(instance, children):
     return type(instance)(children)
 
 
+def _components(value, expand):
+    """With expand_composites, a RaggedTensor's or SparseTensor's tensors in TF's order
+    ([flat_values, *nested_row_splits]; [indices, values, dense_shape]), else None."""
+    if not expand:
+        return None
+    from xlaflow.ragged_tensor import RaggedTensor
+    from xlaflow.sparse_tensor import SparseTensor
+
+    if isinstance(value, RaggedTensor):
+        return [value.flat_values, *value.nested_row_splits]
+    if isinstance(value, SparseTensor):
+        return [value.indices, value.values, value.dense_shape]
+    return None
+
+
+def _from_components(template, parts):
+    """A composite like `template` over new component tensors `parts`."""
+    from xlaflow.ragged_tensor import RaggedTensor
+    from xlaflow.sparse_tensor import SparseTensor
+
+    if isinstance(template, SparseTensor):
+        return SparseTensor._unchecked(*parts)
+    uniforms, level = [], template
+    while isinstance(level, RaggedTensor):  # each level keeps its uniform row length
+        uniforms.append(level._uniform)
+        level = level.values
+    out = parts[0]
+    for splits, uniform in reversed(list(zip(parts[1:], uniforms))):
+        out = RaggedTensor._unchecked(out, splits, uniform)
+    return out
+
+
 def flatten(structure, expand_composites=False):
-    """The leaves of `structure`, depth first (a leaf alone gives `[leaf]`)."""
+    """The leaves of `structure`, depth first (a leaf alone gives `[leaf]`); with
+    expand_composites, a RaggedTensor or SparseTensor gives its component tensors."""
+    parts = _components(structure, expand_composites)
+    if parts is not None:
+        return parts
     if not is_nested(structure):
         return [structure]
     out = []
     for child in _children(structure):
-        out.extend(flatten(child))
+        out.extend(flatten(child, expand_composites))
     return out
 
 
-def _count(structure):
+def _count(structure, expand=False):
+    parts = _components(structure, expand)
+    if parts is not None:
+        return len(parts)
     if not is_nested(structure):
         return 1
-    return sum(_count(c) for c in _children(structure))
+    return sum(_count(c, expand) for c in _children(structure))
 
 
 def pack_sequence_as(structure, flat_sequence, expand_composites=False):
@@ -84,18 +123,21 @@ def pack_sequence_as(structure, flat_sequence, expand_composites=False):
         raise TypeError(f"pack_sequence_as: flat_sequence must be a sequence; received "
                         f"{type(flat_sequence).__name__}")
     flat = list(flat_sequence)
-    if not is_nested(structure):
+    if not is_nested(structure) and _components(structure, expand_composites) is None:
         if len(flat) != 1:
             raise ValueError(f"pack_sequence_as: structure is a leaf ({structure!r}), so "
                              f"flat_sequence must have 1 item; it has {len(flat)}")
         return flat[0]
-    atoms = _count(structure)
+    atoms = _count(structure, expand_composites)
     if atoms != len(flat):
         raise ValueError(f"Could not pack sequence. Structure had {atoms} atoms, but "
                          f"flat_sequence had {len(flat)} items. Structure: {structure!r}")
     items = iter(flat)
 
     def build(node):
+        parts = _components(node, expand_composites)
+        if parts is not None:
+            return _from_components(node, [next(items) for _ in parts])
         if not is_nested(node):
             return next(items)
         return _sequence_like(node, [build(c) for c in _children(node)])
@@ -158,7 +200,12 @@ def map_structure(func, *structure, **kwargs):
         raise ValueError(f"map_structure: the only valid keyword arguments are "
                          f"`check_types` and `expand_composites`, not {sorted(unknown)}")
     check_types = kwargs.get("check_types", True)
+    expand = kwargs.get("expand_composites", False)
     for other in structure[1:]:
         assert_same_structure(structure[0], other, check_types=check_types)
-    flats = [flatten(s) for s in structure]
-    return pack_sequence_as(structure[0], [func(*leaves) for leaves in zip(*flats)])
+    flats = [flatten(s, expand) for s in structure]
+    if expand and len({len(f) for f in flats}) > 1:
+        raise ValueError(f"map_structure: with expand_composites the structures' "
+                         f"components differ in number: {[len(f) for f in flats]}")
+    return pack_sequence_as(structure[0], [func(*leaves) for leaves in zip(*flats)],
+                            expand_composites=expand)
