@@ -286,3 +286,11 @@ def test_nest_expand_composites_gives_the_ragged_components():
     uniform = xf.RaggedTensor.from_uniform_row_length(xf.constant([1, 2, 3, 4]), 2)
     again = xf.nest.pack_sequence_as(uniform, xf.nest.flatten(uniform, True), True)
     assert again.shape.as_list() == [2, 2]
+
+
+def test_ragged_reductions_take_axis_tensors():
+    rows = [[1, 2, 3], [], [4]]
+    rt = xf.ragged.constant(rows)
+    assert np.asarray(xf.reduce_sum(rt, axis=xf.constant(1))).tolist() == [sum(r) for r in rows]
+    assert int(xf.reduce_sum(rt, axis=xf.constant([0, 1]))) == sum(map(sum, rows))
+    assert np.asarray(xf.reduce_max(rt, axis=np.int64(0))).tolist() == [4, 2, 3]

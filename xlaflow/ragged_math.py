@@ -255,9 +255,11 @@ def reduce(kind, rt, axis=None, keepdims=False):
     if axis is None:
         axes = list(range(rank))
     else:
-        given = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        given = list(axis) if isinstance(axis, (list, tuple)) else \
+            np.asarray(axis).reshape(-1).tolist() if _known_ints(axis) else [axis]
         axes = []
         for a in given:
+            a = int(a) if _known_ints(a) and np.ndim(a) == 0 else a  # TF takes axis tensors
             if not isinstance(a, (int, np.integer)) or not -rank <= a < rank:
                 raise ValueError(f"xf.{op}: axis must be ints in [{-rank}, {rank}); received "
                                  f"{axis!r}")
@@ -272,6 +274,12 @@ def reduce(kind, rt, axis=None, keepdims=False):
     for a in reversed(axes):  # innermost first: the outer axes keep their numbering
         result = _reduce_axis(kind, result, a, keepdims, op)
     return result
+
+
+def _known_ints(value):
+    """Whether `value` is an integer array (an axis tensor) whose values are known."""
+    return isinstance(value, (np.ndarray, np.generic, jnp.ndarray)) and not traced(value) \
+        and jnp.issubdtype(value.dtype, jnp.integer)
 
 
 def _reduce_axis(kind, x, axis, keepdims, op):
