@@ -294,3 +294,16 @@ def test_ragged_reductions_take_axis_tensors():
     assert np.asarray(xf.reduce_sum(rt, axis=xf.constant(1))).tolist() == [sum(r) for r in rows]
     assert int(xf.reduce_sum(rt, axis=xf.constant([0, 1]))) == sum(map(sum, rows))
     assert np.asarray(xf.reduce_max(rt, axis=np.int64(0))).tolist() == [4, 2, 3]
+
+
+def test_from_tensor_rows_have_a_uniform_length_as_tf():
+    # TF's from_tensor (no lengths or padding) partitions by from_uniform_row_length
+    cube = np.arange(24).reshape(2, 3, 4)
+    rt = xf.RaggedTensor.from_tensor(cube)
+    assert rt.shape.as_list() == [2, 3, 4]
+    assert int(rt.uniform_row_length) == 3
+    deep = xf.RaggedTensor.from_tensor(cube, ragged_rank=2)
+    assert deep.shape.as_list() == [2, 3, 4] and deep.to_list() == cube.tolist()
+    assert xf.RaggedTensor.from_tensor(cube[:, :, 0], lengths=[1, 2]).shape.as_list() == \
+        [2, None]
+    assert xf.strings.split(xf.constant([["a b"], ["c"]])).shape.as_list() == [2, 1, None]

@@ -75,7 +75,8 @@ def nest(values, lengths, shape, dtype=None):
     out = RaggedTensor._unchecked(values, jnp.asarray(splits))
     for axis in range(len(shape) - 1, 0, -1):
         outer = math.prod(shape[:axis])
-        out = RaggedTensor._unchecked(out, jnp.arange(outer + 1, dtype=dtype) * shape[axis])
+        out = RaggedTensor._unchecked(out, jnp.arange(outer + 1, dtype=dtype) * shape[axis],
+                                      shape[axis])  # a uniform dimension, as TF's
     return out
 
 

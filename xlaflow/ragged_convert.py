@@ -209,7 +209,8 @@ def from_tensor(tensor, lengths=None, padding=None, ragged_rank=1,
         result = tensor.reshape((math.prod(shape[:ragged_rank + 1]),) + shape[ragged_rank + 1:])
         for k in range(ragged_rank, 0, -1):
             splits = jnp.arange(math.prod(shape[:k]) + 1, dtype=dtype) * shape[k]
-            result = RaggedTensor._unchecked(result, splits)
+            # uniform row lengths, as TF's from_tensor: the shape stays fully known
+            result = RaggedTensor._unchecked(result, splits, shape[k])
         return result
     if ragged_rank != 1:
         raise NotImplementedError("xf.RaggedTensor.from_tensor: lengths or padding with "
