@@ -307,3 +307,14 @@ def test_from_tensor_rows_have_a_uniform_length_as_tf():
     assert xf.RaggedTensor.from_tensor(cube[:, :, 0], lengths=[1, 2]).shape.as_list() == \
         [2, None]
     assert xf.strings.split(xf.constant([["a b"], ["c"]])).shape.as_list() == [2, 1, None]
+
+
+def test_tile_by_zero_rows_and_reverse_with_a_repeated_axis():
+    rt = xf.ragged.constant([[[1], [2, 3]], [], [[4]]])
+    none = xf.tile(rt, [0, 1, 1])
+    assert none.to_list() == [] and none.ragged_rank == 2
+    assert xf.tile(rt, [2, 1, 1]).to_list() == rt.to_list() * 2
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        xf.reverse(rt, [1, -2])
+    assert xf.reverse(rt, [0, 2]).to_list() == [[r[::-1] for r in row]
+                                                for row in rt.to_list()[::-1]]

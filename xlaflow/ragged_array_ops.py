@@ -64,9 +64,17 @@ def _tile(x, m):
     out = _repeat_in_rows(x, inner, m[1])
     if m[0] == 1:
         return out
+    if m[0] == 0:  # no rows, the inner structure kept (TF's empty result)
+        return _no_rows(out)
     from xlaflow.ragged_dispatch import concat
 
     return concat([out] * m[0], 0)
+
+
+def _no_rows(x):
+    """x with 0 rows: empty values of the same inner shape and ragged_rank."""
+    values = _no_rows(x.values) if isinstance(x.values, RaggedTensor) else x.values[:0]
+    return RaggedTensor._unchecked(values, x.row_splits[:1], x._uniform)
 
 
 def _repeat_in_rows(x, values, k):
@@ -91,12 +99,20 @@ def reverse(tensor, axis, name=None):
     if traced(axis):
         raise TypeError("xf.reverse: axis must be Python ints for a RaggedTensor")
     rank = tensor.ndim
-    out = tensor
-    for a in np.asarray(axis).reshape(-1).tolist():
-        if not -rank <= a < rank:
+    axes = np.asarray(axis).reshape(-1).tolist()
+    for a in axes:
+        if not isinstance(a, int) or not -rank <= a < rank:
             raise ValueError(f"xf.reverse: axis must be ints in [{-rank}, {rank}); received "
                              f"{axis!r}")
-        out = _reverse(out, int(a) % rank)
+    axes = [a % rank for a in axes]
+    if len(set(axes)) != len(axes):  # twice would undo it: TF refuses
+        from xlaflow.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(None, None, f"xf.reverse: an axis is given more than "
+                                               f"once: {axis!r}")
+    out = tensor
+    for a in axes:
+        out = _reverse(out, a)
     return out
 
 
