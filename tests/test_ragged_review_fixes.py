@@ -318,3 +318,15 @@ def test_tile_by_zero_rows_and_reverse_with_a_repeated_axis():
         xf.reverse(rt, [1, -2])
     assert xf.reverse(rt, [0, 2]).to_list() == [[r[::-1] for r in row]
                                                 for row in rt.to_list()[::-1]]
+
+
+def test_ragged_constant_reads_numpy_rows_as_lists():
+    # TF's ragged.constant nests anything with np.ndim > 0 as a list
+    rows = [np.array([1, 2]), np.array([3])]
+    assert xf.ragged.constant(rows).to_list() == [r.tolist() for r in rows]
+    words = [np.array(["a", "b"]), np.array([], str)]
+    assert xf.ragged.constant(words).to_list() == [[b"a", b"b"], []]
+    pairs = [[np.array([1, 2])], [np.array([3, 4]), np.array([5, 6])]]
+    got = xf.ragged.constant(pairs, ragged_rank=1)
+    assert got.shape.as_list() == [2, None, 2]
+    assert got.to_list() == [[p.tolist() for p in r] for r in pairs]

@@ -306,6 +306,7 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     level = list(pylist)
     for _ in range(ragged_rank):
         lengths = []
+        level = [_rows_of(item) for item in level]  # NumPy arrays nest as lists (TF's)
         for item in level:
             nested = isinstance(item, (list, tuple))
             if not nested:  # TF's ValueError: the value's depth is wrong, not its type
@@ -341,9 +342,17 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     return result
 
 
+def _rows_of(item):
+    """An array of rank >= 1 as the list of its rows; anything else as it is."""
+    if isinstance(item, (np.ndarray, jax.Array)) and item.ndim:
+        return list(np.asarray(item))
+    return item
+
+
 def _scalars(items):
-    """The scalars in nested lists, in order."""
+    """The scalars in nested lists (and arrays), in order."""
     for item in items:
+        item = _rows_of(item)
         if isinstance(item, (list, tuple)):
             yield from _scalars(item)
         else:
