@@ -330,3 +330,16 @@ def test_ragged_constant_reads_numpy_rows_as_lists():
     got = xf.ragged.constant(pairs, ragged_rank=1)
     assert got.shape.as_list() == [2, None, 2]
     assert got.to_list() == [[p.tolist() for p in r] for r in pairs]
+
+
+def test_ragged_reduce_variance_and_std():
+    rows = [[1.0, 2.0, 4.0], [3.0], [5.0, 7.0]]
+    rt = xf.ragged.constant(rows)
+    np.testing.assert_allclose(xf.math.reduce_variance(rt, axis=1), [np.var(r) for r in rows],
+                               rtol=1e-6)
+    np.testing.assert_allclose(xf.math.reduce_std(rt, axis=1), [np.std(r) for r in rows],
+                               rtol=1e-6)
+    columns = [[r[j] for r in rows if j < len(r)] for j in range(3)]
+    np.testing.assert_allclose(xf.math.reduce_variance(rt, axis=0),
+                               [np.var(c) for c in columns], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(xf.math.reduce_std(rt), np.std([v for r in rows for v in r]), rtol=1e-6)

@@ -364,6 +364,8 @@ def register():
     def under(wrapper):  # xf.math's names are its published wrappers: key the function
         return getattr(wrapper, "__wrapped__", wrapper)
 
+    table.update({under(xf_math.reduce_variance): _reduction("variance"),
+                  under(xf_math.reduce_std): _reduction("std")})
     table.update({under(xf_math.add_n): add_n, array_ops.where: where, ops.expand_dims: expand_dims,
                   ops.identity: lambda input, name=None: input,
                   ops.clip_by_value: _elementwise(ops.clip_by_value, 3)})

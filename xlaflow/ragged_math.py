@@ -243,8 +243,17 @@ _DENSE = {"sum": jnp.sum, "max": jnp.max, "min": jnp.min, "prod": jnp.prod,
 
 
 def reduce(kind, rt, axis=None, keepdims=False):
-    """TF's ragged reduce_<kind> (sum, mean, max, min, prod, any, all)."""
+    """TF's ragged reduce_<kind> (sum, mean, max, min, prod, any, all, variance, std)."""
     op = f"reduce_{kind}"
+    if kind in ("variance", "std"):  # TF's: E[x^2] - E[x]^2, clipped at 0 (may round < 0)
+        def combine(a, b):
+            out = jnp.maximum(a - jnp.square(b), 0)
+            return jnp.sqrt(out) if kind == "std" else out
+        of_square = reduce("mean", rebuild(rt, jnp.square(rt.flat_values)), axis, keepdims)
+        mean = reduce("mean", rt, axis, keepdims)
+        if isinstance(mean, RaggedTensor):
+            return rebuild(mean, combine(of_square.flat_values, mean.flat_values))
+        return combine(of_square, mean)
     if kind == "mean":  # TF: the sum over the count, divided as `/` (ints give floats)
         total = reduce("sum", rt, axis, keepdims)
         count = reduce("sum", rebuild(rt, jnp.ones_like(rt.flat_values)), axis, keepdims)
