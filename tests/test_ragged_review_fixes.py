@@ -343,3 +343,11 @@ def test_ragged_reduce_variance_and_std():
     np.testing.assert_allclose(xf.math.reduce_variance(rt, axis=0),
                                [np.var(c) for c in columns], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(xf.math.reduce_std(rt), np.std([v for r in rows for v in r]), rtol=1e-6)
+
+
+def test_gather_by_a_matrix_of_row_ids_keeps_its_dims_known():
+    rows = [[1, 2, 3], [], [4]]
+    ids = [[2, 0], [1, 1]]
+    got = xf.gather(xf.ragged.constant(rows), ids)
+    assert got.to_list() == [[rows[i] for i in r] for r in ids]
+    assert got.shape.as_list() == [2, 2, None]

@@ -176,10 +176,12 @@ def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name
     flat = gather_rows(params, idx.reshape(-1))
     if idx.ndim <= 1:
         return flat[0] if idx.ndim == 0 else flat
-    from xlaflow.ragged_convert import from_tensor
-
-    outer = from_tensor(jnp.zeros(idx.shape, jnp.int8), ragged_rank=idx.ndim - 1)
-    return RaggedTensor.from_nested_row_splits(flat, outer.nested_row_splits, validate=False)
+    # the indices' outer dims are uniform (TF's from_tensor partitions): shape stays known
+    splits_type = flat.row_splits.dtype
+    for k in range(idx.ndim - 1, 0, -1):
+        splits = jnp.arange(int(np.prod(idx.shape[:k])) + 1, dtype=splits_type) * idx.shape[k]
+        flat = RaggedTensor._unchecked(flat, splits, idx.shape[k])
+    return flat
 
 
 def embedding_lookup(params, ids, max_norm=None, name=None):
