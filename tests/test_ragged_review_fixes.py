@@ -351,3 +351,14 @@ def test_gather_by_a_matrix_of_row_ids_keeps_its_dims_known():
     got = xf.gather(xf.ragged.constant(rows), ids)
     assert got.to_list() == [[rows[i] for i in r] for r in ids]
     assert got.shape.as_list() == [2, 2, None]
+
+
+def test_to_tensor_default_value_converts_as_tf():
+    rt = xf.ragged.constant([[1, 2], [3]])
+    with pytest.raises(TypeError, match="-1.5"):
+        rt.to_tensor(default_value=-1.5)  # was silently truncated to -1
+    assert np.asarray(rt.to_tensor(default_value=-1)).tolist() == [[1, 2], [3, -1]]
+    floats = xf.ragged.constant([[1.0, 2.0], [3.0]])
+    assert np.asarray(floats.to_tensor(default_value=2)).tolist() == [[1, 2], [3, 2]]
+    traced = jax.jit(lambda r: r.to_tensor(default_value=9, shape=[2, 3]))(rt)
+    assert np.asarray(traced).tolist() == [[1, 2, 9], [3, 9, 9]]

@@ -119,7 +119,11 @@ def to_tensor(rt, default_value=None, shape=None):
         from xlaflow.data.host_tensor import HostTensor
 
         return out.view(HostTensor)
-    fill = jnp.asarray(0 if default_value is None else default_value, flat.dtype)
+    from xlaflow.tensors import convert_to_tensor
+
+    # TF converts default_value to the values' dtype: -1.5 for ints is a TypeError, not -1
+    fill = jnp.asarray(0, flat.dtype) if default_value is None else \
+        jnp.asarray(convert_to_tensor(default_value, dtype=flat.dtype), flat.dtype)
     # inner uniform dims first cut or padded to the target's
     cut = flat[(slice(None),) + tuple(slice(0, d) for d in inner)]
     pad = [(0, 0)] + [(0, d - c) for d, c in zip(inner, cut.shape[1:])]
