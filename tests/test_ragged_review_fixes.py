@@ -362,3 +362,18 @@ def test_to_tensor_default_value_converts_as_tf():
     assert np.asarray(floats.to_tensor(default_value=2)).tolist() == [[1, 2], [3, 2]]
     traced = jax.jit(lambda r: r.to_tensor(default_value=9, shape=[2, 3]))(rt)
     assert np.asarray(traced).tolist() == [[1, 2, 9], [3, 9, 9]]
+
+
+def test_ragged_boolean_mask_by_a_prefix_mask_and_bool_only():
+    rows = [[[1], [2, 3]], [], [[4], [], [5]]]
+    keep = [[True, False], [], [False, True, True]]
+    got = xf.ragged.boolean_mask(xf.ragged.constant(rows), xf.ragged.constant(keep))
+    assert got.to_list() == [[x for x, k in zip(r, m) if k] for r, m in zip(rows, keep)]
+    inner = [[[1, 2]], [[3, 4], [5, 6]]]
+    got = xf.ragged.boolean_mask(xf.ragged.constant(inner, ragged_rank=1),
+                                 xf.ragged.constant([[False], [True, False]]))
+    assert got.to_list() == [[], [[3, 4]]]
+    with pytest.raises(TypeError, match="must be bool"):
+        xf.ragged.boolean_mask(xf.ragged.constant([[1, 2]]), xf.ragged.constant([[1, 0]]))
+    with pytest.raises(TypeError, match="must be bool"):
+        xf.ragged.boolean_mask(xf.ragged.constant([[1, 2]]), [1])
