@@ -377,3 +377,10 @@ def test_ragged_boolean_mask_by_a_prefix_mask_and_bool_only():
         xf.ragged.boolean_mask(xf.ragged.constant([[1, 2]]), xf.ragged.constant([[1, 0]]))
     with pytest.raises(TypeError, match="must be bool"):
         xf.ragged.boolean_mask(xf.ragged.constant([[1, 2]]), [1])
+
+
+def test_tf_boolean_mask_dispatches_to_the_ragged_form():
+    rows = [[1, 5, 3], [], [7]]
+    rt = xf.ragged.constant(rows)
+    assert xf.boolean_mask(rt, rt > 2).to_list() == [[v for v in r if v > 2] for r in rows]
+    assert xf.boolean_mask(rt, [True, False, True]).to_list() == [rows[0], rows[2]]

@@ -224,6 +224,14 @@ def boolean_mask(data, mask, name=None):
     return jnp.asarray(data)[np.nonzero(mask)[0]]
 
 
+def dense_api_boolean_mask(tensor, mask, axis=None, name=None):
+    """tf.boolean_mask given a RaggedTensor: TF dispatches it to tf.ragged.boolean_mask."""
+    if axis not in (None, 0):
+        raise NotImplementedError("xf.boolean_mask: a RaggedTensor is masked from axis 0 "
+                                  "only (its mask's shape a prefix of its own)")
+    return boolean_mask(tensor, mask)
+
+
 def _ragged_mask(data, mask):
     """A RaggedTensor mask over the outer dims of `data` (its row partitions a prefix of
     data's, as TF's): the items at the mask's depth where it is true, outer rows kept."""
@@ -396,6 +404,7 @@ def register():
 
     table.update({under(xf_math.reduce_variance): _reduction("variance"),
                   under(xf_math.reduce_std): _reduction("std")})
+    table[array_ops.boolean_mask] = dense_api_boolean_mask
     table.update({under(xf_math.add_n): add_n, array_ops.where: where, ops.expand_dims: expand_dims,
                   ops.identity: lambda input, name=None: input,
                   ops.clip_by_value: _elementwise(ops.clip_by_value, 3)})
