@@ -1,11 +1,12 @@
 """tf.ragged: RaggedTensor and the ops TF's "Ragged tensors" guide uses.
 
 Re-exports only: the class is in ragged_tensor.py, conversions in ragged_convert.py, row
-partitions in ragged_rows.py, the dispatched ops in ragged_dispatch.py.
+partitions in ragged_rows.py, the dispatched ops in ragged_dispatch.py, boolean_mask
+in ragged_mask.py.
 """
 
 from xlaflow.ragged_convert import constant  # noqa: F401  (the tf.ragged names)
-from xlaflow.ragged_dispatch import boolean_mask  # noqa: F401
+from xlaflow.ragged_mask import boolean_mask  # noqa: F401
 from xlaflow.ragged_math import map_flat_values  # noqa: F401
 from xlaflow.ragged_rows import (  # noqa: F401
     range,
