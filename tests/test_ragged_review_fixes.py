@@ -384,3 +384,17 @@ def test_tf_boolean_mask_dispatches_to_the_ragged_form():
     rt = xf.ragged.constant(rows)
     assert xf.boolean_mask(rt, rt > 2).to_list() == [[v for v in r if v > 2] for r in rows]
     assert xf.boolean_mask(rt, [True, False, True]).to_list() == [rows[0], rows[2]]
+
+
+def test_segment_ids_to_row_splits_counts_as_tf_bincount():
+    def oracle(ids, n):
+        counts = np.bincount(np.asarray(ids, np.int64), minlength=n)[:n]
+        return np.concatenate([[0], np.cumsum(counts)]).tolist()
+    for ids, n in (([2, 0], None), ([0, 0, 2], None), ([0, 0, 2], 2), ([1, 1], 4), ([], 2)):
+        got = xf.ragged.segment_ids_to_row_splits(ids, num_segments=n)
+        want = oracle(ids, n if n is not None else (max(ids) + 1 if ids else 0))
+        assert np.asarray(got).tolist() == want, (ids, n)
+    with pytest.raises(InvalidArgumentError, match=">= 0"):
+        xf.ragged.segment_ids_to_row_splits([-1, 0])
+    traced = jax.jit(lambda i: xf.ragged.segment_ids_to_row_splits(i, num_segments=3))
+    assert np.asarray(traced(np.array([2, 0, 2]))).tolist() == oracle([2, 0, 2], 3)

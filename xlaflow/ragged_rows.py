@@ -28,8 +28,9 @@ def _ids(segment_ids, op):
 
 def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, name=None,
                               op="ragged.segment_ids_to_row_splits"):
-    """Row splits of sorted `segment_ids` (TF's segment_ids_to_row_splits): row i holds the
-    ids equal to i; `num_segments` (default max id + 1) counts trailing empty rows."""
+    """Row splits of `segment_ids` (TF's segment_ids_to_row_splits, a bincount): row i is as
+    long as the number of ids equal to i; `num_segments` (default max id + 1) sets the number
+    of rows, ids at or past it are not counted (TF's maxlength)."""
     from xlaflow.ragged_tensor import need_known, splits_dtype
 
     ids = _ids(segment_ids, op)
@@ -45,10 +46,17 @@ def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, nam
     count = int(np.asarray(num_segments))
     if count < 0:
         raise ValueError(f"xf.{op}: num_segments (nrows) must be >= 0; received {count}")
+    if not traced(ids) and np.any(np.asarray(ids) < 0):  # TF's bincount refuses them
+        from xlaflow.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(None, None, f"xf.{op}: segment ids must be >= 0; "
+                                               f"received {np.asarray(ids).tolist()[:20]}")
     ids = jnp.asarray(ids)
-    # splits[i] = how many ids are < i: a sorted search, jittable at a static size
-    bounds = jnp.arange(count + 1, dtype=ids.dtype)
-    return jnp.searchsorted(ids, bounds, side="left").astype(dtype)
+    # a count per row (ids need not be sorted), jittable at a static size; ids out of
+    # [0, count) are sent past the end, where the scatter drops them
+    safe = jnp.where(ids >= 0, ids, count)
+    counts = jnp.zeros(count, dtype).at[safe].add(1, mode="drop")
+    return jnp.concatenate([jnp.zeros(1, dtype), jnp.cumsum(counts, dtype=dtype)])
 
 
 def row_splits_to_segment_ids(splits, name=None, out_type=None):
