@@ -398,3 +398,15 @@ def test_segment_ids_to_row_splits_counts_as_tf_bincount():
         xf.ragged.segment_ids_to_row_splits([-1, 0])
     traced = jax.jit(lambda i: xf.ragged.segment_ids_to_row_splits(i, num_segments=3))
     assert np.asarray(traced(np.array([2, 0, 2]))).tolist() == oracle([2, 0, 2], 3)
+
+
+def test_dense_text_compares_with_bytes_and_str_as_tf():
+    # TF's strings are bytes: t == b"a" and tf.equal(t, "a") are element-wise text equality
+    t = xf.constant(["a", "b", "é"])
+    np.testing.assert_array_equal(t == b"a", [True, False, False])
+    np.testing.assert_array_equal(t != "b", [True, False, True])
+    np.testing.assert_array_equal(xf.equal(t, "é".encode()), [False, False, True])
+    np.testing.assert_array_equal(xf.math.not_equal(t, xf.constant(["a", "c", "é"])),
+                                  [False, True, False])
+    with pytest.raises(xf.errors.InvalidArgumentError, match="broadcast"):
+        xf.equal(t, xf.constant(["a", "b"]))

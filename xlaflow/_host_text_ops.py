@@ -254,10 +254,33 @@ def where(condition, x=None, y=None, name=None):
     return _tensor(np.where(cond, a, b))
 
 
+def equal(x, y, name=None):
+    """Element-wise equality of text (str and bytes alike, as TF's strings are bytes)."""
+    return _compare(x, y, "equal", np.equal)
+
+
+def not_equal(x, y, name=None):
+    return _compare(x, y, "not_equal", np.not_equal)
+
+
+def _compare(x, y, op, compare):
+    a, b = (t.astype(object) if t.dtype.kind == "S" else t  # NumPy bytes: as objects
+            for t in (_text(x, op, "x"), _text(y, op, "y")))
+    a, b = _alike([a, b])
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        from xlaflow.errors import InvalidArgumentError
+        raise InvalidArgumentError(None, None, f"tf.{op}: x {a.shape} and y {b.shape} do "
+                                               "not broadcast to one shape") from None
+    return _tensor(compare(a, b))
+
+
 # public op name -> its text form; the ops whose JAX form already takes host arrays (shape,
 # size, rank, reshape of a NumPy array, indexing a HostTensor) need no entry to work, but
 # reshape keeps one for text given as Python lists
 OPS = {"expand_dims": expand_dims, "squeeze": squeeze, "reshape": reshape, "concat": concat,
        "stack": stack, "transpose": transpose, "gather": gather, "tile": tile,
        "boolean_mask": boolean_mask, "reverse": reverse, "identity": identity, "fill": fill,
-       "where": where}
+       "where": where, "math.equal": equal, "equal": equal, "math.not_equal": not_equal,
+       "not_equal": not_equal}
