@@ -27,6 +27,7 @@ from xlaflow.layers import (
     attribute_tracking,
     input_casting,
     keras_mask,
+    ragged_calls,
     symbolic,
     training_mode,
     weight_order,
@@ -35,6 +36,7 @@ from xlaflow.layers.layer_config import InitArgs, LayerConfig
 from xlaflow.layers.layer_nodes import NodeAccessors
 from xlaflow.layers.layer_weights import weight_argument
 from xlaflow.module import Module, walk_in_attribute_order
+from xlaflow.ragged_tensor import RaggedTensor
 from xlaflow.variables import Variable
 
 _name_counts = collections.Counter()
@@ -99,6 +101,10 @@ class Layer(NodeAccessors, LayerConfig, Module):
     # ('kernel_regularizer', 'kernel_constraint', ...): add_weight gives each weight its
     # own, and get_config lists them all (None where not given), as Keras does.
     _penalty_arguments = ()
+    # How the layer takes a RaggedTensor (layers/ragged_calls.py): "values" (Activation,
+    # Dropout, Embedding) or "last axis" (Dense) on its flat_values, "masked" (RNNs, global
+    # pooling) on its padded rows and their mask; None: call() gets it as it is
+    _per_value = None
 
     # Attributes whose Variables are the layer's state, not weights (a stateful RNN's
     # states, as Keras 2 exempts them from tracking).
@@ -321,6 +327,9 @@ class Layer(NodeAccessors, LayerConfig, Module):
                                                                training)
         if symbolic.has_symbolic(inputs):  # the functional API: record, do not compute
             return symbolic.symbolic_call(self, inputs, args, kwargs, training)
+        if self._per_value is not None and type(inputs) is RaggedTensor:
+            # Keras 2's built-in layers on ragged rows (a user's own call takes them as is)
+            return ragged_calls.call(self, inputs, args, training, kwargs)
         if not self.built and first_call_hooks:
             hook = first_call_hooks.pop(self, None)  # one caller takes it (threads race)
             if hook is not None:

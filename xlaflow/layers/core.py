@@ -73,6 +73,8 @@ class InputLayer(Layer):
 class Dense(Layer):
     """`activation(inputs @ kernel + bias)` over the last axis."""
 
+    _per_value = "last axis"  # a RaggedTensor keeps its rows (ragged_calls)
+
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     _penalty_arguments = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
@@ -140,6 +142,8 @@ class Reshape(Layer):
 class Activation(Layer):
     """Applies an activation function by name or callable."""
 
+    _per_value = "values"  # a RaggedTensor keeps its rows (ragged_calls)
+
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 
     def __init__(self, activation, **kwargs):
@@ -160,6 +164,8 @@ class Dropout(Layer):
     Its random key is a Variable (see xf.random.SeedGenerator): reproducible given `seed`,
     fresh at every step under jit, and unchanged in inference.
     """
+
+    _per_value = "values"  # a RaggedTensor keeps its rows (ragged_calls)
 
     supports_masking = True  # the input mask goes on to the output (Keras 2)
 

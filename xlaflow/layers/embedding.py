@@ -21,6 +21,8 @@ class Embedding(Layer):
     row.
     """
 
+    _per_value = "values"  # a RaggedTensor keeps its rows (ragged_calls)
+
     _penalty_arguments = ("embeddings_regularizer", "activity_regularizer",
                           "embeddings_constraint")
 

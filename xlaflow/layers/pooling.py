@@ -117,6 +117,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     rank = 1
     supports_masking = True
+    _per_value = "masked"  # a RaggedTensor runs padded, with its mask (ragged_calls)
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
         super().__init__(data_format, keepdims, **kwargs)

@@ -34,6 +34,7 @@ from xlaflow.layers.rnn_steps import (
 
 class _Recurrent(StatefulStates, DropoutConfig, Layer):
     supports_masking = True
+    _per_value = "masked"  # a RaggedTensor runs padded, with its mask (ragged_calls)
     _penalty_arguments = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint")

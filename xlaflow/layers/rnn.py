@@ -31,6 +31,8 @@ class RNN(StatefulStates, Layer):
     `go_backwards`, `stateful`, `initial_state=`, masks). Outputs: the last step's output
     (or all steps'), then with return_state the final states."""
 
+    _per_value = "masked"  # a RaggedTensor runs padded, with its mask (ragged_calls)
+
     supports_masking = True
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,

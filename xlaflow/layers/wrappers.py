@@ -39,6 +39,8 @@ class Bidirectional(Layer):
     `backward_layer` (go_backwards flipped, named 'backward_<name>'). Weights: the forward
     layer's, then the backward layer's."""
 
+    _per_value = "masked"  # a RaggedTensor runs padded, with its mask (ragged_calls)
+
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         _layer_argument("Bidirectional", "layer", layer, recurrent=True)
         if merge_mode not in _MERGE_MODES:
