@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
-from xlaflow.data import ragged_elements, sparse_elements, structure
+from xlaflow.data import element_checks, ragged_elements, sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import AUTOTUNE, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
@@ -194,7 +194,7 @@ def checked(element, template, what, index):
     if type(element) is Failed:
         return template
     if template is None:
-        return structure.Template(element)
+        return element_checks.Template(element)
     template.check(element, what, index)
     return template
 

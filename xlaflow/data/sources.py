@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.data import ragged_elements, sparse_elements, structure
+from xlaflow.data import element_checks, ragged_elements, sparse_elements, structure
 from xlaflow.data.arguments import integer_argument
 from xlaflow.data.dataset import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
@@ -136,7 +136,7 @@ class Generator(OnePass, Dataset):
             with closing(iter(self._generator(*self._args))) as source:
                 for index, value in enumerate(source):
                     try:
-                        out = structure.conform(value, self._spec, "Dataset.from_generator",
+                        out = element_checks.conform(value, self._spec, "Dataset.from_generator",
                                                 index)
                     except Exception as e:
                         if not tolerant:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlaflow.data import structure
+from xlaflow.data import element_checks, structure
 from xlaflow.data.dataset import UNKNOWN_CARDINALITY, Dataset
 from xlaflow.data.errors import Failed
 from xlaflow.data.mapping import checked
@@ -73,7 +73,7 @@ class Scan(OnePass, Dataset):
                     f"Dataset.scan: the new state{structure.where(path)} returned for element "
                     f"{index} has dtype {np.dtype(have.dtype).name} but initial_state's is "
                     f"{want.dtype.name}; the state must keep its dtypes (cast it)")
-        new_state = structure.conform(new_state, self._state_spec, "Dataset.scan: new state",
+        new_state = element_checks.conform(new_state, self._state_spec, "Dataset.scan: new state",
                                       index)
         if isinstance(out, list):
             out = tuple(out)
