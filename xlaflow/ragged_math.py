@@ -256,6 +256,10 @@ def reduce(kind, rt, axis=None, keepdims=False):
         return combine(of_square, mean)
     if kind == "mean":  # TF: the sum over the count, divided as `/` (ints give floats)
         total = reduce("sum", rt, axis, keepdims)
+        if _is_row_axis(axis, rt) and not isinstance(total, RaggedTensor):
+            # each row's values: its count is its length (one segment sum, not two)
+            lengths = rt.row_lengths().astype(total.dtype)
+            return _truediv(total, lengths.reshape(lengths.shape + (1,) * (total.ndim - 1)))
         count = reduce("sum", rebuild(rt, jnp.ones_like(rt.flat_values)), axis, keepdims)
         if isinstance(total, RaggedTensor):
             return rebuild(total, _truediv(total.flat_values, count.flat_values))
@@ -283,6 +287,16 @@ def reduce(kind, rt, axis=None, keepdims=False):
     for a in reversed(axes):  # innermost first: the outer axes keep their numbering
         result = _reduce_axis(kind, result, a, keepdims, op)
     return result
+
+
+def _is_row_axis(axis, rt):
+    """Whether `axis` is exactly axis 1 of a RaggedTensor of ragged_rank 1 (each row)."""
+    if rt.ragged_rank != 1 or isinstance(axis, (list, tuple)) and len(axis) != 1:
+        return False
+    a = axis[0] if isinstance(axis, (list, tuple)) else axis
+    if not (isinstance(a, (int, np.integer)) or _known_ints(a) and np.ndim(a) == 0):
+        return False
+    return int(a) % rt.ndim == 1
 
 
 def _known_ints(value):
