@@ -12,7 +12,9 @@ import pytest
 from xlaflow import initializers as I
 
 KEY = jax.random.PRNGKey(3)
-SHAPES = [(2,), (7,), (5, 9), (3, 3, 16, 32), (1000,), (1, 1, 96, 24), (2049,)]
+# one shape per kind: a tiny vector, a 2-D fan, a conv kernel, a size just past a power of
+# two (the draw's size classes); each new shape compiles the direct draw it is compared to
+SHAPES = [(7,), (5, 9), (3, 3, 16, 32), (2049,)]
 
 
 def _direct(init, shape, dtype):
