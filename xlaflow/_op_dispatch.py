@@ -103,29 +103,31 @@ _DISPATCH = {}
 _COMPOSITE = frozenset()
 
 
+def _composite_among(args, kwargs):
+    """The first composite value (RaggedTensor) among the arguments or in a list of them."""
+    for value in (*args, *kwargs.values()):
+        items = value if type(value) in (list, tuple) else (value,)
+        found = next((item for item in items if type(item) in _COMPOSITE), None)
+        if found is not None:
+            return found
+    return None
+
+
 def _dispatched(fn, args, kwargs):
     """The registered form of `fn` when a composite value is among args (or in a list)."""
     alt = _DISPATCH.get(fn)
-    if alt is None:
-        return None
-    for value in (*args, *kwargs.values()):
-        items = value if type(value) in (list, tuple) else (value,)
-        if any(type(item) in _COMPOSITE for item in items):
-            return alt
-    return None
+    return alt if alt is not None and _composite_among(args, kwargs) is not None else None
 
 
 def _refuse_composite(public_name, args, kwargs, error):
     """A clear TypeError when an op with no RaggedTensor form is given one (JAX's own
     error would only say it wants arrays)."""
-    for value in (*args, *kwargs.values()):
-        items = value if type(value) in (list, tuple) else (value,)
-        found = next((item for item in items if type(item) in _COMPOSITE), None)
-        if found is not None:
-            raise TypeError(
-                f"tf.{public_name} does not take a {type(found).__name__} here: apply it to "
-                "the values with xf.ragged.map_flat_values(fn, rt) where it acts element by "
-                "element, or convert first with rt.to_tensor() (padded)") from error
+    found = _composite_among(args, kwargs)
+    if found is not None:
+        raise TypeError(
+            f"tf.{public_name} does not take a {type(found).__name__} here: apply it to "
+            "the values with xf.ragged.map_flat_values(fn, rt) where it acts element by "
+            "element, or convert first with rt.to_tensor() (padded)") from error
 
 
 def _retry(public_name, fn, error, args, kwargs):

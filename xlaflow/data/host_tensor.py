@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlaflow import _host_text
 from xlaflow._string_dtype import TextDType
 from xlaflow.data import ragged_elements, sparse_elements, structure
 from xlaflow.ragged_tensor import RaggedTensor
@@ -56,13 +57,13 @@ class HostTensor(np.ndarray):
         return item
 
     def __eq__(self, other):
-        if _NDARRAY_DTYPE.__get__(self).kind in "USO" and _is_text(other):
+        if _NDARRAY_DTYPE.__get__(self).kind in "USO" and _host_text.is_text(other):
             from xlaflow._host_text_ops import equal  # text == b"a" as TF: bytes are text
             return equal(self, other)
         return super().__eq__(other)
 
     def __ne__(self, other):
-        if _NDARRAY_DTYPE.__get__(self).kind in "USO" and _is_text(other):
+        if _NDARRAY_DTYPE.__get__(self).kind in "USO" and _host_text.is_text(other):
             from xlaflow._host_text_ops import not_equal
             return not_equal(self, other)
         return super().__ne__(other)
@@ -74,14 +75,6 @@ class HostTensor(np.ndarray):
 
     def __str__(self):
         return str(self.view(np.ndarray))
-
-
-def _is_text(value):
-    """Whether `value` is text a string tensor compares with: str, bytes, or an array of
-    them."""
-    if isinstance(value, (str, bytes)):
-        return True
-    return isinstance(value, np.ndarray) and value.dtype.kind in "USO"
 
 
 def text_as_bytes(value):
