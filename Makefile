@@ -27,8 +27,12 @@ demo: $(VENV)/.demo
 	DEMO_FAST=$(DEMO_FAST) $(PY) examples/demo.py
 
 # ruff first: it takes under a second and names a lint error before the suite's minutes.
+# compileall: the suite starts dozens of Python processes (servers, kernels, CLIs) that
+# import xlaflow; with its bytecode written once here each loads in ~0.35 s less, also
+# where PYTHONDONTWRITEBYTECODE is set (Python still reads bytecode it did not write).
 test: $(VENV)/.test
 	$(PY) -m ruff check xlaflow tests benchmarks
+	$(PY) -m compileall -q xlaflow
 	$(PY) -m pytest -n 2 --dist worksteal -q
 
 $(VENV)/.bench: pyproject.toml | $(PY)
