@@ -80,7 +80,9 @@ def test_module_calls_in_exits_agree_with_python(x, t):
 
 
 @settings(max_examples=20, deadline=None)
-@given(scalars, hs.integers(0, 40), hs.floats(2.0 ** -10, 10, width=32).map(np.float32))
+# n: none, one or a few halvings, enough to converge from any drawn r (each n a compile
+# of the Python-count program below)
+@given(scalars, hs.sampled_from([0, 1, 3, 12, 40]), hs.floats(2.0 ** -10, 10, width=32).map(np.float32))
 def test_a_convergence_loop_agrees_with_python(r, n, tol):
     check(halve_until, r, np.int32(n), tol)
     # a Python count: Python iterates the range and the stop test runs before each element
