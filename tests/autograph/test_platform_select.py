@@ -119,21 +119,29 @@ def _floats(lo, hi):
         lambda v: v == 0 or abs(v) >= 1e-30)
 
 
+_selected = {}
+
+
+def selected(fn, *args):
+    """fn compiled as a GPU would select (no platform branches), run on args. One
+    xf.function per fn, used only here: each input shape is traced (under the patch) and
+    compiled once, that program then checked on every example of the shape."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
+        return _selected.setdefault(fn, xf.function(fn))(*args)
+
+
 @settings(max_examples=25, deadline=None)
 @given(hnp.arrays(np.float32, (4, 3), elements=_floats(-4, 4)), _floats(-3, 6))
 def test_selected_nested_break_equals_python(x, limit):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
-        got = xf.function(nested_break)(x, np.float32(limit))
+    got = selected(nested_break, x, np.float32(limit))
     np.testing.assert_allclose(got, nested_break(x, np.float32(limit)), rtol=1e-5, atol=1e-5)
 
 
 @settings(max_examples=25, deadline=None)
 @given(hnp.arrays(np.float32, (3,), elements=_floats(-4, 4)), _floats(-6, 0), _floats(0, 6))
 def test_selected_elif_chain_equals_python(x, lo, hi):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
-        y, steps = xf.function(clipped_steps)(x, np.float32(lo), np.float32(hi))
+    y, steps = selected(clipped_steps, x, np.float32(lo), np.float32(hi))
     want_y, want_steps = clipped_steps(x, np.float32(lo), np.float32(hi))
     np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-5)
     assert int(steps) == want_steps
@@ -219,10 +227,9 @@ def test_the_return_after_a_loop_that_may_return_selects_on_gpu():
 
 
 @settings(max_examples=25, deadline=None)
-@given(hnp.arrays(np.float32, hs.integers(0, 6), elements=_floats(-4, 4)),
+# lengths: empty (the loop runs zero times), one element, a short and a longer vector
+@given(hnp.arrays(np.float32, hs.sampled_from([0, 1, 3, 6]), elements=_floats(-4, 4)),
        _floats(-4, 4))  # (flushed to zero: see above)
 def test_selected_return_after_a_loop_equals_python(x, target):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(speculation, "BRANCHING_PLATFORMS", ())
-        got = xf.function(search)(x, np.float32(target))
+    got = selected(search, x, np.float32(target))
     assert int(got) == search(x, np.float32(target))

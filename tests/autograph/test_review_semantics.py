@@ -175,8 +175,11 @@ def chosen(x):
 compiled_chosen = xf.function(chosen)  # one trace per shape across the examples
 
 
+# The shortest (x[0], x[1], x[2] read) and a longer length: each length is a costly program
+# (a converted key and its `if` per item), and the choice and sort do not depend on it.
 @settings(max_examples=40, deadline=None)
-@given(x=hnp.arrays(np.float32, st.integers(3, 6), elements=st.integers(-4, 4).map(float)))
+@given(x=hnp.arrays(np.float32, st.sampled_from([3, 6]),
+                    elements=st.integers(-4, 4).map(float)))
 def test_max_min_sorted_with_a_key_match_python_ties_included(x):
     # Python compares keys with `>`, which a traced key cannot decide: this used to be
     # JAX's TracerBoolConversionError. Ties keep Python's choice (first item; stable sort).

@@ -185,17 +185,8 @@ def test_a_loop_over_a_static_xf_range_counts_its_element_rather_than_reading_it
 _TYPES = [np.int8, np.uint8, np.int16, np.uint32, np.int32]
 
 
-@settings(max_examples=60, deadline=None)
-@given(dtype=hs.sampled_from(_TYPES), start=hs.floats(0, 1), step=hs.floats(-1, 1),
-       count=hs.integers(1, 6))
-@example(dtype=np.uint32, start=0.5, step=1e-9, count=3)  # starts at 2**31: past int32
-@example(dtype=np.int8, start=0.1, step=0.6, count=2)  # a step wider than int8's max
-@example(dtype=np.uint8, start=1.0, step=-0.5, count=3)  # counting down an unsigned type
-def test_counted_elements_equal_numpys_arange_for_any_bounds_of_the_type(dtype, start, step,
-                                                                         count):
-    # The element is start + k*step in the array's type, whose wrap-around keeps it exact
-    # for bounds near the type's limits and steps wider than half its range. start and
-    # step are drawn as fractions of the type's range.
+def _bounds(dtype, start, step, count):
+    """(start, stop, step) in `dtype`'s range from fractions of it, and NumPy's arange."""
     info = np.iinfo(dtype)
     span = int(info.max) - int(info.min)
     start = int(info.min) + round(start * span)
@@ -204,14 +195,37 @@ def test_counted_elements_equal_numpys_arange_for_any_bounds_of_the_type(dtype, 
     if not info.min <= last <= info.max:
         last = start  # one element
     stop = last + (1 if step > 0 else -1)
-    want = np.arange(start, stop, step, dtype=np.int64).astype(dtype)
+    return (start, stop, step), np.arange(start, stop, step, dtype=np.int64).astype(dtype)
 
-    def walked(x):
-        out = []
-        for i in xf.range(start, stop, step, dtype=dtype):
-            out.append(i + x)
-        return xf.stack(out)
 
-    got = xf.function(walked)(dtype(0))
-    assert got.dtype == dtype
-    np.testing.assert_array_equal(got, want)
+_CASE = hs.tuples(hs.sampled_from(_TYPES), hs.floats(0, 1), hs.floats(-1, 1),
+                  hs.integers(1, 6))
+
+
+# Three ranges per example, walked by one program: 60 ranges for 20 compiles (one program
+# per range made this test one compile per range).
+@settings(max_examples=20, deadline=None)
+@given(cases=hs.lists(_CASE, min_size=3, max_size=3))
+@example(cases=[(np.uint32, 0.5, 1e-9, 3),  # starts at 2**31: past int32
+                (np.int8, 0.1, 0.6, 2),  # a step wider than int8's max
+                (np.uint8, 1.0, -0.5, 3)])  # counting down an unsigned type
+def test_counted_elements_equal_numpys_arange_for_any_bounds_of_the_type(cases):
+    # The element is start + k*step in the array's type, whose wrap-around keeps it exact
+    # for bounds near the type's limits and steps wider than half its range. start and
+    # step are drawn as fractions of the type's range.
+    bounds = [_bounds(*case) for case in cases]
+
+    def walked(zeros):  # a zero of each case's type
+        walks = []
+        for (start, stop, step), x in zip([b for b, _ in bounds], zeros):
+            out = []
+            for i in xf.range(start, stop, step, dtype=x.dtype):
+                out.append(i + x)
+            walks.append(xf.stack(out))
+        return walks
+
+    got = xf.function(walked)([dtype(0) for dtype, *_ in cases])
+    assert len(got) == len(cases)
+    for case, (_, want), walk in zip(cases, bounds, got):
+        assert walk.dtype == case[0], case
+        np.testing.assert_array_equal(walk, want, err_msg=str(case))
