@@ -28,11 +28,19 @@ def same(got, expect):
         np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-6)
 
 
-def three_ways(fn, *args, static=True):
+_drawn = {}  # fn: its xf.function on tensors, for three_ways(..., drawn=True)
+
+
+def three_ways(fn, *args, static=True, drawn=False):
     """fn under xf.function, on tensors and (if `static`) on the Python values, equals fn
-    run by Python (on NumPy arrays where the tensors were Python lists)."""
+    run by Python (on NumPy arrays where the tensors were Python lists).
+
+    `drawn` (hypothesis tests): the tensor runs reuse one xf.function per fn, so each input
+    shape is traced and compiled once and that program is checked on every drawn example;
+    the Python values are still traced afresh, as each value is a program of its own."""
     compiled = xf.function(fn)
-    same(compiled(*map(tensor, args)), fn(*[
+    on_tensors = _drawn.setdefault(fn, xf.function(fn)) if drawn else compiled
+    same(on_tensors(*map(tensor, args)), fn(*[
         np.asarray(a) if isinstance(a, list) else a for a in args]))
     if static:
         same(compiled(*args), fn(*args))

@@ -171,7 +171,7 @@ def bumps_two_either(n):
 @given(hs.integers(-3, 3))
 def test_ifs_that_update_one_or_two_names(n):
     for fn in (bumps_one, bumps_one_or_other, bumps_two, bumps_two_either):
-        three_ways(fn, n)
+        three_ways(fn, n, drawn=True)
 
 
 def none_in_body(c):
@@ -417,13 +417,13 @@ def sums_into_an_item(n, a, b):
 @settings(max_examples=15, deadline=None)
 @given(hs.integers(-1, 4), hs.integers(1, 12))
 def test_subscripts_as_loop_state(n, b):
-    three_ways(counts_down_into_a_list, n, 7, 0)
-    three_ways(doubles_a_key, 0, b)
-    three_ways(sums_into_an_item, n, 1, 1)
+    three_ways(counts_down_into_a_list, n, 7, 0, drawn=True)
+    three_ways(doubles_a_key, 0, b, drawn=True)
+    three_ways(sums_into_an_item, n, 1, 1, drawn=True)
     if b <= 10:  # runs at least once (zero times on a tensor: the test below)
-        three_ways(key_made_in_a_while, b)
+        three_ways(key_made_in_a_while, b, drawn=True)
     if n > 0:
-        three_ways(key_made_in_a_for, n, 0)
+        three_ways(key_made_in_a_for, n, 0, drawn=True)
 
 
 @pytest.mark.parametrize(("fn", "args"), [(key_made_in_a_while, (11,)),

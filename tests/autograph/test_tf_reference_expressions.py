@@ -45,8 +45,8 @@ def three_choices(x):
 @settings(max_examples=20, deadline=None)
 @given(hs.integers(-9, 9))
 def test_conditional_expressions_inside_ifs(x):
-    three_ways(chained_choices, x)
-    three_ways(three_choices, x)
+    three_ways(chained_choices, x, drawn=True)
+    three_ways(three_choices, x, drawn=True)
 
 
 def rows_or_nothing(x):

@@ -130,9 +130,9 @@ def returns_in_every_branch(x):
 @settings(max_examples=15, deadline=None)
 @given(hs.integers(-7, 7))
 def test_returns_in_branches_agree_with_python(x):
-    three_ways(returns_early_or_squares, x)
-    three_ways(returns_in_every_branch, x)
-    three_ways(returns_a_local_reshaped_later, x > 0)
+    three_ways(returns_early_or_squares, x, drawn=True)
+    three_ways(returns_in_every_branch, x, drawn=True)
+    three_ways(returns_a_local_reshaped_later, x > 0, drawn=True)
 
 
 def returns_on_some_paths(x):
@@ -224,23 +224,29 @@ def possibly_returns_before_a_loop(c1, c2, n):
     return total + 2
 
 
+# fn: its xf.function on a tensor x and the Scope it is given, made once: the one trace
+# (x traced) enters and leaves that Scope, its program is checked on every drawn x
+_on_tensors = {}
+
+
 @settings(max_examples=15, deadline=None)
 @given(hs.integers(-8, 8))
 def test_returns_in_with_and_try_agree_with_python(x):
     for fn in (returns_inside_with, default_return_inside_with):
-        oracle, static, traced = Scope(), Scope(), Scope()
+        oracle, static = Scope(), Scope()
         expect = fn(x, oracle)
         same(xf.function(fn)(x, static), expect)
         assert static.events == oracle.events  # a Python condition: Python's path
-        same(xf.function(fn)(jnp.int32(x), traced), expect)
+        compiled, traced = _on_tensors.setdefault(fn, (xf.function(fn), Scope()))
+        same(compiled(jnp.int32(x), traced), expect)
         # both branches are traced, so inner scopes may run too, but each one is left
         depth = 0
         for event in traced.events:
             depth += 1 if event == "enter" else -1
             assert depth >= 0
         assert depth == 0
-    three_ways(returns_in_try_and_finally, x)
-    three_ways(finally_return_wins, x)
+    three_ways(returns_in_try_and_finally, x, drawn=True)
+    three_ways(finally_return_wins, x, drawn=True)
 
 
 @pytest.mark.parametrize("c1", [True, False])
