@@ -24,13 +24,20 @@ def save_arrays(directory, arrays):
 
 
 def restore_arrays(directory, specs, device=None):
-    """Read the arrays named by `specs` ({key: (shape, dtype)}) onto `device`."""
+    """Read the arrays named by `specs` ({key: (shape, dtype)}) onto `device`; without one,
+    onto the default device uncommitted (jax.device_put of host arrays), as a Variable's
+    fresh value is: a jitted step given a mix of committed and uncommitted arguments
+    returns committed ones, so a loaded model's first fit compiled its train step twice
+    (for its first and second calls)."""
     if not specs:
         return {}  # a model without weights: orbax may have written no directory at all
-    device = device or jax.devices()[0]
-    sharding = jax.sharding.SingleDeviceSharding(device)
-    target = {key: jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype), sharding=sharding)
-              for key, (shape, dtype) in specs.items()}
+    if device is None:
+        target = {key: np.zeros(tuple(shape), np.dtype(dtype))
+                  for key, (shape, dtype) in specs.items()}
+    else:
+        sharding = jax.sharding.SingleDeviceSharding(device)
+        target = {key: jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype), sharding=sharding)
+                  for key, (shape, dtype) in specs.items()}
     restored = _checkpointer().restore(directory, target)
     for key, (shape, dtype) in specs.items():
         got = restored.get(key)
@@ -38,6 +45,8 @@ def restore_arrays(directory, specs, device=None):
             raise ValueError(f"{directory}: array {key!r} should be {np.dtype(dtype).name}"
                              f"{list(shape)}; the checkpoint holds "
                              f"{None if got is None else (got.dtype.name, list(got.shape))}")
+    if device is None:
+        restored = {key: jax.device_put(value) for key, value in restored.items()}
     return restored
 
 
