@@ -16,9 +16,11 @@ from xlaflow.variable_policies import VariableSynchronization as Sync
 from xlaflow.variables import Variable
 
 
+@jax.jit
 def div_no_nan(numerator, denominator):
     """TF's div_no_nan, as Keras' results divide: 0 where nothing was counted. (A small
-    floor on the denominator underflows to 0 in float16, giving 0 / 0 = NaN.)"""
+    floor on the denominator underflows to 0 in float16, giving 0 / 0 = NaN.) Compiled
+    whole: an eager result() would compile its four ops one by one for each shape."""
     safe = jnp.where(denominator == 0, 1, denominator)
     return jnp.where(denominator == 0, 0, numerator / safe).astype(
         jnp.result_type(numerator, denominator))

@@ -5,6 +5,7 @@ interpolated PR area (Davis & Goadrich, 2006).
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import jax
@@ -13,7 +14,7 @@ import numpy as np
 
 from xlaflow import losses as losses_lib
 from xlaflow.metric_base import Metric, div_no_nan
-from xlaflow.metrics_confusion import check_predictions, confusion_counts, evenly_spaced
+from xlaflow.metrics_confusion import check_predictions, confusion_counts, evenly_spaced, operand
 
 _EPSILON = 1e-7  # Keras' backend.epsilon(): the end thresholds, so 0 and 1 scores count
 # the spellings Keras 2's AUCCurve.from_str and AUCSummationMethod.from_str accept
@@ -123,24 +124,10 @@ class AUC(Metric):
             check_predictions(y_pred, self)  # (before a multi_label state is built)
         if self.multi_label or self.label_weights is not None:
             self._check_labels(y_true, y_pred)
-        if self.from_logits:
-            y_pred = jax.nn.sigmoid(y_pred)
-        weight = sample_weight
-        if self.multi_label or self.label_weights is not None:
-            # Keras 2's broadcast_weights: a per-example weight covers each label
-            weight = jnp.ones_like(y_pred) if sample_weight is None else jnp.broadcast_to(
-                losses_lib.align_weight(jnp.asarray(sample_weight, self.dtype), 2),
-                y_pred.shape)
-        if self.multi_label:  # each label's column counted on its own: (thresholds, labels)
-            tp, fp, tn, fn = jax.vmap(
-                lambda t, p, w: confusion_counts(t, p, self.thresholds, w, self.dtype,
-                                                 evenly=self._evenly),
-                in_axes=1, out_axes=1)(y_true, y_pred, weight)
-        else:
-            if self.label_weights is not None:  # weighs each column before flattening
-                weight = weight * jnp.asarray(self.label_weights, self.dtype)
-            tp, fp, tn, fn = confusion_counts(y_true, y_pred, self.thresholds, weight,
-                                              self.dtype, evenly=self._evenly)
+        tp, fp, tn, fn = _counts(y_true, y_pred, operand(sample_weight), self.label_weights,
+                                 thresholds=tuple(self.thresholds), dtype=self.dtype,
+                                 evenly=self._evenly, multi_label=self.multi_label,
+                                 from_logits=self.from_logits)
         self.true_positives.assign_add(tp)
         self.false_positives.assign_add(fp)
         self.true_negatives.assign_add(tn)
@@ -150,50 +137,20 @@ class AUC(Metric):
         """Keras 2's PR area: between two thresholds precision is interpolated along the
         true positives, tp = slope * p + intercept (p: predicted positives), and integrated
         in closed form over recall = tp / (tp + fn)."""
-        tp, fp = self.true_positives.value, self.false_positives.value
-        fn = self.false_negatives.value
-        dtp = tp[:-1] - tp[1:]
-        p = tp + fp
-        dp = p[:-1] - p[1:]
-        slope = div_no_nan(dtp, jnp.maximum(dp, 0))
-        intercept = tp[1:] - slope * p[1:]
-        ratio = jnp.where((p[:-1] > 0) & (p[1:] > 0),
-                          div_no_nan(p[:-1], jnp.maximum(p[1:], 0)), jnp.ones_like(p[1:]))
-        increments = div_no_nan(slope * (dtp + intercept * jnp.log(ratio)),
-                                jnp.maximum(tp[1:] + fn[1:], 0))
-        return self._average(jnp.sum(increments, axis=0))
-
-    def _average(self, areas):
-        """The AUC from the area under each label's curve (multi_label: the mean, or the
-        label_weights' weighted mean, as Keras 2; else the one area)."""
-        if not self.multi_label:
-            return areas
-        if self.label_weights is None:
-            return jnp.mean(areas)
-        weights = jnp.asarray(self.label_weights, areas.dtype)
-        return div_no_nan(jnp.sum(areas * weights), jnp.sum(weights))
+        return self._area("PR", "interpolation")
 
     def result(self):
         if not self.built:
             raise ValueError(f"{self.name}: AUC(multi_label=True) without num_labels has no "
                              f"state until its first update_state, which tells the number "
                              f"of labels; pass num_labels to build it at construction")
-        if self.curve == "PR" and self.summation_method == "interpolation":
-            return self.interpolate_pr_auc()
-        tp, fp = self.true_positives.value, self.false_positives.value
-        recall = div_no_nan(tp, tp + self.false_negatives.value)
-        if self.curve == "ROC":
-            x, y = div_no_nan(fp, fp + self.true_negatives.value), recall
-        else:
-            x, y = recall, div_no_nan(tp, tp + fp)
-        if self.summation_method == "interpolation":
-            heights = (y[:-1] + y[1:]) / 2
-        elif self.summation_method == "minoring":
-            heights = jnp.minimum(y[:-1], y[1:])
-        else:
-            heights = jnp.maximum(y[:-1], y[1:])
-        # thresholds rise, so x falls: each step's width is x[i] - x[i + 1]
-        return self._average(jnp.sum((x[:-1] - x[1:]) * heights, axis=0))
+        return self._area(self.curve, self.summation_method)
+
+    def _area(self, curve, method):
+        return _area(self.true_positives.value, self.false_positives.value,
+                     self.true_negatives.value, self.false_negatives.value,
+                     self.label_weights, curve=curve, method=method,
+                     multi_label=self.multi_label)
 
     def get_config(self):
         config = {**super().get_config(), "num_thresholds": self.num_thresholds,
@@ -204,6 +161,74 @@ class AUC(Metric):
         # the ends come back at construction, as Keras 2 (which leaves out a None)
         config["thresholds"] = self.thresholds[1:-1] if self._init_from_thresholds else None
         return config
+
+
+# One compiled program per shape for an update and for a result (inlined when fit traces
+# them): run eagerly op by op, each compiled ~25 programs for every new shape.
+@functools.partial(jax.jit, static_argnames=("thresholds", "dtype", "evenly", "multi_label",
+                                             "from_logits"))
+def _counts(y_true, y_pred, sample_weight, label_weights, *, thresholds, dtype, evenly,
+            multi_label, from_logits):
+    """(tp, fp, tn, fn) of one batch (already checked by AUC.update_state)."""
+    if from_logits:
+        y_pred = jax.nn.sigmoid(y_pred)
+    weight = sample_weight
+    if multi_label or label_weights is not None:
+        # Keras 2's broadcast_weights: a per-example weight covers each label
+        weight = jnp.ones_like(y_pred) if sample_weight is None else jnp.broadcast_to(
+            losses_lib.align_weight(jnp.asarray(sample_weight, dtype), 2), y_pred.shape)
+    if multi_label:  # each label's column counted on its own: (thresholds, labels)
+        return jax.vmap(lambda t, p, w: confusion_counts(t, p, thresholds, w, dtype,
+                                                         evenly=evenly),
+                        in_axes=1, out_axes=1)(y_true, y_pred, weight)
+    if label_weights is not None:  # weighs each column before flattening
+        weight = weight * jnp.asarray(label_weights, dtype)
+    return confusion_counts(y_true, y_pred, thresholds, weight, dtype, evenly=evenly)
+
+
+@functools.partial(jax.jit, static_argnames=("curve", "method", "multi_label"))
+def _area(tp, fp, tn, fn, label_weights, *, curve, method, multi_label):
+    """The area from the summed counts, averaged over labels under multi_label."""
+    if curve == "PR" and method == "interpolation":
+        return _average(_interpolated_pr_areas(tp, fp, fn), multi_label, label_weights)
+    recall = div_no_nan(tp, tp + fn)
+    if curve == "ROC":
+        x, y = div_no_nan(fp, fp + tn), recall
+    else:
+        x, y = recall, div_no_nan(tp, tp + fp)
+    if method == "interpolation":
+        heights = (y[:-1] + y[1:]) / 2
+    elif method == "minoring":
+        heights = jnp.minimum(y[:-1], y[1:])
+    else:
+        heights = jnp.maximum(y[:-1], y[1:])
+    # thresholds rise, so x falls: each step's width is x[i] - x[i + 1]
+    return _average(jnp.sum((x[:-1] - x[1:]) * heights, axis=0), multi_label, label_weights)
+
+
+def _interpolated_pr_areas(tp, fp, fn):
+    """AUC.interpolate_pr_auc's area of each label (one, without multi_label)."""
+    dtp = tp[:-1] - tp[1:]
+    p = tp + fp
+    dp = p[:-1] - p[1:]
+    slope = div_no_nan(dtp, jnp.maximum(dp, 0))
+    intercept = tp[1:] - slope * p[1:]
+    ratio = jnp.where((p[:-1] > 0) & (p[1:] > 0),
+                      div_no_nan(p[:-1], jnp.maximum(p[1:], 0)), jnp.ones_like(p[1:]))
+    increments = div_no_nan(slope * (dtp + intercept * jnp.log(ratio)),
+                            jnp.maximum(tp[1:] + fn[1:], 0))
+    return jnp.sum(increments, axis=0)
+
+
+def _average(areas, multi_label, label_weights):
+    """The AUC from the area under each label's curve (multi_label: the mean, or the
+    label_weights' weighted mean, as Keras 2; else the one area)."""
+    if not multi_label:
+        return areas
+    if label_weights is None:
+        return jnp.mean(areas)
+    weights = jnp.asarray(label_weights, areas.dtype)
+    return div_no_nan(jnp.sum(areas * weights), jnp.sum(weights))
 
 
 def _label_weights(label_weights, num_labels):

@@ -5,6 +5,7 @@ one threshold (a scalar result) or at a list of them (one result per threshold).
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import jax
@@ -58,7 +59,7 @@ def check_predictions(y_pred, metric):
     run-time check there makes every step wait for its results and keeps its Variables
     from being donated, which cost more than 3% of a small fit step (see the commit)."""
     y_pred = jnp.asarray(y_pred, metric.dtype)
-    if isinstance(y_pred, jax.core.Tracer) or bool(jnp.all((y_pred >= 0) & (y_pred <= 1))):
+    if isinstance(y_pred, jax.core.Tracer) or bool(_in_unit_interval(y_pred)):
         return
     values = np.asarray(y_pred, np.float64)
     # TF runs the >= 0 assert first, so a NaN (failing both) reports that one
@@ -69,6 +70,29 @@ def check_predictions(y_pred, metric):
                 f"{bound}; received {int(bad.sum())} that are not among predictions of "
                 f"shape {values.shape}, the first {values[bad][:3].tolist()} (scores are "
                 f"probabilities; for logits apply a sigmoid first)")
+
+
+@jax.jit
+def _in_unit_interval(y_pred):
+    return jnp.all((y_pred >= 0) & (y_pred <= 1))  # a NaN is in neither half
+
+
+def operand(value):
+    """An array, or `value` made one on the host (a list of labels): a compiled update's
+    argument, whose dtype it then casts as the eager ops did."""
+    return value if value is None or isinstance(value, (jax.Array, np.ndarray)) else \
+        np.asarray(value)
+
+
+@functools.partial(jax.jit, static_argnames=("thresholds", "dtype", "top_k", "class_id",
+                                             "evenly"))
+def compiled_counts(y_true, y_pred, sample_weight, *, thresholds, dtype, top_k=None,
+                    class_id=None, evenly=False):
+    """confusion_counts as one compiled program per shape (inlined when fit traces the
+    update): run eagerly op by op, an update compiled ~25 programs for each new batch
+    shape. `thresholds` a tuple. Pass arrays through `operand`."""
+    return confusion_counts(y_true, y_pred, thresholds, sample_weight, dtype, top_k,
+                            class_id, evenly)
 
 
 def confusion_counts(y_true, y_pred, thresholds, sample_weight=None, dtype=jnp.float32,
@@ -140,8 +164,9 @@ class _ConditionCount(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         check_predictions(y_pred, self)
-        counts = confusion_counts(y_true, y_pred, self.thresholds, sample_weight, self.dtype,
-                                  evenly=self._evenly)
+        counts = compiled_counts(operand(y_true), operand(y_pred), operand(sample_weight),
+                                 thresholds=self.thresholds, dtype=self.dtype,
+                                 evenly=self._evenly)
         self.accumulator.assign_add(counts[self._cell])
 
     def result(self):
@@ -197,9 +222,10 @@ class _PrecisionRecall(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         check_predictions(y_pred, self)
-        tp, fp, _, fn = confusion_counts(y_true, y_pred, self.thresholds, sample_weight,
-                                         self.dtype, self.top_k, self.class_id,
-                                         self._evenly)
+        tp, fp, _, fn = compiled_counts(operand(y_true), operand(y_pred),
+                                        operand(sample_weight), thresholds=self.thresholds,
+                                        dtype=self.dtype, top_k=self.top_k,
+                                        class_id=self.class_id, evenly=self._evenly)
         self.true_positives.assign_add(tp)
         self.false_positives.assign_add(fp)
         self.false_negatives.assign_add(fn)
