@@ -68,8 +68,8 @@ def _sample(kind, key, shape, dtype, a, b):
     the direct call's, bit for bit; without threefry's partitionable counters it is made."""
     n = math.prod(shape)
     if n < 2 or not _prefix_draws():
-        return _scaled(_draw(key, a, b, kind, shape, dtype), kind, a, b)
-    flat = _draw(key, a, b, kind, (1 << (n - 1).bit_length(),), dtype)
+        return _scaled(_compiled(_draw, key, a, b, kind, shape, dtype), kind, a, b)
+    flat = _compiled(_draw, key, a, b, kind, (1 << (n - 1).bit_length(),), dtype)
     if isinstance(flat, jax.core.Tracer):  # building inside a trace: no host copy
         return _scaled(flat[:n].reshape(shape), kind, a, b)
     # on the host: eager jnp slicing, reshaping and scaling would compile per shape again
@@ -82,6 +82,25 @@ def _scaled(values, kind, a, b, constant=jnp.asarray):
         return values  # (the draw took its bounds)
     values = constant(b, values.dtype) * values
     return values if a is None else constant(a, values.dtype) + values
+
+
+def _compiled(fn, key, *args):
+    """fn(key, *args), a jitted draw, as one compiled program. add_weight draws under
+    jax.ensure_compile_time_eval (its weights stay concrete when a functional model builds
+    it inside a shape trace), under which tracing `fn` evaluates each op on constants alone
+    (the iotas of a QR) eagerly, one compiled program each: ~30 for an Orthogonal kernel of
+    a new shape. From a concrete key the result is concrete either way, so `fn` runs
+    outside any trace with that folding off; a traced key stages it as usual."""
+    try:
+        from jax._src import config as jax_config
+        from jax._src import core as jax_core
+        folding = jax_config.eager_constant_folding
+    except (ImportError, AttributeError):  # pragma: no cover - a JAX without them
+        return fn(key, *args)
+    if isinstance(key, jax.core.Tracer) or not folding.value:
+        return fn(key, *args)
+    with jax_core.eval_context(), folding(False):
+        return fn(key, *args)
 
 
 def _prefix_draws():
@@ -225,12 +244,20 @@ class Orthogonal(Initializer):
         self.gain, self.seed = gain, seed
 
     def __call__(self, shape, dtype, key):
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
-        q, r = jnp.linalg.qr(flat)
-        q = q * jnp.sign(jnp.diag(r))
-        q = q if rows >= cols else q.T
-        return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+        return _compiled(_orthogonal, key, self.gain, tuple(shape), jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _orthogonal(key, gain, shape, dtype):
+    """One compiled program per shape (eagerly, the QR and the sign fix were ~10 programs).
+    The values are the eager ops', bit for bit: the sign is +-1 and the gain one multiply,
+    nothing for XLA to fuse into a rounding of its own."""
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+    q, r = jnp.linalg.qr(flat)
+    q = q * jnp.sign(jnp.diag(r))
+    q = q if rows >= cols else q.T
+    return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
 
 
 class Identity(Initializer):
