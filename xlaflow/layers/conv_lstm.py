@@ -58,6 +58,7 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
     _penalty_arguments = _Recurrent._penalty_arguments
     # The masked scan step and the mask check are the LSTM's (states gain spatial axes).
     _masked_step = _Recurrent._masked_step
+    _scan, _scan_steps = _Recurrent._scan, _Recurrent._scan_steps
     _time_major_mask = _Recurrent._time_major_mask
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
@@ -210,16 +211,11 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
             keep = None if keep is None else keep[::-1]
         recurrent = self.recurrent_kernel.value
         if keep is None:
-            def step(carry, z_t):
-                new = self._step(z_t, carry, recurrent, None, rec_masks)
-                return new, new[0]
-
-            final, outputs = jax.lax.scan(step, states, z)
+            final, outputs = self._scan((recurrent, None, rec_masks), states, z)
         else:
-            final, outputs = jax.lax.scan(
-                self._masked_step(recurrent, None, rec_masks,
-                                  carry_output=initial_state is not None or self.stateful),
-                (states, jnp.zeros_like(states[0])), (z, keep))
+            final, outputs = self._scan(
+                (recurrent, None, rec_masks), (states, jnp.zeros_like(states[0])), (z, keep),
+                initial_state is not None or self.stateful)
             final = final[0]
         self._keep_states(final)
         if self.return_sequences:

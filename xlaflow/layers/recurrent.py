@@ -12,6 +12,7 @@ gives (time, batch, ...) tensors, its mask (time, batch), as Keras 2's backend.r
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import jax
@@ -107,16 +108,12 @@ class _Recurrent(StatefulStates, DropoutConfig, Layer):
         bias = None if self.bias is None else self.bias.value
 
         if keep is None:
-            def step(carry, x_t):
-                new = self._step(x_t, carry, recurrent, bias, rec_masks)
-                return new, new[0]
-
-            final, outputs = jax.lax.scan(step, states, projected, unroll=self.unroll)
+            final, outputs = self._scan((recurrent, bias, rec_masks), states, projected,
+                                        unroll=self.unroll)
         else:
-            final, outputs = jax.lax.scan(
-                self._masked_step(recurrent, bias, rec_masks,
-                                  carry_output=initial_state is not None or self.stateful),
-                (states, jnp.zeros_like(states[0])), (projected, keep), unroll=self.unroll)
+            final, outputs = self._scan(
+                (recurrent, bias, rec_masks), (states, jnp.zeros_like(states[0])),
+                (projected, keep), initial_state is not None or self.stateful, self.unroll)
             final = final[0]
         self._keep_states(final)
         if self.return_sequences:
@@ -124,6 +121,31 @@ class _Recurrent(StatefulStates, DropoutConfig, Layer):
         else:  # the output of the last step, which a masked step carries (or zeroes)
             out = final[0] if keep is None else outputs[-1]
         return [out, *final] if self.return_state else out
+
+    def _scan(self, weights, init, xs, carry_output=None, unroll=1):
+        """The scan over time with `weights` (recurrent, bias, rec_masks): the plain step
+        (carry_output None) or the masked one (xs: (projected inputs, keep)). Run eagerly,
+        a scan of a step closing over the weights compiled anew at every call; so then it
+        is one jitted function per layer and kind of step, taking them as arguments and
+        compiled once per shape. Traced (fit, xf.function, shape inference): the scan."""
+        if any(isinstance(leaf, jax.core.Tracer)
+               for leaf in jax.tree_util.tree_leaves((weights, init, xs))):
+            return self._scan_steps(carry_output, unroll, weights, init, xs)
+        compiled = self.__dict__.setdefault("_eager_scans", {})  # not tracked (__setattr__)
+        key = (carry_output, unroll)
+        if key not in compiled:
+            compiled[key] = jax.jit(functools.partial(self._scan_steps, carry_output, unroll))
+        return compiled[key](weights, init, xs)
+
+    def _scan_steps(self, carry_output, unroll, weights, init, xs):
+        recurrent, bias, rec_masks = weights
+        if carry_output is None:
+            def step(carry, x_t):
+                new = self._step(x_t, carry, recurrent, bias, rec_masks)
+                return new, new[0]
+        else:
+            step = self._masked_step(recurrent, bias, rec_masks, carry_output)
+        return jax.lax.scan(step, init, xs, unroll=unroll)
 
     def _masked_step(self, recurrent, bias, rec_masks, carry_output):
         """The scan step with a mask: one select per state. The output (h) is then the
