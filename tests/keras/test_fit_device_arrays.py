@@ -62,8 +62,9 @@ def both_paths(build, built, fit_kwargs, x=X, y=Y, evaluate=False):
             model = build()
             xf.keras.utils.set_random_seed(7)  # the shuffle's base seed, Dropout's keys
             history = model.fit(x, y, verbose=0, **fit_kwargs)
-            logs = model.evaluate(x, y, batch_size=24, verbose=0, return_dict=True) \
-                if evaluate else None
+            # in fit's batch size: the host path's test programs of a validation are reused
+            logs = model.evaluate(x, y, batch_size=fit_kwargs["batch_size"], verbose=0,
+                                  return_dict=True) if evaluate else None
             results.append((model.get_weights(), history.history, logs))
     assert built, "the 'on' run did not keep its arrays on the device"
     (w_off, h_off, e_off), (w_on, h_on, e_on) = results
@@ -269,7 +270,8 @@ def test_bad_flag_values_are_refused_when_set(value):
 
 def test_a_bad_environment_value_fails_fit_before_any_weight_changes(monkeypatch):
     model = mlp()
-    model.fit(X[:8], Y[:8], batch_size=8, epochs=1, verbose=0)
+    # the batch size of the other tests' host fits: the same program, found in the cache
+    model.fit(X[:32], Y[:32], batch_size=32, epochs=1, verbose=0)
     before = model.get_weights()
     monkeypatch.setattr(xf.config.flags, "fit_arrays_on_device", "sometimes")  # as the env
     with pytest.raises(ValueError, match="XLAFLOW_FIT_ARRAYS_ON_DEVICE"):
@@ -298,12 +300,14 @@ def test_a_second_fit_reuses_the_compiled_gathering_steps(built):
 def test_fits_on_arrays_of_new_sizes_neither_warn_of_retracing_nor_grow_the_cache(
         monkeypatch):
     # Each fit puts the whole arrays on the device: their length is part of the gathering
-    # program's signature. Fits on 6 sizes (a growing buffer, folds) must not trip the
-    # RetracingWarning of an internal function (an error under filterwarnings=error), and
-    # the kept programs stay bounded.
+    # program's signature. Fits on 4 sizes (a growing buffer, folds) must not trip the
+    # RetracingWarning of an internal function (an error under filterwarnings=error; its
+    # threshold lowered to 2 so that 4 sizes, one program each, would pass it), and the
+    # kept programs stay bounded.
     monkeypatch.setattr(device_arrays, "MAX_STEPS", 3)
+    xf.config.update("retrace_warning_threshold", 2)  # restored after the test (conftest)
     model, host = mlp(), mlp()
-    for n in range(32, 32 + 16 * 6, 16):  # 32, 48, ..., 112 examples: batches of 16
+    for n in range(32, 32 + 16 * 4, 16):  # 32, 48, 64, 80 examples: batches of 16
         with xf.config.override(fit_arrays_on_device="on"):
             model.fit(X[:n], Y[:n], batch_size=16, shuffle=False, verbose=0)
         with xf.config.override(fit_arrays_on_device="off"):
