@@ -242,13 +242,17 @@ def test_rnn_guide_cells_in_keras_layers_rnn_equal_the_built_in_layers():
                                     simple_rnn_np)]:
         rnn = layers.RNN(cell, return_sequences=True)
         expected = built_in(x)
-        rnn(x)
+        # built, not called: each eager call of an RNN layer compiles its scan anew
+        rnn.build(x.shape)
         rnn.set_weights(built_in.get_weights())
         sequence, _ = oracle(x, *_weights(built_in))
         np.testing.assert_allclose(rnn(x), sequence, **TOL)
         np.testing.assert_allclose(expected, sequence[:, -1], **TOL)
 
-    stacked = layers.RNN([layers.LSTMCell(8), layers.GRUCell(6)], return_state=True)
+    # 10 units each, as above: the same recurrent kernel shapes, whose orthogonal
+    # initializer (some 25 eager ops, each compiled per shape) then runs no new programs;
+    # the GRU still reads 10 features where the LSTM reads 5
+    stacked = layers.RNN([layers.LSTMCell(10), layers.GRUCell(10)], return_state=True)
     output, lstm_states, gru_state = stacked(x)
     first, second = stacked.cell.cells
     sequence, want_lstm = lstm_np(x, *_weights(first))
@@ -257,9 +261,9 @@ def test_rnn_guide_cells_in_keras_layers_rnn_equal_the_built_in_layers():
     np.testing.assert_allclose(gru_state, want_gru, **TOL)
     for got, want in zip(lstm_states, want_lstm):
         np.testing.assert_allclose(got, want, **TOL)
-    cells = layers.StackedRNNCells([layers.LSTMCell(8), layers.GRUCell(6)])
+    cells = layers.StackedRNNCells([layers.LSTMCell(10), layers.GRUCell(10)])
     again = layers.RNN(cells)
-    again(x)
+    again.build(x.shape)
     again.set_weights(stacked.get_weights())
     np.testing.assert_allclose(again(x), want_gru, **TOL)
 
@@ -341,10 +345,10 @@ def test_rnn_guide_bidirectional_summary_and_both_directions(capsys):
                                **TOL)
     # "If you need a different merging behavior ... change the merge_mode parameter"
     summed = layers.Bidirectional(layers.LSTM(4), merge_mode="sum")
-    summed(x)
+    summed_output = summed(x)  # (checked once: each eager call compiles its scans anew)
     _, (h_forward, _) = lstm_np(x, *_weights(summed.forward_layer))
     _, (h_backward, _) = lstm_np(x[:, ::-1], *_weights(summed.backward_layer))
-    np.testing.assert_allclose(summed(x), h_forward + h_backward, **TOL)
+    np.testing.assert_allclose(summed_output, h_forward + h_backward, **TOL)
 
 
 def _digit_rows(n, rng):
@@ -418,12 +422,13 @@ def test_rnn_guide_cudnn_section_layer_and_cell_models_share_weights():
         optimizer="sgd",
         metrics=["accuracy"],
     )
-    before = noncudnn_model.evaluate(x_test, y_test, verbose=0)[0]
+    # in fit's batches of 64 (evaluate's default is 32): the program fit's validation runs
+    before = noncudnn_model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)[0]
     noncudnn_model.fit(
         x_train, y_train, validation_data=(x_test, y_test), batch_size=batch_size, epochs=1,
         verbose=0,
     )
-    assert noncudnn_model.evaluate(x_test, y_test, verbose=0)[0] < before
+    assert noncudnn_model.evaluate(x_test, y_test, batch_size=batch_size, verbose=0)[0] < before
 
     with tf.device("CPU:0"):
         cpu_model = build_model(allow_cudnn_kernel=True)
@@ -433,14 +438,16 @@ def test_rnn_guide_cudnn_section_layer_and_cell_models_share_weights():
             f"Predicted result is: {result.numpy()}, target result is: {sample_label}"
         )
         # (plt.imshow(sample) left out: no figure is checked)
+        # the logits checked below, in the same scope (a call outside it is placed, and
+        # compiled, anew)
+        cpu_logits = cpu_model.predict_on_batch(tf.expand_dims(sample, 0))
 
     # inference in NumPy: the LSTM, BatchNormalization's moving statistics, the Dense
     _, (h, _) = lstm_np(sample[None], *_weights(model.layers[0]))
     gamma, beta, mean, variance = _weights(model.layers[1])
     kernel, bias = _weights(model.layers[2])
     logits = ((h - mean) / np.sqrt(variance + 1e-3) * gamma + beta) @ kernel + bias
-    np.testing.assert_allclose(cpu_model.predict_on_batch(tf.expand_dims(sample, 0)), logits,
-                               **TOL)
+    np.testing.assert_allclose(cpu_logits, logits, **TOL)
     np.testing.assert_array_equal(result.numpy(), logits.argmax(axis=1))
 
 
