@@ -1,6 +1,7 @@
 """Initializers draw as the first values of a power-of-two-sized draw (one compiled program
 per size class, not per weight shape): the values must be jax.random's own for the shape,
-bit for bit, which is the oracle here (the formulas the initializers used before)."""
+bit for bit, which is the oracle here (the formulas the initializers used before).
+Orthogonal's QR and what follows it run as one program per shape, with the same values."""
 
 import math
 
@@ -65,3 +66,33 @@ def test_shapes_of_one_size_class_share_one_compiled_draw():
 def test_inside_a_trace_the_draw_is_traced_too():
     out = jax.jit(lambda k: I.HeNormal()((4, 6), jnp.float32, k))(KEY)
     np.testing.assert_array_equal(out, _direct(I.HeNormal(), (4, 6), jnp.float32))
+
+
+def _direct_orthogonal(gain, shape, dtype):
+    """Orthogonal's formula op by op, as it ran before it was one program per shape."""
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    q, r = jnp.linalg.qr(jax.random.normal(KEY, (max(rows, cols), min(rows, cols))))
+    q = q * jnp.sign(jnp.diag(r))
+    q = q if rows >= cols else q.T
+    return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("gain", [1.0, 0.5])
+def test_orthogonal_values_are_its_formulas_bit_for_bit(gain, dtype):
+    # tall, wide and a conv kernel's shape (rows: the product of all but the last axis)
+    for shape in [(6, 24), (24, 6), (3, 3, 4, 8)]:
+        got = I.Orthogonal(gain)(shape, dtype, KEY)
+        want = _direct_orthogonal(gain, shape, jnp.dtype(dtype))
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(np.asarray(got, np.float64),
+                                      np.asarray(want, np.float64), err_msg=str(shape))
+
+
+def test_orthogonal_compiles_one_program_per_shape():
+    I.Orthogonal()((5, 20), jnp.float32, KEY)
+    before = I._orthogonal._cache_size()
+    I.Orthogonal()((5, 20), jnp.float32, jax.random.PRNGKey(4))  # another key: no program
+    assert I._orthogonal._cache_size() == before
+    I.Orthogonal()((7, 28), jnp.float32, KEY)
+    assert I._orthogonal._cache_size() == before + 1
