@@ -120,12 +120,15 @@ def test_time_series_forecasting_lstm_with_early_stopping_and_lr_plateau():
     window = 16
     mean, std = features[:800].mean(), features[:800].std()
     features = (features - mean) / std
+    # 768 training and 320 validation windows, 12 and 5 full batches of 64: a shorter last
+    # batch would compile a second train step and a second test step (~25% of the test)
     train_ds = keras.utils.timeseries_dataset_from_array(
         features[:-window], features[window:, 0], sequence_length=window,
-        end_index=800, batch_size=64, shuffle=True, seed=0)
+        end_index=783, batch_size=64, shuffle=True, seed=0)
     val_ds = keras.utils.timeseries_dataset_from_array(
         features[:-window], features[window:, 0], sequence_length=window,
-        start_index=800, batch_size=64)
+        start_index=800, end_index=1135, batch_size=64)
+    assert sum(len(y) for _, y in train_ds) == 768 and sum(len(y) for _, y in val_ds) == 320
     for batch in train_ds.take(1):
         inputs, targets = batch
     assert inputs.shape == (64, window, 1) and targets.shape == (64,)
@@ -147,7 +150,7 @@ def test_time_series_forecasting_lstm_with_early_stopping_and_lr_plateau():
     assert set(results) == {"loss", "mean_absolute_error"}
     assert len(history.history["lr"]) == len(history.history["loss"])
     # persistence (tomorrow = today) is the baseline a forecaster must beat
-    val = features[800:, 0]
+    val = features[800:1136, 0]  # the validation windows' inputs and targets
     persistence = np.mean((val[window:] - val[window - 1:-1]) ** 2)
     assert results["loss"] < 0.3 * persistence
 
