@@ -274,8 +274,9 @@ def test_build_train_and_generate(capsys):
                                rtol=1e-5, atol=1e-5)
 
     # greedy next characters on windows of the text: the pattern's, past a little context
-    starts = np.random.default_rng(1).integers(0, len(text) - 60, size=16)
-    windows = np.stack([np.asarray(all_ids)[s:s + 41] for s in starts])
+    # (32 windows of 50 inputs, the training batches' shape: the eager call above compiled it)
+    starts = np.random.default_rng(1).integers(0, len(text) - 60, size=32)
+    windows = np.stack([np.asarray(all_ids)[s:s + 51] for s in starts])
     greedy = np.argmax(model(windows[:, :-1]), axis=-1)[:, 12:]
     accuracy = np.mean(greedy == windows[:, 13:])
     assert accuracy > 0.95, accuracy  # the commonest character, ' ', is 9/45 of the text
