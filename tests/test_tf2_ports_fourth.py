@@ -144,7 +144,8 @@ def test_denoising_autoencoder_subclass_with_encoder_and_decoder_sequentials(tmp
     path = str(tmp_path / "denoise.weights.h5")
     autoencoder.save_weights(path)
     restored = Denoise()
-    restored(x_test_noisy[:1])  # build, as Keras needs before load_weights
+    # build, as Keras needs before load_weights (on the batch the calls above compiled)
+    restored(x_test_noisy)
     restored.load_weights(path)
     np.testing.assert_array_equal(restored.predict(x_test_noisy, verbose=0),
                                   autoencoder.predict(x_test_noisy, verbose=0))
