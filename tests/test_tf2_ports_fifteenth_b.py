@@ -171,7 +171,9 @@ def test_custom_training_walkthrough_iris_trained_in_an_eager_loop(tmp_path):
     rng = np.random.default_rng(0)
     train_dataset_fp, test_dataset_fp = tmp_path / "iris_training.csv", tmp_path / "iris_test.csv"
     _write_iris_like(train_dataset_fp, 96, rng)
-    test_x, test_y = _write_iris_like(test_dataset_fp, 30, rng)
+    # 32 test rows (iris_test.csv has 30): one batch of the training batches' size, whose
+    # eager ops are compiled already
+    test_x, test_y = _write_iris_like(test_dataset_fp, 32, rng)
 
     # column order in CSV file
     column_names = ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
