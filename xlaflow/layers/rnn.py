@@ -22,6 +22,18 @@ from xlaflow.layers.stacked_cells import StackedRNNCells, flat_state_shapes
 from xlaflow.saving import serialization
 
 
+def _zero_output(run_cell, first, states):
+    """Zeros shaped as the cell's output of one step (the scan's first previous output).
+    With concrete values the step is traced for its shapes only: run, each of the cell's
+    ops compiled for the call's shapes, only for its output to be discarded."""
+    if any(isinstance(leaf, jax.core.Tracer)
+           for leaf in jax.tree_util.tree_leaves((first, states))):
+        return jax.tree_util.tree_map(jnp.zeros_like, run_cell(first, states)[0])
+    from xlaflow import _lifting
+    shapes = _lifting.eval_shape(lambda x, carry: run_cell(x, carry)[0], first, states)
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
 def _is_shape(s):
     return isinstance(s, (tuple, list)) and all(d is None or isinstance(d, int) for d in s)
 
@@ -143,8 +155,7 @@ class RNN(StatefulStates, Layer):
         if begin is not None:  # the masks of this call, the same at every step
             begin(jax.tree_util.tree_leaves(first)[0], training)
         try:
-            zeros_out = jax.tree_util.tree_map(jnp.zeros_like,
-                                               run_cell(first, tuple(states))[0])
+            zeros_out = _zero_output(run_cell, first, tuple(states))
             (final, _), outputs = jax.lax.scan(step, (tuple(states), zeros_out),
                                                (steps, keep), unroll=self.unroll)
         finally:
