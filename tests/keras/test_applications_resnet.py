@@ -21,6 +21,15 @@ def resnet50():
     return keras.applications.ResNet50(weights=None)
 
 
+@pytest.fixture(scope="module")
+def notop():
+    """ResNet50 without its top on 32x32 images, average-pooled: the template of the served
+    weights file (its layers' names and shapes only) and the round trip's model, built
+    once for both (a build draws its ~24 M weights)."""
+    return keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
+                                       input_shape=(32, 32, 3))
+
+
 @pytest.mark.slow
 def test_counts_names_and_shapes_as_keras(resnet50):
     # Keras documents 25,636,712 parameters (25,583,592 trainable) for ResNet50()
@@ -69,13 +78,12 @@ def test_preprocess_input_module_and_errors(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_imagenet_weights_checked_by_md5_then_loaded(tmp_path, monkeypatch):
-    small = (64, 64, 3)
-    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=small)
+def test_imagenet_weights_checked_by_md5_then_loaded(notop, tmp_path, monkeypatch):
+    small = {"input_shape": (32, 32, 3), "pooling": "avg"}  # notop's (the file's template)
     served = tmp_path / "served"
     served.mkdir()
     fname = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    values = write_keras2_h5(served / fname, model, np.random.default_rng(0))
+    values = write_keras2_h5(served / fname, notop, np.random.default_rng(0))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     with serving(served, fname) as base:
         monkeypatch.setattr(resnet, "BASE_WEIGHTS_PATH", base)
@@ -83,11 +91,11 @@ def test_imagenet_weights_checked_by_md5_then_loaded(tmp_path, monkeypatch):
         assert resnet.WEIGHTS_HASHES["resnet50"][1] == "4d473c1dd8becc155b73f8504c6f6626"
         with pytest.raises(ValueError, match="md5 file hash does not match the provided "
                                              "value of 4d473c1dd8becc155b73f8504c6f6626"):
-            keras.applications.ResNet50(include_top=False, input_shape=small)
+            keras.applications.ResNet50(include_top=False, **small)
         assert not (tmp_path / "home" / "models" / fname).exists()
         monkeypatch.setitem(resnet.WEIGHTS_HASHES, "resnet50",
                             ("0" * 32, md5(served / fname)))
-        loaded = keras.applications.ResNet50(include_top=False, input_shape=small)
+        loaded = keras.applications.ResNet50(include_top=False, **small)
     assert (tmp_path / "home" / "models" / fname).exists()
     for layer in loaded.layers:
         for weight in layer.weights:
@@ -96,9 +104,8 @@ def test_imagenet_weights_checked_by_md5_then_loaded(tmp_path, monkeypatch):
     assert len(values) == len(loaded.weights) == 318
 
 
-def test_weights_file_round_trip_predicts_the_same(tmp_path):
-    model = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                        input_shape=(32, 32, 3))
+def test_weights_file_round_trip_predicts_the_same(notop, tmp_path):
+    model = notop
     rng = np.random.default_rng(1)
     for layer in model.layers:  # moving statistics away from 0 and 1
         if type(layer).__name__ == "BatchNormalization":
