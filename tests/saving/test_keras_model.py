@@ -19,6 +19,9 @@ RNG = np.random.default_rng(3)
 X = RNG.normal(size=(48, 6)).astype(np.float32)
 Y = (X[:, 0] + X[:, 1] > 0).astype(np.int32)
 SEQ = RNG.normal(size=(48, 5, 6)).astype(np.float32)
+# predict and evaluate below take all 48 examples in one batch: one program per model (the
+# default batch of 32 compiles a second one for the last 16)
+WHOLE = 48
 
 
 @register_serializable(package="tests")
@@ -66,19 +69,16 @@ def test_round_trip_predicts_the_same_bits_and_trains_on_identically(case, tmp_p
     model.save(tmp_path / "m", platforms=HERE)
     loaded = models.load_model(tmp_path / "m")
     assert type(loaded) is type(model)
-    # predict and evaluate in one batch of all 48 examples: one program per model (the
-    # default 32 would compile a second one for the last 16)
-    whole = len(Y)
-    np.testing.assert_array_equal(loaded.predict(x, batch_size=whole, verbose=0),
-                                  model.predict(x, batch_size=whole, verbose=0))
+    np.testing.assert_array_equal(loaded.predict(x, batch_size=WHOLE, verbose=0),
+                                  model.predict(x, batch_size=WHOLE, verbose=0))
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
     for m in (model, loaded):
         m.fit(x, Y, epochs=1, batch_size=16, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert loaded.evaluate(x, Y, batch_size=whole, verbose=0) == \
-        model.evaluate(x, Y, batch_size=whole, verbose=0)
+    assert loaded.evaluate(x, Y, batch_size=WHOLE, verbose=0) == \
+        model.evaluate(x, Y, batch_size=WHOLE, verbose=0)
 
 
 def test_the_saved_model_serves_without_keras(tmp_path):
@@ -87,7 +87,8 @@ def test_the_saved_model_serves_without_keras(tmp_path):
     signature = xf.saved_model.load(tmp_path / "m").signatures["serving_default"]
     assert signature.input_names == ["a", "b"]
     out = signature(a=X, b=X)[signature.output_names[0]]
-    np.testing.assert_allclose(out, model.predict({"a": X, "b": X}, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(out, model.predict({"a": X, "b": X}, batch_size=WHOLE,
+                                                  verbose=0), rtol=1e-6)
 
 
 def test_unregistered_classes_are_named_and_custom_objects_resolve_them(tmp_path):
@@ -105,7 +106,8 @@ def test_unregistered_classes_are_named_and_custom_objects_resolve_them(tmp_path
         models.load_model(tmp_path / "m")
     loaded = models.load_model(tmp_path / "m", custom_objects={"Scaled": Scaled})
     assert loaded.layers[-1].factor == 3.0
-    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    np.testing.assert_array_equal(loaded.predict(X, batch_size=WHOLE, verbose=0),
+                                  model.predict(X, batch_size=WHOLE, verbose=0))
 
 
 def test_config_is_plain_json_and_weights_are_stored_once(tmp_path):
@@ -158,7 +160,8 @@ def test_compile_config_keeps_losses_and_metrics_apart(tmp_path):
     assert type(loaded.trainer.loss) is xf.keras.losses.MeanSquaredError
     assert type(loaded.metrics[1]) is xf.keras.metrics.MeanSquaredError
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
-    assert loaded.evaluate(X, Y, verbose=0) == model.evaluate(X, Y, verbose=0)
+    assert loaded.evaluate(X, Y, batch_size=WHOLE, verbose=0) == \
+        model.evaluate(X, Y, batch_size=WHOLE, verbose=0)
 
 
 def test_model_build_gives_a_subclassed_model_its_input_shape(tmp_path):
@@ -167,8 +170,9 @@ def test_model_build_gives_a_subclassed_model_its_input_shape(tmp_path):
     model = Tagger(units=3)
     model.build((None, 5, 6))
     model.save(tmp_path / "m", platforms=HERE)
-    np.testing.assert_array_equal(models.load_model(tmp_path / "m").predict(SEQ, verbose=0),
-                                  model.predict(SEQ, verbose=0))
+    loaded = models.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(SEQ, batch_size=WHOLE, verbose=0),
+                                  model.predict(SEQ, batch_size=WHOLE, verbose=0))
 
 
 class Dense(layers.Dense):
