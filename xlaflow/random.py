@@ -36,6 +36,23 @@ def _seed():
     return _global_seed[0]
 
 
+def drawn_flat(draw, shape):
+    """`draw(shape)`, a jax.random sampler of `shape`, drawn as `draw((size,))` reshaped
+    when threefry's counters are the values' flat positions (jax_threefry_partitionable):
+    the same values bit for bit, from a program that compiles in about half the time for a
+    rank-3 shape, a quarter for rank 4 (the counters of a multi-dimensional iota). A
+    dropout mask is one in every training step's program."""
+    shape = tuple(shape)
+    config = jax.config
+    if len(shape) < 2 or not getattr(config, "jax_threefry_partitionable", False) or \
+            str(getattr(config, "jax_default_prng_impl", "threefry2x32")) != "threefry2x32":
+        return draw(shape)
+    size = 1
+    for n in shape:
+        size *= n
+    return draw((size,)).reshape(shape)
+
+
 def next_key():
     """A fresh key from the global stream (seeded by set_global_seed, else by entropy)."""
     seed = _seed()

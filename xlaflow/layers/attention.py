@@ -12,7 +12,7 @@ from xlaflow import initializers as initializers_lib
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_floating
-from xlaflow.random import SeedGenerator
+from xlaflow.random import SeedGenerator, drawn_flat
 
 
 class MultiHeadAttention(Layer):
@@ -107,8 +107,9 @@ class MultiHeadAttention(Layer):
                                jnp.asarray(low, scores.dtype))
         weights = probabilities = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
-            keep = jax.random.bernoulli(self.seed_generator.next(), 1 - self.dropout,
-                                        weights.shape)
+            key = self.seed_generator.next()
+            keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1 - self.dropout, flat),
+                              weights.shape)
             weights = jnp.where(keep, weights / (1 - self.dropout), 0.0)
         context = jnp.einsum("...hqk,...khd->...qhd", weights, v)
         out = jnp.einsum("...qhd,hdo->...qo", context, self.output_kernel.value)

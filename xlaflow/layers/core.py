@@ -11,7 +11,7 @@ from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow._string_dtype import HOST_STRING
 from xlaflow.layers.base import Layer, unique_name
-from xlaflow.random import SeedGenerator
+from xlaflow.random import SeedGenerator, drawn_flat
 from xlaflow.tensors import is_string_dtype
 
 
@@ -183,7 +183,8 @@ class Dropout(Layer):
             return inputs
         shape = inputs.shape if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
-        keep = jax.random.bernoulli(self.seed_generator.next(), 1.0 - self.rate, shape)
+        key = self.seed_generator.next()
+        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
     def get_config(self):

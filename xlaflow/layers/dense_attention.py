@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
-from xlaflow.random import SeedGenerator
+from xlaflow.random import SeedGenerator, drawn_flat
 
 
 def _is_shape(shape):
@@ -127,8 +127,9 @@ class _BaseDenseAttention(Layer):
             scores = scores - jnp.asarray(big, scores.dtype) * hidden.astype(scores.dtype)
         weights = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
-            keep = jax.random.bernoulli(self.seed_generator.next(), 1 - self.dropout,
-                                        weights.shape)
+            key = self.seed_generator.next()
+            keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1 - self.dropout, flat),
+                              weights.shape)
             weights = jnp.where(keep, weights / (1 - self.dropout), 0.0).astype(scores.dtype)
         result = jnp.matmul(weights, value)
         if query_mask is not None:

@@ -17,7 +17,7 @@ from xlaflow.layers._data_format import channels_last_only
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import Dropout
 from xlaflow.layers.input_casting import cast_integer_inputs
-from xlaflow.random import SeedGenerator
+from xlaflow.random import SeedGenerator, drawn_flat
 
 
 def _check(layer, name, value, ok, expected):
@@ -56,7 +56,8 @@ class GaussianNoise(_Noise):
         return self.stddev == 0
 
     def _noisy(self, inputs, key):
-        noise = jax.random.normal(key, inputs.shape, inputs.dtype)
+        noise = drawn_flat(lambda flat: jax.random.normal(key, flat, inputs.dtype),
+                           inputs.shape)
         return inputs + self.stddev * noise
 
     def get_config(self):
@@ -77,7 +78,9 @@ class GaussianDropout(_Noise):
 
     def _noisy(self, inputs, key):
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        return inputs * (1.0 + stddev * jax.random.normal(key, inputs.shape, inputs.dtype))
+        noise = drawn_flat(lambda flat: jax.random.normal(key, flat, inputs.dtype),
+                           inputs.shape)
+        return inputs * (1.0 + stddev * noise)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -105,7 +108,8 @@ class _SpatialDropout(Dropout):
         if not training or self.rate == 0:
             return inputs
         shape = (inputs.shape[0],) + (1,) * self.rank + (inputs.shape[-1],)
-        keep = jax.random.bernoulli(self.seed_generator.next(), 1.0 - self.rate, shape)
+        key = self.seed_generator.next()
+        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
 
@@ -175,7 +179,8 @@ class AlphaDropout(_Noise):
         alpha_p = -_SELU_ALPHA * _SELU_SCALE
         a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
         b = -a * alpha_p * rate
-        keep = jax.random.bernoulli(key, 1.0 - rate, self._shape(inputs))
+        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - rate, flat),
+                          self._shape(inputs))
         return a * jnp.where(keep, inputs, jnp.asarray(alpha_p, inputs.dtype)) + b
 
     def get_config(self):

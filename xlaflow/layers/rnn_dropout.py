@@ -13,7 +13,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from xlaflow.random import SeedGenerator
+from xlaflow.random import SeedGenerator, drawn_flat
 
 
 def check_rate(owner, name, rate):
@@ -69,7 +69,7 @@ class DropoutConfig:
 
 
 def _draw(key, rate, shape, dtype):
-    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
+    keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - rate, flat), shape)
     return jnp.where(keep, 1.0 / (1.0 - rate), 0.0).astype(dtype)
 
 
