@@ -13,16 +13,42 @@ subprocesses tests start share, removed at the end: XLA compiles most of the sui
 and the tests build the same models again and again (a TF tutorial's make_model() per
 section), each a new jax.jit whose program XLA would compile again. A hit returns the
 executable of the same HLO, so what runs is unchanged; nothing is read from an earlier
-run. XLAFLOW_COMPILATION_CACHE_DIR=off (or a path) in the environment overrides it."""
+run. XLAFLOW_COMPILATION_CACHE_DIR=off (or a path) in the environment overrides it.
+
+XLA:CPU generates the suite's programs with its LLVM IR emitters rather than its newer MLIR
+fusion emitters (--xla_cpu_use_fusion_emitters=false), here and in the subprocesses tests
+start: they compile the same programs in about 40% less time (the suite's wall time fell
+from 15.5 to 12.7 minutes) and produce the same results at the tests' tolerances, bit for
+bit where a test compares bits. XLAFLOW_TEST_XLA_EMITTERS=fusion keeps XLA's default."""
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 _OWN_CACHE = None
 if "XLAFLOW_COMPILATION_CACHE_DIR" not in os.environ:
     _OWN_CACHE = tempfile.mkdtemp(prefix="xlaflow-test-compilations-")
     os.environ["XLAFLOW_COMPILATION_CACHE_DIR"] = _OWN_CACHE
+
+_IR_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
+
+
+def _xla_accepts(flag):
+    """Whether this jaxlib knows `flag`: XLA aborts the process on an unknown one."""
+    probe = "import jax; jax.devices()"
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flag}"}
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, check=False,
+                          timeout=120).returncode == 0
+
+
+# Decided once, by the process that starts the run; its workers and subprocesses inherit it.
+if "XLAFLOW_TEST_XLA_EMITTERS" not in os.environ:
+    os.environ["XLAFLOW_TEST_XLA_EMITTERS"] = "ir" if _xla_accepts(_IR_EMITTERS) else \
+        "fusion (this jaxlib has no --xla_cpu_use_fusion_emitters)"
+    if os.environ["XLAFLOW_TEST_XLA_EMITTERS"] == "ir":
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_IR_EMITTERS}".strip()
 
 import jax
 
@@ -34,6 +60,10 @@ import xlaflow as xf
 from xlaflow import backend_config, mixed_precision
 
 xf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def pytest_report_header(config):
+    return f"XLA:CPU emitters: {os.environ['XLAFLOW_TEST_XLA_EMITTERS']}"
 
 
 def pytest_unconfigure(config):
