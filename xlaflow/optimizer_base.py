@@ -16,6 +16,8 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from xlaflow.module import Module
 from xlaflow.optimizer_subclassing import KerasSubclassAPI
@@ -52,6 +54,35 @@ def _zero_arg(fn):
         return True
     except TypeError:
         return False
+
+
+def _laid_out_like(variables, shared, per_slot):
+    """The state's leaves on the mesh of a strategy's `variables`: each slot as its variable
+    (replicated, or sharded by a LayoutMap), the shared ones replicated. Built inside the
+    first traced step, they would otherwise come back from its first call laid out anew and
+    make the second call compile the step again."""
+    shardings = [getattr(v._value, "sharding", None) for v in variables]
+    mesh = next((s.mesh for s in shardings if isinstance(s, NamedSharding)), None)
+    if mesh is None:
+        return [*shared, *per_slot]
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def put(leaf, sharding):
+        if isinstance(leaf, jax.core.Tracer):  # a slot computed from a traced value
+            return leaf
+        if sharding.is_fully_addressable:
+            return jax.device_put(leaf, sharding)
+        host = np.asarray(leaf)  # the same on every process: an initial value
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    n = len(variables)
+    slots = []
+    for j, leaf in enumerate(per_slot):
+        own = shardings[j % n]  # per_slot runs slot by slot, each over all the variables
+        fits = isinstance(own, NamedSharding) and own.mesh == mesh and \
+            np.shape(leaf) == np.shape(variables[j % n]._value)
+        slots.append(put(leaf, own if fits else replicated))
+    return [*(put(leaf, replicated) for leaf in shared), *slots]
 
 
 class Optimizer(KerasSubclassAPI, Module):
@@ -183,7 +214,8 @@ class Optimizer(KerasSubclassAPI, Module):
             return
         with jax.ensure_compile_time_eval():
             shared, slots = self._init_state([v.value for v in variables])
-        leaves = [*shared.values(), *(s for per_slot in slots for s in per_slot)]
+        leaves = _laid_out_like(variables, list(shared.values()),
+                                [s for per_slot in slots for s in per_slot])
         self._state = [Variable(leaf, trainable=False, name=f"{self.name}/state_{i}")
                        for i, leaf in enumerate(leaves)]
         self._globals = dict(zip(shared, self._state[:len(shared)]))
