@@ -18,13 +18,29 @@ pytestmark = pytest.mark.slow
 X = [[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]]
 
 
-@pytest.fixture
-def served(tmp_path):
-    base = str(tmp_path / "models" / "toy")
+def _start(work):
+    base = str(work / "models" / "toy")
     export(base, 1)
     server = Server("--model_name=toy", f"--model_base_path={base}",
-                    "--max_num_load_retries=0", cwd=str(tmp_path))
+                    "--max_num_load_retries=0", cwd=str(work))
     server.wait(lambda: server.states("toy").get(1) == "AVAILABLE", "version 1")
+    return server, base
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A server of its own, for a test that changes its versions or its base path."""
+    server, base = _start(tmp_path)
+    yield server, base
+    assert server.stop() == 0, server.read_log()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One server (a process start, ~2 s) for the tests that only send it requests and
+    leave its versions and files alone; each bad-input case then also shows that the
+    same process keeps serving after every earlier one."""
+    server, base = _start(tmp_path_factory.mktemp("shared"))
     yield server, base
     assert server.stop() == 0, server.read_log()
 
@@ -35,8 +51,8 @@ def ok_predict(server, version=1, path="/v1/models/toy:predict"):
     np.testing.assert_array_equal(np.float32(body["predictions"]), expected(X, version))
 
 
-def test_tf_serving_rest_endpoints(served):
-    server, _ = served
+def test_tf_serving_rest_endpoints(shared):
+    server, _ = shared
     status, body = server.json("GET", "/v1/models/toy")
     assert (status, body) == (200, {"model_version_status": [{
         "version": "1", "state": "AVAILABLE",
@@ -57,8 +73,8 @@ def test_tf_serving_rest_endpoints(served):
     assert status == 404 and "Specific(toy, 9)" in body["error"]
 
 
-def test_open_inference_protocol(served):
-    server, _ = served
+def test_open_inference_protocol(shared):
+    server, _ = shared
     assert server.get("/v2/health/live")[0] == 200
     assert server.get("/v2/health/ready")[0] == 200
     assert server.get("/v2/models/toy/ready")[0] == 200
@@ -106,8 +122,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("case", range(len(BAD)))
-def test_bad_input_gets_a_4xx_and_the_server_keeps_serving(served, case):
-    server, _ = served
+def test_bad_input_gets_a_4xx_and_the_server_keeps_serving(shared, case):
+    server, _ = shared
     method, path, body, code, message = BAD[case]
     status, data, headers = server.request(method, path, body)
     assert status == code, data
@@ -345,10 +361,10 @@ np.save(sys.argv[2], np.stack(outputs))
 """
 
 
-def test_an_unchanged_tritonclient_works(served, tmp_path):
+def test_an_unchanged_tritonclient_works(shared, tmp_path):
     import subprocess
     import sys
-    server, _ = served
+    server, _ = shared
     (tmp_path / "client.py").write_text(TRITON_CLIENT)
     done = subprocess.run([sys.executable, str(tmp_path / "client.py"),
                            f"127.0.0.1:{server.port}", str(tmp_path / "out.npy")],
