@@ -26,16 +26,35 @@ OFFLINE_MNIST = (
     "_d.mnist.load_data = lambda *a, **k: _d.digits.load_data()\n")
 
 
+def _run_blocks(path, workdir):
+    """Run `path`'s Python blocks as one script in `workdir`: (the code, the finished
+    process)."""
+    code = "\n".join(PYTHON.findall(path.read_text()))
+    script = workdir / "doc_example.py"  # a file: AutoGraph reads the source
+    script.write_text(OFFLINE_MNIST + code)
+    env = {**os.environ, "XLAFLOW_COMPILATION_CACHE_DIR": "off", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,
+                          check=False, capture_output=True, text=True, timeout=240)
+    return code, done
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory):
+    """The README's Python blocks, run once for both README tests: their output for the
+    promises, the models/ they save for the shell block (one run of the program, which
+    trains and saves a model, instead of two)."""
+    workdir = tmp_path_factory.mktemp("readme")
+    return (workdir, *_run_blocks(FILES[0], workdir))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in FILES if PYTHON.search(p.read_text())],
                          ids=lambda p: p.name)
-def test_python_blocks_run_and_print_what_they_promise(path, tmp_path):
-    code = "\n".join(PYTHON.findall(path.read_text()))
-    script = tmp_path / "doc_example.py"  # a file: AutoGraph reads the source
-    script.write_text(OFFLINE_MNIST + code)
-    env = {**os.environ, "XLAFLOW_COMPILATION_CACHE_DIR": "off", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          check=False, capture_output=True, text=True, timeout=240)
+def test_python_blocks_run_and_print_what_they_promise(path, tmp_path, request):
+    if path == FILES[0]:
+        _, code, done = request.getfixturevalue("readme_run")
+    else:
+        code, done = _run_blocks(path, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = iter(done.stdout.splitlines())
     for promise in PROMISE.findall(code):
@@ -43,14 +62,12 @@ def test_python_blocks_run_and_print_what_they_promise(path, tmp_path):
 
 
 @pytest.mark.slow
-def test_readme_shell_block_runs(tmp_path):
+def test_readme_shell_block_runs(readme_run):
     """The README's save/show/serve/curl block, after its Python blocks made models/."""
+    tmp_path, _, program = readme_run
+    assert program.returncode == 0, program.stderr[-3000:]
     readme = FILES[0].read_text()
-    code = "\n".join(PYTHON.findall(readme))
-    (tmp_path / "program.py").write_text(OFFLINE_MNIST + code)
     env = {**os.environ, "XLAFLOW_COMPILATION_CACHE_DIR": "off", "JAX_PLATFORMS": "cpu"}
-    subprocess.run([sys.executable, "program.py"], cwd=tmp_path, env=env, check=True,
-                   capture_output=True, timeout=240)
     shell = re.search(r"^```sh\n(xlaflow saved_model show.*?)^```", readme,
                       re.DOTALL | re.MULTILINE).group(1)
     lines = [line for line in re.sub(r"\\\n\s*", " ", shell).splitlines() if line.strip()]
