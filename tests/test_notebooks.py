@@ -171,7 +171,7 @@ def _custom_loop(nb, out):
 
 def _serving(nb, out):
     assert "served == model.predict: True" in out
-    assert "version 2 answers like model_v2.predict: True" in out
+    assert "version 2 answers like the retrained model.predict: True" in out
     assert "(clean)" in out
 
 
