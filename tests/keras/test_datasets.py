@@ -84,6 +84,19 @@ def test_offline_digits_in_mnist_format():
     assert len(y) == len(x) and len(yt) == len(xt)
 
 
+def test_offline_digits_read_from_sklearns_file_equal_load_digits():
+    # load_data reads the CSV file scikit-learn ships (importing scikit-learn costs about a
+    # second of a fresh process): the same arrays as scikit-learn's own loader
+    from sklearn.datasets import load_digits
+
+    from xlaflow.datasets import digits
+    assert digits.shipped_csv() is not None  # the fast path is the one taken here
+    images, labels = digits._digits()
+    want = load_digits()
+    np.testing.assert_array_equal(images, want.images)
+    np.testing.assert_array_equal(labels, want.target)
+
+
 def test_the_tf_program_reaches_90_percent_on_offline_digits():
     import xlaflow as tf
     from xlaflow.keras import layers, models
