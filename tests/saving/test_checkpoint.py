@@ -182,17 +182,28 @@ def data_files(step_dir):
     return glob.glob(os.path.join(step_dir, "state", "**", "d", "*"), recursive=True)
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "swap"])
-def test_damaged_newest_is_refused_and_the_previous_restored(tmp_path, damage):
+@pytest.fixture(scope="module")
+def three_saves(tmp_path_factory):
+    """A manager's three checkpoints of one model, an epoch of training apart, and the
+    model's state at each: written once, copied by each kind of damage below."""
+    directory = tmp_path_factory.mktemp("three_saves")
     model = build()
     manager = train.CheckpointManager(train.Checkpoint(model=model, optimizer=model.optimizer),
-                                      tmp_path, max_to_keep=3)
+                                      directory, max_to_keep=3)
     saved = []
     for _ in range(3):
         model.fit(X, Y, batch_size=16, verbose=0)
         saved.append(state_of(model))
         manager.save()
     manager.close()
+    return directory, saved
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "swap"])
+def test_damaged_newest_is_refused_and_the_previous_restored(tmp_path, damage, three_saves):
+    source, saved = three_saves
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)  # a copy of its own to damage
+    assert sorted(os.listdir(tmp_path)) == ["1", "2", "3", "checkpoint"]
     newest = os.path.join(str(tmp_path), "3")
     if damage == "swap":
         swap_state(newest)
