@@ -7,14 +7,15 @@ depend on indices (sparse + sparse, output_is_sparse=True) need those indices kn
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow.sparse_ops import check_sparse, need_known
-from xlaflow.sparse_tensor import SparseTensor, index_dtype, on_device, traced
+from xlaflow.sparse_ops import check_sparse, need_known, take_entries
+from xlaflow.sparse_tensor import SparseTensor, device_indices, index_dtype, on_device, traced
 from xlaflow.tensors import convert_to_tensor
 
 
@@ -35,8 +36,20 @@ def _dense_like(op, name, value, sp):
     return dense
 
 
-def _columns(sp):
-    return tuple(sp.indices[:, d] for d in range(sp.ndim))
+def _columns(indices):
+    return tuple(indices[:, d] for d in range(indices.shape[1]))
+
+
+# As in sparse_ops: each op's device work is one jitted program, not one per eager op.
+@jax.jit
+def _scatter_add(dense, indices, values):
+    return dense.at[_columns(indices)].add(values)
+
+
+@functools.partial(jax.jit, static_argnames="count")
+def _merged_sums(a_values, b_values, slot, count):
+    return jax.ops.segment_sum(jnp.concatenate([a_values, b_values]), slot,
+                               num_segments=count)
 
 
 def add(a, b, threshold=0, name=None):
@@ -55,7 +68,7 @@ def add(a, b, threshold=0, name=None):
                              f"from the SparseTensor's dense_shape {sp.shape}")
         if sp.ndim == 0:
             return dense + jnp.sum(sp.values)
-        return dense.at[_columns(sp)].add(sp.values)
+        return _scatter_add(dense, sp.indices, sp.values)
     if a.shape.as_list() != b.shape.as_list():
         raise ValueError(f"xf.sparse.add: a and b must have one dense_shape; received "
                          f"{a.shape} and {b.shape}")
@@ -66,14 +79,14 @@ def add(a, b, threshold=0, name=None):
     both = np.concatenate([np.asarray(a.indices, np.int64), np.asarray(b.indices, np.int64)])
     merged, slot = np.unique(both, axis=0, return_inverse=True)  # row-major, like TF's merge
     slot = slot.reshape(-1)
-    values = jax.ops.segment_sum(jnp.concatenate([a.values, b.values]), jnp.asarray(slot),
-                                 num_segments=merged.shape[0])
-    out = SparseTensor._unchecked(jnp.asarray(merged, index_dtype()), values, a.shape.as_list())
+    values = _merged_sums(a.values, b.values, slot, merged.shape[0])
+    out = SparseTensor._unchecked(device_indices(merged), values, a.shape.as_list())
     if not threshold:  # TF keeps |sum| >= 0: every entry, so values may be traced
         return out
     need_known("add", "the sums' magnitudes (threshold > 0)", values)
     keep = np.nonzero(np.abs(np.asarray(values)) >= threshold)[0]
-    return SparseTensor._unchecked(out.indices[keep], out.values[keep], a.shape.as_list())
+    return SparseTensor._unchecked(*take_entries(out.indices, out.values, keep),
+                                   a.shape.as_list())
 
 
 def _matrix(op, name, value):
@@ -99,28 +112,44 @@ def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
         _matrix(op, "sp_a", sp_a)
         dense = _dense_like(op, "b", b, sp_a)
         _matrix(op, "b", dense)
-        rows, cols, vals = sp_a.indices[:, 0], sp_a.indices[:, 1], sp_a.values
-        m, k = sp_a.shape.as_list()
-        if adjoint_a:
-            rows, cols, vals, m, k = cols, rows, jnp.conj(vals), k, m
-        dense = _adjoint(dense, adjoint_b)
-        if dense.shape[0] != k:
+        m, k = sp_a.shape.as_list()[::-1] if adjoint_a else sp_a.shape.as_list()
+        inner = dense.shape[1] if adjoint_b else dense.shape[0]
+        if inner != k:
             raise ValueError(f"xf.sparse.{op}: inner dimensions differ: sp_a is [{m}, {k}] "
-                             f"and b is {list(dense.shape)} (after the adjoints)")
-        out = jnp.zeros((m, dense.shape[1]), dense.dtype)
-        return out.at[rows].add(vals[:, None] * dense[cols])
+                             f"and b is {list(dense.shape[::-1] if adjoint_b else dense.shape)} "
+                             "(after the adjoints)")
+        return _sparse_dense(sp_a.indices, sp_a.values, dense, m, adjoint_a, adjoint_b)
     sp_b = b
     _matrix(op, "b", sp_b)
     dense = _dense_like(op, "sp_a", sp_a, sp_b)
     _matrix(op, "sp_a", dense)
-    rows, cols, vals = sp_b.indices[:, 0], sp_b.indices[:, 1], sp_b.values
-    k, n = sp_b.shape.as_list()
-    if adjoint_b:
-        rows, cols, vals, k, n = cols, rows, jnp.conj(vals), n, k
-    dense = _adjoint(dense, adjoint_a)
-    if dense.shape[1] != k:
+    k, n = sp_b.shape.as_list()[::-1] if adjoint_b else sp_b.shape.as_list()
+    inner = dense.shape[0] if adjoint_a else dense.shape[1]
+    if inner != k:
         raise ValueError(f"xf.sparse.{op}: inner dimensions differ: sp_a is "
-                         f"{list(dense.shape)} and b is [{k}, {n}] (after the adjoints)")
+                         f"{list(dense.shape[::-1] if adjoint_a else dense.shape)} and b is [{k}, {n}] "
+                         "(after the adjoints)")
+    return _dense_sparse(dense, sp_b.indices, sp_b.values, n, adjoint_a, adjoint_b)
+
+
+@functools.partial(jax.jit, static_argnames=("m", "adjoint_a", "adjoint_b"))
+def _sparse_dense(indices, vals, dense, m, adjoint_a, adjoint_b):
+    """op(A) @ op(B), A sparse with m rows after its adjoint: one program."""
+    rows, cols = indices[:, 0], indices[:, 1]
+    if adjoint_a:
+        rows, cols, vals = cols, rows, jnp.conj(vals)
+    dense = _adjoint(dense, adjoint_b)
+    out = jnp.zeros((m, dense.shape[1]), dense.dtype)
+    return out.at[rows].add(vals[:, None] * dense[cols])
+
+
+@functools.partial(jax.jit, static_argnames=("n", "adjoint_a", "adjoint_b"))
+def _dense_sparse(dense, indices, vals, n, adjoint_a, adjoint_b):
+    """op(A) @ op(B), B sparse with n columns after its adjoint: one program."""
+    rows, cols = indices[:, 0], indices[:, 1]
+    if adjoint_b:
+        rows, cols, vals = cols, rows, jnp.conj(vals)
+    dense = _adjoint(dense, adjoint_a)
     out = jnp.zeros((dense.shape[0], n), dense.dtype)
     return out.at[:, cols].add(dense[:, rows] * vals[None, :])
 
@@ -141,15 +170,6 @@ def _reduction(op, sp, axis, keepdims):
     return axes, kept, out_shape
 
 
-def _groups(sp, kept):
-    """Each entry's flat position among the kept dimensions' positions."""
-    shape = sp.shape.as_list()
-    flat = jnp.zeros((sp.indices.shape[0],), index_dtype())
-    for d in kept:
-        flat = flat * shape[d] + sp.indices[:, d]
-    return flat, math.prod(shape[d] for d in kept)
-
-
 def _lowest(dtype):
     if jnp.issubdtype(dtype, jnp.floating):
         return -jnp.inf
@@ -163,15 +183,27 @@ def _reduce(op, sp_input, axis, keepdims, output_is_sparse, kind):
     axes, kept, out_shape = _reduction(op, sp, axis, keepdims)
     if output_is_sparse:
         return _reduce_sparse(op, sp, axes, kept, out_shape, keepdims, kind)
-    flat, count = _groups(sp, kept)
+    if kind == "max":
+        _lowest(sp.dtype)  # a TypeError for values that are not real numbers
+    return _reduced(sp.indices, sp.values, tuple(sp.shape.as_list()), tuple(kept),
+                    tuple(out_shape), kind)
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "kept", "out_shape", "kind"))
+def _reduced(indices, values, shape, kept, out_shape, kind):
+    """The dense reduction of the entries to the kept dimensions: one program."""
+    flat = jnp.zeros((indices.shape[0],), index_dtype())
+    for d in kept:  # each entry's flat position among the kept dimensions' positions
+        flat = flat * shape[d] + indices[:, d]
+    count = math.prod(shape[d] for d in kept)
     if kind == "sum":
-        out = jnp.zeros((count,), sp.dtype).at[flat].add(sp.values)
+        out = jnp.zeros((count,), values.dtype).at[flat].add(values)
     else:
         # TF's kernel starts from zeros and writes the max of each group that has entries:
         # a position with no entries is 0, one with entries is their max (even if negative)
-        best = jnp.full((count,), _lowest(sp.dtype), sp.dtype).at[flat].max(sp.values)
+        best = jnp.full((count,), _lowest(values.dtype), values.dtype).at[flat].max(values)
         seen = jnp.zeros((count,), bool).at[flat].set(True)
-        out = jnp.where(seen, best, jnp.zeros((), sp.dtype))
+        out = jnp.where(seen, best, jnp.zeros((), values.dtype))
     return out.reshape(out_shape)
 
 
@@ -179,14 +211,18 @@ def _reduce_sparse(op, sp, axes, kept, out_shape, keepdims, kind):
     need_known(op, "which positions sp_input's entries reduce to", sp.indices)
     host = np.asarray(sp.indices, np.int64)[:, kept]
     groups, slot = np.unique(host, axis=0, return_inverse=True)
-    slot = jnp.asarray(slot.reshape(-1))
-    fn = jax.ops.segment_sum if kind == "sum" else jax.ops.segment_max
-    values = fn(sp.values, slot, num_segments=groups.shape[0])
+    values = _segment_reduced(sp.values, slot.reshape(-1), groups.shape[0], kind)
     if keepdims:
         full = np.zeros((groups.shape[0], sp.ndim), np.int64)
         full[:, kept] = groups
         groups = full
-    return SparseTensor._unchecked(jnp.asarray(groups, index_dtype()), values, out_shape)
+    return SparseTensor._unchecked(device_indices(groups), values, out_shape)
+
+
+@functools.partial(jax.jit, static_argnames=("count", "kind"))
+def _segment_reduced(values, slot, count, kind):
+    fn = jax.ops.segment_sum if kind == "sum" else jax.ops.segment_max
+    return fn(values, slot, num_segments=count)
 
 
 def reduce_sum(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=None):

@@ -8,13 +8,15 @@ TypeError saying what to do; the others run inside xf.function as well.
 
 from __future__ import annotations
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import nest
-from xlaflow.sparse_tensor import SparseTensor, index_dtype, on_device, traced
+from xlaflow.sparse_tensor import SparseTensor, device_indices, index_dtype, on_device, traced
 from xlaflow.tensors import convert_to_tensor
 
 
@@ -39,6 +41,34 @@ def _columns(indices, rank):
     return tuple(indices[:, d] for d in range(rank))
 
 
+# Each op's device work is one jitted program (per entry count and dense shape): called
+# eagerly, op by op, every slice, sort and scatter would be a program XLA compiles for each
+# new number of entries. Inside xf.function they are inlined into the caller's trace.
+def _sorted(indices, values):
+    """Entries in row-major order (lexsort sorts by its last key first)."""
+    if indices.shape[1] == 0 or indices.shape[0] < 2:
+        return indices, values
+    order = jnp.lexsort(tuple(indices[:, d] for d in reversed(range(indices.shape[1]))))
+    return indices[order], values[order]
+
+
+@functools.partial(jax.jit, static_argnames="perm")
+def _permuted_sorted(indices, values, perm=None):
+    return _sorted(indices if perm is None else indices[:, list(perm)], values)
+
+
+@functools.partial(jax.jit, static_argnames="shape")
+def _scattered(indices, values, fill, shape):
+    out = jnp.full(shape, fill, values.dtype)
+    return out.at[_columns(indices, len(shape))].set(values)
+
+
+@jax.jit
+def take_entries(indices, values, rows):
+    """The entries at positions `rows` (one program for the indices and values)."""
+    return indices[rows], values[rows]
+
+
 def _axis(op, axis, rank, name="axis"):
     if not isinstance(axis, (int, np.integer)) or not -rank <= axis < rank:
         raise ValueError(f"xf.sparse.{op}: {name} must be an int in [{-rank}, {rank}); "
@@ -56,7 +86,7 @@ def from_dense(tensor, name=None):
                                   f"(XLA holds no strings); received {dense.dtype}")
     host = np.asarray(dense)
     where = np.argwhere(host != 0)
-    return SparseTensor._unchecked(jnp.asarray(where, index_dtype()),
+    return SparseTensor._unchecked(device_indices(where),
                                    jnp.asarray(host[tuple(where.T)], dense.dtype), host.shape)
 
 
@@ -115,10 +145,9 @@ def to_dense(sp_input, default_value=None, validate_indices=True, name=None):
     if validate_indices and not traced(sp.indices):
         _check_canonical("to_dense", sp.indices, sp.shape.as_list())
     fill = 0 if default_value is None else default_value
-    out = jnp.full(tuple(sp.shape.as_list()), fill, sp.dtype)
     if sp.ndim == 0:  # a scalar: its one entry (a full reduction's result), if any
-        return sp.values[-1] if sp.values.shape[0] else out
-    return out.at[_columns(sp.indices, sp.ndim)].set(sp.values)
+        return sp.values[-1] if sp.values.shape[0] else jnp.full((), fill, sp.dtype)
+    return _scattered(sp.indices, sp.values, fill, tuple(sp.shape.as_list()))
 
 
 def reorder(sp_input, name=None):
@@ -126,9 +155,8 @@ def reorder(sp_input, name=None):
     sp = check_sparse("reorder", "sp_input", sp_input)
     if sp.ndim == 0 or sp.indices.shape[0] < 2:
         return sp
-    # lexsort sorts by its last key first: the first column is the most significant
-    order = jnp.lexsort(tuple(sp.indices[:, d] for d in reversed(range(sp.ndim))))
-    return SparseTensor._unchecked(sp.indices[order], sp.values[order], sp.shape.as_list())
+    return SparseTensor._unchecked(*_permuted_sorted(sp.indices, sp.values),
+                                   sp.shape.as_list())
 
 
 def _strides(shape):
@@ -161,11 +189,17 @@ def reshape(sp_input, shape, name=None):
     if total >= np.iinfo(index_dtype()).max:
         raise ValueError(f"xf.sparse.reshape: {total} elements overflow {index_dtype()} "
                          "positions; enable jax_enable_x64")
-    linear = sum(sp.indices[:, d] * s for d, s in enumerate(_strides(old))) \
-        if old else jnp.zeros((sp.indices.shape[0],), index_dtype())
+    new = _reshaped_indices(sp.indices, tuple(old), tuple(wanted))
+    return SparseTensor._unchecked(new, sp.values, wanted)
+
+
+@functools.partial(jax.jit, static_argnames=("old", "wanted"))
+def _reshaped_indices(indices, old, wanted):
+    linear = sum(indices[:, d] * s for d, s in enumerate(_strides(old))) \
+        if old else jnp.zeros((indices.shape[0],), index_dtype())
     new = jnp.stack([(linear // s) % d for s, d in zip(_strides(wanted), wanted)], axis=1) \
-        if wanted else jnp.zeros((sp.indices.shape[0], 0), index_dtype())
-    return SparseTensor._unchecked(new.astype(index_dtype()), sp.values, wanted)
+        if wanted else jnp.zeros((indices.shape[0], 0), index_dtype())
+    return new.astype(index_dtype())
 
 
 def expand_dims(sp_input, axis=None, name=None):
@@ -173,9 +207,14 @@ def expand_dims(sp_input, axis=None, name=None):
     sp = check_sparse("expand_dims", "sp_input", sp_input)
     axis = _axis("expand_dims", -1 if axis is None else axis, sp.ndim + 1)
     shape = sp.shape.as_list()
-    zeros = jnp.zeros((sp.indices.shape[0], 1), index_dtype())
-    indices = jnp.concatenate([sp.indices[:, :axis], zeros, sp.indices[:, axis:]], axis=1)
-    return SparseTensor._unchecked(indices, sp.values, shape[:axis] + [1] + shape[axis:])
+    return SparseTensor._unchecked(_expanded_indices(sp.indices, axis), sp.values,
+                                   shape[:axis] + [1] + shape[axis:])
+
+
+@functools.partial(jax.jit, static_argnames="axis")
+def _expanded_indices(indices, axis):
+    zeros = jnp.zeros((indices.shape[0], 1), index_dtype())
+    return jnp.concatenate([indices[:, :axis], zeros, indices[:, axis:]], axis=1)
 
 
 def transpose(sp_input, perm=None, name=None):
@@ -187,8 +226,9 @@ def transpose(sp_input, perm=None, name=None):
                          f"{list(range(sp.ndim))}; received {perm}")
     perm = [p % sp.ndim for p in perm]
     shape = sp.shape.as_list()
-    return reorder(SparseTensor._unchecked(sp.indices[:, perm], sp.values,
-                                           [shape[p] for p in perm]))
+    indices, values = _permuted_sorted(sp.indices, sp.values, tuple(perm)) if sp.ndim else \
+        (sp.indices, sp.values)
+    return SparseTensor._unchecked(indices, values, [shape[p] for p in perm])
 
 
 def concat(axis, sp_inputs, expand_nonconcat_dims=False, name=None):
@@ -217,13 +257,17 @@ def concat(axis, sp_inputs, expand_nonconcat_dims=False, name=None):
             raise ValueError(f"xf.sparse.concat: dimension {d} differs between sp_inputs "
                              f"(dense shapes {shapes}) and is not the concat axis {axis}; "
                              "pass expand_nonconcat_dims=True to grow it")
-    parts, offset = [], 0
-    for sp, shape in zip(sp_inputs, shapes):
-        parts.append(sp.indices.at[:, axis].add(offset))
-        offset += shape[axis]
-    joined = SparseTensor._unchecked(jnp.concatenate(parts), jnp.concatenate(
-        [s.values for s in sp_inputs]), out_shape)
-    return reorder(joined)
+    offsets = tuple(int(o) for o in np.cumsum([0] + [s[axis] for s in shapes[:-1]]))
+    indices, values = _joined([s.indices for s in sp_inputs], [s.values for s in sp_inputs],
+                              axis, offsets)
+    return SparseTensor._unchecked(indices, values, out_shape)
+
+
+@functools.partial(jax.jit, static_argnames=("axis", "offsets"))
+def _joined(indices, values, axis, offsets):
+    """The inputs' entries shifted along `axis`, joined and in row-major order."""
+    parts = [part.at[:, axis].add(offset) for part, offset in zip(indices, offsets)]
+    return _sorted(jnp.concatenate(parts), jnp.concatenate(values))
 
 
 def _static_ints(op, name, value, rank):
@@ -248,8 +292,9 @@ def slice(sp_input, start, size, name=None):
     out_shape = np.maximum(0, np.minimum(size, dense - start))
     host = np.asarray(sp.indices, np.int64)
     keep = np.nonzero(((host >= start) & (host < start + out_shape)).all(axis=1))[0]
-    return SparseTensor._unchecked(jnp.asarray(host[keep] - start, index_dtype()),
-                                   sp.values[keep], out_shape.tolist())
+    return SparseTensor._unchecked(device_indices(host[keep] - start),
+                                   take_entries(sp.indices, sp.values, keep)[1],
+                                   out_shape.tolist())
 
 
 def retain(sp_input, to_retain):
@@ -263,7 +308,8 @@ def retain(sp_input, to_retain):
                          f"{sp.indices.shape[0]} (one per entry); received {keep.dtype} "
                          f"shape {keep.shape}")
     rows = np.nonzero(keep)[0]
-    return SparseTensor._unchecked(sp.indices[rows], sp.values[rows], sp.shape.as_list())
+    return SparseTensor._unchecked(*take_entries(sp.indices, sp.values, rows),
+                                   sp.shape.as_list())
 
 
 def fill_empty_rows(sp_input, default_value, name=None):
@@ -283,7 +329,7 @@ def fill_empty_rows(sp_input, default_value, name=None):
     order = np.argsort(all_indices[:, 0], kind="stable")  # rows ascending, entries kept in order
     fill = jnp.full((added.shape[0],), default_value, sp.dtype)
     values = jnp.concatenate([sp.values, fill])[order]
-    out = SparseTensor._unchecked(jnp.asarray(all_indices[order], index_dtype()), values,
+    out = SparseTensor._unchecked(device_indices(all_indices[order]), values,
                                   sp.shape.as_list())
     return out, jnp.asarray(empty)
 
@@ -303,7 +349,12 @@ def to_indicator(sp_input, vocab_size, name=None):
                              f"{vocab_size}) (vocab_size); received values from {ids.min()} "
                              f"to {ids.max()}")
     shape = tuple(sp.shape.as_list()[:-1]) + (vocab_size,)
-    where = _columns(sp.indices, sp.ndim - 1) + (sp.values,)
+    return _indicator(sp.indices, sp.values, shape)
+
+
+@functools.partial(jax.jit, static_argnames="shape")
+def _indicator(indices, ids, shape):
+    where = _columns(indices, len(shape) - 1) + (ids,)
     return jnp.zeros(shape, bool).at[where].set(True)
 
 

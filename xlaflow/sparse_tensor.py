@@ -10,6 +10,8 @@ checked, as in a TF graph, so the bounds check runs only where indices are known
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +23,13 @@ from xlaflow.tensors import convert_to_tensor, shapes_compatible
 def index_dtype():
     """TF's int64 indices as JAX holds them: int64 with x64 on, else int32."""
     return jax.dtypes.canonicalize_dtype(jnp.int64)
+
+
+def device_indices(host):
+    """Host indices as a device array of index_dtype(), converted on the host and put on the
+    device as they are: jnp.asarray would compile a program (a conversion, a copy) for each
+    new number of entries."""
+    return jax.device_put(np.asarray(host).astype(index_dtype(), copy=False))
 
 
 def traced(*values):
@@ -78,7 +87,7 @@ def _checked_indices(indices, dense_shape, op):
         row = int(np.argmax(outside.any(axis=1)))
         raise ValueError(f"xf.{op}: indices[{row}] = {host[row].tolist()} is outside "
                          f"dense_shape {list(dense_shape)}")
-    return jnp.asarray(host, index_dtype())
+    return device_indices(host)
 
 
 def _checked_values(values, count, op):
@@ -100,7 +109,7 @@ def on_device(sp, op):
     which xf.sparse ops take as TF's ops take tf.data's tensors."""
     if not (isinstance(sp._indices, np.ndarray) or isinstance(sp._values, np.ndarray)):
         return sp
-    indices = jnp.asarray(sp._indices, index_dtype())
+    indices = device_indices(sp._indices)
     return SparseTensor._unchecked(indices, _checked_values(sp._values, indices.shape[0], op),
                                    sp._dense_shape)
 
@@ -219,9 +228,16 @@ def _cwise(sp, other, fn, name):
         raise ValueError(f"SparseTensor.{name}: the dense operand's shape {dense.shape} does "
                          f"not broadcast to the sparse dense_shape {list(sp._dense_shape)} "
                          "(TF broadcasts the dense side only)")
-    dense = jnp.broadcast_to(dense, sp._dense_shape)
-    picked = dense[tuple(sp._indices[:, d] for d in range(sp.ndim))]
-    return sp._unchecked(sp._indices, fn(sp._values, picked), sp._dense_shape)
+    return sp._unchecked(sp._indices, _cwise_values(sp._indices, sp._values, dense, fn,
+                                                    sp._dense_shape), sp._dense_shape)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "shape"))
+def _cwise_values(indices, values, dense, fn, shape):
+    """fn(values, the broadcast dense operand at the entries): one program, not one per
+    eager op (each would compile again for every new number of entries)."""
+    picked = jnp.broadcast_to(dense, shape)[tuple(indices[:, d] for d in range(len(shape)))]
+    return fn(values, picked)
 
 
 class SparseTensorSpec:
