@@ -38,14 +38,22 @@ def hand_written(weights, epochs, batch_size):
         log_p = jnp.log(jnp.clip(probs / probs.sum(-1, keepdims=True), 1e-7, 1 - 1e-7))
         return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], 1))
 
+    # One jitted step (one program per batch size): op by op, each of its ops would be a
+    # program compiled for the full batches and again for the last one (~120 compiles).
+    @jax.jit
+    def step(params, moments, x, y, lr_t):
+        grads = jax.grad(loss_fn)(params, x, y)
+        moments = [(0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g)
+                   for (m, v), g in zip(moments, grads)]
+        return [p - lr_t * m / (jnp.sqrt(v) + 1e-7) for p, (m, v) in zip(params, moments)], \
+            moments
+
     for _ in range(epochs):
         for i in range(0, len(X), batch_size):
-            grads = jax.grad(loss_fn)(params, X[i:i + batch_size], Y[i:i + batch_size])
             t += 1
-            lr_t = 0.01 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            moments = [(0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g)
-                       for (m, v), g in zip(moments, grads)]
-            params = [p - lr_t * m / (jnp.sqrt(v) + 1e-7) for p, (m, v) in zip(params, moments)]
+            lr_t = np.float32(0.01 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t))
+            params, moments = step(params, moments, X[i:i + batch_size], Y[i:i + batch_size],
+                                   lr_t)
     return params
 
 
