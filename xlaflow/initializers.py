@@ -72,9 +72,10 @@ def _sample(kind, key, shape, dtype, a, b):
     flat = _compiled(_draw, key, a, b, kind, (1 << (n - 1).bit_length(),), dtype)
     if isinstance(flat, jax.core.Tracer):  # building inside a trace: no host copy
         return _scaled(flat[:n].reshape(shape), kind, a, b)
-    # on the host: eager jnp slicing, reshaping and scaling would compile per shape again
+    # on the host: eager jnp slicing, reshaping and scaling would compile per shape again,
+    # and so would jnp.asarray's copy back (device_put compiles nothing)
     values = np.asarray(flat)[:n].reshape(shape)
-    return jnp.asarray(_scaled(values, kind, a, b, np.asarray))
+    return jax.device_put(_scaled(values, kind, a, b, np.asarray))
 
 
 def _scaled(values, kind, a, b, constant=jnp.asarray):
@@ -244,17 +245,23 @@ class Orthogonal(Initializer):
         self.gain, self.seed = gain, seed
 
     def __call__(self, shape, dtype, key):
-        return _compiled(_orthogonal, key, self.gain, tuple(shape), jnp.dtype(dtype))
+        shape = tuple(shape)
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        # jax.random.normal's values for the matrix, drawn as the other initializers draw
+        # (one program per size class): compiled per shape with the QR, the threefry draw
+        # took ~5x the QR's compile time. (* 1.0, the draw's scaling, changes no bit.)
+        normal = _sample("normal", key, (max(rows, cols), min(rows, cols)),
+                         jnp.dtype(jnp.float32), None, 1.0)
+        return _compiled(_orthogonal, normal, self.gain, shape, jnp.dtype(dtype))
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
-def _orthogonal(key, gain, shape, dtype):
+def _orthogonal(normal, gain, shape, dtype):
     """One compiled program per shape (eagerly, the QR and the sign fix were ~10 programs).
     The values are the eager ops', bit for bit: the sign is +-1 and the gain one multiply,
     nothing for XLA to fuse into a rounding of its own."""
     rows, cols = math.prod(shape[:-1]), shape[-1]
-    flat = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
-    q, r = jnp.linalg.qr(flat)
+    q, r = jnp.linalg.qr(normal)
     q = q * jnp.sign(jnp.diag(r))
     q = q if rows >= cols else q.T
     return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)

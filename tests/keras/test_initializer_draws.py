@@ -97,3 +97,19 @@ def test_orthogonal_compiles_one_program_per_shape():
     assert I._orthogonal._cache_size() == before
     I.Orthogonal()((7, 28), jnp.float32, KEY)
     assert I._orthogonal._cache_size() == before + 1
+
+
+
+def test_orthogonal_draws_its_normal_matrix_as_one_size_class():
+    # The normal matrix comes from the size-class draw, the per-shape program is the QR
+    # alone (threefry's program compiled ~5x slower than the QR's, for each new shape).
+    jaxpr = jax.make_jaxpr(lambda k: I.Orthogonal()((5, 20), jnp.float32, k))(KEY).jaxpr
+    calls = {str(e.params.get("name")): e for e in jaxpr.eqns if "jaxpr" in e.params}
+    assert {"_draw", "_orthogonal"} <= set(calls)
+    qr_program = {e.primitive.name for e in calls["_orthogonal"].params["jaxpr"].jaxpr.eqns}
+    assert not {p for p in qr_program if "random" in p or "threefry" in p}, qr_program
+    # the (20, 5) and (18, 6) matrices: one 128-value draw, compiled once
+    I.Orthogonal()((5, 20), jnp.float32, KEY)
+    draws = I._draw._cache_size()
+    I.Orthogonal()((6, 18), jnp.float32, KEY)
+    assert I._draw._cache_size() == draws
