@@ -109,7 +109,7 @@ class _SpatialDropout(Dropout):
             return inputs
         shape = (inputs.shape[0],) + (1,) * self.rank + (inputs.shape[-1],)
         key = self.seed_generator.next()
-        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape)
+        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape, key)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
 
