@@ -27,9 +27,10 @@ def index_dtype():
 
 def device_indices(host):
     """Host indices as a device array of index_dtype(), converted on the host and put on the
-    device as they are: jnp.asarray would compile a program (a conversion, a copy) for each
-    new number of entries."""
-    return jax.device_put(np.asarray(host).astype(index_dtype(), copy=False))
+    device: jnp.asarray would compile a program (a conversion, a copy) for each new number
+    of entries. A copy first: on the CPU device_put may share the NumPy array's memory,
+    which the caller may change later."""
+    return jax.device_put(np.array(host, dtype=index_dtype(), copy=True))
 
 
 def traced(*values):
