@@ -73,9 +73,10 @@ def _sample(kind, key, shape, dtype, a, b):
     if isinstance(flat, jax.core.Tracer):  # building inside a trace: no host copy
         return _scaled(flat[:n].reshape(shape), kind, a, b)
     # on the host: eager jnp slicing, reshaping and scaling would compile per shape again,
-    # and so would jnp.asarray's copy back (device_put compiles nothing)
+    # and so would jnp.asarray's copy back (device_put compiles nothing; a host copy first,
+    # as on the CPU device_put may share the memory of the NumPy view of the draw)
     values = np.asarray(flat)[:n].reshape(shape)
-    return jax.device_put(_scaled(values, kind, a, b, np.asarray))
+    return jax.device_put(np.array(_scaled(values, kind, a, b, np.asarray), copy=True))
 
 
 def _scaled(values, kind, a, b, constant=jnp.asarray):

@@ -58,7 +58,8 @@ def drawn_flat(draw, shape, key=None):
         size *= n
     if key is not None and not isinstance(key, jax.core.Tracer) and size > 1:
         flat = np.asarray(draw((1 << (size - 1).bit_length(),)))
-        return jax.device_put(flat[:size].reshape(shape))
+        # a host copy: on the CPU device_put may share the memory of the view it is given
+        return jax.device_put(flat[:size].reshape(shape).copy())
     if len(shape) < 2:
         return draw(shape)
     return draw((size,)).reshape(shape)
