@@ -44,10 +44,12 @@ def drawn_flat(draw, shape, key=None):
     rank-3 shape, a quarter for rank 4 (the counters of a multi-dimensional iota). A
     dropout mask is one in every training step's program.
 
-    Eagerly (`key`, the draw's key, concrete), the draw is the first values of one whose
-    size is the next power of two, cut on the host: an eager layer call on a new shape then
-    compiles no threefry program (~0.3 s each) unless its size class is new, as the
-    initializers draw. Traced, the draw keeps its own size (no extra values per step)."""
+    Eagerly on the CPU (`key`, the draw's key, concrete there), the draw is the first values
+    of one whose size is the next power of two, cut on the host: an eager layer call on a
+    new shape then compiles no threefry program (~0.3 s each) unless its size class is new,
+    as the initializers draw. Not on a GPU/TPU, where the cut would wait for the device and
+    copy the mask there and back; traced, the draw keeps its own size (no extra values per
+    step)."""
     shape = tuple(shape)
     config = jax.config
     if not getattr(config, "jax_threefry_partitionable", False) or \
@@ -56,7 +58,8 @@ def drawn_flat(draw, shape, key=None):
     size = 1
     for n in shape:
         size *= n
-    if key is not None and not isinstance(key, jax.core.Tracer) and size > 1:
+    if size > 1 and isinstance(key, jax.Array) and not isinstance(key, jax.core.Tracer) and \
+            all(d.platform == "cpu" for d in key.devices()):
         flat = np.asarray(draw((1 << (size - 1).bit_length(),)))
         # a host copy: on the CPU device_put may share the memory of the view it is given
         return jax.device_put(flat[:size].reshape(shape).copy())
