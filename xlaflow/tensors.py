@@ -208,6 +208,11 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
             return value
         _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(have),
                                  "convert_to_tensor")
+        if type(value) is np.ndarray:
+            # jnp.asarray stages an ndarray through a program compiled for each new shape
+            # and dtype (JAX 0.10); converted and copied on the host, device_put compiles
+            # nothing, and the tensor never shares the caller's buffer.
+            return jax.device_put(np.array(value, jax.dtypes.canonicalize_dtype(have)))
         return jnp.asarray(value)
     wanted = dtype if dtype is not None else dtype_hint
     try:
