@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.compile_log import compiled_programs
 from xlaflow.random import drawn_flat
 
 KEY = jax.random.PRNGKey(5)
@@ -27,17 +28,8 @@ def test_eager_and_traced_draws_are_jax_randoms_for_the_shape(shape):
 
 def test_eager_draws_of_one_size_class_compile_no_new_program():
     drawn_flat(_bernoulli(KEY), (3, 37), KEY)  # 111 values: the 128-value draw, compiled
-    compiled = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiled_programs() as compiled:
         masks = [drawn_flat(_bernoulli(KEY), shape, KEY) for shape in [(4, 29), (2, 3, 19)]]
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     assert compiled == []
     np.testing.assert_array_equal(np.asarray(masks[1]),
                                   np.asarray(jax.random.bernoulli(KEY, 0.3, (2, 3, 19))))

@@ -3,12 +3,12 @@ each slice, sort, gather and scatter of the entries was a program of its own, co
 for every new number of entries (a dataset's rows all differ): several per call. Each op's
 result is checked against NumPy on the dense array too."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import xlaflow as tf
+from tests.compile_log import compiled_programs
 
 # a dense shape and an entry count (37) no other test uses: each op's program is new here
 DENSE = np.zeros((7, 11), np.float32)
@@ -54,16 +54,7 @@ def test_an_eager_op_compiles_at_most_one_program_for_a_new_entry_count(name):
     op, want = OPS[name]
     # reorder's input has its entries in reverse order
     a, b = _sparse(DENSE, reverse=name == "reorder"), _sparse(OTHER)
-    compiled = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiled_programs() as compiled:
         got = np.asarray(op(a, b))
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     np.testing.assert_array_equal(got, want)
-    assert len(compiled) <= 1, f"{name} compiled {len(compiled)} programs"
+    assert len(compiled) <= 1, f"{name} compiled {compiled}"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.compile_log import compiled_programs
 
 
 def test_tensor_is_jax_array():
@@ -164,17 +165,13 @@ def test_a_dtype_hint_that_a_python_float_does_not_fit_is_dropped():
 
 @pytest.mark.parametrize("dtype, expected", [(np.float64, np.float32), (np.float32, np.float32),
                                              (np.int64, np.int32), (np.uint8, np.uint8)])
-def test_converting_a_numpy_array_compiles_nothing_and_copies_it(dtype, expected, caplog):
+def test_converting_a_numpy_array_compiles_nothing_and_copies_it(dtype, expected):
     """jnp.asarray stages an ndarray through a program compiled per shape (JAX 0.10): eager
     code converting each new batch shape paid a compile for it."""
     host = np.arange(3 * 7, dtype=dtype).reshape(3, 7)
-    jax.config.update("jax_log_compiles", True)
-    caplog.set_level("WARNING", logger="jax._src.interpreters.pxla")
-    try:
+    with compiled_programs() as compiled:
         out = xf.convert_to_tensor(host)
-    finally:
-        jax.config.update("jax_log_compiles", False)
-    assert not [r for r in caplog.records if r.getMessage().startswith("Compiling")]
+    assert compiled == []
     assert out.dtype == expected and not out.weak_type
     np.testing.assert_array_equal(np.asarray(out), host.astype(expected))
     host[0, 0] = 99  # the tensor is its own buffer, as TF's

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.compile_log import compiled_programs
 from tests.data.plain import as_lists
 from xlaflow.data import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 
@@ -120,21 +121,12 @@ def test_argument_validation():
 
 
 def test_a_whole_pipeline_never_compiles_anything():
-    compiled = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with compiled_programs() as compiled:
         ds = (Dataset.from_tensor_slices({"x": np.random.rand(40, 3), "n": np.arange(40)})
               .map(lambda e: (e["x"] * 2, e["n"] % 5), num_parallel_calls=2)
               .filter(lambda x, n: n < 4).shuffle(8, seed=1).cache().repeat(2)
               .padded_batch(6).prefetch(2))
         assert ds.element_spec[0].shape == (None, None)
         total = sum(len(n) for _, n in ds)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     assert total == 64 and compiled == []
 

@@ -2,13 +2,11 @@
 train step compiles once: slots built inside the first traced step used to come back
 from its first call laid out anew, and the second call compiled the step again."""
 
-import logging
-
-import jax
 import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.compile_log import compiled_programs
 from xlaflow.keras import layers, models
 
 pytestmark = pytest.mark.two_devices
@@ -16,20 +14,6 @@ pytestmark = pytest.mark.two_devices
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(64, 8)).astype(np.float32)
 Y = RNG.normal(size=(64, 2)).astype(np.float32)
-
-
-@pytest.fixture
-def compiles(caplog):
-    """JAX logs each program it compiles (a jit cache miss, whatever the disk cache holds)."""
-    jax.config.update("jax_log_compiles", True)
-    caplog.set_level(logging.WARNING, logger="jax._src.interpreters.pxla")
-    yield
-    jax.config.update("jax_log_compiles", False)
-
-
-def _compiled(caplog, name):
-    """How many times the program of the function `name` was compiled."""
-    return sum(r.getMessage().startswith(f"Compiling jit({name})") for r in caplog.records)
 
 
 def _shard_shapes(variable):
@@ -45,25 +29,27 @@ def _model(optimizer):
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "nadam"])
-def test_a_mirrored_fit_compiles_its_train_step_once(compiles, caplog, optimizer):
+def test_a_mirrored_fit_compiles_its_train_step_once(optimizer):
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
         model = _model(optimizer)
-    model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
-    assert _compiled(caplog, "_train_step") == 1
+    with compiled_programs() as compiled:
+        model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+    assert compiled.count("jit(_train_step)") == 1
     for slot in model.optimizer.variables[1:]:
         assert slot.value.sharding.is_fully_replicated and len(slot.value.devices()) == 2
 
 
-def test_slots_of_sharded_weights_are_sharded_as_their_weights(compiles, caplog):
+def test_slots_of_sharded_weights_are_sharded_as_their_weights():
     layout_map = xf.distribute.LayoutMap(xf.distribute.make_mesh((1, 2)))
     layout_map["hidden/kernel"] = (None, "model")
     layout_map["out/kernel"] = ("model", None)
     strategy = xf.distribute.ModelParallelStrategy(layout_map)
     with strategy.scope():
         model = _model("adam")
-    model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
-    assert _compiled(caplog, "_train_step") == 1
+    with compiled_programs() as compiled:
+        model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+    assert compiled.count("jit(_train_step)") == 1
     owners = model.optimizer.slot_owners()
     shards = {(owners[id(s)][0].name, owners[id(s)][1]): _shard_shapes(s)
               for s in model.optimizer.variables if id(s) in owners}
@@ -74,7 +60,7 @@ def test_slots_of_sharded_weights_are_sharded_as_their_weights(compiles, caplog)
     assert _shard_shapes(weights["hidden/bias"]) == [(16,)] * 2  # still replicated
 
 
-def test_a_custom_loop_under_run_compiles_its_step_once(compiles, caplog):
+def test_a_custom_loop_under_run_compiles_its_step_once():
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
         model = _model("adam")
@@ -93,6 +79,7 @@ def test_a_custom_loop_under_run_compiles_its_step_once(compiles, caplog):
     def distributed_step(x, y):
         return strategy.run(replica_step, args=(x, y))
 
-    for x, y in batches:
-        distributed_step(x, y)
-    assert _compiled(caplog, "distributed_step") == 1
+    with compiled_programs() as compiled:
+        for x, y in batches:
+            distributed_step(x, y)
+    assert compiled.count("jit(distributed_step)") == 1
