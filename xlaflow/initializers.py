@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow._host_arrays import host_to_device
+
 
 class Initializer:
     """Callable `(shape, dtype, key) -> array`; configs round-trip through get_config.
@@ -73,10 +75,9 @@ def _sample(kind, key, shape, dtype, a, b):
     if isinstance(flat, jax.core.Tracer):  # building inside a trace: no host copy
         return _scaled(flat[:n].reshape(shape), kind, a, b)
     # on the host: eager jnp slicing, reshaping and scaling would compile per shape again,
-    # and so would jnp.asarray's copy back (device_put compiles nothing; a host copy first,
-    # as on the CPU device_put may share the memory of the NumPy view of the draw)
+    # and so would jnp.asarray's copy back
     values = np.asarray(flat)[:n].reshape(shape)
-    return jax.device_put(np.array(_scaled(values, kind, a, b, np.asarray), copy=True))
+    return host_to_device(_scaled(values, kind, a, b, np.asarray))
 
 
 def _scaled(values, kind, a, b, constant=jnp.asarray):

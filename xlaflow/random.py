@@ -8,6 +8,7 @@ step draws fresh randomness without retracing.
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 
 import jax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from xlaflow import _lifting, _op_dispatch
+from xlaflow._host_arrays import host_to_device
 from xlaflow.module import Module
 from xlaflow.variables import Variable
 
@@ -37,35 +39,32 @@ def _seed():
     return _global_seed[0]
 
 
-def drawn_flat(draw, shape, key=None):
-    """`draw(shape)`, a jax.random sampler of `shape`, drawn as `draw((size,))` reshaped
+def drawn_flat(sample, key, shape):
+    """`sample(key, shape)`, a jax.random sampler, drawn as `sample(key, (size,))` reshaped
     when threefry's counters are the values' flat positions (jax_threefry_partitionable):
     the same values bit for bit, from a program that compiles in about half the time for a
     rank-3 shape, a quarter for rank 4 (the counters of a multi-dimensional iota). A
     dropout mask is one in every training step's program.
 
-    Eagerly on the CPU (`key`, the draw's key, concrete there), the draw is the first values
-    of one whose size is the next power of two, cut on the host: an eager layer call on a
-    new shape then compiles no threefry program (~0.3 s each) unless its size class is new,
-    as the initializers draw. Not on a GPU/TPU, where the cut would wait for the device and
-    copy the mask there and back; traced, the draw keeps its own size (no extra values per
+    Eagerly on the CPU (`key` concrete there), the draw is the first values of one whose
+    size is the next power of two, cut on the host: an eager layer call on a new shape then
+    compiles no threefry program (~0.3 s each) unless its size class is new, as the
+    initializers draw. Not on a GPU/TPU, where the cut would wait for the device and copy
+    the values there and back; traced, the draw keeps its own size (no extra values per
     step)."""
     shape = tuple(shape)
     config = jax.config
     if not getattr(config, "jax_threefry_partitionable", False) or \
             str(getattr(config, "jax_default_prng_impl", "threefry2x32")) != "threefry2x32":
-        return draw(shape)
-    size = 1
-    for n in shape:
-        size *= n
+        return sample(key, shape)
+    size = math.prod(shape)
     if size > 1 and isinstance(key, jax.Array) and not isinstance(key, jax.core.Tracer) and \
             all(d.platform == "cpu" for d in key.devices()):
-        flat = np.asarray(draw((1 << (size - 1).bit_length(),)))
-        # a host copy: on the CPU device_put may share the memory of the view it is given
-        return jax.device_put(flat[:size].reshape(shape).copy())
+        flat = np.asarray(sample(key, (1 << (size - 1).bit_length(),)))
+        return host_to_device(flat[:size].reshape(shape))
     if len(shape) < 2:
-        return draw(shape)
-    return draw((size,)).reshape(shape)
+        return sample(key, shape)
+    return sample(key, (size,)).reshape(shape)
 
 
 def next_key():

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow._host_arrays import host_to_device
 from xlaflow.tensor_shape import TensorShape
 from xlaflow.tensors import convert_to_tensor, shapes_compatible
 
@@ -26,11 +27,9 @@ def index_dtype():
 
 
 def device_indices(host):
-    """Host indices as a device array of index_dtype(), converted on the host and put on the
-    device: jnp.asarray would compile a program (a conversion, a copy) for each new number
-    of entries. A copy first: on the CPU device_put may share the NumPy array's memory,
-    which the caller may change later."""
-    return jax.device_put(np.array(host, dtype=index_dtype(), copy=True))
+    """Host indices as a device array of index_dtype(), compiling nothing (jnp.asarray
+    would compile a program for each new number of entries)."""
+    return host_to_device(host, index_dtype())
 
 
 def traced(*values):

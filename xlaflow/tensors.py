@@ -13,6 +13,7 @@ from xlaflow import (
     _string_dtype,
     _tensor_numpy,  # noqa: F401  (eager tensors get TF's .numpy())
 )
+from xlaflow._host_arrays import host_to_device
 from xlaflow._host_text import is_string_dtype  # noqa: F401  (re-exported: TF's dtype test)
 from xlaflow.variables import Variable
 
@@ -209,10 +210,7 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
         _check_narrowed_integers(value, jax.dtypes.canonicalize_dtype(have),
                                  "convert_to_tensor")
         if type(value) is np.ndarray:
-            # jnp.asarray stages an ndarray through a program compiled for each new shape
-            # and dtype (JAX 0.10); converted and copied on the host, device_put compiles
-            # nothing, and the tensor never shares the caller's buffer.
-            return jax.device_put(np.array(value, jax.dtypes.canonicalize_dtype(have)))
+            return host_to_device(value)  # jnp.asarray would compile a program per shape
         return jnp.asarray(value)
     wanted = dtype if dtype is not None else dtype_hint
     try:

@@ -108,8 +108,8 @@ class MultiHeadAttention(Layer):
         weights = probabilities = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
             key = self.seed_generator.next()
-            keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1 - self.dropout, flat),
-                              weights.shape)
+            keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1 - self.dropout, s),
+                              key, weights.shape)
             weights = jnp.where(keep, weights / (1 - self.dropout), 0.0)
         context = jnp.einsum("...hqk,...khd->...qhd", weights, v)
         out = jnp.einsum("...qhd,hdo->...qo", context, self.output_kernel.value)

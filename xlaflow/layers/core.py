@@ -184,7 +184,7 @@ class Dropout(Layer):
         shape = inputs.shape if self.noise_shape is None else tuple(
             s if n is None else n for s, n in zip(inputs.shape, self.noise_shape))
         key = self.seed_generator.next()
-        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape, key)
+        keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1.0 - self.rate, s), key, shape)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
     def get_config(self):

@@ -128,8 +128,8 @@ class _BaseDenseAttention(Layer):
         weights = jax.nn.softmax(scores, axis=-1)
         if training and self.dropout:
             key = self.seed_generator.next()
-            keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1 - self.dropout, flat),
-                              weights.shape)
+            keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1 - self.dropout, s),
+                              key, weights.shape)
             weights = jnp.where(keep, weights / (1 - self.dropout), 0.0).astype(scores.dtype)
         result = jnp.matmul(weights, value)
         if query_mask is not None:

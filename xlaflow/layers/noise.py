@@ -56,7 +56,7 @@ class GaussianNoise(_Noise):
         return self.stddev == 0
 
     def _noisy(self, inputs, key):
-        noise = drawn_flat(lambda flat: jax.random.normal(key, flat, inputs.dtype),
+        noise = drawn_flat(lambda k, s: jax.random.normal(k, s, inputs.dtype), key,
                            inputs.shape)
         return inputs + self.stddev * noise
 
@@ -78,7 +78,7 @@ class GaussianDropout(_Noise):
 
     def _noisy(self, inputs, key):
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        noise = drawn_flat(lambda flat: jax.random.normal(key, flat, inputs.dtype),
+        noise = drawn_flat(lambda k, s: jax.random.normal(k, s, inputs.dtype), key,
                            inputs.shape)
         return inputs * (1.0 + stddev * noise)
 
@@ -109,7 +109,7 @@ class _SpatialDropout(Dropout):
             return inputs
         shape = (inputs.shape[0],) + (1,) * self.rank + (inputs.shape[-1],)
         key = self.seed_generator.next()
-        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - self.rate, flat), shape, key)
+        keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1.0 - self.rate, s), key, shape)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
 
@@ -179,7 +179,7 @@ class AlphaDropout(_Noise):
         alpha_p = -_SELU_ALPHA * _SELU_SCALE
         a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
         b = -a * alpha_p * rate
-        keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - rate, flat),
+        keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1.0 - rate, s), key,
                           self._shape(inputs))
         return a * jnp.where(keep, inputs, jnp.asarray(alpha_p, inputs.dtype)) + b
 

@@ -69,7 +69,7 @@ class DropoutConfig:
 
 
 def _draw(key, rate, shape, dtype):
-    keep = drawn_flat(lambda flat: jax.random.bernoulli(key, 1.0 - rate, flat), shape, key)
+    keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1.0 - rate, s), key, shape)
     return jnp.where(keep, 1.0 / (1.0 - rate), 0.0).astype(dtype)
 
 
