@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow.sparse_ops import check_sparse, need_known, take_entries
+from xlaflow.sparse_ops import _columns, check_sparse, need_known, take_entries
 from xlaflow.sparse_tensor import SparseTensor, device_indices, index_dtype, on_device, traced
 from xlaflow.tensors import convert_to_tensor
 
@@ -36,14 +36,10 @@ def _dense_like(op, name, value, sp):
     return dense
 
 
-def _columns(indices):
-    return tuple(indices[:, d] for d in range(indices.shape[1]))
-
-
 # As in sparse_ops: each op's device work is one jitted program, not one per eager op.
 @jax.jit
 def _scatter_add(dense, indices, values):
-    return dense.at[_columns(indices)].add(values)
+    return dense.at[_columns(indices, indices.shape[1])].add(values)
 
 
 @functools.partial(jax.jit, static_argnames="count")
