@@ -20,6 +20,9 @@ def _params(weights):
 
 @pytest.fixture(scope="module")
 def full():
+    # Keras numbers unnamed layers per session ('global_average_pooling2d_1' after another
+    # test's pooling layer); its summary below is of a fresh session
+    keras.backend.clear_session()
     return keras.applications.MobileNetV2(weights=None)
 
 
