@@ -25,6 +25,7 @@ from xlaflow import (
     _tracebacks,
 )
 from xlaflow._entry import Direct, Entry
+from xlaflow._reachable import reachable_variables
 from xlaflow._retracing import TraceLog, warn_per_shape
 from xlaflow._signatures import DYNAMIC
 from xlaflow.config import flags
@@ -140,8 +141,14 @@ class Tracing:
                            f"kept changing over {_MAX_ROUNDS} traces")
 
     def _rebuild(self, entry, key, again):
-        variables = list({id(v): v for v in [*entry.variables, *again.variables]}.values())
-        known = {id(v) for v in entry.variables}
+        # What the function reaches now (Variables the trace created, such as optimizer
+        # slots, included) leads, in the order a first guess would have had them: a model
+        # restored with its slots (load_model) then compiles the same program as the
+        # one it was saved from, and the persistent compilation cache has it.
+        self._guess = reachable_variables(self._python_function)
+        variables = list({id(v): v for v in [*self._guess, *entry.variables,
+                                             *again.variables]}.values())
+        known = {id(v) for v in self._guess + entry.variables}
         self._learned += [v for v in again.variables if id(v) not in known]
         rebuilt = self._make_entry(key, entry.template, entry.treedef, variables,
                                    undonated=entry.undonated or again.undonated)
