@@ -141,6 +141,10 @@ def rank(input, name=None):
 def size(input, out_type=int32, name=None):
     """Number of elements as an integer scalar; a NumPy one when every size is known when
     tracing (as xf.shape), so `TensorArray(size=xf.size(x))` works inside xf.function."""
+    from xlaflow.ragged_tensor import RaggedTensor
+    if isinstance(input, RaggedTensor):  # jnp.size only warns on it (JAX 0.10)
+        from xlaflow.ragged_shape import size as ragged_size
+        return ragged_size(input, out_type)
     n = jnp.size(input)
     if isinstance(n, int):
         return np.asarray(n, dtype=as_dtype(out_type))

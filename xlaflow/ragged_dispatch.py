@@ -334,4 +334,9 @@ def register():
     for fn in (under(xf_math.pow), under(xf_math.divide_no_nan), math_extra.squared_difference,
                math_extra.atan2, math_extra.logical_xor):
         table[fn] = _elementwise(fn, 2)
+    from xlaflow import ragged_shape
+
+    table[ops.shape] = ragged_shape.shape  # (ops.size looks for a RaggedTensor itself)
     _op_dispatch.dispatch_for(RaggedTensor, table)
+    _op_dispatch.dispatch_for(ragged_shape.DynamicRaggedShape,
+                              {ops.zeros: ragged_shape.zeros, ops.ones: ragged_shape.ones})

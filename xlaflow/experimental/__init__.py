@@ -1,4 +1,5 @@
-"""tf.experimental: of TF's experimental modules, `numpy` (tf.experimental.numpy) is here.
+"""tf.experimental: `numpy` (tf.experimental.numpy) and DynamicRaggedShape (what tf.shape
+gives for a RaggedTensor) are here.
 
 The others (dtensor, ExtensionType, dispatch_for_api, ...) are TF-internal machinery with no
 counterpart; asking for one names what to use instead.
@@ -19,6 +20,9 @@ def __getattr__(name):
     if name == "numpy":
         import importlib
         return importlib.import_module("xlaflow.experimental.numpy")
+    if name == "DynamicRaggedShape":
+        from xlaflow.ragged_shape import DynamicRaggedShape
+        return DynamicRaggedShape
     if name in _NOT_PROVIDED:
         raise AttributeError(f"module 'xlaflow.experimental' has no attribute {name!r}: "
                              f"tf.experimental.{name} is not provided; {_NOT_PROVIDED[name]}")
