@@ -194,8 +194,109 @@ class Nadam(_Moments):
         return {"u_product": values["u_product"] * common["u_t"]}
 
 
+class Adadelta(Optimizer):
+    """Keras' Adadelta, epsilon inside both roots: `acc_g = rho * acc_g + (1 - rho) * g^2;
+    d = -sqrt(acc_d + eps) * g / sqrt(acc_g + eps); acc_d = rho * acc_d + (1 - rho) * d^2;
+    w += lr * d` (Keras' default rate is 0.001; the paper's form is learning_rate=1.0)."""
+
+    slot_names = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        self.rho, self.epsilon = float(rho), float(epsilon)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+    def update_step(self, grad, value, slots, lr, common):
+        accumulated_grad = self.rho * slots[0] + (1.0 - self.rho) * jnp.square(grad)
+        delta = -jnp.sqrt(slots[1] + self.epsilon) * grad / jnp.sqrt(
+            accumulated_grad + self.epsilon)
+        accumulated_delta = self.rho * slots[1] + (1.0 - self.rho) * jnp.square(delta)
+        return value + lr * delta, (accumulated_grad, accumulated_delta)
+
+
+class Ftrl(Optimizer):
+    """Keras' FTRL-Proximal: `n' = n + g^2; z += g_s - (n'^-p - n^-p) / lr * w;
+    w = (clip(z, -l1, l1) - z) / (n'^-p / lr + 2 * (l2 + beta / (2 lr)))`, with `p` the
+    learning_rate_power, `g_s = g + 2 * l2_shrinkage * w`, n starting at
+    initial_accumulator_value (the slots `accumulator` and `linear`)."""
+
+    slot_names = ("accumulator", "linear")
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, **kwargs):
+        given = {"initial_accumulator_value": initial_accumulator_value,
+                 "l1_regularization_strength": l1_regularization_strength,
+                 "l2_regularization_strength": l2_regularization_strength,
+                 "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength}
+        for name, value in given.items():  # checked before any state exists, as Keras
+            if value < 0.0:
+                raise ValueError(f"Ftrl: `{name}` needs to be positive or zero; received "
+                                 f"{name}={value}")
+        if learning_rate_power > 0.0:
+            raise ValueError(f"Ftrl: `learning_rate_power` needs to be negative or zero; "
+                             f"received learning_rate_power={learning_rate_power}")
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1_regularization_strength = float(l1_regularization_strength)
+        self.l2_regularization_strength = float(l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = float(l2_shrinkage_regularization_strength)
+        self.beta = float(beta)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength":
+                    self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+    def init_slot(self, slot, value):
+        if slot == "accumulator":
+            return jnp.full_like(value, self.initial_accumulator_value)
+        return jnp.zeros_like(value)
+
+    def update_step(self, grad, value, slots, lr, common):
+        accumulator, linear = slots
+        power = -self.learning_rate_power
+        l2 = self.l2_regularization_strength + self.beta / (2.0 * lr)
+        shrunk = grad + 2.0 * self.l2_shrinkage_regularization_strength * value
+        new_accumulator = accumulator + jnp.square(grad)  # the raw gradient, as Keras
+        linear = linear + shrunk - (jnp.power(new_accumulator, power) -
+                                    jnp.power(accumulator, power)) / lr * value
+        quadratic = jnp.power(new_accumulator, power) / lr + 2.0 * l2
+        l1 = self.l1_regularization_strength
+        new_value = (jnp.clip(linear, -l1, l1) - linear) / quadratic
+        return new_value, (new_accumulator, linear)
+
+
+class Lion(Optimizer):
+    """Keras' Lion: `w -= lr * sign(b1 * m + (1 - b1) * g); m = b2 * m + (1 - b2) * g`
+    (the sign of an interpolation steps, another one is kept; Keras' default rate 1e-4)."""
+
+    slot_names = ("m",)
+
+    def __init__(self, learning_rate=0.0001, beta_1=0.9, beta_2=0.99, **kwargs):
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+    def update_step(self, grad, value, slots, lr, common):
+        m = slots[0]
+        step = jnp.sign(m * self.beta_1 + grad * (1.0 - self.beta_1))
+        return value - lr * step, (m * self.beta_2 + grad * (1.0 - self.beta_2),)
+
+
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
-            "adamax": Adamax, "nadam": Nadam}
+            "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta, "ftrl": Ftrl,
+            "lion": Lion}
 
 
 def serialize(optimizer):
@@ -218,7 +319,7 @@ def deserialize(config):
 
 def get(identifier):
     """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad', 'adamax',
-    'nadam'), a `serialize` dict, an Optimizer class, an Optimizer or a
+    'nadam', 'adadelta', 'ftrl', 'lion'), a `serialize` dict, an Optimizer class, an Optimizer or a
     LossScaleOptimizer."""
     from xlaflow.loss_scale import LossScaleOptimizer  # wraps an Optimizer: one too
     if isinstance(identifier, (Optimizer, LossScaleOptimizer)):

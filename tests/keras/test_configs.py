@@ -290,6 +290,12 @@ OPTIMIZERS = {
     "adamax": lambda: optimizers.Adamax(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-5),
     "nadam": lambda: optimizers.Nadam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-5,
                                       clipnorm=1.0),
+    "adadelta": lambda: optimizers.Adadelta(1.0, rho=0.9, epsilon=1e-5),
+    "ftrl": lambda: optimizers.Ftrl(0.1, learning_rate_power=-0.7, initial_accumulator_value=0.2,
+                                    l1_regularization_strength=0.01,
+                                    l2_regularization_strength=0.02,
+                                    l2_shrinkage_regularization_strength=0.03, beta=0.1),
+    "lion": lambda: optimizers.Lion(0.01, beta_1=0.8, beta_2=0.95, weight_decay=0.01),
 }
 
 
@@ -324,8 +330,8 @@ def test_optimizer_round_trip_applies_the_same_updates(name):
 def test_optimizer_class_name_is_case_insensitive_and_unknown_is_clear():
     assert type(optimizers.deserialize({"class_name": "rmsprop", "config": {}})) is \
         optimizers.RMSprop
-    with pytest.raises(ValueError, match="Ftrl"):
-        optimizers.get({"class_name": "Ftrl", "config": {}})
+    with pytest.raises(ValueError, match="Unknown optimizer in config.*'Adafactor'"):
+        optimizers.get({"class_name": "Adafactor", "config": {}})
 
 
 def test_unserializable_schedule_is_named():

@@ -35,7 +35,12 @@ TF_SLOTS = {
     "RMSprop": (("velocity",), ("momentum",), ("average_gradient",)),
     "Adagrad": (("accumulator",),),
     "Adamax": (("m", "u"),),
+    "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
+    "Ftrl": (("accumulator", "linear"),),
+    "Lion": (("m",),),
 }
+# (Nadam is not here: TF keeps its momentum product outside the saved variables, so a file
+# in TF's layout could not resume it; xlaflow writes its own layout for it)
 _ALWAYS = {"SGD": ("m",)}  # slots TF builds whatever the configuration
 
 

@@ -4,10 +4,13 @@ and the `legacy` / `experimental` import paths of TF 2.9-2.11+ (aliases of these
 from xlaflow.keras.optimizers import experimental, legacy, schedules  # noqa: F401
 from xlaflow.optimizers import (  # noqa: F401
     SGD,
+    Adadelta,
     Adagrad,
     Adam,
     Adamax,
     AdamW,
+    Ftrl,
+    Lion,
     Nadam,
     Optimizer,
     RMSprop,
@@ -18,14 +21,14 @@ from xlaflow.optimizers import (  # noqa: F401
 
 # Keras optimizers xlaflow does not have: still an AttributeError (hasattr stays False, as
 # for xf.ragged), naming what to use instead
-_NOT_PROVIDED = ("Adadelta", "Ftrl", "Adafactor", "Lion")
+_NOT_PROVIDED = ("Adafactor",)
 
 
 def __getattr__(name):
     if name in _NOT_PROVIDED:
         raise AttributeError(
             f"module 'xlaflow.keras.optimizers' has no attribute {name!r}: tf.keras.optimizers."
-            f"{name} is not provided; use Adam, AdamW, RMSprop, Adagrad or SGD, or an "
+            f"{name} is not provided; use Adam, AdamW, Lion, RMSprop, Adagrad or SGD, or an "
             "Optimizer subclass (Keras 2.11's build/update_step form) with the update rule "
-            "(optax has adadelta, adafactor and lion to follow)")
+            "(optax.adafactor's to follow)")
     raise AttributeError(f"module 'xlaflow.keras.optimizers' has no attribute {name!r}")

@@ -6,10 +6,12 @@ so `tf.keras.optimizers.experimental.AdamW` ports unchanged.
 
 from xlaflow.optimizers import (  # noqa: F401
     SGD,
+    Adadelta,
     Adagrad,
     Adam,
     Adamax,
     AdamW,
+    Ftrl,
     Nadam,
     Optimizer,
     RMSprop,

@@ -8,9 +8,11 @@ OptimizerV2's `decay=` (inverse-time decay of the rate) is taken, by every class
 
 from xlaflow.optimizers import (  # noqa: F401
     SGD,
+    Adadelta,
     Adagrad,
     Adam,
     Adamax,
+    Ftrl,
     Nadam,
     Optimizer,
     RMSprop,
