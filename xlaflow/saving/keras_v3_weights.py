@@ -63,32 +63,51 @@ def own_weights(layer):
         [w for w in weights if id(w) not in trainable]
 
 
-def weight_groups(model, scheme="tf2.12", prefix="", seen=None):
+def weight_groups(model, scheme="tf2.12", prefix="", seen=None, keras_sublayers=True):
     """[(group path, its weights)] of `model` itself ("vars" at the root) and each of its
     layers (layer_paths), an inner model's layers under its own path, as TF walks them;
-    each layer once (`seen`: TF's visited set), its sublayers under it (layer_groups)."""
+    each layer once (`seen`: TF's visited set), its sublayers under it (layer_groups).
+    `keras_sublayers=False`: the layout xlaflow wrote before it placed MultiHeadAttention's
+    weights in Keras' sublayer groups (all in the layer's own)."""
     seen = set() if seen is None else seen
     seen.add(id(model))
     groups = [(f"{prefix}vars", own_weights(model))]
     for path, layer in layer_paths(model, scheme):
         if id(layer) not in seen:
-            groups += layer_groups(layer, f"{prefix}{path}/", scheme, seen)
+            groups += layer_groups(layer, f"{prefix}{path}/", scheme, seen, keras_sublayers)
     return groups
 
 
-def layer_groups(layer, prefix, scheme, seen):
+def _keras_sublayer_weights(layer):
+    """[(attribute, weights)] of the sublayers Keras holds weights in where xlaflow's layer
+    holds them itself (MultiHeadAttention's four EinsumDense layers, kernel then bias,
+    in dir() order), or None."""
+    from xlaflow.layers.attention import MultiHeadAttention
+    if not isinstance(layer, MultiHeadAttention) or layer.projections is None:
+        return None
+    dense = {f"_{name}_dense": pair for name, pair in layer.projections.items()}
+    dense["_output_dense"] = (layer.output_kernel, layer.output_bias)
+    return [(attr, [w for w in dense[attr] if w is not None]) for attr in sorted(dense)]
+
+
+def layer_groups(layer, prefix, scheme, seen, keras_sublayers=True):
     """A layer's groups as TF 2.12's walk writes them: its own weights at `<prefix>vars`,
     then each sublayer in a public attribute (RNN's `cell`, Bidirectional's
     `backward_layer`/`forward_layer`, TimeDistributed's `layer`, StackedRNNCells'
     `cells/<class>[_k]`) at its attribute's path, in dir() order. xlaflow's LSTM, GRU and
-    SimpleRNN hold their cell's weights themselves, which Keras keeps at `<prefix>cell/vars`.
+    SimpleRNN hold their cell's weights themselves, which Keras keeps at `<prefix>cell/vars`;
+    MultiHeadAttention's go to Keras' `_query_dense`... groups (_keras_sublayer_weights).
     A sublayer in a private attribute keeps its weights in the layer's group (xlaflow's
     private names are not Keras')."""
     from xlaflow.layers.recurrent import _Recurrent
     from xlaflow.models import Model
     if isinstance(layer, Model):
-        return weight_groups(layer, scheme, prefix, seen)
+        return weight_groups(layer, scheme, prefix, seen, keras_sublayers)
     seen.add(id(layer))
+    split = _keras_sublayer_weights(layer) if keras_sublayers else None
+    if split is not None:
+        return [(f"{prefix}vars", [])] + [(f"{prefix}{attr}/vars", weights)
+                                          for attr, weights in split]
     subs = [(path, sub) for path, sub in _sublayers(layer) if id(sub) not in seen]
     nested = {id(w) for _, sub in subs for w in sub.weights}
     own = [w for w in own_weights(layer) if id(w) not in nested]
@@ -98,7 +117,7 @@ def layer_groups(layer, prefix, scheme, seen):
         groups = [(f"{prefix}vars", own)]
     for path, sub in subs:
         if id(sub) not in seen:  # a sibling's walk may have taken it
-            groups += layer_groups(sub, f"{prefix}{path}/", scheme, seen)
+            groups += layer_groups(sub, f"{prefix}{path}/", scheme, seen, keras_sublayers)
     return groups
 
 
@@ -200,9 +219,10 @@ def read_model(f, model, filepath, what="load_model", skip_mismatch=False):
     scheme finding the most groups is read and a layer whose group is missing or whose
     counts or shapes differ is skipped with a warning, as saving_lib's _load_state."""
     failures, best = [], None
-    for scheme in ("tf2.12", "tf2.13", "later"):
+    for scheme, keras_sublayers in (("tf2.12", True), ("tf2.13", True), ("later", True),
+                                    ("tf2.12", False)):
         found, missing, skipped = [], None, []
-        for path, weights in weight_groups(model, scheme):
+        for path, weights in weight_groups(model, scheme, keras_sublayers=keras_sublayers):
             group = f.get(path)
             if not weights:
                 continue
