@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from xlaflow import backend_config
+from xlaflow import _eager_pairs, backend_config
 from xlaflow.nn_ops import sigmoid_cross_entropy
 from xlaflow.training import output_masks
 
@@ -155,7 +155,8 @@ class Loss:
         self.options = options
 
     def call(self, y_true, y_pred):
-        return type(self).fn(y_true, y_pred, **self.options)
+        return _eager_pairs.apply(type(self).fn, self.options, _eager_pairs.on_device(y_true),
+                                  _eager_pairs.on_device(y_pred))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         values = self.call(y_true, y_pred)

@@ -6,14 +6,11 @@ fit's compiled step alike, without a separate functional metric API.
 
 from __future__ import annotations
 
-import functools
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from xlaflow import _eager_pairs
 from xlaflow import losses as losses_lib
-from xlaflow._host_arrays import host_to_device
 from xlaflow.metric_base import Metric  # the base class lives there; re-exported here
 from xlaflow.metric_base import div_no_nan as _div_no_nan
 from xlaflow.metrics_auc import AUC
@@ -96,7 +93,8 @@ class MeanMetricWrapper(Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         # Lists as in Keras' documented examples become arrays before the function sees them.
         y_true, y_pred = _array(y_true), _array(y_pred)
-        super().update_state(_values(self.fn, self.options, y_true, y_pred), sample_weight)
+        super().update_state(_eager_pairs.apply(self.fn, self.options, y_true, y_pred),
+                             sample_weight)
 
     def get_config(self):
         config = {**super().get_config(), **self.options}
@@ -119,30 +117,8 @@ def _array(value):
     """An array of `value` (a list, a NumPy array, a number); a dict, as a user function on
     several outputs may take, stays a dict."""
     if isinstance(value, np.ndarray):
-        return host_to_device(value)  # jnp.asarray compiles a program per shape for it
+        return _eager_pairs.on_device(value)
     return value if isinstance(value, dict) else jnp.asarray(value)
-
-
-_COMPILED = {}  # (function, options) -> the function compiled, for eager updates
-
-
-def _values(fn, options, y_true, y_pred):
-    """fn(y_true, y_pred, **options). Called eagerly on one of xlaflow's metric functions,
-    it runs as one compiled program per shape (op by op, a new batch shape compiled
-    each of its operations). A user's function keeps Python's eager semantics."""
-    if isinstance(y_true, jax.Array) and isinstance(y_pred, jax.Array) and \
-            not isinstance(y_true, jax.core.Tracer) and \
-            not isinstance(y_pred, jax.core.Tracer) and \
-            getattr(fn, "__module__", "").startswith("xlaflow."):
-        try:
-            key = (fn, tuple(sorted(options.items())))
-            compiled = _COMPILED.get(key)
-        except TypeError:  # an option that cannot be a cache key: op by op
-            return fn(y_true, y_pred, **options)
-        if compiled is None:
-            compiled = _COMPILED[key] = jax.jit(functools.partial(fn, **options))
-        return compiled(y_true, y_pred)
-    return fn(y_true, y_pred, **options)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
