@@ -169,6 +169,10 @@ class Optimizer(KerasSubclassAPI, Module):
     def update_globals(self, values, common):
         return values
 
+    def global_variables(self):
+        """{name: Variable} of global_slots(), once built."""
+        return dict(self._globals)
+
     # -- the learning rate -----------------------------------------------------------------
     def _current_learning_rate(self):
         if self._schedule is None:

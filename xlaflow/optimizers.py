@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from xlaflow.optimizer_base import Optimizer, filter_empty_gradients  # noqa: F401
 from xlaflow.schedules import (  # noqa: F401  (Keras' names, here as before)
@@ -192,6 +193,12 @@ class Nadam(_Moments):
 
     def update_globals(self, values, common):
         return {"u_product": values["u_product"] * common["u_t"]}
+
+    def globals_after(self, steps):
+        """The shared state after `steps` steps: TF's files keep only the iteration count and
+        the slots, and the momentum product follows from the count."""
+        t = np.arange(1, int(steps) + 1, dtype=np.float64)
+        return {"u_product": np.float32(np.prod(self.beta_1 * (1.0 - 0.5 * 0.96 ** t)))}
 
 
 class Adadelta(Optimizer):

@@ -141,17 +141,46 @@ def test_an_unregistered_class_comes_from_custom_objects(tmp_path):
     assert type(model.layers[1]) is Tripler
 
 
+class PatientAdam(keras.optimizers.Adam):
+    """A user's optimizer: TF's order of its variables is not known here."""
+
+
 def test_an_optimizer_whose_tf_order_is_unknown_loads_fresh_with_a_warning(tmp_path):
     config, arrays, weights, _ = files.dense_stack()
-    config["compile_config"]["optimizer"] = files.obj("keras.optimizers", "Nadam", {
-        "name": "Nadam", "learning_rate": 0.002, "beta_1": 0.9, "beta_2": 0.999,
-        "epsilon": 1e-07, "jit_compile": True, "is_legacy_optimizer": False})
+    config["compile_config"]["optimizer"] = files.obj(
+        "__main__", "PatientAdam", files.adam()["config"], registered_name="PatientAdam")
     path = files.write(str(tmp_path / "n.keras"), config, arrays)
     with pytest.warns(UserWarning, match="optimizer state is not restored"):
-        model = keras.models.load_model(path)
-    assert type(model.optimizer).__name__ == "Nadam"
+        model = keras.models.load_model(path, custom_objects={"PatientAdam": PatientAdam})
+    assert type(model.optimizer) is PatientAdam
     assert int(model.optimizer.iterations) == 0
     np.testing.assert_allclose(model(X), files.numpy_stack(X, weights), rtol=1e-5, atol=1e-5)
+
+
+def test_tf_written_nadam_state_resumes_with_the_momentum_product_of_its_steps(tmp_path):
+    """TF 2.12's Nadam saves m and v of each variable in turn, not its running product of
+    the momentum schedule: the next step must use the product over the saved steps."""
+    config, arrays, weights, slots = files.dense_stack()  # m0 v0 m1 v1 ...: Adam's order too
+    config["compile_config"]["optimizer"] = files.obj("keras.optimizers", "Nadam", {
+        "name": "Nadam", "learning_rate": 0.01, "beta_1": 0.9, "beta_2": 0.999,
+        "epsilon": 1e-07, "jit_compile": True, "is_legacy_optimizer": False})
+    model = keras.models.load_model(files.write(str(tmp_path / "n.keras"), config, arrays))
+    assert int(model.optimizer.iterations) == 12
+    grads = [RNG_GRADS.normal(size=w.shape).astype(np.float32) for w in weights]
+    model.optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    b1, b2, t = 0.9, 0.999, 13  # the 13th step, by NumPy from the file's state
+    product = np.prod([b1 * (1 - 0.5 * 0.96 ** s) for s in range(1, t)])
+    u_t, u_next = b1 * (1 - 0.5 * 0.96 ** t), b1 * (1 - 0.5 * 0.96 ** (t + 1))
+    for i, (w, g) in enumerate(zip(weights, grads)):
+        m = b1 * slots[(i, "m")] + (1 - b1) * g
+        v = b2 * slots[(i, "v")] + (1 - b2) * g * g
+        m_hat = u_next * m / (1 - product * u_t * u_next) + (1 - u_t) * g / (1 - product * u_t)
+        expected = w - 0.01 * m_hat / (np.sqrt(v / (1 - b2 ** t)) + 1e-7)
+        np.testing.assert_allclose(model.trainable_weights[i].numpy(), expected,
+                                   rtol=2e-5, atol=1e-6)
+
+
+RNG_GRADS = np.random.default_rng(13)
 
 
 def test_sgd_without_momentum_skips_the_unused_slots_tf_builds(tmp_path):

@@ -59,6 +59,11 @@ def _optimizer(config, custom_objects):
     if not inner.get("use_ema", False):
         for key in _EMA_KEYS:
             inner.pop(key, None)
+    from xlaflow.optimizer_base import Optimizer
+    user = _user(config.get("registered_name") or name, custom_objects)
+    if isinstance(user, type) and issubclass(user, Optimizer) and \
+            user.__module__ != "xlaflow.optimizers":
+        return user.from_config(inner)  # the user's Optimizer class, as its loss or metric
     return config
 
 

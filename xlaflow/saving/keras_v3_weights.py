@@ -39,8 +39,10 @@ TF_SLOTS = {
     "Ftrl": (("accumulator", "linear"),),
     "Lion": (("m",),),
 }
-# (Nadam is not here: TF keeps its momentum product outside the saved variables, so a file
-# in TF's layout could not resume it; xlaflow writes its own layout for it)
+# Read only: TF keeps Nadam's momentum product outside the saved variables, so xlaflow
+# writes its own layout for it (a resumed run continues exactly); reading TF's file, the
+# product follows from the iteration count (Nadam.globals_after)
+TF_READ_SLOTS = {"Nadam": (("m", "v"),)}
 _ALWAYS = {"SGD": ("m",)}  # slots TF builds whatever the configuration
 
 
@@ -268,12 +270,13 @@ def _mismatch(group, weights, filepath, what="load_model"):
     return None
 
 
-def tf_order(optimizer, weights):
+def tf_order(optimizer, weights, reading=False):
     """[(Variable or None, the weight it is a slot of or None)] of the optimizer in TF
     2.12's order: `iteration`, then the slots (None for one TF builds and xlaflow does
-    not: zeros in the file). None for an optimizer whose TF order is not known here."""
+    not: zeros in the file). None for an optimizer whose TF order is not known here (or,
+    unless `reading`, whose state TF's layout cannot hold whole)."""
     name = type(optimizer).__name__
-    groups = TF_SLOTS.get(name)
+    groups = TF_SLOTS.get(name) or (TF_READ_SLOTS.get(name) if reading else None)
     if groups is None or getattr(optimizer, "_keras_form", False) or \
             type(optimizer).__module__ != "xlaflow.optimizers":
         return None
@@ -325,7 +328,7 @@ def read_optimizer(f, optimizer, weights, filepath, what="load_model"):
     if group is None or not len(group):
         return []
     optimizer.build(weights)
-    order = tf_order(optimizer, weights)
+    order = tf_order(optimizer, weights, reading=True)
     if order is None or len(order) != len(group):
         why = (f"TF's order of {type(optimizer).__name__}'s variables is not known here"
                if order is None else f"it holds {len(group)} variables where TF 2.12's "
@@ -344,4 +347,9 @@ def read_optimizer(f, optimizer, weights, filepath, what="load_model"):
                              f"{tuple(value.shape)}; {variable.name} has "
                              f"{tuple(variable.shape)}")
         pairs.append((variable, value))
+    if type(optimizer).__name__ in TF_READ_SLOTS:
+        steps = int(np.asarray(group["0"]))
+        shared = optimizer.global_variables()
+        pairs += [(shared[key], np.asarray(value))
+                  for key, value in optimizer.globals_after(steps).items()]
     return pairs
