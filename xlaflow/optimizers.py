@@ -326,8 +326,8 @@ def deserialize(config):
 
 def get(identifier):
     """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad', 'adamax',
-    'nadam', 'adadelta', 'ftrl', 'lion'), a `serialize` dict, an Optimizer class, an Optimizer or a
-    LossScaleOptimizer."""
+    'nadam', 'adadelta', 'ftrl', 'lion'), a `serialize` dict, an Optimizer class, an
+    Optimizer or a LossScaleOptimizer."""
     from xlaflow.loss_scale import LossScaleOptimizer  # wraps an Optimizer: one too
     if isinstance(identifier, (Optimizer, LossScaleOptimizer)):
         return identifier
