@@ -12,18 +12,10 @@ from __future__ import annotations
 import functools
 
 import jax
-import numpy as np
 
 from xlaflow import backend_config
-from xlaflow._host_arrays import host_to_device
 
 _COMPILED = {}  # (function, options, Keras' epsilon and floatx) -> the function compiled
-
-
-def on_device(value):
-    """A NumPy array as a device array without compiling anything (jnp.asarray stages it
-    through a program per shape); anything else as it is."""
-    return host_to_device(value) if isinstance(value, np.ndarray) else value
 
 
 def apply(fn, options, y_true, y_pred):

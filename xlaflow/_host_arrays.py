@@ -18,3 +18,8 @@ def host_to_device(host, dtype=None):
     host = np.asarray(host)
     dtype = jax.dtypes.canonicalize_dtype(host.dtype if dtype is None else dtype)
     return jax.device_put(np.array(host, dtype, copy=True))
+
+
+def on_device(value):
+    """A NumPy array as host_to_device gives it; anything else as it is."""
+    return host_to_device(value) if isinstance(value, np.ndarray) else value

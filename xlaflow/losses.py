@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import _eager_pairs, backend_config
+from xlaflow._host_arrays import on_device
 from xlaflow.nn_ops import sigmoid_cross_entropy
 from xlaflow.training import output_masks
 
@@ -155,8 +156,8 @@ class Loss:
         self.options = options
 
     def call(self, y_true, y_pred):
-        return _eager_pairs.apply(type(self).fn, self.options, _eager_pairs.on_device(y_true),
-                                  _eager_pairs.on_device(y_pred))
+        return _eager_pairs.apply(type(self).fn, self.options, on_device(y_true),
+                                  on_device(y_pred))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         values = self.call(y_true, y_pred)

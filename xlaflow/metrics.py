@@ -7,10 +7,10 @@ fit's compiled step alike, without a separate functional metric API.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from xlaflow import _eager_pairs
 from xlaflow import losses as losses_lib
+from xlaflow._host_arrays import on_device
 from xlaflow.metric_base import Metric  # the base class lives there; re-exported here
 from xlaflow.metric_base import div_no_nan as _div_no_nan
 from xlaflow.metrics_auc import AUC
@@ -116,9 +116,7 @@ class MeanMetricWrapper(Mean):
 def _array(value):
     """An array of `value` (a list, a NumPy array, a number); a dict, as a user function on
     several outputs may take, stays a dict."""
-    if isinstance(value, np.ndarray):
-        return _eager_pairs.on_device(value)
-    return value if isinstance(value, dict) else jnp.asarray(value)
+    return value if isinstance(value, dict) else jnp.asarray(on_device(value))
 
 
 def sparse_categorical_accuracy(y_true, y_pred):

@@ -169,6 +169,11 @@ class Optimizer(KerasSubclassAPI, Module):
     def update_globals(self, values, common):
         return values
 
+    def globals_after(self, steps):
+        """{name: value} of global_slots() after `steps` steps where it follows from the
+        count (a file in TF's layout keeps only the count): none by default."""
+        return {}
+
     def global_variables(self):
         """{name: Variable} of global_slots(), once built."""
         return dict(self._globals)

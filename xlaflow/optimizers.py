@@ -195,8 +195,7 @@ class Nadam(_Moments):
         return {"u_product": values["u_product"] * common["u_t"]}
 
     def globals_after(self, steps):
-        """The shared state after `steps` steps: TF's files keep only the iteration count and
-        the slots, and the momentum product follows from the count."""
+        """The momentum product after `steps` steps, which TF's files do not keep."""
         t = np.arange(1, int(steps) + 1, dtype=np.float64)
         return {"u_product": np.float32(np.prod(self.beta_1 * (1.0 - 0.5 * 0.96 ** t)))}
 

@@ -347,9 +347,7 @@ def read_optimizer(f, optimizer, weights, filepath, what="load_model"):
                              f"{tuple(value.shape)}; {variable.name} has "
                              f"{tuple(variable.shape)}")
         pairs.append((variable, value))
-    if type(optimizer).__name__ in TF_READ_SLOTS:
-        steps = int(np.asarray(group["0"]))
-        shared = optimizer.global_variables()
-        pairs += [(shared[key], np.asarray(value))
-                  for key, value in optimizer.globals_after(steps).items()]
+    shared = optimizer.global_variables()  # TF keeps none: they follow from the count
+    pairs += [(shared[key], np.asarray(value))
+              for key, value in optimizer.globals_after(int(np.asarray(group["0"]))).items()]
     return pairs
