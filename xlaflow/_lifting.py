@@ -33,13 +33,27 @@ _eager = False
 _gate = threading.Lock()
 
 
+_listeners = []  # called with the new state when fast_path_open[0] changes
+
+
 def _reopen(delta=0, eager=None):
     global _active, _eager
     with _gate:
         _active += delta
         if eager is not None:
             _eager = eager
-        fast_path_open[0] = _active == 0 and not _eager
+        was, fast_path_open[0] = fast_path_open[0], _active == 0 and not _eager
+        if was != fast_path_open[0]:
+            for listener in _listeners:
+                listener(fast_path_open[0])
+
+
+def on_fast_path_change(listener):
+    """Call `listener(is_open)` whenever the fast path opens or closes (_cpp_dispatch's
+    classes switch their `__call__` by it), first with the state now."""
+    with _gate:
+        _listeners.append(listener)
+        listener(fast_path_open[0])
 
 
 def set_eager(eager):

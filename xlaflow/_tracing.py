@@ -82,6 +82,7 @@ class Tracing:
                     self._fast_entries[n] = entry
                 else:
                     self._fast_entries.setdefault(n, entry)
+        self._entry_made(entry, replaced)
         return entry
 
     def _static_pattern(self, key, template, treedef):
@@ -99,10 +100,32 @@ class Tracing:
         return ((0,) if self._donate_variables and not entry.undonated else ()) + (
             (1,) if entry.donated_leaves is not None else ())
 
+    def _pure_program(self, *args, with_assigned=False, **kwargs):
+        """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
+        traced program on the Variables' values and the flat argument leaves and returns
+        the outputs only. Variables are discovered (and created) first, on `args`/`kwargs`.
+        `with_assigned`: `(pure, variables, touched, assigned)`, `pure` returning
+        `(new values of assigned, outputs)` (a restored function writes them back)."""
+        key, template, treedef, dyn = self._split(args, kwargs)
+        entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
+        entry, _ = self._resolve(entry, key, dyn, lambda e, vals: jax.eval_shape(
+            e.relaxed.plain if e.relaxed else e.jitted, vals, *self._dyn_args(e, dyn)))
+        body = self._pure(entry, eager_init=False)
+
+        def pure(values, leaves):
+            result = body(values, *self._dyn_args(entry, tuple(leaves)))
+            return result if with_assigned else result[1]
+
+        if with_assigned:
+            return pure, list(entry.variables), list(entry.touched or ()), \
+                list(entry.assigned or ())
+        return pure, list(entry.variables), list(entry.touched or ())
+
     def _relax(self, entry, mode):
         """Route `entry`'s calls through symbolic programs (see _polymorphic)."""
         _polymorphic.install(entry, mode, self._relaxed_specs, self._param_names,
                              self._donated_args(entry), self._per_shape)
+        self._entry_made(entry, entry)  # a program a dispatcher served is routed anew
 
     def _per_shape(self, reason):
         if not self._warned_per_shape:

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from xlaflow import (
+    _cpp_dispatch,
     _donation,
     _lifting,
     _polymorphic,
@@ -134,27 +135,6 @@ class Function(Tracing):
         from xlaflow._pretty_signatures import pretty_printed
         return pretty_printed(self)
 
-    def _pure_program(self, *args, with_assigned=False, **kwargs):
-        """For export: `(pure, variables, touched)` where `pure(values, leaves)` runs the
-        traced program on the Variables' values and the flat argument leaves and returns
-        the outputs only. Variables are discovered (and created) first, on `args`/`kwargs`.
-        `with_assigned`: `(pure, variables, touched, assigned)`, `pure` returning
-        `(new values of assigned, outputs)` (a restored function writes them back)."""
-        key, template, treedef, dyn = self._split(args, kwargs)
-        entry = self._cache.get(key) or self._entry_for(key, template, treedef, dyn)
-        entry, _ = self._resolve(entry, key, dyn, lambda e, vals: jax.eval_shape(
-            e.relaxed.plain if e.relaxed else e.jitted, vals, *self._dyn_args(e, dyn)))
-        body = self._pure(entry, eager_init=False)
-
-        def pure(values, leaves):
-            result = body(values, *self._dyn_args(entry, tuple(leaves)))
-            return result if with_assigned else result[1]
-
-        if with_assigned:
-            return pure, list(entry.variables), list(entry.touched or ()), \
-                list(entry.assigned or ())
-        return pure, list(entry.variables), list(entry.touched or ())
-
     def lower(self, *args, **kwargs):
         """The `jax.stages.Lowered` program for these arguments (as `jax.jit(f).lower`)."""
         return self.get_concrete_function(*args, **kwargs).lowered
@@ -228,6 +208,36 @@ class Function(Tracing):
             return self._call_compiled(args, kwargs)
         except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
             raise _tracebacks.filter_frames(exc) from exc.__cause__
+
+    def _dispatch_miss(self, args, kwargs):
+        """A call the C++ dispatcher had not cached (see _cpp_dispatch): run it, and hand
+        back the program's fast-path data where the fast path above would call it as is."""
+        entry = self._fast_entries.get(len(args))
+        if entry is not None and entry.pattern is None and not kwargs and \
+                not entry.check_tokens and _FAST_PATH_OPEN[0] and \
+                _cpp_dispatch.is_jit_program(entry.direct) and \
+                all(type(arg) is _array_type for arg in args):
+            try:
+                answer = entry.direct._cache_miss(*args)
+            except _SIGNALS:
+                pass  # the Python path resolves it (see __call__)
+            except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
+                raise _tracebacks.filter_frames(exc) from exc.__cause__
+            else:
+                if type(answer[0]) is not _Checked:
+                    return answer
+                return _cpp_dispatch.no_fast_path(self._finish(entry, answer[0], ()))
+        return _cpp_dispatch.no_fast_path(Function.__call__(self, *args, **kwargs))
+
+    def _entry_made(self, entry, replaced):
+        """After _make_entry: a dispatcher forgets an entry it may have served; the first
+        fast entry with a plain jax.jit program gets the function one."""
+        if "_dispatch" in self.__dict__:
+            if replaced is not None:
+                _cpp_dispatch.forget(self)
+        elif type(self) is Function and self._fast_entries.get(len(entry.template)) is entry \
+                and entry.pattern is None and _cpp_dispatch.is_jit_program(entry.direct):
+            _cpp_dispatch.dispatch(self, DispatchedFunction)
 
     def _call_compiled(self, args, kwargs):
         key, template, treedef, dyn = self._split(args, kwargs)
@@ -334,6 +344,13 @@ class Function(Tracing):
         variables = {id(v): v for v in [*self._guess, *arguments, *self._learned]}
         return self._make_entry(key, template, treedef, list(variables.values()))
 
+
+class DispatchedFunction(Function):
+    """A Function whose repeated all-array calls jaxlib's C++ dispatcher serves without a
+    Python frame (see _cpp_dispatch); a Function becomes one on its first such entry."""
+
+
+_cpp_dispatch.install(DispatchedFunction, Function)
 
 _array_type = None  # jax's concrete array class, learned on the first trace
 _HOST_ARRAYS = (np.ndarray, np.generic)
