@@ -70,6 +70,9 @@ def test_conversion_is_cached_per_code_object(monkeypatch):
     assert float(xf.function(b)(jnp.float32(3.0))) == 3.0  # same code, its own closure
     assert [fn.__name__ for fn in calls] == ["closure"]
     assert xf.autograph.conversion_seconds(clip_positive) > 0
+    compiled = xf.function(clip_positive)
+    assert xf.autograph.conversion_seconds(compiled) == \
+        xf.autograph.conversion_seconds(clip_positive)
 
 
 def test_closures_stay_live():

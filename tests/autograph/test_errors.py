@@ -2,7 +2,9 @@
 
 import linecache
 import traceback
+import warnings
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -69,6 +71,21 @@ def test_function_from_a_notebook_cell_converts():
     f = xf.function(namespace["cell_fn"])
     assert float(f(jnp.float32(2.0))) == 6.0 and float(f(jnp.float32(-2.0))) == 2.0
     assert "ag__.if_stmt" in xf.autograph.to_code(namespace["cell_fn"])
+
+
+def test_a_function_without_source_is_traced_as_written_with_a_warning():
+    namespace = {}
+    exec(compile("def typed_at_a_repl(x):\n    if x > 0:\n        return x * 3\n    return -x\n",  # noqa: S102
+                 "<stdin>", "exec"), namespace)
+    f = xf.function(namespace["typed_at_a_repl"])
+    with pytest.warns(UserWarning, match=r"cannot convert 'typed_at_a_repl'.*<stdin>.*do_not_convert"), \
+            pytest.raises(jax.errors.TracerBoolConversionError):
+        f(jnp.float32(2.0))
+    quiet = xf.function(xf.autograph.do_not_convert(
+        eval(compile("lambda x: x * 3", "<stdin>", "eval"))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(quiet(jnp.float32(2.0))) == 6.0
 
 
 def test_temporaries_are_not_loop_state():

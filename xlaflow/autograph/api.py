@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import types
+import warnings
 
 from xlaflow.autograph import conversion
 from xlaflow.autograph.operators.calls import (
@@ -36,8 +38,26 @@ def convert(fn):
                 f"xf.function cannot compile the generator {fn.__qualname__!r}: `yield` has no "
                 "XLA equivalent. Return a tensor (stack the values you would yield), or "
                 "iterate the generator in Python and compile the per-item work.")
-        return conversion.convert(fn) if should_convert(fn) else fn
+        if should_convert(fn):
+            return conversion.convert(fn)
+        _warn_if_sourceless(fn)
+        return fn
     return lambda *args, **kwargs: converted_call(fn, args, kwargs)
+
+
+def _warn_if_sourceless(fn):
+    # As TF's "AutoGraph could not transform ... and will run it as-is": a function typed
+    # at a plain REPL or made by exec() has no source to convert, and its tensor `if` would
+    # otherwise fail with JAX's TracerBoolConversionError, which does not say why.
+    code = fn.__code__
+    if code.co_filename.startswith("<") and not linecache.getlines(code.co_filename) and \
+            not getattr(fn, DO_NOT_CONVERT, False) and not getattr(fn, CONVERTED, False):
+        warnings.warn(
+            f"AutoGraph cannot convert {fn.__qualname__!r}: its source is not available "
+            f"(defined in {code.co_filename}), so xf.function traces it as written and Python "
+            "control flow on tensors in it will fail. Define it in a file or a notebook "
+            "cell, or mark it @xf.autograph.do_not_convert to silence this.",
+            stacklevel=4)
 
 
 def to_graph(fn):
@@ -62,7 +82,8 @@ def to_code(fn):
 
 def conversion_seconds(fn):
     """How long converting `fn` took (parse + transform + compile), in seconds."""
-    target = getattr(getattr(fn, "python_function", fn), "__func__", fn)
+    target = getattr(fn, "python_function", fn)
+    target = getattr(target, "__func__", target)
     return conversion.compiled(target).seconds
 
 
