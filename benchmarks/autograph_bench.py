@@ -5,11 +5,10 @@ first call (convert + trace + XLA compile + run) and steady-state run time, each
 the hand-written `lax` version (trace + compile, and run). The hand-written loops are the
 tightest a JAX user writes: an early exit is tested in the loop's cond, not carried as a
 flag. Prints medians and ratios; `program` is the converted program under plain jax.jit,
-without xf.function's per-call dispatch (a fixed ~0.5 µs on the 2-core CPU, of
-which ~0.3 µs is what any Python function object forwarding to jax.jit costs; see
-bench_function_overhead.py); `both xf` is the steady state against the hand-written lax
-under xf.function too (autograph=False): both sides pay that dispatch, so it isolates
-what conversion changes.
+without xf.function's per-call dispatch (~0.1 µs on the 2-core CPU since its repeated
+calls go through jaxlib's C++ dispatcher; see bench_function_overhead.py); `both xf` is
+the steady state against the hand-written lax under xf.function too (autograph=False):
+both sides pay that dispatch, so it isolates what conversion changes.
 Run with XLAFLOW_COMPILATION_CACHE_DIR=off so compile times are real (`make bench` does).
 """
 
