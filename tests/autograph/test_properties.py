@@ -12,6 +12,9 @@ import xlaflow as xf
 # makes one: values are drawn on a 1e-3 grid.
 FLOATS = st.floats(-10, 10, allow_nan=False).map(lambda v: round(v, 3))
 VECTORS = st.lists(FLOATS, min_size=5, max_size=5).map(lambda v: np.asarray(v, np.float32))
+# for loops over a tensor's rows, from none at all (one trace per length)
+SHORT_VECTORS = st.lists(FLOATS, min_size=0, max_size=3).map(
+    lambda v: np.asarray(v, np.float32))
 INTS = st.integers(-5, 20).map(np.int32)
 
 
@@ -63,7 +66,11 @@ COMPILED = {fn: xf.function(fn) for fn in (scan_with_exits, countdown, first_ove
                                            logic)}
 
 
+SHAPES = {fn: set() for fn in COMPILED}  # the argument shapes each function was called with
+
+
 def check(fn, *args):
+    SHAPES[fn].add(tuple(np.shape(a) for a in args))
     expect = fn(*[a if np.ndim(a) else a[()] for a in map(np.asarray, args)])
     got = COMPILED[fn](*[jnp.asarray(a) for a in args])
     for e, g in zip(expect if isinstance(expect, tuple) else (expect,),
@@ -72,7 +79,7 @@ def check(fn, *args):
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=VECTORS, limit=st.floats(0, 10).map(lambda v: round(v, 3)))
+@given(x=SHORT_VECTORS, limit=st.floats(0, 10).map(lambda v: round(v, 3)))
 def test_scan_with_break_and_continue(x, limit):
     check(scan_with_exits, x, np.float32(limit))
 
@@ -84,7 +91,7 @@ def test_while_with_compound_condition(n, k):
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=VECTORS, t=FLOATS)
+@given(x=SHORT_VECTORS, t=FLOATS)
 def test_early_return(x, t):
     check(first_over, x, np.float32(t))
 
@@ -101,6 +108,6 @@ def test_logical_operators(a, b, c):
     check(logic, np.float32(a), np.float32(b), np.float32(c))
 
 
-def test_each_property_function_traced_once():
+def test_each_property_function_traced_once_per_shape():
     for fn, compiled in COMPILED.items():
-        assert compiled.tracing_count <= 1, fn.__name__
+        assert compiled.tracing_count <= max(1, len(SHAPES[fn])), fn.__name__

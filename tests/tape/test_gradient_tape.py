@@ -179,7 +179,8 @@ def test_a_tape_in_unconverted_code_inside_a_function_says_why():
     with pytest.raises(RuntimeError, match=r"block in 'from_string' \(<string>, line 3\) "
                        r"runs inside an xf.function, but AutoGraph did not convert "
                        r"'from_string': its source cannot be read .*exec\(\).*: define the "
-                       r"step in a file"):
+                       r"step in a file"), \
+            pytest.warns(UserWarning, match="cannot convert 'from_string'"):
         namespace["from_string"](np.float32(3.0))
 
     @xf.function(autograph=False)
