@@ -7,17 +7,19 @@ import inspect
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_nn
+
 
 def linear(x):
     return x
 
 
 def relu(x):
-    return jax.nn.relu(x)
+    return _eager_nn.relu(x)
 
 
 def relu6(x):
-    return jax.nn.relu6(x)
+    return _eager_nn.relu6(x)
 
 
 def sigmoid(x):
@@ -29,7 +31,7 @@ def tanh(x):
 
 
 def softmax(x, axis=-1):
-    return jax.nn.softmax(x, axis=axis)
+    return _eager_nn.softmax(x, axis=axis)
 
 
 def log_softmax(x, axis=-1):
@@ -45,7 +47,7 @@ def selu(x):
 
 
 def gelu(x, approximate=False):
-    return jax.nn.gelu(x, approximate=approximate)
+    return _eager_nn.gelu(x, approximate=approximate)
 
 
 def silu(x):

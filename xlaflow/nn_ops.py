@@ -8,15 +8,16 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_nn
 from xlaflow.ops import _tensor
 
 
 def relu(features, name=None):
-    return jax.nn.relu(_tensor(features))
+    return _eager_nn.relu(_tensor(features))
 
 
 def relu6(features, name=None):
-    return jax.nn.relu6(_tensor(features))
+    return _eager_nn.relu6(_tensor(features))
 
 
 def leaky_relu(features, alpha=0.2, name=None):
@@ -32,7 +33,7 @@ def selu(features, name=None):
 
 
 def gelu(features, approximate=False, name=None):
-    return jax.nn.gelu(_tensor(features), approximate=approximate)
+    return _eager_nn.gelu(_tensor(features), approximate=bool(approximate))
 
 
 def silu(features, beta=1.0, name=None):
@@ -61,7 +62,7 @@ def softsign(features, name=None):
 
 
 def softmax(logits, axis=None, name=None):
-    return jax.nn.softmax(_tensor(logits), axis=-1 if axis is None else axis)
+    return _eager_nn.softmax(_tensor(logits), axis=-1 if axis is None else axis)
 
 
 def log_softmax(logits, axis=None, name=None):

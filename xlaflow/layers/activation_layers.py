@@ -10,6 +10,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_nn
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 
@@ -161,7 +162,7 @@ class Softmax(Layer):
             keep = jnp.asarray(mask, inputs.dtype)
             inputs = inputs + (1.0 - keep) * _large_negative(inputs.dtype)
         axis = self.axis if isinstance(self.axis, int) else tuple(self.axis)
-        return jax.nn.softmax(inputs, axis=axis)
+        return _eager_nn.softmax(inputs, axis=axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_nn
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
@@ -105,7 +106,7 @@ class MultiHeadAttention(Layer):
             low = jnp.finfo(jnp.float16).min if scores.dtype == jnp.float16 else -1e9
             scores = jnp.where(allowed[..., None, :, :], scores,
                                jnp.asarray(low, scores.dtype))
-        weights = probabilities = jax.nn.softmax(scores, axis=-1)
+        weights = probabilities = _eager_nn.softmax(scores, axis=-1)
         if training and self.dropout:
             key = self.seed_generator.next()
             keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1 - self.dropout, s),

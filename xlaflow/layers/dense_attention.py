@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from xlaflow import _eager_nn
 from xlaflow.layers import keras_mask
 from xlaflow.layers.base import Layer
 from xlaflow.random import SeedGenerator, drawn_flat
@@ -125,7 +126,7 @@ class _BaseDenseAttention(Layer):
             # subtracted, not replaced, exactly as Keras 2 (65504: float16's largest value)
             big = 65504.0 if scores.dtype == jnp.float16 else 1.0e9
             scores = scores - jnp.asarray(big, scores.dtype) * hidden.astype(scores.dtype)
-        weights = jax.nn.softmax(scores, axis=-1)
+        weights = _eager_nn.softmax(scores, axis=-1)
         if training and self.dropout:
             key = self.seed_generator.next()
             keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1 - self.dropout, s),
