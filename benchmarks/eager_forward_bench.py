@@ -5,25 +5,19 @@ The models: an MLP 64-128-64-10 with relu (batch 32) and a small conv net (Conv2
 MaxPooling2D, Flatten, Dense 10; batch 8 of 28x28x1). The hand-written JAX is what a JAX
 user writes without jax.jit: jax.numpy and jax.nn, op by op (jax.nn.relu is a custom_jvp,
 which JAX runs through Python when called eagerly). Compiled: the model inside
-xf.function against the same function under jax.jit. Prints medians over rounds and the
+xf.function against the same function under jax.jit. Prints interleaved medians and the
 ratios (xlaflow / jax).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from interleaved import report
 
 import xlaflow as xf
 from xlaflow import keras
-
-ROUNDS = 9
-EAGER_CALLS = 50
-COMPILED_CALLS = 500
 
 
 def mlp():
@@ -61,36 +55,15 @@ def convnet():
     return "conv net, batch 8 of 28x28x1", model, x, plain
 
 
-def per_call(fn, calls):
-    jax.block_until_ready(fn())
-    start = time.perf_counter()
-    for _ in range(calls):
-        out = fn()
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / calls
-
-
 def measure(name, model, x, plain):
     values = [jnp.asarray(v.numpy()) for v in model.trainable_variables]
     params = [tuple(values[i:i + 2]) for i in range(0, len(values), 2)]
     np.testing.assert_allclose(model(x), plain(params, x), rtol=1e-4, atol=1e-5)
-    compiled_model = xf.function(lambda x: model(x))
-    compiled_plain = jax.jit(plain)
-    rows = {"eager model(x)": [], "eager jax": [], "xf.function model(x)": [],
-            "jax.jit": []}
-    for _ in range(ROUNDS):
-        rows["eager model(x)"].append(per_call(lambda: model(x), EAGER_CALLS))
-        rows["eager jax"].append(per_call(lambda: plain(params, x), EAGER_CALLS))
-        rows["xf.function model(x)"].append(per_call(lambda: compiled_model(x),
-                                                     COMPILED_CALLS))
-        rows["jax.jit"].append(per_call(lambda: compiled_plain(params, x), COMPILED_CALLS))
-    medians = {k: statistics.median(v) * 1e6 for k, v in rows.items()}
-    print(f"{name}, {jax.devices()[0].platform}; median of {ROUNDS} rounds")
-    for row, us in medians.items():
-        print(f"  {row:24s} {us:10.1f} us/call")
-    print(f"  eager:    xlaflow / jax = {medians['eager model(x)'] / medians['eager jax']:.2f}")
-    print(f"  compiled: xlaflow / jax = "
-          f"{medians['xf.function model(x)'] / medians['jax.jit']:.2f}")
+    report(f"{name}, eager", {"eager jax": (plain, (params, x)),
+                              "eager model(x)": (model, (x,))})
+    report(f"{name}, compiled", {"jax.jit": (jax.jit(plain), (params, x)),
+                                 "xf.function model(x)": (xf.function(lambda x: model(x)),
+                                                          (x,))})
 
 
 def main():
