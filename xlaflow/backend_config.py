@@ -42,7 +42,8 @@ def set_floatx(value):
 
 
 def image_data_format():
-    """Always 'channels_last': xlaflow's convolution and pooling layers are channels-last."""
+    """Always 'channels_last': the default of the layers' data_format (a layer given
+    data_format='channels_first' takes that instead)."""
     return "channels_last"
 
 
@@ -51,8 +52,10 @@ def set_image_data_format(data_format):
         return
     if data_format == "channels_first":
         raise NotImplementedError(
-            "set_image_data_format('channels_first') is not supported: xlaflow layers are "
-            "channels-last (XLA picks the layout on each device). Transpose the data once "
-            "(layers.Permute((2, 3, 1)) for images) and keep 'channels_last'")
+            "set_image_data_format('channels_first') is not supported: it would change the "
+            "default of every layer, keras.applications' models included, which are built "
+            "channels-last. Pass data_format='channels_first' to the layers that take it "
+            "(convolutions, pooling, padding, cropping, upsampling, Flatten), or transpose "
+            "the data once (layers.Permute((2, 3, 1)) for images)")
     raise ValueError(f"set_image_data_format: data_format must be 'channels_last' or "
                      f"'channels_first'; received {data_format!r}")

@@ -219,29 +219,9 @@ def test_unsupported_interpolation_names_the_supported_ones():
         layers.UpSampling2D(interpolation="bicubic")
 
 
-@pytest.mark.parametrize("make, rank", [
-    (lambda: layers.ZeroPadding2D(data_format="channels_first"), 2),
-    (lambda: layers.Cropping2D(data_format="channels_first"), 2),
-    (lambda: layers.UpSampling2D(data_format="channels_first"), 2),
-    (lambda: layers.MaxPooling1D(data_format="channels_first"), 1),
-    (lambda: layers.AveragePooling1D(data_format="channels_first"), 1),
-    (lambda: layers.MaxPooling2D(data_format="channels_first"), 2),
-    (lambda: layers.GlobalAveragePooling1D(data_format="channels_first"), 1),
-    (lambda: layers.GlobalMaxPooling1D(data_format="channels_first"), 1),
-    (lambda: layers.GlobalMaxPooling2D(data_format="channels_first"), 2),
-    (lambda: layers.SpatialDropout2D(0.5, data_format="channels_first"), 2),
-])
-def test_channels_first_is_refused_naming_the_permute(make, rank):
-    permute = r"Permute\(\(2, 1\)\)" if rank == 1 else r"Permute\(\(2, 3, 1\)\)"
-    with pytest.raises(NotImplementedError, match=rf"channels-last\. Put layers\.{permute} "
-                                                  r"before this layer"):
-        make()
-
-
-def test_the_suggested_permute_makes_channels_first_data_channels_last():
+def test_channels_first_global_pooling_reduces_the_spatial_axes():
     x = _floats(2, 3, 4, 5)  # (batch, channels, height, width)
-    out = layers.Permute((3, 1, 2))(layers.GlobalMaxPooling2D(keepdims=True)(
-        layers.Permute((2, 3, 1))(x)))
+    out = layers.GlobalMaxPooling2D(keepdims=True, data_format="channels_first")(x)
     np.testing.assert_array_equal(out, x.max((2, 3), keepdims=True))
 
 

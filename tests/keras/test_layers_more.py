@@ -115,8 +115,9 @@ def test_embedding_add_concatenate():
 def test_layer_argument_errors():
     with pytest.raises(ValueError, match="padding must be 'valid' or 'same'"):
         layers.Conv2D(2, 3, padding="full")
-    with pytest.raises(NotImplementedError, match="channels-last"):
-        layers.Conv2D(2, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="Conv2D: data_format must be 'channels_last' or "
+                                         "'channels_first'; received 'NCHW'"):
+        layers.Conv2D(2, 3, data_format="NCHW")
     with pytest.raises(ValueError, match=r"expects inputs of rank 4 .* received shape \(2, 5\)"):
         layers.Conv2D(2, 3)(jnp.ones((2, 5)))
 

@@ -1,21 +1,47 @@
-"""The data_format check of channels-last-only layers, naming the Permute to use instead."""
+"""data_format of the spatial layers: 'channels_last' (the default: (batch, ..., channels))
+or 'channels_first' ((batch, channels, ...)), checked once, and the axes each one means.
+
+The layers compute in the given layout itself (lax's dimension numbers and window shapes
+name the channel axis), so a channels-first model runs without transposes of its own;
+XLA picks the physical layout either way."""
 
 from __future__ import annotations
 
+LAST, FIRST = "channels_last", "channels_first"
 
-def channels_last_only(layer, data_format, rank):
-    """NotImplementedError for a data_format other than None/'channels_last', for `layer`
-    (a class name) over inputs of `rank` spatial axes: the message names the Permute that
-    makes channels-first data channels-last."""
-    if data_format in (None, "channels_last"):
-        return
-    if data_format != "channels_first":
+
+def resolve(layer, data_format):
+    """'channels_last' or 'channels_first' for a layer's `data_format` argument (None means
+    the default, channels_last); anything else is a ValueError naming the layer."""
+    if data_format is None:
+        return LAST
+    if data_format not in (LAST, FIRST):
         raise ValueError(f"{layer}: data_format must be 'channels_last' or 'channels_first'; "
                          f"received {data_format!r}")
-    to_last = tuple(range(2, rank + 2)) + (1,)
-    to_first = (rank + 1,) + tuple(range(1, rank + 1))
-    raise NotImplementedError(
-        f"{layer}(data_format='channels_first') is not supported: xlaflow layers are "
-        f"channels-last. Put layers.Permute({to_last}) before this layer (and "
-        f"layers.Permute({to_first}) after it to go back), and leave data_format at its "
-        "default")
+    return data_format
+
+
+def channel_axis(data_format):
+    return 1 if data_format == FIRST else -1
+
+
+def spatial_axes(data_format, ndim):
+    """The spatial axes of an input of `ndim` axes (batch first)."""
+    return tuple(range(2, ndim)) if data_format == FIRST else tuple(range(1, ndim - 1))
+
+
+def spatial_shape(data_format, shape):
+    return tuple(shape[2:]) if data_format == FIRST else tuple(shape[1:-1])
+
+
+def per_axis(data_format, spatial, batch=1, channels=1):
+    """A full-rank tuple from per-spatial-axis values: (batch, *spatial, channels) or
+    (batch, channels, *spatial) (window sizes, strides, broadcast shapes)."""
+    return (batch, channels, *spatial) if data_format == FIRST else \
+        (batch, *spatial, channels)
+
+
+def layout(data_format, rank):
+    """lax's name of the input layout: 'NHWC' / 'NCHW' for rank 2 ('NWC', 'NDHWC', ...)."""
+    spatial = "DHW"[-rank:] if rank > 1 else "W"
+    return f"NC{spatial}" if data_format == FIRST else f"N{spatial}C"

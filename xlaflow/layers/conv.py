@@ -1,4 +1,5 @@
-"""Convolutions Conv1D, Conv2D and Conv3D (channels-last), through lax.conv_general_dilated,
+"""Convolutions Conv1D, Conv2D and Conv3D (channels last or first), through
+lax.conv_general_dilated,
 and the argument handling the other convolution layers (conv_transpose.py, separable.py)
 share."""
 
@@ -10,6 +11,7 @@ import jax
 
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
 
@@ -29,23 +31,19 @@ def _padding(padding):
     return padding
 
 
-def _channels_last(data_format):
-    if data_format not in (None, "channels_last"):
-        raise NotImplementedError(
-            f"data_format={data_format!r}: xlaflow layers are channels-last; transpose the "
-            "input (jnp.moveaxis(x, 1, -1)) and use the default")
-
-
 def _positive(layer, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{layer}: {name} must be a positive integer; received {value!r}")
     return int(value)
 
 
-def _dimension_numbers(rank):
-    """('NWC', 'WIO', 'NWC') for rank 1, ('NHWC', 'HWIO', 'NHWC') for 2, ... for 3."""
+def _dimension_numbers(rank, data_format=_data_format.LAST):
+    """('NWC', 'WIO', 'NWC') for rank 1, ('NHWC', 'HWIO', 'NHWC') for 2, ... for 3; with
+    channels first, ('NCHW', 'HWIO', 'NCHW'). Kernels are (spatial..., in, out) either way,
+    as Keras keeps them, so weights move between the two layouts unchanged."""
     spatial = "DHW"[-rank:] if rank > 1 else "W"
-    return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
+    io = _data_format.layout(data_format, rank)
+    return io, f"{spatial}IO", io
 
 
 class _Conv(Layer):
@@ -65,7 +63,7 @@ class _Conv(Layer):
                 f"{type(self).__name__}: groups={groups!r} is not supported (1 is accepted); "
                 "split the channels and concatenate separate convolutions instead")
         super().__init__(**kwargs)
-        _channels_last(data_format)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
         self.strides = _tuple(strides, self.rank, "strides")
         self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate")
@@ -95,13 +93,20 @@ class _Conv(Layer):
 
     @property
     def dimension_numbers(self):
-        return _dimension_numbers(self.rank)
+        return _dimension_numbers(self.rank, self.data_format)
 
     def _check_rank(self, input_shape):
         if len(input_shape) != self.rank + 2:
+            axes = ("channels, " + "spatial, " * self.rank)[:-2] \
+                if self.data_format == _data_format.FIRST else "spatial, " * self.rank + "channels"
             raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
-                             f"{'spatial, ' * self.rank}channels); received shape "
-                             f"{input_shape}")
+                             f"{axes}); received shape {input_shape}")
+
+    def _channels(self, shape):
+        return shape[_data_format.channel_axis(self.data_format)]
+
+    def _spatial(self, shape):
+        return _data_format.spatial_shape(self.data_format, shape)
 
     def _add_bias(self, width):
         self.bias = self.add_weight("bias", (width,), initializer=self.bias_initializer) \
@@ -109,13 +114,16 @@ class _Conv(Layer):
 
     def _finish(self, outputs):
         if self.bias is not None:
-            outputs = outputs + self.bias.value
+            bias = self.bias.value
+            if self.data_format == _data_format.FIRST:
+                bias = bias.reshape((-1,) + (1,) * self.rank)
+            outputs = outputs + bias
         return self.activation(outputs)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": self.padding,
-                "data_format": "channels_last", "dilation_rate": list(self.dilation_rate),
+                "data_format": self.data_format, "dilation_rate": list(self.dilation_rate),
                 "activation": activations_lib.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "bias_initializer": initializers_lib.serialize(self.bias_initializer)}
@@ -140,7 +148,7 @@ class _FilterConv(_Conv):
 
     def build(self, input_shape):
         self._check_rank(input_shape)
-        self.kernel = self.add_weight("kernel", self._kernel_shape(input_shape[-1]),
+        self.kernel = self.add_weight("kernel", self._kernel_shape(self._channels(input_shape)),
                                       initializer=self.kernel_initializer)
         self._add_bias(self.filters)
         self.built = True

@@ -55,8 +55,8 @@ class _ConvTranspose(_FilterConv):
 
     def build(self, input_shape):
         super().build(input_shape)
-        if None not in input_shape[1:-1]:  # raises now for sizes it cannot produce
-            self._spatial_padding(input_shape[1:-1])
+        if None not in self._spatial(input_shape):  # raises now for sizes it cannot produce
+            self._spatial_padding(self._spatial(input_shape))
 
     def _output_lengths(self, lengths):
         padding = self.output_padding or (None,) * self.rank
@@ -91,7 +91,7 @@ class _ConvTranspose(_FilterConv):
         # (..., out, in) flipped in space is the forward kernel of the adjoint: (..., in, out)
         kernel = jax.numpy.flip(kernel, axis=tuple(range(self.rank))).swapaxes(-1, -2)
         outputs = jax.lax.conv_general_dilated(
-            inputs, kernel, (1,) * self.rank, self._spatial_padding(inputs.shape[1:-1]),
+            inputs, kernel, (1,) * self.rank, self._spatial_padding(self._spatial(inputs.shape)),
             lhs_dilation=self.strides, rhs_dilation=self.dilation_rate,
             dimension_numbers=self.dimension_numbers)
         return self._finish(outputs)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from xlaflow import activations as activations_lib
 from xlaflow import initializers as initializers_lib
 from xlaflow._string_dtype import HOST_STRING
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer, unique_name
 from xlaflow.random import SeedGenerator, drawn_flat
 from xlaflow.tensors import is_string_dtype
@@ -119,10 +120,21 @@ class Dense(Layer):
 
 
 class Flatten(Layer):
-    """Flattens everything but the batch axis."""
+    """Flattens everything but the batch axis. With data_format='channels_first', the
+    channels axis is moved last first (as Keras), so the features come in the order a
+    channels-last model flattens them: a Dense after it keeps its weights across layouts."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
 
     def call(self, inputs):
+        if self.data_format == _data_format.FIRST and inputs.ndim > 2:
+            inputs = jnp.moveaxis(inputs, 1, -1)
         return jnp.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class Reshape(Layer):

@@ -13,7 +13,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from xlaflow.layers._data_format import channels_last_only
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer
 from xlaflow.layers.core import Dropout
 from xlaflow.layers.input_casting import cast_integer_inputs
@@ -92,13 +92,15 @@ class _SpatialDropout(Dropout):
 
     rank = None
 
-    def __init__(self, rate, noise_shape=None, **kwargs):
+    def __init__(self, rate, noise_shape=None, data_format=None, **kwargs):
         name = type(self).__name__
+        data_format = _data_format.resolve(name, data_format)
         _check(name, "rate", rate, lambda r: 0 <= r < 1, "a number in [0, 1)")
         if noise_shape is not None:  # Keras' config of a spatial dropout holds None
             raise ValueError(f"{name}: noise_shape is fixed to (batch, {'1, ' * self.rank}"
                              f"channels) and cannot be given; received {noise_shape!r}")
         super().__init__(rate, **kwargs)
+        self.data_format = data_format
 
     def call(self, inputs, training=None):
         if inputs.ndim != self.rank + 2:
@@ -107,7 +109,9 @@ class _SpatialDropout(Dropout):
                              f"{tuple(inputs.shape)}")
         if not training or self.rate == 0:
             return inputs
-        shape = (inputs.shape[0],) + (1,) * self.rank + (inputs.shape[-1],)
+        channels = inputs.shape[_data_format.channel_axis(self.data_format)]
+        shape = _data_format.per_axis(self.data_format, (1,) * self.rank, inputs.shape[0],
+                                      channels)
         key = self.seed_generator.next()
         keep = drawn_flat(lambda k, s: jax.random.bernoulli(k, 1.0 - self.rate, s), key, shape)
         return jnp.where(keep, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
@@ -125,11 +129,10 @@ class SpatialDropout2D(_SpatialDropout):
     rank = 2
 
     def __init__(self, rate, data_format=None, **kwargs):
-        channels_last_only(type(self).__name__, data_format, 2)
-        super().__init__(rate, **kwargs)
+        super().__init__(rate, data_format=data_format, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "data_format": "channels_last"}
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 # SELU's constants (Klambauer et al. 2017), as Keras 2's AlphaDropout writes them

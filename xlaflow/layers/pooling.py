@@ -1,4 +1,4 @@
-"""Pooling (channels-last): MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D
+"""Pooling (channels last or first): MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D
 and GlobalMaxPooling1D/2D. The 1-D and 2-D layers share one windowed implementation."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from xlaflow.layers._data_format import channels_last_only
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer
 from xlaflow.layers.conv import _padding, _tuple
 from xlaflow.layers.input_casting import cast_integer_inputs
@@ -19,24 +19,32 @@ class _Pooling(Layer):
 
     def __init__(self, pool_size, strides, padding, data_format, **kwargs):
         super().__init__(**kwargs)
-        channels_last_only(type(self).__name__, data_format, self.rank)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.pool_size = _tuple(pool_size, self.rank, "pool_size")
         self.strides = _tuple(strides, self.rank, "strides") if strides is not None \
             else self.pool_size
         self.padding = _padding(padding)
 
     def _window(self, inputs, init, op):
-        if inputs.ndim != self.rank + 2:
-            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
-                             f"{'spatial, ' * self.rank}channels); received shape "
-                             f"{tuple(inputs.shape)}")
-        return jax.lax.reduce_window(inputs, init, op, (1, *self.pool_size, 1),
-                                     (1, *self.strides, 1), self.padding.upper())
+        _check_rank(self, inputs)
+        return jax.lax.reduce_window(inputs, init, op,
+                                     _data_format.per_axis(self.data_format, self.pool_size),
+                                     _data_format.per_axis(self.data_format, self.strides),
+                                     self.padding.upper())
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size),
                 "strides": list(self.strides), "padding": self.padding,
-                "data_format": "channels_last"}
+                "data_format": self.data_format}
+
+
+def _check_rank(layer, inputs):
+    if inputs.ndim != layer.rank + 2:
+        axes = ("channels, " + "spatial, " * layer.rank)[:-2] \
+            if layer.data_format == _data_format.FIRST else \
+            "spatial, " * layer.rank + "channels"
+        raise ValueError(f"{layer.name} expects inputs of rank {layer.rank + 2} (batch, "
+                         f"{axes}); received shape {tuple(inputs.shape)}")
 
 
 class _Max:
@@ -52,9 +60,10 @@ class _Average:
         total = self._window(inputs, 0.0, jax.lax.add)
         if self.padding == "valid":
             return total / math.prod(self.pool_size)
-        spatial = inputs.shape[1:1 + self.rank]
-        counts = self._window(jnp.ones(spatial + (1,), inputs.dtype)[None], 0.0, jax.lax.add)
-        return total / counts
+        ones = jnp.ones(_data_format.per_axis(
+            self.data_format, _data_format.spatial_shape(self.data_format, inputs.shape)),
+            inputs.dtype)
+        return total / self._window(ones, 0.0, jax.lax.add)
 
 
 class _Pooling1D(_Pooling):
@@ -95,18 +104,15 @@ class _GlobalPooling(Layer):
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
-        channels_last_only(type(self).__name__, data_format, self.rank)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.keepdims = bool(keepdims)
 
     def _axes(self, inputs):
-        if inputs.ndim != self.rank + 2:
-            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
-                             f"{'spatial, ' * self.rank}channels); received shape "
-                             f"{tuple(inputs.shape)}")
-        return tuple(range(1, self.rank + 1))
+        _check_rank(self, inputs)
+        return _data_format.spatial_axes(self.data_format, inputs.ndim)
 
     def get_config(self):
-        return {**super().get_config(), "data_format": "channels_last",
+        return {**super().get_config(), "data_format": self.data_format,
                 "keepdims": self.keepdims}
 
 
@@ -126,9 +132,10 @@ class GlobalAveragePooling1D(_GlobalPooling):
         axes = self._axes(inputs)
         if mask is None:
             return jnp.mean(inputs, axis=axes, keepdims=self.keepdims)
-        weights = jnp.asarray(mask, inputs.dtype)[:, :, None]
-        return (jnp.sum(inputs * weights, axis=1, keepdims=self.keepdims)
-                / jnp.sum(weights, axis=1, keepdims=self.keepdims))
+        weights = jnp.expand_dims(jnp.asarray(mask, inputs.dtype),
+                                  _data_format.channel_axis(self.data_format))
+        return (jnp.sum(inputs * weights, axis=axes, keepdims=self.keepdims)
+                / jnp.sum(weights, axis=axes, keepdims=self.keepdims))
 
     def compute_mask(self, inputs, mask=None):
         return None  # the steps are averaged away

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from xlaflow.layers._data_format import channels_last_only
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer
 from xlaflow.layers.input_casting import cast_integer_inputs
 
@@ -47,14 +47,20 @@ def _rank(layer, inputs, rank, layout):
                          f"shape {tuple(inputs.shape)}")
 
 
-def _pad(inputs, pads):
-    """Zero-pad the axes after the batch by `pads` ((before, after) per spatial axis)."""
-    return jnp.pad(inputs, ((0, 0), *pads, (0, 0)))
+def _image_layout(layer):
+    return "(batch, channels, height, width)" if layer.data_format == _data_format.FIRST \
+        else "(batch, height, width, channels)"
 
 
-def _crop(layer, inputs, crops):
-    index = [slice(None)]
-    for axis, (before, after) in enumerate(crops, start=1):
+def _pad(inputs, pads, data_format=_data_format.LAST):
+    """Zero-pad the spatial axes by `pads` ((before, after) per spatial axis)."""
+    return jnp.pad(inputs, _data_format.per_axis(data_format, pads, (0, 0), (0, 0)))
+
+
+def _crop(layer, inputs, crops, data_format=_data_format.LAST):
+    index = [slice(None)] * (2 if data_format == _data_format.FIRST else 1)
+    first = len(index)
+    for axis, (before, after) in enumerate(crops, start=first):
         size = inputs.shape[axis]
         if before + after >= size:
             raise ValueError(f"{layer.name}: cropping {before} + {after} leaves nothing of "
@@ -85,16 +91,16 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        channels_last_only(type(self).__name__, data_format, 2)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.padding = _pairs(type(self).__name__, "padding", padding)
 
     def call(self, inputs):
-        _rank(self, inputs, 4, "(batch, height, width, channels)")
-        return _pad(inputs, self.padding)
+        _rank(self, inputs, 4, _image_layout(self))
+        return _pad(inputs, self.padding, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding],
-                "data_format": "channels_last"}
+                "data_format": self.data_format}
 
 
 class Cropping1D(Layer):
@@ -118,16 +124,16 @@ class Cropping2D(Layer):
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        channels_last_only(type(self).__name__, data_format, 2)
+        self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.cropping = _pairs(type(self).__name__, "cropping", cropping)
 
     def call(self, inputs):
-        _rank(self, inputs, 4, "(batch, height, width, channels)")
-        return _crop(self, inputs, self.cropping)
+        _rank(self, inputs, 4, _image_layout(self))
+        return _crop(self, inputs, self.cropping, self.data_format)
 
     def get_config(self):
         return {**super().get_config(), "cropping": [list(c) for c in self.cropping],
-                "data_format": "channels_last"}
+                "data_format": self.data_format}
 
 
 def _sizes(layer, value, rank):
@@ -186,7 +192,7 @@ class UpSampling2D(Layer):
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        channels_last_only(name, data_format, 2)
+        self.data_format = _data_format.resolve(name, data_format)
         self.size = _sizes(name, size, 2)
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f"{name}: interpolation must be one of {list(_INTERPOLATIONS)}; "
@@ -198,15 +204,18 @@ class UpSampling2D(Layer):
         self.interpolation = interpolation
 
     def call(self, inputs):
-        _rank(self, inputs, 4, "(batch, height, width, channels)")
+        _rank(self, inputs, 4, _image_layout(self))
+        rows, columns = _data_format.spatial_axes(self.data_format, 4)
         if self.interpolation == "nearest":
-            return jnp.repeat(jnp.repeat(inputs, self.size[0], axis=1), self.size[1], axis=2)
+            return jnp.repeat(jnp.repeat(inputs, self.size[0], axis=rows), self.size[1],
+                              axis=columns)
         inputs = cast_integer_inputs(inputs, self.compute_dtype)  # tf.image.resize: floats
-        return _bilinear_axis(_bilinear_axis(inputs, 2, self.size[1]), 1, self.size[0])
+        return _bilinear_axis(_bilinear_axis(inputs, columns, self.size[1]), rows,
+                              self.size[0])
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size),
-                "data_format": "channels_last", "interpolation": self.interpolation}
+                "data_format": self.data_format, "interpolation": self.interpolation}
 
 
 class RepeatVector(Layer):

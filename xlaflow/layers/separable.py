@@ -1,11 +1,13 @@
-"""Depthwise and depthwise-separable 2-D convolutions (channels-last): DepthwiseConv2D and
+"""Depthwise and depthwise-separable 2-D convolutions (channels last or first): DepthwiseConv2D and
 SeparableConv2D, as lax.conv_general_dilated with one feature group per input channel."""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from xlaflow import initializers as initializers_lib
+from xlaflow.layers import _data_format
 from xlaflow.layers.conv import _Conv, _positive
 from xlaflow.layers.input_casting import cast_integer_inputs
 
@@ -30,9 +32,10 @@ class _Depthwise(_Conv):
     def _add_depthwise_kernel(self, input_shape):
         self._check_rank(input_shape)
         self.depthwise_kernel = self.add_weight(
-            "depthwise_kernel", (*self.kernel_size, input_shape[-1], self.depth_multiplier),
+            "depthwise_kernel",
+            (*self.kernel_size, self._channels(input_shape), self.depth_multiplier),
             initializer=self.depthwise_initializer)
-        return input_shape[-1] * self.depth_multiplier
+        return self._channels(input_shape) * self.depth_multiplier
 
     def _depthwise(self, inputs):
         # An integer input becomes the compute dtype first, as in Conv: no wrapping sums.
@@ -97,6 +100,9 @@ class SeparableConv2D(_Depthwise):
     def call(self, inputs):
         depthwise = self._depthwise(inputs)
         pointwise = self.pointwise_kernel.value.astype(depthwise.dtype)[0, 0]  # a 1x1 conv
+        if self.data_format == _data_format.FIRST:
+            return self._finish(jnp.moveaxis(
+                jnp.tensordot(depthwise, pointwise, axes=[[1], [0]]), -1, 1))
         return self._finish(depthwise @ pointwise)
 
     def get_config(self):

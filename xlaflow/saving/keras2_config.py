@@ -17,7 +17,6 @@ import copy
 # when the feature is off (InputLayer(sparse=False) is an ordinary Input).
 _KERAS2_ONLY = {
     "InputLayer": {"sparse": False, "type_spec": None},  # ragged: InputLayer(ragged=)
-    "Flatten": {"data_format": "channels_last"},
     "Embedding": {"sparse": False},
     "BatchNormalization": {"renorm": False, "virtual_batch_size": None, "fused": None,
                            "synchronized": False},
@@ -29,7 +28,7 @@ for _separable in ("SeparableConv1D", "SeparableConv2D"):  # Conv's unused kerne
                                 "kernel_constraint": None}
 # What the non-default value asks for, to say it in the error
 _WHY = {"sparse": "sparse tensors", "ragged": "ragged tensors", "type_spec": "a TypeSpec",
-        "data_format": "channels_first data", "renorm": "batch renormalization",
+        "renorm": "batch renormalization",
         "virtual_batch_size": "ghost batch normalization", "fused": "the fused kernel choice",
         "synchronized": "synchronized statistics"}
 # Keys Keras 2's lookup layers write that only record what follows from the others: the
