@@ -182,3 +182,51 @@ def test_a_method_gets_a_dispatcher_per_instance():
     for _ in range(2):
         np.testing.assert_allclose(a(x), 2.0)
         np.testing.assert_allclose(b(x), 3.0)
+
+
+def test_a_check_a_new_shape_adds_raises_on_that_very_call():
+    def positive(i, x):
+        xf.debugging.assert_positive(x, message="x must be positive")
+        return x
+
+    @xf.function(autograph=False)
+    def f(x):
+        if x.shape[0] == 3:  # only this shape's trace has the check, inside a loop
+            x = jax.lax.fori_loop(0, 1, positive, x)
+        return x * 2
+
+    f(jnp.ones(2)), f(jnp.ones(2))
+    with pytest.raises(xf.errors.InvalidArgumentError, match="x must be positive"):
+        f(-jnp.ones(3))
+    np.testing.assert_allclose(f(jnp.ones(3)), 2.0)
+    np.testing.assert_allclose(f(jnp.ones(2)), 2.0)
+
+
+def test_a_top_level_check_keeps_its_entry_on_the_python_path():
+    @xf.function
+    def f(x):
+        assert jnp.all(x > 0), "x must be positive"
+        return x * 2
+
+    x = jnp.ones(2)
+    for _ in range(3):
+        np.testing.assert_allclose(f(x), 2.0)
+    # its verdict is read on every call: not JAX's slow jit path on every call instead
+    assert f._fast_entries[1].checked_outputs
+    with pytest.raises(AssertionError, match="x must be positive"):
+        f(-x)
+
+
+def test_a_signature_first_seen_before_its_entry_is_served_later(misses):
+    @xf.function
+    def g(x, y=None):
+        return x if y is None else x + y
+
+    x = jnp.ones(2)
+    g(x), g(x)  # the dispatcher exists; g(x, x) is new to it and to g
+    g(x, x)
+    g(x, x)  # the Python path now has its entry: handed the program's fast-path data
+    before = len(misses)
+    for _ in range(3):
+        np.testing.assert_allclose(g(x, x), 2.0)
+    assert len(misses) == before

@@ -43,6 +43,8 @@ def _try_parts():
             out_layouts_treedef=None, out_layouts_leaves=None)
         parts = (_jax.pjit, key, tree_util.dispatch_registry, pxla.cc_shard_arg,
                  _jax.PjitFunctionCache(capacity=8192), type(jax.jit(abs)))
+        if not callable(getattr(jax.jit(abs), "_cache_miss", None)):
+            return None  # no way to ask a jax.jit program for its fast-path data
         # The miss protocol, tried without compiling anything: a handler's answer with no
         # fast-path data comes back as the call's result. (An answer with data is the
         # inner program's own `_cache_miss` result, passed through as jax.jit does.)
@@ -69,8 +71,11 @@ def is_jit_program(fn):
 
 
 def no_fast_path(out):
-    """A miss handler's answer for a call that must come back to Python next time."""
-    return out, None, False
+    """A miss handler's answer for a call that must come back to Python next time. The
+    last item drops the signature from the dispatcher's cache: kept, jaxlib would send it
+    to the miss handler for good, even once the Python path would hand it to the program
+    (a signature first seen before its entry existed)."""
+    return out, None, True
 
 
 def install(dispatched_class, base_class):

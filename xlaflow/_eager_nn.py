@@ -34,7 +34,12 @@ def compiled_when_eager(fn, *static_argnames):
 
 relu = compiled_when_eager(jax.nn.relu)
 relu6 = compiled_when_eager(jax.nn.relu6)
-gelu = compiled_when_eager(jax.nn.gelu, "approximate")
+_gelu = compiled_when_eager(jax.nn.gelu, "approximate")
+
+
+def gelu(x, approximate=True):
+    """jax.nn.gelu, compiled when eager; `approximate` may be a 0-d tensor (as in TF)."""
+    return _gelu(x, approximate=bool(approximate))
 
 
 def _softmax(x, axis=-1):
@@ -45,5 +50,9 @@ _softmax_compiled = compiled_when_eager(_softmax, "axis")
 
 
 def softmax(x, axis=-1):
-    """jax.nn.softmax, compiled when eager; a list of axes is taken as a tuple."""
-    return _softmax_compiled(x, axis=tuple(axis) if isinstance(axis, list) else axis)
+    """jax.nn.softmax, compiled when eager. `axis` may be a list or a tensor (as in TF):
+    it is a static argument, so it becomes an int or a tuple of ints."""
+    if not isinstance(axis, int):
+        axis = np.asarray(axis).tolist()
+        axis = tuple(axis) if isinstance(axis, list) else axis
+    return _softmax_compiled(x, axis=axis)

@@ -12,7 +12,7 @@ class Entry:
 
     __slots__ = ("template", "treedef", "variables", "assigned", "jitted", "direct",
                  "donated_leaves", "touched", "signatures", "check_tokens", "raise_checks",
-                 "relaxed", "unordered_prints", "undonated", "pattern")
+                 "relaxed", "unordered_prints", "undonated", "pattern", "checked_outputs")
 
     def __init__(self, template, treedef, variables, donated_leaves):
         self.template = template
@@ -30,6 +30,7 @@ class Entry:
         self.unordered_prints = False  # its program spans devices: xf.print stays unordered
         self.undonated = False  # run-time checks: Variable values are not donated (below)
         self.pattern = None  # on the fast path with static arguments: the template to match
+        self.checked_outputs = False  # a program of it returned top-level check verdicts
 
 
 class Direct:

@@ -214,8 +214,8 @@ class Function(Tracing):
         back the program's fast-path data where the fast path above would call it as is."""
         entry = self._fast_entries.get(len(args))
         if entry is not None and entry.pattern is None and not kwargs and \
-                not entry.check_tokens and _FAST_PATH_OPEN[0] and \
-                _cpp_dispatch.is_jit_program(entry.direct) and \
+                not entry.check_tokens and not entry.checked_outputs and \
+                _FAST_PATH_OPEN[0] and _cpp_dispatch.is_jit_program(entry.direct) and \
                 all(type(arg) is _array_type for arg in args):
             try:
                 answer = entry.direct._cache_miss(*args)
@@ -224,9 +224,13 @@ class Function(Tracing):
             except Exception as exc:  # noqa: BLE001 -- re-raised, library frames filtered
                 raise _tracebacks.filter_frames(exc) from exc.__cause__
             else:
-                if type(answer[0]) is not _Checked:
+                out = answer[0]
+                if not entry.check_tokens and type(out) is not _Checked:
                     return answer
-                return _cpp_dispatch.no_fast_path(self._finish(entry, answer[0], ()))
+                # This call's trace added run-time checks: their verdicts are read on every
+                # call, so the entry stays on the Python path from now on.
+                entry.checked_outputs = True
+                return _cpp_dispatch.no_fast_path(self._finish(entry, out, ()))
         return _cpp_dispatch.no_fast_path(Function.__call__(self, *args, **kwargs))
 
     def _entry_made(self, entry, replaced):

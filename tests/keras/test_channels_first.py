@@ -159,3 +159,14 @@ def test_bad_values_and_the_global_default_are_refused():
     with pytest.raises(ValueError, match=r"conv2d\w* expects inputs of rank 4 \(batch, channels, "
                                          r"spatial, spatial\); received shape \(2, 3, 4\)"):
         layers.Conv2D(2, 3, data_format="channels_first")(np.ones((2, 3, 4), np.float32))
+
+
+def test_spatial_dropout1d_takes_no_data_format_as_keras_2():
+    with pytest.raises(TypeError, match="data_format"):
+        layers.SpatialDropout1D(0.5, data_format="channels_first")
+    layer = layers.SpatialDropout2D(0.5, data_format="channels_first")
+    assert layers.SpatialDropout2D.from_config(layer.get_config()).data_format == \
+        "channels_first"
+    with pytest.raises(ValueError, match=r"expects inputs of rank 4 \(batch, channels, "
+                                         r"spatial, spatial\)"):
+        layer(np.ones((2, 3, 4), np.float32), training=True)

@@ -106,4 +106,13 @@ def test_an_eager_dense_layer_gives_the_numpy_answer():
 
 
 def test_compiled_when_eager_keeps_the_functions_name():
-    assert _eager_nn.relu.__name__ == "relu" and _eager_nn.gelu.__wrapped__ is jax.nn.gelu
+    assert _eager_nn.relu.__name__ == "relu" and _eager_nn.relu6.__wrapped__ is jax.nn.relu6
+
+
+def test_tensor_valued_options_are_taken_as_tf_takes_them():
+    np.testing.assert_allclose(nn_ops.softmax(X, axis=xf.constant(0)), _softmax(X, 0),
+                               rtol=2e-5)
+    np.testing.assert_allclose(activations.softmax(X, axis=np.array([0, 1])),
+                               np.exp(X) / np.exp(X).sum(), rtol=2e-5)
+    np.testing.assert_allclose(activations.gelu(X, approximate=jnp.asarray(True)),
+                               _gelu_tanh(X.astype(np.float64)), rtol=2e-5, atol=2e-5)

@@ -45,3 +45,10 @@ def layout(data_format, rank):
     """lax's name of the input layout: 'NHWC' / 'NCHW' for rank 2 ('NWC', 'NDHWC', ...)."""
     spatial = "DHW"[-rank:] if rank > 1 else "W"
     return f"NC{spatial}" if data_format == FIRST else f"N{spatial}C"
+
+
+def describe(data_format, rank):
+    """'(batch, spatial, spatial, channels)' or '(batch, channels, spatial, spatial)'."""
+    spatial = ", ".join(["spatial"] * rank)
+    return f"(batch, channels, {spatial})" if data_format == FIRST else \
+        f"(batch, {spatial}, channels)"

@@ -97,10 +97,9 @@ class _Conv(Layer):
 
     def _check_rank(self, input_shape):
         if len(input_shape) != self.rank + 2:
-            axes = ("channels, " + "spatial, " * self.rank)[:-2] \
-                if self.data_format == _data_format.FIRST else "spatial, " * self.rank + "channels"
-            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
-                             f"{axes}); received shape {input_shape}")
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} "
+                             f"{_data_format.describe(self.data_format, self.rank)}; "
+                             f"received shape {input_shape}")
 
     def _channels(self, shape):
         return shape[_data_format.channel_axis(self.data_format)]

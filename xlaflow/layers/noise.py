@@ -92,21 +92,20 @@ class _SpatialDropout(Dropout):
 
     rank = None
 
-    def __init__(self, rate, noise_shape=None, data_format=None, **kwargs):
+    def __init__(self, rate, noise_shape=None, **kwargs):
         name = type(self).__name__
-        data_format = _data_format.resolve(name, data_format)
         _check(name, "rate", rate, lambda r: 0 <= r < 1, "a number in [0, 1)")
         if noise_shape is not None:  # Keras' config of a spatial dropout holds None
             raise ValueError(f"{name}: noise_shape is fixed to (batch, {'1, ' * self.rank}"
                              f"channels) and cannot be given; received {noise_shape!r}")
         super().__init__(rate, **kwargs)
-        self.data_format = data_format
+        self.data_format = _data_format.LAST  # SpatialDropout2D takes channels_first too
 
     def call(self, inputs, training=None):
         if inputs.ndim != self.rank + 2:
-            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
-                             f"{'spatial, ' * self.rank}channels); received shape "
-                             f"{tuple(inputs.shape)}")
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} "
+                             f"{_data_format.describe(self.data_format, self.rank)}; "
+                             f"received shape {tuple(inputs.shape)}")
         if not training or self.rate == 0:
             return inputs
         channels = inputs.shape[_data_format.channel_axis(self.data_format)]
@@ -129,7 +128,9 @@ class SpatialDropout2D(_SpatialDropout):
     rank = 2
 
     def __init__(self, rate, data_format=None, **kwargs):
-        super().__init__(rate, data_format=data_format, **kwargs)
+        data_format = _data_format.resolve(type(self).__name__, data_format)
+        super().__init__(rate, **kwargs)
+        self.data_format = data_format
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}

@@ -40,11 +40,9 @@ class _Pooling(Layer):
 
 def _check_rank(layer, inputs):
     if inputs.ndim != layer.rank + 2:
-        axes = ("channels, " + "spatial, " * layer.rank)[:-2] \
-            if layer.data_format == _data_format.FIRST else \
-            "spatial, " * layer.rank + "channels"
-        raise ValueError(f"{layer.name} expects inputs of rank {layer.rank + 2} (batch, "
-                         f"{axes}); received shape {tuple(inputs.shape)}")
+        raise ValueError(f"{layer.name} expects inputs of rank {layer.rank + 2} "
+                         f"{_data_format.describe(layer.data_format, layer.rank)}; "
+                         f"received shape {tuple(inputs.shape)}")
 
 
 class _Max:
