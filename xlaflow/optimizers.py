@@ -300,9 +300,65 @@ class Lion(Optimizer):
         return value - lr * step, (m * self.beta_2 + grad * (1.0 - self.beta_2),)
 
 
+class Adafactor(Optimizer):
+    """Keras' Adafactor (Shazeer & Stern, 2018). For a variable of 2+ axes the squared
+    gradient's average is kept factored, `r` (its mean over the last axis) and `c` (over
+    the second last), and `v` is rebuilt from them each step; a smaller variable keeps `v`
+    itself (its `r`/`c` are scalar placeholders, as Keras'). The step is the gradient over
+    sqrt(v), clipped to an RMS of `clip_threshold`, times max(epsilon_2, RMS(w)) *
+    min(lr, 1/sqrt(t)); `beta_2` at step t is 1 - t**beta_2_decay."""
+
+    slot_names = ("r", "c", "v")
+
+    def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30,
+                 epsilon_2=1e-3, clip_threshold=1.0, relative_step=True, **kwargs):
+        self.beta_2_decay, self.epsilon_1, self.epsilon_2, self.clip_threshold = (
+            float(beta_2_decay), float(epsilon_1), float(epsilon_2), float(clip_threshold))
+        # Keras keeps it in the config; its update takes min(lr, 1/sqrt(t)) either way
+        self.relative_step = bool(relative_step)
+        super().__init__(learning_rate, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_2_decay": self.beta_2_decay,
+                "epsilon_1": self.epsilon_1, "epsilon_2": self.epsilon_2,
+                "clip_threshold": self.clip_threshold, "relative_step": self.relative_step}
+
+    def init_slot(self, slot, value):
+        shape = jnp.shape(value)
+        if slot == "v":
+            return jnp.zeros_like(value)
+        if len(shape) < 2:
+            return jnp.zeros((), jnp.result_type(value))
+        return jnp.zeros(shape[:-1] if slot == "r" else (*shape[:-2], shape[-1]),
+                         jnp.result_type(value))
+
+    def step_constants(self, lr, step):
+        return {"rho": jnp.minimum(lr, jax.lax.rsqrt(step)),
+                "beta_2": 1.0 - jnp.power(step, self.beta_2_decay)}
+
+    def update_step(self, grad, value, slots, lr, common):
+        r, c, v = slots
+        beta_2 = common["beta_2"]
+        squared = jnp.square(grad) + self.epsilon_1
+        if value.ndim >= 2:
+            r = beta_2 * r + (1.0 - beta_2) * jnp.mean(squared, axis=-1)
+            c = beta_2 * c + (1.0 - beta_2) * jnp.mean(squared, axis=-2)
+            v = (r / jnp.mean(r, axis=-1, keepdims=True))[..., None] * c[..., None, :]
+        else:
+            v = beta_2 * v + (1.0 - beta_2) * squared
+        u = grad * jax.lax.rsqrt(v)
+        u = u / jnp.maximum(1.0, _rms(u) / self.clip_threshold)
+        alpha = jnp.maximum(self.epsilon_2, _rms(value)) * common["rho"]
+        return value - alpha * u, (r, c, v)
+
+
+def _rms(x):
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
             "adamax": Adamax, "nadam": Nadam, "adadelta": Adadelta, "ftrl": Ftrl,
-            "lion": Lion}
+            "lion": Lion, "adafactor": Adafactor}
 
 
 def serialize(optimizer):
@@ -325,7 +381,7 @@ def deserialize(config):
 
 def get(identifier):
     """An Optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw', 'adagrad', 'adamax',
-    'nadam', 'adadelta', 'ftrl', 'lion'), a `serialize` dict, an Optimizer class, an
+    'nadam', 'adadelta', 'ftrl', 'lion', 'adafactor'), a `serialize` dict, an Optimizer class, an
     Optimizer or a LossScaleOptimizer."""
     from xlaflow.loss_scale import LossScaleOptimizer  # wraps an Optimizer: one too
     if isinstance(identifier, (Optimizer, LossScaleOptimizer)):

@@ -28,7 +28,7 @@ def _model(optimizer):
     return model
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "nadam"])
+@pytest.mark.parametrize("optimizer", ["adam", "nadam", "adafactor"])
 def test_a_mirrored_fit_compiles_its_train_step_once(optimizer):
     strategy = xf.distribute.MirroredStrategy()
     with strategy.scope():
@@ -58,6 +58,23 @@ def test_slots_of_sharded_weights_are_sharded_as_their_weights():
     assert shards[("out/bias", "v")] == [(2,)] * 2  # replicated, as the bias
     weights = {w.name: w for w in model.weights}
     assert _shard_shapes(weights["hidden/bias"]) == [(16,)] * 2  # still replicated
+
+
+def test_factored_slots_of_sharded_weights_are_replicated():
+    layout_map = xf.distribute.LayoutMap(xf.distribute.make_mesh((1, 2)))
+    layout_map["hidden/kernel"] = (None, "model")
+    strategy = xf.distribute.ModelParallelStrategy(layout_map)
+    with strategy.scope():
+        model = _model("adafactor")  # r and c have other shapes than their kernels
+    with compiled_programs() as compiled:
+        model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+    assert compiled.count("jit(_train_step)") == 1
+    owners = model.optimizer.slot_owners()
+    shards = {(owners[id(s)][0].name, owners[id(s)][1]): _shard_shapes(s)
+              for s in model.optimizer.variables if id(s) in owners}
+    assert shards[("hidden/kernel", "v")] == [(8, 8)] * 2  # as the kernel
+    assert shards[("hidden/kernel", "r")] == [(8,)] * 2  # whole on each device
+    assert shards[("hidden/kernel", "c")] == [(16,)] * 2
 
 
 def test_a_custom_loop_under_run_compiles_its_step_once():

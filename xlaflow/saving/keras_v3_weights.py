@@ -38,7 +38,11 @@ TF_SLOTS = {
     "Adadelta": (("accumulated_grad", "accumulated_delta_var"),),
     "Ftrl": (("accumulator", "linear"),),
     "Lion": (("m",),),
+    "Adafactor": (("r", "c", "v"),),
 }
+# Slots TF builds only for variables of 2+ axes (Adafactor's factored r and c; a smaller
+# variable's placeholders are not among TF's optimizer variables)
+_FACTORED = {"Adafactor": ("r", "c")}
 # Read only: TF keeps Nadam's momentum product outside the saved variables, so xlaflow
 # writes its own layout for it (a resumed run continues exactly); reading TF's file, the
 # product follows from the iteration count (Nadam.globals_after)
@@ -287,7 +291,8 @@ def tf_order(optimizer, weights, reading=False):
     for group in groups:
         built = [s for s in group if s in optimizer.slot_names or s in _ALWAYS.get(name, ())]
         for weight in weights:
-            order += [(slots.get((id(weight), s)), weight) for s in built]
+            order += [(slots.get((id(weight), s)), weight) for s in built
+                      if len(weight.shape) >= 2 or s not in _FACTORED.get(name, ())]
     return order
 
 

@@ -7,6 +7,7 @@ so `tf.keras.optimizers.experimental.AdamW` ports unchanged.
 from xlaflow.optimizers import (  # noqa: F401
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
