@@ -53,15 +53,18 @@ class _Conv(Layer):
 
     rank = None
     _causal = False  # padding='causal' accepted (Keras 2: Conv1D and SeparableConv1D only)
+    _grouped = False  # groups > 1 accepted (Keras 2: Conv1D/2D/3D)
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
                  **kwargs):
         groups = kwargs.pop("groups", 1)  # in every Keras 2 conv config
-        if groups != 1:
+        if not self._grouped and groups != 1:
             raise NotImplementedError(
-                f"{type(self).__name__}: groups={groups!r} is not supported (1 is accepted); "
-                "split the channels and concatenate separate convolutions instead")
+                f"{type(self).__name__}: groups={groups!r} is not supported (1 is accepted; "
+                "Conv1D/2D/3D take groups); split the channels and concatenate separate "
+                "convolutions instead")
+        self.groups = _positive(type(self).__name__, "groups", groups)
         super().__init__(**kwargs)
         self.data_format = _data_format.resolve(type(self).__name__, data_format)
         self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
@@ -140,14 +143,24 @@ class _FilterConv(_Conv):
                          activation=activation, use_bias=use_bias,
                          bias_initializer=bias_initializer, **kwargs)
         self.filters = _positive(type(self).__name__, "filters", filters)
+        if self.filters % self.groups:
+            raise ValueError(f"{type(self).__name__}: the number of filters must be evenly "
+                             f"divisible by the number of groups; received groups="
+                             f"{self.groups}, filters={self.filters}")
         self.kernel_initializer = initializers_lib.get(kernel_initializer)
 
     def _kernel_shape(self, channels):
-        return (*self.kernel_size, channels, self.filters)
+        return (*self.kernel_size, channels // self.groups, self.filters)
 
     def build(self, input_shape):
         self._check_rank(input_shape)
-        self.kernel = self.add_weight("kernel", self._kernel_shape(self._channels(input_shape)),
+        channels = self._channels(input_shape)
+        if channels % self.groups:
+            raise ValueError(f"{self.name}: the number of input channels must be evenly "
+                             f"divisible by the number of groups; received groups="
+                             f"{self.groups}, but the input has {channels} channels (full "
+                             f"input shape {tuple(input_shape)})")
+        self.kernel = self.add_weight("kernel", self._kernel_shape(channels),
                                       initializer=self.kernel_initializer)
         self._add_bias(self.filters)
         self.built = True
@@ -159,11 +172,11 @@ class _FilterConv(_Conv):
         outputs = jax.lax.conv_general_dilated(
             inputs, self.kernel.value.astype(inputs.dtype), self.strides,
             self._lax_padding(), rhs_dilation=self.dilation_rate,
-            dimension_numbers=self.dimension_numbers)
+            dimension_numbers=self.dimension_numbers, feature_group_count=self.groups)
         return self._finish(outputs)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
+        return {**super().get_config(), "filters": self.filters, "groups": self.groups,
                 "kernel_initializer": initializers_lib.serialize(self.kernel_initializer)}
 
 
@@ -173,12 +186,16 @@ class Conv1D(_FilterConv):
 
     rank = 1
     _causal = True
+    _grouped = True
 
 
 class Conv2D(_FilterConv):
-    """2-D convolution over (batch, height, width, channels); kernel (h, w, in, filters)."""
+    """2-D convolution over (batch, height, width, channels); kernel (h, w, in, filters).
+    With `groups` g, the channels split into g groups convolved separately: kernel
+    (h, w, in / g, filters), group k's filters seeing group k's channels (as Keras)."""
 
     rank = 2
+    _grouped = True
 
 
 class Conv3D(_FilterConv):
@@ -186,3 +203,4 @@ class Conv3D(_FilterConv):
     (d, h, w, in, filters)."""
 
     rank = 3
+    _grouped = True
