@@ -14,8 +14,6 @@ import warnings
 
 import numpy as np
 
-from xlaflow import summary
-
 
 class Callback:
     """Base class: override any of the on_* hooks; `self.model` is set by fit."""
@@ -296,98 +294,3 @@ def _csv_value(value):
     if value.ndim == 0:
         return value.item()
     return '"[' + ", ".join(map(str, value.reshape(-1))) + ']"'
-
-
-class TensorBoard(Callback):
-    """Write epoch (and optionally every-N-batch) scalars for TensorBoard under `log_dir`
-    (train/ and validation/ runs) through xf.summary's writer (tensorboardX's event
-    format, no TensorFlow), which writes synchronously: every epoch's events are in the
-    files when its on_epoch_end returns, and all of them when fit returns.
-
-    `update_freq='epoch'` writes at epoch ends only; an integer N also writes the training
-    logs every N batches (each such write waits for that step's values). `histogram_freq=N`
-    writes each weight's histogram every N epochs. There is no TF graph to draw: with
-    `write_graph` (Keras' default) the Graphs tab stays empty; `model.lower(...)` or
-    `xf.function(...).get_concrete_function(...).as_text()` show the XLA program instead.
-    """
-
-    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
-                 write_steps_per_second=False, update_freq="epoch", profile_batch=0,
-                 embeddings_freq=0, embeddings_metadata=None):
-        super().__init__()
-        refused = {"write_images": (write_images, "write weights as images"),
-                   "write_steps_per_second": (write_steps_per_second,
-                                              "the steps/s scalar; time epochs in a callback"),
-                   "profile_batch": (profile_batch, "profiling; use jax.profiler.trace(log_dir)"),
-                   "embeddings_freq": (embeddings_freq, "the embedding projector")}
-        for name, (value, what) in refused.items():
-            if value not in (0, False, None, (0, 0), [0, 0]):
-                raise NotImplementedError(
-                    f"TensorBoard({name}={value!r}) is not implemented ({what}); leave it at "
-                    "its default")
-        if embeddings_metadata is not None:
-            raise NotImplementedError("TensorBoard(embeddings_metadata=...) is not "
-                                      "implemented (the embedding projector)")
-        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) or \
-                histogram_freq < 0:
-            raise ValueError(f"TensorBoard: histogram_freq must be an int >= 0; received "
-                             f"{histogram_freq!r}")
-        self.histogram_freq, self.write_graph = histogram_freq, write_graph
-        try:
-            import tensorboardX  # noqa: F401
-        except ImportError as e:
-            raise ImportError("TensorBoard needs tensorboardX: pip install "
-                              "'xlaflow[tensorboard]'") from e
-        if update_freq != "epoch" and (not isinstance(update_freq, int) or update_freq < 1):
-            raise ValueError(f"update_freq must be 'epoch' or a positive int; received "
-                             f"{update_freq!r}")
-        self.log_dir, self.update_freq = os.fspath(log_dir), update_freq
-        self._writers = {}
-        self._batches = BatchCounter()
-        if update_freq != "epoch":
-            self.on_train_batch_end = self._batch_end
-
-    def _writer(self, run):
-        if run not in self._writers:
-            self._writers[run] = summary.create_file_writer(os.path.join(self.log_dir, run))
-        return self._writers[run]
-
-    def _write(self, run, step, scalars=(), histograms=()):
-        """(tag, value) pairs at `step` into `run`'s files, flushed when the block exits."""
-        with self._writer(run).as_default():
-            for tag, value in scalars:
-                summary.scalar(tag, float(value), step=step)
-            for tag, value in histograms:
-                summary.histogram(tag, value, step=step)
-
-    def on_train_begin(self, logs=None):
-        self._batches = BatchCounter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batches.new_epoch()
-
-    def _batch_end(self, batch, logs=None):
-        before = self._batches.total
-        done = self._batches.advance(batch)  # a steps_per_execution block: several
-        if before // self.update_freq != done // self.update_freq:
-            self._write("train", done, [(f"batch_{key}", value)
-                                        for key, value in (logs or {}).items()])
-
-    def on_epoch_end(self, epoch, logs=None):
-        runs = {"train": [], "validation": []}
-        for key, value in (logs or {}).items():
-            run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            runs[run].append((f"epoch_{name}", value))
-        histograms = []
-        if self.histogram_freq and epoch % self.histogram_freq == 0:
-            # Keras 2 tags them by the weight's name
-            histograms = [(weight.name.replace(":", "_"), np.asarray(weight.value))
-                          for weight in self.model.weights]
-        for run, scalars in runs.items():
-            if scalars or (run == "train" and histograms):
-                self._write(run, epoch, scalars, histograms if run == "train" else ())
-
-    def on_train_end(self, logs=None):
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}

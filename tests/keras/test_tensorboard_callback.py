@@ -32,9 +32,7 @@ def test_histogram_freq_writes_the_weights_every_n_epochs(tmp_path):
     assert [step for step, _ in events["epoch_loss"]] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("argument", [{"write_images": True}, {"profile_batch": 2},
-                                      {"embeddings_freq": 1},
-                                      {"write_steps_per_second": True},
+@pytest.mark.parametrize("argument", [{"write_images": True}, {"embeddings_freq": 1},
                                       {"embeddings_metadata": "meta.tsv"}])
 def test_what_is_not_provided_says_so(tmp_path, argument):
     name = next(iter(argument))
@@ -75,3 +73,41 @@ def test_each_epochs_scalars_are_in_the_files_when_the_epoch_ends(tmp_path):
                           ("epoch_mae", validation, "val_mae")):
         assert [s for s, _ in run[tag]] == [0, 1, 2]
         np.testing.assert_allclose([v for _, v in run[tag]], history.history[key], rtol=1e-6)
+
+
+def _fit(tmp_path, epochs=2, **board):
+    rng = np.random.default_rng(2)
+    x, y = rng.random((64, 3)).astype(np.float32), rng.random((64, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0,
+              callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path), **board)])
+
+
+def test_write_steps_per_second_writes_keras_tags(tmp_path):
+    _fit(tmp_path, write_steps_per_second=True, update_freq=2)
+    train = read_events(tmp_path / "train")
+    assert [step for step, _ in train["epoch_steps_per_second"]] == [0, 1]
+    assert [step for step, _ in train["batch_steps_per_second"]] == [2, 4, 6, 8]
+    assert all(value > 0 for _, value in train["epoch_steps_per_second"] +
+               train["batch_steps_per_second"])
+
+
+@pytest.mark.parametrize("profile_batch", [3, (2, 5), "2,5"])
+def test_profile_batch_writes_a_trace_for_the_profile_plugin(tmp_path, profile_batch):
+    _fit(tmp_path, profile_batch=profile_batch)  # batches 1-8 over two epochs
+    runs = list((tmp_path / "train" / "plugins" / "profile").iterdir())
+    assert len(runs) == 1 and any(p.name.endswith(".xplane.pb") for p in runs[0].iterdir())
+
+
+def test_a_profile_range_past_the_end_of_fit_is_closed_at_train_end(tmp_path):
+    _fit(tmp_path, epochs=1, profile_batch=(3, 100))
+    _fit(tmp_path / "again", epochs=1, profile_batch=2)  # a second trace can start
+    assert (tmp_path / "again" / "train" / "plugins" / "profile").is_dir()
+
+
+@pytest.mark.parametrize("profile_batch", [-1, (3, 2), (0, 4), "a,b", (1, 2, 3), 1.5])
+def test_bad_profile_batch_is_keras_value_error(tmp_path, profile_batch):
+    with pytest.raises(ValueError, match="profile_batch must be a non-negative integer or "
+                                         "2-tuple of positive integers.*Found: "):
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path), profile_batch=profile_batch)
