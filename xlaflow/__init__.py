@@ -201,7 +201,7 @@ config._init_compilation_cache()
 
 _LAZY = ("keras", "saved_model", "train", "distribute", "data", "random", "math", "image",
          "summary", "debugging", "errors", "io", "strings", "dtypes", "sparse", "signal",
-         "audio", "experimental", "ragged")
+         "audio", "experimental", "ragged", "profiler")
 _DEBUGGING_ALIASES = ("Assert", "assert_equal", "assert_greater", "assert_less", "assert_rank")
 
 

@@ -53,3 +53,11 @@ class NotFoundError(OpError, FileNotFoundError):
 
     def __init__(self, node_def=None, op=None, message="", *args):
         OpError.__init__(self, node_def, op, message, *args)
+
+
+class UnavailableError(OpError):
+    """The service is not available (as TF: tf.profiler.experimental.stop() when no
+    profiler is running)."""
+
+    def __init__(self, node_def=None, op=None, message="", *args):
+        super().__init__(node_def, op, message, *args)
