@@ -106,7 +106,7 @@ def _shape_text(model):
     """{layer name: output shape text} as model.summary() shows them (empty if unknown)."""
     try:
         from xlaflow.models.summary import _layer_rows
-        return {name: shape for name, _, shape, _, _ in _layer_rows(model)}
+        return {name: shape for name, _, shape, *_ in _layer_rows(model)}
     except Exception:  # noqa: BLE001 -- shapes are decoration; the graph draws without them
         return {}
 

@@ -290,20 +290,17 @@ class Model(RaggedFed, HostFed, SavingMethods, GraphSides, BuildingMethods, Laye
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         """Print Keras 2.12's table: layer (type), output shape, parameters (and inputs, for
-        a functional model that is not a chain), then totals. As Keras 2, a model with no
-        weights yet (never built nor called) has no summary."""
-        for option, value in (("expand_nested", expand_nested),
-                              ("show_trainable", show_trainable), ("layer_range", layer_range)):
-            if value:
-                raise NotImplementedError(
-                    f"summary({option}=...) is not supported; print the sublayers' own "
-                    "summary(), or read model.layers and each layer's trainable flag")
+        a functional model that is not a chain), then totals; `show_trainable` adds a Y/N
+        column, `expand_nested` the rows of nested models inside '|' frames, `layer_range`
+        (two names or regexes) limits the rows. As Keras 2, a model with no weights yet
+        (never built nor called) has no summary."""
         if not self.built:
             raise ValueError(
                 f"This model ({self.name!r}) has not yet been built. Build the model first by "
                 "calling `build()` or by calling the model on a batch of data.")
         from xlaflow.models.summary import summary_lines
-        for line in summary_lines(self, line_length, positions):
+        for line in summary_lines(self, line_length, positions, expand_nested,
+                                  show_trainable, layer_range):
             (print_fn or print)(line)
 
     # -- configuration and saving --------------------------------------------------------
