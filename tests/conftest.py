@@ -84,15 +84,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _restore_flags():
     """Each test starts from default flags and Keras settings (floatx, epsilon, the global
-    dtype policy: None, which follows floatx), whatever the previous one set."""
+    dtype policy: None, which follows floatx; the image data format), whatever the
+    previous one set."""
     saved = {name: xf.config.read(name) for name in xf.config._NAMES}
-    settings = (backend_config._floatx, backend_config._epsilon, mixed_precision._global)
+    settings = (backend_config._floatx, backend_config._epsilon, mixed_precision._global,
+                backend_config._image_data_format)
     yield
     for name, value in saved.items():
         xf.config.update(name, value)
     # the raw values: set_global_policy("float32") would leave an explicit policy that
     # outranks floatx, which set_floatx in a later test would then not change
-    backend_config._floatx, backend_config._epsilon, mixed_precision._global = settings
+    (backend_config._floatx, backend_config._epsilon, mixed_precision._global,
+     backend_config._image_data_format) = settings
 
 
 @pytest.fixture

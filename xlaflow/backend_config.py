@@ -41,21 +41,22 @@ def set_floatx(value):
     _floatx = value
 
 
+_image_data_format = "channels_last"
+
+
 def image_data_format():
-    """Always 'channels_last': the default of the layers' data_format (a layer given
-    data_format='channels_first' takes that instead)."""
-    return "channels_last"
+    """The default of the spatial layers' data_format: 'channels_last' unless
+    set_image_data_format changed it (a layer given data_format takes that instead)."""
+    return _image_data_format
 
 
 def set_image_data_format(data_format):
-    if data_format == "channels_last":
+    """Keras' global default layout of the convolution, pooling, padding, cropping,
+    upsampling and Flatten layers made after it; keras.applications' models are built
+    channels-last and refuse to build under 'channels_first'."""
+    global _image_data_format
+    if data_format in ("channels_last", "channels_first"):
+        _image_data_format = data_format
         return
-    if data_format == "channels_first":
-        raise NotImplementedError(
-            "set_image_data_format('channels_first') is not supported: it would change the "
-            "default of every layer, keras.applications' models included, which are built "
-            "channels-last. Pass data_format='channels_first' to the layers that take it "
-            "(convolutions, pooling, padding, cropping, upsampling, Flatten), or transpose "
-            "the data once (layers.Permute((2, 3, 1)) for images)")
     raise ValueError(f"set_image_data_format: data_format must be 'channels_last' or "
                      f"'channels_first'; received {data_format!r}")

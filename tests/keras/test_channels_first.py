@@ -152,8 +152,6 @@ def test_bad_values_and_the_global_default_are_refused():
     with pytest.raises(ValueError, match="MaxPooling2D: data_format must be 'channels_last' "
                                          "or 'channels_first'; received 'NCHW'"):
         layers.MaxPooling2D(data_format="NCHW")
-    with pytest.raises(NotImplementedError, match="data_format='channels_first' to the layers"):
-        xf.keras.backend.set_image_data_format("channels_first")
     with pytest.raises(NotImplementedError, match=r"ConvLSTM2D\(data_format='channels_first'\)"):
         layers.ConvLSTM2D(2, 3, data_format="channels_first")
     with pytest.raises(ValueError, match=r"conv2d\w* expects inputs of rank 4 \(batch, channels, "
@@ -170,3 +168,38 @@ def test_spatial_dropout1d_takes_no_data_format_as_keras_2():
     with pytest.raises(ValueError, match=r"expects inputs of rank 4 \(batch, channels, "
                                          r"spatial, spatial\)"):
         layer(np.ones((2, 3, 4), np.float32), training=True)
+
+
+@pytest.fixture
+def channels_first_default():
+    backend = xf.keras.backend
+    backend.set_image_data_format("channels_first")
+    try:
+        yield
+    finally:
+        backend.set_image_data_format("channels_last")
+
+
+def test_the_global_default_changes_the_layers_made_after_it(channels_first_default):
+    assert xf.keras.backend.image_data_format() == "channels_first"
+    model = keras.Sequential([keras.Input((1, 12, 12)), layers.Conv2D(4, 3),
+                              layers.MaxPooling2D(), layers.Flatten(), layers.Dense(2)])
+    assert all(layer.data_format == "channels_first" for layer in model.layers[:3])
+    assert model.layers[0].output.shape == (None, 4, 10, 10)
+    assert layers.Conv2D(2, 3, data_format="channels_last").data_format == "channels_last"
+    with pytest.raises(NotImplementedError, match="built channels-last here"):
+        keras.applications.ResNet50(weights=None)
+    with pytest.raises(NotImplementedError, match=r"ConvLSTM2D\(data_format='channels_first'"):
+        layers.ConvLSTM2D(2, 3)
+    # a config keeps the layout it was made with, whatever the default when it is loaded
+    config = model.get_config()
+    xf.keras.backend.set_image_data_format("channels_last")
+    again = keras.Sequential.from_config(config)
+    assert again.layers[0].data_format == "channels_first"
+
+
+def test_a_bad_global_default_is_refused():
+    with pytest.raises(ValueError, match="set_image_data_format: data_format must be "
+                                         "'channels_last' or 'channels_first'; received 'NCHW'"):
+        xf.keras.backend.set_image_data_format("NCHW")
+    assert xf.keras.backend.image_data_format() == "channels_last"

@@ -7,14 +7,17 @@ XLA picks the physical layout either way."""
 
 from __future__ import annotations
 
+from xlaflow import backend_config
+
 LAST, FIRST = "channels_last", "channels_first"
 
 
 def resolve(layer, data_format):
-    """'channels_last' or 'channels_first' for a layer's `data_format` argument (None means
-    the default, channels_last); anything else is a ValueError naming the layer."""
+    """'channels_last' or 'channels_first' for a layer's `data_format` argument (None: the
+    default, keras.backend.image_data_format()); anything else is a ValueError naming the
+    layer."""
     if data_format is None:
-        return LAST
+        return backend_config.image_data_format()
     if data_format not in (LAST, FIRST):
         raise ValueError(f"{layer}: data_format must be 'channels_last' or 'channels_first'; "
                          f"received {data_format!r}")

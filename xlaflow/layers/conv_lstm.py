@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import activations as activations_lib
+from xlaflow import backend_config
 from xlaflow import initializers as initializers_lib
 from xlaflow.layers.base import Layer
 from xlaflow.layers.conv import _dimension_numbers, _padding, _positive, _tuple
@@ -26,7 +27,9 @@ from xlaflow.layers.rnn_steps import forget_bias_init
 def _check_channels_last(layer, data_format, rank):
     """NotImplementedError for channels_first, naming the Permute that makes a (batch, time,
     channels, *spatial) input channels-last; ValueError for any other value."""
-    if data_format in (None, "channels_last"):
+    if data_format is None:
+        data_format = backend_config.image_data_format()
+    if data_format == "channels_last":
         return
     if data_format != "channels_first":
         raise ValueError(f"{layer}: data_format must be 'channels_last' or 'channels_first'; "

@@ -129,7 +129,15 @@ def obtain_input_shape(input_shape, default_size, min_size, data_format, require
                        weights=None):
     """One image's input shape for an ImageNet model, checked by Keras 2.12's rules:
     'imagenet' weights with the top need exactly the default shape, 3 channels, and
-    at least `min_size` pixels a side."""
+    at least `min_size` pixels a side. The models are built channels-last: under
+    set_image_data_format('channels_first') (where Keras builds channels-first ones)
+    they refuse to build rather than differ."""
+    if backend_config.image_data_format() == "channels_first":
+        raise NotImplementedError(
+            "keras.applications' models are built channels-last here, but "
+            "keras.backend.image_data_format() is 'channels_first'; call "
+            "keras.backend.set_image_data_format('channels_last') before building the "
+            "model, and feed it (batch, height, width, channels) images")
     if weights != "imagenet" and input_shape and len(input_shape) == 3:
         channels = input_shape[0] if data_format == "channels_first" else input_shape[-1]
         if channels not in {1, 3}:
