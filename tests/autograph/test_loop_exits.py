@@ -105,8 +105,10 @@ def test_hoisted_exits_agree_with_python(x, target):
 
 
 @settings(max_examples=20, deadline=None)
-@given(hnp.arrays(np.float32, (3, 4), elements=hs.floats(-5, 5, width=32,
-                                                         allow_subnormal=False)),
+# On a 1e-3 grid: XLA on CPU flushes subnormals to zero (NumPy does not), and scaling the
+# smallest normal floats makes one
+@given(hnp.arrays(np.float32, (3, 4), elements=hs.floats(-5, 5, width=32).map(
+           lambda v: np.float32(round(float(v), 3)))),
        hs.floats(-3, 8, width=32, allow_subnormal=False).map(np.float32))
 def test_nested_break_agrees_with_python(x, limit):
     check(nested_break, x, limit)

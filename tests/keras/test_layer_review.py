@@ -294,5 +294,6 @@ def test_keras_2_config_keys_at_their_defaults_are_accepted():
     with pytest.raises(ValueError, match=r"GRU: dropout must be a float in \[0, 1\); "
                        r"received 1.5"):
         layers.GRU(2, dropout=1.5)
-    with pytest.raises(NotImplementedError, match=r"Conv1D: groups=2"):
-        layers.Conv1D(4, 3, groups=2)
+    layers.Conv1D(4, 3, groups=2)  # a grouped convolution (test_conv_groups)
+    with pytest.raises(NotImplementedError, match=r"Conv1DTranspose: groups=2"):
+        layers.Conv1DTranspose(4, 3, groups=2)

@@ -16,7 +16,7 @@ def _lines(model, **options):
 
 def _nested():
     inner = keras.Sequential([L.Dense(4, name="in_a"), L.Dense(2, name="in_b")], name="inner")
-    inputs = keras.Input((3,))
+    inputs = keras.Input((3,), name="features")
     outputs = L.Dense(1, name="head")(inner(L.Dense(5, name="pre")(inputs)))
     return keras.Model(inputs, outputs, name="outer"), inner  # (inner: built, not declared)
 
@@ -30,7 +30,7 @@ def test_show_trainable_adds_keras_column():
                                 "Trainable"]
     flags = {line.split()[0]: line.split()[-1] for line in lines
              if line.startswith(" ") and line.split() and line.split()[-1] in "YN"}
-    assert flags == {"input_1": "Y", "pre": "N", "inner": "Y", "head": "Y"}
+    assert flags == {"features": "Y", "pre": "N", "inner": "Y", "head": "Y"}
 
 
 def test_expand_nested_frames_the_inner_rows():
