@@ -20,6 +20,13 @@ def _shard_shapes(variable):
     return [s.data.shape for s in variable.value.addressable_shards]
 
 
+def _slot_shards(optimizer):
+    """{(weight name, slot name): the shapes of the slot's shards on the devices}."""
+    owners = optimizer.slot_owners()
+    return {(owners[id(s)][0].name, owners[id(s)][1]): _shard_shapes(s)
+            for s in optimizer.variables if id(s) in owners}
+
+
 def _model(optimizer):
     model = models.Sequential([layers.Dense(16, activation="relu", input_shape=(8,),
                                             name="hidden"),
@@ -50,9 +57,7 @@ def test_slots_of_sharded_weights_are_sharded_as_their_weights():
     with compiled_programs() as compiled:
         model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
     assert compiled.count("jit(_train_step)") == 1
-    owners = model.optimizer.slot_owners()
-    shards = {(owners[id(s)][0].name, owners[id(s)][1]): _shard_shapes(s)
-              for s in model.optimizer.variables if id(s) in owners}
+    shards = _slot_shards(model.optimizer)
     assert shards[("hidden/kernel", "m")] == shards[("hidden/kernel", "v")] == [(8, 8)] * 2
     assert shards[("out/kernel", "m")] == shards[("out/kernel", "v")] == [(8, 2)] * 2
     assert shards[("out/bias", "v")] == [(2,)] * 2  # replicated, as the bias
@@ -69,9 +74,7 @@ def test_factored_slots_of_sharded_weights_are_replicated():
     with compiled_programs() as compiled:
         model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
     assert compiled.count("jit(_train_step)") == 1
-    owners = model.optimizer.slot_owners()
-    shards = {(owners[id(s)][0].name, owners[id(s)][1]): _shard_shapes(s)
-              for s in model.optimizer.variables if id(s) in owners}
+    shards = _slot_shards(model.optimizer)
     assert shards[("hidden/kernel", "v")] == [(8, 8)] * 2  # as the kernel
     assert shards[("hidden/kernel", "r")] == [(8,)] * 2  # whole on each device
     assert shards[("hidden/kernel", "c")] == [(16,)] * 2

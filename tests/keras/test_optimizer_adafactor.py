@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xlaflow as xf
+from tests.keras.test_optimizers_adadelta_ftrl_lion import check_fit_save_resume
 from xlaflow.keras import optimizers
 
 RNG = np.random.default_rng(12)
@@ -85,26 +86,8 @@ def test_names_and_config():
 
 
 def test_fit_learns_and_the_saved_model_resumes_identically(tmp_path):
-    x = RNG.normal(size=(64, 4)).astype(np.float32)
-    y = (x @ np.float32([1.0, -2.0, 0.5, 0.0]))[:, None]
-
-    def build():
-        model = xf.keras.Sequential([xf.keras.layers.Dense(3, input_shape=(4,)),
-                                     xf.keras.layers.Dense(1)])
-        model.compile(optimizer=optimizers.Adafactor(0.05), loss="mse")
-        return model
-
-    model = build()
-    first = model.evaluate(x, y, batch_size=64, verbose=0)
-    model.fit(x, y, batch_size=16, epochs=3, verbose=0)
-    assert model.evaluate(x, y, batch_size=64, verbose=0) < first
-    model.save(tmp_path / "m.keras")
-    loaded = xf.keras.models.load_model(tmp_path / "m.keras")
-    assert loaded.optimizer.get_config() == model.optimizer.get_config()
-    for m in (model, loaded):
-        m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
-    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    # a hidden layer: a 2-axis kernel, so the factored slots are saved and restored too
+    check_fit_save_resume(lambda: optimizers.Adafactor(0.05), tmp_path, hidden=3)
 
 
 def test_the_file_holds_tf_212s_optimizer_variables(tmp_path):

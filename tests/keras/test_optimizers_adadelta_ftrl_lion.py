@@ -107,16 +107,19 @@ def test_names_namespaces_and_slots():
                                   lambda: optimizers.Ftrl(0.5, l1_regularization_strength=1e-3),
                                   lambda: optimizers.Lion(3e-3)])
 def test_fit_learns_and_the_saved_model_resumes_identically(make, tmp_path):
+    check_fit_save_resume(make, tmp_path)
+
+
+def check_fit_save_resume(make, tmp_path, hidden=None):
+    """fit with the optimizer `make()` lowers the loss, and a .keras round trip resumes it
+    bit for bit (its state included); `hidden` units add a layer before the output."""
     rng = np.random.default_rng(4)
     x = rng.normal(size=(64, 4)).astype(np.float32)
     y = (x @ np.float32([1.0, -2.0, 0.5, 0.0]))[:, None]
-
-    def build():
-        model = xf.keras.Sequential([xf.keras.layers.Dense(1, input_shape=(4,))])
-        model.compile(optimizer=make(), loss="mse")
-        return model
-
-    model = build()
+    stack = ([xf.keras.layers.Dense(hidden, input_shape=(4,)), xf.keras.layers.Dense(1)]
+             if hidden else [xf.keras.layers.Dense(1, input_shape=(4,))])
+    model = xf.keras.Sequential(stack)
+    model.compile(optimizer=make(), loss="mse")
     first = model.evaluate(x, y, batch_size=64, verbose=0)
     model.fit(x, y, batch_size=16, epochs=3, verbose=0)
     assert model.evaluate(x, y, batch_size=64, verbose=0) < first
