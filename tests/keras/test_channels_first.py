@@ -187,6 +187,9 @@ def test_the_global_default_changes_the_layers_made_after_it(channels_first_defa
     assert all(layer.data_format == "channels_first" for layer in model.layers[:3])
     assert model.layers[0].output.shape == (None, 4, 10, 10)
     assert layers.Conv2D(2, 3, data_format="channels_last").data_format == "channels_last"
+    # Keras 2's 1-D layers default to channels_last itself, not to the global setting
+    for one_d in (layers.Conv1D(2, 3), layers.MaxPooling1D(), layers.GlobalAveragePooling1D()):
+        assert one_d.data_format == "channels_last"
     with pytest.raises(NotImplementedError, match="built channels-last here"):
         keras.applications.ResNet50(weights=None)
     with pytest.raises(NotImplementedError, match=r"ConvLSTM2D\(data_format='channels_first'"):

@@ -188,6 +188,12 @@ class Conv1D(_FilterConv):
     _causal = True
     _grouped = True
 
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format="channels_last", **kwargs):
+        # Keras 2's Conv1D defaults to channels_last, not to image_data_format()
+        super().__init__(filters, kernel_size, strides=strides, padding=padding,
+                         data_format=data_format, **kwargs)
+
 
 class Conv2D(_FilterConv):
     """2-D convolution over (batch, height, width, channels); kernel (h, w, in, filters).
