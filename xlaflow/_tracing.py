@@ -16,6 +16,7 @@ import functools
 import jax
 
 from xlaflow import (
+    _cpp_dispatch,
     _donation,
     _lifting,
     _polymorphic,
@@ -125,7 +126,7 @@ class Tracing:
         """Route `entry`'s calls through symbolic programs (see _polymorphic)."""
         _polymorphic.install(entry, mode, self._relaxed_specs, self._param_names,
                              self._donated_args(entry), self._per_shape)
-        self._entry_made(entry, entry)  # a program a dispatcher served is routed anew
+        _cpp_dispatch.forget(self)  # a program its dispatcher served is routed anew
 
     def _per_shape(self, reason):
         if not self._warned_per_shape:

@@ -44,10 +44,13 @@ def per_axis(data_format, spatial, batch=1, channels=1):
         (batch, *spatial, channels)
 
 
-def layout(data_format, rank):
-    """lax's name of the input layout: 'NHWC' / 'NCHW' for rank 2 ('NWC', 'NDHWC', ...)."""
+def dimension_numbers(data_format, rank):
+    """lax.conv_general_dilated's ('NHWC', 'HWIO', 'NHWC') for rank 2 channels-last, with
+    'NCHW' channels-first ('NWC'/'NDHWC' for ranks 1 and 3). Kernels are (spatial..., in,
+    out) either way, as Keras keeps them, so weights move between layouts unchanged."""
     spatial = "DHW"[-rank:] if rank > 1 else "W"
-    return f"NC{spatial}" if data_format == FIRST else f"N{spatial}C"
+    io = f"NC{spatial}" if data_format == FIRST else f"N{spatial}C"
+    return io, f"{spatial}IO", io
 
 
 def describe(data_format, rank):

@@ -37,15 +37,6 @@ def _positive(layer, name, value):
     return int(value)
 
 
-def _dimension_numbers(rank, data_format=_data_format.LAST):
-    """('NWC', 'WIO', 'NWC') for rank 1, ('NHWC', 'HWIO', 'NHWC') for 2, ... for 3; with
-    channels first, ('NCHW', 'HWIO', 'NCHW'). Kernels are (spatial..., in, out) either way,
-    as Keras keeps them, so weights move between the two layouts unchanged."""
-    spatial = "DHW"[-rank:] if rank > 1 else "W"
-    io = _data_format.layout(data_format, rank)
-    return io, f"{spatial}IO", io
-
-
 class _Conv(Layer):
     """Base of every convolution layer (the trainer looks for it): the arguments they share (kernel_size, strides, padding, data_format,
     dilation_rate, activation, use_bias, bias_initializer), the input-rank check and the
@@ -96,7 +87,7 @@ class _Conv(Layer):
 
     @property
     def dimension_numbers(self):
-        return _dimension_numbers(self.rank, self.data_format)
+        return _data_format.dimension_numbers(self.data_format, self.rank)
 
     def _check_rank(self, input_shape):
         if len(input_shape) != self.rank + 2:

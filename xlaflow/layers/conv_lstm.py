@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 
 from xlaflow import activations as activations_lib
-from xlaflow import backend_config
 from xlaflow import initializers as initializers_lib
+from xlaflow.layers import _data_format
 from xlaflow.layers.base import Layer
-from xlaflow.layers.conv import _dimension_numbers, _padding, _positive, _tuple
+from xlaflow.layers.conv import _padding, _positive, _tuple
 from xlaflow.layers.input_casting import cast_integer_inputs
 from xlaflow.layers.recurrent import _Recurrent, checked_states
 from xlaflow.layers.rnn_dropout import DropoutConfig, _draw
@@ -27,13 +27,8 @@ from xlaflow.layers.rnn_steps import forget_bias_init
 def _check_channels_last(layer, data_format, rank):
     """NotImplementedError for channels_first, naming the Permute that makes a (batch, time,
     channels, *spatial) input channels-last; ValueError for any other value."""
-    if data_format is None:
-        data_format = backend_config.image_data_format()
-    if data_format == "channels_last":
+    if _data_format.resolve(layer, data_format) == _data_format.LAST:
         return
-    if data_format != "channels_first":
-        raise ValueError(f"{layer}: data_format must be 'channels_last' or 'channels_first'; "
-                         f"received {data_format!r}")
     to_last = (1, *range(3, rank + 3), 2)
     raise NotImplementedError(
         f"{layer}(data_format='channels_first') is not supported: xlaflow layers are "
@@ -151,7 +146,8 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
     def _conv(self, x, kernel, strides, padding, dilation, groups):
         return jax.lax.conv_general_dilated(
             x, kernel.astype(x.dtype), strides, padding, rhs_dilation=dilation,
-            dimension_numbers=_dimension_numbers(self.rank), feature_group_count=groups)
+            dimension_numbers=_data_format.dimension_numbers(_data_format.LAST, self.rank),
+            feature_group_count=groups)
 
     def _gated(self, x, masks):
         """`x` (batch, ..., d) as the grouped convolution's input: once, or with masks
