@@ -362,3 +362,35 @@ def test_a_stalled_body_gets_the_deadline_and_a_disconnect_is_not_a_client_error
     assert 'model_name="m",status="DEADLINE_EXCEEDED"} 1' in text
     assert 'model_name="m",status="CANCELLED"} 1' in text
     assert "INVALID_ARGUMENT" not in text
+
+
+def test_a_batch_that_does_not_fill_waits_on_one_timer_under_uvloop():
+    """The server's loop is uvloop, whose timers count whole milliseconds. The dispatcher
+    waited with one asyncio.wait_for (a new task) per wake, and a remainder under 0.5 ms
+    timed out at once, over and over until the deadline; now one timer per batch wakes it."""
+    uvloop = pytest.importorskip("uvloop")
+    params = BatchingParameters(max_batch_size=8, batch_timeout_micros=300,
+                                num_batch_threads=1)
+    x = np.float32([[1, 2, 3]])
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        scheduler = BatchScheduler(params)
+        await scheduler.run("k", _double, [x], "m")  # the queue and its dispatcher exist
+        made = []
+
+        def counting(loop, coro, **kwargs):
+            made.append(coro)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(counting)
+        try:
+            for _ in range(20):  # one row of eight: each batch waits out its timeout
+                out = await scheduler.run("k", _double, [x], "m")
+                np.testing.assert_array_equal(out[0], x * 2)
+        finally:
+            loop.set_task_factory(None)
+        assert made == []
+        scheduler.close()
+
+    uvloop.run(main())

@@ -115,23 +115,31 @@ class _Queue:
         return await task.future
 
     async def _take(self):
-        """Wait for a batch's worth of rows (or the timeout); remove it from the queue."""
+        """Wait for a batch's worth of rows (or the timeout); remove it from the queue.
+
+        One timer per batch, armed when its first request waits, wakes the same event as
+        arrivals: an `asyncio.wait_for` per arrival made a task and a timer each time, and
+        under uvloop, whose timers count whole milliseconds, a remainder under 0.5 ms timed
+        out at once, again and again until the deadline (measured: 11 empty waits in the
+        last 0.3 ms)."""
         params = self.scheduler.params
         limit = params.execution_batch_size  # max_batch_size unless large batches split
+        loop = asyncio.get_running_loop()
         while True:
             while not self.tasks:
                 self.arrived.clear()
                 await self.arrived.wait()
-            deadline = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6
-            while self.rows < limit and self.tasks:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                self.arrived.clear()
+            left = self.tasks[0].enqueued + params.batch_timeout_micros / 1e6 - \
+                time.perf_counter()
+            if self.rows < limit and left > 0:
+                expired = []
+                timer = loop.call_later(left, self._expire, expired)
                 try:
-                    await asyncio.wait_for(self.arrived.wait(), left)
-                except asyncio.TimeoutError:
-                    break
+                    while self.rows < limit and self.tasks and not expired:
+                        self.arrived.clear()
+                        await self.arrived.wait()
+                finally:
+                    timer.cancel()
             if self.tasks:  # (requests that gave up meanwhile may have emptied it)
                 break
         first = self.tasks[0].shapes
@@ -144,6 +152,12 @@ class _Queue:
                 rest.append(task)
         self.tasks, self.rows = rest, self.rows - rows
         return batch
+
+    def _expire(self, expired):
+        """The batch timer: the batch goes as it is (the loop's timer resolution decides
+        how exactly; uvloop's is a millisecond)."""
+        expired.append(True)
+        self.arrived.set()
 
     async def _dispatch(self):
         slots = self.scheduler.slots
