@@ -21,7 +21,7 @@ start: they compile the same programs in about 40% less time (the suite's wall t
 from 15.5 to 12.7 minutes) and produce the same results at the tests' tolerances, bit for
 bit where a test compares bits. LLVM then optimizes less: no loop unrolling or
 vectorization (--xla_llvm_disable_expensive_passes) and its O1 pipeline
-(--xla_backend_optimization_level=1, XLA's default 2), each ~10-13% less CPU on
+(--xla_backend_optimization_level=1, XLA's default 2), each 10% or more less CPU on
 compile-bound tests in interleaved pairs. Without fast math LLVM reorders no float
 arithmetic at any level (where it fuses a multiply and an add into an FMA may differ, well
 within float32 tolerances; the whole suite passes both ways), and the tests' arrays are too
@@ -55,7 +55,7 @@ def _xla_accepts(flag):
 # Decided once, by the process that starts the run; its workers and subprocesses inherit it.
 if "XLAFLOW_TEST_XLA_EMITTERS" not in os.environ:
     _flags = " ".join(_FAST_COMPILE)
-    if not _xla_accepts(_flags):  # (one probe when this jaxlib knows both, as it should)
+    if not _xla_accepts(_flags):  # (one probe when this jaxlib knows all three, as it should)
         _flags = " ".join(flag for flag in _FAST_COMPILE if _xla_accepts(flag))
     os.environ["XLAFLOW_TEST_XLA_EMITTERS"] = "ir" if _FAST_COMPILE[0] in _flags else \
         "fusion (this jaxlib has no --xla_cpu_use_fusion_emitters)"
