@@ -152,8 +152,6 @@ def test_bad_values_and_the_global_default_are_refused():
     with pytest.raises(ValueError, match="MaxPooling2D: data_format must be 'channels_last' "
                                          "or 'channels_first'; received 'NCHW'"):
         layers.MaxPooling2D(data_format="NCHW")
-    with pytest.raises(NotImplementedError, match=r"ConvLSTM2D\(data_format='channels_first'\)"):
-        layers.ConvLSTM2D(2, 3, data_format="channels_first")
     with pytest.raises(ValueError, match=r"conv2d\w* expects inputs of rank 4 \(batch, channels, "
                                          r"spatial, spatial\); received shape \(2, 3, 4\)"):
         layers.Conv2D(2, 3, data_format="channels_first")(np.ones((2, 3, 4), np.float32))
@@ -192,8 +190,7 @@ def test_the_global_default_changes_the_layers_made_after_it(channels_first_defa
         assert one_d.data_format == "channels_last"
     with pytest.raises(NotImplementedError, match="built channels-last here"):
         keras.applications.ResNet50(weights=None)
-    with pytest.raises(NotImplementedError, match=r"ConvLSTM2D\(data_format='channels_first'"):
-        layers.ConvLSTM2D(2, 3)
+    assert layers.ConvLSTM2D(2, 3).data_format == "channels_first"  # as Keras 2's
     # a config keeps the layout it was made with, whatever the default when it is loaded
     config = model.get_config()
     xf.keras.backend.set_image_data_format("channels_last")
@@ -206,3 +203,95 @@ def test_a_bad_global_default_is_refused():
                                          "'channels_last' or 'channels_first'; received 'NCHW'"):
         xf.keras.backend.set_image_data_format("NCHW")
     assert xf.keras.backend.image_data_format() == "channels_last"
+
+
+# -- ConvLSTM1D/2D/3D ---------------------------------------------------------------------
+def _conv_lstm_pair(cls, seed=7, **kwargs):
+    """The same ConvLSTM in both layouts: fresh layers drawing from the same seed."""
+    xf.random.set_seed(seed)
+    last = cls(3, 3, **kwargs)
+    xf.random.set_seed(seed)
+    first = cls(3, 3, data_format="channels_first", **kwargs)
+    return last, first
+
+
+def _seq_to_first(x):  # (batch, time, *spatial, channels) -> (batch, time, channels, ...)
+    return np.moveaxis(x, -1, 2)
+
+
+@pytest.mark.parametrize("cls, spatial", [(layers.ConvLSTM1D, (7,)),
+                                          (layers.ConvLSTM2D, (5, 6)),
+                                          (layers.ConvLSTM3D, (3, 4, 5))])
+@pytest.mark.parametrize("options", [
+    {"padding": "same", "return_sequences": True, "return_state": True},
+    {"strides": 2, "go_backwards": True, "return_state": True},
+    {"padding": "same", "dropout": 0.3, "recurrent_dropout": 0.2, "return_sequences": True},
+], ids=["sequences_and_states", "strided_backwards", "dropout"])
+def test_conv_lstm_channels_first_is_channels_last_with_the_axis_moved(cls, spatial, options):
+    x = RNG.random((2, 3, *spatial, 4)).astype(np.float32)
+    last, first = _conv_lstm_pair(cls, **options)
+    training = bool(options.get("dropout"))
+    last(x)  # both build: then the same weights
+    first(_seq_to_first(x))
+    first.set_weights(last.get_weights())
+    xf.random.set_seed(11)
+    want = last(x, training=training)
+    xf.random.set_seed(11)
+    got = first(_seq_to_first(x), training=training)
+    want, got = (want, got) if isinstance(want, list) else ([want], [got])
+    moved = [np.moveaxis(np.asarray(got[0]), 2 if options.get("return_sequences") else 1, -1),
+             *(np.moveaxis(np.asarray(state), 1, -1) for state in got[1:])]
+    assert len(moved) == len(want)
+    for g, w in zip(moved, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_lstm_channels_first_states_masks_and_initial_state_are_in_its_layout():
+    x = RNG.random((2, 4, 5, 6, 2)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], bool)
+    last, first = _conv_lstm_pair(layers.ConvLSTM2D, padding="same", stateful=True,
+                                  return_sequences=True)
+    last(x, mask=mask)
+    first(_seq_to_first(x), mask=mask)
+    first.set_weights(last.get_weights())
+    last.reset_states(), first.reset_states()
+    assert first.states[0].shape == (2, 3, 5, 6)  # (batch, filters, rows, cols), as Keras 2
+    h0 = RNG.random((2, 5, 6, 3)).astype(np.float32)
+    c0 = RNG.random((2, 5, 6, 3)).astype(np.float32)
+    want = [last(x, mask=mask, initial_state=[h0, c0]), last(x, mask=mask)]
+    got = [first(_seq_to_first(x), mask=mask, initial_state=[np.moveaxis(h0, -1, 1),
+                                                             np.moveaxis(c0, -1, 1)]),
+           first(_seq_to_first(x), mask=mask)]  # the second call starts from the kept states
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.moveaxis(np.asarray(g), 2, -1), w, rtol=1e-5, atol=1e-6)
+    for g, w in zip(first.states, last.states):
+        np.testing.assert_allclose(np.moveaxis(np.asarray(g.value), 1, -1), w.value,
+                                   rtol=1e-5, atol=1e-6)
+    first.reset_states([np.moveaxis(h0, -1, 1), np.moveaxis(c0, -1, 1)])
+    np.testing.assert_array_equal(first.states[0].value, np.moveaxis(h0, -1, 1))
+    with pytest.raises(ValueError, match=r"\(batch, filters, \*output_spatial\) = "
+                                         r"\(2, 3, 5, 6\); received \(2, 5, 6, 3\)"):
+        first.reset_states([h0, c0])  # channels-last states for a channels-first layer
+    with pytest.raises(ValueError, match=r"rank 5 \(batch, time, channels, spatial, "
+                                         r"spatial\); received shape \(2, 4, 5, 6\)"):
+        layers.ConvLSTM2D(2, 3, data_format="channels_first")(x[..., 0])
+
+
+def test_a_channels_first_conv_lstm_model_trains_saves_and_loads(tmp_path):
+    x = RNG.random((8, 3, 2, 6, 6)).astype(np.float32)
+    y = RNG.random((8, 1)).astype(np.float32)
+    model = keras.Sequential([
+        keras.Input((3, 2, 6, 6)),
+        layers.ConvLSTM2D(4, 3, padding="same", data_format="channels_first"),
+        layers.Flatten(data_format="channels_first"), layers.Dense(1)])
+    assert model.output_shape == (None, 1)
+    assert model.layers[0].output.shape == (None, 4, 6, 6)
+    model.compile("adam", "mse")
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert again.layers[0].data_format == "channels_first"
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)

@@ -190,7 +190,6 @@ def test_dropout_masks_drop_each_gates_inputs_and_h_apart(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"data_format": "channels_first"}, NotImplementedError, r"Permute\(\(1, 3, 4, 2\)\)"),
     ({"data_format": "nhwc"}, ValueError, "data_format"),
     ({"padding": "causal"}, ValueError, "padding"),
     ({"filters": 0}, ValueError, "filters"),

@@ -5,6 +5,11 @@ conv(h, recurrent_kernel), the recurrent one always 'same' with stride and dilat
 input convolution of every step is done at once, outside the scan. Masks, go_backwards,
 stateful, initial_state and dropout/recurrent_dropout (one mask per gate, fixed for the call,
 as Keras 2's DropoutRNNCellMixin with count=4) follow recurrent.py's LSTM.
+
+With data_format='channels_first', inputs (batch, time, channels, *spatial), outputs and
+states (batch, filters, *spatial) are in that layout, as Keras 2's; the steps compute
+channels-last (one transpose of the inputs and of the outputs per call), so the kernels,
+and dropout masks drawn from the same seed, are those of the channels-last layer.
 """
 
 from __future__ import annotations
@@ -24,18 +29,6 @@ from xlaflow.layers.rnn_stateful import StatefulStates
 from xlaflow.layers.rnn_steps import forget_bias_init
 
 
-def _check_channels_last(layer, data_format, rank):
-    """NotImplementedError for channels_first, naming the Permute that makes a (batch, time,
-    channels, *spatial) input channels-last; ValueError for any other value."""
-    if _data_format.resolve(layer, data_format) == _data_format.LAST:
-        return
-    to_last = (1, *range(3, rank + 3), 2)
-    raise NotImplementedError(
-        f"{layer}(data_format='channels_first') is not supported: xlaflow layers are "
-        f"channels-last. Put layers.Permute({to_last}) before this layer and leave "
-        "data_format at its default")
-
-
 def _output_length(length, kernel, padding, stride, dilation):
     """Keras 2's conv_utils.conv_output_length for 'valid' and 'same' (None stays None)."""
     if length is None:
@@ -48,7 +41,9 @@ def _output_length(length, kernel, padding, stride, dilation):
 class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
     """Base of ConvLSTM1D/2D/3D: inputs (batch, time, *spatial, channels); kernel
     (*kernel_size, channels, 4 * filters), recurrent_kernel (*kernel_size, filters,
-    4 * filters), bias (4 * filters,); states h and c (batch, *output_spatial, filters)."""
+    4 * filters), bias (4 * filters,); states h and c (batch, *output_spatial, filters).
+    channels_first: inputs (batch, time, channels, *spatial), states (batch, filters,
+    *output_spatial), the same weights."""
 
     rank = None
     gates = 4
@@ -68,7 +63,7 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
                  unroll=False, time_major=False, **kwargs):
         owner = type(self).__name__
         filters = _positive(owner, "filters", filters)
-        _check_channels_last(owner, data_format, self.rank)
+        data_format = _data_format.resolve(owner, data_format)
         sizes = [_tuple(value, self.rank, f"{owner}: {name}") for name, value in (
             ("kernel_size", kernel_size), ("strides", strides),
             ("dilation_rate", dilation_rate))]
@@ -84,7 +79,7 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
                 f"{owner}: time_major=True is not supported (Keras 2's ConvRNN ignores it); "
                 "pass (batch, time, ...) inputs: jnp.swapaxes(x, 0, 1)")
         super().__init__(**kwargs)
-        self.filters, self.padding = filters, padding
+        self.filters, self.padding, self.data_format = filters, padding, data_format
         self.kernel_size, self.strides, self.dilation_rate = sizes
         self.activation = activations_lib.get(activation)
         self.recurrent_activation = activations_lib.get(recurrent_activation)
@@ -102,13 +97,17 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
 
     # -- weights and shapes ----------------------------------------------------------------
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 3:
-            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 3} (batch, "
-                             f"time, {'spatial, ' * self.rank}channels); received shape "
-                             f"{tuple(input_shape)}")
+        given = tuple(input_shape)
+        if len(given) != self.rank + 3:
+            layout = _data_format.describe(self.data_format, self.rank)
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 3} "
+                             f"{layout.replace('batch', 'batch, time')}; received shape "
+                             f"{given}")
+        # the computation's own layout: channels last
+        input_shape = (*given[:2], *given[3:], given[2]) if self._first else given
         if input_shape[-1] is None:
             raise ValueError(f"{self.name}: the channel axis of the inputs must be known; "
-                             f"received shape {tuple(input_shape)}")
+                             f"received shape {given}")
         self._check_batch_size(input_shape[0])
         spatial = tuple(_output_length(n, k, self.padding, s, d) for n, k, s, d in zip(
             input_shape[2:-1], self.kernel_size, self.strides, self.dilation_rate))
@@ -126,11 +125,18 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
             if self.use_bias else None
         self.built = True
 
+    @property
+    def _first(self):
+        return self.data_format == _data_format.FIRST
+
     def _initial_states(self, batch, dtype):
+        """Zero states h and c, in the layer's layout."""
         if self._state_spatial is None:
             raise ValueError(f"{self.name}: the states' shape is known once the layer is "
                              "built on inputs of known spatial size; call it first")
-        zeros = jnp.zeros((batch, *self._state_spatial, self.filters), dtype)
+        shape = (batch, self.filters, *self._state_spatial) if self._first else \
+            (batch, *self._state_spatial, self.filters)
+        zeros = jnp.zeros(shape, dtype)
         return zeros, zeros
 
     @property
@@ -140,7 +146,15 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
 
     def _given_states(self, initial_state, zeros):
         return checked_states(self.name, initial_state, zeros,
+                              "(batch, filters, *output_spatial)" if self._first else
                               "(batch, *output_spatial, filters)")
+
+    def _to_last(self, x, axis):
+        """`x` with its channel axis (`axis`) moved last, for a channels_first layer."""
+        return jnp.moveaxis(x, axis, -1) if self._first else x
+
+    def _from_last(self, x, axis):
+        return jnp.moveaxis(x, -1, axis) if self._first else x
 
     # -- computation -----------------------------------------------------------------------
     def _conv(self, x, kernel, strides, padding, dilation, groups):
@@ -180,7 +194,7 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
         return in_masks, rec_masks
 
     def call(self, inputs, initial_state=None, mask=None, training=None):
-        inputs = cast_integer_inputs(inputs, self.compute_dtype)
+        inputs = self._to_last(cast_integer_inputs(inputs, self.compute_dtype), 2)
         batch, steps = inputs.shape[:2]
         keep = None if mask is None else self._time_major_mask(mask, inputs.shape)
         spatial = tuple(_output_length(n, k, self.padding, s, d) for n, k, s, d in zip(
@@ -202,7 +216,8 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
         if self.bias is not None:
             z = z + self.bias.value.astype(z.dtype)
         z = jnp.swapaxes(z.reshape(batch, steps, *z.shape[1:]), 0, 1)
-        states = self._starting_states(self._initial_states(batch, z.dtype), initial_state)
+        states = tuple(self._to_last(s, 1) for s in self._starting_states(
+            self._initial_states(batch, z.dtype), initial_state))
         if keep is not None:  # (time, batch, 1) -> one axis per state axis
             keep = keep.reshape(*keep.shape, *(1,) * self.rank)
         if self.go_backwards:  # as Keras 2, the mask is reversed with the steps
@@ -216,11 +231,12 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
                 (recurrent, None, rec_masks), (states, jnp.zeros_like(states[0])), (z, keep),
                 initial_state is not None or self.stateful)
             final = final[0]
+        final = tuple(self._from_last(s, 1) for s in final)
         self._keep_states(final)
         if self.return_sequences:
-            out = jnp.swapaxes(outputs, 0, 1)
+            out = self._from_last(jnp.swapaxes(outputs, 0, 1), 2)
         else:  # the output of the last step, which a masked step carries
-            out = final[0] if keep is None else outputs[-1]
+            out = final[0] if keep is None else self._from_last(outputs[-1], 1)
         return [out, *final] if self.return_state else out
 
     def compute_mask(self, inputs, mask=None):
@@ -234,7 +250,7 @@ class _ConvLSTM(StatefulStates, DropoutConfig, Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "data_format": "channels_last",
+                "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate),
                 "activation": activations_lib.serialize(self.activation),
                 "recurrent_activation": activations_lib.serialize(self.recurrent_activation),
