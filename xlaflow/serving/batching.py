@@ -118,10 +118,10 @@ class _Queue:
         """Wait for a batch's worth of rows (or the timeout); remove it from the queue.
 
         One timer per batch, armed when its first request waits, wakes the same event as
-        arrivals: an `asyncio.wait_for` per arrival made a task and a timer each time, and
-        under uvloop, whose timers count whole milliseconds, a remainder under 0.5 ms timed
-        out at once, again and again until the deadline (measured: 11 empty waits in the
-        last 0.3 ms)."""
+        arrivals (an `asyncio.wait_for` per wake made a task and a timer each time). The
+        loop's timer resolution decides how exactly the timeout is kept: uvloop's counts
+        whole milliseconds, so a timeout under 0.5 ms ends at the loop's next turn and a
+        longer one may end up to about a millisecond early or late."""
         params = self.scheduler.params
         limit = params.execution_batch_size  # max_batch_size unless large batches split
         loop = asyncio.get_running_loop()
