@@ -220,6 +220,30 @@ def test_format_summaries():
         S.format("{} {}", [1])
 
 
+def test_format_writes_ragged_tensors_as_tf_does():
+    """TF's ragged_tensor_to_string, which tf.strings.format uses for a RaggedTensor: its
+    documented examples, then numbers in tf.strings.as_string's text, quoted strings and
+    uniform inner dimensions."""
+    ragged = xf.ragged.constant
+    assert S.format("{}", [ragged([[1, 2, 3], [4, 5]])]).numpy() == b"[[1, 2, 3], [4, 5]]"
+    assert S.format("{}", ragged([[["a"], ["b", "c"]], [["d", "e", "f"], []]])).numpy() == \
+        b"[[['a'], ['b', 'c']], [['d', 'e', 'f'], []]]"
+    assert S.format("{}", ragged([[1], [2, 3, 4, 5, 6], [], [], [7], [8, 9]]),
+                    summarize=2).numpy() == b"[[1], [2, 3, ..., 5, 6], ..., [7], [8, 9]]"
+    # the dense input beside it keeps the dense summary
+    assert S.format("x={} y={}", [ragged([[1.5], [2.0, 3.25]]), np.array([1, 2])]).numpy() \
+        == b"x=[[1.500000], [2.000000, 3.250000]] y=[1 2]"
+    assert S.format("{}", ragged([[True], [False]])).numpy() == b"[[true], [false]]"
+    assert S.format("{}", ragged([["it's", "a\\b"]])).numpy() == b"[['it\\'s', 'a\\\\b']]"
+    assert S.format("{}", ragged([[[1, 2], [3, 4]], [[5, 6]]], ragged_rank=1)).numpy() == \
+        b"[[[1, 2], [3, 4]], [[5, 6]]]"
+    assert S.format("{}", ragged([list(range(9))])).numpy() == b"[[0, 1, 2, ..., 6, 7, 8]]"
+    assert S.format("{}", ragged([list(range(9))]), summarize=-1).numpy() == \
+        b"[[0, 1, 2, 3, 4, 5, 6, 7, 8]]"
+    with pytest.raises(ValueError, match="summarize to be -1 or a positive int, got 0"):
+        S.format("{}", ragged([[1]]), summarize=0)
+
+
 def test_split_gives_one_dimension_and_ragged_rows():
     assert as_list(S.split("  a  b ")) == [b"a", b"b"]
     assert as_list(S.split("a,,b", ",")) == [b"a", b"", b"b"]

@@ -7,12 +7,14 @@ which differ from Python's float()/int() (no "+5" for ints, no "1_000", no "infi
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
 
 from xlaflow import _string_values as sv
 from xlaflow.errors import InvalidArgumentError
+from xlaflow.ragged_tensor import RaggedTensor
 
 _SPACE = b" \t\n\v\f\r"  # C's isspace: what TF's parsers skip around a number
 _INT = re.compile(rb"-?[0-9]+")
@@ -174,6 +176,9 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):
                                    f"must match: {len(parts) - 1} vs. {len(inputs)}")
     texts = []
     for i, value in enumerate(inputs):
+        if isinstance(value, RaggedTensor):
+            texts.append(_ragged_text(value, summarize, i))
+            continue
         sv.refuse_traced(value, "format", f"inputs[{i}]")
         array = np.asarray(value)
         if array.dtype.kind in "USO":
@@ -189,3 +194,39 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):
     result = np.empty((), dtype=object)
     result[()] = out.encode("utf-8", "surrogateescape")
     return sv.text_result(result)
+
+
+def _ragged_text(rt, summarize, i):
+    """A RaggedTensor as TF's ragged_tensor_to_string writes it in strings.format: nested
+    brackets joined by ", ", numbers as tf.strings.as_string writes them, strings in single
+    quotes (' and \\ escaped), each dimension cut to `summarize` leading and trailing
+    entries around "..." (None or -1: all)."""
+    if summarize is not None and summarize != -1 and not (
+            isinstance(summarize, int) and summarize > 0):
+        raise ValueError(f"Expected summarize to be -1 or a positive int, got {summarize!r}")
+    sv.refuse_traced(rt.flat_values, "format", f"inputs[{i}]")
+    flat = np.asarray(rt.flat_values)
+    if flat.dtype.kind in "USO":
+        flat = sv.text_array(flat, "format", f"inputs[{i}]")
+        words = sv.elementwise(lambda v: "'" + re.sub(r"(['\\])", r"\\\1", _str(v)) + "'",
+                               flat)
+    else:
+        words = sv.elementwise(_str, np.asarray(as_string(flat), object))
+
+    def joined(pieces):
+        if summarize not in (None, -1) and len(pieces) > 2 * summarize:
+            pieces = [*pieces[:summarize], "...", *pieces[-summarize:]]
+        return "[" + ", ".join(pieces) + "]"
+
+    def dense(value):  # one flat value, with its uniform inner dimensions
+        return value if np.ndim(value) == 0 else joined([dense(row) for row in value])
+
+    pieces = [dense(row) for row in words]
+    for splits in reversed(rt.nested_row_splits):
+        pieces = [joined(pieces[start:end])
+                  for start, end in itertools.pairwise(np.asarray(splits).tolist())]
+    return joined(pieces)
+
+
+def _str(value):
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
