@@ -10,8 +10,9 @@ import warnings
 import jax
 import numpy as np
 
-from xlaflow import summary
+from xlaflow import errors, summary
 from xlaflow.callbacks import BatchCounter, Callback
+from xlaflow.profiler import experimental as profiler
 
 
 class TensorBoard(Callback):
@@ -97,9 +98,9 @@ class TensorBoard(Callback):
         self._profiled += 1
         if self._profiled == self._profile_range[0]:
             try:
-                jax.profiler.start_trace(os.path.join(self.log_dir, "train"))
+                profiler.start(os.path.join(self.log_dir, "train"))
                 self._tracing = True
-            except RuntimeError as e:  # another trace is running: as Keras, a warning
+            except errors.AlreadyExistsError as e:  # another trace: as Keras, a warning
                 warnings.warn(f"TensorBoard: profile_batch={self._profile_range} is not "
                               f"traced: {e}", UserWarning, stacklevel=2)
 
@@ -121,7 +122,7 @@ class TensorBoard(Callback):
 
     def _stop_trace(self):
         self._tracing = False
-        jax.profiler.stop_trace()
+        profiler.stop()
 
     def on_epoch_end(self, epoch, logs=None):
         runs = {"train": [], "validation": []}
